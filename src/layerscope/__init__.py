@@ -1,0 +1,37 @@
+"""layerscope: quantified, reproducible degradation measurements for layered oxide cathodes.
+
+Lengths are in nm (precisions in pm), energies in eV, times in s. Images are indexed ``[row, col]``;
+``x_nm`` runs to the right (columns), ``y_nm`` down (rows), from the top-left corner of pixel (0, 0).
+See ``docs/conventions.md``.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("layerscope")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+    __version__ = "0.0.0+unknown"
+
+from layerscope.containers import Image, ImageSeries, LineScan, Spectrum, SpectrumImage  # noqa: E402
+from layerscope.errors import CalibrationError, ConvergenceError, InputError, LayerscopeError  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "load",
+    "Image",
+    "ImageSeries",
+    "Spectrum",
+    "LineScan",
+    "SpectrumImage",
+    "LayerscopeError",
+    "InputError",
+    "CalibrationError",
+    "ConvergenceError",
+]
+
+
+def load(path, **kwargs):
+    """Load a file into a calibrated container; see :func:`layerscope.io.load`."""
+    from layerscope.io import load as _load
+
+    return _load(path, **kwargs)

@@ -1,0 +1,5 @@
+"""``python -m layerscope`` runs the command line."""
+
+from layerscope.cli import main
+
+main()

@@ -1,0 +1,28 @@
+"""The ``layerscope`` command line.
+
+Each domain registers its commands on :data:`layerscope.cli.app.app` in its own module; importing
+them here builds the whole CLI. :func:`main` turns a :class:`~layerscope.errors.LayerscopeError`
+into one line on stderr and exit status 2 (no traceback for a user's mistake).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from layerscope.cli.app import app
+from layerscope.cli import core  # noqa: F401  (registers info, demo, version)
+from layerscope.errors import LayerscopeError
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Entry point of the ``layerscope`` console script."""
+    try:
+        app()
+    except LayerscopeError as err:
+        print(f"layerscope: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("layerscope: interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,24 @@
+"""The root Typer application; domain modules add their commands to it."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="layerscope",
+    help=(
+        "Quantified degradation of layered oxide cathodes, from the raw file to a report.\n\n"
+        "Lengths are in nm, energies in eV, times in s; x runs to the right, y down. "
+        "Every command writes its outputs with provenance into --out, all or nothing."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+SchedulerOption = typer.Option(
+    None,
+    "--scheduler",
+    help="Address of a dask.distributed scheduler (tcp://host:8786); default: local threads in this process.",
+)

@@ -1,0 +1,289 @@
+"""Reading microscope files into calibrated containers.
+
+Binary and vendor formats go through RosettaSciIO (the reader library behind HyperSpy); plain
+two- or one-column text spectra are read here. The calibration comes from the file; where the file
+has none, the caller must give it (``pixel_size_nm=``, ``offset_eV=``/``scale_eV=``, ``fps=``) —
+layerscope never guesses a pixel size.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from layerscope.containers import (
+    Image,
+    Signal,
+    Spectrum,
+    build_container,
+    from_hyperspy,
+    metadata_from_hyperspy,
+)
+from layerscope.errors import CalibrationError, InputError
+
+__all__ = ["load", "as_container", "SUPPORTED_FORMATS"]
+
+#: file extension -> RosettaSciIO plugin module (explicit: several plugins claim .h5/.xml/.csv)
+_RSCIIO = {
+    "dm3": "rsciio.digitalmicrograph",
+    "dm4": "rsciio.digitalmicrograph",
+    "emd": "rsciio.emd",
+    "ser": "rsciio.tia",
+    "emi": "rsciio.tia",
+    "tif": "rsciio.tiff",
+    "tiff": "rsciio.tiff",
+    "mrc": "rsciio.mrc",
+    "msa": "rsciio.msa",
+    "ems": "rsciio.msa",
+    "emsa": "rsciio.msa",
+    "hspy": "rsciio.hspy",
+    "hdf5": "rsciio.hspy",
+    "zspy": "rsciio.zspy",
+    "png": "rsciio.image",
+    "jpg": "rsciio.image",
+    "jpeg": "rsciio.image",
+    "bmp": "rsciio.image",
+}
+_TEXT = {"txt", "csv", "dat", "tsv", "xy"}
+SUPPORTED_FORMATS = tuple(sorted(set(_RSCIIO) | _TEXT | {"npy"}))
+
+
+def load(
+    path: str | Path,
+    *,
+    pixel_size_nm: float | None = None,
+    offset_eV: float | None = None,
+    scale_eV: float | None = None,
+    fps: float | None = None,
+    lazy: bool = False,
+    index: int | None = None,
+) -> Signal:
+    """Load a microscope file into a calibrated container.
+
+    Parameters
+    ----------
+    path : str or Path
+        A dm3/dm4, emd (Velox), ser/emi, tif, mrc, msa, hspy/zspy, npy or a plain two-column
+        (energy, counts) text file.
+    pixel_size_nm : float, optional
+        Pixel size in nm. Overrides the file's spatial calibration; required when the file has none.
+    offset_eV, scale_eV : float, optional
+        Energy of the first channel and dispersion (eV) for spectra without an energy axis
+        (one-column text, ``.npy``).
+    fps : float, optional
+        Frame rate (frames per s) for series without time stamps.
+    lazy : bool
+        Keep the data on disk as a Dask array where the reader supports it.
+    index : int, optional
+        Which signal to take when a file holds several (e.g. an EMD with HAADF and EDS).
+
+    Returns
+    -------
+    Image, ImageSeries, Spectrum, LineScan or SpectrumImage
+
+    Raises
+    ------
+    InputError
+        Missing file, unknown format, unreadable content, NaNs, or several signals without ``index``.
+    CalibrationError
+        No usable spatial/energy calibration and none given.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"'{path}' does not exist; check the path (relative to {Path.cwd()})")
+    if path.is_dir():
+        raise InputError(f"'{path}' is a folder; give a file (for a folder of frames use 'layerscope insitu')")
+    ext = path.suffix.lower().lstrip(".")
+    if ext in _TEXT:
+        return _load_text(path, offset_eV=offset_eV, scale_eV=scale_eV)
+    if ext == "npy":
+        return _load_npy(path, pixel_size_nm=pixel_size_nm, offset_eV=offset_eV, scale_eV=scale_eV)
+    if ext not in _RSCIIO:
+        raise InputError(
+            f"'{path}': the format '.{ext}' is not supported; layerscope reads "
+            f"{', '.join('.' + e for e in SUPPORTED_FORMATS)}"
+        )
+    try:
+        return _load_rsciio(
+            path, _RSCIIO[ext], pixel_size_nm=pixel_size_nm, offset_eV=offset_eV, scale_eV=scale_eV,
+            fps=fps, lazy=lazy, index=index,
+        )
+    except InputError as err:
+        if ext in ("msa", "ems", "emsa") and _looks_like_text_columns(path):
+            return _load_text(path, offset_eV=offset_eV, scale_eV=scale_eV)
+        raise err
+
+
+def _load_rsciio(
+    path: Path,
+    module: str,
+    *,
+    pixel_size_nm: float | None,
+    offset_eV: float | None,
+    scale_eV: float | None,
+    fps: float | None,
+    lazy: bool,
+    index: int | None,
+) -> Signal:
+    reader = importlib.import_module(module)
+    kwargs: dict[str, Any] = {"lazy": lazy} if "lazy" in reader.file_reader.__code__.co_varnames else {}
+    try:
+        items = reader.file_reader(str(path), **kwargs)
+    except Exception as err:  # the readers raise anything from struct errors to KeyErrors
+        raise InputError(f"'{path}' could not be read as {module.split('.')[-1]}: {err}; is the file complete?") from err
+    items = [d for d in items if np.asarray(d["data"]).size > 0 or lazy]
+    if not items:
+        raise InputError(f"'{path}' contains no data")
+    if index is None and len(items) > 1:
+        images = [i for i, d in enumerate(items) if len(d["axes"]) >= 2]
+        summary = "; ".join(f"{i}: {_item_title(d)} {tuple(d['data'].shape)}" for i, d in enumerate(items))
+        raise InputError(f"'{path}' holds {len(items)} signals ({summary}); choose one with index= (--index)"
+                         + (f", e.g. {images[0]}" if images else ""))
+    item = items[index or 0] if index is None or 0 <= index < len(items) else None
+    if item is None:
+        raise InputError(f"'{path}' holds {len(items)} signal(s); index={index} is out of range")
+    data = item["data"]
+    if np.asarray(data[..., :0] if lazy else data).dtype.names or _is_rgb(data):
+        raise InputError(
+            f"'{path}' is a colour (RGB) image; layerscope needs the detector's grey-level data — export the "
+            f"raw signal (dm4/emd/tif) or convert to grey first"
+        )
+    axes = [dict(a) for a in item["axes"]]
+    md = metadata_from_hyperspy(item.get("metadata", {}))
+    md.setdefault("title", path.stem)
+    md["original_format"] = module.split(".")[-1]
+    _calibrate_energy(path, axes, offset_eV=offset_eV, scale_eV=scale_eV)
+    return build_container(data, axes, metadata=md, source=path, pixel_size_nm=pixel_size_nm, fps=fps)
+
+
+def _calibrate_energy(path: Path, axes: list[dict], *, offset_eV: float | None, scale_eV: float | None) -> None:
+    """Apply explicit energy calibration to the spectral axis; refuse a spectral axis without a unit."""
+    last = axes[-1]
+    if last.get("navigate", False) or len([a for a in axes if not a.get("navigate", False)]) != 1:
+        return
+    if offset_eV is not None and scale_eV is not None:
+        last.update(offset=float(offset_eV), scale=float(scale_eV), units="eV")
+        return
+    if last.get("units") in (None, "", "<undefined>"):
+        raise CalibrationError(
+            f"'{path}': the spectral axis (offset {last.get('offset', 0.0):g}, {last.get('scale', 1.0):g} per "
+            f"channel) has no unit; if these are eV, pass offset_eV={last.get('offset', 0.0):g}, "
+            f"scale_eV={last.get('scale', 1.0):g} (--offset-ev/--scale-ev) to confirm"
+        )
+
+
+def _item_title(d: dict) -> str:
+    return str(d.get("metadata", {}).get("General", {}).get("title", "untitled"))
+
+
+def _is_rgb(data: Any) -> bool:
+    dtype = getattr(data, "dtype", None)
+    return bool(dtype is not None and dtype.names and set(dtype.names) >= {"R", "G", "B"})
+
+
+def _looks_like_text_columns(path: Path) -> bool:
+    with open(path, errors="replace") as fh:
+        first = fh.readline()
+    return not first.startswith("#")
+
+
+def _load_text(path: Path, *, offset_eV: float | None, scale_eV: float | None) -> Spectrum:
+    """A spectrum from a text file: two columns (energy in eV, counts) or one column (counts)."""
+    with open(path, errors="replace") as fh:
+        lines = [ln for ln in fh if ln.strip() and not ln.lstrip().startswith(("#", "%", "//"))]
+    if not lines:
+        raise InputError(f"'{path}' has no numeric rows")
+    try:
+        dialect = csv.Sniffer().sniff(lines[0], delimiters=",;\t ")
+        delimiter = None if dialect.delimiter in (" ", "\t") else dialect.delimiter
+    except csv.Error:
+        delimiter = None
+    try:
+        table = np.loadtxt(lines, delimiter=delimiter, ndmin=2, dtype=float)
+    except ValueError as err:
+        raise InputError(f"'{path}' is not a numeric one- or two-column text spectrum: {err}") from err
+    md = {"title": path.stem, "original_format": "text"}
+    if table.shape[1] == 1:
+        if offset_eV is None or scale_eV is None:
+            raise CalibrationError(
+                f"'{path}' has one column (counts) and no energy axis; pass offset_eV= and scale_eV= "
+                f"(eV of the first channel and eV per channel)"
+            )
+        return Spectrum.from_array(table[:, 0], offset_eV=offset_eV, scale_eV=scale_eV, metadata=md, source=path)
+    if table.shape[1] != 2:
+        raise InputError(f"'{path}' has {table.shape[1]} columns; expected two (energy in eV, counts)")
+    energy, counts = table[:, 0], table[:, 1]
+    step = np.diff(energy)
+    if step.size == 0 or np.any(step <= 0):
+        raise CalibrationError(f"'{path}': the energy column must increase strictly from row to row")
+    scale = float(np.mean(step))
+    if np.max(np.abs(step - scale)) > 0.05 * scale:
+        raise CalibrationError(
+            f"'{path}': energy steps vary from {step.min():.4g} to {step.max():.4g} eV; layerscope needs a uniform "
+            f"dispersion — resample the spectrum onto a uniform energy axis first"
+        )
+    return Spectrum.from_array(counts, offset_eV=float(energy[0]), scale_eV=scale, metadata=md, source=path)
+
+
+def _load_npy(
+    path: Path, *, pixel_size_nm: float | None, offset_eV: float | None, scale_eV: float | None
+) -> Signal:
+    data = np.load(path, allow_pickle=False)
+    return as_container(data, pixel_size_nm=pixel_size_nm, offset_eV=offset_eV, scale_eV=scale_eV, source=path)
+
+
+def as_container(
+    obj: Any,
+    *,
+    pixel_size_nm: float | None = None,
+    offset_eV: float | None = None,
+    scale_eV: float | None = None,
+    fps: float | None = None,
+    source: Path | None = None,
+    kind: str = "image",
+) -> Signal:
+    """Accept a path, a layerscope container, a HyperSpy signal or a NumPy array.
+
+    A NumPy array needs its calibration: ``pixel_size_nm`` for images (2-D) and series (3-D, with
+    ``fps``), ``offset_eV`` and ``scale_eV`` for 1-D spectra. ``kind`` says how to read a 3-D array
+    (``"image"`` → a series of frames, ``"spectrum"`` → a spectrum image).
+    """
+    from layerscope.containers import ImageSeries, SpectrumImage
+
+    if isinstance(obj, Signal):
+        return obj
+    if isinstance(obj, (str, Path)):
+        return load(obj, pixel_size_nm=pixel_size_nm, offset_eV=offset_eV, scale_eV=scale_eV, fps=fps)
+    if hasattr(obj, "axes_manager"):
+        return from_hyperspy(obj, pixel_size_nm=pixel_size_nm, fps=fps)
+    data = obj if type(obj).__module__.startswith("dask") else np.asarray(obj)
+    if data.ndim == 1:
+        if offset_eV is None or scale_eV is None:
+            raise CalibrationError("a 1-D array is read as a spectrum: pass offset_eV= and scale_eV= (eV)")
+        return Spectrum.from_array(data, offset_eV=offset_eV, scale_eV=scale_eV, source=source)
+    if data.ndim == 2:
+        return Image.from_array(data, pixel_size_nm=pixel_size_nm, source=source)
+    if data.ndim == 3 and kind == "spectrum":
+        if offset_eV is None or scale_eV is None:
+            raise CalibrationError("a spectrum image needs offset_eV= and scale_eV= (eV)")
+        return SpectrumImage.from_array(
+            data, pixel_size_nm=pixel_size_nm, offset_eV=offset_eV, scale_eV=scale_eV, source=source
+        )
+    if data.ndim == 3:
+        return ImageSeries.from_array(data, pixel_size_nm=pixel_size_nm, fps=fps, source=source)
+    raise InputError(f"an array of shape {tuple(data.shape)} is not an image, series or spectrum")
+
+
+def require_image(signal: Signal) -> Image:
+    """``signal`` if it is an :class:`Image`; otherwise an :class:`InputError` that says what it is."""
+    if isinstance(signal, Image):
+        return signal
+    where = f"'{signal.source}'" if signal.source else "the input"
+    raise InputError(
+        f"{where} is a {signal.kind.replace('_', ' ')} of shape {signal.shape}, not a single 2-D image; "
+        f"select one frame (e.g. --frame / series.frame(i)) or use the matching command"
+    )

@@ -1,0 +1,135 @@
+"""Provenance: what went into a result, so that anyone can reproduce it.
+
+Every output directory gets a ``provenance.json`` and every ``summary.json`` and HTML report embeds
+the same record: input file SHA-256 (or the SHA-256 of an in-memory array's bytes), the parameters,
+the layerscope version, the versions of the key libraries, and the UTC time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import platform
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+__all__ = ["Provenance", "file_sha256", "array_sha256"]
+
+_LIBRARIES = ("numpy", "scipy", "scikit-image", "rosettasciio", "hyperspy", "exspy", "abtem", "ase",
+              "pymatgen", "torch", "dask")
+
+
+def file_sha256(path: str | Path, *, chunk_bytes: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes, as a hex string."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk_bytes), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def array_sha256(array: Any) -> str:
+    """SHA-256 of an array's shape, dtype and bytes (C order), as a hex string."""
+    a = np.ascontiguousarray(np.asarray(array))
+    h = hashlib.sha256(f"{a.shape}|{a.dtype.str}|".encode())
+    h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _version(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def _plain(value: Any) -> Any:
+    """Parameters as JSON-safe values (paths to str, NumPy scalars/arrays to Python)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist() if value.size <= 64 else f"<array {value.shape} {value.dtype}>"
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _plain(dataclasses.asdict(value))
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return repr(value)
+
+
+@dataclass
+class Provenance:
+    """Where a result came from.
+
+    Attributes
+    ----------
+    inputs : list of dict
+        One ``{"name", "sha256", "kind"}`` per input (a file path or an in-memory array).
+    parameters : dict
+        The options the analysis ran with (JSON-safe).
+    layerscope_version : str
+    created_utc : str
+        ISO 8601 time stamp.
+    software : dict
+        Python and key library versions.
+    """
+
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    parameters: dict[str, Any] = field(default_factory=dict)
+    layerscope_version: str = ""
+    created_utc: str = ""
+    software: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, inputs: Iterable[Any] = (), parameters: dict[str, Any] | None = None) -> "Provenance":
+        """Record ``inputs`` (paths, containers with a ``source``, or arrays) and ``parameters``."""
+        import layerscope
+
+        records = [_input_record(obj) for obj in inputs]
+        software = {"python": sys.version.split()[0], "platform": platform.platform()}
+        software.update({name: v for name in _LIBRARIES if (v := _version(name))})
+        return cls(
+            inputs=records,
+            parameters=_plain(dict(parameters or {})),
+            layerscope_version=layerscope.__version__,
+            created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            software=software,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dictionary."""
+        return dataclasses.asdict(self)
+
+    def merged(self, other: "Provenance") -> "Provenance":
+        """One record holding the inputs and parameters of both (used by the report)."""
+        seen = {(i["name"], i["sha256"]) for i in self.inputs}
+        inputs = self.inputs + [i for i in other.inputs if (i["name"], i["sha256"]) not in seen]
+        return dataclasses.replace(self, inputs=inputs, parameters={**self.parameters, **other.parameters})
+
+
+def _input_record(obj: Any) -> dict[str, Any]:
+    from layerscope.containers import Signal
+
+    if isinstance(obj, (str, Path)):
+        p = Path(obj)
+        return {"name": str(p), "sha256": file_sha256(p), "kind": "file"}
+    if isinstance(obj, Signal):
+        if obj.source is not None and obj.source.is_file():
+            return {"name": str(obj.source), "sha256": file_sha256(obj.source), "kind": "file"}
+        data = obj.data.compute() if obj.is_lazy else obj.data
+        return {"name": obj.title, "sha256": array_sha256(data), "kind": "array"}
+    if hasattr(obj, "get_positions"):  # ase.Atoms
+        payload = np.concatenate([obj.get_positions().ravel(), obj.numbers.astype(float), obj.cell.array.ravel()])
+        return {"name": obj.get_chemical_formula(), "sha256": array_sha256(payload), "kind": "structure"}
+    return {"name": type(obj).__name__, "sha256": array_sha256(obj), "kind": "array"}
