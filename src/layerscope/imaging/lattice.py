@@ -1,0 +1,429 @@
+"""The lattice of a layered-oxide image: basal-plane orientation from the FFT, layers, registry.
+
+A layered oxide seen along [100] (or [110]) of the hexagonal cell shows close-packed cation layers
+as rows of columns.  The basal-plane normal ``n`` is the direction of the strongest low-order
+reflection of the layer stacking (the (003) fringe, period c/3, about 0.47 nm); the in-plane
+direction ``t`` runs along the rows, where the columns repeat every ``d_t`` (a*sqrt(3)/2 along
+[100], a/2 along [110]).  This module
+
+1. finds ``n``, the layer period and ``d_t`` from the power spectrum (:func:`fft_lattice`) and checks
+   them against the material (a :class:`~layerscope.errors.CalibrationError` when the pixel size
+   makes them more than 20 % off);
+2. groups columns into rows along ``t`` by linking each column to its neighbour one ``d_t`` away
+   (:func:`group_rows`), which follows bent or glided layers without a global grid;
+3. measures the lateral registry of each row relative to the next one (:func:`row_registry`): the
+   shift along ``t`` in units of ``d_t``, wrapped to [-1/2, 1/2).  In the [100] view O3 steps
+   +1/3 from one TM layer to the next, O3' -1/3, O1 0.
+
+Conventions: positions in nm from the image corner (x right, y down); ``n`` points down the image
+(positive y component); ``t = (n_y, -n_x)`` so that ``(t, n)`` is the ``(x, y)`` frame rotated.
+
+References
+----------
+- D. B. Williams and C. B. Carter, *Transmission Electron Microscopy*, 2nd ed., Springer (2009),
+  ch. 28 (lattice fringes and their FFT).
+- J. Cabana et al. / H. Gabrisch, J. Wang, A. Manthiram / D. Li et al. for the O3 / O1 / O3'
+  stacking seen in [100] HAADF images (see ``docs/validation.md``); stacking notation after
+  C. Delmas, C. Fouassier, P. Hagenmuller, Physica B+C 99, 81 (1980).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import fft as sfft
+from scipy import ndimage
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+from layerscope.errors import CalibrationError, InputError
+
+__all__ = [
+    "LatticeEstimate",
+    "fft_lattice",
+    "group_rows",
+    "refine_directions",
+    "row_registry",
+    "wrap_half",
+]
+
+
+def wrap_half(value: np.ndarray | float) -> np.ndarray:
+    """Wrap a fraction to the interval [-1/2, 1/2)."""
+    return (np.asarray(value, dtype=float) + 0.5) % 1.0 - 0.5
+
+
+@dataclass(frozen=True)
+class LatticeEstimate:
+    """Orientation and periods of a layered lattice found in an image.
+
+    Attributes
+    ----------
+    normal : numpy.ndarray
+        Unit vector ``(x, y)`` of the basal-plane normal (stacking direction), pointing down.
+    inplane : numpy.ndarray
+        Unit vector ``(x, y)`` along the layers, ``(n_y, -n_x)``.
+    layer_period_nm : float
+        Period of the strongest stacking fringe along ``normal``, in nm (TM-TM layer spacing
+        c/3 for layered phases; the cation-row spacing c/6 when only rock salt is present).
+    inplane_period_nm : float
+        Column spacing along the rows, in nm.
+    angle_deg : float
+        Angle of ``normal`` from the image +y axis, counter-clockwise in the (x right, y down)
+        frame, degrees.
+    layer_contrast, inplane_contrast : float
+        Power of the spots used over the median power at the same spatial frequency.
+    rows_are_cation_rows : bool
+        True when the stacking fringe found is the cation-row period (no layered order seen).
+    """
+
+    normal: np.ndarray
+    inplane: np.ndarray
+    layer_period_nm: float
+    inplane_period_nm: float
+    angle_deg: float
+    layer_contrast: float
+    inplane_contrast: float
+    rows_are_cation_rows: bool = False
+
+
+def _spots(power: np.ndarray, kx: np.ndarray, ky: np.ndarray, *, g_min: float, g_max: float):
+    """Local maxima of the (shifted) power spectrum with their significance over the annulus median."""
+    smooth = ndimage.uniform_filter(power, size=3)
+    gmag = np.hypot(kx[None, :], ky[:, None])
+    band = (gmag >= g_min) & (gmag <= g_max)
+    is_max = (ndimage.maximum_filter(smooth, size=7) == smooth) & band
+    iy, ix = np.nonzero(is_max)
+    if iy.size == 0:
+        return np.empty((0, 2)), np.empty(0), np.empty(0)
+    # Median power in thin annuli (radial profile), interpolated at each spot's |g|.
+    dk = abs(kx[1] - kx[0])
+    ring = np.floor(gmag / dk).astype(np.int64)
+    sel = band | (gmag < g_max * 1.2)
+    order = np.argsort(ring[sel], kind="stable")
+    rsorted = ring[sel][order]
+    vsorted = smooth[sel][order]
+    uniq, starts = np.unique(rsorted, return_index=True)
+    med = np.array([np.median(v) for v in np.split(vsorted, starts[1:])])
+    prof = np.full(ring.max() + 1, np.nan)
+    prof[uniq] = med
+    prof = pd.Series(prof).rolling(5, center=True, min_periods=1).median().to_numpy()
+    floor = prof[ring[iy, ix]]
+    contrast = smooth[iy, ix] / np.where(floor > 0, floor, np.finfo(float).tiny)
+    # Sub-bin position: parabolic interpolation of log power around the maximum.
+    lp = np.log(np.maximum(power, np.finfo(float).tiny))
+    ny, nx = power.shape
+    iyc = np.clip(iy, 1, ny - 2)
+    ixc = np.clip(ix, 1, nx - 2)
+
+    def vertex(m, c, p):
+        den = m - 2 * c + p
+        return np.where(np.abs(den) > 1e-12, 0.5 * (m - p) / den, 0.0).clip(-0.5, 0.5)
+
+    oy = vertex(lp[iyc - 1, ixc], lp[iyc, ixc], lp[iyc + 1, ixc])
+    ox = vertex(lp[iyc, ixc - 1], lp[iyc, ixc], lp[iyc, ixc + 1])
+    g = np.column_stack([kx[ixc] + ox * dk, ky[iyc] + oy * abs(ky[1] - ky[0])])
+    return g, smooth[iy, ix], contrast
+
+
+def fft_lattice(
+    image: np.ndarray,
+    *,
+    pixel_size_nm: float,
+    layer_spacing_nm: float,
+    inplane_spacing_nm: float,
+    tolerance: float = 0.2,
+    min_contrast: float = 25.0,
+    material: str = "the material",
+) -> LatticeEstimate:
+    """Find the basal-plane orientation and the lattice periods from the image's power spectrum.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        2-D image.
+    pixel_size_nm : float
+        Pixel size in nm.
+    layer_spacing_nm : float
+        Expected TM-TM layer spacing (c/3 of the hexagonal cell) of the material, nm.
+    inplane_spacing_nm : float
+        Expected column spacing along the layers for the zone axis, nm.
+    tolerance : float
+        Accepted relative deviation of the measured periods from the expected ones (0.2 = 20 %).
+    min_contrast : float
+        A spot must be this many times the median power at its spatial frequency.
+    material : str
+        Name used in messages.
+
+    Returns
+    -------
+    LatticeEstimate
+
+    Raises
+    ------
+    InputError
+        No lattice fringes at all (no atomic resolution, vacuum, too small an image).
+    CalibrationError
+        Fringes exist but not at the material's periods within ``tolerance``.
+    """
+    data = np.asarray(image, dtype=float)
+    ny, nx = data.shape
+    size = min(ny, nx, 1024)
+    r0 = (ny - size) // 2
+    c0 = (nx - size) // 2
+    crop = data[r0 : r0 + size, c0 : c0 + size]
+    crop = crop - crop.mean()
+    win = np.hanning(size)
+    spec = sfft.fftshift(sfft.fft2(crop * win[:, None] * win[None, :], workers=-1))
+    power = spec.real**2 + spec.imag**2
+    k = sfft.fftshift(sfft.fftfreq(size, d=pixel_size_nm))
+    nyquist = 0.5 / pixel_size_nm
+    g_min = 1.0 / (2.5 * layer_spacing_nm)
+    g_max = min(nyquist * 0.9, 2.0 / ((1 - tolerance) * min(inplane_spacing_nm, layer_spacing_nm / 2)))
+    g, pw, contrast = _spots(power, k, k, g_min=g_min, g_max=g_max)
+    strong = contrast >= min_contrast
+    if not np.any(strong):
+        raise InputError(
+            f"the image shows no lattice fringes (no spot in its power spectrum is {min_contrast:g}x above "
+            f"the noise between {1 / g_max:.3f} and {1 / g_min:.3f} nm): it has no atomic resolution, is "
+            f"vacuum, or is too small; give an atomic-resolution HAADF/ADF image of {material}"
+        )
+    g, pw, contrast = g[strong], pw[strong], contrast[strong]
+    gm = np.hypot(g[:, 0], g[:, 1])
+
+    def pick(target_nm: float) -> int | None:
+        lo, hi = 1.0 / (target_nm * (1 + tolerance)), 1.0 / (target_nm * (1 - tolerance))
+        cand = np.nonzero((gm >= lo) & (gm <= hi))[0]
+        if cand.size == 0:
+            return None
+        return int(cand[np.argmax(pw[cand])])
+
+    i_layer = pick(layer_spacing_nm)
+    cation_rows = False
+    if i_layer is None:
+        # Only rock salt (all cation rows alike): the cation-row fringe (c/6) is then the
+        # lowest-order one; a lower-order fringe elsewhere means the calibration is off instead.
+        i_layer = pick(layer_spacing_nm / 2)
+        if i_layer is not None and gm.min() < 0.8 * gm[i_layer]:
+            i_layer = None
+        cation_rows = i_layer is not None
+    if i_layer is None:
+        _raise_calibration(gm, pw, layer_spacing_nm, pixel_size_nm, tolerance, material)
+    gn = g[i_layer]
+    normal = gn / np.hypot(*gn)
+    if normal[1] < 0 or (abs(normal[1]) < 1e-9 and normal[0] < 0):
+        normal = -normal
+    inplane = np.array([normal[1], -normal[0]])
+    # In-plane period: spots whose component along t is 1/d_t (any component along n).
+    gt = np.abs(g @ inplane)
+    lo, hi = 1.0 / (inplane_spacing_nm * (1 + tolerance)), 1.0 / (inplane_spacing_nm * (1 - tolerance))
+    cand = np.nonzero((gt >= lo) & (gt <= hi))[0]
+    if cand.size == 0:
+        found = ", ".join(f"{1 / v:.3f}" for v in np.sort(gt[gt > 0.2 / inplane_spacing_nm])[:6])
+        raise CalibrationError(
+            f"the layers are found (period {1 / np.hypot(*gn):.3f} nm) but no column spacing along them "
+            f"matches {material} in this zone axis ({inplane_spacing_nm:.4f} nm +/- {tolerance:.0%}; "
+            f"in-plane periods seen: {found or 'none'} nm): check --zone and --pixel-size-nm"
+        )
+    w = pw[cand]
+    d_t = float(1.0 / np.sum(gt[cand] * w / w.sum()))
+    angle = float(np.degrees(np.arctan2(-normal[0], normal[1])))
+    return LatticeEstimate(
+        normal=normal,
+        inplane=inplane,
+        layer_period_nm=float(1.0 / np.hypot(*gn)),
+        inplane_period_nm=d_t,
+        angle_deg=angle,
+        layer_contrast=float(contrast[i_layer]),
+        inplane_contrast=float(np.max(contrast[cand])),
+        rows_are_cation_rows=cation_rows,
+    )
+
+
+def _raise_calibration(gm, pw, layer_nm, pixel_size_nm, tolerance, material):
+    # The lowest-order strong spot is the stacking fringe in a layered oxide: suggest the scale.
+    low = np.nonzero(gm <= np.min(gm) * 1.05)[0]
+    j = int(low[np.argmax(pw[low])])
+    period = 1.0 / gm[j]
+    factor = layer_nm / period
+    raise CalibrationError(
+        f"the strongest low-order fringe has a period of {period:.3f} nm, but the layer spacing of "
+        f"{material} is {layer_nm:.3f} nm (more than {tolerance:.0%} off): the pixel size "
+        f"{pixel_size_nm:g} nm is probably wrong (about {pixel_size_nm * factor:.4g} nm would match); "
+        f"pass the right --pixel-size-nm or check the material"
+    )
+
+
+def group_rows(
+    x_nm: np.ndarray,
+    y_nm: np.ndarray,
+    *,
+    inplane: np.ndarray,
+    normal: np.ndarray,
+    inplane_spacing_nm: float,
+    row_spacing_nm: float,
+    link_tolerance: float = 0.3,
+) -> np.ndarray:
+    """Group columns into rows (close-packed layers) and number the rows along the normal.
+
+    Each column is linked to the nearest column about one in-plane spacing away along ``t``
+    (within ``link_tolerance`` of the spacing, and not more than a quarter row spacing off the
+    line); the connected chains are rows.  Chains that lie on the same line along ``n`` (closer
+    than half a row spacing in their mean normal coordinate) are merged: a row broken by a void
+    keeps one index.  Isolated columns (one column between two layers, e.g. a TM ion in the Li
+    layer) form rows of their own.
+
+    Parameters
+    ----------
+    x_nm, y_nm : numpy.ndarray
+        Column positions, nm.
+    inplane, normal : numpy.ndarray
+        Unit vectors along and across the layers.
+    inplane_spacing_nm : float
+        Column spacing along a row, nm.
+    row_spacing_nm : float
+        Spacing between neighbouring cation rows (c/6 of the hexagonal cell), nm.
+    link_tolerance : float
+        Relative tolerance of the link length.
+
+    Returns
+    -------
+    numpy.ndarray of int
+        Row index per column, 0 for the row with the smallest normal coordinate (top of the image
+        for an unrotated lattice), increasing along ``normal``.
+
+    References
+    ----------
+    Connected components: scipy.sparse.csgraph (Pearce's algorithm).
+    """
+    pts = np.column_stack([x_nm, y_nm]).astype(float)
+    n = pts.shape[0]
+    if n == 0:
+        return np.empty(0, dtype=int)
+    u = pts @ inplane
+    v = pts @ normal
+    tree = cKDTree(pts)
+    target = pts + inplane_spacing_nm * inplane[None, :]
+    dist, j = tree.query(target, k=1, distance_upper_bound=link_tolerance * inplane_spacing_nm)
+    ok = np.isfinite(dist)
+    i_idx = np.nonzero(ok)[0]
+    j_idx = j[ok]
+    ok2 = np.abs(v[j_idx] - v[i_idx]) < 0.25 * row_spacing_nm
+    i_idx, j_idx = i_idx[ok2], j_idx[ok2]
+    graph = coo_matrix((np.ones(i_idx.size), (i_idx, j_idx)), shape=(n, n))
+    n_chain, chain = connected_components(graph, directed=False)
+    # Chain mean normal coordinate, then merge chains on the same line.
+    counts = np.bincount(chain, minlength=n_chain)
+    v_mean = np.bincount(chain, weights=v, minlength=n_chain) / counts
+    # Account for a slightly wrong normal over a large field: compare chains at their local
+    # normal coordinate using a linear tilt fitted to the long chains.
+    order = np.argsort(v_mean, kind="stable")
+    gaps = np.diff(v_mean[order])
+    new_row = np.concatenate([[True], gaps > 0.5 * row_spacing_nm])
+    row_of_chain_sorted = np.cumsum(new_row) - 1
+    row_of_chain = np.empty(n_chain, dtype=int)
+    row_of_chain[order] = row_of_chain_sorted
+    del u
+    return row_of_chain[chain]
+
+
+def refine_directions(
+    x_nm: np.ndarray, y_nm: np.ndarray, rows: np.ndarray, *, normal: np.ndarray, min_columns: int = 5
+) -> tuple[np.ndarray, np.ndarray]:
+    """Refine the layer direction from the columns of each row (pooled total-least-squares line fit).
+
+    Parameters
+    ----------
+    x_nm, y_nm : numpy.ndarray
+        Column positions, nm.
+    rows : numpy.ndarray
+        Row index per column (:func:`group_rows`).
+    normal : numpy.ndarray
+        Starting normal (fixes the sign).
+    min_columns : int
+        Rows with fewer columns are ignored.
+
+    Returns
+    -------
+    inplane, normal : numpy.ndarray
+        Refined unit vectors.
+    """
+    pts = np.column_stack([x_nm, y_nm]).astype(float)
+    counts = np.bincount(rows)
+    good = counts[rows] >= min_columns
+    if good.sum() < 2 * min_columns:
+        return np.array([normal[1], -normal[0]]), np.asarray(normal, dtype=float)
+    r = rows[good]
+    p = pts[good]
+    cnt = np.bincount(r).astype(float)
+    cnt[cnt == 0] = 1
+    mean = np.column_stack([np.bincount(r, p[:, 0]), np.bincount(r, p[:, 1])]) / cnt[:, None]
+    d = p - mean[r]
+    scatter = d.T @ d
+    evals, evecs = np.linalg.eigh(scatter)
+    t = evecs[:, np.argmax(evals)]
+    nrm = np.array([-t[1], t[0]])
+    if nrm @ normal < 0:
+        nrm = -nrm
+    t = np.array([nrm[1], -nrm[0]])
+    return t, nrm
+
+
+def row_registry(
+    x_nm: np.ndarray,
+    y_nm: np.ndarray,
+    rows: np.ndarray,
+    *,
+    inplane: np.ndarray,
+    inplane_spacing_nm: float,
+    pairs: np.ndarray,
+    max_normal_distance_nm: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lateral registry of every column relative to the row below it (the next along ``n``).
+
+    For each column in row ``a`` of a pair ``(a, b)``, the nearest column of row ``b`` (in the
+    full 2-D distance, so that a local bend or glide is followed) gives the shift along ``t``;
+    the registry is that shift divided by the in-plane spacing, wrapped to [-1/2, 1/2).
+
+    Parameters
+    ----------
+    x_nm, y_nm : numpy.ndarray
+        Column positions, nm.
+    rows : numpy.ndarray
+        Row index per column.
+    inplane : numpy.ndarray
+        Unit vector along the rows.
+    inplane_spacing_nm : float
+        Column spacing along a row, nm (the local value measured from the image is best).
+    pairs : numpy.ndarray
+        ``(m, 2)`` row pairs ``(a, b)``: registry of row ``b`` relative to row ``a``, reported on
+        the columns of ``a``.
+    max_normal_distance_nm : float
+        A partner further away than this is not accepted (a gap, vacuum or void in between).
+
+    Returns
+    -------
+    registry : numpy.ndarray
+        Shift of the partner in row ``b`` relative to each column of row ``a``, in units of the
+        in-plane spacing, in [-1/2, 1/2); NaN for columns of rows without a pair or a partner.
+    partner : numpy.ndarray of int
+        Index of the partner column (-1 when none).
+    """
+    pts = np.column_stack([x_nm, y_nm]).astype(float)
+    registry = np.full(pts.shape[0], np.nan)
+    partner = np.full(pts.shape[0], -1, dtype=int)
+    for a, b in np.asarray(pairs, dtype=int).reshape(-1, 2):
+        ia = np.nonzero(rows == a)[0]
+        ib = np.nonzero(rows == b)[0]
+        if ia.size == 0 or ib.size == 0:
+            continue
+        tree = cKDTree(pts[ib])
+        dist, j = tree.query(pts[ia], k=1, distance_upper_bound=max_normal_distance_nm)
+        ok = np.isfinite(dist)
+        shift = (pts[ib[j[ok]]] - pts[ia[ok]]) @ inplane
+        registry[ia[ok]] = wrap_half(shift / inplane_spacing_nm)
+        partner[ia[ok]] = ib[j[ok]]
+    return registry, partner
