@@ -111,11 +111,8 @@ def map_tasks(
         client = opts.get("scheduler")
         if client is not None and not isinstance(client, str):
             futures = client.map(func, items, pure=False, **kwargs)
-            if progress:
-                from distributed import as_completed
-
-                for _ in tqdm(as_completed(futures), total=len(futures), desc=description, leave=False):
-                    pass
+            if progress:  # results are awaited in order; the bar moves as each one is in
+                return [f.result() for f in tqdm(futures, desc=description, leave=False)]
             return client.gather(futures)
         tasks = [dask.delayed(func, pure=False)(item, **kwargs) for item in items]
         if progress and len(items) > 1:

@@ -129,6 +129,8 @@ def _load_rsciio(
     lazy: bool,
     index: int | None,
 ) -> Signal:
+    if module == "rsciio.image":
+        _refuse_colour(path)
     reader = importlib.import_module(module)
     kwargs: dict[str, Any] = {"lazy": lazy} if "lazy" in reader.file_reader.__code__.co_varnames else {}
     try:
@@ -178,6 +180,20 @@ def _calibrate_energy(path: Path, axes: list[dict], *, offset_eV: float | None, 
 
 def _item_title(d: dict) -> str:
     return str(d.get("metadata", {}).get("General", {}).get("title", "untitled"))
+
+
+def _refuse_colour(path: Path) -> None:
+    """RosettaSciIO turns colour pictures into grey silently; a colour picture is no detector signal."""
+    import imageio.v3 as iio
+
+    pixels = iio.imread(path)
+    if pixels.ndim == 3 and pixels.shape[-1] in (3, 4):
+        rgb = pixels[..., :3]
+        if np.any(rgb[..., 0] != rgb[..., 1]) or np.any(rgb[..., 1] != rgb[..., 2]):
+            raise InputError(
+                f"'{path}' is a colour (RGB) picture, not a detector signal; export the raw grey-level data "
+                f"(dm4/emd/tif) from the microscope software, or convert it to grey yourself if you are sure"
+            )
 
 
 def _is_rgb(data: Any) -> bool:

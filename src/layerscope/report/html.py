@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import html
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -76,12 +75,12 @@ class Section:
 
     @property
     def paragraphs(self) -> list[str]:
-        return [html.escape(p.strip()) for p in self.text.split("\n\n") if p.strip()]
+        return [p.strip() for p in self.text.split("\n\n") if p.strip()]
 
 
 _TEMPLATE = jinja2.Environment(
     loader=jinja2.PackageLoader("layerscope.report", "templates"),
-    autoescape=jinja2.select_autoescape(["html"]),
+    autoescape=True,
 )
 
 

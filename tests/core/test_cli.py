@@ -1,0 +1,42 @@
+"""The command line: readable help, info on real files, one-line errors with exit status 2."""
+
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from layerscope.cli import app
+
+runner = CliRunner()
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "-m", "layerscope", *map(str, args)], capture_output=True, text=True)
+
+
+def test_help_lists_the_commands():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("info", "demo", "version"):
+        assert command in result.output
+
+
+def test_info_prints_calibration_of_a_real_file(shared_data):
+    result = runner.invoke(app, ["info", str(shared_data / "eels/pytemlib/EELS_STO.dm3")])
+    assert result.exit_code == 0, result.output
+    assert "spectrum (2048,)" in result.output
+    assert "0.25 eV" in result.output and "offset 350" in result.output
+
+
+def test_user_errors_are_one_line_with_status_2(tmp_path):
+    missing = _run("info", tmp_path / "nope.dm4")
+    assert missing.returncode == 2
+    assert missing.stderr.strip().count("\n") == 0
+    assert missing.stderr.startswith("layerscope: error:") and "does not exist" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    text = tmp_path / "counts.txt"
+    text.write_text("1\n2\n3\n")
+    no_axis = _run("info", text)
+    assert no_axis.returncode == 2 and "offset_eV=" in no_axis.stderr
+    ok = _run("info", text, "--offset-ev", "100", "--scale-ev", "0.5")
+    assert ok.returncode == 0 and "0.5 eV" in ok.stdout
