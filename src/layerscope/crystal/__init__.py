@@ -1,0 +1,28 @@
+"""Crystal builders for layered-oxide cathodes: bulk phases, oriented supercells, composite scenes.
+
+Every builder returns an :class:`ase.Atoms` (positions in Angstrom) with per-atom labels
+``arrays["phase"]``, ``arrays["layer"]``, ``arrays["site"]`` (see :mod:`.labels`) and ``info``
+describing the cell (``zone``, ``a_nm``, ``layer_spacing_nm``, ``blocks``, ...).
+
+* :func:`bulk` -- hexagonal-setting cell of O3, O1, O3', rock salt, spinel or C2/m for LiCoO2,
+  NMC811, NMC622, Li1.2Ni0.2Mn0.6O2 or Li2MnO3, at any Li content (:mod:`.phases`).
+* :func:`oriented` -- re-cut for the [100] or [110] zone axis: beam along +z, stacking along +y.
+"""
+
+from layerscope.crystal.composition import COMPOSITIONS, get_composition
+from layerscope.crystal.labels import LABEL_ARRAYS, PHASES, SITES, check_labels
+from layerscope.crystal.phases import ZONES, Lattice, bulk, lattice, oriented
+
+__all__ = [
+    "COMPOSITIONS",
+    "get_composition",
+    "LABEL_ARRAYS",
+    "PHASES",
+    "SITES",
+    "ZONES",
+    "check_labels",
+    "Lattice",
+    "lattice",
+    "bulk",
+    "oriented",
+]
