@@ -1,0 +1,38 @@
+"""Image simulation with ground truth: projected columns, fast incoherent HAADF, abTEM multislice, degradations.
+
+- :func:`project_columns`: the projected atom columns of a structure (the truth table).
+- :func:`simulate_haadf`: fast incoherent HAADF image (Gaussian probe, column weight ~ sum Z^n).
+- :func:`simulate_multislice`: exact multislice through abTEM (HAADF/ADF/BF, frozen phonons, GPU).
+- :func:`degrade`: blur, background, scan jitter/distortion/drift and Poisson noise at a dose.
+
+Both simulators return a :class:`Simulation` (``.image``, ``.columns``, ``.provenance``) whose image
+pixels are the fraction of the incident beam reaching the detector.
+"""
+
+from layerscope.simulate.columns import COLUMN_FIELDS, field_of_view_nm, project_columns
+from layerscope.simulate.incoherent import kinematic_cross_section_A2, render_gaussians, simulate_haadf
+from layerscope.simulate.noise import ScanModel, apparent_columns, degrade
+from layerscope.simulate.result import Simulation
+
+__all__ = [
+    "COLUMN_FIELDS",
+    "Simulation",
+    "ScanModel",
+    "apparent_columns",
+    "degrade",
+    "field_of_view_nm",
+    "kinematic_cross_section_A2",
+    "project_columns",
+    "render_gaussians",
+    "simulate_haadf",
+    "simulate_multislice",
+]
+
+
+def __getattr__(name):
+    # abTEM is slow to import (numba, ipywidgets); load the multislice backend only when asked
+    if name == "simulate_multislice":
+        from layerscope.simulate.multislice import simulate_multislice
+
+        return simulate_multislice
+    raise AttributeError(f"module 'layerscope.simulate' has no attribute {name!r}")
