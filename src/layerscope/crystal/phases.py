@@ -607,8 +607,8 @@ def bulk(
     atoms = assemble(sites, symbols, frame, length, periodic_stack=True)
     atoms.info.update(
         zone=None,
-        a_nm=lat.a_A / 10.0,
-        layer_spacing_nm=lat.layer_spacing_A / 10.0,
+        a_nm=float(lat.a_A / 10.0),
+        layer_spacing_nm=float(lat.layer_spacing_A / 10.0),
         phase=phase,
         composition=comp.name,
         li_fraction=float(li_fraction),
@@ -635,10 +635,10 @@ def _block_table(plans: list[LayerPlan], specs, lats) -> list[dict]:
                 first_layer=first,
                 last_layer=last,
                 n_layers=len(mine),
-                y_min_nm=plans[first].y_top_A / 10.0,
-                y_max_nm=(plans[last].y_top_A + plans[last].gap_A) / 10.0,
+                y_min_nm=float(plans[first].y_top_A / 10.0),
+                y_max_nm=float((plans[last].y_top_A + plans[last].gap_A) / 10.0),
                 li_fraction=float(li_fraction),
-                layer_spacing_nm=lats[b].layer_spacing_A / 10.0,
+                layer_spacing_nm=float(lats[b].layer_spacing_A / 10.0),
             )
         )
     return rows
@@ -727,9 +727,9 @@ def oriented(
     new.info.pop("vacancies", None)
     new.info.update(
         zone=zone,
-        width_nm=new.cell[0, 0] / 10.0,
-        height_nm=new.cell[1, 1] / 10.0,
-        thickness_nm=new.cell[2, 2] / 10.0,
+        width_nm=float(new.cell[0, 0] / 10.0),
+        height_nm=float(new.cell[1, 1] / 10.0),
+        thickness_nm=float(new.cell[2, 2] / 10.0),
     )
     out = _labels.split_vacancies(new)
     return out
