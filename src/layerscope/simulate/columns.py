@@ -200,6 +200,10 @@ def _project_unit(atoms, tolerance_nm: float, z_exponent: float) -> tuple[pd.Dat
         raise InputError(f"tolerance_nm={tolerance_nm!r} must be a positive length in nm (e.g. 0.02)")
     if not (np.isfinite(z_exponent) and z_exponent > 0):
         raise InputError(f"z_exponent={z_exponent!r} must be positive (about 1.7 for HAADF)")
+    if np.any(atoms.numbers == 0):  # ASE dummy atoms "X" (empty sites of a builder) scatter nothing
+        atoms = atoms[atoms.numbers > 0]
+        if len(atoms) == 0:
+            raise InputError("the structure holds only dummy atoms 'X' (empty sites); nothing to project")
     labels = _labels(atoms)
     xy = np.asarray(atoms.get_positions(), dtype=float)[:, :2].copy()
     cell = np.asarray(atoms.cell.array, dtype=float)

@@ -320,7 +320,8 @@ def simulate_haadf(
         atoms, field_nm=image_field, margin_nm=margin, tolerance_nm=tolerance_nm, z_exponent=n
     )
     # sigma_0: the structure's total Z^n weight carries its total kinematic cross-section
-    symbols, counts = np.unique(atoms.get_chemical_symbols(), return_counts=True)
+    real = np.asarray(atoms.numbers) > 0  # ASE dummy atoms "X" (empty sites) scatter nothing
+    symbols, counts = np.unique(np.asarray(atoms.get_chemical_symbols())[real], return_counts=True)
     from ase.data import atomic_numbers
 
     sigma_total = sum(
