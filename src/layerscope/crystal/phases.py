@@ -221,13 +221,22 @@ BASE_CELL = {
 def o_steps(phase: str, n_layers: int, *, previous_step: int | None = None) -> list[int]:
     """O stacking steps ``q_{k+1} - q_k`` for ``n_layers`` cation layers of ``phase``.
 
-    O1 (ABAB) alternates; its first step reverses ``previous_step`` (so the hcp ABA sequence
-    starts at the block's top O layer), or is +1 when the block starts the stack.
+    O1 (ABAB) alternates; its first step repeats ``previous_step`` (+1 when the block starts the
+    stack), which keeps the entry interface sharp: the block's first layer is shifted from the
+    layer above it and all its layers share one stacking position.
+
+    Notes
+    -----
+    With octahedral cations in a close-packed O framework, cation rows can only reverse their
+    stepping through a layer pair on the same position (face-sharing octahedra). Hence an O1
+    block between two O3 blocks is sharp at both interfaces only for an odd number of layers;
+    with an even number the first layer of the next block also sits on the O1 position. A
+    single O3' layer in O3 shows two zero steps, a double one ``0, -1/3, 0``.
     """
     if phase == "O3'":
         return [-1] * n_layers
     if phase == "O1":
-        first = -previous_step if previous_step is not None else 1
+        first = previous_step if previous_step is not None else 1
         return [first if k % 2 == 0 else -first for k in range(n_layers)]
     return [1] * n_layers
 
@@ -385,8 +394,16 @@ def _R_of_class(cls: int, family: int) -> tuple[int, int]:
     return (3 * i + 2 * family, 3 * j + family)
 
 
-def build_sites(plans: list[LayerPlan], frame: Frame) -> dict[str, np.ndarray]:
+def build_sites(
+    plans: list[LayerPlan], frame: Frame, *, periodic: bool
+) -> dict[str, np.ndarray]:
     """All sites of a layer plan in ``frame``.
+
+    ``periodic``: the stack repeats along the stacking direction (bulk cells), so the first and
+    last layers are neighbours. A spinel tetrahedral site is made only where the octahedron it
+    shares a face with (in the next gap up or down) is an empty kagome site of the same spinel
+    block; at a block boundary or the end of a non-periodic stack it is left out (a Li there
+    would sit 1.6 A from a TM).
 
     Returns a dict of per-site arrays: ``positions`` (N, 3) Angstrom, ``layer``, ``block``,
     ``phase``, ``site`` ("TM"/"Li"/"O") and ``group`` (occupancy group within the block:
@@ -412,6 +429,11 @@ def build_sites(plans: list[LayerPlan], frame: Frame) -> dict[str, np.ndarray]:
         out["phase"].append(np.full(n, pl.phase, dtype="<U9"))
         out["site"].append(np.full(n, site, dtype="<U2"))
         out["group"].append(np.full(n, group, dtype="<U12"))
+
+    def same_block(k: int, other: int) -> bool:
+        if 0 <= other < len(plans):
+            return plans[other].block == plans[k].block
+        return periodic and plans[other % len(plans)].block == plans[k].block
 
     for k, pl in enumerate(plans):
         if pl.block != prev_block:
@@ -446,10 +468,12 @@ def build_sites(plans: list[LayerPlan], frame: Frame) -> dict[str, np.ndarray]:
                 add(ij[cls == m], pl.p, y_mid, k, pl, "Li", "tm_on_li")
                 # tetrahedral Li: below the vacancy of the kagome layer above (near the top O
                 # layer) and above the vacancy of the kagome layer below (near the bottom O layer)
-                add(ij[cls == _point_class2(xb)], pl.q_bottom, pl.y_top_A + pl.gap_A / 4.0, k,
-                    pl, "Li", "li")
-                add(ij[cls == _point_class2(xa)], pl.q_top, pl.y_top_A + 3.0 * pl.gap_A / 4.0,
-                    k, pl, "Li", "li")
+                if same_block(k, k - 1):
+                    add(ij[cls == _point_class2(xb)], pl.q_bottom, pl.y_top_A + pl.gap_A / 4.0,
+                        k, pl, "Li", "li")
+                if same_block(k, k + 1):
+                    add(ij[cls == _point_class2(xa)], pl.q_top,
+                        pl.y_top_A + 3.0 * pl.gap_A / 4.0, k, pl, "Li", "li")
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
@@ -601,7 +625,7 @@ def bulk(
     n = PERIOD_LAYERS[phase] * size[2]
     frame = hexagonal_frame(lat.a_A, box)
     plans = plan_layers([(phase, n)], comp, lat.a_A)
-    sites = build_sites(plans, frame)
+    sites = build_sites(plans, frame, periodic=True)
     symbols = decorate(sites, [(phase, li_fraction)], comp, tm_order=tm_order, seed=seed)
     length = sum(p.gap_A for p in plans)
     atoms = assemble(sites, symbols, frame, length, periodic_stack=True)

@@ -172,7 +172,7 @@ def stack(
     nz = mz * max(1, int(round(thickness_nm * 10.0 / (a * mz))))
     frame = _ph.zone_frame(a, zone, nx, nz)
     plans = _ph.plan_layers([(b.phase, int(b.n_layers)) for b in blocks], comp, a)
-    sites = _ph.build_sites(plans, frame)
+    sites = _ph.build_sites(plans, frame, periodic=False)
     specs = [(b.phase, b.li_fraction) for b in blocks]
     rng = np.random.default_rng(seed)
     symbols = _ph.decorate(sites, specs, comp, tm_order=tm_order, seed=int(rng.integers(2**31)))
