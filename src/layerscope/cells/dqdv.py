@@ -231,9 +231,13 @@ def find_dqdv_peaks(
 
 def half_cycle_curve(
     data: CyclerData | pd.DataFrame, *, cycle: int, direction: Literal["charge", "discharge"],
-    specific: bool = False,
+    specific: bool = False, cv_tolerance_V: float = 0.001,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Capacity and voltage of the longest ``direction`` half cycle of ``cycle``.
+    """Capacity and voltage of the longest ``direction`` half cycle of ``cycle``, without its CV tail.
+
+    A constant-voltage hold at the end is left out: the records from the first one within 10 mV
+    of the end voltage whose current is below 97 % of the constant current before it (or, when the
+    current does not fall, after the first record within ``cv_tolerance_V`` of the end voltage).
 
     Returns
     -------
@@ -249,7 +253,17 @@ def half_cycle_curve(
         raise InputError(f"cycle {cycle}: has no {direction} records.")
     longest = rows.groupby("half_cycle")[col].max().idxmax()
     seg = rows[rows["half_cycle"] == longest]
-    return seg[col].to_numpy(dtype=float), seg["voltage_V"].to_numpy(dtype=float)
+    q, v = seg[col].to_numpy(dtype=float), seg["voltage_V"].to_numpy(dtype=float)
+    i = np.abs(seg["current_A"].to_numpy(dtype=float))
+    # drop a constant-voltage tail: it adds capacity at one voltage, which is not a dQ/dV feature.
+    # The tail starts at the first record near the end voltage whose current has fallen below 97 %
+    # of the constant current before it, or at the first record within cv_tolerance_V of the end.
+    end = np.nanmax(v) if direction == "charge" else np.nanmin(v)
+    near = np.cumsum(np.abs(v - end) <= 0.01) > 0
+    cc = float(np.median(i[~near])) if (~near).any() else float(np.median(i))
+    tail = near & (i < 0.97 * cc)
+    stop = int(np.flatnonzero(tail)[0]) if tail.any() else int(np.flatnonzero(np.abs(v - end) <= cv_tolerance_V)[0]) + 1
+    return q[:stop], v[:stop]
 
 
 def dqdv_by_cycle(

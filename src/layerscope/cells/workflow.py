@@ -1,0 +1,271 @@
+"""From a cycler file to tables, figures, ``summary.json`` and a report section (used by the CLI and the demo)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from layerscope.cells.dqdv import DQDVCurve, NI_RICH_NMC_CHARGE_PEAKS, dqdv_by_cycle, track_peaks
+from layerscope.cells.metrics import cycle_metrics, half_cycle_metrics, pair_cycles
+from layerscope.cells.rate import rate_capability
+from layerscope.cells.readers import CyclerData, read_cycler
+from layerscope.errors import InputError
+from layerscope.provenance import Provenance
+
+__all__ = ["CyclingResult", "run_cycling"]
+
+
+@dataclass
+class CyclingResult:
+    """Everything :func:`run_cycling` computed."""
+
+    data: CyclerData
+    table: pd.DataFrame
+    halves: pd.DataFrame
+    cycles: pd.DataFrame
+    peaks: pd.DataFrame | None
+    curves: dict[int, DQDVCurve]
+    rate: pd.DataFrame | None
+    parameters: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """Key numbers (JSON-safe)."""
+        c = self.cycles
+        ok = c[c["complete"]]
+        out: dict[str, Any] = {
+            "layout": self.data.layout,
+            "n_records": int(len(self.table)),
+            "n_cycles": int(len(c)),
+            "n_complete_cycles": int(len(ok)),
+            "reference_cycle": int(c["reference_cycle"].iloc[0]),
+            "active_mass_mg": self.data.active_mass_mg,
+            "notes": self.notes,
+        }
+        if not ok.empty:
+            first, last = ok.iloc[0], ok.iloc[-1]
+            out.update({
+                "first_cycle": int(first["cycle"]),
+                "first_cycle_coulombic_efficiency": float(first["coulombic_efficiency"]),
+                "first_discharge_capacity_mAh": float(first["discharge_capacity_mAh"]),
+                "last_cycle": int(last["cycle"]),
+                "last_retention": float(last["retention"]),
+                "last_mean_discharge_voltage_V": float(last["mean_discharge_voltage_V"]),
+                "last_hysteresis_V": float(last["hysteresis_V"]),
+                "mean_coulombic_efficiency_after_first": float(ok["coulombic_efficiency"].iloc[1:].mean())
+                if len(ok) > 1 else None,
+            })
+            if "specific_discharge_capacity_mAh_g" in c.columns:
+                out["first_specific_discharge_capacity_mAh_g"] = float(first["specific_discharge_capacity_mAh_g"])
+        if self.peaks is not None and not self.peaks.empty:
+            pk = {}
+            for name, grp in self.peaks.groupby("peak"):
+                found = grp[grp["found"]]
+                if not found.empty:
+                    pk[name] = {"first_position_V": float(found["position_V"].iloc[0]),
+                                "last_position_V": float(found["position_V"].iloc[-1]),
+                                "last_relative_height": float(found["relative_height"].iloc[-1]),
+                                "cycles_found": int(len(found)), "cycles_missing": int((~grp["found"]).sum())}
+            out["dqdv_peaks"] = pk
+        if self.rate is not None:
+            out["rate_capability"] = self.rate.to_dict(orient="records")
+        return out
+
+    def figures(self) -> list:
+        """Report figures (capacity/CE, voltage curves, dQ/dV, peak tracking)."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from layerscope.report import Figure, figure_to_png
+
+        figs = []
+        c = self.cycles
+        fig, ax = plt.subplots(1, 2, figsize=(9, 3.4))
+        spec = "specific_discharge_capacity_mAh_g" in c.columns
+        ycol = "specific_discharge_capacity_mAh_g" if spec else "discharge_capacity_mAh"
+        ax[0].plot(c["cycle"], c[ycol], "o-", ms=3, label="discharge")
+        ax[0].plot(c["cycle"], c[ycol.replace("discharge", "charge")], "s-", ms=3, label="charge")
+        ax[0].set_xlabel("cycle")
+        ax[0].set_ylabel("capacity (mAh/g)" if spec else "capacity (mAh)")
+        ax[0].legend(fontsize=8)
+        ax[1].plot(c["cycle"], 100 * c["coulombic_efficiency"], "o-", ms=3, color="C2")
+        ax[1].set_xlabel("cycle")
+        ax[1].set_ylabel("Coulombic efficiency (%)")
+        fig.tight_layout()
+        figs.append(Figure("Capacity and Coulombic efficiency", figure_to_png(fig),
+                           "Per-cycle capacities from the cycler's counters; incomplete cycles have no efficiency."))
+        plt.close(fig)
+
+        t = self.table
+        col = "specific_capacity_mAh_g" if "specific_capacity_mAh_g" in t.columns else "capacity_mAh"
+        cycles = sorted(self.curves) if self.curves else sorted(int(x) for x in t["cycle"].dropna().unique())
+        show = cycles[:: max(1, len(cycles) // 6)][:7]
+        fig, ax = plt.subplots(1, 2, figsize=(9, 3.4))
+        cmap = plt.get_cmap("viridis")
+        for k, cy in enumerate(show):
+            color = cmap(k / max(1, len(show) - 1))
+            rows = t[(t["cycle"] == cy) & (t["state"] != "rest")]
+            for d in ("charge", "discharge"):
+                seg = rows[rows["state"] == d]
+                ax[0].plot(seg[col], seg["voltage_V"], ".", ms=1, color=color, label=f"cycle {cy}" if d == "charge" else None)
+            if cy in self.curves:
+                cv = self.curves[cy]
+                ax[1].plot(cv.voltage_V, cv.dqdv, color=color, lw=1)
+        ax[0].set_xlabel("capacity (mAh/g)" if col.startswith("specific") else "capacity (mAh)")
+        ax[0].set_ylabel("voltage (V)")
+        ax[0].legend(fontsize=7)
+        ax[1].set_xlabel("voltage (V)")
+        ax[1].set_ylabel("dQ/dV (mAh/(g V))" if col.startswith("specific") else "dQ/dV (mAh/V)")
+        if self.peaks is not None:
+            for name, (lo, hi) in self.parameters.get("peak_windows", {}).items():
+                ax[1].axvspan(lo, hi, color="0.9", zorder=0)
+                ax[1].text(0.5 * (lo + hi), ax[1].get_ylim()[1] * 0.95, name, ha="center", va="top", fontsize=7)
+        fig.tight_layout()
+        p = self.parameters.get("dqdv", {})
+        figs.append(Figure("Voltage curves and dQ/dV", figure_to_png(fig),
+                           f"dQ/dV by Savitzky-Golay differentiation of capacity on a {p.get('voltage_step_V', 0.001)*1000:g} mV "
+                           f"grid, window {p.get('window_V', 0.015)*1000:g} mV; grey bands are the named peak windows."))
+        plt.close(fig)
+        if self.peaks is not None and self.peaks["found"].any():
+            fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
+            for name, grp in self.peaks.groupby("peak", sort=False):
+                ax[0].plot(grp["cycle"], grp["position_V"], "o-", ms=3, label=name)
+                ax[1].plot(grp["cycle"], grp["relative_height"], "o-", ms=3, label=name)
+            ax[0].set_xlabel("cycle")
+            ax[0].set_ylabel("peak position (V)")
+            ax[1].set_xlabel("cycle")
+            ax[1].set_ylabel("height / first height")
+            ax[0].legend(fontsize=8)
+            fig.tight_layout()
+            figs.append(Figure("dQ/dV peak tracking", figure_to_png(fig),
+                               "Position and relative height of each named peak; gaps are cycles where it was not found."))
+            plt.close(fig)
+        return figs
+
+    def section(self, provenance: Provenance | None = None):
+        """The report section."""
+        from layerscope.report import Section, Table
+
+        s = self.summary()
+        metrics = {"cycles (complete)": f"{s['n_cycles']} ({s['n_complete_cycles']})"}
+        if "first_cycle_coulombic_efficiency" in s:
+            metrics["first-cycle Coulombic efficiency (%)"] = 100 * s["first_cycle_coulombic_efficiency"]
+            metrics[f"retention at cycle {s['last_cycle']} vs {s['reference_cycle']} (%)"] = 100 * s["last_retention"]
+            metrics["mean discharge voltage, last cycle (V)"] = s["last_mean_discharge_voltage_V"]
+            metrics["hysteresis, last cycle (V)"] = s["last_hysteresis_V"]
+        for name, v in s.get("dqdv_peaks", {}).items():
+            metrics[f"{name} peak, first -> last (V)"] = f"{v['first_position_V']:.3f} -> {v['last_position_V']:.3f}"
+            metrics[f"{name} peak height, last / first"] = v["last_relative_height"]
+        cols = [c for c in ("cycle", "charge_capacity_mAh", "discharge_capacity_mAh", "specific_discharge_capacity_mAh_g",
+                            "coulombic_efficiency", "retention", "mean_charge_voltage_V", "mean_discharge_voltage_V",
+                            "hysteresis_V", "flag") if c in self.cycles.columns]
+        tables = [Table("Per-cycle metrics", self.cycles[cols])]
+        if self.rate is not None:
+            tables.append(Table("Rate capability", self.rate))
+        text = (f"Cycler file {self.data.source.name if self.data.source else ''} ({self.data.layout}), "
+                f"{len(self.table)} records. Capacities are the cycler's own counters; cathode convention "
+                f"(charge = delithiation) with electrode = {self.parameters['electrode']}.")
+        if self.notes:
+            text += "\n\n" + " ".join(self.notes)
+        return Section("Cycling", text=text, figures=self.figures(), tables=tables, metrics=metrics,
+                       provenance=provenance)
+
+    def write(self, out_dir: Path, provenance: Provenance) -> None:
+        """Tables (CSV + the tidy record as Parquet), figures and summary.json into ``out_dir``."""
+        from layerscope.io.output import write_summary, write_table
+
+        write_table(self.table, out_dir / "records.parquet")
+        write_table(self.halves, out_dir / "half_cycles.csv")
+        write_table(self.cycles, out_dir / "cycles.csv")
+        if self.peaks is not None:
+            write_table(self.peaks, out_dir / "dqdv_peaks.csv")
+        if self.rate is not None:
+            write_table(self.rate, out_dir / "rate_capability.csv")
+        for k, fig in enumerate(self.figures()):
+            (out_dir / f"figure_{k + 1}.png").write_bytes(fig.png)
+        write_summary(out_dir, self.summary(), provenance)
+
+
+def run_cycling(
+    source: str | Path | CyclerData,
+    *,
+    active_mass_mg: float | None = None,
+    electrode: Literal["cathode", "anode"] = "cathode",
+    reference_cycle: int | None = None,
+    pairs: bool = False,
+    peak_windows: dict[str, tuple[float, float]] | None = None,
+    direction: Literal["charge", "discharge"] = "charge",
+    nominal_capacity_mAh: float | None = None,
+    dqdv_options: dict[str, float] | None = None,
+) -> CyclingResult:
+    """Read a cycler file and compute every cycling analysis.
+
+    Parameters
+    ----------
+    source : path or CyclerData
+    active_mass_mg : float, optional
+        Explicit active mass for specific quantities.
+    electrode : {"cathode", "anode"}
+    reference_cycle : int, optional
+        Cycle for retention (default: first complete cycle).
+    pairs : bool
+        Number cycles as charge/discharge pairs instead of the cycler's counter (see
+        :func:`~layerscope.cells.metrics.pair_cycles`); switched on automatically, with a note,
+        when the cycler's counter puts several charges into one cycle.
+    peak_windows : dict, optional
+        Named dQ/dV peak windows (default: Ni-rich NMC on charge).
+    direction : {"charge", "discharge"}
+        Half cycle for dQ/dV.
+    nominal_capacity_mAh : float, optional
+        For the rate-capability table (skipped without it).
+    dqdv_options : dict, optional
+        Passed to :func:`~layerscope.cells.dqdv.dqdv`.
+    """
+    data = source if isinstance(source, CyclerData) else read_cycler(source, active_mass_mg=active_mass_mg)
+    if isinstance(source, CyclerData) and active_mass_mg is not None:
+        from layerscope.cells.readers import with_active_mass
+
+        data = with_active_mass(data, active_mass_mg)
+    notes: list[str] = []
+    table = data.data
+    if table["cycle"].isna().any() and not pairs:
+        raise InputError(f"{data.source}: records without a cycle number ({data.metadata.get('warning', '')}); "
+                         "per-cycle analysis needs them. Use --pairs to number charge/discharge pairs instead.")
+    if not pairs:
+        halves = half_cycle_metrics(table)
+        counts = halves.groupby(["cycle", "direction"]).size()
+        if (counts > 1).any():
+            notes.append("The cycler's cycle counter groups several charges or discharges into one cycle; cycles "
+                         "were renumbered as charge/discharge pairs (the cycler's number is kept as cycler_cycle).")
+            pairs = True
+    if pairs:
+        table = pair_cycles(table, electrode=electrode)
+    work = CyclerData(table, data.layout, data.source, data.metadata)
+    halves = half_cycle_metrics(work)
+    cycles = cycle_metrics(work, electrode=electrode, reference_cycle=reference_cycle)
+    windows = peak_windows if peak_windows is not None else (NI_RICH_NMC_CHARGE_PEAKS if direction == "charge" else None)
+    opts = dict(dqdv_options or {})
+    specific = "specific_capacity_mAh_g" in table.columns
+    curves = dqdv_by_cycle(work, direction=direction, specific=specific, **opts)
+    peaks = None
+    if curves:
+        peaks = track_peaks(work, windows=windows, direction=direction, specific=specific, **opts)
+        if not peaks["found"].any():
+            notes.append("None of the named dQ/dV peaks was found in any cycle (is this a Ni-rich cathode vs Li? "
+                         "give peak windows for other chemistries or full cells).")
+    else:
+        notes.append(f"No {direction} half cycle long enough for dQ/dV.")
+    rate = None
+    if nominal_capacity_mAh is not None:
+        rate = rate_capability(work, nominal_capacity_mAh=nominal_capacity_mAh, electrode=electrode)
+    params = {"active_mass_mg": data.active_mass_mg, "electrode": electrode, "reference_cycle": reference_cycle,
+              "pairs": pairs, "peak_windows": windows or {}, "direction": direction,
+              "nominal_capacity_mAh": nominal_capacity_mAh,
+              "dqdv": {"voltage_step_V": 0.001, "window_V": 0.015, **opts}}
+    return CyclingResult(work, table, halves, cycles, peaks, curves, rate, params, notes)

@@ -1,0 +1,126 @@
+"""``layerscope cycling``, ``layerscope xrd`` and ``layerscope kinetics``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from layerscope.cli.app import SchedulerOption, app
+from layerscope.errors import InputError
+
+
+def _floats(text: Optional[str], *, name: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise InputError(f"{name} {text!r}: give comma-separated numbers, e.g. 2,5,10,20.") from exc
+
+
+@app.command()
+def cycling(
+    file: Path = typer.Argument(..., help="Cycler file: Maccor text, BioLogic .mpr/.mpt/CSV, Neware .nda/.ndax/CSV, "
+                                          "Arbin .res/CSV, or a CSV with time_s, cycle, current_A, voltage_V."),
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+    mass_mg: Optional[float] = typer.Option(None, "--mass-mg", help="Active mass in mg (specific capacities only "
+                                                                     "with it; never taken from the file)."),
+    electrode: str = typer.Option("cathode", "--electrode", help="cathode (CE = discharge/charge) or anode half "
+                                                                 "cell (CE = charge/discharge)."),
+    reference_cycle: Optional[int] = typer.Option(None, "--reference-cycle", help="Cycle that retention is relative "
+                                                                                 "to (default: first complete)."),
+    pairs: bool = typer.Option(False, "--pairs", help="Number cycles as charge/discharge pairs, not by the cycler."),
+    direction: str = typer.Option("charge", "--direction", help="Half cycle used for dQ/dV: charge or discharge."),
+    nominal_capacity_mah: Optional[float] = typer.Option(None, "--nominal-capacity-mah",
+                                                         help="Capacity that defines 1C, mAh (enables the rate table)."),
+    window_mv: float = typer.Option(15.0, "--dqdv-window-mv", help="Savitzky-Golay window of dQ/dV, mV."),
+) -> None:
+    """Per-cycle capacity, Coulombic efficiency, retention, voltages, dQ/dV peaks (and rates) of FILE."""
+    from layerscope.cells.workflow import run_cycling
+    from layerscope.io.output import output_directory
+    from layerscope.provenance import Provenance
+    from layerscope.report import render_report
+
+    if electrode not in ("cathode", "anode"):
+        raise InputError(f"--electrode {electrode!r}: choose cathode or anode.")
+    if direction not in ("charge", "discharge"):
+        raise InputError(f"--direction {direction!r}: choose charge or discharge.")
+    res = run_cycling(file, active_mass_mg=mass_mg, electrode=electrode, reference_cycle=reference_cycle, pairs=pairs,
+                      direction=direction, nominal_capacity_mAh=nominal_capacity_mah,
+                      dqdv_options={"window_V": window_mv / 1000.0})
+    prov = Provenance.create([file], parameters=res.parameters)
+    with output_directory(out) as tmp:
+        res.write(tmp, prov)
+        render_report([res.section(prov)], tmp / "report.html", title=f"Cycling: {file.name}", provenance=prov)
+    s = res.summary()
+    typer.echo(f"{file.name}: {s['layout']}, {s['n_cycles']} cycles ({s['n_complete_cycles']} complete) -> {out}")
+
+
+@app.command()
+def xrd(
+    files: List[Path] = typer.Argument(..., help="Pattern(s): .xrdml, or two-column .xy/.txt (then give --radiation). "
+                                                 "Several files form an in situ series."),
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+    radiation: Optional[str] = typer.Option(None, "--radiation", help="Anode for text files (Cu, Co, Mo, ...)."),
+    wavelength_a: Optional[float] = typer.Option(None, "--wavelength-a", help="Single wavelength (Å) for "
+                                                                               "monochromatic text data."),
+    reference: Optional[str] = typer.Option(None, "--reference", help="Starting lattice (LiCoO2, NMC811, ...); default: "
+                                                                      "found from (003) and (104)."),
+    instrument_fwhm_deg: Optional[float] = typer.Option(None, "--instrument-fwhm-deg",
+                                                        help="Instrumental FWHM for Williamson-Hall (from a standard)."),
+    rock_salt: Optional[str] = typer.Option(None, "--rock-salt", help="Also identify a rock-salt phase (NiO, CoO, MnO)."),
+    labels: Optional[str] = typer.Option(None, "--labels", help="Comma-separated series coordinate per file."),
+    label_name: str = typer.Option("index", "--label-name", help="Name and unit of --labels (time_s, temperature_C, "
+                                                                 "voltage_V)."),
+    scheduler: Optional[str] = SchedulerOption,
+) -> None:
+    """I(003)/I(104), a and c, splittings and Williamson-Hall of layered-oxide pattern(s)."""
+    from layerscope.diffraction.readers import read_pattern
+    from layerscope.diffraction.workflow import run_xrd
+    from layerscope.io.output import output_directory
+    from layerscope.provenance import Provenance
+    from layerscope.report import render_report
+
+    pats = [read_pattern(f, radiation=radiation, wavelength_A=wavelength_a) for f in files]
+    res = run_xrd(pats, labels=_floats(labels, name="--labels"), label_name=label_name, reference=reference,
+                  instrument_fwhm_deg=instrument_fwhm_deg, rock_salt=rock_salt, scheduler=scheduler)
+    prov = Provenance.create(list(files), parameters=res.parameters)
+    with output_directory(out) as tmp:
+        res.write(tmp, prov)
+        render_report([res.section(prov)], tmp / "report.html", title=f"XRD: {files[0].name}", provenance=prov)
+    r = res.layered[0]
+    typer.echo(f"{files[0].name}: I003/I104 = {r.i003_i104:.3g} ± {r.i003_i104_err:.2g}, "
+               f"c = {r.lattice.get('c_A', float('nan')):.4f} Å -> {out}")
+
+
+@app.command()
+def kinetics(
+    files: List[Path] = typer.Argument(..., help="One CSV per heating rate with temperature_C or temperature_K, the "
+                                                 "signal column and (preferably) time_s."),
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+    signal: str = typer.Option(..., "--signal", help="Name of the O2 release column (e.g. an m/z 32 ion current)."),
+    heating_rates: Optional[str] = typer.Option(None, "--heating-rates", help="Comma-separated K/min, one per file, "
+                                                                               "for files without time_s."),
+    window_k: float = typer.Option(10.0, "--window-k", help="Smoothing window, K."),
+) -> None:
+    """Temperature of maximum O2 release and the Kissinger/Ozawa activation energy over several heating rates."""
+    from layerscope.diffraction.kinetics import read_thermal_curve
+    from layerscope.diffraction.workflow import run_kinetics
+    from layerscope.io.output import output_directory
+    from layerscope.provenance import Provenance
+    from layerscope.report import render_report
+
+    rates = _floats(heating_rates, name="--heating-rates")
+    if rates is not None and len(rates) != len(files):
+        raise InputError(f"--heating-rates has {len(rates)} values for {len(files)} files; give one per file.")
+    curves = [read_thermal_curve(f, signal_column=signal, heating_rate_K_min=None if rates is None else rates[k])
+              for k, f in enumerate(files)]
+    res = run_kinetics(curves, window_K=window_k)
+    prov = Provenance.create(list(files), parameters={"signal": signal, "heating_rates": rates, "window_K": window_k})
+    with output_directory(out) as tmp:
+        res.write(tmp, prov)
+        render_report([res.section(prov)], tmp / "report.html", title="Oxygen-release kinetics", provenance=prov)
+    k = res.kissinger
+    typer.echo(f"Kissinger Ea = {k.ea_kJ_mol:.1f} ± {k.ea_err_kJ_mol:.1f} kJ/mol over {k.n_rates} rates -> {out}")

@@ -1,0 +1,291 @@
+"""From pattern or thermal files to tables, figures, ``summary.json`` and report sections (CLI and demo)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from layerscope.diffraction.kinetics import ActivationEnergy, ThermalCurve, kissinger, ozawa, peak_temperature
+from layerscope.diffraction.layered import LayeredResult, analyse_layered, analyse_rock_salt
+from layerscope.diffraction.peaks import snip_background
+from layerscope.diffraction.readers import Pattern
+from layerscope.errors import InputError
+from layerscope.provenance import Provenance
+
+__all__ = ["XRDResult", "run_xrd", "KineticsResult", "run_kinetics"]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+@dataclass
+class XRDResult:
+    """Layered-oxide analysis of one or more patterns (an in situ series when several)."""
+
+    patterns: list[Pattern]
+    layered: list[LayeredResult]
+    rock_salt: dict[str, Any] | None
+    labels: list[float]
+    label_name: str
+    parameters: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def series(self) -> pd.DataFrame:
+        """(003), (104), (110) positions, I003/I104, a and c per pattern."""
+        rows = []
+        for lab, res in zip(self.labels, self.layered):
+            r = res.reflections.set_index("reflection")
+            row = {self.label_name: lab, "I003_I104": res.i003_i104, "I003_I104_err": res.i003_i104_err,
+                   "a_A": res.lattice.get("a_A", np.nan), "c_A": res.lattice.get("c_A", np.nan),
+                   "c_from_003_A": res.lattice.get("c_from_003_A", np.nan)}
+            for n in ("(003)", "(104)", "(110)"):
+                ok = n in r.index and bool(r.loc[n, "significant"])
+                row[f"{n}_deg"] = float(r.loc[n, "center_deg"]) if ok else np.nan
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"n_patterns": len(self.patterns), "notes": self.notes,
+                               "wavelength_A": self.patterns[0].wavelength_A}
+        out["patterns"] = [{"source": str(p.source) if p.source else None, **r.summary()}
+                           for p, r in zip(self.patterns, self.layered)]
+        if self.rock_salt is not None:
+            out["rock_salt"] = {k: v for k, v in self.rock_salt.items() if k != "reflections"}
+        return out
+
+    def figures(self) -> list:
+        from layerscope.report import Figure, figure_to_png
+
+        plt = _plt()
+        figs = []
+        pat, res = self.patterns[0], self.layered[0]
+        fig, ax = plt.subplots(figsize=(9, 3.4))
+        bg = snip_background(pat.two_theta_deg, pat.intensity)
+        ax.plot(pat.two_theta_deg, pat.intensity, lw=0.6, color="k", label="measured")
+        ax.plot(pat.two_theta_deg, bg, lw=0.8, color="C1", label="SNIP background")
+        ax.set_yscale("log")
+        top = float(np.nanmax(pat.intensity))
+        for row in res.reflections.itertuples():
+            if bool(row.significant):
+                ax.axvline(row.center_deg, color="C0", lw=0.6, alpha=0.6)
+                ax.text(row.center_deg, top, row.reflection, rotation=90, fontsize=7, va="top", ha="right")
+        ax.set_xlabel("2θ (deg)")
+        ax.set_ylabel("counts")
+        ax.legend(fontsize=8, loc="upper right")
+        fig.tight_layout()
+        figs.append(Figure("Pattern with indexed layered-oxide reflections", figure_to_png(fig),
+                           f"λ(Kα1) = {pat.wavelength_A:.5f} Å; lines: reflections fitted as Kα1/Kα2 pseudo-Voigt doublets."))
+        plt.close(fig)
+        wh = res.williamson_hall
+        if wh is not None:
+            sig = res.reflections[res.reflections["significant"] == True]  # noqa: E712
+            theta = np.radians(sig["center_deg"].to_numpy(float) / 2)
+            beta = np.radians(sig["fwhm_deg"].to_numpy(float))
+            inst = self.parameters.get("instrument_fwhm_deg")
+            if inst is not None:
+                beta = np.sqrt(np.clip(beta**2 - np.radians(inst) ** 2, 0, None))
+            fig, ax = plt.subplots(figsize=(4.5, 3.4))
+            x = 4 * np.sin(theta)
+            ax.plot(x, beta * np.cos(theta), "o")
+            xx = np.linspace(0, x.max() * 1.05, 10)
+            ax.plot(xx, wh["intercept"] + wh["slope"] * xx, "-", color="C1")
+            for xi, yi, n in zip(x, beta * np.cos(theta), sig["reflection"]):
+                ax.annotate(n, (xi, yi), fontsize=7)
+            ax.set_xlabel("4 sin θ")
+            ax.set_ylabel("β cos θ (rad)")
+            fig.tight_layout()
+            figs.append(Figure("Williamson-Hall plot", figure_to_png(fig),
+                               f"D = {wh['size_nm']:.3g} ± {wh['size_err_nm']:.2g} nm, ε = {wh['microstrain']:.2e} ± "
+                               f"{wh['microstrain_err']:.1e}. {wh['flag']}"))
+            plt.close(fig)
+        if len(self.patterns) > 1:
+            s = self.series
+            fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
+            ax[0].plot(s[self.label_name], s["(003)_deg"], "o-", ms=3)
+            ax[0].set_xlabel(self.label_name)
+            ax[0].set_ylabel("(003) 2θ (deg)")
+            ax[1].plot(s[self.label_name], s["c_A"], "o-", ms=3)
+            ax[1].set_xlabel(self.label_name)
+            ax[1].set_ylabel("c (Å)")
+            fig.tight_layout()
+            figs.append(Figure("In situ series", figure_to_png(fig), "(003) position and refined c per pattern."))
+            plt.close(fig)
+        return figs
+
+    def section(self, provenance: Provenance | None = None):
+        from layerscope.report import Section, Table
+
+        res = self.layered[0]
+        lat = res.lattice
+        metrics: dict[str, Any] = {"I(003)/I(104)": f"{res.i003_i104:.3g} ± {res.i003_i104_err:.2g}"}
+        if "c_A" in lat:
+            metrics["a (Å)"] = f"{lat['a_A']:.4f} ± {lat['a_err_A']:.4f}"
+            metrics["c (Å)"] = f"{lat['c_A']:.4f} ± {lat['c_err_A']:.4f}"
+            metrics["c/a"] = lat["c_over_a"]
+        if "c_from_003_A" in lat:
+            metrics["c from (003) alone (Å)"] = lat["c_from_003_A"]
+        for k, v in res.splittings_deg.items():
+            metrics[f"{k} splitting (deg)"] = v
+        if res.williamson_hall is not None:
+            metrics["crystallite size (nm)"] = res.williamson_hall["size_nm"]
+            metrics["microstrain"] = res.williamson_hall["microstrain"]
+        if self.rock_salt is not None:
+            metrics[f"{self.rock_salt['phase']} rock salt identified"] = self.rock_salt["identified"]
+        cols = ["reflection", "predicted_deg", "center_deg", "center_err_deg", "d_A", "area", "area_err", "fwhm_deg",
+                "eta", "significant", "reason"]
+        tables = [Table("Reflections (first pattern)", res.reflections[[c for c in cols if c in res.reflections]])]
+        if len(self.patterns) > 1:
+            tables.append(Table("Series", self.series))
+        text = ("Layered-oxide reflections (R-3m, hexagonal setting) fitted as Kα1/Kα2 pseudo-Voigt doublets; "
+                "I(003)/I(104) is the ratio of integrated Kα1 intensities (raised by preferred orientation as well "
+                "as lowered by Li/TM mixing).")
+        if res.flags or self.notes:
+            text += "\n\nFlags: " + "; ".join(res.flags + self.notes)
+        return Section("X-ray diffraction", text=text, figures=self.figures(), tables=tables, metrics=metrics,
+                       provenance=provenance)
+
+    def write(self, out_dir: Path, provenance: Provenance) -> None:
+        from layerscope.io.output import write_summary, write_table
+
+        for k, res in enumerate(self.layered):
+            write_table(res.reflections.drop(columns=["hkl"], errors="ignore"),
+                        out_dir / (f"reflections_{k:03d}.csv" if len(self.layered) > 1 else "reflections.csv"))
+        if len(self.patterns) > 1:
+            write_table(self.series, out_dir / "series.csv")
+        if self.rock_salt is not None:
+            write_table(self.rock_salt["reflections"].drop(columns=["hkl"], errors="ignore"), out_dir / "rock_salt.csv")
+        for k, fig in enumerate(self.figures()):
+            (out_dir / f"figure_{k + 1}.png").write_bytes(fig.png)
+        write_summary(out_dir, self.summary(), provenance)
+
+
+def run_xrd(
+    patterns: Sequence[Pattern],
+    *,
+    labels: Sequence[float] | None = None,
+    label_name: str = "index",
+    reference: str | tuple[float, float] | None = None,
+    instrument_fwhm_deg: float | None = None,
+    rock_salt: str | None = None,
+    scheduler: str | None = None,
+) -> XRDResult:
+    """Layered-oxide analysis of every pattern (fanned out with :func:`layerscope.parallel.map_tasks`).
+
+    Parameters
+    ----------
+    patterns : sequence of Pattern
+    labels : sequence of float, optional
+        Series coordinate per pattern (time, temperature, voltage); default 0, 1, 2 ...
+    label_name : str
+        Name of that coordinate with its unit (``time_s``, ``temperature_C``, ``voltage_V``).
+    reference, instrument_fwhm_deg : see :func:`~layerscope.diffraction.layered.analyse_layered`.
+    rock_salt : str, optional
+        Also look for this rock-salt phase in the first pattern (``"NiO"``...).
+    scheduler : str, optional
+        Dask scheduler address.
+    """
+    from layerscope.parallel import map_tasks
+
+    patterns = list(patterns)
+    if not patterns:
+        raise InputError("run_xrd: no pattern given.")
+    labels = list(labels) if labels is not None else list(range(len(patterns)))
+    if len(labels) != len(patterns):
+        raise InputError(f"run_xrd: {len(patterns)} patterns but {len(labels)} labels.")
+
+    def one(p: Pattern) -> LayeredResult:
+        return analyse_layered(p, reference=reference, instrument_fwhm_deg=instrument_fwhm_deg)
+
+    results = map_tasks(one, patterns, scheduler=scheduler, progress=False, description="XRD patterns") \
+        if len(patterns) > 1 else [one(patterns[0])]
+    rs = analyse_rock_salt(patterns[0], phase=rock_salt) if rock_salt else None
+    params = {"reference": reference, "instrument_fwhm_deg": instrument_fwhm_deg, "rock_salt": rock_salt,
+              "label_name": label_name}
+    return XRDResult(patterns, list(results), rs, labels, label_name, params)
+
+
+@dataclass
+class KineticsResult:
+    """Peak temperatures and Kissinger/Ozawa activation energies of a set of heating runs."""
+
+    curves: list[ThermalCurve]
+    peaks: pd.DataFrame
+    kissinger: ActivationEnergy
+    ozawa: ActivationEnergy
+
+    def summary(self) -> dict[str, Any]:
+        return {"peaks": self.peaks.to_dict(orient="records"), "kissinger": self.kissinger.summary(),
+                "ozawa": self.ozawa.summary()}
+
+    def figures(self) -> list:
+        from layerscope.report import Figure, figure_to_png
+
+        plt = _plt()
+        fig, ax = plt.subplots(1, 2, figsize=(9, 3.4))
+        for c, row in zip(self.curves, self.peaks.itertuples()):
+            y = c.signal / np.nanmax(np.abs(c.signal))
+            ax[0].plot(c.temperature_K - 273.15, y, lw=1, label=f"{c.heating_rate_K_min:g} K/min")
+            ax[0].axvline(row.peak_C, color="0.6", lw=0.6)
+        ax[0].set_xlabel("temperature (°C)")
+        ax[0].set_ylabel(f"{self.curves[0].signal_name} (normalised)")
+        ax[0].legend(fontsize=7)
+        k = self.kissinger
+        ax[1].plot(1000 * k.table["inv_T_per_K"], k.table["ln_beta_over_T2"], "o")
+        xx = np.linspace(k.table["inv_T_per_K"].min(), k.table["inv_T_per_K"].max(), 10)
+        ax[1].plot(1000 * xx, k.intercept - k.ea_kJ_mol * 1000 / 8.314462618 * xx, "-")
+        ax[1].set_xlabel("1000 / Tp (1/K)")
+        ax[1].set_ylabel("ln(β / Tp²)")
+        fig.tight_layout()
+        png = figure_to_png(fig)
+        plt.close(fig)
+        return [Figure("Oxygen release and Kissinger plot", png,
+                       f"Kissinger Ea = {k.ea_kJ_mol:.1f} ± {k.ea_err_kJ_mol:.1f} kJ/mol; Ozawa "
+                       f"{self.ozawa.ea_kJ_mol:.1f} ± {self.ozawa.ea_err_kJ_mol:.1f} kJ/mol.")]
+
+    def section(self, provenance: Provenance | None = None):
+        from layerscope.report import Section, Table
+
+        k, o = self.kissinger, self.ozawa
+        metrics = {"Kissinger Ea (kJ/mol)": f"{k.ea_kJ_mol:.1f} ± {k.ea_err_kJ_mol:.1f}",
+                   "Kissinger Ea (eV)": f"{k.ea_eV:.3f} ± {k.ea_err_eV:.3f}",
+                   "Ozawa Ea (kJ/mol)": f"{o.ea_kJ_mol:.1f} ± {o.ea_err_kJ_mol:.1f}",
+                   "T of max O2 release at the slowest rate (°C)": float(self.peaks["peak_C"].iloc[0])}
+        text = ("Temperature of maximum oxygen release from each heating run (Savitzky-Golay smoothing, parabola "
+                "through the top 20 % of the peak); Kissinger and Ozawa straight-line fits over the heating rates, "
+                "uncertainties are the standard errors of the slopes.")
+        return Section("Thermal kinetics of oxygen release", text=text, figures=self.figures(),
+                       tables=[Table("Peak temperatures", self.peaks)], metrics=metrics, provenance=provenance)
+
+    def write(self, out_dir: Path, provenance: Provenance) -> None:
+        from layerscope.io.output import write_summary, write_table
+
+        write_table(self.peaks, out_dir / "peaks.csv")
+        write_table(self.kissinger.table, out_dir / "kissinger.csv")
+        write_table(self.ozawa.table, out_dir / "ozawa.csv")
+        for k, fig in enumerate(self.figures()):
+            (out_dir / f"figure_{k + 1}.png").write_bytes(fig.png)
+        write_summary(out_dir, self.summary(), provenance)
+
+
+def run_kinetics(curves: Sequence[ThermalCurve], *, window_K: float = 10.0) -> KineticsResult:
+    """Peak temperature of every run, then Kissinger and Ozawa over the heating rates."""
+    curves = sorted(curves, key=lambda c: c.heating_rate_K_min)
+    rows = []
+    for c in curves:
+        pk = peak_temperature(c.temperature_K, c.signal, window_K=window_K)
+        rows.append({"source": str(c.source) if c.source else "", "heating_rate_K_min": c.heating_rate_K_min,
+                     "heating_rate_from": c.heating_rate_from, **pk})
+    peaks = pd.DataFrame(rows)
+    b, tp = peaks["heating_rate_K_min"].to_numpy(), peaks["peak_K"].to_numpy()
+    return KineticsResult(list(curves), peaks, kissinger(b, tp), ozawa(b, tp))
