@@ -226,3 +226,45 @@ def test_labels_follow_the_documented_rules():
     o = site == "O"
     below = np.searchsorted(ys, y[o])
     np.testing.assert_array_equal(np.array(ks)[below], layer[o])
+
+
+@pytest.mark.parametrize("zone", ["100", "110"])
+@pytest.mark.parametrize(("phase", "composition", "kwargs"), [
+    ("O3", "LiCoO2", {"li_fraction": 2 / 3}),
+    ("O1", "LiCoO2", {}),
+    ("rock_salt", "LiCoO2", {"li_fraction": 0.0}),
+    ("spinel", "LiCoO2", {}),
+    ("C2/m", "Li2MnO3", {}),
+])
+def test_oriented_keeps_formula_and_density(phase, composition, kwargs, zone):
+    b = bulk(phase, composition, **kwargs)
+    o = oriented(b, zone=zone, width_nm=1.0, thickness_nm=1.0)
+    cb, co = counts(b), counts(o)
+    ratio = len(o) / len(b)
+    assert ratio == int(ratio) and {k: v * ratio for k, v in cb.items()} == co
+    np.testing.assert_allclose(len(o) / o.get_volume(), len(b) / b.get_volume(), rtol=1e-12)
+    # empty sites travel with the cell
+    nv = len(b.info["vacancies"]["positions"])
+    assert len(o.info["vacancies"]["positions"]) == nv * ratio
+    # no two atoms on top of each other after the re-cut
+    from ase.neighborlist import neighbor_list
+    assert len(neighbor_list("d", o, 1.0)) == 0
+
+
+def test_li_rich_tm_layer_li_only_on_honeycomb_centres():
+    # C2/m: the TM-layer Li (2b) are the centres of Mn/Ni honeycombs, so their six in-plane
+    # neighbours are never Li; a random R-3m decoration would put Li next to Li
+    from ase.neighborlist import neighbor_list
+
+    atoms = bulk("C2/m", "Li1.2Ni0.2Mn0.6O2", size=(5, 2, 1), seed=2)
+    tm_layer = atoms[atoms.arrays["site"] == "TM"]
+    s = np.array(tm_layer.get_chemical_symbols())
+    i, j, d = neighbor_list("ijd", tm_layer, atoms.info["a_nm"] * 10 + 0.05)
+    li = s[i] == "Li"
+    assert li.sum() == 6 * np.count_nonzero(s == "Li")  # each has 6 in-plane neighbours
+    assert not np.any(s[j][li] == "Li")
+    r3m = bulk("O3", "Li1.2Ni0.2Mn0.6O2", size=(15, 2, 1), seed=2)
+    tm_r3m = r3m[r3m.arrays["site"] == "TM"]
+    s2 = np.array(tm_r3m.get_chemical_symbols())
+    i2, j2 = neighbor_list("ij", tm_r3m, atoms.info["a_nm"] * 10 + 0.05)
+    assert np.any((s2[i2] == "Li") & (s2[j2] == "Li"))

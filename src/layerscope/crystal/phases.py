@@ -78,7 +78,6 @@ from fractions import Fraction
 
 import numpy as np
 from ase import Atoms
-from ase.build import cut
 
 from layerscope.crystal import labels as _labels
 from layerscope.crystal.composition import (
@@ -88,6 +87,7 @@ from layerscope.crystal.composition import (
     li_count,
 )
 from layerscope.errors import InputError
+from layerscope.provenance import Provenance
 
 __all__ = [
     "PHASES",
@@ -97,6 +97,7 @@ __all__ = [
     "bulk",
     "oriented",
     "stacking_positions",
+    "record_step",
 ]
 
 PHASES = _labels.PHASES
@@ -510,12 +511,10 @@ def decorate(
         li_sym = np.full(len(li_sites), _labels.VACANCY, dtype="<U2")
         li_sym[:n_li] = "Li"
         symbols[li_sites] = li_sym[rng.permutation(len(li_sites))]
+        # spinel: the 1/4 TM of the Li layer share the TM species distribution of the kagome
+        tm_sites = np.concatenate([tm_sites, np.flatnonzero(in_block & (grp == "tm_on_li"))])
         symbols[tm_sites] = assign_species(
             comp.tm, len(tm_sites), order=tm_order, rng=rng, what=f"TM sites of {where}"
-        )
-        tm_on_li = np.flatnonzero(in_block & (grp == "tm_on_li"))
-        symbols[tm_on_li] = assign_species(
-            comp.tm, len(tm_on_li), order=tm_order, rng=rng, what=f"Li-layer TM sites of {where}"
         )
         for g, occ in (("honeycomb", 0), ("honeycomb_mn", 1)):
             idx = np.flatnonzero(in_block & (grp == g))
@@ -560,6 +559,20 @@ def assemble(
                   pbc=pbc)
     _labels.set_labels(atoms, phase=sites["phase"], layer=sites["layer"], site=sites["site"])
     return _labels.split_vacancies(atoms)
+
+
+def record_step(atoms: Atoms, step: str, parameters: dict, *, source: Atoms | None = None) -> None:
+    """Append ``step`` to ``info["history"]`` and refresh ``info["provenance"]`` (in place).
+
+    ``history`` lists every builder call that made the structure (name and parameters) so it
+    can be rebuilt exactly; ``provenance`` is :class:`layerscope.provenance.Provenance` as a dict
+    (parameters = the history, input = the structure the step started from, if any).
+    """
+    history = list(atoms.info.get("history", [])) + [{"step": step, **parameters}]
+    atoms.info["history"] = history
+    inputs = [] if source is None else [source]
+    atoms.info["provenance"] = Provenance.create(inputs=inputs,
+                                                 parameters={"history": history}).to_dict()
 
 
 # --------------------------------------------------------------------------------------------
@@ -642,6 +655,8 @@ def bulk(
         in_plane_basis_A=np.array([frame.e1, frame.e2]),
         blocks=_block_table(plans, [(phase, li_fraction)], [lat]),
     )
+    record_step(atoms, "bulk", dict(phase=phase, composition=comp.name, li_fraction=li_fraction,
+                                    tm_order=tm_order, seed=seed, size=list(size)))
     return atoms
 
 
@@ -684,6 +699,34 @@ def _smallest_periodic_multiple(vec_prim: np.ndarray, box: np.ndarray) -> int:
     for x in s:
         den = np.lcm(den, Fraction(float(x)).limit_denominator(1000).denominator)
     return int(den)
+
+
+def _recut(atoms: Atoms, new_cell: np.ndarray) -> Atoms:
+    """The atoms of the periodic crystal ``atoms`` inside ``new_cell`` (rows, Angstrom).
+
+    Same job as :func:`ase.build.cut`, which drops atoms for some of these cells (e.g. the
+    [110] cut of the sqrt3 x sqrt3 C2/m cell, ASE 3.29); here every periodic image whose
+    scaled coordinates in the new cell lie in [0, 1) (rounded to 1e-9) is kept.
+    """
+    corners = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)]) @ new_cell
+    old = np.linalg.solve(atoms.cell.array.T, corners.T).T
+    lo, hi = np.floor(old.min(axis=0)).astype(int) - 1, np.ceil(old.max(axis=0)).astype(int) + 1
+    shifts = np.array(np.meshgrid(*[np.arange(a, b + 1) for a, b in zip(lo, hi)],
+                                  indexing="ij")).reshape(3, -1).T
+    inv = np.linalg.inv(new_cell)
+    base = atoms.positions @ inv
+    step = atoms.cell.array @ inv
+    idx, frac = [], []
+    for sh in shifts:
+        sc = np.round(base + sh @ step, 9)
+        keep = np.all((sc >= 0.0) & (sc < 1.0), axis=1)
+        idx.append(np.flatnonzero(keep))
+        frac.append(sc[keep])
+    idx, frac = np.concatenate(idx), np.concatenate(frac)
+    out = atoms[idx]
+    out.set_cell(new_cell)
+    out.set_scaled_positions(frac)
+    return out
 
 
 def oriented(
@@ -737,7 +780,8 @@ def oriented(
     a_vec = np.append((mx * xv) @ inv_box, 0.0)
     c_vec = np.append((mz * bv) @ inv_box, 0.0)
     full = _labels.with_vacancies(atoms)
-    new = cut(full, a=a_vec, b=(0, 0, 1), c=c_vec, tolerance=1e-3)
+    new_cell = np.array([a_vec, [0.0, 0.0, 1.0], c_vec]) @ full.cell.array
+    new = _recut(full, new_cell)
     expected = len(full) * abs(np.linalg.det(np.array([a_vec[:2], c_vec[:2]])))
     if len(new) != int(round(expected)):
         raise RuntimeError(f"re-cut lost atoms ({len(new)} of {expected:.1f}); please report")
@@ -756,4 +800,6 @@ def oriented(
         thickness_nm=float(new.cell[2, 2] / 10.0),
     )
     out = _labels.split_vacancies(new)
+    record_step(out, "oriented", dict(zone=zone, width_nm=width_nm, thickness_nm=thickness_nm),
+                source=atoms)
     return out

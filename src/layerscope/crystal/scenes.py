@@ -198,6 +198,11 @@ def stack(
         blocks=table,
         in_plane_basis_A=np.array([frame.e1, frame.e2]),
     )
+    _ph.record_step(atoms, "stack", dict(
+        blocks=[dict(phase=b.phase, n_layers=int(b.n_layers), li_fraction=b.li_fraction,
+                     mixing=b.mixing) for b in blocks],
+        composition=comp.name, zone=zone, width_nm=width_nm, thickness_nm=thickness_nm,
+        tm_order=tm_order, seed=seed))
     return atoms
 
 
@@ -304,6 +309,8 @@ def add_mixing(
              fraction_realised=n / n_sites if n_sites else 0.0,
              n_exchanged=n, x_range_nm=x_range_nm, y_range_nm=y_range_nm)
     ]
+    _ph.record_step(out, "add_mixing", dict(fraction=fraction, seed=seed, x_range_nm=x_range_nm,
+                                            y_range_nm=y_range_nm), source=atoms)
     return out
 
 
@@ -371,6 +378,9 @@ def lateral_domain(
              y_range_nm=None if y_range_nm is None else tuple(y_range_nm),
              li_fraction=float(li_fraction), n_sites=int(len(cation)))
     ]
+    _ph.record_step(out, "lateral_domain", dict(phase=phase, x_range_nm=x_range_nm,
+                                                y_range_nm=y_range_nm, li_fraction=li_fraction,
+                                                seed=seed, tm_order=tm_order), source=atoms)
     return out
 
 
@@ -421,6 +431,8 @@ def glide(
         dict(above_y_nm=float(above_y_nm), shift_fraction=float(shift_fraction),
              beam_fraction=float(beam_fraction), shift_x_nm=float(shift[0] / 10.0))
     ]
+    _ph.record_step(out, "glide", dict(above_y_nm=above_y_nm, shift_fraction=shift_fraction,
+                                       beam_fraction=beam_fraction), source=atoms)
     return out
 
 
@@ -465,6 +477,8 @@ def void(
         dict(center_nm=tuple(float(v) for v in center_nm), radius_nm=float(radius_nm),
              n_removed=n_removed)
     ]
+    _ph.record_step(out, "void", dict(center_nm=list(center_nm), radius_nm=radius_nm),
+                    source=atoms)
     return out
 
 
@@ -553,4 +567,6 @@ def tilt_boundary(
                              "layer": np.array([], dtype=int), "site": np.array([], dtype="<U2")}
     out.info["tilt_boundary"] = dict(angle_deg=float(angle_deg), x_boundary_nm=float(x_boundary_nm),
                                      n_removed=int(len(clash) + len(rest)))
+    _ph.record_step(out, "tilt_boundary", dict(angle_deg=angle_deg, x_boundary_nm=x_boundary_nm,
+                                               min_distance_A=min_distance_A), source=atoms)
     return out
