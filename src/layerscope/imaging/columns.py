@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 #: Columns are fitted in blocks of this many at once (bounds the memory of the batched Jacobian).
-_BLOCK = 4096
+_BLOCK = 2048
 
 
 @dataclass(frozen=True)
@@ -245,13 +245,25 @@ def _gather(data, r0, c0, dy, dx):
     return z, rr.astype(float), cc.astype(float), valid
 
 
-def _lm_block(z, yy, xx, w, p, *, n_iter, sig_bounds):
+def _lm_block(z, yy, xx, mask, p, *, n_iter, sig_bounds, fit_sigma=True, poisson=False, others=None,
+              information=True):
     """Batched Levenberg-Marquardt for A*exp(-r^2/2s^2)+B; p = (A, y0, x0, s, B), shape (n, 5).
 
-    ``z, yy, xx, w`` are (n, m) stacks of window values, pixel coordinates and 0/1 weights.
+    ``z, yy, xx, mask`` are (n, m) stacks of window values, pixel coordinates and 0/1 weights.
     Pixel arrays are float32 with coordinates relative to each start position (the parameters and
     the 5x5 solves stay float64); the normal equations are formed with batched matrix products
-    (BLAS) and solved together.  Returns the parameters, the residual sum of squares and J^T J.
+    (BLAS) and solved together.
+
+    With ``poisson`` the steps are Fisher scoring for Poisson data (iteratively reweighted least
+    squares with weights 1/model, floored at 5 % of the column's peak height) and steps are
+    accepted on the Poisson deviance: the maximum-likelihood estimate for shot-noise-limited
+    counts (McCullagh & Nelder, *Generalized Linear Models*, 2nd ed. (1989), sec. 2.5).
+    With ``fit_sigma=False`` the width stays at its start value. ``others`` (n, m) is the fixed
+    model of the neighbouring columns added to each window's model (a block-Jacobi step of a joint
+    fit of all columns).
+
+    Returns the parameters, the Pearson chi-square (or residual sum of squares) and the Fisher
+    information J^T W J at the solution (None unless ``information``).
     """
     n = p.shape[0]
     f32 = np.float32
@@ -259,41 +271,55 @@ def _lm_block(z, yy, xx, w, p, *, n_iter, sig_bounds):
     ry = (yy - ref[:, 0:1]).astype(f32)
     rx = (xx - ref[:, 1:2]).astype(f32)
     zf = z.astype(f32)
-    wf = w.astype(f32)
+    mf = mask.astype(f32)
+    of = np.zeros_like(zf) if others is None else others.astype(f32)
     q = p.astype(float).copy()
     q[:, 1:3] = 0.0
     lam = np.full(n, 1e-3)
     eye = np.eye(5)[None]
+    free = np.ones(5)
+    if not fit_sigma:
+        free[3] = 0.0
 
-    def residual(q):
+    def evaluate(q):
         qa = q.astype(f32)
         dy = ry - qa[:, 1:2]
         dx = rx - qa[:, 2:3]
         r2 = dy * dy + dx * dx
         inv_s2 = 1.0 / (qa[:, 3:4] * qa[:, 3:4])
         g = np.exp(-0.5 * r2 * inv_s2)
-        res = (zf - qa[:, 0:1] * g - qa[:, 4:5]) * wf
-        return res, g, dy, dx, r2, inv_s2
+        f = qa[:, 0:1] * g + qa[:, 4:5] + of
+        if poisson:
+            floor = np.maximum(0.05 * np.abs(qa[:, 0:1]), np.float32(1e-6))
+            fpos = np.maximum(f, floor)
+            w = mf / fpos
+            cost = np.einsum("nm,nm->n", mf, fpos - zf * np.log(fpos), dtype=float)
+        else:
+            w = mf
+            res = (zf - f) * mf
+            cost = np.einsum("nm,nm->n", res, res, dtype=float)
+        return cost, (zf - f), w, g, dy, dx, r2, inv_s2
 
-    def jacobian(q, g, dy, dx, r2, inv_s2):
+    def normal_equations(q, resid, w, g, dy, dx, r2, inv_s2):
         qa = q.astype(f32)
-        agw = qa[:, 0:1] * g * wf
-        jac = np.empty((n, 5, g.shape[1]), dtype=f32)  # parameter-major (n, 5, m), weighted
-        jac[:, 0] = g * wf
-        jac[:, 1] = agw * dy * inv_s2
-        jac[:, 2] = agw * dx * inv_s2
-        jac[:, 3] = agw * r2 * inv_s2 / qa[:, 3:4]
-        jac[:, 4] = wf
-        return jac
+        ag = qa[:, 0:1] * g
+        jac = np.empty((n, 5, g.shape[1]), dtype=f32)  # parameter-major (n, 5, m)
+        jac[:, 0] = g
+        jac[:, 1] = ag * dy * inv_s2
+        jac[:, 2] = ag * dx * inv_s2
+        jac[:, 3] = ag * r2 * inv_s2 / qa[:, 3:4] if fit_sigma else 0.0
+        jac[:, 4] = 1.0
+        jw = jac * w[:, None, :]
+        jtj = np.matmul(jw, jac.transpose(0, 2, 1)).astype(float)
+        jtr = np.matmul(jw, resid[..., None]).astype(float)
+        return jtj, jtr
 
-    res, *parts = residual(q)
-    cost = np.einsum("nm,nm->n", res, res, dtype=float)
+    state = evaluate(q)
+    cost = state[0]
     for _ in range(n_iter):
-        jac = jacobian(q, *parts)
-        jtj = np.matmul(jac, jac.transpose(0, 2, 1)).astype(float)
-        jtr = np.matmul(jac, res[..., None]).astype(float)
+        jtj, jtr = normal_equations(q, *state[1:])
         diag = np.einsum("nii->ni", jtj)
-        a_mat = jtj + (lam[:, None] * (diag + 1e-12))[:, :, None] * eye
+        a_mat = jtj + (lam[:, None] * (diag + 1e-12))[:, :, None] * eye + (1.0 - free)[None, :, None] * eye
         try:
             step = np.linalg.solve(a_mat, jtr)[..., 0]
         except np.linalg.LinAlgError:
@@ -303,28 +329,30 @@ def _lm_block(z, yy, xx, w, p, *, n_iter, sig_bounds):
                     step[i] = np.linalg.solve(a_mat[i], jtr[i, :, 0])
                 except np.linalg.LinAlgError:
                     step[i] = 0.0
+        step *= free[None, :]
         trial = q + step
         trial[:, 3] = np.clip(trial[:, 3], *sig_bounds)
-        res_t, *parts_t = residual(trial)
-        cost_t = np.einsum("nm,nm->n", res_t, res_t, dtype=float)
-        better = cost_t < cost
+        state_t = evaluate(trial)
+        better = state_t[0] < cost
         q[better] = trial[better]
-        cost[better] = cost_t[better]
-        res[better] = res_t[better]
-        for arr, arr_t in zip(parts, parts_t):
-            if arr.shape[1] > 1:
-                arr[better] = arr_t[better]
-            else:
-                arr[better] = arr_t[better]
+        cost = np.where(better, state_t[0], cost)
+        state = (cost,) + tuple(np.where(better[:, None], new, old) for old, new in zip(state[1:], state_t[1:]))
         lam = np.clip(np.where(better, lam * 0.3, lam * 10.0), 1e-7, 1e7)
-    jac = jacobian(q, *parts)
-    jtj = np.matmul(jac, jac.transpose(0, 2, 1)).astype(float)
+    resid, w = state[1], state[2]
+    chi2 = np.einsum("nm,nm->n", resid * resid, w, dtype=float)
     q[:, 1:3] += ref
-    return q, cost, jtj
+    if not information:
+        return q, chi2, None
+    jtj, _ = normal_equations(q - np.pad(ref, ((0, 0), (1, 2))), *state[1:])
+    if not fit_sigma:
+        jtj[:, 3, :] = 0.0
+        jtj[:, :, 3] = 0.0
+        jtj[:, 3, 3] = 1.0
+    return q, chi2, jtj
 
 
-def _neighbours(rows, cols, n_neighbours=8):
-    """Positions (n, k, 2) of the ``n_neighbours`` nearest other columns (NaN-free; scipy cKDTree)."""
+def _neighbours(rows, cols, n_neighbours=6):
+    """Positions (n, k, 2) of the ``n_neighbours`` nearest other columns (scipy cKDTree)."""
     from scipy.spatial import cKDTree
 
     pts = np.column_stack([rows, cols])
@@ -345,6 +373,101 @@ def _own_cell(rows, cols, nb, yy, xx):
     return d_own <= d_nb.min(axis=1)
 
 
+@dataclass
+class _Block:
+    """The fit windows of a block of columns, fixed for all passes (centred on the start pixels)."""
+
+    rows: np.ndarray  # start positions (n,)
+    cols: np.ndarray
+    flat: np.ndarray  # flat pixel index of every window pixel (n, m), clipped into the image
+    z: np.ndarray  # image values (n, m)
+    yy: np.ndarray  # pixel coordinates (n, m)
+    xx: np.ndarray
+    mask: np.ndarray  # in image and in the own Voronoi cell (n, m), float 0/1
+
+
+def _make_block(data, rows, cols, nb, dy, dx) -> _Block:
+    r0 = np.clip(np.rint(rows).astype(np.int64), 0, data.shape[0] - 1)
+    c0 = np.clip(np.rint(cols).astype(np.int64), 0, data.shape[1] - 1)
+    z, yy, xx, valid = _gather(data, r0, c0, dy, dx)
+    if nb is not None:
+        valid &= _own_cell(rows, cols, nb, yy, xx)
+    flat = np.clip(yy, 0, data.shape[0] - 1).astype(np.int64) * data.shape[1] + np.clip(
+        xx, 0, data.shape[1] - 1
+    ).astype(np.int64)
+    return _Block(rows, cols, flat, z, yy, xx, valid.astype(float))
+
+
+def _fit_block(
+    block: _Block, *, p_start, model, radius_px, sigma_px, n_iter, sig_bounds, fit_sigma, poisson, information
+) -> dict:
+    """Fit one block: the start (detected maxima or the previous pass), optionally with neighbours."""
+    z, yy, xx, w = block.z, block.yy, block.xx, block.mask
+    others = None
+    if model is not None:
+        ps = p_start
+        own = ps[:, 0:1] * np.exp(-0.5 * ((yy - ps[:, 1:2]) ** 2 + (xx - ps[:, 2:3]) ** 2) / ps[:, 3:4] ** 2)
+        others = model.ravel()[block.flat] - np.where(np.isfinite(own), own, 0.0)
+    zo = z if others is None else z - others
+    valid = w > 0
+    npix = w.sum(axis=1)
+    zmin = np.where(valid, zo, np.inf).min(axis=1)
+    zmin = np.where(np.isfinite(zmin), zmin, 0.0)
+    zmax = np.where(valid, zo, -np.inf).max(axis=1)
+    zmax = np.where(np.isfinite(zmax), zmax, 0.0)
+    zp = np.clip(zo - zmin[:, None], 0.0, None) * w
+    tot = zp.sum(axis=1)
+    tot_safe = np.where(tot > 0, tot, 1.0)
+    cy = np.where(tot > 0, (zp * yy).sum(axis=1) / tot_safe, block.rows)
+    cx = np.where(tot > 0, (zp * xx).sum(axis=1) / tot_safe, block.cols)
+    p0 = np.column_stack([zmax - zmin, block.rows, block.cols, np.full(cy.size, sigma_px), zmin])
+    if p_start is not None:
+        good = np.all(np.isfinite(p_start), axis=1)
+        p0 = np.where(good[:, None], p_start, p0)
+    p, chi2, jtj = _lm_block(z, yy, xx, w, p0, n_iter=n_iter, sig_bounds=sig_bounds, fit_sigma=fit_sigma,
+                             poisson=poisson, others=others, information=information)
+    moved = np.hypot(p[:, 1] - block.rows, p[:, 2] - block.cols)
+    ok = (npix >= 7) & (p[:, 0] > 0) & (moved <= 0.6 * radius_px) & (p[:, 3] < radius_px)
+    if fit_sigma:
+        ok &= p[:, 3] > sig_bounds[0] * 1.01
+    perr = np.full(p.shape[0], np.nan)
+    if jtj is not None:
+        dof = np.maximum(npix - (5 if fit_sigma else 4), 1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            try:
+                cov_diag = np.einsum("nii->ni", np.linalg.inv(jtj))
+            except np.linalg.LinAlgError:  # a singular fit somewhere in the block: use the pseudo-inverse
+                cov_diag = np.einsum("nii->ni", np.linalg.pinv(jtj))
+            # Pearson chi-square per degree of freedom scales the information to the data's gain.
+            perr = np.sqrt(0.5 * (cov_diag[:, 1] + cov_diag[:, 2]) * chi2 / dof)
+    return {
+        "p": p,
+        "ok": ok,
+        "perr": perr,
+        "row": np.where(ok, p[:, 1], cy),
+        "col": np.where(ok, p[:, 2], cx),
+        "fallback_amplitude": zmax - zmin,
+        "fallback_background": zmin,
+    }
+
+
+def _render(shape, p, *, sigma_px):
+    """Image of the fitted Gaussians ``A exp(-r^2/2s^2)`` (no background), summed with bincount."""
+    model = np.zeros(shape[0] * shape[1])
+    if p.shape[0] == 0:
+        return model.reshape(shape)
+    dy, dx = _window(3.5 * sigma_px)
+    r0 = np.rint(p[:, 1]).astype(np.int64)
+    c0 = np.rint(p[:, 2]).astype(np.int64)
+    rr = r0[:, None] + dy[None, :]
+    cc = c0[:, None] + dx[None, :]
+    inside = (rr >= 0) & (rr < shape[0]) & (cc >= 0) & (cc < shape[1])
+    arg = ((rr - p[:, 1:2]) ** 2 + (cc - p[:, 2:3]) ** 2) * (-0.5 / p[:, 3:4] ** 2)
+    val = p[:, 0:1].astype(np.float32) * np.exp(arg.astype(np.float32))
+    model = np.bincount((rr * shape[1] + cc)[inside], weights=val[inside], minlength=model.size)
+    return model.reshape(shape)
+
+
 def refine_columns(
     image: np.ndarray,
     rows: np.ndarray,
@@ -352,16 +475,25 @@ def refine_columns(
     *,
     radius_px: float,
     sigma_px: float,
-    n_iter: int = 5,
+    n_iter: int = 4,
     voronoi: bool = True,
-    neighbour_passes: int = 1,
+    neighbour_passes: int = 2,
+    noise_model: str = "poisson",
+    shared_width: bool = True,
+    scheduler=None,
 ) -> pd.DataFrame:
     """Refine column positions by fitting a 2-D Gaussian plus background to all columns at once.
 
     Model per column: ``A * exp(-((x-x0)^2 + (y-y0)^2) / (2 s^2)) + B`` on the pixels of a disc of
     ``radius_px`` around the start position that belong to the column's own Voronoi cell.  All
     columns are solved together by batched Levenberg-Marquardt (``numpy.linalg.solve`` on a stack
-    of 5x5 normal equations); no per-column Python loop.
+    of 5x5 normal equations); no per-column Python loop.  Blocks of columns run on Dask's local
+    threads (:func:`layerscope.parallel.map_tasks`).
+
+    Pass 1 fits every column alone by least squares.  Each of the ``neighbour_passes`` that
+    follow renders the fitted columns into a model image and refits every column with its
+    neighbours' tails fixed in the model (a block-Jacobi step of a joint fit of all columns, the
+    role of Atomap's neighbour-aware refinement), with the chosen noise model.
 
     Parameters
     ----------
@@ -374,43 +506,77 @@ def refine_columns(
     sigma_px : float
         Starting Gaussian width in pixels.
     n_iter : int
-        Levenberg-Marquardt iterations (from a detected maximum the position moves by less than
-        0.01 pm after 5).
+        Levenberg-Marquardt iterations of pass 1 (later passes: ``max(3, n_iter - 1)``); from a
+        detected maximum the position moves by less than 0.01 pm after 5.
     voronoi : bool
         Restrict each fit to its Voronoi cell (recommended).
     neighbour_passes : int
-        Extra passes in which the fitted tails of all other columns are subtracted before each
-        column is refitted (block-Jacobi steps towards a simultaneous fit of all columns).
+        Passes with the neighbours' fitted tails in the model.
+    noise_model : {"poisson", "gaussian"}
+        Noise model of those passes: ``"poisson"`` (shot-noise-limited HAADF counts; maximum
+        likelihood by Fisher scoring) or ``"gaussian"`` (unweighted least squares).
+    shared_width : bool
+        In the last pass all columns share one width, the median of the previous (free) fits (one
+        probe, one material: it removes the width-position noise coupling at low dose).
+    scheduler : None, str or distributed.Client
+        Where blocks run (see :func:`layerscope.parallel.map_tasks`); None: local threads.
 
     Returns
     -------
     pandas.DataFrame
         ``row, col`` (refined, pixel indices, fractional), ``amplitude``, ``sigma_px``,
         ``background``, ``volume`` (2 pi A s^2, image units x pixel^2), ``position_error_px``
-        (1-sigma per axis from the fit covariance), ``fit_ok`` (bool: converged inside the window
-        with a physical width; otherwise the row/col hold the intensity-weighted centroid).
+        (1-sigma per axis from the Fisher information scaled by the Pearson chi-square),
+        ``fit_ok`` (bool: converged inside the window with a physical width; otherwise row/col
+        hold the intensity-weighted centroid).
 
     References
     ----------
     Levenberg (1944); Marquardt, J. Soc. Ind. Appl. Math. 11, 431 (1963); Nord et al. (2017).
     """
+    from layerscope.parallel import map_tasks
+
     data = _as_float_image(image)
+    if noise_model not in ("poisson", "gaussian"):
+        raise InputError(f"noise_model={noise_model!r}: use 'poisson' (counts) or 'gaussian'")
     rows = np.asarray(rows, dtype=float)
     cols = np.asarray(cols, dtype=float)
     n = rows.size
     if n == 0:
-        cols_ = ("row", "col", "amplitude", "sigma_px", "background", "position_error_px", "volume")
-        frame = pd.DataFrame({k: np.empty(0) for k in cols_})
+        names = ("row", "col", "amplitude", "sigma_px", "background", "position_error_px", "volume")
+        frame = pd.DataFrame({k: np.empty(0) for k in names})
         frame["fit_ok"] = np.zeros(0, dtype=bool)
         return frame
     sig_bounds = (0.25 * sigma_px, 3.0 * radius_px)
-    fit = _fit_pass(data, rows, cols, None, None, radius_px=radius_px, sigma_px=sigma_px, n_iter=n_iter,
-                    voronoi=voronoi, sig_bounds=sig_bounds)
-    for _ in range(neighbour_passes):
-        model = _render(data.shape, fit["p"][fit["ok"]], sigma_px=np.nanmedian(fit["p"][fit["ok"], 3])
-                        if fit["ok"].any() else sigma_px)
-        fit = _fit_pass(data, fit["row"], fit["col"], fit["p"], model, radius_px=radius_px, sigma_px=sigma_px,
-                        n_iter=max(2, n_iter - 2), voronoi=voronoi, sig_bounds=sig_bounds)
+    nb = _neighbours(rows, cols) if voronoi else None
+    dy, dx = _window(radius_px)
+    slices = [slice(s0, min(n, s0 + _BLOCK)) for s0 in range(0, n, _BLOCK)]
+    blocks = [_make_block(data, rows[sl], cols[sl], None if nb is None else nb[sl], dy, dx) for sl in slices]
+
+    def run(p_start, model, width, *, fit_sigma, poisson, iters, information):
+        parts = map_tasks(
+            _fit_block_item,
+            [(blk, None if p_start is None else p_start[sl]) for blk, sl in zip(blocks, slices)],
+            scheduler=scheduler, progress=False, model=model, radius_px=radius_px, sigma_px=width,
+            n_iter=iters, sig_bounds=sig_bounds, fit_sigma=fit_sigma, poisson=poisson, information=information,
+        )
+        return {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
+
+    fit = run(None, None, sigma_px, fit_sigma=True, poisson=False, iters=n_iter,
+              information=neighbour_passes == 0)
+    for k in range(neighbour_passes):
+        # All passes but the last fit each width (unbiased once the neighbours' tails are
+        # removed); the last one shares the median width when ``shared_width``.
+        last = k == neighbour_passes - 1
+        share = shared_width and last
+        ok = fit["ok"]
+        width = float(np.nanmedian(fit["p"][ok, 3])) if ok.any() else sigma_px
+        start = fit["p"].copy()
+        if share:
+            start[:, 3] = width
+        model = _render(data.shape, start[ok], sigma_px=width)
+        fit = run(start, model, width, fit_sigma=not share, poisson=noise_model == "poisson",
+                  iters=max(3, n_iter - 1), information=last)
     p, ok = fit["p"], fit["ok"]
     frame = pd.DataFrame(
         {
@@ -427,95 +593,10 @@ def refine_columns(
     return frame
 
 
-def _render(shape, p, *, sigma_px):
-    """Image of the fitted Gaussians ``A exp(-r^2/2s^2)`` (no background), summed with bincount."""
-    model = np.zeros(shape[0] * shape[1])
-    if p.shape[0] == 0:
-        return model.reshape(shape)
-    dy, dx = _window(4.0 * sigma_px)
-    r0 = np.rint(p[:, 1]).astype(np.int64)
-    c0 = np.rint(p[:, 2]).astype(np.int64)
-    for start in range(0, p.shape[0], _BLOCK):
-        sl = slice(start, min(p.shape[0], start + _BLOCK))
-        rr = r0[sl, None] + dy[None, :]
-        cc = c0[sl, None] + dx[None, :]
-        inside = (rr >= 0) & (rr < shape[0]) & (cc >= 0) & (cc < shape[1])
-        val = p[sl, 0:1] * np.exp(-0.5 * ((rr - p[sl, 1:2]) ** 2 + (cc - p[sl, 2:3]) ** 2) / p[sl, 3:4] ** 2)
-        model += np.bincount((rr * shape[1] + cc)[inside], weights=val[inside], minlength=model.size)
-    return model.reshape(shape)
-
-
-def _fit_pass(data, rows, cols, p_start, model, *, radius_px, sigma_px, n_iter, voronoi, sig_bounds):
-    """One batched fit of all columns; with ``model``, the other columns' fitted tails are removed.
-
-    With ``model`` (the rendered image of every column from the previous pass) and ``p_start``,
-    each window holds ``image - model + own model``: the block-Jacobi step of a simultaneous fit
-    of all columns (what Atomap does with its neighbour-aware second refinement).
-    """
-    n = rows.size
-    nb = _neighbours(rows, cols) if voronoi else None
-    dy, dx = _window(radius_px)
-    r0 = np.clip(np.rint(rows).astype(np.int64), 0, data.shape[0] - 1)
-    c0 = np.clip(np.rint(cols).astype(np.int64), 0, data.shape[1] - 1)
-    out = {
-        "p": np.full((n, 5), np.nan),
-        "row": np.full(n, np.nan),
-        "col": np.full(n, np.nan),
-        "perr": np.full(n, np.nan),
-        "ok": np.zeros(n, dtype=bool),
-        "fallback_amplitude": np.full(n, np.nan),
-        "fallback_background": np.full(n, np.nan),
-    }
-    for start in range(0, n, _BLOCK):
-        sl = slice(start, min(n, start + _BLOCK))
-        z, yy, xx, valid = _gather(data, r0[sl], c0[sl], dy, dx)
-        if model is not None:
-            zm, *_ = _gather(model, r0[sl], c0[sl], dy, dx)
-            ps = p_start[sl]
-            own = ps[:, 0:1] * np.exp(-0.5 * ((yy - ps[:, 1:2]) ** 2 + (xx - ps[:, 2:3]) ** 2) / ps[:, 3:4] ** 2)
-            own = np.where(np.isfinite(own), own, 0.0)
-            z = z - zm + own
-        if nb is not None:
-            valid &= _own_cell(rows[sl], cols[sl], nb[sl], yy, xx)
-        w = valid.astype(float)
-        npix = w.sum(axis=1)
-        zmin = np.where(valid, z, np.inf).min(axis=1)
-        zmin = np.where(np.isfinite(zmin), zmin, 0.0)
-        zp = np.clip(z - zmin[:, None], 0.0, None) * w
-        tot = zp.sum(axis=1)
-        tot_safe = np.where(tot > 0, tot, 1.0)
-        cy = np.where(tot > 0, (zp * yy).sum(axis=1) / tot_safe, rows[sl])
-        cx = np.where(tot > 0, (zp * xx).sum(axis=1) / tot_safe, cols[sl])
-        zmax = np.where(valid, z, -np.inf).max(axis=1)
-        zmax = np.where(np.isfinite(zmax), zmax, 0.0)
-        p0 = np.column_stack([zmax - zmin, rows[sl], cols[sl], np.full(cy.size, sigma_px), zmin])
-        if p_start is not None:
-            good = np.all(np.isfinite(p_start[sl]), axis=1)
-            p0 = np.where(good[:, None], p_start[sl], p0)
-        p, cost, jtj = _lm_block(z, yy, xx, w, p0, n_iter=n_iter, sig_bounds=sig_bounds)
-        moved = np.hypot(p[:, 1] - rows[sl], p[:, 2] - cols[sl])
-        ok = (
-            (npix >= 7)
-            & (p[:, 0] > 0)
-            & (moved <= 0.6 * radius_px)
-            & (p[:, 3] > sig_bounds[0] * 1.01)
-            & (p[:, 3] < radius_px)
-        )
-        dof = np.maximum(npix - 5, 1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            var_scale = cost / dof
-            try:
-                cov_diag = np.einsum("nii->ni", np.linalg.inv(jtj))
-            except np.linalg.LinAlgError:  # a singular fit somewhere in the block: use the pseudo-inverse
-                cov_diag = np.einsum("nii->ni", np.linalg.pinv(jtj))
-            out["perr"][sl] = np.sqrt(0.5 * (cov_diag[:, 1] + cov_diag[:, 2]) * var_scale)
-        out["p"][sl] = p
-        out["row"][sl] = np.where(ok, p[:, 1], cy)
-        out["col"][sl] = np.where(ok, p[:, 2], cx)
-        out["ok"][sl] = ok
-        out["fallback_amplitude"][sl] = zmax - zmin
-        out["fallback_background"][sl] = zmin
-    return out
+def _fit_block_item(item, **kwargs) -> dict:
+    """Adapter for :func:`layerscope.parallel.map_tasks`: ``item`` is ``(block, p_start)``."""
+    block, p_start = item
+    return _fit_block(block, p_start=p_start, **kwargs)
 
 
 def site_intensities(
