@@ -347,7 +347,7 @@ def simulate_haadf(
         "cross_section_A2_per_Zn": sigma0,
     }
     metadata = {
-        "title": f"incoherent HAADF simulation of {atoms.get_chemical_formula()}",
+        "title": f"incoherent HAADF simulation of {atoms.info.get('composition') or atoms.get_chemical_formula()}",
         "simulated": True,
         "signal_type": "HAADF",
         "signal_units": "fraction of the incident beam on the detector",

@@ -270,7 +270,7 @@ def simulate_multislice(
     }
     detector_name = detector.upper() if isinstance(detector, str) else "ADF"
     metadata = {
-        "title": f"{detector_name} multislice simulation of {atoms.get_chemical_formula()}",
+        "title": f"{detector_name} multislice simulation of {atoms.info.get('composition') or atoms.get_chemical_formula()}",
         "simulated": True,
         "signal_type": detector_name,
         "signal_units": "fraction of the incident beam on the detector",

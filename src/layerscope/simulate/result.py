@@ -30,12 +30,18 @@ class Simulation:
         Structure hash, parameters and software versions.
     atoms : ase.Atoms, optional
         The structure that was imaged (Angstrom, beam along +z).
+    clean : layerscope.containers.Image, optional
+        The noise-free image when ``image`` is a degraded acquisition of it (see
+        :func:`layerscope.simulate.degrade`); ``columns`` then gives the positions as they
+        appear in ``image`` (drift and scan distortion applied) with the undistorted ones in
+        ``x_true_nm``, ``y_true_nm``.
     """
 
     image: Image
     columns: pd.DataFrame
     provenance: Provenance
     atoms: Any = None
+    clean: Image | None = None
 
     @property
     def pixel_size_nm(self) -> float:

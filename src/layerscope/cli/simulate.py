@@ -1,0 +1,185 @@
+"""``layerscope simulate``: a simulated STEM image with its ground-truth columns.
+
+Writes into ``--out``: ``image.tif`` (float32, ImageJ calibration in nm), ``image.hspy`` (HyperSpy,
+calibrated, with the metadata), ``clean.tif`` when the image was degraded, ``columns.csv`` (the
+ground truth), ``summary.json`` + ``provenance.json`` and ``preview.png`` (with a scale bar).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import typer
+
+from layerscope.cli.app import app
+from layerscope.errors import InputError
+
+__all__ = ["simulate", "write_simulation", "build_scene"]
+
+SCENES = ("bulk", "demo")
+
+
+def _pair(text: Optional[str], *, name: str) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != 2:
+        raise InputError(f"{name} {text!r}: give two comma-separated numbers, e.g. 0.1,0.05")
+    return values[0], values[1]
+
+
+def build_scene(
+    scene: str,
+    *,
+    phase: str,
+    composition: str,
+    zone: str,
+    width_nm: float,
+    height_nm: float,
+    thickness_nm: float,
+    seed: int,
+):
+    """The structure of a named scene (``bulk``: one phase; ``demo``: the degraded NMC811 specimen).
+
+    For ``bulk`` a single block of ``phase`` with as many cation layers as fit ``height_nm``,
+    built by :func:`layerscope.crystal.scenes.stack` (random TM decoration over the whole field).
+    """
+    if scene == "demo":
+        from layerscope.simulate.demo import demo_structure
+
+        return demo_structure(seed=seed)
+    if scene != "bulk":
+        raise InputError(f"--scene {scene!r}: choose one of {', '.join(SCENES)}")
+    from layerscope.crystal import lattice
+    from layerscope.crystal.scenes import Block, stack
+
+    spacing_nm = lattice(phase, composition).layer_spacing_A / 10.0
+    n_layers = max(1, int(round(height_nm / spacing_nm)))
+    return stack([Block(phase, n_layers)], composition=composition, zone=zone, width_nm=width_nm,
+                 thickness_nm=thickness_nm, seed=seed)
+
+
+def write_simulation(sim, out_dir: Path, *, summary_extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write a :class:`~layerscope.simulate.Simulation` into ``out_dir``; returns the summary dict."""
+    from layerscope.io.output import write_summary, write_table
+    from layerscope.report import figure_to_png, show_image
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    p = sim.pixel_size_nm
+
+    def tif(image, path: Path) -> None:
+        # float32 TIFF with ImageJ-style scale and units in nm, written (and read back) by RosettaSciIO
+        image.with_data(np.asarray(image.data, dtype=np.float32)).to_hyperspy().save(path, overwrite=True)
+
+    tif(sim.image, out_dir / "image.tif")
+    sim.image.to_hyperspy().save(out_dir / "image.hspy", overwrite=True)
+    if sim.clean is not None:
+        tif(sim.clean, out_dir / "clean.tif")
+    write_table(sim.columns, out_dir / "columns.csv")
+    fig, _ = show_image(np.asarray(sim.image.data), p, title=sim.image.title)
+    (out_dir / "preview.png").write_bytes(figure_to_png(fig))
+    cols = sim.columns
+    summary = {
+        "image": {
+            "shape": list(sim.image.shape),
+            "pixel_size_nm": p,
+            "field_nm": list(sim.image.extent_nm),
+            "signal_units": sim.image.metadata.get("signal_units"),
+            "mean": float(np.mean(sim.image.data)),
+            "max": float(np.max(sim.image.data)),
+        },
+        "simulation": sim.image.metadata.get("simulation"),
+        "degradation": sim.image.metadata.get("degradation"),
+        "electrons_per_pixel": sim.image.metadata.get("electrons_per_pixel"),
+        "columns": {
+            "total": int(len(cols)),
+            "by_kind": {str(k): int(v) for k, v in cols.groupby("kind").size().items()},
+            "by_phase": {str(k): int(v) for k, v in cols.groupby("phase").size().items()},
+            "li_sites_with_tm": int(((cols.kind == "Li") & (cols.tm_fraction > 0)).sum()),
+        },
+        "atoms": {"n": int(len(sim.atoms)), "formula": sim.atoms.get_chemical_formula()} if sim.atoms is not None else None,
+        **(summary_extra or {}),
+    }
+    write_summary(out_dir, summary, sim.provenance)
+    return summary
+
+
+@app.command()
+def simulate(
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+    scene: str = typer.Option("bulk", "--scene", help="bulk (one phase) or demo (the degraded NMC811 specimen)."),
+    phase: str = typer.Option("O3", "--phase", help="Bulk phase: O3, O1, O3', rock_salt, spinel, C2/m."),
+    composition: str = typer.Option("LiCoO2", "--composition", help="LiCoO2, NMC811, NMC622, Li1.2Ni0.2Mn0.6O2, ..."),
+    zone: str = typer.Option("100", "--zone", help="Zone axis of the hexagonal cell: 100 or 110."),
+    width_nm: float = typer.Option(4.0, "--width-nm", help="Field width in nm (bulk; rounded to whole periods)."),
+    height_nm: float = typer.Option(4.0, "--height-nm", help="Field height in nm (bulk; rounded to whole layers)."),
+    thickness_nm: float = typer.Option(5.0, "--thickness-nm", help="Specimen thickness along the beam in nm (bulk)."),
+    pixel_size_nm: float = typer.Option(0.01, "--pixel-size-nm", help="Pixel size (scan step) in nm."),
+    engine: str = typer.Option("fast", "--engine", help="fast (incoherent model) or multislice (abTEM, small fields)."),
+    probe_fwhm_nm: float = typer.Option(0.07, "--probe-fwhm-nm", help="Fast engine: probe FWHM in nm."),
+    z_exponent: float = typer.Option(1.7, "--z-exponent", help="Fast engine: column weight sum Z^n."),
+    energy_kev: float = typer.Option(200.0, "--energy-kev", help="Beam energy in keV."),
+    convergence_mrad: float = typer.Option(25.0, "--convergence-mrad", help="Multislice: probe semi-angle, mrad."),
+    detector: str = typer.Option("HAADF", "--detector", help="HAADF (80-200 mrad), ADF, BF, ABF or inner,outer mrad."),
+    frozen_phonons: int = typer.Option(0, "--frozen-phonons", help="Multislice: frozen-phonon configurations."),
+    phonon_sigma_a: Optional[float] = typer.Option(None, "--phonon-sigma-a", help="RMS thermal displacement, Å."),
+    device: str = typer.Option("auto", "--device", help="Multislice: auto, cpu or gpu."),
+    dose: Optional[float] = typer.Option(None, "--dose", help="Electron dose in e/Å² (Poisson noise); none: clean."),
+    blur_nm: float = typer.Option(0.0, "--blur-nm", help="Extra Gaussian blur FWHM in nm."),
+    background: float = typer.Option(0.0, "--background", help="Uniform background, fraction of the beam."),
+    scan_jitter_px: float = typer.Option(0.0, "--scan-jitter-px", help="RMS random offset per scan line, px."),
+    scan_distortion_px: float = typer.Option(0.0, "--scan-distortion-px", help="Flyback distortion amplitude, px."),
+    scan_distortion_decay_px: Optional[float] = typer.Option(None, "--scan-distortion-decay-px",
+                                                             help="Flyback distortion decay length, px."),
+    drift_nm_per_s: Optional[str] = typer.Option(None, "--drift-nm-per-s", help="Drift vx,vy in nm/s."),
+    dwell_time_s: Optional[float] = typer.Option(None, "--dwell-time-s", help="Dwell time per pixel in s."),
+    line_flyback_s: float = typer.Option(0.0, "--line-flyback-s", help="Dead time between scan lines in s."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the structure decoration and the noise."),
+) -> None:
+    """Simulate a STEM image of a cathode scene with its ground-truth atom columns."""
+    from layerscope.io.output import output_directory
+    from layerscope.simulate import apparent_columns, degrade, simulate_haadf, simulate_multislice
+    from layerscope.simulate.result import Simulation
+
+    if engine not in ("fast", "multislice"):
+        raise InputError(f"--engine {engine!r}: choose fast or multislice")
+    det: Any = detector
+    if "," in detector:
+        det = _pair(detector, name="--detector")
+    atoms = build_scene(scene, phase=phase, composition=composition, zone=zone, width_nm=width_nm,
+                        height_nm=height_nm, thickness_nm=thickness_nm, seed=seed)
+    if engine == "fast":
+        if not isinstance(det, tuple):
+            from layerscope.simulate.multislice import detector_angles_mrad
+
+            det = detector_angles_mrad(det, convergence_mrad)
+        sim = simulate_haadf(atoms, pixel_size_nm=pixel_size_nm, probe_fwhm_nm=probe_fwhm_nm, z_exponent=z_exponent,
+                             energy_keV=energy_kev, detector_mrad=det)
+    else:
+        sim = simulate_multislice(atoms, scan_step_nm=pixel_size_nm, energy_keV=energy_kev,
+                                  convergence_mrad=convergence_mrad, detector=det, frozen_phonons=frozen_phonons,
+                                  phonon_sigma_A=phonon_sigma_a, seed=seed, device=device)
+    drift = _pair(drift_nm_per_s, name="--drift-nm-per-s") or (0.0, 0.0)
+    degrading = dose is not None or blur_nm or background or scan_jitter_px or scan_distortion_px or any(drift)
+    if degrading:
+        degraded = degrade(sim.image, dose_e_per_A2=dose, seed=seed, blur_nm=blur_nm, background=background,
+                           scan_jitter_px=scan_jitter_px, scan_distortion_px=scan_distortion_px,
+                           scan_distortion_decay_px=scan_distortion_decay_px, drift_nm_per_s=drift,
+                           dwell_time_s=dwell_time_s, line_flyback_s=line_flyback_s)
+        columns = apparent_columns(sim.columns, degraded)
+        sim.provenance.parameters["degradation"] = degraded.metadata["degradation"]
+        sim = Simulation(degraded, columns, sim.provenance, sim.atoms, clean=sim.image)
+    sim.provenance.parameters.update({"scene": scene, "phase": phase, "composition": composition, "zone": zone,
+                                      "thickness_nm": thickness_nm})
+    with output_directory(out) as tmp:
+        summary = write_simulation(sim, tmp, summary_extra={"scene": scene, "blocks": atoms.info.get("blocks")})
+    typer.echo(
+        f"{scene} {engine}: {sim.image.shape[1]} x {sim.image.shape[0]} px at {pixel_size_nm:g} nm, "
+        f"{summary['columns']['total']} columns -> {out}"
+    )
