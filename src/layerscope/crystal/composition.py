@@ -214,17 +214,15 @@ def assign_species(
     if order == "random":
         symbols = np.concatenate([np.full(counts[k], k, dtype="<U2") for k in names])
         return symbols[rng.permutation(n_sites)]
-    # Evenly spread: site i takes the species whose running quota is furthest behind.
-    target = np.array([counts[k] / n_sites for k in names])
-    placed = np.zeros(len(names))
-    out = np.empty(n_sites, dtype="<U2")
-    for i in range(n_sites):
-        deficit = target * (i + 1) - placed
-        deficit[placed >= np.array([counts[k] for k in names])] = -np.inf
-        j = int(np.argmax(deficit))
-        out[i] = names[j]
-        placed[j] += 1
-    return out
+    # Evenly spread: species k (of K) wants the positions (m + (k + 1/2)/K) n / c_k, m < c_k;
+    # sorting all wanted positions gives each site one species, each evenly spaced, and the
+    # staggered phases keep minority species of equal fraction apart (exact counts).
+    K = len(names)
+    wanted = np.concatenate([(np.arange(counts[k]) + (i + 0.5) / K) * n_sites / counts[k]
+                             for i, k in enumerate(names)])
+    owner = np.concatenate([np.full(counts[k], i) for i, k in enumerate(names)])
+    order_ = np.lexsort((owner, wanted))
+    return np.array(names, dtype="<U2")[owner[order_]]
 
 
 def _denominator(fractions: Mapping[str, float], max_den: int = 1000) -> int:

@@ -451,7 +451,10 @@ def build_sites(
                 add(ij[~centre], pl.p, y_mid, k, pl, "TM", "honeycomb_mn")
             else:
                 add(ij, pl.p, y_mid, k, pl, "Li", "li")
-        else:  # spinel: 2x2 order derived from the face-sharing rules of Fd-3m (see notes)
+        else:
+            # spinel, 2x2 order from the Fd-3m connectivity: a tetrahedral Li shares its base face
+            # only with the empty (16c) kagome octahedron of the next gap, and the Li-layer TM is
+            # the one octahedral site sharing a face with neither tetrahedron (spglib: Fd-3m)
             cls = _class2(ij)
             if pl.parity == "TM":
                 vac = spinel_next_vacancy or _R_of_class(0, pl.p)
@@ -755,6 +758,9 @@ def oriented(
         Requested extent along x; rounded to the nearest whole period (at least one).
     thickness_nm : float
         Requested extent along the beam (z); rounded likewise.
+
+    The height (y) is the bulk cell's c; for more layers build the bulk with
+    ``size=(n1, n2, n_c)``.
 
     Returns
     -------

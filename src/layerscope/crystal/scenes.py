@@ -73,7 +73,8 @@ class Block:
         whole stack, layer 0 being TM).
     li_fraction : float
         Li content of the block, as in :func:`layerscope.crystal.phases.bulk` (for rock salt the
-        ``f`` of ``Li_f M_(2-f) O2``; 0 gives a NiO-like surface layer).
+        ``f`` of ``Li_f M_(2-f) O2``; 0 gives a NiO-like surface layer). An O1 block is normally
+        delithiated (0, CoO2-like); with Li its Li and TM octahedra share faces.
     mixing : float
         Fraction of the block's Li-layer sites that hold a TM after Li/TM exchange (layered phases
         only), see :func:`add_mixing`.
