@@ -19,7 +19,9 @@ from layerscope.report import Section, render_report
 __all__ = ["run_demo", "DEMO_STEPS"]
 
 #: (sub-folder, module with ``demo_section``) in report order
-DEMO_STEPS: tuple[tuple[str, str], ...] = ()
+DEMO_STEPS: tuple[tuple[str, str], ...] = (
+    ("simulation", "layerscope.simulate.demo"),
+)
 
 
 def _overview(timings: dict[str, float]) -> Section:
