@@ -184,7 +184,8 @@ def find_dqdv_peaks(
     ----------
     curve : DQDVCurve
     min_prominence_fraction : float
-        Minimum prominence, as a fraction of the largest |dQ/dV| in the curve (or window).
+        Minimum prominence, as a fraction of the largest |dQ/dV| of the whole curve (also when a
+        window is given, so that noise on a flat stretch never passes for a peak).
     min_separation_V : float
         Minimum distance between two peaks, V.
     window : (float, float), optional
@@ -202,7 +203,7 @@ def find_dqdv_peaks(
         return pd.DataFrame(columns=["position_V", "height", "prominence", "fwhm_V"])
     vs, ys, ds = v[sel], y[sel], curve.dqdv[sel]
     step = float(vs[1] - vs[0])
-    idx, props = find_peaks(ys, prominence=min_prominence_fraction * ys.max(),
+    idx, props = find_peaks(ys, prominence=min_prominence_fraction * np.nanmax(y),
                             distance=max(1, int(round(min_separation_V / step))))
     widths = peak_widths(ys, idx, rel_height=0.5)[0] * step if idx.size else np.array([])
     rows = []
@@ -314,7 +315,7 @@ def track_peaks(
     specific : bool
         Heights per gram (needs the active mass).
     min_prominence_fraction : float
-        Within each window, the peak must stand out by this fraction of the window's maximum.
+        A peak must stand out by this fraction of the half cycle's largest |dQ/dV|.
 
     Returns
     -------
