@@ -76,6 +76,12 @@ class CyclingResult:
         return out
 
     def figures(self) -> list:
+        """Report figures (made once, then reused by :meth:`section` and :meth:`write`)."""
+        if getattr(self, "_figures", None) is None:
+            self._figures = self._make_figures()
+        return self._figures
+
+    def _make_figures(self) -> list:
         """Report figures (capacity/CE, voltage curves, dQ/dV, peak tracking)."""
         import matplotlib
 
@@ -113,7 +119,8 @@ class CyclingResult:
             rows = t[(t["cycle"] == cy) & (t["state"] != "rest")]
             for d in ("charge", "discharge"):
                 seg = rows[rows["state"] == d]
-                ax[0].plot(seg[col], seg["voltage_V"], ".", ms=1, color=color, label=f"cycle {cy}" if d == "charge" else None)
+                ax[0].plot(seg[col], seg["voltage_V"], "-", lw=0.8, color=color,
+                           label=f"cycle {cy}" if d == "charge" else None)
             if cy in self.curves:
                 cv = self.curves[cy]
                 ax[1].plot(cv.voltage_V, cv.dqdv, color=color, lw=1)

@@ -1,8 +1,9 @@
 """Thermal kinetics of oxygen release: peak temperature, Kissinger and Ozawa activation energies.
 
 * Temperature of maximum O2 release: the maximum of the (baseline-subtracted) MS ion current or
-  the TGA mass-loss rate, refined by a least-squares parabola through the top of the peak after
-  Savitzky-Golay smoothing.
+  the TGA mass-loss rate, located on a Savitzky-Golay-smoothed copy and refined by a least-squares
+  cubic through the top of the raw curve (a cubic follows the skew of a release peak, where a
+  parabola is pulled towards the slow side).
 * Kissinger (Anal. Chem. 29 (1957) 1702): ``ln(beta / Tp^2) = ln(A R / Ea) - Ea / (R Tp)``; exact for
   a first-order reaction at the rate maximum.
 * Ozawa / Flynn-Wall-Ozawa at the peak (Ozawa, Bull. Chem. Soc. Jpn. 38 (1965) 1881) with Doyle's
@@ -115,7 +116,7 @@ def peak_temperature(
     baseline : bool
         Subtract the straight line through the first and last 5 % of the run.
     top_fraction : float
-        The parabola is fitted through the contiguous part of the smoothed peak within this
+        The cubic is fitted through the contiguous part of the smoothed peak within this
         fraction of its height below the maximum.
     min_snr : float
         The peak must exceed this many standard deviations of the high-frequency noise.
@@ -123,7 +124,7 @@ def peak_temperature(
     Returns
     -------
     dict
-        ``peak_K``, ``peak_C``, ``peak_err_K`` (from the parabola fit), ``height``.
+        ``peak_K``, ``peak_C``, ``peak_err_K`` (delta method on the cubic fit), ``height``.
     """
     t = np.asarray(temperature_K, float)
     y = np.asarray(signal, float)
@@ -155,16 +156,32 @@ def peak_temperature(
     lo, hi = min(lo, i - 2), max(hi, i + 2)
     lo, hi = max(lo, 0), min(hi, t.size - 1)
     x = t[lo:hi + 1] - t[i]
-    coef, cov = np.polyfit(x, y[lo:hi + 1], 2, cov=True)
-    a, b, c = coef
-    if a >= 0:
+    if x.size < 6:
         return {"peak_K": float(t[i]), "peak_C": float(t[i] - 273.15), "peak_err_K": float(step), "height": height}
-    x0 = -b / (2 * a)
-    # propagate the covariance of (a, b) to x0 = -b / 2a
-    g = np.array([b / (2 * a * a), -1.0 / (2 * a), 0.0])
-    err = float(np.sqrt(max(g @ cov @ g, 0.0)))
+    # a cubic through the top: release peaks are skewed (a first-order peak falls faster than it
+    # rises), and a parabola through an asymmetric top is biased towards the slow side
+    coef, cov = np.polyfit(x, y[lo:hi + 1], 3, cov=True)
+
+    def top(cf: np.ndarray) -> float:
+        roots = np.roots(np.polyder(cf))
+        roots = roots[np.isreal(roots)].real
+        roots = roots[(roots >= x[0]) & (roots <= x[-1]) & (np.polyval(np.polyder(cf, 2), roots) < 0)]
+        return float(roots[np.argmin(np.abs(roots))]) if roots.size else np.nan
+
+    x0 = top(coef)
+    if not np.isfinite(x0):
+        return {"peak_K": float(t[i]), "peak_C": float(t[i] - 273.15), "peak_err_K": float(step), "height": height}
+    # delta-method uncertainty with a numerical gradient of the maximum's position
+    grad = np.zeros(4)
+    for k in range(4):
+        h = 1e-6 * max(abs(coef[k]), 1e-12)
+        cp = coef.copy()
+        cp[k] += h
+        xk = top(cp)
+        grad[k] = (xk - x0) / h if np.isfinite(xk) else 0.0
+    err = float(np.sqrt(max(grad @ cov @ grad, 0.0)))
     tp = float(t[i] + x0)
-    return {"peak_K": tp, "peak_C": tp - 273.15, "peak_err_K": err, "height": float(c - b * b / (4 * a))}
+    return {"peak_K": tp, "peak_C": tp - 273.15, "peak_err_K": err, "height": float(np.polyval(coef, x0))}
 
 
 @dataclass

@@ -65,6 +65,12 @@ class XRDResult:
         return out
 
     def figures(self) -> list:
+        """Report figures (made once, then reused by :meth:`section` and :meth:`write`)."""
+        if getattr(self, "_figures", None) is None:
+            self._figures = self._make_figures()
+        return self._figures
+
+    def _make_figures(self) -> list:
         from layerscope.report import Figure, figure_to_png
 
         plt = _plt()
@@ -229,6 +235,12 @@ class KineticsResult:
                 "ozawa": self.ozawa.summary()}
 
     def figures(self) -> list:
+        """Report figures (made once, then reused by :meth:`section` and :meth:`write`)."""
+        if getattr(self, "_figures", None) is None:
+            self._figures = self._make_figures()
+        return self._figures
+
+    def _make_figures(self) -> list:
         from layerscope.report import Figure, figure_to_png
 
         plt = _plt()
