@@ -1,0 +1,885 @@
+"""The in situ pipeline: one pass over the frames, chunk by chunk, then the time series.
+
+Each chunk of frames (a Dask task) is read once and every frame is Fourier transformed once; from
+that spectrum come the shift(s) against the reference frame(s), the low-passed frame for the dark
+features (voids, pores, cracks) and the layer-fringe amplitude for the reaction front, all in the
+frame's own (drifting) coordinates. The drift is solved afterwards from all pairwise shifts
+(:func:`~layerscope.insitu.registration.solve_drift`) and the per-frame results are moved into the
+specimen coordinates of the first frame. Tracking, velocities and summaries follow on the small
+per-frame tables.
+
+The fan-out goes through :func:`layerscope.parallel.scheduler_context`: local threads by default
+(memory stays at a few chunks), or a ``dask.distributed`` cluster given by its address or client;
+the numbers are the same.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from layerscope.containers import ImageSeries
+from layerscope.errors import ConvergenceError, InputError
+from layerscope.insitu import cracks as _cracks
+from layerscope.insitu import fronts as _fronts
+from layerscope.insitu import registration as _reg
+from layerscope.insitu import tracking as _tracking
+from layerscope.insitu import voids as _voids
+from layerscope.insitu.series import diagnose_frame, open_series
+
+__all__ = ["InsituOptions", "InsituResult", "analyse_series"]
+
+
+@dataclass(frozen=True)
+class InsituOptions:
+    """What to analyse and how.
+
+    Attributes
+    ----------
+    drift : bool
+        Measure and correct drift (otherwise the frames are taken as aligned).
+    reference : str
+        ``"first"``: every frame against the first; ``"previous"``: against the one before;
+        ``"rolling"``: against the ``window`` frames before it, combined by least squares;
+        ``"hybrid"``: rolling plus every frame against the first, where a first-frame shift that
+        disagrees with the rolling chain by more than ``alias_px`` is dropped (on lattice images
+        a shift by one lattice translation correlates as well as the true one; the chain, made
+        of small frame-to-frame steps, tells them apart, and the first-frame links stop the chain
+        from wandering). ``"auto"``: hybrid when the first frame shows a lattice, else first.
+    window : int
+        Frames in the rolling reference.
+    upsample : int
+        Sub-pixel resolution of the shift, 1/upsample px (then refined by a parabola).
+    alias_px : float
+        Hybrid reference: the largest disagreement (px) between a first-frame link and the chain.
+    registration_smooth_px : float
+        Gaussian weight on the cross-power spectrum (its real-space width, px).
+    registration_whitening : float
+        Spectral whitening exponent (1 phase correlation, 0 cross-correlation; 0.5 works for
+        both lattice images and textures, see :func:`~layerscope.insitu.registration.correlate_spectra`).
+    roi_nm : (x0, y0, x1, y1), optional
+        Register on this rectangle only (nm, frame coordinates).
+    coarse_nm : float, optional
+        Find the shift first from features larger than this (nm), then refine near it. Useful on
+        lattice images with static non-periodic features (an interface, a particle edge) in the
+        region of interest; features that change between frames (growing voids, a moving front)
+        make it unreliable, which is why ``"hybrid"`` is the default for lattice images.
+    voids : bool
+        Segment dark features (voids, pores) and track them.
+    void_params : VoidParams
+    cracks : bool
+        Measure elongated dark features as cracks.
+    crack_min_elongation : float
+    fronts : bool
+        Track the layered/rock-salt reaction front.
+    front_direction_deg : float, optional
+        Propagation direction (deg, 0 right, 90 down); estimated from the fringe-power gradient
+        when not given.
+    layer_spacing_nm : float, optional
+        Layer period (nm) of the fringe that vanishes in rock salt (0.47 nm for (003)); searched
+        in 0.38-0.60 nm when not given.
+    front_window_nm : float
+        Sigma (nm) of the demodulation window (the resolution of the order map).
+    interface : str, tuple or None
+        ``"detect"``: find the amorphous electrolyte (no lattice fringe, touching the frame edge)
+        in every frame; a tuple ``(x0, y0, x1, y1)``: a straight interface through these two points
+        (nm, specimen coordinates) for the distances, with the electrolyte on the left of the
+        direction from the first to the second point (as seen on screen); None: none.
+    surface_distance_nm : float
+        Voids whose outline comes this close to the interface are surface pores; the rest bulk voids.
+    thickness_nm : ndarray or float, optional
+        Foil thickness (nm): a number, or a map of the first frame's field (e.g. t/lambda times the
+        inelastic mean free path from EELS). Voids then get a missing thickness (nm) and volume.
+    chunk_frames : int
+        Frames per task.
+    on_bad_frame : str
+        ``"skip"``: report unreadable frames and go on; ``"stop"``: stop at the first one, keep
+        every frame before it.
+    """
+
+    drift: bool = True
+    reference: str = "auto"
+    window: int = 3
+    alias_px: float = 1.0
+    upsample: int = 20
+    registration_smooth_px: float = 1.0
+    registration_whitening: float = 0.5
+    roi_nm: tuple[float, float, float, float] | None = None
+    coarse_nm: float | None = None
+    voids: bool = True
+    void_params: _voids.VoidParams = field(default_factory=_voids.VoidParams)
+    cracks: bool = True
+    crack_min_elongation: float = 2.5
+    fronts: bool = False
+    front_direction_deg: float | None = None
+    layer_spacing_nm: float | None = None
+    front_window_nm: float = 0.4
+    interface: Any = None
+    surface_distance_nm: float = 1.0
+    thickness_nm: Any = None
+    chunk_frames: int = 16
+    on_bad_frame: str = "skip"
+
+    def __post_init__(self) -> None:
+        if self.reference not in ("auto", "first", "previous", "rolling", "hybrid"):
+            raise InputError(f"reference='{self.reference}' must be 'auto', 'first', 'previous', 'rolling' or 'hybrid'")
+        if self.window < 1:
+            raise InputError(f"window={self.window} must be at least 1 frame")
+        if self.upsample < 1:
+            raise InputError(f"upsample={self.upsample} must be at least 1")
+        if self.on_bad_frame not in ("skip", "stop"):
+            raise InputError(f"on_bad_frame='{self.on_bad_frame}' must be 'skip' or 'stop'")
+        if not (self.front_window_nm > 0):
+            raise InputError(f"front_window_nm={self.front_window_nm} must be positive (nm)")
+        if self.interface is not None and self.interface != "detect":
+            if len(tuple(self.interface)) != 4:
+                raise InputError("interface must be 'detect', None or (x0, y0, x1, y1) in nm")
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        if isinstance(self.thickness_nm, np.ndarray):
+            d["thickness_nm"] = f"<map {self.thickness_nm.shape}>"
+        return d
+
+
+@dataclass
+class InsituResult:
+    """Everything the pipeline measured.
+
+    Attributes
+    ----------
+    frames : DataFrame
+        One row per frame: ``frame, time_s, status`` (``ok`` or why not), drift (px and nm,
+        quality), void statistics and the front.
+    voids : DataFrame
+        One row per void per frame (specimen coordinates), with ``track_id``, ``kind``
+        (``surface`` or ``bulk``) and distances.
+    tracks, events : DataFrame
+        Void tracks and their events (see :mod:`layerscope.insitu.tracking`).
+    cracks : DataFrame
+        One row per crack per frame.
+    fronts : DataFrame
+        Per-frame front position, width and fit quality (specimen coordinates).
+    bad_frames : DataFrame
+        ``frame, reason``.
+    summary : dict
+        Key numbers with uncertainties.
+    options : InsituOptions
+    pixel_size_nm : float
+    shape : (int, int)
+    stopped_at : int or None
+        The frame where the analysis stopped (``on_bad_frame="stop"``).
+    """
+
+    frames: pd.DataFrame
+    voids: pd.DataFrame
+    tracks: pd.DataFrame
+    events: pd.DataFrame
+    cracks: pd.DataFrame
+    fronts: pd.DataFrame
+    bad_frames: pd.DataFrame
+    summary: dict
+    options: InsituOptions
+    pixel_size_nm: float
+    shape: tuple[int, int]
+    stopped_at: int | None = None
+    profiles: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# per-task work
+
+
+@dataclass
+class _Context:
+    """Everything a task needs (picklable, small)."""
+
+    shape: tuple[int, int]
+    pixel_size_nm: float
+    options: InsituOptions
+    reference: str
+    roi_px: tuple[int, int, int, int] | None
+    coarse_px: float | None
+    search_radius_px: float | None
+    layer_peak: _fronts.LatticePeak | None
+    interface_peak: _fronts.LatticePeak | None
+    front_direction_deg: float | None
+    n_prev: int
+
+
+class _TaskState:
+    def __init__(self, ctx: _Context) -> None:
+        self.ctx = ctx
+        self.grid = _reg.FourierGrid(ctx.shape)
+        if ctx.roi_px is not None:
+            r0, r1, c0, c1 = ctx.roi_px
+            self.roi_grid = _reg.FourierGrid((r1 - r0, c1 - c0))
+        else:
+            self.roi_grid = self.grid
+        self.seg = _voids.SegmentationGrid(ctx.shape, ctx.pixel_size_nm, ctx.options.void_params) \
+            if (ctx.options.voids or ctx.options.cracks or ctx.options.interface == "detect") else None
+
+    def reg_spectrum(self, frame: np.ndarray, spectrum: _reg.FrameSpectrum) -> np.ndarray:
+        if self.ctx.roi_px is None:
+            return spectrum.periodic
+        r0, r1, c0, c1 = self.ctx.roi_px
+        return _reg.periodic_spectrum(frame[r0:r1, c0:c1], self.roi_grid).periodic
+
+    def shift(self, mov: np.ndarray, ref: np.ndarray) -> _reg.ShiftEstimate:
+        o = self.ctx.options
+        return _reg.correlate_spectra(mov, ref, self.roi_grid, upsample=o.upsample, smooth_px=o.registration_smooth_px,
+                                      whitening=o.registration_whitening, coarse_px=self.ctx.coarse_px, search_radius_px=self.ctx.search_radius_px)
+
+
+def _electrolyte_mask(periodic: np.ndarray, st: _TaskState) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Electrolyte (no lattice fringe, connected to the frame edge) on the segmentation grid."""
+    from scipy import ndimage as ndi
+
+    ctx = st.ctx
+    if ctx.interface_peak is None or st.seg is None:
+        return None, None
+    sigma_px = ctx.options.front_window_nm / ctx.pixel_size_nm
+    z, step = _fronts.demodulate(periodic, st.grid, ctx.interface_peak, sigma_px=sigma_px)
+    power = np.abs(z) ** 2
+    amorph = power < 0.1 * np.median(power)
+    lab, n = ndi.label(amorph)
+    if n == 0:
+        return None, None
+    border = np.unique(np.r_[lab[0], lab[-1], lab[:, 0], lab[:, -1]])
+    sizes = np.bincount(lab.ravel(), minlength=n + 1)
+    keep = [k for k in border if k > 0 and sizes[k] >= 0.02 * lab.size]
+    if not keep:
+        return None, None
+    coarse = np.isin(lab, keep)
+    # onto the segmentation grid (nearest coarse sample)
+    seg = st.seg
+    rows = np.clip(np.round(np.arange(seg.small_shape[0]) * seg.bin / step[0]).astype(int), 0, coarse.shape[0] - 1)
+    cols = np.clip(np.round(np.arange(seg.small_shape[1]) * seg.bin / step[1]).astype(int), 0, coarse.shape[1] - 1)
+    electrolyte = coarse[np.ix_(rows, cols)]
+    dist = ndi.distance_transform_edt(~electrolyte) * seg.step_nm
+    return electrolyte, dist
+
+
+def _front_exclusion(shape: tuple[int, int], step: tuple[float, float], st: _TaskState, feats: list,
+                     electrolyte: np.ndarray | None) -> np.ndarray:
+    """Coarse-grid samples the front profile leaves out: dark features (padded by three window
+    sigmas) and the electrolyte (two): they lower the fringe without any cation mixing."""
+    ctx = st.ctx
+    sigma_px = ctx.options.front_window_nm / ctx.pixel_size_nm
+    exclude = np.zeros(shape, bool)
+    ys = np.arange(shape[0]) * step[0]
+    xs = np.arange(shape[1]) * step[1]
+    seg = st.seg
+    if seg is None:
+        return exclude
+    pad = 3.0 * sigma_px
+    for f in feats:
+        r0 = f.row0 * seg.bin - pad
+        r1 = (f.row0 + f.mask.shape[0]) * seg.bin + pad
+        c0 = f.col0 * seg.bin - pad
+        c1 = (f.col0 + f.mask.shape[1]) * seg.bin + pad
+        exclude |= (ys[:, None] >= r0) & (ys[:, None] <= r1) & (xs[None, :] >= c0) & (xs[None, :] <= c1)
+    if electrolyte is not None:
+        from scipy import ndimage as ndi
+
+        grown = ndi.binary_dilation(electrolyte, iterations=max(1, int(np.ceil(2 * sigma_px / seg.bin))))
+        rr = np.clip(np.round(ys / seg.bin).astype(int), 0, grown.shape[0] - 1)
+        cc = np.clip(np.round(xs / seg.bin).astype(int), 0, grown.shape[1] - 1)
+        exclude |= grown[np.ix_(rr, cc)]
+    return exclude
+
+
+def _front_map(fs: _reg.FrameSpectrum, st: _TaskState, feats: list, electrolyte: np.ndarray | None):
+    """Relative fringe power on the coarse grid, its step and the samples to leave out.
+
+    The fringe amplitude is divided by the local mean intensity (the same window at zero
+    frequency): both scale with the local thickness, so voids and thickness changes drop out and
+    what remains follows the cation order. Only features darker than 60 % (through-going cracks,
+    holes) are left out, where the ratio is mostly noise.
+    """
+    ctx = st.ctx
+    sigma_px = ctx.options.front_window_nm / ctx.pixel_size_nm
+    z, step = _fronts.demodulate(fs.periodic, st.grid, ctx.layer_peak, sigma_px=sigma_px)
+    mean, _ = _fronts.demodulate(fs.periodic, st.grid, _ZERO_PEAK, sigma_px=sigma_px)
+    level = np.abs(mean)
+    floor = 1e-3 * float(np.median(level)) + 1e-30
+    power = (np.abs(z) ** 2 / np.maximum(level, floor) ** 2).astype(np.float32)
+    deep = [f for f in feats if f.depth > 0.6]
+    return power, step, _front_exclusion(power.shape, step, st, deep, electrolyte)
+
+
+#: demodulation at zero frequency: the local mean intensity with the same window
+_ZERO_PEAK = _fronts.LatticePeak(0.0, 0.0, float("inf"), 0.0, 0.0)
+
+
+def _front_in_frame(fs: _reg.FrameSpectrum, st: _TaskState, feats: list, electrolyte: np.ndarray | None) -> dict:
+    ctx = st.ctx
+    sigma_px = ctx.options.front_window_nm / ctx.pixel_size_nm
+    power, step, exclude = _front_map(fs, st, feats, electrolyte)
+    prof = _fronts.front_profile(power, step, pixel_size_nm=ctx.pixel_size_nm, direction_deg=ctx.front_direction_deg,
+                                 exclude=exclude, margin_px=3.0 * sigma_px, window_sigma_px=sigma_px)
+    return {"d_nm": prof.d_nm, "power": prof.power, "count": prof.count, "blur_nm": prof.blur_nm}
+
+
+def _measure_crack(f, st: _TaskState) -> dict:
+    o = st.ctx.options
+    contrast = f.extra.get("contrast")
+    mask = f.mask
+    if contrast is not None:
+        a0, b0 = f.extra["contrast_origin"]
+        mask = np.zeros(contrast.shape, bool)
+        mask[f.row0 - a0 : f.row0 - a0 + f.mask.shape[0], f.col0 - b0 : f.col0 - b0 + f.mask.shape[1]] = f.mask
+    return _cracks.measure_crack(mask, st.seg.step_nm, smooth_nm=o.void_params.smooth_nm,
+                                 edge_level=o.void_params.edge_level, contrast=contrast)
+
+
+def _frame_features(frame: np.ndarray, st: _TaskState):
+    """Spectrum, electrolyte mask/distance and dark features of one frame."""
+    o = st.ctx.options
+    fs = _reg.periodic_spectrum(frame, st.grid)
+    electrolyte = dist = None
+    if o.interface == "detect":
+        electrolyte, dist = _electrolyte_mask(fs.periodic, st)
+    feats, stats = [], {}
+    if st.seg is not None and (o.voids or o.cracks):
+        cathode = None if electrolyte is None else ~electrolyte
+        feats, stats = _voids.segment_frame(fs, st.seg, cathode=cathode, interface_distance=dist)
+        stats["electrolyte_fraction"] = float(electrolyte.mean()) if electrolyte is not None else 0.0
+    return fs, electrolyte, feats, stats
+
+
+def _analyse_block(block: np.ndarray, prev: np.ndarray | None, ref: np.ndarray | None, *, start: int,
+                   ctx: _Context) -> list[dict]:
+    """All per-frame measurements of one chunk (runs in a Dask task)."""
+    st = _TaskState(ctx)
+    o = ctx.options
+    history: deque = deque(maxlen=max(1, ctx.n_prev))
+    if prev is not None and ctx.n_prev > 0:
+        p0 = start - prev.shape[0]
+        for k in range(max(0, prev.shape[0] - ctx.n_prev), prev.shape[0]):
+            f = np.asarray(prev[k], np.float32)
+            if np.all(np.isfinite(f)):
+                history.append((p0 + k, st.reg_spectrum(f, _reg.periodic_spectrum(f, st.grid))))
+    ref_spec = None
+    if o.drift and ctx.reference in ("first", "hybrid") and ref is not None:
+        rf = np.asarray(ref, np.float32)
+        ref_spec = st.reg_spectrum(rf, _reg.periodic_spectrum(rf, st.grid))
+    out: list[dict] = []
+    for k in range(block.shape[0]):
+        i = start + k
+        frame = np.asarray(block[k], np.float32)
+        rec: dict[str, Any] = {"frame": i, "ok": True, "pairs": [], "features": [], "stats": {}, "front": None}
+        if frame.shape != ctx.shape or not np.all(np.isfinite(frame)):
+            rec["ok"] = False
+            out.append(rec)
+            continue
+        fs, electrolyte, feats, stats = _frame_features(frame, st)
+        if o.drift:
+            spec = st.reg_spectrum(frame, fs)
+            if ctx.reference in ("first", "hybrid") and i > 0 and ref_spec is not None:
+                e = st.shift(spec, ref_spec)
+                rec["pairs"].append((i, 0, e.dy, e.dx, e.quality, "anchor" if ctx.reference == "hybrid" else "chain"))
+            if ctx.reference != "first":
+                for j, hs in history:
+                    e = st.shift(spec, hs)
+                    rec["pairs"].append((i, j, e.dy, e.dx, e.quality, "chain"))
+                history.append((i, spec))
+        if o.cracks:
+            for f in feats:
+                if _cracks.is_crack(f.major_nm, f.minor_nm, min_elongation=o.crack_min_elongation):
+                    f.extra["crack"] = _measure_crack(f, st)
+            for f in feats:
+                f.extra.pop("contrast", None)
+        rec["features"] = feats
+        rec["stats"] = stats
+        if o.fronts and ctx.layer_peak is not None:
+            rec["front"] = _front_in_frame(fs, st, feats, electrolyte)
+        out.append(rec)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the driver
+
+
+def _prepare(series: ImageSeries, o: InsituOptions) -> _Context:
+    """Read the first (and for fronts a few more) frames to set the lattice-dependent options."""
+    p = float(series.pixel_size_nm)
+    shape = (int(series.shape[1]), int(series.shape[2]))
+    n = series.shape[0]
+    grid = _reg.FourierGrid(shape)
+    first = _first_good_frame(series)
+    per0 = _reg.periodic_spectrum(first, grid).periodic
+    roi_px = None
+    if o.roi_nm is not None:
+        x0, y0, x1, y1 = o.roi_nm
+        c0, c1 = int(np.floor(min(x0, x1) / p)), int(np.ceil(max(x0, x1) / p))
+        r0, r1 = int(np.floor(min(y0, y1) / p)), int(np.ceil(max(y0, y1) / p))
+        c0, r0 = max(c0, 0), max(r0, 0)
+        c1, r1 = min(c1, shape[1]), min(r1, shape[0])
+        if r1 - r0 < 16 or c1 - c0 < 16:
+            raise InputError(f"roi_nm={o.roi_nm} covers {r1 - r0} x {c1 - c0} pixels of the frame; it needs at least "
+                             f"16 x 16 pixels inside the {shape[1] * p:.3g} x {shape[0] * p:.3g} nm field")
+        roi_px = (r0, r1, c0, c1)
+    peaks = _bragg_peaks(per0, grid, p)
+    reference = o.reference
+    if reference == "auto":
+        reference = "hybrid" if peaks else "first"
+    coarse_px = search = None
+    if o.coarse_nm is not None:
+        coarse_px = float(o.coarse_nm) / p
+        search = max(1.0, coarse_px / 8.0)
+    layer_peak = interface_peak = None
+    direction = o.front_direction_deg
+    if o.fronts:
+        layer_peak = _fronts.find_layer_peak(per0, grid, pixel_size_nm=p, layer_spacing_nm=o.layer_spacing_nm)
+    if o.interface == "detect":
+        others = [pk for pk in peaks if layer_peak is None or abs(pk.spacing_nm - layer_peak.spacing_nm) > 0.05]
+        others = [pk for pk in others if not (0.38 <= pk.spacing_nm <= 0.60)] or others
+        if not others:
+            raise InputError("interface='detect' needs a lattice image (the electrolyte is found as the region "
+                             "without lattice fringes); give the interface as two points instead")
+        interface_peak = max(others, key=lambda pk: pk.strength)
+    ctx = _Context(shape, p, o, reference, roi_px, coarse_px, search, layer_peak, interface_peak, direction,
+                   n_prev=(1 if reference == "previous" else o.window if reference in ("rolling", "hybrid") else 0))
+    if o.fronts and direction is None:
+        ctx.front_direction_deg = _estimate_direction(series, ctx, grid)
+    return ctx
+
+
+def _bragg_peaks(per: np.ndarray, grid: _reg.FourierGrid, p: float, *, n_max: int = 6) -> list[_fronts.LatticePeak]:
+    """Strong lattice peaks (power > 50x the median at their radius) with spacings above 2.5 px."""
+    power = np.abs(per) ** 2
+    k = np.sqrt(grid.k2())
+    ok = (k > 0) & (k <= 0.4) & (k * min(grid.shape) >= 6)
+    if not ok.any():
+        return []
+    kb = np.round(k * min(grid.shape)).astype(int)
+    med = np.zeros(kb.max() + 2)
+    for r in np.unique(kb[ok]):
+        med[r] = np.median(power[kb == r])
+    rel = np.where(ok, power / np.maximum(med[kb], 1e-30), 0.0)
+    from scipy import ndimage as ndi
+
+    local_max = (rel == ndi.maximum_filter(rel, size=5)) & (rel > 50.0)
+    idx = np.argsort(rel[local_max])[::-1][:n_max]
+    ys, xs = np.nonzero(local_max)
+    peaks = []
+    for t in idx:
+        iy, ix = ys[t], xs[t]
+        gy, gx = float(grid.fy[iy]), float(grid.fx[ix])
+        g = np.hypot(gy, gx)
+        peaks.append(_fronts.LatticePeak(gy, gx, p / g, float(np.rad2deg(np.arctan2(gy, gx)) % 180), float(rel[iy, ix])))
+    return peaks
+
+
+def _first_good_frame(series: ImageSeries) -> np.ndarray:
+    for i in range(min(series.shape[0], 8)):
+        f = np.asarray(series.data[i], np.float32)
+        if np.all(np.isfinite(f)):
+            return f
+    raise InputError(f"{series.title}: none of the first frames can be read; check the file")
+
+
+def _estimate_direction(series: ImageSeries, ctx: _Context, grid: _reg.FourierGrid) -> float:
+    """Front direction from a few frames: the mean fringe-power gradient, refined to the sharpest profile."""
+    n = series.shape[0]
+    st = _TaskState(ctx)
+    maps, excludes = [], []
+    sigma_px = ctx.options.front_window_nm / ctx.pixel_size_nm
+    step = None
+    for i in sorted({0, n // 4, n // 2, (3 * n) // 4, n - 1}):
+        f = np.asarray(series.data[i], np.float32)
+        if not np.all(np.isfinite(f)):
+            continue
+        fs, electrolyte, feats, _ = _frame_features(f, st)
+        power, step, exclude = _front_map(fs, st, feats, electrolyte)
+        maps.append(power)
+        excludes.append(exclude)
+    if not maps:
+        raise InputError("no readable frame to estimate the front direction from; give front_direction_deg")
+    first = _fronts.estimate_direction([np.where(e, np.nan, m) for m, e in zip(maps, excludes)], step,
+                                       margin_px=3 * sigma_px)
+    angles, weights = [], []
+    for m, e in zip(maps, excludes):
+        try:
+            ang, err = _fronts.fit_direction(m, step, pixel_size_nm=ctx.pixel_size_nm, initial_deg=first,
+                                             margin_px=3 * sigma_px, window_sigma_px=sigma_px, exclude=e)
+        except ConvergenceError:
+            continue
+        if np.isfinite(err) and err > 0:
+            angles.append(ang)
+            weights.append(1.0 / err**2)
+    if not angles:
+        return first
+    # weighted circular mean
+    a = np.deg2rad(angles)
+    w = np.asarray(weights)
+    return float(np.rad2deg(np.arctan2((w * np.sin(a)).sum(), (w * np.cos(a)).sum())) % 360.0)
+
+
+def analyse_series(
+    series: Any,
+    *,
+    options: InsituOptions = InsituOptions(),
+    scheduler: Any = None,
+    pixel_size_nm: float | None = None,
+    fps: float | None = None,
+    progress: bool = False,
+) -> InsituResult:
+    """Run the in situ analysis on a series.
+
+    Parameters
+    ----------
+    series : ImageSeries, path or array
+        Anything :func:`~layerscope.insitu.series.open_series` accepts.
+    options : InsituOptions
+    scheduler : None, "threads", "sync", address or distributed.Client
+        Where the chunks run (see :func:`layerscope.parallel.scheduler_context`).
+    pixel_size_nm, fps : float, optional
+        Calibration for sources without it.
+    progress : bool
+        Show a progress bar (local schedulers).
+
+    Returns
+    -------
+    InsituResult
+
+    Raises
+    ------
+    InputError
+        Fewer than 2 frames, no readable frame, options that do not fit the data.
+    CalibrationError
+        No time stamps (give ``fps``) or no pixel size.
+    """
+    import dask
+
+    from layerscope.parallel import scheduler_context
+
+    series = open_series(series, pixel_size_nm=pixel_size_nm, fps=fps, chunk_frames=options.chunk_frames)
+    times = series.require_times()
+    o = options
+    ctx = _prepare(series, o)
+    data = series.data
+    blocks = data.to_delayed().ravel()
+    starts = np.r_[0, np.cumsum(data.chunks[0])[:-1]].astype(int)
+    ref = None
+    if o.drift and ctx.reference in ("first", "hybrid"):
+        ref = dask.delayed(_first_good_frame_array)(data[: min(8, data.shape[0])])
+    tasks = []
+    for b, blk in enumerate(blocks):
+        prev = blocks[b - 1] if (b > 0 and ctx.n_prev > 0) else None
+        tasks.append(dask.delayed(_analyse_block, pure=True)(blk, prev, ref, start=int(starts[b]), ctx=ctx))
+    with scheduler_context(scheduler) as opts:
+        if progress and not _is_client(opts.get("scheduler")):
+            from dask.diagnostics import ProgressBar
+
+            with ProgressBar(out=None):
+                parts = dask.compute(*tasks, **opts)
+        else:
+            parts = dask.compute(*tasks, **opts)
+    records = [r for part in parts for r in part]
+    return _assemble(series, records, ctx, times)
+
+
+def _first_good_frame_array(head: np.ndarray) -> np.ndarray:
+    for f in head:
+        if np.all(np.isfinite(f)):
+            return np.asarray(f, np.float32)
+    raise InputError("none of the first frames can be read; check the file")
+
+
+def _is_client(s: Any) -> bool:
+    return s is not None and not isinstance(s, str)
+
+
+def _assemble(series: ImageSeries, records: list[dict], ctx: _Context, times: np.ndarray) -> InsituResult:
+    o = ctx.options
+    p = ctx.pixel_size_nm
+    n = series.shape[0]
+    bad = [r["frame"] for r in records if not r["ok"]]
+    bad_rows = [{"frame": i, "time_s": float(times[i]), "reason": diagnose_frame(series, i)} for i in bad]
+    stopped_at = None
+    if bad and o.on_bad_frame == "stop":
+        stopped_at = bad[0]
+        records = [r for r in records if r["frame"] < stopped_at]
+        bad_rows = bad_rows[:1]
+    n_used = len(records)
+    # ---- drift
+    pairs = pd.DataFrame([pr for r in records for pr in r["pairs"]], columns=["i", "j", "dy", "dx", "quality", "kind"])
+    good_frames = [r["frame"] for r in records if r["ok"]]
+    if not good_frames:
+        raise InputError(f"{series.title}: no frame could be read")
+    anchor = good_frames[0]
+    n_aliases = 0
+    if o.drift:
+        if ctx.reference in ("first", "hybrid") and anchor != 0:
+            raise InputError(f"{series.title}: the first frame cannot be read; use reference='previous' or 'rolling'")
+        chain = _repair_links(series, pairs[pairs["kind"] == "chain"], good_frames, ctx)
+        drift = _reg.solve_drift(chain, n_used, anchor=anchor)
+        anchors = pairs[pairs["kind"] == "anchor"]
+        if len(anchors):
+            pred_y = drift["drift_y_px"].to_numpy()[anchors["i"].to_numpy(int)]
+            pred_x = drift["drift_x_px"].to_numpy()[anchors["i"].to_numpy(int)]
+            miss = np.hypot(anchors["dy"].to_numpy() - pred_y, anchors["dx"].to_numpy() - pred_x)
+            agree = miss <= o.alias_px
+            n_aliases = int((~agree).sum())
+            pairs = pd.concat([chain, anchors[agree]], ignore_index=True)
+            drift = _reg.solve_drift(pairs, n_used, anchor=anchor)
+        else:
+            pairs = chain
+    else:
+        drift = pd.DataFrame({"frame": np.arange(n_used), "drift_y_px": 0.0, "drift_x_px": 0.0, "residual_px": np.nan})
+    quality = pairs.groupby("i")["quality"].max() if len(pairs) else pd.Series(dtype=float)
+    frames = pd.DataFrame({"frame": np.arange(n_used), "time_s": times[:n_used]})
+    status = np.array(["ok"] * n_used, dtype=object)
+    for row in bad_rows:
+        if row["frame"] < n_used:
+            status[row["frame"]] = "unreadable: " + row["reason"]
+    frames["status"] = status
+    frames["drift_x_px"] = drift["drift_x_px"].to_numpy()
+    frames["drift_y_px"] = drift["drift_y_px"].to_numpy()
+    frames["drift_x_nm"] = frames["drift_x_px"] * p
+    frames["drift_y_nm"] = frames["drift_y_px"] * p
+    frames["registration_quality"] = frames["frame"].map(quality).astype(float)
+    frames.loc[frames["frame"] == anchor, "registration_quality"] = 1.0
+    frames["drift_residual_px"] = drift["residual_px"].to_numpy()
+    for i in frames.index[frames["status"].eq("ok") & frames["drift_x_px"].isna()]:
+        frames.loc[i, "status"] = "not registered: no usable link to the reference frame"
+    dxp = dict(zip(frames["frame"], frames["drift_x_px"]))
+    dyp = dict(zip(frames["frame"], frames["drift_y_px"]))
+    usable = [r for r in records if r["ok"] and np.isfinite(dxp.get(r["frame"], np.nan))]
+    # ---- voids and cracks
+    void_rows, crack_rows, tracked = [], [], {}
+    seg_step = seg_bin = None
+    if o.voids or o.cracks:
+        seg = _voids.SegmentationGrid(ctx.shape, p, o.void_params)
+        seg_step, seg_bin = seg.step_nm, seg.bin
+    line = None
+    if o.interface is not None and o.interface != "detect":
+        line = tuple(float(v) for v in o.interface)
+    thick = o.thickness_nm
+    for r in usable:
+        i = r["frame"]
+        ddx, ddy = dxp[i] * p, dyp[i] * p
+        tf = []
+        for k, f in enumerate(r["features"]):
+            x_s, y_s = f.x_nm - ddx, f.y_nm - ddy
+            dist = f.interface_distance_nm
+            if line is not None:
+                dist = _distance_to_line(line, x_s, y_s) - f.equivalent_diameter_nm / 2.0
+            row = {"frame": i, "time_s": float(times[i]), "x_nm": x_s, "y_nm": y_s, "area_nm2": f.area_nm2,
+                   "area_outline_nm2": f.area_outline_nm2, "equivalent_diameter_nm": f.equivalent_diameter_nm,
+                   "depth": f.depth, "mean_contrast": f.mean_contrast, "major_nm": f.major_nm, "minor_nm": f.minor_nm,
+                   "orientation_deg": f.orientation_deg, "truncated": f.truncated, "interface_distance_nm": dist}
+            if "crack" in f.extra:
+                crack_rows.append({**{k2: row[k2] for k2 in ("frame", "time_s", "x_nm", "y_nm", "depth", "orientation_deg",
+                                                           "truncated", "interface_distance_nm")}, **f.extra["crack"]})
+                continue
+            if not o.voids:
+                continue
+            if thick is not None:
+                t_here = _thickness_at(thick, x_s, y_s, p)
+                row["missing_thickness_nm"] = f.mean_contrast * t_here
+                row["volume_nm3"] = f.mean_contrast * t_here * f.area_outline_nm2
+            row["index"] = k
+            void_rows.append(row)
+            tf.append(_tracking.TrackedFeature(
+                frame=i, index=k, row0=int(f.row0 - round(dyp[i] / seg_bin)), col0=int(f.col0 - round(dxp[i] / seg_bin)),
+                mask=f.mask, area_nm2=f.area_nm2, x_nm=x_s, y_nm=y_s, truncated=f.truncated))
+        tracked[i] = tf
+    voids = pd.DataFrame(void_rows)
+    tracks = events = pd.DataFrame()
+    if o.voids:
+        cols = ["frame", "time_s", "x_nm", "y_nm", "area_nm2", "area_outline_nm2", "equivalent_diameter_nm", "depth",
+                "mean_contrast", "major_nm", "minor_nm", "orientation_deg", "truncated", "interface_distance_nm", "index"]
+        if voids.empty:
+            voids = pd.DataFrame(columns=cols)
+        assign, events = _tracking.track_features(tracked, times)
+        voids = voids.merge(assign, on=["frame", "index"], how="left").drop(columns=["index"])
+        voids["kind"] = np.where(voids["interface_distance_nm"] <= o.surface_distance_nm, "surface", "bulk")
+        voids.loc[voids["interface_distance_nm"].isna(), "kind"] = "bulk"
+        tracks = _tracking.track_summary(voids) if len(voids) else _tracking.track_summary(
+            pd.DataFrame(columns=["track_id", "frame", "time_s", "x_nm", "y_nm", "area_nm2"]))
+        stats = {r["frame"]: r["stats"] for r in usable}
+        frames["analysed_area_nm2"] = frames["frame"].map(lambda i: stats.get(i, {}).get("analysed_area_nm2", np.nan))
+        frames["void_noise"] = frames["frame"].map(lambda i: stats.get(i, {}).get("noise", np.nan))
+        frames["void_threshold"] = frames["frame"].map(lambda i: stats.get(i, {}).get("threshold", np.nan))
+        frames["electrolyte_fraction"] = frames["frame"].map(lambda i: stats.get(i, {}).get("electrolyte_fraction", np.nan))
+        g = voids.groupby("frame") if len(voids) else None
+        ok_frames = set(stats)
+        frames["n_voids"] = [int(len(g.get_group(i))) if g is not None and i in g.groups else (0 if i in ok_frames else np.nan)
+                             for i in frames["frame"]]
+        area = voids.groupby("frame")["area_nm2"].sum() if len(voids) else pd.Series(dtype=float)
+        frames["void_area_nm2"] = [float(area.get(i, 0.0)) if i in ok_frames else np.nan for i in frames["frame"]]
+        frames["void_fraction"] = frames["void_area_nm2"] / frames["analysed_area_nm2"]
+        frames["n_surface_pores"] = [int((voids[voids["frame"] == i]["kind"] == "surface").sum()) if i in ok_frames else np.nan
+                                     for i in frames["frame"]]
+        med = voids.groupby("frame")["equivalent_diameter_nm"].median() if len(voids) else pd.Series(dtype=float)
+        frames["median_void_diameter_nm"] = frames["frame"].map(med).astype(float)
+    crack_table = pd.DataFrame(crack_rows, columns=["frame", "time_s", "x_nm", "y_nm", "length_nm", "width_nm",
+                                                    "width_outline_nm", "width_p10_nm", "width_p90_nm", "orientation_deg",
+                                                    "depth", "truncated", "interface_distance_nm"])
+    if o.cracks:
+        cnt = crack_table.groupby("frame").size() if len(crack_table) else pd.Series(dtype=int)
+        frames["n_cracks"] = [int(cnt.get(i, 0)) for i in frames["frame"]]
+    # ---- fronts
+    fronts = pd.DataFrame()
+    profiles = {}
+    if o.fronts and ctx.layer_peak is not None:
+        fronts, profiles = _fit_fronts(usable, ctx, dxp, dyp, times)
+        frames = frames.merge(fronts[["frame", "position_nm", "position_err_nm", "width_nm", "front_ok"]], on="frame",
+                              how="left")
+    summary = _summary(series, frames, voids, tracks, events, crack_table, fronts, ctx, bad_rows, stopped_at)
+    if o.drift:
+        summary["drift"]["first_frame_links_rejected_as_lattice_aliases"] = n_aliases
+    return InsituResult(frames=frames, voids=voids, tracks=tracks, events=events, cracks=crack_table, fronts=fronts,
+                        bad_frames=pd.DataFrame(bad_rows, columns=["frame", "time_s", "reason"]), summary=summary,
+                        options=o, pixel_size_nm=p, shape=ctx.shape, stopped_at=stopped_at, profiles=profiles)
+
+
+def _repair_links(series: ImageSeries, pairs: pd.DataFrame, good: list[int], ctx: _Context) -> pd.DataFrame:
+    """Bridge gaps left by unreadable frames: correlate each stranded frame with the last good one."""
+    from scipy import sparse
+    from scipy.sparse import csgraph
+
+    n = max(good) + 1
+    while True:
+        if len(pairs):
+            adj = sparse.coo_matrix((np.ones(len(pairs)), (pairs["i"].astype(int), pairs["j"].astype(int))), shape=(n, n))
+        else:
+            adj = sparse.coo_matrix((n, n))
+        _, comp = csgraph.connected_components(adj, directed=False)
+        anchor_comp = comp[good[0]]
+        stranded = [i for i in good if comp[i] != anchor_comp]
+        if not stranded:
+            return pairs
+        i = stranded[0]
+        j = max(g for g in good if g < i and comp[g] == anchor_comp)
+        st = _TaskState(ctx)
+        fi = np.asarray(series.data[i], np.float32)
+        fj = np.asarray(series.data[j], np.float32)
+        si = st.reg_spectrum(fi, _reg.periodic_spectrum(fi, st.grid))
+        sj = st.reg_spectrum(fj, _reg.periodic_spectrum(fj, st.grid))
+        e = st.shift(si, sj)
+        pairs = pd.concat([pairs, pd.DataFrame([{"i": i, "j": j, "dy": e.dy, "dx": e.dx, "quality": e.quality,
+                                                  "kind": "chain"}])], ignore_index=True)
+
+
+def _distance_to_line(line: tuple[float, float, float, float], x: float, y: float) -> float:
+    x0, y0, x1, y1 = line
+    dx, dy = x1 - x0, y1 - y0
+    norm = np.hypot(dx, dy)
+    return float(abs(dy * (x - x0) - dx * (y - y0)) / norm)
+
+
+def _thickness_at(thick: Any, x: float, y: float, p: float) -> float:
+    if np.isscalar(thick):
+        return float(thick)
+    t = np.asarray(thick, float)
+    r = int(np.clip(np.floor(y / p), 0, t.shape[0] - 1))
+    c = int(np.clip(np.floor(x / p), 0, t.shape[1] - 1))
+    return float(t[r, c])
+
+
+def _fit_fronts(usable: list[dict], ctx: _Context, dxp: dict, dyp: dict, times: np.ndarray):
+    p = ctx.pixel_size_nm
+    a = np.deg2rad(ctx.front_direction_deg)
+    fits = {}
+    profiles = {}
+    for r in usable:
+        fr = r["front"]
+        if fr is None or len(fr["d_nm"]) < 6:
+            continue
+        prof = _fronts.FrontProfile(np.asarray(fr["d_nm"]), np.asarray(fr["power"]), np.asarray(fr["count"]), fr["blur_nm"])
+        profiles[r["frame"]] = prof
+        try:
+            fits[r["frame"]] = _fronts.fit_front(prof)
+        except ConvergenceError:
+            continue
+    # plateaus shared by the series: medians over frames whose fit saw both sides
+    good = [f for f in fits.values() if f.ok]
+    levels = None
+    if good:
+        levels = (float(np.median([f.level_layered for f in good])), float(np.median([f.level_rocksalt for f in good])))
+    rows = []
+    for i, prof in profiles.items():
+        fit = fits.get(i)
+        if levels is not None:
+            try:
+                fit = _fronts.fit_front(prof, levels=levels)
+            except ConvergenceError:
+                fit = None
+        shift = dxp[i] * p * np.cos(a) + dyp[i] * p * np.sin(a)
+        if fit is None:
+            rows.append({"frame": i, "time_s": float(times[i]), "position_nm": np.nan, "position_err_nm": np.nan,
+                         "width_nm": np.nan, "width_err_nm": np.nan, "sigma_nm": np.nan, "front_ok": False})
+            continue
+        rows.append({"frame": i, "time_s": float(times[i]), "position_nm": fit.position_nm - shift,
+                     "position_err_nm": fit.position_err_nm, "width_nm": fit.width_nm, "width_err_nm": fit.width_err_nm,
+                     "sigma_nm": fit.sigma_nm, "front_ok": fit.ok})
+    cols = ["frame", "time_s", "position_nm", "position_err_nm", "width_nm", "width_err_nm", "sigma_nm", "front_ok"]
+    return pd.DataFrame(rows, columns=cols), profiles
+
+
+def _summary(series, frames, voids, tracks, events, cracks, fronts, ctx: _Context, bad_rows, stopped_at) -> dict:
+    o = ctx.options
+    s: dict[str, Any] = {
+        "source": str(series.source) if series.source else series.title,
+        "n_frames": int(series.shape[0]),
+        "n_frames_analysed": int((frames["status"] == "ok").sum()),
+        "frame_shape": list(ctx.shape),
+        "pixel_size_nm": ctx.pixel_size_nm,
+        "duration_s": float(frames["time_s"].iloc[-1] - frames["time_s"].iloc[0]) if len(frames) > 1 else 0.0,
+        "bad_frames": [int(b["frame"]) for b in bad_rows],
+        "on_bad_frame": o.on_bad_frame,
+        "stopped_at_frame": stopped_at,
+        "status": "complete" if stopped_at is None else f"stopped at frame {stopped_at}",
+    }
+    if o.drift:
+        s["drift"] = {
+            "reference": ctx.reference,
+            "max_drift_nm": float(np.nanmax(np.hypot(frames["drift_x_nm"], frames["drift_y_nm"]))),
+            "final_drift_x_nm": float(frames["drift_x_nm"].iloc[-1]),
+            "final_drift_y_nm": float(frames["drift_y_nm"].iloc[-1]),
+            "min_quality": float(np.nanmin(frames["registration_quality"])),
+            "coarse_search_px": ctx.coarse_px,
+        }
+    if o.voids and "void_fraction" in frames:
+        vf = frames["void_fraction"]
+        s["voids"] = {
+            "initial_fraction": float(vf.dropna().iloc[0]) if vf.notna().any() else None,
+            "final_fraction": float(vf.dropna().iloc[-1]) if vf.notna().any() else None,
+            "max_count": int(np.nanmax(frames["n_voids"])) if frames["n_voids"].notna().any() else 0,
+            "n_tracks": int(len(tracks)),
+            "events": {str(k): int(v) for k, v in events["event"].value_counts().items()} if len(events) else {},
+            "final_surface_pores": int(frames["n_surface_pores"].dropna().iloc[-1]) if frames["n_surface_pores"].notna().any() else 0,
+            "surface_distance_nm": o.surface_distance_nm,
+        }
+        if len(vf.dropna()) >= 2:
+            t = frames.loc[vf.notna(), "time_s"].to_numpy()
+            from scipy import stats as _st
+
+            lr = _st.linregress(t, vf.dropna().to_numpy())
+            s["voids"]["fraction_rate_per_s"] = float(lr.slope)
+            s["voids"]["fraction_rate_err_per_s"] = float(lr.stderr)
+    if o.cracks:
+        s["cracks"] = {"n_in_last_frame": int(frames["n_cracks"].iloc[-1]) if "n_cracks" in frames else 0}
+        if len(cracks):
+            last = cracks[cracks["frame"] == cracks["frame"].max()]
+            s["cracks"].update({"median_width_nm": float(last["width_nm"].median()),
+                                "total_length_nm": float(last["length_nm"].sum())})
+    if o.fronts and ctx.layer_peak is not None:
+        f = {"direction_deg": ctx.front_direction_deg, "layer_spacing_nm": ctx.layer_peak.spacing_nm,
+             "layer_normal_deg": ctx.layer_peak.normal_deg,
+             "angle_to_layer_normal_deg": _fronts.angle_to_layers_deg(ctx.front_direction_deg, ctx.layer_peak.normal_deg),
+             "window_sigma_nm": o.front_window_nm}
+        if len(fronts):
+            f.update(_fronts.summarise_fronts(fronts))
+        s["front"] = f
+    return s

@@ -1,0 +1,212 @@
+"""Tracking features across frames: nucleation, growth, coalescence, splitting, disappearance.
+
+Features are linked between consecutive analysed frames by overlap of their outlines after drift
+correction (both masks placed in the specimen coordinates of the first frame); voids barely move,
+so overlap is a sharper criterion than centroid distance, and it sees merging directly:
+
+* a feature with no predecessor starts a track: ``nucleation`` (first detection; ``entered`` when it
+  touches the edge of the analysed region, i.e. it may have drifted in);
+* one predecessor with one successor: the track continues (growth is read from its area);
+* several predecessors: ``coalescence``; the merged feature continues the largest predecessor's
+  track, the others end as ``merged`` into it;
+* several successors: ``split``; the largest continues, the others start new tracks;
+* no successor: ``disappearance`` (``left`` when it touched the edge).
+
+Frames that could not be analysed are skipped: the next good frame is linked to the last good one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["TrackedFeature", "track_features", "track_summary"]
+
+
+@dataclass
+class TrackedFeature:
+    """A feature placed in specimen coordinates on the binned grid.
+
+    Attributes
+    ----------
+    frame : int
+    index : int
+        Position in that frame's feature list.
+    row0, col0 : int
+        Top-left corner of ``mask`` in specimen-grid samples (drift removed, rounded).
+    mask : ndarray of bool
+    area_nm2 : float
+    x_nm, y_nm : float
+        Centroid in specimen coordinates (nm).
+    truncated : bool
+    """
+
+    frame: int
+    index: int
+    row0: int
+    col0: int
+    mask: np.ndarray
+    area_nm2: float
+    x_nm: float
+    y_nm: float
+    truncated: bool
+
+
+def _overlap(a: TrackedFeature, b: TrackedFeature) -> int:
+    r0 = max(a.row0, b.row0)
+    c0 = max(a.col0, b.col0)
+    r1 = min(a.row0 + a.mask.shape[0], b.row0 + b.mask.shape[0])
+    c1 = min(a.col0 + a.mask.shape[1], b.col0 + b.mask.shape[1])
+    if r1 <= r0 or c1 <= c0:
+        return 0
+    sa = a.mask[r0 - a.row0 : r1 - a.row0, c0 - a.col0 : c1 - a.col0]
+    sb = b.mask[r0 - b.row0 : r1 - b.row0, c0 - b.col0 : c1 - b.col0]
+    return int(np.count_nonzero(sa & sb))
+
+
+def _links(prev: list[TrackedFeature], cur: list[TrackedFeature]) -> list[tuple[int, int, int]]:
+    """(i_prev, j_cur, overlap) for every overlapping pair (bounding boxes first)."""
+    if not prev or not cur:
+        return []
+    pb = np.array([[f.row0, f.col0, f.row0 + f.mask.shape[0], f.col0 + f.mask.shape[1]] for f in prev])
+    out = []
+    for j, f in enumerate(cur):
+        r0, c0, r1, c1 = f.row0, f.col0, f.row0 + f.mask.shape[0], f.col0 + f.mask.shape[1]
+        cand = np.flatnonzero((pb[:, 0] < r1) & (pb[:, 2] > r0) & (pb[:, 1] < c1) & (pb[:, 3] > c0))
+        for i in cand:
+            ov = _overlap(prev[i], f)
+            if ov > 0:
+                out.append((int(i), j, ov))
+    return out
+
+
+def track_features(frames: dict[int, list[TrackedFeature]], times_s: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Link features frame to frame and list the events.
+
+    Parameters
+    ----------
+    frames : dict
+        ``{frame index: [TrackedFeature, ...]}`` for every analysed frame (empty list when a frame
+        had none; frames that failed are absent).
+    times_s : ndarray
+        Time of every frame (s), indexed by frame number.
+
+    Returns
+    -------
+    assignments : DataFrame
+        ``frame, index, track_id`` for every feature.
+    events : DataFrame
+        ``frame, time_s, event, track_id, other_track_ids, x_nm, y_nm, area_nm2``.
+    """
+    next_id = 0
+    ids: dict[tuple[int, int], int] = {}
+    events: list[dict] = []
+    order = sorted(frames)
+    prev_frame: int | None = None
+
+    def event(frame: int, kind: str, tid: int, f: TrackedFeature, others=()):
+        events.append({"frame": frame, "time_s": float(times_s[frame]), "event": kind, "track_id": tid,
+                       "other_track_ids": " ".join(str(o) for o in others), "x_nm": f.x_nm, "y_nm": f.y_nm,
+                       "area_nm2": f.area_nm2})
+
+    for t in order:
+        cur = frames[t]
+        prev = frames[prev_frame] if prev_frame is not None else []
+        links = _links(prev, cur)
+        preds: dict[int, list[tuple[int, int]]] = {j: [] for j in range(len(cur))}
+        succs: dict[int, list[tuple[int, int]]] = {i: [] for i in range(len(prev))}
+        for i, j, ov in links:
+            preds[j].append((i, ov))
+            succs[i].append((j, ov))
+        taken: set[int] = set()
+        # splits first: the largest successor keeps the id
+        for i, sl in succs.items():
+            if len(sl) > 1:
+                parent = ids[(prev_frame, i)]
+                ranked = sorted(sl, key=lambda jo: -cur[jo[0]].area_nm2)
+                for j, _ in ranked:
+                    if len(preds[j]) > 1:
+                        continue
+                    if parent not in taken:
+                        ids[(t, j)] = parent
+                        taken.add(parent)
+                    else:
+                        ids[(t, j)] = next_id
+                        event(t, "split", next_id, cur[j], [parent])
+                        next_id += 1
+        for j, f in enumerate(cur):
+            if (t, j) in ids:
+                continue
+            pl = preds[j]
+            if not pl:
+                ids[(t, j)] = next_id
+                event(t, "entered" if f.truncated else "nucleation", next_id, f)
+                next_id += 1
+            elif len(pl) == 1:
+                parent = ids[(prev_frame, pl[0][0])]
+                if parent in taken:  # the parent also split into others already
+                    ids[(t, j)] = next_id
+                    event(t, "split", next_id, f, [parent])
+                    next_id += 1
+                else:
+                    ids[(t, j)] = parent
+                    taken.add(parent)
+            else:
+                ranked = sorted(pl, key=lambda io: -prev[io[0]].area_nm2)
+                parents = [ids[(prev_frame, i)] for i, _ in ranked]
+                keep = next((p for p in parents if p not in taken), None)
+                if keep is None:
+                    keep = next_id
+                    next_id += 1
+                ids[(t, j)] = keep
+                taken.add(keep)
+                merged = [p for p in parents if p != keep]
+                event(t, "coalescence", keep, f, merged)
+                for p, (i, _) in zip(parents, ranked):
+                    if p != keep:
+                        event(t, "merged", p, prev[i], [keep])
+        for i, sl in succs.items():
+            if not sl:
+                f = prev[i]
+                event(t, "left" if f.truncated else "disappearance", ids[(prev_frame, i)], f)
+        prev_frame = t
+    rows = [{"frame": fr, "index": ix, "track_id": tid} for (fr, ix), tid in ids.items()]
+    assignments = pd.DataFrame(rows, columns=["frame", "index", "track_id"]).sort_values(["frame", "index"])
+    ev = pd.DataFrame(events, columns=["frame", "time_s", "event", "track_id", "other_track_ids", "x_nm", "y_nm",
+                                       "area_nm2"])
+    return assignments.reset_index(drop=True), ev
+
+
+def track_summary(features: pd.DataFrame) -> pd.DataFrame:
+    """One row per track: life, position, first and last area and the areal growth rate.
+
+    Parameters
+    ----------
+    features : DataFrame
+        Per-feature rows with ``track_id, frame, time_s, x_nm, y_nm, area_nm2``.
+
+    Returns
+    -------
+    DataFrame
+        ``track_id, first_frame, last_frame, n_frames, first_time_s, last_time_s, x_nm, y_nm,
+        first_area_nm2, last_area_nm2, max_area_nm2, growth_nm2_per_s`` (least-squares slope of area
+        against time; NaN for single-frame tracks).
+    """
+    rows = []
+    for tid, g in features.groupby("track_id"):
+        g = g.sort_values("frame")
+        t = g["time_s"].to_numpy(float)
+        a = g["area_nm2"].to_numpy(float)
+        slope = float(np.polyfit(t, a, 1)[0]) if len(g) >= 2 and np.ptp(t) > 0 else float("nan")
+        rows.append({
+            "track_id": int(tid), "first_frame": int(g["frame"].iloc[0]), "last_frame": int(g["frame"].iloc[-1]),
+            "n_frames": int(len(g)), "first_time_s": float(t[0]), "last_time_s": float(t[-1]),
+            "x_nm": float(g["x_nm"].mean()), "y_nm": float(g["y_nm"].mean()),
+            "first_area_nm2": float(a[0]), "last_area_nm2": float(a[-1]), "max_area_nm2": float(a.max()),
+            "growth_nm2_per_s": slope,
+        })
+    return pd.DataFrame(rows, columns=["track_id", "first_frame", "last_frame", "n_frames", "first_time_s",
+                                       "last_time_s", "x_nm", "y_nm", "first_area_nm2", "last_area_nm2",
+                                       "max_area_nm2", "growth_nm2_per_s"])

@@ -1,0 +1,452 @@
+"""Voids and pores: dark-contrast features in HAADF (missing material) and dark-contrast HRTEM.
+
+Each frame is low-passed (a Gaussian wider than the lattice period, applied in Fourier space, so the
+lattice fringes vanish), divided by a local background (normalised convolution, Knutsson & Westin
+1993, leaving out the electrolyte and the features themselves) to give the relative contrast
+``c = I / B - 1``. A feature is a connected region whose deepest point is darker than
+``max(threshold_sigma * noise, min_contrast)``; its outline is drawn at ``edge_level`` (default
+half) of its own depth, which puts the edge of a flat-bottomed (faceted) void where it is,
+whatever its depth (the half-maximum criterion of a blurred step). Elongated features are handed to
+:mod:`layerscope.insitu.cracks`.
+
+The segmentation runs on a grid binned by ``bin`` (chosen so that the smoothing kernel still spans
+about two samples); lengths and areas are converted back to nm and nm^2.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.fft as sfft
+from scipy import ndimage as ndi
+
+from layerscope.errors import InputError
+from layerscope.insitu.registration import FrameSpectrum
+
+__all__ = ["VoidParams", "SegmentationGrid", "smoothed_frame", "relative_contrast", "segment_dark",
+           "DarkFeature", "segment_frame", "features_table", "disk_radius_from_outline"]
+
+
+@dataclass(frozen=True)
+class VoidParams:
+    """Options of the dark-feature segmentation.
+
+    Attributes
+    ----------
+    smooth_nm : float
+        Gaussian sigma (nm) of the low-pass that removes the lattice; a little over half the largest
+        lattice period (0.25 nm for the 0.47 nm layer fringe).
+    background_nm : float
+        Gaussian sigma (nm) of the local background; several times the largest void.
+    threshold_sigma : float
+        A feature's deepest point must be this many noise sigmas below the background...
+    min_contrast : float
+        ...and at least this relative contrast (0.08 = 8 % darker).
+    edge_level : float
+        Outline at this fraction of each feature's depth (0.5: half depth, right for flat-bottomed
+        voids; use about 0.2 for spherical voids, whose contrast falls off towards the rim).
+    min_diameter_nm : float
+        Smallest equivalent diameter kept (nm); smaller features are treated as noise.
+    polarity : str
+        ``"dark"`` (HAADF, most HRTEM conditions) or ``"bright"`` (over-focused HRTEM).
+    """
+
+    smooth_nm: float = 0.25
+    background_nm: float = 4.0
+    threshold_sigma: float = 5.0
+    min_contrast: float = 0.08
+    edge_level: float = 0.5
+    min_diameter_nm: float = 0.5
+    polarity: str = "dark"
+
+    def __post_init__(self) -> None:
+        for name in ("smooth_nm", "background_nm", "threshold_sigma", "min_contrast", "min_diameter_nm"):
+            v = getattr(self, name)
+            if not (np.isfinite(v) and v > 0):
+                raise InputError(f"void option {name}={v!r} must be a positive number")
+        if not 0 < self.edge_level < 1:
+            raise InputError(f"edge_level={self.edge_level!r} must lie between 0 and 1 (a fraction of the depth)")
+        if self.polarity not in ("dark", "bright"):
+            raise InputError(f"polarity='{self.polarity}' must be 'dark' or 'bright'")
+        if self.background_nm <= 3 * self.smooth_nm:
+            raise InputError(
+                f"background_nm={self.background_nm} must be well above smooth_nm={self.smooth_nm} "
+                f"(several void diameters); raise background_nm"
+            )
+
+
+def _interp_matrix(n_big: int, n_small: int, f: int) -> np.ndarray:
+    """Linear interpolation from block centres (block size ``f``) to every pixel of ``n_big``."""
+    u = (np.arange(n_big) + 0.5) / f - 0.5
+    u = np.clip(u, 0, n_small - 1)
+    lo = np.floor(u).astype(int)
+    hi = np.minimum(lo + 1, n_small - 1)
+    t = u - lo
+    w = np.zeros((n_big, n_small), np.float32)
+    w[np.arange(n_big), lo] += 1 - t
+    w[np.arange(n_big), hi] += t
+    return w
+
+
+class SegmentationGrid:
+    """Everything that depends only on the frame shape and the options (built once per task).
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Frame shape.
+    pixel_size_nm : float
+    params : VoidParams
+    """
+
+    def __init__(self, shape: tuple[int, int], pixel_size_nm: float, params: VoidParams) -> None:
+        n, m = shape
+        self.shape = (n, m)
+        self.pixel_size_nm = float(pixel_size_nm)
+        self.params = params
+        sigma_px = params.smooth_nm / pixel_size_nm
+        b = max(1, int(np.floor(sigma_px / 3.0)))
+        while b > 1 and (n % b or m % b):
+            b -= 1
+        self.bin = b
+        self.small_shape = (n // b, m // b)
+        self.step_nm = b * pixel_size_nm
+        fy = sfft.fftfreq(n)[: n // (2 * b)].tolist() + sfft.fftfreq(n)[n - n // (2 * b):].tolist()
+        self._rows = np.r_[0 : n // (2 * b), n - n // (2 * b) : n]
+        self._ncols = m // (2 * b) + 1
+        fy = np.asarray(fy, np.float32)
+        fx = sfft.rfftfreq(m)[: self._ncols].astype(np.float32)
+        self.transfer = np.exp(-2 * np.pi**2 * sigma_px**2 * (fy[:, None] ** 2 + fx[None, :] ** 2)).astype(np.float32)
+        if self._rows.size != self.small_shape[0]:
+            raise InputError(f"internal: binned grid mismatch for shape {shape} and bin {b}")
+        # border band wrapped by the Fourier low-pass: 3 sigma
+        self.margin_px = int(np.ceil(3.0 * sigma_px))
+        mb = int(np.ceil(self.margin_px / b))
+        valid = np.zeros(self.small_shape, bool)
+        valid[mb : self.small_shape[0] - mb, mb : self.small_shape[1] - mb] = True
+        self.valid = valid
+        # background: block sums of f x f binned pixels, Gaussian on the blocks, linear interpolation back
+        bg_px = params.background_nm / self.step_nm
+        self.block = f = max(1, int(np.floor(bg_px / 2.0)))
+        self.blocks_shape = (-(-self.small_shape[0] // f), -(-self.small_shape[1] // f))
+        self.bg_sigma_blocks = bg_px / f
+        self.wy = _interp_matrix(self.small_shape[0], self.blocks_shape[0], f)
+        self.wx = _interp_matrix(self.small_shape[1], self.blocks_shape[1], f)
+        self.outline_table = _outline_table(params.edge_level)
+        self.min_area_px = np.pi * (params.min_diameter_nm / 2) ** 2 / self.step_nm**2
+
+    def centres_nm(self) -> tuple[np.ndarray, np.ndarray]:
+        """x and y (nm) of the binned samples (raw frame coordinates)."""
+        b, p = self.bin, self.pixel_size_nm
+        return (np.arange(self.small_shape[1]) * b + 0.5) * p, (np.arange(self.small_shape[0]) * b + 0.5) * p
+
+    def block_sum(self, a: np.ndarray) -> np.ndarray:
+        f = self.block
+        ny, nx = self.blocks_shape
+        pad = np.zeros((ny * f, nx * f), np.float32)
+        pad[: a.shape[0], : a.shape[1]] = a
+        return pad.reshape(ny, f, nx, f).sum(axis=(1, 3))
+
+
+def smoothed_frame(spectrum: "FrameSpectrum", grid: SegmentationGrid) -> np.ndarray:
+    """The low-passed frame on the binned grid, from its spectrum (one small inverse FFT).
+
+    Only the low-frequency corner of the frame's full ``rfft2`` is used (the periodic component
+    plus the smooth border component, :class:`~layerscope.insitu.registration.FrameSpectrum`).
+    Sample ``(i, j)`` is the low-passed intensity at frame pixel ``(bin * i, bin * j)``.
+    """
+    b = grid.bin
+    crop = spectrum.full(grid._rows, grid._ncols) * grid.transfer
+    out = sfft.irfft2(crop, s=grid.small_shape, workers=1)
+    return (out / (b * b)).astype(np.float32, copy=False)
+
+
+def relative_contrast(
+    smoothed: np.ndarray, grid: SegmentationGrid, *, mask: np.ndarray | None = None, exclude: np.ndarray | None = None
+) -> np.ndarray:
+    """``I / B - 1``, with ``B`` the normalised convolution of ``I`` over ``mask & ~exclude``.
+
+    Parameters
+    ----------
+    smoothed : ndarray
+        Output of :func:`smoothed_frame`.
+    grid : SegmentationGrid
+    mask : ndarray of bool, optional
+        Where the specimen (cathode) is; background is averaged there only.
+    exclude : ndarray of bool, optional
+        Pixels to leave out of the background (features found in a first pass).
+    """
+    w = np.ones(smoothed.shape, np.float32) if mask is None else mask.astype(np.float32)
+    if exclude is not None:
+        w = w * (~exclude)
+    num = ndi.gaussian_filter(grid.block_sum(smoothed * w), grid.bg_sigma_blocks, mode="nearest")
+    den = ndi.gaussian_filter(grid.block_sum(w), grid.bg_sigma_blocks, mode="nearest")
+    good = den > 1e-3 * den.max()
+    small = np.where(good, num / np.where(good, den, 1.0), np.nan)
+    if not good.all():
+        small = np.where(good, small, np.nanmedian(small) if good.any() else 1.0)
+    bg = grid.wy @ small.astype(np.float32) @ grid.wx.T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = smoothed / bg - 1.0
+    if grid.params.polarity == "bright":
+        rel = -rel
+    return np.nan_to_num(rel, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+
+def disk_radius_from_outline(r_nm: np.ndarray | float, sigma_nm: float, level: float, *,
+                             table: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Radius of a flat-bottomed disk whose Gaussian-blurred image has its ``level`` outline at ``r_nm``.
+
+    The blurred disk's profile is ``f(r) = P(|X| <= R)`` with ``X ~ N((r, 0), sigma^2 I)``, i.e. the
+    non-central chi-square CDF ``F(R^2/sigma^2; 2, r^2/sigma^2)`` (Marcum Q function); its depth is
+    ``f(0) = 1 - exp(-R^2 / 2 sigma^2)``. We solve ``f(r_nm) = level * f(0)`` for ``R`` (through a
+    table of ``r(R)`` inverted by interpolation). For ``R >> sigma`` this gives ``R = r`` at
+    ``level = 0.5``; for small voids the outline shrinks (by about ``sigma^2 / 2R``) and this puts
+    it back.
+    """
+    big = table if table is not None else _outline_table(float(level))
+    rs = np.asarray(r_nm, float) / sigma_nm
+    out = np.interp(rs, big[1], big[0], left=np.nan, right=np.nan)
+    # beyond the table (R > 12 sigma) the outline is the edge: R = r
+    out = np.where(rs > big[1][-1], rs, out)
+    out = np.where(rs < big[1][0], np.nan, out)
+    return out * sigma_nm
+
+
+@functools.lru_cache(maxsize=8)
+def _outline_table(level: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(R/sigma, r/sigma)`` pairs of :func:`disk_radius_from_outline`, for R/sigma in 0.3..12.
+
+    The blurred disk profile is integrated over the disk radius (sigma = 1):
+    ``f(r; R) = int_0^R rho exp(-(r - rho)^2 / 2) i0e(r rho) d rho`` (``i0e`` the scaled Bessel
+    function), cumulatively, so one pass gives every R.
+    """
+    from scipy.integrate import cumulative_trapezoid
+    from scipy.special import i0e
+
+    rho = np.linspace(0.0, 12.0, 401)
+    r = np.linspace(0.0, 14.0, 701)
+    integrand = rho[None, :] * np.exp(-0.5 * (r[:, None] - rho[None, :]) ** 2) * i0e(r[:, None] * rho[None, :])
+    f = cumulative_trapezoid(integrand, rho, axis=1, initial=0.0)  # f[r, R]
+    big_r = rho[10:]  # R >= 0.3
+    f = f[:, 10:]
+    g = f - level * f[0][None, :]  # decreasing in r
+    idx = np.argmax(g < 0, axis=0)
+    cols = np.arange(big_r.size)
+    ok = (idx > 0) & (g[idx, cols] < 0)
+    i0 = np.maximum(idx - 1, 0)
+    g0, g1 = g[i0, cols], g[idx, cols]
+    r_out = r[i0] + (r[idx] - r[i0]) * g0 / (g0 - g1)
+    big_r, r_out = big_r[ok], r_out[ok]
+    keep = np.r_[True, np.diff(r_out) > 0]
+    return big_r[keep], r_out[keep]
+
+
+def _robust_sigma(values: np.ndarray) -> float:
+    if values.size == 0:
+        return float("nan")
+    v = values[:: max(1, values.size // 20000)]
+    med = np.median(v)
+    return float(1.4826 * np.median(np.abs(v - med)))
+
+
+@dataclass
+class DarkFeature:
+    """One segmented dark feature of one frame (raw frame coordinates, before drift correction).
+
+    Attributes
+    ----------
+    row0, col0 : int
+        Top-left corner of ``mask`` on the binned grid.
+    mask : ndarray of bool
+        The feature on the binned grid (its bounding box).
+    area_nm2 : float
+        Projected area (nm^2); for compact features corrected for the smoothing (flat-bottomed disk
+        model, :func:`disk_radius_from_outline`).
+    area_outline_nm2 : float
+        Area inside the outline as drawn.
+    y_nm, x_nm : float
+        Centroid (nm, raw frame coordinates).
+    depth : float
+        Relative contrast at the deepest point (0..1, e.g. 0.3 = 30 % darker than the background).
+    mean_contrast : float
+        Mean relative darkness inside the outline.
+    major_nm, minor_nm, orientation_deg : float
+        Lengths (nm) of a uniform ellipse with the same second moments, and the major axis direction.
+    truncated : bool
+        Touches the edge of the analysed region (frame margin or electrolyte): its area is a lower bound.
+    interface_distance_nm : float
+        Shortest distance from the outline to the detected electrolyte (NaN when none was detected).
+    """
+
+    row0: int
+    col0: int
+    mask: np.ndarray
+    area_nm2: float
+    area_outline_nm2: float
+    y_nm: float
+    x_nm: float
+    depth: float
+    mean_contrast: float
+    major_nm: float
+    minor_nm: float
+    orientation_deg: float
+    truncated: bool
+    interface_distance_nm: float = float("nan")
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def equivalent_diameter_nm(self) -> float:
+        return float(2.0 * np.sqrt(self.area_nm2 / np.pi))
+
+
+def _moments(mask: np.ndarray, step: float) -> tuple[float, float, float, float, float]:
+    rr, cc = np.nonzero(mask)
+    cy, cx = rr.mean(), cc.mean()
+    if rr.size < 2:
+        return cy, cx, step, step, 0.0
+    cov = np.cov(np.vstack([cc - cx, rr - cy]), bias=True) + np.eye(2) / 12.0
+    evals, evecs = np.linalg.eigh(cov)
+    major = 4.0 * np.sqrt(max(evals[1], 0)) * step
+    minor = 4.0 * np.sqrt(max(evals[0], 0)) * step
+    ang = float(np.rad2deg(np.arctan2(evecs[1, 1], evecs[0, 1])) % 180.0)
+    return cy, cx, major, minor, ang
+
+
+def segment_dark(
+    rel: np.ndarray,
+    grid: SegmentationGrid,
+    *,
+    region: np.ndarray,
+    noise: float,
+    interface_distance: np.ndarray | None = None,
+) -> list[DarkFeature]:
+    """Find dark features in a relative-contrast map.
+
+    Parameters
+    ----------
+    rel : ndarray
+        Relative contrast (negative = darker), binned grid.
+    grid : SegmentationGrid
+    region : ndarray of bool
+        Where to look (frame minus the border band, minus the electrolyte).
+    noise : float
+        Robust sigma of ``rel`` in the region.
+    interface_distance : ndarray, optional
+        Distance (nm) of every binned sample to the electrolyte.
+    """
+    prm = grid.params
+    seed = max(prm.threshold_sigma * noise, prm.min_contrast) if np.isfinite(noise) else prm.min_contrast
+    low = prm.edge_level * seed
+    cand = (rel < -low) & region
+    labels, n = ndi.label(cand)
+    out: list[DarkFeature] = []
+    if n == 0:
+        return out
+    step = grid.step_nm
+    dil = max(1, int(round(2 * prm.smooth_nm / step)))
+    struct = ndi.generate_binary_structure(2, 1)
+    for lab, sl in enumerate(ndi.find_objects(labels), start=1):
+        if sl is None:
+            continue
+        sub = rel[sl]
+        remaining = labels[sl] == lab
+        if -sub[remaining].min() < seed:
+            continue
+        region_sub = region[sl]
+        for _ in range(64):
+            if not remaining.any():
+                break
+            vals = np.where(remaining, sub, np.inf)
+            k = int(np.argmin(vals))
+            depth = -float(vals.flat[k])
+            if depth < seed:
+                break
+            core = remaining & (sub < -prm.edge_level * depth)
+            lab2, _ = ndi.label(core, structure=struct)
+            feat = lab2 == lab2.flat[k]
+            remaining &= ~ndi.binary_dilation(feat, iterations=dil)
+            area_px = int(feat.sum())
+            if area_px < grid.min_area_px:
+                continue
+            rr, cc = np.nonzero(feat)
+            r0, r1, c0, c1 = rr.min(), rr.max() + 1, cc.min(), cc.max() + 1
+            fmask = feat[r0:r1, c0:c1]
+            cy, cx, major, minor, ang = _moments(fmask, step)
+            row0, col0 = sl[0].start + r0, sl[1].start + c0
+            # truncated: the outline reaches the edge of the analysed region
+            touch = ndi.binary_dilation(feat, structure=struct) & ~region_sub
+            edge_box = (row0 == 0 or col0 == 0 or row0 + fmask.shape[0] >= rel.shape[0]
+                        or col0 + fmask.shape[1] >= rel.shape[1])
+            dist = float("nan")
+            if interface_distance is not None:
+                dist = float(interface_distance[sl][feat].min())
+            b = grid.bin
+            p = grid.pixel_size_nm
+            area = float(area_px * step * step)
+            compact = minor > 0 and major / minor < 2.0
+            if compact:  # undo the outline's shrinkage by the smoothing (flat-bottomed disk model)
+                radius = float(disk_radius_from_outline(np.sqrt(area / np.pi), prm.smooth_nm, prm.edge_level,
+                                                        table=grid.outline_table))
+                area_corr = float(np.pi * radius**2) if np.isfinite(radius) else area
+            else:
+                area_corr = area
+            extra = {}
+            if minor > 0 and major / minor >= 2.0:  # elongated: keep the contrast around it (cracks)
+                m = int(max(fmask.shape))
+                a0, b0 = max(row0 - m, 0), max(col0 - m, 0)
+                a1, b1 = min(row0 + fmask.shape[0] + m, rel.shape[0]), min(col0 + fmask.shape[1] + m, rel.shape[1])
+                extra["contrast"] = -rel[a0:a1, b0:b1].copy()
+                extra["contrast_origin"] = (a0, b0)
+            out.append(DarkFeature(
+                row0=int(row0), col0=int(col0), mask=fmask,
+                area_nm2=area_corr, area_outline_nm2=area,
+                y_nm=float(((row0 + cy) * b + 0.5) * p), x_nm=float(((col0 + cx) * b + 0.5) * p),
+                depth=depth, mean_contrast=float(-sub[feat].mean()),
+                major_nm=float(major), minor_nm=float(minor), orientation_deg=ang,
+                truncated=bool(touch.any() or edge_box), interface_distance_nm=dist, extra=extra,
+            ))
+    return out
+
+
+def segment_frame(
+    spectrum: "FrameSpectrum",
+    grid: SegmentationGrid,
+    *,
+    cathode: np.ndarray | None = None,
+    interface_distance: np.ndarray | None = None,
+) -> tuple[list[DarkFeature], dict[str, float]]:
+    """Dark features of one frame from its spectrum (two background passes).
+
+    Returns
+    -------
+    features : list of DarkFeature
+    stats : dict
+        ``analysed_area_nm2`` (frame minus border band and electrolyte), ``noise`` (robust sigma of
+        the relative contrast) and ``threshold`` (the depth a feature needed).
+    """
+    sm = smoothed_frame(spectrum, grid)
+    region = grid.valid if cathode is None else (grid.valid & cathode)
+    rel = relative_contrast(sm, grid, mask=cathode)
+    noise = _robust_sigma(rel[region])
+    prm = grid.params
+    seed = max(prm.threshold_sigma * noise, prm.min_contrast)
+    first = rel < -prm.edge_level * seed
+    if first[region].any():
+        excl = ndi.binary_dilation(first, iterations=max(1, int(round(2 * prm.smooth_nm / grid.step_nm))))
+        rel = relative_contrast(sm, grid, mask=cathode, exclude=excl)
+        noise = _robust_sigma(rel[region & ~excl])
+    feats = segment_dark(rel, grid, region=region, noise=noise, interface_distance=interface_distance)
+    seed = max(prm.threshold_sigma * noise, prm.min_contrast) if np.isfinite(noise) else prm.min_contrast
+    return feats, {"analysed_area_nm2": float(region.sum() * grid.step_nm**2), "noise": noise, "threshold": seed}
+
+
+def features_table(features: list[DarkFeature]) -> pd.DataFrame:
+    """The scalar attributes of features as a table (no masks)."""
+    cols = ["x_nm", "y_nm", "area_nm2", "area_outline_nm2", "equivalent_diameter_nm", "depth", "mean_contrast", "major_nm",
+            "minor_nm", "orientation_deg", "truncated", "interface_distance_nm"]
+    return pd.DataFrame([{c: getattr(f, c) for c in cols} for f in features], columns=cols)
