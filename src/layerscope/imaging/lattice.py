@@ -43,8 +43,11 @@ from layerscope.errors import CalibrationError, InputError
 
 __all__ = [
     "LatticeEstimate",
+    "LayerIndex",
     "fft_lattice",
     "group_rows",
+    "index_layers",
+    "tm_pairs",
     "refine_directions",
     "row_registry",
     "wrap_half",
@@ -303,7 +306,6 @@ def group_rows(
     n = pts.shape[0]
     if n == 0:
         return np.empty(0, dtype=int)
-    u = pts @ inplane
     v = pts @ normal
     tree = cKDTree(pts)
     target = pts + inplane_spacing_nm * inplane[None, :]
@@ -318,15 +320,12 @@ def group_rows(
     # Chain mean normal coordinate, then merge chains on the same line.
     counts = np.bincount(chain, minlength=n_chain)
     v_mean = np.bincount(chain, weights=v, minlength=n_chain) / counts
-    # Account for a slightly wrong normal over a large field: compare chains at their local
-    # normal coordinate using a linear tilt fitted to the long chains.
     order = np.argsort(v_mean, kind="stable")
     gaps = np.diff(v_mean[order])
     new_row = np.concatenate([[True], gaps > 0.5 * row_spacing_nm])
     row_of_chain_sorted = np.cumsum(new_row) - 1
     row_of_chain = np.empty(n_chain, dtype=int)
     row_of_chain[order] = row_of_chain_sorted
-    del u
     return row_of_chain[chain]
 
 
@@ -427,3 +426,152 @@ def row_registry(
         registry[ia[ok]] = wrap_half(shift / inplane_spacing_nm)
         partner[ia[ok]] = ib[j[ok]]
     return registry, partner
+
+
+@dataclass(frozen=True)
+class LayerIndex:
+    """Cation-layer numbering of the rows found in an image.
+
+    Attributes
+    ----------
+    layer_of_row : numpy.ndarray of int
+        Cation-layer index of each row (0 for the first row along the normal); rows of one layer
+        share the index, an undetected layer (an empty Li layer) leaves a gap of one.
+    tm_parity : int
+        Layers with ``layer % 2 == tm_parity`` are TM layers, the others Li layers.
+    parity_from_contrast : bool
+        True when the parity was read from the image (bright rows with empty layers beside them);
+        False when nothing in the image tells TM from Li layers (only rock salt), and the first
+        row was taken as a TM layer by convention.
+    row_density : numpy.ndarray
+        Columns per lattice site along each row (1 for a full row).
+    """
+
+    layer_of_row: np.ndarray
+    tm_parity: int
+    parity_from_contrast: bool
+    row_density: np.ndarray
+
+
+def index_layers(
+    u_nm: np.ndarray,
+    v_nm: np.ndarray,
+    rows: np.ndarray,
+    *,
+    inplane_spacing_nm: float,
+    cation_spacing_nm: float,
+) -> LayerIndex:
+    """Number the cation layers along the normal and tell TM layers from Li layers.
+
+    Consecutive rows are ``round(dv / cation_spacing)`` layers apart (1 between neighbouring
+    cation layers, 2 across an invisible Li layer of a layered phase; rock salt's 0.24 nm, O3's
+    0.237 nm and O1's 0.215 nm all round to 1).  TM layers are the full rows whose neighbouring
+    layers are empty or sparse (Li layers of O3/O1/O3' hold no visible column; a Li layer with
+    Li/TM mixing a few, a spinel Li layer every second site); the parity of those rows, weighted
+    by their size, decides which layers are TM layers.
+
+    Parameters
+    ----------
+    u_nm, v_nm : numpy.ndarray
+        Column coordinates along and across the layers, nm.
+    rows : numpy.ndarray of int
+        Row index per column, increasing along the normal (:func:`group_rows`).
+    inplane_spacing_nm : float
+        Column spacing along a row, nm.
+    cation_spacing_nm : float
+        Expected distance between neighbouring cation layers (c/6 of the matrix), nm.
+
+    Returns
+    -------
+    LayerIndex
+    """
+    n_rows = int(rows.max()) + 1 if rows.size else 0
+    counts = np.bincount(rows, minlength=n_rows).astype(float)
+    v_mean = np.bincount(rows, weights=v_nm, minlength=n_rows) / np.maximum(counts, 1)
+    u_min = np.full(n_rows, np.inf)
+    u_max = np.full(n_rows, -np.inf)
+    np.minimum.at(u_min, rows, u_nm)
+    np.maximum.at(u_max, rows, u_nm)
+    # Density against the whole field width (the widest row), so that a sparse row of a few
+    # mixing sites is not mistaken for a short full row.
+    width_sites = (np.max(u_max) - np.min(u_min)) / inplane_spacing_nm + 1.0 if n_rows else 1.0
+    density = counts / width_sites
+    steps = np.maximum(1, np.rint(np.diff(v_mean) / cation_spacing_nm)).astype(int)
+    layer_of_row = np.concatenate([[0], np.cumsum(steps)]).astype(int)
+    # Votes: full rows (density >= 0.7) whose neighbouring layers, both inside the range of
+    # layers seen, are missing or at most 0.6 as dense.
+    dens_of_layer = np.zeros(layer_of_row.max() + 1 if n_rows else 1)
+    np.maximum.at(dens_of_layer, layer_of_row, density)
+    votes = np.zeros(2)
+    last = dens_of_layer.size - 1
+    for r in range(n_rows):
+        k = layer_of_row[r]
+        if density[r] < 0.7 or k == 0 or k == last:
+            continue
+        if dens_of_layer[k - 1] <= 0.6 * density[r] and dens_of_layer[k + 1] <= 0.6 * density[r]:
+            votes[k % 2] += counts[r]
+    if votes.sum() > 0:
+        parity = int(np.argmax(votes))
+        from_contrast = True
+    else:
+        parity = 0
+        from_contrast = False
+    return LayerIndex(layer_of_row, parity, from_contrast, density)
+
+
+def tm_pairs(
+    u_nm: np.ndarray,
+    v_nm: np.ndarray,
+    layer: np.ndarray,
+    *,
+    tm_parity: int,
+    inplane_spacing_nm: float,
+    max_distance_nm: float,
+) -> pd.DataFrame:
+    """Pair every TM column with its partner in the next TM layer, and their registry.
+
+    For every TM column ``c`` of layer ``k``, the partner ``d`` is the nearest column of TM layer
+    ``k + 2`` (2-D distance, so a bent or glided layer is followed); the registry is
+    ``r = wrap((u_d - u_c) / d_t)`` in [-1/2, 1/2). Each pair stands for one Li-layer site of
+    layer ``k + 1`` (the octahedral site between them), so the pairs of one layer give the full
+    row of Li-layer sites.
+
+    Parameters
+    ----------
+    u_nm, v_nm : numpy.ndarray
+        TM column coordinates along and across the layers, nm.
+    layer : numpy.ndarray of int
+        Cation-layer index of each TM column.
+    tm_parity : int
+        Parity of the TM layers.
+    inplane_spacing_nm : float
+        Column spacing along the rows, nm.
+    max_distance_nm : float
+        Largest accepted distance to the partner (no pair across a void or vacuum).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``above``, ``below`` (column indices), ``layer`` (the Li layer ``k + 1``), ``registry``.
+    """
+    pts = np.column_stack([u_nm, v_nm]).astype(float)
+    out = []
+    for k in np.unique(layer[(layer % 2) == tm_parity]):
+        ia = np.nonzero(layer == k)[0]
+        ib = np.nonzero(layer == k + 2)[0]
+        if ia.size == 0 or ib.size == 0:
+            continue
+        dist, j = cKDTree(pts[ib]).query(pts[ia], k=1, distance_upper_bound=max_distance_nm)
+        ok = np.isfinite(dist)
+        a = ia[ok]
+        b = ib[j[ok]]
+        out.append(pd.DataFrame({
+            "above": a,
+            "below": b,
+            "layer": k + 1,
+            "registry": wrap_half((pts[b, 0] - pts[a, 0]) / inplane_spacing_nm),
+        }))
+    if not out:
+        return pd.DataFrame({"above": np.empty(0, int), "below": np.empty(0, int), "layer": np.empty(0, int),
+                             "registry": np.empty(0)})
+    return pd.concat(out, ignore_index=True)

@@ -1,0 +1,273 @@
+"""Phase labels per atom column: O3, O3' (twin), O1, rock salt, spinel-like; Li/TM mixing.
+
+Two observables decide the phase of a column in a [100]/[110] HAADF image of a layered oxide:
+
+1. **Stacking** -- the lateral registry ``r`` of a TM layer relative to the next TM layer (in
+   units of the in-plane column spacing ``d_t``, wrapped to [-1/2, 1/2)). Two cation layers lie
+   between them, each stepping by ``s`` in {+1/3, 0, -1/3}; ``r = wrap(2 s)``: O3 (steps
+   ``s_O3`` = +1/3 in the [100] view of :mod:`layerscope.crystal`, -1/3 in its [110] view) gives
+   ``r = -s_O3``, the O3' twin ``r = +s_O3``, O1 ``r = 0``.  A relation between TM layers is
+   classified by the nearest of these three values (within ``tolerance``); anything further
+   off is ``"off"`` (a glide or a disordered gap).
+2. **Li-layer occupancy** -- the mixing index ``m`` of every Li-layer site (its column intensity
+   over the mean of the neighbouring TM columns; ~0 for a Li column, ~1 for a column as full of
+   TM as the TM layer). Along a Li layer, a high local mean (``>= rock_salt_min``) is rock salt
+   (all octahedral sites filled); a strong alternation between neighbouring sites
+   (``>= spinel_min_alternation``, the 2 x d_t period of the spinel's 1/4 TM in the Li layer
+   seen along [100]) is spinel-like; anything else is a layered phase (with isolated mixing).
+
+Labelling rules (they decide which layer a boundary belongs to, see ``docs/validation.md``):
+
+- a TM column takes the Li-layer environment of the gap *below* it (along the normal) when that
+  is rock salt or spinel; otherwise O1 when its relation to the TM layer below is O1-like, O3'
+  when its relations to both neighbouring TM layers are twin-like, else O3;
+- a Li-layer site takes its own environment when rock salt or spinel; otherwise O1 when the
+  relation between its two TM layers is O1-like, O3' when that relation and both neighbouring
+  relations are twin-like, else O3.
+
+An O3 -> O3' reversal of the O stacking always contains one gap with a zero step (the mirror
+plane), so the TM-TM relations next to a twin read as twin-like although the TM layer there is
+matrix; requiring both relations to be twin-like gives an m-layer twin its m TM layers.
+
+References
+----------
+- C. Delmas, C. Fouassier, P. Hagenmuller, Physica B+C 99, 81 (1980): O3/O1/P2 notation.
+- A. Van der Ven, M. K. Aydinol, G. Ceder, J. Electrochem. Soc. 145, 2149 (1998): O3 -> O1 (H1-3)
+  by gliding of CoO2 slabs.
+- S.-K. Jung et al., Adv. Energy Mater. 4, 1300787 (2014); F. Lin et al., Nat. Commun. 5, 3529
+  (2014): rock-salt and spinel-like surface reconstruction seen in HAADF (Li-layer columns lit).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from layerscope.errors import InputError
+from layerscope.imaging.lattice import wrap_half
+
+__all__ = [
+    "PHASE_LABELS",
+    "o3_step_for_zone",
+    "classify_relations",
+    "li_environment",
+    "label_tm_columns",
+    "label_li_sites",
+    "li_site_steps",
+]
+
+#: Phase labels, in the order of the integer phase map (0 = no column / vacuum).
+PHASE_LABELS: tuple[str, ...] = ("O3", "O3'", "O1", "rock_salt", "spinel")
+
+
+def o3_step_for_zone(zone: str) -> float:
+    """Stacking step of O3 per cation layer, down the image, in units of the column spacing.
+
+    +1/3 in the [100] view and -1/3 in the [110] view (the mirror image), the convention of
+    :func:`layerscope.crystal.oriented` (x along a1 + 2 a2 for [100], -a1 + a2 for [110]).
+
+    Raises
+    ------
+    InputError
+        For another zone axis.
+    """
+    if zone == "100":
+        return 1.0 / 3.0
+    if zone == "110":
+        return -1.0 / 3.0
+    raise InputError(f"zone {zone!r} is not supported for phase mapping; use '100' or '110'")
+
+
+def classify_relations(registry: np.ndarray, *, o3_step: float, tolerance: float = 0.1) -> np.ndarray:
+    """Stacking relation between two TM layers from their registry.
+
+    Parameters
+    ----------
+    registry : numpy.ndarray
+        TM-TM registry in units of the column spacing, in [-1/2, 1/2) (NaN: no partner).
+    o3_step : float
+        O3 step per cation layer in this view (:func:`o3_step_for_zone`).
+    tolerance : float
+        Largest distance (column spacings) from an ideal registry; 0.1 is 24 pm for LiCoO2.
+
+    Returns
+    -------
+    numpy.ndarray of str
+        ``"O3"``, ``"O3'"``, ``"O1"``, ``"off"`` (too far from all three) or ``""`` (no partner).
+    """
+    r = np.asarray(registry, dtype=float)
+    ideal = {"O3": wrap_half(2 * o3_step), "O3'": wrap_half(-2 * o3_step), "O1": 0.0}
+    names = np.array(list(ideal))
+    dist = np.abs(wrap_half(r[:, None] - np.array(list(ideal.values()))[None, :]))
+    best = np.argmin(np.where(np.isnan(dist), np.inf, dist), axis=1)
+    out = names[best].astype("<U4")
+    out[np.nanmin(np.where(np.isnan(dist), np.inf, dist), axis=1) > tolerance] = "off"
+    out[np.isnan(r)] = ""
+    return out
+
+
+def li_environment(
+    u_nm: np.ndarray,
+    layer: np.ndarray,
+    mixing: np.ndarray,
+    *,
+    inplane_spacing_nm: float,
+    half_window: int = 2,
+    rock_salt_min: float = 0.6,
+    spinel_min_alternation: float = 0.2,
+) -> pd.DataFrame:
+    """Local occupancy pattern of every Li-layer site: layered, rock salt or spinel-like.
+
+    Along each Li layer (sites sorted by ``u``), the sites within ``half_window`` positions on
+    either side give the local mean mixing ``M`` and the period-2 alternation
+    ``A = |sum_j (-1)^j m_j| / n`` (site parity from ``round(u / d_t)``).
+
+    Parameters
+    ----------
+    u_nm : numpy.ndarray
+        Site coordinate along the layers, nm.
+    layer : numpy.ndarray of int
+        Li-layer index of each site.
+    mixing : numpy.ndarray
+        Mixing index of each site (NaN where it could not be measured).
+    inplane_spacing_nm : float
+        Column spacing along the rows, nm.
+    half_window : int
+        Sites on either side in the local window.
+    rock_salt_min : float
+        ``M`` at or above this is rock salt.
+    spinel_min_alternation : float
+        ``A`` at or above this (with ``M`` below ``rock_salt_min``) is spinel-like.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``local_mixing`` (M), ``alternation`` (A), ``environment`` (``"layered"``,
+        ``"rock_salt"``, ``"spinel"``) per site, in input order.
+    """
+    u = np.asarray(u_nm, dtype=float)
+    m = np.asarray(mixing, dtype=float)
+    lay = np.asarray(layer)
+    mean = np.full(u.size, np.nan)
+    alt = np.full(u.size, np.nan)
+    idx = np.arange(u.size)
+    w = int(half_window)
+    for k in np.unique(lay):
+        sel = idx[lay == k]
+        order = sel[np.argsort(u[sel], kind="stable")]
+        vals = m[order]
+        sign = np.where(np.rint(u[order] / inplane_spacing_nm).astype(int) % 2 == 0, 1.0, -1.0)
+        good = np.isfinite(vals)
+        v0 = np.where(good, vals, 0.0)
+        # Window sums by convolution with a box of 2w+1 (edges use the sites available).
+        box = np.ones(2 * w + 1)
+        cnt = np.convolve(good.astype(float), box, mode="same")
+        s = np.convolve(v0, box, mode="same")
+        sa = np.convolve(v0 * sign, box, mode="same")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean[order] = s / cnt
+            alt[order] = np.abs(sa) / cnt
+    env = np.full(u.size, "layered", dtype="<U9")
+    env[mean >= rock_salt_min] = "rock_salt"
+    env[(mean < rock_salt_min) & (alt >= spinel_min_alternation)] = "spinel"
+    return pd.DataFrame({"local_mixing": mean, "alternation": alt, "environment": env})
+
+
+def label_tm_columns(
+    relation_up: np.ndarray, relation_down: np.ndarray, environment_below: np.ndarray
+) -> np.ndarray:
+    """Phase of each TM column from its stacking relations and the Li layer below it.
+
+    Parameters
+    ----------
+    relation_up, relation_down : numpy.ndarray of str
+        Relation to the TM layer above / below (:func:`classify_relations`; ``""`` when none).
+    environment_below : numpy.ndarray of str
+        Environment of the Li-layer site below the column (the one above where there is none
+        below; ``""`` when neither exists).
+
+    Returns
+    -------
+    numpy.ndarray of str
+        One of :data:`PHASE_LABELS` per column.
+    """
+    up = np.asarray(relation_up)
+    down = np.asarray(relation_down)
+    env = np.asarray(environment_below)
+    out = np.full(up.size, "O3", dtype="<U9")
+    twin_up = (up == "O3'") | ((up == "") & (down == "O3'"))
+    twin_down = (down == "O3'") | ((down == "") & (up == "O3'"))
+    out[twin_up & twin_down] = "O3'"
+    o1 = (down == "O1") | ((down == "") & (up == "O1"))
+    out[o1] = "O1"
+    special = np.isin(env, ("rock_salt", "spinel"))
+    out[special] = env[special]
+    return out
+
+
+def label_li_sites(
+    relation: np.ndarray,
+    relation_above: np.ndarray,
+    relation_below: np.ndarray,
+    environment: np.ndarray,
+) -> np.ndarray:
+    """Phase of each Li-layer site from the stacking around it and its own environment.
+
+    Parameters
+    ----------
+    relation : numpy.ndarray of str
+        Relation between the TM layers above and below the site.
+    relation_above, relation_below : numpy.ndarray of str
+        The next relations up (of the TM column above) and down (of the TM column below);
+        ``""`` when the image ends.
+    environment : numpy.ndarray of str
+        The site's own environment (:func:`li_environment`).
+
+    Returns
+    -------
+    numpy.ndarray of str
+        One of :data:`PHASE_LABELS` per site.
+    """
+    rel = np.asarray(relation)
+    above = np.asarray(relation_above)
+    below = np.asarray(relation_below)
+    env = np.asarray(environment)
+    out = np.full(rel.size, "O3", dtype="<U9")
+    twin = (rel == "O3'") & np.isin(above, ("O3'", "")) & np.isin(below, ("O3'", ""))
+    out[twin] = "O3'"
+    out[rel == "O1"] = "O1"
+    special = np.isin(env, ("rock_salt", "spinel"))
+    out[special] = env[special]
+    return out
+
+
+def li_site_steps(
+    registry: np.ndarray, relation: np.ndarray, relation_above: np.ndarray, relation_below: np.ndarray,
+    *, o3_step: float,
+) -> np.ndarray:
+    """Stacking step from the TM column above to the Li-layer site, in column spacings.
+
+    A pure relation has two equal steps (O3: ``s_O3``, O3': ``-s_O3``, O1: 0). A twin-like
+    relation next to matrix stacking holds the zero step of the twin's mirror plane: on the
+    side of the matrix above it is ``(s_O3, 0)``, on the side of the matrix below ``(0, s_O3)``.
+    An ``"off"`` relation (glide) takes half of its registry's double, ``wrap(2 r)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Step per site (column spacings).
+    """
+    r = np.asarray(registry, dtype=float)
+    rel = np.asarray(relation)
+    above = np.asarray(relation_above)
+    below = np.asarray(relation_below)
+    step = wrap_half(2.0 * r)
+    step[rel == "O3"] = o3_step
+    step[rel == "O1"] = 0.0
+    twin = rel == "O3'"
+    step[twin] = -o3_step
+    matrix_above = twin & ~np.isin(above, ("O3'", ""))
+    matrix_below = twin & ~np.isin(below, ("O3'", "")) & ~matrix_above
+    step[matrix_above] = o3_step
+    step[matrix_below] = 0.0
+    return step

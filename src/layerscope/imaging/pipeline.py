@@ -1,0 +1,496 @@
+"""From an atomic-resolution HAADF image to columns, layers, phases, domains and quantities.
+
+:func:`find_atom_columns` runs the shared front end (lattice by FFT, column finding, rows and
+cation layers, Li-layer sites, intensities); :func:`map_phases` adds the phase labels, the
+mixing index, domains, spacing/strain maps, gliding and the surface-layer thickness. Both take
+an array (with ``pixel_size_nm``), a :class:`~layerscope.containers.Image`, a HyperSpy signal or
+a file path, and return plain tables with the provenance of the run.
+
+Column table (``columns``): one row per atom column or Li-layer site,
+
+=================  ==========================================================================
+``x_nm, y_nm``     position from the image corner (x right, y down), nm
+``intensity``      peak height above the local background of a Gaussian of the shared column
+                   width at the position (image units; the same estimator for every site)
+``kind``           ``"TM"`` (site of a TM layer) or ``"Li"`` (site of a Li layer)
+``layer``          cation-layer index, 0 for the first layer along the basal normal
+``phase``          ``O3``, ``O3'``, ``O1``, ``rock_salt``, ``spinel``
+``mixing``         Li-layer sites: intensity over the mean of the 4 nearest TM columns
+``detected``       True for a column found in the image, False for a Li-layer site placed
+                   from the lattice (an invisible Li column)
+=================  ==========================================================================
+plus ``u_nm, v_nm`` (along/across the layers), ``registry`` (TM-TM, column spacings),
+``relation`` (stacking relation below a TM column / around a Li site), ``environment``,
+``position_error_pm``, ``fit_ok``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.spatial import cKDTree
+
+from layerscope.errors import InputError
+from layerscope.imaging import columns as _col
+from layerscope.imaging import lattice as _lat
+from layerscope.imaging import phases as _ph
+
+__all__ = ["ColumnResult", "PhaseMap", "find_atom_columns", "map_phases", "load_image", "material_spacings"]
+
+#: Smallest field accepted: this many TM layers across and columns along the layers.
+MIN_TM_LAYERS = 4
+MIN_COLUMNS_ALONG = 8
+
+
+@dataclass(frozen=True)
+class MaterialSpacings:
+    """Expected lattice spacings of a composition's O3 phase in the image (nm)."""
+
+    composition: str
+    a_nm: float
+    cation_spacing_nm: float  # c/6
+    inplane_spacing_nm: float  # a sqrt(3) / 2 in both supported zones
+
+    @property
+    def tm_spacing_nm(self) -> float:
+        return 2.0 * self.cation_spacing_nm
+
+
+def material_spacings(composition: str, zone: str) -> MaterialSpacings:
+    """Spacings of ``composition`` seen along ``zone`` (lattice parameters of :mod:`layerscope.crystal`).
+
+    Both supported zones ([100] and [110] of :func:`layerscope.crystal.oriented`) show the
+    close-packed rows with columns ``a sqrt(3)/2`` apart.
+    """
+    from layerscope.crystal import lattice
+
+    _ph.o3_step_for_zone(zone)  # validates the zone
+    lat = lattice("O3", composition)
+    a = lat.a_A / 10.0
+    return MaterialSpacings(composition, a, lat.layer_spacing_A / 10.0, a * np.sqrt(3.0) / 2.0)
+
+
+def load_image(image: Any, *, pixel_size_nm: float | None) -> tuple[np.ndarray, float, Any]:
+    """The 2-D data (float64), the pixel size (nm) and the input's provenance handle.
+
+    Accepts a path (TIFF, dm3/dm4, emd, ser, npy, hspy ...), a HyperSpy signal, a
+    :class:`~layerscope.containers.Image` or a NumPy array (then ``pixel_size_nm`` is required).
+
+    Raises
+    ------
+    InputError
+        A colour image, a stack or spectrum instead of an image.
+    CalibrationError
+        No pixel size.
+    """
+    from layerscope.io import as_container
+    from layerscope.io.load import require_image
+
+    data0 = image if not hasattr(image, "ndim") else np.asarray(image)
+    if isinstance(data0, np.ndarray) and data0.ndim == 3 and data0.shape[-1] in (3, 4):
+        raise InputError(
+            f"the input is a colour (RGB/RGBA) image of shape {data0.shape}; HAADF analysis needs the raw "
+            f"single-channel detector signal: export the original greyscale data (TIFF/dm4/emd/ser)"
+        )
+    container = require_image(as_container(image, pixel_size_nm=pixel_size_nm))
+    data = np.asarray(container.compute().data, dtype=float)
+    handle = container.source if container.source is not None else data
+    return data, float(container.pixel_size_nm), handle
+
+
+@dataclass
+class ColumnResult:
+    """Columns, layers and lattice of one image (the output of :func:`find_atom_columns`)."""
+
+    columns: pd.DataFrame
+    lattice: _lat.LatticeEstimate
+    layers: _lat.LayerIndex
+    pairs: pd.DataFrame
+    pixel_size_nm: float
+    shape: tuple[int, int]
+    column_sigma_nm: float
+    spacings: MaterialSpacings
+    zone: str
+    timings_s: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PhaseMap:
+    """Everything :func:`map_phases` measured on one image."""
+
+    columns: pd.DataFrame
+    domains: pd.DataFrame
+    layers: pd.DataFrame
+    interfaces: pd.DataFrame
+    phase_map: np.ndarray
+    phase_map_pixel_nm: float
+    summary: dict[str, Any]
+    result: ColumnResult
+    provenance: Any
+
+
+def _check_size(shape, pixel_size_nm, sp: MaterialSpacings) -> None:
+    h_nm, w_nm = shape[0] * pixel_size_nm, shape[1] * pixel_size_nm
+    need_h = MIN_TM_LAYERS * sp.tm_spacing_nm
+    need_w = MIN_COLUMNS_ALONG * sp.inplane_spacing_nm
+    if min(h_nm, w_nm) < min(need_h, need_w) or max(h_nm, w_nm) < max(need_h, need_w):
+        raise InputError(
+            f"the image is {w_nm:.2f} x {h_nm:.2f} nm ({shape[1]} x {shape[0]} pixels of {pixel_size_nm:g} nm): "
+            f"smaller than a few unit cells of {sp.composition}; phase mapping needs at least "
+            f"{MIN_TM_LAYERS} TM layers ({need_h:.1f} nm) across and {MIN_COLUMNS_ALONG} columns "
+            f"({need_w:.1f} nm) along the layers"
+        )
+
+
+def find_atom_columns(
+    image: Any,
+    *,
+    pixel_size_nm: float | None = None,
+    zone: str = "100",
+    composition: str = "LiCoO2",
+    enhance: bool = False,
+    noise_model: str = "poisson",
+    scheduler: Any = None,
+) -> ColumnResult:
+    """Find every atom column, number the cation layers and place the Li-layer sites.
+
+    Steps: lattice orientation and periods by FFT (:func:`layerscope.imaging.lattice.fft_lattice`,
+    which also checks the calibration against ``composition``); detection and batched Gaussian
+    refinement of the visible columns (:func:`layerscope.imaging.columns.find_columns`); rows
+    linked along the layers, numbered as cation layers, TM vs Li layers from the contrast
+    (:func:`layerscope.imaging.lattice.index_layers`); one Li-layer site per TM-TM pair, placed by
+    the stacking (:mod:`layerscope.imaging.phases`) or at the detected column when one is there;
+    the intensity of every site by a fixed-width Gaussian fit.
+
+    Parameters
+    ----------
+    image : array, Image, HyperSpy signal or path
+        The HAADF/ADF image.
+    pixel_size_nm : float, optional
+        Pixel size in nm; required for arrays, overrides a file's calibration.
+    zone : {"100", "110"}
+        Zone axis of the hexagonal cell (sets the sign of the O3 stacking, see
+        :func:`layerscope.imaging.phases.o3_step_for_zone`).
+    composition : str
+        The cathode (``"LiCoO2"``, ``"NMC811"``, ``"NMC622"``, ``"Li1.2Ni0.2Mn0.6O2"`` ...): its
+        lattice parameters set the detection scale and the calibration check (20 %).
+    enhance : bool
+        Denoise and localise with the neural enhancer first (:mod:`layerscope.imaging.enhance`).
+    noise_model : {"poisson", "gaussian"}
+        Noise model of the refinement (counts: Poisson).
+    scheduler : None, str or distributed.Client
+        Where the refinement blocks run (:func:`layerscope.parallel.map_tasks`).
+
+    Returns
+    -------
+    ColumnResult
+    """
+    times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    data, px, _ = load_image(image, pixel_size_nm=pixel_size_nm)
+    sp = material_spacings(composition, zone)
+    o3_step = _ph.o3_step_for_zone(zone)
+    _check_size(data.shape, px, sp)
+    notes: list[str] = []
+    if enhance:
+        data = _enhanced(data, px)
+        notes.append("columns found on the neural enhancer's denoised image")
+    times["load"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    lat = _lat.fft_lattice(
+        data, pixel_size_nm=px, layer_spacing_nm=sp.tm_spacing_nm, inplane_spacing_nm=sp.inplane_spacing_nm,
+        material=sp.composition,
+    )
+    d_t = lat.inplane_period_nm
+    # Cation-row spacing measured by the FFT (absorbs a calibration error within the tolerance).
+    cation = lat.layer_period_nm if lat.rows_are_cation_rows else lat.layer_period_nm / 2.0
+    times["lattice"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    min_sep = 0.85 * min(d_t, 0.9 * cation)
+    sigma0 = 0.14 * d_t
+    found = _col.find_columns(data, pixel_size_nm=px, min_separation_nm=min_sep, column_sigma_nm=sigma0)
+    n_failed = int((~found["fit_ok"]).sum())
+    found = found[found["fit_ok"]].reset_index(drop=True)
+    if len(found) < MIN_TM_LAYERS * MIN_COLUMNS_ALONG:
+        raise InputError(
+            f"only {len(found)} atom columns were found: the image does not resolve the lattice of "
+            f"{sp.composition} well enough (check focus, dose and --pixel-size-nm)"
+        )
+    if n_failed:
+        notes.append(f"{n_failed} detected maxima were dropped because their Gaussian fit failed")
+    sigma_nm = float(np.nanmedian(found["sigma_nm"]))
+    times["columns"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    x = found["x_nm"].to_numpy()
+    y = found["y_nm"].to_numpy()
+    rows = _lat.group_rows(x, y, inplane=lat.inplane, normal=lat.normal, inplane_spacing_nm=d_t,
+                           row_spacing_nm=cation)
+    tvec, nvec = _lat.refine_directions(x, y, rows, normal=lat.normal)
+    u = np.column_stack([x, y]) @ tvec
+    v = np.column_stack([x, y]) @ nvec
+    index = _lat.index_layers(u, v, rows, inplane_spacing_nm=d_t, cation_spacing_nm=cation)
+    if not index.parity_from_contrast:
+        notes.append("no empty Li layer in the image: TM and Li layers of the rock salt were assigned "
+                     "by convention (first layer = TM)")
+    layer = index.layer_of_row[rows]
+    is_tm = (layer % 2) == index.tm_parity
+    cols = found.assign(u_nm=u, v_nm=v, layer=layer, kind=np.where(is_tm, "TM", "Li"), detected=True)
+    tm = cols[is_tm].reset_index(drop=True)
+    pairs = _lat.tm_pairs(tm["u_nm"].to_numpy(), tm["v_nm"].to_numpy(), tm["layer"].to_numpy(),
+                          tm_parity=index.tm_parity, inplane_spacing_nm=d_t,
+                          max_distance_nm=1.5 * 2.0 * cation)
+    rel = _ph.classify_relations(pairs["registry"].to_numpy(), o3_step=o3_step)
+    # Relation below each TM column and above it (the pair that ends on it).
+    rel_down = np.full(len(tm), "", dtype="<U4")
+    rel_down[pairs["above"].to_numpy()] = rel
+    reg_down = np.full(len(tm), np.nan)
+    reg_down[pairs["above"].to_numpy()] = pairs["registry"].to_numpy()
+    rel_up = np.full(len(tm), "", dtype="<U4")
+    rel_up[pairs["below"].to_numpy()] = rel
+    pairs = pairs.assign(relation=rel, relation_above=rel_up[pairs["above"].to_numpy()],
+                         relation_below=rel_down[pairs["below"].to_numpy()])
+    step = _ph.li_site_steps(pairs["registry"].to_numpy(), rel, pairs["relation_above"].to_numpy(),
+                             pairs["relation_below"].to_numpy(), o3_step=o3_step)
+    a_idx = pairs["above"].to_numpy()
+    b_idx = pairs["below"].to_numpy()
+    site_u = tm["u_nm"].to_numpy()[a_idx] + step * d_t
+    site_v = 0.5 * (tm["v_nm"].to_numpy()[a_idx] + tm["v_nm"].to_numpy()[b_idx])
+    sites = pd.DataFrame({"u_nm": site_u, "v_nm": site_v, "layer": pairs["layer"].to_numpy(), "pair": np.arange(len(pairs))})
+    li_found = cols[~is_tm].reset_index(drop=True)
+    li = _merge_li_sites(sites, li_found, d_t=d_t, cation=cation)
+    times["layers"] = time.perf_counter() - t
+
+    # Positions of the predicted sites in the image frame.
+    xy = np.outer(li["u_nm"], tvec) + np.outer(li["v_nm"], nvec)
+    li["x_nm"] = xy[:, 0]
+    li["y_nm"] = xy[:, 1]
+    li["kind"] = "Li"
+    # Relation context of every Li site (from its pair; detected sites without a pair: none).
+    has_pair = li["pair"].to_numpy() >= 0
+    pi = np.where(has_pair, li["pair"].to_numpy(), 0)
+    for name in ("registry", "relation", "relation_above", "relation_below", "above", "below"):
+        values = pairs[name].to_numpy()[pi] if len(pairs) else np.zeros(len(li))
+        if values.dtype.kind in "UO":
+            li[name] = np.where(has_pair, values, "")
+        elif name in ("above", "below"):
+            li[name] = np.where(has_pair, values, -1)
+        else:
+            li[name] = np.where(has_pair, values, np.nan)
+    tm = tm.assign(registry=reg_down, relation=rel_down, relation_up=rel_up)
+
+    t = time.perf_counter()
+    # One intensity estimator for every site: Gaussian of the shared width at the final position.
+    allx = np.concatenate([tm["x_nm"].to_numpy(), li["x_nm"].to_numpy()])
+    ally = np.concatenate([tm["y_nm"].to_numpy(), li["y_nm"].to_numpy()])
+    amp, bkg = _col.site_intensities(data, ally / px - 0.5, allx / px - 0.5, sigma_px=sigma_nm / px,
+                                     radius_px=0.45 * min_sep / px)
+    tm["intensity"] = amp[: len(tm)]
+    li["intensity"] = amp[len(tm):]
+    tm["local_background"] = bkg[: len(tm)]
+    li["local_background"] = bkg[len(tm):]
+    # Mixing: a Li site's intensity over the mean of the 4 nearest TM columns.
+    if len(tm) >= 4 and len(li):
+        _, nn = cKDTree(np.column_stack([tm["x_nm"], tm["y_nm"]])).query(np.column_stack([li["x_nm"], li["y_nm"]]), k=4)
+        ref = np.nanmean(tm["intensity"].to_numpy()[nn], axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            li["mixing"] = np.where(ref > 0, li["intensity"].to_numpy() / ref, np.nan)
+    else:
+        li["mixing"] = np.nan
+    tm["mixing"] = np.nan
+    times["intensities"] = time.perf_counter() - t
+
+    table = pd.concat([tm.drop(columns=["amplitude", "background", "contrast", "snr", "volume"], errors="ignore"),
+                       li], ignore_index=True, sort=False)
+    table["detected"] = table["detected"].fillna(False).astype(bool)
+    table["fit_ok"] = table["fit_ok"].fillna(False).astype(bool)
+    times["total"] = time.perf_counter() - t0
+    return ColumnResult(
+        columns=table, lattice=_lat.LatticeEstimate(
+            normal=nvec, inplane=tvec, layer_period_nm=lat.layer_period_nm, inplane_period_nm=d_t,
+            angle_deg=float(np.degrees(np.arctan2(-nvec[0], nvec[1]))), layer_contrast=lat.layer_contrast,
+            inplane_contrast=lat.inplane_contrast, rows_are_cation_rows=lat.rows_are_cation_rows),
+        layers=index, pairs=pairs, pixel_size_nm=px, shape=data.shape, column_sigma_nm=sigma_nm,
+        spacings=sp, zone=zone, timings_s=times, notes=notes,
+    )
+
+
+def _merge_li_sites(sites: pd.DataFrame, found: pd.DataFrame, *, d_t: float, cation: float) -> pd.DataFrame:
+    """Predicted Li-layer sites, replaced by the detected column where one is within 0.35 d_t."""
+    out = sites.copy()
+    out["detected"] = False
+    out["fit_ok"] = False
+    out["position_error_pm"] = np.nan
+    out["sigma_nm"] = np.nan
+    if len(found) == 0:
+        return out
+    f_uv = np.column_stack([found["u_nm"], found["v_nm"]])
+    if len(out):
+        dist, j = cKDTree(f_uv).query(np.column_stack([out["u_nm"], out["v_nm"]]), k=1,
+                                      distance_upper_bound=0.35 * d_t)
+        hit = np.isfinite(dist)
+        # One detected column per site: the nearest site wins.
+        order = np.argsort(np.where(hit, dist, np.inf), kind="stable")
+        taken = np.zeros(len(found), dtype=bool)
+        use = np.zeros(len(out), dtype=bool)
+        for i in order[: int(hit.sum())]:  # vectorising this tie-break is not worth it: few hits
+            if not taken[j[i]]:
+                taken[j[i]] = True
+                use[i] = True
+        src = found.iloc[j[use]]
+        out.loc[use, "u_nm"] = src["u_nm"].to_numpy()
+        out.loc[use, "v_nm"] = src["v_nm"].to_numpy()
+        out.loc[use, "detected"] = True
+        out.loc[use, "fit_ok"] = src["fit_ok"].to_numpy()
+        out.loc[use, "position_error_pm"] = src["position_error_pm"].to_numpy()
+        out.loc[use, "sigma_nm"] = src["sigma_nm"].to_numpy()
+        extra = found[~taken]
+    else:
+        extra = found
+    if len(extra):
+        add = pd.DataFrame({
+            "u_nm": extra["u_nm"].to_numpy(), "v_nm": extra["v_nm"].to_numpy(), "layer": extra["layer"].to_numpy(),
+            "pair": -1, "detected": True, "fit_ok": extra["fit_ok"].to_numpy(),
+            "position_error_pm": extra["position_error_pm"].to_numpy(), "sigma_nm": extra["sigma_nm"].to_numpy(),
+        })
+        out = pd.concat([out, add], ignore_index=True)
+    return out
+
+
+def _enhanced(data: np.ndarray, pixel_size_nm: float) -> np.ndarray:
+    try:
+        from layerscope.imaging.enhance import enhance
+    except ImportError as err:
+        raise InputError(
+            "--enhance needs the neural enhancer (layerscope.imaging.enhance), which is not available in "
+            f"this installation ({err}); run without --enhance"
+        ) from err
+    denoised, _ = enhance(data, pixel_size_nm=pixel_size_nm)
+    return np.asarray(denoised, dtype=float)
+
+
+def map_phases(
+    image: Any,
+    *,
+    pixel_size_nm: float | None = None,
+    zone: str = "100",
+    composition: str = "LiCoO2",
+    enhance: bool = False,
+    noise_model: str = "poisson",
+    scheduler: Any = None,
+) -> PhaseMap:
+    """Phase map of a layered-oxide HAADF image: labels, mixing, domains and quantities.
+
+    Parameters are those of :func:`find_atom_columns`.
+
+    Returns
+    -------
+    PhaseMap
+        ``columns`` (see the module docstring), ``domains``, ``layers``, ``interfaces``,
+        ``phase_map`` (uint8 image: 0 no material, 1 + index in
+        :data:`layerscope.imaging.phases.PHASE_LABELS`), ``summary`` and ``provenance``.
+    """
+    from layerscope.imaging import domains as _dom
+    from layerscope.imaging import quantities as _q
+    from layerscope.provenance import Provenance
+
+    t0 = time.perf_counter()
+    data, px, handle = load_image(image, pixel_size_nm=pixel_size_nm)
+    res = find_atom_columns(data, pixel_size_nm=px, zone=zone, composition=composition, enhance=enhance,
+                            noise_model=noise_model, scheduler=scheduler)
+    cols = res.columns
+    o3_step = _ph.o3_step_for_zone(zone)
+    d_t = res.lattice.inplane_period_nm
+    is_li = (cols["kind"] == "Li").to_numpy()
+    env = _ph.li_environment(cols.loc[is_li, "u_nm"].to_numpy(), cols.loc[is_li, "layer"].to_numpy(),
+                             cols.loc[is_li, "mixing"].to_numpy(), inplane_spacing_nm=d_t)
+    environment = np.full(len(cols), "", dtype="<U9")
+    environment[is_li] = env["environment"].to_numpy()
+    cols["local_mixing"] = np.nan
+    cols.loc[is_li, "local_mixing"] = env["local_mixing"].to_numpy()
+    li_labels = _ph.label_li_sites(cols.loc[is_li, "relation"].to_numpy(), cols.loc[is_li, "relation_above"].to_numpy(),
+                                   cols.loc[is_li, "relation_below"].to_numpy(), env["environment"].to_numpy())
+    # Environment of the gap below each TM column: the Li site whose pair starts at it.
+    tm_idx = np.nonzero(~is_li)[0]
+    env_below = np.full(tm_idx.size, "", dtype="<U9")  # TM rows are 0..n_tm-1
+    li_above_col = cols.loc[is_li, "above"].to_numpy()
+    li_env = env["environment"].to_numpy()
+    ok = li_above_col >= 0
+    env_below[li_above_col[ok].astype(int)] = li_env[ok]
+    li_below_col = cols.loc[is_li, "below"].to_numpy()
+    ok2 = (li_below_col >= 0)
+    fallback = np.full(tm_idx.size, "", dtype="<U9")
+    fallback[li_below_col[ok2].astype(int)] = li_env[ok2]
+    env_below = np.where(env_below == "", fallback, env_below)
+    tm_labels = _ph.label_tm_columns(cols.loc[~is_li, "relation_up"].to_numpy(), cols.loc[~is_li, "relation"].to_numpy(),
+                                     env_below)
+    phase = np.full(len(cols), "", dtype="<U9")
+    phase[~is_li] = tm_labels
+    phase[is_li] = li_labels
+    cols["phase"] = phase
+    n_tm = int((~is_li).sum())  # TM columns come first in the table, in the order the pairs index
+    environment[:n_tm] = env_below
+    cols["environment"] = environment
+
+    _q.add_spacings(cols, inplane_spacing_nm=d_t)
+    cation = res.spacings.cation_spacing_nm
+    pmap, pmap_px = _dom.phase_label_image(cols, shape=res.shape, pixel_size_nm=px, max_distance_nm=1.2 * cation)
+    domains = _dom.find_domains(cols, inplane_spacing_nm=d_t, cation_spacing_nm=cation)
+    layers = _q.layer_table(cols, res)
+    interfaces = _dom.interfaces(layers)
+    quantities = _q.quantities(cols, layers, res, phase_map=pmap, map_pixel_nm=pmap_px)
+    order = ["x_nm", "y_nm", "intensity", "kind", "layer", "phase", "mixing"]
+    cols = cols[order + [c for c in cols.columns if c not in order]]
+    provenance = Provenance.create(
+        inputs=[handle],
+        parameters=dict(pixel_size_nm=px, zone=zone, composition=composition, enhance=enhance,
+                        noise_model=noise_model),
+    )
+    summary = _summary(cols, domains, layers, interfaces, quantities, res, time.perf_counter() - t0)
+    return PhaseMap(columns=cols, domains=domains, layers=layers, interfaces=interfaces, phase_map=pmap,
+                    phase_map_pixel_nm=pmap_px, summary=summary, result=res, provenance=provenance)
+
+
+def _summary(cols, domains, layers, interfaces, quantities, res: ColumnResult, elapsed: float) -> dict:
+    counts = cols.groupby(["phase", "kind"]).size().unstack(fill_value=0)
+    fractions = (cols["phase"].value_counts() / len(cols)).round(4).to_dict()
+    return {
+        "image": {"shape": list(res.shape), "pixel_size_nm": res.pixel_size_nm},
+        "lattice": {
+            "basal_normal_angle_deg": round(res.lattice.angle_deg, 3),
+            "inplane_spacing_nm": round(res.lattice.inplane_period_nm, 5),
+            "tm_layer_period_nm": round(res.lattice.layer_period_nm, 5),
+            "tm_layers_identified_from_contrast": res.layers.parity_from_contrast,
+            "column_sigma_nm": round(res.column_sigma_nm, 5),
+            "zone": res.zone,
+            "composition": res.spacings.composition,
+        },
+        "columns": {
+            "total": int(len(cols)),
+            "detected": int(cols["detected"].sum()),
+            "tm": int((cols["kind"] == "TM").sum()),
+            "li_sites": int((cols["kind"] == "Li").sum()),
+            "per_phase_and_kind": {ph: {k: int(v) for k, v in row.items()} for ph, row in counts.iterrows()},
+        },
+        "phase_fractions": fractions,
+        "mean_mixing_layered": _nanmean(cols.loc[(cols["kind"] == "Li") & cols["phase"].isin(["O3", "O3'", "O1"]), "mixing"]),
+        "domains": int(len(domains)),
+        "interfaces": interfaces.to_dict(orient="records"),
+        "quantities": quantities,
+        "notes": list(res.notes),
+        "timings_s": {k: round(v, 3) for k, v in {**res.timings_s, "map_phases": elapsed}.items()},
+    }
+
+
+def _nanmean(series) -> float | None:
+    arr = np.asarray(series, dtype=float)
+    arr = arr[np.isfinite(arr)]
+    return float(arr.mean()) if arr.size else None
