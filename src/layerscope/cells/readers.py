@@ -742,12 +742,13 @@ def detect_layout(path: str | Path) -> str:
     if suffix == ".res":
         return "arbin-res"
     with open(path, encoding="latin-1", errors="replace") as fh:
-        lines = [fh.readline() for _ in range(4)]
+        lines = [fh.readline() for _ in range(8)]
     if lines[0].startswith("EC-Lab ASCII FILE"):
         return "biologic-text"
     if any(line.startswith("Rec#") for line in lines) and "Cyc#" in "".join(lines):
         return "maccor-text"
-    cols = _header_columns(lines[0])
+    first = next((line for line in lines if line.strip() and not line.startswith("#")), lines[0])
+    cols = _header_columns(first)
     cset = set(cols)
     if {"time/s", "I/mA", "cycle number"} <= cset and cset & set(_BIOLOGIC_VOLTAGE):
         return "biologic-text"
