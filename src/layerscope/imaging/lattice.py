@@ -547,7 +547,8 @@ def tm_pairs(
     inplane_spacing_nm : float
         Column spacing along the rows, nm.
     max_distance_nm : float
-        Largest accepted distance to the partner (no pair across a void or vacuum).
+        Largest accepted distance to the partner (no pair across a void or vacuum); the partner
+        must also lie within 0.75 column spacings along the layers.
 
     Returns
     -------
@@ -565,6 +566,10 @@ def tm_pairs(
         ok = np.isfinite(dist)
         a = ia[ok]
         b = ib[j[ok]]
+        # The partner must sit within about half a column spacing along the layers: where the
+        # true partner is missing (a void, the image edge), a farther column is no partner.
+        near = np.abs(pts[b, 0] - pts[a, 0]) <= 0.75 * inplane_spacing_nm
+        a, b = a[near], b[near]
         out.append(pd.DataFrame({
             "above": a,
             "below": b,

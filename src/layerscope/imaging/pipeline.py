@@ -256,6 +256,7 @@ def find_atom_columns(
     reg_down[pairs["above"].to_numpy()] = pairs["registry"].to_numpy()
     rel_up = np.full(len(tm), "", dtype="<U4")
     rel_up[pairs["below"].to_numpy()] = rel
+    rel_up, rel_down = _fill_from_layers(tm["layer"].to_numpy(), rel_up, rel_down)
     pairs = pairs.assign(relation=rel, relation_above=rel_up[pairs["above"].to_numpy()],
                          relation_below=rel_down[pairs["below"].to_numpy()])
     step = _ph.li_site_steps(pairs["registry"].to_numpy(), rel, pairs["relation_above"].to_numpy(),
@@ -321,6 +322,27 @@ def find_atom_columns(
         layers=index, pairs=pairs, pixel_size_nm=px, shape=data.shape, column_sigma_nm=sigma_nm,
         spacings=sp, zone=zone, timings_s=times, notes=notes,
     )
+
+
+def _fill_from_layers(layer: np.ndarray, rel_up: np.ndarray, rel_down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Columns without a partner (next to a void, at a ragged edge) take their layer's relation.
+
+    The relation below TM layer k is the majority over its columns; a column of layer k without
+    a partner below takes it, one without a partner above takes that of layer k - 2. Layers with
+    no pair at all (the first and last TM layer of the image) stay empty.
+    """
+    down_major: dict[int, str] = {}
+    for k in np.unique(layer):
+        vals = rel_down[(layer == k) & (rel_down != "")]
+        if vals.size:
+            names, counts = np.unique(vals, return_counts=True)
+            down_major[int(k)] = str(names[np.argmax(counts)])
+    up = rel_up.copy()
+    down = rel_down.copy()
+    for k, rel in down_major.items():
+        down[(layer == k) & (down == "")] = rel
+        up[(layer == k + 2) & (up == "")] = rel
+    return up, down
 
 
 def _merge_li_sites(sites: pd.DataFrame, found: pd.DataFrame, *, d_t: float, cation: float) -> pd.DataFrame:

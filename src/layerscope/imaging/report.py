@@ -1,0 +1,168 @@
+"""Writing a phase map to disk and showing it: tables, summary, label image, overlay, report section."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from layerscope.imaging.phases import PHASE_LABELS
+
+__all__ = ["PHASE_COLOURS", "overlay_figure", "phase_section", "write_phase_map", "write_columns"]
+
+#: Colour of each phase in figures (colour-blind-safe Okabe-Ito palette).
+PHASE_COLOURS: dict[str, str] = {
+    "O3": "#0072B2",
+    "O3'": "#E69F00",
+    "O1": "#009E73",
+    "rock_salt": "#D55E00",
+    "spinel": "#CC79A7",
+}
+
+#: Columns of ``columns.csv`` written first (the issue's contract), the rest follow.
+CSV_FIRST = ["x_nm", "y_nm", "intensity", "kind", "layer", "phase", "mixing"]
+
+
+def overlay_figure(image: np.ndarray, columns: pd.DataFrame, pixel_size_nm: float, *, phase_map: np.ndarray | None = None,
+                   map_pixel_nm: float | None = None, title: str = ""):
+    """Image with every column marked in its phase's colour (and the phase map beside it).
+
+    Li-layer sites are drawn as open circles whose size grows with the mixing index; TM columns as
+    dots. Returns the Matplotlib figure.
+    """
+    from matplotlib.lines import Line2D
+
+    from layerscope.report.figures import add_scalebar, plt
+
+    n_panels = 2 if phase_map is not None else 1
+    h, w = image.shape
+    fig, axes = plt.subplots(1, n_panels, figsize=(6.0 * n_panels, 6.0 * h / max(w, 1) + 0.6), squeeze=False)
+    ax = axes[0, 0]
+    lo, hi = np.percentile(image, [0.5, 99.8])
+    ax.imshow(image, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+    has_phase = "phase" in columns
+    tm = columns["kind"] == "TM"
+    px = pixel_size_nm
+    handles = []
+    for ph in PHASE_LABELS:
+        colour = PHASE_COLOURS[ph]
+        sel_t = tm & (columns["phase"] == ph) if has_phase else tm & (ph == "O3")
+        sel_l = ~tm & (columns["phase"] == ph) if has_phase else ~tm & (ph == "O3")
+        if not (sel_t.any() or sel_l.any()):
+            continue
+        ax.scatter(columns.loc[sel_t, "x_nm"] / px - 0.5, columns.loc[sel_t, "y_nm"] / px - 0.5, s=4, c=colour,
+                   linewidths=0)
+        mix = np.clip(columns.loc[sel_l, "mixing"].fillna(0).to_numpy(), 0, 1.2)
+        ax.scatter(columns.loc[sel_l, "x_nm"] / px - 0.5, columns.loc[sel_l, "y_nm"] / px - 0.5, s=3 + 30 * mix,
+                   facecolors="none", edgecolors=colour, linewidths=0.6)
+        handles.append(Line2D([], [], marker="o", ls="", color=colour, label=ph.replace("_", " ")))
+    handles.append(Line2D([], [], marker="o", ls="", mfc="none", color="0.8", label="Li-layer site (size: mixing)"))
+    ax.legend(handles=handles, loc="upper right", fontsize=7, framealpha=0.7)
+    ax.set_axis_off()
+    add_scalebar(ax, px)
+    ax.set_title(title or "columns by phase")
+    if phase_map is not None:
+        from matplotlib.colors import ListedColormap
+
+        cmap = ListedColormap(["black"] + [PHASE_COLOURS[p] for p in PHASE_LABELS])
+        ax2 = axes[0, 1]
+        ax2.imshow(phase_map, cmap=cmap, vmin=0, vmax=len(PHASE_LABELS), interpolation="nearest")
+        ax2.set_axis_off()
+        add_scalebar(ax2, map_pixel_nm or px)
+        ax2.set_title("phase map (black: vacuum / void)")
+    fig.tight_layout()
+    return fig
+
+
+def _tables(pm) -> dict[str, pd.DataFrame]:
+    return {"domains": pm.domains, "layers": pm.layers, "interfaces": pm.interfaces}
+
+
+def phase_section(pm, image: np.ndarray, *, title: str = "Atomic-resolution phase map", extra_text: str = "",
+                  extra_metrics: dict[str, Any] | None = None, overlay_png: bytes | None = None,
+                  extra_figures: list | None = None, extra_tables: list | None = None):
+    """Report section: the overlay, the domains and interfaces tables, the key numbers."""
+    from layerscope.report import Figure, Section, Table, figure_to_png
+
+    s = pm.summary
+    q = s["quantities"]
+    if overlay_png is None:
+        overlay_png = figure_to_png(overlay_figure(image, pm.columns, pm.result.pixel_size_nm, phase_map=pm.phase_map,
+                                                   map_pixel_nm=pm.phase_map_pixel_nm))
+    metrics = {
+        "columns (detected / Li-layer sites placed)": f"{s['columns']['detected']} / {s['columns']['li_sites']}",
+        "basal-plane normal (deg from y)": s["lattice"]["basal_normal_angle_deg"],
+        "in-plane column spacing (nm)": s["lattice"]["inplane_spacing_nm"],
+        "TM layer spacing per phase (nm)": q["tm_layer_spacing_nm"],
+        "phase fractions": s["phase_fractions"],
+        "mean Li/TM mixing in layered regions": s["mean_mixing_layered"],
+        "largest glide (fraction of a)": (q["gliding"]["largest"] or {}).get("glide_over_a"),
+        "surface-layer thickness from vacuum (nm)": q["surface_layer"]["thickness_nm"],
+        "run time (s)": s["timings_s"].get("map_phases"),
+        **(extra_metrics or {}),
+    }
+    text = (
+        "Atom columns were located by matched filtering at the lattice scale found by FFT and refined by a batched "
+        "Poisson maximum-likelihood fit of 2-D Gaussians with the neighbours' tails in the model; rows were linked "
+        "along the basal planes, numbered as cation layers (TM layers are the full rows beside empty Li layers), and "
+        "every TM column paired with the next TM layer. The registry of each pair gives the stacking (O3, the O3' "
+        "twin, O1); the intensity of each Li-layer site over its TM neighbours gives the Li/TM mixing index and, "
+        "along a layer, rock salt (all sites lit) or spinel (every second site lit)."
+        + (f"\n\n{extra_text}" if extra_text else "")
+    )
+    domains = pm.domains.head(20)
+    return Section(
+        title=title,
+        text=text,
+        figures=[Figure("Columns by phase and the phase map", overlay_png,
+                        "Dots: TM columns; circles: Li-layer sites, larger for more TM (mixing). Scale bars in nm.")]
+        + list(extra_figures or []),
+        tables=[Table("Domains (largest 20)", domains), Table("Interfaces between blocks", pm.interfaces),
+                Table("Layers", pm.layers)] + list(extra_tables or []),
+        metrics=metrics,
+    )
+
+
+def write_columns(columns: pd.DataFrame, path: Path) -> Path:
+    """``columns.csv`` with the contract's columns first."""
+    from layerscope.io.output import write_table
+
+    first = [c for c in CSV_FIRST if c in columns]
+    return write_table(columns[first + [c for c in columns.columns if c not in first]], path)
+
+
+def write_phase_map(pm, out_dir: Path, image: np.ndarray, *, figures: bool = True) -> dict[str, Any]:
+    """Write everything of a :class:`~layerscope.imaging.pipeline.PhaseMap` into ``out_dir``.
+
+    Files: ``columns.csv``, ``domains.csv``, ``layers.csv``, ``interfaces.csv``, ``phase_map.tif``
+    (uint8 labels, 0 = none, 1 + index in ``PHASE_LABELS``; its pixel size in ``summary.json``),
+    ``summary.json`` and ``provenance.json``, and with ``figures`` ``overlay.png`` and
+    ``report.html`` (the report section).
+    """
+    import tifffile
+
+    from layerscope.io.output import atomic_file, write_summary, write_table
+
+    out_dir = Path(out_dir)
+    write_columns(pm.columns, out_dir / "columns.csv")
+    for name, table in _tables(pm).items():
+        write_table(table, out_dir / f"{name}.csv")
+    with atomic_file(out_dir / "phase_map.tif") as tmp:
+        tifffile.imwrite(tmp, pm.phase_map, resolution=(1e7 / pm.phase_map_pixel_nm,) * 2, resolutionunit="CENTIMETER",
+                         metadata=None, description=f"layerscope phase map; pixel {pm.phase_map_pixel_nm} nm; "
+                         f"labels 0=none " + " ".join(f"{i + 1}={p}" for i, p in enumerate(PHASE_LABELS)))
+    summary = dict(pm.summary)
+    summary["phase_map"] = {"file": "phase_map.tif", "pixel_size_nm": pm.phase_map_pixel_nm,
+                            "labels": {0: "none", **{i + 1: p for i, p in enumerate(PHASE_LABELS)}}}
+    write_summary(out_dir, summary, pm.provenance)
+    if figures:
+        from layerscope.report import figure_to_png, render_report
+
+        png = figure_to_png(overlay_figure(image, pm.columns, pm.result.pixel_size_nm, phase_map=pm.phase_map,
+                                           map_pixel_nm=pm.phase_map_pixel_nm))
+        (out_dir / "overlay.png").write_bytes(png)
+        render_report([phase_section(pm, image, overlay_png=png)], out_dir / "report.html", title="layerscope phases",
+                      provenance=pm.provenance)
+    return summary
