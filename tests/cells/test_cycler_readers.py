@@ -67,8 +67,8 @@ def test_biologic_csv_against_net_charge_counter(shared_data):
     assert data.layout == "biologic-text"
     assert data.n_cycles == raw["cycle number"].nunique() == 3
     ours = _ours(data)
-    np.testing.assert_allclose(ours["charge_capacity_mAh"], expect["c"], rtol=2e-4, atol=0.05)
-    np.testing.assert_allclose(ours["discharge_capacity_mAh"], expect["d"], rtol=2e-4, atol=0.05)
+    np.testing.assert_allclose(ours["charge_capacity_mAh"], expect["c"], rtol=1e-6, atol=1e-3)
+    np.testing.assert_allclose(ours["discharge_capacity_mAh"], expect["d"], rtol=1e-6, atol=1e-3)
     # time: the absolute MM/DD/YYYY stamps become seconds from the first record
     t = pd.to_datetime(raw["time/s"], format="%m/%d/%Y %H:%M:%S.%f")
     assert data.data["time_s"].iloc[-1] == pytest.approx((t.iloc[-1] - t.iloc[0]).total_seconds(), abs=1e-3)
