@@ -79,7 +79,7 @@ def check_energy_axis(energy_eV: Any, n_channels: int, *, name: str = "energy_eV
         When the axis is missing, has the wrong length, is not finite, not increasing or not
         uniform. The message says how to fix it.
     """
-    if energy_eV is None:
+    if energy_eV is None or np.ndim(energy_eV) == 0:
         raise CalibrationError(
             f"{name}: the spectrum has no energy axis. Load it with layerscope.io.load (which "
             "reads the calibration from the file) or pass energy_eV = offset_eV + scale_eV * "

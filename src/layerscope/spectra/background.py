@@ -4,8 +4,10 @@ Models (``method``):
 
 ``"power_law"`` (default)
     ``B(E) = A E^-r`` from the two-area method (Egerton 2011, eq. 4.64): the window is split into
-    two halves with integrals ``I1, I2`` and ``r``, ``A`` follow in closed form. This is exactly
-    what HyperSpy's ``PowerLaw.estimate_parameters`` (``remove_background(fast=True)``) does.
+    two halves with integrals ``I1, I2`` and ``r``, ``A`` follow in closed form. This is what
+    HyperSpy's ``PowerLaw.estimate_parameters`` (``remove_background(fast=True)``) does, except
+    that the integrals are assigned to the channel edges rather than the channel centres, which
+    removes a bias of about ``r dE / (2 E)`` (0.1 % at 0.25 eV/channel and 450 eV).
 ``"power_law_lsq"``
     ``A``, ``r`` from a least-squares straight line through ``log I`` versus ``log E``.
 ``"exponential"``
@@ -157,8 +159,10 @@ def _fit_block(
         s1 = np.asarray(block[..., i1:i2], dtype=np.float64).sum(-1)
         s2 = np.asarray(block[..., i3:i4], dtype=np.float64).sum(-1)
         valid = (s1 > 0) & (s2 > 0)
-        # the same energies HyperSpy uses: channel values at i1, i2, i3, i4
-        a, r = power_law_two_area(s1, s2, e[i1], e[i2], e[i3], e[i4])
+        # channel sums over [i1, i2) and [i3, i4) span the channel *edges* e[i] - dE/2; HyperSpy
+        # uses the channel centres, which biases the background by ~r dE / (2 E) (0.1 % here)
+        half = 0.5 * (e[-1] - e[0]) / (len(e) - 1)
+        a, r = power_law_two_area(s1, s2, e[i1] - half, e[i2] - half, e[i3] - half, e[i4] - half)
         a = a * (e[-1] - e[0]) / (len(e) - 1)  # counts per eV -> counts per channel
         params = np.stack([a, r], axis=-1)
     elif method in ("power_law_lsq", "exponential"):

@@ -53,7 +53,7 @@ def edge_windows(edge: Edge) -> dict[str, tuple[float, float]]:
     on = edge.onset_eV
     if edge.second_onset_eV is not None:
         split = edge.second_onset_eV - on
-        return {"first_peak": (on - 8.0, on + 0.5 * split), "edge": (on - 8.0, edge.second_onset_eV + 12.0)}
+        return {"first_peak": (on - 8.0, on + 0.75 * split), "edge": (on - 8.0, edge.second_onset_eV + 12.0)}
     return {"first_peak": (on - 8.0, on + 4.0), "edge": (on - 8.0, on + 25.0)}
 
 
@@ -145,12 +145,15 @@ class EELSAnalysis:
         write_summary(out, self.summary, provenance)
 
 
-def _container(obj: Any, what: str, pixel_size_nm: float | None, lazy: bool) -> Any:
+def _container(
+    obj: Any, what: str, pixel_size_nm: float | None, lazy: bool,
+    offset_eV: float | None = None, scale_eV: float | None = None,
+) -> Any:
     from layerscope.containers import LineScan, Spectrum, SpectrumImage
     from layerscope.io import as_container, load
 
     if isinstance(obj, (str, Path)):
-        c = load(obj, pixel_size_nm=pixel_size_nm, lazy=lazy)
+        c = load(obj, pixel_size_nm=pixel_size_nm, lazy=lazy, offset_eV=offset_eV, scale_eV=scale_eV)
     else:
         c = as_container(obj, pixel_size_nm=pixel_size_nm)
     if not isinstance(c, (Spectrum, LineScan, SpectrumImage)):
@@ -186,6 +189,8 @@ def analyse_eels(
     lowloss: Any = None,
     references: str | Path | ReferenceSet | None = None,
     pixel_size_nm: float | None = None,
+    offset_eV: float | None = None,
+    scale_eV: float | None = None,
     lazy: bool = False,
     align: bool = True,
     dual_eels: bool = True,
@@ -219,6 +224,9 @@ def analyse_eels(
         maps are made for edges that have >= 2 references.
     pixel_size_nm : float or None
         Pixel size / scan step (nm) when the file has no spatial calibration.
+    offset_eV, scale_eV : float or None
+        Energy of the first channel and dispersion (eV) of the core loss, for files whose
+        energy axis has no unit or no calibration.
     lazy : bool
         Load files lazily (Dask); the analysis stays lazy until the maps are computed.
     align : bool
@@ -256,7 +264,7 @@ def analyse_eels(
     """
     if background_method not in BACKGROUND_METHODS:
         raise InputError(f"background method {background_method!r}: choose one of {BACKGROUND_METHODS}.")
-    cl = _container(coreloss, "core loss", pixel_size_nm, lazy)
+    cl = _container(coreloss, "core loss", pixel_size_nm, lazy, offset_eV, scale_eV)
     kind = cl.kind
     nav = tuple(cl.data.shape[:-1])
     psize = None

@@ -1,0 +1,126 @@
+"""``layerscope eels``: EELS maps and profiles (t/lambda, valence, L3/L2, O-K pre-edge, ratios, fronts)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from layerscope.cli.app import SchedulerOption, app
+from layerscope.errors import InputError
+
+
+def _window(text: Optional[str], *, name: str) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    try:
+        parts = [float(v) for v in text.replace(":", ",").split(",") if v.strip()]
+    except ValueError as exc:
+        raise InputError(f"{name} {text!r}: give two energies in eV, e.g. 527,532.5.") from exc
+    if len(parts) != 2:
+        raise InputError(f"{name} {text!r}: give two energies in eV, e.g. 527,532.5.")
+    return parts[0], parts[1]
+
+
+def _edge_windows(items: Optional[List[str]]) -> dict[str, tuple[float, float]]:
+    out: dict[str, tuple[float, float]] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise InputError(f"--window {item!r}: write EDGE=START,END in eV, e.g. Co_L=700,770.")
+        edge, win = item.split("=", 1)
+        out[edge.strip()] = _window(win, name=f"--window {edge}")
+    return out
+
+
+def _k_factors(items: Optional[List[str]]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise InputError(f"--k-factor {item!r}: write O_K/Co_L=VALUE.")
+        key, val = item.split("=", 1)
+        try:
+            out[key.strip()] = float(val)
+        except ValueError as exc:
+            raise InputError(f"--k-factor {item!r}: {val!r} is not a number.") from exc
+    return out
+
+
+@app.command()
+def eels(
+    coreloss: Path = typer.Argument(..., help="Core-loss spectrum, line scan or spectrum image (msa, dm3/dm4, hspy, "
+                                              "two-column text, ...)."),
+    edges: str = typer.Option(..., "--edges", help="Edges to analyse, comma-separated, e.g. Co_L,O_K or Mn_L,O_K."),
+    out: Path = typer.Option(..., "--out", help="Output folder (written only when the analysis succeeds)."),
+    lowloss: Optional[Path] = typer.Option(None, "--lowloss", help="Matching low loss with the zero-loss peak "
+                                                                   "(alignment, t/lambda, Fourier-ratio deconvolution)."),
+    references: Optional[Path] = typer.Option(None, "--references", help="Folder of reference spectra of known valence "
+                                                                         "with references.csv (see docs)."),
+    pixel_size_nm: Optional[float] = typer.Option(None, "--pixel-size-nm", help="Pixel size / scan step in nm, if the "
+                                                                               "file has no spatial calibration."),
+    offset_ev: Optional[float] = typer.Option(None, "--offset-ev", help="Energy of the first core-loss channel in eV, "
+                                                                        "for files without an energy unit."),
+    scale_ev: Optional[float] = typer.Option(None, "--scale-ev", help="Core-loss dispersion in eV per channel, for "
+                                                                      "files without an energy unit."),
+    dual_eels: bool = typer.Option(True, "--dual-eels/--separate-lowloss", help="Low and core loss recorded together "
+                                   "(ZLP shifts also correct the core-loss energy drift) or separately."),
+    deconvolve: bool = typer.Option(True, "--deconvolve/--no-deconvolve", help="Fourier-ratio deconvolution of each "
+                                                                              "edge with the low loss."),
+    background: str = typer.Option("power_law", "--background", help="power_law, power_law_lsq, exponential or lcpl."),
+    window: Optional[List[str]] = typer.Option(None, "--window", help="Background fit window of an edge, "
+                                                                      "EDGE=START,END in eV (repeatable)."),
+    whiteline: str = typer.Option("pearson", "--whiteline", help="L3/L2 method: pearson or second_derivative."),
+    preedge_window: Optional[str] = typer.Option(None, "--preedge-window", help="O-K pre-edge window START,END in eV "
+                                                                                "(default 527,532.5)."),
+    main_window: Optional[str] = typer.Option(None, "--main-window", help="O-K main-peak window START,END in eV "
+                                                                          "(default 533.5,548)."),
+    beam_energy_kev: Optional[float] = typer.Option(None, "--beam-energy-kev", help="Beam energy in keV (default: "
+                                                                                   "from the file's metadata)."),
+    collection_angle_mrad: Optional[float] = typer.Option(None, "--collection-angle-mrad",
+                                                          help="Collection semi-angle in mrad (default: metadata)."),
+    convergence_angle_mrad: Optional[float] = typer.Option(None, "--convergence-angle-mrad",
+                                                           help="Convergence semi-angle in mrad (default: metadata)."),
+    k_factor: Optional[List[str]] = typer.Option(None, "--k-factor", help="k-factor for an elemental ratio, "
+                                                                          "O_K/Co_L=VALUE (repeatable)."),
+    nan_invalid: bool = typer.Option(False, "--nan-invalid", help="Mark pixels without positive counts in a "
+                                                                  "background window as NaN instead of stopping."),
+    lazy: bool = typer.Option(False, "--lazy", help="Read the data lazily (Dask) - for spectrum images larger than "
+                                                    "memory."),
+    scheduler: Optional[str] = SchedulerOption,
+) -> None:
+    """Thickness, valence, L3/L2, O-K pre-edge, elemental-ratio maps and fronts of CORELOSS.
+
+    Writes pixels.csv (one row per pixel), maps/*.npy, PNG maps or profiles, edge_spectra.csv,
+    summary.json, provenance.json and report.html into --out.
+    """
+    from layerscope.io.output import output_directory
+    from layerscope.report import render_report
+    from layerscope.spectra.pipeline import analyse_eels
+
+    if whiteline not in ("pearson", "second_derivative"):
+        raise InputError(f"--whiteline {whiteline!r}: choose pearson or second_derivative.")
+    kw = {}
+    pw = _window(preedge_window, name="--preedge-window")
+    mw = _window(main_window, name="--main-window")
+    if pw is not None:
+        kw["preedge_window_eV"] = pw
+    if mw is not None:
+        kw["main_window_eV"] = mw
+    res = analyse_eels(
+        coreloss, edges=edges, lowloss=lowloss, references=references, pixel_size_nm=pixel_size_nm,
+        offset_eV=offset_ev, scale_eV=scale_ev, lazy=lazy,
+        dual_eels=dual_eels, deconvolve=deconvolve, background_method=background,
+        background_windows=_edge_windows(window), on_invalid="nan" if nan_invalid else "raise",
+        whiteline_method=whiteline, beam_energy_keV=beam_energy_kev, collection_angle_mrad=collection_angle_mrad,
+        convergence_angle_mrad=convergence_angle_mrad, k_factors=_k_factors(k_factor), scheduler=scheduler, **kw,
+    )
+    prov = res.provenance()
+    with output_directory(out) as tmp:
+        res.write(tmp, prov)
+        render_report([res.section(title=f"EELS: {coreloss.name}")], tmp / "report.html",
+                      title=f"EELS: {coreloss.name}", provenance=prov)
+    fronts = {k: f for k, f in res.fronts.items() if "error" not in f}
+    typer.echo(
+        f"{coreloss.name}: {res.kind.replace('_', ' ')} {list(res.pixel_shape)}, edges {', '.join(res.parameters['edges'])}, "
+        f"{len(res.maps)} maps, {len(fronts)} front(s) -> {out}"
+    )
