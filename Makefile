@@ -13,11 +13,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-# Debian packages some tests and readers need (headless Chromium renders the report in a test).
+# Debian packages some tests and readers need: headless Chromium renders the report in a test,
+# mdbtools reads Arbin .res cycler files.
 system-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "note: install Debian's chromium (sudo apt-get install chromium) to run the report rendering test"; fi; }
+	@missing=""; command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v mdb-export >/dev/null 2>&1 || missing="$$missing mdbtools"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "note: install Debian's$$missing (sudo apt-get install$$missing) for the report-rendering and Arbin tests"; fi; \
+	fi
 
 demo: $(STAMP)
 	$(BIN)/layerscope demo --out demo-output
