@@ -247,3 +247,25 @@ def test_biologic_mpr_mapping_through_galvani(tmp_path, monkeypatch):
     # switch and nets zero), 2 mA over 3600-7200 s on discharge
     assert q_["charge_capacity_mAh"].iloc[0] == pytest.approx(2.0 * 3590 / 3600, rel=1e-9)
     assert q_["discharge_capacity_mAh"].iloc[0] == pytest.approx(2.0, rel=1e-9)
+
+
+def test_biologic_mpt_text_export(tmp_path):
+    """A minimal EC-Lab .mpt ('EC-Lab ASCII FILE' header, tab-separated, decimal commas)."""
+    cols = ["mode", "ox/red", "time/s", "Ewe/V", "I/mA", "cycle number", "Q charge/mA.h", "Q discharge/mA.h", "Ns"]
+    t = np.arange(0, 7200 + 1, 60.0)
+    on = t <= 3600
+    qc = np.where(on, t / 3600 * 1.5, 1.5)  # 1.5 mA for 1 h, then discharge at 1.5 mA
+    qd = np.where(on, 0.0, (t - 3600) / 3600 * 1.5)
+    qc = np.where(on, qc, 0.0)  # EC-Lab restarts both counters at the change of half cycle
+    rows = [[1, 1, tt, 3.5 + 0.1 * o - 0.1 * (not o), 1.5 if o else -1.5, 0, a, b, 1 if o else 2]
+            for tt, o, a, b in zip(t, on, qc, qd)]
+    header = ["EC-Lab ASCII FILE", "Nb header lines : 4", "", "\t".join(cols)]
+    body = ["\t".join(str(v).replace(".", ",") for v in r) for r in rows]
+    path = tmp_path / "run.mpt"
+    path.write_text("\n".join(header + body) + "\n", encoding="latin-1")
+    data = read_cycler(path)
+    assert data.layout == "biologic-text"
+    q = _ours(data)
+    assert q["charge_capacity_mAh"].iloc[0] == pytest.approx(1.5, rel=1e-12)
+    assert q["discharge_capacity_mAh"].iloc[0] == pytest.approx(1.5, rel=1e-12)
+    assert data.data["time_s"].iloc[-1] == pytest.approx(7200.0)

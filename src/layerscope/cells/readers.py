@@ -448,9 +448,14 @@ def read_biologic_text(path: str | Path, *, encoding: str = "latin-1") -> Cycler
         if m is None:
             raise InputError(f"{path}: EC-Lab header without 'Nb header lines'; the file is damaged.")
         skip = int(m.group(1)) - 1
-        raw = pd.read_csv(path, sep="\t", skiprows=skip, encoding=encoding, low_memory=False)
-        if raw.shape[1] > 1 and raw.iloc[:, 0].astype(str).str.contains(",").any():
-            raw = pd.read_csv(path, sep="\t", skiprows=skip, encoding=encoding, decimal=",", low_memory=False)
+        with open(path, encoding=encoding, errors="replace") as fh:
+            for _ in range(skip + 1):
+                fh.readline()
+            first_row = fh.readline().rstrip("\n").split("\t")
+        # EC-Lab writes the decimal separator of the Windows locale: "0,5" in many European set-ups
+        comma = any(re.fullmatch(r"-?\d+,\d+(?:[eE][-+]?\d+)?", v.strip()) for v in first_row)
+        raw = pd.read_csv(path, sep="\t", skiprows=skip, encoding=encoding, decimal="," if comma else ".",
+                          low_memory=False)
     else:
         raw = pd.read_csv(path, sep=";", encoding=encoding, low_memory=False)
     raw.columns = [str(c).strip() for c in raw.columns]
