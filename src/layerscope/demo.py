@@ -21,6 +21,9 @@ __all__ = ["run_demo", "DEMO_STEPS"]
 #: (sub-folder, module with ``demo_section``) in report order
 DEMO_STEPS: tuple[tuple[str, str], ...] = (
     ("simulation", "layerscope.simulate.demo"),
+    ("eels", "layerscope.spectra.demo"),
+    ("cycling", "layerscope.cells.demo"),
+    ("xrd", "layerscope.diffraction.demo"),
 )
 
 

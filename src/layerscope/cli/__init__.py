@@ -12,6 +12,8 @@ import sys
 from layerscope.cli.app import app
 from layerscope.cli import core  # noqa: F401  (registers info, demo, version)
 from layerscope.cli import simulate  # noqa: F401  (registers simulate)
+from layerscope.cli import imaging  # noqa: F401  (registers columns, phases)
+from layerscope.cli import eels  # noqa: F401  (registers eels)
 from layerscope.cli import cells  # noqa: F401  (registers cycling, xrd, kinetics)
 from layerscope.errors import LayerscopeError
 
