@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 
 from layerscope.cells.dqdv import DQDVCurve, NI_RICH_NMC_CHARGE_PEAKS, dqdv_by_cycle, track_peaks
