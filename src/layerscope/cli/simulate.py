@@ -159,6 +159,11 @@ def simulate(
             from layerscope.simulate.multislice import detector_angles_mrad
 
             det = detector_angles_mrad(det, convergence_mrad)
+        if det[0] < convergence_mrad:
+            raise InputError(
+                f"--detector {detector!r} collects inside the {convergence_mrad:g} mrad bright-field disc; the fast "
+                f"incoherent model describes dark-field (ADF/HAADF) imaging only: use --engine multislice for BF/ABF"
+            )
         sim = simulate_haadf(atoms, pixel_size_nm=pixel_size_nm, probe_fwhm_nm=probe_fwhm_nm, z_exponent=z_exponent,
                              energy_keV=energy_kev, detector_mrad=det)
     else:

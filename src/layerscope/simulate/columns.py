@@ -224,9 +224,7 @@ def _project_unit(atoms, tolerance_nm: float, z_exponent: float) -> tuple[pd.Dat
     n_groups = int(group.max()) + 1
 
     # column centre: mean of the atoms unwrapped around the column's first atom (minimum image)
-    first = np.full(n_groups, -1, dtype=np.int64)
-    order = np.arange(len(group))[::-1]
-    first[group[order]] = order  # last write wins: the lowest atom index per group
+    first = np.unique(group, return_index=True)[1]  # labels are 0..n_groups-1: the first atom of each
     ref = xy[first[group]]
     d = xy - ref
     if box is not None:

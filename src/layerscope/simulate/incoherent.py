@@ -204,7 +204,9 @@ def render_gaussians(
     u = x / pixel_size_nm - 0.5
     v = y / pixel_size_nm - 0.5
     inside = (u > -h - 1) & (u < nx + h) & (v > -h - 1) & (v < ny + h) & (w != 0)
-    u, v, w = u[inside], v[inside], w[inside]
+    # sorted by row, each block of peaks touches only a band of rows: accumulate into that band
+    order = np.argsort(v[inside], kind="stable")
+    u, v, w = u[inside][order], v[inside][order], w[inside][order]
     step = max(1, int(max_block_elements // (size * size)))
     scale = pixel_size_nm / sigma_nm
     for start in range(0, u.size, step):  # blocks of many peaks each (memory bound), not one per peak
@@ -217,8 +219,11 @@ def render_gaussians(
         gy = np.exp(-0.5 * ((rows - vb[:, None]) * scale) ** 2) * ((rows >= 0) & (rows < ny))
         gy *= wb[:, None]
         values = gy[:, :, None] * gx[:, None, :]
-        index = np.clip(rows, 0, ny - 1)[:, :, None] * nx + np.clip(cols, 0, nx - 1)[:, None, :]
-        out += np.bincount(index.ravel(), weights=values.ravel(), minlength=ny * nx)
+        r_lo = max(0, int(r0.min()) - h)
+        r_hi = min(ny - 1, int(r0.max()) + h)
+        band = (np.clip(rows, r_lo, r_hi) - r_lo)[:, :, None] * nx + np.clip(cols, 0, nx - 1)[:, None, :]
+        n_band = (r_hi - r_lo + 1) * nx
+        out[r_lo * nx : r_lo * nx + n_band] += np.bincount(band.ravel(), weights=values.ravel(), minlength=n_band)
     return out.reshape(ny, nx)
 
 
