@@ -16,12 +16,26 @@ from scipy import ndimage as ndi
 from scipy import optimize
 from scipy.special import ndtr
 
-__all__ = ["is_crack", "band_width_from_outline", "measure_crack"]
+__all__ = ["is_crack", "is_band", "band_width_from_outline", "measure_crack"]
 
 
 def is_crack(major_nm: float, minor_nm: float, *, min_elongation: float = 3.0) -> bool:
     """True when a feature's moment ellipse is at least ``min_elongation`` times longer than wide."""
     return bool(minor_nm > 0 and major_nm / minor_nm >= min_elongation)
+
+
+def is_band(measure: dict, *, min_elongation: float = 2.5, max_width_spread: float = 1.6) -> bool:
+    """True when a measured feature is a band of fairly uniform width: a crack.
+
+    Its length must be at least ``min_elongation`` widths and its local width must not vary more
+    than ``max_width_spread`` (90th over 10th percentile along the skeleton): two voids that touch
+    (a dumbbell, narrow at the neck) or a fragment cut by the frame edge are not cracks.
+    """
+    w, length = measure["width_outline_nm"], measure["length_nm"]
+    if not (np.isfinite(w) and np.isfinite(length) and w > 0):
+        return False
+    spread = measure["width_p90_nm"] / max(measure["width_p10_nm"], 1e-12)
+    return bool(length >= min_elongation * w and spread <= max_width_spread)
 
 
 def band_width_from_outline(w_out_nm: float, sigma_nm: float, level: float) -> float:

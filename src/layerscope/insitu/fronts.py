@@ -149,8 +149,10 @@ def demodulate(
 
     Parameters
     ----------
-    spectrum : ndarray, complex
-        ``rfft2`` of the periodic component of the frame.
+    spectrum : ndarray (complex) or FrameSpectrum
+        ``rfft2`` of the periodic component of the frame (for lattice fringes), or a
+        :class:`~layerscope.insitu.registration.FrameSpectrum`, whose plain spectrum is used (for the
+        local mean intensity at zero frequency, which the periodic component distorts).
     grid : FourierGrid
     peak : LatticePeak
     sigma_px : float
@@ -178,7 +180,12 @@ def demodulate(
     cols = np.abs(ixx)
     valid = cols <= m // 2
     patch = np.zeros((ny, nx), np.complex64)
-    vals = spectrum[rows[valid], cols[valid]]
+    if hasattr(spectrum, "full"):  # a FrameSpectrum: take the plain (non-periodic) spectrum
+        need = np.unique(rows[valid])
+        block = spectrum.full(need, int(cols[valid].max()) + 1)
+        vals = block[np.searchsorted(need, rows[valid]), cols[valid]]
+    else:
+        vals = spectrum[rows[valid], cols[valid]]
     vals = np.where(neg[valid], np.conj(vals), vals)
     patch[valid] = vals
     wy = (iy / n - peak.gy)[:, None]

@@ -174,6 +174,11 @@ class InsituResult:
     shape : (int, int)
     stopped_at : int or None
         The frame where the analysis stopped (``on_bad_frame="stop"``).
+    profiles : dict
+        Frame -> :class:`~layerscope.insitu.fronts.FrontProfile` (raw frame coordinates).
+    outlines : dict
+        Frame -> list of ``(row0, col0, mask, kind, bin)`` of the features in raw frame coordinates
+        on the segmentation grid (``kind``: void, surface, crack), for drawing.
     """
 
     frames: pd.DataFrame
@@ -189,6 +194,7 @@ class InsituResult:
     shape: tuple[int, int]
     stopped_at: int | None = None
     profiles: dict = field(default_factory=dict)
+    outlines: dict = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -207,7 +213,7 @@ class _Context:
     coarse_px: float | None
     search_radius_px: float | None
     layer_peak: _fronts.LatticePeak | None
-    interface_peak: _fronts.LatticePeak | None
+    interface_peaks: tuple[_fronts.LatticePeak, ...]
     front_direction_deg: float | None
     n_prev: int
 
@@ -236,17 +242,36 @@ class _TaskState:
                                       whitening=o.registration_whitening, coarse_px=self.ctx.coarse_px, search_radius_px=self.ctx.search_radius_px)
 
 
-def _electrolyte_mask(periodic: np.ndarray, st: _TaskState) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Electrolyte (no lattice fringe, connected to the frame edge) on the segmentation grid."""
+def _electrolyte_mask(fs: _reg.FrameSpectrum, st: _TaskState) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Electrolyte on the segmentation grid, and the distance (nm) of every sample to it.
+
+    The electrolyte (amorphous LiPON, or vacuum) is where the summed power of all the lattice
+    fringes of the first frame, relative to the local mean intensity squared, falls below half
+    of its median *and* the local mean intensity is darker than half way between the fringe-less
+    and the crystalline regions (and at least 20 % darker than the crystal: light elements in
+    HAADF), in a region of at least 2 % of the field that touches the frame edge. Rock salt keeps its
+    intensity (and some fringes), voids and cracks keep their fringes relative to their intensity:
+    neither is taken for electrolyte.
+    """
     from scipy import ndimage as ndi
 
     ctx = st.ctx
-    if ctx.interface_peak is None or st.seg is None:
+    if not ctx.interface_peaks or st.seg is None:
         return None, None
     sigma_px = ctx.options.front_window_nm / ctx.pixel_size_nm
-    z, step = _fronts.demodulate(periodic, st.grid, ctx.interface_peak, sigma_px=sigma_px)
-    power = np.abs(z) ** 2
-    amorph = power < 0.1 * np.median(power)
+    power = None
+    for pk in ctx.interface_peaks:
+        z, step = _fronts.demodulate(fs.periodic, st.grid, pk, sigma_px=sigma_px)
+        power = np.abs(z) ** 2 if power is None else power + np.abs(z) ** 2
+    mean, _ = _fronts.demodulate(fs, st.grid, _ZERO_PEAK, sigma_px=sigma_px)
+    level = np.abs(mean)
+    power = power / np.maximum(level, 1e-3 * float(np.median(level)) + 1e-30) ** 2
+    weak = power < 0.5 * np.median(power)
+    if not weak.any() or weak.all():
+        return None, None
+    # the interface at half way between the electrolyte's and the cathode's mean intensity
+    threshold = 0.5 * (np.median(level[weak]) + np.median(level[~weak]))
+    amorph = weak & (level < threshold) & (level < 0.8 * np.median(level[~weak]))
     lab, n = ndi.label(amorph)
     if n == 0:
         return None, None
@@ -305,7 +330,7 @@ def _front_map(fs: _reg.FrameSpectrum, st: _TaskState, feats: list, electrolyte:
     ctx = st.ctx
     sigma_px = ctx.options.front_window_nm / ctx.pixel_size_nm
     z, step = _fronts.demodulate(fs.periodic, st.grid, ctx.layer_peak, sigma_px=sigma_px)
-    mean, _ = _fronts.demodulate(fs.periodic, st.grid, _ZERO_PEAK, sigma_px=sigma_px)
+    mean, _ = _fronts.demodulate(fs, st.grid, _ZERO_PEAK, sigma_px=sigma_px)
     level = np.abs(mean)
     floor = 1e-3 * float(np.median(level)) + 1e-30
     power = (np.abs(z) ** 2 / np.maximum(level, floor) ** 2).astype(np.float32)
@@ -344,10 +369,17 @@ def _frame_features(frame: np.ndarray, st: _TaskState):
     fs = _reg.periodic_spectrum(frame, st.grid)
     electrolyte = dist = None
     if o.interface == "detect":
-        electrolyte, dist = _electrolyte_mask(fs.periodic, st)
+        electrolyte, dist = _electrolyte_mask(fs, st)
     feats, stats = [], {}
     if st.seg is not None and (o.voids or o.cracks):
-        cathode = None if electrolyte is None else ~electrolyte
+        cathode = None
+        if electrolyte is not None:
+            # leave out a band of 3 smoothing sigmas along the interface: the low-pass mixes the dark
+            # electrolyte into it, which would look like voids
+            from scipy import ndimage as ndi
+
+            band = max(1, int(np.ceil(3 * o.void_params.smooth_nm / st.seg.step_nm)))
+            cathode = ~ndi.binary_dilation(electrolyte, iterations=band)
         feats, stats = _voids.segment_frame(fs, st.seg, cathode=cathode, interface_distance=dist)
         stats["electrolyte_fraction"] = float(electrolyte.mean()) if electrolyte is not None else 0.0
     return fs, electrolyte, feats, stats
@@ -392,7 +424,9 @@ def _analyse_block(block: np.ndarray, prev: np.ndarray | None, ref: np.ndarray |
         if o.cracks:
             for f in feats:
                 if _cracks.is_crack(f.major_nm, f.minor_nm, min_elongation=o.crack_min_elongation):
-                    f.extra["crack"] = _measure_crack(f, st)
+                    m = _measure_crack(f, st)
+                    if _cracks.is_band(m, min_elongation=o.crack_min_elongation):
+                        f.extra["crack"] = m
             for f in feats:
                 f.extra.pop("contrast", None)
         rec["features"] = feats
@@ -434,18 +468,17 @@ def _prepare(series: ImageSeries, o: InsituOptions) -> _Context:
     if o.coarse_nm is not None:
         coarse_px = float(o.coarse_nm) / p
         search = max(1.0, coarse_px / 8.0)
-    layer_peak = interface_peak = None
+    layer_peak = None
+    interface_peaks: tuple = ()
     direction = o.front_direction_deg
     if o.fronts:
         layer_peak = _fronts.find_layer_peak(per0, grid, pixel_size_nm=p, layer_spacing_nm=o.layer_spacing_nm)
     if o.interface == "detect":
-        others = [pk for pk in peaks if layer_peak is None or abs(pk.spacing_nm - layer_peak.spacing_nm) > 0.05]
-        others = [pk for pk in others if not (0.38 <= pk.spacing_nm <= 0.60)] or others
-        if not others:
+        if not peaks:
             raise InputError("interface='detect' needs a lattice image (the electrolyte is found as the region "
                              "without lattice fringes); give the interface as two points instead")
-        interface_peak = max(others, key=lambda pk: pk.strength)
-    ctx = _Context(shape, p, o, reference, roi_px, coarse_px, search, layer_peak, interface_peak, direction,
+        interface_peaks = tuple(peaks)
+    ctx = _Context(shape, p, o, reference, roi_px, coarse_px, search, layer_peak, interface_peaks, direction,
                    n_prev=(1 if reference == "previous" else o.window if reference in ("rolling", "hybrid") else 0))
     if o.fronts and direction is None:
         ctx.front_direction_deg = _estimate_direction(series, ctx, grid)
@@ -655,7 +688,7 @@ def _assemble(series: ImageSeries, records: list[dict], ctx: _Context, times: np
     dyp = dict(zip(frames["frame"], frames["drift_y_px"]))
     usable = [r for r in records if r["ok"] and np.isfinite(dxp.get(r["frame"], np.nan))]
     # ---- voids and cracks
-    void_rows, crack_rows, tracked = [], [], {}
+    void_rows, crack_rows, tracked, outlines = [], [], {}, {}
     seg_step = seg_bin = None
     if o.voids or o.cracks:
         seg = _voids.SegmentationGrid(ctx.shape, p, o.void_params)
@@ -668,6 +701,7 @@ def _assemble(series: ImageSeries, records: list[dict], ctx: _Context, times: np
         i = r["frame"]
         ddx, ddy = dxp[i] * p, dyp[i] * p
         tf = []
+        outl = outlines.setdefault(i, [])
         for k, f in enumerate(r["features"]):
             x_s, y_s = f.x_nm - ddx, f.y_nm - ddy
             dist = f.interface_distance_nm
@@ -677,6 +711,9 @@ def _assemble(series: ImageSeries, records: list[dict], ctx: _Context, times: np
                    "area_outline_nm2": f.area_outline_nm2, "equivalent_diameter_nm": f.equivalent_diameter_nm,
                    "depth": f.depth, "mean_contrast": f.mean_contrast, "major_nm": f.major_nm, "minor_nm": f.minor_nm,
                    "orientation_deg": f.orientation_deg, "truncated": f.truncated, "interface_distance_nm": dist}
+            kind = "crack" if "crack" in f.extra else (
+                "surface" if np.isfinite(dist) and dist <= o.surface_distance_nm else "void")
+            outl.append((f.row0, f.col0, f.mask, kind, seg_bin))
             if "crack" in f.extra:
                 crack_rows.append({**{k2: row[k2] for k2 in ("frame", "time_s", "x_nm", "y_nm", "depth", "orientation_deg",
                                                            "truncated", "interface_distance_nm")}, **f.extra["crack"]})
@@ -740,7 +777,8 @@ def _assemble(series: ImageSeries, records: list[dict], ctx: _Context, times: np
         summary["drift"]["first_frame_links_rejected_as_lattice_aliases"] = n_aliases
     return InsituResult(frames=frames, voids=voids, tracks=tracks, events=events, cracks=crack_table, fronts=fronts,
                         bad_frames=pd.DataFrame(bad_rows, columns=["frame", "time_s", "reason"]), summary=summary,
-                        options=o, pixel_size_nm=p, shape=ctx.shape, stopped_at=stopped_at, profiles=profiles)
+                        options=o, pixel_size_nm=p, shape=ctx.shape, stopped_at=stopped_at, profiles=profiles,
+                        outlines=outlines)
 
 
 def _repair_links(series: ImageSeries, pairs: pd.DataFrame, good: list[int], ctx: _Context) -> pd.DataFrame:

@@ -434,7 +434,8 @@ def synthetic_series(
     counts_per_pixel : float or None
         Mean detected counts per pixel in the pristine crystal (Poisson noise); None for no noise.
     thickness_variation : float
-        Relative amplitude of a smooth (2 nm correlation) thickness variation of the foil that moves
+        Relative amplitude (standard deviation) of a smooth thickness variation of the foil (Gaussian
+        random field smoothed over 6 nm) that moves
         with the specimen; it gives the frames low-frequency content, as real foils have.
     seed : int
 
@@ -460,7 +461,7 @@ def synthetic_series(
     origin = (-pad, -pad)
     extent = (shape[0] * p + 2 * pad, shape[1] * p + 2 * pad)
     spacing = 0.1
-    thick = _smooth_field(extent, spacing, 2.0, seed + 2) if thickness_variation else None
+    thick = _smooth_field(extent, spacing, 6.0, seed + 2) if thickness_variation else None
     speckle = _smooth_field(extent, spacing, 0.4, seed + 3) if electrolyte is not None else None
     rng = np.random.default_rng(seed)
     frames = np.empty((n_frames, *truth.shape), np.float32)

@@ -96,7 +96,7 @@ def track_features(frames: dict[int, list[TrackedFeature]], times_s: np.ndarray)
     Returns
     -------
     assignments : DataFrame
-        ``frame, index, track_id`` for every feature.
+        ``frame, index, track_id`` for every feature (``index`` is :attr:`TrackedFeature.index`).
     events : DataFrame
         ``frame, time_s, event, track_id, other_track_ids, x_nm, y_nm, area_nm2``.
     """
@@ -172,7 +172,7 @@ def track_features(frames: dict[int, list[TrackedFeature]], times_s: np.ndarray)
                 f = prev[i]
                 event(t, "left" if f.truncated else "disappearance", ids[(prev_frame, i)], f)
         prev_frame = t
-    rows = [{"frame": fr, "index": ix, "track_id": tid} for (fr, ix), tid in ids.items()]
+    rows = [{"frame": fr, "index": frames[fr][j].index, "track_id": tid} for (fr, j), tid in ids.items()]
     assignments = pd.DataFrame(rows, columns=["frame", "index", "track_id"]).sort_values(["frame", "index"])
     ev = pd.DataFrame(events, columns=["frame", "time_s", "event", "track_id", "other_track_ids", "x_nm", "y_nm",
                                        "area_nm2"])
