@@ -69,3 +69,16 @@ def test_write_table_refuses_unknown_suffix(tmp_path):
     with pytest.raises(ValueError, match=".csv or .parquet"):
         write_table(pd.DataFrame({"a": [1]}), tmp_path / "t.xlsx")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_outputs_get_ordinary_permissions(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        with output_directory(tmp_path / "res") as tmp:
+            write_json({"a": 1}, tmp / "s.json")
+    finally:
+        os.umask(mask)
+    assert oct((tmp_path / "res").stat().st_mode & 0o777) == oct(0o755)
+    assert oct((tmp_path / "res" / "s.json").stat().st_mode & 0o777) == oct(0o644)

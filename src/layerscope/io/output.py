@@ -25,6 +25,12 @@ from layerscope.provenance import Provenance, _plain
 __all__ = ["output_directory", "write_table", "write_json", "write_summary", "atomic_file"]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def output_directory(path: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
     """A folder to write results into that appears at ``path`` only if the block succeeds.
@@ -49,6 +55,7 @@ def output_directory(path: str | Path, *, overwrite: bool = True) -> Iterator[Pa
         raise InputError(f"output folder '{final}' is not empty; choose another --out or allow overwriting")
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; results are ordinary files
     try:
         yield tmp
     except BaseException:
@@ -73,6 +80,7 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
+        tmp.chmod(0o666 & ~_umask())  # mkstemp makes it private; results are ordinary files
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
