@@ -436,7 +436,8 @@ class LayerIndex:
     ----------
     layer_of_row : numpy.ndarray of int
         Cation-layer index of each row (0 for the first row along the normal); rows of one layer
-        share the index, an undetected layer (an empty Li layer) leaves a gap of one.
+        share the index, an undetected layer (an empty Li layer) leaves a gap of one; -1 for a
+        sparse row that sits on no lattice layer (noise, or outside the crystal).
     tm_parity : int
         Layers with ``layer % 2 == tm_parity`` are TM layers, the others Li layers.
     parity_from_contrast : bool
@@ -496,15 +497,15 @@ def index_layers(
     # mixing sites is not mistaken for a short full row.
     width_sites = (np.max(u_max) - np.min(u_min)) / inplane_spacing_nm + 1.0 if n_rows else 1.0
     density = counts / width_sites
-    steps = np.maximum(1, np.rint(np.diff(v_mean) / cation_spacing_nm)).astype(int)
-    layer_of_row = np.concatenate([[0], np.cumsum(steps)]).astype(int)
+    layer_of_row = _number_rows(v_mean, density, cation_spacing_nm)
+    kept = layer_of_row >= 0
     # Votes: full rows (density >= 0.7) whose neighbouring layers, both inside the range of
     # layers seen, are missing or at most 0.6 as dense.
-    dens_of_layer = np.zeros(layer_of_row.max() + 1 if n_rows else 1)
-    np.maximum.at(dens_of_layer, layer_of_row, density)
+    dens_of_layer = np.zeros(layer_of_row.max() + 1 if kept.any() else 1)
+    np.maximum.at(dens_of_layer, layer_of_row[kept], density[kept])
     votes = np.zeros(2)
     last = dens_of_layer.size - 1
-    for r in range(n_rows):
+    for r in np.nonzero(kept)[0]:
         k = layer_of_row[r]
         if density[r] < 0.7 or k == 0 or k == last:
             continue
@@ -517,6 +518,37 @@ def index_layers(
         parity = 0
         from_contrast = False
     return LayerIndex(layer_of_row, parity, from_contrast, density)
+
+
+def _number_rows(v_mean: np.ndarray, density: np.ndarray, cation_spacing_nm: float,
+                 anchor_density: float = 0.3, tolerance: float = 0.3) -> np.ndarray:
+    """Cation-layer index of each row; sparse rows are placed between the substantial ones.
+
+    Rows with at least ``anchor_density`` of their sites filled are numbered by the rounded
+    number of cation spacings between neighbours. A sparser row (a few mixing sites, or a false
+    detection) gets a layer only if it lies between two anchors on a lattice layer, within
+    ``tolerance`` of a (locally measured) spacing; otherwise -1.
+    """
+    n = v_mean.size
+    out = np.full(n, -1, dtype=int)
+    anchor = np.nonzero(density >= anchor_density)[0]
+    if anchor.size == 0:
+        anchor = np.arange(n)
+    va = v_mean[anchor]
+    steps = np.maximum(1, np.rint(np.diff(va) / cation_spacing_nm)).astype(int)
+    la = np.concatenate([[0], np.cumsum(steps)]).astype(int)
+    out[anchor] = la
+    for r in np.setdiff1d(np.arange(n), anchor):
+        j = np.searchsorted(va, v_mean[r])
+        if j == 0 or j == va.size:
+            continue  # outside the crystal seen by the anchors
+        n_gap = la[j] - la[j - 1]
+        local = (va[j] - va[j - 1]) / n_gap
+        pos = (v_mean[r] - va[j - 1]) / local
+        k = int(np.rint(pos))
+        if abs(pos - k) <= tolerance and 0 <= k <= n_gap:
+            out[r] = la[j - 1] + k
+    return out
 
 
 def tm_pairs(

@@ -12,22 +12,27 @@ Two observables decide the phase of a column in a [100]/[110] HAADF image of a l
 2. **Li-layer occupancy** -- the mixing index ``m`` of every Li-layer site (its column intensity
    over the mean of the neighbouring TM columns; ~0 for a Li column, ~1 for a column as full of
    TM as the TM layer). Along a Li layer, a high local mean (``>= rock_salt_min``) is rock salt
-   (all octahedral sites filled); a strong alternation between neighbouring sites
-   (``>= spinel_min_alternation``, the 2 x d_t period of the spinel's 1/4 TM in the Li layer
-   seen along [100]) is spinel-like; anything else is a layered phase (with isolated mixing).
+   (all octahedral sites filled); a significant contrast between the two sublattices of every
+   second site (the 2 x d_t order of the spinel's 1/4 TM in the Li layer seen along [100]) is
+   spinel-like; anything else is a layered phase (with isolated or uniform mixing).
 
 Labelling rules (they decide which layer a boundary belongs to, see ``docs/validation.md``):
 
 - a TM column takes the Li-layer environment of the gap *below* it (along the normal) when that
-  is rock salt or spinel; otherwise O1 when its relation to the TM layer below is O1-like, O3'
-  when its relations to both neighbouring TM layers are twin-like, else O3;
+  is rock salt or spinel; otherwise O1 when its relation to the TM layer below is O1-like (or
+  twin-like right after an O1 relation), O3' when its relations to both neighbouring TM layers
+  are twin-like, else O3;
 - a Li-layer site takes its own environment when rock salt or spinel; otherwise O1 when the
-  relation between its two TM layers is O1-like, O3' when that relation and both neighbouring
-  relations are twin-like, else O3.
+  relation between its two TM layers is O1-like (or twin-like right before an O1 relation), O3'
+  when that relation and both neighbouring relations are twin-like, else O3.
 
-An O3 -> O3' reversal of the O stacking always contains one gap with a zero step (the mirror
-plane), so the TM-TM relations next to a twin read as twin-like although the TM layer there is
-matrix; requiring both relations to be twin-like gives an m-layer twin its m TM layers.
+Why "twin-like" appears at other boundaries: an O3 -> O3' reversal of the O stacking contains
+one gap with a zero step (the mirror plane), and so does the entry into or exit from an O1 block
+that begins or ends in a Li layer; a TM-TM relation holding one zero and one O3 step has the
+registry of the twin. Requiring both relations of a TM layer to be twin-like gives an m-layer
+twin its m TM layers; a twin-like relation next to an O1 relation is the O1 block's edge. Which
+layer a boundary belongs to follows :mod:`layerscope.crystal.scenes` (a block owns its first and
+last cation layer); from the TM columns alone a boundary is defined to within one cation layer.
 
 References
 ----------
@@ -112,15 +117,29 @@ def li_environment(
     mixing: np.ndarray,
     *,
     inplane_spacing_nm: float,
-    half_window: int = 2,
+    half_window: int = 4,
+    spinel_half_window: int = 6,
     rock_salt_min: float = 0.6,
-    spinel_min_alternation: float = 0.2,
+    spinel_min_contrast: float = 0.3,
+    significance: float = 4.0,
 ) -> pd.DataFrame:
     """Local occupancy pattern of every Li-layer site: layered, rock salt or spinel-like.
 
-    Along each Li layer (sites sorted by ``u``), the sites within ``half_window`` positions on
-    either side give the local mean mixing ``M`` and the period-2 alternation
-    ``A = |sum_j (-1)^j m_j| / n`` (site parity from ``round(u / d_t)``).
+    Along each Li layer (sites sorted by ``u``), the ``2 half_window + 1`` sites around a site
+    give the local mean mixing ``M`` and the means of its two sublattices (even and odd sites,
+    parity from ``round(u / d_t)``), ``m_bright >= m_dark``.
+
+    - rock salt: ``M >= rock_salt_min`` (every octahedral site as full as the TM layer);
+    - spinel-like: ``m_bright - m_dark >= spinel_min_contrast``, with the dark sublattice at most
+      half as bright as the other, and the difference ``significance`` standard errors above the
+      noise (the 2 x d_t order of the spinel's TM in the Li layer seen along [100]);
+    - layered otherwise.
+
+    The scatter of one site's mixing is estimated per Li layer from the differences between
+    second neighbours (which cancels the spinel alternation and keeps noise and disorder):
+    ``sigma_m = std(m_i - m_{i+2}) / sqrt(2)``. The sublattice contrast is measured over a
+    window of ``2 spinel_half_window + 1`` sites (spinel order is long-ranged; a few random
+    mixed columns can alternate by chance over a short window).
 
     Parameters
     ----------
@@ -133,44 +152,89 @@ def li_environment(
     inplane_spacing_nm : float
         Column spacing along the rows, nm.
     half_window : int
-        Sites on either side in the local window.
+        Sites on either side in the window of the local mean.
+    spinel_half_window : int
+        Sites on either side in the window of the sublattice contrast.
     rock_salt_min : float
         ``M`` at or above this is rock salt.
-    spinel_min_alternation : float
-        ``A`` at or above this (with ``M`` below ``rock_salt_min``) is spinel-like.
+    spinel_min_contrast : float
+        Smallest sublattice contrast for spinel.
+    significance : float
+        Noise margin of the spinel contrast, in standard errors.
 
     Returns
     -------
     pandas.DataFrame
-        ``local_mixing`` (M), ``alternation`` (A), ``environment`` (``"layered"``,
-        ``"rock_salt"``, ``"spinel"``) per site, in input order.
+        ``local_mixing`` (M), ``alternation`` (``(m_bright - m_dark) / 2``), ``environment``
+        (``"layered"``, ``"rock_salt"``, ``"spinel"``) per site, in input order.
     """
     u = np.asarray(u_nm, dtype=float)
     m = np.asarray(mixing, dtype=float)
     lay = np.asarray(layer)
+    env = np.full(u.size, "layered", dtype="<U9")
     mean = np.full(u.size, np.nan)
     alt = np.full(u.size, np.nan)
     idx = np.arange(u.size)
-    w = int(half_window)
+    def window_sum(a, w=int(half_window)):
+        return np.convolve(a, np.ones(2 * w + 1), mode="full")[w : w + a.size]
+
+    ws = int(spinel_half_window)
+
+    global_sigma = _site_noise(u, lay, m)
     for k in np.unique(lay):
         sel = idx[lay == k]
         order = sel[np.argsort(u[sel], kind="stable")]
         vals = m[order]
-        sign = np.where(np.rint(u[order] / inplane_spacing_nm).astype(int) % 2 == 0, 1.0, -1.0)
+        even = np.rint(u[order] / inplane_spacing_nm).astype(int) % 2 == 0
         good = np.isfinite(vals)
         v0 = np.where(good, vals, 0.0)
-        # Window sums by convolution with a box of 2w+1 (edges use the sites available).
-        box = np.ones(2 * w + 1)
-        cnt = np.convolve(good.astype(float), box, mode="same")
-        s = np.convolve(v0, box, mode="same")
-        sa = np.convolve(v0 * sign, box, mode="same")
+        n_all = window_sum(good.astype(float))
+        n_e = window_sum((good & even).astype(float), ws)
+        n_o = window_sum((good & ~even).astype(float), ws)
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean[order] = s / cnt
-            alt[order] = np.abs(sa) / cnt
-    env = np.full(u.size, "layered", dtype="<U9")
-    env[mean >= rock_salt_min] = "rock_salt"
-    env[(mean < rock_salt_min) & (alt >= spinel_min_alternation)] = "spinel"
+            m_all = window_sum(v0) / n_all
+            m_e = window_sum(v0 * even, ws) / n_e
+            m_o = window_sum(v0 * ~even, ws) / n_o
+        bright = np.fmax(m_e, m_o)
+        dark = np.fmin(m_e, m_o)
+        sigma = _site_noise(u[order], np.zeros(order.size), vals) if order.size >= 12 else global_sigma
+        with np.errstate(invalid="ignore", divide="ignore"):
+            se = sigma * np.sqrt(1.0 / n_e + 1.0 / n_o)
+        contrast = bright - dark
+        spinel = (contrast >= np.fmax(spinel_min_contrast, significance * se)) & (dark <= 0.5 * bright)
+        rs = m_all >= rock_salt_min
+        local_env = np.where(rs, "rock_salt", np.where(spinel, "spinel", "layered"))
+        # Windows cut by the end of a layer (image edge, void) are short and noisy: such a site
+        # takes the decision of the nearest site with a full window, when the layer has one.
+        full = (n_e + n_o >= 2 * ws + 1) & (n_all >= 2 * int(half_window) + 1)
+        if full.any() and not full.all():
+            pos = np.arange(order.size)
+            nearest = np.nonzero(full)[0][np.argmin(np.abs(pos[:, None] - np.nonzero(full)[0][None, :]), axis=1)]
+            local_env = local_env[nearest]
+        env[order] = local_env
+        mean[order] = m_all
+        alt[order] = contrast / 2.0
     return pd.DataFrame({"local_mixing": mean, "alternation": alt, "environment": env})
+
+
+def _site_noise(u: np.ndarray, layer: np.ndarray, m: np.ndarray) -> float:
+    """Scatter of one site's mixing from second-neighbour differences along each layer.
+
+    The plain standard deviation (not a robust one) on purpose: it holds the shot noise and the
+    column-to-column disorder of random mixing, both of which a spinel's sublattice order must
+    stand out of.
+    """
+    diffs = []
+    for k in np.unique(layer):
+        sel = np.nonzero(layer == k)[0]
+        vals = m[sel[np.argsort(u[sel], kind="stable")]]
+        vals = vals[np.isfinite(vals)]
+        if vals.size > 2:
+            diffs.append(vals[2:] - vals[:-2])
+    if not diffs:
+        return 0.0
+    d = np.concatenate(diffs)
+    return float(np.std(d) / np.sqrt(2.0))
 
 
 def label_tm_columns(
@@ -198,7 +262,9 @@ def label_tm_columns(
     twin_up = (up == "O3'") | ((up == "") & (down == "O3'"))
     twin_down = (down == "O3'") | ((down == "") & (up == "O3'"))
     out[twin_up & twin_down] = "O3'"
-    o1 = (down == "O1") | ((down == "") & (up == "O1"))
+    # O1 below; or the last TM layer of an O1 block whose exit gap holds one zero step (the
+    # relation then reads twin-like, (0, +s)), see the module notes.
+    o1 = (down == "O1") | ((down == "") & (up == "O1")) | ((up == "O1") & (down == "O3'"))
     out[o1] = "O1"
     special = np.isin(env, ("rock_salt", "spinel"))
     out[special] = env[special]
@@ -235,7 +301,8 @@ def label_li_sites(
     out = np.full(rel.size, "O3", dtype="<U9")
     twin = (rel == "O3'") & np.isin(above, ("O3'", "")) & np.isin(below, ("O3'", ""))
     out[twin] = "O3'"
-    out[rel == "O1"] = "O1"
+    # O1, or the first Li layer of an O1 block entered through a gap (+s, 0).
+    out[(rel == "O1") | ((rel == "O3'") & (below == "O1"))] = "O1"
     special = np.isin(env, ("rock_salt", "spinel"))
     out[special] = env[special]
     return out
@@ -266,8 +333,12 @@ def li_site_steps(
     step[rel == "O1"] = 0.0
     twin = rel == "O3'"
     step[twin] = -o3_step
-    matrix_above = twin & ~np.isin(above, ("O3'", ""))
-    matrix_below = twin & ~np.isin(below, ("O3'", "")) & ~matrix_above
-    step[matrix_above] = o3_step
-    step[matrix_below] = 0.0
+    # A twin-like relation next to another stacking holds one zero step: next to O1 the zero
+    # step lies on the O1 side, next to the O3 matrix on the twin side.
+    o1_below = twin & (below == "O1")
+    o1_above = twin & (above == "O1") & ~o1_below
+    matrix_above = twin & ~np.isin(above, ("O3'", "")) & ~o1_below & ~o1_above
+    matrix_below = twin & ~np.isin(below, ("O3'", "")) & ~o1_below & ~o1_above & ~matrix_above
+    step[o1_below | matrix_above] = o3_step
+    step[o1_above | matrix_below] = 0.0
     return step

@@ -128,6 +128,7 @@ class PhaseMap:
     domains: pd.DataFrame
     layers: pd.DataFrame
     interfaces: pd.DataFrame
+    glides: pd.DataFrame
     phase_map: np.ndarray
     phase_map_pixel_nm: float
     summary: dict[str, Any]
@@ -242,6 +243,11 @@ def find_atom_columns(
         notes.append("no empty Li layer in the image: TM and Li layers of the rock salt were assigned "
                      "by convention (first layer = TM)")
     layer = index.layer_of_row[rows]
+    off_lattice = layer < 0
+    if off_lattice.any():
+        notes.append(f"{int(off_lattice.sum())} detected maxima lie on no lattice layer (noise, or outside the "
+                     f"crystal) and were dropped")
+        found, u, v, layer = found[~off_lattice].reset_index(drop=True), u[~off_lattice], v[~off_lattice], layer[~off_lattice]
     is_tm = (layer % 2) == index.tm_parity
     cols = found.assign(u_nm=u, v_nm=v, layer=layer, kind=np.where(is_tm, "TM", "Li"), detected=True)
     tm = cols[is_tm].reset_index(drop=True)
@@ -468,7 +474,7 @@ def map_phases(
     domains = _dom.find_domains(cols, inplane_spacing_nm=d_t, cation_spacing_nm=cation)
     layers = _q.layer_table(cols, res)
     interfaces = _dom.interfaces(layers)
-    quantities = _q.quantities(cols, layers, res, phase_map=pmap, map_pixel_nm=pmap_px)
+    quantities, glides = _q.quantities(cols, layers, res, phase_map=pmap, map_pixel_nm=pmap_px)
     order = ["x_nm", "y_nm", "intensity", "kind", "layer", "phase", "mixing"]
     cols = cols[order + [c for c in cols.columns if c not in order]]
     provenance = Provenance.create(
@@ -477,7 +483,7 @@ def map_phases(
                         noise_model=noise_model),
     )
     summary = _summary(cols, domains, layers, interfaces, quantities, res, time.perf_counter() - t0)
-    return PhaseMap(columns=cols, domains=domains, layers=layers, interfaces=interfaces, phase_map=pmap,
+    return PhaseMap(columns=cols, domains=domains, layers=layers, interfaces=interfaces, glides=glides, phase_map=pmap,
                     phase_map_pixel_nm=pmap_px, summary=summary, result=res, provenance=provenance)
 
 

@@ -7,11 +7,11 @@
   ``eps_tt = inplane / inplane_O3 - 1``, with the O3 reference taken as the median over the
   O3-labelled region of the image (robust to a small calibration error) when it holds at least
   20 TM columns, else from the material's lattice parameters (stated in the output).
-- **Planar gliding** between two TM layers: the mean lateral registry of all column pairs minus the
-  ideal registry of the stacking there, times the column spacing, over ``a``:
-  ``glide / a = wrap(r - r_ideal) * d_t / a``. Only the component along the image x-direction
-  (the projection of the glide on the viewing plane) is visible; a glide of ``d_t / 2`` or more
-  is aliased into another stacking.
+- **Planar gliding** between two blocks of layers: the step, across a TM-TM relation, of the rows'
+  lateral phase after removing the ideal stacking and a uniform shear (scan drift), averaged over
+  the blocks on either side (:func:`gliding`), times the column spacing, over ``a``. Only the
+  component along the layers in the image plane is visible; a glide of half a column spacing or
+  more is aliased into another stacking.
 - **Surface reconstruction layer** (rock salt / spinel) thickness from a vacuum edge (a surface,
   void or crack, found as the region farther than 0.6 TM-layer spacings from any column): per
   strip along the edge, the extent of the reconstruction columns along the distance to the edge
@@ -35,7 +35,7 @@ from scipy import ndimage
 
 from layerscope.imaging.lattice import wrap_half
 
-__all__ = ["layer_table", "add_spacings", "quantities", "surface_layer_thickness", "circular_mean"]
+__all__ = ["layer_table", "add_spacings", "gliding", "quantities", "surface_layer_thickness", "circular_mean"]
 
 
 def circular_mean(fraction: np.ndarray) -> float:
@@ -101,7 +101,9 @@ def layer_table(columns: pd.DataFrame, result: Any) -> pd.DataFrame:
         n_detected, v_nm, y_nm`` (means), ``tm_spacing_nm`` (TM: median to the next TM layer),
         ``registry`` (TM: circular mean to the next TM layer, column spacings),
         ``registry_sem`` (its standard error), ``relation`` (majority), ``glide_over_a`` (TM:
-        registry minus the ideal one of the stacking, times d_t / a), ``mixing`` (Li: mean).
+        glide of this layer relative to the next TM layer along +t, from this relation alone:
+        ``-(registry - ideal) * d_t / a``), ``mixing`` (Li: mean), ``row_phase`` (u / d_t
+        modulo 1 of the row's detected columns, circular mean) and ``row_phase_sem``.
     """
     from layerscope.imaging.phases import o3_step_for_zone
 
@@ -138,7 +140,20 @@ def layer_table(columns: pd.DataFrame, result: Any) -> pd.DataFrame:
         relation[present] = maj[present]
     ideal = {"O3": wrap_half(2 * s), "O3'": wrap_half(-2 * s), "O1": 0.0}
     ideal_reg = np.array([ideal.get(r, ideal.get(p, wrap_half(2 * s))) for r, p in zip(relation, phase)])
-    glide = wrap_half(mean_reg - ideal_reg) * d_t / a
+    # Glide of the layer above relative to the one below along +t: a shift of the upper layer by
+    # +g lowers the registry (u_below - u_above) by g.
+    glide = -wrap_half(mean_reg - ideal_reg) * d_t / a
+    # Lateral phase of each row, u / d_t modulo 1 (circular mean over its detected columns).
+    det_mask = columns["detected"].to_numpy().astype(bool)
+    zu = np.exp(2j * np.pi * columns["u_nm"].to_numpy() / d_t)
+    pr = np.bincount(key[det_mask], zu.real[det_mask], minlength=n)
+    pi_ = np.bincount(key[det_mask], zu.imag[det_mask], minlength=n)
+    nd = np.bincount(key[det_mask], minlength=n).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        row_phase = np.where(nd > 0, wrap_half(np.angle(pr + 1j * pi_) / (2 * np.pi)), np.nan)
+        dphi = wrap_half(columns["u_nm"].to_numpy() / d_t - row_phase[key])
+        pvar = np.bincount(key[det_mask], dphi[det_mask] ** 2, minlength=n) / np.maximum(nd, 1)
+        row_phase_sem = np.where(nd > 1, np.sqrt(pvar / np.maximum(nd - 1, 1)), np.nan)
     # Spacing (median per layer) and mixing (mean per Li layer).
     spc = columns["tm_spacing_nm"].to_numpy(dtype=float)
     tm_spacing = np.full(n, np.nan)
@@ -156,7 +171,107 @@ def layer_table(columns: pd.DataFrame, result: Any) -> pd.DataFrame:
         "n_columns": cnt.astype(int), "n_detected": det.astype(int), "v_nm": v, "y_nm": y,
         "tm_spacing_nm": tm_spacing, "registry": mean_reg, "registry_sem": sem, "relation": relation,
         "glide_over_a": np.where(kind == "TM", glide, np.nan), "mixing": mixing,
+        "row_phase": row_phase, "row_phase_sem": row_phase_sem,
     })
+
+
+def gliding(layers: pd.DataFrame, *, inplane_spacing_nm: float, a_nm: float, zone: str,
+            significance: float = 4.0, min_glide_over_a: float = 0.005) -> pd.DataFrame:
+    """Planar gliding at every TM-TM relation, corrected for a uniform shear, averaged over blocks.
+
+    Each TM row has a lateral phase ``phi_k`` (:func:`layer_table`). Removing the ideal registry
+    of every relation down the stack (O3, O3' or O1 by its classification; an ``"off"`` relation
+    counts as O3) leaves ``psi_k``, constant through an unglided crystal. A scan drift or a
+    uniform shear adds a slope ``b`` in ``psi`` against the normal coordinate ``v``. A relation
+    is a glide plane when its own step (two rows, after removing the median slope) is
+    significant; then ``psi_k = c + b v_k + sum_p g_p [k below p]`` is fitted to all rows by
+    weighted least squares (weights from the rows' standard errors), so that the shear is
+    measured inside the blocks and every glide ``g_p`` from all the rows of the blocks around it.
+    Times ``d_t / a`` (sign: the upper block relative to the lower one along +t). Other relations
+    report their own step.
+
+    Parameters
+    ----------
+    layers : pandas.DataFrame
+        The layer table.
+    inplane_spacing_nm, a_nm : float
+        Column spacing along the rows and the in-plane lattice parameter, nm.
+    zone : str
+        Zone axis (sign of the O3 stacking).
+    significance, min_glide_over_a : float
+        A relation is reported as a glide plane when its step exceeds both ``significance``
+        standard errors and ``min_glide_over_a``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Per TM relation: ``from_layer, to_layer, relation, glide_over_a`` (block estimate),
+        ``uncertainty_over_a``, ``local_glide_over_a`` (this relation only, shear-corrected),
+        ``significant``; ``attrs["shear_per_nm"]`` holds ``b`` (column spacings per nm).
+    """
+    from layerscope.imaging.phases import o3_step_for_zone
+
+    s = o3_step_for_zone(zone)
+    ideal = {"O3": wrap_half(2 * s), "O3'": wrap_half(-2 * s), "O1": 0.0}
+    tm = layers[(layers["kind"] == "TM") & layers["row_phase"].notna()].sort_values("layer").reset_index(drop=True)
+    cols = ["from_layer", "to_layer", "relation", "glide_over_a", "uncertainty_over_a", "local_glide_over_a",
+            "significant"]
+    if len(tm) < 2:
+        out = pd.DataFrame(columns=cols)
+        out.attrs["shear_per_nm"] = float("nan")
+        return out
+    phi = tm["row_phase"].to_numpy()
+    sem = tm["row_phase_sem"].fillna(0.05).to_numpy()
+    v = tm["v_nm"].to_numpy()
+    rel = tm["relation"].to_numpy().astype(str)
+    consecutive = np.diff(tm["layer"].to_numpy()) == 2
+    ideal_step = np.array([ideal.get(r, wrap_half(2 * s)) for r in rel[:-1]])
+    res = wrap_half(np.diff(phi) - ideal_step)  # registry residual of each relation
+    dv = np.diff(v)
+    slope = float(np.median(res[consecutive] / dv[consecutive])) if consecutive.any() else 0.0
+    local = res - slope * dv
+    # Local estimate at each relation and its standard error (two rows).
+    local_unc = np.sqrt(sem[:-1] ** 2 + sem[1:] ** 2)
+    # Glide planes: relations whose local step is significant; each plane's glide is then the
+    # step between the full blocks on either side (up to the neighbouring planes), which
+    # averages the row phases of all their layers.
+    cand = consecutive & (np.abs(local) * inplane_spacing_nm / a_nm > min_glide_over_a) & (
+        np.abs(local) > significance * local_unc)
+    planes = np.nonzero(cand)[0]
+    # Joint weighted least squares over all TM rows: psi_k = c + b v_k + sum_p g_p [k > p]; the
+    # shear b is then measured inside the blocks only, not through the glide steps.
+    raw = np.concatenate([[0.0], np.cumsum(res)])
+    design = np.column_stack([np.ones(len(tm)), v] + [(np.arange(len(tm)) > j).astype(float) for j in planes])
+    wts = 1.0 / np.maximum(sem, 1e-4) ** 2
+    aw = design * np.sqrt(wts)[:, None]
+    bw = raw * np.sqrt(wts)
+    coef, *_ = np.linalg.lstsq(aw, bw, rcond=None)
+    dof = max(len(tm) - design.shape[1], 1)
+    chi2 = float(np.sum((bw - aw @ coef) ** 2)) / dof
+    cov = np.linalg.pinv(aw.T @ aw) * max(chi2, 1.0)
+    slope = float(coef[1])
+    local = res - slope * dv
+    block_step = np.full(len(tm) - 1, np.nan)
+    block_unc = np.full(len(tm) - 1, np.nan)
+    for i, j in enumerate(planes):
+        block_step[j] = coef[2 + i]
+        block_unc[j] = np.sqrt(cov[2 + i, 2 + i])
+    k_over_a = inplane_spacing_nm / a_nm
+    rows = []
+    for j in range(len(tm) - 1):
+        if not consecutive[j]:
+            continue
+        is_plane = bool(cand[j])
+        rows.append({
+            "from_layer": int(tm["layer"].iloc[j]), "to_layer": int(tm["layer"].iloc[j + 1]), "relation": rel[j],
+            "glide_over_a": float(-(block_step[j] if is_plane else local[j]) * k_over_a),
+            "uncertainty_over_a": float((block_unc[j] if is_plane else local_unc[j]) * k_over_a),
+            "local_glide_over_a": float(-local[j] * k_over_a),
+            "significant": is_plane,
+        })
+    out = pd.DataFrame(rows, columns=cols)
+    out.attrs["shear_per_nm"] = slope
+    return out
 
 
 def surface_layer_thickness(
@@ -238,17 +353,19 @@ def surface_layer_thickness(
 
 
 def quantities(columns: pd.DataFrame, layers: pd.DataFrame, result: Any, *, phase_map: np.ndarray,
-               map_pixel_nm: float) -> dict[str, Any]:
+               map_pixel_nm: float) -> tuple[dict[str, Any], pd.DataFrame]:
     """Summary quantities: spacings per phase, strain reference, gliding, surface layer.
 
     Adds ``strain_normal`` and ``strain_inplane`` to ``columns`` (in place).
 
     Returns
     -------
-    dict
+    summary : dict
         ``tm_layer_spacing_nm`` and ``inplane_spacing_nm`` (median per phase), ``strain_reference``
-        (source and values), ``gliding`` (per TM relation with the glide over a, and the largest),
-        ``surface_layer`` (:func:`surface_layer_thickness`).
+        (source and values), ``gliding`` (significant glide planes, the largest step, the uniform
+        shear removed), ``surface_layer`` (:func:`surface_layer_thickness`).
+    glides : pandas.DataFrame
+        The per-relation table of :func:`gliding`.
     """
     sp = result.spacings
     tm = columns["kind"] == "TM"
@@ -271,14 +388,20 @@ def quantities(columns: pd.DataFrame, layers: pd.DataFrame, result: Any, *, phas
         source = f"O3 {sp.composition} lattice parameters (layerscope.crystal)"
     columns["strain_normal"] = columns["tm_spacing_nm"] / ref_n - 1.0
     columns["strain_inplane"] = columns["inplane_nm"] / ref_t - 1.0
-    tml = layers[(layers["kind"] == "TM") & layers["glide_over_a"].notna()]
+    gl = gliding(layers, inplane_spacing_nm=result.lattice.inplane_period_nm, a_nm=sp.a_nm, zone=result.zone)
+    planes = gl[gl["significant"]]
     glides = [
-        {"from_layer": int(r.layer), "to_layer": int(r.layer) + 2, "relation": r.relation,
-         "glide_over_a": round(float(r.glide_over_a), 5),
-         "uncertainty_over_a": round(float(r.registry_sem * result.lattice.inplane_period_nm / sp.a_nm), 5)}
-        for r in tml.itertuples()
+        {"from_layer": int(r.from_layer), "to_layer": int(r.to_layer), "relation": r.relation,
+         "glide_over_a": round(float(r.glide_over_a), 5), "uncertainty_over_a": round(float(r.uncertainty_over_a), 5)}
+        for r in planes.itertuples()
     ]
-    largest = max(glides, key=lambda g: abs(g["glide_over_a"])) if glides else None
+    largest = None
+    if len(gl):
+        pool = gl[gl["significant"]] if gl["significant"].any() else gl
+        r = pool.iloc[int(np.argmax(np.abs(pool["glide_over_a"].to_numpy())))]
+        largest = {"from_layer": int(r.from_layer), "to_layer": int(r.to_layer), "relation": r.relation,
+                   "glide_over_a": round(float(r.glide_over_a), 5),
+                   "uncertainty_over_a": round(float(r.uncertainty_over_a), 5)}
     surface = surface_layer_thickness(columns, phase_map, map_pixel_nm, cation_spacing_nm=sp.cation_spacing_nm)
     return {
         "tm_layer_spacing_nm": per_phase,
@@ -289,9 +412,10 @@ def quantities(columns: pd.DataFrame, layers: pd.DataFrame, result: Any, *, phas
             "normal": _rms(columns.loc[tm, "strain_normal"]),
             "inplane": _rms(columns.loc[tm, "strain_inplane"]),
         },
-        "gliding": {"relations": glides, "largest": largest},
+        "gliding": {"glide_planes": glides, "largest": largest,
+                    "uniform_shear_removed_per_nm": round(float(gl.attrs.get("shear_per_nm", float("nan"))), 6)},
         "surface_layer": surface,
-    }
+    }, gl
 
 
 def _rms(series) -> float | None:

@@ -77,7 +77,7 @@ def overlay_figure(image: np.ndarray, columns: pd.DataFrame, pixel_size_nm: floa
 
 
 def _tables(pm) -> dict[str, pd.DataFrame]:
-    return {"domains": pm.domains, "layers": pm.layers, "interfaces": pm.interfaces}
+    return {"domains": pm.domains, "layers": pm.layers, "interfaces": pm.interfaces, "glides": pm.glides}
 
 
 def phase_section(pm, image: np.ndarray, *, title: str = "Atomic-resolution phase map", extra_text: str = "",
@@ -136,7 +136,8 @@ def write_columns(columns: pd.DataFrame, path: Path) -> Path:
 def write_phase_map(pm, out_dir: Path, image: np.ndarray, *, figures: bool = True) -> dict[str, Any]:
     """Write everything of a :class:`~layerscope.imaging.pipeline.PhaseMap` into ``out_dir``.
 
-    Files: ``columns.csv``, ``domains.csv``, ``layers.csv``, ``interfaces.csv``, ``phase_map.tif``
+    Files: ``columns.csv``, ``domains.csv``, ``layers.csv``, ``interfaces.csv``, ``glides.csv``,
+    ``phase_map.tif``
     (uint8 labels, 0 = none, 1 + index in ``PHASE_LABELS``; its pixel size in ``summary.json``),
     ``summary.json`` and ``provenance.json``, and with ``figures`` ``overlay.png`` and
     ``report.html`` (the report section).

@@ -1,0 +1,33 @@
+"""Simulated scenes with ground truth for the imaging tests (layerscope.crystal + layerscope.simulate)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+PX = 0.012  # nm per pixel
+PROBE = 0.08  # nm FWHM
+
+
+@lru_cache(maxsize=None)
+def degraded_stack():
+    """LiCoO2 [100]: vacuum (0.8 nm) over rock salt (6 layers) | O3 (8, Li/TM mixing 0.2) | O1 (6) |
+    O3 (6) | O3' (3) | O3 (7); 8 nm thick. Returns (clean Simulation, atoms)."""
+    from layerscope.crystal.scenes import Block, add_mixing, stack
+    from layerscope.simulate import simulate_haadf
+
+    at = stack([Block("rock_salt", 6, li_fraction=0.0), Block("O3", 8), Block("O1", 6, li_fraction=0.0),
+                Block("O3", 6), Block("O3'", 3), Block("O3", 7)],
+               composition="LiCoO2", zone="100", width_nm=4, thickness_nm=8, seed=1)
+    at = add_mixing(at, 0.2, seed=2, y_range_nm=(1.5, 3.3))
+    at.positions[:, 1] += 8.0  # the rock-salt surface faces 0.8 nm of vacuum
+    sim = simulate_haadf(at, pixel_size_nm=PX, probe_fwhm_nm=PROBE, field_nm=(at.info["width_nm"], at.info["height_nm"] + 0.8))
+    return sim, at
+
+
+def noisy(sim, dose, *, seed=3, jitter_px=0.0):
+    from layerscope.simulate import degrade
+
+    img = degrade(sim.image, dose_e_per_A2=dose, seed=seed, scan_jitter_px=jitter_px)
+    return np.asarray(img.data, dtype=float)
