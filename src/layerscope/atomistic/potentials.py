@@ -164,13 +164,13 @@ def load_potential(
     InputError
         For an unknown name or an unavailable device.
     """
-    import torch
-
     if name not in POTENTIALS:
         raise InputError(
             f"unknown potential '{name}'; choose one of {sorted(POTENTIALS)} (their weights ship "
             f"in the chgnet/sevenn wheels; MACE, MatGL, Orb and MatterSim download weights and are not offered)"
         )
+    import torch
+
     if device == "auto":
         device = default_device()
     if device not in ("cpu", "cuda"):
