@@ -31,3 +31,49 @@ def noisy(sim, dose, *, seed=3, jitter_px=0.0):
 
     img = degrade(sim.image, dose_e_per_A2=dose, seed=seed, scan_jitter_px=jitter_px)
     return np.asarray(img.data, dtype=float)
+
+
+@lru_cache(maxsize=None)
+def glided_stack(shift_fraction: float, width_nm: float = 6.0):
+    """LiCoO2 [100], two O3 blocks of 12 layers; the upper one glided by ``shift_fraction * a``
+    along x on a plane in the Li gap between layer 11 and the O layer of layer 12."""
+    from layerscope.crystal.scenes import Block, glide, stack
+    from layerscope.simulate import simulate_haadf
+
+    at = stack([Block("O3", 12), Block("O3", 12)], composition="LiCoO2", zone="100", width_nm=width_nm,
+               thickness_nm=5, seed=1)
+    plane = at.info["blocks"][0]["y_max_nm"] - 0.05
+    at = glide(at, above_y_nm=plane, shift_fraction=shift_fraction)
+    return simulate_haadf(at, pixel_size_nm=PX, probe_fwhm_nm=PROBE), at
+
+
+@lru_cache(maxsize=None)
+def spinel_stack():
+    """LiCoO2 [100]: O3 (6) | spinel (8) | O3 (6)."""
+    from layerscope.crystal.scenes import Block, stack
+    from layerscope.simulate import simulate_haadf
+
+    at = stack([Block("O3", 6), Block("spinel", 8), Block("O3", 6)], composition="LiCoO2", zone="100",
+               width_nm=4, thickness_nm=5, seed=1)
+    return simulate_haadf(at, pixel_size_nm=PX, probe_fwhm_nm=PROBE), at
+
+
+@lru_cache(maxsize=None)
+def zone110_stack():
+    """LiCoO2 viewed along [110] (the mirror image of [100]): O3 | O3' (3) | O3 | O1 (4, from a Li layer) | O3."""
+    from layerscope.crystal.scenes import Block, stack
+    from layerscope.simulate import simulate_haadf
+
+    at = stack([Block("O3", 8), Block("O3'", 3), Block("O3", 8), Block("O1", 4, li_fraction=0.0), Block("O3", 6)],
+               composition="LiCoO2", zone="110", width_nm=4, thickness_nm=5, seed=1)
+    return simulate_haadf(at, pixel_size_nm=PX, probe_fwhm_nm=PROBE), at
+
+
+@lru_cache(maxsize=None)
+def small_o3():
+    """A 3 x 3 nm O3 LiCoO2 [100] image, 5 nm thick, clean (detected fraction)."""
+    from layerscope.crystal.scenes import Block, stack
+    from layerscope.simulate import simulate_haadf
+
+    at = stack([Block("O3", 13)], composition="LiCoO2", zone="100", width_nm=3, thickness_nm=5, seed=1)
+    return simulate_haadf(at, pixel_size_nm=PX, probe_fwhm_nm=PROBE)

@@ -9,10 +9,10 @@ Definitions
   reported by the column finder). A truth column is *visible* when its expected intensity is at
   least ``visible_fraction`` of the median TM-column intensity (a TM column, a rock-salt or
   spinel Li-layer column, a heavily mixed Li column); only visible columns count for recall.
-- A detected column is matched to the nearest truth cation column within ``tolerance_nm``;
-  precision is the share of detected columns matched to a cation column, recall the share of
-  visible truth columns matched (one-to-one; columns closer than ``margin_nm`` to the image edge
-  are left out of both).
+- Detected columns and truth cation columns are matched one to one (Hungarian assignment on
+  pairs closer than ``tolerance_nm``); precision is the share of detected columns matched,
+  recall the share of visible truth columns matched, both counted on columns farther than
+  ``margin_nm`` from the image edge.
 - Position error: 2-D RMS distance (pm) of matched visible pairs.
 - Phase: every interior truth cation column (visible or not) is matched to the nearest reported
   site (detected column or placed Li site); the confusion matrix counts truth phase x reported
@@ -114,25 +114,29 @@ def score_columns(
         cat = cat[cat["in_image"]]
     ref = float(np.median(cat.loc[cat["kind"] == "TM", "expected_intensity"]))
     visible = cat["expected_intensity"].to_numpy() >= visible_fraction * ref
-    det_in = det[_interior(det, extent_nm, margin_nm)]
+    det_in = _interior(det, extent_nm, margin_nm)
     cat_in = _interior(cat, extent_nm, margin_nm)
-    a = det_in[["x_nm", "y_nm"]].to_numpy()
+    a = det[["x_nm", "y_nm"]].to_numpy()
     b = cat[["x_nm", "y_nm"]].to_numpy()
+    # Match everything, then count inside the margins (a column just inside the margin may match
+    # a truth column just outside it, and vice versa).
     ia, ib, d = _one_to_one(a, b, tolerance_nm)
-    precision = ia.size / max(len(a), 1)
+    matched_det = np.zeros(len(a), bool)
+    matched_det[ia] = True
+    precision = (matched_det & det_in).sum() / max(det_in.sum(), 1)
     vis_in = visible & cat_in
     matched_truth = np.zeros(len(cat), bool)
     matched_truth[ib] = True
     recall = (matched_truth & vis_in).sum() / max(vis_in.sum(), 1)
-    on_visible = visible[ib]
-    dv = d[on_visible]
-    false = det_in.iloc[np.setdiff1d(np.arange(len(a)), ia)]
+    keep = visible[ib] & cat_in[ib]
+    dv = d[keep]
+    false = det[det_in & ~matched_det]
     missed = cat[vis_in & ~matched_truth]
     return ColumnScore(
         recall=float(recall), precision=float(precision),
         rms_pm=float(np.sqrt(np.mean(dv**2)) * 1e3) if dv.size else float("nan"),
         median_pm=float(np.median(dv) * 1e3) if dv.size else float("nan"),
-        n_truth_visible=int(vis_in.sum()), n_detected=int(len(a)), n_matched=int(ia.size),
+        n_truth_visible=int(vis_in.sum()), n_detected=int(det_in.sum()), n_matched=int((matched_det & det_in).sum()),
         missed=missed, false=false,
     )
 

@@ -1,0 +1,116 @@
+"""Bad input gets a clear error (never labels); the two commands write their files."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from imaging_scenes import PX, noisy, small_o3
+from layerscope.errors import CalibrationError, InputError
+from layerscope.imaging.pipeline import map_phases
+
+
+@pytest.fixture(scope="module")
+def o3_image():
+    return noisy(small_o3(), 1e4, seed=1)
+
+
+def test_vacuum_only_image_is_refused():
+    vacuum = np.random.default_rng(0).poisson(0.3, (300, 300)).astype(float)
+    with pytest.raises(InputError, match="no lattice fringes"):
+        map_phases(vacuum, pixel_size_nm=PX, composition="LiCoO2")
+
+
+def test_image_without_atomic_resolution_is_refused(o3_image):
+    blurred = ndimage.gaussian_filter(o3_image, 0.2 / PX)  # 0.2 nm blur: no column is resolved
+    with pytest.raises(InputError):
+        map_phases(blurred, pixel_size_nm=PX, composition="LiCoO2")
+
+
+def test_wrong_pixel_size_is_a_calibration_error(o3_image):
+    with pytest.raises(CalibrationError, match="pixel size"):
+        map_phases(o3_image, pixel_size_nm=PX * 1.3, composition="LiCoO2")
+    with pytest.raises(CalibrationError):
+        map_phases(o3_image, pixel_size_nm=PX / 1.3, composition="LiCoO2")
+
+
+def test_too_small_image_is_refused(o3_image):
+    with pytest.raises(InputError, match="smaller than a few unit cells"):
+        map_phases(o3_image[:80, :80], pixel_size_nm=PX, composition="LiCoO2")
+
+
+def test_colour_picture_is_refused(tmp_path, o3_image):
+    import imageio.v3 as iio
+
+    grey = (255 * o3_image / o3_image.max()).astype(np.uint8)
+    rgb = np.stack([grey, grey // 2, grey // 3], axis=-1)
+    path = tmp_path / "colour.png"
+    iio.imwrite(path, rgb)
+    with pytest.raises(InputError, match="colour"):
+        map_phases(path, pixel_size_nm=PX, composition="LiCoO2")
+    with pytest.raises(InputError, match="colour"):
+        map_phases(rgb, pixel_size_nm=PX, composition="LiCoO2")
+
+
+def test_enhance_without_the_enhancer_is_a_clear_error(monkeypatch, o3_image):
+    monkeypatch.setitem(sys.modules, "layerscope.imaging.enhance", None)  # import fails
+    with pytest.raises(InputError, match="enhancer"):
+        map_phases(o3_image, pixel_size_nm=PX, composition="LiCoO2", enhance=True)
+
+
+def test_phases_command_writes_everything(tmp_path, o3_image, monkeypatch, capsys):
+    from layerscope.cli import main
+
+    src = tmp_path / "o3.npy"
+    np.save(src, o3_image)
+    out = tmp_path / "out"
+    monkeypatch.setattr(sys, "argv", ["layerscope", "phases", str(src), "--pixel-size-nm", str(PX),
+                                      "--composition", "LiCoO2", "--out", str(out)])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code in (0, None)
+    for name in ("columns.csv", "domains.csv", "layers.csv", "interfaces.csv", "glides.csv", "phase_map.tif",
+                 "summary.json", "provenance.json", "overlay.png", "report.html"):
+        assert (out / name).is_file(), name
+    header = (out / "columns.csv").read_text().splitlines()[0].split(",")
+    assert header[:7] == ["x_nm", "y_nm", "intensity", "kind", "layer", "phase", "mixing"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["provenance"]["inputs"][0]["sha256"]
+    assert summary["phase_fractions"]["O3"] > 0.99  # a pure O3 crystal
+
+
+def test_bad_input_exits_with_status_2(tmp_path, monkeypatch, capsys):
+    from layerscope.cli import main
+
+    src = tmp_path / "vacuum.npy"
+    np.save(src, np.random.default_rng(1).poisson(0.3, (300, 300)).astype(float))
+    monkeypatch.setattr(sys, "argv", ["layerscope", "columns", str(src), "--pixel-size-nm", str(PX),
+                                      "--out", str(tmp_path / "o")])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2
+    assert "no lattice fringes" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # nothing half-written
+
+
+def test_columns_command_finds_the_simulated_columns(tmp_path, o3_image, monkeypatch):
+    import pandas as pd
+
+    from layerscope.cli import main
+    from layerscope.imaging.scoring import score_columns
+
+    src = tmp_path / "o3.npy"
+    np.save(src, o3_image)
+    monkeypatch.setattr(sys, "argv", ["layerscope", "columns", str(src), "--pixel-size-nm", str(PX), "--no-figures",
+                                      "--out", str(tmp_path / "c")])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code in (0, None)
+    table = pd.read_csv(tmp_path / "c" / "columns.csv")
+    score = score_columns(table, small_o3().columns, extent_nm=(o3_image.shape[1] * PX, o3_image.shape[0] * PX))
+    assert score.recall == 1.0 and score.precision == 1.0
+    assert score.rms_pm < 4.0

@@ -1,0 +1,107 @@
+"""Gliding, strain, spinel and the [110] view against simulated truth; a rotated lattice end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from imaging_scenes import PX, glided_stack, noisy, spinel_stack, zone110_stack
+from imaging_synthetic import draw_columns
+from layerscope.imaging.pipeline import map_phases
+from layerscope.imaging.scoring import score_phases
+
+
+def _extent(img):
+    return (img.shape[1] * PX, img.shape[0] * PX)
+
+
+@pytest.mark.parametrize("shift, drift", [(0.04, (0.0, 0.0)), (-0.02, (0.05, 0.02))])
+def test_glide_between_blocks(shift, drift):
+    sim, at = glided_stack(shift)
+    from layerscope.simulate import degrade
+
+    kw = dict(drift_nm_per_s=drift, dwell_time_s=4e-6, line_flyback_s=5e-4) if any(drift) else {}
+    img = np.asarray(degrade(sim.image, dose_e_per_A2=1e4, seed=4, **kw).data, dtype=float)
+    pm = map_phases(img, pixel_size_nm=PX, zone="100", composition="LiCoO2")
+    planes = pm.summary["quantities"]["gliding"]["glide_planes"]
+    assert len(planes) == 1
+    plane = planes[0]
+    # The builder's glide plane lies in the Li gap between TM layers 10 and 12.
+    assert (plane["from_layer"], plane["to_layer"]) == (10, 12)
+    # Issue target: within +/- 0.5 % of a (the drift's uniform shear is fitted out).
+    assert plane["glide_over_a"] == pytest.approx(shift, abs=0.005)
+    assert plane["uncertainty_over_a"] < 0.005
+
+
+def test_strain_of_o1_against_o3(mapped_stack_1e4=None):
+    from imaging_scenes import degraded_stack
+
+    sim, _ = degraded_stack()
+    img = noisy(sim, 1e4, seed=8)
+    pm = map_phases(img, pixel_size_nm=PX, zone="100", composition="LiCoO2")
+    cols = pm.columns
+    o1 = cols[(cols["kind"] == "TM") & (cols["phase"] == "O1")]["strain_normal"].dropna()
+    o3 = cols[(cols["kind"] == "TM") & (cols["phase"] == "O3")]["strain_normal"].dropna()
+    # O1 CoO2 (c = 4.29 A per layer) against O3 LiCoO2 (c/3 = 4.683 A): -8.4 %.
+    assert o1.median() == pytest.approx(4.29 / (14.05 / 3) - 1, abs=0.01)
+    assert abs(o3.median()) < 0.002
+    assert pm.summary["quantities"]["strain_reference"]["source"].startswith("median of the O3 region")
+
+
+def test_spinel_layers():
+    sim, _ = spinel_stack()
+    img = noisy(sim, 1e4, seed=2)
+    pm = map_phases(img, pixel_size_nm=PX, zone="100", composition="LiCoO2")
+    ps = score_phases(pm.columns, sim.columns, extent_nm=_extent(img))
+    conf = ps.confusion
+    # Every reported site of the spinel block is labelled spinel and the O3 blocks stay O3; the
+    # spinel's tetrahedral Li columns (between the octahedral layers) are not placed: "missing".
+    assert conf.loc["spinel", "spinel"] >= 0.99 * (conf.loc["spinel"].sum() - conf.loc["spinel", "missing"])
+    assert conf.loc["O3", "O3"] >= 0.99 * conf.loc["O3"].sum()
+    tetra = sim.columns[(sim.columns["phase"] == "spinel") & (sim.columns["kind"] == "Li")
+                        & (sim.columns["tm_fraction"] == 0)]
+    assert conf.loc["spinel", "missing"] <= len(tetra)
+
+
+def test_zone_110_is_the_mirror_image():
+    sim, _ = zone110_stack()
+    img = noisy(sim, 1e4, seed=2)
+    pm = map_phases(img, pixel_size_nm=PX, zone="110", composition="LiCoO2")
+    ps = score_phases(pm.columns, sim.columns, extent_nm=_extent(img))
+    assert ps.accuracy >= 0.97 and min(ps.per_phase.values()) >= 0.95
+    # Read with the [100] convention, the matrix's TM-TM relations become twin-like (mirror image).
+    swapped = map_phases(img, pixel_size_nm=PX, zone="100", composition="LiCoO2")
+    right = pm.layers.loc[pm.layers["kind"] == "TM", "relation"].value_counts()
+    mirrored = swapped.layers.loc[swapped.layers["kind"] == "TM", "relation"].value_counts()
+    assert right.idxmax() == "O3" and mirrored.idxmax() == "O3'"
+    assert mirrored["O3'"] == right["O3"]
+
+
+def test_rotated_drawn_lattice_end_to_end():
+    # TM columns of a layered lattice drawn at 9 degrees: O3 (registry -1/3 between TM layers),
+    # then O1 (0), then O3 again; Li layers empty. Truth per TM layer is known analytically.
+    d_t, c3 = 0.2438, 0.4683
+    th = np.deg2rad(9.0)
+    t = np.array([np.cos(th), np.sin(th)])
+    n = np.array([-np.sin(th), np.cos(th)])
+    steps = [-1 / 3] * 5 + [0.0] * 4 + [-1 / 3] * 6  # registry of TM layer k+1 relative to k
+    offsets = np.concatenate([[0.0], np.cumsum(steps)])
+    xs, ys, layer_truth = [], [], []
+    for k, off in enumerate(offsets):
+        j = np.arange(-30, 31)
+        pos = np.array([0.4, 0.3])[None, :] + np.outer((j + off) * d_t, t) + np.outer(np.full(j.size, k * c3), n)
+        xs.append(pos[:, 0]); ys.append(pos[:, 1]); layer_truth.append(np.full(j.size, k))
+    x, y, kt = np.concatenate(xs), np.concatenate(ys), np.concatenate(layer_truth)
+    inside = (x > 0) & (x < 4.8) & (y > 0) & (y < 4.8)
+    img = draw_columns((400, 400), x[inside], y[inside], 1.0, pixel_size_nm=PX, sigma_nm=0.03, background=0.02)
+    img = np.random.default_rng(0).poisson(img * 60).astype(float)
+    pm = map_phases(img, pixel_size_nm=PX, zone="100", composition="LiCoO2")
+    assert pm.result.lattice.angle_deg == pytest.approx(9.0, abs=0.05)
+    tm = pm.layers[pm.layers["kind"] == "TM"]
+    rel = tm["relation"].tolist()
+    # TM-TM relations in order: O3 x5, O1 x4, O3 x(rest in the field).
+    first_o1 = rel.index("O1")
+    assert rel[first_o1:first_o1 + 4] == ["O1"] * 4
+    assert set(rel[:first_o1]) == {"O3"}
+    # A TM layer is O1 when its relation below is O1 (the last layer in the field has none).
+    assert tm.loc[tm["relation"] != "", "phase"].tolist().count("O1") == 4
