@@ -109,7 +109,7 @@ def measure_crack(mask: np.ndarray, step_nm: float, *, smooth_nm: float, edge_le
     skel = _skeleton(padded)
     local = None
     if contrast is not None:
-        local = _profile_widths(np.pad(contrast, 1, mode="edge"), skel, edge_level)
+        local = _profile_widths(np.pad(contrast, 1, mode="edge"), skel, edge_level, smooth_nm / step_nm)
     if local is None or local.size == 0:
         edt = ndi.distance_transform_edt(padded)
         local = 2.0 * edt[skel] - 1.0  # in grid steps
@@ -127,8 +127,29 @@ def measure_crack(mask: np.ndarray, step_nm: float, *, smooth_nm: float, edge_le
     }
 
 
-def _profile_widths(contrast: np.ndarray, skel: np.ndarray, edge_level: float) -> np.ndarray:
-    """Full width (in samples) at ``edge_level`` of the local depth, across the crack at each skeleton point."""
+def _crossings(t: np.ndarray, prof: np.ndarray, level: float, c: int) -> tuple[float, float] | None:
+    """Outermost-first crossings of ``level`` on both sides of the centre sample ``c`` (linear interpolation)."""
+    inside = prof >= level
+    if not inside[c] or inside.all():
+        return None
+    out_r = ~inside[c:]
+    out_l = ~inside[: c + 1][::-1]
+    if not out_r.any() or not out_l.any():
+        return None
+    right = c + int(np.argmax(out_r))
+    left = c - int(np.argmax(out_l))
+    dt = t[1] - t[0]
+    tr = t[right - 1] + (prof[right - 1] - level) / (prof[right - 1] - prof[right]) * dt
+    tl = t[left + 1] - (prof[left + 1] - level) / (prof[left + 1] - prof[left]) * dt
+    return tl, tr
+
+
+def _profile_widths(contrast: np.ndarray, skel: np.ndarray, edge_level: float, sigma_steps: float = 3.0) -> np.ndarray:
+    """Full width (in samples) at ``edge_level`` of the local depth, across the crack at each skeleton point.
+
+    The depth is measured from the profile's own baseline (the median beyond 3 sigma of either
+    edge), so an error of the background estimate under a large dark feature cancels.
+    """
     rc = np.argwhere(skel).astype(float)
     if rc.shape[0] < 3:
         return np.empty(0)
@@ -136,22 +157,24 @@ def _profile_widths(contrast: np.ndarray, skel: np.ndarray, edge_level: float) -
     normal = np.column_stack([-tang[:, 1], tang[:, 0]])
     half = max(contrast.shape) / 2.0
     t = np.arange(-half, half + 0.25, 0.25)
+    c = t.size // 2
     widths = []
     for p, nrm in zip(rc, normal):
         pts = p[None, :] + t[:, None] * nrm[None, :]
+        inside_img = ((pts[:, 0] >= 0) & (pts[:, 0] <= contrast.shape[0] - 1)
+                      & (pts[:, 1] >= 0) & (pts[:, 1] <= contrast.shape[1] - 1))
         prof = ndi.map_coordinates(contrast, pts.T, order=1, mode="nearest")
-        c = t.size // 2
         depth = prof[c - 4 : c + 5].max()
-        level = edge_level * depth
-        inside = prof >= level
-        if not inside[c]:
+        first = _crossings(t, prof, edge_level * depth, c)
+        if first is None:
             continue
-        # walk out from the centre to the first crossing on each side, interpolating linearly
-        right = c + np.argmax(~inside[c:]) if (~inside[c:]).any() else None
-        left = c - np.argmax(~inside[: c + 1][::-1]) if (~inside[: c + 1]).any() else None
-        if right is None or left is None:
-            continue
-        tr = t[right - 1] + (prof[right - 1] - level) / (prof[right - 1] - prof[right]) * 0.25
-        tl = t[left + 1] - (prof[left + 1] - level) / (prof[left + 1] - prof[left]) * 0.25
+        tl, tr = first
+        out = inside_img & ((t < tl - 3 * sigma_steps) | (t > tr + 3 * sigma_steps))
+        if out.sum() >= 8:
+            base = float(np.median(prof[out]))
+            second = _crossings(t, prof, base + edge_level * (depth - base), c)
+            if second is None:
+                continue
+            tl, tr = second
         widths.append(tr - tl)
     return np.asarray(widths)

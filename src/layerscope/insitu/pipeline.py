@@ -46,11 +46,14 @@ class InsituOptions:
     reference : str
         ``"first"``: every frame against the first; ``"previous"``: against the one before;
         ``"rolling"``: against the ``window`` frames before it, combined by least squares;
-        ``"hybrid"``: rolling plus every frame against the first, where a first-frame shift that
-        disagrees with the rolling chain by more than ``alias_px`` is dropped (on lattice images
-        a shift by one lattice translation correlates as well as the true one; the chain, made
-        of small frame-to-frame steps, tells them apart, and the first-frame links stop the chain
-        from wandering). ``"auto"``: hybrid when the first frame shows a lattice, else first.
+        ``"hybrid"``: rolling plus every frame against the first. With ``"rolling"`` and
+        ``"hybrid"``, the links to the previous good frame form a chain, and every longer link
+        (rolling window, first frame) that disagrees with the chain by more than ``alias_px`` is
+        dropped before the least-squares solution: on lattice images a shift by one lattice
+        translation correlates about as well as the true one; the chain of small frame-to-frame
+        steps tells them apart (it needs steps below half the shortest lattice translation), and
+        the first-frame links stop it from wandering. ``"auto"``: hybrid when the first frame
+        shows a lattice, else first.
     window : int
         Frames in the rolling reference.
     upsample : int
@@ -292,31 +295,26 @@ def _electrolyte_mask(fs: _reg.FrameSpectrum, st: _TaskState) -> tuple[np.ndarra
 
 def _front_exclusion(shape: tuple[int, int], step: tuple[float, float], st: _TaskState, feats: list,
                      electrolyte: np.ndarray | None) -> np.ndarray:
-    """Coarse-grid samples the front profile leaves out: dark features (padded by three window
+    """Coarse-grid samples the front profile leaves out: the given features (grown by three window
     sigmas) and the electrolyte (two): they lower the fringe without any cation mixing."""
-    ctx = st.ctx
-    sigma_px = ctx.options.front_window_nm / ctx.pixel_size_nm
-    exclude = np.zeros(shape, bool)
-    ys = np.arange(shape[0]) * step[0]
-    xs = np.arange(shape[1]) * step[1]
-    seg = st.seg
-    if seg is None:
-        return exclude
-    pad = 3.0 * sigma_px
-    for f in feats:
-        r0 = f.row0 * seg.bin - pad
-        r1 = (f.row0 + f.mask.shape[0]) * seg.bin + pad
-        c0 = f.col0 * seg.bin - pad
-        c1 = (f.col0 + f.mask.shape[1]) * seg.bin + pad
-        exclude |= (ys[:, None] >= r0) & (ys[:, None] <= r1) & (xs[None, :] >= c0) & (xs[None, :] <= c1)
-    if electrolyte is not None:
-        from scipy import ndimage as ndi
+    from scipy import ndimage as ndi
 
-        grown = ndi.binary_dilation(electrolyte, iterations=max(1, int(np.ceil(2 * sigma_px / seg.bin))))
-        rr = np.clip(np.round(ys / seg.bin).astype(int), 0, grown.shape[0] - 1)
-        cc = np.clip(np.round(xs / seg.bin).astype(int), 0, grown.shape[1] - 1)
-        exclude |= grown[np.ix_(rr, cc)]
-    return exclude
+    ctx = st.ctx
+    seg = st.seg
+    if seg is None or (not feats and electrolyte is None):
+        return np.zeros(shape, bool)
+    sigma_px = ctx.options.front_window_nm / ctx.pixel_size_nm
+    full = np.zeros(seg.small_shape, np.float32)
+    for f in feats:
+        full[f.row0 : f.row0 + f.mask.shape[0], f.col0 : f.col0 + f.mask.shape[1]] += f.mask
+    grow = int(np.ceil(3 * sigma_px / seg.bin))
+    out = ndi.uniform_filter(full, size=2 * grow + 1, mode="constant") > 1e-4 if feats else np.zeros(seg.small_shape, bool)
+    if electrolyte is not None:
+        grow_e = int(np.ceil(2 * sigma_px / seg.bin))
+        out |= ndi.uniform_filter(electrolyte.astype(np.float32), size=2 * grow_e + 1, mode="nearest") > 1e-4
+    rr = np.clip(np.round(np.arange(shape[0]) * step[0] / seg.bin).astype(int), 0, out.shape[0] - 1)
+    cc = np.clip(np.round(np.arange(shape[1]) * step[1] / seg.bin).astype(int), 0, out.shape[1] - 1)
+    return out[np.ix_(rr, cc)]
 
 
 def _front_map(fs: _reg.FrameSpectrum, st: _TaskState, feats: list, electrolyte: np.ndarray | None):
@@ -415,11 +413,13 @@ def _analyse_block(block: np.ndarray, prev: np.ndarray | None, ref: np.ndarray |
             spec = st.reg_spectrum(frame, fs)
             if ctx.reference in ("first", "hybrid") and i > 0 and ref_spec is not None:
                 e = st.shift(spec, ref_spec)
-                rec["pairs"].append((i, 0, e.dy, e.dx, e.quality, "anchor" if ctx.reference == "hybrid" else "chain"))
+                rec["pairs"].append((i, 0, e.dy, e.dx, e.quality, "check" if ctx.reference == "hybrid" else "chain"))
             if ctx.reference != "first":
-                for j, hs in history:
+                for k2, (j, hs) in enumerate(history):
                     e = st.shift(spec, hs)
-                    rec["pairs"].append((i, j, e.dy, e.dx, e.quality, "chain"))
+                    # the link to the last good frame builds the chain; longer links are checked against it
+                    kind = "chain" if k2 == len(history) - 1 else "check"
+                    rec["pairs"].append((i, j, e.dy, e.dx, e.quality, kind))
                 history.append((i, spec))
         if o.cracks:
             for f in feats:
@@ -655,14 +655,16 @@ def _assemble(series: ImageSeries, records: list[dict], ctx: _Context, times: np
             raise InputError(f"{series.title}: the first frame cannot be read; use reference='previous' or 'rolling'")
         chain = _repair_links(series, pairs[pairs["kind"] == "chain"], good_frames, ctx)
         drift = _reg.solve_drift(chain, n_used, anchor=anchor)
-        anchors = pairs[pairs["kind"] == "anchor"]
-        if len(anchors):
-            pred_y = drift["drift_y_px"].to_numpy()[anchors["i"].to_numpy(int)]
-            pred_x = drift["drift_x_px"].to_numpy()[anchors["i"].to_numpy(int)]
-            miss = np.hypot(anchors["dy"].to_numpy() - pred_y, anchors["dx"].to_numpy() - pred_x)
+        checks = pairs[pairs["kind"] == "check"]
+        if len(checks):
+            # a longer link (rolling window, first frame) that disagrees with the chain of small
+            # steps by more than alias_px landed on a lattice-translated peak: drop it
+            dy_c, dx_c = drift["drift_y_px"].to_numpy(), drift["drift_x_px"].to_numpy()
+            ii, jj = checks["i"].to_numpy(int), checks["j"].to_numpy(int)
+            miss = np.hypot(checks["dy"].to_numpy() - (dy_c[ii] - dy_c[jj]), checks["dx"].to_numpy() - (dx_c[ii] - dx_c[jj]))
             agree = miss <= o.alias_px
             n_aliases = int((~agree).sum())
-            pairs = pd.concat([chain, anchors[agree]], ignore_index=True)
+            pairs = pd.concat([chain, checks[agree]], ignore_index=True)
             drift = _reg.solve_drift(pairs, n_used, anchor=anchor)
         else:
             pairs = chain
@@ -774,7 +776,7 @@ def _assemble(series: ImageSeries, records: list[dict], ctx: _Context, times: np
                               how="left")
     summary = _summary(series, frames, voids, tracks, events, crack_table, fronts, ctx, bad_rows, stopped_at)
     if o.drift:
-        summary["drift"]["first_frame_links_rejected_as_lattice_aliases"] = n_aliases
+        summary["drift"]["links_rejected_as_lattice_aliases"] = n_aliases
     return InsituResult(frames=frames, voids=voids, tracks=tracks, events=events, cracks=crack_table, fronts=fronts,
                         bad_frames=pd.DataFrame(bad_rows, columns=["frame", "time_s", "reason"]), summary=summary,
                         options=o, pixel_size_nm=p, shape=ctx.shape, stopped_at=stopped_at, profiles=profiles,

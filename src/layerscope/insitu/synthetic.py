@@ -360,13 +360,17 @@ def render_frame(
     factor = np.ones(shape)
     if thickness_field is not None and thickness_variation:
         factor *= 1.0 + thickness_variation * _sample(thickness_field, xc, yc, field_origin_nm, field_spacing_nm)
+    # overlapping voids form one cavity (as when they coalesce): the missing fraction is the
+    # largest of theirs, not the sum
+    missing = np.zeros(shape)
     for v in truth.voids:
         r = v.radius_at(t)
         if r <= 0:
             continue
         cov = _coverage(shape, lambda x, y, v=v, r=r: (x - v.x_nm) ** 2 + (y - v.y_nm) ** 2 <= r * r,
                         (v.x_nm - r, v.y_nm - r, v.x_nm + r, v.y_nm + r), p, (dy, dx))
-        factor *= 1.0 - v.depth * cov
+        np.maximum(missing, v.depth * cov, out=missing)
+    factor *= 1.0 - missing
     for c in truth.cracks:
         if t < c.appears_s:
             continue

@@ -168,7 +168,7 @@ def smoothed_frame(spectrum: "FrameSpectrum", grid: SegmentationGrid) -> np.ndar
 def relative_contrast(
     smoothed: np.ndarray, grid: SegmentationGrid, *, mask: np.ndarray | None = None, exclude: np.ndarray | None = None
 ) -> np.ndarray:
-    """``I / B - 1``, with ``B`` the normalised convolution of ``I`` over ``mask & ~exclude``.
+    """``I / B - 1``, with ``B`` the normalised convolution of ``I`` over ``valid & mask & ~exclude``.
 
     Parameters
     ----------
@@ -180,7 +180,8 @@ def relative_contrast(
     exclude : ndarray of bool, optional
         Pixels to leave out of the background (features found in a first pass).
     """
-    w = np.ones(smoothed.shape, np.float32) if mask is None else mask.astype(np.float32)
+    # the border band (wrapped by the Fourier low-pass) never enters the background
+    w = grid.valid.astype(np.float32) if mask is None else (mask & grid.valid).astype(np.float32)
     if exclude is not None:
         w = w * (~exclude)
     num = ndi.gaussian_filter(grid.block_sum(smoothed * w), grid.bg_sigma_blocks, mode="nearest")
@@ -265,8 +266,9 @@ class DarkFeature:
     mask : ndarray of bool
         The feature on the binned grid (its bounding box).
     area_nm2 : float
-        Projected area (nm^2); for compact features corrected for the smoothing (flat-bottomed disk
-        model, :func:`disk_radius_from_outline`).
+        Projected area (nm^2), corrected for the smoothing: compact features by the flat-bottomed
+        disk model (:func:`disk_radius_from_outline`), others by ``pi * smooth_nm**2`` (the area an
+        outline at half depth loses on any smooth closed shape, to first order in the curvature).
     area_outline_nm2 : float
         Area inside the outline as drawn.
     y_nm, x_nm : float
@@ -348,28 +350,30 @@ def segment_dark(
     if n == 0:
         return out
     step = grid.step_nm
-    dil = max(1, int(round(2 * prm.smooth_nm / step)))
+    # the outline is drawn at edge_level of the *local* depth: the darkest value within rho, about
+    # 2.5 smoothing sigmas (where a flat-bottomed void reaches its plateau). Features of different
+    # depth that touch (overlapping voids compound in projection) each keep their own outline.
+    rho = max(1, int(np.ceil(2.5 * prm.smooth_nm / step)))
     struct = ndi.generate_binary_structure(2, 1)
     for lab, sl in enumerate(ndi.find_objects(labels), start=1):
         if sl is None:
             continue
         sub = rel[sl]
-        remaining = labels[sl] == lab
-        if -sub[remaining].min() < seed:
+        inreg = labels[sl] == lab
+        dark = np.where(inreg, -sub, 0.0)
+        if dark.max() < seed:
             continue
         region_sub = region[sl]
-        for _ in range(64):
-            if not remaining.any():
-                break
-            vals = np.where(remaining, sub, np.inf)
-            k = int(np.argmin(vals))
-            depth = -float(vals.flat[k])
+        local_depth = ndi.maximum_filter(dark, size=2 * rho + 1, mode="constant")
+        inside = inreg & (dark >= prm.edge_level * local_depth)
+        lab2, n2 = ndi.label(inside, structure=struct)
+        for comp, csl in enumerate(ndi.find_objects(lab2), start=1):
+            if csl is None:
+                continue
+            feat = lab2 == comp
+            depth = float(dark[feat].max())
             if depth < seed:
-                break
-            core = remaining & (sub < -prm.edge_level * depth)
-            lab2, _ = ndi.label(core, structure=struct)
-            feat = lab2 == lab2.flat[k]
-            remaining &= ~ndi.binary_dilation(feat, iterations=dil)
+                continue
             area_px = int(feat.sum())
             if area_px < grid.min_area_px:
                 continue
@@ -394,7 +398,9 @@ def segment_dark(
                                                         table=grid.outline_table))
                 area_corr = float(np.pi * radius**2) if np.isfinite(radius) else area
             else:
-                area_corr = area
+                # an outline at half depth of a blurred smooth shape moves in by sigma^2 * curvature / 2;
+                # integrated over a closed outline (total curvature 2 pi) the area lost is pi sigma^2
+                area_corr = area + np.pi * prm.smooth_nm**2
             extra = {}
             if minor > 0 and major / minor >= 2.0:  # elongated: keep the contrast around it (cracks)
                 m = int(max(fmask.shape))
@@ -420,7 +426,7 @@ def segment_frame(
     cathode: np.ndarray | None = None,
     interface_distance: np.ndarray | None = None,
 ) -> tuple[list[DarkFeature], dict[str, float]]:
-    """Dark features of one frame from its spectrum (two background passes).
+    """Dark features of one frame from its spectrum (background refined until the left-out set settles).
 
     Returns
     -------
@@ -431,15 +437,23 @@ def segment_frame(
     """
     sm = smoothed_frame(spectrum, grid)
     region = grid.valid if cathode is None else (grid.valid & cathode)
-    rel = relative_contrast(sm, grid, mask=cathode)
-    noise = _robust_sigma(rel[region])
     prm = grid.params
-    seed = max(prm.threshold_sigma * noise, prm.min_contrast)
-    first = rel < -prm.edge_level * seed
-    if first[region].any():
-        excl = ndi.binary_dilation(first, iterations=max(1, int(round(2 * prm.smooth_nm / grid.step_nm))))
+    # background by normalised convolution, leaving out everything darker than 3 noise sigmas
+    # (grown by 2 smoothing sigmas for the blurred rims); repeated because large dark features
+    # pull the first background down and hide their own rims
+    grow = max(1, int(round(2 * prm.smooth_nm / grid.step_nm)))
+    excl = None
+    for _ in range(4):
         rel = relative_contrast(sm, grid, mask=cathode, exclude=excl)
-        noise = _robust_sigma(rel[region & ~excl])
+        keep = region if excl is None else region & ~excl
+        noise = _robust_sigma(rel[keep])
+        dark = (rel < -max(3.0 * noise, 0.25 * prm.min_contrast)) & region
+        if not dark.any():
+            break
+        new = ndi.uniform_filter(dark.astype(np.float32), size=2 * grow + 1) > 1e-3
+        if excl is not None and np.array_equal(new, excl):
+            break
+        excl = new
     feats = segment_dark(rel, grid, region=region, noise=noise, interface_distance=interface_distance)
     seed = max(prm.threshold_sigma * noise, prm.min_contrast) if np.isfinite(noise) else prm.min_contrast
     return feats, {"analysed_area_nm2": float(region.sum() * grid.step_nm**2), "noise": noise, "threshold": seed}
