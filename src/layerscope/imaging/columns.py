@@ -352,15 +352,15 @@ def _lm_block(z, yy, xx, mask, p, *, n_iter, sig_bounds, fit_sigma=True, poisson
 
 
 def _neighbours(rows, cols, n_neighbours=6):
-    """Positions (n, k, 2) of the ``n_neighbours`` nearest other columns (scipy cKDTree)."""
+    """Indices (n, k) and positions (n, k, 2) of the ``n_neighbours`` nearest other columns."""
     from scipy.spatial import cKDTree
 
     pts = np.column_stack([rows, cols])
     k = min(n_neighbours + 1, pts.shape[0])
     if k < 2:
-        return np.full((pts.shape[0], 1, 2), 1e9)
+        return np.zeros((pts.shape[0], 0), dtype=int), np.full((pts.shape[0], 1, 2), 1e9)
     _, idx = cKDTree(pts).query(pts, k=k)
-    return pts[idx[:, 1:]]
+    return idx[:, 1:], pts[idx[:, 1:]]
 
 
 def _own_cell(rows, cols, nb, yy, xx):
@@ -384,9 +384,10 @@ class _Block:
     yy: np.ndarray  # pixel coordinates (n, m)
     xx: np.ndarray
     mask: np.ndarray  # in image and in the own Voronoi cell (n, m), float 0/1
+    neighbours: np.ndarray  # indices (into all columns) of the nearest other columns (n, k)
 
 
-def _make_block(data, rows, cols, nb, dy, dx) -> _Block:
+def _make_block(data, rows, cols, nb, nb_idx, dy, dx) -> _Block:
     r0 = np.clip(np.rint(rows).astype(np.int64), 0, data.shape[0] - 1)
     c0 = np.clip(np.rint(cols).astype(np.int64), 0, data.shape[1] - 1)
     z, yy, xx, valid = _gather(data, r0, c0, dy, dx)
@@ -395,19 +396,24 @@ def _make_block(data, rows, cols, nb, dy, dx) -> _Block:
     flat = np.clip(yy, 0, data.shape[0] - 1).astype(np.int64) * data.shape[1] + np.clip(
         xx, 0, data.shape[1] - 1
     ).astype(np.int64)
-    return _Block(rows, cols, flat, z, yy, xx, valid.astype(float))
+    return _Block(rows, cols, flat, z, yy, xx, valid.astype(float), nb_idx)
 
 
 def _fit_block(
-    block: _Block, *, p_start, model, radius_px, sigma_px, n_iter, sig_bounds, fit_sigma, poisson, information
+    block: _Block, *, p_start, p_all, radius_px, sigma_px, n_iter, sig_bounds, fit_sigma, poisson, information
 ) -> dict:
-    """Fit one block: the start (detected maxima or the previous pass), optionally with neighbours."""
+    """Fit one block from the detected maxima or the previous pass (``p_start``).
+
+    With ``p_all`` (every column's parameters from the previous pass; amplitude 0 where that fit
+    failed), the Gaussians of each column's nearest neighbours are evaluated on its window and
+    held fixed in its model.
+    """
     z, yy, xx, w = block.z, block.yy, block.xx, block.mask
     others = None
-    if model is not None:
-        ps = p_start
-        own = ps[:, 0:1] * np.exp(-0.5 * ((yy - ps[:, 1:2]) ** 2 + (xx - ps[:, 2:3]) ** 2) / ps[:, 3:4] ** 2)
-        others = model.ravel()[block.flat] - np.where(np.isfinite(own), own, 0.0)
+    if p_all is not None and block.neighbours.shape[1]:
+        q = p_all[block.neighbours].astype(np.float32)  # (n, k, 5)
+        r2 = (yy[:, None, :] - q[:, :, 1:2]) ** 2 + (xx[:, None, :] - q[:, :, 2:3]) ** 2
+        others = np.einsum("nkm->nm", q[:, :, 0:1] * np.exp(r2.astype(np.float32) * (-0.5 / q[:, :, 3:4] ** 2)))
     zo = z if others is None else z - others
     valid = w > 0
     npix = w.sum(axis=1)
@@ -451,23 +457,6 @@ def _fit_block(
     }
 
 
-def _render(shape, p, *, sigma_px):
-    """Image of the fitted Gaussians ``A exp(-r^2/2s^2)`` (no background), summed with bincount."""
-    model = np.zeros(shape[0] * shape[1])
-    if p.shape[0] == 0:
-        return model.reshape(shape)
-    dy, dx = _window(3.5 * sigma_px)
-    r0 = np.rint(p[:, 1]).astype(np.int64)
-    c0 = np.rint(p[:, 2]).astype(np.int64)
-    rr = r0[:, None] + dy[None, :]
-    cc = c0[:, None] + dx[None, :]
-    inside = (rr >= 0) & (rr < shape[0]) & (cc >= 0) & (cc < shape[1])
-    arg = ((rr - p[:, 1:2]) ** 2 + (cc - p[:, 2:3]) ** 2) * (-0.5 / p[:, 3:4] ** 2)
-    val = p[:, 0:1].astype(np.float32) * np.exp(arg.astype(np.float32))
-    model = np.bincount((rr * shape[1] + cc)[inside], weights=val[inside], minlength=model.size)
-    return model.reshape(shape)
-
-
 def refine_columns(
     image: np.ndarray,
     rows: np.ndarray,
@@ -491,9 +480,9 @@ def refine_columns(
     threads (:func:`layerscope.parallel.map_tasks`).
 
     Pass 1 fits every column alone by least squares.  Each of the ``neighbour_passes`` that
-    follow renders the fitted columns into a model image and refits every column with its
-    neighbours' tails fixed in the model (a block-Jacobi step of a joint fit of all columns, the
-    role of Atomap's neighbour-aware refinement), with the chosen noise model.
+    follow refits every column with the fitted Gaussians of its six nearest neighbours held fixed
+    in its model (a block-Jacobi step of a joint fit of all columns, the role of Atomap's
+    neighbour-aware refinement), with the chosen noise model.
 
     Parameters
     ----------
@@ -548,16 +537,16 @@ def refine_columns(
         frame["fit_ok"] = np.zeros(0, dtype=bool)
         return frame
     sig_bounds = (0.25 * sigma_px, 3.0 * radius_px)
-    nb = _neighbours(rows, cols) if voronoi else None
+    nb_idx, nb = _neighbours(rows, cols)
     dy, dx = _window(radius_px)
     slices = [slice(s0, min(n, s0 + _BLOCK)) for s0 in range(0, n, _BLOCK)]
-    blocks = [_make_block(data, rows[sl], cols[sl], None if nb is None else nb[sl], dy, dx) for sl in slices]
+    blocks = [_make_block(data, rows[sl], cols[sl], nb[sl] if voronoi else None, nb_idx[sl], dy, dx) for sl in slices]
 
-    def run(p_start, model, width, *, fit_sigma, poisson, iters, information):
+    def run(p_start, p_all, width, *, fit_sigma, poisson, iters, information):
         parts = map_tasks(
             _fit_block_item,
             [(blk, None if p_start is None else p_start[sl]) for blk, sl in zip(blocks, slices)],
-            scheduler=scheduler, progress=False, model=model, radius_px=radius_px, sigma_px=width,
+            scheduler=scheduler, progress=False, p_all=p_all, radius_px=radius_px, sigma_px=width,
             n_iter=iters, sig_bounds=sig_bounds, fit_sigma=fit_sigma, poisson=poisson, information=information,
         )
         return {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
@@ -574,8 +563,8 @@ def refine_columns(
         start = fit["p"].copy()
         if share:
             start[:, 3] = width
-        model = _render(data.shape, start[ok], sigma_px=width)
-        fit = run(start, model, width, fit_sigma=not share, poisson=noise_model == "poisson",
+        p_all = np.where(ok[:, None], start, np.array([0.0, 0.0, 0.0, 1.0, 0.0]))
+        fit = run(start, p_all, width, fit_sigma=not share, poisson=noise_model == "poisson",
                   iters=max(3, n_iter - 1), information=last)
     p, ok = fit["p"], fit["ok"]
     frame = pd.DataFrame(
@@ -664,7 +653,9 @@ def find_columns(
     column_sigma_nm: float,
     relative_threshold: float = 0.3,
     noise_sigmas: float = 5.0,
-    n_iter: int = 5,
+    n_iter: int = 4,
+    noise_model: str = "poisson",
+    scheduler=None,
 ) -> pd.DataFrame:
     """Find every visible atom column with sub-pixel precision.
 
@@ -685,6 +676,10 @@ def find_columns(
         Detection thresholds, see :func:`detect_columns`.
     n_iter : int
         Refinement iterations.
+    noise_model : {"poisson", "gaussian"}
+        Noise model of the refinement.
+    scheduler : None, str or distributed.Client
+        Where the refinement's blocks run.
 
     Returns
     -------
@@ -705,7 +700,8 @@ def find_columns(
     )
     radius_px = 0.45 * min_separation_nm / pixel_size_nm
     fit = refine_columns(
-        data, det.rows, det.cols, radius_px=radius_px, sigma_px=column_sigma_nm / pixel_size_nm, n_iter=n_iter
+        data, det.rows, det.cols, radius_px=radius_px, sigma_px=column_sigma_nm / pixel_size_nm, n_iter=n_iter,
+        noise_model=noise_model, scheduler=scheduler,
     )
     table = pd.DataFrame(
         {

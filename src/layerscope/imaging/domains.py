@@ -103,7 +103,7 @@ def find_domains(columns: pd.DataFrame, *, inplane_spacing_nm: float, cation_spa
 
 def phase_label_image(
     columns: pd.DataFrame, *, shape: tuple[int, int], pixel_size_nm: float, max_distance_nm: float,
-    max_side: int = 1024,
+    max_side: int = 768,
 ) -> tuple[np.ndarray, float]:
     """Phase of the nearest column at every pixel of a (possibly coarser) grid.
 
@@ -131,8 +131,7 @@ def phase_label_image(
     ny, nx = -(-shape[0] // step), -(-shape[1] // step)
     p = pixel_size_nm * step
     # Nearest column by a Euclidean distance transform from the columns' pixels (O(pixels)).
-    code = np.array([1 + PHASE_LABELS.index(ph) if ph in PHASE_LABELS else 0 for ph in columns["phase"]],
-                    dtype=np.uint8)
+    code = columns["phase"].map({ph: i + 1 for i, ph in enumerate(PHASE_LABELS)}).fillna(0).to_numpy(np.uint8)
     r = np.clip((columns["y_nm"].to_numpy() / p).astype(int), 0, ny - 1)
     c = np.clip((columns["x_nm"].to_numpy() / p).astype(int), 0, nx - 1)
     seeds = np.zeros((ny, nx), dtype=np.uint8)
@@ -161,14 +160,14 @@ def block_runs(layers: pd.DataFrame) -> pd.DataFrame:
     """
     tm = layers[layers["kind"] == "TM"].sort_values("layer")
     runs = []
-    for _, row in tm.iterrows():
-        if runs and runs[-1]["phase"] == row["phase"] and row["layer"] - runs[-1]["last_layer"] == 2:
-            runs[-1]["last_layer"] = int(row["layer"])
+    for layer, phase, v in zip(tm["layer"].to_numpy(), tm["phase"].to_numpy(), tm["v_nm"].to_numpy()):
+        if runs and runs[-1]["phase"] == phase and layer - runs[-1]["last_layer"] == 2:
+            runs[-1]["last_layer"] = int(layer)
             runs[-1]["n_tm_layers"] += 1
-            runs[-1]["v_bottom_nm"] = float(row["v_nm"])
+            runs[-1]["v_bottom_nm"] = float(v)
         else:
-            runs.append({"phase": row["phase"], "first_layer": int(row["layer"]), "last_layer": int(row["layer"]),
-                         "n_tm_layers": 1, "v_top_nm": float(row["v_nm"]), "v_bottom_nm": float(row["v_nm"])})
+            runs.append({"phase": phase, "first_layer": int(layer), "last_layer": int(layer),
+                         "n_tm_layers": 1, "v_top_nm": float(v), "v_bottom_nm": float(v)})
     return pd.DataFrame(runs, columns=["phase", "first_layer", "last_layer", "n_tm_layers", "v_top_nm", "v_bottom_nm"])
 
 

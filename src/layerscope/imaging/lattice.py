@@ -588,26 +588,30 @@ def tm_pairs(
         ``above``, ``below`` (column indices), ``layer`` (the Li layer ``k + 1``), ``registry``.
     """
     pts = np.column_stack([u_nm, v_nm]).astype(float)
-    out = []
-    for k in np.unique(layer[(layer % 2) == tm_parity]):
-        ia = np.nonzero(layer == k)[0]
-        ib = np.nonzero(layer == k + 2)[0]
-        if ia.size == 0 or ib.size == 0:
-            continue
-        dist, j = cKDTree(pts[ib]).query(pts[ia], k=1, distance_upper_bound=max_distance_nm)
-        ok = np.isfinite(dist)
-        a = ia[ok]
-        b = ib[j[ok]]
-        # The partner must sit within about half a column spacing along the layers: where the
-        # true partner is missing (a void, the image edge), a farther column is no partner.
-        near = np.abs(pts[b, 0] - pts[a, 0]) <= 0.75 * inplane_spacing_nm
-        a, b = a[near], b[near]
-        out.append(pd.DataFrame({
-            "above": a,
-            "below": b,
-            "layer": k + 1,
-            "registry": wrap_half((pts[b, 0] - pts[a, 0]) / inplane_spacing_nm),
-        }))
+    layer = np.asarray(layer)
+    n = pts.shape[0]
+    if n < 2:
+        return pd.DataFrame({"above": np.empty(0, int), "below": np.empty(0, int), "layer": np.empty(0, int),
+                             "registry": np.empty(0)})
+    # One query for all columns: the partner is the nearest of the ~12 nearest columns that sits
+    # in layer k + 2 (two in the own row, three or four in each neighbouring TM layer, and the
+    # Li-layer columns of rock salt or mixing in between).
+    k_nn = min(16, n)
+    dist, idx = cKDTree(pts).query(pts, k=k_nn, distance_upper_bound=max_distance_nm)
+    valid = np.isfinite(dist)
+    idx_c = np.where(valid, idx, 0)
+    target = (layer[idx_c] == layer[:, None] + 2) & valid
+    target &= np.abs(pts[idx_c, 0] - pts[:, None, 0]) <= 0.75 * inplane_spacing_nm
+    has = target.any(axis=1) & ((layer % 2) == tm_parity)
+    first = np.argmax(target, axis=1)  # neighbours come sorted by distance
+    a = np.nonzero(has)[0]
+    b = idx[a, first[a]]
+    out = [pd.DataFrame({
+        "above": a,
+        "below": b,
+        "layer": layer[a] + 1,
+        "registry": wrap_half((pts[b, 0] - pts[a, 0]) / inplane_spacing_nm),
+    })]
     if not out:
         return pd.DataFrame({"above": np.empty(0, int), "below": np.empty(0, int), "layer": np.empty(0, int),
                              "registry": np.empty(0)})

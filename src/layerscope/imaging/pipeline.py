@@ -217,7 +217,8 @@ def find_atom_columns(
     t = time.perf_counter()
     min_sep = 0.85 * min(d_t, 0.9 * cation)
     sigma0 = 0.14 * d_t
-    found = _col.find_columns(data, pixel_size_nm=px, min_separation_nm=min_sep, column_sigma_nm=sigma0)
+    found = _col.find_columns(data, pixel_size_nm=px, min_separation_nm=min_sep, column_sigma_nm=sigma0,
+                              noise_model=noise_model, scheduler=scheduler)
     n_failed = int((~found["fit_ok"]).sum())
     found = found[found["fit_ok"]].reset_index(drop=True)
     if len(found) < MIN_TM_LAYERS * MIN_COLUMNS_ALONG:
