@@ -22,6 +22,8 @@ __all__ = ["run_demo", "DEMO_STEPS"]
 DEMO_STEPS: tuple[tuple[str, str], ...] = (
     ("simulation", "layerscope.simulate.demo"),
     ("eels", "layerscope.spectra.demo"),
+    ("insitu", "layerscope.insitu.demo"),
+    ("atomistic", "layerscope.atomistic.demo"),
     ("cycling", "layerscope.cells.demo"),
     ("xrd", "layerscope.diffraction.demo"),
 )

@@ -14,6 +14,8 @@ from layerscope.cli import core  # noqa: F401  (registers info, demo, version)
 from layerscope.cli import simulate  # noqa: F401  (registers simulate)
 from layerscope.cli import imaging  # noqa: F401  (registers columns, phases)
 from layerscope.cli import eels  # noqa: F401  (registers eels)
+from layerscope.cli import insitu  # noqa: F401  (registers insitu)
+from layerscope.cli import atomistic  # noqa: F401  (registers atomistic vacancies|neb)
 from layerscope.cli import cells  # noqa: F401  (registers cycling, xrd, kinetics)
 from layerscope.errors import LayerscopeError
 
