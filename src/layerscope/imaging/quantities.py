@@ -397,8 +397,8 @@ def quantities(columns: pd.DataFrame, layers: pd.DataFrame, result: Any, *, phas
     ]
     largest = None
     if len(gl):
-        pool = gl[gl["significant"]] if gl["significant"].any() else gl
-        r = pool.iloc[int(np.argmax(np.abs(pool["glide_over_a"].to_numpy())))]
+        # The largest step of any relation, significant or not (with its uncertainty).
+        r = gl.iloc[int(np.argmax(np.abs(gl["glide_over_a"].to_numpy())))]
         largest = {"from_layer": int(r.from_layer), "to_layer": int(r.to_layer), "relation": r.relation,
                    "glide_over_a": round(float(r.glide_over_a), 5),
                    "uncertainty_over_a": round(float(r.uncertainty_over_a), 5)}
@@ -412,7 +412,7 @@ def quantities(columns: pd.DataFrame, layers: pd.DataFrame, result: Any, *, phas
             "normal": _rms(columns.loc[tm, "strain_normal"]),
             "inplane": _rms(columns.loc[tm, "strain_inplane"]),
         },
-        "gliding": {"glide_planes": glides, "largest": largest,
+        "gliding": {"glide_planes": glides, "largest_step": largest,
                     "uniform_shear_removed_per_nm": round(float(gl.attrs.get("shear_per_nm", float("nan"))), 6)},
         "surface_layer": surface,
     }, gl

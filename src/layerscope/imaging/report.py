@@ -98,7 +98,7 @@ def phase_section(pm, image: np.ndarray, *, title: str = "Atomic-resolution phas
         "TM layer spacing per phase (nm)": q["tm_layer_spacing_nm"],
         "phase fractions": s["phase_fractions"],
         "mean Li/TM mixing in layered regions": s["mean_mixing_layered"],
-        "largest glide (fraction of a)": (q["gliding"]["largest"] or {}).get("glide_over_a"),
+        "glide planes (glide / a)": [round(g["glide_over_a"], 4) for g in q["gliding"]["glide_planes"]] or "none",
         "surface-layer thickness from vacuum (nm)": q["surface_layer"]["thickness_nm"],
         "run time (s)": s["timings_s"].get("map_phases"),
         **(extra_metrics or {}),
