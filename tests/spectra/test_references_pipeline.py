@@ -121,3 +121,19 @@ def test_cli_writes_outputs_and_reports_bad_input(tmp_path, shared_data):
                                    str(tmp_path / "bad")])
     assert isinstance(bad.exception, InputError) and "outside the core-loss energy range" in str(bad.exception)
     assert not (tmp_path / "bad").exists()
+
+
+def test_cli_low_loss_with_another_dispersion_is_refused(tmp_path, shared_data):
+    from typer.testing import CliRunner
+
+    import layerscope.cli.eels  # noqa: F401
+    from layerscope.cli.app import app
+    from layerscope.errors import CalibrationError
+
+    d = shared_data / "eels"
+    # the Mn-oxide core loss is at 0.2 eV/channel, the Cr low loss at 0.1 eV/channel
+    run = CliRunner().invoke(app, ["eels", str(d / "exspy" / "coreloss_spectrum.msa"), "--lowloss",
+                                   str(d / "exspy" / "Cr_L_ll.hspy"), "--separate-lowloss", "--edges", "Mn_L",
+                                   "--out", str(tmp_path / "o")])
+    assert isinstance(run.exception, CalibrationError)
+    assert "share the dispersion" in str(run.exception) and "Rebin" in str(run.exception)

@@ -55,7 +55,7 @@ def eels(
     lowloss: Optional[Path] = typer.Option(None, "--lowloss", help="Matching low loss with the zero-loss peak "
                                                                    "(alignment, t/lambda, Fourier-ratio deconvolution)."),
     references: Optional[Path] = typer.Option(None, "--references", help="Folder of reference spectra of known valence "
-                                                                         "with references.csv (see docs)."),
+                                                                         "with references.csv (format: layerscope.spectra.references)."),
     pixel_size_nm: Optional[float] = typer.Option(None, "--pixel-size-nm", help="Pixel size / scan step in nm, if the "
                                                                                "file has no spatial calibration."),
     offset_ev: Optional[float] = typer.Option(None, "--offset-ev", help="Energy of the first core-loss channel in eV, "

@@ -231,42 +231,54 @@ def align_zero_loss(
     return ZeroLossAlignment(aligned, new_e, pos, cl, cle)
 
 
-def _fwhm_block(block: np.ndarray, *, scale: float) -> np.ndarray:
-    y = np.asarray(block, dtype=np.float64)
+def _fwhm_block(block: np.ndarray, *, scale: float, half_window: int) -> np.ndarray:
+    data = np.asarray(block)
+    shape = data.shape[:-1]
+    flat = data.reshape(-1, data.shape[-1])
+    n_full = flat.shape[-1]
+    imax = np.argmax(flat, axis=-1)
+    # only a window around each maximum is needed: gather it (cheap for long spectra)
+    offs = np.arange(-half_window, half_window + 1)
+    idx = imax[:, None] + offs[None, :]
+    inside = (idx >= 0) & (idx < n_full)
+    y = np.where(inside, np.take_along_axis(flat, np.clip(idx, 0, n_full - 1), -1), 0.0).astype(np.float64)
     n = y.shape[-1]
-    i = np.argmax(y, axis=-1)
-    peak = np.take_along_axis(y, i[..., None], -1)[..., 0]
+    i = np.full(y.shape[0], half_window)
+    peak = y[:, half_window]
     half = 0.5 * peak
-    idx = np.arange(n)
-    below = y < half[..., None]
-    # right crossing: first channel after the max below half; left: last channel before it
-    right_mask = below & (idx > i[..., None])
-    left_mask = below & (idx < i[..., None])
+    ch = np.arange(n)
+    below = y < half[:, None]
+    right_mask = below & (ch > i[:, None])
+    left_mask = below & (ch < i[:, None])
     has_r = right_mask.any(-1)
     has_l = left_mask.any(-1)
     r = np.argmax(right_mask, axis=-1)
-    l = n - 1 - np.argmax(left_mask[..., ::-1], axis=-1)
+    l = n - 1 - np.argmax(left_mask[:, ::-1], axis=-1)
 
     def _cross(j_out: np.ndarray, j_in: np.ndarray) -> np.ndarray:
-        yo = np.take_along_axis(y, j_out[..., None], -1)[..., 0]
-        yi = np.take_along_axis(y, j_in[..., None], -1)[..., 0]
+        yo = np.take_along_axis(y, j_out[:, None], -1)[:, 0]
+        yi = np.take_along_axis(y, j_in[:, None], -1)[:, 0]
         with np.errstate(divide="ignore", invalid="ignore"):
             f = np.where(yi != yo, (half - yo) / (yi - yo), 0.0)
         return j_out + np.clip(f, 0, 1) * (j_in - j_out)
 
     right = _cross(r, np.maximum(r - 1, 0))
     left = _cross(l, np.minimum(l + 1, n - 1))
-    return np.where(has_r & has_l & (peak > 0), (right - left) * scale, np.nan)
+    out = np.where(has_r & has_l & (peak > 0), (right - left) * scale, np.nan)
+    return out.reshape(shape)
 
 
-def zero_loss_peak_fwhm(lowloss: Any, energy_eV: Any) -> Any:
+def zero_loss_peak_fwhm(lowloss: Any, energy_eV: Any, *, max_fwhm_eV: float = 20.0) -> Any:
     """Full width at half maximum of the highest peak (the ZLP) of every spectrum, in eV.
 
     Half-maximum crossings on both sides of the maximum are found by linear interpolation
-    between channels (the definition of eXSpy's ``estimate_peak_width``).
+    between channels (the definition of eXSpy's ``estimate_peak_width``), searching up to
+    ``max_fwhm_eV`` from the maximum on each side (NaN when a crossing is not found there).
     """
     lowloss = as_float(lowloss, name="lowloss")
     e = np.asarray(energy_eV, dtype=np.float64)
     _, scale = check_energy_axis(e, lowloss.shape[-1], name="lowloss energy axis")
     check_finite(lowloss, name="lowloss")
-    return map_spectra(_fwhm_block, lowloss, out_channels=None, dtype=np.float64, name="lowloss", scale=scale)
+    half_window = max(3, int(np.ceil(max_fwhm_eV / scale)))
+    return map_spectra(_fwhm_block, lowloss, out_channels=None, dtype=np.float64, name="lowloss", scale=scale,
+                       half_window=half_window)

@@ -42,6 +42,7 @@ __all__ = ["fourier_ratio", "power_law_extrapolate", "hanning_taper"]
 _CORE_EXTRAP_WINDOW = 20
 _LOW_EXTRAP_WINDOW = 100
 _EXTRAP_SIZE = 100
+_FWHM_SAMPLE = 1024
 
 
 def power_law_extrapolate(
@@ -102,7 +103,7 @@ def _fourier_ratio_numpy(
     P = clf.shape[0]
     ext = _EXTRAP_SIZE if extrapolate else 0
     ncx, nlx = nc + ext, nl + ext
-    size = sfft.next_fast_len(nlx + nc - 1, real=True)
+    size = sfft.next_fast_len(nlx + nc - 1, real=False)  # the length eXSpy uses (same wrap-around)
     scale = (ll_e[-1] - ll_e[0]) / (nl - 1)
     x = ll_e[0] + scale * np.arange(size)
     sigma = fwhm_eV / (2.0 * np.sqrt(2.0 * np.log(2.0)))
@@ -131,9 +132,8 @@ def _fourier_ratio_numpy(
             jk *= ratio_single
         else:
             jl = sfft.rfft(_prepare(llf[a:b], ll_e, _LOW_EXTRAP_WINDOW, nlx), axis=-1, workers=workers)
-            jl[jl == 0] = 1
-            jk /= jl
-            jk *= zf
+            np.divide(zf, jl, out=jl, where=jl != 0)  # Z / J_l (0 where J_l vanishes)
+            jk *= jl
         res = sfft.irfft(jk, n=size, axis=-1, workers=workers)
         out[a:b] = res[:, :nc] * i0f[a:b, None].astype(dtype)
     return out.reshape(nav + (nc,))
@@ -147,6 +147,7 @@ def fourier_ratio(
     *,
     fwhm_eV: float | None = None,
     threshold_eV: Any = None,
+    zero_loss_intensity: Any = None,
     extrapolate: bool = True,
     block_size: int = 1024,
     workers: int = -1,
@@ -167,10 +168,15 @@ def fourier_ratio(
         Low-loss energy axis (eV).
     fwhm_eV : float or None
         FWHM of the Gaussian the result is convolved with (eV). None: the median ZLP FWHM of
-        the low loss (eXSpy uses the first pixel's).
+        up to 1024 pixels of the low loss (evenly spaced for NumPy data, the first ones for
+        Dask data so that nothing more than one chunk is read; eXSpy uses the first pixel's).
     threshold_eV : float, array or None
         Elastic threshold for ``I_0`` (eV); None: per pixel by
         :func:`layerscope.spectra.thickness.elastic_threshold`.
+    zero_loss_intensity : array or None
+        ``I_0`` per pixel if already known (e.g.
+        :attr:`layerscope.spectra.thickness.ThicknessResult.zero_loss_intensity`); saves a pass
+        over the low loss. Overrides ``threshold_eV``.
     extrapolate : bool
         Power-law extrapolation of both spectra before tapering (as eXSpy's defaults).
     block_size : int
@@ -223,16 +229,27 @@ def fourier_ratio(
             f">= {2 * _CORE_EXTRAP_WINDOW}, low loss >= {2 * _LOW_EXTRAP_WINDOW} channels)."
         )
     if fwhm_eV is None:
-        fw = zero_loss_peak_fwhm(lowloss, le)
-        fw = fw.compute() if is_lazy(fw) else fw
-        fwhm_eV = float(np.nanmedian(fw))
+        flat = lowloss.reshape((-1, lowloss.shape[-1]))
+        if is_lazy(flat):  # the first pixels only: one chunk read, not a pass over the data
+            sample = flat[: min(flat.shape[0], _FWHM_SAMPLE)].compute()
+        else:
+            sample = flat[np.unique(np.linspace(0, flat.shape[0] - 1, min(flat.shape[0], _FWHM_SAMPLE)).astype(int))]
+        fwhm_eV = float(np.nanmedian(zero_loss_peak_fwhm(sample, le)))
     if not (np.isfinite(fwhm_eV) and fwhm_eV > 0):
         raise InputError(f"Fourier-ratio: fwhm_eV={fwhm_eV} must be a positive number of eV.")
-    if threshold_eV is None:
-        threshold_eV = elastic_threshold(lowloss, le)
-    from layerscope.spectra.thickness import relative_thickness
+    if zero_loss_intensity is not None:
+        i0 = zero_loss_intensity
+        if np.shape(i0) not in ((), tuple(lowloss.shape[:-1])):
+            raise InputError(
+                f"Fourier-ratio: zero_loss_intensity has shape {np.shape(i0)}, the low loss has pixel "
+                f"shape {tuple(lowloss.shape[:-1])}."
+            )
+    else:
+        if threshold_eV is None:
+            threshold_eV = elastic_threshold(lowloss, le)
+        from layerscope.spectra.thickness import relative_thickness
 
-    i0 = relative_thickness(lowloss, le, threshold_eV=threshold_eV).zero_loss_intensity
+        i0 = relative_thickness(lowloss, le, threshold_eV=threshold_eV).zero_loss_intensity
     kw = dict(cl_e=ce, ll_e=le, fwhm_eV=float(fwhm_eV), extrapolate=bool(extrapolate),
               block_size=int(block_size), workers=int(workers))
     if not is_lazy(coreloss) and not is_lazy(lowloss) and not is_lazy(i0):

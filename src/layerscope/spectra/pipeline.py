@@ -310,7 +310,7 @@ def analyse_eels(
             arrays["zlp_position_eV"] = al.zlp_position_eV
         th = relative_thickness(ll, lle)
         arrays["t_over_lambda"] = th.t_over_lambda
-        threshold = th.threshold_eV
+        i0 = th.zero_loss_intensity
     elif deconvolve:
         notes.append("no low loss given: no ZLP alignment, no t/lambda map, no Fourier-ratio deconvolution")
     params["background_windows"] = {}
@@ -326,7 +326,7 @@ def analyse_eels(
         params["background_windows"][name] = [float(window[0]), float(window[1])]
         sig, _ = subtract_background(data, e, window_eV=window, method=background_method, on_invalid=on_invalid)
         if ll is not None and deconvolve:
-            sig = fourier_ratio(sig, e, ll, lle, threshold_eV=threshold)
+            sig = fourier_ratio(sig, e, ll, lle, zero_loss_intensity=i0)
         processed[name] = sig
         wins = edge_windows(ed)
         arrays[f"{name}.onset_eV"] = edge_onset(sig, e, window_eV=wins["first_peak"])

@@ -143,10 +143,10 @@ class ThicknessResult:
 
 
 def _thickness_block(block: np.ndarray, thr: np.ndarray, *, e: np.ndarray) -> np.ndarray:
-    data = np.asarray(block, dtype=np.float64)
+    data = np.asarray(block)
     thr = np.broadcast_to(np.asarray(thr, dtype=np.float64), data.shape[:-1])
     scale = (e[-1] - e[0]) / (len(e) - 1)
-    total = data.sum(axis=-1)
+    total = data.sum(axis=-1, dtype=np.float64)
     # eXSpy's convention: channels [0, value2index(threshold)) ; value2index rounds
     with np.errstate(invalid="ignore"):
         idx = np.rint((thr - e[0]) / scale)
@@ -154,7 +154,7 @@ def _thickness_block(block: np.ndarray, thr: np.ndarray, *, e: np.ndarray) -> np
     idx = np.clip(np.where(bad, 0, idx), 0, data.shape[-1]).astype(np.int64)
     nmax = int(idx.max()) if idx.size else 0
     csum = np.concatenate(
-        [np.zeros(data.shape[:-1] + (1,)), np.cumsum(data[..., :nmax], axis=-1)], axis=-1
+        [np.zeros(data.shape[:-1] + (1,)), np.cumsum(data[..., :nmax], axis=-1, dtype=np.float64)], axis=-1
     )
     i0 = np.take_along_axis(csum, idx[..., None], -1)[..., 0]
     with np.errstate(divide="ignore", invalid="ignore"):
