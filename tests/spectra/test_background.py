@@ -94,3 +94,13 @@ def test_bad_input_messages():
         fit_background(y[None, :].T, E, window_eV=(420.0, 480.0))
     with pytest.raises(InputError, match="unknown method"):
         fit_background(y, E, window_eV=(420.0, 480.0), method="spline")
+
+
+def test_float32_subtraction_survives_extreme_power_law_parameters():
+    # a rising 8 eV pre-edge gives r ~ -60 and A ~ 1e-170: fine in float64, 0 * inf in float32
+    e = 560.0 + 0.1 * np.arange(400)
+    y = (1e-170 * e**62.0).astype(np.float32)
+    sig, fit = subtract_background(y, e, window_eV=(560.5, 569.0), method="power_law_lsq")
+    assert fit.params[1] == pytest.approx(-62.0, rel=1e-6)
+    assert np.all(np.isfinite(sig))
+    np.testing.assert_allclose(sig[e >= 560.5], 0.0, atol=1e-4 * y.max())

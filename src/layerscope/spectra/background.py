@@ -97,10 +97,12 @@ def _evaluate(method: str, params: Any, e: np.ndarray, exponents: Any, dtype: An
     p0 = params[..., 0:1]
     p1 = params[..., 1:2]
     if method in ("power_law", "power_law_lsq"):
+        # in log space, so that extreme (A, r) pairs (A ~ 1e-170, r ~ -60) do not under/overflow
+        # in float32: B = sign(A) exp(ln|A| - r ln E)
         loge = np.log(e).astype(dtype)
-        if is_lazy(params):
-            return p0.astype(dtype) * np.exp(-p1.astype(dtype) * loge)
-        return (p0.astype(dtype) * np.exp(-p1.astype(dtype) * loge)).astype(dtype, copy=False)
+        with np.errstate(divide="ignore"):
+            lna = np.log(np.abs(p0)).astype(dtype)
+        return (np.sign(p0).astype(dtype) * np.exp(lna - p1.astype(dtype) * loge)).astype(dtype, copy=False)
     if method == "exponential":
         return np.exp(p0.astype(dtype) - p1.astype(dtype) * e.astype(dtype))
     if method == "lcpl":

@@ -43,6 +43,9 @@ from layerscope.spectra.whiteline import white_line_ratio
 
 __all__ = ["EELSAnalysis", "analyse_eels", "edge_windows"]
 
+#: Early 3d metals whose L3/L2 needs hand-set windows (crystal-field split, overlapping lines).
+_CRYSTAL_FIELD_SPLIT = {"Sc", "Ti", "V", "Cr"}
+
 
 def edge_windows(edge: Edge) -> dict[str, tuple[float, float]]:
     """Default analysis windows of an edge (eV), from its tabulated onsets.
@@ -332,10 +335,16 @@ def analyse_eels(
         arrays[f"{name}.onset_eV"] = edge_onset(sig, e, window_eV=wins["first_peak"])
         arrays[f"{name}.peak_eV"] = l3_peak_position(sig, e, window_eV=wins["first_peak"])
         arrays[f"{name}.mean_spectrum"] = _mean_spectrum(sig)
-        if ed.has_white_lines:
+        if ed.has_white_lines and ed.element not in _CRYSTAL_FIELD_SPLIT:
             wl = white_line_ratio(sig, e, edge=ed, method=whiteline_method)
             arrays[f"{name}.l3_l2"] = wl.ratio
             arrays[f"{name}.l3_l2_sigma"] = wl.sigma
+        elif ed.has_white_lines:
+            notes.append(
+                f"{name}: no L3/L2 map - in early 3d metals (Sc-Cr) the L3 and L2 lines are split by the "
+                "crystal field and overlap; call white_line_ratio with explicit l3_search_eV/half_width_eV "
+                "windows if needed"
+            )
         if ed.name == "O_K":
             pr = oxygen_k_preedge_ratio(sig, e, preedge_window_eV=preedge_window_eV, main_window_eV=main_window_eV)
             arrays["O_K.preedge_ratio"] = pr.ratio
