@@ -1,0 +1,16 @@
+"""Atomic-resolution imaging of layered-oxide cathodes: columns, lattice, phases, domains, quantities.
+
+One module per concept:
+
+- :mod:`.columns` -- sub-pixel atom-column finding (matched filter, batched Poisson-ML Gaussian fits);
+- :mod:`.lattice` -- basal-plane orientation by FFT, rows, cation layers, TM-TM pairs and registry;
+- :mod:`.phases` -- stacking relations, Li-layer environment, per-column phase labels;
+- :mod:`.domains` -- domains, the phase-map image, interfaces between blocks;
+- :mod:`.quantities` -- spacings, strain, planar gliding, surface-layer thickness;
+- :mod:`.pipeline` -- :func:`~.pipeline.find_atom_columns` and :func:`~.pipeline.map_phases`;
+- :mod:`.report` -- files, overlay figure and report section; :mod:`.demo` -- the demo section;
+- :mod:`.scoring` -- scoring against simulated ground truth (tests, validation);
+- :mod:`.enhance` -- the neural enhancer (optional, PyTorch; imported only when asked for).
+
+Importing this package imports nothing heavy; use the submodules.
+"""
