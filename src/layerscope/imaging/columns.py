@@ -656,6 +656,7 @@ def find_columns(
     n_iter: int = 4,
     noise_model: str = "poisson",
     scheduler=None,
+    detection_image: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Find every visible atom column with sub-pixel precision.
 
@@ -680,6 +681,9 @@ def find_columns(
         Noise model of the refinement.
     scheduler : None, str or distributed.Client
         Where the refinement's blocks run.
+    detection_image : numpy.ndarray, optional
+        Image to detect the columns on (e.g. a denoised one); the refinement always fits
+        ``image`` itself, so positions and intensities come from the measured counts.
 
     Returns
     -------
@@ -691,7 +695,7 @@ def find_columns(
     """
     data = _as_float_image(image)
     det = detect_columns(
-        data,
+        data if detection_image is None else _as_float_image(detection_image, "detection_image"),
         pixel_size_nm=pixel_size_nm,
         min_separation_nm=min_separation_nm,
         column_sigma_nm=column_sigma_nm,

@@ -182,7 +182,9 @@ def find_atom_columns(
         The cathode (``"LiCoO2"``, ``"NMC811"``, ``"NMC622"``, ``"Li1.2Ni0.2Mn0.6O2"`` ...): its
         lattice parameters set the detection scale and the calibration check (20 %).
     enhance : bool
-        Denoise and localise with the neural enhancer first (:mod:`layerscope.imaging.enhance`).
+        Detect the columns (and the lattice) on the neural enhancer's denoised image
+        (:mod:`layerscope.imaging.enhance`); positions, widths and intensities are still fitted to
+        the raw counts.
     noise_model : {"poisson", "gaussian"}
         Noise model of the refinement (counts: Poisson).
     scheduler : None, str or distributed.Client
@@ -199,14 +201,15 @@ def find_atom_columns(
     o3_step = _ph.o3_step_for_zone(zone)
     _check_size(data.shape, px, sp)
     notes: list[str] = []
+    detection = None
     if enhance:
-        data = _enhanced(data, px)
-        notes.append("columns found on the neural enhancer's denoised image")
+        detection = _enhanced(data, px)
+        notes.append("columns detected on the neural enhancer's denoised image, then fitted on the raw counts")
     times["load"] = time.perf_counter() - t0
 
     t = time.perf_counter()
     lat = _lat.fft_lattice(
-        data, pixel_size_nm=px, layer_spacing_nm=sp.tm_spacing_nm, inplane_spacing_nm=sp.inplane_spacing_nm,
+        data if detection is None else detection, pixel_size_nm=px, layer_spacing_nm=sp.tm_spacing_nm, inplane_spacing_nm=sp.inplane_spacing_nm,
         material=sp.composition,
     )
     d_t = lat.inplane_period_nm
@@ -218,7 +221,7 @@ def find_atom_columns(
     min_sep = 0.85 * min(d_t, 0.9 * cation)
     sigma0 = 0.14 * d_t
     found = _col.find_columns(data, pixel_size_nm=px, min_separation_nm=min_sep, column_sigma_nm=sigma0,
-                              noise_model=noise_model, scheduler=scheduler)
+                              noise_model=noise_model, scheduler=scheduler, detection_image=detection)
     n_failed = int((~found["fit_ok"]).sum())
     found = found[found["fit_ok"]].reset_index(drop=True)
     if len(found) < MIN_TM_LAYERS * MIN_COLUMNS_ALONG:
@@ -402,7 +405,8 @@ def _enhanced(data: np.ndarray, pixel_size_nm: float) -> np.ndarray:
             "--enhance needs the neural enhancer (layerscope.imaging.enhance), which is not available in "
             f"this installation ({err}); run without --enhance"
         ) from err
-    denoised, _ = enhance(data, pixel_size_nm=pixel_size_nm)
+    result = enhance(data, pixel_size_nm=pixel_size_nm)
+    denoised = result.denoised if hasattr(result, "denoised") else result[0]
     return np.asarray(denoised, dtype=float)
 
 
