@@ -114,3 +114,18 @@ def test_columns_command_finds_the_simulated_columns(tmp_path, o3_image, monkeyp
     score = score_columns(table, small_o3().columns, extent_nm=(o3_image.shape[1] * PX, o3_image.shape[0] * PX))
     assert score.recall == 1.0 and score.precision == 1.0
     assert score.rms_pm < 4.0
+
+
+def test_calibrated_tiff_and_hyperspy_inputs(tmp_path, o3_image):
+    # The pixel size comes from the file (RosettaSciIO TIFF) or the signal's axes.
+    from layerscope.containers import Image
+
+    signal = Image.from_array(o3_image.astype(np.float32), pixel_size_nm=PX).to_hyperspy()
+    path = tmp_path / "o3.tif"
+    signal.save(path)
+    from_file = map_phases(path, composition="LiCoO2")
+    from_signal = map_phases(signal, composition="LiCoO2")
+    assert from_file.result.pixel_size_nm == pytest.approx(PX, rel=1e-6)
+    assert from_signal.result.pixel_size_nm == pytest.approx(PX, rel=1e-6)
+    np.testing.assert_allclose(from_file.columns["x_nm"], from_signal.columns["x_nm"], atol=1e-9)
+    assert from_file.summary["phase_fractions"]["O3"] > 0.99
