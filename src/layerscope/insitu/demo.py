@@ -24,7 +24,7 @@ __all__ = ["demo_series", "demo_section"]
 def demo_series(*, seed: int = 0, n_frames: int = 14):
     """The demo's synthetic series and its truth (256 x 256 px of 0.04 nm, 1 frame per s)."""
     voids = [
-        VoidSpec(2.6, 6.3, 0.55, growth_nm_per_s=0.02),  # a bulk void
+        VoidSpec(2.4, 5.6, 0.55, growth_nm_per_s=0.02),  # a bulk void
         VoidSpec(6.0, 5.6, 0.45, nucleation_s=3.0, growth_nm_per_s=0.05),
         VoidSpec(7.55, 5.6, 0.45, nucleation_s=4.0, growth_nm_per_s=0.05),  # merges with the previous one
         VoidSpec(8.2, 3.5, 0.6, growth_nm_per_s=0.01),  # next to the electrolyte: a surface pore

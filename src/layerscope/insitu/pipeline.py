@@ -117,7 +117,7 @@ class InsituOptions:
     voids: bool = True
     void_params: _voids.VoidParams = field(default_factory=_voids.VoidParams)
     cracks: bool = True
-    crack_min_elongation: float = 2.5
+    crack_min_elongation: float = 3.0
     fronts: bool = False
     front_direction_deg: float | None = None
     layer_spacing_nm: float | None = None
@@ -233,11 +233,11 @@ class _TaskState:
         self.seg = _voids.SegmentationGrid(ctx.shape, ctx.pixel_size_nm, ctx.options.void_params) \
             if (ctx.options.voids or ctx.options.cracks or ctx.options.interface == "detect") else None
 
-    def reg_spectrum(self, frame: np.ndarray, spectrum: _reg.FrameSpectrum) -> np.ndarray:
+    def reg_spectrum(self, frame: np.ndarray) -> np.ndarray:
         if self.ctx.roi_px is None:
-            return spectrum.periodic
+            return _reg.registration_spectrum(frame, self.grid)
         r0, r1, c0, c1 = self.ctx.roi_px
-        return _reg.periodic_spectrum(frame[r0:r1, c0:c1], self.roi_grid).periodic
+        return _reg.registration_spectrum(frame[r0:r1, c0:c1], self.roi_grid)
 
     def shift(self, mov: np.ndarray, ref: np.ndarray) -> _reg.ShiftEstimate:
         o = self.ctx.options
@@ -394,11 +394,11 @@ def _analyse_block(block: np.ndarray, prev: np.ndarray | None, ref: np.ndarray |
         for k in range(max(0, prev.shape[0] - ctx.n_prev), prev.shape[0]):
             f = np.asarray(prev[k], np.float32)
             if np.all(np.isfinite(f)):
-                history.append((p0 + k, st.reg_spectrum(f, _reg.periodic_spectrum(f, st.grid))))
+                history.append((p0 + k, st.reg_spectrum(f)))
     ref_spec = None
     if o.drift and ctx.reference in ("first", "hybrid") and ref is not None:
         rf = np.asarray(ref, np.float32)
-        ref_spec = st.reg_spectrum(rf, _reg.periodic_spectrum(rf, st.grid))
+        ref_spec = st.reg_spectrum(rf)
     out: list[dict] = []
     for k in range(block.shape[0]):
         i = start + k
@@ -410,7 +410,7 @@ def _analyse_block(block: np.ndarray, prev: np.ndarray | None, ref: np.ndarray |
             continue
         fs, electrolyte, feats, stats = _frame_features(frame, st)
         if o.drift:
-            spec = st.reg_spectrum(frame, fs)
+            spec = st.reg_spectrum(frame)
             if ctx.reference in ("first", "hybrid") and i > 0 and ref_spec is not None:
                 e = st.shift(spec, ref_spec)
                 rec["pairs"].append((i, 0, e.dy, e.dx, e.quality, "check" if ctx.reference == "hybrid" else "chain"))
@@ -804,8 +804,8 @@ def _repair_links(series: ImageSeries, pairs: pd.DataFrame, good: list[int], ctx
         st = _TaskState(ctx)
         fi = np.asarray(series.data[i], np.float32)
         fj = np.asarray(series.data[j], np.float32)
-        si = st.reg_spectrum(fi, _reg.periodic_spectrum(fi, st.grid))
-        sj = st.reg_spectrum(fj, _reg.periodic_spectrum(fj, st.grid))
+        si = st.reg_spectrum(fi)
+        sj = st.reg_spectrum(fj)
         e = st.shift(si, sj)
         pairs = pd.concat([pairs, pd.DataFrame([{"i": i, "j": j, "dy": e.dy, "dx": e.dx, "quality": e.quality,
                                                   "kind": "chain"}])], ignore_index=True)

@@ -318,10 +318,17 @@ def _crack_inside(c: CrackSpec):
 
 
 def _smooth_field(shape_nm: tuple[float, float], spacing_nm: float, corr_nm: float, seed: int) -> np.ndarray:
+    """A Gaussian random field of unit standard deviation, smoothed over ``corr_nm``.
+
+    It is made on a grid at least eight correlation lengths wide (so that its statistics hold on
+    small fields too) and cropped to ``shape_nm``.
+    """
     rng = np.random.default_rng(seed)
     n = (int(np.ceil(shape_nm[0] / spacing_nm)) + 1, int(np.ceil(shape_nm[1] / spacing_nm)) + 1)
-    f = ndi.gaussian_filter(rng.standard_normal(n), corr_nm / spacing_nm, mode="wrap")
-    return f / (f.std() + 1e-12)
+    big = tuple(max(k, int(np.ceil(8 * corr_nm / spacing_nm))) for k in n)
+    f = ndi.gaussian_filter(rng.standard_normal(big), corr_nm / spacing_nm, mode="wrap")
+    f /= f.std() + 1e-12
+    return f[: n[0], : n[1]]
 
 
 def render_frame(

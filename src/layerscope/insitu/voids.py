@@ -272,7 +272,7 @@ class DarkFeature:
     area_outline_nm2 : float
         Area inside the outline as drawn.
     y_nm, x_nm : float
-        Centroid (nm, raw frame coordinates).
+        Darkness-weighted centroid (nm, raw frame coordinates).
     depth : float
         Relative contrast at the deepest point (0..1, e.g. 0.3 = 30 % darker than the background).
     mean_contrast : float
@@ -363,7 +363,6 @@ def segment_dark(
         dark = np.where(inreg, -sub, 0.0)
         if dark.max() < seed:
             continue
-        region_sub = region[sl]
         local_depth = ndi.maximum_filter(dark, size=2 * rho + 1, mode="constant")
         inside = inreg & (dark >= prm.edge_level * local_depth)
         lab2, n2 = ndi.label(inside, structure=struct)
@@ -380,12 +379,22 @@ def segment_dark(
             rr, cc = np.nonzero(feat)
             r0, r1, c0, c1 = rr.min(), rr.max() + 1, cc.min(), cc.max() + 1
             fmask = feat[r0:r1, c0:c1]
-            cy, cx, major, minor, ang = _moments(fmask, step)
+            _, _, major, minor, ang = _moments(fmask, step)
+            # centroid weighted by the darkness inside the outline: sub-sample precision
+            wgt = dark[r0:r1, c0:c1] * fmask
+            rr_w, cc_w = np.mgrid[: fmask.shape[0], : fmask.shape[1]]
+            cy = float((wgt * rr_w).sum() / wgt.sum())
+            cx = float((wgt * cc_w).sum() / wgt.sum())
             row0, col0 = sl[0].start + r0, sl[1].start + c0
-            # truncated: the outline reaches the edge of the analysed region
-            touch = ndi.binary_dilation(feat, structure=struct) & ~region_sub
-            edge_box = (row0 == 0 or col0 == 0 or row0 + fmask.shape[0] >= rel.shape[0]
-                        or col0 + fmask.shape[1] >= rel.shape[1])
+            # truncated: the outline reaches the edge of the analysed region (or of the frame)
+            fr, fc = rr + sl[0].start, cc + sl[1].start
+            touches = False
+            for drr, dcc in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+                nr, nc = fr + drr, fc + dcc
+                outside = (nr < 0) | (nr >= region.shape[0]) | (nc < 0) | (nc >= region.shape[1])
+                if outside.any() or not region[nr, nc].all():
+                    touches = True
+                    break
             dist = float("nan")
             if interface_distance is not None:
                 dist = float(interface_distance[sl][feat].min())
@@ -414,7 +423,7 @@ def segment_dark(
                 y_nm=float(((row0 + cy) * b + 0.5) * p), x_nm=float(((col0 + cx) * b + 0.5) * p),
                 depth=depth, mean_contrast=float(-sub[feat].mean()),
                 major_nm=float(major), minor_nm=float(minor), orientation_deg=ang,
-                truncated=bool(touch.any() or edge_box), interface_distance_nm=dist, extra=extra,
+                truncated=touches, interface_distance_nm=dist, extra=extra,
             ))
     return out
 
