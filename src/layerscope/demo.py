@@ -21,6 +21,7 @@ __all__ = ["run_demo", "DEMO_STEPS"]
 #: (sub-folder, module with ``demo_section``) in report order
 DEMO_STEPS: tuple[tuple[str, str], ...] = (
     ("simulation", "layerscope.simulate.demo"),
+    ("phases", "layerscope.imaging.demo"),
     ("eels", "layerscope.spectra.demo"),
     ("insitu", "layerscope.insitu.demo"),
     ("atomistic", "layerscope.atomistic.demo"),
