@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -20,3 +21,32 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"the shared data folder {SHARED_DATA} is missing: tests need the real files there")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def open_in_chromium():
+    """A function that opens an HTML file in headless Debian Chromium (see :func:`_open_in_chromium`)."""
+    return _open_in_chromium
+
+
+def _open_in_chromium(path: Path) -> dict:
+    """Open an HTML file in headless Debian Chromium; return console errors, images and section titles."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("Debian's chromium is needed: 'make test' installs it (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        page = browser.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(Path(path).resolve().as_uri())
+        images = page.eval_on_selector_all("img", "els => els.map(e => [e.complete, e.naturalWidth, e.naturalHeight])")
+        sections = page.eval_on_selector_all("section h2", "els => els.map(e => e.textContent)")
+        browser.close()
+    return {"errors": errors, "images": images, "sections": sections}
