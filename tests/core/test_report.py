@@ -42,3 +42,12 @@ def test_report_renders_in_headless_chromium(tmp_path, open_in_chromium):
     [(complete, width, height)] = page["images"]
     assert complete and width > 100 and height > 50
     assert page["sections"] == ["A section <with> markup", "Provenance"]
+
+
+def test_metrics_are_formatted_for_people():
+    from layerscope.report.html import _format_metric
+
+    assert _format_metric(2.345678) == "2.346"
+    assert _format_metric(None) == "—"
+    assert _format_metric({"O3": 0.47576, "O3'": 0.5}) == "O3 0.4758 · O3' 0.5"
+    assert _format_metric((1.0, 2.5)) == "1, 2.5"

@@ -85,8 +85,15 @@ _TEMPLATE = jinja2.Environment(
 
 
 def _format_metric(value: Any) -> str:
+    """A key number as text: floats to 4 significant digits, dicts as ``key value`` pairs, None as a dash."""
+    if value is None:
+        return "—"
     if isinstance(value, float):
         return f"{value:.4g}"
+    if isinstance(value, dict):
+        return " · ".join(f"{k} {_format_metric(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_format_metric(v) for v in value)
     return str(value)
 
 
