@@ -36,7 +36,9 @@ from layerscope.errors import InputError
 
 __all__ = [
     "VacancyScan",
+    "symmetry_classes",
     "symmetry_distinct_sites",
+    "reduce_by_symmetry",
     "boundary_sites",
     "site_descriptors",
     "vacancy_free_energy",
@@ -48,30 +50,54 @@ _BOND_CUTOFF_A = 2.5
 _TM = ("Co", "Ni", "Mn")
 
 
-def symmetry_distinct_sites(atoms: Atoms, *, element: str = "O", symprec_A: float = 0.05) -> list[int]:
-    """One representative atom index per symmetry-equivalent class of ``element`` sites.
+def symmetry_classes(atoms: Atoms, *, element: str = "O", symprec_A: float = 0.05) -> list[list[int]]:
+    """Symmetry-equivalent classes of the ``element`` atoms (pymatgen ``SpacegroupAnalyzer``/spglib).
 
     Parameters
     ----------
     atoms : ase.Atoms
     element : str
     symprec_A : float
-        spglib tolerance (Å), through pymatgen's ``SpacegroupAnalyzer``.
+        spglib tolerance (Å).
 
     Returns
     -------
-    list of int
-        Lowest index of each class, sorted.
+    list of list of int
+        Atom indices per class, each sorted, classes ordered by their lowest index.
     """
     from pymatgen.io.ase import AseAtomsAdaptor
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
     structure = AseAtomsAdaptor.get_structure(_bare(atoms))
     sym = SpacegroupAnalyzer(structure, symprec=symprec_A).get_symmetrized_structure()
-    reps = sorted(min(group) for group in sym.equivalent_indices if str(structure[group[0]].specie) == element)
-    if not reps:
+    classes = sorted(sorted(int(i) for i in group) for group in sym.equivalent_indices
+                     if str(structure[group[0]].specie) == element)
+    if not classes:
         raise InputError(f"the cell holds no {element} atom")
-    return reps
+    return classes
+
+
+def symmetry_distinct_sites(atoms: Atoms, *, element: str = "O", symprec_A: float = 0.05) -> list[int]:
+    """One representative (the lowest index) per symmetry class of ``element`` sites."""
+    return [c[0] for c in symmetry_classes(atoms, element=element, symprec_A=symprec_A)]
+
+
+def reduce_by_symmetry(atoms: Atoms, sites: list[int], *, symprec_A: float = 0.05) -> dict[int, int]:
+    """Representatives of ``sites`` under the cell's symmetry and how many sites each stands for.
+
+    Returns
+    -------
+    dict
+        ``{representative index: multiplicity}`` (multiplicities add up to ``len(sites)``).
+    """
+    element = atoms.get_chemical_symbols()[sites[0]]
+    wanted = set(int(i) for i in sites)
+    out: dict[int, int] = {}
+    for cls in symmetry_classes(atoms, element=element, symprec_A=symprec_A):
+        members = [i for i in cls if i in wanted]
+        if members:
+            out[members[0]] = len(members)
+    return dict(sorted(out.items()))
 
 
 def boundary_sites(atoms: Atoms, *, max_distance_A: float, element: str = "O") -> list[int]:
@@ -167,7 +193,8 @@ class VacancyScan:
     Attributes
     ----------
     table : pandas.DataFrame
-        One row per site: ``site_index``, position (Å), ``distance_to_boundary_A``, ``n_TM``,
+        One row per site: ``site_index``, ``multiplicity`` (symmetry-equivalent sites it stands
+        for), position (Å), ``distance_to_boundary_A``, ``n_TM``,
         ``n_Li``, ``bond_valence_sum``, ``tm_magmom_mean_uB``, ``dE_eV``, ``dG_eV``, ``converged``,
         ``steps``, ``max_force_eV_per_A``, ``error``.
     host : RelaxResult
@@ -215,8 +242,9 @@ def scan_vacancies(
     potential : Potential
     oxygen : OxygenReference
         μO from the same potential (:func:`~layerscope.atomistic.chemical_potential.oxygen_chemical_potential`).
-    sites : list of int
-        O atom indices in ``host`` (:func:`symmetry_distinct_sites`, :func:`boundary_sites`).
+    sites : list of int or dict
+        O atom indices in ``host`` (:func:`symmetry_distinct_sites`, :func:`boundary_sites`), or
+        ``{index: multiplicity}`` from :func:`reduce_by_symmetry` (the table gets a ``multiplicity``).
     temperature_K : float
         For the O2 entropy term (the seed study: 300 K).
     fmax_eV_per_A, max_steps : float, int
@@ -238,6 +266,8 @@ def scan_vacancies(
     if potential.name != oxygen.potential:
         raise InputError(f"μO was computed with {oxygen.potential} but the scan uses {potential.name}; "
                          f"compute μO with the same potential")
+    multiplicity = dict(sites) if isinstance(sites, dict) else {int(i): 1 for i in sites}
+    sites = list(multiplicity)
     symbols = np.array(host.get_chemical_symbols())
     bad = [i for i in sites if not (0 <= i < len(host)) or symbols[i] != "O"]
     if bad:
@@ -265,7 +295,8 @@ def scan_vacancies(
                      optimizer=optimizer)
     for row in rows:
         row.update(site_descriptors(relaxed, row["site_index"], magmoms=host_res.magmoms))
-    columns = ["site_index", "x_A", "y_A", "z_A", "distance_to_boundary_A", "n_TM", "n_Li", "bond_valence_sum",
+        row["multiplicity"] = multiplicity[row["site_index"]]
+    columns = ["site_index", "multiplicity", "x_A", "y_A", "z_A", "distance_to_boundary_A", "n_TM", "n_Li", "bond_valence_sum",
                "tm_magmom_mean_uB", "dE_eV", "dG_eV", "converged", "steps", "max_force_eV_per_A", "error"]
     table = pd.DataFrame(rows)[columns]
     params = {"potential": potential.describe(), "mu_O_eV": oxygen.mu_O_eV, "temperature_K": float(temperature_K),
@@ -354,7 +385,8 @@ class VacancyStudy:
             "host_atoms": len(self.scan.host.atoms), "host_formula": self.scan.host.atoms.get_chemical_formula(),
             "dG_min_eV": float(ok["dG_eV"].min()) if len(ok) else float("nan"),
             "dG_max_eV": float(ok["dG_eV"].max()) if len(ok) else float("nan"),
-            "dG_mean_eV": float(ok["dG_eV"].mean()) if len(ok) else float("nan"),
+            "dG_mean_eV": float(np.average(ok["dG_eV"], weights=ok["multiplicity"])) if len(ok) else float("nan"),
+            "n_sites_represented": int(t["multiplicity"].sum()),
             "boundary_energy_J_per_m2": self.boundary_energy_J_per_m2,
         }
         if self.structure == "bulk" and self.li_fraction in PAPER_BULK_DG_EV:
@@ -404,7 +436,7 @@ class VacancyStudy:
         from layerscope.report import Figure, Section, Table, figure_to_png
 
         s = self.summary()
-        text = (f"O-vacancy formation free energies ΔG = E(vac) - E(host) + μO - TΔS for {s['n_sites']} O sites of "
+        text = (f"O-vacancy formation free energies ΔG = E(vac) - E(host) + μO - TΔS for {s['n_sites']} symmetry-distinct O sites (standing for {s['n_sites_represented']}) of "
                 f"{s['host_formula']} ({self.structure}), {s['potential']}; μO = {s['mu_O_eV']:.3f} eV from Li/Li2O "
                 f"with ΔHf(Li2O) = -6.197 eV, TΔS = {s['t_dS_eV']:.3f} eV. Sites whose relaxation did not converge "
                 f"are kept and marked ({s['n_unconverged']}).")
@@ -435,6 +467,7 @@ def run_vacancy_study(
     fmax_eV_per_A: float = 0.05,
     max_steps: int = 300,
     optimizer: Literal["FIRE", "BFGS"] = "BFGS",
+    use_symmetry: bool = True,
     seed: int = 0,
     scheduler: Any = None,
     progress: bool = True,
@@ -466,6 +499,9 @@ def run_vacancy_study(
         Boundary cells.
     fmax_eV_per_A, max_steps, optimizer
         Relaxation settings.
+    use_symmetry : bool
+        Compute one representative per class of symmetry-equivalent boundary sites (spglib on the
+        unrelaxed host; ``multiplicity`` column) instead of every site; the bulk always uses symmetry.
     seed : int
     scheduler, progress
         Site fan-out (:func:`layerscope.parallel.map_tasks`).
@@ -494,9 +530,11 @@ def run_vacancy_study(
     host = build_host(structure, relaxed_bulk=bulk.atoms, li_fraction=li_fraction, size=size,
                       expand_times=expand_times, repeat=repeat, sigma=sigma, seed=seed)
     if structure == "bulk":
-        sites = symmetry_distinct_sites(host)
+        sites = reduce_by_symmetry(host, [i for i, s in enumerate(host.get_chemical_symbols()) if s == "O"])
     else:
         sites = boundary_sites(host, max_distance_A=max_distance_A)
+        if use_symmetry:
+            sites = reduce_by_symmetry(host, sites)
     oxygen = oxygen_chemical_potential(potential)
     scan = scan_vacancies(host, potential, oxygen, sites=sites, temperature_K=temperature_K,
                           fmax_eV_per_A=fmax_eV_per_A, max_steps=max_steps, optimizer=optimizer,
@@ -512,7 +550,7 @@ def run_vacancy_study(
     params = {"structure": structure, "composition": composition, "li_fraction": li_fraction,
               "temperature_K": temperature_K, "max_distance_A": max_distance_A, "size": list(size),
               "bulk_size": list(bulk_size), "expand_times": expand_times, "repeat": list(repeat), "sigma": sigma,
-              "seed": seed, **scan.parameters, "li_ordering": host.info.get("li_ordering"),
+              "seed": seed, "use_symmetry": use_symmetry, **scan.parameters, "li_ordering": host.info.get("li_ordering"),
               "boundary": {k: v for k, v in host.info.get("boundary", {}).items() if k != "c_axis"}}
     return VacancyStudy(scan=scan, structure=structure, composition=composition, li_fraction=float(li_fraction),
                         bulk_lattice_A=(float(a_c[0]), float(a_c[1])), bulk_energy_eV_per_fu=float(e_fu),

@@ -47,8 +47,13 @@ def _floats(text: str, *, name: str) -> list[float]:
 
 
 def _load(potential: str, device: str, threads: int):
+    import warnings
+
     from layerscope.atomistic.potentials import load_potential
 
+    # CHGNet converts its volume tensor with requires_grad=True on every call: harmless, but it would
+    # print a PyTorch warning per structure into the user's terminal
+    warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True", category=UserWarning)
     return load_potential(potential, device=device, num_threads=threads)
 
 
@@ -71,6 +76,8 @@ def vacancies(
     sigma: int = typer.Option(7, "--sigma", help="Tilt boundary Σ: 7 or 13."),
     fmax: float = typer.Option(0.05, "--fmax", help="Force convergence, eV/Å."),
     max_steps: int = typer.Option(300, "--max-steps", help="Optimiser steps per relaxation."),
+    all_sites: bool = typer.Option(False, "--all-sites", help="Boundaries: compute every site near the plane, not "
+                                                              "one per symmetry class."),
     seed: int = typer.Option(0, "--seed", help="Seed of the Ewald ordering searches."),
     device: str = typer.Option("auto", "--device", help="auto (GPU when present), cpu or cuda."),
     threads: int = typer.Option(1, "--threads", help="PyTorch threads per task."),
@@ -90,7 +97,8 @@ def vacancies(
     study = run_vacancy_study(structure, composition=composition, li_fraction=li_fraction, potential=pot,
                               temperature_K=temperature_k, max_distance_A=max_distance_a, size=sizes[0],
                               bulk_size=sizes[1], expand_times=expand_times, repeat=sizes[2], sigma=sigma,
-                              fmax_eV_per_A=fmax, max_steps=max_steps, seed=seed, scheduler=scheduler)
+                              fmax_eV_per_A=fmax, max_steps=max_steps, use_symmetry=not all_sites, seed=seed,
+                              scheduler=scheduler)
     prov = Provenance.create([study.scan.host.atoms], parameters=study.parameters)
     with output_directory(out) as tmp:
         study.write(tmp, prov)
