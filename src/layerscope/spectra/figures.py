@@ -181,7 +181,8 @@ def eels_section(res: Any, *, title: str = "EELS") -> Any:
     p = res.parameters
     text = (
         f"{res.kind.replace('_', ' ')} of {len(p['edges'])} edge(s) ({', '.join(p['edges'])}). "
-        f"Background: {p['background_method']} fitted in the windows {p['background_windows']} eV. "
+        f"Background: {p['background_method']} fitted in the windows "
+        f"{', '.join(f'{edge} {lo:.1f}-{hi:.1f}' for edge, (lo, hi) in p['background_windows'].items())} eV. "
         + ("Zero-loss peaks aligned to 0 eV" + (" and the same shifts applied to the core loss (dual EELS). "
                                                  if p.get('dual_eels') else ". ") if p.get("align") else "")
         + ("Edges Fourier-ratio deconvolved with the low loss. " if p.get("deconvolve") else "")
