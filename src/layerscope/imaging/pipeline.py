@@ -257,7 +257,11 @@ def find_atom_columns(
     pairs = _lat.tm_pairs(tm["u_nm"].to_numpy(), tm["v_nm"].to_numpy(), tm["layer"].to_numpy(),
                           tm_parity=index.tm_parity, inplane_spacing_nm=d_t,
                           max_distance_nm=1.5 * 2.0 * cation)
-    rel = _ph.classify_relations(pairs["registry"].to_numpy(), o3_step=o3_step)
+    # Classify the registry averaged over 5 neighbouring pairs of the layer (noise / sqrt(5)).
+    smoothed = _lat.smooth_registry(tm["u_nm"].to_numpy()[pairs["above"].to_numpy()], pairs["layer"].to_numpy(),
+                                    pairs["registry"].to_numpy(), max_gap_nm=1.5 * d_t)
+    pairs["registry_smoothed"] = smoothed
+    rel = _ph.classify_relations(smoothed, o3_step=o3_step)
     # Relation below each TM column and above it (the pair that ends on it).
     rel_down = np.full(len(tm), "", dtype="<U4")
     rel_down[pairs["above"].to_numpy()] = rel
