@@ -40,6 +40,7 @@ __all__ = [
     "SyntheticTruth",
     "random_walk_drift",
     "synthetic_series",
+    "SeriesRenderer",
     "render_frame",
     "void_truth",
 ]
@@ -213,11 +214,12 @@ class SyntheticTruth:
     times_s: np.ndarray
     pixel_size_nm: float
     shape: tuple[int, int]
-    lattice: LayeredLattice
+    lattice: LayeredLattice | None
     front: FrontSpec | None = None
     voids: list[VoidSpec] = field(default_factory=list)
     cracks: list[CrackSpec] = field(default_factory=list)
     electrolyte: ElectrolyteSpec | None = None
+    texture_amplitude: float = 0.0
 
     def front_position_nm(self) -> np.ndarray:
         """True front position per frame (nm, along the propagation direction, specimen coordinates)."""
@@ -337,6 +339,8 @@ def render_frame(
     *,
     thickness_field: np.ndarray | None = None,
     speckle_field: np.ndarray | None = None,
+    electrolyte_field: np.ndarray | None = None,
+    speckle_spacing_nm: float = 0.1,
     field_origin_nm: tuple[float, float] = (0.0, 0.0),
     field_spacing_nm: float = 0.25,
     thickness_variation: float = 0.0,
@@ -347,23 +351,26 @@ def render_frame(
     dy, dx = float(truth.drift_y_px[index]), float(truth.drift_x_px[index])
     t = float(truth.times_s[index])
     lat = truth.lattice
-    # specimen box seen by this frame (with a margin for the column tails)
-    margin = 5 * lat.column_sigma_nm + lat.layer_spacing_nm
-    x_rng = (-dx * p - margin, (shape[1] - dx) * p + margin)
-    y_rng = (-dy * p - margin, (shape[0] - dy) * p + margin)
-    pos, kind = _lattice_columns(lat, x_rng, y_rng)
-    if truth.front is not None:
-        s = truth.front.order(pos[:, 0], pos[:, 1], t)
-    else:
-        s = np.ones(pos.shape[0])
-    tm_frac = np.where(kind == 0, 0.5 * (1 + s), 0.5 * (1 - s))
-    w = np.where(kind == 2, lat.o_intensity, tm_frac * lat.tm_intensity + (1 - tm_frac) * lat.li_intensity)
-    rows = pos[:, 1] / p - 0.5 + dy
-    cols = pos[:, 0] / p - 0.5 + dx
-    img = _splat_gaussians(shape, rows, cols, w, lat.column_sigma_nm / p)
     # specimen coordinates of the pixel centres of this frame
     yc = (np.arange(shape[0]) + 0.5 - dy) * p
     xc = (np.arange(shape[1]) + 0.5 - dx) * p
+    if lat is None:  # a textured foil (lattice not resolved): speckle moving with the specimen
+        img = 1.0 + truth.texture_amplitude * _sample(speckle_field, xc, yc, field_origin_nm, speckle_spacing_nm)
+    else:
+        # specimen box seen by this frame (with a margin for the column tails)
+        margin = 5 * lat.column_sigma_nm + lat.layer_spacing_nm
+        x_rng = (-dx * p - margin, (shape[1] - dx) * p + margin)
+        y_rng = (-dy * p - margin, (shape[0] - dy) * p + margin)
+        pos, kind = _lattice_columns(lat, x_rng, y_rng)
+        if truth.front is not None:
+            s = truth.front.order(pos[:, 0], pos[:, 1], t)
+        else:
+            s = np.ones(pos.shape[0])
+        tm_frac = np.where(kind == 0, 0.5 * (1 + s), 0.5 * (1 - s))
+        w = np.where(kind == 2, lat.o_intensity, tm_frac * lat.tm_intensity + (1 - tm_frac) * lat.li_intensity)
+        rows = pos[:, 1] / p - 0.5 + dy
+        cols = pos[:, 0] / p - 0.5 + dx
+        img = _splat_gaussians(shape, rows, cols, w, lat.column_sigma_nm / p)
     factor = np.ones(shape)
     if thickness_field is not None and thickness_variation:
         factor *= 1.0 + thickness_variation * _sample(thickness_field, xc, yc, field_origin_nm, field_spacing_nm)
@@ -390,10 +397,10 @@ def render_frame(
         yy, xx = np.meshgrid(yc, xc, indexing="ij")
         # fraction of the pixel in the electrolyte from the signed distance of its centre
         frac = np.clip(0.5 + e.signed_distance(xx, yy) / p, 0.0, 1.0)
-        mean_cathode = _mean_column_intensity(lat, p)
+        mean_cathode = _mean_column_intensity(lat, p) if lat is not None else 1.0
         amorph = mean_cathode * e.intensity * np.ones(shape)
-        if speckle_field is not None:
-            amorph *= 1.0 + e.speckle * _sample(speckle_field, xc, yc, field_origin_nm, field_spacing_nm)
+        if electrolyte_field is not None:
+            amorph *= 1.0 + e.speckle * _sample(electrolyte_field, xc, yc, field_origin_nm, field_spacing_nm)
         img = (1 - frac) * img + frac * amorph
     return img
 
@@ -411,13 +418,62 @@ def _sample(field_: np.ndarray, xc: np.ndarray, yc: np.ndarray, origin: tuple[fl
     return ndi.map_coordinates(field_, [yy, xx], order=1, mode="nearest")
 
 
+class SeriesRenderer:
+    """Renders the noisy frames of a synthetic series one at a time (for series too large for memory).
+
+    Parameters are those of :func:`synthetic_series`; :attr:`truth` holds the truth and
+    :meth:`frame` returns frame ``i`` (float32 counts, or intensity when ``counts_per_pixel`` is
+    None). Frames are reproducible: frame ``i`` uses its own random stream derived from ``seed``.
+    """
+
+    def __init__(self, *, shape, pixel_size_nm, n_frames, frame_interval_s, lattice, drift_px, front, voids, cracks,
+                 electrolyte, counts_per_pixel, thickness_variation, texture_amplitude, texture_nm, seed) -> None:
+        if n_frames < 1:
+            raise InputError(f"n_frames={n_frames} must be at least 1")
+        if lattice is None and front is not None:
+            raise InputError("a front needs a lattice (it is seen as the loss of the layer fringe); give lattice=")
+        if drift_px is None:
+            dy, dx = random_walk_drift(n_frames, step_px=0.7, trend_px=(0.3, -0.4), seed=seed + 1)
+        else:
+            dy, dx = (np.asarray(d, float) for d in drift_px)
+            if dy.shape != (n_frames,) or dx.shape != (n_frames,):
+                raise InputError(f"drift_px needs {n_frames} values per axis, got {dy.shape} and {dx.shape}")
+        times = np.arange(n_frames) * float(frame_interval_s)
+        self.truth = SyntheticTruth(dy, dx, times, float(pixel_size_nm), (int(shape[0]), int(shape[1])), lattice,
+                                    front, list(voids), list(cracks), electrolyte,
+                                    texture_amplitude=float(texture_amplitude) if lattice is None else 0.0)
+        p = float(pixel_size_nm)
+        pad = (max(np.abs(dx).max(), np.abs(dy).max()) + 4) * p
+        self.origin = (-pad, -pad)
+        extent = (shape[0] * p + 2 * pad, shape[1] * p + 2 * pad)
+        self.spacing = 0.1
+        self.thick = _smooth_field(extent, self.spacing, 6.0, seed + 2) if thickness_variation else None
+        self.electrolyte_field = _smooth_field(extent, self.spacing, 0.4, seed + 3) if electrolyte is not None else None
+        self.speckle_spacing = texture_nm / 6.0
+        self.speckle = _smooth_field(extent, self.speckle_spacing, texture_nm, seed + 4) if lattice is None else None
+        self.thickness_variation = thickness_variation
+        self.counts_per_pixel = counts_per_pixel
+        self.mean_level = _mean_column_intensity(lattice, p) if lattice is not None else 1.0
+        self.seed = seed
+
+    def frame(self, i: int) -> np.ndarray:
+        img = render_frame(self.truth, i, thickness_field=self.thick, speckle_field=self.speckle,
+                           electrolyte_field=self.electrolyte_field, field_origin_nm=self.origin,
+                           field_spacing_nm=self.spacing, speckle_spacing_nm=self.speckle_spacing,
+                           thickness_variation=self.thickness_variation)
+        if self.counts_per_pixel is None:
+            return img.astype(np.float32)
+        rng = np.random.default_rng([self.seed, i])
+        return rng.poisson(img * (self.counts_per_pixel / self.mean_level)).astype(np.float32)
+
+
 def synthetic_series(
     *,
     shape: tuple[int, int] = (256, 256),
     pixel_size_nm: float = 0.04,
     n_frames: int = 12,
     frame_interval_s: float = 1.0,
-    lattice: LayeredLattice = LayeredLattice(),
+    lattice: LayeredLattice | None = LayeredLattice(),
     drift_px: tuple[Sequence[float], Sequence[float]] | None = None,
     front: FrontSpec | None = None,
     voids: Sequence[VoidSpec] = (),
@@ -425,6 +481,8 @@ def synthetic_series(
     electrolyte: ElectrolyteSpec | None = None,
     counts_per_pixel: float | None = 200.0,
     thickness_variation: float = 0.03,
+    texture_amplitude: float = 0.15,
+    texture_nm: float = 1.0,
     seed: int = 0,
 ) -> tuple[ImageSeries, SyntheticTruth]:
     """A synthetic in situ HAADF series and its truth.
@@ -437,7 +495,10 @@ def synthetic_series(
     n_frames : int
     frame_interval_s : float
         Time between frames (s); frame ``i`` is at ``i * frame_interval_s``.
-    lattice : LayeredLattice
+    lattice : LayeredLattice or None
+        The atomic lattice; None for a lower-magnification movie where the lattice is not
+        resolved: a foil with a speckle texture (relative amplitude ``texture_amplitude``,
+        correlation length ``texture_nm``) instead.
     drift_px : (dy, dx), optional
         Drift per frame (px); default: a random walk of 0.7 px per frame with a (0.3, -0.4) px trend.
     front, voids, cracks, electrolyte
@@ -446,8 +507,10 @@ def synthetic_series(
         Mean detected counts per pixel in the pristine crystal (Poisson noise); None for no noise.
     thickness_variation : float
         Relative amplitude (standard deviation) of a smooth thickness variation of the foil (Gaussian
-        random field smoothed over 6 nm) that moves
-        with the specimen; it gives the frames low-frequency content, as real foils have.
+        random field smoothed over 6 nm) that moves with the specimen; it gives the frames
+        low-frequency content, as real foils have.
+    texture_amplitude, texture_nm : float
+        The speckle of a lattice-free foil (used when ``lattice`` is None).
     seed : int
 
     Returns
@@ -455,37 +518,17 @@ def synthetic_series(
     ImageSeries, SyntheticTruth
         Eager float32 frames (counts) with ``times_s`` and ``pixel_size_nm``.
     """
-    if n_frames < 1:
-        raise InputError(f"n_frames={n_frames} must be at least 1")
-    if drift_px is None:
-        dy, dx = random_walk_drift(n_frames, step_px=0.7, trend_px=(0.3, -0.4), seed=seed + 1)
-    else:
-        dy, dx = (np.asarray(d, float) for d in drift_px)
-        if dy.shape != (n_frames,) or dx.shape != (n_frames,):
-            raise InputError(f"drift_px needs {n_frames} values per axis, got {dy.shape} and {dx.shape}")
-    times = np.arange(n_frames) * float(frame_interval_s)
-    truth = SyntheticTruth(dy, dx, times, float(pixel_size_nm), (int(shape[0]), int(shape[1])), lattice,
-                           front, list(voids), list(cracks), electrolyte)
-    # smooth fields in specimen coordinates, covering every frame
-    p = pixel_size_nm
-    pad = (max(np.abs(dx).max(), np.abs(dy).max()) + 4) * p
-    origin = (-pad, -pad)
-    extent = (shape[0] * p + 2 * pad, shape[1] * p + 2 * pad)
-    spacing = 0.1
-    thick = _smooth_field(extent, spacing, 6.0, seed + 2) if thickness_variation else None
-    speckle = _smooth_field(extent, spacing, 0.4, seed + 3) if electrolyte is not None else None
-    rng = np.random.default_rng(seed)
-    frames = np.empty((n_frames, *truth.shape), np.float32)
-    mean_level = _mean_column_intensity(lattice, p)
+    r = SeriesRenderer(shape=shape, pixel_size_nm=pixel_size_nm, n_frames=n_frames, frame_interval_s=frame_interval_s,
+                       lattice=lattice, drift_px=drift_px, front=front, voids=voids, cracks=cracks,
+                       electrolyte=electrolyte, counts_per_pixel=counts_per_pixel,
+                       thickness_variation=thickness_variation, texture_amplitude=texture_amplitude,
+                       texture_nm=texture_nm, seed=seed)
+    frames = np.empty((n_frames, *r.truth.shape), np.float32)
     for i in range(n_frames):
-        img = render_frame(truth, i, thickness_field=thick, speckle_field=speckle, field_origin_nm=origin,
-                           field_spacing_nm=spacing, thickness_variation=thickness_variation)
-        if counts_per_pixel is not None:
-            img = rng.poisson(img * (counts_per_pixel / mean_level)).astype(np.float32)
-        frames[i] = img
-    series = ImageSeries.from_array(frames, pixel_size_nm=pixel_size_nm, times_s=times,
+        frames[i] = r.frame(i)
+    series = ImageSeries.from_array(frames, pixel_size_nm=pixel_size_nm, times_s=r.truth.times_s,
                                     metadata={"title": "synthetic in situ series", "signal_type": "HAADF"})
-    return series, truth
+    return series, r.truth
 
 
 def void_truth(truth: SyntheticTruth, *, min_diameter_nm: float = 0.0) -> pd.DataFrame:
