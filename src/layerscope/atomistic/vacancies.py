@@ -360,6 +360,15 @@ def build_host(
     return host
 
 
+def _pearson(x: pd.Series, y: pd.Series) -> float:
+    """Pearson correlation of two columns (NaN rows dropped; NaN for fewer than 3 points or no spread)."""
+    m = np.isfinite(x.to_numpy(dtype=float)) & np.isfinite(y.to_numpy(dtype=float))
+    a, b = x.to_numpy(dtype=float)[m], y.to_numpy(dtype=float)[m]
+    if len(a) < 3 or a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
 @dataclass
 class VacancyStudy:
     """A finished vacancy protocol: the scan plus what it was run on."""
@@ -387,6 +396,10 @@ class VacancyStudy:
             "dG_max_eV": float(ok["dG_eV"].max()) if len(ok) else float("nan"),
             "dG_mean_eV": float(np.average(ok["dG_eV"], weights=ok["multiplicity"])) if len(ok) else float("nan"),
             "n_sites_represented": int(t["multiplicity"].sum()),
+            # the seed study: ΔG follows the net charge on O; here with the bond-valence sum and the
+            # neighbouring-TM moment as proxies (Pearson r over converged sites, NaN below 3 sites)
+            "r_dG_bond_valence": _pearson(ok["dG_eV"], ok["bond_valence_sum"]),
+            "r_dG_tm_magmom": _pearson(ok["dG_eV"], ok["tm_magmom_mean_uB"]),
             "boundary_energy_J_per_m2": self.boundary_energy_J_per_m2,
         }
         if self.structure == "bulk" and self.li_fraction in PAPER_BULK_DG_EV:
@@ -414,8 +427,24 @@ class VacancyStudy:
         fig.tight_layout()
         return fig
 
-    def write(self, out_dir, provenance) -> None:
-        """sites.csv, host.extxyz (relaxed), dG_profile.png, summary.json, provenance.json."""
+    def relaxed_boundary(self) -> Atoms:
+        """The relaxed host with its boundary description (for :mod:`layerscope.atomistic.to_image`)."""
+        host = self.scan.host.atoms.copy()
+        if "boundary" not in host.info:
+            raise InputError(f"the {self.structure} host has no boundary to image")
+        return host
+
+    def write(self, out_dir, provenance, *, image: dict[str, float] | None = None) -> None:
+        """sites.csv, host.extxyz (relaxed), dG_profile.png, summary.json, provenance.json.
+
+        Parameters
+        ----------
+        out_dir : path
+        provenance : Provenance
+        image : dict, optional
+            ``{"pixel_size_nm", "probe_fwhm_nm", "thickness_nm"}``: also write the edge-on HAADF
+            simulation of the relaxed boundary (``host_haadf.hspy`` and ``host_haadf.png``).
+        """
         from pathlib import Path
 
         from ase.io import write as ase_write
@@ -429,6 +458,19 @@ class VacancyStudy:
         host.info = {k: v for k, v in host.info.items() if isinstance(v, (int, float, str))}
         ase_write(out_dir / "host.extxyz", host)
         (out_dir / "dG_profile.png").write_bytes(figure_to_png(self.figure()))
+        if image is not None:
+            import matplotlib.pyplot as plt
+
+            from layerscope.atomistic.to_image import simulate_boundary_image
+            from layerscope.report import add_scalebar
+
+            sim, _ = simulate_boundary_image(self.relaxed_boundary(), **image)
+            sim.image.to_hyperspy().save(out_dir / "host_haadf.hspy", overwrite=True)
+            fig, ax = plt.subplots(figsize=(4, 5))
+            ax.imshow(sim.image.data, cmap="gray")
+            ax.set_axis_off()
+            add_scalebar(ax, sim.image.pixel_size_nm)
+            (out_dir / "host_haadf.png").write_bytes(figure_to_png(fig))
         write_summary(out_dir, {**self.summary(), "parameters": self.parameters}, provenance)
 
     def section(self, provenance=None):

@@ -76,6 +76,10 @@ def vacancies(
     sigma: int = typer.Option(7, "--sigma", help="Tilt boundary Σ: 7 or 13."),
     fmax: float = typer.Option(0.05, "--fmax", help="Force convergence, eV/Å."),
     max_steps: int = typer.Option(300, "--max-steps", help="Optimiser steps per relaxation."),
+    haadf_thickness_nm: Optional[float] = typer.Option(None, "--haadf-thickness-nm", help="Boundaries: also simulate "
+                                                       "the relaxed model edge-on (incoherent HAADF) at this thickness, nm."),
+    haadf_pixel_nm: float = typer.Option(0.02, "--haadf-pixel-nm", help="Pixel size of that image, nm."),
+    haadf_probe_nm: float = typer.Option(0.08, "--haadf-probe-nm", help="Probe FWHM of that image, nm."),
     all_sites: bool = typer.Option(False, "--all-sites", help="Boundaries: compute every site near the plane, not "
                                                               "one per symmetry class."),
     seed: int = typer.Option(0, "--seed", help="Seed of the Ewald ordering searches."),
@@ -86,6 +90,11 @@ def vacancies(
     """O-vacancy formation free energy of every O site (bulk: symmetry-distinct; boundaries: near the plane)."""
     if structure not in ("bulk", "twin", "tilt"):
         raise InputError(f"--structure {structure!r}: choose bulk, twin or tilt")
+    image = None
+    if haadf_thickness_nm is not None:
+        if structure == "bulk":
+            raise InputError("--haadf-thickness-nm images a boundary model; use it with --structure twin or tilt")
+        image = {"pixel_size_nm": haadf_pixel_nm, "probe_fwhm_nm": haadf_probe_nm, "thickness_nm": haadf_thickness_nm}
     from layerscope.atomistic.vacancies import run_vacancy_study
     from layerscope.io.output import output_directory
     from layerscope.provenance import Provenance
@@ -101,7 +110,7 @@ def vacancies(
                               scheduler=scheduler)
     prov = Provenance.create([study.scan.host.atoms], parameters=study.parameters)
     with output_directory(out) as tmp:
-        study.write(tmp, prov)
+        study.write(tmp, prov, image=image)
         render_report([study.section(prov)], tmp / "report.html", title=f"O vacancies: {composition} {structure}",
                       provenance=prov)
     s = study.summary()
