@@ -341,6 +341,7 @@ def render_frame(
     speckle_field: np.ndarray | None = None,
     electrolyte_field: np.ndarray | None = None,
     speckle_spacing_nm: float = 0.1,
+    electrolyte_spacing_nm: float = 0.1,
     field_origin_nm: tuple[float, float] = (0.0, 0.0),
     field_spacing_nm: float = 0.25,
     thickness_variation: float = 0.0,
@@ -400,7 +401,7 @@ def render_frame(
         mean_cathode = _mean_column_intensity(lat, p) if lat is not None else 1.0
         amorph = mean_cathode * e.intensity * np.ones(shape)
         if electrolyte_field is not None:
-            amorph *= 1.0 + e.speckle * _sample(electrolyte_field, xc, yc, field_origin_nm, field_spacing_nm)
+            amorph *= 1.0 + e.speckle * _sample(electrolyte_field, xc, yc, field_origin_nm, electrolyte_spacing_nm)
         img = (1 - frac) * img + frac * amorph
     return img
 
@@ -446,9 +447,11 @@ class SeriesRenderer:
         pad = (max(np.abs(dx).max(), np.abs(dy).max()) + 4) * p
         self.origin = (-pad, -pad)
         extent = (shape[0] * p + 2 * pad, shape[1] * p + 2 * pad)
-        self.spacing = 0.1
+        self.spacing = 0.5  # the thickness field varies over 6 nm
         self.thick = _smooth_field(extent, self.spacing, 6.0, seed + 2) if thickness_variation else None
-        self.electrolyte_field = _smooth_field(extent, self.spacing, 0.4, seed + 3) if electrolyte is not None else None
+        self.electrolyte_spacing = 0.05
+        self.electrolyte_field = (_smooth_field(extent, self.electrolyte_spacing, 0.4, seed + 3)
+                                  if electrolyte is not None else None)
         self.speckle_spacing = texture_nm / 6.0
         self.speckle = _smooth_field(extent, self.speckle_spacing, texture_nm, seed + 4) if lattice is None else None
         self.thickness_variation = thickness_variation
@@ -460,6 +463,7 @@ class SeriesRenderer:
         img = render_frame(self.truth, i, thickness_field=self.thick, speckle_field=self.speckle,
                            electrolyte_field=self.electrolyte_field, field_origin_nm=self.origin,
                            field_spacing_nm=self.spacing, speckle_spacing_nm=self.speckle_spacing,
+                           electrolyte_spacing_nm=self.electrolyte_spacing,
                            thickness_variation=self.thickness_variation)
         if self.counts_per_pixel is None:
             return img.astype(np.float32)

@@ -79,17 +79,13 @@ class VoidParams:
             )
 
 
-def _interp_matrix(n_big: int, n_small: int, f: int) -> np.ndarray:
-    """Linear interpolation from block centres (block size ``f``) to every pixel of ``n_big``."""
+def _interp_index(n_big: int, n_small: int, f: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Neighbours and weight for linear interpolation from block centres (block size ``f``) to ``n_big`` samples."""
     u = (np.arange(n_big) + 0.5) / f - 0.5
     u = np.clip(u, 0, n_small - 1)
     lo = np.floor(u).astype(int)
     hi = np.minimum(lo + 1, n_small - 1)
-    t = u - lo
-    w = np.zeros((n_big, n_small), np.float32)
-    w[np.arange(n_big), lo] += 1 - t
-    w[np.arange(n_big), hi] += t
-    return w
+    return lo, hi, (u - lo).astype(np.float32)
 
 
 class SegmentationGrid:
@@ -109,7 +105,7 @@ class SegmentationGrid:
         self.pixel_size_nm = float(pixel_size_nm)
         self.params = params
         sigma_px = params.smooth_nm / pixel_size_nm
-        b = max(1, int(np.floor(sigma_px / 3.0)))
+        b = max(1, int(np.floor(sigma_px / 2.0)))
         while b > 1 and (n % b or m % b):
             b -= 1
         self.bin = b
@@ -134,8 +130,8 @@ class SegmentationGrid:
         self.block = f = max(1, int(np.floor(bg_px / 2.0)))
         self.blocks_shape = (-(-self.small_shape[0] // f), -(-self.small_shape[1] // f))
         self.bg_sigma_blocks = bg_px / f
-        self.wy = _interp_matrix(self.small_shape[0], self.blocks_shape[0], f)
-        self.wx = _interp_matrix(self.small_shape[1], self.blocks_shape[1], f)
+        self.iy = _interp_index(self.small_shape[0], self.blocks_shape[0], f)
+        self.ix = _interp_index(self.small_shape[1], self.blocks_shape[1], f)
         self.outline_table = _outline_table(params.edge_level)
         self.min_area_px = np.pi * (params.min_diameter_nm / 2) ** 2 / self.step_nm**2
 
@@ -190,12 +186,19 @@ def relative_contrast(
     small = np.where(good, num / np.where(good, den, 1.0), np.nan)
     if not good.all():
         small = np.where(good, small, np.nanmedian(small) if good.any() else 1.0)
-    bg = grid.wy @ small.astype(np.float32) @ grid.wx.T
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel = smoothed / bg - 1.0
+    small = small.astype(np.float32)
+    # separable linear interpolation from block centres back to every sample
+    ly, hy, ty = grid.iy
+    lx, hx, tx = grid.ix
+    cols = small[:, lx] * (1 - tx) + small[:, hx] * tx
+    bg = cols[ly] * (1 - ty)[:, None] + cols[hy] * ty[:, None]
+    floor = np.float32(1e-6) * max(float(np.abs(small).max()), 1e-30)
+    np.maximum(bg, floor, out=bg)
+    rel = smoothed / bg
+    rel -= 1.0
     if grid.params.polarity == "bright":
         rel = -rel
-    return np.nan_to_num(rel, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+    return rel.astype(np.float32, copy=False)
 
 
 def disk_radius_from_outline(r_nm: np.ndarray | float, sigma_nm: float, level: float, *,
@@ -452,6 +455,7 @@ def segment_frame(
     # pull the first background down and hide their own rims
     grow = max(1, int(round(2 * prm.smooth_nm / grid.step_nm)))
     excl = None
+    n_excl = 0
     for _ in range(4):
         rel = relative_contrast(sm, grid, mask=cathode, exclude=excl)
         keep = region if excl is None else region & ~excl
@@ -460,9 +464,10 @@ def segment_frame(
         if not dark.any():
             break
         new = ndi.uniform_filter(dark.astype(np.float32), size=2 * grow + 1) > 1e-3
-        if excl is not None and np.array_equal(new, excl):
-            break
-        excl = new
+        n_new = int(new.sum())
+        if excl is not None and abs(n_new - n_excl) <= 0.02 * max(n_excl, 1):
+            break  # settled (within 2 % of the left-out area)
+        excl, n_excl = new, n_new
     feats = segment_dark(rel, grid, region=region, noise=noise, interface_distance=interface_distance)
     seed = max(prm.threshold_sigma * noise, prm.min_contrast) if np.isfinite(noise) else prm.min_contrast
     return feats, {"analysed_area_nm2": float(region.sum() * grid.step_nm**2), "noise": noise, "threshold": seed}
