@@ -123,6 +123,13 @@ def test_sigma3_twin_is_clean_and_reverses_the_stacking():
     assert twin.info["boundary"]["repair"] == {"merged": 0, "removed_overlap": 0, "removed_stoichiometry": 0}
     assert twin.info["boundary"]["angle_deg"] == pytest.approx(60.0, abs=1e-6)
     assert minimum_distance_ratio(twin, bulk_pair_distances(_prototype_atoms(2.816, 14.05))) > 0.95
+    # the boundary planes are the twin mirror planes (Li layers): the O layers on both sides sit at the
+    # Li-O layer spacing (1/3 - z_O) c = 0.0937 * 14.05 = 1.317 Å from them
+    d = boundary_distance(twin)
+    o = np.array(twin.get_chemical_symbols()) == "O"
+    near = np.sort(d[o])[:5]  # two planes, one O layer on each side, one O per layer in this 1x1 cell
+    np.testing.assert_allclose(near[:4], (1 / 3 - 0.2396) * 14.05, atol=0.01)
+    assert near[4] > 3.0
     sign, grain, dist = _layer_shift_classes(twin)
     inside = dist > 2.5  # layer pairs away from the boundary planes
     s0 = sign[inside & (grain == 0)]

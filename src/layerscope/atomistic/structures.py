@@ -828,15 +828,16 @@ def _grain_boundary(bulk: Atoms, *, sigma: int, plane: tuple[int, int, int] | No
                                     max_search=10)
     atoms = Atoms(symbols=[str(s.specie) for s in gb], positions=gb.cart_coords, cell=gb.lattice.matrix,
                   pbc=True)
-    # the generator stacks the bottom grain in fractional c [0, 0.5) and the top one in [0.5, 1)
-    grain = (np.mod(gb.frac_coords[:, 2] + 1e-6, 1.0) >= 0.5).astype(int)
+    # the generator stacks the bottom grain from fractional c = 0 and the top one from c = 0.5; these
+    # two planes (coincidence planes; the mirror planes of the Σ3 twin) are the boundary planes
+    labels = gb.site_properties.get("grain_label", [None] * len(gb))
+    by_frac = (np.mod(gb.frac_coords[:, 2] + 1e-6, 1.0) >= 0.5).astype(int)
+    grain = np.array([(1 if lab.startswith("top") else 0) if lab else f for lab, f in zip(labels, by_frac)])
     cell = atoms.cell.array
     normal = np.cross(cell[0], cell[1])
     normal /= np.linalg.norm(normal)
     period = abs(float(cell[2] @ normal))
-    h = atoms.positions @ normal
-    lo_top, hi_bot = h[grain == 1].min(), h[grain == 0].max()
-    heights = [0.5 * (hi_bot + lo_top), 0.5 * (h[grain == 1].max() + h[grain == 0].min() + period)]
+    heights = [0.0, 0.5 * period]  # fractional c = 0 and 0.5 (a, b span the plane through the origin)
     # the c axis of the prototype in this frame: the rotation axis is shared by both grains
     c_axis = _stacking_axis(atoms)
     atoms.info["boundary"] = {
