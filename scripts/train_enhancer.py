@@ -31,14 +31,17 @@ folder) every ``--save-every`` steps and at the end, atomically.
 
 Examples
 --------
-CPU, 25 minutes (what shipped)::
+What shipped (2 shared CPU cores: 30 min, then 20 min more from those weights; see the card)::
 
-    OMP_NUM_THREADS=2 .venv/bin/python scripts/train_enhancer.py --minutes 25 --threads 2
+    OMP_NUM_THREADS=2 .venv/bin/python scripts/train_enhancer.py --minutes 30 --batch 4 --patch 96 \\
+        --base-channels 16 --lr 2e-3 --pool 48 --buffer 300 --fresh 1 --threads 2
+    OMP_NUM_THREADS=2 .venv/bin/python scripts/train_enhancer.py --init first/enhancer.pt --seed 1 \\
+        --minutes 20 --batch 4 --patch 96 --lr 1e-3 --pool 48 --buffer 300 --fresh 1 --threads 2
 
-GPU, longer and wider::
+GPU, longer (data are generated on the CPU at ~30 ms per pair; ``--fresh`` pairs per step)::
 
-    .venv/bin/python scripts/train_enhancer.py --device cuda --steps 40000 --minutes 240 \\
-        --batch 32 --patch 128 --base-channels 32 --pool 256
+    .venv/bin/python scripts/train_enhancer.py --device cuda --minutes 120 --steps 20000 --batch 16 \\
+        --patch 128 --pool 256 --buffer 2000 --fresh 4
 """
 
 from __future__ import annotations
@@ -374,6 +377,7 @@ def main(argv=None) -> int:
         start_from = load_enhancer(args.init, device=device)
         model = start_from.model
         model.train()
+        config = start_from.config  # the network and sampling of the weights continue unchanged
         previous = args.init.with_suffix(".json")
         init_record = {"weights_sha256": start_from.sha256, "file": str(args.init)}
         if previous.is_file():

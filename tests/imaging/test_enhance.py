@@ -8,7 +8,6 @@ The truth is the simulator's noise-free image and its column table.
 from __future__ import annotations
 
 import hashlib
-import json
 from importlib import resources
 
 import numpy as np
@@ -16,7 +15,7 @@ import pytest
 from scipy.spatial import cKDTree
 
 from layerscope.errors import CalibrationError, InputError
-from layerscope.imaging.columns import find_columns, refine_columns
+from layerscope.imaging.columns import find_columns
 from layerscope.imaging.enhance import (
     MAX_WEIGHTS_BYTES,
     EnhancerWeightsError,
