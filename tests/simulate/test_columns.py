@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from ase import Atoms
 
-from conftest import A_HEX, C_HEX, Z_O
+from simulate_cells import A_HEX, C_HEX, Z_O
 from layerscope.errors import InputError
 from layerscope.simulate import COLUMN_FIELDS, project_columns
 

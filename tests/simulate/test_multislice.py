@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import licoo2_100_cell
+from simulate_cells import licoo2_100_cell
 from layerscope.errors import InputError
 from layerscope.simulate import kinematic_cross_section_A2, simulate_haadf, simulate_multislice
 from layerscope.simulate.multislice import detector_angles_mrad, potential_sampling_A
