@@ -118,6 +118,21 @@ def test_flyback_distortion_decays_along_the_line():
     np.testing.assert_allclose(shift, -3.0 * np.exp(-cols / 25.0), atol=1e-6)
 
 
+def test_apparent_columns_with_flyback_stay_finite_left_of_the_image():
+    import pandas as pd
+
+    p = 0.01
+    img = Image.from_array(np.full((20, 400), 0.1), pixel_size_nm=p)
+    out = degrade(img, dose_e_per_A2=None, seed=0, scan_distortion_px=3.0, scan_distortion_decay_px=25.0)
+    truth = pd.DataFrame({"x_nm": [-2.0, -0.3, 0.5, 2.0], "y_nm": [0.1, 0.1, 0.1, 0.1]})
+    seen = apparent_columns(truth, out)
+    assert np.all(np.isfinite(seen[["x_nm", "y_nm"]].to_numpy()))
+    assert list(seen["in_image"]) == [False, False, True, True]
+    # inside the image the apparent column solves x_seen - A exp(-x_seen / tau) = x_true (pixels)
+    c = seen["x_nm"].to_numpy()[2:] / p - 0.5
+    np.testing.assert_allclose(c - 3.0 * np.exp(-c / 25.0), truth["x_nm"].to_numpy()[2:] / p - 0.5, atol=1e-6)
+
+
 def test_bad_degradations_raise():
     img = Image.from_array(np.full((8, 8), 0.1), pixel_size_nm=0.02)
     with pytest.raises(InputError, match="dwell_time_s"):

@@ -106,7 +106,10 @@ class ScanModel:
     def _flyback(self, cols: np.ndarray) -> np.ndarray:
         if self.distortion_px == 0:
             return np.zeros_like(cols, dtype=float)
-        return self.distortion_px * np.exp(-np.asarray(cols, dtype=float) / self.distortion_decay_px)
+        # the scan line starts at column 0: positions left of it get the distortion of its start
+        # (unclipped, the inversion in apparent_pixels overflows for columns far left of the image)
+        cols = np.maximum(np.asarray(cols, dtype=float), 0.0)
+        return self.distortion_px * np.exp(-cols / self.distortion_decay_px)
 
     def sample_coordinates(
         self, shape: tuple[int, int], pixel_size_nm: float, *, seed: int
