@@ -77,3 +77,22 @@ def small_o3():
 
     at = stack([Block("O3", 13)], composition="LiCoO2", zone="100", width_nm=3, thickness_nm=5, seed=1)
     return simulate_haadf(at, pixel_size_nm=PX, probe_fwhm_nm=PROBE)
+
+
+@lru_cache(maxsize=None)
+def graded_o3_o1():
+    """LiCoO2 [100]: O3 (12) | O1 (8) | O3 (8); with ``graded`` the first O1 TM layer is shifted by
+    a sixth of a column spacing, so that the O3 -> O1 registry changes in two steps (-1/6, -1/6)
+    instead of one: a continuous interface. Returns (abrupt Simulation, graded Simulation)."""
+    from layerscope.crystal.scenes import Block, glide, stack
+    from layerscope.simulate import project_columns, simulate_haadf
+
+    at = stack([Block("O3", 12), Block("O1", 8, li_fraction=0.0), Block("O3", 8)], composition="LiCoO2",
+               zone="100", width_nm=4, thickness_nm=5, seed=1)
+    first = at.info["blocks"][1]["first_layer"]
+    y = project_columns(at).query("kind != 'O'").groupby("layer")["y_nm"].mean()
+    above, below = 0.5 * (y[first - 2] + y[first]), 0.5 * (y[first] + y[first + 2])
+    shift = (3**0.5 / 2) / 6  # a sixth of the column spacing a*sqrt(3)/2, in units of a
+    graded = glide(glide(at, above_y_nm=below, shift_fraction=shift), above_y_nm=above, shift_fraction=-shift)
+    return (simulate_haadf(at, pixel_size_nm=PX, probe_fwhm_nm=PROBE),
+            simulate_haadf(graded, pixel_size_nm=PX, probe_fwhm_nm=PROBE))

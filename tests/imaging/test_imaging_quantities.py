@@ -105,3 +105,18 @@ def test_rotated_drawn_lattice_end_to_end():
     assert set(rel[:first_o1]) == {"O3"}
     # A TM layer is O1 when its relation below is O1 (the last layer in the field has none).
     assert tm.loc[tm["relation"] != "", "phase"].tolist().count("O1") == 4
+
+
+def test_abrupt_and_continuous_o3_o1_interfaces():
+    from imaging_scenes import graded_o3_o1
+
+    abrupt, graded = graded_o3_o1()
+    types = []
+    for sim in (abrupt, graded):
+        img = noisy(sim, 1e4, seed=1)
+        pm = map_phases(img, pixel_size_nm=PX, zone="100", composition="LiCoO2")
+        first = pm.interfaces.iloc[0]
+        assert (first["upper_phase"], first["lower_phase"]) == ("O3", "O1")
+        types.append((first["type"], int(first["transition_layers"])))
+    # As built: one registry jump; then two relations half-way (-1/6 of a column spacing each).
+    assert types == [("abrupt", 0), ("continuous", 2)]

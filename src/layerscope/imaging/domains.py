@@ -175,10 +175,10 @@ def interfaces(layers: pd.DataFrame) -> pd.DataFrame:
     """Interfaces between successive blocks of the stack, typed abrupt or continuous.
 
     The TM layers are grouped into runs of one phase (:func:`block_runs`). Between two runs, the
-    TM-TM relations from the last layer of the upper run to the first of the lower one are
-    examined: if any is ``"off"`` (registry away from O3, O3' and O1 by more than the
-    classification tolerance), the change of stacking is spread over those layers and the
-    interface is *continuous*; otherwise it is *abrupt*.
+    TM-TM relations from the last layer of the upper run to the first of the lower one, and the
+    contiguous ``"off"`` relations just above them, are examined: if any is ``"off"`` (registry
+    away from O3, O3' and O1 by more than the classification tolerance), the change of stacking
+    is spread over those layers and the interface is *continuous*; otherwise it is *abrupt*.
 
     Parameters
     ----------
@@ -200,6 +200,12 @@ def interfaces(layers: pd.DataFrame) -> pd.DataFrame:
         up, lo = runs.iloc[i], runs.iloc[i + 1]
         span = tm.loc[(tm.index >= up["last_layer"]) & (tm.index < lo["first_layer"])]
         n_off = int((span["relation"] == "off").sum())
+        # Off-registry relations just above the interface belong to the transition too (their
+        # layers read as the upper phase): count them walking up from the upper run's last layer.
+        k = int(up["last_layer"]) - 2
+        while k in tm.index and k >= int(up["first_layer"]) and tm.loc[k, "relation"] == "off":
+            n_off += 1
+            k -= 2
         reg_up = tm.loc[up["last_layer"], "registry"] if up["last_layer"] in tm.index else np.nan
         reg_lo = tm.loc[lo["first_layer"], "registry"] if lo["first_layer"] in tm.index else np.nan
         rows.append({
