@@ -1,10 +1,10 @@
 """Benchmark: drift correction + void segmentation of a 1000-frame, 1024 x 1024 movie, side by side
 with pystackreg (translation) and scikit-image's phase_cross_correlation (upsample 20).
 
-The movie is simulated once (layerscope.insitu.synthetic: a textured foil at 0.25 nm/px, 40 voids
-that nucleate and grow in a speckled foil, a 0.3 px/frame random-walk drift, Poisson noise at 100
-counts/px) and kept
-as a zarr store (uint16, one chunk per frame) in --cache; the timings read it from there, lazily.
+The movie is simulated once (layerscope.insitu.synthetic: a speckled foil at 0.25 nm/px, 40 voids
+of 3-8 nm (45 % of the thickness) that nucleate and grow, a 0.3 px/frame random-walk drift,
+Poisson noise at 100 counts/px) and kept as a zarr store (uint16, one chunk per frame) in --cache;
+the timings read it from there, lazily.
 layerscope runs the whole movie (drift against the first frame + voids + tracking, Dask threads,
 bounded memory); the anchors register a subset of frames against the first (their speed per
 frame does not depend on the number of frames). Drift errors are against the simulated truth.
@@ -29,9 +29,9 @@ def _voids(n: int, field_nm: float, frames: int, dt: float, seed: int):
 
     rng = np.random.default_rng(seed)
     duration = frames * dt
-    return [VoidSpec(float(x), float(y), float(r), nucleation_s=float(t), growth_nm_per_s=float(g), depth=0.3)
+    return [VoidSpec(float(x), float(y), float(r), nucleation_s=float(t), growth_nm_per_s=float(g), depth=0.45)
             for x, y, r, t, g in zip(rng.uniform(0.08, 0.92, n) * field_nm, rng.uniform(0.08, 0.92, n) * field_nm,
-                                     rng.uniform(0.8, 2.5, n), rng.uniform(0, 0.7 * duration, n),
+                                     rng.uniform(1.5, 4.0, n), rng.uniform(0, 0.7 * duration, n),
                                      rng.uniform(0.0, 1.5 / duration, n))]
 
 
@@ -53,8 +53,8 @@ def make_movie(cache: Path, *, frames: int, size: int, pixel_size_nm: float, fps
     from layerscope.parallel import map_tasks
 
     cache.mkdir(parents=True, exist_ok=True)
-    store = cache / f"movie_{frames}x{size}.zarr"
-    truth_path = cache / f"drift_{frames}x{size}.npy"
+    store = cache / f"movie_v2_{frames}x{size}.zarr"
+    truth_path = cache / f"drift_v2_{frames}x{size}.npy"
     dy, dx = random_walk_drift(frames, step_px=0.3, seed=seed)
     if store.exists() and truth_path.exists():
         return store, np.load(truth_path)
@@ -62,7 +62,7 @@ def make_movie(cache: Path, *, frames: int, size: int, pixel_size_nm: float, fps
     renderer = SeriesRenderer(shape=(size, size), pixel_size_nm=pixel_size_nm, n_frames=frames,
                               frame_interval_s=1.0 / fps, lattice=None, drift_px=(dy, dx), front=None,
                               voids=_voids(40, field, frames, 1.0 / fps, seed), cracks=[], electrolyte=None,
-                              counts_per_pixel=100.0, thickness_variation=0.03, texture_amplitude=0.1, texture_nm=0.4,
+                              counts_per_pixel=100.0, thickness_variation=0.03, texture_amplitude=0.08, texture_nm=0.4,
                               seed=seed)
     zarr.open(str(store), mode="w", shape=(frames, size, size), chunks=(1, size, size), dtype="uint16")
     t0 = time.perf_counter()
@@ -97,7 +97,7 @@ def main() -> None:
     rows = []
 
     # layerscope: the whole movie, drift + voids (+ tracking), then drift alone
-    # voids of 2-5 nm at 0.25 nm/px: smooth over 1 nm (the foil's speckle), background over 15 nm
+    # voids of 3-8 nm at 0.25 nm/px: smooth over 1 nm (the foil's speckle), background over 15 nm
     vp = VoidParams(smooth_nm=1.0, background_nm=15.0)
     for label, opts in (("layerscope drift + voids", InsituOptions(reference="first", void_params=vp, cracks=False)),
                         ("layerscope drift only", InsituOptions(reference="first", voids=False, cracks=False))):

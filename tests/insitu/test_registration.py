@@ -137,3 +137,15 @@ def test_aligned_stack_undoes_the_drift(tmp_path, suffix):
         rms = np.sqrt(np.nanmean((stack[k][inner] - ref) ** 2)) / ref.std()
         assert rms < 0.02  # the aligned frame matches the first to 2 % of its contrast
     np.testing.assert_allclose(stack[1], shift_frame(frames[1], (-2.4, 1.7)), equal_nan=True, atol=1e-5)
+
+
+def test_region_of_interest_registration(lattice_only):
+    series, truth = lattice_only
+    # register on the upper-left 4 x 4 nm only
+    result = analyse_series(series, options=InsituOptions(roi_nm=(0.5, 0.5, 4.5, 4.5), voids=False, cracks=False))
+    err = np.hypot(result.frames["drift_y_px"] - truth.drift_y_px, result.frames["drift_x_px"] - truth.drift_x_px)
+    assert err.max() <= 0.1
+    from layerscope.errors import InputError
+
+    with pytest.raises(InputError, match="roi_nm"):
+        analyse_series(series, options=InsituOptions(roi_nm=(0.0, 0.0, 0.3, 0.3), voids=False, cracks=False))

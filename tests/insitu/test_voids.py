@@ -97,3 +97,13 @@ def test_void_options_are_validated():
         VoidParams(smooth_nm=0.5, background_nm=1.0)
     with pytest.raises(InputError, match="polarity"):
         VoidParams(polarity="grey")
+
+
+def test_thickness_gives_void_depth_and_volume():
+    # HAADF intensity ~ thickness: a void missing 35 % of a 30 nm foil is 10.5 nm deep
+    voids = [VoidSpec(3.8, 3.8, 1.2, depth=0.35)]
+    series, _ = synthetic_series(shape=(192, 192), n_frames=2, voids=voids, counts_per_pixel=200.0, seed=17)
+    res = analyse_series(series, options=InsituOptions(thickness_nm=30.0, drift=False))
+    v = res.voids.iloc[0]
+    assert v["missing_thickness_nm"] == pytest.approx(0.35 * 30.0, rel=0.05)
+    assert v["volume_nm3"] == pytest.approx(0.35 * 30.0 * np.pi * 1.2**2, rel=0.12)

@@ -612,7 +612,9 @@ def analyse_series(
         if progress and not _is_client(opts.get("scheduler")):
             from dask.diagnostics import ProgressBar
 
-            with ProgressBar(out=None):
+            import sys
+
+            with ProgressBar(out=sys.stderr):
                 parts = dask.compute(*tasks, **opts)
         else:
             parts = dask.compute(*tasks, **opts)
@@ -724,8 +726,9 @@ def _assemble(series: ImageSeries, records: list[dict], ctx: _Context, times: np
                 continue
             if thick is not None:
                 t_here = _thickness_at(thick, x_s, y_s, p)
-                row["missing_thickness_nm"] = f.mean_contrast * t_here
-                row["volume_nm3"] = f.mean_contrast * t_here * f.area_outline_nm2
+                # flat-bottomed void: the relative darkness of its floor is the missing fraction
+                row["missing_thickness_nm"] = f.depth * t_here
+                row["volume_nm3"] = f.depth * t_here * f.area_nm2
             row["index"] = k
             void_rows.append(row)
             tf.append(_tracking.TrackedFeature(

@@ -314,7 +314,9 @@ def _moments(mask: np.ndarray, step: float) -> tuple[float, float, float, float,
     cy, cx = rr.mean(), cc.mean()
     if rr.size < 2:
         return cy, cx, step, step, 0.0
-    cov = np.cov(np.vstack([cc - cx, rr - cy]), bias=True) + np.eye(2) / 12.0
+    dr, dc = rr - cy, cc - cx
+    sxx, syy, sxy = float(dc @ dc) / rr.size, float(dr @ dr) / rr.size, float(dc @ dr) / rr.size
+    cov = np.array([[sxx, sxy], [sxy, syy]]) + np.eye(2) / 12.0
     evals, evecs = np.linalg.eigh(cov)
     major = 4.0 * np.sqrt(max(evals[1], 0)) * step
     minor = 4.0 * np.sqrt(max(evals[0], 0)) * step
@@ -456,7 +458,7 @@ def segment_frame(
     grow = max(1, int(round(2 * prm.smooth_nm / grid.step_nm)))
     excl = None
     n_excl = 0
-    for _ in range(4):
+    for _ in range(3):
         rel = relative_contrast(sm, grid, mask=cathode, exclude=excl)
         keep = region if excl is None else region & ~excl
         noise = _robust_sigma(rel[keep])
@@ -465,8 +467,8 @@ def segment_frame(
             break
         new = ndi.uniform_filter(dark.astype(np.float32), size=2 * grow + 1) > 1e-3
         n_new = int(new.sum())
-        if excl is not None and abs(n_new - n_excl) <= 0.02 * max(n_excl, 1):
-            break  # settled (within 2 % of the left-out area)
+        if excl is not None and abs(n_new - n_excl) <= 0.1 * max(n_excl, 1):
+            break  # settled (within 10 % of the left-out area)
         excl, n_excl = new, n_new
     feats = segment_dark(rel, grid, region=region, noise=noise, interface_distance=interface_distance)
     seed = max(prm.threshold_sigma * noise, prm.min_contrast) if np.isfinite(noise) else prm.min_contrast
