@@ -322,20 +322,10 @@ def _resolve_device(device: str) -> str:
 
 
 def _as_image(image: np.ndarray) -> np.ndarray:
-    data = np.asarray(image)
-    if data.ndim == 3 and data.shape[-1] in (3, 4):
-        raise InputError(
-            f"image is a colour (RGB/RGBA) picture of shape {data.shape}; the enhancer needs the raw single-channel "
-            f"HAADF signal: export the original greyscale data"
-        )
-    if data.ndim != 2:
-        raise InputError(f"image must be a 2-D array, got shape {data.shape}; select one frame/channel")
-    if data.dtype.kind not in "biuf":
-        raise InputError(f"image has data type {data.dtype}; give real numbers (counts or intensities)")
-    out = data.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(out)):
-        raise InputError("image contains NaN or infinite values; mask or interpolate them first")
-    return out
+    """The image as float64, refused (InputError) when colour, not 2-D, not numeric or not finite."""
+    from layerscope.imaging.columns import _as_float_image
+
+    return _as_float_image(image, "image")
 
 
 def resample_to_pixel_size(
