@@ -133,6 +133,8 @@ class SegmentationGrid:
         self.iy = _interp_index(self.small_shape[0], self.blocks_shape[0], f)
         self.ix = _interp_index(self.small_shape[1], self.blocks_shape[1], f)
         self.outline_table = _outline_table(params.edge_level)
+        rows, cols = np.indices(self.small_shape, dtype=np.float64)
+        self.row_index, self.col_index = rows, cols
         self.min_area_px = np.pi * (params.min_diameter_nm / 2) ** 2 / self.step_nm**2
 
     def centres_nm(self) -> tuple[np.ndarray, np.ndarray]:
@@ -349,87 +351,93 @@ def segment_dark(
     prm = grid.params
     seed = max(prm.threshold_sigma * noise, prm.min_contrast) if np.isfinite(noise) else prm.min_contrast
     low = prm.edge_level * seed
-    cand = (rel < -low) & region
-    labels, n = ndi.label(cand)
+    dark = np.where(region, -rel, 0.0).astype(np.float32)
+    cand = dark > low
     out: list[DarkFeature] = []
-    if n == 0:
+    if not cand.any():
         return out
     step = grid.step_nm
+    b = grid.bin
+    p = grid.pixel_size_nm
     # the outline is drawn at edge_level of the *local* depth: the darkest value within rho, about
     # 2.5 smoothing sigmas (where a flat-bottomed void reaches its plateau). Features of different
     # depth that touch (overlapping voids compound in projection) each keep their own outline.
     rho = max(1, int(np.ceil(2.5 * prm.smooth_nm / step)))
-    struct = ndi.generate_binary_structure(2, 1)
-    for lab, sl in enumerate(ndi.find_objects(labels), start=1):
-        if sl is None:
+    dark_c = np.where(cand, dark, np.float32(0))
+    local_depth = ndi.maximum_filter(dark_c, size=2 * rho + 1, mode="constant")
+    inside = cand & (dark_c >= prm.edge_level * local_depth)
+    labels, n = ndi.label(inside, structure=ndi.generate_binary_structure(2, 1))
+    if n == 0:
+        return out
+    # per-feature sums in one pass each (np.bincount over the label image)
+    lab = labels.ravel()
+    nb = n + 1
+    rr, cc = grid.row_index.ravel(), grid.col_index.ravel()
+    dv = dark_c.ravel()
+    area_px = np.bincount(lab, minlength=nb).astype(float)
+    depth = ndi.maximum(dark_c, labels, np.arange(nb))
+    s_r = np.bincount(lab, weights=rr, minlength=nb)
+    s_c = np.bincount(lab, weights=cc, minlength=nb)
+    s_rr = np.bincount(lab, weights=rr * rr, minlength=nb)
+    s_cc = np.bincount(lab, weights=cc * cc, minlength=nb)
+    s_rc = np.bincount(lab, weights=rr * cc, minlength=nb)
+    w_sum = np.bincount(lab, weights=dv, minlength=nb)
+    w_r = np.bincount(lab, weights=dv * rr, minlength=nb)
+    w_c = np.bincount(lab, weights=dv * cc, minlength=nb)
+    # truncated: a feature pixel next to a pixel outside the analysed region (or the frame edge)
+    outside = ~region
+    edge = np.zeros(region.shape, bool)
+    edge[1:, :] |= outside[:-1, :]
+    edge[:-1, :] |= outside[1:, :]
+    edge[:, 1:] |= outside[:, :-1]
+    edge[:, :-1] |= outside[:, 1:]
+    edge[0, :] = edge[-1, :] = True
+    edge[:, 0] = edge[:, -1] = True
+    touching = np.zeros(nb, bool)
+    touching[np.unique(labels[inside & edge])] = True
+    dist = (ndi.minimum(interface_distance, labels, np.arange(nb)) if interface_distance is not None
+            else np.full(nb, np.nan))
+    objects = ndi.find_objects(labels)
+    for k in range(1, nb):
+        if depth[k] < seed or area_px[k] < grid.min_area_px:
             continue
-        sub = rel[sl]
-        inreg = labels[sl] == lab
-        dark = np.where(inreg, -sub, 0.0)
-        if dark.max() < seed:
-            continue
-        local_depth = ndi.maximum_filter(dark, size=2 * rho + 1, mode="constant")
-        inside = inreg & (dark >= prm.edge_level * local_depth)
-        lab2, n2 = ndi.label(inside, structure=struct)
-        for comp, csl in enumerate(ndi.find_objects(lab2), start=1):
-            if csl is None:
-                continue
-            feat = lab2 == comp
-            depth = float(dark[feat].max())
-            if depth < seed:
-                continue
-            area_px = int(feat.sum())
-            if area_px < grid.min_area_px:
-                continue
-            rr, cc = np.nonzero(feat)
-            r0, r1, c0, c1 = rr.min(), rr.max() + 1, cc.min(), cc.max() + 1
-            fmask = feat[r0:r1, c0:c1]
-            _, _, major, minor, ang = _moments(fmask, step)
-            # centroid weighted by the darkness inside the outline: sub-sample precision
-            wgt = dark[r0:r1, c0:c1] * fmask
-            rr_w, cc_w = np.mgrid[: fmask.shape[0], : fmask.shape[1]]
-            cy = float((wgt * rr_w).sum() / wgt.sum())
-            cx = float((wgt * cc_w).sum() / wgt.sum())
-            row0, col0 = sl[0].start + r0, sl[1].start + c0
-            # truncated: the outline reaches the edge of the analysed region (or of the frame)
-            fr, fc = rr + sl[0].start, cc + sl[1].start
-            touches = False
-            for drr, dcc in ((1, 0), (-1, 0), (0, 1), (0, -1)):
-                nr, nc = fr + drr, fc + dcc
-                outside = (nr < 0) | (nr >= region.shape[0]) | (nc < 0) | (nc >= region.shape[1])
-                if outside.any() or not region[nr, nc].all():
-                    touches = True
-                    break
-            dist = float("nan")
-            if interface_distance is not None:
-                dist = float(interface_distance[sl][feat].min())
-            b = grid.bin
-            p = grid.pixel_size_nm
-            area = float(area_px * step * step)
-            compact = minor > 0 and major / minor < 2.0
-            if compact:  # undo the outline's shrinkage by the smoothing (flat-bottomed disk model)
-                radius = float(disk_radius_from_outline(np.sqrt(area / np.pi), prm.smooth_nm, prm.edge_level,
-                                                        table=grid.outline_table))
-                area_corr = float(np.pi * radius**2) if np.isfinite(radius) else area
-            else:
-                # an outline at half depth of a blurred smooth shape moves in by sigma^2 * curvature / 2;
-                # integrated over a closed outline (total curvature 2 pi) the area lost is pi sigma^2
-                area_corr = area + np.pi * prm.smooth_nm**2
-            extra = {}
-            if minor > 0 and major / minor >= 2.0:  # elongated: keep the contrast around it (cracks)
-                m = int(max(fmask.shape))
-                a0, b0 = max(row0 - m, 0), max(col0 - m, 0)
-                a1, b1 = min(row0 + fmask.shape[0] + m, rel.shape[0]), min(col0 + fmask.shape[1] + m, rel.shape[1])
-                extra["contrast"] = -rel[a0:a1, b0:b1].copy()
-                extra["contrast_origin"] = (a0, b0)
-            out.append(DarkFeature(
-                row0=int(row0), col0=int(col0), mask=fmask,
-                area_nm2=area_corr, area_outline_nm2=area,
-                y_nm=float(((row0 + cy) * b + 0.5) * p), x_nm=float(((col0 + cx) * b + 0.5) * p),
-                depth=depth, mean_contrast=float(-sub[feat].mean()),
-                major_nm=float(major), minor_nm=float(minor), orientation_deg=ang,
-                truncated=touches, interface_distance_nm=dist, extra=extra,
-            ))
+        sl = objects[k - 1]
+        fmask = labels[sl] == k
+        a = area_px[k]
+        mr, mc = s_r[k] / a, s_c[k] / a
+        cov = np.array([[s_cc[k] / a - mc * mc, s_rc[k] / a - mr * mc],
+                        [s_rc[k] / a - mr * mc, s_rr[k] / a - mr * mr]]) + np.eye(2) / 12.0
+        evals, evecs = np.linalg.eigh(cov)
+        major = 4.0 * np.sqrt(max(evals[1], 0)) * step
+        minor = 4.0 * np.sqrt(max(evals[0], 0)) * step
+        ang = float(np.rad2deg(np.arctan2(evecs[1, 1], evecs[0, 1])) % 180.0)
+        # centroid weighted by the darkness inside the outline: sub-sample precision
+        cy, cx = w_r[k] / w_sum[k], w_c[k] / w_sum[k]
+        area = float(a * step * step)
+        if minor > 0 and major / minor < 2.0:  # compact: undo the outline's shrinkage (flat-bottomed disk)
+            radius = float(disk_radius_from_outline(np.sqrt(area / np.pi), prm.smooth_nm, prm.edge_level,
+                                                    table=grid.outline_table))
+            area_corr = float(np.pi * radius**2) if np.isfinite(radius) else area
+        else:
+            # an outline at half depth of a blurred smooth shape moves in by sigma^2 * curvature / 2;
+            # integrated over a closed outline (total curvature 2 pi) the area lost is pi sigma^2
+            area_corr = area + np.pi * prm.smooth_nm**2
+        row0, col0 = sl[0].start, sl[1].start
+        extra = {}
+        if minor > 0 and major / minor >= 2.0:  # elongated: keep the contrast around it (cracks)
+            m = int(max(fmask.shape))
+            a0, b0 = max(row0 - m, 0), max(col0 - m, 0)
+            a1, b1 = min(row0 + fmask.shape[0] + m, rel.shape[0]), min(col0 + fmask.shape[1] + m, rel.shape[1])
+            extra["contrast"] = -rel[a0:a1, b0:b1].copy()
+            extra["contrast_origin"] = (a0, b0)
+        out.append(DarkFeature(
+            row0=int(row0), col0=int(col0), mask=fmask,
+            area_nm2=area_corr, area_outline_nm2=area,
+            y_nm=float((cy * b + 0.5) * p), x_nm=float((cx * b + 0.5) * p),
+            depth=float(depth[k]), mean_contrast=float(w_sum[k] / a),
+            major_nm=float(major), minor_nm=float(minor), orientation_deg=ang,
+            truncated=bool(touching[k]), interface_distance_nm=float(dist[k]), extra=extra,
+        ))
     return out
 
 
