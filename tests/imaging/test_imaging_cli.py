@@ -129,3 +129,14 @@ def test_calibrated_tiff_and_hyperspy_inputs(tmp_path, o3_image):
     assert from_signal.result.pixel_size_nm == pytest.approx(PX, rel=1e-6)
     np.testing.assert_allclose(from_file.columns["x_nm"], from_signal.columns["x_nm"], atol=1e-9)
     assert from_file.summary["phase_fractions"]["O3"] > 0.99
+
+
+@pytest.mark.parametrize("zone", ["100", "110"])
+def test_mirror_view_is_labelled_o3_not_twin(o3_image, zone):
+    # A pristine O3 crystal seen from the other side (the image mirrored left-right, or the other
+    # zone's convention) must not come out as all twin: the majority stacking is O3.
+    image = o3_image[:, ::-1] if zone == "100" else o3_image
+    res = map_phases(image, pixel_size_nm=PX, composition="LiCoO2", zone=zone)
+    tm = res.columns[res.columns["kind"] == "TM"]
+    assert (tm["phase"] == "O3").mean() >= 0.95
+    assert any("mirror view" in note for note in res.summary["notes"])

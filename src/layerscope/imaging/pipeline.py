@@ -262,6 +262,16 @@ def find_atom_columns(
                                     pairs["registry"].to_numpy(), max_gap_nm=1.5 * d_t)
     pairs["registry_smoothed"] = smoothed
     rel = _ph.classify_relations(smoothed, o3_step=o3_step)
+    n_o3, n_twin = int(np.sum(rel == "O3")), int(np.sum(rel == "O3'"))
+    if n_twin > n_o3:
+        # The beam points the other way from the zone's convention (a real image does not say which):
+        # the view is the mirror one, so the majority stacking is O3 and the reversed one the twin.
+        mirror = {"100": "110", "110": "100"}[zone]
+        notes.append(f"the majority stacking ({n_twin} of {len(rel)} TM-layer pairs) steps opposite to the "
+                     f"[{zone}] convention: the image is the mirror view, analysed as [{mirror}] so that the "
+                     f"matrix is O3 and the reversed stacking O3' (twin)")
+        zone, o3_step = mirror, _ph.o3_step_for_zone(mirror)
+        rel = _ph.classify_relations(smoothed, o3_step=o3_step)
     # Relation below each TM column and above it (the pair that ends on it).
     rel_down = np.full(len(tm), "", dtype="<U4")
     rel_down[pairs["above"].to_numpy()] = rel
@@ -443,7 +453,7 @@ def map_phases(
     res = find_atom_columns(data, pixel_size_nm=px, zone=zone, composition=composition, enhance=enhance,
                             noise_model=noise_model, scheduler=scheduler)
     cols = res.columns
-    o3_step = _ph.o3_step_for_zone(zone)
+    o3_step = _ph.o3_step_for_zone(res.zone)  # res.zone is the mirror zone when the image was mirrored
     d_t = res.lattice.inplane_period_nm
     is_li = (cols["kind"] == "Li").to_numpy()
     env = _ph.li_environment(cols.loc[is_li, "u_nm"].to_numpy(), cols.loc[is_li, "layer"].to_numpy(),
