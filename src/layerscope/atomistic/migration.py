@@ -594,7 +594,7 @@ def run_gliding_study(
     from layerscope.atomistic.structures import host_bulk
 
     bulk0 = host_bulk(composition, size=bulk_size, seed=seed)
-    bulk = relax(bulk0, potential, fmax_eV_per_A=0.02, max_steps=max_steps, relax_cell=True, require_convergence=True,
+    bulk = relax(bulk0, potential, fmax_eV_per_A=0.02, max_steps=300, relax_cell=True, require_convergence=True,
                  optimizer="BFGS")
     a_c = layered_lattice_parameters(bulk.atoms)
     host = bulk.atoms.repeat(tuple(int(n) for n in size))

@@ -561,7 +561,7 @@ def run_vacancy_study(
     # dry run on the unrelaxed bulk: bad Li fractions and impossible boundaries fail before any relaxation
     build_host(structure, relaxed_bulk=bulk0, li_fraction=li_fraction, size=size, expand_times=expand_times,
                repeat=repeat, sigma=sigma, seed=seed)
-    bulk = relax(bulk0, potential, fmax_eV_per_A=min(fmax_eV_per_A, 0.02), max_steps=max_steps, relax_cell=True,
+    bulk = relax(bulk0, potential, fmax_eV_per_A=min(fmax_eV_per_A, 0.02), max_steps=300, relax_cell=True,
                  require_convergence=True, optimizer="BFGS")
     for name in bulk0.arrays:
         if name not in bulk.atoms.arrays:
