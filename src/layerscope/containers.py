@@ -604,7 +604,7 @@ def build_container(
             if pixel_size_nm is not None:
                 p = _check_pixel_size(pixel_size_nm, what)
                 ax = Axis(name, ax.size, p, 0.5 * p, "nm")
-            elif ax.units != "nm" or ax.scale == 1.0 and not a.get("units"):
+            elif ax.units != "nm":
                 raise CalibrationError(
                     f"{what} has no spatial calibration (axis '{name}': scale {a.get('scale', 1.0)!r}, "
                     f"units '{a.get('units') or 'none'}'); pass pixel_size_nm= "

@@ -118,3 +118,9 @@ def test_as_container_accepts_arrays_signals_and_paths(shared_data):
     assert as_container(spec) is spec
     assert isinstance(as_container(spec.to_hyperspy()), Spectrum)
     assert isinstance(as_container(shared_data / "eels/exspy/Cr_L_cl.hspy"), Spectrum)
+
+
+def test_signal_index_out_of_range_is_refused(shared_data):
+    with pytest.raises(InputError, match=r"holds 1 signal\(s\); index=3 is out of range"):
+        ls.load(shared_data / "eels/exspy/Cr_L_cl.hspy", index=3)
+    assert ls.load(shared_data / "eels/exspy/Cr_L_cl.hspy", index=0).shape == (400,)

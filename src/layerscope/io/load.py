@@ -145,11 +145,12 @@ def _load_rsciio(
         summary = "; ".join(f"{i}: {_item_title(d)} {tuple(d['data'].shape)}" for i, d in enumerate(items))
         raise InputError(f"'{path}' holds {len(items)} signals ({summary}); choose one with index= (--index)"
                          + (f", e.g. {images[0]}" if images else ""))
-    item = items[index or 0] if index is None or 0 <= index < len(items) else None
-    if item is None:
+    index = 0 if index is None else index
+    if not 0 <= index < len(items):
         raise InputError(f"'{path}' holds {len(items)} signal(s); index={index} is out of range")
+    item = items[index]
     data = item["data"]
-    if np.asarray(data[..., :0] if lazy else data).dtype.names or _is_rgb(data):
+    if _is_rgb(data):
         raise InputError(
             f"'{path}' is a colour (RGB) image; layerscope needs the detector's grey-level data — export the "
             f"raw signal (dm4/emd/tif) or convert to grey first"
