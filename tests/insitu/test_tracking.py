@@ -29,7 +29,7 @@ def test_events_on_hand_made_features():
         3: _frame(3, [_disk(10, 15, 7)]),  # the small one disappears
         4: _frame(4, [_disk(10, 9, 3), _disk(10, 21, 3)]),  # the merged one splits
     }
-    assign, events = track_features(frames, np.arange(5.0))
+    assign, events = track_features(frames, np.arange(5.0), contact_frames=0)
     kinds = list(zip(events["frame"], events["event"]))
     assert kinds == [(0, "nucleation"), (0, "nucleation"), (1, "nucleation"), (2, "coalescence"), (2, "merged"),
                      (3, "disappearance"), (4, "split")]
@@ -37,6 +37,30 @@ def test_events_on_hand_made_features():
     assert ids[(1, 0)] == ids[(0, 0)] and ids[(1, 1)] == ids[(0, 1)]
     assert ids[(2, 0)] in (ids[(0, 0)], ids[(0, 1)])
     assert ids[(4, 0)] == ids[(2, 0)] or ids[(4, 1)] == ids[(2, 0)]
+
+
+def test_a_contact_that_parts_again_is_not_a_coalescence():
+    """Two voids whose outlines touch for a frame and part: no events, both tracks go on."""
+    def pair(t, joined):
+        if joined:
+            return _frame(t, [_disk(10, 15, 7)])
+        return _frame(t, [_disk(10, 10, 4), _disk(10, 20, 4)])
+
+    frames = {t: pair(t, t in (2, 5, 6)) for t in range(12)}
+    frames[11] = _frame(11, [_disk(10, 15, 8)])  # a real coalescence: stays joined
+    frames[12] = _frame(12, [_disk(10, 15, 8)])
+    frames[13] = _frame(13, [_disk(10, 15, 8)])
+    frames[14] = _frame(14, [_disk(10, 15, 8)])
+    assign, events = track_features(frames, np.arange(15.0), contact_frames=3)
+    kinds = list(zip(events["frame"], events["event"]))
+    assert kinds == [(0, "nucleation"), (0, "nucleation"), (11, "coalescence"), (11, "merged")]
+    ids = assign.set_index(["frame", "index"])["track_id"]
+    assert {ids[(t, 0)] for t in (0, 3, 7, 10)} == {ids[(0, 0)]}
+    assert {ids[(t, 1)] for t in (0, 3, 7, 10)} == {ids[(0, 1)]}
+    # without the window every touch is a coalescence and every parting a split with a new track
+    _, literal = track_features(frames, np.arange(15.0), contact_frames=0)
+    counts = literal["event"].value_counts()
+    assert counts["coalescence"] == 3 and counts["split"] == 2
 
 
 def test_nucleation_and_coalescence_times_in_the_synthetic_series(degrading, degrading_result):

@@ -54,6 +54,8 @@ def insitu(
     min_diameter_nm: float = typer.Option(0.5, "--min-diameter-nm", help="Smallest void kept (equivalent diameter, nm)."),
     edge_level: float = typer.Option(0.5, "--edge-level", help="Outline at this fraction of each void's depth (0.5 "
                                      "for flat-bottomed voids, ~0.2 for spherical ones)."),
+    contact_frames: int = typer.Option(3, "--contact-frames", help="A void merge undone within this many frames "
+                                       "is a contact, not a coalescence (0: report every merge and split)."),
     bright: bool = typer.Option(False, "--bright-voids", help="Voids appear bright (over-focused HRTEM)."),
     interface: Optional[str] = typer.Option(None, "--interface", help="Electrolyte interface: 'detect' (amorphous "
                                             "region without lattice fringes) or x0,y0,x1,y1 in nm (first frame)."),
@@ -107,7 +109,7 @@ def insitu(
         void_params=VoidParams(smooth_nm=smooth_nm, background_nm=background_nm, min_contrast=min_contrast,
                                min_diameter_nm=min_diameter_nm, edge_level=edge_level,
                                polarity="bright" if bright else "dark"),
-        cracks=cracks, fronts=fronts, front_direction_deg=front_direction_deg, layer_spacing_nm=layer_spacing_nm,
+        contact_frames=contact_frames, cracks=cracks, fronts=fronts, front_direction_deg=front_direction_deg, layer_spacing_nm=layer_spacing_nm,
         interface=iface, surface_distance_nm=surface_distance_nm, thickness_nm=thick, chunk_frames=chunk_frames,
         on_bad_frame=on_bad_frame,
     )

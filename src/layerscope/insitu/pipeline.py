@@ -75,6 +75,9 @@ class InsituOptions:
     voids : bool
         Segment dark features (voids, pores) and track them.
     void_params : VoidParams
+    contact_frames : int
+        Void tracking: a merge undone within this many frames is a contact, not a coalescence
+        (see :func:`~layerscope.insitu.tracking.track_features`); 0 reports every merge and split.
     cracks : bool
         Measure elongated dark features as cracks.
     crack_min_elongation : float
@@ -116,6 +119,7 @@ class InsituOptions:
     coarse_nm: float | None = None
     voids: bool = True
     void_params: _voids.VoidParams = field(default_factory=_voids.VoidParams)
+    contact_frames: int = 3
     cracks: bool = True
     crack_min_elongation: float = 3.0
     fronts: bool = False
@@ -133,6 +137,8 @@ class InsituOptions:
             raise InputError(f"reference='{self.reference}' must be 'auto', 'first', 'previous', 'rolling' or 'hybrid'")
         if self.window < 1:
             raise InputError(f"window={self.window} must be at least 1 frame")
+        if self.contact_frames < 0:
+            raise InputError(f"contact_frames={self.contact_frames} must be 0 or more frames")
         if self.upsample < 1:
             raise InputError(f"upsample={self.upsample} must be at least 1")
         if self.on_bad_frame not in ("skip", "stop"):
@@ -742,7 +748,7 @@ def _assemble(series: ImageSeries, records: list[dict], ctx: _Context, times: np
                 "mean_contrast", "major_nm", "minor_nm", "orientation_deg", "truncated", "interface_distance_nm", "index"]
         if voids.empty:
             voids = pd.DataFrame(columns=cols)
-        assign, events = _tracking.track_features(tracked, times)
+        assign, events = _tracking.track_features(tracked, times, contact_frames=o.contact_frames)
         voids = voids.merge(assign, on=["frame", "index"], how="left").drop(columns=["index"])
         voids["kind"] = np.where(voids["interface_distance_nm"] <= o.surface_distance_nm, "surface", "bulk")
         voids.loc[voids["interface_distance_nm"].isna(), "kind"] = "bulk"

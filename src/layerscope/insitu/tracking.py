@@ -10,6 +10,10 @@ so overlap is a sharper criterion than centroid distance, and it sees merging di
 * several predecessors: ``coalescence``; the merged feature continues the largest predecessor's
   track, the others end as ``merged`` into it;
 * several successors: ``split``; the largest continues, the others start new tracks;
+* a merge undone within ``contact_frames`` frames (two voids whose outlines touch in one frame and
+  part in the next, as noise moves the outline by a sample) is a *contact*: the parted feature that
+  overlaps the merged track's last outline takes that track back, and neither the coalescence nor
+  the split is reported;
 * no successor: ``disappearance`` (``left`` when it touched the edge).
 
 Frames that could not be analysed are skipped: the next good frame is linked to the last good one.
@@ -21,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from layerscope.errors import InputError
 
 __all__ = ["TrackedFeature", "track_features", "track_summary"]
 
@@ -82,7 +88,8 @@ def _links(prev: list[TrackedFeature], cur: list[TrackedFeature]) -> list[tuple[
     return out
 
 
-def track_features(frames: dict[int, list[TrackedFeature]], times_s: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+def track_features(frames: dict[int, list[TrackedFeature]], times_s: np.ndarray, *,
+                   contact_frames: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Link features frame to frame and list the events.
 
     Parameters
@@ -92,6 +99,10 @@ def track_features(frames: dict[int, list[TrackedFeature]], times_s: np.ndarray)
         had none; frames that failed are absent).
     times_s : ndarray
         Time of every frame (s), indexed by frame number.
+    contact_frames : int
+        A coalescence followed, within this many frames, by a split that gives back a feature on
+        the merged track's last outline is a contact: both events are withdrawn and the track
+        resumes. 0 reports every merge and split as seen.
 
     Returns
     -------
@@ -100,16 +111,38 @@ def track_features(frames: dict[int, list[TrackedFeature]], times_s: np.ndarray)
     events : DataFrame
         ``frame, time_s, event, track_id, other_track_ids, x_nm, y_nm, area_nm2``.
     """
+    if contact_frames < 0:
+        raise InputError(f"contact_frames={contact_frames} must be 0 or more")
     next_id = 0
     ids: dict[tuple[int, int], int] = {}
     events: list[dict] = []
     order = sorted(frames)
     prev_frame: int | None = None
+    # track that absorbed others -> [(absorbed track, its last feature, frame, its merged event, the coalescence)]
+    absorbed: dict[int, list[tuple[int, TrackedFeature, int, dict, dict]]] = {}
 
-    def event(frame: int, kind: str, tid: int, f: TrackedFeature, others=()):
+    def event(frame: int, kind: str, tid: int, f: TrackedFeature, others=()) -> dict:
         events.append({"frame": frame, "time_s": float(times_s[frame]), "event": kind, "track_id": tid,
                        "other_track_ids": " ".join(str(o) for o in others), "x_nm": f.x_nm, "y_nm": f.y_nm,
                        "area_nm2": f.area_nm2})
+        return events[-1]
+
+    def parted(t: int, parent: int, f: TrackedFeature) -> int:
+        """Id for a feature split off ``parent``: a recently absorbed track it sits on, or a new one."""
+        nonlocal next_id
+        recent = [e for e in absorbed.get(parent, []) if t - e[2] <= contact_frames]
+        best = max(recent, key=lambda e: _overlap(e[1], f), default=None)
+        if best is not None and _overlap(best[1], f) > 0:
+            absorbed[parent].remove(best)
+            tid, _, _, merged_ev, coal_ev = best
+            merged_ev["withdrawn"] = True
+            others = [o for o in coal_ev["other_track_ids"].split() if o != str(tid)]
+            coal_ev["other_track_ids"] = " ".join(others)
+            coal_ev["withdrawn"] = coal_ev.get("withdrawn", False) or not others
+            return tid
+        event(t, "split", next_id, f, [parent])
+        next_id += 1
+        return next_id - 1
 
     for t in order:
         cur = frames[t]
@@ -131,11 +164,9 @@ def track_features(frames: dict[int, list[TrackedFeature]], times_s: np.ndarray)
                         continue
                     if parent not in taken:
                         ids[(t, j)] = parent
-                        taken.add(parent)
                     else:
-                        ids[(t, j)] = next_id
-                        event(t, "split", next_id, cur[j], [parent])
-                        next_id += 1
+                        ids[(t, j)] = parted(t, parent, cur[j])
+                    taken.add(ids[(t, j)])
         for j, f in enumerate(cur):
             if (t, j) in ids:
                 continue
@@ -146,13 +177,9 @@ def track_features(frames: dict[int, list[TrackedFeature]], times_s: np.ndarray)
                 next_id += 1
             elif len(pl) == 1:
                 parent = ids[(prev_frame, pl[0][0])]
-                if parent in taken:  # the parent also split into others already
-                    ids[(t, j)] = next_id
-                    event(t, "split", next_id, f, [parent])
-                    next_id += 1
-                else:
-                    ids[(t, j)] = parent
-                    taken.add(parent)
+                # the parent may have split into others already
+                ids[(t, j)] = parted(t, parent, f) if parent in taken else parent
+                taken.add(ids[(t, j)])
             else:
                 ranked = sorted(pl, key=lambda io: -prev[io[0]].area_nm2)
                 parents = [ids[(prev_frame, i)] for i, _ in ranked]
@@ -163,10 +190,11 @@ def track_features(frames: dict[int, list[TrackedFeature]], times_s: np.ndarray)
                 ids[(t, j)] = keep
                 taken.add(keep)
                 merged = [p for p in parents if p != keep]
-                event(t, "coalescence", keep, f, merged)
+                coal = event(t, "coalescence", keep, f, merged)
                 for p, (i, _) in zip(parents, ranked):
                     if p != keep:
-                        event(t, "merged", p, prev[i], [keep])
+                        m = event(t, "merged", p, prev[i], [keep])
+                        absorbed.setdefault(keep, []).append((p, prev[i], t, m, coal))
         for i, sl in succs.items():
             if not sl:
                 f = prev[i]
@@ -174,6 +202,7 @@ def track_features(frames: dict[int, list[TrackedFeature]], times_s: np.ndarray)
         prev_frame = t
     rows = [{"frame": fr, "index": frames[fr][j].index, "track_id": tid} for (fr, j), tid in ids.items()]
     assignments = pd.DataFrame(rows, columns=["frame", "index", "track_id"]).sort_values(["frame", "index"])
+    events = [e for e in events if not e.get("withdrawn", False)]
     ev = pd.DataFrame(events, columns=["frame", "time_s", "event", "track_id", "other_track_ids", "x_nm", "y_nm",
                                        "area_nm2"])
     return assignments.reset_index(drop=True), ev

@@ -369,13 +369,16 @@ def segment_dark(
     labels, n = ndi.label(inside, structure=ndi.generate_binary_structure(2, 1))
     if n == 0:
         return out
-    # per-feature sums in one pass each (np.bincount over the label image)
-    lab = labels.ravel()
+    # per-feature sums in one pass each, over the feature pixels only (a few % of the grid)
+    flat = np.flatnonzero(inside)
+    lab = labels.ravel()[flat]
     nb = n + 1
-    rr, cc = grid.row_index.ravel(), grid.col_index.ravel()
-    dv = dark_c.ravel()
+    rr, cc = np.divmod(flat, inside.shape[1])
+    rr, cc = rr.astype(float), cc.astype(float)
+    dv = dark_c.ravel()[flat].astype(float)
     area_px = np.bincount(lab, minlength=nb).astype(float)
-    depth = ndi.maximum(dark_c, labels, np.arange(nb))
+    depth = np.zeros(nb)
+    np.maximum.at(depth, lab, dv)
     s_r = np.bincount(lab, weights=rr, minlength=nb)
     s_c = np.bincount(lab, weights=cc, minlength=nb)
     s_rr = np.bincount(lab, weights=rr * rr, minlength=nb)
@@ -394,9 +397,12 @@ def segment_dark(
     edge[0, :] = edge[-1, :] = True
     edge[:, 0] = edge[:, -1] = True
     touching = np.zeros(nb, bool)
-    touching[np.unique(labels[inside & edge])] = True
-    dist = (ndi.minimum(interface_distance, labels, np.arange(nb)) if interface_distance is not None
-            else np.full(nb, np.nan))
+    touching[lab[edge.ravel()[flat]]] = True
+    if interface_distance is not None:
+        dist = np.full(nb, np.inf)
+        np.minimum.at(dist, lab, interface_distance.ravel()[flat])
+    else:
+        dist = np.full(nb, np.nan)
     objects = ndi.find_objects(labels)
     for k in range(1, nb):
         if depth[k] < seed or area_px[k] < grid.min_area_px:
