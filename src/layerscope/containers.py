@@ -577,6 +577,21 @@ def _kind_for(n_nav: int, n_sig: int) -> type[Signal]:
     )
 
 
+def _frames_as_navigation(axes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A 3-D stack whose axes are all signal axes (as NCEM/Berkeley EMD files come out of
+    RosettaSciIO) is a series when its first axis is time (a time unit, or named time/frame) and the
+    other two are lengths: mark the first as navigation. Anything else is left as it is."""
+    if len(axes) != 3 or any(a.get("navigate", False) for a in axes):
+        return axes
+    first = axes[0]
+    unit = _convert(first.get("units") or "")
+    timelike = (unit is not None and unit[0] == "s") or str(first.get("name", "")).lower() in ("time", "frame", "t")
+    spatial = all((_convert(a.get("units") or "") or ("",))[0] == "nm" for a in axes[1:])
+    if timelike and spatial:
+        return [dict(first, navigate=True), *axes[1:]]
+    return axes
+
+
 def build_container(
     data: Any,
     axes: list[dict[str, Any]],
@@ -592,6 +607,7 @@ def build_container(
     order. ``pixel_size_nm`` overrides (or supplies) the spatial calibration; ``fps`` supplies frame
     times of a series. Missing spatial calibration raises :class:`CalibrationError`.
     """
+    axes = _frames_as_navigation(axes)
     nav = [a for a in axes if a.get("navigate", False)]
     sig = [a for a in axes if not a.get("navigate", False)]
     cls = _kind_for(len(nav), len(sig))

@@ -120,3 +120,38 @@ def test_multi_frame_tif_through_the_loader(tmp_path, small_series):
     s = open_series(path, pixel_size_nm=0.04, fps=1.0, chunk_frames=4)
     assert s.shape == series.shape and s.is_lazy
     np.testing.assert_array_equal(np.asarray(s.data[2]), np.asarray(series.data[2], np.uint16))
+
+
+def _hyperspy_stack(series, *, time_scale_s: float, time_units: str = "s"):
+    import hyperspy.api as hs
+
+    s = hs.signals.Signal2D(np.asarray(series.data, np.float32))
+    t = s.axes_manager.navigation_axes[0]
+    t.name, t.scale, t.units = "time", time_scale_s, time_units
+    for ax in s.axes_manager.signal_axes:
+        ax.scale, ax.units = series.pixel_size_nm * 10, "Å"  # written in Å: read back in nm
+    return s
+
+
+@pytest.mark.parametrize("suffix", [".hspy", ".emd"])
+def test_multi_frame_hspy_and_emd_stacks_carry_their_times_and_pixel_size(tmp_path, small_series, suffix):
+    """HyperSpy and NCEM/Berkeley EMD stacks: read lazily, times and pixel size from the file (no --fps)."""
+    series, _ = small_series
+    path = tmp_path / f"stack{suffix}"
+    _hyperspy_stack(series, time_scale_s=250.0, time_units="ms").save(path)
+    s = open_series(path, chunk_frames=4)
+    assert s.shape == series.shape and s.is_lazy
+    assert s.pixel_size_nm == pytest.approx(series.pixel_size_nm, rel=1e-9)
+    np.testing.assert_allclose(s.times_s, 0.25 * np.arange(series.shape[0]), atol=1e-12)
+    np.testing.assert_array_equal(np.asarray(s.data[3]), np.asarray(series.data[3], np.float32))
+
+
+def test_a_three_axis_stack_without_a_time_axis_is_refused_not_guessed(tmp_path, small_series):
+    """An EMD cube whose first axis is not time (e.g. a focal series in nm) is not read as a movie."""
+    series, _ = small_series
+    path = tmp_path / "cube.emd"
+    s = _hyperspy_stack(series, time_scale_s=2.0, time_units="nm")
+    s.axes_manager.navigation_axes[0].name = "defocus"
+    s.save(path)
+    with pytest.raises(InputError, match="not supported"):
+        open_series(path)
