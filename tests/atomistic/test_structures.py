@@ -219,3 +219,19 @@ def test_gliding_shift_tilt_and_periodicity():
     assert not matcher.fit(to_s(_bare(bulk)), to_s(_bare(apply_gliding(bulk, fraction=0.3, plane_z_A=z_plane))))
     with pytest.raises(InputError, match="does not cut"):
         apply_gliding(bulk, fraction=0.02, plane_z_A=100.0)
+
+
+def test_ncm111_host_is_li3nicomno6_with_ni2_and_an_ewald_ordering():
+    """NCM111 (the seed study's Li3NiCoMnO6): 1:1:1 on the TM sites, Ni2+ by neutrality, ordered below random."""
+    from layerscope.crystal import get_composition, lattice
+
+    assert get_composition("Li3NiCoMnO6") is get_composition("NCM111")
+    lat = lattice("O3", "NCM111")
+    assert lat.a_A == pytest.approx(2.862) and 6 * lat.layer_spacing_A == pytest.approx(14.23)  # c/6 per cation layer
+    atoms = host_bulk("NCM111", size=(3, 1, 1), seed=0)  # 9 TM sites: 3 Ni, 3 Co, 3 Mn
+    sym = np.array(atoms.get_chemical_symbols())
+    assert [(sym == el).sum() for el in ("Li", "Ni", "Co", "Mn", "O")] == [9, 3, 3, 3, 18]
+    q = formal_charges(sym)
+    assert q[sym == "Ni"][0] == pytest.approx(2.0) and q.sum() == pytest.approx(0.0, abs=1e-12)
+    info = atoms.info["tm_ordering"]
+    assert info["ewald_energy_eV"] < info["random_mean_eV"]

@@ -61,7 +61,7 @@ def _load(potential: str, device: str, threads: int):
 def vacancies(
     out: Path = typer.Option(..., "--out", help="Output folder."),
     structure: str = typer.Option("bulk", "--structure", help="bulk, twin (Σ3, 60° about c) or tilt (Σ7/Σ13 [0001])."),
-    composition: str = typer.Option("LiCoO2", "--composition", help="LiCoO2, NCM622, NCM811 (layerscope.crystal names)."),
+    composition: str = typer.Option("LiCoO2", "--composition", help="LiCoO2, NCM111 (Li3NiCoMnO6), NCM622, NCM811 (layerscope.crystal names)."),
     li_fraction: float = typer.Option(1.0, "--li-fraction", help="Fraction of Li-layer sites kept (Ewald-ordered); "
                                                                  "must be whole in the cell."),
     potential: str = typer.Option("chgnet-0.3.0", "--potential", help=_POTENTIAL_HELP),
@@ -70,7 +70,7 @@ def vacancies(
                                                                        "of a boundary plane, Å."),
     size: str = typer.Option("2,2,1", "--size", help="Bulk host: repeats of the relaxed hexagonal cell."),
     bulk_size: str = typer.Option("1,1,1", "--bulk-size", help="Repeats of the crystal cell for the relaxed bulk "
-                                                               "(NCM622: a multiple of 5 TM sites)."),
+                                                               "(NCM622: a multiple of 5 TM sites; NCM111: of 3)."),
     expand_times: int = typer.Option(1, "--expand-times", help="Boundaries: grain thickness (generator repeats)."),
     repeat: str = typer.Option("2,2", "--repeat", help="Boundaries: in-plane repeats."),
     sigma: int = typer.Option(7, "--sigma", help="Tilt boundary Σ: 7 or 13."),

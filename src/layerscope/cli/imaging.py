@@ -12,7 +12,7 @@ from layerscope.cli.app import SchedulerOption, app
 _IMAGE_HELP = "HAADF/ADF image: TIFF, dm3/dm4, emd, ser, npy or hspy (one 2-D greyscale image)."
 _PX_HELP = "Pixel size in nm (required when the file has no calibration; overrides it otherwise)."
 _ZONE_HELP = "Zone axis of the hexagonal cell: 100 or 110 (sets the sign of the O3 stacking)."
-_COMP_HELP = "Cathode: LiCoO2, NMC811, NMC622, Li1.2Ni0.2Mn0.6O2 (lattice scale and calibration check)."
+_COMP_HELP = "Cathode: LiCoO2, NMC811, NMC622, NMC111, Li1.2Ni0.2Mn0.6O2 (lattice scale and calibration check)."
 _ENH_HELP = "Denoise and localise with the neural enhancer before column finding."
 
 

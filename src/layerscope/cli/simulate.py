@@ -115,7 +115,7 @@ def simulate(
     out: Path = typer.Option(..., "--out", help="Output folder."),
     scene: str = typer.Option("bulk", "--scene", help="bulk (one phase) or demo (the degraded NMC811 specimen)."),
     phase: str = typer.Option("O3", "--phase", help="Bulk phase: O3, O1, O3', rock_salt, spinel, C2/m."),
-    composition: str = typer.Option("LiCoO2", "--composition", help="LiCoO2, NMC811, NMC622, Li1.2Ni0.2Mn0.6O2, ..."),
+    composition: str = typer.Option("LiCoO2", "--composition", help="LiCoO2, NMC811, NMC622, NMC111, Li1.2Ni0.2Mn0.6O2, ..."),
     zone: str = typer.Option("100", "--zone", help="Zone axis of the hexagonal cell: 100 or 110."),
     width_nm: float = typer.Option(4.0, "--width-nm", help="Field width in nm (bulk; rounded to whole periods)."),
     height_nm: float = typer.Option(4.0, "--height-nm", help="Field height in nm (bulk; rounded to whole layers)."),

@@ -80,6 +80,8 @@ COMPOSITIONS: dict[str, Composition] = {
         _c("LiCoO2", {"Co": 1.0}),
         _c("LiNi0.8Mn0.1Co0.1O2", {"Ni": 0.8, "Mn": 0.1, "Co": 0.1}),
         _c("LiNi0.6Co0.2Mn0.2O2", {"Ni": 0.6, "Co": 0.2, "Mn": 0.2}),
+        # NCM111, written Li3NiCoMnO6 per three formula units in DFT studies
+        _c("LiNi1/3Co1/3Mn1/3O2", {"Ni": 1 / 3, "Co": 1 / 3, "Mn": 1 / 3}),
         # Li[Li0.2Ni0.2Mn0.6]O2. In the C2/m honeycomb model the 2b site (1/3 of the TM layer)
         # takes the 0.2 Li and 0.133 of Ni, the 4g sites take the 0.6 Mn and the remaining
         # 0.067 Ni: 2b = Li0.6Ni0.4, 4g = Mn0.9Ni0.1 (mean Li0.2Ni0.2Mn0.6).
@@ -102,6 +104,11 @@ ALIASES: dict[str, str] = {
     "NMC622": "LiNi0.6Co0.2Mn0.2O2",
     "NCM622": "LiNi0.6Co0.2Mn0.2O2",
     "LiNi0.6Mn0.2Co0.2O2": "LiNi0.6Co0.2Mn0.2O2",
+    "NMC111": "LiNi1/3Co1/3Mn1/3O2",
+    "NCM111": "LiNi1/3Co1/3Mn1/3O2",
+    "NMC333": "LiNi1/3Co1/3Mn1/3O2",
+    "Li3NiCoMnO6": "LiNi1/3Co1/3Mn1/3O2",
+    "LiNi1/3Mn1/3Co1/3O2": "LiNi1/3Co1/3Mn1/3O2",
     "Li-rich": "Li1.2Ni0.2Mn0.6O2",
     "LLO": "Li1.2Ni0.2Mn0.6O2",
     "Li[Li0.2Ni0.2Mn0.6]O2": "Li1.2Ni0.2Mn0.6O2",

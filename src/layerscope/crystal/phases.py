@@ -41,6 +41,9 @@ Lattice parameters and sources (Angstrom):
 * O3 LiNi0.8Mn0.1Co0.1O2: a = 2.872, c = 14.20; LiNi0.6Co0.2Mn0.2O2: a = 2.868, c = 14.22 --
   Noh, Youn, Yoon, Sun, J. Power Sources 233, 121 (2013); z(O) = 0.241, the usual refined value
   for Ni-rich NMC (0.240-0.242), which gives TM-O 1.97 A and Li-O 2.11 A.
+* O3 LiNi1/3Co1/3Mn1/3O2 (NCM111, Li3NiCoMnO6): a = 2.862, c = 14.23, z(O) = 0.241 -- rounded
+  values typical of published refinements (e.g. Yabuuchi & Ohzuku, J. Power Sources 119-121, 171
+  (2003)); reports scatter by about 0.005 A in a and 0.02 A in c.
 * Li1.2Ni0.2Mn0.6O2 and Li2MnO3 (C2/m): a = 4.93, b = 8.53, c = 5.03, beta = 109.3 deg (close to
   Strobel & Lambert-Andron, J. Solid State Chem. 75, 90 (1988), Li2MnO3: 4.937, 8.532, 5.030,
   109.46 deg). Idealised on the hexagonal metric: ``a_hex = (a/sqrt3 + b/3)/2 = 2.845``, layer
@@ -137,6 +140,8 @@ _O3 = {
     "LiCoO2": (2.816, 14.05, 0.2396, "Akimoto et al., J. Solid State Chem. 141, 298 (1998)"),
     "LiNi0.8Mn0.1Co0.1O2": (2.872, 14.20, 0.241, "Noh et al., J. Power Sources 233, 121 (2013)"),
     "LiNi0.6Co0.2Mn0.2O2": (2.868, 14.22, 0.241, "Noh et al., J. Power Sources 233, 121 (2013)"),
+    "LiNi1/3Co1/3Mn1/3O2": (2.862, 14.23, 0.241, "typical refined NCM111 values, e.g. Yabuuchi & Ohzuku, "
+                            "J. Power Sources 119-121, 171 (2003)"),
 }
 _C2M_A, _C2M_B, _C2M_C, _C2M_BETA = 4.93, 8.53, 5.03, np.deg2rad(109.3)
 _LIRICH_SOURCE = "C2/m a=4.93, b=8.53, c=5.03 A, beta=109.3 deg (cf. Strobel & Lambert-Andron 1988)"
@@ -600,7 +605,7 @@ def bulk(
         "O3", "O1", "O3'", "rock_salt", "spinel" or "C2/m".
     composition : str
         "LiCoO2", "LiNi0.8Mn0.1Co0.1O2" (NMC811), "LiNi0.6Co0.2Mn0.2O2" (NMC622),
-        "Li1.2Ni0.2Mn0.6O2" (Li-rich) or "Li2MnO3" (aliases in
+        "LiNi1/3Co1/3Mn1/3O2" (NMC111), "Li1.2Ni0.2Mn0.6O2" (Li-rich) or "Li2MnO3" (aliases in
         :data:`layerscope.crystal.composition.ALIASES`).
     li_fraction : float
         Fraction of the Li sites (Li-layer octahedral sites; spinel: tetrahedral sites) that hold
