@@ -22,3 +22,16 @@ SchedulerOption = typer.Option(
     "--scheduler",
     help="Address of a dask.distributed scheduler (tcp://host:8786); default: local threads in this process.",
 )
+
+OutOption = typer.Option(
+    ...,
+    "--out",
+    help="Output folder; written all or nothing (nothing is left behind when the analysis fails).",
+)
+
+PixelSizeOption = typer.Option(
+    None,
+    "--pixel-size-nm",
+    help="Pixel size (scan step) in nm: required where the input carries none (plain images, folders of "
+    "frames, movies, arrays); overrides the file's calibration otherwise.",
+)

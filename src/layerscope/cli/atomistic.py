@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from layerscope.cli.app import SchedulerOption, app
+from layerscope.cli.app import OutOption, SchedulerOption, app
 from layerscope.errors import InputError
 
 atomistic_app = typer.Typer(
@@ -59,7 +59,7 @@ def _load(potential: str, device: str, threads: int):
 
 @atomistic_app.command()
 def vacancies(
-    out: Path = typer.Option(..., "--out", help="Output folder."),
+    out: Path = OutOption,
     structure: str = typer.Option("bulk", "--structure", help="bulk, twin (Σ3, 60° about c) or tilt (Σ7/Σ13 [0001])."),
     composition: str = typer.Option("LiCoO2", "--composition", help="LiCoO2, NCM111 (Li3NiCoMnO6), NCM622, NCM811 (layerscope.crystal names)."),
     li_fraction: float = typer.Option(1.0, "--li-fraction", help="Fraction of Li-layer sites kept (Ewald-ordered); "
@@ -120,7 +120,7 @@ def vacancies(
 
 @atomistic_app.command()
 def neb(
-    out: Path = typer.Option(..., "--out", help="Output folder."),
+    out: Path = OutOption,
     cation: str = typer.Option("Co", "--cation", help="Migrating TM cation (Co, Ni, Mn)."),
     gliding: str = typer.Option("0,0.01,0.02,0.03,0.05", "--gliding", help="Gliding ratios (fractions of a)."),
     direction: str = typer.Option("100", "--direction", help="Comma-separated gliding directions: 100 and/or 120 "

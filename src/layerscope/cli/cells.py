@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from layerscope.cli.app import SchedulerOption, app
+from layerscope.cli.app import OutOption, SchedulerOption, app
 from layerscope.errors import InputError
 
 
@@ -24,7 +24,7 @@ def _floats(text: Optional[str], *, name: str) -> list[float] | None:
 def cycling(
     file: Path = typer.Argument(..., help="Cycler file: Maccor text, BioLogic .mpr/.mpt/CSV, Neware .nda/.ndax/CSV, "
                                           "Arbin .res/CSV, or a CSV with time_s, cycle, current_A, voltage_V."),
-    out: Path = typer.Option(..., "--out", help="Output folder."),
+    out: Path = OutOption,
     mass_mg: Optional[float] = typer.Option(None, "--mass-mg", help="Active mass in mg (specific capacities only "
                                                                      "with it; never taken from the file)."),
     electrode: str = typer.Option("cathode", "--electrode", help="cathode (CE = discharge/charge) or anode half "
@@ -62,7 +62,7 @@ def cycling(
 def xrd(
     files: List[Path] = typer.Argument(..., help="Pattern(s): .xrdml, or two-column .xy/.txt (then give --radiation). "
                                                  "Several files form an in situ series."),
-    out: Path = typer.Option(..., "--out", help="Output folder."),
+    out: Path = OutOption,
     radiation: Optional[str] = typer.Option(None, "--radiation", help="Anode for text files (Cu, Co, Mo, ...)."),
     wavelength_a: Optional[float] = typer.Option(None, "--wavelength-a", help="Single wavelength (Å) for "
                                                                                "monochromatic text data."),
@@ -99,7 +99,7 @@ def xrd(
 def kinetics(
     files: List[Path] = typer.Argument(..., help="One CSV per heating rate with temperature_C or temperature_K, the "
                                                  "signal column and (preferably) time_s."),
-    out: Path = typer.Option(..., "--out", help="Output folder."),
+    out: Path = OutOption,
     signal: str = typer.Option(..., "--signal", help="Name of the O2 release column (e.g. an m/z 32 ion current)."),
     heating_rates: Optional[str] = typer.Option(None, "--heating-rates", help="Comma-separated K/min, one per file, "
                                                                                "for files without time_s."),

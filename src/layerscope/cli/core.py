@@ -8,13 +8,13 @@ from typing import Optional
 
 import typer
 
-from layerscope.cli.app import SchedulerOption, app
+from layerscope.cli.app import PixelSizeOption, SchedulerOption, app
 
 
 @app.command()
 def info(
     file: Path = typer.Argument(..., help="A dm3/dm4/emd/ser/tif/mrc/msa/hspy/zspy/npy or text spectrum file."),
-    pixel_size_nm: Optional[float] = typer.Option(None, "--pixel-size-nm", help="Pixel size in nm, if the file has none."),
+    pixel_size_nm: Optional[float] = PixelSizeOption,
     offset_ev: Optional[float] = typer.Option(None, "--offset-ev", help="Energy of the first channel (eV), if the file has none."),
     scale_ev: Optional[float] = typer.Option(None, "--scale-ev", help="Dispersion (eV per channel), if the file has none."),
     index: Optional[int] = typer.Option(None, "--index", help="Which signal, when the file holds several."),

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from layerscope.cli.app import SchedulerOption, app
+from layerscope.cli.app import OutOption, PixelSizeOption, SchedulerOption, app
 from layerscope.errors import InputError
 
 
@@ -51,13 +51,12 @@ def eels(
     coreloss: Path = typer.Argument(..., help="Core-loss spectrum, line scan or spectrum image (msa, dm3/dm4, hspy, "
                                               "two-column text, ...)."),
     edges: str = typer.Option(..., "--edges", help="Edges to analyse, comma-separated, e.g. Co_L,O_K or Mn_L,O_K."),
-    out: Path = typer.Option(..., "--out", help="Output folder (written only when the analysis succeeds)."),
+    out: Path = OutOption,
     lowloss: Optional[Path] = typer.Option(None, "--lowloss", help="Matching low loss with the zero-loss peak "
                                                                    "(alignment, t/lambda, Fourier-ratio deconvolution)."),
     references: Optional[Path] = typer.Option(None, "--references", help="Folder of reference spectra of known valence "
                                                                          "with references.csv (format: layerscope.spectra.references)."),
-    pixel_size_nm: Optional[float] = typer.Option(None, "--pixel-size-nm", help="Pixel size / scan step in nm, if the "
-                                                                               "file has no spatial calibration."),
+    pixel_size_nm: Optional[float] = PixelSizeOption,
     offset_ev: Optional[float] = typer.Option(None, "--offset-ev", help="Energy of the first core-loss channel in eV, "
                                                                         "for files without an energy unit."),
     scale_ev: Optional[float] = typer.Option(None, "--scale-ev", help="Core-loss dispersion in eV per channel, for "

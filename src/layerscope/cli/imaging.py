@@ -7,10 +7,9 @@ from typing import Optional
 
 import typer
 
-from layerscope.cli.app import SchedulerOption, app
+from layerscope.cli.app import OutOption, PixelSizeOption, SchedulerOption, app
 
 _IMAGE_HELP = "HAADF/ADF image: TIFF, dm3/dm4, emd, ser, npy or hspy (one 2-D greyscale image)."
-_PX_HELP = "Pixel size in nm (required when the file has no calibration; overrides it otherwise)."
 _ZONE_HELP = "Zone axis of the hexagonal cell: 100 or 110 (sets the sign of the O3 stacking)."
 _COMP_HELP = "Cathode: LiCoO2, NMC811, NMC622, NMC111, Li1.2Ni0.2Mn0.6O2 (lattice scale and calibration check)."
 _ENH_HELP = "Denoise and localise with the neural enhancer before column finding."
@@ -19,8 +18,8 @@ _ENH_HELP = "Denoise and localise with the neural enhancer before column finding
 @app.command()
 def columns(
     image: Path = typer.Argument(..., help=_IMAGE_HELP),
-    out: Path = typer.Option(..., "--out", help="Output folder."),
-    pixel_size_nm: Optional[float] = typer.Option(None, "--pixel-size-nm", help=_PX_HELP),
+    out: Path = OutOption,
+    pixel_size_nm: Optional[float] = PixelSizeOption,
     zone: str = typer.Option("100", "--zone", help=_ZONE_HELP),
     composition: str = typer.Option("LiCoO2", "--composition", help=_COMP_HELP),
     enhance: bool = typer.Option(False, "--enhance", help=_ENH_HELP),
@@ -67,8 +66,8 @@ def columns(
 @app.command()
 def phases(
     image: Path = typer.Argument(..., help=_IMAGE_HELP),
-    out: Path = typer.Option(..., "--out", help="Output folder."),
-    pixel_size_nm: Optional[float] = typer.Option(None, "--pixel-size-nm", help=_PX_HELP),
+    out: Path = OutOption,
+    pixel_size_nm: Optional[float] = PixelSizeOption,
     zone: str = typer.Option("100", "--zone", help=_ZONE_HELP),
     composition: str = typer.Option("LiCoO2", "--composition", help=_COMP_HELP),
     enhance: bool = typer.Option(False, "--enhance", help=_ENH_HELP),

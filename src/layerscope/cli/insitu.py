@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from layerscope.cli.app import SchedulerOption, app
+from layerscope.cli.app import OutOption, PixelSizeOption, SchedulerOption, app
 from layerscope.errors import InputError
 
 
@@ -26,9 +26,8 @@ def _numbers(text: Optional[str], *, name: str, n: int, what: str) -> tuple[floa
 @app.command()
 def insitu(
     series: Path = typer.Argument(..., help="Multi-frame dm4/emd/tif/hspy file, folder of frames, or MP4/AVI movie."),
-    out: Path = typer.Option(..., "--out", help="Output folder (written only when the analysis succeeds)."),
-    pixel_size_nm: Optional[float] = typer.Option(None, "--pixel-size-nm", help="Pixel size in nm (required for "
-                                                  "folders of plain images and movies; overrides a file's)."),
+    out: Path = OutOption,
+    pixel_size_nm: Optional[float] = PixelSizeOption,
     fps: Optional[float] = typer.Option(None, "--fps", help="Frames per second, when the series has no time stamps "
                                         "(overrides a movie's rate)."),
     drift: bool = typer.Option(True, "--drift/--no-drift", help="Measure and correct drift."),

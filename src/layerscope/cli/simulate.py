@@ -13,7 +13,7 @@ from typing import Any, Optional
 import numpy as np
 import typer
 
-from layerscope.cli.app import app
+from layerscope.cli.app import OutOption, app
 from layerscope.errors import InputError
 
 __all__ = ["simulate", "write_simulation", "build_scene"]
@@ -112,7 +112,7 @@ def write_simulation(sim, out_dir: Path, *, summary_extra: dict[str, Any] | None
 
 @app.command()
 def simulate(
-    out: Path = typer.Option(..., "--out", help="Output folder."),
+    out: Path = OutOption,
     scene: str = typer.Option("bulk", "--scene", help="bulk (one phase) or demo (the degraded NMC811 specimen)."),
     phase: str = typer.Option("O3", "--phase", help="Bulk phase: O3, O1, O3', rock_salt, spinel, C2/m."),
     composition: str = typer.Option("LiCoO2", "--composition", help="LiCoO2, NMC811, NMC622, NMC111, Li1.2Ni0.2Mn0.6O2, ..."),
