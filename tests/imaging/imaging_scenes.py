@@ -48,13 +48,13 @@ def glided_stack(shift_fraction: float, width_nm: float = 6.0):
 
 
 @lru_cache(maxsize=None)
-def spinel_stack():
-    """LiCoO2 [100]: O3 (6) | spinel (8) | O3 (6)."""
+def spinel_stack(zone: str = "100", thickness_nm: float = 5.0):
+    """LiCoO2 seen along ``zone``: O3 (6) | spinel (8) | O3 (6), 4 nm wide."""
     from layerscope.crystal.scenes import Block, stack
     from layerscope.simulate import simulate_haadf
 
-    at = stack([Block("O3", 6), Block("spinel", 8), Block("O3", 6)], composition="LiCoO2", zone="100",
-               width_nm=4, thickness_nm=5, seed=1)
+    at = stack([Block("O3", 6), Block("spinel", 8), Block("O3", 6)], composition="LiCoO2", zone=zone,
+               width_nm=4, thickness_nm=thickness_nm, seed=1)
     return simulate_haadf(at, pixel_size_nm=PX, probe_fwhm_nm=PROBE), at
 
 

@@ -16,6 +16,11 @@ Two observables decide the phase of a column in a [100]/[110] HAADF image of a l
    second site (the 2 x d_t order of the spinel's 1/4 TM in the Li layer seen along [100]) is
    spinel-like; anything else is a layered phase (with isolated or uniform mixing).
 
+The spinel also holds Li in tetrahedral sites, between the octahedral layers, which HAADF does
+not show: :func:`spinel_tetrahedral_sites` places them from the empty octahedral sites of a
+spinel Li layer (its dark sublattice), the stacking step and the TM-layer spacing, following the
+geometry of :mod:`layerscope.crystal`.
+
 Labelling rules (they decide which layer a boundary belongs to, see ``docs/validation.md``):
 
 - a TM column takes the Li-layer environment of the gap *below* it (along the normal) when that
@@ -59,6 +64,7 @@ __all__ = [
     "label_tm_columns",
     "label_li_sites",
     "li_site_steps",
+    "spinel_tetrahedral_sites",
 ]
 
 #: Phase labels, in the order of the integer phase map (0 = no column / vacuum).
@@ -166,7 +172,9 @@ def li_environment(
     -------
     pandas.DataFrame
         ``local_mixing`` (M), ``alternation`` (``(m_bright - m_dark) / 2``), ``environment``
-        (``"layered"``, ``"rock_salt"``, ``"spinel"``) per site, in input order.
+        (``"layered"``, ``"rock_salt"``, ``"spinel"``) and ``dark_sublattice`` (True when the site
+        belongs to the dimmer of the two sublattices of its window: in a spinel, the empty
+        octahedral sites) per site, in input order.
     """
     u = np.asarray(u_nm, dtype=float)
     m = np.asarray(mixing, dtype=float)
@@ -174,13 +182,14 @@ def li_environment(
     env = np.full(u.size, "layered", dtype="<U9")
     mean = np.full(u.size, np.nan)
     alt = np.full(u.size, np.nan)
+    on_dark = np.zeros(u.size, dtype=bool)
     idx = np.arange(u.size)
     def window_sum(a, w=int(half_window)):
         return np.convolve(a, np.ones(2 * w + 1), mode="full")[w : w + a.size]
 
     ws = int(spinel_half_window)
 
-    global_sigma = _site_noise(u, lay, m)
+    global_sigma = _site_noise(u, lay, m, inplane_spacing_nm=inplane_spacing_nm)
     for k in np.unique(lay):
         sel = idx[lay == k]
         order = sel[np.argsort(u[sel], kind="stable")]
@@ -197,13 +206,15 @@ def li_environment(
             m_o = window_sum(v0 * ~even, ws) / n_o
         bright = np.fmax(m_e, m_o)
         dark = np.fmin(m_e, m_o)
-        sigma = _site_noise(u[order], np.zeros(order.size), vals) if order.size >= 12 else global_sigma
+        sigma = (_site_noise(u[order], np.zeros(order.size), vals, inplane_spacing_nm=inplane_spacing_nm)
+                 if order.size >= 12 else global_sigma)
         with np.errstate(invalid="ignore", divide="ignore"):
             se = sigma * np.sqrt(1.0 / n_e + 1.0 / n_o)
         contrast = bright - dark
         spinel = (contrast >= np.fmax(spinel_min_contrast, significance * se)) & (dark <= 0.5 * bright)
         rs = m_all >= rock_salt_min
         local_env = np.where(rs, "rock_salt", np.where(spinel, "spinel", "layered"))
+        bright_even = m_e >= m_o
         # Windows cut by the end of a layer (image edge, void) are short and noisy: such a site
         # takes the decision of the nearest site with a full window, when the layer has one.
         full = (n_e + n_o >= 2 * ws + 1) & (n_all >= 2 * int(half_window) + 1)
@@ -211,30 +222,39 @@ def li_environment(
             pos = np.arange(order.size)
             nearest = np.nonzero(full)[0][np.argmin(np.abs(pos[:, None] - np.nonzero(full)[0][None, :]), axis=1)]
             local_env = local_env[nearest]
+            bright_even = bright_even[nearest]
         env[order] = local_env
+        on_dark[order] = even != bright_even
         mean[order] = m_all
         alt[order] = contrast / 2.0
-    return pd.DataFrame({"local_mixing": mean, "alternation": alt, "environment": env})
+    return pd.DataFrame({"local_mixing": mean, "alternation": alt, "environment": env, "dark_sublattice": on_dark})
 
 
-def _site_noise(u: np.ndarray, layer: np.ndarray, m: np.ndarray) -> float:
+def _site_noise(u: np.ndarray, layer: np.ndarray, m: np.ndarray, *, inplane_spacing_nm: float) -> float:
     """Scatter of one site's mixing from second-neighbour differences along each layer.
 
-    The plain standard deviation (not a robust one) on purpose: it holds the shot noise and the
-    column-to-column disorder of random mixing, both of which a spinel's sublattice order must
-    stand out of.
+    Second neighbours are sites two lattice steps apart (``round(u / d_t)`` differing by 2), so
+    a site missing from a layer (an undetected column, a void) does not pair a site with one of
+    the other sublattice. The plain standard deviation (not a robust one) on purpose: it holds
+    the shot noise and the column-to-column disorder of random mixing, both of which a spinel's
+    sublattice order must stand out of.
     """
     diffs = []
     for k in np.unique(layer):
-        sel = np.nonzero(layer == k)[0]
-        vals = m[sel[np.argsort(u[sel], kind="stable")]]
-        vals = vals[np.isfinite(vals)]
-        if vals.size > 2:
-            diffs.append(vals[2:] - vals[:-2])
+        sel = np.nonzero((layer == k) & np.isfinite(m))[0]
+        if sel.size <= 2:
+            continue
+        pos = np.rint(u[sel] / inplane_spacing_nm).astype(np.int64)
+        order = np.argsort(pos, kind="stable")
+        pos, vals = pos[order], m[sel][order]
+        j = np.searchsorted(pos, pos + 2)
+        ok = j < pos.size
+        ok[ok] = pos[j[ok]] == pos[ok] + 2
+        diffs.append(vals[j[ok]] - vals[ok])
     if not diffs:
         return 0.0
     d = np.concatenate(diffs)
-    return float(np.std(d) / np.sqrt(2.0))
+    return float(np.std(d) / np.sqrt(2.0)) if d.size else 0.0
 
 
 def label_tm_columns(
@@ -342,3 +362,67 @@ def li_site_steps(
     step[o1_below | matrix_above] = o3_step
     step[o1_above | matrix_below] = 0.0
     return step
+
+
+def spinel_tetrahedral_sites(
+    u_nm: np.ndarray,
+    v_nm: np.ndarray,
+    step_nm: np.ndarray,
+    tm_layer_distance_nm: np.ndarray,
+    *,
+    lower: np.ndarray,
+) -> pd.DataFrame:
+    """Projected tetrahedral cation columns of a spinel Li layer, from its empty octahedral sites.
+
+    Geometry of :func:`layerscope.crystal.phases.build_sites` (Fd-3m, LiM2O4 on one close-packed
+    O lattice): in a Li layer (the gap between O layers at stacking positions ``q_top`` above and
+    ``q_bottom`` below, octahedral sites at the third position ``p``) the 8a tetrahedral Li sit
+    above an O of the lower layer, a quarter of the gap below the upper O layer (in-plane position
+    ``q_bottom``), and below an O of the upper layer, a quarter of the gap above the lower O layer
+    (``q_top``). Each shares its base face with the empty kagome octahedron of the TM layer it
+    faces, so in the [100] and [110] views it lies in line with a (half-empty) column of that TM
+    layer. In projection this puts, for every *empty* octahedral site of the Li layer (the dark
+    sublattice of the 2 x d_t order), one tetrahedral column one stacking step before the site
+    (``u - step``: under the TM column above it) and one a step after it (``u + step``: over a
+    column of the TM layer below), a quarter of the cation-layer spacing above and below the site.
+    With the ideal (u = 3/8) oxygen lattice every O-O gap is equal, so a quarter of the
+    cation-layer spacing is one eighth of the distance between the two TM layers.
+
+    Parameters
+    ----------
+    u_nm, v_nm : numpy.ndarray
+        Position of each empty octahedral site along / across the layers, nm.
+    step_nm : numpy.ndarray
+        Stacking step from the TM layer above to the site along ``u`` (``s d_t``, see
+        :func:`li_site_steps`), nm.
+    tm_layer_distance_nm : numpy.ndarray
+        Distance along the normal between the TM layers above and below each site, nm.
+    lower : numpy.ndarray of bool
+        Whether the TM layer below belongs to the spinel (then the lower tetrahedron exists;
+        at the block's lower edge its octahedron would be a filled TM site of the layered phase
+        and :mod:`layerscope.crystal` leaves it out).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``source`` (index of the octahedral site), ``u_nm``, ``v_nm`` and ``position``
+        (``"upper"`` or ``"lower"``); upper sites first.
+
+    References
+    ----------
+    - R. J. Hill, J. R. Craig, G. V. Gibbs, Phys. Chem. Minerals 4, 317 (1979): the spinel
+      structure (8a tetrahedral, 16c/16d octahedral sites along [111]).
+    - R. J. Gummow, M. M. Thackeray, W. I. F. David, S. Hull, Mater. Res. Bull. 27, 327 (1992):
+      LT-LiCoO2 / LiCo2O4 spinel.
+    """
+    u = np.asarray(u_nm, dtype=float)
+    v = np.asarray(v_nm, dtype=float)
+    step = np.asarray(step_nm, dtype=float)
+    quarter = np.asarray(tm_layer_distance_nm, dtype=float) / 8.0
+    low = np.nonzero(np.asarray(lower, dtype=bool))[0]
+    return pd.DataFrame({
+        "source": np.concatenate([np.arange(u.size), low]),
+        "u_nm": np.concatenate([u - step, u[low] + step[low]]),
+        "v_nm": np.concatenate([v - quarter, v[low] + quarter[low]]),
+        "position": np.array(["upper"] * u.size + ["lower"] * low.size, dtype="<U5"),
+    })

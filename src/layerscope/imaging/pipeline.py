@@ -18,10 +18,15 @@ Column table (``columns``): one row per atom column or Li-layer site,
 ``mixing``         Li-layer sites: intensity over the mean of the 4 nearest TM columns
 ``detected``       True for a column found in the image, False for a Li-layer site placed
                    from the lattice (an invisible Li column)
+``site``           ``"octahedral"`` (every TM and Li-layer site) or ``"tetrahedral"`` (the
+                   tetrahedral Li columns of a spinel block, placed from the lattice)
 =================  ==========================================================================
 plus ``u_nm, v_nm`` (along/across the layers), ``registry`` (TM-TM, column spacings),
 ``relation`` (stacking relation below a TM column / around a Li site), ``environment``,
-``position_error_pm``, ``fit_ok``.
+``position_error_pm``, ``fit_ok``; for Li-layer sites ``pair`` (the TM pair it was placed
+from, -1 for a detected column without one or a site filled into a one-site gap), ``context``
+(the pair its relations come from) and ``step`` (stacking step from the TM layer above,
+column spacings).
 """
 
 from __future__ import annotations
@@ -117,6 +122,7 @@ class ColumnResult:
     zone: str
     timings_s: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    site_window_nm: float = float("nan")  # radius of the window of the site-intensity fit
 
 
 @dataclass
@@ -165,7 +171,8 @@ def find_atom_columns(
     refinement of the visible columns (:func:`layerscope.imaging.columns.find_columns`); rows
     linked along the layers, numbered as cation layers, TM vs Li layers from the contrast
     (:func:`layerscope.imaging.lattice.index_layers`); one Li-layer site per TM-TM pair, placed by
-    the stacking (:mod:`layerscope.imaging.phases`) or at the detected column when one is there;
+    the stacking (:mod:`layerscope.imaging.phases`) or at the detected column when one is there,
+    and one in every one-site gap of a layer (an undetected TM column above it);
     the intensity of every site by a fixed-width Gaussian fit.
 
     Parameters
@@ -288,7 +295,9 @@ def find_atom_columns(
     b_idx = pairs["below"].to_numpy()
     site_u = tm["u_nm"].to_numpy()[a_idx] + step * d_t
     site_v = 0.5 * (tm["v_nm"].to_numpy()[a_idx] + tm["v_nm"].to_numpy()[b_idx])
-    sites = pd.DataFrame({"u_nm": site_u, "v_nm": site_v, "layer": pairs["layer"].to_numpy(), "pair": np.arange(len(pairs))})
+    sites = pd.DataFrame({"u_nm": site_u, "v_nm": site_v, "layer": pairs["layer"].to_numpy(), "pair": np.arange(len(pairs)),
+                          "context": np.arange(len(pairs)), "step": step})
+    sites = _fill_site_gaps(sites, d_t=d_t)
     li_found = cols[~is_tm].reset_index(drop=True)
     li = _merge_li_sites(sites, li_found, d_t=d_t, cation=cation)
     times["layers"] = time.perf_counter() - t
@@ -298,37 +307,30 @@ def find_atom_columns(
     li["x_nm"] = xy[:, 0]
     li["y_nm"] = xy[:, 1]
     li["kind"] = "Li"
-    # Relation context of every Li site (from its pair; detected sites without a pair: none).
+    # Relation context of every Li site: from its pair, or for a site filled into a gap from the pair of
+    # its neighbour (``context``); detected sites without a pair: none. ``above``/``below`` (the TM
+    # columns the site was placed from) only from its own pair.
+    li["context"] = li["context"].fillna(-1).astype(int)
     has_pair = li["pair"].to_numpy() >= 0
-    pi = np.where(has_pair, li["pair"].to_numpy(), 0)
+    has_ctx = li["context"].to_numpy() >= 0
     for name in ("registry", "relation", "relation_above", "relation_below", "above", "below"):
+        own = name in ("above", "below")
+        ok = has_pair if own else has_ctx
+        pi = np.where(ok, li["pair" if own else "context"].to_numpy(), 0)
         values = pairs[name].to_numpy()[pi] if len(pairs) else np.zeros(len(li))
         if values.dtype.kind in "UO":
-            li[name] = np.where(has_pair, values, "")
-        elif name in ("above", "below"):
-            li[name] = np.where(has_pair, values, -1)
+            li[name] = np.where(ok, values, "")
+        elif own:
+            li[name] = np.where(ok, values, -1)
         else:
-            li[name] = np.where(has_pair, values, np.nan)
+            li[name] = np.where(ok, values, np.nan)
     tm = tm.assign(registry=reg_down, relation=rel_down, relation_up=rel_up)
 
     t = time.perf_counter()
-    # One intensity estimator for every site: Gaussian of the shared width at the final position.
-    allx = np.concatenate([tm["x_nm"].to_numpy(), li["x_nm"].to_numpy()])
-    ally = np.concatenate([tm["y_nm"].to_numpy(), li["y_nm"].to_numpy()])
-    amp, bkg = _col.site_intensities(data, ally / px - 0.5, allx / px - 0.5, sigma_px=sigma_nm / px,
-                                     radius_px=0.45 * min_sep / px)
-    tm["intensity"] = amp[: len(tm)]
-    li["intensity"] = amp[len(tm):]
-    tm["local_background"] = bkg[: len(tm)]
-    li["local_background"] = bkg[len(tm):]
-    # Mixing: a Li site's intensity over the mean of the 4 nearest TM columns.
-    if len(tm) >= 4 and len(li):
-        _, nn = cKDTree(np.column_stack([tm["x_nm"], tm["y_nm"]])).query(np.column_stack([li["x_nm"], li["y_nm"]]), k=4)
-        ref = np.nanmean(tm["intensity"].to_numpy()[nn], axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            li["mixing"] = np.where(ref > 0, li["intensity"].to_numpy() / ref, np.nan)
-    else:
-        li["mixing"] = np.nan
+    radius_nm = 0.45 * min_sep
+    amp, bkg = _site_intensities(data, px, tm, sigma_nm=sigma_nm, radius_nm=radius_nm)
+    tm["intensity"], tm["local_background"] = amp, bkg
+    _measure_li_sites(data, px, li, tm, sigma_nm=sigma_nm, radius_nm=radius_nm)
     tm["mixing"] = np.nan
     times["intensities"] = time.perf_counter() - t
 
@@ -343,8 +345,36 @@ def find_atom_columns(
             angle_deg=float(np.degrees(np.arctan2(-nvec[0], nvec[1]))), layer_contrast=lat.layer_contrast,
             inplane_contrast=lat.inplane_contrast, rows_are_cation_rows=lat.rows_are_cation_rows),
         layers=index, pairs=pairs, pixel_size_nm=px, shape=data.shape, column_sigma_nm=sigma_nm,
-        spacings=sp, zone=zone, timings_s=times, notes=notes,
+        spacings=sp, zone=zone, timings_s=times, notes=notes, site_window_nm=radius_nm,
     )
+
+
+def _site_intensities(data: np.ndarray, px: float, sites: pd.DataFrame, *, sigma_nm: float,
+                      radius_nm: float) -> tuple[np.ndarray, np.ndarray]:
+    """Peak height and local background of a Gaussian of the shared width at every site's position.
+
+    One estimator for every site, detected or placed (:func:`layerscope.imaging.columns.site_intensities`).
+    """
+    x, y = sites["x_nm"].to_numpy(), sites["y_nm"].to_numpy()
+    return _col.site_intensities(data, y / px - 0.5, x / px - 0.5, sigma_px=sigma_nm / px, radius_px=radius_nm / px)
+
+
+def _measure_li_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.DataFrame, *, sigma_nm: float,
+                      radius_nm: float) -> None:
+    """Add ``intensity``, ``local_background`` and ``mixing`` to Li-layer sites, in place.
+
+    Mixing index: the site's intensity over the mean intensity of the 4 nearest TM columns
+    (NaN when fewer than 4 TM columns exist).
+    """
+    amp, bkg = _site_intensities(data, px, li, sigma_nm=sigma_nm, radius_nm=radius_nm)
+    li["intensity"], li["local_background"] = amp, bkg
+    if len(tm) >= 4 and len(li):
+        _, nn = cKDTree(np.column_stack([tm["x_nm"], tm["y_nm"]])).query(np.column_stack([li["x_nm"], li["y_nm"]]), k=4)
+        ref = np.nanmean(tm["intensity"].to_numpy()[nn], axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            li["mixing"] = np.where(ref > 0, amp / ref, np.nan)
+    else:
+        li["mixing"] = np.nan
 
 
 def _fill_from_layers(layer: np.ndarray, rel_up: np.ndarray, rel_down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -366,6 +396,32 @@ def _fill_from_layers(layer: np.ndarray, rel_up: np.ndarray, rel_down: np.ndarra
         down[(layer == k) & (down == "")] = rel
         up[(layer == k + 2) & (up == "")] = rel
     return up, down
+
+
+def _fill_site_gaps(sites: pd.DataFrame, *, d_t: float, tolerance: float = 0.25) -> pd.DataFrame:
+    """Li-layer sites added where one site is missing between two neighbours of a layer.
+
+    A site is placed from the TM column above it; where that column was not detected (a dim
+    column at low dose, such as the half-empty kagome columns of a spinel) its Li-layer site would
+    be missing. Where two consecutive sites of a layer lie ``2 d_t`` apart (within ``tolerance``
+    column spacings) the site between them is added at the midpoint, with ``pair`` -1 and the
+    ``context`` (relations) and stacking ``step`` of the left neighbour. Wider gaps (voids, cracks,
+    the crystal's edge) are left empty.
+    """
+    if len(sites) < 2:
+        return sites
+    order = np.lexsort((sites["u_nm"].to_numpy(), sites["layer"].to_numpy()))
+    s = sites.iloc[order]
+    u, v, lay = s["u_nm"].to_numpy(), s["v_nm"].to_numpy(), s["layer"].to_numpy()
+    du = np.diff(u) / d_t
+    gap = np.nonzero((np.diff(lay) == 0) & (np.abs(du - 2.0) <= tolerance))[0]
+    if gap.size == 0:
+        return sites
+    add = pd.DataFrame({
+        "u_nm": 0.5 * (u[gap] + u[gap + 1]), "v_nm": 0.5 * (v[gap] + v[gap + 1]), "layer": lay[gap], "pair": -1,
+        "context": s["context"].to_numpy()[gap], "step": s["step"].to_numpy()[gap],
+    })
+    return pd.concat([sites, add], ignore_index=True)
 
 
 def _merge_li_sites(sites: pd.DataFrame, found: pd.DataFrame, *, d_t: float, cation: float) -> pd.DataFrame:
@@ -485,6 +541,10 @@ def map_phases(
     n_tm = int((~is_li).sum())  # TM columns come first in the table, in the order the pairs index
     environment[:n_tm] = env_below
     cols["environment"] = environment
+    cols["site"] = "octahedral"
+    dark = np.zeros(len(cols), dtype=bool)
+    dark[is_li] = env["dark_sublattice"].to_numpy()
+    cols = _add_spinel_tetrahedral_sites(cols, data, res, dark=dark)
 
     _q.add_spacings(cols, inplane_spacing_nm=d_t)
     cation = res.spacings.cation_spacing_nm
@@ -503,6 +563,49 @@ def map_phases(
     summary = _summary(cols, domains, layers, interfaces, quantities, res, time.perf_counter() - t0)
     return PhaseMap(columns=cols, domains=domains, layers=layers, interfaces=interfaces, glides=glides, phase_map=pmap,
                     phase_map_pixel_nm=pmap_px, summary=summary, result=res, provenance=provenance)
+
+
+def _add_spinel_tetrahedral_sites(cols: pd.DataFrame, data: np.ndarray, res: ColumnResult, *,
+                                  dark: np.ndarray) -> pd.DataFrame:
+    """The table with the tetrahedral columns of every spinel Li layer appended.
+
+    Each empty octahedral site (``dark``: the dim sublattice of its window) of a Li-layer site
+    labelled spinel, placed from a TM pair, gets the tetrahedral columns of
+    :func:`layerscope.imaging.phases.spinel_tetrahedral_sites`: the upper one always (the TM layer
+    above takes this gap's label), the lower one where the TM column below is labelled spinel
+    too; those falling outside the image are dropped. They are placed (``detected`` False,
+    invisible pure-Li columns), labelled spinel, kind
+    ``"Li"``, ``site`` ``"tetrahedral"``, inherit the layer, relations and environment of their
+    octahedral site, and are measured like every Li-layer site (intensity and mixing index, so
+    that a TM in a tetrahedral site shows).
+    """
+    ctx = cols["context"].fillna(-1).to_numpy().astype(int) if "context" in cols else np.full(len(cols), -1)
+    src = np.nonzero(dark & (cols["phase"].to_numpy() == "spinel") & (ctx >= 0))[0]
+    if src.size == 0:
+        return cols
+    tm = cols.iloc[: int((cols["kind"] == "TM").sum())]  # TM rows first: the pairs index them
+    a = res.pairs["above"].to_numpy()[ctx[src]]
+    b = res.pairs["below"].to_numpy()[ctx[src]]
+    tm_v = tm["v_nm"].to_numpy()
+    d_t = res.lattice.inplane_period_nm
+    tet = _ph.spinel_tetrahedral_sites(cols["u_nm"].to_numpy()[src], cols["v_nm"].to_numpy()[src],
+                                       cols["step"].to_numpy()[src] * d_t, tm_v[b] - tm_v[a],
+                                       lower=tm["phase"].to_numpy()[b] == "spinel")
+    new = cols.iloc[src[tet["source"].to_numpy()]].reset_index(drop=True)
+    new["u_nm"], new["v_nm"] = tet["u_nm"].to_numpy(), tet["v_nm"].to_numpy()
+    xy = np.outer(new["u_nm"], res.lattice.inplane) + np.outer(new["v_nm"], res.lattice.normal)
+    new["x_nm"], new["y_nm"] = xy[:, 0], xy[:, 1]
+    h_nm, w_nm = res.shape[0] * res.pixel_size_nm, res.shape[1] * res.pixel_size_nm
+    inside = (xy[:, 0] >= 0) & (xy[:, 0] < w_nm) & (xy[:, 1] >= 0) & (xy[:, 1] < h_nm)
+    new = new[inside].reset_index(drop=True)
+    new["site"] = "tetrahedral"
+    new["detected"] = False
+    new["fit_ok"] = False
+    for name in ("position_error_pm", "sigma_nm"):
+        if name in new:
+            new[name] = np.nan
+    _measure_li_sites(data, res.pixel_size_nm, new, tm, sigma_nm=res.column_sigma_nm, radius_nm=res.site_window_nm)
+    return pd.concat([cols, new], ignore_index=True)
 
 
 def _summary(cols, domains, layers, interfaces, quantities, res: ColumnResult, elapsed: float) -> dict:
