@@ -513,7 +513,8 @@ def map_phases(
     d_t = res.lattice.inplane_period_nm
     is_li = (cols["kind"] == "Li").to_numpy()
     env = _ph.li_environment(cols.loc[is_li, "u_nm"].to_numpy(), cols.loc[is_li, "layer"].to_numpy(),
-                             cols.loc[is_li, "mixing"].to_numpy(), inplane_spacing_nm=d_t)
+                             cols.loc[is_li, "mixing"].to_numpy(), inplane_spacing_nm=d_t,
+                             tm_pattern=_tm_pattern(cols, is_li))
     environment = np.full(len(cols), "", dtype="<U9")
     environment[is_li] = env["environment"].to_numpy()
     cols["local_mixing"] = np.nan
@@ -563,6 +564,27 @@ def map_phases(
     summary = _summary(cols, domains, layers, interfaces, quantities, res, time.perf_counter() - t0)
     return PhaseMap(columns=cols, domains=domains, layers=layers, interfaces=interfaces, glides=glides, phase_map=pmap,
                     phase_map_pixel_nm=pmap_px, summary=summary, result=res, provenance=provenance)
+
+
+def _tm_pattern(cols: pd.DataFrame, is_li: np.ndarray) -> np.ndarray:
+    """Per Li-layer site: intensity of the TM column above over its layer's mean, minus that below.
+
+    The input of :func:`layerscope.imaging.phases.li_environment` that carries a spinel's kagome
+    order (NaN for sites not placed from a TM pair).
+    """
+    tm = ~is_li
+    intensity = cols["intensity"].to_numpy(dtype=float)
+    layer = cols["layer"].to_numpy()
+    rel = np.full(len(cols), np.nan)
+    layer_mean = pd.Series(intensity[tm]).groupby(layer[tm]).mean()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel[tm] = intensity[tm] / layer_mean.reindex(layer[tm]).to_numpy()
+    above = cols.loc[is_li, "above"].to_numpy()
+    below = cols.loc[is_li, "below"].to_numpy()
+    ok = (above >= 0) & (below >= 0)
+    out = np.full(ok.size, np.nan)
+    out[ok] = rel[above[ok].astype(int)] - rel[below[ok].astype(int)]
+    return out
 
 
 def _add_spinel_tetrahedral_sites(cols: pd.DataFrame, data: np.ndarray, res: ColumnResult, *,
