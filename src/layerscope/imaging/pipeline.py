@@ -302,10 +302,12 @@ def find_atom_columns(
     li = _merge_li_sites(sites, li_found, d_t=d_t, cation=cation)
     times["layers"] = time.perf_counter() - t
 
-    # Positions of the predicted sites in the image frame.
+    # Positions of the predicted sites in the image frame; a site predicted from a TM column at the
+    # border can fall outside the image, where it has no intensity to measure: dropped.
     xy = np.outer(li["u_nm"], tvec) + np.outer(li["v_nm"], nvec)
     li["x_nm"] = xy[:, 0]
     li["y_nm"] = xy[:, 1]
+    li = li[_inside(xy, data.shape, px)].reset_index(drop=True)
     li["kind"] = "Li"
     # Relation context of every Li site: from its pair, or for a site filled into a gap from the pair of
     # its neighbour (``context``); detected sites without a pair: none. ``above``/``below`` (the TM
@@ -396,6 +398,12 @@ def _fill_from_layers(layer: np.ndarray, rel_up: np.ndarray, rel_down: np.ndarra
         down[(layer == k) & (down == "")] = rel
         up[(layer == k + 2) & (up == "")] = rel
     return up, down
+
+
+def _inside(xy_nm: np.ndarray, shape: tuple[int, int], pixel_size_nm: float) -> np.ndarray:
+    """Which positions ``(x_nm, y_nm)`` lie inside an image of ``shape`` pixels."""
+    h_nm, w_nm = shape[0] * pixel_size_nm, shape[1] * pixel_size_nm
+    return (xy_nm[:, 0] >= 0) & (xy_nm[:, 0] < w_nm) & (xy_nm[:, 1] >= 0) & (xy_nm[:, 1] < h_nm)
 
 
 def _fill_site_gaps(sites: pd.DataFrame, *, d_t: float, tolerance: float = 0.25) -> pd.DataFrame:
@@ -617,9 +625,7 @@ def _add_spinel_tetrahedral_sites(cols: pd.DataFrame, data: np.ndarray, res: Col
     new["u_nm"], new["v_nm"] = tet["u_nm"].to_numpy(), tet["v_nm"].to_numpy()
     xy = np.outer(new["u_nm"], res.lattice.inplane) + np.outer(new["v_nm"], res.lattice.normal)
     new["x_nm"], new["y_nm"] = xy[:, 0], xy[:, 1]
-    h_nm, w_nm = res.shape[0] * res.pixel_size_nm, res.shape[1] * res.pixel_size_nm
-    inside = (xy[:, 0] >= 0) & (xy[:, 0] < w_nm) & (xy[:, 1] >= 0) & (xy[:, 1] < h_nm)
-    new = new[inside].reset_index(drop=True)
+    new = new[_inside(xy, res.shape, res.pixel_size_nm)].reset_index(drop=True)
     new["site"] = "tetrahedral"
     new["detected"] = False
     new["fit_ok"] = False
