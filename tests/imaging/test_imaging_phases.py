@@ -8,7 +8,7 @@ import pytest
 from scipy.spatial import cKDTree
 
 from imaging_scenes import PX, degraded_stack, noisy, spinel_stack
-from layerscope.imaging.phases import o3_step_for_zone, spinel_tetrahedral_sites
+from layerscope.imaging.phases import li_environment, o3_step_for_zone, spinel_tetrahedral_sites
 from layerscope.imaging.pipeline import map_phases
 from layerscope.imaging.scoring import score_columns, score_phases
 
@@ -203,3 +203,28 @@ def test_spinel_block_at_low_dose(zone):
         confusion = c if confusion is None else confusion.add(c, fill_value=0)
     assert confusion.loc["spinel", "spinel"] >= 0.95 * confusion.loc["spinel"].sum()
     assert confusion.loc["O3", "O3"] >= 0.99 * confusion.loc["O3"].sum()
+
+
+def test_spinel_sublattices_and_the_tm_layers_pattern():
+    # One Li layer of 24 sites (d_t = 0.25 nm): empty even sites (mixing 0), filled odd sites whose
+    # mixing alternates 0.95, 0.25 (mean 0.6; deterministic "noise"). Second-neighbour differences
+    # are +-0.7 on the filled and 0 on the empty sublattice, so sigma = sqrt(0.245) = 0.49 / sqrt(2)
+    # = 0.35 and, over 13-site windows (6 and 7 sites), 4 standard errors = 4 * 0.35 * 0.556 = 0.78:
+    # the layer's contrast of 0.6 alone is not spinel. The TM layers' pattern, +0.5 at the filled
+    # and -0.5 at the empty sites, adds 0.35 * 1.0 to the contrast (0.95 > 0.78) and nothing to the
+    # differences: spinel, with the even sites as the dark (empty) sublattice. The same pattern with
+    # seeded random signs (out of phase with the layer) must not make spinel of it.
+    n, d_t = 24, 0.25
+    u = np.arange(n) * d_t
+    filled = np.arange(n) % 2 == 1
+    mixing = np.where(filled, np.where(np.arange(n) % 4 == 1, 0.95, 0.25), 0.0)
+    pattern = np.where(filled, 0.5, -0.5)
+    layer = np.zeros(n, int)
+    alone = li_environment(u, layer, mixing, inplane_spacing_nm=d_t)
+    both = li_environment(u, layer, mixing, inplane_spacing_nm=d_t, tm_pattern=pattern)
+    signs = np.random.default_rng(0).choice([-1.0, 1.0], n)
+    scrambled = li_environment(u, layer, mixing, inplane_spacing_nm=d_t, tm_pattern=0.5 * signs)
+    assert set(alone["environment"]) == {"layered"}
+    assert set(both["environment"]) == {"spinel"}
+    np.testing.assert_array_equal(both["dark_sublattice"].to_numpy(), ~filled)
+    assert "spinel" not in set(scrambled["environment"])
