@@ -141,6 +141,7 @@ def resample_periodic_image(
     max_harmonic: tuple[int, int],
     pixel_size_nm: float,
     shape: tuple[int, int],
+    derivative: tuple[int, int] = (0, 0),
 ) -> np.ndarray:
     """Evaluate a periodic band-limited image, scanned over (at least) one cell, on a pixel grid.
 
@@ -163,11 +164,13 @@ def resample_periodic_image(
         Pixel size of the result in nm.
     shape : (int, int)
         ``(rows, cols)`` of the result.
+    derivative : (int, int)
+        Orders of the derivatives in ``(x, y)``: ``(1, 0)`` gives ``dI/dx_nm`` (image units per nm).
 
     Returns
     -------
     numpy.ndarray
-        The image on the new grid (float64).
+        The image (or its derivative) on the new grid (float64).
     """
     data = np.asarray(cell_image, dtype=float)
     if data.ndim != 2 or not np.all(np.isfinite(data)):
@@ -178,7 +181,7 @@ def resample_periodic_image(
     if rows < 1 or cols < 1:
         raise InputError(f"shape={shape!r} must be positive (rows, cols)")
     my = trig_interpolation_matrix((np.arange(data.shape[0]) + 0.5) * step, (np.arange(rows) + 0.5) * px,
-                                   period_nm=period_nm[1], max_harmonic=max_harmonic[1])
+                                   period_nm=period_nm[1], max_harmonic=max_harmonic[1], derivative=derivative[1])
     mx = trig_interpolation_matrix((np.arange(data.shape[1]) + 0.5) * step, (np.arange(cols) + 0.5) * px,
-                                   period_nm=period_nm[0], max_harmonic=max_harmonic[0])
+                                   period_nm=period_nm[0], max_harmonic=max_harmonic[0], derivative=derivative[0])
     return my @ data @ mx.T
