@@ -15,17 +15,26 @@ Two sweeps on images of the fast incoherent model (``layerscope.simulate``, 200 
    Per-column phase accuracy and its confusion matrix, per phase, O1 block thickness (layers),
    rock-salt thickness from the vacuum, the mixing index against the TM fraction.
 
-3. **abTEM** (``--abtem``): exact multislice (abTEM through ``layerscope.simulate.simulate_multislice``,
-   200 kV, 25 mrad, HAADF 80-200 mrad, static lattice) of one projected O3 LiCoO2 [100] cell,
-   three c periods tall (4.2 nm), 5 nm thick, scanned at 0.0406 nm (12 steps per cell width;
-   abTEM costs ~0.4 s per probe position on this CPU, so finer steps or larger fields are out of
-   reach here); the periodic cell image is tiled eight times along x (3.9 nm), then Poisson
-   noise at each dose; columns scored as in sweep 1, with Atomap beside at 1e3 and 1e4 e/A^2.
-   The image is cached (``--abtem-cache``).
+3. **abTEM** (``--abtem``; the issue's own reference image): exact multislice (abTEM through
+   ``layerscope.simulate.simulate_multislice``; 200 kV, 25 mrad, HAADF 80-200 mrad, static lattice:
+   no frozen phonons) of O3 LiCoO2 [100], 10 nm thick (``--abtem-thickness-nm``; whole cells along
+   the beam: 10.14 nm), 0.01 nm pixels over 4 x 4 nm. Only one periodic cell (0.4877 x 1.405 nm)
+   is scanned, in a box two cells wide (one cell: the probe's tails wrap onto themselves, 3 % of the
+   peak), at 0.0232 nm = 21 steps per cell width, below the HAADF Nyquist step lambda / (4 alpha) =
+   0.0251 nm; 61 rows cover the c period (no square step divides both periods). The image is a
+   trigonometric polynomial of the cell (harmonics up to 10 and 29), evaluated exactly on the
+   0.01 nm pixel grid by two matrix products (``layerscope.simulate.periodic``; checked against
+   8 probe positions off the scan grid simulated directly: 4e-8 of the peak). Poisson noise at
+   each dose, ``--seeds`` seeds; scored as in sweep 1, with the Cramer-Rao bound of a TM column
+   whose signal moves rigidly inside its Voronoi cell (``crlb_shift_pm``: the multislice image has
+   no Gaussian columns) and Atomap beside at 1e3 and 1e4 e/A^2 on ``--atomap-seeds`` seeds. The
+   cell scan (1,281 probe positions, 28 min on one busy core) is cached in ``--abtem-cache``
+   (default ``/tmp/layerscope_abtem_o3_<thickness>nm_periodic.npz``).
 
-Run (about 10 minutes on 2 busy cores, plus ~5 minutes of abTEM the first time)::
+Run (sweeps 1 and 2: about 10 minutes on 2 busy cores; sweep 3: ~4 minutes once the cell is cached)::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/imaging_validation.py --json /tmp/imaging_validation.json
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/imaging_validation.py --only abtem --seeds 3 --atomap-seeds 2 --json /tmp/imaging_abtem.json
 """
 
 from __future__ import annotations
@@ -49,22 +58,65 @@ ATOMAP_DOSES = (1e3, 1e4)
 MARGIN_NM = 0.15
 
 
-def crlb_pm(clean: np.ndarray, columns: pd.DataFrame, px: float, dose: float, sigma_nm: float) -> float:
-    """2-D Cramer-Rao bound (pm) of a TM column position under Poisson noise (shape known)."""
-    ne = dose * (10 * px) ** 2
+def _central_tm(columns: pd.DataFrame, shape: tuple[int, int], px: float) -> pd.Series:
+    """The TM column nearest the image centre."""
     tm = columns[columns["kind"] == "TM"]
+    h, w = shape
+    return tm.iloc[int(np.argmin((tm["x_nm"] - w * px / 2) ** 2 + (tm["y_nm"] - h * px / 2) ** 2))]
+
+
+def _fisher_crlb_pm(counts: np.ndarray, d_dx: np.ndarray, d_dy: np.ndarray) -> float:
+    """2-D RMS Cramer-Rao bound (pm) of a position from Poisson counts and their derivatives (per nm).
+
+    Fisher information ``F_ij = sum(d_i lambda d_j lambda / lambda)`` (Poisson); bound
+    ``sqrt(trace(F^-1))`` (Kay 1993, ch. 3; Ober et al., Biophys. J. 86, 1185 (2004)).
+    """
+    lam = np.maximum(counts, 1e-12)
+    f = np.array([[np.sum(a * b / lam) for b in (d_dx, d_dy)] for a in (d_dx, d_dy)])
+    return float(np.sqrt(np.trace(np.linalg.inv(f))) * 1e3)
+
+
+def crlb_pm(clean: np.ndarray, columns: pd.DataFrame, px: float, dose: float, sigma_nm: float) -> float:
+    """Cramer-Rao bound (pm) of a TM column position in a sum-of-Gaussians image (shape known).
+
+    The column nearest the centre is a Gaussian of width ``sigma_nm`` and the image's height at its
+    centre; the counts are ``dose * pixel area * clean`` (all columns and background), within
+    15 pixels.
+    """
+    ne = dose * (10 * px) ** 2
+    c = _central_tm(columns, clean.shape, px)
     h, w = clean.shape
-    c = tm.iloc[int(np.argmin((tm["x_nm"] - w * px / 2) ** 2 + (tm["y_nm"] - h * px / 2) ** 2))]
-    yc = (np.arange(h) + 0.5) * px
-    xc = (np.arange(w) + 0.5) * px
     r = slice(max(0, int(c.y_nm / px) - 15), int(c.y_nm / px) + 16)
     q = slice(max(0, int(c.x_nm / px) - 15), int(c.x_nm / px) + 16)
+    yc = (np.arange(h) + 0.5)[r, None] * px - c.y_nm
+    xc = (np.arange(w) + 0.5)[None, q] * px - c.x_nm
     peak = clean[int(c.y_nm / px), int(c.x_nm / px)]
-    g = np.exp(-0.5 * ((yc[r, None] - c.y_nm) ** 2 + (xc[None, q] - c.x_nm) ** 2) / sigma_nm**2)
-    lam = ne * clean[r, q]
-    dl = ne * peak * g * (xc[None, q] - c.x_nm) / sigma_nm**2
-    info = np.sum(dl**2 / np.maximum(lam, 1e-12))
-    return float(np.sqrt(2.0 / info) * 1e3)
+    g = ne * peak * np.exp(-0.5 * (yc**2 + xc**2) / sigma_nm**2) / sigma_nm**2
+    return _fisher_crlb_pm(ne * clean[r, q], g * xc * np.ones_like(yc), g * yc * np.ones_like(xc))
+
+
+def crlb_shift_pm(clean: np.ndarray, d_dx: np.ndarray, d_dy: np.ndarray, columns: pd.DataFrame, px: float,
+                  dose: float) -> float:
+    """Cramer-Rao bound (pm) of a TM column position when its own signal moves rigidly with it.
+
+    For an image with no column model (multislice: the columns do not add up), a shift of the
+    central TM column is taken to shift the image inside its Voronoi cell among the cation columns
+    (the ones the column finder fits), ``d lambda / d x0 = -d lambda / d x`` there; the image
+    derivatives ``d_dx``, ``d_dy`` (per nm) are exact for the band-limited image. On the fast
+    model's image this gives 6.86 pm at 1e3 e/A^2 where the exact Gaussian-model bound
+    (:func:`crlb_pm`) is 6.77 pm: the tails beyond the cell make it ~1 % conservative.
+    """
+    ne = dose * (10 * px) ** 2
+    c = _central_tm(columns, clean.shape, px)
+    h, w = clean.shape
+    yy, xx = np.meshgrid((np.arange(h) + 0.5) * px, (np.arange(w) + 0.5) * px, indexing="ij")
+    from scipy.spatial import cKDTree
+
+    pts = columns.loc[columns["kind"].isin(["TM", "Li"]), ["x_nm", "y_nm"]].to_numpy()
+    _, nearest = cKDTree(pts).query(np.column_stack([xx.ravel(), yy.ravel()]))
+    own = int(np.argmin(np.hypot(pts[:, 0] - c.x_nm, pts[:, 1] - c.y_nm)))
+    cell = (nearest == own).reshape(h, w)
+    return _fisher_crlb_pm(ne * clean[cell], ne * d_dx[cell], ne * d_dy[cell])
 
 
 def atomap_positions(data: np.ndarray, px: float) -> pd.DataFrame:
@@ -165,63 +217,136 @@ def phase_sweep(seeds: int) -> tuple[list[dict], dict]:
     return rows, {k: v.fillna(0).astype(int).to_dict() for k, v in confusions.items()}
 
 
-def abtem_sweep(cache: Path, with_atomap: bool) -> list[dict]:
-    from layerscope.containers import Image
+#: The abTEM reference (the issue's): 200 kV, 25 mrad, HAADF 80-200 mrad, static lattice.
+ABTEM_BEAM = {"energy_keV": 200.0, "convergence_mrad": 25.0, "detector": "HAADF"}
+#: Scan steps per cell width (x): 0.4877 nm / 21 = 0.0232 nm, below the HAADF Nyquist step
+#: lambda / (4 alpha) = 0.0251 nm, and odd, so that the 10 harmonics the image holds along x are
+#: exact (2 K + 1 = 21 samples).
+ABTEM_STEPS_X = 21
+#: Cell widths in the abTEM box: with one, the probe's tails wrap onto themselves (3 % of the
+#: peak against a 3-cell box); with two, 0.6 %.
+ABTEM_BOX_CELLS = 2
+#: The final image: ~4 x 4 nm at 0.01 nm per pixel (the issue's reference sampling).
+ABTEM_FIELD_NM = 4.0
+ABTEM_PIXEL_NM = 0.01
+
+
+def abtem_cell(thickness_nm: float, cache: Path) -> dict:
+    """Exact multislice image of one periodic O3 LiCoO2 [100] cell, cached in ``cache`` (npz).
+
+    The box is the orthogonal [100] cell (0.4877 x 1.405 nm, periodic along the beam) repeated
+    ``ABTEM_BOX_CELLS`` times along x and ``thickness_nm`` (rounded to whole cells) deep; the scan
+    covers one cell width in ``ABTEM_STEPS_X`` steps and one c period (rounded up to whole steps)
+    in y. Returned: ``image`` (scan samples), ``step_nm``, ``period_nm``, ``max_harmonic``, the
+    truth ``columns`` of one cell (wrapped into it), and the run's timing and resampling check.
+    """
     from layerscope.crystal import bulk, oriented
+    from layerscope.simulate.periodic import resample_periodic_image, stem_max_harmonic
+
+    if not cache.is_file():
+        from layerscope.simulate import simulate_multislice
+
+        at = oriented(bulk("O3", "LiCoO2"), zone="100", width_nm=0.4, thickness_nm=thickness_nm)
+        period = (at.cell[0, 0] / 10.0, at.cell[1, 1] / 10.0)
+        box = at.repeat((ABTEM_BOX_CELLS, 1, 1))
+        box.pbc = True
+        step = period[0] / ABTEM_STEPS_X
+        field = (period[0], int(np.ceil(period[1] / step - 1e-9)) * step)
+        harmonics = [stem_max_harmonic(p, energy_keV=ABTEM_BEAM["energy_keV"],
+                                       convergence_mrad=ABTEM_BEAM["convergence_mrad"], box_nm=b)
+                     for p, b in zip(period, (ABTEM_BOX_CELLS * period[0], period[1]))]
+        print(f"abTEM: {thickness_nm:g} nm requested, {at.cell[2, 2] / 10:.3f} nm built; cell {period} nm; "
+              f"step {step:.5f} nm; {round(field[0] / step)} x {round(field[1] / step)} positions; "
+              f"harmonics {harmonics}", flush=True)
+        t = time.perf_counter()
+        ms = simulate_multislice(box, scan_step_nm=step, slice_thickness_A=1.41, device="cpu", field_nm=field,
+                                 **ABTEM_BEAM)
+        wall = time.perf_counter() - t
+        print(f"abTEM: {ms.image.shape} in {wall:.0f} s", flush=True)
+        # Check the resampling: probe positions off the scan grid, simulated directly.
+        check_step = 0.0311
+        direct = simulate_multislice(box, scan_step_nm=check_step, slice_thickness_A=1.41, device="cpu",
+                                     field_nm=(4 * check_step, 2 * check_step), **ABTEM_BEAM)
+        resampled = resample_periodic_image(ms.image.data, step_nm=step, period_nm=period, max_harmonic=harmonics,
+                                            pixel_size_nm=check_step, shape=direct.image.shape)
+        check = float(np.max(np.abs(resampled - direct.image.data)) / np.max(ms.image.data))
+        print(f"abTEM: resampled vs direct at {direct.image.data.size} off-grid positions: {check:.2e} of the peak",
+              flush=True)
+        cols = ms.columns[["x_nm", "y_nm", "expected_intensity", "kind"]].copy()
+        cols["x_nm"] = np.mod(cols["x_nm"], period[0])
+        cols["y_nm"] = np.mod(cols["y_nm"], period[1])
+        cols = cols.loc[~cols[["x_nm", "y_nm"]].round(4).duplicated()]
+        np.savez(cache, image=np.asarray(ms.image.data, dtype=float), step_nm=step, period_nm=np.array(period),
+                 max_harmonic=np.array(harmonics), thickness_nm=at.cell[2, 2] / 10.0, wall_time_s=wall,
+                 n_positions=ms.image.data.size, resampling_error=check,
+                 x_nm=cols["x_nm"].to_numpy(), y_nm=cols["y_nm"].to_numpy(),
+                 expected_intensity=cols["expected_intensity"].to_numpy(), kind=cols["kind"].to_numpy().astype("U2"))
+    saved = np.load(cache, allow_pickle=False)
+    out = {k: saved[k] for k in saved.files if k not in ("x_nm", "y_nm", "expected_intensity", "kind")}
+    out["columns"] = pd.DataFrame({k: saved[k] for k in ("x_nm", "y_nm", "expected_intensity")}).assign(
+        kind=saved["kind"].astype(str))
+    return out
+
+
+def abtem_field(cell: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]:
+    """The cell's image on the ~4 x 4 nm, 0.01 nm-pixel field, its x and y derivatives (per nm) and
+    the truth columns tiled over it."""
+    from layerscope.simulate.periodic import resample_periodic_image
+
+    px, n = ABTEM_PIXEL_NM, int(round(ABTEM_FIELD_NM / ABTEM_PIXEL_NM))
+    period = cell["period_nm"]
+    clean, d_dx, d_dy = (
+        resample_periodic_image(cell["image"], step_nm=float(cell["step_nm"]), period_nm=tuple(period),
+                                max_harmonic=tuple(int(k) for k in cell["max_harmonic"]), pixel_size_nm=px,
+                                shape=(n, n), derivative=d)
+        for d in ((0, 0), (1, 0), (0, 1))
+    )
+    c = cell["columns"]
+    reps = np.ceil(ABTEM_FIELD_NM / period).astype(int) + 1
+    truth = pd.concat([c.assign(x_nm=c["x_nm"] + i * period[0], y_nm=c["y_nm"] + j * period[1])
+                       for i in range(reps[0]) for j in range(reps[1])], ignore_index=True)
+    truth = truth[(truth["x_nm"] < n * px) & (truth["y_nm"] < n * px)].reset_index(drop=True)
+    return clean, d_dx, d_dy, truth
+
+
+def abtem_sweep(thickness_nm: float, cache: Path, seeds: int, atomap_seeds: int) -> dict:
+    """Columns on the abTEM image at every dose: layerscope (``seeds`` noise seeds), the bound, Atomap."""
+    from layerscope.containers import Image
     from layerscope.imaging.pipeline import map_phases
     from layerscope.imaging.scoring import score_columns
     from layerscope.simulate import degrade
 
-    if cache.is_file():
-        saved = np.load(cache, allow_pickle=False)
-        cell_img = saved["image"]
-        cols = pd.DataFrame({k: saved[k] for k in ("x_nm", "y_nm", "expected_intensity")})
-        cols["kind"] = saved["kind"].astype(str)
-        cell = tuple(saved["cell_nm"])
-        step = float(saved["step_nm"])
-    else:
-        from layerscope.simulate import simulate_multislice
-
-        at = oriented(bulk("O3", "LiCoO2"), zone="100", width_nm=0.4, thickness_nm=5.0)
-        at = at.repeat((1, 3, 1))  # three c periods tall: no tiling along y
-        at.pbc = True
-        # Twelve scan steps per cell width, so that the cell image tiles seamlessly along x.
-        step = at.cell[0, 0] / 10.0 / 12
-        t = time.perf_counter()
-        ms = simulate_multislice(at, scan_step_nm=step, energy_keV=200, convergence_mrad=25, detector="HAADF",
-                                 slice_thickness_A=1.41, device="cpu",
-                                 field_nm=(at.cell[0, 0] / 10.0, at.cell[1, 1] / 10.0))
-        print(f"abTEM: {ms.image.shape} in {time.perf_counter() - t:.0f} s", flush=True)
-        cell_img = np.asarray(ms.image.data, dtype=float)
-        cols = ms.columns[["x_nm", "y_nm", "expected_intensity", "kind"]].copy()
-        cell = (cell_img.shape[1] * step, cell_img.shape[0] * step)
-        np.savez(cache, image=cell_img, x_nm=cols["x_nm"].to_numpy(), y_nm=cols["y_nm"].to_numpy(),
-                 expected_intensity=cols["expected_intensity"].to_numpy(), kind=cols["kind"].to_numpy().astype("U2"),
-                 cell_nm=np.array(cell), step_nm=step)
-    reps = (int(np.ceil(3.9 / cell[0])), 1)
-    big = np.tile(cell_img, (reps[1], reps[0]))
-    tiles = [cols.assign(x_nm=cols["x_nm"] + i * cell[0], y_nm=cols["y_nm"] + j * cell[1])
-             for i in range(reps[0]) for j in range(reps[1])]
-    truth = pd.concat(tiles, ignore_index=True)
-    truth = truth[(truth["x_nm"] < big.shape[1] * step) & (truth["y_nm"] < big.shape[0] * step)]
-    extent = (big.shape[1] * step, big.shape[0] * step)
-    clean = Image.from_array(np.clip(big, 0, 1), pixel_size_nm=step)
+    cell = abtem_cell(thickness_nm, cache)
+    clean, d_dx, d_dy, truth = abtem_field(cell)
+    px = ABTEM_PIXEL_NM
+    extent = (clean.shape[1] * px, clean.shape[0] * px)
+    image = Image.from_array(np.clip(clean, 0, 1), pixel_size_nm=px)
     rows = []
-    for dose in (1e3, 1e4, 1e5):
-        img = np.asarray(degrade(clean, dose_e_per_A2=dose, seed=0).data, float)
-        pm = map_phases(img, pixel_size_nm=step, zone="100", composition="LiCoO2")
-        sc = score_columns(pm.columns, truth, extent_nm=extent, margin_nm=MARGIN_NM)
-        row = {"dose": dose, "recall": sc.recall, "precision": sc.precision, "rms_pm": sc.rms_pm,
-               "o3_fraction": pm.summary["phase_fractions"].get("O3", 0.0)}
-        if with_atomap and dose in ATOMAP_DOSES:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                am = atomap_positions(img, step)
-            sa = score_columns(am, truth, extent_nm=extent, margin_nm=MARGIN_NM)
-            row.update(atomap_recall=sa.recall, atomap_precision=sa.precision, atomap_rms_pm=sa.rms_pm)
-        rows.append(row)
-        print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
-    return rows
+    for dose in DOSES:
+        bound = crlb_shift_pm(clean, d_dx, d_dy, truth, px, dose)
+        for seed in range(seeds):
+            img = np.asarray(degrade(image, dose_e_per_A2=dose, seed=seed).data, float)
+            t = time.perf_counter()
+            pm = map_phases(img, pixel_size_nm=px, zone="100", composition="LiCoO2")
+            dt = time.perf_counter() - t
+            sc = score_columns(pm.columns, truth, extent_nm=extent, margin_nm=MARGIN_NM)
+            row = {"dose": dose, "seed": seed, "recall": sc.recall, "precision": sc.precision, "rms_pm": sc.rms_pm,
+                   "crlb_pm": bound, "n_truth": sc.n_truth_visible, "time_s": dt,
+                   "o3_fraction": pm.summary["phase_fractions"].get("O3", 0.0)}
+            if dose in ATOMAP_DOSES and seed < atomap_seeds:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    t = time.perf_counter()
+                    am = atomap_positions(img, px)
+                    row["atomap_time_s"] = time.perf_counter() - t
+                sa = score_columns(am, truth, extent_nm=extent, margin_nm=MARGIN_NM)
+                row.update(atomap_recall=sa.recall, atomap_precision=sa.precision, atomap_rms_pm=sa.rms_pm)
+            rows.append(row)
+            print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
+    meta = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in cell.items() if k not in ("image", "columns")}
+    print(f"abTEM cell: {meta}")
+    print(pd.DataFrame(rows).groupby("dose").agg(["min", "max"]).drop(columns="seed").round(4).to_string())
+    return {"cell": meta, "rows": rows}
 
 
 def main() -> None:
@@ -230,7 +355,11 @@ def main() -> None:
     parser.add_argument("--no-atomap", action="store_true")
     parser.add_argument("--only", choices=("columns", "phases", "abtem"), default=None)
     parser.add_argument("--abtem", action="store_true", help="also the abTEM sweep")
-    parser.add_argument("--abtem-cache", type=Path, default=Path("/tmp/layerscope_abtem_o3_5nm.npz"))
+    parser.add_argument("--abtem-thickness-nm", type=float, default=10.0,
+                        help="abTEM sample thickness (rounded to whole cells along the beam)")
+    parser.add_argument("--abtem-cache", type=Path, default=None,
+                        help="npz of the abTEM cell scan (default /tmp/layerscope_abtem_o3_<t>nm_periodic.npz)")
+    parser.add_argument("--atomap-seeds", type=int, default=1, help="noise seeds Atomap runs on (abTEM sweep)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     out: dict = {}
@@ -248,7 +377,9 @@ def main() -> None:
         out["phases"] = rows
         out["confusion"] = conf
     if args.abtem or args.only == "abtem":
-        out["abtem"] = abtem_sweep(args.abtem_cache, not args.no_atomap)
+        cache = args.abtem_cache or Path(f"/tmp/layerscope_abtem_o3_{args.abtem_thickness_nm:g}nm_periodic.npz")
+        out["abtem"] = abtem_sweep(args.abtem_thickness_nm, cache, args.seeds,
+                                   0 if args.no_atomap else args.atomap_seeds)
     if args.json:
         args.json.write_text(json.dumps(out, indent=1, default=str))
 
