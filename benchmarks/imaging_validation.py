@@ -27,14 +27,16 @@ Two sweeps on images of the fast incoherent model (``layerscope.simulate``, 200 
    8 probe positions off the scan grid simulated directly: 4e-8 of the peak). Poisson noise at
    each dose, ``--seeds`` seeds; scored as in sweep 1, with the Cramer-Rao bound of a TM column
    whose signal moves rigidly inside its Voronoi cell (``crlb_shift_pm``: the multislice image has
-   no Gaussian columns) and Atomap beside at 1e3 and 1e4 e/A^2 on ``--atomap-seeds`` seeds. The
-   cell scan (1,281 probe positions, 28 min on one busy core) is cached in ``--abtem-cache``
+   no Gaussian columns) and Atomap beside at 1e3 and 1e4 e/A^2 on ``--atomap-seeds`` seeds;
+   ``--abtem-ablation N`` also refits 1e3 e/A^2 images (N seeds) with the refinement's options
+   changed one at a time (neighbour tails, Poisson weights, shared width, window). The cell scan (1,281 probe positions, 28 min on one busy core) is cached in ``--abtem-cache``
    (default ``/tmp/layerscope_abtem_o3_<thickness>nm_periodic.npz``).
 
-Run (sweeps 1 and 2: about 10 minutes on 2 busy cores; sweep 3: ~4 minutes once the cell is cached)::
+Run (sweeps 1 and 2: about 10 minutes on 2 busy cores; sweep 3 with the ablation: 2-3 minutes once the
+cell is cached)::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/imaging_validation.py --json /tmp/imaging_validation.json
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/imaging_validation.py --only abtem --seeds 3 --atomap-seeds 2 --json /tmp/imaging_abtem.json
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/imaging_validation.py --only abtem --seeds 3 --atomap-seeds 2 --abtem-ablation 10 --json /tmp/imaging_abtem.json
 """
 
 from __future__ import annotations
@@ -349,6 +351,60 @@ def abtem_sweep(thickness_nm: float, cache: Path, seeds: int, atomap_seeds: int)
     return {"cell": meta, "rows": rows}
 
 
+#: Refinement options tried on the abTEM image (``--abtem-ablation``): what it takes to reach the bound.
+ABLATIONS = {
+    "as shipped": {},
+    "no neighbour tails": {"neighbour_passes": 0},
+    "unweighted least squares": {"noise_model": "gaussian"},
+    "free widths": {"shared_width": False},
+    "window 0.3 x separation": {"window": 0.3},
+    "window 0.6 x separation": {"window": 0.6},
+    "window 0.75 x separation": {"window": 0.75},
+}
+
+
+def abtem_ablation(thickness_nm: float, cache: Path, seeds: int, dose: float = 1e3) -> list[dict]:
+    """RMS error of TM columns on the abTEM image with the refinement's options changed one at a time.
+
+    Detection and refinement are called as :func:`layerscope.imaging.pipeline.find_atom_columns`
+    calls them (separation ``0.85 min(d, 0.9 c)``, start width ``0.14 d``, window 0.45 x the
+    separation) from the nominal LiCoO2 spacings; each option is changed alone.
+    """
+    from layerscope.containers import Image
+    from layerscope.imaging import columns as col
+    from layerscope.imaging.pipeline import material_spacings
+    from layerscope.imaging.scoring import score_columns
+    from layerscope.simulate import degrade
+
+    clean, d_dx, d_dy, truth = abtem_field(abtem_cell(thickness_nm, cache))
+    px = ABTEM_PIXEL_NM
+    sp = material_spacings("LiCoO2", "100")
+    min_sep = 0.85 * min(sp.inplane_spacing_nm, 0.9 * sp.cation_spacing_nm)
+    sigma0 = 0.14 * sp.inplane_spacing_nm
+    image = Image.from_array(np.clip(clean, 0, 1), pixel_size_nm=px)
+    images = [np.asarray(degrade(image, dose_e_per_A2=dose, seed=seed).data, float) for seed in range(seeds)]
+    images.append(clean * dose * (10 * px) ** 2)  # noise-free: the bias of the model
+    rows = []
+    for name, options in ABLATIONS.items():
+        kw = dict(options)
+        radius = kw.pop("window", 0.45) * min_sep / px
+        rms, recall = [], []
+        for img in images:
+            det = col.detect_columns(img, pixel_size_nm=px, min_separation_nm=min_sep, column_sigma_nm=sigma0)
+            fit = col.refine_columns(img, det.rows, det.cols, radius_px=radius, sigma_px=sigma0 / px, **kw)
+            fit = fit[fit["fit_ok"]]
+            found = pd.DataFrame({"x_nm": (fit["col"] + 0.5) * px, "y_nm": (fit["row"] + 0.5) * px})
+            sc = score_columns(found, truth, extent_nm=(clean.shape[1] * px, clean.shape[0] * px), margin_nm=MARGIN_NM)
+            rms.append(sc.rms_pm)
+            recall.append(sc.recall)
+        row = {"option": name, "dose": dose, "rms_pm": float(np.sqrt(np.mean(np.square(rms[:-1])))),
+               "min_recall": float(min(recall[:-1])), "noise_free_pm": rms[-1],
+               "crlb_pm": crlb_shift_pm(clean, d_dx, d_dy, truth, px, dose)}
+        rows.append(row)
+        print({k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=2)
@@ -360,6 +416,8 @@ def main() -> None:
     parser.add_argument("--abtem-cache", type=Path, default=None,
                         help="npz of the abTEM cell scan (default /tmp/layerscope_abtem_o3_<t>nm_periodic.npz)")
     parser.add_argument("--atomap-seeds", type=int, default=1, help="noise seeds Atomap runs on (abTEM sweep)")
+    parser.add_argument("--abtem-ablation", type=int, default=0, metavar="SEEDS",
+                        help="abTEM sweep: also the refinement options one at a time at 1e3 e/A^2, on SEEDS seeds")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     out: dict = {}
@@ -380,6 +438,8 @@ def main() -> None:
         cache = args.abtem_cache or Path(f"/tmp/layerscope_abtem_o3_{args.abtem_thickness_nm:g}nm_periodic.npz")
         out["abtem"] = abtem_sweep(args.abtem_thickness_nm, cache, args.seeds,
                                    0 if args.no_atomap else args.atomap_seeds)
+        if args.abtem_ablation:
+            out["abtem_ablation"] = abtem_ablation(args.abtem_thickness_nm, cache, args.abtem_ablation)
     if args.json:
         args.json.write_text(json.dumps(out, indent=1, default=str))
 
