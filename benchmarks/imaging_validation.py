@@ -29,8 +29,9 @@ Two sweeps on images of the fast incoherent model (``layerscope.simulate``, 200 
    whose signal moves rigidly inside its Voronoi cell (``crlb_shift_pm``: the multislice image has
    no Gaussian columns) and Atomap beside at 1e3 and 1e4 e/A^2 on ``--atomap-seeds`` seeds;
    ``--abtem-ablation N`` also refits 1e3 e/A^2 images (N seeds) with the refinement's options
-   changed one at a time (neighbour tails, Poisson weights, shared width, window). The cell scan (1,281 probe positions, 28 min on one busy core) is cached in ``--abtem-cache``
-   (default ``/tmp/layerscope_abtem_o3_<thickness>nm_periodic.npz``).
+   changed one at a time (neighbour tails, Poisson weights, shared width, window). The cell scan
+   (1,281 probe positions, 28 min on one busy core) is cached in ``--abtem-cache`` (default
+   ``/tmp/layerscope_abtem_o3_<thickness>nm_periodic.npz``).
 
 Run (sweeps 1 and 2: about 10 minutes on 2 busy cores; sweep 3 with the ablation: 2-3 minutes once the
 cell is cached)::
