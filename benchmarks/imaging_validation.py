@@ -258,7 +258,8 @@ def abtem_cell(thickness_nm: float, cache: Path) -> dict:
         harmonics = [stem_max_harmonic(p, energy_keV=ABTEM_BEAM["energy_keV"],
                                        convergence_mrad=ABTEM_BEAM["convergence_mrad"], box_nm=b)
                      for p, b in zip(period, (ABTEM_BOX_CELLS * period[0], period[1]))]
-        print(f"abTEM: {thickness_nm:g} nm requested, {at.cell[2, 2] / 10:.3f} nm built; cell {period} nm; "
+        print(f"abTEM: {thickness_nm:g} nm requested, {at.cell[2, 2] / 10:.3f} nm built; "
+              f"cell {period[0]:.4f} x {period[1]:.4f} nm; "
               f"step {step:.5f} nm; {round(field[0] / step)} x {round(field[1] / step)} positions; "
               f"harmonics {harmonics}", flush=True)
         t = time.perf_counter()
@@ -285,6 +286,9 @@ def abtem_cell(thickness_nm: float, cache: Path) -> dict:
                  x_nm=cols["x_nm"].to_numpy(), y_nm=cols["y_nm"].to_numpy(),
                  expected_intensity=cols["expected_intensity"].to_numpy(), kind=cols["kind"].to_numpy().astype("U2"))
     saved = np.load(cache, allow_pickle=False)
+    if "thickness_nm" not in saved.files or abs(float(saved["thickness_nm"]) - thickness_nm) > 0.3:
+        raise SystemExit(f"{cache} is not an abTEM cell scan {thickness_nm:g} nm thick (one from this script, "
+                         f"within a cell of 0.28 nm): delete it or pass another --abtem-cache")
     out = {k: saved[k] for k in saved.files if k not in ("x_nm", "y_nm", "expected_intensity", "kind")}
     out["columns"] = pd.DataFrame({k: saved[k] for k in ("x_nm", "y_nm", "expected_intensity")}).assign(
         kind=saved["kind"].astype(str))
