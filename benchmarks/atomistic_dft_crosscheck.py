@@ -23,10 +23,10 @@ d. The Li2O route that fixes μO in :mod:`layerscope.atomistic.chemical_potentia
    MPtrj: VASP PAW), so it carries an O-reference offset that cancels only when μO is used. The
    reference-free test of the same Li-O energetics is the balanced conversion reaction
    Li + LiCoO2 -> Li2O + CoO (rock-salt CoO, ferromagnetic high-spin Co2+, U on Co), whose energy
-   is the same Li2O-vs-oxide balance that a vacancy energy with μO from Li2O contains. Caveat: in the
-   2-atom cubic cell GPAW's CoO stays in the metallic, orbitally unpolarised d7 state, a metastable
-   DFT+U solution, so this row is not a valid DFT reference until an antiferromagnetic,
-   symmetry-broken CoO cell is used.
+   is the same Li2O-vs-oxide balance that a vacancy energy with μO from Li2O contains. CoO is taken
+   antiferromagnetic (AFM-II, 4-atom cell, symmetry off: insulating, high spin); the ferromagnetic
+   2-atom cubic cell is also printed but stays in a metallic, orbitally unpolarised d7 state in GPAW,
+   a metastable DFT+U solution ~1.1 eV per CoO higher, and is no reference.
 
 DFT: GPAW plane waves, PBE, Hubbard U = 3.91 eV on Co 3d (Dudarev's rotationally invariant form,
 GPAW setup string ``":d,3.91"``, as in the seed study's VASP set-up), spin-polarised with a
@@ -166,6 +166,27 @@ def sheared(atoms: Atoms, *, fraction: float, a_A: float, c_A: float, direction:
     return out
 
 
+def afm_ii_primitive(atoms: Atoms, *, moment_muB: float) -> tuple[Atoms, np.ndarray]:
+    """The primitive cell of a rock-salt cell (hexagonal setting, c along [111]) with type-II
+    antiferromagnetic order: TM moments alternate in sign from one (111) cation layer to the next.
+
+    Returns the 4-atom cell and its initial moments (μB), TM layers told apart by z (c along +z).
+    """
+    from pymatgen.core import Lattice, Structure
+
+    symbols = np.array(atoms.get_chemical_symbols())
+    tm = np.isin(symbols, ("Co", "Ni", "Mn"))
+    z = np.round(atoms.positions[:, 2], 4)
+    layers = np.sort(np.unique(z[tm]))
+    sign = np.array([1.0 if np.searchsorted(layers, zz) % 2 == 0 else -1.0 for zz in z])
+    moments = np.where(tm, sign * moment_muB, 0.0)
+    st = Structure(Lattice(atoms.cell.array), list(symbols), atoms.get_scaled_positions(),
+                   site_properties={"magmom": moments.tolist()})
+    p = st.get_primitive_structure(use_site_props=True)
+    prim = Atoms([str(sp) for sp in p.species], scaled_positions=p.frac_coords, cell=p.lattice.matrix, pbc=True)
+    return prim, np.array(p.site_properties["magmom"], dtype=float)
+
+
 def configurations() -> dict[str, dict[str, Any]]:
     """Every configuration of parts a-d: name -> {"atoms", "part", "hubbard", "spin", "metal", "shear", ...}."""
     from layerscope.atomistic.chemical_potential import lithium_metal, lithium_oxide
@@ -197,6 +218,13 @@ def configurations() -> dict[str, dict[str, Any]]:
     coo = primitive_cell(bulk("rock_salt", "LiCoO2", li_fraction=0.0, tm_order="ordered"))
     confs["CoO rock salt"] = dict(atoms=coo, part="d", hubbard=True, spin=True, metal=True, shear=False,
                                   uniform_mesh=True, magmom_Co=3.0)
+    # AFM-II with the symmetry switched off, so that the Co2+ d7 minority t2g level can order and the
+    # gap open (the ferromagnetic cubic cell above stays metallic, a metastable DFT+U solution)
+    coo_afm, moments = afm_ii_primitive(bulk("rock_salt", "LiCoO2", li_fraction=0.0, tm_order="ordered"),
+                                        moment_muB=3.0)
+    confs["CoO rock salt AFM-II"] = dict(atoms=coo_afm, part="d", hubbard=True, spin=True, metal=True,
+                                         shear=False, uniform_mesh=True, magmoms=moments, symmetry_off=True,
+                                         kdensity_factor=0.7)  # without symmetry: a coarser mesh, 2 eV gap
     return confs
 
 
@@ -205,7 +233,7 @@ PART_CONFIGS = {
     "a": [f"LiCoO2 shear f={f:.2f}" for f in SHEAR_FRACTIONS],
     "b": ["CoO2 O3", "CoO2 O1"],
     "c": ["LiCoO2 shear f=0.00", "CoO2 O3", "CoO2 O1", "Li bcc"],
-    "d": ["Li2O", "Li bcc", "LiCoO2 shear f=0.00", "CoO rock salt"],
+    "d": ["Li2O", "Li bcc", "LiCoO2 shear f=0.00", "CoO rock salt", "CoO rock salt AFM-II"],
 }
 
 
@@ -235,11 +263,14 @@ def gpaw_energy(name: str, conf: dict[str, Any], setting: str, *, workdir: Path)
     density = s["kdensity_shear"] if conf["shear"] else s["kdensity"]
     if conf["metal"] and not conf["hubbard"]:
         density *= METAL_KDENSITY_FACTOR
+    density *= conf.get("kdensity_factor", 1.0)
     mesh = kpoint_mesh(atoms, density, uniform=conf["uniform_mesh"])
-    if conf["spin"]:
+    if conf["spin"] and "magmoms" in conf:
+        atoms.set_initial_magnetic_moments(conf["magmoms"])
+    elif conf["spin"]:
         m_co = conf.get("magmom_Co", 1.0)
         atoms.set_initial_magnetic_moments([m_co if el == "Co" else 0.0 for el in atoms.get_chemical_symbols()])
-    extra = {}
+    extra: dict[str, Any] = {"symmetry": "off"} if conf.get("symmetry_off") else {}
     if conf["shear"]:
         # One real-space (density/FFT) grid for the whole series: GPAW would otherwise pick a
         # symmetrised 24^3 grid for the unstrained cell and 14x14x24 for the sheared ones. (The
@@ -361,8 +392,10 @@ def derived(e: dict[str, float], confs: dict[str, dict[str, Any]], parts: list[s
                                                                 - g("LiCoO2 shear f=0.00"))
     if "d" in parts:
         out["d: E(Li2O) - 2 E(Li), eV/Li2O (reference-dep.)"] = g("Li2O") - 2 * g("Li bcc")
-        out["d: Li + LiCoO2 -> Li2O + CoO (FM), eV"] = (g("Li2O") + g("CoO rock salt") - g("Li bcc")
-                                                   - g("LiCoO2 shear f=0.00"))
+        out["d: Li + LiCoO2 -> Li2O + CoO (FM, metallic), eV"] = (g("Li2O") + g("CoO rock salt") - g("Li bcc")
+                                                             - g("LiCoO2 shear f=0.00"))
+        out["d: Li + LiCoO2 -> Li2O + CoO (AFM-II), eV"] = (g("Li2O") + g("CoO rock salt AFM-II") / 2
+                                                          - g("Li bcc") - g("LiCoO2 shear f=0.00"))
     return out
 
 
