@@ -4,6 +4,8 @@
 - :func:`simulate_haadf`: fast incoherent HAADF image (Gaussian probe, column weight ~ sum Z^n).
 - :func:`simulate_multislice`: exact multislice through abTEM (HAADF/ADF/BF, frozen phonons, GPU).
 - :func:`degrade`: blur, background, scan jitter/distortion/drift and Poisson noise at a dose.
+- :func:`resample_periodic_image`: a scan of one crystal cell (at or below the Nyquist step) evaluated
+  exactly on any pixel grid, so a multislice image of a perfect crystal costs one cell of probe positions.
 
 Both simulators return a :class:`Simulation` (``.image``, ``.columns``, ``.provenance``) whose image
 pixels are the fraction of the incident beam reaching the detector.
@@ -12,6 +14,7 @@ pixels are the fraction of the incident beam reaching the detector.
 from layerscope.simulate.columns import COLUMN_FIELDS, field_of_view_nm, project_columns
 from layerscope.simulate.incoherent import kinematic_cross_section_A2, render_gaussians, simulate_haadf
 from layerscope.simulate.noise import ScanModel, apparent_columns, degrade
+from layerscope.simulate.periodic import resample_periodic_image
 from layerscope.simulate.result import Simulation
 
 __all__ = [
@@ -24,6 +27,7 @@ __all__ = [
     "kinematic_cross_section_A2",
     "project_columns",
     "render_gaussians",
+    "resample_periodic_image",
     "simulate_haadf",
     "simulate_multislice",
 ]
