@@ -583,10 +583,13 @@ def _frames_as_navigation(axes: list[dict[str, Any]]) -> list[dict[str, Any]]:
     other two are lengths: mark the first as navigation. Anything else is left as it is."""
     if len(axes) != 3 or any(a.get("navigate", False) for a in axes):
         return axes
+    def unit_of(a: dict[str, Any]) -> str:
+        conv = _convert(a.get("units") or "")
+        return conv[0] if conv else ""
+
     first = axes[0]
-    unit = _convert(first.get("units") or "")
-    timelike = (unit is not None and unit[0] == "s") or str(first.get("name", "")).lower() in ("time", "frame", "t")
-    spatial = all((_convert(a.get("units") or "") or ("",))[0] == "nm" for a in axes[1:])
+    timelike = unit_of(first) == "s" or str(first.get("name", "")).lower() in ("time", "frame", "t")
+    spatial = all(unit_of(a) == "nm" for a in axes[1:])
     if timelike and spatial:
         return [dict(first, navigate=True), *axes[1:]]
     return axes

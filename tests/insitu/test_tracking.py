@@ -78,3 +78,15 @@ def test_nucleation_and_coalescence_times_in_the_synthetic_series(degrading, deg
     # one track per void until the merge; four tracks in all
     assert len(degrading_result.tracks) == 4
     assert degrading_result.tracks["growth_nm2_per_s"].dropna().gt(0).all()
+
+
+def test_a_negative_contact_window_is_refused():
+    from layerscope.errors import InputError
+    from layerscope.insitu.pipeline import InsituOptions
+
+    import pytest
+
+    with pytest.raises(InputError, match="contact_frames"):
+        InsituOptions(contact_frames=-1)
+    with pytest.raises(InputError, match="contact_frames"):
+        track_features({}, np.arange(1.0), contact_frames=-2)
