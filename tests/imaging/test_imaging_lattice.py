@@ -8,7 +8,14 @@ import pytest
 from imaging_synthetic import draw_columns, layered_lattice
 from layerscope.errors import CalibrationError, InputError
 from layerscope.imaging.columns import find_columns
-from layerscope.imaging.lattice import fft_lattice, group_rows, refine_directions, row_registry, wrap_half
+from layerscope.imaging.lattice import (
+    fft_lattice,
+    group_rows,
+    lattice_positions,
+    refine_directions,
+    row_registry,
+    wrap_half,
+)
 
 PX = 0.01
 SIGMA = 0.04
@@ -68,3 +75,45 @@ def test_noise_only_image_has_no_lattice():
 def test_wrap_half():
     np.testing.assert_allclose(wrap_half([0.4, 0.6, -0.6, 1 / 3, -1 / 3 + 1, 0.5]),
                                [0.4, -0.4, 0.4, 1 / 3, -1 / 3, -0.5])
+
+
+def test_maxima_between_layers_do_not_chain_two_rows():
+    # Two full rows one cation spacing apart (a bright, heavily mixed Li layer over its TM layer at
+    # low dose) with three noise maxima between them, each closer than half a row spacing to the
+    # next: linking every chain by its nearest neighbour along n made the two layers one row.
+    cation = C3 / 2
+    u = np.arange(16) * D_T
+    x = np.concatenate([u, u + D_T / 3, [1.0, 1.5, 2.2]])
+    y = np.concatenate([np.full(16, 1.0), np.full(16, 1.0 + cation), 1.0 + cation * np.array([0.32, 0.5, 0.7])])
+    rows = group_rows(x, y, inplane=np.array([1.0, 0.0]), normal=np.array([0.0, 1.0]), inplane_spacing_nm=D_T,
+                      row_spacing_nm=cation)
+    assert np.unique(rows[:16]).size == 1 and np.unique(rows[16:32]).size == 1
+    assert rows[0] < rows[16]
+    # The maxima join the nearer row (within half a spacing), or form one of their own in the middle.
+    assert rows[32] == rows[0] and rows[34] == rows[16]
+    assert rows[0] < rows[33] <= rows[16]
+
+
+def test_lattice_positions_average_the_noise_along_a_layer():
+    rng = np.random.default_rng(0)
+    n = 40
+    u_true = 0.3 + np.arange(n) * D_T
+    v_true = np.full(n, 2.0)
+    layer = np.zeros(n, dtype=int)
+    # Noise-free: unchanged (the lattice sites themselves).
+    u_s, v_s = lattice_positions(u_true, v_true, layer, inplane_spacing_nm=D_T, max_gap_nm=1.5 * D_T)
+    np.testing.assert_allclose(u_s, u_true, atol=1e-12)
+    np.testing.assert_allclose(v_s, v_true, atol=1e-12)
+    # 15 pm of position noise: the 7-column running mean leaves 15 / sqrt(7) = 5.7 pm in the interior.
+    err = []
+    for _ in range(50):
+        du, dv = rng.normal(0.0, 0.015, (2, n))
+        u_s, v_s = lattice_positions(u_true + du, v_true + dv, layer, inplane_spacing_nm=D_T, max_gap_nm=1.5 * D_T)
+        err.append(np.hypot(u_s - u_true, v_s - v_true)[3:-3])
+    rms = np.sqrt(np.mean(np.square(err)))
+    assert rms == pytest.approx(0.015 * np.sqrt(2 / 7), rel=0.1)
+    # A void breaks the averaging: columns on either side of it keep their own side's lattice.
+    u_gap = np.concatenate([u_true[:10], u_true[20:] + 0.05])
+    u_s, _ = lattice_positions(u_gap, np.full(u_gap.size, 2.0), np.zeros(u_gap.size, dtype=int),
+                               inplane_spacing_nm=D_T, max_gap_nm=1.5 * D_T)
+    np.testing.assert_allclose(u_s, u_gap, atol=1e-12)

@@ -49,6 +49,8 @@ __all__ = [
     "index_layers",
     "tm_pairs",
     "smooth_registry",
+    "running_mean_along_layers",
+    "lattice_positions",
     "refine_directions",
     "row_registry",
     "wrap_half",
@@ -133,6 +135,25 @@ def _spots(power: np.ndarray, kx: np.ndarray, ky: np.ndarray, *, g_min: float, g
     return g, smooth[iy, ix], contrast
 
 
+def _fringe_coverage(image: np.ndarray, g: np.ndarray, pixel_size_nm: float, sigma_nm: float = 0.6) -> float:
+    """Median local amplitude of the lattice fringe ``g`` (cycles/nm) over the field.
+
+    The image is demodulated at ``g`` and low-passed with a Gaussian of ``sigma_nm`` (a filter of
+    the spectrum around ``g``); the median of the amplitude over the field, less a border of
+    ``sigma_nm``, is high for a fringe that runs through the whole image and low for one confined
+    to a part of it.
+    """
+    ny, nx = image.shape
+    fy = sfft.fftfreq(ny, d=pixel_size_nm)[:, None]
+    fx = sfft.fftfreq(nx, d=pixel_size_nm)[None, :]
+    sigma_k = 1.0 / (2.0 * np.pi * sigma_nm)
+    mask = np.exp(-0.5 * ((fx - g[0]) ** 2 + (fy - g[1]) ** 2) / sigma_k**2)
+    amplitude = np.abs(sfft.ifft2(sfft.fft2(image, workers=-1) * mask, workers=-1))
+    b = max(1, int(round(sigma_nm / pixel_size_nm)))
+    inner = amplitude[b : ny - b, b : nx - b]
+    return float(np.median(inner if inner.size else amplitude))
+
+
 def fft_lattice(
     image: np.ndarray,
     *,
@@ -195,15 +216,29 @@ def fft_lattice(
             f"the noise between {1 / g_max:.3f} and {1 / g_min:.3f} nm): it has no atomic resolution, is "
             f"vacuum, or is too small; give an atomic-resolution HAADF/ADF image of {material}"
         )
-    g, pw, contrast = g[strong], pw[strong], contrast[strong]
+    # Spots at half the threshold may still be a rival direction of the layer fringe (below).
+    keep = contrast >= 0.5 * min_contrast
+    g, pw, contrast, strong = g[keep], pw[keep], contrast[keep], strong[keep]
     gm = np.hypot(g[:, 0], g[:, 1])
 
     def pick(target_nm: float) -> int | None:
         lo, hi = 1.0 / (target_nm * (1 + tolerance)), 1.0 / (target_nm * (1 - tolerance))
-        cand = np.nonzero((gm >= lo) & (gm <= hi))[0]
+        band = (gm >= lo) & (gm <= hi)
+        cand = np.nonzero(band & strong)[0]
         if cand.size == 0:
             return None
-        return int(cand[np.argmax(pw[cand])])
+        best = int(cand[np.argmax(pw[cand])])
+        # Other fringe directions of comparable power (a cubic-close-packed block -- spinel, rock
+        # salt -- shows its inclined {111} planes at 70.5 deg with the basal spacing), down to half
+        # the contrast threshold: the basal fringe is the one present across the whole field, not
+        # only in that block.
+        near = np.nonzero(band)[0]
+        rivals = near[(pw[near] >= 0.3 * pw[best]) & (np.abs(g[near] @ g[best]) < 0.9 * gm[near] * gm[best])]
+        if rivals.size == 0:
+            return best
+        options = np.concatenate([[best], rivals])
+        cover = [_fringe_coverage(crop, g[i], pixel_size_nm) for i in options]
+        return int(options[int(np.argmax(cover))])
 
     i_layer = pick(layer_spacing_nm)
     cation_rows = False
@@ -211,11 +246,11 @@ def fft_lattice(
         # Only rock salt (all cation rows alike): the cation-row fringe (c/6) is then the
         # lowest-order one; a lower-order fringe elsewhere means the calibration is off instead.
         i_layer = pick(layer_spacing_nm / 2)
-        if i_layer is not None and gm.min() < 0.8 * gm[i_layer]:
+        if i_layer is not None and gm[strong].min() < 0.8 * gm[i_layer]:
             i_layer = None
         cation_rows = i_layer is not None
     if i_layer is None:
-        _raise_calibration(gm, pw, layer_spacing_nm, pixel_size_nm, tolerance, material)
+        _raise_calibration(gm[strong], pw[strong], layer_spacing_nm, pixel_size_nm, tolerance, material)
     gn = g[i_layer]
     normal = gn / np.hypot(*gn)
     if normal[1] < 0 or (abs(normal[1]) < 1e-9 and normal[0] < 0):
@@ -224,9 +259,9 @@ def fft_lattice(
     # In-plane period: spots whose component along t is 1/d_t (any component along n).
     gt = np.abs(g @ inplane)
     lo, hi = 1.0 / (inplane_spacing_nm * (1 + tolerance)), 1.0 / (inplane_spacing_nm * (1 - tolerance))
-    cand = np.nonzero((gt >= lo) & (gt <= hi))[0]
+    cand = np.nonzero((gt >= lo) & (gt <= hi) & strong)[0]
     if cand.size == 0:
-        found = ", ".join(f"{1 / v:.3f}" for v in np.sort(gt[gt > 0.2 / inplane_spacing_nm])[:6])
+        found = ", ".join(f"{1 / v:.3f}" for v in np.sort(gt[strong & (gt > 0.2 / inplane_spacing_nm)])[:6])
         raise CalibrationError(
             f"the layers are found (period {1 / np.hypot(*gn):.3f} nm) but no column spacing along them "
             f"matches {material} in this zone axis ({inplane_spacing_nm:.4f} nm +/- {tolerance:.0%}; "
@@ -270,6 +305,7 @@ def group_rows(
     inplane_spacing_nm: float,
     row_spacing_nm: float,
     link_tolerance: float = 0.3,
+    min_chain: int = 3,
 ) -> np.ndarray:
     """Group columns into rows (close-packed layers) and number the rows along the normal.
 
@@ -277,8 +313,9 @@ def group_rows(
     (within ``link_tolerance`` of the spacing, and not more than a quarter row spacing off the
     line); the connected chains are rows.  Chains that lie on the same line along ``n`` (closer
     than half a row spacing in their mean normal coordinate) are merged: a row broken by a void
-    keeps one index.  Isolated columns (one column between two layers, e.g. a TM ion in the Li
-    layer) form rows of their own.
+    keeps one index.  Chains shorter than ``min_chain`` join the nearest such row within half a
+    row spacing and never merge two rows; isolated columns farther from every row (one column
+    between two layers, e.g. a TM ion in the Li layer) form rows of their own.
 
     Parameters
     ----------
@@ -292,6 +329,8 @@ def group_rows(
         Spacing between neighbouring cation rows (c/6 of the hexagonal cell), nm.
     link_tolerance : float
         Relative tolerance of the link length.
+    min_chain : int
+        Fewest columns of a chain that defines a row line.
 
     Returns
     -------
@@ -318,16 +357,50 @@ def group_rows(
     i_idx, j_idx = i_idx[ok2], j_idx[ok2]
     graph = coo_matrix((np.ones(i_idx.size), (i_idx, j_idx)), shape=(n, n))
     n_chain, chain = connected_components(graph, directed=False)
-    # Chain mean normal coordinate, then merge chains on the same line.
     counts = np.bincount(chain, minlength=n_chain)
     v_mean = np.bincount(chain, weights=v, minlength=n_chain) / counts
-    order = np.argsort(v_mean, kind="stable")
-    gaps = np.diff(v_mean[order])
-    new_row = np.concatenate([[True], gaps > 0.5 * row_spacing_nm])
-    row_of_chain_sorted = np.cumsum(new_row) - 1
-    row_of_chain = np.empty(n_chain, dtype=int)
-    row_of_chain[order] = row_of_chain_sorted
-    return row_of_chain[chain]
+    return _rows_of_chains(v_mean, counts, 0.5 * row_spacing_nm, min_chain)[chain]
+
+
+def _merge_on_line(v: np.ndarray, gap: float) -> np.ndarray:
+    """Single-linkage groups of the values ``v`` (neighbours after sorting closer than ``gap``)."""
+    order = np.argsort(v, kind="stable")
+    label = np.empty(v.size, dtype=int)
+    label[order] = np.cumsum(np.concatenate([[True], np.diff(v[order]) > gap])) - 1
+    return label
+
+
+def _rows_of_chains(v_mean: np.ndarray, counts: np.ndarray, gap: float, min_chain: int) -> np.ndarray:
+    """Row index of every chain, numbered along the normal.
+
+    Chains of at least ``min_chain`` columns are the rows' backbones: those on one line (mean
+    normal coordinates closer than ``gap``) form one row, so a row broken by a void keeps one
+    index. Each shorter chain (a lone maximum between layers, a mixing site) joins the nearest
+    backbone row within ``gap``; the rest group among themselves. Short chains never merge two
+    backbone rows: single linkage over every chain let a few noise maxima between a bright Li
+    layer and its TM layer chain the two into one row.
+    """
+    major = counts >= min_chain
+    if not major.any():
+        major = np.ones_like(major)
+    row = np.full(v_mean.size, -1, dtype=int)
+    row[major] = _merge_on_line(v_mean[major], gap)
+    centre = (np.bincount(row[major], weights=(v_mean * counts)[major])
+              / np.bincount(row[major], weights=counts[major]))
+    minor = np.nonzero(~major)[0]
+    if minor.size:
+        nearest = np.argmin(np.abs(v_mean[minor, None] - centre[None, :]), axis=1)
+        near = np.abs(v_mean[minor] - centre[nearest]) < gap
+        row[minor[near]] = nearest[near]
+        rest = minor[~near]
+        if rest.size:
+            extra = _merge_on_line(v_mean[rest], gap)
+            row[rest] = centre.size + extra
+            extra_centre = np.bincount(extra, weights=v_mean[rest]) / np.bincount(extra)
+            centre = np.concatenate([centre, extra_centre])
+    rank = np.empty(centre.size, dtype=int)
+    rank[np.argsort(centre, kind="stable")] = np.arange(centre.size)
+    return rank[row]
 
 
 def refine_directions(
@@ -619,6 +692,58 @@ def tm_pairs(
     return pd.concat(out, ignore_index=True)
 
 
+def running_mean_along_layers(u_nm: np.ndarray, layer: np.ndarray, values: np.ndarray, *, half_window: int,
+                              max_gap_nm: float, circular: bool = False) -> np.ndarray:
+    """Running mean of ``values`` over the ``2 half_window + 1`` neighbours of each point along its layer.
+
+    Points are sorted by ``u`` within each layer; points more than ``max_gap_nm`` apart along the
+    layer (across a void) are not averaged together, and a window cut by the end of a run holds
+    fewer points. ``circular`` averages values of period 1 as unit vectors (result in [-1/2, 1/2)).
+
+    Parameters
+    ----------
+    u_nm : numpy.ndarray
+        Coordinate along the layers, nm.
+    layer : numpy.ndarray of int
+        Layer of each point.
+    values : numpy.ndarray
+        The values to average.
+    half_window : int
+        Points on either side.
+    max_gap_nm : float
+        Largest gap along the layer inside one averaging run.
+    circular : bool
+        Values are phases of period 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        The running mean, in input order.
+    """
+    u = np.asarray(u_nm, dtype=float)
+    vals = np.asarray(values, dtype=float)
+    lay = np.asarray(layer)
+    z = np.exp(2j * np.pi * vals) if circular else vals.astype(complex)
+    order = np.lexsort((u, lay))
+    # Runs of points on one layer without a gap; windowed sums inside each run.
+    new_run = np.ones(order.size, dtype=bool)
+    new_run[1:] = (np.diff(lay[order]) != 0) | (np.diff(u[order]) > max_gap_nm)
+    run = np.cumsum(new_run) - 1
+    zs = z[order]
+    acc = np.zeros(order.size, dtype=complex)
+    count = np.zeros(order.size)
+    for shift in range(-int(half_window), int(half_window) + 1):
+        idx = np.arange(order.size) + shift
+        ok = (idx >= 0) & (idx < order.size)
+        same = np.zeros(order.size, dtype=bool)
+        same[ok] = run[idx[ok]] == run[ok]
+        acc[same] += zs[idx[same]]
+        count[same] += 1.0
+    out = np.empty(order.size)
+    out[order] = wrap_half(np.angle(acc) / (2 * np.pi)) if circular else acc.real / count
+    return out
+
+
 def smooth_registry(u_nm: np.ndarray, layer: np.ndarray, registry: np.ndarray, *, half_window: int = 2,
                     max_gap_nm: float) -> np.ndarray:
     """Circular running mean of the registry along each layer (pairs sorted by ``u``).
@@ -646,24 +771,42 @@ def smooth_registry(u_nm: np.ndarray, layer: np.ndarray, registry: np.ndarray, *
     numpy.ndarray
         The smoothed registry, in [-1/2, 1/2), in input order.
     """
+    return running_mean_along_layers(u_nm, layer, registry, half_window=half_window, max_gap_nm=max_gap_nm,
+                                     circular=True)
+
+
+def lattice_positions(u_nm: np.ndarray, v_nm: np.ndarray, layer: np.ndarray, *, inplane_spacing_nm: float,
+                      half_window: int = 3, max_gap_nm: float) -> tuple[np.ndarray, np.ndarray]:
+    """Column positions smoothed onto the local lattice of their layer.
+
+    Each column moves to the running mean, over ``2 half_window + 1`` columns of its layer, of the
+    row's lateral phase (``u`` modulo the column spacing) and of ``v``: the lattice site it sits
+    on, with the position noise of one column divided by about ``sqrt(2 half_window + 1)``. Used
+    to measure intensities where the lattice puts the columns (a fixed-position estimator at a
+    noisy detected maximum is biased upwards at low dose, one at a noisy site downwards).
+
+    Parameters
+    ----------
+    u_nm, v_nm : numpy.ndarray
+        Column coordinates along and across the layers, nm.
+    layer : numpy.ndarray of int
+        Layer of each column.
+    inplane_spacing_nm : float
+        Column spacing along the layers, nm.
+    half_window : int
+        Columns on either side.
+    max_gap_nm : float
+        Largest gap along the layer inside one averaging run.
+
+    Returns
+    -------
+    u_nm, v_nm : numpy.ndarray
+        Smoothed coordinates, in input order.
+    """
     u = np.asarray(u_nm, dtype=float)
-    reg = np.asarray(registry, dtype=float)
-    lay = np.asarray(layer)
-    out = reg.copy()
-    z = np.exp(2j * np.pi * reg)
-    order = np.lexsort((u, lay))
-    # Runs of pairs on one layer without a gap; running sums of the unit vectors per run.
-    new_run = np.ones(order.size, dtype=bool)
-    new_run[1:] = (np.diff(lay[order]) != 0) | (np.diff(u[order]) > max_gap_nm)
-    run = np.cumsum(new_run) - 1
-    zs = z[order]
-    w = int(half_window)
-    acc = np.zeros(order.size, dtype=complex)
-    for shift in range(-w, w + 1):
-        idx = np.arange(order.size) + shift
-        ok = (idx >= 0) & (idx < order.size)
-        same = np.zeros(order.size, dtype=bool)
-        same[ok] = run[idx[ok]] == run[ok]
-        acc[same] += zs[idx[same]]
-    out[order] = wrap_half(np.angle(acc) / (2 * np.pi))
-    return out
+    phase = u / inplane_spacing_nm
+    kw = dict(half_window=half_window, max_gap_nm=max_gap_nm)
+    mean_phase = running_mean_along_layers(u, layer, phase, circular=True, **kw)
+    u_s = u + inplane_spacing_nm * wrap_half(mean_phase - phase)
+    v_s = running_mean_along_layers(u, layer, v_nm, **kw)
+    return u_s, v_s

@@ -130,6 +130,7 @@ def li_environment(
     significance: float = 4.0,
     tm_pattern: np.ndarray | None = None,
     tm_pattern_weight: float = 0.35,
+    reference: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Local occupancy pattern of every Li-layer site: layered, rock salt or spinel-like.
 
@@ -189,6 +190,12 @@ def li_environment(
         from (NaN where unknown: counted as 0).
     tm_pattern_weight : float
         Weight of ``tm_pattern`` in the tested signal.
+    reference : numpy.ndarray, optional
+        The TM intensity each site's mixing index is relative to. When given, ``M`` is the ratio
+        of the window's summed site intensities to its summed references (the mean of the
+        mixing weighted by the reference) rather than the mean of the ratios: at a few detected
+        electrons per column (5 nm, 5e2 e/A^2) single references are noisy and the mean of the
+        ratios is pulled up by the dimmest ones.
 
     Returns
     -------
@@ -212,6 +219,7 @@ def li_environment(
     ws = int(spinel_half_window)
 
     # The signal whose sublattice contrast is tested: the mixing, plus the TM layers' pattern.
+    ref = None if reference is None else np.asarray(reference, dtype=float)
     sig = m if tm_pattern is None else m + tm_pattern_weight * np.nan_to_num(np.asarray(tm_pattern, dtype=float), nan=0.0)
     global_sigma = _site_noise(u, lay, sig, inplane_spacing_nm=inplane_spacing_nm)
     for k in np.unique(lay):
@@ -220,13 +228,16 @@ def li_environment(
         vals = m[order]
         even = np.rint(u[order] / inplane_spacing_nm).astype(int) % 2 == 0
         good = np.isfinite(vals)
+        if reference is not None:
+            good &= np.isfinite(ref[order]) & (ref[order] > 0)
         v0 = np.where(good, vals, 0.0)
+        w0 = np.where(good, ref[order], 0.0) if reference is not None else good.astype(float)
         s0 = np.where(good, sig[order], 0.0)
         n_all = window_sum(good.astype(float))
         n_e = window_sum((good & even).astype(float), ws)
         n_o = window_sum((good & ~even).astype(float), ws)
         with np.errstate(invalid="ignore", divide="ignore"):
-            m_all = window_sum(v0) / n_all
+            m_all = window_sum(v0 * w0) / window_sum(w0)
             m_e = window_sum(v0 * even, ws) / n_e
             m_o = window_sum(v0 * ~even, ws) / n_o
             s_e = window_sum(s0 * even, ws) / n_e

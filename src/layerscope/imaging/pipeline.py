@@ -11,13 +11,15 @@ Column table (``columns``): one row per atom column or Li-layer site,
 =================  ==========================================================================
 ``x_nm, y_nm``     position from the image corner (x right, y down), nm
 ``intensity``      peak height above the local background of a Gaussian of the shared column
-                   width at the position (image units; the same estimator for every site)
+                   width at the site's lattice position (image units; the same estimator for
+                   every site; see below)
 ``kind``           ``"TM"`` (site of a TM layer) or ``"Li"`` (site of a Li layer)
 ``layer``          cation-layer index, 0 for the first layer along the basal normal
 ``phase``          ``O3``, ``O3'``, ``O1``, ``rock_salt``, ``spinel``
 ``mixing``         Li-layer sites: intensity over the mean of the 4 nearest TM columns
-``detected``       True for a column found in the image, False for a Li-layer site placed
-                   from the lattice (an invisible Li column)
+``detected``       True for a column found in the image, False for a site placed from the
+                   lattice (an invisible Li column, or a TM column missing between two
+                   detected neighbours of its layer)
 ``site``           ``"octahedral"`` (every TM and Li-layer site) or ``"tetrahedral"`` (the
                    tetrahedral Li columns of a spinel block, placed from the lattice)
 =================  ==========================================================================
@@ -25,8 +27,18 @@ plus ``u_nm, v_nm`` (along/across the layers), ``registry`` (TM-TM, column spaci
 ``relation`` (stacking relation below a TM column / around a Li site), ``environment``,
 ``position_error_pm``, ``fit_ok``; for Li-layer sites ``pair`` (the TM pair it was placed
 from, -1 for a detected column without one or a site filled into a one-site gap), ``context``
-(the pair its relations come from) and ``step`` (stacking step from the TM layer above,
-column spacings).
+(the pair its relations come from), ``step`` (stacking step from the TM layer above,
+column spacings) and ``tm_reference`` (the mean intensity of the 4 nearest TM columns that
+``mixing`` is relative to).
+
+Where intensities are measured: ``x_nm, y_nm`` is the fitted position of a detected column, but
+every intensity is measured at the site's *lattice* position -- for a TM column the running mean,
+over 7 columns of its layer, of the row's lateral phase and normal coordinate
+(:func:`layerscope.imaging.lattice.lattice_positions`), for a Li-layer site the position placed
+from those of its TM pair. A fixed-position estimator at a detected maximum is biased upwards at
+low dose (the detector picked the maximum for being bright: a 20 %-mixed Li layer read 0.44-0.6
+instead of 0.26 at 5e2 e/A^2, 5 nm) and one at a noisy position downwards; the lattice position is
+5-10 pm from the truth there, against 16-17 pm for a detected Li-layer column.
 """
 
 from __future__ import annotations
@@ -170,10 +182,11 @@ def find_atom_columns(
     which also checks the calibration against ``composition``); detection and batched Gaussian
     refinement of the visible columns (:func:`layerscope.imaging.columns.find_columns`); rows
     linked along the layers, numbered as cation layers, TM vs Li layers from the contrast
-    (:func:`layerscope.imaging.lattice.index_layers`); one Li-layer site per TM-TM pair, placed by
-    the stacking (:mod:`layerscope.imaging.phases`) or at the detected column when one is there,
-    and one in every one-site gap of a layer (an undetected TM column above it);
-    the intensity of every site by a fixed-width Gaussian fit.
+    (:func:`layerscope.imaging.lattice.index_layers`); a TM column placed in every one-site gap of a
+    TM layer (a column too dim to detect); one Li-layer site per TM-TM pair, placed by the stacking
+    (:mod:`layerscope.imaging.phases`) from the TM columns' lattice positions, reported at the
+    detected column when one is there, and one in every remaining one-site gap of a Li layer; the
+    intensity of every site by a fixed-width Gaussian fit at its lattice position.
 
     Parameters
     ----------
@@ -260,7 +273,10 @@ def find_atom_columns(
         found, u, v, layer = found[~off_lattice].reset_index(drop=True), u[~off_lattice], v[~off_lattice], layer[~off_lattice]
     is_tm = (layer % 2) == index.tm_parity
     cols = found.assign(u_nm=u, v_nm=v, layer=layer, kind=np.where(is_tm, "TM", "Li"), detected=True)
-    tm = cols[is_tm].reset_index(drop=True)
+    tm = _fill_tm_gaps(cols[is_tm].reset_index(drop=True), d_t=d_t, inplane=tvec, normal=nvec)
+    if (~tm["detected"]).any():
+        notes.append(f"{int((~tm['detected']).sum())} TM columns missing between two detected neighbours of their "
+                     f"layer were placed on the lattice (detected = False)")
     pairs = _lat.tm_pairs(tm["u_nm"].to_numpy(), tm["v_nm"].to_numpy(), tm["layer"].to_numpy(),
                           tm_parity=index.tm_parity, inplane_spacing_nm=d_t,
                           max_distance_nm=1.5 * 2.0 * cation)
@@ -293,8 +309,12 @@ def find_atom_columns(
                              pairs["relation_below"].to_numpy(), o3_step=o3_step)
     a_idx = pairs["above"].to_numpy()
     b_idx = pairs["below"].to_numpy()
-    site_u = tm["u_nm"].to_numpy()[a_idx] + step * d_t
-    site_v = 0.5 * (tm["v_nm"].to_numpy()[a_idx] + tm["v_nm"].to_numpy()[b_idx])
+    # Sites are placed from the TM columns' lattice positions (smoothed along the layer), where
+    # every site's intensity is measured too (``_measure_li_sites``).
+    tm_u, tm_v = _lat.lattice_positions(tm["u_nm"].to_numpy(), tm["v_nm"].to_numpy(), tm["layer"].to_numpy(),
+                                        inplane_spacing_nm=d_t, max_gap_nm=1.5 * d_t)
+    site_u = tm_u[a_idx] + step * d_t
+    site_v = 0.5 * (tm_v[a_idx] + tm_v[b_idx])
     sites = pd.DataFrame({"u_nm": site_u, "v_nm": site_v, "layer": pairs["layer"].to_numpy(), "pair": np.arange(len(pairs)),
                           "context": np.arange(len(pairs)), "step": step})
     sites = _fill_site_gaps(sites, d_t=d_t)
@@ -309,6 +329,7 @@ def find_atom_columns(
     li["y_nm"] = xy[:, 1]
     li = li[_inside(xy, data.shape, px)].reset_index(drop=True)
     li["kind"] = "Li"
+    site_xy = np.outer(li.pop("u_site_nm"), tvec) + np.outer(li.pop("v_site_nm"), nvec)
     # Relation context of every Li site: from its pair, or for a site filled into a gap from the pair of
     # its neighbour (``context``); detected sites without a pair: none. ``above``/``below`` (the TM
     # columns the site was placed from) only from its own pair.
@@ -330,9 +351,11 @@ def find_atom_columns(
 
     t = time.perf_counter()
     radius_nm = 0.45 * min_sep
-    amp, bkg = _site_intensities(data, px, tm, sigma_nm=sigma_nm, radius_nm=radius_nm)
+    tm_xy = np.outer(tm_u, tvec) + np.outer(tm_v, nvec)
+    amp, bkg = _site_intensities(data, px, pd.DataFrame({"x_nm": tm_xy[:, 0], "y_nm": tm_xy[:, 1]}),
+                                 sigma_nm=sigma_nm, radius_nm=radius_nm)
     tm["intensity"], tm["local_background"] = amp, bkg
-    _measure_li_sites(data, px, li, tm, sigma_nm=sigma_nm, radius_nm=radius_nm)
+    _measure_li_sites(data, px, li, tm, sigma_nm=sigma_nm, radius_nm=radius_nm, at_nm=site_xy)
     tm["mixing"] = np.nan
     times["intensities"] = time.perf_counter() - t
 
@@ -362,20 +385,26 @@ def _site_intensities(data: np.ndarray, px: float, sites: pd.DataFrame, *, sigma
 
 
 def _measure_li_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.DataFrame, *, sigma_nm: float,
-                      radius_nm: float) -> None:
+                      radius_nm: float, at_nm: np.ndarray | None = None) -> None:
     """Add ``intensity``, ``local_background`` and ``mixing`` to Li-layer sites, in place.
 
     Mixing index: the site's intensity over the mean intensity of the 4 nearest TM columns
-    (NaN when fewer than 4 TM columns exist).
+    (NaN when fewer than 4 TM columns exist). ``at_nm`` (n x 2, x and y in nm) measures at the
+    lattice sites placed from the TM pairs rather than at ``x_nm, y_nm``: where a noise maximum
+    was detected near a dim site, the intensity at the maximum is biased upwards (the detector
+    picked it for being bright), the one at the lattice site is not.
     """
-    amp, bkg = _site_intensities(data, px, li, sigma_nm=sigma_nm, radius_nm=radius_nm)
+    at = li if at_nm is None else pd.DataFrame({"x_nm": at_nm[:, 0], "y_nm": at_nm[:, 1]})
+    amp, bkg = _site_intensities(data, px, at, sigma_nm=sigma_nm, radius_nm=radius_nm)
     li["intensity"], li["local_background"] = amp, bkg
     if len(tm) >= 4 and len(li):
         _, nn = cKDTree(np.column_stack([tm["x_nm"], tm["y_nm"]])).query(np.column_stack([li["x_nm"], li["y_nm"]]), k=4)
         ref = np.nanmean(tm["intensity"].to_numpy()[nn], axis=1)
+        li["tm_reference"] = ref
         with np.errstate(invalid="ignore", divide="ignore"):
             li["mixing"] = np.where(ref > 0, amp / ref, np.nan)
     else:
+        li["tm_reference"] = np.nan
         li["mixing"] = np.nan
 
 
@@ -406,28 +435,56 @@ def _inside(xy_nm: np.ndarray, shape: tuple[int, int], pixel_size_nm: float) -> 
     return (xy_nm[:, 0] >= 0) & (xy_nm[:, 0] < w_nm) & (xy_nm[:, 1] >= 0) & (xy_nm[:, 1] < h_nm)
 
 
+def _one_site_gaps(u: np.ndarray, layer: np.ndarray, *, d_t: float, tolerance: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+    """Where one site is missing between two neighbours of a layer.
+
+    Returns the indices (into the inputs) of the left and right neighbours of every gap: two
+    consecutive points of a layer ``2 d_t`` apart along ``u``, within ``tolerance`` column
+    spacings. Wider gaps (voids, cracks, the crystal's edge) are not gaps of one site.
+    """
+    order = np.lexsort((u, layer))
+    du = np.diff(u[order]) / d_t
+    gap = np.nonzero((np.diff(layer[order]) == 0) & (np.abs(du - 2.0) <= tolerance))[0]
+    return order[gap], order[gap + 1]
+
+
+def _fill_tm_gaps(tm: pd.DataFrame, *, d_t: float, inplane: np.ndarray, normal: np.ndarray) -> pd.DataFrame:
+    """TM columns added where one column is missing between two detected neighbours of a TM layer.
+
+    At a few detected electrons per column (5 nm, 5e2 e/A^2) a few percent of the TM columns do
+    not rise above the detection threshold; the lattice site is still there. It is placed at the
+    midpoint of its neighbours (``detected`` False, no fit) and then takes part like any TM column:
+    its pairs, the Li-layer site below it, its label and its intensity at the lattice position.
+    """
+    if len(tm) < 2:
+        return tm
+    u, v = tm["u_nm"].to_numpy(), tm["v_nm"].to_numpy()
+    left, right = _one_site_gaps(u, tm["layer"].to_numpy(), d_t=d_t)
+    add = pd.DataFrame({"u_nm": 0.5 * (u[left] + u[right]), "v_nm": 0.5 * (v[left] + v[right]),
+                        "layer": tm["layer"].to_numpy()[left], "kind": "TM", "detected": False, "fit_ok": False})
+    xy = np.outer(add["u_nm"], inplane) + np.outer(add["v_nm"], normal)
+    add["x_nm"], add["y_nm"] = xy[:, 0], xy[:, 1]
+    return pd.concat([tm, add], ignore_index=True) if len(add) else tm
+
+
 def _fill_site_gaps(sites: pd.DataFrame, *, d_t: float, tolerance: float = 0.25) -> pd.DataFrame:
     """Li-layer sites added where one site is missing between two neighbours of a layer.
 
-    A site is placed from the TM column above it; where that column was not detected (a dim
-    column at low dose, such as the half-empty kagome columns of a spinel) its Li-layer site would
-    be missing. Where two consecutive sites of a layer lie ``2 d_t`` apart (within ``tolerance``
-    column spacings) the site between them is added at the midpoint, with ``pair`` -1 and the
-    ``context`` (relations) and stacking ``step`` of the left neighbour. Wider gaps (voids, cracks,
-    the crystal's edge) are left empty.
+    A site is placed from the TM column above it; where that column is missing (even after
+    :func:`_fill_tm_gaps`, e.g. at the end of a TM layer) its Li-layer site would be missing.
+    Where two consecutive sites of a layer lie ``2 d_t`` apart (within ``tolerance`` column
+    spacings) the site between them is added at the midpoint, with ``pair`` -1 and the
+    ``context`` (relations) and stacking ``step`` of the left neighbour.
     """
     if len(sites) < 2:
         return sites
-    order = np.lexsort((sites["u_nm"].to_numpy(), sites["layer"].to_numpy()))
-    s = sites.iloc[order]
-    u, v, lay = s["u_nm"].to_numpy(), s["v_nm"].to_numpy(), s["layer"].to_numpy()
-    du = np.diff(u) / d_t
-    gap = np.nonzero((np.diff(lay) == 0) & (np.abs(du - 2.0) <= tolerance))[0]
-    if gap.size == 0:
+    u, v = sites["u_nm"].to_numpy(), sites["v_nm"].to_numpy()
+    left, right = _one_site_gaps(u, sites["layer"].to_numpy(), d_t=d_t, tolerance=tolerance)
+    if left.size == 0:
         return sites
     add = pd.DataFrame({
-        "u_nm": 0.5 * (u[gap] + u[gap + 1]), "v_nm": 0.5 * (v[gap] + v[gap + 1]), "layer": lay[gap], "pair": -1,
-        "context": s["context"].to_numpy()[gap], "step": s["step"].to_numpy()[gap],
+        "u_nm": 0.5 * (u[left] + u[right]), "v_nm": 0.5 * (v[left] + v[right]), "layer": sites["layer"].to_numpy()[left],
+        "pair": -1, "context": sites["context"].to_numpy()[left], "step": sites["step"].to_numpy()[left],
     })
     return pd.concat([sites, add], ignore_index=True)
 
@@ -435,6 +492,7 @@ def _fill_site_gaps(sites: pd.DataFrame, *, d_t: float, tolerance: float = 0.25)
 def _merge_li_sites(sites: pd.DataFrame, found: pd.DataFrame, *, d_t: float, cation: float) -> pd.DataFrame:
     """Predicted Li-layer sites, replaced by the detected column where one is within 0.35 d_t."""
     out = sites.copy()
+    out["u_site_nm"], out["v_site_nm"] = out["u_nm"], out["v_nm"]
     out["detected"] = False
     out["fit_ok"] = False
     out["position_error_pm"] = np.nan
@@ -467,7 +525,7 @@ def _merge_li_sites(sites: pd.DataFrame, found: pd.DataFrame, *, d_t: float, cat
     if len(extra):
         add = pd.DataFrame({
             "u_nm": extra["u_nm"].to_numpy(), "v_nm": extra["v_nm"].to_numpy(), "layer": extra["layer"].to_numpy(),
-            "pair": -1, "detected": True, "fit_ok": extra["fit_ok"].to_numpy(),
+            "u_site_nm": extra["u_nm"].to_numpy(), "v_site_nm": extra["v_nm"].to_numpy(), "pair": -1, "detected": True, "fit_ok": extra["fit_ok"].to_numpy(),
             "position_error_pm": extra["position_error_pm"].to_numpy(), "sigma_nm": extra["sigma_nm"].to_numpy(),
         })
         out = pd.concat([out, add], ignore_index=True)
@@ -522,7 +580,8 @@ def map_phases(
     is_li = (cols["kind"] == "Li").to_numpy()
     env = _ph.li_environment(cols.loc[is_li, "u_nm"].to_numpy(), cols.loc[is_li, "layer"].to_numpy(),
                              cols.loc[is_li, "mixing"].to_numpy(), inplane_spacing_nm=d_t,
-                             tm_pattern=_tm_pattern(cols, is_li))
+                             tm_pattern=_tm_pattern(cols, is_li),
+                             reference=cols.loc[is_li, "tm_reference"].to_numpy())
     environment = np.full(len(cols), "", dtype="<U9")
     environment[is_li] = env["environment"].to_numpy()
     cols["local_mixing"] = np.nan
