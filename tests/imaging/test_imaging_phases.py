@@ -235,18 +235,20 @@ def test_a_missing_tm_column_is_placed_on_the_lattice():
     # reported (detected False) where the lattice puts it, with about no intensity, and the Li-layer
     # sites next to it are still there.
     from imaging_synthetic import draw_columns, layered_lattice
-    from layerscope.imaging.pipeline import find_atom_columns
-
     px = 0.01
     x, y, _ = layered_lattice(width_nm=4.0, height_nm=4.0, shift_per_layer=-1 / 3)
     centre = np.argmin(np.hypot(x - 2.0, y - 2.0))
     keep = np.arange(x.size) != centre
     clean = draw_columns((400, 400), x[keep], y[keep], 1.0, pixel_size_nm=px, sigma_nm=0.04, background=0.05)
     img = np.random.default_rng(0).poisson(clean * 200.0).astype(float)
-    res = find_atom_columns(img, pixel_size_nm=px, zone="100", composition="LiCoO2")
+    pm = map_phases(img, pixel_size_nm=px, zone="100", composition="LiCoO2")
+    res = pm.result
     tm = res.columns[res.columns["kind"] == "TM"]
     placed = tm[~tm["detected"]]
     assert len(placed) == 1
+    assert any("1 TM columns missing" in note for note in res.notes)
+    assert pm.summary["columns"]["tm_placed"] == 1
+    assert pm.columns.loc[(pm.columns["kind"] == "TM") & ~pm.columns["detected"], "phase"].tolist() == ["O3"]
     assert np.hypot(placed["x_nm"].iloc[0] - x[centre], placed["y_nm"].iloc[0] - y[centre]) < 0.01
     assert placed["intensity"].iloc[0] < 0.05 * np.median(tm.loc[tm["detected"], "intensity"])
     li = res.columns[res.columns["kind"] == "Li"]

@@ -713,6 +713,7 @@ def _summary(cols, domains, layers, interfaces, quantities, res: ColumnResult, e
             "total": int(len(cols)),
             "detected": int(cols["detected"].sum()),
             "tm": int((cols["kind"] == "TM").sum()),
+            "tm_placed": int(((cols["kind"] == "TM") & ~cols["detected"]).sum()),
             "li_sites": int((cols["kind"] == "Li").sum()),
             "per_phase_and_kind": {ph: {k: int(v) for k, v in row.items()} for ph, row in counts.iterrows()},
         },
