@@ -81,6 +81,8 @@ def test_phases_command_writes_everything(tmp_path, o3_image, monkeypatch, capsy
     summary = json.loads((out / "summary.json").read_text())
     assert summary["provenance"]["inputs"][0]["sha256"]
     assert summary["phase_fractions"]["O3"] > 0.99  # a pure O3 crystal
+    c = summary["columns"]
+    assert f"{c['detected']} / {c['tm_placed']} / {c['li_sites']}" in (out / "report.html").read_text()
 
 
 def test_bad_input_exits_with_status_2(tmp_path, monkeypatch, capsys):

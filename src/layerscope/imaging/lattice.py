@@ -135,23 +135,27 @@ def _spots(power: np.ndarray, kx: np.ndarray, ky: np.ndarray, *, g_min: float, g
     return g, smooth[iy, ix], contrast
 
 
-def _fringe_coverage(image: np.ndarray, g: np.ndarray, pixel_size_nm: float, sigma_nm: float = 0.6) -> float:
-    """Median local amplitude of the lattice fringe ``g`` (cycles/nm) over the field.
+def _fringe_coverage(image: np.ndarray, gs: np.ndarray, pixel_size_nm: float, sigma_nm: float = 0.6) -> np.ndarray:
+    """Median local amplitude of each lattice fringe ``gs`` (n x 2, cycles/nm) over the field.
 
     The image is demodulated at ``g`` and low-passed with a Gaussian of ``sigma_nm`` (a filter of
     the spectrum around ``g``); the median of the amplitude over the field, less a border of
     ``sigma_nm``, is high for a fringe that runs through the whole image and low for one confined
-    to a part of it.
+    to a part of it. ``g`` and ``-g`` give the same value for a real image.
     """
     ny, nx = image.shape
     fy = sfft.fftfreq(ny, d=pixel_size_nm)[:, None]
     fx = sfft.fftfreq(nx, d=pixel_size_nm)[None, :]
     sigma_k = 1.0 / (2.0 * np.pi * sigma_nm)
-    mask = np.exp(-0.5 * ((fx - g[0]) ** 2 + (fy - g[1]) ** 2) / sigma_k**2)
-    amplitude = np.abs(sfft.ifft2(sfft.fft2(image, workers=-1) * mask, workers=-1))
+    spectrum = sfft.fft2(image, workers=-1)
     b = max(1, int(round(sigma_nm / pixel_size_nm)))
-    inner = amplitude[b : ny - b, b : nx - b]
-    return float(np.median(inner if inner.size else amplitude))
+    out = np.empty(len(gs))
+    for i, g in enumerate(gs):
+        mask = np.exp(-0.5 * ((fx - g[0]) ** 2 + (fy - g[1]) ** 2) / sigma_k**2)
+        amplitude = np.abs(sfft.ifft2(spectrum * mask, workers=-1))
+        inner = amplitude[b : ny - b, b : nx - b]
+        out[i] = np.median(inner if inner.size else amplitude)
+    return out
 
 
 def fft_lattice(
@@ -233,12 +237,13 @@ def fft_lattice(
         # the contrast threshold: the basal fringe is the one present across the whole field, not
         # only in that block.
         near = np.nonzero(band)[0]
-        rivals = near[(pw[near] >= 0.3 * pw[best]) & (np.abs(g[near] @ g[best]) < 0.9 * gm[near] * gm[best])]
+        upper = (g[near, 1] > 0) | ((g[near, 1] == 0) & (g[near, 0] > 0))  # one of each +/- g pair
+        rivals = near[upper & (pw[near] >= 0.3 * pw[best])
+                      & (np.abs(g[near] @ g[best]) < 0.9 * gm[near] * gm[best])]
         if rivals.size == 0:
             return best
         options = np.concatenate([[best], rivals])
-        cover = [_fringe_coverage(crop, g[i], pixel_size_nm) for i in options]
-        return int(options[int(np.argmax(cover))])
+        return int(options[int(np.argmax(_fringe_coverage(crop, g[options], pixel_size_nm)))])
 
     i_layer = pick(layer_spacing_nm)
     cation_rows = False

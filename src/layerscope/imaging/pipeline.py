@@ -460,11 +460,13 @@ def _fill_tm_gaps(tm: pd.DataFrame, *, d_t: float, inplane: np.ndarray, normal: 
         return tm
     u, v = tm["u_nm"].to_numpy(), tm["v_nm"].to_numpy()
     left, right = _one_site_gaps(u, tm["layer"].to_numpy(), d_t=d_t)
+    if left.size == 0:
+        return tm
     add = pd.DataFrame({"u_nm": 0.5 * (u[left] + u[right]), "v_nm": 0.5 * (v[left] + v[right]),
                         "layer": tm["layer"].to_numpy()[left], "kind": "TM", "detected": False, "fit_ok": False})
     xy = np.outer(add["u_nm"], inplane) + np.outer(add["v_nm"], normal)
     add["x_nm"], add["y_nm"] = xy[:, 0], xy[:, 1]
-    return pd.concat([tm, add], ignore_index=True) if len(add) else tm
+    return pd.concat([tm, add], ignore_index=True)
 
 
 def _fill_site_gaps(sites: pd.DataFrame, *, d_t: float, tolerance: float = 0.25) -> pd.DataFrame:

@@ -92,7 +92,8 @@ def phase_section(pm, image: np.ndarray, *, title: str = "Atomic-resolution phas
         overlay_png = figure_to_png(overlay_figure(image, pm.columns, pm.result.pixel_size_nm, phase_map=pm.phase_map,
                                                    map_pixel_nm=pm.phase_map_pixel_nm))
     metrics = {
-        "columns (detected / Li-layer sites placed)": f"{s['columns']['detected']} / {s['columns']['li_sites']}",
+        "columns (detected / TM placed in one-site gaps / Li-layer sites)":
+            f"{s['columns']['detected']} / {s['columns'].get('tm_placed', 0)} / {s['columns']['li_sites']}",
         "basal-plane normal (deg from y)": s["lattice"]["basal_normal_angle_deg"],
         "in-plane column spacing (nm)": s["lattice"]["inplane_spacing_nm"],
         "TM layer spacing per phase (nm)": q["tm_layer_spacing_nm"],
