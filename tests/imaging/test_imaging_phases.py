@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from scipy.spatial import cKDTree
@@ -190,19 +191,18 @@ def test_spinel_block_labelled_completely(zone):
 
 @pytest.mark.parametrize("zone", ["100", "110"])
 def test_spinel_block_at_low_dose(zone):
-    # 1e3 e/A^2 on a 10 nm thick specimen, three noise realisations per zone, pooled: spinel per
-    # column >= 95 % (missing columns count as wrong), the neighbouring O3 stays O3. The per-image
-    # spread and the images that fall short are in docs/validation.md (the 4th realisation of the
-    # [100] view is mis-indexed by the lattice step; thinner or lower dose misses spinel windows).
-    sim, _ = spinel_stack(zone, 10.0)
-    confusion = None
+    # 1e3 e/A^2 on a 5 nm thick specimen (~12 detected electrons per TM column), three noise
+    # realisations per zone: in each, spinel per column >= 95 % (missing columns count as wrong)
+    # and the neighbouring O3 stays O3. A Li layer of the block whose sublattice contrast is under
+    # 4 standard errors joins the block through its spinel neighbours (0.49-0.76 per image
+    # without that; docs/validation.md has 5e2 and 10 nm).
+    sim, _ = spinel_stack(zone, 5.0)
     for seed in (10, 11, 12):
         img = noisy(sim, 1e3, seed=seed)
         pm = map_phases(img, pixel_size_nm=PX, zone=zone, composition="LiCoO2")
-        c = score_phases(pm.columns, sim.columns, extent_nm=_extent(img)).confusion
-        confusion = c if confusion is None else confusion.add(c, fill_value=0)
-    assert confusion.loc["spinel", "spinel"] >= 0.95 * confusion.loc["spinel"].sum()
-    assert confusion.loc["O3", "O3"] >= 0.99 * confusion.loc["O3"].sum()
+        ps = score_phases(pm.columns, sim.columns, extent_nm=_extent(img))
+        assert ps.per_phase["spinel"] >= 0.95
+        assert ps.per_phase["O3"] >= 0.99
 
 
 def test_spinel_sublattices_and_the_tm_layers_pattern():
@@ -288,3 +288,101 @@ def test_a_spinel_block_does_not_turn_the_layers():
     assert pm.result.lattice.angle_deg == pytest.approx(0.0, abs=0.5)
     ps = score_phases(pm.columns, sim.columns, extent_nm=_extent(img))
     assert ps.per_phase["O3"] >= 0.97 and ps.per_phase["spinel"] >= 0.95
+
+
+@pytest.mark.parametrize(("zone", "seed"), [("100", 1), ("110", 2)])
+def test_thin_specimen_at_500_e_per_A2(zone, seed):
+    # 5 nm thick, 5e2 e/A^2 with line jitter: ~6 detected electrons per TM column. The issue's
+    # targets hold here too (>= 97 % overall, >= 95 % per phase). These two realisations were the
+    # worst of the sweep: a rock-salt Li layer whose 9-site mean dipped under the threshold over
+    # half its length ([100], rock salt 0.67), a mixed O3 layer lifted to rock salt by noise maxima
+    # beside its sites taken for extra columns ([110], O3 0.90).
+    sim, _ = degraded_stack(zone, 5.0)
+    img = noisy(sim, 5e2, seed=seed, jitter_px=0.2)
+    pm = map_phases(img, pixel_size_nm=PX, zone=zone, composition="LiCoO2")
+    ps = score_phases(pm.columns, sim.columns, extent_nm=_extent(img))
+    assert ps.accuracy >= 0.97
+    assert min(ps.per_phase.values()) >= 0.95
+
+
+def test_rock_salt_window_widens_where_the_decision_is_unsure():
+    # 100 Li layers of 40 sites at ~2 detected electrons per column (reference: the mean of 4 TM
+    # columns). Rock salt (truth ratio 1.0): the 9-site mean alone leaves ~5 % of the sites under
+    # the 0.6 threshold; widened where it is within 2 standard errors of it, every site is rock
+    # salt. A 20 %-mixed O3 layer (ratio 0.26) read the same way: no site (1.2 % without it).
+    rng = np.random.default_rng(1)
+    d_t, n_sites, n_layers = 0.2438, 40, 100
+    u = np.tile(np.arange(n_sites) * d_t, n_layers)
+    layer = np.repeat(np.arange(n_layers) * 2 + 1, n_sites)
+    for truth, want in ((1.0, 1.0), (0.26, 0.0)):
+        amp = rng.poisson(2.0 * truth, u.size).astype(float)
+        ref = rng.poisson(8.0, u.size) / 4.0
+        mixing = np.divide(amp, ref, out=np.full(u.size, np.nan), where=ref > 0)
+        env = li_environment(u, layer, mixing, inplane_spacing_nm=d_t, reference=ref)
+        assert np.mean(env["environment"] == "rock_salt") == pytest.approx(want, abs=0.002)
+    # At high counts nothing is unsure: a rock-salt half-layer next to a layered one keeps its
+    # edge within one window (4 sites) of the truth.
+    m = np.where(np.arange(n_sites) < 20, 1.0, 0.1) + 0.02 * np.cos(np.arange(n_sites))
+    env = li_environment(u[:n_sites], np.ones(n_sites, int), m, inplane_spacing_nm=d_t)
+    rs = np.nonzero(env["environment"].to_numpy() == "rock_salt")[0]
+    assert rs.min() == 0 and abs(rs.max() - 19) <= 4
+
+
+def test_a_weak_spinel_layer_joins_its_spinel_neighbours():
+    # Three Li layers of 24 sites (d_t = 0.25 nm), the even sites empty. The outer two hold a clear
+    # spinel order (filled sites 0.8 +- 0.02); the middle one's filled sites alternate 0.9, 0.3, so
+    # its contrast (0.6) is 3.6 standard errors over 13-site windows: below the 4 needed alone (it
+    # stays layered when read alone), above the 2.5 that lets it join a spinel layer next to it.
+    n, d_t = 24, 0.25
+    u1 = np.arange(n) * d_t
+    filled = np.arange(n) % 2 == 1
+    clear = np.where(filled, 0.8 + 0.02 * np.where(np.arange(n) % 4 == 1, 1, -1), 0.0)
+    weak = np.where(filled, np.where(np.arange(n) % 4 == 1, 0.9, 0.3), 0.0)
+    alone = li_environment(u1, np.full(n, 3), weak, inplane_spacing_nm=d_t)
+    assert set(alone["environment"]) == {"layered"}
+    u = np.tile(u1, 3)
+    layer = np.repeat([1, 3, 5], n)
+    block = li_environment(u, layer, np.concatenate([clear, weak, clear]), inplane_spacing_nm=d_t)
+    assert set(block["environment"]) == {"spinel"}
+    # Between two layered layers it stays layered.
+    flat = np.where(filled, 0.05, 0.0)
+    isolated = li_environment(u, layer, np.concatenate([flat, weak, flat]), inplane_spacing_nm=d_t)
+    assert set(isolated["environment"]) == {"layered"}
+
+
+def test_off_relations_are_read_again_over_wider_windows():
+    # [110] (O3 step -1/3: O1 at 0, O3' at -1/3). Layer 0: an O1 relation measured at 5e2 e/A^2
+    # (a real case, 5 nm): biased by -0.07 and two badly placed columns at its right end (-0.32).
+    # Over 5 pairs four near the end are off; over wider windows, and then as the nearest stacking that
+    # most pairs of the layer hold, all are O1. Layer 2: a glide (registry 0.17 everywhere) stays off.
+    from layerscope.imaging.pipeline import _classify_registry
+
+    d_t = 0.2438
+    r0 = np.array([-0.08, -0.12, 0.02, -0.03, -0.10, -0.07, -0.12, 0.05, -0.14, -0.03, -0.16, -0.04, -0.32,
+                   -0.32, -0.08])
+    r2 = 0.17 + 0.01 * np.cos(np.arange(15))
+    u = np.tile(np.arange(15) * d_t, 2)
+    layer = np.repeat([0, 2], 15)
+    smoothed, rel = _classify_registry(u, layer, np.concatenate([r0, r2]), o3_step=-1 / 3, d_t=d_t)
+    # The last pair's one-sided window (3 pairs, -0.25) lies within the twin's tolerance: twin-like
+    # next to O1 is the O1 block's edge for the labeller (the TM column is O1 either way).
+    assert set(rel[:14]) == {"O1"} and rel[14] == "O3'"
+    assert set(rel[15:]) == {"off"}
+    assert np.all(np.abs(smoothed[:14]) < 1 / 6)
+
+
+def test_a_maximum_beside_a_site_is_not_another_column():
+    # Predicted sites every d_t along a Li layer; detected maxima: one on a site (it takes it), one
+    # 0.4 d_t beside a site and 0.08 nm off the layer line (a noise maximum: dropped), one where the
+    # layer has no site (past its end: kept, as a column the lattice did not predict).
+    from layerscope.imaging.pipeline import _merge_li_sites
+
+    d_t = 0.2438
+    sites = pd.DataFrame({"u_nm": np.arange(10) * d_t, "v_nm": np.zeros(10), "layer": 1, "pair": np.arange(10),
+                          "context": np.arange(10), "step": 1 / 3})
+    found = pd.DataFrame({"u_nm": [3 * d_t + 0.005, 5.4 * d_t, 12 * d_t], "v_nm": [0.002, 0.08, 0.0], "layer": 1,
+                          "fit_ok": True, "position_error_pm": 5.0, "sigma_nm": 0.03})
+    out = _merge_li_sites(sites, found, d_t=d_t, cation=0.234)
+    assert len(out) == 11
+    assert out["detected"].sum() == 2
+    assert out.loc[out["detected"], "u_nm"].round(4).tolist() == [round(3 * d_t + 0.005, 4), round(12 * d_t, 4)]

@@ -128,9 +128,12 @@ def li_environment(
     rock_salt_min: float = 0.6,
     spinel_min_contrast: float = 0.3,
     significance: float = 4.0,
+    weak_significance: float = 2.5,
     tm_pattern: np.ndarray | None = None,
     tm_pattern_weight: float = 0.35,
     reference: np.ndarray | None = None,
+    confidence: float = 2.0,
+    max_half_window: int = 16,
 ) -> pd.DataFrame:
     """Local occupancy pattern of every Li-layer site: layered, rock salt or spinel-like.
 
@@ -208,7 +211,9 @@ def li_environment(
     u = np.asarray(u_nm, dtype=float)
     m = np.asarray(mixing, dtype=float)
     lay = np.asarray(layer)
-    env = np.full(u.size, "layered", dtype="<U9")
+    is_rs = np.zeros(u.size, dtype=bool)
+    strong = np.zeros(u.size, dtype=bool)
+    weak = np.zeros(u.size, dtype=bool)
     mean = np.full(u.size, np.nan)
     alt = np.full(u.size, np.nan)
     on_dark = np.zeros(u.size, dtype=bool)
@@ -251,23 +256,86 @@ def li_environment(
         with np.errstate(invalid="ignore", divide="ignore"):
             se = sigma * np.sqrt(1.0 / n_e + 1.0 / n_o)
         contrast = bright - dark
-        spinel = ((contrast >= spinel_min_contrast) & (np.abs(s_e - s_o) >= significance * se)
-                  & (dark <= 0.5 * bright))
-        rs = m_all >= rock_salt_min
-        local_env = np.where(rs, "rock_salt", np.where(spinel, "spinel", "layered"))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = np.abs(s_e - s_o) / se
+        shape = (contrast >= spinel_min_contrast) & (dark <= 0.5 * bright)
+        sigma_m = (_site_noise(u[order], np.zeros(order.size), np.where(good, vals, np.nan),
+                               inplane_spacing_nm=inplane_spacing_nm) if order.size >= 12 else np.inf)
+        rs = _rock_salt_along_layer(v0, w0, good, m_all, n_all, sigma_m, window_sum, threshold=rock_salt_min,
+                                    half_window=int(half_window), max_half_window=int(max_half_window),
+                                    confidence=confidence)
         # Windows cut by the end of a layer (image edge, void) are short and noisy: such a site
         # takes the decision of the nearest site with a full window, when the layer has one.
         full = (n_e + n_o >= 2 * ws + 1) & (n_all >= 2 * int(half_window) + 1)
         if full.any() and not full.all():
             pos = np.arange(order.size)
             nearest = np.nonzero(full)[0][np.argmin(np.abs(pos[:, None] - np.nonzero(full)[0][None, :]), axis=1)]
-            local_env = local_env[nearest]
-            bright_even = bright_even[nearest]
-        env[order] = local_env
+            rs, shape, z, bright_even = rs[nearest], shape[nearest], z[nearest], bright_even[nearest]
+        is_rs[order] = rs
+        strong[order] = shape & (z >= significance)
+        weak[order] = shape & (z >= weak_significance)
         on_dark[order] = even != bright_even
         mean[order] = m_all
         alt[order] = contrast / 2.0
+    spinel = _grow_from_strong(u, lay, strong, weak, reach_nm=(2 * ws + 1) * inplane_spacing_nm / 2)
+    env = np.where(is_rs, "rock_salt", np.where(spinel, "spinel", "layered")).astype("<U9")
     return pd.DataFrame({"local_mixing": mean, "alternation": alt, "environment": env, "dark_sublattice": on_dark})
+
+
+def _rock_salt_along_layer(v0, w0, good, m_all, n_all, sigma_m, window_sum, *, threshold: float, half_window: int,
+                           max_half_window: int, confidence: float) -> np.ndarray:
+    """Rock-salt decision of every site of one layer (sorted along it) from its window mean.
+
+    Where the mean ``m_all`` of the ``2 half_window + 1`` sites lies within ``confidence``
+    standard errors (``sigma_m / sqrt(n)``) of ``threshold``, the window is doubled (up to
+    ``max_half_window``) until the decision is clear: at a few electrons per column the 9-site
+    mean of a rock-salt layer (1.0) scatters by ~0.25 and dips under 0.6 over part of the layer,
+    while at 1e3 e/A^2 and above no site is unsure and nothing changes.
+    """
+    rs = m_all >= threshold
+    w = half_window
+    with np.errstate(invalid="ignore", divide="ignore"):
+        unsure = np.abs(m_all - threshold) < confidence * sigma_m / np.sqrt(n_all)
+    while unsure.any() and w < max_half_window:
+        w = min(2 * w, max_half_window)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            m_w = window_sum(v0 * w0, w) / window_sum(w0, w)
+            n_w = window_sum(good.astype(float), w)
+        rs = np.where(unsure, m_w >= threshold, rs)
+        with np.errstate(invalid="ignore"):
+            unsure &= np.abs(m_w - threshold) < confidence * sigma_m / np.sqrt(n_w)
+    return rs
+
+
+def _grow_from_strong(u: np.ndarray, layer: np.ndarray, strong: np.ndarray, weak: np.ndarray, *,
+                      reach_nm: float) -> np.ndarray:
+    """Hysteresis across layers: weak sites next to a strong one in the adjacent layer join it.
+
+    A site is kept when ``strong``, or when ``weak`` and a kept site of the layer above or below
+    (the neighbouring value of ``layer`` among those present, at most 2 apart: the next Li layer)
+    lies within ``reach_nm`` along the layers; repeated until nothing changes, so a block grows
+    layer by layer from its strongest windows (as in Canny's edge hysteresis).
+    """
+    keep = strong.copy()
+    layers = np.unique(layer)
+    changed = keep.any()
+    while changed:
+        changed = False
+        for a, b in zip(layers[:-1], layers[1:]):
+            if b - a > 2:
+                continue
+            for src, dst in ((a, b), (b, a)):
+                cand = (layer == dst) & weak & ~keep
+                held = np.sort(u[(layer == src) & keep])
+                if not cand.any() or held.size == 0:
+                    continue
+                j = np.clip(np.searchsorted(held, u[cand]), 1, max(held.size - 1, 1))
+                near = np.minimum(np.abs(u[cand] - held[j - 1]), np.abs(u[cand] - held[np.minimum(j, held.size - 1)]))
+                grow = np.nonzero(cand)[0][near <= reach_nm]
+                if grow.size:
+                    keep[grow] = True
+                    changed = True
+    return keep
 
 
 def _site_noise(u: np.ndarray, layer: np.ndarray, m: np.ndarray, *, inplane_spacing_nm: float) -> float:
