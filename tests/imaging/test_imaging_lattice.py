@@ -117,3 +117,21 @@ def test_lattice_positions_average_the_noise_along_a_layer():
     u_s, _ = lattice_positions(u_gap, np.full(u_gap.size, 2.0), np.zeros(u_gap.size, dtype=int),
                                inplane_spacing_nm=D_T, max_gap_nm=1.5 * D_T)
     np.testing.assert_allclose(u_s, u_gap, atol=1e-12)
+
+
+def test_a_faint_layer_fringe_is_taken_when_the_stronger_one_has_no_columns_along_it():
+    # O3 | spinel | O3, 5 nm thick, 5e2 e/A^2 (this realisation): the c/3 fringe is under the
+    # contrast threshold and the strongest spot near c/6 is an inclined 0.199 nm fringe with no
+    # column spacing of LiCoO2 along it. The c/3 fringe at half the threshold is taken instead
+    # (the image used to be refused with a CalibrationError).
+    from imaging_scenes import PX as SCENE_PX
+    from imaging_scenes import noisy, spinel_stack
+
+    sim, _ = spinel_stack("100", 5.0)
+    img = noisy(sim, 5e2, seed=11)
+    lat = fft_lattice(img, pixel_size_nm=SCENE_PX, layer_spacing_nm=C3, inplane_spacing_nm=D_T)
+    assert lat.layer_period_nm == pytest.approx(C3, rel=0.02)
+    assert lat.inplane_period_nm == pytest.approx(D_T, rel=0.02)
+    # One FFT bin is 6.7 deg at c/3 on this 4 nm field; the columns refine it afterwards.
+    assert lat.angle_deg == pytest.approx(0.0, abs=1.0)
+    assert not lat.rows_are_cation_rows

@@ -225,10 +225,10 @@ def fft_lattice(
     g, pw, contrast, strong = g[keep], pw[keep], contrast[keep], strong[keep]
     gm = np.hypot(g[:, 0], g[:, 1])
 
-    def pick(target_nm: float) -> int | None:
+    def pick(target_nm: float, allowed: np.ndarray) -> int | None:
         lo, hi = 1.0 / (target_nm * (1 + tolerance)), 1.0 / (target_nm * (1 - tolerance))
         band = (gm >= lo) & (gm <= hi)
-        cand = np.nonzero(band & strong)[0]
+        cand = np.nonzero(band & allowed)[0]
         if cand.size == 0:
             return None
         best = int(cand[np.argmax(pw[cand])])
@@ -245,33 +245,60 @@ def fft_lattice(
         options = np.concatenate([[best], rivals])
         return int(options[int(np.argmax(_fringe_coverage(crop, g[options], pixel_size_nm)))])
 
-    i_layer = pick(layer_spacing_nm)
-    cation_rows = False
-    if i_layer is None:
-        # Only rock salt (all cation rows alike): the cation-row fringe (c/6) is then the
-        # lowest-order one; a lower-order fringe elsewhere means the calibration is off instead.
-        i_layer = pick(layer_spacing_nm / 2)
-        if i_layer is not None and gm[strong].min() < 0.8 * gm[i_layer]:
-            i_layer = None
-        cation_rows = i_layer is not None
-    if i_layer is None:
+    # The layer fringe, in order of preference: the TM-layer fringe (c/3) above the threshold;
+    # with only rock salt (all cation rows alike) the cation-row fringe (c/6) is the lowest-order
+    # one -- a lower-order fringe elsewhere means the calibration is off instead; last, the c/3
+    # fringe down to half the threshold (a thin specimen at low dose, or Li layers lit by exchange,
+    # where it is faint and an inclined fringe near c/6 is the stronger one). A candidate is taken
+    # only when columns along it have the material's spacing.
+    first_found = None
+    for target, cation_rows, allowed in ((layer_spacing_nm, False, strong),
+                                         (layer_spacing_nm / 2, True, strong),
+                                         (layer_spacing_nm, False, np.ones_like(strong))):
+        i_layer = pick(target, allowed)
+        if i_layer is None or (cation_rows and gm[strong].min() < 0.8 * gm[i_layer]):
+            continue
+        estimate = _along_layers(g, pw, contrast, strong, i_layer, inplane_spacing_nm, tolerance, cation_rows)
+        if estimate is not None:
+            return estimate
+        first_found = i_layer if first_found is None else first_found
+    if first_found is None:
         _raise_calibration(gm[strong], pw[strong], layer_spacing_nm, pixel_size_nm, tolerance, material)
-    gn = g[i_layer]
-    normal = gn / np.hypot(*gn)
+    inplane = _inplane_of(g[first_found])
+    gt = np.abs(g @ inplane)
+    found = ", ".join(f"{1 / v:.3f}" for v in np.sort(gt[strong & (gt > 0.2 / inplane_spacing_nm)])[:6])
+    raise CalibrationError(
+        f"the layers are found (period {1 / gm[first_found]:.3f} nm) but no column spacing along them "
+        f"matches {material} in this zone axis ({inplane_spacing_nm:.4f} nm +/- {tolerance:.0%}; "
+        f"in-plane periods seen: {found or 'none'} nm): check --zone and --pixel-size-nm"
+    )
+
+
+def _inplane_of(g_layer: np.ndarray) -> np.ndarray:
+    """Unit vector along the layers (x-like) for the layer fringe ``g_layer``."""
+    normal = _normal_of(g_layer)
+    return np.array([normal[1], -normal[0]])
+
+
+def _normal_of(g_layer: np.ndarray) -> np.ndarray:
+    """Unit layer normal from the fringe ``g_layer``, pointing down the image (y > 0)."""
+    normal = g_layer / np.hypot(*g_layer)
     if normal[1] < 0 or (abs(normal[1]) < 1e-9 and normal[0] < 0):
         normal = -normal
+    return normal
+
+
+def _along_layers(g, pw, contrast, strong, i_layer, inplane_spacing_nm, tolerance, cation_rows) -> LatticeEstimate | None:
+    """The lattice estimate for layer fringe ``i_layer``, or None when no strong spot has the
+    material's column spacing along those layers (any component along the normal)."""
+    gn = g[i_layer]
+    normal = _normal_of(gn)
     inplane = np.array([normal[1], -normal[0]])
-    # In-plane period: spots whose component along t is 1/d_t (any component along n).
     gt = np.abs(g @ inplane)
     lo, hi = 1.0 / (inplane_spacing_nm * (1 + tolerance)), 1.0 / (inplane_spacing_nm * (1 - tolerance))
     cand = np.nonzero((gt >= lo) & (gt <= hi) & strong)[0]
     if cand.size == 0:
-        found = ", ".join(f"{1 / v:.3f}" for v in np.sort(gt[strong & (gt > 0.2 / inplane_spacing_nm)])[:6])
-        raise CalibrationError(
-            f"the layers are found (period {1 / np.hypot(*gn):.3f} nm) but no column spacing along them "
-            f"matches {material} in this zone axis ({inplane_spacing_nm:.4f} nm +/- {tolerance:.0%}; "
-            f"in-plane periods seen: {found or 'none'} nm): check --zone and --pixel-size-nm"
-        )
+        return None
     w = pw[cand]
     d_t = float(1.0 / np.sum(gt[cand] * w / w.sum()))
     angle = float(np.degrees(np.arctan2(-normal[0], normal[1])))
