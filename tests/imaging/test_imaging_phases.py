@@ -303,6 +303,14 @@ def test_thin_specimen_at_500_e_per_A2(zone, seed):
     ps = score_phases(pm.columns, sim.columns, extent_nm=_extent(img))
     assert ps.accuracy >= 0.97
     assert min(ps.per_phase.values()) >= 0.95
+    # The summary says where the rock-salt decision pooled more than 9 sites (here: whole layers).
+    pooled = [n for n in pm.summary["notes"] if "rock-salt decision pooled" in n]
+    assert len(pooled) == 1 and "up to 33 sites" in pooled[0]
+
+
+def test_no_pooling_note_at_high_counts(mapped_1e4):
+    _, pm = mapped_1e4
+    assert not any("rock-salt decision pooled" in n for n in pm.summary["notes"])
 
 
 def test_rock_salt_window_widens_where_the_decision_is_unsure():
@@ -320,7 +328,8 @@ def test_rock_salt_window_widens_where_the_decision_is_unsure():
         mixing = np.divide(amp, ref, out=np.full(u.size, np.nan), where=ref > 0)
         env = li_environment(u, layer, mixing, inplane_spacing_nm=d_t, reference=ref)
         assert np.mean(env["environment"] == "rock_salt") == pytest.approx(want, abs=0.002)
-    # At high counts nothing is unsure: a rock-salt half-layer next to a layered one keeps its
+        assert set(env["rock_salt_window"]) <= {9, 17, 33} and env["rock_salt_window"].max() > 9
+    # With little noise a rock-salt half-layer next to a layered one keeps its
     # edge within one window (4 sites) of the truth.
     m = np.where(np.arange(n_sites) < 20, 1.0, 0.1) + 0.02 * np.cos(np.arange(n_sites))
     env = li_environment(u[:n_sites], np.ones(n_sites, int), m, inplane_spacing_nm=d_t)

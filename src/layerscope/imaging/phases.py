@@ -67,6 +67,9 @@ __all__ = [
     "spinel_tetrahedral_sites",
 ]
 
+#: Sites on either side in the window of a Li layer's local mean (rock-salt decision).
+LOCAL_HALF_WINDOW = 4
+
 #: Phase labels, in the order of the integer phase map (0 = no column / vacuum).
 PHASE_LABELS: tuple[str, ...] = ("O3", "O3'", "O1", "rock_salt", "spinel")
 
@@ -123,7 +126,7 @@ def li_environment(
     mixing: np.ndarray,
     *,
     inplane_spacing_nm: float,
-    half_window: int = 4,
+    half_window: int = LOCAL_HALF_WINDOW,
     spinel_half_window: int = 6,
     rock_salt_min: float = 0.6,
     spinel_min_contrast: float = 0.3,
@@ -206,12 +209,14 @@ def li_environment(
         ``local_mixing`` (M), ``alternation`` (``(m_bright - m_dark) / 2``), ``environment``
         (``"layered"``, ``"rock_salt"``, ``"spinel"``) and ``dark_sublattice`` (True when the site
         belongs to the dimmer of the two sublattices of its window: in a spinel, the empty
-        octahedral sites) per site, in input order.
+        octahedral sites) and ``rock_salt_window`` (the sites the rock-salt decision was taken
+        over: ``2 half_window + 1`` unless widened) per site, in input order.
     """
     u = np.asarray(u_nm, dtype=float)
     m = np.asarray(mixing, dtype=float)
     lay = np.asarray(layer)
     is_rs = np.zeros(u.size, dtype=bool)
+    window = np.full(u.size, 2 * int(half_window) + 1)
     strong = np.zeros(u.size, dtype=bool)
     weak = np.zeros(u.size, dtype=bool)
     mean = np.full(u.size, np.nan)
@@ -261,7 +266,7 @@ def li_environment(
         shape = (contrast >= spinel_min_contrast) & (dark <= 0.5 * bright)
         sigma_m = (_site_noise(u[order], np.zeros(order.size), np.where(good, vals, np.nan),
                                inplane_spacing_nm=inplane_spacing_nm) if order.size >= 12 else np.inf)
-        rs = _rock_salt_along_layer(v0, w0, good, m_all, n_all, sigma_m, window_sum, threshold=rock_salt_min,
+        rs, rs_window = _rock_salt_along_layer(v0, w0, good, m_all, n_all, sigma_m, window_sum, threshold=rock_salt_min,
                                     half_window=int(half_window), max_half_window=int(max_half_window),
                                     confidence=confidence)
         # Windows cut by the end of a layer (image edge, void) are short and noisy: such a site
@@ -271,7 +276,9 @@ def li_environment(
             pos = np.arange(order.size)
             nearest = np.nonzero(full)[0][np.argmin(np.abs(pos[:, None] - np.nonzero(full)[0][None, :]), axis=1)]
             rs, shape, z, bright_even = rs[nearest], shape[nearest], z[nearest], bright_even[nearest]
+            rs_window = rs_window[nearest]
         is_rs[order] = rs
+        window[order] = rs_window
         strong[order] = shape & (z >= significance)
         weak[order] = shape & (z >= weak_significance)
         on_dark[order] = even != bright_even
@@ -279,7 +286,8 @@ def li_environment(
         alt[order] = contrast / 2.0
     spinel = _grow_from_strong(u, lay, strong, weak, reach_nm=(2 * ws + 1) * inplane_spacing_nm / 2)
     env = np.where(is_rs, "rock_salt", np.where(spinel, "spinel", "layered")).astype("<U9")
-    return pd.DataFrame({"local_mixing": mean, "alternation": alt, "environment": env, "dark_sublattice": on_dark})
+    return pd.DataFrame({"local_mixing": mean, "alternation": alt, "environment": env, "dark_sublattice": on_dark,
+                         "rock_salt_window": window})
 
 
 def _rock_salt_along_layer(v0, w0, good, m_all, n_all, sigma_m, window_sum, *, threshold: float, half_window: int,
@@ -289,11 +297,12 @@ def _rock_salt_along_layer(v0, w0, good, m_all, n_all, sigma_m, window_sum, *, t
     Where the mean ``m_all`` of the ``2 half_window + 1`` sites lies within ``confidence``
     standard errors (``sigma_m / sqrt(n)``) of ``threshold``, the window is doubled (up to
     ``max_half_window``) until the decision is clear: at a few electrons per column the 9-site
-    mean of a rock-salt layer (1.0) scatters by ~0.25 and dips under 0.6 over part of the layer,
-    while at 1e3 e/A^2 and above no site is unsure and nothing changes.
+    mean of a rock-salt layer (1.0) scatters by ~0.25 and dips under 0.6 over part of the layer;
+    at 1e4 e/A^2 no site of the validation scenes is unsure and nothing changes.
     """
     rs = m_all >= threshold
     w = half_window
+    window = np.full(rs.size, 2 * w + 1)
     with np.errstate(invalid="ignore", divide="ignore"):
         unsure = np.abs(m_all - threshold) < confidence * sigma_m / np.sqrt(n_all)
     while unsure.any() and w < max_half_window:
@@ -302,9 +311,10 @@ def _rock_salt_along_layer(v0, w0, good, m_all, n_all, sigma_m, window_sum, *, t
             m_w = window_sum(v0 * w0, w) / window_sum(w0, w)
             n_w = window_sum(good.astype(float), w)
         rs = np.where(unsure, m_w >= threshold, rs)
+        window[unsure] = 2 * w + 1
         with np.errstate(invalid="ignore"):
             unsure &= np.abs(m_w - threshold) < confidence * sigma_m / np.sqrt(n_w)
-    return rs
+    return rs, window
 
 
 def _grow_from_strong(u: np.ndarray, layer: np.ndarray, strong: np.ndarray, weak: np.ndarray, *,

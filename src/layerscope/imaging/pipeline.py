@@ -645,6 +645,12 @@ def map_phases(
                              reference=cols.loc[is_li, "tm_reference"].to_numpy())
     environment = np.full(len(cols), "", dtype="<U9")
     environment[is_li] = env["environment"].to_numpy()
+    widened = env["rock_salt_window"].to_numpy()
+    base = 2 * _ph.LOCAL_HALF_WINDOW + 1
+    if np.any(widened > base):
+        res.notes.append(f"low counts: for {int(np.sum(widened > base))} Li-layer sites the rock-salt decision pooled "
+                         f"up to {int(widened.max())} sites ({widened.max() * d_t:.1f} nm) along the layer, where the "
+                         f"{base}-site mean was within 2 standard errors of the threshold")
     cols["local_mixing"] = np.nan
     cols.loc[is_li, "local_mixing"] = env["local_mixing"].to_numpy()
     li_labels = _ph.label_li_sites(cols.loc[is_li, "relation"].to_numpy(), cols.loc[is_li, "relation_above"].to_numpy(),
