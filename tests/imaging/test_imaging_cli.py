@@ -82,7 +82,13 @@ def test_phases_command_writes_everything(tmp_path, o3_image, monkeypatch, capsy
     assert summary["provenance"]["inputs"][0]["sha256"]
     assert summary["phase_fractions"]["O3"] > 0.99  # a pure O3 crystal
     c = summary["columns"]
-    assert f"{c['detected']} / {c['tm_placed']} / {c['li_sites']}" in (out / "report.html").read_text()
+    html = (out / "report.html").read_text()
+    assert f"{c['detected']} / {c['tm_placed']} / {c['li_sites']}" in html
+    # The analysis notes of summary.json are in the report too (autoescaped like every metric).
+    from markupsafe import escape
+
+    assert "analysis notes" in html
+    assert all(str(escape(note)) in html for note in summary["notes"]) if summary["notes"] else "none" in html
 
 
 def test_bad_input_exits_with_status_2(tmp_path, monkeypatch, capsys):

@@ -306,6 +306,13 @@ def test_thin_specimen_at_500_e_per_A2(zone, seed):
     # The summary says where the rock-salt decision pooled more than 9 sites (here: whole layers).
     pooled = [n for n in pm.summary["notes"] if "rock-salt decision pooled" in n]
     assert len(pooled) == 1 and "up to 33 sites" in pooled[0]
+    # ... and the report section shows it.
+    from markupsafe import escape
+
+    from layerscope.imaging.report import phase_section
+    from layerscope.report.html import render_html
+
+    assert str(escape(pooled[0])) in render_html([phase_section(pm, img)], title="thin")
 
 
 def test_no_pooling_note_at_high_counts(mapped_1e4):
