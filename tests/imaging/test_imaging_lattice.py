@@ -135,3 +135,26 @@ def test_a_faint_layer_fringe_is_taken_when_the_stronger_one_has_no_columns_alon
     # One FFT bin is 6.7 deg at c/3 on this 4 nm field; the columns refine it afterwards.
     assert lat.angle_deg == pytest.approx(0.0, abs=1.0)
     assert not lat.rows_are_cation_rows
+
+
+def test_an_inclined_fringe_is_not_taken_for_the_layers():
+    # O3 | spinel | O3 with 20 % exchange in the lower O3, [110], 5 nm, 5e2 e/A^2 (this
+    # realisation): the c/3 fringe is faint and the cation-row fallback found a 0.199 nm fringe
+    # 55 deg off the layers with a 0.282 nm spacing along it -- each within 20 % of LiCoO2's, so
+    # the whole image was labelled on a wrong lattice (O3 accuracy 0.02). A wrong pixel size scales
+    # both periods alike; their ratio (0.70 against 0.96) rejects the inclined fringe.
+    from imaging_scenes import PX as SCENE_PX
+    from imaging_scenes import PROBE, noisy
+
+    from layerscope.crystal.scenes import Block, add_mixing, stack
+    from layerscope.simulate import simulate_haadf
+
+    at = stack([Block("O3", 6), Block("spinel", 8), Block("O3", 8)], composition="LiCoO2", zone="110", width_nm=4,
+               thickness_nm=5, seed=1)
+    lower = at.info["blocks"][2]
+    at = add_mixing(at, 0.2, seed=3, y_range_nm=(lower["y_min_nm"], lower["y_max_nm"]))
+    img = noisy(simulate_haadf(at, pixel_size_nm=SCENE_PX, probe_fwhm_nm=PROBE), 5e2, seed=0)
+    lat = fft_lattice(img, pixel_size_nm=SCENE_PX, layer_spacing_nm=C3, inplane_spacing_nm=D_T)
+    assert lat.angle_deg == pytest.approx(0.0, abs=1.0)
+    assert lat.layer_period_nm == pytest.approx(C3, rel=0.03)
+    assert lat.inplane_period_nm == pytest.approx(D_T, rel=0.02)
