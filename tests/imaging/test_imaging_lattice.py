@@ -158,3 +158,26 @@ def test_an_inclined_fringe_is_not_taken_for_the_layers():
     assert lat.angle_deg == pytest.approx(0.0, abs=1.0)
     assert lat.layer_period_nm == pytest.approx(C3, rel=0.03)
     assert lat.inplane_period_nm == pytest.approx(D_T, rel=0.02)
+
+
+def test_a_fully_o1_lattice_passes_the_period_ratio_check():
+    # CoO2 O1 (c = 0.429 nm, 8.4 % under LiCoO2's c/3, same column spacing): the ratio of the
+    # two periods is 8.4 % off LiCoO2's and must still be accepted (tolerance 15 %).
+    x, y, _ = layered_lattice(width_nm=3.84, height_nm=3.84, layer_nm=0.429, shift_per_layer=0.0)
+    img = draw_columns((384, 384), x, y, 1.0, pixel_size_nm=PX, sigma_nm=SIGMA, background=0.05)
+    img = np.random.default_rng(1).poisson(img * 50.0).astype(float)
+    lat = fft_lattice(img, pixel_size_nm=PX, layer_spacing_nm=C3, inplane_spacing_nm=D_T)
+    assert lat.layer_period_nm == pytest.approx(0.429, rel=0.01)
+    assert lat.inplane_period_nm == pytest.approx(D_T, rel=0.01)
+
+
+@pytest.mark.parametrize("inplane_factor", [1.3, 1.19])
+def test_columns_off_the_material_spacing_are_a_calibration_error(inplane_factor):
+    # Layers at LiCoO2's c/3 but columns 30 % (outside the 20 % tolerance) or 19 % (inside it, but
+    # the two periods' ratio is 16 % off the material's: not a pixel-size error) wider apart:
+    # refused with a message that names the layer period found and what to check.
+    x, y, _ = layered_lattice(width_nm=3.84, height_nm=3.84, inplane_nm=D_T * inplane_factor)
+    img = draw_columns((384, 384), x, y, 1.0, pixel_size_nm=PX, sigma_nm=SIGMA, background=0.05)
+    img = np.random.default_rng(1).poisson(img * 50.0).astype(float)
+    with pytest.raises(CalibrationError, match=r"layers are found \(period 0\.46.*check --zone, --composition"):
+        fft_lattice(img, pixel_size_nm=PX, layer_spacing_nm=C3, inplane_spacing_nm=D_T)

@@ -377,9 +377,13 @@ def test_off_relations_are_read_again_over_wider_windows():
     r0 = np.array([-0.08, -0.12, 0.02, -0.03, -0.10, -0.07, -0.12, 0.05, -0.14, -0.03, -0.16, -0.04, -0.32,
                    -0.32, -0.08])
     r2 = 0.17 + 0.01 * np.cos(np.arange(15))
+    from layerscope.imaging.lattice import smooth_registry
+
     u = np.tile(np.arange(15) * d_t, 2)
     layer = np.repeat([0, 2], 15)
-    smoothed, rel = _classify_registry(u, layer, np.concatenate([r0, r2]), o3_step=-1 / 3, d_t=d_t)
+    windows = [smooth_registry(u, layer, np.concatenate([r0, r2]), half_window=h, max_gap_nm=1.5 * d_t)
+               for h in (2, 4, 8)]
+    smoothed, rel = _classify_registry(windows, layer, o3_step=-1 / 3)
     # The last pair's one-sided window (3 pairs, -0.25) lies within the twin's tolerance: twin-like
     # next to O1 is the O1 block's edge for the labeller (the TM column is O1 either way).
     assert set(rel[:14]) == {"O1"} and rel[14] == "O3'"

@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
 
 from layerscope.errors import InputError
 from layerscope.imaging.lattice import wrap_half
@@ -266,9 +267,9 @@ def li_environment(
         shape = (contrast >= spinel_min_contrast) & (dark <= 0.5 * bright)
         sigma_m = (_site_noise(u[order], np.zeros(order.size), np.where(good, vals, np.nan),
                                inplane_spacing_nm=inplane_spacing_nm) if order.size >= 12 else np.inf)
-        rs, rs_window = _rock_salt_along_layer(v0, w0, good, m_all, n_all, sigma_m, window_sum, threshold=rock_salt_min,
-                                    half_window=int(half_window), max_half_window=int(max_half_window),
-                                    confidence=confidence)
+        rs, rs_window = _rock_salt_along_layer(v0, w0, good, m_all, n_all, sigma_m, window_sum,
+                                               threshold=rock_salt_min, half_window=int(half_window),
+                                               max_half_window=int(max_half_window), confidence=confidence)
         # Windows cut by the end of a layer (image edge, void) are short and noisy: such a site
         # takes the decision of the nearest site with a full window, when the layer has one.
         full = (n_e + n_o >= 2 * ws + 1) & (n_all >= 2 * int(half_window) + 1)
@@ -291,8 +292,9 @@ def li_environment(
 
 
 def _rock_salt_along_layer(v0, w0, good, m_all, n_all, sigma_m, window_sum, *, threshold: float, half_window: int,
-                           max_half_window: int, confidence: float) -> np.ndarray:
-    """Rock-salt decision of every site of one layer (sorted along it) from its window mean.
+                           max_half_window: int, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """Rock-salt decision of every site of one layer (sorted along it) from its window mean, and
+    the number of sites it was taken over.
 
     Where the mean ``m_all`` of the ``2 half_window + 1`` sites lies within ``confidence``
     standard errors (``sigma_m / sqrt(n)``) of ``threshold``, the window is doubled (up to
@@ -336,11 +338,10 @@ def _grow_from_strong(u: np.ndarray, layer: np.ndarray, strong: np.ndarray, weak
                 continue
             for src, dst in ((a, b), (b, a)):
                 cand = (layer == dst) & weak & ~keep
-                held = np.sort(u[(layer == src) & keep])
+                held = u[(layer == src) & keep]
                 if not cand.any() or held.size == 0:
                     continue
-                j = np.clip(np.searchsorted(held, u[cand]), 1, max(held.size - 1, 1))
-                near = np.minimum(np.abs(u[cand] - held[j - 1]), np.abs(u[cand] - held[np.minimum(j, held.size - 1)]))
+                near, _ = cKDTree(held[:, None]).query(u[cand][:, None])
                 grow = np.nonzero(cand)[0][near <= reach_nm]
                 if grow.size:
                     keep[grow] = True

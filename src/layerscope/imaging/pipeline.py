@@ -280,9 +280,12 @@ def find_atom_columns(
     pairs = _lat.tm_pairs(tm["u_nm"].to_numpy(), tm["v_nm"].to_numpy(), tm["layer"].to_numpy(),
                           tm_parity=index.tm_parity, inplane_spacing_nm=d_t,
                           max_distance_nm=1.5 * 2.0 * cation)
-    pair_u = tm["u_nm"].to_numpy()[pairs["above"].to_numpy()]
-    smoothed, rel = _classify_registry(pair_u, pairs["layer"].to_numpy(), pairs["registry"].to_numpy(),
-                                       o3_step=o3_step, d_t=d_t)
+    # The registry averaged over 5, 9 and 17 neighbouring pairs of each layer (noise / sqrt(5) for
+    # the first), classified by _classify_registry.
+    windows = [_lat.smooth_registry(tm["u_nm"].to_numpy()[pairs["above"].to_numpy()], pairs["layer"].to_numpy(),
+                                    pairs["registry"].to_numpy(), half_window=h, max_gap_nm=1.5 * d_t)
+               for h in (2, 4, 8)]
+    smoothed, rel = _classify_registry(windows, pairs["layer"].to_numpy(), o3_step=o3_step)
     pairs["registry_smoothed"] = smoothed
     n_o3, n_twin = int(np.sum(rel == "O3")), int(np.sum(rel == "O3'"))
     if n_twin > n_o3:
@@ -293,8 +296,7 @@ def find_atom_columns(
                      f"[{zone}] convention: the image is the mirror view, analysed as [{mirror}] so that the "
                      f"matrix is O3 and the reversed stacking O3' (twin)")
         zone, o3_step = mirror, _ph.o3_step_for_zone(mirror)
-        smoothed, rel = _classify_registry(pair_u, pairs["layer"].to_numpy(), pairs["registry"].to_numpy(),
-                                           o3_step=o3_step, d_t=d_t)
+        smoothed, rel = _classify_registry(windows, pairs["layer"].to_numpy(), o3_step=o3_step)
         pairs["registry_smoothed"] = smoothed
     # Relation below each TM column and above it (the pair that ends on it).
     rel_down = np.full(len(tm), "", dtype="<U4")
@@ -375,42 +377,38 @@ def find_atom_columns(
     )
 
 
-def _classify_registry(u_nm: np.ndarray, layer: np.ndarray, registry: np.ndarray, *, o3_step: float, d_t: float,
-                       half_windows: tuple[int, ...] = (2, 4, 8)) -> tuple[np.ndarray, np.ndarray]:
+def _classify_registry(windows: list[np.ndarray], layer: np.ndarray, *, o3_step: float) -> tuple[np.ndarray, np.ndarray]:
     """Stacking relation of every TM-layer pair from its registry averaged along the layer.
 
-    The registry is averaged over the ``2 h + 1`` neighbouring pairs of the layer (noise / sqrt(5)
-    for h = 2) and classified (:func:`layerscope.imaging.phases.classify_relations`). A pair that
-    is then ``"off"`` (far from all three stackings) is classified again from the wider windows
-    of ``half_windows`` in turn, keeping the first that is not off: at a few electrons per column
-    (5 nm, 5e2 e/A^2) two or three badly placed columns, often at the end of a layer where the
-    window is one-sided, throw five pairs off; a real glide or disordered gap stays off over
-    every window. A pair off over every window takes the nearest of the three stackings when
-    that is the relation most pairs of its layer hold (a layer biased by a few pm towards the
-    next stacking at its end); in a layer mostly off (a glide) it stays off.
+    ``windows`` holds the registry of every pair averaged over ever wider windows of its layer
+    (:func:`layerscope.imaging.lattice.smooth_registry`; 5, 9 and 17 pairs in the pipeline). The
+    first is classified (:func:`layerscope.imaging.phases.classify_relations`); a pair that is
+    then ``"off"`` (far from all three stackings) is classified again from the wider windows in
+    turn, keeping the first that is not off: at a few electrons per column (5 nm, 5e2 e/A^2) two
+    or three badly placed columns, often at the end of a layer where the window is one-sided,
+    throw five pairs off; a real glide or disordered gap stays off over every window. A pair off
+    over every window takes the nearest of the three stackings over the widest window when that
+    is the relation most pairs of its layer hold (a layer biased by a few pm towards the next
+    stacking at its end); in a layer mostly off (a glide) it stays off.
 
     Returns
     -------
     smoothed, relation : numpy.ndarray
         The averaged registry each relation was classified from, and the relation.
     """
-    smoothed = rel = None
-    for h in half_windows:
-        sm = _lat.smooth_registry(u_nm, layer, registry, half_window=h, max_gap_nm=1.5 * d_t)
+    smoothed = windows[0].copy()
+    rel = _ph.classify_relations(smoothed, o3_step=o3_step)
+    for sm in windows[1:]:
         r = _ph.classify_relations(sm, o3_step=o3_step)
-        if rel is None:
-            smoothed, rel = sm, r
-            continue
         redo = (rel == "off") & (r != "off")
-        smoothed, rel = np.where(redo, sm, smoothed), np.where(redo, r, rel)
-    # Still off: the nearest stacking over the widest window, where most pairs of the layer hold it.
-    nearest = _ph.classify_relations(sm, o3_step=o3_step, tolerance=0.5)
+        smoothed[redo], rel[redo] = sm[redo], r[redo]
+    widest = windows[-1]
+    nearest = _ph.classify_relations(widest, o3_step=o3_step, tolerance=0.5)
     for k in np.unique(layer[rel == "off"]):
         names, counts = np.unique(rel[(layer == k) & (rel != "")], return_counts=True)
         major = names[np.argmax(counts)]
         take = (layer == k) & (rel == "off") & (nearest == major)
-        rel[take] = major
-        smoothed[take] = sm[take]
+        smoothed[take], rel[take] = widest[take], major
     return smoothed, rel
 
 
@@ -536,13 +534,10 @@ def _beside_site(points: pd.DataFrame, sites: pd.DataFrame, *, d_t: float, withi
     near = np.zeros(len(points), dtype=bool)
     for k in np.unique(points["layer"].to_numpy()):
         here = points["layer"].to_numpy() == k
-        su = np.sort(sites.loc[sites["layer"].to_numpy() == k, "u_nm"].to_numpy())
-        if su.size == 0:
-            continue
-        pu = points.loc[here, "u_nm"].to_numpy()
-        j = np.clip(np.searchsorted(su, pu), 1, su.size) if su.size > 1 else np.ones(pu.size, dtype=int)
-        gap = np.minimum(np.abs(pu - su[j - 1]), np.abs(pu - su[np.minimum(j, su.size - 1)]))
-        near[here] = gap < within * d_t
+        su = sites.loc[sites["layer"].to_numpy() == k, "u_nm"].to_numpy()
+        if su.size:
+            gap, _ = cKDTree(su[:, None]).query(points.loc[here, "u_nm"].to_numpy()[:, None])
+            near[here] = gap < within * d_t
     return near
 
 
