@@ -171,7 +171,7 @@ def column_sweep(seeds: int, with_atomap: bool) -> list[dict]:
 
 
 def phase_sweep(seeds: int) -> tuple[list[dict], dict]:
-    from layerscope.crystal.scenes import Block, add_mixing, stack
+    from layerscope.crystal.scenes import validation_scene
     from layerscope.imaging.pipeline import map_phases
     from layerscope.imaging.scoring import score_phases
     from layerscope.simulate import degrade, simulate_haadf
@@ -180,13 +180,9 @@ def phase_sweep(seeds: int) -> tuple[list[dict], dict]:
     rows, confusions = [], {}
     for zone in ("100", "110"):
         for thickness in (5.0, 10.0, 30.0):
-            at = stack([Block("rock_salt", 6, li_fraction=0.0), Block("O3", 8), Block("O1", 6, li_fraction=0.0),
-                        Block("O3", 6), Block("O3'", 3), Block("O3", 7)],
-                       composition="LiCoO2", zone=zone, width_nm=4, thickness_nm=thickness, seed=1)
-            at = add_mixing(at, 0.2, seed=2, y_range_nm=(1.5, 3.3))
-            at.positions[:, 1] += 8.0
+            at = validation_scene("degraded", zone=zone, thickness_nm=thickness)
             sim = simulate_haadf(at, pixel_size_nm=px, probe_fwhm_nm=0.08,
-                                 field_nm=(at.info["width_nm"], at.info["height_nm"] + 0.8))
+                                 field_nm=(at.info["width_nm"], at.cell[1, 1] / 10))
             blocks = {b["phase"]: b for b in at.info["blocks"]}
             for dose in DOSES:
                 for seed in range(seeds):

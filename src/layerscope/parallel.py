@@ -60,12 +60,17 @@ def get_client(address: str):
 def scheduler_context(scheduler: Any = None) -> Iterator[dict[str, Any]]:
     """Keyword arguments for ``dask.compute`` that select the scheduler.
 
-    ``None`` or ``"threads"``: local threads; ``"sync"``: one thread (debugging); a
+    ``None`` or ``"threads"``: local threads; ``"processes"``: local worker processes (for
+    tasks that hold the GIL; each task's arguments are pickled to it); ``"sync"``: one thread
+    (debugging); a
     ``distributed.Client``: that client; a string address: a client connected to it for the
     duration of the block.
     """
     if scheduler is None or scheduler == "threads":
         yield {"scheduler": "threads", "num_workers": default_workers()}
+    elif scheduler == "processes":
+        # chunksize 1: Dask batches 6 tasks per process by default, so a short list runs on one
+        yield {"scheduler": "processes", "num_workers": default_workers(), "chunksize": 1}
     elif scheduler in ("sync", "synchronous"):
         yield {"scheduler": "sync"}
     elif isinstance(scheduler, str):

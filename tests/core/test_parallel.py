@@ -22,6 +22,27 @@ def test_local_threads_equal_in_process_and_keep_order():
     assert map_tasks(_frame_statistic, [], size=32) == []
 
 
+def _pid(item: int) -> tuple[int, int]:
+    import os
+    import time
+
+    time.sleep(0.3)
+    return item, os.getpid()
+
+
+def test_local_processes_use_every_worker_and_keep_order(monkeypatch):
+    import layerscope.parallel as par
+
+    monkeypatch.setattr(par, "default_workers", lambda: 2)
+    items = list(range(7))
+    expected = [_frame_statistic(i, size=32) for i in items]
+    assert map_tasks(_frame_statistic, items, size=32, scheduler="processes", progress=False) == expected
+    # four tasks on two processes: both work (Dask's default batches six tasks to one process)
+    got = map_tasks(_pid, range(4), scheduler="processes", progress=False)
+    assert [i for i, _ in got] == [0, 1, 2, 3]
+    assert len({pid for _, pid in got}) == 2
+
+
 def test_distributed_local_cluster_equals_in_process():
     from distributed import LocalCluster
 

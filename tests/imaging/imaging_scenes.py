@@ -13,16 +13,13 @@ PROBE = 0.08  # nm FWHM
 @lru_cache(maxsize=None)
 def degraded_stack(zone: str = "100", thickness_nm: float = 8.0):
     """LiCoO2 seen along ``zone``: vacuum (0.8 nm) over rock salt (6 layers) | O3 (8, Li/TM mixing
-    0.2) | O1 (6) | O3 (6) | O3' (3) | O3 (7), ``thickness_nm`` thick. Returns (clean Simulation, atoms)."""
-    from layerscope.crystal.scenes import Block, add_mixing, stack
+    0.2) | O1 (6) | O3 (6) | O3' (3) | O3 (7), ``thickness_nm`` thick
+    (``validation_scene("degraded")``). Returns (clean Simulation, atoms)."""
+    from layerscope.crystal.scenes import validation_scene
     from layerscope.simulate import simulate_haadf
 
-    at = stack([Block("rock_salt", 6, li_fraction=0.0), Block("O3", 8), Block("O1", 6, li_fraction=0.0),
-                Block("O3", 6), Block("O3'", 3), Block("O3", 7)],
-               composition="LiCoO2", zone=zone, width_nm=4, thickness_nm=thickness_nm, seed=1)
-    at = add_mixing(at, 0.2, seed=2, y_range_nm=(1.5, 3.3))
-    at.positions[:, 1] += 8.0  # the rock-salt surface faces 0.8 nm of vacuum
-    sim = simulate_haadf(at, pixel_size_nm=PX, probe_fwhm_nm=PROBE, field_nm=(at.info["width_nm"], at.info["height_nm"] + 0.8))
+    at = validation_scene("degraded", zone=zone, thickness_nm=thickness_nm)
+    sim = simulate_haadf(at, pixel_size_nm=PX, probe_fwhm_nm=PROBE, field_nm=(at.info["width_nm"], at.cell[1, 1] / 10))
     return sim, at
 
 
@@ -49,12 +46,11 @@ def glided_stack(shift_fraction: float, width_nm: float = 6.0):
 
 @lru_cache(maxsize=None)
 def spinel_stack(zone: str = "100", thickness_nm: float = 5.0):
-    """LiCoO2 seen along ``zone``: O3 (6) | spinel (8) | O3 (6), 4 nm wide."""
-    from layerscope.crystal.scenes import Block, stack
+    """LiCoO2 seen along ``zone``: O3 (6) | spinel (8) | O3 (6), 4 nm wide (``validation_scene("spinel")``)."""
+    from layerscope.crystal.scenes import validation_scene
     from layerscope.simulate import simulate_haadf
 
-    at = stack([Block("O3", 6), Block("spinel", 8), Block("O3", 6)], composition="LiCoO2", zone=zone,
-               width_nm=4, thickness_nm=thickness_nm, seed=1)
+    at = validation_scene("spinel", zone=zone, thickness_nm=thickness_nm)
     return simulate_haadf(at, pixel_size_nm=PX, probe_fwhm_nm=PROBE), at
 
 

@@ -20,6 +20,8 @@ returns a new Atoms and records its ground truth in ``atoms.info``:
     Remove all material inside a cylinder along the beam (or a sphere).
 :func:`tilt_boundary`
     Two grains rotated about the beam axis, joined at a plane x = const, overlaps removed.
+:func:`validation_scene`
+    The named LiCoO2 scenes that ``docs/validation.md`` measures the phase labels on.
 
 Typical use::
 
@@ -53,6 +55,7 @@ __all__ = [
     "glide",
     "void",
     "tilt_boundary",
+    "validation_scene",
     "LAYERED_PHASES",
 ]
 
@@ -571,3 +574,42 @@ def tilt_boundary(
     _ph.record_step(out, "tilt_boundary", dict(angle_deg=angle_deg, x_boundary_nm=x_boundary_nm,
                                                min_distance_A=min_distance_A), source=atoms)
     return out
+
+
+def validation_scene(name: str, *, zone: str = "100", thickness_nm: float = 5.0, width_nm: float = 4.0) -> Atoms:
+    """A named LiCoO2 scene of the phase-label validation (``docs/validation.md``).
+
+    Parameters
+    ----------
+    name : {"degraded", "spinel"}
+        ``"degraded"``: 0.8 nm of vacuum (in the cell) over rock salt (6 cation layers, no Li
+        layer left), O3 with 20 % Li/TM exchange (8), O1 CoO2 (6), O3 (6), an O3' twin (3) and O3
+        (7); 9.2 nm tall. ``"spinel"``: O3 (6) | spinel-like (8) | O3 (6); 4.7 nm tall.
+    zone : {"100", "110"}
+        Zone axis.
+    thickness_nm, width_nm : float
+        Extent along the beam and along x (rounded to whole periods; ``width_nm`` < 0.5 gives one
+        period, what :func:`layerscope.simulate.simulate_multislice_stack` takes).
+
+    Returns
+    -------
+    ase.Atoms
+        The scene (see :func:`stack`); ``info["vacuum_top_nm"]`` is the vacuum above the stack
+        (``info["blocks"]`` keeps the y ranges of the stack, before that shift).
+    """
+    if name == "degraded":
+        atoms = stack([Block("rock_salt", 6, li_fraction=0.0), Block("O3", 8), Block("O1", 6, li_fraction=0.0),
+                       Block("O3", 6), Block("O3'", 3), Block("O3", 7)],
+                      composition="LiCoO2", zone=zone, width_nm=width_nm, thickness_nm=thickness_nm, seed=1)
+        atoms = add_mixing(atoms, 0.2, seed=2, y_range_nm=(1.5, 3.3))
+        vacuum_nm = 0.8  # the rock-salt surface faces vacuum
+    elif name == "spinel":
+        atoms = stack([Block("O3", 6), Block("spinel", 8), Block("O3", 6)], composition="LiCoO2", zone=zone,
+                      width_nm=width_nm, thickness_nm=thickness_nm, seed=1)
+        vacuum_nm = 0.0
+    else:
+        raise InputError(f"validation scene {name!r} is not one of 'degraded', 'spinel'")
+    atoms.positions[:, 1] += 10.0 * vacuum_nm
+    atoms.cell[1, 1] += 10.0 * vacuum_nm
+    atoms.info["vacuum_top_nm"] = vacuum_nm
+    return atoms
