@@ -75,7 +75,8 @@ def score(sim, zone: str, seeds: int, doses=DOSES) -> tuple[list[dict], dict]:
             ps = score_phases(pm.columns, truth, extent_nm=extent)
             row = {"dose": dose, "seed": seed, "accuracy": ps.accuracy,
                    **{f"acc_{k}": v for k, v in ps.per_phase.items()}, "missing": ps.n_missing,
-                   "n_truth": ps.n_truth}
+                   "n_truth": ps.n_truth, "mixing_slope": ps.mixing_fit.get("slope"),
+                   "mixing_intercept": ps.mixing_fit.get("intercept"), "mixing_rms": ps.mixing_fit.get("rms_vs_truth")}
             o1 = pm.domains[pm.domains["phase"] == "O1"]
             row["o1_layers"] = int(o1.iloc[0]["n_cation_layers"]) if len(o1) else 0
             surf = pm.summary["quantities"].get("surface_layer") or {}

@@ -41,7 +41,7 @@ from layerscope.simulate.multislice import detector_angles_mrad, potential_sampl
 from layerscope.simulate.periodic import stem_max_harmonic, trig_interpolation_matrix
 from layerscope.simulate.result import Simulation
 
-__all__ = ["StackScan", "stack_geometry", "simulate_multislice_stack"]
+__all__ = ["StackScan", "stack_geometry", "simulate_multislice_stack", "scene_sha256"]
 
 
 def _fft_size(n: float) -> int:
@@ -195,6 +195,10 @@ class StackScan:
         """A :class:`Simulation` of the scene ``width_nm`` wide (the period tiled) and ``height_nm``
         tall (default the scene's cell), with the projected columns of ``atoms`` tiled as truth.
         Pixel values below zero (interpolation ripple in vacuum, ~1e-5 of the peak) are set to 0."""
+        expected = self.parameters.get("scene_sha256")
+        if expected is not None and expected != scene_sha256(atoms):
+            raise InputError("these atoms are not the structure this scan was simulated from (its scene_sha256 "
+                             "differs); pass the same scene, built with the same parameters and seed")
         height = atoms.cell[1, 1] / 10.0 if height_nm is None else float(height_nm)
         shape = (int(round(height / pixel_size_nm)), int(round(width_nm / pixel_size_nm)))
         data = np.clip(self.resample(pixel_size_nm=pixel_size_nm, shape=shape), 0.0, None).astype(np.float32)
@@ -228,10 +232,16 @@ class StackScan:
             raise InputError(f"{path}: not a stack scan written by StackScan.save ({err})") from err
 
 
-def _cache_key(atoms, geo: StackGeometry, multislice: dict) -> str:
+def scene_sha256(atoms) -> str:
+    """Hash of a structure's positions, atomic numbers and cell (what a scan was simulated from)."""
     h = hashlib.sha256()
     for arr in (atoms.positions, atoms.numbers, np.asarray(atoms.cell)):
-        h.update(np.ascontiguousarray(arr).tobytes())
+        h.update(np.ascontiguousarray(arr, dtype=float).tobytes())
+    return h.hexdigest()
+
+
+def _cache_key(atoms, geo: StackGeometry, multislice: dict) -> str:
+    h = hashlib.sha256(scene_sha256(atoms).encode())
     h.update(json.dumps([geo.__dict__, multislice], sort_keys=True, default=str).encode())
     return h.hexdigest()[:16]
 
@@ -305,5 +315,7 @@ def simulate_multislice_stack(
         folder.mkdir(parents=True, exist_ok=True)
     parts = map_tasks(_simulate_window, range(geo.n_windows), scheduler=scheduler, progress=progress,
                       description="multislice windows", atoms=atoms, geo=geo, cache_dir=folder, multislice=ms)
-    return StackScan(np.concatenate(parts, axis=0), geo, {**ms, "detector": list(detector_angles_mrad(detector, convergence_mrad))
-                                                            if not isinstance(detector, str) else detector})
+    params = {**ms, "scene_sha256": scene_sha256(atoms)}
+    if not isinstance(detector, str):
+        params["detector"] = list(detector_angles_mrad(detector, convergence_mrad))
+    return StackScan(np.concatenate(parts, axis=0), geo, params)
