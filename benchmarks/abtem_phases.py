@@ -2,7 +2,7 @@
 
 The fast-model phase sweep (``imaging_validation.py --only phases``) is repeated here on images
 from abTEM 1.0 (200 kV, 25 mrad, HAADF 80-200 mrad, static lattice: no frozen phonons). A whole
-4 x 9 nm scene in one box is ~20 h of multislice on this CPU; the scene is built one x period
+4 x 9 nm scene in one box is ~55 h of multislice on one core of this CPU (docs/benchmarks.md); the scene is built one x period
 wide and simulated window by window along y (:func:`layerscope.simulate.simulate_multislice_stack`:
 exact in x, 0.75 nm of scene around every window's rows), ~30 min on two cores. The scan is put on
 the analysis grid of the fast-model sweep (0.012 nm pixels, 4 nm wide) by exact trigonometric

@@ -41,6 +41,43 @@ def test_cli_bulk_fast_writes_calibrated_image_and_truth(tmp_path):
     assert summary["provenance"]["inputs"][0]["kind"] == "structure"
 
 
+def test_cli_multislice_stack_tiles_and_resamples_the_windows(tmp_path, monkeypatch):
+    """The CLI's wiring of the windowed engine: each window's scan is replaced by samples of an
+    analytic band-limited image (the abTEM windows themselves: test_stacked.py), so the written
+    image must equal that image on the output grid and the truth must tile the x period."""
+    import layerscope.simulate.stacked as stacked
+
+    def analytic(x, y, geo):
+        return (1.5 + np.cos(2 * np.pi * 2 * x / geo.period_x_nm))[None, :] * (
+            2.0 + np.sin(2 * np.pi * 9 * y / (geo.n_rows * geo.step_nm)))[:, None]
+
+    def fake_window(window, *, atoms, geo, cache_dir, multislice):
+        rows = window * geo.rows_per_window + np.arange(geo.rows_per_window)
+        return analytic((np.arange(geo.n_x) + 0.5) * geo.step_nm, geo.y_start_nm + (rows + 0.5) * geo.step_nm, geo) * 1e-3
+
+    monkeypatch.setattr(stacked, "_simulate_window", fake_window)
+    out = tmp_path / "stack"
+    res = CliRunner().invoke(app, ["simulate", "--out", str(out), "--scene", "bulk", "--composition", "LiCoO2",
+                                   "--engine", "multislice-stack", "--width-nm", "1.2", "--height-nm", "1.0",
+                                   "--thickness-nm", "0.6", "--pixel-size-nm", "0.01"])
+    assert res.exit_code == 0, res.output
+    from layerscope.io import load
+
+    img = np.asarray(load(out / "image.tif").data, dtype=float)
+    summary = json.loads((out / "summary.json").read_text())
+    geo = summary["provenance"]["parameters"]["geometry"]
+    assert img.shape[1] == 120 and geo["n_x"] == 21
+    g = type("G", (), {"period_x_nm": geo["period_x_nm"], "n_rows": geo["n_rows"], "step_nm": geo["step_nm"]})
+    want = analytic((np.arange(img.shape[1]) + 0.5) * 0.01, (np.arange(img.shape[0]) + 0.5) * 0.01, g) * 1e-3
+    np.testing.assert_allclose(img, want, rtol=1e-5, atol=1e-9)
+    cols = pd.read_csv(out / "columns.csv")
+    cations = cols[cols.kind.isin(["TM", "Li"])]
+    assert cations.x_nm.max() < 1.2 and len(cations) == pytest.approx(1.2 / geo["period_x_nm"] * 2 * 4, abs=8)
+    res = CliRunner().invoke(app, ["simulate", "--out", str(tmp_path / "y"), "--scene", "demo", "--engine",
+                                   "multislice-stack"])
+    assert isinstance(res.exception, InputError) and "periodic along x" in str(res.exception)
+
+
 def test_cli_rejects_bad_options(tmp_path):
     res = CliRunner().invoke(app, ["simulate", "--out", str(tmp_path / "x"), "--engine", "bloch"])
     assert isinstance(res.exception, InputError)

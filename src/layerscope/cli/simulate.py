@@ -18,7 +18,7 @@ from layerscope.errors import InputError
 
 __all__ = ["simulate", "write_simulation", "build_scene"]
 
-SCENES = ("bulk", "demo")
+SCENES = ("bulk", "demo", "degraded", "spinel")
 
 
 def _pair(text: Optional[str], *, name: str) -> tuple[float, float] | None:
@@ -44,7 +44,8 @@ def build_scene(
     thickness_nm: float,
     seed: int,
 ):
-    """The structure of a named scene (``bulk``: one phase; ``demo``: the degraded NMC811 specimen).
+    """The structure of a named scene (``bulk``: one phase; ``demo``: the degraded NMC811 specimen;
+    ``degraded``, ``spinel``: the LiCoO2 validation scenes of :func:`~layerscope.crystal.scenes.validation_scene`).
 
     For ``bulk`` a single block of ``phase`` with as many cation layers as fit ``height_nm``,
     built by :func:`layerscope.crystal.scenes.stack` (random TM decoration over the whole field).
@@ -53,6 +54,10 @@ def build_scene(
         from layerscope.simulate.demo import demo_structure
 
         return demo_structure(seed=seed)
+    if scene in ("degraded", "spinel"):
+        from layerscope.crystal.scenes import validation_scene
+
+        return validation_scene(scene, zone=zone, thickness_nm=thickness_nm, width_nm=width_nm)
     if scene != "bulk":
         raise InputError(f"--scene {scene!r}: choose one of {', '.join(SCENES)}")
     from layerscope.crystal import lattice
@@ -113,7 +118,8 @@ def write_simulation(sim, out_dir: Path, *, summary_extra: dict[str, Any] | None
 @app.command()
 def simulate(
     out: Path = OutOption,
-    scene: str = typer.Option("bulk", "--scene", help="bulk (one phase) or demo (the degraded NMC811 specimen)."),
+    scene: str = typer.Option("bulk", "--scene", help="bulk (one phase), demo (the degraded NMC811 specimen), "
+                              "degraded or spinel (the LiCoO2 validation stacks of docs/validation.md)."),
     phase: str = typer.Option("O3", "--phase", help="Bulk phase: O3, O1, O3', rock_salt, spinel, C2/m."),
     composition: str = typer.Option("LiCoO2", "--composition", help="LiCoO2, NMC811, NMC622, NMC111, Li1.2Ni0.2Mn0.6O2, ..."),
     zone: str = typer.Option("100", "--zone", help="Zone axis of the hexagonal cell: 100 or 110."),
@@ -121,7 +127,8 @@ def simulate(
     height_nm: float = typer.Option(4.0, "--height-nm", help="Field height in nm (bulk; rounded to whole layers)."),
     thickness_nm: float = typer.Option(5.0, "--thickness-nm", help="Specimen thickness along the beam in nm (bulk)."),
     pixel_size_nm: float = typer.Option(0.01, "--pixel-size-nm", help="Pixel size (scan step) in nm."),
-    engine: str = typer.Option("fast", "--engine", help="fast (incoherent model) or multislice (abTEM, small fields)."),
+    engine: str = typer.Option("fast", "--engine", help="fast (incoherent model), multislice (abTEM, small fields) or "
+                               "multislice-stack (abTEM window by window along y; one x period scanned and tiled)."),
     probe_fwhm_nm: float = typer.Option(0.07, "--probe-fwhm-nm", help="Fast engine: probe FWHM in nm."),
     z_exponent: float = typer.Option(1.7, "--z-exponent", help="Fast engine: column weight sum Z^n."),
     energy_kev: float = typer.Option(200.0, "--energy-kev", help="Beam energy in keV."),
@@ -141,18 +148,25 @@ def simulate(
     dwell_time_s: Optional[float] = typer.Option(None, "--dwell-time-s", help="Dwell time per pixel in s."),
     line_flyback_s: float = typer.Option(0.0, "--line-flyback-s", help="Dead time between scan lines in s."),
     seed: int = typer.Option(0, "--seed", help="Seed of the structure decoration and the noise."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="multislice-stack: where windows run: threads "
+                                            "(default), processes, or a dask.distributed address."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="multislice-stack: keep each window's scan "
+                                             "here, so an interrupted run resumes."),
 ) -> None:
     """Simulate a STEM image of a cathode scene with its ground-truth atom columns."""
     from layerscope.io.output import output_directory
     from layerscope.simulate import apparent_columns, degrade, simulate_haadf, simulate_multislice
     from layerscope.simulate.result import Simulation
 
-    if engine not in ("fast", "multislice"):
-        raise InputError(f"--engine {engine!r}: choose fast or multislice")
+    if engine not in ("fast", "multislice", "multislice-stack"):
+        raise InputError(f"--engine {engine!r}: choose fast, multislice or multislice-stack")
     det: Any = detector
     if "," in detector:
         det = _pair(detector, name="--detector")
-    atoms = build_scene(scene, phase=phase, composition=composition, zone=zone, width_nm=width_nm,
+    if engine == "multislice-stack" and scene == "demo":
+        raise InputError("--engine multislice-stack needs a stack periodic along x: use --scene bulk, degraded or spinel")
+    atoms = build_scene(scene, phase=phase, composition=composition, zone=zone,
+                        width_nm=0.4 if engine == "multislice-stack" else width_nm,  # one x period
                         height_nm=height_nm, thickness_nm=thickness_nm, seed=seed)
     if engine == "fast":
         if not isinstance(det, tuple):
@@ -166,6 +180,13 @@ def simulate(
             )
         sim = simulate_haadf(atoms, pixel_size_nm=pixel_size_nm, probe_fwhm_nm=probe_fwhm_nm, z_exponent=z_exponent,
                              energy_keV=energy_kev, detector_mrad=det)
+    elif engine == "multislice-stack":
+        from layerscope.simulate.stacked import simulate_multislice_stack
+
+        scan = simulate_multislice_stack(atoms, energy_keV=energy_kev, convergence_mrad=convergence_mrad, detector=det,
+                                         frozen_phonons=frozen_phonons, phonon_sigma_A=phonon_sigma_a, seed=seed,
+                                         device=device, cache_dir=cache_dir, scheduler=scheduler)
+        sim = scan.simulation(atoms, pixel_size_nm=pixel_size_nm, width_nm=width_nm)
     else:
         sim = simulate_multislice(atoms, scan_step_nm=pixel_size_nm, energy_keV=energy_kev,
                                   convergence_mrad=convergence_mrad, detector=det, frozen_phonons=frozen_phonons,

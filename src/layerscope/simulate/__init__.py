@@ -6,6 +6,8 @@
 - :func:`degrade`: blur, background, scan jitter/distortion/drift and Poisson noise at a dose.
 - :func:`resample_periodic_image`: a scan of one crystal cell (at or below the Nyquist step) evaluated
   exactly on any pixel grid, so a multislice image of a perfect crystal costs one cell of probe positions.
+- :func:`simulate_multislice_stack`: exact multislice of a stack of phases (periodic along x), window by
+  window along y, resumable; :class:`StackScan` puts it on any pixel grid with its truth columns.
 
 Both simulators return a :class:`Simulation` (``.image``, ``.columns``, ``.provenance``) whose image
 pixels are the fraction of the incident beam reaching the detector.
@@ -16,11 +18,13 @@ from layerscope.simulate.incoherent import kinematic_cross_section_A2, render_ga
 from layerscope.simulate.noise import ScanModel, apparent_columns, degrade
 from layerscope.simulate.periodic import resample_periodic_image
 from layerscope.simulate.result import Simulation
+from layerscope.simulate.stacked import StackScan, simulate_multislice_stack
 
 __all__ = [
     "COLUMN_FIELDS",
     "Simulation",
     "ScanModel",
+    "StackScan",
     "apparent_columns",
     "degrade",
     "field_of_view_nm",
@@ -30,6 +34,7 @@ __all__ = [
     "resample_periodic_image",
     "simulate_haadf",
     "simulate_multislice",
+    "simulate_multislice_stack",
 ]
 
 
