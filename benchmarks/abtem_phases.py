@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 DOSES = (5e2, 1e3, 3e3, 1e4, 1e5)
-PIXEL_NM, FIELD_WIDTH_NM, JITTER_PX = 0.012, 4.0, 0.2
+PIXEL_NM, FIELD_WIDTH_NM = 0.012, 4.0
 
 
 def margin_check(scene, scan, window: int, cache: Path, n_x: int = 4) -> dict:
@@ -55,34 +55,17 @@ def margin_check(scene, scan, window: int, cache: Path, n_x: int = 4) -> dict:
 
 
 def score(sim, zone: str, seeds: int, doses=DOSES) -> tuple[list[dict], dict]:
-    """``map_phases`` on noisy copies of the simulation, scored per column against its truth."""
-    from layerscope.imaging.pipeline import map_phases
-    from layerscope.imaging.scoring import score_phases
-    from layerscope.simulate import degrade
+    """``map_phases`` on noisy copies of the simulation, scored per column against its truth
+    (``imaging_validation.score_phase_image``, as in the fast-model sweep)."""
+    from imaging_validation import score_phase_image
 
-    clean, truth = sim.image, sim.columns
-    extent = (clean.data.shape[1] * PIXEL_NM, clean.data.shape[0] * PIXEL_NM)
     rows, confusion = [], None
     for dose in doses:
         for seed in range(seeds):
-            noisy = np.asarray(degrade(clean, dose_e_per_A2=dose, seed=seed, scan_jitter_px=JITTER_PX).data, float)
-            try:
-                pm = map_phases(noisy, pixel_size_nm=PIXEL_NM, zone=zone, composition="LiCoO2")
-            except Exception as err:  # noqa: BLE001 - a refusal is a result of the sweep
-                rows.append({"dose": dose, "seed": seed, "error": str(err)})
-                print(rows[-1], flush=True)
-                continue
-            ps = score_phases(pm.columns, truth, extent_nm=extent)
-            row = {"dose": dose, "seed": seed, "accuracy": ps.accuracy,
-                   **{f"acc_{k}": v for k, v in ps.per_phase.items()}, "missing": ps.n_missing,
-                   "n_truth": ps.n_truth, "mixing_slope": ps.mixing_fit.get("slope"),
-                   "mixing_intercept": ps.mixing_fit.get("intercept"), "mixing_rms": ps.mixing_fit.get("rms_vs_truth")}
-            o1 = pm.domains[pm.domains["phase"] == "O1"]
-            row["o1_layers"] = int(o1.iloc[0]["n_cation_layers"]) if len(o1) else 0
-            surf = pm.summary["quantities"].get("surface_layer") or {}
-            row["rs_nm"] = surf.get("thickness_nm")
+            row, conf = score_phase_image(sim.image, sim.columns, zone=zone, dose=dose, seed=seed)
             rows.append(row)
-            confusion = ps.confusion if confusion is None else confusion.add(ps.confusion, fill_value=0)
+            if conf is not None:
+                confusion = conf if confusion is None else confusion.add(conf, fill_value=0)
             print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
     return rows, ({} if confusion is None else confusion.fillna(0).astype(int).to_dict())
 

@@ -170,11 +170,34 @@ def column_sweep(seeds: int, with_atomap: bool) -> list[dict]:
     return rows
 
 
-def phase_sweep(seeds: int) -> tuple[list[dict], dict]:
-    from layerscope.crystal.scenes import validation_scene
+def score_phase_image(clean, truth, *, zone: str, dose: float, seed: int) -> tuple[dict, pd.DataFrame | None]:
+    """One noisy copy of ``clean`` (an Image, fraction of the beam) through ``map_phases``, scored per
+    column against ``truth``: the row (accuracies, O1 layers, rock-salt layer, mixing fit) and the
+    confusion matrix (None when the image is refused: the row then holds the error)."""
     from layerscope.imaging.pipeline import map_phases
     from layerscope.imaging.scoring import score_phases
-    from layerscope.simulate import degrade, simulate_haadf
+    from layerscope.simulate import degrade
+
+    px = clean.pixel_size_nm
+    img = np.asarray(degrade(clean, dose_e_per_A2=dose, seed=seed, scan_jitter_px=JITTER_PX).data, float)
+    try:
+        pm = map_phases(img, pixel_size_nm=px, zone=zone, composition="LiCoO2")
+    except Exception as err:  # noqa: BLE001 - a refusal is a result of the sweep
+        return {"dose": dose, "seed": seed, "error": str(err)}, None
+    ps = score_phases(pm.columns, truth, extent_nm=(img.shape[1] * px, img.shape[0] * px))
+    o1 = pm.domains[pm.domains["phase"] == "O1"]
+    surf = pm.summary["quantities"].get("surface_layer") or {}
+    row = {"dose": dose, "seed": seed, "accuracy": ps.accuracy, **{f"acc_{k}": v for k, v in ps.per_phase.items()},
+           "missing": ps.n_missing, "n_truth": ps.n_truth,
+           "o1_layers": int(o1.iloc[0]["n_cation_layers"]) if len(o1) else 0, "rs_nm": surf.get("thickness_nm"),
+           "mixing_slope": ps.mixing_fit.get("slope"), "mixing_intercept": ps.mixing_fit.get("intercept"),
+           "mixing_rms": ps.mixing_fit.get("rms_vs_truth")}
+    return row, ps.confusion
+
+
+def phase_sweep(seeds: int) -> tuple[list[dict], dict]:
+    from layerscope.crystal.scenes import validation_scene
+    from layerscope.simulate import simulate_haadf
 
     px = 0.012
     rows, confusions = [], {}
@@ -186,32 +209,14 @@ def phase_sweep(seeds: int) -> tuple[list[dict], dict]:
             blocks = {b["phase"]: b for b in at.info["blocks"]}
             for dose in DOSES:
                 for seed in range(seeds):
-                    img = np.asarray(degrade(sim.image, dose_e_per_A2=dose, seed=seed, scan_jitter_px=JITTER_PX).data,
-                                     float)
-                    extent = (img.shape[1] * px, img.shape[0] * px)
-                    try:
-                        pm = map_phases(img, pixel_size_nm=px, zone=zone, composition="LiCoO2")
-                    except Exception as err:  # noqa: BLE001 - a failure is a result of the sweep
-                        rows.append({"zone": zone, "thickness_nm": thickness, "dose": dose, "seed": seed,
-                                     "error": str(err)})
-                        print(rows[-1], flush=True)
-                        continue
-                    ps = score_phases(pm.columns, sim.columns, extent_nm=extent)
-                    o1 = pm.domains[pm.domains["phase"] == "O1"]
-                    surf = pm.summary["quantities"]["surface_layer"]
-                    row = {"zone": zone, "thickness_nm": thickness, "dose": dose, "seed": seed,
-                           "accuracy": ps.accuracy, **{f"acc_{k}": v for k, v in ps.per_phase.items()},
-                           "missing": ps.n_missing, "n_truth": ps.n_truth,
-                           "o1_layers": int(o1.iloc[0]["n_cation_layers"]) if len(o1) else 0,
-                           "o1_truth": blocks["O1"]["n_layers"],
-                           "rs_nm": surf["thickness_nm"],
-                           "rs_truth_nm": blocks["rock_salt"]["y_max_nm"] - blocks["rock_salt"]["y_min_nm"],
-                           "mixing_slope": ps.mixing_fit.get("slope"), "mixing_intercept": ps.mixing_fit.get("intercept"),
-                           "mixing_rms": ps.mixing_fit.get("rms_vs_truth")}
+                    row, conf = score_phase_image(sim.image, sim.columns, zone=zone, dose=dose, seed=seed)
+                    row = {"zone": zone, "thickness_nm": thickness, **row}
+                    if conf is not None:
+                        row.update(o1_truth=blocks["O1"]["n_layers"],
+                                   rs_truth_nm=blocks["rock_salt"]["y_max_nm"] - blocks["rock_salt"]["y_min_nm"])
+                        key = f"{zone}/{thickness:g}nm/{dose:g}"
+                        confusions[key] = confusions[key].add(conf, fill_value=0) if key in confusions else conf
                     rows.append(row)
-                    key = f"{zone}/{thickness:g}nm/{dose:g}"
-                    conf = ps.confusion
-                    confusions[key] = confusions[key].add(conf, fill_value=0) if key in confusions else conf
                     print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
     return rows, {k: v.fillna(0).astype(int).to_dict() for k, v in confusions.items()}
 

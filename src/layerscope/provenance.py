@@ -19,7 +19,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-__all__ = ["Provenance", "file_sha256", "array_sha256"]
+__all__ = ["Provenance", "file_sha256", "array_sha256", "structure_sha256"]
 
 _LIBRARIES = ("numpy", "scipy", "scikit-image", "rosettasciio", "hyperspy", "exspy", "abtem", "ase",
               "pymatgen", "torch", "dask")
@@ -40,6 +40,12 @@ def array_sha256(array: Any) -> str:
     h = hashlib.sha256(f"{a.shape}|{a.dtype.str}|".encode())
     h.update(a.tobytes())
     return h.hexdigest()
+
+
+def structure_sha256(atoms: Any) -> str:
+    """SHA-256 of an ``ase.Atoms``' positions, atomic numbers and cell (the provenance of a structure)."""
+    return array_sha256(np.concatenate([atoms.get_positions().ravel(), atoms.numbers.astype(float),
+                                        atoms.cell.array.ravel()]))
 
 
 def _version(name: str) -> str | None:
@@ -130,6 +136,5 @@ def _input_record(obj: Any) -> dict[str, Any]:
         data = obj.data.compute() if obj.is_lazy else obj.data
         return {"name": obj.title, "sha256": array_sha256(data), "kind": "array"}
     if hasattr(obj, "get_positions"):  # ase.Atoms
-        payload = np.concatenate([obj.get_positions().ravel(), obj.numbers.astype(float), obj.cell.array.ravel()])
-        return {"name": obj.get_chemical_formula(), "sha256": array_sha256(payload), "kind": "structure"}
+        return {"name": obj.get_chemical_formula(), "sha256": structure_sha256(obj), "kind": "structure"}
     return {"name": type(obj).__name__, "sha256": array_sha256(obj), "kind": "array"}

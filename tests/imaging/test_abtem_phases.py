@@ -17,8 +17,9 @@ import pytest
 from layerscope.crystal.scenes import validation_scene
 from layerscope.imaging.pipeline import map_phases
 from layerscope.imaging.scoring import score_phases
+from layerscope.provenance import structure_sha256
 from layerscope.simulate import degrade
-from layerscope.simulate.stacked import StackScan, scene_sha256, stack_geometry
+from layerscope.simulate.stacked import StackScan, stack_geometry
 
 DATA = Path(__file__).parent / "data" / "abtem_degraded_100_5nm.npz"
 PX = 0.012
@@ -29,7 +30,7 @@ def abtem_scene():
     scene = validation_scene("degraded", zone="100", thickness_nm=5.0, width_nm=0.4)
     scan = StackScan.load(DATA)
     assert scan.geometry == stack_geometry(scene)
-    assert scan.parameters["scene_sha256"] == scene_sha256(scene)  # the file is this scene's scan
+    assert scan.parameters["scene_sha256"] == structure_sha256(scene)  # the file is this scene's scan
     assert scan.parameters["convergence_mrad"] == 25.0 and scan.parameters["detector"] == "HAADF"
     sim = scan.simulation(scene, pixel_size_nm=PX, width_nm=4.0)
     return sim, validation_scene("degraded", zone="100", thickness_nm=5.0)

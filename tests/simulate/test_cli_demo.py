@@ -72,10 +72,17 @@ def test_cli_multislice_stack_tiles_and_resamples_the_windows(tmp_path, monkeypa
     np.testing.assert_allclose(img, want, rtol=1e-5, atol=1e-9)
     cols = pd.read_csv(out / "columns.csv")
     cations = cols[cols.kind.isin(["TM", "Li"])]
-    assert cations.x_nm.max() < 1.2 and len(cations) == pytest.approx(1.2 / geo["period_x_nm"] * 2 * 4, abs=8)
+    # every cation column of the first period, repeated while it stays inside the 1.2 nm field
+    first = cations[cations.x_nm < geo["period_x_nm"]]
+    assert len(cations) == int(np.ceil((1.2 - first.x_nm) / geo["period_x_nm"]).sum())
+    assert cations.x_nm.max() < 1.2
     res = CliRunner().invoke(app, ["simulate", "--out", str(tmp_path / "y"), "--scene", "demo", "--engine",
                                    "multislice-stack"])
     assert isinstance(res.exception, InputError) and "periodic along x" in str(res.exception)
+    res = CliRunner().invoke(app, ["simulate", "--out", str(tmp_path / "z"), "--scene", "degraded", "--composition",
+                                   "NMC811"])
+    assert isinstance(res.exception, InputError) and "LiCoO2 validation stack" in str(res.exception)
+    assert not (tmp_path / "y").exists() and not (tmp_path / "z").exists()
 
 
 def test_cli_rejects_bad_options(tmp_path):

@@ -13,7 +13,8 @@ import pytest
 
 from layerscope.crystal.scenes import Block, stack
 from layerscope.errors import InputError
-from layerscope.simulate.stacked import StackScan, _simulate_window, _window_box, scene_sha256, stack_geometry
+from layerscope.provenance import structure_sha256
+from layerscope.simulate.stacked import StackScan, _simulate_window, _window_box, stack_geometry
 
 BEAM = {"energy_keV": 200.0, "convergence_mrad": 25.0}
 
@@ -106,8 +107,11 @@ def test_simulation_tiles_the_truth_and_save_round_trips(thin_stack, tmp_path):
     assert sim.columns["x_nm"].max() < 2.0
     other = thin_stack.copy()
     other.positions[0, 0] += 0.1
-    stamped = StackScan(scan.scan, geo, {**scan.parameters, "scene_sha256": scene_sha256(thin_stack)})
-    assert stamped.simulation(thin_stack, pixel_size_nm=0.012, width_nm=1.0).image.shape[1] == 83
+    stamped = StackScan(scan.scan, geo, {**scan.parameters, "scene_sha256": structure_sha256(thin_stack)})
+    stamped_sim = stamped.simulation(thin_stack, pixel_size_nm=0.012, width_nm=1.0)
+    assert stamped_sim.image.shape[1] == 83 and stamped_sim.image.metadata["signal_type"] == "HAADF"
+    adf = StackScan(scan.scan, geo, {**scan.parameters, "detector": [40.0, 80.0]})
+    assert adf.simulation(thin_stack, pixel_size_nm=0.012, width_nm=1.0).image.metadata["signal_type"] == "ADF"
     with pytest.raises(InputError, match="not the structure"):
         stamped.simulation(other, pixel_size_nm=0.012, width_nm=1.0)
     (tmp_path / "bad.npz").write_bytes(b"not a scan")

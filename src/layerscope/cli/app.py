@@ -20,7 +20,8 @@ app = typer.Typer(
 SchedulerOption = typer.Option(
     None,
     "--scheduler",
-    help="Address of a dask.distributed scheduler (tcp://host:8786); default: local threads in this process.",
+    help="threads (default: local threads in this process), processes (local worker processes) or the address "
+    "of a dask.distributed scheduler (tcp://host:8786).",
 )
 
 OutOption = typer.Option(

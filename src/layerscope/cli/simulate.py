@@ -57,6 +57,9 @@ def build_scene(
     if scene in ("degraded", "spinel"):
         from layerscope.crystal.scenes import validation_scene
 
+        if composition != "LiCoO2":
+            raise InputError(f"--scene {scene} is the LiCoO2 validation stack; --composition {composition!r} does not "
+                             f"apply to it (use --scene bulk for other compositions)")
         return validation_scene(scene, zone=zone, thickness_nm=thickness_nm, width_nm=width_nm)
     if scene != "bulk":
         raise InputError(f"--scene {scene!r}: choose one of {', '.join(SCENES)}")

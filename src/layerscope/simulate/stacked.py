@@ -34,14 +34,14 @@ import pandas as pd
 
 from layerscope.containers import Image
 from layerscope.errors import InputError
-from layerscope.provenance import Provenance
+from layerscope.provenance import Provenance, structure_sha256
 from layerscope.simulate.columns import project_columns
 from layerscope.simulate.incoherent import _check_positive, electron_wavelength_A
 from layerscope.simulate.multislice import detector_angles_mrad, potential_sampling_A
 from layerscope.simulate.periodic import stem_max_harmonic, trig_interpolation_matrix
 from layerscope.simulate.result import Simulation
 
-__all__ = ["StackScan", "stack_geometry", "simulate_multislice_stack", "scene_sha256"]
+__all__ = ["StackScan", "stack_geometry", "simulate_multislice_stack"]
 
 
 def _fft_size(n: float) -> int:
@@ -196,7 +196,7 @@ class StackScan:
         tall (default the scene's cell), with the projected columns of ``atoms`` tiled as truth.
         Pixel values below zero (interpolation ripple in vacuum, ~1e-5 of the peak) are set to 0."""
         expected = self.parameters.get("scene_sha256")
-        if expected is not None and expected != scene_sha256(atoms):
+        if expected is not None and expected != structure_sha256(atoms):
             raise InputError("these atoms are not the structure this scan was simulated from (its scene_sha256 "
                              "differs); pass the same scene, built with the same parameters and seed")
         height = atoms.cell[1, 1] / 10.0 if height_nm is None else float(height_nm)
@@ -204,8 +204,10 @@ class StackScan:
         data = np.clip(self.resample(pixel_size_nm=pixel_size_nm, shape=shape), 0.0, None).astype(np.float32)
         params = {**self.parameters, "engine": "abtem-multislice-stack", "geometry": self.geometry.__dict__,
                   "pixel_size_nm": pixel_size_nm}
-        metadata = {"title": f"HAADF multislice simulation of {atoms.info.get('composition', atoms.get_chemical_formula())} "
-                             f"(windowed stack)", "simulated": True, "signal_type": "HAADF",
+        detector = self.parameters.get("detector", "HAADF")
+        name = detector.upper() if isinstance(detector, str) else "ADF"  # explicit angles, as simulate_multislice
+        metadata = {"title": f"{name} multislice simulation of {atoms.info.get('composition', atoms.get_chemical_formula())} "
+                             f"(windowed stack)", "simulated": True, "signal_type": name,
                     "signal_units": "fraction of the incident beam on the detector", "simulation": params}
         image = Image.from_array(data, pixel_size_nm=pixel_size_nm, metadata=metadata)
         period = self.geometry.period_x_nm
@@ -232,16 +234,8 @@ class StackScan:
             raise InputError(f"{path}: not a stack scan written by StackScan.save ({err})") from err
 
 
-def scene_sha256(atoms) -> str:
-    """Hash of a structure's positions, atomic numbers and cell (what a scan was simulated from)."""
-    h = hashlib.sha256()
-    for arr in (atoms.positions, atoms.numbers, np.asarray(atoms.cell)):
-        h.update(np.ascontiguousarray(arr, dtype=float).tobytes())
-    return h.hexdigest()
-
-
 def _cache_key(atoms, geo: StackGeometry, multislice: dict) -> str:
-    h = hashlib.sha256(scene_sha256(atoms).encode())
+    h = hashlib.sha256(structure_sha256(atoms).encode())
     h.update(json.dumps([geo.__dict__, multislice], sort_keys=True, default=str).encode())
     return h.hexdigest()[:16]
 
@@ -315,7 +309,7 @@ def simulate_multislice_stack(
         folder.mkdir(parents=True, exist_ok=True)
     parts = map_tasks(_simulate_window, range(geo.n_windows), scheduler=scheduler, progress=progress,
                       description="multislice windows", atoms=atoms, geo=geo, cache_dir=folder, multislice=ms)
-    params = {**ms, "scene_sha256": scene_sha256(atoms)}
+    params = {**ms, "scene_sha256": structure_sha256(atoms)}
     if not isinstance(detector, str):
         params["detector"] = list(detector_angles_mrad(detector, convergence_mrad))
     return StackScan(np.concatenate(parts, axis=0), geo, params)
