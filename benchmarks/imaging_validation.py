@@ -15,7 +15,11 @@ Two sweeps on images of the fast incoherent model (``layerscope.simulate``, 200 
    Per-column phase accuracy and its confusion matrix, per phase, O1 block thickness (layers),
    rock-salt thickness from the vacuum, the mixing index against the TM fraction.
 
-3. **abTEM** (``--abtem``; the issue's own reference image): exact multislice (abTEM through
+3. **Spinel** (``--only spinel``; in the default run too): spinel-like blocks at 5-30 nm and
+   5e2-1e4 e/A^2, spinel next to 20-30 % mixed O3, and mixed O3 alone, where every column called
+   spinel is wrong (``spinel_sweep``).
+
+4. **abTEM** (``--abtem``; the issue's own reference image): exact multislice (abTEM through
    ``layerscope.simulate.simulate_multislice``; 200 kV, 25 mrad, HAADF 80-200 mrad, static lattice:
    no frozen phonons) of O3 LiCoO2 [100], 10 nm thick (``--abtem-thickness-nm``; whole cells along
    the beam: 10.14 nm), 0.01 nm pixels over 4 x 4 nm. Only one periodic cell (0.4877 x 1.405 nm)
@@ -33,7 +37,7 @@ Two sweeps on images of the fast incoherent model (``layerscope.simulate``, 200 
    (1,281 probe positions, 28 min on one busy core) is cached in ``--abtem-cache`` (default
    ``/tmp/layerscope_abtem_o3_<thickness>nm_periodic.npz``).
 
-Run (sweeps 1 and 2: about 10 minutes on 2 busy cores; sweep 3 with the ablation: 2-3 minutes once the
+Run (sweeps 1-3: about 15 minutes on 2 busy cores; sweep 4 with the ablation: 2-3 minutes once the
 cell is cached)::
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/imaging_validation.py --json /tmp/imaging_validation.json
@@ -170,7 +174,8 @@ def column_sweep(seeds: int, with_atomap: bool) -> list[dict]:
     return rows
 
 
-def score_phase_image(clean, truth, *, zone: str, dose: float, seed: int) -> tuple[dict, pd.DataFrame | None]:
+def score_phase_image(clean, truth, *, zone: str, dose: float, seed: int,
+                      jitter_px: float = JITTER_PX) -> tuple[dict, pd.DataFrame | None]:
     """One noisy copy of ``clean`` (an Image, fraction of the beam) through ``map_phases``, scored per
     column against ``truth``: the row (accuracies, O1 layers, rock-salt layer, mixing fit) and the
     confusion matrix (None when the image is refused: the row then holds the error)."""
@@ -179,7 +184,7 @@ def score_phase_image(clean, truth, *, zone: str, dose: float, seed: int) -> tup
     from layerscope.simulate import degrade
 
     px = clean.pixel_size_nm
-    img = np.asarray(degrade(clean, dose_e_per_A2=dose, seed=seed, scan_jitter_px=JITTER_PX).data, float)
+    img = np.asarray(degrade(clean, dose_e_per_A2=dose, seed=seed, scan_jitter_px=jitter_px).data, float)
     try:
         pm = map_phases(img, pixel_size_nm=px, zone=zone, composition="LiCoO2")
     except Exception as err:  # noqa: BLE001 - a refusal is a result of the sweep
@@ -219,6 +224,75 @@ def phase_sweep(seeds: int) -> tuple[list[dict], dict]:
                     rows.append(row)
                     print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
     return rows, {k: v.fillna(0).astype(int).to_dict() for k, v in confusions.items()}
+
+
+def spinel_sweep(seeds: int) -> list[dict]:
+    """Sweep 3: spinel-like blocks and what must not be called spinel (``--only spinel``).
+
+    (a) ``validation_scene("spinel")`` (O3 6 | spinel 8 | O3 6), 5, 10 and 30 nm, both zones,
+    5e2, 1e3 and 1e4 e/A^2; (b) spinel next to mixed O3 (O3 6 | spinel 8 | O3 8 with 20 or 30 %
+    Li/TM exchange), 5 nm, 5e2 and 1e3; (c) O3 alone (14 layers) with 20, 30 and 45 % exchange,
+    5 and 10 nm, 5e2 and 1e3: every column called spinel is wrong. Noise seeds 10 .. 10 + seeds - 1,
+    with and without 0.2 px line jitter (the spinel tests run without). One row per image, with
+    the spinel and O3 accuracies and the number of O3 columns called spinel.
+    """
+    from layerscope.crystal.scenes import Block, stack, validation_scene
+    from layerscope.simulate import simulate_haadf
+
+    px = 0.012
+    scenes = []
+    for zone in ("100", "110"):
+        for thickness in (5.0, 10.0, 30.0):
+            scenes.append(("spinel", zone, thickness, 0.0, (5e2, 1e3, 1e4),
+                           validation_scene("spinel", zone=zone, thickness_nm=thickness)))
+        for f in (0.2, 0.3):
+            scenes.append(("spinel+mixed O3", zone, 5.0, f, (5e2, 1e3),
+                           stack([Block("O3", 6), Block("spinel", 8), Block("O3", 8, mixing=f)], composition="LiCoO2",
+                                 zone=zone, width_nm=4.0, thickness_nm=5.0, seed=1)))
+        for thickness in (5.0, 10.0):
+            for f in (0.2, 0.3, 0.45):
+                scenes.append(("mixed O3", zone, thickness, f, (5e2, 1e3),
+                               stack([Block("O3", 14, mixing=f)], composition="LiCoO2", zone=zone, width_nm=4.0,
+                                     thickness_nm=thickness, seed=1)))
+    rows = []
+    for name, zone, thickness, f, doses, at in scenes:
+        sim = simulate_haadf(at, pixel_size_nm=px, probe_fwhm_nm=0.08)
+        for dose in doses:
+            for jitter in (0.0, JITTER_PX):
+                for seed in range(10, 10 + seeds):
+                    row, conf = score_phase_image(sim.image, sim.columns, zone=zone, dose=dose, seed=seed,
+                                                  jitter_px=jitter)
+                    row = {"scene": name, "zone": zone, "thickness_nm": thickness, "exchange": f, "jitter_px": jitter,
+                           **row}
+                    if conf is not None:
+                        row["o3_called_spinel"] = int(conf.loc["O3", "spinel"]) if (
+                            "O3" in conf.index and "spinel" in conf.columns) else 0
+                        row["n_spinel"] = int(conf.loc["spinel"].sum()) if "spinel" in conf.index else 0
+                    rows.append(row)
+                    print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()
+                           if k in ("scene", "zone", "thickness_nm", "exchange", "jitter_px", "dose", "seed",
+                                    "acc_spinel", "acc_O3", "o3_called_spinel", "error")}, flush=True)
+    return rows
+
+
+def spinel_summary(rows: list[dict]) -> pd.DataFrame:
+    """Per scene, zone, thickness, exchange, jitter and dose: spinel accuracy pooled over the seeds
+    (weighted by the spinel columns), its minimum, the O3 minimum, O3 columns called spinel and
+    refused images."""
+    df = pd.DataFrame(rows)
+    keys = ["scene", "zone", "thickness_nm", "exchange", "jitter_px", "dose"]
+    out = []
+    for key, g in df.groupby(keys, sort=False):
+        ok = g[g.get("error").isna()] if "error" in g else g
+        item = dict(zip(keys, key))
+        if "acc_spinel" in ok and ok["n_spinel"].sum() > 0:
+            item["spinel_pooled"] = float((ok["acc_spinel"] * ok["n_spinel"]).sum() / ok["n_spinel"].sum())
+            item["spinel_min"] = float(ok["acc_spinel"].min())
+        item["O3_min"] = float(ok["acc_O3"].min()) if "acc_O3" in ok and len(ok) else np.nan
+        item["o3_called_spinel"] = int(ok["o3_called_spinel"].sum()) if len(ok) else 0
+        item["refused"] = int(len(g) - len(ok))
+        out.append(item)
+    return pd.DataFrame(out)
 
 
 #: The abTEM reference (the issue's): 200 kV, 25 mrad, HAADF 80-200 mrad, static lattice.
@@ -415,7 +489,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--no-atomap", action="store_true")
-    parser.add_argument("--only", choices=("columns", "phases", "abtem"), default=None)
+    parser.add_argument("--only", choices=("columns", "phases", "spinel", "abtem"), default=None)
     parser.add_argument("--abtem", action="store_true", help="also the abTEM sweep")
     parser.add_argument("--abtem-thickness-nm", type=float, default=10.0,
                         help="abTEM sample thickness (rounded to whole cells along the beam)")
@@ -440,6 +514,10 @@ def main() -> None:
               .to_string())
         out["phases"] = rows
         out["confusion"] = conf
+    if args.only in (None, "spinel"):
+        rows = spinel_sweep(args.seeds)
+        print(spinel_summary(rows).round(4).to_string())
+        out["spinel"] = rows
     if args.abtem or args.only == "abtem":
         cache = args.abtem_cache or Path(f"/tmp/layerscope_abtem_o3_{args.abtem_thickness_nm:g}nm_periodic.npz")
         out["abtem"] = abtem_sweep(args.abtem_thickness_nm, cache, args.seeds,

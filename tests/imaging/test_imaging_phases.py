@@ -205,6 +205,101 @@ def test_spinel_block_at_low_dose(zone):
         assert ps.per_phase["O3"] >= 0.99
 
 
+@pytest.mark.parametrize("zone", ["100", "110"])
+def test_spinel_block_at_500_e_per_A2(zone):
+    # 5e2 e/A^2 on a 5 nm thick specimen (~3 detected electrons per filled spinel column), five
+    # noise realisations per zone: spinel per column >= 95 % pooled over the five (the issue's
+    # target) and >= 90 % in each; the O3 around the block >= 99 %. Before the sublattice test
+    # took intensities over the window's mean reference, widened unsure windows and accepted a
+    # layer between two spinel layers at 2 standard errors, this read 0.46-0.94 per image ([100],
+    # pooled 0.65) and 0.72-1.00 ([110], pooled 0.84).
+    sim, _ = spinel_stack(zone, 5.0)
+    right = total = 0
+    for seed in range(10, 15):
+        img = noisy(sim, 5e2, seed=seed)
+        ps = score_phases(map_phases(img, pixel_size_nm=PX, zone=zone, composition="LiCoO2").columns, sim.columns,
+                          extent_nm=_extent(img))
+        assert ps.per_phase["spinel"] >= 0.90
+        assert ps.per_phase["O3"] >= 0.99
+        n_spinel = int(ps.confusion.loc["spinel"].sum())
+        right += ps.per_phase["spinel"] * n_spinel
+        total += n_spinel
+    assert right / total >= 0.95
+
+
+def test_spinel_test_reads_intensities_over_the_window_reference():
+    # One Li layer of 24 sites, even sites empty, odd sites holding the same intensity 0.6 (of a
+    # TM column of 1.0). Every fourth site's reference (its 4 TM neighbours) reads 0.25 instead of
+    # 1.0, as a dim reference does at a few electrons per column: its mixing index is 2.4. Per-site
+    # ratios then scatter by +-0.9 between second neighbours and the contrast is under 4 standard
+    # errors: layered (as this layer read before the window reference). Over the window's mean
+    # reference (~0.81) every filled site reads ~0.74 and the layer is spinel.
+    n, d_t = 24, 0.25
+    u = np.arange(n) * d_t
+    filled = np.arange(n) % 2 == 1
+    reference = np.where(np.arange(n) % 4 == 1, 0.25, 1.0)
+    mixing = np.where(filled, 0.6, 0.0) / reference
+    with_ref = li_environment(u, np.zeros(n, int), mixing, inplane_spacing_nm=d_t, reference=reference)
+    assert set(with_ref["environment"]) == {"spinel"}
+    np.testing.assert_array_equal(with_ref["dark_sublattice"].to_numpy(), ~filled)
+
+
+def test_a_spinel_layer_over_the_rock_salt_mean_stays_spinel():
+    # Filled sites read 1.4 (next to half-empty kagome TM columns), empty ones 0: the window mean
+    # (0.7) is over the rock-salt threshold (0.6), but one sublattice is empty: spinel. A layer
+    # whose two sublattices are both filled (1.0 +- 0.1) is rock salt.
+    n, d_t = 24, 0.25
+    u = np.arange(n) * d_t
+    filled = np.arange(n) % 2 == 1
+    spinel = np.where(filled, 1.4 + 0.05 * np.where(np.arange(n) % 4 == 1, 1, -1), 0.0)
+    rock_salt = 1.0 + 0.1 * np.where(np.arange(n) % 3 == 0, 1, -1)
+    env_s = li_environment(u, np.zeros(n, int), spinel, inplane_spacing_nm=d_t)
+    env_r = li_environment(u, np.zeros(n, int), rock_salt, inplane_spacing_nm=d_t)
+    assert set(env_s["environment"]) == {"spinel"}
+    assert set(env_r["environment"]) == {"rock_salt"}
+
+
+def test_a_faint_layer_between_two_spinel_layers_joins_them():
+    # Three Li layers of 24 sites, even sites empty. The outer two are clearly spinel. The middle
+    # one's filled sites alternate 0.42, 0.12 (contrast 0.27, under the 0.3 spinel minimum; per-
+    # site sigma 0.15 from second-neighbour differences, so 2.3-3.2 standard errors over 13 sites):
+    # between two spinel layers it is spinel (2 standard errors, dark <= half the bright); next to
+    # one spinel layer only (the other layered) it stays layered.
+    n, d_t = 24, 0.25
+    u1 = np.arange(n) * d_t
+    filled = np.arange(n) % 2 == 1
+    clear = np.where(filled, 0.8 + 0.02 * np.where(np.arange(n) % 4 == 1, 1, -1), 0.0)
+    faint = np.where(filled, np.where(np.arange(n) % 4 == 1, 0.42, 0.12), 0.0)
+    flat = np.where(filled, 0.05, 0.0)
+    u = np.tile(u1, 3)
+    layer = np.repeat([1, 3, 5], n)
+    inside = li_environment(u, layer, np.concatenate([clear, faint, clear]), inplane_spacing_nm=d_t)
+    edge = li_environment(u, layer, np.concatenate([clear, faint, flat]), inplane_spacing_nm=d_t)
+    assert set(inside["environment"]) == {"spinel"}
+    assert set(edge["environment"][layer == 3]) == {"layered"}
+
+
+def test_an_unsure_spinel_window_widens():
+    # Two Li layers of 64 sites, even sites empty. Layer 1 is clearly spinel. Layer 3's filled sites
+    # alternate 0.7, 0.0 (contrast 0.35, per-site sigma 0.35): 1.2-2.1 standard errors over 13
+    # sites, under the 2.5 that lets it join its spinel neighbour, but 2.5-3.0 over 33 sites: its
+    # middle (where the 33-site window fits) is spinel. Without widening (max_half_window = the
+    # 13-site window's 6) it is layered; alone (no spinel neighbour) it is layered too: a widened
+    # window never seeds a block.
+    n, d_t = 64, 0.25
+    u1 = np.arange(n) * d_t
+    filled = np.arange(n) % 2 == 1
+    clear = np.where(filled, 0.8 + 0.02 * np.where(np.arange(n) % 4 == 1, 1, -1), 0.0)
+    unsure = np.where(filled, np.where(np.arange(n) % 4 == 1, 0.7, 0.0), 0.0)
+    u, layer, mixing = np.tile(u1, 2), np.repeat([1, 3], n), np.concatenate([clear, unsure])
+    wide = li_environment(u, layer, mixing, inplane_spacing_nm=d_t)["environment"].to_numpy()[n:]
+    narrow = li_environment(u, layer, mixing, inplane_spacing_nm=d_t, max_half_window=6)["environment"].to_numpy()[n:]
+    alone = li_environment(u1, np.full(n, 3), unsure, inplane_spacing_nm=d_t)
+    assert set(wide[16:48]) == {"spinel"}
+    assert set(narrow) == {"layered"}
+    assert set(alone["environment"]) == {"layered"}
+
+
 def test_spinel_sublattices_and_the_tm_layers_pattern():
     # One Li layer of 24 sites (d_t = 0.25 nm): empty even sites (mixing 0), filled odd sites whose
     # mixing alternates 0.95, 0.25 (mean 0.6; deterministic "noise"). Second-neighbour differences

@@ -73,6 +73,15 @@ def test_prism_without_interpolation_equals_exact_multislice(abtem_sim, thin_cel
     assert prism.image.metadata["simulation"]["engine"] == "abtem-prism"
 
 
+def test_probe_batches_do_not_change_the_image(abtem_sim, thin_cell):
+    # 16 probe positions in batches of 3 (the last one short) against the default batch (all 280
+    # positions of the fixture in two batches): the same pixels, to float32 rounding.
+    part = simulate_multislice(thin_cell, scan_step_nm=STEP, field_nm=(4 * STEP, 4 * STEP), max_batch=3, device="cpu")
+    a = abtem_sim.image.data[:4, :4]
+    assert part.image.shape == (4, 4)
+    assert np.abs(part.image.data - a).max() < 1e-5 * a.max()
+
+
 def test_detector_presets_and_sampling():
     assert detector_angles_mrad("HAADF", 25) == (80.0, 200.0)
     assert detector_angles_mrad("bf", 30) == (0.0, 15.0)

@@ -133,6 +133,7 @@ def li_environment(
     spinel_min_contrast: float = 0.3,
     significance: float = 4.0,
     weak_significance: float = 2.5,
+    between_significance: float = 2.0,
     tm_pattern: np.ndarray | None = None,
     tm_pattern_weight: float = 0.35,
     reference: np.ndarray | None = None,
@@ -145,11 +146,22 @@ def li_environment(
     give the local mean mixing ``M`` and the means of its two sublattices (even and odd sites,
     parity from ``round(u / d_t)``), ``m_bright >= m_dark``.
 
-    - rock salt: ``M >= rock_salt_min`` (every octahedral site as full as the TM layer);
     - spinel-like: ``m_bright - m_dark >= spinel_min_contrast``, with the dark sublattice at most
       half as bright as the other, and the difference ``significance`` standard errors above the
-      noise (the 2 x d_t order of the spinel's TM in the Li layer seen along [100]);
+      noise (the 2 x d_t order of the spinel's TM in the Li layer seen along [100]); or
+      ``weak_significance`` when a spinel site of the Li layer above or below is within a window
+      (hysteresis across layers, repeated so a block grows from its strongest windows); or, for a
+      layer with spinel sites within a window both above and below it, ``between_significance``
+      with the dark sublattice at most half the bright one and no minimum contrast;
+    - rock salt: ``M >= rock_salt_min`` (every octahedral site as full as the TM layer) and not
+      spinel (a spinel Li layer's filled sites can read 1-1.4 next to the kagome TM columns'
+      half-empty ones, putting ``M`` over the threshold; rock salt fills both sublattices);
     - layered otherwise.
+
+    Where the ``2 spinel_half_window + 1``-site window is not ``significance`` standard errors,
+    the sublattice test is repeated over windows doubled up to ``2 max_half_window + 1`` sites and
+    the site takes the most significant one with the spinel shape (the rock-salt mean widens
+    likewise); a widened window never seeds a block.
 
     The scatter of one site's mixing is estimated per Li layer from the differences between
     second neighbours (which cancels the spinel alternation and keeps noise and disorder):
@@ -190,8 +202,9 @@ def li_environment(
         ``M`` at or above this is rock salt.
     spinel_min_contrast : float
         Smallest sublattice contrast for spinel.
-    significance : float
-        Noise margin of the spinel contrast, in standard errors.
+    significance, weak_significance, between_significance : float
+        Noise margins of the spinel contrast, in standard errors: alone, next to a spinel layer,
+        between two spinel layers.
     tm_pattern : numpy.ndarray, optional
         Per site, ``I_above / <I>_layer - I_below / <I>_layer`` of the TM columns it was placed
         from (NaN where unknown: counted as 0).
@@ -202,7 +215,13 @@ def li_environment(
         of the window's summed site intensities to its summed references (the mean of the
         mixing weighted by the reference) rather than the mean of the ratios: at a few detected
         electrons per column (5 nm, 5e2 e/A^2) single references are noisy and the mean of the
-        ratios is pulled up by the dimmest ones.
+        ratios is pulled up by the dimmest ones. The sublattice test then takes each site's
+        intensity over the mean reference of its window, for the same reason.
+    confidence : float
+        The rock-salt window widens where its mean is within this many standard errors of
+        ``rock_salt_min``.
+    max_half_window : int
+        Largest half window of the widened rock-salt and spinel tests.
 
     Returns
     -------
@@ -220,6 +239,7 @@ def li_environment(
     window = np.full(u.size, 2 * int(half_window) + 1)
     strong = np.zeros(u.size, dtype=bool)
     weak = np.zeros(u.size, dtype=bool)
+    between = np.zeros(u.size, dtype=bool)
     mean = np.full(u.size, np.nan)
     alt = np.full(u.size, np.nan)
     on_dark = np.zeros(u.size, dtype=bool)
@@ -230,8 +250,13 @@ def li_environment(
     ws = int(spinel_half_window)
 
     # The signal whose sublattice contrast is tested: the mixing, plus the TM layers' pattern.
+    # With a reference, the mixing of each site is taken over the mean reference of its window
+    # rather than its own (``_over_local_reference``): the spinel test must not see the noise of
+    # single references.
     ref = None if reference is None else np.asarray(reference, dtype=float)
-    sig = m if tm_pattern is None else m + tm_pattern_weight * np.nan_to_num(np.asarray(tm_pattern, dtype=float), nan=0.0)
+    x = m if ref is None else _over_local_reference(u, lay, m, ref, inplane_spacing_nm=inplane_spacing_nm,
+                                                      half_window=ws)
+    sig = x if tm_pattern is None else x + tm_pattern_weight * np.nan_to_num(np.asarray(tm_pattern, dtype=float), nan=0.0)
     global_sigma = _site_noise(u, lay, sig, inplane_spacing_nm=inplane_spacing_nm)
     for k in np.unique(lay):
         sel = idx[lay == k]
@@ -242,29 +267,19 @@ def li_environment(
         if reference is not None:
             good &= np.isfinite(ref[order]) & (ref[order] > 0)
         v0 = np.where(good, vals, 0.0)
+        x0 = np.where(good, x[order], 0.0)
         w0 = np.where(good, ref[order], 0.0) if reference is not None else good.astype(float)
         s0 = np.where(good, sig[order], 0.0)
         n_all = window_sum(good.astype(float))
-        n_e = window_sum((good & even).astype(float), ws)
-        n_o = window_sum((good & ~even).astype(float), ws)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            m_all = window_sum(v0 * w0) / window_sum(w0)
-            m_e = window_sum(v0 * even, ws) / n_e
-            m_o = window_sum(v0 * ~even, ws) / n_o
-            s_e = window_sum(s0 * even, ws) / n_e
-            s_o = window_sum(s0 * ~even, ws) / n_o
-        bright_even = s_e >= s_o
-        bright = np.where(bright_even, m_e, m_o)
-        dark = np.where(bright_even, m_o, m_e)
         sigma = (_site_noise(u[order], np.zeros(order.size), np.where(good, sig[order], np.nan),
                              inplane_spacing_nm=inplane_spacing_nm)
                  if order.size >= 12 else global_sigma)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            se = sigma * np.sqrt(1.0 / n_e + 1.0 / n_o)
-        contrast = bright - dark
-        with np.errstate(invalid="ignore", divide="ignore"):
-            z = np.abs(s_e - s_o) / se
-        shape = (contrast >= spinel_min_contrast) & (dark <= 0.5 * bright)
+        t, strong_here = _sublattice_test(x0, s0, even, good, sigma, window_sum, half_window=ws,
+                                          max_half_window=int(max_half_window), min_contrast=spinel_min_contrast,
+                                          significance=significance)
+        contrast, z, bright_even, shape, ordered = t["contrast"], t["z"], t["bright_even"], t["shape"], t["ordered"]
+        with np.errstate(invalid="ignore"):
+            m_all = window_sum(v0 * w0) / window_sum(w0)
         sigma_m = (_site_noise(u[order], np.zeros(order.size), np.where(good, vals, np.nan),
                                inplane_spacing_nm=inplane_spacing_nm) if order.size >= 12 else np.inf)
         rs, rs_window = _rock_salt_along_layer(v0, w0, good, m_all, n_all, sigma_m, window_sum,
@@ -272,21 +287,27 @@ def li_environment(
                                                max_half_window=int(max_half_window), confidence=confidence)
         # Windows cut by the end of a layer (image edge, void) are short and noisy: such a site
         # takes the decision of the nearest site with a full window, when the layer has one.
-        full = (n_e + n_o >= 2 * ws + 1) & (n_all >= 2 * int(half_window) + 1)
+        full = (t["n"] >= 2 * ws + 1) & (n_all >= 2 * int(half_window) + 1)
         if full.any() and not full.all():
             pos = np.arange(order.size)
             nearest = np.nonzero(full)[0][np.argmin(np.abs(pos[:, None] - np.nonzero(full)[0][None, :]), axis=1)]
-            rs, shape, z, bright_even = rs[nearest], shape[nearest], z[nearest], bright_even[nearest]
-            rs_window = rs_window[nearest]
+            rs, shape, z, bright_even, ordered = rs[nearest], shape[nearest], z[nearest], bright_even[nearest], ordered[nearest]
+            rs_window, strong_here = rs_window[nearest], strong_here[nearest]
         is_rs[order] = rs
         window[order] = rs_window
-        strong[order] = shape & (z >= significance)
+        strong[order] = strong_here
         weak[order] = shape & (z >= weak_significance)
+        between[order] = ordered & (z >= between_significance)
         on_dark[order] = even != bright_even
         mean[order] = m_all
         alt[order] = contrast / 2.0
-    spinel = _grow_from_strong(u, lay, strong, weak, reach_nm=(2 * ws + 1) * inplane_spacing_nm / 2)
-    env = np.where(is_rs, "rock_salt", np.where(spinel, "spinel", "layered")).astype("<U9")
+    reach = (2 * ws + 1) * inplane_spacing_nm / 2
+    spinel = _grow_from_strong(u, lay, strong, weak, reach_nm=reach)
+    spinel = _grow_from_strong(u, lay, spinel, between, reach_nm=reach, both_sides=True)
+    # A spinel's Li layer, filled on one sublattice and empty on the other, can have a window mean
+    # over the rock-salt threshold (its filled sites read 1-1.4 next to the half-empty kagome TM
+    # columns); rock salt fills both sublattices alike, so the sublattice order decides.
+    env = np.where(spinel, "spinel", np.where(is_rs, "rock_salt", "layered")).astype("<U9")
     return pd.DataFrame({"local_mixing": mean, "alternation": alt, "environment": env, "dark_sublattice": on_dark,
                          "rock_salt_window": window})
 
@@ -320,33 +341,118 @@ def _rock_salt_along_layer(v0, w0, good, m_all, n_all, sigma_m, window_sum, *, t
 
 
 def _grow_from_strong(u: np.ndarray, layer: np.ndarray, strong: np.ndarray, weak: np.ndarray, *,
-                      reach_nm: float) -> np.ndarray:
+                      reach_nm: float, both_sides: bool = False) -> np.ndarray:
     """Hysteresis across layers: weak sites next to a strong one in the adjacent layer join it.
 
     A site is kept when ``strong``, or when ``weak`` and a kept site of the layer above or below
     (the neighbouring value of ``layer`` among those present, at most 2 apart: the next Li layer)
     lies within ``reach_nm`` along the layers; repeated until nothing changes, so a block grows
-    layer by layer from its strongest windows (as in Canny's edge hysteresis).
+    layer by layer from its strongest windows (as in Canny's edge hysteresis). With
+    ``both_sides``, a weak site needs kept sites within reach in both the layer above and the
+    layer below (it lies inside a block, not at its edge).
     """
     keep = strong.copy()
     layers = np.unique(layer)
     changed = keep.any()
     while changed:
         changed = False
-        for a, b in zip(layers[:-1], layers[1:]):
-            if b - a > 2:
+        for i, k in enumerate(layers):
+            cand = (layer == k) & weak & ~keep
+            if not cand.any():
                 continue
-            for src, dst in ((a, b), (b, a)):
-                cand = (layer == dst) & weak & ~keep
-                held = u[(layer == src) & keep]
-                if not cand.any() or held.size == 0:
-                    continue
-                near, _ = cKDTree(held[:, None]).query(u[cand][:, None])
-                grow = np.nonzero(cand)[0][near <= reach_nm]
-                if grow.size:
-                    keep[grow] = True
-                    changed = True
+            near = [layers[j] for j in (i - 1, i + 1) if 0 <= j < layers.size and abs(int(layers[j]) - int(k)) <= 2]
+            if not near or (both_sides and len(near) < 2):
+                continue
+            ok = np.array([_within(u[cand], u[(layer == n) & keep], reach_nm) for n in near])
+            hit = ok.all(axis=0) if both_sides else ok.any(axis=0)
+            if hit.any():
+                keep[np.nonzero(cand)[0][hit]] = True
+                changed = True
     return keep
+
+
+def _within(points: np.ndarray, held: np.ndarray, reach_nm: float) -> np.ndarray:
+    """Whether each of ``points`` (1-D) has one of ``held`` within ``reach_nm``."""
+    if held.size == 0:
+        return np.zeros(points.size, dtype=bool)
+    dist, _ = cKDTree(held[:, None]).query(points[:, None])
+    return dist <= reach_nm
+
+
+def _sublattice_order(x0: np.ndarray, s0: np.ndarray, even: np.ndarray, good: np.ndarray, sigma: float,
+                      half_window: int, window_sum, *, min_contrast: float) -> dict[str, np.ndarray]:
+    """Sublattice test of one layer (sites sorted along it) over windows of ``2 half_window + 1``.
+
+    Returns, per site: ``contrast`` of ``x0`` between the brighter and the dimmer sublattice,
+    ``z`` the difference of ``s0`` between them in standard errors (``sigma`` per site),
+    ``bright_even`` (the even sites are the brighter), ``ordered`` (the dimmer at most half the
+    brighter), ``shape`` (ordered, and the contrast at least ``min_contrast``) and ``n`` (sites).
+    """
+    n_e = window_sum((good & even).astype(float), half_window)
+    n_o = window_sum((good & ~even).astype(float), half_window)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m_e = window_sum(x0 * even, half_window) / n_e
+        m_o = window_sum(x0 * ~even, half_window) / n_o
+        s_e = window_sum(s0 * even, half_window) / n_e
+        s_o = window_sum(s0 * ~even, half_window) / n_o
+        z = np.abs(s_e - s_o) / (sigma * np.sqrt(1.0 / n_e + 1.0 / n_o))
+    bright_even = s_e >= s_o
+    bright = np.where(bright_even, m_e, m_o)
+    dark = np.where(bright_even, m_o, m_e)
+    contrast = bright - dark
+    ordered = (contrast > 0) & (dark <= 0.5 * bright)
+    return {"contrast": contrast, "z": z, "bright_even": bright_even, "ordered": ordered,
+            "shape": ordered & (contrast >= min_contrast), "n": n_e + n_o}
+
+
+def _sublattice_test(x0: np.ndarray, s0: np.ndarray, even: np.ndarray, good: np.ndarray, sigma: float, window_sum, *,
+                     half_window: int, max_half_window: int, min_contrast: float,
+                     significance: float) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """:func:`_sublattice_order` on windows that widen where the narrow one is not significant.
+
+    At a few electrons per column the ``2 half_window + 1``-site test is often unsure; there the
+    window doubles (as for rock salt, up to ``2 max_half_window + 1`` sites) and a site takes the
+    wider test when it has the spinel shape and is more significant: spinel order is long-ranged
+    along a layer, a chance alternation is not. Returns the test per site and where the narrow
+    window alone is ``significance`` standard errors (a block's seed: never a widened window).
+    """
+    t = _sublattice_order(x0, s0, even, good, sigma, half_window, window_sum, min_contrast=min_contrast)
+    seed = t["shape"] & (t["z"] >= significance)
+    unsure = ~seed
+    w = half_window
+    while unsure.any() and w < max_half_window:
+        w = min(2 * w, max_half_window)
+        wide = _sublattice_order(x0, s0, even, good, sigma, w, window_sum, min_contrast=min_contrast)
+        take = unsure & wide["shape"] & ((wide["z"] > t["z"]) | ~t["shape"])
+        t = {key: (val if key == "n" else np.where(take, wide[key], val)) for key, val in t.items()}
+    return t, seed
+
+
+def _over_local_reference(u: np.ndarray, layer: np.ndarray, mixing: np.ndarray, reference: np.ndarray, *,
+                          inplane_spacing_nm: float, half_window: int) -> np.ndarray:
+    """Each site's intensity (``mixing * reference``) over the mean reference of its window.
+
+    The mean is taken along the site's layer over the ``2 half_window + 1`` sites around it (sites
+    without a finite, positive reference left out). A single reference (the mean of 4 TM columns)
+    at a few detected electrons per column scatters by 30-50 %, and a dim one turns a site's
+    ratio into an outlier (spinel, 5 nm, 5e2 e/A^2: single sites at 2-5 where the truth is 0.5-1);
+    the window mean scatters by ~10 % and still follows thickness changes over a few nm.
+    Returns NaN where the mixing or the window's reference is unknown.
+    """
+    u = np.asarray(u, dtype=float)
+    out = np.full(u.size, np.nan)
+    w = int(half_window)
+    for k in np.unique(layer):
+        sel = np.nonzero(layer == k)[0]
+        order = sel[np.argsort(u[sel], kind="stable")]
+        r = reference[order]
+        ok = np.isfinite(r) & (r > 0)
+        kernel = np.ones(2 * w + 1)
+        total = np.convolve(np.where(ok, r, 0.0), kernel, mode="full")[w : w + order.size]
+        count = np.convolve(ok.astype(float), kernel, mode="full")[w : w + order.size]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[order] = np.where(ok & (count > 0), mixing[order] * r / (total / count), np.nan)
+    return out
 
 
 def _site_noise(u: np.ndarray, layer: np.ndarray, m: np.ndarray, *, inplane_spacing_nm: float) -> float:

@@ -127,6 +127,7 @@ def simulate_multislice(
     prism_interpolation: int = 1,
     device: str = "auto",
     tolerance_nm: float = 0.02,
+    max_batch: int = 256,
 ) -> Simulation:
     """STEM image of a structure by exact multislice (abTEM), with its projected columns as truth.
 
@@ -170,6 +171,12 @@ def simulate_multislice(
         Where abTEM computes; "auto" uses a CUDA GPU through CuPy when one is present.
     tolerance_nm : float
         Column linking tolerance of the truth table (see ``project_columns``).
+    max_batch : int
+        Probe positions propagated at once (multislice mode; the scan is evaluated lazily, batch
+        by batch). It bounds the memory and does not change the image (test). Computed eagerly,
+        abTEM held every probe's wave at once: 6,720 probes of a 0.5 x 1.4 nm cell peaked at
+        11.8 GB (194 s), batches of 16 at 0.44 GB (85 s); a 2,562-probe window of the spinel
+        validation scene was killed for memory on a 24 GB machine with two workers.
 
     Returns
     -------
@@ -232,7 +239,7 @@ def simulate_multislice(
         det = abtem.AnnularDetector(inner=inner, outer=outer)
         if mode == "multislice":
             probe = abtem.Probe(energy=energy * 1e3, semiangle_cutoff=conv)
-            measurement = probe.scan(potential, scan=scan, detectors=det)
+            measurement = probe.scan(potential, scan=scan, detectors=det, max_batch=int(max_batch), lazy=True)
         else:
             smatrix = abtem.SMatrix(
                 potential=potential, energy=energy * 1e3, semiangle_cutoff=conv,
