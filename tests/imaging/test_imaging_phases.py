@@ -205,6 +205,14 @@ def test_spinel_block_at_low_dose(zone):
         assert ps.per_phase["O3"] >= 0.99
 
 
+def _alternating_layer(n: int, first: float, second: float) -> np.ndarray:
+    """Mixing of a Li layer of ``n`` sites: even sites empty (0), odd sites alternating ``first``
+    (sites 1, 5, 9, ...) and ``second`` (3, 7, ...): a spinel sublattice order with deterministic
+    "noise" whose second-neighbour scatter is ``|first - second|`` on the filled sublattice."""
+    k = np.arange(n)
+    return np.where(k % 2 == 1, np.where(k % 4 == 1, first, second), 0.0)
+
+
 @pytest.mark.parametrize("zone", ["100", "110"])
 def test_spinel_block_at_500_e_per_A2(zone):
     # 5e2 e/A^2 on a 5 nm thick specimen (~3 detected electrons per filled spinel column), five
@@ -250,8 +258,7 @@ def test_a_spinel_layer_over_the_rock_salt_mean_stays_spinel():
     # whose two sublattices are both filled (1.0 +- 0.1) is rock salt.
     n, d_t = 24, 0.25
     u = np.arange(n) * d_t
-    filled = np.arange(n) % 2 == 1
-    spinel = np.where(filled, 1.4 + 0.05 * np.where(np.arange(n) % 4 == 1, 1, -1), 0.0)
+    spinel = _alternating_layer(n, 1.45, 1.35)
     rock_salt = 1.0 + 0.1 * np.where(np.arange(n) % 3 == 0, 1, -1)
     env_s = li_environment(u, np.zeros(n, int), spinel, inplane_spacing_nm=d_t)
     env_r = li_environment(u, np.zeros(n, int), rock_salt, inplane_spacing_nm=d_t)
@@ -267,10 +274,9 @@ def test_a_faint_layer_between_two_spinel_layers_joins_them():
     # one spinel layer only (the other layered) it stays layered.
     n, d_t = 24, 0.25
     u1 = np.arange(n) * d_t
-    filled = np.arange(n) % 2 == 1
-    clear = np.where(filled, 0.8 + 0.02 * np.where(np.arange(n) % 4 == 1, 1, -1), 0.0)
-    faint = np.where(filled, np.where(np.arange(n) % 4 == 1, 0.42, 0.12), 0.0)
-    flat = np.where(filled, 0.05, 0.0)
+    clear = _alternating_layer(n, 0.82, 0.78)
+    faint = _alternating_layer(n, 0.42, 0.12)
+    flat = _alternating_layer(n, 0.05, 0.05)
     u = np.tile(u1, 3)
     layer = np.repeat([1, 3, 5], n)
     inside = li_environment(u, layer, np.concatenate([clear, faint, clear]), inplane_spacing_nm=d_t)
@@ -288,9 +294,8 @@ def test_an_unsure_spinel_window_widens():
     # window never seeds a block.
     n, d_t = 64, 0.25
     u1 = np.arange(n) * d_t
-    filled = np.arange(n) % 2 == 1
-    clear = np.where(filled, 0.8 + 0.02 * np.where(np.arange(n) % 4 == 1, 1, -1), 0.0)
-    unsure = np.where(filled, np.where(np.arange(n) % 4 == 1, 0.7, 0.0), 0.0)
+    clear = _alternating_layer(n, 0.82, 0.78)
+    unsure = _alternating_layer(n, 0.7, 0.0)
     u, layer, mixing = np.tile(u1, 2), np.repeat([1, 3], n), np.concatenate([clear, unsure])
     wide = li_environment(u, layer, mixing, inplane_spacing_nm=d_t)["environment"].to_numpy()[n:]
     narrow = li_environment(u, layer, mixing, inplane_spacing_nm=d_t, max_half_window=6)["environment"].to_numpy()[n:]
@@ -446,9 +451,8 @@ def test_a_weak_spinel_layer_joins_its_spinel_neighbours():
     # stays layered when read alone), above the 2.5 that lets it join a spinel layer next to it.
     n, d_t = 24, 0.25
     u1 = np.arange(n) * d_t
-    filled = np.arange(n) % 2 == 1
-    clear = np.where(filled, 0.8 + 0.02 * np.where(np.arange(n) % 4 == 1, 1, -1), 0.0)
-    weak = np.where(filled, np.where(np.arange(n) % 4 == 1, 0.9, 0.3), 0.0)
+    clear = _alternating_layer(n, 0.82, 0.78)
+    weak = _alternating_layer(n, 0.9, 0.3)
     alone = li_environment(u1, np.full(n, 3), weak, inplane_spacing_nm=d_t)
     assert set(alone["environment"]) == {"layered"}
     u = np.tile(u1, 3)
@@ -456,7 +460,7 @@ def test_a_weak_spinel_layer_joins_its_spinel_neighbours():
     block = li_environment(u, layer, np.concatenate([clear, weak, clear]), inplane_spacing_nm=d_t)
     assert set(block["environment"]) == {"spinel"}
     # Between two layered layers it stays layered.
-    flat = np.where(filled, 0.05, 0.0)
+    flat = _alternating_layer(n, 0.05, 0.05)
     isolated = li_environment(u, layer, np.concatenate([flat, weak, flat]), inplane_spacing_nm=d_t)
     assert set(isolated["environment"]) == {"layered"}
 
