@@ -97,5 +97,7 @@ def test_multislice_input_errors(thin_cell):
         simulate_multislice(thin_cell, scan_step_nm=STEP, frozen_phonons=4)
     with pytest.raises(InputError, match="mode"):
         simulate_multislice(thin_cell, scan_step_nm=STEP, mode="bloch")
+    with pytest.raises(InputError, match="max_batch"):
+        simulate_multislice(thin_cell, scan_step_nm=STEP, max_batch=0)
     with pytest.raises(InputError, match="scan_step_nm"):
         simulate_multislice(thin_cell, scan_step_nm=0)

@@ -244,9 +244,6 @@ def li_environment(
     alt = np.full(u.size, np.nan)
     on_dark = np.zeros(u.size, dtype=bool)
     idx = np.arange(u.size)
-    def window_sum(a, w=int(half_window)):
-        return np.convolve(a, np.ones(2 * w + 1), mode="full")[w : w + a.size]
-
     ws = int(spinel_half_window)
 
     # The signal whose sublattice contrast is tested: the mixing, plus the TM layers' pattern.
@@ -270,19 +267,19 @@ def li_environment(
         x0 = np.where(good, x[order], 0.0)
         w0 = np.where(good, ref[order], 0.0) if reference is not None else good.astype(float)
         s0 = np.where(good, sig[order], 0.0)
-        n_all = window_sum(good.astype(float))
+        n_all = _window_sum(good.astype(float), int(half_window))
         sigma = (_site_noise(u[order], np.zeros(order.size), np.where(good, sig[order], np.nan),
                              inplane_spacing_nm=inplane_spacing_nm)
                  if order.size >= 12 else global_sigma)
-        t, strong_here = _sublattice_test(x0, s0, even, good, sigma, window_sum, half_window=ws,
+        t, strong_here = _sublattice_test(x0, s0, even, good, sigma, half_window=ws,
                                           max_half_window=int(max_half_window), min_contrast=spinel_min_contrast,
                                           significance=significance)
         contrast, z, bright_even, shape, ordered = t["contrast"], t["z"], t["bright_even"], t["shape"], t["ordered"]
         with np.errstate(invalid="ignore"):
-            m_all = window_sum(v0 * w0) / window_sum(w0)
+            m_all = _window_sum(v0 * w0, int(half_window)) / _window_sum(w0, int(half_window))
         sigma_m = (_site_noise(u[order], np.zeros(order.size), np.where(good, vals, np.nan),
                                inplane_spacing_nm=inplane_spacing_nm) if order.size >= 12 else np.inf)
-        rs, rs_window = _rock_salt_along_layer(v0, w0, good, m_all, n_all, sigma_m, window_sum,
+        rs, rs_window = _rock_salt_along_layer(v0, w0, good, m_all, n_all, sigma_m,
                                                threshold=rock_salt_min, half_window=int(half_window),
                                                max_half_window=int(max_half_window), confidence=confidence)
         # Windows cut by the end of a layer (image edge, void) are short and noisy: such a site
@@ -312,7 +309,13 @@ def li_environment(
                          "rock_salt_window": window})
 
 
-def _rock_salt_along_layer(v0, w0, good, m_all, n_all, sigma_m, window_sum, *, threshold: float, half_window: int,
+def _window_sum(a: np.ndarray, half_window: int) -> np.ndarray:
+    """Sum of ``a`` over the ``2 half_window + 1`` entries centred on each entry (cut at the ends)."""
+    w = int(half_window)
+    return np.convolve(a, np.ones(2 * w + 1), mode="full")[w : w + a.size]
+
+
+def _rock_salt_along_layer(v0, w0, good, m_all, n_all, sigma_m, *, threshold: float, half_window: int,
                            max_half_window: int, confidence: float) -> tuple[np.ndarray, np.ndarray]:
     """Rock-salt decision of every site of one layer (sorted along it) from its window mean, and
     the number of sites it was taken over.
@@ -331,8 +334,8 @@ def _rock_salt_along_layer(v0, w0, good, m_all, n_all, sigma_m, window_sum, *, t
     while unsure.any() and w < max_half_window:
         w = min(2 * w, max_half_window)
         with np.errstate(invalid="ignore", divide="ignore"):
-            m_w = window_sum(v0 * w0, w) / window_sum(w0, w)
-            n_w = window_sum(good.astype(float), w)
+            m_w = _window_sum(v0 * w0, w) / _window_sum(w0, w)
+            n_w = _window_sum(good.astype(float), w)
         rs = np.where(unsure, m_w >= threshold, rs)
         window[unsure] = 2 * w + 1
         with np.errstate(invalid="ignore"):
@@ -380,7 +383,7 @@ def _within(points: np.ndarray, held: np.ndarray, reach_nm: float) -> np.ndarray
 
 
 def _sublattice_order(x0: np.ndarray, s0: np.ndarray, even: np.ndarray, good: np.ndarray, sigma: float,
-                      half_window: int, window_sum, *, min_contrast: float) -> dict[str, np.ndarray]:
+                      half_window: int, *, min_contrast: float) -> dict[str, np.ndarray]:
     """Sublattice test of one layer (sites sorted along it) over windows of ``2 half_window + 1``.
 
     Returns, per site: ``contrast`` of ``x0`` between the brighter and the dimmer sublattice,
@@ -388,13 +391,13 @@ def _sublattice_order(x0: np.ndarray, s0: np.ndarray, even: np.ndarray, good: np
     ``bright_even`` (the even sites are the brighter), ``ordered`` (the dimmer at most half the
     brighter), ``shape`` (ordered, and the contrast at least ``min_contrast``) and ``n`` (sites).
     """
-    n_e = window_sum((good & even).astype(float), half_window)
-    n_o = window_sum((good & ~even).astype(float), half_window)
+    n_e = _window_sum((good & even).astype(float), half_window)
+    n_o = _window_sum((good & ~even).astype(float), half_window)
     with np.errstate(invalid="ignore", divide="ignore"):
-        m_e = window_sum(x0 * even, half_window) / n_e
-        m_o = window_sum(x0 * ~even, half_window) / n_o
-        s_e = window_sum(s0 * even, half_window) / n_e
-        s_o = window_sum(s0 * ~even, half_window) / n_o
+        m_e = _window_sum(x0 * even, half_window) / n_e
+        m_o = _window_sum(x0 * ~even, half_window) / n_o
+        s_e = _window_sum(s0 * even, half_window) / n_e
+        s_o = _window_sum(s0 * ~even, half_window) / n_o
         z = np.abs(s_e - s_o) / (sigma * np.sqrt(1.0 / n_e + 1.0 / n_o))
     bright_even = s_e >= s_o
     bright = np.where(bright_even, m_e, m_o)
@@ -405,7 +408,7 @@ def _sublattice_order(x0: np.ndarray, s0: np.ndarray, even: np.ndarray, good: np
             "shape": ordered & (contrast >= min_contrast), "n": n_e + n_o}
 
 
-def _sublattice_test(x0: np.ndarray, s0: np.ndarray, even: np.ndarray, good: np.ndarray, sigma: float, window_sum, *,
+def _sublattice_test(x0: np.ndarray, s0: np.ndarray, even: np.ndarray, good: np.ndarray, sigma: float, *,
                      half_window: int, max_half_window: int, min_contrast: float,
                      significance: float) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """:func:`_sublattice_order` on windows that widen where the narrow one is not significant.
@@ -416,13 +419,13 @@ def _sublattice_test(x0: np.ndarray, s0: np.ndarray, even: np.ndarray, good: np.
     along a layer, a chance alternation is not. Returns the test per site and where the narrow
     window alone is ``significance`` standard errors (a block's seed: never a widened window).
     """
-    t = _sublattice_order(x0, s0, even, good, sigma, half_window, window_sum, min_contrast=min_contrast)
+    t = _sublattice_order(x0, s0, even, good, sigma, half_window, min_contrast=min_contrast)
     seed = t["shape"] & (t["z"] >= significance)
     unsure = ~seed
     w = half_window
     while unsure.any() and w < max_half_window:
         w = min(2 * w, max_half_window)
-        wide = _sublattice_order(x0, s0, even, good, sigma, w, window_sum, min_contrast=min_contrast)
+        wide = _sublattice_order(x0, s0, even, good, sigma, w, min_contrast=min_contrast)
         take = unsure & wide["shape"] & ((wide["z"] > t["z"]) | ~t["shape"])
         t = {key: (val if key == "n" else np.where(take, wide[key], val)) for key, val in t.items()}
     return t, seed
@@ -447,9 +450,8 @@ def _over_local_reference(u: np.ndarray, layer: np.ndarray, mixing: np.ndarray, 
         order = sel[np.argsort(u[sel], kind="stable")]
         r = reference[order]
         ok = np.isfinite(r) & (r > 0)
-        kernel = np.ones(2 * w + 1)
-        total = np.convolve(np.where(ok, r, 0.0), kernel, mode="full")[w : w + order.size]
-        count = np.convolve(ok.astype(float), kernel, mode="full")[w : w + order.size]
+        total = _window_sum(np.where(ok, r, 0.0), w)
+        count = _window_sum(ok.astype(float), w)
         with np.errstate(invalid="ignore", divide="ignore"):
             out[order] = np.where(ok & (count > 0), mixing[order] * r / (total / count), np.nan)
     return out

@@ -197,6 +197,8 @@ def simulate_multislice(
     inner, outer = detector_angles_mrad(detector, conv)
     if mode not in ("multislice", "prism"):
         raise InputError(f"mode={mode!r} must be 'multislice' (exact) or 'prism'")
+    if int(max_batch) != max_batch or max_batch < 1:
+        raise InputError(f"max_batch={max_batch!r} must be a positive integer (probe positions per batch, e.g. 256)")
     if int(frozen_phonons) != frozen_phonons or frozen_phonons < 0:
         raise InputError(f"frozen_phonons={frozen_phonons!r} must be a non-negative integer")
     if frozen_phonons > 0 and phonon_sigma_A is None:
