@@ -15,7 +15,9 @@ Run (from the repository root; windows are cached in ``--cache``, so a run resum
         --thickness-nm 5 --seeds 3 --margin-check 1 --save /tmp/abtem_degraded_100_5nm.npz \\
         --json /tmp/abtem_phases_100.json
 
-``--save F`` writes the scan (``StackScan.save``; what ``tests/imaging/data/`` holds).
+``--save F`` writes the scan (``StackScan.save``; what ``tests/imaging/data/`` holds); ``--load F``
+scores a saved scan without simulating (e.g. one made on a GPU machine with ``--device gpu
+--seeds 0``). ``--frozen-phonons N`` averages N thermal configurations (``--phonon-sigma-A``).
 """
 
 from __future__ import annotations
@@ -72,14 +74,23 @@ def score(sim, zone: str, seeds: int, doses=DOSES) -> tuple[list[dict], dict]:
 
 def main() -> None:
     from layerscope.crystal.scenes import validation_scene
-    from layerscope.simulate.stacked import simulate_multislice_stack
+    from layerscope.provenance import structure_sha256
+    from layerscope.simulate.stacked import StackScan, simulate_multislice_stack
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scene", choices=("degraded", "spinel"), default="degraded")
     parser.add_argument("--zone", choices=("100", "110"), default="100")
     parser.add_argument("--thickness-nm", type=float, default=5.0)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--scheduler", default="processes", help="threads, processes or a dask.distributed address")
+    parser.add_argument("--scheduler", default=None,
+                        help="threads, processes, synchronous or a dask.distributed address "
+                             "(default: processes on the CPU, synchronous on a GPU)")
+    parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="cpu")
+    parser.add_argument("--max-batch", type=int, default=256, help="probe positions propagated at once")
+    parser.add_argument("--frozen-phonons", type=int, default=0, help="configurations averaged (0: static lattice)")
+    parser.add_argument("--phonon-sigma-A", type=float, default=0.07, help="rms thermal displacement (A)")
+    parser.add_argument("--load", type=Path, default=None,
+                        help="score a scan written by --save instead of simulating (same scene arguments)")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/layerscope_abtem_stack"),
                         help="folder of the window scans (one subfolder per scene and parameters)")
     parser.add_argument("--margin-check", type=int, default=None, metavar="WINDOW",
@@ -90,11 +101,21 @@ def main() -> None:
 
     scene = validation_scene(args.scene, zone=args.zone, thickness_nm=args.thickness_nm, width_nm=0.4)
     started = time.perf_counter()
-    scan = simulate_multislice_stack(scene, device="cpu", cache_dir=args.cache, scheduler=args.scheduler)
+    if args.load is not None:
+        scan = StackScan.load(args.load)
+        if scan.parameters.get("scene_sha256") != structure_sha256(scene):
+            raise SystemExit(f"{args.load} is not a scan of this scene ({args.scene}, [{args.zone}], "
+                             f"{args.thickness_nm} nm): pass the arguments it was simulated with")
+    else:
+        phonons = {} if args.frozen_phonons == 0 else {"frozen_phonons": args.frozen_phonons,
+                                                        "phonon_sigma_A": args.phonon_sigma_A}
+        scheduler = args.scheduler or ("processes" if args.device == "cpu" else "synchronous")
+        scan = simulate_multislice_stack(scene, device=args.device, cache_dir=args.cache, scheduler=scheduler,
+                                         max_batch=args.max_batch, **phonons)
     geo = scan.geometry
     out = {"scene": args.scene, "zone": args.zone, "thickness_nm": scene.info["thickness_nm"],
            "geometry": geo.__dict__, "simulation_wall_s": time.perf_counter() - started,
-           "probe_positions": int(scan.scan.size)}
+           "probe_positions": int(scan.scan.size), "parameters": scan.parameters}
     print(f"{args.scene} [{args.zone}] {scene.info['thickness_nm']:.2f} nm: {geo}; {out['simulation_wall_s']:.0f} s",
           flush=True)
     if args.margin_check is not None:

@@ -250,8 +250,8 @@ def simulate_multislice(
             measurement = smatrix.scan(scan=scan, detectors=det)
         if hasattr(measurement, "compute"):
             measurement = measurement.compute(progress_bar=False)
-        array = np.asarray(measurement.array)
-        if dev == "gpu" and hasattr(array, "get"):  # pragma: no cover - GPU only
+        array = measurement.array
+        if hasattr(array, "get"):  # pragma: no cover - a CuPy array (GPU): copy to the host first
             array = array.get()
     elapsed = time.perf_counter() - started
     data = np.ascontiguousarray(np.asarray(array, dtype=np.float32).reshape(nx, ny).T)  # abTEM is (x, y)
