@@ -59,10 +59,12 @@ class HeldOut:
 
 
 def held_out_scene(index: int, *, pixel_size_nm: float = 0.01, field_nm: float = 3.0,
-                   probe_fwhm_nm: float = 0.08, seed: int = 9000) -> HeldOut:
-    """Simulate one held-out clean image with its truth table."""
+                   probe_fwhm_nm: float = 0.08, seed: int = 9000, displacement_pm: float = 0.0) -> HeldOut:
+    """Simulate one held-out clean image with its truth table; ``displacement_pm`` > 0 moves every
+    column off the lattice (:func:`layerscope.crystal.scenes.displace_columns`), so that a network
+    that draws an ideal lattice instead of the data is caught."""
     from layerscope.crystal import lattice
-    from layerscope.crystal.scenes import Block, stack
+    from layerscope.crystal.scenes import Block, displace_columns, stack
     from layerscope.simulate import simulate_haadf
     from layerscope.simulate.incoherent import FWHM_PER_SIGMA
 
@@ -72,6 +74,8 @@ def held_out_scene(index: int, *, pixel_size_nm: float = 0.01, field_nm: float =
     height = atoms.info["height_nm"]
     y0 = (height - field_nm) / 2 if top_nm is None else top_nm
     atoms.translate((0.0, -10 * y0, 0.0))
+    if displacement_pm > 0:
+        atoms = displace_columns(atoms, rms_pm=displacement_pm, seed=seed + 500 + index)
     sim = simulate_haadf(atoms, pixel_size_nm=pixel_size_nm, probe_fwhm_nm=probe_fwhm_nm, field_nm=(field_nm, field_nm))
     # both zones of layerscope.crystal ([100] and [110] of the 120-degree hexagonal cell) show
     # close-packed rows with columns a*sqrt(3)/2 apart (layerscope.crystal.phases.oriented)
@@ -117,7 +121,8 @@ def score(found_x, found_y, truth: pd.DataFrame, *, field_nm: tuple[float, float
     }
 
 
-def run_methods(noisy: np.ndarray, scene: HeldOut, *, device: str = "cpu", threshold: float = 0.5) -> tuple[dict, float]:
+def run_methods(noisy: np.ndarray, scene: HeldOut, *, device: str = "cpu", threshold: float = 0.5,
+                weights=None) -> tuple[dict, float]:
     """Column positions (x_nm, y_nm) from every method, and the enhancer's wall time (s)."""
     p = scene.clean.pixel_size_nm
     kw = dict(pixel_size_nm=p, min_separation_nm=scene.min_separation_nm, column_sigma_nm=scene.column_sigma_nm)
@@ -125,7 +130,7 @@ def run_methods(noisy: np.ndarray, scene: HeldOut, *, device: str = "cpu", thres
     tab = find_columns(noisy, **kw)
     out["classical"] = (tab.x_nm.to_numpy(), tab.y_nm.to_numpy())
     t0 = time.perf_counter()
-    res = enhance(noisy, pixel_size_nm=p, device=device)
+    res = enhance(noisy, pixel_size_nm=p, device=device, weights=weights)
     t_enh = time.perf_counter() - t0
     tab = find_columns(res.denoised, **kw)
     out["denoised"] = (tab.x_nm.to_numpy(), tab.y_nm.to_numpy())
@@ -139,17 +144,18 @@ def run_methods(noisy: np.ndarray, scene: HeldOut, *, device: str = "cpu", thres
 
 
 def accuracy(doses=(5e2, 1e3, 1e4), repeats: int = 3, *, scenes=range(len(SCENES)), field_nm: float = 3.0,
-             match_nm: float = 0.06, device: str = "cpu", threshold: float = 0.5) -> pd.DataFrame:
+             match_nm: float = 0.06, device: str = "cpu", threshold: float = 0.5, weights=None,
+             displacement_pm: float = 0.0) -> pd.DataFrame:
     """One row per (scene, dose, repeat, method)."""
     from layerscope.simulate import degrade
 
     rows = []
     for s in scenes:
-        scene = held_out_scene(s, field_nm=field_nm)
+        scene = held_out_scene(s, field_nm=field_nm, displacement_pm=displacement_pm)
         for dose in doses:
             for r in range(repeats):
                 noisy = np.asarray(degrade(scene.clean, dose_e_per_A2=dose, seed=9100 + 97 * s + r).data, float)
-                found, t_enh = run_methods(noisy, scene, device=device, threshold=threshold)
+                found, t_enh = run_methods(noisy, scene, device=device, threshold=threshold, weights=weights)
                 for method, (x, y) in found.items():
                     sc = score(x, y, scene.truth, field_nm=(field_nm, field_nm), match_nm=match_nm)
                     rows.append({"scene": scene.name, "dose_e_per_A2": dose, "repeat": r, "method": method,
@@ -157,17 +163,18 @@ def accuracy(doses=(5e2, 1e3, 1e4), repeats: int = 3, *, scenes=range(len(SCENES
     return pd.DataFrame(rows)
 
 
-def timing(sizes=(512, 1024, 2048), *, pixel_size_nm: float = 0.01, device: str = "cpu", repeats: int = 2) -> pd.DataFrame:
+def timing(sizes=(512, 1024, 2048), *, pixel_size_nm: float = 0.01, device: str = "cpu", repeats: int = 2,
+           weights=None) -> pd.DataFrame:
     """Wall time of enhance() and of the classical find_columns on images of n x n pixels."""
     rng = np.random.default_rng(1)
     rows = []
     for n in sizes:
         img = rng.poisson(5.0, (n, n)).astype(float)
-        enhance(img[:128, :128], pixel_size_nm=pixel_size_nm, device=device)  # load weights, warm up
+        enhance(img[:128, :128], pixel_size_nm=pixel_size_nm, device=device, weights=weights)  # load, warm up
         best = np.inf
         for _ in range(repeats):
             t0 = time.perf_counter()
-            enhance(img, pixel_size_nm=pixel_size_nm, device=device)
+            enhance(img, pixel_size_nm=pixel_size_nm, device=device, weights=weights)
             best = min(best, time.perf_counter() - t0)
         rows.append({"n_px": n, "pixel_size_nm": pixel_size_nm, "device": device, "enhance_s": best,
                      "megapixel_per_s": n * n / best / 1e6})
@@ -182,11 +189,16 @@ def main(argv=None) -> int:
     ap.add_argument("--threshold", type=float, default=0.5, help="column-probability threshold of the seeds")
     ap.add_argument("--timing-sizes", type=int, nargs="*", default=[512, 1024, 2048])
     ap.add_argument("--json", default=None, help="write the tables here")
+    ap.add_argument("--weights", default=None, help="another weights file (default: the shipped one)")
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    ap.add_argument("--displacement-pm", type=float, default=0.0,
+                    help="move every column off the lattice by this rms per axis (pm)")
     args = ap.parse_args(argv)
     import torch
 
-    torch.set_num_threads(2)
-    acc = accuracy(tuple(args.doses), args.repeats, device=args.device, threshold=args.threshold)
+    torch.set_num_threads(args.threads)
+    acc = accuracy(tuple(args.doses), args.repeats, device=args.device, threshold=args.threshold,
+                   weights=args.weights, displacement_pm=args.displacement_pm)
     summary = (acc.groupby(["dose_e_per_A2", "method"], sort=False)[["recall", "precision", "rms_pm"]].mean()
                .unstack("method").round(3))
     pd.set_option("display.width", 200)
@@ -194,7 +206,8 @@ def main(argv=None) -> int:
     print(summary.to_string())
     per_scene = acc.groupby(["scene", "dose_e_per_A2", "method"], sort=False)[["recall", "precision", "rms_pm"]].mean()
     print(per_scene.round(3).to_string())
-    tim = timing(tuple(args.timing_sizes), device=args.device) if args.timing_sizes else pd.DataFrame()
+    tim = (timing(tuple(args.timing_sizes), device=args.device, weights=args.weights) if args.timing_sizes
+           else pd.DataFrame())
     if not tim.empty:
         print(tim.round(3).to_string(index=False))
     if args.json:

@@ -15,6 +15,7 @@ from layerscope.crystal import (
     block_for_thickness,
     bulk,
     check_labels,
+    displace_columns,
     glide,
     lateral_domain,
     oriented,
@@ -180,6 +181,25 @@ def test_glide_shift_measured_back(scene, fraction):
     moved = (rows(out, True) - rows(scene, True)) % 1.0
     assert circular_distance(moved, (fraction * a / spacing) % 1.0) < 1e-6
     assert circular_distance(rows(out, False) - rows(scene, False), 0.0) < 1e-9
+
+
+def test_displace_columns_moves_each_column_rigidly_by_the_stated_rms():
+    atoms = stack([Block("O3", 12)], composition="LiCoO2", width_nm=3.0, thickness_nm=1.0)
+    out = displace_columns(atoms, rms_pm=10.0, seed=3)
+    d = (out.positions - atoms.positions) * 100.0  # pm; atoms keep their order
+    assert np.all(d[:, 2] == 0.0)
+    xy = np.round(atoms.positions[:, :2] * 100).astype(int)
+    _, column = np.unique(xy, axis=0, return_inverse=True)
+    per_column = [d[column.ravel() == k, :2] for k in range(column.max() + 1)]
+    assert all(np.ptp(c, axis=0).max() < 1e-9 for c in per_column)  # one vector per column
+    shifts = np.array([c[0] for c in per_column], dtype=float)
+    assert len(shifts) > 200
+    # rms per axis within 3 standard errors of 10 pm (relative error of an rms: 1/sqrt(2n))
+    assert np.sqrt(np.mean(shifts**2, axis=0)) == pytest.approx([10.0, 10.0], rel=3 / np.sqrt(2 * len(shifts)))
+    assert out.info["column_displacements"] == {"rms_pm": 10.0, "seed": 3}
+    assert np.array_equal(out.arrays["site"], atoms.arrays["site"])
+    with pytest.raises(InputError, match="rms_pm"):
+        displace_columns(atoms, rms_pm=-1.0)
 
 
 def test_void_removes_exactly_the_atoms_inside():

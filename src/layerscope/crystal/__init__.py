@@ -10,7 +10,7 @@ Every builder returns an :class:`ase.Atoms` (positions in Angstrom) with per-ato
   (image rows, down), x in plane; O3 rows step +1/3 of a column spacing per layer in [100].
 * :func:`stack` with :class:`Block` -- composite scenes (O1 blocks, twin layers, rock-salt surface
   layers, Li/TM mixing), and the defects :func:`add_mixing`, :func:`lateral_domain`,
-  :func:`glide`, :func:`void`, :func:`tilt_boundary` (:mod:`.scenes`).
+  :func:`glide`, :func:`displace_columns`, :func:`void`, :func:`tilt_boundary` (:mod:`.scenes`).
 """
 
 from layerscope.crystal.composition import COMPOSITIONS, get_composition
@@ -20,6 +20,7 @@ from layerscope.crystal.scenes import (
     Block,
     add_mixing,
     block_for_thickness,
+    displace_columns,
     glide,
     lateral_domain,
     stack,
@@ -45,6 +46,7 @@ __all__ = [
     "stack",
     "add_mixing",
     "lateral_domain",
+    "displace_columns",
     "glide",
     "void",
     "tilt_boundary",

@@ -53,6 +53,7 @@ __all__ = [
     "add_mixing",
     "lateral_domain",
     "glide",
+    "displace_columns",
     "void",
     "tilt_boundary",
     "validation_scene",
@@ -437,6 +438,43 @@ def glide(
     ]
     _ph.record_step(out, "glide", dict(above_y_nm=above_y_nm, shift_fraction=shift_fraction,
                                        beam_fraction=beam_fraction), source=atoms)
+    return out
+
+
+def displace_columns(atoms: Atoms, *, rms_pm: float, seed: int = 0) -> Atoms:
+    """Static disorder: move every atom column by its own random in-plane vector.
+
+    Atoms (and empty sites) that share ``x`` and ``y`` to 1 pm form a column; each column moves
+    rigidly by a vector drawn from a normal distribution with ``rms_pm`` per axis (x and y; the
+    beam direction z is untouched). A crystal whose columns are not on an ideal lattice: the
+    ground truth for checking that a method follows the data rather than a lattice it expects.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        An oriented cell or scene.
+    rms_pm : float
+        Root-mean-square displacement per axis in pm (>= 0).
+    seed : int
+        Seed of the displacements.
+
+    Returns
+    -------
+    ase.Atoms
+        New atoms, labels unchanged; ``info["column_displacements"]`` records ``rms_pm`` and ``seed``.
+    """
+    if not np.isfinite(rms_pm) or rms_pm < 0:
+        raise InputError(f"rms_pm={rms_pm!r} must be a finite displacement >= 0 in pm, e.g. 10")
+    full = _labels.with_vacancies(atoms)
+    xy = np.round(full.positions[:, :2] * 100.0).astype(np.int64)  # positions in A: 0.01 A = 1 pm
+    _, column = np.unique(xy, axis=0, return_inverse=True)
+    shift = np.random.default_rng(seed).normal(0.0, rms_pm / 100.0, size=(int(column.max()) + 1, 2))
+    pos = full.positions.copy()
+    pos[:, :2] += shift[column.ravel()]
+    full.positions = pos
+    out = _labels.split_vacancies(full)
+    out.info["column_displacements"] = {"rms_pm": float(rms_pm), "seed": int(seed)}
+    _ph.record_step(out, "displace_columns", dict(rms_pm=rms_pm, seed=seed), source=atoms)
     return out
 
 
