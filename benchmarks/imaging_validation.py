@@ -177,10 +177,11 @@ def column_sweep(seeds: int, with_atomap: bool) -> list[dict]:
 def score_phase_image(clean, truth, *, zone: str, dose: float, seed: int,
                       jitter_px: float = JITTER_PX) -> tuple[dict, pd.DataFrame | None]:
     """One noisy copy of ``clean`` (an Image, fraction of the beam) through ``map_phases``, scored per
-    column against ``truth``: the row (accuracies, O1 layers, rock-salt layer, mixing fit) and the
+    column against ``truth``: the row (accuracies, O1 layers, rock-salt layer, mixing fit, recall,
+    precision and RMS position error of the visible columns) and the
     confusion matrix (None when the image is refused: the row then holds the error)."""
     from layerscope.imaging.pipeline import map_phases
-    from layerscope.imaging.scoring import score_phases
+    from layerscope.imaging.scoring import score_columns, score_phases
     from layerscope.simulate import degrade
 
     px = clean.pixel_size_nm
@@ -189,14 +190,17 @@ def score_phase_image(clean, truth, *, zone: str, dose: float, seed: int,
         pm = map_phases(img, pixel_size_nm=px, zone=zone, composition="LiCoO2")
     except Exception as err:  # noqa: BLE001 - a refusal is a result of the sweep
         return {"dose": dose, "seed": seed, "error": str(err)}, None
-    ps = score_phases(pm.columns, truth, extent_nm=(img.shape[1] * px, img.shape[0] * px))
+    extent = (img.shape[1] * px, img.shape[0] * px)
+    ps = score_phases(pm.columns, truth, extent_nm=extent)
+    sc = score_columns(pm.columns, truth, extent_nm=extent, margin_nm=MARGIN_NM)
     o1 = pm.domains[pm.domains["phase"] == "O1"]
     surf = pm.summary["quantities"].get("surface_layer") or {}
     row = {"dose": dose, "seed": seed, "accuracy": ps.accuracy, **{f"acc_{k}": v for k, v in ps.per_phase.items()},
            "missing": ps.n_missing, "n_truth": ps.n_truth,
            "o1_layers": int(o1.iloc[0]["n_cation_layers"]) if len(o1) else 0, "rs_nm": surf.get("thickness_nm"),
            "mixing_slope": ps.mixing_fit.get("slope"), "mixing_intercept": ps.mixing_fit.get("intercept"),
-           "mixing_rms": ps.mixing_fit.get("rms_vs_truth")}
+           "mixing_rms": ps.mixing_fit.get("rms_vs_truth"),
+           "column_recall": sc.recall, "column_precision": sc.precision, "column_rms_pm": sc.rms_pm}
     return row, ps.confusion
 
 
