@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # The GPU measurements of docs/benchmarks.md ("GPU") and the abTEM scans of docs/validation.md, in one
 # script, for a CUDA machine whose python3 has PyTorch and CuPy (abTEM, ASE, Dask and Zarr installed
-# beside them). Run from the repository root:
+# beside them). On a machine without a package index, carry them as wheels (pip download --no-deps
+# --python-version 3.12 ... here; on the machine: pip install --no-index --no-deps --target DIR and
+# PYTHONPATH=DIR): abtem, ase, dask, partd, locket, zarr, donfig, numcodecs, google-crc32c, and what
+# importing abTEM 1.0.11 pulls in: traitlets, ipywidgets, comm, jupyterlab_widgets, widgetsnbextension,
+# ipython, ipython_pygments_lexers, jedi, parso, matplotlib-inline, pexpect, ptyprocess, prompt_toolkit,
+# wcwidth, stack_data, executing, asttokens, pure_eval. Run from the repository root:
 #
 #     benchmarks/gpu_session.sh OUTDIR STAGE [STAGE ...]
 #

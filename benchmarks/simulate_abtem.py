@@ -51,7 +51,8 @@ def run(reps: int, phonons: int, device: str = "cpu") -> None:
     a = ms.image.data.astype(float)
     field = tuple(ms.image.metadata["simulation"]["field_nm"])
     li_tm = column_values(a, ms.columns, "Li").mean() / column_values(a, ms.columns, "TM").mean()
-    print(f"\n{device}: thickness {atoms.cell[2, 2] / 10:.2f} nm, frozen phonons {phonons}: {a.shape[1]}x{a.shape[0]} positions, "
+    print(f"\n{device}: thickness {atoms.cell[2, 2] / 10:.2f} nm, frozen phonons {phonons}: "
+          f"{a.shape[1]}x{a.shape[0]} positions, "
           f"{wall:.1f} s ({ms.image.metadata['simulation']['time_per_position_s'] * 1e3:.0f} ms per position "
           f"per configuration), abTEM mean {a.mean():.3e}, Li/TM peak {li_tm:.3f}")
     best = (-1, None)

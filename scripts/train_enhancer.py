@@ -11,9 +11,10 @@ Training pairs are generated on the fly, never stored:
    unit ``Z^n`` with a random ``n`` in 1.6-2.0); a few scenes are replaced every ``--refresh`` steps;
 2. every sample is a patch of ``--patch`` model pixels at a random position and in-plane rotation
    of a scene, 70 % of them with every column moved off the lattice by its own random vector (rms
-   0-15 pm per axis, so that the network learns to follow the data, not an ideal lattice), rendered at a random pixel size (0.007-0.035 nm) with a random probe (0.06-0.12 nm
-   FWHM) by :func:`layerscope.simulate.incoherent.render_gaussians` (exactly the simulator's
-   incoherent model), with a random thickness gradient, then degraded by
+   0-15 pm per axis, so that the network learns to follow the data, not an ideal lattice),
+   rendered at a random pixel size (0.007-0.035 nm) with a random probe (0.06-0.12 nm FWHM) by
+   :func:`layerscope.simulate.incoherent.render_gaussians` (exactly the simulator's incoherent
+   model), with a random thickness gradient, then degraded by
    :func:`layerscope.simulate.degrade` (dose 150-5e4 e/A^2 log-uniform, extra blur, background,
    line jitter, flyback distortion, drift);
 3. input: the degraded patch resampled to the model pixel size exactly as
