@@ -44,6 +44,7 @@ import numpy as np
 from ase import Atoms
 
 from layerscope.errors import InputError
+from layerscope import linalg as robust_linalg
 
 __all__ = [
     "OrderingResult",
@@ -884,7 +885,7 @@ def _stacking_axis(atoms: Atoms) -> np.ndarray:
     m = (cls[i] == "M") & (cls[j] == "M")
     if not np.any(m):
         raise InputError("no TM-TM neighbours within 3.1 Å; the cell is not a layered oxide")
-    _, _, vt = np.linalg.svd(D[m], full_matrices=False)
+    _, _, vt = robust_linalg.svd(D[m])
     axis = vt[-1]
     return axis if axis[np.argmax(np.abs(axis))] > 0 else -axis
 

@@ -31,6 +31,7 @@ from scipy import ndimage
 from skimage.measure import block_reduce
 
 from layerscope.errors import InputError
+from layerscope import linalg as robust_linalg
 
 __all__ = [
     "DetectionResult",
@@ -443,7 +444,7 @@ def _fit_block(
             try:
                 cov_diag = np.einsum("nii->ni", np.linalg.inv(jtj))
             except np.linalg.LinAlgError:  # a singular fit somewhere in the block: use the pseudo-inverse
-                cov_diag = np.einsum("nii->ni", np.linalg.pinv(jtj))
+                cov_diag = np.einsum("nii->ni", robust_linalg.pinv(jtj))
             # Pearson chi-square per degree of freedom scales the information to the data's gain.
             perr = np.sqrt(0.5 * (cov_diag[:, 1] + cov_diag[:, 2]) * chi2 / dof)
     return {

@@ -34,6 +34,7 @@ import pandas as pd
 from scipy import ndimage
 
 from layerscope.imaging.lattice import wrap_half
+from layerscope import linalg as robust_linalg
 
 __all__ = ["layer_table", "add_spacings", "gliding", "quantities", "surface_layer_thickness", "circular_mean"]
 
@@ -245,10 +246,10 @@ def gliding(layers: pd.DataFrame, *, inplane_spacing_nm: float, a_nm: float, zon
     wts = 1.0 / np.maximum(sem, 1e-4) ** 2
     aw = design * np.sqrt(wts)[:, None]
     bw = raw * np.sqrt(wts)
-    coef, *_ = np.linalg.lstsq(aw, bw, rcond=None)
+    coef, _ = robust_linalg.lstsq(aw, bw)
     dof = max(len(tm) - design.shape[1], 1)
     chi2 = float(np.sum((bw - aw @ coef) ** 2)) / dof
-    cov = np.linalg.pinv(aw.T @ aw) * max(chi2, 1.0)
+    cov = robust_linalg.pinv(aw.T @ aw) * max(chi2, 1.0)
     slope = float(coef[1])
     local = res - slope * dv
     block_step = np.full(len(tm) - 1, np.nan)

@@ -22,6 +22,7 @@ import numpy as np
 
 from layerscope.errors import InputError
 from layerscope.simulate.incoherent import _check_positive, electron_wavelength_A
+from layerscope import linalg as robust_linalg
 
 __all__ = ["stem_max_harmonic", "trig_interpolation_matrix", "resample_periodic_image"]
 
@@ -124,7 +125,7 @@ def trig_interpolation_matrix(
             f"scan at least {2 * k + 1} steps over the period of {period:g} nm"
         )
     a = _harmonic_basis(xs, period, k)
-    u, s, vt = np.linalg.svd(a, full_matrices=False)
+    u, s, vt = robust_linalg.svd(a)
     if s[-1] <= 0 or s[0] / s[-1] > MAX_CONDITION:
         raise InputError(
             f"the {xs.size} sample phases over the period of {period:g} nm do not determine harmonics up to "

@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from layerscope import linalg as robust_linalg
 from layerscope.errors import InputError
 from layerscope.spectra._arrays import (
     as_float,
@@ -184,7 +185,7 @@ def _fit_block(
         basis = np.stack([ew**-r1, ew**-r2], axis=1)  # (W, 2)
         norm = basis.max(axis=0)
         bn = basis / norm
-        coef = y.reshape(-1, y.shape[-1]) @ np.linalg.pinv(bn).T  # (P, 2)
+        coef = y.reshape(-1, y.shape[-1]) @ robust_linalg.pinv(bn).T  # (P, 2)
         params = (coef / norm).reshape(shape + (2,))
         valid = y.sum(axis=-1) > 0
     else:

@@ -32,6 +32,7 @@ from scipy.interpolate import CubicSpline
 
 from layerscope.errors import InputError
 from layerscope.spectra._arrays import as_float, check_energy_axis, check_finite, map_spectra, window_slice
+from layerscope import linalg as robust_linalg
 
 __all__ = [
     "Edge",
@@ -199,7 +200,7 @@ def default_background_window(
 def _parabola_pinv(k: int) -> np.ndarray:
     u = np.arange(-k, k + 1, dtype=np.float64)
     design = np.stack([np.ones_like(u), u, u * u], axis=1)
-    return np.linalg.pinv(design)  # (3, 2k+1)
+    return robust_linalg.pinv(design)  # (3, 2k+1)
 
 
 def _gather(sub: np.ndarray, centre: np.ndarray, k: int) -> np.ndarray:
@@ -405,7 +406,7 @@ def _shift_block(
         try:
             step = np.linalg.solve(JTJ, JTr[..., None])[..., 0]
         except np.linalg.LinAlgError:
-            step = np.stack([np.linalg.lstsq(m, v, rcond=None)[0] for m, v in zip(JTJ, JTr)])
+            step = np.stack([robust_linalg.lstsq(m, v)[0] for m, v in zip(JTJ, JTr)])
         a = a + step[:, 0]
         b = b + step[:, 1]
         delta = np.clip(delta + step[:, 2], -max_shift_eV, max_shift_eV)
@@ -418,7 +419,7 @@ def _shift_block(
             s2 = (resid**2).sum(axis=1) / max(W - 3, 1)
             JTJ = np.einsum("pwi,pwj->pij", J, J)
             with np.errstate(invalid="ignore"):
-                cov_dd = np.linalg.pinv(JTJ)[:, 2, 2]
+                cov_dd = robust_linalg.pinv(JTJ)[:, 2, 2]
                 sigma = np.sqrt(np.maximum(s2 * cov_dd, 0.0))
     out = np.stack([delta, sigma, a], axis=-1)
     return out.reshape(shape + (3,))

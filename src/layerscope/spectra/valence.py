@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from layerscope import linalg as robust_linalg
 from layerscope.errors import InputError
 from layerscope.spectra._arrays import (
     as_float,
@@ -160,7 +161,7 @@ def _nnls_block(
     yy = (y**2).sum(axis=1)
     for sub in subsets:
         A = basis[:, sub]  # (W, k)
-        pinv = np.linalg.pinv(A)
+        pinv = robust_linalg.pinv(A)
         w = y @ pinv.T  # (P, k)
         feasible = np.all(w >= 0, axis=1)
         fit = w @ A.T
@@ -178,7 +179,7 @@ def _nnls_block(
         val = frac @ valences
         # uncertainty: covariance of the unconstrained weights s^2 (A^T A)^-1, propagated
         s2 = np.maximum(best_cost, 0) / max(W - R, 1)
-        cov = np.linalg.pinv(basis.T @ basis)  # (R, R)
+        cov = robust_linalg.pinv(basis.T @ basis)  # (R, R)
         # d val / d w_i = (v_i - val) / total
         g = (valences[None, :] - val[:, None]) / total[:, None]
         var = s2 * np.einsum("pi,ij,pj->p", g, cov, g)

@@ -47,6 +47,7 @@ from layerscope.errors import InputError
 from layerscope.spectra._arrays import as_float, check_energy_axis, check_finite, map_spectra
 from layerscope.spectra._windows import cumulative, noise_sigma, window_integral
 from layerscope.spectra.edges import Edge, get_edge
+from layerscope import linalg as robust_linalg
 
 __all__ = ["WhiteLineRatio", "white_line_ratio"]
 
@@ -93,7 +94,7 @@ def _parabola_peak(y: np.ndarray, e: np.ndarray, lo: np.ndarray, hi: np.ndarray,
     i = np.argmax(np.where(inside, y, -np.inf), axis=-1)
     i = np.clip(i, k, n - 1 - k)
     u = np.arange(-k, k + 1)
-    pinv = np.linalg.pinv(np.stack([np.ones_like(u), u, u * u], axis=1).astype(float))
+    pinv = robust_linalg.pinv(np.stack([np.ones_like(u), u, u * u], axis=1).astype(float))
     seg = np.take_along_axis(y, i[..., None] + u, -1)
     c = seg @ pinv.T
     with np.errstate(divide="ignore", invalid="ignore"):
