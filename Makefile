@@ -24,7 +24,7 @@ system-deps:
 	fi
 
 demo: $(STAMP)
-	$(BIN)/layerscope demo --out demo-output
+	$(BIN)/layerscope demo --out demo-output --overwrite
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q

@@ -42,7 +42,7 @@ def _overview(timings: dict[str, float]) -> Section:
     return Section("Overview", text, metrics={f"{k} (s)": round(v, 1) for k, v in timings.items()})
 
 
-def run_demo(out: str | Path, *, seed: int = 0, scheduler: Any = None, steps=None) -> Path:
+def run_demo(out: str | Path, *, seed: int = 0, scheduler: Any = None, steps=None, overwrite: bool = False) -> Path:
     """Run every demo step and write ``out/report.html``; returns the report's path.
 
     The output folder appears only when every step succeeded (see
@@ -52,7 +52,7 @@ def run_demo(out: str | Path, *, seed: int = 0, scheduler: Any = None, steps=Non
     parameters = {"seed": seed, "steps": [m for _, m in steps]}
     sections: list[Section] = []
     timings: dict[str, float] = {}
-    with output_directory(out) as tmp:
+    with output_directory(out, overwrite=overwrite) as tmp:
         for folder, module in steps:
             workdir = tmp / folder
             workdir.mkdir(parents=True, exist_ok=True)

@@ -55,14 +55,19 @@ def test_output_directory_appears_only_on_success(tmp_path):
         write_table(pd.DataFrame({"x_nm": [0.1, 0.2]}), tmp / "t.parquet")
         write_summary(tmp, {"n": 2, "bad": float("nan")}, Provenance.create(parameters={"k": 1}))
     assert sorted(p.name for p in out.iterdir()) == ["provenance.json", "summary.json", "t.csv", "t.parquet"]
+    manifest = json.loads((out / "provenance.json").read_text())["outputs"]
+    assert manifest["tool"] == "layerscope"
+    assert manifest["files"] == ["provenance.json", "summary.json", "t.csv", "t.parquet"]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n"] == 2 and summary["bad"] is None
     assert summary["provenance"]["parameters"] == {"k": 1}
     pd.testing.assert_frame_equal(pd.read_parquet(out / "t.parquet"), pd.read_csv(out / "t.csv"))
-    # a second successful run replaces the folder completely
-    with output_directory(out) as tmp:
+    # a second successful run with overwrite replaces the files the first run wrote, and only those
+    (out / "notes.txt").write_text("mine")
+    with output_directory(out, overwrite=True) as tmp:
         write_json({"n": 3}, tmp / "summary.json")
-    assert [p.name for p in out.iterdir()] == ["summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "provenance.json", "summary.json"]
+    assert (out / "notes.txt").read_text() == "mine"
 
 
 def test_write_table_refuses_unknown_suffix(tmp_path):

@@ -39,6 +39,7 @@ from ase import Atoms
 from layerscope.atomistic.potentials import relax
 from layerscope.atomistic.structures import apply_gliding, layered_lattice_parameters
 from layerscope.errors import InputError
+from layerscope.io.output import writes_folder
 
 __all__ = [
     "CalculatorSource",
@@ -507,6 +508,7 @@ class GlidingStudy:
         fig.tight_layout()
         return fig
 
+    @writes_folder()
     def write(self, out_dir, provenance) -> None:
         """barriers.csv, profiles.csv, band_*.extxyz, barrier_vs_gliding.png, summary.json, provenance.json."""
         from pathlib import Path

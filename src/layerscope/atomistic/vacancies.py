@@ -33,6 +33,7 @@ from layerscope.atomistic.chemical_potential import OxygenReference, oxygen_entr
 from layerscope.atomistic.potentials import Potential, RelaxResult, relax
 from layerscope.atomistic.structures import boundary_distance
 from layerscope.errors import InputError
+from layerscope.io.output import writes_folder
 
 __all__ = [
     "VacancyScan",
@@ -434,6 +435,7 @@ class VacancyStudy:
             raise InputError(f"the {self.structure} host has no boundary to image")
         return host
 
+    @writes_folder()
     def write(self, out_dir, provenance, *, image: dict[str, float] | None = None) -> None:
         """sites.csv, host.extxyz (relaxed), dG_profile.png, summary.json, provenance.json.
 

@@ -14,6 +14,7 @@ from layerscope.cells.rate import rate_capability
 from layerscope.cells.readers import CyclerData, read_cycler
 from layerscope.errors import InputError
 from layerscope.provenance import Provenance
+from layerscope.io.output import writes_folder
 
 __all__ = ["CyclingResult", "run_cycling"]
 
@@ -182,6 +183,7 @@ class CyclingResult:
         return Section("Cycling", text=text, figures=self.figures(), tables=tables, metrics=metrics,
                        provenance=provenance)
 
+    @writes_folder()
     def write(self, out_dir: Path, provenance: Provenance) -> None:
         """Tables (CSV + the tidy record as Parquet), figures and summary.json into ``out_dir``."""
         from layerscope.io.output import write_summary, write_table

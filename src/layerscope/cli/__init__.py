@@ -1,13 +1,19 @@
 """The ``layerscope`` command line.
 
 Each domain registers its commands on :data:`layerscope.cli.app.app` in its own module; importing
-them here builds the whole CLI. :func:`main` turns a :class:`~layerscope.errors.LayerscopeError`
-into one line on stderr and exit status 2 (no traceback for a user's mistake).
+them here builds the whole CLI. :func:`run` turns a :class:`~layerscope.errors.LayerscopeError`
+into one line on stderr and exit status 2 (no traceback for a user's mistake), Ctrl-C or SIGTERM
+into one line and status 130/143, and keeps third-party warnings off the terminal unless
+``--verbose`` is given.
 """
 
 from __future__ import annotations
 
+import shlex
+import signal
 import sys
+import warnings
+from typing import Sequence
 
 from layerscope.cli.app import app
 from layerscope.cli import core  # noqa: F401  (registers info, demo, version)
@@ -19,16 +25,85 @@ from layerscope.cli import atomistic  # noqa: F401  (registers atomistic vacanci
 from layerscope.cli import cells  # noqa: F401  (registers cycling, xrd, kinetics)
 from layerscope.errors import LayerscopeError
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "run"]
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every ``finally`` (the output folder's clean-up) runs."""
+
+
+def _on_sigterm(signum, frame) -> None:  # pragma: no cover - exercised in a subprocess test
+    raise _Terminated()
+
+
+def _interrupted_line() -> str:
+    from layerscope.io.output import active_targets
+
+    targets = active_targets()
+    where = f"; nothing written to {targets[-1]}" if targets else ""
+    return f"layerscope: interrupted{where}"
+
+
+#: Loggers of the readers and libraries layerscope calls; their messages reach the terminal only with --verbose.
+_THIRD_PARTY_LOGGERS = ("rsciio", "hyperspy", "exspy", "distributed", "chgnet", "sevenn", "abtem", "numexpr",
+                        "matplotlib", "PIL", "h5py", "tifffile", "imageio")
+
+
+def _quiet_loggers(verbose: bool) -> None:
+    import logging
+
+    for name in _THIRD_PARTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.ERROR)
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the command line on ``argv`` (default ``sys.argv[1:]``) and return the exit status.
+
+    Third-party warnings are silenced unless ``--verbose`` is among the arguments (it is removed
+    before the commands see it).
+    """
+    from layerscope.io.output import reset_targets, set_command
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    verbose = "--verbose" in args
+    args = [a for a in args if a != "--verbose"]
+    reset_targets()
+    set_command(shlex.join(["layerscope", *args]))
+    _quiet_loggers(verbose)
+    with warnings.catch_warnings():
+        if not verbose:
+            warnings.simplefilter("ignore")
+        try:
+            app(args=args, prog_name="layerscope", standalone_mode=False)
+        except LayerscopeError as err:
+            print(f"layerscope: error: {err}", file=sys.stderr)
+            return 2
+        except _Terminated:
+            print(_interrupted_line(), file=sys.stderr)
+            return 143
+        except KeyboardInterrupt:
+            print(_interrupted_line(), file=sys.stderr)
+            return 130
+        except SystemExit as exc:  # typer/click exits (--help, usage errors) keep their status
+            return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except Exception as exc:  # click's own usage errors
+            import click
+
+            if isinstance(exc, click.exceptions.Exit):
+                return exc.exit_code
+            if isinstance(exc, click.ClickException):
+                exc.show()
+                return exc.exit_code
+            if isinstance(exc, click.exceptions.Abort):
+                print(_interrupted_line(), file=sys.stderr)
+                return 130
+            raise
+    return 0
 
 
 def main() -> None:
     """Entry point of the ``layerscope`` console script."""
-    try:
-        app()
-    except LayerscopeError as err:
-        print(f"layerscope: error: {err}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("layerscope: interrupted", file=sys.stderr)
-        sys.exit(130)
+    if "--verbose" not in sys.argv:
+        warnings.simplefilter("ignore")  # also for warnings raised while the commands are imported
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    sys.exit(run())

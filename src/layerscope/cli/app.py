@@ -17,6 +17,26 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        import layerscope
+
+        typer.echo(f"layerscope {layerscope.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                 help="Print the layerscope version and exit."),
+    verbose: bool = typer.Option(False, "--verbose", help="Show third-party warnings and log messages (hidden by "
+                                                          "default); accepted anywhere on the command line."),
+) -> None:
+    """Quantified degradation of layered oxide cathodes."""
+
+
 SchedulerOption = typer.Option(
     None,
     "--scheduler",
@@ -29,6 +49,29 @@ OutOption = typer.Option(
     "--out",
     help="Output folder; written all or nothing (nothing is left behind when the analysis fails).",
 )
+
+OverwriteOption = typer.Option(
+    False,
+    "--overwrite",
+    help="Replace a previous layerscope result in --out (only the files that run wrote; nothing else is touched).",
+)
+
+
+def claim_output(out, overwrite: bool, *inputs):
+    """Check --out against the output contract before any work is done; returns the target to write.
+
+    ``inputs`` are the command's input files (None entries and lists are accepted).
+    """
+    from layerscope.io.output import OutputTarget
+
+    flat = []
+    for item in inputs:
+        if isinstance(item, (list, tuple)):
+            flat.extend(i for i in item if i is not None)
+        elif item is not None:
+            flat.append(item)
+    return OutputTarget(out, overwrite=overwrite, inputs=flat)
+
 
 PixelSizeOption = typer.Option(
     None,

@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from layerscope.cli.app import OutOption, SchedulerOption, app
+from layerscope.cli.app import OverwriteOption, claim_output, OutOption, SchedulerOption, app
 from layerscope.errors import InputError
 
 atomistic_app = typer.Typer(
@@ -60,6 +60,7 @@ def _load(potential: str, device: str, threads: int):
 @atomistic_app.command()
 def vacancies(
     out: Path = OutOption,
+    overwrite: bool = OverwriteOption,
     structure: str = typer.Option("bulk", "--structure", help="bulk, twin (Σ3, 60° about c) or tilt (Σ7/Σ13 [0001])."),
     composition: str = typer.Option("LiCoO2", "--composition", help="LiCoO2, NCM111 (Li3NiCoMnO6), NCM622, NCM811 (layerscope.crystal names)."),
     li_fraction: float = typer.Option(1.0, "--li-fraction", help="Fraction of Li-layer sites kept (Ewald-ordered); "
@@ -88,6 +89,7 @@ def vacancies(
     scheduler: Optional[str] = SchedulerOption,
 ) -> None:
     """O-vacancy formation free energy of every O site (bulk: symmetry-distinct; boundaries: near the plane)."""
+    target = claim_output(out, overwrite)
     if structure not in ("bulk", "twin", "tilt"):
         raise InputError(f"--structure {structure!r}: choose bulk, twin or tilt")
     image = None
@@ -96,7 +98,6 @@ def vacancies(
             raise InputError("--haadf-thickness-nm images a boundary model; use it with --structure twin or tilt")
         image = {"pixel_size_nm": haadf_pixel_nm, "probe_fwhm_nm": haadf_probe_nm, "thickness_nm": haadf_thickness_nm}
     from layerscope.atomistic.vacancies import run_vacancy_study
-    from layerscope.io.output import output_directory
     from layerscope.provenance import Provenance
     from layerscope.report import render_report
 
@@ -109,7 +110,7 @@ def vacancies(
                               fmax_eV_per_A=fmax, max_steps=max_steps, use_symmetry=not all_sites, seed=seed,
                               scheduler=scheduler)
     prov = Provenance.create([study.scan.host.atoms], parameters=study.parameters)
-    with output_directory(out) as tmp:
+    with target.open() as tmp:
         study.write(tmp, prov, image=image)
         render_report([study.section(prov)], tmp / "report.html", title=f"O vacancies: {composition} {structure}",
                       provenance=prov)
@@ -121,6 +122,7 @@ def vacancies(
 @atomistic_app.command()
 def neb(
     out: Path = OutOption,
+    overwrite: bool = OverwriteOption,
     cation: str = typer.Option("Co", "--cation", help="Migrating TM cation (Co, Ni, Mn)."),
     gliding: str = typer.Option("0,0.01,0.02,0.03,0.05", "--gliding", help="Gliding ratios (fractions of a)."),
     direction: str = typer.Option("100", "--direction", help="Comma-separated gliding directions: 100 and/or 120 "
@@ -140,8 +142,8 @@ def neb(
     scheduler: Optional[str] = SchedulerOption,
 ) -> None:
     """CI-NEB barrier of the TM oct -> tet -> Li-layer oct jump against planar gliding."""
+    target = claim_output(out, overwrite)
     from layerscope.atomistic.migration import run_gliding_study
-    from layerscope.io.output import output_directory
     from layerscope.provenance import Provenance
     from layerscope.report import render_report
 
@@ -161,7 +163,7 @@ def neb(
                               n_images=n_images, relax_radius_A=relax_radius_a or None, fmax_eV_per_A=fmax,
                               max_steps=max_steps, seed=seed, scheduler=scheduler)
     prov = Provenance.create([], parameters=study.parameters)
-    with output_directory(out) as tmp:
+    with target.open() as tmp:
         study.write(tmp, prov)
         render_report([study.section(prov)], tmp / "report.html", title=f"Migration barrier vs gliding: {composition}",
                       provenance=prov)

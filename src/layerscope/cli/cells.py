@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from layerscope.cli.app import OutOption, SchedulerOption, app
+from layerscope.cli.app import OverwriteOption, claim_output, OutOption, SchedulerOption, app
 from layerscope.errors import InputError
 
 
@@ -25,6 +25,7 @@ def cycling(
     file: Path = typer.Argument(..., help="Cycler file: Maccor text, BioLogic .mpr/.mpt/CSV, Neware .nda/.ndax/CSV, "
                                           "Arbin .res/CSV, or a CSV with time_s, cycle, current_A, voltage_V."),
     out: Path = OutOption,
+    overwrite: bool = OverwriteOption,
     mass_mg: Optional[float] = typer.Option(None, "--mass-mg", help="Active mass in mg (specific capacities only "
                                                                      "with it; never taken from the file)."),
     electrode: str = typer.Option("cathode", "--electrode", help="cathode (CE = discharge/charge) or anode half "
@@ -38,8 +39,8 @@ def cycling(
     window_mv: float = typer.Option(15.0, "--dqdv-window-mv", help="Savitzky-Golay window of dQ/dV, mV."),
 ) -> None:
     """Per-cycle capacity, Coulombic efficiency, retention, voltages, dQ/dV peaks (and rates) of FILE."""
+    target = claim_output(out, overwrite, file)
     from layerscope.cells.workflow import run_cycling
-    from layerscope.io.output import output_directory
     from layerscope.provenance import Provenance
     from layerscope.report import render_report
 
@@ -51,7 +52,7 @@ def cycling(
                       direction=direction, nominal_capacity_mAh=nominal_capacity_mah,
                       dqdv_options={"window_V": window_mv / 1000.0})
     prov = Provenance.create([file], parameters=res.parameters)
-    with output_directory(out) as tmp:
+    with target.open() as tmp:
         res.write(tmp, prov)
         render_report([res.section(prov)], tmp / "report.html", title=f"Cycling: {file.name}", provenance=prov)
     s = res.summary()
@@ -63,6 +64,7 @@ def xrd(
     files: List[Path] = typer.Argument(..., help="Pattern(s): .xrdml, or two-column .xy/.txt (then give --radiation). "
                                                  "Several files form an in situ series."),
     out: Path = OutOption,
+    overwrite: bool = OverwriteOption,
     radiation: Optional[str] = typer.Option(None, "--radiation", help="Anode for text files (Cu, Co, Mo, ...)."),
     wavelength_a: Optional[float] = typer.Option(None, "--wavelength-a", help="Single wavelength (Å) for "
                                                                                "monochromatic text data."),
@@ -77,9 +79,9 @@ def xrd(
     scheduler: Optional[str] = SchedulerOption,
 ) -> None:
     """I(003)/I(104), a and c, splittings and Williamson-Hall of layered-oxide pattern(s)."""
+    target = claim_output(out, overwrite, files)
     from layerscope.diffraction.readers import read_pattern
     from layerscope.diffraction.workflow import run_xrd
-    from layerscope.io.output import output_directory
     from layerscope.provenance import Provenance
     from layerscope.report import render_report
 
@@ -87,7 +89,7 @@ def xrd(
     res = run_xrd(pats, labels=_floats(labels, name="--labels"), label_name=label_name, reference=reference,
                   instrument_fwhm_deg=instrument_fwhm_deg, rock_salt=rock_salt, scheduler=scheduler)
     prov = Provenance.create(list(files), parameters=res.parameters)
-    with output_directory(out) as tmp:
+    with target.open() as tmp:
         res.write(tmp, prov)
         render_report([res.section(prov)], tmp / "report.html", title=f"XRD: {files[0].name}", provenance=prov)
     r = res.layered[0]
@@ -100,15 +102,16 @@ def kinetics(
     files: List[Path] = typer.Argument(..., help="One CSV per heating rate with temperature_C or temperature_K, the "
                                                  "signal column and (preferably) time_s."),
     out: Path = OutOption,
+    overwrite: bool = OverwriteOption,
     signal: str = typer.Option(..., "--signal", help="Name of the O2 release column (e.g. an m/z 32 ion current)."),
     heating_rates: Optional[str] = typer.Option(None, "--heating-rates", help="Comma-separated K/min, one per file, "
                                                                                "for files without time_s."),
     window_k: float = typer.Option(10.0, "--window-k", help="Smoothing window, K."),
 ) -> None:
     """Temperature of maximum O2 release and the Kissinger/Ozawa activation energy over several heating rates."""
+    target = claim_output(out, overwrite, files)
     from layerscope.diffraction.kinetics import read_thermal_curve
     from layerscope.diffraction.workflow import run_kinetics
-    from layerscope.io.output import output_directory
     from layerscope.provenance import Provenance
     from layerscope.report import render_report
 
@@ -119,7 +122,7 @@ def kinetics(
               for k, f in enumerate(files)]
     res = run_kinetics(curves, window_K=window_k)
     prov = Provenance.create(list(files), parameters={"signal": signal, "heating_rates": rates, "window_K": window_k})
-    with output_directory(out) as tmp:
+    with target.open() as tmp:
         res.write(tmp, prov)
         render_report([res.section(prov)], tmp / "report.html", title="Oxygen-release kinetics", provenance=prov)
     k = res.kissinger

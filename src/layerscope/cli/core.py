@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from layerscope.cli.app import PixelSizeOption, SchedulerOption, app
+from layerscope.cli.app import OverwriteOption, claim_output, PixelSizeOption, SchedulerOption, app
 
 
 @app.command()
@@ -38,13 +38,15 @@ def info(
 @app.command()
 def demo(
     out: Path = typer.Option(Path("demo-output"), "--out", help="Output folder (report.html and per-analysis results)."),
+    overwrite: bool = OverwriteOption,
     seed: int = typer.Option(0, "--seed", help="Random seed of the simulated data."),
     scheduler: Optional[str] = SchedulerOption,
 ) -> None:
     """Simulate a degraded NMC811 cathode and run every analysis on it; writes OUT/report.html."""
     from layerscope.demo import run_demo
 
-    report = run_demo(out, seed=seed, scheduler=scheduler)
+    claim_output(out, overwrite)
+    report = run_demo(out, seed=seed, scheduler=scheduler, overwrite=overwrite)
     typer.echo(f"report written to {report}")
 
 

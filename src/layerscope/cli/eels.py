@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from layerscope.cli.app import OutOption, PixelSizeOption, SchedulerOption, app
+from layerscope.cli.app import OverwriteOption, claim_output, OutOption, PixelSizeOption, SchedulerOption, app
 from layerscope.errors import InputError
 
 
@@ -52,6 +52,7 @@ def eels(
                                               "two-column text, ...)."),
     edges: str = typer.Option(..., "--edges", help="Edges to analyse, comma-separated, e.g. Co_L,O_K or Mn_L,O_K."),
     out: Path = OutOption,
+    overwrite: bool = OverwriteOption,
     lowloss: Optional[Path] = typer.Option(None, "--lowloss", help="Matching low loss with the zero-loss peak "
                                                                    "(alignment, t/lambda, Fourier-ratio deconvolution)."),
     references: Optional[Path] = typer.Option(None, "--references", help="Folder of reference spectra of known valence "
@@ -92,7 +93,7 @@ def eels(
     Writes pixels.csv (one row per pixel), maps/*.npy, PNG maps or profiles, edge_spectra.csv,
     summary.json, provenance.json and report.html into --out.
     """
-    from layerscope.io.output import output_directory
+    target = claim_output(out, overwrite, coreloss, lowloss, references)
     from layerscope.report import render_report
     from layerscope.spectra.pipeline import analyse_eels
 
@@ -114,7 +115,7 @@ def eels(
         convergence_angle_mrad=convergence_angle_mrad, k_factors=_k_factors(k_factor), scheduler=scheduler, **kw,
     )
     prov = res.provenance()
-    with output_directory(out) as tmp:
+    with target.open() as tmp:
         res.write(tmp, prov)
         render_report([res.section(title=f"EELS: {coreloss.name}")], tmp / "report.html",
                       title=f"EELS: {coreloss.name}", provenance=prov)

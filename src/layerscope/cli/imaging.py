@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from layerscope.cli.app import OutOption, PixelSizeOption, SchedulerOption, app
+from layerscope.cli.app import OverwriteOption, claim_output, OutOption, PixelSizeOption, SchedulerOption, app
 
 _IMAGE_HELP = "HAADF/ADF image: TIFF, dm3/dm4, emd, ser, npy or hspy (one 2-D greyscale image)."
 _ZONE_HELP = "Zone axis of the hexagonal cell: 100 or 110 (sets the sign of the O3 stacking)."
@@ -19,6 +19,7 @@ _ENH_HELP = "Denoise and localise with the neural enhancer before column finding
 def columns(
     image: Path = typer.Argument(..., help=_IMAGE_HELP),
     out: Path = OutOption,
+    overwrite: bool = OverwriteOption,
     pixel_size_nm: Optional[float] = PixelSizeOption,
     zone: str = typer.Option("100", "--zone", help=_ZONE_HELP),
     composition: str = typer.Option("LiCoO2", "--composition", help=_COMP_HELP),
@@ -27,11 +28,12 @@ def columns(
     scheduler: Optional[str] = SchedulerOption,
 ) -> None:
     """Find every atom column of IMAGE with sub-pixel precision; writes OUT/columns.csv."""
+    target = claim_output(out, overwrite, image)
     import numpy as np
 
     from layerscope.imaging.pipeline import find_atom_columns, load_image
     from layerscope.imaging.report import overlay_figure, write_columns
-    from layerscope.io.output import output_directory, write_summary
+    from layerscope.io.output import write_summary
     from layerscope.provenance import Provenance
 
     data, px, handle = load_image(image, pixel_size_nm=pixel_size_nm)
@@ -51,7 +53,7 @@ def columns(
         "notes": res.notes,
         "timings_s": res.timings_s,
     }
-    with output_directory(out) as tmp:
+    with target.open() as tmp:
         write_columns(table, tmp / "columns.csv")
         write_summary(tmp, summary, provenance)
         if figures:
@@ -67,6 +69,7 @@ def columns(
 def phases(
     image: Path = typer.Argument(..., help=_IMAGE_HELP),
     out: Path = OutOption,
+    overwrite: bool = OverwriteOption,
     pixel_size_nm: Optional[float] = PixelSizeOption,
     zone: str = typer.Option("100", "--zone", help=_ZONE_HELP),
     composition: str = typer.Option("LiCoO2", "--composition", help=_COMP_HELP),
@@ -79,15 +82,15 @@ def phases(
     Writes OUT/columns.csv, domains.csv, layers.csv, interfaces.csv, phase_map.tif, summary.json,
     provenance.json, overlay.png and report.html.
     """
+    target = claim_output(out, overwrite, image)
     from layerscope.imaging.pipeline import load_image, map_phases
     from layerscope.imaging.report import write_phase_map
-    from layerscope.io.output import output_directory
 
     data, px, handle = load_image(image, pixel_size_nm=pixel_size_nm)
     pm = map_phases(data, pixel_size_nm=px, zone=zone, composition=composition, enhance=enhance, scheduler=scheduler)
     pm.provenance = type(pm.provenance).create(inputs=[handle], parameters={**pm.provenance.parameters,
                                                                              "command": "phases"})
-    with output_directory(out) as tmp:
+    with target.open() as tmp:
         write_phase_map(pm, tmp, data, figures=figures)
     fr = ", ".join(f"{k} {v:.1%}" for k, v in pm.summary["phase_fractions"].items())
     typer.echo(f"{len(pm.columns)} columns; {fr}; {len(pm.domains)} domains -> {out}")

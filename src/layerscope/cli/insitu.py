@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from layerscope.cli.app import OutOption, PixelSizeOption, SchedulerOption, app
+from layerscope.cli.app import OverwriteOption, claim_output, OutOption, PixelSizeOption, SchedulerOption, app
 from layerscope.errors import InputError
 
 
@@ -27,6 +27,7 @@ def _numbers(text: Optional[str], *, name: str, n: int, what: str) -> tuple[floa
 def insitu(
     series: Path = typer.Argument(..., help="Multi-frame dm4/emd/tif/hspy file, folder of frames, or MP4/AVI movie."),
     out: Path = OutOption,
+    overwrite: bool = OverwriteOption,
     pixel_size_nm: Optional[float] = PixelSizeOption,
     fps: Optional[float] = typer.Option(None, "--fps", help="Frames per second, when the series has no time stamps "
                                         "(overrides a movie's rate)."),
@@ -79,13 +80,13 @@ def insitu(
     cracks.csv, front.csv, bad_frames.csv, plots (PNG), an annotated movie, summary.json,
     provenance.json and report.html into --out.
     """
+    target = claim_output(out, overwrite, series, thickness_map)
     import numpy as np
 
     from layerscope.errors import LayerscopeError
     from layerscope.insitu import InsituOptions, VoidParams, analyse_series, open_series
     from layerscope.insitu.outputs import write_outputs
     from layerscope.insitu.registration import write_aligned
-    from layerscope.io.output import output_directory
 
     if movie not in ("mp4", "gif", "none"):
         raise InputError(f"--movie {movie!r}: choose mp4, gif or none")
@@ -115,7 +116,7 @@ def insitu(
     data = open_series(series, pixel_size_nm=pixel_size_nm, fps=fps, chunk_frames=chunk_frames)
     result = analyse_series(data, options=options, scheduler=scheduler, progress=True)
     params = {"series": str(series), "pixel_size_nm": pixel_size_nm, "fps": fps, "scheduler": scheduler}
-    with output_directory(out) as tmp:
+    with target.open() as tmp:
         write_outputs(data, result, tmp, movie=None if movie == "none" else movie, parameters=params,
                       scheduler=scheduler)
         if aligned is not None:

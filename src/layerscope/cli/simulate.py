@@ -13,8 +13,9 @@ from typing import Any, Optional
 import numpy as np
 import typer
 
-from layerscope.cli.app import OutOption, app
+from layerscope.cli.app import OverwriteOption, claim_output, OutOption, app
 from layerscope.errors import InputError
+from layerscope.io.output import writes_folder
 
 __all__ = ["simulate", "write_simulation", "build_scene"]
 
@@ -72,6 +73,7 @@ def build_scene(
                  thickness_nm=thickness_nm, seed=seed)
 
 
+@writes_folder()
 def write_simulation(sim, out_dir: Path, *, summary_extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write a :class:`~layerscope.simulate.Simulation` into ``out_dir``; returns the summary dict."""
     from layerscope.io.output import write_summary, write_table
@@ -121,6 +123,7 @@ def write_simulation(sim, out_dir: Path, *, summary_extra: dict[str, Any] | None
 @app.command()
 def simulate(
     out: Path = OutOption,
+    overwrite: bool = OverwriteOption,
     scene: str = typer.Option("bulk", "--scene", help="bulk (one phase), demo (the degraded NMC811 specimen), "
                               "degraded or spinel (the LiCoO2 validation stacks of docs/validation.md)."),
     phase: str = typer.Option("O3", "--phase", help="Bulk phase: O3, O1, O3', rock_salt, spinel, C2/m."),
@@ -157,7 +160,7 @@ def simulate(
                                              "here, so an interrupted run resumes."),
 ) -> None:
     """Simulate a STEM image of a cathode scene with its ground-truth atom columns."""
-    from layerscope.io.output import output_directory
+    target = claim_output(out, overwrite)
     from layerscope.simulate import apparent_columns, degrade, simulate_haadf, simulate_multislice
     from layerscope.simulate.result import Simulation
 
@@ -206,7 +209,7 @@ def simulate(
         sim = Simulation(degraded, columns, sim.provenance, sim.atoms, clean=sim.image)
     sim.provenance.parameters.update({"scene": scene, "phase": phase, "composition": composition, "zone": zone,
                                       "thickness_nm": thickness_nm})
-    with output_directory(out) as tmp:
+    with target.open() as tmp:
         summary = write_simulation(sim, tmp, summary_extra={"scene": scene, "blocks": atoms.info.get("blocks")})
     typer.echo(
         f"{scene} {engine}: {sim.image.shape[1]} x {sim.image.shape[0]} px at {pixel_size_nm:g} nm, "

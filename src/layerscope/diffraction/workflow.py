@@ -15,6 +15,7 @@ from layerscope.diffraction.peaks import snip_background
 from layerscope.diffraction.readers import Pattern
 from layerscope.errors import InputError
 from layerscope.provenance import Provenance
+from layerscope.io.output import writes_folder
 
 __all__ = ["XRDResult", "run_xrd", "KineticsResult", "run_kinetics"]
 
@@ -161,6 +162,7 @@ class XRDResult:
         return Section("X-ray diffraction", text=text, figures=self.figures(), tables=tables, metrics=metrics,
                        provenance=provenance)
 
+    @writes_folder()
     def write(self, out_dir: Path, provenance: Provenance) -> None:
         from layerscope.io.output import write_summary, write_table
 
@@ -279,6 +281,7 @@ class KineticsResult:
         return Section("Thermal kinetics of oxygen release", text=text, figures=self.figures(),
                        tables=[Table("Peak temperatures", self.peaks)], metrics=metrics, provenance=provenance)
 
+    @writes_folder()
     def write(self, out_dir: Path, provenance: Provenance) -> None:
         from layerscope.io.output import write_summary, write_table
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from layerscope.imaging.phases import PHASE_LABELS
+from layerscope.io.output import writes_folder
 
 __all__ = ["PHASE_COLOURS", "overlay_figure", "phase_section", "write_phase_map", "write_columns"]
 
@@ -149,6 +150,7 @@ def write_columns(columns: pd.DataFrame, path: Path) -> Path:
     return path
 
 
+@writes_folder()
 def write_phase_map(pm, out_dir: Path, image: np.ndarray, *, figures: bool = True) -> dict[str, Any]:
     """Write everything of a :class:`~layerscope.imaging.pipeline.PhaseMap` into ``out_dir``.
 

@@ -18,6 +18,7 @@ import pandas as pd
 from layerscope.containers import ImageSeries
 from layerscope.errors import InputError
 from layerscope.insitu.pipeline import InsituResult
+from layerscope.io.output import writes_folder
 
 __all__ = ["write_tables", "figures", "report_section", "write_movie", "write_outputs", "provenance_inputs"]
 
@@ -276,6 +277,7 @@ def provenance_inputs(series: ImageSeries) -> list[Any]:
     return [np.asarray(data.compute() if hasattr(data, "compute") else data)]
 
 
+@writes_folder()
 def write_outputs(series: ImageSeries, result: InsituResult, out_dir: Path, *, movie: str | None = "mp4",
                   report: bool = True, parameters: dict | None = None, scheduler: Any = None) -> dict[str, Path]:
     """Write tables, plots, the movie, ``summary.json``/``provenance.json`` and ``report.html`` into ``out_dir``."""

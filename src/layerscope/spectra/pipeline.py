@@ -40,6 +40,7 @@ from layerscope.spectra.references import ReferenceSet, load_reference_set
 from layerscope.spectra.thickness import relative_thickness
 from layerscope.spectra.valence import valence_from_indicator, valence_from_linear_combination
 from layerscope.spectra.whiteline import white_line_ratio
+from layerscope.io.output import writes_folder
 
 __all__ = ["EELSAnalysis", "analyse_eels", "edge_windows"]
 
@@ -129,6 +130,7 @@ class EELSAnalysis:
 
         return eels_section(self, title=title)
 
+    @writes_folder()
     def write(self, out_dir: str | Path, provenance: Any) -> None:
         """Write ``pixels.csv``, ``maps/*.npy``, PNG maps/profiles, ``edges.csv`` and ``summary.json``."""
         from layerscope.io.output import write_summary, write_table

@@ -40,6 +40,7 @@ import numpy as np
 
 from layerscope.errors import InputError
 from layerscope.spectra.edges import Edge, default_background_window, get_edge
+from layerscope.io.output import writes_folder
 
 __all__ = [
     "ReferenceSpectrum",
@@ -216,6 +217,7 @@ def load_reference_set(folder: str | Path) -> ReferenceSet:
     return ReferenceSet(tuple(entries), folder, tuple(files))
 
 
+@writes_folder("folder")
 def write_reference_set(folder: str | Path, references: list[dict[str, Any]]) -> Path:
     """Write a reference folder: spectra as two-column text plus ``references.csv``.
 
