@@ -15,6 +15,8 @@ import sys
 import warnings
 from typing import Sequence
 
+import typer
+
 from layerscope.cli.app import app
 from layerscope.cli import core  # noqa: F401  (registers info, demo, version)
 from layerscope.cli import simulate  # noqa: F401  (registers simulate)
@@ -26,6 +28,25 @@ from layerscope.cli import cells  # noqa: F401  (registers cycling, xrd, kinetic
 from layerscope.errors import LayerscopeError
 
 __all__ = ["app", "main", "run"]
+
+
+def _parser_exceptions() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
+    """Exit, Abort and usage-error classes of Typer (which vendors click from 0.29 on) and of click."""
+    import click
+
+    exit_, abort, usage = [click.exceptions.Exit], [click.exceptions.Abort], [click.ClickException]
+    try:
+        from typer._click import exceptions as vendored  # typer >= 0.29
+
+        usage.append(vendored.ClickException)
+    except ImportError:  # pragma: no cover - older typer uses click itself
+        pass
+    exit_ += [typer.Exit]
+    abort += [typer.Abort]
+    return tuple(exit_), tuple(abort), tuple(usage)
+
+
+_EXIT, _ABORT, _USAGE = _parser_exceptions()
 
 
 class _Terminated(KeyboardInterrupt):
@@ -74,31 +95,29 @@ def run(argv: Sequence[str] | None = None) -> int:
         if not verbose:
             warnings.simplefilter("ignore")
         try:
-            app(args=args, prog_name="layerscope", standalone_mode=False)
+            _invoke(args)
         except LayerscopeError as err:
             print(f"layerscope: error: {err}", file=sys.stderr)
             return 2
         except _Terminated:
             print(_interrupted_line(), file=sys.stderr)
             return 143
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, *_ABORT):
             print(_interrupted_line(), file=sys.stderr)
             return 130
-        except SystemExit as exc:  # typer/click exits (--help, usage errors) keep their status
-            return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        except Exception as exc:  # click's own usage errors
-            import click
-
-            if isinstance(exc, click.exceptions.Exit):
-                return exc.exit_code
-            if isinstance(exc, click.ClickException):
-                exc.show()
-                return exc.exit_code
-            if isinstance(exc, click.exceptions.Abort):
-                print(_interrupted_line(), file=sys.stderr)
-                return 130
-            raise
+        except _EXIT as exc:  # --help, --version
+            return exc.exit_code
+        except _USAGE as exc:  # usage errors: the parser's own message, status 2
+            exc.show()
+            return exc.exit_code
     return 0
+
+
+def _invoke(args: list[str]) -> None:
+    """Parse and run one command; exceptions propagate unchanged (Typer would turn Ctrl-C into a status)."""
+    command = typer.main.get_command(app)
+    with command.make_context("layerscope", args) as ctx:
+        command.invoke(ctx)
 
 
 def main() -> None:

@@ -147,6 +147,12 @@ class OutputTarget:
     # ------------------------------------------------------------------ checks
     def check(self) -> None:
         """Refuse a folder that the contract does not allow (before any work is done)."""
+        try:
+            self._check()
+        except OSError as err:  # a name too long, a folder that cannot be listed
+            raise _write_error(self.final, err) from None
+
+    def _check(self) -> None:
         final = self.final
         fix = "choose a new folder with --out"
         why = _is_forbidden(final)
@@ -159,11 +165,7 @@ class OutputTarget:
             raise InputError(f"output path '{final}' exists and is a file; {fix}")
         if not final.is_dir():
             return
-        try:
-            entries = [p for p in final.iterdir()]
-        except OSError as err:
-            raise _write_error(final, err) from None
-        if not entries:
+        if not any(final.iterdir()):
             return
         self.previous = read_manifest(final)
         if self.previous is None:

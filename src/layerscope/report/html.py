@@ -112,10 +112,14 @@ def render_html(sections: Sequence[Section], *, title: str, provenance: Provenan
 
 
 def render_report(sections: Sequence[Section], path: str | Path, *, title: str = "layerscope report",
-                  provenance: Provenance | None = None) -> Path:
-    """Write the self-contained HTML report to ``path`` (atomically) and return the path."""
+                  provenance: Provenance | None = None, overwrite: bool = False) -> Path:
+    """Write the self-contained HTML report to ``path`` (atomically) and return the path.
+
+    An existing ``path`` outside a command's output folder is replaced only with ``overwrite=True``
+    (layerscope never replaces a file it may not have written).
+    """
     path = Path(path)
     text = render_html(sections, title=title, provenance=provenance)
-    with atomic_file(path) as tmp:
+    with atomic_file(path, overwrite=overwrite) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return path
