@@ -12,7 +12,18 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0.0.0+unknown"
 
-from layerscope.containers import Image, ImageSeries, LineScan, Spectrum, SpectrumImage  # noqa: E402
+_CONTAINERS = ("Image", "ImageSeries", "LineScan", "Spectrum", "SpectrumImage")
+
+
+def __getattr__(name):
+    """The containers are imported on first use, so that ``layerscope --help`` starts fast."""
+    if name in _CONTAINERS:
+        from layerscope import containers
+
+        return getattr(containers, name)
+    raise AttributeError(f"module 'layerscope' has no attribute {name!r}")
+
+
 from layerscope.errors import CalibrationError, ConvergenceError, InputError, LayerscopeError  # noqa: E402
 
 __all__ = [

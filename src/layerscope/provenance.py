@@ -17,7 +17,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Iterable
 
-import numpy as np
 
 __all__ = ["Provenance", "file_sha256", "array_sha256", "structure_sha256"]
 
@@ -36,6 +35,8 @@ def file_sha256(path: str | Path, *, chunk_bytes: int = 1 << 20) -> str:
 
 def array_sha256(array: Any) -> str:
     """SHA-256 of an array's shape, dtype and bytes (C order), as a hex string."""
+    import numpy as np
+
     a = np.ascontiguousarray(np.asarray(array))
     h = hashlib.sha256(f"{a.shape}|{a.dtype.str}|".encode())
     h.update(a.tobytes())
@@ -44,6 +45,8 @@ def array_sha256(array: Any) -> str:
 
 def structure_sha256(atoms: Any) -> str:
     """SHA-256 of an ``ase.Atoms``' positions, atomic numbers and cell (the provenance of a structure)."""
+    import numpy as np
+
     return array_sha256(np.concatenate([atoms.get_positions().ravel(), atoms.numbers.astype(float),
                                         atoms.cell.array.ravel()]))
 
@@ -63,9 +66,10 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, Path):
         return str(value)
-    if isinstance(value, np.generic):
+    np = sys.modules.get("numpy")  # a NumPy value exists only once NumPy is imported
+    if np is not None and isinstance(value, np.generic):
         return value.item()
-    if isinstance(value, np.ndarray):
+    if np is not None and isinstance(value, np.ndarray):
         return value.tolist() if value.size <= 64 else f"<array {value.shape} {value.dtype}>"
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return _plain(dataclasses.asdict(value))

@@ -58,9 +58,9 @@ def _on_sigterm(signum, frame) -> None:  # pragma: no cover - exercised in a sub
 
 
 def _interrupted_line() -> str:
-    from layerscope.io.output import active_targets
+    from layerscope._runstate import TARGETS
 
-    targets = active_targets()
+    targets = list(TARGETS)
     where = f"; nothing written to {targets[-1]}" if targets else ""
     return f"layerscope: interrupted{where}"
 
@@ -83,13 +83,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     Third-party warnings are silenced unless ``--verbose`` is among the arguments (it is removed
     before the commands see it).
     """
-    from layerscope.io.output import reset_targets, set_command
+    from layerscope import _runstate
 
     args = list(sys.argv[1:] if argv is None else argv)
     verbose = "--verbose" in args
     args = [a for a in args if a != "--verbose"]
-    reset_targets()
-    set_command(shlex.join(["layerscope", *args]))
+    _runstate.reset(shlex.join(["layerscope", *args]))
     _quiet_loggers(verbose)
     with warnings.catch_warnings():
         if not verbose:

@@ -10,16 +10,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
-import numpy as np
 import typer
 
 from layerscope.cli.app import OverwriteOption, claim_output, OutOption, app
 from layerscope.errors import InputError
-from layerscope.io.output import writes_folder
 
 __all__ = ["simulate", "write_simulation", "build_scene"]
 
-SCENES = ("bulk", "demo", "degraded", "spinel")
+
+def build_scene(*args, **kwargs):
+    """Moved to :func:`layerscope.simulate.scenes.build_scene` (kept here for old imports)."""
+    from layerscope.simulate.scenes import build_scene as _build
+
+    return _build(*args, **kwargs)
+
+
+def write_simulation(*args, **kwargs):
+    """Moved to :func:`layerscope.simulate.outputs.write_simulation` (kept here for old imports)."""
+    from layerscope.simulate.outputs import write_simulation as _write
+
+    return _write(*args, **kwargs)
 
 
 def _pair(text: Optional[str], *, name: str) -> tuple[float, float] | None:
@@ -33,91 +43,6 @@ def _pair(text: Optional[str], *, name: str) -> tuple[float, float] | None:
         raise InputError(f"{name} {text!r}: give two comma-separated numbers, e.g. 0.1,0.05")
     return values[0], values[1]
 
-
-def build_scene(
-    scene: str,
-    *,
-    phase: str,
-    composition: str,
-    zone: str,
-    width_nm: float,
-    height_nm: float,
-    thickness_nm: float,
-    seed: int,
-):
-    """The structure of a named scene (``bulk``: one phase; ``demo``: the degraded NMC811 specimen;
-    ``degraded``, ``spinel``: the LiCoO2 validation scenes of :func:`~layerscope.crystal.scenes.validation_scene`).
-
-    For ``bulk`` a single block of ``phase`` with as many cation layers as fit ``height_nm``,
-    built by :func:`layerscope.crystal.scenes.stack` (random TM decoration over the whole field).
-    """
-    if scene == "demo":
-        from layerscope.simulate.demo import demo_structure
-
-        return demo_structure(seed=seed)
-    if scene in ("degraded", "spinel"):
-        from layerscope.crystal.scenes import validation_scene
-
-        if composition != "LiCoO2":
-            raise InputError(f"--scene {scene} is the LiCoO2 validation stack; --composition {composition!r} does not "
-                             f"apply to it (use --scene bulk for other compositions)")
-        return validation_scene(scene, zone=zone, thickness_nm=thickness_nm, width_nm=width_nm)
-    if scene != "bulk":
-        raise InputError(f"--scene {scene!r}: choose one of {', '.join(SCENES)}")
-    from layerscope.crystal import lattice
-    from layerscope.crystal.scenes import Block, stack
-
-    spacing_nm = lattice(phase, composition).layer_spacing_A / 10.0
-    n_layers = max(1, int(round(height_nm / spacing_nm)))
-    return stack([Block(phase, n_layers)], composition=composition, zone=zone, width_nm=width_nm,
-                 thickness_nm=thickness_nm, seed=seed)
-
-
-@writes_folder()
-def write_simulation(sim, out_dir: Path, *, summary_extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write a :class:`~layerscope.simulate.Simulation` into ``out_dir``; returns the summary dict."""
-    from layerscope.io.output import write_summary, write_table
-    from layerscope.report import figure_to_png, show_image
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    p = sim.pixel_size_nm
-
-    def tif(image, path: Path) -> None:
-        # float32 TIFF with ImageJ-style scale and units in nm, written (and read back) by RosettaSciIO
-        image.with_data(np.asarray(image.data, dtype=np.float32)).to_hyperspy().save(path, overwrite=True)
-
-    tif(sim.image, out_dir / "image.tif")
-    sim.image.to_hyperspy().save(out_dir / "image.hspy", overwrite=True)
-    if sim.clean is not None:
-        tif(sim.clean, out_dir / "clean.tif")
-    write_table(sim.columns, out_dir / "columns.csv")
-    fig, _ = show_image(np.asarray(sim.image.data), p, title=sim.image.title)
-    (out_dir / "preview.png").write_bytes(figure_to_png(fig))
-    cols = sim.columns
-    summary = {
-        "image": {
-            "shape": list(sim.image.shape),
-            "pixel_size_nm": p,
-            "field_nm": list(sim.image.extent_nm),
-            "signal_units": sim.image.metadata.get("signal_units"),
-            "mean": float(np.mean(sim.image.data)),
-            "max": float(np.max(sim.image.data)),
-        },
-        "simulation": sim.image.metadata.get("simulation"),
-        "degradation": sim.image.metadata.get("degradation"),
-        "electrons_per_pixel": sim.image.metadata.get("electrons_per_pixel"),
-        "columns": {
-            "total": int(len(cols)),
-            "by_kind": {str(k): int(v) for k, v in cols.groupby("kind").size().items()},
-            "by_phase": {str(k): int(v) for k, v in cols.groupby("phase").size().items()},
-            "li_sites_with_tm": int(((cols.kind == "Li") & (cols.tm_fraction > 0)).sum()),
-        },
-        "atoms": {"n": int(len(sim.atoms)), "formula": sim.atoms.get_chemical_formula()} if sim.atoms is not None else None,
-        **(summary_extra or {}),
-    }
-    write_summary(out_dir, summary, sim.provenance)
-    return summary
 
 
 @app.command()

@@ -33,13 +33,14 @@ import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-import numpy as np
-import pandas as pd
-
+from layerscope import _runstate
 from layerscope.errors import InputError
 from layerscope.provenance import Provenance, _plain
+
+if TYPE_CHECKING:  # numpy and pandas are imported where they are used (fast command-line start)
+    import pandas as pd
 
 __all__ = ["OutputError", "OutputTarget", "output_directory", "writes_folder", "write_table", "write_json", "write_summary",
            "atomic_file", "active_targets", "reset_targets", "set_command"]
@@ -55,8 +56,8 @@ _WRITE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQ
                  errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENOENT, errno.EXDEV, errno.EMLINK, errno.EFBIG}
 
 _ACTIVE: contextvars.ContextVar[tuple[Path, ...]] = contextvars.ContextVar("layerscope_output_tmp", default=())
-_TARGETS: list[Path] = []
-_COMMAND: list[str | None] = [None]
+_TARGETS = _runstate.TARGETS
+_COMMAND = _runstate.COMMAND
 
 
 class OutputError(InputError):
@@ -424,7 +425,7 @@ def _finite(value: Any) -> Any:
         return {k: _finite(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
-    if isinstance(value, np.generic):
+    if type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", None) == 0:
         return _finite(value.item())
     return value
 

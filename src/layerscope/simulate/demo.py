@@ -125,7 +125,7 @@ def demo_section(workdir: Path, *, seed: int = 0):
     Writes ``image.tif``/``image.hspy`` (degraded), ``clean.tif``, ``columns.csv``, ``summary.json``
     and ``preview.png`` into ``workdir``.
     """
-    from layerscope.cli.simulate import write_simulation
+    from layerscope.simulate.outputs import write_simulation
     from layerscope.report import Figure, Section, Table, figure_to_png
     from layerscope.report.figures import add_scalebar, plt
 
