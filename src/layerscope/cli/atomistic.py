@@ -23,6 +23,14 @@ atomistic_app = typer.Typer(
 )
 app.add_typer(atomistic_app, name="atomistic")
 
+
+@atomistic_app.callback()
+def _needs_extra() -> None:
+    """Atomistic modelling with offline universal potentials."""
+    from layerscope._extras import require
+
+    require("atomistic", "layerscope atomistic", ("ase", "pymatgen", "torch"))
+
 _POTENTIAL_HELP = "chgnet-0.3.0, 7net-0 or 7net-l3i5 (weights ship in the wheels; no download)."
 
 
@@ -49,7 +57,10 @@ def _floats(text: str, *, name: str) -> list[float]:
 def _load(potential: str, device: str, threads: int):
     import warnings
 
+    from layerscope._extras import require
     from layerscope.atomistic.potentials import load_potential
+
+    require("atomistic", f"--potential {potential}", ("sevenn",) if potential.startswith("7net") else ("chgnet",))
 
     # CHGNet converts its volume tensor with requires_grad=True on every call: harmless, but it would
     # print a PyTorch warning per structure into the user's terminal

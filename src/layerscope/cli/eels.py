@@ -94,6 +94,9 @@ def eels(
     summary.json, provenance.json and report.html into --out.
     """
     target = claim_output(out, overwrite, coreloss, lowloss, references)
+    from layerscope._extras import require
+
+    require("eels", "layerscope eels")
     from layerscope.report import render_report
     from layerscope.spectra.pipeline import analyse_eels
 

@@ -36,6 +36,10 @@ def columns(
     from layerscope.io.output import write_summary
     from layerscope.provenance import Provenance
 
+    if enhance:
+        from layerscope._extras import require
+
+        require("enhance", "--enhance")
     data, px, handle = load_image(image, pixel_size_nm=pixel_size_nm)
     res = find_atom_columns(data, pixel_size_nm=px, zone=zone, composition=composition, enhance=enhance,
                             scheduler=scheduler)
@@ -86,6 +90,10 @@ def phases(
     from layerscope.imaging.pipeline import load_image, map_phases
     from layerscope.imaging.report import write_phase_map
 
+    if enhance:
+        from layerscope._extras import require
+
+        require("enhance", "--enhance")
     data, px, handle = load_image(image, pixel_size_nm=pixel_size_nm)
     pm = map_phases(data, pixel_size_nm=px, zone=zone, composition=composition, enhance=enhance, scheduler=scheduler)
     pm.provenance = type(pm.provenance).create(inputs=[handle], parameters={**pm.provenance.parameters,

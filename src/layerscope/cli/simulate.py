@@ -91,6 +91,9 @@ def simulate(
 
     if engine not in ("fast", "multislice", "multislice-stack"):
         raise InputError(f"--engine {engine!r}: choose fast, multislice or multislice-stack")
+    from layerscope._extras import require
+
+    require("sim", "layerscope simulate")
     det: Any = detector
     if "," in detector:
         det = _pair(detector, name="--detector")

@@ -77,9 +77,10 @@ def _lobato_parameters() -> dict[str, np.ndarray]:
     import json
     from pathlib import Path
 
+    from layerscope._extras import require
+
+    require("sim", "simulating an image (abTEM ships the Lobato scattering factors)", ("abtem",))
     spec = importlib.util.find_spec("abtem")
-    if spec is None or spec.origin is None:  # pragma: no cover - abtem is a dependency
-        raise InputError("abTEM is not installed; it ships the Lobato scattering-factor table (pip install abtem)")
     path = Path(spec.origin).parent / "parametrizations" / "data" / "lobato.json"
     return {k: np.asarray(v, dtype=float) for k, v in json.loads(path.read_text()).items()}
 
