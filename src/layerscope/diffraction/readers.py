@@ -155,6 +155,9 @@ def detect_format(path: str | Path) -> str:
     stripped = text.lstrip()
     if stripped.startswith("<") and ("xrdMeasurement" in text[:5000] or path.suffix.lower() == ".xrdml"):
         return "xrdml"
+    if "_cell_length_a" in text or stripped.startswith("data_"):
+        raise InputError(f"{path}: a CIF crystal structure, not a measured pattern; give the measured scan "
+                         "(.xrdml, .raw, .uxd, .ras, .rasx, .xy).")
     if looks_like_ras(text):
         return "ras"
     if looks_like_uxd(text):
