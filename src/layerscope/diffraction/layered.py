@@ -542,7 +542,8 @@ def plausibility_flags(table: pd.DataFrame, i003_i104: float, i003_i104_err: flo
         fit has a reduced chi-square above :data:`POOR_FIT_REDUCED_CHI2`.
     """
     out = []
-    if np.isfinite(i003_i104) and i003_i104 - (i003_i104_err if np.isfinite(i003_i104_err) else 0) > I003_I104_TEXTURE_LIMIT:
+    lower = i003_i104 - (i003_i104_err if np.isfinite(i003_i104_err) else 0.0)
+    if np.isfinite(i003_i104) and lower > I003_I104_TEXTURE_LIMIT:
         out.append(flag("preferred_orientation",
                         f"I003/I104 = {i003_i104:.3g} is above {I003_I104_TEXTURE_LIMIT:g} (a random LiCoO2 powder "
                         "gives ~1.5): the platelets are oriented, so the ratio says nothing about Li/TM mixing"))

@@ -120,7 +120,8 @@ def file_wavelengths(where: str, ka1_A: float | None, ka2_A: float | None,
         powder diffractometer works outside it).
     """
     if ka1_A is None or not np.isfinite(ka1_A) or not 0.1 <= ka1_A <= 3.0:
-        raise CalibrationError(f"{where}: the file's wavelength {ka1_A!r} A is missing or implausible; {WAVELENGTH_FIX}.")
+        raise CalibrationError(f"{where}: the file's wavelength {ka1_A!r} A is missing or implausible; "
+                               f"{WAVELENGTH_FIX}.")
     note = ""
     if ka2_A is None or not np.isfinite(ka2_A) or ka2_A <= 0 or abs(ka2_A - ka1_A) < 1e-6:
         return float(ka1_A), None, 0.0, note
