@@ -79,6 +79,11 @@ def test_no_layered_phase_is_refused_unless_rock_salt_is_asked(shared_data, tmp_
     assert "no layered phase, NiO identified" in line
     assert run(["xrd", str(path), "--out", str(tmp_path / "o2"), "--rock-salt", "FeO"]) == 2
     assert "--rock-salt 'FeO' unknown" in capsys.readouterr().err
+    # in a series every file must be layered, also with --rock-salt
+    raw = shared_data / "xrd" / "licoo2_bruker" / "LiCoO2.RAW"
+    assert run(["xrd", str(raw), str(path), "--out", str(tmp_path / "o3"), "--rock-salt", "NiO"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and path.name in err[0] and "every file of a series" in err[0]
 
 
 def test_radiation_options_are_used_and_recorded(shared_data, tmp_path, capsys):

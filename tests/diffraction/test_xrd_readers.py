@@ -158,6 +158,13 @@ def test_two_column_text_variants(tmp_path, name, text):
     assert p.metadata["wavelength_from"] == "--radiation"
 
 
+def test_a_first_column_that_is_not_two_theta_is_refused(tmp_path):
+    path = tmp_path / "q.xy"  # q in 1/nm up to 250: not an angle in degrees
+    path.write_text("".join(f"{10 + 8 * i:.1f} {100 + i}\n" for i in range(30)))
+    with pytest.raises(InputError, match="not 2-theta in degrees"):
+        read_pattern(path, radiation="Cu")
+
+
 def test_fullprof_step_format_with_a_title(tmp_path):
     y = np.arange(1.0, 25.0)
     path = tmp_path / "fp.dat"

@@ -71,6 +71,9 @@ class Pattern:
                              f"(got {x.shape}, {y.shape}); not a powder pattern.")
         if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
             raise InputError(f"{where}: the pattern holds non-finite values (NaN/inf); check the file.")
+        if x.min() < 0.0 or x.max() > 180.0:
+            raise InputError(f"{where}: angles {x.min():.4g}-{x.max():.4g} are not 2-theta in degrees (0-180); the "
+                             "first column must be 2-theta in degrees (convert d or q first).")
         if not (self.wavelength_A and self.wavelength_A > 0):
             raise CalibrationError(f"{where}: wavelength {self.wavelength_A!r} A is not positive; {WAVELENGTH_FIX}.")
         order = np.argsort(x, kind="stable")

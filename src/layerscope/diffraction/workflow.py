@@ -269,7 +269,14 @@ def run_xrd(
         raise InputError(f"--labels has {len(labels)} values for {len(patterns)} files; give one per file.")
 
     def one(p: Pattern) -> LayeredResult:
-        return analyse_layered(p, reference=reference, instrument_fwhm_deg=instrument_fwhm_deg)
+        try:
+            return analyse_layered(p, reference=reference, instrument_fwhm_deg=instrument_fwhm_deg)
+        except NotLayeredError:
+            if len(patterns) == 1:
+                raise
+            raise NotLayeredError(f"{p.source or 'pattern'}: no layered-oxide (003)/(104) in this file of the series; "
+                                  "every file of a series must show the layered oxide: leave it out (or run it "
+                                  "alone with --rock-salt NiO).") from None
 
     if len(patterns) > 1:
         results = map_tasks(one, patterns, scheduler=scheduler, progress=False, description="XRD patterns")
