@@ -204,3 +204,25 @@ def test_uxd_two_column_cps(tmp_path):
     p = read_pattern(path)
     np.testing.assert_allclose(p.intensity, (5.0 + np.arange(40)) * 2.0)
     np.testing.assert_allclose(p.two_theta_deg, 30 + 0.02 * np.arange(40))
+
+
+def test_cli_on_a_bom_csv_export_gives_the_raw_numbers(shared_data, tmp_path, capsys):
+    """The user report: a UTF-8 BOM 'Column2,Column3' CSV export was refused; now it gives the RAW's numbers."""
+    import json
+
+    from layerscope.cli import run
+
+    raw = shared_data.joinpath(*BRUKER, "LiCoO2.RAW")
+    p = read_pattern(raw)
+    csv = tmp_path / "LiCoO2.csv"
+    csv.write_bytes(("\ufeffColumn2,Column3\r\n" + "".join(f"{x:.3f},{y:.0f}\r\n" for x, y in
+                                                           zip(p.two_theta_deg, p.intensity))).encode("utf-8"))
+    outs = {}
+    for name, args in (("raw", [str(raw)]), ("csv", [str(csv), "--radiation", "Cu"])):
+        assert run(["xrd", *args, "--out", str(tmp_path / name)]) == 0
+        outs[name] = json.loads((tmp_path / name / "summary.json").read_text())["patterns"][0]
+    capsys.readouterr()
+    assert outs["csv"]["format"] == "xy" and outs["csv"]["wavelength_from"] == "--radiation"
+    # same counts and angles; Ka1 1.5405929 (--radiation Cu) vs the file's 1.5406: c differs by 5e-6 relative
+    assert outs["csv"]["lattice"]["c_A"] == pytest.approx(outs["raw"]["lattice"]["c_A"], rel=5e-5)
+    assert outs["csv"]["I003_I104"] == pytest.approx(outs["raw"]["I003_I104"], rel=1e-3)
