@@ -43,8 +43,9 @@ def read_xrdml(path: str | Path, *, scan: int = 0, radiation: str | None = None,
     """Read a PANalytical ``.xrdml`` scan (XML schema 1.x/2.x).
 
     Positions come from ``<listPositions>`` or from ``<startPosition>``/``<endPosition>`` of the
-    2Theta axis (equally spaced); intensities from ``<counts>`` or ``<intensities>``, divided by
-    ``<beamAttenuationFactors>`` when present. The wavelengths are the file's ``usedWavelength``.
+    2Theta axis (equally spaced); intensities from ``<counts>`` or ``<intensities>``, times
+    ``<beamAttenuationFactors>`` when present (the factor undoes the attenuation). The wavelengths
+    are the file's ``usedWavelength``.
 
     Parameters
     ----------
@@ -143,8 +144,12 @@ def detect_format(path: str | Path) -> str:
     if is_bruker_raw(head):
         return "bruker_raw"
     if head[:4] == b"PK\x03\x04":
-        if zipfile.is_zipfile(path) and any(n.endswith(".txt") and "Profile" in n
-                                            for n in zipfile.ZipFile(path).namelist()):
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = z.namelist()
+        except zipfile.BadZipFile:
+            names = []
+        if any(n.endswith(".txt") and "Profile" in n for n in names):
             return "rasx"
         raise InputError(f"{path}: a zip archive that is not a Rigaku .rasx (no Profile*.txt); give the pattern "
                          "file itself (.xrdml, .raw, .uxd, .ras, .rasx, .xy).")
