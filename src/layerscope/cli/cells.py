@@ -61,11 +61,13 @@ def cycling(
 
 @app.command()
 def xrd(
-    files: List[Path] = typer.Argument(..., help="Pattern(s): .xrdml, or two-column .xy/.txt (then give --radiation). "
+    files: List[Path] = typer.Argument(..., help="Pattern(s): .xrdml, Bruker .raw (v1-v4)/.uxd, Rigaku .ras/.rasx, "
+                                                 "or FullProf .dat / two-column .xy/.csv/.txt (then give --radiation). "
                                                  "Several files form an in situ series."),
     out: Path = OutOption,
     overwrite: bool = OverwriteOption,
-    radiation: Optional[str] = typer.Option(None, "--radiation", help="Anode for text files (Cu, Co, Mo, ...)."),
+    radiation: Optional[str] = typer.Option(None, "--radiation", help="Anode for files without a wavelength (Cu, "
+                                                                      "Co, Mo, ...); overrides a file's own."),
     wavelength_a: Optional[float] = typer.Option(None, "--wavelength-a", help="Single wavelength (Å) for "
                                                                                "monochromatic text data."),
     reference: Optional[str] = typer.Option(None, "--reference", help="Starting lattice (LiCoO2, NMC811, ...); default: "
@@ -88,13 +90,12 @@ def xrd(
     pats = [read_pattern(f, radiation=radiation, wavelength_A=wavelength_a) for f in files]
     res = run_xrd(pats, labels=_floats(labels, name="--labels"), label_name=label_name, reference=reference,
                   instrument_fwhm_deg=instrument_fwhm_deg, rock_salt=rock_salt, scheduler=scheduler)
-    prov = Provenance.create(list(files), parameters=res.parameters)
+    prov = Provenance.create(list(files), parameters={**res.parameters, "radiation": radiation,
+                                                      "wavelength_A": wavelength_a})
     with target.open() as tmp:
         res.write(tmp, prov)
         render_report([res.section(prov)], tmp / "report.html", title=f"XRD: {files[0].name}", provenance=prov)
-    r = res.layered[0]
-    typer.echo(f"{files[0].name}: I003/I104 = {r.i003_i104:.3g} ± {r.i003_i104_err:.2g}, "
-               f"c = {r.lattice.get('c_A', float('nan')):.4f} Å -> {out}")
+    typer.echo(f"{res.cli_line()} -> {out}")
 
 
 @app.command()

@@ -91,8 +91,8 @@ def read_thermal_curve(path: str | Path, *, signal_column: str, heating_rate_K_m
                              f"{measured:.3f} K/min measured from time_s and temperature; check which is right.")
         rate, origin = float(measured), "fitted to temperature vs time_s"
     if rate is None:
-        raise InputError(f"{path}: no time_s column to measure the heating rate from; give it explicitly "
-                         "(heating_rate_K_min / --heating-rate).")
+        raise InputError(f"{path}: no time_s column to measure the heating rate from; give --heating-rates "
+                         "2,5,10,20 (K/min, one per file).")
     return ThermalCurve(t_k, sig, float(rate), path, signal_column, origin)
 
 

@@ -6,7 +6,15 @@ What is measured, and from which reflections (hexagonal setting; reflection cond
 * ``I(003)/I(104)``: ratio of integrated K-alpha1 intensities, the usual indicator of Li/TM
   cation mixing (values below ~1.2 signal mixing; Ohzuku et al., J. Electrochem. Soc. 140 (1993)
   1862). Preferred orientation of the platelets raises it as well: read it with the texture of the
-  sample in mind.
+  sample in mind. A randomly oriented LiCoO2 powder gives 1.44-1.48 (integrated Cu K-alpha1
+  intensities computed with pymatgen's ``XRDCalculator`` from COD 1550397 and 4505482), NMC and
+  LiNiO2 powders 1.2-2 in the literature; a ratio above :data:`I003_I104_TEXTURE_LIMIT` (3, twice
+  the random-powder value) cannot come from cation order and is flagged ``preferred_orientation``
+  (platelets lying flat on the holder raise the basal (00l) reflections).
+* Fit quality: a reflection whose window fit has a reduced chi-square above
+  :data:`POOR_FIT_REDUCED_CHI2` (10: the model misses the counts by about three counting-noise
+  standard deviations at every point) is flagged ``poor_fit`` (an asymmetric low-angle profile, a
+  shoulder or an overlapping phase); its uncertainties are already scaled by the chi-square.
 * ``c`` from ``d(003)`` (``c = 3 d``), ``a`` from ``d(110)`` (``a = 2 d``), and both refined by least
   squares on every indexed reflection, ``1/d^2 = 4 (h^2 + hk + k^2) / (3 a^2) + l^2 / c^2``, with an
   optional specimen-displacement term ``d2theta = -2 s cos(theta) / R`` (Klug & Alexander, *X-ray
@@ -36,6 +44,9 @@ from layerscope.diffraction.readers import Pattern
 from layerscope.errors import InputError
 
 __all__ = [
+    "NotLayeredError",
+    "I003_I104_TEXTURE_LIMIT",
+    "POOR_FIT_REDUCED_CHI2",
     "LAYERED_REFERENCES",
     "ROCK_SALT_REFERENCES",
     "DEFAULT_LAYERED_REFLECTIONS",
@@ -52,6 +63,21 @@ __all__ = [
     "analyse_rock_salt",
     "track_reflection",
 ]
+
+#: I(003)/I(104) above which preferred orientation is flagged (random LiCoO2 powder: 1.44-1.48).
+I003_I104_TEXTURE_LIMIT = 3.0
+#: Reduced chi-square of a reflection's window fit above which the fit is flagged as poor.
+POOR_FIT_REDUCED_CHI2 = 10.0
+
+
+class NotLayeredError(InputError):
+    """The pattern shows no layered-oxide (003)/(104) reflection: xrd refuses to label it."""
+
+
+def flag(code: str, message: str) -> dict[str, str]:
+    """A plausibility flag: a short ``code`` and a one-sentence ``message``."""
+    return {"code": code, "message": message}
+
 
 #: Hexagonal a, c (Angstrom) of common layered cathodes (ICSD/literature room-temperature values).
 LAYERED_REFERENCES: dict[str, tuple[float, float]] = {
@@ -327,7 +353,8 @@ class LayeredResult:
     splittings_deg : dict
         ``(012)-(006)`` and ``(110)-(018)`` separations, degrees.
     williamson_hall : dict or None
-    flags : list of str
+    flags : list of dict
+        Plausibility flags, each ``{"code": ..., "message": ...}`` (see :func:`plausibility_flags`).
     """
 
     reflections: pd.DataFrame
@@ -337,7 +364,7 @@ class LayeredResult:
     lattice: dict[str, Any]
     splittings_deg: dict[str, float]
     williamson_hall: dict[str, Any] | None
-    flags: list[str] = field(default_factory=list)
+    flags: list[dict[str, str]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """Key numbers as a JSON-safe dict."""
@@ -353,7 +380,7 @@ def _start_lattice(pattern: Pattern, reference: str | tuple[float, float] | None
     lam = pattern.wavelength_A
     if isinstance(reference, str):
         if reference not in LAYERED_REFERENCES:
-            raise InputError(f"reference {reference!r} unknown; choose one of {sorted(LAYERED_REFERENCES)} or give (a, c).")
+            raise InputError(f"--reference {reference!r} unknown; give one of {', '.join(sorted(LAYERED_REFERENCES))}.")
         return (*LAYERED_REFERENCES[reference], [])
     if reference is not None:
         a, c = reference
@@ -365,17 +392,18 @@ def _start_lattice(pattern: Pattern, reference: str | tuple[float, float] | None
     in003 = cand[(d > 4.55) & (d < 4.85)]
     in104 = cand[(d > 1.97) & (d < 2.07)]
     if in003.empty:
-        raise InputError(
+        raise NotLayeredError(
             f"{pattern.source or 'pattern'}: no layered-oxide (003) peak with d = 4.55-4.85 A "
-            f"(2-theta {float(two_theta_deg(4.85, lam)):.1f}-{float(two_theta_deg(4.55, lam)):.1f} deg for this "
-            "wavelength) stands out of the background; this does not look like a layered oxide. Check the "
-            "file, or give reference=(a, c) to fit at given positions anyway."
+            f"(2-theta {float(two_theta_deg(4.85, lam)):.1f}-{float(two_theta_deg(4.55, lam)):.1f} deg at this "
+            "wavelength) stands out of the background: not a layered oxide, so no I003/I104 or lattice is "
+            "reported; for a rock-salt phase alone give --rock-salt NiO, to fit layered positions anyway give "
+            "--reference LiCoO2."
         )
     t003 = float(in003.loc[in003["prominence"].idxmax(), "two_theta_deg"])
     c = 3.0 * float(d_spacing(t003, lam))
     flags = []
     if in104.empty:
-        flags.append("no (104) candidate peak; a taken from the NMC811 reference")
+        flags.append(flag("no_104_candidate", "no (104) candidate peak; the starting a is the NMC811 reference"))
         a = LAYERED_REFERENCES["NMC811"][0]
     else:
         t104 = float(in104.loc[in104["prominence"].idxmax(), "two_theta_deg"])
@@ -442,13 +470,14 @@ def analyse_layered(
     sig = table[table["significant"] == True]  # noqa: E712 - column holds bools and NaN
     present = set(sig["reflection"])
     if "(003)" not in present and "(104)" not in present:
-        raise InputError(
+        raise NotLayeredError(
             f"{pattern.source or 'pattern'}: neither (003) nor (104) of a layered oxide was found near "
-            f"{predicted['(003)']:.2f} / {predicted['(104)']:.2f} deg; this pattern does not show a layered oxide."
+            f"{predicted['(003)']:.2f} / {predicted['(104)']:.2f} deg: not a layered oxide; for a rock-salt "
+            "phase alone give --rock-salt NiO."
         )
     for n in ("(003)", "(104)", "(110)"):
         if n not in present:
-            flags.append(f"{n} not found")
+            flags.append(flag("missing_reflection", f"{n} not found"))
     row = table.set_index("reflection")
     if {"(003)", "(104)"} <= present:
         a3, a4 = row.loc["(003)", "area"], row.loc["(104)", "area"]
@@ -480,7 +509,7 @@ def analyse_layered(
                                       goniometer_radius_mm=pattern.metadata.get("goniometer_radius_mm")))
         lattice["displacement_refined"] = use_disp
     else:
-        flags.append("too few indexed reflections to refine a and c together")
+        flags.append(flag("few_reflections", "too few indexed reflections to refine a and c together"))
     split = {}
     if {"(006)", "(012)"} <= present:
         split["(012)-(006)"] = float(row.loc["(012)", "center_deg"] - row.loc["(006)", "center_deg"])
@@ -491,8 +520,40 @@ def analyse_layered(
         wh = williamson_hall(sig["center_deg"].to_numpy(float), sig["fwhm_deg"].to_numpy(float), wavelength_A=lam,
                              instrument_fwhm_deg=instrument_fwhm_deg, scherrer_k=scherrer_k)
     else:
-        flags.append("fewer than 3 reflections: no Williamson-Hall analysis")
+        flags.append(flag("no_williamson_hall", "fewer than 3 reflections: no Williamson-Hall analysis"))
+    flags += plausibility_flags(table, float(ratio), float(ratio_err))
     return LayeredResult(table, float(ratio), float(ratio_err), float(hratio), lattice, split, wh, flags)
+
+
+def plausibility_flags(table: pd.DataFrame, i003_i104: float, i003_i104_err: float) -> list[dict[str, str]]:
+    """Flags for numbers that are computable but suspicious (see the module docstring).
+
+    Parameters
+    ----------
+    table : DataFrame
+        The reflections (``reflection``, ``significant``, ``reduced_chi2``).
+    i003_i104, i003_i104_err : float
+
+    Returns
+    -------
+    list of dict
+        ``preferred_orientation`` when I(003)/I(104) exceeds :data:`I003_I104_TEXTURE_LIMIT` by
+        more than its uncertainty; ``poor_fit`` naming every significant reflection whose window
+        fit has a reduced chi-square above :data:`POOR_FIT_REDUCED_CHI2`.
+    """
+    out = []
+    lower = i003_i104 - (i003_i104_err if np.isfinite(i003_i104_err) else 0.0)
+    if np.isfinite(i003_i104) and lower > I003_I104_TEXTURE_LIMIT:
+        out.append(flag("preferred_orientation",
+                        f"I003/I104 = {i003_i104:.3g} is above {I003_I104_TEXTURE_LIMIT:g} (a random LiCoO2 powder "
+                        "gives ~1.5): the platelets are oriented, so the ratio says nothing about Li/TM mixing"))
+    sig = table[(table["significant"] == True) & (table["reduced_chi2"] > POOR_FIT_REDUCED_CHI2)]  # noqa: E712
+    if not sig.empty:
+        worst = ", ".join(f"{r.reflection} {r.reduced_chi2:.0f}" for r in sig.itertuples())
+        out.append(flag("poor_fit", f"reduced chi-square above {POOR_FIT_REDUCED_CHI2:g} ({worst}): the pseudo-Voigt "
+                                    "doublet misses the profile (asymmetry, a shoulder or an overlapping phase); "
+                                    "uncertainties are scaled up by it"))
+    return out
 
 
 def analyse_rock_salt(
@@ -523,6 +584,8 @@ def analyse_rock_salt(
         uncertainty below 0.05 deg), ``identified`` (the (200) and at least one more reflection),
         ``a_A``, ``a_err_A``, ``displacement_deg`` ...
     """
+    if isinstance(phase, str) and phase not in ROCK_SALT_REFERENCES:
+        raise InputError(f"--rock-salt {phase!r} unknown; give one of {', '.join(sorted(ROCK_SALT_REFERENCES))}.")
     a_ref = ROCK_SALT_REFERENCES[phase] if isinstance(phase, str) else float(phase)
     lam = pattern.wavelength_A
     cand = find_candidate_peaks(pattern, background_half_width_deg=background_half_width_deg)

@@ -1,106 +1,31 @@
-"""Powder diffraction patterns: PANalytical ``.xrdml``, ``.xy`` and two-column text.
+"""Reading powder patterns: the format is recognised from the file's content, not its name.
 
-A :class:`Pattern` is 2-theta (degrees) and intensity (counts, or counts per second when the file
-gives intensities per time) with the wavelengths it was measured with. ``.xrdml`` files state the
-anode's K-alpha1/K-alpha2 wavelengths and their intensity ratio; text files do not, so the
-radiation must be given explicitly (``radiation="Cu"`` or ``wavelength_A=...``) - no wavelength is
-ever assumed.
+Formats: PANalytical ``.xrdml``; Bruker RAW v1-v4 and UXD
+(:mod:`~layerscope.diffraction.formats_bruker`); Rigaku RAS and RASX
+(:mod:`~layerscope.diffraction.formats_rigaku`); FullProf step ``.dat`` and two-column text
+with header lines, a byte-order mark and comma/semicolon/tab separators
+(:mod:`~layerscope.diffraction.formats_text`). A :class:`Pattern` is 2-theta (degrees) and
+intensity (counts) with the wavelengths it was measured with: from the file where it states them
+(XRDML, RAW, UXD, RAS, RASX), from ``--radiation``/``--wavelength-a`` otherwise; never assumed.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from layerscope.diffraction.formats_bruker import is_bruker_raw, looks_like_uxd, read_bruker_raw, read_uxd
+from layerscope.diffraction.formats_rigaku import looks_like_ras, read_ras, read_rasx
+from layerscope.diffraction.formats_text import decode_text, read_text, read_xy
+from layerscope.diffraction.pattern import RADIATIONS, Pattern, make_pattern, pattern_from_arrays
 from layerscope.errors import CalibrationError, InputError
 
-__all__ = ["Pattern", "RADIATIONS", "read_pattern", "read_xrdml", "read_xy", "pattern_from_arrays"]
-
-#: K-alpha1, K-alpha2 wavelengths (Angstrom) and I(Ka2)/I(Ka1) of common anodes
-#: (Hoelzer et al., Phys. Rev. A 56 (1997) 4554; ratio 0.5 by convention).
-RADIATIONS: dict[str, tuple[float, float, float]] = {
-    "Cu": (1.5405929, 1.5444274, 0.5),
-    "Co": (1.788996, 1.792835, 0.5),
-    "Mo": (0.70931715, 0.713607, 0.5),
-    "Fe": (1.936042, 1.939980, 0.5),
-    "Cr": (2.289760, 2.293663, 0.5),
-    "Ag": (0.5594075, 0.563798, 0.5),
-}
-
-
-@dataclass
-class Pattern:
-    """A 1-D powder pattern.
-
-    Attributes
-    ----------
-    two_theta_deg : ndarray
-        Scattering angle 2-theta, degrees, increasing.
-    intensity : ndarray
-        Counts (or counts/s, see ``metadata["intensity_unit"]``).
-    wavelength_A : float
-        K-alpha1 (or the single) wavelength, Angstrom.
-    kalpha2_A : float or None
-        K-alpha2 wavelength, Angstrom (None for monochromatic data: synchrotron, Ka1-only optics).
-    kalpha2_ratio : float
-        I(Ka2)/I(Ka1) (0 when there is no Ka2).
-    source : Path or None
-    metadata : dict
-    """
-
-    two_theta_deg: np.ndarray
-    intensity: np.ndarray
-    wavelength_A: float
-    kalpha2_A: float | None = None
-    kalpha2_ratio: float = 0.0
-    source: Path | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        x = np.asarray(self.two_theta_deg, dtype=float)
-        y = np.asarray(self.intensity, dtype=float)
-        if x.ndim != 1 or x.shape != y.shape or x.size < 10:
-            raise InputError(f"pattern {self.source or ''}: 2-theta and intensity must be 1-D of one length >= 10 "
-                             f"(got {x.shape}, {y.shape}).")
-        if not (self.wavelength_A and self.wavelength_A > 0):
-            raise CalibrationError(f"pattern {self.source or ''}: wavelength {self.wavelength_A!r} A is not positive.")
-        order = np.argsort(x, kind="stable")
-        self.two_theta_deg, self.intensity = x[order], y[order]
-
-    @property
-    def step_deg(self) -> float:
-        """Median 2-theta step, degrees."""
-        return float(np.median(np.diff(self.two_theta_deg)))
-
-
-def _radiation(radiation: str | None, wavelength_A: float | None, *, where: str) -> tuple[float, float | None, float]:
-    if radiation is not None and wavelength_A is not None:
-        raise InputError(f"{where}: give radiation or wavelength_A, not both.")
-    if radiation is not None:
-        key = radiation.strip().capitalize()
-        if key not in RADIATIONS:
-            raise InputError(f"{where}: radiation {radiation!r} unknown; choose one of {sorted(RADIATIONS)} or pass "
-                             "wavelength_A.")
-        return RADIATIONS[key]
-    if wavelength_A is not None:
-        return float(wavelength_A), None, 0.0
-    raise CalibrationError(
-        f"{where}: the file does not state its wavelength; pass radiation='Cu' (K-alpha1 + K-alpha2) or "
-        "wavelength_A=... (monochromatic)."
-    )
-
-
-def pattern_from_arrays(two_theta_deg: np.ndarray, intensity: np.ndarray, *, radiation: str | None = None,
-                        wavelength_A: float | None = None, metadata: dict | None = None) -> Pattern:
-    """A :class:`Pattern` from arrays with an explicit radiation or wavelength."""
-    l1, l2, ratio = _radiation(radiation, wavelength_A, where="pattern")
-    return Pattern(np.asarray(two_theta_deg, float), np.asarray(intensity, float), l1, l2, ratio, None,
-                   dict(metadata or {}))
-
+__all__ = ["Pattern", "RADIATIONS", "read_pattern", "read_xrdml", "read_xy", "read_bruker_raw", "read_uxd",
+           "read_ras", "read_rasx", "pattern_from_arrays", "detect_format"]
 
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
@@ -113,18 +38,22 @@ def _find(elem: ET.Element, name: str) -> ET.Element | None:
     return None
 
 
-def read_xrdml(path: str | Path, *, scan: int = 0) -> Pattern:
+def read_xrdml(path: str | Path, *, scan: int = 0, radiation: str | None = None,
+               wavelength_A: float | None = None) -> Pattern:
     """Read a PANalytical ``.xrdml`` scan (XML schema 1.x/2.x).
 
     Positions come from ``<listPositions>`` or from ``<startPosition>``/``<endPosition>`` of the
-    2Theta axis (equally spaced); intensities from ``<counts>`` or ``<intensities>``, divided by
-    ``<beamAttenuationFactors>`` when present. The wavelengths are the file's ``usedWavelength``.
+    2Theta axis (equally spaced); intensities from ``<counts>`` or ``<intensities>``, times
+    ``<beamAttenuationFactors>`` when present (the factor undoes the attenuation). The wavelengths
+    are the file's ``usedWavelength``.
 
     Parameters
     ----------
     path : str or Path
     scan : int
         Which ``<scan>`` of a multi-scan file.
+    radiation, wavelength_A : optional
+        Override the file's wavelengths (``--radiation`` / ``--wavelength-a``; recorded).
     """
     path = Path(path)
     try:
@@ -164,12 +93,19 @@ def read_xrdml(path: str | Path, *, scan: int = 0) -> Pattern:
         x = np.linspace(float(start.text), float(end.text), y.size)
     if x.size != y.size:
         raise InputError(f"{path}: {x.size} positions but {y.size} intensities.")
+    return make_pattern(path, x, y, _xrdml_meta(root, sc), file_wavelength=_xrdml_wavelength(root),
+                        radiation=radiation, wavelength_A=wavelength_A)
+
+
+def _xrdml_wavelength(root: ET.Element) -> tuple[float | None, float | None, float | None] | None:
     wl = _find(root, "usedWavelength")
-    if wl is None:
-        raise CalibrationError(f"{path}: no <usedWavelength>; cannot convert 2-theta to d-spacing.")
-    k1, k2, ratio = _find(wl, "kAlpha1"), _find(wl, "kAlpha2"), _find(wl, "ratioKAlpha2KAlpha1")
-    if k1 is None:
-        raise CalibrationError(f"{path}: <usedWavelength> without <kAlpha1>.")
+    if wl is None or _find(wl, "kAlpha1") is None:
+        return None
+    vals = [_find(wl, n) for n in ("kAlpha1", "kAlpha2", "ratioKAlpha2KAlpha1")]
+    return tuple(float(v.text) if v is not None and (v.text or "").strip() else None for v in vals)
+
+
+def _xrdml_meta(root: ET.Element, sc: ET.Element) -> dict[str, Any]:
     meta: dict[str, Any] = {"intensity_unit": "counts", "format": "xrdml"}
     ct = _find(sc, "commonCountingTime")
     if ct is not None:
@@ -186,61 +122,75 @@ def read_xrdml(path: str | Path, *, scan: int = 0) -> Pattern:
     stamp = _find(sc, "startTimeStamp")
     if stamp is not None:
         meta["start_time"] = stamp.text
-    return Pattern(x, y, float(k1.text), float(k2.text) if k2 is not None else None,
-                   float(ratio.text) if ratio is not None else 0.0, path, meta)
+    return meta
 
 
-def read_xy(path: str | Path, *, radiation: str | None = None, wavelength_A: float | None = None) -> Pattern:
-    """Read a two-column text pattern (``.xy``, ``.xye``, ``.txt``, ``.csv``): 2-theta (deg), intensity.
+def detect_format(path: str | Path) -> str:
+    """The pattern format of a file from its first bytes (and its name only to break ties).
 
-    Lines starting with ``#``, ``;``, ``!`` or ``'`` and any non-numeric header lines are skipped;
-    columns may be separated by spaces, tabs or commas; a third column (esd) is ignored. The
-    radiation must be given (the file does not carry it).
+    Returns
+    -------
+    str
+        ``"bruker_raw"``, ``"rasx"``, ``"xrdml"``, ``"ras"``, ``"uxd"`` or ``"text"``.
+
+    Raises
+    ------
+    InputError
+        For a binary file of no format layerscope reads.
     """
     path = Path(path)
-    rows = []
-    with open(path, encoding="latin-1", errors="replace") as fh:
-        for line in fh:
-            s = line.strip()
-            if not s or s[0] in "#;!'":
-                continue
-            parts = s.replace(",", " ").split()
-            try:
-                vals = [float(p) for p in parts[:2]]
-            except ValueError:
-                if rows:
-                    raise InputError(f"{path}: non-numeric line {s[:60]!r} after the data started.") from None
-                continue
-            if len(vals) < 2:
-                raise InputError(f"{path}: line {s[:60]!r} has one column; need 2-theta and intensity.")
-            rows.append(vals)
-    if len(rows) < 10:
-        raise InputError(f"{path}: only {len(rows)} numeric rows; not a powder pattern.")
-    arr = np.asarray(rows)
-    l1, l2, ratio = _radiation(radiation, wavelength_A, where=str(path))
-    return Pattern(arr[:, 0], arr[:, 1], l1, l2, ratio, path, {"intensity_unit": "counts", "format": "xy"})
+    with open(path, "rb") as fh:
+        head = fh.read(65536)
+    if is_bruker_raw(head):
+        return "bruker_raw"
+    if head[:4] == b"PK\x03\x04":
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = z.namelist()
+        except zipfile.BadZipFile:
+            names = []
+        if any(n.endswith(".txt") and "Profile" in n for n in names):
+            return "rasx"
+        raise InputError(f"{path}: a zip archive that is not a Rigaku .rasx (no Profile*.txt); give the pattern "
+                         "file itself (.xrdml, .raw, .uxd, .ras, .rasx, .xy).")
+    text = decode_text(head)
+    if b"\0" in head[:4096]:
+        raise InputError(f"{path}: binary file of no pattern format layerscope reads (first bytes {head[:8]!r}); "
+                         "export the scan as .xrdml, .uxd, .ras or two-column .xy.")
+    stripped = text.lstrip()
+    if stripped.startswith("<") and ("xrdMeasurement" in text[:5000] or path.suffix.lower() == ".xrdml"):
+        return "xrdml"
+    if "_cell_length_a" in text or stripped.startswith("data_"):
+        raise InputError(f"{path}: a CIF crystal structure, not a measured pattern; give the measured scan "
+                         "(.xrdml, .raw, .uxd, .ras, .rasx, .xy).")
+    if looks_like_ras(text):
+        return "ras"
+    if looks_like_uxd(text):
+        return "uxd"
+    return "text"
+
+
+_READERS = {"bruker_raw": read_bruker_raw, "rasx": read_rasx, "xrdml": read_xrdml, "ras": read_ras,
+            "uxd": read_uxd, "text": read_text}
 
 
 def read_pattern(path: str | Path, *, radiation: str | None = None, wavelength_A: float | None = None) -> Pattern:
-    """Read any supported pattern: ``.xrdml`` (wavelength from the file) or two-column text.
+    """Read any supported pattern (see the module docstring); the format comes from the content.
 
     Parameters
     ----------
     path : str or Path
     radiation : str, optional
-        Anode (``"Cu"``, ``"Co"``, ``"Mo"``, ...) for text files: Ka1 + Ka2 with ratio 0.5.
+        Anode (``"Cu"``, ``"Co"``, ``"Mo"``, ...): Ka1 + Ka2 with ratio 0.5 (``--radiation``).
+        Needed for text and FullProf files; for files that state their wavelength it overrides
+        the file (recorded in the metadata).
     wavelength_A : float, optional
-        A single wavelength for monochromatic text data. For ``.xrdml`` files neither is needed;
-        giving one overrides the file (recorded in the metadata).
+        A single wavelength, Angstrom, for monochromatic data (``--wavelength-a``).
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file.")
-    if path.suffix.lower() == ".xrdml":
-        pat = read_xrdml(path)
-        if radiation is not None or wavelength_A is not None:
-            l1, l2, ratio = _radiation(radiation, wavelength_A, where=str(path))
-            pat.metadata["wavelength_overridden"] = {"file": [pat.wavelength_A, pat.kalpha2_A, pat.kalpha2_ratio]}
-            pat.wavelength_A, pat.kalpha2_A, pat.kalpha2_ratio = l1, l2, ratio
-        return pat
-    return read_xy(path, radiation=radiation, wavelength_A=wavelength_A)
+    fmt = detect_format(path)
+    pattern = _READERS[fmt](path, radiation=radiation, wavelength_A=wavelength_A)
+    pattern.metadata.setdefault("format", fmt)
+    return pattern

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from layerscope.diffraction.kinetics import ActivationEnergy, ThermalCurve, kissinger, ozawa, peak_temperature
-from layerscope.diffraction.layered import LayeredResult, analyse_layered, analyse_rock_salt
+from layerscope.diffraction.layered import LayeredResult, NotLayeredError, analyse_layered, analyse_rock_salt, flag
 from layerscope.diffraction.peaks import snip_background
 from layerscope.diffraction.readers import Pattern
 from layerscope.errors import InputError
@@ -56,14 +56,49 @@ class XRDResult:
             rows.append(row)
         return pd.DataFrame(rows)
 
+    @property
+    def flags(self) -> list[dict[str, Any]]:
+        """Every plausibility flag: ``code``, ``message`` and the ``pattern`` (file) it concerns."""
+        out = []
+        for p, r in zip(self.patterns, self.layered):
+            out += [{**f, "pattern": p.source.name if p.source else None} for f in r.flags]
+        if not self.layered:
+            p = self.patterns[0]
+            out.append({**flag("no_layered_phase", "no layered-oxide (003) reflection: only the "
+                                                   f"{self.rock_salt['phase']} rock-salt phase is analysed"),
+                        "pattern": p.source.name if p.source else None})
+        return out
+
     def summary(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"n_patterns": len(self.patterns), "notes": self.notes,
-                               "wavelength_A": self.patterns[0].wavelength_A}
-        out["patterns"] = [{"source": str(p.source) if p.source else None, **r.summary()}
-                           for p, r in zip(self.patterns, self.layered)]
+        out: dict[str, Any] = {"n_patterns": len(self.patterns), "flags": self.flags, "notes": self.notes,
+                               "wavelength_A": self.patterns[0].wavelength_A,
+                               "layered_phase": bool(self.layered)}
+        out["patterns"] = [{"source": str(p.source) if p.source else None,
+                            "format": p.metadata.get("format"), "wavelength_from": p.metadata.get("wavelength_from"),
+                            "kalpha2_A": p.kalpha2_A, "kalpha2_ratio": p.kalpha2_ratio,
+                            **(r.summary() if r is not None else {})}
+                           for p, r in zip(self.patterns, self.layered or [None] * len(self.patterns))]
         if self.rock_salt is not None:
             out["rock_salt"] = {k: v for k, v in self.rock_salt.items() if k != "reflections"}
         return out
+
+    def cli_line(self) -> str:
+        """The one line the command prints: key numbers and the flag codes."""
+        name = self.patterns[0].source.name if self.patterns[0].source else "pattern"
+        if self.layered:
+            r = self.layered[0]
+            text = (f"{name}: I003/I104 = {r.i003_i104:.3g} ± {r.i003_i104_err:.2g}, "
+                    f"c = {r.lattice.get('c_A', float('nan')):.4f} Å")
+        else:
+            text = f"{name}: no layered phase"
+        if self.rock_salt is not None:
+            rs = self.rock_salt
+            text += (f", {rs['phase']} {'identified' if rs['identified'] else 'not identified'}"
+                     + (f" (a = {rs['a_A']:.4f} Å)" if "a_A" in rs else ""))
+        codes = sorted({f["code"] for f in self.flags})
+        if codes:
+            text += f"; flags: {', '.join(codes)}"
+        return text
 
     def figures(self) -> list:
         """Report figures (made once, then reused by :meth:`section` and :meth:`write`)."""
@@ -76,14 +111,16 @@ class XRDResult:
 
         plt = _plt()
         figs = []
-        pat, res = self.patterns[0], self.layered[0]
+        pat = self.patterns[0]
+        res = self.layered[0] if self.layered else None
+        table = res.reflections if res is not None else self.rock_salt["reflections"]
         fig, ax = plt.subplots(figsize=(9, 3.4))
         bg = snip_background(pat.two_theta_deg, pat.intensity)
         ax.plot(pat.two_theta_deg, pat.intensity, lw=0.6, color="k", label="measured")
         ax.plot(pat.two_theta_deg, bg, lw=0.8, color="C1", label="SNIP background")
         ax.set_yscale("log")
         top = float(np.nanmax(pat.intensity))
-        for row in res.reflections.itertuples():
+        for row in table.itertuples():
             if bool(row.significant):
                 ax.axvline(row.center_deg, color="C0", lw=0.6, alpha=0.6)
                 ax.text(row.center_deg, top, row.reflection, rotation=90, fontsize=7, va="top", ha="right")
@@ -91,10 +128,11 @@ class XRDResult:
         ax.set_ylabel("counts")
         ax.legend(fontsize=8, loc="upper right")
         fig.tight_layout()
-        figs.append(Figure("Pattern with indexed layered-oxide reflections", figure_to_png(fig),
+        phase = "layered-oxide" if res is not None else f"{self.rock_salt['phase']} rock-salt"
+        figs.append(Figure(f"Pattern with indexed {phase} reflections", figure_to_png(fig),
                            f"λ(Kα1) = {pat.wavelength_A:.5f} Å; lines: reflections fitted as Kα1/Kα2 pseudo-Voigt doublets."))
         plt.close(fig)
-        wh = res.williamson_hall
+        wh = res.williamson_hall if res is not None else None
         if wh is not None:
             sig = res.reflections[res.reflections["significant"] == True]  # noqa: E712
             theta = np.radians(sig["center_deg"].to_numpy(float) / 2)
@@ -130,9 +168,7 @@ class XRDResult:
             plt.close(fig)
         return figs
 
-    def section(self, provenance: Provenance | None = None):
-        from layerscope.report import Section, Table
-
+    def _layered_metrics(self) -> dict[str, Any]:
         res = self.layered[0]
         lat = res.lattice
         metrics: dict[str, Any] = {"I(003)/I(104)": f"{res.i003_i104:.3g} ± {res.i003_i104_err:.2g}"}
@@ -147,18 +183,35 @@ class XRDResult:
         if res.williamson_hall is not None:
             metrics["crystallite size (nm)"] = res.williamson_hall["size_nm"]
             metrics["microstrain"] = res.williamson_hall["microstrain"]
+        return metrics
+
+    def section(self, provenance: Provenance | None = None):
+        from layerscope.report import Section, Table
+
+        metrics = self._layered_metrics() if self.layered else {"layered phase": "none found"}
         if self.rock_salt is not None:
             metrics[f"{self.rock_salt['phase']} rock salt identified"] = self.rock_salt["identified"]
+            if "a_A" in self.rock_salt:
+                metrics[f"{self.rock_salt['phase']} a (Å)"] = (f"{self.rock_salt['a_A']:.4f} ± "
+                                                               f"{self.rock_salt['a_err_A']:.4f}")
         cols = ["reflection", "predicted_deg", "center_deg", "center_err_deg", "d_A", "area", "area_err", "fwhm_deg",
-                "eta", "significant", "reason"]
-        tables = [Table("Reflections (first pattern)", res.reflections[[c for c in cols if c in res.reflections]])]
+                "eta", "reduced_chi2", "significant", "reason"]
+        tables = []
+        if self.layered:
+            refl = self.layered[0].reflections
+            tables.append(Table("Reflections (first pattern)", refl[[c for c in cols if c in refl]]))
+        elif self.rock_salt is not None:
+            refl = self.rock_salt["reflections"]
+            tables.append(Table("Rock-salt reflections", refl[[c for c in cols + ["identified"] if c in refl]]))
         if len(self.patterns) > 1:
             tables.append(Table("Series", self.series))
         text = ("Layered-oxide reflections (R-3m, hexagonal setting) fitted as Kα1/Kα2 pseudo-Voigt doublets; "
                 "I(003)/I(104) is the ratio of integrated Kα1 intensities (raised by preferred orientation as well "
                 "as lowered by Li/TM mixing).")
-        if res.flags or self.notes:
-            text += "\n\nFlags: " + "; ".join(res.flags + self.notes)
+        if self.flags:
+            text += "\n\nFlags: " + "; ".join(f"{f['code']}: {f['message']}" for f in self.flags)
+        if self.notes:
+            text += "\n\nNotes: " + "; ".join(self.notes)
         return Section("X-ray diffraction", text=text, figures=self.figures(), tables=tables, metrics=metrics,
                        provenance=provenance)
 
@@ -173,6 +226,9 @@ class XRDResult:
             write_table(self.series, out_dir / "series.csv")
         if self.rock_salt is not None:
             write_table(self.rock_salt["reflections"].drop(columns=["hkl"], errors="ignore"), out_dir / "rock_salt.csv")
+        for k, p in enumerate(self.patterns):
+            write_table(pd.DataFrame({"two_theta_deg": p.two_theta_deg, "intensity": p.intensity}),
+                        out_dir / (f"pattern_{k:03d}.csv" if len(self.patterns) > 1 else "pattern.csv"))
         for k, fig in enumerate(self.figures()):
             (out_dir / f"figure_{k + 1}.png").write_bytes(fig.png)
         write_summary(out_dir, self.summary(), provenance)
@@ -210,17 +266,36 @@ def run_xrd(
         raise InputError("run_xrd: no pattern given.")
     labels = list(labels) if labels is not None else list(range(len(patterns)))
     if len(labels) != len(patterns):
-        raise InputError(f"run_xrd: {len(patterns)} patterns but {len(labels)} labels.")
+        raise InputError(f"--labels has {len(labels)} values for {len(patterns)} files; give one per file.")
 
     def one(p: Pattern) -> LayeredResult:
-        return analyse_layered(p, reference=reference, instrument_fwhm_deg=instrument_fwhm_deg)
+        try:
+            return analyse_layered(p, reference=reference, instrument_fwhm_deg=instrument_fwhm_deg)
+        except NotLayeredError:
+            if len(patterns) == 1:
+                raise
+            raise NotLayeredError(f"{p.source or 'pattern'}: no layered-oxide (003)/(104) in this file of the series; "
+                                  "every file of a series must show the layered oxide: leave it out (or run it "
+                                  "alone with --rock-salt NiO).") from None
 
-    results = map_tasks(one, patterns, scheduler=scheduler, progress=False, description="XRD patterns") \
-        if len(patterns) > 1 else [one(patterns[0])]
+    if len(patterns) > 1:
+        results = map_tasks(one, patterns, scheduler=scheduler, progress=False, description="XRD patterns")
+    else:
+        try:
+            results = [one(patterns[0])]
+        except NotLayeredError:
+            if not rock_salt:
+                raise
+            results = []  # a rock-salt phase alone, as asked with --rock-salt
     rs = analyse_rock_salt(patterns[0], phase=rock_salt) if rock_salt else None
+    if not results and not rs["identified"]:
+        raise NotLayeredError(f"{patterns[0].source or 'pattern'}: neither a layered oxide nor {rock_salt} rock salt "
+                              "(its (200) and one more reflection) found; check the file and --rock-salt.")
     params = {"reference": reference, "instrument_fwhm_deg": instrument_fwhm_deg, "rock_salt": rock_salt,
               "label_name": label_name}
-    return XRDResult(patterns, list(results), rs, labels, label_name, params)
+    notes = [f"{p.source.name if p.source else 'pattern'}: {n}" for p in patterns
+             for n in p.metadata.get("reader_notes", [])]
+    return XRDResult(patterns, list(results), rs, labels, label_name, params, notes)
 
 
 @dataclass
