@@ -29,8 +29,24 @@ def open_in_chromium():
     return _open_in_chromium
 
 
-def _open_in_chromium(path: Path) -> dict:
-    """Open an HTML file in headless Debian Chromium; return console errors, images and section titles."""
+def _pixel_spread(png: bytes) -> float:
+    """Standard deviation of a screenshot's grey values (0 for a blank picture)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    return float(np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=float).std())
+
+
+def _open_in_chromium(path: Path, *, width: int = 1280, screenshots: bool = False) -> dict:
+    """Open an HTML file in headless Debian Chromium at ``width`` px.
+
+    Returns console errors, images (complete, natural width, height), section titles, figure
+    captions, the page's scroll width (horizontal overflow when above ``width``) and, with
+    ``screenshots``, per section ``(title, width_px, height_px, pixel spread)`` and the pixel spread
+    of every figure's screenshot.
+    """
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.fail("Debian's chromium is needed: 'make test' installs it (apt-get install chromium)")
@@ -42,11 +58,21 @@ def _open_in_chromium(path: Path) -> dict:
             executable_path=chromium,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
         )
-        page = browser.new_page()
+        page = browser.new_page(viewport={"width": width, "height": 900})
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(Path(path).resolve().as_uri())
         images = page.eval_on_selector_all("img", "els => els.map(e => [e.complete, e.naturalWidth, e.naturalHeight])")
         sections = page.eval_on_selector_all("section h2", "els => els.map(e => e.textContent)")
+        captions = page.eval_on_selector_all("figcaption", "els => els.map(e => e.textContent)")
+        scroll_width = page.evaluate("document.documentElement.scrollWidth")
+        shots, figure_spread = [], []
+        if screenshots:
+            for el in page.query_selector_all("section"):
+                box = el.bounding_box()
+                title = el.query_selector("h2").text_content()
+                shots.append((title, box["width"], box["height"], _pixel_spread(el.screenshot())))
+            figure_spread = [_pixel_spread(el.screenshot()) for el in page.query_selector_all("figure img")]
         browser.close()
-    return {"errors": errors, "images": images, "sections": sections}
+    return {"errors": errors, "images": images, "sections": sections, "captions": captions,
+            "scroll_width": scroll_width, "section_shots": shots, "figure_spread": figure_spread}

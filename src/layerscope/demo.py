@@ -8,9 +8,12 @@ the output, and writes one self-contained ``report.html``.
 from __future__ import annotations
 
 import importlib
+import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from tqdm import tqdm
 
 from layerscope.io.output import output_directory, write_json
 from layerscope.provenance import Provenance
@@ -30,7 +33,7 @@ DEMO_STEPS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _overview(timings: dict[str, float]) -> Section:
+def _overview(sections: list[Section], *, per_section: int = 3) -> Section:
     text = (
         "This report was made by 'layerscope demo'. Everything in it is computed from data simulated with "
         "known ground truth (a degraded LiNi0.8Mn0.1Co0.1O2 cathode: O3 matrix, an O1 domain, a twin layer, a "
@@ -39,7 +42,8 @@ def _overview(timings: dict[str, float]) -> Section:
         "Conventions: lengths in nm (precision in pm), energies in eV, times in s; images are indexed "
         "[row, col], x runs to the right and y down from the top-left corner of the first pixel."
     )
-    return Section("Overview", text, metrics={f"{k} (s)": round(v, 1) for k, v in timings.items()})
+    headline = {f"{s.title}: {k}": v for s in sections for k, v in s.headline_metrics(per_section).items()}
+    return Section("Overview", text, metrics=headline)
 
 
 def run_demo(out: str | Path, *, seed: int = 0, scheduler: Any = None, steps=None, overwrite: bool = False) -> Path:
@@ -53,7 +57,9 @@ def run_demo(out: str | Path, *, seed: int = 0, scheduler: Any = None, steps=Non
     sections: list[Section] = []
     timings: dict[str, float] = {}
     with output_directory(out, overwrite=overwrite) as tmp:
-        for folder, module in steps:
+        bar = tqdm(steps, desc="demo", unit="step", disable=not sys.stderr.isatty(), leave=False)
+        for folder, module in bar:
+            bar.set_description(f"demo: {folder}")
             workdir = tmp / folder
             workdir.mkdir(parents=True, exist_ok=True)
             start = time.perf_counter()
@@ -65,6 +71,6 @@ def run_demo(out: str | Path, *, seed: int = 0, scheduler: Any = None, steps=Non
             if s.provenance is not None:
                 provenance = provenance.merged(s.provenance)
         write_json(provenance.to_dict(), tmp / "provenance.json")
-        render_report([_overview(timings), *sections], tmp / "report.html",
-                      title="layerscope demo: a degraded NMC811 cathode", provenance=provenance)
+        render_report([_overview(sections), *sections], tmp / "report.html",
+                      title="layerscope demo: a degraded NMC811 cathode", provenance=provenance, timings_s=timings)
     return Path(out) / "report.html"

@@ -93,6 +93,8 @@ class Provenance:
         ISO 8601 time stamp.
     software : dict
         Python and key library versions.
+    command : str or None
+        The command line that reproduces the run (None when called from Python).
     """
 
     inputs: list[dict[str, Any]] = field(default_factory=list)
@@ -100,11 +102,13 @@ class Provenance:
     layerscope_version: str = ""
     created_utc: str = ""
     software: dict[str, Any] = field(default_factory=dict)
+    command: str | None = None
 
     @classmethod
     def create(cls, inputs: Iterable[Any] = (), parameters: dict[str, Any] | None = None) -> "Provenance":
         """Record ``inputs`` (paths, containers with a ``source``, or arrays) and ``parameters``."""
         import layerscope
+        from layerscope._runstate import COMMAND
 
         records = [_input_record(obj) for obj in inputs]
         software = {"python": sys.version.split()[0], "platform": platform.platform()}
@@ -115,6 +119,7 @@ class Provenance:
             layerscope_version=layerscope.__version__,
             created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             software=software,
+            command=COMMAND[0],
         )
 
     def to_dict(self) -> dict[str, Any]:

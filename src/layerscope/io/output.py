@@ -194,6 +194,7 @@ class OutputTarget:
                 _mark_partial(tmp)
                 yield tmp
                 (tmp / PARTIAL_MARKER).unlink()
+                _point_at_final(tmp, self.final)
                 self._write_manifest(tmp)
                 with _signals_blocked():
                     self._commit(tmp)
@@ -249,6 +250,20 @@ class OutputTarget:
             if stale.is_file() or stale.is_symlink():
                 stale.unlink()
             _prune_empty_dirs(stale.parent, final)
+
+
+#: Text outputs that may name their own folder (provenance of an input written in the same run).
+_TEXT_SUFFIXES = (".json", ".html", ".md", ".txt")
+
+
+def _point_at_final(tmp: Path, final: Path) -> None:
+    """Replace the temporary folder's path by the final one in the text outputs (never a deleted path)."""
+    old, new = str(tmp), str(final)
+    for path in tmp.rglob("*"):
+        if path.is_file() and path.suffix in _TEXT_SUFFIXES and path.stat().st_size < 64 << 20:
+            text = path.read_text(encoding="utf-8", errors="surrogateescape")
+            if old in text:
+                path.write_text(text.replace(old, new), encoding="utf-8", errors="surrogateescape")
 
 
 def _prune_empty_dirs(folder: Path, stop: Path) -> None:

@@ -12,15 +12,44 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-__all__ = ["figure_to_png", "add_scalebar", "nice_length_nm", "show_image", "plt"]
+__all__ = ["figure_to_png", "FigureBytes", "add_scalebar", "nice_length_nm", "show_image", "plt", "OKABE_ITO"]
+
+#: Okabe & Ito's colour-blind-safe palette (Color Universal Design), the default line colours.
+OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
+
+plt.rcParams.update({
+    "axes.prop_cycle": matplotlib.cycler(color=OKABE_ITO),
+    "font.size": 10,
+    "axes.labelsize": 10,
+    "axes.titlesize": 11,
+    "legend.fontsize": 9,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.frameon": False,
+    "svg.fonttype": "none",  # text stays text in the SVG (editable, searchable)
+})
 
 
-def figure_to_png(fig: "matplotlib.figure.Figure", *, dpi: int = 110) -> bytes:
-    """Render ``fig`` to PNG bytes and close it."""
+class FigureBytes(bytes):
+    """PNG bytes of a figure that also carry its vector rendering (``.svg``, bytes)."""
+
+    svg: bytes = b""
+
+
+def figure_to_png(fig: "matplotlib.figure.Figure", *, dpi: int = 120) -> FigureBytes:
+    """Render ``fig`` to PNG bytes (with the SVG rendering attached as ``.svg``) and close it.
+
+    The report writes both next to ``report.html`` (``figures/figure-N.png`` and ``.svg``), so a
+    figure can go into a paper as a vector file.
+    """
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    vec = io.BytesIO()
+    fig.savefig(vec, format="svg", bbox_inches="tight")
     plt.close(fig)
-    return buf.getvalue()
+    out = FigureBytes(buf.getvalue())
+    out.svg = vec.getvalue()
+    return out
 
 
 def nice_length_nm(target_nm: float) -> float:
@@ -52,7 +81,7 @@ def add_scalebar(ax: "matplotlib.axes.Axes", pixel_size_nm: float, *, fraction: 
     ax.add_patch(Rectangle((x, y), length_px, height, color=color, lw=0))
     label = f"{length_nm:g} nm" if length_nm >= 1 else f"{length_nm * 10:g} Å"
     ax.text(x + length_px / 2, y - 0.01 * (y_hi - y_lo), label, color=color, ha="center", va="bottom",
-            fontsize=9, fontweight="bold")
+            fontsize=10, fontweight="bold")
     return length_nm
 
 
