@@ -55,8 +55,20 @@ def cycling(
     with target.open() as tmp:
         res.write(tmp, prov)
         render_report([res.section(prov)], tmp / "report.html", title=f"Cycling: {file.name}", provenance=prov)
-    s = res.summary()
-    typer.echo(f"{file.name}: {s['layout']}, {s['n_cycles']} cycles ({s['n_complete_cycles']} complete) -> {out}")
+    typer.echo(_cycling_line(file, res.summary(), out))
+
+
+def _cycling_line(file: Path, s: dict, out: Path) -> str:
+    """The one-line result of ``layerscope cycling``, flags included (their messages on the next lines)."""
+    line = f"{file.name}: {s['layout']}, {s['n_cycles']} cycles ({s['n_complete_cycles']} complete"
+    line += f", {s['n_headline_cycles']} in the headline)"
+    if s.get("last_retention") is not None:
+        line += (f", retention {100 * s['last_retention']:.1f} % at cycle {s['last_cycle']} vs {s['reference_cycle']}"
+                 f", first CE {100 * s['first_cycle_coulombic_efficiency']:.1f} %")
+    if s["flags"]:
+        line += "; FLAGS: " + ", ".join(f["code"] for f in s["flags"])
+    line += f" -> {out}"
+    return "\n".join([line] + [f"  flag {f['code']}: {f['message']}" for f in s["flags"]])
 
 
 @app.command()
