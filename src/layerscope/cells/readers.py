@@ -736,6 +736,24 @@ def _header_columns(line: str) -> list[str]:
     return [line.strip()]
 
 
+def _refuse_non_data(path: Path) -> None:
+    """One named line for files that sit next to cycler data but hold none (logs, metadata, curves)."""
+    with open(path, encoding="latin-1", errors="replace") as fh:
+        first = fh.readline()
+    siblings = sorted(p.name for p in path.parent.glob(path.stem + ".*") if p != path and p.suffix.lower() in
+                      (".csv", ".mpt", ".mpr", ".txt"))
+    if path.suffix.lower() == ".mpl" or "LOG FILE" in first[:40]:
+        hint = f"run cycling on {siblings[0]}" if siblings else "run cycling on the .mpr/.mpt/.csv data file"
+        raise InputError(f"{path}: a BioLogic log file (settings and events, no data records); {hint}.")
+    if path.name.endswith("_Metadata.csv") and "Test_ID" in first:
+        main = path.name[: -len("_Metadata.csv")] + ".csv"
+        raise InputError(f"{path}: an Arbin metadata sidecar (no data records); run cycling on {main}, which reads "
+                         "this file with it.")
+    if path.suffix.lower() == ".mat" or ("SOC_aligned" in first and "Voltage_aligned" in first):
+        raise InputError(f"{path}: a processed voltage curve with a normalised capacity, not a cycler export; "
+                         "'layerscope cycling' gives its voltage curve and dQ/dV (no per-cycle metrics).")
+
+
 def detect_layout(path: str | Path) -> str:
     """Name the cycler layout of ``path`` from its extension and its header.
 
@@ -754,6 +772,7 @@ def detect_layout(path: str | Path) -> str:
         return "neware-nda"
     if suffix == ".res":
         return "arbin-res"
+    _refuse_non_data(path)
     with open(path, encoding="latin-1", errors="replace") as fh:
         lines = [fh.readline() for _ in range(8)]
     if lines[0].startswith("EC-Lab ASCII FILE"):
