@@ -140,7 +140,9 @@ class CyclingResult:
         if self.peaks is not None:
             for name, (lo, hi) in self.parameters.get("peak_windows", {}).items():
                 ax[1].axvspan(lo, hi, color="0.9", zorder=0)
-                ax[1].text(0.5 * (lo + hi), ax[1].get_ylim()[1] * 0.95, name, ha="center", va="top", fontsize=7)
+                # y in axes units: a data-unit position far outside a flat curve's limits made a giant figure
+                ax[1].text(0.5 * (lo + hi), 0.97, name, ha="center", va="top", fontsize=7,
+                           transform=ax[1].get_xaxis_transform())
         fig.tight_layout()
         p = self.parameters.get("dqdv", {})
         figs.append(Figure("Voltage curves and dQ/dV", figure_to_png(fig),
