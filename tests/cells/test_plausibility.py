@@ -140,3 +140,21 @@ def test_normalised_curve_cli_wiring_and_refusal(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "normalised to 0-1" in err[0] and "--nominal-capacity-mah" in err[0]
     assert not bad.exists()
+
+
+@pytest.mark.parametrize("args, option", [
+    (["--reference-cycle", "9"], "--reference-cycle 9"),
+    (["--dqdv-window-mv", "2"], "--dqdv-window-mv 2"),
+    (["--nominal-capacity-mah", "0"], "--nominal-capacity-mah 0"),
+    (["--mass-mg", "-1"], "--mass-mg"),
+])
+def test_hints_name_cli_options(tmp_path, capsys, args, option):
+    """A user mistake is one line that names the CLI option to change, never a Python argument."""
+    frames, _ = _cycles([(1.0, q) for q in DISCHARGE])
+    path = _write(frames, tmp_path / "cell.csv")
+    out = tmp_path / "out"
+    assert run(["cycling", str(path), "--out", str(out)] + args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and option in err[0], err
+    assert "_mAh" not in err[0] and "active_mass" not in err[0] and "window_V" not in err[0]
+    assert not out.exists()

@@ -273,6 +273,10 @@ def run_cycling(
     cycles = cycle_metrics(work, electrode=electrode, reference_cycle=reference_cycle)
     windows = peak_windows if peak_windows is not None else (NI_RICH_NMC_CHARGE_PEAKS if direction == "charge" else None)
     opts = dict(dqdv_options or {})
+    step_V, window_V = opts.get("voltage_step_V", 0.001), opts.get("window_V", 0.015)
+    if not window_V >= 3 * step_V:
+        raise InputError(f"--dqdv-window-mv {window_V * 1000:g}: the dQ/dV window must span at least 3 voltage steps "
+                         f"({3000 * step_V:g} mV); give a wider window, e.g. --dqdv-window-mv 15.")
     specific = "specific_capacity_mAh_g" in table.columns
     curves = dqdv_by_cycle(work, direction=direction, specific=specific, **opts)
     peaks = None
@@ -282,7 +286,8 @@ def run_cycling(
             notes.append("None of the named dQ/dV peaks was found in any cycle (is this a Ni-rich cathode vs Li? "
                          "give peak windows for other chemistries or full cells).")
     else:
-        notes.append(f"No {direction} half cycle long enough for dQ/dV.")
+        notes.append(f"No {direction} half cycle long enough for dQ/dV (at least 10 records spanning more than the "
+                     f"{window_V * 1000:g} mV window of --dqdv-window-mv).")
     rate = None
     if nominal_capacity_mAh is not None:
         rate = rate_capability(work, nominal_capacity_mAh=nominal_capacity_mAh, electrode=electrode)
