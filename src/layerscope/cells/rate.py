@@ -78,7 +78,7 @@ def rate_capability(
     metrics = cycle_metrics(data, electrode=electrode, active_mass_mg=active_mass_mg)
     rates = c_rates(data, nominal_capacity_mAh=nominal_capacity_mAh)
     m = metrics.merge(rates, on="cycle")
-    m = m[m["complete"] & m[f"{direction}_c_rate"].notna()].reset_index(drop=True)
+    m = m[m["headline"] & m[f"{direction}_c_rate"].notna()].reset_index(drop=True)
     if m.empty:
         raise InputError("--nominal-capacity-mah: no complete cycle with a measurable rate, so there is no rate table; "
                          "drop the option.")
