@@ -53,6 +53,18 @@ def test_truncated_last_cycle_is_left_out_and_named(tmp_path, capsys):
     assert [f["code"] for f in s["flags"]] == ["truncated_last_cycle"]
 
 
+def test_last_step_that_ends_early_at_another_rate(tmp_path):
+    """At 2x the current no earlier cycle compares by capacity; the discharge stopping at 3.68 V (cut-off 3.0 V,
+    window 1.2 V) is what marks it."""
+    frames, t = _cycles([(1.0, q) for q in DISCHARGE])
+    last, _ = cc_cycle_frame(cycle=6, t0=t, charge_mAh=1.0, discharge_mAh=0.95, current_A=2e-3, hysteresis=0.1)
+    n_charge = int((last["current_A"] > 0).sum())
+    last = last.iloc[: n_charge + int(0.4 * (len(last) - n_charge))]
+    m = cycle_metrics(read_cycler(_write(frames + [last], tmp_path / "early.csv")))
+    assert m.iloc[-1]["excluded"] == "truncated_last_cycle" and "stopped at 3.6" in m.iloc[-1]["flag"]
+    assert m.iloc[:-1]["headline"].all()
+
+
 def test_faster_last_cycle_is_not_called_truncated(tmp_path):
     """A last cycle at 5x the current with 40 % of the capacity that reaches the cut-off is a rate step, not a truncation."""
     frames, t = _cycles([(1.0, q) for q in DISCHARGE])
