@@ -50,7 +50,7 @@ def test_reference_cycle_and_anode_convention(fading_cell):
     np.testing.assert_allclose(m["retention"], np.array(discharge) / discharge[1], rtol=1e-12)
     a = cycle_metrics(data, electrode="anode")
     np.testing.assert_allclose(a["coulombic_efficiency"], 1.0 / np.array(discharge), rtol=1e-12)
-    with pytest.raises(InputError, match="reference cycle 9"):
+    with pytest.raises(InputError, match="--reference-cycle 9"):
         cycle_metrics(data, reference_cycle=9)
 
 

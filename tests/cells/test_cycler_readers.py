@@ -181,12 +181,23 @@ def test_arbin_csv_fragment_without_cycle_index(shared_data):
         cycle_metrics(data)
 
 
-@pytest.mark.parametrize("name", ["cathode_clean_cc_charge_exptl_aligned.csv", "test_loopsnewoutput_MB_CE1_short10k.mpl"])
-def test_unknown_layout_lists_the_columns(shared_data, name):
-    with pytest.raises(InputError, match="unknown cycler layout") as err:
+@pytest.mark.parametrize("name, message", [
+    ("cathode_clean_cc_charge_exptl_aligned.csv", "processed voltage curve with a normalised capacity"),
+    ("test_loopsnewoutput_MB_CE1_short10k.mpl", "BioLogic log file .*run cycling on test_loopsnewoutput_MB_CE1_short10k.csv"),
+    ("2017-05-09_test-TC-contact_CH33_Metadata.csv", "Arbin metadata sidecar .*run cycling on 2017-05-09_test-TC-contact_CH33.csv"),
+])
+def test_files_without_cycler_records_are_named(shared_data, name, message):
+    """Files that sit next to cycler data but hold none are refused by what they are, not as 'unknown'."""
+    with pytest.raises(InputError, match=message):
         read_cycler(shared_data / "cycling" / "beep" / name)
-    if name.endswith(".csv"):
-        assert "SOC_aligned" in str(err.value)
+
+
+def test_unknown_layout_lists_the_columns(tmp_path):
+    path = tmp_path / "odd.csv"
+    path.write_text("when,volts,amps\n0,3.5,0.1\n")
+    with pytest.raises(InputError, match="unknown cycler layout") as err:
+        read_cycler(path)
+    assert "volts" in str(err.value)
 
 
 def test_missing_column_is_named(tmp_path, shared_data):

@@ -35,11 +35,13 @@ def test_cycling_command_on_a_real_file(shared_data, tmp_path):
     assert pd.read_csv(out / "cycles.csv")["flag"].fillna("").str.contains("no charge").iloc[0]
 
 
-def test_cycling_command_rejects_unknown_layout(shared_data, tmp_path):
-    path = shared_data / "cycling" / "beep" / "cathode_clean_cc_charge_exptl_aligned.csv"
+def test_cycling_command_rejects_unknown_layout(tmp_path):
+    # (the BEEP aligned CSV used here before is now read as a normalised voltage curve: tests/realdata/rows_cells.py)
+    path = tmp_path / "odd.csv"
+    path.write_text("when,volts,amps\n0,3.5,0.1\n")
     out = tmp_path / "bad"
     result = runner.invoke(app, ["cycling", str(path), "--out", str(out)])
-    assert isinstance(result.exception, InputError) and "SOC_aligned" in str(result.exception)
+    assert isinstance(result.exception, InputError) and "volts" in str(result.exception)
     assert not out.exists()  # nothing half-written
 
 

@@ -137,7 +137,8 @@ def dqdv(
         raise InputError(f"dqdv: the half cycle has {q.size} usable records and capacity range {np.ptp(q) if q.size else 0}; "
                          "it needs at least 10 records over a non-zero capacity.")
     if voltage_step_V <= 0 or window_V < 3 * voltage_step_V:
-        raise InputError(f"dqdv: window_V ({window_V}) must be at least 3 x voltage_step_V ({voltage_step_V}) > 0.")
+        raise InputError(f"dQ/dV window {window_V * 1000:g} mV: must be at least 3 voltage steps ({3000 * voltage_step_V:g} "
+                         "mV); give a wider --dqdv-window-mv.")
     order = np.argsort(q, kind="stable")
     q, v = q[order], v[order]
     q, first = np.unique(q, return_index=True)
@@ -164,7 +165,8 @@ def dqdv(
     qv = np.interp(vgrid, vm, qg)
     w = _odd(max(polyorder + 2, round(window_V / voltage_step_V)))
     if w > n_v:
-        raise InputError(f"dqdv: window_V = {window_V} V is wider than the half cycle's {hi - lo:.3f} V range.")
+        raise InputError(f"dQ/dV window {window_V * 1000:g} mV is wider than the half cycle's {1000 * (hi - lo):.0f} mV "
+                         "range; give a narrower --dqdv-window-mv.")
     d = savgol_filter(qv, w, polyorder, deriv=1, delta=voltage_step_V, mode="interp")
     params = dict(voltage_step_V=voltage_step_V, window_V=window_V, n_capacity_points=n_capacity_points,
                   capacity_window_fraction=capacity_window_fraction, polyorder=polyorder)
@@ -248,7 +250,7 @@ def half_cycle_curve(
     table = data.data if isinstance(data, CyclerData) else data
     col = "specific_capacity_mAh_g" if specific else "capacity_mAh"
     if col not in table.columns:
-        raise InputError("specific dQ/dV needs the active mass: read the file with active_mass_mg=... .")
+        raise InputError("specific dQ/dV needs the active mass: give --mass-mg.")
     rows = table[(table["cycle"] == cycle) & (table["state"] == direction)]
     if rows.empty:
         raise InputError(f"cycle {cycle}: has no {direction} records.")

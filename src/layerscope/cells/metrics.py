@@ -9,12 +9,17 @@ Capacity, energy, mean voltage and hysteresis follow the usual definitions (e.g.
 * hysteresis: mean charge voltage - mean discharge voltage of the same cycle, V;
 * Coulombic efficiency: for a cathode (or a full cell) discharge / charge capacity; for an
   anode half cell (``electrode="anode"``, first lithiated on discharge) charge / discharge;
+* energy efficiency: discharge energy / charge energy of the measured cell (energy out / energy
+  in, whatever the electrode: for an anode half cell vs Li the cell delivers energy while the
+  anode is lithiated);
 * retention: the "reversible" capacity (discharge for a cathode, charge for an anode) relative to
   a reference cycle.
 
 A cycle that lacks one of its halves (or whose half is below ``min_half_fraction`` of the other)
 is flagged ``complete = False`` and gets NaN for every ratio: a ratio is never computed from a
-half that is not there.
+half that is not there. A truncated last cycle or a first cycle that began partly charged keeps its
+numbers but is left out of the headline (``headline = False``; see
+:mod:`layerscope.cells.plausibility`).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from layerscope.cells.plausibility import mark_headline
 from layerscope.cells.readers import CyclerData
 from layerscope.errors import InputError
 
@@ -76,7 +82,12 @@ def pair_cycles(data: CyclerData | pd.DataFrame, *, electrode: Electrode = "cath
     new_half = np.r_[True, half[1:] != half[:-1]]
     # the direction of each half cycle is the state of its first non-rest record
     direction = pd.Series(np.where(state == "rest", None, state)).groupby(half).transform("first").to_numpy()
-    start = new_half & (direction == first)
+    # a new cycle at every half cycle of the first direction, and at a half cycle that repeats the
+    # direction of the one before it (e.g. a slow diagnostic discharge after a fast loop's discharge)
+    half_dir = pd.Series(direction).where(new_half).ffill()
+    prev_dir = pd.Series(np.where(new_half, half_dir.shift(1).to_numpy(), None)).to_numpy()
+    repeat = new_half & (direction == prev_dir) & pd.notna(direction)
+    start = new_half & ((direction == first) | repeat)
     table["cycler_cycle"] = table["cycle"]
     table["cycle"] = pd.array(np.cumsum(start), dtype="Int64")
     key = table["cycle"].to_numpy()
@@ -100,7 +111,7 @@ def half_cycle_metrics(data: CyclerData | pd.DataFrame) -> pd.DataFrame:
     if table["cycle"].isna().any():
         raise InputError(
             "cycler table: some records have no cycle number (the file has no cycle counter); per-cycle "
-            "metrics need one: export the file with the cycle index, or renumber with pair_cycles()."
+            "metrics need one: export the file with the cycle index, or give --pairs to number charge/discharge pairs."
         )
     ch, dis = increments(table)
     state = table["state"].astype(str).to_numpy()
@@ -142,6 +153,43 @@ def half_cycle_metrics(data: CyclerData | pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+
+def _cycle_rows(halves: pd.DataFrame, min_half_fraction: float) -> pd.DataFrame:
+    """Capacities, energies, mean voltages and completeness of every cycle (no ratios yet)."""
+    cycles = np.unique(halves["cycle"].to_numpy())
+    rows = []
+    for c in cycles:
+        h = halves[halves["cycle"] == c]
+        chg, dis = h[h["direction"] == "charge"], h[h["direction"] == "discharge"]
+        qc, qd = float(chg["capacity_mAh"].sum()), float(dis["capacity_mAh"].sum())
+        ec, ed = float(chg["energy_mWh"].sum()), float(dis["energy_mWh"].sum())
+        flags = []
+        big = max(qc, qd)
+        if qc <= min_half_fraction * big:
+            flags.append("no charge")
+        if qd <= min_half_fraction * big:
+            flags.append("no discharge")
+        if len(chg) > 1 or len(dis) > 1:
+            flags.append(f"{len(chg)} charge and {len(dis)} discharge segments in one cycle "
+                         "(give --pairs to split them)")
+        complete = not any(f.startswith("no ") for f in flags)
+        rows.append({
+            "cycle": int(c),
+            "charge_capacity_mAh": qc,
+            "discharge_capacity_mAh": qd,
+            "charge_energy_mWh": ec,
+            "discharge_energy_mWh": ed,
+            "mean_charge_voltage_V": ec / qc if qc > 0 else np.nan,
+            "mean_discharge_voltage_V": ed / qd if qd > 0 else np.nan,
+            "n_charge_segments": len(chg),
+            "n_discharge_segments": len(dis),
+            "complete": complete,
+            "flag": "; ".join(flags),
+        })
+    out = pd.DataFrame(rows)
+    return out
+
+
 def cycle_metrics(
     data: CyclerData | pd.DataFrame,
     *,
@@ -160,7 +208,7 @@ def cycle_metrics(
     electrode : {"cathode", "anode"}
         Which direction is the reversible capacity (see the module docstring).
     reference_cycle : int, optional
-        Cycle number that retention and voltage fade are relative to; default: the first complete
+        Cycle number that retention and voltage fade are relative to; default: the first headline
         cycle (reported in the ``reference_cycle`` column).
     min_half_fraction : float
         A half whose capacity is below this fraction of the other half's counts as missing.
@@ -176,59 +224,33 @@ def cycle_metrics(
         ``mean_discharge_voltage_V``, ``hysteresis_V``, ``discharge_voltage_change_V`` (vs the
         reference cycle), ``charge_energy_mWh``, ``discharge_energy_mWh``,
         ``energy_efficiency``, ``n_charge_segments``, ``n_discharge_segments``, ``complete``,
-        ``flag`` (why a cycle is incomplete or unusual), ``reference_cycle``, and the
+        ``flag`` (why a cycle is incomplete or unusual), ``excluded`` (why it is left out of the
+        headline, '' if it is not), ``headline``, ``reference_cycle``, and the
         ``specific_*_mAh_g`` columns when a mass is known.
     """
     if electrode not in ("cathode", "anode"):
-        raise InputError(f"electrode {electrode!r}: choose 'cathode' or 'anode'.")
+        raise InputError(f"--electrode {electrode!r}: choose cathode or anode.")
     halves = half_cycle_metrics(data)
-    cycles = np.unique(halves["cycle"].to_numpy())
-    rows = []
-    for c in cycles:
-        h = halves[halves["cycle"] == c]
-        chg, dis = h[h["direction"] == "charge"], h[h["direction"] == "discharge"]
-        qc, qd = float(chg["capacity_mAh"].sum()), float(dis["capacity_mAh"].sum())
-        ec, ed = float(chg["energy_mWh"].sum()), float(dis["energy_mWh"].sum())
-        flags = []
-        big = max(qc, qd)
-        if qc <= min_half_fraction * big:
-            flags.append("no charge")
-        if qd <= min_half_fraction * big:
-            flags.append("no discharge")
-        if len(chg) > 1 or len(dis) > 1:
-            flags.append(f"{len(chg)} charge and {len(dis)} discharge segments in one cycle "
-                         "(use pair_cycles to split them)")
-        complete = not any(f.startswith("no ") for f in flags)
-        rows.append({
-            "cycle": int(c),
-            "charge_capacity_mAh": qc,
-            "discharge_capacity_mAh": qd,
-            "charge_energy_mWh": ec,
-            "discharge_energy_mWh": ed,
-            "mean_charge_voltage_V": ec / qc if qc > 0 else np.nan,
-            "mean_discharge_voltage_V": ed / qd if qd > 0 else np.nan,
-            "n_charge_segments": len(chg),
-            "n_discharge_segments": len(dis),
-            "complete": complete,
-            "flag": "; ".join(flags),
-        })
-    out = pd.DataFrame(rows)
+    out = _cycle_rows(halves, min_half_fraction)
     ok = out["complete"].to_numpy()
     rev, irr = (("discharge", "charge") if electrode == "cathode" else ("charge", "discharge"))
     with np.errstate(invalid="ignore", divide="ignore"):
         out["coulombic_efficiency"] = np.where(ok, out[f"{rev}_capacity_mAh"] / out[f"{irr}_capacity_mAh"], np.nan)
-        out["energy_efficiency"] = np.where(ok, out[f"{rev}_energy_mWh"] / out[f"{irr}_energy_mWh"], np.nan)
+        # energy out of the measured cell / energy put in: a round trip whatever the electrode
+        out["energy_efficiency"] = np.where(ok, out["discharge_energy_mWh"] / out["charge_energy_mWh"], np.nan)
         out["hysteresis_V"] = np.where(ok, out["mean_charge_voltage_V"] - out["mean_discharge_voltage_V"], np.nan)
+    out = mark_headline(out, halves)
+    if not ok.any():
+        raise InputError("cycler table: no complete cycle (every cycle lacks a charge or a discharge); retention "
+                         "cannot be computed. If the cycler's counter is wrong, give --pairs.")
     if reference_cycle is None:
-        if not ok.any():
-            raise InputError("cycler table: no complete cycle (every cycle lacks a charge or a discharge); "
-                             "retention cannot be computed. Check the file, or use pair_cycles().")
-        reference_cycle = int(out.loc[ok, "cycle"].iloc[0])
+        use = out["headline"] if out["headline"].any() else out["complete"]
+        reference_cycle = int(out.loc[use, "cycle"].iloc[0])
     ref = out[out["cycle"] == reference_cycle]
     if ref.empty or not bool(ref["complete"].iloc[0]):
         raise InputError(
-            f"reference cycle {reference_cycle}: not a complete cycle of this file (complete cycles: "
-            f"{out.loc[ok, 'cycle'].tolist()[:20]}); choose one of those."
+            f"--reference-cycle {reference_cycle}: not a complete cycle of this file (complete cycles: "
+            f"{out.loc[ok, 'cycle'].tolist()[:20]}); give one of those."
         )
     q_ref = float(ref[f"{rev}_capacity_mAh"].iloc[0])
     v_ref = float(ref["mean_discharge_voltage_V"].iloc[0])
@@ -239,7 +261,7 @@ def cycle_metrics(
         data.active_mass_mg if isinstance(data, CyclerData) else None)
     if mass is not None:
         if not np.isfinite(mass) or mass <= 0:
-            raise InputError(f"active mass {mass!r} mg: must be a positive number of milligrams.")
+            raise InputError(f"--mass-mg {mass!r}: must be a positive number of milligrams.")
         out["specific_charge_capacity_mAh_g"] = out["charge_capacity_mAh"] / (mass / 1000.0)
         out["specific_discharge_capacity_mAh_g"] = out["discharge_capacity_mAh"] / (mass / 1000.0)
     return out

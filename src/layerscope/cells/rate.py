@@ -29,7 +29,7 @@ def c_rates(data: CyclerData | pd.DataFrame, *, nominal_capacity_mAh: float) -> 
         ``cycle``, ``charge_c_rate``, ``discharge_c_rate`` (NaN where the half is missing).
     """
     if not (nominal_capacity_mAh and nominal_capacity_mAh > 0):
-        raise InputError(f"nominal capacity {nominal_capacity_mAh!r} mAh: must be > 0; state the cell's nominal "
+        raise InputError(f"--nominal-capacity-mah {nominal_capacity_mAh!r}: the nominal capacity must be > 0 mAh; give the cell's nominal "
                          "capacity (C-rates are defined against it).")
     halves = half_cycle_metrics(data)
     # the longest half cycle of each direction sets the cycle's rate
@@ -78,9 +78,10 @@ def rate_capability(
     metrics = cycle_metrics(data, electrode=electrode, active_mass_mg=active_mass_mg)
     rates = c_rates(data, nominal_capacity_mAh=nominal_capacity_mAh)
     m = metrics.merge(rates, on="cycle")
-    m = m[m["complete"] & m[f"{direction}_c_rate"].notna()].reset_index(drop=True)
+    m = m[m["headline"] & m[f"{direction}_c_rate"].notna()].reset_index(drop=True)
     if m.empty:
-        raise InputError("rate_capability: no complete cycle with a measurable rate.")
+        raise InputError("--nominal-capacity-mah: no complete cycle with a measurable rate, so there is no rate table; "
+                         "drop the option.")
     r = m[f"{direction}_c_rate"].to_numpy()
     step = np.zeros(r.size, dtype=int)
     for k in range(1, r.size):

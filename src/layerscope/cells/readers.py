@@ -166,8 +166,13 @@ def _state_from_current(current_A: np.ndarray, *, rest_fraction: float) -> np.nd
     return np.where(i > thr, "charge", np.where(i < -thr, "discharge", "rest"))
 
 
-def _half_cycles(state: np.ndarray) -> np.ndarray:
-    """Running number of charge/discharge segments; rests belong to the segment before them."""
+def _half_cycles(state: np.ndarray, cycle: np.ndarray | None = None) -> np.ndarray:
+    """Running number of charge/discharge segments; rests belong to the segment before them.
+
+    A segment also ends where the cycler's own cycle counter changes, so that two discharges of
+    different cycler cycles (e.g. a fast loop's last discharge and a slow diagnostic discharge after
+    a rest) never merge into one half cycle.
+    """
     state = np.asarray(state)
     active = state != "rest"
     # the last active state seen so far, carried over rests
@@ -177,6 +182,9 @@ def _half_cycles(state: np.ndarray) -> np.ndarray:
     if state.size:
         prev = np.concatenate([[np.nan], last[:-1]])
         change = active & (last != prev) & ~np.isnan(prev)
+        if cycle is not None:
+            cyc = pd.Series(cycle).astype("Float64").fillna(-1).to_numpy(dtype=float)
+            change[1:] |= cyc[1:] != cyc[:-1]
     return np.cumsum(change).astype(np.int64)
 
 
@@ -226,7 +234,7 @@ def tidy_from_counters(
     stp = pd.array(np.asarray(step), dtype="Int64") if step is not None else pd.array([pd.NA] * n, dtype="Int64")
     ch = np.clip(np.asarray(charge_increment_mAh, dtype=float), 0.0, None)
     dis = np.clip(np.asarray(discharge_increment_mAh, dtype=float), 0.0, None)
-    half = _half_cycles(state)
+    half = _half_cycles(state, None if cycle is None else np.asarray(cyc, dtype=object))
     frame = pd.DataFrame(
         {
             "time_s": t - t[0],
@@ -728,6 +736,24 @@ def _header_columns(line: str) -> list[str]:
     return [line.strip()]
 
 
+def _refuse_non_data(path: Path) -> None:
+    """One named line for files that sit next to cycler data but hold none (logs, metadata, curves)."""
+    with open(path, encoding="latin-1", errors="replace") as fh:
+        first = fh.readline()
+    siblings = sorted(p.name for p in path.parent.glob(path.stem + ".*") if p != path and p.suffix.lower() in
+                      (".csv", ".mpt", ".mpr", ".txt"))
+    if path.suffix.lower() == ".mpl" or "LOG FILE" in first[:40]:
+        hint = f"run cycling on {siblings[0]}" if siblings else "run cycling on the .mpr/.mpt/.csv data file"
+        raise InputError(f"{path}: a BioLogic log file (settings and events, no data records); {hint}.")
+    if path.name.endswith("_Metadata.csv") and "Test_ID" in first:
+        main = path.name[: -len("_Metadata.csv")] + ".csv"
+        raise InputError(f"{path}: an Arbin metadata sidecar (no data records); run cycling on {main}, which reads "
+                         "this file with it.")
+    if path.suffix.lower() == ".mat" or ("SOC_aligned" in first and "Voltage_aligned" in first):
+        raise InputError(f"{path}: a processed voltage curve with a normalised capacity, not a cycler export; "
+                         "'layerscope cycling' gives its voltage curve and dQ/dV (no per-cycle metrics).")
+
+
 def detect_layout(path: str | Path) -> str:
     """Name the cycler layout of ``path`` from its extension and its header.
 
@@ -746,6 +772,7 @@ def detect_layout(path: str | Path) -> str:
         return "neware-nda"
     if suffix == ".res":
         return "arbin-res"
+    _refuse_non_data(path)
     with open(path, encoding="latin-1", errors="replace") as fh:
         lines = [fh.readline() for _ in range(8)]
     if lines[0].startswith("EC-Lab ASCII FILE"):

@@ -10,6 +10,7 @@ import pandas as pd
 
 from layerscope.cells.dqdv import DQDVCurve, NI_RICH_NMC_CHARGE_PEAKS, dqdv_by_cycle, track_peaks
 from layerscope.cells.metrics import cycle_metrics, half_cycle_metrics, pair_cycles
+from layerscope.cells.plausibility import headline_flags
 from layerscope.cells.rate import rate_capability
 from layerscope.cells.readers import CyclerData, read_cycler
 from layerscope.errors import InputError
@@ -32,18 +33,23 @@ class CyclingResult:
     rate: pd.DataFrame | None
     parameters: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    flags: list[dict[str, str]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        """Key numbers (JSON-safe)."""
+        """Key numbers (JSON-safe); the headline numbers use only the cycles with ``headline`` set."""
         c = self.cycles
-        ok = c[c["complete"]]
+        ok = c[c["headline"]]
         out: dict[str, Any] = {
             "layout": self.data.layout,
             "n_records": int(len(self.table)),
             "n_cycles": int(len(c)),
-            "n_complete_cycles": int(len(ok)),
+            "n_complete_cycles": int(c["complete"].sum()),
+            "n_headline_cycles": int(len(ok)),
+            "excluded_cycles": {str(int(r["cycle"])): r["excluded"] for _, r in c[~c["headline"]].iterrows()},
             "reference_cycle": int(c["reference_cycle"].iloc[0]),
+            "electrode": self.parameters["electrode"],
             "active_mass_mg": self.data.active_mass_mg,
+            "flags": self.flags,
             "notes": self.notes,
         }
         if not ok.empty:
@@ -52,12 +58,14 @@ class CyclingResult:
                 "first_cycle": int(first["cycle"]),
                 "first_cycle_coulombic_efficiency": float(first["coulombic_efficiency"]),
                 "first_discharge_capacity_mAh": float(first["discharge_capacity_mAh"]),
+                "first_charge_capacity_mAh": float(first["charge_capacity_mAh"]),
                 "last_cycle": int(last["cycle"]),
                 "last_retention": float(last["retention"]),
                 "last_mean_discharge_voltage_V": float(last["mean_discharge_voltage_V"]),
                 "last_hysteresis_V": float(last["hysteresis_V"]),
                 "mean_coulombic_efficiency_after_first": float(ok["coulombic_efficiency"].iloc[1:].mean())
                 if len(ok) > 1 else None,
+                "mean_energy_efficiency": float(ok["energy_efficiency"].mean()),
             })
             if "specific_discharge_capacity_mAh_g" in c.columns:
                 out["first_specific_discharge_capacity_mAh_g"] = float(first["specific_discharge_capacity_mAh_g"])
@@ -132,7 +140,9 @@ class CyclingResult:
         if self.peaks is not None:
             for name, (lo, hi) in self.parameters.get("peak_windows", {}).items():
                 ax[1].axvspan(lo, hi, color="0.9", zorder=0)
-                ax[1].text(0.5 * (lo + hi), ax[1].get_ylim()[1] * 0.95, name, ha="center", va="top", fontsize=7)
+                # y in axes units: a data-unit position far outside a flat curve's limits made a giant figure
+                ax[1].text(0.5 * (lo + hi), 0.97, name, ha="center", va="top", fontsize=7,
+                           transform=ax[1].get_xaxis_transform())
         fig.tight_layout()
         p = self.parameters.get("dqdv", {})
         figs.append(Figure("Voltage curves and dQ/dV", figure_to_png(fig),
@@ -160,7 +170,8 @@ class CyclingResult:
         from layerscope.report import Section, Table
 
         s = self.summary()
-        metrics = {"cycles (complete)": f"{s['n_cycles']} ({s['n_complete_cycles']})"}
+        metrics = {"cycles (complete, in the headline)":
+                   f"{s['n_cycles']} ({s['n_complete_cycles']}, {s['n_headline_cycles']})"}
         if "first_cycle_coulombic_efficiency" in s:
             metrics["first-cycle Coulombic efficiency (%)"] = 100 * s["first_cycle_coulombic_efficiency"]
             metrics[f"retention at cycle {s['last_cycle']} vs {s['reference_cycle']} (%)"] = 100 * s["last_retention"]
@@ -171,13 +182,15 @@ class CyclingResult:
             metrics[f"{name} peak height, last / first"] = v["last_relative_height"]
         cols = [c for c in ("cycle", "charge_capacity_mAh", "discharge_capacity_mAh", "specific_discharge_capacity_mAh_g",
                             "coulombic_efficiency", "retention", "mean_charge_voltage_V", "mean_discharge_voltage_V",
-                            "hysteresis_V", "flag") if c in self.cycles.columns]
+                            "hysteresis_V", "energy_efficiency", "excluded", "flag") if c in self.cycles.columns]
         tables = [Table("Per-cycle metrics", self.cycles[cols])]
         if self.rate is not None:
             tables.append(Table("Rate capability", self.rate))
         text = (f"Cycler file {self.data.source.name if self.data.source else ''} ({self.data.layout}), "
                 f"{len(self.table)} records. Capacities are the cycler's own counters; cathode convention "
                 f"(charge = delithiation) with electrode = {self.parameters['electrode']}.")
+        if self.flags:
+            text += "\n\nFlags: " + " ".join(f"[{f['code']}] {f['message']}." for f in self.flags)
         if self.notes:
             text += "\n\n" + " ".join(self.notes)
         return Section("Cycling", text=text, figures=self.figures(), tables=tables, metrics=metrics,
@@ -242,6 +255,7 @@ def run_cycling(
         data = with_active_mass(data, active_mass_mg)
     notes: list[str] = []
     table = data.data
+    _refuse_without_cycles(data)
     if table["cycle"].isna().any() and not pairs:
         raise InputError(f"{data.source}: records without a cycle number ({data.metadata.get('warning', '')}); "
                          "per-cycle analysis needs them. Use --pairs to number charge/discharge pairs instead.")
@@ -259,6 +273,10 @@ def run_cycling(
     cycles = cycle_metrics(work, electrode=electrode, reference_cycle=reference_cycle)
     windows = peak_windows if peak_windows is not None else (NI_RICH_NMC_CHARGE_PEAKS if direction == "charge" else None)
     opts = dict(dqdv_options or {})
+    step_V, window_V = opts.get("voltage_step_V", 0.001), opts.get("window_V", 0.015)
+    if not window_V >= 3 * step_V:
+        raise InputError(f"--dqdv-window-mv {window_V * 1000:g}: the dQ/dV window must span at least 3 voltage steps "
+                         f"({3000 * step_V:g} mV); give a wider window, e.g. --dqdv-window-mv 15.")
     specific = "specific_capacity_mAh_g" in table.columns
     curves = dqdv_by_cycle(work, direction=direction, specific=specific, **opts)
     peaks = None
@@ -268,7 +286,8 @@ def run_cycling(
             notes.append("None of the named dQ/dV peaks was found in any cycle (is this a Ni-rich cathode vs Li? "
                          "give peak windows for other chemistries or full cells).")
     else:
-        notes.append(f"No {direction} half cycle long enough for dQ/dV.")
+        notes.append(f"No {direction} half cycle long enough for dQ/dV (at least 10 records spanning more than the "
+                     f"{window_V * 1000:g} mV window of --dqdv-window-mv).")
     rate = None
     if nominal_capacity_mAh is not None:
         rate = rate_capability(work, nominal_capacity_mAh=nominal_capacity_mAh, electrode=electrode)
@@ -276,4 +295,19 @@ def run_cycling(
               "pairs": pairs, "peak_windows": windows or {}, "direction": direction,
               "nominal_capacity_mAh": nominal_capacity_mAh,
               "dqdv": {"voltage_step_V": 0.001, "window_V": 0.015, **opts}}
-    return CyclingResult(work, table, halves, cycles, peaks, curves, rate, params, notes)
+    upper = float(halves.loc[halves["direction"] == "charge", "end_voltage_V"].median())
+    flags = headline_flags(cycles, electrode=electrode, upper_cutoff_V=upper)
+    return CyclingResult(work, table, halves, cycles, peaks, curves, rate, params, notes, flags)
+
+
+def _refuse_without_cycles(data: CyclerData) -> None:
+    """Refuse, in one line, a file that holds no charge or no discharge at all (nothing to pair)."""
+    t = data.data
+    present = set(t["state"].astype(str))
+    for d in ("charge", "discharge"):
+        if d not in present:
+            v = t["voltage_V"]
+            raise InputError(
+                f"{data.source}: the file holds no {d} ({len(t)} records over {t['time_s'].iloc[-1]:.0f} s, "
+                f"{v.min():.2f}-{v.max():.2f} V, {t['charge_capacity_mAh'].max() + t['discharge_capacity_mAh'].max():.4g} "
+                "mAh passed): there is no cycle to analyse; cycling needs a charge and a discharge.")

@@ -23,7 +23,9 @@ def _floats(text: Optional[str], *, name: str) -> list[float] | None:
 @app.command()
 def cycling(
     file: Path = typer.Argument(..., help="Cycler file: Maccor text, BioLogic .mpr/.mpt/CSV, Neware .nda/.ndax/CSV, "
-                                          "Arbin .res/CSV, or a CSV with time_s, cycle, current_A, voltage_V."),
+                                          "Arbin .res/CSV, or a CSV with time_s, cycle, current_A, voltage_V; or a "
+                                          "processed voltage curve with a normalised capacity (.mat normalizedCapacity/"
+                                          "voltage, CSV SOC_aligned/Voltage_aligned: voltage curve and dQ/dV only)."),
     out: Path = OutOption,
     overwrite: bool = OverwriteOption,
     mass_mg: Optional[float] = typer.Option(None, "--mass-mg", help="Active mass in mg (specific capacities only "
@@ -48,6 +50,13 @@ def cycling(
         raise InputError(f"--electrode {electrode!r}: choose cathode or anode.")
     if direction not in ("charge", "discharge"):
         raise InputError(f"--direction {direction!r}: choose charge or discharge.")
+    from layerscope.cells.curves import curve_layout
+
+    if curve_layout(file) is not None:
+        given = [name for name, v in (("--mass-mg", mass_mg), ("--nominal-capacity-mah", nominal_capacity_mah),
+                                      ("--reference-cycle", reference_cycle), ("--pairs", pairs or None)) if v is not None]
+        _normalised_curve(file, target, out, given=given, window_mv=window_mv)
+        return
     res = run_cycling(file, active_mass_mg=mass_mg, electrode=electrode, reference_cycle=reference_cycle, pairs=pairs,
                       direction=direction, nominal_capacity_mAh=nominal_capacity_mah,
                       dqdv_options={"window_V": window_mv / 1000.0})
@@ -55,8 +64,44 @@ def cycling(
     with target.open() as tmp:
         res.write(tmp, prov)
         render_report([res.section(prov)], tmp / "report.html", title=f"Cycling: {file.name}", provenance=prov)
+    typer.echo(_cycling_line(file, res.summary(), out))
+
+
+def _normalised_curve(file: Path, target, out: Path, *, given: list[str], window_mv: float) -> None:
+    """``cycling`` on a processed voltage curve with a normalised capacity: voltage curve and dQ/dV only."""
+    from layerscope.cells.curves import CurveOptions, analyse_curve, read_normalised_curve
+    from layerscope.provenance import Provenance
+    from layerscope.report import render_report
+
+    if given:
+        raise InputError(f"{file}: the capacity in this file is normalised to 0-1 (a processed voltage curve, no mAh), "
+                         f"so {', '.join(given)} cannot be applied; drop {'it' if len(given) == 1 else 'them'} "
+                         "(the voltage curve and dQ/dV need none).")
+    res = analyse_curve(read_normalised_curve(file), CurveOptions(window_V=window_mv / 1000.0))
+    prov = Provenance.create([file], parameters=res.parameters)
+    with target.open() as tmp:
+        res.write(tmp, prov)
+        render_report([res.section(prov)], tmp / "report.html", title=f"Voltage curve: {file.name}", provenance=prov)
     s = res.summary()
-    typer.echo(f"{file.name}: {s['layout']}, {s['n_cycles']} cycles ({s['n_complete_cycles']} complete) -> {out}")
+    peak = f"main dQ/dV peak at {s['main_peak_V']:.3f} V" if s["main_peak_V"] is not None else "no dQ/dV peak"
+    typer.echo(f"{file.name}: normalised voltage curve ({s['label'] or 'direction not stated'}), {s['n_points']} points, "
+               f"{s['voltage_min_V']:.2f}-{s['voltage_max_V']:.2f} V, {s['n_dqdv_peaks']} dQ/dV peaks, {peak}; FLAGS: "
+               + ", ".join(f["code"] for f in s["flags"]) + f" -> {out}")
+    for f in s["flags"]:
+        typer.echo(f"  flag {f['code']}: {f['message']}")
+
+
+def _cycling_line(file: Path, s: dict, out: Path) -> str:
+    """The one-line result of ``layerscope cycling``, flags included (their messages on the next lines)."""
+    line = f"{file.name}: {s['layout']}, {s['n_cycles']} cycles ({s['n_complete_cycles']} complete"
+    line += f", {s['n_headline_cycles']} in the headline)"
+    if s.get("last_retention") is not None:
+        line += (f", retention {100 * s['last_retention']:.1f} % at cycle {s['last_cycle']} vs {s['reference_cycle']}"
+                 f", first CE {100 * s['first_cycle_coulombic_efficiency']:.1f} %")
+    if s["flags"]:
+        line += "; FLAGS: " + ", ".join(f["code"] for f in s["flags"])
+    line += f" -> {out}"
+    return "\n".join([line] + [f"  flag {f['code']}: {f['message']}" for f in s["flags"]])
 
 
 @app.command()
