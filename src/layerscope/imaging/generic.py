@@ -255,7 +255,8 @@ class GenericColumns:
         ``intensity`` (fitted peak height above the local background, image units),
         ``background``, ``sigma_nm``, ``volume`` (image units x nm^2), ``position_error_pm``
         (1-sigma per axis from the fit), ``snr`` (detection contrast over the filtered noise),
-        ``nn_distance_nm`` (distance to the nearest other column).
+        ``nn_distance_nm`` (distance to the nearest other column), ``fit_ok`` (False: the Gaussian
+        fit failed and the position is the intensity-weighted centroid of the column's window).
     lattice : ImageLattice
         The scale measured on the image.
     flags : list of dict
@@ -370,9 +371,10 @@ def analyse(image: np.ndarray, options: ColumnsOptions, *, pixel_size_nm: float)
     n_failed = int((~found["fit_ok"]).sum())
     h_nm, w_nm = data.shape[0] * pixel_size_nm, data.shape[1] * pixel_size_nm
     inside = found["x_nm"].between(0, w_nm, inclusive="left") & found["y_nm"].between(0, h_nm, inclusive="left")
-    found = found[found["fit_ok"] & inside].reset_index(drop=True)
+    found = found[inside].reset_index(drop=True)
     if n_failed:
-        notes.append(f"{n_failed} detected maxima were dropped because their Gaussian fit failed")
+        notes.append(f"{n_failed} columns whose Gaussian fit failed (an elongated or overlapping blob) are "
+                     f"reported at their intensity-weighted centroid (fit_ok = False)")
     if len(found) < 4:
         raise InputError(
             f"only {len(found)} atom columns were found at the image's lattice scale ({nn:.3f} nm): the image "
@@ -384,6 +386,7 @@ def analyse(image: np.ndarray, options: ColumnsOptions, *, pixel_size_nm: float)
         "x_nm": found["x_nm"], "y_nm": found["y_nm"], "intensity": found["amplitude"],
         "background": found["background"], "sigma_nm": found["sigma_nm"], "volume": found["volume"],
         "position_error_pm": found["position_error_pm"], "snr": found["snr"], "nn_distance_nm": dist[:, 1],
+        "fit_ok": found["fit_ok"],
     })
     flags = calibration_flags(data, lat, options, pixel_size_nm=pixel_size_nm)
     return GenericColumns(table, lat, flags, notes, float(pixel_size_nm), tuple(data.shape), options)
