@@ -50,3 +50,31 @@ def test_scale_is_the_images_own(shared_data):
     b = image_lattice(img, pixel_size_nm=2 * 5.0 / 512)
     assert a.nn_distance_nm == pytest.approx(0.5431 * np.sqrt(3 / 8), rel=0.12)
     assert b.nn_distance_nm == pytest.approx(2 * a.nn_distance_nm, rel=1e-6)
+
+
+@pytest.mark.parametrize("rel", sorted(IMAGES))
+def test_phases_refuses_every_real_image(shared_data, rel):
+    # None of them is a layered oxide: refused at the MANIFEST's scale and at the two scales that
+    # put the image's nearest columns on LiCoO2's in-plane spacing (0.2438 nm) or layer spacing
+    # (0.468 nm), where a check of the periods alone would pass.
+    from layerscope.imaging.pipeline import map_phases
+
+    img = read_image(shared_data / rel)
+    px = _px(shared_data, rel)
+    nn = image_lattice(img, pixel_size_nm=px).nn_distance_nm
+    for scale in (px, px * 0.2438 / nn, px * 0.4683 / nn):
+        with pytest.raises(InputError, match="not a layered oxide") as info:
+            map_phases(img, pixel_size_nm=scale, composition="LiCoO2", name="'x.png'")
+        assert "--zone" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_phases_cli_refuses_a_perovskite_in_one_line(shared_data, tmp_path, capsys):
+    from layerscope.cli import run
+
+    out = tmp_path / "o"
+    code = run(["phases", str(shared_data / "stem/atomsegnet/10_dso_8nm_none_none.png"), "--pixel-size-nm",
+                str(8 / 1024), "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert err[0].startswith("layerscope: error: '10_dso_8nm_none_none.png' is not a layered oxide")
+    assert not out.exists()

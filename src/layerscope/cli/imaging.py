@@ -75,7 +75,8 @@ def phases(
     from layerscope.imaging.report import write_phase_map
 
     data, px, handle = load_image(image, pixel_size_nm=pixel_size_nm)
-    pm = map_phases(data, pixel_size_nm=px, zone=zone, composition=composition, enhance=enhance, scheduler=scheduler)
+    pm = map_phases(data, pixel_size_nm=px, zone=zone, composition=composition, enhance=enhance, scheduler=scheduler,
+                    name=f"'{image.name}'")
     pm.provenance = type(pm.provenance).create(inputs=[handle], parameters={**pm.provenance.parameters,
                                                                              "command": "phases"})
     with target.open() as tmp:

@@ -44,6 +44,7 @@ instead of 0.26 at 5e2 e/A^2, 5 nm) and one at a noisy position downwards; the l
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -610,10 +611,13 @@ def map_phases(
     enhance: bool = False,
     noise_model: str = "poisson",
     scheduler: Any = None,
+    name: str | None = None,
 ) -> PhaseMap:
     """Phase map of a layered-oxide HAADF image: labels, mixing, domains and quantities.
 
-    Parameters are those of :func:`find_atom_columns`.
+    Parameters are those of :func:`find_atom_columns`; ``name`` names the input in messages (the
+    file name when ``image`` is a path). Before any label, the image must be a layered oxide in
+    ``zone`` at ``composition``'s scale (:mod:`layerscope.imaging.applicability`).
 
     Returns
     -------
@@ -626,10 +630,19 @@ def map_phases(
     from layerscope.imaging import quantities as _q
     from layerscope.provenance import Provenance
 
+    from layerscope.imaging import applicability as _app
+
     t0 = time.perf_counter()
     data, px, handle = load_image(image, pixel_size_nm=pixel_size_nm)
+    name = name or (f"'{Path(image).name}'" if isinstance(image, (str, Path)) else "the image")
+    _check_size(data.shape, px, material_spacings(composition, zone))
+    check = _app.check_layered_oxide(data, pixel_size_nm=px, composition=composition, zone=zone, name=name)
     res = find_atom_columns(data, pixel_size_nm=px, zone=zone, composition=composition, enhance=enhance,
                             noise_model=noise_model, scheduler=scheduler)
+    _app.require_layer_contrast(res.lattice.rows_are_cation_rows, res.layers.parity_from_contrast,
+                                composition=composition, name=name)
+    res.notes.append(f"layered-oxide check: {check.row_fraction:.0%} of the columns in layered rows, column spacing "
+                     f"{check.deviation:+.1%} off {composition}'s")
     cols = res.columns
     o3_step = _ph.o3_step_for_zone(res.zone)  # res.zone is the mirror zone when the image was mirrored
     d_t = res.lattice.inplane_period_nm
