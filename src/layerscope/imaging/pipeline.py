@@ -59,6 +59,15 @@ from layerscope.imaging import phases as _ph
 
 __all__ = ["ColumnResult", "PhaseMap", "find_atom_columns", "map_phases", "load_image", "material_spacings"]
 
+#: How per-column phase labels are assigned at block edges (docs/conventions.md, summary.json).
+LABEL_CONVENTION = (
+    "TM-TM steps are read between consecutive TM layers; a twin-like (O3') domain of n layers is n consecutive "
+    "reversed steps (domains.csv n_tm_layers). Per column: a TM column is O3' when both its steps are reversed or "
+    "it lies right below a single reversed step, O1 when its step below is O1-like, rock salt/spinel when the Li "
+    "layer below it is; a Li-layer site takes the label of the step it lies in by the same rules (its own "
+    "environment first). Boundaries are defined to within one cation layer."
+)
+
 #: Smallest field accepted: this many TM layers across and columns along the layers.
 MIN_TM_LAYERS = 4
 MIN_COLUMNS_ALONG = 8
@@ -661,8 +670,10 @@ def map_phases(
                          f"{base}-site mean was within 2 standard errors of the threshold")
     cols["local_mixing"] = np.nan
     cols.loc[is_li, "local_mixing"] = env["local_mixing"].to_numpy()
+    rel_up2, li_up2 = _relations_two_up(cols, res.pairs, is_li)
     li_labels = _ph.label_li_sites(cols.loc[is_li, "relation"].to_numpy(), cols.loc[is_li, "relation_above"].to_numpy(),
-                                   cols.loc[is_li, "relation_below"].to_numpy(), env["environment"].to_numpy())
+                                   cols.loc[is_li, "relation_below"].to_numpy(), env["environment"].to_numpy(),
+                                   relation_above2=li_up2)
     # Environment of the gap below each TM column: the Li site whose pair starts at it.
     tm_idx = np.nonzero(~is_li)[0]
     env_below = np.full(tm_idx.size, "", dtype="<U9")  # TM rows are 0..n_tm-1
@@ -676,7 +687,7 @@ def map_phases(
     fallback[li_below_col[ok2].astype(int)] = li_env[ok2]
     env_below = np.where(env_below == "", fallback, env_below)
     tm_labels = _ph.label_tm_columns(cols.loc[~is_li, "relation_up"].to_numpy(), cols.loc[~is_li, "relation"].to_numpy(),
-                                     env_below)
+                                     env_below, relation_up2=rel_up2)
     phase = np.full(len(cols), "", dtype="<U9")
     phase[~is_li] = tm_labels
     phase[is_li] = li_labels
@@ -706,6 +717,23 @@ def map_phases(
     summary = _summary(cols, domains, layers, interfaces, quantities, res, time.perf_counter() - t0)
     return PhaseMap(columns=cols, domains=domains, layers=layers, interfaces=interfaces, glides=glides, phase_map=pmap,
                     phase_map_pixel_nm=pmap_px, summary=summary, result=res, provenance=provenance)
+
+
+def _relations_two_up(cols: pd.DataFrame, pairs: pd.DataFrame, is_li: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The relation one TM layer above each TM column's upper relation, and the same for each Li site.
+
+    For TM column ``c`` it is the upper relation of the TM column that ``c`` pairs up with; for a
+    Li-layer site that of the upper TM column of its (context) pair. ``""`` where there is none.
+    """
+    n_tm = int((~is_li).sum())  # TM rows first, in the order the pairs index
+    rel_up = cols["relation_up"].to_numpy()[:n_tm].astype(str)
+    partner = np.full(n_tm, -1)
+    partner[pairs["below"].to_numpy()] = pairs["above"].to_numpy()
+    up2 = np.where(partner >= 0, rel_up[np.maximum(partner, 0)], "")
+    ctx = cols.loc[is_li, "context"].fillna(-1).to_numpy().astype(int)
+    above = np.where(ctx >= 0, pairs["above"].to_numpy()[np.maximum(ctx, 0)] if len(pairs) else -1, -1)
+    li_up2 = np.where(above >= 0, up2[np.maximum(above, 0)] if n_tm else "", "")
+    return up2, li_up2
 
 
 def _tm_pattern(cols: pd.DataFrame, is_li: np.ndarray) -> np.ndarray:
@@ -795,6 +823,9 @@ def _summary(cols, domains, layers, interfaces, quantities, res: ColumnResult, e
         "phase_fractions": fractions,
         "mean_mixing_layered": _nanmean(cols.loc[(cols["kind"] == "Li") & cols["phase"].isin(["O3", "O3'", "O1"]), "mixing"]),
         "domains": int(len(domains)),
+        "twin_like_domains": {kind: int(np.sum(domains["twin_type"] == kind))
+                              for kind in ("single-layer", "double-layer", "multilayer")},
+        "label_convention": LABEL_CONVENTION,
         "interfaces": interfaces.to_dict(orient="records"),
         "quantities": quantities,
         "notes": list(res.notes),
