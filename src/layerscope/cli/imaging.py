@@ -25,8 +25,9 @@ def columns(
     pixel_size_nm: Optional[float] = PixelSizeOption,
     composition: Optional[str] = typer.Option(None, "--composition", help=_COLS_COMP_HELP),
     zone: str = typer.Option("100", "--zone", help=_ZONE_HELP + " Used with --composition."),
-    min_separation_nm: Optional[float] = typer.Option(
-        None, "--min-separation-nm", help="Nearest column distance (nm); default: measured on the image."),
+    nn_distance_nm: Optional[float] = typer.Option(
+        None, "--nn-distance-nm", help="Nearest column distance (nm), the detection scale: maxima closer than about half of it merge; "
+                     "default: measured on the image (autocorrelation)."),
     enhance: bool = typer.Option(False, "--enhance", help=_ENH_HELP),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Write overlay.png."),
 ) -> None:
@@ -41,10 +42,10 @@ def columns(
     from layerscope.provenance import Provenance
 
     data, px, handle = load_image(image, pixel_size_nm=pixel_size_nm)
-    options = ColumnsOptions(composition=composition, zone=zone, enhance=enhance, min_separation_nm=min_separation_nm)
+    options = ColumnsOptions(composition=composition, zone=zone, enhance=enhance, nn_distance_nm=nn_distance_nm)
     res = analyse(data, options, pixel_size_nm=px)
     provenance = Provenance.create(inputs=[handle], parameters=dict(
-        pixel_size_nm=px, composition=composition, zone=zone, enhance=enhance, min_separation_nm=min_separation_nm,
+        pixel_size_nm=px, composition=composition, zone=zone, enhance=enhance, nn_distance_nm=nn_distance_nm,
         command="columns"))
     with target.open() as tmp:
         res.write(tmp, provenance, image=data, figures=figures)

@@ -70,8 +70,9 @@ class ColumnsOptions:
         Noise model of the refinement (``"gaussian"`` for images that are not counts, e.g. PNG).
     enhance : bool
         Detect on the neural enhancer's denoised image (fitted on the raw data).
-    min_separation_nm : float or None
-        Override of the nearest-neighbour distance measured by :func:`image_lattice` (nm).
+    nn_distance_nm : float or None
+        Override of the nearest-neighbour distance measured by :func:`image_lattice` (nm): the
+        detection scale (maxima closer than about 0.4 of it merge, windows scale with it).
     """
 
     composition: str | None = None
@@ -80,7 +81,7 @@ class ColumnsOptions:
     noise_sigmas: float = 5.0
     noise_model: str = "poisson"
     enhance: bool = False
-    min_separation_nm: float | None = None
+    nn_distance_nm: float | None = None
 
 
 @dataclass(frozen=True)
@@ -356,7 +357,7 @@ def analyse(image: np.ndarray, options: ColumnsOptions, *, pixel_size_nm: float)
     data = _col._as_float_image(image)
     lat = image_lattice(data, pixel_size_nm=pixel_size_nm)
     notes: list[str] = []
-    nn = options.min_separation_nm or lat.nn_distance_nm
+    nn = options.nn_distance_nm or lat.nn_distance_nm
     detection = None
     if options.enhance:
         from layerscope.imaging.pipeline import _enhanced
