@@ -161,6 +161,7 @@ class PhaseMap:
     summary: dict[str, Any]
     result: ColumnResult
     provenance: Any
+    interlayers: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _check_size(shape, pixel_size_nm, sp: MaterialSpacings) -> None:
@@ -670,27 +671,7 @@ def map_phases(
                          f"{base}-site mean was within 2 standard errors of the threshold")
     cols["local_mixing"] = np.nan
     cols.loc[is_li, "local_mixing"] = env["local_mixing"].to_numpy()
-    rel_up2, li_up2 = _relations_two_up(cols, res.pairs, is_li)
-    li_labels = _ph.label_li_sites(cols.loc[is_li, "relation"].to_numpy(), cols.loc[is_li, "relation_above"].to_numpy(),
-                                   cols.loc[is_li, "relation_below"].to_numpy(), env["environment"].to_numpy(),
-                                   relation_above2=li_up2)
-    # Environment of the gap below each TM column: the Li site whose pair starts at it.
-    tm_idx = np.nonzero(~is_li)[0]
-    env_below = np.full(tm_idx.size, "", dtype="<U9")  # TM rows are 0..n_tm-1
-    li_above_col = cols.loc[is_li, "above"].to_numpy()
-    li_env = env["environment"].to_numpy()
-    ok = li_above_col >= 0
-    env_below[li_above_col[ok].astype(int)] = li_env[ok]
-    li_below_col = cols.loc[is_li, "below"].to_numpy()
-    ok2 = (li_below_col >= 0)
-    fallback = np.full(tm_idx.size, "", dtype="<U9")
-    fallback[li_below_col[ok2].astype(int)] = li_env[ok2]
-    env_below = np.where(env_below == "", fallback, env_below)
-    tm_labels = _ph.label_tm_columns(cols.loc[~is_li, "relation_up"].to_numpy(), cols.loc[~is_li, "relation"].to_numpy(),
-                                     env_below, relation_up2=rel_up2)
-    phase = np.full(len(cols), "", dtype="<U9")
-    phase[~is_li] = tm_labels
-    phase[is_li] = li_labels
+    phase, env_below = _phase_labels(cols, env, is_li, res.pairs)
     cols["phase"] = phase
     n_tm = int((~is_li).sum())  # TM columns come first in the table, in the order the pairs index
     environment[:n_tm] = env_below
@@ -714,9 +695,47 @@ def map_phases(
         parameters=dict(pixel_size_nm=px, zone=zone, composition=composition, enhance=enhance,
                         noise_model=noise_model),
     )
+    from layerscope.imaging.interlayers import interlayer_table
+
+    inter = interlayer_table(cols)
     summary = _summary(cols, domains, layers, interfaces, quantities, res, time.perf_counter() - t0)
+    summary["interlayers"] = {"segments": int(len(inter)), **{f"mixing_{k}": int(np.sum(inter["mixing"] == k))
+                                                               for k in ("yes", "no", "uncertain")}}
     return PhaseMap(columns=cols, domains=domains, layers=layers, interfaces=interfaces, glides=glides, phase_map=pmap,
-                    phase_map_pixel_nm=pmap_px, summary=summary, result=res, provenance=provenance)
+                    phase_map_pixel_nm=pmap_px, summary=summary, result=res, provenance=provenance, interlayers=inter)
+
+
+def _phase_labels(cols: pd.DataFrame, env: pd.DataFrame, is_li: np.ndarray,
+                  pairs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Phase label of every column and the Li-layer environment of the gap below each TM column.
+
+    Li-layer sites: :func:`layerscope.imaging.phases.label_li_sites`; TM columns:
+    :func:`layerscope.imaging.phases.label_tm_columns` with the environment of the Li site whose
+    pair starts at the column (the one whose pair ends at it where there is none); both with the
+    relation two steps up (single reversed steps, see :data:`LABEL_CONVENTION`).
+    """
+    rel_up2, li_up2 = _relations_two_up(cols, pairs, is_li)
+    li_labels = _ph.label_li_sites(cols.loc[is_li, "relation"].to_numpy(), cols.loc[is_li, "relation_above"].to_numpy(),
+                                   cols.loc[is_li, "relation_below"].to_numpy(), env["environment"].to_numpy(),
+                                   relation_above2=li_up2)
+    # Environment of the gap below each TM column: the Li site whose pair starts at it.
+    tm_idx = np.nonzero(~is_li)[0]
+    env_below = np.full(tm_idx.size, "", dtype="<U9")  # TM rows are 0..n_tm-1
+    li_above_col = cols.loc[is_li, "above"].to_numpy()
+    li_env = env["environment"].to_numpy()
+    ok = li_above_col >= 0
+    env_below[li_above_col[ok].astype(int)] = li_env[ok]
+    li_below_col = cols.loc[is_li, "below"].to_numpy()
+    ok2 = (li_below_col >= 0)
+    fallback = np.full(tm_idx.size, "", dtype="<U9")
+    fallback[li_below_col[ok2].astype(int)] = li_env[ok2]
+    env_below = np.where(env_below == "", fallback, env_below)
+    tm_labels = _ph.label_tm_columns(cols.loc[~is_li, "relation_up"].to_numpy(), cols.loc[~is_li, "relation"].to_numpy(),
+                                     env_below, relation_up2=rel_up2)
+    phase = np.full(len(cols), "", dtype="<U9")
+    phase[~is_li] = tm_labels
+    phase[is_li] = li_labels
+    return phase, env_below
 
 
 def _relations_two_up(cols: pd.DataFrame, pairs: pd.DataFrame, is_li: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

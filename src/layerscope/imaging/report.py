@@ -78,7 +78,8 @@ def overlay_figure(image: np.ndarray, columns: pd.DataFrame, pixel_size_nm: floa
 
 
 def _tables(pm) -> dict[str, pd.DataFrame]:
-    return {"domains": pm.domains, "layers": pm.layers, "interfaces": pm.interfaces, "glides": pm.glides}
+    return {"domains": pm.domains, "layers": pm.layers, "interfaces": pm.interfaces, "glides": pm.glides,
+            "interlayers": getattr(pm, "interlayers", pd.DataFrame())}
 
 
 def phase_section(pm, image: np.ndarray, *, title: str = "Atomic-resolution phase map", extra_text: str = "",
@@ -155,7 +156,7 @@ def write_phase_map(pm, out_dir: Path, image: np.ndarray, *, figures: bool = Tru
     """Write everything of a :class:`~layerscope.imaging.pipeline.PhaseMap` into ``out_dir``.
 
     Files: ``columns.csv``, ``domains.csv``, ``layers.csv``, ``interfaces.csv``, ``glides.csv``,
-    ``phase_map.tif``
+    ``interlayers.csv`` (:mod:`layerscope.imaging.interlayers`), ``phase_map.tif``
     (uint8 labels, 0 = none, 1 + index in ``PHASE_LABELS``; its pixel size in ``summary.json``),
     ``summary.json`` and ``provenance.json``, and with ``figures`` ``overlay.png`` and
     ``report.html`` (the report section).
