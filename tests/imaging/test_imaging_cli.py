@@ -73,12 +73,19 @@ def test_phases_command_writes_everything(tmp_path, o3_image, monkeypatch, capsy
     with pytest.raises(SystemExit) as exit_info:
         main()
     assert exit_info.value.code in (0, None)
-    for name in ("columns.csv", "domains.csv", "layers.csv", "interfaces.csv", "glides.csv", "phase_map.tif",
+    for name in ("columns.csv", "sites.csv", "domains.csv", "interlayers.csv", "layers.csv", "interfaces.csv", "glides.csv", "phase_map.tif",
                  "summary.json", "provenance.json", "overlay.png", "report.html"):
         assert (out / name).is_file(), name
     header = (out / "columns.csv").read_text().splitlines()[0].split(",")
     assert header[:7] == ["x_nm", "y_nm", "intensity", "kind", "layer", "phase", "mixing"]
     summary = json.loads((out / "summary.json").read_text())
+    # Columns found and sites placed are reported apart (the Li layers of O3 are invisible).
+    import pandas as pd
+
+    found, placed = pd.read_csv(out / "columns.csv"), pd.read_csv(out / "sites.csv")
+    assert found["detected"].all() and not placed["detected"].any()
+    assert len(found) == summary["columns"]["detected"] and len(found) + len(placed) == summary["columns"]["total"]
+    assert set(placed["kind"]) == {"Li"}
     assert summary["provenance"]["inputs"][0]["sha256"]
     assert summary["phase_fractions"]["O3"] > 0.99  # a pure O3 crystal
     c = summary["columns"]

@@ -68,7 +68,7 @@ def phases(
 ) -> None:
     """Map phases atom column by atom column (O3, O3', O1, rock salt, spinel), mixing, domains, gliding.
 
-    Writes OUT/columns.csv, domains.csv, layers.csv, interfaces.csv, interlayers.csv, phase_map.tif, summary.json,
+    Writes OUT/columns.csv (columns found), sites.csv (sites placed from the lattice), domains.csv, layers.csv, interfaces.csv, interlayers.csv, phase_map.tif, summary.json,
     provenance.json, overlay.png and report.html.
     """
     target = claim_output(out, overwrite, image)
