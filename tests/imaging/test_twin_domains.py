@@ -83,3 +83,30 @@ def test_low_dose_counts_one_domain_of_the_right_type(k):
     assert pm.summary["twin_like_domains"] == {t: int(t == kind) for t in ("single-layer", "double-layer", "multilayer")}
     big = pm.domains[pm.domains["twin_type"] == kind].iloc[0]
     assert big["n_tm_layers"] == n_true
+
+
+def _o1_steps(truth, a_nm: float) -> int:
+    """Number of O1-like (zero-registry) TM-TM steps in the scene."""
+    d_t = a_nm * np.sqrt(3) / 2
+    tm = truth[truth["kind"] == "TM"]
+    layers = sorted(tm["layer"].unique())
+    x0 = [np.sort(tm.loc[tm["layer"] == k, "x_nm"].to_numpy())[0] for k in layers]
+    reg = np.array([((x0[i + 1] - x0[i]) / d_t + 0.5) % 1.0 - 0.5 for i in range(len(layers) - 1)])
+    return int(np.sum(np.abs(reg) < 0.1))
+
+
+@pytest.mark.parametrize("k", [2, 4, 6])
+def test_o1_domain_counts_its_steps(k):
+    # O3 (8) | O1 (k cation layers, delithiated) | O3 (8): k/2 O1 steps between TM layers.
+    from layerscope.crystal.scenes import Block, stack
+    from layerscope.simulate import project_columns, simulate_haadf
+
+    at = stack([Block("O3", 8), Block("O1", k, li_fraction=0.0), Block("O3", 8)], composition="LiCoO2",
+               zone="100", width_nm=3, thickness_nm=3, seed=1)
+    n_true = _o1_steps(project_columns(at), at.info["a_nm"])
+    assert n_true == k // 2
+    sim = simulate_haadf(at, pixel_size_nm=PX, probe_fwhm_nm=PROBE)
+    pm = map_phases(noisy(sim, 1e4, seed=1), pixel_size_nm=PX, zone="100", composition="LiCoO2")
+    o1 = pm.domains[pm.domains["phase"] == "O1"]
+    assert len(o1) == 1 and int(o1.iloc[0]["n_tm_layers"]) == n_true
+    assert o1.iloc[0]["n_cation_layers"] == k
