@@ -30,6 +30,7 @@ def columns(
                      "default: measured on the image (autocorrelation)."),
     enhance: bool = typer.Option(False, "--enhance", help=_ENH_HELP),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Write overlay.png."),
+    scheduler: Optional[str] = SchedulerOption,
 ) -> None:
     """Find every atom column of IMAGE (any crystal) with sub-pixel precision; writes OUT/columns.csv.
 
@@ -43,7 +44,7 @@ def columns(
 
     data, px, handle = load_image(image, pixel_size_nm=pixel_size_nm)
     options = ColumnsOptions(composition=composition, zone=zone, enhance=enhance, nn_distance_nm=nn_distance_nm)
-    res = analyse(data, options, pixel_size_nm=px)
+    res = analyse(data, options, pixel_size_nm=px, scheduler=scheduler)
     provenance = Provenance.create(inputs=[handle], parameters=dict(
         pixel_size_nm=px, composition=composition, zone=zone, enhance=enhance, nn_distance_nm=nn_distance_nm,
         command="columns"))

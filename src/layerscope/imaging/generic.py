@@ -331,7 +331,7 @@ def _overlay(image: np.ndarray, columns: pd.DataFrame, pixel_size_nm: float):
     return fig
 
 
-def analyse(image: np.ndarray, options: ColumnsOptions, *, pixel_size_nm: float) -> GenericColumns:
+def analyse(image: np.ndarray, options: ColumnsOptions, *, pixel_size_nm: float, scheduler: Any = None) -> GenericColumns:
     """Every visible atom column of an image, at the image's own scale.
 
     Parameters
@@ -342,6 +342,8 @@ def analyse(image: np.ndarray, options: ColumnsOptions, *, pixel_size_nm: float)
         Detection options; ``composition`` adds the calibration check.
     pixel_size_nm : float
         Pixel size, nm.
+    scheduler : None, str or distributed.Client
+        Where the refinement blocks run (:func:`layerscope.parallel.map_tasks`).
 
     Returns
     -------
@@ -368,7 +370,7 @@ def analyse(image: np.ndarray, options: ColumnsOptions, *, pixel_size_nm: float)
     found = _col.find_columns(data, pixel_size_nm=pixel_size_nm, min_separation_nm=0.85 * nn,
                               column_sigma_nm=sigma0, relative_threshold=options.relative_threshold,
                               noise_sigmas=options.noise_sigmas, noise_model=options.noise_model,
-                              detection_image=detection)
+                              detection_image=detection, scheduler=scheduler)
     n_failed = int((~found["fit_ok"]).sum())
     h_nm, w_nm = data.shape[0] * pixel_size_nm, data.shape[1] * pixel_size_nm
     inside = found["x_nm"].between(0, w_nm, inclusive="left") & found["y_nm"].between(0, h_nm, inclusive="left")
