@@ -73,12 +73,19 @@ def test_phases_command_writes_everything(tmp_path, o3_image, monkeypatch, capsy
     with pytest.raises(SystemExit) as exit_info:
         main()
     assert exit_info.value.code in (0, None)
-    for name in ("columns.csv", "domains.csv", "layers.csv", "interfaces.csv", "glides.csv", "phase_map.tif",
+    for name in ("columns.csv", "sites.csv", "domains.csv", "interlayers.csv", "layers.csv", "interfaces.csv", "glides.csv", "phase_map.tif",
                  "summary.json", "provenance.json", "overlay.png", "report.html"):
         assert (out / name).is_file(), name
     header = (out / "columns.csv").read_text().splitlines()[0].split(",")
     assert header[:7] == ["x_nm", "y_nm", "intensity", "kind", "layer", "phase", "mixing"]
     summary = json.loads((out / "summary.json").read_text())
+    # Columns found and sites placed are reported apart (the Li layers of O3 are invisible).
+    import pandas as pd
+
+    found, placed = pd.read_csv(out / "columns.csv"), pd.read_csv(out / "sites.csv")
+    assert found["detected"].all() and not placed["detected"].any()
+    assert len(found) == summary["columns"]["detected"] and len(found) + len(placed) == summary["columns"]["total"]
+    assert set(placed["kind"]) == {"Li"}
     assert summary["provenance"]["inputs"][0]["sha256"]
     assert summary["phase_fractions"]["O3"] > 0.99  # a pure O3 crystal
     c = summary["columns"]
@@ -148,3 +155,48 @@ def test_mirror_view_is_labelled_o3_not_twin(o3_image, zone):
     tm = res.columns[res.columns["kind"] == "TM"]
     assert (tm["phase"] == "O3").mean() >= 0.95
     assert any("mirror view" in note for note in res.summary["notes"])
+
+
+def test_columns_cli_flags_a_calibration_that_disagrees_with_the_material(tmp_path, o3_image, capsys):
+    # Generic columns at any scale; with --composition a pixel size 2x too large is flagged (and
+    # the columns are the same ones: the detection scale comes from the image).
+    import pandas as pd
+
+    from layerscope.cli import run
+
+    src = tmp_path / "o3.npy"
+    np.save(src, o3_image)
+    base = ["columns", str(src), "--no-figures", "--out"]
+    assert run(base + [str(tmp_path / "a"), "--pixel-size-nm", str(PX)]) == 0
+    assert run(base + [str(tmp_path / "b"), "--pixel-size-nm", str(2 * PX), "--composition", "LiCoO2"]) == 0
+    assert run(base + [str(tmp_path / "c"), "--pixel-size-nm", str(PX), "--composition", "LiCoO2"]) == 0
+    out = capsys.readouterr().out
+    assert "FLAG calibration" in out
+    a, b = (json.loads((tmp_path / k / "summary.json").read_text()) for k in "ab")
+    c = json.loads((tmp_path / "c" / "summary.json").read_text())
+    assert a["flags"] == [] and c["flags"] == []
+    assert [f["code"] for f in b["flags"]] == ["calibration"] and "--pixel-size-nm" in b["flags"][0]["message"]
+    assert b["provenance"]["parameters"]["composition"] == "LiCoO2" and a["provenance"]["parameters"]["composition"] is None
+    ta, tb = pd.read_csv(tmp_path / "a" / "columns.csv"), pd.read_csv(tmp_path / "b" / "columns.csv")
+    assert len(ta) == len(tb)
+    np.testing.assert_allclose(tb["x_nm"], 2 * ta["x_nm"], rtol=1e-6)
+    # Only columns in the image: no placed Li-layer sites (every row a fitted maximum).
+    assert "detected" not in ta and "kind" not in ta
+
+
+def test_columns_cli_min_separation_changes_the_result(tmp_path, o3_image):
+    from layerscope.cli import run
+
+    src = tmp_path / "o3.npy"
+    np.save(src, o3_image)
+    assert run(["columns", str(src), "--no-figures", "--pixel-size-nm", str(PX), "--nn-distance-nm", "0.8",
+                "--out", str(tmp_path / "w")]) == 0
+    summary = json.loads((tmp_path / "w" / "summary.json").read_text())
+    assert summary["provenance"]["parameters"]["nn_distance_nm"] == 0.8
+    # 0.8 nm merges the columns 0.244 nm apart along the layers (maxima within ~0.3 nm): fewer than half remain.
+    import pandas as pd
+
+    n_wide = len(pd.read_csv(tmp_path / "w" / "columns.csv"))
+    assert run(["columns", str(src), "--no-figures", "--pixel-size-nm", str(PX), "--out", str(tmp_path / "n")]) == 0
+    n = len(pd.read_csv(tmp_path / "n" / "columns.csv"))
+    assert n_wide < 0.6 * n

@@ -12,6 +12,8 @@ from layerscope.cli.app import OverwriteOption, claim_output, OutOption, PixelSi
 _IMAGE_HELP = "HAADF/ADF image: TIFF, dm3/dm4, emd, ser, npy or hspy (one 2-D greyscale image)."
 _ZONE_HELP = "Zone axis of the hexagonal cell: 100 or 110 (sets the sign of the O3 stacking)."
 _COMP_HELP = "Cathode: LiCoO2, NMC811, NMC622, NMC111, Li1.2Ni0.2Mn0.6O2 (lattice scale and calibration check)."
+_COLS_COMP_HELP = ("A material to check the calibration against (LiCoO2, NMC811, ...): a lattice that "
+                   "disagrees with it is flagged. Default: none, no material model.")
 _ENH_HELP = "Denoise and localise with the neural enhancer before column finding."
 
 
@@ -21,19 +23,23 @@ def columns(
     out: Path = OutOption,
     overwrite: bool = OverwriteOption,
     pixel_size_nm: Optional[float] = PixelSizeOption,
-    zone: str = typer.Option("100", "--zone", help=_ZONE_HELP),
-    composition: str = typer.Option("LiCoO2", "--composition", help=_COMP_HELP),
+    composition: Optional[str] = typer.Option(None, "--composition", help=_COLS_COMP_HELP),
+    zone: str = typer.Option("100", "--zone", help=_ZONE_HELP + " Used with --composition."),
+    nn_distance_nm: Optional[float] = typer.Option(
+        None, "--nn-distance-nm", help="Nearest column distance (nm), the detection scale: maxima closer than about half of it merge; "
+                     "default: measured on the image (autocorrelation)."),
     enhance: bool = typer.Option(False, "--enhance", help=_ENH_HELP),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Write overlay.png."),
     scheduler: Optional[str] = SchedulerOption,
 ) -> None:
-    """Find every atom column of IMAGE with sub-pixel precision; writes OUT/columns.csv."""
-    target = claim_output(out, overwrite, image)
-    import numpy as np
+    """Find every atom column of IMAGE (any crystal) with sub-pixel precision; writes OUT/columns.csv.
 
-    from layerscope.imaging.pipeline import find_atom_columns, load_image
-    from layerscope.imaging.report import overlay_figure, write_columns
-    from layerscope.io.output import write_summary
+    The detection scale comes from the image's own autocorrelation; only columns present in the
+    image are reported (invisible Li-layer sites of a cathode are placed by `layerscope phases`).
+    """
+    target = claim_output(out, overwrite, image)
+    from layerscope.imaging.generic import ColumnsOptions, analyse
+    from layerscope.imaging.pipeline import load_image
     from layerscope.provenance import Provenance
 
     if enhance:
@@ -41,32 +47,16 @@ def columns(
 
         require("enhance", "--enhance")
     data, px, handle = load_image(image, pixel_size_nm=pixel_size_nm)
-    res = find_atom_columns(data, pixel_size_nm=px, zone=zone, composition=composition, enhance=enhance,
-                            scheduler=scheduler)
-    table = res.columns.drop(columns=["pair", "above", "below", "relation", "relation_above", "relation_below",
-                                      "relation_up"], errors="ignore")
-    provenance = Provenance.create(inputs=[handle], parameters=dict(pixel_size_nm=px, zone=zone, composition=composition,
-                                                                     enhance=enhance, command="columns"))
-    summary = {
-        "image": {"shape": list(res.shape), "pixel_size_nm": px},
-        "columns": {"detected": int(table["detected"].sum()), "li_sites_placed": int((~table["detected"]).sum()),
-                    "tm": int((table["kind"] == "TM").sum())},
-        "lattice": {"basal_normal_angle_deg": res.lattice.angle_deg, "inplane_spacing_nm": res.lattice.inplane_period_nm,
-                    "tm_layer_period_nm": res.lattice.layer_period_nm, "column_sigma_nm": res.column_sigma_nm},
-        "median_position_error_pm": float(np.nanmedian(table["position_error_pm"])),
-        "notes": res.notes,
-        "timings_s": res.timings_s,
-    }
+    options = ColumnsOptions(composition=composition, zone=zone, enhance=enhance, nn_distance_nm=nn_distance_nm)
+    res = analyse(data, options, pixel_size_nm=px, scheduler=scheduler)
+    provenance = Provenance.create(inputs=[handle], parameters=dict(
+        pixel_size_nm=px, composition=composition, zone=zone, enhance=enhance, nn_distance_nm=nn_distance_nm,
+        command="columns"))
     with target.open() as tmp:
-        write_columns(table, tmp / "columns.csv")
-        write_summary(tmp, summary, provenance)
-        if figures:
-            from layerscope.report import figure_to_png
-
-            fig = overlay_figure(data, table.assign(phase="O3"), px, title="atom columns")
-            (tmp / "overlay.png").write_bytes(figure_to_png(fig))
-    typer.echo(f"{summary['columns']['detected']} columns found ({summary['columns']['tm']} TM), "
-               f"{summary['columns']['li_sites_placed']} Li-layer sites placed -> {out}/columns.csv")
+        res.write(tmp, provenance, image=data, figures=figures)
+    flags = "".join(f"; FLAG {f['code']}: {f['message']}" for f in res.flags)
+    typer.echo(f"{len(res.columns)} columns found (nearest-neighbour distance {res.lattice.nn_distance_nm:.3f} nm)"
+               f"{flags} -> {out}/columns.csv")
 
 
 @app.command()
@@ -83,7 +73,7 @@ def phases(
 ) -> None:
     """Map phases atom column by atom column (O3, O3', O1, rock salt, spinel), mixing, domains, gliding.
 
-    Writes OUT/columns.csv, domains.csv, layers.csv, interfaces.csv, phase_map.tif, summary.json,
+    Writes OUT/columns.csv (columns found), sites.csv (sites placed from the lattice), domains.csv, layers.csv, interfaces.csv, interlayers.csv, phase_map.tif, summary.json,
     provenance.json, overlay.png and report.html.
     """
     target = claim_output(out, overwrite, image)
@@ -95,7 +85,8 @@ def phases(
 
         require("enhance", "--enhance")
     data, px, handle = load_image(image, pixel_size_nm=pixel_size_nm)
-    pm = map_phases(data, pixel_size_nm=px, zone=zone, composition=composition, enhance=enhance, scheduler=scheduler)
+    pm = map_phases(data, pixel_size_nm=px, zone=zone, composition=composition, enhance=enhance, scheduler=scheduler,
+                    name=f"'{image.name}'")
     pm.provenance = type(pm.provenance).create(inputs=[handle], parameters={**pm.provenance.parameters,
                                                                              "command": "phases"})
     with target.open() as tmp:

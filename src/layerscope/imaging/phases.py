@@ -26,10 +26,20 @@ Labelling rules (they decide which layer a boundary belongs to, see ``docs/valid
 - a TM column takes the Li-layer environment of the gap *below* it (along the normal) when that
   is rock salt or spinel; otherwise O1 when its relation to the TM layer below is O1-like (or
   twin-like right after an O1 relation), O3' when its relations to both neighbouring TM layers
-  are twin-like, else O3;
+  are twin-like or when it is the TM layer right below a single reversed step, else O3;
 - a Li-layer site takes its own environment when rock salt or spinel; otherwise O1 when the
   relation between its two TM layers is O1-like (or twin-like right before an O1 relation), O3'
-  when that relation and both neighbouring relations are twin-like, else O3.
+  when that relation and both neighbouring relations are twin-like or when it lies right below
+  the TM layer of a single reversed step, else O3.
+
+These per-column rules reproduce the cation layers that :mod:`layerscope.crystal.scenes` builds
+as a twin block (its two mirror planes, each a zero step, bound the block). Twin-like *domains*
+are counted as the seed studies count them, by their reversed TM-TM steps: a twin-like domain of
+``n`` layers is ``n`` consecutive reversed steps (single-layer: one, double-layer: two,
+multilayer: three or more), see :func:`layerscope.imaging.domains.find_domains`. A block of
+``k`` cation layers has ``k`` reversed steps for odd ``k`` and ``k - 2`` for even ``k`` (the two
+edges of an even block read as matrix stacking); a single reversed step is one TM layer with the
+Li layer below it.
 
 Why "twin-like" appears at other boundaries: an O3 -> O3' reversal of the O stacking contains
 one gap with a zero step (the mirror plane), and so does the entry into or exit from an O1 block
@@ -485,7 +495,8 @@ def _site_noise(u: np.ndarray, layer: np.ndarray, m: np.ndarray, *, inplane_spac
 
 
 def label_tm_columns(
-    relation_up: np.ndarray, relation_down: np.ndarray, environment_below: np.ndarray
+    relation_up: np.ndarray, relation_down: np.ndarray, environment_below: np.ndarray,
+    relation_up2: np.ndarray | None = None,
 ) -> np.ndarray:
     """Phase of each TM column from its stacking relations and the Li layer below it.
 
@@ -496,6 +507,10 @@ def label_tm_columns(
     environment_below : numpy.ndarray of str
         Environment of the Li-layer site below the column (the one above where there is none
         below; ``""`` when neither exists).
+    relation_up2 : numpy.ndarray of str, optional
+        The relation one TM layer further up (above the TM column above). With it, the TM column
+        below a single reversed step (a twin-like relation between two matrix relations: a
+        single-layer twin-like domain) is O3' too.
 
     Returns
     -------
@@ -509,6 +524,8 @@ def label_tm_columns(
     twin_up = (up == "O3'") | ((up == "") & (down == "O3'"))
     twin_down = (down == "O3'") | ((down == "") & (up == "O3'"))
     out[twin_up & twin_down] = "O3'"
+    if relation_up2 is not None:
+        out[_single_twin_step(up, down, np.asarray(relation_up2))] = "O3'"
     # O1 below; or the last TM layer of an O1 block whose exit gap holds one zero step (the
     # relation then reads twin-like, (0, +s)), see the module notes.
     o1 = (down == "O1") | ((down == "") & (up == "O1")) | ((up == "O1") & (down == "O3'"))
@@ -518,11 +535,20 @@ def label_tm_columns(
     return out
 
 
+def _single_twin_step(up: np.ndarray, down: np.ndarray, up2: np.ndarray) -> np.ndarray:
+    """A twin-like step ``up`` with no twin-like or O1 step above (``up2``) or below (``down``) it.
+
+    Twin-like relations next to O1 are an O1 block's edge, not a twin (module notes).
+    """
+    return (up == "O3'") & ~np.isin(down, ("O3'", "O1", "")) & ~np.isin(up2, ("O3'", "O1"))
+
+
 def label_li_sites(
     relation: np.ndarray,
     relation_above: np.ndarray,
     relation_below: np.ndarray,
     environment: np.ndarray,
+    relation_above2: np.ndarray | None = None,
 ) -> np.ndarray:
     """Phase of each Li-layer site from the stacking around it and its own environment.
 
@@ -535,6 +561,9 @@ def label_li_sites(
         ``""`` when the image ends.
     environment : numpy.ndarray of str
         The site's own environment (:func:`li_environment`).
+    relation_above2 : numpy.ndarray of str, optional
+        The relation two steps up. With it, the Li-layer site below the TM layer of a single
+        reversed step (see :func:`label_tm_columns`) is O3' too.
 
     Returns
     -------
@@ -548,6 +577,8 @@ def label_li_sites(
     out = np.full(rel.size, "O3", dtype="<U9")
     twin = (rel == "O3'") & np.isin(above, ("O3'", "")) & np.isin(below, ("O3'", ""))
     out[twin] = "O3'"
+    if relation_above2 is not None:
+        out[_single_twin_step(above, rel, np.asarray(relation_above2))] = "O3'"
     # O1, or the first Li layer of an O1 block entered through a gap (+s, 0).
     out[(rel == "O1") | ((rel == "O3'") & (below == "O1"))] = "O1"
     special = np.isin(env, ("rock_salt", "spinel"))

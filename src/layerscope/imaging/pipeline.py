@@ -44,6 +44,7 @@ instead of 0.26 at 5e2 e/A^2, 5 nm) and one at a noisy position downwards; the l
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +58,15 @@ from layerscope.imaging import lattice as _lat
 from layerscope.imaging import phases as _ph
 
 __all__ = ["ColumnResult", "PhaseMap", "find_atom_columns", "map_phases", "load_image", "material_spacings"]
+
+#: How per-column phase labels are assigned at block edges (docs/conventions.md, summary.json).
+LABEL_CONVENTION = (
+    "TM-TM steps are read between consecutive TM layers; a twin-like (O3') domain of n layers is n consecutive "
+    "reversed steps (domains.csv n_tm_layers). Per column: a TM column is O3' when both its steps are reversed or "
+    "it lies right below a single reversed step, O1 when its step below is O1-like, rock salt/spinel when the Li "
+    "layer below it is; a Li-layer site takes the label of the step it lies in by the same rules (its own "
+    "environment first). Boundaries are defined to within one cation layer."
+)
 
 #: Smallest field accepted: this many TM layers across and columns along the layers.
 MIN_TM_LAYERS = 4
@@ -151,6 +161,7 @@ class PhaseMap:
     summary: dict[str, Any]
     result: ColumnResult
     provenance: Any
+    interlayers: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _check_size(shape, pixel_size_nm, sp: MaterialSpacings) -> None:
@@ -610,10 +621,13 @@ def map_phases(
     enhance: bool = False,
     noise_model: str = "poisson",
     scheduler: Any = None,
+    name: str | None = None,
 ) -> PhaseMap:
     """Phase map of a layered-oxide HAADF image: labels, mixing, domains and quantities.
 
-    Parameters are those of :func:`find_atom_columns`.
+    Parameters are those of :func:`find_atom_columns`; ``name`` names the input in messages (the
+    file name when ``image`` is a path). Before any label, the image must be a layered oxide in
+    ``zone`` at ``composition``'s scale (:mod:`layerscope.imaging.applicability`).
 
     Returns
     -------
@@ -626,10 +640,19 @@ def map_phases(
     from layerscope.imaging import quantities as _q
     from layerscope.provenance import Provenance
 
+    from layerscope.imaging import applicability as _app
+
     t0 = time.perf_counter()
     data, px, handle = load_image(image, pixel_size_nm=pixel_size_nm)
+    name = name or (f"'{Path(image).name}'" if isinstance(image, (str, Path)) else "the image")
+    _check_size(data.shape, px, material_spacings(composition, zone))
+    check = _app.check_layered_oxide(data, pixel_size_nm=px, composition=composition, zone=zone, name=name)
     res = find_atom_columns(data, pixel_size_nm=px, zone=zone, composition=composition, enhance=enhance,
                             noise_model=noise_model, scheduler=scheduler)
+    _app.require_layer_contrast(res.lattice.rows_are_cation_rows, res.layers.parity_from_contrast,
+                                composition=composition, name=name)
+    res.notes.append(f"layered-oxide check: {check.row_fraction:.0%} of the columns in layered rows, column spacing "
+                     f"{check.deviation:+.1%} off {composition}'s")
     cols = res.columns
     o3_step = _ph.o3_step_for_zone(res.zone)  # res.zone is the mirror zone when the image was mirrored
     d_t = res.lattice.inplane_period_nm
@@ -648,25 +671,7 @@ def map_phases(
                          f"{base}-site mean was within 2 standard errors of the threshold")
     cols["local_mixing"] = np.nan
     cols.loc[is_li, "local_mixing"] = env["local_mixing"].to_numpy()
-    li_labels = _ph.label_li_sites(cols.loc[is_li, "relation"].to_numpy(), cols.loc[is_li, "relation_above"].to_numpy(),
-                                   cols.loc[is_li, "relation_below"].to_numpy(), env["environment"].to_numpy())
-    # Environment of the gap below each TM column: the Li site whose pair starts at it.
-    tm_idx = np.nonzero(~is_li)[0]
-    env_below = np.full(tm_idx.size, "", dtype="<U9")  # TM rows are 0..n_tm-1
-    li_above_col = cols.loc[is_li, "above"].to_numpy()
-    li_env = env["environment"].to_numpy()
-    ok = li_above_col >= 0
-    env_below[li_above_col[ok].astype(int)] = li_env[ok]
-    li_below_col = cols.loc[is_li, "below"].to_numpy()
-    ok2 = (li_below_col >= 0)
-    fallback = np.full(tm_idx.size, "", dtype="<U9")
-    fallback[li_below_col[ok2].astype(int)] = li_env[ok2]
-    env_below = np.where(env_below == "", fallback, env_below)
-    tm_labels = _ph.label_tm_columns(cols.loc[~is_li, "relation_up"].to_numpy(), cols.loc[~is_li, "relation"].to_numpy(),
-                                     env_below)
-    phase = np.full(len(cols), "", dtype="<U9")
-    phase[~is_li] = tm_labels
-    phase[is_li] = li_labels
+    phase, env_below = _phase_labels(cols, env, is_li, res.pairs)
     cols["phase"] = phase
     n_tm = int((~is_li).sum())  # TM columns come first in the table, in the order the pairs index
     environment[:n_tm] = env_below
@@ -690,9 +695,64 @@ def map_phases(
         parameters=dict(pixel_size_nm=px, zone=zone, composition=composition, enhance=enhance,
                         noise_model=noise_model),
     )
+    from layerscope.imaging.interlayers import interlayer_table
+
+    inter = interlayer_table(cols)
     summary = _summary(cols, domains, layers, interfaces, quantities, res, time.perf_counter() - t0)
+    summary["interlayers"] = {"segments": int(len(inter)), **{f"mixing_{k}": int(np.sum(inter["mixing"] == k))
+                                                               for k in ("yes", "no", "uncertain")}}
     return PhaseMap(columns=cols, domains=domains, layers=layers, interfaces=interfaces, glides=glides, phase_map=pmap,
-                    phase_map_pixel_nm=pmap_px, summary=summary, result=res, provenance=provenance)
+                    phase_map_pixel_nm=pmap_px, summary=summary, result=res, provenance=provenance, interlayers=inter)
+
+
+def _phase_labels(cols: pd.DataFrame, env: pd.DataFrame, is_li: np.ndarray,
+                  pairs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Phase label of every column and the Li-layer environment of the gap below each TM column.
+
+    Li-layer sites: :func:`layerscope.imaging.phases.label_li_sites`; TM columns:
+    :func:`layerscope.imaging.phases.label_tm_columns` with the environment of the Li site whose
+    pair starts at the column (the one whose pair ends at it where there is none); both with the
+    relation two steps up (single reversed steps, see :data:`LABEL_CONVENTION`).
+    """
+    rel_up2, li_up2 = _relations_two_up(cols, pairs, is_li)
+    li_labels = _ph.label_li_sites(cols.loc[is_li, "relation"].to_numpy(), cols.loc[is_li, "relation_above"].to_numpy(),
+                                   cols.loc[is_li, "relation_below"].to_numpy(), env["environment"].to_numpy(),
+                                   relation_above2=li_up2)
+    # Environment of the gap below each TM column: the Li site whose pair starts at it.
+    tm_idx = np.nonzero(~is_li)[0]
+    env_below = np.full(tm_idx.size, "", dtype="<U9")  # TM rows are 0..n_tm-1
+    li_above_col = cols.loc[is_li, "above"].to_numpy()
+    li_env = env["environment"].to_numpy()
+    ok = li_above_col >= 0
+    env_below[li_above_col[ok].astype(int)] = li_env[ok]
+    li_below_col = cols.loc[is_li, "below"].to_numpy()
+    ok2 = (li_below_col >= 0)
+    fallback = np.full(tm_idx.size, "", dtype="<U9")
+    fallback[li_below_col[ok2].astype(int)] = li_env[ok2]
+    env_below = np.where(env_below == "", fallback, env_below)
+    tm_labels = _ph.label_tm_columns(cols.loc[~is_li, "relation_up"].to_numpy(), cols.loc[~is_li, "relation"].to_numpy(),
+                                     env_below, relation_up2=rel_up2)
+    phase = np.full(len(cols), "", dtype="<U9")
+    phase[~is_li] = tm_labels
+    phase[is_li] = li_labels
+    return phase, env_below
+
+
+def _relations_two_up(cols: pd.DataFrame, pairs: pd.DataFrame, is_li: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The relation one TM layer above each TM column's upper relation, and the same for each Li site.
+
+    For TM column ``c`` it is the upper relation of the TM column that ``c`` pairs up with; for a
+    Li-layer site that of the upper TM column of its (context) pair. ``""`` where there is none.
+    """
+    n_tm = int((~is_li).sum())  # TM rows first, in the order the pairs index
+    rel_up = cols["relation_up"].to_numpy()[:n_tm].astype(str)
+    partner = np.full(n_tm, -1)
+    partner[pairs["below"].to_numpy()] = pairs["above"].to_numpy()
+    up2 = np.where(partner >= 0, rel_up[np.maximum(partner, 0)], "")
+    ctx = cols.loc[is_li, "context"].fillna(-1).to_numpy().astype(int)
+    above = np.where(ctx >= 0, pairs["above"].to_numpy()[np.maximum(ctx, 0)] if len(pairs) else -1, -1)
+    li_up2 = np.where(above >= 0, up2[np.maximum(above, 0)] if n_tm else "", "")
+    return up2, li_up2
 
 
 def _tm_pattern(cols: pd.DataFrame, is_li: np.ndarray) -> np.ndarray:
@@ -782,6 +842,9 @@ def _summary(cols, domains, layers, interfaces, quantities, res: ColumnResult, e
         "phase_fractions": fractions,
         "mean_mixing_layered": _nanmean(cols.loc[(cols["kind"] == "Li") & cols["phase"].isin(["O3", "O3'", "O1"]), "mixing"]),
         "domains": int(len(domains)),
+        "twin_like_domains": {kind: int(np.sum(domains["twin_type"] == kind))
+                              for kind in ("single-layer", "double-layer", "multilayer")},
+        "label_convention": LABEL_CONVENTION,
         "interfaces": interfaces.to_dict(orient="records"),
         "quantities": quantities,
         "notes": list(res.notes),

@@ -78,7 +78,8 @@ def overlay_figure(image: np.ndarray, columns: pd.DataFrame, pixel_size_nm: floa
 
 
 def _tables(pm) -> dict[str, pd.DataFrame]:
-    return {"domains": pm.domains, "layers": pm.layers, "interfaces": pm.interfaces, "glides": pm.glides}
+    return {"domains": pm.domains, "layers": pm.layers, "interfaces": pm.interfaces, "glides": pm.glides,
+            "interlayers": getattr(pm, "interlayers", pd.DataFrame())}
 
 
 def phase_section(pm, image: np.ndarray, *, title: str = "Atomic-resolution phase map", extra_text: str = "",
@@ -154,8 +155,10 @@ def write_columns(columns: pd.DataFrame, path: Path) -> Path:
 def write_phase_map(pm, out_dir: Path, image: np.ndarray, *, figures: bool = True) -> dict[str, Any]:
     """Write everything of a :class:`~layerscope.imaging.pipeline.PhaseMap` into ``out_dir``.
 
-    Files: ``columns.csv``, ``domains.csv``, ``layers.csv``, ``interfaces.csv``, ``glides.csv``,
-    ``phase_map.tif``
+    Files: ``columns.csv`` (the columns found in the image), ``sites.csv`` (lattice sites placed
+    without a detected column: invisible Li-layer columns, TM columns in one-site gaps, spinel
+    tetrahedral sites; same fields, ``detected`` false), ``domains.csv``, ``layers.csv``, ``interfaces.csv``, ``glides.csv``,
+    ``interlayers.csv`` (:mod:`layerscope.imaging.interlayers`), ``phase_map.tif``
     (uint8 labels, 0 = none, 1 + index in ``PHASE_LABELS``; its pixel size in ``summary.json``),
     ``summary.json`` and ``provenance.json``, and with ``figures`` ``overlay.png`` and
     ``report.html`` (the report section).
@@ -165,7 +168,9 @@ def write_phase_map(pm, out_dir: Path, image: np.ndarray, *, figures: bool = Tru
     from layerscope.io.output import atomic_file, write_summary, write_table
 
     out_dir = Path(out_dir)
-    write_columns(pm.columns, out_dir / "columns.csv")
+    found = pm.columns["detected"].to_numpy(dtype=bool)
+    write_columns(pm.columns[found], out_dir / "columns.csv")
+    write_columns(pm.columns[~found], out_dir / "sites.csv")
     for name, table in _tables(pm).items():
         write_table(table, out_dir / f"{name}.csv")
     with atomic_file(out_dir / "phase_map.tif") as tmp:

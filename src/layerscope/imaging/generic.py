@@ -1,0 +1,429 @@
+"""Atom columns of any crystal, defect or interface, with no material model.
+
+``layerscope columns`` runs this module: the detection scale comes from the image itself, not
+from a cathode's lattice parameters, so a perovskite, a rock salt, a spinel, MoS2, Si dumbbells
+or a grain boundary are handled like a layered oxide, and only columns that are in the image are
+reported (placing invisible Li-layer sites is a ``layerscope phases`` step).
+
+1. :func:`image_lattice` -- the image's own scale. The power spectrum (Hann window, mean removed)
+   gives the lattice spots (the two shortest non-collinear strong spots span the reciprocal
+   lattice of the image; their cross product is the projected cell area). The autocorrelation
+   (inverse transform of the power spectrum, frequencies below half the lowest spot removed)
+   gives the column width (its central peak is the column image convolved with itself, a
+   Gaussian of sigma ``sqrt(2) s``) and the nearest-neighbour column distance (its nearest
+   maximum off the origin: the shortest vector between two visible columns, including a basis
+   such as perovskite A-B or MoS2 Mo-S2 columns).
+2. :func:`analyse` -- detection and batched Gaussian refinement
+   (:func:`layerscope.imaging.columns.find_columns`) at that scale; with a material
+   (``--composition``) the calibration is compared with the material's lattice and a
+   disagreement is flagged (never silently rescaled).
+
+References
+----------
+- J. M. Cowley, *Diffraction Physics*, 3rd ed., North-Holland (1995), ch. 5 (the Patterson /
+  autocorrelation function holds every interatomic vector).
+- M. Nord et al., Adv. Struct. Chem. Imaging 3, 9 (2017) (Atomap: separation from the user or
+  from the image; column refinement).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import fft as sfft
+from scipy import ndimage
+
+from layerscope.errors import InputError
+from layerscope.imaging import columns as _col
+from layerscope.io.output import writes_folder
+
+__all__ = ["ColumnsOptions", "ImageLattice", "GenericColumns", "image_lattice", "analyse",
+           "calibration_flags"]
+
+#: A power-spectrum spot must stand this many times above the median power at its frequency.
+SPOT_CONTRAST = 25.0
+#: Relative deviation of the image's lattice from a given material's that is flagged.
+CALIBRATION_TOLERANCE = 0.10
+
+
+@dataclass(frozen=True)
+class ColumnsOptions:
+    """Options of :func:`analyse` (``layerscope columns``).
+
+    Attributes
+    ----------
+    composition : str or None
+        A material whose lattice the calibration is checked against (a cathode of
+        :mod:`layerscope.crystal`); None: no check, no material model at all.
+    zone : str
+        Zone axis of the material's hexagonal cell (``"100"`` or ``"110"``), with ``composition``.
+    relative_threshold : float
+        A maximum is a column when its contrast is at least this fraction of the brightest columns
+        nearby (:func:`layerscope.imaging.columns.detect_columns`).
+    noise_sigmas : float
+        ... and this many standard deviations of the filtered noise.
+    noise_model : {"poisson", "gaussian"}
+        Noise model of the refinement (``"gaussian"`` for images that are not counts, e.g. PNG).
+    enhance : bool
+        Detect on the neural enhancer's denoised image (fitted on the raw data).
+    nn_distance_nm : float or None
+        Override of the nearest-neighbour distance measured by :func:`image_lattice` (nm): the
+        detection scale (maxima closer than about 0.4 of it merge, windows scale with it).
+    """
+
+    composition: str | None = None
+    zone: str = "100"
+    relative_threshold: float = 0.3
+    noise_sigmas: float = 5.0
+    noise_model: str = "poisson"
+    enhance: bool = False
+    nn_distance_nm: float | None = None
+
+
+@dataclass(frozen=True)
+class ImageLattice:
+    """The scale of an atomic-resolution image, measured on the image alone.
+
+    Attributes
+    ----------
+    nn_distance_nm : float
+        Shortest vector between visible columns (nearest autocorrelation maximum), nm.
+    column_sigma_nm : float
+        Gaussian width of a column image (autocorrelation central peak / sqrt 2), nm.
+    reciprocal_nm : numpy.ndarray
+        ``(2, 2)`` rows g1, g2: the shortest two non-collinear strong spots (cycles/nm).
+    cell_area_nm2 : float
+        Area of the projected cell spanned by the spots, ``1 / |g1 x g2|`` (nm^2); NaN with
+        fewer than two directions of fringes.
+    spot_periods_nm : tuple of float
+        Periods of the strong spots found (one per +/- pair, shortest frequency first), nm.
+    """
+
+    nn_distance_nm: float
+    column_sigma_nm: float
+    reciprocal_nm: np.ndarray
+    cell_area_nm2: float
+    spot_periods_nm: tuple[float, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain numbers for summary.json."""
+        return {"nn_distance_nm": round(self.nn_distance_nm, 5), "column_sigma_nm": round(self.column_sigma_nm, 5),
+                "cell_area_nm2": None if not np.isfinite(self.cell_area_nm2) else round(self.cell_area_nm2, 5),
+                "reciprocal_vectors_per_nm": np.round(self.reciprocal_nm, 4).tolist(),
+                "spot_periods_nm": [round(p, 4) for p in self.spot_periods_nm[:8]]}
+
+
+def _power_spectrum(data: np.ndarray, pixel_size_nm: float) -> tuple[np.ndarray, np.ndarray]:
+    """Power spectrum (fftshifted) of the central square crop with a Hann window, and its axis."""
+    ny, nx = data.shape
+    size = min(ny, nx, 1024)
+    r0, c0 = (ny - size) // 2, (nx - size) // 2
+    crop = data[r0 : r0 + size, c0 : c0 + size]
+    crop = crop - crop.mean()
+    win = np.hanning(size)
+    spec = sfft.fftshift(sfft.fft2(crop * win[:, None] * win[None, :], workers=-1))
+    k = sfft.fftshift(sfft.fftfreq(size, d=pixel_size_nm))
+    return spec.real**2 + spec.imag**2, k
+
+
+def _lattice_spots(power: np.ndarray, k: np.ndarray, pixel_size_nm: float) -> tuple[np.ndarray, np.ndarray]:
+    """Strong spots (g vectors, cycles/nm, one per +/- pair) and their power, strongest first."""
+    from layerscope.imaging.lattice import _spots
+
+    dk = abs(k[1] - k[0])
+    g, pw, contrast = _spots(power, k, k, g_min=4 * dk, g_max=0.9 * 0.5 / pixel_size_nm)
+    keep = contrast >= SPOT_CONTRAST
+    g, pw = g[keep], pw[keep]
+    upper = (g[:, 1] > 0) | ((g[:, 1] == 0) & (g[:, 0] > 0))
+    g, pw = g[upper], pw[upper]
+    order = np.argsort(-pw)
+    return g[order], pw[order]
+
+
+def _reciprocal_basis(g: np.ndarray, pw: np.ndarray) -> tuple[np.ndarray, float]:
+    """Shortest strong spot and the shortest one not collinear with it (among the 12 strongest)."""
+    nan = np.full((2, 2), np.nan)
+    if len(g) == 0:
+        return nan, float("nan")
+    top = g[:12]
+    gm = np.hypot(top[:, 0], top[:, 1])
+    i = int(np.argmin(gm))
+    cross = np.abs(top[:, 0] * top[i, 1] - top[:, 1] * top[i, 0])
+    other = np.nonzero(cross > 0.25 * gm * gm[i])[0]  # at least 14.5 deg apart
+    if other.size == 0:
+        return np.vstack([top[i], [np.nan, np.nan]]), float("nan")
+    j = int(other[np.argmin(gm[other])])
+    return np.vstack([top[i], top[j]]), float(1.0 / cross[j])
+
+
+def _bragg_autocorrelation(power: np.ndarray, k: np.ndarray, *, min_contrast: float = 10.0) -> np.ndarray:
+    """Autocorrelation (origin at the centre) of the periodic part of the image.
+
+    Only the Bragg spots of the power spectrum are kept (local maxima at least ``min_contrast``
+    times the median power at their frequency, each with the pixels within 2 frequency bins,
+    minus that median): the noise, correlated or not, and the non-periodic background drop out,
+    so the central peak and its nearest neighbours are those of the lattice's columns (a
+    Patterson map of the projected structure).
+    """
+    dk = abs(k[1] - k[0])
+    gmag = np.hypot(k[None, :], k[:, None])
+    ring = np.rint(gmag / dk).astype(int)
+    smooth = ndimage.uniform_filter(power, size=3)
+    floor = ndimage.median(smooth, labels=ring, index=np.arange(ring.max() + 1))
+    floor = np.asarray(floor)[ring]
+    contrast = smooth / np.where(floor > 0, floor, np.finfo(float).tiny)
+    spots = (ndimage.maximum_filter(smooth, size=7) == smooth) & (contrast >= min_contrast) & (gmag >= 4 * dk)
+    mask = ndimage.binary_dilation(spots, structure=np.hypot(*np.mgrid[-2:3, -2:3]) <= 2.0)
+    p = np.where(mask, np.clip(power - floor, 0.0, None), 0.0)
+    return sfft.fftshift(sfft.ifft2(sfft.ifftshift(p), workers=-1).real)
+
+
+def _acf_scale(acf: np.ndarray, pixel_size_nm: float) -> tuple[float, float]:
+    """Column sigma and nearest-neighbour distance (nm) from the autocorrelation's central region.
+
+    The central peak falls to half height at ``r_half``; for a Gaussian column of sigma ``s`` the
+    autocorrelation is a Gaussian of sigma ``sqrt(2) s``, so ``s = r_half / (sqrt(2) sqrt(2 ln 2))``.
+    The nearest neighbour is the nearest local maximum beyond 1.5 ``r_half`` that holds at least
+    30 % of the central peak's height (a Bragg-filtered map rings at 10-20 % between columns).
+    """
+    c = np.array(acf.shape) // 2
+    yy, xx = np.indices(acf.shape)
+    r = np.hypot(yy - c[0], xx - c[1])
+    rb = np.rint(r).astype(int)
+    prof = np.asarray(ndimage.mean(acf, labels=rb, index=np.arange(rb.max() + 1)))
+    peak = acf[c[0], c[1]]
+    below = np.nonzero(prof <= 0.5 * peak)[0]
+    j = int(below[0]) if below.size else 2
+    r_half = (j - 1) + (prof[j - 1] - 0.5 * peak) / max(prof[j - 1] - prof[j], 1e-30) if j >= 1 else 1.0
+    sigma_px = r_half / (np.sqrt(2.0) * np.sqrt(2.0 * np.log(2.0)))
+    size = 2 * max(1, int(round(0.6 * r_half))) + 1
+    is_max = (ndimage.maximum_filter(acf, size=size) == acf) & (r > 1.5 * r_half) & (acf >= 0.3 * peak)
+    if not is_max.any():
+        return float(sigma_px * pixel_size_nm), float("nan")
+    return float(sigma_px * pixel_size_nm), float(r[is_max].min() * pixel_size_nm)
+
+
+def image_lattice(image: np.ndarray, *, pixel_size_nm: float) -> ImageLattice:
+    """Nearest-neighbour column distance, column width and lattice spots of an image.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        2-D image.
+    pixel_size_nm : float
+        Pixel size, nm (any nominal value for an uncalibrated image: every result scales with it).
+
+    Returns
+    -------
+    ImageLattice
+
+    Raises
+    ------
+    InputError
+        No lattice fringe stands out of the noise (no atomic resolution, vacuum, too small).
+    """
+    data = _col._as_float_image(image)
+    power, k = _power_spectrum(data, pixel_size_nm)
+    g, pw = _lattice_spots(power, k, pixel_size_nm)
+    if len(g) == 0:
+        raise InputError(
+            f"the image shows no lattice fringes (no spot in its power spectrum is {SPOT_CONTRAST:g}x above the "
+            f"noise): it has no atomic resolution, is vacuum, or is too small; give an atomic-resolution "
+            f"HAADF/ADF image"
+        )
+    gm = np.hypot(g[:, 0], g[:, 1])
+    basis, area = _reciprocal_basis(g, pw)
+    acf = _bragg_autocorrelation(power, k)
+    sigma_nm, nn_nm = _acf_scale(acf, pixel_size_nm)
+    if not np.isfinite(nn_nm):  # no neighbour peak: the shortest lattice period seen
+        nn_nm = float(1.0 / gm.max())
+    periods = tuple(float(p) for p in np.sort(1.0 / gm)[::-1])
+    return ImageLattice(nn_nm, sigma_nm, basis, area, periods)
+
+
+@dataclass
+class GenericColumns:
+    """Columns found in one image by :func:`analyse`.
+
+    Attributes
+    ----------
+    columns : pandas.DataFrame
+        One row per column found in the image: ``x_nm, y_nm`` (corner origin, x right, y down),
+        ``intensity`` (fitted peak height above the local background, image units),
+        ``background``, ``sigma_nm``, ``volume`` (image units x nm^2), ``position_error_pm``
+        (1-sigma per axis from the fit), ``snr`` (detection contrast over the filtered noise),
+        ``nn_distance_nm`` (distance to the nearest other column), ``fit_ok`` (False: the Gaussian
+        fit failed and the position is the intensity-weighted centroid of the column's window).
+    lattice : ImageLattice
+        The scale measured on the image.
+    flags : list of dict
+        ``{"code", "message"}`` for numbers that are computable but suspicious.
+    notes : list of str
+        What was done beyond the plain recipe.
+    pixel_size_nm : float
+    shape : tuple of int
+    options : ColumnsOptions
+    """
+
+    columns: pd.DataFrame
+    lattice: ImageLattice
+    flags: list[dict[str, str]]
+    notes: list[str]
+    pixel_size_nm: float
+    shape: tuple[int, int]
+    options: ColumnsOptions
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """The numbers of summary.json."""
+        c = self.columns
+        return {
+            "image": {"shape": list(self.shape), "pixel_size_nm": self.pixel_size_nm},
+            "columns": {"detected": int(len(c)),
+                        "median_position_error_pm": _nanmedian(c["position_error_pm"]),
+                        "median_nn_distance_nm": _nanmedian(c["nn_distance_nm"])},
+            "lattice": self.lattice.to_dict(),
+            "material_check": self.options.composition,
+            "flags": list(self.flags),
+            "notes": list(self.notes),
+        }
+
+    @writes_folder()
+    def write(self, out_dir: Path, provenance: Any, *, image: np.ndarray | None = None,
+              figures: bool = False) -> dict[str, Path]:
+        """Write ``columns.csv``, ``summary.json``, ``provenance.json`` (and ``overlay.png``)."""
+        from layerscope.io.output import write_summary, write_table
+
+        out = Path(out_dir)
+        paths = {"columns": write_table(self.columns, out / "columns.csv"),
+                 "summary": write_summary(out, self.summary(), provenance)}
+        if figures and image is not None:
+            from layerscope.report import figure_to_png
+
+            (out / "overlay.png").write_bytes(figure_to_png(_overlay(image, self.columns, self.pixel_size_nm)))
+            paths["overlay"] = out / "overlay.png"
+        return paths
+
+
+def _nanmedian(series) -> float | None:
+    a = np.asarray(series, dtype=float)
+    a = a[np.isfinite(a)]
+    return float(np.median(a)) if a.size else None
+
+
+def _overlay(image: np.ndarray, columns: pd.DataFrame, pixel_size_nm: float):
+    from layerscope.report.figures import add_scalebar, plt
+
+    h, w = image.shape
+    fig, ax = plt.subplots(figsize=(6.0, 6.0 * h / max(w, 1) + 0.4))
+    lo, hi = np.percentile(image, [0.5, 99.8])
+    ax.imshow(image, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+    ax.scatter(columns["x_nm"] / pixel_size_nm - 0.5, columns["y_nm"] / pixel_size_nm - 0.5, s=5, c="#E69F00",
+               linewidths=0)
+    ax.set_axis_off()
+    add_scalebar(ax, pixel_size_nm)
+    ax.set_title(f"{len(columns)} atom columns")
+    fig.tight_layout()
+    return fig
+
+
+def analyse(image: np.ndarray, options: ColumnsOptions, *, pixel_size_nm: float, scheduler: Any = None) -> GenericColumns:
+    """Every visible atom column of an image, at the image's own scale.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        2-D image (any atomic-resolution HAADF/ADF image).
+    options : ColumnsOptions
+        Detection options; ``composition`` adds the calibration check.
+    pixel_size_nm : float
+        Pixel size, nm.
+    scheduler : None, str or distributed.Client
+        Where the refinement blocks run (:func:`layerscope.parallel.map_tasks`).
+
+    Returns
+    -------
+    GenericColumns
+
+    Raises
+    ------
+    InputError
+        No lattice fringes, or columns closer than 3 pixels.
+    """
+    from scipy.spatial import cKDTree
+
+    data = _col._as_float_image(image)
+    lat = image_lattice(data, pixel_size_nm=pixel_size_nm)
+    notes: list[str] = []
+    nn = options.nn_distance_nm or lat.nn_distance_nm
+    detection = None
+    if options.enhance:
+        from layerscope.imaging.pipeline import _enhanced
+
+        detection = _enhanced(data, pixel_size_nm)
+        notes.append("columns detected on the neural enhancer's denoised image, then fitted on the raw data")
+    sigma0 = float(np.clip(lat.column_sigma_nm, 0.08 * nn, 0.3 * nn))
+    found = _col.find_columns(data, pixel_size_nm=pixel_size_nm, min_separation_nm=0.85 * nn,
+                              column_sigma_nm=sigma0, relative_threshold=options.relative_threshold,
+                              noise_sigmas=options.noise_sigmas, noise_model=options.noise_model,
+                              detection_image=detection, scheduler=scheduler)
+    n_failed = int((~found["fit_ok"]).sum())
+    h_nm, w_nm = data.shape[0] * pixel_size_nm, data.shape[1] * pixel_size_nm
+    inside = found["x_nm"].between(0, w_nm, inclusive="left") & found["y_nm"].between(0, h_nm, inclusive="left")
+    found = found[inside].reset_index(drop=True)
+    if n_failed:
+        notes.append(f"{n_failed} columns whose Gaussian fit failed (an elongated or overlapping blob) are "
+                     f"reported at their intensity-weighted centroid (fit_ok = False)")
+    if len(found) < 4:
+        raise InputError(
+            f"only {len(found)} atom columns were found at the image's lattice scale ({nn:.3f} nm): the image "
+            f"does not resolve atom columns (check focus and dose)"
+        )
+    xy = found[["x_nm", "y_nm"]].to_numpy()
+    dist, _ = cKDTree(xy).query(xy, k=2)
+    table = pd.DataFrame({
+        "x_nm": found["x_nm"], "y_nm": found["y_nm"], "intensity": found["amplitude"],
+        "background": found["background"], "sigma_nm": found["sigma_nm"], "volume": found["volume"],
+        "position_error_pm": found["position_error_pm"], "snr": found["snr"], "nn_distance_nm": dist[:, 1],
+        "fit_ok": found["fit_ok"],
+    })
+    flags = calibration_flags(data, lat, options, pixel_size_nm=pixel_size_nm)
+    return GenericColumns(table, lat, flags, notes, float(pixel_size_nm), tuple(data.shape), options)
+
+
+def calibration_flags(data: np.ndarray, lat: ImageLattice, options: ColumnsOptions, *,
+                      pixel_size_nm: float) -> list[dict[str, str]]:
+    """Flags when the image's lattice disagrees with the material named by ``options.composition``.
+
+    The layered-oxide lattice (c/3 layer fringe, in-plane column spacing of the zone) is searched
+    in the power spectrum within 20 % (:func:`layerscope.imaging.lattice.fft_lattice`); a lattice
+    not found, or one more than :data:`CALIBRATION_TOLERANCE` off the material's, is flagged.
+    """
+    if not options.composition:
+        return []
+    from layerscope.errors import CalibrationError
+    from layerscope.imaging.lattice import fft_lattice
+    from layerscope.imaging.pipeline import material_spacings
+
+    sp = material_spacings(options.composition, options.zone)
+    fix = (f"check --pixel-size-nm ({pixel_size_nm:g} nm), --composition and --zone")
+    try:
+        fl = fft_lattice(data, pixel_size_nm=pixel_size_nm, layer_spacing_nm=sp.tm_spacing_nm,
+                         inplane_spacing_nm=sp.inplane_spacing_nm, material=sp.composition)
+    except (CalibrationError, InputError) as err:
+        return [{"code": "calibration", "message": f"the image's lattice (nearest columns {lat.nn_distance_nm:.3f} nm) "
+                 f"is not {sp.composition}'s [{options.zone}] lattice at this pixel size ({_first_clause(err)}); {fix}"}]
+    dev = fl.inplane_period_nm / sp.inplane_spacing_nm - 1.0
+    if abs(dev) > CALIBRATION_TOLERANCE:
+        return [{"code": "calibration", "message": f"the column spacing along the layers is {fl.inplane_period_nm:.4f} nm, "
+                 f"{dev:+.0%} off {sp.composition}'s {sp.inplane_spacing_nm:.4f} nm; {fix}"}]
+    return []
+
+
+def _first_clause(err: Exception) -> str:
+    text = str(err)
+    return text.split(":")[0] if ":" in text else text
