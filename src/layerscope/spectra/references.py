@@ -22,6 +22,8 @@ column                      required  meaning
 ``licence``                 no        licence of the data (kept in reports)
 ``energy_shift_eV``         no        added to the file's energy axis (calibration offset)
 ``background_window_eV``    no        ``"start end"`` for the background fit of raw spectra
+``resolution_eV``           no        energy resolution (ZLP FWHM, eV) of the instrument that
+                                      measured it; enables resolution matching to the unknown
 ==========================  ========  =========================================================
 
 Raw references get the default power-law background of their edge
@@ -88,6 +90,7 @@ class ReferenceSpectrum:
     compound: str = ""
     licence: str = ""
     path: Path | None = None
+    resolution_eV: float | None = None
 
     def describe(self) -> dict[str, Any]:
         """Plain dictionary for summaries and reports (no arrays)."""
@@ -100,6 +103,7 @@ class ReferenceSpectrum:
             "licence": self.licence,
             "file": str(self.path) if self.path else None,
             "energy_range_eV": [float(self.energy_eV[0]), float(self.energy_eV[-1])],
+            "resolution_eV": self.resolution_eV,
         }
 
 
@@ -130,6 +134,18 @@ def _truthy(value: Any, *, where: str) -> bool:
     if s in ("false", "no", "0", "n"):
         return False
     raise InputError(f"{where}: background_subtracted={value!r}; write true or false.")
+
+
+def _optional_float(value: Any, *, where: str) -> float | None:
+    if value in (None, ""):
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{where}={value!r} is not a number of eV.") from None
+    if not v > 0:
+        raise InputError(f"{where}={value!r} must be a positive number of eV.")
+    return v
 
 
 def _read_index(path: Path) -> list[dict[str, Any]]:
@@ -211,6 +227,7 @@ def load_reference_set(folder: str | Path) -> ReferenceSet:
                 compound=str(row.get("compound") or ""),
                 licence=str(row.get("licence") or ""),
                 path=path,
+                resolution_eV=_optional_float(row.get("resolution_eV"), where=f"{where}: resolution_eV"),
             )
         )
         files.append(path)
@@ -241,6 +258,7 @@ def write_reference_set(folder: str | Path, references: list[dict[str, Any]]) ->
             "file": fname, "edge": ref["edge"], "valence": ref["valence"],
             "background_subtracted": str(bool(ref["background_subtracted"])).lower(),
             "source": ref["source"], "compound": ref.get("compound", ""), "licence": ref.get("licence", ""),
+            "resolution_eV": ref.get("resolution_eV", ""),
         })
     index = folder / "references.csv"
     with open(index, "w", newline="", encoding="utf-8") as fh:
