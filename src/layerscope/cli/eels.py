@@ -144,7 +144,7 @@ def _key_numbers(res) -> list[tuple[str, str]]:
     """One line per key number of a single spectrum (median of the map otherwise)."""
     out = []
     for key, st in res.summary.get("maps", {}).items():
-        if key.endswith("sigma") or key.endswith("sigma_eV") or st.get("median") is None:
+        if key.endswith(("sigma", "sigma_eV", "_extrapolated")) or st.get("median") is None:
             continue
         if key.endswith(("onset_eV", "peak_eV", "l3_l2", "preedge_ratio", "t_over_lambda")) or "valence" in key:
             out.append((key, f"{st['median']:.4g}"))

@@ -219,8 +219,8 @@ def _edge_coverage(ed: Edge, e: np.ndarray, notes: list[str]) -> None:
             "remove it from --edges, or give --energy-shift-ev if the energy scale is off"
         )
     if e0 > ed.onset_eV - 5.0:
-        notes.append(f"{ed.name}: the range starts at {e0:.1f} eV, {ed.onset_eV - e0:+.1f} eV from the tabulated onset: "
-                     "no pre-edge background measured")
+        notes.append(f"{ed.name}: the range starts at {e0:.1f} eV, less than 5 eV below the tabulated onset "
+                     f"({ed.onset_eV:.1f} eV): little or no pre-edge measured")
     if e1 < ed.last_feature_eV + 10.0:
         notes.append(f"{ed.name}: the range ends at {e1:.1f} eV, before the end of the edge "
                      f"({ed.last_feature_eV + 10:.0f} eV): continuum-based numbers not measured")
@@ -441,10 +441,15 @@ def _valence_step(
         ref_x = [float(np.asarray(ri[key])) for ri in refi]
         isig = unk[sig_key] if sig_key else np.full(np.shape(unk[key]), float(np.hypot(scale / np.sqrt(12), 0.05)))
         try:
-            vi = valence_from_indicator(_np(unk[key]), ref_x, vals, indicator_sigma=_np(isig))
+            vi = valence_from_indicator(_np(unk[key]), ref_x, vals, indicator_sigma=_np(isig), extrapolate=True)
         except InputError as err:
             notes.append(f"{name}: no {label} valence ({err})")
             continue
+        if not np.all(vi.in_range):
+            notes.append(f"{name}: valence_{label} extrapolated beyond the references ({key} of the references "
+                         f"{min(ref_x):.3g}-{max(ref_x):.3g}) in {int(np.size(vi.in_range) - np.sum(vi.in_range))} "
+                         "pixel(s)")
+            arrays[f"{name}.valence_{label}_extrapolated"] = ~np.asarray(vi.in_range)
         arrays[f"{name}.valence_{label}"] = vi.valence
         arrays[f"{name}.valence_{label}_sigma"] = vi.sigma
         params[f"{name}.reference_{key}"] = ref_x
