@@ -196,3 +196,18 @@ def test_edge_entirely_outside_the_range_is_refused_with_the_option(shared_data,
     assert run(["eels", str(f), "--edges", "O_K", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "O_K" in err and "--edges" in err and "_eV" not in err.replace("energy", "")
+
+
+def test_align_edge_puts_a_shifted_spectrum_back_on_its_energy_scale(shared_data, tmp_path):
+    s = ls.load(shared_data / "eels/pyeelsmodel_SrTiO3/hl.msa")
+    e, y = np.asarray(s.energy_eV), np.asarray(s.data, dtype=float)
+    shifted = tmp_path / "hl_shifted.txt"  # the same spectrum on a scale 3.7 eV too high
+    np.savetxt(shifted, np.column_stack([e + 3.7, y]))
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert run(["eels", str(shared_data / "eels/pyeelsmodel_SrTiO3/hl.msa"), "--edges", "Ti_L,O_K",
+                "--out", str(a)]) == 0
+    onset = _median(_summary(a), "O_K.onset_eV")
+    assert run(["eels", str(shifted), "--edges", "Ti_L,O_K", "--align-edge", f"O_K={onset}", "--out", str(b)]) == 0
+    sb = _summary(b)
+    assert sb["provenance"]["parameters"]["energy_shift_eV"] == pytest.approx(-3.7, abs=0.05)
+    assert _median(sb, "Ti_L.peak_eV") == pytest.approx(_median(_summary(a), "Ti_L.peak_eV"), abs=0.05)

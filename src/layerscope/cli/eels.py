@@ -33,6 +33,16 @@ def _edge_windows(items: Optional[List[str]]) -> dict[str, tuple[float, float]]:
     return out
 
 
+def _align_edge(text: Optional[str]) -> tuple[str, float] | None:
+    if text is None:
+        return None
+    edge, _, value = text.partition("=")
+    try:
+        return edge.strip(), float(value)
+    except ValueError:
+        raise InputError(f"--align-edge {text!r}: write EDGE=ENERGY in eV, e.g. O_K=532.") from None
+
+
 def _k_factors(items: Optional[List[str]]) -> dict[str, float]:
     out: dict[str, float] = {}
     for item in items or []:
@@ -72,6 +82,9 @@ def eels(
                                                                      "or none for spectra whose background is removed."),
     energy_shift_ev: float = typer.Option(0.0, "--energy-shift-ev", help="Added to the core-loss energy axis (eV), "
                                                                           "to correct a calibration offset."),
+    align_edge: Optional[str] = typer.Option(None, "--align-edge", help="EDGE=ENERGY: shift the energy axis so that "
+                                             "the measured onset of EDGE (one of --edges) is at ENERGY eV, e.g. "
+                                             "O_K=532."),
     resolution_ev: Optional[float] = typer.Option(None, "--resolution-ev", help="Energy resolution (FWHM, eV) of the "
                                                   "core loss for matching references (default: the low loss's ZLP)."),
     window: Optional[List[str]] = typer.Option(None, "--window", help="Background fit window of an edge, "
@@ -118,7 +131,7 @@ def eels(
         offset_eV=offset_ev, scale_eV=scale_ev, lazy=lazy,
         dual_eels=dual_eels, deconvolve=deconvolve, background_method=background,
         background_windows=_edge_windows(window), on_invalid="nan" if nan_invalid else "raise",
-        energy_shift_eV=energy_shift_ev, resolution_eV=resolution_ev,
+        energy_shift_eV=energy_shift_ev, resolution_eV=resolution_ev, align_edge=_align_edge(align_edge),
         whiteline_method=whiteline, beam_energy_keV=beam_energy_kev, collection_angle_mrad=collection_angle_mrad,
         convergence_angle_mrad=convergence_angle_mrad, k_factors=_k_factors(k_factor), scheduler=scheduler, **kw,
     )

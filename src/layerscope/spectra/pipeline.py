@@ -629,6 +629,7 @@ def analyse_eels(
     convergence_angle_mrad: float | None = None,
     k_factors: dict[str, float] | None = None,
     energy_shift_eV: float = 0.0,
+    align_edge: tuple[str, float] | None = None,
     resolution_eV: float | None = None,
     scheduler: Any = None,
 ) -> EELSAnalysis:
@@ -685,6 +686,10 @@ def analyse_eels(
         ``{"O_K/Co_L": k}`` so that ``N_O/N_Co = k I_O/I_Co``; replaces cross sections.
     energy_shift_eV : float
         Added to the core-loss energy axis (calibration offset), eV.
+    align_edge : (str, float) or None
+        ``("O_K", 532.0)``: shift the energy axis so that the measured onset of this edge (one of
+        ``edges``) lies at the given energy (eV) - alignment on a reference edge in the same
+        spectrum, e.g. before comparing with references from another instrument.
     resolution_eV : float or None
         Energy resolution (FWHM, eV) of the core loss, for matching references; default: the
         low loss's ZLP FWHM, else the file's metadata.
@@ -703,7 +708,7 @@ def analyse_eels(
                 preedge_window_eV=tuple(preedge_window_eV), main_window_eV=tuple(main_window_eV),
                 ratio_width_eV=ratio_width_eV, beam_energy_keV=beam_energy_keV,
                 collection_angle_mrad=collection_angle_mrad, convergence_angle_mrad=convergence_angle_mrad,
-                k_factors=k_factors, resolution_eV=resolution_eV, scheduler=scheduler)
+                k_factors=k_factors, resolution_eV=resolution_eV, align_edge=align_edge, scheduler=scheduler)
     cl = _container(coreloss, "core loss", pixel_size_nm, lazy, offset_eV, scale_eV)
     if not edges:
         return _analyse_lowloss_only(cl, opts)
@@ -784,6 +789,8 @@ def _analyse_edges(cl: Any, edge_list: list[Edge], lowloss: Any, references: Any
         refs = references if isinstance(references, ReferenceSet) else load_reference_set(references)
         inputs.extend(refs.files)
     mean_raw = np.asarray(_compute({"m": _mean_spectrum(data)}, opts["scheduler"])["m"], dtype=np.float64)
+    if opts.get("align_edge"):
+        e = _align_on_edge(mean_raw, e, edge_list, opts, params, notes)
     processed: dict[str, Any] = {}
     quantifiable: dict[str, bool] = {}
     for ed in edge_list:
@@ -821,6 +828,34 @@ def _analyse_edges(cl: Any, edge_list: list[Edge], lowloss: Any, references: Any
         kind=kind, pixel_shape=nav, pixel_size_nm=psize, maps=maps, edge_spectra=edge_spectra,
         fronts=fronts, summary=summary, parameters=params, references=ref_info, inputs=inputs,
     )
+
+
+def _align_on_edge(mean_raw: np.ndarray, e: np.ndarray, edge_list: list[Edge], opts: dict[str, Any],
+                   params: dict[str, Any], notes: list[str]) -> np.ndarray:
+    """Shift the energy axis so that the measured onset of the alignment edge sits at its given energy."""
+    name, target = opts["align_edge"]
+    ed = next((x for x in edge_list if x.name == name), None)
+    if ed is None:
+        raise InputError(f"--align-edge {name}: the edge is not among --edges ({', '.join(x.name for x in edge_list)}); "
+                         f"add it to --edges")
+    shift = 0.0
+    for _ in range(4):  # the fit windows sit at tabulated energies: re-measure on the shifted axis until stable
+        es = e + shift
+        sig, _, ok = _remove_background(mean_raw, es, ed, edge_list, opts, {"background_windows": {}}, [], [], mean_raw)
+        wins = _measured_windows(ed, es, np.asarray(sig, dtype=np.float64))
+        onset = float(edge_onset(sig, es, window_eV=wins["first_peak"])) if ok and wins["first_peak"] else float("nan")
+        if not np.isfinite(onset):
+            raise InputError(f"--align-edge {name}: the onset of {name} could not be measured in this spectrum; give "
+                             "--energy-shift-ev instead")
+        step = float(target) - onset
+        shift += step
+        if abs(step) < 0.01:
+            break
+    onset = float(target) - shift
+    params["energy_shift_eV"] = params["energy_shift_eV"] + shift
+    notes.append(f"energy axis shifted by {shift:+.2f} eV so that the {name} onset ({onset:.2f} eV measured) lies at "
+                 f"{float(target):.2f} eV (--align-edge)")
+    return e + shift
 
 
 def _references_step(edge_list: list[Edge], processed: dict[str, Any], means: dict[str, Any], e: np.ndarray,
