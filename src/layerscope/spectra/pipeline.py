@@ -583,7 +583,8 @@ def _edge_flags(edge_list: list[Edge], maps: dict[str, np.ndarray], raw_means: d
     for ed in edge_list:
         name = ed.name
         med = {k: _median(maps.get(f"{name}.{k}")) for k in ("onset_eV", "peak_eV")}
-        flags += edge_position_flags(name, ed.onset_eV, med["onset_eV"], med["peak_eV"], ed.has_white_lines)
+        flags += edge_position_flags(name, ed.onset_eV, med["onset_eV"], med["peak_eV"], ed.has_white_lines,
+                                     crystal_field_split=ed.element in _CRYSTAL_FIELD_SPLIT)
         wins = {"integration": (ed.onset_eV - 5.0, ed.last_feature_eV + 15.0)}
         if windows.get(name):
             wins = {"background": tuple(windows[name]), **wins}
