@@ -211,3 +211,16 @@ def test_align_edge_puts_a_shifted_spectrum_back_on_its_energy_scale(shared_data
     sb = _summary(b)
     assert sb["provenance"]["parameters"]["energy_shift_eV"] == pytest.approx(-3.7, abs=0.05)
     assert _median(sb, "Ti_L.peak_eV") == pytest.approx(_median(_summary(a), "Ti_L.peak_eV"), abs=0.05)
+
+
+def test_options_value_and_keyword_interface_agree(shared_data):
+    from layerscope.errors import InputError
+    from layerscope.spectra import EELSOptions, analyse, analyse_eels
+
+    f = shared_data / EELSDB / f"{LSMO}.msa"
+    a = analyse(ls.load(f), EELSOptions(edges=("Mn_L",), background_method="none"))
+    b = analyse_eels(f, edges="Mn_L", background_subtracted=True)
+    assert a.maps["Mn_L.l3_l2"] == pytest.approx(b.maps["Mn_L.l3_l2"], rel=1e-12)
+    assert a.parameters["background_method"] == "none"
+    with pytest.raises(InputError, match="--background 'spline'"):
+        EELSOptions(edges=("Mn_L",), background_method="spline")

@@ -27,7 +27,8 @@ from layerscope.spectra.edges import (
     parse_edges,
 )
 from layerscope.spectra.fronts import locate_front, locate_front_map
-from layerscope.spectra.pipeline import EELSAnalysis, analyse_eels
+from layerscope.spectra.options import EELSOptions
+from layerscope.spectra.pipeline import EELSAnalysis, analyse, analyse_eels
 from layerscope.spectra.preedge import oxygen_k_preedge_ratio
 from layerscope.spectra.quantify import elemental_ratio, partial_cross_section
 from layerscope.spectra.references import ReferenceSet, load_reference_set, write_reference_set
@@ -63,5 +64,7 @@ __all__ = [
     "load_reference_set",
     "write_reference_set",
     "analyse_eels",
+    "analyse",
+    "EELSOptions",
     "EELSAnalysis",
 ]

@@ -18,11 +18,12 @@ import pandas as pd
 from layerscope.errors import ConvergenceError, InputError, LayerscopeError
 from layerscope.spectra._arrays import is_lazy
 from layerscope.spectra.alignment import align_zero_loss
-from layerscope.spectra.background import BACKGROUND_METHODS, subtract_background
+from layerscope.spectra.background import subtract_background
 from layerscope.spectra.deconvolution import fourier_ratio
 from layerscope.spectra.edges import Edge, chemical_shift, edge_onset, l3_peak_position, parse_edges
 from layerscope.spectra.fronts import locate_front, locate_front_map
 from layerscope.spectra.matching import ResolutionMatch, broaden, match_resolution
+from layerscope.spectra.options import EELSOptions
 from layerscope.spectra.preedge import (
     DEFAULT_MAIN_WINDOW_EV,
     DEFAULT_PREEDGE_WINDOW_EV,
@@ -43,7 +44,7 @@ from layerscope.spectra.valence import valence_from_indicator, valence_from_line
 from layerscope.spectra.whiteline import white_line_ratio
 from layerscope.io.output import writes_folder
 
-__all__ = ["EELSAnalysis", "analyse_eels", "edge_windows"]
+__all__ = ["EELSAnalysis", "EELSOptions", "analyse", "analyse_eels", "edge_windows"]
 
 #: Early 3d metals whose L3/L2 needs hand-set windows (crystal-field split, overlapping lines).
 _CRYSTAL_FIELD_SPLIT = {"Sc", "Ti", "V", "Cr"}
@@ -247,15 +248,15 @@ def _background_window(ed: Edge, e: np.ndarray, edge_list: list[Edge], notes: li
 
 
 def _remove_background(
-    data: Any, e: np.ndarray, ed: Edge, edge_list: list[Edge], opts: dict[str, Any], params: dict[str, Any],
+    data: Any, e: np.ndarray, ed: Edge, edge_list: list[Edge], opts: EELSOptions, params: dict[str, Any],
     notes: list[str], flags: list[dict], mean_raw: np.ndarray,
 ) -> tuple[Any, tuple[float, float] | None, bool]:
     """``(signal, window or None, quantifiable)``: the background-free edge and whether intensities mean anything."""
     name = ed.name
-    if opts["background_method"] == "none":
+    if opts.background_method == "none":
         notes.append(f"{name}: background already removed (--background none): no background fit")
         return data, None, True
-    window = (opts["background_windows"] or {}).get(name)
+    window = (opts.background_windows or {}).get(name)
     if window is None:
         if _looks_background_subtracted(mean_raw):
             notes.append(f"{name}: the spectrum starts at ~0 counts, i.e. its background is already removed: no "
@@ -267,8 +268,8 @@ def _remove_background(
                      "pre-edge and elemental ratios not measured (give --window or --background none)")
         return data, None, False
     params["background_windows"][name] = [float(window[0]), float(window[1])]
-    sig, _ = subtract_background(data, e, window_eV=window, method=opts["background_method"],
-                                 on_invalid=opts["on_invalid"])
+    sig, _ = subtract_background(data, e, window_eV=window, method=opts.background_method,
+                                 on_invalid=opts.on_invalid)
     return sig, window, True
 
 
@@ -333,8 +334,8 @@ def _white_lines(sig: Any, e: np.ndarray, ed: Edge, wins: dict[str, Any], method
     arrays[f"{name}.l3_l2_sigma"] = wl.sigma
 
 
-def _preedge(sig: Any, e: np.ndarray, opts: dict[str, Any], arrays: dict[str, Any], notes: list[str]) -> None:
-    pre, main = opts["preedge_window_eV"], opts["main_window_eV"]
+def _preedge(sig: Any, e: np.ndarray, opts: EELSOptions, arrays: dict[str, Any], notes: list[str]) -> None:
+    pre, main = opts.preedge_window_eV, opts.main_window_eV
     if pre[0] < float(e[0]) or main[1] > float(e[-1]):
         notes.append(f"O_K: pre-edge ratio not measured - its windows {pre[0]:g}-{pre[1]:g} and {main[0]:g}-{main[1]:g} eV "
                      f"are not inside the range {float(e[0]):.1f}-{float(e[-1]):.1f} eV (give --preedge-window/--main-window)")
@@ -354,11 +355,11 @@ def _recorded_together(cl_md: dict[str, Any], ll_md: dict[str, Any]) -> bool:
 
 
 def _lowloss_step(
-    lowloss: Any, cl: Any, data: Any, e: np.ndarray, opts: dict[str, Any], arrays: dict[str, Any],
+    lowloss: Any, cl: Any, data: Any, e: np.ndarray, opts: EELSOptions, arrays: dict[str, Any],
     params: dict[str, Any], notes: list[str], inputs: list[Any],
 ) -> tuple[Any, np.ndarray, Any, np.ndarray, Any, dict[str, float]]:
     """ZLP check, dual/separate alignment and t/lambda; returns (data, e, ll, lle, I0, zlp info)."""
-    llc = _container(lowloss, "low loss", opts["pixel_size_nm"], opts["lazy"])
+    llc = _container(lowloss, "low loss", opts.pixel_size_nm, opts.lazy)
     inputs.append(llc)
     nav = tuple(data.shape[:-1])
     ll = llc.data if is_lazy(llc.data) else np.asarray(llc.data, dtype=np.float64)
@@ -368,15 +369,15 @@ def _lowloss_step(
             f"low loss: pixel shape {tuple(ll.shape[:-1])} differs from the core loss {nav}; give the "
             "low loss recorded at the same pixels (or a single low-loss spectrum)."
         )
-    mean_ll = _compute({"m": _mean_spectrum(ll)}, opts["scheduler"])["m"]
+    mean_ll = _compute({"m": _mean_spectrum(ll)}, opts.scheduler)["m"]
     zlp = check_zero_loss(mean_ll, lle, source=getattr(llc, "source", None) or "low loss")
-    dual = opts["dual_eels"]
+    dual = opts.dual_eels
     if dual is None:
         dual = _recorded_together(dict(cl.metadata), dict(llc.metadata))
         notes.append("low and core loss " + ("recorded together according to the files' metadata: dual-EELS "
                      "energy correction applied" if dual else "recorded separately (no shared acquisition time in the "
                      "metadata): the core-loss energy axis is kept (--dual-eels to correct it with the ZLP)"))
-    if opts["align"]:
+    if opts.align:
         if dual and ll.ndim == data.ndim:
             al = align_zero_loss(ll, lle, coreloss=data, coreloss_energy_eV=e)
             data, e = al.coreloss, al.coreloss_energy_eV
@@ -384,7 +385,7 @@ def _lowloss_step(
             al = align_zero_loss(ll, lle)
         ll, lle = al.lowloss, al.energy_eV
         arrays["zlp_position_eV"] = al.zlp_position_eV
-    params["dual_eels"] = bool(dual and opts["align"])
+    params["dual_eels"] = bool(dual and opts.align)
     th = relative_thickness(ll, lle)
     arrays["t_over_lambda"] = th.t_over_lambda
     return data, e, ll, lle, th.zero_loss_intensity, zlp
@@ -407,9 +408,9 @@ def _indicators(sig: Any, e: np.ndarray, ed: Edge, method: str) -> dict[str, Any
     return out
 
 
-def _resolutions(entries: list[Any], opts: dict[str, Any], zlp: dict[str, float], md: dict[str, Any],
+def _resolutions(entries: list[Any], opts: EELSOptions, zlp: dict[str, float], md: dict[str, Any],
                  notes: list[str], name: str) -> ResolutionMatch | None:
-    unknown = opts.get("resolution_eV") or zlp.get("zlp_fwhm_eV") or md.get("energy_resolution_eV")
+    unknown = opts.resolution_eV or zlp.get("zlp_fwhm_eV") or md.get("energy_resolution_eV")
     refs = [getattr(r, "resolution_eV", None) for r in entries]
     if unknown is None or any(r is None for r in refs):
         notes.append(f"{name}: resolution of the unknown and the references not matched ("
@@ -422,7 +423,7 @@ def _resolutions(entries: list[Any], opts: dict[str, Any], zlp: dict[str, float]
 
 
 def _valence_step(
-    ed: Edge, sig: Any, e: np.ndarray, entries: list[Any], opts: dict[str, Any], zlp: dict[str, float],
+    ed: Edge, sig: Any, e: np.ndarray, entries: list[Any], opts: EELSOptions, zlp: dict[str, float],
     md: dict[str, Any], arrays: dict[str, Any], params: dict[str, Any], notes: list[str],
 ) -> None:
     """Valence three ways (L3 position, L3/L2, linear combination) after energy and resolution matching."""
@@ -432,8 +433,8 @@ def _valence_step(
     rsig = [broaden(r.signal, r.energy_eV, s) if rm else r.signal for r, s in
             zip(entries, rm.reference_sigma_eV if rm else [0.0] * len(entries))]
     vals = [r.valence for r in entries]
-    unk = _indicators(usig, e, ed, opts["whiteline_method"])
-    refi = [_indicators(np.asarray(y), r.energy_eV, ed, opts["whiteline_method"]) for y, r in zip(rsig, entries)]
+    unk = _indicators(usig, e, ed, opts.whiteline_method)
+    refi = [_indicators(np.asarray(y), r.energy_eV, ed, opts.whiteline_method) for y, r in zip(rsig, entries)]
     scale = float(e[1] - e[0])
     for key, sig_key, label in (("l3_eV", None, "l3"), ("l3_l2", "l3_l2_sigma", "l3l2")):
         if key not in unk or any(key not in ri for ri in refi):
@@ -507,12 +508,12 @@ def _valence_summary(maps: dict[str, np.ndarray], edge_names: list[str], flags: 
 
 
 def _ratios_step(edge_list: list[Edge], processed: dict[str, Any], quantifiable: dict[str, bool], e: np.ndarray,
-                 md: dict[str, Any], opts: dict[str, Any], arrays: dict[str, Any], params: dict[str, Any],
+                 md: dict[str, Any], opts: EELSOptions, arrays: dict[str, Any], params: dict[str, Any],
                  notes: list[str]) -> None:
     """Elemental ratios O:X with hydrogenic cross sections (or k-factors)."""
-    beam = opts["beam_energy_keV"] if opts["beam_energy_keV"] is not None else md.get("beam_energy_keV")
-    beta = opts["collection_angle_mrad"] if opts["collection_angle_mrad"] is not None else md.get("collection_angle_mrad")
-    alpha = opts["convergence_angle_mrad"] if opts["convergence_angle_mrad"] is not None else md.get("convergence_angle_mrad")
+    beam = opts.beam_energy_keV if opts.beam_energy_keV is not None else md.get("beam_energy_keV")
+    beta = opts.collection_angle_mrad if opts.collection_angle_mrad is not None else md.get("collection_angle_mrad")
+    alpha = opts.convergence_angle_mrad if opts.convergence_angle_mrad is not None else md.get("convergence_angle_mrad")
     params.update({"beam_energy_keV": beam, "collection_angle_mrad": beta, "convergence_angle_mrad": alpha})
     if "O_K" not in processed:
         return
@@ -520,7 +521,7 @@ def _ratios_step(edge_list: list[Edge], processed: dict[str, Any], quantifiable:
         if ed.name == "O_K":
             continue
         key = f"O_K/{ed.name}"
-        kf = (opts["k_factors"] or {}).get(key)
+        kf = (opts.k_factors or {}).get(key)
         if not (quantifiable["O_K"] and quantifiable[ed.name]):
             notes.append(f"{key}: not computed - no background removed from one of the edges")
             continue
@@ -533,7 +534,7 @@ def _ratios_step(edge_list: list[Edge], processed: dict[str, Any], quantifiable:
             continue
         try:
             er = elemental_ratio(
-                processed["O_K"], e, "O_K", processed[ed.name], e, ed, width_eV=opts["ratio_width_eV"],
+                processed["O_K"], e, "O_K", processed[ed.name], e, ed, width_eV=opts.ratio_width_eV,
                 beam_energy_keV=beam, collection_angle_mrad=beta, convergence_angle_mrad=float(alpha or 0.0), k_factor=kf,
             )
         except InputError as err:
@@ -701,22 +702,49 @@ def analyse_eels(
     -------
     EELSAnalysis
     """
-    method = "none" if background_subtracted else background_method
-    if method not in BACKGROUND_METHODS + ("none",):
-        raise InputError(f"--background {method!r}: choose one of {', '.join(BACKGROUND_METHODS + ('none',))}.")
-    opts = dict(pixel_size_nm=pixel_size_nm, lazy=lazy, align=align, dual_eels=dual_eels, background_method=method,
-                background_windows=background_windows, on_invalid=on_invalid, whiteline_method=whiteline_method,
-                preedge_window_eV=tuple(preedge_window_eV), main_window_eV=tuple(main_window_eV),
-                ratio_width_eV=ratio_width_eV, beam_energy_keV=beam_energy_keV,
-                collection_angle_mrad=collection_angle_mrad, convergence_angle_mrad=convergence_angle_mrad,
-                k_factors=k_factors, resolution_eV=resolution_eV, align_edge=align_edge, scheduler=scheduler)
-    cl = _container(coreloss, "core loss", pixel_size_nm, lazy, offset_eV, scale_eV)
-    if not edges:
-        return _analyse_lowloss_only(cl, opts)
-    return _analyse_edges(cl, parse_edges(edges), lowloss, references, deconvolve, float(energy_shift_eV), opts)
+    options = EELSOptions(
+        edges=tuple(_edge_names(edges)), pixel_size_nm=pixel_size_nm, offset_eV=offset_eV, scale_eV=scale_eV,
+        lazy=lazy, align=align, dual_eels=dual_eels, deconvolve=deconvolve,
+        background_method="none" if background_subtracted else background_method,
+        background_windows=background_windows or {}, on_invalid=on_invalid, whiteline_method=whiteline_method,
+        preedge_window_eV=tuple(preedge_window_eV), main_window_eV=tuple(main_window_eV),
+        ratio_width_eV=ratio_width_eV, beam_energy_keV=beam_energy_keV, collection_angle_mrad=collection_angle_mrad,
+        convergence_angle_mrad=convergence_angle_mrad, k_factors=k_factors or {}, energy_shift_eV=float(energy_shift_eV),
+        align_edge=align_edge, resolution_eV=resolution_eV, scheduler=scheduler,
+    )
+    return analyse(coreloss, options, lowloss=lowloss, references=references)
 
 
-def _analyse_lowloss_only(cl: Any, opts: dict[str, Any]) -> EELSAnalysis:
+def _edge_names(edges: str | list[str] | None) -> list[str]:
+    return [x.name for x in parse_edges(edges)] if edges else []
+
+
+def analyse(coreloss: Any, options: EELSOptions, *, lowloss: Any = None,
+            references: str | Path | ReferenceSet | None = None) -> EELSAnalysis:
+    """The EELS analysis of a core loss (or, with no edges in ``options``, a low loss).
+
+    Parameters
+    ----------
+    coreloss : container, HyperSpy signal or path
+        Core-loss spectrum, line scan or spectrum image (energy in eV).
+    options : EELSOptions
+        What to measure and how (see :class:`layerscope.spectra.options.EELSOptions`).
+    lowloss : container, path or None
+        Low loss with the zero-loss peak.
+    references : ReferenceSet, folder or None
+        Reference spectra of known valence.
+
+    Returns
+    -------
+    EELSAnalysis
+    """
+    cl = _container(coreloss, "core loss", options.pixel_size_nm, options.lazy, options.offset_eV, options.scale_eV)
+    if not options.edges:
+        return _analyse_lowloss_only(cl, options)
+    return _analyse_edges(cl, parse_edges(list(options.edges)), lowloss, references, options)
+
+
+def _analyse_lowloss_only(cl: Any, opts: EELSOptions) -> EELSAnalysis:
     """ZLP position and width and t/lambda of a low loss given without edges."""
     e = np.asarray(cl.energy_eV, dtype=np.float64)
     if not _is_lowloss_range(e):
@@ -724,25 +752,25 @@ def _analyse_lowloss_only(cl: Any, opts: dict[str, Any]) -> EELSAnalysis:
                          f"{e[0]:.1f}-{e[-1]:.1f} eV holds no zero-loss peak; give --edges, e.g. --edges Mn_L,O_K")
     nav = tuple(cl.data.shape[:-1])
     data = cl.data if is_lazy(cl.data) else np.asarray(cl.data, dtype=np.float64)
-    mean = _compute({"m": _mean_spectrum(data)}, opts["scheduler"])["m"]
+    mean = _compute({"m": _mean_spectrum(data)}, opts.scheduler)["m"]
     zlp = check_zero_loss(mean, e, source=cl.source or "low loss")
     arrays: dict[str, Any] = {}
     ll, lle = data, e
-    if opts["align"]:
+    if opts.align:
         al = align_zero_loss(data, e)
         ll, lle = al.lowloss, al.energy_eV
         arrays["zlp_position_eV"] = al.zlp_position_eV
     th = relative_thickness(ll, lle)
     arrays["t_over_lambda"] = th.t_over_lambda
     arrays["elastic_threshold_eV"] = th.threshold_eV
-    computed = _compute(arrays, opts["scheduler"])
+    computed = _compute(arrays, opts.scheduler)
     maps = {k: np.broadcast_to(np.asarray(v, dtype=np.float64), nav).reshape(nav) for k, v in computed.items()}
     kind, psize = _kind_and_size(cl)
     notes = [f"low loss only: zero-loss peak at {zlp['zlp_position_eV']:.2f} eV, FWHM {zlp['zlp_fwhm_eV']:.2f} eV"]
     flags = range_flags({k: _median(v) for k, v in maps.items()})
     summary = _summary(maps, {}, kind, nav, psize, notes, [])
     summary.update({"flags": flags, "zero_loss": zlp})
-    params = {"edges": [], "align": bool(opts["align"]), "mode": "lowloss"}
+    params = {"edges": [], "align": bool(opts.align), "mode": "lowloss"}
     return EELSAnalysis(kind=kind, pixel_shape=nav, pixel_size_nm=psize, maps=maps, edge_spectra={},
                         fronts={}, summary=summary, parameters=params, inputs=[cl])
 
@@ -755,11 +783,12 @@ def _kind_and_size(cl: Any) -> tuple[str, float | None]:
     return cl.kind, None
 
 
-def _analyse_edges(cl: Any, edge_list: list[Edge], lowloss: Any, references: Any, deconvolve: bool,
-                   shift: float, opts: dict[str, Any]) -> EELSAnalysis:
+def _analyse_edges(cl: Any, edge_list: list[Edge], lowloss: Any, references: Any,
+                   opts: EELSOptions) -> EELSAnalysis:
     kind, psize = _kind_and_size(cl)
     nav = tuple(cl.data.shape[:-1])
     data = cl.data
+    deconvolve, shift = opts.deconvolve, float(opts.energy_shift_eV)
     if not is_lazy(data):
         data = np.asarray(data, dtype=np.float32 if np.asarray(data).dtype == np.float32 else np.float64)
     e = np.asarray(cl.energy_eV, dtype=np.float64) + shift
@@ -771,11 +800,11 @@ def _analyse_edges(cl: Any, edge_list: list[Edge], lowloss: Any, references: Any
     for ed in edge_list:
         _edge_coverage(ed, e, notes)
     params: dict[str, Any] = {
-        "edges": [x.name for x in edge_list], "align": opts["align"], "dual_eels": False, "deconvolve": deconvolve,
-        "background_method": opts["background_method"], "on_invalid": opts["on_invalid"],
-        "whiteline_method": opts["whiteline_method"], "preedge_window_eV": list(opts["preedge_window_eV"]),
-        "main_window_eV": list(opts["main_window_eV"]), "ratio_width_eV": opts["ratio_width_eV"],
-        "energy_shift_eV": shift, "resolution_eV": opts["resolution_eV"], "background_windows": {},
+        "edges": [x.name for x in edge_list], "align": opts.align, "dual_eels": False, "deconvolve": deconvolve,
+        "background_method": opts.background_method, "on_invalid": opts.on_invalid,
+        "whiteline_method": opts.whiteline_method, "preedge_window_eV": list(opts.preedge_window_eV),
+        "main_window_eV": list(opts.main_window_eV), "ratio_width_eV": opts.ratio_width_eV,
+        "energy_shift_eV": shift, "resolution_eV": opts.resolution_eV, "background_windows": {},
     }
     inputs: list[Any] = [cl]
     arrays: dict[str, Any] = {}
@@ -789,8 +818,8 @@ def _analyse_edges(cl: Any, edge_list: list[Edge], lowloss: Any, references: Any
     if references is not None:
         refs = references if isinstance(references, ReferenceSet) else load_reference_set(references)
         inputs.extend(refs.files)
-    mean_raw = np.asarray(_compute({"m": _mean_spectrum(data)}, opts["scheduler"])["m"], dtype=np.float64)
-    if opts.get("align_edge"):
+    mean_raw = np.asarray(_compute({"m": _mean_spectrum(data)}, opts.scheduler)["m"], dtype=np.float64)
+    if opts.align_edge:
         e = _align_on_edge(mean_raw, e, edge_list, opts, params, notes)
     processed: dict[str, Any] = {}
     quantifiable: dict[str, bool] = {}
@@ -800,7 +829,7 @@ def _analyse_edges(cl: Any, edge_list: list[Edge], lowloss: Any, references: Any
             sig = fourier_ratio(sig, e, ll, lle, zero_loss_intensity=i0)
         processed[ed.name], quantifiable[ed.name] = sig, ok
         arrays[f"{ed.name}.mean_spectrum"] = _mean_spectrum(sig)
-    means = _compute({k: v for k, v in arrays.items() if k.endswith(".mean_spectrum")}, opts["scheduler"])
+    means = _compute({k: v for k, v in arrays.items() if k.endswith(".mean_spectrum")}, opts.scheduler)
     for ed in edge_list:
         sig, mean = processed[ed.name], np.asarray(means[f"{ed.name}.mean_spectrum"], dtype=np.float64)
         wins = _measured_windows(ed, e, mean)
@@ -808,14 +837,14 @@ def _analyse_edges(cl: Any, edge_list: list[Edge], lowloss: Any, references: Any
         if not quantifiable[ed.name]:
             continue
         if ed.has_white_lines:
-            _white_lines(sig, e, ed, wins, opts["whiteline_method"], arrays, notes)
+            _white_lines(sig, e, ed, wins, opts.whiteline_method, arrays, notes)
         if ed.name == "O_K":
             _preedge(sig, e, opts, arrays, notes)
     ref_info = _references_step(edge_list, processed, means, e, refs, opts, zlp, md, arrays, params, notes)
     _ratios_step(edge_list, processed, quantifiable, e, md, opts, arrays, params, notes)
-    params["align"] = bool(opts["align"] and ll is not None)
+    params["align"] = bool(opts.align and ll is not None)
     params["deconvolve"] = bool(deconvolve and ll is not None)
-    computed = _compute(arrays, opts["scheduler"])
+    computed = _compute(arrays, opts.scheduler)
     edge_spectra = {ed.name: (e, computed.pop(f"{ed.name}.mean_spectrum")) for ed in edge_list}
     maps = {k: np.asarray(v, dtype=np.float64).reshape(nav) for k, v in computed.items()}
     fronts = _fronts(maps, kind, psize)
@@ -831,10 +860,10 @@ def _analyse_edges(cl: Any, edge_list: list[Edge], lowloss: Any, references: Any
     )
 
 
-def _align_on_edge(mean_raw: np.ndarray, e: np.ndarray, edge_list: list[Edge], opts: dict[str, Any],
+def _align_on_edge(mean_raw: np.ndarray, e: np.ndarray, edge_list: list[Edge], opts: EELSOptions,
                    params: dict[str, Any], notes: list[str]) -> np.ndarray:
     """Shift the energy axis so that the measured onset of the alignment edge sits at its given energy."""
-    name, target = opts["align_edge"]
+    name, target = opts.align_edge
     ed = next((x for x in edge_list if x.name == name), None)
     if ed is None:
         raise InputError(f"--align-edge {name}: the edge is not among --edges ({', '.join(x.name for x in edge_list)}); "
@@ -860,7 +889,7 @@ def _align_on_edge(mean_raw: np.ndarray, e: np.ndarray, edge_list: list[Edge], o
 
 
 def _references_step(edge_list: list[Edge], processed: dict[str, Any], means: dict[str, Any], e: np.ndarray,
-                     refs: ReferenceSet | None, opts: dict[str, Any], zlp: dict[str, float], md: dict[str, Any],
+                     refs: ReferenceSet | None, opts: EELSOptions, zlp: dict[str, float], md: dict[str, Any],
                      arrays: dict[str, Any], params: dict[str, Any], notes: list[str]) -> list[dict[str, Any]]:
     """Chemical shift against the mean spectrum, and valences from the references."""
     ref_info: list[dict[str, Any]] = []
