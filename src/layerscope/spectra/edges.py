@@ -90,7 +90,11 @@ class Edge:
 
 @lru_cache(maxsize=None)
 def _binding_energies(element: str) -> dict[str, float]:
-    from exspy._misc.elements import elements_db  # local database shipped with eXSpy
+    import warnings
+
+    with warnings.catch_warnings():  # importing eXSpy imports HyperSpy, whose deprecation notices are not ours
+        warnings.simplefilter("ignore")
+        from exspy._misc.elements import elements_db  # local database shipped with eXSpy
 
     if element not in elements_db:
         raise InputError(

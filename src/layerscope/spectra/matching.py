@@ -67,12 +67,15 @@ class ResolutionMatch:
         Gaussian sigma applied to each reference.
     note : str
         One line for the summary.
+    same_resolution : bool
+        All resolutions agree within 10 % (no broadening was needed to speak of).
     """
 
     target_fwhm_eV: float
     unknown_sigma_eV: float
     reference_sigma_eV: tuple[float, ...]
     note: str
+    same_resolution: bool = False
 
 
 def match_resolution(unknown_fwhm_eV: float, reference_fwhm_eV: list[float]) -> ResolutionMatch:
@@ -95,5 +98,5 @@ def match_resolution(unknown_fwhm_eV: float, reference_fwhm_eV: list[float]) -> 
     note = (f"resolution matched to {target:.2f} eV FWHM: unknown {unknown_fwhm_eV:.2f} eV"
             f"{' (broadened)' if su > 0 else ''}, references "
             + ", ".join(f"{r:.2f}{'*' if s > 0 else ''}" for r, s in zip(reference_fwhm_eV, sr))
-            + " eV (* broadened)")
-    return ResolutionMatch(target, su, sr, note)
+            + " eV" + (" (* broadened)" if any(s > 0 for s in sr) else ""))
+    return ResolutionMatch(target, su, sr, note, target <= 1.1 * min(values))

@@ -468,6 +468,7 @@ def _valence_step(
     arrays[f"{name}.valence_lc"] = lc.valence
     arrays[f"{name}.valence_lc_sigma"] = lc.sigma
     params[f"{name}.valence_window_eV"] = [lo, hi]
+    params[f"{name}.same_resolution"] = bool(rm is not None and rm.same_resolution)
 
 
 def _np(x: Any) -> np.ndarray:
@@ -478,8 +479,14 @@ def _np(x: Any) -> np.ndarray:
 _VALENCE_ORDER = ("valence_l3", "valence_interp", "valence_l3l2", "valence_lc")
 
 
-def _valence_summary(maps: dict[str, np.ndarray], edge_names: list[str], flags: list[dict]) -> dict[str, Any]:
-    """Side-by-side valences per edge (median and median sigma per method) with the recommended one."""
+def _valence_summary(maps: dict[str, np.ndarray], edge_names: list[str], flags: list[dict],
+                     params: dict[str, Any]) -> dict[str, Any]:
+    """Side-by-side valences per edge (median and median sigma per method) with the recommended one.
+
+    Recommended: the linear combination when the unknown and every reference share the energy
+    resolution (within 10 %: same instrument, the most precise method), else the L3 position
+    (the least sensitive to resolution differences across instruments).
+    """
     out: dict[str, Any] = {}
     for name in edge_names:
         methods = {}
@@ -494,11 +501,15 @@ def _valence_summary(maps: dict[str, np.ndarray], edge_names: list[str], flags: 
                           "sigma": float(np.median(sf)) if sf.size else None}
         if not methods:
             continue
-        rec = next((m for m in _VALENCE_ORDER if m in methods and methods[m]["median"] is not None), None)
-        out[name] = {"methods": methods, "recommended": rec,
-                     "value": methods[rec]["median"] if rec else None,
-                     "why": "L3-position interpolation is the least sensitive to resolution and background "
-                            "differences between instruments (Tan et al. 2012); the others are shown for comparison"}
+        same = bool(params.get(f"{name}.same_resolution"))
+        order = ("valence_lc",) + _VALENCE_ORDER if same else _VALENCE_ORDER
+        rec = next((m for m in order if m in methods and methods[m]["median"] is not None), None)
+        why = ("unknown and references share the energy resolution: the linear combination uses the whole edge "
+               "and is the most precise" if same else
+               "L3-position interpolation is the least sensitive to resolution and background differences between "
+               "instruments (Tan et al. 2012)")
+        out[name] = {"methods": methods, "recommended": rec, "value": methods[rec]["median"] if rec else None,
+                     "why": why + "; the others are shown for comparison"}
         meds = [d["median"] for d in methods.values() if d["median"] is not None]
         if len(meds) >= 2 and max(meds) - min(meds) > 0.5:
             flags.append(flag(f"{name}.valence_methods_disagree", f"{name}: the valence methods disagree by "
@@ -585,7 +596,8 @@ def _edge_flags(edge_list: list[Edge], maps: dict[str, np.ndarray], raw_means: d
         name = ed.name
         med = {k: _median(maps.get(f"{name}.{k}")) for k in ("onset_eV", "peak_eV")}
         flags += edge_position_flags(name, ed.onset_eV, med["onset_eV"], med["peak_eV"], ed.has_white_lines,
-                                     crystal_field_split=ed.element in _CRYSTAL_FIELD_SPLIT)
+                                     crystal_field_split=ed.element in _CRYSTAL_FIELD_SPLIT,
+                                     below_tolerance_eV=4.5 if name == "O_K" else None)
         wins = {"integration": (ed.onset_eV - 5.0, ed.last_feature_eV + 15.0)}
         if windows.get(name):
             wins = {"background": tuple(windows[name]), **wins}
@@ -852,7 +864,7 @@ def _analyse_edges(cl: Any, edge_list: list[Edge], lowloss: Any, references: Any
     f2, bg_info = _edge_flags(edge_list, maps, raw_means, edge_spectra, params["background_windows"], md, set())
     flags += f2 + range_flags({k: _median(v) for k, v in maps.items() if not k.endswith("sigma")})
     summary = _summary(maps, fronts, kind, nav, psize, notes, ref_info)
-    summary.update({"flags": flags, "valence": _valence_summary(maps, [x.name for x in edge_list], flags),
+    summary.update({"flags": flags, "valence": _valence_summary(maps, [x.name for x in edge_list], flags, params),
                     "background": bg_info, "zero_loss": zlp or None})
     return EELSAnalysis(
         kind=kind, pixel_shape=nav, pixel_size_nm=psize, maps=maps, edge_spectra=edge_spectra,

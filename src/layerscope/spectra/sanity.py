@@ -102,16 +102,20 @@ def check_zero_loss(lowloss: np.ndarray, energy_eV: np.ndarray, *, source: Any =
 
 def edge_position_flags(name: str, tabulated_onset_eV: float, onset_eV: float | None,
                         peak_eV: float | None, white_lines: bool, tolerance_eV: float = 2.0,
-                        crystal_field_split: bool = False) -> list[dict]:
+                        crystal_field_split: bool = False, below_tolerance_eV: float | None = None) -> list[dict]:
     """Flag an onset (or an L3 maximum) more than ``tolerance_eV`` from where the edge belongs.
 
     The measured half-height onset is compared with the tabulated onset; for white-line edges
     the L3 maximum may sit up to ~4 eV above the tabulated onset, so it is compared with
     ``onset + 2 eV`` and flagged beyond ``tolerance_eV + 1 eV`` of that (``+ 2.5 eV`` for the
     crystal-field split L3 of Sc-Cr, whose e_g line ~2 eV above t2g is often the strongest).
+    ``below_tolerance_eV`` allows more room below the tabulated onset (the O-K pre-peak of
+    layered oxides starts ~4 eV below the main edge at 532 eV).
     """
     out = []
-    if onset_eV is not None and np.isfinite(onset_eV) and abs(onset_eV - tabulated_onset_eV) > tolerance_eV:
+    below = tolerance_eV if below_tolerance_eV is None else below_tolerance_eV
+    if onset_eV is not None and np.isfinite(onset_eV) and not (
+            tabulated_onset_eV - below <= onset_eV <= tabulated_onset_eV + tolerance_eV):
         d = tabulated_onset_eV - onset_eV
         out.append(flag(f"{name}.onset_off", f"{name}: onset at {onset_eV:.1f} eV is {abs(d):.1f} eV from the "
                         f"tabulated {tabulated_onset_eV:.1f} eV; check the energy scale (e.g. --energy-shift-ev "
