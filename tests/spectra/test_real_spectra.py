@@ -224,3 +224,20 @@ def test_options_value_and_keyword_interface_agree(shared_data):
     assert a.parameters["background_method"] == "none"
     with pytest.raises(InputError, match="--background 'spline'"):
         EELSOptions(edges=("Mn_L",), background_method="spline")
+
+
+def test_core_loss_without_edges_is_refused_and_a_low_loss_alone_gives_t_over_lambda(shared_data, tmp_path, capsys):
+    d = shared_data / "eels/exspy"
+    assert run(["eels", str(d / "coreloss_spectrum.msa"), "--out", str(tmp_path / "a")]) == 2
+    assert "give --edges" in capsys.readouterr().err
+    out = tmp_path / "b"
+    assert run(["eels", str(d / "lowloss_spectrum.msa"), "--out", str(out)]) == 0
+    s = _summary(out)
+    sp = ls.load(d / "lowloss_spectrum.msa")
+    e, y = np.asarray(sp.energy_eV), np.asarray(sp.data, dtype=float)
+    i = int(np.argmax(y))  # independent NumPy: log-ratio with I0 up to the first minimum 1-11 eV after the ZLP
+    sm = np.convolve(y, np.ones(5) / 5, mode="same")
+    j = i + 5 + int(np.argmin(sm[i + 5: i + 55]))
+    assert _median(s, "t_over_lambda") == pytest.approx(np.log(y.sum() / y[:j].sum()), rel=0.01)
+    above = e[y >= 0.5 * y[i]]
+    assert s["zero_loss"]["zlp_fwhm_eV"] == pytest.approx(above[-1] - above[0], abs=0.4)  # within 2 channels
