@@ -20,14 +20,20 @@ from layerscope.spectra._arrays import is_lazy
 from layerscope.spectra.alignment import align_zero_loss
 from layerscope.spectra.background import subtract_background
 from layerscope.spectra.deconvolution import fourier_ratio
-from layerscope.spectra.edges import Edge, chemical_shift, edge_onset, l3_peak_position, parse_edges
+from layerscope.spectra.edges import Edge, chemical_shift, edge_onset, parse_edges
+from layerscope.spectra.edgekinds import (
+    _measured_windows,
+    _positions,
+    _white_lines,
+    edge_kind,
+    edge_windows,
+)
 from layerscope.spectra.fronts import locate_front, locate_front_map
 from layerscope.spectra.matching import ResolutionMatch, broaden, match_resolution
 from layerscope.spectra.options import EELSOptions
 from layerscope.spectra.preedge import (
     DEFAULT_MAIN_WINDOW_EV,
     DEFAULT_PREEDGE_WINDOW_EV,
-    oxygen_k_preedge_ratio,
 )
 from layerscope.spectra.quantify import elemental_ratio
 from layerscope.spectra.references import ReferenceSet, load_reference_set
@@ -41,26 +47,9 @@ from layerscope.spectra.sanity import (
 )
 from layerscope.spectra.thickness import relative_thickness
 from layerscope.spectra.valence import valence_from_indicator, valence_from_linear_combination
-from layerscope.spectra.whiteline import white_line_ratio
 from layerscope.io.output import writes_folder
 
 __all__ = ["EELSAnalysis", "EELSOptions", "analyse", "analyse_eels", "edge_windows"]
-
-#: Early 3d metals whose L3/L2 needs hand-set windows (crystal-field split, overlapping lines).
-_CRYSTAL_FIELD_SPLIT = {"Sc", "Ti", "V", "Cr"}
-
-
-def edge_windows(edge: Edge) -> dict[str, tuple[float, float]]:
-    """Default analysis windows of an edge (eV), from its tabulated onsets.
-
-    ``first_peak``: onset and first-peak search (L3, or the O-K pre-edge);
-    ``edge``: the whole edge for chemical shifts and linear combinations.
-    """
-    on = edge.onset_eV
-    if edge.second_onset_eV is not None:
-        split = edge.second_onset_eV - on
-        return {"first_peak": (on - 8.0, on + 0.75 * split), "edge": (on - 8.0, edge.second_onset_eV + 12.0)}
-    return {"first_peak": (on - 8.0, on + 4.0), "edge": (on - 8.0, on + 25.0)}
 
 
 @dataclass
@@ -271,79 +260,6 @@ def _remove_background(
     sig, _ = subtract_background(data, e, window_eV=window, method=opts.background_method,
                                  on_invalid=opts.on_invalid)
     return sig, window, True
-
-
-def _clip(window: tuple[float, float], e: np.ndarray) -> tuple[float, float] | None:
-    lo, hi = max(window[0], float(e[0])), min(window[1], float(e[-1]))
-    return (lo, hi) if hi - lo >= 6 * float(e[1] - e[0]) else None
-
-
-def _measured_windows(ed: Edge, e: np.ndarray, mean: np.ndarray) -> dict[str, Any]:
-    """Analysis windows of an edge, placed on the measured first peak and cut to the measured range."""
-    wins = edge_windows(ed)
-    out: dict[str, Any] = {"edge": _clip(wins["edge"], e), "first_peak": _clip(wins["first_peak"], e), "l3": None}
-    if ed.has_white_lines and ed.second_onset_eV is not None:
-        split = ed.second_onset_eV - ed.onset_eV
-        # Sc-Cr: crystal-field split lines, the L2 e_g line can be the strongest - search L3 below L2
-        top = ed.onset_eV + 0.75 * split if ed.element in _CRYSTAL_FIELD_SPLIT else ed.second_onset_eV + 5.0
-        wide = _clip((ed.onset_eV - 15.0, top), e)
-        if wide is not None:
-            m = (e >= wide[0]) & (e <= wide[1]) & np.isfinite(mean)
-            l3 = float(e[m][np.argmax(mean[m])])
-            out["l3"] = l3
-            out["first_peak"] = _clip((l3 - 8.0, l3 + 0.5 * split), e)
-            out["edge"] = _clip((l3 - 10.0, l3 + split + 12.0), e)
-    return out
-
-
-def _positions(sig: Any, e: np.ndarray, ed: Edge, wins: dict[str, Any], arrays: dict[str, Any],
-               notes: list[str]) -> None:
-    name = ed.name
-    if wins["first_peak"] is None:
-        notes.append(f"{name}: onset and first peak not measured (the first-peak window is outside the range)")
-        return
-    for key, fn in ((f"{name}.onset_eV", edge_onset), (f"{name}.peak_eV", l3_peak_position)):
-        try:
-            arrays[key] = fn(sig, e, window_eV=wins["first_peak"])
-        except InputError as err:
-            notes.append(f"{name}: {key.split('.')[1]} not measured ({err})")
-
-
-def _white_lines(sig: Any, e: np.ndarray, ed: Edge, wins: dict[str, Any], method: str, arrays: dict[str, Any],
-                 notes: list[str]) -> None:
-    name = ed.name
-    if ed.element in _CRYSTAL_FIELD_SPLIT:
-        notes.append(f"{name}: no L3/L2 - in early 3d metals (Sc-Cr) the L3 and L2 lines are split by the crystal "
-                     "field and overlap")
-        return
-    search = (wins["l3"] - 3.0, wins["l3"] + 3.0) if wins.get("l3") is not None else None
-    split = ed.second_onset_eV - ed.onset_eV
-    if wins.get("l3") is not None and float(e[-1]) < wins["l3"] + split + 13.0:
-        notes.append(f"{name}: L3/L2 not measured - the range ends at {float(e[-1]):.1f} eV, before the continuum "
-                     f"10 eV beyond L2 (~{wins['l3'] + split + 13:.0f} eV)")
-        return
-    try:
-        cont = None
-        if wins.get("l3") is not None:
-            cont = (wins["l3"] + split + 10.0, min(wins["l3"] + split + 30.0, float(e[-1])))
-        wl = white_line_ratio(sig, e, edge=ed, method=method, l3_search_eV=search, continuum_window_eV=cont)
-    except InputError as err:
-        notes.append(f"{name}: L3/L2 not measured ({err})")
-        return
-    arrays[f"{name}.l3_l2"] = wl.ratio
-    arrays[f"{name}.l3_l2_sigma"] = wl.sigma
-
-
-def _preedge(sig: Any, e: np.ndarray, opts: EELSOptions, arrays: dict[str, Any], notes: list[str]) -> None:
-    pre, main = opts.preedge_window_eV, opts.main_window_eV
-    if pre[0] < float(e[0]) or main[1] > float(e[-1]):
-        notes.append(f"O_K: pre-edge ratio not measured - its windows {pre[0]:g}-{pre[1]:g} and {main[0]:g}-{main[1]:g} eV "
-                     f"are not inside the range {float(e[0]):.1f}-{float(e[-1]):.1f} eV (give --preedge-window/--main-window)")
-        return
-    pr = oxygen_k_preedge_ratio(sig, e, preedge_window_eV=pre, main_window_eV=main)
-    arrays["O_K.preedge_ratio"] = pr.ratio
-    arrays["O_K.preedge_ratio_sigma"] = pr.sigma
-    arrays["O_K.preedge_peak_eV"] = pr.preedge_peak_eV
 
 
 def _recorded_together(cl_md: dict[str, Any], ll_md: dict[str, Any]) -> bool:
@@ -595,9 +511,9 @@ def _edge_flags(edge_list: list[Edge], maps: dict[str, np.ndarray], raw_means: d
     for ed in edge_list:
         name = ed.name
         med = {k: _median(maps.get(f"{name}.{k}")) for k in ("onset_eV", "peak_eV")}
-        flags += edge_position_flags(name, ed.onset_eV, med["onset_eV"], med["peak_eV"], ed.has_white_lines,
-                                     crystal_field_split=ed.element in _CRYSTAL_FIELD_SPLIT,
-                                     below_tolerance_eV=4.5 if name == "O_K" else None)
+        k = edge_kind(ed)
+        flags += edge_position_flags(name, ed.onset_eV, med["onset_eV"], med["peak_eV"], k.white_lines,
+                                     crystal_field_split=k.crystal_field_split, below_tolerance_eV=k.below_tolerance_eV)
         wins = {"integration": (ed.onset_eV - 5.0, ed.last_feature_eV + 15.0)}
         if windows.get(name):
             wins = {"background": tuple(windows[name]), **wins}
@@ -844,14 +760,8 @@ def _analyse_edges(cl: Any, edge_list: list[Edge], lowloss: Any, references: Any
     means = _compute({k: v for k, v in arrays.items() if k.endswith(".mean_spectrum")}, opts.scheduler)
     for ed in edge_list:
         sig, mean = processed[ed.name], np.asarray(means[f"{ed.name}.mean_spectrum"], dtype=np.float64)
-        wins = _measured_windows(ed, e, mean)
-        _positions(sig, e, ed, wins, arrays, notes)
-        if not quantifiable[ed.name]:
-            continue
-        if ed.has_white_lines:
-            _white_lines(sig, e, ed, wins, opts.whiteline_method, arrays, notes)
-        if ed.name == "O_K":
-            _preedge(sig, e, opts, arrays, notes)
+        kind_ = edge_kind(ed)
+        kind_.measure(sig, e, ed, kind_.windows(ed, e, mean), opts, arrays, notes, quantifiable[ed.name])
     ref_info = _references_step(edge_list, processed, means, e, refs, opts, zlp, md, arrays, params, notes)
     _ratios_step(edge_list, processed, quantifiable, e, md, opts, arrays, params, notes)
     params["align"] = bool(opts.align and ll is not None)
