@@ -12,7 +12,11 @@ Modules: :mod:`~layerscope.spectra.alignment` (ZLP), :mod:`~layerscope.spectra.t
 :mod:`~layerscope.spectra.valence`, :mod:`~layerscope.spectra.whiteline` (L3/L2),
 :mod:`~layerscope.spectra.preedge` (O-K), :mod:`~layerscope.spectra.quantify` (elemental
 ratios), :mod:`~layerscope.spectra.fronts`, :mod:`~layerscope.spectra.references`,
-:mod:`~layerscope.spectra.pipeline`, :mod:`~layerscope.spectra.synthetic` (simulated data).
+:mod:`~layerscope.spectra.pipeline` (:func:`analyse` with :class:`EELSOptions`),
+:mod:`~layerscope.spectra.edgekinds` (how each kind of edge is measured),
+:mod:`~layerscope.spectra.matching` (resolution matching of references),
+:mod:`~layerscope.spectra.sanity` (zero-loss check and flags), :mod:`~layerscope.spectra.synthetic`
+(simulated data).
 """
 
 from layerscope.spectra.alignment import align_zero_loss, zero_loss_peak_fwhm, zero_loss_peak_position
