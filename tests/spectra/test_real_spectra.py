@@ -241,3 +241,15 @@ def test_core_loss_without_edges_is_refused_and_a_low_loss_alone_gives_t_over_la
     assert _median(s, "t_over_lambda") == pytest.approx(np.log(y.sum() / y[:j].sum()), rel=0.01)
     above = e[y >= 0.5 * y[i]]
     assert s["zero_loss"]["zlp_fwhm_eV"] == pytest.approx(above[-1] - above[0], abs=0.4)  # within 2 channels
+
+
+def test_background_none_on_a_raw_spectrum_is_flagged(shared_data, tmp_path):
+    out = tmp_path / "raw"
+    assert run(["eels", str(shared_data / "eels/exspy/coreloss_spectrum.msa"), "--edges", "Mn_L",
+                "--background", "none", "--out", str(out)]) == 0
+    assert "Mn_L.background_not_removed" in {f["code"] for f in _summary(out)["flags"]}
+    # a background-removed spectrum with --background none raises no such flag
+    out2 = tmp_path / "removed"
+    assert run(["eels", str(shared_data / EELSDB / f"{LSMO}.msa"), "--edges", "Mn_L", "--background", "none",
+                "--out", str(out2)]) == 0
+    assert "Mn_L.background_not_removed" not in {f["code"] for f in _summary(out2)["flags"]}

@@ -244,6 +244,10 @@ def _remove_background(
     name = ed.name
     if opts.background_method == "none":
         notes.append(f"{name}: background already removed (--background none): no background fit")
+        if not _looks_background_subtracted(mean_raw):
+            flags.append(flag(f"{name}.background_not_removed", f"{name}: --background none, but the spectrum does "
+                              "not start near zero - its background looks present, so intensities, ratios and "
+                              "valences include it; drop --background none to fit it"))
         return data, None, True
     window = (opts.background_windows or {}).get(name)
     if window is None:
