@@ -253,3 +253,27 @@ def test_background_none_on_a_raw_spectrum_is_flagged(shared_data, tmp_path):
     assert run(["eels", str(shared_data / EELSDB / f"{LSMO}.msa"), "--edges", "Mn_L", "--background", "none",
                 "--out", str(out2)]) == 0
     assert "Mn_L.background_not_removed" not in {f["code"] for f in _summary(out2)["flags"]}
+
+
+def test_published_csv_references_in_an_excel_written_index(shared_data, tmp_path):
+    """References as users get them: BOM + header + uneven steps, listed in a ';' index saved by Excel."""
+    from layerscope.spectra.references import load_reference_set
+
+    folder = tmp_path / "refs"
+    folder.mkdir()
+    for name, suf in (("lsmo", ""), ("bm", "-brown-millerite-oxygen-vacancie")):
+        s = ls.load(shared_data / EELSDB / f"{LSMO}{suf}.msa")
+        e, y = np.asarray(s.energy_eV), np.asarray(s.data, dtype=float)
+        idx = np.concatenate([np.arange(0, 60), np.arange(60, e.size, 2)])
+        rows = "\n".join(f"{a:.2f},{b / y.max():.6f}" for a, b in zip(e[idx], y[idx]))
+        (folder / f"{name}.csv").write_bytes(b"\xef\xbb\xbf" + f"Energy (eV),Intensity\n{rows}\n".encode())
+    (folder / "references.csv").write_bytes(
+        b"\xef\xbb\xbffile;edge;valence;background_subtracted;source;resolution_eV\r\n"
+        b"lsmo.csv;Mn_L;3.3;yes;EELS DB;1.0\r\nbm.csv;Mn_L;2.3;yes;EELS DB;0.7\r\n")
+    rs = load_reference_set(folder).for_edge("Mn_L")
+    assert [r.valence for r in rs] == [2.3, 3.3] and [r.resolution_eV for r in rs] == [0.7, 1.0]
+    # the LSMO file itself as the unknown comes out at the LSMO reference's valence
+    out = tmp_path / "out"
+    assert run(["eels", str(shared_data / EELSDB / f"{LSMO}.msa"), "--edges", "Mn_L", "--references", str(folder),
+                "--out", str(out)]) == 0
+    assert _summary(out)["valence"]["Mn_L"]["value"] == pytest.approx(3.3, abs=0.1)

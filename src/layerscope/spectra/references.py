@@ -150,8 +150,11 @@ def _optional_float(value: Any, *, where: str) -> float | None:
 
 def _read_index(path: Path) -> list[dict[str, Any]]:
     if path.suffix == ".csv":
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = [dict(r) for r in csv.DictReader(fh)]
+        with open(path, newline="", encoding="utf-8-sig") as fh:  # Excel writes a byte-order mark
+            sample = fh.read(4096)
+            fh.seek(0)
+            delimiter = ";" if sample.count(";") > sample.count(",") else ","
+            rows = [{(k or "").strip(): v for k, v in r.items()} for r in csv.DictReader(fh, delimiter=delimiter)]
     elif path.suffix == ".json":
         rows = json.loads(path.read_text(encoding="utf-8"))
     else:
