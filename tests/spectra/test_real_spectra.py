@@ -277,3 +277,14 @@ def test_published_csv_references_in_an_excel_written_index(shared_data, tmp_pat
     assert run(["eels", str(shared_data / EELSDB / f"{LSMO}.msa"), "--edges", "Mn_L", "--references", str(folder),
                 "--out", str(out)]) == 0
     assert _summary(out)["valence"]["Mn_L"]["value"] == pytest.approx(3.3, abs=0.1)
+
+
+def test_poor_background_names_a_possible_hidden_edge_when_the_chemistry_is_unknown(shared_data, tmp_path):
+    src = shared_data / EELSDB / "la2nio4-structure-of-k2nif4.msa"
+    f = tmp_path / "unknown_specimen.txt"  # the spectrum without its record: La is not known to be present
+    f.write_bytes(src.read_bytes())
+    out = tmp_path / "out"
+    assert run(["eels", str(f), "--edges", "Ni_L", "--out", str(out)]) == 0
+    flags = {fl["code"]: fl["message"] for fl in _summary(out)["flags"]}
+    assert "Ni_L.overlap" not in flags  # nothing says La is there ...
+    assert "La M (832 eV)" in flags["Ni_L.background_fit"]  # ... but the poor fit names the suspect

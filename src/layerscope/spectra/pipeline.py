@@ -525,9 +525,25 @@ def _edge_flags(edge_list: list[Edge], maps: dict[str, np.ndarray], raw_means: d
         e, sub = spectra[name]
         onset = med["onset_eV"] if med["onset_eV"] is not None else ed.onset_eV
         f, inf = background_flags(name, raw_means[name], sub, e, windows.get(name), onset)
-        flags += f
+        flags += [_with_suspects(x, name, windows.get(name), present, table) for x in f]
         info[name] = inf
     return flags, info
+
+
+def _with_suspects(fl: dict, name: str, window: Any, present: set[str],
+                   table: dict[str, tuple[float, float]]) -> dict:
+    """Name the edges of the overlap table that could spoil this background fit, when not known present."""
+    from layerscope.spectra.sanity import OVERLAPS
+
+    if window is None or not fl["code"].endswith((".background_fit", ".negative_signal")):
+        return fl
+    suspects = [o for o in OVERLAPS.get(name, ()) if o in table and o not in present
+                and window[0] - 50.0 <= table[o][1] and table[o][0] <= window[1]]
+    if not suspects:
+        return fl
+    names = ", ".join(f"{o} ({table[o][0]:.0f} eV)" for o in suspects)
+    return flag(fl["code"], f"{fl['message']}; if the specimen holds {names.replace('_', ' ')}, that edge lies in or "
+                f"just before the window")
 
 
 def _median(v: Any) -> float | None:
