@@ -39,12 +39,50 @@ def test_hspy_metadata_is_read(shared_data):
     assert abs(s.energy_eV[np.argmax(s.data)]) < 0.5
 
 
-def test_msa_without_energy_unit_needs_explicit_confirmation(shared_data):
-    f = shared_data / "eels/eelsdb_via_nomad/la0-7sr0-3mno3srtio3-001-heterostructure.msa"
-    with pytest.raises(CalibrationError, match=r"offset_eV=628\.4, scale_eV=0\.2"):
+def test_msa_without_energy_unit_needs_explicit_confirmation(shared_data, tmp_path):
+    src = shared_data / "eels/eelsdb_via_nomad/la0-7sr0-3mno3srtio3-001-heterostructure.msa"
+    f = tmp_path / src.name  # the file alone, without its EELS Data Base record
+    f.write_bytes(src.read_bytes())
+    with pytest.raises(CalibrationError, match=r"--offset-ev 628\.4 --scale-ev 0\.2"):
         ls.load(f)
     s = ls.load(f, offset_eV=628.4, scale_eV=0.2)
     assert s.energy_eV[-1] == pytest.approx(628.4 + 0.2 * (s.shape[0] - 1))
+
+
+def test_eelsdb_record_confirms_ev_and_gives_microscope_settings(shared_data, tmp_path):
+    src = shared_data / "eels/eelsdb_via_nomad/la0-7sr0-3mno3srtio3-001-heterostructure.msa"
+    s = ls.load(src)  # la0-7...metadata.json next to it: 628.4 eV, 0.2 eV/pixel, 300 kV, 1.0 eV resolution
+    assert s.energy_eV[0] == pytest.approx(628.4) and s.dispersion_eV == pytest.approx(0.2)
+    assert s.metadata["beam_energy_keV"] == 300.0 and s.metadata["energy_resolution_eV"] == 1.0
+    assert s.metadata["collection_angle_mrad"] == pytest.approx(33.1)
+    # a record that disagrees with the file's offset does not confirm eV
+    f = tmp_path / src.name
+    f.write_bytes(src.read_bytes())
+    rec = src.with_name(src.stem + ".metadata.json").read_text().replace('"628.4 eV"', '"600 eV"')
+    (tmp_path / (src.stem + ".metadata.json")).write_text(rec)
+    with pytest.raises(CalibrationError, match="--offset-ev"):
+        ls.load(f)
+
+
+def test_info_reads_msa_files_lazily_requested(shared_data):
+    from layerscope.cli import run
+
+    for rel in ("eels/exspy/coreloss_spectrum.msa", "eels/pyeelsmodel_SrTiO3/hl.msa"):
+        assert run(["info", str(shared_data / rel)]) == 0
+
+
+@pytest.mark.parametrize("sep,dec", [(",", "."), (";", ","), ("\t", "."), ("  ", ".")])
+def test_text_spectra_with_bom_header_separators_and_uneven_steps(tmp_path, sep, dec):
+    e = np.array([637.0, 637.1, 637.3, 637.6, 638.0, 638.5, 639.1, 639.8])  # uneven: 0.1 ... 0.7 eV
+    y = 10.0 * e - 6000.0  # linear, so resampling is exact
+    lines = ["Energy (eV)" + sep + "Intensity (a.u.)"]
+    lines += [f"{a:.2f}{sep}{b:.3f}".replace(".", dec) if dec == "," else f"{a:.2f}{sep}{b:.3f}" for a, b in zip(e, y)]
+    f = tmp_path / "ref.csv"
+    f.write_bytes(b"\xef\xbb\xbf" + "\n".join(lines).encode())
+    s = ls.load(f)
+    assert "resampled" in s.metadata
+    assert s.energy_eV[0] == pytest.approx(637.0)
+    assert np.allclose(np.asarray(s.data), 10.0 * np.asarray(s.energy_eV) - 6000.0, atol=1e-6)
 
 
 def test_tif_round_trip_with_and_without_calibration(tmp_path):
@@ -86,10 +124,10 @@ def test_bad_inputs_give_clear_errors(tmp_path):
     broken.write_bytes(b"\x00\x01not a dm3 file")
     with pytest.raises(InputError, match="could not be read"):
         ls.load(broken)
-    uneven = tmp_path / "uneven.txt"
-    uneven.write_text("1 5\n2 6\n4 7\n5 8\n")
-    with pytest.raises(CalibrationError, match="uniform"):
-        ls.load(uneven)
+    unsorted = tmp_path / "unsorted.txt"  # uneven steps are resampled (issue 18); unsorted ones are refused
+    unsorted.write_text("1 5\n2 6\n1.5 7\n5 8\n")
+    with pytest.raises(CalibrationError, match="increase"):
+        ls.load(unsorted)
     nan = tmp_path / "nan.txt"
     nan.write_text("1 5\n2 nan\n3 7\n")
     with pytest.raises(InputError, match="NaN"):

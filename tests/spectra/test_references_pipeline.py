@@ -137,3 +137,26 @@ def test_cli_low_loss_with_another_dispersion_is_refused(tmp_path, shared_data):
                                    "--out", str(tmp_path / "o")])
     assert isinstance(run.exception, CalibrationError)
     assert "share the dispersion" in str(run.exception) and "Rebin" in str(run.exception)
+
+
+def test_valence_methods_side_by_side_and_the_recommended_one(line_scan, tmp_path):
+    """Same instrument (references at the unknown's 1 eV resolution): the linear combination is recommended."""
+    t = line_scan
+    e, le = t.energy_eV, t.lowloss_energy_eV
+    cl = LineScan.from_array(t.coreloss, step_nm=0.5, offset_eV=e[0], scale_eV=e[1] - e[0])
+    ll = LineScan.from_array(t.lowloss, step_nm=0.5, offset_eV=le[0], scale_eV=le[1] - le[0])
+    g = syn.gaussian(e, e[e.size // 2], 1.0, 1.0)
+    g = np.roll(g / g.sum(), -(e.size // 2))
+    refs = _refs(e)
+    for r in refs:
+        r["signal"] = np.real(np.fft.ifft(np.fft.fft(r["signal"]) * np.fft.fft(g)))
+    # the simulated low loss has a 1 eV zero-loss peak; references measured at 1 eV as well
+    write_reference_set(tmp_path / "refs", [{**r, "resolution_eV": 1.0} for r in refs])
+    res = analyse_eels(cl, lowloss=ll, edges="Co_L", references=tmp_path / "refs")
+    v = res.summary["valence"]["Co_L"]
+    assert set(v["methods"]) == {"valence_l3", "valence_interp", "valence_l3l2", "valence_lc"}
+    assert v["recommended"] == "valence_lc"
+    assert np.nanmax(np.abs(res.maps["Co_L.valence_lc"] - t.valence)) < 0.05
+    assert np.nanmax(np.abs(res.maps["Co_L.valence_l3"] - t.valence)) < 0.25
+    assert all(np.all(np.isfinite(res.maps[f"Co_L.{m}_sigma"])) for m in v["methods"])
+    assert not any(f["code"].startswith("Co_L") for f in res.summary["flags"])

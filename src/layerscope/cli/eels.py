@@ -33,6 +33,16 @@ def _edge_windows(items: Optional[List[str]]) -> dict[str, tuple[float, float]]:
     return out
 
 
+def _align_edge(text: Optional[str]) -> tuple[str, float] | None:
+    if text is None:
+        return None
+    edge, _, value = text.partition("=")
+    try:
+        return edge.strip(), float(value)
+    except ValueError:
+        raise InputError(f"--align-edge {text!r}: write EDGE=ENERGY in eV, e.g. O_K=532.") from None
+
+
 def _k_factors(items: Optional[List[str]]) -> dict[str, float]:
     out: dict[str, float] = {}
     for item in items or []:
@@ -50,7 +60,8 @@ def _k_factors(items: Optional[List[str]]) -> dict[str, float]:
 def eels(
     coreloss: Path = typer.Argument(..., help="Core-loss spectrum, line scan or spectrum image (msa, dm3/dm4, hspy, "
                                               "two-column text, ...)."),
-    edges: str = typer.Option(..., "--edges", help="Edges to analyse, comma-separated, e.g. Co_L,O_K or Mn_L,O_K."),
+    edges: Optional[str] = typer.Option(None, "--edges", help="Edges to analyse, comma-separated, e.g. Co_L,O_K or "
+                                         "Mn_L,O_K. Without --edges a low loss is analysed (ZLP, t/lambda)."),
     out: Path = OutOption,
     overwrite: bool = OverwriteOption,
     lowloss: Optional[Path] = typer.Option(None, "--lowloss", help="Matching low loss with the zero-loss peak "
@@ -62,11 +73,20 @@ def eels(
                                                                         "for files without an energy unit."),
     scale_ev: Optional[float] = typer.Option(None, "--scale-ev", help="Core-loss dispersion in eV per channel, for "
                                                                       "files without an energy unit."),
-    dual_eels: bool = typer.Option(True, "--dual-eels/--separate-lowloss", help="Low and core loss recorded together "
-                                   "(ZLP shifts also correct the core-loss energy drift) or separately."),
+    dual_eels: Optional[bool] = typer.Option(None, "--dual-eels/--separate-lowloss", help="Low and core loss recorded "
+                                             "together (ZLP shifts also correct the core-loss energy) or separately. "
+                                             "Default: together only when the files' metadata say so."),
     deconvolve: bool = typer.Option(True, "--deconvolve/--no-deconvolve", help="Fourier-ratio deconvolution of each "
                                                                               "edge with the low loss."),
-    background: str = typer.Option("power_law", "--background", help="power_law, power_law_lsq, exponential or lcpl."),
+    background: str = typer.Option("power_law", "--background", help="power_law, power_law_lsq, exponential, lcpl, "
+                                                                     "or none for spectra whose background is removed."),
+    energy_shift_ev: float = typer.Option(0.0, "--energy-shift-ev", help="Added to the core-loss energy axis (eV), "
+                                                                          "to correct a calibration offset."),
+    align_edge: Optional[str] = typer.Option(None, "--align-edge", help="EDGE=ENERGY: shift the energy axis so that "
+                                             "the measured onset of EDGE (one of --edges) is at ENERGY eV, e.g. "
+                                             "O_K=532."),
+    resolution_ev: Optional[float] = typer.Option(None, "--resolution-ev", help="Energy resolution (FWHM, eV) of the "
+                                                  "core loss for matching references (default: the low loss's ZLP)."),
     window: Optional[List[str]] = typer.Option(None, "--window", help="Background fit window of an edge, "
                                                                       "EDGE=START,END in eV (repeatable)."),
     whiteline: str = typer.Option("pearson", "--whiteline", help="L3/L2 method: pearson or second_derivative."),
@@ -114,6 +134,7 @@ def eels(
         offset_eV=offset_ev, scale_eV=scale_ev, lazy=lazy,
         dual_eels=dual_eels, deconvolve=deconvolve, background_method=background,
         background_windows=_edge_windows(window), on_invalid="nan" if nan_invalid else "raise",
+        energy_shift_eV=energy_shift_ev, resolution_eV=resolution_ev, align_edge=_align_edge(align_edge),
         whiteline_method=whiteline, beam_energy_keV=beam_energy_kev, collection_angle_mrad=collection_angle_mrad,
         convergence_angle_mrad=convergence_angle_mrad, k_factors=_k_factors(k_factor), scheduler=scheduler, **kw,
     )
@@ -123,7 +144,27 @@ def eels(
         render_report([res.section(title=f"EELS: {coreloss.name}")], tmp / "report.html",
                       title=f"EELS: {coreloss.name}", provenance=prov)
     fronts = {k: f for k, f in res.fronts.items() if "error" not in f}
+    flags = res.summary.get("flags") or []
+    what = f"edges {', '.join(res.parameters['edges'])}" if res.parameters["edges"] else "low loss"
     typer.echo(
-        f"{coreloss.name}: {res.kind.replace('_', ' ')} {list(res.pixel_shape)}, edges {', '.join(res.parameters['edges'])}, "
-        f"{len(res.maps)} maps, {len(fronts)} front(s) -> {out}"
+        f"{coreloss.name}: {res.kind.replace('_', ' ')} {list(res.pixel_shape)}, {what}, "
+        f"{len(res.maps)} maps, {len(fronts)} front(s), {len(flags)} flag(s) -> {out}"
     )
+    for key, text in _key_numbers(res):
+        typer.echo(f"  {key}: {text}")
+    for f in flags:
+        typer.echo(f"  FLAG {f['code']}: {f['message']}")
+
+
+def _key_numbers(res) -> list[tuple[str, str]]:
+    """One line per key number of a single spectrum (median of the map otherwise)."""
+    out = []
+    for key, st in res.summary.get("maps", {}).items():
+        if key.endswith(("sigma", "sigma_eV", "_extrapolated")) or st.get("median") is None:
+            continue
+        if key.endswith(("onset_eV", "peak_eV", "l3_l2", "preedge_ratio", "t_over_lambda")) or "valence" in key:
+            out.append((key, f"{st['median']:.4g}"))
+    for edge, v in (res.summary.get("valence") or {}).items():
+        if v.get("value") is not None:
+            out.append((f"{edge}.valence", f"{v['value']:.2f} ({v['recommended']}, recommended)"))
+    return out

@@ -8,8 +8,9 @@ layerscope never guesses a pixel size.
 
 from __future__ import annotations
 
-import csv
 import importlib
+import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +132,8 @@ def _load_rsciio(
 ) -> Signal:
     if module == "rsciio.image":
         _refuse_colour(path)
-    reader = importlib.import_module(module)
+    reader = _import_reader(module)
+    lazy = lazy and module not in _NOT_LAZY
     kwargs: dict[str, Any] = {"lazy": lazy} if "lazy" in reader.file_reader.__code__.co_varnames else {}
     try:
         items = reader.file_reader(str(path), **kwargs)
@@ -159,12 +161,21 @@ def _load_rsciio(
     md = metadata_from_hyperspy(item.get("metadata", {}))
     md.setdefault("title", path.stem)
     md["original_format"] = module.split(".")[-1]
-    _calibrate_energy(path, axes, offset_eV=offset_eV, scale_eV=scale_eV)
+    companion = _eelsdb_metadata(path)
+    if companion:
+        md.update({k: v for k, v in companion.items() if k not in md or k.startswith("eelsdb")})
+    _calibrate_energy(path, axes, offset_eV=offset_eV, scale_eV=scale_eV, companion=companion)
     return build_container(data, axes, metadata=md, source=path, pixel_size_nm=pixel_size_nm, fps=fps)
 
 
-def _calibrate_energy(path: Path, axes: list[dict], *, offset_eV: float | None, scale_eV: float | None) -> None:
-    """Apply explicit energy calibration to the spectral axis; refuse a spectral axis without a unit."""
+def _calibrate_energy(
+    path: Path, axes: list[dict], *, offset_eV: float | None, scale_eV: float | None, companion: dict | None = None,
+) -> None:
+    """Apply explicit energy calibration to the spectral axis; refuse a spectral axis without a unit.
+
+    An axis without a unit is accepted as eV when the EELS Data Base record next to the file
+    (``<stem>.metadata.json``) states the same first energy and step in eV.
+    """
     last = axes[-1]
     if last.get("navigate", False) or len([a for a in axes if not a.get("navigate", False)]) != 1:
         return
@@ -172,11 +183,72 @@ def _calibrate_energy(path: Path, axes: list[dict], *, offset_eV: float | None, 
         last.update(offset=float(offset_eV), scale=float(scale_eV), units="eV")
         return
     if last.get("units") in (None, "", "<undefined>"):
+        off, sc = float(last.get("offset", 0.0)), float(last.get("scale", 1.0))
+        c = companion or {}
+        if c.get("eelsdb_min_energy_eV") is not None and c.get("eelsdb_step_eV") is not None:
+            if abs(c["eelsdb_min_energy_eV"] - off) <= max(sc, 1e-6) and abs(c["eelsdb_step_eV"] - sc) <= 1e-3 * sc:
+                last["units"] = "eV"
+                return
         raise CalibrationError(
-            f"'{path}': the spectral axis (offset {last.get('offset', 0.0):g}, {last.get('scale', 1.0):g} per "
-            f"channel) has no unit; if these are eV, pass offset_eV={last.get('offset', 0.0):g}, "
-            f"scale_eV={last.get('scale', 1.0):g} (--offset-ev/--scale-ev) to confirm"
+            f"'{path}': the spectral axis (offset {off:g}, {sc:g} per channel) has no unit; if these are eV, "
+            f"give --offset-ev {off:g} --scale-ev {sc:g} to confirm"
         )
+
+
+#: RosettaSciIO readers that cannot read lazily (they read the whole text file).
+_NOT_LAZY = {"rsciio.msa"}
+
+
+def _import_reader(module: str) -> Any:
+    """Import a RosettaSciIO plugin without letting its import reset the log level chosen by the caller.
+
+    ``import rsciio`` sets its logger to WARNING; the CLI has already set ERROR (quiet) or
+    NOTSET (``--verbose``), and that choice is kept.
+    """
+    log = logging.getLogger("rsciio")
+    before = log.level
+    reader = importlib.import_module(module)
+    if before != logging.NOTSET:
+        log.setLevel(before)
+    return reader
+
+
+def _number_with_unit(text: Any, unit: str) -> float | None:
+    s = str(text or "").strip()
+    if not s.lower().endswith(unit.lower()):
+        return None
+    try:
+        return float(s[: -len(unit)].strip().split("/")[0].strip())
+    except ValueError:
+        return None
+
+
+def _eelsdb_metadata(path: Path) -> dict[str, Any]:
+    """Microscope settings from an EELS Data Base record ``<stem>.metadata.json`` next to the file.
+
+    Returns layerscope metadata keys (``beam_energy_keV``, ``convergence_angle_mrad``,
+    ``collection_angle_mrad``, ``energy_resolution_eV``) and the record's energy range
+    (``eelsdb_min_energy_eV``, ``eelsdb_step_eV``) and type; empty when there is no record.
+    """
+    rec = path.with_name(path.stem + ".metadata.json")
+    if not rec.is_file():
+        return {}
+    try:
+        d = json.loads(rec.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(d, dict):
+        return {}
+    out: dict[str, Any] = {"eelsdb_record": rec.name, "eelsdb_type": str(d.get("type", ""))}
+    for key, field, unit in (("beam_energy_keV", "beamenergy", "kV"), ("convergence_angle_mrad", "convergence", "mrad"),
+                             ("collection_angle_mrad", "collection", "mrad"), ("energy_resolution_eV", "resolution", "eV"),
+                             ("eelsdb_min_energy_eV", "min_energy", "eV"), ("eelsdb_step_eV", "stepSize", "eV/pixel")):
+        v = _number_with_unit(d.get(field), unit)
+        if v is not None:
+            out[key] = v
+    if d.get("formula"):
+        out["formula"] = str(d["formula"])
+    return out
 
 
 def _item_title(d: dict) -> str:
@@ -208,42 +280,107 @@ def _looks_like_text_columns(path: Path) -> bool:
     return not first.startswith("#")
 
 
+def _split_fields(line: str, delimiter: str | None) -> list[str]:
+    parts = line.split(delimiter) if delimiter else line.split()
+    return [p.strip() for p in parts if p.strip() != ""] if delimiter is None else [p.strip() for p in parts]
+
+
+def _as_numbers(fields: list[str], decimal_comma: bool) -> list[float] | None:
+    try:
+        return [float(f.replace(",", ".") if decimal_comma else f) for f in fields if f != ""]
+    except ValueError:
+        return None
+
+
+def _text_delimiter(line: str) -> tuple[str | None, bool]:
+    """Column separator of a numeric row (None: whitespace) and whether ',' is a decimal mark."""
+    if "\t" in line and line.strip().count("\t") >= 1:
+        return "\t", "," in line and "." not in line
+    if ";" in line:
+        return ";", "," in line and "." not in line
+    if "," in line:
+        return ",", False
+    return None, False
+
+
+def _numeric_rows(path: Path) -> tuple[np.ndarray, list[str]]:
+    """The numeric block of a text spectrum and the header lines above it.
+
+    Reads UTF-8 with or without a byte-order mark; header lines (column names, instrument
+    notes, comments) are any lines that are not all numbers; separators: comma, semicolon, tab
+    or whitespace (a semicolon or tab file may use ',' as the decimal mark).
+    """
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+        lines = [ln.strip().lstrip("\ufeff") for ln in fh]
+    lines = [ln for ln in lines if ln]
+    header: list[str] = []
+    rows: list[list[float]] = []
+    delim: tuple[str | None, bool] | None = None
+    for ln in lines:
+        if ln.startswith(("#", "%", "//")):
+            header.append(ln)
+            continue
+        d = delim or _text_delimiter(ln)
+        nums = _as_numbers(_split_fields(ln, d[0]), d[1])
+        if nums is None or not nums:
+            if rows:  # text after the data: a footer ("#ENDOFDATA", notes)
+                break
+            header.append(ln)
+            continue
+        delim = d
+        rows.append(nums)
+    if not rows:
+        raise InputError(f"'{path}' has no numeric rows; give a text file with columns energy (eV), counts")
+    width = len(rows[0])
+    if any(len(r) != width for r in rows):
+        raise InputError(f"'{path}': the rows have different numbers of columns; give two columns (energy in eV, "
+                         "counts) in every row")
+    return np.asarray(rows, dtype=float), header
+
+
+def _uniform_axis(path: Path, energy: np.ndarray, counts: np.ndarray) -> tuple[float, float, np.ndarray, str | None]:
+    """``(offset_eV, scale_eV, counts, note)``: the counts on a uniform axis (resampled if needed)."""
+    if energy.size > 1 and np.all(np.diff(energy) < 0):
+        energy, counts = energy[::-1], counts[::-1]
+    step = np.diff(energy)
+    if step.size == 0 or np.any(step <= 0):
+        raise CalibrationError(f"'{path}': the energy column must increase (or decrease) strictly from row to row; "
+                               "sort the rows by energy and remove repeated energies")
+    scale = float(np.median(step))
+    if np.max(np.abs(step - scale)) <= 0.05 * scale:
+        return float(energy[0]), float(np.mean(step)), counts, None
+    n = int(np.floor((energy[-1] - energy[0]) / scale + 1e-9)) + 1
+    uniform = energy[0] + scale * np.arange(n)
+    note = (f"energy steps vary from {step.min():.4g} to {step.max():.4g} eV: resampled by linear interpolation "
+            f"onto a uniform {scale:.4g} eV axis ({energy.size} -> {n} channels)")
+    return float(energy[0]), scale, np.interp(uniform, energy, counts), note
+
+
 def _load_text(path: Path, *, offset_eV: float | None, scale_eV: float | None) -> Spectrum:
-    """A spectrum from a text file: two columns (energy in eV, counts) or one column (counts)."""
-    with open(path, errors="replace") as fh:
-        lines = [ln for ln in fh if ln.strip() and not ln.lstrip().startswith(("#", "%", "//"))]
-    if not lines:
-        raise InputError(f"'{path}' has no numeric rows")
-    try:
-        dialect = csv.Sniffer().sniff(lines[0], delimiters=",;\t ")
-        delimiter = None if dialect.delimiter in (" ", "\t") else dialect.delimiter
-    except csv.Error:
-        delimiter = None
-    try:
-        table = np.loadtxt(lines, delimiter=delimiter, ndmin=2, dtype=float)
-    except ValueError as err:
-        raise InputError(f"'{path}' is not a numeric one- or two-column text spectrum: {err}") from err
-    md = {"title": path.stem, "original_format": "text"}
+    """A spectrum from a text file: two columns (energy in eV, counts) or one column (counts).
+
+    Header lines, a UTF-8 byte-order mark, and comma/semicolon/tab/whitespace separators are
+    accepted; an uneven energy axis is resampled onto a uniform one (``metadata["resampled"]``
+    says so).
+    """
+    table, header = _numeric_rows(path)
+    md: dict[str, Any] = {"title": path.stem, "original_format": "text"}
+    if header:
+        md["text_header"] = " | ".join(header)[:200]
+    md.update(_eelsdb_metadata(path))
     if table.shape[1] == 1:
         if offset_eV is None or scale_eV is None:
             raise CalibrationError(
-                f"'{path}' has one column (counts) and no energy axis; pass offset_eV= and scale_eV= "
-                f"(eV of the first channel and eV per channel)"
+                f"'{path}' has one column (counts) and no energy axis; give --offset-ev (eV of the first "
+                "channel) and --scale-ev (eV per channel)"
             )
         return Spectrum.from_array(table[:, 0], offset_eV=offset_eV, scale_eV=scale_eV, metadata=md, source=path)
     if table.shape[1] != 2:
-        raise InputError(f"'{path}' has {table.shape[1]} columns; expected two (energy in eV, counts)")
-    energy, counts = table[:, 0], table[:, 1]
-    step = np.diff(energy)
-    if step.size == 0 or np.any(step <= 0):
-        raise CalibrationError(f"'{path}': the energy column must increase strictly from row to row")
-    scale = float(np.mean(step))
-    if np.max(np.abs(step - scale)) > 0.05 * scale:
-        raise CalibrationError(
-            f"'{path}': energy steps vary from {step.min():.4g} to {step.max():.4g} eV; layerscope needs a uniform "
-            f"dispersion — resample the spectrum onto a uniform energy axis first"
-        )
-    return Spectrum.from_array(counts, offset_eV=float(energy[0]), scale_eV=scale, metadata=md, source=path)
+        raise InputError(f"'{path}' has {table.shape[1]} columns; save two columns (energy in eV, counts)")
+    offset, scale, counts, note = _uniform_axis(path, table[:, 0], table[:, 1])
+    if note:
+        md["resampled"] = note
+    return Spectrum.from_array(counts, offset_eV=offset, scale_eV=scale, metadata=md, source=path)
 
 
 def _load_npy(

@@ -12,7 +12,11 @@ Modules: :mod:`~layerscope.spectra.alignment` (ZLP), :mod:`~layerscope.spectra.t
 :mod:`~layerscope.spectra.valence`, :mod:`~layerscope.spectra.whiteline` (L3/L2),
 :mod:`~layerscope.spectra.preedge` (O-K), :mod:`~layerscope.spectra.quantify` (elemental
 ratios), :mod:`~layerscope.spectra.fronts`, :mod:`~layerscope.spectra.references`,
-:mod:`~layerscope.spectra.pipeline`, :mod:`~layerscope.spectra.synthetic` (simulated data).
+:mod:`~layerscope.spectra.pipeline` (:func:`analyse` with :class:`EELSOptions`),
+:mod:`~layerscope.spectra.edgekinds` (how each kind of edge is measured),
+:mod:`~layerscope.spectra.matching` (resolution matching of references),
+:mod:`~layerscope.spectra.sanity` (zero-loss check and flags), :mod:`~layerscope.spectra.synthetic`
+(simulated data).
 """
 
 from layerscope.spectra.alignment import align_zero_loss, zero_loss_peak_fwhm, zero_loss_peak_position
@@ -27,7 +31,8 @@ from layerscope.spectra.edges import (
     parse_edges,
 )
 from layerscope.spectra.fronts import locate_front, locate_front_map
-from layerscope.spectra.pipeline import EELSAnalysis, analyse_eels
+from layerscope.spectra.options import EELSOptions
+from layerscope.spectra.pipeline import EELSAnalysis, analyse, analyse_eels
 from layerscope.spectra.preedge import oxygen_k_preedge_ratio
 from layerscope.spectra.quantify import elemental_ratio, partial_cross_section
 from layerscope.spectra.references import ReferenceSet, load_reference_set, write_reference_set
@@ -63,5 +68,7 @@ __all__ = [
     "load_reference_set",
     "write_reference_set",
     "analyse_eels",
+    "analyse",
+    "EELSOptions",
     "EELSAnalysis",
 ]

@@ -204,8 +204,7 @@ def align_zero_loss(
     if lo_crop + hi_crop >= n - 2:
         raise InputError(
             f"lowloss: the ZLP moves by {float(np.ptp(pos)):.1f} eV across the pixels, more than the "
-            "spectrum length; check that every pixel holds a zero-loss peak (or give "
-            "search_window_eV)."
+            "spectrum length; check that every pixel of --lowloss holds a zero-loss peak."
         )
     aligned = shift_spectra(lowloss, shift)[..., lo_crop : n - hi_crop]
     new_e = e[lo_crop : n - hi_crop] - target

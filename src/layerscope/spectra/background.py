@@ -199,7 +199,7 @@ def _fit_block(
                 f"background ({method}): {int((~valid).sum())} spectrum/spectra have zero or "
                 f"negative counts in the fit window {float(ew[0]):.1f}-{float(ew[-1]):.1f} eV (first at "
                 f"pixel {where}); widen the window, bin pixels to raise the counts, check the dark "
-                "reference, or pass on_invalid='nan' to mark those pixels as NaN."
+                "reference, or give --nan-invalid to mark those pixels as NaN."
             )
         params = np.where(valid[..., None], params, np.nan)
     return np.concatenate([params, valid[..., None].astype(np.float64)], axis=-1)

@@ -48,9 +48,10 @@ def demo_section(workdir: Path, *, seed: int = 0) -> Section:
         refs.append({"name": f"Co{int(v)}_model", "energy_eV": e, "signal": y, "edge": "Co_L", "valence": v,
                      "background_subtracted": True, "compound": "CoO" if v == 2 else "LiCoO2",
                      "source": "simulated by layerscope.spectra.synthetic (illustrative line shapes, not measured)",
-                     "licence": "GPL-3.0-or-later"})
+                     "licence": "GPL-3.0-or-later", "resolution_eV": 1.0})
     write_reference_set(workdir / "references", refs)
-    res = analyse_eels(cl, lowloss=ll, edges="Co_L,O_K", references=workdir / "references")
+    # simulated as one dual-EELS acquisition: the ZLP shifts apply to the core loss too
+    res = analyse_eels(cl, lowloss=ll, edges="Co_L,O_K", references=workdir / "references", dual_eels=True)
     prov = Provenance.create(inputs=[cl, ll], parameters={**res.parameters, "seed": seed, "simulated": True})
     res.write(workdir, prov)
     section = res.section(title="EELS: reduction front in a line scan (simulated)")

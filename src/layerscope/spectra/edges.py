@@ -90,7 +90,11 @@ class Edge:
 
 @lru_cache(maxsize=None)
 def _binding_energies(element: str) -> dict[str, float]:
-    from exspy._misc.elements import elements_db  # local database shipped with eXSpy
+    import warnings
+
+    with warnings.catch_warnings():  # importing eXSpy imports HyperSpy, whose deprecation notices are not ours
+        warnings.simplefilter("ignore")
+        from exspy._misc.elements import elements_db  # local database shipped with eXSpy
 
     if element not in elements_db:
         raise InputError(
@@ -190,8 +194,8 @@ def default_background_window(
         raise InputError(
             f"edge {edge.name}: only {max(end - start, 0):.1f} eV of pre-edge background "
             f"(need {min_width_eV:.0f} eV) between {start:.1f} and {end:.1f} eV; give an explicit "
-            "background window (background_windows={'%s': (start_eV, end_eV)} or --window) or "
-            "acquire a range that starts further below the edge." % edge.name
+            "background window (--window %s=START,END in eV) or --background none for a spectrum "
+            "whose background is already removed." % edge.name
         )
     return (start, end)
 
@@ -480,7 +484,7 @@ def chemical_shift(
         raise InputError(
             f"chemical shift: the reference covers {ref_e[0]:.1f}-{ref_e[-1]:.1f} eV but the window "
             f"{window_eV} eV with shifts up to {max_shift_eV} eV needs {lo:.1f}-{hi:.1f} eV; narrow "
-            "the window, lower max_shift_eV or use a reference with a wider range."
+            "the edge window or use a reference with a wider range."
         )
     out = map_spectra(
         _shift_block, signal, out_channels=3, dtype=np.float64, name="signal",

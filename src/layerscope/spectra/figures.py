@@ -179,18 +179,43 @@ def eels_section(res: Any, *, title: str = "EELS") -> Any:
             metrics[f"front of {_label(k)} (nm)"] = f"{f['position_nm']:.2f} ± {f['position_sigma_nm']:.2f}"
             metrics[f"10-90 % width of {_label(k)} (nm)"] = f"{f['width_nm']:.2f} ± {f['width_sigma_nm']:.2f}"
     p = res.parameters
-    text = (
+    valence = res.summary.get("valence") or {}
+    if valence:
+        tables.append(Table("Valence by method (medians)", _valence_table(valence)))
+    text = _section_text(res, p)
+    flags = res.summary.get("flags") or []
+    if flags:
+        text += "\n\nFlags: " + "; ".join(f"[{f['code']}] {f['message']}" for f in flags) + "."
+    if res.summary.get("notes"):
+        text += "\n\nNotes: " + "; ".join(res.summary["notes"]) + "."
+    return Section(title, text=text, figures=figs, tables=tables, metrics=metrics, provenance=res.provenance())
+
+
+def _valence_table(valence: dict[str, Any]) -> pd.DataFrame:
+    rows = []
+    for edge, v in valence.items():
+        for m, d in v["methods"].items():
+            rows.append({"edge": edge, "method": m, "valence": d["median"], "sigma": d["sigma"],
+                         "recommended": "yes" if m == v["recommended"] else ""})
+    return pd.DataFrame(rows)
+
+
+def _section_text(res: Any, p: dict[str, Any]) -> str:
+    if p.get("mode") == "lowloss":
+        return ("Low loss: zero-loss peak " + ("aligned to 0 eV; " if p.get("align") else "; ")
+                + "t/lambda by the log-ratio method (Egerton 2011, eq. 5.11).")
+    wins = p["background_windows"]
+    return (
         f"{res.kind.replace('_', ' ')} of {len(p['edges'])} edge(s) ({', '.join(p['edges'])}). "
-        f"Background: {p['background_method']} fitted in the windows "
-        f"{', '.join(f'{edge} {lo:.1f}-{hi:.1f}' for edge, (lo, hi) in p['background_windows'].items())} eV. "
+        f"Background: {p['background_method']}"
+        + (f" fitted in the windows {', '.join(f'{edge} {lo:.1f}-{hi:.1f}' for edge, (lo, hi) in wins.items())} eV. "
+           if wins else " (no background fitted). ")
         + ("Zero-loss peaks aligned to 0 eV" + (" and the same shifts applied to the core loss (dual EELS). "
                                                  if p.get('dual_eels') else ". ") if p.get("align") else "")
         + ("Edges Fourier-ratio deconvolved with the low loss. " if p.get("deconvolve") else "")
         + f"L3/L2 by the {p['whiteline_method'].replace('_', ' ')} method; O-K pre-edge window "
         f"{p['preedge_window_eV']} eV over the main-peak window {p['main_window_eV']} eV. "
         "Valence by linear interpolation of the chemical shift between references and by "
-        "non-negative least-squares combination of the reference spectra (when references are given)."
+        "non-negative least-squares combination of the reference spectra, and by L3-position and L3/L2 "
+        "interpolation (when references are given)."
     )
-    if res.summary.get("notes"):
-        text += "\n\nNotes: " + "; ".join(res.summary["notes"]) + "."
-    return Section(title, text=text, figures=figs, tables=tables, metrics=metrics, provenance=res.provenance())

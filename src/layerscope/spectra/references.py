@@ -22,6 +22,8 @@ column                      required  meaning
 ``licence``                 no        licence of the data (kept in reports)
 ``energy_shift_eV``         no        added to the file's energy axis (calibration offset)
 ``background_window_eV``    no        ``"start end"`` for the background fit of raw spectra
+``resolution_eV``           no        energy resolution (ZLP FWHM, eV) of the instrument that
+                                      measured it; enables resolution matching to the unknown
 ==========================  ========  =========================================================
 
 Raw references get the default power-law background of their edge
@@ -88,6 +90,7 @@ class ReferenceSpectrum:
     compound: str = ""
     licence: str = ""
     path: Path | None = None
+    resolution_eV: float | None = None
 
     def describe(self) -> dict[str, Any]:
         """Plain dictionary for summaries and reports (no arrays)."""
@@ -100,6 +103,7 @@ class ReferenceSpectrum:
             "licence": self.licence,
             "file": str(self.path) if self.path else None,
             "energy_range_eV": [float(self.energy_eV[0]), float(self.energy_eV[-1])],
+            "resolution_eV": self.resolution_eV,
         }
 
 
@@ -132,10 +136,25 @@ def _truthy(value: Any, *, where: str) -> bool:
     raise InputError(f"{where}: background_subtracted={value!r}; write true or false.")
 
 
+def _optional_float(value: Any, *, where: str) -> float | None:
+    if value in (None, ""):
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{where}={value!r} is not a number of eV.") from None
+    if not v > 0:
+        raise InputError(f"{where}={value!r} must be a positive number of eV.")
+    return v
+
+
 def _read_index(path: Path) -> list[dict[str, Any]]:
     if path.suffix == ".csv":
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = [dict(r) for r in csv.DictReader(fh)]
+        with open(path, newline="", encoding="utf-8-sig") as fh:  # Excel writes a byte-order mark
+            sample = fh.read(4096)
+            fh.seek(0)
+            delimiter = ";" if sample.count(";") > sample.count(",") else ","
+            rows = [{(k or "").strip(): v for k, v in r.items()} for r in csv.DictReader(fh, delimiter=delimiter)]
     elif path.suffix == ".json":
         rows = json.loads(path.read_text(encoding="utf-8"))
     else:
@@ -211,6 +230,7 @@ def load_reference_set(folder: str | Path) -> ReferenceSet:
                 compound=str(row.get("compound") or ""),
                 licence=str(row.get("licence") or ""),
                 path=path,
+                resolution_eV=_optional_float(row.get("resolution_eV"), where=f"{where}: resolution_eV"),
             )
         )
         files.append(path)
@@ -241,6 +261,7 @@ def write_reference_set(folder: str | Path, references: list[dict[str, Any]]) ->
             "file": fname, "edge": ref["edge"], "valence": ref["valence"],
             "background_subtracted": str(bool(ref["background_subtracted"])).lower(),
             "source": ref["source"], "compound": ref.get("compound", ""), "licence": ref.get("licence", ""),
+            "resolution_eV": ref.get("resolution_eV", ""),
         })
     index = folder / "references.csv"
     with open(index, "w", newline="", encoding="utf-8") as fh:

@@ -335,7 +335,7 @@ def white_line_ratio(
     if hi - lo < 3 * scale:
         raise InputError(
             f"white-line ratio ({ed.name}): the L3 search window {l3_search_eV} eV is outside the "
-            f"energy range {e[0]:.1f}-{e[-1]:.1f} eV; pass l3_search_eV around the L3 maximum."
+            f"energy range {e[0]:.1f}-{e[-1]:.1f} eV; check --edges and the energy scale (--energy-shift-ev)."
         )
     after = (10.0, 30.0)
     if continuum_window_eV is None and method == "pearson":
