@@ -31,7 +31,8 @@ exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py", "au
 root_doc = "index"
 
 autosummary_generate = True
-autodoc_default_options = {"members": True, "undoc-members": False, "show-inheritance": False}
+autodoc_default_options = {"members": True, "undoc-members": False, "show-inheritance": False,
+                           "ignore-module-all": True}  # each object documented once, where it is defined
 autodoc_typehints = "none"
 autodoc_mock_imports: list[str] = []
 numpydoc_show_class_members = False
@@ -39,6 +40,8 @@ numpydoc_validation_checks: set[str] = set()
 numpydoc_xref_param_type = False
 myst_heading_anchors = 3
 suppress_warnings = ["myst.header", "autosummary.import_cycle", "autodoc.import_object"]
+# names imported into a module (cKDTree, Atoms ...) are not documented there
+autosummary_imported_members = False
 
 sphinx_gallery_conf = {
     "examples_dirs": str(DOCS.parent / "examples"),
@@ -52,3 +55,15 @@ sphinx_gallery_conf = {
 html_theme = "alabaster"
 html_title = f"layerscope {release}"
 html_static_path: list[str] = []
+
+
+def _skip_foreign(app, what, name, obj, skip, options):
+    """Document only layerscope's own objects (not names a module imports, e.g. scipy's cKDTree)."""
+    module = getattr(obj, "__module__", None)
+    if isinstance(module, str) and not module.startswith("layerscope") and what == "module":
+        return True
+    return skip
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_foreign)

@@ -25,6 +25,7 @@ from layerscope.cli import run
 from layerscope.errors import InputError
 from layerscope.io import output as output_mod
 from layerscope.io.output import OutputError, output_directory, read_manifest, write_json, write_table
+from layerscope.provenance import file_sha256
 
 SENTINEL = "thesis-draft.txt"
 
@@ -144,13 +145,18 @@ def test_an_output_folder_holding_the_input_is_refused(command, inputs, tmp_path
 # --------------------------------------------------------------------------- success, --overwrite, failure
 @pytest.mark.parametrize("command", FAST)
 def test_success_then_overwrite_replaces_only_its_own_files(command, inputs, tmp_path, capsys):
-    _, args = inputs[command]
+    files, args = inputs[command]
     out = tmp_path / "result"
     assert run([*args, "--out", str(out)]) == 0, capsys.readouterr().err
     manifest = read_manifest(out)
     assert manifest is not None and manifest["command"].startswith(f"layerscope {command}")
     listed = set(manifest["files"])
     assert listed == set(_snapshot(out))  # the manifest lists exactly what was written
+    provenance = json.loads((out / "provenance.json").read_text())
+    hashed = {(i["kind"], i["sha256"]) for i in provenance["inputs"]}
+    for f in files:  # every input file is hashed as the file it is (not as the array read from it)
+        assert ("file", file_sha256(f)) in hashed, f
+    assert provenance["command"].startswith(f"layerscope {command}")
     (out / SENTINEL).write_text("mine")
     capsys.readouterr()
     assert run([*args, "--out", str(out)]) == 2

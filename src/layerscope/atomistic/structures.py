@@ -562,7 +562,7 @@ def decorate_transition_metals(
         TM-site fractions, e.g. ``{"Ni": 0.6, "Co": 0.2, "Mn": 0.2}``.
     seed : int
     tolerance : float
-        Largest accepted |realised - requested| fraction per species (whole atoms on finite cells).
+        Largest accepted abs(realised - requested) fraction per species (whole atoms on finite cells).
     n_restarts, n_sweeps : int
         Annealing settings (:func:`order_sites`).
 

@@ -83,7 +83,7 @@ class CurveOptions:
     window_V : float
         Savitzky-Golay window of dQ/dV, V.
     min_prominence_fraction : float
-        Peaks lower than this fraction of the highest |dQ/dV| are ignored.
+        Peaks lower than this fraction of the highest abs(dQ/dV) are ignored.
     """
 
     voltage_step_V: float = 0.001
@@ -218,7 +218,7 @@ class CurveResult:
         for _, p in self.peaks.iterrows():
             ax[1].axvline(p["position_V"], color="0.7", lw=0.6, zorder=0)
         ax[1].set_xlabel("voltage (V)")
-        ax[1].set_ylabel("|dQ/dV| (1/V, normalised)")
+        ax[1].set_ylabel("abs(dQ/dV) (1/V, normalised)")
         fig.tight_layout()
         o = self.options
         out = [Figure("Voltage curve and dQ/dV", figure_to_png(fig),

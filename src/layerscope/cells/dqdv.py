@@ -180,13 +180,13 @@ def find_dqdv_peaks(
     min_separation_V: float = 0.02,
     window: tuple[float, float] | None = None,
 ) -> pd.DataFrame:
-    """Peaks of |dQ/dV|, refined by a least-squares parabola through the top 20 % of each peak.
+    """Peaks of abs(dQ/dV), refined by a least-squares parabola through the top 20 % of each peak.
 
     Parameters
     ----------
     curve : DQDVCurve
     min_prominence_fraction : float
-        Minimum prominence, as a fraction of the largest |dQ/dV| of the whole curve (also when a
+        Minimum prominence, as a fraction of the largest abs(dQ/dV) of the whole curve (also when a
         window is given, so that noise on a flat stretch never passes for a peak).
     min_separation_V : float
         Minimum distance between two peaks, V.
@@ -317,7 +317,7 @@ def track_peaks(
     specific : bool
         Heights per gram (needs the active mass).
     min_prominence_fraction : float
-        A peak must stand out by this fraction of the half cycle's largest |dQ/dV|.
+        A peak must stand out by this fraction of the half cycle's largest abs(dQ/dV).
 
     Returns
     -------

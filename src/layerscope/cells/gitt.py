@@ -31,7 +31,7 @@ def find_pulses(current_A: np.ndarray, *, rest_current_fraction: float = 1e-3) -
     ----------
     current_A : ndarray
     rest_current_fraction : float
-        ``|I| <= rest_current_fraction * max|I|`` counts as rest.
+        ``abs(I) <= rest_current_fraction * maxabs(I)`` counts as rest.
 
     Returns
     -------

@@ -104,7 +104,7 @@ def half_cycle_metrics(data: CyclerData | pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         ``cycle``, ``half_cycle``, ``direction``, ``capacity_mAh``, ``energy_mWh``,
         ``mean_voltage_V``, ``start_voltage_V``, ``end_voltage_V``, ``duration_s``,
-        ``median_current_A`` (median |I| of the active records, the constant-current part for a
+        ``median_current_A`` (median abs(I) of the active records, the constant-current part for a
         CC-CV step), ``n_records``.
     """
     table = _table(data)

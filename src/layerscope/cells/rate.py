@@ -1,6 +1,6 @@
 """Rate-capability table: capacity at each C-rate.
 
-The C-rate of a half cycle is its median |current| (the constant-current part of a CC or CC-CV
+The C-rate of a half cycle is its median abs(current) (the constant-current part of a CC or CC-CV
 step) divided by the nominal capacity, which the user states explicitly (1C = the current that
 would pass the nominal capacity in one hour). Consecutive cycles whose discharge rate agrees
 within ``rate_tolerance`` form one rate step.

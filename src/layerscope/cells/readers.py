@@ -3,26 +3,26 @@
 Every reader maps a *known* vendor layout explicitly (column names and units written out below)
 and returns a :class:`CyclerData` whose ``data`` table has the same columns whatever the cycler:
 
-=========================  =====================================================================
-column                     meaning
-=========================  =====================================================================
-``time_s``                 test time since the first record, s
-``cycle``                  the cycler's own cycle counter (nullable integer; NA where the file
-                           has none)
-``step``                   the cycler's step counter (nullable integer)
-``current_A``              current, A; positive = charge = oxidation of the working electrode
-                           (delithiation of a cathode)
-``voltage_V``              cell voltage, V
-``state``                  ``"charge"``, ``"discharge"`` or ``"rest"``
-``half_cycle``             running number of charge/discharge segments (rests join the segment
-                           before them), from 0
-``charge_capacity_mAh``    charge passed while charging since the start of the cycle, mAh
-``discharge_capacity_mAh`` charge passed while discharging since the start of the cycle, mAh
-``capacity_mAh``           charge passed since the start of the half cycle, mAh (the x axis of
-                           a voltage-capacity curve)
-``specific_*_mAh_g``       the three capacities per gram of active material; only when the
-                           active mass is given explicitly
-=========================  =====================================================================
+==========================  =====================================================================
+column                      meaning
+==========================  =====================================================================
+``time_s``                  test time since the first record, s
+``cycle``                   the cycler's own cycle counter (nullable integer; NA where the file
+                            has none)
+``step``                    the cycler's step counter (nullable integer)
+``current_A``               current, A; positive = charge = oxidation of the working electrode
+                            (delithiation of a cathode)
+``voltage_V``               cell voltage, V
+``state``                   ``"charge"``, ``"discharge"`` or ``"rest"``
+``half_cycle``              running number of charge/discharge segments (rests join the segment
+                            before them), from 0
+``charge_capacity_mAh``     charge passed while charging since the start of the cycle, mAh
+``discharge_capacity_mAh``  charge passed while discharging since the start of the cycle, mAh
+``capacity_mAh``            charge passed since the start of the half cycle, mAh (the x axis of
+                            a voltage-capacity curve)
+``specific_*_mAh_g``        the three capacities per gram of active material; only when the
+                            active mass is given explicitly
+==========================  =====================================================================
 
 The capacities come from the cycler's own counters (which it integrates at its internal rate), not
 from re-integrating the logged current. Each vendor resets its counters at a different moment
@@ -79,7 +79,7 @@ TIDY_COLUMNS = (
     "capacity_mAh",
 )
 
-#: Fraction of the largest |current| below which a record without a vendor state counts as rest.
+#: Fraction of the largest abs(current) below which a record without a vendor state counts as rest.
 DEFAULT_REST_CURRENT_FRACTION = 1e-3
 
 
@@ -213,7 +213,7 @@ def tidy_from_counters(
         :func:`counter_increments`).
     state : ndarray of str, optional
         ``"charge"``/``"discharge"``/``"rest"`` from the vendor's own state column; when None it
-        is derived from the sign of the current, with ``|I| <= rest_current_fraction * max|I|``
+        is derived from the sign of the current, with ``abs(I) <= rest_current_fraction * maxabs(I)``
         counted as rest.
     rest_current_fraction : float
         See ``state``.

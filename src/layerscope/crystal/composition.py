@@ -188,7 +188,7 @@ def assign_species(
     rng : numpy.random.Generator
         Random generator (used only for ``"random"``).
     tolerance : float or None
-        Largest accepted |realised - requested| fraction of any species; ``None`` skips the check.
+        Largest accepted abs(realised - requested) fraction of any species; ``None`` skips the check.
     what : str
         Name of the site group for the error message.
 

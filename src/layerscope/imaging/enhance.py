@@ -29,12 +29,12 @@ References
 ----------
 - O. Ronneberger, P. Fischer and T. Brox, "U-Net: convolutional networks for biomedical image
   segmentation", MICCAI 2015, LNCS 9351, 234 (2015): the encoder-decoder with skip connections.
-- J. Lehtinen et al., "Noise2Noise: learning image restoration without clean data", ICML 2018, and
-  K. Zhang et al., "Beyond a Gaussian denoiser", IEEE Trans. Image Process. 26, 3142 (2017): CNN
+- J. Lehtinen et al., "Noise2Noise: learning image restoration without clean data", ICML 2018, and K.
+  Zhang et al., "Beyond a Gaussian denoiser", IEEE Trans. Image Process. 26, 3142 (2017): CNN
   denoising trained on pairs of noisy inputs and clean targets.
 - J. Madsen et al., "A deep learning approach to identify local structures in atomic-resolution
-  transmission electron microscopy images", Adv. Theory Simul. 1, 1800037 (2018), and
-  R. Lin et al., "TEMImageNet training library and AtomSegNet deep-learning models for
+  transmission electron microscopy images", Adv. Theory Simul. 1, 1800037 (2018), and R.
+  Lin et al., "TEMImageNet training library and AtomSegNet deep-learning models for
   high-precision atom segmentation, localization, denoising, and deblurring of atomic-resolution
   images", Sci. Rep. 11, 5386 (2021): networks trained on simulated STEM images that output
   column maps.

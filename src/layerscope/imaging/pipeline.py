@@ -23,6 +23,7 @@ Column table (``columns``): one row per atom column or Li-layer site,
 ``site``           ``"octahedral"`` (every TM and Li-layer site) or ``"tetrahedral"`` (the
                    tetrahedral Li columns of a spinel block, placed from the lattice)
 =================  ==========================================================================
+
 plus ``u_nm, v_nm`` (along/across the layers), ``registry`` (TM-TM, column spacings),
 ``relation`` (stacking relation below a TM column / around a Li site), ``environment``,
 ``position_error_pm``, ``fit_ok``; for Li-layer sites ``pair`` (the TM pair it was placed

@@ -1,7 +1,7 @@
 """The fast incoherent HAADF model: projected columns as probe-sized peaks of weight ~ Z^n.
 
 In the incoherent imaging approximation the annular-dark-field signal with the probe at ``r`` is
-the object's scattering power convolved with the probe intensity,
+the object's scattering power convolved with the probe intensity::
 
     I(r) = sum_j sigma_j |P(r - r_j)|^2,
 

@@ -121,7 +121,7 @@ def locate_front(
     InputError
         Fewer than 6 finite points, or positions not increasing.
     ConvergenceError
-        When the fit fails or the step is not significant (|high - low| < 3 sigma).
+        When the fit fails or the step is not significant (abs(high - low) < 3 sigma).
     """
     p = np.asarray(profile, dtype=np.float64).ravel()
     x = np.asarray(positions_nm, dtype=np.float64).ravel()
@@ -161,7 +161,7 @@ def locate_front(
     amp_sigma = float(np.hypot(perr[0], perr[1]))
     if not np.all(np.isfinite(perr)) or abs(high - low) < 3 * amp_sigma:
         raise ConvergenceError(
-            f"front: no significant step (|high - low| = {abs(high - low):.3g} against an "
+            f"front: no significant step (abs(high - low) = {abs(high - low):.3g} against an "
             f"uncertainty of {amp_sigma:.3g}); the profile shows no front at this noise level."
         )
     width = WIDTH_10_90_PER_SIGMA * w
