@@ -39,7 +39,7 @@ class TomoOptions:
     particle_label, pore_label : int or None
         For a segmented (label) volume: the active-material label (required) and the pore label.
     crack_max_width_nm : float or None
-        Widest crack to bridge when closing particle envelopes (nm); 4 voxels when None.
+        Widest crack to bridge when closing particle envelopes (nm); 6 voxels when None.
     split : bool
         Split touching particles (watershed on the distance transform).
     split_h_voxels : float
@@ -335,7 +335,7 @@ def analyse(data: Projections | Volume, options: TomoOptions = TomoOptions(), *,
         return _finish(vol, empty, empty, empty, None, None, {}, summary, flags, options, rec)
     _check_volume(vol, options)
     voxel = vol.voxel_size_nm
-    close = int(np.ceil((options.crack_max_width_nm / voxel if options.crack_max_width_nm is not None else 4.0) / 2))
+    close = int(np.ceil((options.crack_max_width_nm / voxel if options.crack_max_width_nm is not None else 6.0) / 2))
     solid, levels = solid_mask(vol.data, smooth_voxels=0.0 if vol.labels else options.smooth_voxels,
                                threshold=options.threshold, particle_label=options.particle_label)
     plab = particle_labels(solid, close_voxels=close, split=options.split, h_voxels=options.split_h_voxels,
