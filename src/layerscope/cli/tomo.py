@@ -59,6 +59,8 @@ def tomo(
     min_particle_voxels: int = typer.Option(200, "--min-particle-voxels", help="Smallest particle kept (voxels)."),
     max_flatness: float = typer.Option(0.45, "--max-flatness", help="Dark features flatter than this (smallest / "
                                        "middle principal extent) are cracks, others pores."),
+    bin_voxels: int = typer.Option(1, "--bin", help="Bin detector pixels (projections) or voxels (volume) by this "
+                                   "factor first; the voxel size grows by it."),
     chunk_slices: int = typer.Option(8, "--chunk-slices", help="Slices per reconstruction task."),
     scheduler: Optional[str] = SchedulerOption,
 ) -> None:
@@ -76,7 +78,7 @@ def tomo(
     options = TomoOptions(recon=recon, reconstruct_only=reconstruct_only, threshold=threshold,
                           particle_label=particle_label, pore_label=pore_label, crack_max_width_nm=crack_max_width_nm,
                           split=split, split_h_voxels=split_h_voxels, min_particle_voxels=min_particle_voxels,
-                          max_flatness=max_flatness)
+                          max_flatness=max_flatness, bin_voxels=bin_voxels)
     data = read_tomo(input, volume=volume, voxel_size_nm=voxel_size_nm, angles_file=angles_file,
                      angle_range_deg=_range(angle_range_deg), flats=flats, darks=darks, transmission=transmission)
     result = analyse(data, options, scheduler=scheduler, progress=True)

@@ -51,6 +51,10 @@ class TomoOptions:
         middle one (a sheet) and its middle extent is at least ``min_sheet_voxels``; otherwise a pore.
     min_sheet_voxels : float
         Smallest rms in-plane extent (voxels) of a crack.
+    bin_voxels : int
+        Bin by this factor before the work: detector pixels of projections (mean over n x n, before
+        reconstruction) or voxels of a volume (mean over n^3; every n-th voxel of a label volume).
+        The voxel size grows by the same factor.
     """
 
     recon: ReconOptions = ReconOptions()
@@ -66,6 +70,7 @@ class TomoOptions:
     min_feature_voxels: int = 20
     max_flatness: float = 0.45
     min_sheet_voxels: float = 1.5
+    bin_voxels: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dictionary (recorded in provenance)."""
@@ -176,10 +181,12 @@ def _features(seg_solid, plabels, options: TomoOptions, voxel_nm: float, close_v
         if sl is None:
             continue
         m = feats[sl] == fid
+        owners = np.sort(np.bincount(plabels[sl][m]))[::-1]
         owner = int(np.bincount(plabels[sl][m]).argmax())
         open_ = bool((outside[sl] & m).any())
-        if open_ and depth[sl][m].max() < close_voxels + 1.5:
-            feats[sl][m] = 0  # a shallow dent or the gap at a contact, bridged by the closing
+        shared = len(owners) > 1 and owners[1] > 0.2 * m.sum()
+        if shared or (open_ and depth[sl][m].max() < close_voxels + 1.5):
+            feats[sl][m] = 0  # the gap between particles, or a shallow dent bridged by the closing
             continue
         coords = np.argwhere(m).astype(float) + [s.start for s in sl]
         sh = feature_shape(coords)
@@ -321,6 +328,10 @@ def analyse(data: Projections | Volume, options: TomoOptions = TomoOptions(), *,
     """
     rec = None
     flags: list[dict[str, str]] = []
+    if options.bin_voxels < 1:
+        raise InputError(f"--bin {options.bin_voxels}: give a whole number >= 1")
+    if options.bin_voxels > 1:
+        data = _binned(data, options.bin_voxels)
     if isinstance(data, Projections):
         rec = reconstruct(data, options.recon, scheduler=scheduler, progress=progress)
         flags += rec.flags
@@ -348,6 +359,29 @@ def analyse(data: Projections | Volume, options: TomoOptions = TomoOptions(), *,
     if rec is not None:
         summary["reconstruction"] = _recon_summary(rec, options.recon)
     return _finish(vol, parts, cracks, pores, plab, feats, kinds, summary, flags, options, rec)
+
+
+def _bin_axes(a: np.ndarray, n: int, axes: tuple[int, ...]) -> np.ndarray:
+    sl = tuple(slice(0, (a.shape[i] // n) * n) if i in axes else slice(None) for i in range(a.ndim))
+    a = a[sl]
+    shape = []
+    for i, size in enumerate(a.shape):
+        shape += [size // n, n] if i in axes else [size]
+    b = a.reshape(shape)
+    axes_n = [1 + i + k for k, i in enumerate(sorted(axes))]
+    return b.mean(axis=tuple(axes_n), dtype=np.float64).astype(np.float32)
+
+
+def _binned(data: Projections | Volume, n: int) -> Projections | Volume:
+    """Detector binning of projections (rows and columns) or voxel binning of a volume."""
+    if isinstance(data, Projections):
+        fl = None if data.flats is None else _bin_axes(data.flats, n, (1, 2))
+        dk = None if data.darks is None else _bin_axes(data.darks, n, (1, 2))
+        return dataclasses.replace(data, data=_bin_axes(data.data, n, (1, 2)), flats=fl, darks=dk,
+                                   pixel_size_nm=data.pixel_size_nm * n)
+    if data.labels:
+        return dataclasses.replace(data, data=data.data[::n, ::n, ::n].copy(), voxel_size_nm=data.voxel_size_nm * n)
+    return dataclasses.replace(data, data=_bin_axes(data.data, n, (0, 1, 2)), voxel_size_nm=data.voxel_size_nm * n)
 
 
 def _recon_summary(rec: Reconstruction, ro: ReconOptions) -> dict[str, Any]:

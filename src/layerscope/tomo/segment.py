@@ -9,7 +9,9 @@
    (one seed per particle; ``h`` suppresses the ridge of an elongated particle).
 4. Dark features inside a particle (envelope but not solid) are cracks when sheet-like (the
    smallest principal extent of the feature below ``max_flatness`` times the middle one) and pores
-   otherwise; features shared by two particles are the gap at their contact and are dropped.
+   otherwise; features shared by two particles (more than 20 % of the voxels in a second one) are
+   the gap between them, and features open to the outside that reach no deeper than the closing
+   radius are surface dents: both are dropped.
 """
 
 from __future__ import annotations
