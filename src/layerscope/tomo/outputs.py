@@ -44,8 +44,10 @@ def _slice_figure(result):
     if result.particle_labels is not None and len(result.cracks):
         big = result.cracks.sort_values("volume_voxels").iloc[-1]
         centre = [int(round(big[f"centroid_{a}_nm"] / result.voxel_size_nm)) for a in "zyx"]
-    fig, axes = plt.subplots(1, 3, figsize=(12, 4.2))
-    for ax, axis, name in zip(axes, (0, 1, 2), ("xy (z = {})", "xz (y = {})", "yz (x = {})")):
+    views = (0, 1, 2) if vol.shape[0] >= 8 else (0,)  # a few slices: the xz and yz cuts say nothing
+    fig, axes = plt.subplots(1, len(views), figsize=(4 * len(views), 4.2), squeeze=False)
+    for ax, axis in zip(axes[0], views):
+        name = ("xy (z = {})", "xz (y = {})", "yz (x = {})")[axis]
         ax.imshow(_overlay(result, axis, centre[axis], lo, hi), interpolation="nearest")
         ax.set_title(name.format(centre[axis]))
         ax.set_axis_off()
