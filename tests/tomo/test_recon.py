@@ -51,7 +51,7 @@ def test_ring_removal_suppresses_a_detector_stripe(phantom):
     assert artefact[True] < 0.5 * artefact[False], artefact  # measured: 0.36 (3-px window on 64 px)
 
 
-def test_dask_cluster_gives_the_same_volume(phantom):
+def test_dask_cluster_gives_the_same_volume(phantom, tmp_path):
     from distributed import Client, LocalCluster
 
     proj = project_phantom(phantom.volume[24:40], n_angles=60, photons=1e5, seed=4)
@@ -62,6 +62,10 @@ def test_dask_cluster_gives_the_same_volume(phantom):
         there = reconstruct(proj, opts, scheduler=client).volume
     assert here.shape == (16, 64, 64)
     np.testing.assert_allclose(there, here, rtol=0, atol=1e-7)
+    disk = np.lib.format.open_memmap(tmp_path / "vol.npy", mode="w+", dtype=np.float32, shape=(16, 64, 64))
+    rec = reconstruct(proj, opts, out=disk)  # batches written into a memory map (volumes larger than memory)
+    assert rec.volume is disk
+    np.testing.assert_allclose(np.asarray(disk), here, rtol=0, atol=1e-7)
 
 
 @pytest.fixture(scope="module")

@@ -183,7 +183,7 @@ def _chunk_task(item: tuple[int, np.ndarray], *, angles_deg: np.ndarray, centre_
 
 
 def reconstruct(proj: Projections, options: ReconOptions = ReconOptions(), *, scheduler: Any = None,
-                progress: bool = False) -> Reconstruction:
+                progress: bool = False, out: np.ndarray | None = None) -> Reconstruction:
     """Normalise, find the centre, remove rings and reconstruct every detector row.
 
     Parameters
@@ -194,13 +194,17 @@ def reconstruct(proj: Projections, options: ReconOptions = ReconOptions(), *, sc
         Chunks of ``options.chunk_slices`` rows run as separate tasks.
     progress : bool
         Show a progress bar.
+    out : array, optional
+        Where to put the volume, ``(rows, columns, columns)`` float32, e.g. a ``numpy.memmap`` for a
+        volume larger than memory: chunks are then computed in batches (two per worker) and written
+        into it as they arrive, so only a batch is held in memory.
 
     Returns
     -------
     Reconstruction
         Volume ``(rows, columns, columns)``: slice z is detector row z.
     """
-    from layerscope.parallel import map_tasks
+    from layerscope.parallel import default_workers, map_tasks
 
     gpu = options.device == "gpu" or (options.device == "auto" and gpu_available())
     if options.device == "gpu" and not gpu_available():
@@ -217,9 +221,19 @@ def reconstruct(proj: Projections, options: ReconOptions = ReconOptions(), *, sc
     if span < 170.0:
         flags.append({"code": "limited_angle", "message": f"projections span only {span:.0f} deg (< 180): expect "
                       "missing-wedge streaks and elongation"})
+    n_rows, n_cols = lines.shape[1], lines.shape[2]
+    given = out is not None
+    if not given:
+        out = np.empty((n_rows, n_cols, n_cols), np.float32)
+    elif tuple(out.shape) != (n_rows, n_cols, n_cols):
+        raise InputError(f"the output array has shape {tuple(out.shape)}, the volume needs {(n_rows, n_cols, n_cols)}")
     k = options.chunk_slices
-    items = [(s, lines[:, s:s + k]) for s in range(0, lines.shape[1], k)]
-    parts = map_tasks(_chunk_task, items, scheduler=scheduler, progress=progress, description="reconstruct",
-                      angles_deg=np.asarray(proj.angles_deg, float), centre_px=centre, options=options, gpu=gpu)
-    vol = np.concatenate([p for _, p in sorted(parts, key=lambda t: t[0])], axis=0)
-    return Reconstruction(vol, proj.pixel_size_nm, centre, searched, "gpu" if gpu else "cpu", flags)
+    starts = list(range(0, n_rows, k))
+    batch = max(1, 2 * default_workers()) if given else len(starts)
+    for b in range(0, len(starts), batch):
+        items = [(s, lines[:, s:s + k]) for s in starts[b:b + batch]]
+        for s, part in map_tasks(_chunk_task, items, scheduler=scheduler, progress=progress, description="reconstruct",
+                                 angles_deg=np.asarray(proj.angles_deg, float), centre_px=centre, options=options,
+                                 gpu=gpu):
+            out[s:s + part.shape[0]] = part
+    return Reconstruction(out, proj.pixel_size_nm, centre, searched, "gpu" if gpu else "cpu", flags)
