@@ -141,3 +141,29 @@ def test_refuses_label_volume_without_particle_label(tmp_path, capsys):
     tifffile.imwrite(path, (np.arange(16 ** 3).reshape(16, 16, 16) % 3).astype(np.uint8))
     _refused(capsys, ["tomo", str(path), "--volume", "--voxel-size-nm", "10", "--out", str(tmp_path / "o")],
              "--particle-label", tmp_path / "o")
+
+
+def test_mrc_tilt_series_with_tlt_file_and_hdf5_volume(tmp_path, phantom, capsys):
+    """An MRC tilt series takes its angles from the IMOD .tlt next to it; an HDF5 volume is read with --volume."""
+    import mrcfile
+
+    from layerscope.tomo import project_phantom
+    from layerscope.tomo.recon import transmission
+
+    proj = project_phantom(phantom.volume[28:36], n_angles=90, photons=1e6, seed=6)
+    path = tmp_path / "tilt.st"
+    with mrcfile.new(path) as m:
+        m.set_data(np.exp(-transmission(proj)[0]).astype(np.float32))
+        m.voxel_size = 500.0
+    (tmp_path / "tilt.tlt").write_text("\n".join(f"{a:.4f}" for a in proj.angles_deg))
+    out = tmp_path / "out"
+    assert run(["tomo", str(path), "--transmission", "--reconstruct-only", "--centre-px", "31.5",
+                "--out", str(out)]) == 0
+    vol = tifffile.imread(out / "volume.tif")
+    assert np.sqrt(np.mean((vol - phantom.volume[28:36]) ** 2)) < 0.006
+    h5 = tmp_path / "vol.h5"
+    with h5py.File(h5, "w") as f:
+        f["volume"] = phantom.volume
+    out2 = tmp_path / "out2"
+    assert run(["tomo", str(h5), "--volume", "--voxel-size-nm", "50", "--out", str(out2)]) == 0
+    assert json.loads((out2 / "summary.json").read_text())["n_cracks"] == 4
