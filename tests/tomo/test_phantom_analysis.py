@@ -74,8 +74,8 @@ def test_crack_width_within_one_voxel_and_orientation(phantom_result, phantom):
 
 
 def test_crack_volume_fraction(phantom_result, phantom):
-    """Internal cracks: within 10 % relative. The crack open to the surface loses its outer rim
-    (the last voxel at the mouth blends with the particle surface): documented 20-50 % low."""
+    """Internal cracks: within 10 % relative. The crack open to the surface loses part of its outer
+    rim (the voxels at the mouth blend with the blurred particle surface): documented 22 % low."""
     res = phantom_result
     truth = phantom.truth.set_index("particle")
     ct = phantom.crack_truth.set_index("particle")
@@ -83,7 +83,7 @@ def test_crack_volume_fraction(phantom_result, phantom):
         got = res.particles.set_index("particle").loc[pid, "crack_volume_fraction"]
         want = truth.loc[tid, "crack_volume_fraction"]
         if bool(ct.loc[tid, "reaches_surface"]):
-            assert 0.5 * want < got < 0.85 * want, (pid, got, want)
+            assert 0.65 * want < got < 0.95 * want, (pid, got, want)
         else:
             assert abs(got / want - 1) < 0.10, (pid, got, want)
 

@@ -130,7 +130,7 @@ def _area_nm2(mask: np.ndarray, voxel_nm: float) -> float:
 
 
 def _deficit(fid: int, feats: np.ndarray, particle: np.ndarray, depth: np.ndarray, grey: np.ndarray,
-             levels: dict, blur_voxels: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+             levels: dict, blur_voxels: float = 1.0, open_: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Partial-volume content of a dark feature: coordinates ``(n, 3)`` and missing fraction per voxel.
 
     Around the feature (dilated by 3 voxels, inside its particle, away from other features) the
@@ -138,15 +138,23 @@ def _deficit(fid: int, feats: np.ndarray, particle: np.ndarray, depth: np.ndarra
     particle without the feature, blurred like the reconstruction (Gaussian, ``blur_voxels``), ``P``
     the median of the particle's solid interior and ``E`` the epoxy level. Blur and FBP preserve
     this sum, so thin cracks are not lost to the threshold; at a crack's mouth ``R`` falls off with the
-    particle surface, so the surface blur is not counted as crack.
+    particle surface, so the surface blur is not counted as crack. For a crack open to the surface
+    (``open_``) the particle is its convex hull, which restores the surface eroded at the mouth.
     """
     sl = tuple(slice(max(0, s.start - 4), s.stop + 4) for s in ndi.find_objects((feats == fid).astype(np.int8))[0])
     f = feats[sl]
     mm = f == fid
     part = particle[sl]
+    interior = part & (depth[sl] >= 3) & (f == 0)
+    if open_:
+        from skimage.morphology import convex_hull_image
+
+        psl = ndi.find_objects(particle.astype(np.int8))[0]
+        hull = np.zeros_like(particle)
+        hull[psl] = convex_hull_image(particle[psl])
+        part = hull[sl]
     other = ndi.binary_dilation((f > 0) & ~mm, iterations=1)
     region = (ndi.binary_dilation(mm, iterations=3) & part & ~other) | mm
-    interior = part & (depth[sl] >= 3) & (f == 0)
     p_level = float(np.median(grey[sl][interior])) if interior.sum() > 20 else levels["particle"]
     e_level = levels["epoxy"]
     ref = e_level + (p_level - e_level) * ndi.gaussian_filter(part.astype(np.float32), blur_voxels)
@@ -191,7 +199,7 @@ def _features(seg_solid, plabels, options: TomoOptions, voxel_nm: float, close_v
         coords = np.argwhere(m).astype(float) + [s.start for s in sl]
         sh = feature_shape(coords)
         if grey is not None:
-            rc, miss = _deficit(fid, feats, plabels == owner, depth, grey, levels)
+            rc, miss = _deficit(fid, feats, plabels == owner, depth, grey, levels, open_=open_)
             n_vox = float(miss.sum())
         else:
             rc, miss, n_vox = coords, np.ones(len(coords)), float(m.sum())
