@@ -167,3 +167,11 @@ def test_mrc_tilt_series_with_tlt_file_and_hdf5_volume(tmp_path, phantom, capsys
     out2 = tmp_path / "out2"
     assert run(["tomo", str(h5), "--volume", "--voxel-size-nm", "50", "--out", str(out2)]) == 0
     assert json.loads((out2 / "summary.json").read_text())["n_cracks"] == 4
+
+
+def test_refuses_pure_noise(tmp_path, capsys):
+    """White noise has no particles: the grey levels of its classes differ by 0.49 x the voxel noise."""
+    path = tmp_path / "noise.tif"
+    tifffile.imwrite(path, np.random.default_rng(0).normal(1, 0.1, (48, 48, 48)).astype(np.float32))
+    _refused(capsys, ["tomo", str(path), "--volume", "--voxel-size-nm", "10", "--out", str(tmp_path / "o")],
+             "shows no particles in epoxy", tmp_path / "o")

@@ -276,6 +276,21 @@ def _check_volume(vol: Volume, options: TomoOptions) -> None:
                          f"{', '.join(map(str, np.unique(vol.data)[:16]))}")
 
 
+def _check_contrast(levels: dict, vol: Volume, flags: list) -> None:
+    """Refuse a grey volume without particle/epoxy contrast (noise, a blank); flag a weak one."""
+    cnr = levels.get("contrast_to_noise")
+    if cnr is None:
+        return
+    name = f"'{vol.source}'" if vol.source else "the volume"
+    if cnr < 1.0:  # white noise smoothed and split in three classes gives 0.49
+        raise InputError(f"{name} shows no particles in epoxy: the bright and dark grey levels differ by only "
+                         f"{cnr:.2f} times the voxel noise; give --threshold if particles are there, or --bin 2 "
+                         "to average the noise down")
+    if cnr < 2.0:
+        flags.append({"code": "low_contrast", "message": f"particle/epoxy contrast is {cnr:.2f} times the voxel "
+                      "noise: boundaries and thin cracks are uncertain"})
+
+
 def _summary(result_parts: dict, vol: Volume, options: TomoOptions, levels: dict) -> dict[str, Any]:
     parts, cracks, pores = result_parts["particles"], result_parts["cracks"], result_parts["pores"]
     s: dict[str, Any] = {"shape_zyx": list(vol.data.shape), "voxel_size_nm": vol.voxel_size_nm,
@@ -357,6 +372,7 @@ def analyse(data: Projections | Volume, options: TomoOptions = TomoOptions(), *,
     close = int(np.ceil((options.crack_max_width_nm / voxel if options.crack_max_width_nm is not None else 6.0) / 2))
     solid, levels = solid_mask(vol.data, smooth_voxels=0.0 if vol.labels else options.smooth_voxels,
                                threshold=options.threshold, particle_label=options.particle_label)
+    _check_contrast(levels, vol, flags)
     plab = particle_labels(solid, close_voxels=close, split=options.split, h_voxels=options.split_h_voxels,
                            min_voxels=options.min_particle_voxels)
     grey = None if vol.labels else np.asarray(vol.data, np.float32)

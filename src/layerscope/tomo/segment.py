@@ -54,7 +54,21 @@ def solid_mask(volume: np.ndarray, *, smooth_voxels: float = 0.8, threshold: flo
     binder = float(np.median(sample[(sample >= lo) & (sample <= hi)]))
     epoxy = float(np.median(sample[sample < lo]))
     t = float(threshold) if threshold is not None else 0.5 * (particle + epoxy)
-    return g > t, {"particle": particle, "binder": binder, "epoxy": epoxy, "threshold": t}
+    noise = voxel_noise(volume)
+    return g > t, {"particle": particle, "binder": binder, "epoxy": epoxy, "threshold": t, "voxel_noise": noise,
+                   "contrast_to_noise": (particle - epoxy) / noise if noise > 0 else float("inf")}
+
+
+def voxel_noise(volume: np.ndarray) -> float:
+    """Noise of single voxels: robust (MAD) spread of each voxel minus the mean of its 6 neighbours."""
+    v = np.asarray(volume[:: max(1, volume.shape[0] // 32)], np.float32) if volume.shape[0] > 64 else np.asarray(volume, np.float32)
+    if min(v.shape) < 3:
+        return 0.0
+    c = v[1:-1, 1:-1, 1:-1]
+    nb = (v[:-2, 1:-1, 1:-1] + v[2:, 1:-1, 1:-1] + v[1:-1, :-2, 1:-1] + v[1:-1, 2:, 1:-1] + v[1:-1, 1:-1, :-2]
+          + v[1:-1, 1:-1, 2:]) / 6.0
+    r = (c - nb).ravel()
+    return float(1.4826 * np.median(np.abs(r - np.median(r))) / np.sqrt(1 + 1 / 6))
 
 
 def _ball(r: int) -> np.ndarray:
