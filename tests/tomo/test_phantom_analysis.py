@@ -95,3 +95,24 @@ def test_spheres_are_spherical(phantom_result, phantom):
             assert r.sphericity > 0.92, r
         else:
             assert r.sphericity < 0.97, r
+
+
+def test_api_write_follows_the_output_contract(phantom_result, tmp_path):
+    import pandas as pd
+
+    out = tmp_path / "api"
+    phantom_result.write(out, save_volume=True)
+    parts = pd.read_csv(out / "particles.csv")
+    assert len(parts) == 4 and parts["crack_count"].sum() == 4
+    assert len(pd.read_csv(out / "cracks.csv")) == 4
+    import tifffile
+
+    assert tifffile.imread(out / "volume.tif").shape == (64, 64, 64)
+    try:  # a second write without overwrite is refused (previous result)
+        phantom_result.write(out)
+    except Exception as err:  # noqa: BLE001
+        assert "--overwrite" in str(err)
+    else:
+        raise AssertionError("a previous result was replaced without overwrite")
+    phantom_result.write(out, overwrite=True)
+    assert not (out / "volume.tif").exists()  # replaced by the new result, which has no volume
