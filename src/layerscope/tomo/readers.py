@@ -190,7 +190,7 @@ def read_tomo(path: str | Path, *, volume: bool = False, voxel_size_nm: float | 
     flats, darks : path, optional
         TIFF stacks of flat and dark fields for TIFF/MRC projections.
     transmission : bool
-        TIFF/MRC projections are already flat-field corrected.
+        The projections are already flat-field corrected (flat and dark fields are then not applied).
 
     Raises
     ------
@@ -256,4 +256,6 @@ def _projections(path, data, extra, size, angles_file, angle_range_deg, flats, d
                          "if the projections are already flat-field corrected")
     fl = None if fl is None else (fl if fl.ndim == 3 else fl[None])
     dk = None if dk is None else (dk if dk.ndim == 3 else dk[None])
+    if transmission:  # the user says the projections are already corrected: flats in the file are not applied
+        fl = dk = None
     return Projections(np.asarray(data, np.float32), angles, size, fl, dk, transmission=fl is None, source=path)
