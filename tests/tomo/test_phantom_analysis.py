@@ -116,3 +116,27 @@ def test_api_write_follows_the_output_contract(phantom_result, tmp_path):
         raise AssertionError("a previous result was replaced without overwrite")
     phantom_result.write(out, overwrite=True)
     assert not (out / "volume.tif").exists()  # replaced by the new result, which has no volume
+
+
+def test_three_parallel_cracks_and_three_pores_in_one_particle():
+    """A 36 x 40 x 40 voxel ellipsoid with three parallel internal cracks 8 voxels apart (width 2, 2,
+    3 voxels) and three round pores (r = 2.5) beside them: every crack counted once, none merged,
+    pores kept apart; crack volume fraction within 10 %."""
+    from layerscope.tomo import TomoOptions, analyse, build_phantom, project_phantom
+    from layerscope.tomo.phantom import CrackSpec, ParticleSpec, PoreSpec
+
+    ph = build_phantom((48, 56, 56), [ParticleSpec((24, 28, 28), (18, 20, 20))],
+                       [CrackSpec(1, (0, 0, 1), 2.0, (0, 0, -7.75), 9.0), CrackSpec(1, (0, 0, 1), 2.0, (0, 0, 0.25), 11.0),
+                        CrackSpec(1, (0, 0, 1), 3.0, (0, 0, 7.25), 9.0)],
+                       [PoreSpec(1, 2.5, (0, 14.5, -3.75)), PoreSpec(1, 2.5, (10, -10.5, 3.75)),
+                        PoreSpec(1, 2.5, (-10, -10.5, -3.75))], seed=2)
+    res = analyse(project_phantom(ph.volume, n_angles=120, photons=1e5, seed=3, pixel_size_nm=VOXEL_NM), TomoOptions())
+    assert len(res.particles) == 1 and len(res.cracks) == 3 and len(res.pores) == 3
+    ct = ph.crack_truth.set_index("crack")
+    for c in res.cracks.itertuples():
+        tid, frac = match(res.feature_labels, ph.cracks, int(c.crack))
+        assert frac > 0.9
+        assert abs(c.volume_voxels / ct.loc[tid, "volume_voxels"] - 1) < 0.10, c
+        assert abs(c.width_mean_nm / VOXEL_NM - ct.loc[tid, "width_voxels"]) < 0.6, c
+    got = res.particles["crack_volume_fraction"].iloc[0]
+    assert abs(got / ph.truth["crack_volume_fraction"].iloc[0] - 1) < 0.10
