@@ -197,3 +197,8 @@ def test_algorithm_option_reaches_astra(tmp_path, phantom, capsys):
     errs = {k: float(np.sqrt(np.mean((v - truth) ** 2))) for k, v in vols.items()}
     assert np.abs(vols["fbp"] - vols["cgls"]).max() > 1e-3  # a different reconstruction ...
     assert max(errs.values()) < 0.006, errs  # ... of the same object
+
+
+def test_refuses_analysis_of_a_few_slices_before_reconstructing(shared_data, tmp_path, capsys):
+    _refused(capsys, ["tomo", str(shared_data / "tomo" / "tomopy_tooth" / "tooth.h5"), "--voxel-size-nm", "1000",
+                      "--out", str(tmp_path / "o")], "give --reconstruct-only", tmp_path / "o")

@@ -260,12 +260,16 @@ def _particle_table(plabels, cracks, pores, voxel_nm: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _thin(source, shape) -> str:
+    name = f"'{source}'" if source else "the volume"
+    return (f"{name} gives only {'x'.join(map(str, shape))} voxels: particles and cracks need a 3-D volume of at least "
+            f"{MIN_SLICES} voxels along every axis; give --reconstruct-only to reconstruct it without the analysis")
+
+
 def _check_volume(vol: Volume, options: TomoOptions) -> None:
     name = f"'{vol.source}'" if vol.source else "the volume"
-    if vol.data.shape[0] < MIN_SLICES or min(vol.data.shape) < MIN_SLICES:
-        raise InputError(f"{name} is only {'x'.join(map(str, vol.data.shape))} voxels: particles and cracks need a 3-D "
-                         f"volume of at least {MIN_SLICES} slices; give --reconstruct-only to reconstruct it without "
-                         "the analysis")
+    if min(vol.data.shape) < MIN_SLICES:
+        raise InputError(_thin(vol.source, vol.data.shape))
     if vol.labels and options.particle_label is None:
         raise InputError(f"{name} is a segmented label volume (labels {', '.join(map(str, np.unique(vol.data)[:8]))}); "
                          "say which label is the active material with --particle-label (and the pores with --pore-label)")
@@ -356,6 +360,9 @@ def analyse(data: Projections | Volume, options: TomoOptions = TomoOptions(), *,
     if options.bin_voxels > 1:
         data = _binned(data, options.bin_voxels)
     if isinstance(data, Projections):
+        n_rows, n_cols = data.data.shape[1], data.data.shape[2]
+        if not options.reconstruct_only and n_rows < MIN_SLICES:  # refuse before the work
+            raise InputError(_thin(data.source, (n_rows, n_cols, n_cols)))
         rec = reconstruct(data, options.recon, scheduler=scheduler, progress=progress)
         flags += rec.flags
         vol = Volume(rec.volume, rec.voxel_size_nm, labels=False, source=data.source)
