@@ -23,6 +23,24 @@ def _range(text: Optional[str]) -> tuple[float, float] | None:
     return parts  # type: ignore[return-value]
 
 
+def _reconstruct_to_disk(data, options, scheduler, tmp: Path, prov):
+    """Reconstruct into a memory-mapped scratch file in the output folder, write volume.tif from it, remove it."""
+    import numpy as np
+
+    from layerscope.tomo import analyse
+
+    scratch = tmp / "volume-scratch.npy"
+    rows, cols = data.data.shape[1] // options.bin_voxels, data.data.shape[2] // options.bin_voxels
+    disk = np.lib.format.open_memmap(scratch, mode="w+", dtype=np.float32, shape=(rows, cols, cols))
+    try:
+        result = analyse(data, options, scheduler=scheduler, progress=True, out=disk)
+        result.write(tmp, prov, save_volume=True)
+    finally:
+        del disk
+        scratch.unlink(missing_ok=True)
+    return result
+
+
 @app.command()
 def tomo(
     input: Path = typer.Argument(..., help="Projections (DXchange .h5, TIFF stack, MRC tilt series) or, with "
@@ -44,7 +62,9 @@ def tomo(
                                               "searched (Vo's method) if not given."),
     rings: bool = typer.Option(True, "--rings/--no-rings", help="Remove ring artefacts (sinogram stripes)."),
     device: str = typer.Option("auto", "--device", help="auto (ASTRA CUDA when a GPU is present), cpu or gpu."),
-    reconstruct_only: bool = typer.Option(False, "--reconstruct-only", help="Reconstruct and stop (no particle analysis)."),
+    reconstruct_only: bool = typer.Option(False, "--reconstruct-only", help="Reconstruct, write volume.tif and stop "
+                                          "(no particle analysis); the volume is written chunk by chunk, so it may "
+                                          "be larger than memory."),
     save_volume: bool = typer.Option(False, "--save-volume", help="Also write the volume as volume.tif (float32, nm)."),
     threshold: Optional[float] = typer.Option(None, "--threshold", help="Grey level between solid and epoxy "
                                               "(default: halfway between the two levels)."),
@@ -81,13 +101,17 @@ def tomo(
                           max_flatness=max_flatness, bin_voxels=bin_voxels)
     data = read_tomo(input, volume=volume, voxel_size_nm=voxel_size_nm, angles_file=angles_file,
                      angle_range_deg=_range(angle_range_deg), flats=flats, darks=darks, transmission=transmission)
-    result = analyse(data, options, scheduler=scheduler, progress=True)
     inputs = [p for p in (input, angles_file, flats, darks) if p is not None]
     prov = Provenance.create(inputs=inputs, parameters={"voxel_size_nm": data.voxel_size_nm if volume else data.pixel_size_nm,
                                                         "volume": volume, "scheduler": scheduler,
                                                         "options": options.to_dict()})
-    with target.open() as tmp:
-        result.write(tmp, prov, save_volume=save_volume or reconstruct_only)
+    if reconstruct_only and not volume:  # the volume goes to disk chunk by chunk (larger than memory)
+        with target.open() as tmp:
+            result = _reconstruct_to_disk(data, options, scheduler, tmp, prov)
+    else:
+        result = analyse(data, options, scheduler=scheduler, progress=True)
+        with target.open() as tmp:
+            result.write(tmp, prov, save_volume=save_volume)
     s = result.summary
     flags = "".join(f"; FLAG {f['code']}: {f['message']}" for f in result.flags)
     if reconstruct_only:

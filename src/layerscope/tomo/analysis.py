@@ -336,7 +336,7 @@ def _flags(parts: pd.DataFrame, cracks: pd.DataFrame, vol: Volume, close_voxels:
 
 
 def analyse(data: Projections | Volume, options: TomoOptions = TomoOptions(), *, scheduler: Any = None,
-            progress: bool = False) -> TomoResult:
+            progress: bool = False, out: np.ndarray | None = None) -> TomoResult:
     """Reconstruct (projections) and measure particles, cracks and pores.
 
     Parameters
@@ -348,6 +348,9 @@ def analyse(data: Projections | Volume, options: TomoOptions = TomoOptions(), *,
         Slice chunks of the reconstruction run as Dask tasks.
     progress : bool
         Progress bar for the reconstruction.
+    out : array, optional
+        Where to reconstruct (e.g. a ``numpy.memmap`` for a volume larger than memory), see
+        :func:`~layerscope.tomo.recon.reconstruct`.
 
     Returns
     -------
@@ -363,7 +366,7 @@ def analyse(data: Projections | Volume, options: TomoOptions = TomoOptions(), *,
         n_rows, n_cols = data.data.shape[1], data.data.shape[2]
         if not options.reconstruct_only and n_rows < MIN_SLICES:  # refuse before the work
             raise InputError(_thin(data.source, (n_rows, n_cols, n_cols)))
-        rec = reconstruct(data, options.recon, scheduler=scheduler, progress=progress)
+        rec = reconstruct(data, options.recon, scheduler=scheduler, progress=progress, out=out)
         flags += rec.flags
         vol = Volume(rec.volume, rec.voxel_size_nm, labels=False, source=data.source)
     else:
