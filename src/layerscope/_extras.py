@@ -24,6 +24,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "cells": ("galvani", "NewareNDA"),
     "insitu": ("imageio", "imageio_ffmpeg", "zarr"),
     "distributed": ("distributed",),
+    "tomo": ("astra", "algotom", "mrcfile"),
 }
 
 

@@ -1,0 +1,123 @@
+"""``layerscope tomo``: reconstruct a projection series (or read a volume) and measure cracked particles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from layerscope.cli.app import OutOption, OverwriteOption, SchedulerOption, app, claim_output
+from layerscope.errors import InputError
+
+
+def _range(text: Optional[str]) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    try:
+        parts = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        parts = ()
+    if len(parts) != 2:
+        raise InputError(f"--angle-range-deg {text!r}: give START,STOP in deg (e.g. 0,180; STOP excluded)")
+    return parts  # type: ignore[return-value]
+
+
+def _reconstruct_to_disk(data, options, scheduler, tmp: Path, prov):
+    """Reconstruct into a memory-mapped scratch file in the output folder, write volume.tif from it, remove it."""
+    import numpy as np
+
+    from layerscope.tomo import analyse
+
+    scratch = tmp / "volume-scratch.npy"
+    rows, cols = data.data.shape[1] // options.bin_voxels, data.data.shape[2] // options.bin_voxels
+    disk = np.lib.format.open_memmap(scratch, mode="w+", dtype=np.float32, shape=(rows, cols, cols))
+    try:
+        result = analyse(data, options, scheduler=scheduler, progress=True, out=disk)
+        result.write(tmp, prov, save_volume=True)
+    finally:
+        del disk
+        scratch.unlink(missing_ok=True)
+    return result
+
+
+@app.command()
+def tomo(
+    input: Path = typer.Argument(..., help="Projections (DXchange .h5, TIFF stack, MRC tilt series) or, with "
+                                 "--volume, a reconstructed or segmented volume (TIFF, HDF5, MRC)."),
+    out: Path = OutOption,
+    overwrite: bool = OverwriteOption,
+    volume: bool = typer.Option(False, "--volume", help="INPUT is a volume (z, y, x), not projections."),
+    voxel_size_nm: Optional[float] = typer.Option(None, "--voxel-size-nm", help="Detector pixel / voxel size in nm: "
+                                                  "required where the file states none; overrides the file."),
+    angles_file: Optional[Path] = typer.Option(None, "--angles-file", help="Text file, one projection angle (deg) per line."),
+    angle_range_deg: Optional[str] = typer.Option(None, "--angle-range-deg", help="START,STOP in deg: projections "
+                                                  "evenly spaced from START, STOP excluded (0,180)."),
+    flats: Optional[Path] = typer.Option(None, "--flats", help="TIFF stack of flat (open-beam) fields."),
+    darks: Optional[Path] = typer.Option(None, "--darks", help="TIFF stack of dark fields."),
+    transmission: bool = typer.Option(False, "--transmission", help="TIFF/MRC projections are already flat-field corrected."),
+    algorithm: str = typer.Option("fbp", "--algorithm", help="fbp, sirt or cgls (ASTRA Toolbox)."),
+    iterations: int = typer.Option(50, "--iterations", help="Iterations of SIRT/CGLS."),
+    centre_px: Optional[float] = typer.Option(None, "--centre-px", help="Rotation axis column (px, 0-based); "
+                                              "searched (Vo's method) if not given."),
+    rings: bool = typer.Option(True, "--rings/--no-rings", help="Remove ring artefacts (sinogram stripes)."),
+    device: str = typer.Option("auto", "--device", help="auto (ASTRA CUDA when a GPU is present), cpu or gpu."),
+    reconstruct_only: bool = typer.Option(False, "--reconstruct-only", help="Reconstruct, write volume.tif and stop "
+                                          "(no particle analysis); the volume is written chunk by chunk, so it may "
+                                          "be larger than memory."),
+    save_volume: bool = typer.Option(False, "--save-volume", help="Also write the volume as volume.tif (float32, nm)."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", help="Grey level between solid and epoxy "
+                                              "(default: halfway between the two levels)."),
+    particle_label: Optional[int] = typer.Option(None, "--particle-label", help="Segmented volume: label of the "
+                                                 "active material (required for label volumes)."),
+    pore_label: Optional[int] = typer.Option(None, "--pore-label", help="Segmented volume: label of the pores (porosity)."),
+    crack_max_width_nm: Optional[float] = typer.Option(None, "--crack-max-width-nm", help="Widest crack bridged when "
+                                                       "closing particle envelopes (nm; default 6 voxels)."),
+    split: bool = typer.Option(True, "--split/--no-split", help="Split touching particles (watershed)."),
+    split_h_voxels: float = typer.Option(2.0, "--split-h-voxels", help="Distance-transform peak depth (voxels) "
+                                         "that seeds a separate particle."),
+    min_particle_voxels: int = typer.Option(200, "--min-particle-voxels", help="Smallest particle kept (voxels)."),
+    max_flatness: float = typer.Option(0.45, "--max-flatness", help="Dark features flatter than this (smallest / "
+                                       "middle principal extent) are cracks, others pores."),
+    bin_voxels: int = typer.Option(1, "--bin", help="Bin detector pixels (projections) or voxels (volume) by this "
+                                   "factor first; the voxel size grows by it."),
+    chunk_slices: int = typer.Option(8, "--chunk-slices", help="Slices per reconstruction task."),
+    scheduler: Optional[str] = SchedulerOption,
+) -> None:
+    """Reconstruct INPUT (or read a volume) and measure particles, cracks and pores.
+
+    Writes particles.csv, cracks.csv, pores.csv, slices.png, rendering_3d.png, (volume.tif),
+    summary.json, provenance.json and report.html into --out.
+    """
+    target = claim_output(out, overwrite, input, angles_file, flats, darks)
+    from layerscope.provenance import Provenance
+    from layerscope.tomo import ReconOptions, TomoOptions, analyse, read_tomo
+
+    recon = ReconOptions(algorithm=algorithm, iterations=iterations, centre_px=centre_px, rings=rings,
+                         chunk_slices=chunk_slices, device=device)
+    options = TomoOptions(recon=recon, reconstruct_only=reconstruct_only, threshold=threshold,
+                          particle_label=particle_label, pore_label=pore_label, crack_max_width_nm=crack_max_width_nm,
+                          split=split, split_h_voxels=split_h_voxels, min_particle_voxels=min_particle_voxels,
+                          max_flatness=max_flatness, bin_voxels=bin_voxels)
+    data = read_tomo(input, volume=volume, voxel_size_nm=voxel_size_nm, angles_file=angles_file,
+                     angle_range_deg=_range(angle_range_deg), flats=flats, darks=darks, transmission=transmission)
+    inputs = [p for p in (input, angles_file, flats, darks) if p is not None]
+    prov = Provenance.create(inputs=inputs, parameters={"voxel_size_nm": data.voxel_size_nm if volume else data.pixel_size_nm,
+                                                        "volume": volume, "scheduler": scheduler,
+                                                        "options": options.to_dict()})
+    if reconstruct_only and not volume:  # the volume goes to disk chunk by chunk (larger than memory)
+        with target.open() as tmp:
+            result = _reconstruct_to_disk(data, options, scheduler, tmp, prov)
+    else:
+        result = analyse(data, options, scheduler=scheduler, progress=True)
+        with target.open() as tmp:
+            result.write(tmp, prov, save_volume=save_volume)
+    s = result.summary
+    flags = "".join(f"; FLAG {f['code']}: {f['message']}" for f in result.flags)
+    if reconstruct_only:
+        rc = s["reconstruction"]
+        typer.echo(f"reconstructed {' x '.join(map(str, s['shape_zyx']))} voxels ({rc['algorithm']}, centre "
+                   f"{rc['centre_px']:.2f} px){flags}; results in {out}")
+    else:
+        typer.echo(f"{s['n_particles']} particles, {s['n_cracks']} cracks, {s['n_pores']} pores; crack volume "
+                   f"fraction {s.get('crack_volume_fraction', 0):.4f}{flags}; results in {out}")

@@ -1,0 +1,261 @@
+"""Reading tomography data: projection series (DXchange HDF5, TIFF stacks, MRC tilt series) and volumes.
+
+Projections are ``(n_angles, rows, columns)``; volumes are ``(z, y, x)``. The voxel (detector pixel)
+size is taken from the file where it states one (MRC header, DXchange ``pixel_size`` entries,
+ImageJ TIFF with a length unit) or from ``--voxel-size-nm``; it is never guessed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from layerscope.errors import CalibrationError, InputError
+
+__all__ = ["Projections", "Volume", "read_tomo", "parse_angles"]
+
+_HDF5 = (".h5", ".hdf5", ".hdf", ".nxs", ".cxi")
+_TIFF = (".tif", ".tiff")
+_MRC = (".mrc", ".st", ".ali", ".rec", ".mrcs", ".map")
+_UNIT_NM = {"nm": 1.0, "nanometer": 1.0, "um": 1e3, "µm": 1e3, "micron": 1e3, "microns": 1e3, "micrometer": 1e3,
+            "mm": 1e6, "millimeter": 1e6, "a": 0.1, "å": 0.1, "angstrom": 0.1, "m": 1e9, "meter": 1e9}
+
+
+@dataclass
+class Projections:
+    """A projection series.
+
+    Attributes
+    ----------
+    data : ndarray, (n_angles, rows, columns)
+        Raw counts (with ``flats``/``darks``) or transmission (``transmission=True``).
+    angles_deg : ndarray
+        Rotation angle of every projection (deg).
+    pixel_size_nm : float
+        Detector pixel size in the object (nm); also the reconstructed voxel size.
+    flats, darks : ndarray or None
+        Flat (open beam) and dark fields, ``(n, rows, columns)``.
+    transmission : bool
+        ``data`` is already flat/dark corrected (I/I0, 0-1).
+    source : Path or None
+    """
+
+    data: np.ndarray
+    angles_deg: np.ndarray
+    pixel_size_nm: float
+    flats: np.ndarray | None = None
+    darks: np.ndarray | None = None
+    transmission: bool = False
+    source: Path | None = None
+
+
+@dataclass
+class Volume:
+    """A reconstructed (grey) or segmented (integer labels) volume, ``(z, y, x)``, cubic voxels of ``voxel_size_nm``."""
+
+    data: np.ndarray
+    voxel_size_nm: float
+    labels: bool = False
+    source: Path | None = None
+
+
+def parse_angles(n: int, *, angles_file: str | Path | None = None, angle_range_deg: Sequence[float] | None = None,
+                 name: str = "the input") -> np.ndarray | None:
+    """Angles (deg) of ``n`` projections from a text file (one per line) or a range START,STOP (STOP excluded)."""
+    if angles_file is not None:
+        try:
+            ang = np.loadtxt(angles_file, dtype=float, ndmin=1).ravel()
+        except (OSError, ValueError) as err:
+            raise InputError(f"--angles-file '{angles_file}' cannot be read as numbers ({err}); give one angle "
+                             "in deg per line") from None
+        if ang.size != n:
+            raise InputError(f"--angles-file '{angles_file}' has {ang.size} angles but {name} has {n} projections; "
+                             "give one angle per projection")
+        if not np.all(np.isfinite(ang)):
+            raise InputError(f"--angles-file '{angles_file}' holds NaN or infinite angles; fix the file")
+        return ang
+    if angle_range_deg is not None:
+        start, stop = (float(v) for v in angle_range_deg)
+        return np.linspace(start, stop, n, endpoint=False)
+    return None
+
+
+def _check_array(arr: np.ndarray, path: Path, what: str) -> np.ndarray:
+    if arr.ndim == 2:
+        raise InputError(f"'{path}' is a single 2-D image; tomography needs a stack of projections or a 3-D volume "
+                         "(give a multi-page TIFF, HDF5 or MRC file)")
+    if arr.ndim != 3:
+        raise InputError(f"'{path}' holds a {arr.ndim}-D array; give a 3-D {what}")
+    if min(arr.shape) < 2:
+        raise InputError(f"'{path}' {what} has shape {arr.shape}; it needs at least 2 entries along every axis")
+    if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
+        bad = int(np.count_nonzero(~np.isfinite(arr)))
+        raise InputError(f"'{path}' holds {bad} NaN or infinite values; replace them (e.g. interpolate dead pixels) "
+                         "before running layerscope tomo")
+    return arr
+
+
+def _hdf5_pixel_size_nm(f) -> float | None:
+    """A pixel size from a DXchange file (``*pixel_size*`` datasets with a ``units`` attribute)."""
+    found: list[float] = []
+
+    def visit(name, obj):
+        last = name.rsplit("/", 1)[-1].lower()
+        if "pixel_size" in last and hasattr(obj, "shape") and obj.size == 1 and not found:
+            unit = obj.attrs.get("units", b"")
+            unit = (unit.decode() if isinstance(unit, bytes) else str(unit)).strip().lower()
+            if unit in _UNIT_NM and float(np.ravel(obj[()])[0]) > 0:
+                found.append(float(np.ravel(obj[()])[0]) * _UNIT_NM[unit])
+
+    f.visititems(visit)
+    return found[0] if found else None
+
+
+def _read_hdf5(path: Path, volume: bool):
+    import h5py
+
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise InputError(f"'{path}' is not a readable HDF5 file ({err})") from None
+    with f:
+        size = _hdf5_pixel_size_nm(f)
+        if "exchange/data" in f:
+            data = np.asarray(f["exchange/data"][()])
+            extra = {k: np.asarray(f[f"exchange/{k}"][()]) for k in ("data_white", "data_dark", "theta") if f"exchange/{k}" in f}
+            if "theta" in extra:
+                unit = f["exchange/theta"].attrs.get("units", b"degrees")
+                unit = unit.decode() if isinstance(unit, bytes) else str(unit)
+                if unit.lower().startswith("rad"):
+                    extra["theta"] = np.rad2deg(extra["theta"])
+            return data, extra, size
+        cands = []
+        f.visititems(lambda n, o: cands.append(n) if hasattr(o, "ndim") and o.ndim == 3 else None)
+        if not cands:
+            raise InputError(f"'{path}' has no 3-D dataset (DXchange /exchange/data or a volume); give a projection "
+                             "series or a reconstructed volume")
+        return np.asarray(f[cands[0]][()]), {}, size
+
+
+def _read_tiff(path: Path):
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tf:
+            data = tf.asarray()
+            meta = tf.imagej_metadata or {}
+            size = None
+            unit = str(meta.get("unit", "")).strip().lower().replace("\\u00b5", "µ")
+            res = tf.pages[0].tags.get("XResolution")
+            if unit in _UNIT_NM and res is not None:
+                num, den = res.value
+                if num > 0:
+                    size = den / num * _UNIT_NM[unit]
+    except (OSError, ValueError, tifffile.TiffFileError) as err:
+        raise InputError(f"'{path}' is not a readable TIFF stack ({err})") from None
+    return data, size
+
+
+def _read_mrc(path: Path):
+    import mrcfile
+
+    try:
+        with mrcfile.open(path, permissive=True) as m:
+            data = np.asarray(m.data)
+            vx = float(m.voxel_size.x) if m.voxel_size is not None else 0.0
+    except (OSError, ValueError) as err:
+        raise InputError(f"'{path}' is not a readable MRC file ({err})") from None
+    return data, (vx * 0.1 if vx > 0 and vx != 1.0 else None)  # Angstrom; 0 or 1 means "not set"
+
+
+def read_tomo(path: str | Path, *, volume: bool = False, voxel_size_nm: float | None = None,
+              angles_file: str | Path | None = None, angle_range_deg: Sequence[float] | None = None,
+              flats: str | Path | None = None, darks: str | Path | None = None,
+              transmission: bool = False) -> Projections | Volume:
+    """Read a projection series or (``volume=True``) a reconstructed or segmented volume.
+
+    Parameters
+    ----------
+    path : path
+        DXchange/HDF5 (``.h5``), TIFF stack, or MRC (``.mrc``, ``.st``, ``.ali``, ``.rec``).
+    volume : bool
+        The file is a volume ``(z, y, x)`` rather than projections.
+    voxel_size_nm : float, optional
+        Detector pixel / voxel size (nm); overrides the file, required where the file has none.
+    angles_file, angle_range_deg : optional
+        Projection angles (deg) where the file has none; an IMOD ``.tlt`` next to an MRC is read.
+    flats, darks : path, optional
+        TIFF stacks of flat and dark fields for TIFF/MRC projections.
+    transmission : bool
+        The projections are already flat-field corrected (flat and dark fields are then not applied).
+
+    Raises
+    ------
+    InputError, CalibrationError
+        One line naming the file, the problem and the command-line fix.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"'{path}' does not exist or is not a file; give a projection series or a volume")
+    suffix = path.suffix.lower()
+    extra: dict = {}
+    if suffix in _HDF5:
+        data, extra, size = _read_hdf5(path, volume)
+    elif suffix in _TIFF:
+        data, size = _read_tiff(path)
+    elif suffix in _MRC:
+        data, size = _read_mrc(path)
+    else:
+        raise InputError(f"'{path}': unknown tomography format '{suffix}'; give DXchange/HDF5 (.h5), a TIFF stack "
+                         "(.tif) or MRC (.mrc, .st, .rec)")
+    data = _check_array(np.asarray(data), path, "volume" if volume else "projection series")
+    size = voxel_size_nm if voxel_size_nm is not None else size
+    if size is None:
+        raise CalibrationError(f"'{path}' states no voxel (pixel) size; give it with --voxel-size-nm "
+                               "(layerscope never guesses a length scale)")
+    if not (np.isfinite(size) and size > 0):
+        raise CalibrationError(f"--voxel-size-nm {size}: give a positive number of nm")
+    if volume:
+        is_labels = np.issubdtype(data.dtype, np.integer) and np.unique(data[:: max(1, data.shape[0] // 8)]).size <= 16
+        return Volume(np.asarray(data), float(size), labels=bool(is_labels), source=path)
+    return _projections(path, data, extra, float(size), angles_file, angle_range_deg, flats, darks, transmission)
+
+
+def _projections(path, data, extra, size, angles_file, angle_range_deg, flats, darks, transmission) -> Projections:
+    n = data.shape[0]
+    angles = parse_angles(n, angles_file=angles_file, angle_range_deg=angle_range_deg, name=f"'{path}'")
+    if angles is None and "theta" in extra:
+        angles = np.asarray(extra["theta"], float).ravel()
+        if angles.size != n:
+            raise InputError(f"'{path}' has {angles.size} angles in /exchange/theta for {n} projections; give the "
+                             "right ones with --angles-file")
+    tlt = path.with_suffix(".tlt")
+    if angles is None and tlt.is_file():
+        angles = parse_angles(n, angles_file=tlt, name=f"'{path}'")
+    if angles is None:
+        raise InputError(f"'{path}' has no projection angles; give --angles-file (one angle in deg per line) or "
+                         "--angle-range-deg START,STOP")
+    fl = extra.get("data_white") if flats is None else _read_tiff(Path(flats))[0]
+    dk = extra.get("data_dark") if darks is None else _read_tiff(Path(darks))[0]
+    for name, arr, opt in (("flat", fl, "--flats"), ("dark", dk, "--darks")):
+        if arr is None:
+            continue
+        arr = np.asarray(arr)
+        if arr.ndim == 2:
+            arr = arr[None]
+        if arr.shape[1:] != data.shape[1:]:
+            raise InputError(f"'{path}': the {name} fields are {arr.shape[1]} x {arr.shape[2]} px but the projections "
+                             f"{data.shape[1]} x {data.shape[2]} px; give matching {name} fields with {opt}")
+        if not np.all(np.isfinite(arr)):
+            raise InputError(f"'{path}': the {name} fields hold NaN values; give clean ones with {opt}")
+    if fl is None and not transmission:
+        raise InputError(f"'{path}' has no flat (open-beam) fields; give --flats (and --darks), or --transmission "
+                         "if the projections are already flat-field corrected")
+    fl = None if fl is None else (fl if fl.ndim == 3 else fl[None])
+    dk = None if dk is None else (dk if dk.ndim == 3 else dk[None])
+    if transmission:  # the user says the projections are already corrected: flats in the file are not applied
+        fl = dk = None
+    return Projections(np.asarray(data, np.float32), angles, size, fl, dk, transmission=fl is None, source=path)

@@ -1,0 +1,204 @@
+"""``layerscope tomo``: file formats, options reaching the result, and one-line refusals of bad input."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+
+from layerscope.cli import run
+
+
+def _refused(capsys, args, pattern, out):
+    code = run(args)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2, err
+    assert len(err) == 1 and err[0].startswith("layerscope: error:"), err
+    assert pattern in err[0], err
+    assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def phantom_tiff(tmp_path_factory, phantom):
+    from layerscope.tomo.outputs import write_volume
+
+    path = tmp_path_factory.mktemp("vol") / "phantom.tif"
+    return write_volume(phantom.volume, 50.0, path)
+
+
+def test_volume_tiff_round_trip_reads_voxel_size_and_counts(tmp_path, phantom_tiff, capsys):
+    out = tmp_path / "out"
+    assert run(["tomo", str(phantom_tiff), "--volume", "--out", str(out)]) == 0
+    line = capsys.readouterr().out
+    assert "4 particles, 4 cracks" in line
+    s = json.loads((out / "summary.json").read_text())
+    assert s["voxel_size_nm"] == pytest.approx(50.0)
+    parts = pd.read_csv(out / "particles.csv")
+    assert {"volume_voxels", "crack_count", "crack_volume_fraction", "sphericity"} <= set(parts.columns)
+    assert parts["crack_count"].tolist() == [1, 1, 1, 1]
+    for name in ("cracks.csv", "pores.csv", "slices.png", "rendering_3d.png", "report.html", "provenance.json"):
+        assert (out / name).is_file(), name
+
+
+def test_max_flatness_option_changes_the_classification(tmp_path, phantom_tiff, capsys):
+    out = tmp_path / "out"
+    assert run(["tomo", str(phantom_tiff), "--volume", "--out", str(out), "--max-flatness", "0.01"]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["n_cracks"] == 0 and s["n_pores"] >= 4  # no feature is that flat: the 4 cracks become pores
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["parameters"]["options"]["max_flatness"] == 0.01
+
+
+def test_tiff_projections_with_angle_range_and_centre(tmp_path, phantom, capsys):
+    from layerscope.tomo import project_phantom
+    from layerscope.tomo.recon import transmission
+
+    proj = project_phantom(phantom.volume[28:36], n_angles=90, photons=1e6, seed=5)
+    path = tmp_path / "proj.tif"
+    tifffile.imwrite(path, np.exp(-transmission(proj)[0]).astype(np.float32))
+    outs = []
+    for centre in ("31.5", "30.0"):
+        out = tmp_path / f"out{centre}"
+        assert run(["tomo", str(path), "--transmission", "--angle-range-deg", "0,180", "--voxel-size-nm", "50",
+                    "--reconstruct-only", "--centre-px", centre, "--out", str(out)]) == 0
+        s = json.loads((out / "summary.json").read_text())
+        assert s["reconstruction"]["centre_px"] == float(centre)
+        outs.append(tifffile.imread(out / "volume.tif"))
+    truth = phantom.volume[28:36]
+    err_right = np.sqrt(np.mean((outs[0] - truth) ** 2))
+    err_wrong = np.sqrt(np.mean((outs[1] - truth) ** 2))
+    assert outs[0].shape == (8, 64, 64)
+    assert err_right < 0.006 and err_wrong > 1.3 * err_right, (err_right, err_wrong)
+
+
+def test_mrc_volume_voxel_size_from_header(tmp_path, phantom, capsys):
+    import mrcfile
+
+    path = tmp_path / "vol.mrc"
+    with mrcfile.new(path) as m:
+        m.set_data(phantom.volume.astype(np.float32))
+        m.voxel_size = 500.0  # Angstrom
+    out = tmp_path / "out"
+    assert run(["tomo", str(path), "--volume", "--out", str(out)]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["voxel_size_nm"] == pytest.approx(50.0) and s["n_particles"] == 4
+
+
+def test_refuses_a_2d_image(tmp_path, capsys):
+    path = tmp_path / "one.tif"
+    tifffile.imwrite(path, np.ones((32, 32), np.float32))
+    _refused(capsys, ["tomo", str(path), "--volume", "--voxel-size-nm", "10", "--out", str(tmp_path / "o")],
+             "single 2-D image", tmp_path / "o")
+
+
+def test_refuses_nans(tmp_path, capsys):
+    vol = np.ones((16, 16, 16), np.float32)
+    vol[3, 4, 5] = np.nan
+    path = tmp_path / "nan.tif"
+    tifffile.imwrite(path, vol)
+    _refused(capsys, ["tomo", str(path), "--volume", "--voxel-size-nm", "10", "--out", str(tmp_path / "o")],
+             "NaN", tmp_path / "o")
+
+
+def test_refuses_missing_angles(tmp_path, capsys):
+    path = tmp_path / "proj.tif"
+    tifffile.imwrite(path, np.ones((20, 4, 32), np.float32))
+    _refused(capsys, ["tomo", str(path), "--transmission", "--voxel-size-nm", "10", "--out", str(tmp_path / "o")],
+             "give --angles-file", tmp_path / "o")
+
+
+def test_refuses_wrong_number_of_angles(tmp_path, capsys):
+    path = tmp_path / "proj.tif"
+    tifffile.imwrite(path, np.ones((20, 4, 32), np.float32))
+    angles = tmp_path / "angles.txt"
+    angles.write_text("\n".join(str(a) for a in range(19)))
+    _refused(capsys, ["tomo", str(path), "--transmission", "--voxel-size-nm", "10", "--angles-file", str(angles),
+                      "--out", str(tmp_path / "o")], "has 19 angles", tmp_path / "o")
+
+
+def test_refuses_mismatched_flats(tmp_path, capsys):
+    path = tmp_path / "bad.h5"
+    with h5py.File(path, "w") as f:
+        f["exchange/data"] = np.ones((20, 4, 32), np.float32)
+        f["exchange/data_white"] = np.ones((5, 4, 30), np.float32)
+        f["exchange/data_dark"] = np.zeros((5, 4, 32), np.float32)
+        f["exchange/theta"] = np.linspace(0, 180, 20, endpoint=False)
+    _refused(capsys, ["tomo", str(path), "--voxel-size-nm", "10", "--out", str(tmp_path / "o")],
+             "flat fields are 4 x 30 px", tmp_path / "o")
+
+
+def test_refuses_unknown_voxel_size(shared_data, tmp_path, capsys):
+    _refused(capsys, ["tomo", str(shared_data / "tomo" / "tomopy_tooth" / "tooth.h5"), "--out", str(tmp_path / "o")],
+             "give it with --voxel-size-nm", tmp_path / "o")
+
+
+def test_refuses_label_volume_without_particle_label(tmp_path, capsys):
+    path = tmp_path / "labels.tif"
+    tifffile.imwrite(path, (np.arange(16 ** 3).reshape(16, 16, 16) % 3).astype(np.uint8))
+    _refused(capsys, ["tomo", str(path), "--volume", "--voxel-size-nm", "10", "--out", str(tmp_path / "o")],
+             "--particle-label", tmp_path / "o")
+
+
+def test_mrc_tilt_series_with_tlt_file_and_hdf5_volume(tmp_path, phantom, capsys):
+    """An MRC tilt series takes its angles from the IMOD .tlt next to it; an HDF5 volume is read with --volume."""
+    import mrcfile
+
+    from layerscope.tomo import project_phantom
+    from layerscope.tomo.recon import transmission
+
+    proj = project_phantom(phantom.volume[28:36], n_angles=90, photons=1e6, seed=6)
+    path = tmp_path / "tilt.st"
+    with mrcfile.new(path) as m:
+        m.set_data(np.exp(-transmission(proj)[0]).astype(np.float32))
+        m.voxel_size = 500.0
+    (tmp_path / "tilt.tlt").write_text("\n".join(f"{a:.4f}" for a in proj.angles_deg))
+    out = tmp_path / "out"
+    assert run(["tomo", str(path), "--transmission", "--reconstruct-only", "--centre-px", "31.5",
+                "--out", str(out)]) == 0
+    vol = tifffile.imread(out / "volume.tif")
+    assert np.sqrt(np.mean((vol - phantom.volume[28:36]) ** 2)) < 0.006
+    h5 = tmp_path / "vol.h5"
+    with h5py.File(h5, "w") as f:
+        f["volume"] = phantom.volume
+    out2 = tmp_path / "out2"
+    assert run(["tomo", str(h5), "--volume", "--voxel-size-nm", "50", "--out", str(out2)]) == 0
+    assert json.loads((out2 / "summary.json").read_text())["n_cracks"] == 4
+
+
+def test_refuses_pure_noise(tmp_path, capsys):
+    """White noise has no particles: the grey levels of its classes differ by 0.49 x the voxel noise."""
+    path = tmp_path / "noise.tif"
+    tifffile.imwrite(path, np.random.default_rng(0).normal(1, 0.1, (48, 48, 48)).astype(np.float32))
+    _refused(capsys, ["tomo", str(path), "--volume", "--voxel-size-nm", "10", "--out", str(tmp_path / "o")],
+             "shows no particles in epoxy", tmp_path / "o")
+
+
+def test_algorithm_option_reaches_astra(tmp_path, phantom, capsys):
+    from layerscope.tomo import project_phantom
+    from layerscope.tomo.recon import transmission
+
+    proj = project_phantom(phantom.volume[30:34], n_angles=90, photons=1e6, seed=7)
+    path = tmp_path / "proj.tif"
+    tifffile.imwrite(path, np.exp(-transmission(proj)[0]).astype(np.float32))
+    vols = {}
+    for alg in ("fbp", "cgls"):
+        out = tmp_path / alg
+        assert run(["tomo", str(path), "--transmission", "--angle-range-deg", "0,180", "--voxel-size-nm", "50",
+                    "--reconstruct-only", "--centre-px", "31.5", "--algorithm", alg, "--iterations", "12",
+                    "--no-rings", "--out", str(out)]) == 0
+        s = json.loads((out / "summary.json").read_text())
+        assert s["reconstruction"]["algorithm"] == alg and s["reconstruction"]["rings_removed"] is False
+        vols[alg] = tifffile.imread(out / "volume.tif")
+    truth = phantom.volume[30:34]
+    errs = {k: float(np.sqrt(np.mean((v - truth) ** 2))) for k, v in vols.items()}
+    assert np.abs(vols["fbp"] - vols["cgls"]).max() > 1e-3  # a different reconstruction ...
+    assert max(errs.values()) < 0.006, errs  # ... of the same object
+
+
+def test_refuses_analysis_of_a_few_slices_before_reconstructing(shared_data, tmp_path, capsys):
+    _refused(capsys, ["tomo", str(shared_data / "tomo" / "tomopy_tooth" / "tooth.h5"), "--voxel-size-nm", "1000",
+                      "--out", str(tmp_path / "o")], "give --reconstruct-only", tmp_path / "o")
