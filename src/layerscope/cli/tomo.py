@@ -90,6 +90,9 @@ def tomo(
     summary.json, provenance.json and report.html into --out.
     """
     target = claim_output(out, overwrite, input, angles_file, flats, darks)
+    from layerscope._extras import require
+
+    require("tomo", "layerscope tomo")
     from layerscope.provenance import Provenance
     from layerscope.tomo import ReconOptions, TomoOptions, analyse, read_tomo
 
