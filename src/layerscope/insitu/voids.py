@@ -111,14 +111,14 @@ class SegmentationGrid:
         self.bin = b
         self.small_shape = (n // b, m // b)
         self.step_nm = b * pixel_size_nm
-        fy = sfft.fftfreq(n)[: n // (2 * b)].tolist() + sfft.fftfreq(n)[n - n // (2 * b):].tolist()
-        self._rows = np.r_[0 : n // (2 * b), n - n // (2 * b) : n]
-        self._ncols = m // (2 * b) + 1
-        fy = np.asarray(fy, np.float32)
+        # the rows of the full spectrum that make up the small one: its non-negative frequencies
+        # (one more than the negative ones when the small size is odd), then the negative ones
+        ns, ms = self.small_shape
+        self._rows = np.r_[0 : (ns + 1) // 2, n - ns // 2 : n]
+        self._ncols = ms // 2 + 1
+        fy = sfft.fftfreq(n)[self._rows].astype(np.float32)
         fx = sfft.rfftfreq(m)[: self._ncols].astype(np.float32)
         self.transfer = np.exp(-2 * np.pi**2 * sigma_px**2 * (fy[:, None] ** 2 + fx[None, :] ** 2)).astype(np.float32)
-        if self._rows.size != self.small_shape[0]:
-            raise InputError(f"internal: binned grid mismatch for shape {shape} and bin {b}")
         # border band wrapped by the Fourier low-pass: 3 sigma
         self.margin_px = int(np.ceil(3.0 * sigma_px))
         mb = int(np.ceil(self.margin_px / b))
