@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from layerscope.errors import InputError
 
-__all__ = ["map_tasks", "compute", "compute_here", "progress", "progress_bar", "get_client", "scheduler_context",
+__all__ = ["map_tasks", "compute", "compute_here", "in_task", "progress", "progress_bar", "get_client", "scheduler_context",
            "default_workers", "check_scheduler_address", "CONNECT_TIMEOUT_S", "PROGRESS_DELAY_S"]
 
 T = TypeVar("T")
@@ -105,6 +105,8 @@ def check_scheduler_address(address: str) -> str:
         One line saying what is wrong and what to give instead.
     """
     text = str(address).strip()
+    if text.startswith("inproc://"):  # a cluster in this very process (LocalCluster(processes=False))
+        return text
     m = _ADDRESS.match(text)
     fix = ("give --scheduler tcp://HOST:PORT of a running 'dask scheduler' (e.g. tcp://10.0.0.5:8786), "
            "threads or processes, or leave --scheduler out to run in this process")
@@ -115,12 +117,16 @@ def check_scheduler_address(address: str) -> str:
         raise InputError(f"--scheduler '{address}': unknown protocol '{proto}://'; {fix}")
     full = f"{proto}://{m['host']}:{m['port']}"
     if proto in ("tcp", "tls", "ws", "wss"):
-        _probe(address, m["host"].strip("[]"), int(m["port"]))
+        _probe(address, m["host"].strip("[]"), int(m["port"]), handshake=proto == "tcp")
     return full
 
 
-def _probe(address: str, host: str, port: int) -> None:
-    """Open (and close) a TCP connection to the scheduler's port, with a short timeout."""
+def _probe(address: str, host: str, port: int, *, handshake: bool) -> None:
+    """Open (and close) a TCP connection to the scheduler's port, with a short timeout.
+
+    With ``handshake``, also wait for the first bytes: a Dask scheduler speaks first on plain TCP
+    (its handshake), a port that answers but stays silent is something else (Dask would hang there).
+    """
     import socket
 
     hint = ("start one with 'dask scheduler' and 'dask worker ADDRESS', check --scheduler, "
@@ -136,6 +142,11 @@ def _probe(address: str, host: str, port: int) -> None:
             with socket.socket(family, kind, proto) as s:
                 s.settimeout(CONNECT_TIMEOUT_S)
                 s.connect(sockaddr)
+                if handshake and not _speaks(s):
+                    raise InputError(
+                        f"no Dask scheduler answered at '{address}': something listens there but sent no Dask "
+                        f"handshake within {CONNECT_TIMEOUT_S:g} s; check the port of --scheduler (a 'dask "
+                        f"scheduler' listens on 8786 by default) or leave --scheduler out")
             return
         except socket.timeout:
             last = TimeoutError(f"no answer within {CONNECT_TIMEOUT_S:g} s")
@@ -143,6 +154,16 @@ def _probe(address: str, host: str, port: int) -> None:
             last = err
     why = getattr(last, "strerror", None) or str(last)
     raise InputError(f"no Dask scheduler answered at '{address}' ({why}); {hint}") from None
+
+
+def _speaks(sock: Any) -> bool:
+    """Whether the peer sends its first bytes within the timeout."""
+    import socket
+
+    try:
+        return len(sock.recv(1)) > 0
+    except (socket.timeout, OSError):
+        return False
 
 
 def get_client(address: str):
@@ -298,6 +319,14 @@ def compute(*collections: Any, scheduler: Any = None, progress: bool = False, de
 def compute_here(collection: Any) -> Any:
     """Evaluate a collection in the calling thread (inside a task: never re-enters a cluster)."""
     return dask.compute(collection, scheduler="sync")[0]
+
+
+@contextmanager
+def in_task() -> Iterator[None]:
+    """Inside a task: any Dask evaluation (explicit or by a library) runs in the calling thread,
+    not on the cluster's client that a ``dask.distributed`` worker would otherwise use."""
+    with dask.config.set(scheduler="sync"):
+        yield
 
 
 class _BarCallback:

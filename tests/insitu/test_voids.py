@@ -91,9 +91,9 @@ def test_electrolyte_detected_and_surface_pores_separated():
 
 
 def test_void_options_are_validated():
-    with pytest.raises(InputError, match="edge_level"):
+    with pytest.raises(InputError, match="--edge-level"):
         VoidParams(edge_level=1.5)
-    with pytest.raises(InputError, match="background_nm"):
+    with pytest.raises(InputError, match="--background-nm"):
         VoidParams(smooth_nm=0.5, background_nm=1.0)
     with pytest.raises(InputError, match="polarity"):
         VoidParams(polarity="grey")

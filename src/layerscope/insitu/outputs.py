@@ -218,9 +218,7 @@ def write_movie(series: ImageSeries, result: InsituResult, path: Path, *, fps: f
 
     Frames are read chunk by chunk; at most ``max_frames`` are shown (every k-th frame).
     """
-    import dask
-
-    from layerscope.parallel import scheduler_context
+    from layerscope.parallel import compute, progress_bar, scheduler_context
 
     path = Path(path)
     suffix = path.suffix.lower()
@@ -244,10 +242,12 @@ def write_movie(series: ImageSeries, result: InsituResult, path: Path, *, fps: f
                                              macro_block_size=2, ffmpeg_log_level="error")
         writer.send(None)
     try:
-        with scheduler_context(scheduler) as opts:
+        with scheduler_context(scheduler) as opts, progress_bar(len(idx), f"in situ: {path.name}") as bar:
+            where = opts["scheduler"] if not isinstance(opts["scheduler"], str) else scheduler
             for start in range(0, len(idx), chunk):
                 sel = idx[start : start + chunk]
-                (block,) = dask.compute(series.data[sel], **opts)
+                (block,) = compute(series.data[sel], scheduler=where)
+                bar.update(len(sel))
                 for k, i in enumerate(sel):
                     d = drift[i]
                     sh = (0, 0) if not np.all(np.isfinite(d)) else (-int(round(d[0])), -int(round(d[1])))

@@ -99,8 +99,13 @@ class InsituOptions:
     surface_distance_nm : float
         Voids whose outline comes this close to the interface are surface pores; the rest bulk voids.
     thickness_nm : ndarray or float, optional
-        Foil thickness (nm): a number, or a map of the first frame's field (e.g. t/lambda times the
-        inelastic mean free path from EELS). Voids then get a missing thickness (nm) and volume.
+        Foil thickness (nm): a number, or a map of the first frame's field (same shape as a frame).
+        Voids then get a missing thickness (nm) and volume.
+    thickness_t_lambda : ndarray, optional
+        Instead of ``thickness_nm``: a relative-thickness map t/lambda of the first frame's field
+        (e.g. from EELS log-ratio), turned into nm with ``mfp_nm``.
+    mfp_nm : float, optional
+        Inelastic mean free path lambda (nm) for ``thickness_t_lambda``.
     chunk_frames : int
         Frames per task.
     on_bad_frame : str
@@ -129,30 +134,57 @@ class InsituOptions:
     interface: Any = None
     surface_distance_nm: float = 1.0
     thickness_nm: Any = None
+    thickness_t_lambda: Any = None
+    mfp_nm: float | None = None
     chunk_frames: int = 16
     on_bad_frame: str = "skip"
 
     def __post_init__(self) -> None:
         if self.reference not in ("auto", "first", "previous", "rolling", "hybrid"):
-            raise InputError(f"reference='{self.reference}' must be 'auto', 'first', 'previous', 'rolling' or 'hybrid'")
+            raise InputError(f"--reference {self.reference!r}: choose auto, first, previous, rolling or hybrid")
         if self.window < 1:
-            raise InputError(f"window={self.window} must be at least 1 frame")
+            raise InputError(f"--window {self.window}: give at least 1 frame")
         if self.contact_frames < 0:
-            raise InputError(f"contact_frames={self.contact_frames} must be 0 or more frames")
+            raise InputError(f"--contact-frames {self.contact_frames}: give 0 or more frames")
         if self.upsample < 1:
-            raise InputError(f"upsample={self.upsample} must be at least 1")
+            raise InputError(f"--upsample {self.upsample}: give 1 or more (the drift is resolved to 1/UPSAMPLE px)")
         if self.on_bad_frame not in ("skip", "stop"):
-            raise InputError(f"on_bad_frame='{self.on_bad_frame}' must be 'skip' or 'stop'")
+            raise InputError(f"--on-bad-frame {self.on_bad_frame!r}: choose skip or stop")
         if not (self.front_window_nm > 0):
-            raise InputError(f"front_window_nm={self.front_window_nm} must be positive (nm)")
+            raise InputError(f"--front-window-nm {self.front_window_nm}: give a positive window sigma in nm")
+        self._check_thickness()
         if self.interface is not None and self.interface != "detect":
             if len(tuple(self.interface)) != 4:
-                raise InputError("interface must be 'detect', None or (x0, y0, x1, y1) in nm")
+                raise InputError("--interface: give 'detect' or four numbers x0,y0,x1,y1 in nm")
+
+    def _check_thickness(self) -> None:
+        if self.thickness_t_lambda is None:
+            if self.mfp_nm is not None:
+                raise InputError("--mfp-nm is used with --thickness-map (t/lambda); give --thickness-map too, "
+                                 "or --thickness-nm alone")
+            return
+        if self.thickness_nm is not None:
+            raise InputError("give either --thickness-nm or --thickness-map with --mfp-nm, not both")
+        if self.mfp_nm is None:
+            raise InputError("--thickness-map is t/lambda: give the inelastic mean free path with --mfp-nm")
+        if not (np.isfinite(self.mfp_nm) and self.mfp_nm > 0):
+            raise InputError(f"--mfp-nm {self.mfp_nm!r}: give a positive mean free path in nm")
+        if np.ndim(self.thickness_t_lambda) != 2:
+            raise InputError(f"--thickness-map holds an array of shape {np.shape(self.thickness_t_lambda)}; "
+                             f"give a single 2-D t/lambda map of the first frame's field")
+
+    def thickness_field_nm(self) -> Any:
+        """The foil thickness (nm): ``thickness_nm``, or ``thickness_t_lambda * mfp_nm``, or None."""
+        if self.thickness_t_lambda is not None:
+            return np.asarray(self.thickness_t_lambda, float) * float(self.mfp_nm)
+        return self.thickness_nm
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        if isinstance(self.thickness_nm, np.ndarray):
-            d["thickness_nm"] = f"<map {self.thickness_nm.shape}>"
+        for name in ("thickness_nm", "thickness_t_lambda"):
+            v = getattr(self, name)
+            if v is not None and np.ndim(v) > 0:
+                d[name] = f"<map {np.shape(v)}>"
         return d
 
 
@@ -463,9 +495,13 @@ def _prepare(series: ImageSeries, o: InsituOptions) -> _Context:
         c0, r0 = max(c0, 0), max(r0, 0)
         c1, r1 = min(c1, shape[1]), min(r1, shape[0])
         if r1 - r0 < 16 or c1 - c0 < 16:
-            raise InputError(f"roi_nm={o.roi_nm} covers {r1 - r0} x {c1 - c0} pixels of the frame; it needs at least "
+            raise InputError(f"--roi-nm {','.join(f'{v:g}' for v in o.roi_nm)} covers {r1 - r0} x {c1 - c0} pixels of the frame; it needs at least "
                              f"16 x 16 pixels inside the {shape[1] * p:.3g} x {shape[0] * p:.3g} nm field")
         roi_px = (r0, r1, c0, c1)
+    thick = o.thickness_field_nm()
+    if thick is not None and np.ndim(thick) == 2 and tuple(np.shape(thick)) != shape:
+        raise InputError(f"{series.title}: the thickness map is {np.shape(thick)[0]} x {np.shape(thick)[1]} pixels, "
+                         f"the frames {shape[0]} x {shape[1]}; give --thickness-map of the first frame's field")
     peaks = _bragg_peaks(per0, grid, p)
     reference = o.reference
     if reference == "auto":
@@ -481,8 +517,8 @@ def _prepare(series: ImageSeries, o: InsituOptions) -> _Context:
         layer_peak = _fronts.find_layer_peak(per0, grid, pixel_size_nm=p, layer_spacing_nm=o.layer_spacing_nm)
     if o.interface == "detect":
         if not peaks:
-            raise InputError("interface='detect' needs a lattice image (the electrolyte is found as the region "
-                             "without lattice fringes); give the interface as two points instead")
+            raise InputError(f"{series.title}: --interface detect needs a lattice image (the electrolyte is found as the "
+                             "region without lattice fringes); give --interface x0,y0,x1,y1 (two points, nm) instead")
         interface_peaks = tuple(peaks)
     ctx = _Context(shape, p, o, reference, roi_px, coarse_px, search, layer_peak, interface_peaks, direction,
                    n_prev=(1 if reference == "previous" else o.window if reference in ("rolling", "hybrid") else 0))
@@ -541,7 +577,7 @@ def _estimate_direction(series: ImageSeries, ctx: _Context, grid: _reg.FourierGr
         maps.append(power)
         excludes.append(exclude)
     if not maps:
-        raise InputError("no readable frame to estimate the front direction from; give front_direction_deg")
+        raise InputError(f"{series.title}: no readable frame to estimate the front direction from; give --front-direction-deg")
     first = _fronts.estimate_direction([np.where(e, np.nan, m) for m, e in zip(maps, excludes)], step,
                                        margin_px=3 * sigma_px)
     angles, weights = [], []
@@ -598,7 +634,7 @@ def analyse_series(
     """
     import dask
 
-    from layerscope.parallel import scheduler_context
+    from layerscope import parallel
 
     series = open_series(series, pixel_size_nm=pixel_size_nm, fps=fps, chunk_frames=options.chunk_frames)
     times = series.require_times()
@@ -614,16 +650,8 @@ def analyse_series(
     for b, blk in enumerate(blocks):
         prev = blocks[b - 1] if (b > 0 and ctx.n_prev > 0) else None
         tasks.append(dask.delayed(_analyse_block, pure=True)(blk, prev, ref, start=int(starts[b]), ctx=ctx))
-    with scheduler_context(scheduler) as opts:
-        if progress and not _is_client(opts.get("scheduler")):
-            from dask.diagnostics import ProgressBar
-
-            import sys
-
-            with ProgressBar(out=sys.stderr):
-                parts = dask.compute(*tasks, **opts)
-        else:
-            parts = dask.compute(*tasks, **opts)
+    parts = parallel.compute(*tasks, scheduler=scheduler, progress=progress, count="_analyse_block",
+                             description=f"in situ: {series.shape[0]} frames in {len(tasks)} chunks")
     records = [r for part in parts for r in part]
     return _assemble(series, records, ctx, times)
 
@@ -633,10 +661,6 @@ def _first_good_frame_array(head: np.ndarray) -> np.ndarray:
         if np.all(np.isfinite(f)):
             return np.asarray(f, np.float32)
     raise InputError("none of the first frames can be read; check the file")
-
-
-def _is_client(s: Any) -> bool:
-    return s is not None and not isinstance(s, str)
 
 
 def _assemble(series: ImageSeries, records: list[dict], ctx: _Context, times: np.ndarray) -> InsituResult:
@@ -660,7 +684,7 @@ def _assemble(series: ImageSeries, records: list[dict], ctx: _Context, times: np
     n_aliases = 0
     if o.drift:
         if ctx.reference in ("first", "hybrid") and anchor != 0:
-            raise InputError(f"{series.title}: the first frame cannot be read; use reference='previous' or 'rolling'")
+            raise InputError(f"{series.title}: the first frame cannot be read; give --reference previous or --reference rolling")
         chain = _repair_links(series, pairs[pairs["kind"] == "chain"], good_frames, ctx)
         drift = _reg.solve_drift(chain, n_used, anchor=anchor)
         checks = pairs[pairs["kind"] == "check"]
@@ -706,7 +730,7 @@ def _assemble(series: ImageSeries, records: list[dict], ctx: _Context, times: np
     line = None
     if o.interface is not None and o.interface != "detect":
         line = tuple(float(v) for v in o.interface)
-    thick = o.thickness_nm
+    thick = o.thickness_field_nm()
     for r in usable:
         i = r["frame"]
         ddx, ddy = dxp[i] * p, dyp[i] * p

@@ -388,9 +388,9 @@ def drift_pairs(n_frames: int, *, reference: str, window: int = 1) -> list[tuple
         return [(i, i - 1) for i in range(1, n_frames)]
     if reference == "rolling":
         if window < 1:
-            raise InputError(f"rolling window={window} must be at least 1 frame")
+            raise InputError(f"--window {window}: give at least 1 frame")
         return [(i, i - k) for i in range(1, n_frames) for k in range(1, window + 1) if i - k >= 0]
-    raise InputError(f"reference='{reference}' is not one of 'first', 'previous', 'rolling'")
+    raise InputError(f"--reference {reference!r}: choose first, previous or rolling")
 
 
 def solve_drift(pairs: pd.DataFrame, n_frames: int, *, anchor: int = 0) -> pd.DataFrame:
@@ -500,7 +500,7 @@ def write_aligned(data: Any, drift: pd.DataFrame, path: str | Path, *, scheduler
 
     Frames are computed chunk by chunk, so the whole movie is never in memory.
     """
-    from layerscope.parallel import scheduler_context
+    from layerscope.parallel import compute, scheduler_context
 
     path = Path(path)
     stack = aligned_stack(data, drift)
@@ -508,20 +508,16 @@ def write_aligned(data: Any, drift: pd.DataFrame, path: str | Path, *, scheduler
     if suffix == ".zarr":
         import dask.array as da
 
-        import dask
-
         store = da.to_zarr(stack.rechunk({0: 1}), str(path), mode="w", compute=False)
-        with scheduler_context(scheduler) as opts:
-            dask.compute(store, **opts)
+        compute(store, scheduler=scheduler, progress=True, description=f"in situ: {path.name}")
         return path
     if suffix in (".tif", ".tiff"):
         import tifffile
 
         with tifffile.TiffWriter(path, bigtiff=True) as tw, scheduler_context(scheduler) as opts:
+            where = opts["scheduler"] if not isinstance(opts["scheduler"], str) else scheduler
             for start in range(0, stack.shape[0], stack.chunks[0][0]):
-                import dask
-
-                (block,) = dask.compute(stack[start : start + stack.chunks[0][0]], **opts)
+                (block,) = compute(stack[start : start + stack.chunks[0][0]], scheduler=where)
                 for frame in block:
                     tw.write(frame, contiguous=True)
         return path

@@ -137,7 +137,7 @@ def _load_rsciio(
         items = reader.file_reader(str(path), **kwargs)
     except Exception as err:  # the readers raise anything from struct errors to KeyErrors
         raise InputError(f"'{path}' could not be read as {module.split('.')[-1]}: {err}; is the file complete?") from err
-    items = [d for d in items if np.asarray(d["data"]).size > 0 or lazy]
+    items = [d for d in items if lazy or np.asarray(d["data"]).size > 0]
     if not items:
         raise InputError(f"'{path}' contains no data")
     if index is None and len(items) > 1:
