@@ -18,6 +18,7 @@ import pandas as pd
 from layerscope.containers import ImageSeries
 from layerscope.errors import InputError
 from layerscope.insitu.pipeline import InsituResult
+from layerscope.insitu.series import read_frame
 from layerscope.io.output import writes_folder
 
 __all__ = ["write_tables", "figures", "report_section", "write_movie", "write_outputs", "provenance_inputs"]
@@ -302,7 +303,7 @@ def write_outputs(series: ImageSeries, result: InsituResult, out_dir: Path, *, m
         first = None
         good = result.frames.index[result.frames["status"] == "ok"]
         if len(good):
-            first = np.asarray(series.data[int(result.frames.loc[good[0], "frame"])])
+            first = read_frame(series, int(result.frames.loc[good[0], "frame"]))
         section = report_section(result, first_frame=first, provenance=prov)
         written["report"] = render_report([section], out_dir / "report.html", title="layerscope in situ report",
                                           provenance=prov)

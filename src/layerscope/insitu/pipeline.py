@@ -8,7 +8,7 @@ frame's own (drifting) coordinates. The drift is solved afterwards from all pair
 specimen coordinates of the first frame. Tracking, velocities and summaries follow on the small
 per-frame tables.
 
-The fan-out goes through :func:`layerscope.parallel.scheduler_context`: local threads by default
+The fan-out goes through :func:`layerscope.parallel.compute`: local threads by default
 (memory stays at a few chunks), or a ``dask.distributed`` cluster given by its address or client;
 the numbers are the same.
 """
@@ -30,7 +30,7 @@ from layerscope.insitu import fronts as _fronts
 from layerscope.insitu import registration as _reg
 from layerscope.insitu import tracking as _tracking
 from layerscope.insitu import voids as _voids
-from layerscope.insitu.series import diagnose_frame, open_series
+from layerscope.insitu.series import diagnose_frame, open_series, read_frame
 
 __all__ = ["InsituOptions", "InsituResult", "analyse_series"]
 
@@ -535,9 +535,7 @@ def _bragg_peaks(per: np.ndarray, grid: _reg.FourierGrid, p: float, *, n_max: in
     if not ok.any():
         return []
     kb = np.round(k * min(grid.shape)).astype(int)
-    med = np.zeros(kb.max() + 2)
-    for r in np.unique(kb[ok]):
-        med[r] = np.median(power[kb == r])
+    med = _ring_medians(power, kb, np.unique(kb[ok]))
     rel = np.where(ok, power / np.maximum(med[kb], 1e-30), 0.0)
     from scipy import ndimage as ndi
 
@@ -553,9 +551,22 @@ def _bragg_peaks(per: np.ndarray, grid: _reg.FourierGrid, p: float, *, n_max: in
     return peaks
 
 
+def _ring_medians(power: np.ndarray, ring: np.ndarray, rings: np.ndarray) -> np.ndarray:
+    """Median of ``power`` over each ring index in ``rings`` (one sort, not one pass per ring)."""
+    flat, lab = power.ravel(), ring.ravel()
+    order = np.argsort(lab, kind="stable")
+    sorted_lab = lab[order]
+    med = np.zeros(int(lab.max()) + 2)
+    lo = np.searchsorted(sorted_lab, rings, side="left")
+    hi = np.searchsorted(sorted_lab, rings, side="right")
+    for r, a, b in zip(rings, lo, hi):
+        med[r] = np.median(flat[order[a:b]])
+    return med
+
+
 def _first_good_frame(series: ImageSeries) -> np.ndarray:
     for i in range(min(series.shape[0], 8)):
-        f = np.asarray(series.data[i], np.float32)
+        f = read_frame(series, i)
         if np.all(np.isfinite(f)):
             return f
     raise InputError(f"{series.title}: none of the first frames can be read; check the file")
@@ -569,7 +580,7 @@ def _estimate_direction(series: ImageSeries, ctx: _Context, grid: _reg.FourierGr
     sigma_px = ctx.options.front_window_nm / ctx.pixel_size_nm
     step = None
     for i in sorted({0, n // 4, n // 2, (3 * n) // 4, n - 1}):
-        f = np.asarray(series.data[i], np.float32)
+        f = read_frame(series, i)
         if not np.all(np.isfinite(f)):
             continue
         fs, electrolyte, feats, _ = _frame_features(f, st)
@@ -835,8 +846,8 @@ def _repair_links(series: ImageSeries, pairs: pd.DataFrame, good: list[int], ctx
         i = stranded[0]
         j = max(g for g in good if g < i and comp[g] == anchor_comp)
         st = _TaskState(ctx)
-        fi = np.asarray(series.data[i], np.float32)
-        fj = np.asarray(series.data[j], np.float32)
+        fi = read_frame(series, i)
+        fj = read_frame(series, j)
         si = st.reg_spectrum(fi)
         sj = st.reg_spectrum(fj)
         e = st.shift(si, sj)

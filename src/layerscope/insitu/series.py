@@ -32,7 +32,7 @@ from layerscope.containers import ImageSeries
 from layerscope.errors import CalibrationError, InputError
 
 __all__ = ["open_series", "MOVIE_SUFFIXES", "FRAME_SUFFIXES", "diagnose_frame", "FolderReader", "MovieReader",
-           "FileReader"]
+           "FileReader", "read_frame"]
 
 MOVIE_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 FRAME_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".npy", ".dm3", ".dm4")
@@ -413,6 +413,24 @@ def _check_frames(series: ImageSeries) -> ImageSeries:
             f"the imaging commands)"
         )
     return series
+
+
+def read_frame(series: ImageSeries, i: int) -> np.ndarray:
+    """Frame ``i`` as float32 (NaN where it cannot be read), reading that frame only.
+
+    Folders, movies and stack files go through their reader (one file or frame, not the whole
+    chunk of ``chunk_frames`` frames that indexing the Dask array would decode).
+    """
+    reader = series.metadata.get("_reader")
+    if reader is not None:
+        try:
+            return np.asarray(reader.read(i), np.float32)
+        except Exception:  # the frame is reported by diagnose_frame where it matters
+            return np.full(series.shape[1:], np.nan, np.float32)
+    from layerscope.parallel import compute_here
+
+    frame = series.data[i]
+    return np.asarray(compute_here(frame) if hasattr(frame, "dask") else frame, np.float32)
 
 
 def diagnose_frame(series: ImageSeries, i: int) -> str:

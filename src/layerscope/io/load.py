@@ -17,6 +17,7 @@ import numpy as np
 
 from layerscope.containers import (
     Image,
+    ImageSeries,
     Signal,
     Spectrum,
     build_container,
@@ -300,7 +301,6 @@ def require_image(signal: Signal) -> Image:
     if isinstance(signal, Image):
         return signal
     where = f"'{signal.source}'" if signal.source else "the input"
-    raise InputError(
-        f"{where} is a {signal.kind.replace('_', ' ')} of shape {signal.shape}, not a single 2-D image; "
-        f"select one frame (e.g. --frame / series.frame(i)) or use the matching command"
-    )
+    fix = ("for a series of frames use 'layerscope insitu', or save the one frame you want as its own file"
+           if isinstance(signal, ImageSeries) else "use the command made for it (e.g. 'layerscope eels')")
+    raise InputError(f"{where} is a {signal.kind.replace('_', ' ')} of shape {signal.shape}, not a single 2-D image; {fix}")
