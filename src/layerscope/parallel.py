@@ -336,13 +336,15 @@ class _BarCallback:
         from dask.callbacks import Callback
         from dask.utils import key_split
 
+        want = None if prefix is None else prefix.lstrip("_")  # key_split drops leading underscores
+
         def counted(key: Any) -> bool:
-            return prefix is None or key_split(key).startswith(prefix)
+            return want is None or key_split(key).lstrip("_").startswith(want)
 
         class _CB(Callback):
             def _start_state(self, dsk, state):  # noqa: D401 - dask hook
-                bar.total = sum(1 for k in dsk if counted(k))
-                bar.refresh()
+                if bar.total is None:
+                    bar.total = sum(1 for k in dsk if counted(k))
 
             def _posttask(self, key, result, dsk, state, worker_id):  # noqa: D401 - dask hook
                 if counted(key) and (bar.total is None or bar.n < bar.total):
