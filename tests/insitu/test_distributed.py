@@ -55,6 +55,16 @@ def test_tiff_stack_by_relative_path_on_a_process_cluster(tmp_path, monkeypatch)
         local = analyse_series("stack.tif", options=options, pixel_size_nm=0.04, fps=2.0)
         remote = analyse_series("stack.tif", options=options, pixel_size_nm=0.04, fps=2.0,
                                 scheduler=cluster.scheduler_address)
+        # the command line on the same cluster: analysis, annotated movie and aligned stack
+        from layerscope.cli import run
+
+        code = run(["insitu", "stack.tif", "--out", "out", "--pixel-size-nm", "0.04", "--fps", "2", "--no-cracks",
+                    "--chunk-frames", "2", "--movie", "gif", "--aligned", "tif", "--scheduler", cluster.scheduler_address])
+    assert code == 0
+    on_disk = pd.read_csv(tmp_path / "out" / "frames.csv")
+    np.testing.assert_allclose(on_disk["drift_x_px"], local.frames["drift_x_px"], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(on_disk["void_area_nm2"], local.frames["void_area_nm2"], rtol=1e-9)
+    assert (tmp_path / "out" / "annotated.gif").stat().st_size > 0 and (tmp_path / "out" / "aligned.tif").exists()
     pd.testing.assert_frame_equal(local.frames, remote.frames, check_exact=True)
     pd.testing.assert_frame_equal(local.voids, remote.voids, check_exact=True)
     # and the numbers are right: drift within 0.1 px of the truth, both voids in every frame

@@ -126,3 +126,17 @@ def test_smoothed_frame_of_odd_and_non_square_frames(shape, pixel_size_nm):
     assert got.shape == truth.shape == grid.small_shape
     # float32 spectra: agreement to 1e-4 of the 10-count noise
     np.testing.assert_allclose(got, truth, atol=1e-3)
+
+
+def test_dark_features_without_a_lattice_are_flagged():
+    """The same voids on a lattice image: no flag; on an image without fringes (a particle movie, a
+    low-magnification frame) they are still measured, but summary.json flags the label."""
+    voids = [VoidSpec(3.8, 3.8, 1.0)]
+    with_lattice, _ = synthetic_series(shape=(160, 160), n_frames=2, voids=voids, seed=4)
+    without, _ = synthetic_series(shape=(160, 160), n_frames=2, voids=voids, lattice=None, seed=4)
+    opts = InsituOptions(drift=False)
+    assert analyse_series(with_lattice, options=opts).summary["flags"] == []
+    res = analyse_series(without, options=opts)
+    assert [f["code"] for f in res.summary["flags"]] == ["no_lattice"]
+    assert res.frames["n_voids"].tolist() == [1, 1]  # measured all the same
+    assert analyse_series(without, options=InsituOptions(drift=False, voids=False, cracks=False)).summary["flags"] == []

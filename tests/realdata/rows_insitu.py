@@ -56,6 +56,7 @@ def _check_gold_movie(out: Path, stdout: str) -> None:
     # the drift in nm is the drift in px times the given pixel size
     np.testing.assert_allclose(frames["drift_x_nm"], frames["drift_x_px"] * 0.163, rtol=1e-9)
     assert "voids" not in summary and "cracks" not in summary
+    assert summary["flags"] == [], summary["flags"]  # drift only: nothing labelled that the movie cannot support
 
 
 ROWS = [

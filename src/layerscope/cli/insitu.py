@@ -126,7 +126,8 @@ def insitu(
         if aligned is not None:
             write_aligned(data.data[: len(result.frames)], result.frames, tmp / f"aligned.{aligned}", scheduler=scheduler)
     s = result.summary
-    typer.echo(f"{s['n_frames_analysed']} of {s['n_frames']} frames analysed; results in {out}")
+    flags = "".join(f"; flag {f['code']}: {f['message']}" for f in s.get("flags", []))
+    typer.echo(f"{s['n_frames_analysed']} of {s['n_frames']} frames analysed; results in {out}{flags}")
     if result.stopped_at is not None:
         raise LayerscopeError(
             f"frame {result.stopped_at} of '{series}' could not be read ({result.bad_frames['reason'].iloc[0]}); "

@@ -257,6 +257,7 @@ class _Context:
     interface_peaks: tuple[_fronts.LatticePeak, ...]
     front_direction_deg: float | None
     n_prev: int
+    lattice: bool = False
 
 
 class _TaskState:
@@ -522,6 +523,7 @@ def _prepare(series: ImageSeries, o: InsituOptions) -> _Context:
         interface_peaks = tuple(peaks)
     ctx = _Context(shape, p, o, reference, roi_px, coarse_px, search, layer_peak, interface_peaks, direction,
                    n_prev=(1 if reference == "previous" else o.window if reference in ("rolling", "hybrid") else 0))
+    ctx.lattice = bool(peaks)
     if o.fronts and direction is None:
         ctx.front_direction_deg = _estimate_direction(series, ctx, grid)
     return ctx
@@ -821,10 +823,37 @@ def _assemble(series: ImageSeries, records: list[dict], ctx: _Context, times: np
     summary = _summary(series, frames, voids, tracks, events, crack_table, fronts, ctx, bad_rows, stopped_at)
     if o.drift:
         summary["drift"]["links_rejected_as_lattice_aliases"] = n_aliases
+    summary["flags"] = _flags(frames, ctx)
     return InsituResult(frames=frames, voids=voids, tracks=tracks, events=events, cracks=crack_table, fronts=fronts,
                         bad_frames=pd.DataFrame(bad_rows, columns=["frame", "time_s", "reason"]), summary=summary,
                         options=o, pixel_size_nm=p, shape=ctx.shape, stopped_at=stopped_at, profiles=profiles,
                         outlines=outlines)
+
+
+#: the largest drift residual (px) before the drift is flagged as inconsistent
+RESIDUAL_FLAG_PX = 0.5
+
+
+def _flags(frames: pd.DataFrame, ctx: _Context) -> list[dict]:
+    """Numbers that were computed but deserve a second look: ``{"code", "message"}`` each."""
+    o = ctx.options
+    flags = []
+    if (o.voids or o.cracks) and not ctx.lattice:
+        flags.append({"code": "no_lattice", "message": (
+            "no lattice fringes in the first frame: the void/crack segmentation is made for lattice images of a "
+            "cathode; here the dark features may be particles, contamination or thickness changes; check "
+            "the annotated movie, or use --no-voids --no-cracks")})
+    if o.drift and "drift_residual_px" in frames and frames["drift_residual_px"].notna().any():
+        worst = float(np.nanmax(frames["drift_residual_px"]))
+        if worst > RESIDUAL_FLAG_PX:
+            flags.append({"code": "drift_inconsistent", "message": (
+                f"the frame-pair shifts disagree with the fitted drift by up to {worst:.2g} px; check drift.png "
+                f"(try --reference first, --roi-nm on a static region, or --reference hybrid on lattice images)")})
+    lost = frames["status"].str.startswith("not registered")
+    if lost.any():
+        flags.append({"code": "unregistered_frames", "message": (
+            f"{int(lost.sum())} frame(s) could not be linked to the reference and were left out")})
+    return flags
 
 
 def _repair_links(series: ImageSeries, pairs: pd.DataFrame, good: list[int], ctx: _Context) -> pd.DataFrame:
