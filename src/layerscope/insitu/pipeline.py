@@ -260,6 +260,34 @@ class _Context:
     lattice: bool = False
 
 
+@dataclass
+class FrameRecord:
+    """What one task measured on one frame (small, picklable; returned by the chunk tasks).
+
+    Attributes
+    ----------
+    frame : int
+    ok : bool
+        False when the frame could not be read (or has another shape).
+    pairs : list of tuple
+        ``(i, j, dy_px, dx_px, quality, kind)`` shifts of frame ``i`` against frame ``j``
+        (``kind``: ``"chain"`` or ``"check"``).
+    features : list
+        Dark features (:class:`~layerscope.insitu.voids.DarkFeature`), raw frame coordinates.
+    stats : dict
+        Segmentation statistics (analysed area, noise, threshold, electrolyte fraction).
+    front : FrontProfile or None
+        The fringe-power profile along the front direction (raw frame coordinates).
+    """
+
+    frame: int
+    ok: bool = True
+    pairs: list = field(default_factory=list)
+    features: list = field(default_factory=list)
+    stats: dict = field(default_factory=dict)
+    front: _fronts.FrontProfile | None = None
+
+
 class _TaskState:
     def __init__(self, ctx: _Context) -> None:
         self.ctx = ctx
@@ -379,13 +407,14 @@ def _front_map(fs: _reg.FrameSpectrum, st: _TaskState, feats: list, electrolyte:
 _ZERO_PEAK = _fronts.LatticePeak(0.0, 0.0, float("inf"), 0.0, 0.0)
 
 
-def _front_in_frame(fs: _reg.FrameSpectrum, st: _TaskState, feats: list, electrolyte: np.ndarray | None) -> dict:
+def _front_in_frame(fs: _reg.FrameSpectrum, st: _TaskState, feats: list,
+                    electrolyte: np.ndarray | None) -> _fronts.FrontProfile:
     ctx = st.ctx
     sigma_px = ctx.options.front_window_nm / ctx.pixel_size_nm
     power, step, exclude = _front_map(fs, st, feats, electrolyte)
     prof = _fronts.front_profile(power, step, pixel_size_nm=ctx.pixel_size_nm, direction_deg=ctx.front_direction_deg,
                                  exclude=exclude, margin_px=3.0 * sigma_px, window_sigma_px=sigma_px)
-    return {"d_nm": prof.d_nm, "power": prof.power, "count": prof.count, "blur_nm": prof.blur_nm}
+    return prof
 
 
 def _measure_crack(f, st: _TaskState) -> dict:
@@ -423,7 +452,7 @@ def _frame_features(frame: np.ndarray, st: _TaskState):
 
 
 def _analyse_block(block: np.ndarray, prev: np.ndarray | None, ref: np.ndarray | None, *, start: int,
-                   ctx: _Context) -> list[dict]:
+                   ctx: _Context) -> list[FrameRecord]:
     """All per-frame measurements of one chunk (runs in a Dask task)."""
     st = _TaskState(ctx)
     o = ctx.options
@@ -438,13 +467,13 @@ def _analyse_block(block: np.ndarray, prev: np.ndarray | None, ref: np.ndarray |
     if o.drift and ctx.reference in ("first", "hybrid") and ref is not None:
         rf = np.asarray(ref, np.float32)
         ref_spec = st.reg_spectrum(rf)
-    out: list[dict] = []
+    out: list[FrameRecord] = []
     for k in range(block.shape[0]):
         i = start + k
         frame = np.asarray(block[k], np.float32)
-        rec: dict[str, Any] = {"frame": i, "ok": True, "pairs": [], "features": [], "stats": {}, "front": None}
+        rec = FrameRecord(frame=i)
         if frame.shape != ctx.shape or not np.all(np.isfinite(frame)):
-            rec["ok"] = False
+            rec.ok = False
             out.append(rec)
             continue
         fs, electrolyte, feats, stats = _frame_features(frame, st)
@@ -452,13 +481,13 @@ def _analyse_block(block: np.ndarray, prev: np.ndarray | None, ref: np.ndarray |
             spec = st.reg_spectrum(frame)
             if ctx.reference in ("first", "hybrid") and i > 0 and ref_spec is not None:
                 e = st.shift(spec, ref_spec)
-                rec["pairs"].append((i, 0, e.dy, e.dx, e.quality, "check" if ctx.reference == "hybrid" else "chain"))
+                rec.pairs.append((i, 0, e.dy, e.dx, e.quality, "check" if ctx.reference == "hybrid" else "chain"))
             if ctx.reference != "first":
                 for k2, (j, hs) in enumerate(history):
                     e = st.shift(spec, hs)
                     # the link to the last good frame builds the chain; longer links are checked against it
                     kind = "chain" if k2 == len(history) - 1 else "check"
-                    rec["pairs"].append((i, j, e.dy, e.dx, e.quality, kind))
+                    rec.pairs.append((i, j, e.dy, e.dx, e.quality, kind))
                 history.append((i, spec))
         if o.cracks:
             for f in feats:
@@ -468,10 +497,10 @@ def _analyse_block(block: np.ndarray, prev: np.ndarray | None, ref: np.ndarray |
                         f.extra["crack"] = m
             for f in feats:
                 f.extra.pop("contrast", None)
-        rec["features"] = feats
-        rec["stats"] = stats
+        rec.features = feats
+        rec.stats = stats
         if o.fronts and ctx.layer_peak is not None:
-            rec["front"] = _front_in_frame(fs, st, feats, electrolyte)
+            rec.front = _front_in_frame(fs, st, feats, electrolyte)
         out.append(rec)
     return out
 
@@ -676,21 +705,21 @@ def _first_good_frame_array(head: np.ndarray) -> np.ndarray:
     raise InputError("none of the first frames can be read; check the file")
 
 
-def _assemble(series: ImageSeries, records: list[dict], ctx: _Context, times: np.ndarray) -> InsituResult:
+def _assemble(series: ImageSeries, records: list[FrameRecord], ctx: _Context, times: np.ndarray) -> InsituResult:
     o = ctx.options
     p = ctx.pixel_size_nm
     n = series.shape[0]
-    bad = [r["frame"] for r in records if not r["ok"]]
+    bad = [r.frame for r in records if not r.ok]
     bad_rows = [{"frame": i, "time_s": float(times[i]), "reason": diagnose_frame(series, i)} for i in bad]
     stopped_at = None
     if bad and o.on_bad_frame == "stop":
         stopped_at = bad[0]
-        records = [r for r in records if r["frame"] < stopped_at]
+        records = [r for r in records if r.frame < stopped_at]
         bad_rows = bad_rows[:1]
     n_used = len(records)
     # ---- drift
-    pairs = pd.DataFrame([pr for r in records for pr in r["pairs"]], columns=["i", "j", "dy", "dx", "quality", "kind"])
-    good_frames = [r["frame"] for r in records if r["ok"]]
+    pairs = pd.DataFrame([pr for r in records for pr in r.pairs], columns=["i", "j", "dy", "dx", "quality", "kind"])
+    good_frames = [r.frame for r in records if r.ok]
     if not good_frames:
         raise InputError(f"{series.title}: no frame could be read")
     anchor = good_frames[0]
@@ -733,7 +762,7 @@ def _assemble(series: ImageSeries, records: list[dict], ctx: _Context, times: np
         frames.loc[i, "status"] = "not registered: no usable link to the reference frame"
     dxp = dict(zip(frames["frame"], frames["drift_x_px"]))
     dyp = dict(zip(frames["frame"], frames["drift_y_px"]))
-    usable = [r for r in records if r["ok"] and np.isfinite(dxp.get(r["frame"], np.nan))]
+    usable = [r for r in records if r.ok and np.isfinite(dxp.get(r.frame, np.nan))]
     # ---- voids and cracks
     void_rows, crack_rows, tracked, outlines = [], [], {}, {}
     seg_step = seg_bin = None
@@ -745,11 +774,11 @@ def _assemble(series: ImageSeries, records: list[dict], ctx: _Context, times: np
         line = tuple(float(v) for v in o.interface)
     thick = o.thickness_field_nm()
     for r in usable:
-        i = r["frame"]
+        i = r.frame
         ddx, ddy = dxp[i] * p, dyp[i] * p
         tf = []
         outl = outlines.setdefault(i, [])
-        for k, f in enumerate(r["features"]):
+        for k, f in enumerate(r.features):
             x_s, y_s = f.x_nm - ddx, f.y_nm - ddy
             dist = f.interface_distance_nm
             if line is not None:
@@ -791,7 +820,7 @@ def _assemble(series: ImageSeries, records: list[dict], ctx: _Context, times: np
         voids.loc[voids["interface_distance_nm"].isna(), "kind"] = "bulk"
         tracks = _tracking.track_summary(voids) if len(voids) else _tracking.track_summary(
             pd.DataFrame(columns=["track_id", "frame", "time_s", "x_nm", "y_nm", "area_nm2"]))
-        stats = {r["frame"]: r["stats"] for r in usable}
+        stats = {r.frame: r.stats for r in usable}
         frames["analysed_area_nm2"] = frames["frame"].map(lambda i: stats.get(i, {}).get("analysed_area_nm2", np.nan))
         frames["void_noise"] = frames["frame"].map(lambda i: stats.get(i, {}).get("noise", np.nan))
         frames["void_threshold"] = frames["frame"].map(lambda i: stats.get(i, {}).get("threshold", np.nan))
@@ -900,19 +929,18 @@ def _thickness_at(thick: Any, x: float, y: float, p: float) -> float:
     return float(t[r, c])
 
 
-def _fit_fronts(usable: list[dict], ctx: _Context, dxp: dict, dyp: dict, times: np.ndarray):
+def _fit_fronts(usable: list[FrameRecord], ctx: _Context, dxp: dict, dyp: dict, times: np.ndarray):
     p = ctx.pixel_size_nm
     a = np.deg2rad(ctx.front_direction_deg)
     fits = {}
     profiles = {}
     for r in usable:
-        fr = r["front"]
-        if fr is None or len(fr["d_nm"]) < 6:
+        prof = r.front
+        if prof is None or len(prof.d_nm) < 6:
             continue
-        prof = _fronts.FrontProfile(np.asarray(fr["d_nm"]), np.asarray(fr["power"]), np.asarray(fr["count"]), fr["blur_nm"])
-        profiles[r["frame"]] = prof
+        profiles[r.frame] = prof
         try:
-            fits[r["frame"]] = _fronts.fit_front(prof)
+            fits[r.frame] = _fronts.fit_front(prof)
         except ConvergenceError:
             continue
     # plateaus shared by the series: medians over frames whose fit saw both sides
