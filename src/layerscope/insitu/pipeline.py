@@ -723,6 +723,60 @@ def _assemble(series: ImageSeries, records: list[FrameRecord], ctx: _Context, ti
     if not good_frames:
         raise InputError(f"{series.title}: no frame could be read")
     anchor = good_frames[0]
+    drift, pairs, n_aliases = _series_drift(series, pairs, good_frames, n_used, ctx)
+    quality = pairs.groupby("i")["quality"].max() if len(pairs) else pd.Series(dtype=float)
+    frames = pd.DataFrame({"frame": np.arange(n_used), "time_s": times[:n_used]})
+    status = np.array(["ok"] * n_used, dtype=object)
+    for row in bad_rows:
+        if row["frame"] < n_used:
+            status[row["frame"]] = "unreadable: " + row["reason"]
+    frames["status"] = status
+    frames["drift_x_px"] = drift["drift_x_px"].to_numpy()
+    frames["drift_y_px"] = drift["drift_y_px"].to_numpy()
+    frames["drift_x_nm"] = frames["drift_x_px"] * p
+    frames["drift_y_nm"] = frames["drift_y_px"] * p
+    frames["registration_quality"] = frames["frame"].map(quality).astype(float)
+    frames.loc[frames["frame"] == anchor, "registration_quality"] = 1.0
+    frames["drift_residual_px"] = drift["residual_px"].to_numpy()
+    for i in frames.index[frames["status"].eq("ok") & frames["drift_x_px"].isna()]:
+        frames.loc[i, "status"] = "not registered: no usable link to the reference frame"
+    dxp = dict(zip(frames["frame"], frames["drift_x_px"]))
+    dyp = dict(zip(frames["frame"], frames["drift_y_px"]))
+    usable = [r for r in records if r.ok and np.isfinite(dxp.get(r.frame, np.nan))]
+    # ---- voids and cracks
+    void_rows, crack_rows, tracked, outlines = _feature_rows(usable, ctx, times, dxp, dyp)
+    voids = tracks = events = pd.DataFrame()
+    if o.voids:
+        frames, voids, tracks, events = _void_tables(frames, void_rows, tracked, usable, times, o)
+    crack_table = pd.DataFrame(crack_rows, columns=["frame", "time_s", "x_nm", "y_nm", "length_nm", "width_nm",
+                                                    "width_outline_nm", "width_p10_nm", "width_p90_nm", "orientation_deg",
+                                                    "depth", "truncated", "interface_distance_nm"])
+    if o.cracks:
+        cnt = crack_table.groupby("frame").size() if len(crack_table) else pd.Series(dtype=int)
+        frames["n_cracks"] = [int(cnt.get(i, 0)) for i in frames["frame"]]
+    # ---- fronts
+    fronts = pd.DataFrame()
+    profiles = {}
+    if o.fronts and ctx.layer_peak is not None:
+        fronts, profiles = _fit_fronts(usable, ctx, dxp, dyp, times)
+        frames = frames.merge(fronts[["frame", "position_nm", "position_err_nm", "width_nm", "front_ok"]], on="frame",
+                              how="left")
+    summary = _summary(series, frames, voids, tracks, events, crack_table, fronts, ctx, bad_rows, stopped_at)
+    if o.drift:
+        summary["drift"]["links_rejected_as_lattice_aliases"] = n_aliases
+    summary["flags"] = _flags(frames, ctx)
+    return InsituResult(frames=frames, voids=voids, tracks=tracks, events=events, cracks=crack_table, fronts=fronts,
+                        bad_frames=pd.DataFrame(bad_rows, columns=["frame", "time_s", "reason"]), summary=summary,
+                        options=o, pixel_size_nm=p, shape=ctx.shape, stopped_at=stopped_at, profiles=profiles,
+                        outlines=outlines)
+
+
+def _series_drift(series: ImageSeries, pairs: pd.DataFrame, good_frames: list[int], n_used: int,
+                  ctx: _Context) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """Drift of every frame from the measured pairs: the chain of short links, then the longer
+    links that agree with it; also the kept pairs and the number of links dropped as lattice aliases."""
+    o = ctx.options
+    anchor = good_frames[0]
     n_aliases = 0
     if o.drift:
         if ctx.reference in ("first", "hybrid") and anchor != 0:
@@ -744,26 +798,13 @@ def _assemble(series: ImageSeries, records: list[FrameRecord], ctx: _Context, ti
             pairs = chain
     else:
         drift = pd.DataFrame({"frame": np.arange(n_used), "drift_y_px": 0.0, "drift_x_px": 0.0, "residual_px": np.nan})
-    quality = pairs.groupby("i")["quality"].max() if len(pairs) else pd.Series(dtype=float)
-    frames = pd.DataFrame({"frame": np.arange(n_used), "time_s": times[:n_used]})
-    status = np.array(["ok"] * n_used, dtype=object)
-    for row in bad_rows:
-        if row["frame"] < n_used:
-            status[row["frame"]] = "unreadable: " + row["reason"]
-    frames["status"] = status
-    frames["drift_x_px"] = drift["drift_x_px"].to_numpy()
-    frames["drift_y_px"] = drift["drift_y_px"].to_numpy()
-    frames["drift_x_nm"] = frames["drift_x_px"] * p
-    frames["drift_y_nm"] = frames["drift_y_px"] * p
-    frames["registration_quality"] = frames["frame"].map(quality).astype(float)
-    frames.loc[frames["frame"] == anchor, "registration_quality"] = 1.0
-    frames["drift_residual_px"] = drift["residual_px"].to_numpy()
-    for i in frames.index[frames["status"].eq("ok") & frames["drift_x_px"].isna()]:
-        frames.loc[i, "status"] = "not registered: no usable link to the reference frame"
-    dxp = dict(zip(frames["frame"], frames["drift_x_px"]))
-    dyp = dict(zip(frames["frame"], frames["drift_y_px"]))
-    usable = [r for r in records if r.ok and np.isfinite(dxp.get(r.frame, np.nan))]
-    # ---- voids and cracks
+    return drift, pairs, n_aliases
+
+
+def _feature_rows(usable: list[FrameRecord], ctx: _Context, times: np.ndarray, dxp: dict, dyp: dict):
+    """Void and crack rows in specimen coordinates, features to track and outlines to draw."""
+    o = ctx.options
+    p = ctx.pixel_size_nm
     void_rows, crack_rows, tracked, outlines = [], [], {}, {}
     seg_step = seg_bin = None
     if o.voids or o.cracks:
@@ -807,56 +848,40 @@ def _assemble(series: ImageSeries, records: list[FrameRecord], ctx: _Context, ti
                 frame=i, index=k, row0=int(f.row0 - round(dyp[i] / seg_bin)), col0=int(f.col0 - round(dxp[i] / seg_bin)),
                 mask=f.mask, area_nm2=f.area_nm2, x_nm=x_s, y_nm=y_s, truncated=f.truncated))
         tracked[i] = tf
+    return void_rows, crack_rows, tracked, outlines
+
+
+def _void_tables(frames: pd.DataFrame, void_rows: list[dict], tracked: dict, usable: list[FrameRecord],
+                times: np.ndarray, o: InsituOptions):
+    """Voids tracked over time, their events, and the per-frame void columns of ``frames``."""
     voids = pd.DataFrame(void_rows)
-    tracks = events = pd.DataFrame()
-    if o.voids:
-        cols = ["frame", "time_s", "x_nm", "y_nm", "area_nm2", "area_outline_nm2", "equivalent_diameter_nm", "depth",
-                "mean_contrast", "major_nm", "minor_nm", "orientation_deg", "truncated", "interface_distance_nm", "index"]
-        if voids.empty:
-            voids = pd.DataFrame(columns=cols)
-        assign, events = _tracking.track_features(tracked, times, contact_frames=o.contact_frames)
-        voids = voids.merge(assign, on=["frame", "index"], how="left").drop(columns=["index"])
-        voids["kind"] = np.where(voids["interface_distance_nm"] <= o.surface_distance_nm, "surface", "bulk")
-        voids.loc[voids["interface_distance_nm"].isna(), "kind"] = "bulk"
-        tracks = _tracking.track_summary(voids) if len(voids) else _tracking.track_summary(
-            pd.DataFrame(columns=["track_id", "frame", "time_s", "x_nm", "y_nm", "area_nm2"]))
-        stats = {r.frame: r.stats for r in usable}
-        frames["analysed_area_nm2"] = frames["frame"].map(lambda i: stats.get(i, {}).get("analysed_area_nm2", np.nan))
-        frames["void_noise"] = frames["frame"].map(lambda i: stats.get(i, {}).get("noise", np.nan))
-        frames["void_threshold"] = frames["frame"].map(lambda i: stats.get(i, {}).get("threshold", np.nan))
-        frames["electrolyte_fraction"] = frames["frame"].map(lambda i: stats.get(i, {}).get("electrolyte_fraction", np.nan))
-        g = voids.groupby("frame") if len(voids) else None
-        ok_frames = set(stats)
-        frames["n_voids"] = [int(len(g.get_group(i))) if g is not None and i in g.groups else (0 if i in ok_frames else np.nan)
-                             for i in frames["frame"]]
-        area = voids.groupby("frame")["area_nm2"].sum() if len(voids) else pd.Series(dtype=float)
-        frames["void_area_nm2"] = [float(area.get(i, 0.0)) if i in ok_frames else np.nan for i in frames["frame"]]
-        frames["void_fraction"] = frames["void_area_nm2"] / frames["analysed_area_nm2"]
-        frames["n_surface_pores"] = [int((voids[voids["frame"] == i]["kind"] == "surface").sum()) if i in ok_frames else np.nan
-                                     for i in frames["frame"]]
-        med = voids.groupby("frame")["equivalent_diameter_nm"].median() if len(voids) else pd.Series(dtype=float)
-        frames["median_void_diameter_nm"] = frames["frame"].map(med).astype(float)
-    crack_table = pd.DataFrame(crack_rows, columns=["frame", "time_s", "x_nm", "y_nm", "length_nm", "width_nm",
-                                                    "width_outline_nm", "width_p10_nm", "width_p90_nm", "orientation_deg",
-                                                    "depth", "truncated", "interface_distance_nm"])
-    if o.cracks:
-        cnt = crack_table.groupby("frame").size() if len(crack_table) else pd.Series(dtype=int)
-        frames["n_cracks"] = [int(cnt.get(i, 0)) for i in frames["frame"]]
-    # ---- fronts
-    fronts = pd.DataFrame()
-    profiles = {}
-    if o.fronts and ctx.layer_peak is not None:
-        fronts, profiles = _fit_fronts(usable, ctx, dxp, dyp, times)
-        frames = frames.merge(fronts[["frame", "position_nm", "position_err_nm", "width_nm", "front_ok"]], on="frame",
-                              how="left")
-    summary = _summary(series, frames, voids, tracks, events, crack_table, fronts, ctx, bad_rows, stopped_at)
-    if o.drift:
-        summary["drift"]["links_rejected_as_lattice_aliases"] = n_aliases
-    summary["flags"] = _flags(frames, ctx)
-    return InsituResult(frames=frames, voids=voids, tracks=tracks, events=events, cracks=crack_table, fronts=fronts,
-                        bad_frames=pd.DataFrame(bad_rows, columns=["frame", "time_s", "reason"]), summary=summary,
-                        options=o, pixel_size_nm=p, shape=ctx.shape, stopped_at=stopped_at, profiles=profiles,
-                        outlines=outlines)
+    cols = ["frame", "time_s", "x_nm", "y_nm", "area_nm2", "area_outline_nm2", "equivalent_diameter_nm", "depth",
+            "mean_contrast", "major_nm", "minor_nm", "orientation_deg", "truncated", "interface_distance_nm", "index"]
+    if voids.empty:
+        voids = pd.DataFrame(columns=cols)
+    assign, events = _tracking.track_features(tracked, times, contact_frames=o.contact_frames)
+    voids = voids.merge(assign, on=["frame", "index"], how="left").drop(columns=["index"])
+    voids["kind"] = np.where(voids["interface_distance_nm"] <= o.surface_distance_nm, "surface", "bulk")
+    voids.loc[voids["interface_distance_nm"].isna(), "kind"] = "bulk"
+    tracks = _tracking.track_summary(voids) if len(voids) else _tracking.track_summary(
+        pd.DataFrame(columns=["track_id", "frame", "time_s", "x_nm", "y_nm", "area_nm2"]))
+    stats = {r.frame: r.stats for r in usable}
+    frames["analysed_area_nm2"] = frames["frame"].map(lambda i: stats.get(i, {}).get("analysed_area_nm2", np.nan))
+    frames["void_noise"] = frames["frame"].map(lambda i: stats.get(i, {}).get("noise", np.nan))
+    frames["void_threshold"] = frames["frame"].map(lambda i: stats.get(i, {}).get("threshold", np.nan))
+    frames["electrolyte_fraction"] = frames["frame"].map(lambda i: stats.get(i, {}).get("electrolyte_fraction", np.nan))
+    g = voids.groupby("frame") if len(voids) else None
+    ok_frames = set(stats)
+    frames["n_voids"] = [int(len(g.get_group(i))) if g is not None and i in g.groups else (0 if i in ok_frames else np.nan)
+                         for i in frames["frame"]]
+    area = voids.groupby("frame")["area_nm2"].sum() if len(voids) else pd.Series(dtype=float)
+    frames["void_area_nm2"] = [float(area.get(i, 0.0)) if i in ok_frames else np.nan for i in frames["frame"]]
+    frames["void_fraction"] = frames["void_area_nm2"] / frames["analysed_area_nm2"]
+    frames["n_surface_pores"] = [int((voids[voids["frame"] == i]["kind"] == "surface").sum()) if i in ok_frames else np.nan
+                                 for i in frames["frame"]]
+    med = voids.groupby("frame")["equivalent_diameter_nm"].median() if len(voids) else pd.Series(dtype=float)
+    frames["median_void_diameter_nm"] = frames["frame"].map(med).astype(float)
+    return frames, voids, tracks, events
 
 
 #: the largest drift residual (px) before the drift is flagged as inconsistent
