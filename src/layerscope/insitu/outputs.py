@@ -274,8 +274,10 @@ def provenance_inputs(series: ImageSeries) -> list[Any]:
         return list(reader.files)
     if series.source is not None and Path(series.source).is_file():
         return [series.source]
+    from layerscope.parallel import compute_here
+
     data = series.data
-    return [np.asarray(data.compute() if hasattr(data, "compute") else data)]
+    return [np.asarray(compute_here(data) if hasattr(data, "dask") else data)]
 
 
 @writes_folder()

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -505,20 +506,38 @@ def write_aligned(data: Any, drift: pd.DataFrame, path: str | Path, *, scheduler
     path = Path(path)
     stack = aligned_stack(data, drift)
     suffix = path.suffix.lower()
-    if suffix == ".zarr":
-        import dask.array as da
+    if suffix not in (".zarr", ".tif", ".tiff"):
+        raise InputError(f"cannot write an aligned stack to '{path}': use a .zarr or .tif name")
+    # blocks are computed where the tasks run (a cluster too) and written here, by this process:
+    # cluster workers may not see this machine's disk
+    step = stack.chunks[0][0]
+    with _aligned_writer(path, stack.shape) as write, scheduler_context(scheduler) as opts:
+        where = opts["scheduler"]
+        for start in range(0, stack.shape[0], step):
+            (block,) = compute(stack[start : start + step], scheduler=where)
+            write(start, np.asarray(block, np.float32))
+    return path
 
-        store = da.to_zarr(stack.rechunk({0: 1}), str(path), mode="w", compute=False)
-        compute(store, scheduler=scheduler, progress=True, description=f"in situ: {path.name}")
-        return path
-    if suffix in (".tif", ".tiff"):
-        import tifffile
 
-        with tifffile.TiffWriter(path, bigtiff=True) as tw, scheduler_context(scheduler) as opts:
-            where = opts["scheduler"] if not isinstance(opts["scheduler"], str) else scheduler
-            for start in range(0, stack.shape[0], stack.chunks[0][0]):
-                (block,) = compute(stack[start : start + stack.chunks[0][0]], scheduler=where)
-                for frame in block:
-                    tw.write(frame, contiguous=True)
-        return path
-    raise InputError(f"cannot write an aligned stack to '{path}': use a .zarr or .tif name")
+@contextmanager
+def _aligned_writer(path: Path, shape: tuple[int, ...]) -> Iterator[Callable[[int, np.ndarray], None]]:
+    """``write(start, block)`` into a new ``.zarr`` (one chunk per frame) or BigTIFF at ``path``."""
+    if path.suffix.lower() == ".zarr":
+        import zarr
+
+        arr = zarr.open(str(path), mode="w", shape=shape, chunks=(1, *shape[1:]), dtype="float32")
+
+        def write(start: int, block: np.ndarray) -> None:
+            arr[start : start + block.shape[0]] = block
+
+        yield write
+        return
+    import tifffile
+
+    with tifffile.TiffWriter(path, bigtiff=True) as tw:
+
+        def write(start: int, block: np.ndarray) -> None:
+            for frame in block:
+                tw.write(frame, contiguous=True)
+
+        yield write
