@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from layerscope.errors import InputError
 
 __all__ = ["map_tasks", "compute", "compute_here", "in_task", "progress", "progress_bar", "get_client", "scheduler_context",
-           "default_workers", "check_scheduler_address", "CONNECT_TIMEOUT_S", "PROGRESS_DELAY_S"]
+           "default_workers", "check_scheduler_address", "session", "CONNECT_TIMEOUT_S", "PROGRESS_DELAY_S"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -201,6 +201,20 @@ def _close(client: Any) -> None:
         client.close(timeout=CONNECT_TIMEOUT_S)
     except Exception:  # noqa: BLE001 - closing a lost connection must not hide the result or the error
         pass
+
+
+@contextmanager
+def session(scheduler: Any = None) -> Iterator[Any]:
+    """One connection for a whole command: an address becomes a connected client (checked now, closed at
+    the end); anything else (None, "threads", "processes", "sync", a client) is passed through."""
+    if isinstance(scheduler, str) and scheduler not in _LOCAL:
+        client = get_client(scheduler)
+        try:
+            yield client
+        finally:
+            _close(client)
+    else:
+        yield scheduler
 
 
 @contextmanager

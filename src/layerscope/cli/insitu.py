@@ -96,6 +96,7 @@ def insitu(
     from layerscope.insitu import InsituOptions, VoidParams, analyse_series, open_series
     from layerscope.insitu.outputs import write_outputs
     from layerscope.insitu.registration import write_aligned
+    from layerscope.parallel import session
 
     if movie not in ("mp4", "gif", "none"):
         raise InputError(f"--movie {movie!r}: choose mp4, gif or none")
@@ -117,14 +118,16 @@ def insitu(
         thickness_t_lambda=_read_map(thickness_map, pixel_size_nm), mfp_nm=mfp_nm, chunk_frames=chunk_frames,
         on_bad_frame=on_bad_frame,
     )
-    data = open_series(series, pixel_size_nm=pixel_size_nm, fps=fps, chunk_frames=chunk_frames)
-    result = analyse_series(data, options=options, scheduler=scheduler, progress=True)
     params = {"series": str(series), "pixel_size_nm": pixel_size_nm, "fps": fps, "scheduler": scheduler}
-    with target.open() as tmp:
-        write_outputs(data, result, tmp, movie=None if movie == "none" else movie, parameters=params,
-                      scheduler=scheduler)
-        if aligned is not None:
-            write_aligned(data.data[: len(result.frames)], result.frames, tmp / f"aligned.{aligned}", scheduler=scheduler)
+    with session(scheduler) as where:  # one connection (checked first) for the analysis and the outputs
+        data = open_series(series, pixel_size_nm=pixel_size_nm, fps=fps, chunk_frames=chunk_frames)
+        result = analyse_series(data, options=options, scheduler=where, progress=True)
+        with target.open() as tmp:
+            write_outputs(data, result, tmp, movie=None if movie == "none" else movie, parameters=params,
+                          scheduler=where)
+            if aligned is not None:
+                write_aligned(data.data[: len(result.frames)], result.frames, tmp / f"aligned.{aligned}",
+                              scheduler=where)
     s = result.summary
     flags = "".join(f"; flag {f['code']}: {f['message']}" for f in s.get("flags", []))
     typer.echo(f"{s['n_frames_analysed']} of {s['n_frames']} frames analysed; results in {out}{flags}")

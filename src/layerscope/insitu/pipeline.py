@@ -710,7 +710,7 @@ def _assemble(series: ImageSeries, records: list[FrameRecord], ctx: _Context, ti
     p = ctx.pixel_size_nm
     n = series.shape[0]
     bad = [r.frame for r in records if not r.ok]
-    bad_rows = [{"frame": i, "time_s": float(times[i]), "reason": diagnose_frame(series, i)} for i in bad]
+    bad_rows = [{"frame": i, "time_s": float(times[i]), "reason": _why_bad(series, i)} for i in bad]
     stopped_at = None
     if bad and o.on_bad_frame == "stop":
         stopped_at = bad[0]
@@ -769,6 +769,15 @@ def _assemble(series: ImageSeries, records: list[FrameRecord], ctx: _Context, ti
                         bad_frames=pd.DataFrame(bad_rows, columns=["frame", "time_s", "reason"]), summary=summary,
                         options=o, pixel_size_nm=p, shape=ctx.shape, stopped_at=stopped_at, profiles=profiles,
                         outlines=outlines)
+
+
+def _why_bad(series: ImageSeries, i: int) -> str:
+    """Why a task could not read frame ``i``; a frame this process reads fine failed on a cluster worker."""
+    reason = diagnose_frame(series, i)
+    if reason != "ok":
+        return reason
+    return (f"frame {i} could not be read where the task ran, but reads here: do the Dask workers see "
+            f"'{series.source}' at the same path?")
 
 
 def _series_drift(series: ImageSeries, pairs: pd.DataFrame, good_frames: list[int], n_used: int,
