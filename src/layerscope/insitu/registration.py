@@ -501,7 +501,7 @@ def write_aligned(data: Any, drift: pd.DataFrame, path: str | Path, *, scheduler
 
     Frames are computed chunk by chunk, so the whole movie is never in memory.
     """
-    from layerscope.parallel import compute, scheduler_context
+    from layerscope.parallel import compute, progress_bar, scheduler_context
 
     path = Path(path)
     stack = aligned_stack(data, drift)
@@ -511,11 +511,13 @@ def write_aligned(data: Any, drift: pd.DataFrame, path: str | Path, *, scheduler
     # blocks are computed where the tasks run (a cluster too) and written here, by this process:
     # cluster workers may not see this machine's disk
     step = stack.chunks[0][0]
-    with _aligned_writer(path, stack.shape) as write, scheduler_context(scheduler) as opts:
+    with _aligned_writer(path, stack.shape) as write, scheduler_context(scheduler) as opts, \
+            progress_bar(stack.shape[0], f"in situ: {path.name}") as bar:
         where = opts["scheduler"]
         for start in range(0, stack.shape[0], step):
             (block,) = compute(stack[start : start + step], scheduler=where)
             write(start, np.asarray(block, np.float32))
+            bar.update(block.shape[0])
     return path
 
 
