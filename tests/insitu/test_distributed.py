@@ -90,6 +90,8 @@ def _cli(capsys, *args):
     ("thread", r"not a scheduler address"),
     ("tcp://no-such-host.invalid:8786", r"unknown host 'no-such-host.invalid'"),
     ("tcp://127.0.0.1:9", r"no Dask scheduler answered at 'tcp://127.0.0.1:9'"),
+    # TEST-NET-1: never routed; refused or unreachable at once, or the 4 s connect timeout
+    ("tcp://192.0.2.1:8786", r"no Dask scheduler answered at 'tcp://192.0.2.1:8786'"),
 ])
 def test_bad_scheduler_is_one_quick_line(capsys, tmp_path, address, pattern):
     import re
