@@ -124,3 +124,28 @@ def test_a_port_that_is_not_a_scheduler_is_one_line(tmp_path):
             parallel.map_tasks(abs, [1], scheduler=f"tcp://127.0.0.1:{port}")
         assert time.perf_counter() - t0 < 3 * parallel.CONNECT_TIMEOUT_S
     assert "\n" not in str(info.value)
+
+
+def test_a_frame_lost_on_a_worker_but_readable_here_says_so(tmp_path, monkeypatch):
+    """A worker that cannot see the file (another machine, another mount) returns no frame; this
+    process reads it fine: the reason names the workers' file system instead of 'ok'."""
+    import tifffile
+
+    from layerscope.insitu.series import FolderReader
+
+    series, _ = synthetic_series(shape=(96, 96), n_frames=4, counts_per_pixel=300.0, seed=3)
+    for i, f in enumerate(np.asarray(series.data)):
+        tifffile.imwrite(tmp_path / f"f{i}.tif", f.astype(np.uint16))
+    real = FolderReader.read_block
+
+    def worker_side(self, start, stop):  # frame 2 is missing where the task runs
+        out = real(self, start, stop)
+        if start <= 2 < stop:
+            out[2 - start] = np.nan
+        return out
+
+    monkeypatch.setattr(FolderReader, "read_block", worker_side)
+    res = analyse_series(tmp_path, options=InsituOptions(voids=False, cracks=False), pixel_size_nm=0.04, fps=1.0)
+    assert list(res.bad_frames["frame"]) == [2]
+    assert "do the Dask workers see" in res.bad_frames["reason"].iloc[0]
+    assert res.summary["n_frames_analysed"] == 3
