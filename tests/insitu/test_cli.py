@@ -82,3 +82,51 @@ def test_stop_on_a_corrupt_frame_keeps_the_frames_before(monkeypatch, capsys, tm
     assert code == 2 and "frame 4" in err and "f004.tif" in err
     frames = pd.read_csv(out / "frames.csv")
     assert list(frames["frame"]) == [0, 1, 2, 3]
+
+
+def _cli(capsys, *args):
+    from layerscope.cli import run
+
+    code = run([str(a) for a in args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_thickness_map_times_mean_free_path(capsys, tmp_path):
+    """--thickness-map (t/lambda) x --mfp-nm is the foil thickness: a void missing 35 % of a
+    0.6 x 50 nm = 30 nm foil is 10.5 nm deep; the map is refused without --mfp-nm or with --thickness-nm."""
+    import tifffile
+
+    series, _ = synthetic_series(shape=(192, 192), n_frames=2, voids=[VoidSpec(3.8, 3.8, 1.2, depth=0.35)],
+                                 counts_per_pixel=200.0, seed=17)
+    d = tmp_path / "frames"
+    d.mkdir()
+    for i, f in enumerate(np.asarray(series.data)):
+        tifffile.imwrite(d / f"f{i}.tif", f.astype(np.float32))
+    tmap = tmp_path / "t_lambda.tif"
+    tifffile.imwrite(tmap, np.full((192, 192), 0.6, np.float32))
+    base = [d, "--pixel-size-nm", 0.04, "--fps", 1, "--movie", "none", "--no-drift", "--thickness-map", tmap]
+    code, stdout, err = _cli(capsys, "insitu", *base, "--mfp-nm", 50, "--out", tmp_path / "a")
+    assert code == 0, err
+    v = pd.read_csv(tmp_path / "a" / "voids.csv").iloc[0]
+    assert v["missing_thickness_nm"] == pytest.approx(0.35 * 30.0, rel=0.05)
+    code, _, err = _cli(capsys, "insitu", *base, "--mfp-nm", 100, "--out", tmp_path / "b")
+    v2 = pd.read_csv(tmp_path / "b" / "voids.csv").iloc[0]
+    assert v2["missing_thickness_nm"] == pytest.approx(2 * v["missing_thickness_nm"], rel=1e-6)
+    prov = json.loads((tmp_path / "b" / "provenance.json").read_text())
+    assert prov["parameters"]["options"]["mfp_nm"] == 100.0
+    code, _, err = _cli(capsys, "insitu", *base, "--out", tmp_path / "c")
+    assert code == 2 and "--mfp-nm" in err and err.count("\n") == 1
+    code, _, err = _cli(capsys, "insitu", *base, "--mfp-nm", 50, "--thickness-nm", 30, "--out", tmp_path / "c")
+    assert code == 2 and "either --thickness-nm or --thickness-map" in err
+    assert not (tmp_path / "c").exists()
+
+
+def test_hints_name_command_line_options(capsys, tmp_path, folder):
+    d, _ = folder
+    common = [d, "--pixel-size-nm", 0.04, "--fps", 1, "--movie", "none", "--out", tmp_path / "o"]
+    for extra, wanted in ((["--reference", "middle"], "--reference 'middle'"), (["--window", 0], "--window 0"),
+                          (["--chunk-frames", 0], "--chunk-frames 0"), (["--roi-nm", "0,0,0.1,0.1"], "--roi-nm 0,0,0.1,0.1"),
+                          (["--edge-level", 1.5], "--edge-level 1.5"), (["--smooth-nm", 0], "--smooth-nm")):
+        code, _, err = _cli(capsys, "insitu", *common, *extra)
+        assert code == 2 and wanted in err and "=" not in err.split("error:")[1], err

@@ -147,5 +147,5 @@ def test_region_of_interest_registration(lattice_only):
     assert err.max() <= 0.1
     from layerscope.errors import InputError
 
-    with pytest.raises(InputError, match="roi_nm"):
+    with pytest.raises(InputError, match="--roi-nm"):
         analyse_series(series, options=InsituOptions(roi_nm=(0.0, 0.0, 0.3, 0.3), voids=False, cracks=False))

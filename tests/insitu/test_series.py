@@ -59,7 +59,7 @@ def test_single_frame_and_missing_calibration(tmp_path, small_series):
     one = np.asarray(series.data[:1])
     with pytest.raises(InputError, match="at least 2 frames"):
         open_series(one, pixel_size_nm=0.04, fps=1.0)
-    with pytest.raises(CalibrationError, match="pixel_size_nm"):
+    with pytest.raises(CalibrationError, match="--pixel-size-nm"):
         open_series(np.asarray(series.data), fps=1.0)
     no_times = open_series(np.asarray(series.data), pixel_size_nm=0.04)
     with pytest.raises(CalibrationError, match="--fps"):

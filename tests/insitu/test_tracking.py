@@ -86,7 +86,7 @@ def test_a_negative_contact_window_is_refused():
 
     import pytest
 
-    with pytest.raises(InputError, match="contact_frames"):
+    with pytest.raises(InputError, match="--contact-frames"):
         InsituOptions(contact_frames=-1)
-    with pytest.raises(InputError, match="contact_frames"):
+    with pytest.raises(InputError, match="--contact-frames"):
         track_features({}, np.arange(1.0), contact_frames=-2)

@@ -91,9 +91,9 @@ def test_electrolyte_detected_and_surface_pores_separated():
 
 
 def test_void_options_are_validated():
-    with pytest.raises(InputError, match="edge_level"):
+    with pytest.raises(InputError, match="--edge-level"):
         VoidParams(edge_level=1.5)
-    with pytest.raises(InputError, match="background_nm"):
+    with pytest.raises(InputError, match="--background-nm"):
         VoidParams(smooth_nm=0.5, background_nm=1.0)
     with pytest.raises(InputError, match="polarity"):
         VoidParams(polarity="grey")
@@ -107,3 +107,36 @@ def test_thickness_gives_void_depth_and_volume():
     v = res.voids.iloc[0]
     assert v["missing_thickness_nm"] == pytest.approx(0.35 * 30.0, rel=0.05)
     assert v["volume_nm3"] == pytest.approx(0.35 * 30.0 * np.pi * 1.2**2, rel=0.12)
+
+
+@pytest.mark.parametrize("shape, pixel_size_nm", [((193, 171), 0.04), ((150, 171), 0.04), ((161, 160), 0.04),
+                                                  ((1917, 1851), 0.163)])
+def test_smoothed_frame_of_odd_and_non_square_frames(shape, pixel_size_nm):
+    """The binned low-pass equals an independent Gaussian filter (wrapped borders) sampled every ``bin``
+    pixels, for odd, even and non-square frames (1917 x 1851: the real gold movie, which failed)."""
+    from layerscope.insitu.registration import FourierGrid, periodic_spectrum
+    from layerscope.insitu.voids import SegmentationGrid, smoothed_frame
+
+    frame = np.random.default_rng(3).normal(100.0, 10.0, shape).astype(np.float32)
+    params = VoidParams(smooth_nm=0.25)
+    grid = SegmentationGrid(shape, pixel_size_nm, params)
+    got = smoothed_frame(periodic_spectrum(frame, FourierGrid(shape)), grid)
+    b = grid.bin
+    truth = ndi.gaussian_filter(frame.astype(float), 0.25 / pixel_size_nm, mode="wrap", truncate=8.0)[::b, ::b]
+    assert got.shape == truth.shape == grid.small_shape
+    # float32 spectra: agreement to 1e-4 of the 10-count noise
+    np.testing.assert_allclose(got, truth, atol=1e-3)
+
+
+def test_dark_features_without_a_lattice_are_flagged():
+    """The same voids on a lattice image: no flag; on an image without fringes (a particle movie, a
+    low-magnification frame) they are still measured, but summary.json flags the label."""
+    voids = [VoidSpec(3.8, 3.8, 1.0)]
+    with_lattice, _ = synthetic_series(shape=(160, 160), n_frames=2, voids=voids, seed=4)
+    without, _ = synthetic_series(shape=(160, 160), n_frames=2, voids=voids, lattice=None, seed=4)
+    opts = InsituOptions(drift=False)
+    assert analyse_series(with_lattice, options=opts).summary["flags"] == []
+    res = analyse_series(without, options=opts)
+    assert [f["code"] for f in res.summary["flags"]] == ["no_lattice"]
+    assert res.frames["n_voids"].tolist() == [1, 1]  # measured all the same
+    assert analyse_series(without, options=InsituOptions(drift=False, voids=False, cracks=False)).summary["flags"] == []

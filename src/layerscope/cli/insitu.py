@@ -23,6 +23,15 @@ def _numbers(text: Optional[str], *, name: str, n: int, what: str) -> tuple[floa
     return parts
 
 
+def _read_map(path: Optional[Path], pixel_size_nm: Optional[float]):
+    """The t/lambda map of --thickness-map (None without it)."""
+    if path is None:
+        return None
+    from layerscope.io import load
+
+    return load(path, pixel_size_nm=pixel_size_nm).data
+
+
 @app.command()
 def insitu(
     series: Path = typer.Argument(..., help="Multi-frame dm4/emd/tif/hspy file, folder of frames, or MP4/AVI movie."),
@@ -41,6 +50,8 @@ def insitu(
     cracks: bool = typer.Option(True, "--cracks/--no-cracks", help="Measure elongated dark features as cracks."),
     fronts: bool = typer.Option(False, "--fronts/--no-fronts", help="Track the layered/rock-salt reaction front "
                                 "(lattice images)."),
+    front_window_nm: float = typer.Option(0.4, "--front-window-nm", help="Sigma (nm) of the window that maps the "
+                                          "layer fringe (the resolution of the order map)."),
     front_direction_deg: Optional[float] = typer.Option(None, "--front-direction-deg", help="Front propagation "
                                                         "direction in deg (0 right, 90 down); estimated if not given."),
     layer_spacing_nm: Optional[float] = typer.Option(None, "--layer-spacing-nm", help="Layer period of the fringe "
@@ -81,12 +92,11 @@ def insitu(
     provenance.json and report.html into --out.
     """
     target = claim_output(out, overwrite, series, thickness_map)
-    import numpy as np
-
     from layerscope.errors import LayerscopeError
     from layerscope.insitu import InsituOptions, VoidParams, analyse_series, open_series
     from layerscope.insitu.outputs import write_outputs
     from layerscope.insitu.registration import write_aligned
+    from layerscope.parallel import session
 
     if movie not in ("mp4", "gif", "none"):
         raise InputError(f"--movie {movie!r}: choose mp4, gif or none")
@@ -97,32 +107,30 @@ def insitu(
     if interface is not None:
         iface = "detect" if interface.strip() == "detect" else _numbers(interface, name="--interface", n=4,
                                                                          what="x0,y0,x1,y1 in nm, or 'detect'")
-    thick: object = thickness_nm
-    if thickness_map is not None:
-        if mfp_nm is None:
-            raise InputError("--thickness-map is t/lambda: give the inelastic mean free path with --mfp-nm")
-        from layerscope.io import load
-
-        thick = np.asarray(load(thickness_map, pixel_size_nm=pixel_size_nm).data, float) * float(mfp_nm)
     options = InsituOptions(
         drift=drift, reference=reference, window=window, upsample=upsample, roi_nm=roi, voids=voids,
         void_params=VoidParams(smooth_nm=smooth_nm, background_nm=background_nm, min_contrast=min_contrast,
                                min_diameter_nm=min_diameter_nm, edge_level=edge_level,
                                polarity="bright" if bright else "dark"),
-        contact_frames=contact_frames, cracks=cracks, fronts=fronts, front_direction_deg=front_direction_deg, layer_spacing_nm=layer_spacing_nm,
-        interface=iface, surface_distance_nm=surface_distance_nm, thickness_nm=thick, chunk_frames=chunk_frames,
+        contact_frames=contact_frames, cracks=cracks, fronts=fronts, front_direction_deg=front_direction_deg,
+        layer_spacing_nm=layer_spacing_nm, front_window_nm=front_window_nm, interface=iface,
+        surface_distance_nm=surface_distance_nm, thickness_nm=thickness_nm,
+        thickness_t_lambda=_read_map(thickness_map, pixel_size_nm), mfp_nm=mfp_nm, chunk_frames=chunk_frames,
         on_bad_frame=on_bad_frame,
     )
-    data = open_series(series, pixel_size_nm=pixel_size_nm, fps=fps, chunk_frames=chunk_frames)
-    result = analyse_series(data, options=options, scheduler=scheduler, progress=True)
     params = {"series": str(series), "pixel_size_nm": pixel_size_nm, "fps": fps, "scheduler": scheduler}
-    with target.open() as tmp:
-        write_outputs(data, result, tmp, movie=None if movie == "none" else movie, parameters=params,
-                      scheduler=scheduler)
-        if aligned is not None:
-            write_aligned(data.data[: len(result.frames)], result.frames, tmp / f"aligned.{aligned}", scheduler=scheduler)
+    with session(scheduler) as where:  # one connection (checked first) for the analysis and the outputs
+        data = open_series(series, pixel_size_nm=pixel_size_nm, fps=fps, chunk_frames=chunk_frames)
+        result = analyse_series(data, options=options, scheduler=where, progress=True)
+        with target.open() as tmp:
+            write_outputs(data, result, tmp, movie=None if movie == "none" else movie, parameters=params,
+                          scheduler=where)
+            if aligned is not None:
+                write_aligned(data.data[: len(result.frames)], result.frames, tmp / f"aligned.{aligned}",
+                              scheduler=where)
     s = result.summary
-    typer.echo(f"{s['n_frames_analysed']} of {s['n_frames']} frames analysed; results in {out}")
+    flags = "".join(f"; flag {f['code']}: {f['message']}" for f in s.get("flags", []))
+    typer.echo(f"{s['n_frames_analysed']} of {s['n_frames']} frames analysed; results in {out}{flags}")
     if result.stopped_at is not None:
         raise LayerscopeError(
             f"frame {result.stopped_at} of '{series}' could not be read ({result.bad_frames['reason'].iloc[0]}); "

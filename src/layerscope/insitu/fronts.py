@@ -118,8 +118,8 @@ def find_layer_peak(
     if strength < 20.0:
         raise InputError(
             f"no lattice fringe with a {lo:.3g}-{hi:.3g} nm period stands out in the first frame (peak "
-            f"{strength:.1f}x the background); give the layer period with layer_spacing_nm= "
-            f"(--layer-spacing-nm) or use the intensity feature for non-lattice images"
+            f"{strength:.1f}x the background); give the layer period with --layer-spacing-nm, or leave out --fronts "
+            f"on images without lattice fringes"
         )
     # centroid of the peak (3 x 3) for a sub-bin frequency
     n, m = grid.shape
@@ -382,7 +382,7 @@ def estimate_direction(power_maps: list[np.ndarray], step_px: tuple[float, float
         gy_tot += float(gy[use].sum())
         gx_tot += float(gx[use].sum())
     if gy_tot == 0 and gx_tot == 0:
-        raise InputError("no layered/rock-salt contrast gradient found; give the front direction explicitly")
+        raise InputError("no layered/rock-salt contrast gradient found; give --front-direction-deg")
     return float(np.rad2deg(np.arctan2(gy_tot, gx_tot)) % 360.0)
 
 

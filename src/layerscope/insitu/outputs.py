@@ -18,6 +18,7 @@ import pandas as pd
 from layerscope.containers import ImageSeries
 from layerscope.errors import InputError
 from layerscope.insitu.pipeline import InsituResult
+from layerscope.insitu.series import read_frame
 from layerscope.io.output import writes_folder
 
 __all__ = ["write_tables", "figures", "report_section", "write_movie", "write_outputs", "provenance_inputs"]
@@ -218,9 +219,7 @@ def write_movie(series: ImageSeries, result: InsituResult, path: Path, *, fps: f
 
     Frames are read chunk by chunk; at most ``max_frames`` are shown (every k-th frame).
     """
-    import dask
-
-    from layerscope.parallel import scheduler_context
+    from layerscope.parallel import compute, progress_bar, scheduler_context
 
     path = Path(path)
     suffix = path.suffix.lower()
@@ -244,10 +243,12 @@ def write_movie(series: ImageSeries, result: InsituResult, path: Path, *, fps: f
                                              macro_block_size=2, ffmpeg_log_level="error")
         writer.send(None)
     try:
-        with scheduler_context(scheduler) as opts:
+        with scheduler_context(scheduler) as opts, progress_bar(len(idx), f"in situ: {path.name}") as bar:
+            where = opts["scheduler"] if not isinstance(opts["scheduler"], str) else scheduler
             for start in range(0, len(idx), chunk):
                 sel = idx[start : start + chunk]
-                (block,) = dask.compute(series.data[sel], **opts)
+                (block,) = compute(series.data[sel], scheduler=where)
+                bar.update(len(sel))
                 for k, i in enumerate(sel):
                     d = drift[i]
                     sh = (0, 0) if not np.all(np.isfinite(d)) else (-int(round(d[0])), -int(round(d[1])))
@@ -273,8 +274,10 @@ def provenance_inputs(series: ImageSeries) -> list[Any]:
         return list(reader.files)
     if series.source is not None and Path(series.source).is_file():
         return [series.source]
+    from layerscope.parallel import compute_here
+
     data = series.data
-    return [np.asarray(data.compute() if hasattr(data, "compute") else data)]
+    return [np.asarray(compute_here(data) if hasattr(data, "dask") else data)]
 
 
 @writes_folder()
@@ -302,7 +305,7 @@ def write_outputs(series: ImageSeries, result: InsituResult, out_dir: Path, *, m
         first = None
         good = result.frames.index[result.frames["status"] == "ok"]
         if len(good):
-            first = np.asarray(series.data[int(result.frames.loc[good[0], "frame"])])
+            first = read_frame(series, int(result.frames.loc[good[0], "frame"]))
         section = report_section(result, first_frame=first, provenance=prov)
         written["report"] = render_report([section], out_dir / "report.html", title="layerscope in situ report",
                                           provenance=prov)

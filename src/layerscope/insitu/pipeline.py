@@ -8,7 +8,7 @@ frame's own (drifting) coordinates. The drift is solved afterwards from all pair
 specimen coordinates of the first frame. Tracking, velocities and summaries follow on the small
 per-frame tables.
 
-The fan-out goes through :func:`layerscope.parallel.scheduler_context`: local threads by default
+The fan-out goes through :func:`layerscope.parallel.compute`: local threads by default
 (memory stays at a few chunks), or a ``dask.distributed`` cluster given by its address or client;
 the numbers are the same.
 """
@@ -30,7 +30,7 @@ from layerscope.insitu import fronts as _fronts
 from layerscope.insitu import registration as _reg
 from layerscope.insitu import tracking as _tracking
 from layerscope.insitu import voids as _voids
-from layerscope.insitu.series import diagnose_frame, open_series
+from layerscope.insitu.series import diagnose_frame, open_series, read_frame
 
 __all__ = ["InsituOptions", "InsituResult", "analyse_series"]
 
@@ -99,8 +99,13 @@ class InsituOptions:
     surface_distance_nm : float
         Voids whose outline comes this close to the interface are surface pores; the rest bulk voids.
     thickness_nm : ndarray or float, optional
-        Foil thickness (nm): a number, or a map of the first frame's field (e.g. t/lambda times the
-        inelastic mean free path from EELS). Voids then get a missing thickness (nm) and volume.
+        Foil thickness (nm): a number, or a map of the first frame's field (same shape as a frame).
+        Voids then get a missing thickness (nm) and volume.
+    thickness_t_lambda : ndarray, optional
+        Instead of ``thickness_nm``: a relative-thickness map t/lambda of the first frame's field
+        (e.g. from EELS log-ratio), turned into nm with ``mfp_nm``.
+    mfp_nm : float, optional
+        Inelastic mean free path lambda (nm) for ``thickness_t_lambda``.
     chunk_frames : int
         Frames per task.
     on_bad_frame : str
@@ -129,30 +134,57 @@ class InsituOptions:
     interface: Any = None
     surface_distance_nm: float = 1.0
     thickness_nm: Any = None
+    thickness_t_lambda: Any = None
+    mfp_nm: float | None = None
     chunk_frames: int = 16
     on_bad_frame: str = "skip"
 
     def __post_init__(self) -> None:
         if self.reference not in ("auto", "first", "previous", "rolling", "hybrid"):
-            raise InputError(f"reference='{self.reference}' must be 'auto', 'first', 'previous', 'rolling' or 'hybrid'")
+            raise InputError(f"--reference {self.reference!r}: choose auto, first, previous, rolling or hybrid")
         if self.window < 1:
-            raise InputError(f"window={self.window} must be at least 1 frame")
+            raise InputError(f"--window {self.window}: give at least 1 frame")
         if self.contact_frames < 0:
-            raise InputError(f"contact_frames={self.contact_frames} must be 0 or more frames")
+            raise InputError(f"--contact-frames {self.contact_frames}: give 0 or more frames")
         if self.upsample < 1:
-            raise InputError(f"upsample={self.upsample} must be at least 1")
+            raise InputError(f"--upsample {self.upsample}: give 1 or more (the drift is resolved to 1/UPSAMPLE px)")
         if self.on_bad_frame not in ("skip", "stop"):
-            raise InputError(f"on_bad_frame='{self.on_bad_frame}' must be 'skip' or 'stop'")
+            raise InputError(f"--on-bad-frame {self.on_bad_frame!r}: choose skip or stop")
         if not (self.front_window_nm > 0):
-            raise InputError(f"front_window_nm={self.front_window_nm} must be positive (nm)")
+            raise InputError(f"--front-window-nm {self.front_window_nm}: give a positive window sigma in nm")
+        self._check_thickness()
         if self.interface is not None and self.interface != "detect":
             if len(tuple(self.interface)) != 4:
-                raise InputError("interface must be 'detect', None or (x0, y0, x1, y1) in nm")
+                raise InputError("--interface: give 'detect' or four numbers x0,y0,x1,y1 in nm")
+
+    def _check_thickness(self) -> None:
+        if self.thickness_t_lambda is None:
+            if self.mfp_nm is not None:
+                raise InputError("--mfp-nm is used with --thickness-map (t/lambda); give --thickness-map too, "
+                                 "or --thickness-nm alone")
+            return
+        if self.thickness_nm is not None:
+            raise InputError("give either --thickness-nm or --thickness-map with --mfp-nm, not both")
+        if self.mfp_nm is None:
+            raise InputError("--thickness-map is t/lambda: give the inelastic mean free path with --mfp-nm")
+        if not (np.isfinite(self.mfp_nm) and self.mfp_nm > 0):
+            raise InputError(f"--mfp-nm {self.mfp_nm!r}: give a positive mean free path in nm")
+        if np.ndim(self.thickness_t_lambda) != 2:
+            raise InputError(f"--thickness-map holds an array of shape {np.shape(self.thickness_t_lambda)}; "
+                             f"give a single 2-D t/lambda map of the first frame's field")
+
+    def thickness_field_nm(self) -> Any:
+        """The foil thickness (nm): ``thickness_nm``, or ``thickness_t_lambda * mfp_nm``, or None."""
+        if self.thickness_t_lambda is not None:
+            return np.asarray(self.thickness_t_lambda, float) * float(self.mfp_nm)
+        return self.thickness_nm
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        if isinstance(self.thickness_nm, np.ndarray):
-            d["thickness_nm"] = f"<map {self.thickness_nm.shape}>"
+        for name in ("thickness_nm", "thickness_t_lambda"):
+            v = getattr(self, name)
+            if v is not None and np.ndim(v) > 0:
+                d[name] = f"<map {np.shape(v)}>"
         return d
 
 
@@ -225,6 +257,35 @@ class _Context:
     interface_peaks: tuple[_fronts.LatticePeak, ...]
     front_direction_deg: float | None
     n_prev: int
+    lattice: bool = False
+
+
+@dataclass
+class FrameRecord:
+    """What one task measured on one frame (small, picklable; returned by the chunk tasks).
+
+    Attributes
+    ----------
+    frame : int
+    ok : bool
+        False when the frame could not be read (or has another shape).
+    pairs : list of tuple
+        ``(i, j, dy_px, dx_px, quality, kind)`` shifts of frame ``i`` against frame ``j``
+        (``kind``: ``"chain"`` or ``"check"``).
+    features : list
+        Dark features (:class:`~layerscope.insitu.voids.DarkFeature`), raw frame coordinates.
+    stats : dict
+        Segmentation statistics (analysed area, noise, threshold, electrolyte fraction).
+    front : FrontProfile or None
+        The fringe-power profile along the front direction (raw frame coordinates).
+    """
+
+    frame: int
+    ok: bool = True
+    pairs: list = field(default_factory=list)
+    features: list = field(default_factory=list)
+    stats: dict = field(default_factory=dict)
+    front: _fronts.FrontProfile | None = None
 
 
 class _TaskState:
@@ -346,13 +407,14 @@ def _front_map(fs: _reg.FrameSpectrum, st: _TaskState, feats: list, electrolyte:
 _ZERO_PEAK = _fronts.LatticePeak(0.0, 0.0, float("inf"), 0.0, 0.0)
 
 
-def _front_in_frame(fs: _reg.FrameSpectrum, st: _TaskState, feats: list, electrolyte: np.ndarray | None) -> dict:
+def _front_in_frame(fs: _reg.FrameSpectrum, st: _TaskState, feats: list,
+                    electrolyte: np.ndarray | None) -> _fronts.FrontProfile:
     ctx = st.ctx
     sigma_px = ctx.options.front_window_nm / ctx.pixel_size_nm
     power, step, exclude = _front_map(fs, st, feats, electrolyte)
     prof = _fronts.front_profile(power, step, pixel_size_nm=ctx.pixel_size_nm, direction_deg=ctx.front_direction_deg,
                                  exclude=exclude, margin_px=3.0 * sigma_px, window_sigma_px=sigma_px)
-    return {"d_nm": prof.d_nm, "power": prof.power, "count": prof.count, "blur_nm": prof.blur_nm}
+    return prof
 
 
 def _measure_crack(f, st: _TaskState) -> dict:
@@ -390,7 +452,7 @@ def _frame_features(frame: np.ndarray, st: _TaskState):
 
 
 def _analyse_block(block: np.ndarray, prev: np.ndarray | None, ref: np.ndarray | None, *, start: int,
-                   ctx: _Context) -> list[dict]:
+                   ctx: _Context) -> list[FrameRecord]:
     """All per-frame measurements of one chunk (runs in a Dask task)."""
     st = _TaskState(ctx)
     o = ctx.options
@@ -405,13 +467,13 @@ def _analyse_block(block: np.ndarray, prev: np.ndarray | None, ref: np.ndarray |
     if o.drift and ctx.reference in ("first", "hybrid") and ref is not None:
         rf = np.asarray(ref, np.float32)
         ref_spec = st.reg_spectrum(rf)
-    out: list[dict] = []
+    out: list[FrameRecord] = []
     for k in range(block.shape[0]):
         i = start + k
         frame = np.asarray(block[k], np.float32)
-        rec: dict[str, Any] = {"frame": i, "ok": True, "pairs": [], "features": [], "stats": {}, "front": None}
+        rec = FrameRecord(frame=i)
         if frame.shape != ctx.shape or not np.all(np.isfinite(frame)):
-            rec["ok"] = False
+            rec.ok = False
             out.append(rec)
             continue
         fs, electrolyte, feats, stats = _frame_features(frame, st)
@@ -419,13 +481,13 @@ def _analyse_block(block: np.ndarray, prev: np.ndarray | None, ref: np.ndarray |
             spec = st.reg_spectrum(frame)
             if ctx.reference in ("first", "hybrid") and i > 0 and ref_spec is not None:
                 e = st.shift(spec, ref_spec)
-                rec["pairs"].append((i, 0, e.dy, e.dx, e.quality, "check" if ctx.reference == "hybrid" else "chain"))
+                rec.pairs.append((i, 0, e.dy, e.dx, e.quality, "check" if ctx.reference == "hybrid" else "chain"))
             if ctx.reference != "first":
                 for k2, (j, hs) in enumerate(history):
                     e = st.shift(spec, hs)
                     # the link to the last good frame builds the chain; longer links are checked against it
                     kind = "chain" if k2 == len(history) - 1 else "check"
-                    rec["pairs"].append((i, j, e.dy, e.dx, e.quality, kind))
+                    rec.pairs.append((i, j, e.dy, e.dx, e.quality, kind))
                 history.append((i, spec))
         if o.cracks:
             for f in feats:
@@ -435,10 +497,10 @@ def _analyse_block(block: np.ndarray, prev: np.ndarray | None, ref: np.ndarray |
                         f.extra["crack"] = m
             for f in feats:
                 f.extra.pop("contrast", None)
-        rec["features"] = feats
-        rec["stats"] = stats
+        rec.features = feats
+        rec.stats = stats
         if o.fronts and ctx.layer_peak is not None:
-            rec["front"] = _front_in_frame(fs, st, feats, electrolyte)
+            rec.front = _front_in_frame(fs, st, feats, electrolyte)
         out.append(rec)
     return out
 
@@ -463,9 +525,13 @@ def _prepare(series: ImageSeries, o: InsituOptions) -> _Context:
         c0, r0 = max(c0, 0), max(r0, 0)
         c1, r1 = min(c1, shape[1]), min(r1, shape[0])
         if r1 - r0 < 16 or c1 - c0 < 16:
-            raise InputError(f"roi_nm={o.roi_nm} covers {r1 - r0} x {c1 - c0} pixels of the frame; it needs at least "
+            raise InputError(f"--roi-nm {','.join(f'{v:g}' for v in o.roi_nm)} covers {r1 - r0} x {c1 - c0} pixels of the frame; it needs at least "
                              f"16 x 16 pixels inside the {shape[1] * p:.3g} x {shape[0] * p:.3g} nm field")
         roi_px = (r0, r1, c0, c1)
+    thick = o.thickness_field_nm()
+    if thick is not None and np.ndim(thick) == 2 and tuple(np.shape(thick)) != shape:
+        raise InputError(f"{series.title}: the thickness map is {np.shape(thick)[0]} x {np.shape(thick)[1]} pixels, "
+                         f"the frames {shape[0]} x {shape[1]}; give --thickness-map of the first frame's field")
     peaks = _bragg_peaks(per0, grid, p)
     reference = o.reference
     if reference == "auto":
@@ -481,11 +547,12 @@ def _prepare(series: ImageSeries, o: InsituOptions) -> _Context:
         layer_peak = _fronts.find_layer_peak(per0, grid, pixel_size_nm=p, layer_spacing_nm=o.layer_spacing_nm)
     if o.interface == "detect":
         if not peaks:
-            raise InputError("interface='detect' needs a lattice image (the electrolyte is found as the region "
-                             "without lattice fringes); give the interface as two points instead")
+            raise InputError(f"{series.title}: --interface detect needs a lattice image (the electrolyte is found as the "
+                             "region without lattice fringes); give --interface x0,y0,x1,y1 (two points, nm) instead")
         interface_peaks = tuple(peaks)
     ctx = _Context(shape, p, o, reference, roi_px, coarse_px, search, layer_peak, interface_peaks, direction,
                    n_prev=(1 if reference == "previous" else o.window if reference in ("rolling", "hybrid") else 0))
+    ctx.lattice = bool(peaks)
     if o.fronts and direction is None:
         ctx.front_direction_deg = _estimate_direction(series, ctx, grid)
     return ctx
@@ -499,9 +566,7 @@ def _bragg_peaks(per: np.ndarray, grid: _reg.FourierGrid, p: float, *, n_max: in
     if not ok.any():
         return []
     kb = np.round(k * min(grid.shape)).astype(int)
-    med = np.zeros(kb.max() + 2)
-    for r in np.unique(kb[ok]):
-        med[r] = np.median(power[kb == r])
+    med = _ring_medians(power, kb, np.unique(kb[ok]))
     rel = np.where(ok, power / np.maximum(med[kb], 1e-30), 0.0)
     from scipy import ndimage as ndi
 
@@ -517,9 +582,22 @@ def _bragg_peaks(per: np.ndarray, grid: _reg.FourierGrid, p: float, *, n_max: in
     return peaks
 
 
+def _ring_medians(power: np.ndarray, ring: np.ndarray, rings: np.ndarray) -> np.ndarray:
+    """Median of ``power`` over each ring index in ``rings`` (one sort, not one pass per ring)."""
+    flat, lab = power.ravel(), ring.ravel()
+    order = np.argsort(lab, kind="stable")
+    sorted_lab = lab[order]
+    med = np.zeros(int(lab.max()) + 2)
+    lo = np.searchsorted(sorted_lab, rings, side="left")
+    hi = np.searchsorted(sorted_lab, rings, side="right")
+    for r, a, b in zip(rings, lo, hi):
+        med[r] = np.median(flat[order[a:b]])
+    return med
+
+
 def _first_good_frame(series: ImageSeries) -> np.ndarray:
     for i in range(min(series.shape[0], 8)):
-        f = np.asarray(series.data[i], np.float32)
+        f = read_frame(series, i)
         if np.all(np.isfinite(f)):
             return f
     raise InputError(f"{series.title}: none of the first frames can be read; check the file")
@@ -533,7 +611,7 @@ def _estimate_direction(series: ImageSeries, ctx: _Context, grid: _reg.FourierGr
     sigma_px = ctx.options.front_window_nm / ctx.pixel_size_nm
     step = None
     for i in sorted({0, n // 4, n // 2, (3 * n) // 4, n - 1}):
-        f = np.asarray(series.data[i], np.float32)
+        f = read_frame(series, i)
         if not np.all(np.isfinite(f)):
             continue
         fs, electrolyte, feats, _ = _frame_features(f, st)
@@ -541,7 +619,7 @@ def _estimate_direction(series: ImageSeries, ctx: _Context, grid: _reg.FourierGr
         maps.append(power)
         excludes.append(exclude)
     if not maps:
-        raise InputError("no readable frame to estimate the front direction from; give front_direction_deg")
+        raise InputError(f"{series.title}: no readable frame to estimate the front direction from; give --front-direction-deg")
     first = _fronts.estimate_direction([np.where(e, np.nan, m) for m, e in zip(maps, excludes)], step,
                                        margin_px=3 * sigma_px)
     angles, weights = [], []
@@ -598,7 +676,7 @@ def analyse_series(
     """
     import dask
 
-    from layerscope.parallel import scheduler_context
+    from layerscope import parallel
 
     series = open_series(series, pixel_size_nm=pixel_size_nm, fps=fps, chunk_frames=options.chunk_frames)
     times = series.require_times()
@@ -614,16 +692,8 @@ def analyse_series(
     for b, blk in enumerate(blocks):
         prev = blocks[b - 1] if (b > 0 and ctx.n_prev > 0) else None
         tasks.append(dask.delayed(_analyse_block, pure=True)(blk, prev, ref, start=int(starts[b]), ctx=ctx))
-    with scheduler_context(scheduler) as opts:
-        if progress and not _is_client(opts.get("scheduler")):
-            from dask.diagnostics import ProgressBar
-
-            import sys
-
-            with ProgressBar(out=sys.stderr):
-                parts = dask.compute(*tasks, **opts)
-        else:
-            parts = dask.compute(*tasks, **opts)
+    parts = parallel.compute(*tasks, scheduler=scheduler, progress=progress, count="_analyse_block",
+                             description=f"in situ: {series.shape[0]} frames in {len(tasks)} chunks")
     records = [r for part in parts for r in part]
     return _assemble(series, records, ctx, times)
 
@@ -635,49 +705,25 @@ def _first_good_frame_array(head: np.ndarray) -> np.ndarray:
     raise InputError("none of the first frames can be read; check the file")
 
 
-def _is_client(s: Any) -> bool:
-    return s is not None and not isinstance(s, str)
-
-
-def _assemble(series: ImageSeries, records: list[dict], ctx: _Context, times: np.ndarray) -> InsituResult:
+def _assemble(series: ImageSeries, records: list[FrameRecord], ctx: _Context, times: np.ndarray) -> InsituResult:
     o = ctx.options
     p = ctx.pixel_size_nm
     n = series.shape[0]
-    bad = [r["frame"] for r in records if not r["ok"]]
-    bad_rows = [{"frame": i, "time_s": float(times[i]), "reason": diagnose_frame(series, i)} for i in bad]
+    bad = [r.frame for r in records if not r.ok]
+    bad_rows = [{"frame": i, "time_s": float(times[i]), "reason": _why_bad(series, i)} for i in bad]
     stopped_at = None
     if bad and o.on_bad_frame == "stop":
         stopped_at = bad[0]
-        records = [r for r in records if r["frame"] < stopped_at]
+        records = [r for r in records if r.frame < stopped_at]
         bad_rows = bad_rows[:1]
     n_used = len(records)
     # ---- drift
-    pairs = pd.DataFrame([pr for r in records for pr in r["pairs"]], columns=["i", "j", "dy", "dx", "quality", "kind"])
-    good_frames = [r["frame"] for r in records if r["ok"]]
+    pairs = pd.DataFrame([pr for r in records for pr in r.pairs], columns=["i", "j", "dy", "dx", "quality", "kind"])
+    good_frames = [r.frame for r in records if r.ok]
     if not good_frames:
         raise InputError(f"{series.title}: no frame could be read")
     anchor = good_frames[0]
-    n_aliases = 0
-    if o.drift:
-        if ctx.reference in ("first", "hybrid") and anchor != 0:
-            raise InputError(f"{series.title}: the first frame cannot be read; use reference='previous' or 'rolling'")
-        chain = _repair_links(series, pairs[pairs["kind"] == "chain"], good_frames, ctx)
-        drift = _reg.solve_drift(chain, n_used, anchor=anchor)
-        checks = pairs[pairs["kind"] == "check"]
-        if len(checks):
-            # a longer link (rolling window, first frame) that disagrees with the chain of small
-            # steps by more than alias_px landed on a lattice-translated peak: drop it
-            dy_c, dx_c = drift["drift_y_px"].to_numpy(), drift["drift_x_px"].to_numpy()
-            ii, jj = checks["i"].to_numpy(int), checks["j"].to_numpy(int)
-            miss = np.hypot(checks["dy"].to_numpy() - (dy_c[ii] - dy_c[jj]), checks["dx"].to_numpy() - (dx_c[ii] - dx_c[jj]))
-            agree = miss <= o.alias_px
-            n_aliases = int((~agree).sum())
-            pairs = pd.concat([chain, checks[agree]], ignore_index=True)
-            drift = _reg.solve_drift(pairs, n_used, anchor=anchor)
-        else:
-            pairs = chain
-    else:
-        drift = pd.DataFrame({"frame": np.arange(n_used), "drift_y_px": 0.0, "drift_x_px": 0.0, "residual_px": np.nan})
+    drift, pairs, n_aliases = _series_drift(series, pairs, good_frames, n_used, ctx)
     quality = pairs.groupby("i")["quality"].max() if len(pairs) else pd.Series(dtype=float)
     frames = pd.DataFrame({"frame": np.arange(n_used), "time_s": times[:n_used]})
     status = np.array(["ok"] * n_used, dtype=object)
@@ -696,8 +742,78 @@ def _assemble(series: ImageSeries, records: list[dict], ctx: _Context, times: np
         frames.loc[i, "status"] = "not registered: no usable link to the reference frame"
     dxp = dict(zip(frames["frame"], frames["drift_x_px"]))
     dyp = dict(zip(frames["frame"], frames["drift_y_px"]))
-    usable = [r for r in records if r["ok"] and np.isfinite(dxp.get(r["frame"], np.nan))]
+    usable = [r for r in records if r.ok and np.isfinite(dxp.get(r.frame, np.nan))]
     # ---- voids and cracks
+    void_rows, crack_rows, tracked, outlines = _feature_rows(usable, ctx, times, dxp, dyp)
+    voids = tracks = events = pd.DataFrame()
+    if o.voids:
+        frames, voids, tracks, events = _void_tables(frames, void_rows, tracked, usable, times, o)
+    crack_table = pd.DataFrame(crack_rows, columns=["frame", "time_s", "x_nm", "y_nm", "length_nm", "width_nm",
+                                                    "width_outline_nm", "width_p10_nm", "width_p90_nm", "orientation_deg",
+                                                    "depth", "truncated", "interface_distance_nm"])
+    if o.cracks:
+        cnt = crack_table.groupby("frame").size() if len(crack_table) else pd.Series(dtype=int)
+        frames["n_cracks"] = [int(cnt.get(i, 0)) for i in frames["frame"]]
+    # ---- fronts
+    fronts = pd.DataFrame()
+    profiles = {}
+    if o.fronts and ctx.layer_peak is not None:
+        fronts, profiles = _fit_fronts(usable, ctx, dxp, dyp, times)
+        frames = frames.merge(fronts[["frame", "position_nm", "position_err_nm", "width_nm", "front_ok"]], on="frame",
+                              how="left")
+    summary = _summary(series, frames, voids, tracks, events, crack_table, fronts, ctx, bad_rows, stopped_at)
+    if o.drift:
+        summary["drift"]["links_rejected_as_lattice_aliases"] = n_aliases
+    summary["flags"] = _flags(frames, ctx)
+    return InsituResult(frames=frames, voids=voids, tracks=tracks, events=events, cracks=crack_table, fronts=fronts,
+                        bad_frames=pd.DataFrame(bad_rows, columns=["frame", "time_s", "reason"]), summary=summary,
+                        options=o, pixel_size_nm=p, shape=ctx.shape, stopped_at=stopped_at, profiles=profiles,
+                        outlines=outlines)
+
+
+def _why_bad(series: ImageSeries, i: int) -> str:
+    """Why a task could not read frame ``i``; a frame this process reads fine failed on a cluster worker."""
+    reason = diagnose_frame(series, i)
+    if reason != "ok":
+        return reason
+    return (f"frame {i} could not be read where the task ran, but reads here: do the Dask workers see "
+            f"'{series.source}' at the same path?")
+
+
+def _series_drift(series: ImageSeries, pairs: pd.DataFrame, good_frames: list[int], n_used: int,
+                  ctx: _Context) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """Drift of every frame from the measured pairs: the chain of short links, then the longer
+    links that agree with it; also the kept pairs and the number of links dropped as lattice aliases."""
+    o = ctx.options
+    anchor = good_frames[0]
+    n_aliases = 0
+    if o.drift:
+        if ctx.reference in ("first", "hybrid") and anchor != 0:
+            raise InputError(f"{series.title}: the first frame cannot be read; give --reference previous or --reference rolling")
+        chain = _repair_links(series, pairs[pairs["kind"] == "chain"], good_frames, ctx)
+        drift = _reg.solve_drift(chain, n_used, anchor=anchor)
+        checks = pairs[pairs["kind"] == "check"]
+        if len(checks):
+            # a longer link (rolling window, first frame) that disagrees with the chain of small
+            # steps by more than alias_px landed on a lattice-translated peak: drop it
+            dy_c, dx_c = drift["drift_y_px"].to_numpy(), drift["drift_x_px"].to_numpy()
+            ii, jj = checks["i"].to_numpy(int), checks["j"].to_numpy(int)
+            miss = np.hypot(checks["dy"].to_numpy() - (dy_c[ii] - dy_c[jj]), checks["dx"].to_numpy() - (dx_c[ii] - dx_c[jj]))
+            agree = miss <= o.alias_px
+            n_aliases = int((~agree).sum())
+            pairs = pd.concat([chain, checks[agree]], ignore_index=True)
+            drift = _reg.solve_drift(pairs, n_used, anchor=anchor)
+        else:
+            pairs = chain
+    else:
+        drift = pd.DataFrame({"frame": np.arange(n_used), "drift_y_px": 0.0, "drift_x_px": 0.0, "residual_px": np.nan})
+    return drift, pairs, n_aliases
+
+
+def _feature_rows(usable: list[FrameRecord], ctx: _Context, times: np.ndarray, dxp: dict, dyp: dict):
+    """Void and crack rows in specimen coordinates, features to track and outlines to draw."""
+    o = ctx.options
+    p = ctx.pixel_size_nm
     void_rows, crack_rows, tracked, outlines = [], [], {}, {}
     seg_step = seg_bin = None
     if o.voids or o.cracks:
@@ -706,13 +822,13 @@ def _assemble(series: ImageSeries, records: list[dict], ctx: _Context, times: np
     line = None
     if o.interface is not None and o.interface != "detect":
         line = tuple(float(v) for v in o.interface)
-    thick = o.thickness_nm
+    thick = o.thickness_field_nm()
     for r in usable:
-        i = r["frame"]
+        i = r.frame
         ddx, ddy = dxp[i] * p, dyp[i] * p
         tf = []
         outl = outlines.setdefault(i, [])
-        for k, f in enumerate(r["features"]):
+        for k, f in enumerate(r.features):
             x_s, y_s = f.x_nm - ddx, f.y_nm - ddy
             dist = f.interface_distance_nm
             if line is not None:
@@ -741,55 +857,66 @@ def _assemble(series: ImageSeries, records: list[dict], ctx: _Context, times: np
                 frame=i, index=k, row0=int(f.row0 - round(dyp[i] / seg_bin)), col0=int(f.col0 - round(dxp[i] / seg_bin)),
                 mask=f.mask, area_nm2=f.area_nm2, x_nm=x_s, y_nm=y_s, truncated=f.truncated))
         tracked[i] = tf
+    return void_rows, crack_rows, tracked, outlines
+
+
+def _void_tables(frames: pd.DataFrame, void_rows: list[dict], tracked: dict, usable: list[FrameRecord],
+                times: np.ndarray, o: InsituOptions):
+    """Voids tracked over time, their events, and the per-frame void columns of ``frames``."""
     voids = pd.DataFrame(void_rows)
-    tracks = events = pd.DataFrame()
-    if o.voids:
-        cols = ["frame", "time_s", "x_nm", "y_nm", "area_nm2", "area_outline_nm2", "equivalent_diameter_nm", "depth",
-                "mean_contrast", "major_nm", "minor_nm", "orientation_deg", "truncated", "interface_distance_nm", "index"]
-        if voids.empty:
-            voids = pd.DataFrame(columns=cols)
-        assign, events = _tracking.track_features(tracked, times, contact_frames=o.contact_frames)
-        voids = voids.merge(assign, on=["frame", "index"], how="left").drop(columns=["index"])
-        voids["kind"] = np.where(voids["interface_distance_nm"] <= o.surface_distance_nm, "surface", "bulk")
-        voids.loc[voids["interface_distance_nm"].isna(), "kind"] = "bulk"
-        tracks = _tracking.track_summary(voids) if len(voids) else _tracking.track_summary(
-            pd.DataFrame(columns=["track_id", "frame", "time_s", "x_nm", "y_nm", "area_nm2"]))
-        stats = {r["frame"]: r["stats"] for r in usable}
-        frames["analysed_area_nm2"] = frames["frame"].map(lambda i: stats.get(i, {}).get("analysed_area_nm2", np.nan))
-        frames["void_noise"] = frames["frame"].map(lambda i: stats.get(i, {}).get("noise", np.nan))
-        frames["void_threshold"] = frames["frame"].map(lambda i: stats.get(i, {}).get("threshold", np.nan))
-        frames["electrolyte_fraction"] = frames["frame"].map(lambda i: stats.get(i, {}).get("electrolyte_fraction", np.nan))
-        g = voids.groupby("frame") if len(voids) else None
-        ok_frames = set(stats)
-        frames["n_voids"] = [int(len(g.get_group(i))) if g is not None and i in g.groups else (0 if i in ok_frames else np.nan)
-                             for i in frames["frame"]]
-        area = voids.groupby("frame")["area_nm2"].sum() if len(voids) else pd.Series(dtype=float)
-        frames["void_area_nm2"] = [float(area.get(i, 0.0)) if i in ok_frames else np.nan for i in frames["frame"]]
-        frames["void_fraction"] = frames["void_area_nm2"] / frames["analysed_area_nm2"]
-        frames["n_surface_pores"] = [int((voids[voids["frame"] == i]["kind"] == "surface").sum()) if i in ok_frames else np.nan
-                                     for i in frames["frame"]]
-        med = voids.groupby("frame")["equivalent_diameter_nm"].median() if len(voids) else pd.Series(dtype=float)
-        frames["median_void_diameter_nm"] = frames["frame"].map(med).astype(float)
-    crack_table = pd.DataFrame(crack_rows, columns=["frame", "time_s", "x_nm", "y_nm", "length_nm", "width_nm",
-                                                    "width_outline_nm", "width_p10_nm", "width_p90_nm", "orientation_deg",
-                                                    "depth", "truncated", "interface_distance_nm"])
-    if o.cracks:
-        cnt = crack_table.groupby("frame").size() if len(crack_table) else pd.Series(dtype=int)
-        frames["n_cracks"] = [int(cnt.get(i, 0)) for i in frames["frame"]]
-    # ---- fronts
-    fronts = pd.DataFrame()
-    profiles = {}
-    if o.fronts and ctx.layer_peak is not None:
-        fronts, profiles = _fit_fronts(usable, ctx, dxp, dyp, times)
-        frames = frames.merge(fronts[["frame", "position_nm", "position_err_nm", "width_nm", "front_ok"]], on="frame",
-                              how="left")
-    summary = _summary(series, frames, voids, tracks, events, crack_table, fronts, ctx, bad_rows, stopped_at)
-    if o.drift:
-        summary["drift"]["links_rejected_as_lattice_aliases"] = n_aliases
-    return InsituResult(frames=frames, voids=voids, tracks=tracks, events=events, cracks=crack_table, fronts=fronts,
-                        bad_frames=pd.DataFrame(bad_rows, columns=["frame", "time_s", "reason"]), summary=summary,
-                        options=o, pixel_size_nm=p, shape=ctx.shape, stopped_at=stopped_at, profiles=profiles,
-                        outlines=outlines)
+    cols = ["frame", "time_s", "x_nm", "y_nm", "area_nm2", "area_outline_nm2", "equivalent_diameter_nm", "depth",
+            "mean_contrast", "major_nm", "minor_nm", "orientation_deg", "truncated", "interface_distance_nm", "index"]
+    if voids.empty:
+        voids = pd.DataFrame(columns=cols)
+    assign, events = _tracking.track_features(tracked, times, contact_frames=o.contact_frames)
+    voids = voids.merge(assign, on=["frame", "index"], how="left").drop(columns=["index"])
+    voids["kind"] = np.where(voids["interface_distance_nm"] <= o.surface_distance_nm, "surface", "bulk")
+    voids.loc[voids["interface_distance_nm"].isna(), "kind"] = "bulk"
+    tracks = _tracking.track_summary(voids) if len(voids) else _tracking.track_summary(
+        pd.DataFrame(columns=["track_id", "frame", "time_s", "x_nm", "y_nm", "area_nm2"]))
+    stats = {r.frame: r.stats for r in usable}
+    frames["analysed_area_nm2"] = frames["frame"].map(lambda i: stats.get(i, {}).get("analysed_area_nm2", np.nan))
+    frames["void_noise"] = frames["frame"].map(lambda i: stats.get(i, {}).get("noise", np.nan))
+    frames["void_threshold"] = frames["frame"].map(lambda i: stats.get(i, {}).get("threshold", np.nan))
+    frames["electrolyte_fraction"] = frames["frame"].map(lambda i: stats.get(i, {}).get("electrolyte_fraction", np.nan))
+    g = voids.groupby("frame") if len(voids) else None
+    ok_frames = set(stats)
+    frames["n_voids"] = [int(len(g.get_group(i))) if g is not None and i in g.groups else (0 if i in ok_frames else np.nan)
+                         for i in frames["frame"]]
+    area = voids.groupby("frame")["area_nm2"].sum() if len(voids) else pd.Series(dtype=float)
+    frames["void_area_nm2"] = [float(area.get(i, 0.0)) if i in ok_frames else np.nan for i in frames["frame"]]
+    frames["void_fraction"] = frames["void_area_nm2"] / frames["analysed_area_nm2"]
+    frames["n_surface_pores"] = [int((voids[voids["frame"] == i]["kind"] == "surface").sum()) if i in ok_frames else np.nan
+                                 for i in frames["frame"]]
+    med = voids.groupby("frame")["equivalent_diameter_nm"].median() if len(voids) else pd.Series(dtype=float)
+    frames["median_void_diameter_nm"] = frames["frame"].map(med).astype(float)
+    return frames, voids, tracks, events
+
+
+#: the largest drift residual (px) before the drift is flagged as inconsistent
+RESIDUAL_FLAG_PX = 0.5
+
+
+def _flags(frames: pd.DataFrame, ctx: _Context) -> list[dict]:
+    """Numbers that were computed but deserve a second look: ``{"code", "message"}`` each."""
+    o = ctx.options
+    flags = []
+    if (o.voids or o.cracks) and not ctx.lattice:
+        flags.append({"code": "no_lattice", "message": (
+            "no lattice fringes in the first frame: the void/crack segmentation is made for lattice images of a "
+            "cathode; here the dark features may be particles, contamination or thickness changes; check "
+            "the annotated movie, or use --no-voids --no-cracks")})
+    if o.drift and "drift_residual_px" in frames and frames["drift_residual_px"].notna().any():
+        worst = float(np.nanmax(frames["drift_residual_px"]))
+        if worst > RESIDUAL_FLAG_PX:
+            flags.append({"code": "drift_inconsistent", "message": (
+                f"the frame-pair shifts disagree with the fitted drift by up to {worst:.2g} px; check drift.png "
+                f"(try --reference first, --roi-nm on a static region, or --reference hybrid on lattice images)")})
+    lost = frames["status"].str.startswith("not registered")
+    if lost.any():
+        flags.append({"code": "unregistered_frames", "message": (
+            f"{int(lost.sum())} frame(s) could not be linked to the reference and were left out")})
+    return flags
 
 
 def _repair_links(series: ImageSeries, pairs: pd.DataFrame, good: list[int], ctx: _Context) -> pd.DataFrame:
@@ -811,8 +938,8 @@ def _repair_links(series: ImageSeries, pairs: pd.DataFrame, good: list[int], ctx
         i = stranded[0]
         j = max(g for g in good if g < i and comp[g] == anchor_comp)
         st = _TaskState(ctx)
-        fi = np.asarray(series.data[i], np.float32)
-        fj = np.asarray(series.data[j], np.float32)
+        fi = read_frame(series, i)
+        fj = read_frame(series, j)
         si = st.reg_spectrum(fi)
         sj = st.reg_spectrum(fj)
         e = st.shift(si, sj)
@@ -836,19 +963,18 @@ def _thickness_at(thick: Any, x: float, y: float, p: float) -> float:
     return float(t[r, c])
 
 
-def _fit_fronts(usable: list[dict], ctx: _Context, dxp: dict, dyp: dict, times: np.ndarray):
+def _fit_fronts(usable: list[FrameRecord], ctx: _Context, dxp: dict, dyp: dict, times: np.ndarray):
     p = ctx.pixel_size_nm
     a = np.deg2rad(ctx.front_direction_deg)
     fits = {}
     profiles = {}
     for r in usable:
-        fr = r["front"]
-        if fr is None or len(fr["d_nm"]) < 6:
+        prof = r.front
+        if prof is None or len(prof.d_nm) < 6:
             continue
-        prof = _fronts.FrontProfile(np.asarray(fr["d_nm"]), np.asarray(fr["power"]), np.asarray(fr["count"]), fr["blur_nm"])
-        profiles[r["frame"]] = prof
+        profiles[r.frame] = prof
         try:
-            fits[r["frame"]] = _fronts.fit_front(prof)
+            fits[r.frame] = _fronts.fit_front(prof)
         except ConvergenceError:
             continue
     # plateaus shared by the series: medians over frames whose fit saw both sides

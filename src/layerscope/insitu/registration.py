@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -388,9 +389,9 @@ def drift_pairs(n_frames: int, *, reference: str, window: int = 1) -> list[tuple
         return [(i, i - 1) for i in range(1, n_frames)]
     if reference == "rolling":
         if window < 1:
-            raise InputError(f"rolling window={window} must be at least 1 frame")
+            raise InputError(f"--window {window}: give at least 1 frame")
         return [(i, i - k) for i in range(1, n_frames) for k in range(1, window + 1) if i - k >= 0]
-    raise InputError(f"reference='{reference}' is not one of 'first', 'previous', 'rolling'")
+    raise InputError(f"--reference {reference!r}: choose first, previous or rolling")
 
 
 def solve_drift(pairs: pd.DataFrame, n_frames: int, *, anchor: int = 0) -> pd.DataFrame:
@@ -500,29 +501,45 @@ def write_aligned(data: Any, drift: pd.DataFrame, path: str | Path, *, scheduler
 
     Frames are computed chunk by chunk, so the whole movie is never in memory.
     """
-    from layerscope.parallel import scheduler_context
+    from layerscope.parallel import compute, progress_bar, scheduler_context
 
     path = Path(path)
     stack = aligned_stack(data, drift)
     suffix = path.suffix.lower()
-    if suffix == ".zarr":
-        import dask.array as da
+    if suffix not in (".zarr", ".tif", ".tiff"):
+        raise InputError(f"cannot write an aligned stack to '{path}': use a .zarr or .tif name")
+    # blocks are computed where the tasks run (a cluster too) and written here, by this process:
+    # cluster workers may not see this machine's disk
+    step = stack.chunks[0][0]
+    with _aligned_writer(path, stack.shape) as write, scheduler_context(scheduler) as opts, \
+            progress_bar(stack.shape[0], f"in situ: {path.name}") as bar:
+        where = opts["scheduler"]
+        for start in range(0, stack.shape[0], step):
+            (block,) = compute(stack[start : start + step], scheduler=where)
+            write(start, np.asarray(block, np.float32))
+            bar.update(block.shape[0])
+    return path
 
-        import dask
 
-        store = da.to_zarr(stack.rechunk({0: 1}), str(path), mode="w", compute=False)
-        with scheduler_context(scheduler) as opts:
-            dask.compute(store, **opts)
-        return path
-    if suffix in (".tif", ".tiff"):
-        import tifffile
+@contextmanager
+def _aligned_writer(path: Path, shape: tuple[int, ...]) -> Iterator[Callable[[int, np.ndarray], None]]:
+    """``write(start, block)`` into a new ``.zarr`` (one chunk per frame) or BigTIFF at ``path``."""
+    if path.suffix.lower() == ".zarr":
+        import zarr
 
-        with tifffile.TiffWriter(path, bigtiff=True) as tw, scheduler_context(scheduler) as opts:
-            for start in range(0, stack.shape[0], stack.chunks[0][0]):
-                import dask
+        arr = zarr.open(str(path), mode="w", shape=shape, chunks=(1, *shape[1:]), dtype="float32")
 
-                (block,) = dask.compute(stack[start : start + stack.chunks[0][0]], **opts)
-                for frame in block:
-                    tw.write(frame, contiguous=True)
-        return path
-    raise InputError(f"cannot write an aligned stack to '{path}': use a .zarr or .tif name")
+        def write(start: int, block: np.ndarray) -> None:
+            arr[start : start + block.shape[0]] = block
+
+        yield write
+        return
+    import tifffile
+
+    with tifffile.TiffWriter(path, bigtiff=True) as tw:
+
+        def write(start: int, block: np.ndarray) -> None:
+            for frame in block:
+                tw.write(frame, contiguous=True)
+
+        yield write

@@ -31,7 +31,8 @@ import numpy as np
 from layerscope.containers import ImageSeries
 from layerscope.errors import CalibrationError, InputError
 
-__all__ = ["open_series", "MOVIE_SUFFIXES", "FRAME_SUFFIXES", "diagnose_frame", "FolderReader", "MovieReader"]
+__all__ = ["open_series", "MOVIE_SUFFIXES", "FRAME_SUFFIXES", "diagnose_frame", "FolderReader", "MovieReader",
+           "FileReader", "read_frame"]
 
 MOVIE_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 FRAME_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".npy", ".dm3", ".dm4")
@@ -132,6 +133,51 @@ class MovieReader:
         frame = self.read_block(i, i + 1)[0]
         if not np.all(np.isfinite(frame)):
             raise InputError(f"'{self.path}': frame {i} could not be decoded (the movie is truncated or corrupt there)")
+        return frame
+
+    def describe(self, i: int) -> str:
+        return f"{self.path} frame {i}"
+
+
+@dataclass(frozen=True)
+class FileReader:
+    """Reads frames of a multi-frame file (stack) by index, opening the file inside each task.
+
+    Only the (absolute) path travels to the task, never an open file handle, so the series can run
+    on local processes and on a ``dask.distributed`` cluster that sees the same file system.
+    """
+
+    path: str
+    index: int | None
+    shape: tuple[int, int]
+    n_frames: int
+
+    def read_block(self, start: int, stop: int) -> np.ndarray:
+        """Frames ``start..stop-1`` as float32 (NaN where the file cannot be read)."""
+        try:
+            return self._read(start, stop)
+        except Exception:  # reported by diagnose_frame; the frames become NaN
+            return np.full((stop - start, *self.shape), np.nan, np.float32)
+
+    def _read(self, start: int, stop: int) -> np.ndarray:
+        from layerscope.io import load
+        from layerscope.parallel import compute_here, in_task
+
+        with in_task():
+            data = load(Path(self.path), pixel_size_nm=1.0, lazy=True, index=self.index).data
+            block = data[start:stop]
+            if hasattr(block, "dask"):
+                block = compute_here(block)
+        block = _to_grey(np.asarray(block)) if np.ndim(block) == 4 else np.asarray(block, np.float32)
+        if block.shape != (stop - start, *self.shape):
+            raise InputError(f"'{self.path}' frames {start}-{stop - 1} have shape {block.shape[1:]}, "
+                             f"the series {self.shape}")
+        return block
+
+    def read(self, i: int) -> np.ndarray:
+        frame = self._read(i, i + 1)[0]
+        if not np.all(np.isfinite(frame)):
+            raise InputError(f"'{self.path}': frame {i} contains NaN or infinite values")
         return frame
 
     def describe(self, i: int) -> str:
@@ -279,13 +325,15 @@ def open_series(
     import dask.array as da
 
     if chunk_frames < 1:
-        raise InputError(f"chunk_frames={chunk_frames} must be at least 1")
+        raise InputError(f"--chunk-frames {chunk_frames}: give at least 1 frame per task")
     if isinstance(source, ImageSeries):
         series = source
     elif isinstance(source, (str, Path)):
-        path = Path(source)
+        path = Path(source).expanduser()
         if not path.exists():
             raise InputError(f"'{path}' does not exist; check the path (relative to {Path.cwd()})")
+        # absolute: tasks may run in another working directory (worker processes, a cluster)
+        path = path.resolve()
         if path.is_dir():
             data, reader, corrupt = _open_folder(path, pattern=pattern, chunk_frames=chunk_frames)
             _need_pixel_size(pixel_size_nm, path)
@@ -313,8 +361,7 @@ def open_series(
                 f"'{path}' is a single {loaded.kind.replace('_', ' ')} of shape {loaded.shape}, not a series; "
                 f"an in situ analysis needs at least 2 frames (a stack file, a folder of frames or a movie)"
             )
-        series = loaded
-        series.metadata.setdefault("frame_source", "file")
+        series = _file_series(loaded, path, index=index, chunk_frames=chunk_frames)
     else:
         data = source if type(source).__module__.startswith("dask") else np.asarray(source)
         if data.ndim != 3:
@@ -337,11 +384,25 @@ def open_series(
     return _check_frames(dataclasses.replace(series, data=data))
 
 
+def _file_series(loaded: ImageSeries, path: Path, *, index: int | None, chunk_frames: int) -> ImageSeries:
+    """The loaded stack's calibration, with its frames read lazily by a :class:`FileReader`."""
+    import dataclasses
+
+    shape = tuple(int(v) for v in loaded.data.shape)
+    if len(shape) != 3:
+        raise InputError(f"'{path}' holds an array of shape {shape}; an in situ series is (frames, rows, cols)")
+    reader = FileReader(str(path), index, (shape[1], shape[2]), shape[0])
+    series = dataclasses.replace(loaded, data=_lazy_stack(reader, shape[0], reader.shape, chunk_frames))
+    series.metadata.setdefault("frame_source", "file")
+    series.metadata["_reader"] = reader
+    return series
+
+
 def _need_pixel_size(pixel_size_nm: float | None, path: Path | None) -> None:
     if pixel_size_nm is None:
         what = f"'{path}'" if path else "an array"
         raise CalibrationError(
-            f"{what} carries no pixel size; pass pixel_size_nm= (--pixel-size-nm) with the pixel size in nm"
+            f"{what} carries no pixel size; give --pixel-size-nm (the pixel size in nm)"
         )
 
 
@@ -352,6 +413,24 @@ def _check_frames(series: ImageSeries) -> ImageSeries:
             f"the imaging commands)"
         )
     return series
+
+
+def read_frame(series: ImageSeries, i: int) -> np.ndarray:
+    """Frame ``i`` as float32 (NaN where it cannot be read), reading that frame only.
+
+    Folders, movies and stack files go through their reader (one file or frame, not the whole
+    chunk of ``chunk_frames`` frames that indexing the Dask array would decode).
+    """
+    reader = series.metadata.get("_reader")
+    if reader is not None:
+        try:
+            return np.asarray(reader.read(i), np.float32)
+        except Exception:  # the frame is reported by diagnose_frame where it matters
+            return np.full(series.shape[1:], np.nan, np.float32)
+    from layerscope.parallel import compute_here
+
+    frame = series.data[i]
+    return np.asarray(compute_here(frame) if hasattr(frame, "dask") else frame, np.float32)
 
 
 def diagnose_frame(series: ImageSeries, i: int) -> str:

@@ -112,7 +112,7 @@ def track_features(frames: dict[int, list[TrackedFeature]], times_s: np.ndarray,
         ``frame, time_s, event, track_id, other_track_ids, x_nm, y_nm, area_nm2``.
     """
     if contact_frames < 0:
-        raise InputError(f"contact_frames={contact_frames} must be 0 or more")
+        raise InputError(f"--contact-frames {contact_frames}: give 0 or more frames")
     next_id = 0
     ids: dict[tuple[int, int], int] = {}
     events: list[dict] = []

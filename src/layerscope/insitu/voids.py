@@ -67,16 +67,21 @@ class VoidParams:
         for name in ("smooth_nm", "background_nm", "threshold_sigma", "min_contrast", "min_diameter_nm"):
             v = getattr(self, name)
             if not (np.isfinite(v) and v > 0):
-                raise InputError(f"void option {name}={v!r} must be a positive number")
+                raise InputError(f"{_CLI.get(name, name)} {v!r}: give a positive number")
         if not 0 < self.edge_level < 1:
-            raise InputError(f"edge_level={self.edge_level!r} must lie between 0 and 1 (a fraction of the depth)")
+            raise InputError(f"--edge-level {self.edge_level!r}: give a fraction of the depth between 0 and 1")
         if self.polarity not in ("dark", "bright"):
-            raise InputError(f"polarity='{self.polarity}' must be 'dark' or 'bright'")
+            raise InputError(f"void polarity {self.polarity!r} must be 'dark' or 'bright' (--bright-voids)")
         if self.background_nm <= 3 * self.smooth_nm:
             raise InputError(
-                f"background_nm={self.background_nm} must be well above smooth_nm={self.smooth_nm} "
-                f"(several void diameters); raise background_nm"
+                f"--background-nm {self.background_nm:g} must be over 3x --smooth-nm {self.smooth_nm:g} "
+                f"(several void diameters); raise --background-nm"
             )
+
+
+#: the command-line options of the void parameters (for messages)
+_CLI = {"smooth_nm": "--smooth-nm", "background_nm": "--background-nm", "min_contrast": "--min-contrast",
+        "min_diameter_nm": "--min-diameter-nm", "threshold_sigma": "void threshold_sigma"}
 
 
 def _interp_index(n_big: int, n_small: int, f: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -111,14 +116,14 @@ class SegmentationGrid:
         self.bin = b
         self.small_shape = (n // b, m // b)
         self.step_nm = b * pixel_size_nm
-        fy = sfft.fftfreq(n)[: n // (2 * b)].tolist() + sfft.fftfreq(n)[n - n // (2 * b):].tolist()
-        self._rows = np.r_[0 : n // (2 * b), n - n // (2 * b) : n]
-        self._ncols = m // (2 * b) + 1
-        fy = np.asarray(fy, np.float32)
+        # the rows of the full spectrum that make up the small one: its non-negative frequencies
+        # (one more than the negative ones when the small size is odd), then the negative ones
+        ns, ms = self.small_shape
+        self._rows = np.r_[0 : (ns + 1) // 2, n - ns // 2 : n]
+        self._ncols = ms // 2 + 1
+        fy = sfft.fftfreq(n)[self._rows].astype(np.float32)
         fx = sfft.rfftfreq(m)[: self._ncols].astype(np.float32)
         self.transfer = np.exp(-2 * np.pi**2 * sigma_px**2 * (fy[:, None] ** 2 + fx[None, :] ** 2)).astype(np.float32)
-        if self._rows.size != self.small_shape[0]:
-            raise InputError(f"internal: binned grid mismatch for shape {shape} and bin {b}")
         # border band wrapped by the Fourier low-pass: 3 sigma
         self.margin_px = int(np.ceil(3.0 * sigma_px))
         mb = int(np.ceil(self.margin_px / b))

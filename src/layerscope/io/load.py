@@ -18,6 +18,7 @@ import numpy as np
 
 from layerscope.containers import (
     Image,
+    ImageSeries,
     Signal,
     Spectrum,
     build_container,
@@ -139,7 +140,7 @@ def _load_rsciio(
         items = reader.file_reader(str(path), **kwargs)
     except Exception as err:  # the readers raise anything from struct errors to KeyErrors
         raise InputError(f"'{path}' could not be read as {module.split('.')[-1]}: {err}; is the file complete?") from err
-    items = [d for d in items if np.asarray(d["data"]).size > 0 or lazy]
+    items = [d for d in items if lazy or np.asarray(d["data"]).size > 0]
     if not items:
         raise InputError(f"'{path}' contains no data")
     if index is None and len(items) > 1:
@@ -437,7 +438,6 @@ def require_image(signal: Signal) -> Image:
     if isinstance(signal, Image):
         return signal
     where = f"'{signal.source}'" if signal.source else "the input"
-    raise InputError(
-        f"{where} is a {signal.kind.replace('_', ' ')} of shape {signal.shape}, not a single 2-D image; "
-        f"select one frame (e.g. --frame / series.frame(i)) or use the matching command"
-    )
+    fix = ("for a series of frames use 'layerscope insitu', or save the one frame you want as its own file"
+           if isinstance(signal, ImageSeries) else "use the command made for it (e.g. 'layerscope eels')")
+    raise InputError(f"{where} is a {signal.kind.replace('_', ' ')} of shape {signal.shape}, not a single 2-D image; {fix}")
