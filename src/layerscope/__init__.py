@@ -5,12 +5,7 @@ Lengths are in nm (precisions in pm), energies in eV, times in s. Images are ind
 See ``docs/conventions.md``.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("layerscope")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0+unknown"
+from layerscope._version import __version__
 
 _CONTAINERS = ("Image", "ImageSeries", "LineScan", "Spectrum", "SpectrumImage")
 

@@ -107,7 +107,7 @@ class Provenance:
     @classmethod
     def create(cls, inputs: Iterable[Any] = (), parameters: dict[str, Any] | None = None) -> "Provenance":
         """Record ``inputs`` (paths, containers with a ``source``, or arrays) and ``parameters``."""
-        import layerscope
+        from layerscope._version import __version__
         from layerscope._runstate import COMMAND
 
         records = [_input_record(obj) for obj in inputs]
@@ -116,7 +116,7 @@ class Provenance:
         return cls(
             inputs=records,
             parameters=_plain(dict(parameters or {})),
-            layerscope_version=layerscope.__version__,
+            layerscope_version=__version__,
             created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             software=software,
             command=COMMAND[0],

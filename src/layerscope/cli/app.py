@@ -21,9 +21,9 @@ app = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
-        import layerscope
+        from layerscope._version import __version__
 
-        typer.echo(f"layerscope {layerscope.__version__}")
+        typer.echo(f"layerscope {__version__}")
         raise typer.Exit()
 
 

@@ -53,6 +53,6 @@ def demo(
 @app.command()
 def version() -> None:
     """Print the layerscope version."""
-    import layerscope
+    from layerscope._version import __version__
 
-    typer.echo(layerscope.__version__)
+    typer.echo(__version__)

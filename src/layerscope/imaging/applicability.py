@@ -108,7 +108,7 @@ def check_layered_oxide(data: np.ndarray, *, pixel_size_nm: float, composition: 
         The column spacing is more than :data:`CALIBRATION_TOLERANCE` off the material's (check 2).
     """
     from layerscope.imaging.generic import image_lattice
-    from layerscope.imaging.pipeline import material_spacings
+    from layerscope.imaging.materials import material_spacings
 
     sp = material_spacings(composition, zone)
     lat = image_lattice(data, pixel_size_nm=pixel_size_nm)

@@ -362,7 +362,7 @@ def analyse(image: np.ndarray, options: ColumnsOptions, *, pixel_size_nm: float,
     nn = options.nn_distance_nm or lat.nn_distance_nm
     detection = None
     if options.enhance:
-        from layerscope.imaging.pipeline import _enhanced
+        from layerscope.imaging.materials import enhanced_image as _enhanced
 
         detection = _enhanced(data, pixel_size_nm)
         notes.append("columns detected on the neural enhancer's denoised image, then fitted on the raw data")
@@ -407,7 +407,7 @@ def calibration_flags(data: np.ndarray, lat: ImageLattice, options: ColumnsOptio
         return []
     from layerscope.errors import CalibrationError
     from layerscope.imaging.lattice import fft_lattice
-    from layerscope.imaging.pipeline import material_spacings
+    from layerscope.imaging.materials import material_spacings
 
     sp = material_spacings(options.composition, options.zone)
     fix = (f"check --pixel-size-nm ({pixel_size_nm:g} nm), --composition and --zone")

@@ -55,6 +55,7 @@ from scipy.spatial import cKDTree
 
 from layerscope.errors import InputError
 from layerscope.imaging import columns as _col
+from layerscope.imaging.materials import MaterialSpacings, enhanced_image as _enhanced, material_spacings  # noqa: F401
 from layerscope.imaging import lattice as _lat
 from layerscope.imaging import phases as _ph
 
@@ -72,34 +73,6 @@ LABEL_CONVENTION = (
 #: Smallest field accepted: this many TM layers across and columns along the layers.
 MIN_TM_LAYERS = 4
 MIN_COLUMNS_ALONG = 8
-
-
-@dataclass(frozen=True)
-class MaterialSpacings:
-    """Expected lattice spacings of a composition's O3 phase in the image (nm)."""
-
-    composition: str
-    a_nm: float
-    cation_spacing_nm: float  # c/6
-    inplane_spacing_nm: float  # a sqrt(3) / 2 in both supported zones
-
-    @property
-    def tm_spacing_nm(self) -> float:
-        return 2.0 * self.cation_spacing_nm
-
-
-def material_spacings(composition: str, zone: str) -> MaterialSpacings:
-    """Spacings of ``composition`` seen along ``zone`` (lattice parameters of :mod:`layerscope.crystal`).
-
-    Both supported zones ([100] and [110] of :func:`layerscope.crystal.oriented`) show the
-    close-packed rows with columns ``a sqrt(3)/2`` apart.
-    """
-    from layerscope.crystal import lattice
-
-    _ph.o3_step_for_zone(zone)  # validates the zone
-    lat = lattice("O3", composition)
-    a = lat.a_A / 10.0
-    return MaterialSpacings(composition, a, lat.layer_spacing_A / 10.0, a * np.sqrt(3.0) / 2.0)
 
 
 def load_image(image: Any, *, pixel_size_nm: float | None) -> tuple[np.ndarray, float, Any]:
@@ -598,19 +571,6 @@ def _merge_li_sites(sites: pd.DataFrame, found: pd.DataFrame, *, d_t: float, cat
         })
         out = pd.concat([out, add], ignore_index=True)
     return out
-
-
-def _enhanced(data: np.ndarray, pixel_size_nm: float) -> np.ndarray:
-    try:
-        from layerscope.imaging.enhance import enhance
-    except ImportError as err:
-        raise InputError(
-            "--enhance needs the neural enhancer (layerscope.imaging.enhance), which is not available in "
-            f"this installation ({err}); run without --enhance"
-        ) from err
-    result = enhance(data, pixel_size_nm=pixel_size_nm)
-    denoised = result.denoised if hasattr(result, "denoised") else result[0]
-    return np.asarray(denoised, dtype=float)
 
 
 def map_phases(

@@ -207,7 +207,7 @@ class OutputTarget:
             shutil.rmtree(tmp, ignore_errors=True)
 
     def _write_manifest(self, tmp: Path) -> None:
-        import layerscope
+        from layerscope._version import __version__
 
         files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
         if "provenance.json" not in files:
@@ -219,7 +219,7 @@ class OutputTarget:
             data = {}
         if not isinstance(data, dict):
             data = {"provenance": data}
-        data["outputs"] = {"tool": "layerscope", "version": layerscope.__version__, "command": _COMMAND[0],
+        data["outputs"] = {"tool": "layerscope", "version": __version__, "command": _COMMAND[0],
                            "folder": str(self.final), "files": sorted(files)}
         prov_path.write_text(json.dumps(data, indent=2, default=str) + "\n")
 

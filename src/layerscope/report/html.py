@@ -228,7 +228,7 @@ def render_html(sections: Sequence[Section], *, title: str, provenance: Provenan
     Figures are numbered in order ("Figure 1." ...); ``timings_s`` (step -> seconds) go into the
     footer, not the results.
     """
-    import layerscope
+    from layerscope._version import __version__
 
     _number_figures(sections)
     template = _TEMPLATE.get_template("report.html.j2")
@@ -236,7 +236,7 @@ def render_html(sections: Sequence[Section], *, title: str, provenance: Provenan
         title=title,
         sections=sections,
         provenance=provenance,
-        version=layerscope.__version__,
+        version=__version__,
         format_metric=_format_metric,
         timings_s=timings_s or {},
     )

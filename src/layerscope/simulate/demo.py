@@ -119,25 +119,12 @@ def truth_counts(columns: pd.DataFrame) -> pd.DataFrame:
     return counts.reset_index()
 
 
-def demo_section(workdir: Path, *, seed: int = 0):
-    """Report section: the simulated degraded NMC811 image, its ground truth and the settings.
-
-    Writes ``image.tif``/``image.hspy`` (degraded), ``clean.tif``, ``columns.csv``, ``summary.json``
-    and ``preview.png`` into ``workdir``.
-    """
-    from layerscope.simulate.outputs import write_simulation
-    from layerscope.report import Figure, Section, Table, figure_to_png
+def _truth_figure(scene, settings: DemoSettings) -> bytes:
+    """The degraded image beside the clean one with the ground-truth columns and block boundaries."""
+    from layerscope.report import figure_to_png
     from layerscope.report.figures import add_scalebar, plt
 
-    settings = DemoSettings()
-    start = time.perf_counter()
-    scene = demo_scene(seed, settings=settings)
-    elapsed = time.perf_counter() - start
-    cols = scene.columns
-    info = scene.atoms.info
-    write_simulation(scene, Path(workdir), summary_extra={"blocks": info.get("blocks"), "mixing": info.get("mixing"),
-                                                          "voids": info.get("voids")})
-
+    cols, info = scene.columns, scene.atoms.info
     p = scene.pixel_size_nm
     fig, axes = plt.subplots(1, 2, figsize=(11, 6.2))
     axes[0].imshow(scene.image.data, cmap="gray", interpolation="nearest")
@@ -157,11 +144,33 @@ def demo_section(workdir: Path, *, seed: int = 0):
         axes[1].axhline(y, color="yellow", lw=0.6, ls="--")
         axes[1].text(3, y + 8, block["phase"].replace("_", " "), color="yellow", fontsize=8, va="top")
     axes[1].set_title("clean image with the ground truth")
-    axes[1].legend(loc="lower left", fontsize=7, markerscale=3, framealpha=0.7)
+    axes[1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, markerscale=3)  # outside the data
     for ax in axes:
         ax.set_axis_off()
         add_scalebar(ax, p)
-    png = figure_to_png(fig)
+    return figure_to_png(fig)
+
+
+def demo_section(workdir: Path, *, seed: int = 0):
+    """Report section: the simulated degraded NMC811 image, its ground truth and the settings.
+
+    Writes ``image.tif``/``image.hspy`` (degraded), ``clean.tif``, ``columns.csv``, ``summary.json``
+    and ``preview.png`` into ``workdir``.
+    """
+    from layerscope.report import Figure, Section, Table
+    from layerscope.simulate.outputs import write_simulation
+
+    settings = DemoSettings()
+    start = time.perf_counter()
+    scene = demo_scene(seed, settings=settings)
+    elapsed = time.perf_counter() - start
+    cols = scene.columns
+    info = scene.atoms.info
+    write_simulation(scene, Path(workdir), summary_extra={"blocks": info.get("blocks"), "mixing": info.get("mixing"),
+                                                          "voids": info.get("voids")})
+
+    p = scene.pixel_size_nm
+    png = _truth_figure(scene, settings)
 
     blocks = pd.DataFrame(info.get("blocks", []))
     if not blocks.empty:

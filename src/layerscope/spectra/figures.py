@@ -97,7 +97,7 @@ def spectra_figure(edge_spectra: dict[str, tuple[np.ndarray, np.ndarray]]) -> by
     n = max(len(edge_spectra), 1)
     fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.2), squeeze=False)
     from layerscope.spectra.edges import get_edge
-    from layerscope.spectra.pipeline import edge_windows
+    from layerscope.spectra.edgekinds import edge_windows
 
     for ax, (name, (e, y)) in zip(axes[0], edge_spectra.items()):
         lo, hi = edge_windows(get_edge(name))["edge"]

@@ -164,12 +164,9 @@ def _compute(arrays: dict[str, Any], scheduler: Any) -> dict[str, np.ndarray]:
     lazy = {k: v for k, v in arrays.items() if is_lazy(v)}
     out = {k: np.asarray(v) for k, v in arrays.items() if not is_lazy(v)}
     if lazy:
-        import dask
+        from layerscope.parallel import compute
 
-        from layerscope.parallel import scheduler_context
-
-        with scheduler_context(scheduler) as opts:
-            values = dask.compute(*lazy.values(), **opts)
+        values = compute(*lazy.values(), scheduler=scheduler)
         out.update({k: np.asarray(v) for k, v in zip(lazy, values)})
     return {k: out[k] for k in arrays}
 
