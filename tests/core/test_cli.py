@@ -37,6 +37,21 @@ def test_user_errors_are_one_line_with_status_2(tmp_path):
     text = tmp_path / "counts.txt"
     text.write_text("1\n2\n3\n")
     no_axis = _run("info", text)
-    assert no_axis.returncode == 2 and "offset_eV=" in no_axis.stderr
+    assert no_axis.returncode == 2 and "--offset-ev" in no_axis.stderr and "offset_eV=" not in no_axis.stderr
     ok = _run("info", text, "--offset-ev", "100", "--scale-ev", "0.5")
     assert ok.returncode == 0 and "0.5 eV" in ok.stdout
+
+
+def test_version_and_quiet_terminal(shared_data, tmp_path):
+    import layerscope
+
+    version = _run("--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"layerscope {layerscope.__version__}"
+    # an EMSA file through info and eels: no third-party warning or log line reaches the terminal
+    msa = shared_data / "eels" / "exspy" / "coreloss_spectrum.msa"
+    info = _run("info", msa)
+    assert info.returncode == 0 and info.stderr == "", info.stderr
+    eels = _run("eels", msa, "--edges", "Mn_L", "--out", tmp_path / "e")
+    assert eels.returncode == 0 and eels.stderr == "", eels.stderr
+    loud = _run("info", msa, "--verbose")
+    assert loud.returncode == 0

@@ -82,11 +82,13 @@ def inputs(tmp_path_factory, shared_data):
         "atomistic vacancies": ([], ["atomistic", "vacancies"]),
         "atomistic neb": ([], ["atomistic", "neb"]),
         "demo": ([], ["demo"]),
+        "tomo": ([copy("tomo/tomopy_tooth/tooth.h5", "tomo")],
+                 ["tomo", str(root / "tomo" / "tooth.h5"), "--voxel-size-nm", "1000"]),
     }
 
 
 FAST = ["simulate", "columns", "phases", "eels", "insitu", "cycling", "xrd", "kinetics"]
-ALL = FAST + ["atomistic vacancies", "atomistic neb", "demo"]
+ALL = FAST + ["atomistic vacancies", "atomistic neb", "demo", "tomo"]
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
