@@ -547,7 +547,8 @@ def refine_columns(
         parts = map_tasks(
             _fit_block_item,
             [(blk, None if p_start is None else p_start[sl]) for blk, sl in zip(blocks, slices)],
-            scheduler=scheduler, progress=False, p_all=p_all, radius_px=radius_px, sigma_px=width,
+            scheduler=scheduler, progress=True, description=f"columns: fitting {len(blocks)} blocks",
+            p_all=p_all, radius_px=radius_px, sigma_px=width,
             n_iter=iters, sig_bounds=sig_bounds, fit_sigma=fit_sigma, poisson=poisson, information=information,
         )
         return {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}

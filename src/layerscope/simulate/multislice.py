@@ -110,6 +110,53 @@ def _resolve_device(device: str) -> str:
     return "gpu" if has_gpu else "cpu"
 
 
+def _check_run_options(atoms, *, mode: str, max_batch: int, frozen_phonons: int, phonon_sigma_A) -> None:
+    """Refuse options of :func:`simulate_multislice` that cannot run (one line each, the fix named)."""
+    if mode not in ("multislice", "prism"):
+        raise InputError(f"mode={mode!r} must be 'multislice' (exact) or 'prism'")
+    if int(max_batch) != max_batch or max_batch < 1:
+        raise InputError(f"max_batch={max_batch!r} must be a positive integer (probe positions per batch, e.g. 256)")
+    if int(frozen_phonons) != frozen_phonons or frozen_phonons < 0:
+        raise InputError(f"frozen_phonons={frozen_phonons!r} must be a non-negative integer")
+    if frozen_phonons > 0 and phonon_sigma_A is None:
+        raise InputError(
+            "frozen_phonons > 0 needs phonon_sigma_A, the rms thermal displacement in A (one value or "
+            "{element: value}; about 0.05-0.1 A for layered oxides at room temperature)"
+        )
+    if len(atoms) == 0 or atoms.cell[2, 2] <= 0:
+        raise InputError("the structure needs atoms and a cell with a positive z extent (the thickness)")
+
+
+def _abtem_scan(atoms, *, step_A: float, nx: int, ny: int, sampling_A: float, slice_A: float, energy_keV: float,
+                convergence_mrad: float, detector_mrad: tuple[float, float], mode: str, frozen_phonons: int,
+                phonon_sigma_A, seed: int, prism_interpolation: int, max_batch: int):
+    """The abTEM scan (inside the caller's ``abtem.config``): the (x, y) detector array and the potential."""
+    import abtem
+
+    model = atoms[atoms.numbers > 0]
+    if frozen_phonons > 0:
+        model = abtem.FrozenPhonons(model, num_configs=int(frozen_phonons), sigmas=phonon_sigma_A, seed=seed)
+    potential = abtem.Potential(model, sampling=sampling_A, slice_thickness=slice_A, projection="infinite",
+                                parametrization="lobato")
+    # probe for pixel (row, col) at ((col + 0.5) step, (row + 0.5) step): matches the image convention
+    scan = abtem.GridScan(start=(0.5 * step_A, 0.5 * step_A), end=(0.5 * step_A + nx * step_A, 0.5 * step_A + ny * step_A),
+                          gpts=(nx, ny), endpoint=False)
+    det = abtem.AnnularDetector(inner=detector_mrad[0], outer=detector_mrad[1])
+    if mode == "multislice":
+        probe = abtem.Probe(energy=energy_keV * 1e3, semiangle_cutoff=convergence_mrad)
+        measurement = probe.scan(potential, scan=scan, detectors=det, max_batch=int(max_batch), lazy=True)
+    else:
+        smatrix = abtem.SMatrix(potential=potential, energy=energy_keV * 1e3, semiangle_cutoff=convergence_mrad,
+                                interpolation=int(prism_interpolation))
+        measurement = smatrix.scan(scan=scan, detectors=det)
+    if hasattr(measurement, "compute"):
+        measurement = measurement.compute(progress_bar=False)
+    array = measurement.array
+    if hasattr(array, "get"):  # pragma: no cover - a CuPy array (GPU): copy to the host first
+        array = array.get()
+    return array, potential
+
+
 def simulate_multislice(
     atoms,
     *,
@@ -195,19 +242,8 @@ def simulate_multislice(
     conv = _check_positive("convergence_mrad", convergence_mrad, "probe semi-angle in mrad, e.g. 25")
     dz = _check_positive("slice_thickness_A", slice_thickness_A, "A, e.g. 2")
     inner, outer = detector_angles_mrad(detector, conv)
-    if mode not in ("multislice", "prism"):
-        raise InputError(f"mode={mode!r} must be 'multislice' (exact) or 'prism'")
-    if int(max_batch) != max_batch or max_batch < 1:
-        raise InputError(f"max_batch={max_batch!r} must be a positive integer (probe positions per batch, e.g. 256)")
-    if int(frozen_phonons) != frozen_phonons or frozen_phonons < 0:
-        raise InputError(f"frozen_phonons={frozen_phonons!r} must be a non-negative integer")
-    if frozen_phonons > 0 and phonon_sigma_A is None:
-        raise InputError(
-            "frozen_phonons > 0 needs phonon_sigma_A, the rms thermal displacement in A (one value or "
-            "{element: value}; about 0.05-0.1 A for layered oxides at room temperature)"
-        )
-    if len(atoms) == 0 or atoms.cell[2, 2] <= 0:
-        raise InputError("the structure needs atoms and a cell with a positive z extent (the thickness)")
+    _check_run_options(atoms, mode=mode, max_batch=max_batch, frozen_phonons=frozen_phonons,
+                       phonon_sigma_A=phonon_sigma_A)
     dev = _resolve_device(device)
     sampling = sampling_A if sampling_A is not None else potential_sampling_A(energy, max(outer, conv))
     _check_positive("sampling_A", sampling, "A, e.g. 0.04")
@@ -219,40 +255,15 @@ def simulate_multislice(
 
     import abtem
 
-    step_A = 10.0 * step
     thickness = float(atoms.cell[2, 2])
     n_slices = max(1, int(np.ceil(thickness / dz - 1e-9)))
     started = time.perf_counter()
     with abtem.config.set({"device": dev, "dask.lazy": False}):
-        model = atoms[atoms.numbers > 0]
-        if frozen_phonons > 0:
-            model = abtem.FrozenPhonons(model, num_configs=int(frozen_phonons), sigmas=phonon_sigma_A, seed=seed)
-        potential = abtem.Potential(
-            model, sampling=sampling, slice_thickness=thickness / n_slices, projection="infinite",
-            parametrization="lobato",
-        )
-        # probe for pixel (row, col) at ((col + 0.5) step, (row + 0.5) step): matches the image convention
-        scan = abtem.GridScan(
-            start=(0.5 * step_A, 0.5 * step_A),
-            end=(0.5 * step_A + nx * step_A, 0.5 * step_A + ny * step_A),
-            gpts=(nx, ny),
-            endpoint=False,
-        )
-        det = abtem.AnnularDetector(inner=inner, outer=outer)
-        if mode == "multislice":
-            probe = abtem.Probe(energy=energy * 1e3, semiangle_cutoff=conv)
-            measurement = probe.scan(potential, scan=scan, detectors=det, max_batch=int(max_batch), lazy=True)
-        else:
-            smatrix = abtem.SMatrix(
-                potential=potential, energy=energy * 1e3, semiangle_cutoff=conv,
-                interpolation=int(prism_interpolation),
-            )
-            measurement = smatrix.scan(scan=scan, detectors=det)
-        if hasattr(measurement, "compute"):
-            measurement = measurement.compute(progress_bar=False)
-        array = measurement.array
-        if hasattr(array, "get"):  # pragma: no cover - a CuPy array (GPU): copy to the host first
-            array = array.get()
+        array, potential = _abtem_scan(
+            atoms, step_A=10.0 * step, nx=nx, ny=ny, sampling_A=sampling, slice_A=thickness / n_slices,
+            energy_keV=energy, convergence_mrad=conv, detector_mrad=(inner, outer), mode=mode,
+            frozen_phonons=frozen_phonons, phonon_sigma_A=phonon_sigma_A, seed=seed,
+            prism_interpolation=prism_interpolation, max_batch=max_batch)
     elapsed = time.perf_counter() - started
     data = np.ascontiguousarray(np.asarray(array, dtype=np.float32).reshape(nx, ny).T)  # abTEM is (x, y)
     field = (nx * step, ny * step)
