@@ -57,3 +57,56 @@ def xas(
         render_report([res.section(prov)], tmp / "report.html", title=f"XAS: {files[0].name}", provenance=prov)
     lo, hi = res.summary()["edge_energy_eV_range"]
     typer.echo(f"{len(spectra)} spectra: edge energy {lo:.2f}-{hi:.2f} eV{flag_line(res.flags)} -> {out}")
+
+
+def _floats(text: Optional[str], *, name: str, example: str) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError as exc:
+        raise InputError(f"{name} {text!r}: give comma-separated numbers, e.g. {name} {example}.") from exc
+
+
+@app.command()
+def eis(
+    files: List[Path] = typer.Argument(..., help="Impedance spectra: BioLogic .mpt, Gamry .DTA, ZPlot .z, Autolab or "
+                                                 "CH Instruments .txt, or CSV (frequency Hz, Z' Ohm, Z'' Ohm). "
+                                                 "Several files form a series (e.g. over cycles)."),
+    out: Path = OutOption,
+    overwrite: bool = OverwriteOption,
+    circuit: str = typer.Option("R0-p(R1,CPE1)-p(R2,CPE2)-W1", "--circuit", help="impedance.py circuit string."),
+    initial_guess: Optional[str] = typer.Option(None, "--initial-guess", help="Comma-separated starting values of all "
+                                                                              "circuit parameters (default: from the data)."),
+    instrument: Optional[str] = typer.Option(None, "--instrument", help="File format when not detected: gamry, autolab, "
+                                                                        "parstat, zplot, versastudio, powersuite, "
+                                                                        "biologic, chinstruments, csv."),
+    cycles: Optional[str] = typer.Option(None, "--cycles", help="Comma-separated cycle number per file (default 1..n)."),
+    drt: bool = typer.Option(False, "--drt", help="Also compute the distribution of relaxation times."),
+    drt_lambda: float = typer.Option(1e-3, "--drt-lambda", help="Regularisation of the DRT."),
+    keep_inductive: bool = typer.Option(False, "--keep-inductive", help="Fit points with Im Z > 0 too (dropped by "
+                                                                        "default unless the circuit has an L)."),
+    weight_by_modulus: bool = typer.Option(False, "--weight-by-modulus", help="Weight the fit by 1/|Z|."),
+) -> None:
+    """Equivalent-circuit fit with uncertainties, Kramers-Kronig check, DRT, resistances over a series."""
+    target = claim_output(out, overwrite, files)
+    from layerscope.bulk._common import flag_line
+    from layerscope.bulk.eis import EISOptions, analyse_eis
+    from layerscope.bulk.eis_readers import read_impedance
+    from layerscope.provenance import Provenance
+    from layerscope.report import render_report
+
+    opts = EISOptions(circuit=circuit, initial_guess=_floats(initial_guess, name="--initial-guess", example="0.01,0.01,100"),
+                      drop_inductive=not keep_inductive, weight_by_modulus=weight_by_modulus, drt=drt,
+                      drt_lambda=drt_lambda)
+    spectra = [read_impedance(f, instrument=instrument) for f in files]
+    res = analyse_eis(spectra, opts, labels=_floats(cycles, name="--cycles", example="1,50,100"))
+    prov = Provenance.create(list(files), parameters={**res.parameters, "instrument": instrument})
+    with target.open() as tmp:
+        res.write(tmp, prov)
+        render_report([res.section(prov)], tmp / "report.html", title=f"Impedance: {files[0].name}", provenance=prov)
+    fit = res.items[0].fit
+    rs = ", ".join(f"{n} = {v:.4g} ± {e:.2g}" for n, v, e, u in zip(fit.names, fit.values, fit.errors, fit.units)
+                   if u == "Ohm")
+    typer.echo(f"{files[0].name}: {rs} Ohm; residual {fit.relative_residual:.3g}"
+               f"{' (+%d more spectra)' % (len(files) - 1) if len(files) > 1 else ''}{flag_line(res.flags)} -> {out}")
