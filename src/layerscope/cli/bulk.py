@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List, Optional
 
+import math
+
 import typer
 
 from layerscope.cli.app import OverwriteOption, OutOption, app, claim_output
@@ -110,3 +112,50 @@ def eis(
                    if u == "Ohm")
     typer.echo(f"{files[0].name}: {rs} Ohm; residual {fit.relative_residual:.3g}"
                f"{' (+%d more spectra)' % (len(files) - 1) if len(files) > 1 else ''}{flag_line(res.flags)} -> {out}")
+
+
+@app.command()
+def gas(
+    files: List[Path] = typer.Argument(..., help="DEMS / TGA-MS CSV: time_s and/or voltage_V / temperature_C, and ion "
+                                                 "currents in A named by m/z (mz32, mz44, ...)."),
+    out: Path = OutOption,
+    overwrite: bool = OverwriteOption,
+    calibration: Optional[str] = typer.Option(None, "--calibration", help="MZ=FACTOR pairs, factor in mol/s per A "
+                                                                          "(e.g. 32=2.1e-9,44=1.5e-9)."),
+    active_mass_mg: Optional[float] = typer.Option(None, "--active-mass-mg", help="Active mass, mg (required with "
+                                                                                  "--calibration; never from the file)."),
+    x: Optional[str] = typer.Option(None, "--x", help="Axis of onsets and peaks: voltage, temperature or time "
+                                                      "(default: the first present)."),
+    baseline: str = typer.Option("start", "--baseline", help="start (median of the first 5 %) or linear."),
+    onset_mz: int = typer.Option(32, "--onset-mz", help="Channel whose onset is reported (32 = O2)."),
+    kinetics: bool = typer.Option(False, "--kinetics", help="Kissinger/Ozawa over the files (heating runs at "
+                                                            "different rates, with time_s and temperature_C)."),
+) -> None:
+    """Onset of O2 (and CO2...) release, calibrated amounts in umol/g, and the Kissinger link for TGA-MS."""
+    target = claim_output(out, overwrite, files)
+    from layerscope.bulk._common import flag_line
+    from layerscope.bulk.gas import GasOptions, analyse_gas, parse_calibration, read_gas
+    from layerscope.provenance import Provenance
+    from layerscope.report import render_report
+
+    opts = GasOptions(x_axis=x, calibration=parse_calibration(calibration), active_mass_mg=active_mass_mg,
+                      baseline=baseline, onset_channel=onset_mz, kinetics=kinetics)
+    runs = [read_gas(f) for f in files]
+    res = analyse_gas(runs, opts)
+    prov = Provenance.create(list(files), parameters=res.parameters)
+    with target.open() as tmp:
+        res.write(tmp, prov)
+        render_report([res.section(prov)], tmp / "report.html", title=f"Gas evolution: {files[0].name}",
+                      provenance=prov)
+    t = res.table
+    o2 = t[t["mz"] == onset_mz]
+    parts = [f"{len(runs)} run(s)"]
+    if len(o2):
+        r = o2.iloc[0]
+        parts.append(f"m/z {onset_mz} onset {r['onset_extrapolated']:.4g} ({r['axis']})")
+        if "amount_umol_g" in o2 and math.isfinite(float(r["amount_umol_g"])):
+            parts.append(f"{r['amount_umol_g']:.4g} umol/g")
+    if res.kinetics is not None:
+        parts.append(f"Kissinger Ea = {res.kinetics.kissinger.ea_kJ_mol:.1f} ± {res.kinetics.kissinger.ea_err_kJ_mol:.1f} "
+                     "kJ/mol")
+    typer.echo(", ".join(parts) + flag_line(res.flags) + f" -> {out}")
