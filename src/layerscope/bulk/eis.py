@@ -181,7 +181,7 @@ def fit_circuit(f_Hz: np.ndarray, z_Ohm: np.ndarray, options: EISOptions = EISOp
                              f"{len(names)} parameters ({', '.join(names)}).")
         starts = [list(options.initial_guess)]
     else:
-        starts = [initial_guess(options.circuit, f_Hz, z_Ohm, s) for s in (1.0, 0.6, -1.0, -0.6)]
+        starts = [initial_guess(options.circuit, f_Hz, z_Ohm, s) for s in (1.0, -1.0, 0.5)]
     best = None
     for guess in starts:
         try:
