@@ -56,17 +56,29 @@ def test_example_data_matches_impedance_py_published_fit(shared_data, tmp_path):
 
     path = shared_data / "eis/impedance_py/exampleData.csv"
     f, z = preprocessing.ignoreBelowX(*preprocessing.readCSV(str(path)))
-    ref = CustomCircuit(initial_guess=[.01, .01, 100, .01, .05, 100, 1], circuit="R0-p(R1,C1)-p(R2-Wo1,C2)").fit(f, z)
+    guess = [.01, .01, 100, .01, .05, 100, 1]  # impedance.py's documented starting values
+    ref = CustomCircuit(initial_guess=guess, circuit="R0-p(R1,C1)-p(R2-Wo1,C2)").fit(f, z)
+    ref_rel = np.sqrt(np.sum(np.abs(z - ref.predict(f)) ** 2) / np.sum(np.abs(z) ** 2))
     out = tmp_path / "eis"
-    assert run(["eis", str(path), "--circuit", "R0-p(R1,C1)-p(R2-Wo1,C2)", "--out", str(out)]) == 0
+    assert run(["eis", str(path), "--circuit", "R0-p(R1,C1)-p(R2-Wo1,C2)", "--initial-guess",
+                ",".join(map(str, guess)), "--out", str(out)]) == 0
     s = json.loads((out / "summary.json").read_text())["spectra"][0]
     names = ["R0", "R1", "C1", "R2", "Wo1_0", "Wo1_1", "C2"]
-    for name, value in zip(names, ref.parameters_):
-        assert s[name] == pytest.approx(value, rel=0.01), name
+    # same minimum as impedance.py: every parameter within 1 % or half of impedance.py's standard error
+    # (the Warburg time constant, 233 +- 16 s, is flat: ours converges 2 % away, at a lower residual)
+    for name, value, err in zip(names, ref.parameters_, ref.conf_):
+        assert abs(s[name] - value) < max(0.01 * value, 0.5 * err), name
     # impedance.py's documentation: R0 1.65e-2, R1 8.68e-3, C1 3.32, R2 5.39e-3, Wo1 6.31e-2 / 2.33e2, C2 2.20e-1
     for name, value in zip(names, [1.65e-2, 8.68e-3, 3.32, 5.39e-3, 6.31e-2, 2.33e2, 2.20e-1]):
-        assert s[name] == pytest.approx(value, rel=0.01), name
-    assert s["R1_err"] > 0 and s["relative_residual"] < 0.03
+        assert s[name] == pytest.approx(value, rel=0.025), name
+    assert s["R1_err"] == pytest.approx(ref.conf_[1], rel=0.05)
+    assert s["relative_residual"] <= ref_rel * (1 + 1e-6)
+    # without starting values the multi-start finds a lower minimum whose Warburg is not constrained: flagged
+    out2 = tmp_path / "auto"
+    assert run(["eis", str(path), "--circuit", "R0-p(R1,C1)-p(R2-Wo1,C2)", "--out", str(out2)]) == 0
+    s2 = json.loads((out2 / "summary.json").read_text())
+    assert s2["spectra"][0]["relative_residual"] < ref_rel
+    assert any(f["code"] == "poorly_determined" for f in s2["flags"])
 
 
 def test_kramers_kronig_passes_valid_data_and_flags_drift():

@@ -3,9 +3,11 @@
 * Equivalent circuits are impedance.py's (``R0-p(R1,CPE1)-p(R2,CPE2)-W`` by default; any circuit
   string impedance.py accepts through ``--circuit``). Starting values come from the spectrum (series
   resistance from the high-frequency end, the arc resistances from the real-axis span, time
-  constants spread over the measured decades); the fit (``scipy.optimize.curve_fit`` inside
-  impedance.py) is started from a few such guesses and the lowest residual is kept. Parameter
-  uncertainties are the standard errors from the fit's covariance.
+  constants spread over the measured decades, in both orders); impedance.py's circuit function is
+  fitted by least squares (``scipy.optimize.least_squares`` on the logarithms of the positive
+  parameters, with an evaluation budget) from each guess and the lowest residual is kept: the same
+  minimum as impedance.py's own ``curve_fit`` where that converges. Parameter uncertainties are the
+  standard errors from the fit's covariance (as ``curve_fit``, transformed from the logarithms).
 * Relative residual: ``sqrt(sum |Z - Z_fit|^2 / sum |Z|^2)``; a fit above ``max_residual`` is flagged.
 * Kramers-Kronig: impedance.py's ``linKK`` (Schönleber et al., Electrochim. Acta 131 (2014) 20);
   residuals in % of |Z|, flagged above ``kk_limit_pct``.
@@ -79,6 +81,7 @@ class CircuitFit:
     errors: np.ndarray
     relative_residual: float
     z_fit_Ohm: np.ndarray
+    converged: bool = True
 
     def as_dict(self) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -114,7 +117,7 @@ def initial_guess(circuit: str, f_Hz: np.ndarray, z_Ohm: np.ndarray, spread: flo
     ``spread`` scales the decades over which the time constants are placed (1: the measured range).
     """
     r_inf = max(float(np.min(z_Ohm.real)), 1e-9 * float(np.max(np.abs(z_Ohm))))
-    span = max(float(np.max(z_Ohm.real)) - r_inf, 1e-3 * float(np.max(np.abs(z_Ohm))))
+    span = max(float(np.max(z_Ohm.real)) - r_inf, float(np.max(-z_Ohm.imag)), 1e-3 * float(np.max(np.abs(z_Ohm))))
     names = _element_names(circuit)
     n_arcs = max(sum(1 for n in names[1:] if re.match(r"(R|Wo|Ws|G|K|Zarc)\d*$", n)), 1)
     lo, hi = np.log10(f_Hz.min()), np.log10(f_Hz.max())
@@ -135,7 +138,8 @@ def initial_guess(circuit: str, f_Hz: np.ndarray, z_Ohm: np.ndarray, spread: flo
             guess.extend([1.0 / (2 * np.pi * f_arc * r_arc)] + ([0.85] if kind == "CPE" else []))
             arc += 1
         elif kind == "W":
-            guess.append(0.3 * span * np.sqrt(2 * np.pi * f_Hz.min()))
+            i_low = int(np.argmin(f_Hz))  # half of the low-frequency |Z| from the Warburg, |Z_W| = A sqrt(2 / w)
+            guess.append(0.5 * abs(z_Ohm[i_low]) * np.sqrt(np.pi * f_Hz[i_low]))
         elif kind in ("Wo", "Ws", "G", "K"):
             guess.extend([r_arc, 1.0 / (2 * np.pi * f_Hz.min() * 3)])
         elif kind in ("Zarc", "Gs"):
@@ -151,14 +155,36 @@ def initial_guess(circuit: str, f_Hz: np.ndarray, z_Ohm: np.ndarray, spread: flo
     return guess
 
 
-def _fit_once(circuit: str, guess: Sequence[float], f: np.ndarray, z: np.ndarray, weighted: bool):
-    from impedance.models.circuits import CustomCircuit
+def _fit_once(circuit: str, guess: Sequence[float], f: np.ndarray, z: np.ndarray, weighted: bool,
+              max_nfev: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, bool]:
+    """One bounded least-squares fit of impedance.py's circuit function (what its ``CustomCircuit.fit`` does
+    through ``curve_fit``), with an evaluation budget; returns values, standard errors, Z_fit, residual, converged."""
+    from impedance.models.circuits.fitting import set_default_bounds, wrapCircuit
+    from scipy.optimize import least_squares
 
-    model = CustomCircuit(circuit=circuit, initial_guess=list(guess))
-    model.fit(f, z, weight_by_modulus=weighted, maxfev=20000)
-    zf = model.predict(f)
+    from layerscope.linalg import pinv
+
+    model = wrapCircuit(circuit, {})
+    lo, hi = (np.asarray(b, float) for b in set_default_bounds(circuit))
+    if np.any(lo != 0):
+        raise InputError(f"--circuit {circuit}: has parameters that may be negative; give --initial-guess and a "
+                         "circuit of positive elements.")
+    # positive parameters fitted as logarithms: steps are relative, so Ohm-sized and F-sized values
+    # move alike and none is pushed onto the zero bound; the covariance is transformed back exactly
+    u0 = np.log(np.clip(np.asarray(guess, float), 1e-300, np.where(np.isfinite(hi), hi * (1 - 1e-6), np.inf)))
+    u_hi = np.where(np.isfinite(hi), np.log(np.where(np.isfinite(hi), hi, 1.0)), np.inf)
+    data = np.concatenate([z.real, z.imag])
+    sigma = np.concatenate([np.abs(z), np.abs(z)]) if weighted else np.ones(data.size)
+    res = least_squares(lambda u: (model(f, *np.exp(u)) - data) / sigma, u0, bounds=(-np.inf, u_hi), method="trf",
+                        max_nfev=max_nfev, xtol=1e-10, ftol=1e-12)
+    values = np.exp(res.x)
+    dof = max(data.size - res.x.size, 1)
+    cov_u = pinv(res.jac.T @ res.jac) * (2.0 * res.cost / dof)
+    errs = values * np.sqrt(np.clip(np.diag(cov_u), 0.0, None))
+    zf = model(f, *values)
+    zf = zf[:f.size] + 1j * zf[f.size:]
     rel = float(np.sqrt(np.sum(np.abs(z - zf) ** 2) / np.sum(np.abs(z) ** 2)))
-    return model, zf, rel
+    return values, errs, zf, rel, bool(res.status > 0)
 
 
 def fit_circuit(f_Hz: np.ndarray, z_Ohm: np.ndarray, options: EISOptions = EISOptions()) -> CircuitFit:
@@ -181,21 +207,20 @@ def fit_circuit(f_Hz: np.ndarray, z_Ohm: np.ndarray, options: EISOptions = EISOp
                              f"{len(names)} parameters ({', '.join(names)}).")
         starts = [list(options.initial_guess)]
     else:
-        starts = [initial_guess(options.circuit, f_Hz, z_Ohm, s) for s in (1.0, -1.0, 0.5)]
+        starts = [initial_guess(options.circuit, f_Hz, z_Ohm, s) for s in (1.0, 0.5, -0.5, -1.0)]
     best = None
     for guess in starts:
         try:
-            model, zf, rel = _fit_once(options.circuit, guess, f_Hz, z_Ohm, options.weight_by_modulus)
+            out = _fit_once(options.circuit, guess, f_Hz, z_Ohm, options.weight_by_modulus, 150 * (len(names) + 1))
         except (RuntimeError, ValueError, np.linalg.LinAlgError):
             continue
-        if best is None or rel < best[2] * (1 - 1e-6):
-            best = (model, zf, rel)
+        if best is None or out[3] < best[3] * (1 - 1e-6):
+            best = out
     if best is None:
-        raise ConvergenceError(f"the fit of {options.circuit} did not converge from any start; give --initial-guess "
+        raise ConvergenceError(f"the fit of {options.circuit} failed from every start; give --initial-guess "
                                "or a simpler --circuit.")
-    model, zf, rel = best
-    errs = np.asarray(model.conf_ if model.conf_ is not None else np.full(len(names), np.nan), float)
-    return CircuitFit(options.circuit, list(names), list(units), np.asarray(model.parameters_, float), errs, rel, zf)
+    values, errs, zf, rel, converged = best
+    return CircuitFit(options.circuit, list(names), list(units), values, errs, rel, zf, converged)
 
 
 def _eval_kk(elements: np.ndarray, ts: np.ndarray, f_Hz: np.ndarray) -> np.ndarray:
@@ -295,6 +320,9 @@ def _analyse_one(spec: Impedance, label: float, options: EISOptions) -> Spectrum
     if fit.relative_residual > options.max_residual:
         flags.append(flag("poor_fit", f"relative residual {fit.relative_residual:.3f} > {options.max_residual}: "
                           f"{options.circuit} does not describe this spectrum", spectrum=spec.name))
+    if not fit.converged:
+        flags.append(flag("fit_not_converged", "the best fit stopped at its evaluation budget; the parameters are the "
+                          "best found, not a converged minimum", spectrum=spec.name))
     loose = [n for n, v, e in zip(fit.names, fit.values, fit.errors) if not np.isfinite(e) or e > abs(v)]
     if loose:
         flags.append(flag("poorly_determined", f"{', '.join(loose)}: standard error larger than the value; the data "
