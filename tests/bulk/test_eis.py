@@ -131,7 +131,8 @@ def test_refusals(tmp_path, shared_data, capsys):
     code = run(["eis", str(xas), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "--instrument" in err[0] and not (tmp_path / "o").exists()
-    (tmp_path / "xrd.csv").write_text("two_theta,intensity\n" + "\n".join(f"{10 + i * 0.02},{i % 7}" for i in range(300)))
+    rows = "\n".join(f"{10 + i * 0.02},{i % 7}" for i in range(300))
+    (tmp_path / "xrd.csv").write_text("two_theta,intensity\n" + rows)
     with pytest.raises(InputError, match="no frequency and impedance columns"):
         read_impedance(tmp_path / "xrd.csv")
     code = run(["eis", str(shared_data / "eis/impedance_py/exampleData.csv"), "--circuit", "R0-p(R1,X1)",

@@ -328,8 +328,9 @@ def _analyse_one(spec: Impedance, label: float, options: EISOptions) -> Spectrum
         flags.append(flag("poorly_determined", f"{', '.join(loose)}: standard error larger than the value; the data "
                           "do not constrain them (a simpler --circuit?)", spectrum=spec.name))
     kk = kk_check(f[keep], z[keep])
-    if max(kk["kk_max_residual_real_pct"], kk["kk_max_residual_imag_pct"]) > options.kk_limit_pct:
-        flags.append(flag("kramers_kronig", f"linKK residuals up to {max(kk['kk_max_residual_real_pct'], kk['kk_max_residual_imag_pct']):.1f} % "
+    worst = max(kk["kk_max_residual_real_pct"], kk["kk_max_residual_imag_pct"])
+    if worst > options.kk_limit_pct:
+        flags.append(flag("kramers_kronig", f"linKK residuals up to {worst:.1f} % "
                           f"of |Z| (> {options.kk_limit_pct} %): drift or non-linearity", spectrum=spec.name))
     d = drt(f[keep], z[keep], lam=options.drt_lambda) if options.drt else None
     return SpectrumAnalysis(spec, label, fit, keep, kk, high_frequency_intercept_Ohm(spec), d, flags)

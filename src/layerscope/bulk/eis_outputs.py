@@ -56,8 +56,8 @@ class EISResult:
         return pd.concat(parts, ignore_index=True)
 
     def drt_table(self) -> pd.DataFrame | None:
-        parts = [pd.DataFrame({"spectrum": it.spectrum.name, "tau_s": it.drt["tau_s"], "gamma_Ohm": it.drt["gamma_Ohm"]})
-                 for it in self.items if it.drt is not None]
+        parts = [pd.DataFrame({"spectrum": it.spectrum.name, "tau_s": it.drt["tau_s"],
+                               "gamma_Ohm": it.drt["gamma_Ohm"]}) for it in self.items if it.drt is not None]
         return pd.concat(parts, ignore_index=True) if parts else None
 
     @property
@@ -95,7 +95,8 @@ class EISResult:
             ax[1].loglog(s.frequency_Hz, np.abs(s.z_Ohm), "o", ms=3, color=line.get_color())
             ax[1].loglog(s.frequency_Hz[m], np.abs(it.fit.z_fit_Ohm), "-", color=line.get_color(), lw=1)
             ax[2].semilogx(s.frequency_Hz, -np.degrees(np.angle(s.z_Ohm)), "o", ms=3, color=line.get_color())
-            ax[2].semilogx(s.frequency_Hz[m], -np.degrees(np.angle(it.fit.z_fit_Ohm)), "-", color=line.get_color(), lw=1)
+            ax[2].semilogx(s.frequency_Hz[m], -np.degrees(np.angle(it.fit.z_fit_Ohm)), "-", color=line.get_color(),
+                           lw=1)
         ax[0].set_xlabel("Z' (Ohm)")
         ax[0].set_ylabel("-Z'' (Ohm)")
         ax[0].set_aspect("equal", adjustable="datalim")
@@ -105,7 +106,8 @@ class EISResult:
         ax[2].set_xlabel("frequency (Hz)")
         ax[2].set_ylabel("-phase (deg)")
         fig.tight_layout()
-        figs = [Figure("Nyquist and Bode plots", figure_to_png(fig), f"Points: data; lines: {self.options.circuit} fit.")]
+        figs = [Figure("Nyquist and Bode plots", figure_to_png(fig),
+                       f"Points: data; lines: {self.options.circuit} fit.")]
         if len(self.items) > 1:
             figs.append(self._series_figure(pyplot))
         if any(it.drt is not None for it in self.items):

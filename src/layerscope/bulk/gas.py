@@ -27,6 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.integrate import trapezoid
 from scipy.signal import savgol_filter
 
 from layerscope.bulk._common import flag
@@ -140,14 +141,15 @@ def _baseline(x: np.ndarray, y: np.ndarray, how: str, fraction: float) -> tuple[
     return base, noise
 
 
-def onset(x: np.ndarray, y: np.ndarray, noise: float, *, threshold_sigma: float = 5.0, min_run: int = 5) -> dict[str, float]:
+def onset(x: np.ndarray, y: np.ndarray, noise: float, *, threshold_sigma: float = 5.0,
+          min_run: int = 5) -> dict[str, float]:
     """Extrapolated (tangent) and threshold onsets of the largest peak of a baseline-free signal ``y``.
 
     Returns
     -------
     dict
-        ``onset_extrapolated``, ``onset_err``, ``onset_threshold``, ``peak_x``, ``peak_height`` (x in the units of ``x``);
-        NaN onsets when nothing rises above the threshold.
+        ``onset_extrapolated``, ``onset_err``, ``onset_threshold``, ``peak_x``, ``peak_height`` (in the
+        units of ``x`` and ``y``); NaN onsets when nothing rises above the threshold.
     """
     ys = _smooth(y)
     i_pk = int(np.argmax(ys))
@@ -192,7 +194,7 @@ def channel_metrics(run: GasRun, mz: int, x_key: str, options: GasOptions) -> tu
     if "time_s" in run.columns:
         t = run.columns["time_s"]
         good = ok & np.isfinite(t)
-        row["charge_As"] = float(np.trapezoid(sig[good], t[good]))
+        row["charge_As"] = float(trapezoid(sig[good], t[good]))
         factor = dict(options.calibration).get(mz)
         if factor is not None:
             row["amount_mol"] = factor * row["charge_As"]
@@ -254,8 +256,8 @@ def analyse_gas(runs: Sequence[GasRun], options: GasOptions = GasOptions()) -> "
             rows.append(row)
             sigs[mz] = sig
             if mz == options.onset_channel and not np.isfinite(row["onset_extrapolated"]):
-                flags.append(flag("no_release", f"m/z {mz} never rises above {options.threshold_sigma:g} x the baseline "
-                                  "noise: no onset", run=run.name))
+                flags.append(flag("no_release", f"m/z {mz} never rises above {options.threshold_sigma:g} x the "
+                                  "baseline noise: no onset", run=run.name))
             if "time_s" in run.columns and mz in dict(options.calibration) and row["charge_As"] < 0:
                 flags.append(flag("negative_amount", f"m/z {mz}: the baseline-free current integrates below zero; "
                                   "check the baseline (--baseline)", run=run.name))

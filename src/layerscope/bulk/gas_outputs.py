@@ -90,7 +90,8 @@ class GasResult:
         o2 = t[t["mz"] == self.options.onset_channel]
         metrics = {"runs": len(self.analyses)}
         if len(o2):
-            metrics[f"onset m/z {self.options.onset_channel} ({o2['axis'].iloc[0]})"] = float(o2["onset_extrapolated"].iloc[0])
+            key = f"onset m/z {self.options.onset_channel} ({o2['axis'].iloc[0]})"
+            metrics[key] = float(o2["onset_extrapolated"].iloc[0])
         if "amount_umol_g" in t and len(o2) and np.isfinite(o2["amount_umol_g"].iloc[0]):
             metrics["O2 released (umol/g)"] = float(o2["amount_umol_g"].iloc[0])
         text = ("Baseline-free ion currents; onset where a line through the leading edge (20-80 % of the peak) meets "

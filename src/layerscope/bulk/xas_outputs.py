@@ -92,14 +92,16 @@ class XASResult:
             ax.set_xlabel("voltage (V); pristine at 0")
             ax.set_ylabel("half-step edge energy (eV)")
             ax.legend(fontsize=7)
-            figs.append(Figure("Edge energy against voltage", figure_to_png(fig), "Pristine samples (no voltage) at 0."))
+            figs.append(Figure("Edge energy against voltage", figure_to_png(fig),
+                               "Pristine samples (no voltage) at 0."))
         return figs
 
     def section(self, provenance: Provenance | None = None):
         from layerscope.report import Section, Table
 
         t = self.table
-        metrics = {"spectra": len(t), "edge energy range (eV)": f"{t.edge_energy_eV.min():.2f}-{t.edge_energy_eV.max():.2f}"}
+        metrics = {"spectra": len(t),
+                   "edge energy range (eV)": f"{t.edge_energy_eV.min():.2f}-{t.edge_energy_eV.max():.2f}"}
         if "valence_lcf" in t:
             metrics["mean valence, linear combination"] = float(t["valence_lcf"].mean())
         text = ("Normalisation: pre-edge line and post-edge polynomial (Athena convention), E0 at the derivative "

@@ -30,8 +30,9 @@ def xas(
                                                  "or I0 with It/If), XDI, or a JSON table of spectra."),
     out: Path = OutOption,
     overwrite: bool = OverwriteOption,
-    reference: Optional[List[str]] = typer.Option(None, "--reference", help="NAME=VALENCE: a spectrum (or file) of "
-                                                                            "known valence; repeat for each reference."),
+    reference: Optional[List[str]] = typer.Option(None, "--reference",
+                                                  help="NAME=VALENCE: a spectrum (or file) of known valence; repeat "
+                                                  "for each reference."),
     energy_grid: Optional[str] = typer.Option(None, "--energy-grid", help="START:STEP in eV for JSON spectra that "
                                                                           "store no energies."),
     pre_edge_ev: str = typer.Option("-150:-30", "--pre-edge-ev", help="Pre-edge fit range relative to E0, eV."),
@@ -78,12 +79,14 @@ def eis(
     out: Path = OutOption,
     overwrite: bool = OverwriteOption,
     circuit: str = typer.Option("R0-p(R1,CPE1)-p(R2,CPE2)-W1", "--circuit", help="impedance.py circuit string."),
-    initial_guess: Optional[str] = typer.Option(None, "--initial-guess", help="Comma-separated starting values of all "
-                                                                              "circuit parameters (default: from the data)."),
-    instrument: Optional[str] = typer.Option(None, "--instrument", help="File format when not detected: gamry, autolab, "
-                                                                        "parstat, zplot, versastudio, powersuite, "
-                                                                        "biologic, chinstruments, csv."),
-    cycles: Optional[str] = typer.Option(None, "--cycles", help="Comma-separated cycle number per file (default 1..n)."),
+    initial_guess: Optional[str] = typer.Option(None, "--initial-guess",
+                                                help="Comma-separated starting values of all circuit parameters "
+                                                "(default: from the data, several starts)."),
+    instrument: Optional[str] = typer.Option(None, "--instrument",
+                                             help="File format when not detected: gamry, autolab, parstat, zplot, "
+                                             "versastudio, powersuite, biologic, chinstruments, csv."),
+    cycles: Optional[str] = typer.Option(None, "--cycles",
+                                         help="Comma-separated cycle number per file (default 1..n)."),
     drt: bool = typer.Option(False, "--drt", help="Also compute the distribution of relaxation times."),
     drt_lambda: float = typer.Option(1e-3, "--drt-lambda", help="Regularisation of the DRT."),
     keep_inductive: bool = typer.Option(False, "--keep-inductive", help="Fit points with Im Z > 0 too (dropped by "
@@ -98,7 +101,8 @@ def eis(
     from layerscope.provenance import Provenance
     from layerscope.report import render_report
 
-    opts = EISOptions(circuit=circuit, initial_guess=_floats(initial_guess, name="--initial-guess", example="0.01,0.01,100"),
+    guess = _floats(initial_guess, name="--initial-guess", example="0.01,0.01,100")
+    opts = EISOptions(circuit=circuit, initial_guess=guess,
                       drop_inductive=not keep_inductive, weight_by_modulus=weight_by_modulus, drt=drt,
                       drt_lambda=drt_lambda)
     spectra = [read_impedance(f, instrument=instrument) for f in files]
@@ -122,8 +126,9 @@ def gas(
     overwrite: bool = OverwriteOption,
     calibration: Optional[str] = typer.Option(None, "--calibration", help="MZ=FACTOR pairs, factor in mol/s per A "
                                                                           "(e.g. 32=2.1e-9,44=1.5e-9)."),
-    active_mass_mg: Optional[float] = typer.Option(None, "--active-mass-mg", help="Active mass, mg (required with "
-                                                                                  "--calibration; never from the file)."),
+    active_mass_mg: Optional[float] = typer.Option(None, "--active-mass-mg",
+                                                   help="Active mass, mg (required with --calibration; never from "
+                                                   "the file)."),
     x: Optional[str] = typer.Option(None, "--x", help="Axis of onsets and peaks: voltage, temperature or time "
                                                       "(default: the first present)."),
     baseline: str = typer.Option("start", "--baseline", help="start (median of the first 5 %) or linear."),
@@ -156,6 +161,6 @@ def gas(
         if "amount_umol_g" in o2 and math.isfinite(float(r["amount_umol_g"])):
             parts.append(f"{r['amount_umol_g']:.4g} umol/g")
     if res.kinetics is not None:
-        parts.append(f"Kissinger Ea = {res.kinetics.kissinger.ea_kJ_mol:.1f} ± {res.kinetics.kissinger.ea_err_kJ_mol:.1f} "
-                     "kJ/mol")
+        k = res.kinetics.kissinger
+        parts.append(f"Kissinger Ea = {k.ea_kJ_mol:.1f} ± {k.ea_err_kJ_mol:.1f} kJ/mol")
     typer.echo(", ".join(parts) + flag_line(res.flags) + f" -> {out}")
