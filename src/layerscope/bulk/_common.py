@@ -20,7 +20,7 @@ def flag(code: str, message: str, **where: Any) -> dict[str, Any]:
     return {"code": code, "message": message, **where}
 
 
-def flag_line(flags: list[dict[str, Any]], limit: int = 3) -> str:
+def flag_line(flags: list[dict[str, Any]], limit: int = 5) -> str:
     """The flags as a short suffix for the CLI line (empty when there are none)."""
     if not flags:
         return ""

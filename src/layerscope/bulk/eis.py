@@ -82,6 +82,7 @@ class CircuitFit:
     relative_residual: float
     z_fit_Ohm: np.ndarray
     converged: bool = True
+    degenerate: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -215,12 +216,14 @@ def fit_circuit(f_Hz: np.ndarray, z_Ohm: np.ndarray, options: EISOptions = EISOp
         except (RuntimeError, ValueError, np.linalg.LinAlgError):
             continue
         if best is None or out[3] < best[3] * (1 - 1e-6):
-            best = out
+            best, start = out, np.asarray(guess, float)
     if best is None:
         raise ConvergenceError(f"the fit of {options.circuit} failed from every start; give --initial-guess "
                                "or a simpler --circuit.")
     values, errs, zf, rel, converged = best
-    return CircuitFit(options.circuit, list(names), list(units), values, errs, rel, zf, converged)
+    ratio = values / np.maximum(start, 1e-300)
+    degenerate = [n for n, r in zip(names, ratio) if not 1e-8 < r < 1e8]
+    return CircuitFit(options.circuit, list(names), list(units), values, errs, rel, zf, converged, degenerate)
 
 
 def _eval_kk(elements: np.ndarray, ts: np.ndarray, f_Hz: np.ndarray) -> np.ndarray:
@@ -323,6 +326,10 @@ def _analyse_one(spec: Impedance, label: float, options: EISOptions) -> Spectrum
     if not fit.converged:
         flags.append(flag("fit_not_converged", "the best fit stopped at its evaluation budget; the parameters are the "
                           "best found, not a converged minimum", spectrum=spec.name))
+    if fit.degenerate:
+        flags.append(flag("degenerate_parameters", f"{', '.join(fit.degenerate)} ran off to zero or infinity (over "
+                          "8 decades from the start): the circuit does not describe this spectrum; choose another "
+                          "--circuit or give --initial-guess", spectrum=spec.name))
     loose = [n for n, v, e in zip(fit.names, fit.values, fit.errors) if not np.isfinite(e) or e > abs(v)]
     if loose:
         flags.append(flag("poorly_determined", f"{', '.join(loose)}: standard error larger than the value; the data "
