@@ -102,3 +102,17 @@ def test_kinetics_link_recovers_the_activation_energy(tmp_path):
     assert (out / "kissinger.csv").is_file()
     onsets = pd.read_csv(out / "gas.csv")["onset_extrapolated"]
     assert np.all(np.diff(onsets.to_numpy()) > 0)  # faster heating, later onset
+
+
+def test_bulk_demo_section_recovers_its_truth(tmp_path):
+    from layerscope.bulk.demo import demo_section
+
+    sec = demo_section(tmp_path, seed=0)
+    m = sec.metrics
+    assert float(m["Ni valence, linear combination (truth 2.7)"].split()[0]) == pytest.approx(2.7, abs=0.01)
+    assert m["R1 surface film (mOhm, truth 30)"] == pytest.approx(30.0, rel=0.02)
+    assert m["R2 charge transfer (mOhm, truth 50)"] == pytest.approx(50.0, rel=0.02)
+    assert m["O2 onset (V, truth 4.30)"] == pytest.approx(4.30, abs=0.005)
+    assert m["CO2 onset (V, truth 4.00)"] == pytest.approx(4.00, abs=0.005)
+    assert (tmp_path / "eis" / "fits.csv").is_file() and (tmp_path / "gas" / "gas.csv").is_file()
+    assert len(sec.figures) == 3
