@@ -124,6 +124,7 @@ def test_series_over_cycles_and_cli_wiring(tmp_path):
     assert s2["parameters"]["circuit"] == "R0-p(R1,CPE1)" and "R2" not in s2["spectra"][0]
     assert s2["spectra"][0]["relative_residual"] > 10 * summary["spectra"][0]["relative_residual"]
     assert any(f["code"] == "poor_fit" for f in s2["flags"])
+    assert "<h2" in (out / "report.html").read_text() and "Impedance" in (out / "report.html").read_text()
 
 
 def test_refusals(tmp_path, shared_data, capsys):

@@ -100,6 +100,7 @@ def test_kinetics_link_recovers_the_activation_energy(tmp_path):
     s = json.loads((out / "summary.json").read_text())
     assert s["kinetics"]["kissinger"]["ea_kJ_mol"] == pytest.approx(160.0, rel=0.03)
     assert (out / "kissinger.csv").is_file()
+    assert "Gas evolution" in (out / "report.html").read_text()
     onsets = pd.read_csv(out / "gas.csv")["onset_extrapolated"]
     assert np.all(np.diff(onsets.to_numpy()) > 0)  # faster heating, later onset
 

@@ -64,7 +64,8 @@ def demo_section(workdir: Path, *, seed: int = 0):
     val = xas.table.set_index("spectrum").loc["charged NMC811"]
     fit = dict(zip(eis.items[0].fit.names, eis.items[0].fit.values))
     g = gas.table.set_index("mz")
-    metrics = {"Ni valence, linear combination (truth 2.7)": f"{val['valence_lcf']:.3f} ± {val['valence_lcf_err']:.3f}",
+    valence = f"{val['valence_lcf']:.3f} ± {val['valence_lcf_err']:.3f}"
+    metrics = {"Ni valence, linear combination (truth 2.7)": valence,
                "R1 surface film (mOhm, truth 30)": 1000 * fit["R1"],
                "R2 charge transfer (mOhm, truth 50)": 1000 * fit["R2"],
                "O2 onset (V, truth 4.30)": float(g.loc[32, "onset_extrapolated"]),
