@@ -91,6 +91,8 @@ def test_readers_xdi_transmission_and_athena_header(tmp_path):
     athena = ["# Athena export", "# ------", "#  energy  norm  der"] + [f"{a} {b} 0" for a, b in zip(e, mu)]
     (tmp_path / "x.nor").write_text("\n".join(athena))
     assert np.allclose(read_xas(tmp_path / "x.nor")[0].mu, mu)
+    pd.DataFrame({"Energy (eV)": e, "mu": mu}).to_csv(tmp_path / "spaces.csv", index=False)
+    assert np.allclose(read_xas(tmp_path / "spaces.csv")[0].energy_eV, e)
 
 
 def test_refusals(tmp_path, shared_data, capsys):

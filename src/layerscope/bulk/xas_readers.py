@@ -117,8 +117,9 @@ def _read_table(path: Path) -> tuple[list[str], np.ndarray, dict[str, str]]:
         try:
             rows.append([float(p) for p in parts if p != ""])
         except ValueError:
-            if not rows:
-                header = [p for p in parts if p]
+            if not rows:  # a header line: split it like the data (names may hold spaces, e.g. "Energy (eV)")
+                sep = "," if "," in s else ("\t" if "\t" in s else (";" if ";" in s else None))
+                header = [p.strip() for p in (s.split(sep) if sep else s.split()) if p.strip()]
             continue
     if not rows:
         raise InputError(f"{path}: no numeric data rows; give a text file with an energy column and mu.")
