@@ -188,6 +188,20 @@ def _fit_once(circuit: str, guess: Sequence[float], f: np.ndarray, z: np.ndarray
     return values, errs, zf, rel, bool(res.status > 0)
 
 
+def _best_of(circuit: str, starts: Sequence[Sequence[float]], f_Hz: np.ndarray, z_Ohm: np.ndarray, weighted: bool,
+             budget: int) -> tuple[tuple | None, np.ndarray | None]:
+    """The lowest-residual fit over ``starts`` (ties keep the earlier start) and the start it came from."""
+    best, start = None, None
+    for guess in starts:
+        try:
+            out = _fit_once(circuit, guess, f_Hz, z_Ohm, weighted, budget)
+        except (RuntimeError, ValueError, np.linalg.LinAlgError):
+            continue
+        if best is None or out[3] < best[3] * (1 - 1e-6):
+            best, start = out, np.asarray(guess, float)
+    return best, start
+
+
 def fit_circuit(f_Hz: np.ndarray, z_Ohm: np.ndarray, options: EISOptions = EISOptions()) -> CircuitFit:
     """Fit ``options.circuit`` to the spectrum; several starts unless ``initial_guess`` is given."""
     from impedance.models.circuits import CustomCircuit
@@ -209,14 +223,21 @@ def fit_circuit(f_Hz: np.ndarray, z_Ohm: np.ndarray, options: EISOptions = EISOp
         starts = [list(options.initial_guess)]
     else:
         starts = [initial_guess(options.circuit, f_Hz, z_Ohm, s) for s in (1.0, 0.5, -0.5, -1.0)]
-    best = None
-    for guess in starts:
-        try:
-            out = _fit_once(options.circuit, guess, f_Hz, z_Ohm, options.weight_by_modulus, 150 * (len(names) + 1))
-        except (RuntimeError, ValueError, np.linalg.LinAlgError):
-            continue
-        if best is None or out[3] < best[3] * (1 - 1e-6):
-            best, start = out, np.asarray(guess, float)
+    budget = 150 * (len(names) + 1)
+    best, start = _best_of(options.circuit, starts, f_Hz, z_Ohm, options.weight_by_modulus, budget)
+    if (best is None or best[3] > options.max_residual) and options.initial_guess is None \
+            and not options.weight_by_modulus:
+        # a poor unweighted fit is often trapped by the few large low-frequency points: start again from
+        # the 1/|Z|-weighted solutions, then polish unweighted; kept only if the residual is lower
+        weighted = []
+        for guess in starts[::3]:
+            try:
+                weighted.append(_fit_once(options.circuit, guess, f_Hz, z_Ohm, True, budget)[0])
+            except (RuntimeError, ValueError, np.linalg.LinAlgError):
+                continue
+        polished, pstart = _best_of(options.circuit, weighted, f_Hz, z_Ohm, False, budget)
+        if polished is not None and (best is None or polished[3] < best[3]):
+            best, start = polished, pstart
     if best is None:
         raise ConvergenceError(f"the fit of {options.circuit} failed from every start; give --initial-guess "
                                "or a simpler --circuit.")
