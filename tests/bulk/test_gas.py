@@ -117,3 +117,9 @@ def test_bulk_demo_section_recovers_its_truth(tmp_path):
     assert m["CO2 onset (V, truth 4.00)"] == pytest.approx(4.00, abs=0.005)
     assert (tmp_path / "eis" / "fits.csv").is_file() and (tmp_path / "gas" / "gas.csv").is_file()
     assert len(sec.figures) == 3
+
+
+def test_refusal_of_a_json_is_one_short_line(shared_data, tmp_path, capsys):
+    code = run(["gas", str(shared_data / "xas/featurexas_nmc_ni_k/nmc_exp_xas.json"), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and len(err[0]) < 300 and "mz32" in err[0]

@@ -27,3 +27,11 @@ def flag_line(flags: list[dict[str, Any]], limit: int = 5) -> str:
     codes = sorted({f["code"] for f in flags})
     more = f" (+{len(codes) - limit})" if len(codes) > limit else ""
     return "; flags: " + ", ".join(codes[:limit]) + more
+
+
+def short_list(names, limit: int = 8, width: int = 30) -> str:
+    """Column names for a one-line error message: at most ``limit`` names of at most ``width`` characters."""
+    names = [str(n) for n in names]
+    shown = [n if len(n) <= width else n[:width - 3] + "..." for n in names[:limit]]
+    more = f", ... ({len(names)} columns)" if len(names) > limit else ""
+    return "[" + ", ".join(shown) + more + "]"

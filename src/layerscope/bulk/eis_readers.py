@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from layerscope.bulk._common import short_list
 from layerscope.errors import InputError
 
 __all__ = ["Impedance", "read_impedance", "INSTRUMENTS"]
@@ -70,7 +71,7 @@ def _named_csv(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
     re_ = _column(names, (r"re\(z\)", r"z_?real", r"^z'(?!')", r"^zre"))
     im = _column(names, (r"im\(z\)", r"z_?imag", r"^-?z(''|\")", r"^-?zim"))
     if f is None or re_ is None or im is None:
-        raise InputError(f"{path}: no frequency and impedance columns (found {names}); name them "
+        raise InputError(f"{path}: no frequency and impedance columns (found {short_list(names)}); name them "
                          "frequency_Hz, z_real_Ohm and z_imag_Ohm.")
     imag = raw[im].to_numpy(float)
     if im.strip().startswith("-"):

@@ -30,7 +30,7 @@ import pandas as pd
 from scipy.integrate import trapezoid
 from scipy.signal import savgol_filter
 
-from layerscope.bulk._common import flag
+from layerscope.bulk._common import flag, short_list
 from layerscope.errors import InputError
 
 __all__ = ["GasOptions", "GasRun", "read_gas", "onset", "channel_metrics", "analyse_gas", "MZ_NAMES"]
@@ -96,6 +96,9 @@ def _mz(name: str) -> int | None:
 def read_gas(path: str | Path) -> GasRun:
     """Read a DEMS / TGA-MS CSV (see the module notes for the column names)."""
     path = Path(path)
+    if path.suffix.lower() not in (".csv", ".txt", ".dat", ".tsv", ""):
+        raise InputError(f"{path}: a {path.suffix} file is not a gas-evolution export; give a CSV with time_s and/or "
+                         "voltage_V / temperature_C and ion currents named by m/z (mz32, mz44).")
     try:
         raw = pd.read_csv(path, comment="#")
     except FileNotFoundError as exc:
@@ -109,7 +112,8 @@ def read_gas(path: str | Path) -> GasRun:
         if mz is not None:
             channels[mz] = pd.to_numeric(raw[c], errors="coerce").to_numpy(float)
     if not channels:
-        raise InputError(f"{path}: no ion-current column (found {list(cols)}); name them by m/z, e.g. mz32 and mz44.")
+        raise InputError(f"{path}: no ion-current column (found {short_list(cols)}); name them by m/z, e.g. mz32 "
+                         "and mz44.")
     axes = {}
     for key in ("time_s", "voltage_V", "temperature_C", "temperature_K"):
         if key in cols:
@@ -117,8 +121,8 @@ def read_gas(path: str | Path) -> GasRun:
     if "temperature_K" in axes and "temperature_C" not in axes:
         axes["temperature_C"] = axes["temperature_K"] - 273.15
     if not axes:
-        raise InputError(f"{path}: no time_s, voltage_V or temperature_C column (found {list(cols)}); the ion currents "
-                         "need an axis.")
+        raise InputError(f"{path}: no time_s, voltage_V or temperature_C column (found {short_list(cols)}); the ion "
+                         "currents need an axis.")
     return GasRun(axes, channels, path, path.stem)
 
 
@@ -210,7 +214,8 @@ def _x_key(run: GasRun, wanted: str | None) -> str:
             raise InputError(f"--x {w!r}: choose voltage, temperature or time.")
         if _X_COLUMNS[w][0] in run.columns:
             return _X_COLUMNS[w][0]
-    raise InputError(f"{run.source}: no {_X_COLUMNS[wanted][0]} column for --x {wanted} (found {list(run.columns)}).")
+    raise InputError(f"{run.source}: no {_X_COLUMNS[wanted][0]} column for --x {wanted} "
+                     f"(found {short_list(run.columns)}).")
 
 
 def _check_options(runs: Sequence[GasRun], options: GasOptions) -> None:

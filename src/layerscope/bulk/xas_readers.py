@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from layerscope.bulk._common import short_list
 from layerscope.errors import InputError
 
 __all__ = ["XASSpectrum", "read_xas"]
@@ -90,7 +91,8 @@ def _mu_from_columns(path: Path, names: list[str], data: np.ndarray) -> tuple[np
             return np.log(data[:, i0] / data[:, it]), "ln(I0/It)"
         if i0 is not None and fl is not None:
             return data[:, fl] / data[:, i0], "If/I0"
-    raise InputError(f"{path}: no absorption column (found {names}); name one mu, xmu or norm, or give I0 with It "
+    raise InputError(f"{path}: no absorption column (found {short_list(names)}); name one mu, xmu or norm, or give "
+                     "I0 with It "
                      "(transmission) or If (fluorescence).")
 
 
@@ -145,7 +147,7 @@ def _read_text(path: Path) -> list[XASSpectrum]:
         return [spec]
     e = _pick(names, _ENERGY_NAMES)
     if e is None:
-        raise InputError(f"{path}: no energy column (found {names}); name it energy or energy_eV (in eV).")
+        raise InputError(f"{path}: no energy column (found {short_list(names)}); name it energy or energy_eV (in eV).")
     mu, origin = _mu_from_columns(path, names, data)
     spec = _check_axis(path, data[:, e], mu, path.stem)
     spec.mu_from = origin
