@@ -25,6 +25,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "insitu": ("imageio", "imageio_ffmpeg", "zarr"),
     "distributed": ("distributed",),
     "tomo": ("astra", "algotom", "mrcfile"),
+    "spectroscopy": ("impedance",),
 }
 
 

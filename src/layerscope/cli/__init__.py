@@ -26,6 +26,7 @@ from layerscope.cli import insitu  # noqa: F401  (registers insitu)
 from layerscope.cli import atomistic  # noqa: F401  (registers atomistic vacancies|neb)
 from layerscope.cli import cells  # noqa: F401  (registers cycling, xrd, kinetics)
 from layerscope.cli import tomo  # noqa: F401  (registers tomo)
+from layerscope.cli import bulk  # noqa: F401  (registers xas, eis, gas)
 from layerscope.errors import LayerscopeError
 
 __all__ = ["app", "main", "run"]
