@@ -83,3 +83,9 @@ def test_real_file(row: Row, tmp_path, capsys):
         assert not out.exists(), "a refused run must write nothing"
     else:
         raise AssertionError(f"{row.path}: unknown expectation {row.expect!r}")
+
+
+def test_every_row_is_in_the_validation_table():
+    text = (HERE.parents[1] / "docs" / "validation.md").read_text()
+    missing = [r.path for r in ROWS if f"`{r.path}`" not in text]
+    assert not missing, f"regenerate the table with scripts/realdata_table.py: {missing}"
