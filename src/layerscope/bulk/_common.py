@@ -15,6 +15,16 @@ def plt():
     return pyplot
 
 
+class FiguresOnce:
+    """Mixin of the bulk results: ``figures()`` draws once (``_make_figures``) and reuses the list."""
+
+    def figures(self) -> list:
+        """The report figures (drawn on first use, then cached on the result)."""
+        if getattr(self, "_figures", None) is None:
+            self._figures = self._make_figures()
+        return self._figures
+
+
 def flag(code: str, message: str, **where: Any) -> dict[str, Any]:
     """A flag for ``summary.json``: a short code, a one-line message, and where it applies."""
     return {"code": code, "message": message, **where}

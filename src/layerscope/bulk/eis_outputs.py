@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from layerscope.bulk._common import plt
+from layerscope.bulk._common import FiguresOnce, plt
 from layerscope.io.output import writes_folder
 from layerscope.provenance import Provenance
 
@@ -17,7 +17,7 @@ __all__ = ["EISResult"]
 
 
 @dataclass
-class EISResult:
+class EISResult(FiguresOnce):
     """Fits of one impedance spectrum or a series (see :func:`layerscope.bulk.eis.analyse_eis`)."""
 
     items: list
@@ -77,11 +77,6 @@ class EISResult:
             spectra.append(entry)
         return {"n_spectra": len(self.items), "circuit": self.options.circuit, "spectra": spectra,
                 "parameters": self.parameters, "flags": self.flags}
-
-    def figures(self) -> list:
-        if getattr(self, "_figures", None) is None:
-            self._figures = self._make_figures()
-        return self._figures
 
     def _make_figures(self) -> list:
         from layerscope.report import Figure, figure_to_png

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from layerscope.bulk._common import plt
+from layerscope.bulk._common import FiguresOnce, plt
 from layerscope.io.output import writes_folder
 from layerscope.provenance import Provenance
 
@@ -17,7 +17,7 @@ __all__ = ["GasResult"]
 
 
 @dataclass
-class GasResult:
+class GasResult(FiguresOnce):
     """Channels of one or more DEMS / TGA-MS runs (see :func:`layerscope.bulk.gas.analyse_gas`)."""
 
     analyses: list
@@ -55,11 +55,6 @@ class GasResult:
         if self.kinetics is not None:
             out["kinetics"] = self.kinetics.summary()
         return out
-
-    def figures(self) -> list:
-        if getattr(self, "_figures", None) is None:
-            self._figures = self._make_figures()
-        return self._figures
 
     def _make_figures(self) -> list:
         from layerscope.report import Figure, figure_to_png

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from layerscope.bulk._common import plt
+from layerscope.bulk._common import FiguresOnce, plt
 from layerscope.io.output import writes_folder
 from layerscope.provenance import Provenance
 
@@ -17,7 +17,7 @@ __all__ = ["XASResult"]
 
 
 @dataclass
-class XASResult:
+class XASResult(FiguresOnce):
     """Edges (and valences) of a set of absorption spectra; see :func:`layerscope.bulk.xas.analyse_xas`."""
 
     edges: list
@@ -60,11 +60,6 @@ class XASResult:
             x = r.spectrum.energy_eV
             cols[r.spectrum.name] = np.where((e >= x[0]) & (e <= x[-1]), np.interp(e, x, r.norm), np.nan)
         return pd.DataFrame(cols)
-
-    def figures(self) -> list:
-        if getattr(self, "_figures", None) is None:
-            self._figures = self._make_figures()
-        return self._figures
 
     def _make_figures(self) -> list:
         from layerscope.report import Figure, figure_to_png

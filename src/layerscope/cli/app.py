@@ -50,6 +50,21 @@ OutOption = typer.Option(
     help="Output folder; written all or nothing (nothing is left behind when the analysis fails).",
 )
 
+def parse_floats(text: str | None, *, name: str, example: str = "1,2,3") -> list[float] | None:
+    """Comma-separated numbers of option ``name`` (None when not given); one-line error naming the option."""
+    from layerscope.errors import InputError
+
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise InputError(f"{name} {text!r}: give comma-separated numbers, e.g. {name} {example}") from exc
+    if not values:
+        raise InputError(f"{name} is empty; give comma-separated numbers, e.g. {name} {example}")
+    return values
+
+
 OverwriteOption = typer.Option(
     False,
     "--overwrite",

@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from layerscope.cli.app import OverwriteOption, claim_output, OutOption, SchedulerOption, app
+from layerscope.cli.app import parse_floats, OverwriteOption, claim_output, OutOption, SchedulerOption, app
 from layerscope.errors import InputError
 
 atomistic_app = typer.Typer(
@@ -41,16 +41,6 @@ def _ints(text: str, *, name: str, n: int) -> tuple[int, ...]:
         raise InputError(f"{name} {text!r}: give {n} comma-separated integers, e.g. {','.join(['2'] * n)}") from exc
     if len(vals) != n or min(vals) < 1:
         raise InputError(f"{name} {text!r}: give {n} comma-separated positive integers")
-    return vals
-
-
-def _floats(text: str, *, name: str) -> list[float]:
-    try:
-        vals = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError as exc:
-        raise InputError(f"{name} {text!r}: give comma-separated numbers, e.g. 0,0.01,0.02") from exc
-    if not vals:
-        raise InputError(f"{name} is empty; give comma-separated numbers")
     return vals
 
 
@@ -166,7 +156,7 @@ def neb(
         dirs.append(f"[{d}]")
     if relax_radius_a < 0:
         raise InputError(f"--relax-radius-a {relax_radius_a}: give a distance in Å, or 0 to relax all atoms")
-    glide = _floats(gliding, name="--gliding")
+    glide = parse_floats(gliding, name="--gliding", example="0,0.01,0.02")
     sizes = (_ints(size, name="--size", n=3), _ints(bulk_size, name="--bulk-size", n=3))
     pot = _load(potential, device, threads)
     study = run_gliding_study(composition=composition, potential=pot, cation=cation, gliding=glide, directions=dirs,

@@ -9,7 +9,7 @@ import math
 
 import typer
 
-from layerscope.cli.app import OverwriteOption, OutOption, app, claim_output
+from layerscope.cli.app import parse_floats, OverwriteOption, OutOption, app, claim_output
 from layerscope.errors import InputError
 
 
@@ -62,13 +62,8 @@ def xas(
     typer.echo(f"{len(spectra)} spectra: edge energy {lo:.2f}-{hi:.2f} eV{flag_line(res.flags)} -> {out}")
 
 
-def _floats(text: Optional[str], *, name: str, example: str) -> tuple[float, ...] | None:
-    if text is None:
-        return None
-    try:
-        return tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError as exc:
-        raise InputError(f"{name} {text!r}: give comma-separated numbers, e.g. {name} {example}.") from exc
+def _as_tuple(values: list[float] | None) -> tuple[float, ...] | None:
+    return None if values is None else tuple(values)
 
 
 @app.command()
@@ -104,12 +99,13 @@ def eis(
     from layerscope.provenance import Provenance
     from layerscope.report import render_report
 
-    guess = _floats(initial_guess, name="--initial-guess", example="0.01,0.01,100")
+    guess = parse_floats(initial_guess, name="--initial-guess", example="0.01,0.01,100")
+    guess = _as_tuple(guess)
     opts = EISOptions(circuit=circuit, initial_guess=guess,
                       drop_inductive=not keep_inductive, weight_by_modulus=weight_by_modulus, drt=drt,
                       drt_lambda=drt_lambda)
     spectra = [read_impedance(f, instrument=instrument) for f in files]
-    res = analyse_eis(spectra, opts, labels=_floats(cycles, name="--cycles", example="1,50,100"))
+    res = analyse_eis(spectra, opts, labels=_as_tuple(parse_floats(cycles, name="--cycles", example="1,50,100")))
     prov = Provenance.create(list(files), parameters={**res.parameters, "instrument": instrument})
     with target.open() as tmp:
         res.write(tmp, prov)

@@ -7,17 +7,8 @@ from typing import List, Optional
 
 import typer
 
-from layerscope.cli.app import OverwriteOption, claim_output, OutOption, SchedulerOption, app
+from layerscope.cli.app import parse_floats, OverwriteOption, claim_output, OutOption, SchedulerOption, app
 from layerscope.errors import InputError
-
-
-def _floats(text: Optional[str], *, name: str) -> list[float] | None:
-    if text is None:
-        return None
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError as exc:
-        raise InputError(f"{name} {text!r}: give comma-separated numbers, e.g. 2,5,10,20.") from exc
 
 
 @app.command()
@@ -133,7 +124,8 @@ def xrd(
     from layerscope.report import render_report
 
     pats = [read_pattern(f, radiation=radiation, wavelength_A=wavelength_a) for f in files]
-    res = run_xrd(pats, labels=_floats(labels, name="--labels"), label_name=label_name, reference=reference,
+    res = run_xrd(pats, labels=parse_floats(labels, name="--labels", example="0,60,120"), label_name=label_name,
+                  reference=reference,
                   instrument_fwhm_deg=instrument_fwhm_deg, rock_salt=rock_salt, scheduler=scheduler)
     prov = Provenance.create(list(files), parameters={**res.parameters, "radiation": radiation,
                                                       "wavelength_A": wavelength_a})
@@ -161,7 +153,7 @@ def kinetics(
     from layerscope.provenance import Provenance
     from layerscope.report import render_report
 
-    rates = _floats(heating_rates, name="--heating-rates")
+    rates = parse_floats(heating_rates, name="--heating-rates", example="2,5,10,20")
     if rates is not None and len(rates) != len(files):
         raise InputError(f"--heating-rates has {len(rates)} values for {len(files)} files; give one per file.")
     curves = [read_thermal_curve(f, signal_column=signal, heating_rate_K_min=None if rates is None else rates[k])
