@@ -206,3 +206,14 @@ def test_elemental_ratio_integrates_over_the_documented_width(width_eV):
     # background fits on a pure power law: the ratio within 2 %; half the width would be ~1.9x off
     assert float(np.ravel(res.maps["O_per_Co"])[0]) == pytest.approx(truth, rel=0.02)
     assert _true_ratio(used / 2, 1.5) / truth > 1.5
+
+
+def test_identical_zero_loss_peaks_leave_no_nan_channel():
+    # all ZLPs at the same energy: the mean differs from each position only by rounding; the
+    # aligned low loss must keep every channel finite (it stopped t/lambda with 'NaN or inf')
+    from layerscope.spectra.alignment import align_zero_loss
+
+    ll = np.repeat(syn.gaussian(LL_E, 0.37, 1.0, 1e6)[None, :], 7, axis=0)
+    al = align_zero_loss(ll, LL_E)
+    assert np.isfinite(al.lowloss).all() and al.lowloss.shape == ll.shape
+    np.testing.assert_allclose(al.zlp_position_eV, 0.37, atol=0.005)
