@@ -56,3 +56,30 @@ def test_surface_distance_option_classifies_by_edge_distance(result):
     truth = [_line_distance_nm(s.x_nm, s.y_nm) - s.radius_nm for s in VOIDS]
     np.testing.assert_allclose(v["interface_distance_nm"].to_numpy(), truth, atol=0.15)
     assert list(v["kind"]) == ["surface", "bulk"]
+
+
+def test_cli_interface_option_reaches_the_distance(tmp_path, capsys):
+    import pandas as pd
+    import tifffile
+
+    import layerscope.cli.insitu  # noqa: F401  (registers the command)
+    from layerscope.cli import run
+
+    series, _ = synthetic_series(shape=(192, 192), n_frames=2, voids=VOIDS, drift_px=([0.0, 0.0], [0.0, 0.0]),
+                                 counts_per_pixel=200.0, seed=21)
+    d = tmp_path / "frames"
+    d.mkdir()
+    for i, f in enumerate(np.asarray(series.data)):
+        tifffile.imwrite(d / f"f{i:03d}.tif", f.astype(np.uint16))
+    line = ",".join(str(v) for v in LINE)
+    args = [str(d), "--pixel-size-nm", "0.04", "--fps", "1", "--no-cracks", "--movie", "none",
+            "--surface-distance-nm", "2.5"]
+    assert run(["insitu", *args, "--interface", line, "--out", str(tmp_path / "with")]) == 0, capsys.readouterr().err
+    assert run(["insitu", *args, "--out", str(tmp_path / "without")]) == 0, capsys.readouterr().err
+    v = pd.read_csv(tmp_path / "with" / "voids.csv").query("frame == 0").sort_values("y_nm")
+    truth = [_line_distance_nm(s.x_nm, s.y_nm) - s.radius_nm for s in VOIDS]
+    np.testing.assert_allclose(v["interface_distance_nm"].to_numpy(), truth, atol=0.15)
+    assert list(v["kind"]) == ["surface", "bulk"]
+    # without --interface there is no distance and no surface pore
+    w = pd.read_csv(tmp_path / "without" / "voids.csv").query("frame == 0")
+    assert w["interface_distance_nm"].isna().all() and set(w["kind"]) == {"bulk"}
