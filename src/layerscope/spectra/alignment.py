@@ -198,6 +198,7 @@ def align_zero_loss(
     pos = np.asarray(pos, dtype=np.float64)
     target = float(np.mean(pos))
     shift = (pos - target) / scale  # channels; out[j] = in[j + shift]
+    shift = np.where(np.abs(shift) < 1e-9, 0.0, shift)  # rounding noise: the crops below ignore it too
     lo_crop = int(np.ceil(max(0.0, -float(np.min(shift))) - 1e-9))
     hi_crop = int(np.ceil(max(0.0, float(np.max(shift))) - 1e-9))
     n = lowloss.shape[-1]
