@@ -82,13 +82,17 @@ def inputs(tmp_path_factory, shared_data):
         "atomistic vacancies": ([], ["atomistic", "vacancies"]),
         "atomistic neb": ([], ["atomistic", "neb"]),
         "demo": ([], ["demo"]),
+        "xas": ([copy("xas/featurexas_nmc_ni_k/nmc_exp_xas.json", "xas")],
+                ["xas", str(root / "xas" / "nmc_exp_xas.json"), "--energy-grid", "8330:0.4"]),
+        "eis": ([copy("eis/impedance_py/exampleData.csv", "eis")], ["eis", str(root / "eis" / "exampleData.csv")]),
+        "gas": ([kin_files[0]], ["gas", str(kin_files[0])]),
         "tomo": ([copy("tomo/tomopy_tooth/tooth.h5", "tomo")],
                  ["tomo", str(root / "tomo" / "tooth.h5"), "--voxel-size-nm", "1000"]),
     }
 
 
 FAST = ["simulate", "columns", "phases", "eels", "insitu", "cycling", "xrd", "kinetics"]
-ALL = FAST + ["atomistic vacancies", "atomistic neb", "demo", "tomo"]
+ALL = FAST + ["atomistic vacancies", "atomistic neb", "demo", "tomo", "xas", "eis", "gas"]
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
