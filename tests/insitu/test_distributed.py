@@ -67,8 +67,10 @@ def test_tiff_stack_by_relative_path_on_a_process_cluster(tmp_path, monkeypatch)
     np.testing.assert_allclose(on_disk["drift_x_px"], local.frames["drift_x_px"], rtol=0, atol=1e-4)
     np.testing.assert_allclose(on_disk["void_area_nm2"], local.frames["void_area_nm2"], rtol=1e-6)
     assert (tmp_path / "out" / "annotated.gif").stat().st_size > 0 and (tmp_path / "out" / "aligned.tif").exists()
-    pd.testing.assert_frame_equal(local.frames, remote.frames, check_exact=True)
-    pd.testing.assert_frame_equal(local.voids, remote.voids, check_exact=True)
+    # cluster and in-process runs agree to floating-point summation order (chunks finish in any order on a
+    # loaded machine: 1.6e-6 px seen), far below the 0.1 px the analysis is good for
+    pd.testing.assert_frame_equal(local.frames, remote.frames, check_exact=False, rtol=1e-6, atol=1e-4)
+    pd.testing.assert_frame_equal(local.voids, remote.voids, check_exact=False, rtol=1e-6, atol=1e-4)
     # and the numbers are right: drift within 0.1 px of the truth, both voids in every frame
     err = np.hypot(local.frames["drift_y_px"] - truth.drift_y_px, local.frames["drift_x_px"] - truth.drift_x_px)
     assert err.max() <= 0.1
