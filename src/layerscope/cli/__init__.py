@@ -9,6 +9,7 @@ into one line and status 130/143, and keeps third-party warnings off the termina
 
 from __future__ import annotations
 
+import os
 import shlex
 import signal
 import sys
@@ -126,4 +127,12 @@ def main() -> None:
     if "--verbose" not in sys.argv:
         warnings.simplefilter("ignore")  # also for warnings raised while the commands are imported
     signal.signal(signal.SIGTERM, _on_sigterm)
-    sys.exit(run())
+    status = run()
+    if status in (130, 143):
+        # interrupted: the output folder is already cleaned up. Leave now, without waiting for worker
+        # threads still busy with queued tasks (a second Ctrl-C during that wait would kill the process
+        # with a signal instead of the status).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
