@@ -13,7 +13,6 @@ Neither states a wavelength, so ``--radiation`` or ``--wavelength-a`` is needed.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -21,50 +20,11 @@ import numpy as np
 
 from layerscope.diffraction.pattern import Pattern, make_pattern
 from layerscope.errors import InputError
+from layerscope.io.textcols import NUMBER as _NUMBER, decode_text, split_numbers
 
 __all__ = ["read_text", "read_xy", "read_fullprof_dat", "split_numbers", "decode_text"]
 
 _COMMENT = "#;!'%*"
-_NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")
-
-
-def decode_text(data: bytes) -> str:
-    """Text of a pattern file: UTF-8 (a byte-order mark dropped), else Latin-1."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
-
-
-def split_numbers(line: str) -> list[float] | None:
-    """The numbers of one data line, or None when it is not all numbers.
-
-    Separators: semicolon, tab, comma or white space. A comma is a decimal comma when the fields
-    are separated by semicolons or tabs (or when a comma-split would leave one column).
-    """
-    s = line.strip().lstrip("\ufeff")
-    if ";" in s:
-        fields, comma_decimal = s.split(";"), True
-    elif "\t" in s:
-        fields, comma_decimal = s.split("\t"), "." not in s
-    elif "," in s:
-        fields, comma_decimal = s.split(","), False
-    else:
-        fields, comma_decimal = s.split(), False
-    fields = [f.strip() for f in fields if f.strip()]
-    if not fields:
-        return None
-    out = []
-    for f in fields:
-        if comma_decimal:
-            f = f.replace(",", ".")
-        if not _NUMBER.match(f) and f.lower() not in ("nan", "inf"):
-            return None
-        try:
-            out.append(float(f))
-        except ValueError:
-            return None
-    return out
 
 
 def read_xy(path: str | Path, *, radiation: str | None = None, wavelength_A: float | None = None,

@@ -281,29 +281,6 @@ def _looks_like_text_columns(path: Path) -> bool:
     return not first.startswith("#")
 
 
-def _split_fields(line: str, delimiter: str | None) -> list[str]:
-    parts = line.split(delimiter) if delimiter else line.split()
-    return [p.strip() for p in parts if p.strip() != ""] if delimiter is None else [p.strip() for p in parts]
-
-
-def _as_numbers(fields: list[str], decimal_comma: bool) -> list[float] | None:
-    try:
-        return [float(f.replace(",", ".") if decimal_comma else f) for f in fields if f != ""]
-    except ValueError:
-        return None
-
-
-def _text_delimiter(line: str) -> tuple[str | None, bool]:
-    """Column separator of a numeric row (None: whitespace) and whether ',' is a decimal mark."""
-    if "\t" in line and line.strip().count("\t") >= 1:
-        return "\t", "," in line and "." not in line
-    if ";" in line:
-        return ";", "," in line and "." not in line
-    if "," in line:
-        return ",", False
-    return None, False
-
-
 def _numeric_rows(path: Path) -> tuple[np.ndarray, list[str]]:
     """The numeric block of a text spectrum and the header lines above it.
 
@@ -311,24 +288,21 @@ def _numeric_rows(path: Path) -> tuple[np.ndarray, list[str]]:
     notes, comments) are any lines that are not all numbers; separators: comma, semicolon, tab
     or whitespace (a semicolon or tab file may use ',' as the decimal mark).
     """
-    with open(path, encoding="utf-8-sig", errors="replace") as fh:
-        lines = [ln.strip().lstrip("\ufeff") for ln in fh]
-    lines = [ln for ln in lines if ln]
+    from layerscope.io.textcols import decode_text, split_numbers
+
+    lines = [ln.strip().lstrip("\ufeff") for ln in decode_text(path.read_bytes()).splitlines()]
     header: list[str] = []
     rows: list[list[float]] = []
-    delim: tuple[str | None, bool] | None = None
-    for ln in lines:
+    for ln in filter(None, lines):
         if ln.startswith(("#", "%", "//")):
             header.append(ln)
             continue
-        d = delim or _text_delimiter(ln)
-        nums = _as_numbers(_split_fields(ln, d[0]), d[1])
-        if nums is None or not nums:
+        nums = split_numbers(ln)
+        if not nums:
             if rows:  # text after the data: a footer ("#ENDOFDATA", notes)
                 break
             header.append(ln)
             continue
-        delim = d
         rows.append(nums)
     if not rows:
         raise InputError(f"'{path}' has no numeric rows; give a text file with columns energy (eV), counts")
