@@ -51,3 +51,18 @@ def test_metrics_are_formatted_for_people():
     assert _format_metric(None) == "—"
     assert _format_metric({"O3": 0.47576, "O3'": 0.5}) == "O3 0.4758 · O3' 0.5"
     assert _format_metric((1.0, 2.5)) == "1, 2.5"
+
+
+def test_render_report_never_replaces_foreign_figure_files(tmp_path):
+    from layerscope.errors import InputError
+
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "figure-1.png").write_bytes(b"the user's own figure")
+    with pytest.raises(InputError, match="figure-1.png"):
+        _report(tmp_path)
+    assert (tmp_path / "figures" / "figure-1.png").read_bytes() == b"the user's own figure"
+    assert not (tmp_path / "report.html").exists()  # refused before anything was written
+    (tmp_path / "figures" / "figure-1.png").unlink()
+    report = _report(tmp_path)
+    assert (tmp_path / "figures" / "figure-1.png").stat().st_size > 1000 and report.is_file()
+    assert (tmp_path / "figures" / "figure-1.svg").read_bytes().startswith(b"<?xml")

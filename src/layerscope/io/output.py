@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # numpy and pandas are imported where they are used (fast com
     import pandas as pd
 
 __all__ = ["OutputError", "OutputTarget", "output_directory", "writes_folder", "write_table", "write_json", "write_summary",
-           "atomic_file", "active_targets", "reset_targets", "set_command"]
+           "atomic_file", "check_replaceable"]
 
 #: Name of the marker file inside a temporary folder that proves it layerscope's own.
 PARTIAL_MARKER = ".layerscope-partial.json"
@@ -62,21 +62,6 @@ _COMMAND = _runstate.COMMAND
 
 class OutputError(InputError):
     """The output folder cannot be written (permission, read-only, disk full, name too long)."""
-
-
-def set_command(command: str | None) -> None:
-    """Record the command line that reproduces this run (stored in every result's manifest)."""
-    _COMMAND[0] = command
-
-
-def active_targets() -> list[Path]:
-    """Output folders claimed by this process (the command line names the last one on Ctrl-C)."""
-    return list(_TARGETS)
-
-
-def reset_targets() -> None:
-    """Forget the claimed output folders (start of a command)."""
-    _TARGETS.clear()
 
 
 def _umask() -> int:
@@ -382,6 +367,14 @@ def writes_folder(parameter: str = "out_dir") -> Callable[[Callable[..., Any]], 
     return decorate
 
 
+def check_replaceable(path: str | Path, *, overwrite: bool = False) -> None:
+    """Refuse to replace an existing ``path`` outside a command's output folder unless ``overwrite``."""
+    final = Path(path)
+    if not _inside_active(final.expanduser().resolve()) and final.exists() and not overwrite:
+        raise InputError(f"'{final}' exists; layerscope does not replace files it may not have written: "
+                         "choose another file name (or pass overwrite=True)")
+
+
 @contextmanager
 def atomic_file(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     """A temporary path to write one file to; it becomes ``path`` only if the block succeeds.
@@ -390,9 +383,7 @@ def atomic_file(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     ``overwrite=True`` (the caller vouches that it is not somebody else's file).
     """
     final = Path(path)
-    if not _inside_active(final.expanduser().resolve()) and final.exists() and not overwrite:
-        raise InputError(f"'{final}' exists; layerscope does not replace files it may not have written: "
-                         "choose another file name (or pass overwrite=True)")
+    check_replaceable(final, overwrite=overwrite)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=final.suffix, dir=final.parent)

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import jinja2
 import pandas as pd
 
-from layerscope.io.output import atomic_file
+from layerscope.io.output import atomic_file, check_replaceable
 from layerscope.provenance import Provenance
 
 __all__ = ["Figure", "Table", "Section", "Value", "format_with_uncertainty", "render_report", "render_html"]
@@ -266,9 +266,12 @@ def render_report(sections: Sequence[Section], path: str | Path, *, title: str =
     _number_figures(sections)
     files = _figure_files(sections) if figure_files else []
     text = render_html(sections, title=title, provenance=provenance, timings_s=timings_s)
-    with atomic_file(path, overwrite=overwrite) as tmp:
+    # every file is checked before any is written: a refused figure file leaves no report without figures
+    for target in [path, *(path.parent / rel for rel, _ in files)]:
+        check_replaceable(target, overwrite=overwrite)
+    with atomic_file(path, overwrite=True) as tmp:
         tmp.write_text(text, encoding="utf-8")
-    for rel, data in files:  # the report is ours now: its figure files beside it are too
+    for rel, data in files:
         with atomic_file(path.parent / rel, overwrite=True) as tmp:
             tmp.write_bytes(data)
     return path
