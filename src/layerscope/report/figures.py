@@ -30,6 +30,10 @@ plt.rcParams.update({
 })
 
 
+#: Marker collections larger than this are embedded as pixels in the SVG (size and time).
+_MAX_VECTOR_MARKERS = 2000
+
+
 class FigureBytes(bytes):
     """PNG bytes of a figure that also carry its vector rendering (``.svg``, bytes)."""
 
@@ -44,8 +48,12 @@ def figure_to_png(fig: "matplotlib.figure.Figure", *, dpi: int = 120) -> FigureB
     """
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    for ax in fig.axes:  # thousands of markers (atom columns) stay raster in the SVG: 2.6 -> 0.8 MB
+        for coll in ax.collections:
+            if len(getattr(coll, "get_offsets", lambda: ())()) > _MAX_VECTOR_MARKERS:
+                coll.set_rasterized(True)
     vec = io.BytesIO()
-    fig.savefig(vec, format="svg", bbox_inches="tight")
+    fig.savefig(vec, format="svg", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     out = FigureBytes(buf.getvalue())
     out.svg = vec.getvalue()
