@@ -30,6 +30,7 @@ DEMO_STEPS: tuple[tuple[str, str], ...] = (
     ("atomistic", "layerscope.atomistic.demo"),
     ("cycling", "layerscope.cells.demo"),
     ("xrd", "layerscope.diffraction.demo"),
+    ("tomo", "layerscope.tomo.demo"),
     ("bulk", "layerscope.bulk.demo"),
 )
 
