@@ -246,6 +246,97 @@ def _gather(data, r0, c0, dy, dx):
     return z, rr.astype(float), cc.astype(float), valid
 
 
+@dataclass(frozen=True)
+class _LMFrame:
+    """The fixed float32 arrays of one batched fit (``_lm_block``): coordinates relative to ``ref``."""
+
+    ry: np.ndarray  # (n, m) pixel rows minus each start row
+    rx: np.ndarray  # (n, m) pixel columns minus each start column
+    z: np.ndarray  # (n, m) window values
+    mask: np.ndarray  # (n, m) 0/1 weights
+    others: np.ndarray  # (n, m) fixed model of the neighbouring columns
+    ref: np.ndarray  # (n, 2) start positions (float64)
+    poisson: bool
+    fit_sigma: bool
+
+
+def _lm_prepare(z, yy, xx, mask, p, *, others, poisson, fit_sigma) -> tuple[_LMFrame, np.ndarray]:
+    """The fit's frame and the start parameters relative to it (positions 0), float64."""
+    f32 = np.float32
+    ref = p[:, 1:3].copy()
+    zf = z.astype(f32)
+    frame = _LMFrame(ry=(yy - ref[:, 0:1]).astype(f32), rx=(xx - ref[:, 1:2]).astype(f32), z=zf,
+                     mask=mask.astype(f32), others=np.zeros_like(zf) if others is None else others.astype(f32),
+                     ref=ref, poisson=poisson, fit_sigma=fit_sigma)
+    q = p.astype(float).copy()
+    q[:, 1:3] = 0.0
+    return frame, q
+
+
+def _lm_evaluate(frame: _LMFrame, q: np.ndarray) -> tuple:
+    """Cost per column and the arrays the normal equations need: (cost, resid, w, g, dy, dx, r2, inv_s2).
+
+    Cost: the Poisson deviance (up to a constant; model floored at 5 % of the peak height) or the
+    residual sum of squares.
+    """
+    f32 = np.float32
+    qa = q.astype(f32)
+    dy = frame.ry - qa[:, 1:2]
+    dx = frame.rx - qa[:, 2:3]
+    r2 = dy * dy + dx * dx
+    inv_s2 = 1.0 / (qa[:, 3:4] * qa[:, 3:4])
+    g = np.exp(-0.5 * r2 * inv_s2)
+    f = qa[:, 0:1] * g + qa[:, 4:5] + frame.others
+    mf, zf = frame.mask, frame.z
+    if frame.poisson:
+        floor = np.maximum(0.05 * np.abs(qa[:, 0:1]), np.float32(1e-6))
+        fpos = np.maximum(f, floor)
+        w = mf / fpos
+        cost = np.einsum("nm,nm->n", mf, fpos - zf * np.log(fpos), dtype=float)
+    else:
+        w = mf
+        res = (zf - f) * mf
+        cost = np.einsum("nm,nm->n", res, res, dtype=float)
+    return cost, (zf - f), w, g, dy, dx, r2, inv_s2
+
+
+def _lm_normal_equations(frame: _LMFrame, q, resid, w, g, dy, dx, r2, inv_s2) -> tuple[np.ndarray, np.ndarray]:
+    """J^T W J (n, 5, 5) and J^T W r (n, 5, 1), float64, from float32 batched products."""
+    f32 = np.float32
+    qa = q.astype(f32)
+    ag = qa[:, 0:1] * g
+    jac = np.empty((q.shape[0], 5, g.shape[1]), dtype=f32)  # parameter-major (n, 5, m)
+    jac[:, 0] = g
+    jac[:, 1] = ag * dy * inv_s2
+    jac[:, 2] = ag * dx * inv_s2
+    jac[:, 3] = ag * r2 * inv_s2 / qa[:, 3:4] if frame.fit_sigma else 0.0
+    jac[:, 4] = 1.0
+    jw = jac * w[:, None, :]
+    jtj = np.matmul(jw, jac.transpose(0, 2, 1)).astype(float)
+    jtr = np.matmul(jw, resid[..., None]).astype(float)
+    return jtj, jtr
+
+
+def _lm_determine_step(jtj: np.ndarray, jtr: np.ndarray, lam: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """Damped Gauss-Newton step of every column (n, 5); held parameters do not move.
+
+    Singular systems (rare) are solved one by one, a column whose system stays singular does not move.
+    """
+    eye = np.eye(5)[None]
+    diag = np.einsum("nii->ni", jtj)
+    a_mat = jtj + (lam[:, None] * (diag + 1e-12))[:, :, None] * eye + (1.0 - free)[None, :, None] * eye
+    try:
+        step = np.linalg.solve(a_mat, jtr)[..., 0]
+    except np.linalg.LinAlgError:
+        step = np.zeros(jtr.shape[:2])
+        for i in range(jtr.shape[0]):  # rare: singular systems; fall back one by one
+            try:
+                step[i] = np.linalg.solve(a_mat[i], jtr[i, :, 0])
+            except np.linalg.LinAlgError:
+                step[i] = 0.0
+    return step * free[None, :]
+
+
 def _lm_block(z, yy, xx, mask, p, *, n_iter, sig_bounds, fit_sigma=True, poisson=False, others=None,
               information=True):
     """Batched Levenberg-Marquardt for A*exp(-r^2/2s^2)+B; p = (A, y0, x0, s, B), shape (n, 5).
@@ -253,7 +344,9 @@ def _lm_block(z, yy, xx, mask, p, *, n_iter, sig_bounds, fit_sigma=True, poisson
     ``z, yy, xx, mask`` are (n, m) stacks of window values, pixel coordinates and 0/1 weights.
     Pixel arrays are float32 with coordinates relative to each start position (the parameters and
     the 5x5 solves stay float64); the normal equations are formed with batched matrix products
-    (BLAS) and solved together.
+    (BLAS) and solved together. Stages: :func:`_lm_prepare` (frame), :func:`_lm_evaluate` (cost),
+    :func:`_lm_normal_equations` and :func:`_lm_determine_step` (the damped step), accepted per
+    column where the cost falls (damping / 0.3, else x 10).
 
     With ``poisson`` the steps are Fisher scoring for Poisson data (iteratively reweighted least
     squares with weights 1/model, floored at 5 % of the column's peak height) and steps are
@@ -266,74 +359,18 @@ def _lm_block(z, yy, xx, mask, p, *, n_iter, sig_bounds, fit_sigma=True, poisson
     Returns the parameters, the Pearson chi-square (or residual sum of squares) and the Fisher
     information J^T W J at the solution (None unless ``information``).
     """
-    n = p.shape[0]
-    f32 = np.float32
-    ref = p[:, 1:3].copy()
-    ry = (yy - ref[:, 0:1]).astype(f32)
-    rx = (xx - ref[:, 1:2]).astype(f32)
-    zf = z.astype(f32)
-    mf = mask.astype(f32)
-    of = np.zeros_like(zf) if others is None else others.astype(f32)
-    q = p.astype(float).copy()
-    q[:, 1:3] = 0.0
-    lam = np.full(n, 1e-3)
-    eye = np.eye(5)[None]
+    frame, q = _lm_prepare(z, yy, xx, mask, p, others=others, poisson=poisson, fit_sigma=fit_sigma)
+    lam = np.full(q.shape[0], 1e-3)
     free = np.ones(5)
     if not fit_sigma:
         free[3] = 0.0
-
-    def evaluate(q):
-        qa = q.astype(f32)
-        dy = ry - qa[:, 1:2]
-        dx = rx - qa[:, 2:3]
-        r2 = dy * dy + dx * dx
-        inv_s2 = 1.0 / (qa[:, 3:4] * qa[:, 3:4])
-        g = np.exp(-0.5 * r2 * inv_s2)
-        f = qa[:, 0:1] * g + qa[:, 4:5] + of
-        if poisson:
-            floor = np.maximum(0.05 * np.abs(qa[:, 0:1]), np.float32(1e-6))
-            fpos = np.maximum(f, floor)
-            w = mf / fpos
-            cost = np.einsum("nm,nm->n", mf, fpos - zf * np.log(fpos), dtype=float)
-        else:
-            w = mf
-            res = (zf - f) * mf
-            cost = np.einsum("nm,nm->n", res, res, dtype=float)
-        return cost, (zf - f), w, g, dy, dx, r2, inv_s2
-
-    def normal_equations(q, resid, w, g, dy, dx, r2, inv_s2):
-        qa = q.astype(f32)
-        ag = qa[:, 0:1] * g
-        jac = np.empty((n, 5, g.shape[1]), dtype=f32)  # parameter-major (n, 5, m)
-        jac[:, 0] = g
-        jac[:, 1] = ag * dy * inv_s2
-        jac[:, 2] = ag * dx * inv_s2
-        jac[:, 3] = ag * r2 * inv_s2 / qa[:, 3:4] if fit_sigma else 0.0
-        jac[:, 4] = 1.0
-        jw = jac * w[:, None, :]
-        jtj = np.matmul(jw, jac.transpose(0, 2, 1)).astype(float)
-        jtr = np.matmul(jw, resid[..., None]).astype(float)
-        return jtj, jtr
-
-    state = evaluate(q)
+    state = _lm_evaluate(frame, q)
     cost = state[0]
     for _ in range(n_iter):
-        jtj, jtr = normal_equations(q, *state[1:])
-        diag = np.einsum("nii->ni", jtj)
-        a_mat = jtj + (lam[:, None] * (diag + 1e-12))[:, :, None] * eye + (1.0 - free)[None, :, None] * eye
-        try:
-            step = np.linalg.solve(a_mat, jtr)[..., 0]
-        except np.linalg.LinAlgError:
-            step = np.zeros_like(q)
-            for i in range(n):  # rare: singular systems; fall back one by one
-                try:
-                    step[i] = np.linalg.solve(a_mat[i], jtr[i, :, 0])
-                except np.linalg.LinAlgError:
-                    step[i] = 0.0
-        step *= free[None, :]
-        trial = q + step
+        jtj, jtr = _lm_normal_equations(frame, q, *state[1:])
+        trial = q + _lm_determine_step(jtj, jtr, lam, free)
         trial[:, 3] = np.clip(trial[:, 3], *sig_bounds)
-        state_t = evaluate(trial)
+        state_t = _lm_evaluate(frame, trial)
         better = state_t[0] < cost
         q[better] = trial[better]
         cost = np.where(better, state_t[0], cost)
@@ -341,10 +378,11 @@ def _lm_block(z, yy, xx, mask, p, *, n_iter, sig_bounds, fit_sigma=True, poisson
         lam = np.clip(np.where(better, lam * 0.3, lam * 10.0), 1e-7, 1e7)
     resid, w = state[1], state[2]
     chi2 = np.einsum("nm,nm->n", resid * resid, w, dtype=float)
+    ref = frame.ref
     q[:, 1:3] += ref
     if not information:
         return q, chi2, None
-    jtj, _ = normal_equations(q - np.pad(ref, ((0, 0), (1, 2))), *state[1:])
+    jtj, _ = _lm_normal_equations(frame, q - np.pad(ref, ((0, 0), (1, 2))), *state[1:])
     if not fit_sigma:
         jtj[:, 3, :] = 0.0
         jtj[:, :, 3] = 0.0

@@ -202,7 +202,6 @@ def find_atom_columns(
     t0 = time.perf_counter()
     data, px, _ = load_image(image, pixel_size_nm=pixel_size_nm)
     sp = material_spacings(composition, zone)
-    o3_step = _ph.o3_step_for_zone(zone)
     _check_size(data.shape, px, sp)
     notes: list[str] = []
     detection = None
@@ -223,8 +222,54 @@ def find_atom_columns(
 
     t = time.perf_counter()
     min_sep = 0.85 * min(d_t, 0.9 * cation)
-    sigma0 = 0.14 * d_t
-    found = _col.find_columns(data, pixel_size_nm=px, min_separation_nm=min_sep, column_sigma_nm=sigma0,
+    found, sigma_nm = _detect_and_fit(data, px, sp, min_sep=min_sep, sigma0_nm=0.14 * d_t, noise_model=noise_model,
+                                      scheduler=scheduler, detection=detection, notes=notes)
+    times["columns"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    geo = _index_columns(found, lat, d_t=d_t, cation=cation, notes=notes)
+    stack = _stacking(geo.tm, geo.index, d_t=d_t, cation=cation, zone=zone, notes=notes)
+    li, site_xy, tm_u, tm_v = _place_li_sites(geo, stack, d_t=d_t, cation=cation, shape=data.shape, px=px)
+    tm = geo.tm.assign(registry=stack.reg_down, relation=stack.rel_down, relation_up=stack.rel_up)
+    times["layers"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    radius_nm = 0.45 * min_sep
+    tm_xy = np.outer(tm_u, geo.tvec) + np.outer(tm_v, geo.nvec)
+    amp, bkg = _site_intensities(data, px, pd.DataFrame({"x_nm": tm_xy[:, 0], "y_nm": tm_xy[:, 1]}),
+                                 sigma_nm=sigma_nm, radius_nm=radius_nm)
+    tm["intensity"], tm["local_background"] = amp, bkg
+    _measure_li_sites(data, px, li, tm, sigma_nm=sigma_nm, radius_nm=radius_nm, at_nm=site_xy)
+    tm["mixing"] = np.nan
+    times["intensities"] = time.perf_counter() - t
+
+    table = pd.concat([tm.drop(columns=["amplitude", "background", "contrast", "snr", "volume"], errors="ignore"),
+                       li], ignore_index=True, sort=False)
+    table["detected"] = table["detected"].fillna(False).astype(bool)
+    table["fit_ok"] = table["fit_ok"].fillna(False).astype(bool)
+    times["total"] = time.perf_counter() - t0
+    tvec, nvec = geo.tvec, geo.nvec
+    return ColumnResult(
+        columns=table, lattice=_lat.LatticeEstimate(
+            normal=nvec, inplane=tvec, layer_period_nm=lat.layer_period_nm, inplane_period_nm=d_t,
+            angle_deg=float(np.degrees(np.arctan2(-nvec[0], nvec[1]))), layer_contrast=lat.layer_contrast,
+            inplane_contrast=lat.inplane_contrast, rows_are_cation_rows=lat.rows_are_cation_rows),
+        layers=geo.index, pairs=stack.pairs, pixel_size_nm=px, shape=data.shape, column_sigma_nm=sigma_nm,
+        spacings=sp, zone=stack.zone, timings_s=times, notes=notes, site_window_nm=radius_nm,
+    )
+
+
+def _detect_and_fit(data: np.ndarray, px: float, sp: MaterialSpacings, *, min_sep: float, sigma0_nm: float,
+                    noise_model: str, scheduler: Any, detection: np.ndarray | None,
+                    notes: list[str]) -> tuple[pd.DataFrame, float]:
+    """Stage 2 of :func:`find_atom_columns`: the visible columns whose fit succeeded, and their median width (nm).
+
+    Raises
+    ------
+    InputError
+        Fewer than ``MIN_TM_LAYERS * MIN_COLUMNS_ALONG`` columns.
+    """
+    found = _col.find_columns(data, pixel_size_nm=px, min_separation_nm=min_sep, column_sigma_nm=sigma0_nm,
                               noise_model=noise_model, scheduler=scheduler, detection_image=detection)
     n_failed = int((~found["fit_ok"]).sum())
     found = found[found["fit_ok"]].reset_index(drop=True)
@@ -235,10 +280,23 @@ def find_atom_columns(
         )
     if n_failed:
         notes.append(f"{n_failed} detected maxima were dropped because their Gaussian fit failed")
-    sigma_nm = float(np.nanmedian(found["sigma_nm"]))
-    times["columns"] = time.perf_counter() - t
+    return found, float(np.nanmedian(found["sigma_nm"]))
 
-    t = time.perf_counter()
+
+@dataclass
+class _Indexed:
+    """Columns on the lattice (stage 3 of :func:`find_atom_columns`): every column with its layer, the TM columns."""
+
+    cols: pd.DataFrame  # detected columns on a layer, with u_nm, v_nm, layer, kind, detected
+    is_tm: np.ndarray  # per row of ``cols``
+    tm: pd.DataFrame  # TM columns, one-site gaps filled (detected False)
+    index: _lat.LayerIndex
+    tvec: np.ndarray  # refined direction along the layers
+    nvec: np.ndarray  # refined basal normal
+
+
+def _index_columns(found: pd.DataFrame, lat: Any, *, d_t: float, cation: float, notes: list[str]) -> _Indexed:
+    """Rows linked along the layers, numbered as cation layers (TM or Li), off-lattice maxima dropped, TM gaps filled."""
     x = found["x_nm"].to_numpy()
     y = found["y_nm"].to_numpy()
     rows = _lat.group_rows(x, y, inplane=lat.inplane, normal=lat.normal, inplane_spacing_nm=d_t,
@@ -262,6 +320,26 @@ def find_atom_columns(
     if (~tm["detected"]).any():
         notes.append(f"{int((~tm['detected']).sum())} TM columns missing between two detected neighbours of their "
                      f"layer were placed on the lattice (detected = False)")
+    return _Indexed(cols, is_tm, tm, index, tvec, nvec)
+
+
+@dataclass
+class _Stacking:
+    """TM-TM pairs and their stacking relations (stage 4 of :func:`find_atom_columns`)."""
+
+    pairs: pd.DataFrame  # with registry_smoothed, relation, relation_above, relation_below
+    relation: np.ndarray  # per pair
+    reg_down: np.ndarray  # per TM column: registry of the pair below it
+    rel_down: np.ndarray  # per TM column: relation of the pair below it (its layer's where none)
+    rel_up: np.ndarray  # per TM column: relation of the pair that ends on it
+    zone: str  # the zone analysed (the mirror one when the majority stacking is reversed)
+    o3_step: float
+
+
+def _stacking(tm: pd.DataFrame, index: _lat.LayerIndex, *, d_t: float, cation: float, zone: str,
+              notes: list[str]) -> _Stacking:
+    """TM-TM pairs, registry averaged along the layers, relations (the mirror zone when most are reversed)."""
+    o3_step = _ph.o3_step_for_zone(zone)
     pairs = _lat.tm_pairs(tm["u_nm"].to_numpy(), tm["v_nm"].to_numpy(), tm["layer"].to_numpy(),
                           tm_parity=index.tm_parity, inplane_spacing_nm=d_t,
                           max_distance_nm=1.5 * 2.0 * cation)
@@ -293,8 +371,21 @@ def find_atom_columns(
     rel_up, rel_down = _fill_from_layers(tm["layer"].to_numpy(), rel_up, rel_down)
     pairs = pairs.assign(relation=rel, relation_above=rel_up[pairs["above"].to_numpy()],
                          relation_below=rel_down[pairs["below"].to_numpy()])
+    return _Stacking(pairs, rel, reg_down, rel_down, rel_up, zone, o3_step)
+
+
+def _place_li_sites(geo: _Indexed, stack: _Stacking, *, d_t: float, cation: float, shape: tuple[int, int],
+                    px: float) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+    """Stage 5 of :func:`find_atom_columns`: one Li-layer site per TM pair (and per one-site gap).
+
+    Returns the Li-layer table (relations from its pair or context), the lattice positions
+    (n x 2, x and y in nm) its intensities are measured at, and the lattice positions ``u, v`` of
+    the TM columns.
+    """
+    tm, pairs, rel = geo.tm, stack.pairs, stack.relation
+    tvec, nvec = geo.tvec, geo.nvec
     step = _ph.li_site_steps(pairs["registry"].to_numpy(), rel, pairs["relation_above"].to_numpy(),
-                             pairs["relation_below"].to_numpy(), o3_step=o3_step)
+                             pairs["relation_below"].to_numpy(), o3_step=stack.o3_step)
     a_idx = pairs["above"].to_numpy()
     b_idx = pairs["below"].to_numpy()
     # Sites are placed from the TM columns' lattice positions (smoothed along the layer), where
@@ -306,16 +397,15 @@ def find_atom_columns(
     sites = pd.DataFrame({"u_nm": site_u, "v_nm": site_v, "layer": pairs["layer"].to_numpy(), "pair": np.arange(len(pairs)),
                           "context": np.arange(len(pairs)), "step": step})
     sites = _fill_site_gaps(sites, d_t=d_t)
-    li_found = cols[~is_tm].reset_index(drop=True)
+    li_found = geo.cols[~geo.is_tm].reset_index(drop=True)
     li = _merge_li_sites(sites, li_found, d_t=d_t, cation=cation)
-    times["layers"] = time.perf_counter() - t
 
     # Positions of the predicted sites in the image frame; a site predicted from a TM column at the
     # border can fall outside the image, where it has no intensity to measure: dropped.
     xy = np.outer(li["u_nm"], tvec) + np.outer(li["v_nm"], nvec)
     li["x_nm"] = xy[:, 0]
     li["y_nm"] = xy[:, 1]
-    li = li[_inside(xy, data.shape, px)].reset_index(drop=True)
+    li = li[_inside(xy, shape, px)].reset_index(drop=True)
     li["kind"] = "Li"
     site_xy = np.outer(li.pop("u_site_nm"), tvec) + np.outer(li.pop("v_site_nm"), nvec)
     # Relation context of every Li site: from its pair, or for a site filled into a gap from the pair of
@@ -335,31 +425,7 @@ def find_atom_columns(
             li[name] = np.where(ok, values, -1)
         else:
             li[name] = np.where(ok, values, np.nan)
-    tm = tm.assign(registry=reg_down, relation=rel_down, relation_up=rel_up)
-
-    t = time.perf_counter()
-    radius_nm = 0.45 * min_sep
-    tm_xy = np.outer(tm_u, tvec) + np.outer(tm_v, nvec)
-    amp, bkg = _site_intensities(data, px, pd.DataFrame({"x_nm": tm_xy[:, 0], "y_nm": tm_xy[:, 1]}),
-                                 sigma_nm=sigma_nm, radius_nm=radius_nm)
-    tm["intensity"], tm["local_background"] = amp, bkg
-    _measure_li_sites(data, px, li, tm, sigma_nm=sigma_nm, radius_nm=radius_nm, at_nm=site_xy)
-    tm["mixing"] = np.nan
-    times["intensities"] = time.perf_counter() - t
-
-    table = pd.concat([tm.drop(columns=["amplitude", "background", "contrast", "snr", "volume"], errors="ignore"),
-                       li], ignore_index=True, sort=False)
-    table["detected"] = table["detected"].fillna(False).astype(bool)
-    table["fit_ok"] = table["fit_ok"].fillna(False).astype(bool)
-    times["total"] = time.perf_counter() - t0
-    return ColumnResult(
-        columns=table, lattice=_lat.LatticeEstimate(
-            normal=nvec, inplane=tvec, layer_period_nm=lat.layer_period_nm, inplane_period_nm=d_t,
-            angle_deg=float(np.degrees(np.arctan2(-nvec[0], nvec[1]))), layer_contrast=lat.layer_contrast,
-            inplane_contrast=lat.inplane_contrast, rows_are_cation_rows=lat.rows_are_cation_rows),
-        layers=index, pairs=pairs, pixel_size_nm=px, shape=data.shape, column_sigma_nm=sigma_nm,
-        spacings=sp, zone=zone, timings_s=times, notes=notes, site_window_nm=radius_nm,
-    )
+    return li, site_xy, tm_u, tm_v
 
 
 def _classify_registry(windows: list[np.ndarray], layer: np.ndarray, *, o3_step: float) -> tuple[np.ndarray, np.ndarray]:
