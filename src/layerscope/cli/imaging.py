@@ -17,6 +17,10 @@ _COLS_COMP_HELP = ("A material to check the calibration against (LiCoO2, NMC811,
 _ENH_HELP = "Denoise and localise with the neural enhancer before column finding."
 
 
+_NOISE_HELP = "Noise model of the Gaussian refinement: poisson (counts) or gaussian (images that are not counts, e.g. PNG)."
+NoiseModelOption = typer.Option("poisson", "--noise-model", help=_NOISE_HELP)
+
+
 @app.command()
 def columns(
     image: Path = typer.Argument(..., help=_IMAGE_HELP),
@@ -28,6 +32,11 @@ def columns(
     nn_distance_nm: Optional[float] = typer.Option(
         None, "--nn-distance-nm", help="Nearest column distance (nm), the detection scale: maxima closer than about half of it merge; "
                      "default: measured on the image (autocorrelation)."),
+    relative_threshold: float = typer.Option(
+        0.3, "--relative-threshold", help="A maximum is a column when its contrast is at least this fraction of the "
+                                          "brightest columns nearby (0-1]."),
+    noise_sigmas: float = typer.Option(5.0, "--noise-sigmas", help="... and this many noise standard deviations."),
+    noise_model: str = NoiseModelOption,
     enhance: bool = typer.Option(False, "--enhance", help=_ENH_HELP),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Write overlay.png."),
     scheduler: Optional[str] = SchedulerOption,
@@ -38,22 +47,20 @@ def columns(
     image are reported (invisible Li-layer sites of a cathode are placed by `layerscope phases`).
     """
     target = claim_output(out, overwrite, image)
-    from layerscope.imaging.generic import ColumnsOptions, analyse
-    from layerscope.imaging.pipeline import load_image
-    from layerscope.provenance import Provenance
+    from layerscope.imaging.generic import analyse
+    from layerscope.imaging.options import ColumnsOptions, image_input
 
+    options = ColumnsOptions(composition=composition, zone=zone, relative_threshold=relative_threshold,
+                             noise_sigmas=noise_sigmas, noise_model=noise_model, enhance=enhance,
+                             nn_distance_nm=nn_distance_nm)
     if enhance:
         from layerscope._extras import require
 
         require("enhance", "--enhance")
-    data, px, handle = load_image(image, pixel_size_nm=pixel_size_nm)
-    options = ColumnsOptions(composition=composition, zone=zone, enhance=enhance, nn_distance_nm=nn_distance_nm)
-    res = analyse(data, options, pixel_size_nm=px, scheduler=scheduler)
-    provenance = Provenance.create(inputs=[handle], parameters=dict(
-        pixel_size_nm=px, composition=composition, zone=zone, enhance=enhance, nn_distance_nm=nn_distance_nm,
-        command="columns"))
+    inp = image_input(image, pixel_size_nm=pixel_size_nm)
+    res = analyse(inp, options, scheduler=scheduler)
     with target.open() as tmp:
-        res.write(tmp, provenance, image=data, figures=figures)
+        res.write(tmp, image=inp.data, figures=figures)
     flags = "".join(f"; FLAG {f['code']}: {f['message']}" for f in res.flags)
     typer.echo(f"{len(res.columns)} columns found (nearest-neighbour distance {res.lattice.nn_distance_nm:.3f} nm)"
                f"{flags} -> {out}/columns.csv")
@@ -67,6 +74,7 @@ def phases(
     pixel_size_nm: Optional[float] = PixelSizeOption,
     zone: str = typer.Option("100", "--zone", help=_ZONE_HELP),
     composition: str = typer.Option("LiCoO2", "--composition", help=_COMP_HELP),
+    noise_model: str = NoiseModelOption,
     enhance: bool = typer.Option(False, "--enhance", help=_ENH_HELP),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Write overlay.png and report.html."),
     scheduler: Optional[str] = SchedulerOption,
@@ -77,19 +85,18 @@ def phases(
     provenance.json, overlay.png and report.html.
     """
     target = claim_output(out, overwrite, image)
-    from layerscope.imaging.pipeline import load_image, map_phases
+    from layerscope.imaging.options import PhasesOptions, image_input
+    from layerscope.imaging.pipeline import analyse
     from layerscope.imaging.report import write_phase_map
 
+    options = PhasesOptions(zone=zone, composition=composition, enhance=enhance, noise_model=noise_model)
     if enhance:
         from layerscope._extras import require
 
         require("enhance", "--enhance")
-    data, px, handle = load_image(image, pixel_size_nm=pixel_size_nm)
-    pm = map_phases(data, pixel_size_nm=px, zone=zone, composition=composition, enhance=enhance, scheduler=scheduler,
-                    name=f"'{image.name}'")
-    pm.provenance = type(pm.provenance).create(inputs=[handle], parameters={**pm.provenance.parameters,
-                                                                             "command": "phases"})
+    inp = image_input(image, pixel_size_nm=pixel_size_nm)
+    pm = analyse(inp, options, scheduler=scheduler)
     with target.open() as tmp:
-        write_phase_map(pm, tmp, data, figures=figures)
+        write_phase_map(pm, tmp, inp.data, figures=figures)
     fr = ", ".join(f"{k} {v:.1%}" for k, v in pm.summary["phase_fractions"].items())
     typer.echo(f"{len(pm.columns)} columns; {fr}; {len(pm.domains)} domains -> {out}")

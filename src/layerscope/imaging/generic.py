@@ -39,6 +39,7 @@ from scipy import ndimage
 
 from layerscope.errors import InputError
 from layerscope.imaging import columns as _col
+from layerscope.imaging.options import ColumnsOptions, ImageInput, image_input
 from layerscope.io.output import writes_folder
 
 __all__ = ["ColumnsOptions", "ImageLattice", "GenericColumns", "image_lattice", "analyse",
@@ -48,40 +49,6 @@ __all__ = ["ColumnsOptions", "ImageLattice", "GenericColumns", "image_lattice", 
 SPOT_CONTRAST = 25.0
 #: Relative deviation of the image's lattice from a given material's that is flagged.
 CALIBRATION_TOLERANCE = 0.10
-
-
-@dataclass(frozen=True)
-class ColumnsOptions:
-    """Options of :func:`analyse` (``layerscope columns``).
-
-    Attributes
-    ----------
-    composition : str or None
-        A material whose lattice the calibration is checked against (a cathode of
-        :mod:`layerscope.crystal`); None: no check, no material model at all.
-    zone : str
-        Zone axis of the material's hexagonal cell (``"100"`` or ``"110"``), with ``composition``.
-    relative_threshold : float
-        A maximum is a column when its contrast is at least this fraction of the brightest columns
-        nearby (:func:`layerscope.imaging.columns.detect_columns`).
-    noise_sigmas : float
-        ... and this many standard deviations of the filtered noise.
-    noise_model : {"poisson", "gaussian"}
-        Noise model of the refinement (``"gaussian"`` for images that are not counts, e.g. PNG).
-    enhance : bool
-        Detect on the neural enhancer's denoised image (fitted on the raw data).
-    nn_distance_nm : float or None
-        Override of the nearest-neighbour distance measured by :func:`image_lattice` (nm): the
-        detection scale (maxima closer than about 0.4 of it merge, windows scale with it).
-    """
-
-    composition: str | None = None
-    zone: str = "100"
-    relative_threshold: float = 0.3
-    noise_sigmas: float = 5.0
-    noise_model: str = "poisson"
-    enhance: bool = False
-    nn_distance_nm: float | None = None
 
 
 @dataclass(frozen=True)
@@ -267,6 +234,8 @@ class GenericColumns:
     pixel_size_nm : float
     shape : tuple of int
     options : ColumnsOptions
+    provenance : Provenance or None
+        Built once by :func:`analyse`: the input (a file's SHA-256, or the array's) and the options.
     """
 
     columns: pd.DataFrame
@@ -277,6 +246,7 @@ class GenericColumns:
     shape: tuple[int, int]
     options: ColumnsOptions
     extra: dict[str, Any] = field(default_factory=dict)
+    provenance: Any = None
 
     def summary(self) -> dict[str, Any]:
         """The numbers of summary.json."""
@@ -293,11 +263,15 @@ class GenericColumns:
         }
 
     @writes_folder()
-    def write(self, out_dir: Path, provenance: Any, *, image: np.ndarray | None = None,
+    def write(self, out_dir: Path, provenance: Any = None, *, image: np.ndarray | None = None,
               figures: bool = False) -> dict[str, Path]:
-        """Write ``columns.csv``, ``summary.json``, ``provenance.json`` (and ``overlay.png``)."""
+        """Write ``columns.csv``, ``summary.json``, ``provenance.json`` (and ``overlay.png``).
+
+        ``provenance`` defaults to the result's own (:attr:`provenance`).
+        """
         from layerscope.io.output import write_summary, write_table
 
+        provenance = self.provenance if provenance is None else provenance
         out = Path(out_dir)
         paths = {"columns": write_table(self.columns, out / "columns.csv"),
                  "summary": write_summary(out, self.summary(), provenance)}
@@ -331,17 +305,20 @@ def _overlay(image: np.ndarray, columns: pd.DataFrame, pixel_size_nm: float):
     return fig
 
 
-def analyse(image: np.ndarray, options: ColumnsOptions, *, pixel_size_nm: float, scheduler: Any = None) -> GenericColumns:
-    """Every visible atom column of an image, at the image's own scale.
+def analyse(image: Any, options: ColumnsOptions, *, pixel_size_nm: float | None = None,
+            scheduler: Any = None) -> GenericColumns:
+    """Every visible atom column of an image, at the image's own scale (no file is written).
 
     Parameters
     ----------
-    image : numpy.ndarray
-        2-D image (any atomic-resolution HAADF/ADF image).
+    image : path, Image, HyperSpy Signal2D, numpy.ndarray or ImageInput
+        Any atomic-resolution HAADF/ADF image, read once
+        (:func:`layerscope.imaging.options.image_input`); the provenance records the file's
+        SHA-256 (or the array's).
     options : ColumnsOptions
         Detection options; ``composition`` adds the calibration check.
-    pixel_size_nm : float
-        Pixel size, nm.
+    pixel_size_nm : float, optional
+        Pixel size, nm; required for an array, overrides a file's or signal's calibration.
     scheduler : None, str or distributed.Client
         Where the refinement blocks run (:func:`layerscope.parallel.map_tasks`).
 
@@ -356,7 +333,10 @@ def analyse(image: np.ndarray, options: ColumnsOptions, *, pixel_size_nm: float,
     """
     from scipy.spatial import cKDTree
 
-    data = _col._as_float_image(image)
+    from layerscope.provenance import Provenance
+
+    inp = image if isinstance(image, ImageInput) else image_input(image, pixel_size_nm=pixel_size_nm)
+    data, pixel_size_nm = _col._as_float_image(inp.data), inp.pixel_size_nm
     lat = image_lattice(data, pixel_size_nm=pixel_size_nm)
     notes: list[str] = []
     nn = options.nn_distance_nm or lat.nn_distance_nm
@@ -392,7 +372,10 @@ def analyse(image: np.ndarray, options: ColumnsOptions, *, pixel_size_nm: float,
         "fit_ok": found["fit_ok"],
     })
     flags = calibration_flags(data, lat, options, pixel_size_nm=pixel_size_nm)
-    return GenericColumns(table, lat, flags, notes, float(pixel_size_nm), tuple(data.shape), options)
+    provenance = Provenance.create(inputs=[inp.handle], parameters=dict(
+        pixel_size_nm=pixel_size_nm, **options.parameters(), command="columns"))
+    return GenericColumns(table, lat, flags, notes, float(pixel_size_nm), tuple(data.shape), options,
+                          provenance=provenance)
 
 
 def calibration_flags(data: np.ndarray, lat: ImageLattice, options: ColumnsOptions, *,

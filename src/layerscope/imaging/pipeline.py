@@ -45,7 +45,6 @@ instead of 0.26 at 5e2 e/A^2, 5 nm) and one at a noisy position downwards; the l
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,8 +57,10 @@ from layerscope.imaging import columns as _col
 from layerscope.imaging.materials import MaterialSpacings, enhanced_image as _enhanced, material_spacings  # noqa: F401
 from layerscope.imaging import lattice as _lat
 from layerscope.imaging import phases as _ph
+from layerscope.imaging.options import ImageInput, PhasesOptions, image_input
 
-__all__ = ["ColumnResult", "PhaseMap", "find_atom_columns", "map_phases", "load_image", "material_spacings"]
+__all__ = ["ColumnResult", "PhaseMap", "PhasesOptions", "analyse", "find_atom_columns", "map_phases", "load_image",
+           "material_spacings"]
 
 #: How per-column phase labels are assigned at block edges (docs/conventions.md, summary.json).
 LABEL_CONVENTION = (
@@ -79,7 +80,8 @@ def load_image(image: Any, *, pixel_size_nm: float | None) -> tuple[np.ndarray, 
     """The 2-D data (float64), the pixel size (nm) and the input's provenance handle.
 
     Accepts a path (TIFF, dm3/dm4, emd, ser, npy, hspy ...), a HyperSpy signal, a
-    :class:`~layerscope.containers.Image` or a NumPy array (then ``pixel_size_nm`` is required).
+    :class:`~layerscope.containers.Image` or a NumPy array (then ``pixel_size_nm`` is required);
+    see :func:`layerscope.imaging.options.image_input`.
 
     Raises
     ------
@@ -88,19 +90,8 @@ def load_image(image: Any, *, pixel_size_nm: float | None) -> tuple[np.ndarray, 
     CalibrationError
         No pixel size.
     """
-    from layerscope.io import as_container
-    from layerscope.io.load import require_image
-
-    data0 = image if not hasattr(image, "ndim") else np.asarray(image)
-    if isinstance(data0, np.ndarray) and data0.ndim == 3 and data0.shape[-1] in (3, 4):
-        raise InputError(
-            f"the input is a colour (RGB/RGBA) image of shape {data0.shape}; HAADF analysis needs the raw "
-            f"single-channel detector signal: export the original greyscale data (TIFF/dm4/emd/ser)"
-        )
-    container = require_image(as_container(image, pixel_size_nm=pixel_size_nm))
-    data = np.asarray(container.compute().data, dtype=float)
-    handle = container.source if container.source is not None else data
-    return data, float(container.pixel_size_nm), handle
+    inp = image_input(image, pixel_size_nm=pixel_size_nm)
+    return inp.data, inp.pixel_size_nm, inp.handle
 
 
 @dataclass
@@ -652,9 +643,37 @@ def map_phases(
 ) -> PhaseMap:
     """Phase map of a layered-oxide HAADF image: labels, mixing, domains and quantities.
 
-    Parameters are those of :func:`find_atom_columns`; ``name`` names the input in messages (the
-    file name when ``image`` is a path). Before any label, the image must be a layered oxide in
-    ``zone`` at ``composition``'s scale (:mod:`layerscope.imaging.applicability`).
+    A thin wrapper of :func:`analyse` with the options as keywords (see :class:`PhasesOptions`);
+    ``name`` names the input in messages (default: the file name, or "the image").
+
+    Returns
+    -------
+    PhaseMap
+    """
+    options = PhasesOptions(zone=zone, composition=composition, enhance=enhance, noise_model=noise_model)
+    return analyse(image, options, pixel_size_nm=pixel_size_nm, scheduler=scheduler, name=name)
+
+
+def analyse(image: Any, options: PhasesOptions, *, pixel_size_nm: float | None = None, scheduler: Any = None,
+            name: str | None = None) -> PhaseMap:
+    """Phase map of a layered-oxide HAADF image: labels, mixing, domains and quantities (no file is written).
+
+    Parameters
+    ----------
+    image : path, Image, HyperSpy Signal2D, numpy.ndarray or ImageInput
+        The HAADF/ADF image, read once (:func:`layerscope.imaging.options.image_input`; an
+        :class:`~layerscope.imaging.options.ImageInput` is used as it is). The provenance records
+        the file's SHA-256 (or the array's).
+    options : PhasesOptions
+        Zone, composition, enhancer, noise model (see :func:`find_atom_columns`).
+    pixel_size_nm : float, optional
+        Pixel size in nm; required for arrays, overrides a file's or signal's calibration.
+    scheduler : None, str or distributed.Client
+        Where the refinement blocks run (:func:`layerscope.parallel.map_tasks`).
+    name : str, optional
+        The input in messages (default: the file name, or "the image"). Before any label, the
+        image must be a layered oxide in ``zone`` at ``composition``'s scale
+        (:mod:`layerscope.imaging.applicability`).
 
     Returns
     -------
@@ -670,8 +689,9 @@ def map_phases(
     from layerscope.imaging import applicability as _app
 
     t0 = time.perf_counter()
-    data, px, handle = load_image(image, pixel_size_nm=pixel_size_nm)
-    name = name or (f"'{Path(image).name}'" if isinstance(image, (str, Path)) else "the image")
+    inp = image if isinstance(image, ImageInput) else image_input(image, pixel_size_nm=pixel_size_nm)
+    data, px, handle, name = inp.data, inp.pixel_size_nm, inp.handle, name or inp.name
+    zone, composition, enhance, noise_model = options.zone, options.composition, options.enhance, options.noise_model
     _check_size(data.shape, px, material_spacings(composition, zone))
     check = _app.check_layered_oxide(data, pixel_size_nm=px, composition=composition, zone=zone, name=name)
     res = find_atom_columns(data, pixel_size_nm=px, zone=zone, composition=composition, enhance=enhance,
@@ -719,8 +739,7 @@ def map_phases(
     cols = cols[order + [c for c in cols.columns if c not in order]]
     provenance = Provenance.create(
         inputs=[handle],
-        parameters=dict(pixel_size_nm=px, zone=zone, composition=composition, enhance=enhance,
-                        noise_model=noise_model),
+        parameters=dict(pixel_size_nm=px, **options.parameters(), command="phases"),
     )
     from layerscope.imaging.interlayers import interlayer_table
 
