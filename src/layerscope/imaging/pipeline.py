@@ -1,8 +1,10 @@
 """From an atomic-resolution HAADF image to columns, layers, phases, domains and quantities.
 
 :func:`find_atom_columns` runs the shared front end (lattice by FFT, column finding, rows and
-cation layers, Li-layer sites, intensities); :func:`map_phases` adds the phase labels, the
-mixing index, domains, spacing/strain maps, gliding and the surface-layer thickness. Both take
+cation layers, Li-layer sites, intensities); :func:`analyse` (options in
+:class:`~layerscope.imaging.options.PhasesOptions`; :func:`map_phases` is the same with the options
+as keywords) adds the phase labels, the mixing index, domains, spacing/strain maps, gliding and
+the surface-layer thickness, with the provenance built once. Both take
 an array (with ``pixel_size_nm``), a :class:`~layerscope.containers.Image`, a HyperSpy signal or
 a file path, and return plain tables with the provenance of the run.
 
