@@ -438,6 +438,23 @@ def _make_block(data, rows, cols, nb, nb_idx, dy, dx) -> _Block:
     return _Block(rows, cols, flat, z, yy, xx, valid.astype(float), nb_idx)
 
 
+def _inverse_diagonals(mats: np.ndarray) -> np.ndarray:
+    """Diagonals (n, k) of the inverses of a stack of matrices (n, k, k).
+
+    One batched :func:`numpy.linalg.inv`; where the stack holds a singular matrix (a failed fit in
+    the block) the stack is halved until the parts invert, and each singular matrix alone takes
+    the pseudo-inverse (:func:`layerscope.linalg.pinv`): a few dozen batched calls instead of one
+    SVD per matrix of the block.
+    """
+    try:
+        return np.einsum("nii->ni", np.linalg.inv(mats))
+    except np.linalg.LinAlgError:
+        if mats.shape[0] == 1:  # the singular one
+            return np.einsum("nii->ni", robust_linalg.pinv(mats))
+        half = mats.shape[0] // 2
+        return np.concatenate([_inverse_diagonals(mats[:half]), _inverse_diagonals(mats[half:])])
+
+
 def _fit_block(
     block: _Block, *, p_start, p_all, radius_px, sigma_px, n_iter, sig_bounds, fit_sigma, poisson, information
 ) -> dict:
@@ -479,10 +496,7 @@ def _fit_block(
     if jtj is not None:
         dof = np.maximum(npix - (5 if fit_sigma else 4), 1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            try:
-                cov_diag = np.einsum("nii->ni", np.linalg.inv(jtj))
-            except np.linalg.LinAlgError:  # a singular fit somewhere in the block: use the pseudo-inverse
-                cov_diag = np.einsum("nii->ni", robust_linalg.pinv(jtj))
+            cov_diag = _inverse_diagonals(jtj)
             # Pearson chi-square per degree of freedom scales the information to the data's gain.
             perr = np.sqrt(0.5 * (cov_diag[:, 1] + cov_diag[:, 2]) * chi2 / dof)
     return {

@@ -1,0 +1,133 @@
+"""Where the time of ``layerscope phases`` goes on a 2048² image (issue 19: ≤ 3 s on 2 cores).
+
+One simulated O3 LiCoO2 [100] image (fast incoherent HAADF model, 3 nm thick, 2048 × 2048 pixels
+of 0.01 nm, 1e4 e/Å², Poisson noise), saved as ``.npy``, then the steps of ``layerscope phases``
+timed one by one in this process (best of ``--repeats``; wall and CPU seconds):
+
+* ``load`` -- :func:`layerscope.imaging.options.image_input` (read the file once);
+* ``columns`` -- :func:`layerscope.imaging.pipeline.find_atom_columns` inside ``analyse`` (FFT
+  lattice, detection, batched Poisson-ML refinement, layers, Li-layer sites, intensities), from
+  the run's own ``timings_s``;
+* ``classification`` -- the rest of ``analyse`` (layered-oxide check, phase labels, mixing,
+  domains, phase map, quantities, interlayers);
+* ``write`` -- :func:`layerscope.imaging.report.write_phase_map` without figures (the tables,
+  ``columns.csv``, ``phase_map.tif``, ``summary.json``), and ``write + figures`` with them
+  (``overlay.png``, ``report.html``);
+* ``phases --no-figures`` / ``phases`` -- the whole command through :func:`layerscope.cli.run`.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/imaging_speed.py [--repeats 3] [--profile 25]
+
+``--profile N`` prints the N most expensive functions (cumulative) of one ``analyse`` under
+cProfile. The load average is printed with the timings: on a shared machine the wall time is
+only meaningful with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+PX = 0.01  # nm per pixel
+SIZE = 2048
+DOSE = 1e4  # e/A^2
+
+
+def make_image(size: int = SIZE, seed: int = 0) -> np.ndarray:
+    """The simulated, Poisson-degraded O3 image (float32 counts)."""
+    from layerscope.crystal.scenes import Block, stack
+    from layerscope.simulate import degrade, simulate_haadf
+
+    field = size * PX
+    n_layers = int(np.ceil((field + 0.5) / 0.2341)) + 2  # cation layers c/6 = 0.234 nm apart
+    at = stack([Block("O3", n_layers)], composition="LiCoO2", zone="100", width_nm=field + 0.3, thickness_nm=3,
+               seed=seed)
+    sim = simulate_haadf(at, pixel_size_nm=PX, probe_fwhm_nm=0.08, field_nm=(field, field))
+    return np.asarray(degrade(sim.image, dose_e_per_A2=DOSE, seed=seed).data, dtype=np.float32)
+
+
+def _timed(func, *args, **kwargs):
+    w0, c0 = time.perf_counter(), time.process_time()
+    out = func(*args, **kwargs)
+    return out, time.perf_counter() - w0, time.process_time() - c0
+
+
+def steps(path: Path, workdir: Path) -> dict[str, tuple[float, float]]:
+    """Wall and CPU seconds of every step of one run."""
+    from layerscope.cli import run
+    from layerscope.imaging.options import PhasesOptions, image_input
+    from layerscope.imaging.pipeline import analyse
+    from layerscope.imaging.report import write_phase_map
+
+    t: dict[str, tuple[float, float]] = {}
+    inp, w, c = _timed(image_input, path, pixel_size_nm=PX)
+    t["load"] = (w, c)
+    pm, w, c = _timed(analyse, inp, PhasesOptions())
+    cols_w = pm.result.timings_s["total"]
+    t["columns"] = (cols_w, float("nan"))
+    t["classification"] = (w - cols_w, float("nan"))
+    t["analyse"] = (w, c)
+    for name, figures in (("write", False), ("write + figures", True)):
+        out = workdir / name.replace(" ", "").replace("+", "_")
+        _, w, c = _timed(write_phase_map, pm, out, inp.data, figures=figures)
+        t[name] = (w, c)
+    for name, extra in (("phases --no-figures", ["--no-figures"]), ("phases", [])):
+        out = workdir / f"cli{len(extra)}"
+        code, w, c = _timed(run, ["phases", str(path), "--pixel-size-nm", str(PX), "--out", str(out), "--overwrite",
+                                  *extra])
+        assert code == 0, f"layerscope phases failed ({code})"
+        t[name] = (w, c)
+    t["_columns"] = (float(len(pm.columns)), float(pm.summary["columns"]["detected"]))
+    return t
+
+
+def profile(path: Path, top: int) -> None:
+    """cProfile of one ``analyse`` (cumulative time, the ``top`` functions)."""
+    import cProfile
+    import pstats
+
+    from layerscope.imaging.options import PhasesOptions, image_input
+    from layerscope.imaging.pipeline import analyse
+
+    inp = image_input(path, pixel_size_nm=PX)
+    prof = cProfile.Profile()
+    prof.enable()
+    analyse(inp, PhasesOptions())
+    prof.disable()
+    pstats.Stats(prof).sort_stats("cumulative").print_stats(top)
+    pstats.Stats(prof).sort_stats("tottime").print_stats(top)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--size", type=int, default=SIZE)
+    ap.add_argument("--profile", type=int, default=0, help="print the N most expensive functions of one analyse")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        path = tmp / "o3_2048.npy"
+        t0 = time.perf_counter()
+        np.save(path, make_image(args.size))
+        print(f"image {args.size}² at {PX} nm/px, {DOSE:g} e/A^2: simulated in {time.perf_counter() - t0:.1f} s")
+        if args.profile:
+            profile(path, args.profile)
+        runs = [steps(path, tmp / f"run{i}") for i in range(args.repeats)]
+    best = {k: (min(r[k][0] for r in runs), min(r[k][1] for r in runs)) for k in runs[0] if not k.startswith("_")}
+    n_rows, n_detected = runs[0]["_columns"]
+    print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}; {int(n_rows)} table rows, "
+          f"{int(n_detected)} detected columns; best of {args.repeats} (wall / CPU s):")
+    for k, (w, c) in best.items():
+        print(f"  {k:22s} {w:6.2f}  {c:6.2f}")
+    if args.json:
+        args.json.write_text(json.dumps({"best": best, "runs": runs, "loadavg": os.getloadavg()}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
