@@ -13,7 +13,10 @@ timed one by one in this process (best of ``--repeats``; wall and CPU seconds):
 * ``write`` -- :func:`layerscope.imaging.report.write_phase_map` without figures (the tables,
   ``columns.csv``, ``phase_map.tif``, ``summary.json``), and ``write + figures`` with them
   (``overlay.png``, ``report.html``);
-* ``phases --no-figures`` / ``phases`` -- the whole command through :func:`layerscope.cli.run`.
+* ``phases --no-figures`` / ``phases`` -- the whole command through :func:`layerscope.cli.run`
+  (in this process: the modules are imported already);
+* ``process --no-figures`` -- ``python -m layerscope phases ... --no-figures`` as a new process
+  (interpreter start-up and imports included; CPU of the child from ``getrusage``).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/imaging_speed.py [--repeats 3] [--profile 25]
 
@@ -27,6 +30,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -82,8 +88,52 @@ def steps(path: Path, workdir: Path) -> dict[str, tuple[float, float]]:
                                   *extra])
         assert code == 0, f"layerscope phases failed ({code})"
         t[name] = (w, c)
+    t["process --no-figures"] = _process(path, workdir / "process")
     t["_columns"] = (float(len(pm.columns)), float(pm.summary["columns"]["detected"]))
     return t
+
+
+def _process(path: Path, out: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of ``layerscope phases --no-figures`` in a new Python process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    w0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "layerscope", "phases", str(path), "--pixel-size-nm", str(PX),
+                    "--no-figures", "--out", str(out), "--overwrite"], check=True, capture_output=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return time.perf_counter() - w0, cpu
+
+
+def breakdown(path: Path) -> dict[str, float]:
+    """CPU seconds of the parts of ``analyse`` called one by one (the same calls, same arguments)."""
+    from layerscope.imaging import applicability, domains, quantities
+    from layerscope.imaging.interlayers import interlayer_table
+    from layerscope.imaging.options import PhasesOptions, image_input
+    from layerscope.imaging.pipeline import analyse, find_atom_columns
+
+    inp = image_input(path, pixel_size_nm=PX)
+    pm = analyse(inp, PhasesOptions())  # warm: imports, and the table the later parts take
+    res = pm.result
+    cation = res.spacings.cation_spacing_nm
+    parts = {
+        "layered-oxide check": lambda: applicability.check_layered_oxide(inp.data, pixel_size_nm=PX,
+                                                                         composition="LiCoO2", zone="100"),
+        "find_atom_columns": lambda: find_atom_columns(inp.data, pixel_size_nm=PX),
+        "interlayer_table": lambda: interlayer_table(pm.columns),
+        "domains + phase map": lambda: (domains.find_domains(pm.columns, inplane_spacing_nm=res.lattice.inplane_period_nm,
+                                                             cation_spacing_nm=cation),
+                                        domains.phase_label_image(pm.columns, shape=res.shape, pixel_size_nm=PX,
+                                                                  max_distance_nm=1.2 * cation)),
+        "layers + quantities": lambda: quantities.quantities(pm.columns, quantities.layer_table(pm.columns, res), res,
+                                                             phase_map=pm.phase_map, map_pixel_nm=pm.phase_map_pixel_nm),
+        "analyse (all)": lambda: analyse(inp, PhasesOptions()),
+    }
+    out = {}
+    for name, call in parts.items():
+        c0 = time.process_time()
+        call()
+        out[name] = time.process_time() - c0
+    return out
 
 
 def profile(path: Path, top: int) -> None:
@@ -119,14 +169,19 @@ def main() -> None:
         if args.profile:
             profile(path, args.profile)
         runs = [steps(path, tmp / f"run{i}") for i in range(args.repeats)]
+        parts = breakdown(path)
     best = {k: (min(r[k][0] for r in runs), min(r[k][1] for r in runs)) for k in runs[0] if not k.startswith("_")}
     n_rows, n_detected = runs[0]["_columns"]
     print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}; {int(n_rows)} table rows, "
           f"{int(n_detected)} detected columns; best of {args.repeats} (wall / CPU s):")
     for k, (w, c) in best.items():
         print(f"  {k:22s} {w:6.2f}  {c:6.2f}")
+    print("CPU seconds of the parts of analyse (one run each):")
+    for k, c in parts.items():
+        print(f"  {k:22s} {c:6.2f}")
     if args.json:
-        args.json.write_text(json.dumps({"best": best, "runs": runs, "loadavg": os.getloadavg()}, indent=1))
+        args.json.write_text(json.dumps({"best": best, "runs": runs, "parts_cpu_s": parts, "loadavg": os.getloadavg()},
+                                        indent=1))
 
 
 if __name__ == "__main__":
