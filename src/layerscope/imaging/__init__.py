@@ -8,6 +8,8 @@ One module per concept:
 - :mod:`.domains` -- domains, the phase-map image, interfaces between blocks;
 - :mod:`.quantities` -- spacings, strain, planar gliding, surface-layer thickness;
 - :mod:`.pipeline` -- :func:`~.pipeline.find_atom_columns` and :func:`~.pipeline.map_phases`;
+- :mod:`.options` -- ``ColumnsOptions``, ``PhasesOptions`` and the image input of both analyses;
+- :mod:`.generic` -- ``layerscope columns`` (any crystal, no material model);
 - :mod:`.report` -- files, overlay figure and report section; :mod:`.demo` -- the demo section;
 - :mod:`.scoring` -- scoring against simulated ground truth (tests, validation);
 - :mod:`.enhance` -- the neural enhancer (optional, PyTorch; imported only when asked for).
