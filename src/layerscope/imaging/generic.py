@@ -128,7 +128,7 @@ def _reciprocal_basis(g: np.ndarray, pw: np.ndarray) -> tuple[np.ndarray, float]
 
 
 def _label_medians(values: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Median of ``values`` over each label ``0 .. labels.max()`` (non-negative integer labels).
+    """Median of ``values`` for each label from 0 to ``labels.max()`` (non-negative integer labels).
 
     Equal to ``scipy.ndimage.median(values, labels, index=arange(labels.max() + 1))`` (the mean of
     the two middle values for an even count; for an empty label, as SciPy, the smallest value of
