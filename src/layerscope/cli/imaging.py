@@ -35,7 +35,8 @@ def columns(
     relative_threshold: float = typer.Option(
         0.3, "--relative-threshold", help="A maximum is a column when its contrast is at least this fraction of the "
                                           "brightest columns nearby (0-1]."),
-    noise_sigmas: float = typer.Option(5.0, "--noise-sigmas", help="... and this many noise standard deviations."),
+    noise_sigmas: float = typer.Option(
+        5.0, "--noise-sigmas", help="A column must also stand this many noise standard deviations above its background."),
     noise_model: str = NoiseModelOption,
     enhance: bool = typer.Option(False, "--enhance", help=_ENH_HELP),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Write overlay.png."),
