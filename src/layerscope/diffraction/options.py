@@ -20,11 +20,13 @@ __all__ = ["XRDOptions", "KineticsOptions"]
 
 
 def _positive(name: str, value: float | None, example: str) -> None:
+    """Refuse ``value`` (of CLI option ``name``) unless it is None or a finite positive number."""
     if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
         raise InputError(f"{name} {value}: give a positive number, e.g. {name} {example}.")
 
 
 def _floats(values: Sequence[float] | None) -> tuple[float, ...] | None:
+    """``values`` as a tuple of floats (None stays None)."""
     return None if values is None else tuple(float(v) for v in values)
 
 
