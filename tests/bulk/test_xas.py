@@ -95,6 +95,22 @@ def test_readers_xdi_transmission_and_athena_header(tmp_path):
     assert np.allclose(read_xas(tmp_path / "spaces.csv")[0].energy_eV, e)
 
 
+def test_reader_takes_spreadsheet_exports_through_textcols(tmp_path):
+    """Decimal comma with ';' (and tab), a byte-order mark, a Latin-1 header: the values of the file exactly."""
+    e = np.arange(8200.0, 8600.0, 0.5)
+    mu = model(e)
+    rows = [f"{a:.1f};{b:.9f}".replace(".", ",") for a, b in zip(e, mu)]
+    (tmp_path / "semi.csv").write_bytes(("\ufeffEnergy (eV);mu\n" + "\n".join(rows)).encode("utf-8"))
+    spec = read_xas(tmp_path / "semi.csv")[0]
+    # before io.textcols, '8200,0;0,3...' split on every comma into 4 numbers (energy 8200 then 0)
+    assert spec.energy_eV.size == e.size and np.max(np.abs(spec.energy_eV - e)) == 0.0
+    assert np.max(np.abs(spec.mu - mu)) < 1e-9
+    tabs = [f"{a:.1f}\t{b:.9f}".replace(".", ",") for a, b in zip(e, mu)]
+    text = "# Probe: NiO bei 25 °C\nenergy\tmu\n" + "\n".join(tabs)
+    (tmp_path / "tab.txt").write_bytes(text.encode("latin-1"))
+    assert np.max(np.abs(read_xas(tmp_path / "tab.txt")[0].mu - mu)) < 1e-9
+
+
 def test_refusals(tmp_path, shared_data, capsys):
     (tmp_path / "noenergy.csv").write_text("time,mu\n" + "\n".join(f"{i},{i}" for i in range(50)))
     with pytest.raises(InputError, match="no energy column.*energy_eV"):

@@ -19,6 +19,7 @@ import numpy as np
 
 from layerscope.bulk._common import short_list
 from layerscope.errors import InputError
+from layerscope.io.textcols import decode_text, split_numbers
 
 __all__ = ["XASSpectrum", "read_xas"]
 
@@ -97,8 +98,13 @@ def _mu_from_columns(path: Path, names: list[str], data: np.ndarray) -> tuple[np
 
 
 def _read_table(path: Path) -> tuple[list[str], np.ndarray, dict[str, str]]:
-    """Column names (from the header), the numeric block and XDI-style ``# key: value`` fields."""
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    """Column names (from the header), the numeric block and XDI-style ``# key: value`` fields.
+
+    Text is decoded and data lines are split by :mod:`layerscope.io.textcols` (UTF-8 with or without
+    a byte-order mark, else Latin-1; ``;``, tab, ``,`` or white space; a decimal comma after ``;`` or
+    tab), as the EELS and XRD text readers do.
+    """
+    lines = decode_text(path.read_bytes()).splitlines()
     header: list[str] = []
     fields: dict[str, str] = {}
     rows: list[list[float]] = []
@@ -115,10 +121,10 @@ def _read_table(path: Path) -> tuple[list[str], np.ndarray, dict[str, str]]:
             elif body and not set(body) <= set("-/=*_ "):
                 last_comment = body
             continue
-        parts = re.split(r"[,\s;]+", s)
-        try:
-            rows.append([float(p) for p in parts if p != ""])
-        except ValueError:
+        nums = split_numbers(s)
+        if nums is not None:
+            rows.append(nums)
+        else:
             if not rows:  # a header line: split it like the data (names may hold spaces, e.g. "Energy (eV)")
                 sep = "," if "," in s else ("\t" if "\t" in s else (";" if ";" in s else None))
                 header = [p.strip() for p in (s.split(sep) if sep else s.split()) if p.strip()]

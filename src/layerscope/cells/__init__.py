@@ -15,6 +15,7 @@ from layerscope.cells.dqdv import (
 )
 from layerscope.cells.gitt import find_pulses, gitt_diffusion
 from layerscope.cells.metrics import cycle_metrics, half_cycle_metrics, pair_cycles
+from layerscope.cells.options import CyclingOptions
 from layerscope.cells.rate import c_rates, rate_capability
 from layerscope.cells.readers import CyclerData, detect_layout, read_cycler
 
@@ -36,4 +37,5 @@ __all__ = [
     "find_pulses",
     "rate_capability",
     "c_rates",
+    "CyclingOptions",
 ]

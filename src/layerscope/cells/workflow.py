@@ -8,16 +8,16 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from layerscope.cells.dqdv import DQDVCurve, NI_RICH_NMC_CHARGE_PEAKS, dqdv_by_cycle, track_peaks
-from layerscope.cells.metrics import cycle_metrics, half_cycle_metrics, pair_cycles
+from layerscope.cells.dqdv import DQDVCurve
+from layerscope.cells.metrics import cycle_metrics, half_cycle_metrics
+from layerscope.cells.options import CyclingOptions
 from layerscope.cells.plausibility import headline_flags
 from layerscope.cells.rate import rate_capability
-from layerscope.cells.readers import CyclerData, read_cycler
-from layerscope.errors import InputError
+from layerscope.cells.readers import CyclerData
 from layerscope.provenance import Provenance
 from layerscope.io.output import writes_folder
 
-__all__ = ["CyclingResult", "run_cycling"]
+__all__ = ["CyclingResult", "CyclingOptions", "analyse_cycling", "run_cycling"]
 
 
 @dataclass
@@ -34,6 +34,7 @@ class CyclingResult:
     parameters: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     flags: list[dict[str, str]] = field(default_factory=list)
+    provenance: Provenance | None = None
 
     def summary(self) -> dict[str, Any]:
         """Key numbers (JSON-safe); the headline numbers use only the cycles with ``headline`` set."""
@@ -213,6 +214,40 @@ class CyclingResult:
         write_summary(out_dir, self.summary(), provenance)
 
 
+def analyse_cycling(data: CyclerData, options: CyclingOptions | None = None) -> CyclingResult:
+    """Every cycling analysis of cycler data already read (no file is read or written).
+
+    Parameters
+    ----------
+    data : CyclerData
+        From :func:`layerscope.cells.analysis.read_cycling` (or any reader of :mod:`layerscope.cells.readers`).
+    options : CyclingOptions, optional
+        What to compute and how (defaults when None).
+
+    Returns
+    -------
+    CyclingResult
+        With one :class:`~layerscope.provenance.Provenance` (sha256 of the cycler file, every option).
+    """
+    from layerscope.cells.analysis import cycling_provenance, dqdv_stage, number_cycles
+
+    o = options if options is not None else CyclingOptions()
+    work, pairs, notes = number_cycles(data, o)
+    halves = half_cycle_metrics(work)
+    cycles = cycle_metrics(work, electrode=o.electrode, reference_cycle=o.reference_cycle)
+    curves, peaks, windows, dq_notes = dqdv_stage(work, o)
+    rate = None
+    if o.nominal_capacity_mAh is not None:
+        rate = rate_capability(work, nominal_capacity_mAh=o.nominal_capacity_mAh, electrode=o.electrode)
+    params = {"active_mass_mg": data.active_mass_mg, "electrode": o.electrode, "reference_cycle": o.reference_cycle,
+              "pairs": pairs, "peak_windows": windows or {}, "direction": o.direction,
+              "nominal_capacity_mAh": o.nominal_capacity_mAh, "dqdv": o.dqdv}
+    upper = float(halves.loc[halves["direction"] == "charge", "end_voltage_V"].median())
+    flags = headline_flags(cycles, electrode=o.electrode, upper_cutoff_V=upper)
+    return CyclingResult(work, work.data, halves, cycles, peaks, curves, rate, params, notes + dq_notes, flags,
+                         provenance=cycling_provenance(data, params))
+
+
 def run_cycling(
     source: str | Path | CyclerData,
     *,
@@ -225,7 +260,7 @@ def run_cycling(
     nominal_capacity_mAh: float | None = None,
     dqdv_options: dict[str, float] | None = None,
 ) -> CyclingResult:
-    """Read a cycler file and compute every cycling analysis.
+    """Read a cycler file and compute every cycling analysis (keywords kept; see :func:`analyse_cycling`).
 
     Parameters
     ----------
@@ -248,66 +283,10 @@ def run_cycling(
     dqdv_options : dict, optional
         Passed to :func:`~layerscope.cells.dqdv.dqdv`.
     """
-    data = source if isinstance(source, CyclerData) else read_cycler(source, active_mass_mg=active_mass_mg)
-    if isinstance(source, CyclerData) and active_mass_mg is not None:
-        from layerscope.cells.readers import with_active_mass
+    from layerscope.cells.analysis import read_cycling, with_options
 
-        data = with_active_mass(data, active_mass_mg)
-    notes: list[str] = []
-    table = data.data
-    _refuse_without_cycles(data)
-    if table["cycle"].isna().any() and not pairs:
-        raise InputError(f"{data.source}: records without a cycle number ({data.metadata.get('warning', '')}); "
-                         "per-cycle analysis needs them. Use --pairs to number charge/discharge pairs instead.")
-    if not pairs:
-        halves = half_cycle_metrics(table)
-        counts = halves.groupby(["cycle", "direction"]).size()
-        if (counts > 1).any():
-            notes.append("The cycler's cycle counter groups several charges or discharges into one cycle; cycles "
-                         "were renumbered as charge/discharge pairs (the cycler's number is kept as cycler_cycle).")
-            pairs = True
-    if pairs:
-        table = pair_cycles(table, electrode=electrode)
-    work = CyclerData(table, data.layout, data.source, data.metadata)
-    halves = half_cycle_metrics(work)
-    cycles = cycle_metrics(work, electrode=electrode, reference_cycle=reference_cycle)
-    windows = peak_windows if peak_windows is not None else (NI_RICH_NMC_CHARGE_PEAKS if direction == "charge" else None)
-    opts = dict(dqdv_options or {})
-    step_V, window_V = opts.get("voltage_step_V", 0.001), opts.get("window_V", 0.015)
-    if not window_V >= 3 * step_V:
-        raise InputError(f"--dqdv-window-mv {window_V * 1000:g}: the dQ/dV window must span at least 3 voltage steps "
-                         f"({3000 * step_V:g} mV); give a wider window, e.g. --dqdv-window-mv 15.")
-    specific = "specific_capacity_mAh_g" in table.columns
-    curves = dqdv_by_cycle(work, direction=direction, specific=specific, **opts)
-    peaks = None
-    if curves:
-        peaks = track_peaks(work, windows=windows, direction=direction, specific=specific, **opts)
-        if not peaks["found"].any():
-            notes.append("None of the named dQ/dV peaks was found in any cycle (is this a Ni-rich cathode vs Li? "
-                         "give peak windows for other chemistries or full cells).")
-    else:
-        notes.append(f"No {direction} half cycle long enough for dQ/dV (at least 10 records spanning more than the "
-                     f"{window_V * 1000:g} mV window of --dqdv-window-mv).")
-    rate = None
-    if nominal_capacity_mAh is not None:
-        rate = rate_capability(work, nominal_capacity_mAh=nominal_capacity_mAh, electrode=electrode)
-    params = {"active_mass_mg": data.active_mass_mg, "electrode": electrode, "reference_cycle": reference_cycle,
-              "pairs": pairs, "peak_windows": windows or {}, "direction": direction,
-              "nominal_capacity_mAh": nominal_capacity_mAh,
-              "dqdv": {"voltage_step_V": 0.001, "window_V": 0.015, **opts}}
-    upper = float(halves.loc[halves["direction"] == "charge", "end_voltage_V"].median())
-    flags = headline_flags(cycles, electrode=electrode, upper_cutoff_V=upper)
-    return CyclingResult(work, table, halves, cycles, peaks, curves, rate, params, notes, flags)
-
-
-def _refuse_without_cycles(data: CyclerData) -> None:
-    """Refuse, in one line, a file that holds no charge or no discharge at all (nothing to pair)."""
-    t = data.data
-    present = set(t["state"].astype(str))
-    for d in ("charge", "discharge"):
-        if d not in present:
-            v = t["voltage_V"]
-            raise InputError(
-                f"{data.source}: the file holds no {d} ({len(t)} records over {t['time_s'].iloc[-1]:.0f} s, "
-                f"{v.min():.2f}-{v.max():.2f} V, {t['charge_capacity_mAh'].max() + t['discharge_capacity_mAh'].max():.4g} "
-                "mAh passed): there is no cycle to analyse; cycling needs a charge and a discharge.")
+    options = CyclingOptions(active_mass_mg=active_mass_mg, electrode=electrode, reference_cycle=reference_cycle,
+                             pairs=pairs, peak_windows=peak_windows, direction=direction,
+                             nominal_capacity_mAh=nominal_capacity_mAh, dqdv_options=dqdv_options or {})
+    data = with_options(source, options) if isinstance(source, CyclerData) else read_cycling(source, options)
+    return analyse_cycling(data, options)

@@ -33,25 +33,21 @@ def cycling(
 ) -> None:
     """Per-cycle capacity, Coulombic efficiency, retention, voltages, dQ/dV peaks (and rates) of FILE."""
     target = claim_output(out, overwrite, file)
-    from layerscope.cells.workflow import run_cycling
-    from layerscope.provenance import Provenance
+    from layerscope.cells.analysis import read_cycling
+    from layerscope.cells.curves import curve_layout
+    from layerscope.cells.options import CyclingOptions
+    from layerscope.cells.workflow import analyse_cycling
     from layerscope.report import render_report
 
-    if electrode not in ("cathode", "anode"):
-        raise InputError(f"--electrode {electrode!r}: choose cathode or anode.")
-    if direction not in ("charge", "discharge"):
-        raise InputError(f"--direction {direction!r}: choose charge or discharge.")
-    from layerscope.cells.curves import curve_layout
-
+    opts = CyclingOptions(active_mass_mg=mass_mg, electrode=electrode, reference_cycle=reference_cycle, pairs=pairs,
+                          direction=direction, nominal_capacity_mAh=nominal_capacity_mah, dqdv_window_mV=window_mv)
     if curve_layout(file) is not None:
         given = [name for name, v in (("--mass-mg", mass_mg), ("--nominal-capacity-mah", nominal_capacity_mah),
                                       ("--reference-cycle", reference_cycle), ("--pairs", pairs or None)) if v is not None]
         _normalised_curve(file, target, out, given=given, window_mv=window_mv)
         return
-    res = run_cycling(file, active_mass_mg=mass_mg, electrode=electrode, reference_cycle=reference_cycle, pairs=pairs,
-                      direction=direction, nominal_capacity_mAh=nominal_capacity_mah,
-                      dqdv_options={"window_V": window_mv / 1000.0})
-    prov = Provenance.create([file], parameters=res.parameters)
+    res = analyse_cycling(read_cycling(file, opts), opts)
+    prov = res.provenance
     with target.open() as tmp:
         res.write(tmp, prov)
         render_report([res.section(prov)], tmp / "report.html", title=f"Cycling: {file.name}", provenance=prov)
@@ -118,17 +114,17 @@ def xrd(
 ) -> None:
     """I(003)/I(104), a and c, splittings and Williamson-Hall of layered-oxide pattern(s)."""
     target = claim_output(out, overwrite, files)
-    from layerscope.diffraction.readers import read_pattern
-    from layerscope.diffraction.workflow import run_xrd
-    from layerscope.provenance import Provenance
+    from layerscope.diffraction.analysis import read_patterns
+    from layerscope.diffraction.options import XRDOptions
+    from layerscope.diffraction.workflow import analyse_xrd
     from layerscope.report import render_report
 
-    pats = [read_pattern(f, radiation=radiation, wavelength_A=wavelength_a) for f in files]
-    res = run_xrd(pats, labels=parse_floats(labels, name="--labels", example="0,60,120"), label_name=label_name,
-                  reference=reference,
-                  instrument_fwhm_deg=instrument_fwhm_deg, rock_salt=rock_salt, scheduler=scheduler)
-    prov = Provenance.create(list(files), parameters={**res.parameters, "radiation": radiation,
-                                                      "wavelength_A": wavelength_a})
+    opts = XRDOptions(radiation=radiation, wavelength_A=wavelength_a, reference=reference,
+                      instrument_fwhm_deg=instrument_fwhm_deg, rock_salt=rock_salt,
+                      labels=parse_floats(labels, name="--labels", example="0,60,120"), label_name=label_name,
+                      scheduler=scheduler)
+    res = analyse_xrd(read_patterns(files, opts), opts)
+    prov = res.provenance
     with target.open() as tmp:
         res.write(tmp, prov)
         render_report([res.section(prov)], tmp / "report.html", title=f"XRD: {files[0].name}", provenance=prov)
@@ -148,18 +144,15 @@ def kinetics(
 ) -> None:
     """Temperature of maximum O2 release and the Kissinger/Ozawa activation energy over several heating rates."""
     target = claim_output(out, overwrite, files)
-    from layerscope.diffraction.kinetics import read_thermal_curve
-    from layerscope.diffraction.workflow import run_kinetics
-    from layerscope.provenance import Provenance
+    from layerscope.diffraction.analysis import read_thermal_curves
+    from layerscope.diffraction.options import KineticsOptions
+    from layerscope.diffraction.workflow import analyse_kinetics
     from layerscope.report import render_report
 
-    rates = parse_floats(heating_rates, name="--heating-rates", example="2,5,10,20")
-    if rates is not None and len(rates) != len(files):
-        raise InputError(f"--heating-rates has {len(rates)} values for {len(files)} files; give one per file.")
-    curves = [read_thermal_curve(f, signal_column=signal, heating_rate_K_min=None if rates is None else rates[k])
-              for k, f in enumerate(files)]
-    res = run_kinetics(curves, window_K=window_k)
-    prov = Provenance.create(list(files), parameters={"signal": signal, "heating_rates": rates, "window_K": window_k})
+    opts = KineticsOptions(signal=signal, window_K=window_k,
+                           heating_rates_K_min=parse_floats(heating_rates, name="--heating-rates", example="2,5,10,20"))
+    res = analyse_kinetics(read_thermal_curves(files, opts), opts)
+    prov = res.provenance
     with target.open() as tmp:
         res.write(tmp, prov)
         render_report([res.section(prov)], tmp / "report.html", title="Oxygen-release kinetics", provenance=prov)

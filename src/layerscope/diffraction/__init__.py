@@ -23,6 +23,7 @@ from layerscope.diffraction.layered import (
     track_reflection,
     williamson_hall,
 )
+from layerscope.diffraction.options import KineticsOptions, XRDOptions
 from layerscope.diffraction.peaks import PeakFit, fit_peak, fit_peaks, pseudo_voigt, snip_background, strip_kalpha2
 from layerscope.diffraction.readers import RADIATIONS, Pattern, pattern_from_arrays, read_pattern
 
@@ -52,4 +53,6 @@ __all__ = [
     "ActivationEnergy",
     "ThermalCurve",
     "read_thermal_curve",
+    "XRDOptions",
+    "KineticsOptions",
 ]

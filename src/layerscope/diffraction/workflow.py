@@ -9,15 +9,17 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from layerscope.diffraction.kinetics import ActivationEnergy, ThermalCurve, kissinger, ozawa, peak_temperature
-from layerscope.diffraction.layered import LayeredResult, NotLayeredError, analyse_layered, analyse_rock_salt, flag
+from layerscope.diffraction.kinetics import ActivationEnergy, ThermalCurve, kissinger, ozawa
+from layerscope.diffraction.layered import LayeredResult, flag
+from layerscope.diffraction.options import KineticsOptions, XRDOptions
 from layerscope.diffraction.peaks import snip_background
 from layerscope.diffraction.readers import Pattern
 from layerscope.errors import InputError
 from layerscope.provenance import Provenance
 from layerscope.io.output import writes_folder
 
-__all__ = ["XRDResult", "run_xrd", "KineticsResult", "run_kinetics"]
+__all__ = ["XRDResult", "XRDOptions", "analyse_xrd", "run_xrd", "KineticsResult", "KineticsOptions", "analyse_kinetics",
+           "run_kinetics"]
 
 
 def _plt():
@@ -40,6 +42,7 @@ class XRDResult:
     label_name: str
     parameters: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    provenance: Provenance | None = None
 
     @property
     def series(self) -> pd.DataFrame:
@@ -234,6 +237,39 @@ class XRDResult:
         write_summary(out_dir, self.summary(), provenance)
 
 
+def analyse_xrd(patterns: Sequence[Pattern], options: XRDOptions | None = None) -> XRDResult:
+    """Layered-oxide analysis of patterns already read (no file is read or written).
+
+    Parameters
+    ----------
+    patterns : sequence of Pattern
+        From :func:`layerscope.diffraction.analysis.read_patterns` (several: an in situ series).
+    options : XRDOptions, optional
+        What to fit and how (defaults when None).
+
+    Returns
+    -------
+    XRDResult
+        With one :class:`~layerscope.provenance.Provenance` (sha256 of every pattern file, every option).
+    """
+    from layerscope.diffraction.analysis import layered_results, rock_salt_result, sources_provenance
+
+    o = options if options is not None else XRDOptions()
+    patterns = list(patterns)
+    if not patterns:
+        raise InputError("run_xrd: no pattern given.")
+    labels = list(o.labels) if o.labels is not None else list(range(len(patterns)))
+    if len(labels) != len(patterns):
+        raise InputError(f"--labels has {len(labels)} values for {len(patterns)} files; give one per file.")
+    results = layered_results(patterns, o)
+    rs = rock_salt_result(patterns, results, o)
+    params = o.to_dict()
+    notes = [f"{p.source.name if p.source else 'pattern'}: {n}" for p in patterns
+             for n in p.metadata.get("reader_notes", [])]
+    return XRDResult(patterns, list(results), rs, labels, o.label_name, params, notes,
+                     provenance=sources_provenance(patterns, params))
+
+
 def run_xrd(
     patterns: Sequence[Pattern],
     *,
@@ -244,7 +280,7 @@ def run_xrd(
     rock_salt: str | None = None,
     scheduler: str | None = None,
 ) -> XRDResult:
-    """Layered-oxide analysis of every pattern (fanned out with :func:`layerscope.parallel.map_tasks`).
+    """Layered-oxide analysis of every pattern (keywords kept; see :func:`analyse_xrd`).
 
     Parameters
     ----------
@@ -259,43 +295,9 @@ def run_xrd(
     scheduler : str, optional
         Dask scheduler address.
     """
-    from layerscope.parallel import map_tasks
-
-    patterns = list(patterns)
-    if not patterns:
-        raise InputError("run_xrd: no pattern given.")
-    labels = list(labels) if labels is not None else list(range(len(patterns)))
-    if len(labels) != len(patterns):
-        raise InputError(f"--labels has {len(labels)} values for {len(patterns)} files; give one per file.")
-
-    def one(p: Pattern) -> LayeredResult:
-        try:
-            return analyse_layered(p, reference=reference, instrument_fwhm_deg=instrument_fwhm_deg)
-        except NotLayeredError:
-            if len(patterns) == 1:
-                raise
-            raise NotLayeredError(f"{p.source or 'pattern'}: no layered-oxide (003)/(104) in this file of the series; "
-                                  "every file of a series must show the layered oxide: leave it out (or run it "
-                                  "alone with --rock-salt NiO).") from None
-
-    if len(patterns) > 1:
-        results = map_tasks(one, patterns, scheduler=scheduler, progress=False, description="XRD patterns")
-    else:
-        try:
-            results = [one(patterns[0])]
-        except NotLayeredError:
-            if not rock_salt:
-                raise
-            results = []  # a rock-salt phase alone, as asked with --rock-salt
-    rs = analyse_rock_salt(patterns[0], phase=rock_salt) if rock_salt else None
-    if not results and not rs["identified"]:
-        raise NotLayeredError(f"{patterns[0].source or 'pattern'}: neither a layered oxide nor {rock_salt} rock salt "
-                              "(its (200) and one more reflection) found; check the file and --rock-salt.")
-    params = {"reference": reference, "instrument_fwhm_deg": instrument_fwhm_deg, "rock_salt": rock_salt,
-              "label_name": label_name}
-    notes = [f"{p.source.name if p.source else 'pattern'}: {n}" for p in patterns
-             for n in p.metadata.get("reader_notes", [])]
-    return XRDResult(patterns, list(results), rs, labels, label_name, params, notes)
+    return analyse_xrd(patterns, XRDOptions(labels=labels, label_name=label_name, reference=reference,
+                                            instrument_fwhm_deg=instrument_fwhm_deg, rock_salt=rock_salt,
+                                            scheduler=scheduler))
 
 
 @dataclass
@@ -306,6 +308,8 @@ class KineticsResult:
     peaks: pd.DataFrame
     kissinger: ActivationEnergy
     ozawa: ActivationEnergy
+    parameters: dict[str, Any] = field(default_factory=dict)
+    provenance: Provenance | None = None
 
     def summary(self) -> dict[str, Any]:
         return {"peaks": self.peaks.to_dict(orient="records"), "kissinger": self.kissinger.summary(),
@@ -368,14 +372,33 @@ class KineticsResult:
         write_summary(out_dir, self.summary(), provenance)
 
 
-def run_kinetics(curves: Sequence[ThermalCurve], *, window_K: float = 10.0) -> KineticsResult:
-    """Peak temperature of every run, then Kissinger and Ozawa over the heating rates."""
+def analyse_kinetics(curves: Sequence[ThermalCurve], options: KineticsOptions | None = None) -> KineticsResult:
+    """Peak temperature of every heating run already read, then Kissinger and Ozawa over the rates.
+
+    Parameters
+    ----------
+    curves : sequence of ThermalCurve
+        From :func:`layerscope.diffraction.analysis.read_thermal_curves` (one per heating rate).
+    options : KineticsOptions, optional
+        Defaults when None (the signal name is then taken from the curves for the record).
+
+    Returns
+    -------
+    KineticsResult
+        With one :class:`~layerscope.provenance.Provenance` (sha256 of every file, every option).
+    """
+    from layerscope.diffraction.analysis import peak_table, sources_provenance
+
     curves = sorted(curves, key=lambda c: c.heating_rate_K_min)
-    rows = []
-    for c in curves:
-        pk = peak_temperature(c.temperature_K, c.signal, window_K=window_K)
-        rows.append({"source": str(c.source) if c.source else "", "heating_rate_K_min": c.heating_rate_K_min,
-                     "heating_rate_from": c.heating_rate_from, **pk})
-    peaks = pd.DataFrame(rows)
+    o = options if options is not None else KineticsOptions(signal=curves[0].signal_name if curves else "")
+    peaks = peak_table(curves, o)
     b, tp = peaks["heating_rate_K_min"].to_numpy(), peaks["peak_K"].to_numpy()
-    return KineticsResult(list(curves), peaks, kissinger(b, tp), ozawa(b, tp))
+    params = o.to_dict()
+    return KineticsResult(list(curves), peaks, kissinger(b, tp), ozawa(b, tp), parameters=params,
+                          provenance=sources_provenance(curves, params))
+
+
+def run_kinetics(curves: Sequence[ThermalCurve], *, window_K: float = 10.0) -> KineticsResult:
+    """Peak temperature of every run, then Kissinger and Ozawa over the heating rates (see :func:`analyse_kinetics`)."""
+    signal = min(curves, key=lambda c: c.heating_rate_K_min).signal_name if len(curves) else ""
+    return analyse_kinetics(curves, KineticsOptions(signal=signal, window_K=window_K))

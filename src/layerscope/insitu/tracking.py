@@ -113,99 +113,129 @@ def track_features(frames: dict[int, list[TrackedFeature]], times_s: np.ndarray,
     """
     if contact_frames < 0:
         raise InputError(f"--contact-frames {contact_frames}: give 0 or more frames")
-    next_id = 0
-    ids: dict[tuple[int, int], int] = {}
-    events: list[dict] = []
-    order = sorted(frames)
+    tracker = _Tracker(times_s, contact_frames)
     prev_frame: int | None = None
-    # track that absorbed others -> [(absorbed track, its last feature, frame, its merged event, the coalescence)]
-    absorbed: dict[int, list[tuple[int, TrackedFeature, int, dict, dict]]] = {}
+    for t in sorted(frames):
+        tracker.link(frames, t, prev_frame)
+        prev_frame = t
+    rows = [{"frame": fr, "index": frames[fr][j].index, "track_id": tid} for (fr, j), tid in tracker.ids.items()]
+    assignments = pd.DataFrame(rows, columns=["frame", "index", "track_id"]).sort_values(["frame", "index"])
+    events = [e for e in tracker.events if not e.get("withdrawn", False)]
+    ev = pd.DataFrame(events, columns=["frame", "time_s", "event", "track_id", "other_track_ids", "x_nm", "y_nm",
+                                       "area_nm2"])
+    return assignments.reset_index(drop=True), ev
 
-    def event(frame: int, kind: str, tid: int, f: TrackedFeature, others=()) -> dict:
-        events.append({"frame": frame, "time_s": float(times_s[frame]), "event": kind, "track_id": tid,
-                       "other_track_ids": " ".join(str(o) for o in others), "x_nm": f.x_nm, "y_nm": f.y_nm,
-                       "area_nm2": f.area_nm2})
-        return events[-1]
 
-    def parted(t: int, parent: int, f: TrackedFeature) -> int:
+class _Tracker:
+    """The state of :func:`track_features` while it walks the frames in order.
+
+    Attributes
+    ----------
+    ids : dict
+        ``(frame, position in the frame's list) -> track id``.
+    events : list of dict
+        Every event so far (``withdrawn`` set on those a contact undid).
+    absorbed : dict
+        Track that absorbed others -> ``[(absorbed track, its last feature, frame, its merged event,
+        the coalescence event)]``.
+    """
+
+    def __init__(self, times_s: np.ndarray, contact_frames: int) -> None:
+        self.times_s = times_s
+        self.contact_frames = contact_frames
+        self.next_id = 0
+        self.ids: dict[tuple[int, int], int] = {}
+        self.events: list[dict] = []
+        self.absorbed: dict[int, list[tuple[int, TrackedFeature, int, dict, dict]]] = {}
+
+    def new_id(self) -> int:
+        """A fresh track id."""
+        self.next_id += 1
+        return self.next_id - 1
+
+    def event(self, frame: int, kind: str, tid: int, f: TrackedFeature, others=()) -> dict:
+        """Record an event of track ``tid`` at feature ``f``; returns its row (still editable)."""
+        self.events.append({"frame": frame, "time_s": float(self.times_s[frame]), "event": kind, "track_id": tid,
+                            "other_track_ids": " ".join(str(o) for o in others), "x_nm": f.x_nm, "y_nm": f.y_nm,
+                            "area_nm2": f.area_nm2})
+        return self.events[-1]
+
+    def parted(self, t: int, parent: int, f: TrackedFeature) -> int:
         """Id for a feature split off ``parent``: a recently absorbed track it sits on, or a new one."""
-        nonlocal next_id
-        recent = [e for e in absorbed.get(parent, []) if t - e[2] <= contact_frames]
+        recent = [e for e in self.absorbed.get(parent, []) if t - e[2] <= self.contact_frames]
         best = max(recent, key=lambda e: _overlap(e[1], f), default=None)
         if best is not None and _overlap(best[1], f) > 0:
-            absorbed[parent].remove(best)
+            self.absorbed[parent].remove(best)
             tid, _, _, merged_ev, coal_ev = best
             merged_ev["withdrawn"] = True
             others = [o for o in coal_ev["other_track_ids"].split() if o != str(tid)]
             coal_ev["other_track_ids"] = " ".join(others)
             coal_ev["withdrawn"] = coal_ev.get("withdrawn", False) or not others
             return tid
-        event(t, "split", next_id, f, [parent])
-        next_id += 1
-        return next_id - 1
+        self.event(t, "split", self.next_id, f, [parent])
+        return self.new_id()
 
-    for t in order:
+    def link(self, frames: dict[int, list[TrackedFeature]], t: int, prev_frame: int | None) -> None:
+        """Give every feature of frame ``t`` its track, linked to ``prev_frame`` (None: the first)."""
         cur = frames[t]
         prev = frames[prev_frame] if prev_frame is not None else []
-        links = _links(prev, cur)
         preds: dict[int, list[tuple[int, int]]] = {j: [] for j in range(len(cur))}
         succs: dict[int, list[tuple[int, int]]] = {i: [] for i in range(len(prev))}
-        for i, j, ov in links:
+        for i, j, ov in _links(prev, cur):
             preds[j].append((i, ov))
             succs[i].append((j, ov))
         taken: set[int] = set()
-        # splits first: the largest successor keeps the id
+        self._splits(t, prev_frame, cur, preds, succs, taken)
+        for j, f in enumerate(cur):
+            if (t, j) not in self.ids:
+                self._one(t, prev_frame, prev, j, f, preds[j], taken)
+        for i, sl in succs.items():
+            if not sl:
+                f = prev[i]
+                self.event(t, "left" if f.truncated else "disappearance", self.ids[(prev_frame, i)], f)
+
+    def _splits(self, t: int, prev_frame: int | None, cur: list[TrackedFeature], preds: dict, succs: dict,
+                taken: set[int]) -> None:
+        """Splits first: the largest successor keeps the id."""
         for i, sl in succs.items():
             if len(sl) > 1:
-                parent = ids[(prev_frame, i)]
+                parent = self.ids[(prev_frame, i)]
                 ranked = sorted(sl, key=lambda jo: -cur[jo[0]].area_nm2)
                 for j, _ in ranked:
                     if len(preds[j]) > 1:
                         continue
                     if parent not in taken:
-                        ids[(t, j)] = parent
+                        self.ids[(t, j)] = parent
                     else:
-                        ids[(t, j)] = parted(t, parent, cur[j])
-                    taken.add(ids[(t, j)])
-        for j, f in enumerate(cur):
-            if (t, j) in ids:
-                continue
-            pl = preds[j]
-            if not pl:
-                ids[(t, j)] = next_id
-                event(t, "entered" if f.truncated else "nucleation", next_id, f)
-                next_id += 1
-            elif len(pl) == 1:
-                parent = ids[(prev_frame, pl[0][0])]
-                # the parent may have split into others already
-                ids[(t, j)] = parted(t, parent, f) if parent in taken else parent
-                taken.add(ids[(t, j)])
-            else:
-                ranked = sorted(pl, key=lambda io: -prev[io[0]].area_nm2)
-                parents = [ids[(prev_frame, i)] for i, _ in ranked]
-                keep = next((p for p in parents if p not in taken), None)
-                if keep is None:
-                    keep = next_id
-                    next_id += 1
-                ids[(t, j)] = keep
-                taken.add(keep)
-                merged = [p for p in parents if p != keep]
-                coal = event(t, "coalescence", keep, f, merged)
-                for p, (i, _) in zip(parents, ranked):
-                    if p != keep:
-                        m = event(t, "merged", p, prev[i], [keep])
-                        absorbed.setdefault(keep, []).append((p, prev[i], t, m, coal))
-        for i, sl in succs.items():
-            if not sl:
-                f = prev[i]
-                event(t, "left" if f.truncated else "disappearance", ids[(prev_frame, i)], f)
-        prev_frame = t
-    rows = [{"frame": fr, "index": frames[fr][j].index, "track_id": tid} for (fr, j), tid in ids.items()]
-    assignments = pd.DataFrame(rows, columns=["frame", "index", "track_id"]).sort_values(["frame", "index"])
-    events = [e for e in events if not e.get("withdrawn", False)]
-    ev = pd.DataFrame(events, columns=["frame", "time_s", "event", "track_id", "other_track_ids", "x_nm", "y_nm",
-                                       "area_nm2"])
-    return assignments.reset_index(drop=True), ev
+                        self.ids[(t, j)] = self.parted(t, parent, cur[j])
+                    taken.add(self.ids[(t, j)])
+
+    def _one(self, t: int, prev_frame: int | None, prev: list[TrackedFeature], j: int, f: TrackedFeature,
+             pl: list[tuple[int, int]], taken: set[int]) -> None:
+        """Feature ``j`` of frame ``t`` with predecessors ``pl``: nucleation, continuation or coalescence."""
+        if not pl:
+            self.ids[(t, j)] = self.next_id
+            self.event(t, "entered" if f.truncated else "nucleation", self.next_id, f)
+            self.new_id()
+        elif len(pl) == 1:
+            parent = self.ids[(prev_frame, pl[0][0])]
+            # the parent may have split into others already
+            self.ids[(t, j)] = self.parted(t, parent, f) if parent in taken else parent
+            taken.add(self.ids[(t, j)])
+        else:
+            ranked = sorted(pl, key=lambda io: -prev[io[0]].area_nm2)
+            parents = [self.ids[(prev_frame, i)] for i, _ in ranked]
+            keep = next((p for p in parents if p not in taken), None)
+            if keep is None:
+                keep = self.new_id()
+            self.ids[(t, j)] = keep
+            taken.add(keep)
+            merged = [p for p in parents if p != keep]
+            coal = self.event(t, "coalescence", keep, f, merged)
+            for p, (i, _) in zip(parents, ranked):
+                if p != keep:
+                    m = self.event(t, "merged", p, prev[i], [keep])
+                    self.absorbed.setdefault(keep, []).append((p, prev[i], t, m, coal))
 
 
 def track_summary(features: pd.DataFrame) -> pd.DataFrame:

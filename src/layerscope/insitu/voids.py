@@ -352,47 +352,93 @@ def segment_dark(
         Robust sigma of ``rel`` in the region.
     interface_distance : ndarray, optional
         Distance (nm) of every binned sample to the electrolyte.
+
+    Returns
+    -------
+    list of DarkFeature
+        Stages: :func:`_dark_outlines` (seed level and outlines), :func:`_feature_sums` (per-feature
+        moments), :func:`_touching_region_edge`, then :func:`_dark_feature` per kept label.
     """
     prm = grid.params
     seed = max(prm.threshold_sigma * noise, prm.min_contrast) if np.isfinite(noise) else prm.min_contrast
+    found = _dark_outlines(rel, grid, region, seed)
+    if found is None:
+        return []
+    labels, n, inside, dark_c = found
+    flat = np.flatnonzero(inside)
+    lab = labels.ravel()[flat]
+    nb = n + 1
+    sums = _feature_sums(inside, dark_c, flat, lab, nb)
+    touching = _touching_region_edge(region, flat, lab, nb)
+    if interface_distance is not None:
+        dist = np.full(nb, np.inf)
+        np.minimum.at(dist, lab, interface_distance.ravel()[flat])
+    else:
+        dist = np.full(nb, np.nan)
+    objects = ndi.find_objects(labels)
+    out: list[DarkFeature] = []
+    for k in range(1, nb):
+        if sums["depth"][k] < seed or sums["area_px"][k] < grid.min_area_px:
+            continue
+        out.append(_dark_feature(k, objects[k - 1], labels, sums, rel, grid,
+                                 truncated=bool(touching[k]), distance_nm=float(dist[k])))
+    return out
+
+
+def _dark_outlines(rel: np.ndarray, grid: SegmentationGrid, region: np.ndarray, seed: float):
+    """Labelled outlines of the dark features, or None when there is none.
+
+    The outline is drawn at ``edge_level`` of the *local* depth: the darkest value within rho, about
+    2.5 smoothing sigmas (where a flat-bottomed void reaches its plateau). Features of different
+    depth that touch (overlapping voids compound in projection) each keep their own outline.
+
+    Returns
+    -------
+    (labels, n, inside, dark_c) or None
+        Label image, number of labels, the outlined samples and the darkness of the candidates.
+    """
+    prm = grid.params
     low = prm.edge_level * seed
     dark = np.where(region, -rel, 0.0).astype(np.float32)
     cand = dark > low
-    out: list[DarkFeature] = []
     if not cand.any():
-        return out
-    step = grid.step_nm
-    b = grid.bin
-    p = grid.pixel_size_nm
-    # the outline is drawn at edge_level of the *local* depth: the darkest value within rho, about
-    # 2.5 smoothing sigmas (where a flat-bottomed void reaches its plateau). Features of different
-    # depth that touch (overlapping voids compound in projection) each keep their own outline.
-    rho = max(1, int(np.ceil(2.5 * prm.smooth_nm / step)))
+        return None
+    rho = max(1, int(np.ceil(2.5 * prm.smooth_nm / grid.step_nm)))
     dark_c = np.where(cand, dark, np.float32(0))
     local_depth = ndi.maximum_filter(dark_c, size=2 * rho + 1, mode="constant")
     inside = cand & (dark_c >= prm.edge_level * local_depth)
     labels, n = ndi.label(inside, structure=ndi.generate_binary_structure(2, 1))
     if n == 0:
-        return out
-    # per-feature sums in one pass each, over the feature pixels only (a few % of the grid)
-    flat = np.flatnonzero(inside)
-    lab = labels.ravel()[flat]
-    nb = n + 1
+        return None
+    return labels, n, inside, dark_c
+
+
+def _feature_sums(inside: np.ndarray, dark_c: np.ndarray, flat: np.ndarray, lab: np.ndarray,
+                  nb: int) -> dict[str, np.ndarray]:
+    """Per-feature sums in one pass each, over the feature samples only (a few % of the grid).
+
+    Returns
+    -------
+    dict of ndarray
+        ``area_px``, ``depth``, the first and second moments of row/column (``s_r`` ... ``s_rc``)
+        and the darkness-weighted sums ``w_sum``, ``w_r``, ``w_c``; index = label.
+    """
     rr, cc = np.divmod(flat, inside.shape[1])
     rr, cc = rr.astype(float), cc.astype(float)
     dv = dark_c.ravel()[flat].astype(float)
-    area_px = np.bincount(lab, minlength=nb).astype(float)
     depth = np.zeros(nb)
     np.maximum.at(depth, lab, dv)
-    s_r = np.bincount(lab, weights=rr, minlength=nb)
-    s_c = np.bincount(lab, weights=cc, minlength=nb)
-    s_rr = np.bincount(lab, weights=rr * rr, minlength=nb)
-    s_cc = np.bincount(lab, weights=cc * cc, minlength=nb)
-    s_rc = np.bincount(lab, weights=rr * cc, minlength=nb)
-    w_sum = np.bincount(lab, weights=dv, minlength=nb)
-    w_r = np.bincount(lab, weights=dv * rr, minlength=nb)
-    w_c = np.bincount(lab, weights=dv * cc, minlength=nb)
-    # truncated: a feature pixel next to a pixel outside the analysed region (or the frame edge)
+
+    def total(weights=None):
+        return np.bincount(lab, weights=weights, minlength=nb)
+
+    return {"area_px": total().astype(float), "depth": depth, "s_r": total(rr), "s_c": total(cc),
+            "s_rr": total(rr * rr), "s_cc": total(cc * cc), "s_rc": total(rr * cc),
+            "w_sum": total(dv), "w_r": total(dv * rr), "w_c": total(dv * cc)}
+
+
+def _touching_region_edge(region: np.ndarray, flat: np.ndarray, lab: np.ndarray, nb: int) -> np.ndarray:
+    """Per label: a feature sample next to one outside the analysed region (or the frame edge)."""
     outside = ~region
     edge = np.zeros(region.shape, bool)
     edge[1:, :] |= outside[:-1, :]
@@ -403,53 +449,51 @@ def segment_dark(
     edge[:, 0] = edge[:, -1] = True
     touching = np.zeros(nb, bool)
     touching[lab[edge.ravel()[flat]]] = True
-    if interface_distance is not None:
-        dist = np.full(nb, np.inf)
-        np.minimum.at(dist, lab, interface_distance.ravel()[flat])
+    return touching
+
+
+def _dark_feature(k: int, sl: tuple, labels: np.ndarray, sums: dict[str, np.ndarray], rel: np.ndarray,
+                  grid: SegmentationGrid, *, truncated: bool, distance_nm: float) -> DarkFeature:
+    """The :class:`DarkFeature` of label ``k`` (bounding box ``sl``) from its sums."""
+    prm = grid.params
+    step = grid.step_nm
+    fmask = labels[sl] == k
+    a = sums["area_px"][k]
+    mr, mc = sums["s_r"][k] / a, sums["s_c"][k] / a
+    cov = np.array([[sums["s_cc"][k] / a - mc * mc, sums["s_rc"][k] / a - mr * mc],
+                    [sums["s_rc"][k] / a - mr * mc, sums["s_rr"][k] / a - mr * mr]]) + np.eye(2) / 12.0
+    evals, evecs = np.linalg.eigh(cov)
+    major = 4.0 * np.sqrt(max(evals[1], 0)) * step
+    minor = 4.0 * np.sqrt(max(evals[0], 0)) * step
+    ang = float(np.rad2deg(np.arctan2(evecs[1, 1], evecs[0, 1])) % 180.0)
+    # centroid weighted by the darkness inside the outline: sub-sample precision
+    cy, cx = sums["w_r"][k] / sums["w_sum"][k], sums["w_c"][k] / sums["w_sum"][k]
+    area = float(a * step * step)
+    if minor > 0 and major / minor < 2.0:  # compact: undo the outline's shrinkage (flat-bottomed disk)
+        radius = float(disk_radius_from_outline(np.sqrt(area / np.pi), prm.smooth_nm, prm.edge_level,
+                                                table=grid.outline_table))
+        area_corr = float(np.pi * radius**2) if np.isfinite(radius) else area
     else:
-        dist = np.full(nb, np.nan)
-    objects = ndi.find_objects(labels)
-    for k in range(1, nb):
-        if depth[k] < seed or area_px[k] < grid.min_area_px:
-            continue
-        sl = objects[k - 1]
-        fmask = labels[sl] == k
-        a = area_px[k]
-        mr, mc = s_r[k] / a, s_c[k] / a
-        cov = np.array([[s_cc[k] / a - mc * mc, s_rc[k] / a - mr * mc],
-                        [s_rc[k] / a - mr * mc, s_rr[k] / a - mr * mr]]) + np.eye(2) / 12.0
-        evals, evecs = np.linalg.eigh(cov)
-        major = 4.0 * np.sqrt(max(evals[1], 0)) * step
-        minor = 4.0 * np.sqrt(max(evals[0], 0)) * step
-        ang = float(np.rad2deg(np.arctan2(evecs[1, 1], evecs[0, 1])) % 180.0)
-        # centroid weighted by the darkness inside the outline: sub-sample precision
-        cy, cx = w_r[k] / w_sum[k], w_c[k] / w_sum[k]
-        area = float(a * step * step)
-        if minor > 0 and major / minor < 2.0:  # compact: undo the outline's shrinkage (flat-bottomed disk)
-            radius = float(disk_radius_from_outline(np.sqrt(area / np.pi), prm.smooth_nm, prm.edge_level,
-                                                    table=grid.outline_table))
-            area_corr = float(np.pi * radius**2) if np.isfinite(radius) else area
-        else:
-            # an outline at half depth of a blurred smooth shape moves in by sigma^2 * curvature / 2;
-            # integrated over a closed outline (total curvature 2 pi) the area lost is pi sigma^2
-            area_corr = area + np.pi * prm.smooth_nm**2
-        row0, col0 = sl[0].start, sl[1].start
-        extra = {}
-        if minor > 0 and major / minor >= 2.0:  # elongated: keep the contrast around it (cracks)
-            m = int(max(fmask.shape))
-            a0, b0 = max(row0 - m, 0), max(col0 - m, 0)
-            a1, b1 = min(row0 + fmask.shape[0] + m, rel.shape[0]), min(col0 + fmask.shape[1] + m, rel.shape[1])
-            extra["contrast"] = -rel[a0:a1, b0:b1].copy()
-            extra["contrast_origin"] = (a0, b0)
-        out.append(DarkFeature(
-            row0=int(row0), col0=int(col0), mask=fmask,
-            area_nm2=area_corr, area_outline_nm2=area,
-            y_nm=float((cy * b + 0.5) * p), x_nm=float((cx * b + 0.5) * p),
-            depth=float(depth[k]), mean_contrast=float(w_sum[k] / a),
-            major_nm=float(major), minor_nm=float(minor), orientation_deg=ang,
-            truncated=bool(touching[k]), interface_distance_nm=float(dist[k]), extra=extra,
-        ))
-    return out
+        # an outline at half depth of a blurred smooth shape moves in by sigma^2 * curvature / 2;
+        # integrated over a closed outline (total curvature 2 pi) the area lost is pi sigma^2
+        area_corr = area + np.pi * prm.smooth_nm**2
+    row0, col0 = sl[0].start, sl[1].start
+    extra = {}
+    if minor > 0 and major / minor >= 2.0:  # elongated: keep the contrast around it (cracks)
+        m = int(max(fmask.shape))
+        a0, b0 = max(row0 - m, 0), max(col0 - m, 0)
+        a1, b1 = min(row0 + fmask.shape[0] + m, rel.shape[0]), min(col0 + fmask.shape[1] + m, rel.shape[1])
+        extra["contrast"] = -rel[a0:a1, b0:b1].copy()
+        extra["contrast_origin"] = (a0, b0)
+    b, p = grid.bin, grid.pixel_size_nm
+    return DarkFeature(
+        row0=int(row0), col0=int(col0), mask=fmask,
+        area_nm2=area_corr, area_outline_nm2=area,
+        y_nm=float((cy * b + 0.5) * p), x_nm=float((cx * b + 0.5) * p),
+        depth=float(sums["depth"][k]), mean_contrast=float(sums["w_sum"][k] / a),
+        major_nm=float(major), minor_nm=float(minor), orientation_deg=ang,
+        truncated=truncated, interface_distance_nm=distance_nm, extra=extra,
+    )
 
 
 def segment_frame(
