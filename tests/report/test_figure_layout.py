@@ -145,3 +145,29 @@ def test_impedance_figures_with_a_series_and_drt(checked):
     figs = res.figures()
     assert len(figs) == 3  # Nyquist/Bode, resistances against cycle, DRT
     _assert_clean(checked, 3)
+
+
+def test_xas_figures_with_voltages(checked):
+    from scipy.special import erf
+
+    from layerscope.bulk.xas import XASOptions, analyse_xas
+    from layerscope.bulk.xas_readers import XASSpectrum
+
+    e = np.arange(8200.0, 8700.0, 0.5)
+    rng = np.random.default_rng(0)
+    spectra = [XASSpectrum(e, 0.2 + 0.4 * (1 + erf((e - e0) / 2.1)) + rng.normal(0, 3e-4, e.size), f"NMC {v} V",
+                           composition="NMC811", voltage_V=v) for e0, v in ((8340.0, 3.0), (8341.0, 4.0), (8342.0, 4.4))]
+    figs = analyse_xas(spectra, XASOptions()).figures()
+    assert len(figs) == 2  # spectra and derivatives; edge energy against voltage
+    _assert_clean(checked, 2)
+
+
+def test_normalised_curve_figure(checked, tmp_path):
+    from layerscope.cells.curves import CurveOptions, NormalisedCurve, analyse_curve
+
+    q = np.linspace(0, 1, 2000)
+    v = 3.6 + 0.6 * q + 0.05 * np.tanh((q - 0.5) / 0.02)
+    curve = NormalisedCurve(q, v, "charge", "aligned-csv", tmp_path / "charge.csv")
+    res = analyse_curve(curve, CurveOptions())
+    res.section()
+    _assert_clean(checked, 1)
