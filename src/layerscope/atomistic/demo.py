@@ -47,7 +47,7 @@ def demo_section(workdir: Path, *, seed: int = 0):
     )
     from layerscope.atomistic.to_image import simulate_boundary_image
     from layerscope.provenance import Provenance
-    from layerscope.report import Figure, Section, Table, add_scalebar, figure_to_png
+    from layerscope.report import Figure, Section, Table, Value, add_scalebar, figure_to_png
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -96,7 +96,11 @@ def demo_section(workdir: Path, *, seed: int = 0):
         figures=[Figure("Simulated HAADF of the relaxed Σ3 twin", figure_to_png(fig),
                         "Beam along an a axis lying in the twin plane; the twin plane runs horizontally.")],
         tables=[Table("LiCoO2 with CHGNet", table)],
-        metrics={"a deviation (%)": float(table.loc[0, "deviation_%"]), "c deviation (%)": float(table.loc[1, "deviation_%"]),
-                 "μO (eV)": float(oxygen.mu_O_eV), "Σ3 twin energy (J/m²)": float(gamma)},
+        metrics={"Σ3 twin energy (J/m², one relaxed calculation)": Value(gamma, None, "J/m²"),
+                 "a deviation from experiment (%, one calculation)": Value(table.loc[0, "deviation_%"], None, "%"),
+                 "c deviation from experiment (%, one calculation)": Value(table.loc[1, "deviation_%"], None, "%"),
+                 "μO (eV, one calculation)": Value(oxygen.mu_O_eV, None, "eV")},
         provenance=prov,
+        headline=["Σ3 twin energy (J/m², one relaxed calculation)", "a deviation from experiment (%, one calculation)",
+                  "c deviation from experiment (%, one calculation)"],
     )

@@ -488,23 +488,25 @@ class GlidingStudy:
         """Barrier vs gliding ratio per direction, and the energy profiles."""
         import matplotlib.pyplot as plt
 
+        from layerscope.report.figures import OKABE_ITO, legend_outside
+
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.6))
         for d, sub in self.table.groupby("direction"):
             conv = sub["converged"].astype(bool).to_numpy()
             line, = ax1.plot(100 * sub["gliding"], sub["barrier_eV"], "-o", label=f"{self.potential} {d}")
             if (~conv).any():
-                ax1.plot(100 * sub["gliding"][~conv], sub["barrier_eV"][~conv], "x", ms=10, color="tab:red",
+                ax1.plot(100 * sub["gliding"][~conv], sub["barrier_eV"][~conv], "x", ms=10, color=OKABE_ITO[1],
                          label="not converged")
         ax1.axhline(PAPER_BARRIER_EV["no_gliding"], color="0.3", ls="--", lw=1, label="seed: 2.33 eV (0 %)")
         ax1.axhline(PAPER_BARRIER_EV["minimum"], color="0.6", ls=":", lw=1, label="seed: 0.96 eV (1-3 %)")
         ax1.set_xlabel("gliding (% of a)")
         ax1.set_ylabel("migration barrier (eV)")
-        ax1.legend(fontsize=7)
+        legend_outside(ax1, where="below", ncol=2)
         for (_, r), res in zip(self.table.iterrows(), self.results):
             ax2.plot(res.path_A, res.energies_eV, "-o", ms=3, label=f"{100 * r['gliding']:g} % {r['direction']}")
         ax2.set_xlabel("path length (Å)")
         ax2.set_ylabel("E - E(initial) (eV)")
-        ax2.legend(fontsize=6, ncol=2)
+        legend_outside(ax2, where="right", ncol=1 if len(self.results) <= 12 else 2)
         fig.tight_layout()
         return fig
 
@@ -534,14 +536,19 @@ class GlidingStudy:
 
     def section(self, provenance=None):
         """A report section."""
-        from layerscope.report import Figure, Section, Table, figure_to_png
+        from layerscope.report import Figure, Section, Table, Value, figure_to_png
 
         text = (f"CI-NEB barrier of the {self.parameters.get('cation', 'Co')} jump TM-layer octahedron -> "
                 f"tetrahedron -> Li-layer octahedron in {self.composition} ({self.parameters.get('n_atoms', '?')} "
                 f"atoms, {self.potential}) against planar gliding of the slab above the Li layer. Seed study "
                 f"(PBE+U): 2.33 eV without gliding, minimum 0.96 eV at 1-3 %.")
-        metrics = {f"barrier {r['direction']} {100 * r['gliding']:g} % (eV)": float(r["barrier_eV"])
+        metrics = {f"barrier {r['direction']} {100 * r['gliding']:g} % (eV)": Value(r["barrier_eV"], None, "eV")
                    for _, r in self.table.iterrows()}
+        ok = self.table[self.table["converged"].astype(bool)]
+        if len(ok):
+            low = ok.loc[ok["barrier_eV"].idxmin()]
+            key = f"lowest converged barrier (eV, one NEB band: {low['direction']} at {100 * low['gliding']:g} % gliding)"
+            metrics = {key: Value(low["barrier_eV"], None, "eV"), **metrics}
         return Section(title="Atomistic: migration barrier vs gliding", text=text,
                        figures=[Figure("Barrier vs gliding", figure_to_png(self.figure()),
                                        "Left: barrier per gliding ratio; right: the bands.")],

@@ -411,20 +411,22 @@ class VacancyStudy:
         """ΔG per site against its distance to the boundary plane (index order in bulk)."""
         import matplotlib.pyplot as plt
 
+        from layerscope.report.figures import OKABE_ITO, legend_outside
+
         t = self.scan.table
         fig, ax = plt.subplots(figsize=(5.5, 3.6))
         x = t["distance_to_boundary_A"] / 10.0 if self.structure != "bulk" else np.arange(len(t))
         conv = t["converged"].astype(bool).to_numpy()
-        ax.scatter(np.asarray(x)[conv], t["dG_eV"][conv], c="tab:blue", label="converged")
+        ax.scatter(np.asarray(x)[conv], t["dG_eV"][conv], c=OKABE_ITO[0], label="converged")
         if (~conv).any():
-            ax.scatter(np.asarray(x)[~conv], t["dG_eV"][~conv], marker="x", c="tab:red", label="not converged")
+            ax.scatter(np.asarray(x)[~conv], t["dG_eV"][~conv], marker="x", c=OKABE_ITO[1], label="not converged")
         if self.structure == "bulk" and self.li_fraction in PAPER_BULK_DG_EV:
             ax.axhline(PAPER_BULK_DG_EV[self.li_fraction], color="0.4", ls="--", label="seed study (PBE+U, NCM)")
-        ax.set_xlabel("distance to boundary plane (nm)" if self.structure != "bulk" else "symmetry-distinct O site")
+        ax.set_xlabel("distance to boundary plane (nm)" if self.structure != "bulk" else "symmetry-distinct O site index")
         ax.set_ylabel("ΔG O vacancy (eV)")
         ax.set_title(f"{self.composition} {self.structure}, Li {self.li_fraction:g}, "
                      f"{self.scan.parameters['potential']['potential']}")
-        ax.legend(fontsize=8)
+        legend_outside(ax, where="right")
         fig.tight_layout()
         return fig
 
@@ -477,17 +479,23 @@ class VacancyStudy:
 
     def section(self, provenance=None):
         """A report section: the profile, the table and the key numbers."""
-        from layerscope.report import Figure, Section, Table, figure_to_png
+        from layerscope.report import Figure, Section, Table, Value, figure_to_png
 
         s = self.summary()
         text = (f"O-vacancy formation free energies ΔG = E(vac) - E(host) + μO - TΔS for {s['n_sites']} symmetry-distinct O sites (standing for {s['n_sites_represented']}) of "
                 f"{s['host_formula']} ({self.structure}), {s['potential']}; μO = {s['mu_O_eV']:.3f} eV from Li/Li2O "
                 f"with ΔHf(Li2O) = -6.197 eV, TΔS = {s['t_dS_eV']:.3f} eV. Sites whose relaxation did not converge "
                 f"are kept and marked ({s['n_unconverged']}).")
-        metrics = {"ΔG min (eV)": s["dG_min_eV"], "ΔG max (eV)": s["dG_max_eV"], "μO (eV)": s["mu_O_eV"],
-                   "bulk a (Å)": s["bulk_a_A"], "bulk c (Å)": s["bulk_c_A"]}
+        metrics = {"ΔG min (eV, one site)": Value(s["dG_min_eV"], None, "eV"),
+                   "ΔG max (eV, one site)": Value(s["dG_max_eV"], None, "eV")}
+        t = self.scan.table
+        dg = t.loc[t["converged"].astype(bool), "dG_eV"].dropna()
+        if len(dg) >= 2:
+            metrics[f"ΔG (eV, mean ± s.d. over {len(dg)} converged sites)"] = Value(dg.mean(), dg.std(ddof=1), "eV")
+        metrics.update({"μO (eV)": Value(s["mu_O_eV"], None, "eV"), "bulk a (Å)": Value(s["bulk_a_A"], None, "Å"),
+                        "bulk c (Å)": Value(s["bulk_c_A"], None, "Å")})
         if s.get("boundary_energy_J_per_m2") is not None:
-            metrics["boundary energy (J/m²)"] = s["boundary_energy_J_per_m2"]
+            metrics["boundary energy (J/m², one calculation)"] = Value(s["boundary_energy_J_per_m2"], None, "J/m²")
         return Section(title=f"Atomistic: O vacancies ({self.structure})", text=text,
                        figures=[Figure("ΔG vs position", figure_to_png(self.figure()),
                                        "Each point is one O site; crosses did not converge.")],

@@ -53,7 +53,7 @@ def simulate_bulk(seed: int = 0) -> tuple[list[XASSpectrum], Impedance, GasRun]:
 
 def demo_section(workdir: Path, *, seed: int = 0):
     """Run XAS, EIS and gas evolution on the simulated cathode; write their outputs into ``workdir``."""
-    from layerscope.report import Section
+    from layerscope.report import Section, Value
 
     spectra, imp, dems = simulate_bulk(seed)
     xas = analyse_xas(spectra, XASOptions(references=(("Ni2+ reference", 2.0), ("Ni3+ reference", 3.0))))
@@ -62,16 +62,17 @@ def demo_section(workdir: Path, *, seed: int = 0):
     for name, res in (("xas", xas), ("eis", eis), ("gas", gas)):
         res.write(workdir / name, Provenance.create([], parameters={"seed": seed, **res.parameters}))
     val = xas.table.set_index("spectrum").loc["charged NMC811"]
-    fit = dict(zip(eis.items[0].fit.names, eis.items[0].fit.values))
+    fit = eis.items[0].fit.as_dict()
     g = gas.table.set_index("mz")
-    valence = f"{val['valence_lcf']:.3f} ± {val['valence_lcf_err']:.3f}"
-    metrics = {"Ni valence, linear combination (truth 2.7)": valence,
-               "R1 surface film (mOhm, truth 30)": 1000 * fit["R1"],
-               "R2 charge transfer (mOhm, truth 50)": 1000 * fit["R2"],
-               "O2 onset (V, truth 4.30)": float(g.loc[32, "onset_extrapolated"]),
-               "CO2 onset (V, truth 4.00)": float(g.loc[44, "onset_extrapolated"]),
-               "O2 released (umol/g)": float(g.loc[32, "amount_umol_g"])}
+    metrics = {"Ni valence, linear combination (truth 2.7)": Value(val["valence_lcf"], val["valence_lcf_err"]),
+               "R1 surface film (mOhm, truth 30)": Value(1000 * fit["R1"], 1000 * fit["R1_err"], "mOhm"),
+               "R2 charge transfer (mOhm, truth 50)": Value(1000 * fit["R2"], 1000 * fit["R2_err"], "mOhm"),
+               "O2 onset (V, truth 4.30)": Value(g.loc[32, "onset_extrapolated"], g.loc[32, "onset_err"], "V"),
+               "CO2 onset (V, truth 4.00)": Value(g.loc[44, "onset_extrapolated"], g.loc[44, "onset_err"], "V"),
+               "O2 released (µmol/g, one run)": Value(g.loc[32, "amount_umol_g"], None, "µmol/g")}
     text = ("Bulk spectroscopy of a simulated charged NMC811 cathode with known truth: Ni K-edge valence from "
             "references, impedance fit of a film and a charge-transfer arc, and DEMS gas evolution on charge.")
     return Section("Bulk spectroscopy (XAS, EIS, DEMS)", text=text,
-                   figures=xas.figures()[:1] + eis.figures()[:1] + gas.figures()[:1], metrics=metrics)
+                   figures=xas.figures()[:1] + eis.figures()[:1] + gas.figures()[:1], metrics=metrics,
+                   headline=["Ni valence, linear combination (truth 2.7)", "R2 charge transfer (mOhm, truth 50)",
+                             "O2 onset (V, truth 4.30)"])

@@ -80,6 +80,7 @@ class EISResult(FiguresOnce):
 
     def _make_figures(self) -> list:
         from layerscope.report import Figure, figure_to_png
+        from layerscope.report.figures import legend_outside
 
         pyplot = plt()
         fig, ax = pyplot.subplots(1, 3, figsize=(13, 3.8))
@@ -95,7 +96,7 @@ class EISResult(FiguresOnce):
         ax[0].set_xlabel("Z' (Ohm)")
         ax[0].set_ylabel("-Z'' (Ohm)")
         ax[0].set_aspect("equal", adjustable="datalim")
-        ax[0].legend(fontsize=6)
+        legend_outside(ax[0], where="below", ncol=2)
         ax[1].set_xlabel("frequency (Hz)")
         ax[1].set_ylabel("|Z| (Ohm)")
         ax[2].set_xlabel("frequency (Hz)")
@@ -112,37 +113,44 @@ class EISResult(FiguresOnce):
                     ax.semilogx(it.drt["tau_s"], it.drt["gamma_Ohm"], lw=1, label=it.spectrum.name)
             ax.set_xlabel("relaxation time τ (s)")
             ax.set_ylabel("resistance per grid point (Ohm)")
-            ax.legend(fontsize=6)
+            legend_outside(ax, where="right")
             figs.append(Figure("Distribution of relaxation times", figure_to_png(fig),
                                f"Tikhonov-regularised NNLS, λ = {self.options.drt_lambda:g}."))
         return figs
 
     def _series_figure(self, pyplot):
         from layerscope.report import Figure, figure_to_png
+        from layerscope.report.figures import axis_label, legend_outside
 
         t = self.fits
         names = [n for n, u in zip(self.items[0].fit.names, self.items[0].fit.units) if u == "Ohm"]
         fig, ax = pyplot.subplots(figsize=(5, 3.4))
         for n in names:
             ax.errorbar(t[self.label_name], t[n], yerr=t[f"{n}_err"], fmt="o-", ms=3, label=n)
-        ax.set_xlabel(self.label_name)
+        ax.set_xlabel(axis_label(self.label_name))
         ax.set_ylabel("resistance (Ohm)")
-        ax.legend(fontsize=7)
+        legend_outside(ax, where="right")
         return Figure(f"Resistances against {self.label_name}", figure_to_png(fig), "Error bars: fit standard errors.")
 
     def section(self, provenance: Provenance | None = None):
-        from layerscope.report import Section, Table
+        from layerscope.report import Section, Table, Value
 
         t = self.fits
-        metrics = {"spectra": len(t), "circuit": self.options.circuit,
-                   "largest relative residual": float(t["relative_residual"].max())}
+        metrics: dict = {}
+        first = self.items[0]
+        for n, v, e, u in zip(first.fit.names, first.fit.values, first.fit.errors, first.fit.units):
+            if u == "Ohm":
+                metrics[f"{n} of {first.spectrum.name} (Ohm, fit ± s.e.)"] = Value(v, e, "Ohm")
+        headline = list(metrics)[:3]
+        metrics.update({"spectra": len(t), "circuit": self.options.circuit,
+                        "largest relative residual": float(t["relative_residual"].max())})
         text = ("Equivalent-circuit fit with impedance.py (several starting points, lowest residual kept); parameter "
                 "uncertainties are standard errors from the fit covariance. Kramers-Kronig validity by linKK "
                 "(residuals in % of |Z|).")
         if self.flags:
             text += "\n\nFlags: " + "; ".join(f"{f['spectrum']}: {f['code']}" for f in self.flags)
         return Section("Impedance", text=text, figures=self.figures(), tables=[Table("Fits", t)], metrics=metrics,
-                       provenance=provenance)
+                       provenance=provenance, headline=headline or None)
 
     @writes_folder()
     def write(self, out_dir: Path, provenance: Provenance) -> None:

@@ -58,6 +58,7 @@ class GasResult(FiguresOnce):
 
     def _make_figures(self) -> list:
         from layerscope.report import Figure, figure_to_png
+        from layerscope.report.figures import axis_label, legend_outside
 
         pyplot = plt()
         n = len(self.analyses)
@@ -68,10 +69,10 @@ class GasResult(FiguresOnce):
                 ax.plot(x, a.signals[row["mz"]], lw=1, label=row["gas"])
                 if row["mz"] == self.options.onset_channel and np.isfinite(row["onset_extrapolated"]):
                     ax.axvline(row["onset_extrapolated"], color="0.5", lw=0.7, ls="--")
-            ax.set_xlabel(a.x_key)
+            ax.set_xlabel(axis_label(a.x_key))
             ax.set_ylabel("ion current above baseline (A)")
             ax.set_title(a.run.name, fontsize=8)
-            ax.legend(fontsize=7)
+            legend_outside(ax, where="below", ncol=2)
         fig.tight_layout()
         figs = [Figure("Ion currents", figure_to_png(fig), "Dashed: extrapolated onset of the O2 channel.")]
         if self.kinetics is not None:
@@ -79,16 +80,17 @@ class GasResult(FiguresOnce):
         return figs
 
     def section(self, provenance: Provenance | None = None):
-        from layerscope.report import Section, Table
+        from layerscope.report import Section, Table, Value
 
         t = self.table
         o2 = t[t["mz"] == self.options.onset_channel]
         metrics = {"runs": len(self.analyses)}
         if len(o2):
             key = f"onset m/z {self.options.onset_channel} ({o2['axis'].iloc[0]})"
-            metrics[key] = float(o2["onset_extrapolated"].iloc[0])
+            metrics[key] = Value(o2["onset_extrapolated"].iloc[0], o2["onset_err"].iloc[0] if "onset_err" in o2 else None,
+                                 "V" if o2["axis"].iloc[0].endswith("_V") else "")
         if "amount_umol_g" in t and len(o2) and np.isfinite(o2["amount_umol_g"].iloc[0]):
-            metrics["O2 released (umol/g)"] = float(o2["amount_umol_g"].iloc[0])
+            metrics["O2 released (umol/g, first run)"] = Value(o2["amount_umol_g"].iloc[0], None, "µmol/g")
         text = ("Baseline-free ion currents; onset where a line through the leading edge (20-80 % of the peak) meets "
                 "the baseline (threshold onset also given); amounts = calibration factor x integrated ion current, "
                 "per gram of the given active mass.")

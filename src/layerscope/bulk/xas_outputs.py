@@ -63,6 +63,7 @@ class XASResult(FiguresOnce):
 
     def _make_figures(self) -> list:
         from layerscope.report import Figure, figure_to_png
+        from layerscope.report.figures import legend_outside
 
         pyplot = plt()
         fig, ax = pyplot.subplots(1, 2, figsize=(10, 3.6))
@@ -71,9 +72,9 @@ class XASResult(FiguresOnce):
             ax[0].plot(r.spectrum.energy_eV, r.norm, lw=1, label=lab)
             ax[1].plot(r.spectrum.energy_eV, r.derivative, lw=1)
         ax[0].set_xlabel("energy (eV)")
-        ax[0].set_ylabel("normalised absorption")
+        ax[0].set_ylabel("normalised absorption (edge step = 1)")
         if len(self.edges) <= 16:
-            ax[0].legend(fontsize=6, ncol=2)
+            legend_outside(ax[0], where="below", ncol=2)
         ax[1].set_xlabel("energy (eV)")
         ax[1].set_ylabel("d(norm)/dE (1/eV)")
         figs = [Figure("Normalised spectra and derivatives", figure_to_png(fig),
@@ -86,19 +87,21 @@ class XASResult(FiguresOnce):
                 ax.errorbar(v, g["edge_energy_eV"], yerr=g["edge_energy_err_eV"], fmt="o", label=comp or "sample")
             ax.set_xlabel("voltage (V); pristine at 0")
             ax.set_ylabel("half-step edge energy (eV)")
-            ax.legend(fontsize=7)
+            legend_outside(ax, where="right")
             figs.append(Figure("Edge energy against voltage", figure_to_png(fig),
                                "Pristine samples (no voltage) at 0."))
         return figs
 
     def section(self, provenance: Provenance | None = None):
-        from layerscope.report import Section, Table
+        from layerscope.report import Section, Table, Value
 
         t = self.table
         metrics = {"spectra": len(t),
                    "edge energy range (eV)": f"{t.edge_energy_eV.min():.2f}-{t.edge_energy_eV.max():.2f}"}
         if "valence_lcf" in t:
-            metrics["mean valence, linear combination"] = float(t["valence_lcf"].mean())
+            v = t["valence_lcf"].dropna()
+            metrics[f"valence, linear combination (mean ± s.d. over {len(v)} spectra)"] = Value(
+                v.mean(), v.std(ddof=1) if len(v) >= 2 else None)
         text = ("Normalisation: pre-edge line and post-edge polynomial (Athena convention), E0 at the derivative "
                 "maximum; edge energy where the normalised spectrum crosses 0.5; white line = maximum within 30 eV "
                 "above E0. Valences (with references) by edge shift and by non-negative linear combination.")

@@ -212,7 +212,7 @@ class CurveResult:
         fig, ax = plt.subplots(1, 2, figsize=(9, 3.4))
         order = np.argsort(c.capacity_fraction, kind="stable")
         ax[0].plot(c.capacity_fraction[order], c.voltage_V[order], "-", lw=1)
-        ax[0].set_xlabel("normalised capacity")
+        ax[0].set_xlabel("normalised capacity (fraction)")
         ax[0].set_ylabel("voltage (V)")
         ax[1].plot(self.dqdv.voltage_V, np.abs(self.dqdv.dqdv), "-", lw=1)
         for _, p in self.peaks.iterrows():
@@ -235,7 +235,9 @@ class CurveResult:
         metrics = {"points": s["n_points"], "voltage range (V)": f"{s['voltage_min_V']:.3f}-{s['voltage_max_V']:.3f}",
                    "direction (from the file name)": s["label"] or "not stated", "dQ/dV peaks": s["n_dqdv_peaks"]}
         if s["main_peak_V"] is not None:
-            metrics["main dQ/dV peak (V)"] = s["main_peak_V"]
+            from layerscope.report import Value
+
+            metrics["main dQ/dV peak (V, one curve)"] = Value(s["main_peak_V"], None, "V")
         text = (f"Processed voltage curve {self.curve.source.name} ({self.curve.layout}) with a normalised "
                 "capacity. Flags: " + " ".join(f"[{f['code']}] {f['message']}." for f in self.flags))
         return Section("Voltage curve (normalised capacity)", text=text, figures=self._figures(),

@@ -98,6 +98,7 @@ class CyclingResult:
         import matplotlib.pyplot as plt
 
         from layerscope.report import Figure, figure_to_png
+        from layerscope.report.figures import legend_outside
 
         figs = []
         c = self.cycles
@@ -106,11 +107,11 @@ class CyclingResult:
         ycol = "specific_discharge_capacity_mAh_g" if spec else "discharge_capacity_mAh"
         ax[0].plot(c["cycle"], c[ycol], "o-", ms=3, label="discharge")
         ax[0].plot(c["cycle"], c[ycol.replace("discharge", "charge")], "s-", ms=3, label="charge")
-        ax[0].set_xlabel("cycle")
+        ax[0].set_xlabel("cycle number")
         ax[0].set_ylabel("capacity (mAh/g)" if spec else "capacity (mAh)")
-        ax[0].legend(fontsize=8)
+        legend_outside(ax[0], where="below", ncol=2)
         ax[1].plot(c["cycle"], 100 * c["coulombic_efficiency"], "o-", ms=3, color="C2")
-        ax[1].set_xlabel("cycle")
+        ax[1].set_xlabel("cycle number")
         ax[1].set_ylabel("Coulombic efficiency (%)")
         fig.tight_layout()
         figs.append(Figure("Capacity and Coulombic efficiency", figure_to_png(fig),
@@ -135,7 +136,7 @@ class CyclingResult:
                 ax[1].plot(cv.voltage_V, cv.dqdv, color=color, lw=1)
         ax[0].set_xlabel("capacity (mAh/g)" if col.startswith("specific") else "capacity (mAh)")
         ax[0].set_ylabel("voltage (V)")
-        ax[0].legend(fontsize=7)
+        legend_outside(ax[0], where="below", ncol=4)
         ax[1].set_xlabel("voltage (V)")
         ax[1].set_ylabel("dQ/dV (mAh/(g V))" if col.startswith("specific") else "dQ/dV (mAh/V)")
         if self.peaks is not None:
@@ -155,11 +156,11 @@ class CyclingResult:
             for name, grp in self.peaks.groupby("peak", sort=False):
                 ax[0].plot(grp["cycle"], grp["position_V"], "o-", ms=3, label=name)
                 ax[1].plot(grp["cycle"], grp["relative_height"], "o-", ms=3, label=name)
-            ax[0].set_xlabel("cycle")
+            ax[0].set_xlabel("cycle number")
             ax[0].set_ylabel("peak position (V)")
-            ax[1].set_xlabel("cycle")
-            ax[1].set_ylabel("height / first height")
-            ax[0].legend(fontsize=8)
+            ax[1].set_xlabel("cycle number")
+            ax[1].set_ylabel("height / first height (ratio)")
+            legend_outside(ax[1], where="right")
             fig.tight_layout()
             figs.append(Figure("dQ/dV peak tracking", figure_to_png(fig),
                                "Position and relative height of each named peak; gaps are cycles where it was not found."))
@@ -173,11 +174,7 @@ class CyclingResult:
         s = self.summary()
         metrics = {"cycles (complete, in the headline)":
                    f"{s['n_cycles']} ({s['n_complete_cycles']}, {s['n_headline_cycles']})"}
-        if "first_cycle_coulombic_efficiency" in s:
-            metrics["first-cycle Coulombic efficiency (%)"] = 100 * s["first_cycle_coulombic_efficiency"]
-            metrics[f"retention at cycle {s['last_cycle']} vs {s['reference_cycle']} (%)"] = 100 * s["last_retention"]
-            metrics["mean discharge voltage, last cycle (V)"] = s["last_mean_discharge_voltage_V"]
-            metrics["hysteresis, last cycle (V)"] = s["last_hysteresis_V"]
+        metrics.update(self._headline_metrics(s))
         for name, v in s.get("dqdv_peaks", {}).items():
             metrics[f"{name} peak, first -> last (V)"] = f"{v['first_position_V']:.3f} -> {v['last_position_V']:.3f}"
             metrics[f"{name} peak height, last / first"] = v["last_relative_height"]
@@ -194,8 +191,37 @@ class CyclingResult:
             text += "\n\nFlags: " + " ".join(f"[{f['code']}] {f['message']}." for f in self.flags)
         if self.notes:
             text += "\n\n" + " ".join(self.notes)
+        headline = [k for k in metrics if k.startswith(("retention at", "capacity fade", "first-cycle Coulombic"))]
         return Section("Cycling", text=text, figures=self.figures(), tables=tables, metrics=metrics,
-                       provenance=provenance)
+                       provenance=provenance, headline=headline or None)
+
+    def _headline_metrics(self, s: dict[str, Any]) -> dict[str, Any]:
+        """Retention, fade rate (linear fit ± standard error), efficiencies and voltages as report Values."""
+        import numpy as np
+
+        from layerscope.report import Value
+
+        if "first_cycle_coulombic_efficiency" not in s:
+            return {}
+        ok = self.cycles[self.cycles["headline"]]
+        out: dict[str, Any] = {
+            f"retention at cycle {s['last_cycle']} vs {s['reference_cycle']} (%, one cycle)":
+                Value(100 * s["last_retention"], None, "%")}
+        fin = ok[np.isfinite(ok["retention"].to_numpy(float))]
+        if len(fin) >= 3:
+            (slope, _), cov = np.polyfit(fin["cycle"].to_numpy(float), 100 * fin["retention"].to_numpy(float), 1,
+                                         cov=True)
+            out[f"capacity fade (% of cycle {s['reference_cycle']} per cycle; linear fit ± s.e. over {len(fin)} "
+                "cycles)"] = Value(-slope, np.sqrt(cov[0, 0]), "%/cycle")
+        out["first-cycle Coulombic efficiency (%, one cycle)"] = Value(100 * s["first_cycle_coulombic_efficiency"],
+                                                                        None, "%")
+        ce = 100 * ok["coulombic_efficiency"].iloc[1:].dropna()
+        if len(ce) >= 2:
+            out[f"Coulombic efficiency after the first cycle (%, mean ± s.d. over {len(ce)} cycles)"] = Value(
+                ce.mean(), ce.std(ddof=1), "%")
+        out["mean discharge voltage, last cycle (V)"] = Value(s["last_mean_discharge_voltage_V"], None, "V")
+        out["hysteresis, last cycle (V)"] = Value(s["last_hysteresis_V"], None, "V")
+        return out
 
     @writes_folder()
     def write(self, out_dir: Path, provenance: Provenance) -> None:

@@ -111,6 +111,7 @@ class XRDResult:
 
     def _make_figures(self) -> list:
         from layerscope.report import Figure, figure_to_png
+        from layerscope.report.figures import axis_label, legend_outside
 
         plt = _plt()
         figs = []
@@ -128,8 +129,8 @@ class XRDResult:
                 ax.axvline(row.center_deg, color="C0", lw=0.6, alpha=0.6)
                 ax.text(row.center_deg, top, row.reflection, rotation=90, fontsize=7, va="top", ha="right")
         ax.set_xlabel("2θ (deg)")
-        ax.set_ylabel("counts")
-        ax.legend(fontsize=8, loc="upper right")
+        ax.set_ylabel("intensity (counts)")
+        legend_outside(ax, where="right")
         fig.tight_layout()
         phase = "layered-oxide" if res is not None else f"{self.rock_salt['phase']} rock-salt"
         figs.append(Figure(f"Pattern with indexed {phase} reflections", figure_to_png(fig),
@@ -150,7 +151,7 @@ class XRDResult:
             ax.plot(xx, wh["intercept"] + wh["slope"] * xx, "-", color="C1")
             for xi, yi, n in zip(x, beta * np.cos(theta), sig["reflection"]):
                 ax.annotate(n, (xi, yi), fontsize=7)
-            ax.set_xlabel("4 sin θ")
+            ax.set_xlabel("4 sin θ (dimensionless)")
             ax.set_ylabel("β cos θ (rad)")
             fig.tight_layout()
             figs.append(Figure("Williamson-Hall plot", figure_to_png(fig),
@@ -161,10 +162,10 @@ class XRDResult:
             s = self.series
             fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
             ax[0].plot(s[self.label_name], s["(003)_deg"], "o-", ms=3)
-            ax[0].set_xlabel(self.label_name)
+            ax[0].set_xlabel(axis_label(self.label_name))
             ax[0].set_ylabel("(003) 2θ (deg)")
             ax[1].plot(s[self.label_name], s["c_A"], "o-", ms=3)
-            ax[1].set_xlabel(self.label_name)
+            ax[1].set_xlabel(axis_label(self.label_name))
             ax[1].set_ylabel("c (Å)")
             fig.tight_layout()
             figs.append(Figure("In situ series", figure_to_png(fig), "(003) position and refined c per pattern."))
@@ -174,29 +175,34 @@ class XRDResult:
     def _layered_metrics(self) -> dict[str, Any]:
         res = self.layered[0]
         lat = res.lattice
-        metrics: dict[str, Any] = {"I(003)/I(104)": f"{res.i003_i104:.3g} ± {res.i003_i104_err:.2g}"}
+        from layerscope.report import Value
+
+        metrics: dict[str, Any] = {"I(003)/I(104)": Value(res.i003_i104, res.i003_i104_err)}
         if "c_A" in lat:
-            metrics["a (Å)"] = f"{lat['a_A']:.4f} ± {lat['a_err_A']:.4f}"
-            metrics["c (Å)"] = f"{lat['c_A']:.4f} ± {lat['c_err_A']:.4f}"
+            metrics["a (Å)"] = Value(lat["a_A"], lat["a_err_A"], "Å")
+            metrics["c (Å)"] = Value(lat["c_A"], lat["c_err_A"], "Å")
             metrics["c/a"] = lat["c_over_a"]
         if "c_from_003_A" in lat:
             metrics["c from (003) alone (Å)"] = lat["c_from_003_A"]
         for k, v in res.splittings_deg.items():
             metrics[f"{k} splitting (deg)"] = v
         if res.williamson_hall is not None:
-            metrics["crystallite size (nm)"] = res.williamson_hall["size_nm"]
-            metrics["microstrain"] = res.williamson_hall["microstrain"]
+            wh = res.williamson_hall
+            metrics["crystallite size (nm)"] = Value(wh["size_nm"], wh.get("size_err_nm"), "nm")
+            metrics["microstrain"] = Value(wh["microstrain"], wh.get("microstrain_err"))
         return metrics
 
     def section(self, provenance: Provenance | None = None):
         from layerscope.report import Section, Table
 
+        from layerscope.report import Value
+
         metrics = self._layered_metrics() if self.layered else {"layered phase": "none found"}
         if self.rock_salt is not None:
             metrics[f"{self.rock_salt['phase']} rock salt identified"] = self.rock_salt["identified"]
             if "a_A" in self.rock_salt:
-                metrics[f"{self.rock_salt['phase']} a (Å)"] = (f"{self.rock_salt['a_A']:.4f} ± "
-                                                               f"{self.rock_salt['a_err_A']:.4f}")
+                metrics[f"{self.rock_salt['phase']} a (Å)"] = Value(self.rock_salt["a_A"], self.rock_salt["a_err_A"], "Å")
+        headline = [k for k in ("c (Å)", "I(003)/I(104)", "crystallite size (nm)") if k in metrics] or None
         cols = ["reflection", "predicted_deg", "center_deg", "center_err_deg", "d_A", "area", "area_err", "fwhm_deg",
                 "eta", "reduced_chi2", "significant", "reason"]
         tables = []
@@ -216,7 +222,7 @@ class XRDResult:
         if self.notes:
             text += "\n\nNotes: " + "; ".join(self.notes)
         return Section("X-ray diffraction", text=text, figures=self.figures(), tables=tables, metrics=metrics,
-                       provenance=provenance)
+                       provenance=provenance, headline=headline)
 
     @writes_folder()
     def write(self, out_dir: Path, provenance: Provenance) -> None:
@@ -323,6 +329,7 @@ class KineticsResult:
 
     def _make_figures(self) -> list:
         from layerscope.report import Figure, figure_to_png
+        from layerscope.report.figures import legend_outside
 
         plt = _plt()
         fig, ax = plt.subplots(1, 2, figsize=(9, 3.4))
@@ -332,7 +339,7 @@ class KineticsResult:
             ax[0].axvline(row.peak_C, color="0.6", lw=0.6)
         ax[0].set_xlabel("temperature (°C)")
         ax[0].set_ylabel(f"{self.curves[0].signal_name} (normalised)")
-        ax[0].legend(fontsize=7)
+        legend_outside(ax[0], where="below")
         k = self.kissinger
         ax[1].plot(1000 * k.table["inv_T_per_K"], k.table["ln_beta_over_T2"], "o")
         xx = np.linspace(k.table["inv_T_per_K"].min(), k.table["inv_T_per_K"].max(), 10)
@@ -347,13 +354,14 @@ class KineticsResult:
                        f"{self.ozawa.ea_kJ_mol:.1f} ± {self.ozawa.ea_err_kJ_mol:.1f} kJ/mol.")]
 
     def section(self, provenance: Provenance | None = None):
-        from layerscope.report import Section, Table
+        from layerscope.report import Section, Table, Value
 
         k, o = self.kissinger, self.ozawa
-        metrics = {"Kissinger Ea (kJ/mol)": f"{k.ea_kJ_mol:.1f} ± {k.ea_err_kJ_mol:.1f}",
-                   "Kissinger Ea (eV)": f"{k.ea_eV:.3f} ± {k.ea_err_eV:.3f}",
-                   "Ozawa Ea (kJ/mol)": f"{o.ea_kJ_mol:.1f} ± {o.ea_err_kJ_mol:.1f}",
-                   "T of max O2 release at the slowest rate (°C)": float(self.peaks["peak_C"].iloc[0])}
+        metrics = {"Kissinger Ea (kJ/mol)": Value(k.ea_kJ_mol, k.ea_err_kJ_mol, "kJ/mol"),
+                   "Kissinger Ea (eV)": Value(k.ea_eV, k.ea_err_eV, "eV"),
+                   "Ozawa Ea (kJ/mol)": Value(o.ea_kJ_mol, o.ea_err_kJ_mol, "kJ/mol"),
+                   "T of max O2 release at the slowest rate (°C, one run)":
+                       Value(float(self.peaks["peak_C"].iloc[0]), None, "°C")}
         text = ("Temperature of maximum oxygen release from each heating run (Savitzky-Golay smoothing, parabola "
                 "through the top 20 % of the peak); Kissinger and Ozawa straight-line fits over the heating rates, "
                 "uncertainties are the standard errors of the slopes.")

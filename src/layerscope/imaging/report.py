@@ -35,7 +35,7 @@ def overlay_figure(image: np.ndarray, columns: pd.DataFrame, pixel_size_nm: floa
     """
     from matplotlib.lines import Line2D
 
-    from layerscope.report.figures import add_scalebar, plt
+    from layerscope.report.figures import add_scalebar, legend_outside, plt
 
     n_panels = 2 if phase_map is not None else 1
     h, w = image.shape
@@ -60,7 +60,6 @@ def overlay_figure(image: np.ndarray, columns: pd.DataFrame, pixel_size_nm: floa
                    facecolors="none", edgecolors=colour, linewidths=0.6)
         handles.append(Line2D([], [], marker="o", ls="", color=colour, label=ph.replace("_", " ")))
     handles.append(Line2D([], [], marker="o", ls="", mfc="none", color="0.8", label="Li-layer site (size: mixing)"))
-    ax.legend(handles=handles, loc="upper right", fontsize=7, framealpha=0.7)
     ax.set_axis_off()
     add_scalebar(ax, px)
     ax.set_title(title or "columns by phase")
@@ -73,6 +72,7 @@ def overlay_figure(image: np.ndarray, columns: pd.DataFrame, pixel_size_nm: floa
         ax2.set_axis_off()
         add_scalebar(ax2, map_pixel_nm or px)
         ax2.set_title("phase map (black: vacuum / void)")
+    legend_outside(axes[0, -1], handles, where="right")  # beside the images, never over the atoms
     fig.tight_layout()
     return fig
 
@@ -93,7 +93,9 @@ def phase_section(pm, image: np.ndarray, *, title: str = "Atomic-resolution phas
     if overlay_png is None:
         overlay_png = figure_to_png(overlay_figure(image, pm.columns, pm.result.pixel_size_nm, phase_map=pm.phase_map,
                                                    map_pixel_nm=pm.phase_map_pixel_nm))
+    headline = _headline_metrics(pm)
     metrics = {
+        **headline,
         "columns (detected / TM placed in one-site gaps / Li-layer sites)":
             f"{s['columns']['detected']} / {s['columns'].get('tm_placed', 0)} / {s['columns']['li_sites']}",
         "basal-plane normal (deg from y)": s["lattice"]["basal_normal_angle_deg"],
@@ -126,7 +128,49 @@ def phase_section(pm, image: np.ndarray, *, title: str = "Atomic-resolution phas
         tables=[Table("Domains (largest 20)", domains), Table("Interfaces between blocks", pm.interfaces),
                 Table("Layers", pm.layers)] + list(extra_tables or []),
         metrics=metrics,
+        headline=list(headline)[:4] or None,
     )
+
+
+_LAYERED = ("O3", "O3'", "O1")
+
+
+def _headline_metrics(pm) -> dict[str, Any]:
+    """The numbers a paper quotes from a phase map, as report Values.
+
+    Rock-salt thickness (largest rock-salt domain; ± the layer-counting resolution: each of its two
+    interfaces lies somewhere within one cation-layer spacing d, so ± d·√(2/12)); O1 fraction of the
+    columns (one measurement); twin-like domains (a count); Li/TM mixing in the layered regions and
+    TM-layer spacings per phase (mean ± s.d. over the layers).
+    """
+    from layerscope.report import Value
+
+    out: dict[str, Any] = {}
+    dom, layers = pm.domains, pm.layers
+    rs = dom[dom["phase"] == "rock_salt"] if "phase" in dom else dom.iloc[:0]
+    if len(rs):
+        big = rs.loc[rs["n_columns"].idxmax()]
+        d = float(big["thickness_nm"]) / max(int(big["n_cation_layers"]), 1)
+        edge = pm.summary["quantities"].get("surface_layer", {}).get("image_edge_lower_bound_nm")
+        name = ("rock-salt layer (nm; ± layer-counting resolution" + ("; a lower bound: it reaches the image edge)"
+                                                                       if edge else ")"))
+        out[name] = Value(big["thickness_nm"], d * (2 / 12) ** 0.5, "nm")
+    fractions = pm.summary.get("phase_fractions", {})
+    out["O1 fraction (% of the columns, one map)"] = Value(100 * fractions.get("O1", 0.0), None, "%")
+    twins = pm.summary.get("twin_like_domains", {})
+    out["twin-like domains (single- / double- / multilayer)"] = " / ".join(
+        str(twins.get(k, 0)) for k in ("single-layer", "double-layer", "multilayer"))
+    li = layers[(layers["kind"] == "Li") & layers["phase"].isin(_LAYERED)]["mixing"].dropna() if len(layers) else []
+    if len(li) >= 2:
+        out[f"Li/TM mixing in layered regions (mean ± s.d. over {len(li)} Li layers)"] = Value(
+            li.mean(), li.std(ddof=1))
+    for phase in ("O3", "O1"):
+        sp = layers[(layers["kind"] == "TM") & (layers["phase"] == phase)]["tm_spacing_nm"].dropna() \
+            if len(layers) else []
+        if len(sp) >= 2:
+            out[f"TM-layer spacing, {phase} (nm, mean ± s.d. over {len(sp)} layers)"] = Value(
+                sp.mean(), sp.std(ddof=1), "nm")
+    return out
 
 
 def write_columns(columns: pd.DataFrame, path: Path) -> Path:

@@ -45,7 +45,7 @@ def write_tables(result: InsituResult, out_dir: Path) -> list[Path]:
 
 def figures(result: InsituResult) -> list[tuple[str, "Any", str]]:
     """``(name, matplotlib figure, caption)`` for every plot that applies."""
-    from layerscope.report.figures import plt
+    from layerscope.report.figures import legend_outside, plt
 
     out = []
     f = result.frames
@@ -56,7 +56,7 @@ def figures(result: InsituResult) -> list[tuple[str, "Any", str]]:
         ax.plot(f["time_s"], f["drift_y_nm"], "s-", ms=3, label="y")
         ax.set_xlabel("time (s)")
         ax.set_ylabel("drift (nm)")
-        ax.legend()
+        legend_outside(ax)
         ax.set_title("Cumulative specimen drift")
         out.append(("drift", fig, f"Drift against the first frame ({result.summary['drift']['reference']} reference)."))
     if o.voids and "void_fraction" in f:
@@ -66,7 +66,7 @@ def figures(result: InsituResult) -> list[tuple[str, "Any", str]]:
         ax.set_ylabel("void areal fraction (%)")
         ax2 = ax.twinx()
         ax2.step(f["time_s"], f["n_voids"], where="mid", color="0.4", lw=1)
-        ax2.set_ylabel("void count", color="0.4")
+        ax2.set_ylabel("voids (count)", color="0.4")
         ax.set_title("Voids and pores")
         out.append(("void_fraction", fig, "Areal fraction of the analysed area (red) and number of voids (grey)."))
         if len(result.voids):
@@ -75,8 +75,8 @@ def figures(result: InsituResult) -> list[tuple[str, "Any", str]]:
             ax.hist(result.voids["equivalent_diameter_nm"], bins=20, color="0.7", label="all frames")
             ax.hist(last["equivalent_diameter_nm"], bins=20, color="C3", alpha=0.8, label="last frame")
             ax.set_xlabel("equivalent diameter (nm)")
-            ax.set_ylabel("voids")
-            ax.legend()
+            ax.set_ylabel("voids (count)")
+            legend_outside(ax)
             out.append(("void_sizes", fig, "Size distribution (equivalent-circle diameter)."))
     if o.fronts and len(result.fronts):
         fr = result.fronts
@@ -90,7 +90,7 @@ def figures(result: InsituResult) -> list[tuple[str, "Any", str]]:
                     label=f"v = {s['velocity_nm_per_s']:.4g} ± {s['velocity_err_nm_per_s']:.2g} nm/s")
         ax.set_xlabel("time (s)")
         ax.set_ylabel("front position (nm)")
-        ax.legend()
+        legend_outside(ax)
         ax.set_title("Layered / rock-salt front")
         out.append(("front_position", fig, "Front position along its propagation direction (specimen coordinates)."))
     return out
@@ -103,7 +103,8 @@ def report_section(result: InsituResult, *, title: str = "In situ series", first
     from layerscope.report.figures import add_scalebar, plt
 
     s = result.summary
-    metrics: dict[str, Any] = {"frames analysed": f"{s['n_frames_analysed']} of {s['n_frames']}"}
+    metrics: dict[str, Any] = {**_headline_metrics(result),
+                               "frames analysed": f"{s['n_frames_analysed']} of {s['n_frames']}"}
     if s.get("bad_frames"):
         metrics["unreadable frames"] = ", ".join(str(b) for b in s["bad_frames"])
     if "drift" in s:
@@ -115,12 +116,9 @@ def report_section(result: InsituResult, *, title: str = "In situ series", first
         for k, n in v["events"].items():
             metrics[f"events: {k}"] = n
     if "front" in s and "velocity_nm_per_s" in s["front"]:
-        fr = s["front"]
-        metrics["front velocity (nm/s)"] = f"{fr['velocity_nm_per_s']:.4g} ± {fr['velocity_err_nm_per_s']:.2g}"
-        metrics["front width, 10-90 % (nm)"] = f"{fr['width_nm']:.3g} ± {fr['width_err_nm']:.2g}"
-        metrics["front direction to layer normal (deg)"] = fr["angle_to_layer_normal_deg"]
+        metrics["front direction to layer normal (deg)"] = s["front"]["angle_to_layer_normal_deg"]
     if "cracks" in s and "median_width_nm" in s["cracks"]:
-        metrics["crack width, last frame (nm)"] = s["cracks"]["median_width_nm"]
+        metrics["crack width, last frame (nm, median over the crack)"] = s["cracks"]["median_width_nm"]
         metrics["crack length, last frame (nm)"] = s["cracks"]["total_length_nm"]
     figs = [Figure(name.replace("_", " "), figure_to_png(fig), cap) for name, fig, cap in figures(result)]
     if first_frame is not None:
@@ -149,7 +147,30 @@ def report_section(result: InsituResult, *, title: str = "In situ series", first
     )
     if result.stopped_at is not None:
         text += f"\n\nThe analysis stopped at unreadable frame {result.stopped_at}; the frames before it are reported."
-    return Section(title, text=text, figures=figs, tables=tables, metrics=metrics, provenance=provenance)
+    headline = [k for k in metrics if k.startswith(("void growth", "front velocity", "front width"))]
+    return Section(title, text=text, figures=figs, tables=tables, metrics=metrics, provenance=provenance,
+                   headline=headline or None)
+
+
+def _headline_metrics(result: InsituResult) -> dict[str, Any]:
+    """Void growth rate (straight line through the void area against time, ± its standard error) and the
+    front's velocity and width (± their fit standard errors) as report Values."""
+    from layerscope.report import Value
+
+    s, f = result.summary, result.frames
+    out: dict[str, Any] = {}
+    if "void_area_nm2" in f and "time_s" in f:
+        ok = np.isfinite(f["void_area_nm2"].to_numpy(float)) & np.isfinite(f["time_s"].to_numpy(float))
+        if ok.sum() >= 3:
+            (slope, _), cov = np.polyfit(f["time_s"].to_numpy(float)[ok], f["void_area_nm2"].to_numpy(float)[ok], 1,
+                                         cov=True)
+            out[f"void growth rate (nm²/s, total void area; linear fit ± s.e. over {int(ok.sum())} frames)"] = Value(
+                slope, np.sqrt(cov[0, 0]), "nm²/s")
+    fr = s.get("front", {})
+    if "velocity_nm_per_s" in fr:
+        out["front velocity (nm/s, fit ± s.e.)"] = Value(fr["velocity_nm_per_s"], fr["velocity_err_nm_per_s"], "nm/s")
+        out["front width, 10-90 % (nm, ± s.e.)"] = Value(fr["width_nm"], fr["width_err_nm"], "nm")
+    return out
 
 
 def _outline(mask: np.ndarray) -> np.ndarray:

@@ -12,7 +12,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-__all__ = ["figure_to_png", "FigureBytes", "add_scalebar", "nice_length_nm", "show_image", "plt", "OKABE_ITO"]
+__all__ = ["figure_to_png", "FigureBytes", "add_scalebar", "nice_length_nm", "show_image", "plt", "OKABE_ITO",
+           "legend_outside", "layout_problems", "MIN_FONT_PT", "axis_label"]
+
+#: The smallest font size (points, at the saved size) a figure may use: readable in print.
+MIN_FONT_PT = 7.0
 
 #: Okabe & Ito's colour-blind-safe palette (Color Universal Design), the default line colours.
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
@@ -106,3 +110,109 @@ def show_image(image: np.ndarray, pixel_size_nm: float, *, title: str = "", cmap
         ax.set_title(title)
     add_scalebar(ax, pixel_size_nm)
     return fig, ax
+
+
+def legend_outside(ax: "matplotlib.axes.Axes", handles=None, *, where: str = "right", fontsize: float = 8,
+                   **kwargs) -> "matplotlib.legend.Legend":
+    """Put the legend of ``ax`` outside its data area: to the right of the axes or below its x label.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    handles : list, optional
+        Legend handles (default: the labelled artists of ``ax``).
+    where : {"right", "below"}
+        "right" for a single panel (the saved figure grows to hold it, ``bbox_inches="tight"``);
+        "below" for a panel with another panel to its right.
+    fontsize : float
+        Points; never below :data:`MIN_FONT_PT`.
+    **kwargs
+        Passed to :meth:`matplotlib.axes.Axes.legend` (``ncol``, ``markerscale`` ...).
+
+    Returns
+    -------
+    matplotlib.legend.Legend
+    """
+    from matplotlib.transforms import ScaledTranslation
+
+    kwargs.setdefault("borderaxespad", 0.0)
+    kwargs["fontsize"] = max(float(fontsize), MIN_FONT_PT)
+    if handles is not None:
+        kwargs["handles"] = handles
+    if where == "right":
+        return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), **kwargs)
+    if where != "below":
+        raise ValueError(f"where must be 'right' or 'below', not {where!r}")
+    fig = ax.figure
+    tight = ax.get_tightbbox(fig.canvas.get_renderer())  # the axes with its tick labels and x label (pixels)
+    drop_in = (ax.get_window_extent().y0 - tight.y0) / fig.dpi + 0.05
+    transform = ax.transAxes + ScaledTranslation(0.0, -drop_in, fig.dpi_scale_trans)
+    kwargs.setdefault("ncol", 3)
+    return ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=transform, **kwargs)
+
+
+def _overlap_px(a, b) -> float:
+    w = min(a.x1, b.x1) - max(a.x0, b.x0)
+    h = min(a.y1, b.y1) - max(a.y0, b.y0)
+    return max(w, 0.0) * max(h, 0.0)
+
+
+def _axis_problems(ax, name: str) -> list[str]:
+    """Axis labels: every axis with tick labels has a label with a unit in (…) or […]."""
+    out = []
+    for axis, which in ((ax.xaxis, "x"), (ax.yaxis, "y")):
+        if not axis.get_visible() or not any(t.get_visible() and t.get_text() for t in axis.get_ticklabels()):
+            continue
+        label = axis.get_label().get_text()
+        if not label:
+            out.append(f"{name}: {which} axis has tick labels but no label")
+        elif not (("(" in label and ")" in label) or ("[" in label and "]" in label)
+                  or label.endswith((" number", " index"))):  # an ordinal (cycle number) has no unit
+            out.append(f"{name}: {which} label {label!r} has no unit in (…) or […]")
+    return out
+
+
+def layout_problems(fig: "matplotlib.figure.Figure") -> list[str]:
+    """What keeps ``fig`` from print quality, one line each (empty: none).
+
+    Checks, at the size the figure is saved: a legend overlapping the data area of any axes
+    (legends belong outside the data, :func:`legend_outside`), an axis with tick labels but no label
+    with a unit in parentheses or brackets ("(nm)", "[eV]", "(count)", "(a.u.)"; an ordinal such as
+    "cycle number" needs none), and any visible
+    text smaller than :data:`MIN_FONT_PT` points.
+    """
+    fig.canvas.draw()
+    problems = []
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    for i, ax in enumerate(axes):
+        name = f"axes {i} {ax.get_title()!r}"
+        if ax.axison:
+            problems += _axis_problems(ax, name)
+        legend = ax.get_legend()
+        if legend is not None and legend.get_visible():
+            box = legend.get_window_extent()
+            for j, other in enumerate(axes):
+                if _overlap_px(box, other.get_window_extent()) > 1.0:
+                    problems.append(f"{name}: legend overlaps the data area of axes {j} {other.get_title()!r}")
+    for text in fig.findobj(lambda a: hasattr(a, "get_fontsize") and hasattr(a, "get_text")):
+        if text.get_visible() and text.get_text().strip() and text.get_fontsize() < MIN_FONT_PT - 1e-6:
+            problems.append(f"text {text.get_text()[:30]!r} is {text.get_fontsize():g} pt (< {MIN_FONT_PT:g} pt)")
+    return problems
+
+
+#: Unit suffixes of column names (``time_s``) and how an axis label writes them.
+_UNIT_SUFFIXES = {"s": "s", "min": "min", "h": "h", "V": "V", "C": "°C", "K": "K", "eV": "eV", "nm": "nm",
+                  "pm": "pm", "A": "Å", "deg": "deg", "mAh": "mAh", "Ohm": "Ohm", "pct": "%", "percent": "%"}
+
+
+def axis_label(name: str) -> str:
+    """An axis label from a column name with a unit suffix: "time_s" -> "time (s)", "cycle" -> "cycle number".
+
+    A name without a known unit suffix is returned with spaces for underscores.
+    """
+    head, _, unit = name.rpartition("_")
+    if head and unit in _UNIT_SUFFIXES:
+        return f"{head.replace('_', ' ')} ({_UNIT_SUFFIXES[unit]})"
+    if name in ("cycle", "pattern", "spectrum", "frame"):
+        return f"{name} number"
+    return name.replace("_", " ")

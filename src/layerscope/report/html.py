@@ -41,17 +41,50 @@ class Figure:
         return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
 
 
-@dataclass(frozen=True)
-class Value:
-    """A number with its uncertainty and unit, shown rounded to the uncertainty ("1.93 ± 0.21 nm")."""
+class Value(float):
+    """A number with its uncertainty and unit, shown rounded to the uncertainty ("1.93 ± 0.21 nm").
 
-    value: float
-    uncertainty: float | None = None
-    unit: str = ""
+    A ``Value`` is the float it carries (compares, sorts and serialises as that number), so a metric
+    can become a ``Value`` without changing what reads it; ``str()`` gives the rounded text with
+    the unit. Without an uncertainty (a single measurement) it shows 4 significant digits.
+
+    Parameters
+    ----------
+    value : float
+        The number (None or NaN: not measured, shown as "—").
+    uncertainty : float, optional
+        One standard uncertainty in the same unit (a fit's standard error, a standard deviation
+        over frames/layers/particles: say which in the metric name).
+    unit : str
+        "nm", "eV", "%", "mOhm" ...; "" for a dimensionless number.
+    """
+
+    uncertainty: float | None
+    unit: str
+
+    def __new__(cls, value: Any, uncertainty: Any = None, unit: str = "") -> "Value":
+        obj = super().__new__(cls, math.nan if value is None else float(value))
+        unc = None if uncertainty is None else float(uncertainty)
+        obj.uncertainty = unc if unc is not None and math.isfinite(unc) and unc > 0 else None
+        obj.unit = unit
+        return obj
+
+    @property
+    def value(self) -> float:
+        """The number as a plain float."""
+        return float(self)
+
+    def __reduce__(self):
+        return (Value, (float(self), self.uncertainty, self.unit))
+
+    def __repr__(self) -> str:
+        return f"Value({float(self)!r}, {self.uncertainty!r}, {self.unit!r})"
 
     def __str__(self) -> str:
-        text = format_with_uncertainty(self.value, self.uncertainty)
-        return f"{text} {self.unit}".strip()
+        text = format_with_uncertainty(float(self), self.uncertainty)
+        if text == _MISSING:
+            return text
+        return f"{text} {self.unit}".strip() if self.unit != "%" else f"{text} %"
 
 
 def format_with_uncertainty(value: Any, uncertainty: Any = None) -> str:

@@ -122,7 +122,7 @@ def truth_counts(columns: pd.DataFrame) -> pd.DataFrame:
 def _truth_figure(scene, settings: DemoSettings) -> bytes:
     """The degraded image beside the clean one with the ground-truth columns and block boundaries."""
     from layerscope.report import figure_to_png
-    from layerscope.report.figures import add_scalebar, plt
+    from layerscope.report.figures import OKABE_ITO, add_scalebar, legend_outside, plt
 
     cols, info = scene.columns, scene.atoms.info
     p = scene.pixel_size_nm
@@ -130,21 +130,21 @@ def _truth_figure(scene, settings: DemoSettings) -> bytes:
     axes[0].imshow(scene.image.data, cmap="gray", interpolation="nearest")
     axes[0].set_title(f"degraded HAADF, {settings.dose_e_per_A2:.0e} e/Å²")
     axes[1].imshow(scene.clean.data, cmap="gray", interpolation="nearest")
-    colours = {"TM": "tab:orange", "Li": "tab:cyan", "O": "tab:red"}
+    colours = {"TM": OKABE_ITO[4], "Li": OKABE_ITO[5], "O": OKABE_ITO[1]}  # colour-blind safe
     for kind, colour in colours.items():
         sel = cols[cols.kind == kind]
         mixed = sel.tm_fraction > 0 if kind == "Li" else np.zeros(len(sel), bool)
         axes[1].scatter(sel.x_true_nm[~mixed] / p - 0.5, sel.y_true_nm[~mixed] / p - 0.5, s=1.5, c=colour,
                         label=f"{kind} column", linewidths=0)
         if kind == "Li":
-            axes[1].scatter(sel.x_true_nm[mixed] / p - 0.5, sel.y_true_nm[mixed] / p - 0.5, s=6, c="lime",
+            axes[1].scatter(sel.x_true_nm[mixed] / p - 0.5, sel.y_true_nm[mixed] / p - 0.5, s=6, c=OKABE_ITO[2],
                             label="Li site with TM (mixing)", linewidths=0)
     for block in info.get("blocks", []):
         y = block["y_min_nm"] / p
-        axes[1].axhline(y, color="yellow", lw=0.6, ls="--")
-        axes[1].text(3, y + 8, block["phase"].replace("_", " "), color="yellow", fontsize=8, va="top")
+        axes[1].axhline(y, color=OKABE_ITO[6], lw=0.6, ls="--")
+        axes[1].text(3, y + 8, block["phase"].replace("_", " "), color=OKABE_ITO[6], fontsize=8, va="top")
     axes[1].set_title("clean image with the ground truth")
-    axes[1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, markerscale=3)  # outside the data
+    legend_outside(axes[1], where="right", markerscale=3)
     for ax in axes:
         ax.set_axis_off()
         add_scalebar(ax, p)

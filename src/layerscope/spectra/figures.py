@@ -33,6 +33,11 @@ def _label(key: str) -> str:
     return key.replace("_", " ")
 
 
+def _axis_label(text: str) -> str:
+    """An axis or colour-bar label with its unit: ratios and valences are marked dimensionless."""
+    return text if text.rstrip().endswith(")") and "(eV)" in text else f"{text} (dimensionless)"
+
+
 #: Quantities drawn as maps/profiles (all maps are still written as .npy and in pixels.csv).
 _DISPLAYED = ("t_over_lambda", "valence_interp", "valence_lc", "shift_eV", "l3_l2", "preedge_ratio", "O_per_")
 
@@ -60,7 +65,7 @@ def map_figure(values: np.ndarray, pixel_size_nm: float, title: str, front: dict
     ax.set_axis_off()
     ax.set_title(title)
     add_scalebar(ax, pixel_size_nm)
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).set_label(_axis_label(title))
     return figure_to_png(fig)
 
 
@@ -71,7 +76,7 @@ def profile_figure(
     from scipy.special import erf
 
     from layerscope.report import figure_to_png
-    from layerscope.report.figures import plt
+    from layerscope.report.figures import legend_outside, plt
 
     fig, ax = plt.subplots(figsize=(6, 3.4))
     ax.errorbar(positions_nm, values, yerr=sigma, fmt="o", ms=3, lw=0.8, capsize=0)
@@ -82,9 +87,10 @@ def profile_figure(
         ax.plot(x, y, "r-", lw=1.2,
                 label=f"front {front['position_nm']:.2f} ± {front['position_sigma_nm']:.2f} nm, "
                       f"10-90 % {front['width_nm']:.2f} ± {front['width_sigma_nm']:.2f} nm")
-        ax.legend(fontsize=8, loc="best")
     ax.set_xlabel("position (nm)")
-    ax.set_ylabel(title)
+    ax.set_ylabel(_axis_label(title))
+    if front and "position_nm" in front:
+        legend_outside(ax, where="below", ncol=1)
     ax.grid(alpha=0.3)
     return figure_to_png(fig)
 
@@ -105,6 +111,7 @@ def spectra_figure(edge_spectra: dict[str, tuple[np.ndarray, np.ndarray]]) -> by
         ax.plot(e[m], y[m], lw=1)
         ax.set_title(f"{name} (mean, background removed)")
         ax.set_xlabel("energy loss (eV)")
+        ax.set_ylabel("intensity (counts)")
         ax.grid(alpha=0.3)
     return figure_to_png(fig)
 
@@ -161,7 +168,7 @@ def _fronts_table(fronts: dict[str, dict]) -> pd.DataFrame:
 
 def eels_section(res: Any, *, title: str = "EELS") -> Any:
     """A :class:`layerscope.report.Section` for an :class:`~layerscope.spectra.pipeline.EELSAnalysis`."""
-    from layerscope.report import Figure, Section, Table
+    from layerscope.report import Figure, Section, Table, Value
 
     figs = [Figure(t, png, cap) for _, t, png, cap in _figures(res)]
     tables = []
@@ -169,15 +176,11 @@ def eels_section(res: Any, *, title: str = "EELS") -> Any:
         tables.append(Table("Fronts (error-function fits)", _fronts_table(res.fronts)))
     if res.references:
         tables.append(Table("References used", pd.DataFrame(res.references)))
-    metrics: dict[str, Any] = {}
+    metrics, headline = _front_metrics(res.fronts)
     for k, st in res.summary["maps"].items():
         if "sigma" in k or st["median"] is None:
             continue
-        metrics[f"median {_label(k)}"] = round(st["median"], 4)
-    for k, f in res.fronts.items():
-        if "position_nm" in f:
-            metrics[f"front of {_label(k)} (nm)"] = f"{f['position_nm']:.2f} ± {f['position_sigma_nm']:.2f}"
-            metrics[f"10-90 % width of {_label(k)} (nm)"] = f"{f['width_nm']:.2f} ± {f['width_sigma_nm']:.2f}"
+        metrics[f"median {_label(k)}"] = Value(round(st["median"], 4), None, "eV" if k.endswith("eV") else "")
     p = res.parameters
     valence = res.summary.get("valence") or {}
     if valence:
@@ -188,7 +191,39 @@ def eels_section(res: Any, *, title: str = "EELS") -> Any:
         text += "\n\nFlags: " + "; ".join(f"[{f['code']}] {f['message']}" for f in flags) + "."
     if res.summary.get("notes"):
         text += "\n\nNotes: " + "; ".join(res.summary["notes"]) + "."
-    return Section(title, text=text, figures=figs, tables=tables, metrics=metrics, provenance=res.provenance())
+    return Section(title, text=text, figures=figs, tables=tables, metrics=metrics, provenance=res.provenance(),
+                   headline=headline or None)
+
+
+#: Quantities whose line-scan front leads the headline, in order of preference (one valence, then ratios).
+_HEADLINE_FRONTS = (("Co_L.valence_lc", "Co_L.valence_interp", "Ni_L.valence_lc", "Mn_L.valence_lc"),
+                    ("Co_L.l3_l2", "Ni_L.l3_l2", "Mn_L.l3_l2"), ("O_K.preedge_ratio",))
+
+
+def _front_metrics(fronts: dict[str, dict]) -> tuple[dict[str, Any], list[str]]:
+    """Front positions and widths (fit ± s.e.) and, for line scans, the plateau on each side of the front
+    (fit ± s.e.) as report Values; and the headline keys (the front of a valence, the L3/L2 and O-K
+    pre-edge plateaus)."""
+    from layerscope.report import Value
+
+    metrics: dict[str, Any] = {}
+    headline: list[str] = []
+    for k, f in fronts.items():
+        if "position_nm" not in f:
+            continue
+        pos, width = f"front of {_label(k)} (nm, fit ± s.e.)", f"10-90 % width of {_label(k)} (nm, fit ± s.e.)"
+        metrics[pos] = Value(f["position_nm"], f["position_sigma_nm"], "nm")
+        metrics[width] = Value(f["width_nm"], f["width_sigma_nm"], "nm")
+        unit = "eV" if k.endswith("eV") else ""
+        start, end = f"{_label(k)} at the scan start (fit ± s.e.)", f"{_label(k)} at the scan end (fit ± s.e.)"
+        metrics[start] = Value(f["low"], f.get("low_sigma"), unit)
+        metrics[end] = Value(f["high"], f.get("high_sigma"), unit)
+        if any(k in group for group in _HEADLINE_FRONTS[1:]):
+            headline += [start, end]
+    valence = [k for k in _HEADLINE_FRONTS[0] if "position_nm" in fronts.get(k, {})]
+    if valence:
+        headline.insert(0, f"front of {_label(valence[0])} (nm, fit ± s.e.)")
+    return metrics, headline
 
 
 def _valence_table(valence: dict[str, Any]) -> pd.DataFrame:

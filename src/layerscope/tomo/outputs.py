@@ -102,10 +102,10 @@ def report_section(result, *, provenance: Any = None, pngs: dict[str, bytes] | N
     s = result.summary
     metrics: dict[str, Any] = {"volume (z x y x x voxels)": " x ".join(map(str, s["shape_zyx"])),
                                "voxel size (nm)": s["voxel_size_nm"]}
-    for key in ("n_particles", "n_cracks", "n_pores", "crack_volume_fraction", "cracked_particle_fraction",
-                "median_equivalent_diameter_nm", "crack_width_mean_nm", "porosity"):
+    for key in ("n_particles", "n_cracks", "n_pores", "cracked_particle_fraction", "porosity"):
         if key in s:
             metrics[key.replace("_", " ")] = s[key]
+    metrics.update(_spread_metrics(result))
     if "reconstruction" in s:
         r = s["reconstruction"]
         metrics["reconstruction"] = f"{r['algorithm'].upper()} on {r['device']}, centre {r['centre_px']:.2f} px"
@@ -123,7 +123,34 @@ def report_section(result, *, provenance: Any = None, pngs: dict[str, bytes] | N
             "attenuation around each crack (partial-volume aware).")
     if result.flags:
         text += "\n\nFlags: " + "; ".join(f"{f['code']}: {f['message']}" for f in result.flags)
-    return Section("X-ray tomography", text=text, figures=figs, tables=tables, metrics=metrics, provenance=provenance)
+    headline = [k for k in metrics if k.startswith(("crack volume fraction", "crack width"))][:3]
+    return Section("X-ray tomography", text=text, figures=figs, tables=tables, metrics=metrics, provenance=provenance,
+                   headline=headline or None)
+
+
+def _spread_metrics(result) -> dict[str, Any]:
+    """Crack volume fraction, particle size and crack width as report Values: whole-volume numbers (one
+    measurement) and means ± standard deviations over the particles or cracks."""
+    from layerscope.report import Value
+
+    s, parts, cracks = result.summary, result.particles, result.cracks
+    out: dict[str, Any] = {}
+    if "crack_volume_fraction" in s:
+        out["crack volume fraction (%, all particles together)"] = Value(100 * s["crack_volume_fraction"], None, "%")
+    if len(parts) >= 2 and "crack_volume_fraction" in parts:
+        f = 100 * parts["crack_volume_fraction"].to_numpy(float)
+        out[f"crack volume fraction per particle (%, mean ± s.d. over {len(f)} particles)"] = Value(
+            f.mean(), f.std(ddof=1), "%")
+    if len(parts) >= 2 and "equivalent_diameter_nm" in parts:
+        d = parts["equivalent_diameter_nm"].to_numpy(float)
+        out[f"particle equivalent diameter (nm, mean ± s.d. over {len(d)} particles)"] = Value(
+            d.mean(), d.std(ddof=1), "nm")
+    if "crack_width_mean_nm" in s and len(cracks):
+        w, v = cracks["width_mean_nm"].to_numpy(float), cracks["volume_voxels"].to_numpy(float)
+        sd = float(np.sqrt(np.average((w - s["crack_width_mean_nm"]) ** 2, weights=v))) if len(w) >= 2 else None
+        out[f"crack width (nm, volume-weighted mean ± s.d. over {len(w)} cracks)"] = Value(
+            s["crack_width_mean_nm"], sd, "nm")
+    return out
 
 
 def write_volume(volume: np.ndarray, voxel_size_nm: float, path: Path) -> Path:
