@@ -8,6 +8,7 @@ through a whole particle to its surface; 3 round pores; binder and epoxy), 120 p
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 VOXEL_NM = 50.0  # as in conftest.phantom_projections
 
@@ -74,18 +75,37 @@ def test_crack_width_within_one_voxel_and_orientation(phantom_result, phantom):
 
 
 def test_crack_volume_fraction(phantom_result, phantom):
-    """Internal cracks: within 10 % relative. The crack open to the surface loses part of its outer
-    rim (the voxels at the mouth blend with the blurred particle surface): documented 22 % low."""
+    """Every crack, internal or open to the surface: within 10 % relative (the open one was 22 % low
+    before its mouth was measured inside the particle's convex hull; now about -7 %)."""
     res = phantom_result
     truth = phantom.truth.set_index("particle")
-    ct = phantom.crack_truth.set_index("particle")
     for pid, tid in _particle_map(res, phantom).items():
         got = res.particles.set_index("particle").loc[pid, "crack_volume_fraction"]
         want = truth.loc[tid, "crack_volume_fraction"]
-        if bool(ct.loc[tid, "reaches_surface"]):
-            assert 0.65 * want < got < 0.95 * want, (pid, got, want)
-        else:
-            assert abs(got / want - 1) < 0.10, (pid, got, want)
+        assert abs(got / want - 1) < 0.10, (pid, got, want)
+
+
+@pytest.mark.parametrize("width", [2.0, 3.0, 4.0])
+def test_open_crack_volume_fraction_within_10_percent(width):
+    """A sphere (r = 15 voxels) cut through by an oblique crack, and a second one with a disc crack
+    (r = 10) whose rim reaches the surface: crack volume fraction within 10 % relative, one crack
+    each, flagged as reaching the surface, crack volume within 12 % (the particle volume misses the
+    crack's mouth: -2 ... -6 %)."""
+    from layerscope.tomo import TomoOptions, analyse, build_phantom, project_phantom
+    from layerscope.tomo.phantom import CrackSpec, ParticleSpec
+
+    for crack in (CrackSpec(1, (0.3, 0.5, 0.81), width, (0.2, 0.1, 0.3)),
+                  CrackSpec(1, (0.0, 0.6, 0.8), width, (0.2, 6.0, 8.0), 10.0)):
+        ph = build_phantom((48, 48, 48), [ParticleSpec((24, 24, 24), (15, 15, 15))], [crack], seed=4)
+        assert bool(ph.crack_truth["reaches_surface"].iloc[0])
+        res = analyse(project_phantom(ph.volume, n_angles=120, photons=1e5, seed=5, pixel_size_nm=VOXEL_NM), TomoOptions())
+        assert len(res.particles) == 1 and len(res.cracks) == 1 and len(res.pores) == 0, (width, crack)
+        assert bool(res.cracks["reaches_surface"].iloc[0])
+        got = res.particles["crack_volume_fraction"].iloc[0]
+        want = ph.truth["crack_volume_fraction"].iloc[0]
+        assert abs(got / want - 1) < 0.10, (width, crack, got, want)
+        vol = res.cracks["volume_voxels"].iloc[0] / ph.crack_truth["volume_voxels"].iloc[0]
+        assert abs(vol - 1) < 0.12, (width, crack, vol)
 
 
 def test_spheres_are_spherical(phantom_result, phantom):

@@ -137,30 +137,47 @@ def _deficit(fid: int, feats: np.ndarray, particle: np.ndarray, depth: np.ndarra
     missing attenuation ``(R - v) / (P - E)`` is summed, where ``R = E + (P - E) G(particle)`` is the
     particle without the feature, blurred like the reconstruction (Gaussian, ``blur_voxels``), ``P``
     the median of the particle's solid interior and ``E`` the epoxy level. Blur and FBP preserve
-    this sum, so thin cracks are not lost to the threshold; at a crack's mouth ``R`` falls off with the
-    particle surface, so the surface blur is not counted as crack. For a crack open to the surface
-    (``open_``) the particle is its convex hull, which restores the surface eroded at the mouth.
+    this sum, so thin cracks are not lost to the threshold. For a feature open to the surface
+    (``open_``) the particle envelope misses the feature's mouth (the blurred edges of the mouth fall
+    below the threshold, a notch no closing fills): the reference particle is then its convex hull,
+    the mouth (hull but not envelope, within 3 voxels of the feature) joins the feature, and the sum
+    runs over the feature dilated by 4 voxels inside the hull grown by 3, so that the blur of the
+    mouth beyond the surface counts too.
     """
-    sl = tuple(slice(max(0, s.start - 4), s.stop + 4) for s in ndi.find_objects((feats == fid).astype(np.int8))[0])
+    pad = 8 if open_ else 4
+    sl = tuple(slice(max(0, s.start - pad), s.stop + pad) for s in ndi.find_objects((feats == fid).astype(np.int8))[0])
     f = feats[sl]
     mm = f == fid
     part = particle[sl]
     interior = part & (depth[sl] >= 3) & (f == 0)
-    if open_:
-        from skimage.morphology import convex_hull_image
-
-        psl = ndi.find_objects(particle.astype(np.int8))[0]
-        hull = np.zeros_like(particle)
-        hull[psl] = convex_hull_image(particle[psl])
-        part = hull[sl]
     other = ndi.binary_dilation((f > 0) & ~mm, iterations=1)
-    region = (ndi.binary_dilation(mm, iterations=3) & part & ~other) | mm
+    if open_:
+        hull, others = _hull(particle, depth, sl)
+        mm = mm | (hull & ~part & ndi.binary_dilation(mm, iterations=3))
+        region = (ndi.binary_dilation(mm, iterations=4) & ndi.binary_dilation(hull, iterations=3) & ~others & ~other) | mm
+        part = hull
+    else:
+        region = (ndi.binary_dilation(mm, iterations=3) & part & ~other) | mm
     p_level = float(np.median(grey[sl][interior])) if interior.sum() > 20 else levels["particle"]
     e_level = levels["epoxy"]
     ref = e_level + (p_level - e_level) * ndi.gaussian_filter(part.astype(np.float32), blur_voxels)
     missing = np.clip((ref[region] - grey[sl][region]) / max(p_level - e_level, 1e-12), None, 1.0)
     coords = np.argwhere(region).astype(float) + [s.start for s in sl]
     return coords, missing
+
+
+def _hull(particle: np.ndarray, depth: np.ndarray, sl: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """The particle's convex hull within ``sl`` (not in other particles) and the other particles grown by 2 voxels.
+
+    ``depth`` is the distance transform of all particle envelopes (> 0 inside any particle).
+    """
+    from skimage.morphology import convex_hull_image
+
+    psl = ndi.find_objects(particle.astype(np.int8))[0]
+    hull = np.zeros(particle.shape, bool)
+    hull[psl] = convex_hull_image(particle[psl])
+    others = (depth[sl] > 0) & ~particle[sl]
+    return hull[sl] & ~others, ndi.binary_dilation(others, iterations=2)
 
 
 def _crack_widths(coords: np.ndarray, missing: np.ndarray, basis: np.ndarray, centre: np.ndarray) -> tuple[float, float]:
