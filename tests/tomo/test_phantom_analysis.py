@@ -52,7 +52,7 @@ def test_crack_count_exact_and_no_pore_is_a_crack(phantom_result, phantom):
         assert (phantom.cracks[m] > 0).mean() > 0.5, c
     for p in res.pores.itertuples():
         assert (phantom.cracks[res.feature_labels == p.pore] > 0).mean() < 0.05, p  # and no crack is labelled pore
-    assert len(res.pores) >= 2  # at least 2 of the 3 pores (r = 2.5-3 voxels) are found
+    assert len(res.pores) == 3  # all 3 pores (r = 2.5-3 voxels; one 0.6 voxel under a surface, dropped as a dent before)
 
 
 def _crack_pairs(res, phantom):
@@ -160,3 +160,28 @@ def test_three_parallel_cracks_and_three_pores_in_one_particle():
         assert abs(c.width_mean_nm / VOXEL_NM - ct.loc[tid, "width_voxels"]) < 0.6, c
     got = res.particles["crack_volume_fraction"].iloc[0]
     assert abs(got / ph.truth["crack_volume_fraction"].iloc[0] - 1) < 0.10
+
+
+@pytest.mark.parametrize("gaps, seeds", [((1.0, 2.0, 3.0), (6, 7)), ((1.5, 2.5, 1.0), (10, 11))])
+def test_near_surface_pores_counted_never_as_cracks(gaps, seeds):
+    """Three round pores (r = 2.5 voxels) 1-3 voxels under the surface of a sphere (r = 15): all
+    counted as pores (no crack), each matched to its truth pore; volumes within 10 % for a wall of
+    2 voxels or more, within 30 % for 1-1.5 voxels (the blurred wall opens the pore to the outside:
+    -23 ... +15 % seen). Before, a pore within about 1.5 voxels of the surface was taken for a dent."""
+    from layerscope.tomo import TomoOptions, analyse, build_phantom, project_phantom
+    from layerscope.tomo.phantom import ParticleSpec, PoreSpec
+
+    dirs = [np.asarray(d) / np.linalg.norm(d) for d in [(0, 0, 1), (0, 1, 0), (1, 0.3, 0.2)]]
+    pores = [PoreSpec(1, 2.5, tuple((15 - 2.5 - g) * d)) for g, d in zip(gaps, dirs)]
+    ph = build_phantom((48, 48, 48), [ParticleSpec((24, 24, 24), (15, 15, 15))], [], pores, seed=seeds[0])
+    res = analyse(project_phantom(ph.volume, n_angles=120, photons=1e5, seed=seeds[1], pixel_size_nm=VOXEL_NM), TomoOptions())
+    assert len(res.cracks) == 0 and len(res.pores) == 3
+    truth_vox = np.bincount(ph.pores.ravel())[1:]
+    seen = set()
+    for p in res.pores.itertuples():
+        tid, frac = match(res.feature_labels, ph.pores, int(p.pore))
+        seen.add(tid)
+        assert frac > 0.8, (p.pore, frac)
+        tol = 0.10 if gaps[tid - 1] >= 2 else 0.30
+        assert abs(p.volume_voxels / truth_vox[tid - 1] - 1) < tol, (gaps[tid - 1], p.volume_voxels, truth_vox[tid - 1])
+    assert seen == {1, 2, 3}
