@@ -70,6 +70,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.scratch, prefix="tomo-bench-") as tmp:
         small, vol, tiles = _tile_volume(args.size, Path(tmp))
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        anon_before = _rss_anon_kib()
         watch = _PeakAnon()
         watch.start()
         t = time.perf_counter()
@@ -82,7 +83,7 @@ def main() -> None:
         s, s0 = res.summary, small.summary
         print(f"{args.size}^3 float32 ({vol.nbytes / 2**20:.0f} MiB), {args.mode}, scheduler {args.scheduler}")
         print(f"wall {wall:.1f} s; peak RSS {peak / 1024:.0f} MiB (before the analysis {before / 1024:.0f} MiB); "
-              f"peak anonymous memory {watch.peak / 1024:.0f} MiB")
+              f"peak anonymous memory {watch.peak / 1024:.0f} MiB (before {anon_before / 1024:.0f} MiB)")
         for key in ("n_particles", "n_cracks", "n_pores"):
             print(f"{key}: {s[key]} (truth {tiles} x {s0[key]} = {tiles * s0[key]})")
         print(f"crack volume fraction {s['crack_volume_fraction']:.5f} (64^3: {s0['crack_volume_fraction']:.5f})")

@@ -92,3 +92,21 @@ def test_slab_slices_must_be_positive(grey):
 
     with pytest.raises(InputError, match="--slab-slices"):
         analyse(grey[0], TomoOptions(out_of_core=True, slab_slices=0))
+
+
+def test_volume_files_are_memory_mapped_for_out_of_core(phantom, tmp_path):
+    """``read_tomo(..., mmap=True)`` (what ``--out-of-core`` uses): an uncompressed TIFF and an MRC volume
+    stay on disk as read-only memory maps, with the same values and voxel size as a plain read."""
+    import mrcfile
+
+    from layerscope.tomo import read_tomo
+    from layerscope.tomo.outputs import write_volume
+
+    tif = write_volume(phantom.volume, 50.0, tmp_path / "v.tif")
+    with mrcfile.new(tmp_path / "v.mrc") as m:
+        m.set_data(phantom.volume.astype(np.float32))
+        m.voxel_size = 500.0  # Angstrom
+    for path in (tif, tmp_path / "v.mrc"):
+        mapped, plain = read_tomo(path, volume=True, mmap=True), read_tomo(path, volume=True)
+        assert isinstance(mapped.data.base, np.memmap) and not isinstance(plain.data.base, np.memmap)
+        assert np.array_equal(mapped.data, plain.data) and mapped.voxel_size_nm == plain.voxel_size_nm == 50.0

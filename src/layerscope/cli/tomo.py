@@ -109,7 +109,8 @@ def tomo(
                           max_flatness=max_flatness, bin_voxels=bin_voxels, out_of_core=out_of_core,
                           slab_slices=slab_slices)
     data = read_tomo(input, volume=volume, voxel_size_nm=voxel_size_nm, angles_file=angles_file,
-                     angle_range_deg=_range(angle_range_deg), flats=flats, darks=darks, transmission=transmission)
+                     angle_range_deg=_range(angle_range_deg), flats=flats, darks=darks, transmission=transmission,
+                     mmap=out_of_core)
     inputs = [p for p in (input, angles_file, flats, darks) if p is not None]
     prov = Provenance.create(inputs=inputs, parameters={"voxel_size_nm": data.voxel_size_nm if volume else data.pixel_size_nm,
                                                         "volume": volume, "scheduler": scheduler,
