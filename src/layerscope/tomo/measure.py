@@ -28,8 +28,8 @@ def _area_nm2(mask: np.ndarray, voxel_nm: float) -> float:
     return float(mesh_surface_area(verts, faces)) * voxel_nm ** 2
 
 
-def _deficit(fid: int, feats: np.ndarray, particle: np.ndarray, depth: np.ndarray, grey: np.ndarray,
-             levels: dict, blur_voxels: float = 1.0, open_: bool = False,
+def _deficit(fid: int, feats: np.ndarray, plabels: np.ndarray, owner: int, boxes: tuple, depth: np.ndarray,
+             grey: np.ndarray, levels: dict, blur_voxels: float = 1.0, open_: bool = False,
              offset: tuple = (0, 0, 0)) -> tuple[np.ndarray, np.ndarray]:
     """Partial-volume content of a dark feature: coordinates ``(n, 3)`` and missing fraction per voxel.
 
@@ -43,17 +43,18 @@ def _deficit(fid: int, feats: np.ndarray, particle: np.ndarray, depth: np.ndarra
     the mouth (hull but not envelope, within 3 voxels of the feature) joins the feature, and the sum
     runs over the feature dilated by 4 voxels inside the hull grown by 3, so that the blur of the
     mouth beyond the surface counts too. ``offset`` (voxels) is added to the coordinates (arrays cut
-    from a larger volume).
+    from a larger volume). The particle is ``plabels == owner``; ``boxes`` are the bounding boxes of
+    the feature and of the particle (only arrays of the feature's neighbourhood are made).
     """
     pad = 8 if open_ else 4
-    sl = tuple(slice(max(0, s.start - pad), s.stop + pad) for s in ndi.find_objects((feats == fid).astype(np.int8))[0])
+    sl = tuple(slice(max(0, s.start - pad), min(n, s.stop + pad)) for s, n in zip(boxes[0], feats.shape))
     f = feats[sl]
     mm = f == fid
-    part = particle[sl]
+    part = plabels[sl] == owner
     interior = part & (depth[sl] >= 3) & (f == 0)
     other = ndi.binary_dilation((f > 0) & ~mm, iterations=1)
     if open_:
-        hull, others = _hull(particle, depth, sl)
+        hull, others = _hull(plabels, owner, boxes[1], depth, sl)
         mm = mm | (hull & ~part & ndi.binary_dilation(mm, iterations=3))
         region = (ndi.binary_dilation(mm, iterations=4) & ndi.binary_dilation(hull, iterations=3) & ~others & ~other) | mm
         part = hull
@@ -67,18 +68,23 @@ def _deficit(fid: int, feats: np.ndarray, particle: np.ndarray, depth: np.ndarra
     return coords, missing
 
 
-def _hull(particle: np.ndarray, depth: np.ndarray, sl: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """The particle's convex hull within ``sl`` (not in other particles) and the other particles grown by 2 voxels.
+def _hull(plabels: np.ndarray, owner: int, psl: tuple, depth: np.ndarray, sl: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """The convex hull of particle ``owner`` (bounding box ``psl``) within ``sl`` (not in other particles)
+    and the other particles grown by 2 voxels.
 
     ``depth`` is the distance transform of all particle envelopes (> 0 inside any particle).
     """
     from skimage.morphology import convex_hull_image
 
-    psl = ndi.find_objects(particle.astype(np.int8))[0]
-    hull = np.zeros(particle.shape, bool)
-    hull[psl] = convex_hull_image(particle[psl])
-    others = (depth[sl] > 0) & ~particle[sl]
-    return hull[sl] & ~others, ndi.binary_dilation(others, iterations=2)
+    whole = convex_hull_image(plabels[psl] == owner)
+    hull = np.zeros(depth[sl].shape, bool)
+    lo = [max(a.start, b.start) for a, b in zip(sl, psl)]
+    hi = [min(a.stop, b.stop) for a, b in zip(sl, psl)]
+    if all(h > low for low, h in zip(lo, hi)):
+        hull[tuple(slice(low - a.start, h - a.start) for low, h, a in zip(lo, hi, sl))] = \
+            whole[tuple(slice(low - b.start, h - b.start) for low, h, b in zip(lo, hi, psl))]
+    others = (depth[sl] > 0) & (plabels[sl] != owner)
+    return hull & ~others, ndi.binary_dilation(others, iterations=2)
 
 
 def _crack_widths(coords: np.ndarray, missing: np.ndarray, basis: np.ndarray, centre: np.ndarray) -> tuple[float, float]:
@@ -120,6 +126,7 @@ def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: i
     depth = ndi.distance_transform_edt(envelope)
     outside = ndi.binary_dilation(~envelope, structure=np.ones((3, 3, 3)))
     cracks, pores, kinds = [], [], {}
+    pboxes = ndi.find_objects(plabels)
     for fid, sl in enumerate(ndi.find_objects(feats), 1):
         if sl is None or (only is not None and fid not in only):
             continue
@@ -135,7 +142,8 @@ def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: i
         coords = np.argwhere(m).astype(float) + [s.start + o for s, o in zip(sl, offset)]
         sh = feature_shape(coords)
         if grey is not None:
-            rc, miss = _deficit(fid, feats, plabels == owner, depth, grey, levels, open_=open_, offset=offset)
+            rc, miss = _deficit(fid, feats, plabels, owner, (sl, pboxes[owner - 1]), depth, grey, levels, open_=open_,
+                                offset=offset)
             n_vox = float(miss.sum())
         else:
             rc, miss, n_vox = coords, np.ones(len(coords)), float(m.sum())
