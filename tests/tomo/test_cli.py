@@ -202,3 +202,32 @@ def test_algorithm_option_reaches_astra(tmp_path, phantom, capsys):
 def test_refuses_analysis_of_a_few_slices_before_reconstructing(shared_data, tmp_path, capsys):
     _refused(capsys, ["tomo", str(shared_data / "tomo" / "tomopy_tooth" / "tooth.h5"), "--voxel-size-nm", "1000",
                       "--out", str(tmp_path / "o")], "give --reconstruct-only", tmp_path / "o")
+
+
+def test_out_of_core_option_gives_the_same_tables_and_is_recorded(tmp_path, phantom_tiff, phantom, capsys):
+    """``--out-of-core --slab-slices 9`` on a volume and on projections: the same tables as the in-memory
+    run, the options recorded, no scratch file left in --out."""
+    outs = {}
+    for name, extra in (("memory", []), ("ooc", ["--out-of-core", "--slab-slices", "9"])):
+        out = tmp_path / name
+        assert run(["tomo", str(phantom_tiff), "--volume", "--out", str(out)] + extra) == 0
+        outs[name] = out
+    assert "4 particles, 4 cracks, 3 pores" in capsys.readouterr().out
+    for table in ("particles.csv", "cracks.csv", "pores.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(outs["memory"] / table), pd.read_csv(outs["ooc"] / table))
+    opts = json.loads((outs["ooc"] / "provenance.json").read_text())["parameters"]["options"]
+    assert opts["out_of_core"] is True and opts["slab_slices"] == 9
+    assert not [p for p in outs["ooc"].iterdir() if p.suffix == ".npy" or p.name.startswith("layerscope-tomo-")]
+    from layerscope.tomo import project_phantom
+    from layerscope.tomo.recon import transmission
+
+    proj = project_phantom(phantom.volume, n_angles=90, photons=1e5, seed=5)
+    path = tmp_path / "proj.tif"
+    tifffile.imwrite(path, np.exp(-transmission(proj)[0]).astype(np.float32))
+    for name, extra in (("pm", []), ("pooc", ["--out-of-core", "--slab-slices", "11"])):
+        assert run(["tomo", str(path), "--transmission", "--angle-range-deg", "0,180", "--voxel-size-nm", "50",
+                    "--centre-px", "31.5", "--out", str(tmp_path / name)] + extra) == 0
+    for table in ("particles.csv", "cracks.csv", "pores.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "pm" / table), pd.read_csv(tmp_path / "pooc" / table))
+    assert len(pd.read_csv(tmp_path / "pooc" / "particles.csv")) == 4
+    assert sorted(p.name for p in (tmp_path / "pooc").iterdir()) == sorted(p.name for p in (tmp_path / "pm").iterdir())

@@ -8,6 +8,7 @@ through a whole particle to its surface; 3 round pores; binder and epoxy), 120 p
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 VOXEL_NM = 50.0  # as in conftest.phantom_projections
 
@@ -51,7 +52,7 @@ def test_crack_count_exact_and_no_pore_is_a_crack(phantom_result, phantom):
         assert (phantom.cracks[m] > 0).mean() > 0.5, c
     for p in res.pores.itertuples():
         assert (phantom.cracks[res.feature_labels == p.pore] > 0).mean() < 0.05, p  # and no crack is labelled pore
-    assert len(res.pores) >= 2  # at least 2 of the 3 pores (r = 2.5-3 voxels) are found
+    assert len(res.pores) == 3  # all 3 pores (r = 2.5-3 voxels; one 0.6 voxel under a surface, dropped as a dent before)
 
 
 def _crack_pairs(res, phantom):
@@ -74,18 +75,37 @@ def test_crack_width_within_one_voxel_and_orientation(phantom_result, phantom):
 
 
 def test_crack_volume_fraction(phantom_result, phantom):
-    """Internal cracks: within 10 % relative. The crack open to the surface loses part of its outer
-    rim (the voxels at the mouth blend with the blurred particle surface): documented 22 % low."""
+    """Every crack, internal or open to the surface: within 10 % relative (the open one was 22 % low
+    before its mouth was measured inside the particle's convex hull; now about -7 %)."""
     res = phantom_result
     truth = phantom.truth.set_index("particle")
-    ct = phantom.crack_truth.set_index("particle")
     for pid, tid in _particle_map(res, phantom).items():
         got = res.particles.set_index("particle").loc[pid, "crack_volume_fraction"]
         want = truth.loc[tid, "crack_volume_fraction"]
-        if bool(ct.loc[tid, "reaches_surface"]):
-            assert 0.65 * want < got < 0.95 * want, (pid, got, want)
-        else:
-            assert abs(got / want - 1) < 0.10, (pid, got, want)
+        assert abs(got / want - 1) < 0.10, (pid, got, want)
+
+
+@pytest.mark.parametrize("width", [2.0, 3.0, 4.0])
+def test_open_crack_volume_fraction_within_10_percent(width):
+    """A sphere (r = 15 voxels) cut through by an oblique crack, and a second one with a disc crack
+    (r = 10) whose rim reaches the surface: crack volume fraction within 10 % relative, one crack
+    each, flagged as reaching the surface, crack volume within 12 % (the particle volume misses the
+    crack's mouth: -2 ... -6 %)."""
+    from layerscope.tomo import TomoOptions, analyse, build_phantom, project_phantom
+    from layerscope.tomo.phantom import CrackSpec, ParticleSpec
+
+    for crack in (CrackSpec(1, (0.3, 0.5, 0.81), width, (0.2, 0.1, 0.3)),
+                  CrackSpec(1, (0.0, 0.6, 0.8), width, (0.2, 6.0, 8.0), 10.0)):
+        ph = build_phantom((48, 48, 48), [ParticleSpec((24, 24, 24), (15, 15, 15))], [crack], seed=4)
+        assert bool(ph.crack_truth["reaches_surface"].iloc[0])
+        res = analyse(project_phantom(ph.volume, n_angles=120, photons=1e5, seed=5, pixel_size_nm=VOXEL_NM), TomoOptions())
+        assert len(res.particles) == 1 and len(res.cracks) == 1 and len(res.pores) == 0, (width, crack)
+        assert bool(res.cracks["reaches_surface"].iloc[0])
+        got = res.particles["crack_volume_fraction"].iloc[0]
+        want = ph.truth["crack_volume_fraction"].iloc[0]
+        assert abs(got / want - 1) < 0.10, (width, crack, got, want)
+        vol = res.cracks["volume_voxels"].iloc[0] / ph.crack_truth["volume_voxels"].iloc[0]
+        assert abs(vol - 1) < 0.12, (width, crack, vol)
 
 
 def test_spheres_are_spherical(phantom_result, phantom):
@@ -140,3 +160,28 @@ def test_three_parallel_cracks_and_three_pores_in_one_particle():
         assert abs(c.width_mean_nm / VOXEL_NM - ct.loc[tid, "width_voxels"]) < 0.6, c
     got = res.particles["crack_volume_fraction"].iloc[0]
     assert abs(got / ph.truth["crack_volume_fraction"].iloc[0] - 1) < 0.10
+
+
+@pytest.mark.parametrize("gaps, seeds", [((1.0, 2.0, 3.0), (6, 7)), ((1.5, 2.5, 1.0), (10, 11))])
+def test_near_surface_pores_counted_never_as_cracks(gaps, seeds):
+    """Three round pores (r = 2.5 voxels) 1-3 voxels under the surface of a sphere (r = 15): all
+    counted as pores (no crack), each matched to its truth pore; volumes within 10 % for a wall of
+    2 voxels or more, within 30 % for 1-1.5 voxels (the blurred wall opens the pore to the outside:
+    -23 ... +15 % seen). Before, a pore within about 1.5 voxels of the surface was taken for a dent."""
+    from layerscope.tomo import TomoOptions, analyse, build_phantom, project_phantom
+    from layerscope.tomo.phantom import ParticleSpec, PoreSpec
+
+    dirs = [np.asarray(d) / np.linalg.norm(d) for d in [(0, 0, 1), (0, 1, 0), (1, 0.3, 0.2)]]
+    pores = [PoreSpec(1, 2.5, tuple((15 - 2.5 - g) * d)) for g, d in zip(gaps, dirs)]
+    ph = build_phantom((48, 48, 48), [ParticleSpec((24, 24, 24), (15, 15, 15))], [], pores, seed=seeds[0])
+    res = analyse(project_phantom(ph.volume, n_angles=120, photons=1e5, seed=seeds[1], pixel_size_nm=VOXEL_NM), TomoOptions())
+    assert len(res.cracks) == 0 and len(res.pores) == 3
+    truth_vox = np.bincount(ph.pores.ravel())[1:]
+    seen = set()
+    for p in res.pores.itertuples():
+        tid, frac = match(res.feature_labels, ph.pores, int(p.pore))
+        seen.add(tid)
+        assert frac > 0.8, (p.pore, frac)
+        tol = 0.10 if gaps[tid - 1] >= 2 else 0.30
+        assert abs(p.volume_voxels / truth_vox[tid - 1] - 1) < tol, (gaps[tid - 1], p.volume_voxels, truth_vox[tid - 1])
+    assert seen == {1, 2, 3}

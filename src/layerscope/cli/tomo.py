@@ -23,8 +23,9 @@ def _range(text: Optional[str]) -> tuple[float, float] | None:
     return parts  # type: ignore[return-value]
 
 
-def _reconstruct_to_disk(data, options, scheduler, tmp: Path, prov):
-    """Reconstruct into a memory-mapped scratch file in the output folder, write volume.tif from it, remove it."""
+def _reconstruct_to_disk(data, options, scheduler, tmp: Path, prov, save_volume: bool = True):
+    """Reconstruct into a memory-mapped scratch file in the output folder (and, with --out-of-core, measure
+    with scratch memory maps there), write the results, remove the scratch files."""
     import numpy as np
 
     from layerscope.tomo import analyse
@@ -33,8 +34,8 @@ def _reconstruct_to_disk(data, options, scheduler, tmp: Path, prov):
     rows, cols = data.data.shape[1] // options.bin_voxels, data.data.shape[2] // options.bin_voxels
     disk = np.lib.format.open_memmap(scratch, mode="w+", dtype=np.float32, shape=(rows, cols, cols))
     try:
-        result = analyse(data, options, scheduler=scheduler, progress=True, out=disk)
-        result.write(tmp, prov, save_volume=True)
+        result = analyse(data, options, scheduler=scheduler, progress=True, out=disk, scratch_dir=tmp)
+        result.write(tmp, prov, save_volume=save_volume)
     finally:
         del disk
         scratch.unlink(missing_ok=True)
@@ -82,6 +83,10 @@ def tomo(
     bin_voxels: int = typer.Option(1, "--bin", help="Bin detector pixels (projections) or voxels (volume) by this "
                                    "factor first; the voxel size grows by it."),
     chunk_slices: int = typer.Option(8, "--chunk-slices", help="Slices per reconstruction task."),
+    out_of_core: bool = typer.Option(False, "--out-of-core", help="Measure with bounded memory: slabs of z slices, "
+                                     "then one cluster of touching particles at a time, with scratch files in the "
+                                     "output folder (projections are reconstructed into one); same numbers."),
+    slab_slices: int = typer.Option(32, "--slab-slices", help="z slices per slab of --out-of-core."),
     scheduler: Optional[str] = SchedulerOption,
 ) -> None:
     """Reconstruct INPUT (or read a volume) and measure particles, cracks and pores.
@@ -101,16 +106,22 @@ def tomo(
     options = TomoOptions(recon=recon, reconstruct_only=reconstruct_only, threshold=threshold,
                           particle_label=particle_label, pore_label=pore_label, crack_max_width_nm=crack_max_width_nm,
                           split=split, split_h_voxels=split_h_voxels, min_particle_voxels=min_particle_voxels,
-                          max_flatness=max_flatness, bin_voxels=bin_voxels)
+                          max_flatness=max_flatness, bin_voxels=bin_voxels, out_of_core=out_of_core,
+                          slab_slices=slab_slices)
     data = read_tomo(input, volume=volume, voxel_size_nm=voxel_size_nm, angles_file=angles_file,
-                     angle_range_deg=_range(angle_range_deg), flats=flats, darks=darks, transmission=transmission)
+                     angle_range_deg=_range(angle_range_deg), flats=flats, darks=darks, transmission=transmission,
+                     mmap=out_of_core)
     inputs = [p for p in (input, angles_file, flats, darks) if p is not None]
     prov = Provenance.create(inputs=inputs, parameters={"voxel_size_nm": data.voxel_size_nm if volume else data.pixel_size_nm,
                                                         "volume": volume, "scheduler": scheduler,
                                                         "options": options.to_dict()})
-    if reconstruct_only and not volume:  # the volume goes to disk chunk by chunk (larger than memory)
+    if (reconstruct_only or out_of_core) and not volume:  # the volume goes to disk chunk by chunk (larger than memory)
         with target.open() as tmp:
-            result = _reconstruct_to_disk(data, options, scheduler, tmp, prov)
+            result = _reconstruct_to_disk(data, options, scheduler, tmp, prov, save_volume or reconstruct_only)
+    elif out_of_core:
+        with target.open() as tmp:
+            result = analyse(data, options, scheduler=scheduler, progress=True, scratch_dir=tmp)
+            result.write(tmp, prov, save_volume=save_volume)
     else:
         result = analyse(data, options, scheduler=scheduler, progress=True)
         with target.open() as tmp:

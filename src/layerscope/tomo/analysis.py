@@ -9,13 +9,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage as ndi
 
 from layerscope.errors import InputError
 from layerscope.io.output import writes_folder
 from layerscope.tomo.readers import Projections, Volume
 from layerscope.tomo.recon import ReconOptions, Reconstruction, reconstruct
-from layerscope.tomo.segment import dark_features, feature_shape, particle_labels, solid_mask
+from layerscope.tomo.measure import _features, _particle_rows, _particle_table
+from layerscope.tomo.segment import particle_labels, solid_mask
 
 __all__ = ["TomoOptions", "TomoResult", "analyse"]
 
@@ -51,6 +51,12 @@ class TomoOptions:
         middle one (a sheet) and its middle extent is at least ``min_sheet_voxels``; otherwise a pore.
     min_sheet_voxels : float
         Smallest rms in-plane extent (voxels) of a crack.
+    out_of_core : bool
+        Measure with bounded memory: slabs of ``slab_slices`` z slices, then one cluster of touching
+        particles at a time, with scratch memory maps (:mod:`layerscope.tomo.chunked`); the numbers
+        equal the in-memory analysis.
+    slab_slices : int
+        z slices per slab of the out-of-core analysis.
     bin_voxels : int
         Bin by this factor before the work: detector pixels of projections (mean over n x n, before
         reconstruction) or voxels of a volume (mean over n^3; every n-th voxel of a label volume).
@@ -71,6 +77,8 @@ class TomoOptions:
     max_flatness: float = 0.45
     min_sheet_voxels: float = 1.5
     bin_voxels: int = 1
+    out_of_core: bool = False
+    slab_slices: int = 32
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dictionary (recorded in provenance)."""
@@ -118,146 +126,15 @@ class TomoResult:
         return write_result(self, out_dir, provenance, save_volume=save_volume, report=report)
 
 
-def _area_nm2(mask: np.ndarray, voxel_nm: float) -> float:
-    """Surface area of a binary mask (marching cubes on the lightly smoothed mask), nm^2."""
-    from skimage.measure import marching_cubes, mesh_surface_area
-
-    m = ndi.gaussian_filter(np.pad(mask, 2).astype(np.float32), 0.7)
-    if m.max() <= 0.5:
-        return 0.0
-    verts, faces, _, _ = marching_cubes(m, 0.5)
-    return float(mesh_surface_area(verts, faces)) * voxel_nm ** 2
-
-
-def _deficit(fid: int, feats: np.ndarray, particle: np.ndarray, depth: np.ndarray, grey: np.ndarray,
-             levels: dict, blur_voxels: float = 1.0, open_: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Partial-volume content of a dark feature: coordinates ``(n, 3)`` and missing fraction per voxel.
-
-    Around the feature (dilated by 3 voxels, inside its particle, away from other features) the
-    missing attenuation ``(R - v) / (P - E)`` is summed, where ``R = E + (P - E) G(particle)`` is the
-    particle without the feature, blurred like the reconstruction (Gaussian, ``blur_voxels``), ``P``
-    the median of the particle's solid interior and ``E`` the epoxy level. Blur and FBP preserve
-    this sum, so thin cracks are not lost to the threshold; at a crack's mouth ``R`` falls off with the
-    particle surface, so the surface blur is not counted as crack. For a crack open to the surface
-    (``open_``) the particle is its convex hull, which restores the surface eroded at the mouth.
-    """
-    sl = tuple(slice(max(0, s.start - 4), s.stop + 4) for s in ndi.find_objects((feats == fid).astype(np.int8))[0])
-    f = feats[sl]
-    mm = f == fid
-    part = particle[sl]
-    interior = part & (depth[sl] >= 3) & (f == 0)
-    if open_:
-        from skimage.morphology import convex_hull_image
-
-        psl = ndi.find_objects(particle.astype(np.int8))[0]
-        hull = np.zeros_like(particle)
-        hull[psl] = convex_hull_image(particle[psl])
-        part = hull[sl]
-    other = ndi.binary_dilation((f > 0) & ~mm, iterations=1)
-    region = (ndi.binary_dilation(mm, iterations=3) & part & ~other) | mm
-    p_level = float(np.median(grey[sl][interior])) if interior.sum() > 20 else levels["particle"]
-    e_level = levels["epoxy"]
-    ref = e_level + (p_level - e_level) * ndi.gaussian_filter(part.astype(np.float32), blur_voxels)
-    missing = np.clip((ref[region] - grey[sl][region]) / max(p_level - e_level, 1e-12), None, 1.0)
-    coords = np.argwhere(region).astype(float) + [s.start for s in sl]
-    return coords, missing
-
-
-def _crack_widths(coords: np.ndarray, missing: np.ndarray, basis: np.ndarray, centre: np.ndarray) -> tuple[float, float]:
-    """Mean and 95th-percentile local width (voxels) along the crack normal from the missing fraction.
-
-    Each in-plane cell (1 voxel^2, in the crack's principal axes) sums the missing fraction of its
-    column; cells with less than 0.5 voxel of crack are the blurred rim and not counted.
-    """
-    uv = np.round((coords - centre) @ basis[:, :2]).astype(np.int64)
-    cells, inv = np.unique(uv, axis=0, return_inverse=True)
-    col = np.bincount(inv.ravel(), weights=missing, minlength=len(cells))
-    col = col[col >= 0.5]
-    if col.size == 0:
-        return float("nan"), float("nan")
-    return float(col.sum() / col.size), float(np.percentile(col, 90))
-
-
-def _features(seg_solid, plabels, options: TomoOptions, voxel_nm: float, close_voxels: int, grey=None, levels=None):
-    """Classify dark features: crack rows, pore rows, labels and kinds."""
-    feats = dark_features(seg_solid, plabels, min_voxels=options.min_feature_voxels)
-    envelope = plabels > 0
-    depth = ndi.distance_transform_edt(envelope)
-    outside = ndi.binary_dilation(~envelope, structure=np.ones((3, 3, 3)))
-    cracks, pores, kinds = [], [], {}
-    for fid, sl in enumerate(ndi.find_objects(feats), 1):
-        if sl is None:
-            continue
-        m = feats[sl] == fid
-        owners = np.sort(np.bincount(plabels[sl][m]))[::-1]
-        owner = int(np.bincount(plabels[sl][m]).argmax())
-        open_ = bool((outside[sl] & m).any())
-        shared = len(owners) > 1 and owners[1] > 0.2 * m.sum()
-        if shared or (open_ and depth[sl][m].max() < close_voxels + 1.5):
-            feats[sl][m] = 0  # the gap between particles, or a shallow dent bridged by the closing
-            continue
-        coords = np.argwhere(m).astype(float) + [s.start for s in sl]
-        sh = feature_shape(coords)
-        if grey is not None:
-            rc, miss = _deficit(fid, feats, plabels == owner, depth, grey, levels, open_=open_)
-            n_vox = float(miss.sum())
-        else:
-            rc, miss, n_vox = coords, np.ones(len(coords)), float(m.sum())
-        is_crack = sh["flatness"] < options.max_flatness and sh["extents"][1] >= options.min_sheet_voxels
-        kinds[fid] = "crack" if is_crack else "pore"
-        row = {"id": fid, "particle": owner, "volume_voxels": n_vox, "volume_nm3": n_vox * voxel_nm ** 3,
-               "segmented_voxels": int(m.sum()),
-               "surface_area_nm2": _area_nm2(m, voxel_nm), "centroid_z_nm": coords[:, 0].mean() * voxel_nm,
-               "centroid_y_nm": coords[:, 1].mean() * voxel_nm, "centroid_x_nm": coords[:, 2].mean() * voxel_nm,
-               "reaches_surface": open_, "flatness": sh["flatness"]}
-        if is_crack:
-            n = sh["normal"]
-            w_mean, w_max = _crack_widths(rc, miss, sh["basis"], coords.mean(axis=0))
-            row.update({"width_mean_nm": w_mean * voxel_nm, "width_max_nm": w_max * voxel_nm,
-                        "extent_nm": 2 * np.sqrt(3) * sh["extents"][0] * voxel_nm,
-                        "normal_z": n[0], "normal_y": n[1], "normal_x": n[2],
-                        "normal_polar_deg": float(np.degrees(np.arccos(min(1.0, abs(n[0]))))),
-                        "normal_azimuth_deg": float(np.degrees(np.arctan2(n[1], n[2])))})
-            cracks.append(row)
-        else:
-            row["equivalent_diameter_nm"] = (6 * n_vox / np.pi) ** (1 / 3) * voxel_nm
-            pores.append(row)
-    crack_cols = ["crack", "particle", "volume_voxels", "segmented_voxels", "volume_nm3", "surface_area_nm2", "width_mean_nm",
-                  "width_max_nm", "extent_nm", "normal_z", "normal_y", "normal_x", "normal_polar_deg",
-                  "normal_azimuth_deg", "reaches_surface", "flatness", "centroid_z_nm", "centroid_y_nm", "centroid_x_nm"]
-    pore_cols = ["pore", "particle", "volume_voxels", "segmented_voxels", "volume_nm3", "equivalent_diameter_nm", "surface_area_nm2",
-                 "reaches_surface", "flatness", "centroid_z_nm", "centroid_y_nm", "centroid_x_nm"]
-    ct = pd.DataFrame(cracks).rename(columns={"id": "crack"}).reindex(columns=crack_cols)
-    pt = pd.DataFrame(pores).rename(columns={"id": "pore"}).reindex(columns=pore_cols)
-    return ct, pt, feats, kinds
-
-
-def _particle_table(plabels, cracks, pores, voxel_nm: float) -> pd.DataFrame:
-    rows = []
-    shape = np.asarray(plabels.shape)
-    for pid, sl in enumerate(ndi.find_objects(plabels), 1):
-        if sl is None:
-            continue
-        m = plabels[sl] == pid
-        v = int(m.sum())
-        area = _area_nm2(m, voxel_nm)
-        c = cracks[cracks["particle"] == pid]
-        p = pores[pores["particle"] == pid]
-        border = any(s.start == 0 or s.stop == n for s, n in zip(sl, shape))
-        rows.append({
-            "particle": pid, "volume_voxels": v, "volume_nm3": v * voxel_nm ** 3,
-            "equivalent_diameter_nm": (6 * v / np.pi) ** (1 / 3) * voxel_nm,
-            "sphericity": float(np.pi ** (1 / 3) * (6 * v * voxel_nm ** 3) ** (2 / 3) / area) if area > 0 else np.nan,
-            "crack_count": len(c), "crack_volume_fraction": float(c["volume_voxels"].sum()) / v,
-            "crack_surface_area_nm2": float(c["surface_area_nm2"].sum()),
-            "crack_width_mean_nm": float(np.average(c["width_mean_nm"], weights=c["volume_voxels"])) if len(c) else np.nan,
-            "crack_width_max_nm": float(c["width_max_nm"].max()) if len(c) else np.nan,
-            "crack_normal_polar_deg": float(c.loc[c["volume_voxels"].idxmax(), "normal_polar_deg"]) if len(c) else np.nan,
-            "crack_reaches_surface": bool(c["reaches_surface"].any()) if len(c) else False,
-            "pore_count": len(p), "pore_volume_fraction": float(p["volume_voxels"].sum()) / v,
-            "touches_border": bool(border),
-        })
-    return pd.DataFrame(rows)
+def label_counts(data: np.ndarray, slices: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of a label volume and their voxel counts, ``slices`` z slices at a time (a memory map stays on disk)."""
+    total: dict = {}
+    for z in range(0, data.shape[0], slices):
+        vals, counts = np.unique(np.asarray(data[z:z + slices]), return_counts=True)
+        for v, c in zip(vals.tolist(), counts.tolist()):
+            total[v] = total.get(v, 0) + c
+    keys = sorted(total)
+    return np.asarray(keys, dtype=np.asarray(data[:1, :1, :1]).dtype), np.asarray([total[k] for k in keys], np.int64)
 
 
 def _thin(source, shape) -> str:
@@ -270,14 +147,15 @@ def _check_volume(vol: Volume, options: TomoOptions) -> None:
     name = f"'{vol.source}'" if vol.source else "the volume"
     if min(vol.data.shape) < MIN_SLICES:
         raise InputError(_thin(vol.source, vol.data.shape))
+    values = label_counts(vol.data)[0] if vol.labels else None
     if vol.labels and options.particle_label is None:
-        raise InputError(f"{name} is a segmented label volume (labels {', '.join(map(str, np.unique(vol.data)[:8]))}); "
+        raise InputError(f"{name} is a segmented label volume (labels {', '.join(map(str, values[:8]))}); "
                          "say which label is the active material with --particle-label (and the pores with --pore-label)")
     if not vol.labels and options.particle_label is not None:
         raise InputError(f"{name} is a grey-level volume, not labels: leave out --particle-label")
-    if vol.labels and options.particle_label not in np.unique(vol.data):
+    if vol.labels and options.particle_label not in values:
         raise InputError(f"{name} has no voxel with label {options.particle_label}; give --particle-label with one of "
-                         f"{', '.join(map(str, np.unique(vol.data)[:16]))}")
+                         f"{', '.join(map(str, values[:16]))}")
 
 
 def _check_contrast(levels: dict, vol: Volume, flags: list) -> None:
@@ -311,7 +189,7 @@ def _summary(result_parts: dict, vol: Volume, options: TomoOptions, levels: dict
         s["crack_width_mean_nm"] = float(np.average(cracks["width_mean_nm"], weights=cracks["volume_voxels"]))
         s["crack_width_max_nm"] = float(cracks["width_max_nm"].max())
     if vol.labels:
-        vals, counts = np.unique(vol.data, return_counts=True)
+        vals, counts = label_counts(vol.data)
         s["label_fractions"] = {str(int(v)): float(c) / vol.data.size for v, c in zip(vals, counts)}
         if options.pore_label is not None:
             s["porosity"] = s["label_fractions"].get(str(int(options.pore_label)), 0.0)
@@ -336,7 +214,7 @@ def _flags(parts: pd.DataFrame, cracks: pd.DataFrame, vol: Volume, close_voxels:
 
 
 def analyse(data: Projections | Volume, options: TomoOptions = TomoOptions(), *, scheduler: Any = None,
-            progress: bool = False, out: np.ndarray | None = None) -> TomoResult:
+            progress: bool = False, out: np.ndarray | None = None, scratch_dir: Path | None = None) -> TomoResult:
     """Reconstruct (projections) and measure particles, cracks and pores.
 
     Parameters
@@ -351,6 +229,8 @@ def analyse(data: Projections | Volume, options: TomoOptions = TomoOptions(), *,
     out : array, optional
         Where to reconstruct (e.g. a ``numpy.memmap`` for a volume larger than memory), see
         :func:`~layerscope.tomo.recon.reconstruct`.
+    scratch_dir : path, optional
+        Folder for the scratch memory maps of ``options.out_of_core`` (the system's temporary folder if None).
 
     Returns
     -------
@@ -380,19 +260,38 @@ def analyse(data: Projections | Volume, options: TomoOptions = TomoOptions(), *,
     _check_volume(vol, options)
     voxel = vol.voxel_size_nm
     close = int(np.ceil((options.crack_max_width_nm / voxel if options.crack_max_width_nm is not None else 6.0) / 2))
+    measure = _measure_chunked if options.out_of_core else _measure_in_memory
+    parts, cracks, pores, plab, feats, kinds, levels = measure(vol, options, close, flags, scheduler, scratch_dir)
+    summary = _summary({"particles": parts, "cracks": cracks, "pores": pores}, vol, options, levels)
+    flags += _flags(parts, cracks, vol, close)
+    if rec is not None:
+        summary["reconstruction"] = _recon_summary(rec, options.recon)
+    return _finish(vol, parts, cracks, pores, plab, feats, kinds, summary, flags, options, rec)
+
+
+def _measure_in_memory(vol: Volume, options: TomoOptions, close: int, flags: list, scheduler: Any, scratch_dir: Any):
+    """Segment and measure the whole volume in memory."""
     solid, levels = solid_mask(vol.data, smooth_voxels=0.0 if vol.labels else options.smooth_voxels,
                                threshold=options.threshold, particle_label=options.particle_label)
     _check_contrast(levels, vol, flags)
     plab = particle_labels(solid, close_voxels=close, split=options.split, h_voxels=options.split_h_voxels,
                            min_voxels=options.min_particle_voxels)
     grey = None if vol.labels else np.asarray(vol.data, np.float32)
-    cracks, pores, feats, kinds = _features(solid, plab, options, voxel, close, grey, levels)
-    parts = _particle_table(plab, cracks, pores, voxel)
-    summary = _summary({"particles": parts, "cracks": cracks, "pores": pores}, vol, options, levels)
-    flags += _flags(parts, cracks, vol, close)
-    if rec is not None:
-        summary["reconstruction"] = _recon_summary(rec, options.recon)
-    return _finish(vol, parts, cracks, pores, plab, feats, kinds, summary, flags, options, rec)
+    cracks, pores, feats, kinds = _features(solid, plab, options, vol.voxel_size_nm, close, grey, levels)
+    return _particle_table(plab, cracks, pores, vol.voxel_size_nm), cracks, pores, plab, feats, kinds, levels
+
+
+def _measure_chunked(vol: Volume, options: TomoOptions, close: int, flags: list, scheduler: Any, scratch_dir: Any):
+    """Segment in slabs and measure one particle cluster at a time (:mod:`layerscope.tomo.chunked`)."""
+    from layerscope.tomo.chunked import analyse_volume_chunked
+
+    if options.slab_slices < 1:
+        raise InputError(f"--slab-slices {options.slab_slices}: give a whole number >= 1")
+    r = analyse_volume_chunked(vol, options, close=close, scheduler=scheduler, scratch_dir=scratch_dir,
+                               slab_slices=options.slab_slices)
+    _check_contrast(r["levels"], vol, flags)
+    parts = _particle_rows(r["particle_geometry"], r["cracks"], r["pores"], vol.voxel_size_nm)
+    return parts, r["cracks"], r["pores"], r["particle_labels"], r["feature_labels"], r["kinds"], r["levels"]
 
 
 def _bin_axes(a: np.ndarray, n: int, axes: tuple[int, ...]) -> np.ndarray:

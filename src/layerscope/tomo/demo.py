@@ -37,8 +37,8 @@ def demo_section(workdir: Path, *, seed: int = 0):
     })
     section.title = "X-ray tomography of a synthetic particle (known cracks and pores)"
     section.tables.insert(0, Table("Measured against the phantom's truth", truth))
-    section.text += ("\n\nThe phantom's truth is known: particles and cracks are counted exactly; a pore that lies "
-                     "within about 1.5 voxels of a particle's surface is taken for a surface dent and not counted "
+    section.text += ("\n\nThe phantom's truth is known: particles, cracks and pores are counted exactly; a pore whose "
+                     "wall to the outside is thinner than about 1 voxel is taken for a surface dent and not counted "
                      "(docs/validation.md, Tomography).")
     section.headline = ["n cracks"] + [k for k in section.metrics if k.startswith("crack volume fraction")]
     return section

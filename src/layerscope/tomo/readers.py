@@ -91,11 +91,16 @@ def _check_array(arr: np.ndarray, path: Path, what: str) -> np.ndarray:
         raise InputError(f"'{path}' holds a {arr.ndim}-D array; give a 3-D {what}")
     if min(arr.shape) < 2:
         raise InputError(f"'{path}' {what} has shape {arr.shape}; it needs at least 2 entries along every axis")
-    if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
-        bad = int(np.count_nonzero(~np.isfinite(arr)))
+    if np.issubdtype(arr.dtype, np.floating) and _count_nonfinite(arr):
+        bad = _count_nonfinite(arr)
         raise InputError(f"'{path}' holds {bad} NaN or infinite values; replace them (e.g. interpolate dead pixels) "
                          "before running layerscope tomo")
     return arr
+
+
+def _count_nonfinite(arr: np.ndarray, slices: int = 32) -> int:
+    """NaN and infinite values, ``slices`` planes at a time (a memory-mapped volume stays on disk)."""
+    return sum(int(np.count_nonzero(~np.isfinite(arr[i:i + slices]))) for i in range(0, arr.shape[0], slices))
 
 
 def _hdf5_pixel_size_nm(f) -> float | None:
@@ -140,12 +145,14 @@ def _read_hdf5(path: Path, volume: bool):
         return np.asarray(f[cands[0]][()]), {}, size
 
 
-def _read_tiff(path: Path):
+def _read_tiff(path: Path, mmap: bool = False):
+    """Data and voxel size (nm, or None); ``mmap``: a read-only memory map where the file is uncompressed."""
     import tifffile
 
     try:
         with tifffile.TiffFile(path) as tf:
-            data = tf.asarray()
+            data = _tiff_memmap(path) if mmap else None
+            data = tf.asarray() if data is None else data
             meta = tf.imagej_metadata or {}
             size = None
             unit = str(meta.get("unit", "")).strip().lower().replace("\\u00b5", "µ")
@@ -159,10 +166,23 @@ def _read_tiff(path: Path):
     return data, size
 
 
-def _read_mrc(path: Path):
+def _tiff_memmap(path: Path):
+    import tifffile
+
+    try:
+        return tifffile.memmap(path, mode="r")
+    except (OSError, ValueError):  # compressed or scattered pages: read into memory
+        return None
+
+
+def _read_mrc(path: Path, mmap: bool = False):
     import mrcfile
 
     try:
+        if mmap:  # the mapping stays open as long as the array is used
+            m = mrcfile.mmap(path, mode="r", permissive=True)
+            vx = float(m.voxel_size.x) if m.voxel_size is not None else 0.0
+            return m.data, (vx * 0.1 if vx > 0 and vx != 1.0 else None)
         with mrcfile.open(path, permissive=True) as m:
             data = np.asarray(m.data)
             vx = float(m.voxel_size.x) if m.voxel_size is not None else 0.0
@@ -174,7 +194,7 @@ def _read_mrc(path: Path):
 def read_tomo(path: str | Path, *, volume: bool = False, voxel_size_nm: float | None = None,
               angles_file: str | Path | None = None, angle_range_deg: Sequence[float] | None = None,
               flats: str | Path | None = None, darks: str | Path | None = None,
-              transmission: bool = False) -> Projections | Volume:
+              transmission: bool = False, mmap: bool = False) -> Projections | Volume:
     """Read a projection series or (``volume=True``) a reconstructed or segmented volume.
 
     Parameters
@@ -191,6 +211,9 @@ def read_tomo(path: str | Path, *, volume: bool = False, voxel_size_nm: float | 
         TIFF stacks of flat and dark fields for TIFF/MRC projections.
     transmission : bool
         The projections are already flat-field corrected (flat and dark fields are then not applied).
+    mmap : bool
+        With ``volume``: keep an uncompressed TIFF or MRC volume on disk as a read-only memory map
+        (for the out-of-core analysis); other files are read into memory.
 
     Raises
     ------
@@ -205,9 +228,9 @@ def read_tomo(path: str | Path, *, volume: bool = False, voxel_size_nm: float | 
     if suffix in _HDF5:
         data, extra, size = _read_hdf5(path, volume)
     elif suffix in _TIFF:
-        data, size = _read_tiff(path)
+        data, size = _read_tiff(path, mmap=volume and mmap)
     elif suffix in _MRC:
-        data, size = _read_mrc(path)
+        data, size = _read_mrc(path, mmap=volume and mmap)
     else:
         raise InputError(f"'{path}': unknown tomography format '{suffix}'; give DXchange/HDF5 (.h5), a TIFF stack "
                          "(.tif) or MRC (.mrc, .st, .rec)")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["Segmentation", "solid_mask", "particle_labels", "dark_features", "feature_shape"]
+__all__ = ["Segmentation", "solid_mask", "particle_labels", "dark_features", "feature_shape", "grey_levels", "sample_step"]
 
 
 @dataclass
@@ -45,18 +45,29 @@ def solid_mask(volume: np.ndarray, *, smooth_voxels: float = 0.8, threshold: flo
     """
     if particle_label is not None:
         return np.asarray(volume) == particle_label, {"particle_label": int(particle_label)}
-    from skimage.filters import threshold_multiotsu
 
     g = ndi.gaussian_filter(np.asarray(volume, np.float32), smooth_voxels) if smooth_voxels > 0 else np.asarray(volume, np.float32)
-    sample = g[:: max(1, g.shape[0] // 32)].ravel()
+    levels = grey_levels(g[:: sample_step(g.shape[0])], threshold=threshold, noise=voxel_noise(volume))
+    return g > levels["threshold"], levels
+
+
+def sample_step(n_slices: int) -> int:
+    """Every ``sample_step``-th z slice of the smoothed volume sets the grey levels (about 32 slices)."""
+    return max(1, n_slices // 32)
+
+
+def grey_levels(sample: np.ndarray, *, threshold: float | None, noise: float) -> dict:
+    """Particle, binder and epoxy levels (multi-Otsu classes of ``sample``, smoothed grey values) and the threshold."""
+    from skimage.filters import threshold_multiotsu
+
+    sample = np.asarray(sample).ravel()
     lo, hi = threshold_multiotsu(sample, classes=3)
     particle = float(np.median(sample[sample > hi]))
     binder = float(np.median(sample[(sample >= lo) & (sample <= hi)]))
     epoxy = float(np.median(sample[sample < lo]))
     t = float(threshold) if threshold is not None else 0.5 * (particle + epoxy)
-    noise = voxel_noise(volume)
-    return g > t, {"particle": particle, "binder": binder, "epoxy": epoxy, "threshold": t, "voxel_noise": noise,
-                   "contrast_to_noise": (particle - epoxy) / noise if noise > 0 else float("inf")}
+    return {"particle": particle, "binder": binder, "epoxy": epoxy, "threshold": t, "voxel_noise": noise,
+            "contrast_to_noise": (particle - epoxy) / noise if noise > 0 else float("inf")}
 
 
 def voxel_noise(volume: np.ndarray) -> float:
@@ -79,28 +90,39 @@ def _ball(r: int) -> np.ndarray:
 def particle_labels(solid: np.ndarray, *, close_voxels: int = 2, split: bool = True, h_voxels: float = 2.0,
                     min_voxels: int = 200) -> np.ndarray:
     """Particle ids (1..n, 0 outside) from the solid mask: closed, holes filled, split by watershed."""
-    from skimage.segmentation import watershed
-
-    env = solid
-    if close_voxels > 0:
-        pad = close_voxels + 1
-        env = ndi.binary_closing(np.pad(solid, pad), structure=_ball(close_voxels))[pad:-pad, pad:-pad, pad:-pad]
-        env |= solid
-    env = ndi.binary_fill_holes(env)
-    if split:
-        edt = ndi.distance_transform_edt(env)
-        from skimage.morphology import h_maxima
-
-        markers, _ = ndi.label(h_maxima(edt, h_voxels), structure=np.ones((3, 3, 3)))
-        lab = watershed(-edt, markers, mask=env)
-    else:
-        lab, _ = ndi.label(env, structure=np.ones((3, 3, 3)))
+    env = ndi.binary_fill_holes(closed_envelope(solid, close_voxels))
+    lab, _ = split_envelope(env, split=split, h_voxels=h_voxels)
     sizes = np.bincount(lab.ravel())
     keep = sizes >= min_voxels
     keep[0] = False
     remap = np.zeros(sizes.size, np.int32)
     remap[keep] = np.arange(1, keep.sum() + 1)
     return remap[lab]
+
+
+def closed_envelope(solid: np.ndarray, close_voxels: int) -> np.ndarray:
+    """The solid closed with a ball of ``close_voxels`` (zero outside the array), or-ed with the solid."""
+    if close_voxels <= 0:
+        return solid
+    pad = close_voxels + 1
+    env = ndi.binary_closing(np.pad(solid, pad), structure=_ball(close_voxels))[pad:-pad, pad:-pad, pad:-pad]
+    return env | solid
+
+
+def split_envelope(env: np.ndarray, *, split: bool, h_voxels: float) -> tuple[np.ndarray, np.ndarray]:
+    """Particle ids of the filled envelope and the seeds that number them (in raster order of their
+    first voxel): watershed of the distance transform from its h-maxima (26-connected seeds), or
+    the 26-connected components (their own seeds)."""
+    from skimage.segmentation import watershed
+
+    if not split:
+        lab = ndi.label(env, structure=np.ones((3, 3, 3)))[0]
+        return lab, lab
+    from skimage.morphology import h_maxima
+
+    edt = ndi.distance_transform_edt(env)
+    markers, _ = ndi.label(h_maxima(edt, h_voxels), structure=np.ones((3, 3, 3)))
+    return watershed(-edt, markers, mask=env), markers
 
 
 def dark_features(solid: np.ndarray, particles: np.ndarray, *, min_voxels: int = 8) -> np.ndarray:

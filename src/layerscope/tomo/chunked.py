@@ -1,0 +1,353 @@
+"""Bounded-memory particle and crack analysis: slabs of z slices, then one particle cluster at a time.
+
+The in-memory analysis (:func:`layerscope.tomo.analysis.analyse`) holds several whole-volume arrays
+(smoothed volume, masks, distance transforms, labels). Here every whole-volume array is a memory map
+in a scratch folder and the work is cut in two kinds of pieces, each a task of
+:func:`layerscope.parallel.map_tasks` (run in batches of two per worker, so only a batch is in memory):
+
+1. Slabs of z slices with a halo (the Gaussian smoothing's radius, twice the closing radius): the
+   solid mask and the closed envelope are exact, since each output voxel sees all the input its
+   filter reaches. Hole filling and the connected components of the envelope are labelled slab by
+   slab (SciPy) and merged across slab faces (a union of labels through the face pairs).
+2. Clusters (26-connected components of the filled envelope, touching particles together) on
+   their bounding box: the watershed split, then, with a 12-voxel margin that holds the
+   neighbours as they are, dark features, cracks and pores. Particle and feature ids are
+   numbered by their first voxel in raster order, as the whole-volume labelling numbers them.
+
+Peak memory is therefore a few slabs plus the largest cluster (with its margin), not the volume.
+The numbers equal the in-memory analysis (tested on phantoms); a cluster that spans the whole
+volume (a percolating electrode) still costs the whole volume.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import ndimage as ndi
+
+__all__ = ["analyse_volume_chunked"]
+
+#: margin (voxels) around a cluster for the crack and pore measurements (the open-crack sum reaches 8 + 3)
+MARGIN = 12
+_C26 = np.ones((3, 3, 3), bool)
+_C6 = ndi.generate_binary_structure(3, 1)
+
+
+def _slabs(nz: int, k: int) -> list[tuple[int, int]]:
+    return [(z, min(nz, z + k)) for z in range(0, nz, k)]
+
+
+def _batches(items: list, size: int):
+    for b in range(0, len(items), size):
+        yield items[b:b + size]
+
+
+def _run(func, items, scheduler, **kwargs) -> list:
+    from layerscope.parallel import map_tasks
+
+    return map_tasks(func, items, scheduler=scheduler, progress=False, description="tomo analysis", **kwargs)
+
+
+def _smooth_task(item, *, sigma: float, take: str, threshold: float | None = None):
+    """One slab: the Gaussian-smoothed slab (``take="grey"``) or its solid mask (``"solid"``)."""
+    z0, z1, lo, block, pick = item
+    g = ndi.gaussian_filter(np.asarray(block, np.float32), sigma) if sigma > 0 else np.asarray(block, np.float32)
+    g = g[lo:lo + z1 - z0]
+    if take == "grey":
+        return z0, g[pick]
+    return z0, g > threshold
+
+
+def _close_task(item, *, close_voxels: int):
+    from layerscope.tomo.segment import closed_envelope
+
+    z0, z1, lo, block = item
+    return z0, closed_envelope(np.asarray(block, bool), close_voxels)[lo:lo + z1 - z0]
+
+
+def _halo_items(data: np.ndarray, slabs: list, halo: int, extra=None) -> list:
+    out = []
+    for z0, z1 in slabs:
+        a, b = max(0, z0 - halo), min(data.shape[0], z1 + halo)
+        item = (z0, z1, z0 - a, np.asarray(data[a:b]))
+        out.append(item + (extra(z0, z1),) if extra else item)
+    return out
+
+
+def _levels(vol, options, slabs, batch, scheduler) -> dict:
+    """Grey levels from the same smoothed z slices as the in-memory analysis."""
+    from layerscope.tomo.segment import grey_levels, sample_step, voxel_noise
+
+    step = sample_step(vol.shape[0])
+    sigma = options.smooth_voxels
+    halo = int(4.0 * sigma + 0.5) if sigma > 0 else 0
+    parts = []
+    for group in _batches(slabs, batch):
+        items = _halo_items(vol, group, halo, lambda z0, z1: [z - z0 for z in range(z0, z1) if z % step == 0])
+        items = [it for it in items if it[4]]
+        parts += _run(_smooth_task, items, scheduler, sigma=sigma, take="grey")
+    sample = np.concatenate([p for _, p in sorted(parts, key=lambda t: t[0])])
+    return grey_levels(sample, threshold=options.threshold, noise=voxel_noise(vol))
+
+
+def _solid_and_envelope(vol, options, levels, close, scratch: Path, k: int, batch: int, scheduler):
+    """Solid mask and closed envelope as memory maps, slab by slab."""
+    solid, env = _scratch(scratch, "solid", bool, vol.shape), _scratch(scratch, "envelope", bool, vol.shape)
+    slabs = _slabs(vol.shape[0], k)
+    if options.particle_label is not None:
+        for z0, z1 in slabs:
+            solid[z0:z1] = np.asarray(vol[z0:z1]) == options.particle_label
+    else:
+        sigma = options.smooth_voxels
+        halo = int(4.0 * sigma + 0.5) if sigma > 0 else 0
+        for group in _batches(slabs, batch):
+            items = _halo_items(vol, group, halo, lambda z0, z1: None)
+            for z0, part in _run(_smooth_task, items, scheduler, sigma=sigma, take="solid", threshold=levels["threshold"]):
+                solid[z0:z0 + part.shape[0]] = part
+    for group in _batches(slabs, batch):
+        for z0, part in _run(_close_task, _halo_items(solid, group, 2 * close + 2), scheduler, close_voxels=close):
+            env[z0:z0 + part.shape[0]] = part
+    return solid, env
+
+
+def _label_slabs(mask_of, shape, k: int, structure: np.ndarray, out: np.ndarray):
+    """Connected components of a mask given slab by slab (``mask_of(z0, z1)``), merged across slab faces.
+
+    Writes merged ids (1..n, in no particular order) into ``out``; returns n and the ids that touch a face of the volume.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    slabs, total, pairs, faces = _slabs(shape[0], k), 0, [], []
+    prev = None
+    for z0, z1 in slabs:
+        lab, n = ndi.label(mask_of(z0, z1), structure=structure)
+        lab[lab > 0] += total
+        total += n
+        out[z0:z1] = lab
+        on_face = [lab[:, 0], lab[:, -1], lab[:, :, 0], lab[:, :, -1]] + ([lab[0]] if z0 == 0 else []) + ([lab[-1]] if z1 == shape[0] else [])
+        faces.append(np.unique(np.concatenate([f.ravel() for f in on_face])))
+        if prev is not None:
+            pairs.append(_face_pairs(prev, lab[0], structure))
+        prev = lab[-1].copy()
+    pairs = np.concatenate(pairs) if pairs else np.zeros((0, 2), np.int64)
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(total + 1, total + 1))
+    _, comp = connected_components(graph, directed=False)
+    lut = np.zeros(total + 1, np.int64)
+    lut[1:] = np.unique(comp[1:], return_inverse=True)[1] + 1
+    for z0, z1 in slabs:
+        out[z0:z1] = lut[np.asarray(out[z0:z1])]
+    touching = np.unique(lut[np.unique(np.concatenate(faces))])
+    return int(lut.max()), touching[touching > 0]
+
+
+def _face_pairs(below: np.ndarray, above: np.ndarray, structure: np.ndarray) -> np.ndarray:
+    """Label pairs joined across a slab face (the last plane of one slab, the first of the next)."""
+    out = []
+    shifts = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if structure[0, 1 + dy, 1 + dx]]
+    ny, nx = below.shape
+    for dy, dx in shifts:
+        a = below[max(0, -dy):ny - max(0, dy), max(0, -dx):nx - max(0, dx)]
+        b = above[max(0, dy):ny - max(0, -dy), max(0, dx):nx - max(0, -dx)]
+        both = (a > 0) & (b > 0)
+        out.append(np.stack([a[both], b[both]], axis=1))
+    return np.unique(np.concatenate(out), axis=0).astype(np.int64)
+
+
+def _clusters(env: np.ndarray, scratch: Path, k: int):
+    """Fill the envelope's holes (background not 6-connected to a face) and label its 26-connected clusters."""
+    bg = _scratch(scratch, "background", np.int32, env.shape)
+    _, outside = _label_slabs(lambda a, b: ~np.asarray(env[a:b]), env.shape, k, _C6, bg)
+    for z0, z1 in _slabs(env.shape[0], k):
+        b = np.asarray(bg[z0:z1])
+        env[z0:z1] = np.asarray(env[z0:z1]) | ((b > 0) & ~np.isin(b, outside))
+    del bg
+    comp = _scratch(scratch, "clusters", np.int32, env.shape)
+    n, _ = _label_slabs(lambda a, b: np.asarray(env[a:b]), env.shape, k, _C26, comp)
+    boxes = np.zeros((n + 1, 6), np.int64)
+    boxes[:, :3], boxes[:, 3:] = np.iinfo(np.int64).max, -1
+    for z0, z1 in _slabs(env.shape[0], k):
+        for i, sl in enumerate(ndi.find_objects(np.asarray(comp[z0:z1])), 1):
+            if sl is not None:
+                lo = [sl[0].start + z0, sl[1].start, sl[2].start]
+                hi = [sl[0].stop + z0, sl[1].stop, sl[2].stop]
+                boxes[i, :3] = np.minimum(boxes[i, :3], lo)
+                boxes[i, 3:] = np.maximum(boxes[i, 3:], hi)
+    return comp, n, boxes
+
+
+def _box(box: np.ndarray, margin: int, shape) -> tuple[slice, ...]:
+    return tuple(slice(max(0, int(box[i]) - margin), min(n, int(box[3 + i]) + margin)) for i, n in enumerate(shape))
+
+
+def _split_task(item, *, split: bool, h_voxels: float, shape):
+    """Particle ids of one cluster on its box: local labels, each label's first seed voxel (flat index) and size."""
+    from layerscope.tomo.segment import split_envelope
+
+    cid, sl, mask = item
+    lab, seeds = split_envelope(mask, split=split, h_voxels=h_voxels)
+    n = int(lab.max())
+    return cid, sl, lab, _first_voxels(seeds, n, sl, shape), np.bincount(lab.ravel(), minlength=n + 1)
+
+
+def _first_voxels(lab: np.ndarray, n: int, sl: tuple, shape) -> np.ndarray:
+    """Flat index (in the whole volume of ``shape``) of the first voxel of labels 1..n of ``lab`` cut at ``sl``; -1 if absent."""
+    first = np.full(n + 1, -1, np.int64)
+    idx = np.flatnonzero(lab)
+    vals, at = np.unique(lab.ravel()[idx], return_index=True)
+    coords = np.stack(np.unravel_index(idx[at], lab.shape), axis=1) + [s.start for s in sl]
+    first[vals] = np.ravel_multi_index(tuple(coords.T), shape) if len(vals) else []
+    return first
+
+
+def _relabel(lab_mm: np.ndarray, lut: np.ndarray, k: int) -> None:
+    """Replace provisional ids by ``lut[id]``, slab by slab."""
+    for z0, z1 in _slabs(lab_mm.shape[0], k):
+        lab_mm[z0:z1] = lut[np.asarray(lab_mm[z0:z1])]
+
+
+def _write_crop(lab_mm: np.ndarray, sl: tuple, local: np.ndarray, base: int) -> None:
+    """Write a cluster's local ids (1..n, 0 elsewhere) as provisional ids ``base + id`` into the memory map."""
+    view = np.asarray(lab_mm[sl])
+    m = local > 0
+    view[m] = local[m] + base
+    lab_mm[sl] = view
+
+
+def _numbering(keys: list[tuple[int, int]], total: int) -> np.ndarray:
+    """Look-up table provisional id -> final id, final ids in the order of ``keys`` = (first voxel, provisional id)."""
+    lut = np.zeros(total + 1, np.int32)
+    for new, (_, prov) in enumerate(sorted(keys), 1):
+        lut[prov] = new
+    return lut
+
+
+def _particles(comp, n, boxes, options, scratch: Path, k: int, batch: int, scheduler):
+    """Particle ids (memory map), numbered and filtered by size as the in-memory labelling does."""
+    shape = comp.shape
+    plab = _scratch(scratch, "particles", np.int32, shape)
+    keys, base = [], 0
+    items = [(c, _box(boxes[c], 1, shape)) for c in range(1, n + 1)]
+    for group in _batches(items, batch):
+        tasks = [(c, sl, np.asarray(comp[sl]) == c) for c, sl in group]
+        for _, sl, lab, first, sizes in _run(_split_task, tasks, scheduler, split=options.split,
+                                             h_voxels=options.split_h_voxels, shape=shape):
+            _write_crop(plab, sl, lab, base)
+            keys += [(int(first[i]), base + i) for i in range(1, len(sizes))
+                     if sizes[i] >= options.min_particle_voxels and first[i] >= 0]
+            base += len(sizes) - 1
+    _relabel(plab, _numbering(keys, base), k)
+    return plab
+
+
+def _measure_task(item, *, options, voxel_nm: float, close: int, levels: dict, shape):
+    """Dark features, cracks, pores and particle geometry of one cluster (arrays cut with a margin)."""
+    from layerscope.tomo.measure import _features, _particle_geometry
+    from layerscope.tomo.segment import dark_features
+
+    sl, inner, plab, solid, grey, mask = item
+    off = tuple(s.start for s in sl)
+    feats = dark_features(solid, plab, min_voxels=options.min_feature_voxels)
+    ids = np.unique(feats[mask])
+    only = set(ids[ids > 0].tolist())
+    first = _first_voxels(np.where(np.isin(feats, list(only)), feats, 0), int(feats.max()), sl, shape)
+    ct, pt, feats, kinds = _features(solid, plab, options, voxel_nm, close, grey, levels, offset=off, only=only, feats=feats)
+    pids = np.unique(plab[mask])
+    geom = _particle_geometry(plab, voxel_nm, offset=off, shape=shape, only=set(pids[pids > 0].tolist()))
+    local = np.where(np.isin(feats, list(only)), feats, 0)[inner]
+    return ct, pt, kinds, {i: int(first[i]) for i in only}, geom, local
+
+
+def _measure(vol, solid, plab, comp, n, boxes, options, levels, close, scratch: Path, k: int, batch: int, scheduler):
+    """Crack, pore and particle rows of every cluster; feature ids (memory map) numbered as in memory."""
+    shape = vol.data.shape
+    feats = _scratch(scratch, "features", np.int32, shape)
+    grey_of = (lambda sl: None) if vol.labels else (lambda sl: np.asarray(vol.data[sl], np.float32))
+    cracks, pores, geometry, kinds, keys, base = [], [], [], {}, [], 0
+    for group in _batches(list(range(1, n + 1)), batch):
+        tasks = []
+        for c in group:
+            sl, inner = _box(boxes[c], MARGIN, shape), _box(boxes[c], 0, shape)
+            rel = tuple(slice(i.start - o.start, i.stop - o.start) for i, o in zip(inner, sl))
+            tasks.append((sl, rel, np.asarray(plab[sl]), np.asarray(solid[sl]), grey_of(sl), np.asarray(comp[sl]) == c))
+        for task, (ct, pt, kd, first, geom, local) in zip(tasks, _run(_measure_task, tasks, scheduler, options=options,
+                                                                      voxel_nm=vol.voxel_size_nm, close=close,
+                                                                      levels=levels, shape=shape)):
+            prov = {i: base + i for i in first}
+            keys += [(f, prov[i]) for i, f in first.items()]
+            cracks.append(ct.assign(crack=ct["crack"].map(prov)))
+            pores.append(pt.assign(pore=pt["pore"].map(prov)))
+            kinds.update({prov[i]: v for i, v in kd.items()})
+            geometry += geom
+            _write_crop(feats, tuple(slice(s.start + r.start, s.start + r.stop) for s, r in zip(task[0], task[1])),
+                        local, base)
+            base += max(first, default=0)
+    lut = _numbering(keys, base)
+    _relabel(feats, lut, k)
+    ct, pt = _joined(cracks, "crack", lut), _joined(pores, "pore", lut)
+    return ct, pt, feats, {int(lut[i]): v for i, v in kinds.items()}, sorted(geometry, key=lambda g: g["particle"])
+
+
+def _joined(tables: list, key: str, lut: np.ndarray):
+    """One table from the clusters' tables, ids replaced by their final ids, in id order (as in memory)."""
+    import pandas as pd
+
+    full = [t for t in tables if len(t)]
+    if not full:
+        return tables[0].iloc[:0] if tables else pd.DataFrame()
+    out = pd.concat(full, ignore_index=True)
+    out[key] = lut[out[key].to_numpy(np.int64)].astype(np.int64)
+    return out.sort_values(key, kind="stable").reset_index(drop=True)
+
+
+def _scratch(folder: Path, name: str, dtype, shape) -> np.ndarray:
+    """A memory map in ``folder`` whose file is unlinked at once (the mapping keeps it until dropped)."""
+    path = Path(folder) / f"{name}.npy"
+    mm = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=tuple(shape))
+    path.unlink()
+    return mm
+
+
+def analyse_volume_chunked(vol, options, *, close: int, scheduler: Any = None, scratch_dir: Path | None = None,
+                           slab_slices: int = 32) -> dict[str, Any]:
+    """Particles, cracks and pores of ``vol`` (a :class:`~layerscope.tomo.readers.Volume`, may be a memory map)
+    with bounded memory (see the module docstring).
+
+    Parameters
+    ----------
+    vol : Volume
+    options : TomoOptions
+    close : int
+        Closing radius of the envelopes (voxels).
+    scheduler : see :func:`layerscope.parallel.scheduler_context`
+    scratch_dir : path, optional
+        Folder for the scratch memory maps (unlinked at once; the system's temporary folder if None).
+    slab_slices : int
+        z slices per slab.
+
+    Returns
+    -------
+    dict
+        ``levels``, ``particle_labels`` and ``feature_labels`` (memory maps), ``particle_geometry``
+        (rows for :func:`layerscope.tomo.measure._particle_rows`), ``cracks``, ``pores``, ``kinds``.
+    """
+    import tempfile
+
+    from layerscope.parallel import default_workers
+
+    with tempfile.TemporaryDirectory(dir=scratch_dir, prefix="layerscope-tomo-") as tmp:
+        scratch = Path(tmp)
+        batch = 2 * default_workers() if not isinstance(scheduler, str) or scheduler in ("threads", "sync") else 16
+        slabs = _slabs(vol.data.shape[0], slab_slices)
+        levels = ({"particle_label": int(options.particle_label)} if vol.labels
+                  else _levels(vol.data, options, slabs, batch, scheduler))
+        solid, env = _solid_and_envelope(vol.data, options, levels, close, scratch, slab_slices, batch, scheduler)
+        comp, n, boxes = _clusters(env, scratch, slab_slices)
+        del env
+        plab = _particles(comp, n, boxes, options, scratch, slab_slices, batch, scheduler)
+        ct, pt, feats, kinds, geometry = _measure(vol, solid, plab, comp, n, boxes, options, levels, close, scratch,
+                                                  slab_slices, batch, scheduler)
+    return {"levels": levels, "particle_labels": plab, "feature_labels": feats, "particle_geometry": geometry,
+            "cracks": ct, "pores": pt, "kinds": kinds}

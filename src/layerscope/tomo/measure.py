@@ -1,0 +1,218 @@
+"""Measurements of particles, cracks and pores from labels and the grey volume (no file I/O).
+
+Shared by the in-memory analysis (:mod:`layerscope.tomo.analysis`) and the bounded-memory one
+(:mod:`layerscope.tomo.chunked`), which calls them on arrays cut from the volume (``offset``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage as ndi
+
+from layerscope.tomo.segment import dark_features, feature_shape
+
+__all__: list[str] = []
+
+
+def _area_nm2(mask: np.ndarray, voxel_nm: float) -> float:
+    """Surface area of a binary mask (marching cubes on the lightly smoothed mask), nm^2."""
+    from skimage.measure import marching_cubes, mesh_surface_area
+
+    m = ndi.gaussian_filter(np.pad(mask, 2).astype(np.float32), 0.7)
+    if m.max() <= 0.5:
+        return 0.0
+    verts, faces, _, _ = marching_cubes(m, 0.5)
+    return float(mesh_surface_area(verts, faces)) * voxel_nm ** 2
+
+
+def _deficit(fid: int, feats: np.ndarray, plabels: np.ndarray, owner: int, boxes: tuple, depth: np.ndarray,
+             grey: np.ndarray, levels: dict, blur_voxels: float = 1.0, open_: bool = False,
+             offset: tuple = (0, 0, 0)) -> tuple[np.ndarray, np.ndarray]:
+    """Partial-volume content of a dark feature: coordinates ``(n, 3)`` and missing fraction per voxel.
+
+    Around the feature (dilated by 3 voxels, inside its particle, away from other features) the
+    missing attenuation ``(R - v) / (P - E)`` is summed, where ``R = E + (P - E) G(particle)`` is the
+    particle without the feature, blurred like the reconstruction (Gaussian, ``blur_voxels``), ``P``
+    the median of the particle's solid interior and ``E`` the epoxy level. Blur and FBP preserve
+    this sum, so thin cracks are not lost to the threshold. For a feature open to the surface
+    (``open_``) the particle envelope misses the feature's mouth (the blurred edges of the mouth fall
+    below the threshold, a notch no closing fills): the reference particle is then its convex hull,
+    the mouth (hull but not envelope, within 3 voxels of the feature) joins the feature, and the sum
+    runs over the feature dilated by 4 voxels inside the hull grown by 3, so that the blur of the
+    mouth beyond the surface counts too. ``offset`` (voxels) is added to the coordinates (arrays cut
+    from a larger volume). The particle is ``plabels == owner``; ``boxes`` are the bounding boxes of
+    the feature and of the particle (only arrays of the feature's neighbourhood are made).
+    """
+    pad = 8 if open_ else 4
+    sl = tuple(slice(max(0, s.start - pad), min(n, s.stop + pad)) for s, n in zip(boxes[0], feats.shape))
+    f = feats[sl]
+    mm = f == fid
+    part = plabels[sl] == owner
+    interior = part & (depth[sl] >= 3) & (f == 0)
+    other = ndi.binary_dilation((f > 0) & ~mm, iterations=1)
+    if open_:
+        hull, others = _hull(plabels, owner, boxes[1], depth, sl)
+        mm = mm | (hull & ~part & ndi.binary_dilation(mm, iterations=3))
+        region = (ndi.binary_dilation(mm, iterations=4) & ndi.binary_dilation(hull, iterations=3) & ~others & ~other) | mm
+        part = hull
+    else:
+        region = (ndi.binary_dilation(mm, iterations=3) & part & ~other) | mm
+    p_level = float(np.median(grey[sl][interior])) if interior.sum() > 20 else levels["particle"]
+    e_level = levels["epoxy"]
+    ref = e_level + (p_level - e_level) * ndi.gaussian_filter(part.astype(np.float32), blur_voxels)
+    missing = np.clip((ref[region] - grey[sl][region]) / max(p_level - e_level, 1e-12), None, 1.0)
+    coords = np.argwhere(region).astype(float) + [s.start + o for s, o in zip(sl, offset)]
+    return coords, missing
+
+
+def _hull(plabels: np.ndarray, owner: int, psl: tuple, depth: np.ndarray, sl: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """The convex hull of particle ``owner`` (bounding box ``psl``) within ``sl`` (not in other particles)
+    and the other particles grown by 2 voxels.
+
+    ``depth`` is the distance transform of all particle envelopes (> 0 inside any particle).
+    """
+    from skimage.morphology import convex_hull_image
+
+    whole = convex_hull_image(plabels[psl] == owner)
+    hull = np.zeros(depth[sl].shape, bool)
+    lo = [max(a.start, b.start) for a, b in zip(sl, psl)]
+    hi = [min(a.stop, b.stop) for a, b in zip(sl, psl)]
+    if all(h > low for low, h in zip(lo, hi)):
+        hull[tuple(slice(low - a.start, h - a.start) for low, h, a in zip(lo, hi, sl))] = \
+            whole[tuple(slice(low - b.start, h - b.start) for low, h, b in zip(lo, hi, psl))]
+    others = (depth[sl] > 0) & (plabels[sl] != owner)
+    return hull & ~others, ndi.binary_dilation(others, iterations=2)
+
+
+def _crack_widths(coords: np.ndarray, missing: np.ndarray, basis: np.ndarray, centre: np.ndarray) -> tuple[float, float]:
+    """Mean and 95th-percentile local width (voxels) along the crack normal from the missing fraction.
+
+    Each in-plane cell (1 voxel^2, in the crack's principal axes) sums the missing fraction of its
+    column; cells with less than 0.5 voxel of crack are the blurred rim and not counted.
+    """
+    uv = np.round((coords - centre) @ basis[:, :2]).astype(np.int64)
+    cells, inv = np.unique(uv, axis=0, return_inverse=True)
+    col = np.bincount(inv.ravel(), weights=missing, minlength=len(cells))
+    col = col[col >= 0.5]
+    if col.size == 0:
+        return float("nan"), float("nan")
+    return float(col.sum() / col.size), float(np.percentile(col, 90))
+
+
+def _dent(n_open: int, n_voxels: int) -> bool:
+    """A shallow feature open to the outside is a surface dent when its opening is wide.
+
+    A dent (a notch bridged by the envelope closing) touches the outside over its whole top:
+    ``n_open`` voxels next to the outside above 2 ``n_voxels**(2/3)`` (3.3-5.4 on the phantoms'
+    dents, 1.9 for a hemispherical pit). A round pore 0-3 voxels under the surface opens through a
+    blurred wall of a few voxels only (0.8-1.2) and is kept.
+    """
+    return n_open > 2.0 * n_voxels ** (2.0 / 3.0)
+
+
+def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: int, grey=None, levels=None,
+              *, offset: tuple = (0, 0, 0), only: set | None = None, feats: np.ndarray | None = None):
+    """Classify dark features: crack rows, pore rows, labels and kinds.
+
+    For arrays cut from a larger volume, ``offset`` (voxels) places them, ``only`` names the feature
+    ids to measure (others are left as they are) and ``feats`` gives the feature ids.
+    """
+    if feats is None:
+        feats = dark_features(seg_solid, plabels, min_voxels=options.min_feature_voxels)
+    envelope = plabels > 0
+    depth = ndi.distance_transform_edt(envelope)
+    outside = ndi.binary_dilation(~envelope, structure=np.ones((3, 3, 3)))
+    cracks, pores, kinds = [], [], {}
+    pboxes = ndi.find_objects(plabels)
+    for fid, sl in enumerate(ndi.find_objects(feats), 1):
+        if sl is None or (only is not None and fid not in only):
+            continue
+        m = feats[sl] == fid
+        owners = np.sort(np.bincount(plabels[sl][m]))[::-1]
+        owner = int(np.bincount(plabels[sl][m]).argmax())
+        n_open = int((outside[sl] & m).sum())
+        open_ = n_open > 0
+        shared = len(owners) > 1 and owners[1] > 0.2 * m.sum()
+        if shared or (_dent(n_open, int(m.sum())) and depth[sl][m].max() < close_voxels + 1.5):
+            feats[sl][m] = 0  # the gap between particles, or a shallow dent bridged by the closing
+            continue
+        coords = np.argwhere(m).astype(float) + [s.start + o for s, o in zip(sl, offset)]
+        sh = feature_shape(coords)
+        if grey is not None:
+            rc, miss = _deficit(fid, feats, plabels, owner, (sl, pboxes[owner - 1]), depth, grey, levels, open_=open_,
+                                offset=offset)
+            n_vox = float(miss.sum())
+        else:
+            rc, miss, n_vox = coords, np.ones(len(coords)), float(m.sum())
+        is_crack = sh["flatness"] < options.max_flatness and sh["extents"][1] >= options.min_sheet_voxels
+        kinds[fid] = "crack" if is_crack else "pore"
+        row = {"id": fid, "particle": owner, "volume_voxels": n_vox, "volume_nm3": n_vox * voxel_nm ** 3,
+               "segmented_voxels": int(m.sum()),
+               "surface_area_nm2": _area_nm2(m, voxel_nm), "centroid_z_nm": coords[:, 0].mean() * voxel_nm,
+               "centroid_y_nm": coords[:, 1].mean() * voxel_nm, "centroid_x_nm": coords[:, 2].mean() * voxel_nm,
+               "reaches_surface": open_, "flatness": sh["flatness"]}
+        if is_crack:
+            n = sh["normal"]
+            w_mean, w_max = _crack_widths(rc, miss, sh["basis"], coords.mean(axis=0))
+            row.update({"width_mean_nm": w_mean * voxel_nm, "width_max_nm": w_max * voxel_nm,
+                        "extent_nm": 2 * np.sqrt(3) * sh["extents"][0] * voxel_nm,
+                        "normal_z": n[0], "normal_y": n[1], "normal_x": n[2],
+                        "normal_polar_deg": float(np.degrees(np.arccos(min(1.0, abs(n[0]))))),
+                        "normal_azimuth_deg": float(np.degrees(np.arctan2(n[1], n[2])))})
+            cracks.append(row)
+        else:
+            row["equivalent_diameter_nm"] = (6 * n_vox / np.pi) ** (1 / 3) * voxel_nm
+            pores.append(row)
+    crack_cols = ["crack", "particle", "volume_voxels", "segmented_voxels", "volume_nm3", "surface_area_nm2", "width_mean_nm",
+                  "width_max_nm", "extent_nm", "normal_z", "normal_y", "normal_x", "normal_polar_deg",
+                  "normal_azimuth_deg", "reaches_surface", "flatness", "centroid_z_nm", "centroid_y_nm", "centroid_x_nm"]
+    pore_cols = ["pore", "particle", "volume_voxels", "segmented_voxels", "volume_nm3", "equivalent_diameter_nm", "surface_area_nm2",
+                 "reaches_surface", "flatness", "centroid_z_nm", "centroid_y_nm", "centroid_x_nm"]
+    ct = pd.DataFrame(cracks).rename(columns={"id": "crack"}).reindex(columns=crack_cols)
+    pt = pd.DataFrame(pores).rename(columns={"id": "pore"}).reindex(columns=pore_cols)
+    return ct, pt, feats, kinds
+
+
+def _particle_geometry(plabels: np.ndarray, voxel_nm: float, *, offset: tuple = (0, 0, 0), shape: tuple | None = None,
+                       only: set | None = None) -> list[dict]:
+    """Volume, surface area and border contact of each particle (``only`` those ids if given)."""
+    rows = []
+    shape = np.asarray(plabels.shape if shape is None else shape)
+    for pid, sl in enumerate(ndi.find_objects(plabels), 1):
+        if sl is None or (only is not None and pid not in only):
+            continue
+        m = plabels[sl] == pid
+        border = any(s.start + o == 0 or s.stop + o == n for s, o, n in zip(sl, offset, shape))
+        rows.append({"particle": pid, "volume_voxels": int(m.sum()), "area_nm2": _area_nm2(m, voxel_nm),
+                     "touches_border": bool(border)})
+    return rows
+
+
+def _particle_table(plabels, cracks, pores, voxel_nm: float) -> pd.DataFrame:
+    return _particle_rows(_particle_geometry(plabels, voxel_nm), cracks, pores, voxel_nm)
+
+
+def _particle_rows(geometry: list[dict], cracks: pd.DataFrame, pores: pd.DataFrame, voxel_nm: float) -> pd.DataFrame:
+    """One row per particle from its geometry and its cracks and pores."""
+    rows = []
+    for g in geometry:
+        pid, v, area = g["particle"], g["volume_voxels"], g["area_nm2"]
+        c = cracks[cracks["particle"] == pid]
+        p = pores[pores["particle"] == pid]
+        rows.append({
+            "particle": pid, "volume_voxels": v, "volume_nm3": v * voxel_nm ** 3,
+            "equivalent_diameter_nm": (6 * v / np.pi) ** (1 / 3) * voxel_nm,
+            "sphericity": float(np.pi ** (1 / 3) * (6 * v * voxel_nm ** 3) ** (2 / 3) / area) if area > 0 else np.nan,
+            "crack_count": len(c), "crack_volume_fraction": float(c["volume_voxels"].sum()) / v,
+            "crack_surface_area_nm2": float(c["surface_area_nm2"].sum()),
+            "crack_width_mean_nm": float(np.average(c["width_mean_nm"], weights=c["volume_voxels"])) if len(c) else np.nan,
+            "crack_width_max_nm": float(c["width_max_nm"].max()) if len(c) else np.nan,
+            "crack_normal_polar_deg": float(c.loc[c["volume_voxels"].idxmax(), "normal_polar_deg"]) if len(c) else np.nan,
+            "crack_reaches_surface": bool(c["reaches_surface"].any()) if len(c) else False,
+            "pore_count": len(p), "pore_volume_fraction": float(p["volume_voxels"].sum()) / v,
+            "touches_border": g["touches_border"],
+        })
+    return pd.DataFrame(rows)
