@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from contextlib import nullcontext
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -47,17 +48,14 @@ def parse_seeds(text: str) -> range:
     return range(a, b)
 
 
-def _one(seed: int) -> dict:
+def run(seeds: range, jobs: int) -> pd.DataFrame:
     from layerscope.simulate.validation import score_draw
 
-    return score_draw(seed)
-
-
-def run(seeds: range, jobs: int) -> pd.DataFrame:
     rows = []
     t0 = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        for row in pool.map(_one, seeds):
+    pool = ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else None
+    with pool or nullcontext():
+        for row in (pool.map(score_draw, seeds) if pool else map(score_draw, seeds)):
             rows.append(row)
             print(f"[{len(rows)}/{len(seeds)} {time.perf_counter() - t0:.0f} s] seed {row['seed']} "
                   f"{row['chemistry']} [{row['zone']}] {row['dose_e_per_A2']:.3g} e/A2 {row['stack']}: "

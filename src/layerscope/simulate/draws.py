@@ -10,7 +10,7 @@ layer's smooth background) and :func:`crack` (a through-thickness crack).
 
 What is drawn (ranges in :class:`DrawRanges`): chemistry (LiCoO2, NMC811, NMC622, Li-rich), zone
 ([100], [110]), a block stack (two to four features from an O3' twin of 1-3 layers, a
-delithiated O1 block, a spinel-like block, an O3 block with 20-40 % Li/TM exchange (12-18 % in the
+delithiated O1 block, a spinel-like block, an O3 block with 20-40 % Li/TM exchange (12-15 % in the
 Li-rich oxide, whose Ni limits it) and, for the
 Li-rich oxide, a C2/m block, in random order between O3 spacers; sometimes a rock-salt surface
 layer facing vacuum), the Z exponent of the column weight, a wedge of thickness across the field,
@@ -135,7 +135,7 @@ def probe_fwhm_nm(convergence_mrad: float, defocus_nm: float = 0.0, *, energy_ke
     nodes, weights = np.polynomial.legendre.leggauss(400)
     k = 0.5 * k_max * (nodes + 1.0)
     w = 0.5 * k_max * weights * 2.0 * np.pi * k * np.exp(-1j * np.pi * lam_nm * defocus_nm * k**2)
-    r = np.linspace(0.0, 12.0 / k_max, 4001)
+    r = np.linspace(0.0, 4.0 / k_max, 801)  # the half maximum lies within 2 / k_max up to 5 nm defocus
     intensity = np.abs(j0(2.0 * np.pi * np.outer(r, k)) @ w) ** 2
     half = 0.5 * intensity.max()
     i = int(np.argmax(intensity))
@@ -221,8 +221,8 @@ def _feature_block(kind: str, rng: np.random.Generator, chemistry: str) -> dict:
     if kind == "spinel":
         return dict(phase="spinel", n_layers=8)
     if kind == "mixed":
-        # Li/TM exchange moves Ni: the Li-rich oxide has 0.2 Ni per TM-layer site, so at most ~0.2 there
-        high = (0.12, 0.18) if chemistry == "Li-rich" else (0.2, 0.4)
+        # Li/TM exchange moves Ni: the Li-rich oxide has 0.2 Ni per TM-layer site: 0.15 of the Li-layer sites at most
+        high = (0.12, 0.15) if chemistry == "Li-rich" else (0.2, 0.4)
         return dict(phase="O3", n_layers=int(rng.integers(6, 11)), mixing=round(float(rng.uniform(*high)), 3))
     return dict(phase="C2/m", n_layers=int(rng.integers(6, 11)))
 

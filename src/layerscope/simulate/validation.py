@@ -13,10 +13,13 @@ one flat row: the drawn parameters and
   whose registry is more than 0.08 column spacings off O3, O3' and O1 are not scored), weighted
   by the segment's sites; a segment that sits on a TM layer or between layers counts as wrong;
 - ``fill_accuracy`` (and ``fill_accuracy_rim``: segments with a site within 0.5 nm of a void,
-  crack or vacuum edge): share of the sites whose segment's mixing decision is right (``yes``
-  where the truth fill, TM atoms per Li-layer site, is at least the pipeline's
-  ``MIXING_THRESHOLD`` of 0.1, ``no`` below); ``uncertain`` counts as wrong and is reported as
-  ``fill_uncertain``; ``fill_mae`` is the mean absolute error of ``li_fill``;
+  crack or vacuum edge): over the Li layers of layered blocks (truth phase O3, O3', O1, C2/m),
+  share of the sites whose segment's mixing decision is right (``yes`` where the truth fill, TM
+  atoms per Li-layer site along the column, is at least the pipeline's ``MIXING_THRESHOLD`` of
+  0.1, ``no`` below; segments whose truth fill is within 0.05 of 0.1 are not scored: there the
+  sampling of a 3 nm column decides); ``uncertain`` counts as wrong and is reported as ``fill_uncertain``;
+  ``fill_mae`` is the mean absolute error of ``li_fill``; ``fill_accuracy_all`` counts the
+  spinel and rock-salt Li layers too, ``fill_accuracy_spinel`` those of spinel blocks alone;
 - ``twin_exact``: ``summary["twin_like_domains"]`` equals the truth's runs of reversed steps
   (NaN when a run is cut by the field edge); ``twins_found`` / ``twins_truth`` as
   ``single/double/multilayer`` counts;
@@ -36,6 +39,10 @@ __all__ = ["score_draw", "flat_parameters", "segment_truth", "MARGIN_NM", "MATCH
 
 #: Columns closer than this to the image edge are not scored (as in benchmarks/imaging_validation.py).
 MARGIN_NM = 0.15
+#: Li layers whose fill is the mixing target (spinel and rock salt are scored apart: ``fill_accuracy_all``).
+LAYERED = ("O3", "O3'", "O1", "C2/m")
+#: Segments whose truth fill lies within this of the mixing threshold (0.1) are not scored for the fill.
+AMBIGUOUS_FILL = 0.05
 #: A reported site belongs to the truth site nearest to it within this distance (nm).
 MATCH_NM = 0.07
 
@@ -72,6 +79,7 @@ def segment_truth(columns: pd.DataFrame, interlayers: pd.DataFrame, truth: DrawT
 
     Returns ``interlayers`` with ``n_matched`` (sites within :data:`MATCH_NM` of a truth site),
     ``on_li_layer`` (most matched sites are Li-layer sites), ``truth_layer``, ``truth_relation``,
+    ``truth_phase`` (majority phase of the matched Li-layer sites),
     ``truth_fill`` (mean TM atoms per site of the matched Li-layer sites) and ``rim`` (a matched
     site within :data:`~layerscope.simulate.draws.RIM_NM` of a void, crack or vacuum edge).
     """
@@ -90,10 +98,12 @@ def segment_truth(columns: pd.DataFrame, interlayers: pd.DataFrame, truth: DrawT
         if row["on_li_layer"]:
             layer = int(on_li["layer"].mode().iloc[0])
             row.update(truth_layer=layer, truth_relation=relation.get(layer, "off"),
+                       truth_phase=str(on_li["phase"].mode().iloc[0]),
                        truth_fill=float(on_li["fill"].mean()), rim=bool((on_li["edge_nm"] < RIM_NM).any()))
         rows.append(row)
     extra = pd.DataFrame(rows, index=interlayers.index,
-                         columns=["n_matched", "on_li_layer", "truth_layer", "truth_relation", "truth_fill", "rim"])
+                         columns=["n_matched", "on_li_layer", "truth_layer", "truth_relation", "truth_phase",
+                                  "truth_fill", "rim"])
     return pd.concat([interlayers, extra], axis=1)
 
 
@@ -108,14 +118,22 @@ def _interlayer_scores(seg: pd.DataFrame) -> dict:
     on = seg["on_li_layer"].astype(bool)
     steps = seg[~on | seg["truth_relation"].isin(["O3", "O3'", "O1"])]
     step_ok = (steps["step"] == steps["truth_relation"]) & steps["on_li_layer"].astype(bool)
-    fills = seg[on]
+    every = seg[on]
+    # a truth fill within AMBIGUOUS_FILL of the threshold has no right yes/no (a 3 nm column's sampling)
+    every = every[np.abs(every["truth_fill"] - MIXING_THRESHOLD) >= AMBIGUOUS_FILL]
+    ok_every = every["mixing"].to_numpy() == np.where(every["truth_fill"] >= MIXING_THRESHOLD, "yes", "no")
+    layered = every["truth_phase"].isin(LAYERED).to_numpy()
+    fills, fill_ok = every[layered], ok_every[layered]
     want = np.where(fills["truth_fill"] >= MIXING_THRESHOLD, "yes", "no")
-    fill_ok = fills["mixing"].to_numpy() == want
     rim = fills["rim"].astype(bool).to_numpy()
     w = fills["n_sites"]
     return {"segments": int(len(seg)), "segments_off_layer": int((~on).sum()),
+            "segments_fill_ambiguous": int(on.sum() - len(every)),
             "step_accuracy": _weighted(step_ok, steps["n_sites"]),
             "fill_accuracy": _weighted(fill_ok, w), "fill_accuracy_rim": _weighted(fill_ok[rim], w[rim]),
+            "fill_accuracy_all": _weighted(ok_every, every["n_sites"]),
+            "fill_accuracy_spinel": _weighted(ok_every[(every["truth_phase"] == "spinel").to_numpy()],
+                                              every.loc[every["truth_phase"] == "spinel", "n_sites"]),
             "rim_segments": int(rim.sum()), "fill_uncertain": _weighted(fills["mixing"] == "uncertain", w),
             "fill_mae": float(np.nanmean(np.abs(fills["li_fill"] - fills["truth_fill"]))) if len(fills) else np.nan,
             "fill_wrong_yes": int(((fills["mixing"] == "yes") & (want == "no")).sum()),
