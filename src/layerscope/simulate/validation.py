@@ -12,6 +12,8 @@ one flat row: the drawn parameters and
   equals the TM-TM relation of their gap in the scene (the registry read from the truth; gaps
   whose registry is more than 0.08 column spacings off O3, O3' and O1 are not scored), weighted
   by the segment's sites; a segment that sits on a TM layer or between layers counts as wrong;
+  ``step_accuracy_layered`` the same over the Li layers of layered blocks (O3, O3', O1, C2/m);
+  ``step_unknown`` the share reported ``unknown``, ``step_wrong`` the share given a wrong step;
 - ``fill_accuracy`` (and ``fill_accuracy_rim``: segments with a site within 0.5 nm of a void,
   crack or vacuum edge): over the Li layers of layered blocks (truth phase O3, O3', O1, C2/m),
   share of the sites whose segment's mixing decision is right (``yes`` where the truth fill, TM
@@ -118,6 +120,7 @@ def _interlayer_scores(seg: pd.DataFrame) -> dict:
     on = seg["on_li_layer"].astype(bool)
     steps = seg[~on | seg["truth_relation"].isin(["O3", "O3'", "O1"])]
     step_ok = (steps["step"] == steps["truth_relation"]) & steps["on_li_layer"].astype(bool)
+    lay_steps = ~steps["on_li_layer"].astype(bool) | steps["truth_phase"].isin(LAYERED)
     every = seg[on]
     # a truth fill within AMBIGUOUS_FILL of the threshold has no right yes/no (a 3 nm column's sampling)
     every = every[np.abs(every["truth_fill"] - MIXING_THRESHOLD) >= AMBIGUOUS_FILL]
@@ -130,6 +133,9 @@ def _interlayer_scores(seg: pd.DataFrame) -> dict:
     return {"segments": int(len(seg)), "segments_off_layer": int((~on).sum()),
             "segments_fill_ambiguous": int(on.sum() - len(every)),
             "step_accuracy": _weighted(step_ok, steps["n_sites"]),
+            "step_accuracy_layered": _weighted(step_ok[lay_steps], steps.loc[lay_steps, "n_sites"]),
+            "step_unknown": _weighted(steps["step"] == "unknown", steps["n_sites"]),
+            "step_wrong": _weighted(~step_ok & (steps["step"] != "unknown"), steps["n_sites"]),
             "fill_accuracy": _weighted(fill_ok, w), "fill_accuracy_rim": _weighted(fill_ok[rim], w[rim]),
             "fill_accuracy_all": _weighted(ok_every, every["n_sites"]),
             "fill_accuracy_spinel": _weighted(ok_every[(every["truth_phase"] == "spinel").to_numpy()],
