@@ -41,7 +41,8 @@ TARGETS = {
 INFO = ["step_unknown", "step_wrong", "fill_uncertain", "fill_mae", "fill_accuracy_all", "fill_accuracy_spinel",
         "phase_accuracy", "seconds"]
 DOSE_BINS = [(5e2, 1e3), (1e3, 1e4), (1e4, 1.01e5)]
-FEATURES = ("twin", "O1", "spinel", "mixed", "C2/m")
+#: feature name -> how the ``features`` column of a draw spells it
+FEATURES = {"twin (O3')": "O3'", "O1": "O1", "spinel": "spinel", "mixed O3": "mixed", "C2/m": "C2/m"}
 SHOWN = ["seed", "chemistry", "zone", "dose_e_per_A2", "probe_fwhm_nm", "thickness_min_nm", "thickness_max_nm",
          "rotation_deg", "surface", "n_voids", "n_cracks", "stack"]
 
@@ -167,7 +168,8 @@ def summary(df: pd.DataFrame, n_worst: int = 3) -> str:
                        metrics, "dose (e/A^2)"), ""]
     out += [_table({c: high[high["chemistry"] == c] for c in sorted(df["chemistry"].unique())}, metrics,
                    "chemistry (>= 1e3)"), ""]
-    groups = {f: high[high["features"].str.contains(f, regex=False)] for f in FEATURES}
+    groups = {name: high[high["features"].str.contains(f, regex=False)] for name, f in FEATURES.items()}
+    groups["no O1 block"] = high[~high["features"].str.contains("O1", regex=False)]
     groups.update({"surface": high[high["surface"].astype(bool)], "voids": high[high["n_voids"] > 0],
                    "cracks": high[high["n_cracks"] > 0], "[100]": high[high["zone"].astype(str) == "100"],
                    "[110]": high[high["zone"].astype(str) == "110"],
