@@ -8,6 +8,9 @@
   exactly on any pixel grid, so a multislice image of a perfect crystal costs one cell of probe positions.
 - :func:`simulate_multislice_stack`: exact multislice of a stack of phases (periodic along x), window by
   window along y, resumable; :class:`StackScan` puts it on any pixel grid with its truth columns.
+- :mod:`layerscope.simulate.draws` / :mod:`layerscope.simulate.validation`: validation images drawn at
+  random from wide ranges with their truth (``draw_scene(seed)``), and their scoring against
+  ``layerscope.imaging`` (``score_draw(seed)``; ``scripts/validate_random_draws.py``).
 
 Both simulators return a :class:`Simulation` (``.image``, ``.columns``, ``.provenance``) whose image
 pixels are the fraction of the incident beam reaching the detector.
