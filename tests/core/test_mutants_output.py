@@ -21,8 +21,10 @@ import pytest
 from layerscope import _runstate
 from layerscope._version import __version__
 from layerscope.errors import InputError
-from layerscope.io.output import (PARTIAL_MARKER, OutputError, OutputTarget, _finite, atomic_file,
-                                  output_directory, read_manifest, write_json, write_summary, write_table)
+from layerscope.io import output as output_module
+from layerscope.io.output import (PARTIAL_MARKER, OutputError, OutputTarget, _finite, _json_default, _pid_alive,
+                                  _write_error, atomic_file, check_replaceable, output_directory, read_manifest,
+                                  write_json, write_summary, write_table, writes_folder)
 from layerscope.provenance import Provenance
 
 FIX = "choose a new folder with --out"
@@ -100,11 +102,16 @@ def test_manifest_lists_every_file_and_keeps_what_provenance_json_held(tmp_path)
             (tmp / "provenance.json").write_text(json.dumps({"inputs": [1]}))
         with output_directory(tmp_path / "c") as tmp:
             (tmp / "provenance.json").write_text(json.dumps([1, 2]))
+        with output_directory(tmp_path / "d") as tmp:
+            (tmp / "provenance.json").write_text("{not json")
     finally:
         _runstate.COMMAND[0] = before
     a = json.loads((tmp_path / "a" / "provenance.json").read_text())
     assert a == {"outputs": {"tool": "layerscope", "version": __version__, "command": "layerscope x --out o",
                              "folder": str(tmp_path / "a"), "files": ["provenance.json", "sub/t.csv"]}}
+    assert (tmp_path / "a" / "provenance.json").read_text().startswith('{\n  "outputs": {\n    "tool"')
+    d = json.loads((tmp_path / "d" / "provenance.json").read_text())
+    assert list(d) == ["outputs"]                                  # unreadable provenance: the manifest only
     b = json.loads((tmp_path / "b" / "provenance.json").read_text())
     assert b["inputs"] == [1] and b["outputs"]["files"] == ["provenance.json"]
     c = json.loads((tmp_path / "c" / "provenance.json").read_text())
@@ -269,3 +276,65 @@ def test_write_summary_writes_provenance_json_too(tmp_path):
     write_summary(tmp_path / "out", {"n": 1}, prov)
     written = json.loads((tmp_path / "out" / "provenance.json").read_text())
     assert {k: v for k, v in written.items() if k != "outputs"} == prov.to_dict()
+
+
+def test_a_file_in_place_of_the_folder_is_refused(tmp_path):
+    f = tmp_path / "out"
+    f.write_text("x")
+    with pytest.raises(InputError) as e:
+        OutputTarget(f)
+    assert _message(e) == f"output path '{f}' exists and is a file; {FIX}"
+
+
+def test_write_errors_name_the_folder_and_the_reason():
+    assert str(_write_error(Path("/x/out"), OSError(28, "No space left on device"))) == \
+        "cannot write to /x/out: No space left on device; choose another --out"
+    assert str(_write_error(Path("/x/out"), OSError("odd failure"))) == \
+        "cannot write to /x/out: odd failure; choose another --out"
+
+
+def test_check_replaceable_refuses_an_existing_file_unless_told(tmp_path):
+    f = tmp_path / "a.txt"
+    f.write_text("x")
+    with pytest.raises(InputError):
+        check_replaceable(f)
+    check_replaceable(f, overwrite=True)
+    check_replaceable(tmp_path / "new.txt")
+
+
+def test_pid_alive_only_probes_with_signal_zero(monkeypatch):
+    calls = []
+
+    def kill(pid, sig):
+        calls.append((pid, sig))
+        if pid == 2:
+            raise ProcessLookupError
+        if pid == 3:
+            raise PermissionError                      # another user's process: alive
+
+    monkeypatch.setattr(output_module.os, "kill", kill)
+    assert [_pid_alive(1), _pid_alive(2), _pid_alive(3)] == [True, False, True]
+    assert calls == [(1, 0), (2, 0), (3, 0)]
+
+
+def test_writes_folder_maps_returned_paths_to_the_final_folder(tmp_path):
+    @writes_folder("folder")
+    def writer(table, folder):
+        (folder / "sub").mkdir()
+        (folder / "sub" / "t.csv").write_text(table)
+        return {"table": folder / "sub" / "t.csv", "all": [folder, (folder / "x",)], "n": 1, "other": tmp_path}
+
+    out = tmp_path / "out"
+    got = writer("a\n1\n", out)
+    assert got == {"table": out / "sub" / "t.csv", "all": [out, (out / "x",)], "n": 1, "other": tmp_path}
+    assert (out / "sub" / "t.csv").read_text() == "a\n1\n"
+    with pytest.raises(InputError):
+        writer("b", out)                                    # a previous result: overwrite is needed
+    writer("b\n", out, overwrite=True)
+    assert (out / "sub" / "t.csv").read_text() == "b\n"
+
+
+def test_json_default_converts_what_plain_converts_and_refuses_the_rest():
+    assert _json_default(np.float32(1.5)) == 1.5 and _json_default(Path("a/b")) == "a/b"
+    with pytest.raises(TypeError, match="not JSON serialisable: int"):
+        _json_default(5)
