@@ -8,8 +8,8 @@
 # scratch copy, .mutation/NAME/ (git-ignored), whose pyproject.toml gets a [tool.mutmut] section for
 # this module and these tests; the repository's own [tool.mutmut] section holds the shared settings.
 # One child process, OMP_NUM_THREADS=1, nice 10. MUTANTS="name1 name2 ..." restricts the run to a
-# sample of mutants; SAMPLE=N [SEED=21] draws N of the generated mutants at random instead (see
-# docs/mutation.md for how each module's sample was drawn).
+# sample of mutants; SAMPLE=N [SEED=21] [SAMPLE_FROM="glob ..."] draws N of the generated mutants (those
+# whose names match one of the globs) at random instead (docs/mutation.md says how each sample was drawn).
 # Results: `mutmut results` / `mutmut show NAME` inside .mutation/NAME/.
 set -euo pipefail
 [ $# -ge 3 ] || { echo "usage: $0 NAME MODULE TEST [TEST ...]" >&2; exit 2; }
@@ -39,17 +39,17 @@ cd "$work"
 export OMP_NUM_THREADS=1 MPLBACKEND=Agg PYTHONPATH=
 if [ -n "${SAMPLE:-}" ] && [ -z "${MUTANTS:-}" ]; then
     # generate the mutants only, then draw SAMPLE of them at random (seed SEED, default 21)
-    MUTANTS=$(nice -n 10 "$py" - "$SAMPLE" "${SEED:-21}" <<'PY'
-import json, random, sys
+    MUTANTS=$(nice -n 10 "$py" - "$SAMPLE" "${SEED:-21}" "${SAMPLE_FROM:-*}" <<'PY'
+import fnmatch, json, random, sys
 from pathlib import Path
 from mutmut.__main__ import (copy_also_copy_files, copy_src_dir, create_mutants, set_mutant_under_test,
                              setup_source_paths)
 Path("mutants").mkdir(exist_ok=True)
 set_mutant_under_test("mutant_generation")
 copy_src_dir(); copy_also_copy_files(); setup_source_paths(); create_mutants(1)
-names = sorted(k for meta in Path("mutants").rglob("*.py.meta")
-               for k in json.loads(meta.read_text())["exit_code_by_key"])
-n, seed = int(sys.argv[1]), int(sys.argv[2])
+n, seed, patterns = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].split()
+names = sorted(k for meta in Path("mutants").rglob("*.py.meta") for k in json.loads(meta.read_text())["exit_code_by_key"]
+               if any(fnmatch.fnmatch(k, p) for p in patterns))
 print(" ".join(sorted(random.Random(seed).sample(names, min(n, len(names))))))
 print(f"{len(names)} mutants generated; a sample of {min(n, len(names))} (seed {seed}) runs", file=sys.stderr)
 PY

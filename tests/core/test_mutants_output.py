@@ -338,3 +338,13 @@ def test_json_default_converts_what_plain_converts_and_refuses_the_rest():
     assert _json_default(np.float32(1.5)) == 1.5 and _json_default(Path("a/b")) == "a/b"
     with pytest.raises(TypeError, match="not JSON serialisable: int"):
         _json_default(5)
+
+
+def test_writes_folder_follows_the_out_dir_parameter_by_default(tmp_path):
+    @writes_folder()
+    def write(value, out_dir):
+        (out_dir / "v.txt").write_text(value)
+        return out_dir / "v.txt"
+
+    assert write("7", tmp_path / "r") == tmp_path / "r" / "v.txt"
+    assert (tmp_path / "r" / "v.txt").read_text() == "7"
