@@ -40,13 +40,14 @@ export OMP_NUM_THREADS=1 MPLBACKEND=Agg PYTHONPATH=
 if [ -n "${SAMPLE:-}" ] && [ -z "${MUTANTS:-}" ]; then
     # generate the mutants only, then draw SAMPLE of them at random (seed SEED, default 21)
     MUTANTS=$(nice -n 10 "$py" - "$SAMPLE" "${SEED:-21}" "${SAMPLE_FROM:-*}" <<'PY'
-import fnmatch, json, random, sys
+import contextlib, fnmatch, json, random, sys
 from pathlib import Path
 from mutmut.__main__ import (copy_also_copy_files, copy_src_dir, create_mutants, set_mutant_under_test,
                              setup_source_paths)
 Path("mutants").mkdir(exist_ok=True)
 set_mutant_under_test("mutant_generation")
-copy_src_dir(); copy_also_copy_files(); setup_source_paths(); create_mutants(1)
+with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the drawn names
+    copy_src_dir(); copy_also_copy_files(); setup_source_paths(); create_mutants(1)
 n, seed, patterns = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].split()
 names = sorted(k for meta in Path("mutants").rglob("*.py.meta") for k in json.loads(meta.read_text())["exit_code_by_key"]
                if any(fnmatch.fnmatch(k, p) for p in patterns))
