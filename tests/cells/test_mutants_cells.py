@@ -17,7 +17,7 @@ from layerscope.cells import read_cycler
 from layerscope.cells.workflow import run_cycling
 from layerscope.errors import InputError
 
-from cells_synthetic import cc_cycle_frame
+from cells_synthetic import cc_cycle_frame, q_of_v
 
 DISCHARGE = [0.90, 0.99, 0.98, 0.97, 0.96]
 
@@ -132,3 +132,86 @@ def test_a_file_without_a_discharge_is_refused_with_what_it_holds(tmp_path):
     n, t_end = len(charge), charge["time_s"].iloc[-1]
     assert str(e.value) == (f"{path}: the file holds no discharge ({n} records over {t_end:.0f} s, 3.05-4.25 V, "
                             "1.25 mAh passed): there is no cycle to analyse; cycling needs a charge and a discharge.")
+
+
+def _peaked_cell(path, n_cycles=3):
+    """Charge: 20 mAh/V background 3.4-4.2 V plus a Gaussian dQ/dV peak at 3.90 V (sigma 20 mV, 3 mAh),
+    i.e. a peak height of 3 / (0.02 sqrt(2 pi)) + 20 = 79.8 mAh/V; discharge: linear V(Q), no peak."""
+    v_c = np.linspace(3.4, 4.2, 1601)
+    q_c = q_of_v(v_c, [(3.90, 0.02, 3.0)])
+    q_c = q_c - q_c[0]
+    rows, t = [], 0.0
+    for k in range(1, n_cycles + 1):
+        q_d = np.linspace(0, q_c[-1], 1601)
+        v_d = 4.2 - 0.8 * q_d / q_c[-1]
+        t_c = t + 10.0 * np.arange(v_c.size)
+        t_d = t_c[-1] + 10.0 + 10.0 * np.arange(v_d.size)
+        rows.append(pd.DataFrame({"time_s": np.r_[t_c, t_d], "cycle": k,
+                                  "current_A": np.r_[np.full(v_c.size, 1e-3), np.full(v_d.size, -1e-3)],
+                                  "voltage_V": np.r_[v_c, v_d],
+                                  "charge_capacity_mAh": np.r_[q_c, np.full(v_d.size, q_c[-1])],
+                                  "discharge_capacity_mAh": np.r_[np.zeros(v_c.size), q_d]}))
+        t = t_d[-1] + 10.0
+    pd.concat(rows).to_csv(path, index=False)
+    return path
+
+
+WINDOW = {"P": (3.85, 3.95)}
+
+
+def test_the_dqdv_direction_reaches_the_curves_and_the_peak_tracking(tmp_path):
+    path = _peaked_cell(tmp_path / "peaked.csv")
+    charge = run_cycling(path, peak_windows=WINDOW)
+    assert charge.peaks["found"].all()
+    np.testing.assert_allclose(charge.peaks["position_V"], 3.90, atol=0.005)
+    np.testing.assert_allclose(charge.peaks["height"], 3 / (0.02 * np.sqrt(2 * np.pi)) + 20, rtol=0.02)
+    assert charge.curves[1].direction == "charge" and np.nanmin(charge.curves[1].dqdv) > 0
+    discharge = run_cycling(path, peak_windows=WINDOW, direction="discharge")
+    assert not discharge.peaks["found"].any()                       # the discharge has no peak
+    assert discharge.curves[1].direction == "discharge" and np.nanmax(discharge.curves[1].dqdv) < 0
+    assert discharge.parameters["direction"] == "discharge" and discharge.parameters["peak_windows"] == WINDOW
+    # without windows a discharge is tracked with the discharge windows, not the Ni-rich charge ones
+    default = run_cycling(path, direction="discharge")
+    assert sorted(set(default.peaks["peak"])) == ["H2-M", "H3-H2", "M-H1"]
+
+
+def test_dqdv_options_and_specific_capacity_reach_the_peak_table(tmp_path):
+    path = _peaked_cell(tmp_path / "peaked.csv")
+    wide = run_cycling(path, peak_windows=WINDOW, dqdv_options={"window_V": 0.06})
+    for k, curve in wide.curves.items():
+        inside = (curve.voltage_V >= 3.85) & (curve.voltage_V <= 3.95)
+        height = wide.peaks.set_index("cycle").loc[k, "height"]
+        assert height == pytest.approx(np.nanmax(curve.dqdv[inside]), rel=0.01)   # same smoothing in both
+    narrow = run_cycling(path, peak_windows=WINDOW)
+    assert wide.peaks["height"].max() < 0.9 * narrow.peaks["height"].min()
+    assert wide.parameters["dqdv"] == {"voltage_step_V": 0.001, "window_V": 0.06}
+    per_gram = run_cycling(path, peak_windows=WINDOW, active_mass_mg=10.0)       # 10 mg: x100 per gram
+    np.testing.assert_allclose(per_gram.peaks["height"], 100 * narrow.peaks["height"], rtol=1e-9)
+    np.testing.assert_allclose(np.nanmax(per_gram.curves[1].dqdv), 100 * np.nanmax(narrow.curves[1].dqdv),
+                               rtol=1e-9)
+
+
+def test_the_dqdv_window_must_span_three_voltage_steps(tmp_path):
+    path, _ = _cell(tmp_path, DISCHARGE[:2])
+    run_cycling(path, dqdv_options={"voltage_step_V": 0.004, "window_V": 0.014})     # 3.5 steps: accepted
+    with pytest.raises(InputError) as e:
+        run_cycling(path, dqdv_options={"voltage_step_V": 0.01, "window_V": 0.02})
+    assert str(e.value) == ("--dqdv-window-mv 20: the dQ/dV window must span at least 3 voltage steps (30 mV); "
+                            "give a wider window, e.g. --dqdv-window-mv 15.")
+
+
+def test_pairs_for_an_anode_start_each_cycle_at_a_discharge(tmp_path):
+    path, _ = _cell(tmp_path, DISCHARGE[:3])
+    anode = run_cycling(path, pairs=True, electrode="anode")
+    assert anode.cycles["cycle"].tolist() == [0, 1, 2, 3]                 # the first charge stands alone
+    np.testing.assert_allclose(anode.cycles["discharge_capacity_mAh"], [0.0] + DISCHARGE[:3], rtol=1e-9)
+
+
+def test_recorded_parameters(tmp_path):
+    path, _ = _cell(tmp_path, DISCHARGE)
+    r = run_cycling(path, active_mass_mg=5.0, reference_cycle=2, nominal_capacity_mAh=1.0)
+    assert r.parameters == {"active_mass_mg": 5.0, "electrode": "cathode", "reference_cycle": 2, "pairs": False,
+                            "peak_windows": r.parameters["peak_windows"], "direction": "charge",
+                            "nominal_capacity_mAh": 1.0, "dqdv": {"voltage_step_V": 0.001, "window_V": 0.015}}
+    assert sorted(r.parameters["peak_windows"]) == ["H1-M", "H2-H3", "M-H2"]
+    assert r.summary()["last_retention"] == pytest.approx(0.96 / 0.99, rel=1e-9)     # against cycle 2
