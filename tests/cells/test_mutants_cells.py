@@ -215,3 +215,15 @@ def test_recorded_parameters(tmp_path):
                             "nominal_capacity_mAh": 1.0, "dqdv": {"voltage_step_V": 0.001, "window_V": 0.015}}
     assert sorted(r.parameters["peak_windows"]) == ["H1-M", "H2-H3", "M-H2"]
     assert r.summary()["last_retention"] == pytest.approx(0.96 / 0.99, rel=1e-9)     # against cycle 2
+
+
+def test_a_cathode_cycled_in_the_anode_range_is_flagged_at_its_charge_cut_off(tmp_path):
+    frames, t = [], 0.0
+    for k, qd in enumerate(DISCHARGE[:3], start=1):
+        f, t = cc_cycle_frame(cycle=k, t0=t, charge_mAh=1.0, discharge_mAh=qd, current_A=1e-3, v_lo=0.05,
+                              v_hi=1.0, hysteresis=0.1)
+        frames.append(f)
+    pd.concat(frames).to_csv(tmp_path / "graphite.csv", index=False)
+    flags = run_cycling(tmp_path / "graphite.csv").flags
+    (flag,) = [f for f in flags if f["code"] == "anode_voltage_range"]
+    assert flag["message"].startswith("charges end at 1.05 V: ")            # 1.0 V + half the 0.1 V hysteresis
