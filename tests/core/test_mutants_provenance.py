@@ -11,6 +11,7 @@ import hashlib
 import platform
 from pathlib import Path
 
+import dask
 import dask.array as da
 import numpy as np
 import pytest
@@ -97,7 +98,8 @@ def test_input_record_of_each_kind_of_input(tmp_path):
     assert on_disk == {"name": str(raw), "sha256": hashlib.sha256(b"0123456789").hexdigest(), "kind": "file"}
     in_memory = _input_record(_spectrum(data, title="sim"))
     assert in_memory == {"name": "sim", "sha256": array_sha256(data), "kind": "array"}
-    lazy = _input_record(_spectrum(da.from_array(data, chunks=5), title="lazy"))
+    with dask.config.set(scheduler="synchronous"):   # no worker threads: safe in a forked mutation run
+        lazy = _input_record(_spectrum(da.from_array(data, chunks=5), title="lazy"))
     assert lazy == {"name": "lazy", "sha256": array_sha256(data), "kind": "array"}
     plain = _input_record(data)
     assert plain == {"name": "ndarray", "sha256": array_sha256(data), "kind": "array"}
