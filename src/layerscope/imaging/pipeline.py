@@ -29,8 +29,10 @@ plus ``u_nm, v_nm`` (along/across the layers), ``registry`` (TM-TM, column spaci
 ``position_error_pm``, ``fit_ok``; for Li-layer sites ``pair`` (the TM pair it was placed
 from, -1 for a detected column without one or a site filled into a one-site gap), ``context``
 (the pair its relations come from), ``step`` (stacking step from the TM layer above,
-column spacings) and ``tm_reference`` (the mean intensity of the 4 nearest TM columns that
-``mixing`` is relative to).
+column spacings), ``tm_reference`` (the mean intensity of the 4 nearest TM columns that
+``mixing`` is relative to), ``mixing_sem`` (its standard error from the counts) and ``mixed``
+("yes" / "no" / "uncertain": TM in this Li column, the index two standard errors above / below
+:data:`layerscope.imaging.interlayers.MIXING_THRESHOLD`).
 
 Where intensities are measured: ``x_nm, y_nm`` is the fitted position of a detected column, but
 every intensity is measured at the site's *lattice* position -- for a TM column the running mean,
@@ -412,11 +414,17 @@ def _measure_li_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.Data
     """Add ``intensity``, ``local_background`` and ``mixing`` to Li-layer sites, in place.
 
     Mixing index: the site's intensity over the mean intensity of the 4 nearest TM columns
-    (NaN when fewer than 4 TM columns exist). ``at_nm`` (n x 2, x and y in nm) measures at the
+    (NaN when fewer than 4 TM columns exist); ``mixing_sem`` its standard error from the counts
+    (:func:`layerscope.imaging.sitetests.amplitude_errors` of the site and of the 4 TM columns) and
+    ``mixed`` the per-column decision: "yes" / "no" when the index is more than two standard
+    errors above / below :data:`layerscope.imaging.interlayers.MIXING_THRESHOLD`, else "uncertain". ``at_nm`` (n x 2, x and y in nm) measures at the
     lattice sites placed from the TM pairs rather than at ``x_nm, y_nm``: where a noise maximum
     was detected near a dim site, the intensity at the maximum is biased upwards (the detector
     picked it for being bright), the one at the lattice site is not.
     """
+    from layerscope.imaging import sitetests as _st
+    from layerscope.imaging.interlayers import MIXING_THRESHOLD
+
     at = li if at_nm is None else pd.DataFrame({"x_nm": at_nm[:, 0], "y_nm": at_nm[:, 1]})
     amp, bkg = _site_intensities(data, px, at, sigma_nm=sigma_nm, radius_nm=radius_nm)
     li["intensity"], li["local_background"] = amp, bkg
@@ -424,11 +432,19 @@ def _measure_li_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.Data
         _, nn = cKDTree(np.column_stack([tm["x_nm"], tm["y_nm"]])).query(np.column_stack([li["x_nm"], li["y_nm"]]), k=4)
         ref = np.nanmean(tm["intensity"].to_numpy()[nn], axis=1)
         li["tm_reference"] = ref
+        err = _st.amplitude_errors(data, at["x_nm"].to_numpy(), at["y_nm"].to_numpy(), pixel_size_nm=px,
+                                   sigma_nm=sigma_nm, radius_nm=radius_nm)
+        tm_err = _st.amplitude_errors(data, tm["x_nm"].to_numpy(), tm["y_nm"].to_numpy(), pixel_size_nm=px,
+                                      sigma_nm=sigma_nm, radius_nm=radius_nm)
+        ref_err = np.sqrt(np.nansum(tm_err[nn] ** 2, axis=1)) / 4.0
         with np.errstate(invalid="ignore", divide="ignore"):
             li["mixing"] = np.where(ref > 0, amp / ref, np.nan)
+            li["mixing_sem"] = np.where(ref > 0, np.hypot(err, li["mixing"].to_numpy() * ref_err) / ref, np.nan)
     else:
         li["tm_reference"] = np.nan
         li["mixing"] = np.nan
+        li["mixing_sem"] = np.nan
+    li["mixed"] = _st.mixing_decisions(li["mixing"].to_numpy(), li["mixing_sem"].to_numpy(), threshold=MIXING_THRESHOLD)
 
 
 def _fill_from_layers(layer: np.ndarray, rel_up: np.ndarray, rel_down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

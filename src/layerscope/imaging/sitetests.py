@@ -44,8 +44,8 @@ def amplitude_errors(image: np.ndarray, x_nm: np.ndarray, y_nm: np.ndarray, *, p
     """Standard error of the site amplitude of :func:`layerscope.imaging.columns.site_intensities`.
 
     The amplitude is a linear combination ``sum c_i z_i`` of the window's pixels, so its variance is
-    ``sum c_i^2 var(z_i)``: Poisson (``var = max(A g_i + B, 0)``, at least one count) for a count
-    image, else the image's white-noise variance.
+    ``sum c_i^2 var(z_i)``: Poisson (``var`` = the fitted ``A g_i + B``, at least a quarter of the
+    window's mean count) for a count image, else the image's white-noise variance.
 
     Parameters
     ----------
@@ -84,7 +84,10 @@ def amplitude_errors(image: np.ndarray, x_nm: np.ndarray, y_nm: np.ndarray, *, p
         if poisson:
             amp = (c_a * z).sum(1)
             bkg = ((s_gg[:, None] * w - s_g[:, None] * g) / det[:, None] * z).sum(1)
-            var = np.maximum(amp[:, None] * g + bkg[:, None], 1.0) * w
+            # The fitted model, floored at a quarter of the window's mean count (a model fitted to a
+            # few counts can dip to zero or below where the counts are not zero).
+            floor = 0.25 * (z * w).sum(1) / np.maximum(s_1, 1.0)
+            var = np.maximum(amp[:, None] * g + bkg[:, None], floor[:, None]) * w
         else:
             var = white * w
         out[sl] = np.where(good, np.sqrt((c_a**2 * var).sum(1)), np.nan)
@@ -103,10 +106,11 @@ def mixing_decisions(mixing: np.ndarray, mixing_sem: np.ndarray, *, threshold: f
 
 
 def extend_layer_ends(u: np.ndarray, v: np.ndarray, layer: np.ndarray, *, d_t: float, test, max_sites: int = 4,
-                      pass_layer: bool = False) -> pd.DataFrame:
+                      pass_layer: bool = False, min_gap_sites: int = 3) -> pd.DataFrame:
     """Lattice sites beyond each end of every layer that hold a column by ``test``.
 
-    From the last (first) column of a layer, sites are stepped outwards by ``d_t`` along ``u`` (at
+    From the last (first) column of a layer, or of a run of it before a gap of ``min_gap_sites``
+    missing sites or more, sites are stepped outwards by ``d_t`` along ``u`` (at
     the ``v`` of the end column plus the layer's slope) and kept one at a time while ``test``
     accepts them, at most ``max_sites`` per end (about 1 nm): at a void, a crack or a thinning
     surface the thickness falls off towards the rim and the last columns before it are too dim
@@ -125,6 +129,8 @@ def extend_layer_ends(u: np.ndarray, v: np.ndarray, layer: np.ndarray, *, d_t: f
         ``pass_layer``, ``test(u, v, layer)``).
     max_sites : int
         Most sites added per layer end.
+    min_gap_sites : int
+        A gap inside a layer is a rim (its two sides are ends) from this many missing sites on.
 
     Returns
     -------
@@ -139,9 +145,11 @@ def extend_layer_ends(u: np.ndarray, v: np.ndarray, layer: np.ndarray, *, d_t: f
             continue
         order = sel[np.argsort(u[sel])]
         taken[int(k)] = u[order]
-        # Runs of the layer, cut where a gap is wider than one and a half column spacings (a void
-        # or a crack inside the field): each run has two ends.
-        cut = np.nonzero(np.diff(u[order]) > 1.5 * d_t)[0]
+        # Runs of the layer, cut where at least ``min_gap_sites`` sites are missing (a void or a
+        # crack inside the field; fewer are dim columns of an ordered phase, such as the
+        # half-empty columns of a spinel's kagome layers, whose sites stay as they are): each
+        # run has two ends.
+        cut = np.nonzero(np.diff(u[order]) > (min_gap_sites + 0.5) * d_t)[0]
         for i in np.concatenate([[0], cut + 1]):
             ends.append((u[order[i]], v[order[i]], -1.0, k))
         for i in np.concatenate([cut, [order.size - 1]]):
