@@ -30,7 +30,8 @@ plus ``u_nm, v_nm`` (along/across the layers), ``registry`` (TM-TM, column spaci
 from, -1 for a detected column without one or a site filled into a one-site gap), ``context``
 (the pair its relations come from), ``step`` (stacking step from the TM layer above,
 column spacings), ``tm_reference`` (the mean intensity of the 4 nearest TM columns that
-``mixing`` is relative to), ``mixing_sem`` (its standard error from the counts) and ``mixed``
+``mixing`` is relative to), ``intensity_sem`` and ``mixing_sem`` (standard errors of the
+site's intensity and of the index, from the counts; :mod:`layerscope.imaging.sitetests`) and ``mixed``
 ("yes" / "no" / "uncertain": TM in this Li column, the index two standard errors above / below
 :data:`layerscope.imaging.interlayers.MIXING_THRESHOLD`).
 
@@ -432,7 +433,7 @@ def _measure_li_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.Data
         _, nn = cKDTree(np.column_stack([tm["x_nm"], tm["y_nm"]])).query(np.column_stack([li["x_nm"], li["y_nm"]]), k=4)
         ref = np.nanmean(tm["intensity"].to_numpy()[nn], axis=1)
         li["tm_reference"] = ref
-        err = _st.amplitude_errors(data, at["x_nm"].to_numpy(), at["y_nm"].to_numpy(), pixel_size_nm=px,
+        li["intensity_sem"] = err = _st.amplitude_errors(data, at["x_nm"].to_numpy(), at["y_nm"].to_numpy(), pixel_size_nm=px,
                                    sigma_nm=sigma_nm, radius_nm=radius_nm)
         tm_err = _st.amplitude_errors(data, tm["x_nm"].to_numpy(), tm["y_nm"].to_numpy(), pixel_size_nm=px,
                                       sigma_nm=sigma_nm, radius_nm=radius_nm)
@@ -442,6 +443,7 @@ def _measure_li_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.Data
             li["mixing_sem"] = np.where(ref > 0, np.hypot(err, li["mixing"].to_numpy() * ref_err) / ref, np.nan)
     else:
         li["tm_reference"] = np.nan
+        li["intensity_sem"] = np.nan
         li["mixing"] = np.nan
         li["mixing_sem"] = np.nan
     li["mixed"] = _st.mixing_decisions(li["mixing"].to_numpy(), li["mixing_sem"].to_numpy(), threshold=MIXING_THRESHOLD)
