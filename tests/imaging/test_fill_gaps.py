@@ -125,3 +125,39 @@ def test_spinel_next_to_a_void():
     ia, ib, _ = _one_to_one(t[["x_nm", "y_nm"]].to_numpy(), li[["x_nm", "y_nm"]].to_numpy(), 0.07)
     # Every filled spinel Li-layer column found is labelled spinel (measured 100 %).
     assert len(ia) >= 0.9 * len(t) and np.mean(li["phase"].to_numpy()[ib] == "spinel") >= 0.98
+
+
+def test_phases_command_writes_the_mixing_call_and_the_rim_sites(tmp_path):
+    # The CLI's tables carry what map_phases measured: the per-column call with its error in
+    # columns.csv / sites.csv, its counts in interlayers.csv, and the TM columns placed at the
+    # surface's rim in sites.csv (spinel at a thinning surface, 1e4, seed 1: measured 8-15 such
+    # columns, all within 1 nm of the rim).
+    import json
+
+    import pandas as pd
+
+    from layerscope.cli import run
+
+    sim, _ = thinned_stack("spinel", "surface")
+    src = tmp_path / "s.npy"
+    np.save(src, noisy(sim, 1e4, seed=1))
+    assert run(["phases", str(src), "--pixel-size-nm", str(PX), "--no-figures", "--out", str(tmp_path / "o")]) == 0
+    found = pd.read_csv(tmp_path / "o" / "columns.csv")
+    placed = pd.read_csv(tmp_path / "o" / "sites.csv")
+    li = pd.concat([found[found["kind"] == "Li"], placed[placed["kind"] == "Li"]])
+    assert set(li["mixed"].dropna()) <= {"yes", "no", "uncertain"} and li["mixing_sem"].notna().mean() > 0.95
+    # The spinel's filled Li-layer columns hold TM: "yes"; the O3 Li layers: "no".
+    assert (li.loc[(li["phase"] == "spinel") & (li["mixing"] > 0.4), "mixed"] == "yes").mean() >= 0.9
+    o3 = li[li["phase"] == "O3"]
+    assert (o3["mixed"] == "yes").sum() == 0
+    # More than 1 nm from the rim 0.95 of the O3 Li columns read "no" (the rest "uncertain": an index
+    # of 0.02-0.06 within two standard errors of 0.1); within 1 nm of it (0.5-5 nm of material) the
+    # error grows (measured 0.87 "no" over all O3 Li columns).
+    assert (o3.loc[o3["x_nm"] > 0.8 + 1.0, "mixed"] == "no").mean() >= 0.9
+    assert (o3["mixed"] == "no").mean() >= 0.8
+    inter = pd.read_csv(tmp_path / "o" / "interlayers.csv")
+    assert inter["n_sites_mixed"].sum() == int((li.loc[li["site"] == "octahedral", "mixed"] == "yes").sum())
+    rim_tm = placed[(placed["kind"] == "TM") & (placed["x_nm"] < 0.8 + 1.0)]
+    assert 3 <= len(rim_tm)
+    notes = json.loads((tmp_path / "o" / "summary.json").read_text())["notes"]
+    assert any("past a run's end (a rim)" in n for n in notes)

@@ -263,7 +263,7 @@ def find_atom_columns(
     cols = found.assign(u_nm=u, v_nm=v, layer=layer, kind=np.where(is_tm, "TM", "Li"), detected=True)
     tm = _fill_tm_gaps(cols[is_tm].reset_index(drop=True), d_t=d_t, inplane=tvec, normal=nvec, data=data, px=px, sigma_nm=sigma_nm, radius_nm=0.45 * min_sep)
     if (~tm["detected"]).any():
-        notes.append(f"{int((~tm['detected']).sum())} TM columns missing between two detected neighbours of their "
+        notes.append(f"{int((~tm['detected']).sum())} TM columns missing in a one-site gap or at most 4 sites past a run's end (a rim) of their "
                      f"layer were placed on the lattice (detected = False)")
     pairs = _lat.tm_pairs(tm["u_nm"].to_numpy(), tm["v_nm"].to_numpy(), tm["layer"].to_numpy(),
                           tm_parity=index.tm_parity, inplane_spacing_nm=d_t,
