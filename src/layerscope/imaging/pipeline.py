@@ -418,10 +418,11 @@ def _measure_li_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.Data
     (NaN when fewer than 4 TM columns exist); ``mixing_sem`` its standard error from the counts
     (:func:`layerscope.imaging.sitetests.amplitude_errors` of the site and of the 4 TM columns) and
     ``mixed`` the per-column decision: "yes" / "no" when the index is more than two standard
-    errors above / below :data:`layerscope.imaging.interlayers.MIXING_THRESHOLD`, else "uncertain". ``at_nm`` (n x 2, x and y in nm) measures at the
-    lattice sites placed from the TM pairs rather than at ``x_nm, y_nm``: where a noise maximum
-    was detected near a dim site, the intensity at the maximum is biased upwards (the detector
-    picked it for being bright), the one at the lattice site is not.
+    errors above / below :data:`layerscope.imaging.interlayers.MIXING_THRESHOLD`, else
+    "uncertain"; ``intensity_sem`` the error of the site's intensity. ``at_nm`` (n x 2, x and y
+    in nm) measures at the lattice sites placed from the TM pairs rather than at ``x_nm, y_nm``:
+    where a noise maximum was detected near a dim site, the intensity at the maximum is biased
+    upwards (the detector picked it for being bright), the one at the lattice site is not.
     """
     from layerscope.imaging import sitetests as _st
     from layerscope.imaging.interlayers import MIXING_THRESHOLD
@@ -433,8 +434,9 @@ def _measure_li_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.Data
         _, nn = cKDTree(np.column_stack([tm["x_nm"], tm["y_nm"]])).query(np.column_stack([li["x_nm"], li["y_nm"]]), k=4)
         ref = np.nanmean(tm["intensity"].to_numpy()[nn], axis=1)
         li["tm_reference"] = ref
-        li["intensity_sem"] = err = _st.amplitude_errors(data, at["x_nm"].to_numpy(), at["y_nm"].to_numpy(), pixel_size_nm=px,
+        err = _st.amplitude_errors(data, at["x_nm"].to_numpy(), at["y_nm"].to_numpy(), pixel_size_nm=px,
                                    sigma_nm=sigma_nm, radius_nm=radius_nm)
+        li["intensity_sem"] = err
         tm_err = _st.amplitude_errors(data, tm["x_nm"].to_numpy(), tm["y_nm"].to_numpy(), pixel_size_nm=px,
                                       sigma_nm=sigma_nm, radius_nm=radius_nm)
         ref_err = np.sqrt(np.nansum(tm_err[nn] ** 2, axis=1)) / 4.0
