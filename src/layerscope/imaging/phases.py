@@ -469,13 +469,16 @@ def _over_local_reference(u: np.ndarray, layer: np.ndarray, mixing: np.ndarray, 
 
 
 def site_index(u_sorted: np.ndarray, inplane_spacing_nm: float) -> np.ndarray:
-    """Lattice index of each site of one layer (sorted along it), counted from its first site.
+    """Lattice index of each site of one layer (sorted along it), from the layer's own spacing.
 
-    Steps between consecutive sites are rounded to whole column spacings, in units of the layer's
-    own spacing (the median of its steps within 30 % of ``inplane_spacing_nm``): the index does
-    not drift when the image-wide spacing is a few percent off (a void or a crack in the field put
-    the Fourier estimate 4.4 % off, and ``round(u / d_t)`` then flipped the two sublattices of a
-    spinel Li layer halfway along it), and a gap of missing sites keeps its count.
+    Where ``round(u / inplane_spacing_nm)`` would drift by more than a quarter site over the layer
+    (its own spacing, the median of its steps within 30 % of ``inplane_spacing_nm``, that far off),
+    that spacing is refined with the origin by a least-squares line of ``u`` on the rounded indices; the index
+    is ``round((u - origin) / spacing)``. It does not drift when the image-wide spacing is a few
+    percent off (a void or a crack in the field put the Fourier estimate 4.4 % off, and
+    ``round(u / d_t)`` flipped the two sublattices of a spinel Li layer halfway along it), a gap of
+    missing sites keeps its count, and, unlike counting the steps one by one, a misplaced or extra
+    site does not shift the index of every site after it.
     """
     u = np.asarray(u_sorted, dtype=float)
     if u.size < 2:
@@ -483,7 +486,15 @@ def site_index(u_sorted: np.ndarray, inplane_spacing_nm: float) -> np.ndarray:
     d = np.diff(u)
     near = d[(d > 0.7 * inplane_spacing_nm) & (d < 1.3 * inplane_spacing_nm)]
     spacing = float(np.median(near)) if near.size else float(inplane_spacing_nm)
-    return np.concatenate([[0], np.cumsum(np.maximum(np.rint(d / spacing), 0))]).astype(np.int64)
+    if abs(spacing / inplane_spacing_nm - 1.0) * np.ptp(u) / inplane_spacing_nm <= 0.25:
+        # The image-wide spacing holds over the whole layer (drift under a quarter site): the
+        # plain lattice index, as before (a site off by half a spacing does not move the others).
+        return np.rint(u / inplane_spacing_nm).astype(np.int64)
+    idx = np.rint((u - u[0]) / spacing)
+    if np.ptp(idx) > 0:
+        spacing, origin = np.polyfit(idx, u, 1)
+        return np.rint((u - origin) / spacing).astype(np.int64)
+    return idx.astype(np.int64)
 
 
 def _site_noise(u: np.ndarray, layer: np.ndarray, m: np.ndarray, *, inplane_spacing_nm: float) -> float:
