@@ -92,3 +92,50 @@ def graded_o3_o1():
     graded = glide(glide(at, above_y_nm=below, shift_fraction=shift), above_y_nm=above, shift_fraction=-shift)
     return (simulate_haadf(at, pixel_size_nm=PX, probe_fwhm_nm=PROBE),
             simulate_haadf(graded, pixel_size_nm=PX, probe_fwhm_nm=PROBE))
+
+
+RIM_THICKNESS_NM = 5.0
+
+
+def rim_profile(kind: str, x, y, w: float, h: float):
+    """Thickness (nm) of a 5 nm lamella thinned towards a rim, and the distance (nm) from the rim
+    (where the thickness reaches zero): ``void`` (a hole of 0.4 nm radius at the field's centre, its
+    wall sloping to full thickness over 1 nm), ``crack`` (a wedge from the top edge to 60 % of the
+    height, 0.6 nm open at the top, faces sloping over 1 nm) or ``surface`` (vacuum left of
+    x = 0.8 nm, thickness rising over 1.5 nm); as in ``benchmarks/imaging_rims.py``."""
+    t0 = RIM_THICKNESS_NM
+    if kind == "void":
+        d = np.hypot(x - w / 2, y - h / 2) - 0.4
+        return np.clip(t0 * d / 1.0, 0, t0), d
+    if kind == "crack":
+        half = 0.3 * np.clip(1 - y / (0.6 * h), 0, 1)
+        d = np.where(y < 0.6 * h, np.abs(x - w / 2) - half, np.hypot(x - w / 2, y - 0.6 * h))
+        return np.where(y < 0.6 * h, np.clip(t0 * d / 1.0, 0, t0), t0), d
+    d = x - 0.8
+    return np.clip(t0 * d / 1.5, 0, t0), d
+
+
+@lru_cache(maxsize=None)
+def thinned_stack(block: str, kind: str):
+    """LiCoO2 [100], O3 (6) | ``block`` | O3 (6), 5 nm wide and 5 nm thick, thinned by
+    :func:`rim_profile` ``kind``; ``block`` is ``rock_salt`` (6 layers, no Li), ``spinel`` (8) or
+    ``mixed`` (O3 with 30 % Li/TM exchange, 8). Returns (clean Simulation, atoms)."""
+    from layerscope.crystal import labels
+    from layerscope.crystal.scenes import Block, stack
+    from layerscope.simulate import simulate_haadf
+
+    mid = {"rock_salt": Block("rock_salt", 6, li_fraction=0.0), "spinel": Block("spinel", 8),
+           "mixed": Block("O3", 8, mixing=0.3)}[block]
+    at = stack([Block("O3", 6), mid, Block("O3", 6)], composition="LiCoO2", zone="100", width_nm=5.0,
+               thickness_nm=RIM_THICKNESS_NM, seed=1)
+    full = labels.with_vacancies(at)
+    p = full.positions / 10.0
+    t, _ = rim_profile(kind, p[:, 0], p[:, 1], at.cell[0, 0] / 10.0, at.cell[1, 1] / 10.0)
+    z0 = p[:, 2].min()
+    if kind == "void":  # removed symmetrically about the mid-plane
+        keep = np.abs(p[:, 2] - 0.5 * (p[:, 2].max() + z0)) > 0.5 * (RIM_THICKNESS_NM - t) + 1e-6
+    else:
+        keep = (p[:, 2] - z0) < t - 1e-6
+    thinned = labels.split_vacancies(full[keep])
+    thinned.info = dict(at.info)
+    return simulate_haadf(thinned, pixel_size_nm=PX, probe_fwhm_nm=PROBE), thinned

@@ -5,6 +5,8 @@ One module per concept:
 - :mod:`.columns` -- sub-pixel atom-column finding (matched filter, batched Poisson-ML Gaussian fits);
 - :mod:`.lattice` -- basal-plane orientation by FFT, rows, cation layers, TM-TM pairs and registry;
 - :mod:`.phases` -- stacking relations, Li-layer environment, per-column phase labels;
+- :mod:`.sitetests` -- decisions at a lattice site from its counts (amplitude errors, the
+  per-column mixing call, columns next to a rim);
 - :mod:`.domains` -- domains, the phase-map image, interfaces between blocks;
 - :mod:`.quantities` -- spacings, strain, planar gliding, surface-layer thickness;
 - :mod:`.pipeline` -- :func:`~.pipeline.find_atom_columns` and :func:`~.pipeline.map_phases`;

@@ -25,7 +25,7 @@ MIXING_THRESHOLD = 0.1
 
 _COLUMNS = ["li_layer", "upper_tm_layer", "lower_tm_layer", "segment", "n_sites", "u_start_nm", "u_end_nm",
             "x_nm", "y_nm", "step", "registry", "registry_sem", "environment", "li_fill", "li_fill_sem",
-            "mixing"]
+            "mixing", "n_sites_mixed", "n_sites_uncertain"]
 
 
 def _segments(relation: np.ndarray, max_sites: int) -> np.ndarray:
@@ -65,6 +65,8 @@ def _segment_row(g: pd.DataFrame, layer: int, seg: int, threshold: float) -> dic
         "x_nm": float(g["x_nm"].mean()), "y_nm": float(g["y_nm"].mean()),
         "step": {"off": "glide", "": "unknown"}.get(rel, rel), "registry": mean_reg, "registry_sem": reg_sem,
         "environment": str(env.iloc[0]) if len(env) else "", "li_fill": fill, "li_fill_sem": sem, "mixing": decision,
+        "n_sites_mixed": int(np.sum(g["mixed"] == "yes")) if "mixed" in g else 0,
+        "n_sites_uncertain": int(np.sum(g["mixed"] == "uncertain")) if "mixed" in g else 0,
     }
 
 
@@ -89,7 +91,9 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
         u_start_nm, u_end_nm, x_nm, y_nm`` (segment centre), ``step`` (O3, O3', O1, glide,
         unknown), ``registry`` and ``registry_sem`` (TM-TM registry, column spacings),
         ``environment`` (majority: layered, rock_salt, spinel), ``li_fill`` and ``li_fill_sem``
-        (mean mixing index and its standard error), ``mixing`` (yes / no / uncertain).
+        (mean mixing index and its standard error), ``mixing`` (yes / no / uncertain),
+        ``n_sites_mixed`` and ``n_sites_uncertain`` (sites whose own ``mixed`` decision, from the
+        counts at the site, is "yes" / "uncertain"; see the column table's ``mixing_sem``).
     """
     li = columns[(columns["kind"] == "Li") & (columns.get("site", "octahedral") == "octahedral")]
     rows = []

@@ -31,8 +31,11 @@ plus ``u_nm, v_nm`` (along/across the layers), ``registry`` (TM-TM, column spaci
 ``position_error_pm``, ``fit_ok``; for Li-layer sites ``pair`` (the TM pair it was placed
 from, -1 for a detected column without one or a site filled into a one-site gap), ``context``
 (the pair its relations come from), ``step`` (stacking step from the TM layer above,
-column spacings) and ``tm_reference`` (the mean intensity of the 4 nearest TM columns that
-``mixing`` is relative to).
+column spacings), ``tm_reference`` (the mean intensity of the 4 nearest TM columns that
+``mixing`` is relative to), ``intensity_sem`` and ``mixing_sem`` (standard errors of the
+site's intensity and of the index, from the counts; :mod:`layerscope.imaging.sitetests`) and ``mixed``
+("yes" / "no" / "uncertain": TM in this Li column, the index two standard errors above / below
+:data:`layerscope.imaging.interlayers.MIXING_THRESHOLD`).
 
 Where intensities are measured: ``x_nm, y_nm`` is the fitted position of a detected column, but
 every intensity is measured at the site's *lattice* position -- for a TM column the running mean,
@@ -220,7 +223,8 @@ def find_atom_columns(
     times["columns"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    geo = _index_columns(found, lat, d_t=d_t, cation=cation, notes=notes)
+    geo = _index_columns(found, lat, d_t=d_t, cation=cation, notes=notes,
+                         rim=dict(data=data, px=px, sigma_nm=sigma_nm, radius_nm=0.45 * min_sep))
     stack = _stacking(geo.tm, geo.index, d_t=d_t, cation=cation, zone=zone, notes=notes)
     li, site_xy, tm_u, tm_v = _place_li_sites(geo, stack, d_t=d_t, cation=cation, shape=data.shape, px=px)
     tm = geo.tm.assign(registry=stack.reg_down, relation=stack.rel_down, relation_up=stack.rel_up)
@@ -288,8 +292,13 @@ class _Indexed:
     nvec: np.ndarray  # refined basal normal
 
 
-def _index_columns(found: pd.DataFrame, lat: Any, *, d_t: float, cation: float, notes: list[str]) -> _Indexed:
-    """Rows linked along the layers, numbered as cation layers (TM or Li), off-lattice maxima dropped, TM gaps filled."""
+def _index_columns(found: pd.DataFrame, lat: Any, *, d_t: float, cation: float, notes: list[str],
+                   rim: dict[str, Any]) -> _Indexed:
+    """Rows linked along the layers, numbered as cation layers (TM or Li), off-lattice maxima dropped, TM gaps filled.
+
+    ``rim`` holds the image and the fit's scale (``data, px, sigma_nm, radius_nm``) with which TM columns past a
+    layer's run end are tested (:func:`_fill_tm_gaps`).
+    """
     x = found["x_nm"].to_numpy()
     y = found["y_nm"].to_numpy()
     rows = _lat.group_rows(x, y, inplane=lat.inplane, normal=lat.normal, inplane_spacing_nm=d_t,
@@ -309,10 +318,10 @@ def _index_columns(found: pd.DataFrame, lat: Any, *, d_t: float, cation: float, 
         found, u, v, layer = found[~off_lattice].reset_index(drop=True), u[~off_lattice], v[~off_lattice], layer[~off_lattice]
     is_tm = (layer % 2) == index.tm_parity
     cols = found.assign(u_nm=u, v_nm=v, layer=layer, kind=np.where(is_tm, "TM", "Li"), detected=True)
-    tm = _fill_tm_gaps(cols[is_tm].reset_index(drop=True), d_t=d_t, inplane=tvec, normal=nvec)
+    tm = _fill_tm_gaps(cols[is_tm].reset_index(drop=True), d_t=d_t, inplane=tvec, normal=nvec, **rim)
     if (~tm["detected"]).any():
-        notes.append(f"{int((~tm['detected']).sum())} TM columns missing between two detected neighbours of their "
-                     f"layer were placed on the lattice (detected = False)")
+        notes.append(f"{int((~tm['detected']).sum())} TM columns missing in a one-site gap or at most 4 sites "
+                     f"past a run's end (a rim) of their layer were placed on the lattice (detected = False)")
     return _Indexed(cols, is_tm, tm, index, tvec, nvec)
 
 
@@ -389,7 +398,7 @@ def _place_li_sites(geo: _Indexed, stack: _Stacking, *, d_t: float, cation: floa
     site_v = 0.5 * (tm_v[a_idx] + tm_v[b_idx])
     sites = pd.DataFrame({"u_nm": site_u, "v_nm": site_v, "layer": pairs["layer"].to_numpy(), "pair": np.arange(len(pairs)),
                           "context": np.arange(len(pairs)), "step": step})
-    sites = _fill_site_gaps(sites, d_t=d_t)
+    sites = _fill_site_gaps(sites, d_t=d_t, tm_u=tm_u, tm_layer=tm["layer"].to_numpy())
     li_found = geo.cols[~geo.is_tm].reset_index(drop=True)
     li = _merge_li_sites(sites, li_found, d_t=d_t, cation=cation)
 
@@ -471,11 +480,18 @@ def _measure_li_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.Data
     """Add ``intensity``, ``local_background`` and ``mixing`` to Li-layer sites, in place.
 
     Mixing index: the site's intensity over the mean intensity of the 4 nearest TM columns
-    (NaN when fewer than 4 TM columns exist). ``at_nm`` (n x 2, x and y in nm) measures at the
-    lattice sites placed from the TM pairs rather than at ``x_nm, y_nm``: where a noise maximum
-    was detected near a dim site, the intensity at the maximum is biased upwards (the detector
-    picked it for being bright), the one at the lattice site is not.
+    (NaN when fewer than 4 TM columns exist); ``mixing_sem`` its standard error from the counts
+    (:func:`layerscope.imaging.sitetests.amplitude_errors` of the site and of the 4 TM columns) and
+    ``mixed`` the per-column decision: "yes" / "no" when the index is more than two standard
+    errors above / below :data:`layerscope.imaging.interlayers.MIXING_THRESHOLD`, else
+    "uncertain"; ``intensity_sem`` the error of the site's intensity. ``at_nm`` (n x 2, x and y
+    in nm) measures at the lattice sites placed from the TM pairs rather than at ``x_nm, y_nm``:
+    where a noise maximum was detected near a dim site, the intensity at the maximum is biased
+    upwards (the detector picked it for being bright), the one at the lattice site is not.
     """
+    from layerscope.imaging import sitetests as _st
+    from layerscope.imaging.interlayers import MIXING_THRESHOLD
+
     at = li if at_nm is None else pd.DataFrame({"x_nm": at_nm[:, 0], "y_nm": at_nm[:, 1]})
     amp, bkg = _site_intensities(data, px, at, sigma_nm=sigma_nm, radius_nm=radius_nm)
     li["intensity"], li["local_background"] = amp, bkg
@@ -483,11 +499,21 @@ def _measure_li_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.Data
         _, nn = cKDTree(np.column_stack([tm["x_nm"], tm["y_nm"]])).query(np.column_stack([li["x_nm"], li["y_nm"]]), k=4)
         ref = np.nanmean(tm["intensity"].to_numpy()[nn], axis=1)
         li["tm_reference"] = ref
+        err = _st.amplitude_errors(data, at["x_nm"].to_numpy(), at["y_nm"].to_numpy(), pixel_size_nm=px,
+                                   sigma_nm=sigma_nm, radius_nm=radius_nm)
+        li["intensity_sem"] = err
+        tm_err = _st.amplitude_errors(data, tm["x_nm"].to_numpy(), tm["y_nm"].to_numpy(), pixel_size_nm=px,
+                                      sigma_nm=sigma_nm, radius_nm=radius_nm)
+        ref_err = np.sqrt(np.nansum(tm_err[nn] ** 2, axis=1)) / 4.0
         with np.errstate(invalid="ignore", divide="ignore"):
             li["mixing"] = np.where(ref > 0, amp / ref, np.nan)
+            li["mixing_sem"] = np.where(ref > 0, np.hypot(err, li["mixing"].to_numpy() * ref_err) / ref, np.nan)
     else:
         li["tm_reference"] = np.nan
+        li["intensity_sem"] = np.nan
         li["mixing"] = np.nan
+        li["mixing_sem"] = np.nan
+    li["mixed"] = _st.mixing_decisions(li["mixing"].to_numpy(), li["mixing_sem"].to_numpy(), threshold=MIXING_THRESHOLD)
 
 
 def _fill_from_layers(layer: np.ndarray, rel_up: np.ndarray, rel_down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -530,47 +556,110 @@ def _one_site_gaps(u: np.ndarray, layer: np.ndarray, *, d_t: float, tolerance: f
     return order[gap], order[gap + 1]
 
 
-def _fill_tm_gaps(tm: pd.DataFrame, *, d_t: float, inplane: np.ndarray, normal: np.ndarray) -> pd.DataFrame:
-    """TM columns added where one column is missing between two detected neighbours of a TM layer.
+def _fill_tm_gaps(tm: pd.DataFrame, *, d_t: float, inplane: np.ndarray, normal: np.ndarray,
+                  data: np.ndarray | None = None, px: float = float("nan"), sigma_nm: float = float("nan"),
+                  radius_nm: float = float("nan")) -> pd.DataFrame:
+    """TM columns added where one column is missing between two detected neighbours of a TM layer,
+    and (with ``data``) beyond the ends of a layer where the counts show a column.
 
     At a few detected electrons per column (5 nm, 5e2 e/A^2) a few percent of the TM columns do
     not rise above the detection threshold; the lattice site is still there. It is placed at the
     midpoint of its neighbours (``detected`` False, no fit) and then takes part like any TM column:
     its pairs, the Li-layer site below it, its label and its intensity at the lattice position.
+    Next to a void, a crack or a thinning surface the last columns of a layer are too dim for the
+    detector's threshold relative to their neighbours; up to 4 sites beyond each end of a layer
+    are placed, one at a time, while the amplitude at the site is
+    :data:`layerscope.imaging.sitetests.RIM_SIGNIFICANCE` standard errors above zero
+    (:func:`layerscope.imaging.sitetests.extend_layer_ends`), so that the Li-layer sites next to
+    the rim are placed and measured too.
     """
     if len(tm) < 2:
         return tm
     u, v = tm["u_nm"].to_numpy(), tm["v_nm"].to_numpy()
     left, right = _one_site_gaps(u, tm["layer"].to_numpy(), d_t=d_t)
-    if left.size == 0:
-        return tm
     add = pd.DataFrame({"u_nm": 0.5 * (u[left] + u[right]), "v_nm": 0.5 * (v[left] + v[right]),
-                        "layer": tm["layer"].to_numpy()[left], "kind": "TM", "detected": False, "fit_ok": False})
+                        "layer": tm["layer"].to_numpy()[left]})
+    if data is not None and np.isfinite(sigma_nm):
+        add = pd.concat([add, _rim_columns(u, v, tm["layer"].to_numpy(), data, d_t=d_t, inplane=inplane, normal=normal,
+                                           px=px, sigma_nm=sigma_nm, radius_nm=radius_nm)], ignore_index=True)
+    if len(add) == 0:
+        return tm
+    add = add.assign(kind="TM", detected=False, fit_ok=False)
+    add["layer"] = add["layer"].astype(tm["layer"].dtype)
     xy = np.outer(add["u_nm"], inplane) + np.outer(add["v_nm"], normal)
     add["x_nm"], add["y_nm"] = xy[:, 0], xy[:, 1]
     return pd.concat([tm, add], ignore_index=True)
 
 
-def _fill_site_gaps(sites: pd.DataFrame, *, d_t: float, tolerance: float = 0.25) -> pd.DataFrame:
-    """Li-layer sites added where one site is missing between two neighbours of a layer.
+def _rim_columns(u: np.ndarray, v: np.ndarray, layer: np.ndarray, data: np.ndarray, *, d_t: float, inplane: np.ndarray,
+                 normal: np.ndarray, px: float, sigma_nm: float, radius_nm: float) -> pd.DataFrame:
+    """Sites beyond the ends of the TM layers whose amplitude is significant (see :func:`_fill_tm_gaps`)."""
+    from layerscope.imaging import sitetests as _st
+
+    def test(cu: np.ndarray, cv: np.ndarray) -> np.ndarray:
+        xy = np.outer(cu, inplane) + np.outer(cv, normal)
+        inside = _inside(xy, data.shape, px)
+        amp, _ = _col.site_intensities(data, xy[:, 1] / px - 0.5, xy[:, 0] / px - 0.5, sigma_px=sigma_nm / px,
+                                       radius_px=radius_nm / px)
+        err = _st.amplitude_errors(data, xy[:, 0], xy[:, 1], pixel_size_nm=px, sigma_nm=sigma_nm, radius_nm=radius_nm)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return inside & (amp > _st.RIM_SIGNIFICANCE * err)
+
+    return _st.extend_layer_ends(u, v, layer, d_t=d_t, test=test)
+
+
+def _fill_site_gaps(sites: pd.DataFrame, *, d_t: float, tolerance: float = 0.25, tm_u: np.ndarray | None = None,
+                    tm_layer: np.ndarray | None = None) -> pd.DataFrame:
+    """Li-layer sites added where one site is missing between two neighbours of a layer, and at
+    the ends of a layer next to TM columns.
 
     A site is placed from the TM column above it; where that column is missing (even after
     :func:`_fill_tm_gaps`, e.g. at the end of a TM layer) its Li-layer site would be missing.
     Where two consecutive sites of a layer lie ``2 d_t`` apart (within ``tolerance`` column
     spacings) the site between them is added at the midpoint, with ``pair`` -1 and the
-    ``context`` (relations) and stacking ``step`` of the left neighbour.
+    ``context`` (relations) and stacking ``step`` of the left neighbour. With the TM columns
+    (``tm_u`` along the layers, ``tm_layer``), each end of a Li layer is extended by up to two
+    sites while a TM column of the layer above or below lies within ``2/3 d_t`` of the new site
+    (the Li site's octahedron shares edges with it: there is material there): at a void, a crack
+    or a thin surface the TM column a site is placed from is the first to fade.
     """
     if len(sites) < 2:
         return sites
     u, v = sites["u_nm"].to_numpy(), sites["v_nm"].to_numpy()
     left, right = _one_site_gaps(u, sites["layer"].to_numpy(), d_t=d_t, tolerance=tolerance)
-    if left.size == 0:
-        return sites
     add = pd.DataFrame({
         "u_nm": 0.5 * (u[left] + u[right]), "v_nm": 0.5 * (v[left] + v[right]), "layer": sites["layer"].to_numpy()[left],
         "pair": -1, "context": sites["context"].to_numpy()[left], "step": sites["step"].to_numpy()[left],
     })
-    return pd.concat([sites, add], ignore_index=True)
+    if tm_u is not None and tm_layer is not None:
+        add = pd.concat([add, _site_ends(sites, d_t=d_t, tm_u=np.asarray(tm_u), tm_layer=np.asarray(tm_layer))],
+                        ignore_index=True)
+    return pd.concat([sites, add], ignore_index=True) if len(add) else sites
+
+
+def _site_ends(sites: pd.DataFrame, *, d_t: float, tm_u: np.ndarray, tm_layer: np.ndarray,
+               max_sites: int = 2) -> pd.DataFrame:
+    """Li-layer sites beyond the ends of each Li layer next to a TM column (see :func:`_fill_site_gaps`)."""
+    from layerscope.imaging import sitetests as _st
+
+    lay = sites["layer"].to_numpy()
+    tm_of = {int(k): np.sort(tm_u[tm_layer == k]) for k in np.unique(tm_layer)}
+
+    def test(cu: np.ndarray, cv: np.ndarray, which: np.ndarray) -> np.ndarray:
+        ok = np.zeros(cu.size, dtype=bool)
+        for i, (x, k) in enumerate(zip(cu, which)):
+            near = [tm_of.get(int(k) + d, np.empty(0)) for d in (-1, 1)]
+            ok[i] = any(n.size and np.min(np.abs(n - x)) <= 2.0 / 3.0 * d_t for n in near)
+        return ok
+
+    ends = _st.extend_layer_ends(sites["u_nm"].to_numpy(), sites["v_nm"].to_numpy(), lay, d_t=d_t, test=test,
+                                 max_sites=max_sites, pass_layer=True)
+    if len(ends) == 0:
+        return pd.DataFrame(columns=["u_nm", "v_nm", "layer", "pair", "context", "step"])
+    # Relations and step from the nearest site of the same layer.
+    src = np.array([np.nonzero(lay == k)[0][np.argmin(np.abs(sites["u_nm"].to_numpy()[lay == k] - x))]
+                    for x, k in zip(ends["u_nm"], ends["layer"])])
+    return ends.assign(pair=-1, context=sites["context"].to_numpy()[src], step=sites["step"].to_numpy()[src])
 
 
 def _beside_site(points: pd.DataFrame, sites: pd.DataFrame, *, d_t: float, within: float = 0.45) -> np.ndarray:

@@ -1,0 +1,187 @@
+"""Decisions taken at a lattice site from the counts there: uncertainties, mixing yes/no, columns at rims.
+
+A column that the detector did not pick (too dim next to its neighbours: a column at the thin rim
+of a void, a crack or a wedge-shaped surface, where the thickness falls off) still has a lattice
+site, and the amplitude of a Gaussian of the shared width fitted there
+(:func:`layerscope.imaging.columns.site_intensities`, linear in the data) has a standard error
+that follows from the noise of the pixels in its window:
+
+- counts (a non-negative integer image: detected electrons) are Poisson, the variance of each
+  pixel is the fitted model ``A g + B`` there;
+- any other image has the white-noise variance of :func:`layerscope.imaging.columns.estimate_noise`.
+
+:func:`amplitude_errors` gives that error; :func:`mixing_decisions` turns a Li-layer site's mixing
+index and its error into "yes" / "no" / "uncertain" (the same two-standard-error rule as the
+segments of ``interlayers.csv``); :func:`extend_layer_ends` places the TM columns a layer lacks
+beyond its last detected column, one site at a time, while the site's amplitude is significant
+(a likelihood-ratio test of "a column of the fitted amplitude" against "no column", Gaussian
+approximation of the Poisson likelihood, ``z = A / sigma_A``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from layerscope.imaging import columns as _col
+
+__all__ = ["amplitude_errors", "is_count_image", "mixing_decisions", "extend_layer_ends", "RIM_SIGNIFICANCE"]
+
+#: Standard errors by which a site's amplitude must exceed zero for a column to be placed there
+#: (the detector's own noise margin, ``detect_columns(noise_sigmas=5)``).
+RIM_SIGNIFICANCE = 5.0
+
+
+def is_count_image(image: np.ndarray) -> bool:
+    """True for a non-negative integer-valued image (detected electrons): Poisson noise."""
+    data = np.asarray(image, dtype=float)
+    finite = data[np.isfinite(data)]
+    return bool(finite.size and finite.min() >= 0 and finite.max() > 0 and np.all(finite == np.rint(finite)))
+
+
+def amplitude_errors(image: np.ndarray, x_nm: np.ndarray, y_nm: np.ndarray, *, pixel_size_nm: float, sigma_nm: float,
+                     radius_nm: float) -> np.ndarray:
+    """Standard error of the site amplitude of :func:`layerscope.imaging.columns.site_intensities`.
+
+    The amplitude is a linear combination ``sum c_i z_i`` of the window's pixels, so its variance is
+    ``sum c_i^2 var(z_i)``: Poisson (``var`` = the fitted ``A g_i + B``, at least a quarter of the
+    window's mean count) for a count image, else the image's white-noise variance.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        The 2-D image the amplitudes were measured on.
+    x_nm, y_nm : numpy.ndarray
+        Site positions (nm from the image corner, x right, y down).
+    pixel_size_nm, sigma_nm, radius_nm : float
+        Pixel size, shared column width (Gaussian standard deviation) and window radius, nm.
+
+    Returns
+    -------
+    numpy.ndarray
+        Standard error per site, in image units (NaN where the window holds fewer than 5 pixels).
+    """
+    data = np.asarray(image, dtype=float)
+    rows = np.asarray(y_nm, dtype=float) / pixel_size_nm - 0.5
+    cols = np.asarray(x_nm, dtype=float) / pixel_size_nm - 0.5
+    sig_px = sigma_nm / pixel_size_nm
+    out = np.full(rows.size, np.nan)
+    if rows.size == 0:
+        return out
+    poisson = is_count_image(data)
+    white = 0.0 if poisson else _col.estimate_noise(data) ** 2
+    dy, dx = _col._window(radius_nm / pixel_size_nm)
+    for start in range(0, rows.size, 2048):
+        sl = slice(start, min(rows.size, start + 2048))
+        z, yy, xx, valid = _col._gather(data, np.rint(rows[sl]).astype(np.int64), np.rint(cols[sl]).astype(np.int64), dy, dx)
+        w = valid.astype(float)
+        g = np.exp(-0.5 * ((yy - rows[sl, None]) ** 2 + (xx - cols[sl, None]) ** 2) / sig_px**2) * w
+        s_gg, s_g, s_1 = (g * g).sum(1), g.sum(1), w.sum(1)
+        det = s_gg * s_1 - s_g * s_g
+        good = (s_1 >= 5) & (det > 1e-12)
+        det = np.where(good, det, 1.0)
+        c_a = (g * s_1[:, None] - s_g[:, None] * w) / det[:, None]
+        if poisson:
+            amp = (c_a * z).sum(1)
+            bkg = ((s_gg[:, None] * w - s_g[:, None] * g) / det[:, None] * z).sum(1)
+            # The fitted model, floored at a quarter of the window's mean count (a model fitted to a
+            # few counts can dip to zero or below where the counts are not zero).
+            floor = 0.25 * (z * w).sum(1) / np.maximum(s_1, 1.0)
+            var = np.maximum(amp[:, None] * g + bkg[:, None], floor[:, None]) * w
+        else:
+            var = white * w
+        out[sl] = np.where(good, np.sqrt((c_a**2 * var).sum(1)), np.nan)
+    return out
+
+
+def mixing_decisions(mixing: np.ndarray, mixing_sem: np.ndarray, *, threshold: float) -> np.ndarray:
+    """"yes" / "no" / "uncertain" per site: the index more than two standard errors above / below ``threshold``."""
+    m = np.asarray(mixing, dtype=float)
+    s = np.asarray(mixing_sem, dtype=float)
+    out = np.full(m.size, "uncertain", dtype=object)
+    ok = np.isfinite(m) & np.isfinite(s)
+    out[ok & (m - 2 * s > threshold)] = "yes"
+    out[ok & (m + 2 * s < threshold)] = "no"
+    return out
+
+
+def extend_layer_ends(u: np.ndarray, v: np.ndarray, layer: np.ndarray, *, d_t: float, test, max_sites: int = 4,
+                      pass_layer: bool = False, min_gap_sites: int = 3) -> pd.DataFrame:
+    """Lattice sites beyond each end of every layer that hold a column by ``test``.
+
+    From the last (first) column of a layer, or of a run of it before a gap of ``min_gap_sites``
+    missing sites or more, sites are stepped outwards by ``d_t`` along ``u`` (at
+    the ``v`` of the end column plus the layer's slope) and kept one at a time while ``test``
+    accepts them, at most ``max_sites`` per end (about 1 nm): at a void, a crack or a thinning
+    surface the thickness falls off towards the rim and the last columns before it are too dim
+    for the detector's threshold relative to their neighbours, but not for a test at their site.
+
+    Parameters
+    ----------
+    u, v : numpy.ndarray
+        Column coordinates along / across the layers, nm.
+    layer : numpy.ndarray of int
+        Layer of each column.
+    d_t : float
+        Column spacing along the layers, nm.
+    test : callable
+        ``test(u, v) -> bool array``: whether a column is at each candidate site (with
+        ``pass_layer``, ``test(u, v, layer)``).
+    max_sites : int
+        Most sites added per layer end.
+    min_gap_sites : int
+        A gap inside a layer is a rim (its two sides are ends) from this many missing sites on.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``u_nm, v_nm, layer`` of the sites added.
+    """
+    ends = []
+    taken: dict[int, np.ndarray] = {}
+    for k in np.unique(layer):
+        sel = np.nonzero(layer == k)[0]
+        if sel.size < 3:
+            continue
+        order = sel[np.argsort(u[sel])]
+        taken[int(k)] = u[order]
+        # Runs of the layer, cut where at least ``min_gap_sites`` sites are missing (a void or a
+        # crack inside the field; fewer are dim columns of an ordered phase, such as the
+        # half-empty columns of a spinel's kagome layers, whose sites stay as they are): each
+        # run has two ends.
+        cut = np.nonzero(np.diff(u[order]) > (min_gap_sites + 0.5) * d_t)[0]
+        for i in np.concatenate([[0], cut + 1]):
+            ends.append((u[order[i]], v[order[i]], -1.0, k))
+        for i in np.concatenate([cut, [order.size - 1]]):
+            ends.append((u[order[i]], v[order[i]], 1.0, k))
+    if not ends:
+        return pd.DataFrame({"u_nm": [], "v_nm": [], "layer": []})
+    e = np.array([x[:3] for x in ends], dtype=float)
+    lay = np.array([x[3] for x in ends])
+    slopes = _layer_slopes(u, v, layer, lay)
+    alive = np.ones(len(e), dtype=bool)
+    added = []
+    for step in range(1, max_sites + 1):
+        cu = e[:, 0] + e[:, 2] * step * d_t
+        cv = e[:, 1] + slopes * e[:, 2] * step * d_t
+        ok = np.zeros(len(e), dtype=bool)
+        if alive.any():
+            args = (cu[alive], cv[alive], lay[alive]) if pass_layer else (cu[alive], cv[alive])
+            ok[alive] = np.asarray(test(*args), dtype=bool)
+        # Never onto (or next to) a column the layer already has, e.g. across a narrow gap.
+        free = np.array([np.min(np.abs(taken[int(k)] - x)) > 0.6 * d_t for x, k in zip(cu, lay)])
+        alive &= ok & free
+        if not alive.any():
+            break
+        added.append(pd.DataFrame({"u_nm": cu[alive], "v_nm": cv[alive], "layer": lay[alive]}))
+    return pd.concat(added, ignore_index=True) if added else pd.DataFrame({"u_nm": [], "v_nm": [], "layer": []})
+
+
+def _layer_slopes(u: np.ndarray, v: np.ndarray, layer: np.ndarray, which: np.ndarray) -> np.ndarray:
+    """Slope dv/du of each layer in ``which`` (least squares over its columns; 0 when undefined)."""
+    out = np.zeros(which.size)
+    for i, k in enumerate(which):
+        sel = layer == k
+        if sel.sum() >= 2 and np.ptp(u[sel]) > 0:
+            out[i] = np.polyfit(u[sel], v[sel], 1)[0]
+    return out
