@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from cells_synthetic import cc_cycle_frame
+from layerscope.cells.dqdv import NI_RICH_NMC_CHARGE_PEAKS, NI_RICH_NMC_DISCHARGE_PEAKS
 from layerscope.cells.analysis import read_cycling
 from layerscope.cells.options import CyclingOptions
 from layerscope.cells.workflow import analyse_cycling, run_cycling
@@ -62,7 +63,9 @@ def test_every_cycling_option_changes_the_result_or_the_record(cell, tmp_path):
     assert [r["c_rate"] for r in s["rate_capability"]] == pytest.approx([1.0], abs=1e-6)
     s, _ = _cycling(fade, tmp_path / "dis", "--direction", "discharge")
     assert s["provenance"]["parameters"]["direction"] == "discharge"
-    assert s["provenance"]["parameters"]["peak_windows"] == {} and prm["peak_windows"] != {}
+    # the record names the windows used: the discharge defaults, not the charge ones (nor none)
+    assert s["provenance"]["parameters"]["peak_windows"] == {k: list(v) for k, v in NI_RICH_NMC_DISCHARGE_PEAKS.items()}
+    assert prm["peak_windows"] == {k: list(v) for k, v in NI_RICH_NMC_CHARGE_PEAKS.items()}
     s, _ = _cycling(fade, tmp_path / "win", "--dqdv-window-mv", "25")
     assert s["provenance"]["parameters"]["dqdv"]["window_V"] == pytest.approx(0.025, abs=1e-15)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from layerscope.cells.dqdv import NI_RICH_NMC_CHARGE_PEAKS, DQDVCurve, dqdv_by_cycle, track_peaks
+from layerscope.cells.dqdv import NI_RICH_NMC_CHARGE_PEAKS, NI_RICH_NMC_DISCHARGE_PEAKS, DQDVCurve, dqdv_by_cycle, track_peaks
 from layerscope.cells.metrics import half_cycle_metrics, pair_cycles
 from layerscope.cells.options import CyclingOptions
 from layerscope.cells.readers import CyclerData, read_cycler, with_active_mass
@@ -84,7 +84,8 @@ def dqdv_stage(work: CyclerData, options: CyclingOptions
     if options.peak_windows is not None:
         windows = dict(options.peak_windows)
     else:
-        windows = NI_RICH_NMC_CHARGE_PEAKS if direction == "charge" else None
+        # the windows track_peaks uses by default, recorded as such (provenance names what was used)
+        windows = NI_RICH_NMC_CHARGE_PEAKS if direction == "charge" else NI_RICH_NMC_DISCHARGE_PEAKS
     opts = options.dqdv
     specific = "specific_capacity_mAh_g" in work.data.columns
     curves = dqdv_by_cycle(work, direction=direction, specific=specific, **opts)
