@@ -66,6 +66,12 @@ def test_valence_by_linear_combination_and_by_shift():
     assert 0 < t.loc["mix", "valence_lcf_err"] < 0.01
     assert t.loc["mid", "valence_shift"] == pytest.approx(2.5, abs=0.03)
     assert t.loc["ni3", "valence_lcf"] == pytest.approx(3.0, abs=0.01)
+    # the section's headline quotes the samples' lowest and highest valence, never a reference's 2.0 / 3.0
+    m = res.section().metrics
+    low = next(v for k, v in m.items() if k.startswith("lowest valence"))
+    high = next(v for k, v in m.items() if k.startswith("highest valence"))
+    assert float(high) == pytest.approx(2.7, abs=0.01) and "(mix;" in next(k for k in m if k.startswith("highest"))
+    assert 2.3 < float(low) < 2.7 and low.uncertainty is not None and 0 < low.uncertainty < 0.05
 
 
 def test_short_xanes_is_flagged_not_refused():

@@ -98,10 +98,7 @@ class XASResult(FiguresOnce):
         t = self.table
         metrics = {"spectra": len(t),
                    "edge energy range (eV)": f"{t.edge_energy_eV.min():.2f}-{t.edge_energy_eV.max():.2f}"}
-        if "valence_lcf" in t:
-            v = t["valence_lcf"].dropna()
-            metrics[f"valence, linear combination (mean ± s.d. over {len(v)} spectra)"] = Value(
-                v.mean(), v.std(ddof=1) if len(v) >= 2 else None)
+        metrics.update(self._valence_extremes(t))
         text = ("Normalisation: pre-edge line and post-edge polynomial (Athena convention), E0 at the derivative "
                 "maximum; edge energy where the normalised spectrum crosses 0.5; white line = maximum within 30 eV "
                 "above E0. Valences (with references) by edge shift and by non-negative linear combination.")
@@ -111,6 +108,26 @@ class XASResult(FiguresOnce):
                             "white_line_height", "valence_shift", "valence_lcf") if c in t]
         return Section("X-ray absorption edges", text=text, figures=self.figures(), tables=[Table("Edges", t[cols])],
                        metrics=metrics, provenance=provenance)
+
+    def _valence_extremes(self, t: pd.DataFrame) -> dict[str, Any]:
+        """Lowest and highest linear-combination valence of the samples (references left out), ± fit s.e."""
+        from layerscope.report import Value
+
+        if "valence_lcf" not in t:
+            return {}
+        refs = {n for n, _ in self.options.references}
+        is_ref = [r.spectrum.name in refs or (r.spectrum.source is not None and (
+            r.spectrum.source.name in refs or str(r.spectrum.source) in refs)) for r in self.edges]
+        samples = t[~np.asarray(is_ref, bool)].dropna(subset=["valence_lcf"])
+        if samples.empty:
+            return {}
+        out = {}
+        for label, i in (("lowest", samples["valence_lcf"].idxmin()), ("highest", samples["valence_lcf"].idxmax())):
+            row = samples.loc[i]
+            err = row.get("valence_lcf_err")
+            out[f"{label} valence, linear combination ({row['spectrum']}; ± fit s.e.)"] = Value(
+                float(row["valence_lcf"]), float(err) if err is not None and np.isfinite(err) else None)
+        return out
 
     @writes_folder()
     def write(self, out_dir: Path, provenance: Provenance) -> None:
