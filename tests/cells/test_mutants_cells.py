@@ -112,6 +112,10 @@ def test_records_without_a_cycle_number_need_pairs(tmp_path):
                                  "instead.")
     r = run_cycling(path, pairs=True)
     assert r.parameters["pairs"] is True and len(r.cycles) == 3     # three charge/discharge pairs
+    # counters restarting every cycle with no cycle number: the capacities are the counters' steps
+    # (a NaN label once made every record a restart: 146-177 mAh for 0.90-0.99)
+    np.testing.assert_allclose(r.cycles["discharge_capacity_mAh"], DISCHARGE[:3], rtol=1e-9)
+    np.testing.assert_allclose(r.cycles["charge_capacity_mAh"], 1.0, rtol=1e-9)
 
 
 def test_a_counter_with_two_charges_per_cycle_is_renumbered_as_pairs(tmp_path):
@@ -227,3 +231,13 @@ def test_a_cathode_cycled_in_the_anode_range_is_flagged_at_its_charge_cut_off(tm
     flags = run_cycling(tmp_path / "graphite.csv").flags
     (flag,) = [f for f in flags if f["code"] == "anode_voltage_range"]
     assert flag["message"].startswith("charges end at 1.05 V: ")            # 1.0 V + half the 0.1 V hysteresis
+
+
+def test_counter_increments_treat_missing_labels_as_one_run():
+    from layerscope.cells.readers import counter_increments
+
+    counter = np.array([0.0, 0.5, 1.0, 0.25, 0.75])              # a reset after the third record
+    steps = [0.0, 0.5, 0.5, 0.25, 0.5]
+    np.testing.assert_allclose(counter_increments(counter, reset_groups=np.full(5, np.nan)), steps, atol=1e-15)
+    labelled = counter_increments(counter, reset_groups=np.array([1, 1, 2, 2, 2], dtype=float))
+    np.testing.assert_allclose(labelled, [0.0, 0.5, 1.0, 0.25, 0.5], atol=1e-15)   # a label change restarts

@@ -154,7 +154,10 @@ def counter_increments(counter: np.ndarray, *, reset_groups: np.ndarray | None =
     restart = d < 0
     if reset_groups is not None:
         g = np.asarray(reset_groups)
-        restart |= g[1:] != g[:-1]
+        missing = pd.isna(g)
+        # a missing label (no cycle number in the file) continues a run of missing labels: NaN != NaN
+        # would make every record a restart and sum the counter's values instead of its steps
+        restart |= (g[1:] != g[:-1]) & ~(missing[1:] & missing[:-1])
     inc[1:] = np.where(restart, c[1:], d)
     return inc
 
