@@ -64,6 +64,25 @@ def test_two_panels_legend_below_does_not_cover_the_neighbour():
     plt.close(fig)
 
 
+def test_a_label_drawn_over_the_neighbouring_panel_is_found():
+    # two panels squeezed together: the right one's y label and ticks fall on the left one's data
+    fig, axes = plt.subplots(1, 2, figsize=(4, 3), gridspec_kw={"wspace": 0.0})
+    for ax in axes:
+        ax.plot([0, 1000], [0, 1000])
+        ax.set_xlabel("energy loss (eV)")
+        ax.set_ylabel("intensity (counts)")
+    problems = layout_problems(fig)
+    assert any("'intensity (counts)' is drawn over axes 0" in p for p in problems)
+    plt.close(fig)
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3), layout="constrained")  # room for the labels
+    for ax in axes:
+        ax.plot([0, 1000], [0, 1000])
+        ax.set_xlabel("energy loss (eV)")
+        ax.set_ylabel("intensity (counts)")
+    assert layout_problems(fig) == []
+    plt.close(fig)
+
+
 def test_labels_without_units_and_small_fonts_are_found():
     fig, ax = plt.subplots(figsize=(4, 3))
     ax.plot([0, 1], [0, 1])

@@ -157,6 +157,24 @@ def _overlap_px(a, b) -> float:
     return max(w, 0.0) * max(h, 0.0)
 
 
+def _labels_over_other_axes(axes: list) -> list[str]:
+    """An axes' title, axis labels or tick labels drawn over another axes' data area."""
+    out = []
+    renderer = axes[0].figure.canvas.get_renderer() if axes else None
+    for i, ax in enumerate(axes):
+        texts = [ax.title, ax.xaxis.label, ax.yaxis.label, *ax.get_xticklabels(), *ax.get_yticklabels()]
+        for t in texts:
+            if not (t.get_visible() and t.get_text().strip()):
+                continue
+            box = t.get_window_extent(renderer)
+            for j, other in enumerate(axes):
+                if j != i and other.axison and _overlap_px(box, other.get_window_extent()) > 4.0:
+                    out.append(f"axes {i} {ax.get_title()!r}: {t.get_text()[:30]!r} is drawn over axes {j} "
+                               f"{other.get_title()!r}")
+                    break
+    return out
+
+
 def _axis_problems(ax, name: str) -> list[str]:
     """Axis labels: every axis with tick labels has a label with a unit in (…) or […]."""
     out = []
@@ -178,8 +196,8 @@ def layout_problems(fig: "matplotlib.figure.Figure") -> list[str]:
     Checks, at the size the figure is saved: a legend overlapping the data area of any axes
     (legends belong outside the data, :func:`legend_outside`), an axis with tick labels but no label
     with a unit in parentheses or brackets ("(nm)", "[eV]", "(count)", "(a.u.)"; an ordinal such as
-    "cycle number" needs none), and any visible
-    text smaller than :data:`MIN_FONT_PT` points.
+    "cycle number" needs none), a title, axis label or tick label drawn over another axes' data
+    area, and any visible text smaller than :data:`MIN_FONT_PT` points.
     """
     fig.canvas.draw()
     problems = []
@@ -194,6 +212,7 @@ def layout_problems(fig: "matplotlib.figure.Figure") -> list[str]:
             for j, other in enumerate(axes):
                 if _overlap_px(box, other.get_window_extent()) > 1.0:
                     problems.append(f"{name}: legend overlaps the data area of axes {j} {other.get_title()!r}")
+    problems += _labels_over_other_axes(axes)
     for text in fig.findobj(lambda a: hasattr(a, "get_fontsize") and hasattr(a, "get_text")):
         if text.get_visible() and text.get_text().strip() and text.get_fontsize() < MIN_FONT_PT - 1e-6:
             problems.append(f"text {text.get_text()[:30]!r} is {text.get_fontsize():g} pt (< {MIN_FONT_PT:g} pt)")

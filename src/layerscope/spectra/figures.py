@@ -101,7 +101,7 @@ def spectra_figure(edge_spectra: dict[str, tuple[np.ndarray, np.ndarray]]) -> by
     from layerscope.report.figures import plt
 
     n = max(len(edge_spectra), 1)
-    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.2), squeeze=False, layout="constrained")
     from layerscope.spectra.edges import get_edge
     from layerscope.spectra.edgekinds import edge_windows
 
