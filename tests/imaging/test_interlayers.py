@@ -73,3 +73,32 @@ def test_phases_command_writes_interlayers(tmp_path):
     assert run(["phases", str(src), "--pixel-size-nm", str(PX), "--no-figures", "--out", str(tmp_path / "o")]) == 0
     table = pd.read_csv(tmp_path / "o" / "interlayers.csv")
     assert len(table) > 20 and set(table["mixing"]) <= {"yes", "no", "uncertain"}
+
+
+def test_segment_statistics_against_hand_computed_values():
+    from layerscope.imaging.interlayers import interlayer_table
+
+    # one Li layer: 3 O3 sites whose registry straddles the +-0.5 wrap, then 2 O1 sites; a second
+    # layer of one site with no mixing value
+    li = pd.DataFrame({
+        "kind": "Li", "site": "octahedral", "layer": [3, 3, 3, 3, 3, 5],
+        "u_nm": [0.0, 0.3, 0.6, 0.9, 1.2, 0.0], "x_nm": [0.0, 0.3, 0.6, 0.9, 1.2, 0.0], "y_nm": [1.0] * 5 + [2.0],
+        "relation": ["O3", "O3", "O3", "O1", "O1", None], "registry": [0.49, -0.49, 0.47, 0.0, 0.02, np.nan],
+        "mixing": [0.30, 0.34, 0.32, 0.0, 0.02, np.nan],
+        "environment": ["rock_salt", "", "rock_salt", "", "spinel", ""], "mixed": ["yes", "yes", "uncertain", "no", "no", ""],
+    })
+    t = interlayer_table(li)
+    assert t["step"].tolist() == ["O3", "O1", "unknown"] and t["n_sites"].tolist() == [3, 2, 1]
+    a = t.iloc[0]
+    dev = np.array([0.49, -0.49 + 1.0, 0.47]) - 0.49  # about the circular mean 0.49 (+-0.5 wrap)
+    assert abs(abs(a["registry"]) - 0.49) < 1e-9
+    assert a["registry_sem"] == pytest.approx(np.std(dev) / np.sqrt(2), abs=1e-9)
+    assert a["li_fill"] == pytest.approx(0.32, abs=1e-12)
+    assert a["li_fill_sem"] == pytest.approx(0.02 / np.sqrt(3), abs=1e-12) and a["mixing"] == "yes"
+    assert a["environment"] == "rock_salt" and (a["n_sites_mixed"], a["n_sites_uncertain"]) == (2, 1)
+    b = t.iloc[1]
+    assert b["environment"] == "layered"   # a tie between layered and spinel: the first in sort order
+    assert b["mixing"] == "no" and b["li_fill"] == pytest.approx(0.01, abs=1e-12)
+    c = t.iloc[2]
+    assert np.isnan(c["li_fill"]) and c["mixing"] == "uncertain" and np.isnan(c["registry"])
+    assert (c["upper_tm_layer"], c["lower_tm_layer"]) == (4, 6)

@@ -43,31 +43,64 @@ def _segments(relation: np.ndarray, max_sites: int) -> np.ndarray:
     return seg
 
 
-def _segment_row(g: pd.DataFrame, layer: int, seg: int, threshold: float) -> dict:
-    reg = g["registry"].to_numpy(dtype=float)
-    reg = reg[np.isfinite(reg)]
-    z = np.exp(2j * np.pi * reg)
-    mean_reg = float(wrap_half(np.angle(z.mean()) / (2 * np.pi))) if reg.size else np.nan
-    reg_sem = float(np.std(wrap_half(reg - mean_reg)) / np.sqrt(reg.size - 1)) if reg.size > 1 else np.nan
-    m = g["mixing"].to_numpy(dtype=float)
-    m = m[np.isfinite(m)]
-    fill = float(m.mean()) if m.size else np.nan
-    sem = float(m.std(ddof=1) / np.sqrt(m.size)) if m.size > 1 else np.nan
-    if not np.isfinite(sem):
-        decision = "uncertain"
-    else:
-        decision = "yes" if fill - 2 * sem > threshold else ("no" if fill + 2 * sem < threshold else "uncertain")
-    rel = str(g["relation"].iloc[0])
-    env = g["environment"].astype(str).replace("", "layered").mode()
-    return {
-        "li_layer": layer, "upper_tm_layer": layer - 1, "lower_tm_layer": layer + 1, "segment": seg,
-        "n_sites": int(len(g)), "u_start_nm": float(g["u_nm"].min()), "u_end_nm": float(g["u_nm"].max()),
-        "x_nm": float(g["x_nm"].mean()), "y_nm": float(g["y_nm"].mean()),
-        "step": {"off": "glide", "": "unknown"}.get(rel, rel), "registry": mean_reg, "registry_sem": reg_sem,
-        "environment": str(env.iloc[0]) if len(env) else "", "li_fill": fill, "li_fill_sem": sem, "mixing": decision,
-        "n_sites_mixed": int(np.sum(g["mixed"] == "yes")) if "mixed" in g else 0,
-        "n_sites_uncertain": int(np.sum(g["mixed"] == "uncertain")) if "mixed" in g else 0,
-    }
+def _circular_registry(reg: pd.Series, key: np.ndarray) -> tuple[pd.Series, pd.Series]:
+    """Per segment: circular mean registry (column spacings, in [-0.5, 0.5)) and its standard error."""
+    ok = np.isfinite(reg.to_numpy(dtype=float))
+    r = reg.to_numpy(dtype=float)[ok]
+    k = key[ok]
+    z = pd.DataFrame({"c": np.cos(2 * np.pi * r), "s": np.sin(2 * np.pi * r)}).groupby(k).mean()
+    mean = pd.Series(wrap_half(np.arctan2(z["s"], z["c"]) / (2 * np.pi)), index=z.index)
+    dev = pd.Series(wrap_half(r - mean.reindex(k).to_numpy()))
+    n = dev.groupby(k).size()
+    sem = (dev.groupby(k).std(ddof=0) / np.sqrt(n - 1)).where(n > 1)
+    return mean, sem
+
+
+def _fill(mixing: pd.Series, key: np.ndarray) -> tuple[pd.Series, pd.Series]:
+    """Per segment: mean mixing index of the sites with one and its standard error (NaN below two)."""
+    m = pd.Series(mixing.to_numpy(dtype=float)).where(lambda v: np.isfinite(v))
+    g = m.groupby(key)
+    n = g.count()
+    return g.mean(), (g.std(ddof=1) / np.sqrt(n)).where(n > 1)
+
+
+def _decide(fill: pd.Series, sem: pd.Series, threshold: float) -> np.ndarray:
+    """yes / no / uncertain: the fill two standard errors above / below ``threshold``, else uncertain."""
+    f, e = fill.to_numpy(dtype=float), sem.to_numpy(dtype=float)
+    out = np.where(f - 2 * e > threshold, "yes", np.where(f + 2 * e < threshold, "no", "uncertain"))
+    return np.where(np.isfinite(e), out, "uncertain")
+
+
+def _majority(values: pd.Series, key: np.ndarray) -> pd.Series:
+    """Most common value per segment (ties: the first in sort order, as ``Series.mode``)."""
+    counts = pd.DataFrame({"k": key, "v": values.to_numpy()}).value_counts().rename("n").reset_index()
+    counts = counts.sort_values(["k", "n", "v"], ascending=[True, False, True], kind="stable")
+    return counts.drop_duplicates("k").set_index("k")["v"]
+
+
+def _segment_rows(li: pd.DataFrame, key: np.ndarray, threshold: float) -> pd.DataFrame:
+    """One row per segment ``key`` (sites sorted by layer, then along u) of the interlayer table."""
+    g = li.groupby(key, sort=True)
+    first = g[["layer", "segment", "relation"]].first()
+    reg, reg_sem = _circular_registry(li["registry"], key)
+    fill, fill_sem = _fill(li["mixing"], key)
+    mixed = li["mixed"].astype(str) if "mixed" in li else pd.Series("", index=li.index)
+    layer = first["layer"].astype(int).to_numpy()
+    out = pd.DataFrame({
+        "li_layer": layer, "upper_tm_layer": layer - 1, "lower_tm_layer": layer + 1,
+        "segment": first["segment"].astype(int).to_numpy(), "n_sites": g.size().to_numpy(),
+        "u_start_nm": g["u_nm"].min().to_numpy(), "u_end_nm": g["u_nm"].max().to_numpy(),
+        "x_nm": g["x_nm"].mean().to_numpy(), "y_nm": g["y_nm"].mean().to_numpy(),
+        "step": first["relation"].map(lambda r: {"off": "glide", "": "unknown"}.get(r, r)).to_numpy(),
+        "registry": reg.reindex(first.index).to_numpy(), "registry_sem": reg_sem.reindex(first.index).to_numpy(),
+        "environment": _majority(li["environment"].astype(str).replace("", "layered"), key).reindex(first.index)
+        .to_numpy(),
+        "li_fill": fill.reindex(first.index).to_numpy(), "li_fill_sem": fill_sem.reindex(first.index).to_numpy(),
+        "n_sites_mixed": (mixed == "yes").groupby(key).sum().reindex(first.index).to_numpy().astype(int),
+        "n_sites_uncertain": (mixed == "uncertain").groupby(key).sum().reindex(first.index).to_numpy().astype(int),
+    })
+    out["mixing"] = _decide(out["li_fill"], out["li_fill_sem"], threshold)
+    return out[_COLUMNS]
 
 
 def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
@@ -96,11 +129,12 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
         counts at the site, is "yes" / "uncertain"; see the column table's ``mixing_sem``).
     """
     li = columns[(columns["kind"] == "Li") & (columns.get("site", "octahedral") == "octahedral")]
-    rows = []
-    for layer, g in li.groupby("layer", sort=True):
-        g = g.sort_values("u_nm", kind="stable")
-        rel = g["relation"].fillna("").astype(str).to_numpy()
-        seg = _segments(rel, max_sites)
-        for s, part in g.groupby(seg, sort=True):
-            rows.append(_segment_row(part, int(layer), int(s), mixing_threshold))
-    return pd.DataFrame(rows, columns=_COLUMNS)
+    if li.empty:
+        return pd.DataFrame(columns=_COLUMNS)
+    li = li.assign(relation=li["relation"].fillna("").astype(str)).sort_values(["layer", "u_nm"], kind="stable")
+    li = li.reset_index(drop=True)
+    li["segment"] = np.zeros(len(li), dtype=int)
+    for _, idx in li.groupby("layer", sort=True).indices.items():
+        li.loc[idx, "segment"] = _segments(li["relation"].to_numpy()[idx], max_sites)
+    key = pd.MultiIndex.from_arrays([li["layer"], li["segment"]]).factorize(sort=True)[0]
+    return _segment_rows(li, key, mixing_threshold)
