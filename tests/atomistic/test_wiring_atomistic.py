@@ -183,3 +183,14 @@ def test_keyword_wrappers_build_the_same_options(element_energies, calculator_so
     assert study.options == NEBOptions(gliding=(0.0,), directions=("[120]",), n_images=1, potential=None)
     assert study.table["barrier_eV"].abs().max() < 1e-9
     assert study.provenance.to_dict()["parameters"]["loaded_as"] is None  # no loader was involved
+
+
+def test_the_record_names_only_the_potential_that_was_used(element_energies, calculator_source):
+    from layerscope.atomistic.migration import analyse_gliding
+
+    src = calculator_source("additive", lambda: element_energies(ENERGIES))
+    # the options ask for CHGNet but another potential is given: refused before any relaxation
+    with pytest.raises(InputError, match="--potential 'chgnet-0.3.0' was asked for"):
+        analyse_gliding(src, NEBOptions(gliding=(0.0,), n_images=1), progress=False)
+    study = analyse_gliding(src, None, progress=False)  # defaults, with the potential given
+    assert study.parameters["loaded_as"] is None and study.parameters["n_images"] == 4

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from ase import Atoms
 
-from layerscope.atomistic.options import NEBOptions
+from layerscope.atomistic.options import NEBOptions, loaded_as
 from layerscope.atomistic.potentials import relax
 from layerscope.atomistic.structures import apply_gliding, layered_lattice_parameters
 from layerscope.errors import InputError
@@ -613,8 +613,6 @@ def run_gliding_study(
     -------
     GlidingStudy
     """
-    from layerscope.atomistic.options import NEBOptions
-
     options = NEBOptions(cation=cation, gliding=tuple(gliding), directions=tuple(directions), composition=composition,
                          potential=None, size=size, bulk_size=bulk_size, n_images=n_images,
                          relax_radius_A=relax_radius_A, fmax_eV_per_A=fmax_eV_per_A, max_steps=max_steps, seed=seed)
@@ -639,11 +637,11 @@ def analyse_gliding(potential: Any, options: NEBOptions | None = None, *, schedu
     GlidingStudy
         With one :class:`~layerscope.provenance.Provenance` (every option).
     """
-    from layerscope.atomistic.options import NEBOptions
     from layerscope.atomistic.structures import host_bulk
     from layerscope.provenance import Provenance
 
-    o = options if options is not None else NEBOptions()
+    o = options if options is not None else NEBOptions(potential=None)
+    record = loaded_as(o, potential)  # before any work: a mismatched potential is refused
     bulk0 = host_bulk(o.composition, size=o.bulk_size, seed=o.seed)
     bulk = relax(bulk0, potential, fmax_eV_per_A=0.02, max_steps=300, relax_cell=True, require_convergence=True,
                  optimizer="BFGS")
@@ -658,8 +656,7 @@ def analyse_gliding(potential: Any, options: NEBOptions | None = None, *, schedu
               "n_images": o.n_images, "relax_radius_A": o.relax_radius_A, "fmax_eV_per_A": o.fmax_eV_per_A,
               "max_steps": o.max_steps, "seed": o.seed, "n_atoms": int(len(host) - 1),
               "potential": getattr(potential, "describe", lambda: {})(),
-              "loaded_as": None if o.potential is None else {"potential": o.potential, "device": o.device,
-                                                             "threads": o.threads}}
+              "loaded_as": record}
     return GlidingStudy(table=table, results=results, composition=o.composition, potential=potential.name,
                         bulk_lattice_A=(float(a_c[0]), float(a_c[1])), parameters=params, options=o,
                         provenance=Provenance.create([], parameters=params))

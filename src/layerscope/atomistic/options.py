@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from layerscope.errors import InputError
 
-__all__ = ["VacancyOptions", "NEBOptions", "POTENTIAL_NAMES", "DEVICES"]
+__all__ = ["VacancyOptions", "NEBOptions", "POTENTIAL_NAMES", "DEVICES", "loaded_as"]
 
 #: Potentials the CLI can load (their weights ship in the wheels; :data:`layerscope.atomistic.potentials.POTENTIALS`).
 POTENTIAL_NAMES = ("chgnet-0.3.0", "7net-0", "7net-l3i5")
@@ -27,12 +27,20 @@ DEVICES = ("auto", "cpu", "cuda")
 
 
 def _positive(option: str, value: float, example: str) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+    try:
+        ok = not isinstance(value, bool) and math.isfinite(float(value)) and float(value) > 0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
         raise InputError(f"{option} {value!r}: give a positive number (e.g. {option} {example}).")
 
 
 def _count(option: str, value: int, example: str, *, least: int = 1) -> int:
-    if isinstance(value, bool) or int(value) != value or value < least:
+    try:
+        ok = not isinstance(value, bool) and int(value) == value and value >= least
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
         raise InputError(f"{option} {value!r}: give an integer of at least {least} (e.g. {option} {example}).")
     return int(value)
 
@@ -67,6 +75,23 @@ def _loading(potential: str | None, device: str, threads: int) -> None:
     if device not in DEVICES:
         raise InputError(f"--device {device!r}: choose auto, cpu or cuda.")
     _count("--threads", threads, "1")
+
+
+def loaded_as(options: VacancyOptions | NEBOptions, potential: Any) -> dict[str, Any] | None:
+    """How the CLI loaded the potential (recorded); None when a loaded potential was passed directly.
+
+    Raises
+    ------
+    InputError
+        When ``options.potential`` names another potential than the one given.
+    """
+    if options.potential is None:
+        return None
+    name = getattr(potential, "name", None)
+    if name != options.potential:
+        raise InputError(f"--potential {options.potential!r} was asked for but the potential given is {name!r}; "
+                         f"load it with load_potential({options.potential!r}) or set potential=None.")
+    return {"potential": options.potential, "device": options.device, "threads": options.threads}
 
 
 @dataclass(frozen=True)

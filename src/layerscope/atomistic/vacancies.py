@@ -30,7 +30,7 @@ import pandas as pd
 from ase import Atoms
 
 from layerscope.atomistic.chemical_potential import OxygenReference, oxygen_entropy_term_eV
-from layerscope.atomistic.options import VacancyOptions
+from layerscope.atomistic.options import VacancyOptions, loaded_as
 from layerscope.atomistic.potentials import Potential, RelaxResult, relax
 from layerscope.atomistic.structures import boundary_distance
 from layerscope.errors import InputError
@@ -570,8 +570,6 @@ def run_vacancy_study(
     -------
     VacancyStudy
     """
-    from layerscope.atomistic.options import VacancyOptions
-
     options = VacancyOptions(structure=structure, composition=composition, li_fraction=li_fraction, potential=None,
                              temperature_K=temperature_K, max_distance_A=max_distance_A, size=size,
                              bulk_size=bulk_size, expand_times=expand_times, repeat=repeat, sigma=sigma,
@@ -643,10 +641,10 @@ def analyse_vacancies(potential: Potential, options: VacancyOptions | None = Non
         With one :class:`~layerscope.provenance.Provenance` (the relaxed host, every option).
     """
     from layerscope.atomistic.chemical_potential import oxygen_chemical_potential
-    from layerscope.atomistic.options import VacancyOptions
     from layerscope.provenance import Provenance
 
-    o = options if options is not None else VacancyOptions()
+    o = options if options is not None else VacancyOptions(potential=None)
+    record = loaded_as(o, potential)  # before any work: a mismatched potential is refused
     bulk, a_c, e_fu = _relaxed_bulk(potential, o)
     host = build_host(o.structure, relaxed_bulk=bulk.atoms, li_fraction=o.li_fraction, size=o.size,
                       expand_times=o.expand_times, repeat=o.repeat, sigma=o.sigma, seed=o.seed)
@@ -663,8 +661,7 @@ def analyse_vacancies(potential: Potential, options: VacancyOptions | None = Non
               "li_ordering": host.info.get("li_ordering"),
               "boundary": {k: v for k, v in host.info.get("boundary", {}).items() if k != "c_axis"},
               "haadf_image": o.image,
-              "loaded_as": None if o.potential is None else {"potential": o.potential, "device": o.device,
-                                                             "threads": o.threads}}
+              "loaded_as": record}
     return VacancyStudy(scan=scan, structure=o.structure, composition=o.composition, li_fraction=float(o.li_fraction),
                         bulk_lattice_A=a_c, bulk_energy_eV_per_fu=e_fu, boundary_energy_J_per_m2=gamma,
                         parameters=params, options=o,
