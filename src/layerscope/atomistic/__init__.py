@@ -5,6 +5,8 @@
 * :mod:`.structures` — bulk hosts (from :mod:`layerscope.crystal`), Ewald-ordered delithiation and
   NMC decoration, the Σ3 twin and repaired Σ7/Σ13 [0001] tilt boundaries, planar gliding.
 * :mod:`.chemical_potential` — μO from the Li2O formation enthalpy, the O2 entropy term.
+* :mod:`.options` — :class:`~.options.VacancyOptions` and :class:`~.options.NEBOptions`, the frozen,
+  validated options of ``layerscope atomistic vacancies`` and ``... neb``.
 * :mod:`.vacancies` — O-vacancy formation free energies per site (bulk and boundaries).
 * :mod:`.migration` — CI-NEB oct -> tet -> oct cation migration barriers against gliding.
 * :mod:`.to_image` — a relaxed boundary model imaged edge-on with the foundation HAADF simulator.
@@ -13,6 +15,7 @@ Lengths in Å and energies in eV inside this package (ASE's units); images are i
 """
 
 from layerscope.atomistic.chemical_potential import OxygenReference, oxygen_chemical_potential
+from layerscope.atomistic.options import NEBOptions, VacancyOptions
 from layerscope.atomistic.potentials import POTENTIALS, Potential, RelaxResult, load_potential, relax
 from layerscope.atomistic.structures import (
     apply_gliding,
@@ -24,6 +27,8 @@ from layerscope.atomistic.structures import (
 )
 
 __all__ = [
+    "VacancyOptions",
+    "NEBOptions",
     "POTENTIALS",
     "Potential",
     "RelaxResult",

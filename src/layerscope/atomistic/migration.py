@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 from ase import Atoms
 
+from layerscope.atomistic.options import NEBOptions, loaded_as
 from layerscope.atomistic.potentials import relax
 from layerscope.atomistic.structures import apply_gliding, layered_lattice_parameters
 from layerscope.errors import InputError
@@ -49,6 +50,9 @@ __all__ = [
     "run_neb",
     "migration_barrier",
     "barrier_vs_gliding",
+    "analyse_gliding",
+    "run_gliding_study",
+    "NEBOptions",
 ]
 
 _BOND_A = 2.4  # cation-O bond cutoff, Å
@@ -454,7 +458,11 @@ PAPER_BARRIER_EV = {"no_gliding": 2.33, "minimum": 0.96}
 
 @dataclass
 class GlidingStudy:
-    """Barrier against gliding ratio (and direction) for one cation jump."""
+    """Barrier against gliding ratio (and direction) for one cation jump.
+
+    ``options`` are the :class:`~layerscope.atomistic.options.NEBOptions` it ran with and
+    ``provenance`` the one record of the run (built by :func:`analyse_gliding`).
+    """
 
     table: pd.DataFrame
     results: list[NEBResult]
@@ -462,6 +470,8 @@ class GlidingStudy:
     potential: str
     bulk_lattice_A: tuple[float, float]
     parameters: dict[str, Any] = field(default_factory=dict)
+    options: NEBOptions | None = None
+    provenance: Any = None
 
     def profiles(self) -> pd.DataFrame:
         """Long table of every band: gliding, direction, image, path (Å), energy (eV)."""
@@ -574,6 +584,9 @@ def run_gliding_study(
 ) -> GlidingStudy:
     """Relax the bulk with ``potential``, build the supercell, and scan barrier vs gliding.
 
+    A keyword front end of :func:`analyse_gliding`: the keywords become a
+    :class:`~layerscope.atomistic.options.NEBOptions` (same names and meaning).
+
     Parameters
     ----------
     composition : str
@@ -600,20 +613,50 @@ def run_gliding_study(
     -------
     GlidingStudy
     """
-    from layerscope.atomistic.structures import host_bulk
+    options = NEBOptions(cation=cation, gliding=tuple(gliding), directions=tuple(directions), composition=composition,
+                         potential=None, size=size, bulk_size=bulk_size, n_images=n_images,
+                         relax_radius_A=relax_radius_A, fmax_eV_per_A=fmax_eV_per_A, max_steps=max_steps, seed=seed)
+    return analyse_gliding(potential, options, scheduler=scheduler, progress=progress)
 
-    bulk0 = host_bulk(composition, size=bulk_size, seed=seed)
+
+def analyse_gliding(potential: Any, options: NEBOptions | None = None, *, scheduler: Any = None,
+                    progress: bool = True) -> GlidingStudy:
+    """Relax the bulk, build the supercell and scan the CI-NEB barrier vs gliding (no file I/O).
+
+    Parameters
+    ----------
+    potential : Potential
+        A loaded potential or any calculator source with ``name`` and ``calculator()``.
+    options : NEBOptions, optional
+        What to compute and how (defaults when None).
+    scheduler, progress
+        Fan-out over (gliding, direction) (:func:`layerscope.parallel.map_tasks`).
+
+    Returns
+    -------
+    GlidingStudy
+        With one :class:`~layerscope.provenance.Provenance` (every option).
+    """
+    from layerscope.atomistic.structures import host_bulk
+    from layerscope.provenance import Provenance
+
+    o = options if options is not None else NEBOptions(potential=None)
+    record = loaded_as(o, potential)  # before any work: a mismatched potential is refused
+    bulk0 = host_bulk(o.composition, size=o.bulk_size, seed=o.seed)
     bulk = relax(bulk0, potential, fmax_eV_per_A=0.02, max_steps=300, relax_cell=True, require_convergence=True,
                  optimizer="BFGS")
     a_c = layered_lattice_parameters(bulk.atoms)
-    host = bulk.atoms.repeat(tuple(int(n) for n in size))
-    table, results = barrier_vs_gliding(host, potential, gliding=list(gliding), directions=list(directions),
-                                        scheduler=scheduler, progress=progress, cation=cation, n_images=n_images,
-                                        relax_radius_A=relax_radius_A, fmax_eV_per_A=fmax_eV_per_A,
-                                        max_steps=max_steps)
-    params = {"composition": composition, "cation": cation, "gliding": list(gliding), "directions": list(directions),
-              "size": list(size), "bulk_size": list(bulk_size), "n_images": n_images, "relax_radius_A": relax_radius_A,
-              "fmax_eV_per_A": fmax_eV_per_A, "max_steps": max_steps, "seed": seed,
-              "n_atoms": int(len(host) - 1), "potential": getattr(potential, "describe", lambda: {})()}
-    return GlidingStudy(table=table, results=results, composition=composition, potential=potential.name,
-                        bulk_lattice_A=(float(a_c[0]), float(a_c[1])), parameters=params)
+    host = bulk.atoms.repeat(o.size)
+    table, results = barrier_vs_gliding(host, potential, gliding=list(o.gliding), directions=list(o.directions),
+                                        scheduler=scheduler, progress=progress, cation=o.cation, n_images=o.n_images,
+                                        relax_radius_A=o.relax_radius_A, fmax_eV_per_A=o.fmax_eV_per_A,
+                                        max_steps=o.max_steps)
+    params = {"composition": o.composition, "cation": o.cation, "gliding": list(o.gliding),
+              "directions": list(o.directions), "size": list(o.size), "bulk_size": list(o.bulk_size),
+              "n_images": o.n_images, "relax_radius_A": o.relax_radius_A, "fmax_eV_per_A": o.fmax_eV_per_A,
+              "max_steps": o.max_steps, "seed": o.seed, "n_atoms": int(len(host) - 1),
+              "potential": getattr(potential, "describe", lambda: {})(),
+              "loaded_as": record}
+    return GlidingStudy(table=table, results=results, composition=o.composition, potential=potential.name,
+                        bulk_lattice_A=(float(a_c[0]), float(a_c[1])), parameters=params, options=o,
+                        provenance=Provenance.create([], parameters=params))

@@ -30,6 +30,7 @@ import pandas as pd
 from ase import Atoms
 
 from layerscope.atomistic.chemical_potential import OxygenReference, oxygen_entropy_term_eV
+from layerscope.atomistic.options import VacancyOptions, loaded_as
 from layerscope.atomistic.potentials import Potential, RelaxResult, relax
 from layerscope.atomistic.structures import boundary_distance
 from layerscope.errors import InputError
@@ -44,6 +45,9 @@ __all__ = [
     "site_descriptors",
     "vacancy_free_energy",
     "scan_vacancies",
+    "analyse_vacancies",
+    "run_vacancy_study",
+    "VacancyOptions",
 ]
 
 #: Cation-O bond cutoff (Å) for the O coordination count (bulk Co-O 1.92, Li-O 2.09 Å).
@@ -372,7 +376,11 @@ def _pearson(x: pd.Series, y: pd.Series) -> float:
 
 @dataclass
 class VacancyStudy:
-    """A finished vacancy protocol: the scan plus what it was run on."""
+    """A finished vacancy protocol: the scan plus what it was run on.
+
+    ``options`` are the :class:`~layerscope.atomistic.options.VacancyOptions` it ran with and
+    ``provenance`` the one record of the run (built by :func:`analyse_vacancies`).
+    """
 
     scan: VacancyScan
     structure: str
@@ -382,6 +390,8 @@ class VacancyStudy:
     bulk_energy_eV_per_fu: float
     boundary_energy_J_per_m2: float | None
     parameters: dict[str, Any] = field(default_factory=dict)
+    options: VacancyOptions | None = None
+    provenance: Any = None
 
     def summary(self) -> dict[str, Any]:
         """Key numbers (JSON-safe)."""
@@ -526,10 +536,8 @@ def run_vacancy_study(
 ) -> VacancyStudy:
     """Run the seed study's O-vacancy protocol with one potential, end to end.
 
-    Steps: relax the lithiated bulk (cell and positions) -> build the host (bulk supercell, Σ3
-    twin or Σ7/Σ13 tilt, Ewald-ordered delithiation) -> μO from Li/Li2O -> relax the host (cell
-    and positions) -> every O site (all symmetry-distinct ones in bulk; those within
-    ``max_distance_A`` of a boundary plane) relaxed at fixed cell -> ΔG table.
+    A keyword front end of :func:`analyse_vacancies`: the keywords become a
+    :class:`~layerscope.atomistic.options.VacancyOptions` (same names and meaning).
 
     Parameters
     ----------
@@ -562,48 +570,99 @@ def run_vacancy_study(
     -------
     VacancyStudy
     """
-    from layerscope.atomistic.chemical_potential import oxygen_chemical_potential
+    options = VacancyOptions(structure=structure, composition=composition, li_fraction=li_fraction, potential=None,
+                             temperature_K=temperature_K, max_distance_A=max_distance_A, size=size,
+                             bulk_size=bulk_size, expand_times=expand_times, repeat=repeat, sigma=sigma,
+                             fmax_eV_per_A=fmax_eV_per_A, max_steps=max_steps, optimizer=optimizer,
+                             use_symmetry=use_symmetry, seed=seed)
+    return analyse_vacancies(potential, options, scheduler=scheduler, progress=progress)
+
+
+def _relaxed_bulk(potential: Potential, o: VacancyOptions) -> tuple[RelaxResult, tuple[float, float], float]:
+    """The lithiated bulk relaxed (cell and positions), its a and c (Å) and energy per formula unit (eV).
+
+    A dry run of :func:`build_host` on the unrelaxed bulk first: bad Li fractions and impossible
+    boundaries fail before any relaxation.
+    """
     from layerscope.atomistic.structures import host_bulk, layered_lattice_parameters
 
-    if structure not in ("bulk", "twin", "tilt"):
-        raise InputError(f"structure={structure!r} is not known; use bulk, twin or tilt")
-    bulk0 = host_bulk(composition, size=bulk_size, seed=seed)
-    # dry run on the unrelaxed bulk: bad Li fractions and impossible boundaries fail before any relaxation
-    build_host(structure, relaxed_bulk=bulk0, li_fraction=li_fraction, size=size, expand_times=expand_times,
-               repeat=repeat, sigma=sigma, seed=seed)
-    bulk = relax(bulk0, potential, fmax_eV_per_A=min(fmax_eV_per_A, 0.02), max_steps=300, relax_cell=True,
+    bulk0 = host_bulk(o.composition, size=o.bulk_size, seed=o.seed)
+    build_host(o.structure, relaxed_bulk=bulk0, li_fraction=o.li_fraction, size=o.size, expand_times=o.expand_times,
+               repeat=o.repeat, sigma=o.sigma, seed=o.seed)
+    bulk = relax(bulk0, potential, fmax_eV_per_A=min(o.fmax_eV_per_A, 0.02), max_steps=300, relax_cell=True,
                  require_convergence=True, optimizer="BFGS")
     for name in bulk0.arrays:
         if name not in bulk.atoms.arrays:
             bulk.atoms.new_array(name, bulk0.arrays[name].copy())
     a_c = layered_lattice_parameters(bulk.atoms)
     n_fu = int(np.sum(np.array(bulk.atoms.get_chemical_symbols()) == "O")) / 2
-    e_fu = bulk.energy_eV / n_fu
-    host = build_host(structure, relaxed_bulk=bulk.atoms, li_fraction=li_fraction, size=size,
-                      expand_times=expand_times, repeat=repeat, sigma=sigma, seed=seed)
-    if structure == "bulk":
-        sites = reduce_by_symmetry(host, [i for i, s in enumerate(host.get_chemical_symbols()) if s == "O"])
-    else:
-        sites = boundary_sites(host, max_distance_A=max_distance_A)
-        if use_symmetry:
-            sites = reduce_by_symmetry(host, sites)
-    oxygen = oxygen_chemical_potential(potential)
-    scan = scan_vacancies(host, potential, oxygen, sites=sites, temperature_K=temperature_K,
-                          fmax_eV_per_A=fmax_eV_per_A, max_steps=max_steps, optimizer=optimizer,
-                          scheduler=scheduler, progress=progress)
-    gamma = None
-    if structure != "bulk" and li_fraction == 1.0:
-        from layerscope.atomistic.structures import boundary_area_m2
+    return bulk, (float(a_c[0]), float(a_c[1])), float(bulk.energy_eV / n_fu)
 
-        relaxed = scan.host.atoms
-        n_fu_host = int(np.sum(np.array(relaxed.get_chemical_symbols()) == "O")) / 2
-        # two boundaries per periodic cell; 1 eV = 1.602176634e-19 J
-        gamma = float((scan.host.energy_eV - n_fu_host * e_fu) * 1.602176634e-19 / (2 * boundary_area_m2(relaxed)))
-    params = {"structure": structure, "composition": composition, "li_fraction": li_fraction,
-              "temperature_K": temperature_K, "max_distance_A": max_distance_A, "size": list(size),
-              "bulk_size": list(bulk_size), "expand_times": expand_times, "repeat": list(repeat), "sigma": sigma,
-              "seed": seed, "use_symmetry": use_symmetry, **scan.parameters, "li_ordering": host.info.get("li_ordering"),
-              "boundary": {k: v for k, v in host.info.get("boundary", {}).items() if k != "c_axis"}}
-    return VacancyStudy(scan=scan, structure=structure, composition=composition, li_fraction=float(li_fraction),
-                        bulk_lattice_A=(float(a_c[0]), float(a_c[1])), bulk_energy_eV_per_fu=float(e_fu),
-                        boundary_energy_J_per_m2=gamma, parameters=params)
+
+def _scan_sites(host: Atoms, o: VacancyOptions) -> dict[int, int] | list[int]:
+    """Every symmetry-distinct O site in bulk; those near a boundary plane (by symmetry unless --all-sites)."""
+    if o.structure == "bulk":
+        return reduce_by_symmetry(host, [i for i, s in enumerate(host.get_chemical_symbols()) if s == "O"])
+    sites = boundary_sites(host, max_distance_A=o.max_distance_A)
+    return reduce_by_symmetry(host, sites) if o.use_symmetry else sites
+
+
+def _boundary_energy_J_per_m2(scan: VacancyScan, e_fu_eV: float) -> float:
+    """(E(host) - n E(bulk per f.u.)) / (2 area): two boundaries per periodic cell; 1 eV = 1.602176634e-19 J."""
+    from layerscope.atomistic.structures import boundary_area_m2
+
+    relaxed = scan.host.atoms
+    n_fu_host = int(np.sum(np.array(relaxed.get_chemical_symbols()) == "O")) / 2
+    return float((scan.host.energy_eV - n_fu_host * e_fu_eV) * 1.602176634e-19 / (2 * boundary_area_m2(relaxed)))
+
+
+def analyse_vacancies(potential: Potential, options: VacancyOptions | None = None, *, scheduler: Any = None,
+                      progress: bool = True) -> VacancyStudy:
+    """The seed study's O-vacancy protocol with one loaded potential (no file is read or written).
+
+    Steps: relax the lithiated bulk (cell and positions) -> build the host (bulk supercell, Σ3
+    twin or Σ7/Σ13 tilt, Ewald-ordered delithiation) -> μO from Li/Li2O -> relax the host (cell
+    and positions) -> every O site (all symmetry-distinct ones in bulk; those within
+    ``max_distance_A`` of a boundary plane) relaxed at fixed cell -> ΔG table.
+
+    Parameters
+    ----------
+    potential : Potential
+        A loaded potential (:func:`~layerscope.atomistic.potentials.load_potential`) or any
+        calculator source with ``name``, ``calculator()`` and ``describe()``.
+    options : VacancyOptions, optional
+        What to compute and how (defaults when None).
+    scheduler, progress
+        Site fan-out (:func:`layerscope.parallel.map_tasks`).
+
+    Returns
+    -------
+    VacancyStudy
+        With one :class:`~layerscope.provenance.Provenance` (the relaxed host, every option).
+    """
+    from layerscope.atomistic.chemical_potential import oxygen_chemical_potential
+    from layerscope.provenance import Provenance
+
+    o = options if options is not None else VacancyOptions(potential=None)
+    record = loaded_as(o, potential)  # before any work: a mismatched potential is refused
+    bulk, a_c, e_fu = _relaxed_bulk(potential, o)
+    host = build_host(o.structure, relaxed_bulk=bulk.atoms, li_fraction=o.li_fraction, size=o.size,
+                      expand_times=o.expand_times, repeat=o.repeat, sigma=o.sigma, seed=o.seed)
+    sites = _scan_sites(host, o)
+    oxygen = oxygen_chemical_potential(potential)
+    scan = scan_vacancies(host, potential, oxygen, sites=sites, temperature_K=o.temperature_K,
+                          fmax_eV_per_A=o.fmax_eV_per_A, max_steps=o.max_steps, optimizer=o.optimizer,
+                          scheduler=scheduler, progress=progress)
+    gamma = _boundary_energy_J_per_m2(scan, e_fu) if o.structure != "bulk" and o.li_fraction == 1.0 else None
+    params = {"structure": o.structure, "composition": o.composition, "li_fraction": o.li_fraction,
+              "temperature_K": o.temperature_K, "max_distance_A": o.max_distance_A, "size": list(o.size),
+              "bulk_size": list(o.bulk_size), "expand_times": o.expand_times, "repeat": list(o.repeat),
+              "sigma": o.sigma, "seed": o.seed, "use_symmetry": o.use_symmetry, **scan.parameters,
+              "li_ordering": host.info.get("li_ordering"),
+              "boundary": {k: v for k, v in host.info.get("boundary", {}).items() if k != "c_axis"},
+              "haadf_image": o.image,
+              "loaded_as": record}
+    return VacancyStudy(scan=scan, structure=o.structure, composition=o.composition, li_fraction=float(o.li_fraction),
+                        bulk_lattice_A=a_c, bulk_energy_eV_per_fu=e_fu, boundary_energy_J_per_m2=gamma,
+                        parameters=params, options=o,
+                        provenance=Provenance.create([scan.host.atoms], parameters=params))

@@ -35,13 +35,11 @@ _POTENTIAL_HELP = "chgnet-0.3.0, 7net-0 or 7net-l3i5 (weights ship in the wheels
 
 
 def _ints(text: str, *, name: str, n: int) -> tuple[int, ...]:
+    """The integers of a comma-separated option (their count and range are checked by the options)."""
     try:
-        vals = tuple(int(v) for v in text.split(",") if v.strip())
+        return tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError as exc:
-        raise InputError(f"{name} {text!r}: give {n} comma-separated integers, e.g. {','.join(['2'] * n)}") from exc
-    if len(vals) != n or min(vals) < 1:
-        raise InputError(f"{name} {text!r}: give {n} comma-separated positive integers")
-    return vals
+        raise InputError(f"{name} {text!r}: give {n} comma-separated integers, e.g. {name} {','.join(['2'] * n)}") from exc
 
 
 def _load(potential: str, device: str, threads: int):
@@ -91,28 +89,22 @@ def vacancies(
 ) -> None:
     """O-vacancy formation free energy of every O site (bulk: symmetry-distinct; boundaries: near the plane)."""
     target = claim_output(out, overwrite)
-    if structure not in ("bulk", "twin", "tilt"):
-        raise InputError(f"--structure {structure!r}: choose bulk, twin or tilt")
-    image = None
-    if haadf_thickness_nm is not None:
-        if structure == "bulk":
-            raise InputError("--haadf-thickness-nm images a boundary model; use it with --structure twin or tilt")
-        image = {"pixel_size_nm": haadf_pixel_nm, "probe_fwhm_nm": haadf_probe_nm, "thickness_nm": haadf_thickness_nm}
-    from layerscope.atomistic.vacancies import run_vacancy_study
-    from layerscope.provenance import Provenance
+    from layerscope.atomistic.options import VacancyOptions
+
+    opts = VacancyOptions(structure=structure, composition=composition, li_fraction=li_fraction, potential=potential,
+                          device=device, threads=threads, temperature_K=temperature_k, max_distance_A=max_distance_a,
+                          size=_ints(size, name="--size", n=3), bulk_size=_ints(bulk_size, name="--bulk-size", n=3),
+                          expand_times=expand_times, repeat=_ints(repeat, name="--repeat", n=2), sigma=sigma,
+                          fmax_eV_per_A=fmax, max_steps=max_steps, use_symmetry=not all_sites, seed=seed,
+                          haadf_thickness_nm=haadf_thickness_nm, haadf_pixel_nm=haadf_pixel_nm,
+                          haadf_probe_nm=haadf_probe_nm)
+    from layerscope.atomistic.vacancies import analyse_vacancies
     from layerscope.report import render_report
 
-    sizes = (_ints(size, name="--size", n=3), _ints(bulk_size, name="--bulk-size", n=3),
-             _ints(repeat, name="--repeat", n=2))
-    pot = _load(potential, device, threads)
-    study = run_vacancy_study(structure, composition=composition, li_fraction=li_fraction, potential=pot,
-                              temperature_K=temperature_k, max_distance_A=max_distance_a, size=sizes[0],
-                              bulk_size=sizes[1], expand_times=expand_times, repeat=sizes[2], sigma=sigma,
-                              fmax_eV_per_A=fmax, max_steps=max_steps, use_symmetry=not all_sites, seed=seed,
-                              scheduler=scheduler)
-    prov = Provenance.create([study.scan.host.atoms], parameters=study.parameters)
+    study = analyse_vacancies(_load(opts.potential, opts.device, opts.threads), opts, scheduler=scheduler)
+    prov = study.provenance
     with target.open() as tmp:
-        study.write(tmp, prov, image=image)
+        study.write(tmp, prov, image=opts.image)
         render_report([study.section(prov)], tmp / "report.html", title=f"O vacancies: {composition} {structure}",
                       provenance=prov)
     s = study.summary()
@@ -144,26 +136,20 @@ def neb(
 ) -> None:
     """CI-NEB barrier of the TM oct -> tet -> Li-layer oct jump against planar gliding."""
     target = claim_output(out, overwrite)
-    from layerscope.atomistic.migration import run_gliding_study
-    from layerscope.provenance import Provenance
+    from layerscope.atomistic.options import NEBOptions
+
+    glide = parse_floats(gliding, name="--gliding", example="0,0.01,0.02")
+    # --relax-radius-a 0 relaxes every atom (None); a negative distance is refused by NEBOptions
+    opts = NEBOptions(cation=cation, gliding=tuple(glide), directions=tuple(direction.split(",")),
+                      composition=composition, potential=potential, device=device, threads=threads,
+                      size=_ints(size, name="--size", n=3), bulk_size=_ints(bulk_size, name="--bulk-size", n=3),
+                      n_images=n_images, relax_radius_A=relax_radius_a if relax_radius_a != 0 else None,
+                      fmax_eV_per_A=fmax, max_steps=max_steps, seed=seed)
+    from layerscope.atomistic.migration import analyse_gliding
     from layerscope.report import render_report
 
-    dirs = []
-    for d in direction.split(","):
-        d = d.strip().strip("[]")
-        if d not in ("100", "120"):
-            raise InputError(f"--direction {direction!r}: use 100 and/or 120")
-        dirs.append(f"[{d}]")
-    if relax_radius_a < 0:
-        raise InputError(f"--relax-radius-a {relax_radius_a}: give a distance in Å, or 0 to relax all atoms")
-    glide = parse_floats(gliding, name="--gliding", example="0,0.01,0.02")
-    sizes = (_ints(size, name="--size", n=3), _ints(bulk_size, name="--bulk-size", n=3))
-    pot = _load(potential, device, threads)
-    study = run_gliding_study(composition=composition, potential=pot, cation=cation, gliding=glide, directions=dirs,
-                              size=sizes[0], bulk_size=sizes[1],
-                              n_images=n_images, relax_radius_A=relax_radius_a or None, fmax_eV_per_A=fmax,
-                              max_steps=max_steps, seed=seed, scheduler=scheduler)
-    prov = Provenance.create([], parameters=study.parameters)
+    study = analyse_gliding(_load(opts.potential, opts.device, opts.threads), opts, scheduler=scheduler)
+    prov = study.provenance
     with target.open() as tmp:
         study.write(tmp, prov)
         render_report([study.section(prov)], tmp / "report.html", title=f"Migration barrier vs gliding: {composition}",
