@@ -6,7 +6,7 @@
   NMC decoration, the Σ3 twin and repaired Σ7/Σ13 [0001] tilt boundaries, planar gliding.
 * :mod:`.chemical_potential` — μO from the Li2O formation enthalpy, the O2 entropy term.
 * :mod:`.options` — :class:`~.options.VacancyOptions` and :class:`~.options.NEBOptions`, the frozen,
-  validated options of ``layerscope atomistic vacancies`` and ``... neb``.
+  validated options of ``layerscope atomistic vacancies`` and ``layerscope atomistic neb``.
 * :mod:`.vacancies` — O-vacancy formation free energies per site (bulk and boundaries).
 * :mod:`.migration` — CI-NEB oct -> tet -> oct cation migration barriers against gliding.
 * :mod:`.to_image` — a relaxed boundary model imaged edge-on with the foundation HAADF simulator.

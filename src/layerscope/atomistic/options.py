@@ -1,4 +1,4 @@
-"""The options of ``layerscope atomistic vacancies`` and ``... neb`` as frozen values (issue 21).
+"""The options of ``layerscope atomistic vacancies`` and ``layerscope atomistic neb`` as frozen values (issue 21).
 
 :func:`layerscope.atomistic.vacancies.analyse_vacancies` and
 :func:`layerscope.atomistic.migration.analyse_gliding` take a loaded potential and a
@@ -215,7 +215,7 @@ class NEBOptions:
     cation : {"Co", "Ni", "Mn"}
         ``--cation``: migrating TM cation.
     gliding : tuple of float
-        ``--gliding``: gliding ratios (fractions of a; each finite, |x| < 1).
+        ``--gliding``: gliding ratios (fractions of a; each finite, below 1 in magnitude).
     directions : tuple of str
         ``--direction``: ``"[100]"`` and/or ``"[120]"`` (``"100"`` is read as ``"[100]"``).
     composition : str
