@@ -97,3 +97,37 @@ def test_scheduler_option_reaches_the_lazy_compute():
     eager = analyse_eels(LineScan.from_array(np.tile(sp.data, (4, 1)), step_nm=1.0,
                                              offset_eV=float(sp.energy_eV[0]), scale_eV=0.5), edges="Co_L")
     np.testing.assert_allclose(res.maps["Co_L.l3_l2"], eager.maps["Co_L.l3_l2"], rtol=1e-9)
+
+
+def test_low_loss_alone_gives_the_simulated_t_over_lambda(scan):
+    le = scan.lowloss_energy_eV
+    ll = LineScan.from_array(scan.lowloss, step_nm=0.5, offset_eV=le[0], scale_eV=le[1] - le[0])
+    res = analyse_eels(ll)
+    assert res.parameters["mode"] == "lowloss" and res.fronts == {}
+    assert res.maps["t_over_lambda"].shape == (6,)
+    np.testing.assert_allclose(res.maps["t_over_lambda"], scan.t_over_lambda, atol=0.01)
+
+
+def test_align_edge_undoes_a_3_eV_offset_and_reports_the_measured_onset():
+    import re
+
+    ref = analyse_eels(_raw(650.0), edges="Co_L")
+    onset0 = float(np.median(ref.maps["Co_L.onset_eV"]))
+    shifted = _raw(650.0)
+    moved = Spectrum.from_array(shifted.data, offset_eV=653.0, scale_eV=0.5)  # the same counts 3 eV higher
+    res = analyse_eels(moved, edges="Co_L", align_edge=("Co_L", onset0))
+    assert res.parameters["energy_shift_eV"] == pytest.approx(-3.0, abs=0.1)
+    assert float(np.median(res.maps["Co_L.onset_eV"])) == pytest.approx(onset0, abs=0.1)
+    note = next(n for n in res.summary["notes"] if "(--align-edge)" in n)
+    measured = float(re.search(r"onset \(([-\d.]+) eV measured\)", note).group(1))
+    assert measured == pytest.approx(onset0 + 3.0, abs=0.1)
+
+
+def test_offset_and_scale_options_calibrate_an_npy_spectrum(tmp_path):
+    sp = _raw(650.0)
+    np.save(tmp_path / "co.npy", np.asarray(sp.data))
+    res = analyse_eels(tmp_path / "co.npy", edges="Co_L", offset_eV=650.0, scale_eV=0.5)
+    ref = analyse_eels(sp, edges="Co_L")
+    assert res.parameters["background_windows"] == ref.parameters["background_windows"]
+    assert float(np.median(res.maps["Co_L.onset_eV"])) == pytest.approx(float(np.median(ref.maps["Co_L.onset_eV"])),
+                                                                          abs=1e-6)
