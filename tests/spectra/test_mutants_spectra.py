@@ -131,3 +131,23 @@ def test_offset_and_scale_options_calibrate_an_npy_spectrum(tmp_path):
     assert res.parameters["background_windows"] == ref.parameters["background_windows"]
     assert float(np.median(res.maps["Co_L.onset_eV"])) == pytest.approx(float(np.median(ref.maps["Co_L.onset_eV"])),
                                                                           abs=1e-6)
+
+
+def test_valence_methods_that_disagree_by_more_than_half_a_unit_are_flagged(scan, tmp_path):
+    # references Co2+ and Co3+; a 4 eV energy shift moves the L3 position by several valence units
+    # but leaves L3/L2 as it is: the methods then differ by > 0.5 (here ~4) and must be flagged
+    from layerscope.spectra.references import write_reference_set
+
+    e = scan.energy_eV
+    cl = LineScan.from_array(scan.coreloss, step_nm=0.5, offset_eV=e[0], scale_eV=e[1] - e[0])
+    refs = [{"name": f"Co{v}", "energy_eV": e, "signal": syn.cobalt_l_edge(e, float(v)), "edge": "Co_L",
+             "valence": float(v), "background_subtracted": True, "source": "simulated (test)"} for v in (2, 3)]
+    write_reference_set(tmp_path / "refs", refs)
+    out = {}
+    for shift in (0.0, 4.0):
+        res = analyse_eels(cl, edges="Co_L", references=tmp_path / "refs", energy_shift_eV=shift)
+        meds = [d["median"] for d in res.summary["valence"]["Co_L"]["methods"].values() if d["median"] is not None]
+        out[shift] = (max(meds) - min(meds), [f["code"] for f in res.summary["flags"]])
+    assert out[4.0][0] > 0.5
+    assert "Co_L.valence_methods_disagree" in out[4.0][1]
+    assert (out[0.0][0] > 0.5) == ("Co_L.valence_methods_disagree" in out[0.0][1])
