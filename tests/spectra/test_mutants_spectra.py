@@ -151,3 +151,20 @@ def test_valence_methods_that_disagree_by_more_than_half_a_unit_are_flagged(scan
     assert out[4.0][0] > 0.5
     assert "Co_L.valence_methods_disagree" in out[4.0][1]
     assert (out[0.0][0] > 0.5) == ("Co_L.valence_methods_disagree" in out[0.0][1])
+
+
+def test_l3_position_valence_sigma_is_the_channel_quantisation_over_the_reference_spacing(scan, tmp_path):
+    # no per-pixel sigma of the L3 position: one channel width / sqrt(12) (uniform quantisation) in
+    # quadrature with 0.05 eV, propagated through the two references' slope 1 / (x3 - x2)
+    from layerscope.spectra.references import write_reference_set
+
+    e = scan.energy_eV
+    scale = float(e[1] - e[0])
+    cl = LineScan.from_array(scan.coreloss, step_nm=0.5, offset_eV=e[0], scale_eV=scale)
+    refs = [{"name": f"Co{v}", "energy_eV": e, "signal": syn.cobalt_l_edge(e, float(v)), "edge": "Co_L",
+             "valence": float(v), "background_subtracted": True, "source": "simulated (test)"} for v in (2, 3)]
+    write_reference_set(tmp_path / "refs", refs)
+    res = analyse_eels(cl, edges="Co_L", references=tmp_path / "refs")
+    x2, x3 = res.parameters["Co_L.reference_l3_eV"]
+    expect = np.hypot(scale / np.sqrt(12.0), 0.05) / abs(x3 - x2)
+    np.testing.assert_allclose(res.maps["Co_L.valence_l3_sigma"], expect, rtol=1e-9)
