@@ -168,3 +168,22 @@ def test_l3_position_valence_sigma_is_the_channel_quantisation_over_the_referenc
     x2, x3 = res.parameters["Co_L.reference_l3_eV"]
     expect = np.hypot(scale / np.sqrt(12.0), 0.05) / abs(x3 - x2)
     np.testing.assert_allclose(res.maps["Co_L.valence_l3_sigma"], expect, rtol=1e-9)
+
+
+def test_a_poor_background_names_only_the_overlapping_edges_not_known_present():
+    # O K on a background with a hidden peak at 500 eV inside the 473-527 eV window: the fit is poor.
+    # The overlap table lists Ti L (456 eV) and V L (513 eV) near that window; with no formula both are
+    # named as possible causes, with formula TiO2 Ti L is known (flagged as an overlap instead) and only
+    # V L is named.
+    from layerscope.containers import Spectrum as Sp
+
+    e = syn.energy_axis(440.0, 620.0, 0.5)
+    y = syn.oxygen_k_for_valence(e, 3.0) + 2e12 * e**-3.0 + syn.gaussian(e, 500.0, 4.0, 40000.0)
+    y = np.random.default_rng(1).poisson(y).astype(float)
+    named = {}
+    for formula in ("", "TiO2"):
+        res = analyse_eels(Sp.from_array(y, offset_eV=e[0], scale_eV=0.5, metadata={"formula": formula}), edges="O_K")
+        fit = next(f["message"] for f in res.summary["flags"] if f["code"] == "O_K.background_fit")
+        named[formula] = fit.split("if the specimen holds ", 1)[1].split(", that edge")[0]
+    assert named[""] == "Ti L (456 eV), V L (513 eV)"
+    assert named["TiO2"] == "V L (513 eV)"
