@@ -187,3 +187,21 @@ def test_a_poor_background_names_only_the_overlapping_edges_not_known_present():
         named[formula] = fit.split("if the specimen holds ", 1)[1].split(", that edge")[0]
     assert named[""] == "Ti L (456 eV), V L (513 eV)"
     assert named["TiO2"] == "V L (513 eV)"
+
+
+def test_a_background_removed_spectrum_is_recognised_without_the_option():
+    # a published, background-removed Co L edge starts at ~0 counts: no background is fitted (the fit
+    # would remove part of the edge) and the note says why
+    e = syn.energy_axis(700.0, 860.0, 0.5)
+    res = analyse_eels(Spectrum.from_array(syn.cobalt_l_edge(e, 3.0), offset_eV=e[0], scale_eV=0.5), edges="Co_L")
+    assert res.parameters["background_windows"] == {}
+    assert any("its background is already removed" in n for n in res.summary["notes"])
+
+
+def test_align_edge_refuses_a_spectrum_without_pre_edge_background():
+    # the range starts 2 eV below the Co L onset: no background can be removed, so the onset cannot be
+    # measured and --align-edge must stop with the documented message
+    from layerscope.errors import InputError
+
+    with pytest.raises(InputError, match="could not be measured"):
+        analyse_eels(_raw(CO.onset_eV - 2.0), edges="Co_L", align_edge=("Co_L", CO.onset_eV))
