@@ -31,7 +31,7 @@ def thick_map():
     return np.repeat((20.0 + np.arange(SHAPE[0], dtype=float))[:, None], SHAPE[1], axis=1)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # per test: mutmut picks the tests to run by the calls each one makes itself
 def result(series, thick_map):
     return analyse_series(series, options=InsituOptions(drift=False, thickness_nm=thick_map))
 
