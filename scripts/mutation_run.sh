@@ -21,6 +21,23 @@ work=$repo/.mutation/$name
 mkdir -p "$work"
 rm -rf "$work/src" "$work/tests"
 cp -a "$repo/src" "$repo/tests" "$work/"
+# mutmut forks each mutant's test run from a process that has already run the tests: Dask's cached
+# thread pools come across the fork without their threads, and the first threaded compute waits
+# forever (a false timeout). The scratch copy's conftest gives each forked child fresh pools.
+cat >> "$work/tests/conftest.py" <<'EOF'
+
+
+def _fresh_dask_pools_after_fork() -> None:  # added by scripts/mutation_run.sh (scratch copy only)
+    import threading
+    import dask.threaded
+    dask.threaded.pools.clear()
+    dask.threaded.default_pool = None
+    dask.threaded.pools_lock = threading.Lock()
+
+
+import os as _os  # noqa: E402
+_os.register_at_fork(after_in_child=_fresh_dask_pools_after_fork)
+EOF
 # tests read real data from <repo>/../shared/data; in the scratch copy that is .mutation/NAME/../shared
 [ -e "$work/shared" ] || ln -s "$(cd "$repo/.." && pwd)/shared" "$work/shared"
 "$py" - "$repo/pyproject.toml" "$work/pyproject.toml" "$module" "$@" <<'PY'
