@@ -8,7 +8,7 @@ ground truth), ``summary.json`` + ``provenance.json`` and ``preview.png`` (with 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 
@@ -86,57 +86,22 @@ def simulate(
 ) -> None:
     """Simulate a STEM image of a cathode scene with its ground-truth atom columns."""
     target = claim_output(out, overwrite)
-    from layerscope.simulate import apparent_columns, degrade, simulate_haadf, simulate_multislice
-    from layerscope.simulate.result import Simulation
+    from layerscope.simulate.options import SimulateOptions, run_simulation
 
-    if engine not in ("fast", "multislice", "multislice-stack"):
-        raise InputError(f"--engine {engine!r}: choose fast, multislice or multislice-stack")
+    options = SimulateOptions(
+        scene=scene, phase=phase, composition=composition, zone=zone, width_nm=width_nm, height_nm=height_nm,
+        thickness_nm=thickness_nm, pixel_size_nm=pixel_size_nm, engine=engine, probe_fwhm_nm=probe_fwhm_nm,
+        z_exponent=z_exponent, energy_keV=energy_kev, convergence_mrad=convergence_mrad,
+        detector=_pair(detector, name="--detector") if "," in detector else detector,
+        frozen_phonons=frozen_phonons, phonon_sigma_A=phonon_sigma_a, device=device, dose_e_per_A2=dose,
+        blur_nm=blur_nm, background=background, scan_jitter_px=scan_jitter_px,
+        scan_distortion_px=scan_distortion_px, scan_distortion_decay_px=scan_distortion_decay_px,
+        drift_nm_per_s=_pair(drift_nm_per_s, name="--drift-nm-per-s") or (0.0, 0.0), dwell_time_s=dwell_time_s,
+        line_flyback_s=line_flyback_s, seed=seed, cache_dir=cache_dir)
     from layerscope._extras import require
 
     require("sim", "layerscope simulate")
-    det: Any = detector
-    if "," in detector:
-        det = _pair(detector, name="--detector")
-    if engine == "multislice-stack" and scene == "demo":
-        raise InputError("--engine multislice-stack needs a stack periodic along x: use --scene bulk, degraded or spinel")
-    atoms = build_scene(scene, phase=phase, composition=composition, zone=zone,
-                        width_nm=0.4 if engine == "multislice-stack" else width_nm,  # one x period
-                        height_nm=height_nm, thickness_nm=thickness_nm, seed=seed)
-    if engine == "fast":
-        if not isinstance(det, tuple):
-            from layerscope.simulate.multislice import detector_angles_mrad
-
-            det = detector_angles_mrad(det, convergence_mrad)
-        if det[0] < convergence_mrad:
-            raise InputError(
-                f"--detector {detector!r} collects inside the {convergence_mrad:g} mrad bright-field disc; the fast "
-                f"incoherent model describes dark-field (ADF/HAADF) imaging only: use --engine multislice for BF/ABF"
-            )
-        sim = simulate_haadf(atoms, pixel_size_nm=pixel_size_nm, probe_fwhm_nm=probe_fwhm_nm, z_exponent=z_exponent,
-                             energy_keV=energy_kev, detector_mrad=det)
-    elif engine == "multislice-stack":
-        from layerscope.simulate.stacked import simulate_multislice_stack
-
-        scan = simulate_multislice_stack(atoms, energy_keV=energy_kev, convergence_mrad=convergence_mrad, detector=det,
-                                         frozen_phonons=frozen_phonons, phonon_sigma_A=phonon_sigma_a, seed=seed,
-                                         device=device, cache_dir=cache_dir, scheduler=scheduler)
-        sim = scan.simulation(atoms, pixel_size_nm=pixel_size_nm, width_nm=width_nm)
-    else:
-        sim = simulate_multislice(atoms, scan_step_nm=pixel_size_nm, energy_keV=energy_kev,
-                                  convergence_mrad=convergence_mrad, detector=det, frozen_phonons=frozen_phonons,
-                                  phonon_sigma_A=phonon_sigma_a, seed=seed, device=device)
-    drift = _pair(drift_nm_per_s, name="--drift-nm-per-s") or (0.0, 0.0)
-    degrading = dose is not None or blur_nm or background or scan_jitter_px or scan_distortion_px or any(drift)
-    if degrading:
-        degraded = degrade(sim.image, dose_e_per_A2=dose, seed=seed, blur_nm=blur_nm, background=background,
-                           scan_jitter_px=scan_jitter_px, scan_distortion_px=scan_distortion_px,
-                           scan_distortion_decay_px=scan_distortion_decay_px, drift_nm_per_s=drift,
-                           dwell_time_s=dwell_time_s, line_flyback_s=line_flyback_s)
-        columns = apparent_columns(sim.columns, degraded)
-        sim.provenance.parameters["degradation"] = degraded.metadata["degradation"]
-        sim = Simulation(degraded, columns, sim.provenance, sim.atoms, clean=sim.image)
-    sim.provenance.parameters.update({"scene": scene, "phase": phase, "composition": composition, "zone": zone,
-                                      "thickness_nm": thickness_nm})
+    sim, atoms = run_simulation(options, scheduler=scheduler)
     with target.open() as tmp:
         summary = write_simulation(sim, tmp, summary_extra={"scene": scene, "blocks": atoms.info.get("blocks")})
     typer.echo(

@@ -11,6 +11,9 @@
 - :mod:`layerscope.simulate.draws` / :mod:`layerscope.simulate.validation`: validation images drawn at
   random from wide ranges with their truth (``draw_scene(seed)``), and their scoring against
   ``layerscope.imaging`` (``score_draw(seed)``; ``scripts/validate_random_draws.py``).
+- :mod:`layerscope.simulate.options`: ``layerscope simulate`` as a frozen
+  :class:`~layerscope.simulate.options.SimulateOptions` and
+  :func:`~layerscope.simulate.options.run_simulation` (scene, engine, degradations; no file output).
 
 Both simulators return a :class:`Simulation` (``.image``, ``.columns``, ``.provenance``) whose image
 pixels are the fraction of the incident beam reaching the detector.
