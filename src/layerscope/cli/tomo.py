@@ -85,7 +85,8 @@ def tomo(
     chunk_slices: int = typer.Option(8, "--chunk-slices", help="Slices per reconstruction task."),
     out_of_core: bool = typer.Option(False, "--out-of-core", help="Measure with bounded memory: slabs of z slices, "
                                      "then one cluster of touching particles at a time, with scratch files in the "
-                                     "output folder (projections are reconstructed into one); same numbers."),
+                                     "output folder (DXchange/TIFF/MRC projections are read a chunk of rows at a time and reconstructed into "
+                                     "one); same numbers."),
     slab_slices: int = typer.Option(32, "--slab-slices", help="z slices per slab of --out-of-core."),
     scheduler: Optional[str] = SchedulerOption,
 ) -> None:

@@ -119,30 +119,40 @@ def _hdf5_pixel_size_nm(f) -> float | None:
     return found[0] if found else None
 
 
-def _read_hdf5(path: Path, volume: bool):
+def _read_hdf5(path: Path, volume: bool, lazy: bool = False):
+    """Data, extra DXchange entries and pixel size (nm or None); ``lazy``: DXchange projections stay on disk
+    as the open ``h5py.Dataset`` (read a chunk of rows at a time by the reconstruction)."""
     import h5py
 
     try:
         f = h5py.File(path, "r")
     except OSError as err:
         raise InputError(f"'{path}' is not a readable HDF5 file ({err})") from None
-    with f:
-        size = _hdf5_pixel_size_nm(f)
-        if "exchange/data" in f:
-            data = np.asarray(f["exchange/data"][()])
-            extra = {k: np.asarray(f[f"exchange/{k}"][()]) for k in ("data_white", "data_dark", "theta") if f"exchange/{k}" in f}
-            if "theta" in extra:
-                unit = f["exchange/theta"].attrs.get("units", b"degrees")
-                unit = unit.decode() if isinstance(unit, bytes) else str(unit)
-                if unit.lower().startswith("rad"):
-                    extra["theta"] = np.rad2deg(extra["theta"])
-            return data, extra, size
-        cands = []
-        f.visititems(lambda n, o: cands.append(n) if hasattr(o, "ndim") and o.ndim == 3 else None)
-        if not cands:
-            raise InputError(f"'{path}' has no 3-D dataset (DXchange /exchange/data or a volume); give a projection "
-                             "series or a reconstructed volume")
-        return np.asarray(f[cands[0]][()]), {}, size
+    keep_open = lazy and not volume and "exchange/data" in f
+    try:
+        return _hdf5_contents(f, path, keep_open)
+    finally:
+        if not keep_open:
+            f.close()
+
+
+def _hdf5_contents(f, path: Path, lazy: bool):
+    size = _hdf5_pixel_size_nm(f)
+    if "exchange/data" in f:
+        data = f["exchange/data"] if lazy else np.asarray(f["exchange/data"][()])
+        extra = {k: np.asarray(f[f"exchange/{k}"][()]) for k in ("data_white", "data_dark", "theta") if f"exchange/{k}" in f}
+        if "theta" in extra:
+            unit = f["exchange/theta"].attrs.get("units", b"degrees")
+            unit = unit.decode() if isinstance(unit, bytes) else str(unit)
+            if unit.lower().startswith("rad"):
+                extra["theta"] = np.rad2deg(extra["theta"])
+        return data, extra, size
+    cands = []
+    f.visititems(lambda n, o: cands.append(n) if hasattr(o, "ndim") and o.ndim == 3 else None)
+    if not cands:
+        raise InputError(f"'{path}' has no 3-D dataset (DXchange /exchange/data or a volume); give a projection "
+                         "series or a reconstructed volume")
+    return np.asarray(f[cands[0]][()]), {}, size
 
 
 def _read_tiff(path: Path, mmap: bool = False):
@@ -212,8 +222,9 @@ def read_tomo(path: str | Path, *, volume: bool = False, voxel_size_nm: float | 
     transmission : bool
         The projections are already flat-field corrected (flat and dark fields are then not applied).
     mmap : bool
-        With ``volume``: keep an uncompressed TIFF or MRC volume on disk as a read-only memory map
-        (for the out-of-core analysis); other files are read into memory.
+        Keep the data on disk (for ``--out-of-core``): an uncompressed TIFF or MRC volume or projection
+        series as a read-only memory map, DXchange projections as the open HDF5 dataset (the
+        reconstruction reads a chunk of detector rows at a time); other files are read into memory.
 
     Raises
     ------
@@ -226,15 +237,17 @@ def read_tomo(path: str | Path, *, volume: bool = False, voxel_size_nm: float | 
     suffix = path.suffix.lower()
     extra: dict = {}
     if suffix in _HDF5:
-        data, extra, size = _read_hdf5(path, volume)
+        data, extra, size = _read_hdf5(path, volume, lazy=mmap)
     elif suffix in _TIFF:
-        data, size = _read_tiff(path, mmap=volume and mmap)
+        data, size = _read_tiff(path, mmap=mmap)
     elif suffix in _MRC:
-        data, size = _read_mrc(path, mmap=volume and mmap)
+        data, size = _read_mrc(path, mmap=mmap)
     else:
         raise InputError(f"'{path}': unknown tomography format '{suffix}'; give DXchange/HDF5 (.h5), a TIFF stack "
                          "(.tif) or MRC (.mrc, .st, .rec)")
-    data = _check_array(np.asarray(data), path, "volume" if volume else "projection series")
+    lazy = mmap and not isinstance(data, np.ndarray)  # an open h5py.Dataset
+    data = _check_array(data if lazy or isinstance(data, np.memmap) else np.asarray(data), path,
+                        "volume" if volume else "projection series")
     size = voxel_size_nm if voxel_size_nm is not None else size
     if size is None:
         raise CalibrationError(f"'{path}' states no voxel (pixel) size; give it with --voxel-size-nm "
@@ -281,4 +294,6 @@ def _projections(path, data, extra, size, angles_file, angle_range_deg, flats, d
     dk = None if dk is None else (dk if dk.ndim == 3 else dk[None])
     if transmission:  # the user says the projections are already corrected: flats in the file are not applied
         fl = dk = None
-    return Projections(np.asarray(data, np.float32), angles, size, fl, dk, transmission=fl is None, source=path)
+    on_disk = not isinstance(data, np.ndarray) or isinstance(data, np.memmap)  # read chunk by chunk (--out-of-core)
+    return Projections(data if on_disk else np.asarray(data, np.float32), angles, size, fl, dk,
+                       transmission=fl is None, source=path)

@@ -86,30 +86,62 @@ def gpu_available() -> bool:
         return False
 
 
+def _reference_fields(proj: Projections) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Mean dark field and dark-corrected mean flat field ``(rows, columns)``, float32; None, None for transmission."""
+    if proj.transmission:
+        return None, None
+    dark = np.zeros(proj.data.shape[1:], np.float32) if proj.darks is None else proj.darks.mean(axis=0)
+    flat = proj.flats.mean(axis=0) - dark
+    if np.any(flat <= 0):
+        raise InputError(f"'{proj.source}': flat fields are not brighter than the dark fields in "
+                         f"{int(np.sum(flat <= 0))} px; give the right --flats/--darks")
+    return dark, flat
+
+
+def _line_integrals(raw: np.ndarray, dark: np.ndarray | None, flat: np.ndarray | None) -> tuple[np.ndarray, int, int]:
+    """``-log`` of the corrected transmission of ``raw`` (n_angles, rows, columns) with the fields of its rows,
+    and the counts of values <= 0 (clipped) and > 1.2."""
+    t = np.asarray(raw, np.float32) if dark is None else (raw - dark) / flat
+    bad, over = int(np.count_nonzero(t <= 0)), int(np.count_nonzero(t > 1.2))
+    return -np.log(np.clip(t, 1e-6, None)).astype(np.float32), bad, over
+
+
+def _transmission_flags(bad: int, over: int, size: int) -> list[dict[str, str]]:
+    flags = []
+    if bad / size > 1e-3:
+        flags.append({"code": "nonpositive_transmission",
+                      "message": f"{100 * bad / size:.2g} % of the corrected projection values are <= 0 (clipped)"})
+    if over / size > 0.01:
+        flags.append({"code": "transmission_above_1",
+                      "message": f"{100 * over / size:.2g} % of the transmission exceeds 1.2: flats or darks do not match"})
+    return flags
+
+
 def transmission(proj: Projections) -> tuple[np.ndarray, list[dict[str, str]]]:
     """Line integrals ``-log((I - D) / (F - D))`` (n_angles, rows, columns), float32, and flags.
 
     Non-positive corrected values (dead pixels, detector saturation) are clipped to 1e-6 and flagged.
     """
-    if proj.transmission:
-        t = np.asarray(proj.data, np.float32)
-    else:
-        dark = np.zeros(proj.data.shape[1:], np.float32) if proj.darks is None else proj.darks.mean(axis=0)
-        flat = proj.flats.mean(axis=0) - dark
-        if np.any(flat <= 0):
-            raise InputError(f"'{proj.source}': flat fields are not brighter than the dark fields in "
-                             f"{int(np.sum(flat <= 0))} px; give the right --flats/--darks")
-        t = (proj.data - dark) / flat
-    flags = []
-    bad = float(np.mean(t <= 0))
-    if bad > 1e-3:
-        flags.append({"code": "nonpositive_transmission",
-                      "message": f"{100 * bad:.2g} % of the corrected projection values are <= 0 (clipped)"})
-    over = float(np.mean(t > 1.2))
-    if over > 0.01:
-        flags.append({"code": "transmission_above_1",
-                      "message": f"{100 * over:.2g} % of the transmission exceeds 1.2: flats or darks do not match"})
-    return -np.log(np.clip(t, 1e-6, None)).astype(np.float32), flags
+    dark, flat = _reference_fields(proj)
+    lines, bad, over = _line_integrals(proj.data[()] if not isinstance(proj.data, np.ndarray) else proj.data,
+                                       dark, flat)
+    return lines, _transmission_flags(bad, over, lines.size)
+
+
+def _rows(proj: Projections, start: int, stop: int, dark, flat) -> tuple[np.ndarray, int, int]:
+    """Line integrals of detector rows ``start:stop`` only (the projections may be on disk)."""
+    raw = np.asarray(proj.data[:, start:stop], np.float32)
+    return _line_integrals(raw, None if dark is None else dark[start:stop], None if flat is None else flat[start:stop])
+
+
+def _central_sinogram(proj: Projections, dark, flat, chunk: int) -> np.ndarray:
+    """Mean sinogram of the central half of the detector rows, read ``chunk`` rows at a time."""
+    n_rows = proj.data.shape[1]
+    a, b = n_rows // 4, max(n_rows // 4 + 1, 3 * n_rows // 4)
+    total = np.zeros((proj.data.shape[0], proj.data.shape[2]), np.float64)
+    for s in range(a, b, chunk):
+        total += _rows(proj, s, min(b, s + chunk), dark, flat)[0].sum(axis=1, dtype=np.float64)
+    return (total / (b - a)).astype(np.float32)
 
 
 def find_centre_px(sinogram: np.ndarray, angles_deg: np.ndarray) -> float:
@@ -174,12 +206,15 @@ def reconstruct_slice(sino: np.ndarray, angles_deg: np.ndarray, *, centre_px: fl
     return _astra_reconstruct(s, np.deg2rad(angles_deg), options.algorithm, options.iterations, gpu)
 
 
-def _chunk_task(item: tuple[int, np.ndarray], *, angles_deg: np.ndarray, centre_px: float, options: ReconOptions,
-                gpu: bool) -> tuple[int, np.ndarray]:
-    start, block = item  # block: (n_angles, k_rows, columns) of line integrals
+def _chunk_task(item: tuple, *, angles_deg: np.ndarray, centre_px: float, options: ReconOptions,
+                gpu: bool) -> tuple[int, np.ndarray, int, int]:
+    """Normalise and reconstruct one chunk: ``item`` = (first row, raw (n_angles, k_rows, columns) float32,
+    dark rows, flat rows) -> (first row, slices, values <= 0, values > 1.2)."""
+    start, raw, dark, flat = item
+    block, bad, over = _line_integrals(raw, dark, flat)
     out = np.stack([reconstruct_slice(block[:, r], angles_deg, centre_px=centre_px, options=options, gpu=gpu)
                     for r in range(block.shape[1])])
-    return start, out
+    return start, out, bad, over
 
 
 def reconstruct(proj: Projections, options: ReconOptions = ReconOptions(), *, scheduler: Any = None,
@@ -209,31 +244,40 @@ def reconstruct(proj: Projections, options: ReconOptions = ReconOptions(), *, sc
     gpu = options.device == "gpu" or (options.device == "auto" and gpu_available())
     if options.device == "gpu" and not gpu_available():
         raise InputError("--device gpu: the ASTRA Toolbox sees no CUDA GPU here; use --device cpu or auto")
-    lines, flags = transmission(proj)
+    dark, flat = _reference_fields(proj)
+    k = options.chunk_slices
     searched = options.centre_px is None
-    if searched:  # the mean sinogram of the central rows shares their rotation axis and has less noise
-        n_rows = lines.shape[1]
-        centre = find_centre_px(lines[:, n_rows // 4: max(n_rows // 4 + 1, 3 * n_rows // 4)].mean(axis=1),
-                                proj.angles_deg)
-    else:
-        centre = float(options.centre_px)
-    span = float(np.ptp(proj.angles_deg))
-    if span < 170.0:
-        flags.append({"code": "limited_angle", "message": f"projections span only {span:.0f} deg (< 180): expect "
-                      "missing-wedge streaks and elongation"})
-    n_rows, n_cols = lines.shape[1], lines.shape[2]
+    # the mean sinogram of the central rows shares their rotation axis and has less noise
+    centre = find_centre_px(_central_sinogram(proj, dark, flat, k), proj.angles_deg) if searched \
+        else float(options.centre_px)
+    n_angles, n_rows, n_cols = proj.data.shape
     given = out is not None
     if not given:
         out = np.empty((n_rows, n_cols, n_cols), np.float32)
     elif tuple(out.shape) != (n_rows, n_cols, n_cols):
         raise InputError(f"the output array has shape {tuple(out.shape)}, the volume needs {(n_rows, n_cols, n_cols)}")
-    k = options.chunk_slices
     starts = list(range(0, n_rows, k))
     batch = max(1, 2 * default_workers()) if given else len(starts)
-    for b in range(0, len(starts), batch):
-        items = [(s, lines[:, s:s + k]) for s in starts[b:b + batch]]
-        for s, part in map_tasks(_chunk_task, items, scheduler=scheduler, progress=progress, description="reconstruct",
-                                 angles_deg=np.asarray(proj.angles_deg, float), centre_px=centre, options=options,
-                                 gpu=gpu):
+    bad = over = 0
+    for b in range(0, len(starts), batch):  # only a batch of raw chunks is in memory at a time
+        items = [(s, np.asarray(proj.data[:, s:s + k], np.float32), *_field_rows(dark, flat, s, s + k))
+                 for s in starts[b:b + batch]]
+        for s, part, n_bad, n_over in map_tasks(_chunk_task, items, scheduler=scheduler, progress=progress,
+                                                description="reconstruct", angles_deg=np.asarray(proj.angles_deg, float),
+                                                centre_px=centre, options=options, gpu=gpu):
             out[s:s + part.shape[0]] = part
+            bad, over = bad + n_bad, over + n_over
+    flags = _transmission_flags(bad, over, n_angles * n_rows * n_cols) + _angle_flags(proj.angles_deg)
     return Reconstruction(out, proj.pixel_size_nm, centre, searched, "gpu" if gpu else "cpu", flags)
+
+
+def _field_rows(dark, flat, start: int, stop: int) -> tuple:
+    return (None, None) if dark is None else (dark[start:stop], flat[start:stop])
+
+
+def _angle_flags(angles_deg: np.ndarray) -> list[dict[str, str]]:
+    span = float(np.ptp(angles_deg))
+    if span < 170.0:
+        return [{"code": "limited_angle", "message": f"projections span only {span:.0f} deg (< 180): expect "
+                 "missing-wedge streaks and elongation"}]
+    return []
