@@ -66,10 +66,11 @@ def _render_figure(result):
     fig = plt.figure(figsize=(6, 6))
     ax = fig.add_subplot(projection="3d")
     vs = result.voxel_size_nm / 1000.0
-    for mask, colour, alpha in (((result.particle_labels > 0), (0.85, 0.75, 0.3), 0.12),
-                                (np.isin(result.feature_labels, [k for k, v in result.feature_kind.items() if v == "crack"]),
-                                 (0.9, 0.1, 0.1), 0.9)):
-        m = np.pad(mask[::step, ::step, ::step], 1).astype(np.float32)
+    sub = (slice(None, None, step),) * 3  # subsample the labels first: no full-size mask (512^3 out of core)
+    crack_ids = [k for k, v in result.feature_kind.items() if v == "crack"]
+    for mask, colour, alpha in (((np.asarray(result.particle_labels[sub]) > 0), (0.85, 0.75, 0.3), 0.12),
+                                (np.isin(np.asarray(result.feature_labels[sub]), crack_ids), (0.9, 0.1, 0.1), 0.9)):
+        m = np.pad(mask, 1).astype(np.float32)
         if m.max() < 1 or m.sum() < 4:
             continue
         verts, faces, _, _ = marching_cubes(m, 0.5)
