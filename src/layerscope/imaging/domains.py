@@ -29,7 +29,8 @@ from scipy.spatial import cKDTree
 
 from layerscope.imaging.phases import PHASE_LABELS
 
-__all__ = ["find_domains", "phase_label_image", "interfaces", "block_runs"]
+__all__ = ["find_domains", "phase_label_image", "interfaces", "block_runs", "twin_like_domains", "step_grid",
+           "MIN_TWIN_SITES"]
 
 
 def find_domains(columns: pd.DataFrame, *, inplane_spacing_nm: float, cation_spacing_nm: float) -> pd.DataFrame:
@@ -268,3 +269,181 @@ def interfaces(layers: pd.DataFrame) -> pd.DataFrame:
         })
     return pd.DataFrame(rows, columns=["upper_phase", "lower_phase", "upper_last_layer", "lower_first_layer",
                                        "v_interface_nm", "type", "transition_layers", "registry_change"])
+
+
+#: A twin-like domain counts when each of its reversed gaps runs along at least this many Li-layer
+#: sites (the draws' truth counts a run only when each of its TM layers shows 8 columns); a shorter
+#: one is reported with ``fragment`` true and ``twin_type`` "fragment".
+MIN_TWIN_SITES = 8
+
+#: Steps of the interlayer map that say nothing about the stacking (no material, no reading).
+_MISSING = ("unknown", "")
+
+
+def step_grid(interlayers: pd.DataFrame, *, inplane_spacing_nm: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """The interlayer map as a grid of steps: one row per gap (Li layer), one cell per site along u.
+
+    Each gap's cells from its first to its last segment take the step of the segment over them;
+    cells with no reading (a void, a crack, an ``unknown`` segment) take the step on both sides
+    when the two agree, the only one when the gap ends there, and stay ``""`` otherwise. Pieces of a
+    gap with the same step separated only by missing material thus join.
+
+    Parameters
+    ----------
+    interlayers : pandas.DataFrame
+        :func:`layerscope.imaging.interlayers.interlayer_table` (``li_layer, u_start_nm, u_end_nm, step``).
+    inplane_spacing_nm : float
+        Site spacing along the layers (nm): the cell width.
+
+    Returns
+    -------
+    grid : numpy.ndarray of str, shape (n_gaps, n_cells)
+        Rows are Li layers ``li_layers[0], li_layers[0] + 2, ...`` (a gap absent from the table is an
+        empty row); ``""`` = no material or no reading.
+    li_layers : numpy.ndarray of int
+        The Li layer of each row.
+    u0_nm : float
+        ``u`` of the first cell's centre (nm).
+    """
+    known = interlayers.dropna(subset=["u_start_nm", "u_end_nm"])
+    if known.empty:
+        return np.zeros((0, 0), dtype="<U7"), np.zeros(0, int), 0.0
+    li = known["li_layer"].to_numpy(int)
+    rows = np.arange(li.min(), li.max() + 1, 2)
+    u0, d = float(known["u_start_nm"].min()), float(inplane_spacing_nm)
+    n_cells = int(np.floor((float(known["u_end_nm"].max()) - u0) / d + 0.5)) + 1
+    grid = np.full((rows.size, n_cells), "", dtype="<U7")
+    raw = np.zeros(grid.shape, dtype=bool)
+    order = np.argsort(known["n_sites"].to_numpy(), kind="stable")  # longer segments painted last win
+    for seg in known.iloc[order].itertuples():
+        r = (int(seg.li_layer) - rows[0]) // 2
+        a = int(np.floor((seg.u_start_nm - u0) / d + 0.5))
+        b = int(np.floor((seg.u_end_nm - u0) / d + 0.5))
+        step = "" if seg.step in _MISSING else str(seg.step)
+        grid[r, a:b + 1] = step
+        raw[r, a:b + 1] = True
+    for r in range(rows.size):
+        grid[r] = _fill_gap_row(grid[r], raw[r])
+    return grid, rows, u0
+
+
+def _fill_gap_row(row: np.ndarray, covered: np.ndarray) -> np.ndarray:
+    """Fill the unread cells of one gap between its first and last read cell (see :func:`step_grid`)."""
+    out = row.copy()
+    read = np.nonzero(out != "")[0]
+    if read.size == 0:
+        return out
+    out[read] = _smooth_short_runs(out[read])
+    span = np.arange(read[0], read[-1] + 1)
+    left = read[np.clip(np.searchsorted(read, span, side="right") - 1, 0, read.size - 1)]
+    right = read[np.clip(np.searchsorted(read, span, side="left"), 0, read.size - 1)]
+    agree = out[left] == out[right]
+    out[span] = np.where(out[span] != "", out[span], np.where(agree, out[left], ""))
+    # unread cells at the ends of the gap's material (an unknown segment there) take the nearest step
+    ends = np.nonzero(covered & (out == ""))[0]
+    ends = ends[(ends < read[0]) | (ends > read[-1])]
+    out[ends] = np.where(ends < read[0], out[read[0]], out[read[-1]])
+    return out
+
+
+#: A run of one step along a gap at most this many sites long, between two cells of one other step,
+#: is read as that step (a misread or a local swap of two gaps' readings at a void's edge).
+SHORT_RUN_SITES = 2
+
+
+def _smooth_short_runs(row: np.ndarray) -> np.ndarray:
+    """Replace runs of at most :data:`SHORT_RUN_SITES` cells flanked by one other step on both sides.
+
+    ``row`` holds the read cells of one gap in order along u (unread cells left out).
+    """
+    out = row.copy()
+    if out.size < 3:
+        return out
+    new = np.ones(out.size, dtype=bool)
+    new[1:] = out[1:] != out[:-1]
+    starts = np.nonzero(new)[0]
+    ends = np.append(starts[1:], out.size)
+    for i in range(1, starts.size - 1):
+        a, b = starts[i], ends[i]
+        left, right = row[a - 1], row[b]
+        if b - a <= SHORT_RUN_SITES and left == right:
+            out[a:b] = left
+    return out
+
+
+def _closed(grid: np.ndarray, member: np.ndarray, j: int) -> bool:
+    """Whether the component's run at grid column ``j`` is one block with a read step above and below it."""
+    rows = np.nonzero(member[:, j])[0]
+    top, bottom = rows[0], rows[-1]
+    if rows.size != bottom - top + 1 or top == 0 or bottom == grid.shape[0] - 1:
+        return False
+    return grid[top - 1, j] != "" and grid[bottom + 1, j] != ""
+
+
+def _runs_of_component(grid: np.ndarray, member: np.ndarray) -> tuple[int, int, np.ndarray]:
+    """Steps ``n`` of one component of the step grid, its top row and the cells (columns) where it is n deep.
+
+    ``n`` is the most common number of the component's cells per grid column (ties: the larger),
+    i.e. how many consecutive gaps the run spans at most positions along the layers, counted where
+    the run is closed (a read step above and below it: not cut by missing material) if it is
+    anywhere.
+    """
+    depth = member.sum(axis=0)
+    cols = np.nonzero(depth)[0]
+    closed = cols[[_closed(grid, member, j) for j in cols]]
+    values, counts = np.unique(depth[closed if closed.size else cols], return_counts=True)
+    n = int(values[counts == counts.max()].max())
+    full = cols[depth[cols] == n]
+    tops = np.argmax(member[:, full], axis=0)
+    t_values, t_counts = np.unique(tops, return_counts=True)
+    return n, int(t_values[np.argmax(t_counts)]), full
+
+
+def twin_like_domains(interlayers: pd.DataFrame, *, inplane_spacing_nm: float, step: str = "O3'",
+                      min_sites: int = MIN_TWIN_SITES) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, float]:
+    """Domains of consecutive ``step`` gaps (twin-like domains for O3') from the interlayer map.
+
+    Along each position of the layers, ``n`` consecutive reversed gaps are one twin-like domain of
+    ``n`` layers (the seed studies' count), whatever the per-column phase labels say (a reversed
+    step next to an O1 block is its own domain). The cells of :func:`step_grid` with ``step`` are
+    joined across consecutive gaps and along each gap (4-neighbours); pieces split only by missing
+    material (void, crack, unknown segment) are one domain, since :func:`step_grid` fills them.
+
+    Parameters
+    ----------
+    interlayers : pandas.DataFrame
+        :func:`layerscope.imaging.interlayers.interlayer_table`.
+    inplane_spacing_nm : float
+        Site spacing along the layers (nm).
+    step : str
+        The step whose runs make the domains (``"O3'"``; ``"O1"`` for O1 blocks).
+    min_sites : int
+        A domain whose full depth runs along fewer sites is a ``fragment``.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per domain, top first: ``first_gap, last_gap`` (Li layers), ``n_tm_layers`` (steps),
+        ``n_sites_along`` (sites along the layers where it is ``n_tm_layers`` deep), ``u_start_nm,
+        u_end_nm``, ``fragment``, ``twin_type``.
+    labels, li_layers, u0_nm
+        The component of every grid cell (0 = none; row ``i`` = table row ``i - 1``), the Li layer of each
+        grid row and the first cell's ``u`` (nm).
+    """
+    cols = ["first_gap", "last_gap", "n_tm_layers", "n_sites_along", "u_start_nm", "u_end_nm", "fragment",
+            "twin_type"]
+    grid, li_layers, u0 = step_grid(interlayers, inplane_spacing_nm=inplane_spacing_nm)
+    labels, n_comp = ndimage.label(grid == step) if grid.size else (np.zeros(grid.shape, int), 0)
+    rows = []
+    for c in range(1, n_comp + 1):
+        member = labels == c
+        n, top, full = _runs_of_component(grid, member)
+        along = np.nonzero(member.any(axis=0))[0]
+        rows.append({"first_gap": int(li_layers[top]), "last_gap": int(li_layers[top] + 2 * (n - 1)),
+                     "n_tm_layers": n, "n_sites_along": int(full.size),
+                     "u_start_nm": u0 + along[0] * inplane_spacing_nm, "u_end_nm": u0 + along[-1] * inplane_spacing_nm,
+                     "fragment": bool(full.size < min_sites)})
+    table = pd.DataFrame(rows, columns=cols[:-1])
+    table["twin_type"] = [("fragment" if f else _twin_type(n)) if step == "O3'" else ""
+                          for n, f in zip(table["n_tm_layers"], table["fragment"])]
+    return table[cols], labels, li_layers, u0
