@@ -33,7 +33,8 @@ __all__ = ["find_domains", "phase_label_image", "interfaces", "block_runs", "twi
            "MIN_TWIN_SITES"]
 
 
-def find_domains(columns: pd.DataFrame, *, inplane_spacing_nm: float, cation_spacing_nm: float) -> pd.DataFrame:
+def find_domains(columns: pd.DataFrame, *, inplane_spacing_nm: float, cation_spacing_nm: float,
+                 interlayers: pd.DataFrame | None = None) -> pd.DataFrame:
     """Contiguous single-phase regions of the column table.
 
     Parameters
@@ -57,6 +58,14 @@ def find_domains(columns: pd.DataFrame, *, inplane_spacing_nm: float, cation_spa
         domain's TM-TM steps with that stacking (a twin-like domain of n layers = n consecutive
         reversed steps, as the seed studies count them); for the other phases the TM layers
         holding its columns. The table also gets a ``domain`` column in ``columns`` (in place).
+
+    With ``interlayers`` (:func:`layerscope.imaging.interlayers.interlayer_table`), the O3' rows
+    are the twin-like domains of the step sequence instead (:func:`twin_like_domains`: runs of
+    consecutive reversed gaps along each position of the layers, whatever the per-column labels;
+    ``fragment`` when the run is at full depth along fewer than :data:`MIN_TWIN_SITES` sites); their
+    ``n_columns`` counts the Li-layer sites of the reversed gaps and the O3' TM columns beside them.
+    In ``columns`` the O3'-labelled columns take the id of their twin-like domain (-1 outside every
+    one); a site of a reversed gap labelled otherwise (O1 next to an O1 block) keeps its own domain.
     """
     pts = columns[["x_nm", "y_nm"]].to_numpy()
     phase = columns["phase"].to_numpy()
@@ -109,6 +118,13 @@ def find_domains(columns: pd.DataFrame, *, inplane_spacing_nm: float, cation_spa
     table["fragment"] = stacked & (table["n_tm_columns"].to_numpy() < MIN_DOMAIN_TM_COLUMNS)
     table["twin_type"] = np.where(table["phase"] == "O3'", pd.Series(table["n_tm_layers"]).map(_twin_type), "")
     table.loc[table["fragment"] & (table["phase"] == "O3'"), "twin_type"] = "fragment"
+    if interlayers is not None and "u_nm" in columns:
+        twins, ids = _twin_rows(columns, interlayers, inplane_spacing_nm=inplane_spacing_nm,
+                                cation_spacing_nm=cation_spacing_nm, first_id=n_dom)
+        o3p = (phase == "O3'")
+        columns["domain"] = np.where(o3p, ids, label)
+        table = pd.concat([table[table["phase"] != "O3'"], twins.astype(table.dtypes.to_dict())] if len(twins)
+                          else [table[table["phase"] != "O3'"]], ignore_index=True)
     return table.sort_values("n_columns", ascending=False, kind="stable").reset_index(drop=True)
 
 
@@ -447,3 +463,53 @@ def twin_like_domains(interlayers: pd.DataFrame, *, inplane_spacing_nm: float, s
     table["twin_type"] = [("fragment" if f else _twin_type(n)) if step == "O3'" else ""
                           for n, f in zip(table["n_tm_layers"], table["fragment"])]
     return table[cols], labels, li_layers, u0
+
+
+def _cell_labels(columns: pd.DataFrame, labels: np.ndarray, li_layers: np.ndarray, u0_nm: float,
+                 d_nm: float, layer_offset: int) -> np.ndarray:
+    """Component (0 = none) of the grid cell of gap ``layer + layer_offset`` at each column's u."""
+    out = np.zeros(len(columns), dtype=int)
+    if labels.size == 0:
+        return out
+    r = (columns["layer"].to_numpy(int) + layer_offset - li_layers[0]) // 2
+    j = np.floor((columns["u_nm"].to_numpy(float) - u0_nm) / d_nm + 0.5)
+    ok = (r >= 0) & (r < labels.shape[0]) & np.isfinite(j) & (j >= 0) & (j < labels.shape[1])
+    out[ok] = labels[r[ok], j[ok].astype(int)]
+    return out
+
+
+def _twin_rows(columns: pd.DataFrame, interlayers: pd.DataFrame, *, inplane_spacing_nm: float,
+               cation_spacing_nm: float, first_id: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Rows of the domains table for the twin-like domains of :func:`twin_like_domains`, and each column's domain.
+
+    A domain's columns are the Li-layer sites of its reversed gaps and the O3'-labelled TM columns
+    beside them; the returned array holds the domain id of each column (-1 elsewhere).
+    """
+    table, labels, li_layers, u0 = twin_like_domains(interlayers, inplane_spacing_nm=inplane_spacing_nm)
+    is_li = (columns["kind"] == "Li").to_numpy()
+    comp = np.where(is_li, _cell_labels(columns, labels, li_layers, u0, inplane_spacing_nm, 0), 0)
+    above = _cell_labels(columns, labels, li_layers, u0, inplane_spacing_nm, -1)
+    below = _cell_labels(columns, labels, li_layers, u0, inplane_spacing_nm, 1)
+    tm_o3p = ~is_li & (columns["phase"].to_numpy() == "O3'")
+    comp = np.where(tm_o3p, np.where(above > 0, above, below), comp)
+    x, y, v = (columns[c].to_numpy(float) for c in ("x_nm", "y_nm", "v_nm"))
+    layer = columns["layer"].to_numpy(int)
+    rows = []
+    for i, td in enumerate(table.itertuples(), start=1):
+        sel = comp == i
+        any_sel = bool(sel.any())
+
+        def ext(a, f):
+            return float(f(a[sel])) if any_sel else np.nan
+
+        rows.append({
+            "domain": first_id + i - 1, "phase": "O3'", "n_columns": int(sel.sum()),
+            "n_tm_columns": int((sel & ~is_li).sum()), "fraction": float(sel.sum()) / max(len(columns), 1),
+            "first_layer": td.first_gap - 1, "last_layer": td.last_gap + 1,
+            "n_cation_layers": td.last_gap - td.first_gap + 3, "n_tm_layers": td.n_tm_layers,
+            "thickness_nm": ext(v, np.max) - ext(v, np.min) + cation_spacing_nm,
+            "x_min_nm": ext(x, np.min), "x_max_nm": ext(x, np.max), "y_min_nm": ext(y, np.min),
+            "y_max_nm": ext(y, np.max), "n_tm_layers_labelled": int(np.unique(layer[sel & ~is_li]).size),
+            "fragment": td.fragment, "twin_type": td.twin_type})
+    ids = np.where(comp > 0, first_id + comp - 1, -1)
+    return pd.DataFrame(rows), ids

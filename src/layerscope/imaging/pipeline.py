@@ -822,7 +822,10 @@ def analyse(image: Any, options: PhasesOptions, *, pixel_size_nm: float | None =
     _q.add_spacings(cols, inplane_spacing_nm=d_t)
     cation = res.spacings.cation_spacing_nm
     pmap, pmap_px = _dom.phase_label_image(cols, shape=res.shape, pixel_size_nm=px, max_distance_nm=1.2 * cation)
-    domains = _dom.find_domains(cols, inplane_spacing_nm=d_t, cation_spacing_nm=cation)
+    from layerscope.imaging.interlayers import interlayer_table
+
+    inter = interlayer_table(cols)
+    domains = _dom.find_domains(cols, inplane_spacing_nm=d_t, cation_spacing_nm=cation, interlayers=inter)
     layers = _q.layer_table(cols, res)
     interfaces = _dom.interfaces(layers)
     quantities, glides = _q.quantities(cols, layers, res, phase_map=pmap, map_pixel_nm=pmap_px)
@@ -832,9 +835,6 @@ def analyse(image: Any, options: PhasesOptions, *, pixel_size_nm: float | None =
         inputs=[handle],
         parameters=dict(pixel_size_nm=px, **options.parameters(), command="phases"),
     )
-    from layerscope.imaging.interlayers import interlayer_table
-
-    inter = interlayer_table(cols)
     summary = _summary(cols, domains, layers, interfaces, quantities, res, time.perf_counter() - t0)
     summary["interlayers"] = {"segments": int(len(inter)), **{f"mixing_{k}": int(np.sum(inter["mixing"] == k))
                                                                for k in ("yes", "no", "uncertain")}}
