@@ -119,13 +119,27 @@ def find_domains(columns: pd.DataFrame, *, inplane_spacing_nm: float, cation_spa
     table["twin_type"] = np.where(table["phase"] == "O3'", pd.Series(table["n_tm_layers"]).map(_twin_type), "")
     table.loc[table["fragment"] & (table["phase"] == "O3'"), "twin_type"] = "fragment"
     if interlayers is not None and "u_nm" in columns:
-        twins, ids = _twin_rows(columns, interlayers, inplane_spacing_nm=inplane_spacing_nm,
-                                cation_spacing_nm=cation_spacing_nm, first_id=n_dom)
-        o3p = (phase == "O3'")
-        columns["domain"] = np.where(o3p, ids, label)
-        table = pd.concat([table[table["phase"] != "O3'"], twins.astype(table.dtypes.to_dict())] if len(twins)
-                          else [table[table["phase"] != "O3'"]], ignore_index=True)
+        table = _rows_from_steps(table, columns, interlayers, label, inplane_spacing_nm=inplane_spacing_nm,
+                                 cation_spacing_nm=cation_spacing_nm)
     return table.sort_values("n_columns", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _rows_from_steps(table: pd.DataFrame, columns: pd.DataFrame, interlayers: pd.DataFrame, label: np.ndarray, *,
+                     inplane_spacing_nm: float, cation_spacing_nm: float) -> pd.DataFrame:
+    """Replace the O3' and O1 component rows by the runs of the step sequence; relabel ``columns["domain"]``."""
+    phase = columns["phase"].to_numpy()
+    domain = np.asarray(label).copy()
+    parts = [table[~table["phase"].isin(list(STEP_PHASES))]]
+    next_id = int(len(table))
+    for ph in STEP_PHASES:
+        rows, ids = _step_rows(columns, interlayers, ph, label, inplane_spacing_nm=inplane_spacing_nm,
+                               cation_spacing_nm=cation_spacing_nm, first_id=next_id)
+        domain = np.where(phase == ph, ids, domain)
+        next_id += len(rows)
+        if len(rows):
+            parts.append(rows.astype(table.dtypes.to_dict()))
+    columns["domain"] = domain
+    return pd.concat(parts, ignore_index=True)
 
 
 #: An O3' or O1 domain with fewer TM columns is a ``fragment`` (a step misread at a layer's end
@@ -478,38 +492,44 @@ def _cell_labels(columns: pd.DataFrame, labels: np.ndarray, li_layers: np.ndarra
     return out
 
 
-def _twin_rows(columns: pd.DataFrame, interlayers: pd.DataFrame, *, inplane_spacing_nm: float,
-               cation_spacing_nm: float, first_id: int) -> tuple[pd.DataFrame, np.ndarray]:
-    """Rows of the domains table for the twin-like domains of :func:`twin_like_domains`, and each column's domain.
+def _step_rows(columns: pd.DataFrame, interlayers: pd.DataFrame, phase: str, label: np.ndarray, *,
+               inplane_spacing_nm: float, cation_spacing_nm: float, first_id: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Rows of the domains table for the runs of ``phase`` steps (:func:`twin_like_domains`), and each column's domain.
 
-    A domain's columns are the Li-layer sites of its reversed gaps and the O3'-labelled TM columns
-    beside them; the returned array holds the domain id of each column (-1 elsewhere).
+    A domain's columns are the Li-layer sites of its gaps and the ``phase``-labelled TM columns
+    beside them; the returned array holds the domain id of each column (-1 elsewhere). An O3'
+    domain spans the TM layers around its gaps; an O1 domain the layers and extent of the O1 column
+    components (``label``) that its columns belong to (the block as labelled column by column), those
+    around its gaps where it has no O1-labelled column.
     """
-    table, labels, li_layers, u0 = twin_like_domains(interlayers, inplane_spacing_nm=inplane_spacing_nm)
+    table, labels, li_layers, u0 = twin_like_domains(interlayers, inplane_spacing_nm=inplane_spacing_nm, step=phase)
     is_li = (columns["kind"] == "Li").to_numpy()
     comp = np.where(is_li, _cell_labels(columns, labels, li_layers, u0, inplane_spacing_nm, 0), 0)
     above = _cell_labels(columns, labels, li_layers, u0, inplane_spacing_nm, -1)
     below = _cell_labels(columns, labels, li_layers, u0, inplane_spacing_nm, 1)
-    tm_o3p = ~is_li & (columns["phase"].to_numpy() == "O3'")
-    comp = np.where(tm_o3p, np.where(above > 0, above, below), comp)
+    labelled = columns["phase"].to_numpy() == phase
+    comp = np.where(~is_li & labelled, np.where(above > 0, above, below), comp)
     x, y, v = (columns[c].to_numpy(float) for c in ("x_nm", "y_nm", "v_nm"))
     layer = columns["layer"].to_numpy(int)
-    rows = []
+    rows, ids = [], np.full(len(columns), -1)
     for i, td in enumerate(table.itertuples(), start=1):
         sel = comp == i
-        any_sel = bool(sel.any())
+        span = np.isin(label, np.unique(label[sel & labelled])) & labelled \
+            if phase == "O1" and (sel & labelled).any() else None
+        first, last = (int(layer[span].min()), int(layer[span].max())) if span is not None else \
+            (td.first_gap - 1, td.last_gap + 1)
+        geo = span if span is not None else sel
 
-        def ext(a, f):
-            return float(f(a[sel])) if any_sel else np.nan
+        def ext(a, f, m=geo):
+            return float(f(a[m])) if m.any() else np.nan
 
         rows.append({
-            "domain": first_id + i - 1, "phase": "O3'", "n_columns": int(sel.sum()),
-            "n_tm_columns": int((sel & ~is_li).sum()), "fraction": float(sel.sum()) / max(len(columns), 1),
-            "first_layer": td.first_gap - 1, "last_layer": td.last_gap + 1,
-            "n_cation_layers": td.last_gap - td.first_gap + 3, "n_tm_layers": td.n_tm_layers,
-            "thickness_nm": ext(v, np.max) - ext(v, np.min) + cation_spacing_nm,
+            "domain": first_id + i - 1, "phase": phase, "n_columns": int(geo.sum()),
+            "n_tm_columns": int((geo & ~is_li).sum()), "fraction": float(geo.sum()) / max(len(columns), 1),
+            "first_layer": first, "last_layer": last, "n_cation_layers": last - first + 1,
+            "n_tm_layers": td.n_tm_layers, "thickness_nm": ext(v, np.max) - ext(v, np.min) + cation_spacing_nm,
             "x_min_nm": ext(x, np.min), "x_max_nm": ext(x, np.max), "y_min_nm": ext(y, np.min),
-            "y_max_nm": ext(y, np.max), "n_tm_layers_labelled": int(np.unique(layer[sel & ~is_li]).size),
+            "y_max_nm": ext(y, np.max), "n_tm_layers_labelled": int(np.unique(layer[geo & ~is_li]).size),
             "fragment": td.fragment, "twin_type": td.twin_type})
-    ids = np.where(comp > 0, first_id + comp - 1, -1)
+        ids[geo] = first_id + i - 1
     return pd.DataFrame(rows), ids
