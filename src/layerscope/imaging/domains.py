@@ -6,6 +6,9 @@
   extent, and for twins whether they are single- or multi-layer.
 - :func:`phase_label_image` paints the labels into an image (nearest column within a distance;
   farther pixels are vacuum or a void).
+- :func:`twin_like_domains` counts twin-like (O3') and O1 domains from the step sequence of the
+  interlayer map (:func:`step_grid`): n consecutive reversed gaps along a position of the layers are
+  one domain of n layers; :func:`find_domains` with ``interlayers`` puts them in the domains table.
 - :func:`interfaces` walks the layer table down the stack and types every change of phase:
   *abrupt* when the stacking changes from one TM-TM relation to the next, *continuous* when
   relations off every ideal registry (a gradual shear) lie between the two blocks.
@@ -401,13 +404,17 @@ def _smooth_short_runs(row: np.ndarray) -> np.ndarray:
     return out
 
 
-def _closed(grid: np.ndarray, member: np.ndarray, j: int) -> bool:
-    """Whether the component's run at grid column ``j`` is one block with a read step above and below it."""
-    rows = np.nonzero(member[:, j])[0]
-    top, bottom = rows[0], rows[-1]
-    if rows.size != bottom - top + 1 or top == 0 or bottom == grid.shape[0] - 1:
-        return False
-    return grid[top - 1, j] != "" and grid[bottom + 1, j] != ""
+def _closed(grid: np.ndarray, member: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Which grid columns ``cols`` hold the component as one block with a read step above and below it."""
+    h = member.shape[0]
+    sub = member[:, cols]
+    top = np.argmax(sub, axis=0)
+    bottom = h - 1 - np.argmax(sub[::-1], axis=0)
+    whole = (bottom - top + 1) == sub.sum(axis=0)
+    inside = (top > 0) & (bottom < h - 1)
+    above = grid[np.clip(top - 1, 0, h - 1), cols] != ""
+    below = grid[np.clip(bottom + 1, 0, h - 1), cols] != ""
+    return whole & inside & above & below
 
 
 def _runs_of_component(grid: np.ndarray, member: np.ndarray) -> tuple[int, int, np.ndarray]:
@@ -420,7 +427,7 @@ def _runs_of_component(grid: np.ndarray, member: np.ndarray) -> tuple[int, int, 
     """
     depth = member.sum(axis=0)
     cols = np.nonzero(depth)[0]
-    closed = cols[[_closed(grid, member, j) for j in cols]]
+    closed = cols[_closed(grid, member, cols)]
     values, counts = np.unique(depth[closed if closed.size else cols], return_counts=True)
     n = int(values[counts == counts.max()].max())
     full = cols[depth[cols] == n]
@@ -465,10 +472,12 @@ def twin_like_domains(interlayers: pd.DataFrame, *, inplane_spacing_nm: float, s
     grid, li_layers, u0 = step_grid(interlayers, inplane_spacing_nm=inplane_spacing_nm)
     labels, n_comp = ndimage.label(grid == step) if grid.size else (np.zeros(grid.shape, int), 0)
     rows = []
-    for c in range(1, n_comp + 1):
-        member = labels == c
-        n, top, full = _runs_of_component(grid, member)
-        along = np.nonzero(member.any(axis=0))[0]
+    for c, (rs, cs) in enumerate(ndimage.find_objects(labels) if n_comp else [], start=1):
+        r0, r1 = max(rs.start - 1, 0), min(rs.stop + 1, grid.shape[0])  # the rows around it decide "closed"
+        member = labels[r0:r1, cs] == c
+        n, top, full = _runs_of_component(grid[r0:r1, cs], member)
+        top, full = top + r0, full + cs.start
+        along = np.nonzero(member.any(axis=0))[0] + cs.start
         rows.append({"first_gap": int(li_layers[top]), "last_gap": int(li_layers[top] + 2 * (n - 1)),
                      "n_tm_layers": n, "n_sites_along": int(full.size),
                      "u_start_nm": u0 + along[0] * inplane_spacing_nm, "u_end_nm": u0 + along[-1] * inplane_spacing_nm,

@@ -70,10 +70,12 @@ __all__ = ["ColumnResult", "PhaseMap", "PhasesOptions", "analyse", "find_atom_co
 #: How per-column phase labels are assigned at block edges (docs/conventions.md, summary.json).
 LABEL_CONVENTION = (
     "TM-TM steps are read between consecutive TM layers; a twin-like (O3') domain of n layers is n consecutive "
-    "reversed steps (domains.csv n_tm_layers). Per column: a TM column is O3' when both its steps are reversed or "
-    "it lies right below a single reversed step, O1 when its step below is O1-like, rock salt/spinel when the Li "
-    "layer below it is; a Li-layer site takes the label of the step it lies in by the same rules (its own "
-    "environment first). Boundaries are defined to within one cation layer."
+    "reversed steps (domains.csv n_tm_layers), counted along the layers from the steps of interlayers.csv (a "
+    "reversed step next to an O1 block is one; pieces split by a void or crack are one). Per column: a TM "
+    "column is O3' when both its steps are reversed or it lies right below a single reversed step, O1 when its "
+    "step below is O1-like, rock salt/spinel when the Li layer below it is; a Li-layer site takes the label of "
+    "the step it lies in by the same rules (its own environment first). Boundaries are defined to within one "
+    "cation layer."
 )
 
 #: Smallest field accepted: this many TM layers across and columns along the layers.
