@@ -134,9 +134,10 @@ def _rows_from_steps(table: pd.DataFrame, columns: pd.DataFrame, interlayers: pd
     domain = np.asarray(label).copy()
     parts = [table[~table["phase"].isin(list(STEP_PHASES))]]
     next_id = int(len(table))
+    grid = step_grid(interlayers, inplane_spacing_nm=inplane_spacing_nm)
     for ph in STEP_PHASES:
         rows, ids = _step_rows(columns, interlayers, ph, label, inplane_spacing_nm=inplane_spacing_nm,
-                               cation_spacing_nm=cation_spacing_nm, first_id=next_id)
+                               cation_spacing_nm=cation_spacing_nm, first_id=next_id, grid=grid)
         domain = np.where(phase == ph, ids, domain)
         next_id += len(rows)
         if len(rows):
@@ -348,13 +349,18 @@ def step_grid(interlayers: pd.DataFrame, *, inplane_spacing_nm: float) -> tuple[
     grid = np.full((rows.size, n_cells), "", dtype="<U7")
     raw = np.zeros(grid.shape, dtype=bool)
     order = np.argsort(known["n_sites"].to_numpy(), kind="stable")  # longer segments painted last win
-    for seg in known.iloc[order].itertuples():
-        r = (int(seg.li_layer) - rows[0]) // 2
-        a = int(np.floor((seg.u_start_nm - u0) / d + 0.5))
-        b = int(np.floor((seg.u_end_nm - u0) / d + 0.5))
-        step = "" if seg.step in _MISSING else str(seg.step)
-        grid[r, a:b + 1] = step
-        raw[r, a:b + 1] = True
+    r = ((li - rows[0]) // 2)[order]
+    a = np.floor((known["u_start_nm"].to_numpy(float) - u0) / d + 0.5).astype(int)[order]
+    b = np.floor((known["u_end_nm"].to_numpy(float) - u0) / d + 0.5).astype(int)[order]
+    step = known["step"].fillna("").astype(str).to_numpy()[order]
+    step = np.where(np.isin(step, _MISSING), "", step)
+    length = np.maximum(b - a + 1, 1)
+    cell = np.repeat(a - np.cumsum(length) + length, length) + np.arange(length.sum())  # a .. b of each
+    flat = np.repeat(r, length) * n_cells + cell
+    _, last = np.unique(flat[::-1], return_index=True)  # a cell painted twice keeps the later (longer) segment
+    keep = flat.size - 1 - last
+    grid.flat[flat[keep]] = np.repeat(step, length)[keep]
+    raw.flat[flat[keep]] = True
     for r in range(rows.size):
         grid[r] = _fill_gap_row(grid[r], raw[r])
     return grid, rows, u0
@@ -437,7 +443,9 @@ def _runs_of_component(grid: np.ndarray, member: np.ndarray) -> tuple[int, int, 
 
 
 def twin_like_domains(interlayers: pd.DataFrame, *, inplane_spacing_nm: float, step: str = "O3'",
-                      min_sites: int = MIN_TWIN_SITES) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, float]:
+                      min_sites: int = MIN_TWIN_SITES,
+                      grid: tuple[np.ndarray, np.ndarray, float] | None = None,
+                      ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, float]:
     """Domains of consecutive ``step`` gaps (twin-like domains for O3') from the interlayer map.
 
     Along each position of the layers, ``n`` consecutive reversed gaps are one twin-like domain of
@@ -456,6 +464,8 @@ def twin_like_domains(interlayers: pd.DataFrame, *, inplane_spacing_nm: float, s
         The step whose runs make the domains (``"O3'"``; ``"O1"`` for O1 blocks).
     min_sites : int
         A domain whose full depth runs along fewer sites is a ``fragment``.
+    grid : tuple, optional
+        :func:`step_grid` of ``interlayers`` when already made.
 
     Returns
     -------
@@ -469,7 +479,7 @@ def twin_like_domains(interlayers: pd.DataFrame, *, inplane_spacing_nm: float, s
     """
     cols = ["first_gap", "last_gap", "n_tm_layers", "n_sites_along", "u_start_nm", "u_end_nm", "fragment",
             "twin_type"]
-    grid, li_layers, u0 = step_grid(interlayers, inplane_spacing_nm=inplane_spacing_nm)
+    grid, li_layers, u0 = grid or step_grid(interlayers, inplane_spacing_nm=inplane_spacing_nm)
     labels, n_comp = ndimage.label(grid == step) if grid.size else (np.zeros(grid.shape, int), 0)
     rows = []
     for c, (rs, cs) in enumerate(ndimage.find_objects(labels) if n_comp else [], start=1):
@@ -502,7 +512,8 @@ def _cell_labels(columns: pd.DataFrame, labels: np.ndarray, li_layers: np.ndarra
 
 
 def _step_rows(columns: pd.DataFrame, interlayers: pd.DataFrame, phase: str, label: np.ndarray, *,
-               inplane_spacing_nm: float, cation_spacing_nm: float, first_id: int) -> tuple[pd.DataFrame, np.ndarray]:
+               inplane_spacing_nm: float, cation_spacing_nm: float, first_id: int,
+               grid: tuple[np.ndarray, np.ndarray, float] | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     """Rows of the domains table for the runs of ``phase`` steps (:func:`twin_like_domains`), and each column's domain.
 
     A domain's columns are the Li-layer sites of its gaps and the ``phase``-labelled TM columns
@@ -511,7 +522,8 @@ def _step_rows(columns: pd.DataFrame, interlayers: pd.DataFrame, phase: str, lab
     components (``label``) that its columns belong to (the block as labelled column by column), those
     around its gaps where it has no O1-labelled column.
     """
-    table, labels, li_layers, u0 = twin_like_domains(interlayers, inplane_spacing_nm=inplane_spacing_nm, step=phase)
+    table, labels, li_layers, u0 = twin_like_domains(interlayers, inplane_spacing_nm=inplane_spacing_nm, step=phase,
+                                                     grid=grid)
     is_li = (columns["kind"] == "Li").to_numpy()
     comp = np.where(is_li, _cell_labels(columns, labels, li_layers, u0, inplane_spacing_nm, 0), 0)
     above = _cell_labels(columns, labels, li_layers, u0, inplane_spacing_nm, -1)
