@@ -6,6 +6,9 @@
   extent, and for twins whether they are single- or multi-layer.
 - :func:`phase_label_image` paints the labels into an image (nearest column within a distance;
   farther pixels are vacuum or a void).
+- :func:`twin_like_domains` counts twin-like (O3') and O1 domains from the step sequence of the
+  interlayer map (:func:`step_grid`): n consecutive reversed gaps along a position of the layers are
+  one domain of n layers; :func:`find_domains` with ``interlayers`` puts them in the domains table.
 - :func:`interfaces` walks the layer table down the stack and types every change of phase:
   *abrupt* when the stacking changes from one TM-TM relation to the next, *continuous* when
   relations off every ideal registry (a gradual shear) lie between the two blocks.
@@ -29,10 +32,12 @@ from scipy.spatial import cKDTree
 
 from layerscope.imaging.phases import PHASE_LABELS
 
-__all__ = ["find_domains", "phase_label_image", "interfaces", "block_runs"]
+__all__ = ["find_domains", "phase_label_image", "interfaces", "block_runs", "twin_like_domains", "step_grid",
+           "MIN_TWIN_SITES"]
 
 
-def find_domains(columns: pd.DataFrame, *, inplane_spacing_nm: float, cation_spacing_nm: float) -> pd.DataFrame:
+def find_domains(columns: pd.DataFrame, *, inplane_spacing_nm: float, cation_spacing_nm: float,
+                 interlayers: pd.DataFrame | None = None) -> pd.DataFrame:
     """Contiguous single-phase regions of the column table.
 
     Parameters
@@ -56,6 +61,14 @@ def find_domains(columns: pd.DataFrame, *, inplane_spacing_nm: float, cation_spa
         domain's TM-TM steps with that stacking (a twin-like domain of n layers = n consecutive
         reversed steps, as the seed studies count them); for the other phases the TM layers
         holding its columns. The table also gets a ``domain`` column in ``columns`` (in place).
+
+    With ``interlayers`` (:func:`layerscope.imaging.interlayers.interlayer_table`), the O3' rows
+    are the twin-like domains of the step sequence instead (:func:`twin_like_domains`: runs of
+    consecutive reversed gaps along each position of the layers, whatever the per-column labels;
+    ``fragment`` when the run is at full depth along fewer than :data:`MIN_TWIN_SITES` sites); their
+    ``n_columns`` counts the Li-layer sites of the reversed gaps and the O3' TM columns beside them.
+    In ``columns`` the O3'-labelled columns take the id of their twin-like domain (-1 outside every
+    one); a site of a reversed gap labelled otherwise (O1 next to an O1 block) keeps its own domain.
     """
     pts = columns[["x_nm", "y_nm"]].to_numpy()
     phase = columns["phase"].to_numpy()
@@ -108,7 +121,29 @@ def find_domains(columns: pd.DataFrame, *, inplane_spacing_nm: float, cation_spa
     table["fragment"] = stacked & (table["n_tm_columns"].to_numpy() < MIN_DOMAIN_TM_COLUMNS)
     table["twin_type"] = np.where(table["phase"] == "O3'", pd.Series(table["n_tm_layers"]).map(_twin_type), "")
     table.loc[table["fragment"] & (table["phase"] == "O3'"), "twin_type"] = "fragment"
+    if interlayers is not None and "u_nm" in columns:
+        table = _rows_from_steps(table, columns, interlayers, label, inplane_spacing_nm=inplane_spacing_nm,
+                                 cation_spacing_nm=cation_spacing_nm)
     return table.sort_values("n_columns", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _rows_from_steps(table: pd.DataFrame, columns: pd.DataFrame, interlayers: pd.DataFrame, label: np.ndarray, *,
+                     inplane_spacing_nm: float, cation_spacing_nm: float) -> pd.DataFrame:
+    """Replace the O3' and O1 component rows by the runs of the step sequence; relabel ``columns["domain"]``."""
+    phase = columns["phase"].to_numpy()
+    domain = np.asarray(label).copy()
+    parts = [table[~table["phase"].isin(list(STEP_PHASES))]]
+    next_id = int(len(table))
+    grid = step_grid(interlayers, inplane_spacing_nm=inplane_spacing_nm)
+    for ph in STEP_PHASES:
+        rows, ids = _step_rows(columns, interlayers, ph, label, inplane_spacing_nm=inplane_spacing_nm,
+                               cation_spacing_nm=cation_spacing_nm, first_id=next_id, grid=grid)
+        domain = np.where(phase == ph, ids, domain)
+        next_id += len(rows)
+        if len(rows):
+            parts.append(rows.astype(table.dtypes.to_dict()))
+    columns["domain"] = domain
+    return pd.concat(parts, ignore_index=True)
 
 
 #: An O3' or O1 domain with fewer TM columns is a ``fragment`` (a step misread at a layer's end
@@ -268,3 +303,254 @@ def interfaces(layers: pd.DataFrame) -> pd.DataFrame:
         })
     return pd.DataFrame(rows, columns=["upper_phase", "lower_phase", "upper_last_layer", "lower_first_layer",
                                        "v_interface_nm", "type", "transition_layers", "registry_change"])
+
+
+#: A twin-like domain counts when each of its reversed gaps runs along at least this many Li-layer
+#: sites (the draws' truth counts a run only when each of its TM layers shows 8 columns); a shorter
+#: one is reported with ``fragment`` true and ``twin_type`` "fragment".
+MIN_TWIN_SITES = 8
+
+#: Steps of the interlayer map that say nothing about the stacking (no material, no reading).
+_MISSING = ("unknown", "")
+
+
+def step_grid(interlayers: pd.DataFrame, *, inplane_spacing_nm: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """The interlayer map as a grid of steps: one row per gap (Li layer), one cell per site along u.
+
+    Each gap's cells from its first to its last segment take the step of the segment over them;
+    cells with no reading (a void, a crack, an ``unknown`` segment) take the step on both sides
+    when the two agree, the only one when the gap ends there, and stay ``""`` otherwise. Pieces of a
+    gap with the same step separated only by missing material thus join.
+
+    Parameters
+    ----------
+    interlayers : pandas.DataFrame
+        :func:`layerscope.imaging.interlayers.interlayer_table` (``li_layer, u_start_nm, u_end_nm, step``).
+    inplane_spacing_nm : float
+        Site spacing along the layers (nm): the cell width.
+
+    Returns
+    -------
+    grid : numpy.ndarray of str, shape (n_gaps, n_cells)
+        Rows are Li layers ``li_layers[0], li_layers[0] + 2, ...`` (a gap absent from the table is an
+        empty row); ``""`` = no material or no reading.
+    li_layers : numpy.ndarray of int
+        The Li layer of each row.
+    u0_nm : float
+        ``u`` of the first cell's centre (nm).
+    """
+    known = interlayers.dropna(subset=["u_start_nm", "u_end_nm"])
+    if known.empty:
+        return np.zeros((0, 0), dtype="<U7"), np.zeros(0, int), 0.0
+    li = known["li_layer"].to_numpy(int)
+    rows = np.arange(li.min(), li.max() + 1, 2)
+    u0, d = float(known["u_start_nm"].min()), float(inplane_spacing_nm)
+    n_cells = int(np.floor((float(known["u_end_nm"].max()) - u0) / d + 0.5)) + 1
+    grid = np.full((rows.size, n_cells), "", dtype="<U7")
+    raw = np.zeros(grid.shape, dtype=bool)
+    order = np.argsort(known["n_sites"].to_numpy(), kind="stable")  # longer segments painted last win
+    r = ((li - rows[0]) // 2)[order]
+    a = np.floor((known["u_start_nm"].to_numpy(float) - u0) / d + 0.5).astype(int)[order]
+    b = np.floor((known["u_end_nm"].to_numpy(float) - u0) / d + 0.5).astype(int)[order]
+    step = known["step"].fillna("").astype(str).to_numpy()[order]
+    step = np.where(np.isin(step, _MISSING), "", step)
+    length = np.maximum(b - a + 1, 1)
+    cell = np.repeat(a - np.cumsum(length) + length, length) + np.arange(length.sum())  # a .. b of each
+    flat = np.repeat(r, length) * n_cells + cell
+    _, last = np.unique(flat[::-1], return_index=True)  # a cell painted twice keeps the later (longer) segment
+    keep = flat.size - 1 - last
+    grid.flat[flat[keep]] = np.repeat(step, length)[keep]
+    raw.flat[flat[keep]] = True
+    for r in range(rows.size):
+        grid[r] = _fill_gap_row(grid[r], raw[r])
+    return grid, rows, u0
+
+
+def _fill_gap_row(row: np.ndarray, covered: np.ndarray) -> np.ndarray:
+    """Fill the unread cells of one gap between its first and last read cell (see :func:`step_grid`)."""
+    out = row.copy()
+    read = np.nonzero(out != "")[0]
+    if read.size == 0:
+        return out
+    out[read] = _smooth_short_runs(out[read])
+    span = np.arange(read[0], read[-1] + 1)
+    left = read[np.clip(np.searchsorted(read, span, side="right") - 1, 0, read.size - 1)]
+    right = read[np.clip(np.searchsorted(read, span, side="left"), 0, read.size - 1)]
+    agree = out[left] == out[right]
+    out[span] = np.where(out[span] != "", out[span], np.where(agree, out[left], ""))
+    # unread cells at the ends of the gap's material (an unknown segment there) take the nearest step
+    ends = np.nonzero(covered & (out == ""))[0]
+    ends = ends[(ends < read[0]) | (ends > read[-1])]
+    out[ends] = np.where(ends < read[0], out[read[0]], out[read[-1]])
+    return out
+
+
+#: A run of one step along a gap at most this many sites long, between two cells of one other step,
+#: is read as that step (a misread or a local swap of two gaps' readings at a void's edge).
+SHORT_RUN_SITES = 2
+
+
+def _smooth_short_runs(row: np.ndarray) -> np.ndarray:
+    """Replace runs of at most :data:`SHORT_RUN_SITES` cells flanked by one other step on both sides.
+
+    ``row`` holds the read cells of one gap in order along u (unread cells left out).
+    """
+    out = row.copy()
+    if out.size < 3:
+        return out
+    new = np.ones(out.size, dtype=bool)
+    new[1:] = out[1:] != out[:-1]
+    starts = np.nonzero(new)[0]
+    ends = np.append(starts[1:], out.size)
+    for i in range(1, starts.size - 1):
+        a, b = starts[i], ends[i]
+        left, right = row[a - 1], row[b]
+        if b - a <= SHORT_RUN_SITES and left == right:
+            out[a:b] = left
+    return out
+
+
+def _closed(grid: np.ndarray, member: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Which grid columns ``cols`` hold the component as one block with a read step above and below it."""
+    h = member.shape[0]
+    sub = member[:, cols]
+    top = np.argmax(sub, axis=0)
+    bottom = h - 1 - np.argmax(sub[::-1], axis=0)
+    whole = (bottom - top + 1) == sub.sum(axis=0)
+    inside = (top > 0) & (bottom < h - 1)
+    above = grid[np.clip(top - 1, 0, h - 1), cols] != ""
+    below = grid[np.clip(bottom + 1, 0, h - 1), cols] != ""
+    return whole & inside & above & below
+
+
+def _runs_of_component(grid: np.ndarray, member: np.ndarray) -> tuple[int, int, np.ndarray]:
+    """Steps ``n`` of one component of the step grid, its top row and the cells (columns) where it is n deep.
+
+    ``n`` is the most common number of the component's cells per grid column (ties: the larger),
+    i.e. how many consecutive gaps the run spans at most positions along the layers, counted where
+    the run is closed (a read step above and below it: not cut by missing material) if it is
+    anywhere.
+    """
+    depth = member.sum(axis=0)
+    cols = np.nonzero(depth)[0]
+    closed = cols[_closed(grid, member, cols)]
+    values, counts = np.unique(depth[closed if closed.size else cols], return_counts=True)
+    n = int(values[counts == counts.max()].max())
+    full = cols[depth[cols] == n]
+    tops = np.argmax(member[:, full], axis=0)
+    t_values, t_counts = np.unique(tops, return_counts=True)
+    return n, int(t_values[np.argmax(t_counts)]), full
+
+
+def twin_like_domains(interlayers: pd.DataFrame, *, inplane_spacing_nm: float, step: str = "O3'",
+                      min_sites: int = MIN_TWIN_SITES,
+                      grid: tuple[np.ndarray, np.ndarray, float] | None = None,
+                      ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, float]:
+    """Domains of consecutive ``step`` gaps (twin-like domains for O3') from the interlayer map.
+
+    Along each position of the layers, ``n`` consecutive reversed gaps are one twin-like domain of
+    ``n`` layers (the seed studies' count), whatever the per-column phase labels say (a reversed
+    step next to an O1 block is its own domain). The cells of :func:`step_grid` with ``step`` are
+    joined across consecutive gaps and along each gap (4-neighbours); pieces split only by missing
+    material (void, crack, unknown segment) are one domain, since :func:`step_grid` fills them.
+
+    Parameters
+    ----------
+    interlayers : pandas.DataFrame
+        :func:`layerscope.imaging.interlayers.interlayer_table`.
+    inplane_spacing_nm : float
+        Site spacing along the layers (nm).
+    step : str
+        The step whose runs make the domains (``"O3'"``; ``"O1"`` for O1 blocks).
+    min_sites : int
+        A domain whose full depth runs along fewer sites is a ``fragment``.
+    grid : tuple, optional
+        :func:`step_grid` of ``interlayers`` when already made.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        One row per domain, top first: ``first_gap, last_gap`` (Li layers), ``n_tm_layers`` (steps),
+        ``n_sites_along`` (sites along the layers where it is ``n_tm_layers`` deep), ``u_start_nm,
+        u_end_nm``, ``fragment``, ``twin_type``.
+    labels, li_layers, u0_nm
+        The component of every grid cell (0 = none; row ``i`` = table row ``i - 1``), the Li layer of each
+        grid row and the first cell's ``u`` (nm).
+    """
+    cols = ["first_gap", "last_gap", "n_tm_layers", "n_sites_along", "u_start_nm", "u_end_nm", "fragment",
+            "twin_type"]
+    grid, li_layers, u0 = grid or step_grid(interlayers, inplane_spacing_nm=inplane_spacing_nm)
+    labels, n_comp = ndimage.label(grid == step) if grid.size else (np.zeros(grid.shape, int), 0)
+    rows = []
+    for c, (rs, cs) in enumerate(ndimage.find_objects(labels) if n_comp else [], start=1):
+        r0, r1 = max(rs.start - 1, 0), min(rs.stop + 1, grid.shape[0])  # the rows around it decide "closed"
+        member = labels[r0:r1, cs] == c
+        n, top, full = _runs_of_component(grid[r0:r1, cs], member)
+        top, full = top + r0, full + cs.start
+        along = np.nonzero(member.any(axis=0))[0] + cs.start
+        rows.append({"first_gap": int(li_layers[top]), "last_gap": int(li_layers[top] + 2 * (n - 1)),
+                     "n_tm_layers": n, "n_sites_along": int(full.size),
+                     "u_start_nm": u0 + along[0] * inplane_spacing_nm, "u_end_nm": u0 + along[-1] * inplane_spacing_nm,
+                     "fragment": bool(full.size < min_sites)})
+    table = pd.DataFrame(rows, columns=cols[:-1])
+    table["twin_type"] = [("fragment" if f else _twin_type(n)) if step == "O3'" else ""
+                          for n, f in zip(table["n_tm_layers"], table["fragment"])]
+    return table[cols], labels, li_layers, u0
+
+
+def _cell_labels(columns: pd.DataFrame, labels: np.ndarray, li_layers: np.ndarray, u0_nm: float,
+                 d_nm: float, layer_offset: int) -> np.ndarray:
+    """Component (0 = none) of the grid cell of gap ``layer + layer_offset`` at each column's u."""
+    out = np.zeros(len(columns), dtype=int)
+    if labels.size == 0:
+        return out
+    r = (columns["layer"].to_numpy(int) + layer_offset - li_layers[0]) // 2
+    j = np.floor((columns["u_nm"].to_numpy(float) - u0_nm) / d_nm + 0.5)
+    ok = (r >= 0) & (r < labels.shape[0]) & np.isfinite(j) & (j >= 0) & (j < labels.shape[1])
+    out[ok] = labels[r[ok], j[ok].astype(int)]
+    return out
+
+
+def _step_rows(columns: pd.DataFrame, interlayers: pd.DataFrame, phase: str, label: np.ndarray, *,
+               inplane_spacing_nm: float, cation_spacing_nm: float, first_id: int,
+               grid: tuple[np.ndarray, np.ndarray, float] | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """Rows of the domains table for the runs of ``phase`` steps (:func:`twin_like_domains`), and each column's domain.
+
+    A domain's columns are the Li-layer sites of its gaps and the ``phase``-labelled TM columns
+    beside them; the returned array holds the domain id of each column (-1 elsewhere). An O3'
+    domain spans the TM layers around its gaps; an O1 domain the layers and extent of the O1 column
+    components (``label``) that its columns belong to (the block as labelled column by column), those
+    around its gaps where it has no O1-labelled column.
+    """
+    table, labels, li_layers, u0 = twin_like_domains(interlayers, inplane_spacing_nm=inplane_spacing_nm, step=phase,
+                                                     grid=grid)
+    is_li = (columns["kind"] == "Li").to_numpy()
+    comp = np.where(is_li, _cell_labels(columns, labels, li_layers, u0, inplane_spacing_nm, 0), 0)
+    above = _cell_labels(columns, labels, li_layers, u0, inplane_spacing_nm, -1)
+    below = _cell_labels(columns, labels, li_layers, u0, inplane_spacing_nm, 1)
+    labelled = columns["phase"].to_numpy() == phase
+    comp = np.where(~is_li & labelled, np.where(above > 0, above, below), comp)
+    x, y, v = (columns[c].to_numpy(float) for c in ("x_nm", "y_nm", "v_nm"))
+    layer = columns["layer"].to_numpy(int)
+    rows, ids = [], np.full(len(columns), -1)
+    for i, td in enumerate(table.itertuples(), start=1):
+        sel = comp == i
+        span = np.isin(label, np.unique(label[sel & labelled])) & labelled \
+            if phase == "O1" and (sel & labelled).any() else None
+        first, last = (int(layer[span].min()), int(layer[span].max())) if span is not None else \
+            (td.first_gap - 1, td.last_gap + 1)
+        geo = span if span is not None else sel
+
+        def ext(a, f, m=geo):
+            return float(f(a[m])) if m.any() else np.nan
+
+        rows.append({
+            "domain": first_id + i - 1, "phase": phase, "n_columns": int(geo.sum()),
+            "n_tm_columns": int((geo & ~is_li).sum()), "fraction": float(geo.sum()) / max(len(columns), 1),
+            "first_layer": first, "last_layer": last, "n_cation_layers": last - first + 1,
+            "n_tm_layers": td.n_tm_layers, "thickness_nm": ext(v, np.max) - ext(v, np.min) + cation_spacing_nm,
+            "x_min_nm": ext(x, np.min), "x_max_nm": ext(x, np.max), "y_min_nm": ext(y, np.min),
+            "y_max_nm": ext(y, np.max), "n_tm_layers_labelled": int(np.unique(layer[geo & ~is_li]).size),
+            "fragment": td.fragment, "twin_type": td.twin_type})
+        ids[geo] = first_id + i - 1
+    return pd.DataFrame(rows), ids

@@ -70,10 +70,12 @@ __all__ = ["ColumnResult", "PhaseMap", "PhasesOptions", "analyse", "find_atom_co
 #: How per-column phase labels are assigned at block edges (docs/conventions.md, summary.json).
 LABEL_CONVENTION = (
     "TM-TM steps are read between consecutive TM layers; a twin-like (O3') domain of n layers is n consecutive "
-    "reversed steps (domains.csv n_tm_layers). Per column: a TM column is O3' when both its steps are reversed or "
-    "it lies right below a single reversed step, O1 when its step below is O1-like, rock salt/spinel when the Li "
-    "layer below it is; a Li-layer site takes the label of the step it lies in by the same rules (its own "
-    "environment first). Boundaries are defined to within one cation layer."
+    "reversed steps (domains.csv n_tm_layers), counted along the layers from the steps of interlayers.csv (a "
+    "reversed step next to an O1 block is one; pieces split by a void or crack are one). Per column: a TM "
+    "column is O3' when both its steps are reversed or it lies right below a single reversed step, O1 when its "
+    "step below is O1-like, rock salt/spinel when the Li layer below it is; a Li-layer site takes the label of "
+    "the step it lies in by the same rules (its own environment first). Boundaries are defined to within one "
+    "cation layer."
 )
 
 #: Smallest field accepted: this many TM layers across and columns along the layers.
@@ -822,7 +824,10 @@ def analyse(image: Any, options: PhasesOptions, *, pixel_size_nm: float | None =
     _q.add_spacings(cols, inplane_spacing_nm=d_t)
     cation = res.spacings.cation_spacing_nm
     pmap, pmap_px = _dom.phase_label_image(cols, shape=res.shape, pixel_size_nm=px, max_distance_nm=1.2 * cation)
-    domains = _dom.find_domains(cols, inplane_spacing_nm=d_t, cation_spacing_nm=cation)
+    from layerscope.imaging.interlayers import interlayer_table
+
+    inter = interlayer_table(cols)
+    domains = _dom.find_domains(cols, inplane_spacing_nm=d_t, cation_spacing_nm=cation, interlayers=inter)
     layers = _q.layer_table(cols, res)
     interfaces = _dom.interfaces(layers)
     quantities, glides = _q.quantities(cols, layers, res, phase_map=pmap, map_pixel_nm=pmap_px)
@@ -832,9 +837,6 @@ def analyse(image: Any, options: PhasesOptions, *, pixel_size_nm: float | None =
         inputs=[handle],
         parameters=dict(pixel_size_nm=px, **options.parameters(), command="phases"),
     )
-    from layerscope.imaging.interlayers import interlayer_table
-
-    inter = interlayer_table(cols)
     summary = _summary(cols, domains, layers, interfaces, quantities, res, time.perf_counter() - t0)
     summary["interlayers"] = {"segments": int(len(inter)), **{f"mixing_{k}": int(np.sum(inter["mixing"] == k))
                                                                for k in ("yes", "no", "uncertain")}}

@@ -115,7 +115,9 @@ def phase_section(pm, image: np.ndarray, *, title: str = "Atomic-resolution phas
         "along the basal planes, numbered as cation layers (TM layers are the full rows beside empty Li layers), and "
         "every TM column paired with the next TM layer. The registry of each pair gives the stacking (O3, the O3' "
         "twin, O1); the intensity of each Li-layer site over its TM neighbours gives the Li/TM mixing index and, "
-        "along a layer, rock salt (all sites lit) or spinel (every second site lit)."
+        "along a layer, rock salt (all sites lit) or spinel (every second site lit). A twin-like domain of n layers "
+        "is n consecutive reversed TM-TM steps at one position along the layers (counted from the steps, pieces "
+        "split by a void or crack as one; shorter than 8 sites: a fragment, not counted)."
         + (f"\n\n{extra_text}" if extra_text else "")
     )
     domains = pm.domains.head(20)
