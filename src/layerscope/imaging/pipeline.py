@@ -784,8 +784,11 @@ def analyse(image: Any, options: PhasesOptions, *, pixel_size_nm: float | None =
     data, px, handle, name = inp.data, inp.pixel_size_nm, inp.handle, name or inp.name
     zone, composition, enhance, noise_model = options.zone, options.composition, options.enhance, options.noise_model
     _check_size(data.shape, px, material_spacings(composition, zone))
-    check, res = _checked_columns(
-        lambda: _app.check_layered_oxide(data, pixel_size_nm=px, composition=composition, zone=zone, name=name),
+    # The check, then the provenance (the input's SHA-256), on this thread while the columns are found.
+    (check, provenance), res = _checked_columns(
+        lambda: (_app.check_layered_oxide(data, pixel_size_nm=px, composition=composition, zone=zone, name=name),
+                 Provenance.create(inputs=[handle],
+                                   parameters=dict(pixel_size_nm=px, **options.parameters(), command="phases"))),
         lambda: find_atom_columns(data, pixel_size_nm=px, zone=zone, composition=composition, enhance=enhance,
                                   noise_model=noise_model, scheduler=scheduler))
     _app.require_layer_contrast(res.lattice.rows_are_cation_rows, res.layers.parity_from_contrast,
@@ -829,10 +832,6 @@ def analyse(image: Any, options: PhasesOptions, *, pixel_size_nm: float | None =
     quantities, glides = _q.quantities(cols, layers, res, phase_map=pmap, map_pixel_nm=pmap_px)
     order = ["x_nm", "y_nm", "intensity", "kind", "layer", "phase", "mixing"]
     cols = cols[order + [c for c in cols.columns if c not in order]]
-    provenance = Provenance.create(
-        inputs=[handle],
-        parameters=dict(pixel_size_nm=px, **options.parameters(), command="phases"),
-    )
     from layerscope.imaging.interlayers import interlayer_table
 
     inter = interlayer_table(cols)
