@@ -121,12 +121,35 @@ def mark(name):
 import layerscope.cli
 mark("import cli")
 from layerscope.cli import run
+window = {}
+try:  # CPU of the two threads of analyse (this tree's pipeline._checked_columns; absent before it)
+    from layerscope.imaging import pipeline as _pl
+    _inner = _pl._checked_columns
+    def _timed_window(check, columns):
+        def timed(func, key):
+            def call():
+                t = time.thread_time()
+                try:
+                    return func()
+                finally:
+                    window[key] = time.thread_time() - t
+            return call
+        c0 = time.process_time()
+        window["cpu_before"] = c0
+        try:
+            return _inner(timed(check, "check"), timed(columns, "columns"))
+        finally:
+            window["cpu_window"] = time.process_time() - c0
+    _pl._checked_columns = _timed_window
+except (ImportError, AttributeError):
+    pass
 path, out, px, figures = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
 code = run(["phases", path, "--pixel-size-nm", px, "--out", out, "--overwrite"] + ([] if figures else ["--no-figures"]))
 mark("run")
 ru = resource.getrusage(resource.RUSAGE_SELF)
 summary = json.load(open(os.path.join(out, "summary.json")))
 print(json.dumps({"code": code, "marks": marks, "timings_s": summary["timings_s"], "cpu_s": ru.ru_utime + ru.ru_stime,
+                  "window": window, "cpu_end": time.process_time(),
                   "modules": sorted(m for m in ("dask", "tqdm", "matplotlib", "distributed") if m in sys.modules)}))
 """
 
@@ -152,9 +175,31 @@ def fresh_process(path: Path, out: Path, *, figures: bool, src: str | None = Non
     assert res["code"] == 0, done.stderr[-2000:]
     (_, w_start, c_start), (_, w_cli, c_cli), (_, w_run, c_run) = res["marks"]
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"total wall": wall, "total cpu": cpu, "import cli wall": w_cli - w_start, "import cli cpu": c_cli - c_start,
+    w = res["window"]
+    if "cpu_window" in w:  # the wall time the same CPU would take on 2 idle cores (see _two_core_estimate)
+        c_end = res["cpu_end"]
+        parts = dict(before=w["cpu_before"], check=w["check"], columns=w["columns"],
+                     pool=w["cpu_window"] - w["check"] - w["columns"], after=c_end - w["cpu_before"] - w["cpu_window"])
+        est = _two_core_estimate(**parts)
+    else:
+        est, parts = float("nan"), {}
+    return {"2-core estimate": est, **{f"cpu {k}": v for k, v in parts.items()}, "total wall": wall, "total cpu": cpu, "import cli wall": w_cli - w_start, "import cli cpu": c_cli - c_start,
             "command wall": w_run - w_cli, "command cpu": c_run - c_cli, "analyse wall": res["timings_s"]["map_phases"],
             "start-up wall": wall - (w_run - w_start), "_modules": res["modules"]}
+
+
+def _two_core_estimate(*, before: float, check: float, columns: float, pool: float, after: float) -> float:
+    """Wall seconds of a ``phases`` process on 2 idle cores, from the CPU seconds of its parts.
+
+    ``before``: the single-threaded start (interpreter start-up, imports, parsing, reading);
+    then the layered-oxide check (``check``, this thread) beside the column finder (``columns``,
+    a second thread, which hands ``pool`` CPU seconds of refinement blocks to a 2-thread pool):
+    that window takes at least the longer thread and at least half of its CPU; ``after``: the
+    single-threaded rest (classification, interlayers, phase map, writing). An estimate for a
+    machine whose cores are never idle: the CPU seconds themselves grow with the load.
+    """
+    window = max(check, columns + pool / 2.0, (check + columns + pool) / 2.0)
+    return before + window + after
 
 
 def fresh_runs(path: Path, workdir: Path, *, n: int, figures: bool, compare_src: str | None) -> dict[str, dict]:
@@ -238,6 +283,8 @@ def _print_fresh(label: str, fresh: dict[str, dict], n: int) -> None:
         print(f"  {tree}: start-up {r['start-up wall']:.2f} wall | import cli {r['import cli wall']:.2f} / "
               f"{r['import cli cpu']:.2f} | command {r['command wall']:.2f} / {r['command cpu']:.2f} (analyse "
               f"{r['analyse wall']:.2f} wall) | total {r['total wall']:.2f} / {r['total cpu']:.2f}; "
+              f"2-core estimate {r['2-core estimate']:.2f} (CPU: " + ", ".join(
+                  f"{k[4:]} {v:.2f}" for k, v in r.items() if k.startswith("cpu ")) + "); "
               f"imported: {', '.join(r['_modules']) or 'no dask, tqdm, matplotlib, distributed'}")
 
 
