@@ -18,7 +18,15 @@ timed one by one in this process (best of ``--repeats``; wall and CPU seconds):
 * ``process --no-figures`` -- ``python -m layerscope phases ... --no-figures`` as a new process
   (interpreter start-up and imports included; CPU of the child from ``getrusage``).
 
+``--fresh N`` runs ``phases --no-figures`` (and, with ``--figures``, ``phases``) N times in new
+processes through a probe that times the stages of the process (Python start-up, importing the
+CLI, the command through :func:`layerscope.cli.run`, and in it the imports of the phases path and the
+run's own ``timings_s``); ``--compare-src DIR`` runs the same probe with ``PYTHONPATH=DIR``
+(e.g. the main checkout's ``src``) interleaved with this tree's, so that before and after meet the
+same load: the side-by-side anchor of a speed change.
+
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/imaging_speed.py [--repeats 3] [--profile 25]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/imaging_speed.py --repeats 0 --fresh 5 --compare-src ../main/src
 
 ``--profile N`` prints the N most expensive functions (cumulative) of one ``analyse`` under
 cProfile. The load average is printed with the timings: on a shared machine the wall time is
@@ -104,6 +112,108 @@ def _process(path: Path, out: Path) -> tuple[float, float]:
     return time.perf_counter() - w0, cpu
 
 
+#: The child of :func:`fresh_process`: stage marks (wall, CPU since the interpreter started) as JSON.
+_PROBE = r"""
+import json, os, resource, sys, time
+marks = [("start", time.perf_counter(), time.process_time())]
+def mark(name):
+    marks.append((name, time.perf_counter(), time.process_time()))
+import layerscope.cli
+mark("import cli")
+from layerscope.cli import run
+window = {}
+try:  # CPU of the two threads of analyse (this tree's pipeline._checked_columns; absent before it)
+    from layerscope.imaging import pipeline as _pl
+    _inner = _pl._checked_columns
+    def _timed_window(check, columns):
+        def timed(func, key):
+            def call():
+                t = time.thread_time()
+                try:
+                    return func()
+                finally:
+                    window[key] = time.thread_time() - t
+            return call
+        c0 = time.process_time()
+        window["cpu_before"] = c0
+        try:
+            return _inner(timed(check, "check"), timed(columns, "columns"))
+        finally:
+            window["cpu_window"] = time.process_time() - c0
+    _pl._checked_columns = _timed_window
+except (ImportError, AttributeError):
+    pass
+path, out, px, figures = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
+code = run(["phases", path, "--pixel-size-nm", px, "--out", out, "--overwrite"] + ([] if figures else ["--no-figures"]))
+mark("run")
+ru = resource.getrusage(resource.RUSAGE_SELF)
+summary = json.load(open(os.path.join(out, "summary.json")))
+print(json.dumps({"code": code, "marks": marks, "timings_s": summary["timings_s"], "cpu_s": ru.ru_utime + ru.ru_stime,
+                  "window": window, "cpu_end": time.process_time(),
+                  "modules": sorted(m for m in ("dask", "tqdm", "matplotlib", "distributed") if m in sys.modules)}))
+"""
+
+
+def fresh_process(path: Path, out: Path, *, figures: bool, src: str | None = None) -> dict[str, float]:
+    """Wall and CPU seconds of one new ``layerscope phases`` process, whole and by stage.
+
+    ``start-up``: from launching the process to the first line of the probe (the interpreter);
+    ``import cli``: :mod:`layerscope.cli`; ``command``: :func:`layerscope.cli.run` (parsing, the
+    imports of the phases path, the analysis, the writing); ``analyse`` (wall, from the run's
+    ``timings_s``); ``total``: launch to exit, CPU from ``getrusage`` of the child.
+    """
+    env = dict(os.environ)
+    if src:
+        env["PYTHONPATH"] = src
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    w0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", _PROBE, str(path), str(out), str(PX), "1" if figures else "0"],
+                          check=True, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - w0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    res = json.loads(done.stdout.strip().splitlines()[-1])
+    assert res["code"] == 0, done.stderr[-2000:]
+    (_, w_start, c_start), (_, w_cli, c_cli), (_, w_run, c_run) = res["marks"]
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    w = res["window"]
+    if "cpu_window" in w:  # the wall time the same CPU would take on 2 idle cores (see _two_core_estimate)
+        c_end = res["cpu_end"]
+        parts = dict(before=w["cpu_before"], check=w["check"], columns=w["columns"],
+                     pool=w["cpu_window"] - w["check"] - w["columns"], after=c_end - w["cpu_before"] - w["cpu_window"])
+        est = _two_core_estimate(**parts)
+    else:
+        est, parts = float("nan"), {}
+    return {"2-core estimate": est, **{f"cpu {k}": v for k, v in parts.items()}, "total wall": wall, "total cpu": cpu, "import cli wall": w_cli - w_start, "import cli cpu": c_cli - c_start,
+            "command wall": w_run - w_cli, "command cpu": c_run - c_cli, "analyse wall": res["timings_s"]["map_phases"],
+            "start-up wall": wall - (w_run - w_start), "_modules": res["modules"]}
+
+
+def _two_core_estimate(*, before: float, check: float, columns: float, pool: float, after: float) -> float:
+    """Wall seconds of a ``phases`` process on 2 idle cores, from the CPU seconds of its parts.
+
+    ``before``: the single-threaded start (interpreter start-up, imports, parsing, reading);
+    then the layered-oxide check (``check``, this thread) beside the column finder (``columns``,
+    a second thread, which hands ``pool`` CPU seconds of refinement blocks to a 2-thread pool):
+    that window takes at least the longer thread and at least half of its CPU; ``after``: the
+    single-threaded rest (classification, interlayers, phase map, writing). An estimate for a
+    machine whose cores are never idle: the CPU seconds themselves grow with the load.
+    """
+    window = max(check, columns + pool / 2.0, (check + columns + pool) / 2.0)
+    return before + window + after
+
+
+def fresh_runs(path: Path, workdir: Path, *, n: int, figures: bool, compare_src: str | None) -> dict[str, dict]:
+    """``n`` new processes of this tree (and of ``compare_src``, interleaved); best of each stage."""
+    trees = {"this tree": None, **({f"PYTHONPATH={compare_src}": compare_src} if compare_src else {})}
+    runs: dict[str, list[dict]] = {k: [] for k in trees}
+    for i in range(n):
+        for name, src in trees.items():
+            runs[name].append(fresh_process(path, workdir / f"fresh{i}{len(runs[name])}{bool(src)}", figures=figures,
+                                            src=src))
+    return {name: {k: min(r[k] for r in rs) if not k.startswith("_") else rs[0][k] for k in rs[0]}
+            for name, rs in runs.items()}
+
+
 def breakdown(path: Path) -> dict[str, float]:
     """CPU seconds of the parts of ``analyse`` called one by one (the same calls, same arguments)."""
     from layerscope.imaging import applicability, domains, quantities
@@ -153,35 +263,63 @@ def profile(path: Path, top: int) -> None:
     pstats.Stats(prof).sort_stats("tottime").print_stats(top)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--size", type=int, default=SIZE)
-    ap.add_argument("--profile", type=int, default=0, help="print the N most expensive functions of one analyse")
-    ap.add_argument("--json", type=Path, default=None)
-    args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        path = tmp / "o3_2048.npy"
-        t0 = time.perf_counter()
-        np.save(path, make_image(args.size))
-        print(f"image {args.size}² at {PX} nm/px, {DOSE:g} e/A^2: simulated in {time.perf_counter() - t0:.1f} s")
-        if args.profile:
-            profile(path, args.profile)
-        runs = [steps(path, tmp / f"run{i}") for i in range(args.repeats)]
-        parts = breakdown(path)
+def _print_steps(runs: list[dict], parts: dict[str, float]) -> dict:
     best = {k: (min(r[k][0] for r in runs), min(r[k][1] for r in runs)) for k in runs[0] if not k.startswith("_")}
     n_rows, n_detected = runs[0]["_columns"]
     print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}; {int(n_rows)} table rows, "
-          f"{int(n_detected)} detected columns; best of {args.repeats} (wall / CPU s):")
+          f"{int(n_detected)} detected columns; best of {len(runs)} (wall / CPU s):")
     for k, (w, c) in best.items():
         print(f"  {k:22s} {w:6.2f}  {c:6.2f}")
     print("CPU seconds of the parts of analyse (one run each):")
     for k, c in parts.items():
         print(f"  {k:22s} {c:6.2f}")
+    return best
+
+
+def _print_fresh(label: str, fresh: dict[str, dict], n: int) -> None:
+    print(f"new processes, {label}: best of {n}, load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} "
+          f"(wall / CPU s)")
+    for tree, r in fresh.items():
+        print(f"  {tree}: start-up {r['start-up wall']:.2f} wall | import cli {r['import cli wall']:.2f} / "
+              f"{r['import cli cpu']:.2f} | command {r['command wall']:.2f} / {r['command cpu']:.2f} (analyse "
+              f"{r['analyse wall']:.2f} wall) | total {r['total wall']:.2f} / {r['total cpu']:.2f}; "
+              f"2-core estimate {r['2-core estimate']:.2f} (CPU: " + ", ".join(
+                  f"{k[4:]} {v:.2f}" for k, v in r.items() if k.startswith("cpu ")) + "); "
+              f"imported: {', '.join(r['_modules']) or 'no dask, tqdm, matplotlib, distributed'}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3, help="in-process runs of every step (0: none)")
+    ap.add_argument("--size", type=int, default=SIZE)
+    ap.add_argument("--image", type=Path, default=None, help="use this .npy (0.01 nm pixels) instead of simulating")
+    ap.add_argument("--profile", type=int, default=0, help="print the N most expensive functions of one analyse")
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--fresh", type=int, default=0, help="new phases --no-figures processes, stage by stage")
+    ap.add_argument("--figures", action="store_true", help="with --fresh: also new phases processes with figures")
+    ap.add_argument("--compare-src", default=None, help="with --fresh: the same probe with PYTHONPATH=this, interleaved")
+    args = ap.parse_args()
+    out: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        path = args.image or tmp / "o3_2048.npy"
+        if args.image is None:
+            t0 = time.perf_counter()
+            np.save(path, make_image(args.size))
+            print(f"image {args.size}² at {PX} nm/px, {DOSE:g} e/A^2: simulated in {time.perf_counter() - t0:.1f} s")
+        if args.profile:
+            profile(path, args.profile)
+        if args.repeats:
+            runs = [steps(path, tmp / f"run{i}") for i in range(args.repeats)]
+            out.update(runs=runs, parts_cpu_s=breakdown(path))
+            out["best"] = _print_steps(runs, out["parts_cpu_s"])
+        for figures in (False, True) if args.figures else (False,):
+            if args.fresh:
+                label = "phases" if figures else "phases --no-figures"
+                out[label] = fresh_runs(path, tmp, n=args.fresh, figures=figures, compare_src=args.compare_src)
+                _print_fresh(label, out[label], args.fresh)
     if args.json:
-        args.json.write_text(json.dumps({"best": best, "runs": runs, "parts_cpu_s": parts, "loadavg": os.getloadavg()},
-                                        indent=1))
+        args.json.write_text(json.dumps({**out, "loadavg": os.getloadavg()}, indent=1))
 
 
 if __name__ == "__main__":

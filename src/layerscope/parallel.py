@@ -4,6 +4,7 @@ Per-frame, per-file and per-site work fans out through :func:`map_tasks`; lazy (
 are evaluated through :func:`compute`. By default both run on Dask's local threaded scheduler in
 this process; given the address of a running ``dask.distributed`` scheduler (``tcp://host:8786``)
 they submit the same tasks there. Results come back in input order and equal the in-process run.
+Dask (and tqdm) are imported on first use, so a command that fans nothing out does not pay for them.
 
 Progress: steps that take longer than about 2 s show a labelled tqdm bar on stderr, only when
 stderr is a terminal (never in logs, pipes or tests); see :func:`progress_bar`.
@@ -20,10 +21,6 @@ import re
 import sys
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
-
-import dask
-import dask.threaded
-from tqdm.auto import tqdm
 
 from layerscope.errors import InputError
 
@@ -70,8 +67,34 @@ def progress_bar(total: int | None, description: str, *, enabled: bool = True):
     enabled : bool
         False: never shown.
     """
+    if not (enabled and _bars_shown()):
+        return _NoBar(total)  # no tqdm import (0.07 s of a new process) for a bar nobody sees
+    from tqdm.auto import tqdm
+
     return tqdm(total=total, desc=description, unit="task", leave=False, delay=PROGRESS_DELAY_S,
                 disable=not (enabled and _bars_shown()), file=sys.stderr, dynamic_ncols=True)
+
+
+class _NoBar:
+    """The part of a tqdm bar that layerscope uses, doing nothing (stderr is not a terminal)."""
+
+    def __init__(self, total: int | None) -> None:
+        self.total, self.n = total, 0
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+
+    def close(self) -> None:
+        pass
+
+    def set_description(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __enter__(self) -> "_NoBar":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
 
 
 def progress(iterable: Iterable[T], description: str = "", *, total: int | None = None,
@@ -227,7 +250,9 @@ def scheduler_context(scheduler: Any = None) -> Iterator[dict[str, Any]]:
     (debugging); a ``distributed.Client``: that client; a string address: a client connected to
     it for the duration of the block.
     """
-    if scheduler is None or scheduler == "threads" or scheduler is dask.threaded.get:
+    if _local_threads(scheduler):
+        import dask.threaded
+
         # the threaded scheduler's function, not its name: Dask resolves a name by importing
         # ``distributed`` to look for a default client (0.3 s CPU, 0.7 s wall per process)
         yield {"scheduler": dask.threaded.get, "num_workers": default_workers()}
@@ -244,6 +269,14 @@ def scheduler_context(scheduler: Any = None) -> Iterator[dict[str, Any]]:
             _close(client)
     else:  # a distributed.Client given by the caller
         yield {"scheduler": scheduler}
+
+
+def _local_threads(scheduler: Any) -> bool:
+    """None, ``"threads"`` or Dask's threaded ``get``: this process's threads."""
+    if scheduler is None or (isinstance(scheduler, str) and scheduler == "threads"):
+        return True
+    return callable(scheduler) and getattr(scheduler, "__module__", "") == "dask.threaded" \
+        and getattr(scheduler, "__name__", "") == "get"
 
 
 def _is_client(obj: Any) -> bool:
@@ -269,7 +302,10 @@ def map_tasks(
     description: str = "",
     **kwargs: Any,
 ) -> list[R]:
-    """Apply ``func(item, **kwargs)`` to every item through Dask; results in input order.
+    """Apply ``func(item, **kwargs)`` to every item; results in input order.
+
+    Local threads (the default, ``"threads"``): Dask's threaded scheduler with :func:`default_workers`
+    threads; a ``dask.distributed`` client or address: its workers.
 
     Parameters
     ----------
@@ -289,6 +325,8 @@ def map_tasks(
     items = list(items)
     if not items:
         return []
+    import dask
+
     with scheduler_context(scheduler) as opts:
         client = opts.get("scheduler")
         with progress_bar(len(items), description or getattr(func, "__name__", "tasks"), enabled=progress) as bar:
@@ -329,6 +367,8 @@ def compute(*collections: Any, scheduler: Any = None, progress: bool = False, de
         if _is_client(client):
             with progress_bar(len(collections), description, enabled=progress) as bar:
                 return tuple(_gather(client, client.compute(list(collections)), bar))
+        import dask
+
         with progress_bar(None, description, enabled=progress) as bar:
             with _BarCallback(bar, prefix=count):
                 return dask.compute(*collections, **opts)
@@ -336,6 +376,8 @@ def compute(*collections: Any, scheduler: Any = None, progress: bool = False, de
 
 def compute_here(collection: Any) -> Any:
     """Evaluate a collection in the calling thread (inside a task: never re-enters a cluster)."""
+    import dask
+
     return dask.compute(collection, scheduler="sync")[0]
 
 
@@ -343,6 +385,8 @@ def compute_here(collection: Any) -> Any:
 def in_task() -> Iterator[None]:
     """Inside a task: any Dask evaluation (explicit or by a library) runs in the calling thread,
     not on the cluster's client that a ``dask.distributed`` worker would otherwise use."""
+    import dask
+
     with dask.config.set(scheduler="sync"):
         yield
 

@@ -593,7 +593,9 @@ def refine_columns(
     nb_idx, nb = _neighbours(rows, cols)
     dy, dx = _window(radius_px)
     slices = [slice(s0, min(n, s0 + _BLOCK)) for s0 in range(0, n, _BLOCK)]
-    blocks = [_make_block(data, rows[sl], cols[sl], nb[sl] if voronoi else None, nb_idx[sl], dy, dx) for sl in slices]
+    # The blocks' windows are cut on local threads (where the image is), whatever the scheduler of the fits.
+    blocks = map_tasks(_make_block_item, [(rows[sl], cols[sl], nb[sl] if voronoi else None, nb_idx[sl]) for sl in slices],
+                       scheduler=None, progress=False, data=data, dy=dy, dx=dx)
 
     def run(p_start, p_all, width, *, fit_sigma, poisson, iters, information):
         parts = map_tasks(
@@ -634,6 +636,12 @@ def refine_columns(
     frame["volume"] = 2.0 * np.pi * frame["amplitude"] * frame["sigma_px"] ** 2
     frame["fit_ok"] = ok
     return frame
+
+
+def _make_block_item(item, *, data, dy, dx) -> _Block:
+    """Adapter for :func:`layerscope.parallel.map_tasks`: ``item`` is ``(rows, cols, nb, nb_idx)`` of one block."""
+    rows, cols, nb, nb_idx = item
+    return _make_block(data, rows, cols, nb, nb_idx, dy, dx)
 
 
 def _fit_block_item(item, **kwargs) -> dict:

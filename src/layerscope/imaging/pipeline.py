@@ -786,9 +786,13 @@ def analyse(image: Any, options: PhasesOptions, *, pixel_size_nm: float | None =
     data, px, handle, name = inp.data, inp.pixel_size_nm, inp.handle, name or inp.name
     zone, composition, enhance, noise_model = options.zone, options.composition, options.enhance, options.noise_model
     _check_size(data.shape, px, material_spacings(composition, zone))
-    check = _app.check_layered_oxide(data, pixel_size_nm=px, composition=composition, zone=zone, name=name)
-    res = find_atom_columns(data, pixel_size_nm=px, zone=zone, composition=composition, enhance=enhance,
-                            noise_model=noise_model, scheduler=scheduler)
+    # The check, then the provenance (the input's SHA-256), on this thread while the columns are found.
+    (check, provenance), res = _checked_columns(
+        lambda: (_app.check_layered_oxide(data, pixel_size_nm=px, composition=composition, zone=zone, name=name),
+                 Provenance.create(inputs=[handle],
+                                   parameters=dict(pixel_size_nm=px, **options.parameters(), command="phases"))),
+        lambda: find_atom_columns(data, pixel_size_nm=px, zone=zone, composition=composition, enhance=enhance,
+                                  noise_model=noise_model, scheduler=scheduler))
     _app.require_layer_contrast(res.lattice.rows_are_cation_rows, res.layers.parity_from_contrast,
                                 composition=composition, name=name)
     res.notes.append(f"layered-oxide check: {check.row_fraction:.0%} of the columns in layered rows, column spacing "
@@ -833,15 +837,36 @@ def analyse(image: Any, options: PhasesOptions, *, pixel_size_nm: float | None =
     quantities, glides = _q.quantities(cols, layers, res, phase_map=pmap, map_pixel_nm=pmap_px)
     order = ["x_nm", "y_nm", "intensity", "kind", "layer", "phase", "mixing"]
     cols = cols[order + [c for c in cols.columns if c not in order]]
-    provenance = Provenance.create(
-        inputs=[handle],
-        parameters=dict(pixel_size_nm=px, **options.parameters(), command="phases"),
-    )
     summary = _summary(cols, domains, layers, interfaces, quantities, res, time.perf_counter() - t0)
     summary["interlayers"] = {"segments": int(len(inter)), **{f"mixing_{k}": int(np.sum(inter["mixing"] == k))
                                                                for k in ("yes", "no", "uncertain")}}
     return PhaseMap(columns=cols, domains=domains, layers=layers, interfaces=interfaces, glides=glides, phase_map=pmap,
                     phase_map_pixel_nm=pmap_px, summary=summary, result=res, provenance=provenance, interlayers=inter)
+
+
+def _checked_columns(check: Any, columns: Any) -> tuple[Any, ColumnResult]:
+    """The layered-oxide check (this thread) and the column finder (a second one) at once: 2 cores' wall time.
+
+    ``check`` and ``columns`` are the two calls without arguments; they read the same image and
+    share nothing else, so every number is the one of calling them one after the other. The check
+    decides first: its refusal is raised as soon as it is made (the column finder's work is then
+    discarded; its thread is a daemon and never holds the process), the finder's result or error
+    otherwise.
+    """
+    import threading
+    from concurrent.futures import Future
+
+    found: Future = Future()
+
+    def work() -> None:
+        found.set_running_or_notify_cancel()
+        try:
+            found.set_result(columns())
+        except BaseException as exc:  # handed to the caller's thread by found.result()
+            found.set_exception(exc)
+
+    threading.Thread(target=work, name="layerscope-columns", daemon=True).start()
+    return check(), found.result()
 
 
 def _phase_labels(cols: pd.DataFrame, env: pd.DataFrame, is_li: np.ndarray,
