@@ -47,7 +47,7 @@ from scipy.spatial import cKDTree
 
 from layerscope.errors import CalibrationError, InputError
 
-__all__ = ["LayeredCheck", "check_layered_oxide", "require_layer_contrast", "MIN_ROW_FRACTION",
+__all__ = ["LayeredCheck", "check_layered_oxide", "require_layer_contrast", "degraded_note", "MIN_ROW_FRACTION",
            "MIN_RUN_FRACTION", "MIN_LAYER_CONTRAST", "CALIBRATION_TOLERANCE"]
 
 #: Smallest fraction of columns with at most 3 neighbours within 1.3 nn for a layered oxide.
@@ -214,3 +214,11 @@ def require_layer_contrast(rows_are_cation_rows: bool, parity_from_contrast: boo
             f"told apart; phases maps layered oxides with visible TM/Li layer contrast: check --composition and "
             f"--zone, or run 'layerscope columns'"
         )
+
+
+def degraded_note(check: LayeredCheck) -> str:
+    """The clause the phase map's notes add when check 1b accepted the image ('' otherwise)."""
+    if not check.degraded:
+        return ""
+    return (f" (degraded: {check.run_fraction:.0%} in runs of layered rows and the material's layered lattice in "
+            f"the power spectrum; heavy cation mixing or spinel/rock-salt blocks)")
