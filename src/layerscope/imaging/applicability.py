@@ -180,7 +180,7 @@ def check_layered_oxide(data: np.ndarray, *, pixel_size_nm: float, composition: 
             f"{name} is not a layered oxide seen along [100]/[110]: {frac:.0%} of its columns sit in layered rows "
             f"(median {med:.0f} neighbours within 1.3x the nearest distance, a cubic, hexagonal or close-packed "
             f"lattice; a layered oxide has 2 in-row neighbours and dark Li layers"
-            f"{'' if fl is None else ', or at least ' + format(MIN_RUN_FRACTION, '.0%') + ' in runs of layered rows'}"
+            f"{'' if fl is None else f'; {runs:.0%} in runs of layered rows, {MIN_RUN_FRACTION:.0%} for a degraded one'}"
             f"); phases maps layered oxides only: run 'layerscope columns' for other crystals, or check --zone"
         )
     # Along the layers the FFT period is the column spacing; the nearest-column distance can be a
