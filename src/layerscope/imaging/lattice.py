@@ -600,7 +600,9 @@ def index_layers(
     0.237 nm and O1's 0.215 nm all round to 1).  TM layers are the full rows whose neighbouring
     layers are empty or sparse (Li layers of O3/O1/O3' hold no visible column; a Li layer with
     Li/TM mixing a few, a spinel Li layer every second site); the parity of those rows, weighted
-    by their size, decides which layers are TM layers.
+    by their size, decides which layers are TM layers. When no full row (0.7 of the widest) has
+    sparse layers on both sides, rows at least 0.3 as dense vote instead (a crystal filling only
+    part of a rotated field).
 
     Parameters
     ----------
@@ -634,14 +636,12 @@ def index_layers(
     # layers seen, are missing or at most 0.6 as dense.
     dens_of_layer = np.zeros(layer_of_row.max() + 1 if kept.any() else 1)
     np.maximum.at(dens_of_layer, layer_of_row[kept], density[kept])
-    votes = np.zeros(2)
-    last = dens_of_layer.size - 1
-    for r in np.nonzero(kept)[0]:
-        k = layer_of_row[r]
-        if density[r] < 0.7 or k == 0 or k == last:
-            continue
-        if dens_of_layer[k - 1] <= 0.6 * density[r] and dens_of_layer[k + 1] <= 0.6 * density[r]:
-            votes[k % 2] += counts[r]
+    votes = _parity_votes(layer_of_row, kept, density, counts, dens_of_layer, full=0.7)
+    if votes.sum() == 0:
+        # No full row between sparse layers: a crystal that fills only part of the field (a
+        # rotated wedge edge: its layered rows 0.38-0.68 of the widest, heavily mixed rows full)
+        # votes with its substantial rows (>= 0.3, the anchors) between sparse layers.
+        votes = _parity_votes(layer_of_row, kept, density, counts, dens_of_layer, full=0.3)
     if votes.sum() > 0:
         parity = int(np.argmax(votes))
         from_contrast = True
@@ -649,6 +649,21 @@ def index_layers(
         parity = 0
         from_contrast = False
     return LayerIndex(layer_of_row, parity, from_contrast, density)
+
+
+def _parity_votes(layer_of_row: np.ndarray, kept: np.ndarray, density: np.ndarray, counts: np.ndarray,
+                  dens_of_layer: np.ndarray, *, full: float) -> np.ndarray:
+    """Column-weighted votes for the TM-layer parity: rows at least ``full`` dense whose
+    neighbouring layers, both inside the range of layers seen, are missing or at most 0.6 as dense."""
+    votes = np.zeros(2)
+    last = dens_of_layer.size - 1
+    for r in np.nonzero(kept)[0]:
+        k = layer_of_row[r]
+        if density[r] < full or k == 0 or k == last:
+            continue
+        if dens_of_layer[k - 1] <= 0.6 * density[r] and dens_of_layer[k + 1] <= 0.6 * density[r]:
+            votes[k % 2] += counts[r]
+    return votes
 
 
 def _number_rows(v_mean: np.ndarray, density: np.ndarray, cation_spacing_nm: float,
