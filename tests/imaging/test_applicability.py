@@ -83,3 +83,29 @@ def test_low_dose_layers_without_strong_column_spots_are_refused_as_too_few_coun
         map_phases(img, pixel_size_nm=px, zone=p["zone"], composition=p["chemistry"])
     spacing = float(str(info.value).split("spacing (")[1].split(" nm")[0])
     assert spacing == pytest.approx(0.2484, rel=0.02) and "\n" not in str(info.value)
+
+
+def test_spacing_along_the_layers_comes_from_the_spectrum_when_the_nearest_columns_are_a_pair(monkeypatch):
+    # A Li-rich report draw (C2/m(8)|O3|mixed O3|spinel, pixel size right) had its nearest-column
+    # distance at 0.1955 nm, 21 % short of the 0.2464 nm column spacing: refused as a wrong pixel
+    # size. Here the nearest distance of a clean O3 image is made 21 % short the same way; the
+    # column spacing along the layers is then read from the power spectrum (truth 0.2438 nm).
+    import dataclasses
+
+    import layerscope.imaging.generic as generic
+
+    real = generic.image_lattice
+
+    def short_pair(data, *, pixel_size_nm):
+        lat = real(data, pixel_size_nm=pixel_size_nm)
+        return dataclasses.replace(lat, nn_distance_nm=0.79 * lat.nn_distance_nm)
+
+    img = noisy(small_o3(), 1e4, seed=1)
+    monkeypatch.setattr(generic, "image_lattice", short_pair)
+    check = check_layered_oxide(img, pixel_size_nm=PX, composition="LiCoO2", zone="100")
+    assert check.nn_distance_nm == pytest.approx(0.79 * 0.2438, rel=0.03)
+    assert check.spacing_nm == pytest.approx(0.2438, rel=0.02) and abs(check.deviation) < 0.02
+    # the pixel size 15 % off is still refused, and the suggestion is the true one within 3 %
+    with pytest.raises(CalibrationError, match=r"--pixel-size-nm") as info:
+        check_layered_oxide(img, pixel_size_nm=PX * 1.15, composition="LiCoO2", zone="100")
+    assert float(str(info.value).split("about ")[1].split(" nm")[0]) == pytest.approx(PX, rel=0.03)
