@@ -54,8 +54,8 @@ __all__ = ["LayeredCheck", "check_layered_oxide", "require_layer_contrast", "deg
 MIN_ROW_FRACTION = 0.3
 #: Largest relative deviation of the column spacing from the material's.
 CALIBRATION_TOLERANCE = 0.10
-#: Check 1b: smallest fraction of columns in runs of layered rows (a layered row with at least two
-#: neighbours in layered rows) of a degraded layered oxide.
+#: Check 1b: smallest fraction of columns in runs of layered rows (a column in a layered row with
+#: another such column within 1.3 nn) of a degraded layered oxide.
 MIN_RUN_FRACTION = 0.10
 #: Check 1b: smallest power of the c/3 (TM/Li layer) fringe over the noise at its frequency.
 MIN_LAYER_CONTRAST = 25.0
@@ -76,7 +76,7 @@ class LayeredCheck:
     expected_nm : float
         The material's column spacing along the layers in the zone (nm).
     run_fraction : float
-        Fraction of interior columns in layered rows with at least two neighbours in layered rows.
+        Fraction of interior columns in layered rows with another layered-row column within 1.3 nn.
     spacing_nm : float or None
         The column spacing along the layers compared with ``expected_nm`` (nm): the power
         spectrum's when the material's lattice was searched there, else ``nn_distance_nm`` (None).
@@ -101,7 +101,7 @@ class LayeredCheck:
 def _row_statistics(data: np.ndarray, pixel_size_nm: float, nn_nm: float,
                     sigma_nm: float) -> tuple[float, float, float]:
     """Fraction of interior columns in layered rows, their median neighbour count, and the
-    fraction in layered rows with at least two neighbours in layered rows too (runs of rows)."""
+    fraction in layered rows with another layered-row column within 1.3 nn (runs of rows)."""
     from layerscope.imaging.columns import detect_columns
 
     det = detect_columns(data, pixel_size_nm=pixel_size_nm, min_separation_nm=0.85 * nn_nm,
