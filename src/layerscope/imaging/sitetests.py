@@ -11,8 +11,9 @@ that follows from the noise of the pixels in its window:
 - any other image has the white-noise variance of :func:`layerscope.imaging.columns.estimate_noise`.
 
 :func:`amplitude_errors` gives that error; :func:`mixing_decisions` turns a Li-layer site's mixing
-index and its error into "yes" / "no" / "uncertain" (the same two-standard-error rule as the
-segments of ``interlayers.csv``); :func:`extend_layer_ends` places the TM columns a layer lacks
+index and its error into "yes" / "no" / "uncertain" (two standard errors from the threshold; the
+segments of ``interlayers.csv`` use the same rule on their mean, with these errors pooled and a
+systematic 0.02 added: :mod:`layerscope.imaging.interlayers`); :func:`extend_layer_ends` places the TM columns a layer lacks
 beyond its last detected column, one site at a time, while the site's amplitude is significant
 (a likelihood-ratio test of "a column of the fitted amplitude" against "no column", Gaussian
 approximation of the Poisson likelihood, ``z = A / sigma_A``).
