@@ -17,14 +17,23 @@ import pandas as pd
 
 from layerscope.imaging.lattice import wrap_half
 
-__all__ = ["interlayer_table", "MIXING_THRESHOLD"]
+__all__ = ["interlayer_table", "extend_steps", "MIXING_THRESHOLD"]
 
 #: Mixing index above which a Li layer holds TM: the Li columns and the O tails give 0.02-0.06
 #: (docs/validation.md), a 10 % exchange about 0.1 more.
 MIXING_THRESHOLD = 0.1
 
+#: Steps extended to a Li-layer site without a TM pair of its own (see :func:`extend_steps`).
+STEP_RELATIONS = ("O3", "O3'", "O1")
+#: Largest distance (column spacings) from an unknown run to the measured site whose step it takes.
+EXTEND_REACH = 2.5
+#: Largest difference (column spacings) between the site's offset from a TM layer and the measured run's.
+EXTEND_TOLERANCE = 0.15
+#: Most sites an unknown run at the end of a gap (a measured run on one side only) takes the step for.
+EXTEND_END_SITES = 2
+
 _COLUMNS = ["li_layer", "upper_tm_layer", "lower_tm_layer", "segment", "n_sites", "u_start_nm", "u_end_nm",
-            "x_nm", "y_nm", "step", "registry", "registry_sem", "environment", "li_fill", "li_fill_sem",
+            "x_nm", "y_nm", "step", "step_source", "registry", "registry_sem", "environment", "li_fill", "li_fill_sem",
             "mixing", "n_sites_mixed", "n_sites_uncertain"]
 
 
@@ -78,10 +87,128 @@ def _majority(values: pd.Series, key: np.ndarray) -> pd.Series:
     return counts.drop_duplicates("k").set_index("k")["v"]
 
 
+def _circular_mean(values: np.ndarray) -> float:
+    """Circular mean of offsets in column spacings, in [-1/2, 1/2); NaN when none is finite."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return float("nan")
+    return float(wrap_half(np.arctan2(np.sin(2 * np.pi * v).mean(), np.cos(2 * np.pi * v).mean()) / (2 * np.pi)))
+
+
+def _tm_offsets(u_nm: np.ndarray, tm_u_nm: np.ndarray, d_t: float) -> np.ndarray:
+    """Offset (column spacings) of each ``u_nm`` from the lattice of one TM layer, read from all of its
+    columns within 3 column spacings (NaN where there is none)."""
+    out = np.full(len(u_nm), np.nan)
+    for i, x in enumerate(u_nm):
+        near = tm_u_nm[np.abs(tm_u_nm - x) <= 3.0 * d_t]
+        out[i] = _circular_mean((x - near) / d_t) if near.size else np.nan
+    return out
+
+
+def _neighbours(run: np.ndarray, u: np.ndarray, rel: np.ndarray, env: np.ndarray, d_t: float) -> list[np.ndarray]:
+    """The measured runs beside an unknown ``run`` (indices into one layer sorted along u): for each side
+    whose next site holds a step, lies within ``EXTEND_REACH`` spacings and has the run's environment,
+    up to three consecutive sites of that step (nearest first)."""
+    out = []
+    for end, step in ((run[0], -1), (run[-1], 1)):
+        j = end + step
+        if not (0 <= j < u.size) or rel[j] not in STEP_RELATIONS or abs(u[j] - u[end]) > EXTEND_REACH * d_t:
+            continue
+        if np.any(env[run] != env[j]):
+            continue
+        ref = [j]
+        while len(ref) < 3 and 0 <= ref[-1] + step < u.size and rel[ref[-1] + step] == rel[j] \
+                and abs(u[ref[-1] + step] - u[ref[-1]]) <= 1.5 * d_t:
+            ref.append(ref[-1] + step)
+        out.append(np.array(ref))
+    return out
+
+
+def _run_step(run: np.ndarray, u: np.ndarray, rel: np.ndarray, env: np.ndarray, tm_u: list[np.ndarray],
+              d_t: float) -> str:
+    """The step an unknown run of one gap takes from the measured sites beside it, or "" (see :func:`extend_steps`)."""
+    sides = _neighbours(run, u, rel, env, d_t)
+    if not sides or len({rel[r[0]] for r in sides}) > 1 or (len(sides) == 1 and run.size > EXTEND_END_SITES):
+        return ""
+    checked = np.zeros(run.size, dtype=bool)
+    for layer_u in tm_u:  # the TM layer above, then the one below
+        if layer_u.size == 0:
+            continue
+        mine = _tm_offsets(u[run], layer_u, d_t)
+        for ref in sides:
+            want = _circular_mean(_tm_offsets(u[ref], layer_u, d_t))
+            ok = np.isfinite(mine) & np.isfinite(want)
+            if np.any(np.abs(wrap_half(mine[ok] - want)) > EXTEND_TOLERANCE):
+                return ""  # the site is not where the measured stacking puts it: a registry change
+            checked |= ok
+    return str(rel[sides[0][0]]) if checked.all() else ""
+
+
+def extend_steps(li: pd.DataFrame, tm: pd.DataFrame, *, inplane_spacing_nm: float) -> tuple[np.ndarray, np.ndarray]:
+    """Steps of the Li-layer sites without a TM pair, extended from the measured sites of the same gap.
+
+    A site whose relation is empty (no TM pair of its own nor of a neighbouring site, e.g. a detected
+    Li-layer column over a void or at the end of a layer) takes the step of the measured run of its
+    gap beside it when nothing interrupts them: the measured site lies within ``EXTEND_REACH``
+    column spacings, has the same environment, a measured run on the other side (if any, within
+    reach) has the same step, and the site sits where that stacking puts it: its offset from the
+    lattice of the TM layer above and of the one below (each read from all the layer's columns
+    within 3 spacings, not from one partner) equals the measured run's within
+    ``EXTEND_TOLERANCE`` spacings, on every TM layer that has columns there (at least one). A run
+    with a measured run on one side only (the end of a gap) is extended by at most
+    ``EXTEND_END_SITES`` sites.
+
+    Parameters
+    ----------
+    li : pandas.DataFrame
+        Li-layer sites sorted by ``layer`` then ``u_nm``, with ``relation`` ("" where unknown) and
+        ``environment``.
+    tm : pandas.DataFrame
+        TM columns with ``layer`` and ``u_nm``.
+    inplane_spacing_nm : float
+        Column spacing along the layers, nm.
+
+    Returns
+    -------
+    relation, source : numpy.ndarray of str
+        The relation of every site (extended where it was empty and the image determines it) and
+        where it comes from: "measured" (the site's TM pair or, for a site filled into a one-site
+        gap or at a layer end, its neighbour's), "extended" (this function) or "none".
+    """
+    rel = li["relation"].to_numpy().astype("<U4")
+    source = np.where(rel == "", "none", "measured").astype("<U8")
+    env = li["environment"].fillna("").astype(str).replace("", "layered").to_numpy()
+    tm_of = {int(k): np.sort(g.to_numpy(dtype=float)) for k, g in tm.groupby("layer")["u_nm"]}
+    for k, idx in li.groupby("layer", sort=True).indices.items():
+        unknown = rel[idx] == ""
+        if not unknown.any():
+            continue
+        u = li["u_nm"].to_numpy(dtype=float)[idx]
+        start = np.flatnonzero(unknown & ~np.r_[False, unknown[:-1]])
+        stop = np.flatnonzero(unknown & ~np.r_[unknown[1:], False])
+        tm_u = [tm_of.get(int(k) - 1, np.empty(0)), tm_of.get(int(k) + 1, np.empty(0))]
+        layer_rel = rel[idx]
+        for a, b in zip(start, stop):
+            run = np.arange(a, b + 1)
+            step = _run_step(run, u, layer_rel, env[idx], tm_u, inplane_spacing_nm)
+            if step:
+                rel[idx[run]], source[idx[run]] = step, "extended"
+    return rel, source
+
+
+def _inplane_spacing(columns: pd.DataFrame, tm: pd.DataFrame) -> float:
+    """Column spacing along the layers (nm): the table's ``inplane_nm`` or the TM columns' median spacing."""
+    if "inplane_nm" in columns and np.isfinite(columns["inplane_nm"].to_numpy(dtype=float)).any():
+        return float(np.nanmedian(columns["inplane_nm"].to_numpy(dtype=float)))
+    gaps = np.concatenate([np.diff(np.sort(g.to_numpy(dtype=float))) for _, g in tm.groupby("layer")["u_nm"]] or [[]])
+    return float(np.median(gaps)) if gaps.size else float("nan")
+
+
 def _segment_rows(li: pd.DataFrame, key: np.ndarray, threshold: float) -> pd.DataFrame:
     """One row per segment ``key`` (sites sorted by layer, then along u) of the interlayer table."""
     g = li.groupby(key, sort=True)
-    first = g[["layer", "segment", "relation"]].first()
+    first = g[["layer", "segment", "relation", "step_source"]].first()
     reg, reg_sem = _circular_registry(li["registry"], key)
     fill, fill_sem = _fill(li["mixing"], key)
     mixed = li["mixed"].astype(str) if "mixed" in li else pd.Series("", index=li.index)
@@ -92,6 +219,7 @@ def _segment_rows(li: pd.DataFrame, key: np.ndarray, threshold: float) -> pd.Dat
         "u_start_nm": g["u_nm"].min().to_numpy(), "u_end_nm": g["u_nm"].max().to_numpy(),
         "x_nm": g["x_nm"].mean().to_numpy(), "y_nm": g["y_nm"].mean().to_numpy(),
         "step": first["relation"].map(lambda r: {"off": "glide", "": "unknown"}.get(r, r)).to_numpy(),
+        "step_source": first["step_source"].to_numpy(),
         "registry": reg.reindex(first.index).to_numpy(), "registry_sem": reg_sem.reindex(first.index).to_numpy(),
         "environment": _majority(li["environment"].astype(str).replace("", "layered"), key).reindex(first.index)
         .to_numpy(),
@@ -133,8 +261,17 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
         return pd.DataFrame(columns=_COLUMNS)
     li = li.assign(relation=li["relation"].fillna("").astype(str)).sort_values(["layer", "u_nm"], kind="stable")
     li = li.reset_index(drop=True)
+    if "environment" not in li:
+        li["environment"] = ""
+    tm = columns[columns["kind"] == "TM"]
+    d_t = _inplane_spacing(columns, tm) if len(tm) else float("nan")
+    if np.isfinite(d_t):
+        li["relation"], li["step_source"] = extend_steps(li, tm, inplane_spacing_nm=d_t)
+    else:
+        li["step_source"] = np.where(li["relation"] == "", "none", "measured")
     li["segment"] = np.zeros(len(li), dtype=int)
+    runs = (li["relation"] + "|" + li["step_source"]).to_numpy()
     for _, idx in li.groupby("layer", sort=True).indices.items():
-        li.loc[idx, "segment"] = _segments(li["relation"].to_numpy()[idx], max_sites)
+        li.loc[idx, "segment"] = _segments(runs[idx], max_sites)
     key = pd.MultiIndex.from_arrays([li["layer"], li["segment"]]).factorize(sort=True)[0]
     return _segment_rows(li, key, mixing_threshold)
