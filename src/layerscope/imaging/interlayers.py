@@ -31,6 +31,8 @@ EXTEND_REACH = 2.5
 EXTEND_TOLERANCE = 0.15
 #: Most sites an unknown run at the end of a gap (a measured run on one side only) takes the step for.
 EXTEND_END_SITES = 2
+#: A TM column farther than this (layer spacings) from the line of its layer's neighbours is off its layer.
+OFF_LAYER = 0.25
 
 _COLUMNS = ["li_layer", "upper_tm_layer", "lower_tm_layer", "segment", "n_sites", "u_start_nm", "u_end_nm",
             "x_nm", "y_nm", "step", "step_source", "registry", "registry_sem", "environment", "li_fill", "li_fill_sem",
@@ -106,10 +108,11 @@ def _tm_offsets(u_nm: np.ndarray, tm_u_nm: np.ndarray, d_t: float) -> np.ndarray
     return out
 
 
-def _neighbours(run: np.ndarray, u: np.ndarray, rel: np.ndarray, env: np.ndarray, d_t: float) -> list[np.ndarray]:
+def _neighbours(run: np.ndarray, lay: dict, d_t: float) -> list[np.ndarray]:
     """The measured runs beside an unknown ``run`` (indices into one layer sorted along u): for each side
     whose next site holds a step, lies within ``EXTEND_REACH`` spacings and has the run's environment,
-    up to three consecutive sites of that step (nearest first)."""
+    the consecutive sites of that step (no gap over 1.5 spacings), nearest first."""
+    u, rel, env = lay["u"], lay["rel"], lay["env"]
     out = []
     for end, step in ((run[0], -1), (run[-1], 1)):
         j = end + step
@@ -118,18 +121,29 @@ def _neighbours(run: np.ndarray, u: np.ndarray, rel: np.ndarray, env: np.ndarray
         if np.any(env[run] != env[j]):
             continue
         ref = [j]
-        while len(ref) < 3 and 0 <= ref[-1] + step < u.size and rel[ref[-1] + step] == rel[j] \
+        while 0 <= ref[-1] + step < u.size and rel[ref[-1] + step] == rel[j] \
                 and abs(u[ref[-1] + step] - u[ref[-1]]) <= 1.5 * d_t:
             ref.append(ref[-1] + step)
         out.append(np.array(ref))
     return out
 
 
-def _run_step(run: np.ndarray, u: np.ndarray, rel: np.ndarray, env: np.ndarray, tm_u: list[np.ndarray],
-              d_t: float) -> str:
+def _trusted(ref: np.ndarray, lay: dict) -> bool:
+    """A measured run a step may be extended from: two TM pairs of its own or more, and its mean
+    registry within ``EXTEND_TOLERANCE`` spacings of the mean registry of its step over the image."""
+    want = lay["typical"].get(str(lay["rel"][ref[0]]), np.nan)
+    mine = _circular_mean(lay["reg"][ref])
+    return int(lay["own"][ref].sum()) >= 2 and bool(abs(wrap_half(mine - want)) <= EXTEND_TOLERANCE)
+
+
+def _run_step(run: np.ndarray, lay: dict, tm_u: list[np.ndarray], d_t: float) -> str:
     """The step an unknown run of one gap takes from the measured sites beside it, or "" (see :func:`extend_steps`)."""
-    sides = _neighbours(run, u, rel, env, d_t)
+    sides = _neighbours(run, lay, d_t)
+    rel, u = lay["rel"], lay["u"]
     if not sides or len({rel[r[0]] for r in sides}) > 1 or (len(sides) == 1 and run.size > EXTEND_END_SITES):
+        return ""
+    sides = [ref for ref in sides if _trusted(ref, lay)]  # an untrusted run may only agree
+    if not sides:
         return ""
     checked = np.zeros(run.size, dtype=bool)
     for layer_u in tm_u:  # the TM layer above, then the one below
@@ -137,12 +151,53 @@ def _run_step(run: np.ndarray, u: np.ndarray, rel: np.ndarray, env: np.ndarray, 
             continue
         mine = _tm_offsets(u[run], layer_u, d_t)
         for ref in sides:
-            want = _circular_mean(_tm_offsets(u[ref], layer_u, d_t))
+            want = _circular_mean(_tm_offsets(u[ref[:3]], layer_u, d_t))
             ok = np.isfinite(mine) & np.isfinite(want)
             if np.any(np.abs(wrap_half(mine[ok] - want)) > EXTEND_TOLERANCE):
                 return ""  # the site is not where the measured stacking puts it: a registry change
             checked |= ok
     return str(rel[sides[0][0]]) if checked.all() else ""
+
+
+def _off_layer(tm: pd.DataFrame, cation_nm: float) -> dict[int, np.ndarray]:
+    """Per TM layer, ``u_nm`` of its columns lying more than ``OFF_LAYER`` layer spacings off the line
+    of their 6 nearest neighbours of the layer (along ``v``): no column of that layer."""
+    out = {}
+    for k, g in tm.groupby("layer"):
+        u, v = g["u_nm"].to_numpy(dtype=float), g["v_nm"].to_numpy(dtype=float)
+        if u.size < 4:
+            continue
+        order = np.argsort(np.abs(u[:, None] - u[None, :]), axis=1)[:, 1:7]
+        line = np.median(v[order], axis=1)
+        out[int(k)] = u[np.abs(v - line) > OFF_LAYER * cation_nm]
+    return out
+
+
+def drop_off_layer_steps(li: pd.DataFrame, tm: pd.DataFrame, rel: np.ndarray, source: np.ndarray, *,
+                         inplane_spacing_nm: float) -> None:
+    """Unknown, in place, the step of a short measured run (at most two TM pairs of its own) that rests
+    on a TM column lying off its layer (see :func:`_off_layer`): a maximum between the layers (e.g. at
+    a spinel edge by the field edge), whose registry to the next layer is no stacking."""
+    if "v_nm" not in tm or tm["layer"].nunique() < 2:
+        return
+    mid = tm.groupby("layer")["v_nm"].median()
+    cation = float(np.median(np.diff(mid.to_numpy()) / np.diff(mid.index.to_numpy())))
+    off = _off_layer(tm, abs(cation))
+    if not any(a.size for a in off.values()):
+        return
+    own = li["pair"].to_numpy(dtype=float) >= 0 if "pair" in li else np.ones(len(li), dtype=bool)
+    u_all = li["u_nm"].to_numpy(dtype=float)
+    for k, idx in li.groupby("layer", sort=True).indices.items():
+        bad = np.concatenate([off.get(int(k) - 1, np.empty(0)), off.get(int(k) + 1, np.empty(0))])
+        if bad.size == 0:
+            continue
+        r = rel[idx]
+        new = np.r_[True, r[1:] != r[:-1]]
+        for run in np.split(np.arange(idx.size), np.flatnonzero(new)[1:]):
+            u = u_all[idx[run]]
+            near = np.any(np.abs(bad[:, None] - u[None, :]) <= 0.5 * inplane_spacing_nm)
+            if r[run[0]] in STEP_RELATIONS and own[idx[run]].sum() <= 2 and near:
+                rel[idx[run]], source[idx[run]] = "", "none"
 
 
 def extend_steps(li: pd.DataFrame, tm: pd.DataFrame, *, inplane_spacing_nm: float) -> tuple[np.ndarray, np.ndarray]:
@@ -178,20 +233,24 @@ def extend_steps(li: pd.DataFrame, tm: pd.DataFrame, *, inplane_spacing_nm: floa
     """
     rel = li["relation"].to_numpy().astype("<U4")
     source = np.where(rel == "", "none", "measured").astype("<U8")
+    drop_off_layer_steps(li, tm, rel, source, inplane_spacing_nm=inplane_spacing_nm)
     env = li["environment"].fillna("").astype(str).replace("", "layered").to_numpy()
+    own = li["pair"].to_numpy(dtype=float) >= 0 if "pair" in li else np.ones(len(li), dtype=bool)
+    reg = li["registry"].to_numpy(dtype=float) if "registry" in li else np.full(len(li), np.nan)
+    typical = {r: _circular_mean(reg[(rel == r) & own]) for r in STEP_RELATIONS}
     tm_of = {int(k): np.sort(g.to_numpy(dtype=float)) for k, g in tm.groupby("layer")["u_nm"]}
     for k, idx in li.groupby("layer", sort=True).indices.items():
         unknown = rel[idx] == ""
         if not unknown.any():
             continue
-        u = li["u_nm"].to_numpy(dtype=float)[idx]
+        lay = {"u": li["u_nm"].to_numpy(dtype=float)[idx], "rel": rel[idx].copy(), "env": env[idx], "own": own[idx],
+               "reg": reg[idx], "typical": typical}
         start = np.flatnonzero(unknown & ~np.r_[False, unknown[:-1]])
         stop = np.flatnonzero(unknown & ~np.r_[unknown[1:], False])
         tm_u = [tm_of.get(int(k) - 1, np.empty(0)), tm_of.get(int(k) + 1, np.empty(0))]
-        layer_rel = rel[idx]
         for a, b in zip(start, stop):
             run = np.arange(a, b + 1)
-            step = _run_step(run, u, layer_rel, env[idx], tm_u, inplane_spacing_nm)
+            step = _run_step(run, lay, tm_u, inplane_spacing_nm)
             if step:
                 rel[idx[run]], source[idx[run]] = step, "extended"
     return rel, source
