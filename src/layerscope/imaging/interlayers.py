@@ -8,6 +8,17 @@ than ``max_sites`` into equal segments, and reports for each segment the step, t
 with its standard error, the Li-layer fill with its standard error and a mixing decision
 ("yes" / "no" / "uncertain": the fill more than two standard errors above / below
 ``mixing_threshold``, otherwise uncertain). Written as ``interlayers.csv`` by ``layerscope phases``.
+
+``step_source`` says where a segment's step comes from: ``measured`` (the registry of the TM pairs
+of its sites; a site filled into a one-site gap or at a layer end takes its neighbour's pair, as
+``context`` in the column table), ``extended`` (:func:`extend_steps`: a Li-layer site without any
+TM pair, e.g. a detected column over a void or at the end of a layer, takes the step of the
+measured run of the same gap beside it when nothing interrupts them and the site sits where that
+stacking puts it on the lattice of the TM layers; the column table keeps its relation empty) or
+``none`` (step ``unknown``: the image does not say, e.g. a Li layer whose TM layer above lies
+outside the field). A short measured run resting on a TM column that lies off its layer (a maximum
+between the layers, e.g. at a spinel edge by the field edge) is ``unknown`` too
+(:func:`drop_off_layer_steps`). Extended and measured sites never share a segment.
 """
 
 from __future__ import annotations
@@ -17,7 +28,7 @@ import pandas as pd
 
 from layerscope.imaging.lattice import wrap_half
 
-__all__ = ["interlayer_table", "extend_steps", "MIXING_THRESHOLD"]
+__all__ = ["interlayer_table", "extend_steps", "drop_off_layer_steps", "MIXING_THRESHOLD"]
 
 #: Mixing index above which a Li layer holds TM: the Li columns and the O tails give 0.02-0.06
 #: (docs/validation.md), a 10 % exchange about 0.1 more.
@@ -309,7 +320,8 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
     pandas.DataFrame
         One row per segment: ``li_layer, upper_tm_layer, lower_tm_layer, segment, n_sites,
         u_start_nm, u_end_nm, x_nm, y_nm`` (segment centre), ``step`` (O3, O3', O1, glide,
-        unknown), ``registry`` and ``registry_sem`` (TM-TM registry, column spacings),
+        unknown), ``step_source`` (measured, extended, none: see the module notes),
+        ``registry`` and ``registry_sem`` (TM-TM registry, column spacings; NaN for extended),
         ``environment`` (majority: layered, rock_salt, spinel), ``li_fill`` and ``li_fill_sem``
         (mean mixing index and its standard error), ``mixing`` (yes / no / uncertain),
         ``n_sites_mixed`` and ``n_sites_uncertain`` (sites whose own ``mixed`` decision, from the
