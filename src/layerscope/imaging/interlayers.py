@@ -170,17 +170,26 @@ def _run_step(run: np.ndarray, lay: dict, tm_u: list[np.ndarray], d_t: float) ->
     return str(rel[sides[0][0]]) if checked.all() else ""
 
 
+def _by_layer(tm: pd.DataFrame, name: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per TM layer, ``u_nm`` (sorted) and ``name`` of its columns, in that order."""
+    layer = tm["layer"].to_numpy()
+    u, w = tm["u_nm"].to_numpy(dtype=float), tm[name].to_numpy(dtype=float)
+    order = np.lexsort((u, layer))
+    keys, start = np.unique(layer[order], return_index=True)
+    return {int(k): (u[order][i:j], w[order][i:j]) for k, i, j in zip(keys, start, np.r_[start[1:], layer.size])}
+
+
 def _off_layer(tm: pd.DataFrame, cation_nm: float) -> dict[int, np.ndarray]:
     """Per TM layer, ``u_nm`` of its columns lying more than ``OFF_LAYER`` layer spacings off the line
     of their 6 nearest neighbours of the layer (along ``v``): no column of that layer."""
     out = {}
-    for k, g in tm.groupby("layer"):
-        u, v = g["u_nm"].to_numpy(dtype=float), g["v_nm"].to_numpy(dtype=float)
-        if u.size < 4:
+    for k, (u, v) in _by_layer(tm, "v_nm").items():
+        if u.size < 7:
             continue
-        order = np.argsort(np.abs(u[:, None] - u[None, :]), axis=1)[:, 1:7]
-        line = np.median(v[order], axis=1)
-        out[int(k)] = u[np.abs(v - line) > OFF_LAYER * cation_nm]
+        i = np.arange(u.size)
+        win = np.clip(i - 3, 0, u.size - 7)[:, None] + np.arange(7)[None, :]
+        others = win[win != i[:, None]].reshape(u.size, 6)
+        out[k] = u[np.abs(v - np.median(v[others], axis=1)) > OFF_LAYER * cation_nm]
     return out
 
 
@@ -249,7 +258,7 @@ def extend_steps(li: pd.DataFrame, tm: pd.DataFrame, *, inplane_spacing_nm: floa
     own = li["pair"].to_numpy(dtype=float) >= 0 if "pair" in li else np.ones(len(li), dtype=bool)
     reg = li["registry"].to_numpy(dtype=float) if "registry" in li else np.full(len(li), np.nan)
     typical = {r: _circular_mean(reg[(rel == r) & own]) for r in STEP_RELATIONS}
-    tm_of = {int(k): np.sort(g.to_numpy(dtype=float)) for k, g in tm.groupby("layer")["u_nm"]}
+    tm_of = {k: u for k, (u, _) in _by_layer(tm, "u_nm").items()}
     for k, idx in li.groupby("layer", sort=True).indices.items():
         unknown = rel[idx] == ""
         if not unknown.any():
