@@ -197,7 +197,19 @@ def drop_off_layer_steps(li: pd.DataFrame, tm: pd.DataFrame, rel: np.ndarray, so
                          inplane_spacing_nm: float) -> None:
     """Unknown, in place, the step of a short measured run (at most two TM pairs of its own) that rests
     on a TM column lying off its layer (see :func:`_off_layer`): a maximum between the layers (e.g. at
-    a spinel edge by the field edge), whose registry to the next layer is no stacking."""
+    a spinel edge by the field edge), whose registry to the next layer is no stacking.
+
+    Parameters
+    ----------
+    li : pandas.DataFrame
+        Li-layer sites sorted by ``layer`` then ``u_nm`` (``pair``: the site's own TM pair, -1 for none).
+    tm : pandas.DataFrame
+        TM columns with ``layer``, ``u_nm`` and ``v_nm``.
+    rel, source : numpy.ndarray of str
+        Relation and step source of every site of ``li``; set to "" and "none" where dropped.
+    inplane_spacing_nm : float
+        Column spacing along the layers, nm (a TM column within half of it of a run's site is under it).
+    """
     if "v_nm" not in tm or tm["layer"].nunique() < 2:
         return
     mid = tm.groupby("layer")["v_nm"].median()
@@ -232,7 +244,9 @@ def extend_steps(li: pd.DataFrame, tm: pd.DataFrame, *, inplane_spacing_nm: floa
     within 3 spacings, not from one partner) equals the measured run's within
     ``EXTEND_TOLERANCE`` spacings, on every TM layer that has columns there (at least one). A run
     with a measured run on one side only (the end of a gap) is extended by at most
-    ``EXTEND_END_SITES`` sites.
+    ``EXTEND_END_SITES`` sites. A measured run that a neighbour could be trusted from has two TM
+    pairs of its own or more and a mean registry within ``EXTEND_TOLERANCE`` of its step's over the
+    image; short runs on a TM column off its layer are made unknown first (:func:`drop_off_layer_steps`).
 
     Parameters
     ----------
