@@ -133,3 +133,15 @@ def test_random_draws_whose_rim_segments_were_unknown(seed):
         assert (own["relation"].fillna("") == "").all() and (own["pair"] < 0).all()
     assert (seg["step"] == "unknown").sum() == 0
     assert np.average(seg["step"] == seg["truth_relation"], weights=seg["n_sites"]) == 1.0
+
+
+def test_a_longer_run_between_two_runs_of_the_same_step_is_extended():
+    # three pair-less sites over a four-column hole of TM layer 2, O3 on both sides within 2 spacings:
+    # bridged, so longer than an end extension
+    t = interlayer_table(_gap(hole=(9, 10, 11, 12), unknown=(9, 10, 11)))
+    ext = t[t["step_source"] == "extended"]
+    assert len(ext) == 1 and ext["n_sites"].iloc[0] == 3 and ext["step"].iloc[0] == "O3"
+    # the same three sites at the end of the gap (nothing measured past them): not extended
+    g = _gap(hole=(9, 10, 11, 12), unknown=(9, 10, 11))
+    g = g[~((g["kind"] == "Li") & (g["u_nm"] > 12 * D_T)) & ~((g["kind"] == "TM") & (g["layer"] == 2) & (g["u_nm"] > 12 * D_T))]
+    assert _site_step(interlayer_table(g), (10 + S_O3) * D_T) == ("unknown", "none")
