@@ -73,6 +73,9 @@ def test_phases_command_writes_interlayers(tmp_path):
     assert run(["phases", str(src), "--pixel-size-nm", str(PX), "--no-figures", "--out", str(tmp_path / "o")]) == 0
     table = pd.read_csv(tmp_path / "o" / "interlayers.csv")
     assert len(table) > 20 and set(table["mixing"]) <= {"yes", "no", "uncertain"}
+    # where each step comes from; an unknown step has no source
+    assert set(table["step_source"]) <= {"measured", "extended", "none"}
+    assert ((table["step"] == "unknown") == (table["step_source"] == "none")).all()
 
 
 def test_segment_statistics_against_hand_computed_values():

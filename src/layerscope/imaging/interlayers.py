@@ -18,6 +18,17 @@ does not make its mean uncertain. A segment left uncertain takes the decision of
 adjacent segments of its Li layer whose fills agree (reduced chi-square <= :data:`POOL_CHI2`),
 from their pooled counts (``mixing_sites`` says how many sites decided). Without ``mixing_sem``
 the decision uses the scatter of the sites (``li_fill_sem``), as before.
+
+``step_source`` says where a segment's step comes from: ``measured`` (the registry of the TM pairs
+of its sites; a site filled into a one-site gap or at a layer end takes its neighbour's pair, as
+``context`` in the column table), ``extended`` (:func:`extend_steps`: a Li-layer site without any
+TM pair, e.g. a detected column over a void or at the end of a layer, takes the step of the
+measured run of the same gap beside it when nothing interrupts them and the site sits where that
+stacking puts it on the lattice of the TM layers; the column table keeps its relation empty) or
+``none`` (step ``unknown``: the image does not say, e.g. a Li layer whose TM layer above lies
+outside the field). A short measured run resting on a TM column that lies off its layer (a maximum
+between the layers, e.g. at a spinel edge by the field edge) is ``unknown`` too
+(:func:`drop_off_layer_steps`). Extended and measured sites never share a segment.
 """
 
 from __future__ import annotations
@@ -28,6 +39,8 @@ import pandas as pd
 from layerscope.imaging.lattice import wrap_half
 
 __all__ = ["interlayer_table", "MIXING_THRESHOLD", "MIXING_SYSTEMATIC", "POOL_CHI2"]
+
+__all__ = ["interlayer_table", "extend_steps", "drop_off_layer_steps", "MIXING_THRESHOLD"]
 
 #: Mixing index above which a Li layer holds TM: the Li columns and the O tails give 0.02-0.06
 #: (docs/validation.md), a 10 % exchange about 0.1 more.
@@ -42,9 +55,23 @@ MIXING_SYSTEMATIC = 0.02
 #: chi-square of their fills (counting errors and half of :data:`MIXING_SYSTEMATIC`) stays below this.
 POOL_CHI2 = 3.0
 
+#: Steps extended to a Li-layer site without a TM pair of its own (see :func:`extend_steps`).
+STEP_RELATIONS = ("O3", "O3'", "O1")
+#: Largest distance (column spacings) from an unknown run to the measured site whose step it takes.
+EXTEND_REACH = 2.5
+#: Largest difference (column spacings) between the site's offset from a TM layer and the measured run's.
+EXTEND_TOLERANCE = 0.15
+#: Most sites an unknown run at the end of a gap (a measured run on one side only) takes the step for.
+EXTEND_END_SITES = 2
+#: A TM column farther than this (layer spacings) from the line of its layer's neighbours is off its layer.
+OFF_LAYER = 0.25
+
 _COLUMNS = ["li_layer", "upper_tm_layer", "lower_tm_layer", "segment", "n_sites", "u_start_nm", "u_end_nm",
             "x_nm", "y_nm", "step", "registry", "registry_sem", "environment", "li_fill", "li_fill_sem",
             "mixing", "n_sites_mixed", "n_sites_uncertain", "li_fill_count_sem", "mixing_sites"]
+
+            "x_nm", "y_nm", "step", "step_source", "registry", "registry_sem", "environment", "li_fill", "li_fill_sem",
+            "mixing", "n_sites_mixed", "n_sites_uncertain"]
 
 
 def _segments(relation: np.ndarray, max_sites: int) -> np.ndarray:
@@ -149,10 +176,208 @@ def _majority(values: pd.Series, key: np.ndarray) -> pd.Series:
     return counts.drop_duplicates("k").set_index("k")["v"]
 
 
+def _circular_mean(values: np.ndarray) -> float:
+    """Circular mean of offsets in column spacings, in [-1/2, 1/2); NaN when none is finite."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return float("nan")
+    return float(wrap_half(np.arctan2(np.sin(2 * np.pi * v).mean(), np.cos(2 * np.pi * v).mean()) / (2 * np.pi)))
+
+
+def _tm_offsets(u_nm: np.ndarray, tm_u_nm: np.ndarray, d_t: float) -> np.ndarray:
+    """Offset (column spacings) of each ``u_nm`` from the lattice of one TM layer, read from all of its
+    columns within 3 column spacings (NaN where there is none)."""
+    out = np.full(len(u_nm), np.nan)
+    for i, x in enumerate(u_nm):
+        near = tm_u_nm[np.abs(tm_u_nm - x) <= 3.0 * d_t]
+        out[i] = _circular_mean((x - near) / d_t) if near.size else np.nan
+    return out
+
+
+def _neighbours(run: np.ndarray, lay: dict, d_t: float) -> list[np.ndarray]:
+    """The measured runs beside an unknown ``run`` (indices into one layer sorted along u): for each side
+    whose next site holds a step, lies within ``EXTEND_REACH`` spacings and has the run's environment,
+    the consecutive sites of that step (no gap over 1.5 spacings), nearest first."""
+    u, rel, env = lay["u"], lay["rel"], lay["env"]
+    out = []
+    for end, step in ((run[0], -1), (run[-1], 1)):
+        j = end + step
+        if not (0 <= j < u.size) or rel[j] not in STEP_RELATIONS or abs(u[j] - u[end]) > EXTEND_REACH * d_t:
+            continue
+        if np.any(env[run] != env[j]):
+            continue
+        ref = [j]
+        while 0 <= ref[-1] + step < u.size and rel[ref[-1] + step] == rel[j] \
+                and abs(u[ref[-1] + step] - u[ref[-1]]) <= 1.5 * d_t:
+            ref.append(ref[-1] + step)
+        out.append(np.array(ref))
+    return out
+
+
+def _trusted(ref: np.ndarray, lay: dict) -> bool:
+    """A measured run a step may be extended from: two TM pairs of its own or more, and its mean
+    registry within ``EXTEND_TOLERANCE`` spacings of the mean registry of its step over the image."""
+    want = lay["typical"].get(str(lay["rel"][ref[0]]), np.nan)
+    mine = _circular_mean(lay["reg"][ref])
+    return int(lay["own"][ref].sum()) >= 2 and bool(abs(wrap_half(mine - want)) <= EXTEND_TOLERANCE)
+
+
+def _run_step(run: np.ndarray, lay: dict, tm_u: list[np.ndarray], d_t: float) -> str:
+    """The step an unknown run of one gap takes from the measured sites beside it, or "" (see :func:`extend_steps`)."""
+    sides = _neighbours(run, lay, d_t)
+    rel, u = lay["rel"], lay["u"]
+    if not sides or len({rel[r[0]] for r in sides}) > 1 or (len(sides) == 1 and run.size > EXTEND_END_SITES):
+        return ""
+    sides = [ref for ref in sides if _trusted(ref, lay)]  # an untrusted run may only agree
+    if not sides:
+        return ""
+    checked = np.zeros(run.size, dtype=bool)
+    for layer_u in tm_u:  # the TM layer above, then the one below
+        if layer_u.size == 0:
+            continue
+        mine = _tm_offsets(u[run], layer_u, d_t)
+        for ref in sides:
+            want = _circular_mean(_tm_offsets(u[ref[:3]], layer_u, d_t))
+            ok = np.isfinite(mine) & np.isfinite(want)
+            if np.any(np.abs(wrap_half(mine[ok] - want)) > EXTEND_TOLERANCE):
+                return ""  # the site is not where the measured stacking puts it: a registry change
+            checked |= ok
+    return str(rel[sides[0][0]]) if checked.all() else ""
+
+
+def _by_layer(tm: pd.DataFrame, name: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per TM layer, ``u_nm`` (sorted) and ``name`` of its columns, in that order."""
+    layer = tm["layer"].to_numpy()
+    u, w = tm["u_nm"].to_numpy(dtype=float), tm[name].to_numpy(dtype=float)
+    order = np.lexsort((u, layer))
+    keys, start = np.unique(layer[order], return_index=True)
+    return {int(k): (u[order][i:j], w[order][i:j]) for k, i, j in zip(keys, start, np.r_[start[1:], layer.size])}
+
+
+def _off_layer(tm: pd.DataFrame, cation_nm: float) -> dict[int, np.ndarray]:
+    """Per TM layer, ``u_nm`` of its columns lying more than ``OFF_LAYER`` layer spacings off the line
+    of their 6 nearest neighbours of the layer (along ``v``): no column of that layer."""
+    out = {}
+    for k, (u, v) in _by_layer(tm, "v_nm").items():
+        if u.size < 7:
+            continue
+        i = np.arange(u.size)
+        win = np.clip(i - 3, 0, u.size - 7)[:, None] + np.arange(7)[None, :]
+        others = win[win != i[:, None]].reshape(u.size, 6)
+        out[k] = u[np.abs(v - np.median(v[others], axis=1)) > OFF_LAYER * cation_nm]
+    return out
+
+
+def drop_off_layer_steps(li: pd.DataFrame, tm: pd.DataFrame, rel: np.ndarray, source: np.ndarray, *,
+                         inplane_spacing_nm: float) -> None:
+    """Unknown, in place, the step of a short measured run (at most two TM pairs of its own) that rests
+    on a TM column lying off its layer (see :func:`_off_layer`): a maximum between the layers (e.g. at
+    a spinel edge by the field edge), whose registry to the next layer is no stacking.
+
+    Parameters
+    ----------
+    li : pandas.DataFrame
+        Li-layer sites sorted by ``layer`` then ``u_nm`` (``pair``: the site's own TM pair, -1 for none).
+    tm : pandas.DataFrame
+        TM columns with ``layer``, ``u_nm`` and ``v_nm``.
+    rel, source : numpy.ndarray of str
+        Relation and step source of every site of ``li``; set to "" and "none" where dropped.
+    inplane_spacing_nm : float
+        Column spacing along the layers, nm (a TM column within half of it of a run's site is under it).
+    """
+    if "v_nm" not in tm or tm["layer"].nunique() < 2:
+        return
+    mid = tm.groupby("layer")["v_nm"].median()
+    cation = float(np.median(np.diff(mid.to_numpy()) / np.diff(mid.index.to_numpy())))
+    off = _off_layer(tm, abs(cation))
+    if not any(a.size for a in off.values()):
+        return
+    own = li["pair"].to_numpy(dtype=float) >= 0 if "pair" in li else np.ones(len(li), dtype=bool)
+    u_all = li["u_nm"].to_numpy(dtype=float)
+    for k, idx in li.groupby("layer", sort=True).indices.items():
+        bad = np.concatenate([off.get(int(k) - 1, np.empty(0)), off.get(int(k) + 1, np.empty(0))])
+        if bad.size == 0:
+            continue
+        r = rel[idx]
+        new = np.r_[True, r[1:] != r[:-1]]
+        for run in np.split(np.arange(idx.size), np.flatnonzero(new)[1:]):
+            u = u_all[idx[run]]
+            near = np.any(np.abs(bad[:, None] - u[None, :]) <= 0.5 * inplane_spacing_nm)
+            if r[run[0]] in STEP_RELATIONS and own[idx[run]].sum() <= 2 and near:
+                rel[idx[run]], source[idx[run]] = "", "none"
+
+
+def extend_steps(li: pd.DataFrame, tm: pd.DataFrame, *, inplane_spacing_nm: float) -> tuple[np.ndarray, np.ndarray]:
+    """Steps of the Li-layer sites without a TM pair, extended from the measured sites of the same gap.
+
+    A site whose relation is empty (no TM pair of its own nor of a neighbouring site, e.g. a detected
+    Li-layer column over a void or at the end of a layer) takes the step of the measured run of its
+    gap beside it when nothing interrupts them: the measured site lies within ``EXTEND_REACH``
+    column spacings, has the same environment, a measured run on the other side (if any, within
+    reach) has the same step, and the site sits where that stacking puts it: its offset from the
+    lattice of the TM layer above and of the one below (each read from all the layer's columns
+    within 3 spacings, not from one partner) equals the measured run's within
+    ``EXTEND_TOLERANCE`` spacings, on every TM layer that has columns there (at least one). A run
+    with a measured run on one side only (the end of a gap) is extended by at most
+    ``EXTEND_END_SITES`` sites. A measured run that a neighbour could be trusted from has two TM
+    pairs of its own or more and a mean registry within ``EXTEND_TOLERANCE`` of its step's over the
+    image; short runs on a TM column off its layer are made unknown first (:func:`drop_off_layer_steps`).
+
+    Parameters
+    ----------
+    li : pandas.DataFrame
+        Li-layer sites sorted by ``layer`` then ``u_nm``, with ``relation`` ("" where unknown) and
+        ``environment``.
+    tm : pandas.DataFrame
+        TM columns with ``layer`` and ``u_nm``.
+    inplane_spacing_nm : float
+        Column spacing along the layers, nm.
+
+    Returns
+    -------
+    relation, source : numpy.ndarray of str
+        The relation of every site (extended where it was empty and the image determines it) and
+        where it comes from: "measured" (the site's TM pair or, for a site filled into a one-site
+        gap or at a layer end, its neighbour's), "extended" (this function) or "none".
+    """
+    rel = li["relation"].to_numpy().astype("<U4")
+    source = np.where(rel == "", "none", "measured").astype("<U8")
+    drop_off_layer_steps(li, tm, rel, source, inplane_spacing_nm=inplane_spacing_nm)
+    env = li["environment"].fillna("").astype(str).replace("", "layered").to_numpy()
+    own = li["pair"].to_numpy(dtype=float) >= 0 if "pair" in li else np.ones(len(li), dtype=bool)
+    reg = li["registry"].to_numpy(dtype=float) if "registry" in li else np.full(len(li), np.nan)
+    typical = {r: _circular_mean(reg[(rel == r) & own]) for r in STEP_RELATIONS}
+    tm_of = {k: u for k, (u, _) in _by_layer(tm, "u_nm").items()}
+    for k, idx in li.groupby("layer", sort=True).indices.items():
+        unknown = rel[idx] == ""
+        if not unknown.any():
+            continue
+        lay = {"u": li["u_nm"].to_numpy(dtype=float)[idx], "rel": rel[idx].copy(), "env": env[idx], "own": own[idx],
+               "reg": reg[idx], "typical": typical}
+        start = np.flatnonzero(unknown & ~np.r_[False, unknown[:-1]])
+        stop = np.flatnonzero(unknown & ~np.r_[unknown[1:], False])
+        tm_u = [tm_of.get(int(k) - 1, np.empty(0)), tm_of.get(int(k) + 1, np.empty(0))]
+        for a, b in zip(start, stop):
+            run = np.arange(a, b + 1)
+            step = _run_step(run, lay, tm_u, inplane_spacing_nm)
+            if step:
+                rel[idx[run]], source[idx[run]] = step, "extended"
+    return rel, source
+
+
+def _inplane_spacing(columns: pd.DataFrame, tm: pd.DataFrame) -> float:
+    """Column spacing along the layers (nm): the table's ``inplane_nm`` or the TM columns' median spacing."""
+    if "inplane_nm" in columns and np.isfinite(columns["inplane_nm"].to_numpy(dtype=float)).any():
+        return float(np.nanmedian(columns["inplane_nm"].to_numpy(dtype=float)))
+    gaps = np.concatenate([np.diff(np.sort(g.to_numpy(dtype=float))) for _, g in tm.groupby("layer")["u_nm"]] or [[]])
+    return float(np.median(gaps)) if gaps.size else float("nan")
+
+
 def _segment_rows(li: pd.DataFrame, key: np.ndarray, threshold: float) -> pd.DataFrame:
     """One row per segment ``key`` (sites sorted by layer, then along u) of the interlayer table."""
     g = li.groupby(key, sort=True)
-    first = g[["layer", "segment", "relation"]].first()
+    first = g[["layer", "segment", "relation", "step_source"]].first()
     reg, reg_sem = _circular_registry(li["registry"], key)
     fill, fill_sem = _fill(li["mixing"], key)
     mixed = li["mixed"].astype(str) if "mixed" in li else pd.Series("", index=li.index)
@@ -163,6 +388,7 @@ def _segment_rows(li: pd.DataFrame, key: np.ndarray, threshold: float) -> pd.Dat
         "u_start_nm": g["u_nm"].min().to_numpy(), "u_end_nm": g["u_nm"].max().to_numpy(),
         "x_nm": g["x_nm"].mean().to_numpy(), "y_nm": g["y_nm"].mean().to_numpy(),
         "step": first["relation"].map(lambda r: {"off": "glide", "": "unknown"}.get(r, r)).to_numpy(),
+        "step_source": first["step_source"].to_numpy(),
         "registry": reg.reindex(first.index).to_numpy(), "registry_sem": reg_sem.reindex(first.index).to_numpy(),
         "environment": _majority(li["environment"].astype(str).replace("", "layered"), key).reindex(first.index)
         .to_numpy(),
@@ -199,7 +425,8 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
     pandas.DataFrame
         One row per segment: ``li_layer, upper_tm_layer, lower_tm_layer, segment, n_sites,
         u_start_nm, u_end_nm, x_nm, y_nm`` (segment centre), ``step`` (O3, O3', O1, glide,
-        unknown), ``registry`` and ``registry_sem`` (TM-TM registry, column spacings),
+        unknown), ``step_source`` (measured, extended, none: see the module notes),
+        ``registry`` and ``registry_sem`` (TM-TM registry, column spacings; NaN for extended),
         ``environment`` (majority: layered, rock_salt, spinel), ``li_fill`` and ``li_fill_sem``
         (mean mixing index and the standard error from the scatter of its sites), ``mixing``
         (yes / no / uncertain; see the module docstring),
@@ -214,8 +441,17 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
         return pd.DataFrame(columns=_COLUMNS)
     li = li.assign(relation=li["relation"].fillna("").astype(str)).sort_values(["layer", "u_nm"], kind="stable")
     li = li.reset_index(drop=True)
+    if "environment" not in li:
+        li["environment"] = ""
+    tm = columns[columns["kind"] == "TM"]
+    d_t = _inplane_spacing(columns, tm) if len(tm) else float("nan")
+    if np.isfinite(d_t):
+        li["relation"], li["step_source"] = extend_steps(li, tm, inplane_spacing_nm=d_t)
+    else:
+        li["step_source"] = np.where(li["relation"] == "", "none", "measured")
     li["segment"] = np.zeros(len(li), dtype=int)
+    runs = (li["relation"] + "|" + li["step_source"]).to_numpy()
     for _, idx in li.groupby("layer", sort=True).indices.items():
-        li.loc[idx, "segment"] = _segments(li["relation"].to_numpy()[idx], max_sites)
+        li.loc[idx, "segment"] = _segments(runs[idx], max_sites)
     key = pd.MultiIndex.from_arrays([li["layer"], li["segment"]]).factorize(sort=True)[0]
     return _segment_rows(li, key, mixing_threshold)
