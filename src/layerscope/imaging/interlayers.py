@@ -38,9 +38,8 @@ import pandas as pd
 
 from layerscope.imaging.lattice import wrap_half
 
-__all__ = ["interlayer_table", "MIXING_THRESHOLD", "MIXING_SYSTEMATIC", "POOL_CHI2"]
-
-__all__ = ["interlayer_table", "extend_steps", "drop_off_layer_steps", "MIXING_THRESHOLD"]
+__all__ = ["interlayer_table", "extend_steps", "drop_off_layer_steps", "MIXING_THRESHOLD", "MIXING_SYSTEMATIC",
+           "POOL_CHI2"]
 
 #: Mixing index above which a Li layer holds TM: the Li columns and the O tails give 0.02-0.06
 #: (docs/validation.md), a 10 % exchange about 0.1 more.
@@ -67,11 +66,8 @@ EXTEND_END_SITES = 2
 OFF_LAYER = 0.25
 
 _COLUMNS = ["li_layer", "upper_tm_layer", "lower_tm_layer", "segment", "n_sites", "u_start_nm", "u_end_nm",
-            "x_nm", "y_nm", "step", "registry", "registry_sem", "environment", "li_fill", "li_fill_sem",
-            "mixing", "n_sites_mixed", "n_sites_uncertain", "li_fill_count_sem", "mixing_sites"]
-
             "x_nm", "y_nm", "step", "step_source", "registry", "registry_sem", "environment", "li_fill", "li_fill_sem",
-            "mixing", "n_sites_mixed", "n_sites_uncertain"]
+            "mixing", "n_sites_mixed", "n_sites_uncertain", "li_fill_count_sem", "mixing_sites"]
 
 
 def _segments(relation: np.ndarray, max_sites: int) -> np.ndarray:
