@@ -1,0 +1,183 @@
+"""Benchmark: a 512^3 volume reconstructed and analysed by ``layerscope tomo --out-of-core`` (issue 20).
+
+The object: the 64^3 cracked-particle phantom (``default_phantom(64)``: 4 particles, 4 planar cracks
+2-3 voxels wide, 3 round pores, binder and epoxy) tiled 8 x 8 x 8 times into 512^3 voxels, its
+attenuation divided by 8 so that a ray through 512 voxels loses what it loses through 64 in the
+small phantom. Each distinct z slice is forward projected through ASTRA's strip projector (another
+projector than the reconstruction's linear one) over 0-180 deg; every detector row then gets its own
+Poisson noise (``--photons`` in the open beam, 100 dark counts) and the series is written as a
+DXchange HDF5 file (``exchange/data``, ``data_white``, ``data_dark``, ``theta``) with its pixel size.
+
+Then, in a new process, as a user runs it::
+
+    layerscope tomo proj.h5 --out DIR --out-of-core --no-rings --centre-px 255.5
+
+(``--centre-px``/``--no-rings`` only with ``--given-centre``; by default the centre is searched and
+rings removed, the full chain). Reported: wall time, CPU time, the peak resident and anonymous
+memory of that process (``VmHWM`` and ``RssAnon`` of /proc, sampled every 0.1 s), the counts against
+the truth (512 tiles x 4 particles / 4 cracks / 3 pores) and the crack volume fraction against the
+phantom's. Beside it, per slice on the same line integrals: plain ASTRA FBP (CPU, linear projector,
+no centre search, no ring removal) and scikit-image ``iradon``.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/tomo_512.py --scratch /tmp
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+TILE = 64
+
+
+def _tile_sinograms(size: int, n_angles: int) -> tuple[np.ndarray, object]:
+    """Line integrals (n_angles, 64, size) of the 64 distinct z slices of the tiled phantom, and the phantom."""
+    import astra
+
+    from layerscope.tomo import default_phantom
+
+    ph = default_phantom(TILE, seed=0)
+    reps = size // TILE
+    angles = np.deg2rad(np.linspace(0.0, 180.0, n_angles, endpoint=False))
+    vg = astra.create_vol_geom(size, size)
+    pg = astra.create_proj_geom("parallel", 1.0, size, angles)
+    pid = astra.create_projector("strip", pg, vg)
+    lines = np.empty((n_angles, TILE, size), np.float32)
+    try:
+        for z in range(TILE):
+            sl = np.tile(ph.volume[z].astype(np.float32) / reps, (reps, reps))
+            sid, sino = astra.create_sino(np.ascontiguousarray(sl), pid)
+            astra.data2d.delete(sid)
+            lines[:, z] = sino
+    finally:
+        astra.projector.delete(pid)
+    return lines, ph
+
+
+def write_projections(path: Path, size: int, n_angles: int, photons: float, pixel_nm: float, seed: int = 1):
+    """The DXchange file of the tiled phantom; returns the phantom (truth of one tile) and the line integrals."""
+    import h5py
+
+    lines, ph = _tile_sinograms(size, n_angles)
+    rng = np.random.default_rng(seed)
+    dark = 100.0
+    with h5py.File(path, "w") as f:
+        data = f.create_dataset("exchange/data", (n_angles, size, size), np.float32, chunks=(n_angles, 8, size))
+        for z in range(0, size, 8):
+            block = lines[:, np.arange(z, z + 8) % TILE]
+            data[:, z:z + 8] = rng.poisson(photons * np.exp(-block)) + dark
+        f["exchange/data_white"] = (rng.poisson(np.full((10, size, size), photons)) + dark).astype(np.float32)
+        f["exchange/data_dark"] = rng.poisson(np.full((10, size, size), dark)).astype(np.float32)
+        th = f.create_dataset("exchange/theta", data=np.linspace(0.0, 180.0, n_angles, endpoint=False))
+        th.attrs["units"] = "degrees"
+        ps = f.create_dataset("measurement/instrument/detector/pixel_size", data=[pixel_nm])
+        ps.attrs["units"] = "nm"
+    return ph, lines
+
+
+def _watch(proc: subprocess.Popen) -> dict:
+    """Peak VmHWM and RssAnon (MiB) of a running process, sampled every 0.1 s."""
+    peak = {"VmHWM": 0, "RssAnon": 0}
+    while proc.poll() is None:
+        try:
+            for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+                key = line.split(":")[0]
+                if key in peak:
+                    peak[key] = max(peak[key], int(line.split()[1]) // 1024)
+        except (FileNotFoundError, ProcessLookupError):
+            break
+        time.sleep(0.1)
+    return peak
+
+
+def run_cli(h5: Path, out: Path, extra: list[str]) -> tuple[float, float, dict, str]:
+    cmd = [sys.executable, "-m", "layerscope", "tomo", str(h5), "--out", str(out), "--out-of-core", *extra]
+    t0, c0 = time.perf_counter(), os.times()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    peak = _watch(proc)
+    text = proc.communicate()[0]
+    c1 = os.times()
+    if proc.returncode != 0:
+        raise SystemExit(f"layerscope tomo failed ({proc.returncode}): {text[-2000:]}")
+    cpu = (c1.children_user - c0.children_user) + (c1.children_system - c0.children_system)
+    return time.perf_counter() - t0, cpu, peak, text.strip().splitlines()[-1]
+
+
+def anchors(lines: np.ndarray, n_slices: int) -> dict:
+    """Seconds per 512^2 slice: plain ASTRA FBP (CPU, linear) and scikit-image iradon on the same sinograms."""
+    import astra
+    from skimage.transform import iradon
+
+    n_angles, _, size = lines.shape
+    ang = np.linspace(0.0, 180.0, n_angles, endpoint=False)
+    vg = astra.create_vol_geom(size, size)
+    pg = astra.create_proj_geom("parallel", 1.0, size, np.deg2rad(ang))
+    pid = astra.create_projector("linear", pg, vg)
+    t = time.perf_counter()
+    for z in range(n_slices):
+        sid = astra.data2d.create("-sino", pg, lines[:, z])
+        rid = astra.data2d.create("-vol", vg, 0.0)
+        cfg = astra.astra_dict("FBP")
+        cfg.update(ReconstructionDataId=rid, ProjectionDataId=sid, ProjectorId=pid)
+        aid = astra.algorithm.create(cfg)
+        astra.algorithm.run(aid)
+        astra.algorithm.delete(aid)
+        astra.data2d.delete([sid, rid])
+    astra_s = (time.perf_counter() - t) / n_slices
+    astra.projector.delete(pid)
+    t = time.perf_counter()
+    for z in range(max(1, n_slices // 4)):
+        iradon(lines[:, z].T, theta=ang, filter_name="ramp", circle=False)
+    return {"astra_fbp_s_per_slice": astra_s, "iradon_s_per_slice": (time.perf_counter() - t) / max(1, n_slices // 4)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--size", type=int, default=512, help="edge of the volume (a multiple of 64)")
+    ap.add_argument("--angles", type=int, default=800, help="projections over 0-180 deg")
+    ap.add_argument("--photons", type=float, default=1e6, help="open-beam counts per detector pixel")
+    ap.add_argument("--given-centre", action="store_true", help="pass --centre-px and --no-rings (plain FBP)")
+    ap.add_argument("--anchor-slices", type=int, default=16, help="slices timed for the plain ASTRA / iradon anchors")
+    ap.add_argument("--scratch", type=Path, default=None, help="folder for the projection file and the output")
+    ap.add_argument("--keep", action="store_true", help="keep the projection file and the output folder")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(dir=args.scratch, prefix="tomo512-"))
+    h5 = tmp / "proj.h5"
+    t = time.perf_counter()
+    ph, lines = write_projections(h5, args.size, args.angles, args.photons, pixel_nm=50.0)
+    print(f"{args.size}^3 phantom: {args.angles} projections written in {time.perf_counter() - t:.0f} s "
+          f"({h5.stat().st_size / 2**20:.0f} MiB)", flush=True)
+    extra = ["--centre-px", f"{(args.size - 1) / 2:.1f}", "--no-rings"] if args.given_centre else []
+    wall, cpu, peak, last = run_cli(h5, tmp / "out", extra)
+    s = json.loads((tmp / "out" / "summary.json").read_text())
+    tiles = (args.size // TILE) ** 3
+    truth = {"n_particles": len(ph.truth), "n_cracks": int(ph.truth["crack_count"].sum()),
+             "n_pores": int(ph.truth["pore_count"].sum())}
+    cvf = float(ph.crack_truth["volume_voxels"].sum() / ph.truth["volume_voxels"].sum())
+    print(f"layerscope tomo --out-of-core {' '.join(extra)}: wall {wall:.0f} s, CPU {cpu:.0f} s, peak RSS "
+          f"{peak['VmHWM']} MiB, peak anonymous {peak['RssAnon']} MiB, load {os.getloadavg()[0]:.1f}")
+    print(f"  {last}")
+    for key, n in truth.items():
+        print(f"  {key}: {s[key]} (truth {tiles} x {n} = {tiles * n})")
+    print(f"  crack volume fraction {s['crack_volume_fraction']:.5f} (phantom truth {cvf:.5f})")
+    print(f"  centre {s['reconstruction']['centre_px']:.2f} px (truth {(args.size - 1) / 2:.1f})")
+    a = anchors(lines, args.anchor_slices)
+    print(f"per 512^2 slice, {args.angles} angles: plain ASTRA FBP {a['astra_fbp_s_per_slice']:.2f} s "
+          f"(x {args.size} = {a['astra_fbp_s_per_slice'] * args.size:.0f} s on one core), iradon "
+          f"{a['iradon_s_per_slice']:.2f} s (x {args.size} = {a['iradon_s_per_slice'] * args.size:.0f} s)")
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(tmp)
+
+
+if __name__ == "__main__":
+    main()
