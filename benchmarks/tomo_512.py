@@ -20,6 +20,7 @@ phantom's. Beside it, per slice on the same line integrals: plain ASTRA FBP (CPU
 no centre search, no ring removal) and scikit-image ``iradon``.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/tomo_512.py --scratch /tmp
+    # or: write once (--write-only), then run on it (--projections /tmp/tomo512-.../proj.h5)
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import h5py
 import numpy as np
+
+from layerscope.tomo import default_phantom
 
 TILE = 64
 
@@ -41,8 +45,6 @@ TILE = 64
 def _tile_sinograms(size: int, n_angles: int) -> tuple[np.ndarray, object]:
     """Line integrals (n_angles, 64, size) of the 64 distinct z slices of the tiled phantom, and the phantom."""
     import astra
-
-    from layerscope.tomo import default_phantom
 
     ph = default_phantom(TILE, seed=0)
     reps = size // TILE
@@ -63,9 +65,7 @@ def _tile_sinograms(size: int, n_angles: int) -> tuple[np.ndarray, object]:
 
 
 def write_projections(path: Path, size: int, n_angles: int, photons: float, pixel_nm: float, seed: int = 1):
-    """The DXchange file of the tiled phantom; returns the phantom (truth of one tile) and the line integrals."""
-    import h5py
-
+    """The DXchange file of the tiled phantom (the truth of one tile: ``default_phantom(64)``)."""
     lines, ph = _tile_sinograms(size, n_angles)
     rng = np.random.default_rng(seed)
     dark = 100.0
@@ -80,7 +80,6 @@ def write_projections(path: Path, size: int, n_angles: int, photons: float, pixe
         th.attrs["units"] = "degrees"
         ps = f.create_dataset("measurement/instrument/detector/pixel_size", data=[pixel_nm])
         ps.attrs["units"] = "nm"
-    return ph, lines
 
 
 def _watch(proc: subprocess.Popen) -> dict:
@@ -109,6 +108,15 @@ def run_cli(h5: Path, out: Path, extra: list[str]) -> tuple[float, float, dict, 
         raise SystemExit(f"layerscope tomo failed ({proc.returncode}): {text[-2000:]}")
     cpu = (c1.children_user - c0.children_user) + (c1.children_system - c0.children_system)
     return time.perf_counter() - t0, cpu, peak, text.strip().splitlines()[-1]
+
+
+def _line_integrals_of(h5: Path, n_rows: int) -> np.ndarray:
+    """-log of the flat/dark corrected first ``n_rows`` detector rows of a DXchange file."""
+    with h5py.File(h5, "r") as f:
+        raw = np.asarray(f["exchange/data"][:, :n_rows], np.float32)
+        dark = np.asarray(f["exchange/data_dark"][:, :n_rows], np.float32).mean(axis=0)
+        flat = np.asarray(f["exchange/data_white"][:, :n_rows], np.float32).mean(axis=0) - dark
+    return -np.log(np.clip((raw - dark) / flat, 1e-6, None)).astype(np.float32)
 
 
 def anchors(lines: np.ndarray, n_slices: int) -> dict:
@@ -148,13 +156,21 @@ def main() -> None:
     ap.add_argument("--anchor-slices", type=int, default=16, help="slices timed for the plain ASTRA / iradon anchors")
     ap.add_argument("--scratch", type=Path, default=None, help="folder for the projection file and the output")
     ap.add_argument("--keep", action="store_true", help="keep the projection file and the output folder")
+    ap.add_argument("--projections", type=Path, default=None, help="reuse a file written by an earlier --keep run")
+    ap.add_argument("--write-only", action="store_true", help="write the projections (kept) and stop")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(dir=args.scratch, prefix="tomo512-"))
-    h5 = tmp / "proj.h5"
-    t = time.perf_counter()
-    ph, lines = write_projections(h5, args.size, args.angles, args.photons, pixel_nm=50.0)
-    print(f"{args.size}^3 phantom: {args.angles} projections written in {time.perf_counter() - t:.0f} s "
-          f"({h5.stat().st_size / 2**20:.0f} MiB)", flush=True)
+    h5 = args.projections or tmp / "proj.h5"
+    if args.projections is None:
+        t = time.perf_counter()
+        write_projections(h5, args.size, args.angles, args.photons, pixel_nm=50.0)
+        print(f"{args.size}^3 phantom: {args.angles} projections written to {h5} in {time.perf_counter() - t:.0f} s "
+              f"({h5.stat().st_size / 2**20:.0f} MiB)", flush=True)
+        if args.write_only:
+            return
+    ph = default_phantom(TILE, seed=0)
+    with h5py.File(h5, "r") as f:
+        args.size, args.angles = f["exchange/data"].shape[2], f["exchange/data"].shape[0]
     extra = ["--centre-px", f"{(args.size - 1) / 2:.1f}", "--no-rings"] if args.given_centre else []
     wall, cpu, peak, last = run_cli(h5, tmp / "out", extra)
     s = json.loads((tmp / "out" / "summary.json").read_text())
@@ -169,14 +185,16 @@ def main() -> None:
         print(f"  {key}: {s[key]} (truth {tiles} x {n} = {tiles * n})")
     print(f"  crack volume fraction {s['crack_volume_fraction']:.5f} (phantom truth {cvf:.5f})")
     print(f"  centre {s['reconstruction']['centre_px']:.2f} px (truth {(args.size - 1) / 2:.1f})")
-    a = anchors(lines, args.anchor_slices)
-    print(f"per 512^2 slice, {args.angles} angles: plain ASTRA FBP {a['astra_fbp_s_per_slice']:.2f} s "
+    a = anchors(_line_integrals_of(h5, args.anchor_slices), args.anchor_slices)
+    print(f"per {args.size}^2 slice, {args.angles} angles: plain ASTRA FBP {a['astra_fbp_s_per_slice']:.2f} s "
           f"(x {args.size} = {a['astra_fbp_s_per_slice'] * args.size:.0f} s on one core), iradon "
           f"{a['iradon_s_per_slice']:.2f} s (x {args.size} = {a['iradon_s_per_slice'] * args.size:.0f} s)")
     if not args.keep:
         import shutil
 
         shutil.rmtree(tmp)
+        if args.projections is None:
+            h5.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":
