@@ -10,7 +10,8 @@ show what makes a layered oxide in these zones, each checked on the image itself
    (two in their row; a mixed Li-layer column). A perovskite, rock salt, fcc metal, MoS2 or Si
    dumbbell lattice gives every column four to six. Fewer than :data:`MIN_ROW_FRACTION` of the
    columns in layered rows: refused, unless check 1b accepts the image.
-1b. **Degraded layered oxide**: heavy cation mixing (a third of the Li-layer sites filled with TM,
+
+   *Check 1b*, **degraded layered oxide**: heavy cation mixing (a third of the Li-layer sites filled with TM,
    nearly rock-salt contrast) and spinel blocks grown topotactically from the layered oxide keep
    its cation frame but give their columns four to six neighbours (17-29 % of the columns in
    layered rows on such draws). Accepted when (a) the power spectrum shows the material's layered
