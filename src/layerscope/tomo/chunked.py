@@ -433,10 +433,11 @@ def _particle_task(item, *, options, voxel_nm: float, close: int, levels: dict, 
     touch = _touching(feats, mine)
     fsl = ndi.find_objects(feats)
     need = [ndi.find_objects(mine.astype(np.int8))[0]] + [fsl[g - 1] for g in touch]
-    lo = [max(0, min(b[i].start for b in need) + o - margin) for i, o in enumerate(off)]
-    hi = [min(n, max(b[i].stop for b in need) + o + margin) for i, (o, n) in enumerate(zip(off, shape))]
-    if any(low < s.start or h > s.stop for low, h, s in zip(lo, hi, sl)):
-        return "grow", tuple(slice(min(low, s.start), max(h, s.stop)) for low, h, s in zip(lo, hi, sl))
+    lo = [min(b[i].start for b in need) + o for i, o in enumerate(off)]
+    hi = [max(b[i].stop for b in need) + o for i, o in enumerate(off)]
+    if any(max(0, low - margin) < s.start or min(n, h + margin) > s.stop for low, h, s, n in zip(lo, hi, sl, shape)):
+        return "grow", tuple(slice(max(0, min(low - 2 * margin, s.start)), min(n, max(h + 2 * margin, s.stop)))
+                             for low, h, s, n in zip(lo, hi, sl, shape))  # twice the margin: cut features may go on
     own = [int(g) for g in touch if np.bincount(plab[fsl[g - 1]][feats[fsl[g - 1]] == g]).argmax() == pid]
     first = _first_voxels(np.where(np.isin(feats, own), feats, 0), int(feats.max(initial=0)), sl, shape)
     ct, pt, feats, kinds = _features(solid, plab, options, voxel_nm, close, grey, levels, offset=off,
