@@ -63,6 +63,16 @@ def main() -> None:
             return comp, n, b
 
         chunked._clusters = clusters
+        run, largest = chunked._run, {}
+
+        def spied(func, items, scheduler, **kw):  # the largest array handed to a task of each kind (MiB)
+            for it in items:
+                for a in it:
+                    if isinstance(a, np.ndarray):
+                        largest[func.__name__] = max(largest.get(func.__name__, 0), round(a.nbytes / 2**20, 1))
+            return run(func, items, scheduler, **kw)
+
+        chunked._run = spied
         anon_before, watch = _rss_anon_kib(), _PeakAnon()
         watch.start()
         t = time.perf_counter()
@@ -76,7 +86,7 @@ def main() -> None:
                           "peak_anon_mib": round(watch.peak / 1024), "anon_before_mib": round(anon_before / 1024),
                           "largest_cluster_box_fraction": max(boxes) / args.size ** 3,
                           "n_particles": s["n_particles"], "n_cracks": s["n_cracks"], "n_pores": s["n_pores"],
-                          "labels_sum": int(np.asarray(res.particle_labels, np.int64).sum())}))
+                          "largest_task_array_mib": largest, "labels_sum": int(np.asarray(res.particle_labels, np.int64).sum())}))
 
 
 if __name__ == "__main__":

@@ -430,21 +430,64 @@ def _touching(feats: np.ndarray, mine: np.ndarray) -> np.ndarray:
     return ids[ids > 0]
 
 
-def _particle_task(item, *, options, voxel_nm: float, close: int, levels: dict, shape, margin: int):
-    """Dark features, cracks, pores and geometry of one particle of a big cluster (arrays cut at ``sl``).
+def _feature_stats(plab, solid, comp, c: int, n_particles: int, options, scratch: Path, k: int):
+    """Dark features of a big cluster, labelled slab by slab across faces (a scratch memory map).
 
-    Measures the features the particle owns (the particle with most of the feature's voxels, the
-    rule of :func:`layerscope.tomo.measure._features`) among those touching it, which are all held
-    whole with ``margin``; otherwise returns ``("grow", box)``, the box to cut instead.
+    Returns the labels, a look-up table label -> rank (the features of at least ``min_feature_voxels``
+    numbered 1.. by their first voxel in raster order; 0 for smaller ones), the first voxel (flat) of
+    each rank, and whether each rank is shared (a second particle holds more than 20 % of its voxels:
+    the gap between two particles, which :func:`layerscope.tomo.measure._features` drops).
+    """
+    shape, mult = plab.shape, n_particles + 1
+    lab = _scratch(scratch, f"features-{c}", np.int32, shape)
+
+    def dark(a: int, b: int) -> np.ndarray:
+        return (np.asarray(plab[a:b]) > 0) & ~np.asarray(solid[a:b]) & (np.asarray(comp[a:b]) == c)
+
+    n, _ = _label_slabs(dark, shape, k, _C26, lab)
+    sizes, first, keys, counts = np.zeros(n + 1, np.int64), np.full(n + 1, -1, np.int64), [], []
+    for z0, z1 in _slabs(shape[0], k):
+        f, p = np.asarray(lab[z0:z1]), np.asarray(plab[z0:z1])
+        sizes += np.bincount(f.ravel(), minlength=n + 1)
+        at = _first_voxels(f, n, (slice(z0, z1), slice(0, shape[1]), slice(0, shape[2])), shape)
+        first = np.where((first < 0) | ((at >= 0) & (at < first)), at, first)
+        u, cnt = np.unique(f[f > 0].astype(np.int64) * mult + p[f > 0], return_counts=True)
+        keys.append(u)
+        counts.append(cnt)
+    u, inv = np.unique(np.concatenate(keys), return_inverse=True)
+    tot = np.bincount(inv.ravel(), weights=np.concatenate(counts)).astype(np.int64)
+    fid = u // mult
+    order = np.lexsort((-tot, fid))
+    fid, tot = fid[order], tot[order]
+    second = np.zeros(n + 1, np.int64)
+    nxt = np.flatnonzero(np.r_[True, fid[1:] != fid[:-1]]) + 1
+    nxt = nxt[(nxt < len(fid))]
+    nxt = nxt[fid[nxt] == fid[nxt - 1]]
+    second[fid[nxt]] = tot[nxt]
+    kept = np.flatnonzero(sizes >= options.min_feature_voxels)
+    kept = kept[kept > 0]
+    kept = kept[np.argsort(first[kept], kind="stable")]
+    rank = np.zeros(n + 1, np.int32)
+    rank[kept] = np.arange(1, len(kept) + 1)
+    return lab, rank, np.r_[-1, first[kept]], np.r_[False, second[kept] > 0.2 * sizes[kept]]
+
+
+def _particle_task(item, *, options, voxel_nm: float, close: int, levels: dict, shape, margin: int):
+    """Cracks, pores and geometry of one particle of a big cluster (arrays cut at ``sl``; ``feats``: the
+    cluster's feature ranks, ``shared``: whether each rank is shared).
+
+    Measures the features the particle owns (most of their voxels, the rule of
+    :func:`layerscope.tomo.measure._features`) in one loop with every feature that touches it, in rank
+    order as in the whole-cluster loop (the shared ones dropped in turn, known from the whole cluster).
+    The features that touch it and are not shared must lie whole in the cut with ``margin``;
+    otherwise returns ``("grow", box)``.
     """
     from layerscope.tomo.measure import _features, _particle_geometry
-    from layerscope.tomo.segment import dark_features
 
-    sl, pid, plab, solid, grey = item
+    sl, pid, plab, solid, grey, feats, shared = item
     off = tuple(s.start for s in sl)
-    feats = dark_features(solid, plab, min_voxels=options.min_feature_voxels)
     mine = plab == pid
-    touch = _touching(feats, mine)
+    touch = [int(g) for g in _touching(feats, mine) if not shared[g]]
     fsl = ndi.find_objects(feats)
     need = [ndi.find_objects(mine.astype(np.int8))[0]] + [fsl[g - 1] for g in touch]
     lo = [min(b[i].start for b in need) + o for i, o in enumerate(off)]
@@ -452,31 +495,43 @@ def _particle_task(item, *, options, voxel_nm: float, close: int, levels: dict, 
     if any(max(0, low - margin) < s.start or min(n, h + margin) > s.stop for low, h, s, n in zip(lo, hi, sl, shape)):
         return "grow", tuple(slice(max(0, min(low - 2 * margin, s.start)), min(n, max(h + 2 * margin, s.stop)))
                              for low, h, s, n in zip(lo, hi, sl, shape))  # twice the margin: cut features may go on
-    own = [int(g) for g in touch if np.bincount(plab[fsl[g - 1]][feats[fsl[g - 1]] == g]).argmax() == pid]
-    first = _first_voxels(np.where(np.isin(feats, own), feats, 0), int(feats.max(initial=0)), sl, shape)
-    ct, pt, feats, kinds = _features(solid, plab, options, voxel_nm, close, grey, levels, offset=off,
-                                     only=set(touch.tolist()), feats=feats)
+    own = [g for g in touch if np.bincount(plab[fsl[g - 1]][feats[fsl[g - 1]] == g]).argmax() == pid]
+    cut = np.unique(feats[ndi.binary_dilation(mine, _C26)])
+    cut = {int(g) for g in cut if g > 0 and shared[g]}
+    ct, pt, feats, kd = _features(solid, plab, options, voxel_nm, close, grey, levels, offset=off,
+                                  only=set(touch) | cut, feats=feats, shared_ids=cut)
+    cracks, pores = [ct[ct["crack"].isin(own)]], [pt[pt["pore"].isin(own)]]
+    kinds, local = {f: kd[f] for f in own if f in kd}, np.where(np.isin(feats, own), feats, 0)
     geom = _particle_geometry(plab, voxel_nm, offset=off, shape=shape, only={pid})
-    return (ct[ct["crack"].isin(own)], pt[pt["pore"].isin(own)], {i: kinds[i] for i in own if i in kinds},
-            {i: int(first[i]) for i in own}, geom, np.where(np.isin(feats, own), feats, 0))
+    return cracks, pores, kinds, geom, local
 
 
-def _measure_big(particles: list, plab, solid, grey_of, pboxes, options, voxel_nm: float, close: int, levels: dict,
-                 batch: int, scheduler):
-    """Yield ``(sl, result)`` of :func:`_particle_task` for each particle id in ``particles`` (cut boxes grown as asked)."""
+def _measure_big(c: int, members: list, plab, solid, comp, grey_of, pboxes, feats_mm, base: int, options,
+                 voxel_nm: float, close: int, levels: dict, scratch: Path, k: int, batch: int, scheduler):
+    """Cracks, pores, kinds and geometry of a big cluster, one particle at a time (cut boxes grown as asked),
+    ids ``base + rank``; writes the feature ids into ``feats_mm`` and returns the first voxel of each rank too."""
     shape, margin = plab.shape, max(MARGIN, close + 3)
-    todo = [(pid, _box(pboxes[pid], margin, shape)) for pid in particles]
+    lab, rank, first, shared = _feature_stats(plab, solid, comp, c, int(pboxes.shape[0] - 1), options, scratch, k)
+    cracks, pores, kinds, geometry = [], [], {}, []
+    todo = [(pid, _box(pboxes[pid], margin, shape)) for pid in members]
     while todo:
         again = []
         for group in _batches(todo, batch):
-            tasks = [(sl, pid, np.asarray(plab[sl]), np.asarray(solid[sl]), grey_of(sl)) for pid, sl in group]
+            tasks = [(sl, pid, np.asarray(plab[sl]), np.asarray(solid[sl]), grey_of(sl), rank[np.asarray(lab[sl])], shared)
+                     for pid, sl in group]
             for (pid, sl), out in zip(group, _run(_particle_task, tasks, scheduler, options=options, voxel_nm=voxel_nm,
                                                   close=close, levels=levels, shape=shape, margin=margin)):
                 if isinstance(out[0], str):
                     again.append((pid, out[1]))
-                else:
-                    yield sl, out
+                    continue
+                cracks += [t.assign(crack=t["crack"] + base) for t in out[0]]
+                pores += [t.assign(pore=t["pore"] + base) for t in out[1]]
+                kinds.update({base + i: v for i, v in out[2].items()})
+                geometry += out[3]
+                _write_crop(feats_mm, sl, out[4], base)
         todo = again
+    del lab
+    return cracks, pores, kinds, geometry, first
 
 
 def _cluster_parts(clusters: list, solid, plab, comp, boxes, grey_of, options, voxel_nm: float, close: int,
@@ -497,18 +552,12 @@ def _cluster_parts(clusters: list, solid, plab, comp, boxes, grey_of, options, v
 def _measure(vol, solid, plab, comp, n, boxes, options, levels, close, scratch: Path, k: int, batch: int, scheduler):
     """Crack, pore and particle rows of every cluster (of every particle of a big cluster); feature ids
     (memory map) numbered as in memory."""
-    import itertools
-
     shape, voxel_nm = vol.data.shape, vol.voxel_size_nm
     feats = _scratch(scratch, "features", np.int32, shape)
     grey_of = (lambda sl: None) if vol.labels else (lambda sl: np.asarray(vol.data[sl], np.float32))
     big = {c for c in range(1, n + 1) if _big(boxes[c])}
     parts = _cluster_parts([c for c in range(1, n + 1) if c not in big], solid, plab, comp, boxes, grey_of, options,
                            voxel_nm, close, levels, batch, scheduler)
-    if big:
-        pboxes, members = _particles_of(plab, comp, big, k)
-        parts = itertools.chain(parts, _measure_big(sorted(set().union(*members.values())), plab, solid, grey_of,
-                                                    pboxes, options, voxel_nm, close, levels, batch, scheduler))
     cracks, pores, geometry, kinds, keys, base = [], [], [], {}, [], 0
     for at, (ct, pt, kd, first, geom, local) in parts:
         prov = {i: base + i for i in first}
@@ -519,6 +568,14 @@ def _measure(vol, solid, plab, comp, n, boxes, options, levels, close, scratch: 
         geometry += geom
         _write_crop(feats, at, local, base)
         base += max(first, default=0)
+    pboxes, members = _particles_of(plab, comp, big, k) if big else (None, {})
+    for c in sorted(big):
+        cts, pts, kd, geom, first = _measure_big(c, sorted(members[c]), plab, solid, comp, grey_of, pboxes, feats, base,
+                                                 options, voxel_nm, close, levels, scratch, k, batch, scheduler)
+        keys += [(int(f), base + i) for i, f in enumerate(first) if i > 0]
+        cracks, pores, geometry = cracks + cts, pores + pts, geometry + geom
+        kinds.update(kd)
+        base += len(first) - 1
     lut = _numbering(keys, base)
     _relabel(feats, lut, k)
     ct, pt = _joined(cracks, "crack", lut), _joined(pores, "pore", lut)
