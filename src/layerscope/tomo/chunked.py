@@ -21,16 +21,18 @@ in a scratch folder and the work is cut in pieces, each a task of
    faces (global seed ids), then the watershed on the same halo, keeping the core (a slab with a
    core voxel no seed reaches is done again with twice the halo). The measurements run one particle
    at a time on its box with the margin, grown until every dark feature touching the particle is
-   whole inside it with the margin; a feature is measured by the particle that owns it (most of its
-   voxels, the rule of the whole-cluster measurement), so each is counted once. On the test volumes
+   whole inside it with the margin, except the features shared by two particles (the gaps bridged
+   by the closing, dropped), which are labelled over the whole cluster slab by slab first and known
+   from their whole; a feature is measured by the particle that owns it (most of its voxels, the
+   rule of the whole-cluster measurement), so each is counted once, in the same order. On the test volumes
    (a 96^3 percolating phantom in slabs of 8, the reconstructed phantom, the NREL crop unsplit) the
    labels and tables equal the whole-cluster path exactly.
 
 Peak memory is therefore a few slabs plus the largest cluster below the limit (with its margin), or
-for a bigger cluster a slab of its box with halos, or one particle's box grown to hold the dark
-features that touch it whole: a network of dark features that spans the volume (gaps between
-particles bridged by the closing) makes that box grow with it. The numbers equal the in-memory
-analysis (tested on phantoms).
+for a bigger cluster a batch of slabs of its box with halos (the halo is twice the largest distance
+plus 4, so for short boxes each slab task holds the whole box: see docs/benchmarks.md), or one
+particle's box grown to hold the unshared dark features that touch it. The numbers equal the
+in-memory analysis (tested on phantoms).
 """
 
 from __future__ import annotations
