@@ -110,3 +110,77 @@ def test_volume_files_are_memory_mapped_for_out_of_core(phantom, tmp_path):
         mapped, plain = read_tomo(path, volume=True, mmap=True), read_tomo(path, volume=True)
         assert isinstance(mapped.data.base, np.memmap) and not isinstance(plain.data.base, np.memmap)
         assert np.array_equal(mapped.data, plain.data) and mapped.voxel_size_nm == plain.voxel_size_nm == 50.0
+
+
+def _percolating(size: int) -> np.ndarray:
+    """Particles 1-3 of the phantom's truth cut flat by 5 voxels and mirrored along every axis, tiled to
+    ``size^3``: the cut faces meet their mirror images, so one cluster spans the volume (as in
+    benchmarks/tomo_percolating.py)."""
+    from layerscope.tomo import default_phantom
+
+    v = default_phantom(64).volume[24:42, 14:51, 13:52]
+    for ax in range(3):
+        v = np.concatenate([v, np.flip(v, ax)], axis=ax)
+    return np.ascontiguousarray(np.tile(v, (3, 2, 2))[:size, :size, :size], dtype=np.float32)
+
+
+@pytest.fixture
+def pieces(monkeypatch):
+    """Lower ``MAX_CLUSTER_VOXELS`` so that clusters are split in slabs and measured per particle; record the
+    boxes of the clusters split that way."""
+    import layerscope.tomo.chunked as chunked
+
+    split, boxes = chunked._split_big, []
+
+    def spy(comp, c, sl, *args, **kwargs):
+        boxes.append(tuple((s.start, s.stop) for s in sl))
+        return split(comp, c, sl, *args, **kwargs)
+
+    monkeypatch.setattr(chunked, "_split_big", spy)
+    monkeypatch.setattr(chunked, "MAX_CLUSTER_VOXELS", 20 ** 3)
+    return boxes
+
+
+def test_percolating_cluster_in_slabs_and_per_particle_equals_whole_cluster(pieces, monkeypatch):
+    """A 96^3 volume whose particles form one cluster spanning it, split in slabs of 8 z slices (EDT with a
+    checked halo, h-maxima seeds and watershed with a halo of twice the largest distance plus 4) and
+    measured one particle at a time: the same particles, labels, cracks and pores, exactly, as the
+    whole-cluster path (the limit above the volume; 53 particles, 20 cracks, 67 pores)."""
+    import layerscope.tomo.chunked as chunked
+
+    vol = Volume(_percolating(96), 50.0, labels=False)
+    pieces_run = analyse(vol, TomoOptions(out_of_core=True, slab_slices=8), scheduler="threads")
+    assert pieces == [((0, 96), (0, 96), (0, 96))]  # one cluster, the whole volume, done in pieces
+    monkeypatch.setattr(chunked, "MAX_CLUSTER_VOXELS", 96 ** 3)
+    whole = analyse(vol, TomoOptions(out_of_core=True, slab_slices=8), scheduler="threads")
+    assert len(pieces) == 1  # the whole-cluster run did not split
+    assert (len(whole.particles), len(whole.cracks), len(whole.pores)) == (53, 20, 67)
+    _same(whole, pieces_run)
+
+
+def test_cluster_in_pieces_equals_the_in_memory_analysis(grey, pieces):
+    """The reconstructed phantom (noise, an open crack, two touching particles) with its clusters split in
+    slabs and measured per particle: exactly the in-memory numbers."""
+    vol, here = grey
+    there = analyse(vol, TomoOptions(out_of_core=True, slab_slices=9), scheduler="threads")
+    assert len(pieces) >= 1
+    _same(here, there)
+
+
+def test_real_electrode_cluster_in_pieces(shared_data, pieces):
+    """The NREL crop's percolating NMC cluster split in slabs of 10 and measured per particle: unsplit
+    identical to the in-memory analysis; split within the bound of the whole-cluster test above."""
+    import tifffile
+
+    v = tifffile.imread(shared_data / "tomo" / "nrel_nmc_ct" / "nmc-1-cal_generatedCBD_bridge.tif")
+    vol = Volume(np.ascontiguousarray(v[:64, :128, :128]), 400.0, labels=True)
+    opts = dict(particle_label=1, pore_label=0, crack_max_width_nm=0.0)
+    _same(analyse(vol, TomoOptions(split=False, **opts)), analyse(vol, TomoOptions(split=False, out_of_core=True,
+                                                                                  slab_slices=10, **opts)))
+    here, there = analyse(vol, TomoOptions(**opts)), analyse(vol, TomoOptions(out_of_core=True, slab_slices=10, **opts))
+    assert max(np.prod([b - a for a, b in box]) for box in pieces) > 0.5 * 64 * 128 * 128
+    assert len(here.particles) == len(there.particles) > 50
+    a, b = np.asarray(here.particle_labels), np.asarray(there.particle_labels)
+    assert np.array_equal(a > 0, b > 0)
+    assert (a != b).sum() <= 0.001 * (a > 0).sum(), (a != b).sum()
+    assert here.summary["porosity"] == there.summary["porosity"] and here.summary["n_cracks"] == there.summary["n_cracks"]

@@ -2,7 +2,7 @@
 
 The in-memory analysis (:func:`layerscope.tomo.analysis.analyse`) holds several whole-volume arrays
 (smoothed volume, masks, distance transforms, labels). Here every whole-volume array is a memory map
-in a scratch folder and the work is cut in two kinds of pieces, each a task of
+in a scratch folder and the work is cut in pieces, each a task of
 :func:`layerscope.parallel.map_tasks` (run in batches of two per worker, so only a batch is in memory):
 
 1. Slabs of z slices with a halo (the Gaussian smoothing's radius, twice the closing radius): the
@@ -13,10 +13,26 @@ in a scratch folder and the work is cut in two kinds of pieces, each a task of
    their bounding box: the watershed split, then, with a 12-voxel margin that holds the
    neighbours as they are, dark features, cracks and pores. Particle and feature ids are
    numbered by their first voxel in raster order, as the whole-volume labelling numbers them.
+3. Clusters whose box holds more than :data:`MAX_CLUSTER_VOXELS` (a percolating electrode: one
+   cluster spans the volume) are never held whole. The split runs on z slabs of the cluster's box:
+   the distance transform with a halo (exact: a slab's transform can only be too large, and a core
+   whose maximum is below the halo is exact; slabs that fail are done again with a larger halo),
+   the h-maxima seeds with a halo of twice the largest distance plus 4 voxels, labelled across slab
+   faces (global seed ids), then the watershed on the same halo, keeping the core (a slab with a
+   core voxel no seed reaches is done again with twice the halo). The measurements run one particle
+   at a time on its box with the margin, grown until every dark feature touching the particle is
+   whole inside it with the margin, except the features shared by two particles (the gaps bridged
+   by the closing, dropped), which are labelled over the whole cluster slab by slab first and known
+   from their whole; a feature is measured by the particle that owns it (most of its voxels, the
+   rule of the whole-cluster measurement), so each is counted once, in the same order. On the test volumes
+   (a 96^3 percolating phantom in slabs of 8, the reconstructed phantom, the NREL crop unsplit) the
+   labels and tables equal the whole-cluster path exactly.
 
-Peak memory is therefore a few slabs plus the largest cluster (with its margin), not the volume.
-The numbers equal the in-memory analysis (tested on phantoms); a cluster that spans the whole
-volume (a percolating electrode) still costs the whole volume.
+Peak memory is therefore a few slabs plus the largest cluster below the limit (with its margin), or
+for a bigger cluster a batch of slabs of its box with halos (the halo is twice the largest distance
+plus 4, so for short boxes each slab task holds the whole box: see docs/benchmarks.md), or one
+particle's box grown to hold the unshared dark features that touch it. The numbers equal the
+in-memory analysis (tested on phantoms).
 """
 
 from __future__ import annotations
@@ -31,6 +47,9 @@ __all__ = ["analyse_volume_chunked"]
 
 #: margin (voxels) around a cluster for the crack and pore measurements (the open-crack sum reaches 8 + 3)
 MARGIN = 12
+#: clusters whose bounding box holds more voxels are split and measured in pieces (z slabs, then one
+#: particle at a time) instead of whole; a module constant (tests lower it)
+MAX_CLUSTER_VOXELS = 128 ** 3
 _C26 = np.ones((3, 3, 3), bool)
 _C6 = ndi.generate_binary_structure(3, 1)
 
@@ -166,15 +185,7 @@ def _clusters(env: np.ndarray, scratch: Path, k: int):
     del bg
     comp = _scratch(scratch, "clusters", np.int32, env.shape)
     n, _ = _label_slabs(lambda a, b: np.asarray(env[a:b]), env.shape, k, _C26, comp)
-    boxes = np.zeros((n + 1, 6), np.int64)
-    boxes[:, :3], boxes[:, 3:] = np.iinfo(np.int64).max, -1
-    for z0, z1 in _slabs(env.shape[0], k):
-        for i, sl in enumerate(ndi.find_objects(np.asarray(comp[z0:z1])), 1):
-            if sl is not None:
-                lo = [sl[0].start + z0, sl[1].start, sl[2].start]
-                hi = [sl[0].stop + z0, sl[1].stop, sl[2].stop]
-                boxes[i, :3] = np.minimum(boxes[i, :3], lo)
-                boxes[i, 3:] = np.maximum(boxes[i, 3:], hi)
+    boxes = _boxes_of(comp, n, k)
     return comp, n, boxes
 
 
@@ -224,13 +235,140 @@ def _numbering(keys: list[tuple[int, int]], total: int) -> np.ndarray:
     return lut
 
 
+def _big(box: np.ndarray) -> bool:
+    """Whether a cluster (its bounding box ``box``) is split and measured in pieces (see :data:`MAX_CLUSTER_VOXELS`)."""
+    return int(np.prod(box[3:] - box[:3])) > MAX_CLUSTER_VOXELS
+
+
+def _cluster_block(comp: np.ndarray, c: int, sl: tuple, z0: int, z1: int) -> np.ndarray:
+    """The mask of cluster ``c`` in z slices ``z0:z1`` of its box ``sl`` (box coordinates)."""
+    return np.asarray(comp[sl[0].start + z0:sl[0].start + z1, sl[1], sl[2]]) == c
+
+
+def _edt_task(item):
+    """Distance transform of one slab of a cluster's mask with a halo: the core and its maximum."""
+    z0, z1, lo, block = item
+    core = ndi.distance_transform_edt(block)[lo:lo + z1 - z0]
+    return z0, core, float(core.max(initial=0.0))
+
+
+def _slab_edt(comp, c: int, sl: tuple, scratch: Path, k: int, batch: int, scheduler) -> np.ndarray:
+    """The distance transform of a cluster's mask on its box, slab by slab, as a memory map.
+
+    A slab sees its halo only, so its transform can only be too large; a core whose maximum is below
+    the halo is exact (every core voxel's nearest background lies within the halo). Slabs that fail
+    the check are done again with a halo above their maximum (which can only fall).
+    """
+    nz = sl[0].stop - sl[0].start
+    edt = _scratch(scratch, f"edt-{c}", np.float64, (nz,) + tuple(s.stop - s.start for s in sl[1:]))
+    todo = {(z0, z1): 16 for z0, z1 in _slabs(nz, k)}
+    while todo:
+        again = {}
+        for group in _batches(sorted(todo.items()), batch):
+            items = []
+            for (z0, z1), halo in group:
+                a, b = max(0, z0 - halo), min(nz, z1 + halo)
+                items.append((z0, z1, z0 - a, _cluster_block(comp, c, sl, a, b)))
+            for ((z0, z1), halo), (_, core, top) in zip(group, _run(_edt_task, items, scheduler)):
+                if top >= halo and (z0 - halo > 0 or z1 + halo < nz):
+                    again[(z0, z1)] = int(np.ceil(top)) + 1
+                else:
+                    edt[z0:z1] = core
+        todo = again
+    return edt
+
+
+def _hmax_task(item, *, h_voxels: float):
+    """h-maxima of one slab of a distance transform with a halo: the core."""
+    from skimage.morphology import h_maxima
+
+    z0, z1, lo, block = item
+    return z0, h_maxima(block, h_voxels)[lo:lo + z1 - z0] > 0
+
+
+def _watershed_task(item):
+    """Watershed of one slab with a halo (global seed ids): the core and whether every core voxel was reached."""
+    from skimage.segmentation import watershed
+
+    z0, z1, lo, edt, markers, mask = item
+    lab = watershed(-edt, markers, mask=mask)[lo:lo + z1 - z0]
+    return z0, lab, not np.any(mask[lo:lo + z1 - z0] & (lab == 0))
+
+
+def _slab_seeds(edt: np.ndarray, c: int, halo: int, h_voxels: float, scratch: Path, k: int, batch: int, scheduler):
+    """Seeds (h-maxima, slab by slab with a halo) labelled 26-connected across slab faces: memory map and count."""
+    nz = edt.shape[0]
+    peaks = _scratch(scratch, f"peaks-{c}", bool, edt.shape)
+    for group in _batches(_slabs(nz, k), batch):
+        items = _halo_items(edt, group, halo)
+        for z0, core in _run(_hmax_task, items, scheduler, h_voxels=h_voxels):
+            peaks[z0:z0 + core.shape[0]] = core
+    markers = _scratch(scratch, f"markers-{c}", np.int32, edt.shape)
+    n, _ = _label_slabs(lambda a, b: np.asarray(peaks[a:b]), edt.shape, k, _C26, markers)
+    return markers, n
+
+
+def _slab_watershed(comp, c: int, sl: tuple, edt, markers, halo: int, k: int, batch: int, scheduler):
+    """Yield ``(z0, labels)`` of the cluster's watershed slab by slab (box coordinates); a slab with a core
+    voxel that no seed of its halo reaches is done again with twice the halo."""
+    nz = edt.shape[0]
+    todo = {s: halo for s in _slabs(nz, k)}
+    while todo:
+        again = {}
+        for group in _batches(sorted(todo.items()), batch):
+            items = []
+            for (z0, z1), h in group:
+                a, b = max(0, z0 - h), min(nz, z1 + h)
+                items.append((z0, z1, z0 - a, np.asarray(edt[a:b]), np.asarray(markers[a:b]),
+                              _cluster_block(comp, c, sl, a, b)))
+            for ((z0, z1), h), (_, lab, ok) in zip(group, _run(_watershed_task, items, scheduler)):
+                if ok or (z0 - h <= 0 and z1 + h >= nz):
+                    yield z0, lab
+                else:
+                    again[(z0, z1)] = 2 * h
+        todo = again
+
+
+def _split_big(comp, c: int, sl: tuple, plab, base: int, options, scratch: Path, k: int, batch: int, scheduler):
+    """Watershed split of a cluster too big to hold (box above :data:`MAX_CLUSTER_VOXELS`), in z slabs of its box.
+
+    Distance transform exact (halo checked), h-maxima seeds and the watershed on slabs with a halo of
+    twice the largest distance plus 4 voxels, seed ids global (labelled across slab faces). Writes the
+    provisional ids ``base + seed id`` into ``plab``; returns each id's first seed voxel and size.
+    """
+    shape, nz = plab.shape, sl[0].stop - sl[0].start
+    if not options.split:  # one 26-connected component: one particle, its own seed
+        markers, n = None, 1
+    else:
+        edt = _slab_edt(comp, c, sl, scratch, k, batch, scheduler)
+        top = max(float(np.asarray(edt[z0:z1]).max(initial=0.0)) for z0, z1 in _slabs(nz, k))
+        halo = 2 * int(np.ceil(top)) + 4
+        markers, n = _slab_seeds(edt, c, halo, options.split_h_voxels, scratch, k, batch, scheduler)
+    first, sizes = np.full(n + 1, -1, np.int64), np.zeros(n + 1, np.int64)
+    parts = (((z0, _cluster_block(comp, c, sl, z0, z1).astype(np.int32)) for z0, z1 in _slabs(nz, k)) if markers is None
+             else _slab_watershed(comp, c, sl, edt, markers, halo, k, batch, scheduler))
+    for z0, lab in parts:
+        at = (slice(sl[0].start + z0, sl[0].start + z0 + lab.shape[0]),) + tuple(sl[1:])
+        _write_crop(plab, at, lab, base)
+        seeds = lab if markers is None else np.asarray(markers[z0:z0 + lab.shape[0]])
+        f = _first_voxels(seeds, n, at, shape)
+        first = np.where((first < 0) | ((f >= 0) & (f < first)), f, first)
+        sizes += np.bincount(lab.ravel(), minlength=n + 1)
+    return first, sizes
+
+
 def _particles(comp, n, boxes, options, scratch: Path, k: int, batch: int, scheduler):
     """Particle ids (memory map), numbered and filtered by size as the in-memory labelling does."""
     shape = comp.shape
     plab = _scratch(scratch, "particles", np.int32, shape)
     keys, base = [], 0
     items = [(c, _box(boxes[c], 1, shape)) for c in range(1, n + 1)]
-    for group in _batches(items, batch):
+    for c, sl in [it for it in items if _big(boxes[it[0]])]:
+        first, sizes = _split_big(comp, c, sl, plab, base, options, scratch, k, batch, scheduler)
+        keys += [(int(first[i]), base + i) for i in range(1, len(sizes))
+                 if sizes[i] >= options.min_particle_voxels and first[i] >= 0]
+        base += len(sizes) - 1
+    for group in _batches([it for it in items if not _big(boxes[it[0]])], batch):
         tasks = [(c, sl, np.asarray(comp[sl]) == c) for c, sl in group]
         for _, sl, lab, first, sizes in _run(_split_task, tasks, scheduler, split=options.split,
                                              h_voxels=options.split_h_voxels, shape=shape):
@@ -260,30 +398,186 @@ def _measure_task(item, *, options, voxel_nm: float, close: int, levels: dict, s
     return ct, pt, kinds, {i: int(first[i]) for i in only}, geom, local
 
 
-def _measure(vol, solid, plab, comp, n, boxes, options, levels, close, scratch: Path, k: int, batch: int, scheduler):
-    """Crack, pore and particle rows of every cluster; feature ids (memory map) numbered as in memory."""
-    shape = vol.data.shape
-    feats = _scratch(scratch, "features", np.int32, shape)
-    grey_of = (lambda sl: None) if vol.labels else (lambda sl: np.asarray(vol.data[sl], np.float32))
-    cracks, pores, geometry, kinds, keys, base = [], [], [], {}, [], 0
-    for group in _batches(list(range(1, n + 1)), batch):
+def _boxes_of(lab: np.ndarray, n: int, k: int) -> np.ndarray:
+    """Bounding boxes ``(n + 1, 6)`` (z, y, x starts then stops) of ids 1..n of a memory map, slab by slab."""
+    boxes = np.zeros((n + 1, 6), np.int64)
+    boxes[:, :3], boxes[:, 3:] = np.iinfo(np.int64).max, -1
+    for z0, z1 in _slabs(lab.shape[0], k):
+        for i, sl in enumerate(ndi.find_objects(np.asarray(lab[z0:z1]), max_label=n), 1):
+            if sl is not None:
+                lo = [sl[0].start + z0, sl[1].start, sl[2].start]
+                hi = [sl[0].stop + z0, sl[1].stop, sl[2].stop]
+                boxes[i, :3] = np.minimum(boxes[i, :3], lo)
+                boxes[i, 3:] = np.maximum(boxes[i, 3:], hi)
+    return boxes
+
+
+def _particles_of(plab: np.ndarray, comp: np.ndarray, big: set, k: int) -> tuple[np.ndarray, dict]:
+    """Bounding boxes of the particles and the particle ids of each cluster in ``big``."""
+    n = max(int(np.asarray(plab[z0:z1]).max(initial=0)) for z0, z1 in _slabs(plab.shape[0], k))
+    members: dict = {c: set() for c in big}
+    for z0, z1 in _slabs(plab.shape[0], k):
+        p, c = np.asarray(plab[z0:z1]), np.asarray(comp[z0:z1])
+        m = (p > 0) & np.isin(c, list(big))
+        for pid, cid in np.unique(np.stack([p[m], c[m]], axis=1), axis=0):
+            members[int(cid)].add(int(pid))
+    return _boxes_of(plab, n, k), members
+
+
+def _touching(feats: np.ndarray, mine: np.ndarray) -> np.ndarray:
+    """Ids of the features with a voxel in or 26-next to the particle ``mine``."""
+    psl = ndi.find_objects(mine.astype(np.int8))[0]
+    near = tuple(slice(max(0, s.start - 1), min(n, s.stop + 1)) for s, n in zip(psl, mine.shape))
+    ids = np.unique(feats[near][ndi.binary_dilation(mine[near], _C26)])
+    return ids[ids > 0]
+
+
+def _feature_stats(plab, solid, comp, c: int, n_particles: int, options, scratch: Path, k: int):
+    """Dark features of a big cluster, labelled slab by slab across faces (a scratch memory map).
+
+    Returns the labels, a look-up table label -> rank (the features of at least ``min_feature_voxels``
+    numbered 1.. by their first voxel in raster order; 0 for smaller ones), the first voxel (flat) of
+    each rank, and whether each rank is shared (a second particle holds more than 20 % of its voxels:
+    the gap between two particles, which :func:`layerscope.tomo.measure._features` drops).
+    """
+    shape, mult = plab.shape, n_particles + 1
+    lab = _scratch(scratch, f"features-{c}", np.int32, shape)
+
+    def dark(a: int, b: int) -> np.ndarray:
+        return (np.asarray(plab[a:b]) > 0) & ~np.asarray(solid[a:b]) & (np.asarray(comp[a:b]) == c)
+
+    n, _ = _label_slabs(dark, shape, k, _C26, lab)
+    sizes, first, keys, counts = np.zeros(n + 1, np.int64), np.full(n + 1, -1, np.int64), [], []
+    for z0, z1 in _slabs(shape[0], k):
+        f, p = np.asarray(lab[z0:z1]), np.asarray(plab[z0:z1])
+        sizes += np.bincount(f.ravel(), minlength=n + 1)
+        at = _first_voxels(f, n, (slice(z0, z1), slice(0, shape[1]), slice(0, shape[2])), shape)
+        first = np.where((first < 0) | ((at >= 0) & (at < first)), at, first)
+        u, cnt = np.unique(f[f > 0].astype(np.int64) * mult + p[f > 0], return_counts=True)
+        keys.append(u)
+        counts.append(cnt)
+    u, inv = np.unique(np.concatenate(keys), return_inverse=True)
+    tot = np.bincount(inv.ravel(), weights=np.concatenate(counts)).astype(np.int64)
+    fid = u // mult
+    order = np.lexsort((-tot, fid))
+    fid, tot = fid[order], tot[order]
+    second = np.zeros(n + 1, np.int64)
+    nxt = np.flatnonzero(np.r_[True, fid[1:] != fid[:-1]]) + 1
+    nxt = nxt[(nxt < len(fid))]
+    nxt = nxt[fid[nxt] == fid[nxt - 1]]
+    second[fid[nxt]] = tot[nxt]
+    kept = np.flatnonzero(sizes >= options.min_feature_voxels)
+    kept = kept[kept > 0]
+    kept = kept[np.argsort(first[kept], kind="stable")]
+    rank = np.zeros(n + 1, np.int32)
+    rank[kept] = np.arange(1, len(kept) + 1)
+    return lab, rank, np.r_[-1, first[kept]], np.r_[False, second[kept] > 0.2 * sizes[kept]]
+
+
+def _particle_task(item, *, options, voxel_nm: float, close: int, levels: dict, shape, margin: int):
+    """Cracks, pores and geometry of one particle of a big cluster (arrays cut at ``sl``; ``feats``: the
+    cluster's feature ranks, ``shared``: whether each rank is shared).
+
+    Measures the features the particle owns (most of their voxels, the rule of
+    :func:`layerscope.tomo.measure._features`) in one loop with every feature that touches it, in rank
+    order as in the whole-cluster loop (the shared ones dropped in turn, known from the whole cluster).
+    The features that touch it and are not shared must lie whole in the cut with ``margin``;
+    otherwise returns ``("grow", box)``.
+    """
+    from layerscope.tomo.measure import _features, _particle_geometry
+
+    sl, pid, plab, solid, grey, feats, shared = item
+    off = tuple(s.start for s in sl)
+    mine = plab == pid
+    touch = [int(g) for g in _touching(feats, mine) if not shared[g]]
+    fsl = ndi.find_objects(feats)
+    need = [ndi.find_objects(mine.astype(np.int8))[0]] + [fsl[g - 1] for g in touch]
+    lo = [min(b[i].start for b in need) + o for i, o in enumerate(off)]
+    hi = [max(b[i].stop for b in need) + o for i, o in enumerate(off)]
+    if any(max(0, low - margin) < s.start or min(n, h + margin) > s.stop for low, h, s, n in zip(lo, hi, sl, shape)):
+        return "grow", tuple(slice(max(0, min(low - 2 * margin, s.start)), min(n, max(h + 2 * margin, s.stop)))
+                             for low, h, s, n in zip(lo, hi, sl, shape))  # twice the margin: cut features may go on
+    own = [g for g in touch if np.bincount(plab[fsl[g - 1]][feats[fsl[g - 1]] == g]).argmax() == pid]
+    cut = np.unique(feats[ndi.binary_dilation(mine, _C26)])
+    cut = {int(g) for g in cut if g > 0 and shared[g]}
+    ct, pt, feats, kd = _features(solid, plab, options, voxel_nm, close, grey, levels, offset=off,
+                                  only=set(touch) | cut, feats=feats, shared_ids=cut)
+    cracks, pores = [ct[ct["crack"].isin(own)]], [pt[pt["pore"].isin(own)]]
+    kinds, local = {f: kd[f] for f in own if f in kd}, np.where(np.isin(feats, own), feats, 0)
+    geom = _particle_geometry(plab, voxel_nm, offset=off, shape=shape, only={pid})
+    return cracks, pores, kinds, geom, local
+
+
+def _measure_big(c: int, members: list, plab, solid, comp, grey_of, pboxes, feats_mm, base: int, options,
+                 voxel_nm: float, close: int, levels: dict, scratch: Path, k: int, batch: int, scheduler):
+    """Cracks, pores, kinds and geometry of a big cluster, one particle at a time (cut boxes grown as asked),
+    ids ``base + rank``; writes the feature ids into ``feats_mm`` and returns the first voxel of each rank too."""
+    shape, margin = plab.shape, max(MARGIN, close + 3)
+    lab, rank, first, shared = _feature_stats(plab, solid, comp, c, int(pboxes.shape[0] - 1), options, scratch, k)
+    cracks, pores, kinds, geometry = [], [], {}, []
+    todo = [(pid, _box(pboxes[pid], margin, shape)) for pid in members]
+    while todo:
+        again = []
+        for group in _batches(todo, batch):
+            tasks = [(sl, pid, np.asarray(plab[sl]), np.asarray(solid[sl]), grey_of(sl), rank[np.asarray(lab[sl])], shared)
+                     for pid, sl in group]
+            for (pid, sl), out in zip(group, _run(_particle_task, tasks, scheduler, options=options, voxel_nm=voxel_nm,
+                                                  close=close, levels=levels, shape=shape, margin=margin)):
+                if isinstance(out[0], str):
+                    again.append((pid, out[1]))
+                    continue
+                cracks += [t.assign(crack=t["crack"] + base) for t in out[0]]
+                pores += [t.assign(pore=t["pore"] + base) for t in out[1]]
+                kinds.update({base + i: v for i, v in out[2].items()})
+                geometry += out[3]
+                _write_crop(feats_mm, sl, out[4], base)
+        todo = again
+    del lab
+    return cracks, pores, kinds, geometry, first
+
+
+def _cluster_parts(clusters: list, solid, plab, comp, boxes, grey_of, options, voxel_nm: float, close: int,
+                   levels: dict, batch: int, scheduler):
+    """Yield ``(box, result)`` of :func:`_measure_task` for each cluster id in ``clusters`` (box: where its labels go)."""
+    shape = plab.shape
+    for group in _batches(clusters, batch):
         tasks = []
         for c in group:
             sl, inner = _box(boxes[c], MARGIN, shape), _box(boxes[c], 0, shape)
             rel = tuple(slice(i.start - o.start, i.stop - o.start) for i, o in zip(inner, sl))
             tasks.append((sl, rel, np.asarray(plab[sl]), np.asarray(solid[sl]), grey_of(sl), np.asarray(comp[sl]) == c))
-        for task, (ct, pt, kd, first, geom, local) in zip(tasks, _run(_measure_task, tasks, scheduler, options=options,
-                                                                      voxel_nm=vol.voxel_size_nm, close=close,
-                                                                      levels=levels, shape=shape)):
-            prov = {i: base + i for i in first}
-            keys += [(f, prov[i]) for i, f in first.items()]
-            cracks.append(ct.assign(crack=ct["crack"].map(prov)))
-            pores.append(pt.assign(pore=pt["pore"].map(prov)))
-            kinds.update({prov[i]: v for i, v in kd.items()})
-            geometry += geom
-            _write_crop(feats, tuple(slice(s.start + r.start, s.start + r.stop) for s, r in zip(task[0], task[1])),
-                        local, base)
-            base += max(first, default=0)
+        for task, out in zip(tasks, _run(_measure_task, tasks, scheduler, options=options, voxel_nm=voxel_nm,
+                                         close=close, levels=levels, shape=shape)):
+            yield tuple(slice(s.start + r.start, s.start + r.stop) for s, r in zip(task[0], task[1])), out
+
+
+def _measure(vol, solid, plab, comp, n, boxes, options, levels, close, scratch: Path, k: int, batch: int, scheduler):
+    """Crack, pore and particle rows of every cluster (of every particle of a big cluster); feature ids
+    (memory map) numbered as in memory."""
+    shape, voxel_nm = vol.data.shape, vol.voxel_size_nm
+    feats = _scratch(scratch, "features", np.int32, shape)
+    grey_of = (lambda sl: None) if vol.labels else (lambda sl: np.asarray(vol.data[sl], np.float32))
+    big = {c for c in range(1, n + 1) if _big(boxes[c])}
+    parts = _cluster_parts([c for c in range(1, n + 1) if c not in big], solid, plab, comp, boxes, grey_of, options,
+                           voxel_nm, close, levels, batch, scheduler)
+    cracks, pores, geometry, kinds, keys, base = [], [], [], {}, [], 0
+    for at, (ct, pt, kd, first, geom, local) in parts:
+        prov = {i: base + i for i in first}
+        keys += [(f, prov[i]) for i, f in first.items()]
+        cracks.append(ct.assign(crack=ct["crack"].map(prov)))
+        pores.append(pt.assign(pore=pt["pore"].map(prov)))
+        kinds.update({prov[i]: v for i, v in kd.items()})
+        geometry += geom
+        _write_crop(feats, at, local, base)
+        base += max(first, default=0)
+    pboxes, members = _particles_of(plab, comp, big, k) if big else (None, {})
+    for c in sorted(big):
+        cts, pts, kd, geom, first = _measure_big(c, sorted(members[c]), plab, solid, comp, grey_of, pboxes, feats, base,
+                                                 options, voxel_nm, close, levels, scratch, k, batch, scheduler)
+        keys += [(int(f), base + i) for i, f in enumerate(first) if i > 0]
+        cracks, pores, geometry = cracks + cts, pores + pts, geometry + geom
+        kinds.update(kd)
+        base += len(first) - 1
     lut = _numbering(keys, base)
     _relabel(feats, lut, k)
     ct, pt = _joined(cracks, "crack", lut), _joined(pores, "pore", lut)

@@ -114,11 +114,13 @@ def _dent(n_open: int, n_voxels: int) -> bool:
 
 
 def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: int, grey=None, levels=None,
-              *, offset: tuple = (0, 0, 0), only: set | None = None, feats: np.ndarray | None = None):
+              *, offset: tuple = (0, 0, 0), only: set | None = None, feats: np.ndarray | None = None,
+              shared_ids: set | None = None):
     """Classify dark features: crack rows, pore rows, labels and kinds.
 
     For arrays cut from a larger volume, ``offset`` (voxels) places them, ``only`` names the feature
-    ids to measure (others are left as they are) and ``feats`` gives the feature ids.
+    ids to measure (others are left as they are), ``feats`` gives the feature ids and ``shared_ids``
+    the features known to be shared by two particles (cut by the arrays, so not seen whole here).
     """
     if feats is None:
         feats = dark_features(seg_solid, plabels, min_voxels=options.min_feature_voxels)
@@ -136,7 +138,7 @@ def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: i
         n_open = int((outside[sl] & m).sum())
         open_ = n_open > 0
         shared = len(owners) > 1 and owners[1] > 0.2 * m.sum()
-        if shared or (_dent(n_open, int(m.sum())) and depth[sl][m].max() < close_voxels + 1.5):
+        if shared or fid in (shared_ids or ()) or (_dent(n_open, int(m.sum())) and depth[sl][m].max() < close_voxels + 1.5):
             feats[sl][m] = 0  # the gap between particles, or a shallow dent bridged by the closing
             continue
         coords = np.argwhere(m).astype(float) + [s.start + o for s, o in zip(sl, offset)]
