@@ -72,7 +72,7 @@ def progress_bar(total: int | None, description: str, *, enabled: bool = True):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=description, unit="task", leave=False, delay=PROGRESS_DELAY_S,
-                disable=not (enabled and _bars_shown()), file=sys.stderr, dynamic_ncols=True)
+                file=sys.stderr, dynamic_ncols=True)
 
 
 class _NoBar:

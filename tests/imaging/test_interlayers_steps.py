@@ -133,6 +133,11 @@ def test_random_draws_whose_rim_segments_were_unknown(seed):
         assert (own["relation"].fillna("") == "").all() and (own["pair"] < 0).all()
     assert (seg["step"] == "unknown").sum() == 0
     assert np.average(seg["step"] == seg["truth_relation"], weights=seg["n_sites"]) == 1.0
+    # summary.json (and the report) count the sites by the source of their step, as the table has them
+    counts = pm.summary["interlayers"]
+    assert counts["step_sites_extended"] == int(pm.interlayers.loc[pm.interlayers["step_source"] == "extended",
+                                                                   "n_sites"].sum()) >= len(ext)
+    assert sum(counts[f"step_sites_{k}"] for k in ("measured", "extended", "none")) == int(pm.interlayers["n_sites"].sum())
 
 
 def test_a_longer_run_between_two_runs_of_the_same_step_is_extended():

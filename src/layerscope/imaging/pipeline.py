@@ -839,7 +839,9 @@ def analyse(image: Any, options: PhasesOptions, *, pixel_size_nm: float | None =
     cols = cols[order + [c for c in cols.columns if c not in order]]
     summary = _summary(cols, domains, layers, interfaces, quantities, res, time.perf_counter() - t0)
     summary["interlayers"] = {"segments": int(len(inter)), **{f"mixing_{k}": int(np.sum(inter["mixing"] == k))
-                                                               for k in ("yes", "no", "uncertain")}}
+                                                               for k in ("yes", "no", "uncertain")},
+                              **{f"step_sites_{k}": int(inter.loc[inter["step_source"] == k, "n_sites"].sum())
+                                 for k in ("measured", "extended", "none")}}
     return PhaseMap(columns=cols, domains=domains, layers=layers, interfaces=interfaces, glides=glides, phase_map=pmap,
                     phase_map_pixel_nm=pmap_px, summary=summary, result=res, provenance=provenance, interlayers=inter)
 

@@ -103,6 +103,8 @@ def phase_section(pm, image: np.ndarray, *, title: str = "Atomic-resolution phas
         "TM layer spacing per phase (nm)": q["tm_layer_spacing_nm"],
         "phase fractions": s["phase_fractions"],
         "mean Li/TM mixing in layered regions": s["mean_mixing_layered"],
+        "interlayer steps (Li-layer sites measured / extended along a gap / unknown)":
+            " / ".join(str(s.get("interlayers", {}).get(f"step_sites_{k}", "-")) for k in ("measured", "extended", "none")),
         "glide planes (glide / a)": [round(g["glide_over_a"], 4) for g in q["gliding"]["glide_planes"]] or "none",
         "surface-layer thickness from vacuum (nm)": q["surface_layer"]["thickness_nm"],
         "run time (s)": s["timings_s"].get("map_phases"),

@@ -130,8 +130,7 @@ def transmission(proj: Projections) -> tuple[np.ndarray, list[dict[str, str]]]:
 
 def _rows(proj: Projections, start: int, stop: int, dark, flat) -> tuple[np.ndarray, int, int]:
     """Line integrals of detector rows ``start:stop`` only (the projections may be on disk)."""
-    raw = np.asarray(proj.data[:, start:stop], np.float32)
-    return _line_integrals(raw, None if dark is None else dark[start:stop], None if flat is None else flat[start:stop])
+    return _line_integrals(np.asarray(proj.data[:, start:stop], np.float32), *_field_rows(dark, flat, start, stop))
 
 
 def _central_sinogram(proj: Projections, dark, flat, chunk: int) -> np.ndarray:
