@@ -47,6 +47,7 @@ __all__ = [
     "fft_lattice",
     "group_rows",
     "index_layers",
+    "chord_lengths",
     "tm_pairs",
     "smooth_registry",
     "running_mean_along_layers",
@@ -55,6 +56,14 @@ __all__ = [
     "row_registry",
     "wrap_half",
 ]
+
+
+#: Fewest columns of a short row beyond the outermost full rows (a corner of a rotated field) that
+#: is numbered as a layer (:func:`_extend_anchors`). Random draws 0-99 at >= 1e3 e/A^2: with 1 the
+#: column recall met 0.99 in 92 % of the draws, with 4 in 91 %, but the 1-3 column rows added gaps
+#: of one or two Li-layer sites whose step the image cannot hold (no TM layer beyond, or one or two
+#: TM pairs): step = 1 in 78 % of the draws against 85 % with 4 (90 % before any was numbered).
+CORNER_MIN_COLUMNS = 4
 
 
 def wrap_half(value: np.ndarray | float) -> np.ndarray:
@@ -592,6 +601,7 @@ def index_layers(
     *,
     inplane_spacing_nm: float,
     cation_spacing_nm: float,
+    chord_nm: np.ndarray | None = None,
 ) -> LayerIndex:
     """Number the cation layers along the normal and tell TM layers from Li layers.
 
@@ -614,6 +624,12 @@ def index_layers(
         Column spacing along a row, nm.
     cation_spacing_nm : float
         Expected distance between neighbouring cation layers (c/6 of the matrix), nm.
+    chord_nm : numpy.ndarray, optional
+        Length (nm) of each row's line inside the image (:func:`chord_lengths`). With it, rows
+        beyond the outermost anchors (the short rows in the corners of a rotated field, at most
+        a third as long as the widest) are numbered too where they hold at least
+        :data:`CORNER_MIN_COLUMNS` columns, are dense along their own chord and continue the layer
+        spacing (:func:`_extend_anchors`); without it they are -1.
 
     Returns
     -------
@@ -630,7 +646,10 @@ def index_layers(
     # mixing sites is not mistaken for a short full row.
     width_sites = (np.max(u_max) - np.min(u_min)) / inplane_spacing_nm + 1.0 if n_rows else 1.0
     density = counts / width_sites
-    layer_of_row = _number_rows(v_mean, density, cation_spacing_nm)
+    chord_density = None
+    if chord_nm is not None:
+        chord_density = counts / np.maximum(np.asarray(chord_nm, dtype=float) / inplane_spacing_nm + 1.0, 1.0)
+    layer_of_row = _number_rows(v_mean, density, cation_spacing_nm, chord_density=chord_density, counts=counts)
     kept = layer_of_row >= 0
     # Votes: full rows (density >= 0.7) whose neighbouring layers, both inside the range of
     # layers seen, are missing or at most 0.6 as dense.
@@ -667,13 +686,17 @@ def _parity_votes(layer_of_row: np.ndarray, kept: np.ndarray, density: np.ndarra
 
 
 def _number_rows(v_mean: np.ndarray, density: np.ndarray, cation_spacing_nm: float,
-                 anchor_density: float = 0.3, tolerance: float = 0.3) -> np.ndarray:
+                 anchor_density: float = 0.3, tolerance: float = 0.3,
+                 chord_density: np.ndarray | None = None, counts: np.ndarray | None = None) -> np.ndarray:
     """Cation-layer index of each row; sparse rows are placed between the substantial ones.
 
     Rows with at least ``anchor_density`` of their sites filled are numbered by the rounded
     number of cation spacings between neighbours. A sparser row (a few mixing sites, or a false
     detection) gets a layer only if it lies between two anchors on a lattice layer, within
-    ``tolerance`` of a (locally measured) spacing; otherwise -1.
+    ``tolerance`` of a (locally measured) spacing; otherwise -1. With ``chord_density`` (columns
+    per site of the row's line inside the image) and ``counts`` (columns per row) the anchors are
+    first extended outwards (:func:`_extend_anchors`) by rows of at least
+    :data:`CORNER_MIN_COLUMNS` columns.
     """
     n = v_mean.size
     out = np.full(n, -1, dtype=int)
@@ -683,6 +706,11 @@ def _number_rows(v_mean: np.ndarray, density: np.ndarray, cation_spacing_nm: flo
     va = v_mean[anchor]
     steps = np.maximum(1, np.rint(np.diff(va) / cation_spacing_nm)).astype(int)
     la = np.concatenate([[0], np.cumsum(steps)]).astype(int)
+    if chord_density is not None:
+        dense = (chord_density >= anchor_density) & (counts >= CORNER_MIN_COLUMNS)
+        anchor, la = _extend_anchors(v_mean, dense, anchor, la, tolerance=tolerance)
+        la = la - la.min()
+        va = v_mean[anchor]
     out[anchor] = la
     for r in np.setdiff1d(np.arange(n), anchor):
         j = np.searchsorted(va, v_mean[r])
@@ -695,6 +723,70 @@ def _number_rows(v_mean: np.ndarray, density: np.ndarray, cation_spacing_nm: flo
         if abs(pos - k) <= tolerance and 0 <= k <= n_gap:
             out[r] = la[j - 1] + k
     return out
+
+
+def _extend_anchors(v_mean: np.ndarray, dense: np.ndarray, anchor: np.ndarray, la: np.ndarray, *,
+                    tolerance: float, span: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Anchors extended beyond both ends, one row at a time, by rows dense along their own chord.
+
+    In a field rotated against the layers the rows in its corners are short: a full row there
+    holds fewer than ``anchor_density`` of the widest row's sites and was dropped with the noise
+    (2-8 % of the visible columns of a rotated 6 nm field). The nearest row beyond an end
+    becomes an anchor when ``dense`` (its columns, at least :data:`CORNER_MIN_COLUMNS`, fill at
+    least ``anchor_density`` of the sites of its line inside the image: a row in vacuum beyond a
+    surface does not) and it lies within
+    ``tolerance`` of a whole number (1 or 2) of the spacing measured over the last ``span``
+    anchor layers at that end; sparse rows are passed over (numbered afterwards like every sparse
+    row between anchors), and the extension stops at the first dense row off the lattice.
+
+    Returns the anchors (row indices, sorted along the normal) and their layer numbers (which
+    may start below 0).
+    """
+    anchor, la = list(anchor), list(la)
+    for side in (-1, 1):
+        beyond = [r for r in np.argsort(side * v_mean, kind="stable")
+                  if side * (v_mean[r] - v_mean[anchor[-1 if side > 0 else 0]]) > 0]
+        for r in beyond:
+            end = -1 if side > 0 else 0
+            ref = anchor[-span:] if side > 0 else anchor[:span]
+            lref = la[-span:] if side > 0 else la[:span]
+            if lref[-1] == lref[0]:
+                break
+            local = (v_mean[ref[-1]] - v_mean[ref[0]]) / (lref[-1] - lref[0])
+            pos = (v_mean[r] - v_mean[anchor[end]]) / local
+            k = int(np.rint(pos))
+            if not dense[r]:
+                continue  # a sparse row (a Li layer's few columns): numbered later if it lies between anchors
+            if abs(pos - k) > tolerance or not 1 <= abs(k) <= 2:
+                break
+            if side > 0:
+                anchor.append(r)
+                la.append(la[-1] + k)
+            else:
+                anchor.insert(0, r)
+                la.insert(0, la[0] + k)
+    return np.asarray(anchor, dtype=int), np.asarray(la, dtype=int)
+
+
+def chord_lengths(v_nm: np.ndarray, *, inplane: np.ndarray, normal: np.ndarray,
+                  extent_nm: tuple[float, float]) -> np.ndarray:
+    """Length (nm) inside the image of the line along ``inplane`` at normal coordinate ``v_nm``.
+
+    The image spans ``0 <= x <= width``, ``0 <= y <= height`` (``extent_nm = (width, height)``,
+    nm); a point of the line is ``v n + s t``. 0 where the line misses the image.
+    """
+    v = np.asarray(v_nm, dtype=float)
+    lo = np.full(v.shape, -np.inf)
+    hi = np.full(v.shape, np.inf)
+    for axis, size in enumerate(extent_nm):
+        t, c = float(inplane[axis]), v * float(normal[axis])
+        if abs(t) < 1e-12:
+            outside = (c < 0) | (c > size)
+            lo[outside], hi[outside] = 0.0, 0.0
+            continue
+        a, b = (0.0 - c) / t, (size - c) / t
+        lo, hi = np.maximum(lo, np.minimum(a, b)), np.minimum(hi, np.maximum(a, b))
+    return np.maximum(hi - lo, 0.0)
 
 
 def tm_pairs(

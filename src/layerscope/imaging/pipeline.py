@@ -299,7 +299,9 @@ def _index_columns(found: pd.DataFrame, lat: Any, *, d_t: float, cation: float, 
     """Rows linked along the layers, numbered as cation layers (TM or Li), off-lattice maxima dropped, TM gaps filled.
 
     ``rim`` holds the image and the fit's scale (``data, px, sigma_nm, radius_nm``) with which TM columns past a
-    layer's run end are tested (:func:`_fill_tm_gaps`).
+    layer's run end are tested (:func:`_fill_tm_gaps`); the image's extent also gives each row's chord (its line's
+    length inside the field), so that the short rows in the corners of a rotated field are numbered
+    (:func:`layerscope.imaging.lattice.index_layers`).
     """
     x = found["x_nm"].to_numpy()
     y = found["y_nm"].to_numpy()
@@ -308,7 +310,11 @@ def _index_columns(found: pd.DataFrame, lat: Any, *, d_t: float, cation: float, 
     tvec, nvec = _lat.refine_directions(x, y, rows, normal=lat.normal)
     u = np.column_stack([x, y]) @ tvec
     v = np.column_stack([x, y]) @ nvec
-    index = _lat.index_layers(u, v, rows, inplane_spacing_nm=d_t, cation_spacing_nm=cation)
+    v_row = np.bincount(rows, weights=v) / np.maximum(np.bincount(rows), 1)
+    shape = rim["data"].shape
+    chord = _lat.chord_lengths(v_row, inplane=tvec, normal=nvec,
+                               extent_nm=(shape[1] * rim["px"], shape[0] * rim["px"]))
+    index = _lat.index_layers(u, v, rows, inplane_spacing_nm=d_t, cation_spacing_nm=cation, chord_nm=chord)
     if not index.parity_from_contrast:
         notes.append("no empty Li layer in the image: TM and Li layers of the rock salt were assigned "
                      "by convention (first layer = TM)")
