@@ -107,3 +107,34 @@ def test_a_rotated_draw_detects_its_corner_columns_and_li_layer_columns_holding_
     det = pm.columns[pm.columns["detected"] & (pm.columns["kind"] == "Li")]
     d, _ = cKDTree(det[["x_nm", "y_nm"]].to_numpy()).query(li[["x_nm", "y_nm"]].to_numpy())
     assert np.mean(d < 0.07) >= 0.99
+
+
+def test_a_li_layer_beyond_the_outermost_tm_layer_stays_unnumbered_one_between_tm_layers_is_numbered():
+    # the TM rows of a field rotated 40 degrees cut after a corner row of 12-16 columns; a Li layer
+    # holding TM on every second site (spinel-like) just beyond it and one between its last two TM
+    # rows: the outer one is no gap between two TM layers (no TM pair, its step is not in the
+    # image) and stays -1; the inner one is numbered as the Li layer between them
+    angle = 40.0
+    t, n = _frame(angle)
+    x, y, k = layered_lattice(width_nm=6.0, height_nm=6.0, angle_deg=angle, shift_per_layer=1 / 3)
+    per_k = np.bincount(k - k.min())
+    last = k.min() + int(np.nonzero((per_k >= 12) & (per_k <= 16))[0].max())
+    keep = k <= last
+    x, y, k = x[keep], y[keep], k[keep]
+    xy = np.column_stack([x, y])
+    v_last = np.mean(xy[k == last] @ n)
+
+    def li_row(v):
+        u = np.arange(-40, 40) * 2 * D_T + D_T / 3
+        p = v * n[None, :] + u[:, None] * t[None, :]
+        return p[(p[:, 0] > 0.05) & (p[:, 0] < 5.95) & (p[:, 1] > 0.05) & (p[:, 1] < 5.95)]
+
+    outer, inner = li_row(v_last + C3 / 2), li_row(v_last - C3 / 2)
+    assert len(outer) >= CORNER_MIN_COLUMNS
+    xs, ys = np.r_[x, outer[:, 0], inner[:, 0]], np.r_[y, outer[:, 1], inner[:, 1]]
+    layer, index = _index(xs, ys, t, n, chord=True)
+    tm_layer = layer[: x.size]
+    assert np.all(tm_layer[k == last] >= 0) and np.all(tm_layer[k == last] % 2 == index.tm_parity)
+    assert np.all(layer[x.size: x.size + len(outer)] < 0)
+    inner_layer = layer[x.size + len(outer):]
+    assert np.all(inner_layer == tm_layer[k == last][0] - 1)

@@ -667,7 +667,30 @@ def index_layers(
     else:
         parity = 0
         from_contrast = False
+    if chord_nm is not None and from_contrast:
+        before = _number_rows(v_mean, density, cation_spacing_nm) >= 0
+        layer_of_row, parity = _drop_outer_li_rows(layer_of_row, before, parity)
     return LayerIndex(layer_of_row, parity, from_contrast, density)
+
+
+def _drop_outer_li_rows(layer_of_row: np.ndarray, numbered_before: np.ndarray, parity: int) -> tuple[np.ndarray, int]:
+    """Rows numbered by the corner extension alone that lie beyond the outermost TM layer: -1 again.
+
+    A Li layer with no TM layer beyond it in the field is no gap between two TM layers: its sites
+    have no TM pair and their stacking step is not in the image (``interlayers.csv`` would report
+    it ``unknown``). Rows that the widest-row density numbered already (``numbered_before``) are
+    kept as they were. Returns the numbering (first row 0 again) and the TM-layer parity.
+    """
+    on = layer_of_row >= 0
+    tm = on & (layer_of_row % 2 == parity)
+    if not tm.any():
+        return layer_of_row, parity
+    lo, hi = layer_of_row[tm].min(), layer_of_row[tm].max()
+    out = layer_of_row.copy()
+    out[on & ~numbered_before & ((out < lo) | (out > hi))] = -1
+    shift = int(out[out >= 0].min())
+    out[out >= 0] -= shift
+    return out, (parity - shift) % 2
 
 
 def _parity_votes(layer_of_row: np.ndarray, kept: np.ndarray, density: np.ndarray, counts: np.ndarray,
