@@ -58,11 +58,11 @@ __all__ = [
 ]
 
 
-#: Fewest columns of a short row beyond the outermost full rows (a corner of a rotated field) that
-#: is numbered as a layer (:func:`_extend_anchors`). Random draws 0-99 at >= 1e3 e/A^2: with 1 the
-#: column recall met 0.99 in 92 % of the draws, with 4 in 91 %, but the 1-3 column rows added gaps
-#: of one or two Li-layer sites whose step the image cannot hold (no TM layer beyond, or one or two
-#: TM pairs): step = 1 in 78 % of the draws against 85 % with 4 (90 % before any was numbered).
+#: Fewest columns on its line of a short row beyond the outermost full rows (a corner of a rotated
+#: field) that is numbered as a layer (:func:`_extend_anchors`). Random draws 0-99 at >= 1e3 e/A^2,
+#: share meeting column recall 0.99 / step = 1: 32 % / 90 % before any was numbered; 90 % / 89 %
+#: with 4; 74 % / 89 % with 6; 92 % / 78 % with 1 (every row, and no Li layer dropped again: the
+#: gaps of one or two Li-layer sites beside 1-3 column rows have no step in the image).
 CORNER_MIN_COLUMNS = 4
 
 
@@ -577,7 +577,8 @@ class LayerIndex:
     layer_of_row : numpy.ndarray of int
         Cation-layer index of each row (0 for the first row along the normal); rows of one layer
         share the index, an undetected layer (an empty Li layer) leaves a gap of one; -1 for a
-        sparse row that sits on no lattice layer (noise, or outside the crystal).
+        sparse row that sits on no lattice layer (noise, or outside the crystal) and for a corner
+        row's Li layer beyond the outermost TM layer (:func:`_drop_outer_li_rows`).
     tm_parity : int
         Layers with ``layer % 2 == tm_parity`` are TM layers, the others Li layers.
     parity_from_contrast : bool
