@@ -41,7 +41,6 @@ def diagnose(seed: int) -> pd.DataFrame:
     from layerscope.errors import InputError
     from layerscope.imaging.pipeline import map_phases
     from layerscope.simulate.draws import draw_scene
-    from layerscope.simulate.validation import segment_truth
 
     image, px, truth = draw_scene(seed)
     p = truth.parameters
@@ -49,8 +48,15 @@ def diagnose(seed: int) -> pd.DataFrame:
         pm = map_phases(image, pixel_size_nm=px, zone=p["zone"], composition=p["chemistry"])
     except InputError:
         return pd.DataFrame()
-    c = pm.columns
-    seg = segment_truth(c, pm.interlayers, truth)
+    return diagnose_table(seed, pm.columns, pm.interlayers, truth)
+
+
+def diagnose_table(seed: int, c: pd.DataFrame, interlayers: pd.DataFrame, truth) -> pd.DataFrame:
+    """:func:`diagnose` from a column table and its interlayer table (e.g. rebuilt from a stored table)."""
+    from layerscope.simulate.validation import segment_truth
+
+    p = truth.parameters
+    seg = segment_truth(c, interlayers, truth)
     seg = seg[seg["n_matched"] > 0]
     tm, li = c[c["kind"] == "TM"], c[(c["kind"] == "Li") & (c["site"] == "octahedral")]
     d_t = float(np.nanmedian(c["inplane_nm"]))

@@ -64,6 +64,11 @@ EXTEND_TOLERANCE = 0.15
 EXTEND_END_SITES = 2
 #: A TM column farther than this (layer spacings) from the line of its layer's neighbours is off its layer.
 OFF_LAYER = 0.25
+#: Most TM pairs of its own a measured run may hold and still be unsupported (see :func:`drop_unsupported_runs`):
+#: a stacking run this short between two runs of one other stacking, or a glide run beside a stacking run.
+UNSUPPORTED_PAIRS = 2
+#: The same for a glide ("off") run beside a stacking run of its gap.
+UNSUPPORTED_GLIDE_PAIRS = 3
 
 _COLUMNS = ["li_layer", "upper_tm_layer", "lower_tm_layer", "segment", "n_sites", "u_start_nm", "u_end_nm",
             "x_nm", "y_nm", "step", "step_source", "registry", "registry_sem", "environment", "li_fill", "li_fill_sem",
@@ -304,6 +309,82 @@ def drop_off_layer_steps(li: pd.DataFrame, tm: pd.DataFrame, rel: np.ndarray, so
                 rel[idx[run]], source[idx[run]] = "", "none"
 
 
+def _runs(rel: np.ndarray) -> list[np.ndarray]:
+    """Runs of one relation along one layer (indices, in order)."""
+    new = np.r_[True, rel[1:] != rel[:-1]] if rel.size else np.zeros(0, dtype=bool)
+    return np.split(np.arange(rel.size), np.flatnonzero(new)[1:]) if rel.size else []
+
+
+def _supported(run: np.ndarray, lay: dict) -> bool:
+    """The mean registry of a run's own TM pairs lies within ``EXTEND_TOLERANCE`` of its step's over the image."""
+    mine = _circular_mean(lay["reg"][run][lay["own"][run]])
+    want = lay["typical"].get(str(lay["rel"][run[0]]), np.nan)
+    return bool(abs(wrap_half(mine - want)) <= EXTEND_TOLERANCE)
+
+
+def _at_change(i: int, runs: list[np.ndarray], lay: dict, u: np.ndarray, reach: float) -> bool:
+    """Run ``i`` of a layer has a measured neighbour run of another step (or a glide) within ``reach`` nm."""
+    for j, a, b in ((i - 1, runs[i][0], -1), (i + 1, runs[i][-1], 0)):
+        if 0 <= j < len(runs) and lay["rel"][runs[j][0]] in STEP_RELATIONS + ("off",) \
+                and abs(u[runs[j][b]] - u[a]) <= reach:
+            return True
+    return False
+
+
+def drop_unsupported_runs(li: pd.DataFrame, rel: np.ndarray, source: np.ndarray, typical: dict, *,
+                          inplane_spacing_nm: float) -> None:
+    """Unknown, in place, the step of a short measured run that the stacking of its gap beside it contradicts.
+
+    A gap's stacking changes along the layer only at a lateral boundary (a partial dislocation), which
+    a run of one or two TM pairs cannot show: such a run of a stacking (O3, O3', O1) between two
+    trusted runs (:func:`_trusted`) of one other stacking within ``EXTEND_REACH`` column spacings on
+    both sides is a misread registry (bad columns at a void rim, a wide probe), as is a glide
+    ("off") run of at most ``UNSUPPORTED_GLIDE_PAIRS`` pairs beside a trusted stacking run on either
+    side (a glide shifts a whole block: it runs along the gap). Both become ``unknown``;
+    :func:`extend_steps` then gives them the step beside them only where their sites sit where that
+    stacking puts them on the TM lattices.
+
+    Parameters
+    ----------
+    li : pandas.DataFrame
+        Li-layer sites sorted by ``layer`` then ``u_nm`` (``pair``: own TM pair, -1 for none; ``registry``).
+    rel, source : numpy.ndarray of str
+        Relation and step source of every site of ``li``; set to "" and "none" where dropped.
+    typical : dict
+        Mean registry (column spacings) of each stacking over the image's own pairs.
+    inplane_spacing_nm : float
+        Column spacing along the layers, nm.
+    """
+    own = li["pair"].to_numpy(dtype=float) >= 0 if "pair" in li else np.ones(len(li), dtype=bool)
+    reg = li["registry"].to_numpy(dtype=float) if "registry" in li else np.full(len(li), np.nan)
+    u_all = li["u_nm"].to_numpy(dtype=float)
+    reach = EXTEND_REACH * inplane_spacing_nm
+    for _, idx in li.groupby("layer", sort=True).indices.items():
+        lay = {"rel": rel[idx].copy(), "own": own[idx], "reg": reg[idx], "typical": typical}
+        u = u_all[idx]
+        runs = _runs(lay["rel"])
+        for i, run in enumerate(runs):
+            r = lay["rel"][run[0]]
+            if r not in STEP_RELATIONS + ("off",) or source[idx[run[0]]] != "measured":
+                continue
+            pairs = int(lay["own"][run].sum())
+            sides = []
+            for j, near, far in ((i - 1, run[0], -1), (i + 1, run[-1], 0)):
+                if 0 <= j < len(runs):
+                    ref = runs[j][::-1] if far == -1 else runs[j]
+                    if lay["rel"][ref[0]] in STEP_RELATIONS and abs(u[ref[0]] - u[near]) <= reach \
+                            and _trusted(ref, lay):
+                        sides.append(str(lay["rel"][ref[0]]))
+            if r == "off":
+                drop = pairs <= UNSUPPORTED_GLIDE_PAIRS and len(sides) > 0
+            else:
+                island = pairs <= UNSUPPORTED_PAIRS and len(sides) == 2 and sides[0] == sides[1] != r
+                drop = island or (pairs <= UNSUPPORTED_GLIDE_PAIRS and _at_change(i, runs, lay, u, reach)
+                                  and not _supported(run, lay))
+            if drop:
+                rel[idx[run]], source[idx[run]] = "", "none"
+
+
 def extend_steps(li: pd.DataFrame, tm: pd.DataFrame, *, inplane_spacing_nm: float) -> tuple[np.ndarray, np.ndarray]:
     """Steps of the Li-layer sites without a TM pair, extended from the measured sites of the same gap.
 
@@ -344,6 +425,7 @@ def extend_steps(li: pd.DataFrame, tm: pd.DataFrame, *, inplane_spacing_nm: floa
     own = li["pair"].to_numpy(dtype=float) >= 0 if "pair" in li else np.ones(len(li), dtype=bool)
     reg = li["registry"].to_numpy(dtype=float) if "registry" in li else np.full(len(li), np.nan)
     typical = {r: _circular_mean(reg[(rel == r) & own]) for r in STEP_RELATIONS}
+    drop_unsupported_runs(li, rel, source, typical, inplane_spacing_nm=inplane_spacing_nm)
     tm_of = {k: u for k, (u, _) in _by_layer(tm, "u_nm").items()}
     for k, idx in li.groupby("layer", sort=True).indices.items():
         unknown = rel[idx] == ""
