@@ -13,6 +13,7 @@ within one spacing of it, its own TM pairs, the steps of the segments beside it 
 Reasons: ``TM layer above/below outside the field``, ``no TM columns above/below here`` (void,
 crack, thin edge), ``no TM pair, not extended`` (see :func:`layerscope.imaging.interlayers.extend_steps`),
 ``run on an off-layer TM column`` (:func:`~layerscope.imaging.interlayers.drop_off_layer_steps`),
+``short run the stacking beside it contradicts`` (:func:`~layerscope.imaging.interlayers.drop_unsupported_runs`),
 ``measured wrong``, ``off the Li layer``. Tuning seeds only (0-99, docs/validation.md).
 """
 
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 
-def _reason(s, n_up: int, n_dn: int, n_pair: int, layers: list[int]) -> str:
+def _reason(s, n_up: int, n_dn: int, n_pair: int, layers: list[int], off_layer: bool) -> str:
     if not s.on_li_layer:
         return "off the Li layer"
     if s.step != "unknown":
@@ -33,7 +34,9 @@ def _reason(s, n_up: int, n_dn: int, n_pair: int, layers: list[int]) -> str:
         return "TM layer " + ("above" if s.upper_tm_layer < layers[0] else "below") + " outside the field"
     if n_up == 0 or n_dn == 0:
         return "no TM columns " + ("above" if n_up == 0 else "below") + " here"
-    return "run on an off-layer TM column" if n_pair else "no TM pair, not extended"
+    if not n_pair:
+        return "no TM pair, not extended"
+    return "run on an off-layer TM column" if off_layer else "short run the stacking beside it contradicts"
 
 
 def diagnose(seed: int) -> pd.DataFrame:
@@ -53,6 +56,7 @@ def diagnose(seed: int) -> pd.DataFrame:
 
 def diagnose_table(seed: int, c: pd.DataFrame, interlayers: pd.DataFrame, truth) -> pd.DataFrame:
     """:func:`diagnose` from a column table and its interlayer table (e.g. rebuilt from a stored table)."""
+    from layerscope.imaging.interlayers import _off_layer
     from layerscope.simulate.validation import segment_truth
 
     p = truth.parameters
@@ -61,6 +65,8 @@ def diagnose_table(seed: int, c: pd.DataFrame, interlayers: pd.DataFrame, truth)
     tm, li = c[c["kind"] == "TM"], c[(c["kind"] == "Li") & (c["site"] == "octahedral")]
     d_t = float(np.nanmedian(c["inplane_nm"]))
     layers = sorted(tm["layer"].unique())
+    mid = tm.groupby("layer")["v_nm"].median()
+    off = _off_layer(tm, abs(float(np.median(np.diff(mid.to_numpy()) / np.diff(mid.index.to_numpy())))))
     rows = []
     for s in seg.itertuples():
         if s.on_li_layer and (s.step == s.truth_relation or s.truth_relation not in ("O3", "O3'", "O1")):
@@ -70,6 +76,8 @@ def diagnose_table(seed: int, c: pd.DataFrame, interlayers: pd.DataFrame, truth)
         n_dn = int((near & (tm["layer"] == s.lower_tm_layer)).sum())
         sites = li[(li["layer"] == s.li_layer) & li["u_nm"].between(s.u_start_nm, s.u_end_nm)]
         n_pair = int((sites["pair"] >= 0).sum())
+        bad = np.concatenate([off.get(int(s.upper_tm_layer), np.empty(0)), off.get(int(s.lower_tm_layer), np.empty(0))])
+        off_layer = bool(np.any(np.abs(bad[:, None] - sites["u_nm"].to_numpy()[None, :]) <= 0.5 * d_t))
         same = seg[(seg["li_layer"] == s.li_layer) & (seg["segment"] != s.segment)]
         left = same[same["u_end_nm"] < s.u_start_nm].sort_values("u_end_nm").tail(1)
         right = same[same["u_start_nm"] > s.u_end_nm].sort_values("u_start_nm").head(1)
@@ -80,7 +88,7 @@ def diagnose_table(seed: int, c: pd.DataFrame, interlayers: pd.DataFrame, truth)
             "rim": s.rim, "tm_above": n_up, "tm_below": n_dn, "own_pairs": n_pair,
             "left": f"{left['step'].iloc[0]}@{s.u_start_nm - left['u_end_nm'].iloc[0]:.2f}" if len(left) else "",
             "right": f"{right['step'].iloc[0]}@{right['u_start_nm'].iloc[0] - s.u_end_nm:.2f}" if len(right) else "",
-            "reason": _reason(s, n_up, n_dn, n_pair, layers),
+            "reason": _reason(s, n_up, n_dn, n_pair, layers, off_layer),
         })
     return pd.DataFrame(rows)
 

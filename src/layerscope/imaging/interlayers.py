@@ -28,7 +28,11 @@ stacking puts it on the lattice of the TM layers; the column table keeps its rel
 ``none`` (step ``unknown``: the image does not say, e.g. a Li layer whose TM layer above lies
 outside the field). A short measured run resting on a TM column that lies off its layer (a maximum
 between the layers, e.g. at a spinel edge by the field edge) is ``unknown`` too
-(:func:`drop_off_layer_steps`). Extended and measured sites never share a segment.
+(:func:`drop_off_layer_steps`), as is a short measured run that the stacking of its gap beside it
+contradicts (:func:`drop_unsupported_runs`: a one- or two-pair island of another stacking, a short
+glide, a short run at a step change whose own pairs do not read its registry); both are then
+extended like pair-less sites where the TM lattices allow. Extended and measured sites never share
+a segment.
 """
 
 from __future__ import annotations
@@ -38,8 +42,8 @@ import pandas as pd
 
 from layerscope.imaging.lattice import wrap_half
 
-__all__ = ["interlayer_table", "extend_steps", "drop_off_layer_steps", "MIXING_THRESHOLD", "MIXING_SYSTEMATIC",
-           "POOL_CHI2"]
+__all__ = ["interlayer_table", "extend_steps", "drop_off_layer_steps", "drop_unsupported_runs", "MIXING_THRESHOLD",
+           "MIXING_SYSTEMATIC", "POOL_CHI2"]
 
 #: Mixing index above which a Li layer holds TM: the Li columns and the O tails give 0.02-0.06
 #: (docs/validation.md), a 10 % exchange about 0.1 more.
@@ -64,10 +68,11 @@ EXTEND_TOLERANCE = 0.15
 EXTEND_END_SITES = 2
 #: A TM column farther than this (layer spacings) from the line of its layer's neighbours is off its layer.
 OFF_LAYER = 0.25
-#: Most TM pairs of its own a measured run may hold and still be unsupported (see :func:`drop_unsupported_runs`):
-#: a stacking run this short between two runs of one other stacking, or a glide run beside a stacking run.
+#: Most TM pairs of its own a run of one stacking may hold and still be dropped as an island between two
+#: runs of one other stacking (see :func:`drop_unsupported_runs`).
 UNSUPPORTED_PAIRS = 2
-#: The same for a glide ("off") run beside a stacking run of its gap.
+#: Most TM pairs of its own a glide ("off") run beside a stacking run of its gap, or a run at a step change
+#: whose own registry does not read its stacking, may hold and still be dropped.
 UNSUPPORTED_GLIDE_PAIRS = 3
 
 _COLUMNS = ["li_layer", "upper_tm_layer", "lower_tm_layer", "segment", "n_sites", "u_start_nm", "u_end_nm",
@@ -340,7 +345,10 @@ def drop_unsupported_runs(li: pd.DataFrame, rel: np.ndarray, source: np.ndarray,
     trusted runs (:func:`_trusted`) of one other stacking within ``EXTEND_REACH`` column spacings on
     both sides is a misread registry (bad columns at a void rim, a wide probe), as is a glide
     ("off") run of at most ``UNSUPPORTED_GLIDE_PAIRS`` pairs beside a trusted stacking run on either
-    side (a glide shifts a whole block: it runs along the gap). Both become ``unknown``;
+    side (a glide shifts a whole block: it runs along the gap), and so is a stacking run of at most
+    ``UNSUPPORTED_GLIDE_PAIRS`` pairs beside a run of another step (or a glide) whose own pairs' mean
+    registry lies more than ``EXTEND_TOLERANCE`` off its step's mean over the image (its label came
+    from the smoothing window of the neighbours, not from its pairs). All become ``unknown``;
     :func:`extend_steps` then gives them the step beside them only where their sites sit where that
     stacking puts them on the TM lattices.
 
@@ -399,7 +407,8 @@ def extend_steps(li: pd.DataFrame, tm: pd.DataFrame, *, inplane_spacing_nm: floa
     with a measured run on one side only (the end of a gap) is extended by at most
     ``EXTEND_END_SITES`` sites. A measured run that a neighbour could be trusted from has two TM
     pairs of its own or more and a mean registry within ``EXTEND_TOLERANCE`` of its step's over the
-    image; short runs on a TM column off its layer are made unknown first (:func:`drop_off_layer_steps`).
+    image; short runs on a TM column off its layer (:func:`drop_off_layer_steps`) and short runs the
+    stacking beside them contradicts (:func:`drop_unsupported_runs`) are made unknown first.
 
     Parameters
     ----------
