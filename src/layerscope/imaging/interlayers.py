@@ -327,8 +327,9 @@ def _supported(run: np.ndarray, lay: dict) -> bool:
     return bool(abs(wrap_half(mine - want)) <= EXTEND_TOLERANCE)
 
 
-def _at_change(i: int, runs: list[np.ndarray], lay: dict, u: np.ndarray, reach: float) -> bool:
+def _at_change(i: int, runs: list[np.ndarray], lay: dict, reach: float) -> bool:
     """Run ``i`` of a layer has a measured neighbour run of another step (or a glide) within ``reach`` nm."""
+    u = lay["u"]
     for j, a, b in ((i - 1, runs[i][0], -1), (i + 1, runs[i][-1], 0)):
         if 0 <= j < len(runs) and lay["rel"][runs[j][0]] in STEP_RELATIONS + ("off",) \
                 and abs(u[runs[j][b]] - u[a]) <= reach:
@@ -341,11 +342,11 @@ def drop_unsupported_runs(li: pd.DataFrame, rel: np.ndarray, source: np.ndarray,
     """Unknown, in place, the step of a short measured run that the stacking of its gap beside it contradicts.
 
     A gap's stacking changes along the layer only at a lateral boundary (a partial dislocation), which
-    a run of one or two TM pairs cannot show: such a run of a stacking (O3, O3', O1) between two
+    a run of one or two TM pairs cannot show: (a) such a run of a stacking (O3, O3', O1) between two
     trusted runs (:func:`_trusted`) of one other stacking within ``EXTEND_REACH`` column spacings on
-    both sides is a misread registry (bad columns at a void rim, a wide probe), as is a glide
+    both sides is a misread registry (bad columns at a void rim, a wide probe), as is (b) a glide
     ("off") run of at most ``UNSUPPORTED_GLIDE_PAIRS`` pairs beside a trusted stacking run on either
-    side (a glide shifts a whole block: it runs along the gap), and so is a stacking run of at most
+    side (a glide shifts a whole block: it runs along the gap), and so is (c) a stacking run of at most
     ``UNSUPPORTED_GLIDE_PAIRS`` pairs beside a run of another step (or a glide) whose own pairs' mean
     registry lies more than ``EXTEND_TOLERANCE`` off its step's mean over the image (its label came
     from the smoothing window of the neighbours, not from its pairs). All become ``unknown``;
@@ -368,29 +369,37 @@ def drop_unsupported_runs(li: pd.DataFrame, rel: np.ndarray, source: np.ndarray,
     u_all = li["u_nm"].to_numpy(dtype=float)
     reach = EXTEND_REACH * inplane_spacing_nm
     for _, idx in li.groupby("layer", sort=True).indices.items():
-        lay = {"rel": rel[idx].copy(), "own": own[idx], "reg": reg[idx], "typical": typical}
-        u = u_all[idx]
+        lay = {"rel": rel[idx].copy(), "own": own[idx], "reg": reg[idx], "typical": typical, "u": u_all[idx]}
         runs = _runs(lay["rel"])
         for i, run in enumerate(runs):
-            r = lay["rel"][run[0]]
-            if r not in STEP_RELATIONS + ("off",) or source[idx[run[0]]] != "measured":
-                continue
-            pairs = int(lay["own"][run].sum())
-            sides = []
-            for j, near, far in ((i - 1, run[0], -1), (i + 1, run[-1], 0)):
-                if 0 <= j < len(runs):
-                    ref = runs[j][::-1] if far == -1 else runs[j]
-                    if lay["rel"][ref[0]] in STEP_RELATIONS and abs(u[ref[0]] - u[near]) <= reach \
-                            and _trusted(ref, lay):
-                        sides.append(str(lay["rel"][ref[0]]))
-            if r == "off":
-                drop = pairs <= UNSUPPORTED_GLIDE_PAIRS and len(sides) > 0
-            else:
-                island = pairs <= UNSUPPORTED_PAIRS and len(sides) == 2 and sides[0] == sides[1] != r
-                drop = island or (pairs <= UNSUPPORTED_GLIDE_PAIRS and _at_change(i, runs, lay, u, reach)
-                                  and not _supported(run, lay))
-            if drop:
+            if source[idx[run[0]]] == "measured" and _unsupported(i, runs, lay, reach):
                 rel[idx[run]], source[idx[run]] = "", "none"
+
+
+def _trusted_sides(i: int, runs: list[np.ndarray], lay: dict, reach: float) -> list[str]:
+    """Steps of the trusted stacking runs (:func:`_trusted`) next to run ``i`` of a layer within ``reach`` nm."""
+    out = []
+    for j, end in ((i - 1, runs[i][0]), (i + 1, runs[i][-1])):
+        if 0 <= j < len(runs):
+            ref = runs[j][::-1] if j < i else runs[j]  # nearest first
+            if lay["rel"][ref[0]] in STEP_RELATIONS and abs(lay["u"][ref[0]] - lay["u"][end]) <= reach \
+                    and _trusted(ref, lay):
+                out.append(str(lay["rel"][ref[0]]))
+    return out
+
+
+def _unsupported(i: int, runs: list[np.ndarray], lay: dict, reach: float) -> bool:
+    """Run ``i`` of a layer is one :func:`drop_unsupported_runs` makes unknown (rules (a)-(c) there)."""
+    run = runs[i]
+    r, pairs = lay["rel"][run[0]], int(lay["own"][run].sum())
+    if r not in STEP_RELATIONS + ("off",):
+        return False
+    sides = _trusted_sides(i, runs, lay, reach)
+    if r == "off":
+        return pairs <= UNSUPPORTED_GLIDE_PAIRS and len(sides) > 0
+    island = pairs <= UNSUPPORTED_PAIRS and len(sides) == 2 and sides[0] == sides[1] != r
+    return island or (pairs <= UNSUPPORTED_GLIDE_PAIRS and _at_change(i, runs, lay, reach)
+                      and not _supported(run, lay))
 
 
 def extend_steps(li: pd.DataFrame, tm: pd.DataFrame, *, inplane_spacing_nm: float) -> tuple[np.ndarray, np.ndarray]:
