@@ -28,7 +28,11 @@ stacking puts it on the lattice of the TM layers; the column table keeps its rel
 ``none`` (step ``unknown``: the image does not say, e.g. a Li layer whose TM layer above lies
 outside the field). A short measured run resting on a TM column that lies off its layer (a maximum
 between the layers, e.g. at a spinel edge by the field edge) is ``unknown`` too
-(:func:`drop_off_layer_steps`). Extended and measured sites never share a segment.
+(:func:`drop_off_layer_steps`), as is a short measured run that the stacking of its gap beside it
+contradicts (:func:`drop_unsupported_runs`: a one- or two-pair island of another stacking, a short
+glide, a short run at a step change whose own pairs do not read its registry); both are then
+extended like pair-less sites where the TM lattices allow. Extended and measured sites never share
+a segment.
 """
 
 from __future__ import annotations
@@ -38,8 +42,8 @@ import pandas as pd
 
 from layerscope.imaging.lattice import wrap_half
 
-__all__ = ["interlayer_table", "extend_steps", "drop_off_layer_steps", "MIXING_THRESHOLD", "MIXING_SYSTEMATIC",
-           "POOL_CHI2"]
+__all__ = ["interlayer_table", "extend_steps", "drop_off_layer_steps", "drop_unsupported_runs", "MIXING_THRESHOLD",
+           "MIXING_SYSTEMATIC", "POOL_CHI2"]
 
 #: Mixing index above which a Li layer holds TM: the Li columns and the O tails give 0.02-0.06
 #: (docs/validation.md), a 10 % exchange about 0.1 more.
@@ -64,6 +68,12 @@ EXTEND_TOLERANCE = 0.15
 EXTEND_END_SITES = 2
 #: A TM column farther than this (layer spacings) from the line of its layer's neighbours is off its layer.
 OFF_LAYER = 0.25
+#: Most TM pairs of its own a run of one stacking may hold and still be dropped as an island between two
+#: runs of one other stacking (see :func:`drop_unsupported_runs`).
+UNSUPPORTED_PAIRS = 2
+#: Most TM pairs of its own a glide ("off") run beside a stacking run of its gap, or a run at a step change
+#: whose own registry does not read its stacking, may hold and still be dropped.
+UNSUPPORTED_GLIDE_PAIRS = 3
 
 _COLUMNS = ["li_layer", "upper_tm_layer", "lower_tm_layer", "segment", "n_sites", "u_start_nm", "u_end_nm",
             "x_nm", "y_nm", "step", "step_source", "registry", "registry_sem", "environment", "li_fill", "li_fill_sem",
@@ -304,6 +314,94 @@ def drop_off_layer_steps(li: pd.DataFrame, tm: pd.DataFrame, rel: np.ndarray, so
                 rel[idx[run]], source[idx[run]] = "", "none"
 
 
+def _runs(rel: np.ndarray) -> list[np.ndarray]:
+    """Runs of one relation along one layer (indices, in order)."""
+    new = np.r_[True, rel[1:] != rel[:-1]] if rel.size else np.zeros(0, dtype=bool)
+    return np.split(np.arange(rel.size), np.flatnonzero(new)[1:]) if rel.size else []
+
+
+def _supported(run: np.ndarray, lay: dict) -> bool:
+    """The mean registry of a run's own TM pairs lies within ``EXTEND_TOLERANCE`` of its step's over the image."""
+    mine = _circular_mean(lay["reg"][run][lay["own"][run]])
+    want = lay["typical"].get(str(lay["rel"][run[0]]), np.nan)
+    return bool(abs(wrap_half(mine - want)) <= EXTEND_TOLERANCE)
+
+
+def _at_change(i: int, runs: list[np.ndarray], lay: dict, reach: float) -> bool:
+    """Run ``i`` of a layer has a measured neighbour run of another step (or a glide) within ``reach`` nm."""
+    u = lay["u"]
+    for j, a, b in ((i - 1, runs[i][0], -1), (i + 1, runs[i][-1], 0)):
+        if 0 <= j < len(runs) and lay["rel"][runs[j][0]] in STEP_RELATIONS + ("off",) \
+                and abs(u[runs[j][b]] - u[a]) <= reach:
+            return True
+    return False
+
+
+def drop_unsupported_runs(li: pd.DataFrame, rel: np.ndarray, source: np.ndarray, typical: dict, *,
+                          inplane_spacing_nm: float) -> None:
+    """Unknown, in place, the step of a short measured run that the stacking of its gap beside it contradicts.
+
+    A gap's stacking changes along the layer only at a lateral boundary (a partial dislocation), which
+    a run of one or two TM pairs cannot show: (a) such a run of a stacking (O3, O3', O1) between two
+    trusted runs (:func:`_trusted`) of one other stacking within ``EXTEND_REACH`` column spacings on
+    both sides is a misread registry (bad columns at a void rim, a wide probe), as is (b) a glide
+    ("off") run of at most ``UNSUPPORTED_GLIDE_PAIRS`` pairs beside a trusted stacking run on either
+    side (a glide shifts a whole block: it runs along the gap), and so is (c) a stacking run of at most
+    ``UNSUPPORTED_GLIDE_PAIRS`` pairs beside a run of another step (or a glide) whose own pairs' mean
+    registry lies more than ``EXTEND_TOLERANCE`` off its step's mean over the image (its label came
+    from the smoothing window of the neighbours, not from its pairs). All become ``unknown``;
+    :func:`extend_steps` then gives them the step beside them only where their sites sit where that
+    stacking puts them on the TM lattices.
+
+    Parameters
+    ----------
+    li : pandas.DataFrame
+        Li-layer sites sorted by ``layer`` then ``u_nm`` (``pair``: own TM pair, -1 for none; ``registry``).
+    rel, source : numpy.ndarray of str
+        Relation and step source of every site of ``li``; set to "" and "none" where dropped.
+    typical : dict
+        Mean registry (column spacings) of each stacking over the image's own pairs.
+    inplane_spacing_nm : float
+        Column spacing along the layers, nm.
+    """
+    own = li["pair"].to_numpy(dtype=float) >= 0 if "pair" in li else np.ones(len(li), dtype=bool)
+    reg = li["registry"].to_numpy(dtype=float) if "registry" in li else np.full(len(li), np.nan)
+    u_all = li["u_nm"].to_numpy(dtype=float)
+    reach = EXTEND_REACH * inplane_spacing_nm
+    for _, idx in li.groupby("layer", sort=True).indices.items():
+        lay = {"rel": rel[idx].copy(), "own": own[idx], "reg": reg[idx], "typical": typical, "u": u_all[idx]}
+        runs = _runs(lay["rel"])
+        for i, run in enumerate(runs):
+            if source[idx[run[0]]] == "measured" and _unsupported(i, runs, lay, reach):
+                rel[idx[run]], source[idx[run]] = "", "none"
+
+
+def _trusted_sides(i: int, runs: list[np.ndarray], lay: dict, reach: float) -> list[str]:
+    """Steps of the trusted stacking runs (:func:`_trusted`) next to run ``i`` of a layer within ``reach`` nm."""
+    out = []
+    for j, end in ((i - 1, runs[i][0]), (i + 1, runs[i][-1])):
+        if 0 <= j < len(runs):
+            ref = runs[j][::-1] if j < i else runs[j]  # nearest first
+            if lay["rel"][ref[0]] in STEP_RELATIONS and abs(lay["u"][ref[0]] - lay["u"][end]) <= reach \
+                    and _trusted(ref, lay):
+                out.append(str(lay["rel"][ref[0]]))
+    return out
+
+
+def _unsupported(i: int, runs: list[np.ndarray], lay: dict, reach: float) -> bool:
+    """Run ``i`` of a layer is one :func:`drop_unsupported_runs` makes unknown (rules (a)-(c) there)."""
+    run = runs[i]
+    r, pairs = lay["rel"][run[0]], int(lay["own"][run].sum())
+    if r not in STEP_RELATIONS + ("off",):
+        return False
+    sides = _trusted_sides(i, runs, lay, reach)
+    if r == "off":
+        return pairs <= UNSUPPORTED_GLIDE_PAIRS and len(sides) > 0
+    island = pairs <= UNSUPPORTED_PAIRS and len(sides) == 2 and sides[0] == sides[1] != r
+    return island or (pairs <= UNSUPPORTED_GLIDE_PAIRS and _at_change(i, runs, lay, reach)
+                      and not _supported(run, lay))
+
+
 def extend_steps(li: pd.DataFrame, tm: pd.DataFrame, *, inplane_spacing_nm: float) -> tuple[np.ndarray, np.ndarray]:
     """Steps of the Li-layer sites without a TM pair, extended from the measured sites of the same gap.
 
@@ -318,7 +416,8 @@ def extend_steps(li: pd.DataFrame, tm: pd.DataFrame, *, inplane_spacing_nm: floa
     with a measured run on one side only (the end of a gap) is extended by at most
     ``EXTEND_END_SITES`` sites. A measured run that a neighbour could be trusted from has two TM
     pairs of its own or more and a mean registry within ``EXTEND_TOLERANCE`` of its step's over the
-    image; short runs on a TM column off its layer are made unknown first (:func:`drop_off_layer_steps`).
+    image; short runs on a TM column off its layer (:func:`drop_off_layer_steps`) and short runs the
+    stacking beside them contradicts (:func:`drop_unsupported_runs`) are made unknown first.
 
     Parameters
     ----------
@@ -344,6 +443,7 @@ def extend_steps(li: pd.DataFrame, tm: pd.DataFrame, *, inplane_spacing_nm: floa
     own = li["pair"].to_numpy(dtype=float) >= 0 if "pair" in li else np.ones(len(li), dtype=bool)
     reg = li["registry"].to_numpy(dtype=float) if "registry" in li else np.full(len(li), np.nan)
     typical = {r: _circular_mean(reg[(rel == r) & own]) for r in STEP_RELATIONS}
+    drop_unsupported_runs(li, rel, source, typical, inplane_spacing_nm=inplane_spacing_nm)
     tm_of = {k: u for k, (u, _) in _by_layer(tm, "u_nm").items()}
     for k, idx in li.groupby("layer", sort=True).indices.items():
         unknown = rel[idx] == ""
