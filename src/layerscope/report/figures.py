@@ -57,7 +57,8 @@ def figure_to_png(fig: "matplotlib.figure.Figure", *, dpi: int = SAVE_DPI) -> Fi
     from matplotlib.layout_engine import PlaceHolderLayoutEngine
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    # zlib level 3 instead of Pillow's 6: half the encoding time, 1 % larger (a 1424 x 624 overlay)
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", pil_kwargs={"compress_level": 3})
     for ax in fig.axes:  # thousands of markers (atom columns) stay raster in the SVG: 2.6 -> 0.8 MB
         for coll in ax.collections:
             if len(getattr(coll, "get_offsets", lambda: ())()) > _MAX_VECTOR_MARKERS:
