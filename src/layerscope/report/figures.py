@@ -127,7 +127,7 @@ def imshow_binned(ax: "matplotlib.axes.Axes", image: np.ndarray, *, panel_inches
     """
     image = np.asarray(image)
     h, w = image.shape[:2]
-    factor = max(1, int(max(h, w) // max(panel_inches * dpi, 1.0)))
+    factor = max(1, int(max(h, w) // max(panel_inches * dpi, 1.0))) if image.ndim == 2 else 1  # RGB(A): as it is
     hp, wp = -(-h // factor) * factor, -(-w // factor) * factor
     if factor == 1:
         shown = image
