@@ -28,6 +28,13 @@ same load: the side-by-side anchor of a speed change.
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/imaging_speed.py [--repeats 3] [--profile 25]
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/imaging_speed.py --repeats 0 --fresh 5 --compare-src ../main/src
 
+``--cli N`` times plain ``python -m layerscope phases IMAGE --out DIR`` processes (what a user
+runs; no probe), ``--no-figures`` and with ``--figures`` also the default, N rounds, interleaved
+with ``--compare-src``'s code when given; wall and CPU (user + sys of the child) per run, minimum
+and median, with the load average:
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/imaging_speed.py --repeats 0 --cli 5 --figures --compare-src ../main/src
+
 ``--profile N`` prints the N most expensive functions (cumulative) of one ``analyse`` under
 cProfile. The load average is printed with the timings: on a shared machine the wall time is
 only meaningful with it.
@@ -101,15 +108,57 @@ def steps(path: Path, workdir: Path) -> dict[str, tuple[float, float]]:
     return t
 
 
-def _process(path: Path, out: Path) -> tuple[float, float]:
-    """Wall and CPU seconds of ``layerscope phases --no-figures`` in a new Python process."""
+def _process(path: Path, out: Path, *, figures: bool = False, src: str | None = None) -> tuple[float, float]:
+    """Wall and CPU (user + sys) seconds of ``python -m layerscope phases`` in a new Python process.
+
+    ``figures``: with ``overlay.png`` and ``report.html`` (the default of the command) instead of
+    ``--no-figures``; ``src``: run with ``PYTHONPATH=src`` (another checkout's code).
+    """
+    env = dict(os.environ)
+    if src:
+        env["PYTHONPATH"] = src
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     w0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "layerscope", "phases", str(path), "--pixel-size-nm", str(PX),
-                    "--no-figures", "--out", str(out), "--overwrite"], check=True, capture_output=True)
+                    *([] if figures else ["--no-figures"]), "--out", str(out), "--overwrite"], check=True,
+                   capture_output=True, env=env)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return time.perf_counter() - w0, cpu
+
+
+def cli_runs(path: Path, workdir: Path, *, n: int, figures: bool, compare_src: str | None) -> dict[str, dict]:
+    """``n`` rounds of plain ``python -m layerscope phases`` processes, this tree and ``compare_src`` interleaved.
+
+    Each round runs ``--no-figures`` (and, with ``figures``, the default with figures) once per
+    tree, the trees' order alternating from round to round so that both meet the same load.
+    Returns per tree and mode the wall and CPU seconds of every run, their minimum and median,
+    and the 1-minute load average seen at each run.
+    """
+    trees = {"this tree": None, **({f"PYTHONPATH={compare_src}": compare_src} if compare_src else {})}
+    modes = [False, True] if figures else [False]
+    runs: dict[str, dict[str, list]] = {f"{t} | {'phases' if f else 'phases --no-figures'}": {"wall": [], "cpu": [],
+                                                                                              "load": []}
+                                        for t in trees for f in modes}
+    for i in range(n):
+        order = list(trees.items()) if i % 2 == 0 else list(trees.items())[::-1]
+        for f in modes:
+            for name, src in order:
+                key = f"{name} | {'phases' if f else 'phases --no-figures'}"
+                w, c = _process(path, workdir / f"cli{i}{int(f)}{bool(src)}", figures=f, src=src)
+                for k, v in (("wall", w), ("cpu", c), ("load", os.getloadavg()[0])):
+                    runs[key][k].append(v)
+    for r in runs.values():
+        for k in ("wall", "cpu"):
+            r[f"min {k}"], r[f"median {k}"] = float(np.min(r[k])), float(np.median(r[k]))
+    return runs
+
+
+def _print_cli(runs: dict[str, dict], n: int) -> None:
+    print(f"new `python -m layerscope phases` processes, {n} rounds (wall / CPU user+sys s):")
+    for key, r in runs.items():
+        print(f"  {key}: min {r['min wall']:.2f} / {r['min cpu']:.2f}, median {r['median wall']:.2f} / "
+              f"{r['median cpu']:.2f}; load average {min(r['load']):.1f}-{max(r['load']):.1f}")
 
 
 #: The child of :func:`fresh_process`: stage marks (wall, CPU since the interpreter started) as JSON.
@@ -297,7 +346,9 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--fresh", type=int, default=0, help="new phases --no-figures processes, stage by stage")
     ap.add_argument("--figures", action="store_true", help="with --fresh: also new phases processes with figures")
-    ap.add_argument("--compare-src", default=None, help="with --fresh: the same probe with PYTHONPATH=this, interleaved")
+    ap.add_argument("--compare-src", default=None, help="with --fresh / --cli: the same with PYTHONPATH=this, interleaved")
+    ap.add_argument("--cli", type=int, default=0, help="rounds of plain `python -m layerscope phases` processes "
+                                                       "(--no-figures; with --figures also the default)")
     args = ap.parse_args()
     out: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -318,6 +369,9 @@ def main() -> None:
                 label = "phases" if figures else "phases --no-figures"
                 out[label] = fresh_runs(path, tmp, n=args.fresh, figures=figures, compare_src=args.compare_src)
                 _print_fresh(label, out[label], args.fresh)
+        if args.cli:
+            out["cli"] = cli_runs(path, tmp, n=args.cli, figures=args.figures, compare_src=args.compare_src)
+            _print_cli(out["cli"], args.cli)
     if args.json:
         args.json.write_text(json.dumps({**out, "loadavg": os.getloadavg()}, indent=1))
 

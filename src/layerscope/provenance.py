@@ -13,7 +13,6 @@ import platform
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -52,6 +51,9 @@ def structure_sha256(atoms: Any) -> str:
 
 
 def _version(name: str) -> str | None:
+    """The installed version of distribution ``name`` (None if absent); importlib.metadata on first use."""
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version(name)
     except PackageNotFoundError:

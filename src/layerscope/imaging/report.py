@@ -26,23 +26,30 @@ PHASE_COLOURS: dict[str, str] = {
 CSV_FIRST = ["x_nm", "y_nm", "intensity", "kind", "layer", "phase", "mixing"]
 
 
+#: Width of one panel of the overlay figure (inches).
+_PANEL_IN = 6.0
+
+
 def overlay_figure(image: np.ndarray, columns: pd.DataFrame, pixel_size_nm: float, *, phase_map: np.ndarray | None = None,
                    map_pixel_nm: float | None = None, title: str = ""):
     """Image with every column marked in its phase's colour (and the phase map beside it).
 
     Li-layer sites are drawn as open circles whose size grows with the mixing index; TM columns as
-    dots. Returns the Matplotlib figure.
+    dots. Images larger than the panel's pixels are shown binned to about its resolution
+    (:func:`layerscope.report.figures.imshow_binned`: block means of the image, every n-th label of
+    the phase map); the markers are at the columns' full-resolution positions. Returns the
+    Matplotlib figure.
     """
     from matplotlib.lines import Line2D
 
-    from layerscope.report.figures import add_scalebar, legend_outside, plt
+    from layerscope.report.figures import add_scalebar, hide_axes, imshow_binned, legend_outside, plt
 
     n_panels = 2 if phase_map is not None else 1
     h, w = image.shape
-    fig, axes = plt.subplots(1, n_panels, figsize=(6.0 * n_panels, 6.0 * h / max(w, 1) + 0.6), squeeze=False)
+    fig, axes = plt.subplots(1, n_panels, figsize=(_PANEL_IN * n_panels, _PANEL_IN * h / max(w, 1) + 0.6), squeeze=False)
     ax = axes[0, 0]
     lo, hi = np.percentile(image, [0.5, 99.8])
-    ax.imshow(image, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+    imshow_binned(ax, image, panel_inches=_PANEL_IN, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
     has_phase = "phase" in columns
     tm = columns["kind"] == "TM"
     px = pixel_size_nm
@@ -60,7 +67,7 @@ def overlay_figure(image: np.ndarray, columns: pd.DataFrame, pixel_size_nm: floa
                    facecolors="none", edgecolors=colour, linewidths=0.6)
         handles.append(Line2D([], [], marker="o", ls="", color=colour, label=ph.replace("_", " ")))
     handles.append(Line2D([], [], marker="o", ls="", mfc="none", color="0.8", label="Li-layer site (size: mixing)"))
-    ax.set_axis_off()
+    hide_axes(ax)
     add_scalebar(ax, px)
     ax.set_title(title or "columns by phase")
     if phase_map is not None:
@@ -68,8 +75,9 @@ def overlay_figure(image: np.ndarray, columns: pd.DataFrame, pixel_size_nm: floa
 
         cmap = ListedColormap(["black"] + [PHASE_COLOURS[p] for p in PHASE_LABELS])
         ax2 = axes[0, 1]
-        ax2.imshow(phase_map, cmap=cmap, vmin=0, vmax=len(PHASE_LABELS), interpolation="nearest")
-        ax2.set_axis_off()
+        imshow_binned(ax2, phase_map, panel_inches=_PANEL_IN, labels=True, cmap=cmap, vmin=0, vmax=len(PHASE_LABELS),
+                      interpolation="nearest")
+        hide_axes(ax2)
         add_scalebar(ax2, map_pixel_nm or px)
         ax2.set_title("phase map (black: vacuum / void)")
     legend_outside(axes[0, -1], handles, where="right")  # beside the images, never over the atoms

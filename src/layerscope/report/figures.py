@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 __all__ = ["figure_to_png", "FigureBytes", "add_scalebar", "nice_length_nm", "show_image", "plt", "OKABE_ITO",
-           "legend_outside", "layout_problems", "MIN_FONT_PT", "axis_label"]
+           "legend_outside", "layout_problems", "MIN_FONT_PT", "axis_label", "imshow_binned", "hide_axes", "SAVE_DPI"]
 
 #: The smallest font size (points, at the saved size) a figure may use: readable in print.
 MIN_FONT_PT = 7.0
@@ -37,6 +37,9 @@ plt.rcParams.update({
 #: Marker collections larger than this are embedded as pixels in the SVG (size and time).
 _MAX_VECTOR_MARKERS = 2000
 
+#: Dots per inch of the saved figures (:func:`figure_to_png`'s default).
+SAVE_DPI = 120
+
 
 class FigureBytes(bytes):
     """PNG bytes of a figure that also carry its vector rendering (``.svg``, bytes)."""
@@ -44,24 +47,103 @@ class FigureBytes(bytes):
     svg: bytes = b""
 
 
-def figure_to_png(fig: "matplotlib.figure.Figure", *, dpi: int = 120) -> FigureBytes:
+def figure_to_png(fig: "matplotlib.figure.Figure", *, dpi: int = SAVE_DPI) -> FigureBytes:
     """Render ``fig`` to PNG bytes (with the SVG rendering attached as ``.svg``) and close it.
 
     The report writes both next to ``report.html`` (``figures/figure-N.png`` and ``.svg``), so a
-    figure can go into a paper as a vector file.
+    figure can go into a paper as a vector file. Both are cropped to the figure's tight bounding
+    box, found once (in the PNG's layout pass) and reused for the SVG, which is then drawn once.
     """
+    from matplotlib.layout_engine import PlaceHolderLayoutEngine
+
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    # zlib level 3 instead of Pillow's 6: half the encoding time, 1 % larger (a 1424 x 624 overlay)
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", pil_kwargs={"compress_level": 3})
     for ax in fig.axes:  # thousands of markers (atom columns) stay raster in the SVG: 2.6 -> 0.8 MB
         for coll in ax.collections:
             if len(getattr(coll, "get_offsets", lambda: ())()) > _MAX_VECTOR_MARKERS:
                 coll.set_rasterized(True)
     vec = io.BytesIO()
-    fig.savefig(vec, format="svg", dpi=dpi, bbox_inches="tight")
+    engine = fig.get_layout_engine()
+    if engine is None or isinstance(engine, PlaceHolderLayoutEngine):
+        # No layout left to run (``tight_layout()`` leaves a placeholder): savefig's layout draw would
+        # only find the extent again, so it gets the extent of the PNG's draw and draws once.
+        bbox = _tight_bbox(fig, dpi)
+        fig.set_layout_engine(None)
+        try:
+            fig.savefig(vec, format="svg", dpi=dpi, bbox_inches=bbox)
+        finally:
+            if engine is not None:
+                fig.set_layout_engine(engine)
+    else:
+        fig.savefig(vec, format="svg", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     out = FigureBytes(buf.getvalue())
     out.svg = vec.getvalue()
     return out
+
+
+def _tight_bbox(fig: "matplotlib.figure.Figure", dpi: float):
+    """What ``savefig(bbox_inches="tight", dpi=dpi)`` crops to (inches), from the figure as last drawn.
+
+    Called right after a ``savefig`` at the same ``dpi``, whose draw laid the figure out, so
+    another format can be saved without drawing the figure a second time to find its extent.
+    """
+    if not hasattr(fig.canvas, "get_renderer"):  # a canvas without a renderer of its own: let savefig find it
+        return "tight"
+    original = fig.dpi
+    fig.set_dpi(dpi)
+    try:
+        box = fig.get_tightbbox(fig.canvas.get_renderer())
+    finally:
+        fig.set_dpi(original)
+    pad = matplotlib.rcParams["savefig.pad_inches"]
+    return box.padded(pad)
+
+
+def hide_axes(ax: "matplotlib.axes.Axes") -> None:
+    """Turn the axes off (no frame, ticks or labels) and its two axis objects too.
+
+    The hidden axis objects are then also skipped when the title is placed and the layout is
+    found (Matplotlib lays out the ticks of an axes that is merely off: ~0.1 s per figure).
+    """
+    ax.set_axis_off()
+    ax.xaxis.set_visible(False)
+    ax.yaxis.set_visible(False)
+
+
+def imshow_binned(ax: "matplotlib.axes.Axes", image: np.ndarray, *, panel_inches: float, labels: bool = False,
+                  dpi: float = SAVE_DPI, **imshow_kwargs):
+    """``ax.imshow(image)`` in image-pixel coordinates, from a copy binned to about the screen's resolution.
+
+    A panel ``panel_inches`` wide shows at most ``panel_inches * dpi`` figure pixels, so an image
+    with more pixels than that is binned first by the largest integer factor that keeps at least
+    one image pixel per figure pixel: block means (``labels=False``; the edge is padded by
+    repeating the last row / column) or every factor-th pixel (``labels=True``: label images,
+    what nearest-neighbour sampling would show). Drawing it then resamples a few hundred thousand
+    pixels instead of millions (a 2048² image: 0.15 s per draw less). The axes are fixed to the
+    limits of the full image (``-0.5 .. n - 0.5``, whatever is drawn later), so markers and scale
+    bars in image pixels stay in place. Returns the ``AxesImage``.
+    """
+    image = np.asarray(image)
+    h, w = image.shape[:2]
+    factor = max(1, int(max(h, w) // max(panel_inches * dpi, 1.0))) if image.ndim == 2 else 1  # RGB(A): as it is
+    hp, wp = -(-h // factor) * factor, -(-w // factor) * factor
+    if factor == 1:
+        shown = image
+    elif labels:
+        shown = image[::factor, ::factor]
+    else:
+        padded = image if (hp, wp) == (h, w) else np.pad(image, ((0, hp - h), (0, wp - w)), mode="edge")
+        shown = np.zeros((hp // factor, wp // factor), dtype=np.float32)
+        for i in range(factor):  # sums of strided views: ~10x faster than a mean over a reshaped copy
+            for j in range(factor):
+                shown += padded[i::factor, j::factor]
+        shown /= factor * factor
+    art = ax.imshow(shown, extent=(-0.5, wp - 0.5, hp - 0.5, -0.5), **imshow_kwargs)
+    ax.set_xlim(-0.5, w - 0.5)
+    ax.set_ylim(h - 0.5, -0.5)
+    return art
 
 
 def nice_length_nm(target_nm: float) -> float:
