@@ -11,7 +11,7 @@ within one spacing of it, its own TM pairs, the steps of the segments beside it 
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python scripts/diagnose_steps.py --seeds 0:100 --out /tmp/steps_why.csv
 
 ``out_of_field`` counts the segment's sites (matched to a truth Li-layer site within 0.07 nm) whose
-truth TM layer above or below has no site inside the image within :data:`IN_FIELD_NM` (a field
+truth TM layer above or below has no site inside the image within :data:`layerscope.simulate.validation.IN_FIELD_NM` (a field
 edge: the image does not hold their step, whatever the reason says). Reasons: ``TM layer
 above/below outside the field``, ``no TM columns above/below here`` (void, crack, thin edge, a
 tilted field edge), ``no TM pair, not extended`` (see :func:`layerscope.imaging.interlayers.extend_steps`),
@@ -42,29 +42,16 @@ def _reason(s, n_up: int, n_dn: int, n_pair: int, layers: list[int], off_layer: 
     return "run on an off-layer TM column" if off_layer else "short run the stacking beside it contradicts"
 
 
-#: A truth Li-layer site whose nearest truth TM site of the layer above or below (inside the image) is
-#: farther than this (nm) has that TM layer outside the image: its step is not in the image.
-IN_FIELD_NM = 0.45
-
-
 def _out_of_field(xy: np.ndarray, truth) -> int:
     """How many of the Li-layer sites at ``xy`` (nm) have a truth TM layer above or below outside the image."""
     from scipy.spatial import cKDTree
 
+    from layerscope.simulate.validation import MATCH_NM, out_of_field
+
     s = truth.sites
-    tree = cKDTree(s[["x_nm", "y_nm"]].to_numpy())
-    d, i = tree.query(xy) if len(xy) else (np.empty(0), np.empty(0, int))
-    li = s.iloc[i[d < 0.07]]
-    li = li[li["kind"] == "Li"]
-    tm = s[(s["kind"] == "TM") & s.get("in_image", True)]
-    out = 0
-    for x, y, k in zip(li["x_nm"], li["y_nm"], li["layer"]):
-        for layer in (k - 1, k + 1):
-            t = tm[tm["layer"] == layer]
-            if not len(t) or np.min(np.hypot(t["x_nm"] - x, t["y_nm"] - y)) > IN_FIELD_NM:
-                out += 1
-                break
-    return out
+    d, i = cKDTree(s[["x_nm", "y_nm"]].to_numpy()).query(xy) if len(xy) else (np.empty(0), np.empty(0, int))
+    li = s.iloc[i[d < MATCH_NM]]
+    return int(out_of_field(li[li["kind"] == "Li"], truth).sum())
 
 
 def diagnose(seed: int) -> pd.DataFrame:

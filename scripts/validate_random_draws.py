@@ -38,7 +38,7 @@ TARGETS = {
     "twin_exact": 1.0,
 }
 #: Reported beside the targets (median / 5th / 95th percentile): where the misses come from.
-INFO = ["step_unknown", "step_wrong", "fill_uncertain", "fill_mae", "fill_accuracy_all", "fill_accuracy_spinel",
+INFO = ["step_unknown", "step_wrong", "step_out_of_field", "fill_uncertain", "fill_mae", "fill_accuracy_all", "fill_accuracy_spinel",
         "phase_accuracy", "seconds"]
 DOSE_BINS = [(5e2, 1e3), (1e3, 1e4), (1e4, 1.01e5)]
 #: feature name -> how the ``features`` column of a draw spells it

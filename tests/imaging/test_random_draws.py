@@ -183,3 +183,26 @@ def test_script_writes_one_row_per_seed_with_its_parameters(tmp_path):
     assert df.loc[0, "chemistry"] == p["chemistry"] and 0 <= df.loc[0, "generic_recall"] <= 1
     with pytest.raises(SystemExit):
         mod.main(["--seeds", "5:5", "--out", str(out)])
+
+
+def test_out_of_field_marks_li_sites_whose_tm_layer_is_not_in_the_image():
+    """Truth: TM layers 0 and 2 span x = 0-5 nm (columns 0.3 nm apart, layers 0.4 nm); Li layer 1 between them, Li layer 3
+    below TM layer 2 with no TM layer 4 in the image. In field: the Li sites of layer 1 within 0.45 nm
+    of both TM layers; out: every site of layer 3 and the layer-1 sites past x = 5.40 nm."""
+    from types import SimpleNamespace
+
+    from layerscope.simulate.validation import IN_FIELD_NM, out_of_field
+
+    x_tm = np.arange(0.0, 5.01, 0.3)
+    tm = pd.DataFrame({"x_nm": np.tile(x_tm, 2), "y_nm": np.repeat([0.0, 0.4], len(x_tm)),
+                       "layer": np.repeat([0, 2], len(x_tm)), "kind": "TM"})
+    x_li = np.arange(0.15, 6.5, 0.3)
+    li = pd.DataFrame({"x_nm": np.tile(x_li, 2), "y_nm": np.repeat([0.2, 0.6], len(x_li)),
+                       "layer": np.repeat([1, 3], len(x_li)), "kind": "Li"})
+    truth = SimpleNamespace(sites=pd.concat([tm, li], ignore_index=True))
+    out = out_of_field(li, truth)
+    layer1 = li["layer"].to_numpy() == 1
+    # distance from a layer-1 site to the nearest TM site of a layer: hypot(dx, 0.2)
+    nearest = np.array([np.min(np.hypot(x_tm - x, 0.2)) for x in li["x_nm"]])
+    np.testing.assert_array_equal(out[layer1], nearest[layer1] > IN_FIELD_NM)
+    assert out[~layer1].all() and (~out[layer1]).sum() == int((nearest[layer1] <= IN_FIELD_NM).sum()) > 10

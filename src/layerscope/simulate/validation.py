@@ -14,6 +14,9 @@ one flat row: the drawn parameters and
   by the segment's sites; a segment that sits on a TM layer or between layers counts as wrong;
   ``step_accuracy_layered`` the same over the Li layers of layered blocks (O3, O3', O1, C2/m);
   ``step_unknown`` the share reported ``unknown``, ``step_wrong`` the share given a wrong step;
+  an ``unknown`` at a Li-layer site whose TM layer above or below is outside the image
+  (:func:`out_of_field`) is left out of these four (the image does not hold that step; a step
+  given there is scored), and ``step_out_of_field`` is the share of the sites so left out;
 - ``fill_accuracy`` (and ``fill_accuracy_rim``: segments with a site within 0.5 nm of a void,
   crack or vacuum edge): over the Li layers of layered blocks (truth phase O3, O3', O1, C2/m),
   share of the sites whose segment's mixing decision is right (``yes`` where the truth fill, TM
@@ -37,7 +40,7 @@ import pandas as pd
 
 from layerscope.simulate.draws import RIM_NM, DrawRanges, DrawTruth, draw_scene
 
-__all__ = ["score_draw", "flat_parameters", "segment_truth", "MARGIN_NM", "MATCH_NM"]
+__all__ = ["score_draw", "flat_parameters", "segment_truth", "out_of_field", "MARGIN_NM", "MATCH_NM", "IN_FIELD_NM"]
 
 #: Columns closer than this to the image edge are not scored (as in benchmarks/imaging_validation.py).
 MARGIN_NM = 0.15
@@ -47,6 +50,9 @@ LAYERED = ("O3", "O3'", "O1", "C2/m")
 AMBIGUOUS_FILL = 0.05
 #: A reported site belongs to the truth site nearest to it within this distance (nm).
 MATCH_NM = 0.07
+#: A truth Li-layer site whose nearest truth TM site (inside the image) of the layer above or below is
+#: farther than this (nm) has that TM layer outside the image: the image does not hold its step.
+IN_FIELD_NM = 0.45
 
 
 def flat_parameters(p: dict) -> dict:
@@ -76,14 +82,40 @@ def _columns(found: pd.DataFrame, truth: DrawTruth, extent: tuple[float, float],
             f"{prefix}_n_truth": sc.n_truth_visible}
 
 
+def out_of_field(li_sites: pd.DataFrame, truth: DrawTruth) -> np.ndarray:
+    """Per truth Li-layer site: True where its TM layer above or below is outside the image.
+
+    ``li_sites`` are rows of ``truth.sites`` (``x_nm, y_nm, layer``); a TM layer counts as outside
+    where none of its truth sites inside the image lies within :data:`IN_FIELD_NM` of the site.
+    """
+    from scipy.spatial import cKDTree
+
+    tm = truth.sites[truth.sites["kind"] == "TM"]
+    trees = {int(k): cKDTree(g[["x_nm", "y_nm"]].to_numpy()) for k, g in tm.groupby("layer")}
+    xy = li_sites[["x_nm", "y_nm"]].to_numpy()
+    layer = li_sites["layer"].to_numpy().astype(int)
+    out = np.zeros(len(li_sites), bool)
+    for k in np.unique(layer):
+        at = layer == k
+        for side in (k - 1, k + 1):
+            tree = trees.get(int(side))
+            if tree is None:
+                out[at] = True
+                continue
+            out[at] |= tree.query(xy[at])[0] > IN_FIELD_NM
+    return out
+
+
 def segment_truth(columns: pd.DataFrame, interlayers: pd.DataFrame, truth: DrawTruth) -> pd.DataFrame:
     """The truth of every ``interlayers`` segment: its sites matched to the scene's sites.
 
     Returns ``interlayers`` with ``n_matched`` (sites within :data:`MATCH_NM` of a truth site),
     ``on_li_layer`` (most matched sites are Li-layer sites), ``truth_layer``, ``truth_relation``,
     ``truth_phase`` (majority phase of the matched Li-layer sites),
-    ``truth_fill`` (mean TM atoms per site of the matched Li-layer sites) and ``rim`` (a matched
-    site within :data:`~layerscope.simulate.draws.RIM_NM` of a void, crack or vacuum edge).
+    ``truth_fill`` (mean TM atoms per site of the matched Li-layer sites), ``rim`` (a matched
+    site within :data:`~layerscope.simulate.draws.RIM_NM` of a void, crack or vacuum edge) and
+    ``out_of_field`` (share of the matched Li-layer sites whose step the image does not hold:
+    :func:`out_of_field`).
     """
     from scipy.spatial import cKDTree
 
@@ -101,11 +133,12 @@ def segment_truth(columns: pd.DataFrame, interlayers: pd.DataFrame, truth: DrawT
             layer = int(on_li["layer"].mode().iloc[0])
             row.update(truth_layer=layer, truth_relation=relation.get(layer, "off"),
                        truth_phase=str(on_li["phase"].mode().iloc[0]),
-                       truth_fill=float(on_li["fill"].mean()), rim=bool((on_li["edge_nm"] < RIM_NM).any()))
+                       truth_fill=float(on_li["fill"].mean()), rim=bool((on_li["edge_nm"] < RIM_NM).any()),
+                       out_of_field=float(out_of_field(on_li, truth).mean()))
         rows.append(row)
     extra = pd.DataFrame(rows, index=interlayers.index,
                          columns=["n_matched", "on_li_layer", "truth_layer", "truth_relation", "truth_phase",
-                                  "truth_fill", "rim"])
+                                  "truth_fill", "rim", "out_of_field"])
     return pd.concat([interlayers, extra], axis=1)
 
 
@@ -121,6 +154,11 @@ def _interlayer_scores(seg: pd.DataFrame) -> dict:
     steps = seg[~on | seg["truth_relation"].isin(["O3", "O3'", "O1"])]
     step_ok = (steps["step"] == steps["truth_relation"]) & steps["on_li_layer"].astype(bool)
     lay_steps = ~steps["on_li_layer"].astype(bool) | steps["truth_phase"].isin(LAYERED)
+    # an ``unknown`` at a site whose TM layer above or below is outside the image is not scored (the
+    # image does not hold that step); a step given there is scored like any other
+    unknown = steps["step"] == "unknown"
+    outside = steps["out_of_field"].fillna(0.0).astype(float)
+    w_steps = steps["n_sites"] * np.where(unknown, 1.0 - outside, 1.0)
     every = seg[on]
     # a truth fill within AMBIGUOUS_FILL of the threshold has no right yes/no (a 3 nm column's sampling)
     every = every[np.abs(every["truth_fill"] - MIXING_THRESHOLD) >= AMBIGUOUS_FILL]
@@ -132,10 +170,12 @@ def _interlayer_scores(seg: pd.DataFrame) -> dict:
     w = fills["n_sites"]
     return {"segments": int(len(seg)), "segments_off_layer": int((~on).sum()),
             "segments_fill_ambiguous": int(on.sum() - len(every)),
-            "step_accuracy": _weighted(step_ok, steps["n_sites"]),
-            "step_accuracy_layered": _weighted(step_ok[lay_steps], steps.loc[lay_steps, "n_sites"]),
-            "step_unknown": _weighted(steps["step"] == "unknown", steps["n_sites"]),
-            "step_wrong": _weighted(~step_ok & (steps["step"] != "unknown"), steps["n_sites"]),
+            "step_accuracy": _weighted(step_ok, w_steps),
+            "step_accuracy_layered": _weighted(step_ok[lay_steps], w_steps[lay_steps]),
+            "step_unknown": _weighted(unknown, w_steps),
+            "step_wrong": _weighted(~step_ok & ~unknown, w_steps),
+            # share of the sites left out of the step scores above: unknown, and outside the field
+            "step_out_of_field": _weighted(unknown * outside, steps["n_sites"]),
             "fill_accuracy": _weighted(fill_ok, w), "fill_accuracy_rim": _weighted(fill_ok[rim], w[rim]),
             "fill_accuracy_all": _weighted(ok_every, every["n_sites"]),
             "fill_accuracy_spinel": _weighted(ok_every[(every["truth_phase"] == "spinel").to_numpy()],
