@@ -3,8 +3,7 @@ two-thread run of ``analyse`` computes exactly the numbers of the sequential one
 
 * a new ``phases --no-figures`` process imports neither ``distributed`` (Dask's threaded scheduler
   is passed as a function) nor tqdm (no bar outside a terminal) nor Matplotlib; the CLI's parser
-  imports nothing heavy, not even importlib.metadata (the version is read on first use); the
-  figures' imports can be started beside the analysis (``cli.app.preload``);
+  imports nothing heavy, not even importlib.metadata (the version is read on first use);
 * ``analyse`` runs the layered-oxide check (and the provenance) on the calling thread while the
   column finder runs on a second one (``pipeline._checked_columns``): the tables are those of the
   check and the finder called one after the other, and the check's refusal still decides.
@@ -46,16 +45,6 @@ def test_importing_the_cli_imports_nothing_heavy():
 def test_the_version_is_read_on_first_use():
     loaded, stdout = _modules_after("import layerscope\nprint(repr(layerscope.__version__))")
     assert loaded == ["importlib.metadata"] and stdout.splitlines()[0].strip("'")[:1].isdigit()
-
-
-def test_preload_imports_beside_the_caller_and_ignores_a_failing_import():
-    probe = ("import sys, threading\nfrom layerscope.cli.app import preload\n"
-             "assert 'xml.dom.minidom' not in sys.modules\n"
-             "preload('layerscope_no_such_module', 'xml.dom.minidom')\n"
-             "[t.join() for t in threading.enumerate() if t.name == 'layerscope-preload']\n"
-             "print('xml.dom.minidom' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0 and out.stdout.strip() == "True", out.stderr[-2000:]
 
 
 def test_a_phases_process_imports_no_distributed_tqdm_or_matplotlib(tmp_path):

@@ -95,23 +95,3 @@ PixelSizeOption = typer.Option(
     "frames, movies, arrays); overrides the file's calibration otherwise.",
 )
 
-
-def preload(*modules: str) -> None:
-    """Import ``modules`` on a daemon thread now, for a command that needs them only after its analysis.
-
-    The imports (pure Python, ~0.5 s of CPU for Matplotlib) then run beside the analysis, whose
-    FFTs, filters and fits release the GIL, instead of after it; a module the command imports
-    while it is still loading is waited for by Python's import lock. An import that fails here is
-    ignored: it fails again, with its message, where the command imports the module.
-    """
-    import importlib
-    import threading
-
-    def work() -> None:
-        for name in modules:
-            try:
-                importlib.import_module(name)
-            except Exception:  # noqa: BLE001 - reported where the module is used
-                pass
-
-    threading.Thread(target=work, name="layerscope-preload", daemon=True).start()

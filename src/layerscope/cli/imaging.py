@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from layerscope.cli.app import OverwriteOption, claim_output, OutOption, PixelSizeOption, SchedulerOption, app, preload
+from layerscope.cli.app import OverwriteOption, claim_output, OutOption, PixelSizeOption, SchedulerOption, app
 
 _IMAGE_HELP = "HAADF/ADF image: TIFF, dm3/dm4, emd, ser, npy or hspy (one 2-D greyscale image)."
 _ZONE_HELP = "Zone axis of the hexagonal cell: 100 or 110 (sets the sign of the O3 stacking)."
@@ -96,8 +96,6 @@ def phases(
 
         require("enhance", "--enhance")
     inp = image_input(image, pixel_size_nm=pixel_size_nm)
-    if figures:
-        preload("layerscope.report")  # Matplotlib and Jinja, for overlay.png and report.html, during the analysis
     pm = analyse(inp, options, scheduler=scheduler)
     with target.open() as tmp:
         write_phase_map(pm, tmp, inp.data, figures=figures)
