@@ -254,6 +254,33 @@ def _edt_task(item):
     return z0, core, float(core.max(initial=0.0))
 
 
+def _retry_slabs(nz: int, k: int, halo: int, block_of, func, redo, batch: int, scheduler, **kwargs):
+    """Yield ``(z0, z1, result)`` of ``func`` on every slab of ``k`` of ``nz`` z slices with a halo, done again
+    with the halo ``redo(z0, z1, halo, result)`` asks for (None: accepted).
+
+    ``func`` gets ``(z0, z1, lo) + block_of(a, b)``: the slices ``a:b`` (the slab and its halo) and the
+    slab's start ``lo`` in them. When one slab and two halos cover every slice, the whole box is one
+    slab (the same result: every task would hold the whole box).
+    """
+    if k + 2 * halo >= nz:
+        k = nz
+    todo = {s: halo for s in _slabs(nz, k)}
+    while todo:
+        again = {}
+        for group in _batches(sorted(todo.items()), batch):
+            items = []
+            for (z0, z1), h in group:
+                a, b = max(0, z0 - h), min(nz, z1 + h)
+                items.append((z0, z1, z0 - a) + tuple(block_of(a, b)))
+            for ((z0, z1), h), out in zip(group, _run(func, items, scheduler, **kwargs)):
+                bigger = None if (z0 - h <= 0 and z1 + h >= nz) else redo(z0, z1, h, out)
+                if bigger is None:
+                    yield z0, z1, out
+                else:
+                    again[(z0, z1)] = bigger
+        todo = again
+
+
 def _slab_edt(comp, c: int, sl: tuple, scratch: Path, k: int, batch: int, scheduler) -> np.ndarray:
     """The distance transform of a cluster's mask on its box, slab by slab, as a memory map.
 
@@ -263,20 +290,10 @@ def _slab_edt(comp, c: int, sl: tuple, scratch: Path, k: int, batch: int, schedu
     """
     nz = sl[0].stop - sl[0].start
     edt = _scratch(scratch, f"edt-{c}", np.float64, (nz,) + tuple(s.stop - s.start for s in sl[1:]))
-    todo = {(z0, z1): 16 for z0, z1 in _slabs(nz, k)}
-    while todo:
-        again = {}
-        for group in _batches(sorted(todo.items()), batch):
-            items = []
-            for (z0, z1), halo in group:
-                a, b = max(0, z0 - halo), min(nz, z1 + halo)
-                items.append((z0, z1, z0 - a, _cluster_block(comp, c, sl, a, b)))
-            for ((z0, z1), halo), (_, core, top) in zip(group, _run(_edt_task, items, scheduler)):
-                if top >= halo and (z0 - halo > 0 or z1 + halo < nz):
-                    again[(z0, z1)] = int(np.ceil(top)) + 1
-                else:
-                    edt[z0:z1] = core
-        todo = again
+    for z0, z1, (_, core, top) in _retry_slabs(nz, k, 16, lambda a, b: (_cluster_block(comp, c, sl, a, b),), _edt_task,
+                                              lambda z0, z1, h, out: int(np.ceil(out[2])) + 1 if out[2] >= h else None,
+                                              batch, scheduler):
+        edt[z0:z1] = core
     return edt
 
 
@@ -301,10 +318,9 @@ def _slab_seeds(edt: np.ndarray, c: int, halo: int, h_voxels: float, scratch: Pa
     """Seeds (h-maxima, slab by slab with a halo) labelled 26-connected across slab faces: memory map and count."""
     nz = edt.shape[0]
     peaks = _scratch(scratch, f"peaks-{c}", bool, edt.shape)
-    for group in _batches(_slabs(nz, k), batch):
-        items = _halo_items(edt, group, halo)
-        for z0, core in _run(_hmax_task, items, scheduler, h_voxels=h_voxels):
-            peaks[z0:z0 + core.shape[0]] = core
+    for z0, z1, (_, core) in _retry_slabs(nz, k, halo, lambda a, b: (np.asarray(edt[a:b]),), _hmax_task,
+                                          lambda *_: None, batch, scheduler, h_voxels=h_voxels):
+        peaks[z0:z1] = core
     markers = _scratch(scratch, f"markers-{c}", np.int32, edt.shape)
     n, _ = _label_slabs(lambda a, b: np.asarray(peaks[a:b]), edt.shape, k, _C26, markers)
     return markers, n
@@ -313,22 +329,12 @@ def _slab_seeds(edt: np.ndarray, c: int, halo: int, h_voxels: float, scratch: Pa
 def _slab_watershed(comp, c: int, sl: tuple, edt, markers, halo: int, k: int, batch: int, scheduler):
     """Yield ``(z0, labels)`` of the cluster's watershed slab by slab (box coordinates); a slab with a core
     voxel that no seed of its halo reaches is done again with twice the halo."""
-    nz = edt.shape[0]
-    todo = {s: halo for s in _slabs(nz, k)}
-    while todo:
-        again = {}
-        for group in _batches(sorted(todo.items()), batch):
-            items = []
-            for (z0, z1), h in group:
-                a, b = max(0, z0 - h), min(nz, z1 + h)
-                items.append((z0, z1, z0 - a, np.asarray(edt[a:b]), np.asarray(markers[a:b]),
-                              _cluster_block(comp, c, sl, a, b)))
-            for ((z0, z1), h), (_, lab, ok) in zip(group, _run(_watershed_task, items, scheduler)):
-                if ok or (z0 - h <= 0 and z1 + h >= nz):
-                    yield z0, lab
-                else:
-                    again[(z0, z1)] = 2 * h
-        todo = again
+    def block_of(a: int, b: int) -> tuple:
+        return np.asarray(edt[a:b]), np.asarray(markers[a:b]), _cluster_block(comp, c, sl, a, b)
+
+    for z0, _, (_, lab, ok) in _retry_slabs(edt.shape[0], k, halo, block_of, _watershed_task,
+                                            lambda z0, z1, h, out: None if out[2] else 2 * h, batch, scheduler):
+        yield z0, lab
 
 
 def _split_big(comp, c: int, sl: tuple, plab, base: int, options, scratch: Path, k: int, batch: int, scheduler):
@@ -339,6 +345,7 @@ def _split_big(comp, c: int, sl: tuple, plab, base: int, options, scratch: Path,
     provisional ids ``base + seed id`` into ``plab``; returns each id's first seed voxel and size.
     """
     shape, nz = plab.shape, sl[0].stop - sl[0].start
+    batch = max(1, batch // 2)  # one slab task per worker: each holds a slab and two halos of the box
     if not options.split:  # one 26-connected component: one particle, its own seed
         markers, n = None, 1
     else:
@@ -426,11 +433,10 @@ def _particles_of(plab: np.ndarray, comp: np.ndarray, big: set, k: int) -> tuple
     return _boxes_of(plab, n, k), members
 
 
-def _touching(feats: np.ndarray, mine: np.ndarray) -> np.ndarray:
-    """Ids of the features with a voxel in or 26-next to the particle ``mine``."""
-    psl = ndi.find_objects(mine.astype(np.int8))[0]
-    near = tuple(slice(max(0, s.start - 1), min(n, s.stop + 1)) for s, n in zip(psl, mine.shape))
-    ids = np.unique(feats[near][ndi.binary_dilation(mine[near], _C26)])
+def _touching(feats: np.ndarray, plab: np.ndarray, pid: int, box: tuple) -> np.ndarray:
+    """Ids of the features with a voxel in or 26-next to particle ``pid`` of ``plab`` (its bounding box ``box``)."""
+    near = tuple(slice(max(0, s.start - 1), min(n, s.stop + 1)) for s, n in zip(box, plab.shape))
+    ids = np.unique(feats[near][ndi.binary_dilation(plab[near] == pid, _C26)])
     return ids[ids > 0]
 
 
@@ -476,57 +482,76 @@ def _feature_stats(plab, solid, comp, c: int, n_particles: int, options, scratch
     return lab, rank, np.r_[-1, first[kept]], np.r_[False, second[kept] > 0.2 * sizes[kept]]
 
 
-def _particle_task(item, *, options, voxel_nm: float, close: int, levels: dict, shape, margin: int):
-    """Cracks, pores and geometry of one particle of a big cluster (arrays cut at ``sl``; ``feats``: the
-    cluster's feature ranks, ``shared``: whether each rank is shared).
+def _slab_group_task(item, *, options, voxel_nm: float, close: int, levels: dict, shape, margin: int):
+    """Cracks, pores and geometry of a group of particles of a big cluster (the particles whose box starts in
+    one z slab), on one cut ``sl`` of the volume (``feats``: the cluster's feature ranks, ``shared``:
+    whether each rank is shared).
 
-    Measures the features the particle owns (most of their voxels, the rule of
-    :func:`layerscope.tomo.measure._features`) in one loop with every feature that touches it, in rank
-    order as in the whole-cluster loop (the shared ones dropped in turn, known from the whole cluster).
-    The features that touch it and are not shared must lie whole in the cut with ``margin``;
-    otherwise returns ``("grow", box)``.
+    One :func:`layerscope.tomo.measure._features` call measures every feature that touches a particle
+    of the group, in rank order as in the whole-cluster loop (the shared ones dropped in turn, known
+    from the whole cluster); the rows kept are those of the features a particle of the group owns
+    (most of their voxels, the rule of the whole-cluster measurement), so each feature is counted by
+    one group. The particles and the unshared features that touch them must lie whole in the cut with
+    ``margin``; otherwise returns ``("grow", box)``.
     """
     from layerscope.tomo.measure import _features, _particle_geometry
 
-    sl, pid, plab, solid, grey, feats, shared = item
+    sl, pids, plab, solid, grey, feats, shared = item
     off = tuple(s.start for s in sl)
-    mine = plab == pid
-    touch = [int(g) for g in _touching(feats, mine) if not shared[g]]
+    psl = ndi.find_objects(plab)
     fsl = ndi.find_objects(feats)
-    need = [ndi.find_objects(mine.astype(np.int8))[0]] + [fsl[g - 1] for g in touch]
+    touch_all: set = set()
+    need = []
+    for pid in pids:
+        box = psl[pid - 1]
+        need.append(box)
+        touch_all.update(int(g) for g in _touching(feats, plab, pid, box))
+    touch = sorted(g for g in touch_all if not shared[g])
+    need += [fsl[g - 1] for g in touch]
     lo = [min(b[i].start for b in need) + o for i, o in enumerate(off)]
     hi = [max(b[i].stop for b in need) + o for i, o in enumerate(off)]
     if any(max(0, low - margin) < s.start or min(n, h + margin) > s.stop for low, h, s, n in zip(lo, hi, sl, shape)):
         return "grow", tuple(slice(max(0, min(low - 2 * margin, s.start)), min(n, max(h + 2 * margin, s.stop)))
                              for low, h, s, n in zip(lo, hi, sl, shape))  # twice the margin: cut features may go on
-    own = [g for g in touch if np.bincount(plab[fsl[g - 1]][feats[fsl[g - 1]] == g]).argmax() == pid]
-    cut = np.unique(feats[ndi.binary_dilation(mine, _C26)])
-    cut = {int(g) for g in cut if g > 0 and shared[g]}
+    group = set(pids)
+    own = [g for g in touch if int(np.bincount(plab[fsl[g - 1]][feats[fsl[g - 1]] == g]).argmax()) in group]
+    cut = {g for g in touch_all if shared[g]}
     ct, pt, feats, kd = _features(solid, plab, options, voxel_nm, close, grey, levels, offset=off,
                                   only=set(touch) | cut, feats=feats, shared_ids=cut)
-    cracks, pores = [ct[ct["crack"].isin(own)]], [pt[pt["pore"].isin(own)]]
-    kinds, local = {f: kd[f] for f in own if f in kd}, np.where(np.isin(feats, own), feats, 0)
-    geom = _particle_geometry(plab, voxel_nm, offset=off, shape=shape, only={pid})
-    return cracks, pores, kinds, geom, local
+    keep = np.zeros(int(feats.max(initial=0)) + 1, bool)
+    keep[[g for g in own if g < keep.size]] = True
+    local = np.where(keep[feats], feats, 0)
+    kinds = {f: kd[f] for f in own if f in kd}
+    geom = _particle_geometry(plab, voxel_nm, offset=off, shape=shape, only=group)
+    return [ct[ct["crack"].isin(own)]], [pt[pt["pore"].isin(own)]], kinds, geom, local
 
 
-def _measure_big(c: int, members: list, plab, solid, comp, grey_of, pboxes, feats_mm, base: int, options,
+def _measure_big(c: int, members: list, plab, solid, comp, grey_of, pboxes, cbox, feats_mm, base: int, options,
                  voxel_nm: float, close: int, levels: dict, scratch: Path, k: int, batch: int, scheduler):
-    """Cracks, pores, kinds and geometry of a big cluster, one particle at a time (cut boxes grown as asked),
-    ids ``base + rank``; writes the feature ids into ``feats_mm`` and returns the first voxel of each rank too."""
+    """Cracks, pores, kinds and geometry of a big cluster (box ``cbox``), by groups of particles: those whose
+    box starts in the same slab of ``k`` z slices, on one cut of the cluster's box with the margin (grown
+    in z as asked), ids ``base + rank``; writes the feature ids into ``feats_mm`` and returns the first
+    voxel of each rank too."""
     shape, margin = plab.shape, max(MARGIN, close + 3)
     lab, rank, first, shared = _feature_stats(plab, solid, comp, c, int(pboxes.shape[0] - 1), options, scratch, k)
     cracks, pores, kinds, geometry = [], [], {}, []
-    todo = [(pid, _box(pboxes[pid], margin, shape)) for pid in members]
+    across = _box(cbox, margin, shape)[1:]
+    groups: dict = {}
+    for pid in members:
+        groups.setdefault(int(pboxes[pid, 0]) // k, []).append(pid)
+    todo = []
+    for pids in groups.values():
+        z = slice(max(0, int(pboxes[pids, 0].min()) - margin), min(shape[0], int(pboxes[pids, 3].max()) + margin))
+        todo.append((pids, (z,) + across))
     while todo:
         again = []
         for group in _batches(todo, batch):
-            tasks = [(sl, pid, np.asarray(plab[sl]), np.asarray(solid[sl]), grey_of(sl), rank[np.asarray(lab[sl])], shared)
-                     for pid, sl in group]
-            for (pid, sl), out in zip(group, _run(_particle_task, tasks, scheduler, options=options, voxel_nm=voxel_nm,
-                                                  close=close, levels=levels, shape=shape, margin=margin)):
+            tasks = [(sl, pids, np.asarray(plab[sl]), np.asarray(solid[sl]), grey_of(sl), rank[np.asarray(lab[sl])], shared)
+                     for pids, sl in group]
+            for (pids, sl), out in zip(group, _run(_slab_group_task, tasks, scheduler, options=options, voxel_nm=voxel_nm,
+                                                   close=close, levels=levels, shape=shape, margin=margin)):
                 if isinstance(out[0], str):
-                    again.append((pid, out[1]))
+                    again.append((pids, out[1]))
                     continue
                 cracks += [t.assign(crack=t["crack"] + base) for t in out[0]]
                 pores += [t.assign(pore=t["pore"] + base) for t in out[1]]
@@ -574,7 +599,7 @@ def _measure(vol, solid, plab, comp, n, boxes, options, levels, close, scratch: 
         base += max(first, default=0)
     pboxes, members = _particles_of(plab, comp, big, k) if big else (None, {})
     for c in sorted(big):
-        cts, pts, kd, geom, first = _measure_big(c, sorted(members[c]), plab, solid, comp, grey_of, pboxes, feats, base,
+        cts, pts, kd, geom, first = _measure_big(c, sorted(members[c]), plab, solid, comp, grey_of, pboxes, boxes[c], feats, base,
                                                  options, voxel_nm, close, levels, scratch, k, batch, scheduler)
         keys += [(int(f), base + i) for i, f in enumerate(first) if i > 0]
         cracks, pores, geometry = cracks + cts, pores + pts, geometry + geom
