@@ -53,6 +53,7 @@ MARGIN = 12
 #: pieces cost more (halos longer than the box: 38.8 s and 1280 MiB against 14.6 s and 762 MiB)
 MAX_CLUSTER_VOXELS = 192 ** 3
 _C26 = np.ones((3, 3, 3), bool)
+SEED_HALO = lambda top: int(np.ceil(top)) + 4
 _C6 = ndi.generate_binary_structure(3, 1)
 
 
@@ -264,10 +265,12 @@ def _retry_slabs(nz: int, k: int, halo: int, block_of, func, redo, batch: int, s
     """
     if k + 2 * halo >= nz:
         k = nz
+    learned = halo
     todo = {s: halo for s in _slabs(nz, k)}
     while todo:
         again = {}
         for group in _batches(sorted(todo.items()), batch):
+            group = [(s, max(h, learned)) for s, h in group]
             items = []
             for (z0, z1), h in group:
                 a, b = max(0, z0 - h), min(nz, z1 + h)
@@ -278,6 +281,7 @@ def _retry_slabs(nz: int, k: int, halo: int, block_of, func, redo, batch: int, s
                     yield z0, z1, out
                 else:
                     again[(z0, z1)] = bigger
+                    learned = max(learned, bigger)  # the next slabs likely need it too
         todo = again
 
 
@@ -352,7 +356,7 @@ def _split_big(comp, c: int, sl: tuple, plab, base: int, options, scratch: Path,
         edt = _slab_edt(comp, c, sl, scratch, k, batch, scheduler)
         top = max(float(np.asarray(edt[z0:z1]).max(initial=0.0)) for z0, z1 in _slabs(nz, k))
         halo = 2 * int(np.ceil(top)) + 4
-        markers, n = _slab_seeds(edt, c, halo, options.split_h_voxels, scratch, k, batch, scheduler)
+        markers, n = _slab_seeds(edt, c, SEED_HALO(top), options.split_h_voxels, scratch, k, batch, scheduler)
     first, sizes = np.full(n + 1, -1, np.int64), np.zeros(n + 1, np.int64)
     parts = (((z0, _cluster_block(comp, c, sl, z0, z1).astype(np.int32)) for z0, z1 in _slabs(nz, k)) if markers is None
              else _slab_watershed(comp, c, sl, edt, markers, halo, k, batch, scheduler))
@@ -433,21 +437,20 @@ def _particles_of(plab: np.ndarray, comp: np.ndarray, big: set, k: int) -> tuple
     return _boxes_of(plab, n, k), members
 
 
-def _touching(feats: np.ndarray, plab: np.ndarray, pid: int, box: tuple) -> np.ndarray:
-    """Ids of the features with a voxel in or 26-next to particle ``pid`` of ``plab`` (its bounding box ``box``)."""
-    near = tuple(slice(max(0, s.start - 1), min(n, s.stop + 1)) for s, n in zip(box, plab.shape))
-    ids = np.unique(feats[near][ndi.binary_dilation(plab[near] == pid, _C26)])
-    return ids[ids > 0]
+def _feature_stats(plab, solid, comp, c: int, cbox: np.ndarray, n_particles: int, options, close: int, scratch: Path,
+                   k: int, batch: int, scheduler):
+    """Dark features of a big cluster, labelled slab by slab across faces (a scratch memory map), and what the
+    whole-cluster measurement knows of each from its whole.
 
-
-def _feature_stats(plab, solid, comp, c: int, n_particles: int, options, scratch: Path, k: int):
-    """Dark features of a big cluster, labelled slab by slab across faces (a scratch memory map).
-
-    Returns the labels, a look-up table label -> rank (the features of at least ``min_feature_voxels``
-    numbered 1.. by their first voxel in raster order; 0 for smaller ones), the first voxel (flat) of
-    each rank, and whether each rank is shared (a second particle holds more than 20 % of its voxels:
-    the gap between two particles, which :func:`layerscope.tomo.measure._features` drops).
+    Returns the labels and, per rank (the features of at least ``min_feature_voxels`` numbered 1.. by
+    their first voxel in raster order; index 0 unused): a look-up table label -> rank (0 for smaller
+    ones), the first voxel (flat), the owner (the particle with most of its voxels, the smallest id on a
+    tie, as ``np.bincount(...).argmax()``), the bounding box ``(z0, y0, x0, z1, y1, x1)`` and whether
+    :func:`layerscope.tomo.measure._features` drops it: shared (a second particle holds more than 20 %
+    of its voxels: the gap between two particles) or a surface dent (:func:`_feature_openings`).
     """
+    from layerscope.tomo.measure import _dent
+
     shape, mult = plab.shape, n_particles + 1
     lab = _scratch(scratch, f"features-{c}", np.int32, shape)
 
@@ -466,11 +469,14 @@ def _feature_stats(plab, solid, comp, c: int, n_particles: int, options, scratch
         counts.append(cnt)
     u, inv = np.unique(np.concatenate(keys), return_inverse=True)
     tot = np.bincount(inv.ravel(), weights=np.concatenate(counts)).astype(np.int64)
-    fid = u // mult
-    order = np.lexsort((-tot, fid))
-    fid, tot = fid[order], tot[order]
+    fid, pid = u // mult, u % mult
+    order = np.lexsort((-tot, fid))  # stable: on a tie the smaller particle id first
+    fid, tot, pid = fid[order], tot[order], pid[order]
+    head = np.r_[True, fid[1:] != fid[:-1]]
+    owner = np.zeros(n + 1, np.int64)
+    owner[fid[head]] = pid[head]
     second = np.zeros(n + 1, np.int64)
-    nxt = np.flatnonzero(np.r_[True, fid[1:] != fid[:-1]]) + 1
+    nxt = np.flatnonzero(head) + 1
     nxt = nxt[(nxt < len(fid))]
     nxt = nxt[fid[nxt] == fid[nxt - 1]]
     second[fid[nxt]] = tot[nxt]
@@ -479,86 +485,96 @@ def _feature_stats(plab, solid, comp, c: int, n_particles: int, options, scratch
     kept = kept[np.argsort(first[kept], kind="stable")]
     rank = np.zeros(n + 1, np.int32)
     rank[kept] = np.arange(1, len(kept) + 1)
-    return lab, rank, np.r_[-1, first[kept]], np.r_[False, second[kept] > 0.2 * sizes[kept]]
+    n_open, deep = _feature_openings(lab, plab, _box(cbox, MARGIN, shape), n, close, k, batch, scheduler)
+    dent = [bool(_dent(int(n_open[g]), int(sizes[g])) and deep[g] == 0) for g in kept]
+    dropped = np.r_[False, (second[kept] > 0.2 * sizes[kept]) | np.array(dent, bool)]
+    boxes = _boxes_of(lab, n, k)
+    return lab, rank, np.r_[-1, first[kept]], np.r_[0, owner[kept]], np.r_[boxes[:1], boxes[kept]], dropped
 
 
-def _slab_group_task(item, *, options, voxel_nm: float, close: int, levels: dict, shape, margin: int):
-    """Cracks, pores and geometry of a group of particles of a big cluster (the particles whose box starts in
-    one z slab), on one cut ``sl`` of the volume (``feats``: the cluster's feature ranks, ``shared``:
-    whether each rank is shared).
+def _openings_task(item, *, close: int, n: int):
+    """Per feature label of one slab's core: voxels next to the outside and voxels at least ``close + 1.5``
+    deep in the envelope (distance transform of the slab and its halo, exact below the halo)."""
+    z0, z1, lo, env, feats = item
+    core = slice(lo, lo + z1 - z0)
+    depth = ndi.distance_transform_edt(env)[core]
+    outside = ndi.binary_dilation(~env, structure=_C26)[core]
+    f = feats[core]
+    return (np.bincount(f[outside], minlength=n + 1), np.bincount(f[depth >= close + 1.5], minlength=n + 1))
 
-    One :func:`layerscope.tomo.measure._features` call measures every feature that touches a particle
-    of the group, in rank order as in the whole-cluster loop (the shared ones dropped in turn, known
-    from the whole cluster); the rows kept are those of the features a particle of the group owns
-    (most of their voxels, the rule of the whole-cluster measurement), so each feature is counted by
-    one group. The particles and the unshared features that touch them must lie whole in the cut with
-    ``margin``; otherwise returns ``("grow", box)``.
+
+def _feature_openings(lab, plab, crop: tuple, n: int, close: int, k: int, batch: int, scheduler):
+    """Per feature label of a cluster: the voxels next to the outside (``n_open``) and those deeper than
+    ``close + 1.5`` in the envelope, as :func:`layerscope.tomo.measure._features` counts them on the
+    cluster's box with :data:`MARGIN` (``crop``; the envelope: every particle there), in z slabs of that
+    box with a halo of ``close + 3``: the dilation reaches 1 voxel, and a distance below the threshold
+    is exact when the halo is longer."""
+    nz, halo = crop[0].stop - crop[0].start, int(np.ceil(close + 1.5)) + 2
+    n_open, deep = np.zeros(n + 1, np.int64), np.zeros(n + 1, np.int64)
+
+    def block_of(a: int, b: int) -> tuple:
+        z = slice(crop[0].start + a, crop[0].start + b)
+        return np.asarray(plab[(z,) + crop[1:]]) > 0, np.asarray(lab[(z,) + crop[1:]])
+
+    for _, _, (o, d) in _retry_slabs(nz, k, halo, block_of, _openings_task, lambda *_: None, batch, scheduler,
+                                     close=close, n=n):
+        n_open, deep = n_open + o, deep + d
+    return n_open, deep
+
+
+def _slab_group_task(item, *, options, voxel_nm: float, close: int, levels: dict, shape):
+    """Cracks, pores and geometry of a group of particles of a big cluster and of the features they own, on
+    one cut ``sl`` that holds them whole with the margin (``feats``: the cluster's feature ranks).
+
+    One :func:`layerscope.tomo.measure._features` call measures the owned features (``own``) in rank
+    order, the features the whole cluster drops (``dropped``: shared or surface dents, known from their
+    whole) being dropped in turn, as in the whole-cluster loop; the other features are left as they are
+    (they are measured by the group of their owner).
     """
     from layerscope.tomo.measure import _features, _particle_geometry
 
-    sl, pids, plab, solid, grey, feats, shared = item
+    sl, pids, own, dropped, plab, solid, grey, feats = item
     off = tuple(s.start for s in sl)
-    psl = ndi.find_objects(plab)
-    fsl = ndi.find_objects(feats)
-    touch_all: set = set()
-    need = []
-    for pid in pids:
-        box = psl[pid - 1]
-        need.append(box)
-        touch_all.update(int(g) for g in _touching(feats, plab, pid, box))
-    touch = sorted(g for g in touch_all if not shared[g])
-    need += [fsl[g - 1] for g in touch]
-    lo = [min(b[i].start for b in need) + o for i, o in enumerate(off)]
-    hi = [max(b[i].stop for b in need) + o for i, o in enumerate(off)]
-    if any(max(0, low - margin) < s.start or min(n, h + margin) > s.stop for low, h, s, n in zip(lo, hi, sl, shape)):
-        return "grow", tuple(slice(max(0, min(low - 2 * margin, s.start)), min(n, max(h + 2 * margin, s.stop)))
-                             for low, h, s, n in zip(lo, hi, sl, shape))  # twice the margin: cut features may go on
-    group = set(pids)
-    own = [g for g in touch if int(np.bincount(plab[fsl[g - 1]][feats[fsl[g - 1]] == g]).argmax()) in group]
-    cut = {g for g in touch_all if shared[g]}
     ct, pt, feats, kd = _features(solid, plab, options, voxel_nm, close, grey, levels, offset=off,
-                                  only=set(touch) | cut, feats=feats, shared_ids=cut)
+                                  only=set(own) | dropped, feats=feats, shared_ids=dropped)
     keep = np.zeros(int(feats.max(initial=0)) + 1, bool)
     keep[[g for g in own if g < keep.size]] = True
-    local = np.where(keep[feats], feats, 0)
-    kinds = {f: kd[f] for f in own if f in kd}
-    geom = _particle_geometry(plab, voxel_nm, offset=off, shape=shape, only=group)
-    return [ct[ct["crack"].isin(own)]], [pt[pt["pore"].isin(own)]], kinds, geom, local
+    geom = _particle_geometry(plab, voxel_nm, offset=off, shape=shape, only=set(pids))
+    return ct, pt, {f: kd[f] for f in own if f in kd}, geom, np.where(keep[feats], feats, 0)
 
 
 def _measure_big(c: int, members: list, plab, solid, comp, grey_of, pboxes, cbox, feats_mm, base: int, options,
                  voxel_nm: float, close: int, levels: dict, scratch: Path, k: int, batch: int, scheduler):
-    """Cracks, pores, kinds and geometry of a big cluster (box ``cbox``), by groups of particles: those whose
-    box starts in the same slab of ``k`` z slices, on one cut of the cluster's box with the margin (grown
-    in z as asked), ids ``base + rank``; writes the feature ids into ``feats_mm`` and returns the first
-    voxel of each rank too."""
+    """Cracks, pores, kinds and geometry of a big cluster (box ``cbox``) by groups of particles: those whose
+    box starts in the same slab of ``k`` z slices, with the features they own, on one cut of the cluster's
+    box (z: from the first to the last slice of these particles and features, with the margin), ids
+    ``base + rank``; writes the feature ids into ``feats_mm`` and returns the first voxel of each rank too."""
     shape, margin = plab.shape, max(MARGIN, close + 3)
-    lab, rank, first, shared = _feature_stats(plab, solid, comp, c, int(pboxes.shape[0] - 1), options, scratch, k)
-    cracks, pores, kinds, geometry = [], [], {}, []
+    batch = max(1, batch // 2)  # one task per worker: each holds a slab of the box with its particles
+    lab, rank, first, owner, fboxes, dropped = _feature_stats(plab, solid, comp, c, cbox, int(pboxes.shape[0] - 1),
+                                                              options, close, scratch, k, batch, scheduler)
+    gone = set(np.flatnonzero(dropped).tolist())
     across = _box(cbox, margin, shape)[1:]
     groups: dict = {}
     for pid in members:
         groups.setdefault(int(pboxes[pid, 0]) // k, []).append(pid)
     todo = []
     for pids in groups.values():
-        z = slice(max(0, int(pboxes[pids, 0].min()) - margin), min(shape[0], int(pboxes[pids, 3].max()) + margin))
-        todo.append((pids, (z,) + across))
-    while todo:
-        again = []
-        for group in _batches(todo, batch):
-            tasks = [(sl, pids, np.asarray(plab[sl]), np.asarray(solid[sl]), grey_of(sl), rank[np.asarray(lab[sl])], shared)
-                     for pids, sl in group]
-            for (pids, sl), out in zip(group, _run(_slab_group_task, tasks, scheduler, options=options, voxel_nm=voxel_nm,
-                                                   close=close, levels=levels, shape=shape, margin=margin)):
-                if isinstance(out[0], str):
-                    again.append((pids, out[1]))
-                    continue
-                cracks += [t.assign(crack=t["crack"] + base) for t in out[0]]
-                pores += [t.assign(pore=t["pore"] + base) for t in out[1]]
-                kinds.update({base + i: v for i, v in out[2].items()})
-                geometry += out[3]
-                _write_crop(feats_mm, sl, out[4], base)
-        todo = again
+        own = [int(g) for g in np.flatnonzero(np.isin(owner, pids)) if g > 0 and not dropped[g]]
+        z0 = min([int(pboxes[pids, 0].min())] + [int(fboxes[g, 0]) for g in own])
+        z1 = max([int(pboxes[pids, 3].max())] + [int(fboxes[g, 3]) for g in own])
+        todo.append((pids, own, (slice(max(0, z0 - margin), min(shape[0], z1 + margin)),) + across))
+    cracks, pores, kinds, geometry = [], [], {}, []
+    for group in _batches(todo, batch):
+        tasks = [(sl, pids, own, gone, np.asarray(plab[sl]), np.asarray(solid[sl]), grey_of(sl),
+                  rank[np.asarray(lab[sl])]) for pids, own, sl in group]
+        for (_, _, sl), out in zip(group, _run(_slab_group_task, tasks, scheduler, options=options, voxel_nm=voxel_nm,
+                                               close=close, levels=levels, shape=shape)):
+            cracks.append(out[0].assign(crack=out[0]["crack"] + base))
+            pores.append(out[1].assign(pore=out[1]["pore"] + base))
+            kinds.update({base + i: v for i, v in out[2].items()})
+            geometry += out[3]
+            _write_crop(feats_mm, sl, out[4], base)
     del lab
     return cracks, pores, kinds, geometry, first
 
