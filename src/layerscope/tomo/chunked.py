@@ -14,25 +14,31 @@ in a scratch folder and the work is cut in pieces, each a task of
    neighbours as they are, dark features, cracks and pores. Particle and feature ids are
    numbered by their first voxel in raster order, as the whole-volume labelling numbers them.
 3. Clusters whose box holds more than :data:`MAX_CLUSTER_VOXELS` (a percolating electrode: one
-   cluster spans the volume) are never held whole. The split runs on z slabs of the cluster's box:
+   cluster spans the volume) are never held whole. The split runs on z slabs of the cluster's box
+   (one slab task per worker; one slab for the whole box when a slab and two halos cover it):
    the distance transform with a halo (exact: a slab's transform can only be too large, and a core
-   whose maximum is below the halo is exact; slabs that fail are done again with a larger halo),
-   the h-maxima seeds with a halo of twice the largest distance plus 4 voxels, labelled across slab
-   faces (global seed ids), then the watershed on the same halo, keeping the core (a slab with a
-   core voxel no seed reaches is done again with twice the halo). The measurements run one particle
-   at a time on its box with the margin, grown until every dark feature touching the particle is
-   whole inside it with the margin, except the features shared by two particles (the gaps bridged
-   by the closing, dropped), which are labelled over the whole cluster slab by slab first and known
-   from their whole; a feature is measured by the particle that owns it (most of its voxels, the
-   rule of the whole-cluster measurement), so each is counted once, in the same order. On the test volumes
-   (a 96^3 percolating phantom in slabs of 8, the reconstructed phantom, the NREL crop unsplit) the
-   labels and tables equal the whole-cluster path exactly.
+   whose maximum is below the halo is exact; slabs that fail are done again with a larger halo,
+   and the next slabs start at it), the h-maxima seeds with a halo of the largest distance plus 4
+   voxels (a particle radius; not a proof of exactness: equal on the test volumes), labelled
+   across slab faces (global seed ids), then the watershed with a halo of twice the largest
+   distance plus 4, keeping the core (a slab with a core voxel no seed reaches is done again with
+   twice the halo). Then the dark features of the cluster are labelled slab by slab across faces
+   and what the whole-cluster measurement learns from each whole feature is counted slab by slab:
+   its size, first voxel, box, owner (the particle with most of its voxels), whether a second
+   particle holds more than 20 % (shared: the gap between two particles) and whether it is a
+   surface dent (voxels next to the outside, depth in the envelope). The measurements then run
+   by groups: the particles whose box starts in one slab and the features they own, on one cut
+   of the cluster's box that holds them whole with the margin; one
+   :func:`layerscope.tomo.measure._features` call per group, with the dropped features (shared,
+   dents) dropped in rank order as the whole-cluster loop drops them. Each feature is measured
+   once, by the group of its owner. On the test volumes (a 96^3 percolating phantom in slabs of
+   8, the reconstructed phantom, the NREL crop unsplit) the labels and tables equal the
+   whole-cluster path exactly.
 
 Peak memory is therefore a few slabs plus the largest cluster below the limit (with its margin), or
-for a bigger cluster a batch of slabs of its box with halos (the halo is twice the largest distance
-plus 4, so for short boxes each slab task holds the whole box: see docs/benchmarks.md), or one
-particle's box grown to hold the unshared dark features that touch it. The numbers equal the
-in-memory analysis (tested on phantoms).
+for a bigger cluster one slab task per worker: a slab of its box with halos (split), or a group's
+cut (a slab plus the particles' and owned features' reach plus the margin, full width of the box).
+The numbers equal the in-memory analysis (tested on phantoms).
 """
 
 from __future__ import annotations
@@ -53,8 +59,13 @@ MARGIN = 12
 #: pieces cost more (halos longer than the box: 38.8 s and 1280 MiB against 14.6 s and 762 MiB)
 MAX_CLUSTER_VOXELS = 192 ** 3
 _C26 = np.ones((3, 3, 3), bool)
-SEED_HALO = lambda top: int(np.ceil(top)) + 4
 _C6 = ndi.generate_binary_structure(3, 1)
+
+
+def _seed_halo(top: float) -> int:
+    """Halo (z slices) of the h-maxima slabs for a distance transform whose largest value is ``top`` (voxels):
+    a particle radius plus 4."""
+    return int(np.ceil(top)) + 4
 
 
 def _slabs(nz: int, k: int) -> list[tuple[int, int]]:
@@ -344,8 +355,9 @@ def _slab_watershed(comp, c: int, sl: tuple, edt, markers, halo: int, k: int, ba
 def _split_big(comp, c: int, sl: tuple, plab, base: int, options, scratch: Path, k: int, batch: int, scheduler):
     """Watershed split of a cluster too big to hold (box above :data:`MAX_CLUSTER_VOXELS`), in z slabs of its box.
 
-    Distance transform exact (halo checked), h-maxima seeds and the watershed on slabs with a halo of
-    twice the largest distance plus 4 voxels, seed ids global (labelled across slab faces). Writes the
+    Distance transform exact (halo checked), h-maxima seeds on slabs with a halo of the largest distance
+    plus 4 (:func:`_seed_halo`), seed ids global (labelled across slab faces), and the watershed with a
+    halo of twice the largest distance plus 4 (reach checked). Writes the
     provisional ids ``base + seed id`` into ``plab``; returns each id's first seed voxel and size.
     """
     shape, nz = plab.shape, sl[0].stop - sl[0].start
@@ -356,7 +368,7 @@ def _split_big(comp, c: int, sl: tuple, plab, base: int, options, scratch: Path,
         edt = _slab_edt(comp, c, sl, scratch, k, batch, scheduler)
         top = max(float(np.asarray(edt[z0:z1]).max(initial=0.0)) for z0, z1 in _slabs(nz, k))
         halo = 2 * int(np.ceil(top)) + 4
-        markers, n = _slab_seeds(edt, c, SEED_HALO(top), options.split_h_voxels, scratch, k, batch, scheduler)
+        markers, n = _slab_seeds(edt, c, _seed_halo(top), options.split_h_voxels, scratch, k, batch, scheduler)
     first, sizes = np.full(n + 1, -1, np.int64), np.zeros(n + 1, np.int64)
     parts = (((z0, _cluster_block(comp, c, sl, z0, z1).astype(np.int32)) for z0, z1 in _slabs(nz, k)) if markers is None
              else _slab_watershed(comp, c, sl, edt, markers, halo, k, batch, scheduler))
@@ -547,8 +559,10 @@ def _measure_big(c: int, members: list, plab, solid, comp, grey_of, pboxes, cbox
                  voxel_nm: float, close: int, levels: dict, scratch: Path, k: int, batch: int, scheduler):
     """Cracks, pores, kinds and geometry of a big cluster (box ``cbox``) by groups of particles: those whose
     box starts in the same slab of ``k`` z slices, with the features they own, on one cut of the cluster's
-    box (z: from the first to the last slice of these particles and features, with the margin), ids
-    ``base + rank``; writes the feature ids into ``feats_mm`` and returns the first voxel of each rank too."""
+    box (z: from the first to the last slice of these particles and features, with the margin). An owned
+    feature that reaches more than ``k`` slices beyond its group's particles is measured alone on the box
+    of it and its owner with the margin. Ids ``base + rank``; writes the feature ids into ``feats_mm`` and
+    returns the first voxel of each rank too."""
     shape, margin = plab.shape, max(MARGIN, close + 3)
     batch = max(1, batch // 2)  # one task per worker: each holds a slab of the box with its particles
     lab, rank, first, owner, fboxes, dropped = _feature_stats(plab, solid, comp, c, cbox, int(pboxes.shape[0] - 1),
@@ -560,10 +574,16 @@ def _measure_big(c: int, members: list, plab, solid, comp, grey_of, pboxes, cbox
         groups.setdefault(int(pboxes[pid, 0]) // k, []).append(pid)
     todo = []
     for pids in groups.values():
-        own = [int(g) for g in np.flatnonzero(np.isin(owner, pids)) if g > 0 and not dropped[g]]
-        z0 = min([int(pboxes[pids, 0].min())] + [int(fboxes[g, 0]) for g in own])
-        z1 = max([int(pboxes[pids, 3].max())] + [int(fboxes[g, 3]) for g in own])
+        z0, z1 = int(pboxes[pids, 0].min()), int(pboxes[pids, 3].max())
+        own, alone = [], []
+        for g in np.flatnonzero(np.isin(owner, pids)):
+            if g > 0 and not dropped[g]:
+                (own if fboxes[g, 0] >= z0 - k and fboxes[g, 3] <= z1 + k else alone).append(int(g))
+        z0, z1 = min([z0] + [int(fboxes[g, 0]) for g in own]), max([z1] + [int(fboxes[g, 3]) for g in own])
         todo.append((pids, own, (slice(max(0, z0 - margin), min(shape[0], z1 + margin)),) + across))
+        for g in alone:  # a long feature (a channel through many particles): its own cut, with its owner
+            box = np.r_[np.minimum(fboxes[g, :3], pboxes[owner[g], :3]), np.maximum(fboxes[g, 3:], pboxes[owner[g], 3:])]
+            todo.append(([], [g], _box(box, margin, shape)))
     cracks, pores, kinds, geometry = [], [], {}, []
     for group in _batches(todo, batch):
         tasks = [(sl, pids, own, gone, np.asarray(plab[sl]), np.asarray(solid[sl]), grey_of(sl),
