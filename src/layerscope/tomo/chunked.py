@@ -519,8 +519,9 @@ def _feature_openings(lab, plab, crop: tuple, n: int, close: int, k: int, batch:
     """Per feature label of a cluster: the voxels next to the outside (``n_open``) and those deeper than
     ``close + 1.5`` in the envelope, as :func:`layerscope.tomo.measure._features` counts them on the
     cluster's box with :data:`MARGIN` (``crop``; the envelope: every particle there), in z slabs of that
-    box with a halo of ``close + 3``: the dilation reaches 1 voxel, and a distance below the threshold
-    is exact when the halo is longer."""
+    box with a halo of ``ceil(close + 1.5) + 2`` slices: the dilation reaches 1 voxel, and a slab's
+    distance can only be too large, so it is below the threshold exactly when the whole box's is (its
+    nearest background then lies within the halo)."""
     nz, halo = crop[0].stop - crop[0].start, int(np.ceil(close + 1.5)) + 2
     n_open, deep = np.zeros(n + 1, np.int64), np.zeros(n + 1, np.int64)
 
