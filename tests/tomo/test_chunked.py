@@ -126,7 +126,7 @@ def _percolating(size: int) -> np.ndarray:
 
 @pytest.fixture
 def pieces(monkeypatch):
-    """Lower ``MAX_CLUSTER_VOXELS`` so that clusters are split in slabs and measured per particle; record the
+    """Lower ``MAX_CLUSTER_VOXELS`` so that clusters are split in slabs and measured by groups of particles; record the
     boxes of the clusters split that way."""
     import layerscope.tomo.chunked as chunked
 
@@ -143,14 +143,26 @@ def pieces(monkeypatch):
 
 def test_percolating_cluster_in_slabs_and_per_particle_equals_whole_cluster(pieces, monkeypatch):
     """A 96^3 volume whose particles form one cluster spanning it, split in slabs of 8 z slices (EDT with a
-    checked halo, h-maxima seeds and watershed with a halo of twice the largest distance plus 4) and
-    measured one particle at a time: the same particles, labels, cracks and pores, exactly, as the
-    whole-cluster path (the limit above the volume; 53 particles, 20 cracks, 67 pores)."""
+    checked halo, h-maxima seeds with a halo of the largest distance plus 4, watershed with twice that)
+    and measured by groups of particles (those starting in one slab) on cuts shorter than the box: the
+    same particles, labels, cracks and pores, exactly, as the whole-cluster path (the limit above the
+    volume; 53 particles, 20 cracks, 67 pores)."""
     import layerscope.tomo.chunked as chunked
 
+    task, cuts = chunked._slab_group_task, []
+
+    def spy(item, **kwargs):
+        cuts.append((tuple(s.stop - s.start for s in item[0]), len(item[1])))
+        return task(item, **kwargs)
+
+    monkeypatch.setattr(chunked, "_slab_group_task", spy)
     vol = Volume(_percolating(96), 50.0, labels=False)
     pieces_run = analyse(vol, TomoOptions(out_of_core=True, slab_slices=8), scheduler="threads")
     assert pieces == [((0, 96), (0, 96), (0, 96))]  # one cluster, the whole volume, done in pieces
+    groups = [size for size, n in cuts if n > 0]  # the others: a long feature alone, with its owner
+    assert sum(n for _, n in cuts) == len(pieces_run.particles) and len(groups) <= 96 // 8  # each particle once
+    assert max(z for z, _, _ in groups) <= 72, cuts  # no group holds the box: a slab, its particles, 2 margins
+    assert max(np.prod(size) for size, n in cuts if n == 0) < 0.5 * 96 ** 3, cuts  # the channels' boxes
     monkeypatch.setattr(chunked, "MAX_CLUSTER_VOXELS", 96 ** 3)
     whole = analyse(vol, TomoOptions(out_of_core=True, slab_slices=8), scheduler="threads")
     assert len(pieces) == 1  # the whole-cluster run did not split

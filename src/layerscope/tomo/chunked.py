@@ -14,25 +14,31 @@ in a scratch folder and the work is cut in pieces, each a task of
    neighbours as they are, dark features, cracks and pores. Particle and feature ids are
    numbered by their first voxel in raster order, as the whole-volume labelling numbers them.
 3. Clusters whose box holds more than :data:`MAX_CLUSTER_VOXELS` (a percolating electrode: one
-   cluster spans the volume) are never held whole. The split runs on z slabs of the cluster's box:
+   cluster spans the volume) are never held whole. The split runs on z slabs of the cluster's box
+   (one slab task per worker; one slab for the whole box when a slab and two halos cover it):
    the distance transform with a halo (exact: a slab's transform can only be too large, and a core
-   whose maximum is below the halo is exact; slabs that fail are done again with a larger halo),
-   the h-maxima seeds with a halo of twice the largest distance plus 4 voxels, labelled across slab
-   faces (global seed ids), then the watershed on the same halo, keeping the core (a slab with a
-   core voxel no seed reaches is done again with twice the halo). The measurements run one particle
-   at a time on its box with the margin, grown until every dark feature touching the particle is
-   whole inside it with the margin, except the features shared by two particles (the gaps bridged
-   by the closing, dropped), which are labelled over the whole cluster slab by slab first and known
-   from their whole; a feature is measured by the particle that owns it (most of its voxels, the
-   rule of the whole-cluster measurement), so each is counted once, in the same order. On the test volumes
-   (a 96^3 percolating phantom in slabs of 8, the reconstructed phantom, the NREL crop unsplit) the
-   labels and tables equal the whole-cluster path exactly.
+   whose maximum is below the halo is exact; slabs that fail are done again with a larger halo,
+   and the next slabs start at it), the h-maxima seeds with a halo of the largest distance plus 4
+   voxels (a particle radius; not a proof of exactness: equal on the test volumes), labelled
+   across slab faces (global seed ids), then the watershed with a halo of twice the largest
+   distance plus 4, keeping the core (a slab with a core voxel no seed reaches is done again with
+   twice the halo). Then the dark features of the cluster are labelled slab by slab across faces
+   and what the whole-cluster measurement learns from each whole feature is counted slab by slab:
+   its size, first voxel, box, owner (the particle with most of its voxels), whether a second
+   particle holds more than 20 % (shared: the gap between two particles) and whether it is a
+   surface dent (voxels next to the outside, depth in the envelope). The measurements then run
+   by groups: the particles whose box starts in one slab and the features they own, on one cut
+   of the cluster's box that holds them whole with the margin; one
+   :func:`layerscope.tomo.measure._features` call per group, with the dropped features (shared,
+   dents) dropped in rank order as the whole-cluster loop drops them. Each feature is measured
+   once, by the group of its owner. On the test volumes (a 96^3 percolating phantom in slabs of
+   8, the reconstructed phantom, the NREL crop unsplit) the labels and tables equal the
+   whole-cluster path exactly.
 
 Peak memory is therefore a few slabs plus the largest cluster below the limit (with its margin), or
-for a bigger cluster a batch of slabs of its box with halos (the halo is twice the largest distance
-plus 4, so for short boxes each slab task holds the whole box: see docs/benchmarks.md), or one
-particle's box grown to hold the unshared dark features that touch it. The numbers equal the
-in-memory analysis (tested on phantoms).
+for a bigger cluster one slab task per worker: a slab of its box with halos (split), or a group's
+cut (a slab plus the particles' and owned features' reach plus the margin, full width of the box).
+The numbers equal the in-memory analysis (tested on phantoms).
 """
 
 from __future__ import annotations
@@ -54,6 +60,12 @@ MARGIN = 12
 MAX_CLUSTER_VOXELS = 192 ** 3
 _C26 = np.ones((3, 3, 3), bool)
 _C6 = ndi.generate_binary_structure(3, 1)
+
+
+def _seed_halo(top: float) -> int:
+    """Halo (z slices) of the h-maxima slabs for a distance transform whose largest value is ``top`` (voxels):
+    a particle radius plus 4."""
+    return int(np.ceil(top)) + 4
 
 
 def _slabs(nz: int, k: int) -> list[tuple[int, int]]:
@@ -254,6 +266,36 @@ def _edt_task(item):
     return z0, core, float(core.max(initial=0.0))
 
 
+def _retry_slabs(nz: int, k: int, halo: int, block_of, func, redo, batch: int, scheduler, **kwargs):
+    """Yield ``(z0, z1, result)`` of ``func`` on every slab of ``k`` of ``nz`` z slices with a halo, done again
+    with the halo ``redo(z0, z1, halo, result)`` asks for (None: accepted).
+
+    ``func`` gets ``(z0, z1, lo) + block_of(a, b)``: the slices ``a:b`` (the slab and its halo) and the
+    slab's start ``lo`` in them. When one slab and two halos cover every slice, the whole box is one
+    slab (the same result: every task would hold the whole box).
+    """
+    if k + 2 * halo >= nz:
+        k = nz
+    learned = halo
+    todo = {s: halo for s in _slabs(nz, k)}
+    while todo:
+        again = {}
+        for group in _batches(sorted(todo.items()), batch):
+            group = [(s, max(h, learned)) for s, h in group]
+            items = []
+            for (z0, z1), h in group:
+                a, b = max(0, z0 - h), min(nz, z1 + h)
+                items.append((z0, z1, z0 - a) + tuple(block_of(a, b)))
+            for ((z0, z1), h), out in zip(group, _run(func, items, scheduler, **kwargs)):
+                bigger = None if (z0 - h <= 0 and z1 + h >= nz) else redo(z0, z1, h, out)
+                if bigger is None:
+                    yield z0, z1, out
+                else:
+                    again[(z0, z1)] = bigger
+                    learned = max(learned, bigger)  # the next slabs likely need it too
+        todo = again
+
+
 def _slab_edt(comp, c: int, sl: tuple, scratch: Path, k: int, batch: int, scheduler) -> np.ndarray:
     """The distance transform of a cluster's mask on its box, slab by slab, as a memory map.
 
@@ -263,20 +305,10 @@ def _slab_edt(comp, c: int, sl: tuple, scratch: Path, k: int, batch: int, schedu
     """
     nz = sl[0].stop - sl[0].start
     edt = _scratch(scratch, f"edt-{c}", np.float64, (nz,) + tuple(s.stop - s.start for s in sl[1:]))
-    todo = {(z0, z1): 16 for z0, z1 in _slabs(nz, k)}
-    while todo:
-        again = {}
-        for group in _batches(sorted(todo.items()), batch):
-            items = []
-            for (z0, z1), halo in group:
-                a, b = max(0, z0 - halo), min(nz, z1 + halo)
-                items.append((z0, z1, z0 - a, _cluster_block(comp, c, sl, a, b)))
-            for ((z0, z1), halo), (_, core, top) in zip(group, _run(_edt_task, items, scheduler)):
-                if top >= halo and (z0 - halo > 0 or z1 + halo < nz):
-                    again[(z0, z1)] = int(np.ceil(top)) + 1
-                else:
-                    edt[z0:z1] = core
-        todo = again
+    for z0, z1, (_, core, top) in _retry_slabs(nz, k, 16, lambda a, b: (_cluster_block(comp, c, sl, a, b),), _edt_task,
+                                              lambda z0, z1, h, out: int(np.ceil(out[2])) + 1 if out[2] >= h else None,
+                                              batch, scheduler):
+        edt[z0:z1] = core
     return edt
 
 
@@ -301,10 +333,9 @@ def _slab_seeds(edt: np.ndarray, c: int, halo: int, h_voxels: float, scratch: Pa
     """Seeds (h-maxima, slab by slab with a halo) labelled 26-connected across slab faces: memory map and count."""
     nz = edt.shape[0]
     peaks = _scratch(scratch, f"peaks-{c}", bool, edt.shape)
-    for group in _batches(_slabs(nz, k), batch):
-        items = _halo_items(edt, group, halo)
-        for z0, core in _run(_hmax_task, items, scheduler, h_voxels=h_voxels):
-            peaks[z0:z0 + core.shape[0]] = core
+    for z0, z1, (_, core) in _retry_slabs(nz, k, halo, lambda a, b: (np.asarray(edt[a:b]),), _hmax_task,
+                                          lambda *_: None, batch, scheduler, h_voxels=h_voxels):
+        peaks[z0:z1] = core
     markers = _scratch(scratch, f"markers-{c}", np.int32, edt.shape)
     n, _ = _label_slabs(lambda a, b: np.asarray(peaks[a:b]), edt.shape, k, _C26, markers)
     return markers, n
@@ -313,39 +344,31 @@ def _slab_seeds(edt: np.ndarray, c: int, halo: int, h_voxels: float, scratch: Pa
 def _slab_watershed(comp, c: int, sl: tuple, edt, markers, halo: int, k: int, batch: int, scheduler):
     """Yield ``(z0, labels)`` of the cluster's watershed slab by slab (box coordinates); a slab with a core
     voxel that no seed of its halo reaches is done again with twice the halo."""
-    nz = edt.shape[0]
-    todo = {s: halo for s in _slabs(nz, k)}
-    while todo:
-        again = {}
-        for group in _batches(sorted(todo.items()), batch):
-            items = []
-            for (z0, z1), h in group:
-                a, b = max(0, z0 - h), min(nz, z1 + h)
-                items.append((z0, z1, z0 - a, np.asarray(edt[a:b]), np.asarray(markers[a:b]),
-                              _cluster_block(comp, c, sl, a, b)))
-            for ((z0, z1), h), (_, lab, ok) in zip(group, _run(_watershed_task, items, scheduler)):
-                if ok or (z0 - h <= 0 and z1 + h >= nz):
-                    yield z0, lab
-                else:
-                    again[(z0, z1)] = 2 * h
-        todo = again
+    def block_of(a: int, b: int) -> tuple:
+        return np.asarray(edt[a:b]), np.asarray(markers[a:b]), _cluster_block(comp, c, sl, a, b)
+
+    for z0, _, (_, lab, ok) in _retry_slabs(edt.shape[0], k, halo, block_of, _watershed_task,
+                                            lambda z0, z1, h, out: None if out[2] else 2 * h, batch, scheduler):
+        yield z0, lab
 
 
 def _split_big(comp, c: int, sl: tuple, plab, base: int, options, scratch: Path, k: int, batch: int, scheduler):
     """Watershed split of a cluster too big to hold (box above :data:`MAX_CLUSTER_VOXELS`), in z slabs of its box.
 
-    Distance transform exact (halo checked), h-maxima seeds and the watershed on slabs with a halo of
-    twice the largest distance plus 4 voxels, seed ids global (labelled across slab faces). Writes the
+    Distance transform exact (halo checked), h-maxima seeds on slabs with a halo of the largest distance
+    plus 4 (:func:`_seed_halo`), seed ids global (labelled across slab faces), and the watershed with a
+    halo of twice the largest distance plus 4 (reach checked). Writes the
     provisional ids ``base + seed id`` into ``plab``; returns each id's first seed voxel and size.
     """
     shape, nz = plab.shape, sl[0].stop - sl[0].start
+    batch = max(1, batch // 2)  # one slab task per worker: each holds a slab and two halos of the box
     if not options.split:  # one 26-connected component: one particle, its own seed
         markers, n = None, 1
     else:
         edt = _slab_edt(comp, c, sl, scratch, k, batch, scheduler)
         top = max(float(np.asarray(edt[z0:z1]).max(initial=0.0)) for z0, z1 in _slabs(nz, k))
         halo = 2 * int(np.ceil(top)) + 4
-        markers, n = _slab_seeds(edt, c, halo, options.split_h_voxels, scratch, k, batch, scheduler)
+        markers, n = _slab_seeds(edt, c, _seed_halo(top), options.split_h_voxels, scratch, k, batch, scheduler)
     first, sizes = np.full(n + 1, -1, np.int64), np.zeros(n + 1, np.int64)
     parts = (((z0, _cluster_block(comp, c, sl, z0, z1).astype(np.int32)) for z0, z1 in _slabs(nz, k)) if markers is None
              else _slab_watershed(comp, c, sl, edt, markers, halo, k, batch, scheduler))
@@ -426,22 +449,20 @@ def _particles_of(plab: np.ndarray, comp: np.ndarray, big: set, k: int) -> tuple
     return _boxes_of(plab, n, k), members
 
 
-def _touching(feats: np.ndarray, mine: np.ndarray) -> np.ndarray:
-    """Ids of the features with a voxel in or 26-next to the particle ``mine``."""
-    psl = ndi.find_objects(mine.astype(np.int8))[0]
-    near = tuple(slice(max(0, s.start - 1), min(n, s.stop + 1)) for s, n in zip(psl, mine.shape))
-    ids = np.unique(feats[near][ndi.binary_dilation(mine[near], _C26)])
-    return ids[ids > 0]
+def _feature_stats(plab, solid, comp, c: int, cbox: np.ndarray, n_particles: int, options, close: int, scratch: Path,
+                   k: int, batch: int, scheduler):
+    """Dark features of a big cluster, labelled slab by slab across faces (a scratch memory map), and what the
+    whole-cluster measurement knows of each from its whole.
 
-
-def _feature_stats(plab, solid, comp, c: int, n_particles: int, options, scratch: Path, k: int):
-    """Dark features of a big cluster, labelled slab by slab across faces (a scratch memory map).
-
-    Returns the labels, a look-up table label -> rank (the features of at least ``min_feature_voxels``
-    numbered 1.. by their first voxel in raster order; 0 for smaller ones), the first voxel (flat) of
-    each rank, and whether each rank is shared (a second particle holds more than 20 % of its voxels:
-    the gap between two particles, which :func:`layerscope.tomo.measure._features` drops).
+    Returns the labels and, per rank (the features of at least ``min_feature_voxels`` numbered 1.. by
+    their first voxel in raster order; index 0 unused): a look-up table label -> rank (0 for smaller
+    ones), the first voxel (flat), the owner (the particle with most of its voxels, the smallest id on a
+    tie, as ``np.bincount(...).argmax()``), the bounding box ``(z0, y0, x0, z1, y1, x1)`` and whether
+    :func:`layerscope.tomo.measure._features` drops it: shared (a second particle holds more than 20 %
+    of its voxels: the gap between two particles) or a surface dent (:func:`_feature_openings`).
     """
+    from layerscope.tomo.measure import _dent
+
     shape, mult = plab.shape, n_particles + 1
     lab = _scratch(scratch, f"features-{c}", np.int32, shape)
 
@@ -460,11 +481,14 @@ def _feature_stats(plab, solid, comp, c: int, n_particles: int, options, scratch
         counts.append(cnt)
     u, inv = np.unique(np.concatenate(keys), return_inverse=True)
     tot = np.bincount(inv.ravel(), weights=np.concatenate(counts)).astype(np.int64)
-    fid = u // mult
-    order = np.lexsort((-tot, fid))
-    fid, tot = fid[order], tot[order]
+    fid, pid = u // mult, u % mult
+    order = np.lexsort((-tot, fid))  # stable: on a tie the smaller particle id first
+    fid, tot, pid = fid[order], tot[order], pid[order]
+    head = np.r_[True, fid[1:] != fid[:-1]]
+    owner = np.zeros(n + 1, np.int64)
+    owner[fid[head]] = pid[head]
     second = np.zeros(n + 1, np.int64)
-    nxt = np.flatnonzero(np.r_[True, fid[1:] != fid[:-1]]) + 1
+    nxt = np.flatnonzero(head) + 1
     nxt = nxt[(nxt < len(fid))]
     nxt = nxt[fid[nxt] == fid[nxt - 1]]
     second[fid[nxt]] = tot[nxt]
@@ -473,67 +497,105 @@ def _feature_stats(plab, solid, comp, c: int, n_particles: int, options, scratch
     kept = kept[np.argsort(first[kept], kind="stable")]
     rank = np.zeros(n + 1, np.int32)
     rank[kept] = np.arange(1, len(kept) + 1)
-    return lab, rank, np.r_[-1, first[kept]], np.r_[False, second[kept] > 0.2 * sizes[kept]]
+    n_open, deep = _feature_openings(lab, plab, _box(cbox, MARGIN, shape), n, close, k, batch, scheduler)
+    dent = [bool(_dent(int(n_open[g]), int(sizes[g])) and deep[g] == 0) for g in kept]
+    dropped = np.r_[False, (second[kept] > 0.2 * sizes[kept]) | np.array(dent, bool)]
+    boxes = _boxes_of(lab, n, k)
+    return lab, rank, np.r_[-1, first[kept]], np.r_[0, owner[kept]], np.r_[boxes[:1], boxes[kept]], dropped
 
 
-def _particle_task(item, *, options, voxel_nm: float, close: int, levels: dict, shape, margin: int):
-    """Cracks, pores and geometry of one particle of a big cluster (arrays cut at ``sl``; ``feats``: the
-    cluster's feature ranks, ``shared``: whether each rank is shared).
+def _openings_task(item, *, close: int, n: int):
+    """Per feature label of one slab's core: voxels next to the outside and voxels at least ``close + 1.5``
+    deep in the envelope (distance transform of the slab and its halo, exact below the halo)."""
+    z0, z1, lo, env, feats = item
+    core = slice(lo, lo + z1 - z0)
+    depth = ndi.distance_transform_edt(env)[core]
+    outside = ndi.binary_dilation(~env, structure=_C26)[core]
+    f = feats[core]
+    return (np.bincount(f[outside], minlength=n + 1), np.bincount(f[depth >= close + 1.5], minlength=n + 1))
 
-    Measures the features the particle owns (most of their voxels, the rule of
-    :func:`layerscope.tomo.measure._features`) in one loop with every feature that touches it, in rank
-    order as in the whole-cluster loop (the shared ones dropped in turn, known from the whole cluster).
-    The features that touch it and are not shared must lie whole in the cut with ``margin``;
-    otherwise returns ``("grow", box)``.
+
+def _feature_openings(lab, plab, crop: tuple, n: int, close: int, k: int, batch: int, scheduler):
+    """Per feature label of a cluster: the voxels next to the outside (``n_open``) and those deeper than
+    ``close + 1.5`` in the envelope, as :func:`layerscope.tomo.measure._features` counts them on the
+    cluster's box with :data:`MARGIN` (``crop``; the envelope: every particle there), in z slabs of that
+    box with a halo of ``ceil(close + 1.5) + 2`` slices: the dilation reaches 1 voxel, and a slab's
+    distance can only be too large, so it is below the threshold exactly when the whole box's is (its
+    nearest background then lies within the halo)."""
+    nz, halo = crop[0].stop - crop[0].start, int(np.ceil(close + 1.5)) + 2
+    n_open, deep = np.zeros(n + 1, np.int64), np.zeros(n + 1, np.int64)
+
+    def block_of(a: int, b: int) -> tuple:
+        z = slice(crop[0].start + a, crop[0].start + b)
+        return np.asarray(plab[(z,) + crop[1:]]) > 0, np.asarray(lab[(z,) + crop[1:]])
+
+    for _, _, (o, d) in _retry_slabs(nz, k, halo, block_of, _openings_task, lambda *_: None, batch, scheduler,
+                                     close=close, n=n):
+        n_open, deep = n_open + o, deep + d
+    return n_open, deep
+
+
+def _slab_group_task(item, *, options, voxel_nm: float, close: int, levels: dict, shape):
+    """Cracks, pores and geometry of a group of particles of a big cluster and of the features they own, on
+    one cut ``sl`` that holds them whole with the margin (``feats``: the cluster's feature ranks).
+
+    One :func:`layerscope.tomo.measure._features` call measures the owned features (``own``) in rank
+    order, the features the whole cluster drops (``dropped``: shared or surface dents, known from their
+    whole) being dropped in turn, as in the whole-cluster loop; the other features are left as they are
+    (they are measured by the group of their owner).
     """
     from layerscope.tomo.measure import _features, _particle_geometry
 
-    sl, pid, plab, solid, grey, feats, shared = item
+    sl, pids, own, dropped, plab, solid, grey, feats = item
     off = tuple(s.start for s in sl)
-    mine = plab == pid
-    touch = [int(g) for g in _touching(feats, mine) if not shared[g]]
-    fsl = ndi.find_objects(feats)
-    need = [ndi.find_objects(mine.astype(np.int8))[0]] + [fsl[g - 1] for g in touch]
-    lo = [min(b[i].start for b in need) + o for i, o in enumerate(off)]
-    hi = [max(b[i].stop for b in need) + o for i, o in enumerate(off)]
-    if any(max(0, low - margin) < s.start or min(n, h + margin) > s.stop for low, h, s, n in zip(lo, hi, sl, shape)):
-        return "grow", tuple(slice(max(0, min(low - 2 * margin, s.start)), min(n, max(h + 2 * margin, s.stop)))
-                             for low, h, s, n in zip(lo, hi, sl, shape))  # twice the margin: cut features may go on
-    own = [g for g in touch if np.bincount(plab[fsl[g - 1]][feats[fsl[g - 1]] == g]).argmax() == pid]
-    cut = np.unique(feats[ndi.binary_dilation(mine, _C26)])
-    cut = {int(g) for g in cut if g > 0 and shared[g]}
     ct, pt, feats, kd = _features(solid, plab, options, voxel_nm, close, grey, levels, offset=off,
-                                  only=set(touch) | cut, feats=feats, shared_ids=cut)
-    cracks, pores = [ct[ct["crack"].isin(own)]], [pt[pt["pore"].isin(own)]]
-    kinds, local = {f: kd[f] for f in own if f in kd}, np.where(np.isin(feats, own), feats, 0)
-    geom = _particle_geometry(plab, voxel_nm, offset=off, shape=shape, only={pid})
-    return cracks, pores, kinds, geom, local
+                                  only=set(own) | dropped, feats=feats, shared_ids=dropped)
+    keep = np.zeros(int(feats.max(initial=0)) + 1, bool)
+    keep[[g for g in own if g < keep.size]] = True
+    geom = _particle_geometry(plab, voxel_nm, offset=off, shape=shape, only=set(pids))
+    return ct, pt, {f: kd[f] for f in own if f in kd}, geom, np.where(keep[feats], feats, 0)
 
 
-def _measure_big(c: int, members: list, plab, solid, comp, grey_of, pboxes, feats_mm, base: int, options,
+def _measure_big(c: int, members: list, plab, solid, comp, grey_of, pboxes, cbox, feats_mm, base: int, options,
                  voxel_nm: float, close: int, levels: dict, scratch: Path, k: int, batch: int, scheduler):
-    """Cracks, pores, kinds and geometry of a big cluster, one particle at a time (cut boxes grown as asked),
-    ids ``base + rank``; writes the feature ids into ``feats_mm`` and returns the first voxel of each rank too."""
+    """Cracks, pores, kinds and geometry of a big cluster (box ``cbox``) by groups of particles: those whose
+    box starts in the same slab of ``k`` z slices, with the features they own, on one cut of the cluster's
+    box (z: from the first to the last slice of these particles and features, with the margin). An owned
+    feature that reaches more than ``k`` slices beyond its group's particles is measured alone on the box
+    of it and its owner with the margin. Ids ``base + rank``; writes the feature ids into ``feats_mm`` and
+    returns the first voxel of each rank too."""
     shape, margin = plab.shape, max(MARGIN, close + 3)
-    lab, rank, first, shared = _feature_stats(plab, solid, comp, c, int(pboxes.shape[0] - 1), options, scratch, k)
+    batch = max(1, batch // 2)  # one task per worker: each holds a slab of the box with its particles
+    lab, rank, first, owner, fboxes, dropped = _feature_stats(plab, solid, comp, c, cbox, int(pboxes.shape[0] - 1),
+                                                              options, close, scratch, k, batch, scheduler)
+    gone = set(np.flatnonzero(dropped).tolist())
+    across = _box(cbox, margin, shape)[1:]
+    groups: dict = {}
+    for pid in members:
+        groups.setdefault(int(pboxes[pid, 0]) // k, []).append(pid)
+    todo = []
+    for pids in groups.values():
+        z0, z1 = int(pboxes[pids, 0].min()), int(pboxes[pids, 3].max())
+        own, alone = [], []
+        for g in np.flatnonzero(np.isin(owner, pids)):
+            if g > 0 and not dropped[g]:
+                (own if fboxes[g, 0] >= z0 - k and fboxes[g, 3] <= z1 + k else alone).append(int(g))
+        z0, z1 = min([z0] + [int(fboxes[g, 0]) for g in own]), max([z1] + [int(fboxes[g, 3]) for g in own])
+        todo.append((pids, own, (slice(max(0, z0 - margin), min(shape[0], z1 + margin)),) + across))
+        for g in alone:  # a long feature (a channel through many particles): its own cut, with its owner
+            box = np.r_[np.minimum(fboxes[g, :3], pboxes[owner[g], :3]), np.maximum(fboxes[g, 3:], pboxes[owner[g], 3:])]
+            todo.append(([], [g], _box(box, margin, shape)))
     cracks, pores, kinds, geometry = [], [], {}, []
-    todo = [(pid, _box(pboxes[pid], margin, shape)) for pid in members]
-    while todo:
-        again = []
-        for group in _batches(todo, batch):
-            tasks = [(sl, pid, np.asarray(plab[sl]), np.asarray(solid[sl]), grey_of(sl), rank[np.asarray(lab[sl])], shared)
-                     for pid, sl in group]
-            for (pid, sl), out in zip(group, _run(_particle_task, tasks, scheduler, options=options, voxel_nm=voxel_nm,
-                                                  close=close, levels=levels, shape=shape, margin=margin)):
-                if isinstance(out[0], str):
-                    again.append((pid, out[1]))
-                    continue
-                cracks += [t.assign(crack=t["crack"] + base) for t in out[0]]
-                pores += [t.assign(pore=t["pore"] + base) for t in out[1]]
-                kinds.update({base + i: v for i, v in out[2].items()})
-                geometry += out[3]
-                _write_crop(feats_mm, sl, out[4], base)
-        todo = again
+    for group in _batches(todo, batch):
+        tasks = [(sl, pids, own, gone, np.asarray(plab[sl]), np.asarray(solid[sl]), grey_of(sl),
+                  rank[np.asarray(lab[sl])]) for pids, own, sl in group]
+        for (_, _, sl), out in zip(group, _run(_slab_group_task, tasks, scheduler, options=options, voxel_nm=voxel_nm,
+                                               close=close, levels=levels, shape=shape)):
+            cracks.append(out[0].assign(crack=out[0]["crack"] + base))
+            pores.append(out[1].assign(pore=out[1]["pore"] + base))
+            kinds.update({base + i: v for i, v in out[2].items()})
+            geometry += out[3]
+            _write_crop(feats_mm, sl, out[4], base)
     del lab
     return cracks, pores, kinds, geometry, first
 
@@ -574,7 +636,7 @@ def _measure(vol, solid, plab, comp, n, boxes, options, levels, close, scratch: 
         base += max(first, default=0)
     pboxes, members = _particles_of(plab, comp, big, k) if big else (None, {})
     for c in sorted(big):
-        cts, pts, kd, geom, first = _measure_big(c, sorted(members[c]), plab, solid, comp, grey_of, pboxes, feats, base,
+        cts, pts, kd, geom, first = _measure_big(c, sorted(members[c]), plab, solid, comp, grey_of, pboxes, boxes[c], feats, base,
                                                  options, voxel_nm, close, levels, scratch, k, batch, scheduler)
         keys += [(int(f), base + i) for i, f in enumerate(first) if i > 0]
         cracks, pores, geometry = cracks + cts, pores + pts, geometry + geom
