@@ -306,8 +306,7 @@ def drop_off_layer_steps(li: pd.DataFrame, tm: pd.DataFrame, rel: np.ndarray, so
         if bad.size == 0:
             continue
         r = rel[idx]
-        new = np.r_[True, r[1:] != r[:-1]]
-        for run in np.split(np.arange(idx.size), np.flatnonzero(new)[1:]):
+        for run in _runs(r):
             u = u_all[idx[run]]
             near = np.any(np.abs(bad[:, None] - u[None, :]) <= 0.5 * inplane_spacing_nm)
             if r[run[0]] in STEP_RELATIONS and own[idx[run]].sum() <= 2 and near:
