@@ -2,8 +2,7 @@
 
 Per-frame, per-file and per-site work fans out through :func:`map_tasks`; lazy (Dask) collections
 are evaluated through :func:`compute`. By default both run on Dask's local threaded scheduler in
-this process (:func:`map_tasks` on local threads: a standard-library thread pool, no Dask
-import); given the address of a running ``dask.distributed`` scheduler (``tcp://host:8786``)
+this process; given the address of a running ``dask.distributed`` scheduler (``tcp://host:8786``)
 they submit the same tasks there. Results come back in input order and equal the in-process run.
 Dask (and tqdm) are imported on first use, so a command that fans nothing out does not pay for them.
 
@@ -305,9 +304,8 @@ def map_tasks(
 ) -> list[R]:
     """Apply ``func(item, **kwargs)`` to every item; results in input order.
 
-    Local threads (the default, ``"threads"``): a thread pool of :func:`default_workers` threads
-    (the standard library's; Dask is not imported); ``"processes"`` / ``"sync"``: Dask's local
-    schedulers; a ``dask.distributed`` client or address: its workers.
+    Local threads (the default, ``"threads"``): Dask's threaded scheduler with :func:`default_workers`
+    threads; a ``dask.distributed`` client or address: its workers.
 
     Parameters
     ----------
@@ -327,9 +325,6 @@ def map_tasks(
     items = list(items)
     if not items:
         return []
-    if _local_threads(scheduler):
-        with progress_bar(len(items), description or getattr(func, "__name__", "tasks"), enabled=progress) as bar:
-            return _thread_map(func, items, bar, kwargs)
     import dask
 
     with scheduler_context(scheduler) as opts:
@@ -340,29 +335,6 @@ def map_tasks(
             tasks = [dask.delayed(func, pure=False)(item, **kwargs) for item in items]
             with _BarCallback(bar, prefix=None):
                 return list(dask.compute(*tasks, optimize_graph=False, **opts))
-
-
-def _thread_map(func: Callable[..., R], items: list, bar: Any, kwargs: dict[str, Any]) -> list[R]:
-    """``func(item, **kwargs)`` for every item on :func:`default_workers` local threads, in input order.
-
-    What Dask's threaded scheduler did for :func:`map_tasks` (one task per item, no graph to
-    build) with the standard library's pool: a new process no longer imports Dask (~0.3 s CPU) to
-    fan a list out. The first failing item (in input order) raises; the items not started are
-    cancelled.
-    """
-    from concurrent.futures import ThreadPoolExecutor, as_completed
-
-    with ThreadPoolExecutor(max_workers=min(default_workers(), len(items))) as pool:
-        futures = [pool.submit(func, item, **kwargs) for item in items]
-        try:
-            for done in as_completed(futures):
-                bar.update(1)
-                if done.exception() is not None:
-                    break
-            return [f.result() for f in futures]
-        finally:
-            for f in futures:
-                f.cancel()
 
 
 def compute(*collections: Any, scheduler: Any = None, progress: bool = False, description: str = "",
