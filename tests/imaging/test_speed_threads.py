@@ -2,8 +2,9 @@
 two-thread run of ``analyse`` computes exactly the numbers of the sequential one.
 
 * a new ``phases --no-figures`` process imports neither ``distributed`` (Dask's threaded scheduler
-  is passed as a function) nor tqdm (no bar outside a terminal) nor Matplotlib; the CLI's parser
-  imports nothing heavy, not even importlib.metadata (the version is read on first use);
+  is passed as a function) nor tqdm (no bar outside a terminal) nor Matplotlib, HyperSpy,
+  RosettaSciIO, torch, scipy.stats or scikit-learn; the CLI's parser and ``layerscope.imaging``
+  import nothing heavy, not even importlib.metadata (the version is read on first use);
 * ``analyse`` runs the layered-oxide check (and the provenance) on the calling thread while the
   column finder runs on a second one (``pipeline._checked_columns``): the tables are those of the
   check and the finder called one after the other, and the check's refusal still decides.
@@ -23,8 +24,11 @@ from imaging_scenes import PX, degraded_stack, noisy
 from layerscope.errors import InputError
 
 #: Modules a new ``phases --no-figures`` process must not import (distributed: only for
-#: --scheduler tcp://; tqdm: bars only on a terminal; Matplotlib: figures only).
-NOT_FOR_PHASES = ("distributed", "tqdm", "matplotlib", "hyperspy", "torch")
+#: --scheduler tcp://; tqdm: bars only on a terminal; Matplotlib and Pillow: figures only;
+#: HyperSpy/RosettaSciIO: only for microscope files; torch: the enhancer only; scipy.stats and
+#: scikit-learn: not used by the analysis, each 0.1-0.3 s CPU to import).
+NOT_FOR_PHASES = ("distributed", "tqdm", "matplotlib", "PIL", "hyperspy", "rsciio", "torch", "scipy.stats",
+                  "sklearn")
 #: Nothing heavy is imported to parse a command line (``layerscope --help`` stays fast);
 #: importlib.metadata (``layerscope.__version__``, the provenance's library versions) on first use.
 NOT_FOR_CLI = ("numpy", "pandas", "scipy", "dask", "importlib.metadata", *NOT_FOR_PHASES)
@@ -39,6 +43,11 @@ def _modules_after(code: str) -> tuple[list[str], str]:
 
 def test_importing_the_cli_imports_nothing_heavy():
     loaded, _ = _modules_after("import layerscope.cli")
+    assert loaded == []
+
+
+def test_importing_the_imaging_package_imports_nothing_heavy():
+    loaded, _ = _modules_after("import layerscope.imaging")
     assert loaded == []
 
 
