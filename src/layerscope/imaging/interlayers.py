@@ -154,26 +154,29 @@ def _pool_runs(fill: np.ndarray, sem: np.ndarray, n: np.ndarray) -> tuple[np.nda
     return out_f, out_e, out_n
 
 
-def _part_decision(m: np.ndarray, e: np.ndarray, threshold: float) -> str:
-    """yes / no / uncertain of the mean of ``m`` (counting errors ``e``, plus :data:`MIXING_SYSTEMATIC`)."""
-    sem = np.sqrt(np.sum(e * e)) / m.size
-    return str(_decide(pd.Series([m.mean()]), pd.Series([np.hypot(sem, MIXING_SYSTEMATIC)]), threshold)[0])
+def _part_decisions(mean: np.ndarray, sem: np.ndarray, threshold: float) -> np.ndarray:
+    """+1 / -1 / 0 (yes / no / uncertain) of means with counting errors ``sem`` plus :data:`MIXING_SYSTEMATIC`."""
+    e = 2 * np.hypot(sem, MIXING_SYSTEMATIC)
+    return np.where(mean - e > threshold, 1, np.where(mean + e < threshold, -1, 0))
 
 
 def _best_cut(m: np.ndarray, e: np.ndarray, threshold: float) -> int:
     """Where a run of sites (in order along the layer) splits into two parts whose fills decide opposite
     ways ("yes" and "no"), each of at least :data:`SPLIT_MIN_SITES` sites: the cut with the largest
     difference of the two means in counting errors; 0 where there is none."""
-    best, best_z = 0, 0.0
-    for k in range(SPLIT_MIN_SITES, m.size - SPLIT_MIN_SITES + 1):
-        a, b = _part_decision(m[:k], e[:k], threshold), _part_decision(m[k:], e[k:], threshold)
-        if {a, b} != {"yes", "no"}:
-            continue
-        var = np.sum(e[:k] ** 2) / k ** 2 + np.sum(e[k:] ** 2) / (m.size - k) ** 2
-        z = abs(m[:k].mean() - m[k:].mean()) / np.sqrt(var) if var > 0 else np.inf
-        if z > best_z:
-            best, best_z = k, z
-    return best
+    k = np.arange(SPLIT_MIN_SITES, m.size - SPLIT_MIN_SITES + 1)
+    if k.size == 0:
+        return 0
+    s, v = np.cumsum(m), np.cumsum(e * e)
+    n_r = m.size - k
+    mean_l, mean_r = s[k - 1] / k, (s[-1] - s[k - 1]) / n_r
+    var_l, var_r = v[k - 1] / k ** 2, (v[-1] - v[k - 1]) / n_r ** 2
+    left, right = _part_decisions(mean_l, np.sqrt(var_l), threshold), _part_decisions(mean_r, np.sqrt(var_r), threshold)
+    opposite = left * right < 0
+    if not opposite.any():
+        return 0
+    z = np.abs(mean_l - mean_r) / np.sqrt(var_l + var_r)
+    return int(k[opposite][np.argmax(z[opposite])])
 
 
 def _split_run(m: np.ndarray, e: np.ndarray, threshold: float) -> list[int]:
@@ -194,7 +197,9 @@ def split_fill_changes(li: pd.DataFrame, threshold: float = MIXING_THRESHOLD) ->
     sites) each decide by their own counts (error of the mean: counting error and
     :data:`MIXING_SYSTEMATIC`, as :func:`_count_decisions`), one "yes" and one "no" (the cut with
     the largest difference of the means in counting errors); the parts are cut again the same way.
-    Nothing is cut where counts do not decide both parts, so noise alone does not cut a segment.
+    Nothing is cut where counts do not decide both parts, so noise alone does not cut a segment,
+    nor a segment with a site without a counting error (``mixing_sem`` 0 or NaN: a site on the
+    field's edge reads 0 +- 0, which would decide any part holding it).
 
     Parameters
     ----------
@@ -218,7 +223,7 @@ def split_fill_changes(li: pd.DataFrame, threshold: float = MIXING_THRESHOLD) ->
         for start in np.flatnonzero(new):
             run = np.arange(start, start + np.argmax(np.r_[new[start + 1:], 1]) + 1)
             m, e = m_all[idx[run]], e_all[idx[run]]
-            if run.size >= 2 * SPLIT_MIN_SITES and np.isfinite(m).all() and np.isfinite(e).all():
+            if run.size >= 2 * SPLIT_MIN_SITES and np.isfinite(m).all() and np.isfinite(e).all() and (e > 0).all():
                 for c in _split_run(m, e, threshold):
                     new[run[c]] = 1
         seg[idx] = np.cumsum(new) - 1
