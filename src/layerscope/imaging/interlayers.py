@@ -17,7 +17,10 @@ column-to-column spread of its TM atoms (5-7 times the counting error at 1e4 e/A
 does not make its mean uncertain. A segment left uncertain takes the decision of the run of
 adjacent segments of its Li layer whose fills agree (reduced chi-square <= :data:`POOL_CHI2`),
 from their pooled counts (``mixing_sites`` says how many sites decided). Without ``mixing_sem``
-the decision uses the scatter of the sites (``li_fill_sem``), as before.
+the decision uses the scatter of the sites (``li_fill_sem``), as before. Before deciding, a segment
+is cut where its counts show two stretches of the layer on either side of the threshold
+(:func:`split_fill_changes`: TM-exchanged rim sites beside empty sites in a basal crack, the
+filled end of a spinel block beside a void, a clean stretch of a sparsely mixed layer).
 
 ``step_source`` says where a segment's step comes from: ``measured`` (the registry of the TM pairs
 of its sites; a site filled into a one-site gap or at a layer end takes its neighbour's pair, as
@@ -43,7 +46,7 @@ import pandas as pd
 from layerscope.imaging.lattice import wrap_half
 
 __all__ = ["interlayer_table", "extend_steps", "drop_off_layer_steps", "drop_unsupported_runs", "MIXING_THRESHOLD",
-           "MIXING_SYSTEMATIC", "POOL_CHI2"]
+           "MIXING_SYSTEMATIC", "POOL_CHI2", "split_fill_changes", "SPLIT_MIN_SITES"]
 
 #: Mixing index above which a Li layer holds TM: the Li columns and the O tails give 0.02-0.06
 #: (docs/validation.md), a 10 % exchange about 0.1 more.
@@ -57,6 +60,8 @@ MIXING_SYSTEMATIC = 0.02
 #: Adjacent segments of one Li layer pool their counts for the mixing decision while the reduced
 #: chi-square of their fills (counting errors and half of :data:`MIXING_SYSTEMATIC`) stays below this.
 POOL_CHI2 = 3.0
+#: Fewest sites on each side of a cut that :func:`split_fill_changes` makes inside a segment.
+SPLIT_MIN_SITES = 2
 
 #: Steps extended to a Li-layer site without a TM pair of its own (see :func:`extend_steps`).
 STEP_RELATIONS = ("O3", "O3'", "O1")
@@ -147,6 +152,82 @@ def _pool_runs(fill: np.ndarray, sem: np.ndarray, n: np.ndarray) -> tuple[np.nda
             out_f[i:j], out_e[i:j], out_n[i:j] = np.sum(w * fill[i:j]) / w.sum(), 1.0 / np.sqrt(w.sum()), n[i:j].sum()
         i = j
     return out_f, out_e, out_n
+
+
+def _part_decisions(mean: np.ndarray, sem: np.ndarray, threshold: float) -> np.ndarray:
+    """+1 / -1 / 0 (yes / no / uncertain) of means with counting errors ``sem`` plus :data:`MIXING_SYSTEMATIC`."""
+    e = 2 * np.hypot(sem, MIXING_SYSTEMATIC)
+    return np.where(mean - e > threshold, 1, np.where(mean + e < threshold, -1, 0))
+
+
+def _best_cut(m: np.ndarray, e: np.ndarray, threshold: float) -> int:
+    """Where a run of sites (in order along the layer) splits into two parts whose fills decide opposite
+    ways ("yes" and "no"), each of at least :data:`SPLIT_MIN_SITES` sites: the cut with the largest
+    difference of the two means in counting errors; 0 where there is none."""
+    k = np.arange(SPLIT_MIN_SITES, m.size - SPLIT_MIN_SITES + 1)
+    if k.size == 0:
+        return 0
+    s, v = np.cumsum(m), np.cumsum(e * e)
+    n_r = m.size - k
+    mean_l, mean_r = s[k - 1] / k, (s[-1] - s[k - 1]) / n_r
+    var_l, var_r = v[k - 1] / k ** 2, (v[-1] - v[k - 1]) / n_r ** 2
+    left, right = _part_decisions(mean_l, np.sqrt(var_l), threshold), _part_decisions(mean_r, np.sqrt(var_r), threshold)
+    opposite = left * right < 0
+    if not opposite.any():
+        return 0
+    z = np.abs(mean_l - mean_r) / np.sqrt(var_l + var_r)
+    return int(k[opposite][np.argmax(z[opposite])])
+
+
+def _split_run(m: np.ndarray, e: np.ndarray, threshold: float) -> list[int]:
+    """Cut positions (indices into the run) of :func:`split_fill_changes`, found recursively."""
+    k = _best_cut(m, e, threshold)
+    if k == 0:
+        return []
+    return _split_run(m[:k], e[:k], threshold) + [k] + [k + c for c in _split_run(m[k:], e[k:], threshold)]
+
+
+def split_fill_changes(li: pd.DataFrame, threshold: float = MIXING_THRESHOLD) -> np.ndarray:
+    """Segment ids of ``li`` with every segment cut where its Li-layer fill changes across the threshold.
+
+    A segment of fixed length can hold two stretches of a Li layer that differ: TM-exchanged sites
+    at a void rim beside empty sites placed in a basal crack, a clean stretch in a sparsely mixed
+    layer, the filled rim of a spinel block beside a void. Its mean then belongs to neither and is
+    left "uncertain". A segment is cut where its two parts (each at least :data:`SPLIT_MIN_SITES`
+    sites) each decide by their own counts (error of the mean: counting error and
+    :data:`MIXING_SYSTEMATIC`, as :func:`_count_decisions`), one "yes" and one "no" (the cut with
+    the largest difference of the means in counting errors); the parts are cut again the same way.
+    Nothing is cut where counts do not decide both parts, so noise alone does not cut a segment,
+    nor a segment with a site without a counting error (``mixing_sem`` 0 or NaN: a site on the
+    field's edge reads 0 +- 0, which would decide any part holding it).
+
+    Parameters
+    ----------
+    li : pandas.DataFrame
+        Li-layer sites sorted by ``layer`` then ``u_nm`` with ``segment``, ``mixing`` and
+        ``mixing_sem`` (index and its counting error, dimensionless).
+    threshold : float
+        Mixing index that separates a Li layer holding TM from a clean one.
+
+    Returns
+    -------
+    numpy.ndarray of int
+        New segment id of every site, numbered along each layer from 0.
+    """
+    seg = li["segment"].to_numpy(dtype=int).copy()
+    m_all, e_all = li["mixing"].to_numpy(dtype=float), li["mixing_sem"].to_numpy(dtype=float)
+    for _, idx in li.groupby("layer", sort=True).indices.items():
+        new = np.zeros(idx.size, dtype=int)  # 1 where a new segment starts
+        new[0] = 1
+        new[1:] = seg[idx][1:] != seg[idx][:-1]
+        for start in np.flatnonzero(new):
+            run = np.arange(start, start + np.argmax(np.r_[new[start + 1:], 1]) + 1)
+            m, e = m_all[idx[run]], e_all[idx[run]]
+            if run.size >= 2 * SPLIT_MIN_SITES and np.isfinite(m).all() and np.isfinite(e).all() and (e > 0).all():
+                for c in _split_run(m, e, threshold):
+                    new[run[c]] = 1
+        seg[idx] = np.cumsum(new) - 1
+    return seg
 
 
 def _count_decisions(out: pd.DataFrame, threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -548,5 +629,7 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
     runs = (li["relation"] + "|" + li["step_source"]).to_numpy()
     for _, idx in li.groupby("layer", sort=True).indices.items():
         li.loc[idx, "segment"] = _segments(runs[idx], max_sites)
+    if "mixing_sem" in li and "mixing" in li:
+        li["segment"] = split_fill_changes(li, mixing_threshold)
     key = pd.MultiIndex.from_arrays([li["layer"], li["segment"]]).factorize(sort=True)[0]
     return _segment_rows(li, key, mixing_threshold)
