@@ -710,8 +710,8 @@ def site_intensities(
 #: A fitted column whose centre lies closer to the image edge than this many fitted widths (Gaussian
 #: standard deviations) is cut by the border (:func:`border_columns`). Random draws 81 and 15: the
 #: maxima at 0.01-0.036 nm from the edge (0.4-1.4 widths) include columns whose true centre lies
-#: outside the field (0.16-0.24 nm from the nearest column in it); every maximum 1.5 widths or more
-#: inside lay within 0.04 nm of a true column.
+#: outside the field (0.16-0.25 nm from the nearest column in it); of those 1.5 widths to 0.2 nm
+#: inside, all but one lay within 0.04 nm of a true column (docs/validation.md, recall2).
 BORDER_WIDTHS = 1.5
 
 
