@@ -247,7 +247,10 @@ class GenericColumns:
         ``background``, ``sigma_nm``, ``volume`` (image units x nm^2), ``position_error_pm``
         (1-sigma per axis from the fit), ``snr`` (detection contrast over the filtered noise),
         ``nn_distance_nm`` (distance to the nearest other column), ``fit_ok`` (False: the Gaussian
-        fit failed and the position is the intensity-weighted centroid of the column's window).
+        fit failed and the position is the intensity-weighted centroid of the column's window),
+        ``at_border`` (True: centre within 1.5 fitted widths of the image edge; the fit saw one flank
+        only and the maximum may be the tail of a column outside the field,
+        :func:`layerscope.imaging.columns.border_columns`).
     lattice : ImageLattice
         The scale measured on the image.
     flags : list of dict
@@ -392,7 +395,7 @@ def analyse(image: Any, options: ColumnsOptions, *, pixel_size_nm: float | None 
         "x_nm": found["x_nm"], "y_nm": found["y_nm"], "intensity": found["amplitude"],
         "background": found["background"], "sigma_nm": found["sigma_nm"], "volume": found["volume"],
         "position_error_pm": found["position_error_pm"], "snr": found["snr"], "nn_distance_nm": dist[:, 1],
-        "fit_ok": found["fit_ok"],
+        "fit_ok": found["fit_ok"], "at_border": found["at_border"],
     })
     flags = calibration_flags(data, lat, options, pixel_size_nm=pixel_size_nm)
     provenance = Provenance.create(inputs=[inp.handle], parameters=dict(

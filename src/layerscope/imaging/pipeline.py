@@ -244,7 +244,7 @@ def find_atom_columns(
     tm["mixing"] = np.nan
     times["intensities"] = time.perf_counter() - t
 
-    table = pd.concat([tm.drop(columns=["amplitude", "background", "contrast", "snr", "volume"], errors="ignore"),
+    table = pd.concat([tm.drop(columns=["amplitude", "background", "contrast", "snr", "volume", "at_border"], errors="ignore"),
                        li], ignore_index=True, sort=False)
     table["detected"] = table["detected"].fillna(False).astype(bool)
     table["fit_ok"] = table["fit_ok"].fillna(False).astype(bool)
