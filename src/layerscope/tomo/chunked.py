@@ -312,12 +312,37 @@ def _slab_edt(comp, c: int, sl: tuple, scratch: Path, k: int, batch: int, schedu
     return edt
 
 
-def _hmax_task(item, *, h_voxels: float):
-    """h-maxima of one slab of a distance transform with a halo: the core."""
-    from skimage.morphology import h_maxima
+def _hmax_task(item, *, h_voxels: float, n_slices: int):
+    """h-maxima of one slab of a distance transform with a halo: the core and whether it is exact.
+
+    A voxel ``x`` is a seed when no path from it to a higher voxel stays above ``f(x) - h`` (skimage
+    reconstructs ``f - h`` by dilation under ``f``). A block sees fewer paths, so every seed of the whole
+    box is a seed of the block, and a block's seed is a seed of the whole box when the voxels joined to
+    it above ``f(x) - h`` (26-connected) do not reach a cut face of the block (slices ``a:b`` of ``n_slices``;
+    then they are the same in the whole box). Checked at once for all seeds: the largest level at which
+    ``x`` joins a cut face is the reconstruction by dilation of ``f`` on the cut faces under ``f``.
+    """
+    from skimage.morphology import h_maxima, reconstruction
 
     z0, z1, lo, block = item
-    return z0, h_maxima(block, h_voxels)[lo:lo + z1 - z0] > 0
+    core = slice(lo, lo + z1 - z0)
+    a = z0 - lo
+    cut = (a > 0, a + block.shape[0] < n_slices)
+    peaks = h_maxima(block, h_voxels)[core] > 0
+    if not any(cut):
+        return z0, peaks, True
+    if h_voxels > np.ptp(block):  # skimage finds no seed at all; the whole box may have one here
+        return z0, peaks, False
+    if not peaks.any():
+        return z0, peaks, True
+    seed = np.full(block.shape, block.min(), block.dtype)
+    for side, at in zip(cut, (0, -1)):
+        if side:
+            seed[at] = block[at]
+    joins = reconstruction(seed, block, method="dilation")[core]
+    f = block[core]
+    shifted = f - h_voxels - 2 * np.finfo(f.dtype).resolution * np.abs(f)  # as skimage's h_maxima
+    return z0, peaks, not np.any(peaks & (joins > shifted))
 
 
 def _watershed_task(item):
@@ -330,11 +355,15 @@ def _watershed_task(item):
 
 
 def _slab_seeds(edt: np.ndarray, c: int, halo: int, h_voxels: float, scratch: Path, k: int, batch: int, scheduler):
-    """Seeds (h-maxima, slab by slab with a halo) labelled 26-connected across slab faces: memory map and count."""
+    """Seeds (h-maxima, slab by slab with a halo) labelled 26-connected across slab faces: memory map and count.
+
+    Exact: a slab whose seeds might not be seeds of the whole box (:func:`_hmax_task`) is done again with
+    twice the halo (at most the whole box)."""
     nz = edt.shape[0]
     peaks = _scratch(scratch, f"peaks-{c}", bool, edt.shape)
-    for z0, z1, (_, core) in _retry_slabs(nz, k, halo, lambda a, b: (np.asarray(edt[a:b]),), _hmax_task,
-                                          lambda *_: None, batch, scheduler, h_voxels=h_voxels):
+    for z0, z1, (_, core, _) in _retry_slabs(nz, k, halo, lambda a, b: (np.asarray(edt[a:b]),), _hmax_task,
+                                             lambda z0, z1, h, out: None if out[2] else 2 * h, batch, scheduler,
+                                             h_voxels=h_voxels, n_slices=nz):
         peaks[z0:z1] = core
     markers = _scratch(scratch, f"markers-{c}", np.int32, edt.shape)
     n, _ = _label_slabs(lambda a, b: np.asarray(peaks[a:b]), edt.shape, k, _C26, markers)
@@ -653,8 +682,8 @@ def _joined(tables: list, key: str, lut: np.ndarray):
     import pandas as pd
 
     full = [t for t in tables if len(t)]
-    if not full:
-        return tables[0].iloc[:0] if tables else pd.DataFrame()
+    if not full:  # no rows: the ids stay integers, as in memory
+        return tables[0].iloc[:0].astype({key: np.int64}) if tables else pd.DataFrame()
     out = pd.concat(full, ignore_index=True)
     out[key] = lut[out[key].to_numpy(np.int64)].astype(np.int64)
     return out.sort_values(key, kind="stable").reset_index(drop=True)
