@@ -216,7 +216,7 @@ def test_slab_seeds_equal_the_whole_box_where_the_path_to_a_higher_maximum_leave
     edt = ndi.distance_transform_edt((yy ** 2 + xx ** 2) <= r[:, None, None] ** 2)
     whole = h_maxima(edt, 2.0) > 0
     assert ndi.label(whole, structure=np.ones((3, 3, 3)))[1] == 1
-    halo = chunked._seed_halo(edt.max())
+    halo = chunked._seed_halo(edt.max())  # 15
     unchecked = h_maxima(edt[:8 + 8 + halo], 2.0)[8:16] > 0  # the slab 8:16 with the halo alone
     assert unchecked.sum() == 1 and not whole[8:16].any()  # a seed the whole box does not have
     markers, n = chunked._slab_seeds(edt, 1, halo, 2.0, tmp_path, 8, 2, "sync")
