@@ -65,12 +65,20 @@ def main() -> None:
         chunked._clusters = clusters
         run, largest = chunked._run, {}
 
+        stage_peak, stage_cpu = {}, {}
+
         def spied(func, items, scheduler, **kw):  # the largest array handed to a task of each kind (MiB)
+            name = func.__name__
             for it in items:
                 for a in it:
                     if isinstance(a, np.ndarray):
-                        largest[func.__name__] = max(largest.get(func.__name__, 0), round(a.nbytes / 2**20, 1))
-            return run(func, items, scheduler, **kw)
+                        largest[name] = max(largest.get(name, 0), round(a.nbytes / 2**20, 1))
+            watch.peak, cpu = 0, time.process_time()  # the peak anonymous memory and CPU while tasks of this kind run
+            try:
+                return run(func, items, scheduler, **kw)
+            finally:
+                stage_peak[name] = max(stage_peak.get(name, 0), round(watch.peak / 1024))
+                stage_cpu[name] = round(stage_cpu.get(name, 0) + time.process_time() - cpu, 1)
 
         chunked._run = spied
         anon_before, watch = _rss_anon_kib(), _PeakAnon()
@@ -83,10 +91,11 @@ def main() -> None:
         watch.join()
         s = res.summary
         print(json.dumps({"size": args.size, "limit": chunked.MAX_CLUSTER_VOXELS, "wall_s": round(wall, 1),
-                          "peak_anon_mib": round(watch.peak / 1024), "anon_before_mib": round(anon_before / 1024),
+                          "peak_anon_mib": max([round(watch.peak / 1024)] + list(stage_peak.values())), "anon_before_mib": round(anon_before / 1024),
                           "largest_cluster_box_fraction": max(boxes) / args.size ** 3,
                           "n_particles": s["n_particles"], "n_cracks": s["n_cracks"], "n_pores": s["n_pores"],
-                          "largest_task_array_mib": largest, "labels_sum": int(np.asarray(res.particle_labels, np.int64).sum())}))
+                          "largest_task_array_mib": largest, "stage_peak_anon_mib": stage_peak, "stage_cpu_s": stage_cpu,
+                          "cpu_s": round(time.process_time(), 1), "labels_sum": int(np.asarray(res.particle_labels, np.int64).sum())}))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scipy import ndimage as ndi
+
 from layerscope.tomo import TomoOptions, Volume, analyse
+from layerscope.tomo.phantom import CrackSpec, ParticleSpec, PoreSpec, build_phantom
 
 
 def _same(a, b) -> None:
@@ -196,3 +199,77 @@ def test_real_electrode_cluster_in_pieces(shared_data, pieces):
     assert np.array_equal(a > 0, b > 0)
     assert (a != b).sum() <= 0.001 * (a > 0).sum(), (a != b).sum()
     assert here.summary["porosity"] == there.summary["porosity"] and here.summary["n_cracks"] == there.summary["n_cracks"]
+
+
+def test_slab_seeds_equal_the_whole_box_where_the_path_to_a_higher_maximum_leaves_the_halo(tmp_path):
+    """A tube along z whose radius has a 1-voxel bump near one end (below h = 2), dips, then rises slowly to
+    10.6 voxels 100 slices away: the whole box has one seed (the far end). A slab of 8 with the old halo
+    (largest distance + 4 = 15) sees the bump as a maximum (its path to a higher one leaves the halo); the
+    checked slabs find that and grow the halo: the same single seed, voxel for voxel."""
+    from skimage.morphology import h_maxima
+
+    import layerscope.tomo.chunked as chunked
+
+    z = np.arange(120.0)
+    r = np.where(z < 20, 5 + np.exp(-((z - 10) / 4) ** 2), 5 + (z - 20) * 5 / 90)
+    zz, yy, xx = np.meshgrid(z, np.arange(25.0) - 12, np.arange(25.0) - 12, indexing="ij")
+    edt = ndi.distance_transform_edt((yy ** 2 + xx ** 2) <= r[:, None, None] ** 2)
+    whole = h_maxima(edt, 2.0) > 0
+    assert ndi.label(whole, structure=np.ones((3, 3, 3)))[1] == 1
+    halo = chunked._seed_halo(edt.max())  # 15
+    unchecked = h_maxima(edt[:8 + 8 + halo], 2.0)[8:16] > 0  # the slab 8:16 with the halo alone
+    assert unchecked.sum() == 1 and not whole[8:16].any()  # a seed the whole box does not have
+    markers, n = chunked._slab_seeds(edt, 1, halo, 2.0, tmp_path, 8, 2, "sync")
+    assert n == 1 and np.array_equal(np.asarray(markers) > 0, whole)
+
+
+def _random_volume(seed: int, n: int = 44) -> np.ndarray:
+    """Labels (1 particle, 0 else) of 4-7 touching ellipsoids (semi-axes 4-11 voxels), each chained to an
+    earlier one, with random disc cracks (1.5-3 voxels wide) and pores."""
+    rng = np.random.default_rng(seed)
+    parts, cracks, pores = [], [], []
+    c = rng.uniform(8, n - 8, 3)
+    for i in range(int(rng.integers(4, 8))):
+        r = rng.uniform(5, 9) * rng.uniform(0.8, 1.2, 3)
+        if i:
+            prev = parts[int(rng.integers(len(parts)))]
+            d = rng.standard_normal(3)
+            c = np.clip(np.asarray(prev.centre) + d / np.linalg.norm(d) * (np.mean(prev.radii) + r.mean()), 5, n - 5)
+        parts.append(ParticleSpec(tuple(c), tuple(r)))
+        if rng.random() < 0.6:
+            cracks.append(CrackSpec(i + 1, tuple(rng.standard_normal(3)), float(rng.choice([1.5, 2.0, 3.0])),
+                                    radius_voxels=float(rng.uniform(3, 8))))
+        if rng.random() < 0.5:
+            pores.append(PoreSpec(i + 1, float(rng.uniform(1.2, 2.5)), tuple(rng.uniform(-2, 2, 3))))
+    ph = build_phantom((n, n, n), parts, cracks, pores, seed=seed)
+    return (ph.volume == ph.volume.max()).astype(np.uint8)
+
+
+def test_random_volumes_in_tiny_slabs_equal_the_whole_cluster(monkeypatch):
+    """24 random 44^3 label volumes (seeds 0-23), every cluster above 10^3 voxels split in slabs of 4 z slices
+    (EDT, checked h-maxima, watershed, feature statistics, groups): particle and feature labels, tables and
+    kinds identical to the whole-cluster path (limit above the volume). The volumes hold split particles,
+    cracks and pores, and some slabs had to grow their seed halo (the check is exercised)."""
+    import layerscope.tomo.chunked as chunked
+
+    hmax, redone, split = chunked._hmax_task, [], []
+
+    def spy(item, **kwargs):
+        out = hmax(item, **kwargs)
+        redone.append(not out[2])
+        return out
+
+    monkeypatch.setattr(chunked, "_hmax_task", spy)
+    opts = dict(particle_label=1, min_particle_voxels=50, crack_max_width_nm=150.0)
+    counts = []
+    for seed in range(24):
+        vol = Volume(_random_volume(seed), 50.0, labels=True)
+        monkeypatch.setattr(chunked, "MAX_CLUSTER_VOXELS", 10 ** 3)
+        pieces = analyse(vol, TomoOptions(out_of_core=True, slab_slices=4, **opts), scheduler="sync")
+        monkeypatch.setattr(chunked, "MAX_CLUSTER_VOXELS", 10 ** 9)
+        whole = analyse(vol, TomoOptions(out_of_core=True, slab_slices=4, **opts), scheduler="sync")
+        _same(whole, pieces)
+        counts.append((len(whole.particles), len(whole.cracks), len(whole.pores)))
+    n_p, n_c, n_f = np.array(counts).T
+    assert (n_p >= 2).sum() >= 12 and n_c.sum() >= 15 and n_f.sum() >= 20, counts
+    assert 0 < sum(redone) < 0.1 * len(redone), (sum(redone), len(redone))

@@ -18,8 +18,9 @@ in a scratch folder and the work is cut in pieces, each a task of
    (one slab task per worker; one slab for the whole box when a slab and two halos cover it):
    the distance transform with a halo (exact: a slab's transform can only be too large, and a core
    whose maximum is below the halo is exact; slabs that fail are done again with a larger halo,
-   and the next slabs start at it), the h-maxima seeds with a halo of the largest distance plus 4
-   voxels (a particle radius; not a proof of exactness: equal on the test volumes), labelled
+   and the next slabs start at it), the h-maxima seeds with a halo of the largest distance plus 4 (exact: a slab's
+   seed whose voxels above its value minus ``h`` reach a cut face of the slab's block is not known
+   to be a seed of the whole box, and the slab is done again with twice the halo), labelled
    across slab faces (global seed ids), then the watershed with a halo of twice the largest
    distance plus 4, keeping the core (a slab with a core voxel no seed reaches is done again with
    twice the halo). Then the dark features of the cluster are labelled slab by slab across faces
@@ -58,13 +59,19 @@ MARGIN = 12
 #: 0.8 GiB held whole): the real NREL electrode's 64 x 301 x 301 cluster box stays whole, where the
 #: pieces cost more (halos longer than the box: 38.8 s and 1280 MiB against 14.6 s and 762 MiB)
 MAX_CLUSTER_VOXELS = 192 ** 3
+#: regrow an h-maxima slab whose seeds are not proven to be the whole box's (:func:`_hmax_task`); exact, but on
+#: the 256^3 spanning benchmark every slab regrew to the whole box (3.4 GiB, 3x the CPU): False keeps the first
+#: halo unchecked (the numbers were equal on every volume tested, not proven)
+EXACT_SEEDS = True
 _C26 = np.ones((3, 3, 3), bool)
 _C6 = ndi.generate_binary_structure(3, 1)
 
 
 def _seed_halo(top: float) -> int:
-    """Halo (z slices) of the h-maxima slabs for a distance transform whose largest value is ``top`` (voxels):
-    a particle radius plus 4."""
+    """First halo (z slices) of the h-maxima slabs for a distance transform whose largest value is ``top``
+    (voxels): a particle radius plus 4. Any halo gives the whole box's seeds (each slab is checked and
+    grown, :func:`_hmax_task`); a smaller one (``4 h + 4``) made every slab of the 256^3 benchmark
+    grow to the whole box (3.4 GiB, 2.6x the CPU), so the halo is a cost choice."""
     return int(np.ceil(top)) + 4
 
 
@@ -312,12 +319,37 @@ def _slab_edt(comp, c: int, sl: tuple, scratch: Path, k: int, batch: int, schedu
     return edt
 
 
-def _hmax_task(item, *, h_voxels: float):
-    """h-maxima of one slab of a distance transform with a halo: the core."""
-    from skimage.morphology import h_maxima
+def _hmax_task(item, *, h_voxels: float, n_slices: int):
+    """h-maxima of one slab of a distance transform with a halo: the core and whether it is exact.
+
+    A voxel ``x`` is a seed when no path from it to a higher voxel stays above ``f(x) - h`` (skimage
+    reconstructs ``f - h`` by dilation under ``f``). A block sees fewer paths, so every seed of the whole
+    box is a seed of the block, and a block's seed is a seed of the whole box when the voxels joined to
+    it above ``f(x) - h`` (26-connected) do not reach a cut face of the block (slices ``a:b`` of ``n_slices``;
+    then they are the same in the whole box). Checked at once for all seeds: the largest level at which
+    ``x`` joins a cut face is the reconstruction by dilation of ``f`` on the cut faces under ``f``.
+    """
+    from skimage.morphology import h_maxima, reconstruction
 
     z0, z1, lo, block = item
-    return z0, h_maxima(block, h_voxels)[lo:lo + z1 - z0] > 0
+    core = slice(lo, lo + z1 - z0)
+    a = z0 - lo
+    cut = (a > 0, a + block.shape[0] < n_slices)
+    peaks = h_maxima(block, h_voxels)[core] > 0
+    if not any(cut):
+        return z0, peaks, True
+    if h_voxels > np.ptp(block):  # skimage finds no seed at all; the whole box may have one here
+        return z0, peaks, False
+    if not peaks.any():
+        return z0, peaks, True
+    seed = np.full(block.shape, block.min(), block.dtype)
+    for side, at in zip(cut, (0, -1)):
+        if side:
+            seed[at] = block[at]
+    joins = reconstruction(seed, block, method="dilation")[core]
+    f = block[core]
+    shifted = f - h_voxels - 2 * np.finfo(f.dtype).resolution * np.abs(f)  # as skimage's h_maxima
+    return z0, peaks, not np.any(peaks & (joins > shifted))
 
 
 def _watershed_task(item):
@@ -330,11 +362,15 @@ def _watershed_task(item):
 
 
 def _slab_seeds(edt: np.ndarray, c: int, halo: int, h_voxels: float, scratch: Path, k: int, batch: int, scheduler):
-    """Seeds (h-maxima, slab by slab with a halo) labelled 26-connected across slab faces: memory map and count."""
+    """Seeds (h-maxima, slab by slab with a halo) labelled 26-connected across slab faces: memory map and count.
+
+    Exact: a slab whose seeds might not be seeds of the whole box (:func:`_hmax_task`) is done again with
+    twice the halo (at most the whole box)."""
     nz = edt.shape[0]
     peaks = _scratch(scratch, f"peaks-{c}", bool, edt.shape)
-    for z0, z1, (_, core) in _retry_slabs(nz, k, halo, lambda a, b: (np.asarray(edt[a:b]),), _hmax_task,
-                                          lambda *_: None, batch, scheduler, h_voxels=h_voxels):
+    for z0, z1, (_, core, _) in _retry_slabs(nz, k, halo, lambda a, b: (np.asarray(edt[a:b]),), _hmax_task,
+                                             lambda z0, z1, h, out: None if out[2] or not EXACT_SEEDS else 2 * h,
+                                             batch, scheduler, h_voxels=h_voxels, n_slices=nz):
         peaks[z0:z1] = core
     markers = _scratch(scratch, f"markers-{c}", np.int32, edt.shape)
     n, _ = _label_slabs(lambda a, b: np.asarray(peaks[a:b]), edt.shape, k, _C26, markers)
@@ -355,8 +391,8 @@ def _slab_watershed(comp, c: int, sl: tuple, edt, markers, halo: int, k: int, ba
 def _split_big(comp, c: int, sl: tuple, plab, base: int, options, scratch: Path, k: int, batch: int, scheduler):
     """Watershed split of a cluster too big to hold (box above :data:`MAX_CLUSTER_VOXELS`), in z slabs of its box.
 
-    Distance transform exact (halo checked), h-maxima seeds on slabs with a halo of the largest distance
-    plus 4 (:func:`_seed_halo`), seed ids global (labelled across slab faces), and the watershed with a
+    Distance transform exact (halo checked), h-maxima seeds exact (on slabs with a halo of
+    :func:`_seed_halo`, each checked and grown until its seeds are the whole box's), seed ids global (labelled across slab faces), and the watershed with a
     halo of twice the largest distance plus 4 (reach checked). Writes the
     provisional ids ``base + seed id`` into ``plab``; returns each id's first seed voxel and size.
     """
@@ -653,8 +689,8 @@ def _joined(tables: list, key: str, lut: np.ndarray):
     import pandas as pd
 
     full = [t for t in tables if len(t)]
-    if not full:
-        return tables[0].iloc[:0] if tables else pd.DataFrame()
+    if not full:  # no rows: every column float, as the in-memory table built from no rows
+        return tables[0].iloc[:0].astype(np.float64) if tables else pd.DataFrame()
     out = pd.concat(full, ignore_index=True)
     out[key] = lut[out[key].to_numpy(np.int64)].astype(np.int64)
     return out.sort_values(key, kind="stable").reset_index(drop=True)
