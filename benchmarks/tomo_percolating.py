@@ -95,7 +95,8 @@ def main() -> None:
                           "largest_cluster_box_fraction": max(boxes) / args.size ** 3,
                           "n_particles": s["n_particles"], "n_cracks": s["n_cracks"], "n_pores": s["n_pores"],
                           "largest_task_array_mib": largest, "stage_peak_anon_mib": stage_peak, "stage_cpu_s": stage_cpu,
-                          "cpu_s": round(time.process_time(), 1), "labels_sum": int(np.asarray(res.particle_labels, np.int64).sum())}))
+                          "cpu_s": round(time.process_time(), 1), "labels_sum": int(np.asarray(res.particle_labels, np.int64).sum()),
+                          "flags": [f["code"] for f in res.flags]}))
 
 
 if __name__ == "__main__":

@@ -201,11 +201,12 @@ def test_real_electrode_cluster_in_pieces(shared_data, pieces):
     assert here.summary["porosity"] == there.summary["porosity"] and here.summary["n_cracks"] == there.summary["n_cracks"]
 
 
-def test_slab_seeds_equal_the_whole_box_where_the_path_to_a_higher_maximum_leaves_the_halo(tmp_path):
+def test_slab_seeds_equal_the_whole_box_where_the_path_to_a_higher_maximum_leaves_the_halo(tmp_path, monkeypatch):
     """A tube along z whose radius has a 1-voxel bump near one end (below h = 2), dips, then rises slowly to
     10.6 voxels 100 slices away: the whole box has one seed (the far end). A slab of 8 with the old halo
     (largest distance + 4 = 15) sees the bump as a maximum (its path to a higher one leaves the halo); the
-    checked slabs find that and grow the halo: the same single seed, voxel for voxel."""
+    checked slabs find that and grow the halo: the same single seed, voxel for voxel. With the regrowth capped
+    at the first block, the false seed stays and the slab is counted unproven."""
     from skimage.morphology import h_maxima
 
     import layerscope.tomo.chunked as chunked
@@ -219,8 +220,12 @@ def test_slab_seeds_equal_the_whole_box_where_the_path_to_a_higher_maximum_leave
     halo = chunked._seed_halo(edt.max())  # 15
     unchecked = h_maxima(edt[:8 + 8 + halo], 2.0)[8:16] > 0  # the slab 8:16 with the halo alone
     assert unchecked.sum() == 1 and not whole[8:16].any()  # a seed the whole box does not have
-    markers, n = chunked._slab_seeds(edt, 1, halo, 2.0, tmp_path, 8, 2, "sync")
-    assert n == 1 and np.array_equal(np.asarray(markers) > 0, whole)
+    markers, n, unproven = chunked._slab_seeds(edt, 1, halo, 2.0, tmp_path, 8, 2, "sync")
+    assert n == 1 and unproven == 0 and np.array_equal(np.asarray(markers) > 0, whole)
+    # regrowth capped at the first block: the false seed is kept, and counted (the flag seeds_unproven)
+    monkeypatch.setattr(chunked, "MAX_SEED_BLOCK_VOXELS", (8 + 2 * halo) * 25 * 25)
+    markers, n, unproven = chunked._slab_seeds(edt, 1, halo, 2.0, tmp_path, 8, 2, "sync")
+    assert n == 2 and unproven >= 1
 
 
 def _random_volume(seed: int, n: int = 44) -> np.ndarray:
@@ -273,3 +278,22 @@ def test_random_volumes_in_tiny_slabs_equal_the_whole_cluster(monkeypatch):
     n_p, n_c, n_f = np.array(counts).T
     assert (n_p >= 2).sum() >= 12 and n_c.sum() >= 15 and n_f.sum() >= 20, counts
     assert 0 < sum(redone) < 0.1 * len(redone), (sum(redone), len(redone))
+
+
+def test_tube_in_slabs_one_particle_or_flagged(monkeypatch):
+    """The tube above as a label volume (no crack, no pore), analysed out of core in slabs of 8 with its cluster
+    split: one particle as the whole-cluster path finds; with the seed regrowth capped (0 voxels) the false seed
+    splits it in 2 and the result carries the flag ``seeds_unproven`` (never a silent second particle)."""
+    import layerscope.tomo.chunked as chunked
+
+    z = np.arange(120.0)
+    r = np.where(z < 20, 5 + np.exp(-((z - 10) / 4) ** 2), 5 + (z - 20) * 5 / 90)
+    zz, yy, xx = np.meshgrid(z, np.arange(25.0) - 12, np.arange(25.0) - 12, indexing="ij")
+    vol = Volume(np.pad(((yy ** 2 + xx ** 2) <= r[:, None, None] ** 2).astype(np.uint8), 3), 50.0, labels=True)
+    opts = TomoOptions(particle_label=1, min_particle_voxels=50, out_of_core=True, slab_slices=8, split_h_voxels=2.0)
+    monkeypatch.setattr(chunked, "MAX_CLUSTER_VOXELS", 10 ** 3)
+    exact = analyse(vol, opts, scheduler="sync")
+    monkeypatch.setattr(chunked, "MAX_SEED_BLOCK_VOXELS", 0)
+    capped = analyse(vol, opts, scheduler="sync")
+    assert len(exact.particles) == 1 and "seeds_unproven" not in [f["code"] for f in exact.flags]
+    assert len(capped.particles) == 2 and "seeds_unproven" in [f["code"] for f in capped.flags]

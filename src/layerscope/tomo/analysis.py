@@ -290,6 +290,11 @@ def _measure_chunked(vol: Volume, options: TomoOptions, close: int, flags: list,
     r = analyse_volume_chunked(vol, options, close=close, scheduler=scheduler, scratch_dir=scratch_dir,
                                slab_slices=options.slab_slices)
     _check_contrast(r["levels"], vol, flags)
+    if r["unproven_seed_slabs"]:
+        flags.append({"code": "seeds_unproven", "message": f"{r['unproven_seed_slabs']} slab(s) of a particle "
+                      "cluster too big to hold were split with watershed seeds not proven equal to the whole "
+                      "cluster's (equal on every volume tested; docs/validation.md): check the split of touching "
+                      "particles in the overlays, or run without --out-of-core where the volume fits in memory"})
     parts = _particle_rows(r["particle_geometry"], r["cracks"], r["pores"], vol.voxel_size_nm)
     return parts, r["cracks"], r["pores"], r["particle_labels"], r["feature_labels"], r["kinds"], r["levels"]
 

@@ -20,7 +20,8 @@ in a scratch folder and the work is cut in pieces, each a task of
    whose maximum is below the halo is exact; slabs that fail are done again with a larger halo,
    and the next slabs start at it), the h-maxima seeds with a halo of the largest distance plus 4 (exact: a slab's
    seed whose voxels above its value minus ``h`` reach a cut face of the slab's block is not known
-   to be a seed of the whole box, and the slab is done again with twice the halo), labelled
+   to be a seed of the whole box, and the slab is done again with twice the halo while its block stays
+   within :data:`MAX_SEED_BLOCK_VOXELS`; beyond, it is counted and flagged ``seeds_unproven``), labelled
    across slab faces (global seed ids), then the watershed with a halo of twice the largest
    distance plus 4, keeping the core (a slab with a core voxel no seed reaches is done again with
    twice the halo). Then the dark features of the cluster are labelled slab by slab across faces
@@ -59,18 +60,20 @@ MARGIN = 12
 #: 0.8 GiB held whole): the real NREL electrode's 64 x 301 x 301 cluster box stays whole, where the
 #: pieces cost more (halos longer than the box: 38.8 s and 1280 MiB against 14.6 s and 762 MiB)
 MAX_CLUSTER_VOXELS = 192 ** 3
-#: regrow an h-maxima slab whose seeds are not proven to be the whole box's (:func:`_hmax_task`); exact, but on
-#: the 256^3 spanning benchmark every slab regrew to the whole box (3.4 GiB, 3x the CPU): False keeps the first
-#: halo unchecked (the numbers were equal on every volume tested, not proven)
-EXACT_SEEDS = True
+#: an h-maxima slab whose seeds are not proven to be the whole box's (:func:`_hmax_task`) is done again with twice
+#: the halo while its block (slab and two halos) holds at most this many voxels: exact, with memory bounded as for
+#: a cluster held whole. Beyond it the slab's seeds are kept and counted (flag ``seeds_unproven``): on the 256^3
+#: spanning benchmark every slab failed the check and regrowing all of them to the whole box took 3.4 GiB and 3x
+#: the CPU, for the same numbers. 0: never regrow.
+MAX_SEED_BLOCK_VOXELS = 192 ** 3
 _C26 = np.ones((3, 3, 3), bool)
 _C6 = ndi.generate_binary_structure(3, 1)
 
 
 def _seed_halo(top: float) -> int:
     """First halo (z slices) of the h-maxima slabs for a distance transform whose largest value is ``top``
-    (voxels): a particle radius plus 4. Any halo gives the whole box's seeds (each slab is checked and
-    grown, :func:`_hmax_task`); a smaller one (``4 h + 4``) made every slab of the 256^3 benchmark
+    (voxels): a particle radius plus 4. Each slab is checked and grown (:func:`_hmax_task`, up to
+    :data:`MAX_SEED_BLOCK_VOXELS`); a smaller one (``4 h + 4``) made every slab of the 256^3 benchmark
     grow to the whole box (3.4 GiB, 2.6x the CPU), so the halo is a cost choice."""
     return int(np.ceil(top)) + 4
 
@@ -364,17 +367,24 @@ def _watershed_task(item):
 def _slab_seeds(edt: np.ndarray, c: int, halo: int, h_voxels: float, scratch: Path, k: int, batch: int, scheduler):
     """Seeds (h-maxima, slab by slab with a halo) labelled 26-connected across slab faces: memory map and count.
 
-    Exact: a slab whose seeds might not be seeds of the whole box (:func:`_hmax_task`) is done again with
-    twice the halo (at most the whole box)."""
-    nz = edt.shape[0]
+    Exact where affordable: a slab whose seeds might not be seeds of the whole box (:func:`_hmax_task`) is
+    done again with twice the halo while the block stays within :data:`MAX_SEED_BLOCK_VOXELS`; returns the
+    markers, their count and the number of slabs kept unproven."""
+    nz, area = edt.shape[0], int(np.prod(edt.shape[1:]))
+
+    def redo(z0, z1, h, out):
+        grown = min(nz, z1 - z0 + 4 * h) * area
+        return None if out[2] or grown > MAX_SEED_BLOCK_VOXELS else 2 * h
+
     peaks = _scratch(scratch, f"peaks-{c}", bool, edt.shape)
-    for z0, z1, (_, core, _) in _retry_slabs(nz, k, halo, lambda a, b: (np.asarray(edt[a:b]),), _hmax_task,
-                                             lambda z0, z1, h, out: None if out[2] or not EXACT_SEEDS else 2 * h,
-                                             batch, scheduler, h_voxels=h_voxels, n_slices=nz):
+    unproven = 0
+    for z0, z1, (_, core, exact) in _retry_slabs(nz, k, halo, lambda a, b: (np.asarray(edt[a:b]),), _hmax_task,
+                                                 redo, batch, scheduler, h_voxels=h_voxels, n_slices=nz):
         peaks[z0:z1] = core
+        unproven += not exact
     markers = _scratch(scratch, f"markers-{c}", np.int32, edt.shape)
     n, _ = _label_slabs(lambda a, b: np.asarray(peaks[a:b]), edt.shape, k, _C26, markers)
-    return markers, n
+    return markers, n, unproven
 
 
 def _slab_watershed(comp, c: int, sl: tuple, edt, markers, halo: int, k: int, batch: int, scheduler):
@@ -392,19 +402,22 @@ def _split_big(comp, c: int, sl: tuple, plab, base: int, options, scratch: Path,
     """Watershed split of a cluster too big to hold (box above :data:`MAX_CLUSTER_VOXELS`), in z slabs of its box.
 
     Distance transform exact (halo checked), h-maxima seeds exact (on slabs with a halo of
-    :func:`_seed_halo`, each checked and grown until its seeds are the whole box's), seed ids global (labelled across slab faces), and the watershed with a
+    :func:`_seed_halo`, each checked and grown until its seeds are the whole box's or its block would
+    exceed :data:`MAX_SEED_BLOCK_VOXELS`), seed ids global (labelled across slab faces), and the watershed with a
     halo of twice the largest distance plus 4 (reach checked). Writes the
-    provisional ids ``base + seed id`` into ``plab``; returns each id's first seed voxel and size.
+    provisional ids ``base + seed id`` into ``plab``; returns each id's first seed voxel and size, and the
+    number of seed slabs kept unproven (:func:`_slab_seeds`).
     """
     shape, nz = plab.shape, sl[0].stop - sl[0].start
     batch = max(1, batch // 2)  # one slab task per worker: each holds a slab and two halos of the box
     if not options.split:  # one 26-connected component: one particle, its own seed
-        markers, n = None, 1
+        markers, n, unproven = None, 1, 0
     else:
         edt = _slab_edt(comp, c, sl, scratch, k, batch, scheduler)
         top = max(float(np.asarray(edt[z0:z1]).max(initial=0.0)) for z0, z1 in _slabs(nz, k))
         halo = 2 * int(np.ceil(top)) + 4
-        markers, n = _slab_seeds(edt, c, _seed_halo(top), options.split_h_voxels, scratch, k, batch, scheduler)
+        markers, n, unproven = _slab_seeds(edt, c, _seed_halo(top), options.split_h_voxels, scratch, k, batch,
+                                           scheduler)
     first, sizes = np.full(n + 1, -1, np.int64), np.zeros(n + 1, np.int64)
     parts = (((z0, _cluster_block(comp, c, sl, z0, z1).astype(np.int32)) for z0, z1 in _slabs(nz, k)) if markers is None
              else _slab_watershed(comp, c, sl, edt, markers, halo, k, batch, scheduler))
@@ -415,17 +428,19 @@ def _split_big(comp, c: int, sl: tuple, plab, base: int, options, scratch: Path,
         f = _first_voxels(seeds, n, at, shape)
         first = np.where((first < 0) | ((f >= 0) & (f < first)), f, first)
         sizes += np.bincount(lab.ravel(), minlength=n + 1)
-    return first, sizes
+    return first, sizes, unproven
 
 
 def _particles(comp, n, boxes, options, scratch: Path, k: int, batch: int, scheduler):
-    """Particle ids (memory map), numbered and filtered by size as the in-memory labelling does."""
+    """Particle ids (memory map), numbered and filtered by size as the in-memory labelling does, and the number of
+    seed slabs of split clusters kept unproven (:func:`_slab_seeds`)."""
     shape = comp.shape
     plab = _scratch(scratch, "particles", np.int32, shape)
-    keys, base = [], 0
+    keys, base, n_unproven = [], 0, 0
     items = [(c, _box(boxes[c], 1, shape)) for c in range(1, n + 1)]
     for c, sl in [it for it in items if _big(boxes[it[0]])]:
-        first, sizes = _split_big(comp, c, sl, plab, base, options, scratch, k, batch, scheduler)
+        first, sizes, unproven = _split_big(comp, c, sl, plab, base, options, scratch, k, batch, scheduler)
+        n_unproven += unproven
         keys += [(int(first[i]), base + i) for i in range(1, len(sizes))
                  if sizes[i] >= options.min_particle_voxels and first[i] >= 0]
         base += len(sizes) - 1
@@ -438,7 +453,7 @@ def _particles(comp, n, boxes, options, scratch: Path, k: int, batch: int, sched
                      if sizes[i] >= options.min_particle_voxels and first[i] >= 0]
             base += len(sizes) - 1
     _relabel(plab, _numbering(keys, base), k)
-    return plab
+    return plab, n_unproven
 
 
 def _measure_task(item, *, options, voxel_nm: float, close: int, levels: dict, shape):
@@ -520,7 +535,7 @@ def _feature_stats(plab, solid, comp, c: int, cbox: np.ndarray, n_particles: int
     fid, pid = u // mult, u % mult
     order = np.lexsort((-tot, fid))  # stable: on a tie the smaller particle id first
     fid, tot, pid = fid[order], tot[order], pid[order]
-    head = np.r_[True, fid[1:] != fid[:-1]]
+    head = np.r_[True, fid[1:] != fid[:-1]][:len(fid)]  # no dark feature: empty
     owner = np.zeros(n + 1, np.int64)
     owner[fid[head]] = pid[head]
     second = np.zeros(n + 1, np.int64)
@@ -725,7 +740,8 @@ def analyse_volume_chunked(vol, options, *, close: int, scheduler: Any = None, s
     -------
     dict
         ``levels``, ``particle_labels`` and ``feature_labels`` (memory maps), ``particle_geometry``
-        (rows for :func:`layerscope.tomo.measure._particle_rows`), ``cracks``, ``pores``, ``kinds``.
+        (rows for :func:`layerscope.tomo.measure._particle_rows`), ``cracks``, ``pores``, ``kinds`` and
+        ``unproven_seed_slabs`` (seed slabs of split clusters not proven equal to the whole cluster's).
     """
     import tempfile
 
@@ -740,8 +756,8 @@ def analyse_volume_chunked(vol, options, *, close: int, scheduler: Any = None, s
         solid, env = _solid_and_envelope(vol.data, options, levels, close, scratch, slab_slices, batch, scheduler)
         comp, n, boxes = _clusters(env, scratch, slab_slices)
         del env
-        plab = _particles(comp, n, boxes, options, scratch, slab_slices, batch, scheduler)
+        plab, unproven = _particles(comp, n, boxes, options, scratch, slab_slices, batch, scheduler)
         ct, pt, feats, kinds, geometry = _measure(vol, solid, plab, comp, n, boxes, options, levels, close, scratch,
                                                   slab_slices, batch, scheduler)
     return {"levels": levels, "particle_labels": plab, "feature_labels": feats, "particle_geometry": geometry,
-            "cracks": ct, "pores": pt, "kinds": kinds}
+            "cracks": ct, "pores": pt, "kinds": kinds, "unproven_seed_slabs": unproven}
