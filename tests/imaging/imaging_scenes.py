@@ -139,3 +139,15 @@ def thinned_stack(block: str, kind: str):
     thinned = labels.split_vacancies(full[keep])
     thinned.info = dict(at.info)
     return simulate_haadf(thinned, pixel_size_nm=PX, probe_fwhm_nm=PROBE), thinned
+
+
+def li_layer_sites(layer: int, mixing: np.ndarray, sem: np.ndarray):
+    """Li-layer site rows for ``interlayer_table``: O3 sites 0.25 nm apart along ``layer``, their mixing index
+    and its counting error (``mixing_sem``), all "uncertain" before the decision."""
+    import pandas as pd
+
+    n = mixing.size
+    u = np.arange(n) * 0.25
+    return pd.DataFrame({"kind": "Li", "site": "octahedral", "layer": layer, "u_nm": u, "x_nm": u,
+                         "y_nm": float(layer), "relation": "O3", "registry": -1 / 3, "mixing": mixing,
+                         "mixing_sem": sem, "environment": "", "mixed": "uncertain"})

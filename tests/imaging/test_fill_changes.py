@@ -12,15 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from imaging_scenes import li_layer_sites as _layer
 from layerscope.imaging.interlayers import MIXING_SYSTEMATIC, MIXING_THRESHOLD, SPLIT_MIN_SITES, interlayer_table
-
-
-def _layer(layer: int, mixing: np.ndarray, sem: np.ndarray) -> pd.DataFrame:
-    n = mixing.size
-    u = np.arange(n) * 0.25
-    return pd.DataFrame({"kind": "Li", "site": "octahedral", "layer": layer, "u_nm": u, "x_nm": u,
-                         "y_nm": float(layer), "relation": "O3", "registry": -1 / 3, "mixing": mixing,
-                         "mixing_sem": sem, "environment": "", "mixed": "uncertain"})
 
 
 def test_rim_beside_crack_is_cut_by_hand():

@@ -12,16 +12,9 @@ import pandas as pd
 import pytest
 
 from imaging_scenes import PX, noisy, thinned_stack
+from imaging_scenes import li_layer_sites as _layer
 from layerscope.imaging.interlayers import MIXING_SYSTEMATIC, MIXING_THRESHOLD, interlayer_table
 from layerscope.imaging.pipeline import map_phases
-
-
-def _layer(layer: int, mixing: np.ndarray, sem: np.ndarray) -> pd.DataFrame:
-    n = mixing.size
-    u = np.arange(n) * 0.25
-    return pd.DataFrame({"kind": "Li", "site": "octahedral", "layer": layer, "u_nm": u, "x_nm": u,
-                         "y_nm": float(layer), "relation": "O3", "registry": -1 / 3, "mixing": mixing,
-                         "mixing_sem": sem, "environment": "", "mixed": "uncertain"})
 
 
 def test_hand_computed_pooling_and_counting_error():
