@@ -86,17 +86,6 @@ def _as_float_image(image: np.ndarray, what: str = "image") -> np.ndarray:
     return out
 
 
-#: Largest mean count a pixel of a sparse count image (:func:`estimate_noise`): Poisson counts have a MAD of 0
-#: below ~0.4 counts a pixel and a positive one from ~0.5; a whole-number image of a larger mean whose MAD is 0
-#: is clipped or quantised (real 8-bit image 12965.png: 67 % of its pixels 0, mean 17), not counts.
-SPARSE_MEAN_COUNTS = 1.0
-
-
-def _sparse_counts(data: np.ndarray) -> bool:
-    """Whole numbers >= 0 with a mean of at most :data:`SPARSE_MEAN_COUNTS` a pixel."""
-    return bool(data.min() >= 0 and data.mean() <= SPARSE_MEAN_COUNTS and np.array_equal(data, np.round(data)))
-
-
 def estimate_noise(image: np.ndarray) -> float:
     """Standard deviation of the pixel noise, from the differences of neighbouring pixels.
 
@@ -115,13 +104,12 @@ def estimate_noise(image: np.ndarray) -> float:
 
     Notes
     -----
-    On sparse counts (whole numbers >= 0, a mean of at most :data:`SPARSE_MEAN_COUNTS` a pixel), below
-    ~0.4 counts a pixel more than half the second differences are equal and the MAD is 0; the spread
-    is then the plain standard deviation of the second differences (the signal's curvature is small
-    beside the noise there). A noise-free float image, or a clipped whole-number one of a larger mean,
-    still gives 0. Above ~0.4 counts the MAD of whole numbers is quantised and reads low (0.7x the
-    Poisson spread at 3 counts a pixel, 0.55x at 4.7; docs/validation.md), which the detection
-    thresholds were tuned with.
+    On sparse counts (an image of whole numbers >= 0, below ~0.4 counts a pixel) more than half the
+    second differences are equal and the MAD is 0; the spread is then the plain standard deviation of
+    the second differences (the signal's curvature is small beside the noise there). A noise-free
+    (non-integer) image still gives 0. Above it the MAD of integer counts is
+    quantised and reads low (0.7x the Poisson noise at 3 counts a pixel, 0.55x at 4.7; measured,
+    docs/validation.md), which the detection thresholds were tuned with.
 
     References
     ----------
@@ -134,7 +122,7 @@ def estimate_noise(image: np.ndarray) -> float:
     # Second differences cancel a locally linear signal; white noise of variance v gives 6 v.
     d2 = data[:, 2:] - 2.0 * data[:, 1:-1] + data[:, :-2]
     mad = np.median(np.abs(d2 - np.median(d2)))
-    if mad == 0 and _sparse_counts(data):
+    if mad == 0 and np.all(data >= 0) and np.array_equal(data, np.round(data)):  # sparse counts
         return float(np.std(d2) / np.sqrt(6.0))
     return float(1.4826 * mad / np.sqrt(6.0))
 
