@@ -694,17 +694,19 @@ def site_intensities(
         z, yy, xx, valid = _gather(data, r0[sl], c0[sl], dy, dx)
         w = valid.astype(float)
         g = np.exp(-0.5 * ((yy - rows[sl, None]) ** 2 + (xx - cols[sl, None]) ** 2) / sigma_px**2) * w
-        s_gg = (g * g).sum(1)
-        s_g = g.sum(1)
-        s_1 = w.sum(1)
-        s_gz = (g * z).sum(1)
-        s_z = (z * w).sum(1)
-        det = s_gg * s_1 - s_g * s_g
-        good = (s_1 >= 5) & (det > 1e-12)
-        det = np.where(good, det, 1.0)
-        amp[sl] = np.where(good, (s_gz * s_1 - s_g * s_z) / det, np.nan)
-        bkg[sl] = np.where(good, (s_gg * s_z - s_g * s_gz) / det, np.nan)
+        a, b, good, _ = _amp_bkg(g, z, w.sum(1), (z * w).sum(1))
+        amp[sl], bkg[sl] = np.where(good, a, np.nan), np.where(good, b, np.nan)
     return amp, bkg
+
+
+def _amp_bkg(g: np.ndarray, z: np.ndarray, s_1: np.ndarray, s_z: np.ndarray):
+    """Least-squares ``A``, ``B`` of ``z = A g + B`` per site (rows; ``g`` zero outside the window), given the
+    window's pixel count ``s_1`` and sum ``s_z``; also whether the fit is determined and ``sum g z``."""
+    s_gg, s_g, s_gz = (g * g).sum(1), g.sum(1), (g * z).sum(1)
+    det = s_gg * s_1 - s_g * s_g
+    good = (s_1 >= 5) & (det > 1e-12)
+    det = np.where(good, det, 1.0)
+    return (s_gz * s_1 - s_g * s_z) / det, (s_gg * s_z - s_g * s_gz) / det, good, s_gz
 
 
 def _site_residuals(data: np.ndarray, rows: np.ndarray, cols: np.ndarray, dy: np.ndarray, dx: np.ndarray,
@@ -719,13 +721,7 @@ def _site_residuals(data: np.ndarray, rows: np.ndarray, cols: np.ndarray, dy: np
         r2 = (yy - rows[sl, None]) ** 2 + (xx - cols[sl, None]) ** 2
         s_1, s_z, s_zz = w.sum(1), (z * w).sum(1), (z * z * w).sum(1)
         for k, sig in enumerate(sigmas_px):
-            g = np.exp(-0.5 * r2 / sig**2) * w
-            s_gg, s_g, s_gz = (g * g).sum(1), g.sum(1), (g * z).sum(1)
-            det = s_gg * s_1 - s_g * s_g
-            good = (s_1 >= 5) & (det > 1e-12)
-            det = np.where(good, det, 1.0)
-            a = (s_gz * s_1 - s_g * s_z) / det
-            b = (s_gg * s_z - s_g * s_gz) / det
+            a, b, good, s_gz = _amp_bkg(np.exp(-0.5 * r2 / sig**2) * w, z, s_1, s_z)
             out[k] += np.sum(np.where(good, s_zz - a * s_gz - b * s_z, 0.0))
     return out
 

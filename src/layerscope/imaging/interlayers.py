@@ -156,8 +156,8 @@ def _pool_runs(fill: np.ndarray, sem: np.ndarray, n: np.ndarray) -> tuple[np.nda
 
 def _part_decisions(mean: np.ndarray, sem: np.ndarray, threshold: float) -> np.ndarray:
     """+1 / -1 / 0 (yes / no / uncertain) of means with counting errors ``sem`` plus :data:`MIXING_SYSTEMATIC`."""
-    e = 2 * np.hypot(sem, MIXING_SYSTEMATIC)
-    return np.where(mean - e > threshold, 1, np.where(mean + e < threshold, -1, 0))
+    d = _decide(mean, np.hypot(sem, MIXING_SYSTEMATIC), threshold)
+    return np.select([d == "yes", d == "no"], [1, -1], 0)
 
 
 def _best_cut(m: np.ndarray, e: np.ndarray, threshold: float) -> int:
@@ -249,9 +249,9 @@ def _count_decisions(out: pd.DataFrame, threshold: float) -> tuple[np.ndarray, n
     return decision, sites.astype(int)
 
 
-def _decide(fill: pd.Series, sem: pd.Series, threshold: float) -> np.ndarray:
+def _decide(fill: np.ndarray | pd.Series, sem: np.ndarray | pd.Series, threshold: float) -> np.ndarray:
     """yes / no / uncertain: the fill two standard errors above / below ``threshold``, else uncertain."""
-    f, e = fill.to_numpy(dtype=float), sem.to_numpy(dtype=float)
+    f, e = np.asarray(fill, dtype=float), np.asarray(sem, dtype=float)
     out = np.where(f - 2 * e > threshold, "yes", np.where(f + 2 * e < threshold, "no", "uncertain"))
     return np.where(np.isfinite(e), out, "uncertain")
 
