@@ -16,6 +16,12 @@
 #   cell      abTEM time per probe position on one LiCoO2 cell, 0.56/2.25/5.07 nm (simulate_abtem.py)
 #   stacks    abTEM scans of the phase scenes (benchmarks/abtem_phases.py --device gpu), saved as
 #             OUTDIR/scans/*.npz and scored later on any machine with --load
+#   tomo      ASTRA CUDA reconstruction of a 512^3 phantom against the CPU path (benchmarks/tomo_gpu.py), then
+#             tests/tomo with device "auto" on the GPU. Wheels to carry (Python 3.12): astra-toolbox,
+#             nvidia-cuda-runtime-cu12, algotom, pywavelets, mrcfile, dask, partd, locket, distributed, tblib,
+#             zict, tornado; ../shared/data/tomo for the real-file tests. The astra wheel also needs CUDA 12's
+#             libcufft.so.11 (nvidia-cufft-cu12, ~280 MB); docs/benchmarks.md says how a CUDA-13-only
+#             machine ran it.
 #   train     the enhancer trained on the GPU (scripts/train_enhancer.py), then scored against the
 #             shipped weights (OUTDIR/enhancer/)
 # TRAIN_MINUTES (default 8) bounds the training, INIT (default: the shipped weights), LR (1e-3) and
@@ -68,6 +74,11 @@ stage_stacks() {
             --frozen-phonons "$fp" --max-batch 512 --seeds 0 --cache /tmp/abtem_cache \
             --save "$out/scans/$name.npz" --json "$out/scans/$name.json"
     done
+}
+
+stage_tomo() {
+    python3 benchmarks/tomo_gpu.py --size 512 --angles 800 --cpu-rows 8 --iterations 5 --json "$out/tomo_gpu.json"
+    python3 -m pytest -q -p no:cacheprovider -W ignore tests/tomo
 }
 
 stage_train() {

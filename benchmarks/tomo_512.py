@@ -42,8 +42,11 @@ from layerscope.tomo import default_phantom
 TILE = 64
 
 
-def _tile_sinograms(size: int, n_angles: int) -> tuple[np.ndarray, object]:
-    """Line integrals (n_angles, 64, size) of the 64 distinct z slices of the tiled phantom, and the phantom."""
+def _tile_sinograms(size: int, n_angles: int, projector: str = "strip") -> tuple[np.ndarray, object]:
+    """Line integrals (n_angles, 64, size) of the 64 distinct z slices of the tiled phantom, and the phantom.
+
+    ``projector``: ASTRA's CPU ``"strip"`` projector, or ``"cuda"`` (its GPU projector, ~100x faster at 512^2).
+    """
     import astra
 
     ph = default_phantom(TILE, seed=0)
@@ -51,7 +54,7 @@ def _tile_sinograms(size: int, n_angles: int) -> tuple[np.ndarray, object]:
     angles = np.deg2rad(np.linspace(0.0, 180.0, n_angles, endpoint=False))
     vg = astra.create_vol_geom(size, size)
     pg = astra.create_proj_geom("parallel", 1.0, size, angles)
-    pid = astra.create_projector("strip", pg, vg)
+    pid = astra.create_projector(projector, pg, vg)
     lines = np.empty((n_angles, TILE, size), np.float32)
     try:
         for z in range(TILE):
