@@ -59,3 +59,23 @@ def test_border_columns_rule():
     sig = np.array([0.04, 0.04, np.nan, 0.04, 0.04])  # median 0.04 nm: border band 0.06 nm
     got = border_columns(x, y, sig, shape=(200, 200), pixel_size_nm=PX)
     np.testing.assert_array_equal(got, [True, False, True, True, True])
+
+
+def test_columns_cli_counts_the_border_columns(tmp_path, capsys):
+    # Wiring: the generic `columns` command reports the at_border rows in summary.json and its CLI line.
+    # The first row and column (17 columns) lie 0.02 nm outside the field and leave maxima on its edge.
+    import json
+
+    import pandas as pd
+
+    from layerscope.cli import run
+
+    _, _, image = _scene(400.0, outside_nm=0.02)
+    src = tmp_path / "square.npy"
+    np.save(src, image)
+    assert run(["columns", str(src), "--pixel-size-nm", str(PX), "--no-figures", "--out", str(tmp_path / "c")]) == 0
+    table = pd.read_csv(tmp_path / "c" / "columns.csv")
+    summary = json.loads((tmp_path / "c" / "summary.json").read_text())
+    n_edge = int(table["at_border"].sum())
+    assert n_edge >= 10 and summary["columns"]["at_border"] == n_edge
+    assert f"{n_edge} cut by the image edge" in capsys.readouterr().out

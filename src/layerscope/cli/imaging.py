@@ -63,8 +63,10 @@ def columns(
     with target.open() as tmp:
         res.write(tmp, image=inp.data, figures=figures)
     flags = "".join(f"; FLAG {f['code']}: {f['message']}" for f in res.flags)
+    n_edge = int(res.columns["at_border"].sum())
+    edge = f"; {n_edge} cut by the image edge (at_border, fitted on one flank)" if n_edge else ""
     typer.echo(f"{len(res.columns)} columns found (nearest-neighbour distance {res.lattice.nn_distance_nm:.3f} nm)"
-               f"{flags} -> {out}/columns.csv")
+               f"{edge}{flags} -> {out}/columns.csv")
 
 
 @app.command()

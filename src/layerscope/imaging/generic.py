@@ -279,7 +279,7 @@ class GenericColumns:
         c = self.columns
         return {
             "image": {"shape": list(self.shape), "pixel_size_nm": self.pixel_size_nm},
-            "columns": {"detected": int(len(c)),
+            "columns": {"detected": int(len(c)), "at_border": int(c["at_border"].sum()),
                         "median_position_error_pm": _nanmedian(c["position_error_pm"]),
                         "median_nn_distance_nm": _nanmedian(c["nn_distance_nm"])},
             "lattice": self.lattice.to_dict(),
