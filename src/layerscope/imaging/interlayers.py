@@ -129,6 +129,44 @@ def _count_sem(mixing: pd.Series, mixing_sem: pd.Series, key: np.ndarray) -> pd.
     return np.sqrt(var.sum(min_count=1)) / var.count().where(lambda n: n > 0)
 
 
+def _spinel_balance(li: pd.DataFrame, key: np.ndarray, environment: pd.Series, fill: pd.Series,
+                    fill_sem: pd.Series, count_sem: pd.Series | None) -> None:
+    """Replace, in place, the fill of every spinel segment by the mean of its two sublattices' means.
+
+    A spinel Li layer alternates filled and empty octahedral sites (``dark_sublattice`` of the
+    column table: the empty ones), so the plain mean of a segment of odd length, or one cut
+    across a gap, depends on how many of each it holds (3 filled of 7 sites: 0.43 of the filled
+    index; 4 of 7: 0.57). The mean of the two sublattices' means is the layer's fill per
+    octahedral site whatever the segment's cut; its errors (``fill_sem`` from the scatter within
+    each sublattice, ``count_sem`` from the sites' counting errors) are half the quadrature sum
+    of the two sublattices'. Segments whose majority environment is not spinel, or that hold
+    sites of one sublattice only, keep the plain mean. ``fill``, ``fill_sem``, ``count_sem`` are
+    indexed by segment key.
+    """
+    if "dark_sublattice" not in li:
+        return
+    spinel = environment[environment == "spinel"].index
+    if spinel.empty:
+        return
+    m = pd.Series(li["mixing"].to_numpy(dtype=float))
+    e = pd.Series(li["mixing_sem"].to_numpy(dtype=float)) if "mixing_sem" in li else pd.Series(np.nan, index=m.index)
+    ok = np.isfinite(m.to_numpy())
+    dark = li["dark_sublattice"].fillna(False).to_numpy(dtype=bool)
+    parts = []
+    for on in (False, True):
+        sel = ok & (dark == on)
+        g = m[sel].groupby(key[sel])
+        n = g.count()
+        var_e = (e[sel] ** 2).groupby(key[sel]).sum(min_count=1)
+        parts.append((g.mean(), g.var(ddof=1) / n, var_e / n ** 2))
+    (mb, sb, cb), (md, sd, cd) = parts
+    both = spinel.intersection(mb.index).intersection(md.index)
+    fill.loc[both] = (mb[both] + md[both]) / 2
+    fill_sem.loc[both] = np.sqrt(sb[both] + sd[both]) / 2
+    if count_sem is not None:
+        count_sem.loc[both] = np.sqrt(cb[both] + cd[both]) / 2
+
+
 def _pool_runs(fill: np.ndarray, sem: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pooled fill, counting error and sites of the run each segment of one layer (in order) belongs to.
 
@@ -556,6 +594,10 @@ def _segment_rows(li: pd.DataFrame, key: np.ndarray, threshold: float) -> pd.Dat
     first = g[["layer", "segment", "relation", "step_source"]].first()
     reg, reg_sem = _circular_registry(li["registry"], key)
     fill, fill_sem = _fill(li["mixing"], key)
+    environment = _majority(li["environment"].astype(str).replace("", "layered"), key).reindex(first.index)
+    count_sem = (_count_sem(li["mixing"], li["mixing_sem"], key).reindex(first.index)
+                 if "mixing_sem" in li else None)
+    _spinel_balance(li, key, environment, fill, fill_sem, count_sem)
     mixed = li["mixed"].astype(str) if "mixed" in li else pd.Series("", index=li.index)
     layer = first["layer"].astype(int).to_numpy()
     out = pd.DataFrame({
@@ -566,14 +608,13 @@ def _segment_rows(li: pd.DataFrame, key: np.ndarray, threshold: float) -> pd.Dat
         "step": first["relation"].map(lambda r: {"off": "glide", "": "unknown"}.get(r, r)).to_numpy(),
         "step_source": first["step_source"].to_numpy(),
         "registry": reg.reindex(first.index).to_numpy(), "registry_sem": reg_sem.reindex(first.index).to_numpy(),
-        "environment": _majority(li["environment"].astype(str).replace("", "layered"), key).reindex(first.index)
-        .to_numpy(),
+        "environment": environment.to_numpy(),
         "li_fill": fill.reindex(first.index).to_numpy(), "li_fill_sem": fill_sem.reindex(first.index).to_numpy(),
         "n_sites_mixed": (mixed == "yes").groupby(key).sum().reindex(first.index).to_numpy().astype(int),
         "n_sites_uncertain": (mixed == "uncertain").groupby(key).sum().reindex(first.index).to_numpy().astype(int),
     })
     if "mixing_sem" in li:
-        out["li_fill_count_sem"] = _count_sem(li["mixing"], li["mixing_sem"], key).reindex(first.index).to_numpy()
+        out["li_fill_count_sem"] = count_sem.to_numpy()
         out["mixing"], out["mixing_sites"] = _count_decisions(out, threshold)
     else:  # no counting errors: the scatter of the sites decides, segment by segment
         out["li_fill_count_sem"] = np.nan

@@ -35,7 +35,9 @@ column spacings), ``tm_reference`` (the mean intensity of the 4 nearest TM colum
 ``mixing`` is relative to), ``intensity_sem`` and ``mixing_sem`` (standard errors of the
 site's intensity and of the index, from the counts; :mod:`layerscope.imaging.sitetests`) and ``mixed``
 ("yes" / "no" / "uncertain": TM in this Li column, the index two standard errors above / below
-:data:`layerscope.imaging.interlayers.MIXING_THRESHOLD`).
+:data:`layerscope.imaging.interlayers.MIXING_THRESHOLD`), ``dark_sublattice`` (True for a Li-layer
+site on the dimmer of the two alternating sublattices of its window: in a spinel block, the empty
+octahedral sites).
 
 Where intensities are measured: ``x_nm, y_nm`` is the fitted position of a detected column, but
 every intensity is measured at the site's *lattice* position -- for a TM column the running mean,
@@ -856,6 +858,7 @@ def analyse(image: Any, options: PhasesOptions, *, pixel_size_nm: float | None =
     cols["site"] = "octahedral"
     dark = np.zeros(len(cols), dtype=bool)
     dark[is_li] = env["dark_sublattice"].to_numpy()
+    cols["dark_sublattice"] = dark  # the interlayer table balances a spinel segment's two sublattices
     cols = _add_spinel_tetrahedral_sites(cols, data, res, dark=dark)
 
     _q.add_spacings(cols, inplane_spacing_nm=d_t)
