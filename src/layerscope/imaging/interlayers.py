@@ -20,7 +20,10 @@ from their pooled counts (``mixing_sites`` says how many sites decided). Without
 the decision uses the scatter of the sites (``li_fill_sem``), as before. Before deciding, a segment
 is cut where its counts show two stretches of the layer on either side of the threshold
 (:func:`split_fill_changes`: TM-exchanged rim sites beside empty sites in a basal crack, the
-filled end of a spinel block beside a void, a clean stretch of a sparsely mixed layer).
+filled end of a spinel block beside a void, a clean stretch of a sparsely mixed layer). A spinel
+segment's fill (and its errors) is the mean of its filled and empty sublattices' means
+(:func:`_spinel_balance`, with the column table's ``dark_sublattice``), not the plain mean, which
+depends on how many filled sites the segment's cut holds.
 
 ``step_source`` says where a segment's step comes from: ``measured`` (the registry of the TM pairs
 of its sites; a site filled into a one-site gap or at a layer end takes its neighbour's pair, as
@@ -645,7 +648,8 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
         unknown), ``step_source`` (measured, extended, none: see the module notes),
         ``registry`` and ``registry_sem`` (TM-TM registry, column spacings; NaN for extended),
         ``environment`` (majority: layered, rock_salt, spinel), ``li_fill`` and ``li_fill_sem``
-        (mean mixing index and the standard error from the scatter of its sites), ``mixing``
+        (mean mixing index and the standard error from the scatter of its sites; for a spinel
+        segment with ``dark_sublattice`` in ``columns``, the mean of its two sublattices' means), ``mixing``
         (yes / no / uncertain; see the module docstring),
         ``n_sites_mixed`` and ``n_sites_uncertain`` (sites whose own ``mixed`` decision, from the
         counts at the site, is "yes" / "uncertain"; see the column table's ``mixing_sem``),

@@ -21,7 +21,9 @@ Column table (``columns``): one row per atom column or Li-layer site,
 ``mixing``         Li-layer sites: intensity over the mean of the 4 nearest TM columns
 ``detected``       True for a column found in the image, False for a site placed from the
                    lattice (an invisible Li column, or a TM column missing between two
-                   detected neighbours of its layer)
+                   detected neighbours of its layer); a TM column placed in such a gap whose
+                   amplitude at its site is 3 standard errors above zero counts as found
+                   (lattice position, ``fit_ok`` False)
 ``site``           ``"octahedral"`` (every TM and Li-layer site) or ``"tetrahedral"`` (the
                    tetrahedral Li columns of a spinel block, placed from the lattice)
 =================  ==========================================================================
