@@ -20,7 +20,10 @@ from their pooled counts (``mixing_sites`` says how many sites decided). Without
 the decision uses the scatter of the sites (``li_fill_sem``), as before. Before deciding, a segment
 is cut where its counts show two stretches of the layer on either side of the threshold
 (:func:`split_fill_changes`: TM-exchanged rim sites beside empty sites in a basal crack, the
-filled end of a spinel block beside a void, a clean stretch of a sparsely mixed layer).
+filled end of a spinel block beside a void, a clean stretch of a sparsely mixed layer). A spinel
+segment's fill (and its errors) is the mean of its filled and empty sublattices' means
+(:func:`_spinel_balance`, with the column table's ``dark_sublattice``), not the plain mean, which
+depends on how many filled sites the segment's cut holds.
 
 ``step_source`` says where a segment's step comes from: ``measured`` (the registry of the TM pairs
 of its sites; a site filled into a one-site gap or at a layer end takes its neighbour's pair, as
@@ -127,6 +130,44 @@ def _count_sem(mixing: pd.Series, mixing_sem: pd.Series, key: np.ndarray) -> pd.
     ok = np.isfinite(m) & np.isfinite(e)
     var = pd.Series(np.where(ok, e * e, np.nan)).groupby(key)
     return np.sqrt(var.sum(min_count=1)) / var.count().where(lambda n: n > 0)
+
+
+def _spinel_balance(li: pd.DataFrame, key: np.ndarray, environment: pd.Series, fill: pd.Series,
+                    fill_sem: pd.Series, count_sem: pd.Series | None) -> None:
+    """Replace, in place, the fill of every spinel segment by the mean of its two sublattices' means.
+
+    A spinel Li layer alternates filled and empty octahedral sites (``dark_sublattice`` of the
+    column table: the empty ones), so the plain mean of a segment of odd length, or one cut
+    across a gap, depends on how many of each it holds (3 filled of 7 sites: 0.43 of the filled
+    index; 4 of 7: 0.57). The mean of the two sublattices' means is the layer's fill per
+    octahedral site whatever the segment's cut; its errors (``fill_sem`` from the scatter within
+    each sublattice, ``count_sem`` from the sites' counting errors) are half the quadrature sum
+    of the two sublattices'. Segments whose majority environment is not spinel, or that hold
+    sites of one sublattice only, keep the plain mean. ``fill``, ``fill_sem``, ``count_sem`` are
+    indexed by segment key.
+    """
+    if "dark_sublattice" not in li:
+        return
+    spinel = environment[environment == "spinel"].index
+    if spinel.empty:
+        return
+    m = pd.Series(li["mixing"].to_numpy(dtype=float))
+    e = pd.Series(li["mixing_sem"].to_numpy(dtype=float)) if "mixing_sem" in li else pd.Series(np.nan, index=m.index)
+    ok = np.isfinite(m.to_numpy())
+    dark = li["dark_sublattice"].fillna(False).to_numpy(dtype=bool)
+    parts = []
+    for on in (False, True):
+        sel = ok & (dark == on)
+        g = m[sel].groupby(key[sel])
+        n = g.count()
+        var_e = (e[sel] ** 2).groupby(key[sel]).sum(min_count=1)
+        parts.append((g.mean(), g.var(ddof=1) / n, var_e / n ** 2))
+    (mb, sb, cb), (md, sd, cd) = parts
+    both = spinel.intersection(mb.index).intersection(md.index)
+    fill.loc[both] = (mb[both] + md[both]) / 2
+    fill_sem.loc[both] = np.sqrt(sb[both] + sd[both]) / 2
+    if count_sem is not None:
+        count_sem.loc[both] = np.sqrt(cb[both] + cd[both]) / 2
 
 
 def _pool_runs(fill: np.ndarray, sem: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -556,6 +597,10 @@ def _segment_rows(li: pd.DataFrame, key: np.ndarray, threshold: float) -> pd.Dat
     first = g[["layer", "segment", "relation", "step_source"]].first()
     reg, reg_sem = _circular_registry(li["registry"], key)
     fill, fill_sem = _fill(li["mixing"], key)
+    environment = _majority(li["environment"].astype(str).replace("", "layered"), key).reindex(first.index)
+    count_sem = (_count_sem(li["mixing"], li["mixing_sem"], key).reindex(first.index)
+                 if "mixing_sem" in li else None)
+    _spinel_balance(li, key, environment, fill, fill_sem, count_sem)
     mixed = li["mixed"].astype(str) if "mixed" in li else pd.Series("", index=li.index)
     layer = first["layer"].astype(int).to_numpy()
     out = pd.DataFrame({
@@ -566,14 +611,13 @@ def _segment_rows(li: pd.DataFrame, key: np.ndarray, threshold: float) -> pd.Dat
         "step": first["relation"].map(lambda r: {"off": "glide", "": "unknown"}.get(r, r)).to_numpy(),
         "step_source": first["step_source"].to_numpy(),
         "registry": reg.reindex(first.index).to_numpy(), "registry_sem": reg_sem.reindex(first.index).to_numpy(),
-        "environment": _majority(li["environment"].astype(str).replace("", "layered"), key).reindex(first.index)
-        .to_numpy(),
+        "environment": environment.to_numpy(),
         "li_fill": fill.reindex(first.index).to_numpy(), "li_fill_sem": fill_sem.reindex(first.index).to_numpy(),
         "n_sites_mixed": (mixed == "yes").groupby(key).sum().reindex(first.index).to_numpy().astype(int),
         "n_sites_uncertain": (mixed == "uncertain").groupby(key).sum().reindex(first.index).to_numpy().astype(int),
     })
     if "mixing_sem" in li:
-        out["li_fill_count_sem"] = _count_sem(li["mixing"], li["mixing_sem"], key).reindex(first.index).to_numpy()
+        out["li_fill_count_sem"] = count_sem.to_numpy()
         out["mixing"], out["mixing_sites"] = _count_decisions(out, threshold)
     else:  # no counting errors: the scatter of the sites decides, segment by segment
         out["li_fill_count_sem"] = np.nan
@@ -604,7 +648,8 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
         unknown), ``step_source`` (measured, extended, none: see the module notes),
         ``registry`` and ``registry_sem`` (TM-TM registry, column spacings; NaN for extended),
         ``environment`` (majority: layered, rock_salt, spinel), ``li_fill`` and ``li_fill_sem``
-        (mean mixing index and the standard error from the scatter of its sites), ``mixing``
+        (mean mixing index and the standard error from the scatter of its sites; for a spinel
+        segment with ``dark_sublattice`` in ``columns``, the mean of its two sublattices' means), ``mixing``
         (yes / no / uncertain; see the module docstring),
         ``n_sites_mixed`` and ``n_sites_uncertain`` (sites whose own ``mixed`` decision, from the
         counts at the site, is "yes" / "uncertain"; see the column table's ``mixing_sem``),

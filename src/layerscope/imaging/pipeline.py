@@ -21,7 +21,9 @@ Column table (``columns``): one row per atom column or Li-layer site,
 ``mixing``         Li-layer sites: intensity over the mean of the 4 nearest TM columns
 ``detected``       True for a column found in the image, False for a site placed from the
                    lattice (an invisible Li column, or a TM column missing between two
-                   detected neighbours of its layer)
+                   detected neighbours of its layer); a TM column placed in such a gap whose
+                   amplitude at its site is 3 standard errors above zero counts as found
+                   (lattice position, ``fit_ok`` False)
 ``site``           ``"octahedral"`` (every TM and Li-layer site) or ``"tetrahedral"`` (the
                    tetrahedral Li columns of a spinel block, placed from the lattice)
 =================  ==========================================================================
@@ -35,7 +37,9 @@ column spacings), ``tm_reference`` (the mean intensity of the 4 nearest TM colum
 ``mixing`` is relative to), ``intensity_sem`` and ``mixing_sem`` (standard errors of the
 site's intensity and of the index, from the counts; :mod:`layerscope.imaging.sitetests`) and ``mixed``
 ("yes" / "no" / "uncertain": TM in this Li column, the index two standard errors above / below
-:data:`layerscope.imaging.interlayers.MIXING_THRESHOLD`).
+:data:`layerscope.imaging.interlayers.MIXING_THRESHOLD`), ``dark_sublattice`` (True for a Li-layer
+site on the dimmer of the two alternating sublattices of its window: in a spinel block, the empty
+octahedral sites).
 
 Where intensities are measured: ``x_nm, y_nm`` is the fitted position of a detected column, but
 every intensity is measured at the site's *lattice* position -- for a TM column the running mean,
@@ -240,11 +244,13 @@ def find_atom_columns(
     amp, bkg = _site_intensities(data, px, pd.DataFrame({"x_nm": tm_xy[:, 0], "y_nm": tm_xy[:, 1]}),
                                  sigma_nm=sigma_nm, radius_nm=radius_nm)
     tm["intensity"], tm["local_background"] = amp, bkg
+    _detect_gap_columns(data, px, tm, tm_xy, sigma_nm=sigma_nm, radius_nm=radius_nm, notes=notes)
     _measure_li_sites(data, px, li, tm, sigma_nm=sigma_nm, radius_nm=radius_nm, at_nm=site_xy)
     tm["mixing"] = np.nan
     times["intensities"] = time.perf_counter() - t
 
-    table = pd.concat([tm.drop(columns=["amplitude", "background", "contrast", "snr", "volume", "at_border"], errors="ignore"),
+    table = pd.concat([tm.drop(columns=["amplitude", "background", "contrast", "snr", "volume", "at_border", "in_gap"],
+                               errors="ignore"),
                        li], ignore_index=True, sort=False)
     table["detected"] = table["detected"].fillna(False).astype(bool)
     table["fit_ok"] = table["fit_ok"].fillna(False).astype(bool)
@@ -613,17 +619,45 @@ def _fill_tm_gaps(tm: pd.DataFrame, *, d_t: float, inplane: np.ndarray, normal: 
     u, v = tm["u_nm"].to_numpy(), tm["v_nm"].to_numpy()
     left, right = _one_site_gaps(u, tm["layer"].to_numpy(), d_t=d_t)
     add = pd.DataFrame({"u_nm": 0.5 * (u[left] + u[right]), "v_nm": 0.5 * (v[left] + v[right]),
-                        "layer": tm["layer"].to_numpy()[left]})
+                        "layer": tm["layer"].to_numpy()[left], "in_gap": True})
     if data is not None and np.isfinite(sigma_nm):
         add = pd.concat([add, _rim_columns(u, v, tm["layer"].to_numpy(), data, d_t=d_t, inplane=inplane, normal=normal,
                                            px=px, sigma_nm=sigma_nm, radius_nm=radius_nm)], ignore_index=True)
     if len(add) == 0:
         return tm
-    add = add.assign(kind="TM", detected=False, fit_ok=False)
+    add = add.assign(kind="TM", detected=False, fit_ok=False, in_gap=add["in_gap"].fillna(False).astype(bool))
     add["layer"] = add["layer"].astype(tm["layer"].dtype)
     xy = np.outer(add["u_nm"], inplane) + np.outer(add["v_nm"], normal)
     add["x_nm"], add["y_nm"] = xy[:, 0], xy[:, 1]
     return pd.concat([tm, add], ignore_index=True)
+
+
+def _detect_gap_columns(data: np.ndarray, px: float, tm: pd.DataFrame, tm_xy: np.ndarray, *, sigma_nm: float,
+                        radius_nm: float, notes: list[str]) -> None:
+    """Mark, in place, a TM column placed in a one-site gap as found (``detected`` True) where its counts
+    show it: the amplitude at its lattice position (``intensity``, already measured) at least
+    :data:`layerscope.imaging.sitetests.GAP_SIGNIFICANCE` standard errors above zero
+    (:func:`layerscope.imaging.sitetests.amplitude_errors`). A half-occupied spinel column at
+    1-3e3 e/A^2 is below the detector's relative threshold next to full columns but 2-5 standard
+    errors above zero at its site; an empty site (a vacancy, a void) stays placed. Position and
+    fit are unchanged (lattice position, ``fit_ok`` False); the layer table then counts it as found.
+    """
+    from layerscope.imaging import sitetests as _st
+
+    if "in_gap" not in tm:
+        return
+    gap = np.flatnonzero(tm["in_gap"].fillna(False).to_numpy(dtype=bool) & ~tm["detected"].to_numpy(dtype=bool))
+    if gap.size == 0:
+        return
+    err = _st.amplitude_errors(data, tm_xy[gap, 0], tm_xy[gap, 1], pixel_size_nm=px, sigma_nm=sigma_nm,
+                               radius_nm=radius_nm)
+    amp = tm["intensity"].to_numpy(dtype=float)[gap]
+    with np.errstate(invalid="ignore"):
+        seen = np.isfinite(err) & (err > 0) & (amp >= _st.GAP_SIGNIFICANCE * err)
+    if seen.any():
+        tm.loc[tm.index[gap[seen]], "detected"] = True
+        notes.append(f"{int(seen.sum())} TM columns placed in one-site gaps show a column in their counts "
+                     f"(amplitude >= {_st.GAP_SIGNIFICANCE:g} standard errors) and are reported as found")
 
 
 def _rim_columns(u: np.ndarray, v: np.ndarray, layer: np.ndarray, data: np.ndarray, *, d_t: float, inplane: np.ndarray,
@@ -856,6 +890,7 @@ def analyse(image: Any, options: PhasesOptions, *, pixel_size_nm: float | None =
     cols["site"] = "octahedral"
     dark = np.zeros(len(cols), dtype=bool)
     dark[is_li] = env["dark_sublattice"].to_numpy()
+    cols["dark_sublattice"] = dark  # the interlayer table balances a spinel segment's two sublattices
     cols = _add_spinel_tetrahedral_sites(cols, data, res, dark=dark)
 
     _q.add_spacings(cols, inplane_spacing_nm=d_t)
