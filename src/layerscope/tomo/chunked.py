@@ -276,7 +276,7 @@ def _cluster_block(comp: np.ndarray, c: int, sl: tuple, z0: int, z1: int) -> np.
 def _edt_task(item):
     """Distance transform of one slab of a cluster's mask with a halo: the core and its maximum."""
     z0, z1, lo, block = item
-    core = ndi.distance_transform_edt(block)[lo:lo + z1 - z0]
+    core = ndi.distance_transform_edt(block)[lo:lo + z1 - z0].copy()  # not a view that keeps the halos alive
     return z0, core, float(core.max(initial=0.0))
 
 
@@ -384,8 +384,8 @@ def _watershed_task(item, *, edge: int):
     z0, z1, lo, edt, markers, mask = item
     lab = watershed(-edt, markers, mask=mask)
     hi = lo + z1 - z0
-    core = lab[lo:hi]
-    return z0, core, not np.any(mask[lo:hi] & (core == 0)), lab[max(0, lo - edge):lo], lab[hi:hi + edge]
+    core = lab[lo:hi].copy()  # copies: a view would keep the whole block alive while the result waits
+    return z0, core, not np.any(mask[lo:hi] & (core == 0)), lab[max(0, lo - edge):lo].copy(), lab[hi:hi + edge].copy()
 
 
 def _slab_seeds(edt: np.ndarray, c: int, halo: int, h_voxels: float, scratch: Path, k: int, batch: int, scheduler):
