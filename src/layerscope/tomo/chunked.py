@@ -27,9 +27,9 @@ in a scratch folder and the work is cut in pieces, each a task of
    across slab faces (global seed ids), then the watershed with a halo of twice the largest
    distance plus 4, keeping the core (a slab with a core voxel no seed reaches is done again with
    twice the halo; neighbouring slabs' labels are compared where a slab's halo overlaps the next
-   core, and a difference is counted and flagged ``watershed_slabs_disagree``). Then the dark features of the cluster are labelled slab by slab across faces
-   and what the whole-cluster measurement learns from each whole feature is counted slab by slab:
-   its size, first voxel, box, owner (the particle with most of its voxels), whether a second
+   core, and a difference is counted and flagged ``watershed_slabs_disagree``). Then the dark
+   features of the cluster are labelled slab by slab across faces and what the whole-cluster
+   measurement learns from each whole feature is counted slab by slab: its size, first voxel, box, owner (the particle with most of its voxels), whether a second
    particle holds more than 20 % (shared: the gap between two particles) and whether it is a
    surface dent (voxels next to the outside, depth in the envelope). The measurements then run
    by groups: the particles whose box starts in one slab and the features they own, on one cut
@@ -479,7 +479,8 @@ def _split_big(comp, c: int, sl: tuple, plab, base: int, options, scratch: Path,
         markers, n, unproven = _slab_seeds(edt, c, _seed_halo(top), options.split_h_voxels, scratch, k, 1, scheduler)
     first, sizes = np.full(n + 1, -1, np.int64), np.zeros(n + 1, np.int64)
     parts = (((z0, _cluster_block(comp, c, sl, z0, z1).astype(np.int32), None, None) for z0, z1 in _slabs(nz, k))
-             if markers is None else _slab_watershed(comp, c, sl, edt, markers, _watershed_halo(top), k, batch, scheduler))
+             if markers is None
+             else _slab_watershed(comp, c, sl, edt, markers, _watershed_halo(top), k, batch, scheduler))
     done, pending, mismatch = np.zeros(nz, bool), [], 0
     for z0, lab, below, above in parts:
         at = (slice(sl[0].start + z0, sl[0].start + z0 + lab.shape[0]),) + tuple(sl[1:])
