@@ -32,8 +32,9 @@ in a scratch folder and the work is cut in pieces, each a task of
    measurement learns from each whole feature is counted slab by slab: its size, first voxel, box,
    owner (the particle with most of its voxels), whether a second particle holds more than 20 %
    (shared: the gap between two particles) and whether it is a surface dent (voxels next to the
-   outside, depth in the envelope). The measurements then run by groups: the particles whose box starts in one slab and the features they own, on one cut
-   of the cluster's box that holds them whole with the margin; one
+   outside, depth in the envelope). The measurements then run by groups: the particles whose box
+   starts in one slab and the features they own, on one cut of the cluster's box that holds them
+   whole with the margin; one
    :func:`layerscope.tomo.measure._features` call per group, with the dropped features (shared,
    dents) dropped in rank order as the whole-cluster loop drops them. Each feature is measured
    once, by the group of its owner. On the test volumes (a 96^3 percolating phantom in slabs of
