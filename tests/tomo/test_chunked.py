@@ -297,3 +297,60 @@ def test_tube_in_slabs_one_particle_or_flagged(monkeypatch):
     capped = analyse(vol, opts, scheduler="sync")
     assert len(exact.particles) == 1 and "seeds_unproven" not in [f["code"] for f in exact.flags]
     assert len(capped.particles) == 2 and "seeds_unproven" in [f["code"] for f in capped.flags]
+
+
+def test_seed_check_stops_at_the_first_unproven_slab_that_cannot_grow(tmp_path, monkeypatch):
+    """The tube's edt in slabs of 8 with the seed regrowth capped (0 voxels): the check runs on every slab until one
+    fails (the false seed in slab 8:16), then is skipped where its answer could only be the flag (no slab can grow):
+    those slabs come back unchecked (None) and are counted unproven; the seeds are the same (the check never changes
+    them): the false seed and the true one, 2 markers. With regrowth allowed every cut slab is checked."""
+    import layerscope.tomo.chunked as chunked
+
+    z = np.arange(120.0)
+    r = np.where(z < 20, 5 + np.exp(-((z - 10) / 4) ** 2), 5 + (z - 20) * 5 / 90)
+    zz, yy, xx = np.meshgrid(z, np.arange(25.0) - 12, np.arange(25.0) - 12, indexing="ij")
+    edt = ndi.distance_transform_edt((yy ** 2 + xx ** 2) <= r[:, None, None] ** 2)
+    hmax, seen = chunked._hmax_task, {}
+
+    def spy(item, **kwargs):
+        out = hmax(item, **kwargs)
+        seen[out[0]] = out[2]
+        return out
+
+    monkeypatch.setattr(chunked, "_hmax_task", spy)
+    monkeypatch.setattr(chunked, "MAX_SEED_BLOCK_VOXELS", 0)
+    halo = chunked._seed_halo(edt.max())
+    markers, n, unproven = chunked._slab_seeds(edt, 1, halo, 2.0, tmp_path, 8, 1, "sync")
+    exact = [seen[z0] for z0 in range(0, 120, 8)]
+    assert exact[:2] == [True, False] and exact[2:] == [None] * 13
+    assert n == 2 and unproven == 14
+    seen.clear()
+    monkeypatch.setattr(chunked, "MAX_SEED_BLOCK_VOXELS", 10 ** 9)
+    markers, n, unproven = chunked._slab_seeds(edt, 1, halo, 2.0, tmp_path, 8, 1, "sync")
+    assert None not in seen.values() and n == 1 and unproven == 0
+
+
+def test_watershed_slabs_compared_on_their_overlap(monkeypatch):
+    """A prolate particle (seed at z 16) touching a sphere (seed at z 37) across z 30, split in slabs of 8. With the
+    watershed halo of twice the largest distance + 4 the labels equal the whole cluster's and no flag is set. With a
+    halo of 1 slice (grown only until every core voxel is reached) the slab 24:32 sees the sphere's seed but not the
+    prolate one and floods the prolate's end from the sphere: 361 voxels differ from the whole cluster, and the
+    neighbouring slab labels its halo otherwise there, so the flag ``watershed_slabs_disagree`` is set."""
+    import layerscope.tomo.chunked as chunked
+
+    z, y, x = np.meshgrid(np.arange(44.0), np.arange(20.0), np.arange(20.0), indexing="ij")
+    a = ((z - 14) / 14) ** 2 + ((y - 10) / 8) ** 2 + ((x - 10) / 8) ** 2 <= 1
+    b = (z - 35) ** 2 + (y - 10) ** 2 + (x - 10) ** 2 <= 7.5 ** 2
+    vol = Volume(np.pad((a | b).astype(np.uint8), 2), 50.0, labels=True)
+    opts = TomoOptions(particle_label=1, min_particle_voxels=50, crack_max_width_nm=0.0, out_of_core=True,
+                       slab_slices=8)
+    whole = analyse(vol, opts, scheduler="sync")
+    monkeypatch.setattr(chunked, "MAX_CLUSTER_VOXELS", 10 ** 3)
+    pieces = analyse(vol, opts, scheduler="sync")
+    monkeypatch.setattr(chunked, "_watershed_halo", lambda top: 1)
+    short = analyse(vol, opts, scheduler="sync")
+    codes = [f["code"] for f in pieces.flags]
+    assert len(whole.particles) == 2 and "watershed_slabs_disagree" not in codes
+    _same(whole, pieces)
+    differ = np.count_nonzero(np.asarray(whole.particle_labels) != np.asarray(short.particle_labels))
+    assert differ == 361 and "watershed_slabs_disagree" in [f["code"] for f in short.flags]

@@ -293,8 +293,14 @@ def _measure_chunked(vol: Volume, options: TomoOptions, close: int, flags: list,
     if r["unproven_seed_slabs"]:
         flags.append({"code": "seeds_unproven", "message": f"{r['unproven_seed_slabs']} slab(s) of a particle "
                       "cluster too big to hold were split with watershed seeds not proven equal to the whole "
-                      "cluster's (equal on every volume tested; docs/validation.md): check the split of touching "
+                      "cluster's (failed the check, or not checked after one failed where no slab could grow; "
+                      "equal on every volume tested; docs/validation.md): check the split of touching "
                       "particles in the overlays, or run without --out-of-core where the volume fits in memory"})
+    if r["watershed_overlap_mismatch_voxels"]:
+        flags.append({"code": "watershed_slabs_disagree", "message": f"{r['watershed_overlap_mismatch_voxels']} "
+                      "voxel(s) of a particle cluster too big to hold are labelled differently by two neighbouring "
+                      "watershed slabs where their halos overlap: particle boundaries there are not the whole "
+                      "cluster's; run without --out-of-core where the volume fits in memory"})
     parts = _particle_rows(r["particle_geometry"], r["cracks"], r["pores"], vol.voxel_size_nm)
     return parts, r["cracks"], r["pores"], r["particle_labels"], r["feature_labels"], r["kinds"], r["levels"]
 

@@ -21,16 +21,20 @@ in a scratch folder and the work is cut in pieces, each a task of
    and the next slabs start at it), the h-maxima seeds with a halo of the largest distance plus 4 (exact: a slab's
    seed whose voxels above its value minus ``h`` reach a cut face of the slab's block is not known
    to be a seed of the whole box, and the slab is done again with twice the halo while its block stays
-   within :data:`MAX_SEED_BLOCK_VOXELS`; beyond, it is counted and flagged ``seeds_unproven``), labelled
+   within :data:`MAX_SEED_BLOCK_VOXELS`; beyond, it is counted and flagged ``seeds_unproven``, and the
+   check is skipped on the next slabs that could not grow either: its answer would only be that flag;
+   one h-maxima task at a time, the largest memory per voxel), labelled
    across slab faces (global seed ids), then the watershed with a halo of twice the largest
    distance plus 4, keeping the core (a slab with a core voxel no seed reaches is done again with
-   twice the halo). Then the dark features of the cluster are labelled slab by slab across faces
-   and what the whole-cluster measurement learns from each whole feature is counted slab by slab:
-   its size, first voxel, box, owner (the particle with most of its voxels), whether a second
-   particle holds more than 20 % (shared: the gap between two particles) and whether it is a
-   surface dent (voxels next to the outside, depth in the envelope). The measurements then run
-   by groups: the particles whose box starts in one slab and the features they own, on one cut
-   of the cluster's box that holds them whole with the margin; one
+   twice the halo; neighbouring slabs' labels are compared where a slab's halo overlaps the next
+   core, and a difference is counted and flagged ``watershed_slabs_disagree``). Then the dark
+   features of the cluster are labelled slab by slab across faces and what the whole-cluster
+   measurement learns from each whole feature is counted slab by slab: its size, first voxel, box,
+   owner (the particle with most of its voxels), whether a second particle holds more than 20 %
+   (shared: the gap between two particles) and whether it is a surface dent (voxels next to the
+   outside, depth in the envelope). The measurements then run by groups: the particles whose box
+   starts in one slab and the features they own, on one cut of the cluster's box that holds them
+   whole with the margin; one
    :func:`layerscope.tomo.measure._features` call per group, with the dropped features (shared,
    dents) dropped in rank order as the whole-cluster loop drops them. Each feature is measured
    once, by the group of its owner. On the test volumes (a 96^3 percolating phantom in slabs of
@@ -39,7 +43,8 @@ in a scratch folder and the work is cut in pieces, each a task of
 
 Peak memory is therefore a few slabs plus the largest cluster below the limit (with its margin), or
 for a bigger cluster one slab task per worker: a slab of its box with halos (split), or a group's
-cut (a slab plus the particles' and owned features' reach plus the margin, full width of the box).
+cut (a slab plus the particles' and owned features' reach plus the margin, full width of the box);
+the h-maxima slab (about 100 bytes a voxel of the slab and its halos) one at a time.
 The numbers equal the in-memory analysis (tested on phantoms).
 """
 
@@ -272,7 +277,7 @@ def _cluster_block(comp: np.ndarray, c: int, sl: tuple, z0: int, z1: int) -> np.
 def _edt_task(item):
     """Distance transform of one slab of a cluster's mask with a halo: the core and its maximum."""
     z0, z1, lo, block = item
-    core = ndi.distance_transform_edt(block)[lo:lo + z1 - z0]
+    core = ndi.distance_transform_edt(block)[lo:lo + z1 - z0].copy()  # not a view that keeps the halos alive
     return z0, core, float(core.max(initial=0.0))
 
 
@@ -322,8 +327,15 @@ def _slab_edt(comp, c: int, sl: tuple, scratch: Path, k: int, batch: int, schedu
     return edt
 
 
+def _seed_block_grows(core: int, halo: int, n_slices: int, area: int) -> bool:
+    """Whether an h-maxima slab of ``core`` slices, done again with twice its ``halo``, stays within
+    :data:`MAX_SEED_BLOCK_VOXELS` (``area``: voxels of one z slice of the box)."""
+    return min(n_slices, core + 4 * halo) * area <= MAX_SEED_BLOCK_VOXELS
+
+
 def _hmax_task(item, *, h_voxels: float, n_slices: int):
-    """h-maxima of one slab of a distance transform with a halo: the core and whether it is exact.
+    """h-maxima of one slab of a distance transform with a halo: the core and whether it is exact
+    (None: not checked, see below).
 
     A voxel ``x`` is a seed when no path from it to a higher voxel stays above ``f(x) - h`` (skimage
     reconstructs ``f - h`` by dilation under ``f``). A block sees fewer paths, so every seed of the whole
@@ -331,16 +343,24 @@ def _hmax_task(item, *, h_voxels: float, n_slices: int):
     it above ``f(x) - h`` (26-connected) do not reach a cut face of the block (slices ``a:b`` of ``n_slices``;
     then they are the same in the whole box). Checked at once for all seeds: the largest level at which
     ``x`` joins a cut face is the reconstruction by dilation of ``f`` on the cut faces under ``f``.
+
+    The check costs as much as the h-maxima. With ``settled`` (the item's last element: a slab of the
+    cluster already failed it and stays unproven) it is skipped where its answer can only be the flag,
+    i.e. where the slab could not be done again (:func:`_seed_block_grows`): the slab is then returned
+    unchecked (None) and counted unproven with the failed one.
     """
     from skimage.morphology import h_maxima, reconstruction
 
-    z0, z1, lo, block = item
+    z0, z1, lo, block, settled = item
     core = slice(lo, lo + z1 - z0)
     a = z0 - lo
     cut = (a > 0, a + block.shape[0] < n_slices)
     peaks = h_maxima(block, h_voxels)[core] > 0
     if not any(cut):
         return z0, peaks, True
+    halo = max(lo, block.shape[0] - lo - (z1 - z0))  # the halo asked for: a clipped side is shorter
+    if settled and not _seed_block_grows(z1 - z0, halo, n_slices, int(np.prod(block.shape[1:]))):
+        return z0, peaks, None
     if h_voxels > np.ptp(block):  # skimage finds no seed at all; the whole box may have one here
         return z0, peaks, False
     if not peaks.any():
@@ -350,18 +370,23 @@ def _hmax_task(item, *, h_voxels: float, n_slices: int):
         if side:
             seed[at] = block[at]
     joins = reconstruction(seed, block, method="dilation")[core]
+    del seed
     f = block[core]
     shifted = f - h_voxels - 2 * np.finfo(f.dtype).resolution * np.abs(f)  # as skimage's h_maxima
     return z0, peaks, not np.any(peaks & (joins > shifted))
 
 
-def _watershed_task(item):
-    """Watershed of one slab with a halo (global seed ids): the core and whether every core voxel was reached."""
+def _watershed_task(item, *, edge: int):
+    """Watershed of one slab with a halo (global seed ids): the core, whether every core voxel was reached, and
+    the labels of the halo on up to ``edge`` slices next to the core below and above (the neighbouring slabs' cores,
+    for :func:`_overlap_mismatch`)."""
     from skimage.segmentation import watershed
 
     z0, z1, lo, edt, markers, mask = item
-    lab = watershed(-edt, markers, mask=mask)[lo:lo + z1 - z0]
-    return z0, lab, not np.any(mask[lo:lo + z1 - z0] & (lab == 0))
+    lab = watershed(-edt, markers, mask=mask)
+    hi = lo + z1 - z0
+    core = lab[lo:hi].copy()  # copies: a view would keep the whole block alive while the result waits
+    return z0, core, not np.any(mask[lo:hi] & (core == 0)), lab[max(0, lo - edge):lo].copy(), lab[hi:hi + edge].copy()
 
 
 def _slab_seeds(edt: np.ndarray, c: int, halo: int, h_voxels: float, scratch: Path, k: int, batch: int, scheduler):
@@ -369,17 +394,25 @@ def _slab_seeds(edt: np.ndarray, c: int, halo: int, h_voxels: float, scratch: Pa
 
     Exact where affordable: a slab whose seeds might not be seeds of the whole box (:func:`_hmax_task`) is
     done again with twice the halo while the block stays within :data:`MAX_SEED_BLOCK_VOXELS`; returns the
-    markers, their count and the number of slabs kept unproven."""
+    markers, their count and the number of slabs kept unproven (failed the check, or not checked once a
+    slab of the cluster had failed it where no regrowth was allowed: the flag is then set either way).
+
+    ``batch``: slab tasks at a time (:func:`_split_big` gives 1: skimage's reconstruction takes about
+    100 bytes a voxel of the block, the most of the whole analysis; two at once set the peak of the
+    256^3 benchmark)."""
     nz, area = edt.shape[0], int(np.prod(edt.shape[1:]))
+    settled = [False]
 
     def redo(z0, z1, h, out):
-        grown = min(nz, z1 - z0 + 4 * h) * area
-        return None if out[2] or grown > MAX_SEED_BLOCK_VOXELS else 2 * h
+        if out[2] or not _seed_block_grows(z1 - z0, h, nz, area):
+            settled[0] = settled[0] or not out[2]
+            return None
+        return 2 * h
 
     peaks = _scratch(scratch, f"peaks-{c}", bool, edt.shape)
     unproven = 0
-    for z0, z1, (_, core, exact) in _retry_slabs(nz, k, halo, lambda a, b: (np.asarray(edt[a:b]),), _hmax_task,
-                                                 redo, batch, scheduler, h_voxels=h_voxels, n_slices=nz):
+    for z0, z1, (_, core, exact) in _retry_slabs(nz, k, halo, lambda a, b: (np.asarray(edt[a:b]), settled[0]),
+                                                 _hmax_task, redo, batch, scheduler, h_voxels=h_voxels, n_slices=nz):
         peaks[z0:z1] = core
         unproven += not exact
     markers = _scratch(scratch, f"markers-{c}", np.int32, edt.shape)
@@ -387,15 +420,43 @@ def _slab_seeds(edt: np.ndarray, c: int, halo: int, h_voxels: float, scratch: Pa
     return markers, n, unproven
 
 
+def _watershed_halo(top: float) -> int:
+    """First halo (z slices) of the watershed slabs for a distance transform whose largest value is ``top``
+    (voxels): twice a particle radius plus 4 (a cost choice: a slab's reach is checked, its flood order is
+    compared with its neighbours' on the overlap, :func:`_overlap_mismatch`)."""
+    return 2 * int(np.ceil(top)) + 4
+
+
 def _slab_watershed(comp, c: int, sl: tuple, edt, markers, halo: int, k: int, batch: int, scheduler):
-    """Yield ``(z0, labels)`` of the cluster's watershed slab by slab (box coordinates); a slab with a core
-    voxel that no seed of its halo reaches is done again with twice the halo."""
+    """Yield ``(z0, labels, below, above)`` of the cluster's watershed slab by slab (box coordinates; ``below``
+    and ``above``: the slab's labels on up to ``k`` halo slices next to its core); a slab with a core voxel that
+    no seed of its halo reaches is done again with twice the halo."""
     def block_of(a: int, b: int) -> tuple:
         return np.asarray(edt[a:b]), np.asarray(markers[a:b]), _cluster_block(comp, c, sl, a, b)
 
-    for z0, _, (_, lab, ok) in _retry_slabs(edt.shape[0], k, halo, block_of, _watershed_task,
-                                            lambda z0, z1, h, out: None if out[2] else 2 * h, batch, scheduler):
-        yield z0, lab
+    for z0, _, (_, lab, ok, below, above) in _retry_slabs(edt.shape[0], k, halo, block_of, _watershed_task,
+                                                          lambda z0, z1, h, out: None if out[2] else 2 * h, batch,
+                                                          scheduler, edge=k):
+        yield z0, lab, below, above
+
+
+def _overlap_mismatch(plab, sl: tuple, base: int, pending: list, done: np.ndarray) -> int:
+    """Voxels where a slab's watershed labels its halo otherwise than the neighbouring slab labels them in its core.
+
+    ``pending``: ``(z, labels)`` halo parts (box z of their first slice; 0 outside the cluster or not reached
+    there); those whose slices are all written (``done``, per box slice) are compared with ``plab`` (provisional ids
+    ``base + id``) and removed. A mismatch proves that a slab's result differs from the whole box's (two halos,
+    two answers); agreement is evidence, not proof (both halos could miss the same far seed)."""
+    bad, keep = 0, []
+    for z, part in pending:
+        if not done[z:z + part.shape[0]].all():
+            keep.append((z, part))
+            continue
+        at = (slice(sl[0].start + z, sl[0].start + z + part.shape[0]),) + tuple(sl[1:])
+        here = part > 0
+        bad += int(np.count_nonzero(np.asarray(plab[at])[here] != part[here] + base))
+    pending[:] = keep
+    return bad
 
 
 def _split_big(comp, c: int, sl: tuple, plab, base: int, options, scratch: Path, k: int, batch: int, scheduler):
@@ -404,9 +465,10 @@ def _split_big(comp, c: int, sl: tuple, plab, base: int, options, scratch: Path,
     Distance transform exact (halo checked), h-maxima seeds exact (on slabs with a halo of
     :func:`_seed_halo`, each checked and grown until its seeds are the whole box's or its block would
     exceed :data:`MAX_SEED_BLOCK_VOXELS`), seed ids global (labelled across slab faces), and the watershed with a
-    halo of twice the largest distance plus 4 (reach checked). Writes the
-    provisional ids ``base + seed id`` into ``plab``; returns each id's first seed voxel and size, and the
-    number of seed slabs kept unproven (:func:`_slab_seeds`).
+    halo of twice the largest distance plus 4 (reach checked; :func:`_watershed_halo`). Writes the
+    provisional ids ``base + seed id`` into ``plab``; returns each id's first seed voxel and size, the
+    number of seed slabs kept unproven (:func:`_slab_seeds`) and the voxels where neighbouring watershed
+    slabs disagree on their overlap (:func:`_overlap_mismatch`).
     """
     shape, nz = plab.shape, sl[0].stop - sl[0].start
     batch = max(1, batch // 2)  # one slab task per worker: each holds a slab and two halos of the box
@@ -415,32 +477,37 @@ def _split_big(comp, c: int, sl: tuple, plab, base: int, options, scratch: Path,
     else:
         edt = _slab_edt(comp, c, sl, scratch, k, batch, scheduler)
         top = max(float(np.asarray(edt[z0:z1]).max(initial=0.0)) for z0, z1 in _slabs(nz, k))
-        halo = 2 * int(np.ceil(top)) + 4
-        markers, n, unproven = _slab_seeds(edt, c, _seed_halo(top), options.split_h_voxels, scratch, k, batch,
-                                           scheduler)
+        markers, n, unproven = _slab_seeds(edt, c, _seed_halo(top), options.split_h_voxels, scratch, k, 1, scheduler)
     first, sizes = np.full(n + 1, -1, np.int64), np.zeros(n + 1, np.int64)
-    parts = (((z0, _cluster_block(comp, c, sl, z0, z1).astype(np.int32)) for z0, z1 in _slabs(nz, k)) if markers is None
-             else _slab_watershed(comp, c, sl, edt, markers, halo, k, batch, scheduler))
-    for z0, lab in parts:
+    parts = (((z0, _cluster_block(comp, c, sl, z0, z1).astype(np.int32), None, None) for z0, z1 in _slabs(nz, k))
+             if markers is None
+             else _slab_watershed(comp, c, sl, edt, markers, _watershed_halo(top), k, batch, scheduler))
+    done, pending, mismatch = np.zeros(nz, bool), [], 0
+    for z0, lab, below, above in parts:
         at = (slice(sl[0].start + z0, sl[0].start + z0 + lab.shape[0]),) + tuple(sl[1:])
         _write_crop(plab, at, lab, base)
+        done[z0:z0 + lab.shape[0]] = True
+        if below is not None:
+            pending += [(z0 - below.shape[0], below), (z0 + lab.shape[0], above)]
+            mismatch += _overlap_mismatch(plab, sl, base, pending, done)
         seeds = lab if markers is None else np.asarray(markers[z0:z0 + lab.shape[0]])
         f = _first_voxels(seeds, n, at, shape)
         first = np.where((first < 0) | ((f >= 0) & (f < first)), f, first)
         sizes += np.bincount(lab.ravel(), minlength=n + 1)
-    return first, sizes, unproven
+    return first, sizes, unproven, mismatch
 
 
 def _particles(comp, n, boxes, options, scratch: Path, k: int, batch: int, scheduler):
-    """Particle ids (memory map), numbered and filtered by size as the in-memory labelling does, and the number of
-    seed slabs of split clusters kept unproven (:func:`_slab_seeds`)."""
+    """Particle ids (memory map), numbered and filtered by size as the in-memory labelling does, the number of
+    seed slabs of split clusters kept unproven (:func:`_slab_seeds`) and the voxels where their watershed
+    slabs disagree on the overlap (:func:`_overlap_mismatch`)."""
     shape = comp.shape
     plab = _scratch(scratch, "particles", np.int32, shape)
-    keys, base, n_unproven = [], 0, 0
+    keys, base, n_unproven, n_mismatch = [], 0, 0, 0
     items = [(c, _box(boxes[c], 1, shape)) for c in range(1, n + 1)]
     for c, sl in [it for it in items if _big(boxes[it[0]])]:
-        first, sizes, unproven = _split_big(comp, c, sl, plab, base, options, scratch, k, batch, scheduler)
-        n_unproven += unproven
+        first, sizes, unproven, mismatch = _split_big(comp, c, sl, plab, base, options, scratch, k, batch, scheduler)
+        n_unproven, n_mismatch = n_unproven + unproven, n_mismatch + mismatch
         keys += [(int(first[i]), base + i) for i in range(1, len(sizes))
                  if sizes[i] >= options.min_particle_voxels and first[i] >= 0]
         base += len(sizes) - 1
@@ -453,7 +520,7 @@ def _particles(comp, n, boxes, options, scratch: Path, k: int, batch: int, sched
                      if sizes[i] >= options.min_particle_voxels and first[i] >= 0]
             base += len(sizes) - 1
     _relabel(plab, _numbering(keys, base), k)
-    return plab, n_unproven
+    return plab, n_unproven, n_mismatch
 
 
 def _measure_task(item, *, options, voxel_nm: float, close: int, levels: dict, shape):
@@ -741,7 +808,9 @@ def analyse_volume_chunked(vol, options, *, close: int, scheduler: Any = None, s
     dict
         ``levels``, ``particle_labels`` and ``feature_labels`` (memory maps), ``particle_geometry``
         (rows for :func:`layerscope.tomo.measure._particle_rows`), ``cracks``, ``pores``, ``kinds`` and
-        ``unproven_seed_slabs`` (seed slabs of split clusters not proven equal to the whole cluster's).
+        ``unproven_seed_slabs`` (seed slabs of split clusters not proven equal to the whole cluster's) and
+        ``watershed_overlap_mismatch_voxels`` (voxels where two watershed slabs of a split cluster label their
+        overlap differently: then the particle labels are not the whole cluster's there).
     """
     import tempfile
 
@@ -756,8 +825,9 @@ def analyse_volume_chunked(vol, options, *, close: int, scheduler: Any = None, s
         solid, env = _solid_and_envelope(vol.data, options, levels, close, scratch, slab_slices, batch, scheduler)
         comp, n, boxes = _clusters(env, scratch, slab_slices)
         del env
-        plab, unproven = _particles(comp, n, boxes, options, scratch, slab_slices, batch, scheduler)
+        plab, unproven, mismatch = _particles(comp, n, boxes, options, scratch, slab_slices, batch, scheduler)
         ct, pt, feats, kinds, geometry = _measure(vol, solid, plab, comp, n, boxes, options, levels, close, scratch,
                                                   slab_slices, batch, scheduler)
     return {"levels": levels, "particle_labels": plab, "feature_labels": feats, "particle_geometry": geometry,
-            "cracks": ct, "pores": pt, "kinds": kinds, "unproven_seed_slabs": unproven}
+            "cracks": ct, "pores": pt, "kinds": kinds, "unproven_seed_slabs": unproven,
+            "watershed_overlap_mismatch_voxels": mismatch}
