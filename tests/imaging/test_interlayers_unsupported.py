@@ -116,6 +116,23 @@ def test_a_four_pair_glide_stands_only_above_the_registry_noise(sigma, want):
     assert (st[:20, 0] == "O3").all() and (st[24:, 0] == "O3").all()
 
 
+def test_a_dropped_glide_keeps_its_own_segment():
+    # the noisy four-pair glide above (sites 20-23) beside two sites without a pair (24-25, off the O3
+    # lattice: not extended): all six unknown, but the glide's sites stay one segment of their own, as
+    # when they were a glide, so that dropping the step does not regroup the sites a fill is reported for
+    read = _noisy_read(40, 0.14)
+    read.update({20 + k: ("off", r, 0.3) for k, r in enumerate([0.13, 0.15, 0.17, 0.15])})
+    read.update({24: ("", np.nan, 0.3), 25: ("", np.nan, 0.3)})
+    g = _gap(read, n=40)
+    li = (g["kind"] == "Li") & g["u_nm"].between(23.5 * D_T, 26 * D_T)
+    g.loc[li, "pair"] = -1
+    t = interlayer_table(g)
+    rows = [t[(t["u_start_nm"] <= (i + S_O3 + 0.3) * D_T + 1e-9) & (t["u_end_nm"] >= (i + S_O3 + 0.3) * D_T - 1e-9)]
+            for i in (20, 24)]
+    assert [r["step"].iloc[0] for r in rows] == ["unknown", "unknown"]
+    assert [int(r["n_sites"].iloc[0]) for r in rows] == [4, 2]
+
+
 def test_a_long_glide_stands_in_a_noisy_image():
     # 16 pairs 0.17 spacings off every stacking, each read with 0.14 spacings of noise like the rest of the
     # image: their mean is known to 0.035, well beyond 3 errors from O1 and O3: a measured glide

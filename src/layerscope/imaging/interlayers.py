@@ -37,7 +37,7 @@ glide, a short run at a step change whose own pairs do not read its registry or 
 another stacking, a glide whose own pairs do not lie off every stacking by three standard errors of the
 image's registry noise); both are then
 extended like pair-less sites where the TM lattices allow. Extended and measured sites never share
-a segment.
+a segment, nor do the sites of a dropped glide and their neighbours (its segment's fill stays as it was).
 """
 
 from __future__ import annotations
@@ -686,12 +686,15 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
         li["environment"] = ""
     tm = columns[columns["kind"] == "TM"]
     d_t = _inplane_spacing(columns, tm) if len(tm) else float("nan")
+    # A glide's sites stay one segment when the glide is dropped (unknown or extended): dropping a step does
+    # not regroup the sites whose fill the segment reports.
+    was_glide = np.where(li["relation"].to_numpy() == "off", "|off", "")
     if np.isfinite(d_t):
         li["relation"], li["step_source"] = extend_steps(li, tm, inplane_spacing_nm=d_t)
     else:
         li["step_source"] = np.where(li["relation"] == "", "none", "measured")
     li["segment"] = np.zeros(len(li), dtype=int)
-    runs = (li["relation"] + "|" + li["step_source"]).to_numpy()
+    runs = (li["relation"] + "|" + li["step_source"]).to_numpy() + was_glide
     for _, idx in li.groupby("layer", sort=True).indices.items():
         li.loc[idx, "segment"] = _segments(runs[idx], max_sites)
     if "mixing_sem" in li and "mixing" in li:
