@@ -86,7 +86,7 @@ UNSUPPORTED_GLIDE_PAIRS = 3
 #: :func:`drop_unsupported_runs`, rules (c) and (d)): every short run of an image (void rims, layer ends) is
 #: such a test, so two would let about one in twenty through on noise alone. Random draws 56 and 79 (0.15 nm
 #: probe, per-pair scatter 0.14-0.15 spacings): their wrong rim glides of 3-4 pairs lie 1.2-2.4 errors off
-#: their nearest stacking, their wrong one-pair runs at a change 1.0-1.6 errors from the right stacking.
+#: their nearest stacking, their wrong one-pair runs at a change 1.0-1.8 errors from the right stacking.
 REGISTRY_SIGNIFICANCE = 3.0
 #: Fewest TM pairs in stacking runs the image's per-pair registry scatter is measured from.
 NOISE_MIN_PAIRS = 10
