@@ -35,8 +35,7 @@ between the layers, e.g. at a spinel edge by the field edge) is ``unknown`` too
 contradicts (:func:`drop_unsupported_runs`: a one- or two-pair island of another stacking, a short
 glide, a short run at a step change whose own pairs do not read its registry or cannot tell it from
 another stacking, a glide whose own pairs do not lie off every stacking by three standard errors of the
-image's registry noise); both are then
-extended like pair-less sites where the TM lattices allow. Extended and measured sites never share
+image's registry noise); both are then extended like pair-less sites where the TM lattices allow. Extended and measured sites never share
 a segment, nor do the sites of a dropped glide and their neighbours (its segment's fill stays as it was).
 """
 
@@ -442,8 +441,8 @@ def drop_unsupported_runs(li: pd.DataFrame, rel: np.ndarray, source: np.ndarray,
     registry lies more than ``EXTEND_TOLERANCE`` off its step's mean over the image (its label came
     from the smoothing window of the neighbours, not from its pairs) or within ``REGISTRY_SIGNIFICANCE``
     standard errors (below) of another stacking's (its pairs cannot tell the two apart: one pair under a
-    0.15 nm probe never can); and (d) a glide run of any length
-    whose own pairs do not put it off every stacking: the circular mean of their registries lies within
+    0.15 nm probe never can); and (d) a glide run of any length whose own pairs do not put it off every
+    stacking: the circular mean of their registries lies within
     ``REGISTRY_SIGNIFICANCE`` standard errors of a stacking's mean registry over the image (the error: the
     larger of the image's per-pair registry scatter, :func:`_registry_noise`, and the run's own, over the
     square root of its pairs; a run without pairs of its own is unsupported). Where the window of the
