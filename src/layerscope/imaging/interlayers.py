@@ -36,9 +36,10 @@ outside the field). A short measured run resting on a TM column that lies off it
 between the layers, e.g. at a spinel edge by the field edge) is ``unknown`` too
 (:func:`drop_off_layer_steps`), as is a short measured run that the stacking of its gap beside it
 contradicts (:func:`drop_unsupported_runs`: a one- or two-pair island of another stacking, a short
-glide, a short run at a step change whose own pairs do not read its registry); both are then
-extended like pair-less sites where the TM lattices allow. Extended and measured sites never share
-a segment.
+glide, a short run at a step change whose own pairs do not read its registry or cannot tell it from
+another stacking, a glide whose own pairs do not lie off every stacking by three standard errors of the
+image's registry noise); both are then extended like pair-less sites where the TM lattices allow. Extended and measured sites never share
+a segment, nor do the sites of a dropped glide and their neighbours (its segment's fill stays as it was).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ import pandas as pd
 from layerscope.imaging.lattice import wrap_half
 
 __all__ = ["interlayer_table", "extend_steps", "drop_off_layer_steps", "drop_unsupported_runs", "MIXING_THRESHOLD",
-           "MIXING_SYSTEMATIC", "POOL_CHI2", "split_fill_changes", "SPLIT_MIN_SITES"]
+           "MIXING_SYSTEMATIC", "POOL_CHI2", "split_fill_changes", "SPLIT_MIN_SITES", "REGISTRY_SIGNIFICANCE"]
 
 #: Mixing index above which a Li layer holds TM: the Li columns and the O tails give 0.02-0.06
 #: (docs/validation.md), a 10 % exchange about 0.1 more.
@@ -82,6 +83,15 @@ UNSUPPORTED_PAIRS = 2
 #: Most TM pairs of its own a glide ("off") run beside a stacking run of its gap, or a run at a step change
 #: whose own registry does not read its stacking, may hold and still be dropped.
 UNSUPPORTED_GLIDE_PAIRS = 3
+#: Standard errors by which the mean registry of a run's own TM pairs must lie off every stacking's registry
+#: for a glide to stand, and off every other stacking's for a short run at a step change (see
+#: :func:`drop_unsupported_runs`, rules (c) and (d)): every short run of an image (void rims, layer ends) is
+#: such a test, so two would let about one in twenty through on noise alone. Random draws 56 and 79 (0.15 nm
+#: probe, per-pair scatter 0.14-0.15 spacings): their wrong rim glides of 3-4 pairs lie 1.2-2.4 errors off
+#: their nearest stacking, their wrong one-pair runs at a change 1.0-1.8 errors from the right stacking.
+REGISTRY_SIGNIFICANCE = 3.0
+#: Fewest TM pairs in stacking runs the image's per-pair registry scatter is measured from.
+NOISE_MIN_PAIRS = 10
 
 _COLUMNS = ["li_layer", "upper_tm_layer", "lower_tm_layer", "segment", "n_sites", "u_start_nm", "u_end_nm",
             "x_nm", "y_nm", "step", "step_source", "registry", "registry_sem", "environment", "li_fill", "li_fill_sem",
@@ -470,9 +480,18 @@ def drop_unsupported_runs(li: pd.DataFrame, rel: np.ndarray, source: np.ndarray,
     side (a glide shifts a whole block: it runs along the gap), and so is (c) a stacking run of at most
     ``UNSUPPORTED_GLIDE_PAIRS`` pairs beside a run of another step (or a glide) whose own pairs' mean
     registry lies more than ``EXTEND_TOLERANCE`` off its step's mean over the image (its label came
-    from the smoothing window of the neighbours, not from its pairs). All become ``unknown``;
-    :func:`extend_steps` then gives them the step beside them only where their sites sit where that
-    stacking puts them on the TM lattices.
+    from the smoothing window of the neighbours, not from its pairs) or within ``REGISTRY_SIGNIFICANCE``
+    standard errors (below) of another stacking's (its pairs cannot tell the two apart: one pair under a
+    0.15 nm probe never can); and (d) a glide run of any length whose own pairs do not put it off every
+    stacking: the circular mean of their registries lies within
+    ``REGISTRY_SIGNIFICANCE`` standard errors of a stacking's mean registry over the image (the error: the
+    larger of the image's per-pair registry scatter, :func:`_registry_noise`, and the run's own, over the
+    square root of its pairs; a run without pairs of its own is unsupported). Where the window of the
+    smoothed registry is cut short (a void rim, a layer end) a few noisy pairs read "off" by chance: under
+    a 0.15 nm probe the per-pair scatter is 0.14 spacings and 3-4 rim pairs lie 0.1-0.2 off a stacking.
+    Glides are judged first, and a glide so dropped is no step change for the runs beside it (rule (c)).
+    All become ``unknown``; :func:`extend_steps` then gives them the step beside them only where their
+    sites sit where that stacking puts them on the TM lattices.
 
     Parameters
     ----------
@@ -489,12 +508,18 @@ def drop_unsupported_runs(li: pd.DataFrame, rel: np.ndarray, source: np.ndarray,
     reg = li["registry"].to_numpy(dtype=float) if "registry" in li else np.full(len(li), np.nan)
     u_all = li["u_nm"].to_numpy(dtype=float)
     reach = EXTEND_REACH * inplane_spacing_nm
+    noise = _registry_noise(reg, rel, own, typical)
     for _, idx in li.groupby("layer", sort=True).indices.items():
-        lay = {"rel": rel[idx].copy(), "own": own[idx], "reg": reg[idx], "typical": typical, "u": u_all[idx]}
+        lay = {"rel": rel[idx].copy(), "own": own[idx], "reg": reg[idx], "typical": typical, "u": u_all[idx],
+               "noise": noise}
         runs = _runs(lay["rel"])
-        for i, run in enumerate(runs):
+        glide = [lay["rel"][run[0]] == "off" for run in runs]
+        for i in sorted(range(len(runs)), key=lambda j: not glide[j]):  # glides first
+            run = runs[i]
             if source[idx[run[0]]] == "measured" and _unsupported(i, runs, lay, reach):
                 rel[idx[run]], source[idx[run]] = "", "none"
+                if glide[i]:  # a glide dropped is no step change for the runs beside it
+                    lay["rel"][run] = ""
 
 
 def _trusted_sides(i: int, runs: list[np.ndarray], lay: dict, reach: float) -> list[str]:
@@ -509,18 +534,57 @@ def _trusted_sides(i: int, runs: list[np.ndarray], lay: dict, reach: float) -> l
     return out
 
 
+def _registry_noise(reg: np.ndarray, rel: np.ndarray, own: np.ndarray, typical: dict) -> float:
+    """Per-pair registry scatter of the image (column spacings): 1.4826 x the median absolute deviation of
+    the own TM pairs of the stacking runs from their stacking's mean registry; NaN below
+    :data:`NOISE_MIN_PAIRS` pairs."""
+    dev = [wrap_half(reg[(rel == r) & own] - typical[r]) for r in STEP_RELATIONS if np.isfinite(typical.get(r, np.nan))]
+    dev = np.concatenate(dev) if dev else np.empty(0)
+    dev = dev[np.isfinite(dev)]
+    return float(1.4826 * np.median(np.abs(dev))) if dev.size >= NOISE_MIN_PAIRS else float("nan")
+
+
+def _stacking_registries(typical: dict) -> dict:
+    """Registry (column spacings) of each stacking: its mean over the image, else its ideal (O1 0, O3 and
+    O3' the mirror of each other); stackings with neither are left out."""
+    o3, twin, o1 = (typical.get(r, np.nan) for r in STEP_RELATIONS)
+    out = {"O3": o3 if np.isfinite(o3) else -twin, "O3'": twin if np.isfinite(twin) else -o3,
+           "O1": o1 if np.isfinite(o1) else 0.0}
+    return {r: float(v) for r, v in out.items() if np.isfinite(v)}
+
+
+def _distinct(run: np.ndarray, lay: dict, registries: list[float]) -> bool:
+    """The mean registry of a run's own TM pairs lies more than ``REGISTRY_SIGNIFICANCE`` standard errors
+    from each of ``registries`` (column spacings); the error is the larger of the image's per-pair scatter
+    (``lay["noise"]``, :func:`_registry_noise`) and the run's own, over the square root of its pairs.
+    False for a run without pairs of its own."""
+    regs = lay["reg"][run][lay["own"][run]]
+    regs = regs[np.isfinite(regs)]
+    if regs.size == 0:
+        return False
+    mean = _circular_mean(regs)
+    scatter = float(np.std(wrap_half(regs - mean), ddof=1)) if regs.size > 1 else 0.0
+    noise = lay["noise"] if np.isfinite(lay["noise"]) else 0.0
+    se = max(noise, scatter) / np.sqrt(regs.size)
+    dist = np.abs(wrap_half(mean - np.asarray(registries, dtype=float)))
+    return bool(np.all(dist > REGISTRY_SIGNIFICANCE * se))
+
+
 def _unsupported(i: int, runs: list[np.ndarray], lay: dict, reach: float) -> bool:
-    """Run ``i`` of a layer is one :func:`drop_unsupported_runs` makes unknown (rules (a)-(c) there)."""
+    """Run ``i`` of a layer is one :func:`drop_unsupported_runs` makes unknown (rules (a)-(d) there)."""
     run = runs[i]
     r, pairs = lay["rel"][run[0]], int(lay["own"][run].sum())
     if r not in STEP_RELATIONS + ("off",):
         return False
     sides = _trusted_sides(i, runs, lay, reach)
+    stackings = _stacking_registries(lay["typical"])
     if r == "off":
-        return pairs <= UNSUPPORTED_GLIDE_PAIRS and len(sides) > 0
+        short = pairs <= UNSUPPORTED_GLIDE_PAIRS and len(sides) > 0
+        return short or not _distinct(run, lay, list(stackings.values()))
     island = pairs <= UNSUPPORTED_PAIRS and len(sides) == 2 and sides[0] == sides[1] != r
+    others = [v for k, v in stackings.items() if k != r]
     return island or (pairs <= UNSUPPORTED_GLIDE_PAIRS and _at_change(i, runs, lay, reach)
-                      and not _supported(run, lay))
+                      and not (_supported(run, lay) and _distinct(run, lay, others)))
 
 
 def extend_steps(li: pd.DataFrame, tm: pd.DataFrame, *, inplane_spacing_nm: float) -> tuple[np.ndarray, np.ndarray]:
@@ -666,12 +730,15 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
         li["environment"] = ""
     tm = columns[columns["kind"] == "TM"]
     d_t = _inplane_spacing(columns, tm) if len(tm) else float("nan")
+    # A glide's sites stay one segment when the glide is dropped (unknown or extended): dropping a step does
+    # not regroup the sites whose fill the segment reports.
+    was_glide = np.where(li["relation"].to_numpy() == "off", "|off", "")
     if np.isfinite(d_t):
         li["relation"], li["step_source"] = extend_steps(li, tm, inplane_spacing_nm=d_t)
     else:
         li["step_source"] = np.where(li["relation"] == "", "none", "measured")
     li["segment"] = np.zeros(len(li), dtype=int)
-    runs = (li["relation"] + "|" + li["step_source"]).to_numpy()
+    runs = (li["relation"] + "|" + li["step_source"]).to_numpy() + was_glide
     for _, idx in li.groupby("layer", sort=True).indices.items():
         li.loc[idx, "segment"] = _segments(runs[idx], max_sites)
     if "mixing_sem" in li and "mixing" in li:
