@@ -1,10 +1,10 @@
-"""``sitetests.is_count_image`` (read block by block, in the image's own type) against its definition."""
+"""``columns.is_count_image`` (read block by block, in the image's own type; also ``sitetests.is_count_image``) against its definition."""
 
 import numpy as np
 import pytest
 
-from layerscope.imaging import sitetests
-from layerscope.imaging.sitetests import is_count_image
+from layerscope.imaging import columns
+from layerscope.imaging.columns import is_count_image
 
 
 def _definition(image) -> bool:
@@ -42,7 +42,7 @@ def _images():
 
 @pytest.mark.parametrize("name", list(_images()))
 def test_count_image_matches_its_definition(name, monkeypatch):
-    monkeypatch.setattr(sitetests, "_COUNT_BLOCK", 1000)  # several blocks even for these small images
+    monkeypatch.setattr(columns, "_COUNT_BLOCK", 1000)  # several blocks even for these small images
     image, expected = _images()[name]
     assert is_count_image(image) is expected
     assert _definition(image) is expected

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from layerscope.imaging import columns as _col
+from layerscope.imaging.columns import is_count_image
 
 __all__ = ["amplitude_errors", "is_count_image", "mixing_decisions", "extend_layer_ends", "RIM_SIGNIFICANCE",
            "GAP_SIGNIFICANCE"]
@@ -38,37 +39,6 @@ RIM_SIGNIFICANCE = 5.0
 #: (one-sided Gaussian tail). Random draws 32, 37, 73, 82 (1.0-2.8e3 e/A^2): the half-occupied spinel
 #: TM columns the detector misses read 1.1-4.9 standard errors, empty sites at a void below 0.
 GAP_SIGNIFICANCE = 3.0
-
-
-#: Pixels per block of :func:`is_count_image` (2 MiB of float64: the block's temporaries stay in cache).
-_COUNT_BLOCK = 1 << 18
-
-
-def is_count_image(image: np.ndarray) -> bool:
-    """True for a non-negative integer-valued image (detected electrons): Poisson noise.
-
-    Its finite pixels must be >= 0, not all 0, and whole numbers (NaN and inf are ignored). Read
-    block by block in the image's own float or integer type (no float64 copy of the image: 4x
-    faster on a 2048² image; a float32 value is a whole number exactly when its float64 is).
-    """
-    data = np.asarray(image)
-    if data.dtype.kind in "iu":
-        return bool(data.size and data.min() >= 0 and data.max() > 0)
-    if data.dtype.kind != "f":
-        data = np.asarray(data, dtype=float)
-    flat = data.reshape(-1)
-    lo, hi = np.inf, -np.inf
-    for start in range(0, flat.size, _COUNT_BLOCK):
-        block = flat[start:start + _COUNT_BLOCK]
-        finite = np.isfinite(block)
-        if not finite.all():
-            block = block[finite]
-        if block.size == 0:
-            continue
-        lo, hi = min(lo, block.min()), max(hi, block.max())
-        if lo < 0 or not np.array_equal(block, np.rint(block)):
-            return False
-    return bool(hi > 0)
 
 
 def amplitude_errors(image: np.ndarray, x_nm: np.ndarray, y_nm: np.ndarray, *, pixel_size_nm: float, sigma_nm: float,
