@@ -180,15 +180,24 @@ def _spinel_balance(li: pd.DataFrame, key: np.ndarray, environment: pd.Series, f
         count_sem.loc[both] = np.sqrt(cb[both] + cd[both]) / 2
 
 
-def _pool_runs(fill: np.ndarray, sem: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _pool_runs(fill: np.ndarray, sem: np.ndarray, n: np.ndarray,
+               weights: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pooled fill, counting error and sites of the run each segment of one layer (in order) belongs to.
 
     Runs grow from the left while the fills agree: the reduced chi-square of the run's fills
     about their inverse-variance mean (errors: counting error and half of :data:`MIXING_SYSTEMATIC`)
     is at most :data:`POOL_CHI2`. A segment without a fill or an error is a run of its own.
+    ``weights`` (per segment: the sums over its sites of ``w``, ``w * index`` and ``(w * sem)^2``,
+    :func:`_site_weights`) pool a run's sites themselves, so that the run's fill does not depend on
+    where its segments were cut; without them the segments' means are pooled by their errors.
     """
     out_f, out_e, out_n = fill.copy(), sem.copy(), n.astype(float).copy()
     ok = np.isfinite(fill) & np.isfinite(sem) & (sem > 0)
+    if weights is None:
+        inv = np.where(ok, 1.0 / np.where(ok, sem, 1.0) ** 2, 0.0)
+        weights = (inv, np.where(ok, inv * fill, 0.0), inv)
+    sw, swm, sw2e2 = weights
     i = 0
     while i < fill.size:
         j = i + 1
@@ -198,11 +207,48 @@ def _pool_runs(fill: np.ndarray, sem: np.ndarray, n: np.ndarray) -> tuple[np.nda
             if np.sum(w * (fill[i:j + 1] - mean) ** 2) / (j - i) > POOL_CHI2:
                 break
             j += 1
-        if j - i > 1:
-            w = 1.0 / sem[i:j] ** 2
-            out_f[i:j], out_e[i:j], out_n[i:j] = np.sum(w * fill[i:j]) / w.sum(), 1.0 / np.sqrt(w.sum()), n[i:j].sum()
+        total = sw[i:j].sum()
+        if j - i > 1 and total > 0:
+            out_f[i:j], out_e[i:j], out_n[i:j] = swm[i:j].sum() / total, np.sqrt(sw2e2[i:j].sum()) / total, n[i:j].sum()
         i = j
     return out_f, out_e, out_n
+
+
+def _site_weights(li: pd.DataFrame, key: np.ndarray, environment: pd.Series, fill: pd.Series,
+                  count_sem: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series] | None:
+    """Per segment, the sums over its sites of ``w``, ``w * mixing`` and ``(w * mixing_sem)^2`` that pool a
+    run of segments site by site (:func:`_pool_runs`); None without ``tm_reference``. The sites are those
+    :func:`_count_sem` counts (finite index and error; an empty site of sparse counts reads 0 +- 0).
+
+    A site's weight is ``(tm_reference / s)^2``, ``s`` the median counting error of the sites'
+    intensities (``mixing_sem * tm_reference``) over the table: the inverse variance its index
+    would have with a typical intensity error. It follows the reference (thin ends of a wedge, a
+    field corner: an index of 0.2 +- 1.9 beside 0.1 +- 0.2, random draw 56) but not the site's own
+    counts, whose Poisson error grows with them (on sparse counts, weighting by it would favour the
+    sites that happened to catch fewer electrons and bias a mixed layer low). The pooled fill then
+    no longer depends on where its segments were cut: the plain means of segments carry the error of
+    their noisiest site, so a false column in a void that moved a cut moved draw 56's pooled clean
+    layer across its decision. A spinel segment (or one without such sites) enters with its
+    balanced mean (:func:`_spinel_balance`) and weight ``1 / count_sem^2``.
+    """
+    if "tm_reference" not in li:
+        return None
+    m = li["mixing"].to_numpy(dtype=float)
+    e = li["mixing_sem"].to_numpy(dtype=float)
+    ref = li["tm_reference"].to_numpy(dtype=float)
+    ok = np.isfinite(m) & np.isfinite(e) & np.isfinite(ref) & (ref > 0)  # as _count_sem: a 0 +- 0 site counts
+    s = float(np.median(e[ok] * ref[ok])) if ok.any() else 0.0
+    if not s > 0:
+        return None
+    w = pd.Series((ref[ok] / s) ** 2)
+    k = key[ok]
+    sums = [w.groupby(k).sum(), (w * m[ok]).groupby(k).sum(), ((w * e[ok]) ** 2).groupby(k).sum()]
+    sw, swm, sw2e2 = (v.reindex(fill.index) for v in sums)
+    cs = count_sem.reindex(fill.index)
+    seg_w = 1.0 / cs.where(cs > 0) ** 2
+    own = (environment.reindex(fill.index) == "spinel") | ~(sw > 0)
+    return (sw.where(~own, seg_w).fillna(0.0), swm.where(~own, seg_w * fill).fillna(0.0),
+            sw2e2.where(~own, seg_w).fillna(0.0))
 
 
 def _part_decisions(mean: np.ndarray, sem: np.ndarray, threshold: float) -> np.ndarray:
@@ -281,11 +327,13 @@ def split_fill_changes(li: pd.DataFrame, threshold: float = MIXING_THRESHOLD) ->
     return seg
 
 
-def _count_decisions(out: pd.DataFrame, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+def _count_decisions(out: pd.DataFrame, threshold: float,
+                     weights: tuple[np.ndarray, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Mixing decision of every segment from its counts, else from its layer's pooled run; sites used.
 
     Error of a mean: ``sqrt(counting error^2 + MIXING_SYSTEMATIC^2)``. A segment's own decision
-    stands where it is not uncertain; an uncertain one takes its run's (:func:`_pool_runs`).
+    stands where it is not uncertain; an uncertain one takes its run's (:func:`_pool_runs`, with
+    ``weights`` per row of ``out``: :func:`_site_weights`).
     """
     f, e = out["li_fill"].to_numpy(dtype=float), out["li_fill_count_sem"].to_numpy(dtype=float)
     n = out["n_sites"].to_numpy()
@@ -293,7 +341,7 @@ def _count_decisions(out: pd.DataFrame, threshold: float) -> tuple[np.ndarray, n
     decision, sites = own.copy(), n.astype(float)
     for idx in out.groupby("li_layer", sort=False).indices.values():
         idx = idx[np.argsort(out["u_start_nm"].to_numpy()[idx], kind="stable")]
-        pf, pe, pn = _pool_runs(f[idx], e[idx], n[idx])
+        pf, pe, pn = _pool_runs(f[idx], e[idx], n[idx], None if weights is None else tuple(w[idx] for w in weights))
         pooled = _decide(pd.Series(pf), pd.Series(np.hypot(pe, MIXING_SYSTEMATIC)), threshold)
         use = (own[idx] == "uncertain") & (pooled != "uncertain")
         decision[idx[use]], sites[idx[use]] = pooled[use], pn[use]
@@ -682,7 +730,10 @@ def _segment_rows(li: pd.DataFrame, key: np.ndarray, threshold: float) -> pd.Dat
     })
     if "mixing_sem" in li:
         out["li_fill_count_sem"] = count_sem.to_numpy()
-        out["mixing"], out["mixing_sites"] = _count_decisions(out, threshold)
+        weights = _site_weights(li, key, environment, fill, count_sem)
+        if weights is not None:
+            weights = tuple(v.reindex(first.index).fillna(0.0).to_numpy() for v in weights)
+        out["mixing"], out["mixing_sites"] = _count_decisions(out, threshold, weights)
     else:  # no counting errors: the scatter of the sites decides, segment by segment
         out["li_fill_count_sem"] = np.nan
         out["mixing"] = _decide(out["li_fill"], out["li_fill_sem"], threshold)
