@@ -556,10 +556,10 @@ def drop_unsupported_runs(li: pd.DataFrame, rel: np.ndarray, source: np.ndarray,
     reg = li["registry"].to_numpy(dtype=float) if "registry" in li else np.full(len(li), np.nan)
     u_all = li["u_nm"].to_numpy(dtype=float)
     reach = EXTEND_REACH * inplane_spacing_nm
-    noise = _registry_noise(reg, rel, own, typical)
+    noise, stackings = _registry_noise(reg, rel, own, typical), _stacking_registries(typical)
     for _, idx in li.groupby("layer", sort=True).indices.items():
         lay = {"rel": rel[idx].copy(), "own": own[idx], "reg": reg[idx], "typical": typical, "u": u_all[idx],
-               "noise": noise}
+               "noise": noise, "stackings": stackings}
         runs = _runs(lay["rel"])
         glide = [lay["rel"][run[0]] == "off" for run in runs]
         for i in sorted(range(len(runs)), key=lambda j: not glide[j]):  # glides first
@@ -625,7 +625,7 @@ def _unsupported(i: int, runs: list[np.ndarray], lay: dict, reach: float) -> boo
     if r not in STEP_RELATIONS + ("off",):
         return False
     sides = _trusted_sides(i, runs, lay, reach)
-    stackings = _stacking_registries(lay["typical"])
+    stackings = lay["stackings"]
     if r == "off":
         short = pairs <= UNSUPPORTED_GLIDE_PAIRS and len(sides) > 0
         return short or not _distinct(run, lay, list(stackings.values()))
