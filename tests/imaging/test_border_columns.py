@@ -79,3 +79,24 @@ def test_columns_cli_counts_the_border_columns(tmp_path, capsys):
     n_edge = int(table["at_border"].sum())
     assert n_edge >= 10 and summary["columns"]["at_border"] == n_edge
     assert f"{n_edge} cut by the image edge" in capsys.readouterr().out
+
+
+def test_columns_report_states_the_border_count(tmp_path):
+    # Wiring: with figures, `columns` writes report.html whose metrics carry the same at_border count
+    # as summary.json, and overlay.png (the at_border columns drawn apart).
+    import json
+    import re
+
+    from layerscope.cli import run
+
+    _, _, image = _scene(400.0, outside_nm=0.02)
+    src = tmp_path / "square.npy"
+    np.save(src, image)
+    assert run(["columns", str(src), "--pixel-size-nm", str(PX), "--out", str(tmp_path / "c")]) == 0
+    summary = json.loads((tmp_path / "c" / "summary.json").read_text())
+    html = (tmp_path / "c" / "report.html").read_text()
+    assert (tmp_path / "c" / "overlay.png").stat().st_size > 1000
+    m = re.search(r"<b>(\d+)</b><span>columns cut by the image edge \(at_border", html)
+    assert m, "the at_border metric is missing from report.html"
+    assert int(m.group(1)) == summary["columns"]["at_border"] >= 10
+    assert f"{summary['columns']['detected']}" in html

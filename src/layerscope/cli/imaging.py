@@ -39,7 +39,7 @@ def columns(
         5.0, "--noise-sigmas", help="A column must also stand this many noise standard deviations above its background."),
     noise_model: str = NoiseModelOption,
     enhance: bool = typer.Option(False, "--enhance", help=_ENH_HELP),
-    figures: bool = typer.Option(True, "--figures/--no-figures", help="Write overlay.png."),
+    figures: bool = typer.Option(True, "--figures/--no-figures", help="Write overlay.png and report.html."),
     scheduler: Optional[str] = SchedulerOption,
 ) -> None:
     """Find every atom column of IMAGE (any crystal) with sub-pixel precision; writes OUT/columns.csv.

@@ -302,11 +302,45 @@ class GenericColumns:
         paths = {"columns": write_table(self.columns, out / "columns.csv"),
                  "summary": write_summary(out, self.summary(), provenance)}
         if figures and image is not None:
-            from layerscope.report import figure_to_png
+            from layerscope.report import figure_to_png, render_report
 
-            (out / "overlay.png").write_bytes(figure_to_png(_overlay(image, self.columns, self.pixel_size_nm)))
-            paths["overlay"] = out / "overlay.png"
+            png = figure_to_png(_overlay(image, self.columns, self.pixel_size_nm))
+            (out / "overlay.png").write_bytes(png)
+            render_report([self.section(overlay_png=png)], out / "report.html", title="layerscope columns",
+                          provenance=provenance)
+            paths.update(overlay=out / "overlay.png", report=out / "report.html")
         return paths
+
+    def section(self, *, overlay_png: bytes | None = None, image: np.ndarray | None = None,
+                title: str = "Atom columns"):
+        """Report section: the overlay (``overlay_png``, or drawn from ``image``), the counts, the lattice, the flags."""
+        from layerscope.report import Figure, Section, Table, figure_to_png
+
+        s = self.summary()
+        if overlay_png is None and image is not None:
+            overlay_png = figure_to_png(_overlay(image, self.columns, self.pixel_size_nm))
+        c = self.columns
+        metrics = {
+            "columns detected": s["columns"]["detected"],
+            "columns cut by the image edge (at_border: fitted on one flank)": s["columns"]["at_border"],
+            "columns whose Gaussian fit failed (centroid positions, fit_ok = False)": int((~c["fit_ok"]).sum()),
+            "nearest-neighbour distance (nm, autocorrelation)": round(self.lattice.nn_distance_nm, 4),
+            "median nearest-neighbour distance of the columns (nm)": s["columns"]["median_nn_distance_nm"],
+            "median position error (pm, 1 sigma per axis)": s["columns"]["median_position_error_pm"],
+            "pixel size (nm)": self.pixel_size_nm,
+            "flags": " · ".join(f"{f['code']}: {f['message']}" for f in self.flags) or "none",
+            "analysis notes": " · ".join(self.notes) or "none",
+        }
+        text = ("Atom columns were found at the scale of the image's own lattice (power spectrum and "
+                "autocorrelation; no material model), by matched filtering, and refined by a Poisson "
+                "maximum-likelihood fit of 2-D Gaussians with the neighbours' tails in the model. Only columns "
+                "present in the image are listed; columns within 1.5 fitted widths of the edge (at_border) were "
+                "fitted on one flank and may be the tail of a column outside the field.")
+        figs = [Figure("Atom columns", overlay_png, "Filled dots: columns; open squares: cut by the image edge "
+                       "(at_border). Scale bar in nm.")] if overlay_png is not None else []
+        lattice = pd.DataFrame({"lattice period (nm)": list(self.lattice.spot_periods_nm)})
+        return Section(title=title, text=text, figures=figs, tables=[Table("Lattice periods seen in the image", lattice)],
+                       metrics=metrics, provenance=self.provenance)
 
 
 def _nanmedian(series) -> float | None:
@@ -322,8 +356,11 @@ def _overlay(image: np.ndarray, columns: pd.DataFrame, pixel_size_nm: float):
     fig, ax = plt.subplots(figsize=(6.0, 6.0 * h / max(w, 1) + 0.4))
     lo, hi = np.percentile(image, [0.5, 99.8])
     ax.imshow(image, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
-    ax.scatter(columns["x_nm"] / pixel_size_nm - 0.5, columns["y_nm"] / pixel_size_nm - 0.5, s=5, c="#E69F00",
-               linewidths=0)
+    edge = columns["at_border"].to_numpy(dtype=bool) if "at_border" in columns else np.zeros(len(columns), bool)
+    xy = columns[["x_nm", "y_nm"]].to_numpy() / pixel_size_nm - 0.5
+    ax.scatter(xy[~edge, 0], xy[~edge, 1], s=5, c="#E69F00", linewidths=0)
+    if edge.any():
+        ax.scatter(xy[edge, 0], xy[edge, 1], s=14, marker="s", facecolors="none", edgecolors="#56B4E9", linewidths=0.7)
     ax.set_axis_off()
     add_scalebar(ax, pixel_size_nm)
     ax.set_title(f"{len(columns)} atom columns")
