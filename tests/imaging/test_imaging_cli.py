@@ -91,6 +91,15 @@ def test_phases_command_writes_everything(tmp_path, o3_image, monkeypatch, capsy
     c = summary["columns"]
     html = (out / "report.html").read_text()
     assert f"{c['detected']} / {c['tm_placed']} / {c['li_sites']}" in html
+    # Detected columns cut by the edge are counted alike in columns.csv, summary.json and the report;
+    # each lies within 1.5 fitted widths of an edge (a scene of 6 x 6 nm has some), no placed site is one.
+    edge_cols = found[found["at_border"]]
+    h_nm, w_nm = (n * PX for n in o3_image.shape)
+    gap = np.minimum.reduce([edge_cols["x_nm"], edge_cols["y_nm"], w_nm - edge_cols["x_nm"], h_nm - edge_cols["y_nm"]])
+    assert c["at_border"] == len(edge_cols) > 0 and not placed["at_border"].any()
+    assert (gap < 1.5 * found["sigma_nm"].median() + 1e-9).all()
+    assert f"<b>{c['at_border']}</b><span>detected columns cut by the image edge" in html
+    assert f"{c['at_border']} cut by the image edge" in capsys.readouterr().out
     # The analysis notes of summary.json are in the report too (autoescaped like every metric).
     from markupsafe import escape
 

@@ -102,4 +102,6 @@ def phases(
     with target.open() as tmp:
         write_phase_map(pm, tmp, inp.data, figures=figures)
     fr = ", ".join(f"{k} {v:.1%}" for k, v in pm.summary["phase_fractions"].items())
-    typer.echo(f"{len(pm.columns)} columns; {fr}; {len(pm.domains)} domains -> {out}")
+    n_edge = pm.summary["columns"].get("at_border", 0)
+    edge = f"; {n_edge} cut by the image edge (at_border)" if n_edge else ""
+    typer.echo(f"{len(pm.columns)} columns; {fr}; {len(pm.domains)} domains{edge} -> {out}")

@@ -30,7 +30,8 @@ Column table (``columns``): one row per atom column or Li-layer site,
 
 plus ``u_nm, v_nm`` (along/across the layers), ``registry`` (TM-TM, column spacings),
 ``relation`` (stacking relation below a TM column / around a Li site), ``environment``,
-``position_error_pm``, ``fit_ok``; for Li-layer sites ``pair`` (the TM pair it was placed
+``position_error_pm``, ``fit_ok``, ``at_border`` (a detected column within 1.5 fitted widths of the
+image edge, fitted on one flank; :func:`layerscope.imaging.columns.border_columns`); for Li-layer sites ``pair`` (the TM pair it was placed
 from, -1 for a detected column without one or a site filled into a one-site gap), ``context``
 (the pair its relations come from), ``step`` (stacking step from the TM layer above,
 column spacings), ``tm_reference`` (the mean intensity of the 4 nearest TM columns that
@@ -249,11 +250,11 @@ def find_atom_columns(
     tm["mixing"] = np.nan
     times["intensities"] = time.perf_counter() - t
 
-    table = pd.concat([tm.drop(columns=["amplitude", "background", "contrast", "snr", "volume", "at_border", "in_gap"],
+    table = pd.concat([tm.drop(columns=["amplitude", "background", "contrast", "snr", "volume", "in_gap"],
                                errors="ignore"),
                        li], ignore_index=True, sort=False)
-    table["detected"] = table["detected"].fillna(False).astype(bool)
-    table["fit_ok"] = table["fit_ok"].fillna(False).astype(bool)
+    for flag in ("detected", "fit_ok", "at_border"):
+        table[flag] = table[flag].fillna(False).astype(bool) if flag in table else False
     times["total"] = time.perf_counter() - t0
     tvec, nvec = geo.tvec, geo.nvec
     return ColumnResult(
@@ -1070,6 +1071,7 @@ def _summary(cols, domains, layers, interfaces, quantities, res: ColumnResult, e
             "detected": int(cols["detected"].sum()),
             "tm": int((cols["kind"] == "TM").sum()),
             "tm_placed": int(((cols["kind"] == "TM") & ~cols["detected"]).sum()),
+            "at_border": int(cols["at_border"].sum()) if "at_border" in cols else 0,
             "li_sites": int((cols["kind"] == "Li").sum()),
             "per_phase_and_kind": {ph: {k: int(v) for k, v in row.items()} for ph, row in counts.iterrows()},
         },
