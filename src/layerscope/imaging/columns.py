@@ -235,8 +235,10 @@ def detect_columns(
     rows, cols = np.nonzero(is_max)
     # Smooth maps (local background, local reference) are computed on a grid coarser by about a
     # quarter separation and read at the maxima: they vary on the scale of several columns.
+    # The last, partial blocks are padded with the image's maximum, never a minimum (skimage pads with 0:
+    # on an image with a detector offset that sank the background of the last rows and columns).
     f = max(1, int(sep_px // 4))
-    coarse = block_reduce(filtered, (f, f), np.min)
+    coarse = block_reduce(filtered, (f, f), np.min, cval=float(filtered.max()))
     half = max(1, int(round(sep_px / f)))
     bg = ndimage.uniform_filter(ndimage.minimum_filter(coarse, size=2 * half + 1, mode="nearest"),
                                 size=2 * half + 1, mode="nearest")
