@@ -55,11 +55,14 @@ def test_without_reference_the_segments_pool_as_before(max_sites, want):
 
 def test_draw_56_clean_layers_across_a_void_decide():
     # NMC811 [110], 0.157 nm probe, 2.3e3 e/A^2, two voids: with the sparse-count noise test the six false
-    # TM columns inside a void are gone, and the clean layers across it pool all their sites: rim fill
-    # 1.0 (0.714 with the segments' means pooled), fill 0.831 (main before both changes: 0.659), none wrong.
+    # TM columns inside a void are gone, and the clean layers across it pool all their sites: fill 0.689
+    # (main before both changes: 0.659), rim fill 0.667 (4 of 6 rim segments decided, 2 uncertain), none
+    # wrong. These are the numbers on every CPU since the fit's normal equations are summed in float64;
+    # with float32 sums one dim TM column's fit converged on AVX-512 BLAS and failed on AVX2 BLAS, and
+    # an AVX2 machine read rim 1.0 / fill 0.831 (docs/validation.md, "Same numbers on every CPU").
     from layerscope.simulate.validation import score_draw
 
     row = score_draw(56)
     assert row["fill_wrong_yes"] == 0 and row["fill_wrong_no"] == 0
-    assert row["fill_accuracy_rim"] >= 0.98
-    assert row["fill_accuracy"] >= 0.80
+    assert row["fill_accuracy_rim"] >= 0.6
+    assert row["fill_accuracy"] >= 0.68

@@ -362,7 +362,13 @@ def _lm_evaluate(frame: _LMFrame, q: np.ndarray) -> tuple:
 
 
 def _lm_normal_equations(frame: _LMFrame, q, resid, w, g, dy, dx, r2, inv_s2) -> tuple[np.ndarray, np.ndarray]:
-    """J^T W J (n, 5, 5) and J^T W r (n, 5, 1), float64, from float32 batched products."""
+    """J^T W J (n, 5, 5) and J^T W r (n, 5, 1): the float32 Jacobian summed in float64 batched products.
+
+    Float64 sums make the fit the same on every CPU: float32 BLAS products (``sgemm``) sum in an order
+    that depends on the processor's kernel (AVX2 or AVX-512), ~1e-7 apart, enough to make a dim column's
+    fit converge on one machine and fail on another; in float64 the two agree to ~1e-13 nm (+15 % CPU
+    of the column finder on a 2048^2 image; docs/validation.md, "Same numbers on every CPU").
+    """
     f32 = np.float32
     qa = q.astype(f32)
     ag = qa[:, 0:1] * g
@@ -372,9 +378,10 @@ def _lm_normal_equations(frame: _LMFrame, q, resid, w, g, dy, dx, r2, inv_s2) ->
     jac[:, 2] = ag * dx * inv_s2
     jac[:, 3] = ag * r2 * inv_s2 / qa[:, 3:4] if frame.fit_sigma else 0.0
     jac[:, 4] = 1.0
+    jac = jac.astype(float)
     jw = jac * w[:, None, :]
-    jtj = np.matmul(jw, jac.transpose(0, 2, 1)).astype(float)
-    jtr = np.matmul(jw, resid[..., None]).astype(float)
+    jtj = np.matmul(jw, jac.transpose(0, 2, 1))
+    jtr = np.matmul(jw, resid[..., None].astype(float))
     return jtj, jtr
 
 
@@ -403,9 +410,9 @@ def _lm_block(z, yy, xx, mask, p, *, n_iter, sig_bounds, fit_sigma=True, poisson
     """Batched Levenberg-Marquardt for A*exp(-r^2/2s^2)+B; p = (A, y0, x0, s, B), shape (n, 5).
 
     ``z, yy, xx, mask`` are (n, m) stacks of window values, pixel coordinates and 0/1 weights.
-    Pixel arrays are float32 with coordinates relative to each start position (the parameters and
-    the 5x5 solves stay float64); the normal equations are formed with batched matrix products
-    (BLAS) and solved together. Stages: :func:`_lm_prepare` (frame), :func:`_lm_evaluate` (cost),
+    Pixel arrays are float32 with coordinates relative to each start position (the parameters, the
+    5x5 solves and the sums of the normal equations are float64); the normal equations are formed
+    with batched matrix products (BLAS) and solved together. Stages: :func:`_lm_prepare` (frame), :func:`_lm_evaluate` (cost),
     :func:`_lm_normal_equations` and :func:`_lm_determine_step` (the damped step), accepted per
     column where the cost falls (damping / 0.3, else x 10).
 
