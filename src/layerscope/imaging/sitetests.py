@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
 
 from layerscope.imaging import columns as _col
 from layerscope.imaging.columns import is_count_image
@@ -187,3 +188,154 @@ def _layer_slopes(u: np.ndarray, v: np.ndarray, layer: np.ndarray, which: np.nda
         if sel.sum() >= 2 and np.ptp(u[sel]) > 0:
             out[i] = np.polyfit(u[sel], v[sel], 1)[0]
     return out
+
+
+
+#: Distance (nm) along its layer, either side, over which a site shares its background and the levels
+#: of the columns around it (:func:`shared_amplitudes`).
+SHARE_NM = 1.0
+#: Sites of the longest interlayer segment (``interlayer_table(max_sites=8)``): a site carries the error of its
+#: shared level scaled so that the mean of that many sites carries it once (the level is common to them).
+SEGMENT_SITES = 8
+
+
+def _template(yy, xx, pos_px, weight, sig2):
+    """Sum of unit Gaussians at ``pos_px`` (n x k x 2: row, column; weight n x k) on the window pixels."""
+    h = np.zeros_like(yy)
+    for j in range(pos_px.shape[1]):
+        h += weight[:, j, None] * np.exp(-0.5 * ((yy - pos_px[:, j, 0, None]) ** 2 + (xx - pos_px[:, j, 1, None]) ** 2)
+                                         / sig2)
+    return h
+
+
+def _frame(data, rows, cols, tpl, sig2, radius_px):
+    """Window values, the site's Gaussian, the templates and the in-image mask of every site (n x m)."""
+    dy, dx = _col._window(radius_px)
+    z, yy, xx, valid = _col._gather(data, np.rint(rows).astype(np.int64), np.rint(cols).astype(np.int64), dy, dx)
+    w = valid.astype(float)
+    g = np.exp(-0.5 * ((yy - rows[:, None]) ** 2 + (xx - cols[:, None]) ** 2) / sig2) * w
+    return z, g, [_template(yy, xx, p_, w_, sig2) * w for p_, w_ in tpl], w
+
+
+def _pixel_templates(templates, px):
+    out = []
+    for pos, wt in templates:
+        pos = np.asarray(pos, dtype=float)
+        pos_px = np.stack([pos[..., 1] / px - 0.5, pos[..., 0] / px - 0.5], axis=-1)
+        wt = np.where(np.isfinite(pos_px).all(-1), np.asarray(wt, dtype=float), 0.0)
+        out.append((np.nan_to_num(pos_px), wt))
+    return out
+
+
+def site_model_fit(image: np.ndarray, xy_nm: np.ndarray, templates: list[tuple[np.ndarray, np.ndarray]], *,
+                   pixel_size_nm: float, sigma_nm: float, fit_radius_nm: float) -> tuple[np.ndarray, float]:
+    """Per site, ``z = A g + sum_t C_t h_t + B`` by least squares in a window of ``fit_radius_nm``.
+
+    Returns the coefficients (n x (templates + 2): ``A``, the ``C_t``, ``B``; NaN where a template
+    has no column in reach or the fit is undetermined) and the mean squared residual per pixel
+    over all windows (the width that fits the columns best makes it smallest).
+    """
+    data = np.asarray(image, dtype=float)
+    xy = np.asarray(xy_nm, dtype=float)
+    px = pixel_size_nm
+    rows, cols = xy[:, 1] / px - 0.5, xy[:, 0] / px - 0.5
+    sig2 = (sigma_nm / px) ** 2
+    z, g, hs, w = _frame(data, rows, cols, _pixel_templates(templates, px), sig2, fit_radius_nm / px)
+    n, nt = len(xy), len(hs)
+    basis = np.stack([g, *hs, w], axis=-1)
+    ata = np.einsum("nmi,nmj->nij", basis, basis)
+    atz = np.einsum("nmi,nm->ni", basis, z)
+    present = np.ones((n, nt + 2), dtype=bool)
+    for t in range(1, nt + 1):
+        present[:, t] = ata[:, t, t] > 1e-3 * np.maximum(ata[:, 0, 0], 1e-12)
+        ata[~present[:, t], t, :] = 0.0
+        ata[~present[:, t], :, t] = 0.0
+        ata[~present[:, t], t, t] = 1.0
+        atz[~present[:, t], t] = 0.0
+    ok = (w.sum(1) >= 5) & (np.abs(np.linalg.det(ata)) > 1e-12)
+    ata[~ok] = np.eye(nt + 2)
+    sol = np.linalg.solve(ata, atz[..., None])[..., 0]
+    res = (z - np.einsum("nmi,ni->nm", basis, sol)) ** 2 * w
+    mse = float(res[ok].sum() / max(w[ok].sum(), 1.0))
+    sol[~ok] = np.nan
+    return np.where(present, sol, np.nan), mse
+
+
+def shared_amplitudes(image: np.ndarray, xy_nm: np.ndarray, templates: list[tuple[np.ndarray, np.ndarray]],
+                      group: np.ndarray, along_nm: np.ndarray, *, pixel_size_nm: float, sigma_nm: float,
+                      radius_nm: float, fit_radius_nm: float,
+                      share_nm: float = SHARE_NM) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Column amplitude at fixed sites, with the background and the surrounding columns' levels shared along a layer.
+
+    Stage 1 (:func:`site_model_fit`), per site in a window of ``fit_radius_nm``: ``z = A g + sum_t
+    C_t h_t + B``, ``g`` the site's Gaussian, ``h_t`` the columns around it of template ``t``
+    (positions n x k x 2 nm and weights n x k, 0 where none: the oxygen columns, the neighbouring
+    TM columns). Stage 2: ``B`` and every ``C_t`` replaced by their mean over the sites of the same
+    ``group`` (layer) within ``share_nm`` along it (``along_nm``), and ``A`` refitted alone in the
+    window of ``radius_nm``. A free ``B`` per window multiplies the variance of ``A`` by ~9 where the
+    column is as wide as the window (a 0.15 nm probe); a constant ``B`` without the columns around
+    the site takes their tails for background and reads an empty site negative.
+
+    Returns
+    -------
+    amplitude, level, amplitude_error : numpy.ndarray
+        ``A``, the shared model without the site's column (at the site, g-weighted), and the standard
+        error of ``A`` (Poisson for a count image, else white noise; the shared levels' error left out).
+    """
+    data = np.asarray(image, dtype=float)
+    xy = np.asarray(xy_nm, dtype=float)
+    n = len(xy)
+    if n == 0:
+        return np.full(0, np.nan), np.full(0, np.nan), np.full(0, np.nan)
+    sol, _ = site_model_fit(data, xy, templates, pixel_size_nm=pixel_size_nm, sigma_nm=sigma_nm,
+                            fit_radius_nm=fit_radius_nm)
+    levels = sol[:, 1:]  # C_t ..., B
+    nt = levels.shape[1] - 1
+    shared = np.full_like(levels, np.nan)
+    key = np.asarray(group)
+    along = np.asarray(along_nm, dtype=float)
+    for k in np.unique(key):
+        sel = np.flatnonzero(key == k)
+        near = (np.abs(along[sel, None] - along[None, sel]) <= share_nm).astype(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shared[sel] = (near @ np.nan_to_num(levels[sel])) / (near @ np.isfinite(levels[sel]))
+    shared[:, :nt] = np.nan_to_num(shared[:, :nt])  # no such column in reach: level 0
+    b_bar = shared[:, nt]
+
+    px = pixel_size_nm
+    rows, cols = xy[:, 1] / px - 0.5, xy[:, 0] / px - 0.5
+    z, g, hs, w = _frame(data, rows, cols, _pixel_templates(templates, px), (sigma_nm / px) ** 2, radius_nm / px)
+    # each site's own level under its Gaussian (stage 1): its scatter along the layer is the error
+    # that sharing the level adds to every site's amplitude
+    s_g2 = np.maximum((g * g).sum(1), 1e-12)
+    own = np.nan_to_num(levels[:, nt]) * g.sum(1) / s_g2
+    for t in range(nt):
+        own = own + np.nan_to_num(levels[:, t]) * (hs[t] * g).sum(1) / s_g2
+    own = np.where(np.isfinite(levels[:, nt]), own, np.nan)
+    level_sd = np.full(n, np.nan)
+    for k in np.unique(key):
+        sel = np.flatnonzero(key == k)
+        near = (np.abs(along[sel, None] - along[None, sel]) <= share_nm).astype(float)
+        fin = np.isfinite(own[sel])
+        cnt = near @ fin
+        m1 = near @ np.nan_to_num(own[sel])
+        m2 = near @ np.nan_to_num(own[sel]) ** 2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            level_sd[sel] = np.sqrt(np.maximum(m2 / cnt - (m1 / cnt) ** 2, 0.0) * cnt / np.maximum(cnt - 1, 1)
+                                    * np.minimum(1.0, SEGMENT_SITES / np.maximum(cnt, 1.0)))
+    base = b_bar[:, None] * w
+    for t in range(nt):
+        base = base + shared[:, t, None] * hs[t]
+    s_gg = (g * g).sum(1)
+    good = (w.sum(1) >= 5) & (s_gg > 0) & np.isfinite(b_bar)
+    s_gg = np.where(good, s_gg, 1.0)
+    amp = ((z - base) * g).sum(1) / s_gg
+    if is_count_image(data):
+        floor = 0.25 * (z * w).sum(1) / np.maximum(w.sum(1), 1.0)
+        var = np.maximum(amp[:, None] * g + base, floor[:, None]) * w
+    else:
+        var = _col.estimate_noise(data) ** 2 * w
+    err = np.sqrt((g * g * var).sum(1)) / s_gg
+    err = np.sqrt(err ** 2 + np.nan_to_num(level_sd, nan=np.inf) ** 2)
+    level = (base * g).sum(1) / s_gg
+    return np.where(good, amp, np.nan), np.where(good, level, np.nan), np.where(good, err, np.nan)
