@@ -245,12 +245,7 @@ def find_atom_columns(
                                  sigma_nm=sigma_nm, radius_nm=radius_nm)
     tm["intensity"], tm["local_background"] = amp, bkg
     _detect_gap_columns(data, px, tm, tm_xy, sigma_nm=sigma_nm, radius_nm=radius_nm, notes=notes)
-    li_uv = np.linalg.solve(np.column_stack([geo.tvec, geo.nvec]), site_xy.T).T
-    (tm_amp, tm_err), li_fit, _ = _shared_reference(
-        data, px, tm_u, tm_v, tm["layer"].to_numpy(), li_uv, li["layer"].to_numpy(), tvec=geo.tvec, nvec=geo.nvec,
-        d_t=d_t, sigma_nm=sigma_nm, radius_nm=radius_nm, notes=notes)
-    _measure_li_sites(data, px, li, tm, sigma_nm=sigma_nm, radius_nm=radius_nm, at_nm=site_xy,
-                      measured=(*li_fit, tm_amp, tm_err))
+    _measure_li_sites(data, px, li, tm, sigma_nm=sigma_nm, radius_nm=radius_nm, at_nm=site_xy)
     tm["mixing"] = np.nan
     times["intensities"] = time.perf_counter() - t
 
@@ -488,8 +483,6 @@ def _classify_registry(windows: list[np.ndarray], layer: np.ndarray, *, o3_step:
 
 #: Most TM columns the shared width of the intensities is measured on (spread over the field).
 WIDTH_SITES = 600
-#: Window radius, in column widths, of the first (background and oxygen level) stage of the shared site fit.
-FIT_WIDTHS = 2.0
 
 
 def _lattice_width(data: np.ndarray, px: float, xy_nm: np.ndarray, *, sigma_nm: float, radius_nm: float,
@@ -524,8 +517,7 @@ def _site_intensities(data: np.ndarray, px: float, sites: pd.DataFrame, *, sigma
 
 
 def _measure_li_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.DataFrame, *, sigma_nm: float,
-                      radius_nm: float, at_nm: np.ndarray | None = None,
-                      measured: tuple[np.ndarray, ...] | None = None) -> None:
+                      radius_nm: float, at_nm: np.ndarray | None = None) -> None:
     """Add ``intensity``, ``local_background`` and ``mixing`` to Li-layer sites, in place.
 
     Mixing index: the site's intensity over the mean intensity of the 4 nearest TM columns
@@ -542,24 +534,17 @@ def _measure_li_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.Data
     from layerscope.imaging.interlayers import MIXING_THRESHOLD
 
     at = li if at_nm is None else pd.DataFrame({"x_nm": at_nm[:, 0], "y_nm": at_nm[:, 1]})
-    if measured is None:
-        amp, bkg = _site_intensities(data, px, at, sigma_nm=sigma_nm, radius_nm=radius_nm)
-    else:
-        amp, bkg = measured[0], measured[1]
+    amp, bkg = _site_intensities(data, px, at, sigma_nm=sigma_nm, radius_nm=radius_nm)
     li["intensity"], li["local_background"] = amp, bkg
     if len(tm) >= 4 and len(li):
         _, nn = cKDTree(np.column_stack([tm["x_nm"], tm["y_nm"]])).query(np.column_stack([li["x_nm"], li["y_nm"]]), k=4)
-        tm_int = tm["intensity"].to_numpy() if measured is None else measured[3]
-        ref = np.nanmean(tm_int[nn], axis=1)
+        ref = np.nanmean(tm["intensity"].to_numpy()[nn], axis=1)
         li["tm_reference"] = ref
-        if measured is None:
-            err = _st.amplitude_errors(data, at["x_nm"].to_numpy(), at["y_nm"].to_numpy(), pixel_size_nm=px,
-                                       sigma_nm=sigma_nm, radius_nm=radius_nm)
-            tm_err = _st.amplitude_errors(data, tm["x_nm"].to_numpy(), tm["y_nm"].to_numpy(), pixel_size_nm=px,
-                                          sigma_nm=sigma_nm, radius_nm=radius_nm)
-        else:
-            err, tm_err = measured[2], measured[4]
+        err = _st.amplitude_errors(data, at["x_nm"].to_numpy(), at["y_nm"].to_numpy(), pixel_size_nm=px,
+                                   sigma_nm=sigma_nm, radius_nm=radius_nm)
         li["intensity_sem"] = err
+        tm_err = _st.amplitude_errors(data, tm["x_nm"].to_numpy(), tm["y_nm"].to_numpy(), pixel_size_nm=px,
+                                      sigma_nm=sigma_nm, radius_nm=radius_nm)
         ref_err = np.sqrt(np.nansum(tm_err[nn] ** 2, axis=1)) / 4.0
         with np.errstate(invalid="ignore", divide="ignore"):
             li["mixing"] = np.where(ref > 0, amp / ref, np.nan)
@@ -1105,112 +1090,3 @@ def _nanmean(series) -> float | None:
     arr = np.asarray(series, dtype=float)
     arr = arr[np.isfinite(arr)]
     return float(arr.mean()) if arr.size else None
-
-
-def _oxygen_columns(u: np.ndarray, v: np.ndarray, layer: np.ndarray, cat_u: np.ndarray, cat_v: np.ndarray,
-                    cat_layer: np.ndarray, *, d_t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Lattice positions ``u, v`` (nm; n x 8, NaN where none) and weights of the oxygen columns around each cation site.
-
-    Close packing: the oxygen layer between two cation layers sits on the third of the three
-    positions A, B, C, which project on thirds of the in-plane period ``d_t`` in either zone. For a
-    site at ``u`` and the nearest cation column of the layer above (below) at ``u_n``, that third is
-    ``u + (u - u_n)`` modulo ``d_t``, half-way in ``v``; the two columns of that row nearest the site are
-    taken. Where the two cation layers are on the same position (O1), both other positions are
-    taken at half weight. No row where the neighbouring layer has no column within 1.5 ``d_t``.
-    """
-    n = len(u)
-    ou, ov, ow = np.full((n, 8), np.nan), np.full((n, 8), np.nan), np.zeros((n, 8))
-    for side, col0 in ((-1, 0), (1, 4)):
-        for k in np.unique(layer):
-            sel = np.flatnonzero(layer == k)
-            nb = np.flatnonzero(cat_layer == k + side)
-            if nb.size == 0:
-                continue
-            order = nb[np.argsort(cat_u[nb])]
-            su = cat_u[order]
-            pos = np.clip(np.searchsorted(su, u[sel]), 1, max(su.size - 1, 1))
-            left = order[np.maximum(pos - 1, 0)]
-            right = order[np.minimum(pos, order.size - 1)]
-            j = np.where(np.abs(cat_u[left] - u[sel]) <= np.abs(cat_u[right] - u[sel]), left, right)
-            du = u[sel] - cat_u[j]
-            near = np.abs(du) <= 1.5 * d_t
-            third = np.mod(np.rint(3.0 * du / d_t), 3)  # 1 or 2: that third; 0: same position (O1)
-            v_row = 0.5 * (v[sel] + cat_v[j])
-            offsets = np.where(third[:, None] == 0, np.array([1, -2, 2, -1]) / 3.0,
-                               np.column_stack([third / 3.0, third / 3.0 - 1.0, np.full(sel.size, np.nan),
-                                                np.full(sel.size, np.nan)]))
-            weight = np.where(third[:, None] == 0, 0.5, np.array([1.0, 1.0, 0.0, 0.0]))
-            ok = near[:, None] & np.isfinite(offsets)
-            ou[sel, col0:col0 + 4] = np.where(ok, u[sel, None] + offsets * d_t, np.nan)
-            ov[sel, col0:col0 + 4] = np.where(ok, v_row[:, None], np.nan)
-            ow[sel, col0:col0 + 4] = np.where(ok, weight, 0.0)
-    return ou, ov, ow
-
-
-def _site_templates(u: np.ndarray, v: np.ndarray, layer: np.ndarray, cat: tuple[np.ndarray, np.ndarray, np.ndarray],
-                    tm_xy: np.ndarray, *, tvec: np.ndarray, nvec: np.ndarray, d_t: float,
-                    reach_nm: float) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
-    """Image positions (nm) of lattice sites ``u, v`` and the columns around each: oxygen
-    (:func:`_oxygen_columns`) and the TM columns within ``reach_nm`` (other than the site itself)."""
-    ou, ov, ow = _oxygen_columns(u, v, layer, *cat, d_t=d_t)
-    xy = np.outer(u, tvec) + np.outer(v, nvec)
-    templates = [(ou[..., None] * tvec + ov[..., None] * nvec, ow)]
-    found = cKDTree(tm_xy).query_ball_point(xy, reach_nm) if len(tm_xy) else [[] for _ in range(len(xy))]
-    keep = [[j for j in f if np.hypot(*(tm_xy[j] - xy[i])) > 0.3 * d_t] for i, f in enumerate(found)]
-    nb = np.full((len(xy), max(1, max((len(f) for f in keep), default=1)), 2), np.nan)
-    for i, f in enumerate(keep):
-        nb[i, :len(f)] = tm_xy[f]
-    templates.append((nb, np.isfinite(nb[..., 0]).astype(float)))
-    return xy, templates
-
-
-def _model_width(data: np.ndarray, px: float, xy: np.ndarray, templates: list, *, sigma_nm: float,
-                 radius_nm: float) -> float:
-    """Column width (nm) whose site model (:func:`layerscope.imaging.sitetests.site_model_fit`: the
-    column, the oxygen and TM columns around it, a constant) fits the TM sites best, in a window
-    fixed for all widths tried (0.8-1.6 x ``sigma_nm``, refined by a parabola). The profile least
-    squares of one Gaussian and a constant (:func:`_lattice_width`) reads a defocused column narrow
-    (0.049 nm for a 0.070 nm column, random draw 79): the tails of the columns around it go to the
-    constant."""
-    from layerscope.imaging import sitetests as _st
-
-    pick = np.unique(np.linspace(0, len(xy) - 1, min(len(xy), WIDTH_SITES // 2)).astype(int))
-    sub = [(t[0][pick], t[1][pick]) for t in templates]
-    window = max(radius_nm, 2.5 * sigma_nm)
-    grid = sigma_nm * np.arange(0.8, 1.65, 0.1)
-    mse = np.array([_st.site_model_fit(data, xy[pick], sub, pixel_size_nm=px, sigma_nm=s, fit_radius_nm=window)[1]
-                    for s in grid])
-    i = int(np.argmin(mse))
-    if 0 < i < grid.size - 1:
-        den = mse[i - 1] - 2 * mse[i] + mse[i + 1]
-        if den > 0:
-            return float(grid[i] + 0.5 * (mse[i - 1] - mse[i + 1]) / den * (grid[1] - grid[0]))
-    return float(grid[i])
-
-
-def _shared_reference(data: np.ndarray, px: float, tm_u: np.ndarray, tm_v: np.ndarray, tm_layer: np.ndarray,
-                      li_uv: np.ndarray, li_layer: np.ndarray, *, tvec: np.ndarray, nvec: np.ndarray, d_t: float,
-                      sigma_nm: float, radius_nm: float, notes: list[str]):
-    """Amplitudes and errors of the TM and Li-layer lattice sites by the shared-level site model.
-
-    The width is the site model's (:func:`_model_width`); each site's amplitude is fitted with the
-    background and the levels of the oxygen and TM columns around it shared along its layer
-    (:func:`layerscope.imaging.sitetests.shared_amplitudes`). Returns ``(tm_amp, tm_err), (li_amp,
-    li_level, li_err)`` and the width.
-    """
-    from layerscope.imaging import sitetests as _st
-
-    cat = (np.concatenate([tm_u, li_uv[:, 0]]), np.concatenate([tm_v, li_uv[:, 1]]),
-           np.concatenate([tm_layer, li_layer]))
-    tm_xy = np.outer(tm_u, tvec) + np.outer(tm_v, nvec)
-    reach = max(radius_nm, 4.0 * sigma_nm) + 3.0 * sigma_nm
-    kw = dict(tvec=tvec, nvec=nvec, d_t=d_t, reach_nm=reach)
-    xy_tm, tpl_tm = _site_templates(tm_u, tm_v, tm_layer, cat, tm_xy, **kw)
-    width = _model_width(data, px, xy_tm, tpl_tm, sigma_nm=sigma_nm, radius_nm=radius_nm)
-    notes.append(f"Li-layer fill: site amplitudes with background, oxygen and TM levels shared along the layers, "
-                 f"column width {width:.3f} nm (site model)")
-    fit = dict(pixel_size_nm=px, sigma_nm=width, radius_nm=radius_nm, fit_radius_nm=max(radius_nm, FIT_WIDTHS * width))
-    tm_amp, _, tm_err = _st.shared_amplitudes(data, xy_tm, tpl_tm, tm_layer, tm_u, **fit)
-    xy_li, tpl_li = _site_templates(li_uv[:, 0], li_uv[:, 1], li_layer, cat, tm_xy, **kw)
-    li_amp, li_lvl, li_err = _st.shared_amplitudes(data, xy_li, tpl_li, li_layer, li_uv[:, 0], **fit)
-    return (tm_amp, tm_err), (li_amp, li_lvl, li_err), width
