@@ -324,11 +324,11 @@ def _resolved_maxima(data: np.ndarray, px: float, *, min_sep: float, sigma0_nm: 
 #: :func:`_confirm_placed_sites`: a maximum within this share of the in-plane spacing of a placed site
 #: (0.06 nm) is that site's column. At 0.35 (the share of :func:`_merge_li_sites`) two of 25 maxima
 #: that confirmed sites on random draws 34 and 79, 0.30-0.34 d_t from their sites, were noise 0.11 nm
-#: from any column (draw 79's precision 0.991 -> 0.989); within 0.25 all lay within 0.04 nm of one.
+#: from any column (draw 79's precision 0.991 -> 0.989); the sites within 0.25 all lay within 0.05 nm of one.
 CONFIRM_SHARE = 0.25
 
 
-def _confirm_placed_sites(failed: pd.DataFrame, tm: pd.DataFrame, tm_xy: np.ndarray, li: pd.DataFrame, *,
+def _confirm_placed_sites(maxima: pd.DataFrame, tm: pd.DataFrame, tm_xy: np.ndarray, li: pd.DataFrame, *,
                           d_t: float, notes: list[str]) -> None:
     """Mark, in place, a placed site (TM or Li layer, ``detected`` False) as found where the detector found it.
 
@@ -336,19 +336,20 @@ def _confirm_placed_sites(failed: pd.DataFrame, tm: pd.DataFrame, tm_xy: np.ndar
     failed is left out of the rows and stackings (its position is a centroid), yet it is evidence
     of a column: a column wider than half the fit window (a defocused probe) fails the fit, not the
     detection (random draws 34, 75, 79: 16-31 failed fits, 4-13 of them on visible columns the
-    lattice placed, recall 0.95-0.96). Each such maximum confirms the site nearest to it among all
+    lattice placed, recall 0.95-0.96); so is a maximum only the resolving pass finds
+    (:func:`_resolved_maxima`). Each of these ``maxima`` (``x_nm, y_nm``) confirms the site nearest to it among all
     TM and Li-layer sites when that site is placed and lies within :data:`CONFIRM_SHARE` ``d_t``;
     one nearest to a detected column confirms nothing. Positions stay the lattice positions,
     ``fit_ok`` stays False.
     """
-    if len(failed) == 0:
+    if len(maxima) == 0:
         return
     li_xy = li[["x_nm", "y_nm"]].to_numpy(dtype=float).reshape(-1, 2)
     xy = np.vstack([tm_xy.reshape(-1, 2), li_xy])
     placed = ~np.concatenate([tm["detected"].to_numpy(dtype=bool), li["detected"].to_numpy(dtype=bool)])
     if not placed.any():
         return
-    dist, j = cKDTree(xy).query(failed[["x_nm", "y_nm"]].to_numpy(dtype=float))
+    dist, j = cKDTree(xy).query(maxima[["x_nm", "y_nm"]].to_numpy(dtype=float))
     hit = np.unique(j[(dist <= CONFIRM_SHARE * d_t) & placed[j]])
     if hit.size == 0:
         return
@@ -356,8 +357,8 @@ def _confirm_placed_sites(failed: pd.DataFrame, tm: pd.DataFrame, tm_xy: np.ndar
     tm_hit, li_hit = hit[hit < n_tm], hit[hit >= n_tm] - n_tm
     tm.loc[tm.index[tm_hit], "detected"] = True
     li.loc[li.index[li_hit], "detected"] = True
-    notes.append(f"{hit.size} placed sites ({tm_hit.size} TM, {li_hit.size} Li layer) hold a detected maximum whose "
-                 f"Gaussian fit failed and are reported as found (lattice position, fit_ok False)")
+    notes.append(f"{hit.size} placed sites ({tm_hit.size} TM, {li_hit.size} Li layer) hold a detector maximum (its Gaussian fit "
+                 f"failed, or only the resolving pass found it) and are reported as found (lattice position, fit_ok False)")
 
 
 @dataclass
