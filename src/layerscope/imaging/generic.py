@@ -413,7 +413,8 @@ def analyse(image: Any, options: ColumnsOptions, *, pixel_size_nm: float | None 
     found = _col.find_columns(data, pixel_size_nm=pixel_size_nm, min_separation_nm=0.85 * nn,
                               column_sigma_nm=sigma0, relative_threshold=options.relative_threshold,
                               noise_sigmas=options.noise_sigmas, noise_model=options.noise_model,
-                              detection_image=detection, scheduler=scheduler)
+                              detection_image=detection, scheduler=scheduler,
+                              resolve_sigma_nm=_col.resolving_sigma(sigma0, nn))
     n_failed = int((~found["fit_ok"]).sum())
     h_nm, w_nm = data.shape[0] * pixel_size_nm, data.shape[1] * pixel_size_nm
     inside = found["x_nm"].between(0, w_nm, inclusive="left") & found["y_nm"].between(0, h_nm, inclusive="left")
