@@ -105,12 +105,22 @@ class LatticeEstimate:
     rows_are_cation_rows: bool = False
 
 
-def _spots(power: np.ndarray, kx: np.ndarray, ky: np.ndarray, *, g_min: float, g_max: float):
-    """Local maxima of the (shifted) power spectrum with their significance over the annulus median."""
+def _smoothed_peaks(power: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The power spectrum smoothed over 3 x 3 bins and the mask of its local maxima over 7 x 7 bins."""
     smooth = ndimage.uniform_filter(power, size=3)
+    return smooth, ndimage.maximum_filter(smooth, size=7) == smooth
+
+
+def _spots(power: np.ndarray, kx: np.ndarray, ky: np.ndarray, *, g_min: float, g_max: float,
+           smoothed: tuple[np.ndarray, np.ndarray] | None = None):
+    """Local maxima of the (shifted) power spectrum with their significance over the annulus median.
+
+    ``smoothed``: :func:`_smoothed_peaks` of ``power`` when the caller has it already.
+    """
+    smooth, peaks = _smoothed_peaks(power) if smoothed is None else smoothed
     gmag = np.hypot(kx[None, :], ky[:, None])
     band = (gmag >= g_min) & (gmag <= g_max)
-    is_max = (ndimage.maximum_filter(smooth, size=7) == smooth) & band
+    is_max = peaks & band
     iy, ix = np.nonzero(is_max)
     if iy.size == 0:
         return np.empty((0, 2)), np.empty(0), np.empty(0)

@@ -141,6 +141,12 @@ class PhaseMap:
     interlayers: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
+def _as_float64(data: np.ndarray) -> np.ndarray:
+    """A real image as float64, as every step reads it (the same numbers): one copy instead of one per step."""
+    data = np.asarray(data)
+    return data.astype(np.float64, copy=False) if data.dtype.kind in "biuf" else data
+
+
 def _check_size(shape, pixel_size_nm, sp: MaterialSpacings) -> None:
     h_nm, w_nm = shape[0] * pixel_size_nm, shape[1] * pixel_size_nm
     need_h = MIN_TM_LAYERS * sp.tm_spacing_nm
@@ -206,6 +212,7 @@ def find_atom_columns(
     data, px, _ = load_image(image, pixel_size_nm=pixel_size_nm)
     sp = material_spacings(composition, zone)
     _check_size(data.shape, px, sp)
+    data = _as_float64(data)
     notes: list[str] = []
     detection = None
     if enhance:
@@ -854,6 +861,7 @@ def analyse(image: Any, options: PhasesOptions, *, pixel_size_nm: float | None =
     data, px, handle, name = inp.data, inp.pixel_size_nm, inp.handle, name or inp.name
     zone, composition, enhance, noise_model = options.zone, options.composition, options.enhance, options.noise_model
     _check_size(data.shape, px, material_spacings(composition, zone))
+    data = _as_float64(data)
     # The check, then the provenance (the input's SHA-256), on this thread while the columns are found.
     (check, provenance), res = _checked_columns(
         lambda: (_app.check_layered_oxide(data, pixel_size_nm=px, composition=composition, zone=zone, name=name),
