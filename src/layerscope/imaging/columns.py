@@ -82,7 +82,8 @@ def _as_float_image(image: np.ndarray, what: str = "image") -> np.ndarray:
     if data.dtype.kind not in "biuf":
         raise InputError(f"{what} has data type {data.dtype}; give real numbers (counts or intensities)")
     out = data.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(out)):
+    # A finite sum has no NaN or inf in it (one pass, 3x faster); an overflowing one is checked pixel by pixel.
+    if not np.isfinite(out.sum()) and not np.all(np.isfinite(out)):
         raise InputError(f"{what} contains NaN or infinite values; mask or interpolate them first")
     return out
 

@@ -213,6 +213,7 @@ def find_atom_columns(
     sp = material_spacings(composition, zone)
     _check_size(data.shape, px, sp)
     data = _as_float64(data)
+    counts = _col.is_count_image(data)  # Poisson errors of the site amplitudes (sitetests.amplitude_errors)
     notes: list[str] = []
     detection = None
     if enhance:
@@ -238,7 +239,7 @@ def find_atom_columns(
 
     t = time.perf_counter()
     geo = _index_columns(found, lat, d_t=d_t, cation=cation, notes=notes,
-                         rim=dict(data=data, px=px, sigma_nm=sigma_nm, radius_nm=0.45 * min_sep))
+                         rim=dict(data=data, px=px, sigma_nm=sigma_nm, radius_nm=0.45 * min_sep, counts=counts))
     stack = _stacking(geo.tm, geo.index, d_t=d_t, cation=cation, zone=zone, notes=notes)
     li, site_xy, tm_u, tm_v = _place_li_sites(geo, stack, d_t=d_t, cation=cation, shape=data.shape, px=px)
     tm = geo.tm.assign(registry=stack.reg_down, relation=stack.rel_down, relation_up=stack.rel_up)
@@ -252,8 +253,8 @@ def find_atom_columns(
     amp, bkg = _site_intensities(data, px, pd.DataFrame({"x_nm": tm_xy[:, 0], "y_nm": tm_xy[:, 1]}),
                                  sigma_nm=sigma_nm, radius_nm=radius_nm)
     tm["intensity"], tm["local_background"] = amp, bkg
-    _detect_gap_columns(data, px, tm, tm_xy, sigma_nm=sigma_nm, radius_nm=radius_nm, notes=notes)
-    _measure_li_sites(data, px, li, tm, sigma_nm=sigma_nm, radius_nm=radius_nm, at_nm=site_xy)
+    _detect_gap_columns(data, px, tm, tm_xy, sigma_nm=sigma_nm, radius_nm=radius_nm, notes=notes, counts=counts)
+    _measure_li_sites(data, px, li, tm, sigma_nm=sigma_nm, radius_nm=radius_nm, at_nm=site_xy, counts=counts)
     tm["mixing"] = np.nan
     times["intensities"] = time.perf_counter() - t
 
@@ -314,10 +315,10 @@ def _index_columns(found: pd.DataFrame, lat: Any, *, d_t: float, cation: float, 
                    rim: dict[str, Any]) -> _Indexed:
     """Rows linked along the layers, numbered as cation layers (TM or Li), off-lattice maxima dropped, TM gaps filled.
 
-    ``rim`` holds the image and the fit's scale (``data, px, sigma_nm, radius_nm``) with which TM columns past a
-    layer's run end are tested (:func:`_fill_tm_gaps`); the image's extent also gives each row's chord (its line's
-    length inside the field), so that the short rows in the corners of a rotated field are numbered
-    (:func:`layerscope.imaging.lattice.index_layers`).
+    ``rim`` holds the image and the fit's scale (``data, px, sigma_nm, radius_nm``; ``counts``: a count image)
+    with which TM columns past a layer's run end are tested (:func:`_fill_tm_gaps`); the image's extent also
+    gives each row's chord (its line's length inside the field), so that the short rows in the corners of a
+    rotated field are numbered (:func:`layerscope.imaging.lattice.index_layers`).
     """
     x = found["x_nm"].to_numpy()
     y = found["y_nm"].to_numpy()
@@ -525,7 +526,7 @@ def _site_intensities(data: np.ndarray, px: float, sites: pd.DataFrame, *, sigma
 
 
 def _measure_li_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.DataFrame, *, sigma_nm: float,
-                      radius_nm: float, at_nm: np.ndarray | None = None) -> None:
+                      radius_nm: float, at_nm: np.ndarray | None = None, counts: bool | None = None) -> None:
     """Add ``intensity``, ``local_background`` and ``mixing`` to Li-layer sites, in place.
 
     Mixing index: the site's intensity over the mean intensity of the 4 nearest TM columns
@@ -536,7 +537,8 @@ def _measure_li_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.Data
     "uncertain"; ``intensity_sem`` the error of the site's intensity. ``at_nm`` (n x 2, x and y
     in nm) measures at the lattice sites placed from the TM pairs rather than at ``x_nm, y_nm``:
     where a noise maximum was detected near a dim site, the intensity at the maximum is biased
-    upwards (the detector picked it for being bright), the one at the lattice site is not.
+    upwards (the detector picked it for being bright), the one at the lattice site is not. ``counts``:
+    whether ``data`` is a count image (None: tested).
     """
     from layerscope.imaging import sitetests as _st
     from layerscope.imaging.interlayers import MIXING_THRESHOLD
@@ -549,10 +551,10 @@ def _measure_li_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.Data
         ref = np.nanmean(tm["intensity"].to_numpy()[nn], axis=1)
         li["tm_reference"] = ref
         err = _st.amplitude_errors(data, at["x_nm"].to_numpy(), at["y_nm"].to_numpy(), pixel_size_nm=px,
-                                   sigma_nm=sigma_nm, radius_nm=radius_nm)
+                                   sigma_nm=sigma_nm, radius_nm=radius_nm, counts=counts)
         li["intensity_sem"] = err
         tm_err = _st.amplitude_errors(data, tm["x_nm"].to_numpy(), tm["y_nm"].to_numpy(), pixel_size_nm=px,
-                                      sigma_nm=sigma_nm, radius_nm=radius_nm)
+                                      sigma_nm=sigma_nm, radius_nm=radius_nm, counts=counts)
         ref_err = np.sqrt(np.nansum(tm_err[nn] ** 2, axis=1)) / 4.0
         with np.errstate(invalid="ignore", divide="ignore"):
             li["mixing"] = np.where(ref > 0, amp / ref, np.nan)
@@ -607,7 +609,7 @@ def _one_site_gaps(u: np.ndarray, layer: np.ndarray, *, d_t: float, tolerance: f
 
 def _fill_tm_gaps(tm: pd.DataFrame, *, d_t: float, inplane: np.ndarray, normal: np.ndarray,
                   data: np.ndarray | None = None, px: float = float("nan"), sigma_nm: float = float("nan"),
-                  radius_nm: float = float("nan")) -> pd.DataFrame:
+                  radius_nm: float = float("nan"), counts: bool | None = None) -> pd.DataFrame:
     """TM columns added where one column is missing between two detected neighbours of a TM layer,
     and (with ``data``) beyond the ends of a layer where the counts show a column.
 
@@ -620,7 +622,7 @@ def _fill_tm_gaps(tm: pd.DataFrame, *, d_t: float, inplane: np.ndarray, normal: 
     are placed, one at a time, while the amplitude at the site is
     :data:`layerscope.imaging.sitetests.RIM_SIGNIFICANCE` standard errors above zero
     (:func:`layerscope.imaging.sitetests.extend_layer_ends`), so that the Li-layer sites next to
-    the rim are placed and measured too.
+    the rim are placed and measured too. ``counts``: whether ``data`` is a count image (None: tested).
     """
     if len(tm) < 2:
         return tm
@@ -630,7 +632,8 @@ def _fill_tm_gaps(tm: pd.DataFrame, *, d_t: float, inplane: np.ndarray, normal: 
                         "layer": tm["layer"].to_numpy()[left], "in_gap": True})
     if data is not None and np.isfinite(sigma_nm):
         add = pd.concat([add, _rim_columns(u, v, tm["layer"].to_numpy(), data, d_t=d_t, inplane=inplane, normal=normal,
-                                           px=px, sigma_nm=sigma_nm, radius_nm=radius_nm)], ignore_index=True)
+                                           px=px, sigma_nm=sigma_nm, radius_nm=radius_nm, counts=counts)],
+                        ignore_index=True)
     if len(add) == 0:
         return tm
     add = add.assign(kind="TM", detected=False, fit_ok=False, in_gap=add["in_gap"].fillna(False).astype(bool))
@@ -641,7 +644,7 @@ def _fill_tm_gaps(tm: pd.DataFrame, *, d_t: float, inplane: np.ndarray, normal: 
 
 
 def _detect_gap_columns(data: np.ndarray, px: float, tm: pd.DataFrame, tm_xy: np.ndarray, *, sigma_nm: float,
-                        radius_nm: float, notes: list[str]) -> None:
+                        radius_nm: float, notes: list[str], counts: bool | None = None) -> None:
     """Mark, in place, a TM column placed in a one-site gap as found (``detected`` True) where its counts
     show it: the amplitude at its lattice position (``intensity``, already measured) at least
     :data:`layerscope.imaging.sitetests.GAP_SIGNIFICANCE` standard errors above zero
@@ -658,7 +661,7 @@ def _detect_gap_columns(data: np.ndarray, px: float, tm: pd.DataFrame, tm_xy: np
     if gap.size == 0:
         return
     err = _st.amplitude_errors(data, tm_xy[gap, 0], tm_xy[gap, 1], pixel_size_nm=px, sigma_nm=sigma_nm,
-                               radius_nm=radius_nm)
+                               radius_nm=radius_nm, counts=counts)
     amp = tm["intensity"].to_numpy(dtype=float)[gap]
     with np.errstate(invalid="ignore"):
         seen = np.isfinite(err) & (err > 0) & (amp >= _st.GAP_SIGNIFICANCE * err)
@@ -669,7 +672,8 @@ def _detect_gap_columns(data: np.ndarray, px: float, tm: pd.DataFrame, tm_xy: np
 
 
 def _rim_columns(u: np.ndarray, v: np.ndarray, layer: np.ndarray, data: np.ndarray, *, d_t: float, inplane: np.ndarray,
-                 normal: np.ndarray, px: float, sigma_nm: float, radius_nm: float) -> pd.DataFrame:
+                 normal: np.ndarray, px: float, sigma_nm: float, radius_nm: float,
+                 counts: bool | None = None) -> pd.DataFrame:
     """Sites beyond the ends of the TM layers whose amplitude is significant (see :func:`_fill_tm_gaps`)."""
     from layerscope.imaging import sitetests as _st
 
@@ -678,7 +682,8 @@ def _rim_columns(u: np.ndarray, v: np.ndarray, layer: np.ndarray, data: np.ndarr
         inside = _inside(xy, data.shape, px)
         amp, _ = _col.site_intensities(data, xy[:, 1] / px - 0.5, xy[:, 0] / px - 0.5, sigma_px=sigma_nm / px,
                                        radius_px=radius_nm / px)
-        err = _st.amplitude_errors(data, xy[:, 0], xy[:, 1], pixel_size_nm=px, sigma_nm=sigma_nm, radius_nm=radius_nm)
+        err = _st.amplitude_errors(data, xy[:, 0], xy[:, 1], pixel_size_nm=px, sigma_nm=sigma_nm, radius_nm=radius_nm,
+                                   counts=counts)
         with np.errstate(invalid="ignore", divide="ignore"):
             return inside & (amp > _st.RIM_SIGNIFICANCE * err)
 
