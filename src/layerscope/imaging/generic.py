@@ -84,19 +84,6 @@ class ImageLattice:
                 "spot_periods_nm": [round(p, 4) for p in self.spot_periods_nm[:8]]}
 
 
-def _power_spectrum(data: np.ndarray, pixel_size_nm: float) -> tuple[np.ndarray, np.ndarray]:
-    """Power spectrum (fftshifted) of the central square crop with a Hann window, and its axis."""
-    ny, nx = data.shape
-    size = min(ny, nx, 1024)
-    r0, c0 = (ny - size) // 2, (nx - size) // 2
-    crop = data[r0 : r0 + size, c0 : c0 + size]
-    crop = crop - crop.mean()
-    win = np.hanning(size)
-    spec = sfft.fftshift(sfft.fft2(crop * win[:, None] * win[None, :], workers=-1))
-    k = sfft.fftshift(sfft.fftfreq(size, d=pixel_size_nm))
-    return spec.real**2 + spec.imag**2, k
-
-
 def _lattice_spots(power: np.ndarray, k: np.ndarray, pixel_size_nm: float, *,
                    smoothed: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Strong spots (g vectors, cycles/nm, one per +/- pair) and their power, strongest first.
@@ -204,7 +191,7 @@ def _acf_scale(acf: np.ndarray, pixel_size_nm: float) -> tuple[float, float]:
     return float(sigma_px * pixel_size_nm), float(r[is_max].min() * pixel_size_nm)
 
 
-def image_lattice(image: np.ndarray, *, pixel_size_nm: float) -> ImageLattice:
+def image_lattice(image: np.ndarray, *, pixel_size_nm: float, spectrum: Any = None) -> ImageLattice:
     """Nearest-neighbour column distance, column width and lattice spots of an image.
 
     Parameters
@@ -213,6 +200,9 @@ def image_lattice(image: np.ndarray, *, pixel_size_nm: float) -> ImageLattice:
         2-D image.
     pixel_size_nm : float
         Pixel size, nm (any nominal value for an uncalibrated image: every result scales with it).
+    spectrum : layerscope.imaging.lattice.PowerSpectrum, optional
+        :func:`layerscope.imaging.lattice.power_spectrum` of ``image`` when the caller has it already
+        (the central 1024² square, mean removed, Hann window).
 
     Returns
     -------
@@ -224,10 +214,11 @@ def image_lattice(image: np.ndarray, *, pixel_size_nm: float) -> ImageLattice:
         No lattice fringe stands out of the noise (no atomic resolution, vacuum, too small).
     """
     data = _col._as_float_image(image)
-    from layerscope.imaging.lattice import _smoothed_peaks
+    from layerscope.imaging.lattice import power_spectrum
 
-    power, k = _power_spectrum(data, pixel_size_nm)
-    smoothed = _smoothed_peaks(power)  # shared by the spots and the autocorrelation
+    spectrum = power_spectrum(data, pixel_size_nm=pixel_size_nm) if spectrum is None else spectrum
+    power, k = spectrum.power, spectrum.k
+    smoothed = (spectrum.smooth, spectrum.peaks)  # shared by the spots and the autocorrelation
     g, pw = _lattice_spots(power, k, pixel_size_nm, smoothed=smoothed)
     if len(g) == 0:
         raise InputError(

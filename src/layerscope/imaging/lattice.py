@@ -44,7 +44,9 @@ from layerscope.errors import CalibrationError, InputError
 __all__ = [
     "LatticeEstimate",
     "LayerIndex",
+    "PowerSpectrum",
     "fft_lattice",
+    "power_spectrum",
     "group_rows",
     "index_layers",
     "chord_lengths",
@@ -103,6 +105,39 @@ class LatticeEstimate:
     layer_contrast: float
     inplane_contrast: float
     rows_are_cation_rows: bool = False
+
+
+@dataclass(frozen=True)
+class PowerSpectrum:
+    """The power spectrum of an image's central square (at most 1024², mean removed, Hann window).
+
+    ``power`` fftshifted, ``k`` its frequency axis (cycles/nm, both directions), ``smooth`` and
+    ``peaks`` from :func:`_smoothed_peaks`. Read-only arrays: one spectrum serves the layered-oxide
+    check (:func:`layerscope.imaging.generic.image_lattice`) and :func:`fft_lattice` of one run.
+    """
+
+    power: np.ndarray
+    k: np.ndarray
+    smooth: np.ndarray
+    peaks: np.ndarray
+
+
+def power_spectrum(image: np.ndarray, *, pixel_size_nm: float) -> PowerSpectrum:
+    """The :class:`PowerSpectrum` of a 2-D image (pixel size in nm)."""
+    data = np.asarray(image, dtype=float)
+    ny, nx = data.shape
+    size = min(ny, nx, 1024)
+    r0, c0 = (ny - size) // 2, (nx - size) // 2
+    crop = data[r0 : r0 + size, c0 : c0 + size]
+    crop = crop - crop.mean()
+    win = np.hanning(size)
+    spec = sfft.fftshift(sfft.fft2(crop * win[:, None] * win[None, :], workers=-1))
+    power = spec.real**2 + spec.imag**2
+    k = sfft.fftshift(sfft.fftfreq(size, d=pixel_size_nm))
+    smooth, peaks = _smoothed_peaks(power)
+    for a in (power, k, smooth, peaks):
+        a.setflags(write=False)
+    return PowerSpectrum(power, k, smooth, peaks)
 
 
 def _smoothed_peaks(power: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -186,6 +221,7 @@ def fft_lattice(
     tolerance: float = 0.2,
     min_contrast: float = 25.0,
     material: str = "the material",
+    spectrum: PowerSpectrum | None = None,
 ) -> LatticeEstimate:
     """Find the basal-plane orientation and the lattice periods from the image's power spectrum.
 
@@ -205,6 +241,8 @@ def fft_lattice(
         A spot must be this many times the median power at its spatial frequency.
     material : str
         Name used in messages.
+    spectrum : PowerSpectrum, optional
+        :func:`power_spectrum` of ``image`` when the caller has it already.
 
     Returns
     -------
@@ -224,14 +262,12 @@ def fft_lattice(
     c0 = (nx - size) // 2
     crop = data[r0 : r0 + size, c0 : c0 + size]
     crop = crop - crop.mean()
-    win = np.hanning(size)
-    spec = sfft.fftshift(sfft.fft2(crop * win[:, None] * win[None, :], workers=-1))
-    power = spec.real**2 + spec.imag**2
-    k = sfft.fftshift(sfft.fftfreq(size, d=pixel_size_nm))
+    spectrum = power_spectrum(data, pixel_size_nm=pixel_size_nm) if spectrum is None else spectrum
+    power, k = spectrum.power, spectrum.k
     nyquist = 0.5 / pixel_size_nm
     g_min = 1.0 / (2.5 * layer_spacing_nm)
     g_max = min(nyquist * 0.9, 2.0 / ((1 - tolerance) * min(inplane_spacing_nm, layer_spacing_nm / 2)))
-    g, pw, contrast = _spots(power, k, k, g_min=g_min, g_max=g_max)
+    g, pw, contrast = _spots(power, k, k, g_min=g_min, g_max=g_max, smoothed=(spectrum.smooth, spectrum.peaks))
     strong = contrast >= min_contrast
     if not np.any(strong):
         raise InputError(

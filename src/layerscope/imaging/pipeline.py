@@ -169,6 +169,7 @@ def find_atom_columns(
     enhance: bool = False,
     noise_model: str = "poisson",
     scheduler: Any = None,
+    spectrum: _lat.PowerSpectrum | None = None,
 ) -> ColumnResult:
     """Find every atom column, number the cation layers and place the Li-layer sites.
 
@@ -202,6 +203,9 @@ def find_atom_columns(
         Noise model of the refinement (counts: Poisson).
     scheduler : None, str or distributed.Client
         Where the refinement blocks run (:func:`layerscope.parallel.map_tasks`).
+    spectrum : layerscope.imaging.lattice.PowerSpectrum, optional
+        :func:`layerscope.imaging.lattice.power_spectrum` of ``image`` when the caller has it
+        already (:func:`analyse` shares one with the layered-oxide check); not used with ``enhance``.
 
     Returns
     -------
@@ -224,7 +228,7 @@ def find_atom_columns(
     t = time.perf_counter()
     lat = _lat.fft_lattice(
         data if detection is None else detection, pixel_size_nm=px, layer_spacing_nm=sp.tm_spacing_nm, inplane_spacing_nm=sp.inplane_spacing_nm,
-        material=sp.composition,
+        material=sp.composition, spectrum=None if detection is not None else spectrum,
     )
     d_t = lat.inplane_period_nm
     # Cation-row spacing measured by the FFT (absorbs a calibration error within the tolerance).
@@ -867,13 +871,16 @@ def analyse(image: Any, options: PhasesOptions, *, pixel_size_nm: float | None =
     zone, composition, enhance, noise_model = options.zone, options.composition, options.enhance, options.noise_model
     _check_size(data.shape, px, material_spacings(composition, zone))
     data = _as_float64(data)
+    # One power spectrum for the check and the column finder's lattice (a real 2-D image; the check refuses others).
+    spectrum = _lat.power_spectrum(data, pixel_size_nm=px) if data.ndim == 2 and data.dtype.kind in "biuf" else None
     # The check, then the provenance (the input's SHA-256), on this thread while the columns are found.
     (check, provenance), res = _checked_columns(
-        lambda: (_app.check_layered_oxide(data, pixel_size_nm=px, composition=composition, zone=zone, name=name),
+        lambda: (_app.check_layered_oxide(data, pixel_size_nm=px, composition=composition, zone=zone, name=name,
+                                          spectrum=spectrum),
                  Provenance.create(inputs=[handle],
                                    parameters=dict(pixel_size_nm=px, **options.parameters(), command="phases"))),
         lambda: find_atom_columns(data, pixel_size_nm=px, zone=zone, composition=composition, enhance=enhance,
-                                  noise_model=noise_model, scheduler=scheduler))
+                                  noise_model=noise_model, scheduler=scheduler, spectrum=spectrum))
     _app.require_layer_contrast(res.lattice.rows_are_cation_rows, res.layers.parity_from_contrast,
                                 composition=composition, name=name)
     res.notes.append(f"layered-oxide check: {check.row_fraction:.0%} of the columns in layered rows"
