@@ -3,7 +3,8 @@
 * :func:`layerscope.imaging.columns.local_maxima` is the mask ``maximum_filter(x, size) == x`` (the
   column peaks of ``detect_columns``, the autocorrelation's neighbours), bit for bit, also on ties,
   plateaus (SciPy's filter then runs itself) and at the image edges;
-* ``columns._block_min`` is ``skimage.measure.block_reduce(x, (f, f), np.min)``, padding included;
+* ``columns._block_min`` is ``skimage.measure.block_reduce(x, (f, f), np.min)``, padding included, and
+  ``lattice._window_max`` (the power spectrum's 7 x 7 maxima) is ``maximum_filter(x, size)``;
 * one :func:`layerscope.imaging.lattice.power_spectrum` shared by the check and the column finder gives
   the lattices of the spectra each computed for itself;
 * ``find_atom_columns`` of a float32 image (converted to float64 once) equals that of its float64 copy.
@@ -88,3 +89,16 @@ def test_find_atom_columns_of_float32_equals_float64(scene):
     b = find_atom_columns(img32.astype(np.float64), pixel_size_nm=PX)
     pd.testing.assert_frame_equal(a.columns, b.columns, check_exact=True)
     assert a.column_sigma_nm == b.column_sigma_nm and len(a.columns) > 500
+
+
+def test_window_max_is_the_maximum_filter(scene):
+    from layerscope.imaging.lattice import _window_max
+
+    rng = np.random.default_rng(3)
+    spectrum = ndimage.uniform_filter(rng.gamma(1.0, size=(256, 256)), 3)
+    for a in [spectrum, spectrum[:37, :91], *_arrays(scene)]:
+        for size in (3, 5, 7, 9, 17, 21):
+            for mode in ("reflect", "nearest", "mirror"):
+                assert np.array_equal(_window_max(a, size), ndimage.maximum_filter(a, size=size, mode=mode)), \
+                    (a.shape, size, mode)
+        assert np.array_equal(_window_max(a, 4), ndimage.maximum_filter(a, size=4))  # even: SciPy's own
