@@ -96,8 +96,8 @@ def test_spacing_along_the_layers_comes_from_the_spectrum_when_the_nearest_colum
 
     real = generic.image_lattice
 
-    def short_pair(data, *, pixel_size_nm):
-        lat = real(data, pixel_size_nm=pixel_size_nm)
+    def short_pair(data, *, pixel_size_nm, **kw):  # kw: a shared power spectrum (pipeline.analyse)
+        lat = real(data, pixel_size_nm=pixel_size_nm, **kw)
         return dataclasses.replace(lat, nn_distance_nm=0.79 * lat.nn_distance_nm)
 
     img = noisy(small_o3(), 1e4, seed=1)

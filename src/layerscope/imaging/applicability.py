@@ -120,14 +120,14 @@ def _row_statistics(data: np.ndarray, pixel_size_nm: float, nn_nm: float,
     return float(np.mean(counts <= 3)), float(np.median(counts)), float(np.mean(in_runs))
 
 
-def _material_lattice(data: np.ndarray, pixel_size_nm: float, sp: Any) -> Any:
+def _material_lattice(data: np.ndarray, pixel_size_nm: float, sp: Any, spectrum: Any = None) -> Any:
     """The material's layered lattice in the power spectrum (c/3 fringe and the column spacing
     along it, in the material's ratio, each within 20 %), or None."""
     from layerscope.imaging.lattice import fft_lattice
 
     try:
         return fft_lattice(data, pixel_size_nm=pixel_size_nm, layer_spacing_nm=sp.tm_spacing_nm,
-                           inplane_spacing_nm=sp.inplane_spacing_nm, material=sp.composition)
+                           inplane_spacing_nm=sp.inplane_spacing_nm, material=sp.composition, spectrum=spectrum)
     except InputError:  # CalibrationError included
         return None
 
@@ -140,7 +140,7 @@ def _is_degraded_layered(frac_runs: float, nn_nm: float, fl: Any) -> bool:
 
 
 def check_layered_oxide(data: np.ndarray, *, pixel_size_nm: float, composition: str, zone: str,
-                        name: str = "the image") -> LayeredCheck:
+                        name: str = "the image", spectrum: Any = None) -> LayeredCheck:
     """Refuse an image that is not a layered oxide in ``zone`` at ``composition``'s scale.
 
     Parameters
@@ -153,6 +153,8 @@ def check_layered_oxide(data: np.ndarray, *, pixel_size_nm: float, composition: 
         The cathode and zone axis the user named.
     name : str
         The input's name, for messages.
+    spectrum : layerscope.imaging.lattice.PowerSpectrum, optional
+        :func:`layerscope.imaging.lattice.power_spectrum` of ``data`` when the caller has it already.
 
     Returns
     -------
@@ -169,13 +171,13 @@ def check_layered_oxide(data: np.ndarray, *, pixel_size_nm: float, composition: 
     from layerscope.imaging.materials import material_spacings
 
     sp = material_spacings(composition, zone)
-    lat = image_lattice(data, pixel_size_nm=pixel_size_nm)
+    lat = image_lattice(data, pixel_size_nm=pixel_size_nm, spectrum=spectrum)
     nn = lat.nn_distance_nm
     frac, med, runs = _row_statistics(data, pixel_size_nm, nn, lat.column_sigma_nm)
     rows_ok = frac >= MIN_ROW_FRACTION
     fl = None
     if not rows_ok or abs(nn / sp.inplane_spacing_nm - 1.0) > CALIBRATION_TOLERANCE:
-        fl = _material_lattice(data, pixel_size_nm, sp)
+        fl = _material_lattice(data, pixel_size_nm, sp, spectrum)
     if not rows_ok and not _is_degraded_layered(runs, nn, fl):
         raise InputError(
             f"{name} is not a layered oxide seen along [100]/[110]: {frac:.0%} of its columns sit in layered rows "

@@ -84,25 +84,16 @@ class ImageLattice:
                 "spot_periods_nm": [round(p, 4) for p in self.spot_periods_nm[:8]]}
 
 
-def _power_spectrum(data: np.ndarray, pixel_size_nm: float) -> tuple[np.ndarray, np.ndarray]:
-    """Power spectrum (fftshifted) of the central square crop with a Hann window, and its axis."""
-    ny, nx = data.shape
-    size = min(ny, nx, 1024)
-    r0, c0 = (ny - size) // 2, (nx - size) // 2
-    crop = data[r0 : r0 + size, c0 : c0 + size]
-    crop = crop - crop.mean()
-    win = np.hanning(size)
-    spec = sfft.fftshift(sfft.fft2(crop * win[:, None] * win[None, :], workers=-1))
-    k = sfft.fftshift(sfft.fftfreq(size, d=pixel_size_nm))
-    return spec.real**2 + spec.imag**2, k
+def _lattice_spots(power: np.ndarray, k: np.ndarray, pixel_size_nm: float, *,
+                   smoothed: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Strong spots (g vectors, cycles/nm, one per +/- pair) and their power, strongest first.
 
-
-def _lattice_spots(power: np.ndarray, k: np.ndarray, pixel_size_nm: float) -> tuple[np.ndarray, np.ndarray]:
-    """Strong spots (g vectors, cycles/nm, one per +/- pair) and their power, strongest first."""
+    ``smoothed``: :func:`layerscope.imaging.lattice._smoothed_peaks` of ``power``, when computed already.
+    """
     from layerscope.imaging.lattice import _spots
 
     dk = abs(k[1] - k[0])
-    g, pw, contrast = _spots(power, k, k, g_min=4 * dk, g_max=0.9 * 0.5 / pixel_size_nm)
+    g, pw, contrast = _spots(power, k, k, g_min=4 * dk, g_max=0.9 * 0.5 / pixel_size_nm, smoothed=smoothed)
     keep = contrast >= SPOT_CONTRAST
     g, pw = g[keep], pw[keep]
     upper = (g[:, 1] > 0) | ((g[:, 1] == 0) & (g[:, 0] > 0))
@@ -151,22 +142,25 @@ def _label_medians(values: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return out
 
 
-def _bragg_autocorrelation(power: np.ndarray, k: np.ndarray, *, min_contrast: float = 10.0) -> np.ndarray:
+def _bragg_autocorrelation(power: np.ndarray, k: np.ndarray, *, min_contrast: float = 10.0,
+                           smoothed: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Autocorrelation (origin at the centre) of the periodic part of the image.
 
     Only the Bragg spots of the power spectrum are kept (local maxima at least ``min_contrast``
     times the median power at their frequency, each with the pixels within 2 frequency bins,
     minus that median): the noise, correlated or not, and the non-periodic background drop out,
     so the central peak and its nearest neighbours are those of the lattice's columns (a
-    Patterson map of the projected structure).
+    Patterson map of the projected structure). ``smoothed``: as for :func:`_lattice_spots`.
     """
+    from layerscope.imaging.lattice import _smoothed_peaks
+
     dk = abs(k[1] - k[0])
     gmag = np.hypot(k[None, :], k[:, None])
     ring = np.rint(gmag / dk).astype(int)
-    smooth = ndimage.uniform_filter(power, size=3)
+    smooth, peaks = _smoothed_peaks(power) if smoothed is None else smoothed
     floor = _label_medians(smooth, ring)[ring]
     contrast = smooth / np.where(floor > 0, floor, np.finfo(float).tiny)
-    spots = (ndimage.maximum_filter(smooth, size=7) == smooth) & (contrast >= min_contrast) & (gmag >= 4 * dk)
+    spots = peaks & (contrast >= min_contrast) & (gmag >= 4 * dk)
     mask = ndimage.binary_dilation(spots, structure=np.hypot(*np.mgrid[-2:3, -2:3]) <= 2.0)
     p = np.where(mask, np.clip(power - floor, 0.0, None), 0.0)
     return sfft.fftshift(sfft.ifft2(sfft.ifftshift(p), workers=-1).real)
@@ -191,13 +185,13 @@ def _acf_scale(acf: np.ndarray, pixel_size_nm: float) -> tuple[float, float]:
     r_half = (j - 1) + (prof[j - 1] - 0.5 * peak) / max(prof[j - 1] - prof[j], 1e-30) if j >= 1 else 1.0
     sigma_px = r_half / (np.sqrt(2.0) * np.sqrt(2.0 * np.log(2.0)))
     size = 2 * max(1, int(round(0.6 * r_half))) + 1
-    is_max = (ndimage.maximum_filter(acf, size=size) == acf) & (r > 1.5 * r_half) & (acf >= 0.3 * peak)
+    is_max = _col.local_maxima(acf, size) & (r > 1.5 * r_half) & (acf >= 0.3 * peak)
     if not is_max.any():
         return float(sigma_px * pixel_size_nm), float("nan")
     return float(sigma_px * pixel_size_nm), float(r[is_max].min() * pixel_size_nm)
 
 
-def image_lattice(image: np.ndarray, *, pixel_size_nm: float) -> ImageLattice:
+def image_lattice(image: np.ndarray, *, pixel_size_nm: float, spectrum: Any = None) -> ImageLattice:
     """Nearest-neighbour column distance, column width and lattice spots of an image.
 
     Parameters
@@ -206,6 +200,9 @@ def image_lattice(image: np.ndarray, *, pixel_size_nm: float) -> ImageLattice:
         2-D image.
     pixel_size_nm : float
         Pixel size, nm (any nominal value for an uncalibrated image: every result scales with it).
+    spectrum : layerscope.imaging.lattice.PowerSpectrum, optional
+        :func:`layerscope.imaging.lattice.power_spectrum` of ``image`` when the caller has it already
+        (the central 1024² square, mean removed, Hann window).
 
     Returns
     -------
@@ -217,8 +214,12 @@ def image_lattice(image: np.ndarray, *, pixel_size_nm: float) -> ImageLattice:
         No lattice fringe stands out of the noise (no atomic resolution, vacuum, too small).
     """
     data = _col._as_float_image(image)
-    power, k = _power_spectrum(data, pixel_size_nm)
-    g, pw = _lattice_spots(power, k, pixel_size_nm)
+    from layerscope.imaging.lattice import power_spectrum
+
+    spectrum = power_spectrum(data, pixel_size_nm=pixel_size_nm) if spectrum is None else spectrum
+    power, k = spectrum.power, spectrum.k
+    smoothed = (spectrum.smooth, spectrum.peaks)  # shared by the spots and the autocorrelation
+    g, pw = _lattice_spots(power, k, pixel_size_nm, smoothed=smoothed)
     if len(g) == 0:
         raise InputError(
             f"the image shows no lattice fringes (no spot in its power spectrum is {SPOT_CONTRAST:g}x above the "
@@ -227,7 +228,7 @@ def image_lattice(image: np.ndarray, *, pixel_size_nm: float) -> ImageLattice:
         )
     gm = np.hypot(g[:, 0], g[:, 1])
     basis, area = _reciprocal_basis(g, pw)
-    acf = _bragg_autocorrelation(power, k)
+    acf = _bragg_autocorrelation(power, k, smoothed=smoothed)
     sigma_nm, nn_nm = _acf_scale(acf, pixel_size_nm)
     if not np.isfinite(nn_nm):  # no neighbour peak: the shortest lattice period seen
         nn_nm = float(1.0 / gm.max())

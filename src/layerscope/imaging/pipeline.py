@@ -141,6 +141,12 @@ class PhaseMap:
     interlayers: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
+def _as_float64(data: np.ndarray) -> np.ndarray:
+    """A real image as float64, as every step reads it (the same numbers): one copy instead of one per step."""
+    data = np.asarray(data)
+    return data.astype(np.float64, copy=False) if data.dtype.kind in "biuf" else data
+
+
 def _check_size(shape, pixel_size_nm, sp: MaterialSpacings) -> None:
     h_nm, w_nm = shape[0] * pixel_size_nm, shape[1] * pixel_size_nm
     need_h = MIN_TM_LAYERS * sp.tm_spacing_nm
@@ -163,6 +169,7 @@ def find_atom_columns(
     enhance: bool = False,
     noise_model: str = "poisson",
     scheduler: Any = None,
+    spectrum: _lat.PowerSpectrum | None = None,
 ) -> ColumnResult:
     """Find every atom column, number the cation layers and place the Li-layer sites.
 
@@ -196,6 +203,9 @@ def find_atom_columns(
         Noise model of the refinement (counts: Poisson).
     scheduler : None, str or distributed.Client
         Where the refinement blocks run (:func:`layerscope.parallel.map_tasks`).
+    spectrum : layerscope.imaging.lattice.PowerSpectrum, optional
+        :func:`layerscope.imaging.lattice.power_spectrum` of ``image`` when the caller has it
+        already (:func:`analyse` shares one with the layered-oxide check); not used with ``enhance``.
 
     Returns
     -------
@@ -206,6 +216,8 @@ def find_atom_columns(
     data, px, _ = load_image(image, pixel_size_nm=pixel_size_nm)
     sp = material_spacings(composition, zone)
     _check_size(data.shape, px, sp)
+    data = _as_float64(data)
+    counts = _col.is_count_image(data)  # Poisson errors of the site amplitudes (sitetests.amplitude_errors)
     notes: list[str] = []
     detection = None
     if enhance:
@@ -216,7 +228,7 @@ def find_atom_columns(
     t = time.perf_counter()
     lat = _lat.fft_lattice(
         data if detection is None else detection, pixel_size_nm=px, layer_spacing_nm=sp.tm_spacing_nm, inplane_spacing_nm=sp.inplane_spacing_nm,
-        material=sp.composition,
+        material=sp.composition, spectrum=None if detection is not None else spectrum,
     )
     d_t = lat.inplane_period_nm
     # Cation-row spacing measured by the FFT (absorbs a calibration error within the tolerance).
@@ -232,7 +244,7 @@ def find_atom_columns(
 
     t = time.perf_counter()
     geo = _index_columns(found, lat, d_t=d_t, cation=cation, notes=notes,
-                         rim=dict(data=data, px=px, sigma_nm=sigma_nm, radius_nm=0.45 * min_sep))
+                         rim=dict(data=data, px=px, sigma_nm=sigma_nm, radius_nm=0.45 * min_sep, counts=counts))
     stack = _stacking(geo.tm, geo.index, d_t=d_t, cation=cation, zone=zone, notes=notes)
     li, site_xy, tm_u, tm_v = _place_li_sites(geo, stack, d_t=d_t, cation=cation, shape=data.shape, px=px)
     tm = geo.tm.assign(registry=stack.reg_down, relation=stack.rel_down, relation_up=stack.rel_up)
@@ -246,8 +258,8 @@ def find_atom_columns(
     amp, bkg = _site_intensities(data, px, pd.DataFrame({"x_nm": tm_xy[:, 0], "y_nm": tm_xy[:, 1]}),
                                  sigma_nm=sigma_nm, radius_nm=radius_nm)
     tm["intensity"], tm["local_background"] = amp, bkg
-    _detect_gap_columns(data, px, tm, tm_xy, sigma_nm=sigma_nm, radius_nm=radius_nm, notes=notes)
-    _measure_li_sites(data, px, li, tm, sigma_nm=sigma_nm, radius_nm=radius_nm, at_nm=site_xy)
+    _detect_gap_columns(data, px, tm, tm_xy, sigma_nm=sigma_nm, radius_nm=radius_nm, notes=notes, counts=counts)
+    _measure_li_sites(data, px, li, tm, sigma_nm=sigma_nm, radius_nm=radius_nm, at_nm=site_xy, counts=counts)
     evidence = pd.concat([failed, _resolved_maxima(data if detection is None else detection, px, min_sep=min_sep,
                                                    sigma0_nm=0.14 * d_t, width_nm=sigma_nm, notes=notes)],
                          ignore_index=True)
@@ -378,10 +390,10 @@ def _index_columns(found: pd.DataFrame, lat: Any, *, d_t: float, cation: float, 
                    rim: dict[str, Any]) -> _Indexed:
     """Rows linked along the layers, numbered as cation layers (TM or Li), off-lattice maxima dropped, TM gaps filled.
 
-    ``rim`` holds the image and the fit's scale (``data, px, sigma_nm, radius_nm``) with which TM columns past a
-    layer's run end are tested (:func:`_fill_tm_gaps`); the image's extent also gives each row's chord (its line's
-    length inside the field), so that the short rows in the corners of a rotated field are numbered
-    (:func:`layerscope.imaging.lattice.index_layers`).
+    ``rim`` holds the image and the fit's scale (``data, px, sigma_nm, radius_nm``; ``counts``: a count image)
+    with which TM columns past a layer's run end are tested (:func:`_fill_tm_gaps`); the image's extent also
+    gives each row's chord (its line's length inside the field), so that the short rows in the corners of a
+    rotated field are numbered (:func:`layerscope.imaging.lattice.index_layers`).
     """
     x = found["x_nm"].to_numpy()
     y = found["y_nm"].to_numpy()
@@ -589,7 +601,7 @@ def _site_intensities(data: np.ndarray, px: float, sites: pd.DataFrame, *, sigma
 
 
 def _measure_li_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.DataFrame, *, sigma_nm: float,
-                      radius_nm: float, at_nm: np.ndarray | None = None) -> None:
+                      radius_nm: float, at_nm: np.ndarray | None = None, counts: bool | None = None) -> None:
     """Add ``intensity``, ``local_background`` and ``mixing`` to Li-layer sites, in place.
 
     Mixing index: the site's intensity over the mean intensity of the 4 nearest TM columns
@@ -600,7 +612,8 @@ def _measure_li_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.Data
     "uncertain"; ``intensity_sem`` the error of the site's intensity. ``at_nm`` (n x 2, x and y
     in nm) measures at the lattice sites placed from the TM pairs rather than at ``x_nm, y_nm``:
     where a noise maximum was detected near a dim site, the intensity at the maximum is biased
-    upwards (the detector picked it for being bright), the one at the lattice site is not.
+    upwards (the detector picked it for being bright), the one at the lattice site is not. ``counts``:
+    whether ``data`` is a count image (None: tested).
     """
     from layerscope.imaging import sitetests as _st
     from layerscope.imaging.interlayers import MIXING_THRESHOLD
@@ -613,10 +626,10 @@ def _measure_li_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.Data
         ref = np.nanmean(tm["intensity"].to_numpy()[nn], axis=1)
         li["tm_reference"] = ref
         err = _st.amplitude_errors(data, at["x_nm"].to_numpy(), at["y_nm"].to_numpy(), pixel_size_nm=px,
-                                   sigma_nm=sigma_nm, radius_nm=radius_nm)
+                                   sigma_nm=sigma_nm, radius_nm=radius_nm, counts=counts)
         li["intensity_sem"] = err
         tm_err = _st.amplitude_errors(data, tm["x_nm"].to_numpy(), tm["y_nm"].to_numpy(), pixel_size_nm=px,
-                                      sigma_nm=sigma_nm, radius_nm=radius_nm)
+                                      sigma_nm=sigma_nm, radius_nm=radius_nm, counts=counts)
         ref_err = np.sqrt(np.nansum(tm_err[nn] ** 2, axis=1)) / 4.0
         with np.errstate(invalid="ignore", divide="ignore"):
             li["mixing"] = np.where(ref > 0, amp / ref, np.nan)
@@ -671,7 +684,7 @@ def _one_site_gaps(u: np.ndarray, layer: np.ndarray, *, d_t: float, tolerance: f
 
 def _fill_tm_gaps(tm: pd.DataFrame, *, d_t: float, inplane: np.ndarray, normal: np.ndarray,
                   data: np.ndarray | None = None, px: float = float("nan"), sigma_nm: float = float("nan"),
-                  radius_nm: float = float("nan")) -> pd.DataFrame:
+                  radius_nm: float = float("nan"), counts: bool | None = None) -> pd.DataFrame:
     """TM columns added where one column is missing between two detected neighbours of a TM layer,
     and (with ``data``) beyond the ends of a layer where the counts show a column.
 
@@ -684,7 +697,7 @@ def _fill_tm_gaps(tm: pd.DataFrame, *, d_t: float, inplane: np.ndarray, normal: 
     are placed, one at a time, while the amplitude at the site is
     :data:`layerscope.imaging.sitetests.RIM_SIGNIFICANCE` standard errors above zero
     (:func:`layerscope.imaging.sitetests.extend_layer_ends`), so that the Li-layer sites next to
-    the rim are placed and measured too.
+    the rim are placed and measured too. ``counts``: whether ``data`` is a count image (None: tested).
     """
     if len(tm) < 2:
         return tm
@@ -694,7 +707,8 @@ def _fill_tm_gaps(tm: pd.DataFrame, *, d_t: float, inplane: np.ndarray, normal: 
                         "layer": tm["layer"].to_numpy()[left], "in_gap": True})
     if data is not None and np.isfinite(sigma_nm):
         add = pd.concat([add, _rim_columns(u, v, tm["layer"].to_numpy(), data, d_t=d_t, inplane=inplane, normal=normal,
-                                           px=px, sigma_nm=sigma_nm, radius_nm=radius_nm)], ignore_index=True)
+                                           px=px, sigma_nm=sigma_nm, radius_nm=radius_nm, counts=counts)],
+                        ignore_index=True)
     if len(add) == 0:
         return tm
     add = add.assign(kind="TM", detected=False, fit_ok=False, in_gap=add["in_gap"].fillna(False).astype(bool))
@@ -705,7 +719,7 @@ def _fill_tm_gaps(tm: pd.DataFrame, *, d_t: float, inplane: np.ndarray, normal: 
 
 
 def _detect_gap_columns(data: np.ndarray, px: float, tm: pd.DataFrame, tm_xy: np.ndarray, *, sigma_nm: float,
-                        radius_nm: float, notes: list[str]) -> None:
+                        radius_nm: float, notes: list[str], counts: bool | None = None) -> None:
     """Mark, in place, a TM column placed in a one-site gap as found (``detected`` True) where its counts
     show it: the amplitude at its lattice position (``intensity``, already measured) at least
     :data:`layerscope.imaging.sitetests.GAP_SIGNIFICANCE` standard errors above zero
@@ -722,7 +736,7 @@ def _detect_gap_columns(data: np.ndarray, px: float, tm: pd.DataFrame, tm_xy: np
     if gap.size == 0:
         return
     err = _st.amplitude_errors(data, tm_xy[gap, 0], tm_xy[gap, 1], pixel_size_nm=px, sigma_nm=sigma_nm,
-                               radius_nm=radius_nm)
+                               radius_nm=radius_nm, counts=counts)
     amp = tm["intensity"].to_numpy(dtype=float)[gap]
     with np.errstate(invalid="ignore"):
         seen = np.isfinite(err) & (err > 0) & (amp >= _st.GAP_SIGNIFICANCE * err)
@@ -733,7 +747,8 @@ def _detect_gap_columns(data: np.ndarray, px: float, tm: pd.DataFrame, tm_xy: np
 
 
 def _rim_columns(u: np.ndarray, v: np.ndarray, layer: np.ndarray, data: np.ndarray, *, d_t: float, inplane: np.ndarray,
-                 normal: np.ndarray, px: float, sigma_nm: float, radius_nm: float) -> pd.DataFrame:
+                 normal: np.ndarray, px: float, sigma_nm: float, radius_nm: float,
+                 counts: bool | None = None) -> pd.DataFrame:
     """Sites beyond the ends of the TM layers whose amplitude is significant (see :func:`_fill_tm_gaps`)."""
     from layerscope.imaging import sitetests as _st
 
@@ -742,7 +757,8 @@ def _rim_columns(u: np.ndarray, v: np.ndarray, layer: np.ndarray, data: np.ndarr
         inside = _inside(xy, data.shape, px)
         amp, _ = _col.site_intensities(data, xy[:, 1] / px - 0.5, xy[:, 0] / px - 0.5, sigma_px=sigma_nm / px,
                                        radius_px=radius_nm / px)
-        err = _st.amplitude_errors(data, xy[:, 0], xy[:, 1], pixel_size_nm=px, sigma_nm=sigma_nm, radius_nm=radius_nm)
+        err = _st.amplitude_errors(data, xy[:, 0], xy[:, 1], pixel_size_nm=px, sigma_nm=sigma_nm, radius_nm=radius_nm,
+                                   counts=counts)
         with np.errstate(invalid="ignore", divide="ignore"):
             return inside & (amp > _st.RIM_SIGNIFICANCE * err)
 
@@ -925,13 +941,17 @@ def analyse(image: Any, options: PhasesOptions, *, pixel_size_nm: float | None =
     data, px, handle, name = inp.data, inp.pixel_size_nm, inp.handle, name or inp.name
     zone, composition, enhance, noise_model = options.zone, options.composition, options.enhance, options.noise_model
     _check_size(data.shape, px, material_spacings(composition, zone))
+    data = _as_float64(data)
+    # One power spectrum for the check and the column finder's lattice (a real 2-D image; the check refuses others).
+    spectrum = _lat.power_spectrum(data, pixel_size_nm=px) if data.ndim == 2 and data.dtype.kind in "biuf" else None
     # The check, then the provenance (the input's SHA-256), on this thread while the columns are found.
     (check, provenance), res = _checked_columns(
-        lambda: (_app.check_layered_oxide(data, pixel_size_nm=px, composition=composition, zone=zone, name=name),
+        lambda: (_app.check_layered_oxide(data, pixel_size_nm=px, composition=composition, zone=zone, name=name,
+                                          spectrum=spectrum),
                  Provenance.create(inputs=[handle],
                                    parameters=dict(pixel_size_nm=px, **options.parameters(), command="phases"))),
         lambda: find_atom_columns(data, pixel_size_nm=px, zone=zone, composition=composition, enhance=enhance,
-                                  noise_model=noise_model, scheduler=scheduler))
+                                  noise_model=noise_model, scheduler=scheduler, spectrum=spectrum))
     _app.require_layer_contrast(res.lattice.rows_are_cation_rows, res.layers.parity_from_contrast,
                                 composition=composition, name=name)
     res.notes.append(f"layered-oxide check: {check.row_fraction:.0%} of the columns in layered rows"

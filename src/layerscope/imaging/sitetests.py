@@ -42,7 +42,7 @@ GAP_SIGNIFICANCE = 3.0
 
 
 def amplitude_errors(image: np.ndarray, x_nm: np.ndarray, y_nm: np.ndarray, *, pixel_size_nm: float, sigma_nm: float,
-                     radius_nm: float) -> np.ndarray:
+                     radius_nm: float, counts: bool | None = None) -> np.ndarray:
     """Standard error of the site amplitude of :func:`layerscope.imaging.columns.site_intensities`.
 
     The amplitude is a linear combination ``sum c_i z_i`` of the window's pixels, so its variance is
@@ -57,6 +57,9 @@ def amplitude_errors(image: np.ndarray, x_nm: np.ndarray, y_nm: np.ndarray, *, p
         Site positions (nm from the image corner, x right, y down).
     pixel_size_nm, sigma_nm, radius_nm : float
         Pixel size, shared column width (Gaussian standard deviation) and window radius, nm.
+    counts : bool, optional
+        :func:`is_count_image` of ``image`` when the caller knows it already (a pass over the image
+        saved per call); None: tested here.
 
     Returns
     -------
@@ -70,7 +73,7 @@ def amplitude_errors(image: np.ndarray, x_nm: np.ndarray, y_nm: np.ndarray, *, p
     out = np.full(rows.size, np.nan)
     if rows.size == 0:
         return out
-    poisson = is_count_image(data)
+    poisson = is_count_image(data) if counts is None else bool(counts)
     white = 0.0 if poisson else _col.estimate_noise(data) ** 2
     dy, dx = _col._window(radius_nm / pixel_size_nm)
     for start in range(0, rows.size, 2048):
