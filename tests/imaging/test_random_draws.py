@@ -160,7 +160,11 @@ def test_a_small_fixed_draw_scores_above_its_floors():
     # they were counted from the interlayer steps)
     rows = pd.DataFrame([score_draw(s, SMALL) for s in range(4)])
     assert not rows["phases_refused"].any() and not rows["generic_refused"].any()
-    assert rows["generic_recall"].min() >= 0.99 and rows["generic_precision"].min() >= 0.99
+    # generic recall, measured: 0.987-1. Draw 0 read 0.993 until the detector's coarse background stopped
+    # padding its last partial blocks with 0 (that inflated the contrast along the right and bottom edges);
+    # its second miss is a half-occupied TM column at 0.38 of its neighbours, 0.27 nm from the right edge,
+    # below the 0.3 relative threshold once the edge is judged like the others (docs/validation.md).
+    assert rows["generic_recall"].min() >= 0.985 and rows["generic_precision"].min() >= 0.99
     assert rows["generic_rms_pm"].max() < 5.0 and rows["phases_rms_pm"].max() < 5.0
     # phases columns, measured: recall 0.987-1 (0.974-1 before the corner rows of a rotated field were
     # numbered), precision 1
