@@ -56,6 +56,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
+from layerscope.tomo.stages import enter as _stage
+
 __all__ = ["analyse_volume_chunked"]
 
 #: margin (voxels) around a cluster for the crack and pore measurements (the open-crack sum reaches 8 + 3)
@@ -154,6 +156,7 @@ def _solid_and_envelope(vol, options, levels, close, scratch: Path, k: int, batc
             items = _halo_items(vol, group, halo, lambda z0, z1: None)
             for z0, part in _run(_smooth_task, items, scheduler, sigma=sigma, take="solid", threshold=levels["threshold"]):
                 solid[z0:z0 + part.shape[0]] = part
+    _stage("envelope")
     for group in _batches(slabs, batch):
         for z0, part in _run(_close_task, _halo_items(solid, group, 2 * close + 2), scheduler, close_voxels=close):
             env[z0:z0 + part.shape[0]] = part
@@ -318,6 +321,7 @@ def _slab_edt(comp, c: int, sl: tuple, scratch: Path, k: int, batch: int, schedu
     the halo is exact (every core voxel's nearest background lies within the halo). Slabs that fail
     the check are done again with a halo above their maximum (which can only fall).
     """
+    _stage("split_edt")
     nz = sl[0].stop - sl[0].start
     edt = _scratch(scratch, f"edt-{c}", np.float64, (nz,) + tuple(s.stop - s.start for s in sl[1:]))
     for z0, z1, (_, core, top) in _retry_slabs(nz, k, 16, lambda a, b: (_cluster_block(comp, c, sl, a, b),), _edt_task,
@@ -400,6 +404,7 @@ def _slab_seeds(edt: np.ndarray, c: int, halo: int, h_voxels: float, scratch: Pa
     ``batch``: slab tasks at a time (:func:`_split_big` gives 1: skimage's reconstruction takes about
     100 bytes a voxel of the block, the most of the whole analysis; two at once set the peak of the
     256^3 benchmark)."""
+    _stage("split_hmax")
     nz, area = edt.shape[0], int(np.prod(edt.shape[1:]))
     settled = [False]
 
@@ -415,6 +420,7 @@ def _slab_seeds(edt: np.ndarray, c: int, halo: int, h_voxels: float, scratch: Pa
                                                  _hmax_task, redo, batch, scheduler, h_voxels=h_voxels, n_slices=nz):
         peaks[z0:z1] = core
         unproven += not exact
+    _stage("split_seed_labels")
     markers = _scratch(scratch, f"markers-{c}", np.int32, edt.shape)
     n, _ = _label_slabs(lambda a, b: np.asarray(peaks[a:b]), edt.shape, k, _C26, markers)
     return markers, n, unproven
@@ -431,6 +437,8 @@ def _slab_watershed(comp, c: int, sl: tuple, edt, markers, halo: int, k: int, ba
     """Yield ``(z0, labels, below, above)`` of the cluster's watershed slab by slab (box coordinates; ``below``
     and ``above``: the slab's labels on up to ``k`` halo slices next to its core); a slab with a core voxel that
     no seed of its halo reaches is done again with twice the halo."""
+    _stage("split_watershed")
+
     def block_of(a: int, b: int) -> tuple:
         return np.asarray(edt[a:b]), np.asarray(markers[a:b]), _cluster_block(comp, c, sl, a, b)
 
@@ -511,6 +519,7 @@ def _particles(comp, n, boxes, options, scratch: Path, k: int, batch: int, sched
         keys += [(int(first[i]), base + i) for i in range(1, len(sizes))
                  if sizes[i] >= options.min_particle_voxels and first[i] >= 0]
         base += len(sizes) - 1
+    _stage("split_small")
     for group in _batches([it for it in items if not _big(boxes[it[0]])], batch):
         tasks = [(c, sl, np.asarray(comp[sl]) == c) for c, sl in group]
         for _, sl, lab, first, sizes in _run(_split_task, tasks, scheduler, split=options.split,
@@ -519,6 +528,7 @@ def _particles(comp, n, boxes, options, scratch: Path, k: int, batch: int, sched
             keys += [(int(first[i]), base + i) for i in range(1, len(sizes))
                      if sizes[i] >= options.min_particle_voxels and first[i] >= 0]
             base += len(sizes) - 1
+    _stage("particles_relabel")
     _relabel(plab, _numbering(keys, base), k)
     return plab, n_unproven, n_mismatch
 
@@ -581,6 +591,7 @@ def _feature_stats(plab, solid, comp, c: int, cbox: np.ndarray, n_particles: int
     """
     from layerscope.tomo.measure import _dent
 
+    _stage("feature_stats")
     shape, mult = plab.shape, n_particles + 1
     lab = _scratch(scratch, f"features-{c}", np.int32, shape)
 
@@ -640,6 +651,7 @@ def _feature_openings(lab, plab, crop: tuple, n: int, close: int, k: int, batch:
     box with a halo of ``ceil(close + 1.5) + 2`` slices: the dilation reaches 1 voxel, and a slab's
     distance can only be too large, so it is below the threshold exactly when the whole box's is (its
     nearest background then lies within the halo)."""
+    _stage("feature_openings")
     nz, halo = crop[0].stop - crop[0].start, int(np.ceil(close + 1.5)) + 2
     n_open, deep = np.zeros(n + 1, np.int64), np.zeros(n + 1, np.int64)
 
@@ -703,6 +715,7 @@ def _measure_big(c: int, members: list, plab, solid, comp, grey_of, pboxes, cbox
         for g in alone:  # a long feature (a channel through many particles): its own cut, with its owner
             box = np.r_[np.minimum(fboxes[g, :3], pboxes[owner[g], :3]), np.maximum(fboxes[g, 3:], pboxes[owner[g], 3:])]
             todo.append(([], [g], _box(box, margin, shape)))
+    _stage("slab_groups")
     cracks, pores, kinds, geometry = [], [], {}, []
     for group in _batches(todo, batch):
         tasks = [(sl, pids, own, gone, np.asarray(plab[sl]), np.asarray(solid[sl]), grey_of(sl),
@@ -736,6 +749,7 @@ def _cluster_parts(clusters: list, solid, plab, comp, boxes, grey_of, options, v
 def _measure(vol, solid, plab, comp, n, boxes, options, levels, close, scratch: Path, k: int, batch: int, scheduler):
     """Crack, pore and particle rows of every cluster (of every particle of a big cluster); feature ids
     (memory map) numbered as in memory."""
+    _stage("measure_small")
     shape, voxel_nm = vol.data.shape, vol.voxel_size_nm
     feats = _scratch(scratch, "features", np.int32, shape)
     grey_of = (lambda sl: None) if vol.labels else (lambda sl: np.asarray(vol.data[sl], np.float32))
@@ -752,6 +766,7 @@ def _measure(vol, solid, plab, comp, n, boxes, options, levels, close, scratch: 
         geometry += geom
         _write_crop(feats, at, local, base)
         base += max(first, default=0)
+    _stage("particles_of")
     pboxes, members = _particles_of(plab, comp, big, k) if big else (None, {})
     for c in sorted(big):
         cts, pts, kd, geom, first = _measure_big(c, sorted(members[c]), plab, solid, comp, grey_of, pboxes, boxes[c], feats, base,
@@ -760,6 +775,7 @@ def _measure(vol, solid, plab, comp, n, boxes, options, levels, close, scratch: 
         cracks, pores, geometry = cracks + cts, pores + pts, geometry + geom
         kinds.update(kd)
         base += len(first) - 1
+    _stage("features_relabel")
     lut = _numbering(keys, base)
     _relabel(feats, lut, k)
     ct, pt = _joined(cracks, "crack", lut), _joined(pores, "pore", lut)
@@ -820,9 +836,12 @@ def analyse_volume_chunked(vol, options, *, close: int, scheduler: Any = None, s
         scratch = Path(tmp)
         batch = 2 * default_workers() if not isinstance(scheduler, str) or scheduler in ("threads", "sync") else 16
         slabs = _slabs(vol.data.shape[0], slab_slices)
+        _stage("levels")
         levels = ({"particle_label": int(options.particle_label)} if vol.labels
                   else _levels(vol.data, options, slabs, batch, scheduler))
+        _stage("solid")
         solid, env = _solid_and_envelope(vol.data, options, levels, close, scratch, slab_slices, batch, scheduler)
+        _stage("clusters")
         comp, n, boxes = _clusters(env, scratch, slab_slices)
         del env
         plab, unproven, mismatch = _particles(comp, n, boxes, options, scratch, slab_slices, batch, scheduler)
