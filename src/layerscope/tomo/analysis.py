@@ -243,6 +243,10 @@ def analyse(data: Projections | Volume, options: TomoOptions = TomoOptions(), *,
         raise InputError(f"--bin {options.bin_voxels}: give a whole number >= 1")
     if options.bin_voxels > 1:
         data = _binned(data, options.bin_voxels)
+    if options.out_of_core:  # slab-sized arrays freed go back to the system (also those of the reconstruction)
+        from layerscope.tomo.chunked import return_freed_arrays
+
+        return_freed_arrays()
     if isinstance(data, Projections):
         n_rows, n_cols = data.data.shape[1], data.data.shape[2]
         if not options.reconstruct_only and n_rows < MIN_SLICES:  # refuse before the work

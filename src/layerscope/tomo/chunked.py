@@ -58,7 +58,7 @@ from scipy import ndimage as ndi
 
 from layerscope.tomo.stages import enter as _stage
 
-__all__ = ["analyse_volume_chunked"]
+__all__ = ["analyse_volume_chunked", "return_freed_arrays"]
 
 #: margin (voxels) around a cluster for the crack and pore measurements (the open-crack sum reaches 8 + 3)
 MARGIN = 12
@@ -75,6 +75,30 @@ MAX_CLUSTER_VOXELS = 192 ** 3
 MAX_SEED_BLOCK_VOXELS = 192 ** 3
 _C26 = np.ones((3, 3, 3), bool)
 _C6 = ndi.generate_binary_structure(3, 1)
+
+
+#: arrays above this many bytes are allocated by glibc straight from ``mmap`` and returned to the system when
+#: freed (:func:`return_freed_arrays`); below it they come from the allocator's heaps
+MMAP_THRESHOLD_BYTES = 1 << 20
+
+
+def return_freed_arrays(threshold: int = MMAP_THRESHOLD_BYTES) -> bool:
+    """Make freed arrays go back to the system at once (glibc only; True if set): ``mallopt(M_MMAP_THRESHOLD)``.
+
+    By default glibc raises its mmap threshold to the size of each freed mapped block (up to 32 MiB), so
+    that slab-sized arrays of later tasks come from per-thread heaps, which keep freed space: the
+    anonymous memory then grows with every stage and task thread, far above what is alive (the 256^3
+    reconstructed run: 783 MiB peak, 607 MiB still held between stages with ~170 MiB alive; with a fixed
+    threshold 485 and 175 MiB, docs/benchmarks.md 2026-12-04 "tomomem2"). A fixed threshold also stops the
+    raising. Process-wide and lasting: the out-of-core analysis calls it; elsewhere (other C libraries) it
+    does nothing. The numbers do not change (only where memory comes from).
+    """
+    import ctypes
+
+    try:
+        return bool(ctypes.CDLL(None).mallopt(-3, int(threshold)))  # M_MMAP_THRESHOLD of the C library loaded
+    except (OSError, AttributeError, TypeError):  # not glibc (no mallopt) or no such library handle
+        return False
 
 
 def _seed_halo(top: float) -> int:
@@ -832,6 +856,7 @@ def analyse_volume_chunked(vol, options, *, close: int, scheduler: Any = None, s
 
     from layerscope.parallel import default_workers
 
+    return_freed_arrays()
     with tempfile.TemporaryDirectory(dir=scratch_dir, prefix="layerscope-tomo-") as tmp:
         scratch = Path(tmp)
         batch = 2 * default_workers() if not isinstance(scheduler, str) or scheduler in ("threads", "sync") else 16
