@@ -42,9 +42,11 @@ in a scratch folder and the work is cut in pieces, each a task of
    whole-cluster path exactly.
 
 Peak memory is therefore a few slabs plus the largest cluster below the limit (with its margin), or
-for a bigger cluster one slab task per worker: a slab of its box with halos (split), or a group's
-cut (a slab plus the particles' and owned features' reach plus the margin, full width of the box);
-the h-maxima slab (about 100 bytes a voxel of the slab and its halos) one at a time.
+for a bigger cluster one slab task per worker: a slab of its box with halos (distance transform,
+feature openings), and one at a time: the h-maxima slab (about 100 bytes a voxel of the slab and its
+halos), the watershed slab (the batch's slabs get the same halo, then are cut and run one after the
+other: the same results) and a group's cut (a slab plus the particles' and owned features' reach
+plus the margin, full width of the box). Freed arrays go back to the system (:func:`return_freed_arrays`).
 The numbers equal the in-memory analysis (tested on phantoms).
 """
 
@@ -308,13 +310,15 @@ def _edt_task(item):
     return z0, core, float(core.max(initial=0.0))
 
 
-def _retry_slabs(nz: int, k: int, halo: int, block_of, func, redo, batch: int, scheduler, **kwargs):
+def _retry_slabs(nz: int, k: int, halo: int, block_of, func, redo, batch: int, scheduler, *, one_at_a_time: bool = False,
+                 **kwargs):
     """Yield ``(z0, z1, result)`` of ``func`` on every slab of ``k`` of ``nz`` z slices with a halo, done again
     with the halo ``redo(z0, z1, halo, result)`` asks for (None: accepted).
 
     ``func`` gets ``(z0, z1, lo) + block_of(a, b)``: the slices ``a:b`` (the slab and its halo) and the
     slab's start ``lo`` in them. When one slab and two halos cover every slice, the whole box is one
-    slab (the same result: every task would hold the whole box).
+    slab (the same result: every task would hold the whole box). ``batch`` slabs get the same halo;
+    ``one_at_a_time``: they are cut and run one after the other (the same items and results, one block in memory).
     """
     if k + 2 * halo >= nz:
         k = nz
@@ -324,11 +328,16 @@ def _retry_slabs(nz: int, k: int, halo: int, block_of, func, redo, batch: int, s
         again = {}
         for group in _batches(sorted(todo.items()), batch):
             group = [(s, max(h, learned)) for s, h in group]
-            items = []
-            for (z0, z1), h in group:
+
+            def item(z0: int, z1: int, h: int) -> tuple:
                 a, b = max(0, z0 - h), min(nz, z1 + h)
-                items.append((z0, z1, z0 - a) + tuple(block_of(a, b)))
-            for ((z0, z1), h), out in zip(group, _run(func, items, scheduler, **kwargs)):
+                return (z0, z1, z0 - a) + tuple(block_of(a, b))
+
+            if one_at_a_time:
+                outs = [_run(func, [item(z0, z1, h)], scheduler, **kwargs)[0] for (z0, z1), h in group]
+            else:
+                outs = _run(func, [item(z0, z1, h) for (z0, z1), h in group], scheduler, **kwargs)
+            for ((z0, z1), h), out in zip(group, outs):
                 bigger = None if (z0 - h <= 0 and z1 + h >= nz) else redo(z0, z1, h, out)
                 if bigger is None:
                     yield z0, z1, out
@@ -468,7 +477,7 @@ def _slab_watershed(comp, c: int, sl: tuple, edt, markers, halo: int, k: int, ba
 
     for z0, _, (_, lab, ok, below, above) in _retry_slabs(edt.shape[0], k, halo, block_of, _watershed_task,
                                                           lambda z0, z1, h, out: None if out[2] else 2 * h, batch,
-                                                          scheduler, edge=k):
+                                                          scheduler, one_at_a_time=True, edge=k):
         yield z0, lab, below, above
 
 
@@ -719,7 +728,7 @@ def _measure_big(c: int, members: list, plab, solid, comp, grey_of, pboxes, cbox
     of it and its owner with the margin. Ids ``base + rank``; writes the feature ids into ``feats_mm`` and
     returns the first voxel of each rank too."""
     shape, margin = plab.shape, max(MARGIN, close + 3)
-    batch = max(1, batch // 2)  # one task per worker: each holds a slab of the box with its particles
+    batch = max(1, batch // 2)  # feature openings: one task per worker (the groups below run one at a time)
     lab, rank, first, owner, fboxes, dropped = _feature_stats(plab, solid, comp, c, cbox, int(pboxes.shape[0] - 1),
                                                               options, close, scratch, k, batch, scheduler)
     gone = set(np.flatnonzero(dropped).tolist())
@@ -741,16 +750,16 @@ def _measure_big(c: int, members: list, plab, solid, comp, grey_of, pboxes, cbox
             todo.append(([], [g], _box(box, margin, shape)))
     _stage("slab_groups")
     cracks, pores, kinds, geometry = [], [], {}, []
-    for group in _batches(todo, batch):
-        tasks = [(sl, pids, own, gone, np.asarray(plab[sl]), np.asarray(solid[sl]), grey_of(sl),
-                  rank[np.asarray(lab[sl])]) for pids, own, sl in group]
-        for (_, _, sl), out in zip(group, _run(_slab_group_task, tasks, scheduler, options=options, voxel_nm=voxel_nm,
-                                               close=close, levels=levels, shape=shape)):
-            cracks.append(out[0].assign(crack=out[0]["crack"] + base))
-            pores.append(out[1].assign(pore=out[1]["pore"] + base))
-            kinds.update({base + i: v for i, v in out[2].items()})
-            geometry += out[3]
-            _write_crop(feats_mm, sl, out[4], base)
+    for pids, own, sl in todo:  # one group at a time, cut just before it runs: one cut of the box's width in memory
+        task = (sl, pids, own, gone, np.asarray(plab[sl]), np.asarray(solid[sl]), grey_of(sl), rank[np.asarray(lab[sl])])
+        out = _run(_slab_group_task, [task], scheduler, options=options, voxel_nm=voxel_nm, close=close, levels=levels,
+                   shape=shape)[0]
+        del task
+        cracks.append(out[0].assign(crack=out[0]["crack"] + base))
+        pores.append(out[1].assign(pore=out[1]["pore"] + base))
+        kinds.update({base + i: v for i, v in out[2].items()})
+        geometry += out[3]
+        _write_crop(feats_mm, sl, out[4], base)
     del lab
     return cracks, pores, kinds, geometry, first
 
