@@ -31,6 +31,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -85,32 +86,92 @@ def write_projections(path: Path, size: int, n_angles: int, photons: float, pixe
         ps.attrs["units"] = "nm"
 
 
-def _watch(proc: subprocess.Popen) -> dict:
-    """Peak VmHWM and RssAnon (MiB) of a running process, sampled every 0.1 s."""
-    peak = {"VmHWM": 0, "RssAnon": 0}
+#: the child process: ``layerscope`` with each stage record (:mod:`layerscope.tomo.stages`) appended to a file
+_CHILD = """import logging, sys
+from pathlib import Path
+log = Path(sys.argv.pop(1))
+class Stage(logging.Handler):
+    def emit(self, record):
+        with log.open("a") as f:
+            f.write(record.getMessage().split()[-1] + chr(10))
+lg = logging.getLogger("layerscope.tomo.stage")
+lg.setLevel(logging.DEBUG)
+lg.addHandler(Stage())
+lg.propagate = False
+sys.argv[0] = "layerscope"
+from layerscope.cli import main
+main()
+"""
+
+
+def _proc_sample(pid: int) -> tuple[int, int, int, float]:
+    """RssAnon, VmRSS and VmHWM (KiB) and user + sys CPU (s) of a process."""
+    mem = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key = line.split(":")[0]
+        if key in ("RssAnon", "VmRSS", "VmHWM"):
+            mem[key] = int(line.split()[1])
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return mem.get("RssAnon", 0), mem.get("VmRSS", 0), mem.get("VmHWM", 0), cpu
+
+
+def _watch(proc: subprocess.Popen, stage_log: Path) -> tuple[dict, dict]:
+    """Peak VmHWM and RssAnon (MiB) of a running process, sampled every 0.1 s, and per stage (the last line
+    of ``stage_log``, in the order met): peak RssAnon and VmRSS (MiB), wall and CPU seconds."""
+    peak, stages, name, t_in, cpu_in, cpu = {"VmHWM": 0, "RssAnon": 0}, {}, "start", time.perf_counter(), 0.0, 0.0
+
+    def close(stage: str) -> None:
+        s = stages.setdefault(stage, {"anon_mib": 0, "rss_mib": 0, "wall_s": 0.0, "cpu_s": 0.0})
+        s["wall_s"], s["cpu_s"] = s["wall_s"] + time.perf_counter() - t_in, s["cpu_s"] + cpu - cpu_in
+
     while proc.poll() is None:
         try:
-            for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
-                key = line.split(":")[0]
-                if key in peak:
-                    peak[key] = max(peak[key], int(line.split()[1]) // 1024)
-        except (FileNotFoundError, ProcessLookupError):
+            anon, rss, hwm, cpu = _proc_sample(proc.pid)
+        except (FileNotFoundError, ProcessLookupError, IndexError):
             break
+        lines = stage_log.read_text().split() if stage_log.exists() else []
+        now = lines[-1] if lines else "start"
+        if now != name:  # the stage left ends at this sample
+            close(name)
+            name, t_in, cpu_in = now, time.perf_counter(), cpu
+        s = stages.setdefault(name, {"anon_mib": 0, "rss_mib": 0, "wall_s": 0.0, "cpu_s": 0.0})
+        s["anon_mib"], s["rss_mib"] = max(s["anon_mib"], anon // 1024), max(s["rss_mib"], rss // 1024)
+        peak["RssAnon"], peak["VmHWM"] = max(peak["RssAnon"], anon // 1024), max(peak["VmHWM"], hwm // 1024)
         time.sleep(0.1)
-    return peak
+    close(name)
+    return peak, stages
 
 
-def run_cli(h5: Path, out: Path, extra: list[str]) -> tuple[float, float, dict, str]:
-    cmd = [sys.executable, "-m", "layerscope", "tomo", str(h5), "--out", str(out), "--out-of-core", *extra]
+def stage_table(stages: dict, voxels: int) -> str:
+    """Per stage: peak anonymous and resident MiB, anonymous bytes per voxel above the start (imports), wall and CPU s."""
+    base = stages.get("start", {}).get("anon_mib", 0)
+    rows = ["| stage | peak anon MiB | anon B/voxel above start | peak RSS MiB | wall s | CPU s |", "|---|---|---|---|---|---|"]
+    for name, s in stages.items():
+        rows.append(f"| {name} | {s['anon_mib']} | {(s['anon_mib'] - base) * 2**20 / voxels:.1f} | {s['rss_mib']} | "
+                    f"{s['wall_s']:.1f} | {s['cpu_s']:.1f} |")
+    return "\n".join(rows)
+
+
+def run_cli(h5: Path, out: Path, extra: list[str]) -> tuple[float, float, dict, str, dict]:
+    """Run ``layerscope tomo`` in a new process: wall and CPU s, peaks, its last line and the per-stage peaks."""
+    stage_log = out.parent / "stages.log"
+    stage_log.unlink(missing_ok=True)
+    cmd = [sys.executable, "-c", _CHILD, str(stage_log), "tomo", str(h5), "--out", str(out), "--out-of-core", *extra]
     t0, c0 = time.perf_counter(), os.times()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    peak = _watch(proc)
-    text = proc.communicate()[0]
+    drain = []  # read the output while it runs (a full pipe would stall the run)
+    reader = threading.Thread(target=lambda: drain.append(proc.stdout.read()), daemon=True)
+    reader.start()
+    peak, stages = _watch(proc, stage_log)
+    proc.wait()
+    reader.join()
+    text = drain[0] if drain else ""
     c1 = os.times()
     if proc.returncode != 0:
         raise SystemExit(f"layerscope tomo failed ({proc.returncode}): {text[-2000:]}")
     cpu = (c1.children_user - c0.children_user) + (c1.children_system - c0.children_system)
-    return time.perf_counter() - t0, cpu, peak, text.strip().splitlines()[-1]
+    return time.perf_counter() - t0, cpu, peak, text.strip().splitlines()[-1], stages
 
 
 def _line_integrals_of(h5: Path, n_rows: int) -> np.ndarray:
@@ -161,6 +222,8 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the projection file and the output folder")
     ap.add_argument("--projections", type=Path, default=None, help="reuse a file written by an earlier --keep run")
     ap.add_argument("--write-only", action="store_true", help="write the projections (kept) and stop")
+    ap.add_argument("--no-anchors", action="store_true", help="skip the plain ASTRA / iradon timings")
+    ap.add_argument("--stages-json", type=Path, default=None, help="write the per-stage peaks and the summary here")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(dir=args.scratch, prefix="tomo512-"))
     h5 = args.projections or tmp / "proj.h5"
@@ -175,7 +238,7 @@ def main() -> None:
     with h5py.File(h5, "r") as f:
         args.size, args.angles = f["exchange/data"].shape[2], f["exchange/data"].shape[0]
     extra = ["--centre-px", f"{(args.size - 1) / 2:.1f}", "--no-rings"] if args.given_centre else []
-    wall, cpu, peak, last = run_cli(h5, tmp / "out", extra)
+    wall, cpu, peak, last, stages = run_cli(h5, tmp / "out", extra)
     s = json.loads((tmp / "out" / "summary.json").read_text())
     tiles = (args.size // TILE) ** 3
     truth = {"n_particles": len(ph.truth), "n_cracks": int(ph.truth["crack_count"].sum()),
@@ -188,10 +251,21 @@ def main() -> None:
         print(f"  {key}: {s[key]} (truth {tiles} x {n} = {tiles * n})")
     print(f"  crack volume fraction {s['crack_volume_fraction']:.5f} (phantom truth {cvf:.5f})")
     print(f"  centre {s['reconstruction']['centre_px']:.2f} px (truth {(args.size - 1) / 2:.1f})")
+    print(f"per stage ({args.size}^3 = {args.size ** 3} voxels; B/voxel: peak RssAnon above the 'start' stage's):")
+    print(stage_table(stages, args.size ** 3))
+    if args.stages_json:
+        args.stages_json.write_text(json.dumps({"size": args.size, "angles": args.angles, "wall_s": wall, "cpu_s": cpu,
+                                                "peak": peak, "stages": stages, "summary": s}, indent=1, default=str))
+    if args.no_anchors:
+        return _clean(args, tmp, h5)
     a = anchors(_line_integrals_of(h5, args.anchor_slices), args.anchor_slices)
     print(f"per {args.size}^2 slice, {args.angles} angles: plain ASTRA FBP {a['astra_fbp_s_per_slice']:.2f} s "
           f"(x {args.size} = {a['astra_fbp_s_per_slice'] * args.size:.0f} s on one core), iradon "
           f"{a['iradon_s_per_slice']:.2f} s (x {args.size} = {a['iradon_s_per_slice'] * args.size:.0f} s)")
+    _clean(args, tmp, h5)
+
+
+def _clean(args, tmp: Path, h5: Path) -> None:
     if not args.keep:
         import shutil
 

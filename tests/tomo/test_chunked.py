@@ -3,6 +3,8 @@ slices and one particle cluster at a time must give exactly the numbers of the i
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -354,3 +356,56 @@ def test_watershed_slabs_compared_on_their_overlap(monkeypatch):
     _same(whole, pieces)
     differ = np.count_nonzero(np.asarray(whole.particle_labels) != np.asarray(short.particle_labels))
     assert differ == 361 and "watershed_slabs_disagree" in [f["code"] for f in short.flags]
+
+
+def test_stage_marks_of_the_out_of_core_chain(grey, pieces, tmp_path):
+    """The stages a benchmark samples memory by (``layerscope.tomo.stages``): every stage of the chain is
+    marked, in order, on the reconstructed phantom with its clusters split in slabs (the big-cluster path)."""
+    import logging
+
+    from layerscope.tomo import stages
+
+    seen = []
+
+    class Record(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage().split()[-1])
+
+    log, handler = logging.getLogger("layerscope.tomo.stage"), Record()
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    try:
+        res = analyse(grey[0], TomoOptions(out_of_core=True, slab_slices=9), scheduler="threads")
+        res.write(tmp_path)
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+    order = ["levels", "solid", "envelope", "clusters", "split_edt", "split_hmax", "split_seed_labels",
+             "split_watershed", "split_small", "particles_relabel", "measure_small", "particles_of", "feature_stats",
+             "feature_openings", "slab_groups", "features_relabel", "particle_rows", "summary", "write_tables",
+             "figure_slices", "figure_rendering", "write_volume_summary_report"]
+    assert [s for s in dict.fromkeys(seen)] == order, seen
+    assert stages.current == "write_volume_summary_report"
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads RssAnon from /proc (Linux)")
+def test_freed_arrays_go_back_to_the_system():
+    """After ``return_freed_arrays`` (glibc), an 8 MiB array freed after a 16 MiB one leaves RssAnon within
+    1 MiB of where it was; glibc's default raises its mmap threshold to 16 MiB at the first free, so the
+    second array came from the heap and stayed (+8 MiB)."""
+    from layerscope.tomo.chunked import return_freed_arrays
+
+    def anon_kib() -> int:
+        return next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
+                    if line.startswith("RssAnon:"))
+
+    if not return_freed_arrays():
+        pytest.skip("not glibc: no mallopt")
+    big = np.ones(16 << 20, np.uint8)
+    del big
+    before = anon_kib()
+    small = np.ones(8 << 20, np.uint8)
+    assert anon_kib() - before > 7 * 1024  # it was touched
+    del small
+    assert anon_kib() - before < 1024

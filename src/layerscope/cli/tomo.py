@@ -101,6 +101,7 @@ def tomo(
     require("tomo", "layerscope tomo")
     from layerscope.provenance import Provenance
     from layerscope.tomo import ReconOptions, TomoOptions, analyse, read_tomo
+    from layerscope.tomo.stages import enter as stage
 
     recon = ReconOptions(algorithm=algorithm, iterations=iterations, centre_px=centre_px, rings=rings,
                          chunk_slices=chunk_slices, device=device)
@@ -109,6 +110,7 @@ def tomo(
                           split=split, split_h_voxels=split_h_voxels, min_particle_voxels=min_particle_voxels,
                           max_flatness=max_flatness, bin_voxels=bin_voxels, out_of_core=out_of_core,
                           slab_slices=slab_slices)
+    stage("read")
     data = read_tomo(input, volume=volume, voxel_size_nm=voxel_size_nm, angles_file=angles_file,
                      angle_range_deg=_range(angle_range_deg), flats=flats, darks=darks, transmission=transmission,
                      mmap=out_of_core)

@@ -16,6 +16,7 @@ from layerscope.tomo.readers import Projections, Volume
 from layerscope.tomo.recon import ReconOptions, Reconstruction, reconstruct
 from layerscope.tomo.measure import _features, _particle_rows, _particle_table
 from layerscope.tomo.segment import particle_labels, solid_mask
+from layerscope.tomo.stages import enter as _stage
 
 __all__ = ["TomoOptions", "TomoResult", "analyse"]
 
@@ -242,6 +243,10 @@ def analyse(data: Projections | Volume, options: TomoOptions = TomoOptions(), *,
         raise InputError(f"--bin {options.bin_voxels}: give a whole number >= 1")
     if options.bin_voxels > 1:
         data = _binned(data, options.bin_voxels)
+    if options.out_of_core:  # slab-sized arrays freed go back to the system (also those of the reconstruction)
+        from layerscope.tomo.chunked import return_freed_arrays
+
+        return_freed_arrays()
     if isinstance(data, Projections):
         n_rows, n_cols = data.data.shape[1], data.data.shape[2]
         if not options.reconstruct_only and n_rows < MIN_SLICES:  # refuse before the work
@@ -262,6 +267,7 @@ def analyse(data: Projections | Volume, options: TomoOptions = TomoOptions(), *,
     close = int(np.ceil((options.crack_max_width_nm / voxel if options.crack_max_width_nm is not None else 6.0) / 2))
     measure = _measure_chunked if options.out_of_core else _measure_in_memory
     parts, cracks, pores, plab, feats, kinds, levels = measure(vol, options, close, flags, scheduler, scratch_dir)
+    _stage("summary")
     summary = _summary({"particles": parts, "cracks": cracks, "pores": pores}, vol, options, levels)
     flags += _flags(parts, cracks, vol, close)
     if rec is not None:
@@ -301,6 +307,7 @@ def _measure_chunked(vol: Volume, options: TomoOptions, close: int, flags: list,
                       "voxel(s) of a particle cluster too big to hold are labelled differently by two neighbouring "
                       "watershed slabs where their halos overlap: particle boundaries there are not the whole "
                       "cluster's; run without --out-of-core where the volume fits in memory"})
+    _stage("particle_rows")
     parts = _particle_rows(r["particle_geometry"], r["cracks"], r["pores"], vol.voxel_size_nm)
     return parts, r["cracks"], r["pores"], r["particle_labels"], r["feature_labels"], r["kinds"], r["levels"]
 

@@ -42,9 +42,11 @@ in a scratch folder and the work is cut in pieces, each a task of
    whole-cluster path exactly.
 
 Peak memory is therefore a few slabs plus the largest cluster below the limit (with its margin), or
-for a bigger cluster one slab task per worker: a slab of its box with halos (split), or a group's
-cut (a slab plus the particles' and owned features' reach plus the margin, full width of the box);
-the h-maxima slab (about 100 bytes a voxel of the slab and its halos) one at a time.
+for a bigger cluster one slab task per worker: a slab of its box with halos (distance transform,
+feature openings), and one at a time: the h-maxima slab (about 100 bytes a voxel of the slab and its
+halos), the watershed slab (the batch's slabs get the same halo, then are cut and run one after the
+other: the same results) and a group's cut (a slab plus the particles' and owned features' reach
+plus the margin, full width of the box). Freed arrays go back to the system (:func:`return_freed_arrays`).
 The numbers equal the in-memory analysis (tested on phantoms).
 """
 
@@ -56,7 +58,9 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["analyse_volume_chunked"]
+from layerscope.tomo.stages import enter as _stage
+
+__all__ = ["analyse_volume_chunked", "return_freed_arrays"]
 
 #: margin (voxels) around a cluster for the crack and pore measurements (the open-crack sum reaches 8 + 3)
 MARGIN = 12
@@ -73,6 +77,30 @@ MAX_CLUSTER_VOXELS = 192 ** 3
 MAX_SEED_BLOCK_VOXELS = 192 ** 3
 _C26 = np.ones((3, 3, 3), bool)
 _C6 = ndi.generate_binary_structure(3, 1)
+
+
+#: arrays above this many bytes are allocated by glibc straight from ``mmap`` and returned to the system when
+#: freed (:func:`return_freed_arrays`); below it they come from the allocator's heaps
+MMAP_THRESHOLD_BYTES = 1 << 20
+
+
+def return_freed_arrays(threshold: int = MMAP_THRESHOLD_BYTES) -> bool:
+    """Make freed arrays go back to the system at once (glibc only; True if set): ``mallopt(M_MMAP_THRESHOLD)``.
+
+    By default glibc raises its mmap threshold to the size of each freed mapped block (up to 32 MiB), so
+    that slab-sized arrays of later tasks come from per-thread heaps, which keep freed space: the
+    anonymous memory then grows with every stage and task thread, far above what is alive (the 256^3
+    reconstructed run: 783 MiB peak, 607 MiB still held between stages with ~170 MiB alive; with a fixed
+    threshold 485 and 175 MiB, docs/benchmarks.md 2026-12-04 "tomomem2"). A fixed threshold also stops the
+    raising. Process-wide and lasting: the out-of-core analysis calls it; elsewhere (other C libraries) it
+    does nothing. The numbers do not change (only where memory comes from).
+    """
+    import ctypes
+
+    try:
+        return bool(ctypes.CDLL(None).mallopt(-3, int(threshold)))  # M_MMAP_THRESHOLD of the C library loaded
+    except (OSError, AttributeError, TypeError):  # not glibc (no mallopt) or no such library handle
+        return False
 
 
 def _seed_halo(top: float) -> int:
@@ -154,6 +182,7 @@ def _solid_and_envelope(vol, options, levels, close, scratch: Path, k: int, batc
             items = _halo_items(vol, group, halo, lambda z0, z1: None)
             for z0, part in _run(_smooth_task, items, scheduler, sigma=sigma, take="solid", threshold=levels["threshold"]):
                 solid[z0:z0 + part.shape[0]] = part
+    _stage("envelope")
     for group in _batches(slabs, batch):
         for z0, part in _run(_close_task, _halo_items(solid, group, 2 * close + 2), scheduler, close_voxels=close):
             env[z0:z0 + part.shape[0]] = part
@@ -281,13 +310,15 @@ def _edt_task(item):
     return z0, core, float(core.max(initial=0.0))
 
 
-def _retry_slabs(nz: int, k: int, halo: int, block_of, func, redo, batch: int, scheduler, **kwargs):
+def _retry_slabs(nz: int, k: int, halo: int, block_of, func, redo, batch: int, scheduler, *, one_at_a_time: bool = False,
+                 **kwargs):
     """Yield ``(z0, z1, result)`` of ``func`` on every slab of ``k`` of ``nz`` z slices with a halo, done again
     with the halo ``redo(z0, z1, halo, result)`` asks for (None: accepted).
 
     ``func`` gets ``(z0, z1, lo) + block_of(a, b)``: the slices ``a:b`` (the slab and its halo) and the
     slab's start ``lo`` in them. When one slab and two halos cover every slice, the whole box is one
-    slab (the same result: every task would hold the whole box).
+    slab (the same result: every task would hold the whole box). ``batch`` slabs get the same halo;
+    ``one_at_a_time``: they are cut and run one after the other (the same items and results, one block in memory).
     """
     if k + 2 * halo >= nz:
         k = nz
@@ -297,11 +328,16 @@ def _retry_slabs(nz: int, k: int, halo: int, block_of, func, redo, batch: int, s
         again = {}
         for group in _batches(sorted(todo.items()), batch):
             group = [(s, max(h, learned)) for s, h in group]
-            items = []
-            for (z0, z1), h in group:
+
+            def item(z0: int, z1: int, h: int) -> tuple:
                 a, b = max(0, z0 - h), min(nz, z1 + h)
-                items.append((z0, z1, z0 - a) + tuple(block_of(a, b)))
-            for ((z0, z1), h), out in zip(group, _run(func, items, scheduler, **kwargs)):
+                return (z0, z1, z0 - a) + tuple(block_of(a, b))
+
+            if one_at_a_time:
+                outs = [_run(func, [item(z0, z1, h)], scheduler, **kwargs)[0] for (z0, z1), h in group]
+            else:
+                outs = _run(func, [item(z0, z1, h) for (z0, z1), h in group], scheduler, **kwargs)
+            for ((z0, z1), h), out in zip(group, outs):
                 bigger = None if (z0 - h <= 0 and z1 + h >= nz) else redo(z0, z1, h, out)
                 if bigger is None:
                     yield z0, z1, out
@@ -318,6 +354,7 @@ def _slab_edt(comp, c: int, sl: tuple, scratch: Path, k: int, batch: int, schedu
     the halo is exact (every core voxel's nearest background lies within the halo). Slabs that fail
     the check are done again with a halo above their maximum (which can only fall).
     """
+    _stage("split_edt")
     nz = sl[0].stop - sl[0].start
     edt = _scratch(scratch, f"edt-{c}", np.float64, (nz,) + tuple(s.stop - s.start for s in sl[1:]))
     for z0, z1, (_, core, top) in _retry_slabs(nz, k, 16, lambda a, b: (_cluster_block(comp, c, sl, a, b),), _edt_task,
@@ -400,6 +437,7 @@ def _slab_seeds(edt: np.ndarray, c: int, halo: int, h_voxels: float, scratch: Pa
     ``batch``: slab tasks at a time (:func:`_split_big` gives 1: skimage's reconstruction takes about
     100 bytes a voxel of the block, the most of the whole analysis; two at once set the peak of the
     256^3 benchmark)."""
+    _stage("split_hmax")
     nz, area = edt.shape[0], int(np.prod(edt.shape[1:]))
     settled = [False]
 
@@ -415,6 +453,7 @@ def _slab_seeds(edt: np.ndarray, c: int, halo: int, h_voxels: float, scratch: Pa
                                                  _hmax_task, redo, batch, scheduler, h_voxels=h_voxels, n_slices=nz):
         peaks[z0:z1] = core
         unproven += not exact
+    _stage("split_seed_labels")
     markers = _scratch(scratch, f"markers-{c}", np.int32, edt.shape)
     n, _ = _label_slabs(lambda a, b: np.asarray(peaks[a:b]), edt.shape, k, _C26, markers)
     return markers, n, unproven
@@ -431,12 +470,14 @@ def _slab_watershed(comp, c: int, sl: tuple, edt, markers, halo: int, k: int, ba
     """Yield ``(z0, labels, below, above)`` of the cluster's watershed slab by slab (box coordinates; ``below``
     and ``above``: the slab's labels on up to ``k`` halo slices next to its core); a slab with a core voxel that
     no seed of its halo reaches is done again with twice the halo."""
+    _stage("split_watershed")
+
     def block_of(a: int, b: int) -> tuple:
         return np.asarray(edt[a:b]), np.asarray(markers[a:b]), _cluster_block(comp, c, sl, a, b)
 
     for z0, _, (_, lab, ok, below, above) in _retry_slabs(edt.shape[0], k, halo, block_of, _watershed_task,
                                                           lambda z0, z1, h, out: None if out[2] else 2 * h, batch,
-                                                          scheduler, edge=k):
+                                                          scheduler, one_at_a_time=True, edge=k):
         yield z0, lab, below, above
 
 
@@ -511,6 +552,7 @@ def _particles(comp, n, boxes, options, scratch: Path, k: int, batch: int, sched
         keys += [(int(first[i]), base + i) for i in range(1, len(sizes))
                  if sizes[i] >= options.min_particle_voxels and first[i] >= 0]
         base += len(sizes) - 1
+    _stage("split_small")
     for group in _batches([it for it in items if not _big(boxes[it[0]])], batch):
         tasks = [(c, sl, np.asarray(comp[sl]) == c) for c, sl in group]
         for _, sl, lab, first, sizes in _run(_split_task, tasks, scheduler, split=options.split,
@@ -519,6 +561,7 @@ def _particles(comp, n, boxes, options, scratch: Path, k: int, batch: int, sched
             keys += [(int(first[i]), base + i) for i in range(1, len(sizes))
                      if sizes[i] >= options.min_particle_voxels and first[i] >= 0]
             base += len(sizes) - 1
+    _stage("particles_relabel")
     _relabel(plab, _numbering(keys, base), k)
     return plab, n_unproven, n_mismatch
 
@@ -581,6 +624,7 @@ def _feature_stats(plab, solid, comp, c: int, cbox: np.ndarray, n_particles: int
     """
     from layerscope.tomo.measure import _dent
 
+    _stage("feature_stats")
     shape, mult = plab.shape, n_particles + 1
     lab = _scratch(scratch, f"features-{c}", np.int32, shape)
 
@@ -640,6 +684,7 @@ def _feature_openings(lab, plab, crop: tuple, n: int, close: int, k: int, batch:
     box with a halo of ``ceil(close + 1.5) + 2`` slices: the dilation reaches 1 voxel, and a slab's
     distance can only be too large, so it is below the threshold exactly when the whole box's is (its
     nearest background then lies within the halo)."""
+    _stage("feature_openings")
     nz, halo = crop[0].stop - crop[0].start, int(np.ceil(close + 1.5)) + 2
     n_open, deep = np.zeros(n + 1, np.int64), np.zeros(n + 1, np.int64)
 
@@ -683,7 +728,7 @@ def _measure_big(c: int, members: list, plab, solid, comp, grey_of, pboxes, cbox
     of it and its owner with the margin. Ids ``base + rank``; writes the feature ids into ``feats_mm`` and
     returns the first voxel of each rank too."""
     shape, margin = plab.shape, max(MARGIN, close + 3)
-    batch = max(1, batch // 2)  # one task per worker: each holds a slab of the box with its particles
+    batch = max(1, batch // 2)  # feature openings: one task per worker (the groups below run one at a time)
     lab, rank, first, owner, fboxes, dropped = _feature_stats(plab, solid, comp, c, cbox, int(pboxes.shape[0] - 1),
                                                               options, close, scratch, k, batch, scheduler)
     gone = set(np.flatnonzero(dropped).tolist())
@@ -703,17 +748,18 @@ def _measure_big(c: int, members: list, plab, solid, comp, grey_of, pboxes, cbox
         for g in alone:  # a long feature (a channel through many particles): its own cut, with its owner
             box = np.r_[np.minimum(fboxes[g, :3], pboxes[owner[g], :3]), np.maximum(fboxes[g, 3:], pboxes[owner[g], 3:])]
             todo.append(([], [g], _box(box, margin, shape)))
+    _stage("slab_groups")
     cracks, pores, kinds, geometry = [], [], {}, []
-    for group in _batches(todo, batch):
-        tasks = [(sl, pids, own, gone, np.asarray(plab[sl]), np.asarray(solid[sl]), grey_of(sl),
-                  rank[np.asarray(lab[sl])]) for pids, own, sl in group]
-        for (_, _, sl), out in zip(group, _run(_slab_group_task, tasks, scheduler, options=options, voxel_nm=voxel_nm,
-                                               close=close, levels=levels, shape=shape)):
-            cracks.append(out[0].assign(crack=out[0]["crack"] + base))
-            pores.append(out[1].assign(pore=out[1]["pore"] + base))
-            kinds.update({base + i: v for i, v in out[2].items()})
-            geometry += out[3]
-            _write_crop(feats_mm, sl, out[4], base)
+    for pids, own, sl in todo:  # one group at a time, cut just before it runs: one cut of the box's width in memory
+        task = (sl, pids, own, gone, np.asarray(plab[sl]), np.asarray(solid[sl]), grey_of(sl), rank[np.asarray(lab[sl])])
+        out = _run(_slab_group_task, [task], scheduler, options=options, voxel_nm=voxel_nm, close=close, levels=levels,
+                   shape=shape)[0]
+        del task
+        cracks.append(out[0].assign(crack=out[0]["crack"] + base))
+        pores.append(out[1].assign(pore=out[1]["pore"] + base))
+        kinds.update({base + i: v for i, v in out[2].items()})
+        geometry += out[3]
+        _write_crop(feats_mm, sl, out[4], base)
     del lab
     return cracks, pores, kinds, geometry, first
 
@@ -736,6 +782,7 @@ def _cluster_parts(clusters: list, solid, plab, comp, boxes, grey_of, options, v
 def _measure(vol, solid, plab, comp, n, boxes, options, levels, close, scratch: Path, k: int, batch: int, scheduler):
     """Crack, pore and particle rows of every cluster (of every particle of a big cluster); feature ids
     (memory map) numbered as in memory."""
+    _stage("measure_small")
     shape, voxel_nm = vol.data.shape, vol.voxel_size_nm
     feats = _scratch(scratch, "features", np.int32, shape)
     grey_of = (lambda sl: None) if vol.labels else (lambda sl: np.asarray(vol.data[sl], np.float32))
@@ -752,6 +799,7 @@ def _measure(vol, solid, plab, comp, n, boxes, options, levels, close, scratch: 
         geometry += geom
         _write_crop(feats, at, local, base)
         base += max(first, default=0)
+    _stage("particles_of")
     pboxes, members = _particles_of(plab, comp, big, k) if big else (None, {})
     for c in sorted(big):
         cts, pts, kd, geom, first = _measure_big(c, sorted(members[c]), plab, solid, comp, grey_of, pboxes, boxes[c], feats, base,
@@ -760,6 +808,7 @@ def _measure(vol, solid, plab, comp, n, boxes, options, levels, close, scratch: 
         cracks, pores, geometry = cracks + cts, pores + pts, geometry + geom
         kinds.update(kd)
         base += len(first) - 1
+    _stage("features_relabel")
     lut = _numbering(keys, base)
     _relabel(feats, lut, k)
     ct, pt = _joined(cracks, "crack", lut), _joined(pores, "pore", lut)
@@ -816,13 +865,17 @@ def analyse_volume_chunked(vol, options, *, close: int, scheduler: Any = None, s
 
     from layerscope.parallel import default_workers
 
+    return_freed_arrays()
     with tempfile.TemporaryDirectory(dir=scratch_dir, prefix="layerscope-tomo-") as tmp:
         scratch = Path(tmp)
         batch = 2 * default_workers() if not isinstance(scheduler, str) or scheduler in ("threads", "sync") else 16
         slabs = _slabs(vol.data.shape[0], slab_slices)
+        _stage("levels")
         levels = ({"particle_label": int(options.particle_label)} if vol.labels
                   else _levels(vol.data, options, slabs, batch, scheduler))
+        _stage("solid")
         solid, env = _solid_and_envelope(vol.data, options, levels, close, scratch, slab_slices, batch, scheduler)
+        _stage("clusters")
         comp, n, boxes = _clusters(env, scratch, slab_slices)
         del env
         plab, unproven, mismatch = _particles(comp, n, boxes, options, scratch, slab_slices, batch, scheduler)

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from layerscope.tomo.stages import enter as _stage
+
 __all__ = ["write_result", "figures", "report_section", "write_volume"]
 
 _CRACK, _PORE = (230, 30, 30), (40, 120, 255)
@@ -89,8 +91,10 @@ def _render_figure(result):
 
 def figures(result) -> list[tuple[str, Any, str]]:
     """``(name, matplotlib figure, caption)`` of every figure that applies."""
+    _stage("figure_slices")
     out = [("slices", _slice_figure(result), "Orthogonal slices through the largest crack (or the centre): particle "
             "outlines yellow, cracks red, pores blue.")]
+    _stage("figure_rendering")
     if result.particle_labels is not None and result.particle_labels.max() > 0:
         out.append(("rendering_3d", _render_figure(result), "Particles (translucent) and cracks (red) in 3-D."))
     return out
@@ -173,6 +177,7 @@ def write_result(result, out_dir: Path, provenance: Any = None, *, save_volume: 
 
     out_dir = Path(out_dir)
     written: dict[str, Path] = {}
+    _stage("write_tables")
     if result.particle_labels is not None:
         for name, df in (("particles", result.particles), ("cracks", result.cracks), ("pores", result.pores)):
             written[name] = write_table(df, out_dir / f"{name}.csv")
@@ -181,6 +186,7 @@ def write_result(result, out_dir: Path, provenance: Any = None, *, save_volume: 
         pngs[name] = figure_to_png(fig)
         (out_dir / f"{name}.png").write_bytes(pngs[name])
         written[name] = out_dir / f"{name}.png"
+    _stage("write_volume_summary_report")
     if save_volume:
         written["volume"] = write_volume(result.volume, result.voxel_size_nm, out_dir / "volume.tif")
     if provenance is None:

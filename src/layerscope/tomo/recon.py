@@ -17,6 +17,7 @@ import numpy as np
 
 from layerscope.errors import InputError
 from layerscope.tomo.readers import Projections
+from layerscope.tomo.stages import enter as _stage
 
 __all__ = ["ReconOptions", "Reconstruction", "transmission", "find_centre_px", "reconstruct", "gpu_available",
            "reconstruct_slice"]
@@ -243,7 +244,9 @@ def reconstruct(proj: Projections, options: ReconOptions = ReconOptions(), *, sc
     gpu = options.device == "gpu" or (options.device == "auto" and gpu_available())
     if options.device == "gpu" and not gpu_available():
         raise InputError("--device gpu: the ASTRA Toolbox sees no CUDA GPU here; use --device cpu or auto")
+    _stage("recon_fields")
     dark, flat = _reference_fields(proj)
+    _stage("recon_centre")
     k = options.chunk_slices
     searched = options.centre_px is None
     # the mean sinogram of the central rows shares their rotation axis and has less noise
@@ -255,6 +258,7 @@ def reconstruct(proj: Projections, options: ReconOptions = ReconOptions(), *, sc
         out = np.empty((n_rows, n_cols, n_cols), np.float32)
     elif tuple(out.shape) != (n_rows, n_cols, n_cols):
         raise InputError(f"the output array has shape {tuple(out.shape)}, the volume needs {(n_rows, n_cols, n_cols)}")
+    _stage("recon_slices")
     starts = list(range(0, n_rows, k))
     batch = max(1, 2 * default_workers()) if given else len(starts)
     bad = over = 0
