@@ -131,6 +131,9 @@ def normalise(spec: XASSpectrum, options: XASOptions = XASOptions()) -> tuple[np
     """
     e, mu = spec.energy_eV, spec.mu
     e0, deriv = find_e0(e, mu)
+    if not np.ptp(mu) > 5.0 * _noise(mu):  # nothing rises above the noise: no edge to place E0 on
+        raise InputError(f"{spec.source}: spectrum {spec.name!r} has no absorption edge (range {np.ptp(mu):.3g} "
+                         f"against noise {_noise(mu):.3g}); is this an X-ray absorption spectrum?")
     flags = []
     pre = _fit_range(e, e0 + options.pre_edge_eV[0], e0 + options.pre_edge_eV[1])
     if pre.sum() < 5:
