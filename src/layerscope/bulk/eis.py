@@ -173,7 +173,8 @@ def _fit_once(circuit: str, guess: Sequence[float], f: np.ndarray, z: np.ndarray
     # positive parameters fitted as logarithms: steps are relative, so Ohm-sized and F-sized values
     # move alike and none is pushed onto the zero bound; the covariance is transformed back exactly
     u0 = np.log(np.clip(np.asarray(guess, float), 1e-300, np.where(np.isfinite(hi), hi * (1 - 1e-6), np.inf)))
-    u_hi = np.where(np.isfinite(hi), np.log(np.where(np.isfinite(hi), hi, 1.0)), np.inf)
+    # no parameter may overflow to inf: impedance.py evaluates the circuit from a string, where 'inf' is a NameError
+    u_hi = np.where(np.isfinite(hi), np.log(np.where(np.isfinite(hi), hi, 1.0)), np.log(np.finfo(float).max) - 1.0)
     data = np.concatenate([z.real, z.imag])
     sigma = np.concatenate([np.abs(z), np.abs(z)]) if weighted else np.ones(data.size)
     res = least_squares(lambda u: (model(f, *np.exp(u)) - data) / sigma, u0, bounds=(-np.inf, u_hi), method="trf",
