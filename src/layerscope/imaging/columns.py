@@ -212,13 +212,14 @@ def local_maxima(values: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def _block_min(values: np.ndarray, factor: int, *, cval: float | None = 0.0) -> np.ndarray:
-    """``skimage.measure.block_reduce(values, (factor, factor), np.min, cval=cval)``: minimum of each factor x
-    factor block, the image padded with ``cval`` at its far edges to whole blocks (None: with its maximum,
-    read only when there is a partial block); 4x faster (strided minima)."""
+def _block_min(values: np.ndarray, factor: int) -> np.ndarray:
+    """Minimum of each factor x factor block, a partial last block's minimum taken over its own pixels:
+    ``skimage.measure.block_reduce(values, (factor, factor), np.min, cval=values.max())``, 4x faster
+    (strided minima). skimage's default padding with 0 made the last blocks' minima 0 (an image with a
+    detector offset lost the columns of its last rows and columns, docs/validation.md)."""
     ph, pw = (-values.shape[0]) % factor, (-values.shape[1]) % factor
     if ph or pw:
-        values = np.pad(values, ((0, ph), (0, pw)), constant_values=float(values.max()) if cval is None else cval)
+        values = np.pad(values, ((0, ph), (0, pw)), constant_values=float(values.max()))
     cols = values[:, 0::factor].copy()
     for k in range(1, factor):
         np.minimum(cols, values[:, k::factor], out=cols)
@@ -299,10 +300,8 @@ def detect_columns(
     rows, cols = np.nonzero(local_maxima(filtered, 2 * min_distance + 1))
     # Smooth maps (local background, local reference) are computed on a grid coarser by about a
     # quarter separation and read at the maxima: they vary on the scale of several columns.
-    # The last, partial blocks are padded with the image's maximum, never a minimum (skimage pads with 0:
-    # on an image with a detector offset that sank the background of the last rows and columns).
     f = max(1, int(sep_px // 4))
-    coarse = _block_min(filtered, f, cval=None)
+    coarse = _block_min(filtered, f)
     half = max(1, int(round(sep_px / f)))
     bg = ndimage.uniform_filter(ndimage.minimum_filter(coarse, size=2 * half + 1, mode="nearest"),
                                 size=2 * half + 1, mode="nearest")
@@ -387,8 +386,7 @@ def _resolving_pass(data, filtered, bg, reference, kept, *, sigma_px, f, min_dis
     from scipy.spatial import cKDTree
 
     sharp = ndimage.gaussian_filter(data, max(sigma_px, 0.5), mode="nearest")
-    is_max = ndimage.maximum_filter(sharp, size=2 * min_distance + 1, mode="nearest") == sharp
-    rows, cols = np.nonzero(is_max)
+    rows, cols = np.nonzero(local_maxima(sharp, 2 * min_distance + 1))
     empty = (np.empty(0, int), np.empty(0, int), np.empty(0), np.empty(0))
     if rows.size == 0:
         return empty
