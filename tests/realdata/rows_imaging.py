@@ -19,6 +19,7 @@ from corpus import Row
 from imaging_real import IMAGES, check_columns, read_image
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+WITH_FIGURES = "stem/atomsegnet/Si110_5nmX25us_03_none_none.png"
 
 
 def _check(rel: str, px: float | None):
@@ -30,13 +31,19 @@ def _check(rel: str, px: float | None):
         pixel = px if px is not None else summary["image"]["pixel_size_nm"]
         assert f"{len(table)} columns found" in stdout
         check_columns(read_image(SHARED / rel), table, pixel, rel)
+        if (out_dir / "report.html").exists():  # the row run with figures: the report states the same counts
+            html = (out_dir / "report.html").read_text()
+            assert f"<b>{len(table)}</b><span>columns detected" in html
+            assert f"<b>{int(table['at_border'].sum())}</b><span>columns cut by the image edge" in html
+            assert (out_dir / "overlay.png").stat().st_size > 10_000
 
     return check
 
 
 def _row(rel: str) -> Row:
     px, nominal, _, what = IMAGES[rel]
-    args = ["columns", "{file}", "--out", "{out}", "--no-figures"]
+    # one row (a small image) also writes overlay.png and report.html; the others skip the figures' time
+    args = ["columns", "{file}", "--out", "{out}"] + ([] if rel == WITH_FIGURES else ["--no-figures"])
     if px is not None:
         args += ["--pixel-size-nm", f"{px:.9g}"]
     scale = "nominal 0.01 nm/px (no scale known)" if nominal else ("file calibration" if px is None else
