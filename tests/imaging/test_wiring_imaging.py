@@ -66,7 +66,8 @@ def test_columns_records_the_input_hash_and_every_default(files):
     assert prov["inputs"][0]["sha256"] == hashlib.sha256((files / "square.npy").read_bytes()).hexdigest()
     assert prov["parameters"] == {"pixel_size_nm": SQ_PX, "composition": None, "zone": "100",
                                   "relative_threshold": 0.3, "noise_sigmas": 5.0, "noise_model": "poisson",
-                                  "enhance": False, "nn_distance_nm": None, "command": "columns"}
+                                  "enhance": False, "nn_distance_nm": None, "contrast": "bright",
+                                  "command": "columns"}
     table = pd.read_csv(files / "c_base" / "columns.csv")
     assert len(table) == 400  # every column of the truth
     assert not (files / "c_base" / "overlay.png").exists()  # --no-figures

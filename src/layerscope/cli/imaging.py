@@ -37,7 +37,11 @@ def columns(
                                           "brightest columns nearby (0-1]."),
     noise_sigmas: float = typer.Option(
         5.0, "--noise-sigmas", help="A column must also stand this many noise standard deviations above its background."),
-    noise_model: str = NoiseModelOption,
+    noise_model: Optional[str] = typer.Option(
+        None, "--noise-model", help=_NOISE_HELP + " Default: poisson, gaussian with --contrast dark."),
+    contrast: str = typer.Option(
+        "bright", "--contrast", help="bright: columns brighter than the background (HAADF/ADF); dark: columns darker "
+                                     "(ABF/BF; the image is inverted). An image that looks the other way round is refused."),
     enhance: bool = typer.Option(False, "--enhance", help=_ENH_HELP),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Write overlay.png and report.html."),
     scheduler: Optional[str] = SchedulerOption,
@@ -53,7 +57,7 @@ def columns(
 
     options = ColumnsOptions(composition=composition, zone=zone, relative_threshold=relative_threshold,
                              noise_sigmas=noise_sigmas, noise_model=noise_model, enhance=enhance,
-                             nn_distance_nm=nn_distance_nm)
+                             nn_distance_nm=nn_distance_nm, contrast=contrast)
     if enhance:
         from layerscope._extras import require
 

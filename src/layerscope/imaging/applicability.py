@@ -4,6 +4,9 @@
 would be confident nonsense (a perovskite came out 99 % spinel). Before labelling, the image must
 show what makes a layered oxide in these zones, each checked on the image itself:
 
+0. **Bright columns** (:mod:`layerscope.imaging.polarity`): HAADF/ADF contrast, the columns brighter
+   than their background. An ABF/BF image (dark columns) or one whose polarity is unclear is
+   refused: its maxima lie between the columns, and an inverted O3 draw came out 44 % rock salt.
 1. **Layered rows** (scale-free): the visible columns of a layered oxide are its cation layers,
    rows of columns ``d_t`` apart with the next TM layer about ``2 d_t`` away across a dark Li
    layer, so most columns have at most three neighbours within 1.3 nearest-neighbour distances
@@ -60,6 +63,10 @@ CALIBRATION_TOLERANCE = 0.10
 MIN_RUN_FRACTION = 0.10
 #: Check 1b: smallest power of the c/3 (TM/Li layer) fringe over the noise at its frequency.
 MIN_LAYER_CONTRAST = 25.0
+#: What check 0 tells the user when the columns are not clearly bright.
+POLARITY_FIX = ("phases reads HAADF/ADF Z-contrast (bright TM columns, dark Li layers), and an inverted ABF/BF image "
+                "does not have it: give a HAADF/ADF image, or run 'layerscope columns --contrast dark' for the "
+                "column positions")
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,8 @@ class LayeredCheck:
         spectrum's when the material's lattice was searched there, else ``nn_distance_nm`` (None).
     degraded : bool
         Accepted by check 1b (few layered rows, the material's lattice), not by check 1.
+    polarity_skewness : float
+        Check 0: :func:`layerscope.imaging.polarity.contrast_skewness` (> 0: bright columns).
     """
 
     row_fraction: float
@@ -92,6 +101,7 @@ class LayeredCheck:
     run_fraction: float = float("nan")
     spacing_nm: float | None = None
     degraded: bool = False
+    polarity_skewness: float = float("nan")
 
     @property
     def deviation(self) -> float:
@@ -163,14 +173,17 @@ def check_layered_oxide(data: np.ndarray, *, pixel_size_nm: float, composition: 
     Raises
     ------
     InputError
-        Not a layered oxide in this zone (check 1).
+        Not clearly bright columns (check 0), or not a layered oxide in this zone (check 1).
     CalibrationError
         The column spacing is more than :data:`CALIBRATION_TOLERANCE` off the material's (check 2).
     """
     from layerscope.imaging.generic import image_lattice
     from layerscope.imaging.materials import material_spacings
+    from layerscope.imaging.polarity import check_polarity
 
     sp = material_spacings(composition, zone)
+    skew, _ = check_polarity(data, scale_px=sp.inplane_spacing_nm / pixel_size_nm, name=name, dark_columns=False,
+                             refuse_uncertain=True, fix=POLARITY_FIX)
     lat = image_lattice(data, pixel_size_nm=pixel_size_nm, spectrum=spectrum)
     nn = lat.nn_distance_nm
     frac, med, runs = _row_statistics(data, pixel_size_nm, nn, lat.column_sigma_nm)
@@ -190,7 +203,7 @@ def check_layered_oxide(data: np.ndarray, *, pixel_size_nm: float, composition: 
     # spinel or C2/m column pair (0.1955 nm against Li-rich's 0.2464 nm, the pixel size right).
     spacing = nn if fl is None or fl.rows_are_cation_rows else fl.inplane_period_nm
     check = LayeredCheck(frac, med, nn, sp.inplane_spacing_nm, run_fraction=runs, spacing_nm=spacing,
-                         degraded=not rows_ok)
+                         degraded=not rows_ok, polarity_skewness=skew)
     if abs(check.deviation) > CALIBRATION_TOLERANCE:
         raise CalibrationError(
             f"{name}: columns along the layers are {spacing:.4f} nm apart, {check.deviation:+.0%} off "

@@ -404,6 +404,7 @@ def analyse(image: Any, options: ColumnsOptions, *, pixel_size_nm: float | None 
     lat = image_lattice(data, pixel_size_nm=pixel_size_nm)
     notes: list[str] = []
     nn = options.nn_distance_nm or lat.nn_distance_nm
+    data, polarity_flags = _oriented(data, nn / pixel_size_nm, options, inp.name, notes)
     detection = None
     if options.enhance:
         from layerscope.imaging.materials import enhanced_image as _enhanced
@@ -436,11 +437,31 @@ def analyse(image: Any, options: ColumnsOptions, *, pixel_size_nm: float | None 
         "position_error_pm": found["position_error_pm"], "snr": found["snr"], "nn_distance_nm": dist[:, 1],
         "fit_ok": found["fit_ok"], "at_border": found["at_border"],
     })
-    flags = calibration_flags(data, lat, options, pixel_size_nm=pixel_size_nm)
+    flags = polarity_flags + calibration_flags(data, lat, options, pixel_size_nm=pixel_size_nm)
     provenance = Provenance.create(inputs=[inp.handle], parameters=dict(
         pixel_size_nm=pixel_size_nm, **options.parameters(), command="columns"))
     return GenericColumns(table, lat, flags, notes, float(pixel_size_nm), tuple(data.shape), options,
                           provenance=provenance)
+
+
+def _oriented(data: np.ndarray, nn_px: float, options: ColumnsOptions, name: str,
+              notes: list[str]) -> tuple[np.ndarray, list[dict[str, str]]]:
+    """The image with its columns bright (inverted for ``--contrast dark``) and the polarity flags;
+    an image whose columns look the other way round is refused
+    (:func:`layerscope.imaging.polarity.check_polarity`)."""
+    from layerscope.imaging.polarity import check_polarity
+
+    dark = options.contrast == "dark"
+    fix = ("give a HAADF/ADF image, or --contrast bright" if dark else
+           "for an ABF/BF image (dark columns) give --contrast dark")
+    skew, flags = check_polarity(data, scale_px=nn_px if np.isfinite(nn_px) else 20.0, name=name,
+                                 dark_columns=dark, fix=fix)
+    if not dark:
+        return data, flags
+    notes.append(f"dark columns (--contrast dark, band-passed skewness {skew:+.2f} of the inverted image): the image "
+                 f"was inverted (its maximum + minimum - intensity) and fitted with Gaussian noise; intensity is "
+                 f"the depth of each column's dip")
+    return data.max() + data.min() - data, flags
 
 
 def calibration_flags(data: np.ndarray, lat: ImageLattice, options: ColumnsOptions, *,

@@ -68,10 +68,17 @@ class ColumnsOptions:
         nearby (:func:`layerscope.imaging.columns.detect_columns`); in (0, 1].
     noise_sigmas : float
         ... and this many standard deviations of the filtered noise (> 0).
-    noise_model : {"poisson", "gaussian"}
-        Noise model of the refinement (``"gaussian"`` for images that are not counts, e.g. PNG).
+    noise_model : {"poisson", "gaussian"} or None
+        Noise model of the refinement (``"gaussian"`` for images that are not counts, e.g. PNG);
+        None: ``"poisson"`` for bright columns, ``"gaussian"`` for dark ones (an inverted image is
+        not counts).
     enhance : bool
         Detect on the neural enhancer's denoised image (fitted on the raw data).
+    contrast : {"bright", "dark"}
+        The columns are brighter than their background (HAADF/ADF) or darker (ABF/BF: the image is
+        inverted before detection and fitting, ``intensity`` is then the depth of the column's dip).
+        An image whose columns look the other way round is refused
+        (:func:`layerscope.imaging.polarity.check_polarity`).
     nn_distance_nm : float or None
         Override of the nearest-neighbour distance measured by
         :func:`layerscope.imaging.generic.image_lattice` (nm): the detection scale (maxima closer
@@ -87,13 +94,22 @@ class ColumnsOptions:
     zone: str = "100"
     relative_threshold: float = 0.3
     noise_sigmas: float = 5.0
-    noise_model: str = "poisson"
+    noise_model: str | None = None
     enhance: bool = False
     nn_distance_nm: float | None = None
+    contrast: str = "bright"
 
     def __post_init__(self) -> None:
         _check_zone(self.zone)
+        if self.contrast not in ("bright", "dark"):
+            raise InputError(f"--contrast {self.contrast!r} is not known: give --contrast bright (HAADF/ADF: bright "
+                             f"columns) or --contrast dark (ABF/BF: dark columns)")
+        if self.noise_model is None:
+            object.__setattr__(self, "noise_model", "gaussian" if self.contrast == "dark" else "poisson")
         _check_noise_model(self.noise_model)
+        if self.contrast == "dark" and self.noise_model == "poisson":
+            raise InputError("--contrast dark with --noise-model poisson: an inverted image is not counts; give "
+                             "--noise-model gaussian (the default with --contrast dark)")
         if self.composition is not None:
             _check_composition(self.composition, self.zone)
         if not (isinstance(self.relative_threshold, (int, float)) and 0 < self.relative_threshold <= 1):
@@ -106,7 +122,7 @@ class ColumnsOptions:
         """The options as recorded in provenance.json (``parameters``)."""
         return {"composition": self.composition, "zone": self.zone, "relative_threshold": self.relative_threshold,
                 "noise_sigmas": self.noise_sigmas, "noise_model": self.noise_model, "enhance": self.enhance,
-                "nn_distance_nm": self.nn_distance_nm}
+                "nn_distance_nm": self.nn_distance_nm, "contrast": self.contrast}
 
 
 @dataclass(frozen=True)

@@ -954,7 +954,8 @@ def analyse(image: Any, options: PhasesOptions, *, pixel_size_nm: float | None =
                                   noise_model=noise_model, scheduler=scheduler, spectrum=spectrum))
     _app.require_layer_contrast(res.lattice.rows_are_cation_rows, res.layers.parity_from_contrast,
                                 composition=composition, name=name)
-    res.notes.append(f"layered-oxide check: {check.row_fraction:.0%} of the columns in layered rows"
+    res.notes.append(f"layered-oxide check: bright columns (band-passed skewness {check.polarity_skewness:+.2f}), "
+                     f"{check.row_fraction:.0%} of the columns in layered rows"
                      f"{_app.degraded_note(check)}, column spacing {check.deviation:+.1%} off {composition}'s")
     cols = res.columns
     o3_step = _ph.o3_step_for_zone(res.zone)  # res.zone is the mirror zone when the image was mirrored
