@@ -231,3 +231,26 @@ def test_out_of_core_option_gives_the_same_tables_and_is_recorded(tmp_path, phan
         pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "pm" / table), pd.read_csv(tmp_path / "pooc" / table))
     assert len(pd.read_csv(tmp_path / "pooc" / "particles.csv")) == 4
     assert sorted(p.name for p in (tmp_path / "pooc").iterdir()) == sorted(p.name for p in (tmp_path / "pm").iterdir())
+
+
+@pytest.mark.parametrize("units, refused", [(None, True), ("radians", False), ("degrees", False)])
+def test_theta_in_radians_without_units_is_not_guessed(tmp_path, capsys, units, refused):
+    # 0..pi over 20 projections: radians (a half turn) or a 3-degree tilt; without a unit it is refused.
+    path = tmp_path / "theta.h5"
+    with h5py.File(path, "w") as f:
+        f["exchange/data"] = np.ones((20, 4, 32), np.float32)
+        f["exchange/theta"] = np.linspace(0, np.pi, 20, endpoint=False)
+        if units:
+            f["exchange/theta"].attrs["units"] = units
+    args = ["tomo", str(path), "--transmission", "--voxel-size-nm", "10", "--reconstruct-only", "--centre-px", "15.5"]
+    if refused:
+        _refused(capsys, args + ["--out", str(tmp_path / "o")], "no 'units' attribute", tmp_path / "o")
+        # The fix the message names works: the angles given in degrees on the command line.
+        assert run(args + ["--angle-range-deg", "0,180", "--out", str(tmp_path / "fixed")]) == 0
+        return
+    from layerscope.tomo.readers import read_tomo
+
+    proj = read_tomo(path, voxel_size_nm=10, transmission=True)
+    # radians: converted (0..171 deg); degrees: used as read (a 3-degree tilt, flagged limited_angle later).
+    expected = 180.0 * 19 / 20 if units == "radians" else np.pi * 19 / 20
+    assert np.ptp(proj.angles_deg) == pytest.approx(expected, rel=1e-9)

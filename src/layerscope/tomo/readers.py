@@ -142,10 +142,11 @@ def _hdf5_contents(f, path: Path, lazy: bool):
         data = f["exchange/data"] if lazy else np.asarray(f["exchange/data"][()])
         extra = {k: np.asarray(f[f"exchange/{k}"][()]) for k in ("data_white", "data_dark", "theta") if f"exchange/{k}" in f}
         if "theta" in extra:
-            unit = f["exchange/theta"].attrs.get("units", b"degrees")
-            unit = unit.decode() if isinstance(unit, bytes) else str(unit)
-            if unit.lower().startswith("rad"):
+            unit = f["exchange/theta"].attrs.get("units")
+            unit = unit.decode() if isinstance(unit, bytes) else unit
+            if unit is not None and str(unit).lower().startswith("rad"):
                 extra["theta"] = np.rad2deg(extra["theta"])
+            extra["theta_unit"] = unit
         return data, extra, size
     cands = []
     f.visititems(lambda n, o: cands.append(n) if hasattr(o, "ndim") and o.ndim == 3 else None)
@@ -153,6 +154,18 @@ def _hdf5_contents(f, path: Path, lazy: bool):
         raise InputError(f"'{path}' has no 3-D dataset (DXchange /exchange/data or a volume); give a projection "
                          "series or a reconstructed volume")
     return np.asarray(f[cands[0]][()]), {}, size
+
+
+def _check_theta_unit(theta: np.ndarray, unit: object, path: Path) -> None:
+    """Refuse /exchange/theta without a ``units`` attribute whose values span at most 2 pi: radians
+    (a half or full turn) and degrees (a tilt of a few degrees) are both possible, and the angles
+    are never guessed. With a unit, or a span no radian value reaches, the angles are used as read."""
+    span = float(np.ptp(theta)) if np.size(theta) > 1 else 0.0
+    if unit is None and 0.0 < span <= 2 * np.pi * 1.01:
+        raise InputError(
+            f"'{path}': /exchange/theta spans {float(np.min(theta)):.4g} to {float(np.max(theta)):.4g} and has no "
+            f"'units' attribute: radians (a {np.rad2deg(span):.0f} deg scan) or degrees? give the angles in degrees "
+            f"with --angle-range-deg START,STOP or --angles-file")
 
 
 def _read_tiff(path: Path, mmap: bool = False):
@@ -264,6 +277,7 @@ def _projections(path, data, extra, size, angles_file, angle_range_deg, flats, d
     n = data.shape[0]
     angles = parse_angles(n, angles_file=angles_file, angle_range_deg=angle_range_deg, name=f"'{path}'")
     if angles is None and "theta" in extra:
+        _check_theta_unit(extra["theta"], extra.get("theta_unit", "degrees"), path)
         angles = np.asarray(extra["theta"], float).ravel()
         if angles.size != n:
             raise InputError(f"'{path}' has {angles.size} angles in /exchange/theta for {n} projections; give the "
