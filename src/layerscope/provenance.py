@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 
-__all__ = ["Provenance", "file_sha256", "array_sha256", "structure_sha256"]
+__all__ = ["Provenance", "file_sha256", "folder_sha256", "array_sha256", "structure_sha256"]
 
 _LIBRARIES = ("numpy", "scipy", "scikit-image", "rosettasciio", "hyperspy", "exspy", "abtem", "ase",
               "pymatgen", "torch", "dask")
@@ -29,6 +29,14 @@ def file_sha256(path: str | Path, *, chunk_bytes: int = 1 << 20) -> str:
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(chunk_bytes), b""):
             h.update(block)
+    return h.hexdigest()
+
+
+def folder_sha256(path: str | Path) -> str:
+    """SHA-256 of a folder's files: of each file's name and SHA-256, in name order (sub-folders not entered)."""
+    h = hashlib.sha256()
+    for p in sorted(q for q in Path(path).iterdir() if q.is_file()):
+        h.update(f"{p.name}\0{file_sha256(p)}\n".encode())
     return h.hexdigest()
 
 
@@ -140,6 +148,8 @@ def _input_record(obj: Any) -> dict[str, Any]:
 
     if isinstance(obj, (str, Path)):
         p = Path(obj)
+        if p.is_dir():
+            return {"name": str(p), "sha256": folder_sha256(p), "kind": "folder"}
         return {"name": str(p), "sha256": file_sha256(p), "kind": "file"}
     if isinstance(obj, Signal):
         if obj.source is not None and obj.source.is_file():

@@ -102,6 +102,29 @@ def test_tif_round_trip_with_and_without_calibration(tmp_path):
     assert ls.load(calibrated).pixel_size_nm == pytest.approx(0.012, rel=1e-4)
 
 
+@pytest.mark.parametrize("unit, per_nm", [("nm", 1.0), ("\\u00C5", 10.0), ("A", 10.0), ("micron", 1e-3),
+                                           ("\\u00B5m", 1e-3), ("um", 1e-3)])
+def test_imagej_tif_calibration_in_any_length_unit(tmp_path, unit, per_nm):
+    # Fiji writes `unit=` in the description (µ and Å escaped) and pixels per unit in XResolution;
+    # RosettaSciIO keeps the unit only for "micron", so nm and Å files were refused as uncalibrated.
+    import tifffile
+
+    px_nm = 0.0127
+    path = tmp_path / "fiji.tif"
+    data = np.random.default_rng(2).integers(0, 4000, size=(24, 40)).astype("uint16")
+    tifffile.imwrite(path, data, imagej=True, resolution=(1 / (px_nm * per_nm),) * 2, metadata={"unit": unit})
+    assert ls.load(path).pixel_size_nm == pytest.approx(px_nm, rel=1e-4)  # XResolution is a rational
+
+
+def test_imagej_tif_in_pixels_is_still_uncalibrated(tmp_path):
+    import tifffile
+
+    path = tmp_path / "px.tif"
+    tifffile.imwrite(path, np.ones((8, 8), "uint16"), imagej=True, resolution=(1.0, 1.0), metadata={"unit": "pixel"})
+    with pytest.raises(CalibrationError, match="pixel_size_nm"):
+        ls.load(path)
+
+
 def test_hspy_series_and_lazy_load(tmp_path):
     data = np.random.default_rng(2).random((4, 16, 16)).astype("float32")
     series = ImageSeries.from_array(data, pixel_size_nm=0.2, fps=10.0)

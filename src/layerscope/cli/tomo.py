@@ -45,7 +45,8 @@ def _reconstruct_to_disk(data, options, scheduler, tmp: Path, prov, save_volume:
 @app.command()
 def tomo(
     input: Path = typer.Argument(..., help="Projections (DXchange .h5, TIFF stack, MRC tilt series) or, with "
-                                 "--volume, a reconstructed or segmented volume (TIFF, HDF5, MRC)."),
+                                 "--volume, a reconstructed or segmented volume (TIFF, HDF5, MRC); a folder of "
+                                 "2-D TIFFs (one slice or projection each, natural name order) for either."),
     out: Path = OutOption,
     overwrite: bool = OverwriteOption,
     volume: bool = typer.Option(False, "--volume", help="INPUT is a volume (z, y, x), not projections."),

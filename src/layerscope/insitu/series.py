@@ -21,7 +21,6 @@ reports it (with the reason from :func:`diagnose_frame`) and goes on, or stops, 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -30,16 +29,13 @@ import numpy as np
 
 from layerscope.containers import ImageSeries
 from layerscope.errors import CalibrationError, InputError
+from layerscope.io.load import natural_key
 
 __all__ = ["open_series", "MOVIE_SUFFIXES", "FRAME_SUFFIXES", "diagnose_frame", "FolderReader", "MovieReader",
            "FileReader", "read_frame"]
 
 MOVIE_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 FRAME_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".npy", ".dm3", ".dm4")
-
-
-def _natural_key(path: Path) -> list:
-    return [int(tok) if tok.isdigit() else tok.lower() for tok in re.split(r"(\d+)", path.name)]
 
 
 def _to_grey(a: np.ndarray) -> np.ndarray:
@@ -229,7 +225,7 @@ class _Corrupt(Exception):
 
 def _open_folder(folder: Path, *, pattern: str | None, chunk_frames: int) -> tuple[Any, FolderReader, list[str]]:
     files = sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in FRAME_SUFFIXES
-                    and (pattern is None or p.match(pattern))), key=_natural_key)
+                    and (pattern is None or p.match(pattern))), key=natural_key)
     if not files:
         raise InputError(
             f"folder '{folder}' holds no frames ({', '.join(FRAME_SUFFIXES)}"

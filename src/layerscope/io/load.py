@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from layerscope.containers import (
 )
 from layerscope.errors import CalibrationError, InputError
 
-__all__ = ["load", "as_container", "SUPPORTED_FORMATS"]
+__all__ = ["load", "as_container", "natural_key", "SUPPORTED_FORMATS"]
 
 #: file extension -> RosettaSciIO plugin module (explicit: several plugins claim .h5/.xml/.csv)
 _RSCIIO = {
@@ -159,6 +160,8 @@ def _load_rsciio(
             f"raw signal (dm4/emd/tif) or convert to grey first"
         )
     axes = [dict(a) for a in item["axes"]]
+    if module == "rsciio.tiff":
+        _imagej_length_unit(path, axes)
     md = metadata_from_hyperspy(item.get("metadata", {}))
     md.setdefault("title", path.stem)
     md["original_format"] = module.split(".")[-1]
@@ -415,3 +418,33 @@ def require_image(signal: Signal) -> Image:
     fix = ("for a series of frames use 'layerscope insitu', or save the one frame you want as its own file"
            if isinstance(signal, ImageSeries) else "use the command made for it (e.g. 'layerscope eels')")
     raise InputError(f"{where} is a {signal.kind.replace('_', ' ')} of shape {signal.shape}, not a single 2-D image; {fix}")
+
+
+#: ImageJ's spellings of length units (its TIFF description's ``unit=``) -> the unit layerscope converts.
+_IMAGEJ_UNITS = {"nm": "nm", "nanometer": "nm", "micron": "µm", "microns": "µm", "um": "µm", "µm": "µm",
+                 "\\u00b5m": "µm", "μm": "µm", "a": "Å", "å": "Å", "\\u00c5": "Å", "angstrom": "Å", "pm": "pm", "mm": "mm"}
+
+
+def _imagej_length_unit(path: Path, axes: list[dict]) -> None:
+    """Give the spatial axes of an ImageJ TIFF the length unit its description states.
+
+    RosettaSciIO reads ImageJ's scale (XResolution) but its unit only when it is "micron", so a Fiji
+    file calibrated in nm or Å came without a unit and was refused as uncalibrated. Axes that have a
+    unit already, or a file whose unit is missing or not a length (``pixel``), are left as they are.
+    """
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tf:
+            unit = (tf.imagej_metadata or {}).get("unit")
+    except (OSError, ValueError, tifffile.TiffFileError):
+        return
+    unit = _IMAGEJ_UNITS.get(str(unit).strip().lower()) if unit is not None else None
+    for a in axes:
+        if unit and not a.get("units") and a.get("name") in ("x", "y", "width", "height"):
+            a["units"] = unit
+
+
+def natural_key(path: Path) -> list:
+    """Sort key of a file name with its digit runs as numbers: ``frame_2`` before ``frame_10``."""
+    return [int(tok) if tok.isdigit() else tok.lower() for tok in re.split(r"(\d+)", Path(path).name)]

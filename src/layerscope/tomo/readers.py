@@ -176,16 +176,51 @@ def _read_tiff(path: Path, mmap: bool = False):
         with tifffile.TiffFile(path) as tf:
             data = _tiff_memmap(path) if mmap else None
             data = tf.asarray() if data is None else data
-            meta = tf.imagej_metadata or {}
-            size = None
-            unit = str(meta.get("unit", "")).strip().lower().replace("\\u00b5", "µ")
-            res = tf.pages[0].tags.get("XResolution")
-            if unit in _UNIT_NM and res is not None:
-                num, den = res.value
-                if num > 0:
-                    size = den / num * _UNIT_NM[unit]
+            size = _tiff_pixel_size_nm(tf)
     except (OSError, ValueError, tifffile.TiffFileError) as err:
         raise InputError(f"'{path}' is not a readable TIFF stack ({err})") from None
+    return data, size
+
+
+def _tiff_pixel_size_nm(tf) -> float | None:
+    """Pixel size (nm) from an ImageJ TIFF's unit and XResolution tag; None where either is missing."""
+    meta = tf.imagej_metadata or {}
+    unit = str(meta.get("unit", "")).strip().lower().replace("\\u00b5", "µ")
+    res = tf.pages[0].tags.get("XResolution")
+    if unit in _UNIT_NM and res is not None:
+        num, den = res.value
+        if num > 0:
+            return den / num * _UNIT_NM[unit]
+    return None
+
+
+def _read_tiff_folder(folder: Path):
+    """A folder of 2-D TIFF files, one slice or projection each (TomoPy's ``write_tiff_stack``, Avizo,
+    Fiji), stacked in natural name order (``recon_2`` before ``recon_10``); the voxel size from the
+    first file's tags. Read into memory (``--out-of-core`` keeps single stack files on disk only)."""
+    import tifffile
+
+    from layerscope.io.load import natural_key
+
+    files = sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in _TIFF), key=natural_key)
+    if not files:
+        raise InputError(f"folder '{folder}' holds no TIFF files (.tif, .tiff); give a folder of TIFF slices or "
+                         "projections, or one stack file")
+    try:
+        with tifffile.TiffFile(files[0]) as tf:
+            first, size = tf.asarray(), _tiff_pixel_size_nm(tf)
+        if first.ndim != 2:
+            raise InputError(f"'{files[0]}' holds an array of shape {first.shape}, not one 2-D slice; give a folder of "
+                             "2-D TIFF files, or the stack file itself")
+        data = np.empty((len(files),) + first.shape, first.dtype)
+        for i, p in enumerate(files):
+            a = first if i == 0 else tifffile.imread(p)
+            if a.shape != first.shape:
+                raise InputError(f"folder '{folder}': '{files[0].name}' is {first.shape[0]} x {first.shape[1]} px but "
+                                 f"'{p.name}' is {a.shape[0]} x {a.shape[1]} px; move the odd files out of the folder")
+            data[i] = a
+    except (OSError, ValueError, tifffile.TiffFileError) as err:
+        raise InputError(f"folder '{folder}': a TIFF file cannot be read ({err}); are the files complete?") from None
     return data, size
 
 
@@ -223,7 +258,8 @@ def read_tomo(path: str | Path, *, volume: bool = False, voxel_size_nm: float | 
     Parameters
     ----------
     path : path
-        DXchange/HDF5 (``.h5``), TIFF stack, or MRC (``.mrc``, ``.st``, ``.ali``, ``.rec``).
+        DXchange/HDF5 (``.h5``), TIFF stack, MRC (``.mrc``, ``.st``, ``.ali``, ``.rec``), or a folder
+        of 2-D TIFF files (one slice or projection each, natural name order).
     volume : bool
         The file is a volume ``(z, y, x)`` rather than projections.
     voxel_size_nm : float, optional
@@ -245,11 +281,13 @@ def read_tomo(path: str | Path, *, volume: bool = False, voxel_size_nm: float | 
         One line naming the file, the problem and the command-line fix.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"'{path}' does not exist or is not a file; give a projection series or a volume")
+    if not path.exists():
+        raise InputError(f"'{path}' does not exist; give a projection series or a volume (a file, or a folder of TIFFs)")
     suffix = path.suffix.lower()
     extra: dict = {}
-    if suffix in _HDF5:
+    if path.is_dir():
+        data, size = _read_tiff_folder(path)
+    elif suffix in _HDF5:
         data, extra, size = _read_hdf5(path, volume, lazy=mmap)
     elif suffix in _TIFF:
         data, size = _read_tiff(path, mmap=mmap)
