@@ -96,7 +96,9 @@ class TomoResult:
         The reconstructed (or given) volume.
     voxel_size_nm : float
     particles, cracks, pores : DataFrame
-        One row per particle / crack / pore (empty with ``reconstruct_only``).
+        One row per particle / crack / pore (empty with ``reconstruct_only``). A crack is one planar
+        sheet: intersecting cracks (one connected dark feature, ``crack`` = its feature id) give one
+        row per plane, numbered by ``sheet`` (1 for a crack alone).
     particle_labels, feature_labels : ndarray or None
         Particle ids and dark-feature ids per voxel; ``feature_kind[i]`` is ``"crack"`` or ``"pore"``.
     summary : dict
