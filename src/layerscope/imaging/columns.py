@@ -367,6 +367,10 @@ def detect_columns(
 #: half-occupied columns (spinel Li-layer TM, 0.4-0.5 of a TM column) read 0.21-0.30 of the reference;
 #: below 0.2 the maxima one neighbour distance from a column are mostly O columns and noise.
 NEIGHBOUR_SHARE = 2.0 / 3.0
+#: Callers apply the lattice-neighbour test only at a relative threshold up to this (the default): a user
+#: who raises the threshold selects columns by brightness (only the A sites of a perovskite, the bright rows
+#: of tests/imaging/test_wiring_imaging.py) and wants no dimmer column back.
+NEIGHBOUR_MAX_THRESHOLD = 0.3
 #: :func:`_neighbour_pass`: a dim peak must stand this many times the noise margin out of the noise.
 NEIGHBOUR_SIGMAS = 1.5
 #: :func:`_neighbour_pass`: distance (in neighbour distances) from a dim peak to the nearest kept column.

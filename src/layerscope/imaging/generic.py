@@ -415,7 +415,8 @@ def analyse(image: Any, options: ColumnsOptions, *, pixel_size_nm: float | None 
                               column_sigma_nm=sigma0, relative_threshold=options.relative_threshold,
                               noise_sigmas=options.noise_sigmas, noise_model=options.noise_model,
                               detection_image=detection, scheduler=scheduler,
-                              resolve_sigma_nm=_col.resolving_sigma(sigma0, nn), neighbour_nm=nn)
+                              resolve_sigma_nm=_col.resolving_sigma(sigma0, nn),
+                              neighbour_nm=nn if options.relative_threshold <= _col.NEIGHBOUR_MAX_THRESHOLD else None)
     n_failed = int((~found["fit_ok"]).sum())
     n_dim = int(found["neighbour_pass"].sum())
     if n_dim:
