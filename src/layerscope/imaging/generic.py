@@ -416,8 +416,14 @@ def analyse(image: Any, options: ColumnsOptions, *, pixel_size_nm: float | None 
                               column_sigma_nm=sigma0, relative_threshold=options.relative_threshold,
                               noise_sigmas=options.noise_sigmas, noise_model=options.noise_model,
                               detection_image=detection, scheduler=scheduler,
-                              resolve_sigma_nm=_col.resolving_sigma(sigma0, nn))
+                              resolve_sigma_nm=_col.resolving_sigma(sigma0, nn),
+                              neighbour_nm=nn if options.relative_threshold <= _col.NEIGHBOUR_MAX_THRESHOLD else None)
     n_failed = int((~found["fit_ok"]).sum())
+    n_dim = int(found["neighbour_pass"].sum())
+    if n_dim:
+        notes.append(f"{n_dim} dim columns ({_col.NEIGHBOUR_SHARE * options.relative_threshold:g}-"
+                     f"{options.relative_threshold:g} of the brightest nearby) were kept because they lie one "
+                     f"nearest-neighbour distance ({nn:.3f} nm) from a brighter column")
     h_nm, w_nm = data.shape[0] * pixel_size_nm, data.shape[1] * pixel_size_nm
     inside = found["x_nm"].between(0, w_nm, inclusive="left") & found["y_nm"].between(0, h_nm, inclusive="left")
     found = found[inside].reset_index(drop=True)

@@ -65,7 +65,10 @@ class ColumnsOptions:
         Zone axis of the material's hexagonal cell (``"100"`` or ``"110"``), with ``composition``.
     relative_threshold : float
         A maximum is a column when its contrast is at least this fraction of the brightest columns
-        nearby (:func:`layerscope.imaging.columns.detect_columns`); in (0, 1].
+        nearby (:func:`layerscope.imaging.columns.detect_columns`); in (0, 1]. A dimmer one (down to
+        2/3 of it) counts too when it lies one nearest-neighbour distance from a column and stands 1.5
+        times the noise margin out of the noise (the detector's lattice-neighbour test), unless the
+        threshold is raised above the default 0.3 (a selection by brightness).
     noise_sigmas : float
         ... and this many standard deviations of the filtered noise (> 0).
     noise_model : {"poisson", "gaussian"} or None
