@@ -108,4 +108,5 @@ def phases(
     fr = ", ".join(f"{k} {v:.1%}" for k, v in pm.summary["phase_fractions"].items())
     n_edge = pm.summary["columns"].get("at_border", 0)
     edge = f"; {n_edge} cut by the image edge (at_border)" if n_edge else ""
-    typer.echo(f"{len(pm.columns)} columns; {fr}; {len(pm.domains)} domains{edge} -> {out}")
+    flags = "".join(f"; FLAG {f['code']}: {f['message']}" for f in pm.summary.get("flags", []))
+    typer.echo(f"{len(pm.columns)} columns; {fr}; {len(pm.domains)} domains{edge}{flags} -> {out}")

@@ -397,6 +397,7 @@ def analyse(image: Any, options: ColumnsOptions, *, pixel_size_nm: float | None 
     """
     from scipy.spatial import cKDTree
 
+    from layerscope.imaging.clipping import clipping_flags
     from layerscope.provenance import Provenance
 
     inp = image if isinstance(image, ImageInput) else image_input(image, pixel_size_nm=pixel_size_nm)
@@ -443,7 +444,7 @@ def analyse(image: Any, options: ColumnsOptions, *, pixel_size_nm: float | None 
         "position_error_pm": found["position_error_pm"], "snr": found["snr"], "nn_distance_nm": dist[:, 1],
         "fit_ok": found["fit_ok"], "at_border": found["at_border"],
     })
-    flags = polarity_flags + calibration_flags(data, lat, options, pixel_size_nm=pixel_size_nm)
+    flags = polarity_flags + clipping_flags(data) + calibration_flags(data, lat, options, pixel_size_nm=pixel_size_nm)
     provenance = Provenance.create(inputs=[inp.handle], parameters=dict(
         pixel_size_nm=pixel_size_nm, **options.parameters(), command="columns"))
     return GenericColumns(table, lat, flags, notes, float(pixel_size_nm), tuple(data.shape), options,

@@ -939,6 +939,7 @@ def analyse(image: Any, options: PhasesOptions, *, pixel_size_nm: float | None =
     """
     from layerscope.imaging import domains as _dom
     from layerscope.imaging import quantities as _q
+    from layerscope.imaging.clipping import clipping_flags
     from layerscope.provenance import Provenance
 
     from layerscope.imaging import applicability as _app
@@ -1006,6 +1007,7 @@ def analyse(image: Any, options: PhasesOptions, *, pixel_size_nm: float | None =
     order = ["x_nm", "y_nm", "intensity", "kind", "layer", "phase", "mixing"]
     cols = cols[order + [c for c in cols.columns if c not in order]]
     summary = _summary(cols, domains, layers, interfaces, quantities, res, time.perf_counter() - t0)
+    summary["flags"] = clipping_flags(data)
     summary["interlayers"] = {"segments": int(len(inter)), **{f"mixing_{k}": int(np.sum(inter["mixing"] == k))
                                                                for k in ("yes", "no", "uncertain")},
                               **{f"step_sites_{k}": int(inter.loc[inter["step_source"] == k, "n_sites"].sum())

@@ -117,6 +117,7 @@ def phase_section(pm, image: np.ndarray, *, title: str = "Atomic-resolution phas
         "glide planes (glide / a)": [round(g["glide_over_a"], 4) for g in q["gliding"]["glide_planes"]] or "none",
         "surface-layer thickness from vacuum (nm)": q["surface_layer"]["thickness_nm"],
         "run time (s)": s["timings_s"].get("map_phases"),
+        "flags (computed, but check)": " · ".join(f"{f['code']}: {f['message']}" for f in s.get("flags", [])) or "none",
         "analysis notes": " · ".join(s["notes"]) or "none",
         **(extra_metrics or {}),
     }
