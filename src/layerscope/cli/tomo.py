@@ -62,6 +62,9 @@ def tomo(
     centre_px: Optional[float] = typer.Option(None, "--centre-px", help="Rotation axis column (px, 0-based); "
                                               "searched (Vo's method) if not given."),
     rings: bool = typer.Option(True, "--rings/--no-rings", help="Remove ring artefacts (sinogram stripes)."),
+    ring_method: str = typer.Option("detect", "--ring-method", help="detect: correct only the detector columns "
+                                    "found to hold a stripe (dead columns interpolated); sorting: algotom's "
+                                    "sorting-based removal on every column (also flattens cracks near the axis)."),
     device: str = typer.Option("auto", "--device", help="auto (ASTRA CUDA when a GPU is present), cpu or gpu."),
     reconstruct_only: bool = typer.Option(False, "--reconstruct-only", help="Reconstruct, write volume.tif and stop "
                                           "(no particle analysis); the volume is written chunk by chunk, so it may "
@@ -103,7 +106,7 @@ def tomo(
     from layerscope.tomo import ReconOptions, TomoOptions, analyse, read_tomo
     from layerscope.tomo.stages import enter as stage
 
-    recon = ReconOptions(algorithm=algorithm, iterations=iterations, centre_px=centre_px, rings=rings,
+    recon = ReconOptions(algorithm=algorithm, iterations=iterations, centre_px=centre_px, rings=rings, ring_method=ring_method,
                          chunk_slices=chunk_slices, device=device)
     options = TomoOptions(recon=recon, reconstruct_only=reconstruct_only, threshold=threshold,
                           particle_label=particle_label, pore_label=pore_label, crack_max_width_nm=crack_max_width_nm,
