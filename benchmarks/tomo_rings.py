@@ -11,7 +11,14 @@ the projections only (flats and darks stay clean, as when a detector column drif
 * ``wide``: a band of 4 columns (64^3) / 6 columns (128^3) with a -5 % gain;
 * ``all``: all four at once.
 
-For each method the volume is reconstructed (centre searched on the data, as by default), analysed
+Methods: ``none``; ``sorting`` (algotom's sorting-based removal, window 1/30 of the detector: the
+default before branch rings); ``sorting_dead`` (dead columns interpolated first: the default after);
+``filtering`` (algotom, sigma 3); ``algotom_all`` (dead + large + sorting, snr 3); ``dead_large``
+(algotom's detection-based dead and large stripe removal only, snr 3, window 1/10, norm off);
+``detect`` (:mod:`layerscope.tomo.rings`); ``detect_sorting`` (its detection, algotom's sorting values
+in the found columns only).
+
+For each method the volume is reconstructed (centre searched on the sinogram the method corrected), analysed
 (``analyse`` of the volume, default options) and compared with the truth; the residual ring
 amplitude is the largest |azimuthal mean| over 1-px radius bins (radius >= 2 px) of (striped - clean reconstruction,
 same method, same centre, same noise), in units of the particle/epoxy contrast, over all slices.
@@ -34,20 +41,20 @@ def _methods(w: int) -> dict:
     """name -> sinogram (n_angles, w) -> sinogram; sizes as layerscope chooses them for a detector of ``w`` px."""
     from algotom.prep import removal as rm
 
-    from layerscope.tomo.rings import remove_stripes
+    from layerscope.tomo.rings import interpolate_dead_columns, remove_stripes
 
     sm = int(np.clip(w // 30, 3, 31)) // 2 * 2 + 1
     la = int(np.clip(w // 10, 11, 101)) // 2 * 2 + 1
     return {
         "none": lambda s: s,
         "sorting": lambda s: rm.remove_stripe_based_sorting(s, size=sm),
+        "sorting_dead": lambda s: rm.remove_stripe_based_sorting(interpolate_dead_columns(s)[0], size=sm),
         "filtering": lambda s: rm.remove_stripe_based_filtering(s, sigma=3, size=sm),
         "algotom_all": lambda s: rm.remove_all_stripe(s, snr=3.0, la_size=la, sm_size=sm),
         "dead_large": lambda s: rm.remove_large_stripe(rm.remove_dead_stripe(s, 3.0, la, residual=False), 3.0, la,
                                                        norm=False),
         "detect": lambda s: remove_stripes(s)[0],
         "detect_sorting": lambda s: remove_stripes(s, correction="sorting")[0],
-        "dead_only": lambda s: remove_stripes(s, snr=np.inf)[0],
     }
 
 
@@ -173,7 +180,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", type=int, default=64, choices=(64, 128))
     ap.add_argument("--stripes", default="clean,full,partial,dead,wide,all")
-    ap.add_argument("--methods", default="none,sorting,filtering,algotom_all,dead_large,detect")
+    ap.add_argument("--methods", default="none,sorting,sorting_dead,filtering,algotom_all,dead_large,detect,detect_sorting")
     ap.add_argument("--csv", type=Path, default=None)
     args = ap.parse_args()
     df = run(args.size, args.stripes.split(","), args.methods.split(","))

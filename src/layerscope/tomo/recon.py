@@ -1,11 +1,11 @@
 """Reconstruction of a parallel-beam projection series, slice by slice.
 
 Flat/dark normalisation and -log, the rotation centre (Vo et al., Opt. Express 22, 19078 (2014),
-through algotom's ``find_center_vo``), ring-artefact removal (by default only of the detector columns
-found to hold a stripe, :mod:`layerscope.tomo.rings`; or algotom's sorting-based removal of every
-column, Vo et al., Opt. Express 26, 28396 (2018)), then FBP, SIRT or
-CGLS through the ASTRA Toolbox (CUDA when a GPU is present, CPU otherwise). Chunks of detector
-rows are independent tasks of :func:`layerscope.parallel.map_tasks`: on a Dask cluster a worker
+through algotom's ``find_center_vo``, on the ring-corrected sinogram), ring-artefact removal (dead
+detector columns interpolated, then by default algotom's sorting-based removal of every column, Vo et
+al., Opt. Express 26, 28396 (2018); or only the columns found to hold a stripe,
+:mod:`layerscope.tomo.rings`), then FBP, SIRT or CGLS through the ASTRA Toolbox (CUDA when a GPU
+is present, CPU otherwise). Chunks of detector rows are independent tasks of :func:`layerscope.parallel.map_tasks`: on a Dask cluster a worker
 holds only its chunk, and the numbers equal the in-process run.
 """
 
@@ -42,10 +42,11 @@ class ReconOptions:
     rings : bool
         Remove ring artefacts (stripes in the sinogram).
     ring_method : str
-        ``"detect"``: interpolate dead detector columns and subtract the offsets of the columns found
-        to hold a stripe, leaving every other column as it is (:mod:`layerscope.tomo.rings`);
-        ``"sorting"``: algotom's sorting-based removal on every column (also flattens thin features
-        that stay at one column over many angles: cracks near the rotation axis).
+        Both interpolate dead detector columns first. ``"sorting"`` (default): algotom's sorting-based
+        removal on every column (also flattens thin features that stay at one column over many angles:
+        cracks near the rotation axis); ``"detect"``: subtract the offsets of the columns found to hold
+        a stripe, leaving every other column as measured (:mod:`layerscope.tomo.rings`; keeps those
+        cracks, leaves faint stripes below its detection threshold; docs/validation.md "rings").
     ring_size_px : int or None
         Median window of the sorting-based removal (px), larger than the widest stripe; None: 1/30 of
         the detector width (odd, 3-31 px; 21 px on a 640 px detector).
@@ -59,7 +60,7 @@ class ReconOptions:
     iterations: int = 50
     centre_px: float | None = None
     rings: bool = True
-    ring_method: str = "detect"
+    ring_method: str = "sorting"
     ring_size_px: int | None = None
     chunk_slices: int = 8
     device: str = "auto"
@@ -202,19 +203,21 @@ def _astra_reconstruct(sino: np.ndarray, angles_rad: np.ndarray, algorithm: str,
 
 def remove_rings(sino: np.ndarray, options: ReconOptions) -> tuple[np.ndarray, dict]:
     """Ring removal of one sinogram (n_angles, columns) as ``options`` say, and what it found:
-    ``{"stripe_columns": [...], "dead_columns": [...], "max_offset": float}`` (empty for ``"sorting"``
-    and with rings off, which find nothing; they correct every column or none)."""
+    ``{"stripe_columns": [...], "dead_columns": [...], "max_offset": float}``. Both methods first
+    interpolate dead columns (:func:`layerscope.tomo.rings.interpolate_dead_columns`); ``"sorting"``
+    then corrects every column (no stripe list), ``"detect"`` only the stripe columns it finds."""
     s = np.asarray(sino, np.float32)
     none = {"stripe_columns": [], "dead_columns": [], "max_offset": 0.0}
     if not options.rings:
         return s, none
+    from layerscope.tomo.rings import interpolate_dead_columns, remove_stripes
+
     if options.ring_method == "sorting":
         from algotom.prep.removal import remove_stripe_based_sorting
 
+        s, dead = interpolate_dead_columns(s)
         size = options.ring_size_px or int(np.clip(s.shape[1] // 30, 3, 31)) // 2 * 2 + 1
-        return remove_stripe_based_sorting(s, size=size).astype(np.float32), none
-    from layerscope.tomo.rings import remove_stripes
-
+        return remove_stripe_based_sorting(s, size=size).astype(np.float32), dict(none, dead_columns=dead.tolist())
     return remove_stripes(s)
 
 
@@ -250,22 +253,24 @@ def _ring_summary(found: list[dict], options: ReconOptions) -> dict:
     """What the ring removal did over all slices (``found``: one dict per slice, see :func:`remove_rings`)."""
     if not options.rings:
         return {"method": "off"}
-    if options.ring_method == "sorting":
-        return {"method": "sorting", "note": "every column corrected; nothing detected"}
     hit = [f for f in found if f["stripe_columns"] or f["dead_columns"]]
-    return {"method": "detect", "slices": len(found), "slices_with_stripes": len(hit),
-            "stripe_columns": int(sum(len(f["stripe_columns"]) for f in found)),
-            "dead_columns": int(sum(len(f["dead_columns"]) for f in found)),
-            "max_offset": float(max((f["max_offset"] for f in found), default=0.0))}
+    out = {"method": options.ring_method, "slices": len(found), "slices_with_stripes": len(hit),
+           "dead_columns": int(sum(len(f["dead_columns"]) for f in found))}
+    if options.ring_method == "sorting":
+        return dict(out, note="every column corrected by sorting; only dead columns are detected")
+    return dict(out, stripe_columns=int(sum(len(f["stripe_columns"]) for f in found)),
+                max_offset=float(max((f["max_offset"] for f in found), default=0.0)))
 
 
 def _ring_flags(summary: dict) -> list[dict[str, str]]:
-    if summary.get("method") != "detect" or not summary["slices_with_stripes"]:
+    if summary.get("method") == "off" or not summary["slices_with_stripes"]:
         return []
-    return [{"code": "detector_stripes", "message": f"ring artefacts removed: {summary['stripe_columns']} stripe "
-             f"column(s) (largest offset {summary['max_offset']:.3g} in -log units) and {summary['dead_columns']} "
-             f"dead column(s) corrected in {summary['slices_with_stripes']} of {summary['slices']} slices; the other "
-             "columns were left as measured"}]
+    what = f"{summary['dead_columns']} dead detector column(s) (no response over the angles) interpolated"
+    if "stripe_columns" in summary:
+        what += (f" and {summary['stripe_columns']} stripe column(s) corrected (largest offset "
+                 f"{summary['max_offset']:.3g} in -log units)")
+    return [{"code": "detector_stripes", "message": f"{what} in {summary['slices_with_stripes']} of "
+             f"{summary['slices']} slices"}]
 
 
 def reconstruct(proj: Projections, options: ReconOptions = ReconOptions(), *, scheduler: Any = None,
