@@ -64,10 +64,12 @@ def _dead_columns(s: np.ndarray) -> np.ndarray:
     """Columns that do not respond to the object: their spread over the angles (10-90 % range) is at most
     a fifth of the median spread ``ref`` of the six columns around them, and their median lies more than
     ``ref`` from the mean of their two neighbours' medians (a zero-count column reads -log(1e-6) = 13.8)."""
-    spread = np.percentile(s, 90, axis=0) - np.percentile(s, 10, axis=0)
-    med = np.median(s, axis=0)
+    p10, med, p90 = np.percentile(s, [10, 50, 90], axis=0)
+    spread = p90 - p10
     n = spread.size
-    ref = np.array([np.median(np.r_[spread[max(0, c - 3):c], spread[c + 1:c + 4]]) for c in range(n)])
+    padded = np.pad(spread, 3, mode="reflect")
+    around = np.lib.stride_tricks.sliding_window_view(padded, 7)[:, [0, 1, 2, 4, 5, 6]]
+    ref = np.median(around, axis=1)
     beside = 0.5 * (med[np.r_[1, np.arange(n - 1)]] + med[np.r_[np.arange(1, n), n - 2]])
     return np.flatnonzero((spread <= 0.2 * ref) & (np.abs(med - beside) > ref))
 
