@@ -48,20 +48,22 @@ def test_isolated_stripes_are_removed_and_other_columns_left_alone():
     np.testing.assert_array_equal(remove_stripes(clean)[0], clean)  # nothing found: nothing changed
 
 
-def test_crack_through_the_rotation_axis_is_kept():
+@pytest.mark.parametrize("method", ["detect", "sorting"])
+def test_crack_through_the_rotation_axis_is_kept(method):
     """A stripe-free particle centred on the axis, cut by a 2-voxel crack whose plane holds the axis:
-    the crack is at the same detector columns at every angle, and the default ring removal keeps it."""
+    seen edge-on, the crack is at the same detector columns; both ring removals keep it (measured crack
+    volume fractions 0.0761 detect, 0.0766 sorting, 0.0766 none; truth 0.0752)."""
     from layerscope.tomo.phantom import CrackSpec, ParticleSpec, PoreSpec, build_phantom
 
     ph = build_phantom((40, 64, 64), [ParticleSpec((20, 31.5, 31.5), (16, 20, 20))],
                        [CrackSpec(1, (0.0, 0.0, 1.0), 2.0)], [PoreSpec(1, 3.0, (0.0, 10.0, 8.0))])
     proj = project_phantom(ph.volume, n_angles=180, photons=1e5, seed=2)  # axis at column 31.5
-    res = analyse(proj, TomoOptions(recon=ReconOptions(ring_method="detect")))
+    res = analyse(proj, TomoOptions(recon=ReconOptions(ring_method=method)))
     s = res.summary
     assert (s["n_particles"], s["n_cracks"], s["n_pores"]) == (1, 1, 1)
     truth = float(ph.truth["crack_volume_fraction"][0])  # 0.0752
-    assert abs(s["crack_volume_fraction"] - truth) < 0.1 * truth  # measured 0.0761
-    assert s["reconstruction"]["rings"]["method"] == "detect"
+    assert abs(s["crack_volume_fraction"] - truth) < 0.1 * truth
+    assert s["reconstruction"]["rings"]["method"] == method
 
 
 @pytest.fixture(scope="module")
