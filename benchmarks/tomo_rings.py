@@ -16,7 +16,7 @@ default before branch rings); ``sorting_dead`` (dead columns interpolated first:
 ``filtering`` (algotom, sigma 3); ``algotom_all`` (dead + large + sorting, snr 3); ``dead_large``
 (algotom's detection-based dead and large stripe removal only, snr 3, window 1/10, norm off);
 ``detect`` (:mod:`layerscope.tomo.rings`); ``detect_sorting`` (its detection, algotom's sorting values
-in the found columns only).
+in the found columns only); ``detect_2pass`` (``detect`` run again on its own output).
 
 For each method the volume is reconstructed (centre searched on the sinogram the method corrected), analysed
 (``analyse`` of the volume, default options) and compared with the truth; the residual ring
@@ -55,6 +55,7 @@ def _methods(w: int) -> dict:
                                                        norm=False),
         "detect": lambda s: remove_stripes(s)[0],
         "detect_sorting": lambda s: remove_stripes(s, correction="sorting")[0],
+        "detect_2pass": lambda s: remove_stripes(remove_stripes(s)[0])[0],
     }
 
 
