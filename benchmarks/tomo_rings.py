@@ -181,7 +181,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", type=int, default=64, choices=(64, 128))
     ap.add_argument("--stripes", default="clean,full,partial,dead,wide,all")
-    ap.add_argument("--methods", default="none,sorting,sorting_dead,filtering,algotom_all,dead_large,detect,detect_sorting")
+    ap.add_argument("--methods", default="none,sorting,sorting_dead,filtering,algotom_all,dead_large,detect,"
+                                         "detect_sorting")
     ap.add_argument("--csv", type=Path, default=None)
     args = ap.parse_args()
     df = run(args.size, args.stripes.split(","), args.methods.split(","))

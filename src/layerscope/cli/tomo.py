@@ -107,8 +107,8 @@ def tomo(
     from layerscope.tomo import ReconOptions, TomoOptions, analyse, read_tomo
     from layerscope.tomo.stages import enter as stage
 
-    recon = ReconOptions(algorithm=algorithm, iterations=iterations, centre_px=centre_px, rings=rings, ring_method=ring_method,
-                         chunk_slices=chunk_slices, device=device)
+    recon = ReconOptions(algorithm=algorithm, iterations=iterations, centre_px=centre_px, rings=rings,
+                         ring_method=ring_method, chunk_slices=chunk_slices, device=device)
     options = TomoOptions(recon=recon, reconstruct_only=reconstruct_only, threshold=threshold,
                           particle_label=particle_label, pore_label=pore_label, crack_max_width_nm=crack_max_width_nm,
                           split=split, split_h_voxels=split_h_voxels, min_particle_voxels=min_particle_voxels,

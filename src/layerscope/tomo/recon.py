@@ -5,8 +5,9 @@ through algotom's ``find_center_vo``, on the ring-corrected sinogram), ring-arte
 detector columns interpolated, then by default algotom's sorting-based removal of every column, Vo et
 al., Opt. Express 26, 28396 (2018); or only the columns found to hold a stripe,
 :mod:`layerscope.tomo.rings`), then FBP, SIRT or CGLS through the ASTRA Toolbox (CUDA when a GPU
-is present, CPU otherwise). Chunks of detector rows are independent tasks of :func:`layerscope.parallel.map_tasks`: on a Dask cluster a worker
-holds only its chunk, and the numbers equal the in-process run.
+is present, CPU otherwise). Chunks of detector rows are independent tasks of
+:func:`layerscope.parallel.map_tasks`: on a Dask cluster a worker holds only its chunk, and the
+numbers equal the in-process run.
 """
 
 from __future__ import annotations
@@ -330,7 +331,8 @@ def reconstruct(proj: Projections, options: ReconOptions = ReconOptions(), *, sc
             bad, over = bad + n_bad, over + n_over
             found += rows
     rings = _ring_summary(found, options)
-    flags = _transmission_flags(bad, over, n_angles * n_rows * n_cols) + _angle_flags(proj.angles_deg) + _ring_flags(rings)
+    flags = (_transmission_flags(bad, over, n_angles * n_rows * n_cols) + _angle_flags(proj.angles_deg)
+             + _ring_flags(rings))
     return Reconstruction(out, proj.pixel_size_nm, centre, searched, "gpu" if gpu else "cpu", flags, rings)
 
 
