@@ -63,6 +63,10 @@ def tomo(
     centre_px: Optional[float] = typer.Option(None, "--centre-px", help="Rotation axis column (px, 0-based); "
                                               "searched (Vo's method) if not given."),
     rings: bool = typer.Option(True, "--rings/--no-rings", help="Remove ring artefacts (sinogram stripes)."),
+    ring_method: str = typer.Option("sorting", "--ring-method", help="sorting: algotom's sorting-based removal "
+                                    "on every column (also flattens cracks near the rotation axis); detect: "
+                                    "correct only the detector columns found to hold a stripe (keeps those "
+                                    "cracks; faint stripes stay). Both interpolate dead columns first."),
     device: str = typer.Option("auto", "--device", help="auto (ASTRA CUDA when a GPU is present), cpu or gpu."),
     reconstruct_only: bool = typer.Option(False, "--reconstruct-only", help="Reconstruct, write volume.tif and stop "
                                           "(no particle analysis); the volume is written chunk by chunk, so it may "
@@ -105,7 +109,7 @@ def tomo(
     from layerscope.tomo.stages import enter as stage
 
     recon = ReconOptions(algorithm=algorithm, iterations=iterations, centre_px=centre_px, rings=rings,
-                         chunk_slices=chunk_slices, device=device)
+                         ring_method=ring_method, chunk_slices=chunk_slices, device=device)
     options = TomoOptions(recon=recon, reconstruct_only=reconstruct_only, threshold=threshold,
                           particle_label=particle_label, pore_label=pore_label, crack_max_width_nm=crack_max_width_nm,
                           split=split, split_h_voxels=split_h_voxels, min_particle_voxels=min_particle_voxels,

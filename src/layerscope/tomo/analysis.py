@@ -340,7 +340,7 @@ def _binned(data: Projections | Volume, n: int) -> Projections | Volume:
 def _recon_summary(rec: Reconstruction, ro: ReconOptions) -> dict[str, Any]:
     return {"algorithm": ro.algorithm, "iterations": ro.iterations if ro.algorithm != "fbp" else None,
             "centre_px": rec.centre_px, "centre_searched": rec.centre_searched, "rings_removed": ro.rings,
-            "device": rec.device, "units": "attenuation per voxel"}
+            "rings": rec.rings, "device": rec.device, "units": "attenuation per voxel"}
 
 
 def _finish(vol, parts, cracks, pores, plab, feats, kinds, summary, flags, options, rec) -> TomoResult:

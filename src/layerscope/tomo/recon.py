@@ -1,11 +1,13 @@
 """Reconstruction of a parallel-beam projection series, slice by slice.
 
 Flat/dark normalisation and -log, the rotation centre (Vo et al., Opt. Express 22, 19078 (2014),
-through algotom's ``find_center_vo``), ring-artefact removal (sorting-based stripe removal, Vo et
-al., Opt. Express 26, 28396 (2018), algotom's ``remove_stripe_based_sorting``), then FBP, SIRT or
-CGLS through the ASTRA Toolbox (CUDA when a GPU is present, CPU otherwise). Chunks of detector
-rows are independent tasks of :func:`layerscope.parallel.map_tasks`: on a Dask cluster a worker
-holds only its chunk, and the numbers equal the in-process run.
+through algotom's ``find_center_vo``, on the ring-corrected sinogram), ring-artefact removal (dead
+detector columns interpolated, then by default algotom's sorting-based removal of every column, Vo et
+al., Opt. Express 26, 28396 (2018); or only the columns found to hold a stripe,
+:mod:`layerscope.tomo.rings`), then FBP, SIRT or CGLS through the ASTRA Toolbox (CUDA when a GPU
+is present, CPU otherwise). Chunks of detector rows are independent tasks of
+:func:`layerscope.parallel.map_tasks`: on a Dask cluster a worker holds only its chunk, and the
+numbers equal the in-process run.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from layerscope.tomo.readers import Projections
 from layerscope.tomo.stages import enter as _stage
 
 __all__ = ["ReconOptions", "Reconstruction", "transmission", "find_centre_px", "reconstruct", "gpu_available",
-           "reconstruct_slice"]
+           "reconstruct_slice", "remove_rings"]
 
 ALGORITHMS = ("fbp", "sirt", "cgls")
+RING_METHODS = ("detect", "sorting")
 
 
 @dataclass(frozen=True)
@@ -39,9 +42,15 @@ class ReconOptions:
         Rotation axis position on the detector (column index, 0-based); searched when None.
     rings : bool
         Remove ring artefacts (stripes in the sinogram).
+    ring_method : str
+        Both interpolate dead detector columns first. ``"sorting"`` (default): algotom's sorting-based
+        removal on every column (also flattens thin features that stay at one column over many angles:
+        cracks near the rotation axis); ``"detect"``: subtract the offsets of the columns found to hold
+        a stripe, leaving every other column as measured (:mod:`layerscope.tomo.rings`; keeps those
+        cracks, leaves faint stripes below its detection threshold; docs/validation.md "rings").
     ring_size_px : int or None
-        Median window of the stripe removal (px), larger than the widest stripe; None: 1/30 of the
-        detector width (odd, 3-31 px; 21 px on a 640 px detector).
+        Median window of the sorting-based removal (px), larger than the widest stripe; None: 1/30 of
+        the detector width (odd, 3-31 px; 21 px on a 640 px detector).
     chunk_slices : int
         Detector rows per task.
     device : str
@@ -52,6 +61,7 @@ class ReconOptions:
     iterations: int = 50
     centre_px: float | None = None
     rings: bool = True
+    ring_method: str = "sorting"
     ring_size_px: int | None = None
     chunk_slices: int = 8
     device: str = "auto"
@@ -59,6 +69,8 @@ class ReconOptions:
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
             raise InputError(f"--algorithm {self.algorithm!r}: choose fbp, sirt or cgls")
+        if self.ring_method not in RING_METHODS:
+            raise InputError(f"--ring-method {self.ring_method!r}: choose detect or sorting")
         if self.device not in ("auto", "cpu", "gpu"):
             raise InputError(f"--device {self.device!r}: choose auto, cpu or gpu")
         if self.iterations < 1 or self.chunk_slices < 1:
@@ -75,6 +87,7 @@ class Reconstruction:
     centre_searched: bool
     device: str
     flags: list[dict[str, str]]
+    rings: dict | None = None
 
 
 def gpu_available() -> bool:
@@ -189,32 +202,76 @@ def _astra_reconstruct(sino: np.ndarray, angles_rad: np.ndarray, algorithm: str,
             astra.projector.delete(pid)
 
 
+def remove_rings(sino: np.ndarray, options: ReconOptions) -> tuple[np.ndarray, dict]:
+    """Ring removal of one sinogram (n_angles, columns) as ``options`` say, and what it found:
+    ``{"stripe_columns": [...], "dead_columns": [...], "max_offset": float}``. Both methods first
+    interpolate dead columns (:func:`layerscope.tomo.rings.interpolate_dead_columns`); ``"sorting"``
+    then corrects every column (no stripe list), ``"detect"`` only the stripe columns it finds."""
+    s = np.asarray(sino, np.float32)
+    none = {"stripe_columns": [], "dead_columns": [], "max_offset": 0.0}
+    if not options.rings:
+        return s, none
+    from layerscope.tomo.rings import interpolate_dead_columns, remove_stripes
+
+    if options.ring_method == "sorting":
+        from algotom.prep.removal import remove_stripe_based_sorting
+
+        s, dead = interpolate_dead_columns(s)
+        size = options.ring_size_px or int(np.clip(s.shape[1] // 30, 3, 31)) // 2 * 2 + 1
+        return remove_stripe_based_sorting(s, size=size).astype(np.float32), dict(none, dead_columns=dead.tolist())
+    return remove_stripes(s)
+
+
 def reconstruct_slice(sino: np.ndarray, angles_deg: np.ndarray, *, centre_px: float, options: ReconOptions,
                       gpu: bool = False) -> np.ndarray:
     """Reconstruct one sinogram (n_angles, columns) of line integrals: rings removed, centred, FBP/SIRT/CGLS."""
+    return _slice(sino, angles_deg, centre_px=centre_px, options=options, gpu=gpu)[0]
+
+
+def _slice(sino: np.ndarray, angles_deg: np.ndarray, *, centre_px: float, options: ReconOptions,
+           gpu: bool) -> tuple[np.ndarray, dict]:
     from scipy import ndimage as ndi
 
-    s = np.asarray(sino, np.float32)
-    if options.rings:
-        from algotom.prep.removal import remove_stripe_based_sorting
-
-        size = options.ring_size_px or int(np.clip(s.shape[1] // 30, 3, 31)) // 2 * 2 + 1
-        s = remove_stripe_based_sorting(s, size=size).astype(np.float32)
+    s, found = remove_rings(sino, options)
     shift = (s.shape[1] - 1) / 2.0 - centre_px
     if abs(shift) > 1e-3:
         s = ndi.shift(s, (0, shift), order=3, mode="nearest").astype(np.float32)
-    return _astra_reconstruct(s, np.deg2rad(angles_deg), options.algorithm, options.iterations, gpu)
+    return _astra_reconstruct(s, np.deg2rad(angles_deg), options.algorithm, options.iterations, gpu), found
 
 
 def _chunk_task(item: tuple, *, angles_deg: np.ndarray, centre_px: float, options: ReconOptions,
-                gpu: bool) -> tuple[int, np.ndarray, int, int]:
+                gpu: bool) -> tuple[int, np.ndarray, int, int, list]:
     """Normalise and reconstruct one chunk: ``item`` = (first row, raw (n_angles, k_rows, columns) float32,
-    dark rows, flat rows) -> (first row, slices, values <= 0, values > 1.2)."""
+    dark rows, flat rows) -> (first row, slices, values <= 0, values > 1.2, what the ring removal found per row)."""
     start, raw, dark, flat = item
     block, bad, over = _line_integrals(raw, dark, flat)
-    out = np.stack([reconstruct_slice(block[:, r], angles_deg, centre_px=centre_px, options=options, gpu=gpu)
-                    for r in range(block.shape[1])])
-    return start, out, bad, over
+    done = [_slice(block[:, r], angles_deg, centre_px=centre_px, options=options, gpu=gpu)
+            for r in range(block.shape[1])]
+    return start, np.stack([d[0] for d in done]), bad, over, [d[1] for d in done]
+
+
+def _ring_summary(found: list[dict], options: ReconOptions) -> dict:
+    """What the ring removal did over all slices (``found``: one dict per slice, see :func:`remove_rings`)."""
+    if not options.rings:
+        return {"method": "off"}
+    hit = [f for f in found if f["stripe_columns"] or f["dead_columns"]]
+    out = {"method": options.ring_method, "slices": len(found), "slices_with_stripes": len(hit),
+           "dead_columns": int(sum(len(f["dead_columns"]) for f in found))}
+    if options.ring_method == "sorting":
+        return dict(out, note="every column corrected by sorting; only dead columns are detected")
+    return dict(out, stripe_columns=int(sum(len(f["stripe_columns"]) for f in found)),
+                max_offset=float(max((f["max_offset"] for f in found), default=0.0)))
+
+
+def _ring_flags(summary: dict) -> list[dict[str, str]]:
+    if summary.get("method") == "off" or not summary["slices_with_stripes"]:
+        return []
+    what = f"{summary['dead_columns']} dead detector column(s) (no response over the angles) interpolated"
+    if "stripe_columns" in summary:
+        what += (f" and {summary['stripe_columns']} stripe column(s) corrected (largest offset "
+                 f"{summary['max_offset']:.3g} in -log units)")
+    return [{"code": "detector_stripes", "message": f"{what} in {summary['slices_with_stripes']} of "
+             f"{summary['slices']} slices"}]
 
 
 def reconstruct(proj: Projections, options: ReconOptions = ReconOptions(), *, scheduler: Any = None,
@@ -250,8 +307,9 @@ def reconstruct(proj: Projections, options: ReconOptions = ReconOptions(), *, sc
     k = options.chunk_slices
     searched = options.centre_px is None
     # the mean sinogram of the central rows shares their rotation axis and has less noise
-    centre = find_centre_px(_central_sinogram(proj, dark, flat, k), proj.angles_deg) if searched \
-        else float(options.centre_px)
+    # (stripes removed first: a dead column pulls the search off)
+    centre = find_centre_px(remove_rings(_central_sinogram(proj, dark, flat, k), options)[0], proj.angles_deg) \
+        if searched else float(options.centre_px)
     n_angles, n_rows, n_cols = proj.data.shape
     given = out is not None
     if not given:
@@ -262,16 +320,20 @@ def reconstruct(proj: Projections, options: ReconOptions = ReconOptions(), *, sc
     starts = list(range(0, n_rows, k))
     batch = max(1, 2 * default_workers()) if given else len(starts)
     bad = over = 0
+    found: list[dict] = []
     for b in range(0, len(starts), batch):  # only a batch of raw chunks is in memory at a time
         items = [(s, np.asarray(proj.data[:, s:s + k], np.float32), *_field_rows(dark, flat, s, s + k))
                  for s in starts[b:b + batch]]
-        for s, part, n_bad, n_over in map_tasks(_chunk_task, items, scheduler=scheduler, progress=progress,
+        for s, part, n_bad, n_over, rows in map_tasks(_chunk_task, items, scheduler=scheduler, progress=progress,
                                                 description="reconstruct", angles_deg=np.asarray(proj.angles_deg, float),
                                                 centre_px=centre, options=options, gpu=gpu):
             out[s:s + part.shape[0]] = part
             bad, over = bad + n_bad, over + n_over
-    flags = _transmission_flags(bad, over, n_angles * n_rows * n_cols) + _angle_flags(proj.angles_deg)
-    return Reconstruction(out, proj.pixel_size_nm, centre, searched, "gpu" if gpu else "cpu", flags)
+            found += rows
+    rings = _ring_summary(found, options)
+    flags = (_transmission_flags(bad, over, n_angles * n_rows * n_cols) + _angle_flags(proj.angles_deg)
+             + _ring_flags(rings))
+    return Reconstruction(out, proj.pixel_size_nm, centre, searched, "gpu" if gpu else "cpu", flags, rings)
 
 
 def _field_rows(dark, flat, start: int, stop: int) -> tuple:
