@@ -125,3 +125,20 @@ def test_dxchange_projections_stay_on_disk_with_out_of_core(shared_data, tooth, 
     np.testing.assert_array_equal(np.asarray(disk), here.volume)
     lines, _ = transmission(lazy)  # the whole-array API reads the dataset too
     np.testing.assert_array_equal(lines, transmission(tooth)[0])
+
+
+@pytest.mark.parametrize("offset_px", [-12.0, 10.0, 14.0])
+def test_centre_far_off_the_detector_centre_is_found(phantom, offset_px):
+    # Algotom's default range (+/- 1/16 of the width: 4 px here) returned 33.25 for an axis at 41.5 or 45.5,
+    # silently; the search now covers +/- 1/4 of the width.
+    proj = project_phantom(phantom.volume[20:44], n_angles=90, photons=1e6, centre_offset_px=offset_px, seed=5)
+    rec = reconstruct(proj, ReconOptions())
+    assert rec.centre_px == pytest.approx(31.5 + offset_px, abs=0.5)
+    assert not any(f["code"] == "centre_at_search_edge" for f in rec.flags)
+
+
+def test_centre_beyond_the_search_range_is_flagged(phantom):
+    # The axis 20 px off the centre of a 64-px detector (range 16-48 px): the search cannot reach it; flagged.
+    proj = project_phantom(phantom.volume[28:36], n_angles=90, photons=1e6, centre_offset_px=20.0, seed=5)
+    rec = reconstruct(proj, ReconOptions())
+    assert [f["code"] for f in rec.flags if f["code"] == "centre_at_search_edge"] == ["centre_at_search_edge"]
