@@ -18,7 +18,7 @@ from typing import Sequence
 
 import typer
 
-from layerscope.cli.app import app
+from layerscope.cli.app import app, one_command_process
 from layerscope.cli import core  # noqa: F401  (registers info, demo, version)
 from layerscope.cli import simulate  # noqa: F401  (registers simulate)
 from layerscope.cli import imaging  # noqa: F401  (registers columns, phases)
@@ -124,6 +124,7 @@ def _invoke(args: list[str]) -> None:
 
 def main() -> None:
     """Entry point of the ``layerscope`` console script."""
+    one_command_process()
     if "--verbose" not in sys.argv:
         warnings.simplefilter("ignore")  # also for warnings raised while the commands are imported
     signal.signal(signal.SIGTERM, _on_sigterm)
