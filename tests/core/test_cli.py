@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from typer.testing import CliRunner
 
 from layerscope.cli import app
@@ -64,6 +66,12 @@ def test_command_imports_freeze_only_in_a_one_command_process(monkeypatch):
     import importlib
 
     app_module = importlib.import_module("layerscope.cli.app")  # `layerscope.cli.app` the attribute is the Typer app
+    from layerscope.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["layerscope", "--version"])
+    with pytest.raises(SystemExit):
+        main()
+    assert not app_module._ONE_COMMAND_PROCESS  # main() in this process: unmarked again once it returns
     frozen = gc.get_freeze_count()
     with app_module.command_imports():
         assert gc.isenabled()

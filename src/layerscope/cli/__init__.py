@@ -124,11 +124,14 @@ def _invoke(args: list[str]) -> None:
 
 def main() -> None:
     """Entry point of the ``layerscope`` console script."""
-    one_command_process()
     if "--verbose" not in sys.argv:
         warnings.simplefilter("ignore")  # also for warnings raised while the commands are imported
     signal.signal(signal.SIGTERM, _on_sigterm)
-    status = run()
+    one_command_process(True)
+    try:
+        status = run()
+    finally:
+        one_command_process(False)  # main() called in a test process: later in-process runs are not
     if status in (130, 143):
         # interrupted: the output folder is already cleaned up. Leave now, without waiting for worker
         # threads still busy with queued tasks (a second Ctrl-C during that wait would kill the process

@@ -103,11 +103,12 @@ PixelSizeOption = typer.Option(
 _ONE_COMMAND_PROCESS = False
 
 
-def one_command_process() -> None:
-    """Called by :func:`layerscope.cli.main`: this process runs one command and exits (``layerscope ...``
-    or ``python -m layerscope``), so the objects its imports create live until the end."""
+def one_command_process(flag: bool = True) -> None:
+    """Set by :func:`layerscope.cli.main` while it runs its command: the process runs one command and
+    exits (``layerscope ...`` or ``python -m layerscope``), so the objects its imports create live until
+    the end (:func:`command_imports`)."""
     global _ONE_COMMAND_PROCESS
-    _ONE_COMMAND_PROCESS = True
+    _ONE_COMMAND_PROCESS = flag
 
 
 @contextmanager
@@ -119,7 +120,8 @@ def command_imports():
     triggers ~270 collections, two of them full ones (~0.1 s of CPU). Collecting is switched off during
     the imports and the objects are then moved out of every later collection (:func:`gc.freeze`); the
     collector runs as before for everything the command allocates afterwards. Elsewhere (``run`` in a
-    test or a notebook) it does nothing.
+    test or a notebook) it does nothing; a test that calls ``main()`` in its own process freezes what
+    is alive at that moment (kept, not collected, until the test process ends).
     """
     if not _ONE_COMMAND_PROCESS or not gc.isenabled():
         yield
