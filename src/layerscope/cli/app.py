@@ -116,10 +116,11 @@ def command_imports():
     """Import a command's science modules without the cyclic garbage collector, then freeze what they made.
 
     In a process that runs one command (:func:`one_command_process`), importing NumPy, pandas, SciPy
-    and layerscope's modules creates ~10^5-10^6 objects that live until exit and almost no garbage, yet
+    and layerscope's modules creates ~150,000 tracked objects that live until exit and almost no garbage, yet
     triggers ~270 collections, two of them full ones (~0.1 s of CPU). Collecting is switched off during
-    the imports and the objects are then moved out of every later collection (:func:`gc.freeze`); the
-    collector runs as before for everything the command allocates afterwards. Elsewhere (``run`` in a
+    the imports and the objects are then moved out of every later collection (:func:`gc.freeze`), the
+    interpreter's shutdown included (~0.2 s of CPU less; docs/benchmarks.md, "speed4"); the collector
+    runs as before for everything the command allocates afterwards. Elsewhere (``run`` in a
     test or a notebook) it does nothing; a test that calls ``main()`` in its own process freezes what
     is alive at that moment (kept, not collected, until the test process ends).
     """
