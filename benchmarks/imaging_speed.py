@@ -169,6 +169,11 @@ def mark(name):
     marks.append((name, time.perf_counter(), time.process_time()))
 import layerscope.cli
 mark("import cli")
+try:  # a one-command process, as `python -m layerscope` marks it (main; absent before speed4)
+    from layerscope.cli.app import one_command_process
+    one_command_process()
+except ImportError:
+    pass
 from layerscope.cli import run
 window = {}
 try:  # CPU of the two threads of analyse (this tree's pipeline._checked_columns; absent before it)

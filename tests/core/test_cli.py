@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from typer.testing import CliRunner
 
 from layerscope.cli import app
@@ -55,3 +57,32 @@ def test_version_and_quiet_terminal(shared_data, tmp_path):
     assert eels.returncode == 0 and eels.stderr == "", eels.stderr
     loud = _run("info", msa, "--verbose")
     assert loud.returncode == 0
+
+
+def test_command_imports_freeze_only_in_a_one_command_process(monkeypatch):
+    """The speed4 start-up: imports without the cyclic collector, then frozen -- only where the process
+    runs one command; the collector is on again afterwards, and in-process runs (tests) are left alone."""
+    import gc
+    import importlib
+
+    app_module = importlib.import_module("layerscope.cli.app")  # `layerscope.cli.app` the attribute is the Typer app
+    from layerscope.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["layerscope", "--version"])
+    with pytest.raises(SystemExit):
+        main()
+    assert not app_module._ONE_COMMAND_PROCESS  # main() in this process: unmarked again once it returns
+    frozen = gc.get_freeze_count()
+    with app_module.command_imports():
+        assert gc.isenabled()
+    assert gc.get_freeze_count() == frozen  # run() in this process: nothing frozen
+    monkeypatch.setattr(app_module, "_ONE_COMMAND_PROCESS", True)
+    try:
+        with app_module.command_imports():
+            assert not gc.isenabled()
+            made = [[i] for i in range(1000)]  # tracked objects created "by the imports"
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= frozen + len(made)
+    finally:
+        gc.unfreeze()
+        gc.enable()

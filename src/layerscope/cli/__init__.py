@@ -18,7 +18,7 @@ from typing import Sequence
 
 import typer
 
-from layerscope.cli.app import app
+from layerscope.cli.app import app, one_command_process
 from layerscope.cli import core  # noqa: F401  (registers info, demo, version)
 from layerscope.cli import simulate  # noqa: F401  (registers simulate)
 from layerscope.cli import imaging  # noqa: F401  (registers columns, phases)
@@ -127,7 +127,11 @@ def main() -> None:
     if "--verbose" not in sys.argv:
         warnings.simplefilter("ignore")  # also for warnings raised while the commands are imported
     signal.signal(signal.SIGTERM, _on_sigterm)
-    status = run()
+    one_command_process(True)
+    try:
+        status = run()
+    finally:
+        one_command_process(False)  # main() called in a test process: later in-process runs are not
     if status in (130, 143):
         # interrupted: the output folder is already cleaned up. Leave now, without waiting for worker
         # threads still busy with queued tasks (a second Ctrl-C during that wait would kill the process

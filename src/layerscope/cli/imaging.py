@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from layerscope.cli.app import OverwriteOption, claim_output, OutOption, PixelSizeOption, SchedulerOption, app
+from layerscope.cli.app import (OverwriteOption, claim_output, command_imports, OutOption, PixelSizeOption,
+                                SchedulerOption, app)
 
 _IMAGE_HELP = "HAADF/ADF image: TIFF, dm3/dm4, emd, ser, npy or hspy (one 2-D greyscale image)."
 _ZONE_HELP = "Zone axis of the hexagonal cell: 100 or 110 (sets the sign of the O3 stacking)."
@@ -52,8 +53,9 @@ def columns(
     image are reported (invisible Li-layer sites of a cathode are placed by `layerscope phases`).
     """
     target = claim_output(out, overwrite, image)
-    from layerscope.imaging.generic import analyse
-    from layerscope.imaging.options import ColumnsOptions, image_input
+    with command_imports():
+        from layerscope.imaging.generic import analyse
+        from layerscope.imaging.options import ColumnsOptions, image_input
 
     options = ColumnsOptions(composition=composition, zone=zone, relative_threshold=relative_threshold,
                              noise_sigmas=noise_sigmas, noise_model=noise_model, enhance=enhance,
@@ -92,9 +94,10 @@ def phases(
     provenance.json, overlay.png and report.html.
     """
     target = claim_output(out, overwrite, image)
-    from layerscope.imaging.options import PhasesOptions, image_input
-    from layerscope.imaging.pipeline import analyse
-    from layerscope.imaging.report import write_phase_map
+    with command_imports():
+        from layerscope.imaging.options import PhasesOptions, image_input
+        from layerscope.imaging.pipeline import analyse
+        from layerscope.imaging.report import write_phase_map
 
     options = PhasesOptions(zone=zone, composition=composition, enhance=enhance, noise_model=noise_model)
     if enhance:

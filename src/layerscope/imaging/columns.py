@@ -535,16 +535,24 @@ def _lm_evaluate(frame: _LMFrame, q: np.ndarray) -> tuple:
     qa = q.astype(f32)
     dy = frame.ry - qa[:, 1:2]
     dx = frame.rx - qa[:, 2:3]
-    r2 = dy * dy + dx * dx
+    r2 = dy * dy
+    r2 += dx * dx
     inv_s2 = 1.0 / (qa[:, 3:4] * qa[:, 3:4])
-    g = np.exp(-0.5 * r2 * inv_s2)
-    f = qa[:, 0:1] * g + qa[:, 4:5] + frame.others
+    g = np.multiply(r2, -0.5)  # in place from here on: the same float32 operations, fewer arrays
+    g *= inv_s2
+    np.exp(g, out=g)
+    f = g * qa[:, 0:1]
+    f += qa[:, 4:5]
+    f += frame.others
     mf, zf = frame.mask, frame.z
     if frame.poisson:
         floor = np.maximum(0.05 * np.abs(qa[:, 0:1]), np.float32(1e-6))
         fpos = np.maximum(f, floor)
         w = mf / fpos
-        cost = np.einsum("nm,nm->n", mf, fpos - zf * np.log(fpos), dtype=float)
+        dev = np.log(fpos)
+        dev *= zf
+        np.subtract(fpos, dev, out=dev)
+        cost = np.einsum("nm,nm->n", mf, dev, dtype=float)
     else:
         w = mf
         res = (zf - f) * mf
@@ -552,28 +560,35 @@ def _lm_evaluate(frame: _LMFrame, q: np.ndarray) -> tuple:
     return cost, (zf - f), w, g, dy, dx, r2, inv_s2
 
 
-def _lm_normal_equations(frame: _LMFrame, q, resid, w, g, dy, dx, r2, inv_s2) -> tuple[np.ndarray, np.ndarray]:
+def _lm_normal_equations(frame: _LMFrame, q, resid, w, g, dy, dx, r2, inv_s2, *,
+                         scratch: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """J^T W J (n, 5, 5) and J^T W r (n, 5, 1): the float32 Jacobian summed in float64 batched products.
 
     Float64 sums make the fit the same on every CPU: float32 BLAS products (``sgemm``) sum in an order
     that depends on the processor's kernel (AVX2 or AVX-512), ~1e-7 apart, enough to make a dim column's
     fit converge on one machine and fail on another; in float64 the two agree to ~1e-13 nm (+15 % CPU
     of the column finder on a 2048^2 image; docs/validation.md, "Same numbers on every CPU").
+    ``scratch``: two float64 (n, 5, m) arrays that receive J and W J (:func:`_lm_scratch`; reused by
+    every iteration of a fit instead of ~80 MB of new memory per call on a 2048-column block).
     """
     f32 = np.float32
     qa = q.astype(f32)
     ag = qa[:, 0:1] * g
-    jac = np.empty((q.shape[0], 5, g.shape[1]), dtype=f32)  # parameter-major (n, 5, m)
-    jac[:, 0] = g
+    jac, jw = _lm_scratch(*g.shape) if scratch is None else scratch  # parameter-major (n, 5, m)
+    jac[:, 0] = g  # each row computed in float32, stored exactly in float64
     jac[:, 1] = ag * dy * inv_s2
     jac[:, 2] = ag * dx * inv_s2
     jac[:, 3] = ag * r2 * inv_s2 / qa[:, 3:4] if frame.fit_sigma else 0.0
     jac[:, 4] = 1.0
-    jac = jac.astype(float)
-    jw = jac * w[:, None, :]
+    np.multiply(jac, w[:, None, :], out=jw)
     jtj = np.matmul(jw, jac.transpose(0, 2, 1))
     jtr = np.matmul(jw, resid[..., None].astype(float))
     return jtj, jtr
+
+
+def _lm_scratch(n: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """The float64 (n, 5, m) Jacobian and weighted-Jacobian arrays of :func:`_lm_normal_equations`."""
+    return np.empty((n, 5, m)), np.empty((n, 5, m))
 
 
 def _lm_determine_step(jtj: np.ndarray, jtr: np.ndarray, lam: np.ndarray, free: np.ndarray) -> np.ndarray:
@@ -625,15 +640,19 @@ def _lm_block(z, yy, xx, mask, p, *, n_iter, sig_bounds, fit_sigma=True, poisson
         free[3] = 0.0
     state = _lm_evaluate(frame, q)
     cost = state[0]
+    scratch = _lm_scratch(*frame.z.shape)
     for _ in range(n_iter):
-        jtj, jtr = _lm_normal_equations(frame, q, *state[1:])
+        jtj, jtr = _lm_normal_equations(frame, q, *state[1:], scratch=scratch)
         trial = q + _lm_determine_step(jtj, jtr, lam, free)
         trial[:, 3] = np.clip(trial[:, 3], *sig_bounds)
         state_t = _lm_evaluate(frame, trial)
         better = state_t[0] < cost
         q[better] = trial[better]
         cost = np.where(better, state_t[0], cost)
-        state = (cost,) + tuple(np.where(better[:, None], new, old) for old, new in zip(state[1:], state_t[1:]))
+        for old, new in zip(state[1:], state_t[1:]):  # the accepted columns' arrays, in place
+            if old is not new:
+                np.copyto(old, new, where=better[:, None])
+        state = (cost,) + state[1:]
         lam = np.clip(np.where(better, lam * 0.3, lam * 10.0), 1e-7, 1e7)
     resid, w = state[1], state[2]
     chi2 = np.einsum("nm,nm->n", resid * resid, w, dtype=float)
@@ -641,7 +660,7 @@ def _lm_block(z, yy, xx, mask, p, *, n_iter, sig_bounds, fit_sigma=True, poisson
     q[:, 1:3] += ref
     if not information:
         return q, chi2, None
-    jtj, _ = _lm_normal_equations(frame, q - np.pad(ref, ((0, 0), (1, 2))), *state[1:])
+    jtj, _ = _lm_normal_equations(frame, q - np.pad(ref, ((0, 0), (1, 2))), *state[1:], scratch=scratch)
     if not fit_sigma:
         jtj[:, 3, :] = 0.0
         jtj[:, :, 3] = 0.0
@@ -727,8 +746,17 @@ def _fit_block(
     others = None
     if p_all is not None and block.neighbours.shape[1]:
         q = p_all[block.neighbours].astype(np.float32)  # (n, k, 5)
-        r2 = (yy[:, None, :] - q[:, :, 1:2]) ** 2 + (xx[:, None, :] - q[:, :, 2:3]) ** 2
-        others = np.einsum("nkm->nm", q[:, :, 0:1] * np.exp(r2.astype(np.float32) * (-0.5 / q[:, :, 3:4] ** 2)))
+        # r2 = (yy - y0)^2 + (xx - x0)^2 in float64, then A exp(-r2 / 2 s^2) in float32: in place (n, k, m)
+        r2 = np.subtract(yy[:, None, :], q[:, :, 1:2])
+        np.square(r2, out=r2)
+        dx2 = np.subtract(xx[:, None, :], q[:, :, 2:3])
+        np.square(dx2, out=dx2)
+        r2 += dx2
+        tails = r2.astype(np.float32)
+        tails *= -0.5 / q[:, :, 3:4] ** 2
+        np.exp(tails, out=tails)
+        tails *= q[:, :, 0:1]
+        others = np.einsum("nkm->nm", tails)
     zo = z if others is None else z - others
     valid = w > 0
     npix = w.sum(axis=1)
