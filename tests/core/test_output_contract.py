@@ -197,6 +197,29 @@ def test_a_failed_or_interrupted_rewrite_leaves_the_previous_result(command, fai
     assert _snapshot(out) == before and _no_partials(tmp_path)
 
 
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_whose_exception_was_swallowed_still_stops_the_commit(signum, status, inputs, tmp_path, capsys,
+                                                                       monkeypatch):
+    # The KeyboardInterrupt of a Ctrl-C that lands in a weakref callback is swallowed by the interpreter
+    # ("Exception ignored in ..."): the command ran on and wrote its folder (exit 0). The handlers record
+    # the signal, and the output folder is not committed when one was received.
+    from layerscope import _runstate
+
+    _, args = inputs[FAST[0]]
+    out = tmp_path / "result"
+    real = output_mod.write_json
+
+    def swallowed(*a, **k):
+        _runstate.INTERRUPTS.append(signum)  # what the handler records before its exception is lost
+        return real(*a, **k)
+
+    monkeypatch.setattr(output_mod, "write_json", swallowed)
+    code = run([*args, "--out", str(out)])
+    line = _one_line(capsys.readouterr().err)
+    assert code == status and "interrupted; nothing written to" in line
+    assert not out.exists() and _no_partials(tmp_path)
+
+
 # --------------------------------------------------------------------------- the mechanism itself
 def test_unwritable_targets_are_one_line(tmp_path, capsys):
     code = run(["simulate", "--width-nm", "2", "--height-nm", "2", "--out", "/proc/layerscope-result"])

@@ -28,6 +28,7 @@ from layerscope.cli import atomistic  # noqa: F401  (registers atomistic vacanci
 from layerscope.cli import cells  # noqa: F401  (registers cycling, xrd, kinetics)
 from layerscope.cli import tomo  # noqa: F401  (registers tomo)
 from layerscope.cli import bulk  # noqa: F401  (registers xas, eis, gas)
+from layerscope import _runstate
 from layerscope.errors import LayerscopeError
 
 __all__ = ["app", "main", "run"]
@@ -52,12 +53,17 @@ def _parser_exceptions() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type
 _EXIT, _ABORT, _USAGE = _parser_exceptions()
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised like Ctrl-C so that every ``finally`` (the output folder's clean-up) runs."""
+_Terminated = _runstate.Terminated
 
 
 def _on_sigterm(signum, frame) -> None:  # pragma: no cover - exercised in a subprocess test
+    _runstate.INTERRUPTS.append(signum)
     raise _Terminated()
+
+
+def _on_sigint(signum, frame) -> None:  # pragma: no cover - exercised in a subprocess test
+    _runstate.INTERRUPTS.append(signum)  # kept even when the KeyboardInterrupt below is swallowed
+    raise KeyboardInterrupt()
 
 
 def _interrupted_line() -> str:
@@ -127,6 +133,7 @@ def main() -> None:
     if "--verbose" not in sys.argv:
         warnings.simplefilter("ignore")  # also for warnings raised while the commands are imported
     signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGINT, _on_sigint)
     one_command_process(True)
     try:
         status = run()

@@ -178,6 +178,7 @@ class OutputTarget:
             try:
                 _mark_partial(tmp)
                 yield tmp
+                _runstate.raise_if_interrupted()  # a Ctrl-C whose KeyboardInterrupt the interpreter swallowed
                 (tmp / PARTIAL_MARKER).unlink()
                 _point_at_final(tmp, self.final)
                 self._write_manifest(tmp)
