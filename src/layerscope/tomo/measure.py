@@ -182,8 +182,10 @@ def _sheets(m: np.ndarray, coords: np.ndarray, sh: dict, options: Any) -> np.nda
     if sh["flatness"] < SINGLE_SHEET_FLATNESS:
         return one
     half_width = float(np.percentile(ndi.distance_transform_edt(np.pad(m, 1))[1:-1, 1:-1, 1:-1][m], 90))
+    # A flat feature whose sheets only meet at a bend is one crack changing direction; a feature that is
+    # not flat as a whole would otherwise be a pore, so its sheets count even when they meet at a bend (an L).
     split = planar_sheets(coords, tol=half_width + 0.5, max_flatness=options.max_flatness,
-                          min_sheet_voxels=options.min_sheet_voxels)
+                          min_sheet_voxels=options.min_sheet_voxels, require_crossing=one is not None)
     return one if split is None else split
 
 

@@ -192,7 +192,7 @@ def _best_plane(points: np.ndarray, tol: float, rng: np.random.Generator, tries:
 
 def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sheet_voxels: float,
                   max_sheets: int = 4, min_angle_deg: float = 20.0, coverage: float = 0.9, max_fill: float = 0.8,
-                  min_share: float = 0.1, seed: int = 0) -> np.ndarray | None:
+                  min_share: float = 0.1, seed: int = 0, require_crossing: bool = True) -> np.ndarray | None:
     """The planar sheets a dark feature is made of, when it is intersecting cracks rather than a pore.
 
     Two cracks that cross form one connected dark feature, which is not flat as a whole (an X has
@@ -214,6 +214,9 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
         ``(n, 3)`` voxel coordinates (z, y, x) of one dark feature.
     tol : float
         Largest distance (voxels) of a sheet's voxel from its plane: half the crack width plus half a voxel.
+
+    require_crossing : bool
+        Ask for the crossing test; without it sheets meeting at a bend (an L) count as well.
 
     Returns
     -------
@@ -251,7 +254,7 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
         return None
     signed = np.stack([(coords - c) @ nrm for c, nrm in planes], axis=1)
     sheets = np.argmin(np.abs(signed), axis=1)
-    if not _crossing(signed, sheets, tol):
+    if require_crossing and not _crossing(signed, sheets, tol):
         return None
     return sheets
 
