@@ -77,6 +77,25 @@ def test_an_l_shaped_crack_counts_two_and_is_no_pore():
     assert min(_angle_deg(n, (0, 1, 0)) for n in normals) < 5.0 and min(_angle_deg(n, (0, 0, 1)) for n in normals) < 5.0
 
 
+@pytest.mark.parametrize("angles", [(0, 120, 240), (0, 90, 225)])
+def test_three_radial_cracks_meeting_on_a_line_count_three(angles):
+    # A Y of half-discs around one axis (radial cracks): a plane across two arms holds as many voxels as one
+    # arm within the tolerance; planes are chosen among voxels of their own orientation, so each arm is one.
+    ph = build_phantom((64, 64, 64), [PARTICLE], [], [PORE])
+    z, y, x = np.indices(ph.volume.shape, dtype=float) - 32
+    arms = np.zeros(ph.volume.shape, bool)
+    for a in np.radians(angles):
+        along, across = np.cos(a) * x + np.sin(a) * y, -np.sin(a) * x + np.cos(a) * y
+        arms |= (np.abs(across) <= 1.25) & (along >= 0) & (along**2 + z**2 <= 14**2)
+    vol = ph.volume.copy()
+    vol[arms & (ph.particles == 1)] = MU_EPOXY
+    r = analyse(Volume(vol, 50.0, labels=False), TomoOptions())
+    assert len(r.cracks) == 3 and len(r.pores) == 1
+    normals = r.cracks[["normal_z", "normal_y", "normal_x"]].to_numpy()
+    for a in np.radians(angles):
+        assert min(_angle_deg(n, (0, np.cos(a), -np.sin(a))) for n in normals) < 5.0
+
+
 def _ball(centre, radius, shape=(41, 41, 41)):
     return np.sum(np.square(np.indices(shape) - np.asarray(centre)[:, None, None, None]), axis=0) <= radius**2
 

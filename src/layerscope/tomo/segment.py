@@ -168,26 +168,45 @@ def _plane_of(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return c, v[:, 0]
 
 
-def _best_plane(points: np.ndarray, tol: float, rng: np.random.Generator, tries: int = 200,
-                max_scored: int = 5000) -> tuple[np.ndarray, np.ndarray]:
-    """The plane through three of ``points`` with the most points within ``tol`` (RANSAC), refined
-    twice by a least-squares fit to its inliers."""
-    scored = points if len(points) <= max_scored else points[rng.choice(len(points), max_scored, replace=False)]
-    trip = points[rng.integers(0, len(points), size=(tries, 3))]
-    normals = np.cross(trip[:, 1] - trip[:, 0], trip[:, 2] - trip[:, 0])
-    norm = np.linalg.norm(normals, axis=1)
-    ok = norm > 1e-6
-    normals, trip = normals[ok] / norm[ok, None], trip[ok]
-    offsets = np.einsum("ij,ij->i", normals, trip[:, 0])
-    counts = (np.abs(scored @ normals.T - offsets) <= tol).sum(axis=0)
-    n = normals[int(np.argmax(counts))]
-    c = trip[int(np.argmax(counts)), 0]
+def local_normals(coords: np.ndarray, at: np.ndarray, k: int = 100) -> np.ndarray:
+    """Unit normal of the sheet around the voxels ``coords[at]``: the smallest principal axis of each
+    one's ``k`` nearest voxels of ``coords`` (a patch a few voxels wide, wider than a 2-3 voxel crack
+    is thick)."""
+    from scipy.spatial import cKDTree
+
+    k = min(k, len(coords))
+    _, idx = cKDTree(coords).query(coords[at], k=k)
+    nb = coords[idx]
+    nb -= nb.mean(axis=1, keepdims=True)
+    _, v = np.linalg.eigh(np.einsum("nki,nkj->nij", nb, nb))
+    return v[:, :, 0]
+
+
+def _best_plane(points: np.ndarray, normals: np.ndarray, tol: float, rng: np.random.Generator, *,
+                min_cos: float, tries: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """The plane through a voxel along its local normal with the most voxels within ``tol`` whose own
+    normal agrees with it (``|cos| >= min_cos``), refined twice by a least-squares fit to those voxels.
+
+    Counting only voxels of the plane's orientation keeps a plane across the arms of a V or a Y (a strip
+    of each, as many voxels as one arm within a thick tolerance) from winning over an arm's own plane.
+    """
+    cand = rng.integers(0, len(points), size=tries)
+    cn = normals[cand]
+    offsets = np.einsum("ij,ij->i", cn, points[cand])
+    agree = (np.abs(points @ cn.T - offsets) <= tol) & (np.abs(normals @ cn.T) >= min_cos)
+    i = int(np.argmax(agree.sum(axis=0)))
+    c, n = points[cand[i]], cn[i]
     for _ in range(2):
-        inl = np.abs((points - c) @ n) <= tol
+        inl = (np.abs((points - c) @ n) <= tol) & (np.abs(normals @ n) >= min_cos)
         if inl.sum() < 3:
             break
         c, n = _plane_of(points[inl])
     return c, n
+
+
+#: :func:`planar_sheets` looks for planes on at most this many voxels of a feature (their local normals
+#: from all its voxels); the voxels of each plane are then taken out of all of them.
+MAX_SAMPLED = 5000
 
 
 def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sheet_voxels: float,
@@ -197,16 +216,18 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
 
     Two cracks that cross form one connected dark feature, which is not flat as a whole (an X has
     the principal extents of a ball) and was called a pore. Here planes are taken out one after the
-    other (RANSAC, three voxels per candidate, the one with the most voxels within ``tol`` of it,
-    refined by least squares), each a sheet by the crack test of :func:`feature_shape`
+    other (RANSAC: a candidate is a voxel's local plane, :func:`local_normals`; the one with the most
+    voxels within ``tol`` of it and of its orientation wins, refined by least squares; its voxels
+    within ``tol`` are taken out), each a sheet by the crack test of :func:`feature_shape`
     (flatness below ``max_flatness``, middle extent at least ``min_sheet_voxels``) holding at least
     ``min_share`` of the voxels. The feature is intersecting sheets when two to ``max_sheets`` such
     planes, at least ``min_angle_deg`` apart, hold ``coverage`` of its voxels and the voxels fill at
     most ``max_fill`` of the convex hull of their centres (a ball of radius 3-10 voxels: 1.1-1.7;
     two 2.5-voxel discs crossing at 30 deg: 0.65, at 90 deg less: without this test a small round
-    pore could be cut into slabs), and each sheet crosses another or is crossed by it (:func:`_crossing`:
-    an X or a T; sheets meeting at a bend are one crack that changes direction). Sheets closer than
-    about 20 deg are one plane within ``tol`` near their intersection and are not told apart.
+    pore could be cut into slabs), and, with ``require_crossing``, each sheet crosses another or is
+    crossed by it (:func:`_crossing`: an X or a T; sheets meeting at a bend are one crack that changes
+    direction). Sheets closer than about 20 deg are one plane within ``tol`` near their intersection
+    and are not told apart.
 
     Parameters
     ----------
@@ -235,18 +256,22 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
     except QhullError:  # all voxels in one plane or line: a sheet, not crossing ones
         return None
     rng = np.random.default_rng(seed)
-    left = np.arange(n)
+    sample = np.sort(rng.choice(n, min(n, MAX_SAMPLED), replace=False))
+    s_pts, s_nrm = coords[sample], local_normals(coords, sample)
+    min_cos = float(np.cos(np.radians(min_angle_deg)))
+    alive = np.ones(n, dtype=bool)
     planes: list[tuple[np.ndarray, np.ndarray]] = []
-    while len(planes) < max_sheets and len(left) >= max(30, min_share * n):
-        c, nrm = _best_plane(coords[left], tol, rng)
-        inl = np.abs((coords[left] - c) @ nrm) <= tol
-        sh = feature_shape(coords[left][inl]) if inl.sum() >= 3 else None
+    while len(planes) < max_sheets and alive.sum() >= max(30, min_share * n) and alive[sample].sum() >= 3:
+        live = alive[sample]
+        c, nrm = _best_plane(s_pts[live], s_nrm[live], tol, rng, min_cos=min_cos)
+        inl = alive & (np.abs((coords - c) @ nrm) <= tol)
+        sh = feature_shape(coords[inl]) if inl.sum() >= 3 else None
         if sh is None or inl.sum() < min_share * n or not (sh["flatness"] < max_flatness
                                                             and sh["extents"][1] >= min_sheet_voxels):
             break
         planes.append((c, nrm))
-        left = left[~inl]
-    if len(planes) < 2 or 1.0 - len(left) / n < coverage:
+        alive &= ~inl
+    if len(planes) < 2 or 1.0 - alive.sum() / n < coverage:
         return None
     normals = np.array([p[1] for p in planes])
     cosines = np.abs(normals @ normals.T)[np.triu_indices(len(planes), 1)]
