@@ -41,9 +41,17 @@ def _methods(w: int) -> dict:
     """name -> sinogram (n_angles, w) -> sinogram; sizes as layerscope chooses them for a detector of ``w`` px."""
     from algotom.prep import removal as rm
 
-    from layerscope.tomo.rings import interpolate_dead_columns, remove_stripes
+    from layerscope.tomo.recon import sorting_window_px
+    from layerscope.tomo.rings import detect_stripes, interpolate_dead_columns, remove_stripes
 
-    sm = int(np.clip(w // 30, 3, 31)) // 2 * 2 + 1
+    sm = sorting_window_px(w)
+
+    def detect_sorting(s):  # the found columns take the sorting-based values (measured, not adopted)
+        dead, found = detect_stripes(s)
+        out = interpolate_dead_columns(s)[0]
+        out[:, found] = rm.remove_stripe_based_sorting(out, size=sm)[:, found]
+        return out
+
     la = int(np.clip(w // 10, 11, 101)) // 2 * 2 + 1
     return {
         "none": lambda s: s,
@@ -54,7 +62,7 @@ def _methods(w: int) -> dict:
         "dead_large": lambda s: rm.remove_large_stripe(rm.remove_dead_stripe(s, 3.0, la, residual=False), 3.0, la,
                                                        norm=False),
         "detect": lambda s: remove_stripes(s)[0],
-        "detect_sorting": lambda s: remove_stripes(s, correction="sorting")[0],
+        "detect_sorting": detect_sorting,
         "detect_2pass": lambda s: remove_stripes(remove_stripes(s)[0])[0],
     }
 

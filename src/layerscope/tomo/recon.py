@@ -239,9 +239,14 @@ def remove_rings(sino: np.ndarray, options: ReconOptions) -> tuple[np.ndarray, d
         from algotom.prep.removal import remove_stripe_based_sorting
 
         s, dead = interpolate_dead_columns(s)
-        size = options.ring_size_px or int(np.clip(s.shape[1] // 30, 3, 31)) // 2 * 2 + 1
+        size = options.ring_size_px or sorting_window_px(s.shape[1])
         return remove_stripe_based_sorting(s, size=size).astype(np.float32), dict(none, dead_columns=dead.tolist())
     return remove_stripes(s)
+
+
+def sorting_window_px(n_cols: int) -> int:
+    """Default median window of the sorting-based ring removal: 1/30 of the detector width, odd, 3-31 px."""
+    return int(np.clip(n_cols // 30, 3, 31)) // 2 * 2 + 1
 
 
 def reconstruct_slice(sino: np.ndarray, angles_deg: np.ndarray, *, centre_px: float, options: ReconOptions,

@@ -92,19 +92,22 @@ def interpolate_dead_columns(sino: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return _interpolate_columns(s, dead), dead
 
 
+def _stripes(clean: np.ndarray, snr: float, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Stripe columns of a sinogram whose dead columns are interpolated, and every column's offset."""
+    e = _column_offsets(clean)
+    spread = 1.4826 * np.median(np.abs(e - np.median(e)))
+    found = np.flatnonzero((np.abs(e) > snr * spread) & (np.abs(e) >= floor))
+    return found[(found >= HALF) & (found < clean.shape[1] - HALF)], e  # the outer columns have one-sided fits
+
+
 def detect_stripes(sino: np.ndarray, snr: float = SNR, floor: float = FLOOR) -> tuple[np.ndarray, np.ndarray]:
     """Dead columns and stripe columns (sorted indices) of a sinogram (n_angles, columns) of line integrals.
 
     A stripe column's offset (:func:`_column_offsets`, dead columns interpolated first) exceeds ``snr``
     times the robust spread (1.4826 x median absolute deviation) of all columns' offsets, and ``floor``.
     """
-    s = np.asarray(sino, np.float32)
-    dead = _dead_columns(s)
-    e = _column_offsets(_interpolate_columns(s, dead))
-    spread = 1.4826 * np.median(np.abs(e - np.median(e)))
-    found = np.flatnonzero((np.abs(e) > snr * spread) & (np.abs(e) >= floor))
-    found = found[(found >= HALF) & (found < s.shape[1] - HALF)]  # the outer columns have one-sided fits
-    return dead, np.setdiff1d(found, dead)
+    clean, dead = interpolate_dead_columns(sino)
+    return dead, np.setdiff1d(_stripes(clean, snr, floor)[0], dead)
 
 
 def stripe_offsets(e: np.ndarray, cand: np.ndarray, half: int = HALF) -> np.ndarray:
@@ -128,26 +131,18 @@ def stripe_offsets(e: np.ndarray, cand: np.ndarray, half: int = HALF) -> np.ndar
     return o
 
 
-def remove_stripes(sino: np.ndarray, snr: float = SNR, floor: float = FLOOR,
-                   correction: str = "offset") -> tuple[np.ndarray, dict]:
+def remove_stripes(sino: np.ndarray, snr: float = SNR, floor: float = FLOOR) -> tuple[np.ndarray, dict]:
     """Sinogram with its dead columns interpolated and its stripe offsets subtracted; other columns unchanged.
 
-    ``correction="sorting"`` (measured, not adopted): the found columns take algotom's sorting-based values
-    instead. Returns the float32 sinogram and ``{"stripe_columns": [...], "dead_columns": [...],
-    "max_offset": float}`` (columns whose offset was removed; the largest |offset|, line-integral units).
+    Returns the float32 sinogram and ``{"stripe_columns": [...], "dead_columns": [...], "max_offset": float}``
+    (columns whose offset was removed; the largest |offset|, line-integral units).
     """
-    s = np.asarray(sino, np.float32)
-    dead, found = detect_stripes(s, snr, floor)
-    out = _interpolate_columns(s, dead)
+    out, dead = interpolate_dead_columns(sino)
+    found, e = _stripes(out, snr, floor)
+    found = np.setdiff1d(found, dead)
     if found.size == 0:
         return out, {"stripe_columns": [], "dead_columns": dead.tolist(), "max_offset": 0.0}
-    if correction == "sorting":
-        from algotom.prep.removal import remove_stripe_based_sorting
-
-        size = int(np.clip(s.shape[1] // 30, 3, 31)) // 2 * 2 + 1
-        out[:, found] = remove_stripe_based_sorting(out, size=size)[:, found]
-        return out, {"stripe_columns": found.tolist(), "dead_columns": dead.tolist(), "max_offset": 0.0}
-    o = stripe_offsets(_column_offsets(out), found)
+    o = stripe_offsets(e, found)
     keep = np.abs(o) >= floor
     out[:, found[keep]] -= o[keep].astype(np.float32)
     return out, {"stripe_columns": found[keep].tolist(), "dead_columns": dead.tolist(),
