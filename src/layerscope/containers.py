@@ -28,6 +28,7 @@ import numpy as np
 from layerscope.errors import CalibrationError, InputError
 
 __all__ = [
+    "length_to_nm",
     "Axis",
     "Signal",
     "Image",
@@ -534,16 +535,26 @@ class SpectrumImage(_SpatialMixin, _EnergyMixin, Signal):
 
 # -- HyperSpy interoperability ----------------------------------------------------------------------
 
-_LENGTH_TO_NM = {"nm": 1.0, "µm": 1e3, "um": 1e3, "μm": 1e3, "Å": 0.1, "A": 0.1, "angstrom": 0.1, "pm": 1e-3,
-                 "m": 1e9, "mm": 1e6}
+#: Length units (lower case) in the spellings of HyperSpy, ImageJ/Fiji (``micron``, escaped ``\\u00b5m``,
+#: ``\\u00c5``) and DXchange, in nm.
+_LENGTH_TO_NM = {"nm": 1.0, "nanometer": 1.0, "nanometers": 1.0, "µm": 1e3, "um": 1e3, "micron": 1e3,
+                 "microns": 1e3, "micrometer": 1e3, "micrometers": 1e3, "å": 0.1, "a": 0.1, "angstrom": 0.1,
+                 "pm": 1e-3, "m": 1e9, "meter": 1e9, "mm": 1e6, "millimeter": 1e6}
 _ENERGY_TO_EV = {"eV": 1.0, "keV": 1e3, "meV": 1e-3}
 _TIME_TO_S = {"s": 1.0, "ms": 1e-3, "µs": 1e-6, "us": 1e-6, "min": 60.0}
 
 
+def length_to_nm(units: Any) -> float | None:
+    """nm per unit of a length unit in any common spelling (``nm``, ``Å``, ``micron``, ``\\u00b5m`` ...),
+    None for anything else (``pixel``, no unit)."""
+    u = str(units or "").strip().lower().replace("\\u00b5", "µ").replace("\\u00c5", "å").replace("μ", "µ")
+    return _LENGTH_TO_NM.get(u)
+
+
 def _convert(units: str) -> tuple[str, float] | None:
     u = (units or "").strip()
-    if u in _LENGTH_TO_NM:
-        return "nm", _LENGTH_TO_NM[u]
+    if (nm := length_to_nm(u)) is not None:
+        return "nm", nm
     if u in _ENERGY_TO_EV:
         return "eV", _ENERGY_TO_EV[u]
     if u in _TIME_TO_S:

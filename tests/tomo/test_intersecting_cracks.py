@@ -116,4 +116,11 @@ def test_crossing_cracks_from_noisy_projections():
     proj = project_phantom(ph.volume, n_angles=120, photons=1e5, pixel_size_nm=50.0, seed=1)
     r = analyse(proj, TomoOptions())
     assert (len(r.cracks), len(r.pores), len(r.particles)) == (2, 2, 1)
+    # The report shows the two planes of the one feature and the ring removal used.
+    from layerscope.tomo.outputs import report_section
+
+    sec = report_section(r, pngs={})
+    cracks = next(t for t in sec.tables if t.title == "cracks")
+    assert cracks.dataframe["sheet"].tolist() == [1, 2] and cracks.dataframe["crack"].nunique() == 1
+    assert sec.metrics["reconstruction"].endswith("ring removal: sorting")
     assert r.cracks["volume_voxels"].sum() == pytest.approx(int((ph.cracks > 0).sum()), rel=0.10)

@@ -60,6 +60,8 @@ def contrast_skewness(image: np.ndarray, *, scale_px: float, max_side: int = 768
     box = max(3, 2 * int(round(np.sqrt(6.0) * scale_px / 2)) + 1)
     background = ndimage.uniform_filter(ndimage.uniform_filter(data, box, mode="reflect"), box, mode="reflect")
     band = ndimage.gaussian_filter(data, 0.7, mode="reflect") - background
+    # scipy.stats.skew(band, axis=None) is the same number; scipy.stats is kept out of a phases process (its
+    # import costs ~0.1 s; tests/imaging/test_speed_threads.py checks what that process imports).
     band = (band - band.mean()).astype(np.float64)
     sd = band.std()
     return float(np.mean(band**3) / sd**3) if sd > 0 else float("nan")

@@ -420,11 +420,6 @@ def require_image(signal: Signal) -> Image:
     raise InputError(f"{where} is a {signal.kind.replace('_', ' ')} of shape {signal.shape}, not a single 2-D image; {fix}")
 
 
-#: ImageJ's spellings of length units (its TIFF description's ``unit=``) -> the unit layerscope converts.
-_IMAGEJ_UNITS = {"nm": "nm", "nanometer": "nm", "micron": "µm", "microns": "µm", "um": "µm", "µm": "µm",
-                 "\\u00b5m": "µm", "μm": "µm", "a": "Å", "å": "Å", "\\u00c5": "Å", "angstrom": "Å", "pm": "pm", "mm": "mm"}
-
-
 def _imagej_length_unit(path: Path, axes: list[dict]) -> None:
     """Give the spatial axes of an ImageJ TIFF the length unit its description states.
 
@@ -434,15 +429,16 @@ def _imagej_length_unit(path: Path, axes: list[dict]) -> None:
     """
     import tifffile
 
+    from layerscope.containers import length_to_nm
+
     try:
         with tifffile.TiffFile(path) as tf:
-            unit = (tf.imagej_metadata or {}).get("unit")
+            nm = length_to_nm((tf.imagej_metadata or {}).get("unit"))
     except (OSError, ValueError, tifffile.TiffFileError):
         return
-    unit = _IMAGEJ_UNITS.get(str(unit).strip().lower()) if unit is not None else None
     for a in axes:
-        if unit and not a.get("units") and a.get("name") in ("x", "y", "width", "height"):
-            a["units"] = unit
+        if nm and not a.get("units") and a.get("name") in ("x", "y", "width", "height"):
+            a.update(units="nm", scale=a["scale"] * nm, offset=a.get("offset", 0.0) * nm)
 
 
 def natural_key(path: Path) -> list:

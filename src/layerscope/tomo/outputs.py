@@ -113,18 +113,22 @@ def report_section(result, *, provenance: Any = None, pngs: dict[str, bytes] | N
     metrics.update(_spread_metrics(result))
     if "reconstruction" in s:
         r = s["reconstruction"]
-        metrics["reconstruction"] = f"{r['algorithm'].upper()} on {r['device']}, centre {r['centre_px']:.2f} px"
+        rings = (r.get("rings") or {}).get("method", "off" if not r.get("rings_removed", True) else "sorting")
+        metrics["reconstruction"] = (f"{r['algorithm'].upper()} on {r['device']}, centre {r['centre_px']:.2f} px, "
+                                     f"ring removal: {rings}")
     pngs = pngs or {name: figure_to_png(fig) for name, fig, _ in figures(result)}
     caps = {"slices": "Orthogonal slices: particle outlines yellow, cracks red, pores blue.",
             "rendering_3d": "Particles (translucent) and cracks (red) in 3-D."}
     figs = [Figure(name.replace("_", " "), png, caps.get(name, "")) for name, png in pngs.items()]
     tables = [Table(t, df.round(4)) for t, df in (("particles", result.particles), ("cracks", result.cracks),
                                                    ("pores", result.pores)) if len(df)]
-    text = ("Reconstruction: flat/dark normalisation, -log, rotation centre by Vo's method and sorting-based "
-            "ring removal (algotom), FBP/SIRT/CGLS through the ASTRA Toolbox. Analysis: particles are the "
+    text = ("Reconstruction: flat/dark normalisation, -log, ring removal (dead detector columns interpolated, then "
+            "algotom's sorting-based removal, or only the stripe columns detected), rotation centre by Vo's method, "
+            "FBP/SIRT/CGLS through the ASTRA Toolbox. Analysis: particles are the "
             "solid above halfway between the particle and epoxy grey levels, closed to bridge cracks and split "
             "by a watershed on the distance transform; dark features inside a particle are cracks when "
-            "sheet-like (principal extents) and pores otherwise. Crack volumes and widths count the missing "
+            "sheet-like (principal extents), one crack per plane where sheets of different planes cross or branch "
+            "(the 'sheet' column of the cracks table), and pores otherwise. Crack volumes and widths count the missing "
             "attenuation around each crack (partial-volume aware).")
     if result.flags:
         text += "\n\nFlags: " + "; ".join(f"{f['code']}: {f['message']}" for f in result.flags)

@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
+from layerscope.containers import length_to_nm
 from layerscope.errors import CalibrationError, InputError
 
 __all__ = ["Projections", "Volume", "read_tomo", "parse_angles"]
@@ -20,9 +21,6 @@ __all__ = ["Projections", "Volume", "read_tomo", "parse_angles"]
 _HDF5 = (".h5", ".hdf5", ".hdf", ".nxs", ".cxi")
 _TIFF = (".tif", ".tiff")
 _MRC = (".mrc", ".st", ".ali", ".rec", ".mrcs", ".map")
-_UNIT_NM = {"nm": 1.0, "nanometer": 1.0, "um": 1e3, "µm": 1e3, "micron": 1e3, "microns": 1e3, "micrometer": 1e3,
-            "mm": 1e6, "millimeter": 1e6, "a": 0.1, "å": 0.1, "angstrom": 0.1, "m": 1e9, "meter": 1e9}
-
 
 @dataclass
 class Projections:
@@ -111,9 +109,9 @@ def _hdf5_pixel_size_nm(f) -> float | None:
         last = name.rsplit("/", 1)[-1].lower()
         if "pixel_size" in last and hasattr(obj, "shape") and obj.size == 1 and not found:
             unit = obj.attrs.get("units", b"")
-            unit = (unit.decode() if isinstance(unit, bytes) else str(unit)).strip().lower()
-            if unit in _UNIT_NM and float(np.ravel(obj[()])[0]) > 0:
-                found.append(float(np.ravel(obj[()])[0]) * _UNIT_NM[unit])
+            nm = length_to_nm(unit.decode() if isinstance(unit, bytes) else unit)
+            if nm and float(np.ravel(obj[()])[0]) > 0:
+                found.append(float(np.ravel(obj[()])[0]) * nm)
 
     f.visititems(visit)
     return found[0] if found else None
@@ -184,13 +182,12 @@ def _read_tiff(path: Path, mmap: bool = False):
 
 def _tiff_pixel_size_nm(tf) -> float | None:
     """Pixel size (nm) from an ImageJ TIFF's unit and XResolution tag; None where either is missing."""
-    meta = tf.imagej_metadata or {}
-    unit = str(meta.get("unit", "")).strip().lower().replace("\\u00b5", "µ")
+    nm = length_to_nm((tf.imagej_metadata or {}).get("unit"))
     res = tf.pages[0].tags.get("XResolution")
-    if unit in _UNIT_NM and res is not None:
+    if nm and res is not None:
         num, den = res.value
         if num > 0:
-            return den / num * _UNIT_NM[unit]
+            return den / num * nm
     return None
 
 
