@@ -66,6 +66,18 @@ def _on_sigint(signum, frame) -> None:  # pragma: no cover - exercised in a subp
     raise KeyboardInterrupt()
 
 
+def _quiet_lost_interrupts(unraisable) -> None:  # pragma: no cover - exercised in a subprocess test
+    """``sys.unraisablehook``: an interrupt raised inside a weakref callback or ``__del__`` is lost, not printed.
+
+    The signal handlers above record the signal in :data:`layerscope._runstate.INTERRUPTS` before they
+    raise, and the output is refused on that record; Python would otherwise print "Exception ignored
+    in ..." with a traceback on the user's terminal. Every other unraisable exception is printed as usual.
+    """
+    if isinstance(unraisable.exc_value, KeyboardInterrupt) and _runstate.INTERRUPTS:
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def _interrupted_line() -> str:
     from layerscope._runstate import TARGETS
 
@@ -134,6 +146,7 @@ def main() -> None:
         warnings.simplefilter("ignore")  # also for warnings raised while the commands are imported
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.signal(signal.SIGINT, _on_sigint)
+    sys.unraisablehook = _quiet_lost_interrupts
     one_command_process(True)
     try:
         status = run()
