@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import numpy as np
@@ -41,6 +42,30 @@ def test_wrong_pixel_size_is_a_calibration_error(o3_image):
 def test_too_small_image_is_refused(o3_image):
     with pytest.raises(InputError, match="smaller than a few unit cells"):
         map_phases(o3_image[:80, :80], pixel_size_nm=PX, composition="LiCoO2")
+
+
+@pytest.mark.parametrize("command", ["columns", "phases"])
+@pytest.mark.parametrize("what, image, message", [
+    ("line profile", np.ones((1, 512)) + np.arange(512) % 7, "512 x 1 pixels: too small"),
+    ("thumbnail", np.random.default_rng(0).random((12, 40)), "40 x 12 pixels: too small"),
+    ("blank frame", np.zeros((256, 256), np.uint16), "constant \\(every pixel 0\\)"),
+    ("pure noise", np.random.default_rng(1).poisson(50, (256, 256)).astype(np.uint16), "no lattice fringes"),
+])
+def test_images_without_columns_are_refused_naming_the_file(command, what, image, message, tmp_path, capsys):
+    # Found by feeding odd files to every command: a 1 x 512 TIFF crashed `columns` with an IndexError,
+    # a blank one was called an inverted ABF image by `phases` ("skewness +nan").
+    import tifffile
+
+    from layerscope.cli import run
+
+    path = tmp_path / f"{what.replace(' ', '_')}.tif"
+    tifffile.imwrite(path, image)
+    out = tmp_path / "out"
+    assert run([command, str(path), "--pixel-size-nm", "0.02", "--out", str(out), "--no-figures"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"layerscope: error: '{path.name}'"), err
+    assert re.search(message, err), err
+    assert not out.exists()
 
 
 def test_colour_picture_is_refused(tmp_path, o3_image):

@@ -182,9 +182,12 @@ def check_layered_oxide(data: np.ndarray, *, pixel_size_nm: float, composition: 
     from layerscope.imaging.polarity import check_polarity
 
     sp = material_spacings(composition, zone)
+    try:  # no lattice at all (noise, vacuum) is said before the contrast of its columns
+        lat = image_lattice(data, pixel_size_nm=pixel_size_nm, spectrum=spectrum)
+    except InputError as err:
+        raise type(err)(f"{name}: {err}") from None
     skew, _ = check_polarity(data, scale_px=sp.inplane_spacing_nm / pixel_size_nm, name=name, dark_columns=False,
                              refuse_uncertain=True, fix=POLARITY_FIX)
-    lat = image_lattice(data, pixel_size_nm=pixel_size_nm, spectrum=spectrum)
     nn = lat.nn_distance_nm
     frac, med, runs = _row_statistics(data, pixel_size_nm, nn, lat.column_sigma_nm)
     rows_ok = frac >= MIN_ROW_FRACTION

@@ -402,7 +402,10 @@ def analyse(image: Any, options: ColumnsOptions, *, pixel_size_nm: float | None 
 
     inp = image if isinstance(image, ImageInput) else image_input(image, pixel_size_nm=pixel_size_nm)
     data, pixel_size_nm = _col._as_float_image(inp.data), inp.pixel_size_nm
-    lat = image_lattice(data, pixel_size_nm=pixel_size_nm)
+    try:
+        lat = image_lattice(data, pixel_size_nm=pixel_size_nm)
+    except InputError as err:  # name the file: the lattice functions see only the array
+        raise type(err)(f"{inp.name}: {err}") from None
     notes: list[str] = []
     nn = options.nn_distance_nm or lat.nn_distance_nm
     data, polarity_flags = _oriented(data, nn / pixel_size_nm, options, inp.name, notes)

@@ -199,7 +199,8 @@ def image_input(image: Any, *, pixel_size_nm: float | None = None) -> ImageInput
     Raises
     ------
     InputError
-        A colour image, a stack or spectrum instead of an image.
+        A colour image, a stack or spectrum instead of an image; an image smaller than
+        :data:`MIN_IMAGE_PX` on a side, or a constant one.
     CalibrationError
         No pixel size.
     """
@@ -223,4 +224,20 @@ def image_input(image: Any, *, pixel_size_nm: float | None = None) -> ImageInput
         name = f"'{Path(image).name}'"
     else:
         name = f"'{Path(container.source).name}'" if container.source is not None else "the image"
+    _require_an_image(data, name)
     return ImageInput(data, float(container.pixel_size_nm), handle, name)
+
+
+#: Fewest pixels on each side of an image the column finders take: a few columns of a few pixels each.
+MIN_IMAGE_PX = 16
+
+
+def _require_an_image(data: np.ndarray, name: str) -> None:
+    """Refuse a line profile, a thumbnail-sized crop or a blank (constant) frame in one line."""
+    if data.ndim == 2 and min(data.shape) < MIN_IMAGE_PX:
+        raise InputError(f"{name} is {data.shape[1]} x {data.shape[0]} pixels: too small for atom columns (at least "
+                         f"{MIN_IMAGE_PX} pixels on each side, a few unit cells); give the whole image, not a line "
+                         f"profile or a crop")
+    if data.size and np.isfinite(data.flat[0]) and np.all(data == data.flat[0]):
+        raise InputError(f"{name} is constant (every pixel {data.flat[0]:g}): a blank frame or a failed export; "
+                         f"check the file (the detector signal, or the export's channel)")
