@@ -42,6 +42,12 @@ def _reconstruct_to_disk(data, options, scheduler, tmp: Path, prov, save_volume:
     return result
 
 
+def _sidecar(data) -> Path | None:
+    """The angle file read beside the projections (IMOD .tlt/.rawtlt, SerialEM .mdoc): hashed like the input."""
+    src = getattr(data, "angles_source", None)
+    return Path(src) if src and Path(src).is_file() and Path(src) != getattr(data, "source", None) else None
+
+
 @app.command()
 def tomo(
     input: Path = typer.Argument(..., help="Projections (DXchange .h5, TIFF stack, MRC tilt series) or, with "
@@ -58,6 +64,9 @@ def tomo(
     flats: Optional[Path] = typer.Option(None, "--flats", help="TIFF stack of flat (open-beam) fields."),
     darks: Optional[Path] = typer.Option(None, "--darks", help="TIFF stack of dark fields."),
     transmission: bool = typer.Option(False, "--transmission", help="TIFF/MRC projections are already flat-field corrected."),
+    line_integrals: bool = typer.Option(False, "--line-integrals", help="Projections are line integrals already, "
+                                        "reconstructed as they are (no flats, no -log): a HAADF-STEM tilt series, "
+                                        "or -log data."),
     algorithm: str = typer.Option("fbp", "--algorithm", help="fbp, sirt or cgls (ASTRA Toolbox)."),
     iterations: int = typer.Option(50, "--iterations", help="Iterations of SIRT/CGLS."),
     centre_px: Optional[float] = typer.Option(None, "--centre-px", help="Rotation axis column (px, 0-based); "
@@ -118,8 +127,8 @@ def tomo(
     stage("read")
     data = read_tomo(input, volume=volume, voxel_size_nm=voxel_size_nm, angles_file=angles_file,
                      angle_range_deg=_range(angle_range_deg), flats=flats, darks=darks, transmission=transmission,
-                     mmap=out_of_core)
-    inputs = [p for p in (input, angles_file, flats, darks) if p is not None]
+                     line_integrals=line_integrals, mmap=out_of_core)
+    inputs = [p for p in (input, angles_file, flats, darks, _sidecar(data)) if p is not None]
     prov = Provenance.create(inputs=inputs, parameters={"voxel_size_nm": data.voxel_size_nm if volume else data.pixel_size_nm,
                                                         "volume": volume, "scheduler": scheduler,
                                                         "options": options.to_dict()})

@@ -1,4 +1,4 @@
-"""3-D X-ray tomography of cracked cathode particles: reconstruction, particles, cracks and pores.
+"""3-D tomography (X-ray CT, TXM, electron tomography) of cracked cathode particles: reconstruction, particles, cracks and pores.
 
 ``read_tomo`` reads projections (DXchange HDF5, TIFF stacks with angles, MRC tilt series) or
 volumes; ``analyse(data, TomoOptions(...))`` reconstructs (ASTRA FBP/SIRT/CGLS, algotom centre

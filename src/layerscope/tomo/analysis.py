@@ -340,7 +340,8 @@ def _binned(data: Projections | Volume, n: int) -> Projections | Volume:
 def _recon_summary(rec: Reconstruction, ro: ReconOptions) -> dict[str, Any]:
     return {"algorithm": ro.algorithm, "iterations": ro.iterations if ro.algorithm != "fbp" else None,
             "centre_px": rec.centre_px, "centre_searched": rec.centre_searched, "rings_removed": ro.rings,
-            "rings": rec.rings, "device": rec.device, "units": "attenuation per voxel"}
+            "rings": rec.rings, "device": rec.device, "projections": rec.signal, "angles_from": rec.angles_source,
+            "units": "attenuation per voxel" if rec.signal != "line integrals" else "projected signal per voxel"}
 
 
 def _finish(vol, parts, cracks, pores, plab, feats, kinds, summary, flags, options, rec) -> TomoResult:

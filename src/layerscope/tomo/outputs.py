@@ -116,13 +116,16 @@ def report_section(result, *, provenance: Any = None, pngs: dict[str, bytes] | N
         rings = (r.get("rings") or {}).get("method", "off" if not r.get("rings_removed", True) else "sorting")
         metrics["reconstruction"] = (f"{r['algorithm'].upper()} on {r['device']}, centre {r['centre_px']:.2f} px, "
                                      f"ring removal: {rings}")
+        metrics["projections"] = (f"{r.get('projections', 'counts')}"
+                                  + (f", angles from {r['angles_from']}" if r.get("angles_from") else ""))
     pngs = pngs or {name: figure_to_png(fig) for name, fig, _ in figures(result)}
     caps = {"slices": "Orthogonal slices: particle outlines yellow, cracks red, pores blue.",
             "rendering_3d": "Particles (translucent) and cracks (red) in 3-D."}
     figs = [Figure(name.replace("_", " "), png, caps.get(name, "")) for name, png in pngs.items()]
     tables = [Table(t, df.round(4)) for t, df in (("particles", result.particles), ("cracks", result.cracks),
                                                    ("pores", result.pores)) if len(df)]
-    text = ("Reconstruction: flat/dark normalisation, -log, ring removal (dead detector columns interpolated, then "
+    text = ("Reconstruction: flat/dark normalisation and -log (counts; -log only for transmission; neither for "
+            "line integrals such as a HAADF-STEM tilt series), ring removal (dead detector columns interpolated, then "
             "algotom's sorting-based removal, or only the stripe columns detected), rotation centre by Vo's method, "
             "FBP/SIRT/CGLS through the ASTRA Toolbox. Analysis: particles are the "
             "solid above halfway between the particle and epoxy grey levels, closed to bridge cracks and split "
@@ -133,7 +136,7 @@ def report_section(result, *, provenance: Any = None, pngs: dict[str, bytes] | N
     if result.flags:
         text += "\n\nFlags: " + "; ".join(f"{f['code']}: {f['message']}" for f in result.flags)
     headline = [k for k in metrics if k.startswith(("crack volume fraction", "crack width"))][:3]
-    return Section("X-ray tomography", text=text, figures=figs, tables=tables, metrics=metrics, provenance=provenance,
+    return Section("Tomography", text=text, figures=figs, tables=tables, metrics=metrics, provenance=provenance,
                    headline=headline or None)
 
 

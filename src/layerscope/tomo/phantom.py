@@ -149,8 +149,9 @@ def default_phantom(size: int = 64, seed: int = 0) -> Phantom:
 
 def project_phantom(volume: np.ndarray, *, n_angles: int = 120, photons: float = 2e4, dark_counts: float = 100.0,
                     n_flats: int = 10, centre_offset_px: float = 0.0, pixel_size_nm: float = 50.0,
-                    seed: int = 0) -> Projections:
-    """Parallel-beam projections of ``volume`` (attenuation per voxel) over 0-180 deg as detector counts.
+                    seed: int = 0, angles_deg: np.ndarray | None = None) -> Projections:
+    """Parallel-beam projections of ``volume`` (attenuation per voxel) over 0-180 deg (or at ``angles_deg``,
+    deg, e.g. a +-70 deg electron-tomography tilt range) as detector counts.
 
     Each z slice is forward projected through ASTRA's strip projector; ``centre_offset_px`` moves the
     rotation axis off the detector centre; counts are Poisson with ``photons`` in the open beam.
@@ -160,7 +161,8 @@ def project_phantom(volume: np.ndarray, *, n_angles: int = 120, photons: float =
 
     rng = np.random.default_rng(seed)
     nz, ny, nx = volume.shape
-    angles = np.linspace(0.0, 180.0, n_angles, endpoint=False)
+    angles = np.linspace(0.0, 180.0, n_angles, endpoint=False) if angles_deg is None else np.asarray(angles_deg, float)
+    n_angles = angles.size
     vol_geom = astra.create_vol_geom(ny, nx)
     proj_geom = astra.create_proj_geom("parallel", 1.0, nx, np.deg2rad(angles))
     pid = astra.create_projector("strip", proj_geom, vol_geom)

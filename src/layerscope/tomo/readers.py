@@ -29,7 +29,8 @@ class Projections:
     Attributes
     ----------
     data : ndarray, (n_angles, rows, columns)
-        Raw counts (with ``flats``/``darks``) or transmission (``transmission=True``).
+        Raw counts (with ``flats``/``darks``), transmission (``transmission=True``) or line integrals
+        (``line_integrals=True``).
     angles_deg : ndarray
         Rotation angle of every projection (deg).
     pixel_size_nm : float
@@ -37,8 +38,14 @@ class Projections:
     flats, darks : ndarray or None
         Flat (open beam) and dark fields, ``(n, rows, columns)``.
     transmission : bool
-        ``data`` is already flat/dark corrected (I/I0, 0-1).
+        ``data`` is already flat/dark corrected (I/I0, 0-1): ``-log`` is taken.
+    line_integrals : bool
+        ``data`` is proportional to the projected mass already and is reconstructed as it is: a
+        HAADF-STEM (electron tomography) tilt series, or X-ray projections with ``-log`` taken.
     source : Path or None
+    angles_source : str or None
+        Where the angles came from: a file read beside ``source`` (IMOD ``.tlt``/``.rawtlt``,
+        SerialEM ``.mdoc``; hashed in the provenance), ``--angles-file``, or the file's own header.
     """
 
     data: np.ndarray
@@ -48,6 +55,13 @@ class Projections:
     darks: np.ndarray | None = None
     transmission: bool = False
     source: Path | None = None
+    line_integrals: bool = False
+    angles_source: str | None = None
+
+    @property
+    def signal(self) -> str:
+        """What ``data`` holds: ``counts``, ``transmission`` or ``line integrals``."""
+        return "line integrals" if self.line_integrals else "transmission" if self.transmission else "counts"
 
 
 @dataclass
@@ -249,7 +263,7 @@ def _read_mrc(path: Path, mmap: bool = False):
 def read_tomo(path: str | Path, *, volume: bool = False, voxel_size_nm: float | None = None,
               angles_file: str | Path | None = None, angle_range_deg: Sequence[float] | None = None,
               flats: str | Path | None = None, darks: str | Path | None = None,
-              transmission: bool = False, mmap: bool = False) -> Projections | Volume:
+              transmission: bool = False, line_integrals: bool = False, mmap: bool = False) -> Projections | Volume:
     """Read a projection series or (``volume=True``) a reconstructed or segmented volume.
 
     Parameters
@@ -262,11 +276,15 @@ def read_tomo(path: str | Path, *, volume: bool = False, voxel_size_nm: float | 
     voxel_size_nm : float, optional
         Detector pixel / voxel size (nm); overrides the file, required where the file has none.
     angles_file, angle_range_deg : optional
-        Projection angles (deg) where the file has none; an IMOD ``.tlt`` next to an MRC is read.
+        Projection angles (deg) where the file has none. An MRC tilt series's own angles are read from
+        its FEI extended header or, beside it, from IMOD's ``.tlt``/``.rawtlt`` or SerialEM's ``.mdoc``.
     flats, darks : path, optional
         TIFF stacks of flat and dark fields for TIFF/MRC projections.
     transmission : bool
         The projections are already flat-field corrected (flat and dark fields are then not applied).
+    line_integrals : bool
+        The projections are line integrals already (a HAADF-STEM tilt series, or ``-log`` taken):
+        reconstructed as they are, no flat/dark correction and no ``-log``.
     mmap : bool
         Keep the data on disk (for ``--out-of-core``): an uncompressed TIFF or MRC volume or projection
         series as a read-only memory map, DXchange projections as the open HDF5 dataset (the
@@ -305,24 +323,89 @@ def read_tomo(path: str | Path, *, volume: bool = False, voxel_size_nm: float | 
     if volume:
         is_labels = np.issubdtype(data.dtype, np.integer) and np.unique(data[:: max(1, data.shape[0] // 8)]).size <= 16
         return Volume(np.asarray(data), float(size), labels=bool(is_labels), source=path)
-    return _projections(path, data, extra, float(size), angles_file, angle_range_deg, flats, darks, transmission)
+    if transmission and line_integrals:
+        raise InputError("--transmission and --line-integrals exclude each other: give --transmission for "
+                         "flat-field corrected intensities (I/I0), --line-integrals for HAADF-STEM or -log data")
+    return _projections(path, data, extra, float(size), angles_file, angle_range_deg, flats, darks,
+                        transmission, line_integrals)
 
 
-def _projections(path, data, extra, size, angles_file, angle_range_deg, flats, darks, transmission) -> Projections:
-    n = data.shape[0]
+def _angles(path: Path, n: int, extra: dict, angles_file, angle_range_deg) -> tuple[np.ndarray, str]:
+    """The angles (deg) of ``n`` projections and where they came from (see :class:`Projections`)."""
     angles = parse_angles(n, angles_file=angles_file, angle_range_deg=angle_range_deg, name=f"'{path}'")
-    if angles is None and "theta" in extra:
+    if angles is not None:
+        return angles, (str(angles_file) if angles_file is not None else "--angle-range-deg")
+    if "theta" in extra:
         _check_theta_unit(extra["theta"], extra.get("theta_unit", "degrees"), path)
         angles = np.asarray(extra["theta"], float).ravel()
         if angles.size != n:
             raise InputError(f"'{path}' has {angles.size} angles in /exchange/theta for {n} projections; give the "
                              "right ones with --angles-file")
-    tlt = path.with_suffix(".tlt")
-    if angles is None and tlt.is_file():
-        angles = parse_angles(n, angles_file=tlt, name=f"'{path}'")
-    if angles is None:
-        raise InputError(f"'{path}' has no projection angles; give --angles-file (one angle in deg per line) or "
-                         "--angle-range-deg START,STOP")
+        return angles, "/exchange/theta"
+    if path.suffix.lower() in _MRC:
+        found = _mrc_angles(path, n)
+        if found is not None:
+            return found
+    raise InputError(f"'{path}' has no projection angles; give --angles-file (one angle in deg per line) or "
+                     "--angle-range-deg START,STOP")
+
+
+def _mrc_angles(path: Path, n: int) -> tuple[np.ndarray, str] | None:
+    """Tilt angles of an MRC tilt series: IMOD's ``.tlt``/``.rawtlt`` beside it (``.rawtlt`` first for a raw
+    ``.st`` stack, ``.tlt`` first otherwise), SerialEM's ``.mdoc``, then the FEI extended header."""
+    sidecars = [path.with_suffix(".tlt"), path.with_suffix(".rawtlt")]
+    for p in (sidecars[::-1] if path.suffix.lower() == ".st" else sidecars):
+        if p.is_file():
+            return parse_angles(n, angles_file=p, name=f"'{path}'"), str(p)
+    mdoc = path.with_name(path.name + ".mdoc")
+    if mdoc.is_file():
+        return _mdoc_angles(mdoc, n, path), str(mdoc)
+    fei = _fei_tilt_angles(path, n)
+    return None if fei is None else (fei, "FEI extended header")
+
+
+def _mdoc_angles(mdoc: Path, n: int, path: Path) -> np.ndarray:
+    """``TiltAngle`` of every ``[ZValue = k]`` section of a SerialEM ``.mdoc`` file, in k order (deg)."""
+    import re
+
+    text = mdoc.read_text(errors="replace")
+    sections = re.split(r"^\s*\[ZValue\s*=\s*(\d+)\s*\]", text, flags=re.M)[1:]
+    tilts = {}
+    for z, body in zip(sections[::2], sections[1::2]):
+        m = re.search(r"^\s*TiltAngle\s*=\s*([-+0-9.eE]+)", body, flags=re.M)
+        if m:
+            tilts[int(z)] = float(m.group(1))
+    if sorted(tilts) != list(range(n)):
+        raise InputError(f"'{mdoc}' gives TiltAngle for {len(tilts)} sections but '{path.name}' has {n} projections; "
+                         "give the angles with --angles-file")
+    return np.array([tilts[k] for k in range(n)])
+
+
+def _fei_tilt_angles(path: Path, n: int) -> np.ndarray | None:
+    """``Alpha tilt`` (deg) of each image in an FEI1/FEI2 extended header (Thermo Fisher Tomography), or None."""
+    import warnings
+
+    import mrcfile
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # mrcfile warns on extended headers it cannot index: None then
+            with mrcfile.open(path, header_only=True, permissive=True) as m:
+                if bytes(m.header.exttyp) not in (b"FEI1", b"FEI2"):
+                    return None
+                ext = m.indexed_extended_header
+    except (OSError, ValueError):
+        return None
+    if ext is None or len(ext) != n:
+        return None
+    angles = np.asarray(ext["Alpha tilt"], float)
+    return angles if np.all(np.isfinite(angles)) and np.ptp(angles) > 0 else None
+
+
+def _projections(path, data, extra, size, angles_file, angle_range_deg, flats, darks, transmission,
+                 line_integrals=False) -> Projections:
+    n = data.shape[0]
+    angles, angles_source = _angles(path, n, extra, angles_file, angle_range_deg)
     fl = extra.get("data_white") if flats is None else _read_tiff(Path(flats))[0]
     dk = extra.get("data_dark") if darks is None else _read_tiff(Path(darks))[0]
     for name, arr, opt in (("flat", fl, "--flats"), ("dark", dk, "--darks")):
@@ -336,13 +419,15 @@ def _projections(path, data, extra, size, angles_file, angle_range_deg, flats, d
                              f"{data.shape[1]} x {data.shape[2]} px; give matching {name} fields with {opt}")
         if not np.all(np.isfinite(arr)):
             raise InputError(f"'{path}': the {name} fields hold NaN values; give clean ones with {opt}")
-    if fl is None and not transmission:
-        raise InputError(f"'{path}' has no flat (open-beam) fields; give --flats (and --darks), or --transmission "
-                         "if the projections are already flat-field corrected")
+    if fl is None and not (transmission or line_integrals):
+        raise InputError(f"'{path}' has no flat (open-beam) fields; give --flats (and --darks), --transmission if the "
+                         "projections are already flat-field corrected, or --line-integrals for a HAADF-STEM tilt "
+                         "series (or -log data)")
     fl = None if fl is None else (fl if fl.ndim == 3 else fl[None])
     dk = None if dk is None else (dk if dk.ndim == 3 else dk[None])
-    if transmission:  # the user says the projections are already corrected: flats in the file are not applied
+    if transmission or line_integrals:  # the user says the projections are corrected: flats in the file are not applied
         fl = dk = None
     on_disk = not isinstance(data, np.ndarray) or isinstance(data, np.memmap)  # read chunk by chunk (--out-of-core)
     return Projections(data if on_disk else np.asarray(data, np.float32), angles, size, fl, dk,
-                       transmission=fl is None, source=path)
+                       transmission=fl is None and not line_integrals, source=path, line_integrals=line_integrals,
+                       angles_source=angles_source)

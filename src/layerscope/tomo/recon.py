@@ -90,6 +90,8 @@ class Reconstruction:
     device: str
     flags: list[dict[str, str]]
     rings: dict | None = None
+    signal: str = "counts"
+    angles_source: str | None = None
 
 
 def gpu_available() -> bool:
@@ -103,8 +105,9 @@ def gpu_available() -> bool:
 
 
 def _reference_fields(proj: Projections) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Mean dark field and dark-corrected mean flat field ``(rows, columns)``, float32; None, None for transmission."""
-    if proj.transmission:
+    """Mean dark field and dark-corrected mean flat field ``(rows, columns)``, float32; None, None for transmission
+    and line integrals."""
+    if proj.transmission or proj.line_integrals:
         return None, None
     dark = np.zeros(proj.data.shape[1:], np.float32) if proj.darks is None else proj.darks.mean(axis=0)
     flat = proj.flats.mean(axis=0) - dark
@@ -114,9 +117,12 @@ def _reference_fields(proj: Projections) -> tuple[np.ndarray | None, np.ndarray 
     return dark, flat
 
 
-def _line_integrals(raw: np.ndarray, dark: np.ndarray | None, flat: np.ndarray | None) -> tuple[np.ndarray, int, int]:
+def _line_integrals(raw: np.ndarray, dark: np.ndarray | None, flat: np.ndarray | None, *,
+                    log: bool = True) -> tuple[np.ndarray, int, int]:
     """``-log`` of the corrected transmission of ``raw`` (n_angles, rows, columns) with the fields of its rows,
-    and the counts of values <= 0 (clipped) and > 1.2."""
+    and the counts of values <= 0 (clipped) and > 1.2; ``raw`` itself when ``log`` is False (line integrals)."""
+    if not log:
+        return np.asarray(raw, np.float32), 0, 0
     t = np.asarray(raw, np.float32) if dark is None else (raw - dark) / flat
     bad, over = int(np.count_nonzero(t <= 0)), int(np.count_nonzero(t > 1.2))
     return -np.log(np.clip(t, 1e-6, None)).astype(np.float32), bad, over
@@ -140,13 +146,14 @@ def transmission(proj: Projections) -> tuple[np.ndarray, list[dict[str, str]]]:
     """
     dark, flat = _reference_fields(proj)
     lines, bad, over = _line_integrals(proj.data[()] if not isinstance(proj.data, np.ndarray) else proj.data,
-                                       dark, flat)
+                                       dark, flat, log=not proj.line_integrals)
     return lines, _transmission_flags(bad, over, lines.size)
 
 
 def _rows(proj: Projections, start: int, stop: int, dark, flat) -> tuple[np.ndarray, int, int]:
     """Line integrals of detector rows ``start:stop`` only (the projections may be on disk)."""
-    return _line_integrals(np.asarray(proj.data[:, start:stop], np.float32), *_field_rows(dark, flat, start, stop))
+    return _line_integrals(np.asarray(proj.data[:, start:stop], np.float32), *_field_rows(dark, flat, start, stop),
+                           log=not proj.line_integrals)
 
 
 def _central_sinogram(proj: Projections, dark, flat, chunk: int) -> np.ndarray:
@@ -267,11 +274,12 @@ def _slice(sino: np.ndarray, angles_deg: np.ndarray, *, centre_px: float, option
 
 
 def _chunk_task(item: tuple, *, angles_deg: np.ndarray, centre_px: float, options: ReconOptions,
-                gpu: bool) -> tuple[int, np.ndarray, int, int, list]:
+                gpu: bool, log: bool = True) -> tuple[int, np.ndarray, int, int, list]:
     """Normalise and reconstruct one chunk: ``item`` = (first row, raw (n_angles, k_rows, columns) float32,
-    dark rows, flat rows) -> (first row, slices, values <= 0, values > 1.2, what the ring removal found per row)."""
+    dark rows, flat rows) -> (first row, slices, values <= 0, values > 1.2, what the ring removal found per row);
+    ``log`` False: ``raw`` are line integrals already."""
     start, raw, dark, flat = item
-    block, bad, over = _line_integrals(raw, dark, flat)
+    block, bad, over = _line_integrals(raw, dark, flat, log=log)
     done = [_slice(block[:, r], angles_deg, centre_px=centre_px, options=options, gpu=gpu)
             for r in range(block.shape[1])]
     return start, np.stack([d[0] for d in done]), bad, over, [d[1] for d in done]
@@ -353,14 +361,16 @@ def reconstruct(proj: Projections, options: ReconOptions = ReconOptions(), *, sc
                  for s in starts[b:b + batch]]
         for s, part, n_bad, n_over, rows in map_tasks(_chunk_task, items, scheduler=scheduler, progress=progress,
                                                 description="reconstruct", angles_deg=np.asarray(proj.angles_deg, float),
-                                                centre_px=centre, options=options, gpu=gpu):
+                                                centre_px=centre, options=options, gpu=gpu,
+                                                log=not proj.line_integrals):
             out[s:s + part.shape[0]] = part
             bad, over = bad + n_bad, over + n_over
             found += rows
     rings = _ring_summary(found, options)
     flags = (_transmission_flags(bad, over, n_angles * n_rows * n_cols) + _angle_flags(proj.angles_deg)
              + _centre_flags(centre, n_cols, searched) + _ring_flags(rings))
-    return Reconstruction(out, proj.pixel_size_nm, centre, searched, "gpu" if gpu else "cpu", flags, rings)
+    return Reconstruction(out, proj.pixel_size_nm, centre, searched, "gpu" if gpu else "cpu", flags, rings,
+                          signal=proj.signal, angles_source=proj.angles_source)
 
 
 def _field_rows(dark, flat, start: int, stop: int) -> tuple:
@@ -371,5 +381,5 @@ def _angle_flags(angles_deg: np.ndarray) -> list[dict[str, str]]:
     span = float(np.ptp(angles_deg))
     if span < 170.0:
         return [{"code": "limited_angle", "message": f"projections span only {span:.0f} deg (< 180): expect "
-                 "missing-wedge streaks and elongation"}]
+                 "missing-wedge streaks and elongation (--algorithm sirt suffers less than fbp)"}]
     return []
