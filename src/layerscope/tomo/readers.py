@@ -347,7 +347,7 @@ def _angles(path: Path, n: int, extra: dict, angles_file, angle_range_deg) -> tu
         if found is not None:
             return found
     raise InputError(f"'{path}' has no projection angles; give --angles-file (one angle in deg per line) or "
-                     "--angle-range-deg START,STOP")
+                     "--angle-range-deg START,STOP, or --volume if it is a reconstructed volume")
 
 
 def _mrc_angles(path: Path, n: int) -> tuple[np.ndarray, str] | None:
