@@ -9,8 +9,8 @@ synthetic cracked particles with known truth.
 
 from layerscope.tomo.analysis import TomoOptions, TomoResult, analyse
 from layerscope.tomo.phantom import build_phantom, default_phantom, project_phantom
-from layerscope.tomo.readers import Projections, Volume, parse_angles, read_tomo
+from layerscope.tomo.readers import Projections, Volume, as_volume, parse_angles, read_tomo
 from layerscope.tomo.recon import ReconOptions, Reconstruction, reconstruct
 
 __all__ = ["TomoOptions", "TomoResult", "analyse", "ReconOptions", "Reconstruction", "reconstruct", "read_tomo",
-           "parse_angles", "Projections", "Volume", "build_phantom", "default_phantom", "project_phantom"]
+           "parse_angles", "as_volume", "Projections", "Volume", "build_phantom", "default_phantom", "project_phantom"]

@@ -12,7 +12,7 @@ import pandas as pd
 
 from layerscope.errors import InputError
 from layerscope.io.output import writes_folder
-from layerscope.tomo.readers import Projections, Volume
+from layerscope.tomo.readers import Projections, Volume, as_volume
 from layerscope.tomo.recon import ReconOptions, Reconstruction, reconstruct
 from layerscope.tomo.measure import _features, _particle_rows, _particle_table
 from layerscope.tomo.segment import particle_labels, solid_mask
@@ -216,14 +216,16 @@ def _flags(parts: pd.DataFrame, cracks: pd.DataFrame, vol: Volume, close_voxels:
     return flags
 
 
-def analyse(data: Projections | Volume, options: TomoOptions = TomoOptions(), *, scheduler: Any = None,
-            progress: bool = False, out: np.ndarray | None = None, scratch_dir: Path | None = None) -> TomoResult:
+def analyse(data: Any, options: TomoOptions = TomoOptions(), *, scheduler: Any = None,
+            progress: bool = False, out: np.ndarray | None = None, scratch_dir: Path | None = None,
+            voxel_size_nm: float | None = None) -> TomoResult:
     """Reconstruct (projections) and measure particles, cracks and pores.
 
     Parameters
     ----------
-    data : Projections or Volume
-        From :func:`layerscope.tomo.read_tomo` or built in memory.
+    data : Projections, Volume, numpy.ndarray or HyperSpy signal
+        From :func:`layerscope.tomo.read_tomo` or built in memory; an array or a 3-D signal is a
+        volume ``(z, y, x)`` (:func:`layerscope.tomo.readers.as_volume`).
     options : TomoOptions
     scheduler : see :func:`layerscope.parallel.scheduler_context`
         Slice chunks of the reconstruction run as Dask tasks.
@@ -235,12 +237,17 @@ def analyse(data: Projections | Volume, options: TomoOptions = TomoOptions(), *,
     scratch_dir : path, optional
         Folder for the scratch memory maps of ``options.out_of_core`` (the system's temporary folder if None).
 
+    voxel_size_nm : float, optional
+        Voxel size (nm) of an array (required) or a signal (overrides its axes).
+
     Returns
     -------
     TomoResult
     """
     rec = None
     flags: list[dict[str, str]] = []
+    if not isinstance(data, Projections):
+        data = as_volume(data, voxel_size_nm=voxel_size_nm)
     if options.bin_voxels < 1:
         raise InputError(f"--bin {options.bin_voxels}: give a whole number >= 1")
     if options.bin_voxels > 1:

@@ -16,7 +16,7 @@ import numpy as np
 from layerscope.containers import length_to_nm
 from layerscope.errors import CalibrationError, InputError
 
-__all__ = ["Projections", "Volume", "read_tomo", "parse_angles"]
+__all__ = ["Projections", "Volume", "read_tomo", "parse_angles", "as_volume"]
 
 _HDF5 = (".h5", ".hdf5", ".hdf", ".nxs", ".cxi")
 _TIFF = (".tif", ".tiff")
@@ -321,8 +321,7 @@ def read_tomo(path: str | Path, *, volume: bool = False, voxel_size_nm: float | 
     if not (np.isfinite(size) and size > 0):
         raise CalibrationError(f"--voxel-size-nm {size}: give a positive number of nm")
     if volume:
-        is_labels = np.issubdtype(data.dtype, np.integer) and np.unique(data[:: max(1, data.shape[0] // 8)]).size <= 16
-        return Volume(np.asarray(data), float(size), labels=bool(is_labels), source=path)
+        return Volume(np.asarray(data), float(size), labels=_is_label_volume(data), source=path)
     if transmission and line_integrals:
         raise InputError("--transmission and --line-integrals exclude each other: give --transmission for "
                          "flat-field corrected intensities (I/I0), --line-integrals for HAADF-STEM or -log data")
@@ -400,6 +399,43 @@ def _fei_tilt_angles(path: Path, n: int) -> np.ndarray | None:
         return None
     angles = np.asarray(ext["Alpha tilt"], float)
     return angles if np.all(np.isfinite(angles)) and np.ptp(angles) > 0 else None
+
+
+def _is_label_volume(data: np.ndarray) -> bool:
+    """Integers with at most 16 values (sampled on every 8th of the z slices): a segmented volume."""
+    return bool(np.issubdtype(data.dtype, np.integer) and np.unique(data[:: max(1, data.shape[0] // 8)]).size <= 16)
+
+
+def as_volume(data, *, voxel_size_nm: float | None = None, name: str = "the volume") -> Volume:
+    """A :class:`Volume` from a NumPy array ``(z, y, x)`` or a 3-D HyperSpy signal (its axes give the voxel size).
+
+    ``voxel_size_nm`` (nm) is required for an array and overrides a signal's calibration; a signal's
+    three axes must share one length scale (cubic voxels).
+
+    Raises
+    ------
+    InputError, CalibrationError
+        Not 3-D, NaN values, no or non-cubic voxel size.
+    """
+    if isinstance(data, Volume):
+        return data
+    size = voxel_size_nm
+    if hasattr(data, "axes_manager"):  # a HyperSpy signal
+        axes = data.axes_manager._axes
+        scales = [(length_to_nm(a.units) or np.nan) * a.scale for a in axes]
+        if size is None and len(axes) == 3 and np.all(np.isfinite(scales)):
+            if max(scales) > 1.01 * min(scales):
+                raise CalibrationError(f"{name}: the signal's voxels are {' x '.join(f'{v:.4g}' for v in scales)} nm, "
+                                       "not cubic; resample it to cubic voxels or give voxel_size_nm")
+            size = float(np.mean(scales))
+        data = data.data
+    arr = _check_array(np.asarray(data), Path(name), "volume")
+    if size is None:
+        raise CalibrationError(f"{name} states no voxel size; give voxel_size_nm (nm): layerscope never guesses a "
+                               "length scale")
+    if not (np.isfinite(size) and size > 0):
+        raise CalibrationError(f"voxel_size_nm {size}: give a positive number of nm")
+    return Volume(arr, float(size), labels=_is_label_volume(arr))
 
 
 def _projections(path, data, extra, size, angles_file, angle_range_deg, flats, darks, transmission,
