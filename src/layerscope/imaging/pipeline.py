@@ -505,6 +505,12 @@ def _place_li_sites(geo: _Indexed, stack: _Stacking, *, d_t: float, cation: floa
     site_v = 0.5 * (tm_v[a_idx] + tm_v[b_idx])
     sites = pd.DataFrame({"u_nm": site_u, "v_nm": site_v, "layer": pairs["layer"].to_numpy(), "pair": np.arange(len(pairs)),
                           "context": np.arange(len(pairs)), "step": step})
+    # A TM column fitted outside the image (a maximum on the edge whose fit saw one flank) places no site:
+    # its position, and the pair's registry and step, are extrapolated (random draw 0: a registry of
+    # -0.02 put three spinel sites 0.08-0.17 nm off theirs, read as a clean layer). The layer's sites
+    # beside it place the site instead (one-site gaps and layer ends, ``_fill_site_gaps``).
+    tm_in = _inside(tm[["x_nm", "y_nm"]].to_numpy(dtype=float), shape, px)
+    sites = sites[tm_in[a_idx] & tm_in[b_idx]].reset_index(drop=True)
     sites = _fill_site_gaps(sites, d_t=d_t, tm_u=tm_u, tm_layer=tm["layer"].to_numpy())
     li_found = geo.cols[~geo.is_tm].reset_index(drop=True)
     li = _merge_li_sites(sites, li_found, d_t=d_t, cation=cation)
