@@ -23,7 +23,9 @@ is cut where its counts show two stretches of the layer on either side of the th
 filled end of a spinel block beside a void, a clean stretch of a sparsely mixed layer). A spinel
 segment's fill (and its errors) is the mean of its filled and empty sublattices' means
 (:func:`_spinel_balance`, with the column table's ``dark_sublattice``), not the plain mean, which
-depends on how many filled sites the segment's cut holds.
+depends on how many filled sites the segment's cut holds; a spinel segment of one sublattice only
+keeps its plain mean but enters its layer's pooled run balanced by the adjacent segment's other
+sublattice (:func:`_spinel_pool_fill`).
 
 ``step_source`` says where a segment's step comes from: ``measured`` (the registry of the TM pairs
 of its sites; a site filled into a one-site gap or at a layer end takes its neighbour's pair, as
@@ -266,7 +268,8 @@ def _site_weights(li: pd.DataFrame, key: np.ndarray, environment: pd.Series, fil
     no longer depends on where its segments were cut: the plain means of segments carry the error of
     their noisiest site, so a false column in a void that moved a cut moved draw 56's pooled clean
     layer across its decision. A spinel segment (or one without such sites) enters with its
-    balanced mean (:func:`_spinel_balance`) and weight ``1 / count_sem^2``.
+    balanced mean (:func:`_spinel_balance`; one of one sublattice: :func:`_spinel_pool_fill`, passed as
+    ``fill`` and ``count_sem``) and weight ``1 / count_sem^2``.
     """
     if "tm_reference" not in li:
         return None

@@ -487,6 +487,9 @@ def _place_li_sites(geo: _Indexed, stack: _Stacking, *, d_t: float, cation: floa
                     px: float) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
     """Stage 5 of :func:`find_atom_columns`: one Li-layer site per TM pair (and per one-site gap).
 
+    A pair with a TM column fitted outside the image places no site (its registry is extrapolated);
+    the layer's sites beside it fill the gap or extend the layer's end (:func:`_fill_site_gaps`).
+
     Returns the Li-layer table (relations from its pair or context), the lattice positions
     (n x 2, x and y in nm) its intensities are measured at, and the lattice positions ``u, v`` of
     the TM columns.
