@@ -6,9 +6,10 @@ Two faults of the tuning draws, each with a known truth (docs/validation.md, "fi
   sites left beside a void) enters its layer's pooled run with its sublattice's mean balanced by the other
   sublattice's mean of the adjacent spinel segment, not with its plain mean, which the run's chi-square
   could not compare with the balanced means beside it (random draw 82: a 6-site segment stayed uncertain).
-- ``pipeline._place_li_sites``: a TM column fitted outside the image places no Li-layer site (random
-  draw 0: its extrapolated registry put three spinel sites at the end of a layer 0.08-0.17 nm off theirs,
-  where they read -0.08, a wrong "no" for a truth of 0.83-1.0 TM per site).
+- ``pipeline._place_li_sites``: a TM column fitted outside the image does not place a Li-layer site
+  (random draw 0: its extrapolated registry put three spinel sites at the end of a layer 0.08-0.17 nm off
+  theirs, where they read -0.08, a wrong "no" for a truth of 0.83-1.0 TM per site); the site is put on the
+  lattice of its layer's nearest other site (``_replace_from_neighbours``).
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def test_draw_0_layer_end_spinel_sites_read_filled():
     outside = ~(tm["x_nm"].between(0, w) & tm["y_nm"].between(0, h))
     assert outside.any()  # the fault's cause is still in the scene ...
     placed_from = set(li["above"].dropna().astype(int)) | set(li["below"].dropna().astype(int))
-    assert not placed_from & set(np.flatnonzero(outside.to_numpy()))  # ... but places no site
+    assert not placed_from & set(np.flatnonzero(outside.to_numpy()))  # ... but places no site itself
     seg = segment_truth(cols, pm.interlayers, truth)
     spinel = seg[seg["on_li_layer"].astype(bool) & (seg["truth_phase"] == "spinel")]
     want = np.where(spinel["truth_fill"] >= MIXING_THRESHOLD, "yes", "no")
@@ -82,3 +83,22 @@ def test_draw_0_layer_end_spinel_sites_read_filled():
     scores = _interlayer_scores(seg)
     assert scores["fill_accuracy_spinel"] == 1.0
     assert scores["fill_wrong_yes"] == 0 and scores["fill_wrong_no"] == 0
+
+
+def test_site_from_an_outside_column_moves_onto_its_layers_lattice():
+    import pandas as pd
+
+    from layerscope.imaging.pipeline import _replace_from_neighbours
+
+    # Layer 3: trusted sites at u = 0, 0.25, 0.5 nm (column spacing 0.25 nm, step -1/3, contexts 0-2). Sites
+    # placed from outside columns: u = 0.83 (an extrapolated registry, 0.08 nm off its lattice site 0.75),
+    # 0.44 (on the site at 0.5), 1.6 (4 spacings out) and one in layer 5, which has no trusted site.
+    sites = pd.DataFrame({"u_nm": [0.0, 0.25, 0.5, 0.83, 0.44, 1.6, 0.3], "v_nm": [1.0, 1.0, 1.0, 1.1, 1.0, 1.0, 2.0],
+                          "layer": [3, 3, 3, 3, 3, 3, 5], "pair": [0, 1, 2, 3, 4, 5, 6], "context": [0, 1, 2, 3, 4, 5, 6],
+                          "step": [-1 / 3] * 3 + [0.0] * 4})
+    bad = np.array([False, False, False, True, True, True, True])
+    out = _replace_from_neighbours(sites, bad, d_t=0.25)
+    assert len(out) == 4
+    moved = out.iloc[3]
+    assert moved["u_nm"] == pytest.approx(0.75, abs=1e-12) and moved["v_nm"] == 1.0 and moved["layer"] == 3
+    assert moved["pair"] == -1 and moved["context"] == 2 and moved["step"] == pytest.approx(-1 / 3)
