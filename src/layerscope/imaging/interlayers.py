@@ -23,7 +23,9 @@ is cut where its counts show two stretches of the layer on either side of the th
 filled end of a spinel block beside a void, a clean stretch of a sparsely mixed layer). A spinel
 segment's fill (and its errors) is the mean of its filled and empty sublattices' means
 (:func:`_spinel_balance`, with the column table's ``dark_sublattice``), not the plain mean, which
-depends on how many filled sites the segment's cut holds.
+depends on how many filled sites the segment's cut holds; a spinel segment of one sublattice only
+keeps its plain mean but enters its layer's pooled run balanced by the adjacent segment's other
+sublattice (:func:`_spinel_pool_fill`).
 
 ``step_source`` says where a segment's step comes from: ``measured`` (the registry of the TM pairs
 of its sites; a site filled into a one-site gap or at a layer end takes its neighbour's pair, as
@@ -161,6 +163,17 @@ def _spinel_balance(li: pd.DataFrame, key: np.ndarray, environment: pd.Series, f
     spinel = environment[environment == "spinel"].index
     if spinel.empty:
         return
+    (mb, sb, cb), (md, sd, cd) = _sublattice_means(li, key)
+    both = spinel.intersection(mb.index).intersection(md.index)
+    fill.loc[both] = (mb[both] + md[both]) / 2
+    fill_sem.loc[both] = np.sqrt(sb[both] + sd[both]) / 2
+    if count_sem is not None:
+        count_sem.loc[both] = np.sqrt(cb[both] + cd[both]) / 2
+
+
+def _sublattice_means(li: pd.DataFrame, key: np.ndarray) -> list[tuple[pd.Series, pd.Series, pd.Series]]:
+    """Per segment key and per sublattice (bright, then ``dark_sublattice``): the mean index of the sites
+    with one, the variance of that mean from their scatter and from their counting errors."""
     m = pd.Series(li["mixing"].to_numpy(dtype=float))
     e = pd.Series(li["mixing_sem"].to_numpy(dtype=float)) if "mixing_sem" in li else pd.Series(np.nan, index=m.index)
     ok = np.isfinite(m.to_numpy())
@@ -172,12 +185,38 @@ def _spinel_balance(li: pd.DataFrame, key: np.ndarray, environment: pd.Series, f
         n = g.count()
         var_e = (e[sel] ** 2).groupby(key[sel]).sum(min_count=1)
         parts.append((g.mean(), g.var(ddof=1) / n, var_e / n ** 2))
-    (mb, sb, cb), (md, sd, cd) = parts
-    both = spinel.intersection(mb.index).intersection(md.index)
-    fill.loc[both] = (mb[both] + md[both]) / 2
-    fill_sem.loc[both] = np.sqrt(sb[both] + sd[both]) / 2
-    if count_sem is not None:
-        count_sem.loc[both] = np.sqrt(cb[both] + cd[both]) / 2
+    return parts
+
+
+def _spinel_pool_fill(li: pd.DataFrame, key: np.ndarray, environment: pd.Series, fill: pd.Series,
+                      count_sem: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Fill and counting error with which each segment enters its Li layer's pooled runs (:func:`_pool_runs`).
+
+    A spinel segment holding sites of one sublattice only (the filled sites left by a void, a cut of
+    one or two sites) reports its plain mean, which is not comparable with its neighbours' balanced
+    means (:func:`_spinel_balance`): 3 filled sites read 0.65 beside a balanced 0.26 (random draw 82),
+    and the run's chi-square broke there. It enters the run with its sublattice's mean balanced by the
+    other sublattice's mean of the adjacent spinel segment(s) of its layer that hold it (both sides:
+    their mean), the counting errors alike; every other segment as it is. Its own decision still
+    rests on its own sites.
+    """
+    pool_f, pool_e = fill.copy(), count_sem.copy()
+    if "dark_sublattice" not in li or not (environment == "spinel").any():
+        return pool_f, pool_e
+    (mb, _, cb), (md, _, cd) = _sublattice_means(li, key)
+    layer = pd.Series(li["layer"].to_numpy()).groupby(key).first().reindex(fill.index)
+    spinel = environment.reindex(fill.index) == "spinel"
+    for k in fill.index[spinel.to_numpy()]:
+        has_b, has_d = k in mb.index, k in md.index
+        if has_b == has_d:
+            continue
+        own_m, own_c, other_m, other_c = (mb, cb, md, cd) if has_b else (md, cd, mb, cb)
+        near = [j for j in (k - 1, k + 1) if j in other_m.index and layer.get(j) == layer[k] and spinel.get(j, False)]
+        if not near:
+            continue
+        pool_f[k] = (own_m[k] + float(np.mean([other_m[j] for j in near]))) / 2
+        pool_e[k] = np.sqrt(own_c[k] + float(np.mean([other_c[j] for j in near])) / len(near)) / 2
+    return pool_f, pool_e
 
 
 def _pool_runs(fill: np.ndarray, sem: np.ndarray, n: np.ndarray,
@@ -229,7 +268,8 @@ def _site_weights(li: pd.DataFrame, key: np.ndarray, environment: pd.Series, fil
     no longer depends on where its segments were cut: the plain means of segments carry the error of
     their noisiest site, so a false column in a void that moved a cut moved draw 56's pooled clean
     layer across its decision. A spinel segment (or one without such sites) enters with its
-    balanced mean (:func:`_spinel_balance`) and weight ``1 / count_sem^2``.
+    balanced mean (:func:`_spinel_balance`; one of one sublattice: :func:`_spinel_pool_fill`, passed as
+    ``fill`` and ``count_sem``) and weight ``1 / count_sem^2``.
     """
     if "tm_reference" not in li:
         return None
@@ -327,21 +367,24 @@ def split_fill_changes(li: pd.DataFrame, threshold: float = MIXING_THRESHOLD) ->
     return seg
 
 
-def _count_decisions(out: pd.DataFrame, threshold: float,
-                     weights: tuple[np.ndarray, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _count_decisions(out: pd.DataFrame, threshold: float, weights: tuple[np.ndarray, ...] | None = None,
+                     pool: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Mixing decision of every segment from its counts, else from its layer's pooled run; sites used.
 
     Error of a mean: ``sqrt(counting error^2 + MIXING_SYSTEMATIC^2)``. A segment's own decision
     stands where it is not uncertain; an uncertain one takes its run's (:func:`_pool_runs`, with
-    ``weights`` per row of ``out``: :func:`_site_weights`).
+    ``weights`` per row of ``out``: :func:`_site_weights`, and ``pool``, the fill and counting error
+    each segment enters its run with: :func:`_spinel_pool_fill`; default its own).
     """
     f, e = out["li_fill"].to_numpy(dtype=float), out["li_fill_count_sem"].to_numpy(dtype=float)
+    pool_f, pool_e = (f, e) if pool is None else pool
     n = out["n_sites"].to_numpy()
     own = _decide(pd.Series(f), pd.Series(np.hypot(e, MIXING_SYSTEMATIC)), threshold)
     decision, sites = own.copy(), n.astype(float)
     for idx in out.groupby("li_layer", sort=False).indices.values():
         idx = idx[np.argsort(out["u_start_nm"].to_numpy()[idx], kind="stable")]
-        pf, pe, pn = _pool_runs(f[idx], e[idx], n[idx], None if weights is None else tuple(w[idx] for w in weights))
+        pf, pe, pn = _pool_runs(pool_f[idx], pool_e[idx], n[idx],
+                                None if weights is None else tuple(w[idx] for w in weights))
         pooled = _decide(pd.Series(pf), pd.Series(np.hypot(pe, MIXING_SYSTEMATIC)), threshold)
         use = (own[idx] == "uncertain") & (pooled != "uncertain")
         decision[idx[use]], sites[idx[use]] = pooled[use], pn[use]
@@ -730,10 +773,12 @@ def _segment_rows(li: pd.DataFrame, key: np.ndarray, threshold: float) -> pd.Dat
     })
     if "mixing_sem" in li:
         out["li_fill_count_sem"] = count_sem.to_numpy()
-        weights = _site_weights(li, key, environment, fill, count_sem)
+        pool_f, pool_e = _spinel_pool_fill(li, key, environment, fill, count_sem)
+        weights = _site_weights(li, key, environment, pool_f, pool_e)
         if weights is not None:
             weights = tuple(v.reindex(first.index).fillna(0.0).to_numpy() for v in weights)
-        out["mixing"], out["mixing_sites"] = _count_decisions(out, threshold, weights)
+        pool = (pool_f.reindex(first.index).to_numpy(dtype=float), pool_e.reindex(first.index).to_numpy(dtype=float))
+        out["mixing"], out["mixing_sites"] = _count_decisions(out, threshold, weights, pool)
     else:  # no counting errors: the scatter of the sites decides, segment by segment
         out["li_fill_count_sem"] = np.nan
         out["mixing"] = _decide(out["li_fill"], out["li_fill_sem"], threshold)

@@ -487,6 +487,9 @@ def _place_li_sites(geo: _Indexed, stack: _Stacking, *, d_t: float, cation: floa
                     px: float) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
     """Stage 5 of :func:`find_atom_columns`: one Li-layer site per TM pair (and per one-site gap).
 
+    A pair with a TM column fitted outside the image (its registry extrapolated) places its site from
+    the layer's nearest other site (:func:`_replace_from_neighbours`).
+
     Returns the Li-layer table (relations from its pair or context), the lattice positions
     (n x 2, x and y in nm) its intensities are measured at, and the lattice positions ``u, v`` of
     the TM columns.
@@ -505,6 +508,12 @@ def _place_li_sites(geo: _Indexed, stack: _Stacking, *, d_t: float, cation: floa
     site_v = 0.5 * (tm_v[a_idx] + tm_v[b_idx])
     sites = pd.DataFrame({"u_nm": site_u, "v_nm": site_v, "layer": pairs["layer"].to_numpy(), "pair": np.arange(len(pairs)),
                           "context": np.arange(len(pairs)), "step": step})
+    # A TM column fitted outside the image (a maximum on the edge whose fit saw one flank) does not place
+    # a site: its position, and the pair's registry and step, are extrapolated (random draw 0: a registry
+    # of -0.02 put three spinel sites 0.08-0.17 nm off theirs, read as a clean layer). The site is put on
+    # the lattice of its layer's nearest other site instead (``_replace_from_neighbours``).
+    tm_in = _inside(tm[["x_nm", "y_nm"]].to_numpy(dtype=float), shape, px)
+    sites = _replace_from_neighbours(sites, ~(tm_in[a_idx] & tm_in[b_idx]), d_t=d_t)
     sites = _fill_site_gaps(sites, d_t=d_t, tm_u=tm_u, tm_layer=tm["layer"].to_numpy())
     li_found = geo.cols[~geo.is_tm].reset_index(drop=True)
     li = _merge_li_sites(sites, li_found, d_t=d_t, cation=cation)
@@ -535,6 +544,35 @@ def _place_li_sites(geo: _Indexed, stack: _Stacking, *, d_t: float, cation: floa
         else:
             li[name] = np.where(ok, values, np.nan)
     return li, site_xy, tm_u, tm_v
+
+
+def _replace_from_neighbours(sites: pd.DataFrame, bad: np.ndarray, *, d_t: float, max_sites: int = 2) -> pd.DataFrame:
+    """Sites ``bad`` (placed from a TM column fitted outside the image) moved onto the lattice of their layer's
+    nearest other site: ``k`` column spacings from it along the layer (``k`` the nearest whole number, at most
+    ``max_sites``), with its ``v``, relations (``context``) and stacking ``step``, and ``pair`` -1; a site
+    farther out, or one that lands on a site already there, is dropped."""
+    if not bad.any():
+        return sites
+    u, lay = sites["u_nm"].to_numpy(), sites["layer"].to_numpy()
+    keep = ~bad
+    moved = []
+    for i in np.flatnonzero(bad):
+        good = np.flatnonzero(keep & (lay == lay[i]))
+        if good.size == 0:
+            continue
+        j = good[np.argmin(np.abs(u[good] - u[i]))]
+        k = int(np.rint((u[i] - u[j]) / d_t))
+        if k == 0 or abs(k) > max_sites:
+            continue
+        moved.append({"u_nm": u[j] + k * d_t, "v_nm": sites["v_nm"].iat[j], "layer": lay[i], "pair": -1,
+                      "context": sites["context"].iat[j], "step": sites["step"].iat[j]})
+    out = sites[keep]
+    if moved:
+        add = pd.DataFrame(moved)
+        add = add[~_beside_site(add, out, d_t=d_t, within=0.5)]
+        add = add.loc[~add[["layer"]].assign(i=np.rint(add["u_nm"] / d_t)).duplicated()]
+        out = pd.concat([out, add], ignore_index=True)
+    return out.reset_index(drop=True)
 
 
 def _classify_registry(windows: list[np.ndarray], layer: np.ndarray, *, o3_step: float) -> tuple[np.ndarray, np.ndarray]:
