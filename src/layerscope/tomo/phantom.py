@@ -16,7 +16,7 @@ import pandas as pd
 
 from layerscope.tomo.readers import Projections
 
-__all__ = ["ParticleSpec", "CrackSpec", "CurvedCrackSpec", "WavyCrackSpec", "RadialCrackSpec", "PoreSpec", "Phantom", "build_phantom", "default_phantom", "project_phantom"]
+__all__ = ["ParticleSpec", "CrackSpec", "CurvedCrackSpec", "WavyCrackSpec", "RadialCrackSpec", "radial_star", "PoreSpec", "Phantom", "build_phantom", "default_phantom", "project_phantom"]
 
 #: Attenuation per voxel of the phases (epoxy also fills cracks and pores, as in an impregnated sample).
 MU_PARTICLE, MU_BINDER, MU_EPOXY = 0.05, 0.012, 0.005
@@ -109,14 +109,15 @@ class WavyCrackSpec:
 class RadialCrackSpec:
     """A radial crack: the half-plane from the line through ``centre + offset`` along ``axis`` out to
     the particle surface in the direction ``direction`` (made perpendicular to ``axis``), a slab of
-    ``width_voxels``. Several with one axis meet on that line (a star); with different axes, at the
-    centre. Truth normal: ``axis x direction``."""
+    ``width_voxels``, cut to ``radius_voxels`` from that point (inf: the whole particle). Several with one
+    axis meet on that line (a star); with different axes, at the centre. Truth normal: ``axis x direction``."""
 
     particle: int
     axis: tuple[float, float, float]
     direction: tuple[float, float, float]
     width_voxels: float
     offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    radius_voxels: float = np.inf
 
     @property
     def normal(self) -> np.ndarray:
@@ -128,18 +129,20 @@ class RadialCrackSpec:
         a, n = _unit(self.axis), self.normal
         u = np.cross(n, a)
         rel = [z - p0[0], y - p0[1], x - p0[2]]
-        return sum(r * ni for r, ni in zip(rel, n)), sum(r * ui for r, ui in zip(rel, u)) >= 0
+        within = (sum(r * ui for r, ui in zip(rel, u)) >= 0) & (sum(r * r for r in rel) <= self.radius_voxels ** 2)
+        return sum(r * ni for r, ni in zip(rel, n)), within
 
 
 def radial_star(particle: int, n_cracks: int, width_voxels: float, *, axis=(1.0, 0.0, 0.0), start_deg: float = 0.0,
-                angles_deg=None) -> list[RadialCrackSpec]:
-    """``n_cracks`` radial cracks around one axis, evenly spaced from ``start_deg`` (or at ``angles_deg``)."""
+                angles_deg=None, radius_voxels: float = np.inf) -> list[RadialCrackSpec]:
+    """``n_cracks`` radial cracks around one axis through the particle's centre, evenly spaced from
+    ``start_deg`` (or at ``angles_deg``), each cut to ``radius_voxels`` from the centre."""
     a = _unit(axis)
     e1 = _unit(np.cross(a, (0.0, 0.0, 1.0)) if abs(a[2]) < 0.9 else np.cross(a, (0.0, 1.0, 0.0)))
     e2 = np.cross(a, e1)
     angles = angles_deg if angles_deg is not None else start_deg + 360.0 * np.arange(n_cracks) / n_cracks
-    return [RadialCrackSpec(particle, tuple(a), tuple(np.cos(t) * e1 + np.sin(t) * e2), width_voxels)
-            for t in np.radians(angles)]
+    return [RadialCrackSpec(particle, tuple(a), tuple(np.cos(t) * e1 + np.sin(t) * e2), width_voxels,
+                            radius_voxels=radius_voxels) for t in np.radians(angles)]
 
 
 def _unit(v) -> np.ndarray:

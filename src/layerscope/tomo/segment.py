@@ -93,9 +93,7 @@ def particle_labels(solid: np.ndarray, *, close_voxels: int = 2, split: bool = T
                     min_voxels: int = 200) -> np.ndarray:
     """Particle ids (1..n, 0 outside) from the solid mask: closed, holes filled, split by watershed."""
     env = ndi.binary_fill_holes(closed_envelope(solid, close_voxels))
-    filled = fill_tunnels(env, close_voxels)
-    lab, _ = split_envelope(filled, split=split, h_voxels=h_voxels)
-    lab = _drop_shared_tunnels(lab, filled & ~env)
+    lab, _ = split_envelope(env, split=split, h_voxels=h_voxels)
     sizes = np.bincount(lab.ravel())
     keep = sizes >= min_voxels
     keep[0] = False
@@ -111,50 +109,6 @@ def closed_envelope(solid: np.ndarray, close_voxels: int) -> np.ndarray:
     pad = close_voxels + 1
     env = ndi.binary_closing(np.pad(solid, pad), structure=_ball(close_voxels))[pad:-pad, pad:-pad, pad:-pad]
     return env | solid
-
-
-def fill_tunnels(env: np.ndarray, close_voxels: int) -> np.ndarray:
-    """The envelope with its narrow tunnels filled: holes of a z, y or x slice (background enclosed by
-    the slice's envelope) whose inscribed radius (largest 2-D distance to the envelope) is at most
-    ``2 * close_voxels``.
-
-    Radial cracks meeting on a line through a particle leave a dark channel along that line, wider
-    than each crack and open at both ends, that neither the closing nor the 3-D hole filling closes:
-    its distance transform then has a maximum in every wedge and the watershed cut five radial cracks
-    into five particles. Where ``n`` cracks of width ``w`` meet the channel's inscribed radius is about
-    ``w / (2 sin(180 deg / n))``, ``w`` for six; so channels of up to six of the widest cracks the
-    closing bridges (``w = 2 close_voxels``) are filled. The gap enclosed by three touching spheres of
-    radius ``r`` (inscribed radius 0.15 ``r``) is filled as well; :func:`particle_labels` takes such
-    filled voxels that border two particles out again.
-    """
-    if close_voxels <= 0:
-        return env
-    out = env.copy()
-    for axis in range(3):
-        for i in range(env.shape[axis]):
-            sl = np.take(env, i, axis=axis)
-            holes = ndi.binary_fill_holes(sl) & ~sl
-            if not holes.any():
-                continue
-            lab, n = ndi.label(holes)
-            width = ndi.maximum(ndi.distance_transform_edt(holes), lab, np.arange(1, n + 1))
-            fill = np.isin(lab, 1 + np.flatnonzero(np.asarray(width) <= 2 * close_voxels))
-            idx = [slice(None)] * 3
-            idx[axis] = i
-            out[tuple(idx)] |= fill
-    return out
-
-
-def _drop_shared_tunnels(lab: np.ndarray, tunnels: np.ndarray) -> np.ndarray:
-    """Particle ids without the filled tunnels that border two particles (the epoxy between touching ones)."""
-    comp, n = ndi.label(tunnels, structure=np.ones((3, 3, 3)))
-    for i, sl in enumerate(ndi.find_objects(comp), 1):
-        sl = tuple(slice(max(0, s.start - 1), s.stop + 1) for s in sl)
-        m = comp[sl] == i
-        ids = np.unique(lab[sl][ndi.binary_dilation(m, structure=np.ones((3, 3, 3))) & ~m])
-        if len(ids[ids > 0]) > 1:
-            lab[sl][m] = 0
-    return lab
 
 
 def split_envelope(env: np.ndarray, *, split: bool, h_voxels: float) -> tuple[np.ndarray, np.ndarray]:
@@ -263,7 +217,9 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
     Two cracks that cross form one connected dark feature, which is not flat as a whole (an X has
     the principal extents of a ball) and was called a pore. Here planes are taken out one after the
     other (RANSAC: a candidate is a voxel's local plane, :func:`local_normals`; the one with the most
-    voxels within ``tol`` of it and of its orientation wins, refined by least squares; its voxels
+    voxels within ``tol`` of it and of its orientation (local normal within ``min_angle_deg / 2``: a plane
+    halfway between two sheets ``min_angle_deg`` or more apart agrees with neither, so five radial cracks
+    36 deg apart are not read as a few planes each across two of them) wins, refined by least squares; its voxels
     within ``tol`` are taken out), each a sheet by the crack test of :func:`feature_shape`
     (flatness below ``max_flatness``, middle extent at least ``min_sheet_voxels``) holding at least
     ``min_share`` of the voxels. The feature is intersecting sheets when two to ``max_sheets`` such
@@ -304,7 +260,7 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
     rng = np.random.default_rng(seed)
     sample = np.sort(rng.choice(n, min(n, MAX_SAMPLED), replace=False))
     s_pts, s_nrm = coords[sample], local_normals(coords, sample)
-    min_cos = float(np.cos(np.radians(min_angle_deg)))
+    min_cos = float(np.cos(np.radians(min_angle_deg / 2)))
     alive = np.ones(n, dtype=bool)
     planes: list[tuple[np.ndarray, np.ndarray]] = []
     while len(planes) < max_sheets and alive.sum() >= max(30, min_share * n) and alive[sample].sum() >= 3:
