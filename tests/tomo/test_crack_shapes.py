@@ -81,3 +81,14 @@ def test_curved_and_radial_cracks_from_noisy_projections(cracks, n_planes):
     r = analyse(project_phantom(ph.volume, n_angles=120, photons=1e5, pixel_size_nm=50.0, seed=1), TomoOptions())
     assert (len(r.cracks), len(r.pores), len(r.particles)) == (n_planes, 1, 1)
     _check_widths_and_volume(r, ph)
+
+
+def test_a_grain_boundary_crack_is_one_crack_on_its_facet():
+    # One facet of a Voronoi tessellation of 12 grains: a planar polygon, one crack of the grains' bisector normal.
+    from layerscope.tomo.phantom import grain_boundary_cracks
+
+    cracks = grain_boundary_cracks(1, 20, 12, 1, W, seed=0)
+    ph, r = _analyse(cracks)
+    assert (len(r.cracks), len(r.pores), len(r.particles)) == (1, 1, 1)
+    _check_widths_and_volume(r, ph)
+    assert _angle_deg(r.cracks[["normal_z", "normal_y", "normal_x"]].to_numpy()[0], cracks[0].normal) < 5.0

@@ -16,7 +16,8 @@ import pandas as pd
 
 from layerscope.tomo.readers import Projections
 
-__all__ = ["ParticleSpec", "CrackSpec", "CurvedCrackSpec", "WavyCrackSpec", "RadialCrackSpec", "radial_star", "PoreSpec", "Phantom", "build_phantom", "default_phantom", "project_phantom"]
+__all__ = ["ParticleSpec", "CrackSpec", "CurvedCrackSpec", "WavyCrackSpec", "RadialCrackSpec", "radial_star",
+           "GrainBoundaryCrackSpec", "grain_boundary_cracks", "PoreSpec", "Phantom", "build_phantom", "default_phantom", "project_phantom"]
 
 #: Attenuation per voxel of the phases (epoxy also fills cracks and pores, as in an impregnated sample).
 MU_PARTICLE, MU_BINDER, MU_EPOXY = 0.05, 0.012, 0.005
@@ -143,6 +144,50 @@ def radial_star(particle: int, n_cracks: int, width_voxels: float, *, axis=(1.0,
     angles = angles_deg if angles_deg is not None else start_deg + 360.0 * np.arange(n_cracks) / n_cracks
     return [RadialCrackSpec(particle, tuple(a), tuple(np.cos(t) * e1 + np.sin(t) * e2), width_voxels,
                             radius_voxels=radius_voxels) for t in np.radians(angles)]
+
+
+@dataclass(frozen=True)
+class GrainBoundaryCrackSpec:
+    """A crack along one primary-grain boundary: the facet of the Voronoi cells of grains ``pair`` = (i, j)
+    (``grains``: their seed points relative to ``centre + offset``), a slab of ``width_voxels`` around the
+    bisector plane where i and j are the two nearest grains. Truth normal: from grain i to grain j."""
+
+    particle: int
+    grains: tuple[tuple[float, float, float], ...]
+    pair: tuple[int, int]
+    width_voxels: float
+    offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    @property
+    def normal(self) -> np.ndarray:
+        i, j = self.pair
+        return _unit(np.subtract(self.grains[j], self.grains[i]))
+
+    def sheet(self, z, y, x, p0):
+        g = np.asarray(self.grains, float) + np.asarray(p0, float)
+        i, j = self.pair
+        d2 = np.stack([(z - c[0]) ** 2 + (y - c[1]) ** 2 + (x - c[2]) ** 2 for c in g])
+        two = np.argsort(d2, axis=0)[:2]
+        within = ((two[0] == i) & (two[1] == j)) | ((two[0] == j) & (two[1] == i))
+        n, mid = self.normal, 0.5 * (g[i] + g[j])
+        return (z - mid[0]) * n[0] + (y - mid[1]) * n[1] + (x - mid[2]) * n[2], within
+
+
+def grain_boundary_cracks(particle: int, radius_voxels: float, n_grains: int, n_cracks: int, width_voxels: float, *,
+                          seed: int = 0) -> list[GrainBoundaryCrackSpec]:
+    """``n_cracks`` cracks on boundaries of ``n_grains`` random grains (seed points uniform in a ball of
+    ``radius_voxels``): the boundaries between the grains nearest the centre and their nearest neighbours."""
+    rng = np.random.default_rng(seed)
+    pts = rng.normal(size=(n_grains, 3))
+    pts = pts / np.linalg.norm(pts, axis=1, keepdims=True) * radius_voxels * rng.random((n_grains, 1)) ** (1 / 3)
+    order = np.argsort(np.linalg.norm(pts, axis=1))
+    pairs = []
+    for i in order:
+        for j in np.argsort(np.linalg.norm(pts - pts[i], axis=1))[1:3]:
+            if len(pairs) < n_cracks and (min(i, j), max(i, j)) not in pairs:
+                pairs.append((int(min(i, j)), int(max(i, j))))
+    grains = tuple(tuple(float(v) for v in p) for p in pts)
+    return [GrainBoundaryCrackSpec(particle, grains, pr, width_voxels) for pr in pairs]
 
 
 def _unit(v) -> np.ndarray:
