@@ -7,6 +7,8 @@
   ``lattice._window_max`` (the power spectrum's 7 x 7 maxima) is ``maximum_filter(x, size)``;
 * one :func:`layerscope.imaging.lattice.power_spectrum` shared by the check and the column finder gives
   the lattices of the spectra each computed for itself;
+* ``lattice._annulus_medians`` (16-bit radix sort, ring starts from the sorted rings) is the int64 sort and
+  ``np.unique``, and ``lattice._spots`` takes the log power at the spots only, bit for bit;
 * ``find_atom_columns`` of a float32 image (converted to float64 once) equals that of its float64 copy.
 
 Tolerance: none (exact equality of masks, arrays and tables).
@@ -103,3 +105,49 @@ def test_window_max_is_the_maximum_filter(scene):
                 assert np.array_equal(_window_max(a, size), ndimage.maximum_filter(a, size=size, mode=mode)), \
                     (a.shape, size, mode)
         assert np.array_equal(_window_max(a, 4), ndimage.maximum_filter(a, size=4))  # even: SciPy's own
+
+
+
+def _annulus_medians_reference(ring: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``lattice._spots``'s annulus medians as they were computed: a stable int64 sort and ``np.unique``."""
+    order = np.argsort(ring, kind="stable")
+    rsorted, vsorted = ring[order], values[order]
+    uniq, starts = np.unique(rsorted, return_index=True)
+    return uniq, np.array([np.median(v) for v in np.split(vsorted, starts[1:])])
+
+
+def test_annulus_medians_are_those_of_the_int64_sort_and_np_unique(scene):
+    from layerscope.imaging.lattice import _annulus_medians, power_spectrum
+
+    spectrum = power_spectrum(scene, pixel_size_nm=PX)
+    k = spectrum.k
+    gmag = np.hypot(k[None, :], k[:, None])
+    rng = np.random.default_rng(4)
+    for ring, values in ((np.floor(gmag / abs(k[1] - k[0])).astype(np.int64), spectrum.smooth),
+                         (rng.integers(0, 40, 5000), np.round(rng.random(5000), 2)),  # ties in the values
+                         (np.array([3, 3, 0, 7], dtype=np.int64), np.array([1.0, 2.0, 5.0, 4.0]))):
+        for sel in (np.ones(ring.shape, bool), ring < 0.6 * ring.max()):
+            got, want = _annulus_medians(ring[sel], values[sel]), _annulus_medians_reference(ring[sel], values[sel])
+            assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+
+def test_spots_take_the_log_power_at_the_spots_as_of_the_whole_spectrum(scene):
+    """``lattice._spots``'s sub-bin positions from the log power at the spots' bins only: those of the log of
+    the whole spectrum, bit for bit."""
+    from layerscope.imaging.lattice import _spots, power_spectrum
+
+    spectrum = power_spectrum(scene, pixel_size_nm=PX)
+    k = spectrum.k
+    dk = abs(k[1] - k[0])
+    gmag = np.hypot(k[None, :], k[:, None])
+    lp = np.log(np.maximum(spectrum.power, np.finfo(float).tiny))  # the whole log spectrum, as before
+    for g_min, g_max in ((4 * dk, 0.45 / PX), (2 * dk, 0.2 / PX)):
+        g, pw, _ = _spots(spectrum.power, k, k, g_min=g_min, g_max=g_max, smoothed=(spectrum.smooth, spectrum.peaks))
+        iy, ix = np.nonzero(spectrum.peaks & (gmag >= g_min) & (gmag <= g_max))
+        iyc, ixc = np.clip(iy, 1, len(k) - 2), np.clip(ix, 1, len(k) - 2)
+        for axis, (m, c, p) in ((1, (lp[iyc - 1, ixc], lp[iyc, ixc], lp[iyc + 1, ixc])),
+                                (0, (lp[iyc, ixc - 1], lp[iyc, ixc], lp[iyc, ixc + 1]))):
+            den = m - 2 * c + p
+            off = np.where(np.abs(den) > 1e-12, 0.5 * (m - p) / den, 0.0).clip(-0.5, 0.5)
+            assert np.array_equal(g[:, axis], (k[iyc] if axis else k[ixc]) + off * dk)
+        assert np.array_equal(pw, spectrum.smooth[iy, ix]) and len(g) > 10

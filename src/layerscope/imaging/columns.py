@@ -219,16 +219,17 @@ def _block_min(values: np.ndarray, factor: int) -> np.ndarray:
     """Minimum of each factor x factor block, a partial last block's minimum taken over its own pixels:
     ``skimage.measure.block_reduce(values, (factor, factor), np.min, cval=values.max())``, 4x faster
     (strided minima). skimage's default padding with 0 made the last blocks' minima 0 (an image with a
-    detector offset lost the columns of its last rows and columns, docs/validation.md)."""
-    ph, pw = (-values.shape[0]) % factor, (-values.shape[1]) % factor
-    if ph or pw:
-        values = np.pad(values, ((0, ph), (0, pw)), constant_values=float(values.max()))
+    detector offset lost the columns of its last rows and columns, docs/validation.md). The partial
+    blocks are not padded (a copy of the image): offset ``k`` of the last block exists or not, and the
+    image maximum as padding never lowered a minimum."""
     cols = values[:, 0::factor].copy()
     for k in range(1, factor):
-        np.minimum(cols, values[:, k::factor], out=cols)
+        part = values[:, k::factor]
+        np.minimum(cols[:, :part.shape[1]], part, out=cols[:, :part.shape[1]])
     out = cols[0::factor].copy()
     for k in range(1, factor):
-        np.minimum(out, cols[k::factor], out=out)
+        part = cols[k::factor]
+        np.minimum(out[:part.shape[0]], part, out=out[:part.shape[0]])
     return out
 
 
