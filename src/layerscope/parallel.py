@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
@@ -342,28 +341,6 @@ def map_tasks(
                 return list(dask.compute(*tasks, optimize_graph=False, **opts))
 
 
-#: Thread pools of :func:`_thread_map` by (process id, workers), kept for the process as Dask keeps its
-#: threaded scheduler's: a new pool per call gives its threads new malloc arenas, whose fresh pages cost
-#: the 2048² column refinement 0.4 s of system time (82,000 page faults against 21,000 on kept threads).
-_POOLS: dict[tuple[int, int], Any] = {}
-_POOL_LOCK = threading.Lock()
-_POOL_THREADS = "layerscope-pool"
-
-
-def _pool(workers: int) -> tuple[Any, bool]:
-    """A thread pool of ``workers`` threads and whether it is shared (kept); a task that fans out again
-    (on a pool thread) gets a pool of its own, shut down after its call, so it never waits on itself."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    if threading.current_thread().name.startswith(_POOL_THREADS):
-        return ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{_POOL_THREADS}-nested"), False
-    key = (os.getpid(), workers)  # a forked child has none of its parent's threads
-    with _POOL_LOCK:
-        if key not in _POOLS:
-            _POOLS[key] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=_POOL_THREADS)
-        return _POOLS[key], True
-
-
 def _thread_map(func: Callable[..., R], items: list, bar: Any, kwargs: dict[str, Any]) -> list[R]:
     """``func(item, **kwargs)`` of every item on :func:`default_workers` local threads, in input order.
 
@@ -372,10 +349,9 @@ def _thread_map(func: Callable[..., R], items: list, bar: Any, kwargs: dict[str,
     the bar moves as they finish, the first failure to finish is raised and the tasks not yet
     started are cancelled.
     """
-    from concurrent.futures import FIRST_EXCEPTION, wait
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
-    pool, shared = _pool(default_workers())
-    futures = []
+    pool = ThreadPoolExecutor(max_workers=min(default_workers(), len(items)), thread_name_prefix="layerscope")
     try:
         futures = [pool.submit(func, item, **kwargs) for item in items]
         for f in futures:
@@ -386,10 +362,7 @@ def _thread_map(func: Callable[..., R], items: list, bar: Any, kwargs: dict[str,
             raise failed[0].exception()
         return [f.result() for f in futures]
     finally:
-        for f in futures:
-            f.cancel()  # those not started (after a failure or an interrupt); a finished one stays
-        if not shared:
-            pool.shutdown(wait=False, cancel_futures=True)
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def compute(*collections: Any, scheduler: Any = None, progress: bool = False, description: str = "",

@@ -142,20 +142,3 @@ def test_map_tasks_on_local_threads_moves_the_bar_once_per_task(monkeypatch):
     monkeypatch.setattr(parallel, "progress_bar", recording)
     assert parallel.map_tasks(_square_or_fail, range(9), fail_at=-1) == [x * x for x in range(9)]
     assert [(b.total, b.n) for b in bars] == [(9, 9)]
-
-
-def _fan_out_again(x):
-    from layerscope.parallel import map_tasks
-
-    return sum(map_tasks(_square_or_fail, range(x, x + 4), fail_at=-1, progress=False))
-
-
-def test_map_tasks_keeps_its_pool_and_a_task_may_fan_out_again():
-    from layerscope import parallel
-
-    items = list(range(6))
-    want = [sum(y * y for y in range(x, x + 4)) for x in items]
-    assert parallel.map_tasks(_fan_out_again, items, progress=False) == want  # no task waits on its own pool
-    pools = dict(parallel._POOLS)
-    assert parallel.map_tasks(_square_or_fail, items, fail_at=-1) == [x * x for x in items]
-    assert parallel._POOLS == pools and len(pools) == 1  # the same threads again (warm malloc arenas)
