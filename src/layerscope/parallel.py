@@ -1,8 +1,8 @@
 """The one place layerscope talks to Dask.
 
 Per-frame, per-file and per-site work fans out through :func:`map_tasks`; lazy (Dask) collections
-are evaluated through :func:`compute`. By default both run on local threads of this process
-(:func:`map_tasks` on a thread pool of its own, :func:`compute` on Dask's threaded scheduler); given the address of a running ``dask.distributed`` scheduler (``tcp://host:8786``)
+are evaluated through :func:`compute`. By default both run on Dask's local threaded scheduler in
+this process; given the address of a running ``dask.distributed`` scheduler (``tcp://host:8786``)
 they submit the same tasks there. Results come back in input order and equal the in-process run.
 Dask (and tqdm) are imported on first use, so a command that fans nothing out does not pay for them.
 
@@ -304,9 +304,8 @@ def map_tasks(
 ) -> list[R]:
     """Apply ``func(item, **kwargs)`` to every item; results in input order.
 
-    Local threads (the default, ``"threads"``): :func:`default_workers` threads of this process
-    (a thread pool, as Dask's threaded scheduler runs independent tasks, without importing Dask);
-    ``"processes"``, ``"sync"``, a ``dask.distributed`` client or address: through Dask.
+    Local threads (the default, ``"threads"``): Dask's threaded scheduler with :func:`default_workers`
+    threads; a ``dask.distributed`` client or address: its workers.
 
     Parameters
     ----------
@@ -326,9 +325,6 @@ def map_tasks(
     items = list(items)
     if not items:
         return []
-    if _local_threads(scheduler):
-        with progress_bar(len(items), description or getattr(func, "__name__", "tasks"), enabled=progress) as bar:
-            return _thread_map(func, items, bar, kwargs)
     import dask
 
     with scheduler_context(scheduler) as opts:
@@ -339,30 +335,6 @@ def map_tasks(
             tasks = [dask.delayed(func, pure=False)(item, **kwargs) for item in items]
             with _BarCallback(bar, prefix=None):
                 return list(dask.compute(*tasks, optimize_graph=False, **opts))
-
-
-def _thread_map(func: Callable[..., R], items: list, bar: Any, kwargs: dict[str, Any]) -> list[R]:
-    """``func(item, **kwargs)`` of every item on :func:`default_workers` local threads, in input order.
-
-    What Dask's threaded scheduler does with independent tasks, without importing Dask (~0.13 s of
-    CPU in a new process, on the column finder's thread of ``phases``): tasks start in input order,
-    the bar moves as they finish, the first failure to finish is raised and the tasks not yet
-    started are cancelled.
-    """
-    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-
-    pool = ThreadPoolExecutor(max_workers=min(default_workers(), len(items)), thread_name_prefix="layerscope")
-    try:
-        futures = [pool.submit(func, item, **kwargs) for item in items]
-        for f in futures:
-            f.add_done_callback(lambda _f: bar.update(1))
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        failed = [f for f in futures if f in done and not f.cancelled() and f.exception() is not None]
-        if failed:
-            raise failed[0].exception()
-        return [f.result() for f in futures]
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def compute(*collections: Any, scheduler: Any = None, progress: bool = False, description: str = "",

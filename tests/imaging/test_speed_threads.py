@@ -1,8 +1,8 @@
 """Issue 19 speed (2048² ``layerscope phases`` <= 3 s on 2 cores): what a new process imports, and the
 two-thread run of ``analyse`` computes exactly the numbers of the sequential one.
 
-* a new ``phases --no-figures`` process imports neither Dask (the refinement blocks run on a thread
-  pool of :func:`layerscope.parallel.map_tasks`) nor ``distributed`` nor tqdm (no bar outside a terminal) nor Matplotlib, HyperSpy,
+* a new ``phases --no-figures`` process imports neither ``distributed`` (Dask's threaded scheduler
+  is passed as a function) nor tqdm (no bar outside a terminal) nor Matplotlib, HyperSpy,
   RosettaSciIO, torch, scipy.stats or scikit-learn; the CLI's parser and ``layerscope.imaging``
   import nothing heavy, not even importlib.metadata (the version is read on first use);
 * ``analyse`` runs the layered-oxide check (and the provenance) on the calling thread while the
@@ -27,11 +27,11 @@ from layerscope.errors import InputError
 #: --scheduler tcp://; tqdm: bars only on a terminal; Matplotlib and Pillow: figures only;
 #: HyperSpy/RosettaSciIO: only for microscope files; torch: the enhancer only; scipy.stats and
 #: scikit-learn: not used by the analysis, each 0.1-0.3 s CPU to import).
-NOT_FOR_PHASES = ("dask", "distributed", "tqdm", "matplotlib", "PIL", "hyperspy", "rsciio", "torch", "scipy.stats",
+NOT_FOR_PHASES = ("distributed", "tqdm", "matplotlib", "PIL", "hyperspy", "rsciio", "torch", "scipy.stats",
                   "sklearn")
 #: Nothing heavy is imported to parse a command line (``layerscope --help`` stays fast);
 #: importlib.metadata (``layerscope.__version__``, the provenance's library versions) on first use.
-NOT_FOR_CLI = ("numpy", "pandas", "scipy", "importlib.metadata", *NOT_FOR_PHASES)
+NOT_FOR_CLI = ("numpy", "pandas", "scipy", "dask", "importlib.metadata", *NOT_FOR_PHASES)
 
 
 def _modules_after(code: str) -> tuple[list[str], str]:
@@ -127,18 +127,3 @@ def test_map_tasks_keeps_order_and_raises_the_failing_item():
     assert map_tasks(_square_or_fail, items, fail_at=-1, scheduler="sync") == [x * x for x in items]
     with pytest.raises(ValueError, match="item 7"):
         map_tasks(_square_or_fail, items, fail_at=7)
-
-
-def test_map_tasks_on_local_threads_moves_the_bar_once_per_task(monkeypatch):
-    from layerscope import parallel
-
-    bars = []
-    make = parallel.progress_bar
-
-    def recording(*args, **kwargs):
-        bars.append(make(*args, **kwargs))
-        return bars[-1]
-
-    monkeypatch.setattr(parallel, "progress_bar", recording)
-    assert parallel.map_tasks(_square_or_fail, range(9), fail_at=-1) == [x * x for x in range(9)]
-    assert [(b.total, b.n) for b in bars] == [(9, 9)]
