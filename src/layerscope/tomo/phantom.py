@@ -167,6 +167,7 @@ class DrawRanges:
     min_crossing_deg: float = 30.0
     pores_per_particle: tuple[int, int] = (0, 3)
     pore_radius_voxels: tuple[float, float] = (2.0, 5.0)
+    pore_clearance_voxels: float = 2.0
     mu_particle: tuple[float, float] = (0.03, 0.08)
     mu_epoxy: tuple[float, float] = (0.0, 0.01)
     binder_share: float = 0.6
@@ -225,17 +226,20 @@ def _cracks(rng, parts: list[ParticleSpec], r: DrawRanges) -> list[CrackSpec]:
     return out
 
 
-def _pores(rng, parts: list[ParticleSpec], cracks: list[CrackSpec], r: DrawRanges) -> list[PoreSpec]:
-    """Round pores inside their particle, clear of its surface and of its crack planes by a voxel or more."""
+def _pores(rng, parts: list[ParticleSpec], cracks: list[CrackSpec], size: int, r: DrawRanges) -> list[PoreSpec]:
+    """Round pores inside their particle and the volume, clear of the particle surface and of its crack
+    planes by ``pore_clearance_voxels`` of solid (a thinner wall is below the resolution of the analysis)."""
     out: list[PoreSpec] = []
     for i, p in enumerate(parts, 1):
         mine = [c for c in cracks if c.particle == i]
         for _ in range(rng.integers(r.pores_per_particle[0], r.pores_per_particle[1] + 1)):
             for _try in range(50):
                 pr = rng.uniform(*r.pore_radius_voxels)
-                off = _unit(rng) * rng.uniform(0, max(np.min(p.radii) - pr - 2.0, 0.0))
-                clear = all(abs((off - np.asarray(c.offset)) @ np.asarray(c.normal)) > pr + c.width_voxels / 2 + 1.0
-                            for c in mine)
+                gap = r.pore_clearance_voxels
+                off = _unit(rng) * rng.uniform(0, max(np.min(p.radii) - pr - gap, 0.0))
+                at = np.asarray(p.centre) + off
+                clear = all(abs((off - np.asarray(c.offset)) @ np.asarray(c.normal)) > pr + c.width_voxels / 2 + gap
+                            for c in mine) and bool(np.all((at >= pr + gap) & (at <= size - 1 - pr - gap)))
                 if clear:
                     out.append(PoreSpec(i, round(float(pr), 2), tuple(off.round(2))))
                     break
@@ -255,7 +259,7 @@ def random_phantom(seed: int, ranges: DrawRanges = DrawRanges(), size: int | Non
     size = int(size or rng.choice(ranges.sizes))
     parts = _particles(rng, size, ranges)
     cracks = _cracks(rng, parts, ranges)
-    pores = _pores(rng, parts, cracks, ranges)
+    pores = _pores(rng, parts, cracks, size, ranges)
     binder = 2.0 if rng.random() < ranges.binder_share else 0.0
     ph = build_phantom((size,) * 3, parts, cracks, pores, binder_voxels=binder, seed=seed)
     small = [k for k, row in enumerate(ph.crack_truth.itertuples()) if row.volume_voxels < np.pi * 4 * row.width_voxels ** 3]
