@@ -49,8 +49,15 @@ def _particle_scores(res, ph: Phantom) -> tuple[dict, dict[int, int]]:
                for r in res.particles.itertuples()}
     n_truth = len(ph.truth)
     one_to_one = sorted(mapping.values()) == list(range(1, n_truth + 1))
+    hits = np.bincount(list(mapping.values()), minlength=n_truth + 1)[1:] if mapping else np.zeros(n_truth, int)
+    merged = 0
+    for tid in range(1, n_truth + 1):  # a truth particle that covers no result particle: merged into one, or missed
+        if hits[tid - 1] == 0:
+            merged += int(_majority(ph.particles, res.particle_labels, tid) > 0)
     return {"n_particles_truth": n_truth, "n_particles_found": len(res.particles),
-            "particles_exact": int(len(res.particles) == n_truth and one_to_one)}, mapping
+            "particles_exact": int(len(res.particles) == n_truth and one_to_one),
+            "particles_split": int((hits > 1).sum()), "particles_merged": merged,
+            "particles_missed": int((hits == 0).sum()) - merged}, mapping
 
 
 def _per_particle(res, ph: Phantom, mapping: dict[int, int]) -> dict:
@@ -97,11 +104,29 @@ def _sheet_scores(res, ph: Phantom) -> dict:
         angles.append(_angle_deg(normal, ct.loc[best, ["normal_z", "normal_y", "normal_x"]].to_numpy(float)))
         widths.append(c.width_mean_nm / res.voxel_size_nm - ct.loc[best, "width_voxels"])
     worst = float(widths[int(np.argmax(np.abs(widths)))]) if widths else float("nan")
-    return {"n_cracks_truth": len(ph.crack_truth), "n_cracks_found": len(res.cracks),
+    return {"n_cracks_truth": len(ph.crack_truth), "n_cracks_found": len(res.cracks), **_missed(res, ph, matched),
+            "cracks_split": len(widths) - len(matched),
             "cracks_exact": int(len(res.cracks) == len(ph.crack_truth)), "cracks_missed": len(ph.crack_truth) - len(matched),
             "cracks_false": false, "width_err_max_voxels": worst,
             "width_err_mean_voxels": float(np.mean(widths)) if widths else float("nan"),
             "angle_err_max_deg": float(max(angles)) if angles else float("nan")}
+
+
+def _missed(res, ph: Phantom, matched: set) -> dict:
+    """Why truth cracks matched by no sheet were missed: under half of their voxels in any dark feature
+    (not segmented), their feature called a pore, or their feature a crack whose sheets all went to
+    another truth crack (a crossing sheet not separated)."""
+    out = {"missed_unsegmented": 0, "missed_as_pore": 0, "missed_in_crossing": 0}
+    for tid in range(1, len(ph.crack_truth) + 1):
+        if tid in matched:
+            continue
+        m = ph.cracks == tid
+        fid = _majority(ph.cracks, res.feature_labels, tid)
+        if not m.any() or fid == 0 or (res.feature_labels[m] == fid).mean() < 0.5:
+            out["missed_unsegmented"] += 1
+        else:
+            out["missed_as_pore" if res.feature_kind.get(fid) == "pore" else "missed_in_crossing"] += 1
+    return out
 
 
 def score_draw(res, ph: Phantom) -> dict[str, Any]:
