@@ -48,7 +48,7 @@ def _line(row: dict) -> str:
             f"({row['seconds']:.1f} s)")
 
 
-def run(seeds: range, jobs: int) -> pd.DataFrame:
+def run(seeds: range, jobs: int, out: Path | None = None) -> pd.DataFrame:
     from layerscope.tomo.scoring import run_draw
 
     rows = []
@@ -56,6 +56,8 @@ def run(seeds: range, jobs: int) -> pd.DataFrame:
         for row in pool.map(run_draw, seeds):
             print(_line(row), flush=True)
             rows.append(row)
+            if out is not None:  # rows so far, so that an interrupted run keeps its draws
+                pd.DataFrame(rows).to_csv(out, index=False)
     return pd.DataFrame(rows)
 
 
@@ -78,6 +80,23 @@ def _stats(values: pd.Series) -> str:
     return " | ".join(f"{np.percentile(v, q):+.3g}" for q in (50, 5, 95))
 
 
+CAUSES = ["particles_split", "particles_merged", "particles_missed", "missed_not_dark", "missed_outside_envelope",
+          "missed_dropped", "missed_as_pore", "missed_in_crossing", "cracks_split", "cracks_false", "pores_as_cracks"]
+
+
+def _causes(r) -> str:
+    got = [f"{c} {int(getattr(r, c))}" for c in CAUSES if getattr(r, c, 0) and getattr(r, c) > 0]
+    return f" ({', '.join(got)})" if got else ""
+
+
+def _cause_table(ok: pd.DataFrame) -> list[str]:
+    lines = ["", "| cause | draws | count |", "|---|---|---|"]
+    for c in CAUSES:
+        v = ok[c].fillna(0)
+        lines.append(f"| {c} | {int((v > 0).sum())} | {int(v.sum())} |")
+    return lines
+
+
 def summary(df: pd.DataFrame) -> str:
     from layerscope.tomo.scoring import TARGETS, meets
 
@@ -92,13 +111,14 @@ def summary(df: pd.DataFrame) -> str:
         lines.append(f"| {name} | {'=' if kind == 'eq' else '<= '}{limit} | {len(met)} | {share} | {_stats(ok[name])} |")
     for name in INFO:
         lines.append(f"| {name} | – | {int(ok[name].notna().sum())} | – | {_stats(ok[name])} |")
+    lines += _cause_table(ok)
     lines += ["", "Failing draws (seed: what failed):"]
     for r in ok.itertuples():
         bad = [n for n in TARGETS if meets(getattr(r, n), n) is False]
         if bad:
             lines.append(f"- {r.seed} ({r.size}^3 {'proj' if r.projected else 'grey'}, noise {r.noise:.2f}): "
                          f"{', '.join(bad)}; particles {r.n_particles_found}/{r.n_particles_truth}, cracks "
-                         f"{r.n_cracks_found}/{r.n_cracks_truth} (missed {r.cracks_missed}, false {r.cracks_false})")
+                         f"{r.n_cracks_found}/{r.n_cracks_truth}{_causes(r)}")
     return "\n".join(lines)
 
 
@@ -113,8 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_csv:
         df = pd.read_csv(args.out)
     else:
-        df = run(parse_seeds(args.seeds), args.jobs)
         args.out.parent.mkdir(parents=True, exist_ok=True)
+        df = run(parse_seeds(args.seeds), args.jobs, args.out)
         df.to_csv(args.out, index=False)
     text = summary(df)
     print(text)

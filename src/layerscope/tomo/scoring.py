@@ -113,17 +113,29 @@ def _sheet_scores(res, ph: Phantom) -> dict:
 
 
 def _missed(res, ph: Phantom, matched: set) -> dict:
-    """Why truth cracks matched by no sheet were missed: under half of their voxels in any dark feature
-    (not segmented), their feature called a pore, or their feature a crack whose sheets all went to
-    another truth crack (a crossing sheet not separated)."""
-    out = {"missed_unsegmented": 0, "missed_as_pore": 0, "missed_in_crossing": 0}
+    """Why truth cracks matched by no sheet were missed. Under half of their voxels in one dark feature:
+    under half of them below the solid threshold (``not_dark``), or outside the particle envelopes
+    (``outside_envelope``), or dark inside an envelope but in no feature kept (``dropped``: a feature
+    shared by two particles or a surface dent is dropped). Otherwise their feature was called a pore
+    (``as_pore``) or is a crack whose sheets all went to another truth crack (``in_crossing``)."""
+    from layerscope.tomo.segment import solid_mask
+
+    out = {"missed_not_dark": 0, "missed_outside_envelope": 0, "missed_dropped": 0, "missed_as_pore": 0,
+           "missed_in_crossing": 0}
+    solid = None
     for tid in range(1, len(ph.crack_truth) + 1):
         if tid in matched:
             continue
         m = ph.cracks == tid
         fid = _majority(ph.cracks, res.feature_labels, tid)
         if not m.any() or fid == 0 or (res.feature_labels[m] == fid).mean() < 0.5:
-            out["missed_unsegmented"] += 1
+            if solid is None:
+                solid = solid_mask(res.volume, smooth_voxels=0.0 if res.is_labels else res.options.smooth_voxels,
+                                   threshold=res.options.threshold, particle_label=res.options.particle_label)[0]
+            dark = m & ~solid
+            key = ("not_dark" if dark.sum() < 0.5 * m.sum() else
+                   "outside_envelope" if (res.particle_labels[dark] > 0).mean() < 0.5 else "dropped")
+            out["missed_" + key] += 1
         else:
             out["missed_as_pore" if res.feature_kind.get(fid) == "pore" else "missed_in_crossing"] += 1
     return out
