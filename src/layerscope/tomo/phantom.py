@@ -251,10 +251,12 @@ def random_phantom(seed: int, ranges: DrawRanges = DrawRanges(), size: int | Non
 
     Cracks whose voxelised sheet is smaller than a disc of twice its width in radius (cut away by the
     particle surface, a neighbour or the volume border) are left out of the draw, so that every crack of
-    the truth is a sheet. The grey levels are drawn; ``specs["draw"]`` holds the scalar parameters,
+    the truth is a sheet; so are pores cut by a neighbouring particle or within 2 voxels of one. The grey levels are drawn; ``specs["draw"]`` holds the scalar parameters,
     among them ``projected`` (reconstruct from noisy projections) with ``photons`` and ``n_angles``, or
     ``noise`` and ``blur_voxels`` for a grey volume (both applied by :func:`draw_volume`).
     """
+    from scipy import ndimage as ndi
+
     rng = np.random.default_rng(seed)
     size = int(size or rng.choice(ranges.sizes))
     parts = _particles(rng, size, ranges)
@@ -263,15 +265,18 @@ def random_phantom(seed: int, ranges: DrawRanges = DrawRanges(), size: int | Non
     binder = 2.0 if rng.random() < ranges.binder_share else 0.0
     ph = build_phantom((size,) * 3, parts, cracks, pores, binder_voxels=binder, seed=seed)
     small = [k for k, row in enumerate(ph.crack_truth.itertuples()) if row.volume_voxels < np.pi * 4 * row.width_voxels ** 3]
-    if small:
+    cut = [k for k, p in enumerate(pores) if (ph.pores == k + 1).sum() < 0.8 * 4 / 3 * np.pi * p.radius_voxels ** 3
+           or (ndi.binary_dilation(ph.pores == k + 1, iterations=2) & (ph.particles != p.particle)).any()]
+    if small or cut:  # cut by a neighbour (overlaps go to the nearer centre) or the volume border
         cracks = [c for k, c in enumerate(cracks) if k not in small]
+        pores = [p for k, p in enumerate(pores) if k not in cut]
         ph = build_phantom((size,) * 3, parts, cracks, pores, binder_voxels=binder, seed=seed)
     mu_p, mu_e = rng.uniform(*ranges.mu_particle), rng.uniform(*ranges.mu_epoxy)
     mu_b = mu_e + rng.uniform(0.1, 0.4) * (mu_p - mu_e)
     vol = np.where(ph.volume == MU_PARTICLE, mu_p, np.where(ph.volume == MU_BINDER, mu_b, mu_e)).astype(np.float32)
     ph.volume = vol
     ph.specs["draw"] = {"seed": seed, "size": size, "n_particles": len(parts), "n_cracks": len(cracks),
-                        "n_pores": len(pores), "cracks_dropped": len(small), "binder": binder > 0,
+                        "n_pores": len(pores), "cracks_dropped": len(small), "pores_dropped": len(cut), "binder": binder > 0,
                         "mu_particle": mu_p, "mu_epoxy": mu_e, "mu_binder": mu_b,
                         "projected": bool(rng.random() < ranges.projected_share),
                         "photons": float(np.exp(rng.uniform(*np.log(ranges.photons)))),
