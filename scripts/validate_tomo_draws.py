@@ -97,10 +97,33 @@ def _cause_table(ok: pd.DataFrame) -> list[str]:
     return lines
 
 
+def _shares(df: pd.DataFrame) -> list[str]:
+    from layerscope.tomo.scoring import TARGETS, meets
+
+    out = []
+    for name in TARGETS:
+        met = [m for m in (meets(v, name) for v in df[name]) if m is not None]
+        out.append(f"{np.mean(met):.2f} ({len(met)})" if met else "–")
+    return out
+
+
+def _breakdown(ok: pd.DataFrame) -> list[str]:
+    """Shares by input kind and by size, and the crack numbers where the crack counts are exact."""
+    from layerscope.tomo.scoring import TARGETS
+
+    groups = {"grey volume": ok[~ok["projected"].astype(bool)], "from projections": ok[ok["projected"].astype(bool)],
+              "64-96^3": ok[ok["size"] <= 96], "112-128^3": ok[ok["size"] > 96],
+              "crack counts exact per particle": ok[ok["cracks_exact_per_particle"] == 1]}
+    lines = ["", "| draws | n | " + " | ".join(TARGETS) + " |", "|---|---|" + "---|" * len(TARGETS)]
+    for name, g in groups.items():
+        lines.append(f"| {name} | {len(g)} | " + " | ".join(_shares(g)) + " |")
+    return lines
+
+
 def summary(df: pd.DataFrame) -> str:
     from layerscope.tomo.scoring import TARGETS, meets
 
-    ok = df[df["error"].fillna("") == ""] if "error" in df else df
+    ok = df[df["error"].isna() | (df["error"].astype(str) == "")] if "error" in df else df
     lines = [f"{len(df)} draws (seeds {df['seed'].min()}-{df['seed'].max()}), {len(df) - len(ok)} refused or crashed",
              "", "| score | target | draws scored | share meeting | median | 5th pct | 95th pct |",
              "|---|---|---|---|---|---|---|"]
@@ -111,6 +134,7 @@ def summary(df: pd.DataFrame) -> str:
         lines.append(f"| {name} | {'=' if kind == 'eq' else '<= '}{limit} | {len(met)} | {share} | {_stats(ok[name])} |")
     for name in INFO:
         lines.append(f"| {name} | – | {int(ok[name].notna().sum())} | – | {_stats(ok[name])} |")
+    lines += _breakdown(ok)
     lines += _cause_table(ok)
     lines += ["", "Failing draws (seed: what failed):"]
     for r in ok.itertuples():

@@ -42,8 +42,8 @@ def test_draws_keep_their_ranges(seed):
 @pytest.mark.parametrize("seed, projected", [(24, True), (33, False), (37, False), (38, True)])
 def test_fixed_draws_meet_issue_20_targets(seed, projected):
     """Four 64^3 draws: 3 particles / 4 cracks / 1 pore reconstructed from projections; 6 particles
-    (touching) / 6 cracks (3 through-going) / 3 pores as a grey volume; one particle with two crossing
-    through-going cracks and a pore; 2 particles / 2 cracks / 2 pores from projections. Particle and crack
+    (touching) / 6 cracks (3 through-going, 3 crossing in one particle) / 3 pores as a grey volume; one
+    particle with two crossing through-going cracks and a pore; 2 particles / 2 cracks / 2 pores from projections. Particle and crack
     counts exact (per particle too, crossing cracks one per plane), no pore called a crack, crack volume
     fraction within 10 % relative per cracked particle, mean width within 1 voxel of the truth."""
     row = run_draw(seed, size=64)
