@@ -17,7 +17,8 @@ import pandas as pd
 from layerscope.tomo.readers import Projections
 
 __all__ = ["ParticleSpec", "CrackSpec", "CurvedCrackSpec", "WavyCrackSpec", "RadialCrackSpec", "radial_star",
-           "GrainBoundaryCrackSpec", "grain_boundary_cracks", "PoreSpec", "Phantom", "build_phantom", "default_phantom", "project_phantom"]
+           "GrainBoundaryCrackSpec", "grain_boundary_cracks", "PoreSpec", "Phantom", "DrawRanges", "build_phantom",
+           "default_phantom", "random_phantom", "draw_volume", "project_phantom"]
 
 #: Attenuation per voxel of the phases (epoxy also fills cracks and pores, as in an impregnated sample).
 MU_PARTICLE, MU_BINDER, MU_EPOXY = 0.05, 0.012, 0.005
@@ -299,6 +300,160 @@ def default_phantom(size: int = 64, seed: int = 0) -> Phantom:
     pores = [PoreSpec(1, 2.5 * s, (0.0, -7.0 * s, -7.0 * s)), PoreSpec(2, 3.0 * s, (-4.0 * s, 3.0 * s, 2.0 * s)),
              PoreSpec(3, 2.5 * s, (0.0, 0.0, 8.0 * s))]
     return build_phantom((size, size, size), parts, cracks, pores, seed=seed)
+
+
+@dataclass(frozen=True)
+class DrawRanges:
+    """Ranges of :func:`random_phantom` (voxels unless named otherwise; attenuation per voxel for ``mu_*``)."""
+
+    sizes: tuple[int, ...] = (64, 80, 96, 112, 128)
+    n_particles: tuple[int, int] = (1, 6)
+    radius_voxels: tuple[float, float] = (10.0, 30.0)
+    ellipsoid_share: float = 0.4
+    aspect: tuple[float, float] = (0.7, 1.3)
+    edge_share: float = 0.2
+    #: centre distance of two particles at least this times the sum of their mean semi-axes (< 1: a little overlap)
+    min_gap: float = 0.92
+    cracks_per_particle: tuple[int, int] = (0, 3)
+    crack_width_voxels: tuple[float, float] = (2.0, 4.0)
+    through_share: float = 0.35
+    #: smallest angle (deg) between two crack planes of one particle (crossing ones cross at least at this)
+    min_crossing_deg: float = 30.0
+    pores_per_particle: tuple[int, int] = (0, 3)
+    pore_radius_voxels: tuple[float, float] = (2.0, 5.0)
+    pore_clearance_voxels: float = 2.0
+    mu_particle: tuple[float, float] = (0.03, 0.08)
+    mu_epoxy: tuple[float, float] = (0.0, 0.01)
+    binder_share: float = 0.6
+    #: grey volumes: Gaussian noise sigma (times the particle-epoxy contrast) and blur sigma (voxels)
+    noise: tuple[float, float] = (0.0, 0.3)
+    blur_voxels: tuple[float, float] = (0.0, 0.7)
+    #: share of draws reconstructed from projections, their photons per open-beam pixel and numbers of angles
+    projected_share: float = 0.4
+    photons: tuple[float, float] = (5e3, 1e5)
+    n_angles: tuple[int, int] = (90, 240)
+
+
+def _unit(rng) -> np.ndarray:
+    v = rng.standard_normal(3)
+    return v / np.linalg.norm(v)
+
+
+def _particles(rng, size: int, r: DrawRanges) -> list[ParticleSpec]:
+    """1-6 spheres/ellipsoids, non-overlapping beyond ``min_gap``, some cut by the volume border."""
+    out: list[ParticleSpec] = []
+    for _ in range(rng.integers(r.n_particles[0], r.n_particles[1] + 1)):
+        for _try in range(200):
+            base = rng.uniform(r.radius_voxels[0], min(r.radius_voxels[1], 0.3 * size))
+            ax = (base * rng.uniform(*r.aspect, 3)).clip(*r.radius_voxels) if rng.random() < r.ellipsoid_share else np.full(3, base)
+            at_edge = rng.random() < r.edge_share
+            lo = np.zeros(3) if at_edge else ax + 2.0
+            c = rng.uniform(lo, size - 1 - lo)
+            if at_edge:  # the centre inside, within 0.3-0.8 semi-axes of one face: the particle is cut
+                k = rng.integers(3)
+                c[k] = rng.uniform(0.3, 0.8) * ax[k]
+                c[k] = c[k] if rng.random() < 0.5 else size - 1 - c[k]
+            if all(np.linalg.norm(c - np.asarray(p.centre)) >= r.min_gap * (ax.mean() + np.mean(p.radii)) for p in out):
+                out.append(ParticleSpec(tuple(c.round(2)), tuple(ax.round(2))))
+                break
+    return out
+
+
+def _cracks(rng, parts: list[ParticleSpec], r: DrawRanges) -> list[CrackSpec]:
+    out: list[CrackSpec] = []
+    for i, p in enumerate(parts, 1):
+        normals: list[np.ndarray] = []
+        rad = float(np.min(p.radii))
+        for _ in range(rng.integers(r.cracks_per_particle[0], r.cracks_per_particle[1] + 1)):
+            for _try in range(50):
+                n = _unit(rng)
+                if all(np.degrees(np.arccos(min(1.0, abs(n @ m)))) >= r.min_crossing_deg for m in normals):
+                    break
+            else:
+                continue
+            w = rng.uniform(*r.crack_width_voxels)
+            off = _unit(rng) * rng.uniform(0, 0.4 * rad)
+            # a disc from a third of the particle (at least 2.5 widths across: a sheet, not a void) or through-going
+            disc = np.inf if rng.random() < r.through_share else rng.uniform(max(rad / 3, 2.5 * w), rad)
+            normals.append(n)
+            out.append(CrackSpec(i, tuple(n.round(4)), round(float(w), 2), tuple(off.round(2)), float(np.round(disc, 2))))
+    return out
+
+
+def _pores(rng, parts: list[ParticleSpec], cracks: list[CrackSpec], size: int, r: DrawRanges) -> list[PoreSpec]:
+    """Round pores inside their particle and the volume, clear of the particle surface and of its crack
+    planes by ``pore_clearance_voxels`` of solid (a thinner wall is below the resolution of the analysis)."""
+    out: list[PoreSpec] = []
+    for i, p in enumerate(parts, 1):
+        mine = [c for c in cracks if c.particle == i]
+        for _ in range(rng.integers(r.pores_per_particle[0], r.pores_per_particle[1] + 1)):
+            for _try in range(50):
+                pr = rng.uniform(*r.pore_radius_voxels)
+                gap = r.pore_clearance_voxels
+                off = _unit(rng) * rng.uniform(0, max(np.min(p.radii) - pr - gap, 0.0))
+                at = np.asarray(p.centre) + off
+                clear = all(abs((off - np.asarray(c.offset)) @ np.asarray(c.normal)) > pr + c.width_voxels / 2 + gap
+                            for c in mine) and bool(np.all((at >= pr + gap) & (at <= size - 1 - pr - gap)))
+                if clear:
+                    out.append(PoreSpec(i, round(float(pr), 2), tuple(off.round(2))))
+                    break
+    return out
+
+
+def random_phantom(seed: int, ranges: DrawRanges = DrawRanges(), size: int | None = None) -> Phantom:
+    """One random draw of particles, cracks and pores (ranges in :class:`DrawRanges`) with its truth.
+
+    Cracks whose voxelised sheet is smaller than a disc of twice its width in radius (cut away by the
+    particle surface, a neighbour or the volume border) are left out of the draw, so that every crack of
+    the truth is a sheet; so are pores cut by a neighbouring particle or within 2 voxels of one. The grey levels are drawn; ``specs["draw"]`` holds the scalar parameters,
+    among them ``projected`` (reconstruct from noisy projections) with ``photons`` and ``n_angles``, or
+    ``noise`` and ``blur_voxels`` for a grey volume (both applied by :func:`draw_volume`).
+    """
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(seed)
+    size = int(size or rng.choice(ranges.sizes))
+    parts = _particles(rng, size, ranges)
+    cracks = _cracks(rng, parts, ranges)
+    pores = _pores(rng, parts, cracks, size, ranges)
+    binder = 2.0 if rng.random() < ranges.binder_share else 0.0
+    ph = build_phantom((size,) * 3, parts, cracks, pores, binder_voxels=binder, seed=seed)
+    small = [k for k, row in enumerate(ph.crack_truth.itertuples()) if row.volume_voxels < np.pi * 4 * row.width_voxels ** 3]
+    cut = [k for k, p in enumerate(pores) if (ph.pores == k + 1).sum() < 0.8 * 4 / 3 * np.pi * p.radius_voxels ** 3
+           or (ndi.binary_dilation(ph.pores == k + 1, iterations=2) & (ph.particles != p.particle)).any()]
+    if small or cut:  # cut by a neighbour (overlaps go to the nearer centre) or the volume border
+        cracks = [c for k, c in enumerate(cracks) if k not in small]
+        pores = [p for k, p in enumerate(pores) if k not in cut]
+        ph = build_phantom((size,) * 3, parts, cracks, pores, binder_voxels=binder, seed=seed)
+    mu_p, mu_e = rng.uniform(*ranges.mu_particle), rng.uniform(*ranges.mu_epoxy)
+    mu_b = mu_e + rng.uniform(0.1, 0.4) * (mu_p - mu_e)
+    vol = np.where(ph.volume == MU_PARTICLE, mu_p, np.where(ph.volume == MU_BINDER, mu_b, mu_e)).astype(np.float32)
+    ph.volume = vol
+    ph.specs["draw"] = {"seed": seed, "size": size, "n_particles": len(parts), "n_cracks": len(cracks),
+                        "n_pores": len(pores), "cracks_dropped": len(small), "pores_dropped": len(cut), "binder": binder > 0,
+                        "mu_particle": mu_p, "mu_epoxy": mu_e, "mu_binder": mu_b,
+                        "projected": bool(rng.random() < ranges.projected_share),
+                        "photons": float(np.exp(rng.uniform(*np.log(ranges.photons)))),
+                        "n_angles": int(rng.integers(ranges.n_angles[0], ranges.n_angles[1] + 1)),
+                        "noise": float(rng.uniform(*ranges.noise)), "blur_voxels": float(rng.uniform(*ranges.blur_voxels))}
+    return ph
+
+
+def draw_volume(ph: Phantom, voxel_size_nm: float = 50.0):
+    """What a random draw's analysis gets: noisy projections (``specs["draw"]["projected"]``) or the grey
+    volume blurred and with Gaussian noise (``noise`` x the particle-epoxy contrast), deterministic per seed."""
+    from scipy import ndimage as ndi
+
+    from layerscope.tomo.readers import Volume
+
+    d = ph.specs["draw"]
+    if d["projected"]:
+        return project_phantom(ph.volume, n_angles=d["n_angles"], photons=d["photons"], seed=d["seed"] + 1,
+                               pixel_size_nm=voxel_size_nm)
+    rng = np.random.default_rng(d["seed"] + 2)
+    vol = ndi.gaussian_filter(ph.volume, d["blur_voxels"]) if d["blur_voxels"] > 0 else ph.volume.copy()
+    vol += (d["noise"] * (d["mu_particle"] - d["mu_epoxy"]) * rng.standard_normal(vol.shape)).astype(np.float32)
+    return Volume(vol.astype(np.float32), voxel_size_nm, labels=False)
 
 
 def project_phantom(volume: np.ndarray, *, n_angles: int = 120, photons: float = 2e4, dark_counts: float = 100.0,

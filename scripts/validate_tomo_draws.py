@@ -1,0 +1,171 @@
+#!/usr/bin/env python
+"""Score ``layerscope tomo`` on random phantom draws (issue 20 item 5): one CSV row per draw, a summary.
+
+Each seed is one draw of :func:`layerscope.tomo.phantom.random_phantom` (1-6 spheres/ellipsoids, 0-3
+planar cracks and 0-3 pores per particle, grey levels, binder or none, 64^3-128^3; ranges in
+:class:`~layerscope.tomo.phantom.DrawRanges`), analysed as a noisy blurred grey volume or reconstructed
+from noisy projections, and scored by :func:`layerscope.tomo.scoring.run_draw`. Seeds 0-49 are the
+tuning range, 1000-1099 the held-out report range (docs/validation.md)::
+
+    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python scripts/validate_tomo_draws.py --seeds 1000:1100 --jobs 2 \\
+        --out docs/data/tomo_draws_1000_1099.csv
+
+``--seeds A:B`` is the half-open range A..B-1. The summary (share of draws meeting each target,
+median, 5th and 95th percentile of each score, the failing draws with their causes) is printed and,
+with ``--summary``, written as Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+#: Reported beside the targets (median / 5th / 95th percentile).
+INFO = ["cvf_total_rel_err", "width_err_mean_voxels", "angle_err_max_deg", "cracks_missed", "cracks_false", "seconds"]
+
+
+def parse_seeds(text: str) -> range:
+    try:
+        a, b = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise SystemExit(f"--seeds {text!r}: give a half-open range A:B of integers, e.g. 1000:1100") from None
+    if b <= a:
+        raise SystemExit(f"--seeds {text!r}: B must be larger than A")
+    return range(a, b)
+
+
+def _line(row: dict) -> str:
+    if row.get("error"):
+        return f"seed {row['seed']}: ERROR {row['error']}"
+    return (f"seed {row['seed']}: {row['size']}^3 {'proj' if row['projected'] else 'grey'} particles "
+            f"{row['n_particles_found']}/{row['n_particles_truth']} cracks {row['n_cracks_found']}/{row['n_cracks_truth']} "
+            f"pores->cracks {row['pores_as_cracks']} cvf {row['cvf_rel_err_max']:+.3f} width {row['width_err_max_voxels']:+.2f} "
+            f"({row['seconds']:.1f} s)")
+
+
+def run(seeds: range, jobs: int, out: Path | None = None) -> pd.DataFrame:
+    from layerscope.tomo.scoring import run_draw
+
+    rows = []
+    with ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else _Serial() as pool:
+        for row in pool.map(run_draw, seeds):
+            print(_line(row), flush=True)
+            rows.append(row)
+            if out is not None:  # rows so far, so that an interrupted run keeps its draws
+                pd.DataFrame(rows).to_csv(out, index=False)
+    return pd.DataFrame(rows)
+
+
+class _Serial:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    @staticmethod
+    def map(fn, it):
+        return map(fn, it)
+
+
+def _stats(values: pd.Series) -> str:
+    v = values.dropna().astype(float)
+    if not len(v):
+        return "– | – | –"
+    return " | ".join(f"{np.percentile(v, q):+.3g}" for q in (50, 5, 95))
+
+
+CAUSES = ["particles_split", "particles_merged", "particles_missed", "missed_not_dark", "missed_outside_envelope",
+          "missed_dropped", "missed_as_pore", "missed_in_crossing", "cracks_split", "cracks_false", "pores_as_cracks"]
+
+
+def _causes(r) -> str:
+    got = [f"{c} {int(getattr(r, c))}" for c in CAUSES if getattr(r, c, 0) and getattr(r, c) > 0]
+    return f" ({', '.join(got)})" if got else ""
+
+
+def _cause_table(ok: pd.DataFrame) -> list[str]:
+    lines = ["", "| cause | draws | count |", "|---|---|---|"]
+    for c in CAUSES:
+        v = ok[c].fillna(0)
+        lines.append(f"| {c} | {int((v > 0).sum())} | {int(v.sum())} |")
+    return lines
+
+
+def _shares(df: pd.DataFrame) -> list[str]:
+    from layerscope.tomo.scoring import TARGETS, meets
+
+    out = []
+    for name in TARGETS:
+        met = [m for m in (meets(v, name) for v in df[name]) if m is not None]
+        out.append(f"{np.mean(met):.2f} ({len(met)})" if met else "–")
+    return out
+
+
+def _breakdown(ok: pd.DataFrame) -> list[str]:
+    """Shares by input kind and by size, and the crack numbers where the crack counts are exact."""
+    from layerscope.tomo.scoring import TARGETS
+
+    groups = {"grey volume": ok[~ok["projected"].astype(bool)], "from projections": ok[ok["projected"].astype(bool)],
+              "64-96^3": ok[ok["size"] <= 96], "112-128^3": ok[ok["size"] > 96],
+              "crack counts exact per particle": ok[ok["cracks_exact_per_particle"] == 1]}
+    lines = ["", "| draws | n | " + " | ".join(TARGETS) + " |", "|---|---|" + "---|" * len(TARGETS)]
+    for name, g in groups.items():
+        lines.append(f"| {name} | {len(g)} | " + " | ".join(_shares(g)) + " |")
+    return lines
+
+
+def summary(df: pd.DataFrame) -> str:
+    from layerscope.tomo.scoring import TARGETS, meets
+
+    ok = df[df["error"].isna() | (df["error"].astype(str) == "")] if "error" in df else df
+    lines = [f"{len(df)} draws (seeds {df['seed'].min()}-{df['seed'].max()}), {len(df) - len(ok)} refused or crashed",
+             "", "| score | target | draws scored | share meeting | median | 5th pct | 95th pct |",
+             "|---|---|---|---|---|---|---|"]
+    for name, (limit, kind) in TARGETS.items():
+        met = [meets(v, name) for v in ok[name]]
+        met = [m for m in met if m is not None]
+        share = f"{np.mean(met):.2f}" if met else "–"
+        lines.append(f"| {name} | {'=' if kind == 'eq' else '<= '}{limit} | {len(met)} | {share} | {_stats(ok[name])} |")
+    for name in INFO:
+        lines.append(f"| {name} | – | {int(ok[name].notna().sum())} | – | {_stats(ok[name])} |")
+    lines += _breakdown(ok)
+    lines += _cause_table(ok)
+    lines += ["", "Failing draws (seed: what failed):"]
+    for r in ok.itertuples():
+        bad = [n for n in TARGETS if meets(getattr(r, n), n) is False]
+        if bad:
+            lines.append(f"- {r.seed} ({r.size}^3 {'proj' if r.projected else 'grey'}, noise {r.noise:.2f}): "
+                         f"{', '.join(bad)}; particles {r.n_particles_found}/{r.n_particles_truth}, cracks "
+                         f"{r.n_cracks_found}/{r.n_cracks_truth}{_causes(r)}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", required=True, help="half-open range A:B (tuning 0:50, report 1000:1100)")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--out", type=Path, required=True, help="CSV file, one row per draw")
+    parser.add_argument("--summary", type=Path, default=None, help="also write the summary (Markdown) here")
+    parser.add_argument("--from-csv", action="store_true", help="summarise --out again without running the draws")
+    args = parser.parse_args(argv)
+    if args.from_csv:
+        df = pd.read_csv(args.out)
+    else:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        df = run(parse_seeds(args.seeds), args.jobs, args.out)
+        df.to_csv(args.out, index=False)
+    text = summary(df)
+    print(text)
+    if args.summary:
+        args.summary.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
