@@ -58,6 +58,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
+from layerscope.tomo.segment import minus_h
 from layerscope.tomo.stages import enter as _stage
 
 __all__ = ["analyse_volume_chunked", "return_freed_arrays"]
@@ -388,13 +389,16 @@ def _hmax_task(item, *, h_voxels: float, n_slices: int):
     i.e. where the slab could not be done again (:func:`_seed_block_grows`): the slab is then returned
     unchecked (None) and counted unproven with the failed one.
     """
-    from skimage.morphology import h_maxima, reconstruction
+    from skimage.morphology import reconstruction
+
+    from layerscope.tomo.segment import h_maxima_core, level_ranks
 
     z0, z1, lo, block, settled = item
     core = slice(lo, lo + z1 - z0)
     a = z0 - lo
     cut = (a > 0, a + block.shape[0] < n_slices)
-    peaks = h_maxima(block, h_voxels)[core] > 0
+    ranks = level_ranks(block, h_voxels) if block.dtype == np.float64 and 0 < h_voxels <= np.ptp(block) else None
+    peaks = h_maxima_core(block, h_voxels, core, ranks)
     if not any(cut):
         return z0, peaks, True
     halo = max(lo, block.shape[0] - lo - (z1 - z0))  # the halo asked for: a clipped side is shorter
@@ -404,15 +408,16 @@ def _hmax_task(item, *, h_voxels: float, n_slices: int):
         return z0, peaks, False
     if not peaks.any():
         return z0, peaks, True
-    seed = np.full(block.shape, block.min(), block.dtype)
+    if ranks is None:  # the values themselves (ranks not exact in float32, or not float64)
+        ranks = (None, block, minus_h(block, h_voxels))
+    _, f, shifted = ranks  # ranks of the values keep every comparison below (see h_maxima_core)
+    seed = np.full(block.shape, f.min(), f.dtype)
     for side, at in zip(cut, (0, -1)):
         if side:
-            seed[at] = block[at]
-    joins = reconstruction(seed, block, method="dilation")[core]
+            seed[at] = f[at]
+    joins = reconstruction(seed, f, method="dilation")[core]
     del seed
-    f = block[core]
-    shifted = f - h_voxels - 2 * np.finfo(f.dtype).resolution * np.abs(f)  # as skimage's h_maxima
-    return z0, peaks, not np.any(peaks & (joins > shifted))
+    return z0, peaks, not np.any(peaks & (joins > shifted[core]))
 
 
 def _watershed_task(item, *, edge: int):
