@@ -1,6 +1,6 @@
 """The split's lower-memory steps (``layerscope.tomo.segment``: distance transform from the feature transform,
-h-maxima on float32 ranks, float32 watershed levels) give exactly what SciPy's and scikit-image's own calls
-give: the same bits, the same voxels, the same labels (no tolerance)."""
+h-maxima on float32 ranks) give exactly what SciPy's and scikit-image's own calls give: the same bits, the
+same voxels (no tolerance)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 from skimage.morphology import h_maxima
-from skimage.segmentation import watershed
 
-from layerscope.tomo.segment import _FLOAT32_DISTINCT_SQ, distance_transform_core, flood_levels, h_maxima_core
+from layerscope.tomo.segment import distance_transform_core, h_maxima_core
 
 
 def _blobs(seed: int, shape=(36, 41, 33), sigma=2.5) -> np.ndarray:
@@ -26,30 +25,6 @@ def test_distance_transform_core_equals_scipy_bit_for_bit(seed):
     for core in (slice(None), slice(7, 25)):
         assert np.array_equal(full[core].view(np.int64), distance_transform_core(mask, core).view(np.int64))
     assert full.max() > 3  # the blobs are thick enough for distances to mean something
-
-
-def test_float32_square_roots_of_integers_are_distinct_below_the_limit():
-    """The claim behind float32 watershed levels: float32(sqrt(m)) strictly increases for integers m < 2^22."""
-    m = np.arange(_FLOAT32_DISTINCT_SQ, dtype=np.float64)
-    assert np.all(np.diff(np.sqrt(m).astype(np.float32)) > 0)
-
-
-@pytest.mark.parametrize("seed", range(4))
-def test_watershed_on_float32_levels_equals_float64(seed):
-    """Watershed from the h-maxima of the distance map, levels ``-edt`` (float64) against :func:`flood_levels`
-    (float32 here): identical labels, with several seeds (a real split) on every volume."""
-    mask = _blobs(seed)
-    edt = ndi.distance_transform_edt(mask)
-    markers = ndi.label(h_maxima(edt, 1.0), structure=np.ones((3, 3, 3)))[0]
-    levels = flood_levels(edt)
-    assert levels.dtype == np.float32 and markers.max() >= 3
-    assert np.array_equal(watershed(-edt, markers, mask=mask), watershed(levels, markers, mask=mask))
-
-
-def test_flood_levels_stay_float64_where_float32_would_merge_values():
-    """A distance of 2048 voxels or more keeps float64 (float32 could tie two different distances)."""
-    edt = np.array([[[0.0, 1.0, 2048.0]]])
-    assert flood_levels(edt).dtype == np.float64 and np.array_equal(flood_levels(edt), -edt)
 
 
 @pytest.mark.parametrize("seed", range(4))

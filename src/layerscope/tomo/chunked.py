@@ -426,10 +426,8 @@ def _watershed_task(item, *, edge: int):
     for :func:`_overlap_mismatch`)."""
     from skimage.segmentation import watershed
 
-    from layerscope.tomo.segment import flood_levels
-
     z0, z1, lo, edt, markers, mask = item
-    lab = watershed(flood_levels(edt), markers, mask=mask)
+    lab = watershed(-edt, markers, mask=mask)
     hi = lo + z1 - z0
     core = lab[lo:hi].copy()  # copies: a view would keep the whole block alive while the result waits
     return z0, core, not np.any(mask[lo:hi] & (core == 0)), lab[max(0, lo - edge):lo].copy(), lab[hi:hi + edge].copy()

@@ -122,26 +122,7 @@ def split_envelope(env: np.ndarray, *, split: bool, h_voxels: float) -> tuple[np
         return lab, lab
     edt = distance_transform_core(env, slice(None))
     markers, _ = ndi.label(h_maxima_core(edt, h_voxels), structure=np.ones((3, 3, 3)))
-    return watershed(flood_levels(edt), markers, mask=env), markers
-
-
-#: squared distances (voxels^2) below this have distinct float32 square roots (checked for every integer below
-#: it): the float32 distances keep the order and the ties of the float64 ones
-_FLOAT32_DISTINCT_SQ = 1 << 22
-
-
-def flood_levels(edt: np.ndarray) -> np.ndarray:
-    """The watershed's levels from a Euclidean distance transform in voxels (``sqrt`` of integers): ``-edt``,
-    as float32 when that keeps every comparison (distances below 2048 voxels), else float64.
-
-    scikit-image's watershed (compactness 0) only compares levels (then the order of entry), so any map that
-    keeps their order and ties floods the same: the labels are identical. float32 halves the level array the
-    caller holds (the watershed converts it to float64 inside): 23.8 -> 16.3 bytes a voxel of the block at
-    peak (docs/benchmarks.md, "tomomem2" 2026-12-05).
-    """
-    if edt.size and float(edt.max()) ** 2 >= _FLOAT32_DISTINCT_SQ:
-        return -edt
-    return np.negative(edt, dtype=np.float32)
+    return watershed(-edt, markers, mask=env), markers
 
 
 def minus_h(f: np.ndarray, h: float) -> np.ndarray:
