@@ -43,8 +43,9 @@ in a scratch folder and the work is cut in pieces, each a task of
 
 Peak memory is therefore a few slabs plus the largest cluster below the limit (with its margin), or
 for a bigger cluster one slab task per worker: a slab of its box with halos (distance transform,
-feature openings), and one at a time: the h-maxima slab (about 100 bytes a voxel of the slab and its
-halos), the watershed slab (the batch's slabs get the same halo, then are cut and run one after the
+feature openings; the transform from SciPy's feature transform, ~15 bytes a voxel of the block), and one at a
+time: the h-maxima slab (~76 bytes a voxel of the slab and its halos: scikit-image's reconstruction on float32
+ranks), the watershed slab (the batch's slabs get the same halo, then are cut and run one after the
 other: the same results) and a group's cut (a slab plus the particles' and owned features' reach
 plus the margin, full width of the box). Freed arrays go back to the system (:func:`return_freed_arrays`).
 The numbers equal the in-memory analysis (tested on phantoms).
@@ -442,8 +443,8 @@ def _slab_seeds(edt: np.ndarray, c: int, halo: int, h_voxels: float, scratch: Pa
     slab of the cluster had failed it where no regrowth was allowed: the flag is then set either way).
 
     ``batch``: slab tasks at a time (:func:`_split_big` gives 1: skimage's reconstruction takes about
-    100 bytes a voxel of the block, the most of the whole analysis; two at once set the peak of the
-    256^3 benchmark)."""
+    76 bytes a voxel of the block on float32 ranks (99 on the float64 values), the most of the whole analysis;
+    two at once set the peak of the 256^3 benchmark)."""
     _stage("split_hmax")
     nz, area = edt.shape[0], int(np.prod(edt.shape[1:]))
     settled = [False]
