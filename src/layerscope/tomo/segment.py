@@ -177,7 +177,8 @@ def distance_transform_core(mask: np.ndarray, core: slice) -> np.ndarray:
     wide = np.int64 if 3 * max(mask.shape) ** 2 >= 2 ** 31 else np.int32  # the squared sum fits in int32 below
     d2 = np.zeros(ft[0, core].shape, wide)
     for axis, n in enumerate(mask.shape):
-        at = np.arange(n, dtype=wide)[core if axis == 0 else slice(None)].reshape([-1 if a == axis else 1 for a in range(3)])
+        at = np.arange(n, dtype=wide)[core if axis == 0 else slice(None)]
+        at = at.reshape([-1 if a == axis else 1 for a in range(3)])
         d = ft[axis, core] - at  # integer offset to the nearest background voxel along this axis
         d *= d
         d2 += d
