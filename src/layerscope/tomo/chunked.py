@@ -43,8 +43,9 @@ in a scratch folder and the work is cut in pieces, each a task of
 
 Peak memory is therefore a few slabs plus the largest cluster below the limit (with its margin), or
 for a bigger cluster one slab task per worker: a slab of its box with halos (distance transform,
-feature openings), and one at a time: the h-maxima slab (about 100 bytes a voxel of the slab and its
-halos), the watershed slab (the batch's slabs get the same halo, then are cut and run one after the
+feature openings; the transform from SciPy's feature transform, ~15 bytes a voxel of the block), and one at a
+time: the h-maxima slab (~76 bytes a voxel of the slab and its halos: scikit-image's reconstruction on float32
+ranks), the watershed slab (the batch's slabs get the same halo, then are cut and run one after the
 other: the same results) and a group's cut (a slab plus the particles' and owned features' reach
 plus the margin, full width of the box). Freed arrays go back to the system (:func:`return_freed_arrays`).
 The numbers equal the in-memory analysis (tested on phantoms).
@@ -58,6 +59,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
+from layerscope.tomo.segment import minus_h
 from layerscope.tomo.stages import enter as _stage
 
 __all__ = ["analyse_volume_chunked", "return_freed_arrays"]
@@ -305,8 +307,10 @@ def _cluster_block(comp: np.ndarray, c: int, sl: tuple, z0: int, z1: int) -> np.
 
 def _edt_task(item):
     """Distance transform of one slab of a cluster's mask with a halo: the core and its maximum."""
+    from layerscope.tomo.segment import distance_transform_core
+
     z0, z1, lo, block = item
-    core = ndi.distance_transform_edt(block)[lo:lo + z1 - z0].copy()  # not a view that keeps the halos alive
+    core = distance_transform_core(block, slice(lo, lo + z1 - z0))  # SciPy's values, a third of its memory
     return z0, core, float(core.max(initial=0.0))
 
 
@@ -386,13 +390,16 @@ def _hmax_task(item, *, h_voxels: float, n_slices: int):
     i.e. where the slab could not be done again (:func:`_seed_block_grows`): the slab is then returned
     unchecked (None) and counted unproven with the failed one.
     """
-    from skimage.morphology import h_maxima, reconstruction
+    from skimage.morphology import reconstruction
+
+    from layerscope.tomo.segment import h_maxima_core, level_ranks
 
     z0, z1, lo, block, settled = item
     core = slice(lo, lo + z1 - z0)
     a = z0 - lo
     cut = (a > 0, a + block.shape[0] < n_slices)
-    peaks = h_maxima(block, h_voxels)[core] > 0
+    ranks = level_ranks(block, h_voxels) if block.dtype == np.float64 and 0 < h_voxels <= np.ptp(block) else None
+    peaks = h_maxima_core(block, h_voxels, core, ranks)
     if not any(cut):
         return z0, peaks, True
     halo = max(lo, block.shape[0] - lo - (z1 - z0))  # the halo asked for: a clipped side is shorter
@@ -402,15 +409,16 @@ def _hmax_task(item, *, h_voxels: float, n_slices: int):
         return z0, peaks, False
     if not peaks.any():
         return z0, peaks, True
-    seed = np.full(block.shape, block.min(), block.dtype)
+    if ranks is None:  # the values themselves (ranks not exact in float32, or not float64)
+        ranks = (None, block, minus_h(block, h_voxels))
+    _, f, shifted = ranks  # ranks of the values keep every comparison below (see h_maxima_core)
+    seed = np.full(block.shape, f.min(), f.dtype)
     for side, at in zip(cut, (0, -1)):
         if side:
-            seed[at] = block[at]
-    joins = reconstruction(seed, block, method="dilation")[core]
+            seed[at] = f[at]
+    joins = reconstruction(seed, f, method="dilation")[core]
     del seed
-    f = block[core]
-    shifted = f - h_voxels - 2 * np.finfo(f.dtype).resolution * np.abs(f)  # as skimage's h_maxima
-    return z0, peaks, not np.any(peaks & (joins > shifted))
+    return z0, peaks, not np.any(peaks & (joins > shifted[core]))
 
 
 def _watershed_task(item, *, edge: int):
@@ -435,8 +443,8 @@ def _slab_seeds(edt: np.ndarray, c: int, halo: int, h_voxels: float, scratch: Pa
     slab of the cluster had failed it where no regrowth was allowed: the flag is then set either way).
 
     ``batch``: slab tasks at a time (:func:`_split_big` gives 1: skimage's reconstruction takes about
-    100 bytes a voxel of the block, the most of the whole analysis; two at once set the peak of the
-    256^3 benchmark)."""
+    76 bytes a voxel of the block on float32 ranks (99 on the float64 values), the most of the whole analysis;
+    two at once set the peak of the 256^3 benchmark)."""
     _stage("split_hmax")
     nz, area = edt.shape[0], int(np.prod(edt.shape[1:]))
     settled = [False]
