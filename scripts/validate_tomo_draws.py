@@ -25,18 +25,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from validate_random_draws import parse_seeds  # noqa: E402  (one --seeds grammar for both validators)
+
 #: Reported beside the targets (median / 5th / 95th percentile).
 INFO = ["cvf_total_rel_err", "width_err_mean_voxels", "angle_err_max_deg", "cracks_missed", "cracks_false", "seconds"]
-
-
-def parse_seeds(text: str) -> range:
-    try:
-        a, b = (int(v) for v in text.split(":"))
-    except ValueError:
-        raise SystemExit(f"--seeds {text!r}: give a half-open range A:B of integers, e.g. 1000:1100") from None
-    if b <= a:
-        raise SystemExit(f"--seeds {text!r}: B must be larger than A")
-    return range(a, b)
 
 
 def _line(row: dict) -> str:
