@@ -334,7 +334,8 @@ class DrawRanges:
     n_angles: tuple[int, int] = (90, 240)
 
 
-def _unit(rng) -> np.ndarray:
+def _random_unit(rng) -> np.ndarray:
+    """A random unit vector (isotropic) drawn from ``rng``."""
     v = rng.standard_normal(3)
     return v / np.linalg.norm(v)
 
@@ -366,13 +367,13 @@ def _cracks(rng, parts: list[ParticleSpec], r: DrawRanges) -> list[CrackSpec]:
         rad = float(np.min(p.radii))
         for _ in range(rng.integers(r.cracks_per_particle[0], r.cracks_per_particle[1] + 1)):
             for _try in range(50):
-                n = _unit(rng)
+                n = _random_unit(rng)
                 if all(np.degrees(np.arccos(min(1.0, abs(n @ m)))) >= r.min_crossing_deg for m in normals):
                     break
             else:
                 continue
             w = rng.uniform(*r.crack_width_voxels)
-            off = _unit(rng) * rng.uniform(0, 0.4 * rad)
+            off = _random_unit(rng) * rng.uniform(0, 0.4 * rad)
             # a disc from a third of the particle (at least 2.5 widths across: a sheet, not a void) or through-going
             disc = np.inf if rng.random() < r.through_share else rng.uniform(max(rad / 3, 2.5 * w), rad)
             normals.append(n)
@@ -390,7 +391,7 @@ def _pores(rng, parts: list[ParticleSpec], cracks: list[CrackSpec], size: int, r
             for _try in range(50):
                 pr = rng.uniform(*r.pore_radius_voxels)
                 gap = r.pore_clearance_voxels
-                off = _unit(rng) * rng.uniform(0, max(np.min(p.radii) - pr - gap, 0.0))
+                off = _random_unit(rng) * rng.uniform(0, max(np.min(p.radii) - pr - gap, 0.0))
                 at = np.asarray(p.centre) + off
                 clear = all(abs((off - np.asarray(c.offset)) @ np.asarray(c.normal)) > pr + c.width_voxels / 2 + gap
                             for c in mine) and bool(np.all((at >= pr + gap) & (at <= size - 1 - pr - gap)))
