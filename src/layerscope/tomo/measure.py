@@ -166,15 +166,8 @@ def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: i
         n_open = int((outside[sl] & m).sum())
         open_ = n_open > 0
         shared = len(owners) > 1 and owners[1] > 0.2 * m.sum()
-        if fid in (shared_ids or ()) or (_dent(n_open, int(m.sum())) and depth[sl][m].max() < close_voxels + 1.5):
-            feats[sl][m] = 0  # known from its whole to be dropped, or a shallow dent bridged by the closing
-            continue
-        if shared:
-            cracks += _shared_cracks(fid, sl, feats, plabels, depth, outside, options, voxel_nm, close_voxels, grey,
-                                     levels, pboxes, offset)
-            kinds[fid] = "crack"
-            if not (feats[sl] == fid).any():
-                del kinds[fid]
+        if shared or fid in (shared_ids or ()) or (_dent(n_open, int(m.sum())) and depth[sl][m].max() < close_voxels + 1.5):
+            feats[sl][m] = 0  # the gap between particles, or a shallow dent bridged by the closing
             continue
         coords = np.argwhere(m).astype(float) + [s.start + o for s, o in zip(sl, offset)]
         sh = feature_shape(coords)
@@ -202,66 +195,6 @@ def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: i
     ct = pd.DataFrame(cracks).rename(columns={"id": "crack"}).reindex(columns=crack_cols)
     pt = pd.DataFrame(pores).rename(columns={"id": "pore"}).reindex(columns=pore_cols)
     return ct, pt, feats, kinds
-
-
-def _neck_free_parts(m: np.ndarray, plab: np.ndarray, depth: np.ndarray, close_voxels: int, min_voxels: int) -> dict:
-    """Per particle id, the voxels of a shared dark feature ``m`` (arrays of one box) that are its own: in
-    that particle, farther than ``close_voxels + 1`` voxels from any other particle (the contact gap
-    between touching particles lies along their common boundary, within the closing radius of it), in
-    26-connected pieces of at least ``min_voxels`` reaching deeper than ``close_voxels + 1.5`` in the
-    envelope (what is left of the gap's wedge at the surface is shallower)."""
-    out = {}
-    for pid in np.unique(plab[m]):
-        if pid == 0:
-            continue
-        other = (plab > 0) & (plab != pid)
-        far = ndi.distance_transform_edt(~other) > close_voxels + 1 if other.any() else np.ones_like(m)
-        lab, n = ndi.label(m & (plab == pid) & far, structure=np.ones((3, 3, 3)))
-        if n == 0:
-            continue
-        size = np.bincount(lab.ravel())
-        deep = ndi.maximum(depth, lab, np.arange(1, n + 1))
-        keep = np.r_[False, (size[1:] >= min_voxels) & (np.asarray(deep) >= close_voxels + 1.5)]
-        if keep.any():
-            out[int(pid)] = keep[lab]
-    return out
-
-
-def _shared_cracks(fid: int, sl: tuple, feats: np.ndarray, plabels: np.ndarray, depth: np.ndarray, outside: np.ndarray,
-                   options: Any, voxel_nm: float, close_voxels: int, grey, levels, pboxes: list, offset: tuple) -> list:
-    """Crack rows of a dark feature shared by two or more particles: cracks of touching particles joined
-    through their contact gap, cut apart there (:func:`_neck_free_parts`); each particle's part is measured
-    as a crack of that particle (rows of the same feature id) when sheet-like, else dropped with the gap.
-    The feature keeps only the voxels of its crack parts in ``feats``."""
-    r = close_voxels + 2
-    big = tuple(slice(max(0, s.start - r), min(n, s.stop + r)) for s, n in zip(sl, feats.shape))
-    inner = tuple(slice(s.start - b.start, s.stop - b.start) for s, b in zip(sl, big))
-    m = np.zeros(feats[big].shape, bool)
-    m[inner] = feats[sl] == fid
-    parts = _neck_free_parts(m, plabels[big], depth[big], close_voxels, options.min_feature_voxels)
-    whole = feats[sl] == fid
-    feats[sl][whole] = 0
-    rows, kept = [], np.zeros_like(whole)
-    for pid, pm in parts.items():
-        pm = pm[inner]
-        coords = np.argwhere(pm).astype(float) + [s.start + o for s, o in zip(sl, offset)]
-        sheets = _sheets(pm, coords, feature_shape(coords), options)
-        if sheets is None:
-            continue
-        feats[sl][pm] = fid
-        if grey is not None:
-            psl = tuple(slice(int(c.min()) - o, int(c.max()) + 1 - o) for c, o in zip(coords.T, offset))
-            rc, miss = _deficit(fid, feats, plabels, pid, (psl, pboxes[pid - 1]), depth, grey, levels,
-                                open_=bool((outside[sl] & pm).any()), offset=offset)
-        else:
-            rc, miss = coords, np.ones(len(coords))
-        feats[sl][pm] = 0
-        kept |= pm
-        for k, (mk, ck, rk, mis) in enumerate(_split_sheets(pm, coords, rc, miss, sheets), 1):
-            rows.append({"id": fid, "sheet": len(rows) + 1, "particle": pid,
-                         **_crack_numbers(mk, ck, rk, mis, outside[sl], voxel_nm, measured=grey is not None)})
-    feats[sl][kept] = fid
-    return rows
 
 
 def _sheets(m: np.ndarray, coords: np.ndarray, sh: dict, options: Any) -> np.ndarray | None:
