@@ -95,7 +95,7 @@ def _local_widths(coords: np.ndarray, missing: np.ndarray, sheet: np.ndarray, *,
                   half_length: float = 3.5, n_max: int = 2000) -> tuple[float, float]:
     """Mean and 90th-percentile local width (voxels) of a crack along the sheet's local normal.
 
-    At up to ``n_max`` voxels of the sheet ``sheet`` the missing fraction ``missing`` at ``coords`` within
+    At up to ``n_max`` voxels of the sheet ``sheet`` (whole-voxel coordinates) the missing fraction ``missing`` at ``coords`` within
     a cylinder of ``radius`` and ``half_length`` along the voxel's local normal
     (:func:`layerscope.tomo.segment.local_normals`) is summed and divided by the cylinder's lattice
     points times its length ``2 half_length`` (the cross-section the lattice holds); values below 0.5
@@ -110,20 +110,19 @@ def _local_widths(coords: np.ndarray, missing: np.ndarray, sheet: np.ndarray, *,
     rng = np.random.default_rng(0)
     at = np.sort(rng.choice(len(sheet), min(len(sheet), n_max), replace=False))
     normals = local_normals(sheet, at)
-    tree = cKDTree(coords)
-    hits = tree.query_ball_point(sheet[at], np.hypot(radius, half_length))
-    w = np.empty(len(at))
+    hits = cKDTree(coords).query_ball_point(sheet[at], np.hypot(radius, half_length))
+
+    def in_cylinder(rel: np.ndarray, along: np.ndarray) -> np.ndarray:
+        return (np.einsum("...i,...i->...", rel, rel)[..., None] - along ** 2 <= radius ** 2) & (np.abs(along) <= half_length)
+
+    # the lattice points of each voxel's cylinder (sheet voxels are whole voxels: the lattice is centred on them)
     r = int(np.ceil(np.hypot(radius, half_length)))
     lattice = np.stack(np.meshgrid(*[np.arange(-r, r + 1.0)] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
+    n_cyl = in_cylinder(lattice, lattice @ normals.T).sum(axis=0)
+    w = np.empty(len(at))
     for j, (q, n, idx) in enumerate(zip(sheet[at], normals, hits)):
         rel = coords[idx] - q
-        along = rel @ n
-        lateral2 = np.einsum("ij,ij->i", rel, rel) - along ** 2
-        keep = (lateral2 <= radius ** 2) & (np.abs(along) <= half_length)
-        rel = lattice + (np.round(q) - q)
-        along = rel @ n
-        n_cyl = int(np.count_nonzero((np.einsum("ij,ij->i", rel, rel) - along ** 2 <= radius ** 2) & (np.abs(along) <= half_length)))
-        w[j] = missing[idx][keep].sum() / n_cyl * 2 * half_length
+        w[j] = missing[idx][in_cylinder(rel, (rel @ n)[:, None])[:, 0]].sum() / n_cyl[j] * 2 * half_length
     w = w[w >= 0.5]
     if w.size == 0:
         return float("nan"), float("nan")

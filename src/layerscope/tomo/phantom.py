@@ -336,8 +336,7 @@ class DrawRanges:
 
 def _random_unit(rng) -> np.ndarray:
     """A random unit vector (isotropic) drawn from ``rng``."""
-    v = rng.standard_normal(3)
-    return v / np.linalg.norm(v)
+    return _unit(rng.standard_normal(3))
 
 
 def _particles(rng, size: int, r: DrawRanges) -> list[ParticleSpec]:

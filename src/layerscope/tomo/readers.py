@@ -295,6 +295,9 @@ def read_tomo(path: str | Path, *, volume: bool = False, voxel_size_nm: float | 
     InputError, CalibrationError
         One line naming the file, the problem and the command-line fix.
     """
+    if transmission and line_integrals:  # refused before a (possibly large) file is read
+        raise InputError("--transmission and --line-integrals exclude each other: give --transmission for "
+                         "flat-field corrected intensities (I/I0), --line-integrals for HAADF-STEM or -log data")
     path = Path(path)
     if not path.exists():
         raise InputError(f"'{path}' does not exist; give a projection series or a volume (a file, or a folder of TIFFs)")
@@ -322,9 +325,6 @@ def read_tomo(path: str | Path, *, volume: bool = False, voxel_size_nm: float | 
         raise CalibrationError(f"--voxel-size-nm {size}: give a positive number of nm")
     if volume:
         return Volume(np.asarray(data), float(size), labels=_is_label_volume(data), source=path)
-    if transmission and line_integrals:
-        raise InputError("--transmission and --line-integrals exclude each other: give --transmission for "
-                         "flat-field corrected intensities (I/I0), --line-integrals for HAADF-STEM or -log data")
     return _projections(path, data, extra, float(size), angles_file, angle_range_deg, flats, darks,
                         transmission, line_integrals)
 
