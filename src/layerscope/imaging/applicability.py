@@ -182,10 +182,8 @@ def check_layered_oxide(data: np.ndarray, *, pixel_size_nm: float, composition: 
     from layerscope.imaging.polarity import check_polarity
 
     sp = material_spacings(composition, zone)
-    try:  # no lattice at all (noise, vacuum) is said before the contrast of its columns
-        lat = image_lattice(data, pixel_size_nm=pixel_size_nm, spectrum=spectrum)
-    except InputError as err:
-        raise type(err)(f"{name}: {err}") from None
+    # no lattice at all (noise, vacuum) is said before the contrast of its columns
+    lat = image_lattice(data, pixel_size_nm=pixel_size_nm, spectrum=spectrum, name=name)
     skew, _ = check_polarity(data, scale_px=sp.inplane_spacing_nm / pixel_size_nm, name=name, dark_columns=False,
                              refuse_uncertain=True, fix=POLARITY_FIX)
     nn = lat.nn_distance_nm

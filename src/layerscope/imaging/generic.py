@@ -191,7 +191,8 @@ def _acf_scale(acf: np.ndarray, pixel_size_nm: float) -> tuple[float, float]:
     return float(sigma_px * pixel_size_nm), float(r[is_max].min() * pixel_size_nm)
 
 
-def image_lattice(image: np.ndarray, *, pixel_size_nm: float, spectrum: Any = None) -> ImageLattice:
+def image_lattice(image: np.ndarray, *, pixel_size_nm: float, spectrum: Any = None,
+                  name: str = "the image") -> ImageLattice:
     """Nearest-neighbour column distance, column width and lattice spots of an image.
 
     Parameters
@@ -203,6 +204,8 @@ def image_lattice(image: np.ndarray, *, pixel_size_nm: float, spectrum: Any = No
     spectrum : layerscope.imaging.lattice.PowerSpectrum, optional
         :func:`layerscope.imaging.lattice.power_spectrum` of ``image`` when the caller has it already
         (the central 1024² square, mean removed, Hann window).
+    name : str
+        The input in messages (``'file.tif'``).
 
     Returns
     -------
@@ -222,7 +225,7 @@ def image_lattice(image: np.ndarray, *, pixel_size_nm: float, spectrum: Any = No
     g, pw = _lattice_spots(power, k, pixel_size_nm, smoothed=smoothed)
     if len(g) == 0:
         raise InputError(
-            f"the image shows no lattice fringes (no spot in its power spectrum is {SPOT_CONTRAST:g}x above the "
+            f"{name} shows no lattice fringes (no spot in its power spectrum is {SPOT_CONTRAST:g}x above the "
             f"noise): it has no atomic resolution, is vacuum, or is too small; give an atomic-resolution "
             f"HAADF/ADF image"
         )
@@ -402,10 +405,7 @@ def analyse(image: Any, options: ColumnsOptions, *, pixel_size_nm: float | None 
 
     inp = image if isinstance(image, ImageInput) else image_input(image, pixel_size_nm=pixel_size_nm)
     data, pixel_size_nm = _col._as_float_image(inp.data), inp.pixel_size_nm
-    try:
-        lat = image_lattice(data, pixel_size_nm=pixel_size_nm)
-    except InputError as err:  # name the file: the lattice functions see only the array
-        raise type(err)(f"{inp.name}: {err}") from None
+    lat = image_lattice(data, pixel_size_nm=pixel_size_nm, name=inp.name)
     notes: list[str] = []
     nn = options.nn_distance_nm or lat.nn_distance_nm
     data, polarity_flags = _oriented(data, nn / pixel_size_nm, options, inp.name, notes)
