@@ -44,3 +44,19 @@ def test_a_hyperspy_signal_brings_its_calibration(phantom):
         as_volume(_signal(phantom.volume, [1, 1, 1], ["<undefined>"] * 3))
     labels = (phantom.particles > 0).astype(np.uint8)
     assert as_volume(labels, voxel_size_nm=50.0).labels
+
+
+def test_centroids_are_in_nm_from_the_corner_of_the_first_voxel():
+    """A solid box of voxels z 10-29, y 20-39, x 30-59 has its centre at (20, 30, 45) voxels from the corner,
+    i.e. 400, 600, 900 nm at 20 nm voxels (docs/conventions.md); a round pore inside it likewise."""
+    vol = np.zeros((48, 64, 80), np.float32)
+    vol[10:30, 20:40, 30:60] = 1.0
+    z, y, x = np.ogrid[:48, :64, :80]
+    vol[(z - 20) ** 2 + (y - 30) ** 2 + (x - 40) ** 2 <= 9] = 0.0  # pore centred on voxel (20, 30, 40)
+    res = analyse(vol, TomoOptions(split=False, min_particle_voxels=50), voxel_size_nm=20.0)
+    assert len(res.particles) == 1
+    got = res.particles[["centroid_z_nm", "centroid_y_nm", "centroid_x_nm"]].to_numpy()[0]
+    np.testing.assert_allclose(got, [400.0, 600.0, 900.0], atol=0.5)  # the envelope holds the pore (1 nm off if not)
+    assert len(res.pores) == 1
+    pore = res.pores[["centroid_z_nm", "centroid_y_nm", "centroid_x_nm"]].to_numpy()[0]
+    np.testing.assert_allclose(pore, [410.0, 610.0, 810.0], atol=1e-6)

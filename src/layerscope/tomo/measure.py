@@ -228,10 +228,11 @@ def _split_sheets(m: np.ndarray, coords: np.ndarray, rc: np.ndarray, miss: np.nd
 
 
 def _placement(m: np.ndarray, coords: np.ndarray, outside: np.ndarray, sh: dict, voxel_nm: float) -> dict:
-    """Surface area, whether the feature touches the outside, flatness and centroid (nm) of a feature mask."""
+    """Surface area, whether the feature touches the outside, flatness and centroid (nm, voxel centres at
+    ``(index + 0.5) * voxel_nm`` as in docs/conventions.md) of a feature mask."""
     return {"surface_area_nm2": _area_nm2(m, voxel_nm), "reaches_surface": bool((outside & m).any()),
-            "flatness": sh["flatness"], "centroid_z_nm": coords[:, 0].mean() * voxel_nm,
-            "centroid_y_nm": coords[:, 1].mean() * voxel_nm, "centroid_x_nm": coords[:, 2].mean() * voxel_nm}
+            "flatness": sh["flatness"],
+            **{f"centroid_{a}_nm": (coords[:, k].mean() + 0.5) * voxel_nm for k, a in enumerate("zyx")}}
 
 
 def _crack_numbers(m: np.ndarray, coords: np.ndarray, rc: np.ndarray, miss: np.ndarray, outside: np.ndarray,
@@ -253,7 +254,10 @@ def _crack_numbers(m: np.ndarray, coords: np.ndarray, rc: np.ndarray, miss: np.n
 
 def _particle_geometry(plabels: np.ndarray, voxel_nm: float, *, offset: tuple = (0, 0, 0), shape: tuple | None = None,
                        only: set | None = None) -> list[dict]:
-    """Volume, surface area and border contact of each particle (``only`` those ids if given)."""
+    """Volume, surface area, centroid (nm, in the whole volume) and border contact of each particle.
+
+    ``only`` those ids if given; ``offset`` (voxels) places a slab's labels in the whole volume of ``shape``.
+    """
     rows = []
     shape = np.asarray(plabels.shape if shape is None else shape)
     for pid, sl in enumerate(ndi.find_objects(plabels), 1):
@@ -261,8 +265,9 @@ def _particle_geometry(plabels: np.ndarray, voxel_nm: float, *, offset: tuple = 
             continue
         m = plabels[sl] == pid
         border = any(s.start + o == 0 or s.stop + o == n for s, o, n in zip(sl, offset, shape))
+        centre = (np.asarray(ndi.center_of_mass(m)) + [s.start + o + 0.5 for s, o in zip(sl, offset)]) * voxel_nm
         rows.append({"particle": pid, "volume_voxels": int(m.sum()), "area_nm2": _area_nm2(m, voxel_nm),
-                     "touches_border": bool(border)})
+                     "touches_border": bool(border), **{f"centroid_{a}_nm": float(c) for a, c in zip("zyx", centre)}})
     return rows
 
 
@@ -289,5 +294,6 @@ def _particle_rows(geometry: list[dict], cracks: pd.DataFrame, pores: pd.DataFra
             "crack_reaches_surface": bool(c["reaches_surface"].any()) if len(c) else False,
             "pore_count": len(p), "pore_volume_fraction": float(p["volume_voxels"].sum()) / v,
             "touches_border": g["touches_border"],
+            **{f"centroid_{a}_nm": g[f"centroid_{a}_nm"] for a in "zyx"},
         })
     return pd.DataFrame(rows)

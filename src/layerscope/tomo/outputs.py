@@ -45,7 +45,7 @@ def _slice_figure(result):
     centre = [n // 2 for n in vol.shape]
     if result.particle_labels is not None and len(result.cracks):
         big = result.cracks.sort_values("volume_voxels").iloc[-1]
-        centre = [int(round(big[f"centroid_{a}_nm"] / result.voxel_size_nm)) for a in "zyx"]
+        centre = [int(big[f"centroid_{a}_nm"] // result.voxel_size_nm) for a in "zyx"]
     views = (0, 1, 2) if vol.shape[0] >= 8 else (0,)  # a few slices: the xz and yz cuts say nothing
     fig, axes = plt.subplots(1, len(views), figsize=(4 * len(views), 4.2), squeeze=False)
     for ax, axis in zip(axes[0], views):
