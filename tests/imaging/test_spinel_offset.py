@@ -31,8 +31,8 @@ def _spinel_segment(empty: float):
 
 def test_empty_sublattice_below_zero_is_an_offset():
     assert MIXING_THRESHOLD == 0.1 and MIXING_SYSTEMATIC == 0.02 and EMPTY_OFFSET_SIGNIFICANCE == 2.0
-    # By hand. Empty sublattice: -0.15, counting error sqrt(4 x 0.05^2) / 4 = 0.025; -0.15 + 2 x 0.025 < 0:
-    # an offset. Fill (0.45 - (-0.15)) / 2 = 0.30 (the plain balance: 0.15); counting error
+    # By hand. Empty sublattice (the layer's only segment): -0.15, counting error sqrt(4 x 0.05^2) / 4 = 0.025;
+    # -0.15 + 2 x 0.025 < 0: an offset. Fill (0.45 - 0.15) / 2 + 0.15 = 0.30 (the plain balance: 0.15); error
     # sqrt(4 x 0.2^2 / 16 + 0.025^2) / 2 = 0.05154 -> 0.30 - 2 x hypot(0.05154, 0.02) = 0.189 > 0.1: "yes"
     # (the plain balance: 0.15 - 0.111 = 0.039, uncertain).
     t = interlayer_table(_spinel_segment(-0.15))

@@ -157,7 +157,9 @@ def _spinel_balance(li: pd.DataFrame, key: np.ndarray, environment: pd.Series, f
     across a gap, depends on how many of each it holds (3 filled of 7 sites: 0.43 of the filled
     index; 4 of 7: 0.57). The mean of the two sublattices' means is the layer's fill per
     octahedral site whatever the segment's cut (less the offset of the index in its Li layer where
-    the layer's empty sublattice reads significantly below zero: :func:`_empty_offsets`); its errors (``fill_sem`` from the scatter within
+    the layer's empty sublattice reads significantly below zero: :func:`_empty_offsets`; the errors stay
+    as they are, exact where the layer is one segment and where it is long, as the offset then shares the
+    segment's own empty sites or is known far better); its errors (``fill_sem`` from the scatter within
     each sublattice, ``count_sem`` from the sites' counting errors) are half the quadrature sum
     of the two sublattices'. Segments whose majority environment is not spinel, or that hold
     sites of one sublattice only, keep the plain mean. ``fill``, ``fill_sem``, ``count_sem`` are
@@ -170,19 +172,16 @@ def _spinel_balance(li: pd.DataFrame, key: np.ndarray, environment: pd.Series, f
         return
     (mb, sb, cb), (md, sd, cd) = _sublattice_means(li, key)
     both = spinel.intersection(mb.index).intersection(md.index)
-    offsets, offset_vars = _empty_offsets(li, key, both)
-    layers = _segment_layers(li, key, both)
-    offset = offsets.reindex(layers).fillna(0.0).to_numpy()
-    offset_var = offset_vars.reindex(layers).fillna(0.0).to_numpy()
+    offset = _empty_offsets(li, key, both).reindex(_segment_layers(li, key, both)).fillna(0.0).to_numpy()
     fill.loc[both] = (mb[both] + md[both]) / 2 - offset
     fill_sem.loc[both] = np.sqrt(sb[both] + sd[both]) / 2
     if count_sem is not None:
-        count_sem.loc[both] = np.sqrt(cb[both] + cd[both] + 4 * offset_var) / 2
+        count_sem.loc[both] = np.sqrt(cb[both] + cd[both]) / 2
 
 
-def _empty_offsets(li: pd.DataFrame, key: np.ndarray, spinel: pd.Index) -> tuple[pd.Series, pd.Series]:
-    """Per Li layer: the offset of the index read from the empty sublattice of its segments ``spinel`` (keys)
-    and that offset's variance (both 0 where there is no offset).
+def _empty_offsets(li: pd.DataFrame, key: np.ndarray, spinel: pd.Index) -> pd.Series:
+    """Per Li layer: the offset of the index read from the empty sublattice of its segments ``spinel`` (keys),
+    0 where there is none.
 
     No site holds fewer than no TM atoms: where the empty (dark) sublattice of a Li layer's spinel
     segments, all together, reads below zero by more than :data:`EMPTY_OFFSET_SIGNIFICANCE` counting
@@ -207,7 +206,7 @@ def _empty_offsets(li: pd.DataFrame, key: np.ndarray, spinel: pd.Index) -> tuple
     n = d["m"].count()
     mean, var = d["m"].mean(), d["v"].sum(min_count=1) / n ** 2
     shift = mean + EMPTY_OFFSET_SIGNIFICANCE * np.sqrt(var) < 0
-    return mean.where(shift, 0.0), var.where(shift, 0.0).fillna(0.0)
+    return mean.where(shift, 0.0)
 
 
 def _segment_layers(li: pd.DataFrame, key: np.ndarray, keys: pd.Index) -> np.ndarray:
@@ -251,7 +250,7 @@ def _spinel_pool_fill(li: pd.DataFrame, key: np.ndarray, environment: pd.Series,
     (mb, _, cb), (md, _, cd) = _sublattice_means(li, key)
     layer = pd.Series(li["layer"].to_numpy()).groupby(key).first().reindex(fill.index)
     spinel_both = environment.index[(environment == "spinel").to_numpy()].intersection(mb.index).intersection(md.index)
-    offsets = _empty_offsets(li, key, spinel_both)[0]
+    offsets = _empty_offsets(li, key, spinel_both)
     spinel = environment.reindex(fill.index) == "spinel"
     for k in fill.index[spinel.to_numpy()]:
         has_b, has_d = k in mb.index, k in md.index
