@@ -188,8 +188,8 @@ def _empty_offsets(li: pd.DataFrame, key: np.ndarray, spinel: pd.Index) -> pd.Se
     errors, its mean is an offset of the index in that layer (under a wide probe, the bright neighbours'
     tails taken as background) that the filled sites share; elsewhere the offset is 0. Random draw 2031
     (0.149 nm probe): the empty sublattices of its two spinel Li layers read -0.10 and -0.11 (+- 0.03)
-    beside filled ones at 0.48-0.65 (0.645 and -0.004 over the 401 spinel segments of narrow-probe draws
-    2000-2199 at >= 1e3 e/A^2). Taken over the layer, not the segment (a single misplaced site at a layer
+    beside filled segments at 0.46-0.79 (-0.004 and 0.645 over the ~390 spinel segments of the narrow-probe
+    draws 2000-2122 at >= 1e3 e/A^2). Taken over the layer, not the segment (a single misplaced site at a layer
     end reading -0.15, random draw 0, is not an offset), and over the segments that show the spinel's
     order (the dark sublattice's mean at most half the bright one's and below it): the sites of a segment
     whose sublattices are swapped or mislabelled (draw 2031: the filled sites of a layer end, alternately
