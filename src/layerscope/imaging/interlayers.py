@@ -22,7 +22,8 @@ is cut where its counts show two stretches of the layer on either side of the th
 (:func:`split_fill_changes`: TM-exchanged rim sites beside empty sites in a basal crack, the
 filled end of a spinel block beside a void, a clean stretch of a sparsely mixed layer). A spinel
 segment's fill (and its errors) is the mean of its filled and empty sublattices' means
-(:func:`_spinel_balance`, with the column table's ``dark_sublattice``), not the plain mean, which
+(:func:`_spinel_balance`, with the column table's ``dark_sublattice``; less the index's offset where the
+empty sublattice of the layer's spinel reads significantly below zero: :func:`_empty_offsets`), not the plain mean, which
 depends on how many filled sites the segment's cut holds; a spinel segment of one sublattice only
 keeps its plain mean but enters its layer's pooled run balanced by the adjacent segment's other
 sublattice (:func:`_spinel_pool_fill`).
@@ -63,6 +64,9 @@ MIXING_THRESHOLD = 0.1
 #: segments read 0.016 +- 0.013 above their truth at >= 1e4 e/A^2; 0.01 let one segment of truth
 #: fill 0.048 (index 0.122 +- 0.003) be called "yes".
 MIXING_SYSTEMATIC = 0.02
+#: Counting errors by which the mean of the empty sublattice of a Li layer's spinel segments must lie below zero to be taken
+#: as an offset of the index that its filled sublattice shares (:func:`_empty_offsets`).
+EMPTY_OFFSET_SIGNIFICANCE = 2.0
 #: Adjacent segments of one Li layer pool their counts for the mixing decision while the reduced
 #: chi-square of their fills (counting errors and half of :data:`MIXING_SYSTEMATIC`) stays below this.
 POOL_CHI2 = 3.0
@@ -152,7 +156,10 @@ def _spinel_balance(li: pd.DataFrame, key: np.ndarray, environment: pd.Series, f
     column table: the empty ones), so the plain mean of a segment of odd length, or one cut
     across a gap, depends on how many of each it holds (3 filled of 7 sites: 0.43 of the filled
     index; 4 of 7: 0.57). The mean of the two sublattices' means is the layer's fill per
-    octahedral site whatever the segment's cut; its errors (``fill_sem`` from the scatter within
+    octahedral site whatever the segment's cut (less the offset of the index in its Li layer where
+    the layer's empty sublattice reads significantly below zero: :func:`_empty_offsets`; the errors stay
+    as they are, exact where the layer is one segment and where it is long, as the offset then shares the
+    segment's own empty sites or is known far better); its errors (``fill_sem`` from the scatter within
     each sublattice, ``count_sem`` from the sites' counting errors) are half the quadrature sum
     of the two sublattices'. Segments whose majority environment is not spinel, or that hold
     sites of one sublattice only, keep the plain mean. ``fill``, ``fill_sem``, ``count_sem`` are
@@ -165,10 +172,46 @@ def _spinel_balance(li: pd.DataFrame, key: np.ndarray, environment: pd.Series, f
         return
     (mb, sb, cb), (md, sd, cd) = _sublattice_means(li, key)
     both = spinel.intersection(mb.index).intersection(md.index)
-    fill.loc[both] = (mb[both] + md[both]) / 2
+    offset = _empty_offsets(li, key, both).reindex(_segment_layers(li, key, both)).fillna(0.0).to_numpy()
+    fill.loc[both] = (mb[both] + md[both]) / 2 - offset
     fill_sem.loc[both] = np.sqrt(sb[both] + sd[both]) / 2
     if count_sem is not None:
         count_sem.loc[both] = np.sqrt(cb[both] + cd[both]) / 2
+
+
+def _empty_offsets(li: pd.DataFrame, key: np.ndarray, spinel: pd.Index) -> pd.Series:
+    """Per Li layer: the offset of the index read from the empty sublattice of its segments ``spinel`` (keys),
+    0 where there is none.
+
+    No site holds fewer than no TM atoms: where the empty (dark) sublattice of a Li layer's spinel
+    segments, all together, reads below zero by more than :data:`EMPTY_OFFSET_SIGNIFICANCE` counting
+    errors, its mean is an offset of the index in that layer (under a wide probe, the bright neighbours'
+    tails taken as background) that the filled sites share; elsewhere the offset is 0. Random draw 2031
+    (0.149 nm probe): the empty sublattices of its two spinel Li layers read -0.10 and -0.11 (+- 0.03)
+    beside filled segments at 0.46-0.79 (-0.004 and 0.645 over the ~390 spinel segments of the narrow-probe
+    draws 2000-2122 at >= 1e3 e/A^2). Taken over the layer, not the segment (a single misplaced site at a layer
+    end reading -0.15, random draw 0, is not an offset), and over the segments that show the spinel's
+    order (the dark sublattice's mean at most half the bright one's and below it): the sites of a segment
+    whose sublattices are swapped or mislabelled (draw 2031: the filled sites of a layer end, alternately
+    labelled, read 0.80-0.92 as "dark") say nothing about the index's zero.
+    """
+    (mb, _, _), (md, _, _) = _sublattice_means(li, key)
+    both = spinel.intersection(mb.index).intersection(md.index)
+    ordered = both[((mb[both] > md[both]) & (md[both] <= 0.5 * mb[both])).to_numpy()]
+    m = li["mixing"].to_numpy(dtype=float)
+    e = li["mixing_sem"].to_numpy(dtype=float) if "mixing_sem" in li else np.full(m.size, np.nan)
+    dark = li["dark_sublattice"].fillna(False).to_numpy(dtype=bool) & np.isin(key, ordered) & np.isfinite(m)
+    layer = li["layer"].to_numpy()
+    d = pd.DataFrame({"m": m[dark], "v": e[dark] ** 2}).groupby(layer[dark])
+    n = d["m"].count()
+    mean, var = d["m"].mean(), d["v"].sum(min_count=1) / n ** 2
+    shift = mean + EMPTY_OFFSET_SIGNIFICANCE * np.sqrt(var) < 0
+    return mean.where(shift, 0.0)
+
+
+def _segment_layers(li: pd.DataFrame, key: np.ndarray, keys: pd.Index) -> np.ndarray:
+    """The Li layer of each segment of ``keys``."""
+    return pd.Series(li["layer"].to_numpy()).groupby(key).first().reindex(keys).to_numpy()
 
 
 def _sublattice_means(li: pd.DataFrame, key: np.ndarray) -> list[tuple[pd.Series, pd.Series, pd.Series]]:
@@ -197,7 +240,8 @@ def _spinel_pool_fill(li: pd.DataFrame, key: np.ndarray, environment: pd.Series,
     means (:func:`_spinel_balance`): 3 filled sites read 0.65 beside a balanced 0.26 (random draw 82),
     and the run's chi-square broke there. It enters the run with its sublattice's mean balanced by the
     other sublattice's mean of the adjacent spinel segment(s) of its layer that hold it (both sides:
-    their mean), the counting errors alike; every other segment as it is. Its own decision still
+    their mean), less the layer's offset (:func:`_empty_offsets`), the counting errors alike; every other
+    segment as it is. Its own decision still
     rests on its own sites.
     """
     pool_f, pool_e = fill.copy(), count_sem.copy()
@@ -205,6 +249,8 @@ def _spinel_pool_fill(li: pd.DataFrame, key: np.ndarray, environment: pd.Series,
         return pool_f, pool_e
     (mb, _, cb), (md, _, cd) = _sublattice_means(li, key)
     layer = pd.Series(li["layer"].to_numpy()).groupby(key).first().reindex(fill.index)
+    spinel_both = environment.index[(environment == "spinel").to_numpy()].intersection(mb.index).intersection(md.index)
+    offsets = _empty_offsets(li, key, spinel_both)
     spinel = environment.reindex(fill.index) == "spinel"
     for k in fill.index[spinel.to_numpy()]:
         has_b, has_d = k in mb.index, k in md.index
@@ -214,7 +260,7 @@ def _spinel_pool_fill(li: pd.DataFrame, key: np.ndarray, environment: pd.Series,
         near = [j for j in (k - 1, k + 1) if j in other_m.index and layer.get(j) == layer[k] and spinel.get(j, False)]
         if not near:
             continue
-        pool_f[k] = (own_m[k] + float(np.mean([other_m[j] for j in near]))) / 2
+        pool_f[k] = (own_m[k] + float(np.mean([other_m[j] for j in near]))) / 2 - offsets.get(layer[k], 0.0)
         pool_e[k] = np.sqrt(own_c[k] + float(np.mean([other_c[j] for j in near])) / len(near)) / 2
     return pool_f, pool_e
 
