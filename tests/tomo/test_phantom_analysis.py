@@ -193,7 +193,7 @@ def test_crack_volume_and_width_unbiased_under_noise(radius):
     blurred by 0.3 voxel, with Gaussian noise of 0.2 x the particle-epoxy contrast: crack volume within
     5 % of the truth voxels and mean width within 0.15 voxel. The missing fraction per voxel is summed
     unclipped (clipping it at 1 cut the noise of the crack's own voxels on one side only: -4 % and -9 %
-    volume, widths -0.30 and -0.24 voxel)."""
+    volume, widths -0.30 and -0.33 voxel, measured with another noise draw)."""
     from scipy import ndimage as ndi
 
     from layerscope.tomo import TomoOptions, analyse, build_phantom
