@@ -185,3 +185,27 @@ def test_near_surface_pores_counted_never_as_cracks(gaps, seeds):
         tol = 0.10 if gaps[tid - 1] >= 2 else 0.30
         assert abs(p.volume_voxels / truth_vox[tid - 1] - 1) < tol, (gaps[tid - 1], p.volume_voxels, truth_vox[tid - 1])
     assert seen == {1, 2, 3}
+
+
+@pytest.mark.parametrize("radius", [np.inf, 15.0])
+def test_crack_volume_and_width_unbiased_under_noise(radius):
+    """A sphere (r = 25 voxels) with one oblique crack 3 voxels wide (through-going or a disc of r = 15),
+    blurred by 0.3 voxel, with Gaussian noise of 0.2 x the particle-epoxy contrast: crack volume within
+    5 % of the truth voxels and mean width within 0.15 voxel. The missing fraction per voxel is summed
+    unclipped (clipping it at 1 cut the noise of the crack's own voxels on one side only: -4 % and -9 %
+    volume, widths -0.30 and -0.33 voxel, measured with another noise draw)."""
+    from scipy import ndimage as ndi
+
+    from layerscope.tomo import TomoOptions, analyse, build_phantom
+    from layerscope.tomo.phantom import MU_EPOXY, MU_PARTICLE, CrackSpec, ParticleSpec
+    from layerscope.tomo.readers import Volume
+
+    ph = build_phantom((80, 80, 80), [ParticleSpec((40.3, 39.8, 40.1), (25, 25, 25))],
+                       [CrackSpec(1, (0.3, 0.5, 0.81), 3.0, (1.2, -0.7, 0.4), radius)], seed=1)
+    noise = 0.2 * (MU_PARTICLE - MU_EPOXY) * np.random.default_rng(7).standard_normal(ph.volume.shape)
+    res = analyse(Volume((ndi.gaussian_filter(ph.volume, 0.3) + noise).astype(np.float32), VOXEL_NM, labels=False),
+                  TomoOptions())
+    assert len(res.cracks) == 1 and len(res.pores) == 0
+    got = res.cracks.iloc[0]
+    assert abs(got["volume_voxels"] / ph.crack_truth["volume_voxels"].iloc[0] - 1) < 0.05, got["volume_voxels"]
+    assert abs(got["width_mean_nm"] / VOXEL_NM - 3.0) < 0.15, got["width_mean_nm"]
