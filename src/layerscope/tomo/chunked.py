@@ -383,7 +383,9 @@ def _hmax_task(item, *, h_voxels: float, n_slices: int):
     box is a seed of the block, and a block's seed is a seed of the whole box when the voxels joined to
     it above ``f(x) - h`` (26-connected) do not reach a cut face of the block (slices ``a:b`` of ``n_slices``;
     then they are the same in the whole box). Checked at once for all seeds: the largest level at which
-    ``x`` joins a cut face is the reconstruction by dilation of ``f`` on the cut faces under ``f``.
+    ``x`` joins a cut face is the reconstruction by dilation of ``f`` on the cut faces under ``f``. The seeds are
+    these tops joined by the plateaus of the reconstruction that hold them (:func:`~layerscope.tomo.segment.h_seeds_core`);
+    only the tops are checked: a plateau lies within its top's voxels above ``f(x) - h``, exact with the top.
 
     The check costs as much as the h-maxima. With ``settled`` (the item's last element: a slab of the
     cluster already failed it and stays unproven) it is skipped where its answer can only be the flag,
@@ -392,14 +394,15 @@ def _hmax_task(item, *, h_voxels: float, n_slices: int):
     """
     from skimage.morphology import reconstruction
 
-    from layerscope.tomo.segment import h_maxima_core, level_ranks
+    from layerscope.tomo.segment import h_seeds_core, level_ranks
 
     z0, z1, lo, block, settled = item
     core = slice(lo, lo + z1 - z0)
     a = z0 - lo
     cut = (a > 0, a + block.shape[0] < n_slices)
     ranks = level_ranks(block, h_voxels) if block.dtype == np.float64 and 0 < h_voxels <= np.ptp(block) else None
-    peaks = h_maxima_core(block, h_voxels, core, ranks)
+    tops, plateaus = h_seeds_core(block, h_voxels, core, ranks)
+    peaks = tops | plateaus  # the check below is on the tops: each plateau is exact with the top it holds
     if not any(cut):
         return z0, peaks, True
     halo = max(lo, block.shape[0] - lo - (z1 - z0))  # the halo asked for: a clipped side is shorter
@@ -407,7 +410,7 @@ def _hmax_task(item, *, h_voxels: float, n_slices: int):
         return z0, peaks, None
     if h_voxels > np.ptp(block):  # skimage finds no seed at all; the whole box may have one here
         return z0, peaks, False
-    if not peaks.any():
+    if not tops.any():
         return z0, peaks, True
     if ranks is None:  # the values themselves (ranks not exact in float32, or not float64)
         ranks = (None, block, minus_h(block, h_voxels))
@@ -418,7 +421,7 @@ def _hmax_task(item, *, h_voxels: float, n_slices: int):
             seed[at] = f[at]
     joins = reconstruction(seed, f, method="dilation")[core]
     del seed
-    return z0, peaks, not np.any(peaks & (joins > shifted[core]))
+    return z0, peaks, not np.any(tops & (joins > shifted[core]))
 
 
 def _watershed_task(item, *, edge: int):

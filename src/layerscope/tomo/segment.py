@@ -113,7 +113,8 @@ def closed_envelope(solid: np.ndarray, close_voxels: int) -> np.ndarray:
 
 def split_envelope(env: np.ndarray, *, split: bool, h_voxels: float) -> tuple[np.ndarray, np.ndarray]:
     """Particle ids of the filled envelope and the seeds that number them (in raster order of their
-    first voxel): watershed of the distance transform from its h-maxima (26-connected seeds), or
+    first voxel): watershed of the distance transform from its extended h-maxima (:func:`seed_maxima_core`,
+    26-connected seeds), or
     the 26-connected components (their own seeds)."""
     from skimage.segmentation import watershed
 
@@ -121,7 +122,7 @@ def split_envelope(env: np.ndarray, *, split: bool, h_voxels: float) -> tuple[np
         lab = ndi.label(env, structure=np.ones((3, 3, 3)))[0]
         return lab, lab
     edt = distance_transform_core(env, slice(None))
-    markers, _ = ndi.label(h_maxima_core(edt, h_voxels), structure=np.ones((3, 3, 3)))
+    markers, _ = ndi.label(seed_maxima_core(edt, h_voxels), structure=np.ones((3, 3, 3)))
     return watershed(-edt, markers, mask=env), markers
 
 
@@ -155,16 +156,42 @@ def h_maxima_core(f: np.ndarray, h: float, core: slice = slice(None), ranks=None
     value arrays of scikit-image's reconstruction (it interleaves seed and mask in the input's float type and
     sorts them): 99 -> 76 bytes a voxel of the block at peak (docs/benchmarks.md, "tomomem2" 2026-12-05).
     """
-    from skimage.morphology import h_maxima, reconstruction
+    return h_seeds_core(f, h, core, ranks, plateaus=False)[0]
+
+
+def seed_maxima_core(f: np.ndarray, h: float, core: slice = slice(None), ranks=None) -> np.ndarray:
+    """The split's seeds: :func:`h_maxima_core` joined by the plateaus of the h-reconstruction that hold them
+    (the extended maxima, regional maxima of ``rec(f - h)``, :func:`h_seeds_core`)."""
+    tops, plateaus = h_seeds_core(f, h, core, ranks)
+    return tops | plateaus
+
+
+def h_seeds_core(f: np.ndarray, h: float, core: slice = slice(None), ranks=None, *,
+                 plateaus: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """h-maxima of a distance map ``f`` (float64, >= 0) on the ``core`` z slices: the tops (voxels ``f - rec >= h``,
+    scikit-image's ``h_maxima``; ``rec`` the reconstruction by dilation of ``f - h`` under ``f``) and, with
+    ``plateaus``, the regional maxima of ``rec`` above 0 (None without).
+
+    The tops alone split a particle whose distance map has two tops of the *same* value (distances are square
+    roots of integers: ties are common) joined by a ridge less than ``h`` lower: each top's residue is exactly
+    ``h`` and the voxel between them is below it, so they are two seeds although neither is ``h`` above the ridge
+    (a crack bridged by the closing, or a flat-topped particle, split along a straight line: 7 of the 9
+    same-particle splits of tomo draws 0-49, docs/validation.md "tomosplit"). The regional maximum of ``rec``
+    (the textbook extended maxima, Soille 2003 section 6.3.3) is one plateau over both tops; each such plateau
+    holds the top it was reconstructed from, so joined to the tops it adds no seed of its own.
+    """
+    from skimage.morphology import h_maxima, local_maxima, reconstruction
 
     if h <= 0 or h > np.ptp(f) or f.dtype != np.float64:  # scikit-image's own answer (error, none, other dtype)
-        return h_maxima(f, h)[core] > 0
+        return h_maxima(f, h)[core] > 0, (np.zeros(f[core].shape, bool) if plateaus else None)
     ranks = level_ranks(f, h) if ranks is None else ranks
-    if ranks is None:
-        return h_maxima(f, h)[core] > 0
-    levels, f_rank, shifted_rank = ranks
-    rec = reconstruction(shifted_rank, f_rank, method="dilation")[core]
-    return (f[core] - levels[rec.astype(np.int64)]) >= h
+    levels, f_in, shifted = (None, f, minus_h(f, h)) if ranks is None else ranks
+    rec = reconstruction(shifted, f_in, method="dilation")
+    value = rec[core] if levels is None else levels[rec[core].astype(np.int64)]
+    tops = (f[core] - value) >= h
+    if not plateaus:
+        return tops, None
+    return tops, local_maxima(rec, connectivity=3, allow_borders=True)[core] & (value > 0)
 
 
 def distance_transform_core(mask: np.ndarray, core: slice) -> np.ndarray:
