@@ -383,9 +383,7 @@ def _hmax_task(item, *, h_voxels: float, n_slices: int):
     box is a seed of the block, and a block's seed is a seed of the whole box when the voxels joined to
     it above ``f(x) - h`` (26-connected) do not reach a cut face of the block (slices ``a:b`` of ``n_slices``;
     then they are the same in the whole box). Checked at once for all seeds: the largest level at which
-    ``x`` joins a cut face is the reconstruction by dilation of ``f`` on the cut faces under ``f``. The seeds are
-    these tops joined by the plateaus of the reconstruction that hold them (:func:`~layerscope.tomo.segment.h_seeds_core`);
-    only the tops are checked: a plateau lies within its top's voxels above ``f(x) - h``, exact with the top.
+    ``x`` joins a cut face is the reconstruction by dilation of ``f`` on the cut faces under ``f``.
 
     The check costs as much as the h-maxima. With ``settled`` (the item's last element: a slab of the
     cluster already failed it and stays unproven) it is skipped where its answer can only be the flag,
@@ -394,15 +392,14 @@ def _hmax_task(item, *, h_voxels: float, n_slices: int):
     """
     from skimage.morphology import reconstruction
 
-    from layerscope.tomo.segment import h_seeds_core, level_ranks
+    from layerscope.tomo.segment import h_maxima_core, level_ranks
 
     z0, z1, lo, block, settled = item
     core = slice(lo, lo + z1 - z0)
     a = z0 - lo
     cut = (a > 0, a + block.shape[0] < n_slices)
     ranks = level_ranks(block, h_voxels) if block.dtype == np.float64 and 0 < h_voxels <= np.ptp(block) else None
-    tops, plateaus = h_seeds_core(block, h_voxels, core, ranks)
-    peaks = tops | plateaus  # the check below is on the tops: each plateau is exact with the top it holds
+    peaks = h_maxima_core(block, h_voxels, core, ranks)
     if not any(cut):
         return z0, peaks, True
     halo = max(lo, block.shape[0] - lo - (z1 - z0))  # the halo asked for: a clipped side is shorter
@@ -410,7 +407,7 @@ def _hmax_task(item, *, h_voxels: float, n_slices: int):
         return z0, peaks, None
     if h_voxels > np.ptp(block):  # skimage finds no seed at all; the whole box may have one here
         return z0, peaks, False
-    if not tops.any():
+    if not peaks.any():
         return z0, peaks, True
     if ranks is None:  # the values themselves (ranks not exact in float32, or not float64)
         ranks = (None, block, minus_h(block, h_voxels))
@@ -421,7 +418,7 @@ def _hmax_task(item, *, h_voxels: float, n_slices: int):
             seed[at] = f[at]
     joins = reconstruction(seed, f, method="dilation")[core]
     del seed
-    return z0, peaks, not np.any(tops & (joins > shifted[core]))
+    return z0, peaks, not np.any(peaks & (joins > shifted[core]))
 
 
 def _watershed_task(item, *, edge: int):
@@ -438,7 +435,8 @@ def _watershed_task(item, *, edge: int):
 
 
 def _slab_seeds(edt: np.ndarray, c: int, halo: int, h_voxels: float, scratch: Path, k: int, batch: int, scheduler):
-    """Seeds (h-maxima, slab by slab with a halo) labelled 26-connected across slab faces: memory map and count.
+    """Seeds (h-maxima, slab by slab with a halo) labelled 26-connected across slab faces, tops one voxel apart
+    joined (:func:`~layerscope.tomo.segment.joined_tops`): memory map and count (ids numbered later by first voxel).
 
     Exact where affordable: a slab whose seeds might not be seeds of the whole box (:func:`_hmax_task`) is
     done again with twice the halo while the block stays within :data:`MAX_SEED_BLOCK_VOXELS`; returns the
@@ -466,8 +464,18 @@ def _slab_seeds(edt: np.ndarray, c: int, halo: int, h_voxels: float, scratch: Pa
         unproven += not exact
     _stage("split_seed_labels")
     markers = _scratch(scratch, f"markers-{c}", np.int32, edt.shape)
-    n, _ = _label_slabs(lambda a, b: np.asarray(peaks[a:b]), edt.shape, k, _C26, markers)
+    n, _ = _label_slabs(lambda a, b: _near_tops_slab(peaks, a, b), edt.shape, k, _C26, markers)
+    for z0, z1 in _slabs(nz, k):  # the seeds are the tops (labelled with the tops one voxel apart joined)
+        markers[z0:z1] *= np.asarray(peaks[z0:z1])
     return markers, n, unproven
+
+
+def _near_tops_slab(peaks, a: int, b: int) -> np.ndarray:
+    """Slices ``a:b`` of :func:`~layerscope.tomo.segment.near_tops` of the whole ``peaks`` (a one-slice halo)."""
+    from layerscope.tomo.segment import near_tops
+
+    lo, hi = max(0, a - 1), min(peaks.shape[0], b + 1)
+    return near_tops(np.asarray(peaks[lo:hi]))[a - lo:a - lo + b - a]
 
 
 def _watershed_halo(top: float) -> int:

@@ -103,18 +103,51 @@ def particle_labels(solid: np.ndarray, *, close_voxels: int = 2, split: bool = T
 
 
 def closed_envelope(solid: np.ndarray, close_voxels: int) -> np.ndarray:
-    """The solid closed with a ball of ``close_voxels`` (zero outside the array), or-ed with the solid."""
+    """The solid closed with a ball of ``close_voxels``, or-ed with the solid, crack mouths on the volume's faces bridged.
+
+    Closed with zeros beyond the array, and near each face also closed with the volume mirrored beyond it
+    (:func:`_face_mouths`): with zeros only, a crack whose mouth lies on a face of the volume stays open
+    there to a depth of the closing radius and the particle's distance map splits along it.
+    """
     if close_voxels <= 0:
         return solid
     pad = close_voxels + 1
     env = ndi.binary_closing(np.pad(solid, pad), structure=_ball(close_voxels))[pad:-pad, pad:-pad, pad:-pad]
-    return env | solid
+    return env | solid | _face_mouths(solid, env | solid, close_voxels)
+
+
+def _disk(r: int) -> np.ndarray:
+    y, x = np.ogrid[-r:r + 1, -r:r + 1]
+    return (y * y + x * x) <= r * r
+
+
+def _face_mouths(solid: np.ndarray, env: np.ndarray, r: int) -> np.ndarray:
+    """Voxels that the closing (ball ``r``) adds near the volume's faces when the volume is mirrored beyond them
+    rather than zero, kept where they also close within their own slice parallel to the face (a disk ``r``).
+
+    Mirrored, a crack mouth on a face is bridged as inside the volume; but an oblique particle surface meets its
+    mirror image in a crease that the closing fills with a thin rim on the face (tomofix's edge padding made
+    1-voxel false sheets on faces that way). A mouth lies between solid within the face-parallel slice, and
+    closes there; a rim lies outside the particle's outline in that slice, and does not. Only the ``2 r`` slices
+    next to each face change (the reach of the closing), so slabs with a halo of ``2 r`` see the same.
+    """
+    pad = r + 1
+    gain = ndi.binary_closing(np.pad(solid, pad, mode="symmetric"), structure=_ball(r))[pad:-pad, pad:-pad, pad:-pad]
+    gain &= ~env
+    keep = np.zeros_like(gain)
+    for axis, n in enumerate(solid.shape):
+        for i in sorted(set(range(min(2 * r, n))) | set(range(max(0, n - 2 * r), n))):
+            at = (slice(None),) * axis + (i,)
+            if gain[at].any():
+                flat = ndi.binary_closing(np.pad(solid[at], pad), structure=_disk(r))[pad:-pad, pad:-pad]
+                keep[at] |= gain[at] & flat
+    return keep
 
 
 def split_envelope(env: np.ndarray, *, split: bool, h_voxels: float) -> tuple[np.ndarray, np.ndarray]:
     """Particle ids of the filled envelope and the seeds that number them (in raster order of their
-    first voxel): watershed of the distance transform from its extended h-maxima (:func:`seed_maxima_core`,
-    26-connected seeds), or
+    first voxel): watershed of the distance transform from its h-maxima (26-connected seeds, and tops one
+    voxel apart joined: :func:`joined_tops`), or
     the 26-connected components (their own seeds)."""
     from skimage.segmentation import watershed
 
@@ -122,8 +155,33 @@ def split_envelope(env: np.ndarray, *, split: bool, h_voxels: float) -> tuple[np
         lab = ndi.label(env, structure=np.ones((3, 3, 3)))[0]
         return lab, lab
     edt = distance_transform_core(env, slice(None))
-    markers, _ = ndi.label(seed_maxima_core(edt, h_voxels), structure=np.ones((3, 3, 3)))
+    markers = joined_tops(h_maxima_core(edt, h_voxels))
     return watershed(-edt, markers, mask=env), markers
+
+
+def joined_tops(tops: np.ndarray) -> np.ndarray:
+    """Seed ids (1..n in raster order of their first voxel, 0 elsewhere) of h-maxima ``tops``: 26-connected
+    tops, and tops with one voxel between them (:func:`near_tops`), are one seed."""
+    lab = ndi.label(near_tops(tops), structure=np.ones((3, 3, 3)))[0] * tops
+    ids = lab.ravel()[np.flatnonzero(tops)]
+    _, first = np.unique(ids, return_index=True)
+    remap = np.zeros(int(lab.max()) + 1, np.int32)
+    remap[ids[np.sort(first)]] = np.arange(1, first.size + 1)
+    return remap[lab]
+
+
+def near_tops(tops: np.ndarray) -> np.ndarray:
+    """The h-maxima ``tops`` grown by one voxel (26 neighbours): two tops with one voxel between them touch.
+
+    The distance map of a digital particle often has two tops of exactly the same value (distances are
+    square roots of integers) with one voxel between them a fraction of a voxel lower: each top's residue
+    ``f - rec(f - h)`` is exactly ``h`` (scikit-image's test) and the voxel between is below it, so they were two
+    seeds and the watershed cut the particle in two along a plane (7 of the 9 same-particle splits of tomo
+    draws 0-49; docs/validation.md "tomosplit"). Joining them adds no other seed: the distance map changes by at
+    most sqrt(3) from a voxel to its neighbour, so for ``h`` above sqrt(3) two tops one voxel apart are joined
+    above ``f - h`` and are both tops only when tied.
+    """
+    return ndi.binary_dilation(tops, structure=np.ones((3, 3, 3)))
 
 
 def minus_h(f: np.ndarray, h: float) -> np.ndarray:
@@ -156,42 +214,16 @@ def h_maxima_core(f: np.ndarray, h: float, core: slice = slice(None), ranks=None
     value arrays of scikit-image's reconstruction (it interleaves seed and mask in the input's float type and
     sorts them): 99 -> 76 bytes a voxel of the block at peak (docs/benchmarks.md, "tomomem2" 2026-12-05).
     """
-    return h_seeds_core(f, h, core, ranks, plateaus=False)[0]
-
-
-def seed_maxima_core(f: np.ndarray, h: float, core: slice = slice(None), ranks=None) -> np.ndarray:
-    """The split's seeds: :func:`h_maxima_core` joined by the plateaus of the h-reconstruction that hold them
-    (the extended maxima, regional maxima of ``rec(f - h)``, :func:`h_seeds_core`)."""
-    tops, plateaus = h_seeds_core(f, h, core, ranks)
-    return tops | plateaus
-
-
-def h_seeds_core(f: np.ndarray, h: float, core: slice = slice(None), ranks=None, *,
-                 plateaus: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-    """h-maxima of a distance map ``f`` (float64, >= 0) on the ``core`` z slices: the tops (voxels ``f - rec >= h``,
-    scikit-image's ``h_maxima``; ``rec`` the reconstruction by dilation of ``f - h`` under ``f``) and, with
-    ``plateaus``, the regional maxima of ``rec`` above 0 (None without).
-
-    The tops alone split a particle whose distance map has two tops of the *same* value (distances are square
-    roots of integers: ties are common) joined by a ridge less than ``h`` lower: each top's residue is exactly
-    ``h`` and the voxel between them is below it, so they are two seeds although neither is ``h`` above the ridge
-    (a crack bridged by the closing, or a flat-topped particle, split along a straight line: 7 of the 9
-    same-particle splits of tomo draws 0-49, docs/validation.md "tomosplit"). The regional maximum of ``rec``
-    (the textbook extended maxima, Soille 2003 section 6.3.3) is one plateau over both tops; each such plateau
-    holds the top it was reconstructed from, so joined to the tops it adds no seed of its own.
-    """
-    from skimage.morphology import h_maxima, local_maxima, reconstruction
+    from skimage.morphology import h_maxima, reconstruction
 
     if h <= 0 or h > np.ptp(f) or f.dtype != np.float64:  # scikit-image's own answer (error, none, other dtype)
-        return h_maxima(f, h)[core] > 0, (np.zeros(f[core].shape, bool) if plateaus else None)
+        return h_maxima(f, h)[core] > 0
     ranks = level_ranks(f, h) if ranks is None else ranks
-    levels, f_in, shifted = (None, f, minus_h(f, h)) if ranks is None else ranks
-    rec = reconstruction(shifted, f_in, method="dilation")
-    value = rec[core] if levels is None else levels[rec[core].astype(np.int64)]
-    tops = (f[core] - value) >= h
-    if not plateaus:
-        return tops, None
-    return tops, local_maxima(rec, connectivity=3, allow_borders=True)[core] & (value > 0)
+    if ranks is None:
+        return h_maxima(f, h)[core] > 0
+    levels, f_rank, shifted_rank = ranks
+    rec = reconstruction(shifted_rank, f_rank, method="dilation")[core]
+    return (f[core] - levels[rec.astype(np.int64)]) >= h
 
 
 def distance_transform_core(mask: np.ndarray, core: slice) -> np.ndarray:
