@@ -1,4 +1,4 @@
-"""Particle split seeds and border closing (issue 20, helper tomosplit; docs/validation.md "tomosplit").
+"""Particle split seeds (issue 20, helper tomosplit; docs/validation.md "tomosplit").
 
 Truth: voxelised spheres drawn here (one particle each, or two touching ones), with planar cracks of known
 width; the closing radius is 3 voxels (the default ``crack_max_width_nm`` of 6 voxels).
@@ -46,21 +46,3 @@ def test_joined_seeds_are_numbered_by_first_voxel_and_touching_spheres_stay_two(
     seeds = joined_tops(h_maxima_core(ndi.distance_transform_edt(solid), 2.0))
     first = [np.flatnonzero(seeds.ravel() == i)[0] for i in (1, 2)]
     assert seeds.max() == 2 and first[0] < first[1]
-
-
-def test_crack_mouth_on_a_volume_face_is_bridged_without_face_rims():
-    """A sphere (radius 14) cut by the volume's face at z = 0 with its centre 6 voxels inside, a crack 3 voxels wide
-    through it perpendicular to the face: one particle (truth; the zero-padded closing left the mouth open and
-    split it in two), the crack's mouth on the face inside the envelope (> 90 % of its voxels; the corners where
-    it meets the curved surface stay open, as mouths on any surface). Spheres with the centre 6 inside or 4
-    outside, uncracked: no envelope voxel outside the solid (no rim where the oblique surface meets the face).
-    (With the centre 4 outside, the cracked cap still splits: its distance tops lie on the face, where the
-    open corners of the mouth lower the distance along the crack; docs/validation.md "tomosplit".)"""
-    z, y, x = np.ogrid[:40, :40, :40]
-    crack = np.abs(y - 20.3) <= 1.5
-    for centre in (6, -4):
-        ball = (z - centre) ** 2 + (y - 20) ** 2 + (x - 20) ** 2 <= 14 ** 2
-        lab = particle_labels(ball & ~crack, close_voxels=3, min_voxels=50)
-        assert (lab[0][ball[0] & crack[0]] > 0).mean() > 0.9, centre  # the mouth on the face is inside
-        assert lab.max() == 1 or centre < 0, centre
-        assert not np.any(closed_envelope(ball, 3) & ~ball), centre

@@ -103,45 +103,12 @@ def particle_labels(solid: np.ndarray, *, close_voxels: int = 2, split: bool = T
 
 
 def closed_envelope(solid: np.ndarray, close_voxels: int) -> np.ndarray:
-    """The solid closed with a ball of ``close_voxels``, or-ed with the solid, crack mouths on the volume's faces bridged.
-
-    Closed with zeros beyond the array, and near each face also closed with the volume mirrored beyond it
-    (:func:`_face_mouths`): with zeros only, a crack whose mouth lies on a face of the volume stays open
-    there to a depth of the closing radius and the particle's distance map splits along it.
-    """
+    """The solid closed with a ball of ``close_voxels`` (zero outside the array), or-ed with the solid."""
     if close_voxels <= 0:
         return solid
     pad = close_voxels + 1
     env = ndi.binary_closing(np.pad(solid, pad), structure=_ball(close_voxels))[pad:-pad, pad:-pad, pad:-pad]
-    return env | solid | _face_mouths(solid, env | solid, close_voxels)
-
-
-def _disk(r: int) -> np.ndarray:
-    y, x = np.ogrid[-r:r + 1, -r:r + 1]
-    return (y * y + x * x) <= r * r
-
-
-def _face_mouths(solid: np.ndarray, env: np.ndarray, r: int) -> np.ndarray:
-    """Voxels that the closing (ball ``r``) adds near the volume's faces when the volume is mirrored beyond them
-    rather than zero, kept where they also close within their own slice parallel to the face (a disk ``r``).
-
-    Mirrored, a crack mouth on a face is bridged as inside the volume; but an oblique particle surface meets its
-    mirror image in a crease that the closing fills with a thin rim on the face (tomofix's edge padding made
-    1-voxel false sheets on faces that way). A mouth lies between solid within the face-parallel slice, and
-    closes there; a rim lies outside the particle's outline in that slice, and does not. Only the ``2 r`` slices
-    next to each face change (the reach of the closing), so slabs with a halo of ``2 r`` see the same.
-    """
-    pad = r + 1
-    gain = ndi.binary_closing(np.pad(solid, pad, mode="symmetric"), structure=_ball(r))[pad:-pad, pad:-pad, pad:-pad]
-    gain &= ~env
-    keep = np.zeros_like(gain)
-    for axis, n in enumerate(solid.shape):
-        for i in sorted(set(range(min(2 * r, n))) | set(range(max(0, n - 2 * r), n))):
-            at = (slice(None),) * axis + (i,)
-            if gain[at].any():
-                flat = ndi.binary_closing(np.pad(solid[at], pad), structure=_disk(r))[pad:-pad, pad:-pad]
-                keep[at] |= gain[at] & flat
-    return keep
+    return env | solid
 
 
 def split_envelope(env: np.ndarray, *, split: bool, h_voxels: float) -> tuple[np.ndarray, np.ndarray]:
