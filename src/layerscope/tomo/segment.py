@@ -143,7 +143,7 @@ def near_tops(tops: np.ndarray) -> np.ndarray:
     The distance map of a digital particle often has two tops of exactly the same value (distances are
     square roots of integers) with one voxel between them a fraction of a voxel lower: each top's residue
     ``f - rec(f - h)`` is exactly ``h`` (scikit-image's test) and the voxel between is below it, so they were two
-    seeds and the watershed cut the particle in two along a plane (11 of the 15 split particles of tomo
+    seeds and the watershed cut the particle in two along a plane (8 of the 15 split particles of tomo
     draws 0-49; docs/validation.md "tomosplit"). Joining them adds no other seed: the distance map changes by at
     most sqrt(3) from a voxel to its neighbour, so for ``h`` above sqrt(3) two tops one voxel apart are joined
     above ``f - h`` and are both tops only when tied.
