@@ -435,7 +435,8 @@ def _watershed_task(item, *, edge: int):
 
 
 def _slab_seeds(edt: np.ndarray, c: int, halo: int, h_voxels: float, scratch: Path, k: int, batch: int, scheduler):
-    """Seeds (h-maxima, slab by slab with a halo) labelled 26-connected across slab faces: memory map and count.
+    """Seeds (h-maxima, slab by slab with a halo) labelled 26-connected across slab faces, tops one voxel apart
+    joined (:func:`~layerscope.tomo.segment.joined_tops`): memory map and count (ids numbered later by first voxel).
 
     Exact where affordable: a slab whose seeds might not be seeds of the whole box (:func:`_hmax_task`) is
     done again with twice the halo while the block stays within :data:`MAX_SEED_BLOCK_VOXELS`; returns the
@@ -463,8 +464,18 @@ def _slab_seeds(edt: np.ndarray, c: int, halo: int, h_voxels: float, scratch: Pa
         unproven += not exact
     _stage("split_seed_labels")
     markers = _scratch(scratch, f"markers-{c}", np.int32, edt.shape)
-    n, _ = _label_slabs(lambda a, b: np.asarray(peaks[a:b]), edt.shape, k, _C26, markers)
+    n, _ = _label_slabs(lambda a, b: _near_tops_slab(peaks, a, b), edt.shape, k, _C26, markers)
+    for z0, z1 in _slabs(nz, k):  # the seeds are the tops (labelled with the tops one voxel apart joined)
+        markers[z0:z1] *= np.asarray(peaks[z0:z1])
     return markers, n, unproven
+
+
+def _near_tops_slab(peaks, a: int, b: int) -> np.ndarray:
+    """Slices ``a:b`` of :func:`~layerscope.tomo.segment.near_tops` of the whole ``peaks`` (a one-slice halo)."""
+    from layerscope.tomo.segment import near_tops
+
+    lo, hi = max(0, a - 1), min(peaks.shape[0], b + 1)
+    return near_tops(np.asarray(peaks[lo:hi]))[a - lo:a - lo + b - a]
 
 
 def _watershed_halo(top: float) -> int:
