@@ -271,7 +271,8 @@ MAX_SAMPLED = 5000
 
 def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sheet_voxels: float,
                   max_sheets: int = 6, min_angle_deg: float = 20.0, coverage: float = 0.9, max_fill: float = 0.8,
-                  min_share: float = 0.1, seed: int = 0, require_crossing: bool = True) -> np.ndarray | None:
+                  min_share: float = 0.03, min_voxels: int = 30, seed: int = 0,
+                  require_crossing: bool = True) -> np.ndarray | None:
     """The planar sheets a dark feature is made of, when it is intersecting cracks rather than a pore.
 
     Two cracks that cross form one connected dark feature, which is not flat as a whole (an X has
@@ -323,12 +324,13 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
     min_cos = float(np.cos(np.radians(min_angle_deg / 2)))
     alive = np.ones(n, dtype=bool)
     planes: list[tuple[np.ndarray, np.ndarray]] = []
-    while len(planes) < max_sheets and alive.sum() >= max(30, min_share * n) and alive[sample].sum() >= 3:
+    least = max(min_voxels, min_share * n)
+    while len(planes) < max_sheets and alive.sum() >= least and alive[sample].sum() >= 3:
         live = alive[sample]
         c, nrm = _best_plane(s_pts[live], s_nrm[live], tol, rng, min_cos=min_cos)
         inl = alive & (np.abs((coords - c) @ nrm) <= tol)
         sh = feature_shape(coords[inl]) if inl.sum() >= 3 else None
-        if sh is None or inl.sum() < min_share * n or not (sh["flatness"] < max_flatness
+        if sh is None or inl.sum() < least or not (sh["flatness"] < max_flatness
                                                             and sh["extents"][1] >= min_sheet_voxels):
             break
         planes.append((c, nrm))
