@@ -283,7 +283,9 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
     36 deg apart are not read as a few planes each across two of them) wins, refined by least squares; its voxels
     within ``tol`` are taken out), each a sheet by the crack test of :func:`feature_shape`
     (flatness below ``max_flatness``, middle extent at least ``min_sheet_voxels``) holding at least
-    ``min_share`` of the voxels. The feature is intersecting sheets when two to ``max_sheets`` such
+    ``min_share`` of the voxels and ``min_voxels`` (a small disc crossing two larger cracks keeps 4-8 % of
+    their joint feature beyond their planes' tolerance slabs; with 10 % its sheet went to another crack, or
+    the feature fell short of ``coverage`` and was called a pore). The feature is intersecting sheets when two to ``max_sheets`` such
     planes, at least ``min_angle_deg`` apart, hold ``coverage`` of its voxels and the voxels fill at
     most ``max_fill`` of the convex hull of their centres (a ball of radius 3-10 voxels: 1.1-1.7;
     two 2.5-voxel discs crossing at 30 deg: 0.65, at 90 deg less: without this test a small round
