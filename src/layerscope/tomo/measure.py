@@ -178,7 +178,7 @@ def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: i
             n_vox = float(miss.sum())
         else:
             rc, miss, n_vox = coords, np.ones(len(coords)), float(m.sum())
-        sheets = _sheets(m, coords, sh, options)
+        sheets = _sheets(m, coords, sh, options, depth[sl][m])
         kinds[fid] = "pore" if sheets is None else "crack"
         if sheets is None:
             pores.append({"id": fid, "particle": owner, "volume_voxels": n_vox, "volume_nm3": n_vox * voxel_nm ** 3,
@@ -198,9 +198,10 @@ def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: i
     return ct, pt, feats, kinds
 
 
-def _sheets(m: np.ndarray, coords: np.ndarray, sh: dict, options: Any) -> np.ndarray | None:
+def _sheets(m: np.ndarray, coords: np.ndarray, sh: dict, options: Any, depth: np.ndarray | None = None) -> np.ndarray | None:
     """Sheet index of every voxel of a crack (all 0 for one sheet; intersecting cracks: one index per
-    plane, :func:`layerscope.tomo.segment.planar_sheets`), None for a pore."""
+    plane, :func:`layerscope.tomo.segment.planar_sheets`), None for a pore. ``depth``: each voxel's
+    distance into the particle envelope (sheets lying in its surface shell are merged, :func:`_surface_sheets`)."""
     if sh["extents"][1] < options.min_sheet_voxels:
         return None
     one = np.zeros(len(coords), np.int64) if sh["flatness"] < options.max_flatness else None
@@ -211,7 +212,30 @@ def _sheets(m: np.ndarray, coords: np.ndarray, sh: dict, options: Any) -> np.nda
     # not flat as a whole would otherwise be a pore, so its sheets count even when they meet at a bend (an L).
     split = planar_sheets(coords, tol=half_width + 0.5, max_flatness=options.max_flatness,
                           min_sheet_voxels=options.min_sheet_voxels, require_crossing=one is not None)
-    return one if split is None else split
+    if split is None:
+        return one
+    return split if depth is None else _surface_sheets(coords, split, depth)
+
+
+#: A sheet of a crossing feature with over half its voxels closer than this (voxels) to the outside of the
+#: particle envelope lies along the surface: the mouth of a crack that the envelope closing bridged, not a crack.
+SURFACE_SHELL = 2.0
+
+
+def _surface_sheets(coords: np.ndarray, sheets: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """``sheets`` with the sheets lying in the envelope's surface shell (median ``depth`` below
+    :data:`SURFACE_SHELL`) given to the nearest plane of the others (renumbered 0..k-1). A crack crosses
+    the surface, so only a small share of its voxels lies in the shell; a crack's mouth lies along it."""
+    k = int(sheets.max()) + 1
+    keep = [i for i in range(k) if np.median(depth[sheets == i]) >= SURFACE_SHELL]
+    if len(keep) == k or not keep:
+        return sheets
+    planes = [_plane_of(coords[sheets == i]) for i in keep]
+    near = np.argmin(np.abs(np.stack([(coords - c) @ n for c, n in planes], axis=1)), axis=1)
+    out = np.searchsorted(keep, sheets)  # kept sheets renumbered in their order
+    moved = ~np.isin(sheets, keep)
+    out[moved] = near[moved]
+    return out
 
 
 def _split_sheets(m: np.ndarray, coords: np.ndarray, rc: np.ndarray, miss: np.ndarray, sheets: np.ndarray):

@@ -88,13 +88,15 @@ def _pores_as_cracks(res, ph: Phantom) -> dict:
 
 
 def _sheet_scores(res, ph: Phantom) -> dict:
-    """Each measured sheet against the truth crack it overlaps (by >= 10 % of its feature) with the nearest normal."""
+    """Each measured sheet against the truth crack it overlaps with the nearest normal. A truth crack overlaps a sheet
+    when it holds >= 10 % of the sheet's feature, or of the sheet's own voxel count (a small crack that is one
+    sheet of a crossing feature holds under 10 % of the whole feature; it was compared with another crack)."""
     ct = ph.crack_truth.set_index("crack") if len(ph.crack_truth) else None
     widths, angles, matched, false = [], [], set(), 0
     for c in res.cracks.itertuples():
         hit = ph.cracks[res.feature_labels == c.crack]
         ids, n = np.unique(hit[hit > 0], return_counts=True)
-        ids = ids[n >= 0.1 * hit.size]
+        ids = ids[n >= 0.1 * min(hit.size, c.segmented_voxels)]
         if not ids.size:
             false += 1
             continue

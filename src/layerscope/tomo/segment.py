@@ -297,7 +297,8 @@ MAX_SAMPLED = 5000
 
 def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sheet_voxels: float,
                   max_sheets: int = 6, min_angle_deg: float = 20.0, coverage: float = 0.9, max_fill: float = 0.8,
-                  min_share: float = 0.1, seed: int = 0, require_crossing: bool = True) -> np.ndarray | None:
+                  min_share: float = 0.03, min_voxels: int = 30, seed: int = 0,
+                  require_crossing: bool = True) -> np.ndarray | None:
     """The planar sheets a dark feature is made of, when it is intersecting cracks rather than a pore.
 
     Two cracks that cross form one connected dark feature, which is not flat as a whole (an X has
@@ -308,7 +309,9 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
     36 deg apart are not read as a few planes each across two of them) wins, refined by least squares; its voxels
     within ``tol`` are taken out), each a sheet by the crack test of :func:`feature_shape`
     (flatness below ``max_flatness``, middle extent at least ``min_sheet_voxels``) holding at least
-    ``min_share`` of the voxels. The feature is intersecting sheets when two to ``max_sheets`` such
+    ``min_share`` of the voxels and ``min_voxels`` (a small disc crossing two larger cracks keeps 4-8 % of
+    their joint feature beyond their planes' tolerance slabs; with 10 % its sheet went to another crack, or
+    the feature fell short of ``coverage`` and was called a pore). The feature is intersecting sheets when two to ``max_sheets`` such
     planes, at least ``min_angle_deg`` apart, hold ``coverage`` of its voxels and the voxels fill at
     most ``max_fill`` of the convex hull of their centres (a ball of radius 3-10 voxels: 1.1-1.7;
     two 2.5-voxel discs crossing at 30 deg: 0.65, at 90 deg less: without this test a small round
@@ -349,12 +352,13 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
     min_cos = float(np.cos(np.radians(min_angle_deg / 2)))
     alive = np.ones(n, dtype=bool)
     planes: list[tuple[np.ndarray, np.ndarray]] = []
-    while len(planes) < max_sheets and alive.sum() >= max(30, min_share * n) and alive[sample].sum() >= 3:
+    least = max(min_voxels, min_share * n)
+    while len(planes) < max_sheets and alive.sum() >= least and alive[sample].sum() >= 3:
         live = alive[sample]
         c, nrm = _best_plane(s_pts[live], s_nrm[live], tol, rng, min_cos=min_cos)
         inl = alive & (np.abs((coords - c) @ nrm) <= tol)
         sh = feature_shape(coords[inl]) if inl.sum() >= 3 else None
-        if sh is None or inl.sum() < min_share * n or not (sh["flatness"] < max_flatness
+        if sh is None or inl.sum() < least or not (sh["flatness"] < max_flatness
                                                             and sh["extents"][1] >= min_sheet_voxels):
             break
         planes.append((c, nrm))
