@@ -32,7 +32,9 @@ in a scratch folder and the work is cut in pieces, each a task of
    measurement learns from each whole feature is counted slab by slab: its size, first voxel, box,
    owner (the particle with most of its voxels), whether a second particle holds more than 20 %
    (shared: the gap between two particles) and whether it is a surface dent (voxels next to the
-   outside, depth in the envelope). The measurements then run by groups: the particles whose box
+   outside, depth in the envelope). Shared features are first cut at the particle contact as in memory
+   (:func:`layerscope.tomo.measure.feature_ids`: the voxels near a contact, in z slabs with a halo, are
+   the gap, labelled apart across slab faces, and the rest labelled again). The measurements then run by groups: the particles whose box
    starts in one slab and the features they own, on one cut of the cluster's box that holds them
    whole with the margin; one
    :func:`layerscope.tomo.measure._features` call per group, with the dropped features (shared,
@@ -587,16 +589,16 @@ def _particles(comp, n, boxes, options, scratch: Path, k: int, batch: int, sched
 
 def _measure_task(item, *, options, voxel_nm: float, close: int, levels: dict, shape):
     """Dark features, cracks, pores and particle geometry of one cluster (arrays cut with a margin)."""
-    from layerscope.tomo.measure import _features, _particle_geometry
-    from layerscope.tomo.segment import dark_features
+    from layerscope.tomo.measure import _features, _particle_geometry, feature_ids
 
     sl, inner, plab, solid, grey, mask = item
     off = tuple(s.start for s in sl)
-    feats = dark_features(solid, plab, min_voxels=options.min_feature_voxels)
+    feats, gap = feature_ids(solid, plab, min_voxels=options.min_feature_voxels, close_voxels=close)
     ids = np.unique(feats[mask])
     only = set(ids[ids > 0].tolist())
     first = _first_voxels(np.where(np.isin(feats, list(only)), feats, 0), int(feats.max()), sl, shape)
-    ct, pt, feats, kinds = _features(solid, plab, options, voxel_nm, close, grey, levels, offset=off, only=only, feats=feats)
+    ct, pt, feats, kinds = _features(solid, plab, options, voxel_nm, close, grey, levels, offset=off, only=only, feats=feats,
+                                     gap_ids=gap & only)
     pids = np.unique(plab[mask])
     geom = _particle_geometry(plab, voxel_nm, offset=off, shape=shape, only=set(pids[pids > 0].tolist()))
     local = np.where(np.isin(feats, list(only)), feats, 0)[inner]
@@ -634,23 +636,52 @@ def _feature_stats(plab, solid, comp, c: int, cbox: np.ndarray, n_particles: int
     """Dark features of a big cluster, labelled slab by slab across faces (a scratch memory map), and what the
     whole-cluster measurement knows of each from its whole.
 
-    Returns the labels and, per rank (the features of at least ``min_feature_voxels`` numbered 1.. by
-    their first voxel in raster order; index 0 unused): a look-up table label -> rank (0 for smaller
-    ones), the first voxel (flat), the owner (the particle with most of its voxels, the smallest id on a
-    tie, as ``np.bincount(...).argmax()``), the bounding box ``(z0, y0, x0, z1, y1, x1)`` and whether
-    :func:`layerscope.tomo.measure._features` drops it: shared (a second particle holds more than 20 %
-    of its voxels: the gap between two particles) or a surface dent (:func:`_feature_openings`).
+    Features shared by two particles are cut at the contact as :func:`layerscope.tomo.measure.feature_ids`
+    cuts them (:func:`_cut_shared`). Returns the labels and, per rank (the features of at least
+    ``min_feature_voxels`` numbered 1.. by their first voxel in raster order; index 0 unused): a look-up
+    table label -> rank (0 for smaller ones; every piece of a cut feature is ranked), the first voxel
+    (flat), the owner (the particle with most of its voxels, the smallest id on a tie, as
+    ``np.bincount(...).argmax()``), the bounding box ``(z0, y0, x0, z1, y1, x1)``, whether
+    :func:`layerscope.tomo.measure._features` drops it in turn: shared (a second particle holds more than
+    20 % of its voxels) or a surface dent (:func:`_feature_openings`), and whether it is the gap of a cut
+    feature (near the contact, or a piece too small or shallow: labelled while the others are measured,
+    never measured).
     """
-    from layerscope.tomo.measure import _dent
+    from layerscope.tomo.measure import SHARED_SHARE, _dent
 
     _stage("feature_stats")
-    shape, mult = plab.shape, n_particles + 1
+    shape, crop = plab.shape, _box(cbox, MARGIN, plab.shape)
     lab = _scratch(scratch, f"features-{c}", np.int32, shape)
 
     def dark(a: int, b: int) -> np.ndarray:
         return (np.asarray(plab[a:b]) > 0) & ~np.asarray(solid[a:b]) & (np.asarray(comp[a:b]) == c)
 
     n, _ = _label_slabs(dark, shape, k, _C26, lab)
+    sizes, first, owner, second = _label_stats(lab, plab, n, n_particles, k)
+    big = sizes >= options.min_feature_voxels
+    cut = big & (second > SHARED_SHARE * sizes)
+    from_cut, gap = np.zeros(n + 1, bool), np.zeros(n + 1, bool)
+    if cut[1:].any():
+        lab, n, from_cut, gap = _cut_shared(lab, plab, dark, big, cut, crop, close, scratch, c, k, batch, scheduler)
+        sizes, first, owner, second = _label_stats(lab, plab, n, n_particles, k)
+    n_open, deep = _feature_openings(lab, plab, crop, n, close, k, batch, scheduler)
+    gap |= from_cut & ((sizes < options.min_feature_voxels) | (deep == 0))
+    kept = np.flatnonzero((sizes >= options.min_feature_voxels) | from_cut)
+    kept = kept[kept > 0]
+    kept = kept[np.argsort(first[kept], kind="stable")]
+    rank = np.zeros(n + 1, np.int32)
+    rank[kept] = np.arange(1, len(kept) + 1)
+    dent = [bool(_dent(int(n_open[g]), int(sizes[g])) and deep[g] == 0) for g in kept]
+    dropped = np.r_[False, (second[kept] > SHARED_SHARE * sizes[kept]) | np.array(dent, bool)]
+    boxes = _boxes_of(lab, n, k)
+    return lab, rank, np.r_[-1, first[kept]], np.r_[0, owner[kept]], np.r_[boxes[:1], boxes[kept]], \
+        dropped & ~np.r_[False, gap[kept]], np.r_[False, gap[kept]]
+
+
+def _label_stats(lab, plab, n: int, n_particles: int, k: int):
+    """Per label 0..n of a memory map, slab by slab: size, first voxel (flat), owner (the particle with most of its
+    voxels, the smallest id on a tie) and the voxels of the particle with the second most."""
+    shape, mult = plab.shape, n_particles + 1
     sizes, first, keys, counts = np.zeros(n + 1, np.int64), np.full(n + 1, -1, np.int64), [], []
     for z0, z1 in _slabs(shape[0], k):
         f, p = np.asarray(lab[z0:z1]), np.asarray(plab[z0:z1])
@@ -673,16 +704,48 @@ def _feature_stats(plab, solid, comp, c: int, cbox: np.ndarray, n_particles: int
     nxt = nxt[(nxt < len(fid))]
     nxt = nxt[fid[nxt] == fid[nxt - 1]]
     second[fid[nxt]] = tot[nxt]
-    kept = np.flatnonzero(sizes >= options.min_feature_voxels)
-    kept = kept[kept > 0]
-    kept = kept[np.argsort(first[kept], kind="stable")]
-    rank = np.zeros(n + 1, np.int32)
-    rank[kept] = np.arange(1, len(kept) + 1)
-    n_open, deep = _feature_openings(lab, plab, _box(cbox, MARGIN, shape), n, close, k, batch, scheduler)
-    dent = [bool(_dent(int(n_open[g]), int(sizes[g])) and deep[g] == 0) for g in kept]
-    dropped = np.r_[False, (second[kept] > 0.2 * sizes[kept]) | np.array(dent, bool)]
-    boxes = _boxes_of(lab, n, k)
-    return lab, rank, np.r_[-1, first[kept]], np.r_[0, owner[kept]], np.r_[boxes[:1], boxes[kept]], dropped
+    return sizes, first, owner, second
+
+
+def _contact_task(item, *, reach: float, cut: np.ndarray):
+    """The voxels of one slab's core in a feature to cut (``cut``: per label) and near a particle contact."""
+    from layerscope.tomo.measure import contact_zone
+
+    z0, z1, lo, p, f = item
+    core = slice(lo, lo + z1 - z0)
+    return cut[f[core]] & contact_zone(p, reach)[core]
+
+
+def _cut_shared(lab, plab, dark, big: np.ndarray, cut: np.ndarray, crop: tuple, close: int, scratch: Path, c: int,
+                k: int, batch: int, scheduler):
+    """The features ``cut`` (per label of ``lab``) without their voxels near a particle contact
+    (:func:`layerscope.tomo.measure.contact_zone`, within ``close + 1``; z slabs of the cluster's box ``crop``
+    with a halo of ``ceil(close + 1) + 2`` slices: exact), labelled again slab by slab with the other features of
+    at least the minimum size (``big``). Returns the new labels, their number and which come from a cut feature."""
+    _stage("feature_cut")
+    shape = plab.shape
+    near = _scratch(scratch, f"contact-{c}", bool, shape)
+    nz, halo = crop[0].stop - crop[0].start, int(np.ceil(close + 1)) + 2
+
+    def block_of(a: int, b: int) -> tuple:
+        z = slice(crop[0].start + a, crop[0].start + b)
+        return np.asarray(plab[(z,) + crop[1:]]), np.asarray(lab[(z,) + crop[1:]])
+
+    for z0, z1, core in _retry_slabs(nz, k, halo, block_of, _contact_task, lambda *_: None, batch, scheduler,
+                                     reach=close + 1, cut=cut):
+        near[(slice(crop[0].start + z0, crop[0].start + z1),) + crop[1:]] = core
+    new = _scratch(scratch, f"features-cut-{c}", np.int32, shape)
+    n, _ = _label_slabs(lambda a, b: dark(a, b) & big[np.asarray(lab[a:b])] & ~np.asarray(near[a:b]), shape, k, _C26, new)
+    gap = _scratch(scratch, f"features-gap-{c}", np.int32, shape)
+    m, _ = _label_slabs(lambda a, b: np.asarray(near[a:b]), shape, k, _C26, gap)
+    from_cut = np.zeros(n + m + 1, bool)
+    for z0, z1 in _slabs(shape[0], k):
+        f, g = np.asarray(new[z0:z1]), np.asarray(gap[z0:z1])
+        f[g > 0] = g[g > 0] + n
+        new[z0:z1] = f
+        from_cut[f[cut[np.asarray(lab[z0:z1])]]] = True
+    del near, gap
+    return new, n + m, from_cut, np.r_[np.zeros(n + 1, bool), np.ones(m, bool)]
 
 
 def _openings_task(item, *, close: int, n: int):
@@ -748,7 +811,7 @@ def _measure_big(c: int, members: list, plab, solid, comp, grey_of, pboxes, cbox
     returns the first voxel of each rank too."""
     shape, margin = plab.shape, max(MARGIN, close + 3)
     batch = max(1, batch // 2)  # feature openings: one task per worker (the groups below run one at a time)
-    lab, rank, first, owner, fboxes, dropped = _feature_stats(plab, solid, comp, c, cbox, int(pboxes.shape[0] - 1),
+    lab, rank, first, owner, fboxes, dropped, gap = _feature_stats(plab, solid, comp, c, cbox, int(pboxes.shape[0] - 1),
                                                               options, close, scratch, k, batch, scheduler)
     gone = set(np.flatnonzero(dropped).tolist())
     across = _box(cbox, margin, shape)[1:]
@@ -760,7 +823,7 @@ def _measure_big(c: int, members: list, plab, solid, comp, grey_of, pboxes, cbox
         z0, z1 = int(pboxes[pids, 0].min()), int(pboxes[pids, 3].max())
         own, alone = [], []
         for g in np.flatnonzero(np.isin(owner, pids)):
-            if g > 0 and not dropped[g]:
+            if g > 0 and not dropped[g] and not gap[g]:
                 (own if fboxes[g, 0] >= z0 - k and fboxes[g, 3] <= z1 + k else alone).append(int(g))
         z0, z1 = min([z0] + [int(fboxes[g, 0]) for g in own]), max([z1] + [int(fboxes[g, 3]) for g in own])
         todo.append((pids, own, (slice(max(0, z0 - margin), min(shape[0], z1 + margin)),) + across))

@@ -142,31 +142,109 @@ def _dent(n_open: int, n_voxels: int) -> bool:
     return n_open > 2.0 * n_voxels ** (2.0 / 3.0)
 
 
+#: a second particle holding more than this share of a dark feature's voxels makes it shared (the gap between
+#: touching particles, or cracks of touching particles joined through it)
+SHARED_SHARE = 0.2
+
+
+def contact_zone(plabels: np.ndarray, reach: float) -> np.ndarray:
+    """Voxels within ``reach`` voxels of a contact between two particles (a voxel of one particle label with a
+    26-neighbour of another). Exact for voxels at least ``reach + 2`` voxels from a cut face of the arrays."""
+    top = np.iinfo(plabels.dtype).max
+    hi = ndi.maximum_filter(plabels, size=3)
+    lo = ndi.minimum_filter(np.where(plabels > 0, plabels, top), size=3)
+    contact = (plabels > 0) & ((hi > plabels) | (lo < plabels))
+    if not contact.any():
+        return contact
+    return ndi.distance_transform_edt(~contact) <= reach
+
+
+def shared_features(feats: np.ndarray, plabels: np.ndarray) -> np.ndarray:
+    """Per feature id (index 0 unused): whether a second particle holds more than :data:`SHARED_SHARE` of it."""
+    n, mult = int(feats.max(initial=0)), int(plabels.max(initial=0)) + 1
+    m = feats > 0
+    u, counts = np.unique(feats[m].astype(np.int64) * mult + plabels[m], return_counts=True)
+    fid = u // mult
+    order = np.lexsort((-counts, fid))
+    fid, counts = fid[order], counts[order]
+    head = np.r_[True, fid[1:] != fid[:-1]][:len(fid)]
+    second = np.r_[False, ~head[1:] & head[:-1]][:len(fid)]  # the second largest share of each feature
+    out = np.zeros(n + 1, bool)
+    out[fid[second]] = counts[second] > SHARED_SHARE * np.bincount(feats.ravel(), minlength=n + 1)[fid[second]]
+    return out
+
+
+def feature_ids(solid: np.ndarray, plabels: np.ndarray, *, min_voxels: int, close_voxels: int) -> tuple[np.ndarray, set]:
+    """Dark features (:func:`layerscope.tomo.segment.dark_features`) with those shared by two particles cut at
+    the contact, and the ids of the gap between particles (not measured, dropped after the measurements).
+
+    Cracks of touching particles that reach the surface near the contact join through the gap between the
+    particles into one shared feature. Its voxels within ``close_voxels + 1`` of the contact
+    (:func:`contact_zone`: the gap, which the envelope closing fills) are the gap; what is left falls apart
+    in pieces of one particle each (no voxel left touches another particle), features of their own when
+    they hold ``min_voxels`` and reach deeper than ``close_voxels + 1.5`` into the envelope, else gap too
+    (the rest of the gap's wedge at the surface is shallower). The gap keeps ids (26-connected pieces of
+    the voxels near the contact, and the shallow pieces) so that no crack's partial-volume sum takes it
+    in. Other features are unchanged. Ids are numbered by first voxel in raster order.
+    """
+    feats = dark_features(solid, plabels, min_voxels=min_voxels)
+    shared = shared_features(feats, plabels)
+    if not shared.any():
+        return feats, set()
+    pad = int(np.ceil(close_voxels + 1.5)) + 2
+    box = _padded_box(np.isin(feats, np.flatnonzero(shared)), pad)
+    cut = np.zeros(feats.shape, bool)
+    cut[box] = shared[feats[box]] & contact_zone(plabels[box], close_voxels + 1)
+    lab, n = ndi.label((feats > 0) & ~cut, structure=np.ones((3, 3, 3)))
+    near, m = ndi.label(cut, structure=np.ones((3, 3, 3)))
+    lab[cut] = near[cut] + n
+    from_shared = np.zeros(n + m + 1, bool)
+    from_shared[lab[shared[feats]]] = True
+    depth = np.zeros(feats.shape)
+    depth[box] = ndi.distance_transform_edt(plabels[box] > 0)
+    deepest = np.r_[0.0, ndi.maximum(depth, lab, np.arange(1, n + m + 1))]
+    size = np.bincount(lab.ravel(), minlength=n + m + 1)
+    gap = from_shared & ((size < min_voxels) | (deepest < close_voxels + 1.5))
+    gap[n + 1:] = True
+    _, first = np.unique(lab.ravel(), return_index=True)  # every id 0..n+m occurs
+    order = np.zeros(n + m + 1, np.int32)
+    order[np.argsort(first[1:], kind="stable") + 1] = np.arange(1, n + m + 1)
+    return order[lab], set(order[np.flatnonzero(gap)].tolist())
+
+
+def _padded_box(mask: np.ndarray, pad: int) -> tuple[slice, ...]:
+    """Bounding box of a non-empty mask grown by ``pad`` voxels (within the arrays)."""
+    idx = [np.flatnonzero(mask.any(axis=tuple(j for j in range(mask.ndim) if j != i))) for i in range(mask.ndim)]
+    return tuple(slice(max(0, int(i[0]) - pad), min(n, int(i[-1]) + 1 + pad)) for i, n in zip(idx, mask.shape))
+
+
 def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: int, grey=None, levels=None,
               *, offset: tuple = (0, 0, 0), only: set | None = None, feats: np.ndarray | None = None,
-              shared_ids: set | None = None):
+              shared_ids: set | None = None, gap_ids: set | None = None):
     """Classify dark features: crack rows, pore rows, labels and kinds.
 
     For arrays cut from a larger volume, ``offset`` (voxels) places them, ``only`` names the feature
-    ids to measure (others are left as they are), ``feats`` gives the feature ids and ``shared_ids``
-    the features known to be shared by two particles (cut by the arrays, so not seen whole here).
+    ids to measure (others are left as they are), ``feats`` gives the feature ids, ``shared_ids``
+    the features known to be shared by two particles (cut by the arrays, so not seen whole here) and
+    ``gap_ids`` the gap between particles (:func:`feature_ids`: not measured, dropped at the end).
     """
     if feats is None:
-        feats = dark_features(seg_solid, plabels, min_voxels=options.min_feature_voxels)
+        feats, gap_ids = feature_ids(seg_solid, plabels, min_voxels=options.min_feature_voxels, close_voxels=close_voxels)
+    gap = set(gap_ids or ())
     envelope = plabels > 0
     depth = ndi.distance_transform_edt(envelope)
     outside = ndi.binary_dilation(~envelope, structure=np.ones((3, 3, 3)))
     cracks, pores, kinds = [], [], {}
     pboxes = ndi.find_objects(plabels)
     for fid, sl in enumerate(ndi.find_objects(feats), 1):
-        if sl is None or (only is not None and fid not in only):
+        if sl is None or (only is not None and fid not in only) or fid in gap:
             continue
         m = feats[sl] == fid
         owners = np.sort(np.bincount(plabels[sl][m]))[::-1]
         owner = int(np.bincount(plabels[sl][m]).argmax())
         n_open = int((outside[sl] & m).sum())
         open_ = n_open > 0
-        shared = len(owners) > 1 and owners[1] > 0.2 * m.sum()
+        shared = len(owners) > 1 and owners[1] > SHARED_SHARE * m.sum()
         if shared or fid in (shared_ids or ()) or (_dent(n_open, int(m.sum())) and depth[sl][m].max() < close_voxels + 1.5):
             feats[sl][m] = 0  # the gap between particles, or a shallow dent bridged by the closing
             continue
@@ -188,6 +266,8 @@ def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: i
         for k, (mk, ck, rk, mis) in enumerate(_split_sheets(m, coords, rc, miss, sheets), 1):
             cracks.append({"id": fid, "sheet": k, "particle": owner,
                            **_crack_numbers(mk, ck, rk, mis, outside[sl], voxel_nm, measured=grey is not None)})
+    if gap:
+        feats[np.isin(feats, list(gap))] = 0
     crack_cols = ["crack", "sheet", "particle", "volume_voxels", "segmented_voxels", "volume_nm3", "surface_area_nm2", "width_mean_nm",
                   "width_max_nm", "extent_nm", "normal_z", "normal_y", "normal_x", "normal_polar_deg",
                   "normal_azimuth_deg", "reaches_surface", "flatness", "centroid_z_nm", "centroid_y_nm", "centroid_x_nm"]
