@@ -350,6 +350,7 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
     sample = np.sort(rng.choice(n, min(n, MAX_SAMPLED), replace=False))
     s_pts, s_nrm = coords[sample], local_normals(coords, sample)
     min_cos = float(np.cos(np.radians(min_angle_deg / 2)))
+    max_cos = float(np.cos(np.radians(min_angle_deg)))
     alive = np.ones(n, dtype=bool)
     planes: list[tuple[np.ndarray, np.ndarray]] = []
     least = max(min_voxels, min_share * n)
@@ -361,6 +362,8 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
         if sh is None or inl.sum() < least or not (sh["flatness"] < max_flatness
                                                             and sh["extents"][1] >= min_sheet_voxels):
             break
+        if any(abs(float(nrm @ q)) > max_cos for _, q in planes):
+            break  # a slab of a crack already taken (beside its plane's tolerance), not another crack
         planes.append((c, nrm))
         alive &= ~inl
     if len(planes) < 2 or 1.0 - alive.sum() / n < coverage:
