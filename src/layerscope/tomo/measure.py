@@ -310,12 +310,17 @@ def _surface_sheets(coords: np.ndarray, sheets: np.ndarray, depth: np.ndarray) -
     keep = [i for i in range(k) if np.median(depth[sheets == i]) >= SURFACE_SHELL]
     if len(keep) == k or not keep:
         return sheets
-    planes = [_plane_of(coords[sheets == i]) for i in keep]
-    near = np.argmin(np.abs(np.stack([(coords - c) @ n for c, n in planes], axis=1)), axis=1)
+    near = _nearest_plane(coords, coords, sheets, keep)
     out = np.searchsorted(keep, sheets)  # kept sheets renumbered in their order
     moved = ~np.isin(sheets, keep)
     out[moved] = near[moved]
     return out
+
+
+def _nearest_plane(points: np.ndarray, coords: np.ndarray, sheets: np.ndarray, which) -> np.ndarray:
+    """For each of ``points``: the position in ``which`` of the nearest plane fitted to the sheets ``which``."""
+    planes = [_plane_of(coords[sheets == i]) for i in which]
+    return np.argmin(np.abs(np.stack([(points - c) @ n for c, n in planes], axis=1)), axis=1)
 
 
 def _split_sheets(m: np.ndarray, coords: np.ndarray, rc: np.ndarray, miss: np.ndarray, sheets: np.ndarray):
@@ -325,8 +330,7 @@ def _split_sheets(m: np.ndarray, coords: np.ndarray, rc: np.ndarray, miss: np.nd
     if k == 1:
         yield m, coords, rc, miss
         return
-    planes = [_plane_of(coords[sheets == i]) for i in range(k)]
-    near = np.argmin(np.abs(np.stack([(rc - c) @ n for c, n in planes], axis=1)), axis=1)
+    near = _nearest_plane(rc, coords, sheets, range(k))
     for i in range(k):
         mk = np.zeros_like(m)
         mk[m] = sheets == i  # argwhere and boolean indexing both run in C order
