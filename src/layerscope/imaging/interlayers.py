@@ -53,7 +53,7 @@ import pandas as pd
 from layerscope.imaging.lattice import wrap_half
 
 __all__ = ["interlayer_table", "extend_steps", "drop_off_layer_steps", "drop_unsupported_runs", "MIXING_THRESHOLD",
-           "MIXING_SYSTEMATIC", "POOL_CHI2", "split_fill_changes", "SPLIT_MIN_SITES", "REGISTRY_SIGNIFICANCE"]
+           "MIXING_SYSTEMATIC", "POOL_CHI2", "clean_level", "CLEAN_LEVEL_SIGNIFICANCE", "split_fill_changes", "SPLIT_MIN_SITES", "REGISTRY_SIGNIFICANCE"]
 
 #: Mixing index above which a Li layer holds TM: the Li columns and the O tails give 0.02-0.06
 #: (docs/validation.md), a 10 % exchange about 0.1 more.
@@ -67,6 +67,11 @@ MIXING_SYSTEMATIC = 0.02
 #: Counting errors by which the mean of the empty sublattice of a Li layer's spinel segments must lie below zero to be taken
 #: as an offset of the index that its filled sublattice shares (:func:`_empty_offsets`).
 EMPTY_OFFSET_SIGNIFICANCE = 2.0
+#: Errors by which the mean index of an image's clean ("no") layered segments must lie above zero to be
+#: taken off the index of its layered sites (:func:`clean_level`).
+CLEAN_LEVEL_SIGNIFICANCE = 2.0
+#: Fewest clean layered segments the level of :func:`clean_level` is measured on.
+CLEAN_LEVEL_SEGMENTS = 3
 #: Adjacent segments of one Li layer pool their counts for the mixing decision while the reduced
 #: chi-square of their fills (counting errors and half of :data:`MIXING_SYSTEMATIC`) stays below this.
 POOL_CHI2 = 3.0
@@ -865,7 +870,7 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
     """
     li = columns[(columns["kind"] == "Li") & (columns.get("site", "octahedral") == "octahedral")]
     if li.empty:
-        return pd.DataFrame(columns=_COLUMNS)
+        return pd.DataFrame(columns=_COLUMNS + ["clean_level", "clean_level_sem"])
     li = li.assign(relation=li["relation"].fillna("").astype(str)).sort_values(["layer", "u_nm"], kind="stable")
     li = li.reset_index(drop=True)
     if "environment" not in li:
@@ -886,4 +891,43 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
     if "mixing_sem" in li and "mixing" in li:
         li["segment"] = split_fill_changes(li, mixing_threshold)
     key = pd.MultiIndex.from_arrays([li["layer"], li["segment"]]).factorize(sort=True)[0]
-    return _segment_rows(li, key, mixing_threshold)
+    out = _segment_rows(li, key, mixing_threshold)
+    level, level_sem = clean_level(out)
+    if level > 0.0:  # the image's clean layers read above zero: their level is taken off the layered sites' index
+        li["mixing"] = li["mixing"] - np.where(_layered_sites(li), level, 0.0)
+        li["segment"] = split_fill_changes(li, mixing_threshold)
+        key = pd.MultiIndex.from_arrays([li["layer"], li["segment"]]).factorize(sort=True)[0]
+        out = _segment_rows(li, key, mixing_threshold)
+    layered = (out["environment"] == "layered").to_numpy()
+    return out.assign(clean_level=np.where(layered, level, 0.0), clean_level_sem=np.where(layered, level_sem, 0.0))
+
+
+def _layered_sites(li: pd.DataFrame) -> np.ndarray:
+    """Li-layer sites of a layered environment (not spinel, not rock salt)."""
+    return li["environment"].astype(str).replace("", "layered").to_numpy() == "layered"
+
+
+def clean_level(table: pd.DataFrame) -> tuple[float, float]:
+    """The index the image's own clean Li layers read, and its error; ``(0, 0)`` where it is not significant.
+
+    A clean Li layer's index is not zero: its Li columns scatter (Z = 3 beside Z = 25-28) and the O
+    columns' tails reach its sites, by an amount that depends on the detector (the Z exponent), the
+    chemistry and the probe, so it is measured in each image: the inverse-counting-variance mean of the
+    layered segments of ``table`` (a first :func:`interlayer_table` pass) decided "no", taken where it
+    lies :data:`CLEAN_LEVEL_SIGNIFICANCE` errors above zero over at least :data:`CLEAN_LEVEL_SEGMENTS`
+    segments. A "no" needs the fill two errors below the threshold, so the level is at most
+    ``threshold - 2 MIXING_SYSTEMATIC`` (0.06) and, at low counts, biased low by that cut (it takes
+    off less, never more). A level below zero is not taken: no site scatters less than an empty one,
+    and under wide probes, where clean layers read -0.1 to -0.25, the same offset does not hold for the
+    mixed layers (random draws 2048 and 2085 lose right decisions with it; docs/validation.md "imgfill").
+    """
+    if "li_fill_count_sem" not in table:
+        return 0.0, 0.0
+    sel = (table["environment"] == "layered").to_numpy() & (table["mixing"] == "no").to_numpy()
+    f, e = table["li_fill"].to_numpy(dtype=float)[sel], table["li_fill_count_sem"].to_numpy(dtype=float)[sel]
+    ok = np.isfinite(f) & np.isfinite(e) & (e > 0)
+    if ok.sum() < CLEAN_LEVEL_SEGMENTS:
+        return 0.0, 0.0
+    w = 1.0 / e[ok] ** 2
+    level, sem = float(np.sum(w * f[ok]) / w.sum()), float(1.0 / np.sqrt(w.sum()))
+    return (level, sem) if level > CLEAN_LEVEL_SIGNIFICANCE * sem else (0.0, 0.0)
