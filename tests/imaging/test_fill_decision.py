@@ -29,6 +29,11 @@ def test_hand_computed_pooling_and_counting_error():
     # (0.113 standard error) left it uncertain before; its counts give 0.05 / sqrt(8) = 0.0177,
     # with 0.02 -> 0.0267: 0.3 - 0.053 > 0.1: "yes". The clean segments on either side do not
     # pool across it (chi-square ~ 50): each stays uncertain on its own 8 sites.
+    # That is the first pass. Its 4 "no" segments (layer 1) then give the image's clean level
+    # (interlayers.clean_level, helper imgfill): 0.04 +- 0.0354 / 2 = 0.0177, more than 2 errors above
+    # zero, taken off every (layered) site. Second pass: layer 1 reads 0.0, 0.0 + 2 x 0.0406 < 0.1, "no"
+    # alone (8 sites); layer 3's clean ends likewise "no" (they are clean: closer to the truth than
+    # "uncertain"); its mixed segment 0.26 - 0.053 > 0.1 "yes".
     mixed = np.concatenate([clean[:8], np.tile([0.0, 0.6], 4), clean[:8]])
     sem3 = np.r_[np.full(8, 0.1), np.full(8, 0.05), np.full(8, 0.1)]
     t = interlayer_table(pd.concat([_layer(1, clean, np.full(32, 0.1)), _layer(3, mixed, sem3)],
@@ -36,10 +41,12 @@ def test_hand_computed_pooling_and_counting_error():
     one, three = t[t["li_layer"] == 1], t[t["li_layer"] == 3]
     assert one["n_sites"].tolist() == [8, 8, 8, 8]
     assert one["li_fill_count_sem"].to_numpy() == pytest.approx(0.1 / np.sqrt(8), rel=1e-12)
-    assert one["mixing"].tolist() == ["no"] * 4 and one["mixing_sites"].tolist() == [32] * 4
-    assert three["mixing"].tolist() == ["uncertain", "yes", "uncertain"]
+    assert one["mixing"].tolist() == ["no"] * 4 and one["mixing_sites"].tolist() == [8] * 4
+    assert t["clean_level"].to_numpy() == pytest.approx(0.04, abs=1e-12)
+    assert t["clean_level_sem"].to_numpy() == pytest.approx(0.1 / np.sqrt(32), rel=1e-9)
+    assert three["mixing"].tolist() == ["no", "yes", "no"]
     assert three["mixing_sites"].tolist() == [8, 8, 8]
-    assert three["li_fill"].iloc[1] == pytest.approx(0.3, abs=1e-12)
+    assert three["li_fill"].iloc[1] == pytest.approx(0.26, abs=1e-12)
     assert three["li_fill_sem"].iloc[1] == pytest.approx(0.3 * np.sqrt(8 / 7) / np.sqrt(8), rel=1e-9)
     assert three["li_fill_count_sem"].iloc[1] == pytest.approx(0.05 / np.sqrt(8), rel=1e-12)
 

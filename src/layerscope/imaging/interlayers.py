@@ -893,10 +893,8 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
     key = pd.MultiIndex.from_arrays([li["layer"], li["segment"]]).factorize(sort=True)[0]
     out = _segment_rows(li, key, mixing_threshold)
     level, level_sem = clean_level(out)
-    if level > 0.0:  # the image's clean layers read above zero: their level is taken off the layered sites' index
+    if level > 0.0:  # the clean layers read above zero: their level is taken off the layered sites' index, same cuts
         li["mixing"] = li["mixing"] - np.where(_layered_sites(li), level, 0.0)
-        li["segment"] = split_fill_changes(li, mixing_threshold)
-        key = pd.MultiIndex.from_arrays([li["layer"], li["segment"]]).factorize(sort=True)[0]
         out = _segment_rows(li, key, mixing_threshold)
     layered = (out["environment"] == "layered").to_numpy()
     return out.assign(clean_level=np.where(layered, level, 0.0), clean_level_sem=np.where(layered, level_sem, 0.0))
