@@ -26,7 +26,10 @@ segment's fill (and its errors) is the mean of its filled and empty sublattices'
 empty sublattice of the layer's spinel reads significantly below zero: :func:`_empty_offsets`), not the plain mean, which
 depends on how many filled sites the segment's cut holds; a spinel segment of one sublattice only
 keeps its plain mean but enters its layer's pooled run balanced by the adjacent segment's other
-sublattice (:func:`_spinel_pool_fill`).
+sublattice (:func:`_spinel_pool_fill`). Where the image's own clean layered segments (those decided
+"no" in a first pass) read significantly above zero, their mean (:func:`clean_level`: the Li columns'
+own scattering and the O tails, 0.01-0.03 on random draws) is taken off the index of every layered
+site and the segments are decided again, cut as before (``clean_level``, ``clean_level_sem``).
 
 ``step_source`` says where a segment's step comes from: ``measured`` (the registry of the TM pairs
 of its sites; a site filled into a one-site gap or at a layer end takes its neighbour's pair, as
