@@ -26,6 +26,11 @@ Column table (``columns``): one row per atom column or Li-layer site,
                    (lattice position, ``fit_ok`` False)
 ``site``           ``"octahedral"`` (every TM and Li-layer site) or ``"tetrahedral"`` (the
                    tetrahedral Li columns of a spinel block, placed from the lattice)
+``indexed``        False for a detected column on a row beyond the analysed layers (a corner
+                   row of 2-3 columns, a Li layer beyond the outermost TM layer: no TM-TM gap of
+                   the image); such a row has ``layer`` -1, ``phase`` "", ``kind`` from the
+                   layer parity the lattice continues with, and is in no stacking, fill, phase
+                   map or quantity (:func:`layerscope.imaging.lattice.corner_rows`)
 =================  ==========================================================================
 
 plus ``u_nm, v_nm`` (along/across the layers), ``registry`` (TM-TM, column spacings),
