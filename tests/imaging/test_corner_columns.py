@@ -114,3 +114,19 @@ def test_random_draw_2027_reports_its_corner_columns():
     assert np.all(d < 0.07)  # each on a cation column of the truth
     # they are in no layer's analysis: no interlayer segment or layer row holds layer -1
     assert (pm.interlayers["li_layer"] >= 0).all() and (pm.layers["layer"] >= 0).all()
+
+
+def test_corner_columns_must_be_reached_from_the_analysed_columns():
+    from layerscope.imaging.pipeline import _reached
+
+    # analysed columns on a row at y = 0 (0.25 nm apart); candidates: a corner row 0.47 nm beyond it
+    # (two layers), one more 0.47 nm beyond that, and a line of maxima 1.2 nm beyond the last (noise along
+    # a void's edge): the two rows are reached step by step within 2.3 x 0.235 nm, the far line is not
+    known_xy = np.column_stack([np.arange(10) * 0.25, np.zeros(10)])
+    row1 = np.column_stack([np.arange(3) * 0.25 + 0.08, np.full(3, 0.47)])
+    row2 = np.column_stack([np.arange(2) * 0.25 + 0.16, np.full(2, 0.94)])
+    far = np.column_stack([np.arange(4) * 0.25, np.full(4, 2.14)])
+    xy = np.vstack([known_xy, row1, row2, far])
+    known = np.r_[np.ones(10, bool), np.zeros(9, bool)]
+    got = _reached(xy, known, ~known, reach_nm=float(np.hypot(2.3 * 0.235, 0.5 * 0.25)))
+    assert np.all(got[10:15]) and not got[15:].any() and not got[:10].any()

@@ -1255,8 +1255,10 @@ def _add_spinel_tetrahedral_sites(cols: pd.DataFrame, data: np.ndarray, res: Col
 
 
 def _summary(cols, domains, layers, interfaces, quantities, res: ColumnResult, elapsed: float) -> dict:
-    counts = cols.groupby(["phase", "kind"]).size().unstack(fill_value=0)
-    fractions = (cols["phase"].value_counts() / len(cols)).round(4).to_dict()
+    # phases are counted over the analysed columns (``indexed``), not those beyond the analysed layers
+    labelled = cols[cols["indexed"].to_numpy(dtype=bool)] if "indexed" in cols else cols
+    counts = labelled.groupby(["phase", "kind"]).size().unstack(fill_value=0)
+    fractions = (labelled["phase"].value_counts() / max(len(labelled), 1)).round(4).to_dict()
     return {
         "image": {"shape": list(res.shape), "pixel_size_nm": res.pixel_size_nm},
         "lattice": {
@@ -1274,6 +1276,7 @@ def _summary(cols, domains, layers, interfaces, quantities, res: ColumnResult, e
             "tm": int((cols["kind"] == "TM").sum()),
             "tm_placed": int(((cols["kind"] == "TM") & ~cols["detected"]).sum()),
             "at_border": int(cols["at_border"].sum()) if "at_border" in cols else 0,
+            "unindexed": int(len(cols) - len(labelled)),
             "li_sites": int((cols["kind"] == "Li").sum()),
             "per_phase_and_kind": {ph: {k: int(v) for k, v in row.items()} for ph, row in counts.iterrows()},
         },
