@@ -886,6 +886,55 @@ def _extend_anchors(v_mean: np.ndarray, dense: np.ndarray, anchor: np.ndarray, l
     return np.asarray(anchor, dtype=int), np.asarray(la, dtype=int)
 
 
+#: :func:`corner_rows`: fewest columns on a row's line for it to be reported beyond the analysed layers.
+CORNER_REPORT_MIN_COLUMNS = 2
+
+
+def corner_rows(v_nm: np.ndarray, rows: np.ndarray, layer_of_row: np.ndarray, *,
+                chord_nm: np.ndarray, inplane_spacing_nm: float, cation_spacing_nm: float,
+                tolerance: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+    """Rows beyond the outermost numbered layers that continue the lattice, and their columns on the line.
+
+    :func:`index_layers` numbers a corner row only when it holds :data:`CORNER_MIN_COLUMNS`
+    columns, and drops a Li layer beyond the outermost TM layer (no TM-TM gap is in the image):
+    their columns are real but have no stacking to read. Here they are found for the column table
+    alone: outwards from each end of the numbered rows, a row with at least
+    :data:`CORNER_REPORT_MIN_COLUMNS` columns on its line that fill at least 0.3 of its chord's
+    sites (a row in vacuum beyond a surface does not) is taken where it lies within ``tolerance``
+    of one or two layer spacings beyond the last one taken, the spacing measured over the last 4
+    numbered layers (:func:`_extend_anchors`); the first such row off the lattice ends the search.
+
+    Returns
+    -------
+    layer : numpy.ndarray of int
+        Per row: the layer number the lattice continues to (below 0 or above the last layer), or
+        a sentinel below ``-10**6`` for rows not taken (numbered rows included).
+    on_line : numpy.ndarray of bool
+        Per column: within a quarter cation spacing of its row's median normal coordinate.
+    """
+    none = -(10 ** 9)
+    n_rows = layer_of_row.size
+    out = np.full(n_rows, none, dtype=int)
+    on_line = np.zeros(rows.size, dtype=bool)
+    numbered = np.nonzero(layer_of_row >= 0)[0]
+    if numbered.size < 2:
+        return out, on_line
+    counts = _on_line_counts(v_nm, rows, n_rows, tolerance_nm=0.25 * cation_spacing_nm)
+    v_mean = np.bincount(rows, weights=v_nm, minlength=n_rows) / np.maximum(np.bincount(rows, minlength=n_rows), 1)
+    dense = (counts >= CORNER_REPORT_MIN_COLUMNS) & (
+        counts / np.maximum(np.asarray(chord_nm, dtype=float) / inplane_spacing_nm + 1.0, 1.0) >= 0.3)
+    order = numbered[np.argsort(v_mean[numbered], kind="stable")]
+    _, first = np.unique(layer_of_row[order], return_index=True)  # one row per layer, in layer order
+    order = order[np.sort(first)]
+    anchor, la = _extend_anchors(v_mean, dense, order, layer_of_row[order], tolerance=tolerance)
+    new = ~np.isin(anchor, numbered)
+    out[anchor[new]] = la[new]
+    for r in anchor[new]:
+        at = rows == r
+        on_line[at] = np.abs(v_nm[at] - np.median(v_nm[at])) <= 0.25 * cation_spacing_nm
+    return out, on_line
+
+
 def chord_lengths(v_nm: np.ndarray, *, inplane: np.ndarray, normal: np.ndarray,
                   extent_nm: tuple[float, float]) -> np.ndarray:
     """Length (nm) inside the image of the line along ``inplane`` at normal coordinate ``v_nm``.
