@@ -37,7 +37,8 @@ class ReconOptions:
     Attributes
     ----------
     algorithm : str
-        ``"fbp"`` (filtered back-projection, Ram-Lak filter), ``"sirt"`` or ``"cgls"``.
+        ``"fbp"`` (filtered back-projection, Ram-Lak filter, on the sinogram extended at its edges: see
+        :func:`fbp_pad_px`), ``"sirt"`` or ``"cgls"``.
     iterations : int
         Iterations of SIRT/CGLS.
     centre_px : float or None
@@ -208,8 +209,10 @@ def _astra_reconstruct(sino: np.ndarray, angles_rad: np.ndarray, algorithm: str,
     import astra
 
     n = sino.shape[1]
+    if algorithm == "fbp":  # a detector wider than the volume: no step at its edges for the ramp filter
+        sino = _padded(sino, fbp_pad_px(n))
     vol_geom = astra.create_vol_geom(n, n)
-    proj_geom = astra.create_proj_geom("parallel", 1.0, n, angles_rad)
+    proj_geom = astra.create_proj_geom("parallel", 1.0, sino.shape[1], angles_rad)
     sid = astra.data2d.create("-sino", proj_geom, sino.astype(np.float32))
     rid = astra.data2d.create("-vol", vol_geom, 0.0)
     pid = None
@@ -229,6 +232,23 @@ def _astra_reconstruct(sino: np.ndarray, angles_rad: np.ndarray, algorithm: str,
         astra.data2d.delete([sid, rid])
         if pid is not None:
             astra.projector.delete(pid)
+
+
+def fbp_pad_px(n_cols: int) -> int:
+    """Columns added on each side of a sinogram before FBP: half the detector width, the edge columns fading
+    to zero over them. Where the sample is wider than the field of view (or a particle in a corner of the
+    volume leaves the detector at some angles) the line integrals stop abruptly at the detector edge, and
+    the ramp filter turns that step into a bright rim and streaks over the slice (truncation artefacts);
+    the smooth extension moves the step outside the reconstructed square and softens it
+    (docs/validation.md "tomoproj")."""
+    return n_cols // 2
+
+
+def _padded(sino: np.ndarray, p: int) -> np.ndarray:
+    """``sino`` (n_angles, columns) extended by ``p`` columns on each side: its edge columns fading to zero
+    over them (half a cosine)."""
+    fade = (0.5 * (1 + np.cos(np.pi * np.arange(1, p + 1) / (p + 1)))).astype(np.float32)
+    return np.concatenate([sino[:, :1] * fade[::-1], sino, sino[:, -1:] * fade], axis=1)
 
 
 def remove_rings(sino: np.ndarray, options: ReconOptions) -> tuple[np.ndarray, dict]:
