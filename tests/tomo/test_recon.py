@@ -145,7 +145,8 @@ def test_centre_beyond_the_search_range_is_flagged(phantom):
 
 
 
-@pytest.mark.parametrize("where, max_mean, max_p95", [("in_a_corner", 0.10, 0.20), ("wider_than_the_field", 0.15, 0.25)])
+@pytest.mark.parametrize("where, max_mean, max_p95",
+                         [("in_a_corner", 0.10, 0.20), ("wider_than_the_field", 0.15, 0.25)])
 def test_fbp_of_truncated_projections_has_no_bright_rim(where, max_mean, max_p95):
     """Line integrals cut off at the detector edge: a particle in a corner of the volume (it leaves the
     detector at diagonal angles, as in the random draws) or a sample twice as wide as the field of view.
@@ -169,7 +170,8 @@ def test_fbp_of_truncated_projections_has_no_bright_rim(where, max_mean, max_p95
     astra.data2d.delete(sid)
     astra.projector.delete(pid)
     cut = slice((big - n) // 2, (big + n) // 2)  # the detector sees the central n columns only
-    rec = reconstruct_slice(sino[:, cut], angles, centre_px=(n - 1) / 2.0, options=ReconOptions(rings=False, device="cpu", extend_sinogram=True))
+    opts = ReconOptions(rings=False, device="cpu", extend_sinogram=True)
+    rec = reconstruct_slice(sino[:, cut], angles, centre_px=(n - 1) / 2.0, options=opts)
     inner = (np.hypot(yy - centre[0], xx - centre[1]) <= radius - 2.0)[cut, cut]
     field = np.hypot(*(np.mgrid[:n, :n] - (n - 1) / 2.0)) <= n / 2.0 - 1.0
     err = (rec - mu)[inner & field] / mu
