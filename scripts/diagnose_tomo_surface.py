@@ -3,9 +3,11 @@
 
 For every truth crack of a random draw (:func:`layerscope.tomo.phantom.random_phantom`) scored
 ``missed_outside_envelope`` or ``missed_dropped`` (:func:`layerscope.tomo.scoring._missed`), one row: the
-crack's width, through or disc, whether it touches a volume face, whether it cuts its particle's solid in
-pieces, the share of its dark voxels inside the envelope, inside the envelope of a closing twice as large,
-inside the owner's convex hull, and for dropped ones the reason (gap of two particles, dent, too small).
+crack's width, through or disc, whether it touches a volume face, whether the particle's cracks (or it alone)
+cut its solid in pieces, the particle's smallest semi-axis, the share of its dark voxels inside the envelope, the
+smallest closing radius (of 4, 5, 6, 8) that puts half of them inside, the share inside a radius-6 closing and inside
+the truth particle's convex hull, and for dropped ones the reason (gap of two particles, dent, too small) with the
+feature's size, depth and opening. Matching of sheets to truth cracks as in :mod:`layerscope.tomo.scoring`.
 
     PYTHONPATH=src OMP_NUM_THREADS=1 nice -n 10 python scripts/diagnose_tomo_surface.py --seeds 0:50 --out X.csv
 """
@@ -71,7 +73,7 @@ def _rows(seed: int) -> list[dict]:
                                               or tp[:, :, 0].any() or tp[:, :, -1].any()),
                      "cuts_particle": pieces > 1, "cuts_alone": alone > 1, "close_needed": need,
                      "n_cracks_particle": int((ph.crack_truth["particle"] == t.particle).sum()),
-                     "particle_radius": float(np.min(ph.specs["particles"][t.particle - 1].radii)), "dark_share": float(dark.mean() if False else dark.sum() / m.sum()),
+                     "particle_radius": float(np.min(ph.specs["particles"][t.particle - 1].radii)), "dark_share": float(dark.sum() / m.sum()),
                      "in_env": inside, "in_env_close6": float(wide[6][dark].mean()),
                      "in_hull": _in_hull(dark, tp),
                      "particle_found": float(env[tp].mean()),
