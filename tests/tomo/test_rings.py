@@ -157,3 +157,21 @@ def test_real_tooth_sinograms_hold_no_stripe_above_the_threshold(shared_data):
         e = _column_offsets(lines[:, row])
         z = np.abs(e - np.median(e)).max() / (1.4826 * np.median(np.abs(e - np.median(e))))
         assert z < 5.0, z
+
+
+def test_extend_sinogram_option_reaches_the_reconstruction(tmp_path, phantom):
+    """``--extend-sinogram`` reaches ReconOptions (summary.json says so) and changes the FBP volume; without it
+    the volume is main's default reconstruction."""
+    proj = project_phantom(phantom.volume[30:34], n_angles=90, photons=1e6, seed=7)
+    path = tmp_path / "proj.tif"
+    tifffile.imwrite(path, np.exp(-transmission(proj)[0]).astype(np.float32))
+    base = ["tomo", str(path), "--transmission", "--angle-range-deg", "0,180", "--voxel-size-nm", "50",
+            "--reconstruct-only", "--centre-px", "31.5", "--no-rings"]
+    vols, flags = {}, {}
+    for extra in ([], ["--extend-sinogram"]):
+        out = tmp_path / ("o" + "".join(extra))
+        assert run(base + extra + ["--out", str(out)]) == 0
+        flags[bool(extra)] = json.loads((out / "summary.json").read_text())["reconstruction"]["sinogram_extended"]
+        vols[bool(extra)] = tifffile.imread(out / "volume.tif")
+    assert flags == {False: False, True: True}
+    assert np.abs(vols[True] - vols[False]).max() > 1e-3 * np.abs(vols[False]).max()

@@ -76,6 +76,10 @@ def tomo(
                                     "on every column (also flattens cracks near the rotation axis); detect: "
                                     "correct only the detector columns found to hold a stripe (keeps those "
                                     "cracks; faint stripes stay). Both interpolate dead columns first."),
+    extend_sinogram: bool = typer.Option(False, "--extend-sinogram", help="FBP: extend each sinogram by half the "
+                                         "detector width, edges fading to zero, against the bright rim of truncated "
+                                         "projections (a sample wider than the field); lowers the interior near the "
+                                         "edge a little."),
     device: str = typer.Option("auto", "--device", help="auto (ASTRA CUDA when a GPU is present), cpu or gpu."),
     reconstruct_only: bool = typer.Option(False, "--reconstruct-only", help="Reconstruct, write volume.tif and stop "
                                           "(no particle analysis); the volume is written chunk by chunk, so it may "
@@ -118,7 +122,8 @@ def tomo(
     from layerscope.tomo.stages import enter as stage
 
     recon = ReconOptions(algorithm=algorithm, iterations=iterations, centre_px=centre_px, rings=rings,
-                         ring_method=ring_method, chunk_slices=chunk_slices, device=device)
+                         ring_method=ring_method, extend_sinogram=extend_sinogram,
+                         chunk_slices=chunk_slices, device=device)
     options = TomoOptions(recon=recon, reconstruct_only=reconstruct_only, threshold=threshold,
                           particle_label=particle_label, pore_label=pore_label, crack_max_width_nm=crack_max_width_nm,
                           split=split, split_h_voxels=split_h_voxels, min_particle_voxels=min_particle_voxels,
