@@ -321,11 +321,12 @@ def _pore_and_sheets(m: np.ndarray, coords: np.ndarray, options: Any, depth: np.
     The candidate pore is the opening of the feature by a ball one voxel wider than the crack's half width plus
     half a voxel and at least :data:`PORE_MIN_RADIUS` (:func:`layerscope.tomo.segment.round_part`), grown by one
     voxel within the feature (its rim, which the ball does not reach). The remainder must be cracks by
-    :func:`_sheets` itself; the candidate's voxels within the tolerance of a crack's plane (half its width plus
+    :func:`_sheets` itself, each wider than the ball (middle extent at least its radius); the candidate's voxels within the tolerance of a crack's plane (half its width plus
     half a voxel: where cracks cross at a narrow angle a ball fits along their line) go to the nearest plane,
     and the rest is the pore, one or more round pieces (:func:`_round_pores`), inside the particle (median ``depth`` at least :data:`SURFACE_SHELL`).
     """
-    blob = round_part(m, max(PORE_MIN_RADIUS, int(half_width + 0.5) + 1), min_voxels=30)
+    radius = max(PORE_MIN_RADIUS, int(half_width + 0.5) + 1)
+    blob = round_part(m, radius, min_voxels=30)
     if blob is None:
         return None
     cand = (ndi.binary_dilation(blob, structure=np.ones((3, 3, 3))) & m)[m]
@@ -334,8 +335,9 @@ def _pore_and_sheets(m: np.ndarray, coords: np.ndarray, options: Any, depth: np.
     rest = _part_mask(m, ~cand)
     sheets = _sheets(rest, coords[~cand], feature_shape(coords[~cand]), options,
                      None if depth is None else depth[~cand], joined=False)
-    if sheets is None:
-        return None
+    if sheets is None or any(feature_shape(coords[~cand][sheets == i])["extents"][1] < radius
+                             for i in range(int(sheets.max()) + 1)):
+        return None  # a sheet no wider than the ball: the rim of a pore (a small one beside it), not a crack
     tol = float(np.percentile(ndi.distance_transform_edt(np.pad(rest, 1))[1:-1, 1:-1, 1:-1][rest], 90)) + 0.5
     planes = [_plane_of(coords[~cand][sheets == i]) for i in range(int(sheets.max()) + 1)]
     dist = np.abs(np.stack([(coords[cand] - c) @ n for c, n in planes], axis=1))
