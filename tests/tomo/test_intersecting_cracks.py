@@ -189,7 +189,7 @@ def _pore_on_crossing(width: float, disc: float, pore: float, offset: tuple):
 
 
 # (2.0, 9, 5.5, (0, 6, 6)) is out of reach: beside a pore of radius 5.5 a disc of radius 9 is no wider than the
-# opening ball (radius 4) and stays part of one pore.
+# opening ball and stays part of one pore.
 @pytest.mark.parametrize("width, disc, pore, offset", [(2.0, 10, 5.0, (0, 6, 6)), (3.0, 10, 5.0, (0, 6.5, 6.5)),
                                                        (2.0, 12, 5.0, (0, 5, 5)), (3.0, 12, 5.0, (4, 6, 6))])
 def test_a_pore_joined_to_crossing_cracks_is_split_off(width, disc, pore, offset):
