@@ -430,3 +430,14 @@ def test_freed_arrays_go_back_to_the_system():
     touched, left = (int(v) for v in out)
     assert touched > 7 * 1024  # the 8 MiB array was touched
     assert left < 1024  # and went back to the system
+
+
+def test_a_pore_joined_to_crossing_cracks_in_slabs(tmp_path):
+    """Two crossing discs and a round pore touching them (one dark feature: two crack rows and one pore row with
+    its id): exactly the in-memory tables in slabs."""
+    cracks = [CrackSpec(1, (0, 0, 1), 2.0, radius_voxels=10), CrackSpec(1, (0, 1, 0), 2.0, radius_voxels=10)]
+    ph = build_phantom((64, 64, 64), [ParticleSpec((32, 32, 32), (24, 24, 24))], cracks, [PoreSpec(1, 5.0, (0, 6, 6))])
+    vol = Volume(ph.volume, 50.0, labels=False)
+    here = analyse(vol, TomoOptions())
+    assert len(here.cracks) == 2 and len(here.pores) == 1
+    _same(here, analyse(vol, TomoOptions(out_of_core=True, slab_slices=9), scheduler="threads", scratch_dir=tmp_path))

@@ -98,9 +98,11 @@ class TomoResult:
     particles, cracks, pores : DataFrame
         One row per particle / crack / pore (empty with ``reconstruct_only``). A crack is one planar
         sheet: intersecting cracks (one connected dark feature, ``crack`` = its feature id) give one
-        row per plane, numbered by ``sheet`` (1 for a crack alone).
+        row per plane, numbered by ``sheet`` (1 for a crack alone). A round pore joined to cracks (one
+        dark feature) gives the cracks' rows and one pore row with the same feature id.
     particle_labels, feature_labels : ndarray or None
-        Particle ids and dark-feature ids per voxel; ``feature_kind[i]`` is ``"crack"`` or ``"pore"``.
+        Particle ids and dark-feature ids per voxel; ``feature_kind[i]`` is ``"crack"`` or ``"pore"``
+        (``"crack"`` for a feature of cracks with a pore joined to them).
     summary : dict
     flags : list of dict
         ``{"code", "message"}`` for numbers that were computed but are suspicious.

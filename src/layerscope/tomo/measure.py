@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
-from layerscope.tomo.segment import _plane_of, dark_features, feature_shape, planar_sheets
+from layerscope.tomo.segment import _plane_of, dark_features, feature_shape, planar_sheets, round_part
 
 __all__: list[str] = []
 
@@ -286,16 +286,22 @@ def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: i
         if grey is not None:
             rc, miss = _deficit(fid, feats, plabels, owner, (sl, pboxes[owner - 1]), depth, grey, levels, open_=open_,
                                 offset=offset)
-            n_vox = float(miss.sum())
         else:
-            rc, miss, n_vox = coords, np.ones(len(coords)), float(m.sum())
+            rc, miss = coords, np.ones(len(coords))
         sheets = _sheets(m, coords, sh, options, depth[sl][m])
         kinds[fid] = "pore" if sheets is None else "crack"
-        if sheets is None:
-            pores.append({"id": fid, "particle": owner, "volume_voxels": n_vox, "volume_nm3": n_vox * voxel_nm ** 3,
-                          "segmented_voxels": int(m.sum()), "equivalent_diameter_nm": (6 * n_vox / np.pi) ** (1 / 3) * voxel_nm,
-                          **_placement(m, coords, outside[sl], sh, voxel_nm)})
-            continue
+        pore = np.ones(len(coords), bool) if sheets is None else sheets < 0
+        if pore.any():  # a pore, or a round pore joined to cracks (its voxels: sheet -1, :func:`_pore_and_sheets`)
+            at_pore = np.ones(len(rc), bool) if pore.all() else _nearest_is(rc, coords, pore)  # the pore's deficit
+            pm = _part_mask(m, pore)
+            n_pore = float(miss[at_pore].sum())  # a label volume: the voxels (rc = coords, miss = 1)
+            pores.append({"id": fid, "particle": owner, "volume_voxels": n_pore, "volume_nm3": n_pore * voxel_nm ** 3,
+                          "segmented_voxels": int(pm.sum()), "equivalent_diameter_nm": (6 * n_pore / np.pi) ** (1 / 3) * voxel_nm,
+                          **_placement(pm, coords[pore], outside[sl], sh if pore.all() else feature_shape(coords[pore]),
+                                       voxel_nm)})
+            if sheets is None:
+                continue
+            m, coords, rc, miss, sheets = _part_mask(m, ~pore), coords[~pore], rc[~at_pore], miss[~at_pore], sheets[~pore]
         for k, (mk, ck, rk, mis) in enumerate(_split_sheets(m, coords, rc, miss, sheets), 1):
             cracks.append({"id": fid, "sheet": k, "particle": owner,
                            **_crack_numbers(mk, ck, rk, mis, outside[sl], voxel_nm, measured=grey is not None)})
@@ -311,10 +317,13 @@ def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: i
     return ct, pt, feats, kinds
 
 
-def _sheets(m: np.ndarray, coords: np.ndarray, sh: dict, options: Any, depth: np.ndarray | None = None) -> np.ndarray | None:
+def _sheets(m: np.ndarray, coords: np.ndarray, sh: dict, options: Any, depth: np.ndarray | None = None, *,
+            joined: bool = True) -> np.ndarray | None:
     """Sheet index of every voxel of a crack (all 0 for one sheet; intersecting cracks: one index per
     plane, :func:`layerscope.tomo.segment.planar_sheets`), None for a pore. ``depth``: each voxel's
-    distance into the particle envelope (sheets lying in its surface shell are merged, :func:`_surface_sheets`)."""
+    distance into the particle envelope (sheets lying in its surface shell are merged, :func:`_surface_sheets`).
+    With ``joined``, a feature that is no crack is looked at as a round pore joined to cracks
+    (:func:`_pore_and_sheets`: the pore's voxels get index -1)."""
     if sh["extents"][1] < options.min_sheet_voxels:
         return None
     one = np.zeros(len(coords), np.int64) if sh["flatness"] < options.max_flatness else None
@@ -326,8 +335,68 @@ def _sheets(m: np.ndarray, coords: np.ndarray, sh: dict, options: Any, depth: np
     split = planar_sheets(coords, tol=half_width + 0.5, max_flatness=options.max_flatness,
                           min_sheet_voxels=options.min_sheet_voxels, require_crossing=one is not None)
     if split is None:
-        return one
+        return one if one is not None or not joined else _pore_and_sheets(m, coords, options, depth, half_width)
     return split if depth is None else _surface_sheets(coords, split, depth)
+
+
+#: The three principal extents of a pore joined to cracks are within this factor of each other (a round pore).
+PORE_ROUND = 0.5
+#: The smallest ball (radius, voxels) that finds a pore joined to cracks: a ball of radius 2 (5 voxels across)
+#: fits in the blur of a 2-3 voxel crack where it widens (draw 43 of 0-49: a crack mouth read as a pore).
+PORE_MIN_RADIUS = 3
+
+
+def _pore_and_sheets(m: np.ndarray, coords: np.ndarray, options: Any, depth: np.ndarray | None,
+                     half_width: float) -> np.ndarray | None:
+    """Sheet index of every voxel of a round pore joined to cracks (-1: the pore), None when the feature is
+    not one.
+
+    The candidate pore is the opening of the feature by a ball one voxel wider than the crack's half width plus
+    half a voxel and at least :data:`PORE_MIN_RADIUS` (:func:`layerscope.tomo.segment.round_part`), grown by one
+    voxel within the feature (its rim, which the ball does not reach). The remainder must be cracks by
+    :func:`_sheets` itself, each wider than the ball (middle extent at least its radius); the candidate's voxels within the tolerance of a crack's plane (half its width plus
+    half a voxel: where cracks cross at a narrow angle a ball fits along their line) go to the nearest plane,
+    and the rest is the pore, one or more round pieces (:func:`_round_pores`), inside the particle (median ``depth`` at least :data:`SURFACE_SHELL`).
+    """
+    radius = max(PORE_MIN_RADIUS, int(half_width + 0.5) + 1)
+    blob = round_part(m, radius, min_voxels=30)
+    if blob is None:
+        return None
+    cand = (ndi.binary_dilation(blob, structure=np.ones((3, 3, 3))) & m)[m]
+    if cand.all() or (~cand).sum() < 30:
+        return None
+    rest = _part_mask(m, ~cand)
+    sheets = _sheets(rest, coords[~cand], feature_shape(coords[~cand]), options,
+                     None if depth is None else depth[~cand], joined=False)
+    if sheets is None or any(feature_shape(coords[~cand][sheets == i])["extents"][1] < radius
+                             for i in range(int(sheets.max()) + 1)):
+        return None  # a sheet no wider than the ball: the rim of a pore (a small one beside it), not a crack
+    tol = float(np.percentile(ndi.distance_transform_edt(np.pad(rest, 1))[1:-1, 1:-1, 1:-1][rest], 90)) + 0.5
+    planes = [_plane_of(coords[~cand][sheets == i]) for i in range(int(sheets.max()) + 1)]
+    dist = np.abs(np.stack([(coords[cand] - c) @ n for c, n in planes], axis=1))
+    pore = np.zeros(len(coords), bool)
+    pore[cand] = dist.min(axis=1) > tol
+    if not _round_pores(m, coords, pore) or (depth is not None and np.median(depth[pore]) < SURFACE_SHELL):
+        return None  # no round pore beyond the planes, or the blurred mouth of a crack at the particle surface
+    out = np.full(len(coords), -1, np.int64)
+    out[~cand] = sheets
+    out[cand & ~pore] = np.argmin(dist, axis=1)[~pore[cand]]
+    return out
+
+
+def _round_pores(m: np.ndarray, coords: np.ndarray, pore: np.ndarray, min_voxels: int = 30) -> bool:
+    """Whether the voxels ``pore`` of a feature (mask ``m``) are round pores: pieces (26-connected) below
+    ``min_voxels`` are dropped from ``pore`` (in place), at least one piece is left and each left is round."""
+    lab, n = ndi.label(_part_mask(m, pore), structure=np.ones((3, 3, 3)))
+    lab = lab[m]
+    for i in range(1, n + 1):
+        piece = lab == i
+        ext = feature_shape(coords[piece])["extents"]
+        if piece.sum() < min_voxels:
+            pore[piece] = False
+        elif ext[2] < PORE_ROUND * ext[0]:
+            return False
+    return bool(pore.any())
 
 
 #: A sheet of a crossing feature with over half its voxels closer than this (voxels) to the outside of the
@@ -354,6 +423,20 @@ def _nearest_plane(points: np.ndarray, coords: np.ndarray, sheets: np.ndarray, w
     """For each of ``points``: the position in ``which`` of the nearest plane fitted to the sheets ``which``."""
     planes = [_plane_of(coords[sheets == i]) for i in which]
     return np.argmin(np.abs(np.stack([(points - c) @ n for c, n in planes], axis=1)), axis=1)
+
+
+def _part_mask(m: np.ndarray, part: np.ndarray) -> np.ndarray:
+    """The mask (in ``m``'s box) of the voxels ``part`` (a boolean per voxel of ``m``, in C order)."""
+    out = np.zeros_like(m)
+    out[m] = part
+    return out
+
+
+def _nearest_is(points: np.ndarray, coords: np.ndarray, part: np.ndarray) -> np.ndarray:
+    """For each of ``points``: whether its nearest voxel of ``coords`` is one of ``part``."""
+    from scipy.spatial import cKDTree
+
+    return part[cKDTree(coords).query(points)[1]]
 
 
 def _split_sheets(m: np.ndarray, coords: np.ndarray, rc: np.ndarray, miss: np.ndarray, sheets: np.ndarray):

@@ -23,7 +23,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 __all__ = ["Segmentation", "solid_mask", "particle_labels", "dark_features", "feature_shape", "planar_sheets",
-           "grey_levels", "sample_step"]
+           "round_part", "grey_levels", "sample_step"]
 
 
 @dataclass
@@ -245,6 +245,19 @@ def feature_shape(coords: np.ndarray) -> dict:
     _, counts = np.unique(uv, axis=0, return_counts=True)
     return {"extents": ext, "normal": normal, "basis": v, "flatness": float(ext[2] / max(ext[1], 1e-9)),
             "width_mean": float(len(c) / len(counts)), "width_max": float(np.percentile(counts, 95))}
+
+
+def round_part(m: np.ndarray, radius: int, *, min_voxels: int = 30) -> np.ndarray | None:
+    """The round part of a dark feature mask ``m``: its opening by a ball of ``radius`` voxels (the union of
+    the balls of that radius that fit inside it), None when that holds fewer than ``min_voxels`` voxels.
+
+    A ball wider than a crack fits in no crack, nor where two cracks cross at a wide angle (two slabs ``w``
+    wide crossing at right angles hold a ball of radius at most ``w / sqrt(2)``), but fills a round pore that
+    touches them: the opening parts a pore joined to cracks from their sheets.
+    """
+    pad = radius + 1
+    blob = ndi.binary_opening(np.pad(m, pad), structure=_ball(radius))[pad:-pad, pad:-pad, pad:-pad] & m
+    return blob if blob.sum() >= min_voxels else None
 
 
 def _plane_of(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
