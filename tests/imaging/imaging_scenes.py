@@ -151,3 +151,19 @@ def li_layer_sites(layer: int, mixing: np.ndarray, sem: np.ndarray):
     return pd.DataFrame({"kind": "Li", "site": "octahedral", "layer": layer, "u_nm": u, "x_nm": u,
                          "y_nm": float(layer), "relation": "O3", "registry": -1 / 3, "mixing": mixing,
                          "mixing_sem": sem, "environment": "", "mixed": "uncertain"})
+
+
+def phases_of_draw(seed: int):
+    """Random validation draw ``seed`` read by ``map_phases`` and scored against its truth columns.
+    Returns (PhaseMap, truth cation columns (TM and Li), column score, field extent (nm))."""
+    from layerscope.imaging.pipeline import map_phases
+    from layerscope.imaging.scoring import score_columns
+    from layerscope.simulate.draws import draw_scene
+    from layerscope.simulate.validation import MARGIN_NM
+
+    image, px, truth = draw_scene(seed)
+    extent = (image.shape[1] * px, image.shape[0] * px)
+    p = truth.parameters
+    pm = map_phases(image, pixel_size_nm=px, zone=p["zone"], composition=p["chemistry"])
+    sc = score_columns(pm.columns, truth.columns, extent_nm=extent, margin_nm=MARGIN_NM)
+    return pm, truth.columns[truth.columns["kind"].isin(["TM", "Li"])], sc, extent

@@ -94,22 +94,14 @@ def test_a_li_layer_beyond_the_outermost_tm_layer_is_taken_as_the_next_layer():
 def test_random_draw_2027_reports_its_corner_columns():
     from scipy.spatial import cKDTree
 
-    from layerscope.imaging.pipeline import map_phases
-    from layerscope.imaging.scoring import score_columns
-    from layerscope.simulate.draws import draw_scene
-    from layerscope.simulate.validation import MARGIN_NM
+    from imaging_scenes import phases_of_draw
 
     # tuning seed 2027: NMC622 [100] rotated 211 degrees, 2.2e4 e/A^2; 7 visible columns in 3-column corner
     # rows (spinel TM and Li layers, an O1 TM row) missed: recall 0.974 before, 1.000 after; precision 1.000
-    image, px, truth = draw_scene(2027)
-    extent = (image.shape[1] * px, image.shape[0] * px)
-    p = truth.parameters
-    pm = map_phases(image, pixel_size_nm=px, zone=p["zone"], composition=p["chemistry"])
-    sc = score_columns(pm.columns, truth.columns, extent_nm=extent, margin_nm=MARGIN_NM)
+    pm, cat, sc, _ = phases_of_draw(2027)
     assert sc.recall >= 0.99 and sc.precision >= 0.99
     extra = pm.columns[~pm.columns["indexed"]]
     assert len(extra) >= 7 and extra["detected"].all() and (extra["layer"] == -1).all() and (extra["phase"] == "").all()
-    cat = truth.columns[truth.columns["kind"].isin(["TM", "Li"])]
     d, _ = cKDTree(cat[["x_nm", "y_nm"]].to_numpy()).query(extra[["x_nm", "y_nm"]].to_numpy())
     assert np.all(d < 0.07)  # each on a cation column of the truth
     # they are in no layer's analysis: no interlayer segment or layer row holds layer -1

@@ -84,22 +84,15 @@ def test_maxima_in_vacuum_beyond_a_surface_stay_off_the_lattice():
 def test_a_rotated_draw_detects_its_corner_columns_and_li_layer_columns_holding_tm():
     from scipy.spatial import cKDTree
 
-    from layerscope.imaging.pipeline import map_phases
-    from layerscope.imaging.scoring import score_columns
-    from layerscope.simulate.draws import draw_scene
+    from imaging_scenes import phases_of_draw
     from layerscope.simulate.validation import MARGIN_NM
 
     # tuning seed 61: NMC811 [100] rotated 16 degrees, 4.3e4 e/A^2, O3 with 40-80 % exchange and a spinel
     # block. Measured: recall 0.926 before (29 visible columns missed, all in the corner rows, 8 of them
     # Li-layer columns holding 40-100 % TM), 1.000 after; precision 1.000 both.
-    image, px, truth = draw_scene(61)
-    extent = (image.shape[1] * px, image.shape[0] * px)
-    p = truth.parameters
-    pm = map_phases(image, pixel_size_nm=px, zone=p["zone"], composition=p["chemistry"])
-    sc = score_columns(pm.columns, truth.columns, extent_nm=extent, margin_nm=MARGIN_NM)
+    pm, cat, sc, extent = phases_of_draw(61)
     assert sc.recall >= 0.99 and sc.precision >= 0.99
     # the visible Li-layer columns holding TM: detected, as Li-layer columns, within 0.07 nm
-    cat = truth.columns[truth.columns["kind"].isin(["TM", "Li"])]
     ref = np.median(cat.loc[cat["kind"] == "TM", "expected_intensity"])
     inside = cat["x_nm"].between(MARGIN_NM, extent[0] - MARGIN_NM) & cat["y_nm"].between(MARGIN_NM, extent[1] - MARGIN_NM)
     li = cat[(cat["kind"] == "Li") & (cat["tm_fraction"] > 0) & (cat["expected_intensity"] >= 0.4 * ref) & inside]
