@@ -56,3 +56,24 @@ def layered_lattice(
         & (pos[:, 1] >= margin_nm) & (pos[:, 1] < height_nm - margin_nm)
     )
     return pos[inside, 0], pos[inside, 1], k.ravel()[inside]
+
+
+def layer_frame(angle_deg):
+    """Unit vectors along the layers (t) and across them (n) of a field rotated ``angle_deg``."""
+    th = np.deg2rad(angle_deg)
+    return np.array([np.cos(th), np.sin(th)]), np.array([-np.sin(th), np.cos(th)])
+
+
+def surface_with_vacuum_noise(angles_deg=(30.0, 75.0), n_seeds=20):
+    """A crystal (``layered_lattice``, 6 x 6 nm) ending in a surface across a field rotated by each angle,
+    with 10 uniform noise maxima in the vacuum more than 0.4 nm beyond it, for ``n_seeds`` seeds.
+    Yields (t, n, x, y, noise_xy) in nm."""
+    for angle in angles_deg:
+        t, n = layer_frame(angle)
+        x, y, k = layered_lattice(width_nm=6.0, height_nm=6.0, angle_deg=angle, shift_per_layer=1 / 3)
+        keep = k > np.quantile(k, 0.4)
+        x, y = x[keep], y[keep]
+        cut = np.min(np.column_stack([x, y]) @ n)
+        for seed in range(n_seeds):
+            p = np.random.default_rng(seed).uniform(0.0, 6.0, size=(400, 2))
+            yield t, n, x, y, p[p @ n < cut - 0.4][:10]

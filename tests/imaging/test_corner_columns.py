@@ -11,16 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from imaging_synthetic import layered_lattice
+from imaging_synthetic import layer_frame as _frame, layered_lattice, surface_with_vacuum_noise
 from layerscope.imaging.lattice import chord_lengths, corner_rows, group_rows, index_layers
 
 D_T = 0.2438  # LiCoO2 column spacing along the layers, nm
 C3 = 0.4683  # LiCoO2 TM-layer period c/3, nm
-
-
-def _frame(angle_deg):
-    th = np.deg2rad(angle_deg)
-    return np.array([np.cos(th), np.sin(th)]), np.array([-np.sin(th), np.cos(th)])
 
 
 def _layers(x, y, t, n):
@@ -58,17 +53,9 @@ def test_corner_rows_of_two_or_three_columns_continue_the_layer_numbers():
 def test_maxima_in_vacuum_beyond_a_surface_are_not_taken():
     # as test_phases_recall: a surface across a rotated field, 10 noise maxima in the vacuum (20 seeds
     # each): rows through vacuum are sparse along their chords, none of the noise is taken
-    for angle in (30.0, 75.0):
-        t, n = _frame(angle)
-        x, y, k = layered_lattice(width_nm=6.0, height_nm=6.0, angle_deg=angle, shift_per_layer=1 / 3)
-        keep = k > np.quantile(k, 0.4)
-        x, y = x[keep], y[keep]
-        cut = np.min(np.column_stack([x, y]) @ n)
-        for seed in range(20):
-            p = np.random.default_rng(seed).uniform(0.0, 6.0, size=(400, 2))
-            noise = p[p @ n < cut - 0.4][:10]
-            _, extra, _ = _layers(np.r_[x, noise[:, 0]], np.r_[y, noise[:, 1]], t, n)
-            assert np.all(extra[x.size:] < -(10 ** 6))
+    for t, n, x, y, noise in surface_with_vacuum_noise():
+        _, extra, _ = _layers(np.r_[x, noise[:, 0]], np.r_[y, noise[:, 1]], t, n)
+        assert np.all(extra[x.size:] < -(10 ** 6))
 
 
 def test_a_li_layer_beyond_the_outermost_tm_layer_is_taken_as_the_next_layer():

@@ -10,16 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from imaging_synthetic import layered_lattice
+from imaging_synthetic import layer_frame as _frame, layered_lattice, surface_with_vacuum_noise
 from layerscope.imaging.lattice import CORNER_MIN_COLUMNS, chord_lengths, group_rows, index_layers
 
 D_T = 0.2438  # LiCoO2 column spacing along the layers, nm
 C3 = 0.4683  # LiCoO2 TM-layer period c/3, nm
-
-
-def _frame(angle_deg):
-    th = np.deg2rad(angle_deg)
-    return np.array([np.cos(th), np.sin(th)]), np.array([-np.sin(th), np.cos(th)])
 
 
 def test_chord_lengths_of_a_square_field():
@@ -66,19 +61,11 @@ def test_maxima_in_vacuum_beyond_a_surface_stay_off_the_lattice():
     # a crystal ending in a surface across a field rotated 30 or 75 degrees, 10 noise maxima in the
     # vacuum beyond it (20 seeds each): their rows are sparse along their own chords (long lines through
     # vacuum) and stay -1, as they did without the chords; the crystal's corner rows are numbered
-    for angle in (30.0, 75.0):
-        t, n = _frame(angle)
-        x, y, k = layered_lattice(width_nm=6.0, height_nm=6.0, angle_deg=angle, shift_per_layer=1 / 3)
-        keep = k > np.quantile(k, 0.4)
-        x, y = x[keep], y[keep]
-        cut = np.min(np.column_stack([x, y]) @ n)
-        for seed in range(20):
-            p = np.random.default_rng(seed).uniform(0.0, 6.0, size=(400, 2))
-            noise = p[p @ n < cut - 0.4][:10]
-            xs, ys = np.r_[x, noise[:, 0]], np.r_[y, noise[:, 1]]
-            layer, _ = _index(xs, ys, t, n, chord=True)
-            assert np.mean(layer[: x.size] < 0) < 0.01  # the 1-3 column corner rows at most
-            assert np.all(layer[x.size:] < 0)
+    for t, n, x, y, noise in surface_with_vacuum_noise():
+        xs, ys = np.r_[x, noise[:, 0]], np.r_[y, noise[:, 1]]
+        layer, _ = _index(xs, ys, t, n, chord=True)
+        assert np.mean(layer[: x.size] < 0) < 0.01  # the 1-3 column corner rows at most
+        assert np.all(layer[x.size:] < 0)
 
 
 def test_a_rotated_draw_detects_its_corner_columns_and_li_layer_columns_holding_tm():
