@@ -77,3 +77,14 @@ def surface_with_vacuum_noise(angles_deg=(30.0, 75.0), n_seeds=20):
         for seed in range(n_seeds):
             p = np.random.default_rng(seed).uniform(0.0, 6.0, size=(400, 2))
             yield t, n, x, y, p[p @ n < cut - 0.4][:10]
+
+
+def cut_after_corner_row(angle_deg=40.0):
+    """The rows of ``layered_lattice`` (6 x 6 nm, rotated ``angle_deg``) cut after the last corner row of
+    12-16 columns. Returns (t, n, x, y, k, last): frame, positions (nm), row numbers and the last row."""
+    t, n = layer_frame(angle_deg)
+    x, y, k = layered_lattice(width_nm=6.0, height_nm=6.0, angle_deg=angle_deg, shift_per_layer=1 / 3)
+    per_k = np.bincount(k - k.min())
+    last = k.min() + int(np.nonzero((per_k >= 12) & (per_k <= 16))[0].max())
+    keep = k <= last
+    return t, n, x[keep], y[keep], k[keep], last

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from imaging_synthetic import layer_frame as _frame, layered_lattice, surface_with_vacuum_noise
+from imaging_synthetic import cut_after_corner_row, layer_frame as _frame, layered_lattice, surface_with_vacuum_noise
 from layerscope.imaging.lattice import chord_lengths, corner_rows, group_rows, index_layers
 
 D_T = 0.2438  # LiCoO2 column spacing along the layers, nm
@@ -61,13 +61,7 @@ def test_maxima_in_vacuum_beyond_a_surface_are_not_taken():
 def test_a_li_layer_beyond_the_outermost_tm_layer_is_taken_as_the_next_layer():
     # the set-up of test_phases_recall's outer Li layer: index_layers leaves it -1 (no gap between two TM
     # layers), corner_rows continues the lattice to it: the layer after the last TM layer, of Li parity
-    angle = 40.0
-    t, n = _frame(angle)
-    x, y, k = layered_lattice(width_nm=6.0, height_nm=6.0, angle_deg=angle, shift_per_layer=1 / 3)
-    per_k = np.bincount(k - k.min())
-    last = k.min() + int(np.nonzero((per_k >= 12) & (per_k <= 16))[0].max())
-    keep = k <= last
-    x, y, k = x[keep], y[keep], k[keep]
+    t, n, x, y, k, last = cut_after_corner_row(40.0)
     v_last = np.mean(np.column_stack([x, y])[k == last] @ n)
     u = np.arange(-40, 40) * 2 * D_T + D_T / 3
     p = (v_last + C3 / 2) * n[None, :] + u[:, None] * t[None, :]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from imaging_synthetic import layer_frame as _frame, layered_lattice, surface_with_vacuum_noise
+from imaging_synthetic import cut_after_corner_row, layer_frame as _frame, layered_lattice, surface_with_vacuum_noise
 from layerscope.imaging.lattice import CORNER_MIN_COLUMNS, chord_lengths, group_rows, index_layers
 
 D_T = 0.2438  # LiCoO2 column spacing along the layers, nm
@@ -94,13 +94,7 @@ def test_a_li_layer_beyond_the_outermost_tm_layer_stays_unnumbered_one_between_t
     # holding TM on every second site (spinel-like) just beyond it and one between its last two TM
     # rows: the outer one is no gap between two TM layers (no TM pair, its step is not in the
     # image) and stays -1; the inner one is numbered as the Li layer between them
-    angle = 40.0
-    t, n = _frame(angle)
-    x, y, k = layered_lattice(width_nm=6.0, height_nm=6.0, angle_deg=angle, shift_per_layer=1 / 3)
-    per_k = np.bincount(k - k.min())
-    last = k.min() + int(np.nonzero((per_k >= 12) & (per_k <= 16))[0].max())
-    keep = k <= last
-    x, y, k = x[keep], y[keep], k[keep]
+    t, n, x, y, k, last = cut_after_corner_row(40.0)
     xy = np.column_stack([x, y])
     v_last = np.mean(xy[k == last] @ n)
 
