@@ -106,7 +106,7 @@ def _local_widths(coords: np.ndarray, missing: np.ndarray, sheet: np.ndarray, *,
     At up to ``n_max`` voxels of the sheet ``sheet`` (whole-voxel coordinates) the missing fraction
     ``missing`` at ``coords`` is integrated across the crack: within a cylinder of ``radius`` and
     ``half_length`` along the voxel's local normal (:func:`layerscope.tomo.segment.local_normals`), the
-    mean fraction in slices 1 voxel thick along the normal, summed (:func:`_profile_width`; blur moves
+    mean fraction in slices 1 voxel thick along the normal, summed (:func:`_profile_widths`; blur moves
     the missing attenuation along the profile, not out of it). Only voxels whose cylinder lies inside
     the crack count (:func:`_covered`, :data:`COVERED_SHARE`): at a rim, tip or crossing the cylinder
     holds part of the crack only and reads narrow (all of them when fewer than 10 qualify); values
@@ -124,10 +124,9 @@ def _local_widths(coords: np.ndarray, missing: np.ndarray, sheet: np.ndarray, *,
     near = cKDTree(sheet).query_ball_point(sheet[at], np.hypot(radius + 1, half_length))
     r = int(np.ceil(np.hypot(radius, half_length)))
     lattice = np.stack(np.meshgrid(*[np.arange(-r, r + 1.0)] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
-    w, full = np.empty(len(at)), np.empty(len(at), bool)
-    for j, (q, n, idx, nb) in enumerate(zip(sheet[at], normals, hits, near)):
-        w[j] = _profile_width(coords[idx] - q, missing[idx], lattice, n, radius, half_length)
-        full[j] = _covered(sheet[nb] - q, n, radius + 1, half_length) >= COVERED_SHARE
+    lattice = lattice[np.einsum("ij,ij->i", lattice, lattice) <= radius ** 2 + half_length ** 2]  # the rest lies outside every cylinder
+    w = _profile_widths(_offsets(coords, sheet[at], hits), missing, lattice, normals, radius, half_length)
+    full = _covered(_offsets(sheet, sheet[at], near), normals, radius + 1, half_length) >= COVERED_SHARE
     keep = w >= 0.5
     if (keep & full).sum() >= 10:
         keep &= full
@@ -136,32 +135,55 @@ def _local_widths(coords: np.ndarray, missing: np.ndarray, sheet: np.ndarray, *,
     return float(w[keep].mean()), float(np.percentile(w[keep], 90))
 
 
-def _profile_width(rel: np.ndarray, missing: np.ndarray, lattice: np.ndarray, n: np.ndarray, radius: float,
-                   half_length: float) -> float:
-    """Integral of the missing fraction across a cylinder (axis ``n``, ``radius``, ``half_length``) centred on
-    a lattice point: per slice 1 voxel thick along the axis, the summed ``missing`` at the offsets ``rel``
-    over the lattice points of the slice (points not given hold no missing attenuation), summed over slices."""
+def _offsets(points: np.ndarray, centres: np.ndarray, hits: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The neighbours ``hits[j]`` (indices into ``points``) of every centre j, flattened: their offsets from
+    the centre, the centre's index and the neighbour's index."""
+    owner = np.repeat(np.arange(len(centres)), [len(h) for h in hits])
+    idx = np.concatenate([np.asarray(h, np.int64) for h in hits]) if len(hits) else np.zeros(0, np.int64)
+    return points[idx] - centres[owner], owner, idx
+
+
+def _slice_of(rel: np.ndarray, n: np.ndarray, radius: float, half_length: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per offset ``rel`` (axis ``n`` per row): whether it lies in the cylinder (``radius``, ``half_length``)
+    and its slice 1 voxel thick along the axis (0 .. 2 ``half_length`` - 1; the last edge in the last slice)."""
+    t = np.einsum("ij,ij->i", rel, n)
+    inside = (np.einsum("ij,ij->i", rel, rel) - t ** 2 <= radius ** 2) & (np.abs(t) <= half_length)
     edges = np.arange(-half_length, half_length + 1e-9, 1.0)
-
-    def slices(points: np.ndarray, weights=None) -> np.ndarray:
-        t = points @ n
-        inside = (np.einsum("ij,ij->i", points, points) - t ** 2 <= radius ** 2) & (np.abs(t) <= half_length)
-        return np.histogram(t[inside], edges, weights=None if weights is None else weights[inside])[0]
-
-    per_slice = slices(lattice)
-    return float(np.sum(slices(rel, missing) / np.maximum(per_slice, 1)) * (edges[1] - edges[0]))
+    return inside, np.clip(np.searchsorted(edges, t, side="right") - 1, 0, len(edges) - 2)
 
 
-def _covered(rel: np.ndarray, n: np.ndarray, radius: float, half_length: float) -> float:
-    """Share of the 1-voxel cells of a disc of ``radius`` across ``n`` (within ``half_length`` along it) that
-    hold a voxel of the sheet at offsets ``rel``."""
-    e1 = np.cross(n, np.eye(3)[int(np.argmin(np.abs(n)))])
-    e1 /= np.linalg.norm(e1)
-    uv = np.stack([rel @ e1, rel @ np.cross(n, e1)], axis=1)[np.abs(rel @ n) <= half_length]
-    cells = np.floor(uv)
-    cells = cells[np.hypot(*(cells + 0.5).T) <= radius] + np.ceil(radius)  # 0 .. 2 ceil(radius) - 1
+def _profile_widths(offsets: tuple, missing: np.ndarray, lattice: np.ndarray, normals: np.ndarray, radius: float,
+                    half_length: float) -> np.ndarray:
+    """Integral of the missing fraction across a cylinder (axis ``normals[j]``, ``radius``, ``half_length``)
+    centred on each point j (a lattice point): per slice 1 voxel thick along the axis, the summed ``missing``
+    of the point's neighbours (``offsets``: from :func:`_offsets`) over the lattice points of the slice (points
+    not given hold no missing attenuation), summed over slices."""
+    rel, owner, idx = offsets
+    n_pts, n_sl = len(normals), int(round(2 * half_length))
+    inside, sl = _slice_of(rel, normals[owner], radius, half_length)
+    got = np.bincount((owner * n_sl + sl)[inside], weights=missing[idx][inside], minlength=n_pts * n_sl)
+    lat_owner = np.repeat(np.arange(n_pts), len(lattice))
+    l_in, l_sl = _slice_of(np.tile(lattice, (n_pts, 1)), normals[lat_owner], radius, half_length)
+    per_slice = np.bincount((lat_owner * n_sl + l_sl)[l_in], minlength=n_pts * n_sl)
+    return (got.reshape(n_pts, n_sl) / np.maximum(per_slice.reshape(n_pts, n_sl), 1)).sum(axis=1)
+
+
+def _covered(offsets: tuple, normals: np.ndarray, radius: float, half_length: float) -> np.ndarray:
+    """Per point j: the share of the 1-voxel cells of a disc of ``radius`` across ``normals[j]`` (within
+    ``half_length`` along it) that hold a voxel of the sheet at its ``offsets`` (from :func:`_offsets`)."""
+    rel, owner, _ = offsets
+    e1 = np.cross(normals, np.eye(3)[np.argmin(np.abs(normals), axis=1)])
+    e1 /= np.linalg.norm(e1, axis=1, keepdims=True)
+    e2 = np.cross(normals, e1)
+    n, a, b = (np.einsum("ij,ij->i", rel, v[owner]) for v in (normals, e1, e2))
+    keep = np.abs(n) <= half_length
+    cells, owner = np.floor(np.stack([a, b], axis=1)[keep]), owner[keep]
+    on = np.hypot(*(cells + 0.5).T) <= radius
+    side = 2 * int(np.ceil(radius))
+    key = ((cells[on] + np.ceil(radius)) @ [side, 1]).astype(np.int64) + owner[on] * side * side
     k = np.arange(-np.ceil(radius), np.ceil(radius)) + 0.5
-    return np.unique(cells @ [len(k), 1]).size / int((np.hypot(*np.meshgrid(k, k)) <= radius).sum())
+    per_disc = int((np.hypot(*np.meshgrid(k, k)) <= radius).sum())
+    return np.bincount(np.unique(key) // (side * side), minlength=len(normals)) / per_disc
 
 
 def _dent(n_open: int, n_voxels: int) -> bool:
