@@ -228,3 +228,20 @@ def test_small_disc_crack_width_not_read_low_at_its_rim(width):
     res = analyse(Volume(ndi.gaussian_filter(ph.volume, 0.3).astype(np.float32), VOXEL_NM, labels=False), TomoOptions())
     assert len(res.cracks) == 1 and len(res.pores) == 0
     assert abs(res.cracks.iloc[0]["width_mean_nm"] / VOXEL_NM - width) < 0.1, res.cracks.iloc[0]["width_mean_nm"]
+
+
+def test_disc_cover_of_a_whole_and_a_half_plane_for_several_points_at_once():
+    """``measure._covered`` on two points in one call: a sheet (plane z = 0, whole voxels) covering the whole
+    disc around the first point reads 1.0; around the second it holds only the cells with x < 0 (a straight
+    rim through the point): exactly half the disc's cells by symmetry, 0.5."""
+    from scipy.spatial import cKDTree
+
+    from layerscope.tomo.measure import _covered, _offsets
+
+    yy, xx = np.mgrid[-10:11, -30:11]
+    plane = np.column_stack([np.zeros(xx.size), yy.ravel(), xx.ravel()]).astype(float)  # (z, y, x), z = 0
+    half = plane[plane[:, 2] < 0]  # ends at x = 0: whole around x = -20, half around x = 0
+    centres = np.array([[0.0, 0.0, -20.0], [0.0, 0.0, 0.0]])
+    near = cKDTree(half).query_ball_point(centres, np.hypot(3.0, 3.5))
+    normals = np.array([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+    np.testing.assert_allclose(_covered(_offsets(half, centres, near), normals, 3.0, 3.5), [1.0, 0.5], atol=1e-12)
