@@ -132,8 +132,10 @@ def report_section(result, *, provenance: Any = None, pngs: dict[str, bytes] | N
             "solid above halfway between the particle and epoxy grey levels, closed to bridge cracks and split "
             "by a watershed on the distance transform; dark features inside a particle are cracks when "
             "sheet-like (principal extents), one crack per plane where sheets of different planes cross or branch "
-            "(the 'sheet' column of the cracks table), and pores otherwise. Crack volumes and widths count the missing "
-            "attenuation around each crack (partial-volume aware).")
+            "(the 'sheet' column of the cracks table), and pores otherwise; a round pore joined to cracks is parted from "
+            "them by an opening with a ball wider than the cracks. Crack volumes count the missing attenuation around "
+            "each crack (partial-volume aware); widths integrate it across the crack along the local normal where the "
+            "crack covers the measuring disc (not at its rims, tips or crossings).")
     if result.flags:
         text += "\n\nFlags: " + "; ".join(f"{f['code']}: {f['message']}" for f in result.flags)
     headline = [k for k in metrics if k.startswith(("crack volume fraction", "crack width"))][:3]
