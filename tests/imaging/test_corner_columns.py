@@ -103,3 +103,26 @@ def test_corner_columns_must_be_reached_from_the_analysed_columns():
     known = np.r_[np.ones(10, bool), np.zeros(9, bool)]
     got = _reached(xy, known, ~known, reach_nm=float(np.hypot(2.3 * 0.235, 0.5 * 0.25)))
     assert np.all(got[10:15]) and not got[15:].any() and not got[:10].any()
+
+
+def test_unindexed_columns_reach_summary_cli_line_and_report(tmp_path, capsys):
+    """Wiring: `layerscope phases` on random draw 2027 (its 3-column corner rows) counts the columns beyond the
+    analysed layers alike in columns.csv (indexed = false), summary.json, the CLI line and report.html."""
+    import json
+
+    import pandas as pd
+
+    from layerscope.cli import run
+    from layerscope.simulate.draws import draw_scene
+
+    image, px, truth = draw_scene(2027)
+    src = tmp_path / "draw.npy"
+    np.save(src, image)
+    out = tmp_path / "out"
+    p = truth.parameters
+    assert run(["phases", str(src), "--pixel-size-nm", str(px), "--zone", p["zone"], "--composition",
+                p["chemistry"], "--out", str(out)]) == 0
+    n = int((~pd.read_csv(out / "columns.csv")["indexed"]).sum())
+    assert n >= 7 and json.loads((out / "summary.json").read_text())["columns"]["unindexed"] == n
+    assert f"{n} beyond the analysed layers (indexed = false)" in capsys.readouterr().out
+    assert f"<b>{n}</b><span>detected columns beyond the analysed layers" in (out / "report.html").read_text()

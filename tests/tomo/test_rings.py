@@ -159,9 +159,9 @@ def test_real_tooth_sinograms_hold_no_stripe_above_the_threshold(shared_data):
         assert z < 5.0, z
 
 
-def test_extend_sinogram_option_reaches_the_reconstruction(tmp_path, phantom):
+def test_extend_sinogram_option_reaches_the_reconstruction(tmp_path, phantom, capsys):
     """``--extend-sinogram`` reaches ReconOptions (summary.json says so) and changes the FBP volume; without it
-    the volume is main's default reconstruction."""
+    the volume is main's default reconstruction; with SIRT/CGLS it is refused in one line (exit 2), nothing written."""
     proj = project_phantom(phantom.volume[30:34], n_angles=90, photons=1e6, seed=7)
     path = tmp_path / "proj.tif"
     tifffile.imwrite(path, np.exp(-transmission(proj)[0]).astype(np.float32))
@@ -175,3 +175,7 @@ def test_extend_sinogram_option_reaches_the_reconstruction(tmp_path, phantom):
         vols[bool(extra)] = tifffile.imread(out / "volume.tif")
     assert flags == {False: False, True: True}
     assert np.abs(vols[True] - vols[False]).max() > 1e-3 * np.abs(vols[False]).max()
+    out = tmp_path / "sirt"
+    assert run(base + ["--extend-sinogram", "--algorithm", "sirt", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--extend-sinogram applies to FBP only" in err[0] and not out.exists()

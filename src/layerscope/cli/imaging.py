@@ -111,5 +111,7 @@ def phases(
     fr = ", ".join(f"{k} {v:.1%}" for k, v in pm.summary["phase_fractions"].items())
     n_edge = pm.summary["columns"].get("at_border", 0)
     edge = f"; {n_edge} cut by the image edge (at_border)" if n_edge else ""
+    n_out = pm.summary["columns"].get("unindexed", 0)
+    edge += f"; {n_out} beyond the analysed layers (indexed = false)" if n_out else ""
     flags = "".join(f"; FLAG {f['code']}: {f['message']}" for f in pm.summary.get("flags", []))
     typer.echo(f"{len(pm.columns)} columns; {fr}; {len(pm.domains)} domains{edge}{flags} -> {out}")

@@ -107,6 +107,8 @@ def phase_section(pm, image: np.ndarray, *, title: str = "Atomic-resolution phas
         "columns (detected / TM placed in one-site gaps / Li-layer sites)":
             f"{s['columns']['detected']} / {s['columns'].get('tm_placed', 0)} / {s['columns']['li_sites']}",
         "detected columns cut by the image edge (at_border: fitted on one flank)": s["columns"].get("at_border", 0),
+        "detected columns beyond the analysed layers (indexed = false: no stacking, fill or phase)":
+            s["columns"].get("unindexed", 0),
         "basal-plane normal (deg from y)": s["lattice"]["basal_normal_angle_deg"],
         "in-plane column spacing (nm)": s["lattice"]["inplane_spacing_nm"],
         "TM layer spacing per phase (nm)": q["tm_layer_spacing_nm"],

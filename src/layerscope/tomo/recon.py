@@ -82,6 +82,9 @@ class ReconOptions:
             raise InputError(f"--ring-method {self.ring_method!r}: choose detect or sorting")
         if self.device not in ("auto", "cpu", "gpu"):
             raise InputError(f"--device {self.device!r}: choose auto, cpu or gpu")
+        if self.extend_sinogram and self.algorithm != "fbp":
+            raise InputError(f"--extend-sinogram applies to FBP only, not --algorithm {self.algorithm}: use "
+                             f"--algorithm fbp or leave --extend-sinogram out")
         if self.iterations < 1 or self.chunk_slices < 1:
             raise InputError("--iterations and --chunk-slices must be at least 1")
 
