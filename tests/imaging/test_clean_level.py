@@ -80,3 +80,54 @@ def test_random_draws_with_clean_layers_read_high(seed):
     assert row["fill_wrong_yes"] == 0 and row["fill_wrong_no"] == 0
     assert row["fill_accuracy"] >= 0.98
     assert row["step_accuracy"] == 1.0
+
+
+def test_empty_o1_layers_have_their_own_level():
+    # imgnarrow: the Li layers of an O1 (delithiated) block hold no Li and read below the O3 layers (random
+    # draw 2033: O1 segments -0.012 to -0.019 +- 0.002-0.003, O3 clean ones +0.02-0.05 +- 0.006). Pooled by
+    # their counting errors, two empty O1 layers at -0.015 +- 0.004 per site (8 segments of weight
+    # 1 / (0.004 / sqrt 8)^2) outweigh the O3 layers at 0.03 +- 0.01: (8 x 0.03 / 0.01^2 - 8 x 0.015 / 0.004^2)
+    # < 0, no level, and the noisy O3 layer at 0.06 stays "uncertain". Each stacking group measured apart:
+    # the O3 level 0.03 +- 0.00125 is taken off the O3 sites (layer 5 "no"), the O1 level (negative) is not
+    # taken and the O1 layers keep -0.015.
+    o1 = pd.concat([_layer(k, np.full(32, -0.015), np.full(32, 0.004)) for k in (9, 11)], ignore_index=True)
+    t = interlayer_table(pd.concat([_scene(0.03, 0.06), o1.assign(relation="O1", registry=0.0)], ignore_index=True))
+    by = t.groupby("li_layer")
+    assert by["mixing"].agg(set).to_dict() == {1: {"no"}, 3: {"no"}, 5: {"no"}, 7: {"yes"}, 9: {"no"}, 11: {"no"}}
+    assert by["clean_level"].max().to_numpy() == pytest.approx([0.03, 0.03, 0.03, 0.03, 0.0, 0.0], abs=1e-12)
+    assert by["clean_level"].min().to_numpy() == pytest.approx([0.03, 0.03, 0.03, 0.03, 0.0, 0.0], abs=1e-12)
+    assert by["li_fill"].mean().to_numpy() == pytest.approx([0.0, 0.0, 0.03, 0.27, -0.015, -0.015], abs=1e-12)
+
+
+def test_clean_spread_by_hand():
+    # imgnarrow: sqrt(mean((f - level)^2 - e^2)) over the layered "no" segments, within [0.01, 0.02].
+    from layerscope.imaging.interlayers import CLEAN_SPREAD_FLOOR, clean_spread
+
+    assert CLEAN_SPREAD_FLOOR == 0.01
+
+    def table(f):
+        return pd.DataFrame({"environment": "layered", "mixing": "no", "li_fill": f, "li_fill_count_sem": 0.005})
+
+    # (0.015^2 - 0.005^2) = 0.0002: 0.01414
+    assert clean_spread(table([0.015, 0.045, 0.015, 0.045]), 0.03) == pytest.approx(np.sqrt(2e-4), rel=1e-9)
+    # (0.01^2 - 0.005^2) = 7.5e-5: 0.0087, below the floor
+    assert clean_spread(table([0.02, 0.04, 0.02, 0.04]), 0.03) == CLEAN_SPREAD_FLOOR
+    # (0.03^2 - 0.005^2): 0.0296, above MIXING_SYSTEMATIC
+    assert clean_spread(table([0.0, 0.06, 0.0, 0.06]), 0.03) == MIXING_SYSTEMATIC
+    # two segments, or "uncertain" / spinel ones: not measured
+    assert clean_spread(table([0.015, 0.045]), 0.03) == MIXING_SYSTEMATIC
+    assert clean_spread(table([0.015, 0.045, 0.015, 0.045]).assign(environment="spinel"), 0.03) == MIXING_SYSTEMATIC
+
+
+def test_mixed_segment_decided_with_the_measured_spread():
+    # The clean layers of _scene read 0.03 +- 0.01 per site, no spread beyond counting: the floor 0.01 replaces
+    # 0.02 once their level is off. A mixed layer at 0.185 (0.155 after the level) with 0.0566 per site
+    # (0.02 per 8-site segment): 0.155 - 2 x hypot(0.02, 0.02) = 0.098 "uncertain" with 0.02, 0.155 - 2 x
+    # hypot(0.02, 0.01) = 0.110 "yes" now (truth of such a segment, e.g. random draw 2107: 0.150).
+    t = interlayer_table(_scene(0.03, 0.06, mixed=0.185).assign(
+        mixing_sem=lambda d: np.where(d["layer"] == 7, 0.02 * np.sqrt(8), d["mixing_sem"])))
+    row = t[t["li_layer"] == 7]
+    assert row["li_fill"].iloc[0] == pytest.approx(0.155, abs=1e-12)
+    assert row["li_fill_count_sem"].iloc[0] == pytest.approx(0.02, rel=1e-12)
+    assert row["mixing"].tolist() == ["yes"]
+    assert t.loc[t["li_layer"] == 5, "mixing"].tolist() == ["no"]
