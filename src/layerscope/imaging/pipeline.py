@@ -262,11 +262,19 @@ def find_atom_columns(
     tm_xy = np.outer(tm_u, geo.tvec) + np.outer(tm_v, geo.nvec)
     sigma_nm = _lattice_width(data, px, tm_xy[tm["detected"].to_numpy(dtype=bool)], sigma_nm=sigma_nm,
                               radius_nm=radius_nm, notes=notes)
+    detected = tm["detected"].to_numpy(dtype=bool)
+    site_sigma, site_radius = _wide_probe_window(data, px, tm_xy[detected], sigma_nm=sigma_nm, radius_nm=radius_nm,
+                                                 notes=notes)
     amp, bkg = _site_intensities(data, px, pd.DataFrame({"x_nm": tm_xy[:, 0], "y_nm": tm_xy[:, 1]}),
-                                 sigma_nm=sigma_nm, radius_nm=radius_nm)
+                                 sigma_nm=site_sigma, radius_nm=site_radius)
     tm["intensity"], tm["local_background"] = amp, bkg
-    _detect_gap_columns(data, px, tm, tm_xy, sigma_nm=sigma_nm, radius_nm=radius_nm, notes=notes, counts=counts)
-    _measure_li_sites(data, px, li, tm, sigma_nm=sigma_nm, radius_nm=radius_nm, at_nm=site_xy, counts=counts)
+    _detect_gap_columns(data, px, tm, tm_xy, sigma_nm=site_sigma, radius_nm=site_radius, notes=notes, counts=counts)
+    leaks = None
+    if site_radius > radius_nm:  # a window wider than the columns' spacing allows: unmix the neighbours' tails
+        leaks = _lattice_leaks(data.shape, px, sigma_nm=site_sigma, radius_nm=site_radius, tm_xy=tm_xy,
+                               tm_found=detected, li_xy=site_xy)
+    _measure_li_sites(data, px, li, tm, sigma_nm=site_sigma, radius_nm=site_radius, at_nm=site_xy, counts=counts,
+                      leaks=leaks)
     evidence = pd.concat([failed, _resolved_maxima(data if detection is None else detection, px, min_sep=min_sep,
                                                    sigma0_nm=0.14 * d_t, width_nm=sigma_nm, notes=notes)],
                          ignore_index=True)
@@ -286,8 +294,8 @@ def find_atom_columns(
             normal=nvec, inplane=tvec, layer_period_nm=lat.layer_period_nm, inplane_period_nm=d_t,
             angle_deg=float(np.degrees(np.arctan2(-nvec[0], nvec[1]))), layer_contrast=lat.layer_contrast,
             inplane_contrast=lat.inplane_contrast, rows_are_cation_rows=lat.rows_are_cation_rows),
-        layers=geo.index, pairs=stack.pairs, pixel_size_nm=px, shape=data.shape, column_sigma_nm=sigma_nm,
-        spacings=sp, zone=stack.zone, timings_s=times, notes=notes, site_window_nm=radius_nm, unindexed=geo.corner,
+        layers=geo.index, pairs=stack.pairs, pixel_size_nm=px, shape=data.shape, column_sigma_nm=site_sigma,
+        spacings=sp, zone=stack.zone, timings_s=times, notes=notes, site_window_nm=site_radius, unindexed=geo.corner,
     )
 
 
@@ -645,6 +653,10 @@ def _classify_registry(windows: list[np.ndarray], layer: np.ndarray, *, o3_step:
 
 #: Most TM columns the shared width of the intensities is measured on (spread over the field).
 WIDTH_SITES = 600
+#: Least radius of the site-intensity window in column widths (Gaussian standard deviations): where the
+#: columns' spacing allows less (a probe of ~0.15 nm), the window grows to it (:func:`_wide_probe_window`);
+#: at 2 widths it holds 98 % of a column's template (the integral of g^2), at 1.2 widths 76 %.
+SITE_WINDOW_WIDTHS = 2.0
 
 
 def _lattice_width(data: np.ndarray, px: float, xy_nm: np.ndarray, *, sigma_nm: float, radius_nm: float,
@@ -678,8 +690,53 @@ def _site_intensities(data: np.ndarray, px: float, sites: pd.DataFrame, *, sigma
     return _col.site_intensities(data, y / px - 0.5, x / px - 0.5, sigma_px=sigma_nm / px, radius_px=radius_nm / px)
 
 
+def _wide_probe_window(data: np.ndarray, px: float, xy_nm: np.ndarray, *, sigma_nm: float, radius_nm: float,
+                       notes: list[str]) -> tuple[float, float]:
+    """Column width and window radius (nm) of the site intensities: the window holds the column.
+
+    The window radius set by the columns' spacing (``radius_nm``) is kept where it is at least
+    :data:`SITE_WINDOW_WIDTHS` column widths (every probe that resolves the lattice well). A wider
+    probe's column fills such a window (random draws with a 0.15 nm probe: 1.2-1.6 widths): with a
+    free background the amplitude's variance grows ~9-fold (docs/validation.md "widefill") and the
+    width measured in it reads low. There the window grows to ``SITE_WINDOW_WIDTHS`` widths, the width
+    is measured again in it (:func:`_lattice_width`) and the window set from that width.
+    """
+    if SITE_WINDOW_WIDTHS * sigma_nm <= radius_nm:
+        return sigma_nm, radius_nm
+    width = _lattice_width(data, px, xy_nm, sigma_nm=sigma_nm, radius_nm=SITE_WINDOW_WIDTHS * sigma_nm, notes=[])
+    window = max(radius_nm, SITE_WINDOW_WIDTHS * width)
+    notes.append(f"wide columns ({width:.3f} nm): the site intensities use a window of {window:.3f} nm "
+                 f"({SITE_WINDOW_WIDTHS:g} widths, not {radius_nm:.3f} nm) and unmix their neighbours' tails")
+    return width, window
+
+
+def _lattice_leaks(shape: tuple[int, int], px: float, *, sigma_nm: float, radius_nm: float, tm_xy: np.ndarray,
+                   tm_found: np.ndarray, li_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What the site estimator reads from the lattice's own columns under a probe of width ``sigma_nm``.
+
+    The site estimator (:func:`_site_intensities`, same width and window) is run on noiseless images of
+    unit-height Gaussians: at every TM lattice site, read at the TM sites (``tm_self``: a column's own
+    amplitude plus what its TM neighbours lend it); at the found TM columns (``tm_xy[tm_found]``), read
+    at the Li-layer sites (``li_from_tm``: the TM tails a clean site reads); at every Li-layer site, read
+    there (``li_self``: a site's amplitude with Li-layer neighbours of its own fill). The estimator is
+    linear in the image, so the measured amplitudes unmix with them (:func:`_measure_li_sites`) -- the
+    least squares of the column heights with the measured probe, for a lattice of one TM height and
+    locally one fill. Oxygen columns are not modelled (their positions are not measured).
+    """
+    from layerscope.simulate.incoherent import render_gaussians
+
+    def read(at: np.ndarray, where: np.ndarray) -> np.ndarray:
+        img = render_gaussians(where[:, 0], where[:, 1], np.ones(len(where)), shape=shape, pixel_size_nm=px,
+                               sigma_nm=sigma_nm)
+        return _site_intensities(img, px, pd.DataFrame({"x_nm": at[:, 0], "y_nm": at[:, 1]}), sigma_nm=sigma_nm,
+                                 radius_nm=radius_nm)[0]
+
+    return read(tm_xy, tm_xy), read(li_xy, tm_xy[tm_found]), read(li_xy, li_xy)
+
+
 def _measure_li_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.DataFrame, *, sigma_nm: float,
-                      radius_nm: float, at_nm: np.ndarray | None = None, counts: bool | None = None) -> None:
+                      radius_nm: float, at_nm: np.ndarray | None = None, counts: bool | None = None,
+                      leaks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
     """Add ``intensity``, ``local_background`` and ``mixing`` to Li-layer sites, in place.
 
     Mixing index: the site's intensity over the mean intensity of the 4 nearest TM columns
@@ -691,7 +748,9 @@ def _measure_li_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.Data
     in nm) measures at the lattice sites placed from the TM pairs rather than at ``x_nm, y_nm``:
     where a noise maximum was detected near a dim site, the intensity at the maximum is biased
     upwards (the detector picked it for being bright), the one at the lattice site is not. ``counts``:
-    whether ``data`` is a count image (None: tested).
+    whether ``data`` is a count image (None: tested). ``leaks`` (:func:`_lattice_leaks`, where the window
+    reaches the neighbours: wide probes): each TM amplitude is divided by its ``tm_self`` and the index is
+    ``(amp / ref - li_from_tm) / li_self``, its error divided by ``li_self``; None: the plain ratio.
     """
     from layerscope.imaging import sitetests as _st
     from layerscope.imaging.interlayers import MIXING_THRESHOLD
@@ -701,17 +760,22 @@ def _measure_li_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.Data
     li["intensity"], li["local_background"] = amp, bkg
     if len(tm) >= 4 and len(li):
         _, nn = cKDTree(np.column_stack([tm["x_nm"], tm["y_nm"]])).query(np.column_stack([li["x_nm"], li["y_nm"]]), k=4)
-        ref = np.nanmean(tm["intensity"].to_numpy()[nn], axis=1)
+        tm_amp = tm["intensity"].to_numpy()
+        tm_self, li_from_tm, li_self = (np.ones(len(tm)), np.zeros(len(li)), np.ones(len(li))) if leaks is None else leaks
+        ref = np.nanmean(tm_amp[nn] / tm_self[nn], axis=1)
         li["tm_reference"] = ref
         err = _st.amplitude_errors(data, at["x_nm"].to_numpy(), at["y_nm"].to_numpy(), pixel_size_nm=px,
                                    sigma_nm=sigma_nm, radius_nm=radius_nm, counts=counts)
         li["intensity_sem"] = err
         tm_err = _st.amplitude_errors(data, tm["x_nm"].to_numpy(), tm["y_nm"].to_numpy(), pixel_size_nm=px,
                                       sigma_nm=sigma_nm, radius_nm=radius_nm, counts=counts)
-        ref_err = np.sqrt(np.nansum(tm_err[nn] ** 2, axis=1)) / 4.0
+        ref_err = np.sqrt(np.nansum((tm_err[nn] / tm_self[nn]) ** 2, axis=1)) / 4.0
         with np.errstate(invalid="ignore", divide="ignore"):
-            li["mixing"] = np.where(ref > 0, amp / ref, np.nan)
-            li["mixing_sem"] = np.where(ref > 0, np.hypot(err, li["mixing"].to_numpy() * ref_err) / ref, np.nan)
+            # index = (amp - ref * li_from_tm) / (ref * li_self): the TM neighbours' tails off, the Li-layer
+            # neighbours' share back; ref's error enters through amp / ref (exactly the old form without leaks)
+            raw = np.where(ref > 0, amp / ref, np.nan)
+            li["mixing"] = (raw - li_from_tm) / li_self
+            li["mixing_sem"] = np.where(ref > 0, np.hypot(err, raw * ref_err) / ref, np.nan) / li_self
     else:
         li["tm_reference"] = np.nan
         li["intensity_sem"] = np.nan
