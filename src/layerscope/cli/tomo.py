@@ -91,7 +91,7 @@ def tomo(
                                                  "active material (required for label volumes)."),
     pore_label: Optional[int] = typer.Option(None, "--pore-label", help="Segmented volume: label of the pores (porosity)."),
     crack_max_width_nm: Optional[float] = typer.Option(None, "--crack-max-width-nm", help="Widest crack bridged when "
-                                                       "closing particle envelopes (nm; default 8 voxels)."),
+                                                       "closing particle envelopes (nm; default 6 voxels)."),
     split: bool = typer.Option(True, "--split/--no-split", help="Split touching particles (watershed)."),
     split_h_voxels: float = typer.Option(2.0, "--split-h-voxels", help="Distance-transform peak depth (voxels) "
                                          "that seeds a separate particle."),

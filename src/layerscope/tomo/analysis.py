@@ -21,8 +21,6 @@ from layerscope.tomo.stages import enter as _stage
 __all__ = ["TomoOptions", "TomoResult", "analyse"]
 
 MIN_SLICES = 8
-#: The widest crack (voxels) the envelope closing bridges when ``crack_max_width_nm`` is not given (radius 4).
-CLOSE_WIDTH_VOXELS = 8.0
 
 
 @dataclass(frozen=True)
@@ -42,9 +40,7 @@ class TomoOptions:
     particle_label, pore_label : int or None
         For a segmented (label) volume: the active-material label (required) and the pore label.
     crack_max_width_nm : float or None
-        Widest crack to bridge when closing particle envelopes (nm); :data:`CLOSE_WIDTH_VOXELS` (8) voxels when
-        None: a closing radius of 4, what the mouth of a 2-4 voxel crack needs once the smoothing has rounded the
-        edges of the wedges it cuts (docs/validation.md "tomoenv", "tomomouth").
+        Widest crack to bridge when closing particle envelopes (nm); 6 voxels when None.
     split : bool
         Split touching particles (watershed on the distance transform).
     split_h_voxels : float
@@ -279,8 +275,7 @@ def analyse(data: Any, options: TomoOptions = TomoOptions(), *, scheduler: Any =
         return _finish(vol, empty, empty, empty, None, None, {}, summary, flags, options, rec)
     _check_volume(vol, options)
     voxel = vol.voxel_size_nm
-    close = int(np.ceil((options.crack_max_width_nm / voxel if options.crack_max_width_nm is not None
-                         else CLOSE_WIDTH_VOXELS) / 2))
+    close = int(np.ceil((options.crack_max_width_nm / voxel if options.crack_max_width_nm is not None else 6.0) / 2))
     measure = _measure_chunked if options.out_of_core else _measure_in_memory
     parts, cracks, pores, plab, feats, kinds, levels = measure(vol, options, close, flags, scheduler, scratch_dir)
     _stage("summary")

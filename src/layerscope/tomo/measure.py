@@ -310,13 +310,9 @@ def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: i
                                 offset=offset)
         else:
             rc, miss = coords, np.ones(len(coords))
-        sheets = _sheets(m, coords, sh, options, depth[sl][m], mouth=True)
+        sheets = _sheets(m, coords, sh, options, depth[sl][m])
         if sheets is None or (sheets.max() == 0 and sheets.min() == 0):  # a pore or one crack: read below the shell
             sheets = _below_shell(m, coords, options, depth[sl][m], SURFACE_SHELL, sheets)
-        if sheets is not None and (sheets == MOUTH).any():  # the bridged mouth: in the feature, in no crack row
-            at_mouth = _nearest_is(rc, coords, sheets == MOUTH)
-            keep = sheets != MOUTH
-            m, coords, rc, miss, sheets = _part_mask(m, keep), coords[keep], rc[~at_mouth], miss[~at_mouth], sheets[keep]
         kinds[fid] = "pore" if sheets is None else "crack"
         pore = np.ones(len(coords), bool) if sheets is None else sheets < 0
         if pore.any():  # a pore, or a round pore joined to cracks (its voxels: sheet -1, :func:`_pore_and_sheets`)
@@ -346,7 +342,7 @@ def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: i
 
 
 def _sheets(m: np.ndarray, coords: np.ndarray, sh: dict, options: Any, depth: np.ndarray | None = None, *,
-            joined: bool = True, mouth: bool = False) -> np.ndarray | None:
+            joined: bool = True) -> np.ndarray | None:
     """Sheet index of every voxel of a crack (all 0 for one sheet; intersecting cracks: one index per
     plane, :func:`layerscope.tomo.segment.planar_sheets`), None for a pore. ``depth``: each voxel's
     distance into the particle envelope (sheets lying in its surface shell are merged, :func:`_surface_sheets`).
@@ -364,7 +360,7 @@ def _sheets(m: np.ndarray, coords: np.ndarray, sh: dict, options: Any, depth: np
                           min_sheet_voxels=options.min_sheet_voxels, require_crossing=one is not None)
     if split is None:
         return one if one is not None or not joined else _pore_and_sheets(m, coords, options, depth, half_width)
-    return split if depth is None else _surface_sheets(coords, split, depth, mouth=mouth)
+    return split if depth is None else _surface_sheets(coords, split, depth)
 
 
 #: :func:`_below_shell` reads a feature below the surface shell when at least this share of its voxels lies there.
@@ -379,9 +375,9 @@ def _below_shell(m: np.ndarray, coords: np.ndarray, options: Any, depth: np.ndar
 
     Where the envelope closing bridges a crack's mouth, the dark voxels it takes in along the surface (the edges of
     the wedges the cracks cut, rounded by the smoothing) join the crack's feature as a thick rim: the feature is
-    then not flat (a pore) or its planes fall short of their coverage (one crack for two). Below the shell the
-    cracks are read alone; the shell's voxels within a plane's tolerance (half the width plus half a voxel) join
-    the nearest plane, the others are the mouth (:data:`MOUTH`: measured in no crack).
+    then not flat (a pore: 0-49 draw 6 under a closing radius of 4) or its planes fall short of their coverage
+    (one crack for two: draw 22). Below the shell the cracks are read alone; the shell's voxels then join the
+    nearest plane (as :func:`_surface_sheets` gives them), so the partial-volume sum keeps them.
     """
     core = depth >= shell
     if core.all() or core.sum() < max(30, CORE_SHARE * len(coords)):
@@ -390,13 +386,9 @@ def _below_shell(m: np.ndarray, coords: np.ndarray, options: Any, depth: np.ndar
     inner = _sheets(cm, coords[core], feature_shape(coords[core]), options, depth[core], joined=False)
     if inner is None or (sheets is not None and inner.max() <= sheets.max()):
         return sheets
-    k = int(inner.max()) + 1
-    planes = [_plane_of(coords[core][inner == i]) for i in range(k)]
-    dist = np.abs(np.stack([(coords[~core] - c) @ n for c, n in planes], axis=1))
-    tol = float(np.percentile(ndi.distance_transform_edt(np.pad(cm, 1))[1:-1, 1:-1, 1:-1][cm], 90)) + 0.5
     out = np.empty(len(coords), np.int64)
     out[core] = inner
-    out[~core] = np.where(dist.min(axis=1) <= tol, np.argmin(dist, axis=1), MOUTH)
+    out[~core] = _nearest_plane(coords[~core], coords[core], inner, range(int(inner.max()) + 1))
     return out
 
 
@@ -465,17 +457,10 @@ def _round_pores(m: np.ndarray, coords: np.ndarray, pore: np.ndarray, min_voxels
 SURFACE_SHELL = 2.0
 
 
-#: Sheet index of the voxels of a crossing feature's sheets that lie in the surface shell (:func:`_surface_sheets`
-#: with ``mouth``): the bridged mouth, kept in the feature but measured in no crack.
-MOUTH = -2
-
-
-def _surface_sheets(coords: np.ndarray, sheets: np.ndarray, depth: np.ndarray, *, mouth: bool = False) -> np.ndarray:
+def _surface_sheets(coords: np.ndarray, sheets: np.ndarray, depth: np.ndarray) -> np.ndarray:
     """``sheets`` with the sheets lying in the envelope's surface shell (median ``depth`` below
-    :data:`SURFACE_SHELL`) given to the nearest plane of the others (renumbered 0..k-1), or with ``mouth``
-    marked :data:`MOUTH` (their voxels then join no plane: added to a crack they tilted its plane and its
-    width read low, draw 23 of 0-49 under a closing radius of 4). A crack crosses the surface, so only a small
-    share of its voxels lies in the shell; a crack's mouth lies along it."""
+    :data:`SURFACE_SHELL`) given to the nearest plane of the others (renumbered 0..k-1). A crack crosses
+    the surface, so only a small share of its voxels lies in the shell; a crack's mouth lies along it."""
     k = int(sheets.max()) + 1
     keep = [i for i in range(k) if np.median(depth[sheets == i]) >= SURFACE_SHELL]
     if len(keep) == k or not keep:
@@ -483,7 +468,7 @@ def _surface_sheets(coords: np.ndarray, sheets: np.ndarray, depth: np.ndarray, *
     near = _nearest_plane(coords, coords, sheets, keep)
     out = np.searchsorted(keep, sheets)  # kept sheets renumbered in their order
     moved = ~np.isin(sheets, keep)
-    out[moved] = MOUTH if mouth else near[moved]
+    out[moved] = near[moved]
     return out
 
 
