@@ -311,8 +311,6 @@ def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: i
         else:
             rc, miss = coords, np.ones(len(coords))
         sheets = _sheets(m, coords, sh, options, depth[sl][m])
-        if sheets is None or (sheets.max() == 0 and sheets.min() == 0):  # a pore or one crack: read below the shell
-            sheets = _below_shell(m, coords, options, depth[sl][m], SURFACE_SHELL, sheets)
         kinds[fid] = "pore" if sheets is None else "crack"
         pore = np.ones(len(coords), bool) if sheets is None else sheets < 0
         if pore.any():  # a pore, or a round pore joined to cracks (its voxels: sheet -1, :func:`_pore_and_sheets`)
@@ -361,35 +359,6 @@ def _sheets(m: np.ndarray, coords: np.ndarray, sh: dict, options: Any, depth: np
     if split is None:
         return one if one is not None or not joined else _pore_and_sheets(m, coords, options, depth, half_width)
     return split if depth is None else _surface_sheets(coords, split, depth)
-
-
-#: :func:`_below_shell` reads a feature below the surface shell when at least this share of its voxels lies there.
-CORE_SHARE = 0.5
-
-
-def _below_shell(m: np.ndarray, coords: np.ndarray, options: Any, depth: np.ndarray, shell: float,
-                 sheets: np.ndarray | None) -> np.ndarray | None:
-    """The sheets of a feature read on its voxels at least ``shell`` deep in the envelope, when these hold
-    :data:`CORE_SHARE` of it and are more sheets than ``sheets`` (None for a pore, one index for one crack);
-    ``sheets`` otherwise.
-
-    Where the envelope closing bridges a crack's mouth, the dark voxels it takes in along the surface (the edges of
-    the wedges the cracks cut, rounded by the smoothing) join the crack's feature as a thick rim: the feature is
-    then not flat (a pore: 0-49 draw 6 under a closing radius of 4) or its planes fall short of their coverage
-    (one crack for two: draw 22). Below the shell the cracks are read alone; the shell's voxels then join the
-    nearest plane (as :func:`_surface_sheets` gives them), so the partial-volume sum keeps them.
-    """
-    core = depth >= shell
-    if core.all() or core.sum() < max(30, CORE_SHARE * len(coords)):
-        return sheets
-    cm = _part_mask(m, core)
-    inner = _sheets(cm, coords[core], feature_shape(coords[core]), options, depth[core], joined=False)
-    if inner is None or (sheets is not None and inner.max() <= sheets.max()):
-        return sheets
-    out = np.empty(len(coords), np.int64)
-    out[core] = inner
-    out[~core] = _nearest_plane(coords[~core], coords[core], inner, range(int(inner.max()) + 1))
-    return out
 
 
 #: The three principal extents of a pore joined to cracks are within this factor of each other (a round pore).
