@@ -309,7 +309,7 @@ MAX_SAMPLED = 5000
 
 
 def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sheet_voxels: float,
-                  max_sheets: int = 6, min_angle_deg: float = 20.0, coverage: float = 0.9, max_fill: float = 0.8,
+                  max_sheets: int = 6, min_angle_deg: float = 20.0, coverage: float = 0.9, max_fill: float = 0.9,
                   min_share: float = 0.03, min_voxels: int = 30, seed: int = 0,
                   require_crossing: bool = True) -> np.ndarray | None:
     """The planar sheets a dark feature is made of, when it is intersecting cracks rather than a pore.
@@ -326,7 +326,8 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
     their joint feature beyond their planes' tolerance slabs; with 10 % its sheet went to another crack, or
     the feature fell short of ``coverage`` and was called a pore). The feature is intersecting sheets when two to ``max_sheets`` such
     planes, at least ``min_angle_deg`` apart, hold ``coverage`` of its voxels and the voxels fill at
-    most ``max_fill`` of the convex hull of their centres (a ball of radius 3-10 voxels: 1.1-1.7;
+    most ``max_fill`` of the convex hull of their centres (a digitised convex body fills it at least once: a ball
+    of radius 3-10 voxels 1.05-1.4, an ellipsoid 1.2-1.5; small discs crossing near their rims 0.81-0.87, draws 10, 45;
     two 2.5-voxel discs crossing at 30 deg: 0.65, at 90 deg less: without this test a small round
     pore could be cut into slabs), and, with ``require_crossing``, each sheet crosses another or is
     crossed by it (:func:`_crossing`: an X or a T; sheets meeting at a bend are one crack that changes
