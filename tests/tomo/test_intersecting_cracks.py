@@ -243,3 +243,34 @@ def test_round_pores_are_never_split_into_a_pore_and_cracks(mask):
 
     coords = np.argwhere(mask).astype(float)
     assert _sheets(mask, coords, feature_shape(coords), TomoOptions(), np.full(len(coords), 10.0)) is None
+
+
+@pytest.mark.parametrize("radius, overshoot", [(5, 0), (6, 2)])
+def test_small_discs_meeting_at_40_deg_that_fill_085_of_their_hull_are_two_sheets(radius, overshoot):
+    """Two small discs (radius 5-6, 2.5 voxels thick) meeting at 40 deg near their rims fill 0.84-0.86 of the
+    convex hull of their voxel centres (draws 10 and 45 of 0-49: 0.81 and 0.87): under ``max_fill`` 0.9, above the
+    0.8 asked before, when they were a pore or one crack. A digitised convex body fills its hull at least once
+    (the balls of ``test_round_pores_are_never_cut_into_sheets``: 1.05-1.4)."""
+    from scipy.spatial import ConvexHull
+
+    z, y, x = np.mgrid[-15:16, -15:16, -15:16].astype(float)
+    a = np.radians(40)
+    disc_a = (np.abs(x) <= 1.25) & (y >= -overshoot) & ((y - radius + overshoot) ** 2 + z ** 2 <= radius ** 2)
+    t = np.cos(a) * y - np.sin(a) * x
+    disc_b = ((np.abs(np.sin(a) * y + np.cos(a) * x) <= 1.25) & (t <= overshoot)
+              & ((t + radius - overshoot) ** 2 + z ** 2 <= radius ** 2))
+    m = disc_a | disc_b
+    coords = np.argwhere(m).astype(float)
+    assert 0.8 < len(coords) / ConvexHull(coords).volume < 0.9
+    half = float(np.percentile(ndi.distance_transform_edt(m)[m], 90))
+    kw = dict(tol=half + 0.5, max_flatness=0.45, min_sheet_voxels=1.5, require_crossing=False)
+    sheets = planar_sheets(coords, **kw)
+    assert sheets is not None and sheets.max() == 1
+    # Each disc's normal is a sheet's (its voxels' least-squares plane) within 8 deg (measured 1.1-7.1: the voxels
+    # near the line where they meet, within the tolerance of both planes, go to the nearer one).
+    from layerscope.tomo.segment import _plane_of
+
+    normals = [_plane_of(coords[sheets == i])[1] for i in (0, 1)]
+    for n in ((0, 0, 1), (0, np.sin(a), np.cos(a))):
+        assert min(_angle_deg(n, q) for q in normals) < 8.0
+    assert planar_sheets(coords, **kw, max_fill=0.8) is None
