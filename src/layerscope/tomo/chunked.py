@@ -559,6 +559,36 @@ def _split_big(comp, c: int, sl: tuple, plab, base: int, options, scratch: Path,
     return first, sizes, unproven, mismatch
 
 
+def _join_without_neck(plab, sl: tuple, base: int, first: np.ndarray, sizes: np.ndarray, k: int) -> None:
+    """The in-memory join of watershed labels without a neck (:func:`~layerscope.tomo.segment.merge_without_neck`) on
+    a cluster split in slabs: the faces of its provisional ids ``base + 1 ..`` summed over z slabs that overlap by
+    one slice, each joined id rewritten as its group's smallest id, which takes the group's first voxel and size."""
+    from layerscope.tomo.segment import NECK_RATIO, label_faces, neck_roots
+
+    if not NECK_RATIO or len(sizes) < 3:
+        return
+    nz, n, faces = sl[0].stop - sl[0].start, len(sizes) - 1, {}
+    for z0, z1 in _slabs(nz, k):
+        block = np.asarray(plab[(slice(sl[0].start + z0, sl[0].start + min(nz, z1 + 1)),) + tuple(sl[1:])])
+        block = np.where((block > base) & (block <= base + n), block - base, 0)
+        for key, m in label_faces(block, (z0, 0, 0), last_slice_in_plane=z1 >= nz).items():
+            faces[key] = faces.get(key, 0) + m
+    root = neck_roots(faces, sizes, NECK_RATIO)
+    if (root == np.arange(n + 1)).all():
+        return
+    for i in np.flatnonzero(root != np.arange(n + 1)):
+        r = root[i]
+        first[r] = first[i] if first[r] < 0 else (min(first[r], first[i]) if first[i] >= 0 else first[r])
+        sizes[r] += sizes[i]
+        first[i], sizes[i] = -1, 0
+    for z0, z1 in _slabs(nz, k):
+        at = (slice(sl[0].start + z0, sl[0].start + z1),) + tuple(sl[1:])
+        view = np.asarray(plab[at])
+        m = (view > base) & (view <= base + n)
+        view[m] = base + root[view[m] - base]
+        plab[at] = view
+
+
 def _particles(comp, n, boxes, options, scratch: Path, k: int, batch: int, scheduler):
     """Particle ids (memory map), numbered and filtered by size as the in-memory labelling does, the number of
     seed slabs of split clusters kept unproven (:func:`_slab_seeds`) and the voxels where their watershed
@@ -569,6 +599,8 @@ def _particles(comp, n, boxes, options, scratch: Path, k: int, batch: int, sched
     items = [(c, _box(boxes[c], 1, shape)) for c in range(1, n + 1)]
     for c, sl in [it for it in items if _big(boxes[it[0]])]:
         first, sizes, unproven, mismatch = _split_big(comp, c, sl, plab, base, options, scratch, k, batch, scheduler)
+        if options.split:
+            _join_without_neck(plab, sl, base, first, sizes, k)
         n_unproven, n_mismatch = n_unproven + unproven, n_mismatch + mismatch
         keys += [(int(first[i]), base + i) for i in range(1, len(sizes))
                  if sizes[i] >= options.min_particle_voxels and first[i] >= 0]

@@ -111,6 +111,11 @@ def closed_envelope(solid: np.ndarray, close_voxels: int) -> np.ndarray:
     return env | solid
 
 
+#: watershed labels whose shared face is at least this many times the smaller one's equivalent-sphere radius
+#: are one particle (:func:`merge_without_neck`); 0 or None: no merge.
+NECK_RATIO = 1.0
+
+
 def split_envelope(env: np.ndarray, *, split: bool, h_voxels: float) -> tuple[np.ndarray, np.ndarray]:
     """Particle ids of the filled envelope and the seeds that number them (in raster order of their
     first voxel): watershed of the distance transform from its h-maxima (26-connected seeds, and tops one
@@ -123,7 +128,11 @@ def split_envelope(env: np.ndarray, *, split: bool, h_voxels: float) -> tuple[np
         return lab, lab
     edt = distance_transform_core(env, slice(None))
     markers = joined_tops(h_maxima_core(edt, h_voxels))
-    return watershed(-edt, markers, mask=env), markers
+    lab = watershed(-edt, markers, mask=env)
+    if not NECK_RATIO:
+        return lab, markers
+    lut = merge_without_neck(lab, min_neck_ratio=NECK_RATIO)
+    return lut[lab], lut[markers]
 
 
 def joined_tops(tops: np.ndarray) -> np.ndarray:
@@ -404,3 +413,83 @@ def _crossing(signed: np.ndarray, sheets: np.ndarray, tol: float, share: float =
         return bool(np.mean(d > tol) >= share and np.mean(d < -tol) >= share)
 
     return all(any(crosses(i, j) or crosses(j, i) for j in range(k) if j != i) for i in range(k))
+
+
+
+def label_faces(lab: np.ndarray, origin: tuple[int, int, int] = (0, 0, 0), *,
+                last_slice_in_plane: bool = True) -> dict[tuple[int, int], np.ndarray]:
+    """The faces between labels: for each pair ``(a, b)``, ``a < b``, of non-zero labels that are 6-neighbours
+    somewhere, the moments ``[n, sum z, sum y, sum x, sum zz, sum zy, sum zx, sum yy, sum yx, sum xx]`` of the
+    midpoints between their neighbouring voxels (at ``origin`` + index). Additive: the faces of two merged labels,
+    or of z slabs that overlap by one slice, are summed (``last_slice_in_plane=False`` leaves out the pairs
+    within the last slice, counted by the next slab)."""
+    keys, pts = [np.zeros(0, np.int64)], [np.zeros((0, 3))]
+    n = int(lab.max()) + 1
+    for ax in range(3):
+        lo = tuple(slice(0, -1) if a == ax else slice(None) for a in range(3))
+        hi = tuple(slice(1, None) if a == ax else slice(None) for a in range(3))
+        a, b = lab[lo], lab[hi]
+        if ax > 0 and not last_slice_in_plane:
+            a, b = a[:-1], b[:-1]
+        at = np.nonzero((a > 0) & (b > 0) & (a != b))
+        keys.append(np.minimum(a[at], b[at]).astype(np.int64) * n + np.maximum(a[at], b[at]))
+        p = np.stack(at, axis=1).astype(np.float64) + origin
+        p[:, ax] += 0.5
+        pts.append(p)
+    keys, pts = np.concatenate(keys), np.concatenate(pts)
+    uniq, inv = np.unique(keys, return_inverse=True)
+    cols = [np.ones(len(pts))] + [pts[:, i] for i in range(3)] + [pts[:, i] * pts[:, j] for i in range(3) for j in range(i, 3)]
+    sums = np.stack([np.bincount(inv, weights=c, minlength=uniq.size) for c in cols], axis=1)
+    return {(int(k // n), int(k % n)): s for k, s in zip(uniq, sums)}
+
+
+def face_radius(m: np.ndarray) -> float:
+    """Radius of the disc with the in-plane spread of a face (moments of :func:`label_faces`): a uniform disc of
+    radius ``r`` has variance ``r^2 / 4`` along each in-plane axis, an ellipse of semi-axes ``a, b`` gives
+    ``sqrt(a b)``."""
+    n, s, q = m[0], m[1:4], m[4:]
+    cov = np.empty((3, 3))
+    cov[np.triu_indices(3)] = q / n
+    cov = np.triu(cov) + np.triu(cov, 1).T - np.outer(s / n, s / n)
+    w = np.sort(np.clip(np.linalg.eigvalsh(cov), 0, None))
+    return float(2 * (w[1] * w[2]) ** 0.25)
+
+
+def neck_roots(faces: dict[tuple[int, int], np.ndarray], sizes: np.ndarray, min_neck_ratio: float) -> np.ndarray:
+    """``root[id]``: the smallest id of the group that label ``id`` joins (ids 0..len(sizes)-1), labels joined where
+    their shared face has no neck: the face's disc radius (:func:`face_radius`) at least ``min_neck_ratio`` times
+    the equivalent-sphere radius of the smaller label. The pair with the widest face relative to that radius goes
+    first, and the faces and sizes of a joined pair are summed before the next test.
+
+    A plane that cuts one particle in two (a watershed line along a crack, or between two distance tops of
+    one elongated particle) is a section of the particle, wider than the ball of the smaller part's volume (a
+    sphere halved: 1.26 times, a cap: more). Two particles that touch meet at a neck narrower than the
+    smaller one (the "neck ratio" of sintered particles, below 1 unless they have fused into one).
+    """
+    sizes = np.asarray(sizes, np.float64).copy()
+    root = np.arange(len(sizes))
+    while faces:
+        ratio = {k: face_radius(m) / np.cbrt(3 * min(sizes[k[0]], sizes[k[1]]) / (4 * np.pi)) for k, m in faces.items()}
+        (a, b), best = max(ratio.items(), key=lambda kv: (kv[1], -kv[0][0], -kv[0][1]))
+        if best < min_neck_ratio:
+            break
+        root[root == b] = a
+        sizes[a] += sizes[b]
+        joined: dict[tuple[int, int], np.ndarray] = {}
+        for (p, q), m in faces.items():
+            p, q = (a if p == b else p), (a if q == b else q)
+            if p != q:
+                joined[(min(p, q), max(p, q))] = joined.get((min(p, q), max(p, q)), 0) + m
+        faces = joined
+    return root
+
+
+def merge_without_neck(lab: np.ndarray, *, min_neck_ratio: float = 1.0) -> np.ndarray:
+    """Look-up table (``lut[lab]``) that joins watershed labels 1..n of ``lab`` meeting without a neck
+    (:func:`neck_roots`), the joined ids numbered 1..m in the order of their smallest member."""
+    n = int(lab.max())
+    root = neck_roots(label_faces(lab), np.bincount(lab.ravel(), minlength=n + 1), min_neck_ratio)
+    ids = np.unique(root[1:])
+    lut = np.zeros(n + 1, np.int32)
+    lut[1:] = np.searchsorted(ids, root[1:]) + 1
+    return lut
