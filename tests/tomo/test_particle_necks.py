@@ -21,27 +21,33 @@ def _ball(shape, c, r):
 
 
 def test_face_radius_of_a_disc_and_a_halved_sphere_is_joined():
-    """A sphere of radius 15 labelled in two halves by the plane x = 20: the face is the disc of radius 15
-    (within 0.3 voxel: voxelised) and each half's equivalent sphere has radius 15 / 2^(1/3) = 11.9, ratio
-    1.26 > 1: one particle. Slabs of z slices that overlap by one slice give the same face moments."""
+    """A sphere of radius 15 cut in two by a crack 3 voxels wide (dark) along the plane x = 20, labelled in two
+    halves on either side of x = 20: the face is the disc of radius 15 (within 0.3 voxel: voxelised) and each
+    half's equivalent sphere has radius 15 / 2^(1/3) = 11.9, ratio 1.26 > 1 along a crack: one particle. The same
+    halves with the sphere solid across the face (no crack) stay two (a flat contact through solid). Slabs of z
+    slices that overlap by one slice give the same face moments."""
     s = _ball((41, 41, 41), (20, 20, 20), 15)
-    lab = np.where(s, 1 + (np.arange(41) > 20)[None, None, :], 0).astype(np.int32)
-    faces = label_faces(lab)
-    assert list(faces) == [(1, 2)] and abs(face_radius(faces[(1, 2)]) - 15) < 0.3
+    x = np.arange(41)[None, None, :]
+    lab = np.where(s, 1 + (x > 20), 0).astype(np.int32)
+    crack = s & (np.abs(x - 20.5) < 1.5)
+    faces = label_faces(lab, crack)
+    assert list(faces) == [(1, 2)] and abs(face_radius(faces[(1, 2)]) - 15) < 0.3 and faces[(1, 2)][10] == faces[(1, 2)][0]
     summed = {}
     for z0 in range(0, 41, 8):
-        for k, m in label_faces(lab[z0:z0 + 9], (z0, 0, 0), last_slice_in_plane=z0 + 8 >= 41).items():
+        for k, m in label_faces(lab[z0:z0 + 9], crack[z0:z0 + 9], (z0, 0, 0), last_slice_in_plane=z0 + 8 >= 41).items():
             summed[k] = summed.get(k, 0) + m
     assert np.allclose(summed[(1, 2)], faces[(1, 2)])
-    assert merge_without_neck(lab).tolist() == [0, 1, 1]
+    assert merge_without_neck(lab, crack).tolist() == [0, 1, 1]
+    assert merge_without_neck(lab, np.zeros_like(crack)).tolist() == [0, 1, 2]
 
 
 @pytest.mark.parametrize("big,small", [(25, 9), (20, 10), (16, 12), (12, 12), (12, 8), (10, 10)])
 @pytest.mark.parametrize("spacing", [0.92, 1.0])
 def test_touching_spheres_labelled_apart_stay_two(big, small, spacing):
     """Two spheres with centres ``spacing`` x (sum of radii) apart (0.92: the draws' closest), the envelope closed
-    with the default radius 3 (which widens the neck), each voxel labelled by the sphere whose surface is nearer:
-    a neck narrower than the smaller sphere, two particles (neck ratios 0.4-0.9)."""
+    with the default radius 3 (which widens the neck), each voxel labelled by the sphere whose surface is nearer,
+    the whole face taken as dark (the gap between touching particles): a neck narrower than the smaller sphere, two
+    particles (neck ratios 0.4-0.9)."""
     shape = (2 * big + 12, 2 * big + 12, 2 * (big + small) + 14)
     c1 = np.array([big + 6.3, big + 5.8, big + 6.0])
     c2 = c1 + [0.0, 0.0, spacing * (big + small)]
@@ -50,7 +56,7 @@ def test_touching_spheres_labelled_apart_stay_two(big, small, spacing):
     d1 = np.sqrt((z - c1[0]) ** 2 + (y - c1[1]) ** 2 + (x - c1[2]) ** 2) - big
     d2 = np.sqrt((z - c2[0]) ** 2 + (y - c2[1]) ** 2 + (x - c2[2]) ** 2) - small
     lab = np.where(env, np.where(d1 <= d2, 1, 2), 0).astype(np.int32)
-    assert merge_without_neck(lab).tolist() == [0, 1, 2]
+    assert merge_without_neck(lab, env).tolist() == [0, 1, 2]
 
 
 @pytest.mark.parametrize("seed", [8, 16])
