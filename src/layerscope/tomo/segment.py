@@ -6,7 +6,8 @@
 2. Particle envelopes: the solid, closed with a ball that bridges cracks up to the largest crack
    width (so that a crack open to the surface stays inside its particle), holes filled.
 3. Touching particles are split by a watershed on the distance transform, seeded by its h-maxima
-   (one seed per particle; ``h`` suppresses the ridge of an elongated particle).
+   (one seed per particle; ``h`` suppresses the ridge of an elongated particle); labels that meet along a
+   crack without a neck are joined (:func:`merge_without_neck`).
 4. Dark features inside a particle (envelope but not solid) are cracks when sheet-like (the
    smallest principal extent of the feature below ``max_flatness`` times the middle one) or made of
    sheets of different planes (intersecting cracks, :func:`planar_sheets`: one crack per plane), and
@@ -114,8 +115,8 @@ def closed_envelope(solid: np.ndarray, close_voxels: int) -> np.ndarray:
 #: watershed labels whose shared face runs along a crack (:data:`DARK_FACE`) and is at least this many times the
 #: smaller one's equivalent-sphere radius are one particle (:func:`merge_without_neck`); 0 or None: no join.
 #: A sphere cut through its centre gives 2^(1/3) = 1.26 (any other plane cut more), an ellipsoid of aspect 0.7 cut
-#: across its long axis 2^(1/3) 0.7^(1/3) = 1.12; contacts of two particles measured 0.4-0.9 on the random draws
-#: and up to 1.07 where the labels are blobs of several particles (docs/validation.md "tomoparts").
+#: across its long axis 2^(1/3) 0.7^(1/3) = 1.12; contacts of two particles measured up to 0.78 on the random draws
+#: and 1.05-1.07 where the labels are blobs of several particles (docs/validation.md "tomoparts").
 NECK_RATIO = 1.12
 #: least share of a face's neighbour pairs with a dark voxel (envelope, not solid) for the face to run along a crack.
 DARK_FACE = 0.5
@@ -420,7 +421,6 @@ def _crossing(signed: np.ndarray, sheets: np.ndarray, tol: float, share: float =
         return bool(np.mean(d > tol) >= share and np.mean(d < -tol) >= share)
 
     return all(any(crosses(i, j) or crosses(j, i) for j in range(k) if j != i) for i in range(k))
-
 
 
 def label_faces(lab: np.ndarray, dark: np.ndarray, origin: tuple[int, int, int] = (0, 0, 0), *,
