@@ -259,8 +259,8 @@ def _split_task(item, *, split: bool, h_voxels: float, shape):
     """Particle ids of one cluster on its box: local labels, each label's first seed voxel (flat index) and size."""
     from layerscope.tomo.segment import split_envelope
 
-    cid, sl, mask = item
-    lab, seeds = split_envelope(mask, split=split, h_voxels=h_voxels)
+    cid, sl, mask, solid = item
+    lab, seeds = split_envelope(mask, split=split, h_voxels=h_voxels, dark=mask & ~solid)
     n = int(lab.max())
     return cid, sl, lab, _first_voxels(seeds, n, sl, shape), np.bincount(lab.ravel(), minlength=n + 1)
 
@@ -559,7 +559,39 @@ def _split_big(comp, c: int, sl: tuple, plab, base: int, options, scratch: Path,
     return first, sizes, unproven, mismatch
 
 
-def _particles(comp, n, boxes, options, scratch: Path, k: int, batch: int, scheduler):
+def _join_without_neck(plab, solid, sl: tuple, base: int, first: np.ndarray, sizes: np.ndarray, k: int) -> None:
+    """The in-memory join of watershed labels without a neck (:func:`~layerscope.tomo.segment.merge_without_neck`) on
+    a cluster split in slabs: the faces of its provisional ids ``base + 1 ..`` summed over z slabs that overlap by
+    one slice, each joined id rewritten as its group's smallest id, which takes the group's first voxel and size."""
+    from layerscope.tomo.segment import DARK_FACE, NECK_RATIO, label_faces, neck_roots
+
+    if not NECK_RATIO or len(sizes) < 3:
+        return
+    nz, n, faces = sl[0].stop - sl[0].start, len(sizes) - 1, {}
+    for z0, z1 in _slabs(nz, k):
+        at = (slice(sl[0].start + z0, sl[0].start + min(nz, z1 + 1)),) + tuple(sl[1:])
+        block = np.asarray(plab[at])
+        block = np.where((block > base) & (block <= base + n), block - base, 0)
+        dark = (block > 0) & ~np.asarray(solid[at])
+        for key, m in label_faces(block, dark, (z0, 0, 0), last_slice_in_plane=z1 >= nz).items():
+            faces[key] = faces.get(key, 0) + m
+    root = neck_roots(faces, sizes, NECK_RATIO, DARK_FACE)
+    if (root == np.arange(n + 1)).all():
+        return
+    for i in np.flatnonzero(root != np.arange(n + 1)):
+        r = root[i]
+        first[r] = first[i] if first[r] < 0 else (min(first[r], first[i]) if first[i] >= 0 else first[r])
+        sizes[r] += sizes[i]
+        first[i], sizes[i] = -1, 0
+    for z0, z1 in _slabs(nz, k):
+        at = (slice(sl[0].start + z0, sl[0].start + z1),) + tuple(sl[1:])
+        view = np.asarray(plab[at])
+        m = (view > base) & (view <= base + n)
+        view[m] = base + root[view[m] - base]
+        plab[at] = view
+
+
+def _particles(comp, solid, n, boxes, options, scratch: Path, k: int, batch: int, scheduler):
     """Particle ids (memory map), numbered and filtered by size as the in-memory labelling does, the number of
     seed slabs of split clusters kept unproven (:func:`_slab_seeds`) and the voxels where their watershed
     slabs disagree on the overlap (:func:`_overlap_mismatch`)."""
@@ -569,13 +601,15 @@ def _particles(comp, n, boxes, options, scratch: Path, k: int, batch: int, sched
     items = [(c, _box(boxes[c], 1, shape)) for c in range(1, n + 1)]
     for c, sl in [it for it in items if _big(boxes[it[0]])]:
         first, sizes, unproven, mismatch = _split_big(comp, c, sl, plab, base, options, scratch, k, batch, scheduler)
+        if options.split:
+            _join_without_neck(plab, solid, sl, base, first, sizes, k)
         n_unproven, n_mismatch = n_unproven + unproven, n_mismatch + mismatch
         keys += [(int(first[i]), base + i) for i in range(1, len(sizes))
                  if sizes[i] >= options.min_particle_voxels and first[i] >= 0]
         base += len(sizes) - 1
     _stage("split_small")
     for group in _batches([it for it in items if not _big(boxes[it[0]])], batch):
-        tasks = [(c, sl, np.asarray(comp[sl]) == c) for c, sl in group]
+        tasks = [(c, sl, np.asarray(comp[sl]) == c, np.asarray(solid[sl])) for c, sl in group]
         for _, sl, lab, first, sizes in _run(_split_task, tasks, scheduler, split=options.split,
                                              h_voxels=options.split_h_voxels, shape=shape):
             _write_crop(plab, sl, lab, base)
@@ -960,7 +994,7 @@ def analyse_volume_chunked(vol, options, *, close: int, scheduler: Any = None, s
         _stage("clusters")
         comp, n, boxes = _clusters(env, scratch, slab_slices)
         del env
-        plab, unproven, mismatch = _particles(comp, n, boxes, options, scratch, slab_slices, batch, scheduler)
+        plab, unproven, mismatch = _particles(comp, solid, n, boxes, options, scratch, slab_slices, batch, scheduler)
         ct, pt, feats, kinds, geometry = _measure(vol, solid, plab, comp, n, boxes, options, levels, close, scratch,
                                                   slab_slices, batch, scheduler)
     return {"levels": levels, "particle_labels": plab, "feature_labels": feats, "particle_geometry": geometry,
