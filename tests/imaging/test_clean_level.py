@@ -131,3 +131,17 @@ def test_mixed_segment_decided_with_the_measured_spread():
     assert row["li_fill_count_sem"].iloc[0] == pytest.approx(0.02, rel=1e-12)
     assert row["mixing"].tolist() == ["yes"]
     assert t.loc[t["li_layer"] == 5, "mixing"].tolist() == ["no"]
+
+
+def test_fill_systematic_column_is_the_error_of_the_decision():
+    # _scene(0.03, ...): a level is taken; the clean segments read 0.03 +- 0.0035 each (no spread beyond counting):
+    # clean_spread gives its floor, and every counted segment's yes/no follows li_fill +- 2 hypot(sem, 0.01).
+    from layerscope.imaging.interlayers import CLEAN_SPREAD_FLOOR, _decide
+
+    t = interlayer_table(_scene(0.03, 0.06))
+    assert t["fill_systematic"].to_numpy() == pytest.approx(CLEAN_SPREAD_FLOOR, abs=1e-15)
+    own = t["mixing_sites"] == t["n_sites"]
+    d = _decide(t["li_fill"], np.hypot(t["li_fill_count_sem"], t["fill_systematic"]), MIXING_THRESHOLD)
+    assert own.sum() >= 10 and (d[own.to_numpy()] == t.loc[own, "mixing"].to_numpy()).all()
+    # No level taken (clean layers below zero): the fixed systematic error.
+    assert interlayer_table(_scene(-0.05, 0.06))["fill_systematic"].to_numpy() == pytest.approx(MIXING_SYSTEMATIC)

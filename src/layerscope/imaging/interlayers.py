@@ -881,11 +881,15 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
         counts at the site, is "yes" / "uncertain"; see the column table's ``mixing_sem``),
         ``li_fill_count_sem`` (counting error of ``li_fill`` from the sites' ``mixing_sem``) and
         ``mixing_sites`` (sites whose counts took the decision: more than ``n_sites`` where the
-        segment's run of its Li layer decided).
+        segment's run of its Li layer decided), ``clean_level`` and ``clean_level_sem`` (the image's
+        clean level taken off, :func:`clean_level`), ``fill_systematic`` (the error beyond counting in
+        the decision: ``li_fill`` +- 2 hypot(``li_fill_count_sem``, ``fill_systematic``) against
+        ``mixing_threshold``; :data:`MIXING_SYSTEMATIC`, or :func:`clean_spread` where a level was taken;
+        NaN where the sites' scatter decided).
     """
     li = columns[(columns["kind"] == "Li") & (columns.get("site", "octahedral") == "octahedral")]
     if li.empty:
-        return pd.DataFrame(columns=_COLUMNS + ["clean_level", "clean_level_sem"])
+        return pd.DataFrame(columns=_COLUMNS + ["clean_level", "clean_level_sem", "fill_systematic"])
     li = li.assign(relation=li["relation"].fillna("").astype(str)).sort_values(["layer", "u_nm"], kind="stable")
     li = li.reset_index(drop=True)
     if "environment" not in li:
@@ -909,6 +913,7 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
     out = _segment_rows(li, key, mixing_threshold)
     site_o1, seg_o1 = _o1_group(li, out)
     levels = [clean_level(out[seg_o1 == g]) for g in (False, True)]  # O3-like, O1 (empty Li layers): each its own
+    spread = MIXING_SYSTEMATIC
     if max(levels)[0] > 0.0:  # clean layers read above zero: their level is taken off the layered sites' index, same cuts
         shift = np.where(site_o1, levels[1][0], levels[0][0])
         li["mixing"] = li["mixing"] - np.where(_layered_sites(li), shift, 0.0)
@@ -916,7 +921,9 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
         out = _segment_rows(li, key, mixing_threshold, spread)
     layered = (out["environment"] == "layered").to_numpy()
     level, level_sem = (np.where(seg_o1, levels[1][i], levels[0][i]) for i in (0, 1))
-    return out.assign(clean_level=np.where(layered, level, 0.0), clean_level_sem=np.where(layered, level_sem, 0.0))
+    counted = out["li_fill_count_sem"].notna().to_numpy()  # decided from counts (else from the sites' scatter)
+    return out.assign(clean_level=np.where(layered, level, 0.0), clean_level_sem=np.where(layered, level_sem, 0.0),
+                      fill_systematic=np.where(counted, spread, np.nan))
 
 
 def _o1_group(li: pd.DataFrame, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
