@@ -42,7 +42,8 @@ class TomoOptions:
     crack_max_width_nm : float or None
         Widest crack to bridge when closing particle envelopes (nm); 6 voxels when None.
     split : bool
-        Split touching particles (watershed on the distance transform).
+        Split touching particles (watershed on the distance transform; parts that meet along a crack
+        without a neck stay one particle: :func:`layerscope.tomo.segment.merge_without_neck`).
     split_h_voxels : float
         Depth (voxels) of a distance-transform maximum that seeds its own particle.
     min_particle_voxels, min_feature_voxels : int
