@@ -59,8 +59,8 @@ SIZE = 2048
 DOSE = 1e4  # e/A^2
 
 
-def make_image(size: int = SIZE, seed: int = 0) -> np.ndarray:
-    """The simulated, Poisson-degraded O3 image (float32 counts)."""
+def make_image(size: int = SIZE, seed: int = 0, probe_fwhm_nm: float = 0.08) -> np.ndarray:
+    """The simulated, Poisson-degraded O3 image (float32 counts); ``probe_fwhm_nm`` 0.15: the wide-probe path."""
     from layerscope.crystal.scenes import Block, stack
     from layerscope.simulate import degrade, simulate_haadf
 
@@ -68,7 +68,7 @@ def make_image(size: int = SIZE, seed: int = 0) -> np.ndarray:
     n_layers = int(np.ceil((field + 0.5) / 0.2341)) + 2  # cation layers c/6 = 0.234 nm apart
     at = stack([Block("O3", n_layers)], composition="LiCoO2", zone="100", width_nm=field + 0.3, thickness_nm=3,
                seed=seed)
-    sim = simulate_haadf(at, pixel_size_nm=PX, probe_fwhm_nm=0.08, field_nm=(field, field))
+    sim = simulate_haadf(at, pixel_size_nm=PX, probe_fwhm_nm=probe_fwhm_nm, field_nm=(field, field))
     return np.asarray(degrade(sim.image, dose_e_per_A2=DOSE, seed=seed).data, dtype=np.float32)
 
 
@@ -346,6 +346,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3, help="in-process runs of every step (0: none)")
     ap.add_argument("--size", type=int, default=SIZE)
+    ap.add_argument("--probe-fwhm-nm", type=float, default=0.08,
+                    help="probe of the simulated image (nm); 0.15 takes the wide-probe site window and unmixing")
     ap.add_argument("--image", type=Path, default=None, help="use this .npy (0.01 nm pixels) instead of simulating")
     ap.add_argument("--profile", type=int, default=0, help="print the N most expensive functions of one analyse")
     ap.add_argument("--json", type=Path, default=None)
@@ -361,8 +363,8 @@ def main() -> None:
         path = args.image or tmp / "o3_2048.npy"
         if args.image is None:
             t0 = time.perf_counter()
-            np.save(path, make_image(args.size))
-            print(f"image {args.size}² at {PX} nm/px, {DOSE:g} e/A^2: simulated in {time.perf_counter() - t0:.1f} s")
+            np.save(path, make_image(args.size, probe_fwhm_nm=args.probe_fwhm_nm))
+            print(f"image {args.size}² at {PX} nm/px, {DOSE:g} e/A^2, probe {args.probe_fwhm_nm:g} nm: simulated in {time.perf_counter() - t0:.1f} s")
         if args.profile:
             profile(path, args.profile)
         if args.repeats:
