@@ -11,7 +11,8 @@ import pandas as pd
 from layerscope.imaging.phases import PHASE_LABELS
 from layerscope.io.output import writes_folder
 
-__all__ = ["PHASE_COLOURS", "overlay_figure", "phase_section", "write_phase_map", "write_columns"]
+__all__ = ["PHASE_COLOURS", "FILL_COLOURS", "STEP_COLOURS", "interlayer_figure", "overlay_figure", "phase_section",
+           "write_phase_map", "write_columns"]
 
 #: Colour of each phase in figures (colour-blind-safe Okabe-Ito palette).
 PHASE_COLOURS: dict[str, str] = {
@@ -21,6 +22,20 @@ PHASE_COLOURS: dict[str, str] = {
     "rock_salt": "#D55E00",
     "spinel": "#CC79A7",
 }
+
+#: Colour of each Li-layer fill reading of an interlayer segment (``interlayers.csv``: ``environment`` and,
+#: for a layered segment, its ``mixing`` decision).
+FILL_COLOURS: dict[str, str] = {
+    "Li (no mixing)": "#0072B2",
+    "Li/TM mixing": "#E69F00",
+    "mixing uncertain": "#999999",
+    "rock salt (TM-filled)": "#D55E00",
+    "spinel-like (half-filled)": "#CC79A7",
+}
+
+#: Colour of each step between adjacent TM layers (``interlayers.csv`` ``step``).
+STEP_COLOURS: dict[str, str] = {"O3": "#0072B2", "O3'": "#E69F00", "O1": "#009E73", "glide": "#56B4E9",
+                                "unknown": "#999999"}
 
 #: Columns of ``columns.csv`` written first (the issue's contract), the rest follow.
 CSV_FIRST = ["x_nm", "y_nm", "intensity", "kind", "layer", "phase", "mixing"]
@@ -85,6 +100,94 @@ def overlay_figure(image: np.ndarray, columns: pd.DataFrame, pixel_size_nm: floa
     return fig
 
 
+def _fill_reading(interlayers: pd.DataFrame) -> np.ndarray:
+    """The :data:`FILL_COLOURS` key of every segment: rock salt and spinel by environment, else the decision."""
+    env, mix = interlayers["environment"].astype(str).to_numpy(), interlayers["mixing"].astype(str).to_numpy()
+    layered = np.select([mix == "yes", mix == "no"], ["Li/TM mixing", "Li (no mixing)"], "mixing uncertain")
+    return np.select([env == "rock_salt", env == "spinel"], ["rock salt (TM-filled)", "spinel-like (half-filled)"],
+                     layered)
+
+
+def _segment_lines(columns: pd.DataFrame, interlayers: pd.DataFrame, pixel_size_nm: float) -> list[np.ndarray]:
+    """Each segment as the polyline (pixels) through its Li-layer sites, in ``interlayers`` row order.
+
+    A segment's sites are those of its Li layer whose ``u_nm`` lies in [``u_start_nm``, ``u_end_nm``];
+    a segment with fewer than two sites is drawn as a point.
+    """
+    li = columns[(columns["kind"] == "Li") & columns["u_nm"].notna()] if "u_nm" in columns else columns.iloc[:0]
+    if "site" in li:
+        li = li[li["site"].fillna("octahedral") == "octahedral"]
+    by_layer = {k: g.sort_values("u_nm") for k, g in li.groupby("layer")}
+    lines = []
+    for row in interlayers.itertuples(index=False):
+        g = by_layer.get(row.li_layer)
+        pts = np.empty((0, 2))
+        if g is not None:
+            sel = g[(g["u_nm"] >= row.u_start_nm - 1e-6) & (g["u_nm"] <= row.u_end_nm + 1e-6)]
+            pts = sel[["x_nm", "y_nm"]].to_numpy(dtype=float)
+        if len(pts) == 0:
+            pts = np.array([[row.x_nm, row.y_nm]], dtype=float)
+        if len(pts) == 1:
+            pts = np.repeat(pts, 2, axis=0)
+        lines.append(pts / pixel_size_nm - 0.5)
+    return lines
+
+
+def interlayer_figure(image: np.ndarray, columns: pd.DataFrame, interlayers: pd.DataFrame, pixel_size_nm: float):
+    """The interlayer map on the image: each segment of ``interlayers.csv`` drawn along its Li layer.
+
+    Left: the Li-layer fill (:data:`FILL_COLOURS`: Li with no mixing, Li/TM mixing, undecided, rock salt,
+    spinel-like); right: the step between the two TM layers around it (:data:`STEP_COLOURS`). Returns the
+    Matplotlib figure.
+    """
+    from matplotlib.collections import LineCollection
+    from matplotlib.lines import Line2D
+
+    from layerscope.report.figures import add_scalebar, hide_axes, imshow_binned, legend_outside, plt
+
+    h, w = image.shape
+    fig, axes = plt.subplots(1, 2, figsize=(_PANEL_IN * 2, _PANEL_IN * h / max(w, 1) + 0.6), squeeze=False)
+    lo, hi = np.percentile(image, [0.5, 99.8])
+    lines = _segment_lines(columns, interlayers, pixel_size_nm) if len(interlayers) else []
+    keys = (_fill_reading(interlayers) if len(interlayers) else np.array([]),
+            interlayers["step"].astype(str).to_numpy() if len(interlayers) else np.array([]))
+    legends = []
+    for ax, key, colours, title in zip(axes[0], keys, (FILL_COLOURS, STEP_COLOURS),
+                                       ("Li-layer fill per segment", "step between the TM layers")):
+        imshow_binned(ax, image, panel_inches=_PANEL_IN, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+        if lines:
+            ax.add_collection(LineCollection(lines, colors=[colours.get(k, "#999999") for k in key], linewidths=2.0,
+                                             capstyle="round", alpha=0.9))
+        hide_axes(ax)
+        add_scalebar(ax, pixel_size_nm)
+        ax.set_title(title)
+        legends.append([Line2D([], [], color=colours[k], lw=2.5, label=k) for k in colours if np.any(key == k)])
+    fig.tight_layout()
+    for ax, handles in zip(axes[0], legends):  # below each panel, placed once the layout is fixed
+        if handles:
+            legend_outside(ax, handles, where="below", ncol=2)
+    return fig
+
+
+def _fill_metrics(interlayers: pd.DataFrame) -> dict[str, Any]:
+    """Report lines on the Li-layer fill: segments per reading, the clean level taken off, the systematic error."""
+    if not len(interlayers):
+        return {}
+    counts = pd.Series(_fill_reading(interlayers)).value_counts()
+    out: dict[str, Any] = {"interlayer segments by Li-layer fill (" + " / ".join(FILL_COLOURS) + ")":
+                           " / ".join(str(int(counts.get(k, 0))) for k in FILL_COLOURS)}
+    layered = interlayers[interlayers["environment"] == "layered"] if "clean_level" in interlayers else interlayers.iloc[:0]
+    if len(layered):
+        group = np.where(layered["step"].astype(str) == "O1", "O1 steps", "other steps")
+        lv = layered.groupby([group, "clean_level", "clean_level_sem"]).size().reset_index()
+        out["clean Li-layer level taken off the mixing index (± s.e.; 0: none taken)"] = " · ".join(
+            f"{r[0]}: {r[1]:.4f} ± {r[2]:.4f}" for r in lv.itertuples(index=False))
+        sys_err = layered["fill_systematic"].dropna().unique()
+        out["systematic fill error in the yes/no decision (beyond counting)"] = (
+            " · ".join(f"{v:.4f}" for v in np.sort(sys_err)) if len(sys_err) else "none (decided from the sites' scatter)")
+    return out
+
+
 def _tables(pm) -> dict[str, pd.DataFrame]:
     return {"domains": pm.domains, "layers": pm.layers, "interfaces": pm.interfaces, "glides": pm.glides,
             "interlayers": getattr(pm, "interlayers", pd.DataFrame())}
@@ -92,7 +195,8 @@ def _tables(pm) -> dict[str, pd.DataFrame]:
 
 def phase_section(pm, image: np.ndarray, *, title: str = "Atomic-resolution phase map", extra_text: str = "",
                   extra_metrics: dict[str, Any] | None = None, overlay_png: bytes | None = None,
-                  extra_figures: list | None = None, extra_tables: list | None = None):
+                  extra_figures: list | None = None, extra_tables: list | None = None,
+                  interlayer_png: bytes | None = None):
     """Report section: the overlay, the domains and interfaces tables, the key numbers."""
     from layerscope.report import Figure, Section, Table, figure_to_png
 
@@ -114,6 +218,7 @@ def phase_section(pm, image: np.ndarray, *, title: str = "Atomic-resolution phas
         "TM layer spacing per phase (nm)": q["tm_layer_spacing_nm"],
         "phase fractions": s["phase_fractions"],
         "mean Li/TM mixing in layered regions": s["mean_mixing_layered"],
+        **_fill_metrics(getattr(pm, "interlayers", pd.DataFrame())),
         "interlayer steps (Li-layer sites measured / extended along a gap / unknown)":
             " / ".join(str(s.get("interlayers", {}).get(f"step_sites_{k}", "-")) for k in ("measured", "extended", "none")),
         "glide planes (glide / a)": [round(g["glide_over_a"], 4) for g in q["gliding"]["glide_planes"]] or "none",
@@ -140,7 +245,7 @@ def phase_section(pm, image: np.ndarray, *, title: str = "Atomic-resolution phas
         text=text,
         figures=[Figure("Columns by phase and the phase map", overlay_png,
                         "Dots: TM columns; circles: Li-layer sites, larger for more TM (mixing). Scale bars in nm.")]
-        + list(extra_figures or []),
+        + _interlayer_figures(pm, image, interlayer_png) + list(extra_figures or []),
         tables=[Table("Domains (largest 20)", domains), Table("Interfaces between blocks", pm.interfaces),
                 Table("Layers", pm.layers)] + list(extra_tables or []),
         metrics=metrics,
@@ -149,6 +254,22 @@ def phase_section(pm, image: np.ndarray, *, title: str = "Atomic-resolution phas
 
 
 _LAYERED = ("O3", "O3'", "O1")
+
+
+def _interlayer_figures(pm, image: np.ndarray, png: bytes | None) -> list:
+    """The interlayer map as a report figure (none where the image has no interlayer segment)."""
+    from layerscope.report import Figure, figure_to_png
+
+    inter = getattr(pm, "interlayers", pd.DataFrame())
+    if not len(inter):
+        return []
+    if png is None:
+        png = figure_to_png(interlayer_figure(image, pm.columns, inter, pm.result.pixel_size_nm))
+    return [Figure("Interlayer map (interlayers.csv)", png,
+                   "Each segment of interlayers.csv drawn along its Li layer. Left: the Li-layer fill (Li with no "
+                   "mixing, Li/TM mixing, undecided, rock salt = TM-filled, spinel-like = every second site filled); "
+                   "right: the step between the two TM layers around it (O3, O3' twin-like, O1, glide). Scale bars "
+                   "in nm.")]
 
 
 def _headline_metrics(pm) -> dict[str, Any]:
@@ -220,8 +341,9 @@ def write_phase_map(pm, out_dir: Path, image: np.ndarray, *, figures: bool = Tru
     tetrahedral sites; same fields, ``detected`` false), ``domains.csv``, ``layers.csv``, ``interfaces.csv``, ``glides.csv``,
     ``interlayers.csv`` (:mod:`layerscope.imaging.interlayers`), ``phase_map.tif``
     (uint8 labels, 0 = none, 1 + index in ``PHASE_LABELS``; its pixel size in ``summary.json``),
-    ``summary.json`` and ``provenance.json``, and with ``figures`` ``overlay.png`` and
-    ``report.html`` (the report section).
+    ``summary.json`` and ``provenance.json``, and with ``figures`` ``overlay.png``, ``interlayers.png``
+    (:func:`interlayer_figure`, where the image has interlayer segments) and ``report.html`` (the report
+    section).
     """
     import tifffile
 
@@ -247,6 +369,11 @@ def write_phase_map(pm, out_dir: Path, image: np.ndarray, *, figures: bool = Tru
         png = figure_to_png(overlay_figure(image, pm.columns, pm.result.pixel_size_nm, phase_map=pm.phase_map,
                                            map_pixel_nm=pm.phase_map_pixel_nm))
         (out_dir / "overlay.png").write_bytes(png)
-        render_report([phase_section(pm, image, overlay_png=png)], out_dir / "report.html", title="layerscope phases",
+        inter_png = None
+        if len(pm.interlayers):
+            inter_png = figure_to_png(interlayer_figure(image, pm.columns, pm.interlayers, pm.result.pixel_size_nm))
+            (out_dir / "interlayers.png").write_bytes(inter_png)
+        render_report([phase_section(pm, image, overlay_png=png, interlayer_png=inter_png)], out_dir / "report.html",
+                      title="layerscope phases",
                       provenance=pm.provenance)
     return summary
