@@ -129,3 +129,5 @@ def test_local_leaks_equal_the_rendered_ones(sigma_nm):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-9, equal_nan=True)
     assert np.isnan(rendered[2][-1]) and np.isfinite(rendered[2][-3])  # a window with no pixel in the field; one cut
     assert np.nanmax(np.abs(rendered[1])) > 0.01  # the TM tails reach the Li-layer windows
+    none = pl._unit_readings(li_xy, tm_xy[:0], shape=shape, px=PX, sigma_nm=sigma_nm, radius_nm=radius)
+    assert np.array_equal(np.isnan(none), np.isnan(rendered[2])) and np.nanmax(np.abs(none)) == 0  # no column: 0
