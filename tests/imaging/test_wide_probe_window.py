@@ -95,3 +95,39 @@ def test_draw_2160_wide_probe_fill_and_spinel():
     assert scores["fill_accuracy"] >= 0.98
     assert scores["fill_accuracy_spinel"] == 1.0
     assert scores["fill_wrong_yes"] == 0 and scores["fill_wrong_no"] == 0
+
+
+def _rendered_leaks(shape, *, sigma_nm, radius_nm, tm_xy, tm_found, li_xy):
+    """The leaks as first defined (imgwide): the site estimator on full noiseless renders of unit Gaussians."""
+    def read(at, where):
+        img = render_gaussians(where[:, 0], where[:, 1], np.ones(len(where)), shape=shape, pixel_size_nm=PX,
+                               sigma_nm=sigma_nm)
+        return pl._site_intensities(img, PX, pd.DataFrame({"x_nm": at[:, 0], "y_nm": at[:, 1]}), sigma_nm=sigma_nm,
+                                    radius_nm=radius_nm)[0]
+    return read(tm_xy, tm_xy), read(li_xy, tm_xy[tm_found]), read(li_xy, li_xy)
+
+
+@pytest.mark.parametrize("sigma_nm", [0.064, 0.047])
+def test_local_leaks_equal_the_rendered_ones(sigma_nm):
+    # imgspeed: _lattice_leaks reads each site's window from the columns that reach it instead of rendering the
+    # image; the truth is the rendered reading. An irregular lattice (positions jittered by 0.02 nm), a void
+    # (columns removed), columns not found, sites at and beyond the field's edges (windows cut, windows with too
+    # few pixels: NaN) and columns outside the field whose tails reach in: equal to 1e-9 (measured ~1e-15)
+    rng = np.random.default_rng(5)
+    _, tm_xy, li_xy = _lattice(0.0)
+    shape = (250, 280)  # cuts the lattice: sites on and beyond the edges
+    tm_xy = tm_xy + rng.normal(0, 0.02, tm_xy.shape)
+    li_xy = np.vstack([li_xy + rng.normal(0, 0.02, li_xy.shape), [[-0.05, 0.5], [2.79, -0.1], [-0.13, 0.7]]])
+    void = np.hypot(tm_xy[:, 0] - 1.3, tm_xy[:, 1] - 0.95) < 0.35
+    tm_xy = tm_xy[~void]
+    found = rng.random(len(tm_xy)) > 0.1
+    radius = pl.SITE_WINDOW_WIDTHS * sigma_nm
+    local = pl._lattice_leaks(shape, PX, sigma_nm=sigma_nm, radius_nm=radius, tm_xy=tm_xy, tm_found=found, li_xy=li_xy)
+    rendered = _rendered_leaks(shape, sigma_nm=sigma_nm, radius_nm=radius, tm_xy=tm_xy, tm_found=found, li_xy=li_xy)
+    for a, b in zip(local, rendered):
+        assert np.array_equal(np.isnan(a), np.isnan(b))
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-9, equal_nan=True)
+    assert np.isnan(rendered[2][-1]) and np.isfinite(rendered[2][-3])  # a window with no pixel in the field; one cut
+    assert np.nanmax(np.abs(rendered[1])) > 0.01  # the TM tails reach the Li-layer windows
+    none = pl._unit_readings(li_xy, tm_xy[:0], shape=shape, px=PX, sigma_nm=sigma_nm, radius_nm=radius)
+    assert np.array_equal(np.isnan(none), np.isnan(rendered[2])) and np.nanmax(np.abs(none)) == 0  # no column: 0
