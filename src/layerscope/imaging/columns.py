@@ -99,7 +99,8 @@ def _as_float_image(image: np.ndarray, what: str = "image") -> np.ndarray:
 #: this share of ``noise_sigmas`` (2 of 5 standard deviations): a column at the thinned rim of a
 #: hand-made 1e3 e/A^2 scene (0.03 counts a pixel) stands only 2-2.5 spreads out of the filtered noise
 #: (0.5 loses some: tests/imaging/test_fill_gaps.py), noise maxima in the sparse vacuum of random
-#: draws 1.5-3.3 (docs/validation.md, 2026-12-04).
+#: draws 1.5-3.3 (docs/validation.md, 2026-12-04); those alone in vacuum need the full margin
+#: (:func:`_beside_significant`, imgrecall5).
 SPARSE_COUNT_SHARE = 0.4
 
 #: :func:`detect_columns`: the local reference is the brightest columns within this many separations;
@@ -269,7 +270,8 @@ def detect_columns(
         thickness and drops O columns (5-8 % of a TM column in HAADF).
     noise_sigmas : float
         A peak must also exceed this many standard deviations of the filtered noise
-        (:data:`SPARSE_COUNT_SHARE` times as many on sparse counts, see :func:`estimate_noise`).
+        (:data:`SPARSE_COUNT_SHARE` times as many on sparse counts, see :func:`estimate_noise`, for a
+        peak within :data:`REFERENCE_SEPARATIONS` of one above the full margin: :func:`_beside_significant`).
     vacuum_floor : float
         The local reference is at least this fraction of the image's 90th-percentile peak contrast,
         so that noise in vacuum far from any column is not taken for columns.
