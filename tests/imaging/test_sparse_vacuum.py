@@ -3,7 +3,7 @@
 On sparse counts (:func:`layerscope.imaging.columns.is_count_image`, under ~0.4 counts a pixel) the
 detector's noise margin is lowered to ``SPARSE_COUNT_SHARE`` (2 of 5 Poisson spreads) for dim columns
 beside the crystal; :func:`layerscope.imaging.columns._beside_significant` keeps a maximum below the full
-margin only within the local reference's reach (2.2 separations) of one above it. Truth: a Poisson image of
+margin only within ``ANCHOR_SEPARATIONS`` (4.4 separations, 88 px here) of one above it. Truth: a Poisson image of
 a square lattice of Gaussian columns (sigma 3 px, 20 px apart, 0.2 counts a pixel) over the left half, a row
 of dimmer rim columns (0.3 of a bulk column) just beyond it and a vacuum of 0.03 counts a pixel.
 """
@@ -42,8 +42,10 @@ def _split(det, truth):
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_isolated_vacuum_maxima_dropped_columns_kept(seed, monkeypatch):
-    """Every bulk column found (200 of 200), the same columns (bulk and rim) with and without the test, and
-    the maxima off every column fall to at most 15 % (measured 60 -> 0, 53 -> 4, 51 -> 0, 46 -> 0)."""
+    """Every bulk column found (200 of 200), the same columns (bulk and rim) with and without the test; the
+    maxima off every column fall to at most half (measured 60 -> 11, 53 -> 20, 51 -> 6, 46 -> 11) and those
+    beyond the reach of every column (col > 300) to at most a fifth (47 -> 0, 37 -> 7, 44 -> 0, 32 -> 0: on
+    seed 1 noise maxima above the full margin vouch for some)."""
     img, bulk, rim = _scene(seed)
     truth = np.vstack([bulk, rim])
     with_test = C.detect_columns(img, **KW)
@@ -54,7 +56,8 @@ def test_isolated_vacuum_maxima_dropped_columns_kept(seed, monkeypatch):
     assert set(range(len(bulk))) <= hit
     assert hit == hit0
     assert off0 >= 30
-    assert off <= 0.15 * off0
+    assert off <= 0.5 * off0
+    assert np.sum(with_test.cols > 300) <= 0.2 * np.sum(without.cols > 300)
 
 
 def test_dense_counts_unchanged(monkeypatch):

@@ -103,10 +103,13 @@ def _as_float_image(image: np.ndarray, what: str = "image") -> np.ndarray:
 #: (:func:`_beside_significant`, imgrecall5).
 SPARSE_COUNT_SHARE = 0.4
 
-#: :func:`detect_columns`: the local reference is the brightest columns within this many separations;
-#: on sparse counts a maximum below the full noise margin needs a column above it within this distance
-#: (:func:`_beside_significant`).
+#: :func:`detect_columns`: the local reference is the brightest columns within this many separations.
 REFERENCE_SEPARATIONS = 2.2
+#: :func:`_beside_significant`: on sparse counts a maximum below the full noise margin needs a column above
+#: it within this many separations (twice the reference's reach): the columns of a rim thinned to zero over
+#: 1-1.5 nm lie up to ~1 nm from one (tests/imaging/test_fill_gaps.py, mixed O3 at a surface, 1e3 e/A^2: rim
+#: fill 1.0 at 4.4, 0.97 at 3.3, 0.82 at 2.2); noise maxima in vacuum lay 0.6-1.6 nm from every column.
+ANCHOR_SEPARATIONS = 4.4
 
 #: Pixels per block of :func:`is_count_image` (2 MiB of float64: the block's temporaries stay in cache).
 _COUNT_BLOCK = 1 << 18
@@ -271,7 +274,7 @@ def detect_columns(
     noise_sigmas : float
         A peak must also exceed this many standard deviations of the filtered noise
         (:data:`SPARSE_COUNT_SHARE` times as many on sparse counts, see :func:`estimate_noise`, for a
-        peak within :data:`REFERENCE_SEPARATIONS` of one above the full margin: :func:`_beside_significant`).
+        peak within :data:`ANCHOR_SEPARATIONS` of one above the full margin: :func:`_beside_significant`).
     vacuum_floor : float
         The local reference is at least this fraction of the image's 90th-percentile peak contrast,
         so that noise in vacuum far from any column is not taken for columns.
@@ -346,7 +349,7 @@ def detect_columns(
     keep = peak_contrast >= relative_threshold * ref
     if sparse_counts:
         keep = _beside_significant(rows, cols, peak_contrast, keep, margin=full_margin,
-                                   radius_px=REFERENCE_SEPARATIONS * sep_px)
+                                   radius_px=ANCHOR_SEPARATIONS * sep_px)
     neighbour = None
     if neighbour_nm is not None and neighbour_nm > 0 and keep.any():
         neighbour = _neighbour_pass(rows, cols, peak_contrast, ref, keep, neighbour_px=neighbour_nm / pixel_size_nm,
@@ -379,7 +382,7 @@ def _beside_significant(rows, cols, contrast, keep, *, margin, radius_px) -> np.
 
     The margin lowered to :data:`SPARSE_COUNT_SHARE` is for columns beside the crystal (a thinned rim,
     2-2.5 spreads out of the noise); a maximum below the full margin with no column above it within
-    the local reference's reach stands alone in vacuum or a void, where the many noise maxima of the
+    :data:`ANCHOR_SEPARATIONS` stands alone in vacuum or a void, where the many noise maxima of the
     Poisson counts reach 2-4 spreads (random draws 47, 87, 94: docs/validation.md, imgrecall5).
     Only peaks above the full margin vouch (no chains into the noise); with none, ``keep`` is returned.
     """
