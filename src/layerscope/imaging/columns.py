@@ -361,7 +361,8 @@ def detect_columns(
         extra = _resolving_pass(data, filtered, bg, reference, np.column_stack([rows[keep], cols[keep]]),
                                 sigma_px=resolve_sigma_nm / pixel_size_nm, f=f, min_distance=min_distance,
                                 far_px=0.5 * sep_px, threshold=noise_sigmas * noise,
-                                relative_threshold=relative_threshold, floor=floor)
+                                relative_threshold=relative_threshold, floor=floor,
+                                neighbour_px=None if neighbour is None else neighbour_nm / pixel_size_nm)
         rows, cols = np.concatenate([rows, extra[0]]), np.concatenate([cols, extra[1]])
         peak_contrast, ref = np.concatenate([peak_contrast, extra[2]]), np.concatenate([ref, extra[3]])
         keep = np.concatenate([keep, np.ones(extra[0].size, dtype=bool)])
@@ -467,14 +468,18 @@ def resolving_sigma(column_sigma_nm: float, nn_distance_nm: float, filter_sigma_
 
 
 def _resolving_pass(data, filtered, bg, reference, kept, *, sigma_px, f, min_distance, far_px, threshold,
-                    relative_threshold, floor):
+                    relative_threshold, floor, neighbour_px=None):
     """Maxima of the image smoothed by ``sigma_px`` (< the matched filter) that the first pass lacks.
 
     A maximum at least ``far_px`` from every kept first-pass maximum (``kept``: rows, cols) is
     added when the matched-filtered image ``filtered`` at its pixel stands above the local
     background ``bg`` by the first pass's noise ``threshold`` and by ``relative_threshold`` of its
     local ``reference`` (at least ``floor``): the evidence is the first pass's own, only the
-    position comes from the sharper image. Returns rows, cols, contrast, reference.
+    position comes from the sharper image. With ``neighbour_px`` (the lattice's nearest-neighbour
+    distance, pixels) a maximum at :data:`NEIGHBOUR_SHARE` of the relative test is added too where
+    its two nearest kept columns both lie one neighbour distance (:data:`NEIGHBOUR_BAND`) away: a dim
+    column between bright ones, whose matched-filtered contrast the merged ridge of a wide probe
+    lowers (random draws 34, 75: docs/validation.md, imgrecall5). Returns rows, cols, contrast, reference.
     """
     from scipy.spatial import cKDTree
 
@@ -490,12 +495,26 @@ def _resolving_pass(data, filtered, bg, reference, kept, *, sigma_px, f, min_dis
     contrast = filtered[rows, cols] - bg[rc, cc]
     ref = np.maximum(reference[rc, cc], floor)
     ok = (contrast > threshold) & (contrast >= relative_threshold * ref)
+    if neighbour_px is not None:
+        dim = ~ok & (contrast > threshold) & (contrast >= NEIGHBOUR_SHARE * relative_threshold * ref)
+        ok |= dim & _between_kept(rows, cols, kept, neighbour_px)
     if not ok.any():
         return empty
     # two sharp maxima closer than half a separation are one column: the stronger stays
     rows, cols, contrast, ref = rows[ok], cols[ok], contrast[ok], ref[ok]
     one = _unique_within(rows, cols, contrast, far_px)
     return rows[one].astype(int), cols[one].astype(int), contrast[one], ref[one]
+
+
+def _between_kept(rows, cols, kept, neighbour_px) -> np.ndarray:
+    """True where the two nearest ``kept`` columns (rows, cols) both lie :data:`NEIGHBOUR_BAND` x ``neighbour_px`` away."""
+    from scipy.spatial import cKDTree
+
+    if rows.size == 0 or len(kept) < 2:
+        return np.zeros(rows.size, dtype=bool)
+    dist, _ = cKDTree(kept.astype(float)).query(np.column_stack([rows, cols]).astype(float), k=2)
+    lo, hi = NEIGHBOUR_BAND
+    return np.all((dist >= lo * neighbour_px) & (dist <= hi * neighbour_px), axis=1)
 
 
 def _unique_within(rows, cols, values, distance) -> np.ndarray:
