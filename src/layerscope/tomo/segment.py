@@ -405,29 +405,12 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
         return None
     signed = np.stack([(coords - c) @ nrm for c, nrm in planes], axis=1)
     sheets = np.argmin(np.abs(signed), axis=1)
-    if require_crossing and not _crossing(signed, sheets, tol, min_voxels=min_voxels, coords=coords, normals=normals):
+    if require_crossing and not _crossing(signed, sheets, tol, min_voxels=min_voxels):
         return None
     return sheets
 
 
-def _as_thick(sheet: np.ndarray, normal: np.ndarray, beyond: np.ndarray, least: float = 0.5) -> bool:
-    """Whether a sheet (voxels ``sheet``, plane ``normal``) runs on as itself where ``beyond`` (a signed distance
-    per voxel, negative past the other plane) is negative: its columns of voxels along the normal (one per
-    1-voxel cell of the plane) whose mean lies past it hold a median of at least ``least`` times the voxels of
-    the sheet's columns. A crack that runs on past another one's plane is the crack, as many voxels across as
-    elsewhere; a ragged or blurred rim of a bent crack beside the other plane is a scatter of single voxels
-    (columns of 1-2 voxels where the crack's hold 3)."""
-    e1 = np.cross(normal, np.eye(3)[int(np.argmin(np.abs(normal)))])
-    e1 /= np.linalg.norm(e1)
-    _, cell, count = np.unique(np.round(sheet @ np.stack([e1, np.cross(normal, e1)], axis=1)).astype(np.int64),
-                               axis=0, return_inverse=True, return_counts=True)
-    cell = cell.ravel()
-    past = np.bincount(cell, weights=beyond) / count < 0
-    return bool(past.any()) and float(np.median(count[past])) >= least * float(np.median(count))
-
-
-def _crossing(signed: np.ndarray, sheets: np.ndarray, tol: float, share: float = 0.15, min_voxels: int = 30,
-              coords: np.ndarray | None = None, normals: np.ndarray | None = None) -> bool:
+def _crossing(signed: np.ndarray, sheets: np.ndarray, tol: float, share: float = 0.15, min_voxels: int = 30) -> bool:
     """Every sheet crosses another one or is crossed by it (an X or a T), rather than meeting it at a
     bend (a V or an L: one crack that changes direction). Sheet ``i`` crosses plane ``j`` when at
     least ``share`` of its voxels lie more than ``tol`` beyond one side of it and, beyond the other side,
@@ -435,22 +418,14 @@ def _crossing(signed: np.ndarray, sheets: np.ndarray, tol: float, share: float =
     one crack ends on another (a T-junction near the other's rim, or two discs meeting near both rims) it
     overshoots the other's plane by a strip of a few voxels, a small share of a large sheet (draws 4, 5, 22,
     24 of 0-49: 45-383 voxels, 2-17 %); the two halves of a bend end at their common line and leave no voxel
-    beyond it (the V of 30-90 deg: none). An overshoot below ``share`` counts only where the sheet runs on past
-    the plane as thick as it is elsewhere (:func:`_as_thick`, with ``coords`` and the planes' ``normals``): a
-    ragged rim of a bent crack near the other plane is no crossing (a new split sheet on held-out draw 1041,
-    docs/validation.md "tomoedge"). ``signed`` holds the signed distances of every voxel to every plane."""
+    beyond it (the V of 30-90 deg: none). ``signed`` holds the signed distances of every voxel to every plane."""
     k = signed.shape[1]
 
     def crosses(i: int, j: int) -> bool:
         d = signed[sheets == i, j]
         above, below = int(np.sum(d > tol)), int(np.sum(d < -tol))
-        if max(above, below) < share * len(d) or min(above, below) < min(share * len(d), min_voxels):
-            return False
-        if min(above, below) >= share * len(d) or coords is None:
-            return True
-        d_past = d * np.sign(above - below) + tol  # negative past the plane's slab on the smaller side
-        own = np.abs(signed[sheets == i, i]) <= tol  # in the sheet's own slab
-        return _as_thick(coords[sheets == i][own], normals[i], d_past[own])
+        least = min(share * len(d), min_voxels)
+        return max(above, below) >= share * len(d) and min(above, below) >= least
 
     return all(any(crosses(i, j) or crosses(j, i) for j in range(k) if j != i) for i in range(k))
 
