@@ -524,8 +524,9 @@ def merge_without_neck(lab: np.ndarray, dark: np.ndarray) -> np.ndarray:
 
 #: measured, off by default (docs/validation.md "tomoparts2"): a watershed label is split into the parts seeded by the
 #: solid's own distance tops (before the closing fills the neck) that meet in a crease of at least this share of the
-#: smaller part's volume (:func:`split_touching`); None or 0: off. In memory only: the out-of-core path of big
-#: clusters (``chunked._split_big``) does not have it yet, so it stays off to keep the two paths equal.
+#: smaller part's volume (:func:`split_touching`); None or 0: off. In memory only (:func:`particle_labels`): the
+#: out-of-core path (``chunked``: ``_split_task`` and ``_split_big``) does not have it yet, so it stays off to keep
+#: the two paths' tables equal (tests/tomo/test_chunked.py).
 CREASE_SPLIT: float | None = None
 
 
