@@ -311,6 +311,8 @@ def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: i
         else:
             rc, miss = coords, np.ones(len(coords))
         sheets = _sheets(m, coords, sh, options, depth[sl][m])
+        if sheets is None:  # read as a pore: read again below the surface shell (a crack with a thick bridged mouth)
+            sheets = _below_shell(m, coords, options, depth[sl][m])
         kinds[fid] = "pore" if sheets is None else "crack"
         pore = np.ones(len(coords), bool) if sheets is None else sheets < 0
         if pore.any():  # a pore, or a round pore joined to cracks (its voxels: sheet -1, :func:`_pore_and_sheets`)
@@ -359,6 +361,33 @@ def _sheets(m: np.ndarray, coords: np.ndarray, sh: dict, options: Any, depth: np
     if split is None:
         return one if one is not None or not joined else _pore_and_sheets(m, coords, options, depth, half_width)
     return split if depth is None else _surface_sheets(coords, split, depth)
+
+
+#: :func:`_below_shell` reads a feature below the surface shell when at least this share of its voxels lies there.
+CORE_SHARE = 0.5
+
+
+def _below_shell(m: np.ndarray, coords: np.ndarray, options: Any, depth: np.ndarray) -> np.ndarray | None:
+    """Sheet index of every voxel of a feature read as a pore, read again on its voxels at least
+    :data:`SURFACE_SHELL` deep in the envelope; None (a pore) when these are a pore too, hold less than
+    :data:`CORE_SHARE` of it, or are all of it.
+
+    Where the envelope closing bridges a crack's mouth, the dark voxels it takes in along the surface (the
+    edges of the wedges the crack cuts, rounded by the smoothing) join the crack's feature as a thick rim that
+    makes it look round (0-49 draw 35: two cracks read as pores). Below the shell the crack is read alone; the
+    shell's voxels join the nearest plane, so the partial-volume sum keeps them. Only a pore is read again: a
+    crack read below the shell as more planes is left as it is (docs/validation.md "tomomouth": 37 split).
+    """
+    core = depth >= SURFACE_SHELL
+    if core.all() or core.sum() < max(30, CORE_SHARE * len(coords)):
+        return None
+    inner = _sheets(_part_mask(m, core), coords[core], feature_shape(coords[core]), options, depth[core], joined=False)
+    if inner is None:
+        return None
+    out = np.empty(len(coords), np.int64)
+    out[core] = inner
+    out[~core] = _nearest_plane(coords[~core], coords[core], inner, range(int(inner.max()) + 1))
+    return out
 
 
 #: The three principal extents of a pore joined to cracks are within this factor of each other (a round pore).
