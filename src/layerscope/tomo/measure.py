@@ -329,6 +329,7 @@ def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: i
                                 offset=offset)
         else:
             rc, miss = coords, np.ones(len(coords))
+        beyond = plabels[tuple((rc - offset).astype(np.int64).T)] != owner  # the mouth: outside the owner's envelope
         sheets = _sheets(m, coords, sh, options, depth[sl][m])
         kinds[fid] = "pore" if sheets is None else "crack"
         pore = np.ones(len(coords), bool) if sheets is None else sheets < 0
@@ -343,12 +344,13 @@ def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: i
             if sheets is None:
                 continue
             m, coords, rc, miss, sheets = _part_mask(m, ~pore), coords[~pore], rc[~at_pore], miss[~at_pore], sheets[~pore]
-        for k, (mk, ck, rk, mis) in enumerate(_split_sheets(m, coords, rc, miss, sheets), 1):
-            cracks.append({"id": fid, "sheet": k, "particle": owner,
+            beyond = beyond[~at_pore]
+        for k, (mk, ck, rk, mis, bk) in enumerate(_split_sheets(m, coords, rc, miss, sheets, beyond), 1):
+            cracks.append({"id": fid, "sheet": k, "particle": owner, "mouth_voxels": float(mis[bk].sum()),
                            **_crack_numbers(mk, ck, rk, mis, outside[sl], voxel_nm, measured=grey is not None)})
     if gap:
         feats[np.isin(feats, list(gap))] = 0
-    crack_cols = ["crack", "sheet", "particle", "volume_voxels", "segmented_voxels", "volume_nm3", "surface_area_nm2", "width_mean_nm",
+    crack_cols = ["crack", "sheet", "particle", "volume_voxels", "mouth_voxels", "segmented_voxels", "volume_nm3", "surface_area_nm2", "width_mean_nm",
                   "width_max_nm", "extent_nm", "normal_z", "normal_y", "normal_x", "normal_polar_deg",
                   "normal_azimuth_deg", "reaches_surface", "flatness", "centroid_z_nm", "centroid_y_nm", "centroid_x_nm"]
     pore_cols = ["pore", "particle", "volume_voxels", "segmented_voxels", "volume_nm3", "equivalent_diameter_nm", "surface_area_nm2",
@@ -480,18 +482,20 @@ def _nearest_is(points: np.ndarray, coords: np.ndarray, part: np.ndarray) -> np.
     return part[cKDTree(coords).query(points)[1]]
 
 
-def _split_sheets(m: np.ndarray, coords: np.ndarray, rc: np.ndarray, miss: np.ndarray, sheets: np.ndarray):
-    """Per sheet: its mask (in ``m``'s box), voxel coordinates, and the partial-volume coordinates and
-    missing fractions nearest its plane (each voxel of the deficit region counted once)."""
+def _split_sheets(m: np.ndarray, coords: np.ndarray, rc: np.ndarray, miss: np.ndarray, sheets: np.ndarray,
+                  beyond: np.ndarray):
+    """Per sheet: its mask (in ``m``'s box), voxel coordinates, and the partial-volume coordinates, missing
+    fractions and ``beyond`` flags (outside the particle envelope) nearest its plane (each voxel of the deficit
+    region counted once)."""
     k = int(sheets.max()) + 1
     if k == 1:
-        yield m, coords, rc, miss
+        yield m, coords, rc, miss, beyond
         return
     near = _nearest_plane(rc, coords, sheets, range(k))
     for i in range(k):
         mk = np.zeros_like(m)
         mk[m] = sheets == i  # argwhere and boolean indexing both run in C order
-        yield mk, coords[sheets == i], rc[near == i], miss[near == i]
+        yield mk, coords[sheets == i], rc[near == i], miss[near == i], beyond[near == i]
 
 
 def _placement(m: np.ndarray, coords: np.ndarray, outside: np.ndarray, sh: dict, voxel_nm: float) -> dict:
@@ -543,16 +547,22 @@ def _particle_table(plabels, cracks, pores, voxel_nm: float) -> pd.DataFrame:
 
 
 def _particle_rows(geometry: list[dict], cracks: pd.DataFrame, pores: pd.DataFrame, voxel_nm: float) -> pd.DataFrame:
-    """One row per particle from its geometry and its cracks and pores."""
+    """One row per particle from its geometry and its cracks and pores.
+
+    The particle's volume is its envelope's voxels plus its cracks' ``mouth_voxels``: the missing volume of open
+    cracks outside the envelope (which stops at the particle surface, across the mouth), counted in the cracks'
+    volume too, so that the crack volume fraction counts the same voxels above and below the line (the truth
+    particle holds its cracks whole). The sphericity is the envelope's (its volume and surface area)."""
     rows = []
     for g in geometry:
-        pid, v, area = g["particle"], g["volume_voxels"], g["area_nm2"]
+        pid, env, area = g["particle"], g["volume_voxels"], g["area_nm2"]
         c = cracks[cracks["particle"] == pid]
         p = pores[pores["particle"] == pid]
+        v = env + float(c["mouth_voxels"].sum()) if len(c) else env
         rows.append({
             "particle": pid, "volume_voxels": v, "volume_nm3": v * voxel_nm ** 3,
             "equivalent_diameter_nm": (6 * v / np.pi) ** (1 / 3) * voxel_nm,
-            "sphericity": float(np.pi ** (1 / 3) * (6 * v * voxel_nm ** 3) ** (2 / 3) / area) if area > 0 else np.nan,
+            "sphericity": float(np.pi ** (1 / 3) * (6 * env * voxel_nm ** 3) ** (2 / 3) / area) if area > 0 else np.nan,
             "crack_count": len(c), "crack_volume_fraction": float(c["volume_voxels"].sum()) / v,
             "crack_surface_area_nm2": float(c["surface_area_nm2"].sum()),
             "crack_width_mean_nm": float(np.average(c["width_mean_nm"], weights=c["volume_voxels"])) if len(c) else np.nan,
