@@ -211,6 +211,40 @@ def test_crack_volume_and_width_unbiased_under_noise(radius):
     assert abs(got["width_mean_nm"] / VOXEL_NM - 3.0) < 0.15, got["width_mean_nm"]
 
 
+_ONE = ((0.3, 0.5, 0.81), (0.5, -0.4, 0.3))
+_TWO = ((0.9, -0.3, 0.2), (-0.6, 0.2, 0.4))
+
+
+@pytest.mark.parametrize("radius, planes, blur, noise, binder, noise_seed", [
+    (15, (_ONE,), 0.7, 0.20, 0.0, 3), (13, (_ONE, _TWO), 0.5, 0.25, 0.0, 3), (13, (_ONE, _TWO), 0.5, 0.25, 2.0, 4)])
+def test_open_through_cracks_volume_fraction_under_blur_and_noise(radius, planes, blur, noise, binder, noise_seed):
+    """A sphere cut by one or two crossing through cracks 3 voxels wide (open at both ends), blurred, with Gaussian
+    noise (x the particle-epoxy contrast), without and with a binder coat of 2 voxels: crack volume fraction within
+    5 % of the truth (read +0.0 %, +0.1 %, -2.6 %), crack volume within 5 % and particle volume within 3 % (the
+    truth particle holds its cracks whole). The particle level is the interior's away from the features' blurred
+    rims, the empty level the particle's surroundings' (``measure._deficit``), and the particle volume counts the
+    cracks' missing volume outside the envelope (``mouth_voxels``: the envelope stops across the mouths). Before:
+    fraction -2.8 %, +0.7 %, -3.9 % by cancellation, the two crossing cracks' volume -8.8 % / -10.5 % and their
+    particle's -9.5 % / -6.8 %."""
+    from scipy import ndimage as ndi
+
+    from layerscope.tomo import TomoOptions, analyse, build_phantom
+    from layerscope.tomo.phantom import MU_EPOXY, MU_PARTICLE, CrackSpec, ParticleSpec
+    from layerscope.tomo.readers import Volume
+
+    ph = build_phantom((48, 48, 48), [ParticleSpec((24.3, 23.8, 24.1), (radius,) * 3)],
+                       [CrackSpec(1, n, 3.0, c, np.inf) for n, c in planes], binder_voxels=binder, seed=1)
+    grey = ndi.gaussian_filter(ph.volume, blur) + noise * (MU_PARTICLE - MU_EPOXY) * np.random.default_rng(
+        noise_seed).standard_normal(ph.volume.shape)
+    res = analyse(Volume(grey.astype(np.float32), VOXEL_NM, labels=False), TomoOptions())
+    assert len(res.particles) == 1 and len(res.cracks) == len(planes) and res.cracks["reaches_surface"].all()
+    truth, got = ph.truth.iloc[0], res.particles.iloc[0]
+    assert abs(got["crack_volume_fraction"] / truth["crack_volume_fraction"] - 1) < 0.05, got["crack_volume_fraction"]
+    assert abs(res.cracks["volume_voxels"].sum() / (ph.cracks > 0).sum() - 1) < 0.05, res.cracks["volume_voxels"].sum()
+    assert abs(got["volume_voxels"] / truth["volume_voxels"] - 1) < 0.03, got["volume_voxels"]
+    assert res.cracks["mouth_voxels"].gt(0).all()
+
+
 @pytest.mark.parametrize("width", [2.0, 3.0, 4.0])
 def test_small_disc_crack_width_not_read_low_at_its_rim(width):
     """A sphere (r = 22 voxels) with an internal disc crack of radius 7 voxels, blurred by 0.3 voxel: the mean

@@ -19,6 +19,14 @@ __all__: list[str] = []
 #: Below this flatness a dark feature is one sheet and is not searched for crossing planes (a single
 #: 2-3 voxel crack of the phantoms: 0.1-0.2; two 2.5-voxel discs crossing at 20 deg: ~0.25).
 SINGLE_SHEET_FLATNESS = 0.15
+#: The particle level is the median of the particle's interior away from this many voxels of any dark feature (the
+#: blurred rims of cracks and pores, which pull the median down under noise: -3 % of the contrast on draw 48).
+RIM_VOXELS = 2
+#: the surroundings' grey level is taken in a particle's bounding box grown by this many voxels (within the
+#: measurement margin of the out-of-core path, chunked.MARGIN) ...
+SURROUNDINGS_PAD = 6
+#: ... at least this many voxels from any particle envelope (a binder coat of 2 voxels and the blur of the surface)
+SURROUNDINGS_GAP = 4
 
 
 def _area_nm2(mask: np.ndarray, voxel_nm: float) -> float:
@@ -40,7 +48,9 @@ def _deficit(fid: int, feats: np.ndarray, plabels: np.ndarray, owner: int, boxes
     Around the feature (dilated by 3 voxels, inside its particle, away from other features) the
     missing attenuation ``(R - v) / (P - E)`` is summed, where ``R = E + (P - E) G(particle)`` is the
     particle without the feature, blurred like the reconstruction (Gaussian, ``blur_voxels``), ``P``
-    the median of the particle's solid interior and ``E`` the epoxy level. Blur and FBP preserve
+    the median of the particle's solid interior (depth >= 3, at least :data:`RIM_VOXELS` from any dark
+    feature) and ``E`` the level of the particle's surroundings (:func:`_surroundings_level`; the
+    global epoxy class of ``levels`` where there are none). Blur and FBP preserve
     this sum, so thin cracks are not lost to the threshold. The fractions are not clipped: noise
     spreads them on both sides of 1 inside a crack (and of 0 in the solid), and cutting one side
     biased noisy cracks low (by up to 9 % of their volume at noise 0.2 x the contrast). For a feature open to the surface
@@ -57,7 +67,7 @@ def _deficit(fid: int, feats: np.ndarray, plabels: np.ndarray, owner: int, boxes
     f = feats[sl]
     mm = f == fid
     part = plabels[sl] == owner
-    interior = part & (depth[sl] >= 3) & (f == 0)
+    interior = part & (depth[sl] >= 3) & ~ndi.binary_dilation(f > 0, iterations=RIM_VOXELS)
     other = ndi.binary_dilation((f > 0) & ~mm, iterations=1)
     if open_:
         hull, others = _hull(plabels, owner, boxes[1], depth, sl)
@@ -67,11 +77,20 @@ def _deficit(fid: int, feats: np.ndarray, plabels: np.ndarray, owner: int, boxes
     else:
         region = (ndi.binary_dilation(mm, iterations=3) & part & ~other) | mm
     p_level = float(np.median(grey[sl][interior])) if interior.sum() > 20 else levels["particle"]
-    e_level = levels["epoxy"]
+    e_level = _surroundings_level(plabels, grey, boxes[1], levels["epoxy"])
     ref = e_level + (p_level - e_level) * ndi.gaussian_filter(part.astype(np.float32), blur_voxels)
     missing = (ref[region] - grey[sl][region]) / max(p_level - e_level, 1e-12)
     coords = np.argwhere(region).astype(float) + [s.start + o for s, o in zip(sl, offset)]
     return coords, missing
+
+
+def _surroundings_level(plabels: np.ndarray, grey: np.ndarray, psl: tuple, default: float) -> float:
+    """Median grey level of the surroundings of a particle (bounding box ``psl``): the voxels of its box grown by
+    :data:`SURROUNDINGS_PAD` that lie at least :data:`SURROUNDINGS_GAP` voxels from any particle envelope (beyond a
+    binder coat and the blur of the surface); ``default`` when fewer than 50 such voxels are in the arrays."""
+    box = tuple(slice(max(0, s.start - SURROUNDINGS_PAD), min(n, s.stop + SURROUNDINGS_PAD)) for s, n in zip(psl, plabels.shape))
+    far = ~ndi.binary_dilation(plabels[box] > 0, iterations=SURROUNDINGS_GAP)
+    return float(np.median(grey[box][far])) if far.sum() >= 50 else default
 
 
 def _hull(plabels: np.ndarray, owner: int, psl: tuple, depth: np.ndarray, sl: tuple) -> tuple[np.ndarray, np.ndarray]:
@@ -310,6 +329,7 @@ def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: i
                                 offset=offset)
         else:
             rc, miss = coords, np.ones(len(coords))
+        beyond = plabels[tuple((rc - offset).astype(np.int64).T)] != owner  # the mouth: outside the owner's envelope
         sheets = _sheets(m, coords, sh, options, depth[sl][m])
         if sheets is None:  # read as a pore: read again below the surface shell (a crack with a thick bridged mouth)
             sheets = _below_shell(m, coords, options, depth[sl][m])
@@ -326,12 +346,13 @@ def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: i
             if sheets is None:
                 continue
             m, coords, rc, miss, sheets = _part_mask(m, ~pore), coords[~pore], rc[~at_pore], miss[~at_pore], sheets[~pore]
-        for k, (mk, ck, rk, mis) in enumerate(_split_sheets(m, coords, rc, miss, sheets), 1):
-            cracks.append({"id": fid, "sheet": k, "particle": owner,
+            beyond = beyond[~at_pore]
+        for k, (mk, ck, rk, mis, bk) in enumerate(_split_sheets(m, coords, rc, miss, sheets, beyond), 1):
+            cracks.append({"id": fid, "sheet": k, "particle": owner, "mouth_voxels": float(mis[bk].sum()),
                            **_crack_numbers(mk, ck, rk, mis, outside[sl], voxel_nm, measured=grey is not None)})
     if gap:
         feats[np.isin(feats, list(gap))] = 0
-    crack_cols = ["crack", "sheet", "particle", "volume_voxels", "segmented_voxels", "volume_nm3", "surface_area_nm2", "width_mean_nm",
+    crack_cols = ["crack", "sheet", "particle", "volume_voxels", "mouth_voxels", "segmented_voxels", "volume_nm3", "surface_area_nm2", "width_mean_nm",
                   "width_max_nm", "extent_nm", "normal_z", "normal_y", "normal_x", "normal_polar_deg",
                   "normal_azimuth_deg", "reaches_surface", "flatness", "centroid_z_nm", "centroid_y_nm", "centroid_x_nm"]
     pore_cols = ["pore", "particle", "volume_voxels", "segmented_voxels", "volume_nm3", "equivalent_diameter_nm", "surface_area_nm2",
@@ -490,18 +511,20 @@ def _nearest_is(points: np.ndarray, coords: np.ndarray, part: np.ndarray) -> np.
     return part[cKDTree(coords).query(points)[1]]
 
 
-def _split_sheets(m: np.ndarray, coords: np.ndarray, rc: np.ndarray, miss: np.ndarray, sheets: np.ndarray):
-    """Per sheet: its mask (in ``m``'s box), voxel coordinates, and the partial-volume coordinates and
-    missing fractions nearest its plane (each voxel of the deficit region counted once)."""
+def _split_sheets(m: np.ndarray, coords: np.ndarray, rc: np.ndarray, miss: np.ndarray, sheets: np.ndarray,
+                  beyond: np.ndarray):
+    """Per sheet: its mask (in ``m``'s box), voxel coordinates, and the partial-volume coordinates, missing
+    fractions and ``beyond`` flags (outside the particle envelope) nearest its plane (each voxel of the deficit
+    region counted once)."""
     k = int(sheets.max()) + 1
     if k == 1:
-        yield m, coords, rc, miss
+        yield m, coords, rc, miss, beyond
         return
     near = _nearest_plane(rc, coords, sheets, range(k))
     for i in range(k):
         mk = np.zeros_like(m)
         mk[m] = sheets == i  # argwhere and boolean indexing both run in C order
-        yield mk, coords[sheets == i], rc[near == i], miss[near == i]
+        yield mk, coords[sheets == i], rc[near == i], miss[near == i], beyond[near == i]
 
 
 def _placement(m: np.ndarray, coords: np.ndarray, outside: np.ndarray, sh: dict, voxel_nm: float) -> dict:
@@ -553,16 +576,22 @@ def _particle_table(plabels, cracks, pores, voxel_nm: float) -> pd.DataFrame:
 
 
 def _particle_rows(geometry: list[dict], cracks: pd.DataFrame, pores: pd.DataFrame, voxel_nm: float) -> pd.DataFrame:
-    """One row per particle from its geometry and its cracks and pores."""
+    """One row per particle from its geometry and its cracks and pores.
+
+    The particle's volume is its envelope's voxels plus its cracks' ``mouth_voxels``: the missing volume of open
+    cracks outside the envelope (which stops at the particle surface, across the mouth), counted in the cracks'
+    volume too, so that the crack volume fraction counts the same voxels above and below the line (the truth
+    particle holds its cracks whole). The sphericity is the envelope's (its volume and surface area)."""
     rows = []
     for g in geometry:
-        pid, v, area = g["particle"], g["volume_voxels"], g["area_nm2"]
+        pid, env, area = g["particle"], g["volume_voxels"], g["area_nm2"]
         c = cracks[cracks["particle"] == pid]
         p = pores[pores["particle"] == pid]
+        v = env + float(c["mouth_voxels"].sum()) if len(c) else env
         rows.append({
             "particle": pid, "volume_voxels": v, "volume_nm3": v * voxel_nm ** 3,
             "equivalent_diameter_nm": (6 * v / np.pi) ** (1 / 3) * voxel_nm,
-            "sphericity": float(np.pi ** (1 / 3) * (6 * v * voxel_nm ** 3) ** (2 / 3) / area) if area > 0 else np.nan,
+            "sphericity": float(np.pi ** (1 / 3) * (6 * env * voxel_nm ** 3) ** (2 / 3) / area) if area > 0 else np.nan,
             "crack_count": len(c), "crack_volume_fraction": float(c["volume_voxels"].sum()) / v,
             "crack_surface_area_nm2": float(c["surface_area_nm2"].sum()),
             "crack_width_mean_nm": float(np.average(c["width_mean_nm"], weights=c["volume_voxels"])) if len(c) else np.nan,
