@@ -333,6 +333,9 @@ def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: i
         sheets = _sheets(m, coords, sh, options, depth[sl][m])
         if sheets is None:  # read as a pore: read again below the surface shell (a crack with a thick bridged mouth)
             sheets = _below_shell(m, coords, options, depth[sl][m])
+        if sheets is not None and (sheets == MOUTH).any():  # the bridged mouth: in no sheet, its deficit kept
+            keep = sheets != MOUTH
+            m, coords, sheets = _part_mask(m, keep), coords[keep], sheets[keep]
         kinds[fid] = "pore" if sheets is None else "crack"
         pore = np.ones(len(coords), bool) if sheets is None else sheets < 0
         if pore.any():  # a pore, or a round pore joined to cracks (its voxels: sheet -1, :func:`_pore_and_sheets`)
@@ -402,13 +405,23 @@ def _below_shell(m: np.ndarray, coords: np.ndarray, options: Any, depth: np.ndar
     core = depth >= SURFACE_SHELL
     if core.all() or core.sum() < max(30, CORE_SHARE * len(coords)):
         return None
-    inner = _sheets(_part_mask(m, core), coords[core], feature_shape(coords[core]), options, depth[core], joined=False)
+    cm = _part_mask(m, core)
+    inner = _sheets(cm, coords[core], feature_shape(coords[core]), options, depth[core], joined=False)
     if inner is None:
         return None
+    k = int(inner.max()) + 1
+    planes = [_plane_of(coords[core][inner == i]) for i in range(k)]
+    dist = np.abs(np.stack([(coords[~core] - c) @ n for c, n in planes], axis=1))
+    tol = float(np.percentile(ndi.distance_transform_edt(np.pad(cm, 1))[1:-1, 1:-1, 1:-1][cm], 90)) + 0.5
     out = np.empty(len(coords), np.int64)
     out[core] = inner
-    out[~core] = _nearest_plane(coords[~core], coords[core], inner, range(int(inner.max()) + 1))
+    out[~core] = np.where(dist.min(axis=1) <= tol, np.argmin(dist, axis=1), MOUTH)
     return out
+
+
+#: Sheet index (:func:`_below_shell`) of a shell voxel beyond every plane's tolerance: the bridged mouth, kept in
+#: the feature's labels and its partial-volume deficit in the nearest sheet's volume, but in no sheet's voxels.
+MOUTH = -2
 
 
 #: The three principal extents of a pore joined to cracks are within this factor of each other (a round pore).
