@@ -399,7 +399,9 @@ def _below_shell(m: np.ndarray, coords: np.ndarray, options: Any, depth: np.ndar
     Where the envelope closing bridges a crack's mouth, the dark voxels it takes in along the surface (the
     edges of the wedges the crack cuts, rounded by the smoothing) join the crack's feature as a thick rim that
     makes it look round (0-49 draw 35: two cracks read as pores). Below the shell the crack is read alone; the
-    shell's voxels join the nearest plane, so the partial-volume sum keeps them. Only a pore is read again: a
+    shell's voxels within a plane's slab (the core's 90th-percentile half-thickness + 0.5 voxel) join the nearest
+    plane, the rest are the bridged mouth (:data:`MOUTH`: in no sheet's voxels, so they do not tilt its plane; the
+    partial-volume sum of the nearest sheet keeps their deficit). Only a pore is read again: a
     crack read below the shell as more planes is left as it is (docs/validation.md "tomomouth": 37 split).
     """
     core = depth >= SURFACE_SHELL
