@@ -117,14 +117,13 @@ def _segment_lines(columns: pd.DataFrame, interlayers: pd.DataFrame, pixel_size_
     li = columns[(columns["kind"] == "Li") & columns["u_nm"].notna()] if "u_nm" in columns else columns.iloc[:0]
     if "site" in li:
         li = li[li["site"].fillna("octahedral") == "octahedral"]
-    by_layer = {k: g.sort_values("u_nm") for k, g in li.groupby("layer")}
+    by_layer = {k: (g["u_nm"].to_numpy(float), g[["x_nm", "y_nm"]].to_numpy(float))
+                for k, g in li.sort_values("u_nm", kind="stable").groupby("layer")}
+    none = (np.empty(0), np.empty((0, 2)))
     lines = []
     for row in interlayers.itertuples(index=False):
-        g = by_layer.get(row.li_layer)
-        pts = np.empty((0, 2))
-        if g is not None:
-            sel = g[(g["u_nm"] >= row.u_start_nm - 1e-6) & (g["u_nm"] <= row.u_end_nm + 1e-6)]
-            pts = sel[["x_nm", "y_nm"]].to_numpy(dtype=float)
+        u, xy = by_layer.get(row.li_layer, none)
+        pts = xy[np.searchsorted(u, row.u_start_nm - 1e-6, "left"):np.searchsorted(u, row.u_end_nm + 1e-6, "right")]
         if len(pts) == 0:
             pts = np.array([[row.x_nm, row.y_nm]], dtype=float)
         if len(pts) == 1:

@@ -49,8 +49,8 @@ def _deficit(fid: int, feats: np.ndarray, plabels: np.ndarray, owner: int, boxes
     missing attenuation ``(R - v) / (P - E)`` is summed, where ``R = E + (P - E) G(particle)`` is the
     particle without the feature, blurred like the reconstruction (Gaussian, ``blur_voxels``), ``P``
     the median of the particle's solid interior (depth >= 3, at least :data:`RIM_VOXELS` from any dark
-    feature) and ``E`` the level of the particle's surroundings (:func:`_surroundings_level`; the
-    global epoxy class of ``levels`` where there are none). Blur and FBP preserve
+    feature) and ``E`` = ``levels["epoxy"]``, which :func:`_features` sets to the level of the particle's
+    surroundings (:func:`_surroundings_level`, once per particle). Blur and FBP preserve
     this sum, so thin cracks are not lost to the threshold. The fractions are not clipped: noise
     spreads them on both sides of 1 inside a crack (and of 0 in the solid), and cutting one side
     biased noisy cracks low (by up to 9 % of their volume at noise 0.2 x the contrast). For a feature open to the surface
@@ -77,7 +77,7 @@ def _deficit(fid: int, feats: np.ndarray, plabels: np.ndarray, owner: int, boxes
     else:
         region = (ndi.binary_dilation(mm, iterations=3) & part & ~other) | mm
     p_level = float(np.median(grey[sl][interior])) if interior.sum() > 20 else levels["particle"]
-    e_level = _surroundings_level(plabels, grey, boxes[1], levels["epoxy"])
+    e_level = levels["epoxy"]
     ref = e_level + (p_level - e_level) * ndi.gaussian_filter(part.astype(np.float32), blur_voxels)
     missing = (ref[region] - grey[sl][region]) / max(p_level - e_level, 1e-12)
     coords = np.argwhere(region).astype(float) + [s.start + o for s, o in zip(sl, offset)]
@@ -310,6 +310,7 @@ def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: i
     outside = ndi.binary_dilation(~envelope, structure=np.ones((3, 3, 3)))
     cracks, pores, kinds = [], [], {}
     pboxes = ndi.find_objects(plabels)
+    around: dict[int, dict] = {}  # per particle: the levels with its surroundings' grey level as the empty one
     for fid, sl in enumerate(ndi.find_objects(feats), 1):
         if sl is None or (only is not None and fid not in only) or fid in gap:
             continue
@@ -325,8 +326,10 @@ def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: i
         coords = np.argwhere(m).astype(float) + [s.start + o for s, o in zip(sl, offset)]
         sh = feature_shape(coords)
         if grey is not None:
-            rc, miss = _deficit(fid, feats, plabels, owner, (sl, pboxes[owner - 1]), depth, grey, levels, open_=open_,
-                                offset=offset)
+            if owner not in around:
+                around[owner] = {**levels, "epoxy": _surroundings_level(plabels, grey, pboxes[owner - 1], levels["epoxy"])}
+            rc, miss = _deficit(fid, feats, plabels, owner, (sl, pboxes[owner - 1]), depth, grey, around[owner],
+                                open_=open_, offset=offset)
         else:
             rc, miss = coords, np.ones(len(coords))
         beyond = plabels[tuple((rc - offset).astype(np.int64).T)] != owner  # the mouth: outside the owner's envelope
