@@ -95,12 +95,18 @@ class CyclingResult:
         import matplotlib
 
         matplotlib.use("Agg")
+        figs = [self._capacity_figure(), self._curves_figure()]
+        if self.peaks is not None and self.peaks["found"].any():
+            figs.append(self._peaks_figure())
+        return figs
+
+    def _capacity_figure(self):
+        """Capacity (charge and discharge) and Coulombic efficiency against the cycle number."""
         import matplotlib.pyplot as plt
 
         from layerscope.report import Figure, figure_to_png
         from layerscope.report.figures import legend_outside
 
-        figs = []
         c = self.cycles
         fig, ax = plt.subplots(1, 2, figsize=(9, 3.4))
         spec = "specific_discharge_capacity_mAh_g" in c.columns
@@ -114,9 +120,17 @@ class CyclingResult:
         ax[1].set_xlabel("cycle number")
         ax[1].set_ylabel("Coulombic efficiency (%)")
         fig.tight_layout()
-        figs.append(Figure("Capacity and Coulombic efficiency", figure_to_png(fig),
-                           "Per-cycle capacities from the cycler's counters; incomplete cycles have no efficiency."))
+        out = Figure("Capacity and Coulombic efficiency", figure_to_png(fig),
+                     "Per-cycle capacities from the cycler's counters; incomplete cycles have no efficiency.")
         plt.close(fig)
+        return out
+
+    def _curves_figure(self):
+        """Voltage against capacity and dQ/dV against voltage for up to seven cycles, peak windows shaded."""
+        import matplotlib.pyplot as plt
+
+        from layerscope.report import Figure, figure_to_png
+        from layerscope.report.figures import legend_outside
 
         t = self.table
         col = "specific_capacity_mAh_g" if "specific_capacity_mAh_g" in t.columns else "capacity_mAh"
@@ -147,25 +161,33 @@ class CyclingResult:
                            transform=ax[1].get_xaxis_transform())
         fig.tight_layout()
         p = self.parameters.get("dqdv", {})
-        figs.append(Figure("Voltage curves and dQ/dV", figure_to_png(fig),
-                           f"dQ/dV by Savitzky-Golay differentiation of capacity on a {p.get('voltage_step_V', 0.001)*1000:g} mV "
-                           f"grid, window {p.get('window_V', 0.015)*1000:g} mV; grey bands are the named peak windows."))
+        out = Figure("Voltage curves and dQ/dV", figure_to_png(fig),
+                     f"dQ/dV by Savitzky-Golay differentiation of capacity on a {p.get('voltage_step_V', 0.001)*1000:g} mV "
+                     f"grid, window {p.get('window_V', 0.015)*1000:g} mV; grey bands are the named peak windows.")
         plt.close(fig)
-        if self.peaks is not None and self.peaks["found"].any():
-            fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
-            for name, grp in self.peaks.groupby("peak", sort=False):
-                ax[0].plot(grp["cycle"], grp["position_V"], "o-", ms=3, label=name)
-                ax[1].plot(grp["cycle"], grp["relative_height"], "o-", ms=3, label=name)
-            ax[0].set_xlabel("cycle number")
-            ax[0].set_ylabel("peak position (V)")
-            ax[1].set_xlabel("cycle number")
-            ax[1].set_ylabel("height / first height (ratio)")
-            legend_outside(ax[1], where="right")
-            fig.tight_layout()
-            figs.append(Figure("dQ/dV peak tracking", figure_to_png(fig),
-                               "Position and relative height of each named peak; gaps are cycles where it was not found."))
-            plt.close(fig)
-        return figs
+        return out
+
+    def _peaks_figure(self):
+        """Position (V) and height relative to the first cycle of each named dQ/dV peak against the cycle."""
+        import matplotlib.pyplot as plt
+
+        from layerscope.report import Figure, figure_to_png
+        from layerscope.report.figures import legend_outside
+
+        fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
+        for name, grp in self.peaks.groupby("peak", sort=False):
+            ax[0].plot(grp["cycle"], grp["position_V"], "o-", ms=3, label=name)
+            ax[1].plot(grp["cycle"], grp["relative_height"], "o-", ms=3, label=name)
+        ax[0].set_xlabel("cycle number")
+        ax[0].set_ylabel("peak position (V)")
+        ax[1].set_xlabel("cycle number")
+        ax[1].set_ylabel("height / first height (ratio)")
+        legend_outside(ax[1], where="right")
+        fig.tight_layout()
+        out = Figure("dQ/dV peak tracking", figure_to_png(fig),
+                     "Position and relative height of each named peak; gaps are cycles where it was not found.")
+        plt.close(fig)
+        return out
 
     def section(self, provenance: Provenance | None = None):
         """The report section."""

@@ -201,6 +201,20 @@ def fourier_ratio(
     lowloss = as_float(lowloss, name="lowloss")
     ce = np.asarray(coreloss_energy_eV, dtype=np.float64)
     le = np.asarray(lowloss_energy_eV, dtype=np.float64)
+    _check_fourier_inputs(coreloss, ce, lowloss, le)
+    fwhm_eV = _default_fwhm(lowloss, le) if fwhm_eV is None else fwhm_eV
+    if not (np.isfinite(fwhm_eV) and fwhm_eV > 0):
+        raise InputError(f"Fourier-ratio: fwhm_eV={fwhm_eV} must be a positive number of eV.")
+    i0 = _zero_loss(lowloss, le, zero_loss_intensity, threshold_eV)
+    kw = dict(cl_e=ce, ll_e=le, fwhm_eV=float(fwhm_eV), extrapolate=bool(extrapolate),
+              block_size=int(block_size), workers=int(workers))
+    if not is_lazy(coreloss) and not is_lazy(lowloss) and not is_lazy(i0):
+        return _fourier_ratio_numpy(coreloss, lowloss, np.asarray(i0), **kw)
+    return _fourier_ratio_lazy(coreloss, lowloss, i0, kw)
+
+
+def _check_fourier_inputs(coreloss: Any, ce: np.ndarray, lowloss: Any, le: np.ndarray) -> None:
+    """Raise on axes, dispersions, pixel shapes or lengths that the Fourier-ratio cannot take."""
     _, cscale = check_energy_axis(ce, coreloss.shape[-1], name="coreloss energy axis")
     _, lscale = check_energy_axis(le, lowloss.shape[-1], name="lowloss energy axis")
     check_finite(coreloss, name="coreloss")
@@ -216,8 +230,7 @@ def fourier_ratio(
             f"Fourier-ratio: the low-loss axis {le[0]:.1f}-{le[-1]:.1f} eV does not contain 0 eV; "
             "align the zero-loss peak to 0 eV first (align_zero_loss)."
         )
-    ll_single = lowloss.ndim == 1
-    if not ll_single and lowloss.shape[:-1] != coreloss.shape[:-1]:
+    if lowloss.ndim != 1 and lowloss.shape[:-1] != coreloss.shape[:-1]:
         raise InputError(
             f"Fourier-ratio: low-loss pixel shape {lowloss.shape[:-1]} differs from the core "
             f"loss {coreloss.shape[:-1]}; give the low loss recorded at the same pixels (or one "
@@ -228,32 +241,36 @@ def fourier_ratio(
             "Fourier-ratio: spectra too short for the extrapolation windows (core loss needs "
             f">= {2 * _CORE_EXTRAP_WINDOW}, low loss >= {2 * _LOW_EXTRAP_WINDOW} channels)."
         )
-    if fwhm_eV is None:
-        flat = lowloss.reshape((-1, lowloss.shape[-1]))
-        if is_lazy(flat):  # the first pixels only: one chunk read, not a pass over the data
-            sample = flat[: min(flat.shape[0], _FWHM_SAMPLE)].compute()
-        else:
-            sample = flat[np.unique(np.linspace(0, flat.shape[0] - 1, min(flat.shape[0], _FWHM_SAMPLE)).astype(int))]
-        fwhm_eV = float(np.nanmedian(zero_loss_peak_fwhm(sample, le)))
-    if not (np.isfinite(fwhm_eV) and fwhm_eV > 0):
-        raise InputError(f"Fourier-ratio: fwhm_eV={fwhm_eV} must be a positive number of eV.")
-    if zero_loss_intensity is not None:
-        i0 = zero_loss_intensity
-        if np.shape(i0) not in ((), tuple(lowloss.shape[:-1])):
-            raise InputError(
-                f"Fourier-ratio: zero_loss_intensity has shape {np.shape(i0)}, the low loss has pixel "
-                f"shape {tuple(lowloss.shape[:-1])}."
-            )
-    else:
-        if threshold_eV is None:
-            threshold_eV = elastic_threshold(lowloss, le)
-        from layerscope.spectra.thickness import relative_thickness
 
-        i0 = relative_thickness(lowloss, le, threshold_eV=threshold_eV).zero_loss_intensity
-    kw = dict(cl_e=ce, ll_e=le, fwhm_eV=float(fwhm_eV), extrapolate=bool(extrapolate),
-              block_size=int(block_size), workers=int(workers))
-    if not is_lazy(coreloss) and not is_lazy(lowloss) and not is_lazy(i0):
-        return _fourier_ratio_numpy(coreloss, lowloss, np.asarray(i0), **kw)
+
+def _default_fwhm(lowloss: Any, le: np.ndarray) -> float:
+    """Median ZLP FWHM (eV) of up to ``_FWHM_SAMPLE`` pixels: evenly spaced for NumPy, the first for Dask."""
+    flat = lowloss.reshape((-1, lowloss.shape[-1]))
+    if is_lazy(flat):  # the first pixels only: one chunk read, not a pass over the data
+        sample = flat[: min(flat.shape[0], _FWHM_SAMPLE)].compute()
+    else:
+        sample = flat[np.unique(np.linspace(0, flat.shape[0] - 1, min(flat.shape[0], _FWHM_SAMPLE)).astype(int))]
+    return float(np.nanmedian(zero_loss_peak_fwhm(sample, le)))
+
+
+def _zero_loss(lowloss: Any, le: np.ndarray, zero_loss_intensity: Any, threshold_eV: Any) -> Any:
+    """``I_0`` per pixel: the given one (shape checked) or integrated up to the elastic threshold."""
+    if zero_loss_intensity is not None:
+        if np.shape(zero_loss_intensity) not in ((), tuple(lowloss.shape[:-1])):
+            raise InputError(
+                f"Fourier-ratio: zero_loss_intensity has shape {np.shape(zero_loss_intensity)}, the low loss "
+                f"has pixel shape {tuple(lowloss.shape[:-1])}."
+            )
+        return zero_loss_intensity
+    if threshold_eV is None:
+        threshold_eV = elastic_threshold(lowloss, le)
+    from layerscope.spectra.thickness import relative_thickness
+
+    return relative_thickness(lowloss, le, threshold_eV=threshold_eV).zero_loss_intensity
+
+
+def _fourier_ratio_lazy(coreloss: Any, lowloss: Any, i0: Any, kw: dict) -> Any:
+    """The Dask form: one block of pixels at a time, the energy axis whole."""
     import dask.array as da
 
     cl = coreloss if is_lazy(coreloss) else da.from_array(coreloss, chunks=(-1,) * coreloss.ndim)
@@ -261,7 +278,7 @@ def fourier_ratio(
     nav_chunks = cl.chunks[:-1]
     i0d = i0 if is_lazy(i0) else da.from_array(np.broadcast_to(np.asarray(i0), cl.shape[:-1]))
     i0d = da.broadcast_to(i0d, cl.shape[:-1]).rechunk(nav_chunks)[..., None]
-    if ll_single:
+    if lowloss.ndim == 1:
         llv = lowloss.compute() if is_lazy(lowloss) else lowloss
 
         def _blk(c: np.ndarray, i: np.ndarray) -> np.ndarray:
