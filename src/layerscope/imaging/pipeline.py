@@ -263,6 +263,10 @@ def find_atom_columns(
     sigma_nm = _lattice_width(data, px, tm_xy[tm["detected"].to_numpy(dtype=bool)], sigma_nm=sigma_nm,
                               radius_nm=radius_nm, notes=notes)
     detected = tm["detected"].to_numpy(dtype=bool)
+    # the resolving pass (wide probes) on a second thread beside the site measurements: 2 cores' wall time
+    resolved_notes: list[str] = []
+    resolved = _on_thread(lambda: _resolved_maxima(first_pass, px, min_sep=min_sep, sigma0_nm=0.14 * d_t,
+                                                   width_nm=sigma_nm, notes=resolved_notes))
     site_sigma, site_radius = _wide_probe_window(data, px, tm_xy[detected], sigma_nm=sigma_nm, radius_nm=radius_nm,
                                                  notes=notes)
     amp, bkg = _site_intensities(data, px, pd.DataFrame({"x_nm": tm_xy[:, 0], "y_nm": tm_xy[:, 1]}),
@@ -275,8 +279,8 @@ def find_atom_columns(
                                tm_found=detected, li_xy=site_xy)
     _measure_li_sites(data, px, li, tm, sigma_nm=site_sigma, radius_nm=site_radius, at_nm=site_xy, counts=counts,
                       leaks=leaks)
-    evidence = pd.concat([failed, _resolved_maxima(first_pass, px, min_sep=min_sep, sigma0_nm=0.14 * d_t,
-                                                   width_nm=sigma_nm, notes=notes)], ignore_index=True)
+    evidence = pd.concat([failed, resolved.result()], ignore_index=True)
+    notes.extend(resolved_notes)  # after the site measurements' notes, as when it ran after them
     _confirm_placed_sites(evidence, tm, tm_xy, li, d_t=d_t, notes=notes)
     tm["mixing"] = np.nan
     times["intensities"] = time.perf_counter() - t
@@ -1241,6 +1245,14 @@ def _checked_columns(check: Any, columns: Any) -> tuple[Any, ColumnResult]:
     discarded; its thread is a daemon and never holds the process), the finder's result or error
     otherwise.
     """
+    found = _on_thread(columns, name="layerscope-columns")
+    return check(), found.result()
+
+
+def _on_thread(call: Any, *, name: str = "layerscope-beside") -> Any:
+    """``call()`` (no arguments) started on a new daemon thread: a :class:`concurrent.futures.Future` whose
+    ``result()`` waits for its value or raises its exception in the caller's thread. For work that shares
+    only read-only arrays with the caller's (NumPy and SciPy release the GIL: two cores' wall time)."""
     import threading
     from concurrent.futures import Future
 
@@ -1249,12 +1261,12 @@ def _checked_columns(check: Any, columns: Any) -> tuple[Any, ColumnResult]:
     def work() -> None:
         found.set_running_or_notify_cancel()
         try:
-            found.set_result(columns())
+            found.set_result(call())
         except BaseException as exc:  # handed to the caller's thread by found.result()
             found.set_exception(exc)
 
-    threading.Thread(target=work, name="layerscope-columns", daemon=True).start()
-    return check(), found.result()
+    threading.Thread(target=work, name=name, daemon=True).start()
+    return found
 
 
 def _phase_labels(cols: pd.DataFrame, env: pd.DataFrame, is_li: np.ndarray,
