@@ -244,9 +244,9 @@ def find_atom_columns(
 
     t = time.perf_counter()
     min_sep = 0.85 * min(d_t, 0.9 * cation)
-    found, sigma_nm, failed = _detect_and_fit(data, px, sp, min_sep=min_sep, sigma0_nm=0.14 * d_t, neighbour_nm=d_t,
-                                              noise_model=noise_model, scheduler=scheduler, detection=detection,
-                                              notes=notes)
+    found, sigma_nm, failed, first_pass = _detect_and_fit(data, px, sp, min_sep=min_sep, sigma0_nm=0.14 * d_t,
+                                                          neighbour_nm=d_t, noise_model=noise_model,
+                                                          scheduler=scheduler, detection=detection, notes=notes)
     times["columns"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -263,6 +263,10 @@ def find_atom_columns(
     sigma_nm = _lattice_width(data, px, tm_xy[tm["detected"].to_numpy(dtype=bool)], sigma_nm=sigma_nm,
                               radius_nm=radius_nm, notes=notes)
     detected = tm["detected"].to_numpy(dtype=bool)
+    # the resolving pass (wide probes) on a second thread beside the site measurements: 2 cores' wall time
+    resolved_notes: list[str] = []
+    resolved = _on_thread(lambda: _resolved_maxima(first_pass, px, min_sep=min_sep, sigma0_nm=0.14 * d_t,
+                                                   width_nm=sigma_nm, notes=resolved_notes))
     site_sigma, site_radius = _wide_probe_window(data, px, tm_xy[detected], sigma_nm=sigma_nm, radius_nm=radius_nm,
                                                  notes=notes)
     amp, bkg = _site_intensities(data, px, pd.DataFrame({"x_nm": tm_xy[:, 0], "y_nm": tm_xy[:, 1]}),
@@ -275,9 +279,8 @@ def find_atom_columns(
                                tm_found=detected, li_xy=site_xy)
     _measure_li_sites(data, px, li, tm, sigma_nm=site_sigma, radius_nm=site_radius, at_nm=site_xy, counts=counts,
                       leaks=leaks)
-    evidence = pd.concat([failed, _resolved_maxima(data if detection is None else detection, px, min_sep=min_sep,
-                                                   sigma0_nm=0.14 * d_t, width_nm=sigma_nm, notes=notes)],
-                         ignore_index=True)
+    evidence = pd.concat([failed, resolved.result()], ignore_index=True)
+    notes.extend(resolved_notes)  # after the site measurements' notes, as when it ran after them
     _confirm_placed_sites(evidence, tm, tm_xy, li, d_t=d_t, notes=notes)
     tm["mixing"] = np.nan
     times["intensities"] = time.perf_counter() - t
@@ -301,21 +304,22 @@ def find_atom_columns(
 
 def _detect_and_fit(data: np.ndarray, px: float, sp: MaterialSpacings, *, min_sep: float, sigma0_nm: float,
                     neighbour_nm: float, noise_model: str, scheduler: Any, detection: np.ndarray | None,
-                    notes: list[str]) -> tuple[pd.DataFrame, float, pd.DataFrame]:
+                    notes: list[str]) -> tuple[pd.DataFrame, float, pd.DataFrame, _col.FirstPass | None]:
     """Stage 2 of :func:`find_atom_columns`: the visible columns whose fit succeeded, their median width (nm),
-    and the detected maxima whose fit failed or that only the detector's lattice-neighbour test kept (dim
+    the detected maxima whose fit failed or that only the detector's lattice-neighbour test kept (dim
     columns one ``neighbour_nm`` from a kept column, :func:`layerscope.imaging.columns.detect_columns`):
     ``x_nm, y_nm`` (a failed fit's window centroid); evidence for :func:`_confirm_placed_sites` only, never in
-    the rows and stackings.
+    the rows and stackings; and the detection's first-pass maps (:func:`_resolved_maxima` reads them).
 
     Raises
     ------
     InputError
         Fewer than ``MIN_TM_LAYERS * MIN_COLUMNS_ALONG`` columns.
     """
-    found = _col.find_columns(data, pixel_size_nm=px, min_separation_nm=min_sep, column_sigma_nm=sigma0_nm,
-                              noise_model=noise_model, scheduler=scheduler, detection_image=detection,
-                              neighbour_nm=neighbour_nm, fit_neighbours=False)
+    det = _col.detect_columns(data if detection is None else detection, pixel_size_nm=px, min_separation_nm=min_sep,
+                              column_sigma_nm=sigma0_nm, neighbour_nm=neighbour_nm)
+    found = _col.fit_detected(data, det, pixel_size_nm=px, min_separation_nm=min_sep, column_sigma_nm=sigma0_nm,
+                              noise_model=noise_model, scheduler=scheduler, fit_neighbours=False)
     dim = found["neighbour_pass"].to_numpy(dtype=bool)
     n_failed = int((~found["fit_ok"] & ~dim).sum())
     failed = found.loc[~found["fit_ok"] | dim, ["x_nm", "y_nm"]].reset_index(drop=True)
@@ -327,31 +331,32 @@ def _detect_and_fit(data: np.ndarray, px: float, sp: MaterialSpacings, *, min_se
         )
     if n_failed:
         notes.append(f"{n_failed} detected maxima were dropped because their Gaussian fit failed")
-    return found, float(np.nanmedian(found["sigma_nm"])), failed
+    return found, float(np.nanmedian(found["sigma_nm"])), failed, det.first_pass
 
 
-def _resolved_maxima(data: np.ndarray, px: float, *, min_sep: float, sigma0_nm: float, width_nm: float,
-                     notes: list[str]) -> pd.DataFrame:
+def _resolved_maxima(first_pass: _col.FirstPass | None, px: float, *, min_sep: float, sigma0_nm: float,
+                     width_nm: float, notes: list[str]) -> pd.DataFrame:
     """Maxima (``x_nm, y_nm``) only the resolving detection pass finds, for columns as wide as ``width_nm``.
 
     Where the detection filter (``sigma0_nm``) widens columns of the measured width into ridges along
     their rows (:func:`layerscope.imaging.columns.resolving_sigma`; a defocused probe), the
     maxima of a sharper image that pass the detector's own noise and contrast tests and lie half a
-    separation from every detected column; empty otherwise. They confirm placed sites only
+    separation from every column the first pass kept before its lattice-neighbour test; empty otherwise.
+    ``first_pass``: the maps of :func:`_detect_and_fit`'s detection
+    (:func:`layerscope.imaging.columns.resolving_maxima`: the maxima of a second ``detect_columns`` call
+    with the resolving width and no ``neighbour_nm``, without its first pass). They confirm placed sites only
     (:func:`_confirm_placed_sites`): rows, stackings and positions stay those of the first pass.
     """
     resolve = _col.resolving_sigma(width_nm, min_sep / 0.85, sigma0_nm)
     empty = pd.DataFrame({"x_nm": [], "y_nm": []})
     if resolve is None or resolve >= sigma0_nm:
         return empty
-    det = _col.detect_columns(data, pixel_size_nm=px, min_separation_nm=min_sep, column_sigma_nm=sigma0_nm,
-                              resolve_sigma_nm=resolve)
-    new = det.resolved
-    if new is None or not new.any():
+    rows, cols = _col.resolving_maxima(first_pass, resolve)
+    if rows.size == 0:
         return empty
-    notes.append(f"columns {width_nm:.3f} nm wide merge along their rows at the detection filter: {int(new.sum())} "
+    notes.append(f"columns {width_nm:.3f} nm wide merge along their rows at the detection filter: {rows.size} "
                  f"maxima of the image smoothed by {resolve:.3f} nm passed the detector's tests there")
-    return pd.DataFrame({"x_nm": (det.cols[new] + 0.5) * px, "y_nm": (det.rows[new] + 0.5) * px})
+    return pd.DataFrame({"x_nm": (cols + 0.5) * px, "y_nm": (rows + 0.5) * px})
 
 
 #: :func:`_confirm_placed_sites`: a maximum within this share of the in-plane spacing of a placed site
@@ -1240,6 +1245,14 @@ def _checked_columns(check: Any, columns: Any) -> tuple[Any, ColumnResult]:
     discarded; its thread is a daemon and never holds the process), the finder's result or error
     otherwise.
     """
+    found = _on_thread(columns, name="layerscope-columns")
+    return check(), found.result()
+
+
+def _on_thread(call: Any, *, name: str = "layerscope-beside") -> Any:
+    """``call()`` (no arguments) started on a new daemon thread: a :class:`concurrent.futures.Future` whose
+    ``result()`` waits for its value or raises its exception in the caller's thread. For work that shares
+    only read-only arrays with the caller's (NumPy and SciPy release the GIL: two cores' wall time)."""
     import threading
     from concurrent.futures import Future
 
@@ -1248,12 +1261,12 @@ def _checked_columns(check: Any, columns: Any) -> tuple[Any, ColumnResult]:
     def work() -> None:
         found.set_running_or_notify_cancel()
         try:
-            found.set_result(columns())
+            found.set_result(call())
         except BaseException as exc:  # handed to the caller's thread by found.result()
             found.set_exception(exc)
 
-    threading.Thread(target=work, name="layerscope-columns", daemon=True).start()
-    return check(), found.result()
+    threading.Thread(target=work, name=name, daemon=True).start()
+    return found
 
 
 def _phase_labels(cols: pd.DataFrame, env: pd.DataFrame, is_li: np.ndarray,
