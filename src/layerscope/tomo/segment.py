@@ -94,8 +94,7 @@ def particle_labels(solid: np.ndarray, *, close_voxels: int = 2, split: bool = T
                     min_voxels: int = 200) -> np.ndarray:
     """Particle ids (1..n, 0 outside) from the solid mask: closed, holes filled, split by watershed."""
     env = ndi.binary_fill_holes(closed_envelope(solid, close_voxels))
-    lab, _ = split_envelope(env, split=split, h_voxels=h_voxels, dark=env & ~solid, close_voxels=close_voxels,
-                            min_voxels=min_voxels)
+    lab, _ = split_envelope(env, split=split, h_voxels=h_voxels, dark=env & ~solid)
     sizes = np.bincount(lab.ravel())
     keep = sizes >= min_voxels
     keep[0] = False
@@ -123,13 +122,12 @@ NECK_RATIO = 1.12
 DARK_FACE = 0.5
 
 
-def split_envelope(env: np.ndarray, *, split: bool, h_voxels: float, dark: np.ndarray | None = None,
-                   close_voxels: int = 0, min_voxels: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def split_envelope(env: np.ndarray, *, split: bool, h_voxels: float,
+                   dark: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Particle ids of the filled envelope and the seeds that number them (in raster order of their
     first voxel): watershed of the distance transform from its h-maxima (26-connected seeds, and tops one
     voxel apart joined: :func:`joined_tops`; with ``dark``, the envelope's voxels that are not solid, labels
-    that meet along a crack without a neck joined: :func:`merge_without_neck`, and with ``close_voxels`` (the
-    closing radius) as well, labels cut at the contacts of the particles they hold: :func:`split_contacts`), or
+    that meet along a crack without a neck joined: :func:`merge_without_neck`), or
     the 26-connected components (their own seeds)."""
     from skimage.segmentation import watershed
 
@@ -142,11 +140,7 @@ def split_envelope(env: np.ndarray, *, split: bool, h_voxels: float, dark: np.nd
     if not NECK_RATIO or dark is None:
         return lab, markers
     lut = merge_without_neck(lab, dark)
-    lab, markers = lut[lab], lut[markers]
-    if not CONTACT_RATIO or close_voxels <= 0:
-        return lab, markers
-    return split_contacts(lab, markers, env & ~dark, h_voxels=h_voxels, close_voxels=close_voxels,
-                          min_voxels=min_voxels)
+    return lut[lab], lut[markers]
 
 
 def joined_tops(tops: np.ndarray) -> np.ndarray:
@@ -523,110 +517,3 @@ def merge_without_neck(lab: np.ndarray, dark: np.ndarray) -> np.ndarray:
     lut = np.zeros(n + 1, np.int32)
     lut[1:] = np.searchsorted(ids, root[1:]) + 1
     return lut
-
-
-#: a particle label is cut where a smaller particle meets the rest at a contact (:func:`split_contacts`): the face
-#: between two parts of the label's solid narrower than this times the smaller part's equivalent-sphere radius (a
-#: section of one convex particle is at least 1.12, :data:`NECK_RATIO`); 0 or None: no cut.
-CONTACT_RATIO = 1.0
-#: least share of a contact face's neighbour pairs with both voxels solid: a face along a crack is dark.
-CONTACT_SOLID = 0.0
-#: a part's distance top (the solid's) is above this times the closing radius: thinner parts are a crack's rim or
-#: a piece of a particle cut by its cracks, not a particle.
-CONTACT_TOP = 1.0
-
-
-def split_contacts(lab: np.ndarray, seeds: np.ndarray, solid: np.ndarray, *, h_voxels: float, close_voxels: int,
-                   min_voxels: int) -> tuple[np.ndarray, np.ndarray]:
-    """Labels 1..n of ``lab`` (and their ``seeds``) with each label cut into the particles that meet at its
-    contacts (:func:`contact_parts`, on the label's box with a margin of one voxel), the seeds of a cut label
-    replaced by its parts' seeds, all renumbered 1..m in raster order of their seeds' first voxel."""
-    lab, seeds = lab.copy(), seeds.copy()
-    top = int(lab.max())
-    for i, box in enumerate(ndi.find_objects(lab), 1):
-        if box is None:
-            continue
-        box = tuple(slice(max(0, b.start - 1), min(n, b.stop + 1)) for b, n in zip(box, lab.shape))
-        mask = lab[box] == i
-        cut = contact_parts(mask, solid[box], h_voxels=h_voxels, close_voxels=close_voxels, min_voxels=min_voxels)
-        if cut is None:
-            continue
-        parts, part_seeds = cut
-        ids = np.concatenate([[0, i], top + np.arange(1, parts.max())]).astype(np.int32)
-        top += int(parts.max()) - 1
-        lab[box] = np.where(mask, ids[parts], lab[box])
-        seeds[box] = np.where(mask, ids[part_seeds], seeds[box])
-    return renumber_by_seeds(lab, seeds)
-
-
-def renumber_by_seeds(lab: np.ndarray, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``lab`` and ``seeds`` with ids renumbered 1..m in raster order of each id's first seed voxel."""
-    ids = seeds.ravel()[np.flatnonzero(seeds)]
-    _, first = np.unique(ids, return_index=True)
-    lut = np.zeros(int(max(lab.max(), seeds.max())) + 1, np.int32)
-    lut[ids[np.sort(first)]] = np.arange(1, first.size + 1)
-    return lut[lab], lut[seeds]
-
-
-def contact_parts(mask: np.ndarray, solid: np.ndarray, *, h_voxels: float, close_voxels: int,
-                  min_voxels: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """Particles in one label's ``mask`` (its box; ``solid`` the solid mask there) that meet at a contact: parts
-    (ids 1..k, 0 outside) and their seeds, or None when the label is one particle.
-
-    The closing that keeps a crack inside its particle also fills the crease where a small particle touches a
-    larger one, so the small one has no top of its own in the envelope's distance map and is merged
-    (docs/validation.md "tomoparts"). The solid's own distance map keeps it: parts grow from its h-maxima
-    (tops above ``close_voxels``, one voxel apart joined) by a watershed of the solid, the dark voxels (cracks,
-    the filled crease) to the nearest part. Parts are joined again (:func:`contact_roots`) unless their face is a
-    contact: narrower than :data:`CONTACT_RATIO` times the smaller part's equivalent-sphere radius (one convex
-    particle cut by a crack or between two tops is cut across a section, 1.12 or more) and through solid (at least
-    :data:`CONTACT_SOLID` of its neighbour pairs both solid; a face along a crack is dark), each part at least
-    ``min_voxels``.
-    """
-    from skimage.segmentation import watershed
-
-    inside = solid & mask
-    d = distance_transform_core(inside, slice(None))
-    seeds = joined_tops(h_maxima_core(d, h_voxels) & (d > CONTACT_TOP * close_voxels))
-    if seeds.max() < 2:
-        return None
-    core = watershed(-d, seeds, mask=inside)
-    near = ndi.distance_transform_edt(core == 0, return_distances=False, return_indices=True)
-    parts = np.where(mask, core[tuple(near)], 0)
-    root = contact_roots(label_faces(parts, mask & ~solid), np.bincount(parts.ravel()), min_voxels)
-    ids = np.unique(root[1:])
-    if ids.size < 2:
-        return None
-    lut = np.zeros(root.size, np.int32)
-    lut[1:] = np.searchsorted(ids, root[1:]) + 1
-    return lut[parts], lut[seeds]
-
-
-def contact_roots(faces: dict[tuple[int, int], np.ndarray], sizes: np.ndarray, min_voxels: int) -> np.ndarray:
-    """``root[id]``: the smallest id of the group that part ``id`` joins: parts under ``min_voxels`` first (smallest
-    first, to the neighbour with the widest face), then the face most like a section (largest neck ratio, as
-    :func:`neck_roots`) while it is not a contact (ratio at least :data:`CONTACT_RATIO` or under
-    :data:`CONTACT_SOLID` of its pairs both solid); faces and sizes of a joined pair summed before the next test."""
-    sizes = np.asarray(sizes, np.float64).copy()
-    root = np.arange(len(sizes))
-    while faces:
-        small = [k for k in faces if min(sizes[k[0]], sizes[k[1]]) < min_voxels]
-        if small:
-            (a, b) = min(small, key=lambda k: (min(sizes[k[0]], sizes[k[1]]), -faces[k][0], k))
-        else:
-            ratio = {k: face_radius(m) / np.cbrt(3 * min(sizes[k[0]], sizes[k[1]]) / (4 * np.pi))
-                     for k, m in faces.items()}
-            join = {k: r for k, r in ratio.items()
-                    if r >= CONTACT_RATIO or faces[k][0] - faces[k][10] < CONTACT_SOLID * faces[k][0]}
-            if not join:
-                break
-            (a, b) = max(join, key=lambda k: (join[k], -k[0], -k[1]))
-        root[root == b] = a
-        sizes[a] += sizes[b]
-        joined: dict[tuple[int, int], np.ndarray] = {}
-        for (p, q), m in faces.items():
-            p, q = (a if p == b else p), (a if q == b else q)
-            if p != q:
-                joined[(min(p, q), max(p, q))] = joined.get((min(p, q), max(p, q)), 0) + m
-        faces = joined
-    return root
