@@ -50,14 +50,18 @@ def majority(a: np.ndarray, b: np.ndarray, i: int) -> int:
     return int(c.argmax()) if c.size and c.max() > 0 else 0
 
 
-def errors(lab: np.ndarray, truth: np.ndarray) -> list[str]:
-    """One line per truth particle merged into another's label or split over several labels."""
+def errors(lab: np.ndarray, truth: np.ndarray, solid: np.ndarray) -> list[str]:
+    """One line per truth particle merged into another's label or split over several labels (with the neck ratio
+    and dark share of each face between its labels, as :func:`~layerscope.tomo.segment.neck_roots` tests them)."""
     maj = {i: majority(lab, truth, i) for i in range(1, int(lab.max()) + 1)}
     sizes, out = np.bincount(truth.ravel()), []
+    lab_faces, lab_sizes = sg.label_faces(lab, (lab > 0) & ~solid), np.bincount(lab.ravel())
     for t in range(1, int(truth.max()) + 1):
         mine = [i for i, q in maj.items() if q == t]
         if len(mine) > 1:
-            out.append(f"SPLIT truth {t} ({sizes[t]} voxels) over labels {mine}")
+            fs = [f"{k}: ratio {sg.face_radius(f) / np.cbrt(3 * min(lab_sizes[list(k)]) / (4 * np.pi)):.2f} "
+                  f"dark {f[10] / f[0]:.2f}" for k, f in lab_faces.items() if k[0] in mine and k[1] in mine]
+            out.append(f"SPLIT truth {t} ({sizes[t]} voxels) over labels {mine}; faces {'; '.join(fs) or 'none'}")
         elif not mine and majority(truth, lab, t):
             into = majority(truth, lab, t)
             out.append(f"MERGE truth {t} ({sizes[t]} voxels) into label {into} (truth {maj[into]}, {sizes[maj[into]]} voxels)")
@@ -108,7 +112,7 @@ def main() -> None:
     for s in args.seeds:
         solid, truth = cached(s, args.cache)
         lab = sg.particle_labels(solid, close_voxels=CLOSE, split=True, h_voxels=2.0, min_voxels=200)
-        for line in errors(lab, truth) + (faces(s, lab, solid, truth) if args.faces else []):
+        for line in errors(lab, truth, solid) + (faces(s, lab, solid, truth) if args.faces else []):
             print(f"seed {s} {line}" if not line.startswith("seed") else line, flush=True)
 
 

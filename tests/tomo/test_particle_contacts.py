@@ -1,7 +1,7 @@
 """A small particle touching a larger one and a particle cut through by a crack (issue 20, helper tomoparts3;
 docs/validation.md "tomoparts3").
 
-Truth: voxelised spheres drawn here. Two spheres of very different size with centres 0.92 x the sum of their radii
+Truth: voxelised spheres and an ellipsoid drawn here. Two spheres of very different size with centres 0.92 x the sum of their radii
 apart (the random draws' closest spacing) are two particles; one sphere cut through by a plane crack 2-3 voxels
 wide is one particle. The counts are exact (tolerance 0).
 """
@@ -39,3 +39,26 @@ def test_small_sphere_touching_a_large_one_is_two_particles():
     c1 = np.array([big + 6.3, big + 5.8, big + 6.0])
     solid = _ball(shape, c1, big) | _ball(shape, c1 + [0.0, 0.0, 0.92 * (big + small)], small)
     assert int(particle_labels(solid, close_voxels=3).max()) == 2
+
+
+def test_prolate_particle_cut_along_a_crack_is_joined_below_the_section_ratio():
+    """An ellipsoid of semi-axes 12, 12, 20 voxels labelled in two halves across its long axis: the face is the
+    disc of radius 12 and each half's equivalent sphere has radius (12^2 20 / 2)^(1/3), neck ratio (2 x 12 / 20)^(1/3)
+    = 1.063 (within 0.04: voxelised), below the section ratio 1.12 (:data:`NECK_RATIO`). Along a crack all over
+    (dark share 1.0 >= 0.8, :data:`CRACK_FACE`) the halves are one particle; with the crack over part of the face
+    only (dark share 0.5-0.8) they stay two."""
+    from layerscope.tomo.segment import CRACK_FACE, NECK_RATIO, face_radius, label_faces, merge_without_neck
+
+    shape, c = (33, 33, 49), np.array([16.3, 16.4, 24.2])
+    z, y, x = np.ogrid[:shape[0], :shape[1], :shape[2]]
+    body = ((z - c[0]) / 12) ** 2 + ((y - c[1]) / 12) ** 2 + ((x - c[2]) / 20) ** 2 <= 1
+    lab = np.where(body, 1 + (x > c[2]), 0).astype(np.int32)
+    crack = body & (np.abs(x - c[2]) < 1.5)
+    m = label_faces(lab, crack)[(1, 2)]
+    ratio = face_radius(m) / np.cbrt(3 * np.bincount(lab.ravel())[1:].min() / (4 * np.pi))
+    assert abs(ratio - 1.2 ** (1 / 3)) < 0.04 and CRACK_FACE[0] <= ratio < NECK_RATIO and m[10] == m[0]
+    assert merge_without_neck(lab, crack).tolist() == [0, 1, 1]
+    part = crack & (y < c[1] + 3)
+    share = label_faces(lab, part)[(1, 2)][10] / m[0]
+    assert 0.5 <= share < CRACK_FACE[1]
+    assert merge_without_neck(lab, part).tolist() == [0, 1, 2]
