@@ -120,6 +120,11 @@ def closed_envelope(solid: np.ndarray, close_voxels: int) -> np.ndarray:
 NECK_RATIO = 1.12
 #: least share of a face's neighbour pairs with a dark voxel (envelope, not solid) for the face to run along a crack.
 DARK_FACE = 0.5
+#: a face that runs along a crack nearly all over (at least ``CRACK_FACE[1]`` of its pairs dark) joins from a neck
+#: ratio of ``CRACK_FACE[0]``: splits along cracks at ratios 1.03-1.07 with dark shares 0.88-0.98 (tuning draws 52, 62,
+#: 87), while contacts of two particles measured up to 0.78 (0-49) and the tiled phantom's contacts of ratio 1.05-1.07
+#: are dark at 0.50-0.52 only (docs/validation.md "tomoparts3"); None: no such join.
+CRACK_FACE: tuple[float, float] | None = (1.0, 0.8)
 
 
 def split_envelope(env: np.ndarray, *, split: bool, h_voxels: float,
@@ -476,7 +481,8 @@ def neck_roots(faces: dict[tuple[int, int], np.ndarray], sizes: np.ndarray, min_
     """``root[id]``: the smallest id of the group that label ``id`` joins (ids 0..len(sizes)-1), labels joined where
     their shared face runs along a crack (at least ``min_dark`` of its neighbour pairs with a dark voxel) and has
     no neck: the face's disc radius (:func:`face_radius`) at least ``min_neck_ratio`` times
-    the equivalent-sphere radius of the smaller label. The pair with the widest face relative to that radius goes
+    the equivalent-sphere radius of the smaller label, or :data:`CRACK_FACE`'s ratio where the face runs along a
+    crack nearly all over. The pair with the widest face relative to that radius goes
     first, and the faces and sizes of a joined pair are summed before the next test.
 
     A plane that cuts one particle in two (a watershed line along a crack, or between two distance tops of
@@ -491,11 +497,11 @@ def neck_roots(faces: dict[tuple[int, int], np.ndarray], sizes: np.ndarray, min_
     while faces:
         ratio = {k: face_radius(m) / np.cbrt(3 * min(sizes[k[0]], sizes[k[1]]) / (4 * np.pi))
                  for k, m in faces.items() if m[10] >= min_dark * m[0]}
+        ratio = {k: r for k, r in ratio.items() if r >= min_neck_ratio
+                 or (CRACK_FACE and r >= CRACK_FACE[0] and faces[k][10] >= CRACK_FACE[1] * faces[k][0])}
         if not ratio:
             break
-        (a, b), best = max(ratio.items(), key=lambda kv: (kv[1], -kv[0][0], -kv[0][1]))
-        if best < min_neck_ratio:
-            break
+        (a, b), _ = max(ratio.items(), key=lambda kv: (kv[1], -kv[0][0], -kv[0][1]))
         root[root == b] = a
         sizes[a] += sizes[b]
         joined: dict[tuple[int, int], np.ndarray] = {}
