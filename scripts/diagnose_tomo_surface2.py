@@ -11,6 +11,8 @@ and in the smoothed-threshold solid's exterior component, and for dark voxels in
 that holds most of them and why it was dropped (gap, shared, dent, small) with its size, depth and opening.
 
     PYTHONPATH=src OMP_NUM_THREADS=1 nice -n 10 python scripts/diagnose_tomo_surface2.py --seeds 0:50 --out X.csv
+
+``--seeds`` also takes a comma-separated list; ``--radius-three`` measures the envelope before tomosurf.
 """
 
 from __future__ import annotations
@@ -103,7 +105,12 @@ def main() -> None:
     ap.add_argument("--seeds", default="0:50")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--save", type=Path, help="folder for the arrays of draws with a miss")
+    ap.add_argument("--radius-three", action="store_true", help="the envelope before tomosurf (no wider closing)")
     a = ap.parse_args()
+    if a.radius_three:
+        from layerscope.tomo import segment
+
+        segment.WIDER_CLOSE_VOXELS = 0
     rows = []
     seeds = [int(v) for v in a.seeds.split(',')] if ',' in a.seeds else parse_seeds(a.seeds)
     for s in seeds:

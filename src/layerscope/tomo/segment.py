@@ -4,7 +4,8 @@
    bottom classes of a multi-Otsu split after a light Gaussian smoothing), or one label of a
    segmented volume.
 2. Particle envelopes: the solid, closed with a ball that bridges cracks up to the largest crack
-   width (so that a crack open to the surface stays inside its particle), holes filled.
+   width (so that a crack open to the surface stays inside its particle), and below the surface shell with a
+   ball one voxel wider (the junction and mouths of cracks that cut a small particle in pieces), holes filled.
 3. Touching particles are split by a watershed on the distance transform, seeded by its h-maxima
    (one seed per particle; ``h`` suppresses the ridge of an elongated particle); labels that meet along a
    crack without a neck are joined (:func:`merge_without_neck`).
