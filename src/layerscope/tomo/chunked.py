@@ -5,7 +5,8 @@ The in-memory analysis (:func:`layerscope.tomo.analysis.analyse`) holds several 
 in a scratch folder and the work is cut in pieces, each a task of
 :func:`layerscope.parallel.map_tasks` (run in batches of two per worker, so only a batch is in memory):
 
-1. Slabs of z slices with a halo (the Gaussian smoothing's radius, twice the closing radius): the
+1. Slabs of z slices with a halo (the Gaussian smoothing's radius, the envelope's reach
+   :func:`~layerscope.tomo.segment.envelope_reach`): the
    solid mask and the closed envelope are exact, since each output voxel sees all the input its
    filter reaches. Hole filling and the connected components of the envelope are labelled slab by
    slab (SciPy) and merged across slab faces (a union of labels through the face pairs).
@@ -61,7 +62,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
-from layerscope.tomo.segment import minus_h
+from layerscope.tomo.segment import envelope_reach, minus_h
 from layerscope.tomo.stages import enter as _stage
 
 __all__ = ["analyse_volume_chunked", "return_freed_arrays"]
@@ -188,7 +189,8 @@ def _solid_and_envelope(vol, options, levels, close, scratch: Path, k: int, batc
                 solid[z0:z0 + part.shape[0]] = part
     _stage("envelope")
     for group in _batches(slabs, batch):
-        for z0, part in _run(_close_task, _halo_items(solid, group, 2 * close + 2), scheduler, close_voxels=close):
+        for z0, part in _run(_close_task, _halo_items(solid, group, envelope_reach(close)), scheduler,
+                                close_voxels=close):
             env[z0:z0 + part.shape[0]] = part
     return solid, env
 
