@@ -45,6 +45,11 @@ def _area_nm2(mask: np.ndarray, voxel_nm: float) -> float:
 #: tip, where the segmented feature stops short of the crack (a 2-voxel disc under blur 0.7 lost 3.5 % of its
 #: volume beyond 3 voxels; docs/validation.md "tomocvf4").
 REGION_VOXELS = 5
+#: Switch (off by default: measured mixed on the 0-49 draws, docs/validation.md "tomocvf4") for :func:`_deficit`'s
+#: reference from the particle's surface profile (:func:`_surface_profile`), the envelope with the mouth as the
+#: particle's surface and the region grown by :data:`REGION_VOXELS`; off: the Gaussian-blurred convex hull (open
+#: features) or envelope, the region grown by 4 (open) or 3 voxels.
+PROFILE_REFERENCE = False
 #: The reference grey (:func:`_surface_profile`) is the particle's own mean at each distance class from its surface
 #: closer than this (voxels), measured at least this far from any dark feature; deeper voxels take the particle level.
 PROFILE_VOXELS = 3
@@ -55,12 +60,14 @@ def _deficit(fid: int, feats: np.ndarray, plabels: np.ndarray, owner: int, boxes
              offset: tuple = (0, 0, 0)) -> tuple[np.ndarray, np.ndarray]:
     """Partial-volume content of a dark feature: coordinates ``(n, 3)`` and missing fraction per voxel.
 
-    Around the feature (grown by :data:`REGION_VOXELS`, inside its particle, away from other features) the
-    missing attenuation ``(R - v) / (P - E)`` is summed, where ``R`` is the grey the particle would have without
-    the feature and ``P - E`` the contrast of the particle (the median of its solid interior: depth >= 3, at
-    least :data:`RIM_VOXELS` from any dark feature) against the empty level ``E`` = ``levels["epoxy"]``, which
-    :func:`_features` sets to the level of the particle's surroundings (:func:`_surroundings_level`). ``R`` is the
-    particle's own grey at the same distance from its surface, measured on its surface away from the features
+    Around the feature (grown by 3 voxels, 4 if open; :data:`REGION_VOXELS` with :data:`PROFILE_REFERENCE`;
+    inside its particle, away from other features) the missing attenuation ``(R - v) / (P - E)`` is summed, where
+    ``R`` is the grey the particle would have without the feature and ``P - E`` the contrast of the particle (the
+    median of its solid interior: depth >= 3, at least :data:`RIM_VOXELS` from any dark feature) against the empty
+    level ``E`` = ``levels["epoxy"]``, which :func:`_features` sets to the level of the particle's surroundings
+    (:func:`_surroundings_level`). ``R = E + (P - E) G(particle)``, the particle blurred like the reconstruction
+    (Gaussian, ``blur_voxels``); with :data:`PROFILE_REFERENCE` (off by default) ``R`` is instead the particle's
+    own grey at the same distance from its surface, measured on its surface away from the features
     (:func:`_surface_profile`: the blur, a binder coat and the reconstruction's edge response as they are), with
     ``P`` deeper than :data:`PROFILE_VOXELS`. Blur and FBP preserve the sum, so thin cracks are not lost to the
     threshold. The fractions are not clipped: noise spreads them on both sides of 1 inside a crack (and of 0 in
@@ -68,14 +75,15 @@ def _deficit(fid: int, feats: np.ndarray, plabels: np.ndarray, owner: int, boxes
     contrast). For a feature open to the surface (``open_``) the particle envelope misses the feature's mouth
     (the blurred edges of the mouth fall below the threshold, a notch no closing fills): the mouth (the convex
     hull's voxels outside the envelope within 3 voxels of the feature) joins the feature, the sum runs inside
-    the hull grown by 3 voxels, so that the blur of the mouth beyond the surface counts too, and the particle's
-    surface is the envelope with the hull's voxels within :data:`REGION_VOXELS` of the feature (the notch
-    bridged); not the whole hull, which stands ~0.2 voxel beyond a voxelised envelope everywhere (docs/validation.md
-    "tomocvf4": +2.3 % on a 2-voxel through crack). ``offset`` (voxels) is added to the coordinates (arrays cut
+    the hull grown by 3 voxels, so that the blur of the mouth beyond the surface counts too, and the particle is
+    the convex hull; with :data:`PROFILE_REFERENCE` it is the envelope with the mouth (the notch bridged), not the
+    whole hull, which stands ~0.2 voxel beyond a voxelised envelope everywhere (docs/validation.md "tomocvf4":
+    +2.3 % on a 2-voxel through crack). ``offset`` (voxels) is added to the coordinates (arrays cut
     from a larger volume). The particle is ``plabels == owner``; ``boxes`` are the bounding boxes of the feature
     and of the particle (only arrays of the feature's neighbourhood are made).
     """
-    pad = REGION_VOXELS + (4 if open_ else 1)
+    grow = REGION_VOXELS if PROFILE_REFERENCE else (4 if open_ else 3)
+    pad = grow + (4 if open_ else 1)
     sl = tuple(slice(max(0, s.start - pad), min(n, s.stop + pad)) for s, n in zip(boxes[0], feats.shape))
     f = feats[sl]
     mm = f == fid
@@ -86,17 +94,18 @@ def _deficit(fid: int, feats: np.ndarray, plabels: np.ndarray, owner: int, boxes
     if open_:
         hull, others = _hull(plabels, owner, boxes[1], depth, sl)
         mm = mm | (hull & ~part & ndi.binary_dilation(mm, iterations=3))
-        solid = part | mm
-        region = (ndi.binary_dilation(mm, iterations=REGION_VOXELS) & ndi.binary_dilation(hull, iterations=3)
+        solid = part | mm if PROFILE_REFERENCE else hull
+        region = (ndi.binary_dilation(mm, iterations=grow) & ndi.binary_dilation(hull, iterations=3)
                   & ~others & ~other) | mm
     else:
         others = (depth[sl] > 0) & ~part
         solid = part
-        region = (ndi.binary_dilation(mm, iterations=REGION_VOXELS) & part & ~other) | mm
+        region = (ndi.binary_dilation(mm, iterations=grow) & part & ~other) | mm
     p_level = float(np.median(grey[sl][interior])) if interior.sum() > 20 else levels["particle"]
     e_level = levels["epoxy"]
     ref = e_level + (p_level - e_level) * ndi.gaussian_filter(solid.astype(np.float32), blur_voxels)
-    ref = _surface_profile(solid, grey[sl], others | near_dark, p_level, ref)
+    if PROFILE_REFERENCE:
+        ref = _surface_profile(solid, grey[sl], others | near_dark, p_level, ref)
     missing = (ref[region] - grey[sl][region]) / max(p_level - e_level, 1e-12)
     coords = np.argwhere(region).astype(float) + [s.start + o for s, o in zip(sl, offset)]
     return coords, missing
