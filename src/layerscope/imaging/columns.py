@@ -607,7 +607,7 @@ def _lattice_sites(xy: np.ndarray, vectors: np.ndarray, *, far_px: float, tol_px
 
 
 def _lattice_fits(data, xy, amplitude, *, sigma_px, radius_px, neighbour_px, far_px, pixel_noise, every=None,
-                  n_iter=8):
+                  min_share=0.0, n_iter=8):
     """Fits at the predicted sites of the fitted columns ``xy`` (pixels; fitted ``amplitude``) at least ``far_px``
     from every detected column (``every``, pixels; default ``xy``): the parameters (m, 5) = (A, row, col, width,
     B), the standard error of A (image units), the brightest of the six nearest columns' amplitudes and the
@@ -629,6 +629,14 @@ def _lattice_fits(data, xy, amplitude, *, sigma_px, radius_px, neighbour_px, far
     r2 = (yy[:, None, :] - xy[nb][:, :, 0:1]) ** 2 + (xx[:, None, :] - xy[nb][:, :, 1:2]) ** 2
     others = np.einsum("nk,nkm->nm", amp_nb, np.exp(-0.5 * r2 / sigma_px**2))
     zo = z - others
+    if min_share > 0:  # the iterative fit only where the site's fixed-position amplitude could pass
+        w = valid.astype(float)
+        g0 = np.exp(-0.5 * ((yy - sites[:, 0:1]) ** 2 + (xx - sites[:, 1:2]) ** 2) / sigma_px**2) * w
+        a0 = _amp_bkg(g0, zo, w.sum(axis=1), (zo * w).sum(axis=1))[0]
+        near = a0 >= 0.5 * min_share * amp_nb.max(axis=1)
+        sites, z, yy, xx, valid, others, zo, amp_nb = (v[near] for v in (sites, z, yy, xx, valid, others, zo, amp_nb))
+        if len(sites) == 0:
+            return np.empty((0, 5)), np.empty(0), np.empty(0), sites
     p0 = np.column_stack([np.ptp(zo, axis=1), sites, np.full(len(sites), sigma_px), zo.min(axis=1)])
     p, _, _ = _lm_block(z, yy, xx, valid.astype(float), p0, n_iter=n_iter, sig_bounds=(sigma_px, sigma_px),
                         fit_sigma=False, others=others, information=False)
@@ -669,7 +677,8 @@ def _lattice_pass(data, rows, cols, amplitude, *, sigma_px, radius_px, neighbour
     xy = np.column_stack([rows[ok], cols[ok]])
     every = np.column_stack([rows, cols])
     p, se, ref, sites = _lattice_fits(data, xy, amplitude[ok], sigma_px=sigma_px, radius_px=radius_px,
-                                      neighbour_px=neighbour_px, far_px=far_px, pixel_noise=pixel_noise, every=every)
+                                      neighbour_px=neighbour_px, far_px=far_px, pixel_noise=pixel_noise, every=every,
+                                      min_share=share)
     if len(p) == 0:
         return p
     moved = np.hypot(p[:, 1] - sites[:, 0], p[:, 2] - sites[:, 1])
