@@ -604,6 +604,195 @@ def _unique_within(rows, cols, values, distance) -> np.ndarray:
     return order[~drop]
 
 
+#: :func:`_lattice_vectors`: a neighbour vector (up to :data:`LATTICE_REACH` neighbour distances) is one of the
+#: image's own when at least this share of the columns have it, within :data:`LATTICE_TOLERANCE`.
+LATTICE_VECTOR_SHARE = 0.02
+#: :func:`_lattice_vectors`: the longest neighbour vector read, in neighbour distances.
+LATTICE_REACH = 1.3
+#: :func:`_lattice_sites`: vectors and predictions agree within this many neighbour distances.
+LATTICE_TOLERANCE = 0.15
+#: :func:`_lattice_sites`: a predicted site needs this many detected columns that predict it.
+LATTICE_VOTES = 2
+
+
+def _lattice_vectors(xy: np.ndarray, neighbour_px: float) -> np.ndarray:
+    """The image's own neighbour vectors (k, 2) in pixels: the modes of the vectors from every column to its
+    neighbours within :data:`LATTICE_REACH` x ``neighbour_px`` held by :data:`LATTICE_VECTOR_SHARE` of the columns.
+
+    A 2-D histogram of the vectors in bins of half :data:`LATTICE_TOLERANCE`; each bin that is a local maximum
+    of the 3 x 3-summed counts gives the mean of the vectors within the tolerance of its centre. The translation
+    vectors and the basis vectors of the columns the image shows (e.g. a TM column to the Li-layer column
+    beside it, where some are seen), measured, not assumed.
+    """
+    from scipy.spatial import cKDTree
+
+    if len(xy) < 8:
+        return np.empty((0, 2))
+    dist, idx = cKDTree(xy).query(xy, k=7)
+    near = (dist[:, 1:] > 0) & (dist[:, 1:] <= LATTICE_REACH * neighbour_px)
+    vec = (xy[np.minimum(idx[:, 1:], len(xy) - 1)] - xy[:, None, :])[near]
+    tol = LATTICE_TOLERANCE * neighbour_px
+    edges = np.arange(-LATTICE_REACH * neighbour_px - tol, LATTICE_REACH * neighbour_px + tol, 0.5 * tol)
+    counts, _, _ = np.histogram2d(vec[:, 0], vec[:, 1], bins=[edges, edges])
+    summed = ndimage.uniform_filter(counts, size=3, mode="constant") * 9.0
+    peaks = np.argwhere((ndimage.maximum_filter(summed, size=3, mode="constant") == summed)
+                        & (summed >= LATTICE_VECTOR_SHARE * len(xy)))
+    centre = 0.5 * (edges[:-1] + edges[1:])
+    out = []
+    for i, j in peaks:
+        member = np.hypot(vec[:, 0] - centre[i], vec[:, 1] - centre[j]) <= tol
+        v = vec[member].mean(axis=0)
+        if not any(np.hypot(*(v - w)) <= tol for w in out):
+            out.append(v)
+    return np.array(out).reshape(-1, 2)
+
+
+def _lattice_sites(xy: np.ndarray, vectors: np.ndarray, *, far_px: float, tol_px: float,
+                   every: np.ndarray | None = None) -> np.ndarray:
+    """Predicted sites (m, 2), pixels: column ``xy`` + vector at least ``far_px`` from every column (``every``,
+    default ``xy``), where :data:`LATTICE_VOTES` columns predict the same place within ``tol_px`` (the mean of
+    their predictions)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    if len(vectors) == 0 or len(xy) == 0:
+        return np.empty((0, 2))
+    pred = (xy[:, None, :] + vectors[None]).reshape(-1, 2)
+    src = np.repeat(np.arange(len(xy)), len(vectors))
+    gap = cKDTree(xy if every is None else every).query(pred)[0] >= far_px
+    pred, src = pred[gap], src[gap]
+    if len(pred) < LATTICE_VOTES:
+        return np.empty((0, 2))
+    pairs = cKDTree(pred).query_pairs(tol_px, output_type="ndarray")
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(pred), len(pred)))
+    _, label = connected_components(graph, directed=False)
+    n = label.max() + 1
+    votes = np.bincount(np.unique(np.column_stack([label, src]), axis=0)[:, 0], minlength=n)
+    size = np.bincount(label, minlength=n)
+    mean = np.column_stack([np.bincount(label, pred[:, k], minlength=n) for k in (0, 1)]) / size[:, None]
+    return mean[votes >= LATTICE_VOTES]
+
+
+def _lattice_fits(data, xy, amplitude, *, sigma_px, radius_px, neighbour_px, far_px, pixel_noise, every=None,
+                  min_share=0.0, n_iter=8):
+    """Fits at the predicted sites of the fitted columns ``xy`` (pixels; fitted ``amplitude``) at least ``far_px``
+    from every detected column (``every``, pixels; default ``xy``): the parameters (m, 5) = (A, row, col, width,
+    B), the standard error of A (image units), the brightest of the six nearest columns' amplitudes and the
+    predicted sites (m, 2). See :func:`_lattice_pass`."""
+    from scipy.spatial import cKDTree
+
+    vectors = _lattice_vectors(xy, neighbour_px)
+    sites = _lattice_sites(xy, vectors, far_px=far_px, tol_px=LATTICE_TOLERANCE * neighbour_px, every=every)
+    inside = np.all((sites >= radius_px) & (sites <= np.array(data.shape) - 1 - radius_px), axis=1)
+    sites = sites[inside]
+    if len(sites) == 0:
+        return np.empty((0, 5)), np.empty(0), np.empty(0), sites
+    dy, dx = _window(radius_px)
+    z, yy, xx, valid = _gather(data, np.rint(sites[:, 0]).astype(np.int64), np.rint(sites[:, 1]).astype(np.int64),
+                               dy, dx)
+    _, nb = cKDTree(xy).query(sites, k=min(6, len(xy)))
+    nb = nb.reshape(len(sites), -1)
+    amp_nb = amplitude[nb]
+    r2 = (yy[:, None, :] - xy[nb][:, :, 0:1]) ** 2 + (xx[:, None, :] - xy[nb][:, :, 1:2]) ** 2
+    others = np.einsum("nk,nkm->nm", amp_nb, np.exp(-0.5 * r2 / sigma_px**2))
+    zo = z - others
+    if min_share > 0:  # the iterative fit only where the site's fixed-position amplitude could pass
+        w = valid.astype(float)
+        g0 = np.exp(-0.5 * ((yy - sites[:, 0:1]) ** 2 + (xx - sites[:, 1:2]) ** 2) / sigma_px**2) * w
+        a0 = _amp_bkg(g0, zo, w.sum(axis=1), (zo * w).sum(axis=1))[0]
+        near = a0 >= 0.5 * min_share * amp_nb.max(axis=1)
+        sites, z, yy, xx, valid, others, zo, amp_nb = (v[near] for v in (sites, z, yy, xx, valid, others, zo, amp_nb))
+        if len(sites) == 0:
+            return np.empty((0, 5)), np.empty(0), np.empty(0), sites
+    p0 = np.column_stack([np.ptp(zo, axis=1), sites, np.full(len(sites), sigma_px), zo.min(axis=1)])
+    p, _, _ = _lm_block(z, yy, xx, valid.astype(float), p0, n_iter=n_iter, sig_bounds=(sigma_px, sigma_px),
+                        fit_sigma=False, others=others, information=False)
+    g = np.exp(-0.5 * ((yy - p[:, 1:2]) ** 2 + (xx - p[:, 2:3]) ** 2) / sigma_px**2) * valid
+    info = (g * g).sum(axis=1) - g.sum(axis=1) ** 2 / np.maximum(valid.sum(axis=1), 1)
+    return p, pixel_noise / np.sqrt(np.maximum(info, 1e-12)), amp_nb.max(axis=1), sites
+
+
+#: :func:`_lattice_pass`: a predicted column's fitted amplitude must exceed this many of its standard errors
+#: (free constant background). Wide-probe draws of 0-99, 2000-2199, 3000-3199 (docs/validation.md, imgwide2):
+#: every candidate 0.07 nm or more from every cation column read below 2 once the tests on position held.
+LATTICE_SIGMAS = 2.0
+#: :func:`_lattice_pass`: the fitted centre lies within this many neighbour distances of the prediction ...
+LATTICE_MOVE = 0.3
+#: ... and at least this many from every detected column (a shoulder of a detected column, an O column beside
+#: it, lies nearer: 0.4-0.7 on those draws).
+LATTICE_GAP = 0.75
+
+
+def _lattice_pass(data, rows, cols, amplitude, *, sigma_px, radius_px, neighbour_px, far_px, min_amplitude,
+                  pixel_noise, share) -> np.ndarray:
+    """Columns of the image's own lattice with no maximum: their fits (m, 5), (A, row, col, width, B) in image
+    units and pixels (fractional).
+
+    The fitted columns (``rows, cols``, fitted ``amplitude``; NaN where a fit failed: those only bound the
+    predictions) predict sites one of their own neighbour vectors away (:func:`_lattice_vectors`, :func:`_lattice_sites`). At each, a column of
+    the width ``sigma_px`` plus a constant is fitted (least squares, position free) on the disc of
+    ``radius_px`` with the six nearest fitted columns' Gaussians of that width held in the model (their tails,
+    which merge a dim column into a bright one's ridge under a wide probe). A site is kept only where the image
+    shows a column: amplitude above ``min_amplitude`` (image units) and :data:`LATTICE_SIGMAS` standard errors
+    (from the pixel noise ``pixel_noise``), at least ``share`` of the brightest of those neighbours, its fitted
+    centre within :data:`LATTICE_MOVE` neighbour distances of the prediction and :data:`LATTICE_GAP` from every
+    detected column. Of kept columns closer than ``far_px`` the brightest stays.
+    """
+    from scipy.spatial import cKDTree
+
+    ok = np.isfinite(amplitude)
+    xy = np.column_stack([rows[ok], cols[ok]])
+    every = np.column_stack([rows, cols])
+    p, se, ref, sites = _lattice_fits(data, xy, amplitude[ok], sigma_px=sigma_px, radius_px=radius_px,
+                                      neighbour_px=neighbour_px, far_px=far_px, pixel_noise=pixel_noise, every=every,
+                                      min_share=share)
+    if len(p) == 0:
+        return p
+    moved = np.hypot(p[:, 1] - sites[:, 0], p[:, 2] - sites[:, 1])
+    gap = cKDTree(every).query(p[:, 1:3])[0]
+    keep = ((p[:, 0] > np.maximum(min_amplitude, LATTICE_SIGMAS * se)) & (p[:, 0] >= share * ref)
+            & (moved <= LATTICE_MOVE * neighbour_px) & (gap >= LATTICE_GAP * neighbour_px))
+    p = p[keep]
+    return p[_unique_within(p[:, 1], p[:, 2], p[:, 0], far_px)]
+
+
+#: :func:`_lattice_columns`: the lattice pass fits a predicted column on a disc of this many column widths
+#: (98 % of the column's integral of g^2; :data:`layerscope.imaging.pipeline.SITE_WINDOW_WIDTHS`).
+LATTICE_WINDOW_WIDTHS = 2.0
+
+
+def _lattice_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm, neighbour_nm, min_separation_nm,
+                     noise_sigmas, relative_threshold) -> pd.DataFrame:
+    """:func:`_lattice_pass` on the fitted columns of :func:`refine_columns` (``fit``): the columns found, as rows
+    of such a frame (their own fits; ``position_error_px`` NaN) and their matched-filter ``contrast`` (image units).
+
+    The column width is measured on the image (:func:`measure_column_width`, in a disc of
+    :data:`LATTICE_WINDOW_WIDTHS` detection widths), the fit window is that many measured widths, and the
+    amplitude must pass the first pass's noise margin: ``noise_sigmas`` (x :data:`SPARSE_COUNT_SHARE` on
+    sparse counts, as beside a significant column) times the matched filter's noise, in amplitude units
+    ``pixel_noise / (sqrt(pi) s)`` for the detection width ``s`` (the matched-filtered peak of a column of
+    amplitude A is A/2, its noise ``pixel_noise / (2 sqrt(pi) s)``).
+    """
+    ok = fit["fit_ok"].to_numpy()
+    if ok.sum() < 8:
+        return fit.iloc[:0].assign(contrast=np.empty(0))
+    rows, cols = fit["row"].to_numpy(), fit["col"].to_numpy()
+    sig_px = column_sigma_nm / pixel_size_nm
+    width = measure_column_width(data, rows[ok], cols[ok], radius_px=LATTICE_WINDOW_WIDTHS * sig_px,
+                                 sigma_px=float(np.nanmedian(fit["sigma_px"].to_numpy()[ok])))
+    pixel_noise, sparse = _pixel_noise(data)
+    margin = noise_sigmas * (SPARSE_COUNT_SHARE if sparse else 1.0) * pixel_noise / (np.sqrt(np.pi) * sig_px)
+    p = _lattice_pass(data, rows, cols, np.where(ok, fit["amplitude"].to_numpy(), np.nan), sigma_px=width,
+                      radius_px=LATTICE_WINDOW_WIDTHS * width, neighbour_px=neighbour_nm / pixel_size_nm,
+                      far_px=0.5 * min_separation_nm / pixel_size_nm, min_amplitude=margin,
+                      pixel_noise=pixel_noise, share=relative_threshold)
+    return pd.DataFrame({"row": p[:, 1], "col": p[:, 2], "amplitude": p[:, 0], "sigma_px": p[:, 3],
+                         "background": p[:, 4], "position_error_px": np.nan,
+                         "volume": 2.0 * np.pi * p[:, 0] * p[:, 3] ** 2, "fit_ok": True,
+                         "contrast": p[:, 0] * width**2 / (width**2 + sig_px**2)})
+
+
 def _window(radius_px: float) -> tuple[np.ndarray, np.ndarray]:
     r = int(np.ceil(radius_px))
     dy, dx = np.mgrid[-r : r + 1, -r : r + 1]
@@ -1211,6 +1400,7 @@ def find_columns(
     resolve_sigma_nm: float | None = None,
     neighbour_nm: float | None = None,
     fit_neighbours: bool = True,
+    lattice_nm: float | None = None,
 ) -> pd.DataFrame:
     """Find every visible atom column with sub-pixel precision.
 
@@ -1246,6 +1436,11 @@ def find_columns(
     fit_neighbours : bool
         Fit those dim columns with the others (their cells then bound the neighbours' fits); False
         reports them at their detection pixel, ``fit_ok`` False, and fits the others as without them.
+    lattice_nm : float, optional
+        Nearest-neighbour distance of the lattice (nm) for the lattice pass (:func:`_lattice_columns`):
+        columns with no maximum at all, one of the image's own neighbour vectors from two detected
+        columns, kept where a fit there shows a significant column (reported with that fit; the other
+        columns keep theirs).
 
     Returns
     -------
@@ -1255,7 +1450,7 @@ def find_columns(
         ``position_error_pm`` (1-sigma per axis from the fit), ``fit_ok``, ``contrast``
         (detection contrast), ``snr`` (contrast / filtered noise), ``at_border`` (cut by the image
         border, :func:`border_columns`), ``neighbour_pass`` (kept as a dim column of the lattice,
-        ``neighbour_nm``).
+        ``neighbour_nm``), ``lattice_pass`` (found by the lattice pass, ``lattice_nm``).
     """
     data = _as_float_image(image)
     det = detect_columns(
@@ -1291,6 +1486,15 @@ def fit_detected(image: np.ndarray, det: DetectionResult, *, pixel_size_nm: floa
     )
     if dim.any():  # not fitted: the detection pixel, fit_ok False, no fitted values
         fit = _with_unfitted(fit, dim, det.rows[dim], det.cols[dim])
+    contrast, lattice = det.contrast, np.zeros(det.rows.size, dtype=bool)
+    if lattice_nm is not None and lattice_nm > 0 and not dim.any():
+        extra = _lattice_columns(data, fit, pixel_size_nm=pixel_size_nm, column_sigma_nm=column_sigma_nm,
+                                 neighbour_nm=lattice_nm, min_separation_nm=min_separation_nm,
+                                 noise_sigmas=noise_sigmas, relative_threshold=relative_threshold)
+        if len(extra):  # their own fits (the others' are those without them)
+            fit = pd.concat([fit, extra[fit.columns]], ignore_index=True)
+            contrast = np.concatenate([contrast, extra["contrast"].to_numpy()])
+            lattice = np.concatenate([lattice, np.ones(len(extra), dtype=bool)])
     table = pd.DataFrame(
         {
             "x_nm": (fit["col"].to_numpy() + 0.5) * pixel_size_nm,
@@ -1301,14 +1505,16 @@ def fit_detected(image: np.ndarray, det: DetectionResult, *, pixel_size_nm: floa
             "volume": fit["volume"].to_numpy() * pixel_size_nm**2,
             "position_error_pm": fit["position_error_px"].to_numpy() * pixel_size_nm * 1e3,
             "fit_ok": fit["fit_ok"].to_numpy(),
-            "contrast": det.contrast,
-            "snr": det.contrast / det.noise if det.noise > 0 else np.full(det.contrast.size, np.inf),
+            "contrast": contrast,
+            "snr": contrast / det.noise if det.noise > 0 else np.full(contrast.size, np.inf),
         }
     )
     table["at_border"] = border_columns(table["x_nm"].to_numpy(), table["y_nm"].to_numpy(),
                                         np.where(table["fit_ok"], table["sigma_nm"], np.nan),
                                         shape=data.shape, pixel_size_nm=pixel_size_nm)
-    table["neighbour_pass"] = np.zeros(len(table), dtype=bool) if det.neighbour is None else det.neighbour
+    neighbour = np.zeros(det.rows.size, dtype=bool) if det.neighbour is None else det.neighbour
+    table["neighbour_pass"] = np.concatenate([neighbour, np.zeros(len(table) - neighbour.size, dtype=bool)])
+    table["lattice_pass"] = lattice
     return table
 
 

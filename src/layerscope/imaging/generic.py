@@ -416,18 +416,25 @@ def analyse(image: Any, options: ColumnsOptions, *, pixel_size_nm: float | None 
         detection = _enhanced(data, pixel_size_nm)
         notes.append("columns detected on the neural enhancer's denoised image, then fitted on the raw data")
     sigma0 = float(np.clip(lat.column_sigma_nm, 0.08 * nn, 0.3 * nn))
+    resolve = _col.resolving_sigma(sigma0, nn)
+    lattice_ok = options.relative_threshold <= _col.NEIGHBOUR_MAX_THRESHOLD
     found = _col.find_columns(data, pixel_size_nm=pixel_size_nm, min_separation_nm=0.85 * nn,
                               column_sigma_nm=sigma0, relative_threshold=options.relative_threshold,
                               noise_sigmas=options.noise_sigmas, noise_model=options.noise_model,
-                              detection_image=detection, scheduler=scheduler,
-                              resolve_sigma_nm=_col.resolving_sigma(sigma0, nn),
-                              neighbour_nm=nn if options.relative_threshold <= _col.NEIGHBOUR_MAX_THRESHOLD else None)
+                              detection_image=detection, scheduler=scheduler, resolve_sigma_nm=resolve,
+                              neighbour_nm=nn if lattice_ok else None,
+                              lattice_nm=nn if lattice_ok and resolve is not None else None)
     n_failed = int((~found["fit_ok"]).sum())
     n_dim = int(found["neighbour_pass"].sum())
     if n_dim:
         notes.append(f"{n_dim} dim columns ({_col.NEIGHBOUR_SHARE * options.relative_threshold:g}-"
                      f"{options.relative_threshold:g} of the brightest nearby) were kept because they lie one "
                      f"nearest-neighbour distance ({nn:.3f} nm) from a brighter column")
+    n_lattice = int(found["lattice_pass"].sum())
+    if n_lattice:
+        notes.append(f"{n_lattice} columns with no maximum of their own (a wide probe merges them into brighter "
+                     f"neighbours) were found where the image's own neighbour vectors put a column and a fit there, "
+                     f"with the neighbours' tails in the model, shows one above the noise margin")
     h_nm, w_nm = data.shape[0] * pixel_size_nm, data.shape[1] * pixel_size_nm
     inside = found["x_nm"].between(0, w_nm, inclusive="left") & found["y_nm"].between(0, h_nm, inclusive="left")
     found = found[inside].reset_index(drop=True)
