@@ -6,7 +6,7 @@ Shared by the in-memory analysis (:mod:`layerscope.tomo.analysis`) and the bound
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -308,7 +308,7 @@ def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: i
     envelope = plabels > 0
     depth = ndi.distance_transform_edt(envelope)
     outside = ndi.binary_dilation(~envelope, structure=np.ones((3, 3, 3)))
-    cracks, pores, kinds = [], [], {}
+    cracks, pores, kinds, pieces = [], [], {}, {}
     pboxes = ndi.find_objects(plabels)
     around: dict[int, dict] = {}  # per particle: the levels with its surroundings' grey level as the empty one
     for fid, sl in enumerate(ndi.find_objects(feats), 1):
@@ -356,6 +356,9 @@ def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: i
         for k, (mk, ck, rk, mis, bk) in enumerate(_split_sheets(m, coords, rc, miss, sheets, beyond), 1):
             cracks.append({"id": fid, "sheet": k, "particle": owner, "mouth_voxels": float(mis[bk].sum()),
                            **_crack_numbers(mk, ck, rk, mis, outside[sl], voxel_nm, measured=grey is not None)})
+        if sheets.max() == 0 and not pore.any():  # one sheet: a piece that may join a coplanar piece (_join_pieces)
+            pieces[fid] = Piece(owner, sl, m, coords, rc, miss, beyond, len(cracks) - 1)
+    cracks = _join_pieces(pieces, cracks, feats, kinds, outside, voxel_nm, measured=grey is not None, offset=offset)
     if gap:
         feats[np.isin(feats, list(gap))] = 0
     crack_cols = ["crack", "sheet", "particle", "volume_voxels", "mouth_voxels", "segmented_voxels", "volume_nm3", "surface_area_nm2", "width_mean_nm",
@@ -366,6 +369,99 @@ def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: i
     ct = pd.DataFrame(cracks).rename(columns={"id": "crack"}).reindex(columns=crack_cols)
     pt = pd.DataFrame(pores).rename(columns={"id": "pore"}).reindex(columns=pore_cols)
     return ct, pt, feats, kinds
+
+
+class Piece(NamedTuple):
+    """A dark feature read as one crack sheet: its particle, box in the arrays (slices), sheet voxels (mask in the
+    box and coordinates), partial-volume coordinates, missing fractions and mouth flags, and its crack row."""
+
+    owner: int
+    box: tuple
+    mask: np.ndarray
+    coords: np.ndarray
+    rc: np.ndarray
+    miss: np.ndarray
+    beyond: np.ndarray
+    row: int
+
+
+#: Two dark features of one particle, each one crack sheet, are one crack broken in two (a bridge a little brighter
+#: than the threshold: noise, or the crack narrowing) when their voxels come within this many voxels of each other,
+#: their planes lie within :data:`JOIN_ANGLE_DEG` and the smaller one's centre lies within the larger one's slab (its
+#: 90th-percentile half-thickness + 0.5 voxel, as :func:`layerscope.tomo.segment.planar_sheets` takes a plane's
+#: voxels; the larger piece's plane is the better fitted). 0: never joined.
+JOIN_GAP_VOXELS = 6.0
+#: largest angle (deg) between the planes of two pieces of one crack (:data:`JOIN_GAP_VOXELS`): planes closer than
+#: 20 deg are not told apart by :func:`layerscope.tomo.segment.planar_sheets` either.
+JOIN_ANGLE_DEG = 20.0
+
+
+def _half_thickness(mask: np.ndarray) -> float:
+    """90th percentile of a mask's distance map (voxels): half the thickness of a sheet."""
+    return float(np.percentile(ndi.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1, 1:-1][mask], 90))
+
+
+def _coplanar(a: Piece, b: Piece) -> bool:
+    """Whether two pieces are one crack broken in two (:data:`JOIN_GAP_VOXELS`)."""
+    from scipy.spatial import cKDTree
+
+    if len(b.coords) > len(a.coords):
+        a, b = b, a
+    (ca, na), (cb, nb) = _plane_of(a.coords), _plane_of(b.coords)
+    if abs(float(na @ nb)) < np.cos(np.radians(JOIN_ANGLE_DEG)) or abs(float((cb - ca) @ na)) > _half_thickness(a.mask) + 0.5:
+        return False
+    return bool(cKDTree(a.coords).query(b.coords, distance_upper_bound=JOIN_GAP_VOXELS + 1e-9)[0].min() <= JOIN_GAP_VOXELS)
+
+
+def _join_pieces(pieces: dict, cracks: list, feats: np.ndarray, kinds: dict, outside: np.ndarray, voxel_nm: float, *,
+                 measured: bool, offset: tuple = (0, 0, 0)) -> list:
+    """The crack rows with the pieces of one crack broken in two (:func:`_coplanar`, pieces: feature id ->
+    :class:`Piece`) joined: one row, with the smallest id, measured on their voxels together; the other pieces'
+    voxels take that id in ``feats`` and leave ``kinds`` (in place)."""
+    if not JOIN_GAP_VOXELS:
+        return cracks
+    root = {f: f for f in pieces}
+
+    def find(f: int) -> int:
+        while root[f] != f:
+            f = root[f]
+        return f
+
+    ids = sorted(pieces)
+    for i, a in enumerate(ids):
+        for b in ids[i + 1:]:
+            if pieces[a].owner == pieces[b].owner and find(a) != find(b) and _coplanar(pieces[a], pieces[b]):
+                ra, rb = find(a), find(b)
+                root[max(ra, rb)] = min(ra, rb)
+    groups: dict[int, list[int]] = {}
+    for f in ids:
+        groups.setdefault(find(f), []).append(f)
+    gone = set()
+    for head, members in groups.items():
+        if len(members) > 1:
+            cracks[pieces[head].row] = _joined_row(head, [pieces[f] for f in members], outside, voxel_nm, measured, offset)
+            for f in members[1:]:
+                fb = feats[pieces[f].box]
+                fb[fb == f] = head
+                kinds.pop(f, None)
+                gone.add(pieces[f].row)
+    return [r for i, r in enumerate(cracks) if i not in gone]
+
+
+def _joined_row(fid: int, parts: list, outside: np.ndarray, voxel_nm: float, measured: bool, offset: tuple) -> dict:
+    """One crack row for the pieces ``parts`` of one crack: their sheet voxels together (mask in the box of all),
+    their partial-volume voxels each counted once."""
+    box = tuple(slice(min(p.box[i].start for p in parts), max(p.box[i].stop for p in parts)) for i in range(3))
+    mask = np.zeros(tuple(s.stop - s.start for s in box), bool)
+    for p in parts:
+        mask[tuple(slice(s.start - b.start, s.stop - b.start) for s, b in zip(p.box, box))] |= p.mask
+    coords = np.argwhere(mask).astype(float) + [b.start + o for b, o in zip(box, offset)]
+    rc = np.concatenate([p.rc for p in parts])
+    _, first = np.unique(rc, axis=0, return_index=True)
+    at = np.sort(first)
+    rc, miss, beyond = rc[at], np.concatenate([p.miss for p in parts])[at], np.concatenate([p.beyond for p in parts])[at]
+    return {"id": fid, "sheet": 1, "particle": parts[0].owner, "mouth_voxels": float(miss[beyond].sum()),
+            **_crack_numbers(mask, coords, rc, miss, outside[box], voxel_nm, measured=measured)}
 
 
 def _sheets(m: np.ndarray, coords: np.ndarray, sh: dict, options: Any, depth: np.ndarray | None = None, *,
