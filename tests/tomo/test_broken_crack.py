@@ -1,4 +1,5 @@
-"""A crack broken in two by a brighter bridge is one crack (docs/validation.md "tomosplit2").
+"""A crack broken in two by a brighter bridge is one crack with the join on (docs/validation.md "tomosplit2"; off by
+default, ``measure.JOIN_GAP_VOXELS = 0``: these tests set it to 6 voxels).
 
 Noise or a narrowing lifts a strip across a crack above the solid threshold: the crack falls into two dark
 features, each one sheet, in the same plane a few voxels apart (0-49 draws 4 and 31: gaps of 5.8 and 4.2 voxels).
@@ -12,13 +13,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from layerscope.tomo import TomoOptions, analyse
-from layerscope.tomo.measure import JOIN_GAP_VOXELS
+from layerscope.tomo import TomoOptions, analyse, measure
 from layerscope.tomo.phantom import CrackSpec, ParticleSpec, build_phantom
 from layerscope.tomo.readers import Volume
 
 SHAPE, CENTRE = (64, 64, 64), (32.0, 32.0, 32.0)
 NORMAL = (0.8, 0.0, 0.6)
+GAP = 6.0  # the join measured (off by default: measure.JOIN_GAP_VOXELS = 0)
+
+
+@pytest.fixture(autouse=True)
+def join(monkeypatch):
+    monkeypatch.setattr(measure, "JOIN_GAP_VOXELS", GAP)
 
 
 def _bridged(gap_voxels: float, noise: float = 0.0):
@@ -38,7 +44,7 @@ def _bridged(gap_voxels: float, noise: float = 0.0):
 
 @pytest.mark.parametrize("gap_voxels, noise", [(2.0, 0.0), (4.0, 0.0), (4.0, 0.1)])
 def test_a_crack_broken_by_a_bright_strip_is_one_crack(gap_voxels, noise):
-    # Two half-discs 2-4 voxels apart in one plane: one crack (main read two), its normal within 5 deg of the
+    # Two half-discs 2-4 voxels apart in one plane: one crack (two with the join off), its normal within 5 deg of the
     # truth, its volume the crack's voxels left dark within 10 % (the strip itself is solid).
     vol, ph = _bridged(gap_voxels, noise)
     r = analyse(vol, TomoOptions())
@@ -54,9 +60,16 @@ def test_a_crack_broken_by_a_bright_strip_is_one_crack(gap_voxels, noise):
     assert set(np.unique(labels[labels > 0])) == {int(c.crack)}  # both halves carry the crack's id
 
 
+def test_the_join_is_off_by_default(monkeypatch):
+    # With the default (no join) the broken crack is two cracks, main's reading.
+    monkeypatch.setattr(measure, "JOIN_GAP_VOXELS", 0.0)
+    vol, _ = _bridged(4.0)
+    assert len(analyse(vol, TomoOptions()).cracks) == 2
+
+
 def test_a_wide_strip_leaves_two_cracks():
     # The strip wider than JOIN_GAP_VOXELS: two cracks.
-    vol, _ = _bridged(JOIN_GAP_VOXELS + 3)
+    vol, _ = _bridged(GAP + 3)
     assert len(analyse(vol, TomoOptions()).cracks) == 2
 
 

@@ -295,7 +295,9 @@ def _padded_box(mask: np.ndarray, pad: int) -> tuple[slice, ...]:
 def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: int, grey=None, levels=None,
               *, offset: tuple = (0, 0, 0), only: set | None = None, feats: np.ndarray | None = None,
               shared_ids: set | None = None, gap_ids: set | None = None):
-    """Classify dark features: crack rows, pore rows, labels and kinds.
+    """Classify dark features: crack rows, pore rows, labels and kinds. Two features of one particle that are one
+    crack broken in two (each one sheet, coplanar, a few voxels apart: :func:`_join_pieces`, off by default) are one
+    crack row and one id (the smaller).
 
     For arrays cut from a larger volume, ``offset`` (voxels) places them, ``only`` names the feature
     ids to measure (others are left as they are), ``feats`` gives the feature ids, ``shared_ids``
@@ -389,8 +391,11 @@ class Piece(NamedTuple):
 #: than the threshold: noise, or the crack narrowing) when their voxels come within this many voxels of each other,
 #: their planes lie within :data:`JOIN_ANGLE_DEG` and the smaller one's centre lies within the larger one's slab (its
 #: 90th-percentile half-thickness + 0.5 voxel, as :func:`layerscope.tomo.segment.planar_sheets` takes a plane's
-#: voxels; the larger piece's plane is the better fitted). 0: never joined.
-JOIN_GAP_VOXELS = 6.0
+#: voxels; the larger piece's plane is the better fitted). 0 (the default): never joined. Measured with 6 voxels
+#: (docs/validation.md "tomosplit2"): it mends the split sheets it targets, but the draws' total counts lose the
+#: misses those splits made up for, and tests/tomo/test_chunked.py's percolating cluster (96^3 in slabs, measured by
+#: groups of particles) failed with it on, not diagnosed; so it is off.
+JOIN_GAP_VOXELS = 0.0
 #: largest angle (deg) between the planes of two pieces of one crack (:data:`JOIN_GAP_VOXELS`): planes closer than
 #: 20 deg are not told apart by :func:`layerscope.tomo.segment.planar_sheets` either.
 JOIN_ANGLE_DEG = 20.0
