@@ -24,7 +24,9 @@ one flat row: the drawn parameters and
   0.1, ``no`` below; segments whose truth fill is within 0.05 of 0.1 are not scored: there the
   sampling of a 3 nm column decides); ``uncertain`` counts as wrong and is reported as ``fill_uncertain``;
   ``fill_mae`` is the mean absolute error of ``li_fill``; ``fill_accuracy_all`` counts the
-  spinel and rock-salt Li layers too, ``fill_accuracy_spinel`` those of spinel blocks alone;
+  spinel and rock-salt Li layers too, ``fill_accuracy_spinel`` those of spinel blocks alone (a
+  spinel segment's truth is its TM per octahedral position, 0.25 in a full spinel Li layer, not per
+  site of its filled columns: :func:`segment_truth`);
 - ``twin_exact``: ``summary["twin_like_domains"]`` equals the truth's runs of reversed steps
   (NaN when a run is cut by the field edge); ``twins_found`` / ``twins_truth`` as
   ``single/double/multilayer`` counts;
@@ -106,13 +108,31 @@ def out_of_field(li_sites: pd.DataFrame, truth: DrawTruth) -> np.ndarray:
     return out
 
 
+def _octahedral_share(phase: str, n_sites: int, n_matched: int) -> float:
+    """Octahedral positions per TM of a truth site's ``fill``: 1, except in a spinel Li layer.
+
+    The 2x2-ordered spinel Li layer holds TM on one octahedral site in four: in projection every
+    other column along the layer (the filled sublattice), and in that column every other position
+    along the beam. The truth table holds only the filled columns (the empty ones are no sites, so no
+    reported site matches them) and their ``fill`` is TM per site of the column, i.e. per two
+    octahedral positions. A spinel segment's truth is its TM per octahedral position, as the pipeline
+    reads it (:func:`layerscope.imaging.interlayers.interlayer_table`): the mean of its two sublattices'
+    means (a quarter of the filled columns' ``fill``) where it holds sites besides the matched ones,
+    the plain mean (a half) where every site is matched (one sublattice only).
+    """
+    if phase != "spinel":
+        return 1.0
+    return 0.25 if n_sites > n_matched else 0.5
+
+
 def segment_truth(columns: pd.DataFrame, interlayers: pd.DataFrame, truth: DrawTruth) -> pd.DataFrame:
     """The truth of every ``interlayers`` segment: its sites matched to the scene's sites.
 
     Returns ``interlayers`` with ``n_matched`` (sites within :data:`MATCH_NM` of a truth site),
     ``on_li_layer`` (most matched sites are Li-layer sites), ``truth_layer``, ``truth_relation``,
     ``truth_phase`` (majority phase of the matched Li-layer sites),
-    ``truth_fill`` (mean TM atoms per site of the matched Li-layer sites), ``rim`` (a matched
+    ``truth_fill`` (mean TM atoms per site of the matched Li-layer sites; in a spinel segment per
+    octahedral position, :func:`_octahedral_share`), ``rim`` (a matched
     site within :data:`~layerscope.simulate.draws.RIM_NM` of a void, crack or vacuum edge) and
     ``out_of_field`` (share of the matched Li-layer sites whose step the image does not hold:
     :func:`out_of_field`).
@@ -131,9 +151,10 @@ def segment_truth(columns: pd.DataFrame, interlayers: pd.DataFrame, truth: DrawT
         row = {"n_matched": len(hit), "on_li_layer": len(hit) > 0 and len(on_li) > len(hit) / 2}
         if row["on_li_layer"]:
             layer = int(on_li["layer"].mode().iloc[0])
-            row.update(truth_layer=layer, truth_relation=relation.get(layer, "off"),
-                       truth_phase=str(on_li["phase"].mode().iloc[0]),
-                       truth_fill=float(on_li["fill"].mean()), rim=bool((on_li["edge_nm"] < RIM_NM).any()),
+            phase = str(on_li["phase"].mode().iloc[0])
+            row.update(truth_layer=layer, truth_relation=relation.get(layer, "off"), truth_phase=phase,
+                       truth_fill=float(on_li["fill"].mean()) * _octahedral_share(phase, len(sites), len(hit)),
+                       rim=bool((on_li["edge_nm"] < RIM_NM).any()),
                        out_of_field=float(out_of_field(on_li, truth).mean()))
         rows.append(row)
     extra = pd.DataFrame(rows, index=interlayers.index,
