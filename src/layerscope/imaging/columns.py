@@ -1465,17 +1465,19 @@ def find_columns(
     )
     return fit_detected(data, det, pixel_size_nm=pixel_size_nm, min_separation_nm=min_separation_nm,
                         column_sigma_nm=column_sigma_nm, n_iter=n_iter, noise_model=noise_model, scheduler=scheduler,
-                        fit_neighbours=fit_neighbours)
+                        fit_neighbours=fit_neighbours, lattice_nm=lattice_nm, noise_sigmas=noise_sigmas,
+                        relative_threshold=relative_threshold)
 
 
 def fit_detected(image: np.ndarray, det: DetectionResult, *, pixel_size_nm: float, min_separation_nm: float,
                  column_sigma_nm: float, n_iter: int = 4, noise_model: str = "poisson", scheduler=None,
-                 fit_neighbours: bool = True) -> pd.DataFrame:
+                 fit_neighbours: bool = True, lattice_nm: float | None = None, noise_sigmas: float = 5.0,
+                 relative_threshold: float = 0.3) -> pd.DataFrame:
     """The refinement and table of :func:`find_columns` for maxima detected already (``det``, :func:`detect_columns`).
 
     For a caller that keeps the detection (its :attr:`DetectionResult.first_pass` for
     :func:`resolving_maxima`); arguments and the returned table as in :func:`find_columns`, whose
-    second half this is.
+    second half this is (``noise_sigmas`` and ``relative_threshold`` are the lattice pass's tests).
     """
     data = _as_float_image(image)
     radius_px = 0.45 * min_separation_nm / pixel_size_nm

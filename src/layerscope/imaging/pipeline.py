@@ -1156,7 +1156,6 @@ def analyse(image: Any, options: PhasesOptions, *, pixel_size_nm: float | None =
                      f"{check.row_fraction:.0%} of the columns in layered rows"
                      f"{_app.degraded_note(check)}, column spacing {check.deviation:+.1%} off {composition}'s")
     cols = res.columns
-    o3_step = _ph.o3_step_for_zone(res.zone)  # res.zone is the mirror zone when the image was mirrored
     d_t = res.lattice.inplane_period_nm
     is_li = (cols["kind"] == "Li").to_numpy()
     env = _ph.li_environment(cols.loc[is_li, "u_nm"].to_numpy(), cols.loc[is_li, "layer"].to_numpy(),
