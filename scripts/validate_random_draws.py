@@ -90,7 +90,7 @@ def atomap_scores(seed: int) -> dict:
             "atomap_seconds": time.perf_counter() - t0}
 
 
-def run(seeds: range, jobs: int) -> pd.DataFrame:
+def run(seeds: range, jobs: int, out: Path | None = None) -> pd.DataFrame:
     from layerscope.simulate.validation import score_draw
 
     rows = []
@@ -103,6 +103,8 @@ def run(seeds: range, jobs: int) -> pd.DataFrame:
                   f"{row['chemistry']} [{row['zone']}] {row['dose_e_per_A2']:.3g} e/A2 {row['stack']}: "
                   f"step {row.get('step_accuracy', np.nan):.3f} fill {row.get('fill_accuracy', np.nan):.3f} "
                   f"twins {row.get('twins_found', '-')} vs {row.get('twins_truth', '-')}", flush=True)
+            if out is not None:  # the rows so far, so that an interrupted run keeps its draws
+                pd.DataFrame(rows).to_csv(out, index=False, float_format="%.6g")
     return pd.DataFrame(rows)
 
 
@@ -203,14 +205,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--atomap", type=int, default=0, metavar="N",
                         help="also run Atomap on the first N draws at >= 1e3 e/A^2 (slow; adds atomap_* columns)")
     args = parser.parse_args(argv)
-    df = pd.read_csv(args.out) if args.from_csv else run(parse_seeds(args.seeds), max(1, args.jobs))
+    if not args.from_csv:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+    df = pd.read_csv(args.out) if args.from_csv else run(parse_seeds(args.seeds), max(1, args.jobs), args.out)
     for i in df.index[df["dose_e_per_A2"] >= 1e3][: args.atomap]:
         for k, v in atomap_scores(int(df.loc[i, "seed"])).items():
             df.loc[i, k] = v
         print(f"Atomap on seed {df.loc[i, 'seed']}: RMS {df.loc[i, 'atomap_rms_pm']:.2f} pm "
               f"(layerscope {df.loc[i, 'generic_rms_pm']:.2f})", flush=True)
     if not args.from_csv or args.atomap:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
         df.to_csv(args.out, index=False, float_format="%.6g")
     text = summary(df)
     print(text)
