@@ -269,14 +269,15 @@ def find_atom_columns(
                                                    width_nm=sigma_nm, notes=resolved_notes))
     site_sigma, site_radius = _wide_probe_window(data, px, tm_xy[detected], sigma_nm=sigma_nm, radius_nm=radius_nm,
                                                  notes=notes)
+    leaks = None
+    if site_radius > radius_nm:  # a window wider than the columns' spacing allows: unmix the neighbours' tails
+        # on a third thread beside the site measurements (NumPy releases the GIL); read where the mixing needs it
+        leaks = _on_thread(lambda: _lattice_leaks(data.shape, px, sigma_nm=site_sigma, radius_nm=site_radius,
+                                                  tm_xy=tm_xy, tm_found=detected, li_xy=site_xy), name="layerscope-leaks")
     amp, bkg = _site_intensities(data, px, pd.DataFrame({"x_nm": tm_xy[:, 0], "y_nm": tm_xy[:, 1]}),
                                  sigma_nm=site_sigma, radius_nm=site_radius)
     tm["intensity"], tm["local_background"] = amp, bkg
     _detect_gap_columns(data, px, tm, tm_xy, sigma_nm=site_sigma, radius_nm=site_radius, notes=notes, counts=counts)
-    leaks = None
-    if site_radius > radius_nm:  # a window wider than the columns' spacing allows: unmix the neighbours' tails
-        leaks = _lattice_leaks(data.shape, px, sigma_nm=site_sigma, radius_nm=site_radius, tm_xy=tm_xy,
-                               tm_found=detected, li_xy=site_xy)
     _measure_li_sites(data, px, li, tm, sigma_nm=site_sigma, radius_nm=site_radius, at_nm=site_xy, counts=counts,
                       leaks=leaks)
     evidence = pd.concat([failed, resolved.result()], ignore_index=True)
@@ -791,7 +792,7 @@ def _padded(lists: list) -> tuple[np.ndarray, np.ndarray]:
 
 def _measure_li_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.DataFrame, *, sigma_nm: float,
                       radius_nm: float, at_nm: np.ndarray | None = None, counts: bool | None = None,
-                      leaks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
+                      leaks: tuple[np.ndarray, np.ndarray, np.ndarray] | Any = None) -> None:
     """Add ``intensity``, ``local_background`` and ``mixing`` to Li-layer sites, in place.
 
     Mixing index: the site's intensity over the mean intensity of the 4 nearest TM columns
@@ -805,7 +806,8 @@ def _measure_li_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.Data
     upwards (the detector picked it for being bright), the one at the lattice site is not. ``counts``:
     whether ``data`` is a count image (None: tested). ``leaks`` (:func:`_lattice_leaks`, where the window
     reaches the neighbours: wide probes): each TM amplitude is divided by its ``tm_self`` and the index is
-    ``(amp / ref - li_from_tm) / li_self``, its error divided by ``li_self``; None: the plain ratio.
+    ``(amp / ref - li_from_tm) / li_self``, its error divided by ``li_self``; None: the plain ratio; a
+    :class:`concurrent.futures.Future` of them (:func:`_on_thread`) is waited for after the counting errors.
     """
     from layerscope.imaging import sitetests as _st
     from layerscope.imaging.interlayers import MIXING_THRESHOLD
@@ -816,14 +818,15 @@ def _measure_li_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.Data
     if len(tm) >= 4 and len(li):
         _, nn = cKDTree(np.column_stack([tm["x_nm"], tm["y_nm"]])).query(np.column_stack([li["x_nm"], li["y_nm"]]), k=4)
         tm_amp = tm["intensity"].to_numpy()
+        err = _st.amplitude_errors(data, at["x_nm"].to_numpy(), at["y_nm"].to_numpy(), pixel_size_nm=px,
+                                   sigma_nm=sigma_nm, radius_nm=radius_nm, counts=counts)
+        tm_err = _st.amplitude_errors(data, tm["x_nm"].to_numpy(), tm["y_nm"].to_numpy(), pixel_size_nm=px,
+                                      sigma_nm=sigma_nm, radius_nm=radius_nm, counts=counts)
+        leaks = leaks.result() if hasattr(leaks, "result") else leaks
         tm_self, li_from_tm, li_self = (np.ones(len(tm)), np.zeros(len(li)), np.ones(len(li))) if leaks is None else leaks
         ref = np.nanmean(tm_amp[nn] / tm_self[nn], axis=1)
         li["tm_reference"] = ref
-        err = _st.amplitude_errors(data, at["x_nm"].to_numpy(), at["y_nm"].to_numpy(), pixel_size_nm=px,
-                                   sigma_nm=sigma_nm, radius_nm=radius_nm, counts=counts)
         li["intensity_sem"] = err
-        tm_err = _st.amplitude_errors(data, tm["x_nm"].to_numpy(), tm["y_nm"].to_numpy(), pixel_size_nm=px,
-                                      sigma_nm=sigma_nm, radius_nm=radius_nm, counts=counts)
         ref_err = np.sqrt(np.nansum((tm_err[nn] / tm_self[nn]) ** 2, axis=1)) / 4.0
         with np.errstate(invalid="ignore", divide="ignore"):
             # index = (amp - ref * li_from_tm) / (ref * li_self): the TM neighbours' tails off, the Li-layer
