@@ -1,8 +1,10 @@
 """Issue 19 speed with a wide probe (imgspeed3): the wide-probe ``phases`` path computes exactly the numbers of
 the sequential code it replaced.
 
-* ``pipeline._lattice_leaks`` runs on a thread beside the site measurements (``_measure_li_sites`` waits for it
-  after the counting errors): the tables equal those of every call made one after the other on one thread;
+* ``pipeline._widths`` (the column width at the lattice positions, the wide-probe window, then the resolving
+  pass on its own thread) runs on a thread while the stackings and Li-layer sites are made, and
+  ``pipeline._lattice_leaks`` on one beside the site measurements (``_measure_li_sites`` waits for it after the
+  counting errors): the tables and notes equal those of every call made one after the other on one thread;
 * ``interlayers._part_decisions`` (the decisions of every candidate cut of ``split_fill_changes``) takes
   ``_decide``'s tests as numbers: the same +1 / -1 / 0 as ``_decide``'s strings mapped by ``np.select``.
 """

@@ -252,23 +252,25 @@ def find_atom_columns(
     t = time.perf_counter()
     geo = _index_columns(found, lat, d_t=d_t, cation=cation, notes=notes,
                          rim=dict(data=data, px=px, sigma_nm=sigma_nm, radius_nm=0.45 * min_sep, counts=counts))
+    radius_nm = 0.45 * min_sep
+    tm_u, tm_v = _tm_lattice_positions(geo.tm, d_t=d_t)
+    tm_xy = np.outer(tm_u, geo.tvec) + np.outer(tm_v, geo.nvec)
+    detected = geo.tm["detected"].to_numpy(dtype=bool)
+    # the widths (NumPy) on a second thread while the stackings and Li-layer sites are made (Python); the
+    # resolving pass (wide probes) on a third, from the width on, beside the site measurements: 2 cores' wall time
+    width_notes: list[str] = []
+    resolved_notes: list[str] = []
+    widths = _on_thread(lambda: _widths(data, px, tm_xy[detected], first_pass, sigma_nm=sigma_nm, radius_nm=radius_nm,
+                                        min_sep=min_sep, sigma0_nm=0.14 * d_t, notes=width_notes,
+                                        resolved_notes=resolved_notes), name="layerscope-widths")
     stack = _stacking(geo.tm, geo.index, d_t=d_t, cation=cation, zone=zone, notes=notes)
-    li, site_xy, tm_u, tm_v = _place_li_sites(geo, stack, d_t=d_t, cation=cation, shape=data.shape, px=px)
+    li, site_xy = _place_li_sites(geo, stack, d_t=d_t, cation=cation, shape=data.shape, px=px, tm_u=tm_u, tm_v=tm_v)
     tm = geo.tm.assign(registry=stack.reg_down, relation=stack.rel_down, relation_up=stack.rel_up)
     times["layers"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    radius_nm = 0.45 * min_sep
-    tm_xy = np.outer(tm_u, geo.tvec) + np.outer(tm_v, geo.nvec)
-    sigma_nm = _lattice_width(data, px, tm_xy[tm["detected"].to_numpy(dtype=bool)], sigma_nm=sigma_nm,
-                              radius_nm=radius_nm, notes=notes)
-    detected = tm["detected"].to_numpy(dtype=bool)
-    # the resolving pass (wide probes) on a second thread beside the site measurements: 2 cores' wall time
-    resolved_notes: list[str] = []
-    resolved = _on_thread(lambda: _resolved_maxima(first_pass, px, min_sep=min_sep, sigma0_nm=0.14 * d_t,
-                                                   width_nm=sigma_nm, notes=resolved_notes))
-    site_sigma, site_radius = _wide_probe_window(data, px, tm_xy[detected], sigma_nm=sigma_nm, radius_nm=radius_nm,
-                                                 notes=notes)
+    sigma_nm, (site_sigma, site_radius), resolved = widths.result()
+    notes.extend(width_notes)  # after the stackings' notes, as when the widths were measured after them
     leaks = None
     if site_radius > radius_nm:  # a window wider than the columns' spacing allows: unmix the neighbours' tails
         # on a third thread beside the site measurements (NumPy releases the GIL); read where the mixing needs it
@@ -333,6 +335,20 @@ def _detect_and_fit(data: np.ndarray, px: float, sp: MaterialSpacings, *, min_se
     if n_failed:
         notes.append(f"{n_failed} detected maxima were dropped because their Gaussian fit failed")
     return found, float(np.nanmedian(found["sigma_nm"])), failed, det.first_pass
+
+
+def _widths(data: np.ndarray, px: float, xy_nm: np.ndarray, first_pass: _col.FirstPass | None, *, sigma_nm: float,
+            radius_nm: float, min_sep: float, sigma0_nm: float, notes: list[str],
+            resolved_notes: list[str]) -> tuple[float, tuple[float, float], Any]:
+    """The widths of :func:`find_atom_columns` before the site measurements, from the TM columns' lattice positions
+    ``xy_nm`` of the detected columns: the column width there (:func:`_lattice_width`), the site window
+    (:func:`_wide_probe_window`) and, started on its own thread as soon as the width is known, the resolving
+    pass (:func:`_resolved_maxima`: a :class:`concurrent.futures.Future`). Notes in that order to ``notes``
+    (the resolving pass's to ``resolved_notes``)."""
+    width = _lattice_width(data, px, xy_nm, sigma_nm=sigma_nm, radius_nm=radius_nm, notes=notes)
+    resolved = _on_thread(lambda: _resolved_maxima(first_pass, px, min_sep=min_sep, sigma0_nm=sigma0_nm,
+                                                   width_nm=width, notes=resolved_notes))
+    return width, _wide_probe_window(data, px, xy_nm, sigma_nm=width, radius_nm=radius_nm, notes=notes), resolved
 
 
 def _resolved_maxima(first_pass: _col.FirstPass | None, px: float, *, min_sep: float, sigma0_nm: float,
@@ -530,16 +546,23 @@ def _stacking(tm: pd.DataFrame, index: _lat.LayerIndex, *, d_t: float, cation: f
     return _Stacking(pairs, rel, reg_down, rel_down, rel_up, zone, o3_step)
 
 
+def _tm_lattice_positions(tm: pd.DataFrame, *, d_t: float) -> tuple[np.ndarray, np.ndarray]:
+    """The TM columns' lattice positions ``u, v`` (nm; smoothed along the layer): the Li-layer sites are placed
+    from them and every site's intensity is measured there (:func:`_place_li_sites`, ``_measure_li_sites``)."""
+    return _lat.lattice_positions(tm["u_nm"].to_numpy(), tm["v_nm"].to_numpy(), tm["layer"].to_numpy(),
+                                  inplane_spacing_nm=d_t, max_gap_nm=1.5 * d_t)
+
+
 def _place_li_sites(geo: _Indexed, stack: _Stacking, *, d_t: float, cation: float, shape: tuple[int, int],
-                    px: float) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+                    px: float, tm_u: np.ndarray, tm_v: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
     """Stage 5 of :func:`find_atom_columns`: one Li-layer site per TM pair (and per one-site gap).
 
     A pair with a TM column fitted outside the image (its registry extrapolated) places its site from
-    the layer's nearest other site (:func:`_replace_from_neighbours`).
+    the layer's nearest other site (:func:`_replace_from_neighbours`). ``tm_u, tm_v``: the TM columns'
+    lattice positions (:func:`_tm_lattice_positions` of ``geo.tm``).
 
-    Returns the Li-layer table (relations from its pair or context), the lattice positions
-    (n x 2, x and y in nm) its intensities are measured at, and the lattice positions ``u, v`` of
-    the TM columns.
+    Returns the Li-layer table (relations from its pair or context) and the lattice positions
+    (n x 2, x and y in nm) its intensities are measured at.
     """
     tm, pairs, rel = geo.tm, stack.pairs, stack.relation
     tvec, nvec = geo.tvec, geo.nvec
@@ -547,10 +570,6 @@ def _place_li_sites(geo: _Indexed, stack: _Stacking, *, d_t: float, cation: floa
                              pairs["relation_below"].to_numpy(), o3_step=stack.o3_step)
     a_idx = pairs["above"].to_numpy()
     b_idx = pairs["below"].to_numpy()
-    # Sites are placed from the TM columns' lattice positions (smoothed along the layer), where
-    # every site's intensity is measured too (``_measure_li_sites``).
-    tm_u, tm_v = _lat.lattice_positions(tm["u_nm"].to_numpy(), tm["v_nm"].to_numpy(), tm["layer"].to_numpy(),
-                                        inplane_spacing_nm=d_t, max_gap_nm=1.5 * d_t)
     site_u = tm_u[a_idx] + step * d_t
     site_v = 0.5 * (tm_v[a_idx] + tm_v[b_idx])
     sites = pd.DataFrame({"u_nm": site_u, "v_nm": site_v, "layer": pairs["layer"].to_numpy(), "pair": np.arange(len(pairs)),
@@ -590,7 +609,7 @@ def _place_li_sites(geo: _Indexed, stack: _Stacking, *, d_t: float, cation: floa
             li[name] = np.where(ok, values, -1)
         else:
             li[name] = np.where(ok, values, np.nan)
-    return li, site_xy, tm_u, tm_v
+    return li, site_xy
 
 
 def _replace_from_neighbours(sites: pd.DataFrame, bad: np.ndarray, *, d_t: float, max_sites: int = 2) -> pd.DataFrame:
