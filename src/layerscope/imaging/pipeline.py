@@ -854,6 +854,8 @@ def _measure_li_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.Data
             li["mixing"] = (raw - li_from_tm) / li_self
             li["mixing_sem"] = np.where(ref > 0, np.hypot(err, raw * ref_err) / ref, np.nan) / li_self
     else:
+        if hasattr(leaks, "result"):
+            leaks.result()  # unused here; its errors are still raised, as in the one-thread run
         li["tm_reference"] = np.nan
         li["intensity_sem"] = np.nan
         li["mixing"] = np.nan
