@@ -256,8 +256,9 @@ def find_atom_columns(
     tm_u, tm_v = _tm_lattice_positions(geo.tm, d_t=d_t)
     tm_xy = np.outer(tm_u, geo.tvec) + np.outer(tm_v, geo.nvec)
     detected = geo.tm["detected"].to_numpy(dtype=bool)
-    # the widths (NumPy) on a second thread while the stackings and Li-layer sites are made (Python); the
-    # resolving pass (wide probes) on a third, from the width on, beside the site measurements: 2 cores' wall time
+    # the widths (NumPy) on a thread of their own while the stackings and Li-layer sites are made (Python); the
+    # resolving pass (wide probes) on another, started once the width is known, beside the site measurements: 2 cores'
+    # wall time, the same numbers (tests/imaging/test_speed_wide.py)
     width_notes: list[str] = []
     resolved_notes: list[str] = []
     widths = _on_thread(lambda: _widths(data, px, tm_xy[detected], first_pass, sigma_nm=sigma_nm, radius_nm=radius_nm,
@@ -273,7 +274,7 @@ def find_atom_columns(
     notes.extend(width_notes)  # after the stackings' notes, as when the widths were measured after them
     leaks = None
     if site_radius > radius_nm:  # a window wider than the columns' spacing allows: unmix the neighbours' tails
-        # on a third thread beside the site measurements (NumPy releases the GIL); read where the mixing needs it
+        # on a thread of their own beside the site measurements (NumPy releases the GIL); read where the mixing needs it
         leaks = _on_thread(lambda: _lattice_leaks(data.shape, px, sigma_nm=site_sigma, radius_nm=site_radius,
                                                   tm_xy=tm_xy, tm_found=detected, li_xy=site_xy), name="layerscope-leaks")
     amp, bkg = _site_intensities(data, px, pd.DataFrame({"x_nm": tm_xy[:, 0], "y_nm": tm_xy[:, 1]}),
