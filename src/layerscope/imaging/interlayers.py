@@ -355,9 +355,13 @@ def _site_weights(li: pd.DataFrame, key: np.ndarray, environment: pd.Series, fil
 
 
 def _part_decisions(mean: np.ndarray, sem: np.ndarray, threshold: float) -> np.ndarray:
-    """+1 / -1 / 0 (yes / no / uncertain) of means with counting errors ``sem`` plus :data:`MIXING_SYSTEMATIC`."""
-    d = _decide(mean, np.hypot(sem, MIXING_SYSTEMATIC), threshold)
-    return np.select([d == "yes", d == "no"], [1, -1], 0)
+    """+1 / -1 / 0 (yes / no / uncertain) of means with counting errors ``sem`` plus :data:`MIXING_SYSTEMATIC`.
+
+    :func:`_decide`'s tests as numbers (no strings: it runs for every candidate cut of every segment).
+    """
+    e = np.hypot(sem, MIXING_SYSTEMATIC)
+    d = np.where(mean - 2 * e > threshold, 1, np.where(mean + 2 * e < threshold, -1, 0))
+    return np.where(np.isfinite(e), d, 0)
 
 
 def _best_cut(m: np.ndarray, e: np.ndarray, threshold: float) -> int:
@@ -903,10 +907,11 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
         li["relation"], li["step_source"] = extend_steps(li, tm, inplane_spacing_nm=d_t)
     else:
         li["step_source"] = np.where(li["relation"] == "", "none", "measured")
-    li["segment"] = np.zeros(len(li), dtype=int)
+    segment = np.zeros(len(li), dtype=int)  # filled layer by layer, assigned once (not one .loc per layer)
     runs = (li["relation"] + "|" + li["step_source"]).to_numpy() + was_glide
     for _, idx in li.groupby("layer", sort=True).indices.items():
-        li.loc[idx, "segment"] = _segments(runs[idx], max_sites)
+        segment[idx] = _segments(runs[idx], max_sites)
+    li["segment"] = segment
     if "mixing_sem" in li and "mixing" in li:
         li["segment"] = split_fill_changes(li, mixing_threshold)
     key = pd.MultiIndex.from_arrays([li["layer"], li["segment"]]).factorize(sort=True)[0]

@@ -252,31 +252,35 @@ def find_atom_columns(
     t = time.perf_counter()
     geo = _index_columns(found, lat, d_t=d_t, cation=cation, notes=notes,
                          rim=dict(data=data, px=px, sigma_nm=sigma_nm, radius_nm=0.45 * min_sep, counts=counts))
+    radius_nm = 0.45 * min_sep
+    tm_u, tm_v = _tm_lattice_positions(geo.tm, d_t=d_t)
+    tm_xy = np.outer(tm_u, geo.tvec) + np.outer(tm_v, geo.nvec)
+    detected = geo.tm["detected"].to_numpy(dtype=bool)
+    # the widths (NumPy) on a thread of their own while the stackings and Li-layer sites are made (Python); the
+    # resolving pass (wide probes) on another, started once the width is known, beside the site measurements: 2 cores'
+    # wall time, the same numbers (tests/imaging/test_speed_wide.py)
+    width_notes: list[str] = []
+    resolved_notes: list[str] = []
+    widths = _on_thread(lambda: _widths(data, px, tm_xy[detected], first_pass, sigma_nm=sigma_nm, radius_nm=radius_nm,
+                                        min_sep=min_sep, sigma0_nm=0.14 * d_t, notes=width_notes,
+                                        resolved_notes=resolved_notes), name="layerscope-widths")
     stack = _stacking(geo.tm, geo.index, d_t=d_t, cation=cation, zone=zone, notes=notes)
-    li, site_xy, tm_u, tm_v = _place_li_sites(geo, stack, d_t=d_t, cation=cation, shape=data.shape, px=px)
+    li, site_xy = _place_li_sites(geo, stack, d_t=d_t, cation=cation, shape=data.shape, px=px, tm_u=tm_u, tm_v=tm_v)
     tm = geo.tm.assign(registry=stack.reg_down, relation=stack.rel_down, relation_up=stack.rel_up)
     times["layers"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    radius_nm = 0.45 * min_sep
-    tm_xy = np.outer(tm_u, geo.tvec) + np.outer(tm_v, geo.nvec)
-    sigma_nm = _lattice_width(data, px, tm_xy[tm["detected"].to_numpy(dtype=bool)], sigma_nm=sigma_nm,
-                              radius_nm=radius_nm, notes=notes)
-    detected = tm["detected"].to_numpy(dtype=bool)
-    # the resolving pass (wide probes) on a second thread beside the site measurements: 2 cores' wall time
-    resolved_notes: list[str] = []
-    resolved = _on_thread(lambda: _resolved_maxima(first_pass, px, min_sep=min_sep, sigma0_nm=0.14 * d_t,
-                                                   width_nm=sigma_nm, notes=resolved_notes))
-    site_sigma, site_radius = _wide_probe_window(data, px, tm_xy[detected], sigma_nm=sigma_nm, radius_nm=radius_nm,
-                                                 notes=notes)
+    sigma_nm, (site_sigma, site_radius), resolved = widths.result()
+    notes.extend(width_notes)  # after the stackings' notes, as when the widths were measured after them
+    leaks = None
+    if site_radius > radius_nm:  # a window wider than the columns' spacing allows: unmix the neighbours' tails
+        # on a thread of their own beside the site measurements (NumPy releases the GIL); read where the mixing needs it
+        leaks = _on_thread(lambda: _lattice_leaks(data.shape, px, sigma_nm=site_sigma, radius_nm=site_radius,
+                                                  tm_xy=tm_xy, tm_found=detected, li_xy=site_xy), name="layerscope-leaks")
     amp, bkg = _site_intensities(data, px, pd.DataFrame({"x_nm": tm_xy[:, 0], "y_nm": tm_xy[:, 1]}),
                                  sigma_nm=site_sigma, radius_nm=site_radius)
     tm["intensity"], tm["local_background"] = amp, bkg
     _detect_gap_columns(data, px, tm, tm_xy, sigma_nm=site_sigma, radius_nm=site_radius, notes=notes, counts=counts)
-    leaks = None
-    if site_radius > radius_nm:  # a window wider than the columns' spacing allows: unmix the neighbours' tails
-        leaks = _lattice_leaks(data.shape, px, sigma_nm=site_sigma, radius_nm=site_radius, tm_xy=tm_xy,
-                               tm_found=detected, li_xy=site_xy)
     _measure_li_sites(data, px, li, tm, sigma_nm=site_sigma, radius_nm=site_radius, at_nm=site_xy, counts=counts,
                       leaks=leaks)
     evidence = pd.concat([failed, resolved.result()], ignore_index=True)
@@ -332,6 +336,20 @@ def _detect_and_fit(data: np.ndarray, px: float, sp: MaterialSpacings, *, min_se
     if n_failed:
         notes.append(f"{n_failed} detected maxima were dropped because their Gaussian fit failed")
     return found, float(np.nanmedian(found["sigma_nm"])), failed, det.first_pass
+
+
+def _widths(data: np.ndarray, px: float, xy_nm: np.ndarray, first_pass: _col.FirstPass | None, *, sigma_nm: float,
+            radius_nm: float, min_sep: float, sigma0_nm: float, notes: list[str],
+            resolved_notes: list[str]) -> tuple[float, tuple[float, float], Any]:
+    """The widths of :func:`find_atom_columns` before the site measurements, from the TM columns' lattice positions
+    ``xy_nm`` of the detected columns: the column width there (:func:`_lattice_width`), the site window
+    (:func:`_wide_probe_window`) and, started on its own thread as soon as the width is known, the resolving
+    pass (:func:`_resolved_maxima`: a :class:`concurrent.futures.Future`). Notes in that order to ``notes``
+    (the resolving pass's to ``resolved_notes``)."""
+    width = _lattice_width(data, px, xy_nm, sigma_nm=sigma_nm, radius_nm=radius_nm, notes=notes)
+    resolved = _on_thread(lambda: _resolved_maxima(first_pass, px, min_sep=min_sep, sigma0_nm=sigma0_nm,
+                                                   width_nm=width, notes=resolved_notes))
+    return width, _wide_probe_window(data, px, xy_nm, sigma_nm=width, radius_nm=radius_nm, notes=notes), resolved
 
 
 def _resolved_maxima(first_pass: _col.FirstPass | None, px: float, *, min_sep: float, sigma0_nm: float,
@@ -529,16 +547,23 @@ def _stacking(tm: pd.DataFrame, index: _lat.LayerIndex, *, d_t: float, cation: f
     return _Stacking(pairs, rel, reg_down, rel_down, rel_up, zone, o3_step)
 
 
+def _tm_lattice_positions(tm: pd.DataFrame, *, d_t: float) -> tuple[np.ndarray, np.ndarray]:
+    """The TM columns' lattice positions ``u, v`` (nm; smoothed along the layer): the Li-layer sites are placed
+    from them and every site's intensity is measured there (:func:`_place_li_sites`, ``_measure_li_sites``)."""
+    return _lat.lattice_positions(tm["u_nm"].to_numpy(), tm["v_nm"].to_numpy(), tm["layer"].to_numpy(),
+                                  inplane_spacing_nm=d_t, max_gap_nm=1.5 * d_t)
+
+
 def _place_li_sites(geo: _Indexed, stack: _Stacking, *, d_t: float, cation: float, shape: tuple[int, int],
-                    px: float) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+                    px: float, tm_u: np.ndarray, tm_v: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
     """Stage 5 of :func:`find_atom_columns`: one Li-layer site per TM pair (and per one-site gap).
 
     A pair with a TM column fitted outside the image (its registry extrapolated) places its site from
-    the layer's nearest other site (:func:`_replace_from_neighbours`).
+    the layer's nearest other site (:func:`_replace_from_neighbours`). ``tm_u, tm_v``: the TM columns'
+    lattice positions (:func:`_tm_lattice_positions` of ``geo.tm``).
 
-    Returns the Li-layer table (relations from its pair or context), the lattice positions
-    (n x 2, x and y in nm) its intensities are measured at, and the lattice positions ``u, v`` of
-    the TM columns.
+    Returns the Li-layer table (relations from its pair or context) and the lattice positions
+    (n x 2, x and y in nm) its intensities are measured at.
     """
     tm, pairs, rel = geo.tm, stack.pairs, stack.relation
     tvec, nvec = geo.tvec, geo.nvec
@@ -546,10 +571,6 @@ def _place_li_sites(geo: _Indexed, stack: _Stacking, *, d_t: float, cation: floa
                              pairs["relation_below"].to_numpy(), o3_step=stack.o3_step)
     a_idx = pairs["above"].to_numpy()
     b_idx = pairs["below"].to_numpy()
-    # Sites are placed from the TM columns' lattice positions (smoothed along the layer), where
-    # every site's intensity is measured too (``_measure_li_sites``).
-    tm_u, tm_v = _lat.lattice_positions(tm["u_nm"].to_numpy(), tm["v_nm"].to_numpy(), tm["layer"].to_numpy(),
-                                        inplane_spacing_nm=d_t, max_gap_nm=1.5 * d_t)
     site_u = tm_u[a_idx] + step * d_t
     site_v = 0.5 * (tm_v[a_idx] + tm_v[b_idx])
     sites = pd.DataFrame({"u_nm": site_u, "v_nm": site_v, "layer": pairs["layer"].to_numpy(), "pair": np.arange(len(pairs)),
@@ -589,7 +610,7 @@ def _place_li_sites(geo: _Indexed, stack: _Stacking, *, d_t: float, cation: floa
             li[name] = np.where(ok, values, -1)
         else:
             li[name] = np.where(ok, values, np.nan)
-    return li, site_xy, tm_u, tm_v
+    return li, site_xy
 
 
 def _replace_from_neighbours(sites: pd.DataFrame, bad: np.ndarray, *, d_t: float, max_sites: int = 2) -> pd.DataFrame:
@@ -791,7 +812,7 @@ def _padded(lists: list) -> tuple[np.ndarray, np.ndarray]:
 
 def _measure_li_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.DataFrame, *, sigma_nm: float,
                       radius_nm: float, at_nm: np.ndarray | None = None, counts: bool | None = None,
-                      leaks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
+                      leaks: tuple[np.ndarray, np.ndarray, np.ndarray] | Any = None) -> None:
     """Add ``intensity``, ``local_background`` and ``mixing`` to Li-layer sites, in place.
 
     Mixing index: the site's intensity over the mean intensity of the 4 nearest TM columns
@@ -805,7 +826,8 @@ def _measure_li_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.Data
     upwards (the detector picked it for being bright), the one at the lattice site is not. ``counts``:
     whether ``data`` is a count image (None: tested). ``leaks`` (:func:`_lattice_leaks`, where the window
     reaches the neighbours: wide probes): each TM amplitude is divided by its ``tm_self`` and the index is
-    ``(amp / ref - li_from_tm) / li_self``, its error divided by ``li_self``; None: the plain ratio.
+    ``(amp / ref - li_from_tm) / li_self``, its error divided by ``li_self``; None: the plain ratio; a
+    :class:`concurrent.futures.Future` of them (:func:`_on_thread`) is waited for after the counting errors.
     """
     from layerscope.imaging import sitetests as _st
     from layerscope.imaging.interlayers import MIXING_THRESHOLD
@@ -816,14 +838,15 @@ def _measure_li_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.Data
     if len(tm) >= 4 and len(li):
         _, nn = cKDTree(np.column_stack([tm["x_nm"], tm["y_nm"]])).query(np.column_stack([li["x_nm"], li["y_nm"]]), k=4)
         tm_amp = tm["intensity"].to_numpy()
+        err = _st.amplitude_errors(data, at["x_nm"].to_numpy(), at["y_nm"].to_numpy(), pixel_size_nm=px,
+                                   sigma_nm=sigma_nm, radius_nm=radius_nm, counts=counts)
+        tm_err = _st.amplitude_errors(data, tm["x_nm"].to_numpy(), tm["y_nm"].to_numpy(), pixel_size_nm=px,
+                                      sigma_nm=sigma_nm, radius_nm=radius_nm, counts=counts)
+        leaks = leaks.result() if hasattr(leaks, "result") else leaks
         tm_self, li_from_tm, li_self = (np.ones(len(tm)), np.zeros(len(li)), np.ones(len(li))) if leaks is None else leaks
         ref = np.nanmean(tm_amp[nn] / tm_self[nn], axis=1)
         li["tm_reference"] = ref
-        err = _st.amplitude_errors(data, at["x_nm"].to_numpy(), at["y_nm"].to_numpy(), pixel_size_nm=px,
-                                   sigma_nm=sigma_nm, radius_nm=radius_nm, counts=counts)
         li["intensity_sem"] = err
-        tm_err = _st.amplitude_errors(data, tm["x_nm"].to_numpy(), tm["y_nm"].to_numpy(), pixel_size_nm=px,
-                                      sigma_nm=sigma_nm, radius_nm=radius_nm, counts=counts)
         ref_err = np.sqrt(np.nansum((tm_err[nn] / tm_self[nn]) ** 2, axis=1)) / 4.0
         with np.errstate(invalid="ignore", divide="ignore"):
             # index = (amp - ref * li_from_tm) / (ref * li_self): the TM neighbours' tails off, the Li-layer
@@ -832,6 +855,8 @@ def _measure_li_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.Data
             li["mixing"] = (raw - li_from_tm) / li_self
             li["mixing_sem"] = np.where(ref > 0, np.hypot(err, raw * ref_err) / ref, np.nan) / li_self
     else:
+        if hasattr(leaks, "result"):
+            leaks.result()  # unused here; its errors are still raised, as in the one-thread run
         li["tm_reference"] = np.nan
         li["intensity_sem"] = np.nan
         li["mixing"] = np.nan
