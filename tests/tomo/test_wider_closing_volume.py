@@ -39,7 +39,7 @@ def _scene(gap_voxels: float, r2_voxels: float):
 @pytest.mark.parametrize("gap_voxels, r2_voxels", [(2.0, 8.0), (4.0, 14.0)])
 def test_crack_facing_a_neighbour_keeps_its_volume(monkeypatch, gap_voxels, r2_voxels):
     """Crack volume within 6 % of the truth's 1795 voxels with the wider closing (read +4.1 % and -1.4 %), and the
-    wider closing moves it by at most 4 % of the truth (0 and +3.0 % measured)."""
+    wider closing moves it by at most 4 % of the truth (0 and +2.9 % measured)."""
     ph, vol = _scene(gap_voxels, r2_voxels)
     truth = float(ph.crack_truth["volume_voxels"].sum())
     read = {}
