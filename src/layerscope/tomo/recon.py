@@ -293,10 +293,14 @@ def mass_fade_px(sino: np.ndarray, edge_px: int = 2) -> np.ndarray:
 
 
 def _mass_padded(sino: np.ndarray, n_cols: int) -> np.ndarray:
-    """``sino`` extended by ``n_cols`` columns on each side: per angle, its edge columns fading to zero (half a
-    cosine) over :func:`mass_fade_px` (at most ``n_cols``)."""
+    """``sino`` extended on each side: per angle, its edge columns fading to zero (half a cosine) over
+    :func:`mass_fade_px` (at most ``n_cols``); by the longest fade (whole px), ``sino`` itself when no angle
+    misses anything (the FBP then equals the one without extension)."""
     length = np.minimum(mass_fade_px(sino), n_cols)[:, None]
-    x = np.arange(1, n_cols + 1, dtype=np.float64)[None, :]
+    p = int(np.ceil(length.max()))
+    if p == 0:
+        return sino
+    x = np.arange(1, p + 1, dtype=np.float64)[None, :]
     fade = np.where(x < length, 0.5 * (1 + np.cos(np.pi * x / np.maximum(length, 1.0))), 0.0).astype(np.float32)
     return np.concatenate([sino[:, :1] * fade[:, ::-1], sino, sino[:, -1:] * fade], axis=1)
 
