@@ -222,6 +222,8 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the projection file and the output folder")
     ap.add_argument("--projections", type=Path, default=None, help="reuse a file written by an earlier --keep run")
     ap.add_argument("--write-only", action="store_true", help="write the projections (kept) and stop")
+    ap.add_argument("--extend-sinogram", action="store_true", help="pass --extend-sinogram (FBP truncation "
+                    "correction, --extension mass)")
     ap.add_argument("--no-anchors", action="store_true", help="skip the plain ASTRA / iradon timings")
     ap.add_argument("--stages-json", type=Path, default=None, help="write the per-stage peaks and the summary here")
     args = ap.parse_args()
@@ -238,6 +240,7 @@ def main() -> None:
     with h5py.File(h5, "r") as f:
         args.size, args.angles = f["exchange/data"].shape[2], f["exchange/data"].shape[0]
     extra = ["--centre-px", f"{(args.size - 1) / 2:.1f}", "--no-rings"] if args.given_centre else []
+    extra += ["--extend-sinogram"] if args.extend_sinogram else []
     wall, cpu, peak, last, stages = run_cli(h5, tmp / "out", extra)
     s = json.loads((tmp / "out" / "summary.json").read_text())
     tiles = (args.size // TILE) ** 3
