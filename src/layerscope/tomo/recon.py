@@ -24,7 +24,7 @@ from layerscope.tomo.readers import Projections
 from layerscope.tomo.stages import enter as _stage
 
 __all__ = ["ReconOptions", "Reconstruction", "transmission", "find_centre_px", "reconstruct", "gpu_available",
-           "reconstruct_slice", "remove_rings"]
+           "reconstruct_slice", "remove_rings", "mass_fade_px"]
 
 ALGORITHMS = ("fbp", "sirt", "cgls")
 RING_METHODS = ("detect", "sorting")
