@@ -217,7 +217,8 @@ def main() -> None:
     ap.add_argument("--angles", type=int, default=800, help="projections over 0-180 deg")
     ap.add_argument("--photons", type=float, default=1e6, help="open-beam counts per detector pixel")
     ap.add_argument("--given-centre", action="store_true", help="pass --centre-px and --no-rings (plain FBP)")
-    ap.add_argument("--extend-sinogram", action="store_true", help="pass --extend-sinogram: the tiles fill the square "
+    ap.add_argument("--extend-sinogram", action="store_true", help="pass --extend-sinogram (the CLI's default "
+                    "--extension mass): the tiles fill the square "
                     "volume, so its corners lie outside the field of view (truncated projections) and plain FBP reads "
                     "a bright rim at the volume's faces (docs/validation.md \"tomocvf5\")")
     ap.add_argument("--anchor-slices", type=int, default=16, help="slices timed for the plain ASTRA / iradon anchors")

@@ -160,8 +160,9 @@ def test_real_tooth_sinograms_hold_no_stripe_above_the_threshold(shared_data):
 
 
 def test_extend_sinogram_option_reaches_the_reconstruction(tmp_path, phantom, capsys):
-    """``--extend-sinogram`` reaches ReconOptions (summary.json says so) and changes the FBP volume; without it
-    the volume is main's default reconstruction; with SIRT/CGLS it is refused in one line (exit 2), nothing written."""
+    """``--extend-sinogram`` reaches ReconOptions (summary.json says so, with its default ``--extension mass``) and
+    changes the FBP volume; without it the volume is main's default reconstruction; with SIRT/CGLS it is refused
+    in one line (exit 2), nothing written."""
     proj = project_phantom(phantom.volume[30:34], n_angles=90, photons=1e6, seed=7)
     path = tmp_path / "proj.tif"
     tifffile.imwrite(path, np.exp(-transmission(proj)[0]).astype(np.float32))
@@ -171,9 +172,10 @@ def test_extend_sinogram_option_reaches_the_reconstruction(tmp_path, phantom, ca
     for extra in ([], ["--extend-sinogram"]):
         out = tmp_path / ("o" + "".join(extra))
         assert run(base + extra + ["--out", str(out)]) == 0
-        flags[bool(extra)] = json.loads((out / "summary.json").read_text())["reconstruction"]["sinogram_extended"]
+        rec = json.loads((out / "summary.json").read_text())["reconstruction"]
+        flags[bool(extra)] = (rec["sinogram_extended"], rec["sinogram_extension"])
         vols[bool(extra)] = tifffile.imread(out / "volume.tif")
-    assert flags == {False: False, True: True}
+    assert flags == {False: (False, None), True: (True, "mass")}
     assert np.abs(vols[True] - vols[False]).max() > 1e-3 * np.abs(vols[False]).max()
     out = tmp_path / "sirt"
     assert run(base + ["--extend-sinogram", "--algorithm", "sirt", "--out", str(out)]) == 2

@@ -76,10 +76,14 @@ def tomo(
                                     "on every column (also flattens cracks near the rotation axis); detect: "
                                     "correct only the detector columns found to hold a stripe (keeps those "
                                     "cracks; faint stripes stay). Both interpolate dead columns first."),
-    extend_sinogram: bool = typer.Option(False, "--extend-sinogram", help="FBP: extend each sinogram by half the "
-                                         "detector width, edges fading to zero, against the bright rim of truncated "
-                                         "projections (a sample wider than the field); lowers the interior near the "
-                                         "edge a little."),
+    extend_sinogram: bool = typer.Option(False, "--extend-sinogram", help="FBP: extend each sinogram beyond the "
+                                         "detector, edges fading to zero, against the bright rim of truncated "
+                                         "projections (a sample or particle leaving the field of view)."),
+    extension: str = typer.Option("mass", "--extension", help="With --extend-sinogram: mass (per angle, fade over "
+                                  "the length that restores the line-integral sum the angle misses; nothing where "
+                                  "every angle sees the same sum) or half_width (half the detector width at every "
+                                  "angle, also for a sample wider than the field at every angle; sinks the slice "
+                                  "edge a little)."),
     device: str = typer.Option("auto", "--device", help="auto (ASTRA CUDA when a GPU is present), cpu or gpu."),
     reconstruct_only: bool = typer.Option(False, "--reconstruct-only", help="Reconstruct, write volume.tif and stop "
                                           "(no particle analysis); the volume is written chunk by chunk, so it may "
@@ -122,7 +126,7 @@ def tomo(
     from layerscope.tomo.stages import enter as stage
 
     recon = ReconOptions(algorithm=algorithm, iterations=iterations, centre_px=centre_px, rings=rings,
-                         ring_method=ring_method, extend_sinogram=extend_sinogram,
+                         ring_method=ring_method, extend_sinogram=extend_sinogram, extension=extension,
                          chunk_slices=chunk_slices, device=device)
     options = TomoOptions(recon=recon, reconstruct_only=reconstruct_only, threshold=threshold,
                           particle_label=particle_label, pore_label=pore_label, crack_max_width_nm=crack_max_width_nm,

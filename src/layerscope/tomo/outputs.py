@@ -116,7 +116,8 @@ def report_section(result, *, provenance: Any = None, pngs: dict[str, bytes] | N
         rings = (r.get("rings") or {}).get("method", "off" if not r.get("rings_removed", True) else "sorting")
         metrics["reconstruction"] = (f"{r['algorithm'].upper()} on {r['device']}, centre {r['centre_px']:.2f} px, "
                                      f"ring removal: {rings}"
-                                     + (", sinogram extended (truncation)" if r.get("sinogram_extended") else ""))
+                                     + (f", sinogram extended (truncation, {r.get('sinogram_extension') or 'half_width'})"
+                                        if r.get("sinogram_extended") else ""))
         metrics["projections"] = (f"{r.get('projections', 'counts')}"
                                   + (f", angles from {r['angles_from']}" if r.get("angles_from") else ""))
     pngs = pngs or {name: figure_to_png(fig) for name, fig, _ in figures(result)}

@@ -24,10 +24,11 @@ from layerscope.tomo.readers import Projections
 from layerscope.tomo.stages import enter as _stage
 
 __all__ = ["ReconOptions", "Reconstruction", "transmission", "find_centre_px", "reconstruct", "gpu_available",
-           "reconstruct_slice", "remove_rings"]
+           "reconstruct_slice", "remove_rings", "mass_fade_px"]
 
 ALGORITHMS = ("fbp", "sirt", "cgls")
 RING_METHODS = ("detect", "sorting")
+EXTENSIONS = ("mass", "half_width")
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,16 @@ class ReconOptions:
         Median window of the sorting-based removal (px), larger than the widest stripe; None: 1/30 of
         the detector width (odd, 3-31 px; 21 px on a 640 px detector).
     extend_sinogram : bool
-        FBP only: extend each sinogram by half the detector width on each side, its edge columns fading
-        to zero (:func:`fbp_pad_px`), against truncation artefacts (a bright rim where the sample or a
-        particle in a volume corner leaves the detector). Off by default: it finds more cracks on the
-        random draws but lowers the interior by up to 0.1 x contrast towards the edge, which narrows
-        measured crack widths (docs/validation.md "tomoproj").
+        FBP only: extend each sinogram beyond the detector edges, its edge columns fading to zero, against
+        truncation artefacts (a bright rim where the sample or a particle in a volume corner leaves the
+        detector). Off by default (docs/validation.md "tomoproj", "tomoproj2").
+    extension : str
+        How far the edges fade (with ``extend_sinogram``). ``"mass"`` (default): per angle, over the
+        length that restores the line-integral sum the angle misses against the angle that sees the
+        most (:func:`mass_fade_px`); no extension where every angle sees the same sum (an object inside
+        the field, or one wider than it at every angle). ``"half_width"``: over half the detector width
+        at every angle (:func:`fbp_pad_px`; adds more than is missing where the object is seen whole
+        at some angles, and sinks the slice towards its edge by up to 0.1 x contrast).
     chunk_slices : int
         Detector rows per task.
     device : str
@@ -72,6 +78,7 @@ class ReconOptions:
     ring_method: str = "sorting"
     ring_size_px: int | None = None
     extend_sinogram: bool = False
+    extension: str = "mass"
     chunk_slices: int = 8
     device: str = "auto"
 
@@ -80,6 +87,8 @@ class ReconOptions:
             raise InputError(f"--algorithm {self.algorithm!r}: choose fbp, sirt or cgls")
         if self.ring_method not in RING_METHODS:
             raise InputError(f"--ring-method {self.ring_method!r}: choose detect or sorting")
+        if self.extension not in EXTENSIONS:
+            raise InputError(f"--extension {self.extension!r}: choose mass or half_width")
         if self.device not in ("auto", "cpu", "gpu"):
             raise InputError(f"--device {self.device!r}: choose auto, cpu or gpu")
         if self.extend_sinogram and self.algorithm != "fbp":
@@ -213,13 +222,14 @@ def _centre_flags(centre_px: float, n_cols: int, searched: bool) -> list[dict[st
 
 
 def _astra_reconstruct(sino: np.ndarray, angles_rad: np.ndarray, algorithm: str, iterations: int,
-                       gpu: bool, extend: bool = False) -> np.ndarray:
-    """One slice (n_angles, columns) -> (columns, columns) through ASTRA."""
+                       gpu: bool, extend: str | None = None) -> np.ndarray:
+    """One slice (n_angles, columns) -> (columns, columns) through ASTRA; ``extend`` (FBP only): None, or
+    how far the edges fade (see :class:`ReconOptions`)."""
     import astra
 
     n = sino.shape[1]
     if extend and algorithm == "fbp":  # a detector wider than the volume: no step at its edges for the ramp filter
-        sino = _padded(sino, fbp_pad_px(n))
+        sino = _padded(sino, fbp_pad_px(n)) if extend == "half_width" else _mass_padded(sino, n)
     vol_geom = astra.create_vol_geom(n, n)
     proj_geom = astra.create_proj_geom("parallel", 1.0, sino.shape[1], angles_rad)
     sid = astra.data2d.create("-sino", proj_geom, sino.astype(np.float32))
@@ -258,6 +268,41 @@ def _padded(sino: np.ndarray, p: int) -> np.ndarray:
     over them (half a cosine)."""
     fade = (0.5 * (1 + np.cos(np.pi * np.arange(1, p + 1) / (p + 1)))).astype(np.float32)
     return np.concatenate([sino[:, :1] * fade[::-1], sino, sino[:, -1:] * fade], axis=1)
+
+
+def mass_fade_px(sino: np.ndarray, edge_px: int = 2) -> np.ndarray:
+    """Per angle, the length (px) over which both edges of ``sino`` (n_angles, columns) fade to zero (half a
+    cosine) so that the fades add the line-integral sum the angle misses.
+
+    The sum of a projection over the detector is the object's mass, the same at every angle when the
+    detector sees all of it; an angle at which the object leaves the detector misses ``M - S(angle)``,
+    ``M`` the largest sum over angles (after a 3-angle median against a single outlying projection).
+    A cosine fade of length ``L`` from edge value ``v`` adds ``v (L - 1) / 2`` over whole pixels, so
+    with the missing mass shared between the edges in proportion to their values (the mean of
+    ``edge_px`` columns each, negative values as 0) both get ``L = 2 (M - S) / (v_left + v_right) + 1``;
+    0 where nothing is missing or both edges are empty.
+    """
+    from scipy import ndimage as ndi
+
+    s = np.asarray(sino, np.float64)
+    total = s.sum(axis=1)
+    missing = np.clip(ndi.median_filter(total, size=3, mode="wrap").max() - total, 0.0, None)
+    edges = np.clip(s[:, :edge_px].mean(axis=1), 0, None) + np.clip(s[:, -edge_px:].mean(axis=1), 0, None)
+    length = np.divide(2.0 * missing, edges, out=np.zeros_like(total), where=edges > 0) + 1.0
+    return np.where((missing > 0) & (edges > 0), length, 0.0)
+
+
+def _mass_padded(sino: np.ndarray, n_cols: int) -> np.ndarray:
+    """``sino`` extended on each side: per angle, its edge columns fading to zero (half a cosine) over
+    :func:`mass_fade_px` (at most ``n_cols``); by the longest fade (whole px), ``sino`` itself when no angle
+    misses anything (the FBP then equals the one without extension)."""
+    length = np.minimum(mass_fade_px(sino), n_cols)[:, None]
+    p = int(np.ceil(length.max()))
+    if p == 0:
+        return sino
+    x = np.arange(1, p + 1, dtype=np.float64)[None, :]
+    fade = np.where(x < length, 0.5 * (1 + np.cos(np.pi * x / np.maximum(length, 1.0))), 0.0).astype(np.float32)
+    return np.concatenate([sino[:, :1] * fade[:, ::-1], sino, sino[:, -1:] * fade], axis=1)
 
 
 def remove_rings(sino: np.ndarray, options: ReconOptions) -> tuple[np.ndarray, dict]:
@@ -299,8 +344,8 @@ def _slice(sino: np.ndarray, angles_deg: np.ndarray, *, centre_px: float, option
     shift = (s.shape[1] - 1) / 2.0 - centre_px
     if abs(shift) > 1e-3:
         s = ndi.shift(s, (0, shift), order=3, mode="nearest").astype(np.float32)
-    return (_astra_reconstruct(s, np.deg2rad(angles_deg), options.algorithm, options.iterations, gpu,
-                               options.extend_sinogram), found)
+    extend = options.extension if options.extend_sinogram else None
+    return _astra_reconstruct(s, np.deg2rad(angles_deg), options.algorithm, options.iterations, gpu, extend), found
 
 
 def _chunk_task(item: tuple, *, angles_deg: np.ndarray, centre_px: float, options: ReconOptions,
