@@ -26,8 +26,10 @@ system-deps:
 demo: $(STAMP)
 	$(BIN)/layerscope demo --out demo-output --overwrite
 
+# Two pytest workers (pytest-xdist), a module kept on one worker so its fixtures are built once: the tests run
+# single-threaded (tests/conftest.py sets OMP_NUM_THREADS=1), so two workers use CI's two cores.
 test: $(STAMP) system-deps
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadscope
 
 # The documentation site (API reference, conventions, validation, benchmarks, executed examples)
 # into docs/_build/html; warnings are errors.
