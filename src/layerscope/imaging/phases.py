@@ -478,7 +478,10 @@ def site_index(u_sorted: np.ndarray, inplane_spacing_nm: float) -> np.ndarray:
     percent off (a void or a crack in the field put the Fourier estimate 4.4 % off, and
     ``round(u / d_t)`` flipped the two sublattices of a spinel Li layer halfway along it), a gap of
     missing sites keeps its count, and, unlike counting the steps one by one, a misplaced or extra
-    site does not shift the index of every site after it.
+    site does not shift the index of every site after it. Where the image-wide spacing holds, the
+    index is ``round((u - origin) / inplane_spacing_nm)`` about the layer's own offset
+    (:func:`_layer_origin`): ``u`` counts from the image's origin, and sites half-way between two of its
+    multiples would flip between neighbouring indices with a few pm of noise.
     """
     u = np.asarray(u_sorted, dtype=float)
     if u.size < 2:
@@ -488,13 +491,27 @@ def site_index(u_sorted: np.ndarray, inplane_spacing_nm: float) -> np.ndarray:
     spacing = float(np.median(near)) if near.size else float(inplane_spacing_nm)
     if abs(spacing / inplane_spacing_nm - 1.0) * np.ptp(u) / inplane_spacing_nm <= 0.25:
         # The image-wide spacing holds over the whole layer (drift under a quarter site): the
-        # plain lattice index, as before (a site off by half a spacing does not move the others).
-        return np.rint(u / inplane_spacing_nm).astype(np.int64)
+        # lattice index from the layer's own origin (a site off by half a spacing does not move the others).
+        origin = _layer_origin(u, inplane_spacing_nm)
+        return np.rint((u - origin) / inplane_spacing_nm).astype(np.int64)
     idx = np.rint((u - u[0]) / spacing)
     if np.ptp(idx) > 0:
         spacing, origin = np.polyfit(idx, u, 1)
         return np.rint((u - origin) / spacing).astype(np.int64)
     return idx.astype(np.int64)
+
+
+def _layer_origin(u: np.ndarray, spacing_nm: float) -> float:
+    """The layer's sites' offset (nm) from the multiples of ``spacing_nm``: their circular mean phase.
+
+    ``u`` is measured from an origin of the image, not of the layer, so a layer's sites can sit
+    anywhere between two multiples of the spacing. Rounding ``u / spacing`` is unstable where they
+    sit half-way: random draw 4075 (NMC622, 1.7e3 e/A^2) read its spinel Li layer at 21.49, 22.51,
+    23.49 ... spacings, so ``rint`` gave indices 21, 23, 23, 25 and every site of 2 nm the same
+    sublattice; rounding about the layer's own offset puts each site half a spacing from the cut.
+    """
+    phase = 2 * np.pi * u / spacing_nm
+    return float(np.arctan2(np.sin(phase).mean(), np.cos(phase).mean())) / (2 * np.pi) * spacing_nm
 
 
 def _site_noise(u: np.ndarray, layer: np.ndarray, m: np.ndarray, *, inplane_spacing_nm: float) -> float:

@@ -39,7 +39,7 @@ plus ``u_nm, v_nm`` (along/across the layers), ``registry`` (TM-TM, column spaci
 image edge, fitted on one flank; :func:`layerscope.imaging.columns.border_columns`); for Li-layer sites ``pair`` (the TM pair it was placed
 from, -1 for a detected column without one or a site filled into a one-site gap), ``context``
 (the pair its relations come from), ``step`` (stacking step from the TM layer above,
-column spacings), ``tm_reference`` (the mean intensity of the 4 nearest TM columns that
+column spacings), ``tm_reference`` (the mean intensity of the 4 nearest TM columns with an intensity that
 ``mixing`` is relative to), ``intensity_sem`` and ``mixing_sem`` (standard errors of the
 site's intensity and of the index, from the counts; :mod:`layerscope.imaging.sitetests`) and ``mixed``
 ("yes" / "no" / "uncertain": TM in this Li column, the index two standard errors above / below
@@ -54,7 +54,9 @@ over 7 columns of its layer, of the row's lateral phase and normal coordinate
 from those of its TM pair. A fixed-position estimator at a detected maximum is biased upwards at
 low dose (the detector picked the maximum for being bright: a 20 %-mixed Li layer read 0.44-0.6
 instead of 0.26 at 5e2 e/A^2, 5 nm) and one at a noisy position downwards; the lattice position is
-5-10 pm from the truth there, against 16-17 pm for a detected Li-layer column.
+5-10 pm from the truth there, against 16-17 pm for a detected Li-layer column. A TM column whose
+lattice position lies outside the image (a column at the edge, fitted on one flank) has no
+``intensity`` (NaN): its window holds only the far tail of the column.
 """
 
 from __future__ import annotations
@@ -279,6 +281,10 @@ def find_atom_columns(
                                                   tm_xy=tm_xy, tm_found=detected, li_xy=site_xy), name="layerscope-leaks")
     amp, bkg = _site_intensities(data, px, pd.DataFrame({"x_nm": tm_xy[:, 0], "y_nm": tm_xy[:, 1]}),
                                  sigma_nm=site_sigma, radius_nm=site_radius)
+    # A lattice position outside the image has no intensity to measure (as a Li-layer site there: dropped):
+    # the fit sees only the far tail and extrapolates (random draw 4023: 842 where its layer reads 20).
+    outside = ~_inside(tm_xy, data.shape, px)
+    amp[outside], bkg[outside] = np.nan, np.nan
     tm["intensity"], tm["local_background"] = amp, bkg
     _detect_gap_columns(data, px, tm, tm_xy, sigma_nm=site_sigma, radius_nm=site_radius, notes=notes, counts=counts)
     _measure_li_sites(data, px, li, tm, sigma_nm=site_sigma, radius_nm=site_radius, at_nm=site_xy, counts=counts,
@@ -815,8 +821,9 @@ def _measure_li_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.Data
                       leaks: tuple[np.ndarray, np.ndarray, np.ndarray] | Any = None) -> None:
     """Add ``intensity``, ``local_background`` and ``mixing`` to Li-layer sites, in place.
 
-    Mixing index: the site's intensity over the mean intensity of the 4 nearest TM columns
-    (NaN when fewer than 4 TM columns exist); ``mixing_sem`` its standard error from the counts
+    Mixing index: the site's intensity over the mean intensity of the 4 nearest TM columns with an
+    intensity (NaN when fewer than 4 exist; a TM column whose lattice position lies outside the image
+    has none); ``mixing_sem`` its standard error from the counts
     (:func:`layerscope.imaging.sitetests.amplitude_errors` of the site and of the 4 TM columns) and
     ``mixed`` the per-column decision: "yes" / "no" when the index is more than two standard
     errors above / below :data:`layerscope.imaging.interlayers.MIXING_THRESHOLD`, else
@@ -835,9 +842,12 @@ def _measure_li_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.Data
     at = li if at_nm is None else pd.DataFrame({"x_nm": at_nm[:, 0], "y_nm": at_nm[:, 1]})
     amp, bkg = _site_intensities(data, px, at, sigma_nm=sigma_nm, radius_nm=radius_nm)
     li["intensity"], li["local_background"] = amp, bkg
-    if len(tm) >= 4 and len(li):
-        _, nn = cKDTree(np.column_stack([tm["x_nm"], tm["y_nm"]])).query(np.column_stack([li["x_nm"], li["y_nm"]]), k=4)
-        tm_amp = tm["intensity"].to_numpy()
+    tm_amp = tm["intensity"].to_numpy(dtype=float)
+    measured = np.flatnonzero(np.isfinite(tm_amp))  # a TM column without an intensity is no reference
+    if measured.size >= 4 and len(li):
+        _, near = cKDTree(np.column_stack([tm["x_nm"].to_numpy()[measured], tm["y_nm"].to_numpy()[measured]])).query(
+            np.column_stack([li["x_nm"], li["y_nm"]]), k=4)
+        nn = measured[near]
         err = _st.amplitude_errors(data, at["x_nm"].to_numpy(), at["y_nm"].to_numpy(), pixel_size_nm=px,
                                    sigma_nm=sigma_nm, radius_nm=radius_nm, counts=counts)
         tm_err = _st.amplitude_errors(data, tm["x_nm"].to_numpy(), tm["y_nm"].to_numpy(), pixel_size_nm=px,
