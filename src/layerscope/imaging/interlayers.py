@@ -57,7 +57,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from layerscope.imaging.lattice import wrap_half
+from layerscope.imaging.lattice import circular_mean as _circular_mean, wrap_half
 
 __all__ = ["interlayer_table", "extend_steps", "drop_off_layer_steps", "drop_unsupported_runs", "MIXING_THRESHOLD",
            "MIXING_SYSTEMATIC", "POOL_CHI2", "clean_level", "clean_spread", "CLEAN_SPREAD_FLOOR", "CLEAN_LEVEL_SIGNIFICANCE", "split_fill_changes", "SPLIT_MIN_SITES", "REGISTRY_SIGNIFICANCE"]
@@ -359,9 +359,7 @@ def _part_decisions(mean: np.ndarray, sem: np.ndarray, threshold: float) -> np.n
 
     :func:`_decide`'s tests as numbers (no strings: it runs for every candidate cut of every segment).
     """
-    e = np.hypot(sem, MIXING_SYSTEMATIC)
-    d = np.where(mean - 2 * e > threshold, 1, np.where(mean + 2 * e < threshold, -1, 0))
-    return np.where(np.isfinite(e), d, 0)
+    return _decision_codes(mean, np.hypot(sem, MIXING_SYSTEMATIC), threshold)
 
 
 def _best_cut(m: np.ndarray, e: np.ndarray, threshold: float) -> int:
@@ -460,11 +458,16 @@ def _count_decisions(out: pd.DataFrame, threshold: float, weights: tuple[np.ndar
     return decision, sites.astype(int)
 
 
+def _decision_codes(fill: np.ndarray | pd.Series, sem: np.ndarray | pd.Series, threshold: float) -> np.ndarray:
+    """+1 / -1 / 0: the fill two standard errors above / below ``threshold``, else (or without a finite error) 0."""
+    f, e = np.asarray(fill, dtype=float), np.asarray(sem, dtype=float)
+    d = np.where(f - 2 * e > threshold, 1, np.where(f + 2 * e < threshold, -1, 0))
+    return np.where(np.isfinite(e), d, 0)
+
+
 def _decide(fill: np.ndarray | pd.Series, sem: np.ndarray | pd.Series, threshold: float) -> np.ndarray:
     """yes / no / uncertain: the fill two standard errors above / below ``threshold``, else uncertain."""
-    f, e = np.asarray(fill, dtype=float), np.asarray(sem, dtype=float)
-    out = np.where(f - 2 * e > threshold, "yes", np.where(f + 2 * e < threshold, "no", "uncertain"))
-    return np.where(np.isfinite(e), out, "uncertain")
+    return np.array(["uncertain", "yes", "no"])[_decision_codes(fill, sem, threshold)]
 
 
 def _majority(values: pd.Series, key: np.ndarray) -> pd.Series:
@@ -472,15 +475,6 @@ def _majority(values: pd.Series, key: np.ndarray) -> pd.Series:
     counts = pd.DataFrame({"k": key, "v": values.to_numpy()}).value_counts().rename("n").reset_index()
     counts = counts.sort_values(["k", "n", "v"], ascending=[True, False, True], kind="stable")
     return counts.drop_duplicates("k").set_index("k")["v"]
-
-
-def _circular_mean(values: np.ndarray) -> float:
-    """Circular mean of offsets in column spacings, in [-1/2, 1/2); NaN when none is finite."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return float("nan")
-    return float(wrap_half(np.arctan2(np.sin(2 * np.pi * v).mean(), np.cos(2 * np.pi * v).mean()) / (2 * np.pi)))
 
 
 def _tm_offsets(u_nm: np.ndarray, tm_u_nm: np.ndarray, d_t: float) -> np.ndarray:

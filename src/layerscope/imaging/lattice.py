@@ -73,6 +73,16 @@ def wrap_half(value: np.ndarray | float) -> np.ndarray:
     return (np.asarray(value, dtype=float) + 0.5) % 1.0 - 0.5
 
 
+def circular_mean(fraction: np.ndarray) -> float:
+    """Mean of fractions defined modulo 1 (registries, offsets in column spacings), in [-1/2, 1/2); NaN
+    when none is finite."""
+    f = np.asarray(fraction, dtype=float)
+    f = f[np.isfinite(f)]
+    if f.size == 0:
+        return float("nan")
+    return float(wrap_half(np.angle(np.mean(np.exp(2j * np.pi * f))) / (2 * np.pi)))
+
+
 @dataclass(frozen=True)
 class LatticeEstimate:
     """Orientation and periods of a layered lattice found in an image.

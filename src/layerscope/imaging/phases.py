@@ -65,7 +65,7 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from layerscope.errors import InputError
-from layerscope.imaging.lattice import wrap_half
+from layerscope.imaging.lattice import circular_mean, wrap_half
 
 __all__ = [
     "PHASE_LABELS",
@@ -510,8 +510,7 @@ def _layer_origin(u: np.ndarray, spacing_nm: float) -> float:
     23.49 ... spacings, so ``rint`` gave indices 21, 23, 23, 25 and every site of 2 nm the same
     sublattice; rounding about the layer's own offset puts each site half a spacing from the cut.
     """
-    phase = 2 * np.pi * u / spacing_nm
-    return float(np.arctan2(np.sin(phase).mean(), np.cos(phase).mean())) / (2 * np.pi) * spacing_nm
+    return circular_mean(np.asarray(u, dtype=float) / spacing_nm) * spacing_nm
 
 
 def _site_noise(u: np.ndarray, layer: np.ndarray, m: np.ndarray, *, inplane_spacing_nm: float) -> float:

@@ -33,19 +33,10 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from layerscope.imaging.lattice import wrap_half
+from layerscope.imaging.lattice import circular_mean, wrap_half
 from layerscope import linalg as robust_linalg
 
 __all__ = ["layer_table", "add_spacings", "gliding", "quantities", "surface_layer_thickness", "circular_mean"]
-
-
-def circular_mean(fraction: np.ndarray) -> float:
-    """Mean of fractions defined modulo 1 (registries), in [-1/2, 1/2)."""
-    f = np.asarray(fraction, dtype=float)
-    f = f[np.isfinite(f)]
-    if f.size == 0:
-        return float("nan")
-    return float(wrap_half(np.angle(np.mean(np.exp(2j * np.pi * f))) / (2 * np.pi)))
 
 
 def add_spacings(columns: pd.DataFrame, *, inplane_spacing_nm: float) -> None:
