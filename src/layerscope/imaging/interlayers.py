@@ -417,19 +417,54 @@ def split_fill_changes(li: pd.DataFrame, threshold: float = MIXING_THRESHOLD) ->
         New segment id of every site, numbered along each layer from 0.
     """
     seg = li["segment"].to_numpy(dtype=int).copy()
-    m_all, e_all = li["mixing"].to_numpy(dtype=float), li["mixing_sem"].to_numpy(dtype=float)
-    for _, idx in li.groupby("layer", sort=True).indices.items():
-        new = np.zeros(idx.size, dtype=int)  # 1 where a new segment starts
-        new[0] = 1
-        new[1:] = seg[idx][1:] != seg[idx][:-1]
-        for start in np.flatnonzero(new):
-            run = np.arange(start, start + np.argmax(np.r_[new[start + 1:], 1]) + 1)
-            m, e = m_all[idx[run]], e_all[idx[run]]
-            if run.size >= 2 * SPLIT_MIN_SITES and np.isfinite(m).all() and np.isfinite(e).all() and (e > 0).all():
-                for c in _split_run(m, e, threshold):
-                    new[run[c]] = 1
-        seg[idx] = np.cumsum(new) - 1
-    return seg
+    if seg.size == 0:
+        return seg
+    layers = list(li.groupby("layer", sort=True).indices.values())
+    order = np.concatenate(layers)  # layer by layer, each layer's rows in table order
+    m_all, e_all = li["mixing"].to_numpy(dtype=float)[order], li["mixing_sem"].to_numpy(dtype=float)[order]
+    first = np.zeros(order.size, dtype=bool)  # the first site of each layer
+    first[np.cumsum([0] + [v.size for v in layers[:-1]])] = True
+    new = (first | np.r_[True, seg[order][1:] != seg[order][:-1]]).astype(int)  # 1 where a new segment starts
+    start = np.flatnonzero(new)
+    size = np.diff(np.r_[start, order.size])
+    good = np.isfinite(m_all) & np.isfinite(e_all) & (e_all > 0)
+    ok = (size >= 2 * SPLIT_MIN_SITES) & (np.add.reduceat(good.astype(int), start) == size)
+    for a, n, k in zip(start[ok], size[ok], _best_cuts(m_all, e_all, start[ok], size[ok], threshold)):
+        if k:  # rare: the run is cut; its parts are searched one by one, as by _split_run
+            m, e = m_all[a:a + n], e_all[a:a + n]
+            for c in _split_run(m[:k], e[:k], threshold) + [k] + [k + c for c in _split_run(m[k:], e[k:], threshold)]:
+                new[a + c] = 1
+    count = np.cumsum(new)
+    out = np.empty_like(seg)
+    out[order] = count - count[np.maximum.accumulate(np.where(first, np.arange(order.size), 0))]
+    return out
+
+
+def _best_cuts(m: np.ndarray, e: np.ndarray, start: np.ndarray, size: np.ndarray, threshold: float) -> np.ndarray:
+    """:func:`_best_cut` of every run ``m[a:a + n], e[a:a + n]`` (``a, n`` in ``start, size``) at once: the same
+    arithmetic on a zero-padded (runs x longest) array (the cumulative sums of a row run along it from its first
+    site, as the run's own), the same cut (0: none)."""
+    if start.size == 0:
+        return np.zeros(0, dtype=int)
+    width = int(size.max())
+    cell = start[:, None] + np.arange(width)[None, :]
+    inside = np.arange(width)[None, :] < size[:, None]
+    cell = np.where(inside, cell, 0)
+    s, v = np.cumsum(np.where(inside, m[cell], 0.0), axis=1), np.cumsum(np.where(inside, e[cell] * e[cell], 0.0), axis=1)
+    rows = np.arange(start.size)[:, None]
+    k = np.arange(SPLIT_MIN_SITES, width - SPLIT_MIN_SITES + 1)[None, :]
+    valid = k <= size[:, None] - SPLIT_MIN_SITES
+    n_r = np.where(valid, size[:, None] - k, 1)
+    s_k, v_k = s[rows, k - 1], v[rows, k - 1]
+    s_n, v_n = s[rows, size[:, None] - 1], v[rows, size[:, None] - 1]
+    mean_l, mean_r = s_k / k, (s_n - s_k) / n_r
+    var_l, var_r = v_k / k ** 2, (v_n - v_k) / n_r ** 2
+    left = _part_decisions(mean_l, np.sqrt(var_l), threshold)
+    right = _part_decisions(mean_r, np.sqrt(var_r), threshold)
+    opposite = (left * right < 0) & valid
+    z = np.where(opposite, np.abs(mean_l - mean_r) / np.sqrt(np.where(valid, var_l + var_r, 1.0)), -np.inf)
+    best = k[0][np.argmax(z, axis=1)]
+    return np.where(opposite.any(axis=1), best, 0)
 
 
 def _count_decisions(out: pd.DataFrame, threshold: float, weights: tuple[np.ndarray, ...] | None = None,
@@ -446,16 +481,19 @@ def _count_decisions(out: pd.DataFrame, threshold: float, weights: tuple[np.ndar
     f, e = out["li_fill"].to_numpy(dtype=float), out["li_fill_count_sem"].to_numpy(dtype=float)
     pool_f, pool_e = (f, e) if pool is None else pool
     n = out["n_sites"].to_numpy()
-    own = _decide(pd.Series(f), pd.Series(np.hypot(e, systematic)), threshold)
+    own = _decision_codes(f, np.hypot(e, systematic), threshold)
     decision, sites = own.copy(), n.astype(float)
+    u_start = out["u_start_nm"].to_numpy()
     for idx in out.groupby("li_layer", sort=False).indices.values():
-        idx = idx[np.argsort(out["u_start_nm"].to_numpy()[idx], kind="stable")]
+        if np.all(own[idx] != 0):  # nothing uncertain: the layer's runs would change nothing
+            continue
+        idx = idx[np.argsort(u_start[idx], kind="stable")]
         pf, pe, pn = _pool_runs(pool_f[idx], pool_e[idx], n[idx],
                                 None if weights is None else tuple(w[idx] for w in weights), systematic)
-        pooled = _decide(pd.Series(pf), pd.Series(np.hypot(pe, systematic)), threshold)
-        use = (own[idx] == "uncertain") & (pooled != "uncertain")
+        pooled = _decision_codes(pf, np.hypot(pe, systematic), threshold)
+        use = (own[idx] == 0) & (pooled != 0)
         decision[idx[use]], sites[idx[use]] = pooled[use], pn[use]
-    return decision, sites.astype(int)
+    return np.array(["uncertain", "yes", "no"])[decision], sites.astype(int)
 
 
 def _decision_codes(fill: np.ndarray | pd.Series, sem: np.ndarray | pd.Series, threshold: float) -> np.ndarray:
@@ -471,10 +509,18 @@ def _decide(fill: np.ndarray | pd.Series, sem: np.ndarray | pd.Series, threshold
 
 
 def _majority(values: pd.Series, key: np.ndarray) -> pd.Series:
-    """Most common value per segment (ties: the first in sort order, as ``Series.mode``)."""
-    counts = pd.DataFrame({"k": key, "v": values.to_numpy()}).value_counts().rename("n").reset_index()
-    counts = counts.sort_values(["k", "n", "v"], ascending=[True, False, True], kind="stable")
-    return counts.drop_duplicates("k").set_index("k")["v"]
+    """Most common value per segment (ties: the first in sort order, as ``Series.mode``).
+
+    Counted as integer codes (``np.unique`` of the values, then of ``key * n_values + code``): the
+    first of each key after sorting by key, count (descending) and value, as the table of value
+    counts sorted so did (tests/imaging/test_speed_serial.py).
+    """
+    uniq, code = np.unique(values.to_numpy(), return_inverse=True)
+    pair, count = np.unique(np.asarray(key, dtype=np.int64) * uniq.size + code, return_counts=True)
+    k, c = pair // uniq.size, pair % uniq.size
+    order = np.lexsort((c, -count, k))
+    first = order[np.r_[True, k[order][1:] != k[order][:-1]]]
+    return pd.Series(uniq[c[first]], index=pd.Index(k[first], name="k"), name="v", dtype=values.dtype)
 
 
 def _tm_offsets(u_nm: np.ndarray, tm_u_nm: np.ndarray, d_t: float) -> np.ndarray:

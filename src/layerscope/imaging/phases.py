@@ -60,6 +60,8 @@ References
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
@@ -265,12 +267,13 @@ def li_environment(
     x = m if ref is None else _over_local_reference(u, lay, m, ref, inplane_spacing_nm=inplane_spacing_nm,
                                                       half_window=ws)
     sig = x if tm_pattern is None else x + tm_pattern_weight * np.nan_to_num(np.asarray(tm_pattern, dtype=float), nan=0.0)
-    global_sigma = _site_noise(u, lay, sig, inplane_spacing_nm=inplane_spacing_nm)
+    index = _cached_site_index()  # each layer's sites are indexed up to four times on the same positions
+    global_sigma = _site_noise(u, lay, sig, inplane_spacing_nm=inplane_spacing_nm, index=index)
     for k in np.unique(lay):
         sel = idx[lay == k]
         order = sel[np.argsort(u[sel], kind="stable")]
         vals = m[order]
-        even = site_index(u[order], inplane_spacing_nm) % 2 == 0
+        even = index(u[order], inplane_spacing_nm) % 2 == 0
         good = np.isfinite(vals)
         if reference is not None:
             good &= np.isfinite(ref[order]) & (ref[order] > 0)
@@ -280,7 +283,7 @@ def li_environment(
         s0 = np.where(good, sig[order], 0.0)
         n_all = _window_sum(good.astype(float), int(half_window))
         sigma = (_site_noise(u[order], np.zeros(order.size), np.where(good, sig[order], np.nan),
-                             inplane_spacing_nm=inplane_spacing_nm)
+                             inplane_spacing_nm=inplane_spacing_nm, index=index)
                  if order.size >= 12 else global_sigma)
         t, strong_here = _sublattice_test(x0, s0, even, good, sigma, half_window=ws,
                                           max_half_window=int(max_half_window), min_contrast=spinel_min_contrast,
@@ -289,7 +292,7 @@ def li_environment(
         with np.errstate(invalid="ignore"):
             m_all = _window_sum(v0 * w0, int(half_window)) / _window_sum(w0, int(half_window))
         sigma_m = (_site_noise(u[order], np.zeros(order.size), np.where(good, vals, np.nan),
-                               inplane_spacing_nm=inplane_spacing_nm) if order.size >= 12 else np.inf)
+                               inplane_spacing_nm=inplane_spacing_nm, index=index) if order.size >= 12 else np.inf)
         rs, rs_window = _rock_salt_along_layer(v0, w0, good, m_all, n_all, sigma_m,
                                                threshold=rock_salt_min, half_window=int(half_window),
                                                max_half_window=int(max_half_window), confidence=confidence)
@@ -501,6 +504,20 @@ def site_index(u_sorted: np.ndarray, inplane_spacing_nm: float) -> np.ndarray:
     return idx.astype(np.int64)
 
 
+def _cached_site_index() -> Any:
+    """:func:`site_index` remembering its answers by the positions' bytes (one :func:`li_environment` call:
+    a layer's sites are indexed for the sublattices and for each second-neighbour noise; read-only arrays)."""
+    answers: dict[tuple[bytes, float], np.ndarray] = {}
+
+    def index(u_sorted: np.ndarray, inplane_spacing_nm: float) -> np.ndarray:
+        key = (np.asarray(u_sorted, dtype=float).tobytes(), float(inplane_spacing_nm))
+        if key not in answers:
+            answers[key] = site_index(u_sorted, inplane_spacing_nm)
+        return answers[key]
+
+    return index
+
+
 def _layer_origin(u: np.ndarray, spacing_nm: float) -> float:
     """The layer's sites' offset (nm) from the multiples of ``spacing_nm``: their circular mean phase.
 
@@ -513,12 +530,13 @@ def _layer_origin(u: np.ndarray, spacing_nm: float) -> float:
     return circular_mean(np.asarray(u, dtype=float) / spacing_nm) * spacing_nm
 
 
-def _site_noise(u: np.ndarray, layer: np.ndarray, m: np.ndarray, *, inplane_spacing_nm: float) -> float:
+def _site_noise(u: np.ndarray, layer: np.ndarray, m: np.ndarray, *, inplane_spacing_nm: float,
+                index: Any = None) -> float:
     """Scatter of one site's mixing from second-neighbour differences along each layer.
 
     Second neighbours are sites two lattice steps apart (:func:`site_index` differing by 2), so
     a site missing from a layer (an undetected column, a void) does not pair a site with one of
-    the other sublattice. The plain standard deviation (not a robust one) on purpose: it holds
+    the other sublattice (``index``: :func:`site_index` or :func:`_cached_site_index`'s). The plain standard deviation (not a robust one) on purpose: it holds
     the shot noise and the column-to-column disorder of random mixing, both of which a spinel's
     sublattice order must stand out of.
     """
@@ -528,7 +546,7 @@ def _site_noise(u: np.ndarray, layer: np.ndarray, m: np.ndarray, *, inplane_spac
         if sel.size <= 2:
             continue
         order = np.argsort(u[sel], kind="stable")
-        pos, vals = site_index(u[sel][order], inplane_spacing_nm), m[sel][order]
+        pos, vals = (index or site_index)(u[sel][order], inplane_spacing_nm), m[sel][order]
         j = np.searchsorted(pos, pos + 2)
         ok = j < pos.size
         ok[ok] = pos[j[ok]] == pos[ok] + 2
