@@ -127,4 +127,7 @@ def test_majority_equals_the_old_form_exactly(seed):
     values = pd.Series(rng.choice(["layered", "spinel", "rock_salt"], key.size, p=[0.5, 0.3, 0.2]))
     old, new = _old_majority(values, key), il._majority(values, key)
     pd.testing.assert_series_equal(new, old, check_exact=True)
-    assert (old == "spinel").sum() > 20 and (old == "rock_salt").sum() > 10
+    assert (old == "spinel").sum() > 10 and (old == "rock_salt").sum() > 10  # every value wins somewhere (19-34)
+    top = pd.DataFrame({"k": key, "v": values}).value_counts().groupby(level="k").apply(
+        lambda c: len(c) > 1 and c.iloc[0] == c.iloc[1])
+    assert top.sum() > 20  # and ties are broken (the first value in sort order)
