@@ -60,7 +60,8 @@ import pandas as pd
 from layerscope.imaging.lattice import circular_mean as _circular_mean, wrap_half
 
 __all__ = ["interlayer_table", "extend_steps", "drop_off_layer_steps", "drop_unsupported_runs", "MIXING_THRESHOLD",
-           "MIXING_SYSTEMATIC", "POOL_CHI2", "clean_level", "clean_spread", "CLEAN_SPREAD_FLOOR", "CLEAN_LEVEL_SIGNIFICANCE", "split_fill_changes", "SPLIT_MIN_SITES", "REGISTRY_SIGNIFICANCE"]
+           "MIXING_SYSTEMATIC", "POOL_CHI2", "clean_level", "clean_spread", "CLEAN_SPREAD_FLOOR", "CLEAN_LEVEL_SIGNIFICANCE", "split_fill_changes", "SPLIT_MIN_SITES", "REGISTRY_SIGNIFICANCE", "distinct_sites",
+           "SAME_SITE"]
 
 #: Mixing index above which a Li layer holds TM: the Li columns and the O tails give 0.02-0.06
 #: (docs/validation.md), a 10 % exchange about 0.1 more.
@@ -118,6 +119,7 @@ NOISE_MIN_PAIRS = 10
 #: Li-layer sites of one layer closer than this along it (column spacings) are one octahedral site, counted once in
 #: the fill (:func:`distinct_sites`). Neighbours are one spacing apart; the copies found lie within 0.06 spacings.
 SAME_SITE = 0.25
+#: Whether :func:`interlayer_table` counts such copies once (False: every row of the column table, as before).
 DEDUPLICATE = True
 
 _COLUMNS = ["li_layer", "upper_tm_layer", "lower_tm_layer", "segment", "n_sites", "u_start_nm", "u_end_nm",
@@ -889,7 +891,8 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
     ----------
     columns : pandas.DataFrame
         The labelled column table of :func:`layerscope.imaging.pipeline.map_phases` (Li-layer
-        sites with ``layer, u_nm, x_nm, y_nm, relation, registry, mixing, environment, site``).
+        sites with ``layer, u_nm, x_nm, y_nm, relation, registry, mixing, environment, site``; copies of one
+        site, closer than :data:`SAME_SITE` column spacings along the layer, count once: :func:`distinct_sites`).
     max_sites : int
         Longest segment (sites along the layer; 8 sites are about 2 nm).
     mixing_threshold : float
