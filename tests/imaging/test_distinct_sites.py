@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from imaging_scenes import li_layer_sites as _layer
+from layerscope.imaging import interlayers
 from layerscope.imaging.interlayers import MIXING_SYSTEMATIC, MIXING_THRESHOLD, distinct_sites, interlayer_table
 
 
@@ -30,7 +31,8 @@ def _spinel_layer_with_a_copied_void_site():
     return t.sort_values("u_nm").reset_index(drop=True)
 
 
-def test_the_copy_is_not_counted_by_hand():
+def test_the_copy_is_not_counted_by_hand(monkeypatch):
+    monkeypatch.setattr(interlayers, "DEDUPLICATE", True)
     assert MIXING_THRESHOLD == 0.1 and MIXING_SYSTEMATIC == 0.02
     # Counted once: bright (0.5 + 0 + 0.5) / 3, dark 0 -> 1/6 = 0.1667; counting error
     # sqrt((2 * 0.06^2 + 0.03^2) / 9 + 4 * 0.03^2 / 16) / 2 = 0.01677, with 0.02: 0.02610 -> 0.1667 - 0.0522 = 0.1145: "yes".
@@ -41,12 +43,15 @@ def test_the_copy_is_not_counted_by_hand():
     assert t["mixing"].iloc[0] == "yes"
 
 
-def test_counted_twice_the_void_dilutes_the_fill():
-    # The copy counted (the previous rule): bright (0.5 + 0 + 0 + 0.5) / 4 -> 0.125, error
+def test_counted_twice_the_void_dilutes_the_fill(monkeypatch):
+    # The copy counted (the default, DEDUPLICATE off, and a table without the column spacing): bright (0.5 + 0 + 0 + 0.5) / 4 -> 0.125, error
     # sqrt((2 * 0.0036 + 2 * 0.0009) / 16 + 0.0036 / 16) / 2 = 0.01403, with 0.02: 0.02443 -> 0.076 < 0.1: "uncertain".
-    t = interlayer_table(_spinel_layer_with_a_copied_void_site().drop(columns="inplane_nm").assign(inplane_nm=np.nan))
-    assert t["li_fill"].iloc[0] == pytest.approx(0.125, abs=1e-9)
+    t = interlayer_table(_spinel_layer_with_a_copied_void_site())
+    assert t["n_sites"].iloc[0] == 8 and t["li_fill"].iloc[0] == pytest.approx(0.125, abs=1e-9)
     assert t["mixing"].iloc[0] == "uncertain"
+    monkeypatch.setattr(interlayers, "DEDUPLICATE", True)
+    t = interlayer_table(_spinel_layer_with_a_copied_void_site().assign(inplane_nm=np.nan))
+    assert t["li_fill"].iloc[0] == pytest.approx(0.125, abs=1e-9)
 
 
 def test_the_site_with_its_own_pair_is_kept():

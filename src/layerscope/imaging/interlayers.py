@@ -119,8 +119,10 @@ NOISE_MIN_PAIRS = 10
 #: Li-layer sites of one layer closer than this along it (column spacings) are one octahedral site, counted once in
 #: the fill (:func:`distinct_sites`). Neighbours are one spacing apart; the copies found lie within 0.06 spacings.
 SAME_SITE = 0.25
-#: Whether :func:`interlayer_table` counts such copies once (False: every row of the column table, as before).
-DEDUPLICATE = True
+#: Whether :func:`interlayer_table` counts such copies once. Off by default: measured on 126 random draws holding
+#: copies (docs/validation.md "imgspinel6") it mends 4191 and 3035's void-diluted spinel segments but moves the
+#: segment cuts elsewhere (3106, 4024 worse) and leaves every target share where it was.
+DEDUPLICATE = False
 
 _COLUMNS = ["li_layer", "upper_tm_layer", "lower_tm_layer", "segment", "n_sites", "u_start_nm", "u_end_nm",
             "x_nm", "y_nm", "step", "step_source", "registry", "registry_sem", "environment", "li_fill", "li_fill_sem",
@@ -892,7 +894,8 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
     columns : pandas.DataFrame
         The labelled column table of :func:`layerscope.imaging.pipeline.map_phases` (Li-layer
         sites with ``layer, u_nm, x_nm, y_nm, relation, registry, mixing, environment, site``; copies of one
-        site, closer than :data:`SAME_SITE` column spacings along the layer, count once: :func:`distinct_sites`).
+        site, closer than :data:`SAME_SITE` column spacings along the layer, count once where :data:`DEDUPLICATE`
+        is set: :func:`distinct_sites`).
     max_sites : int
         Longest segment (sites along the layer; 8 sites are about 2 nm).
     mixing_threshold : float
