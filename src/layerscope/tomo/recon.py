@@ -29,6 +29,8 @@ __all__ = ["ReconOptions", "Reconstruction", "transmission", "find_centre_px", "
 ALGORITHMS = ("fbp", "sirt", "cgls")
 RING_METHODS = ("detect", "sorting")
 EXTENSIONS = ("mass", "half_width")
+#: ``ReconOptions.extend_sinogram`` None: whether FBP extends the sinograms (docs/validation.md "tomomass2")
+EXTEND_BY_DEFAULT = True
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ class ReconOptions:
     extend_sinogram : bool or None
         FBP only: extend each sinogram beyond the detector edges, its edge columns fading to zero, against
         truncation artefacts (a bright rim where the sample or a particle in a volume corner leaves the
-        detector). None (default): on for FBP, off for SIRT/CGLS; True with SIRT/CGLS is refused
+        detector). None (default): ``EXTEND_BY_DEFAULT`` for FBP, off for SIRT/CGLS; True with SIRT/CGLS is refused
         (docs/validation.md "tomoproj", "tomoproj2", "tomomass2"; :attr:`extends`).
     extension : str
         How far the edges fade (with ``extend_sinogram``). ``"mass"`` (default): per angle, over the
@@ -102,8 +104,9 @@ class ReconOptions:
 
     @property
     def extends(self) -> bool:
-        """Whether the sinograms are extended: ``extend_sinogram``, None meaning on for FBP."""
-        return self.algorithm == "fbp" and self.extend_sinogram is not False
+        """Whether the sinograms are extended: FBP and ``extend_sinogram`` (None: ``EXTEND_BY_DEFAULT``)."""
+        on = EXTEND_BY_DEFAULT if self.extend_sinogram is None else self.extend_sinogram
+        return self.algorithm == "fbp" and on
 
 
 @dataclass
@@ -283,6 +286,8 @@ def _padded(sino: np.ndarray, p: int) -> np.ndarray:
 EDGE_SNR = 5.0
 #: a missing sum counts where it exceeds this many times the spread of the sums (1.4826 x MAD)
 MASS_SNR = 3.0
+#: ... and at least this fraction of the mean sum (pixelisation of a sample seen whole: 0.05 %)
+MASS_FLOOR = 1e-3
 #: with every angle's edges held, the reference sum is the largest seen this far (deg) from the largest
 PEAK_SEPARATION_DEG = 45.0
 
@@ -309,8 +314,8 @@ def mass_reference(sino: np.ndarray, edge_px: int = 2, angles_deg: np.ndarray | 
 
     Angles whose edges are empty (:func:`_edge_values`) see the whole sample and miss nothing: the reference is
     the median of their sums (3-angle median first), and a missing sum counts where it exceeds ``MASS_SNR``
-    times their spread (so a gain or drift that moves some angles' sums without touching the edges adds
-    nothing). Where fewer than 3 angles have empty edges (a sample that fills the field's edges, e.g. a square
+    times their spread and ``MASS_FLOOR`` of the mean sum (so a gain or drift that moves some angles' sums
+    without touching the edges adds nothing). Where fewer than 3 angles have empty edges (a sample that fills the field's edges, e.g. a square
     of epoxy whose corners leave the field between 0 and 90 deg), the reference is the largest 3-angle-median
     sum at least ``PEAK_SEPARATION_DEG`` from the largest one: the whole sample is then seen at two directions
     (the sides of a square) and a gain over one block of angles that lifts one of them is not taken for mass;
@@ -336,7 +341,9 @@ def mass_reference(sino: np.ndarray, edge_px: int = 2, angles_deg: np.ndarray | 
             angles_deg = np.arange(s.shape[0]) * 180.0 / s.shape[0]
         kind, mass = _two_directions(smooth, np.asarray(angles_deg, float))
         tol = MASS_SNR * _spread(np.diff(total)) / np.sqrt(2.0)
-        kind = "uniform" if smooth.max() - smooth.min() <= tol else kind
+    tol = max(tol, MASS_FLOOR * abs(float(total.mean())))
+    if kind != "empty_edges" and smooth.max() - smooth.min() <= tol:
+        kind = "uniform"
     missing = mass - total
     count = held & (missing > tol) & (edges > 0) & (kind != "uniform")
     return {"missing": np.where(count, missing, 0.0), "edges": edges, "reference": kind, "mass": mass}
