@@ -30,7 +30,7 @@ ALGORITHMS = ("fbp", "sirt", "cgls")
 RING_METHODS = ("detect", "sorting")
 EXTENSIONS = ("mass", "half_width")
 #: ``ReconOptions.extend_sinogram`` None: whether FBP extends the sinograms (docs/validation.md "tomomass2")
-EXTEND_BY_DEFAULT = True
+EXTEND_BY_DEFAULT = False
 
 
 @dataclass(frozen=True)
