@@ -173,7 +173,8 @@ def test_extend_sinogram_option_reaches_the_reconstruction(tmp_path, phantom, ca
     base = ["tomo", str(path), "--transmission", "--angle-range-deg", "0,180", "--voxel-size-nm", "50",
             "--reconstruct-only", "--centre-px", "31.5", "--no-rings"]
     vols, flags = {}, {}
-    for extra in ([], ["--extend-sinogram"], ["--no-extend-sinogram"], ["--extend-sinogram", "--extension", "half_width"]):
+    cases = ([], ["--extend-sinogram"], ["--no-extend-sinogram"], ["--extend-sinogram", "--extension", "half_width"])
+    for extra in cases:
         out = tmp_path / ("o" + "".join(extra))
         assert run(base + extra + ["--out", str(out)]) == 0
         rec = json.loads((out / "summary.json").read_text())["reconstruction"]

@@ -77,10 +77,10 @@ def tomo(
                                     "correct only the detector columns found to hold a stripe (keeps those "
                                     "cracks; faint stripes stay). Both interpolate dead columns first."),
     extend_sinogram: Optional[bool] = typer.Option(None, "--extend-sinogram/--no-extend-sinogram", help="FBP "
-                                                   "(default on): extend each sinogram beyond the detector, edges "
-                                                   "fading to zero, against the bright rim of truncated projections "
-                                                   "(a sample or particle leaving the field of view); off for "
-                                                   "SIRT/CGLS."),
+                                                   "(default: recon.EXTEND_BY_DEFAULT, off): extend each sinogram "
+                                                   "beyond the detector, edges fading to zero, against the bright "
+                                                   "rim of truncated projections (a sample or particle leaving the "
+                                                   "field of view); never with SIRT/CGLS."),
     extension: Optional[str] = typer.Option(None, "--extension", help="How the extension fades: mass (default; per "
                                             "angle, over the length that restores the line-integral sum the angle "
                                             "misses against the angles that see the whole sample; nothing where the "

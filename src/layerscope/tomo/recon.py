@@ -121,8 +121,8 @@ class Reconstruction:
     flags: list[dict[str, str]]
     rings: dict | None = None
     signal: str = "counts"
-    extension: dict | None = None
     angles_source: str | None = None
+    extension: dict | None = None
 
 
 def gpu_available() -> bool:
@@ -315,13 +315,13 @@ def mass_reference(sino: np.ndarray, edge_px: int = 2, angles_deg: np.ndarray | 
     Angles whose edges are empty (:func:`_edge_values`) see the whole sample and miss nothing: the reference is
     the median of their sums (3-angle median first), and a missing sum counts where it exceeds ``MASS_SNR``
     times their spread and ``MASS_FLOOR`` of the mean sum (so a gain or drift that moves some angles' sums
-    without touching the edges adds nothing). Where fewer than 3 angles have empty edges (a sample that fills the field's edges, e.g. a square
-    of epoxy whose corners leave the field between 0 and 90 deg), the reference is the largest 3-angle-median
-    sum at least ``PEAK_SEPARATION_DEG`` from the largest one: the whole sample is then seen at two directions
-    (the sides of a square) and a gain over one block of angles that lifts one of them is not taken for mass;
-    the tolerance is then ``MASS_SNR`` times the sums' angle-to-angle noise. Where every angle's sum lies
-    within that tolerance (a sample wider than the field at every angle), nothing is missing:
-    ``reference`` "uniform" (use ``extension="half_width"`` for that geometry).
+    without touching the edges adds nothing). Where fewer than 3 angles have empty edges (a sample that fills
+    the field's edges, e.g. a square of epoxy whose corners leave the field between 0 and 90 deg), the
+    reference is the largest 3-angle-median sum at least ``PEAK_SEPARATION_DEG`` from the largest one: the
+    whole sample is then seen at two directions (the sides of a square) and a gain over one block of angles
+    that lifts one of them is not taken for mass; the tolerance is then ``MASS_SNR`` times the sums'
+    angle-to-angle noise. Where every angle's sum lies within that tolerance (a sample wider than the field
+    at every angle), nothing is missing: ``reference`` "uniform" (``extension="half_width"`` for that geometry).
 
     ``angles_deg``: the projection angles (default: evenly spaced over 180 deg). Returns ``{"missing":
     per-angle sums missing (0 where not counted), "edges": per-angle edge sums, "reference": "empty_edges" |
