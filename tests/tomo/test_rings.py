@@ -160,24 +160,39 @@ def test_real_tooth_sinograms_hold_no_stripe_above_the_threshold(shared_data):
 
 
 def test_extend_sinogram_option_reaches_the_reconstruction(tmp_path, phantom, capsys):
-    """``--extend-sinogram`` reaches ReconOptions (summary.json says so, with its default ``--extension mass``) and
-    changes the FBP volume; without it the volume is main's default reconstruction; with SIRT/CGLS it is refused
-    in one line (exit 2), nothing written."""
+    """``--extend-sinogram/--no-extend-sinogram`` reach ReconOptions (summary.json says so, with the default
+    ``--extension mass``, and what was extended); without either the FBP follows ``EXTEND_BY_DEFAULT``; the
+    extension changes the FBP volume (the 64^2 slices' epoxy square leaves the field at the diagonals); with
+    SIRT/CGLS ``--extend-sinogram`` is refused in one line (exit 2), and so is ``--extension`` where the
+    extension is off; nothing written."""
+    from layerscope.tomo.recon import EXTEND_BY_DEFAULT
+
     proj = project_phantom(phantom.volume[30:34], n_angles=90, photons=1e6, seed=7)
     path = tmp_path / "proj.tif"
     tifffile.imwrite(path, np.exp(-transmission(proj)[0]).astype(np.float32))
     base = ["tomo", str(path), "--transmission", "--angle-range-deg", "0,180", "--voxel-size-nm", "50",
             "--reconstruct-only", "--centre-px", "31.5", "--no-rings"]
     vols, flags = {}, {}
-    for extra in ([], ["--extend-sinogram"]):
+    cases = ([], ["--extend-sinogram"], ["--no-extend-sinogram"], ["--extend-sinogram", "--extension", "half_width"])
+    for extra in cases:
         out = tmp_path / ("o" + "".join(extra))
         assert run(base + extra + ["--out", str(out)]) == 0
         rec = json.loads((out / "summary.json").read_text())["reconstruction"]
-        flags[bool(extra)] = (rec["sinogram_extended"], rec["sinogram_extension"])
-        vols[bool(extra)] = tifffile.imread(out / "volume.tif")
-    assert flags == {False: (False, None), True: (True, "mass")}
-    assert np.abs(vols[True] - vols[False]).max() > 1e-3 * np.abs(vols[False]).max()
-    out = tmp_path / "sirt"
-    assert run(base + ["--extend-sinogram", "--algorithm", "sirt", "--out", str(out)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--extend-sinogram applies to FBP only" in err[0] and not out.exists()
+        done = rec["sinogram_extension_done"]
+        flags[" ".join(extra)] = (rec["sinogram_extended"], rec["sinogram_extension"], done and done["slices"])
+        vols[" ".join(extra)] = tifffile.imread(out / "volume.tif")
+        if extra == ["--extend-sinogram"]:  # every slice's edges hold the epoxy: the two-directions reference
+            assert done["references"] == {"two_directions": 4} and done["slices_extended"] == 4
+    default = (True, "mass", 4) if EXTEND_BY_DEFAULT else (False, None, None)
+    assert flags == {"": default, "--extend-sinogram": (True, "mass", 4), "--no-extend-sinogram": (False, None, None),
+                     "--extend-sinogram --extension half_width": (True, "half_width", 4)}
+    on, off = vols["--extend-sinogram"], vols["--no-extend-sinogram"]
+    assert np.abs(on - off).max() > 1e-3 * np.abs(off).max()
+    np.testing.assert_array_equal(vols[""], on if EXTEND_BY_DEFAULT else off)
+    for extra, words in ((["--extend-sinogram", "--algorithm", "sirt"], "--extend-sinogram applies to FBP only"),
+                         (["--no-extend-sinogram", "--extension", "mass"], "--extension mass applies to the sinogram "
+                                                                            "extension, which is off here")):
+        out = tmp_path / "refused"
+        assert run(base + extra + ["--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0] and not out.exists(), err

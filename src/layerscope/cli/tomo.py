@@ -76,14 +76,18 @@ def tomo(
                                     "on every column (also flattens cracks near the rotation axis); detect: "
                                     "correct only the detector columns found to hold a stripe (keeps those "
                                     "cracks; faint stripes stay). Both interpolate dead columns first."),
-    extend_sinogram: bool = typer.Option(False, "--extend-sinogram", help="FBP: extend each sinogram beyond the "
-                                         "detector, edges fading to zero, against the bright rim of truncated "
-                                         "projections (a sample or particle leaving the field of view)."),
-    extension: str = typer.Option("mass", "--extension", help="With --extend-sinogram: mass (per angle, fade over "
-                                  "the length that restores the line-integral sum the angle misses; nothing where "
-                                  "every angle sees the same sum) or half_width (half the detector width at every "
-                                  "angle, also for a sample wider than the field at every angle; sinks the slice "
-                                  "edge a little)."),
+    extend_sinogram: Optional[bool] = typer.Option(None, "--extend-sinogram/--no-extend-sinogram", help="FBP "
+                                                   "(default: recon.EXTEND_BY_DEFAULT, off): extend each sinogram "
+                                                   "beyond the detector, edges fading to zero, against the bright "
+                                                   "rim of truncated projections (a sample or particle leaving the "
+                                                   "field of view); never with SIRT/CGLS."),
+    extension: Optional[str] = typer.Option(None, "--extension", help="How the extension fades: mass (default; per "
+                                            "angle, over the length that restores the line-integral sum the angle "
+                                            "misses against the angles that see the whole sample; nothing where the "
+                                            "edges are empty or every angle sees the same sum) or half_width (half "
+                                            "the detector width at every angle, also for a sample wider than the "
+                                            "field at every angle; sinks the slice edge a little). Refused where the "
+                                            "extension is off (--no-extend-sinogram, SIRT/CGLS)."),
     device: str = typer.Option("auto", "--device", help="auto (ASTRA CUDA when a GPU is present), cpu or gpu."),
     reconstruct_only: bool = typer.Option(False, "--reconstruct-only", help="Reconstruct, write volume.tif and stop "
                                           "(no particle analysis); the volume is written chunk by chunk, so it may "
@@ -126,8 +130,12 @@ def tomo(
     from layerscope.tomo.stages import enter as stage
 
     recon = ReconOptions(algorithm=algorithm, iterations=iterations, centre_px=centre_px, rings=rings,
-                         ring_method=ring_method, extend_sinogram=extend_sinogram, extension=extension,
+                         ring_method=ring_method, extend_sinogram=extend_sinogram, extension=extension or "mass",
                          chunk_slices=chunk_slices, device=device)
+    if extension is not None and not recon.extends:
+        raise InputError(f"--extension {extension} applies to the sinogram extension, which is off here "
+                         f"({'--no-extend-sinogram' if extend_sinogram is False else '--algorithm ' + algorithm}): "
+                         f"leave --extension out or reconstruct with FBP and the extension on")
     options = TomoOptions(recon=recon, reconstruct_only=reconstruct_only, threshold=threshold,
                           particle_label=particle_label, pore_label=pore_label, crack_max_width_nm=crack_max_width_nm,
                           split=split, split_h_voxels=split_h_voxels, min_particle_voxels=min_particle_voxels,

@@ -350,8 +350,8 @@ def _binned(data: Projections | Volume, n: int) -> Projections | Volume:
 def _recon_summary(rec: Reconstruction, ro: ReconOptions) -> dict[str, Any]:
     return {"algorithm": ro.algorithm, "iterations": ro.iterations if ro.algorithm != "fbp" else None,
             "centre_px": rec.centre_px, "centre_searched": rec.centre_searched, "rings_removed": ro.rings,
-            "sinogram_extended": ro.extend_sinogram and ro.algorithm == "fbp",
-            "sinogram_extension": ro.extension if ro.extend_sinogram and ro.algorithm == "fbp" else None,
+            "sinogram_extended": ro.extends, "sinogram_extension": ro.extension if ro.extends else None,
+            "sinogram_extension_done": rec.extension,
             "rings": rec.rings, "device": rec.device, "projections": rec.signal, "angles_from": rec.angles_source,
             "units": "attenuation per voxel" if rec.signal != "line integrals" else "projected signal per voxel"}
 

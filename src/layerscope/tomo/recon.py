@@ -24,11 +24,13 @@ from layerscope.tomo.readers import Projections
 from layerscope.tomo.stages import enter as _stage
 
 __all__ = ["ReconOptions", "Reconstruction", "transmission", "find_centre_px", "reconstruct", "gpu_available",
-           "reconstruct_slice", "remove_rings", "mass_fade_px"]
+           "reconstruct_slice", "remove_rings", "mass_fade_px", "mass_reference"]
 
 ALGORITHMS = ("fbp", "sirt", "cgls")
 RING_METHODS = ("detect", "sorting")
 EXTENSIONS = ("mass", "half_width")
+#: ``ReconOptions.extend_sinogram`` None: whether FBP extends the sinograms (docs/validation.md "tomomass2")
+EXTEND_BY_DEFAULT = False
 
 
 @dataclass(frozen=True)
@@ -54,15 +56,18 @@ class ReconOptions:
     ring_size_px : int or None
         Median window of the sorting-based removal (px), larger than the widest stripe; None: 1/30 of
         the detector width (odd, 3-31 px; 21 px on a 640 px detector).
-    extend_sinogram : bool
+    extend_sinogram : bool or None
         FBP only: extend each sinogram beyond the detector edges, its edge columns fading to zero, against
         truncation artefacts (a bright rim where the sample or a particle in a volume corner leaves the
-        detector). Off by default (docs/validation.md "tomoproj", "tomoproj2").
+        detector). None (default): ``EXTEND_BY_DEFAULT`` for FBP, off for SIRT/CGLS; True with SIRT/CGLS is refused
+        (docs/validation.md "tomoproj", "tomoproj2", "tomomass2"; :attr:`extends`).
     extension : str
         How far the edges fade (with ``extend_sinogram``). ``"mass"`` (default): per angle, over the
-        length that restores the line-integral sum the angle misses against the angle that sees the
-        most (:func:`mass_fade_px`); no extension where every angle sees the same sum (an object inside
-        the field, or one wider than it at every angle). ``"half_width"``: over half the detector width
+        length that restores the line-integral sum the angle misses against the angles that see the
+        whole sample (:func:`mass_reference`: those with empty edges, else the two directions that see
+        the most); nothing where the edges are empty (an object inside the field), where the deficit is
+        within the sums' own scatter (gains, drift) or where every angle sees the same sum (a sample wider
+        than the field at every angle). ``"half_width"``: over half the detector width
         at every angle (:func:`fbp_pad_px`; adds more than is missing where the object is seen whole
         at some angles, and sinks the slice towards its edge by up to 0.1 x contrast).
     chunk_slices : int
@@ -77,7 +82,7 @@ class ReconOptions:
     rings: bool = True
     ring_method: str = "sorting"
     ring_size_px: int | None = None
-    extend_sinogram: bool = False
+    extend_sinogram: bool | None = None
     extension: str = "mass"
     chunk_slices: int = 8
     device: str = "auto"
@@ -97,6 +102,12 @@ class ReconOptions:
         if self.iterations < 1 or self.chunk_slices < 1:
             raise InputError("--iterations and --chunk-slices must be at least 1")
 
+    @property
+    def extends(self) -> bool:
+        """Whether the sinograms are extended: FBP and ``extend_sinogram`` (None: ``EXTEND_BY_DEFAULT``)."""
+        on = EXTEND_BY_DEFAULT if self.extend_sinogram is None else self.extend_sinogram
+        return self.algorithm == "fbp" and on
+
 
 @dataclass
 class Reconstruction:
@@ -111,6 +122,7 @@ class Reconstruction:
     rings: dict | None = None
     signal: str = "counts"
     angles_source: str | None = None
+    extension: dict | None = None
 
 
 def gpu_available() -> bool:
@@ -222,14 +234,14 @@ def _centre_flags(centre_px: float, n_cols: int, searched: bool) -> list[dict[st
 
 
 def _astra_reconstruct(sino: np.ndarray, angles_rad: np.ndarray, algorithm: str, iterations: int,
-                       gpu: bool, extend: str | None = None) -> np.ndarray:
-    """One slice (n_angles, columns) -> (columns, columns) through ASTRA; ``extend`` (FBP only): None, or
-    how far the edges fade (see :class:`ReconOptions`)."""
+                       gpu: bool, extend: str | None = None, n_vol: int | None = None) -> np.ndarray:
+    """One slice (n_angles, columns) -> (n_vol, n_vol) through ASTRA (``n_vol`` default: the columns);
+    ``extend`` (FBP only): None, or how far the edges fade (see :class:`ReconOptions`)."""
     import astra
 
-    n = sino.shape[1]
+    n = n_vol or sino.shape[1]
     if extend and algorithm == "fbp":  # a detector wider than the volume: no step at its edges for the ramp filter
-        sino = _padded(sino, fbp_pad_px(n)) if extend == "half_width" else _mass_padded(sino, n)
+        sino = _extended(sino, extend, np.rad2deg(angles_rad))[0]
     vol_geom = astra.create_vol_geom(n, n)
     proj_geom = astra.create_proj_geom("parallel", 1.0, sino.shape[1], angles_rad)
     sid = astra.data2d.create("-sino", proj_geom, sino.astype(np.float32))
@@ -270,33 +282,113 @@ def _padded(sino: np.ndarray, p: int) -> np.ndarray:
     return np.concatenate([sino[:, :1] * fade[::-1], sino, sino[:, -1:] * fade], axis=1)
 
 
-def mass_fade_px(sino: np.ndarray, edge_px: int = 2) -> np.ndarray:
-    """Per angle, the length (px) over which both edges of ``sino`` (n_angles, columns) fade to zero (half a
-    cosine) so that the fades add the line-integral sum the angle misses.
+#: an edge holds the sample where its mean (``edge_px`` columns) exceeds this many times its noise
+EDGE_SNR = 5.0
+#: a missing sum counts where it exceeds this many times the spread of the sums (1.4826 x MAD)
+MASS_SNR = 3.0
+#: ... and at least this fraction of the mean sum (pixelisation of a sample seen whole: 0.05 %)
+MASS_FLOOR = 1e-3
+#: with every angle's edges held, the reference sum is the largest seen this far (deg) from the largest
+PEAK_SEPARATION_DEG = 45.0
 
-    The sum of a projection over the detector is the object's mass, the same at every angle when the
-    detector sees all of it; an angle at which the object leaves the detector misses ``M - S(angle)``,
-    ``M`` the largest sum over angles (after a 3-angle median against a single outlying projection).
-    A cosine fade of length ``L`` from edge value ``v`` adds ``v (L - 1) / 2`` over whole pixels, so
-    with the missing mass shared between the edges in proportion to their values (the mean of
-    ``edge_px`` columns each, negative values as 0) both get ``L = 2 (M - S) / (v_left + v_right) + 1``;
-    0 where nothing is missing or both edges are empty.
+
+def _edge_values(s: np.ndarray, edge_px: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per angle: the two edges' means (``edge_px`` columns each, negatives as 0) summed, and whether either
+    edge holds the sample: its mean above ``EDGE_SNR`` times its noise, the noise taken from the edge columns'
+    angle-to-angle differences (1.4826 x MAD / sqrt 2, the mean of ``edge_px`` columns: / sqrt edge_px)."""
+    left, right = s[:, :edge_px].mean(axis=1), s[:, -edge_px:].mean(axis=1)
+    d = np.diff(np.concatenate([s[:, :edge_px], s[:, -edge_px:]], axis=1), axis=0)
+    noise = 1.4826 * np.median(np.abs(d)) / np.sqrt(2.0 * edge_px) if d.size else 0.0
+    held = (left > EDGE_SNR * noise) | (right > EDGE_SNR * noise)
+    return np.clip(left, 0, None) + np.clip(right, 0, None), held
+
+
+def _spread(x: np.ndarray) -> float:
+    """Robust spread (1.4826 x median absolute deviation)."""
+    return float(1.4826 * np.median(np.abs(x - np.median(x)))) if x.size else 0.0
+
+
+def mass_reference(sino: np.ndarray, edge_px: int = 2, angles_deg: np.ndarray | None = None) -> dict:
+    """The mass (line-integral sum) an angle of ``sino`` (n_angles, columns) would see with the whole sample in
+    the field, each angle's missing sum, and how the reference was taken.
+
+    Angles whose edges are empty (:func:`_edge_values`) see the whole sample and miss nothing: the reference is
+    the median of their sums (3-angle median first), and a missing sum counts where it exceeds ``MASS_SNR``
+    times their spread and ``MASS_FLOOR`` of the mean sum (so a gain or drift that moves some angles' sums
+    without touching the edges adds nothing). Where fewer than 3 angles have empty edges (a sample that fills
+    the field's edges, e.g. a square of epoxy whose corners leave the field between 0 and 90 deg), the
+    reference is the largest 3-angle-median sum at least ``PEAK_SEPARATION_DEG`` from the largest one: the
+    whole sample is then seen at two directions (the sides of a square) and a gain over one block of angles
+    that lifts one of them is not taken for mass; the tolerance is then ``MASS_SNR`` times the sums'
+    angle-to-angle noise. Where every angle's sum lies within that tolerance (a sample wider than the field
+    at every angle), nothing is missing: ``reference`` "uniform" (``extension="half_width"`` for that geometry).
+
+    ``angles_deg``: the projection angles (default: evenly spaced over 180 deg). Returns ``{"missing":
+    per-angle sums missing (0 where not counted), "edges": per-angle edge sums, "reference": "empty_edges" |
+    "two_directions" | "largest" (no angle that far) | "uniform", "mass": the reference sum}``.
     """
     from scipy import ndimage as ndi
 
     s = np.asarray(sino, np.float64)
     total = s.sum(axis=1)
-    missing = np.clip(ndi.median_filter(total, size=3, mode="wrap").max() - total, 0.0, None)
-    edges = np.clip(s[:, :edge_px].mean(axis=1), 0, None) + np.clip(s[:, -edge_px:].mean(axis=1), 0, None)
-    length = np.divide(2.0 * missing, edges, out=np.zeros_like(total), where=edges > 0) + 1.0
-    return np.where((missing > 0) & (edges > 0), length, 0.0)
+    smooth = ndi.median_filter(total, size=3, mode="wrap")
+    edges, held = _edge_values(s, edge_px)
+    if (~held).sum() >= 3:
+        kind, mass = "empty_edges", float(np.median(smooth[~held]))
+        tol = MASS_SNR * _spread(total[~held])
+    else:
+        if angles_deg is None:
+            angles_deg = np.arange(s.shape[0]) * 180.0 / s.shape[0]
+        kind, mass = _two_directions(smooth, np.asarray(angles_deg, float))
+        tol = MASS_SNR * _spread(np.diff(total)) / np.sqrt(2.0)
+    tol = max(tol, MASS_FLOOR * abs(float(total.mean())))
+    if kind != "empty_edges" and smooth.max() - smooth.min() <= tol:
+        kind = "uniform"
+    missing = mass - total
+    count = held & (missing > tol) & (edges > 0) & (kind != "uniform")
+    return {"missing": np.where(count, missing, 0.0), "edges": edges, "reference": kind, "mass": mass}
 
 
-def _mass_padded(sino: np.ndarray, n_cols: int) -> np.ndarray:
+def _two_directions(smooth: np.ndarray, angles_deg: np.ndarray) -> tuple[str, float]:
+    """The largest of ``smooth`` (per-angle sums) at least ``PEAK_SEPARATION_DEG`` (modulo 180 deg) from the
+    angle of its largest value; the largest itself where no angle is that far."""
+    dist = np.abs(angles_deg - angles_deg[int(np.argmax(smooth))]) % 180.0
+    far = np.minimum(dist, 180.0 - dist) >= PEAK_SEPARATION_DEG
+    return ("two_directions", float(smooth[far].max())) if far.any() else ("largest", float(smooth.max()))
+
+
+def mass_fade_px(sino: np.ndarray, edge_px: int = 2, angles_deg: np.ndarray | None = None) -> np.ndarray:
+    """Per angle, the length (px) over which both edges of ``sino`` (n_angles, columns) fade to zero (half a
+    cosine) so that the fades add the line-integral sum the angle misses (:func:`mass_reference`).
+
+    A cosine fade of length ``L`` from edge value ``v`` adds ``v (L - 1) / 2`` over whole pixels, so with the
+    missing sum ``D`` shared between the edges in proportion to their values (the mean of ``edge_px`` columns
+    each, negative values as 0) both get ``L = 2 D / (v_left + v_right) + 1``; 0 where nothing is missing.
+    """
+    ref = mass_reference(sino, edge_px, angles_deg)
+    d, edges = ref["missing"], ref["edges"]
+    return np.where(d > 0, np.divide(2.0 * d, edges, out=np.zeros_like(d), where=edges > 0) + 1.0, 0.0)
+
+
+def _extended(sino: np.ndarray, extension: str, angles_deg: np.ndarray) -> tuple[np.ndarray, dict]:
+    """``sino`` extended as ``extension`` says, and what was done: ``{"reference", "angles_extended",
+    "fade_px"}`` (the reference of :func:`mass_reference`, or "half_width")."""
+    n = sino.shape[1]
+    if extension == "half_width":
+        p = fbp_pad_px(n)
+        return _padded(sino, p), {"reference": "half_width", "angles_extended": sino.shape[0], "fade_px": float(p)}
+    ref = mass_reference(sino, 2, angles_deg)
+    length = np.minimum(mass_fade_px(sino, 2, angles_deg), n)
+    info = {"reference": ref["reference"], "angles_extended": int((length > 0).sum()),
+            "fade_px": float(length.max(initial=0.0))}
+    return _mass_padded(sino, n, length), info
+
+
+def _mass_padded(sino: np.ndarray, n_cols: int, length: np.ndarray | None = None) -> np.ndarray:
     """``sino`` extended on each side: per angle, its edge columns fading to zero (half a cosine) over
-    :func:`mass_fade_px` (at most ``n_cols``); by the longest fade (whole px), ``sino`` itself when no angle
-    misses anything (the FBP then equals the one without extension)."""
-    length = np.minimum(mass_fade_px(sino), n_cols)[:, None]
+    ``length`` (default :func:`mass_fade_px`; at most ``n_cols``); by the longest fade (whole px), ``sino``
+    itself when no angle misses anything (the FBP then equals the one without extension)."""
+    length = np.minimum(mass_fade_px(sino) if length is None else length, n_cols)[:, None]
     p = int(np.ceil(length.max()))
     if p == 0:
         return sino
@@ -344,8 +436,11 @@ def _slice(sino: np.ndarray, angles_deg: np.ndarray, *, centre_px: float, option
     shift = (s.shape[1] - 1) / 2.0 - centre_px
     if abs(shift) > 1e-3:
         s = ndi.shift(s, (0, shift), order=3, mode="nearest").astype(np.float32)
-    extend = options.extension if options.extend_sinogram else None
-    return _astra_reconstruct(s, np.deg2rad(angles_deg), options.algorithm, options.iterations, gpu, extend), found
+    n = s.shape[1]
+    if options.extends:
+        s, info = _extended(s, options.extension, np.asarray(angles_deg, float))
+        found = dict(found, extension=info)
+    return _astra_reconstruct(s, np.deg2rad(angles_deg), options.algorithm, options.iterations, gpu, n_vol=n), found
 
 
 def _chunk_task(item: tuple, *, angles_deg: np.ndarray, centre_px: float, options: ReconOptions,
@@ -442,10 +537,27 @@ def reconstruct(proj: Projections, options: ReconOptions = ReconOptions(), *, sc
             bad, over = bad + n_bad, over + n_over
             found += rows
     rings = _ring_summary(found, options)
+    extension = _extension_summary(found, options)
     flags = (_transmission_flags(bad, over, n_angles * n_rows * n_cols) + _angle_flags(proj.angles_deg)
              + _centre_flags(centre, n_cols, searched) + _ring_flags(rings))
     return Reconstruction(out, proj.pixel_size_nm, centre, searched, "gpu" if gpu else "cpu", flags, rings,
-                          signal=proj.signal, angles_source=proj.angles_source)
+                          signal=proj.signal, angles_source=proj.angles_source, extension=extension)
+
+
+def _extension_summary(found: list[dict], options: ReconOptions) -> dict | None:
+    """What the sinogram extension did over all slices: the method, the slices with at least one angle
+    extended, the angles extended (all slices), the longest fade (px) and how many slices took each
+    reference (:func:`mass_reference`); None without the extension."""
+    info = [f["extension"] for f in found if "extension" in f]
+    if not options.extends or not info:
+        return None
+    refs: dict[str, int] = {}
+    for i in info:
+        refs[i["reference"]] = refs.get(i["reference"], 0) + 1
+    return {"method": options.extension, "slices": len(info),
+            "slices_extended": sum(i["angles_extended"] > 0 for i in info),
+            "angles_extended": int(sum(i["angles_extended"] for i in info)),
+            "max_fade_px": max(i["fade_px"] for i in info), "references": refs}
 
 
 def _field_rows(dark, flat, start: int, stop: int) -> tuple:
