@@ -112,8 +112,9 @@ DEEP_VOXELS = 2
 
 
 def closed_envelope(solid: np.ndarray, close_voxels: int) -> np.ndarray:
-    """The solid closed with a ball of ``close_voxels`` (zero outside the array), or-ed with the solid, and the
-    voxels more than :data:`DEEP_VOXELS` deep inside the solid closed with a ball :data:`WIDER_CLOSE_VOXELS` wider.
+    """The solid closed with a ball of ``close_voxels``, or-ed with the solid, and the voxels more than
+    :data:`DEEP_VOXELS` deep inside the solid closed with a ball :data:`WIDER_CLOSE_VOXELS` wider; beyond the
+    array's faces both closings see the solid as :data:`FACE_PAD` says (mirrored: a face cuts the sample).
 
     The smoothing before the threshold rounds the edges of the solid where a crack opens to the surface and where
     cracks meet: a small particle cut in pieces by two or three cracks keeps a cavity at their junction and mouths
@@ -128,7 +129,7 @@ def closed_envelope(solid: np.ndarray, close_voxels: int) -> np.ndarray:
     env = _closing(solid, close_voxels)
     if WIDER_CLOSE_VOXELS > 0:
         pad = DEEP_VOXELS + 1
-        wide = np.pad(_closing(solid, close_voxels + WIDER_CLOSE_VOXELS), pad)
+        wide = np.pad(_closing(solid, close_voxels + WIDER_CLOSE_VOXELS), pad, mode=FACE_PAD)
         env |= ndi.binary_erosion(wide, structure=_ball(DEEP_VOXELS))[pad:-pad, pad:-pad, pad:-pad]
     return env | solid
 
@@ -141,10 +142,20 @@ def envelope_reach(close_voxels: int) -> int:
     return max(2 * close_voxels, 2 * wide + DEEP_VOXELS if WIDER_CLOSE_VOXELS > 0 else 0) + 2
 
 
+#: How the envelope's closings see beyond the array's faces (a ``numpy.pad`` mode): ``"symmetric"`` (the solid
+#: mirrored about each face: a face is a cut through the sample, where a particle and its cracks go on, so a crack
+#: that runs into a face is bridged as inside the volume) or ``"constant"`` (zero, i.e. epoxy: the face is the
+#: particle's surface, the closing's ball enters the cracks from it; main before tomoenv2). Mirrored, a particle
+#: whose surface recedes towards a face meets its image in a groove that the closing fills: a thin rim of envelope
+#: beyond its surface at the face (docs/validation.md "tomoenv2", draw 2001).
+FACE_PAD = "symmetric"
+
+
 def _closing(solid: np.ndarray, radius: int) -> np.ndarray:
-    """Binary closing with a ball of ``radius`` voxels, zero outside the array."""
-    pad = radius + 1
-    return ndi.binary_closing(np.pad(solid, pad), structure=_ball(radius))[pad:-pad, pad:-pad, pad:-pad]
+    """Binary closing with a ball of ``radius`` voxels, the solid beyond the array's faces as :data:`FACE_PAD` says."""
+    pad = 2 * radius + 1 if FACE_PAD != "constant" else radius + 1
+    padded = np.pad(solid, pad, mode=FACE_PAD)
+    return ndi.binary_closing(padded, structure=_ball(radius))[pad:-pad, pad:-pad, pad:-pad]
 
 
 #: watershed labels whose shared face runs along a crack (:data:`DARK_FACE`) and is at least this many times the
