@@ -150,7 +150,7 @@ def envelope_reach(close_voxels: int) -> int:
 #: mirror image in a groove that the closing fills, a thin rim beyond its surface at the face that can read as a
 #: flat crack). ``"slots"``: the mirrored closing's voxels kept only where a closing with a disc in one of the three
 #: axis planes bridges them too (a crack's slot, not a groove round a particle's outline). docs/validation.md
-#: "tomoenv2" measured ``"symmetric"`` on the tuning draws and screened ``"slots"``.
+#: "tomoenv2" measured both on the tuning draws with the mass extension; neither is the default yet.
 FACE_PAD = "constant"
 FACE_PADS = ("constant", "symmetric", "slots")
 
