@@ -12,7 +12,11 @@ that holds most of them and why it was dropped (gap, shared, dent, small) with i
 
     PYTHONPATH=src OMP_NUM_THREADS=1 nice -n 10 python scripts/diagnose_tomo_surface2.py --seeds 0:50 --out X.csv
 
-``--seeds`` also takes a comma-separated list; ``--radius-three`` measures the envelope before tomosurf.
+``--seeds`` also takes a comma-separated list; ``--radius-three`` measures the envelope before tomosurf;
+``--extension {default,off,mass}`` reconstructs the projection draws as ``validate_tomo_draws.py`` does. Columns
+``r_field_min/max`` (the crack's voxels' distance from the rotation axis over the field's inscribed radius, > 1: the
+slice corners), ``at_face`` (the crack or its particle touches a volume face: ``crack``/``particle``/``""``) and
+``particle_solid`` (share of the truth particle inside the smoothed-threshold solid) say where a miss lies.
 """
 
 from __future__ import annotations
@@ -58,15 +62,31 @@ def _contrast(res, ph, m: np.ndarray, solid: np.ndarray) -> dict:
             "cnr": (lv["particle"] - lv["epoxy"]) / max(lv["voxel_noise"], 1e-12)}
 
 
-def _rows(seed: int, save: Path | None) -> list[dict]:
+def _where(ph, m: np.ndarray) -> dict:
+    """Where the crack ``m`` lies in the field: radial distance over the inscribed radius, volume faces touched."""
+    n = ph.cracks.shape
+    z, y, x = np.nonzero(m)
+    r = np.hypot(y - (n[1] - 1) / 2, x - (n[2] - 1) / 2) / (n[2] / 2)
+
+    def face(mask):
+        return any(mask.take(i, axis=a).any() for a in range(3) for i in (0, -1))
+
+    tp = ph.particles == int(np.bincount(ph.particles[m]).argmax())
+    return {"r_field_min": float(r.min()), "r_field_max": float(r.max()),
+            "at_face": "crack" if face(m) else "particle" if face(tp) else ""}
+
+
+def _rows(seed: int, save: Path | None, extension: str = "default") -> list[dict]:
     from layerscope.tomo.analysis import TomoOptions, analyse
     from layerscope.tomo.measure import _dent, feature_ids
     from layerscope.tomo.phantom import draw_volume, random_phantom
     from layerscope.tomo.scoring import score_draw
     from layerscope.tomo.segment import solid_mask
 
+    from validate_tomo_draws import recon_options
+
     ph = random_phantom(seed)
-    res = analyse(draw_volume(ph), TomoOptions())
+    res = analyse(draw_volume(ph), TomoOptions(recon=recon_options(extension)))
     sc = score_draw(res, ph)
     if not (sc["missed_outside_envelope"] or sc["missed_dropped"] or sc["missed_not_dark"]):
         return []
@@ -92,6 +112,7 @@ def _rows(seed: int, save: Path | None) -> list[dict]:
                "in_env": float(env[dark].mean()) if dark.any() else 0.0,
                "dark_in_exterior": float((exterior[dark] == ext_id).mean()) if dark.any() else 0.0,
                "particle_found": float(env[ph.particles == t.particle].mean()),
+               "particle_solid": float(solid[ph.particles == t.particle].mean()), **_where(ph, m),
                **_dropped(dark & env, feats, gap, plab, depth, outside, close, _dent)}
         rows.append(row)
     if save is not None and rows:
@@ -105,6 +126,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="0:50")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--save", type=Path, help="folder for the arrays of draws with a miss")
+    ap.add_argument("--extension", default="default", choices=("default", "off", "mass"))
     ap.add_argument("--radius-three", action="store_true", help="the envelope before tomosurf (no wider closing)")
     a = ap.parse_args()
     if a.radius_three:
@@ -114,7 +136,7 @@ def main() -> None:
     rows = []
     seeds = [int(v) for v in a.seeds.split(',')] if ',' in a.seeds else parse_seeds(a.seeds)
     for s in seeds:
-        rows += _rows(int(s), a.save)
+        rows += _rows(int(s), a.save, a.extension)
         print(s, len(rows), flush=True)
         if a.out:
             pd.DataFrame(rows).to_csv(a.out, index=False)

@@ -10,7 +10,9 @@ tuning range, 1000-1099 the held-out report range (docs/validation.md)::
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python scripts/validate_tomo_draws.py --seeds 1000:1100 --jobs 2 \\
         --out docs/data/tomo_draws_1000_1099.csv
 
-``--seeds A:B`` is the half-open range A..B-1. The summary (share of draws meeting each target,
+``--seeds A:B`` is the half-open range A..B-1. ``--extension {default,off,mass}`` sets how the projection
+draws are reconstructed (the library's default ``ReconOptions``, plain FBP, or FBP with the mass-conserving
+sinogram extension); each row records it (``extension``: what was asked, ``sinogram_extension``: what ran). The summary (share of draws meeting each target,
 median, 5th and 95th percentile of each score, the failing draws with their causes) is printed and,
 with ``--summary``, written as Markdown.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -41,12 +44,39 @@ def _line(row: dict) -> str:
             f"({row['seconds']:.1f} s)")
 
 
-def run(seeds: range, jobs: int, out: Path | None = None) -> pd.DataFrame:
+EXTENSIONS = ("default", "off", "mass")
+
+
+def recon_options(extension: str = "default"):
+    """The ``ReconOptions`` of the projection draws for ``--extension``: the library's default, plain FBP
+    (``off``) or FBP with the mass-conserving sinogram extension (``mass``)."""
+    from layerscope.tomo.recon import ReconOptions
+
+    if extension == "off":
+        return ReconOptions(extend_sinogram=False)
+    if extension == "mass":
+        return ReconOptions(extend_sinogram=True, extension="mass")
+    return ReconOptions()
+
+
+def _effective(ro) -> str:
+    """The extension that FBP runs with (``off`` or its name; ``extend_sinogram`` None means on for FBP)."""
+    on = ro.extend_sinogram if ro.extend_sinogram is not None else ro.algorithm == "fbp"
+    return ro.extension if on and ro.algorithm == "fbp" else "off"
+
+
+def _draw(seed: int, extension: str) -> dict:
+    from layerscope.tomo.analysis import TomoOptions
     from layerscope.tomo.scoring import run_draw
 
+    ro = recon_options(extension)
+    return {**run_draw(seed, options=TomoOptions(recon=ro)), "extension": extension, "sinogram_extension": _effective(ro)}
+
+
+def run(seeds: range, jobs: int, out: Path | None = None, extension: str = "default") -> pd.DataFrame:
     rows = []
     with ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else _Serial() as pool:
-        for row in pool.map(run_draw, seeds):
+        for row in pool.map(partial(_draw, extension=extension), seeds):
             print(_line(row), flush=True)
             rows.append(row)
             if out is not None:  # rows so far, so that an interrupted run keeps its draws
@@ -117,7 +147,9 @@ def summary(df: pd.DataFrame) -> str:
     from layerscope.tomo.scoring import TARGETS, meets
 
     ok = df[df["error"].isna() | (df["error"].astype(str) == "")] if "error" in df else df
-    lines = [f"{len(df)} draws (seeds {df['seed'].min()}-{df['seed'].max()}), {len(df) - len(ok)} refused or crashed",
+    ext = ", ".join(sorted(set(df["sinogram_extension"].astype(str)))) if "sinogram_extension" in df else "not recorded"
+    lines = [f"{len(df)} draws (seeds {df['seed'].min()}-{df['seed'].max()}), {len(df) - len(ok)} refused or crashed; "
+             f"projection draws reconstructed with sinogram extension: {ext}",
              "", "| score | target | draws scored | share meeting | median | 5th pct | 95th pct |",
              "|---|---|---|---|---|---|---|"]
     for name, (limit, kind) in TARGETS.items():
@@ -145,13 +177,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--out", type=Path, required=True, help="CSV file, one row per draw")
     parser.add_argument("--summary", type=Path, default=None, help="also write the summary (Markdown) here")
+    parser.add_argument("--extension", choices=EXTENSIONS, default="default",
+                        help="projection draws: the library's default reconstruction, plain FBP (off), or FBP with "
+                             "the mass-conserving sinogram extension (mass)")
     parser.add_argument("--from-csv", action="store_true", help="summarise --out again without running the draws")
     args = parser.parse_args(argv)
     if args.from_csv:
         df = pd.read_csv(args.out)
     else:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        df = run(parse_seeds(args.seeds), args.jobs, args.out)
+        df = run(parse_seeds(args.seeds), args.jobs, args.out, args.extension)
         df.to_csv(args.out, index=False)
     text = summary(df)
     print(text)

@@ -154,8 +154,11 @@ def score_draw(res, ph: Phantom) -> dict[str, Any]:
     return out
 
 
-def run_draw(seed: int, ranges: DrawRanges = DrawRanges(), size: int | None = None) -> dict[str, Any]:
+def run_draw(seed: int, ranges: DrawRanges = DrawRanges(), size: int | None = None, options=None) -> dict[str, Any]:
     """Build draw ``seed``, analyse it (grey volume, or reconstructed from its projections) and score it.
+
+    ``options`` (a :class:`~layerscope.tomo.analysis.TomoOptions`; the defaults when None) is what the
+    analysis runs with, e.g. another reconstruction (``TomoOptions(recon=ReconOptions(...))``).
 
     Returns the drawn parameters, the scores, ``error`` (an exception's text, scores then missing) and
     ``seconds`` (CPU time of the analysis).
@@ -171,7 +174,7 @@ def run_draw(seed: int, ranges: DrawRanges = DrawRanges(), size: int | None = No
     data = draw_volume(ph)
     t0 = time.process_time()
     try:
-        res = analyse(data, TomoOptions())
+        res = analyse(data, options if options is not None else TomoOptions())
     except Exception as err:  # a refusal or crash is a failed draw, recorded with its reason
         return {**d, "error": f"{type(err).__name__}: {err}"[:200], "seconds": time.process_time() - t0}
     d["seconds"] = time.process_time() - t0
