@@ -28,3 +28,26 @@ def phantom_result(phantom_projections):
     from layerscope.tomo import TomoOptions, analyse
 
     return analyse(phantom_projections, TomoOptions())
+
+
+def _slab_envelopes_equal_whole(solid, radius: int = 3, slab: int = 4) -> bool:
+    """Whether ``segment.closed_envelope`` of ``slab``-slice slabs, each with ``envelope_reach(radius)``
+    slices of halo, equals the envelope of the whole array slice for slice (the out-of-core contract)."""
+    import numpy as np
+
+    from layerscope.tomo import segment
+
+    whole = segment.closed_envelope(solid, radius)
+    h = segment.envelope_reach(radius)
+    for z0 in range(0, solid.shape[0], slab):
+        a = max(0, z0 - h)
+        part = segment.closed_envelope(solid[a:z0 + slab + h], radius)[z0 - a:z0 - a + slab]
+        if not np.array_equal(part, whole[z0:z0 + slab]):
+            return False
+    return True
+
+
+@pytest.fixture
+def slab_envelopes_equal_whole():
+    """:func:`_slab_envelopes_equal_whole`, for tests of the envelope's slab halo."""
+    return _slab_envelopes_equal_whole
