@@ -365,7 +365,12 @@ def mass_fade_px(sino: np.ndarray, edge_px: int = 2, angles_deg: np.ndarray | No
     missing sum ``D`` shared between the edges in proportion to their values (the mean of ``edge_px`` columns
     each, negative values as 0) both get ``L = 2 D / (v_left + v_right) + 1``; 0 where nothing is missing.
     """
-    ref = mass_reference(sino, edge_px, angles_deg)
+    return _fade_lengths(mass_reference(sino, edge_px, angles_deg))
+
+
+def _fade_lengths(ref: dict) -> np.ndarray:
+    """:func:`mass_fade_px` from a :func:`mass_reference` answer: ``2 D / (v_left + v_right) + 1`` px, 0 where
+    nothing is missing."""
     d, edges = ref["missing"], ref["edges"]
     return np.where(d > 0, np.divide(2.0 * d, edges, out=np.zeros_like(d), where=edges > 0) + 1.0, 0.0)
 
@@ -377,8 +382,8 @@ def _extended(sino: np.ndarray, extension: str, angles_deg: np.ndarray) -> tuple
     if extension == "half_width":
         p = fbp_pad_px(n)
         return _padded(sino, p), {"reference": "half_width", "angles_extended": sino.shape[0], "fade_px": float(p)}
-    ref = mass_reference(sino, 2, angles_deg)
-    length = np.minimum(mass_fade_px(sino, 2, angles_deg), n)
+    ref = mass_reference(sino, 2, angles_deg)  # once per slice: the reference and the fades from one answer
+    length = np.minimum(_fade_lengths(ref), n)
     info = {"reference": ref["reference"], "angles_extended": int((length > 0).sum()),
             "fade_px": float(length.max(initial=0.0))}
     return _mass_padded(sino, n, length), info
