@@ -331,11 +331,14 @@ def _over_runs(held: np.ndarray, angles_deg: np.ndarray) -> np.ndarray:
         return held.copy()
     shift = int(np.flatnonzero(ends)[-1]) + 1  # start the circle just after a stop
     h_r, ends_r, p_r = np.roll(h, -shift), np.roll(ends, -shift), np.roll(p, -shift)
-    run = np.r_[0, np.cumsum(ends_r)[:-1]]  # a run id per position
+    ids, pos = np.r_[0, np.cumsum(ends_r)[:-1]][h_r], p_r[h_r]  # a run id per held position, ids ascending
+    if ids.size == 0:
+        return np.zeros_like(held)
+    cut = np.flatnonzero(np.diff(ids)) + 1
+    first, last = np.r_[0, cut], np.r_[cut - 1, ids.size - 1]
+    span = (pos[last] - pos[first]) % 360.0 + step  # per run (deg)
     keep = np.zeros_like(h_r)
-    for r in np.unique(run[h_r]):
-        idx = np.flatnonzero((run == r) & h_r)
-        keep[idx] = (p_r[idx[-1]] - p_r[idx[0]]) % 360.0 + step >= EDGE_RUN_DEG
+    keep[h_r] = np.repeat(span >= EDGE_RUN_DEG, last - first + 1)
     out = np.zeros(held.size, bool)
     out[order] = np.roll(keep, shift)
     return out.reshape(held.shape)
