@@ -1,6 +1,7 @@
 """A particle cut by a volume face with a cavity that reaches the face (issue 20, helper tomomerge;
 docs/validation.md "tomomerge").
 
+The rule (:data:`~layerscope.tomo.segment.FACE_SECTION_HOLES`) is off by default and switched on here.
 Truth: voxelised spheres drawn here, a small one centred on the face y = 0 (cut through its centre), its core
 hollowed by a tube of radius 3.5-5 voxels from the face to a depth of 9-12 voxels (the junction cavity of cracks
 that meet in a face-cut particle, wider than the closing's ball, as in draws 3084, 3086 of the fresh range), and a
@@ -14,6 +15,12 @@ import pytest
 
 from layerscope.tomo import segment
 from layerscope.tomo.segment import filled_envelope, particle_labels
+
+
+@pytest.fixture(autouse=True)
+def face_holes(monkeypatch):
+    """The rule under test, off by default (:data:`~layerscope.tomo.segment.FACE_SECTION_HOLES`)."""
+    monkeypatch.setattr(segment, "FACE_SECTION_HOLES", True)
 
 
 def _ball(shape, c, r):
@@ -47,7 +54,7 @@ def test_face_cut_particle_with_a_cavity_at_the_face_is_one_particle(small, big,
     assert main == 1 if gap < 1 else main > 2
 
 
-def test_filled_envelope_takes_the_enclosed_cavity_and_leaves_a_groove_open_to_the_face_outline():
+def test_filled_envelope_takes_the_enclosed_cavity_and_leaves_a_groove_open_to_the_face_outline(monkeypatch):
     """The tube (enclosed by the section on the face) is filled voxel for voxel; a slot cut from the section's
     outline (open in the face plane) is not, nor is the tube without the face rule."""
     solid, hollow = _scene(14, 22, 4, 10, 0.95)
@@ -57,11 +64,8 @@ def test_filled_envelope_takes_the_enclosed_cavity_and_leaves_a_groove_open_to_t
     slot = (np.abs(z - c) <= 2) & (y <= 6) & (x <= 21)  # from the small sphere's rim (x = 14) halfway to the tube
     grooved = solid & ~slot
     assert slot[solid].sum() > 100 and np.array_equal(filled_envelope(grooved) & ~grooved, hollow)
-    segment.FACE_SECTION_HOLES = False
-    try:
-        assert np.array_equal(filled_envelope(solid), solid)
-    finally:
-        segment.FACE_SECTION_HOLES = True
+    monkeypatch.setattr(segment, "FACE_SECTION_HOLES", False)
+    assert np.array_equal(filled_envelope(solid), solid)
 
 
 @pytest.mark.parametrize("slab_slices", [5, 16])

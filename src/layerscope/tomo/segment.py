@@ -6,7 +6,7 @@
 2. Particle envelopes: the solid, closed with a ball that bridges cracks up to the largest crack
    width (so that a crack open to the surface stays inside its particle), and below the surface shell with a
    ball one voxel wider (the junction and mouths of cracks that cut a small particle in pieces), holes filled
-   (a volume face is a cut: background enclosed by a particle's section on it is a hole, :func:`filled_envelope`).
+   (with :data:`FACE_SECTION_HOLES`, off by default, also the background a section on a volume face encloses).
 3. Touching particles are split by a watershed on the distance transform, seeded by its h-maxima
    (one seed per particle; ``h`` suppresses the ridge of an elongated particle); labels that meet along a
    crack without a neck are joined (:func:`merge_without_neck`).
@@ -106,8 +106,12 @@ def particle_labels(solid: np.ndarray, *, close_voxels: int = 2, split: bool = T
 
 
 #: Whether :func:`filled_envelope` also fills the background that a particle's section on a volume face encloses
-#: (False: only the background that no path reaches from the array's border, SciPy's ``binary_fill_holes``).
-FACE_SECTION_HOLES = True
+#: (False: only the background that no path reaches from the array's border, SciPy's ``binary_fill_holes``). Off:
+#: on the fresh range 3000-3099 it mends 4 particle errors and breaks none (docs/validation.md "tomomerge"), but it
+#: also fills epoxy pockets that several particles' sections enclose on a face, which joins those particles
+#: (``tests/tomo/test_chunked.py``'s tiled volume: 53 -> 46 particles); it needs a test that the enclosing section is
+#: one particle's before it can be the default.
+FACE_SECTION_HOLES = False
 
 
 def filled_envelope(env: np.ndarray) -> np.ndarray:
