@@ -108,9 +108,9 @@ def particle_labels(solid: np.ndarray, *, close_voxels: int = 2, split: bool = T
 #: Whether :func:`filled_envelope` also fills the background that a particle's section on a volume face encloses
 #: (False: only the background that no path reaches from the array's border, SciPy's ``binary_fill_holes``). Off:
 #: on the fresh range 3000-3099 it makes 4 more draws' particle counts exact and no target worse (docs/validation.md
-#: "tomomerge"), but it also fills epoxy pockets that several particles' sections enclose on a face, which joins them
-#: (``tests/tomo/test_chunked.py``'s tiled volume: 53 -> 46 particles); it needs a test that the enclosing section is
-#: one particle's before it can be the default.
+#: "tomomerge"), none on 0-49, and on 2000-2049 splits one (2045, its cracks at the new face dropped); it also fills
+#: epoxy pockets that several particles' sections enclose on a face, which joins them (``tests/tomo/test_chunked.py``'s
+#: tiled volume: 53 -> 46 particles). It needs a test that the enclosing section is one particle's.
 FACE_SECTION_HOLES = False
 
 
