@@ -123,6 +123,10 @@ SAME_SITE = 0.25
 #: copies (docs/validation.md "imgspinel6") it mends 4191 and 3035's void-diluted spinel segments but moves the
 #: segment cuts elsewhere (3106, 4024 worse) and leaves every target share where it was.
 DEDUPLICATE = False
+#: Whether :func:`interlayer_table` leaves the Li-layer sites in a void (the column table's ``site_in_void``:
+#: no TM column on either side of the site's octahedron, :func:`layerscope.imaging.pipeline._site_in_void`)
+#: out of the segments: such a site reads ~0 like an empty one but holds no material to measure.
+SKIP_VOID_SITES = True
 
 _COLUMNS = ["li_layer", "upper_tm_layer", "lower_tm_layer", "segment", "n_sites", "u_start_nm", "u_end_nm",
             "x_nm", "y_nm", "step", "step_source", "registry", "registry_sem", "environment", "li_fill", "li_fill_sem",
@@ -979,6 +983,10 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
     d_t = _inplane_spacing(columns, tm) if len(tm) else float("nan")
     if DEDUPLICATE:
         li = li[distinct_sites(li, _inplane_spacing(columns, tm))].reset_index(drop=True)
+    if SKIP_VOID_SITES and "site_in_void" in li:
+        li = li[~li["site_in_void"].fillna(False).to_numpy(dtype=bool)].reset_index(drop=True)
+        if li.empty:
+            return pd.DataFrame(columns=_COLUMNS + ["clean_level", "clean_level_sem", "fill_systematic"])
     # A glide's sites stay one segment when the glide is dropped (unknown or extended): dropping a step does
     # not regroup the sites whose fill the segment reports.
     was_glide = np.where(li["relation"].to_numpy() == "off", "|off", "")
