@@ -45,7 +45,9 @@ site's intensity and of the index, from the counts; :mod:`layerscope.imaging.sit
 ("yes" / "no" / "uncertain": TM in this Li column, the index two standard errors above / below
 :data:`layerscope.imaging.interlayers.MIXING_THRESHOLD`), ``dark_sublattice`` (True for a Li-layer
 site on the dimmer of the two alternating sublattices of its window: in a spinel block, the empty
-octahedral sites).
+octahedral sites) and ``site_in_void`` (True for a Li-layer site placed in a void or a crack: at most one of
+its octahedron's four TM lattice positions reads a column, :data:`VOID_SUPPORT`; it reads ~0 like an empty
+site but holds no material, so the interlayer fill leaves it out; False for every other row).
 
 Where intensities are measured: ``x_nm, y_nm`` is the fitted position of a detected column, but
 every intensity is measured at the site's *lattice* position -- for a TM column the running mean,
@@ -1515,6 +1517,8 @@ def _summary(cols, domains, layers, interfaces, quantities, res: ColumnResult, e
             "at_border": int(cols["at_border"].sum()) if "at_border" in cols else 0,
             "unindexed": int(len(cols) - len(labelled)),
             "li_sites": int((cols["kind"] == "Li").sum()),
+            # Li-layer sites placed in a void: no data, left out of the interlayer fill (``site_in_void``)
+            "li_sites_in_void": int(cols["site_in_void"].fillna(False).astype(bool).sum()) if "site_in_void" in cols else 0,
             "per_phase_and_kind": {ph: {k: int(v) for k, v in row.items()} for ph, row in counts.iterrows()},
         },
         "phase_fractions": fractions,
