@@ -4,8 +4,8 @@ A Li-layer site placed by the layer-end extensions or a gap fill can lie in a vo
 empty site but there is no material to measure. ``layerscope.imaging.pipeline._site_in_void`` marks a
 site at most one of whose octahedron's four TM lattice positions reads a column (at least
 ``VOID_SUPPORT`` of the site's own ``tm_reference``), and ``interlayer_table`` leaves such sites out of
-the segments (``interlayers.SKIP_VOID_SITES``). Copies of one site are dropped where they are made
-(``pipeline.DROP_SITE_COPIES``). Truth: the void's geometry (atoms removed inside its radius) and the
+the segments (``interlayers.SKIP_VOID_SITES``). Copies of one site can be dropped where they are made
+(``pipeline.DROP_SITE_COPIES``, off by default). Truth: the void's geometry (atoms removed inside its radius) and the
 random draws' own scoring (``layerscope.simulate.validation.score_draw``).
 """
 
@@ -73,16 +73,16 @@ def test_void_sites_left_out_of_a_spinel_layer_mend_its_fill(monkeypatch):
     # ("uncertain"): spinel fill 0.936 (main). The rule alone (copies kept) takes them out: 1.0.
     from layerscope.simulate.validation import score_draw
 
-    monkeypatch.setattr(pipeline, "DROP_SITE_COPIES", False)
+    monkeypatch.setattr(pipeline, "DROP_SITE_COPIES", False)  # the default: the rule alone
     assert score_draw(4191)["fill_accuracy_spinel"] == pytest.approx(1.0)
     monkeypatch.setattr(interlayers, "SKIP_VOID_SITES", False)
     assert score_draw(4191)["fill_accuracy_spinel"] == pytest.approx(0.936, abs=0.005)
 
 
-def test_copies_of_one_site_are_not_made():
-    # Random draw 3035 (LiCoO2, 1.26e3 e/A^2): the layer-end extensions of both sides of a void met at one
-    # site of Li layer 17 (u -2.410 / -2.409 nm on main). With DROP_SITE_COPIES no two octahedral sites of a
-    # layer lie closer than SAME_SITE (0.25) column spacings; without it that pair is there.
+def test_copies_of_one_site_are_not_made_with_the_switch(monkeypatch):
+    # Random draw 3035 (LiCoO2, 1.26e3 e/A^2): the layer-end extensions of both sides of a void meet at one
+    # site of Li layer 17 (u -2.410 / -2.409 nm): two rows < 0.05 column spacings apart (the default, off).
+    # With DROP_SITE_COPIES no two octahedral sites of a layer lie closer than SAME_SITE (0.25) spacings.
     from layerscope.simulate.draws import draw_scene
 
     image, px, truth = draw_scene(3035)
@@ -94,9 +94,6 @@ def test_copies_of_one_site_are_not_made():
         return float(np.min(np.concatenate(gaps)) / pm.columns["inplane_nm"].median())
 
     run = dict(pixel_size_nm=px, zone=p["zone"], composition=p["chemistry"])
+    assert closest(map_phases(image, **run)) < 0.05
+    monkeypatch.setattr(pipeline, "DROP_SITE_COPIES", True)
     assert closest(map_phases(image, **run)) >= interlayers.SAME_SITE
-    pipeline.DROP_SITE_COPIES = False
-    try:
-        assert closest(map_phases(image, **run)) < 0.05
-    finally:
-        pipeline.DROP_SITE_COPIES = True

@@ -625,8 +625,11 @@ def _place_li_sites(geo: _Indexed, stack: _Stacking, *, d_t: float, cation: floa
 
 #: Whether :func:`_place_li_sites` keeps one Li-layer site per octahedral position: copies of one site (the
 #: layer-end extensions of both sides meeting in a void, a one-site gap fill at an end extension, two TM pairs
-#: placing one site) dropped where they are made (:func:`layerscope.imaging.interlayers.distinct_sites`).
-DROP_SITE_COPIES = True
+#: placing one site) dropped where they are made (:func:`layerscope.imaging.interlayers.distinct_sites`). Off by
+#: default: measured with the void sites left out (docs/validation.md "imgspinel7") it mends 4024 (fill 0.925 ->
+#: 0.956, < 1e3) but moves segment cuts and labels elsewhere (3106 spinel 1.0 -> 0.972, 4010 phase accuracy
+#: 0.842 -> 0.821), and the void-site rule alone mends the void-diluted spinel segments (4191, 3035).
+DROP_SITE_COPIES = False
 
 
 def _distinct_li_sites(li: pd.DataFrame, *, d_t: float) -> pd.DataFrame:
