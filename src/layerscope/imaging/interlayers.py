@@ -985,10 +985,6 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
     d_t = _inplane_spacing(columns, tm) if len(tm) else float("nan")
     if DEDUPLICATE:
         li = li[distinct_sites(li, _inplane_spacing(columns, tm))].reset_index(drop=True)
-    if SKIP_VOID_SITES and "site_in_void" in li:
-        li = li[~li["site_in_void"].fillna(False).to_numpy(dtype=bool)].reset_index(drop=True)
-        if li.empty:
-            return pd.DataFrame(columns=_COLUMNS + ["clean_level", "clean_level_sem", "fill_systematic"])
     # A glide's sites stay one segment when the glide is dropped (unknown or extended): dropping a step does
     # not regroup the sites whose fill the segment reports.
     was_glide = np.where(li["relation"].to_numpy() == "off", "|off", "")
@@ -1003,6 +999,12 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
     li["segment"] = segment
     if "mixing_sem" in li and "mixing" in li:
         li["segment"] = split_fill_changes(li, mixing_threshold)
+    if SKIP_VOID_SITES and "site_in_void" in li:
+        # left out after the cuts: the segments are cut where they were (a void site's reading moved cuts elsewhere:
+        # random draw 2135's two rim sites became a segment of their own, a wrong "no")
+        li = li[~li["site_in_void"].fillna(False).to_numpy(dtype=bool)].reset_index(drop=True)
+        if li.empty:
+            return pd.DataFrame(columns=_COLUMNS + ["clean_level", "clean_level_sem", "fill_systematic"])
     key = pd.MultiIndex.from_arrays([li["layer"], li["segment"]]).factorize(sort=True)[0]
     out = _segment_rows(li, key, mixing_threshold)
     site_o1, seg_o1 = _o1_group(li, out)
