@@ -4,7 +4,7 @@ A Li-layer site placed by the layer-end extensions or a gap fill can lie in a vo
 empty site but there is no material to measure. ``layerscope.imaging.pipeline._site_in_void`` marks a
 site at most one of whose octahedron's four TM lattice positions reads a column (at least
 ``VOID_SUPPORT`` of the site's own ``tm_reference``), and ``interlayer_table`` leaves such sites out of
-the segments (``interlayers.SKIP_VOID_SITES``). Copies of one site can be dropped where they are made
+the segments' fill (``interlayers.SKIP_VOID_SITES``, after the cuts). Copies of one site can be dropped where they are made
 (``pipeline.DROP_SITE_COPIES``, off by default). Truth: the void's geometry (atoms removed inside its radius) and the
 random draws' own scoring (``layerscope.simulate.validation.score_draw``).
 """

@@ -125,8 +125,9 @@ SAME_SITE = 0.25
 DEDUPLICATE = False
 #: Whether :func:`interlayer_table` leaves the Li-layer sites in a void (the column table's ``site_in_void``: at
 #: most one of the four TM positions of the site's octahedron reads a column, ``pipeline._site_in_void``) out of
-#: the segments: such a site reads ~0 like an empty one but holds no material to measure. On: measured on 184
-#: spinel draws with voids (docs/validation.md "imgspinel7"), spinel >= 0.98 at >= 1e3 e/A^2 96.4 -> 98.6 %.
+#: the segments' fill, after the cuts: such a site reads ~0 like an empty one but holds no material to measure.
+#: On (docs/validation.md "imgspinel7": spinel misses 4191, 4118, 3035 mended; left out before the cuts it moved
+#: draw 2135's cuts into a wrong "no").
 SKIP_VOID_SITES = True
 
 _COLUMNS = ["li_layer", "upper_tm_layer", "lower_tm_layer", "segment", "n_sites", "u_start_nm", "u_end_nm",
