@@ -537,8 +537,9 @@ def _cut_plane(coords: np.ndarray, alive: np.ndarray, planes: list, thickness: f
     slab holds the most voxels left, refined by least squares on them. It is kept when they number ``min_voxels``,
     are no thicker (rms about the plane, voxels) than ``thickness`` (the thickest sheet taken: the blurred corners
     where two cracks cross fill their slab evenly, a crack does not), lie at least a quarter on each side of a
-    taken plane (the crack crosses it; a bulge beside a crack lies on one side), and the plane's whole slab in
-    the feature is a sheet (flatness below ``max_flatness``, middle extent at least ``min_sheet_voxels``). Up to
+    taken plane (the crack crosses it; a bulge beside a crack lies on one side), and the voxels of its slab nearer
+    to it than to every taken plane (its sheet) are a sheet (flatness below ``max_flatness``, middle extent at least
+    ``min_sheet_voxels``; its whole slab holds strips of the larger cracks across it, as thick as the slab). Up to
     ``tries`` directions are tried, each next one at least ``min_angle_deg / 2`` from those refused (before and after
     the refinement).
     """
@@ -586,7 +587,9 @@ def _cuts_through(coords: np.ndarray, pts: np.ndarray, plane: tuple, planes: lis
         return False
     if not any(min(np.sum((on - p) @ q > 0), np.sum((on - p) @ q < 0)) >= 0.25 * len(on) for p, q in planes):
         return False
-    sh = feature_shape(coords[np.abs((coords - c) @ nrm) <= tol])
+    own = np.abs((coords - c) @ nrm)
+    others = np.min(np.abs(np.stack([(coords - p) @ q for p, q in planes], axis=1)), axis=1)
+    sh = feature_shape(coords[(own <= tol) & (own < others)])
     return bool(sh["flatness"] < max_flatness and sh["extents"][1] >= min_sheet_voxels)
 
 
