@@ -416,7 +416,10 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
     (flatness below ``max_flatness``, middle extent at least ``min_sheet_voxels``) holding at least
     ``min_share`` of the voxels and ``min_voxels`` (a small disc crossing two larger cracks keeps 4-8 % of
     their joint feature beyond their planes' tolerance slabs; with 10 % its sheet went to another crack, or
-    the feature fell short of ``coverage`` and was called a pore). The feature is intersecting sheets when two to ``max_sheets`` such
+    the feature fell short of ``coverage`` and was called a pore). When the search stops with a plane taken, planes
+    through the voxels left outside every taken slab are looked for (:func:`_cut_plane`, :data:`CUT_PLANES`: a small
+    crack crossing larger ones, cut in pieces by their slabs: at least ``min_voxels`` of them, a quarter on each side
+    of a taken plane, no thicker than the sheets taken). The feature is intersecting sheets when two to ``max_sheets`` such
     planes, at least ``min_angle_deg`` apart, hold ``coverage`` of its voxels and the voxels fill at
     most ``max_fill`` of the convex hull of their centres (a digitised convex body fills it at least once: a ball
     of radius 3-10 voxels 1.05-1.4, an ellipsoid 1.2-1.5; small discs crossing near their rims 0.81-0.87, draws 10, 45;
