@@ -2,7 +2,7 @@
 
 Truth: phantoms built with known crack planes (``build_phantom``): the crack voxels themselves through
 ``planar_sheets``, and clean grey volumes through ``analyse``. Main (``CUT_PLANES`` off) misses the small crack in
-each scene; docs/validation.md "tomocross: cracks missed in crossings".
+each scene; docs/validation.md "tomocross: cracks missed in crossings" (the switch is off by default).
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ def test_three_crossing_cracks_through_the_analysis(polar_deg, azimuth_deg, monk
     pore a pore, the crack volume fraction within 2 % of the truth; main (``CUT_PLANES`` off) finds two cracks."""
     ph = build_phantom((64, 64, 64), [PARTICLE], _three(polar_deg, azimuth_deg), [PORE])
     vol = Volume(ph.volume, 50.0, labels=False)
+    monkeypatch.setattr(segment, "CUT_PLANES", True)
     r = analyse(vol, TomoOptions())
     assert len(r.cracks) == 3 and len(r.pores) == 1
     normals = r.cracks[["normal_z", "normal_y", "normal_x"]].to_numpy()
@@ -80,13 +81,18 @@ def test_three_crossing_cracks_through_the_analysis(polar_deg, azimuth_deg, monk
     assert len(analyse(vol, TomoOptions()).cracks) == 2
 
 
+def test_cut_planes_are_off_by_default():
+    assert segment.CUT_PLANES is False
+
+
 @pytest.mark.parametrize("radius", [3, 5, 8])
-def test_round_pores_give_no_cut_plane(radius):
+def test_round_pores_give_no_cut_plane(radius, monkeypatch):
     """A ball (radius 3-8) and a ball beside a disc: no plane through pieces left (a ball fills its hull; the disc
     and ball read as no crossing sheets, as on main)."""
     z, y, x = np.mgrid[-20:21, -20:21, -20:21]
     ball = z ** 2 + y ** 2 + x ** 2 <= radius ** 2
     disc = (np.abs(z) <= 1) & (y ** 2 + x ** 2 <= 225)
+    monkeypatch.setattr(segment, "CUT_PLANES", True)
     for mask in (ball, ball | disc):
         half = float(np.percentile(ndi.distance_transform_edt(mask)[mask], 90))
         assert planar_sheets(np.argwhere(mask).astype(float), tol=half + 0.5, max_flatness=0.45,

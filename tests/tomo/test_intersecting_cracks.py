@@ -156,9 +156,7 @@ def _small_disc_across_two(min_share=None):
     return build_phantom((64, 64, 64), [PARTICLE], big + [CrackSpec(1, (1, 0, 0), 2.5, radius_voxels=9)], [PORE])
 
 
-def test_a_small_disc_crossing_larger_cracks_is_its_own_plane(monkeypatch):
-    from layerscope.tomo import segment
-
+def test_a_small_disc_crossing_larger_cracks_is_its_own_plane():
     ph = _small_disc_across_two()
     mask = ph.cracks > 0
     share = (ph.cracks == 3).sum() / mask.sum()
@@ -167,11 +165,7 @@ def test_a_small_disc_crossing_larger_cracks_is_its_own_plane(monkeypatch):
     coords = np.argwhere(mask).astype(float)
     sheets = planar_sheets(coords, tol=half + 0.5, max_flatness=0.45, min_sheet_voxels=1.5)
     assert sheets is not None and sheets.max() + 1 == 3
-    with monkeypatch.context() as mp:  # the search's share alone (no planes through the pieces left, CUT_PLANES)
-        mp.setattr(segment, "CUT_PLANES", False)
-        assert planar_sheets(coords, tol=half + 0.5, max_flatness=0.45, min_sheet_voxels=1.5, min_share=0.1).max() + 1 == 2
-    # the pieces left of the small disc (on both sides of each large one) are found as its plane with a 10 % share too
-    assert planar_sheets(coords, tol=half + 0.5, max_flatness=0.45, min_sheet_voxels=1.5, min_share=0.1).max() + 1 == 3
+    assert planar_sheets(coords, tol=half + 0.5, max_flatness=0.45, min_sheet_voxels=1.5, min_share=0.1).max() + 1 == 2
     r = analyse(Volume(ph.volume, 50.0, labels=False), TomoOptions())
     assert len(r.cracks) == 3 and len(r.pores) == 1
     normals = r.cracks[["normal_z", "normal_y", "normal_x"]].to_numpy()

@@ -500,7 +500,9 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
 #: :func:`planar_sheets` looks for more planes among the voxels left outside every taken plane's slab once the
 #: search stops (:func:`_cut_plane`): a small crack crossing larger ones keeps most of its voxels inside their
 #: slabs, and what is left of it (pieces on both sides of a larger crack) is under the search's share of the feature.
-CUT_PLANES = True
+#: Off by default: on 3000-3099 crack counts exact .76 -> .79, on 0-49 .82 -> .80 (new split sheets in 3040, 3074, 37,
+#: 43: a cut plane along a crack's bridged mouth); docs/validation.md "tomocross: cracks missed in crossings".
+CUT_PLANES = False
 #: :func:`_cut_plane` tries this many directions spread over a hemisphere (about 3 deg apart).
 CUT_DIRECTIONS = 2000
 #: ... on at most about this many of the voxels left (every k-th).
