@@ -416,8 +416,8 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
     (flatness below ``max_flatness``, middle extent at least ``min_sheet_voxels``) holding at least
     ``min_share`` of the voxels and ``min_voxels`` (a small disc crossing two larger cracks keeps 4-8 % of
     their joint feature beyond their planes' tolerance slabs; with 10 % its sheet went to another crack, or
-    the feature fell short of ``coverage`` and was called a pore). When the search stops with a plane taken, planes
-    through the voxels left outside every taken slab are looked for (:func:`_cut_plane`, :data:`CUT_PLANES`: a small
+    the feature fell short of ``coverage`` and was called a pore). With :data:`CUT_PLANES` (off by default), when the search stops with a plane taken, planes
+    through the voxels left outside every taken slab are looked for (:func:`_cut_plane`: a small
     crack crossing larger ones, cut in pieces by their slabs: at least ``min_voxels`` of them, a quarter on each side
     of a taken plane, no thicker than the sheets taken). The feature is intersecting sheets when two to ``max_sheets`` such
     planes, at least ``min_angle_deg`` apart, hold ``coverage`` of its voxels and the voxels fill at
