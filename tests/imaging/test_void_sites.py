@@ -3,8 +3,8 @@
 A Li-layer site placed by the layer-end extensions or a gap fill can lie in a void: it reads ~0 like an
 empty site but there is no material to measure. ``layerscope.imaging.pipeline._site_in_void`` marks a
 site at most one of whose octahedron's four TM lattice positions reads a column (at least
-``VOID_SUPPORT`` of the site's own ``tm_reference``), and ``interlayer_table`` leaves such sites out of
-the segments' fill (``interlayers.SKIP_VOID_SITES``, after the cuts). Copies of one site can be dropped where they are made
+``VOID_SUPPORT`` of the site's own ``tm_reference``), and ``interlayer_table`` can leave such sites out of
+the segments' fill (``interlayers.SKIP_VOID_SITES``, after the cuts; off by default). Copies of one site can be dropped where they are made
 (``pipeline.DROP_SITE_COPIES``, off by default). Truth: the void's geometry (atoms removed inside its radius) and the
 random draws' own scoring (``layerscope.simulate.validation.score_draw``).
 """
@@ -98,3 +98,17 @@ def test_copies_of_one_site_are_not_made_with_the_switch(monkeypatch):
     assert closest(map_phases(image, **run)) < 0.05
     monkeypatch.setattr(pipeline, "DROP_SITE_COPIES", True)
     assert closest(map_phases(image, **run)) >= interlayers.SAME_SITE
+
+
+def test_the_void_sites_count_reaches_summary_and_report():
+    # Wiring: summary.json's columns.li_sites_in_void is the number of marked rows of the column table, and the
+    # report section prints it (the void scene at 1e4 e/A^2: at least 4 marked, test above).
+    from layerscope.imaging.report import phase_section
+    from layerscope.report.html import render_html
+
+    image = noisy(_void_scene(), 1e4, seed=1)
+    pm = map_phases(image, pixel_size_nm=PX, zone="100", composition="LiCoO2")
+    n = int(pm.columns["site_in_void"].sum())
+    assert n >= 4 and pm.summary["columns"]["li_sites_in_void"] == n
+    html = render_html([phase_section(pm, image)], title="void")
+    assert f"<b>{n}</b><span>Li-layer sites placed in a void (site_in_void" in html

@@ -47,7 +47,9 @@ site's intensity and of the index, from the counts; :mod:`layerscope.imaging.sit
 site on the dimmer of the two alternating sublattices of its window: in a spinel block, the empty
 octahedral sites) and ``site_in_void`` (True for a Li-layer site placed in a void or a crack: at most one of
 its octahedron's four TM lattice positions reads a column, :data:`VOID_SUPPORT`; it reads ~0 like an empty
-site but holds no material, so the interlayer fill leaves it out; False for every other row).
+site but holds no material; the interlayer fill leaves it out only where
+:data:`layerscope.imaging.interlayers.SKIP_VOID_SITES` is set, off by default: under wide probes with long tails
+real sites are marked too; False for every other row).
 
 Where intensities are measured: ``x_nm, y_nm`` is the fitted position of a detected column, but
 every intensity is measured at the site's *lattice* position -- for a TM column the running mean,
@@ -1520,7 +1522,7 @@ def _summary(cols, domains, layers, interfaces, quantities, res: ColumnResult, e
             "at_border": int(cols["at_border"].sum()) if "at_border" in cols else 0,
             "unindexed": int(len(cols) - len(labelled)),
             "li_sites": int((cols["kind"] == "Li").sum()),
-            # Li-layer sites placed in a void: no data, left out of the interlayer fill (``site_in_void``)
+            # Li-layer sites placed in a void (``site_in_void``): no data; out of the fill only with SKIP_VOID_SITES
             "li_sites_in_void": int(cols["site_in_void"].fillna(False).astype(bool).sum()) if "site_in_void" in cols else 0,
             "per_phase_and_kind": {ph: {k: int(v) for k, v in row.items()} for ph, row in counts.iterrows()},
         },

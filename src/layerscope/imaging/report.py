@@ -212,6 +212,8 @@ def phase_section(pm, image: np.ndarray, *, title: str = "Atomic-resolution phas
         "detected columns cut by the image edge (at_border: fitted on one flank)": s["columns"].get("at_border", 0),
         "detected columns beyond the analysed layers (indexed = false: no stacking, fill or phase)":
             s["columns"].get("unindexed", 0),
+        "Li-layer sites placed in a void (site_in_void; still counted in the fill: interlayers.SKIP_VOID_SITES off)":
+            s["columns"].get("li_sites_in_void", 0),
         "basal-plane normal (deg from y)": s["lattice"]["basal_normal_angle_deg"],
         "in-plane column spacing (nm)": s["lattice"]["inplane_spacing_nm"],
         "TM layer spacing per phase (nm)": q["tm_layer_spacing_nm"],
