@@ -4,14 +4,21 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test docs system-deps clean
+.PHONY: demo test docs system-deps constraints clean
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every package to a set tested together, so pip never backtracks through new releases
+# (stop 40's CI spent its 5400 s in pip's resolver; with the pins the install takes ~5 min).
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	# torch is pinned first: a looser requirement would pull a multi-GB CUDA build.
-	$(BIN)/python -m pip install --quiet "torch==2.13.0"
-	$(BIN)/python -m pip install --quiet -e ".[all,test,docs]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt "torch==2.13.0"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[all,test,docs]"
 	touch $(STAMP)
+
+# After a dependency change in pyproject.toml: install it into .venv, run make test, then refresh the pins.
+constraints:
+	{ sed -n '1,/^[^#]/{/^#/p}' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu$$//'; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 # Debian packages some tests and readers need: headless Chromium renders the report in a test,
 # mdbtools reads Arbin .res cycler files.
