@@ -201,12 +201,10 @@ def test_real_tooth_sinograms_hold_no_stripe_above_the_threshold(shared_data):
 
 def test_extend_sinogram_option_reaches_the_reconstruction(tmp_path, phantom, capsys):
     """``--extend-sinogram/--no-extend-sinogram`` reach ReconOptions (summary.json says so, with the default
-    ``--extension mass``, and what was extended); without either the FBP follows ``EXTEND_BY_DEFAULT``; the
+    ``--extension mass``, and what was extended); without either the FBP extends (the default); the
     extension changes the FBP volume (the 64^2 slices' epoxy square leaves the field at the diagonals); with
     SIRT/CGLS ``--extend-sinogram`` is refused in one line (exit 2), and so is ``--extension`` where the
     extension is off; nothing written."""
-    from layerscope.tomo.recon import EXTEND_BY_DEFAULT
-
     proj = project_phantom(phantom.volume[30:34], n_angles=90, photons=1e6, seed=7)
     path = tmp_path / "proj.tif"
     tifffile.imwrite(path, np.exp(-transmission(proj)[0]).astype(np.float32))
@@ -223,12 +221,12 @@ def test_extend_sinogram_option_reaches_the_reconstruction(tmp_path, phantom, ca
         vols[" ".join(extra)] = tifffile.imread(out / "volume.tif")
         if extra == ["--extend-sinogram"]:  # every slice's edges hold the epoxy: the two-directions reference
             assert done["references"] == {"two_directions": 4} and done["slices_extended"] == 4
-    default = (True, "mass", 4) if EXTEND_BY_DEFAULT else (False, None, None)
-    assert flags == {"": default, "--extend-sinogram": (True, "mass", 4), "--no-extend-sinogram": (False, None, None),
+    assert flags == {"": (True, "mass", 4), "--extend-sinogram": (True, "mass", 4),
+                     "--no-extend-sinogram": (False, None, None),
                      "--extend-sinogram --extension half_width": (True, "half_width", 4)}
     on, off = vols["--extend-sinogram"], vols["--no-extend-sinogram"]
     assert np.abs(on - off).max() > 1e-3 * np.abs(off).max()
-    np.testing.assert_array_equal(vols[""], on if EXTEND_BY_DEFAULT else off)
+    np.testing.assert_array_equal(vols[""], on)
     for extra, words in ((["--extend-sinogram", "--algorithm", "sirt"], "--extend-sinogram applies to FBP only"),
                          (["--no-extend-sinogram", "--extension", "mass"], "--extension mass applies to the sinogram "
                                                                             "extension, which is off here")):

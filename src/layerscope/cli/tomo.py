@@ -77,7 +77,7 @@ def tomo(
                                     "correct only the detector columns found to hold a stripe (keeps those "
                                     "cracks; faint stripes stay). Both interpolate dead columns first."),
     extend_sinogram: Optional[bool] = typer.Option(None, "--extend-sinogram/--no-extend-sinogram", help="FBP "
-                                                   "(default: recon.EXTEND_BY_DEFAULT, off): extend each sinogram "
+                                                   "(default: on; --no-extend-sinogram: plain FBP): extend each sinogram "
                                                    "beyond the detector, edges fading to zero, against the bright "
                                                    "rim of truncated projections (a sample or particle leaving the "
                                                    "field of view); never with SIRT/CGLS."),

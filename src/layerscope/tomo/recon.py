@@ -29,8 +29,6 @@ __all__ = ["ReconOptions", "Reconstruction", "transmission", "find_centre_px", "
 ALGORITHMS = ("fbp", "sirt", "cgls")
 RING_METHODS = ("detect", "sorting")
 EXTENSIONS = ("mass", "half_width")
-#: ``ReconOptions.extend_sinogram`` None: whether FBP extends the sinograms (docs/validation.md "tomomass2")
-EXTEND_BY_DEFAULT = False
 
 
 @dataclass(frozen=True)
@@ -62,8 +60,8 @@ class ReconOptions:
     extend_sinogram : bool or None
         FBP only: extend each sinogram beyond the detector edges, its edge columns fading to zero, against
         truncation artefacts (a bright rim where the sample or a particle in a volume corner leaves the
-        detector). None (default): ``EXTEND_BY_DEFAULT`` for FBP, off for SIRT/CGLS; True with SIRT/CGLS is refused
-        (docs/validation.md "tomoproj", "tomoproj2", "tomomass2"; :attr:`extends`).
+        detector). None (default): on for FBP, off for SIRT/CGLS; False: plain FBP; True with SIRT/CGLS is
+        refused (docs/validation.md "tomoproj", "tomoproj2", "tomomass2", "tomorings"; :attr:`extends`).
     extension : str
         How far the edges fade (with ``extend_sinogram``). ``"mass"`` (default): per angle, over the
         length that restores the line-integral sum the angle misses against the angles that see the
@@ -107,9 +105,8 @@ class ReconOptions:
 
     @property
     def extends(self) -> bool:
-        """Whether the sinograms are extended: FBP and ``extend_sinogram`` (None: ``EXTEND_BY_DEFAULT``)."""
-        on = EXTEND_BY_DEFAULT if self.extend_sinogram is None else self.extend_sinogram
-        return self.algorithm == "fbp" and on
+        """Whether the sinograms are extended: FBP and ``extend_sinogram`` not False (None: on)."""
+        return self.algorithm == "fbp" and self.extend_sinogram is not False
 
 
 @dataclass
