@@ -249,31 +249,58 @@ def _offsets_at(n: int, atoms: list[tuple[int, int]], o: np.ndarray) -> np.ndarr
     return _signatures(n, atoms, np.arange(n)) @ o
 
 
-def _merge_bands(e, w, ok, atoms, cost, penalty) -> list[tuple[int, int]]:
+def _components(atoms: list[tuple[int, int]]) -> list[tuple[tuple[int, int], ...]]:
+    """The atoms (sorted) in groups whose reaches (``HALF`` beside each) overlap: groups fit apart."""
+    groups: list[list[tuple[int, int]]] = []
+    for a, w in sorted(atoms):
+        if groups and a - HALF < groups[-1][-1][0] + groups[-1][-1][1] + HALF:
+            groups[-1].append((a, w))
+        else:
+            groups.append([(a, w)])
+    return [tuple(g) for g in groups]
+
+
+def _merge_bands(e, w, ok, atoms, penalty) -> list[tuple[int, int]]:
     """Bands (2..``BAND_MAX_PX`` columns, one offset) that replace chosen atoms within their reach, best
-    first, where the penalised squared residual drops by more than one atom's penalty; a band keeps one
-    column of gap to the atoms it leaves."""
+    first, where the penalised weighted squared residual drops by more than one atom's penalty; a band
+    keeps one column of gap to the atoms it leaves. Groups of atoms that fit apart (:func:`_components`)
+    are fitted once each; a trial refits only the groups its band reaches."""
     from itertools import combinations
 
+    gains: dict = {}
+
+    def gain(group):
+        if group not in gains:
+            sse, o = _fit_atoms(e, w, list(group))
+            gains[group] = (float(np.sum((w * e) ** 2)) - sse, o)
+        return gains[group]
+
     while True:
+        groups = _components(atoms)
         best = None
-        for a0, w0 in [(a, wd) for wd in range(2, BAND_MAX_PX + 1) for a in range(e.size - wd + 1)
-                       if ok[a:a + wd].all() and any(x[0] + x[1] > a - 2 * HALF and x[0] < a + wd + 2 * HALF
-                                                     for x in atoms)]:
-            near = [x for x in atoms if x[0] + x[1] - 1 >= a0 - HALF - 1 and x[0] <= a0 + w0 + HALF]
+        starts = {(a, wd) for x0, x1 in atoms for wd in range(2, BAND_MAX_PX + 1)
+                  for a in range(x0 - 2 * HALF - wd + 1, x0 + x1 + 2 * HALF) if 0 <= a and a + wd <= e.size}
+        for a0, w0 in sorted(starts):
+            if not ok[a0:a0 + w0].all():
+                continue
+            touched = [g for g in groups if g[0][0] - HALF < a0 + w0 + HALF and g[-1][0] + g[-1][1] + HALF > a0 - HALF]
+            local = [x for g in touched for x in g]
+            near = [x for x in local if x[0] + x[1] - 1 >= a0 - HALF - 1 and x[0] <= a0 + w0 + HALF]
+            before = sum(gain(g)[0] for g in touched) - penalty * len(local)
             for m in range(len(near) + 1):
                 for drop in combinations(near, m):
-                    rest = [x for x in atoms if x not in drop]
+                    rest = [x for x in local if x not in drop]
                     if any(x[0] + x[1] >= a0 and x[0] <= a0 + w0 for x in rest):
                         continue
-                    trial = sorted(rest + [(a0, w0)])
-                    sse, o = _fit_atoms(e, w, trial)
-                    c = sse + penalty * len(trial)
-                    if c < cost - penalty and abs(o[trial.index((a0, w0))]) >= FLOOR and (best is None or c < best[0]):
-                        best = (c, trial)
+                    new = _components(rest + [(a0, w0)])
+                    after = sum(gain(g)[0] for g in new) - penalty * (len(rest) + 1)
+                    band = next(g for g in new if (a0, w0) in g)
+                    if after - before > penalty and (best is None or after - before > best[0]) \
+                            and abs(gain(band)[1][band.index((a0, w0))]) >= FLOOR:
+                        best = (after - before, sorted([x for x in atoms if x not in drop] + [(a0, w0)]))
         if best is None:
             return atoms
-        cost, atoms = best
+        atoms = best[1]
 
 
 def _pooled_atoms(E: np.ndarray, ok: np.ndarray, snr: float) -> list[tuple[int, int]]:
@@ -287,8 +314,7 @@ def _pooled_atoms(E: np.ndarray, ok: np.ndarray, snr: float) -> list[tuple[int, 
     atoms = _forward_columns(e, w, ok, penalty)
     if not atoms:
         return atoms
-    cost = _fit_atoms(e, w, atoms)[0] + penalty * len(atoms)
-    atoms = _merge_bands(e, w, ok, atoms, cost, penalty)
+    atoms = _merge_bands(e, w, ok, atoms, penalty)
     o = _fit_atoms(e, w, atoms)[1]
     return [x for x, v in zip(atoms, o) if abs(v) >= FLOOR]
 
