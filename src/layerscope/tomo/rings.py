@@ -242,13 +242,6 @@ def _forward_columns(e, w, ok, penalty) -> list[tuple[int, int]]:
     return [(c, 1) for c in sorted(chosen)]
 
 
-def _offsets_at(n: int, atoms: list[tuple[int, int]], o: np.ndarray) -> np.ndarray:
-    """The column offsets ``(I - K) o`` of the atoms' offsets, every column."""
-    if not atoms:
-        return np.zeros(n)
-    return _signatures(n, atoms, np.arange(n)) @ o
-
-
 def _components(atoms: list[tuple[int, int]]) -> list[tuple[tuple[int, int], ...]]:
     """The atoms (sorted) in groups whose reaches (``HALF`` beside each) overlap: groups fit apart."""
     groups: list[list[tuple[int, int]]] = []
