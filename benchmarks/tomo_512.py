@@ -217,10 +217,12 @@ def main() -> None:
     ap.add_argument("--angles", type=int, default=800, help="projections over 0-180 deg")
     ap.add_argument("--photons", type=float, default=1e6, help="open-beam counts per detector pixel")
     ap.add_argument("--given-centre", action="store_true", help="pass --centre-px and --no-rings (plain FBP)")
-    ap.add_argument("--extend-sinogram", action="store_true", help="pass --extend-sinogram (the CLI's default "
+    ap.add_argument("--extend-sinogram", action="store_true", help="pass --extend-sinogram (now the CLI's default, "
                     "--extension mass): the tiles fill the square "
                     "volume, so its corners lie outside the field of view (truncated projections) and plain FBP reads "
                     "a bright rim at the volume's faces (docs/validation.md \"tomocvf5\")")
+    ap.add_argument("--no-extend-sinogram", action="store_true", help="pass --no-extend-sinogram: plain FBP (the "
+                    "CLI's default before \"tomorings\")")
     ap.add_argument("--anchor-slices", type=int, default=16, help="slices timed for the plain ASTRA / iradon anchors")
     ap.add_argument("--scratch", type=Path, default=None, help="folder for the projection file and the output")
     ap.add_argument("--keep", action="store_true", help="keep the projection file and the output folder")
@@ -243,6 +245,7 @@ def main() -> None:
         args.size, args.angles = f["exchange/data"].shape[2], f["exchange/data"].shape[0]
     extra = ["--centre-px", f"{(args.size - 1) / 2:.1f}", "--no-rings"] if args.given_centre else []
     extra += ["--extend-sinogram"] if args.extend_sinogram else []
+    extra += ["--no-extend-sinogram"] if args.no_extend_sinogram else []
     wall, cpu, peak, last, stages = run_cli(h5, tmp / "out", extra)
     s = json.loads((tmp / "out" / "summary.json").read_text())
     tiles = (args.size // TILE) ** 3

@@ -142,10 +142,8 @@ def test_crossing_cracks_from_noisy_projections():
     sec = report_section(r, pngs={})
     cracks = next(t for t in sec.tables if t.title == "cracks")
     assert cracks.dataframe["sheet"].tolist() == [1, 2] and cracks.dataframe["crack"].nunique() == 1
-    from layerscope.tomo.recon import EXTEND_BY_DEFAULT
-
-    ext = ", sinogram extended (truncation, mass)" if EXTEND_BY_DEFAULT else ""  # the FBP default's extension
-    assert sec.metrics["reconstruction"].endswith("ring removal: sorting" + ext)
+    # the FBP default extends the sinograms (mass)
+    assert sec.metrics["reconstruction"].endswith("ring removal: sorting, sinogram extended (truncation, mass)")
     assert r.cracks["volume_voxels"].sum() == pytest.approx(int((ph.cracks > 0).sum()), rel=0.10)
 
 

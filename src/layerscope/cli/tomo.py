@@ -74,10 +74,11 @@ def tomo(
     rings: bool = typer.Option(True, "--rings/--no-rings", help="Remove ring artefacts (sinogram stripes)."),
     ring_method: str = typer.Option("sorting", "--ring-method", help="sorting: algotom's sorting-based removal "
                                     "on every column (also flattens cracks near the rotation axis); detect: "
-                                    "correct only the detector columns found to hold a stripe (keeps those "
-                                    "cracks; faint stripes stay). Both interpolate dead columns first."),
+                                    "correct only the detector columns found to hold a stripe, selected over "
+                                    "each chunk's rows, bands up to 6 px (keeps those cracks; faint stripes "
+                                    "stay). Both interpolate dead columns first."),
     extend_sinogram: Optional[bool] = typer.Option(None, "--extend-sinogram/--no-extend-sinogram", help="FBP "
-                                                   "(default: recon.EXTEND_BY_DEFAULT, off): extend each sinogram "
+                                                   "(default: on; --no-extend-sinogram: plain FBP): extend each sinogram "
                                                    "beyond the detector, edges fading to zero, against the bright "
                                                    "rim of truncated projections (a sample or particle leaving the "
                                                    "field of view); never with SIRT/CGLS."),

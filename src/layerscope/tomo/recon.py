@@ -29,8 +29,6 @@ __all__ = ["ReconOptions", "Reconstruction", "transmission", "find_centre_px", "
 ALGORITHMS = ("fbp", "sirt", "cgls")
 RING_METHODS = ("detect", "sorting")
 EXTENSIONS = ("mass", "half_width")
-#: ``ReconOptions.extend_sinogram`` None: whether FBP extends the sinograms (docs/validation.md "tomomass2")
-EXTEND_BY_DEFAULT = False
 
 
 @dataclass(frozen=True)
@@ -52,15 +50,18 @@ class ReconOptions:
         removal on every column (also flattens thin features that stay at one column over many angles:
         cracks near the rotation axis); ``"detect"``: subtract the offsets of the columns found to hold
         a stripe, leaving every other column as measured (:mod:`layerscope.tomo.rings`; keeps those
-        cracks, leaves faint stripes below its detection threshold; docs/validation.md "rings").
+        cracks, leaves faint stripes below its detection threshold; docs/validation.md "rings"). In
+        :func:`reconstruct` the stripes are selected from each chunk's rows together, bands of up to 6 px
+        included (:func:`layerscope.tomo.rings.remove_stripes_rows`; "tomorings"); a single sinogram
+        (:func:`reconstruct_slice`, the centre search) is corrected alone.
     ring_size_px : int or None
         Median window of the sorting-based removal (px), larger than the widest stripe; None: 1/30 of
         the detector width (odd, 3-31 px; 21 px on a 640 px detector).
     extend_sinogram : bool or None
         FBP only: extend each sinogram beyond the detector edges, its edge columns fading to zero, against
         truncation artefacts (a bright rim where the sample or a particle in a volume corner leaves the
-        detector). None (default): ``EXTEND_BY_DEFAULT`` for FBP, off for SIRT/CGLS; True with SIRT/CGLS is refused
-        (docs/validation.md "tomoproj", "tomoproj2", "tomomass2"; :attr:`extends`).
+        detector). None (default): on for FBP, off for SIRT/CGLS; False: plain FBP; True with SIRT/CGLS is
+        refused (docs/validation.md "tomoproj", "tomoproj2", "tomomass2", "tomorings"; :attr:`extends`).
     extension : str
         How far the edges fade (with ``extend_sinogram``). ``"mass"`` (default): per angle, over the
         length that restores the line-integral sum the angle misses against the angles that see the
@@ -104,9 +105,8 @@ class ReconOptions:
 
     @property
     def extends(self) -> bool:
-        """Whether the sinograms are extended: FBP and ``extend_sinogram`` (None: ``EXTEND_BY_DEFAULT``)."""
-        on = EXTEND_BY_DEFAULT if self.extend_sinogram is None else self.extend_sinogram
-        return self.algorithm == "fbp" and on
+        """Whether the sinograms are extended: FBP and ``extend_sinogram`` not False (None: on)."""
+        return self.algorithm == "fbp" and self.extend_sinogram is not False
 
 
 @dataclass
@@ -476,10 +476,11 @@ def reconstruct_slice(sino: np.ndarray, angles_deg: np.ndarray, *, centre_px: fl
 
 
 def _slice(sino: np.ndarray, angles_deg: np.ndarray, *, centre_px: float, options: ReconOptions,
-           gpu: bool) -> tuple[np.ndarray, dict]:
+           gpu: bool, rings_found: dict | None = None) -> tuple[np.ndarray, dict]:
+    """One slice; ``rings_found`` given: ``sino`` has had its rings removed already (this is what was found)."""
     from scipy import ndimage as ndi
 
-    s, found = remove_rings(sino, options)
+    s, found = remove_rings(sino, options) if rings_found is None else (np.asarray(sino, np.float32), rings_found)
     shift = (s.shape[1] - 1) / 2.0 - centre_px
     if abs(shift) > 1e-3:
         s = ndi.shift(s, (0, shift), order=3, mode="nearest").astype(np.float32)
@@ -497,7 +498,12 @@ def _chunk_task(item: tuple, *, angles_deg: np.ndarray, centre_px: float, option
     ``log`` False: ``raw`` are line integrals already."""
     start, raw, dark, flat = item
     block, bad, over = _line_integrals(raw, dark, flat, log=log)
-    done = [_slice(block[:, r], angles_deg, centre_px=centre_px, options=options, gpu=gpu)
+    rows: list = [None] * block.shape[1]
+    if options.rings and options.ring_method == "detect":  # stripes selected from all the chunk's rows
+        from layerscope.tomo.rings import remove_stripes_rows
+
+        block, rows = remove_stripes_rows(block)
+    done = [_slice(block[:, r], angles_deg, centre_px=centre_px, options=options, gpu=gpu, rings_found=rows[r])
             for r in range(block.shape[1])]
     return start, np.stack([d[0] for d in done]), bad, over, [d[1] for d in done]
 

@@ -21,13 +21,25 @@ Measured in docs/validation.md ("rings"), with where it fails: columns at sharp 
 centred on the axis (its sinogram does not change with the angle) are taken for stripes; faint
 stripes (the real tooth's, 1-2 % in -log units, 3-4 x the spread) stay; stripes wider than 2 px are
 only partly corrected.
+
+Several detector rows at once (:func:`remove_stripes_rows`, a reconstruction chunk's rows): a stripe
+is the same in every row, the object's structure is not. The column offsets' median over the rows
+(the object's structure against the neighbour prediction averages down; its row-to-row scatter is
+each column's noise) selects the stripes: single columns by forward selection, then bands — a run of
+up to ``BAND_MAX_PX`` columns with one offset (a band's inside is almost invisible to the ±2-column
+prediction, its edges read like single stripes beside it) — where they explain the offsets better
+than the single columns they replace; each row's offsets are then fitted on the selected stripes
+(docs/validation.md "tomorings").
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
-__all__ = ["detect_stripes", "interpolate_dead_columns", "remove_stripes", "stripe_offsets"]
+__all__ = ["detect_stripes", "interpolate_dead_columns", "remove_stripes", "remove_stripes_rows",
+           "stripe_offsets"]
 
 #: offset of a stripe column in units of the robust spread of all columns' offsets
 SNR = 5.0
@@ -37,6 +49,10 @@ FLOOR = 0.005
 HALF = 2
 #: ridge weight of the stripe-offset fit (per offset, against the squared column offsets)
 RIDGE = 1e-4
+#: widest band (px) fitted as one offset by :func:`remove_stripes_rows`
+BAND_MAX_PX = 6
+#: fewest detector rows that :func:`remove_stripes_rows` pools (fewer: :func:`remove_stripes` per row)
+POOL_MIN_ROWS = 3
 
 
 def _leave_one_out_kernel(half: int) -> np.ndarray:
@@ -147,3 +163,183 @@ def remove_stripes(sino: np.ndarray, snr: float = SNR, floor: float = FLOOR) -> 
     out[:, found[keep]] -= o[keep].astype(np.float32)
     return out, {"stripe_columns": found[keep].tolist(), "dead_columns": dead.tolist(),
                  "max_offset": float(np.abs(o[keep]).max()) if keep.any() else 0.0}
+
+
+def _signatures(n: int, atoms: list[tuple[int, int]], rows: np.ndarray) -> np.ndarray:
+    """Column offsets (:func:`_column_offsets`) at ``rows`` of a unit offset on each atom (first column,
+    width px): ``(I - K)`` applied to the atom's indicator, nonzero on its columns and ``HALF`` beside.
+    Atoms lie in ``HALF..n-HALF``, so the prediction never reaches past the detector edge."""
+    out = np.zeros((rows.size, len(atoms)))
+    for j, (a, w) in enumerate(atoms):
+        pat = _pattern(w)
+        idx = rows - (a - HALF)
+        inside = (idx >= 0) & (idx < pat.size)
+        out[inside, j] = pat[idx[inside]]
+    return out
+
+
+@lru_cache(maxsize=None)
+def _pattern(width: int) -> np.ndarray:
+    """``(I - K)`` of ``width`` ones, over the columns ``-HALF .. width + HALF - 1`` of the run."""
+    ones = np.r_[np.zeros(HALF), np.ones(width), np.zeros(HALF)]
+    return ones - np.correlate(np.r_[np.zeros(HALF), ones, np.zeros(HALF)], _leave_one_out_kernel(HALF), "valid")
+
+
+def _fit_atoms(e: np.ndarray, w: np.ndarray, atoms: list[tuple[int, int]]) -> tuple[float, np.ndarray]:
+    """Weighted least-squares offsets of ``atoms`` against the column offsets ``e`` (weights ``w``), with
+    :data:`RIDGE`; returns (the weighted squared residual over all columns, the offsets)."""
+    total = float(np.sum((w * e) ** 2))
+    if not atoms:
+        return total, np.zeros(0)
+    n = e.size
+    rows = np.unique(np.concatenate([np.arange(a - HALF, a + wd + HALF) for a, wd in atoms]).clip(0, n - 1))
+    a = _signatures(n, atoms, rows) * w[rows, None]
+    y = w[rows] * e[rows]
+    o, *_ = np.linalg.lstsq(np.vstack([a, np.sqrt(RIDGE) * np.eye(len(atoms))]), np.r_[y, np.zeros(len(atoms))],
+                            rcond=None)
+    r = y - a @ o
+    return total - float(y @ y) + float(r @ r), o
+
+
+def _forward_columns(e, w, ok, penalty) -> list[tuple[int, int]]:
+    """Single stripe columns by forward selection on the weighted column offsets: each round the column
+    whose offset lowers the weighted squared residual most is added if it lowers it by more than
+    ``penalty``; then chosen columns that lower it by less are dropped (ordinary least squares: the
+    drop of column ``c`` is (r . a_c)^2 / |a_c - Q Q^T a_c|^2 for the residual r, the weighted signature
+    a_c and Q spanning the chosen ones')."""
+    n = e.size
+    pat = _pattern(1)
+    y = w * e
+    chosen: list[int] = []
+    cand = np.flatnonzero(ok)
+    a_c = np.stack([w[cand + d] * pat[d + HALF] for d in range(-HALF, HALF + 1)])  # (2 HALF + 1, candidates)
+    for _ in range(n):
+        if chosen:
+            a = _signatures(n, [(c, 1) for c in chosen], np.arange(n)) * w[:, None]
+            q, rr = np.linalg.qr(a)
+            o = np.linalg.solve(rr, q.T @ y)
+            r = y - a @ o
+            qta = sum(q[cand + d].T * a_c[d + HALF] for d in range(-HALF, HALF + 1))  # (chosen, candidates)
+            left = np.sum(a_c ** 2, axis=0) - np.sum(qta ** 2, axis=0)
+        else:
+            r, left = y, np.sum(a_c ** 2, axis=0)
+        ra = sum(r[cand + d] * a_c[d + HALF] for d in range(-HALF, HALF + 1))
+        gain = np.where(np.isin(cand, chosen) | (left < 1e-9 * np.sum(a_c ** 2, axis=0)), 0.0,
+                        ra ** 2 / np.maximum(left, 1e-300))
+        j = int(np.argmax(gain))
+        if gain[j] <= penalty:
+            return [(c, 1) for c in sorted(chosen)]
+        chosen.append(int(cand[j]))
+        while len(chosen) > 1:  # drop a column whose removal raises the residual by less than the penalty
+            a = _signatures(n, [(c, 1) for c in chosen], np.arange(n)) * w[:, None]
+            inv = np.linalg.inv(a.T @ a)
+            o = inv @ (a.T @ y)
+            cost = o ** 2 / np.diag(inv)
+            i = int(np.argmin(cost))
+            if cost[i] >= penalty:
+                break
+            chosen.pop(i)
+    return [(c, 1) for c in sorted(chosen)]
+
+
+def _components(atoms: list[tuple[int, int]]) -> list[tuple[tuple[int, int], ...]]:
+    """The atoms (sorted) in groups whose reaches (``HALF`` beside each) overlap: groups fit apart."""
+    groups: list[list[tuple[int, int]]] = []
+    for a, w in sorted(atoms):
+        if groups and a - HALF < groups[-1][-1][0] + groups[-1][-1][1] + HALF:
+            groups[-1].append((a, w))
+        else:
+            groups.append([(a, w)])
+    return [tuple(g) for g in groups]
+
+
+def _merge_bands(e, w, ok, atoms, penalty) -> list[tuple[int, int]]:
+    """Bands (2..``BAND_MAX_PX`` columns, one offset) that replace chosen atoms within their reach, best
+    first, where the penalised weighted squared residual drops by more than one atom's penalty; a band
+    keeps one column of gap to the atoms it leaves. Groups of atoms that fit apart (:func:`_components`)
+    are fitted once each; a trial refits only the groups its band reaches."""
+    from itertools import combinations
+
+    gains: dict = {}
+
+    def gain(group):
+        if group not in gains:
+            sse, o = _fit_atoms(e, w, list(group))
+            gains[group] = (float(np.sum((w * e) ** 2)) - sse, o)
+        return gains[group]
+
+    while True:
+        groups = _components(atoms)
+        best = None
+        starts = {(a, wd) for x0, x1 in atoms for wd in range(2, BAND_MAX_PX + 1)
+                  for a in range(x0 - 2 * HALF - wd + 1, x0 + x1 + 2 * HALF) if 0 <= a and a + wd <= e.size}
+        for a0, w0 in sorted(starts):
+            if not ok[a0:a0 + w0].all():
+                continue
+            touched = [g for g in groups if g[0][0] - HALF < a0 + w0 + HALF and g[-1][0] + g[-1][1] + HALF > a0 - HALF]
+            local = [x for g in touched for x in g]
+            near = [x for x in local if x[0] + x[1] - 1 >= a0 - HALF - 1 and x[0] <= a0 + w0 + HALF]
+            before = sum(gain(g)[0] for g in touched) - penalty * len(local)
+            for m in range(len(near) + 1):
+                for drop in combinations(near, m):
+                    rest = [x for x in local if x not in drop]
+                    if any(x[0] + x[1] >= a0 and x[0] <= a0 + w0 for x in rest):
+                        continue
+                    new = _components(rest + [(a0, w0)])
+                    after = sum(gain(g)[0] for g in new) - penalty * (len(rest) + 1)
+                    band = next(g for g in new if (a0, w0) in g)
+                    if after - before > penalty and (best is None or after - before > best[0]) \
+                            and abs(gain(band)[1][band.index((a0, w0))]) >= FLOOR:
+                        best = (after - before, sorted([x for x in atoms if x not in drop] + [(a0, w0)]))
+        if best is None:
+            return atoms
+        atoms = best[1]
+
+
+def _pooled_atoms(E: np.ndarray, ok: np.ndarray, snr: float) -> list[tuple[int, int]]:
+    """Stripes (first column, width px) from the column offsets ``E`` (rows, columns) of several rows:
+    their median, weighted by the inverse of its noise (1.25 x 1.4826 x the rows' MAD / sqrt(rows),
+    at least the median column's), selected with a penalty of ``snr``^2 per stripe."""
+    e = np.median(E, axis=0)
+    noise = 1.25 * 1.4826 * np.median(np.abs(E - e), axis=0) / np.sqrt(E.shape[0])
+    w = 1.0 / np.maximum(noise, max(float(np.median(noise)), 1e-12))
+    penalty = snr ** 2
+    atoms = _forward_columns(e, w, ok, penalty)
+    if not atoms:
+        return atoms
+    atoms = _merge_bands(e, w, ok, atoms, penalty)
+    o = _fit_atoms(e, w, atoms)[1]
+    return [x for x, v in zip(atoms, o) if abs(v) >= FLOOR]
+
+
+def remove_stripes_rows(block: np.ndarray, snr: float = SNR) -> tuple[np.ndarray, list[dict]]:
+    """Ring removal of several detector rows at once: ``block`` (n_angles, rows, columns) of line integrals.
+
+    Dead columns are interpolated per row; the stripes (single columns and bands) are selected from all
+    rows' column offsets (:func:`_pooled_atoms`) and each row's offsets fitted on them and subtracted
+    where at least :data:`FLOOR`. Fewer than :data:`POOL_MIN_ROWS` rows: :func:`remove_stripes` per row.
+    Returns the float32 block and per row the dict of :func:`remove_stripes`.
+    """
+    b = np.asarray(block, np.float32)
+    if b.shape[1] < POOL_MIN_ROWS:
+        done = [remove_stripes(b[:, r], snr) for r in range(b.shape[1])]
+        return np.stack([d[0] for d in done], axis=1), [d[1] for d in done]
+    clean = [interpolate_dead_columns(b[:, r]) for r in range(b.shape[1])]
+    E = np.array([_column_offsets(c) for c, _ in clean])
+    n = b.shape[2]
+    ok = np.zeros(n, bool)
+    ok[HALF:n - HALF] = True
+    ok[np.concatenate([d for _, d in clean]).astype(int)] = False
+    atoms = _pooled_atoms(E, ok, snr)
+    out, found = np.empty_like(b), []
+    for r, ((s, dead), e) in enumerate(zip(clean, E)):
+        o = _fit_atoms(e, np.ones(n), atoms)[1] if atoms else np.zeros(0)
+        cols, offs = [], []
+        for (a, wd), v in zip(atoms, o):
+            if abs(v) >= FLOOR:
+                s[:, a:a + wd] -= np.float32(v)
+                cols += range(a, a + wd)
+                offs.append(abs(float(v)))
+        out[:, r] = s
+        found.append({"stripe_columns": cols, "dead_columns": dead.tolist(), "max_offset": max(offs, default=0.0)})
+    return out, found
