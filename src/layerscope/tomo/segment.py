@@ -558,7 +558,8 @@ def _without_mouths(sheets: np.ndarray, mouths: list) -> np.ndarray:
 #: search stops (:func:`_cut_plane`): a small crack crossing larger ones keeps most of its voxels inside their
 #: slabs, and what is left of it (pieces on both sides of a larger crack) is under the search's share of the feature.
 #: Off by default: on 3000-3099 crack counts exact .76 -> .79, on 0-49 .82 -> .80 (new split sheets in 3040, 3074, 37,
-#: 43: a cut plane along a crack's bridged mouth); docs/validation.md "tomocross: cracks missed in crossings".
+#: 43: a cut plane along a crack's bridged mouth); docs/validation.md "tomocross: cracks missed in crossings". With
+#: the mouth planes (:data:`CUT_MIN_DEPTH`) those split sheets are gone: docs/validation.md "tomocross2".
 CUT_PLANES = False
 #: A cut plane whose voxels left (beyond every taken plane's slab, within its own) lie at a median depth (voxels into
 #: the particle envelope) below this is the bridged mouth of a crack at the surface, not a crack crossing it: the
