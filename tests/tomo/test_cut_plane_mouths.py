@@ -27,7 +27,8 @@ def _three_disc_voxels() -> tuple[np.ndarray, np.ndarray, float]:
     truth crack id of each and the planes' tolerance (90th-percentile half width + 0.5 voxel)."""
     cracks = [CrackSpec(1, (0, 0, 1), 3.0, radius_voxels=20), CrackSpec(1, _unit(62, 0), 3.0, radius_voxels=20),
               CrackSpec(1, _unit(80, 90), 2.5, radius_voxels=7)]
-    ph = build_phantom((64, 64, 64), [ParticleSpec((32, 32, 32), (24, 24, 24))], cracks, [PoreSpec(1, 3.5, (8, -12, -12))])
+    ph = build_phantom((64, 64, 64), [ParticleSpec((32, 32, 32), (24, 24, 24))], cracks,
+                       [PoreSpec(1, 3.5, (8, -12, -12))])
     mask = ph.cracks > 0
     half = float(np.percentile(ndi.distance_transform_edt(mask)[mask], 90))
     return np.argwhere(mask).astype(float), ph.cracks[mask], half + 0.5

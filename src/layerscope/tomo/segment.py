@@ -487,7 +487,8 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
     -------
     numpy.ndarray or None
         Sheet index (0 .. k-1, largest sheet first) of every voxel, each voxel in the sheet whose plane
-        is nearest (:data:`MOUTH_SHEET` where that is a mouth plane); None when the feature is not made of two or more differently oriented sheets.
+        is nearest (:data:`MOUTH_SHEET` where that is a mouth plane); None when the feature is not made of two
+        or more differently oriented sheets.
     """
     from scipy.spatial import ConvexHull, QhullError
 
