@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
-from layerscope.tomo.segment import _plane_of, dark_features, feature_shape, planar_sheets, round_part
+from layerscope.tomo.segment import MOUTH_SHEET, _plane_of, dark_features, feature_shape, planar_sheets, round_part
 
 __all__: list[str] = []
 
@@ -384,7 +384,7 @@ def _sheets(m: np.ndarray, coords: np.ndarray, sh: dict, options: Any, depth: np
     # A flat feature whose sheets only meet at a bend is one crack changing direction; a feature that is
     # not flat as a whole would otherwise be a pore, so its sheets count even when they meet at a bend (an L).
     split = planar_sheets(coords, tol=half_width + 0.5, max_flatness=options.max_flatness,
-                          min_sheet_voxels=options.min_sheet_voxels, require_crossing=one is not None)
+                          min_sheet_voxels=options.min_sheet_voxels, require_crossing=one is not None, depth=depth)
     if split is None:
         return one if one is not None or not joined else _pore_and_sheets(m, coords, options, depth, half_width)
     return split if depth is None else _surface_sheets(coords, split, depth)
@@ -426,7 +426,7 @@ def _below_shell(m: np.ndarray, coords: np.ndarray, options: Any, depth: np.ndar
 
 #: Sheet index (:func:`_below_shell`) of a shell voxel beyond every plane's tolerance: the bridged mouth, kept in
 #: the feature's labels and its partial-volume deficit in the nearest sheet's volume, but in no sheet's voxels.
-MOUTH = -2
+MOUTH = MOUTH_SHEET  # also the mouth plane of a crossing feature (segment.CUT_MIN_DEPTH)
 
 
 #: The three principal extents of a pore joined to cracks are within this factor of each other (a round pore).
@@ -504,8 +504,9 @@ def _surface_sheets(coords: np.ndarray, sheets: np.ndarray, depth: np.ndarray) -
         return sheets
     near = _nearest_plane(coords, coords, sheets, keep)
     out = np.searchsorted(keep, sheets)  # kept sheets renumbered in their order
-    moved = ~np.isin(sheets, keep)
+    moved = ~np.isin(sheets, keep) & (sheets >= 0)
     out[moved] = near[moved]
+    out[sheets < 0] = sheets[sheets < 0]  # the mouth of a cut plane (segment.MOUTH_SHEET) stays in no sheet
     return out
 
 

@@ -442,7 +442,7 @@ MAX_SAMPLED = 5000
 def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sheet_voxels: float,
                   max_sheets: int = 6, min_angle_deg: float = 20.0, coverage: float = 0.9, max_fill: float = 0.9,
                   min_share: float = 0.03, min_voxels: int = 30, seed: int = 0,
-                  require_crossing: bool = True) -> np.ndarray | None:
+                  require_crossing: bool = True, depth: np.ndarray | None = None) -> np.ndarray | None:
     """The planar sheets a dark feature is made of, when it is intersecting cracks rather than a pore.
 
     Two cracks that cross form one connected dark feature, which is not flat as a whole (an X has
@@ -477,12 +477,18 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
 
     require_crossing : bool
         Ask for the crossing test; without it sheets meeting at a bend (an L) count as well.
+    depth : numpy.ndarray, optional
+        Each voxel's distance (voxels) into the particle envelope. With it, a cut plane whose voxels left lie in
+        the surface shell (median depth below :data:`CUT_MIN_DEPTH`) is the crack's bridged mouth: its voxels
+        count as explained (``coverage``) but get :data:`MOUTH_SHEET`, in no sheet; without it every cut plane is a
+        sheet.
 
     Returns
     -------
     numpy.ndarray or None
         Sheet index (0 .. k-1, largest sheet first) of every voxel, each voxel in the sheet whose plane
-        is nearest; None when the feature is not made of two or more differently oriented sheets.
+        is nearest (:data:`MOUTH_SHEET` where that is a mouth plane); None when the feature is not made of two
+        or more differently oriented sheets.
     """
     from scipy.spatial import ConvexHull, QhullError
 
@@ -516,11 +522,14 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
         planes.append((c, nrm))
         thick.append(float(sh["extents"][2]))
         alive &= ~inl
+    mouths: list[int] = []  # cut planes through the bridged mouth (their voxels left in the surface shell)
     while CUT_PLANES and planes and len(planes) < max_sheets and alive.sum() >= min_voxels:
         found = _cut_plane(coords, alive, planes, max(thick), tol, min_angle_deg=min_angle_deg, min_voxels=min_voxels,
                            max_flatness=max_flatness, min_sheet_voxels=min_sheet_voxels)
         if found is None:
             break
+        if depth is not None and _shallow(coords[alive], depth[alive], found, tol):
+            mouths.append(len(planes))
         planes.append(found)
         alive &= np.abs((coords - found[0]) @ found[1]) > tol
     if len(planes) < 2 or 1.0 - alive.sum() / n < coverage:
@@ -533,15 +542,35 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
     sheets = np.argmin(np.abs(signed), axis=1)
     if require_crossing and not _crossing(signed, sheets, tol, min_voxels=min_voxels):
         return None
-    return sheets
+    return _without_mouths(sheets, mouths)
+
+
+def _without_mouths(sheets: np.ndarray, mouths: list) -> np.ndarray:
+    """``sheets`` with the voxels of the mouth planes ``mouths`` (sheet indices) set to :data:`MOUTH_SHEET`, the
+    sheets left renumbered 0..k-1 in their order."""
+    if not mouths:
+        return sheets
+    out = sheets - np.searchsorted(mouths, sheets, side="right")  # sheets after i mouths move down by i
+    out[np.isin(sheets, mouths)] = MOUTH_SHEET
+    return out
 
 
 #: :func:`planar_sheets` looks for more planes among the voxels left outside every taken plane's slab once the
 #: search stops (:func:`_cut_plane`): a small crack crossing larger ones keeps most of its voxels inside their
 #: slabs, and what is left of it (pieces on both sides of a larger crack) is under the search's share of the feature.
 #: Off by default: on 3000-3099 crack counts exact .76 -> .79, on 0-49 .82 -> .80 (new split sheets in 3040, 3074, 37,
-#: 43: a cut plane along a crack's bridged mouth); docs/validation.md "tomocross: cracks missed in crossings".
+#: 43: a cut plane along a crack's bridged mouth); docs/validation.md "tomocross: cracks missed in crossings". With
+#: the mouth planes (:data:`CUT_MIN_DEPTH`) those split sheets are gone: docs/validation.md "tomocross2".
 CUT_PLANES = False
+#: A cut plane whose voxels left (beyond every taken plane's slab, within its own) lie at a median depth (voxels into
+#: the particle envelope) below this is the bridged mouth of a crack at the surface, not a crack crossing it: the
+#: closing that makes the envelope takes in dark voxels along the surface across the mouth, a layer in the shell.
+#: On the cut planes of 17 tuning draws (docs/validation.md "tomocross2"): the mouth planes' voxels left lie at a
+#: median depth 1.0-2.34, those of a crossing crack 3.0-20 (3.0: a particle 7.7 voxels deep).
+CUT_MIN_DEPTH = 2.5
+#: Sheet index :func:`planar_sheets` gives the voxels nearest to a mouth plane (:data:`CUT_MIN_DEPTH`):
+#: ``layerscope.tomo.measure.MOUTH``, in no sheet's voxels (its partial-volume deficit goes to the nearest sheet).
+MOUTH_SHEET = -2
 #: :func:`_cut_plane` tries this many directions spread over a hemisphere (about 3 deg apart).
 CUT_DIRECTIONS = 2000
 #: ... on at most about this many of the voxels left (every k-th).
@@ -606,6 +635,11 @@ def _cut_plane(coords: np.ndarray, alive: np.ndarray, planes: list, thickness: f
         refused = [dirs[d]] if plane is None else [dirs[d], plane[1]]
         dirs = dirs[np.all(np.abs(dirs @ np.array(refused).T) < np.cos(np.radians(min_angle_deg / 2)), axis=1)]
     return None
+
+
+def _shallow(pts: np.ndarray, depth: np.ndarray, plane: tuple, tol: float) -> bool:
+    """Whether the ``pts`` within ``tol`` of ``plane`` lie at a median ``depth`` below :data:`CUT_MIN_DEPTH`."""
+    return bool(np.median(depth[np.abs((pts - plane[0]) @ plane[1]) <= tol]) < CUT_MIN_DEPTH)
 
 
 def _refined(pts: np.ndarray, c: np.ndarray, nrm: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray] | None:
