@@ -916,8 +916,11 @@ def _octahedron_support(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.Da
 
     In each adjacent TM layer the two lattice positions nearest to the site along ``u`` (the layer's nearest
     column's lattice position ``tm_u, tm_v`` plus whole column spacings ``d_t``, nm) are read with the site
-    estimator (width ``sigma_nm``, window ``radius_nm``). Returns n x 4 amplitudes over the site's
-    ``tm_reference`` (columns: above = ``layer - 1`` then below, each the two positions): ~1 in the crystal
+    estimator (width ``sigma_nm``, window ``radius_nm``). The position that is the nearest column's own lattice
+    position takes that row's ``intensity`` (the same estimator at the same position: the same number); the
+    other is read from the image (the next column's lattice position is a running mean of its own, not the
+    nearest one's plus ``d_t``: reading it there would change the numbers, docs/validation.md "imgvoid8").
+    Returns n x 4 amplitudes over the site's ``tm_reference`` (columns: above = ``layer - 1`` then below, each the two positions): ~1 in the crystal
     at any thickness, ~0 where a void or a crack cut the column; NaN where the layer has no TM column or the
     position lies outside the image (nothing to read: a field edge is not a void).
     """
@@ -926,7 +929,7 @@ def _octahedron_support(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.Da
         return out
     t_layer = tm["layer"].to_numpy()
     site_u, site_layer = li["u_nm"].to_numpy(dtype=float), li["layer"].to_numpy()
-    pos, slot = [], []
+    pos, slot, row = [], [], []
     for side, d in enumerate((-1, 1)):
         for k in np.unique(site_layer):
             here = np.flatnonzero(site_layer == k)
@@ -936,14 +939,20 @@ def _octahedron_support(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.Da
             near = on[np.argmin(np.abs(tm_u[on][None, :] - site_u[here][:, None]), axis=1)]
             m = np.floor((site_u[here] - tm_u[near]) / d_t)
             for extra in (0, 1):
-                pos.append(np.column_stack([tm_u[near] + (m + extra) * d_t, tm_v[near]]))
+                u = tm_u[near] + (m + extra) * d_t
+                pos.append(np.column_stack([u, tm_v[near]]))
                 slot.append(here * 4 + 2 * side + extra)
+                row.append(np.where(m + extra == 0, near, -1))  # the nearest column's own position: u is tm_u
     if not pos:
         return out
-    uv, slot = np.concatenate(pos), np.concatenate(slot)
+    uv, slot, row = np.concatenate(pos), np.concatenate(slot), np.concatenate(row)
     xy = np.outer(uv[:, 0], tvec) + np.outer(uv[:, 1], nvec)
-    amp, _ = _col.site_intensities(data, xy[:, 1] / px - 0.5, xy[:, 0] / px - 0.5, sigma_px=sigma_nm / px,
-                                   radius_px=radius_nm / px)
+    amp = np.full(len(uv), np.nan)
+    known = row >= 0  # measured already (tm["intensity"], at tm_u, tm_v: the same estimator, width and window)
+    amp[known] = tm["intensity"].to_numpy(dtype=float)[row[known]]
+    read = ~known & _inside(xy, data.shape, px)
+    amp[read], _ = _col.site_intensities(data, xy[read, 1] / px - 0.5, xy[read, 0] / px - 0.5,
+                                         sigma_px=sigma_nm / px, radius_px=radius_nm / px)
     ref = li["tm_reference"].to_numpy(dtype=float)[slot // 4]
     with np.errstate(invalid="ignore", divide="ignore"):
         out.reshape(-1)[slot] = np.where(_inside(xy, data.shape, px) & (ref > 0), amp / ref, np.nan)
