@@ -922,9 +922,10 @@ def _octahedron_support(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.Da
     other is read from the image (the next column's lattice position is a running mean of its own, not the
     nearest one's plus ``d_t``: reading it there would change the numbers, docs/validation.md "imgvoid8");
     ``reuse`` False reads every position from the image (the same numbers: tests/imaging/test_void_sites.py).
-    Returns n x 4 amplitudes over the site's ``tm_reference`` (columns: above = ``layer - 1`` then below, each the two positions): ~1 in the crystal
-    at any thickness, ~0 where a void or a crack cut the column; NaN where the layer has no TM column or the
-    position lies outside the image (nothing to read: a field edge is not a void).
+    Returns n x 4 amplitudes over the site's ``tm_reference`` (columns: above = ``layer - 1`` then below, each
+    the two positions): ~1 in the crystal at any thickness, ~0 where a void or a crack cut the column; NaN
+    where the layer has no TM column or the position lies outside the image (nothing to read: a field edge is
+    not a void).
     """
     out = np.full((len(li), 4), np.nan)
     if len(li) == 0 or len(tm) == 0 or "tm_reference" not in li:
@@ -963,9 +964,10 @@ def _octahedron_support(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.Da
 
 #: The void marks need a real TM column to read clearly above :data:`VOID_SUPPORT`: they are kept only where the
 #: image's octahedron positions (nearly all of them columns: median ~1) lie at least this many robust spreads
-#: (1.4826 median absolute deviations) above it (:func:`support_spread_z`). Measured on 23 random draws with voids
-#: (docs/validation.md "imgvoid8"): 1.9-9.6 on every draw whose marks are right (narrow and wide probes), 1.1 on
-#: draw 56 (0.157 nm probe fitted as 0.039 nm: its positions read -0.9 to 3, 5 real sites marked).
+#: (1.4826 median absolute deviations) above it (:func:`support_spread_z`). Measured on 264 random draws with a void
+#: or a crack (docs/validation.md "imgvoid8"): 1.12 on draw 56 (0.157 nm probe fitted as 0.039 nm: 5 of its 10
+#: marks real sites, up to 2.6 nm from a void), 1.33 on one narrow draw at 5e2 e/A^2 without marks, 1.84-24.5 on
+#: every other (the other 7 wide probes 1.89-5.6).
 VOID_SPREAD_Z = 1.5
 
 
