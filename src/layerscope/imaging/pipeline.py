@@ -964,10 +964,10 @@ def _octahedron_support(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.Da
 
 #: The void marks need a real TM column to read clearly above :data:`VOID_SUPPORT`: they are kept only where the
 #: image's octahedron positions (nearly all of them columns: median ~1) lie at least this many robust spreads
-#: (1.4826 median absolute deviations) above it (:func:`support_spread_z`). Measured on 264 random draws with a void
+#: (1.4826 median absolute deviations) above it (:func:`support_spread_z`). Measured on 380 random draws with a void
 #: or a crack (docs/validation.md "imgvoid8"): 1.12 on draw 56 (0.157 nm probe fitted as 0.039 nm: 5 of its 10
-#: marks real sites, up to 2.6 nm from a void), 1.33 on one narrow draw at 5e2 e/A^2 without marks, 1.84-24.5 on
-#: every other (the other 7 wide probes 1.89-5.6).
+#: marks real sites, up to 2.6 nm from a void), 1.33 and 1.34 on two narrow draws at 5e2 e/A^2 (2136: 3 right
+#: marks lost), 1.84-24.5 on every other (the other 7 wide probes 1.89-5.6).
 VOID_SPREAD_Z = 1.5
 
 
