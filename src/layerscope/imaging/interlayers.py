@@ -126,11 +126,11 @@ DEDUPLICATE = False
 #: Whether :func:`interlayer_table` leaves the Li-layer sites in a void (the column table's ``site_in_void``: at
 #: most one of the four TM positions of the site's octahedron reads a column, ``pipeline._site_in_void``) out of
 #: the segments' fill, after the cuts: such a site reads ~0 like an empty one but holds no material to measure.
-#: Off by default (docs/validation.md "imgspinel7"): it mends the spinel misses 4191, 4118, 3035 (narrow probes),
-#: but under wide probes the rule also marks real sites (draw 56, 0.157 nm: 4 of its 10 marked sites have a truth
-#: site within 0.05 nm; test_interlayers_unsupported's right-step sites 322 -> 315); left out before the cuts it
-#: moved draw 2135's cuts into a wrong "no".
-SKIP_VOID_SITES = False
+#: It mends the spinel misses 4191, 4118, 3035 (narrow probes; docs/validation.md "imgspinel7"). Where an image's
+#: TM columns do not read clearly above the void level (``pipeline.VOID_SPREAD_Z``: draw 56's 0.157 nm probe
+#: fitted as 0.039 nm, 5 real sites marked) no site is marked, so none is left out (docs/validation.md
+#: "imgvoid8"); left out before the cuts it moved draw 2135's cuts into a wrong "no".
+SKIP_VOID_SITES = True
 
 _COLUMNS = ["li_layer", "upper_tm_layer", "lower_tm_layer", "segment", "n_sites", "u_start_nm", "u_end_nm",
             "x_nm", "y_nm", "step", "step_source", "registry", "registry_sem", "environment", "li_fill", "li_fill_sem",

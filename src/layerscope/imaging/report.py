@@ -187,6 +187,14 @@ def _fill_metrics(interlayers: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
+def _void_sites_label() -> str:
+    """The report line of ``columns.li_sites_in_void``: whether the fill leaves those sites out (the switch)."""
+    from layerscope.imaging.interlayers import SKIP_VOID_SITES
+
+    fill = "left out of the fill" if SKIP_VOID_SITES else "still counted in the fill: interlayers.SKIP_VOID_SITES off"
+    return f"Li-layer sites placed in a void (site_in_void; {fill})"
+
+
 def _tables(pm) -> dict[str, pd.DataFrame]:
     return {"domains": pm.domains, "layers": pm.layers, "interfaces": pm.interfaces, "glides": pm.glides,
             "interlayers": getattr(pm, "interlayers", pd.DataFrame())}
@@ -212,8 +220,7 @@ def phase_section(pm, image: np.ndarray, *, title: str = "Atomic-resolution phas
         "detected columns cut by the image edge (at_border: fitted on one flank)": s["columns"].get("at_border", 0),
         "detected columns beyond the analysed layers (indexed = false: no stacking, fill or phase)":
             s["columns"].get("unindexed", 0),
-        "Li-layer sites placed in a void (site_in_void; still counted in the fill: interlayers.SKIP_VOID_SITES off)":
-            s["columns"].get("li_sites_in_void", 0),
+        _void_sites_label(): s["columns"].get("li_sites_in_void", 0),
         "basal-plane normal (deg from y)": s["lattice"]["basal_normal_angle_deg"],
         "in-plane column spacing (nm)": s["lattice"]["inplane_spacing_nm"],
         "TM layer spacing per phase (nm)": q["tm_layer_spacing_nm"],
