@@ -288,8 +288,7 @@ def find_atom_columns(
     # A lattice position outside the image has no intensity to measure (as a Li-layer site there: dropped):
     # the fit sees only the far tail and extrapolates (random draw 4023: 842 where its layer reads 20).
     outside = ~_inside(tm_xy, data.shape, px)
-    amp[outside], bkg[outside] = np.nan, np.nan
-    tm["intensity"], tm["local_background"] = amp, bkg
+    tm["intensity"], tm["local_background"] = np.where(outside, np.nan, amp), np.where(outside, np.nan, bkg)
     _detect_gap_columns(data, px, tm, tm_xy, sigma_nm=site_sigma, radius_nm=site_radius, notes=notes, counts=counts)
     _measure_li_sites(data, px, li, tm, sigma_nm=site_sigma, radius_nm=site_radius, at_nm=site_xy, counts=counts,
                       leaks=leaks)
