@@ -35,6 +35,7 @@ than the single columns they replace; each row's offsets are then fitted on the 
 from __future__ import annotations
 
 from functools import lru_cache
+from itertools import combinations
 
 import numpy as np
 
@@ -258,8 +259,6 @@ def _merge_bands(e, w, ok, atoms, penalty) -> list[tuple[int, int]]:
     first, where the penalised weighted squared residual drops by more than one atom's penalty; a band
     keeps one column of gap to the atoms it leaves. Groups of atoms that fit apart (:func:`_components`)
     are fitted once each; a trial refits only the groups its band reaches."""
-    from itertools import combinations
-
     gains: dict = {}
 
     def gain(group):
