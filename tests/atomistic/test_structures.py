@@ -7,7 +7,6 @@ import warnings
 
 import numpy as np
 import pytest
-from pymatgen.core import Structure
 from pymatgen.core.ewald import EwaldSummation
 from pymatgen.io.ase import AseAtomsAdaptor
 

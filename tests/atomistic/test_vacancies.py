@@ -11,7 +11,6 @@ from layerscope.atomistic.vacancies import (
     boundary_sites,
     run_vacancy_study,
     scan_vacancies,
-    site_descriptors,
     symmetry_distinct_sites,
     vacancy_free_energy,
 )

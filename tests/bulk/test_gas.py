@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from layerscope.bulk.gas import GasOptions, analyse_gas, read_gas
+from layerscope.bulk.gas import analyse_gas, read_gas
 from layerscope.cli import run
 from layerscope.errors import InputError
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from imaging_scenes import PX, degraded_stack, noisy, small_o3, spinel_stack

@@ -9,11 +9,10 @@ distances).
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from imaging_real import IMAGES, check_columns, read_image
-from layerscope.errors import CalibrationError, InputError
+from layerscope.errors import InputError
 from layerscope.imaging.generic import ColumnsOptions, analyse, image_lattice
 
 

@@ -15,7 +15,6 @@ from concurrent.futures import Future
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from layerscope.imaging.interlayers import MIXING_SYSTEMATIC, MIXING_THRESHOLD, _decide, _part_decisions
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import ndimage as ndi
 from scipy.special import ndtr
 
 from layerscope.insitu.cracks import band_width_from_outline, is_band

@@ -8,7 +8,6 @@ import pytest
 
 from layerscope.errors import CalibrationError, InputError
 from layerscope.spectra import synthetic as syn
-from layerscope.spectra.background import subtract_background
 from layerscope.spectra.deconvolution import fourier_ratio
 
 LE = syn.energy_axis(-10.0, 246.0, 0.25)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy.special import erf
 
-from layerscope.containers import LineScan, Spectrum, SpectrumImage
+from layerscope.containers import Spectrum, SpectrumImage
 from layerscope.spectra import synthetic as syn
 from layerscope.spectra.fronts import WIDTH_10_90_PER_SIGMA, locate_front
 from layerscope.spectra.pipeline import _fronts, analyse_eels

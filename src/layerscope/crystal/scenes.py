@@ -43,7 +43,7 @@ from ase.neighborlist import neighbor_list
 
 from layerscope.crystal import labels as _labels
 from layerscope.crystal import phases as _ph
-from layerscope.crystal.composition import Composition, assign_species, get_composition, li_count
+from layerscope.crystal.composition import Composition, get_composition, li_count
 from layerscope.errors import InputError
 
 __all__ = [
@@ -560,7 +560,7 @@ def tilt_boundary(
     """
     if atoms.info.get("zone") is None:
         raise InputError("tilt_boundary() needs an oriented cell or scene from layerscope.crystal")
-    lx, ly, lz = atoms.cell[0, 0], atoms.cell[1, 1], atoms.cell[2, 2]
+    lx, ly = atoms.cell[0, 0], atoms.cell[1, 1]
     xb = x_boundary_nm * 10.0
     if not 0 < xb < lx:
         raise InputError(f"x_boundary_nm={x_boundary_nm} must lie inside the cell (0, {lx/10:.3f})")

@@ -239,14 +239,12 @@ def fit_peaks(
     use_doublet = (pattern.kalpha2_A is not None and pattern.kalpha2_ratio > 0) if doublet is None else doublet
     if use_doublet and pattern.kalpha2_A is None:
         raise InputError("fit_peaks: doublet=True but the pattern has no K-alpha2 wavelength.")
-    ratio = pattern.kalpha2_ratio if use_doublet else 0.0
     xc = 0.5 * (lo + hi)
     sigma = np.sqrt(np.clip(y, 1.0, None))
     popt, perr, redchi, lower, upper, n_extra = _fit_window(
         x, y, sigma, c0, xc=xc, pattern=pattern, use_doublet=use_doublet, fwhm_bounds_deg=fwhm_bounds_deg,
         max_shift_deg=max_shift_deg, extra=())
     if shoulder_chi2 is not None and redchi > shoulder_chi2:
-        model = _model(c0.size + 1, xc, pattern, use_doublet)
         resid = y - _model(c0.size, xc, pattern, use_doublet)(x, *popt)
         smooth = np.convolve(resid, np.ones(5) / 5.0, mode="same")
         guess = float(x[int(np.argmax(smooth))])

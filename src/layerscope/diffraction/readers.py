@@ -22,7 +22,7 @@ from layerscope.diffraction.formats_bruker import is_bruker_raw, looks_like_uxd,
 from layerscope.diffraction.formats_rigaku import looks_like_ras, read_ras, read_rasx
 from layerscope.diffraction.formats_text import decode_text, read_text, read_xy
 from layerscope.diffraction.pattern import RADIATIONS, Pattern, make_pattern, pattern_from_arrays
-from layerscope.errors import CalibrationError, InputError
+from layerscope.errors import InputError
 
 __all__ = ["Pattern", "RADIATIONS", "read_pattern", "read_xrdml", "read_xy", "read_bruker_raw", "read_uxd",
            "read_ras", "read_rasx", "pattern_from_arrays", "detect_format"]

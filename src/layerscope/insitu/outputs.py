@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from layerscope.containers import ImageSeries
 from layerscope.errors import InputError

@@ -513,7 +513,6 @@ def _prepare(series: ImageSeries, o: InsituOptions) -> _Context:
     """Read the first (and for fronts a few more) frames to set the lattice-dependent options."""
     p = float(series.pixel_size_nm)
     shape = (int(series.shape[1]), int(series.shape[2]))
-    n = series.shape[0]
     grid = _reg.FourierGrid(shape)
     first = _first_good_frame(series)
     per0 = _reg.periodic_spectrum(first, grid).periodic
@@ -708,7 +707,6 @@ def _first_good_frame_array(head: np.ndarray) -> np.ndarray:
 def _assemble(series: ImageSeries, records: list[FrameRecord], ctx: _Context, times: np.ndarray) -> InsituResult:
     o = ctx.options
     p = ctx.pixel_size_nm
-    n = series.shape[0]
     bad = [r.frame for r in records if not r.ok]
     bad_rows = [{"frame": i, "time_s": float(times[i]), "reason": _why_bad(series, i)} for i in bad]
     stopped_at = None
