@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 from scipy.optimize import nnls
@@ -29,6 +29,9 @@ from scipy.optimize import nnls
 from layerscope.bulk._common import flag
 from layerscope.bulk.eis_readers import Impedance
 from layerscope.errors import ConvergenceError, InputError
+
+if TYPE_CHECKING:
+    from layerscope.bulk.eis_outputs import EISResult
 
 __all__ = ["EISOptions", "CircuitFit", "initial_guess", "fit_circuit", "kk_check", "drt", "analyse_eis",
            "high_frequency_intercept_Ohm"]
@@ -366,7 +369,7 @@ def _analyse_one(spec: Impedance, label: float, options: EISOptions) -> Spectrum
 
 
 def analyse_eis(spectra: Sequence[Impedance], options: EISOptions = EISOptions(),
-                labels: Sequence[float] | None = None, label_name: str = "cycle") -> "EISResult":
+                labels: Sequence[float] | None = None, label_name: str = "cycle") -> EISResult:
     """Fit every spectrum (a series over cycles when several); no file I/O."""
     from layerscope.bulk.eis_outputs import EISResult
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,9 @@ from scipy.signal import savgol_filter
 
 from layerscope.bulk._common import flag, short_list
 from layerscope.errors import InputError
+
+if TYPE_CHECKING:
+    from layerscope.bulk.gas_outputs import GasResult
 
 __all__ = ["GasOptions", "GasRun", "read_gas", "onset", "channel_metrics", "analyse_gas", "MZ_NAMES"]
 
@@ -245,7 +248,7 @@ class GasAnalysis:
     flags: list[dict[str, Any]] = field(default_factory=list)
 
 
-def analyse_gas(runs: Sequence[GasRun], options: GasOptions = GasOptions()) -> "GasResult":
+def analyse_gas(runs: Sequence[GasRun], options: GasOptions = GasOptions()) -> GasResult:
     """Onsets, peaks and (calibrated) amounts of every channel of every run; no file I/O."""
     from layerscope.bulk.gas_outputs import GasResult
 

@@ -24,7 +24,7 @@ calibration of the beamline (typically 0.1-0.3 eV between beam times).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 from scipy.optimize import nnls
@@ -33,6 +33,9 @@ from scipy.signal import savgol_filter
 from layerscope.bulk._common import flag
 from layerscope.bulk.xas_readers import XASSpectrum
 from layerscope.errors import InputError
+
+if TYPE_CHECKING:
+    from layerscope.bulk.xas_outputs import XASResult
 
 __all__ = ["XASOptions", "EdgeResult", "normalise", "edge_features", "valence_by_shift", "valence_by_lcf",
            "analyse_xas"]
@@ -299,7 +302,7 @@ def _valences(edges: list[EdgeResult], options: XASOptions) -> tuple[list[dict[s
     return out, flags
 
 
-def analyse_xas(spectra: Sequence[XASSpectrum], options: XASOptions = XASOptions()) -> "XASResult":
+def analyse_xas(spectra: Sequence[XASSpectrum], options: XASOptions = XASOptions()) -> XASResult:
     """Edges, white lines and (with references) valences of ``spectra``; no file I/O."""
     from layerscope.bulk.xas_outputs import XASResult
 

@@ -93,7 +93,7 @@ class XASResult(FiguresOnce):
         return figs
 
     def section(self, provenance: Provenance | None = None):
-        from layerscope.report import Section, Table, Value
+        from layerscope.report import Section, Table
 
         t = self.table
         metrics = {"spectra": len(t),
