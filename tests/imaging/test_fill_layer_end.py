@@ -35,11 +35,11 @@ def _spinel_layer_with_filled_end():
 
 
 def test_one_sublattice_segment_pools_as_a_balanced_one():
-    assert MIXING_THRESHOLD == 0.1 and MIXING_SYSTEMATIC == 0.02 and POOL_CHI2 == 3.0
+    assert MIXING_THRESHOLD == 0.1 and MIXING_SYSTEMATIC == 0.02 and POOL_CHI2 == 4.5
     # By hand. Mixed segment: balanced 0.25, counting error sqrt(2 x 3 x 0.25^2 / 9) / 2 = 0.1021 ->
     # 0.25 - 2 x hypot(0.1021, 0.02) = 0.042 < 0.1: uncertain alone. End segment: plain mean 0.5, counting
     # error 0.05 / sqrt(3) = 0.0289 -> "yes" alone. Compared as they are (errors with 0.01): weights 95.2 and
-    # 1072, chi-square 5.4 > 3: no run, the mixed segment stays uncertain. The end segment balanced by its
+    # 1072, chi-square 5.4 > 4.5 (POOL_CHI2; was 3 when written): no run, the mixed segment stays uncertain. The end segment balanced by its
     # neighbour's empty sublattice: (0.5 + 0.0) / 2 = 0.25, error sqrt(0.05^2 / 3 + 0.25^2 / 3) / 2 =
     # 0.0736: chi-square 0, one run of weights 1 / 0.1021^2 + 1 / 0.0736^2 = 280.6 -> 0.25 +- 0.0597,
     # 0.25 - 2 x hypot(0.0597, 0.02) = 0.124 > 0.1: "yes" from all 9 sites.

@@ -87,7 +87,11 @@ CLEAN_LEVEL_SEGMENTS = 3
 CLEAN_SPREAD_FLOOR = 0.01
 #: Adjacent segments of one Li layer pool their counts for the mixing decision while the reduced
 #: chi-square of their fills (counting errors and half of :data:`MIXING_SYSTEMATIC`) stays below this.
-POOL_CHI2 = 3.0
+#: 3 (p = 0.08 for a pair) left a clean segment reading 2-3 counting errors high beside clean neighbours
+#: uncertain at ~1e3 e/A^2 (random draws 2177, 4160, 4092); 4.5 (p = 0.034) pools them. Measured on the
+#: narrow-probe spinel and fill-miss draws of the tuning ranges (docs/validation.md "imgspinel8"): no
+#: decision made wrong; 6 gave one wrong "yes" (4112, a rim segment of truth 0.04 beside mixed ones).
+POOL_CHI2 = 4.5
 #: Fewest sites on each side of a cut that :func:`split_fill_changes` makes inside a segment.
 SPLIT_MIN_SITES = 2
 

@@ -135,6 +135,9 @@ class ColumnResult:
     site_window_nm: float = float("nan")  # radius of the window of the site-intensity fit
     #: detected columns on rows beyond the numbered layers (:func:`_corner_columns`): in no layer or stacking
     unindexed: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: the void-site gate (:func:`support_spread_z`, spreads) and the Li-layer sites the rule marks before it
+    #: (:func:`void_gate_flags`)
+    void_gate: tuple[float, int] = (float("nan"), 0)
 
 
 @dataclass
@@ -292,9 +295,10 @@ def find_atom_columns(
     _detect_gap_columns(data, px, tm, tm_xy, sigma_nm=site_sigma, radius_nm=site_radius, notes=notes, counts=counts)
     _measure_li_sites(data, px, li, tm, sigma_nm=site_sigma, radius_nm=site_radius, at_nm=site_xy, counts=counts,
                       leaks=leaks)
-    li["site_in_void"] = _site_in_void(_octahedron_support(data, px, li, tm, tm_u, tm_v, d_t=d_t, tvec=geo.tvec,
-                                                            nvec=geo.nvec, sigma_nm=site_sigma, radius_nm=site_radius),
-                                       notes=notes)
+    support = _octahedron_support(data, px, li, tm, tm_u, tm_v, d_t=d_t, tvec=geo.tvec, nvec=geo.nvec,
+                                  sigma_nm=site_sigma, radius_nm=site_radius)
+    li["site_in_void"] = _site_in_void(support, notes=notes)
+    void_gate = (support_spread_z(support), int(_void_candidates(support).sum()))
     evidence = pd.concat([failed, resolved.result()], ignore_index=True)
     notes.extend(resolved_notes)  # after the site measurements' notes, as when it ran after them
     _confirm_placed_sites(evidence, tm, tm_xy, li, d_t=d_t, notes=notes)
@@ -315,6 +319,7 @@ def find_atom_columns(
             inplane_contrast=lat.inplane_contrast, rows_are_cation_rows=lat.rows_are_cation_rows),
         layers=geo.index, pairs=stack.pairs, pixel_size_nm=px, shape=data.shape, column_sigma_nm=site_sigma,
         spacings=sp, zone=stack.zone, timings_s=times, notes=notes, site_window_nm=site_radius, unindexed=geo.corner,
+        void_gate=void_gate,
     )
 
 
@@ -982,12 +987,18 @@ def support_spread_z(support: np.ndarray) -> float:
     return (med - VOID_SUPPORT) / spread if spread > 0 else float("inf")
 
 
-def _site_in_void(support: np.ndarray, notes: list[str] | None = None) -> np.ndarray:
+def _void_candidates(support: np.ndarray) -> np.ndarray:
     """Li-layer sites with at most one of their octahedron's four TM columns (:func:`_octahedron_support`;
-    an unknown position counts as a column): :data:`VOID_EMPTY`, :data:`VOID_SUPPORT`. None where the image's
-    positions do not read a column clearly above :data:`VOID_SUPPORT` (:data:`VOID_SPREAD_Z`; a note says so)."""
+    an unknown position counts as a column): :data:`VOID_EMPTY`, :data:`VOID_SUPPORT`; before the gate."""
     with np.errstate(invalid="ignore"):
-        marked = (support < VOID_SUPPORT).sum(axis=1) >= VOID_EMPTY
+        return (support < VOID_SUPPORT).sum(axis=1) >= VOID_EMPTY
+
+
+def _site_in_void(support: np.ndarray, notes: list[str] | None = None) -> np.ndarray:
+    """Li-layer sites with at most one of their octahedron's four TM columns (:func:`_void_candidates`).
+    None where the image's positions do not read a column clearly above :data:`VOID_SUPPORT`
+    (:data:`VOID_SPREAD_Z`; a note says so)."""
+    marked = _void_candidates(support)
     z = support_spread_z(support)
     if marked.any() and not z >= VOID_SPREAD_Z:
         if notes is not None:
@@ -996,6 +1007,35 @@ def _site_in_void(support: np.ndarray, notes: list[str] | None = None) -> np.nda
                          f"would be), too noisy to tell a void from a column")
         return np.zeros(len(support), dtype=bool)
     return marked
+
+
+#: Below this many spreads (:func:`support_spread_z`) the void marks pass the gate with little margin and
+#: ``phases`` flags them (``void_marks_marginal``). Measured (docs/validation.md "imgvoid8"): the lowest z of
+#: the 380 void/crack draws with a mark are 1.84 (draw 70, 5.6e2 e/A^2), 1.89 (2048, wide probe), 1.98; every
+#: draw with a mark at >= 1e3 e/A^2 and a narrow probe reads above 2.
+VOID_FLAG_Z = 2.0
+
+
+def void_gate_flags(z: float, n_candidates: int) -> list[dict[str, str]]:
+    """``phases`` flags of the void-site gate: ``void_marks_off`` where :func:`_site_in_void` would mark
+    ``n_candidates`` Li-layer sites but the image's TM columns read only ``z`` spreads above
+    :data:`VOID_SUPPORT` (< :data:`VOID_SPREAD_Z`: none marked), ``void_marks_marginal`` where they pass the gate
+    with ``z`` below :data:`VOID_FLAG_Z`. None without a candidate (nothing the gate decides)."""
+    from layerscope.imaging import interlayers as _il
+
+    if n_candidates == 0 or z >= VOID_FLAG_Z:
+        return []
+    level = f"{z:.2f} robust spreads" if np.isfinite(z) else "too few octahedron positions to tell"
+    if not z >= VOID_SPREAD_Z:
+        return [{"code": "void_marks_off", "message": (
+            f"{n_candidates} Li-layer sites read like sites in a void or a crack, but the TM columns read only "
+            f"{level} above the void level (gate {VOID_SPREAD_Z:g}): none marked (site_in_void), they stay in "
+            f"the Li-layer fill; check the fill next to voids and cracks")}]
+    fill = "left out of the Li-layer fill" if _il.SKIP_VOID_SITES else "kept in the Li-layer fill"
+    return [{"code": "void_marks_marginal", "message": (
+        f"{n_candidates} Li-layer sites marked as in a void (site_in_void, {fill}) with the TM columns only "
+        f"{level} above the void level (gate {VOID_SPREAD_Z:g}, flagged below {VOID_FLAG_Z:g}): a real site "
+        f"may be among them; check the marks")}]
 
 
 def _fill_from_layers(layer: np.ndarray, rel_up: np.ndarray, rel_down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1356,7 +1396,7 @@ def analyse(image: Any, options: PhasesOptions, *, pixel_size_nm: float | None =
     order = ["x_nm", "y_nm", "intensity", "kind", "layer", "phase", "mixing"]
     cols = cols[order + [c for c in cols.columns if c not in order]]
     summary = _summary(cols, domains, layers, interfaces, quantities, res, time.perf_counter() - t0)
-    summary["flags"] = clipping_flags(data)
+    summary["flags"] = clipping_flags(data) + void_gate_flags(*res.void_gate)
     summary["interlayers"] = {"segments": int(len(inter)), **{f"mixing_{k}": int(np.sum(inter["mixing"] == k))
                                                                for k in ("yes", "no", "uncertain")},
                               **{f"step_sites_{k}": int(inter.loc[inter["step_source"] == k, "n_sites"].sum())
