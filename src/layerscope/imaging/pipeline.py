@@ -295,10 +295,8 @@ def find_atom_columns(
     _detect_gap_columns(data, px, tm, tm_xy, sigma_nm=site_sigma, radius_nm=site_radius, notes=notes, counts=counts)
     _measure_li_sites(data, px, li, tm, sigma_nm=site_sigma, radius_nm=site_radius, at_nm=site_xy, counts=counts,
                       leaks=leaks)
-    support = _octahedron_support(data, px, li, tm, tm_u, tm_v, d_t=d_t, tvec=geo.tvec, nvec=geo.nvec,
-                                  sigma_nm=site_sigma, radius_nm=site_radius)
-    li["site_in_void"] = _site_in_void(support, notes=notes)
-    void_gate = (support_spread_z(support), int(_void_candidates(support).sum()))
+    void_gate = _mark_void_sites(data, px, li, tm, tm_u, tm_v, d_t=d_t, geo=geo, sigma_nm=site_sigma,
+                                 radius_nm=site_radius, notes=notes)
     evidence = pd.concat([failed, resolved.result()], ignore_index=True)
     notes.extend(resolved_notes)  # after the site measurements' notes, as when it ran after them
     _confirm_placed_sites(evidence, tm, tm_xy, li, d_t=d_t, notes=notes)
@@ -985,6 +983,17 @@ def support_spread_z(support: np.ndarray) -> float:
     med = float(np.median(v))
     spread = 1.4826 * float(np.median(np.abs(v - med)))
     return (med - VOID_SUPPORT) / spread if spread > 0 else float("inf")
+
+
+def _mark_void_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.DataFrame, tm_u: np.ndarray,
+                     tm_v: np.ndarray, *, d_t: float, geo: Any, sigma_nm: float, radius_nm: float,
+                     notes: list[str]) -> tuple[float, int]:
+    """Set ``li["site_in_void"]`` (:func:`_site_in_void`) and return the gate's reading for the flags
+    (:func:`support_spread_z`, the number of candidate sites before the gate)."""
+    support = _octahedron_support(data, px, li, tm, tm_u, tm_v, d_t=d_t, tvec=geo.tvec, nvec=geo.nvec,
+                                  sigma_nm=sigma_nm, radius_nm=radius_nm)
+    li["site_in_void"] = _site_in_void(support, notes=notes)
+    return support_spread_z(support), int(_void_candidates(support).sum())
 
 
 def _void_candidates(support: np.ndarray) -> np.ndarray:
