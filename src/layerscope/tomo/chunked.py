@@ -844,10 +844,10 @@ def _slab_group_task(item, *, options, voxel_nm: float, close: int, levels: dict
     """
     from layerscope.tomo.measure import _features, _particle_geometry
 
-    sl, pids, own, dropped, plab, solid, grey, feats = item
+    sl, pids, own, dropped, gap, plab, solid, grey, feats = item
     off = tuple(s.start for s in sl)
     ct, pt, feats, kd = _features(solid, plab, options, voxel_nm, close, grey, levels, offset=off,
-                                  only=set(own) | dropped, feats=feats, shared_ids=dropped)
+                                  only=set(own) | dropped, feats=feats, shared_ids=dropped, gap_ids=gap)
     keep = np.zeros(int(feats.max(initial=0)) + 1, bool)
     keep[[g for g in own if g < keep.size]] = True
     geom = _particle_geometry(plab, voxel_nm, offset=off, shape=shape, only=set(pids))
@@ -867,6 +867,7 @@ def _measure_big(c: int, members: list, plab, solid, comp, grey_of, pboxes, cbox
     lab, rank, first, owner, fboxes, dropped, gap = _feature_stats(plab, solid, comp, c, cbox, int(pboxes.shape[0] - 1),
                                                               options, close, scratch, k, batch, scheduler)
     gone = set(np.flatnonzero(dropped).tolist())
+    gap_ranks = set(np.flatnonzero(gap).tolist())  # the gap between particles: a crack's deep end in it counts (measure._gap_part)
     across = _box(cbox, margin, shape)[1:]
     groups: dict = {}
     for pid in members:
@@ -886,7 +887,8 @@ def _measure_big(c: int, members: list, plab, solid, comp, grey_of, pboxes, cbox
     _stage("slab_groups")
     cracks, pores, kinds, geometry = [], [], {}, []
     for pids, own, sl in todo:  # one group at a time, cut just before it runs: one cut of the box's width in memory
-        task = (sl, pids, own, gone, np.asarray(plab[sl]), np.asarray(solid[sl]), grey_of(sl), rank[np.asarray(lab[sl])])
+        task = (sl, pids, own, gone, gap_ranks, np.asarray(plab[sl]), np.asarray(solid[sl]), grey_of(sl),
+                rank[np.asarray(lab[sl])])
         out = _run(_slab_group_task, [task], scheduler, options=options, voxel_nm=voxel_nm, close=close, levels=levels,
                    shape=shape)[0]
         del task

@@ -27,6 +27,12 @@ RIM_VOXELS = 2
 SURROUNDINGS_PAD = 6
 #: ... at least this many voxels from any particle envelope (a binder coat of 2 voxels and the blur of the surface)
 SURROUNDINGS_GAP = 4
+#: A crack's partial-volume sum takes in the voxels of the gap between touching particles (:func:`feature_ids`) that
+#: lie in its particle at least this deep (voxels) in the envelope and are joined to it through such voxels: where a
+#: crack runs into the contact with a neighbour, the cut at the contact left its last ``close + 1`` voxels in the
+#: gap (a fused contact holds no dark voxels below the surface shell; the crease between the particles lies in it).
+#: None: off (the gap is never measured).
+GAP_JOIN_DEPTH: float | None = 2.5
 
 
 def _area_nm2(mask: np.ndarray, voxel_nm: float) -> float:
@@ -42,7 +48,7 @@ def _area_nm2(mask: np.ndarray, voxel_nm: float) -> float:
 
 def _deficit(fid: int, feats: np.ndarray, plabels: np.ndarray, owner: int, boxes: tuple, depth: np.ndarray,
              grey: np.ndarray, levels: dict, blur_voxels: float = 1.0, open_: bool = False,
-             offset: tuple = (0, 0, 0)) -> tuple[np.ndarray, np.ndarray]:
+             offset: tuple = (0, 0, 0), gap: frozenset = frozenset()) -> tuple[np.ndarray, np.ndarray]:
     """Partial-volume content of a dark feature: coordinates ``(n, 3)`` and missing fraction per voxel.
 
     Around the feature (dilated by 3 voxels, inside its particle, away from other features) the
@@ -60,13 +66,21 @@ def _deficit(fid: int, feats: np.ndarray, plabels: np.ndarray, owner: int, boxes
     runs over the feature dilated by 4 voxels inside the hull grown by 3, so that the blur of the
     mouth beyond the surface counts too. ``offset`` (voxels) is added to the coordinates (arrays cut
     from a larger volume). The particle is ``plabels == owner``; ``boxes`` are the bounding boxes of
-    the feature and of the particle (only arrays of the feature's neighbourhood are made).
+    the feature and of the particle (only arrays of the feature's neighbourhood are made). ``gap``: the
+    ids of the gap between touching particles, whose deep voxels joined to the feature count as its own
+    (:func:`_gap_part`).
     """
     pad = 8 if open_ else 4
-    sl = tuple(slice(max(0, s.start - pad), min(n, s.stop + pad)) for s, n in zip(boxes[0], feats.shape))
+    sl = _grown(boxes[0], pad, feats.shape)
+    if GAP_JOIN_DEPTH is not None and gap:  # the arrays then hold the gap's part too (it reaches ~close + 2 beyond)
+        wide = _grown(boxes[0], pad + 8, feats.shape)
+        got = np.argwhere(_gap_part(feats[wide] == fid, feats[wide], gap, plabels[wide] == owner, depth[wide]))
+        if len(got):
+            lo, hi = got.min(axis=0) + [w.start for w in wide], got.max(axis=0) + [w.start for w in wide] + 1
+            sl = _grown(tuple(slice(min(s.start, a), max(s.stop, b)) for s, a, b in zip(boxes[0], lo, hi)), pad, feats.shape)
     f = feats[sl]
-    mm = f == fid
     part = plabels[sl] == owner
+    mm = (f == fid) | _gap_part(f == fid, f, gap, part, depth[sl])
     interior = part & (depth[sl] >= 3) & ~ndi.binary_dilation(f > 0, iterations=RIM_VOXELS)
     other = ndi.binary_dilation((f > 0) & ~mm, iterations=1)
     if open_:
@@ -82,6 +96,24 @@ def _deficit(fid: int, feats: np.ndarray, plabels: np.ndarray, owner: int, boxes
     missing = (ref[region] - grey[sl][region]) / max(p_level - e_level, 1e-12)
     coords = np.argwhere(region).astype(float) + [s.start + o for s, o in zip(sl, offset)]
     return coords, missing
+
+
+def _grown(box: tuple, pad: int, shape: tuple) -> tuple:
+    """The box (slices) grown by ``pad`` voxels on every side, within ``shape``."""
+    return tuple(slice(max(0, s.start - pad), min(n, s.stop + pad)) for s, n in zip(box, shape))
+
+
+def _gap_part(mm: np.ndarray, f: np.ndarray, gap: frozenset, part: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """The voxels of the gap features ``gap`` (ids in ``f``) in the particle ``part`` at least :data:`GAP_JOIN_DEPTH`
+    deep (``depth``, voxels) that are 26-connected to the feature ``mm`` through such voxels: the end of a crack
+    that runs into the contact with a touching particle (cut off as gap by :func:`feature_ids`)."""
+    if GAP_JOIN_DEPTH is None or not gap:
+        return np.zeros_like(mm)
+    g = np.isin(f, list(gap)) & part & (depth >= GAP_JOIN_DEPTH)
+    if not g.any():
+        return g
+    lab, _ = ndi.label(g | mm, structure=np.ones((3, 3, 3)))
+    return g & np.isin(lab, np.unique(lab[mm]))
 
 
 def _surroundings_level(plabels: np.ndarray, grey: np.ndarray, psl: tuple, default: float) -> float:
@@ -329,7 +361,7 @@ def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: i
             if owner not in around:
                 around[owner] = {**levels, "epoxy": _surroundings_level(plabels, grey, pboxes[owner - 1], levels["epoxy"])}
             rc, miss = _deficit(fid, feats, plabels, owner, (sl, pboxes[owner - 1]), depth, grey, around[owner],
-                                open_=open_, offset=offset)
+                                open_=open_, offset=offset, gap=frozenset(gap))
         else:
             rc, miss = coords, np.ones(len(coords))
         beyond = plabels[tuple((rc - offset).astype(np.int64).T)] != owner  # the mouth: outside the owner's envelope
