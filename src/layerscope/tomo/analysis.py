@@ -56,9 +56,9 @@ class TomoOptions:
     cut_planes : bool
         In a dark feature read as crossing cracks, look for planes through the voxels the found planes leave
         (a small crack crossing larger ones, cut in pieces by their slabs; a plane along the surface shell is the
-        crack's bridged mouth, no crack): :func:`layerscope.tomo.segment.planar_sheets`. On by default: crack
-        counts exact on the five tuning ranges, docs/validation.md "tomocut"; False (CLI ``--no-cut-planes``) is
-        the search without them.
+        crack's bridged mouth, no crack): :func:`layerscope.tomo.segment.planar_sheets`. On by default: draws with
+        crack counts exact .70 -> .71, .76 -> .80, .76 -> .78, .74 -> .78 on four tuning ranges, .82 on 0-49, no
+        target share lower (docs/validation.md "tomocut"); False (CLI ``--no-cut-planes``) is the search without them.
     out_of_core : bool
         Measure with bounded memory: slabs of ``slab_slices`` z slices, then one cluster of touching
         particles at a time, with scratch memory maps (:mod:`layerscope.tomo.chunked`); the numbers
