@@ -1,4 +1,4 @@
-"""A cut plane (``segment.CUT_PLANES``) whose voxels left lie in the particle's surface shell is a crack's bridged
+"""A cut plane (``planar_sheets(cut_planes=True)``, the default) whose voxels left lie in the particle's surface shell is a crack's bridged
 mouth, not a crack crossing it (``segment.CUT_MIN_DEPTH``): its voxels count for the coverage but are in no sheet.
 
 Truth: the three-disc scene of test_cut_planes.py (crack voxels with known planes) with a depth given per voxel,
@@ -35,7 +35,7 @@ def _three_disc_voxels() -> tuple[np.ndarray, np.ndarray, float]:
 
 
 def _read(coords, tol, depth):
-    return planar_sheets(coords, tol=tol, max_flatness=0.45, min_sheet_voxels=1.5, depth=depth)
+    return planar_sheets(coords, tol=tol, max_flatness=0.45, min_sheet_voxels=1.5, depth=depth, cut_planes=True)
 
 
 def test_a_cut_plane_in_the_surface_shell_is_a_mouth(monkeypatch):
@@ -44,7 +44,6 @@ def test_a_cut_plane_in_the_surface_shell_is_a_mouth(monkeypatch):
     voxels are the mouth (>= 70 % of the small disc's 369 voxels). With ``CUT_MIN_DEPTH`` 0 (tomocross's rule) the
     shallow plane is a third sheet."""
     coords, truth, tol = _three_disc_voxels()
-    monkeypatch.setattr(segment, "CUT_PLANES", True)
     deep = _read(coords, tol, np.full(len(coords), 10.0))
     assert deep.max() + 1 == 3 and (deep >= 0).all()
     shallow = np.where(truth == 3, 1.0, 10.0)
@@ -77,9 +76,8 @@ def test_draw_3040_bridged_mouth_is_no_second_crack(monkeypatch):
     width within 1 voxel of the truth; tomocross's rule (``CUT_MIN_DEPTH`` 0) reads its mouth as a second sheet."""
     ph = random_phantom(3040)
     vol = draw_volume(ph)
-    monkeypatch.setattr(segment, "CUT_PLANES", True)
-    r = analyse(vol, TomoOptions())
+    r = analyse(vol, TomoOptions(cut_planes=True))
     assert len(r.cracks) == 1
     assert abs(r.cracks["width_mean_nm"].iloc[0] / r.voxel_size_nm - 2.3) < 1.0
     monkeypatch.setattr(segment, "CUT_MIN_DEPTH", 0.0)
-    assert len(analyse(vol, TomoOptions()).cracks) == 2
+    assert len(analyse(vol, TomoOptions(cut_planes=True)).cracks) == 2

@@ -107,6 +107,9 @@ def tomo(
     min_particle_voxels: int = typer.Option(200, "--min-particle-voxels", help="Smallest particle kept (voxels)."),
     max_flatness: float = typer.Option(0.45, "--max-flatness", help="Dark features flatter than this (smallest / "
                                        "middle principal extent) are cracks, others pores."),
+    cut_planes: bool = typer.Option(True, "--cut-planes/--no-cut-planes", help="In crossing cracks, look for "
+                                    "planes through the voxels the found planes leave (a small crack crossing larger "
+                                    "ones); --no-cut-planes: without them."),
     bin_voxels: int = typer.Option(1, "--bin", help="Bin detector pixels (projections) or voxels (volume) by this "
                                    "factor first; the voxel size grows by it."),
     chunk_slices: int = typer.Option(8, "--chunk-slices", help="Slices per reconstruction task."),
@@ -140,7 +143,7 @@ def tomo(
     options = TomoOptions(recon=recon, reconstruct_only=reconstruct_only, threshold=threshold,
                           particle_label=particle_label, pore_label=pore_label, crack_max_width_nm=crack_max_width_nm,
                           split=split, split_h_voxels=split_h_voxels, min_particle_voxels=min_particle_voxels,
-                          max_flatness=max_flatness, bin_voxels=bin_voxels, out_of_core=out_of_core,
+                          max_flatness=max_flatness, cut_planes=cut_planes, bin_voxels=bin_voxels, out_of_core=out_of_core,
                           slab_slices=slab_slices)
     stage("read")
     data = read_tomo(input, volume=volume, voxel_size_nm=voxel_size_nm, angles_file=angles_file,

@@ -53,6 +53,12 @@ class TomoOptions:
         middle one (a sheet) and its middle extent is at least ``min_sheet_voxels``; otherwise a pore.
     min_sheet_voxels : float
         Smallest rms in-plane extent (voxels) of a crack.
+    cut_planes : bool
+        In a dark feature read as crossing cracks, look for planes through the voxels the found planes leave
+        (a small crack crossing larger ones, cut in pieces by their slabs; a plane along the surface shell is the
+        crack's bridged mouth, no crack): :func:`layerscope.tomo.segment.planar_sheets`. On by default: draws with
+        crack counts exact .70 -> .71, .76 -> .80, .76 -> .78, .74 -> .78 on four tuning ranges, .82 on 0-49, no
+        target share lower (docs/validation.md "tomocut"); False (CLI ``--no-cut-planes``) is the search without them.
     out_of_core : bool
         Measure with bounded memory: slabs of ``slab_slices`` z slices, then one cluster of touching
         particles at a time, with scratch memory maps (:mod:`layerscope.tomo.chunked`); the numbers
@@ -78,6 +84,7 @@ class TomoOptions:
     min_feature_voxels: int = 20
     max_flatness: float = 0.45
     min_sheet_voxels: float = 1.5
+    cut_planes: bool = True
     bin_voxels: int = 1
     out_of_core: bool = False
     slab_slices: int = 32
@@ -183,7 +190,8 @@ def _summary(result_parts: dict, vol: Volume, options: TomoOptions, levels: dict
     parts, cracks, pores = result_parts["particles"], result_parts["cracks"], result_parts["pores"]
     s: dict[str, Any] = {"shape_zyx": list(vol.data.shape), "voxel_size_nm": vol.voxel_size_nm,
                          "input_kind": "labels" if vol.labels else "grey", "levels": levels,
-                         "n_particles": int(len(parts)), "n_cracks": int(len(cracks)), "n_pores": int(len(pores))}
+                         "n_particles": int(len(parts)), "n_cracks": int(len(cracks)), "n_pores": int(len(pores)),
+                         "cut_planes": bool(options.cut_planes)}
     if len(parts):
         tot = float(parts["volume_voxels"].sum())
         s.update({"particle_volume_fraction": tot / vol.data.size,

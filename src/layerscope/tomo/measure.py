@@ -416,7 +416,8 @@ def _sheets(m: np.ndarray, coords: np.ndarray, sh: dict, options: Any, depth: np
     # A flat feature whose sheets only meet at a bend is one crack changing direction; a feature that is
     # not flat as a whole would otherwise be a pore, so its sheets count even when they meet at a bend (an L).
     split = planar_sheets(coords, tol=half_width + 0.5, max_flatness=options.max_flatness,
-                          min_sheet_voxels=options.min_sheet_voxels, require_crossing=one is not None, depth=depth)
+                          min_sheet_voxels=options.min_sheet_voxels, require_crossing=one is not None, depth=depth,
+                          cut_planes=options.cut_planes)
     if split is None:
         return one if one is not None or not joined else _pore_and_sheets(m, coords, options, depth, half_width)
     return split if depth is None else _surface_sheets(coords, split, depth)

@@ -442,7 +442,8 @@ MAX_SAMPLED = 5000
 def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sheet_voxels: float,
                   max_sheets: int = 6, min_angle_deg: float = 20.0, coverage: float = 0.9, max_fill: float = 0.9,
                   min_share: float = 0.03, min_voxels: int = 30, seed: int = 0,
-                  require_crossing: bool = True, depth: np.ndarray | None = None) -> np.ndarray | None:
+                  require_crossing: bool = True, depth: np.ndarray | None = None,
+                  cut_planes: bool = True) -> np.ndarray | None:
     """The planar sheets a dark feature is made of, when it is intersecting cracks rather than a pore.
 
     Two cracks that cross form one connected dark feature, which is not flat as a whole (an X has
@@ -455,7 +456,7 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
     (flatness below ``max_flatness``, middle extent at least ``min_sheet_voxels``) holding at least
     ``min_share`` of the voxels and ``min_voxels`` (a small disc crossing two larger cracks keeps 4-8 % of
     their joint feature beyond their planes' tolerance slabs; with 10 % its sheet went to another crack, or
-    the feature fell short of ``coverage`` and was called a pore). With :data:`CUT_PLANES` (off by default), when the search stops with a plane taken, planes
+    the feature fell short of ``coverage`` and was called a pore). With ``cut_planes`` (the default), when the search stops with a plane taken, planes
     through the voxels left outside every taken slab are looked for (:func:`_cut_plane`: a small
     crack crossing larger ones, cut in pieces by their slabs: at least ``min_voxels`` of them, a quarter on each side
     of a taken plane, no thicker than the sheets taken). The feature is intersecting sheets when two to ``max_sheets`` such
@@ -482,6 +483,9 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
         the surface shell (median depth below :data:`CUT_MIN_DEPTH`) is the crack's bridged mouth: its voxels
         count as explained (``coverage``) but get :data:`MOUTH_SHEET`, in no sheet; without it every cut plane is a
         sheet.
+    cut_planes : bool
+        Look for cut planes (:func:`_cut_plane`) once the search stops; False is the search alone (before
+        docs/validation.md "tomocut"; ``TomoOptions.cut_planes``, CLI ``--no-cut-planes``).
 
     Returns
     -------
@@ -523,7 +527,7 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
         thick.append(float(sh["extents"][2]))
         alive &= ~inl
     mouths: list[int] = []  # cut planes through the bridged mouth (their voxels left in the surface shell)
-    while CUT_PLANES and planes and len(planes) < max_sheets and alive.sum() >= min_voxels:
+    while cut_planes and planes and len(planes) < max_sheets and alive.sum() >= min_voxels:
         found = _cut_plane(coords, alive, planes, max(thick), tol, min_angle_deg=min_angle_deg, min_voxels=min_voxels,
                            max_flatness=max_flatness, min_sheet_voxels=min_sheet_voxels)
         if found is None:
@@ -555,13 +559,6 @@ def _without_mouths(sheets: np.ndarray, mouths: list) -> np.ndarray:
     return out
 
 
-#: :func:`planar_sheets` looks for more planes among the voxels left outside every taken plane's slab once the
-#: search stops (:func:`_cut_plane`): a small crack crossing larger ones keeps most of its voxels inside their
-#: slabs, and what is left of it (pieces on both sides of a larger crack) is under the search's share of the feature.
-#: Off by default: on 3000-3099 crack counts exact .76 -> .79, on 0-49 .82 -> .80 (new split sheets in 3040, 3074, 37,
-#: 43: a cut plane along a crack's bridged mouth); docs/validation.md "tomocross: cracks missed in crossings". With
-#: the mouth planes (:data:`CUT_MIN_DEPTH`) those split sheets are gone: docs/validation.md "tomocross2".
-CUT_PLANES = False
 #: A cut plane whose voxels left (beyond every taken plane's slab, within its own) lie at a median depth (voxels into
 #: the particle envelope) below this is the bridged mouth of a crack at the surface, not a crack crossing it: the
 #: closing that makes the envelope takes in dark voxels along the surface across the mouth, a layer in the shell.
