@@ -105,8 +105,10 @@ def _deficit(fid: int, feats: np.ndarray, plabels: np.ndarray, owner: int, boxes
 #: (:func:`_fitted_blur`) instead of ``blur_voxels`` (1.0): the data's blur (0-0.7 voxel in the grey draws, FBP's
 #: own in the projected ones) differs, and where the region holds more of the surface's inside than its outside (a
 #: closed feature's region stops at the envelope; an open one's at the hull grown by 3) a too-wide reference reads
-#: the solid just inside the surface as excess attenuation. False: the fixed ``blur_voxels``.
-FIT_BLUR = True
+#: the solid just inside the surface as excess attenuation. False (the default): the fixed ``blur_voxels``. Measured
+#: on (docs/validation.md "tomocvf7"): cvf within 10 % 0.59 -> 0.64 on draws 6000-6099, 0.65 -> 0.65 on 5000-5099
+#: (every other share equal or higher); the other tuning ranges not run, so not adopted.
+FIT_BLUR = False
 #: The blurs (voxels) tried by :func:`_fitted_blur`.
 BLUR_GRID = tuple(np.round(np.arange(0.25, 2.01, 0.125), 3))
 #: :func:`_fitted_blur` keeps ``blur_voxels`` when the surface band holds fewer voxels than this.
