@@ -24,8 +24,8 @@ from layerscope.tomo.scoring import _particle_scores
 
 REC = []
 _orig = M._deficit
-def rec(fid, feats, plabels, owner, boxes, depth, grey, levels, blur_voxels=1.0, open_=False, offset=(0, 0, 0)):
-    c, m = _orig(fid, feats, plabels, owner, boxes, depth, grey, levels, blur_voxels, open_, offset)
+def rec(fid, feats, plabels, owner, boxes, depth, grey, levels, blur_voxels=1.0, open_=False, offset=(0, 0, 0), gap=frozenset()):
+    c, m = _orig(fid, feats, plabels, owner, boxes, depth, grey, levels, blur_voxels, open_, offset, gap)
     REC.append((fid, owner, open_, c.astype(int), m))
     return c, m
 M._deficit = rec
