@@ -9,12 +9,15 @@ shifting it by ``(-dy, -dx)``.
   local quadratic fit over the neighbouring angles (Savitzky-Golay, :data:`SMOOTH_ANGLES` angles). Without
   shifts both move smoothly with the angle - across the axis as ``a cos(theta) + b sin(theta) + c`` while the
   sample stays in the field, and still smoothly where it leaves the field (mass leaving the detector edge
-  changes continuously with the angle), so truncated fields do not read as shifts. Jitter leaves residuals of
-  its own size; a slow drift leaves those of its angle-to-angle steps. :data:`FLAG_PX` is the flag level.
+  changes continuously with the angle), so truncated fields do not read as shifts. White jitter of ``s`` px RMS
+  per axis reads about ``0.4-0.55 s``; a random walk, about its angle-to-angle step. :data:`FLAG_PX` is the flag
+  level (docs/validation.md "tomoalign").
 * :func:`estimate_shifts` (``ReconOptions.align="xcorr"``): projection matching - reconstruct the aligned
   series (FBP), forward project it, cross-correlate every projection with its reprojection (scikit-image's
-  ``phase_cross_correlation``, sub-pixel), add the found shifts, repeat. What no alignment can tell from a
-  moving sample is removed each round: the mean ``dy`` (the sample higher or lower) and the part of ``dx``
+  ``phase_cross_correlation``, sub-pixel, on the gradient magnitude under a Tukey window so that the detector
+  edges, where a sample wider than the field is cut alike at every angle, do not hold the shift at zero), add
+  the found shifts, repeat: first on the series binned by 2, then at full size; a growing update stops it.
+  What no alignment can tell from a moving sample is removed each round: the mean ``dy`` (the sample higher or lower) and the part of ``dx``
   in ``1, cos(theta), sin(theta)`` (the sample elsewhere in the slice; its constant is the rotation centre,
   found by the centre search afterwards).
 * :func:`shift_block`: apply the shifts to line integrals (cubic splines, edges continued).
@@ -24,7 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["consistency", "consistency_of_profiles", "binned_px", "estimate_shifts", "shift_block", "unobservable_removed", "FLAG_PX", "SMOOTH_ANGLES"]
+__all__ = ["consistency", "consistency_of_profiles", "binned_px", "estimate_shifts", "initial_shifts", "shift_block",
+           "unobservable_removed", "FLAG_PX", "SMOOTH_ANGLES"]
 
 #: angles of the local quadratic fit of :func:`consistency` (odd)
 SMOOTH_ANGLES = 7
@@ -75,8 +79,8 @@ def consistency_of_profiles(rows: np.ndarray, cols: np.ndarray, angles_deg: np.n
     """How far the projections jump between neighbouring angles (px), from their centres of mass alone.
 
     ``rows``, ``cols``: per angle the sums of the line integrals along each detector row and column (negative
-    values as 0; :func:`_profiles`), so that the series is read once, chunk by chunk. Returns ``{"rms_px", "max_px", "rms_rows_px",
-    "rms_columns_px"}``: the RMS and largest residual over both axes and the RMS along each (px). For white
+    values as 0; :func:`_profiles`), so that the series is read once, chunk by chunk. Returns ``{"rms_px",
+    "max_px", "rms_rows_px", "rms_columns_px"}``: the RMS and largest residual over both axes and the RMS along each (px). For white
     jitter of RMS ``s`` per axis the RMS reads about ``0.8 s``; for a random walk, about its step size.
     """
     order = np.argsort(np.asarray(angles_deg, float))
@@ -212,29 +216,32 @@ def estimate_shifts(lines: np.ndarray, angles_deg: np.ndarray, *, centre_px: flo
 
     ``centre_px``: the rotation axis (searched on the aligned series each round when None). Returns ``{"dy",
     "dx"}`` (arrays, px; the unobservable parts removed, :func:`unobservable_removed`), ``"rounds"`` and
-    ``"last_update_px"`` (RMS of the last round's update, px).
+    ``"last_update_px"`` (RMS of the last update applied, px) and ``"diverged"`` (an update of at least
+    :data:`COARSE_TOL_PX` grew :data:`DIVERGE_FACTOR` times over the one before: stopped there, the shifts
+    before it kept; a smaller growing update, noise, stops it too).
     """
     from layerscope.tomo.recon import find_centre_px
 
     angles = np.asarray(angles_deg, float)
     base = int(np.ceil(lines.shape[2] / MATCH_MAX_COLUMNS))
     dy, dx = initial_shifts(lines, angles)
-    update, done, diverged = np.inf, 0, False
+    last, done, stop, diverged = np.inf, 0, False, False
     for n, tol, most in ((2 * base, COARSE_TOL_PX, rounds // 2), (base, MATCH_TOL_PX, rounds)):
         small = _binned(np.asarray(lines, np.float32), n)
+        update = np.inf  # a level's first update is not compared with the coarser level's last
         for _ in range(most):
-            if done >= rounds or diverged or (n > base and small.shape[2] < MATCH_MIN_PX):
+            if done >= rounds or stop or (n > base and small.shape[2] < MATCH_MIN_PX):
                 break
             done += 1
             centre = binned_px(centre_px, n) if centre_px is not None else find_centre_px(
                 shift_block(small, dy / n, dx / n).mean(axis=1), angles)
             ry, rx = _match_round(small, angles, dy / n, dx / n, centre)
             step = float(n * np.sqrt(np.mean(ry ** 2 + rx ** 2)))
-            if done > 1 and step > DIVERGE_FACTOR * update:  # growing updates: keep the last shifts
-                diverged = True
+            if step > DIVERGE_FACTOR * update:  # growing updates: keep the last shifts
+                stop, diverged = True, step >= COARSE_TOL_PX  # below it: noise, not a wrong lock
                 break
             dy, dx = unobservable_removed(dy + n * ry, dx + n * rx, angles)
-            update = step
+            update = last = step
             if update < tol:
                 break
-    return {"dy": dy, "dx": dx, "rounds": done, "last_update_px": update, "diverged": diverged}
+    return {"dy": dy, "dx": dx, "rounds": done, "last_update_px": last, "diverged": diverged}

@@ -193,7 +193,8 @@ def transmission(proj: Projections) -> tuple[np.ndarray, list[dict[str, str]]]:
     return lines, _transmission_flags(bad, over, lines.size)
 
 
-def _rows(proj: Projections, start: int, stop: int, dark, flat, shifts: dict | None = None) -> tuple[np.ndarray, int, int]:
+def _rows(proj: Projections, start: int, stop: int, dark, flat,
+          shifts: dict | None = None) -> tuple[np.ndarray, int, int]:
     """Line integrals of detector rows ``start:stop`` only (the projections may be on disk); with ``shifts``
     (``{"dy", "dx"}``, px) aligned (:func:`_chunk_item`, :func:`_aligned`)."""
     item = _chunk_item(proj, start, stop - start, dark, flat, shifts)
