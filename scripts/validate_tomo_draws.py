@@ -12,7 +12,11 @@ tuning range, 1000-1099 the held-out report range (docs/validation.md)::
 
 ``--seeds A:B`` is the half-open range A..B-1. ``--extension {default,off,mass}`` sets how the projection
 draws are reconstructed (the library's default ``ReconOptions``, plain FBP, or FBP with the mass-conserving
-sinogram extension); each row records it (``extension``: what was asked, ``sinogram_extension``: what ran). The summary (share of draws meeting each target,
+sinogram extension); each row records it (``extension``: what was asked, ``sinogram_extension``: what ran).
+``--jitter-px S`` shifts every projection of the projection draws before the noise (:func:`jitter_px`: white
+jitter or, with ``--jitter-kind walk``, a random walk, S px RMS along and across the tilt axis, less the part a
+moved sample would give); ``--align xcorr`` reconstructs with ``ReconOptions(align="xcorr")``. Rows record
+``shift_check_px`` (the series' shift check) and, aligned, ``shift_err_px`` (RMS error of the shifts found, px). The summary (share of draws meeting each target,
 median, 5th and 95th percentile of each score, the failing draws with their causes) is printed and,
 with ``--summary``, written as Markdown.
 """
@@ -65,18 +69,63 @@ def _effective(ro) -> str:
     return ro.extension if on and ro.algorithm == "fbp" else "off"
 
 
-def _draw(seed: int, extension: str) -> dict:
+def jitter_px(seed: int, angles_deg: np.ndarray, rms_px: float, kind: str = "white") -> tuple[np.ndarray, np.ndarray]:
+    """Injected shifts ``(dy, dx)`` (px, one per angle) of draw ``seed``: white noise or a random walk, less the
+    mean of ``dy`` and the part of ``dx`` in 1, cos, sin (a moved sample, which no alignment can tell from a
+    shift), scaled to ``rms_px`` RMS on each axis."""
+    from layerscope.tomo.align import unobservable_removed
+
+    d = np.random.default_rng(seed + 7919).standard_normal((2, len(angles_deg)))
+    if kind == "walk":
+        d = np.cumsum(d, axis=1)
+    dy, dx = unobservable_removed(d[0], d[1], angles_deg)
+    return dy * rms_px / np.sqrt(np.mean(dy ** 2)), dx * rms_px / np.sqrt(np.mean(dx ** 2))
+
+
+def _prepare(ph, rms_px: float, kind: str):
+    """The draw's data; projections with :func:`jitter_px` shifts where ``rms_px`` > 0."""
+    from layerscope.tomo.phantom import draw_volume, project_phantom
+
+    d = ph.specs["draw"]
+    if not d["projected"] or rms_px <= 0:
+        return draw_volume(ph)
+    angles = np.linspace(0.0, 180.0, d["n_angles"], endpoint=False)
+    return project_phantom(ph.volume, n_angles=d["n_angles"], photons=d["photons"], seed=d["seed"] + 1,
+                           pixel_size_nm=50.0, shifts_px=jitter_px(d["seed"], angles, rms_px, kind))
+
+
+def _inspect(res, seed: int, rms_px: float, kind: str) -> dict:
+    """Shift check (px), and the RMS error of the shifts found against the injected ones (px, both axes)."""
+    from layerscope.tomo.align import unobservable_removed
+
+    a = (res.reconstruction.alignment or {}) if res.reconstruction is not None else {}
+    row = {"shift_check_px": a.get("consistency", {}).get("rms_px", np.nan), "shift_err_px": np.nan}
+    if a.get("shifts") is not None:
+        angles = res.reconstruction.angles_deg
+        dy, dx = jitter_px(seed, angles, rms_px, kind) if rms_px > 0 else (0 * angles, 0 * angles)
+        ey, ex = unobservable_removed(a["shifts"]["dy"] - dy, a["shifts"]["dx"] - dx, angles)
+        row["shift_err_px"] = float(np.sqrt(np.mean(ey ** 2 + ex ** 2) / 2))
+    return row
+
+
+def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", align: str = "none") -> dict:
+    from dataclasses import replace
+
     from layerscope.tomo.analysis import TomoOptions
     from layerscope.tomo.scoring import run_draw
 
-    ro = recon_options(extension)
-    return {**run_draw(seed, options=TomoOptions(recon=ro)), "extension": extension, "sinogram_extension": _effective(ro)}
+    ro = replace(recon_options(extension), align=align)
+    row = run_draw(seed, options=TomoOptions(recon=ro), prepare=partial(_prepare, rms_px=jitter, kind=kind),
+                   inspect=partial(_inspect, seed=seed, rms_px=jitter, kind=kind))
+    return {**row, "extension": extension, "sinogram_extension": _effective(ro), "jitter_px": jitter,
+            "jitter_kind": kind, "align": align}
 
 
-def run(seeds: range, jobs: int, out: Path | None = None, extension: str = "default") -> pd.DataFrame:
+def run(seeds: range, jobs: int, out: Path | None = None, extension: str = "default", jitter: float = 0.0,
+        kind: str = "white", align: str = "none") -> pd.DataFrame:
     rows = []
     with ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else _Serial() as pool:
-        for row in pool.map(partial(_draw, extension=extension), seeds):
+        for row in pool.map(partial(_draw, extension=extension, jitter=jitter, kind=kind, align=align), seeds):
             print(_line(row), flush=True)
             rows.append(row)
             if out is not None:  # rows so far, so that an interrupted run keeps its draws
@@ -180,13 +229,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extension", choices=EXTENSIONS, default="default",
                         help="projection draws: the library's default reconstruction, plain FBP (off), or FBP with "
                              "the mass-conserving sinogram extension (mass)")
+    parser.add_argument("--jitter-px", type=float, default=0.0, help="shift the projections of the projection draws "
+                        "by this RMS (px, each axis) before the noise (default 0: as drawn)")
+    parser.add_argument("--jitter-kind", choices=("white", "walk"), default="white", help="white jitter or a random walk")
+    parser.add_argument("--align", choices=("none", "xcorr"), default="none", help="ReconOptions.align")
+    parser.add_argument("--projected-only", action="store_true", help="run only the draws reconstructed from projections")
     parser.add_argument("--from-csv", action="store_true", help="summarise --out again without running the draws")
     args = parser.parse_args(argv)
     if args.from_csv:
         df = pd.read_csv(args.out)
     else:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        df = run(parse_seeds(args.seeds), args.jobs, args.out, args.extension)
+        seeds = parse_seeds(args.seeds)
+        if args.projected_only:
+            from layerscope.tomo.phantom import random_phantom
+
+            seeds = [s for s in seeds if random_phantom(s).specs["draw"]["projected"]]
+        df = run(seeds, args.jobs, args.out, args.extension, args.jitter_px, args.jitter_kind, args.align)
         df.to_csv(args.out, index=False)
     text = summary(df)
     print(text)

@@ -89,6 +89,10 @@ def tomo(
                                             "the detector width at every angle, also for a sample wider than the "
                                             "field at every angle; sinks the slice edge a little). Refused where the "
                                             "extension is off (--no-extend-sinogram, SIRT/CGLS)."),
+    align: str = typer.Option("none", "--align", help="Per-angle shifts of the projections (stage drift, jitter): "
+                              "none (default; a shifted series is flagged projections_shifted) or xcorr (estimated "
+                              "by projection matching over the whole series and undone before the reconstruction; "
+                              "shifts.csv lists them)."),
     device: str = typer.Option("auto", "--device", help="auto (ASTRA CUDA when a GPU is present), cpu or gpu."),
     reconstruct_only: bool = typer.Option(False, "--reconstruct-only", help="Reconstruct, write volume.tif and stop "
                                           "(no particle analysis); the volume is written chunk by chunk, so it may "
@@ -135,7 +139,7 @@ def tomo(
 
     recon = ReconOptions(algorithm=algorithm, iterations=iterations, centre_px=centre_px, rings=rings,
                          ring_method=ring_method, extend_sinogram=extend_sinogram, extension=extension or "mass",
-                         chunk_slices=chunk_slices, device=device)
+                         chunk_slices=chunk_slices, device=device, align=align)
     if extension is not None and not recon.extends:
         raise InputError(f"--extension {extension} applies to the sinogram extension, which is off here "
                          f"({'--no-extend-sinogram' if extend_sinogram is False else '--algorithm ' + algorithm}): "

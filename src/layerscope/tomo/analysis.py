@@ -360,8 +360,16 @@ def _recon_summary(rec: Reconstruction, ro: ReconOptions) -> dict[str, Any]:
             "centre_px": rec.centre_px, "centre_searched": rec.centre_searched, "rings_removed": ro.rings,
             "sinogram_extended": ro.extends, "sinogram_extension": ro.extension if ro.extends else None,
             "sinogram_extension_done": rec.extension,
+            "alignment": _alignment_summary(rec.alignment),
             "rings": rec.rings, "device": rec.device, "projections": rec.signal, "angles_from": rec.angles_source,
             "units": "attenuation per voxel" if rec.signal != "line integrals" else "projected signal per voxel"}
+
+
+def _alignment_summary(alignment: dict | None) -> dict | None:
+    """The shift check and the shifts undone (max, RMS px; the per-angle table goes to shifts.csv)."""
+    if alignment is None:
+        return None
+    return {k: v for k, v in alignment.items() if k != "shifts"}
 
 
 def _finish(vol, parts, cracks, pores, plab, feats, kinds, summary, flags, options, rec) -> TomoResult:

@@ -120,6 +120,7 @@ def report_section(result, *, provenance: Any = None, pngs: dict[str, bytes] | N
                                         if r.get("sinogram_extended") else ""))
         metrics["projections"] = (f"{r.get('projections', 'counts')}"
                                   + (f", angles from {r['angles_from']}" if r.get("angles_from") else ""))
+        metrics.update(_alignment_metrics(r.get("alignment")))
     pngs = pngs or {name: figure_to_png(fig) for name, fig, _ in figures(result)}
     caps = {"slices": "Orthogonal slices: particle outlines yellow, cracks red, pores blue.",
             "rendering_3d": "Particles (translucent) and cracks (red) in 3-D."}
@@ -170,6 +171,30 @@ def _spread_metrics(result) -> dict[str, Any]:
     return out
 
 
+def _alignment_metrics(a: dict | None) -> dict[str, str]:
+    """The report line of the shift check and the alignment (:func:`layerscope.tomo.recon._alignment`)."""
+    if not a:
+        return {}
+    c = a["consistency"]
+    line = f"angle-to-angle jumps {c['rms_px']:.2f} px RMS"
+    if a.get("method", "none") != "none":
+        line += f"; aligned ({a['method']}): shifts up to {a['max_px']:.1f} px, {a['rms_px']:.2f} px RMS undone"
+    return {"projection shifts": line}
+
+
+def shifts_table(result):
+    """Per-angle shifts undone (px; along the tilt axis = detector rows, across it = columns) or None."""
+    import pandas as pd
+
+    rec = result.reconstruction
+    shifts = None if rec is None or rec.alignment is None else rec.alignment.get("shifts")
+    if shifts is None:
+        return None
+    angles = rec.angles_deg if rec.angles_deg is not None else np.full(len(shifts["dy"]), np.nan)
+    return pd.DataFrame({"projection": np.arange(len(shifts["dy"])), "angle_deg": angles,
+                         "shift_rows_px": shifts["dy"], "shift_columns_px": shifts["dx"]})
+
+
 def write_volume(volume: np.ndarray, voxel_size_nm: float, path: Path) -> Path:
     """The volume as an ImageJ TIFF stack (float32) with the voxel size in nm (read back by ``read_tomo``)."""
     import tifffile
@@ -193,6 +218,9 @@ def write_result(result, out_dir: Path, provenance: Any = None, *, save_volume: 
     if result.particle_labels is not None:
         for name, df in (("particles", result.particles), ("cracks", result.cracks), ("pores", result.pores)):
             written[name] = write_table(df, out_dir / f"{name}.csv")
+    shifts = shifts_table(result)
+    if shifts is not None:
+        written["shifts"] = write_table(shifts, out_dir / "shifts.csv")
     pngs = {}
     for name, fig, _ in figures(result):
         pngs[name] = figure_to_png(fig)

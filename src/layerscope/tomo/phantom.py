@@ -458,12 +458,15 @@ def draw_volume(ph: Phantom, voxel_size_nm: float = 50.0):
 
 def project_phantom(volume: np.ndarray, *, n_angles: int = 120, photons: float = 2e4, dark_counts: float = 100.0,
                     n_flats: int = 10, centre_offset_px: float = 0.0, pixel_size_nm: float = 50.0,
-                    seed: int = 0, angles_deg: np.ndarray | None = None) -> Projections:
+                    seed: int = 0, angles_deg: np.ndarray | None = None,
+                    shifts_px: tuple[np.ndarray, np.ndarray] | None = None) -> Projections:
     """Parallel-beam projections of ``volume`` (attenuation per voxel) over 0-180 deg (or at ``angles_deg``,
     deg, e.g. a +-70 deg electron-tomography tilt range) as detector counts.
 
     Each z slice is forward projected through ASTRA's strip projector; ``centre_offset_px`` moves the
-    rotation axis off the detector centre; counts are Poisson with ``photons`` in the open beam.
+    rotation axis off the detector centre; ``shifts_px`` = ``(dy, dx)``, one per angle (px), shifts projection
+    ``a`` by ``dy[a]`` rows (along the rotation axis) and ``dx[a]`` columns (stage drift, jitter; cubic splines,
+    edge values continued) before the noise; counts are Poisson with ``photons`` in the open beam.
     """
     import astra
     from scipy import ndimage as ndi
@@ -485,6 +488,10 @@ def project_phantom(volume: np.ndarray, *, n_angles: int = 120, photons: float =
         astra.projector.delete(pid)
     if centre_offset_px:
         lines = ndi.shift(lines, (0, 0, centre_offset_px), order=3, mode="nearest")
+    if shifts_px is not None:
+        from layerscope.tomo.align import shift_block
+
+        lines = shift_block(lines, -np.asarray(shifts_px[0], float), -np.asarray(shifts_px[1], float))
     counts = rng.poisson(photons * np.exp(-lines)) + dark_counts
     flats = rng.poisson(np.full((n_flats, nz, nx), photons)) + dark_counts
     darks = rng.poisson(np.full((n_flats, nz, nx), dark_counts))

@@ -29,6 +29,7 @@ __all__ = ["ReconOptions", "Reconstruction", "transmission", "find_centre_px", "
 ALGORITHMS = ("fbp", "sirt", "cgls")
 RING_METHODS = ("detect", "sorting")
 EXTENSIONS = ("mass", "half_width")
+ALIGN_METHODS = ("none", "xcorr")
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,12 @@ class ReconOptions:
         than the field at every angle). ``"half_width"``: over half the detector width
         at every angle (:func:`fbp_pad_px`; adds more than is missing where the object is seen whole
         at some angles, and sinks the slice towards its edge by up to 0.1 x contrast).
+    align : str
+        Per-angle shifts of the projections (stage drift, jitter; :mod:`layerscope.tomo.align`). ``"none"``
+        (default): reconstructed as given (a shifted series is still flagged ``projections_shifted``);
+        ``"xcorr"``: shifts estimated once from the whole series by projection matching (each projection
+        cross-correlated with the reprojection of the aligned series' FBP) and undone in every row chunk
+        before the centre search, ring removal and reconstruction (docs/validation.md "tomoalign").
     chunk_slices : int
         Detector rows per task.
     device : str
@@ -87,8 +94,11 @@ class ReconOptions:
     extension: str = "mass"
     chunk_slices: int = 8
     device: str = "auto"
+    align: str = "none"
 
     def __post_init__(self) -> None:
+        if self.align not in ALIGN_METHODS:
+            raise InputError(f"--align {self.align!r}: choose none or xcorr")
         if self.algorithm not in ALGORITHMS:
             raise InputError(f"--algorithm {self.algorithm!r}: choose fbp, sirt or cgls")
         if self.ring_method not in RING_METHODS:
@@ -123,6 +133,8 @@ class Reconstruction:
     signal: str = "counts"
     angles_source: str | None = None
     extension: dict | None = None
+    alignment: dict | None = None
+    angles_deg: np.ndarray | None = None
 
 
 def gpu_available() -> bool:
@@ -181,19 +193,52 @@ def transmission(proj: Projections) -> tuple[np.ndarray, list[dict[str, str]]]:
     return lines, _transmission_flags(bad, over, lines.size)
 
 
-def _rows(proj: Projections, start: int, stop: int, dark, flat) -> tuple[np.ndarray, int, int]:
-    """Line integrals of detector rows ``start:stop`` only (the projections may be on disk)."""
-    return _line_integrals(np.asarray(proj.data[:, start:stop], np.float32), *_field_rows(dark, flat, start, stop),
-                           log=not proj.line_integrals)
+def _rows(proj: Projections, start: int, stop: int, dark, flat,
+          shifts: dict | None = None) -> tuple[np.ndarray, int, int]:
+    """Line integrals of detector rows ``start:stop`` only (the projections may be on disk); with ``shifts``
+    (``{"dy", "dx"}``, px) aligned (:func:`_chunk_item`, :func:`_aligned`)."""
+    item = _chunk_item(proj, start, stop - start, dark, flat, shifts)
+    return _aligned(item[1:], shifts, log=not proj.line_integrals)
 
 
-def _central_sinogram(proj: Projections, dark, flat, chunk: int) -> np.ndarray:
+#: rows read beyond a chunk on each side, besides the largest shift along the axis, when the projections are
+#: shifted (the cubic spline's prefilter reaches 0.27^12 < 1e-6 of a value this far: chunks equal the whole)
+ALIGN_MARGIN_ROWS = 12
+
+
+def _chunk_item(proj: Projections, start: int, count: int, dark, flat, shifts: dict | None) -> tuple:
+    """``(start, raw rows, dark rows, flat rows, rows read before start, count)`` of the chunk of ``count``
+    rows at ``start``: with ``shifts``, the rows within the largest shift along the axis plus
+    :data:`ALIGN_MARGIN_ROWS` on each side are read too."""
+    n_rows = proj.data.shape[1]
+    stop = min(n_rows, start + count)
+    m = 0 if shifts is None else int(np.ceil(np.abs(shifts["dy"]).max(initial=0.0))) + ALIGN_MARGIN_ROWS
+    lo, hi = max(0, start - m), min(n_rows, stop + m)
+    return (start, np.asarray(proj.data[:, lo:hi], np.float32), *_field_rows(dark, flat, lo, hi), start - lo,
+            stop - start)
+
+
+def _aligned(item: tuple, shifts: dict | None, *, log: bool) -> tuple[np.ndarray, int, int]:
+    """Line integrals of a chunk item (less its start, :func:`_chunk_item`), shifted back by ``shifts`` and cut
+    to its rows, and the counts of values <= 0 and > 1.2 in them."""
+    raw, dark, flat, before, count = item
+    if shifts is None:
+        return _line_integrals(raw, dark, flat, log=log)
+    from layerscope.tomo.align import shift_block
+
+    core = slice(before, before + count)
+    bad, over = _line_integrals(raw[:, core], *_field_rows(dark, flat, before, before + count), log=log)[1:]
+    block = shift_block(_line_integrals(raw, dark, flat, log=log)[0], shifts["dy"], shifts["dx"])
+    return np.ascontiguousarray(block[:, core]), bad, over
+
+
+def _central_sinogram(proj: Projections, dark, flat, chunk: int, shifts: dict | None = None) -> np.ndarray:
     """Mean sinogram of the central half of the detector rows, read ``chunk`` rows at a time."""
     n_rows = proj.data.shape[1]
     a, b = n_rows // 4, max(n_rows // 4 + 1, 3 * n_rows // 4)
     total = np.zeros((proj.data.shape[0], proj.data.shape[2]), np.float64)
     for s in range(a, b, chunk):
-        total += _rows(proj, s, min(b, s + chunk), dark, flat)[0].sum(axis=1, dtype=np.float64)
+        total += _rows(proj, s, min(b, s + chunk), dark, flat, shifts)[0].sum(axis=1, dtype=np.float64)
     return (total / (b - a)).astype(np.float32)
 
 
@@ -492,12 +537,12 @@ def _slice(sino: np.ndarray, angles_deg: np.ndarray, *, centre_px: float, option
 
 
 def _chunk_task(item: tuple, *, angles_deg: np.ndarray, centre_px: float, options: ReconOptions,
-                gpu: bool, log: bool = True) -> tuple[int, np.ndarray, int, int, list]:
-    """Normalise and reconstruct one chunk: ``item`` = (first row, raw (n_angles, k_rows, columns) float32,
-    dark rows, flat rows) -> (first row, slices, values <= 0, values > 1.2, what the ring removal found per row);
-    ``log`` False: ``raw`` are line integrals already."""
-    start, raw, dark, flat = item
-    block, bad, over = _line_integrals(raw, dark, flat, log=log)
+                gpu: bool, log: bool = True, shifts: dict | None = None) -> tuple[int, np.ndarray, int, int, list]:
+    """Normalise, align and reconstruct one chunk: ``item`` from :func:`_chunk_item` -> (first row, slices,
+    values <= 0, values > 1.2, what the ring removal found per row); ``log`` False: ``raw`` are line integrals
+    already; ``shifts``: the per-angle shifts to undo (px)."""
+    start = item[0]
+    block, bad, over = _aligned(item[1:], shifts, log=log)
     rows: list = [None] * block.shape[1]
     if options.rings and options.ring_method == "detect":  # stripes selected from all the chunk's rows
         from layerscope.tomo.rings import remove_stripes_rows
@@ -561,13 +606,15 @@ def reconstruct(proj: Projections, options: ReconOptions = ReconOptions(), *, sc
         raise InputError("--device gpu: the ASTRA Toolbox sees no CUDA GPU here; use --device cpu or auto")
     _stage("recon_fields")
     dark, flat = _reference_fields(proj)
-    _stage("recon_centre")
     k = options.chunk_slices
+    alignment = _alignment(proj, dark, flat, options)
+    shifts = alignment.get("shifts")
+    _stage("recon_centre")
     searched = options.centre_px is None
     # the mean sinogram of the central rows shares their rotation axis and has less noise
     # (stripes removed first: a dead column pulls the search off)
-    centre = find_centre_px(remove_rings(_central_sinogram(proj, dark, flat, k), options)[0], proj.angles_deg) \
-        if searched else float(options.centre_px)
+    centre = find_centre_px(remove_rings(_central_sinogram(proj, dark, flat, k, shifts), options)[0],
+                            proj.angles_deg) if searched else float(options.centre_px)
     n_angles, n_rows, n_cols = proj.data.shape
     given = out is not None
     if not given:
@@ -580,21 +627,79 @@ def reconstruct(proj: Projections, options: ReconOptions = ReconOptions(), *, sc
     bad = over = 0
     found: list[dict] = []
     for b in range(0, len(starts), batch):  # only a batch of raw chunks is in memory at a time
-        items = [(s, np.asarray(proj.data[:, s:s + k], np.float32), *_field_rows(dark, flat, s, s + k))
-                 for s in starts[b:b + batch]]
+        items = [_chunk_item(proj, s, k, dark, flat, shifts) for s in starts[b:b + batch]]
         for s, part, n_bad, n_over, rows in map_tasks(_chunk_task, items, scheduler=scheduler, progress=progress,
                                                 description="reconstruct", angles_deg=np.asarray(proj.angles_deg, float),
                                                 centre_px=centre, options=options, gpu=gpu,
-                                                log=not proj.line_integrals):
+                                                log=not proj.line_integrals, shifts=shifts):
             out[s:s + part.shape[0]] = part
             bad, over = bad + n_bad, over + n_over
             found += rows
     rings = _ring_summary(found, options)
     extension = _extension_summary(found, options)
     flags = (_transmission_flags(bad, over, n_angles * n_rows * n_cols) + _angle_flags(proj.angles_deg)
-             + _centre_flags(centre, n_cols, searched) + _ring_flags(rings))
+             + _centre_flags(centre, n_cols, searched) + _ring_flags(rings) + _shift_flags(alignment, options))
     return Reconstruction(out, proj.pixel_size_nm, centre, searched, "gpu" if gpu else "cpu", flags, rings,
-                          signal=proj.signal, angles_source=proj.angles_source, extension=extension)
+                          signal=proj.signal, angles_source=proj.angles_source, extension=extension,
+                          alignment=alignment, angles_deg=np.asarray(proj.angles_deg, float))
+
+
+def _series_lines(proj: Projections, dark, flat, chunk: int, bin_px: int = 1) -> np.ndarray:
+    """The whole series' line integrals (n_angles, rows, columns), binned by ``bin_px``, read ``chunk`` rows
+    at a time."""
+    from layerscope.tomo.align import _binned
+
+    n_rows = proj.data.shape[1] // bin_px * bin_px
+    step = max(chunk, bin_px) // bin_px * bin_px
+    return np.concatenate([_binned(_rows(proj, s, min(n_rows, s + step), dark, flat)[0], bin_px)
+                           for s in range(0, n_rows, step)], axis=1)
+
+
+def _profiles(proj: Projections, dark, flat, chunk: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per angle, the sums of the line integrals (negatives as 0) along each detector row and column:
+    (n_angles, rows), (n_angles, columns); read ``chunk`` rows at a time."""
+    n_angles, n_rows, n_cols = proj.data.shape
+    rows, cols = np.zeros((n_angles, n_rows)), np.zeros((n_angles, n_cols))
+    for s in range(0, n_rows, chunk):
+        block = np.clip(_rows(proj, s, min(n_rows, s + chunk), dark, flat)[0], 0.0, None)
+        rows[:, s:s + block.shape[1]] = block.sum(axis=2, dtype=np.float64)
+        cols += block.sum(axis=1, dtype=np.float64)
+    return rows, cols
+
+
+def _alignment(proj: Projections, dark, flat, options: ReconOptions) -> dict:
+    """The shift check of the series (:func:`layerscope.tomo.align.consistency`) and, with ``options.align``,
+    the shifts to undo: ``{"method", "consistency", "shifts": {"dy", "dx"} or None, ...}``."""
+    from layerscope.tomo import align
+
+    _stage("recon_align")
+    check = align.consistency_of_profiles(*_profiles(proj, dark, flat, options.chunk_slices), proj.angles_deg)
+    out: dict = {"method": options.align, "consistency": check, "shifts": None}
+    if options.align == "none":
+        return out
+    n = max(1, int(np.ceil(proj.data.shape[2] / align.MATCH_MAX_COLUMNS)))
+    est = align.estimate_shifts(_series_lines(proj, dark, flat, options.chunk_slices, n), proj.angles_deg,
+                                centre_px=None if options.centre_px is None else align.binned_px(options.centre_px, n))
+    dy, dx = est["dy"] * n, est["dx"] * n
+    size = np.hypot(dy, dx)
+    return dict(out, shifts={"dy": dy, "dx": dx}, max_px=float(size.max(initial=0.0)),
+                rms_px=float(np.sqrt(np.mean(size ** 2))), rounds=est["rounds"], diverged=est["diverged"])
+
+
+def _shift_flags(alignment: dict, options: ReconOptions) -> list[dict[str, str]]:
+    """``projections_shifted`` where the series' shift check exceeds :data:`layerscope.tomo.align.FLAG_PX`."""
+    from layerscope.tomo.align import FLAG_PX
+
+    c = alignment["consistency"]
+    if c["rms_px"] <= FLAG_PX:
+        return []
+    what = (f"the projections jump between neighbouring angles by {c['rms_px']:.2f} px RMS (largest "
+            f"{c['max_px']:.1f} px; rows {c['rms_rows_px']:.2f}, columns {c['rms_columns_px']:.2f} px): stage drift "
+            f"or jitter blurs edges into arcs and hides thin cracks")
+    if alignment.get("shifts") is None:
+        return [{"code": "projections_shifted", "message": what + "; give --align xcorr to align them"}]
+    return [{"code": "projections_shifted", "message": what + f"; aligned (--align {options.align}): shifts up to "
+             f"{alignment['max_px']:.1f} px, {alignment['rms_px']:.2f} px RMS undone"}]
 
 
 def _extension_summary(found: list[dict], options: ReconOptions) -> dict | None:

@@ -154,11 +154,14 @@ def score_draw(res, ph: Phantom) -> dict[str, Any]:
     return out
 
 
-def run_draw(seed: int, ranges: DrawRanges = DrawRanges(), size: int | None = None, options=None) -> dict[str, Any]:
+def run_draw(seed: int, ranges: DrawRanges = DrawRanges(), size: int | None = None, options=None, *,
+             prepare=None, inspect=None) -> dict[str, Any]:
     """Build draw ``seed``, analyse it (grey volume, or reconstructed from its projections) and score it.
 
     ``options`` (a :class:`~layerscope.tomo.analysis.TomoOptions`; the defaults when None) is what the
     analysis runs with, e.g. another reconstruction (``TomoOptions(recon=ReconOptions(...))``).
+    ``prepare(phantom)`` (default :func:`~layerscope.tomo.phantom.draw_volume`) makes what the analysis gets, e.g.
+    projections with shifts injected; ``inspect(result)`` returns columns added to the row.
 
     Returns the drawn parameters, the scores, ``error`` (an exception's text, scores then missing) and
     ``seconds`` (CPU time of the analysis).
@@ -171,7 +174,7 @@ def run_draw(seed: int, ranges: DrawRanges = DrawRanges(), size: int | None = No
     d["n_through_cracks"] = sum(np.isinf(c.radius_voxels) for c in ph.specs["cracks"])
     d["n_cracks_surface"] = int(ph.crack_truth["reaches_surface"].sum()) if len(ph.crack_truth) else 0
     d["crack_width_min_voxels"] = float(ph.crack_truth["width_voxels"].min()) if len(ph.crack_truth) else float("nan")
-    data = draw_volume(ph)
+    data = (prepare or draw_volume)(ph)
     t0 = time.process_time()
     try:
         res = analyse(data, options if options is not None else TomoOptions())
@@ -179,4 +182,4 @@ def run_draw(seed: int, ranges: DrawRanges = DrawRanges(), size: int | None = No
         return {**d, "error": f"{type(err).__name__}: {err}"[:200], "seconds": time.process_time() - t0}
     d["seconds"] = time.process_time() - t0
     d["error"] = ""
-    return {**d, **score_draw(res, ph)}
+    return {**d, **score_draw(res, ph), **(inspect(res) if inspect is not None else {})}

@@ -1,0 +1,247 @@
+"""Per-angle shifts of a parallel-beam projection series (stage drift, jitter): detect, estimate, apply.
+
+Convention of :mod:`layerscope.tomo.recon`: projections ``(n_angles, rows, columns)``, the rotation axis
+along the detector rows' direction (detector row z gives slice z), so a shift ``dy`` (px, rows) is along
+the axis and ``dx`` (px, columns) across it. A shifted projection ``P(z - dy, x - dx)`` is undone by
+shifting it by ``(-dy, -dx)``.
+
+* :func:`consistency` (no reconstruction): the centre of mass of each projection along each axis, minus a
+  local quadratic fit over the neighbouring angles (Savitzky-Golay, :data:`SMOOTH_ANGLES` angles). Without
+  shifts both move smoothly with the angle - across the axis as ``a cos(theta) + b sin(theta) + c`` while the
+  sample stays in the field, and still smoothly where it leaves the field (mass leaving the detector edge
+  changes continuously with the angle), so truncated fields do not read as shifts. White jitter of ``s`` px RMS
+  per axis reads about ``0.4-0.55 s``; a random walk, about its angle-to-angle step. :data:`FLAG_PX` is the flag
+  level (docs/validation.md "tomoalign").
+* :func:`estimate_shifts` (``ReconOptions.align="xcorr"``): projection matching - reconstruct the aligned
+  series (FBP), forward project it, cross-correlate every projection with its reprojection (scikit-image's
+  ``phase_cross_correlation``, sub-pixel, on the gradient magnitude under a Tukey window so that the detector
+  edges, where a sample wider than the field is cut alike at every angle, do not hold the shift at zero), add
+  the found shifts, repeat: first on the series binned by 2, then at full size; a growing update stops it.
+  What no alignment can tell from a moving sample is removed each round: the mean ``dy`` (the sample higher or lower) and the part of ``dx``
+  in ``1, cos(theta), sin(theta)`` (the sample elsewhere in the slice; its constant is the rotation centre,
+  found by the centre search afterwards).
+* :func:`shift_block`: apply the shifts to line integrals (cubic splines, edges continued).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["consistency", "consistency_of_profiles", "binned_px", "estimate_shifts", "initial_shifts", "shift_block",
+           "unobservable_removed", "FLAG_PX", "SMOOTH_ANGLES"]
+
+#: angles of the local quadratic fit of :func:`consistency` (odd)
+SMOOTH_ANGLES = 7
+#: ``projections_shifted`` is flagged where the RMS residual of :func:`consistency` exceeds this (px)
+FLAG_PX = 0.15
+#: projection matching: rounds at most, and the RMS update (px) below which it stops
+MATCH_ROUNDS = 6
+MATCH_TOL_PX = 0.05
+#: ... and the update (px) below which the rounds on the series binned by 2 give way to the full size
+COARSE_TOL_PX = 0.5
+#: the rounds on the series binned by 2 run only where it keeps at least this many columns
+MATCH_MIN_PX = 48
+#: an update this many times larger than the previous one stops the estimate (the shifts before it are kept)
+DIVERGE_FACTOR = 1.5
+#: the series is binned for the estimate until its columns are at most this many (px)
+MATCH_MAX_COLUMNS = 256
+
+
+def _profiles(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per angle, the sums of ``lines`` (n_angles, rows, columns) along each row and each column, negative
+    values (noise on empty beam) as 0."""
+    m = np.clip(np.asarray(lines, np.float64), 0.0, None)
+    return m.sum(axis=2), m.sum(axis=1)
+
+
+def _centres_of_mass(rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per angle, the centre of mass (px) along the rows and along the columns from the profiles ``rows``
+    (n_angles, rows) and ``cols`` (n_angles, columns) of :func:`_profiles`."""
+    total = np.maximum(rows.sum(axis=1), 1e-12)
+    return rows @ np.arange(rows.shape[1]) / total, cols @ np.arange(cols.shape[1]) / total
+
+
+def _highpass(values: np.ndarray) -> np.ndarray:
+    """``values`` (one per angle, in angle order) minus their local quadratic fit over :data:`SMOOTH_ANGLES`."""
+    from scipy.signal import savgol_filter
+
+    if values.size < SMOOTH_ANGLES:
+        return np.zeros_like(values)
+    return values - savgol_filter(values, SMOOTH_ANGLES, 2, mode="interp")
+
+
+def consistency(lines: np.ndarray, angles_deg: np.ndarray) -> dict:
+    """:func:`consistency_of_profiles` of the line integrals ``lines`` (n_angles, rows, columns)."""
+    return consistency_of_profiles(*_profiles(lines), angles_deg)
+
+
+def consistency_of_profiles(rows: np.ndarray, cols: np.ndarray, angles_deg: np.ndarray) -> dict:
+    """How far the projections jump between neighbouring angles (px), from their centres of mass alone.
+
+    ``rows``, ``cols``: per angle the sums of the line integrals along each detector row and column (negative
+    values as 0; :func:`_profiles`), so that the series is read once, chunk by chunk. Returns ``{"rms_px",
+    "max_px", "rms_rows_px", "rms_columns_px"}``: the RMS and largest residual over both axes and the RMS along each (px). For white
+    jitter of RMS ``s`` per axis the RMS reads about ``0.8 s``; for a random walk, about its step size.
+    """
+    order = np.argsort(np.asarray(angles_deg, float))
+    cz, cx = _centres_of_mass(rows, cols)
+    rz, rx = _highpass(cz[order]), _highpass(cx[order])
+    both = np.concatenate([rz, rx])
+    return {"rms_px": float(np.sqrt(np.mean(both ** 2))), "max_px": float(np.abs(both).max(initial=0.0)),
+            "rms_rows_px": float(np.sqrt(np.mean(rz ** 2))), "rms_columns_px": float(np.sqrt(np.mean(rx ** 2)))}
+
+
+def shift_block(block: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
+    """``block`` (n_angles, rows, columns) with projection ``a`` shifted by ``(-dy[a], -dx[a])`` px (undoing
+    the measured shifts): cubic splines, edge values continued."""
+    from scipy import ndimage as ndi
+
+    out = np.empty_like(block, dtype=np.float32)
+    for a in range(block.shape[0]):
+        if dy[a] == 0 and dx[a] == 0:
+            out[a] = block[a]
+        else:
+            out[a] = ndi.shift(block[a], (-dy[a], -dx[a]), order=3, mode="nearest")
+    return out
+
+
+def unobservable_removed(dy: np.ndarray, dx: np.ndarray, angles_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``dy`` less its mean and ``dx`` less its least-squares part in ``1, cos(theta), sin(theta)``: a
+    translation of the sample, which the projections cannot tell from a shift of the detector."""
+    t = np.deg2rad(np.asarray(angles_deg, float))
+    basis = np.stack([np.ones_like(t), np.cos(t), np.sin(t)], axis=1)
+    coef = np.linalg.lstsq(basis, dx, rcond=None)[0]
+    return dy - dy.mean(), dx - basis @ coef
+
+
+def binned_px(position_px: float, n: int) -> float:
+    """A detector position (px, 0-based) on the detector binned by ``n``."""
+    return (position_px - (n - 1) / 2.0) / n
+
+
+def _binned(lines: np.ndarray, n: int) -> np.ndarray:
+    """Mean over n x n detector pixels of every projection."""
+    if n == 1:
+        return lines
+    a, r, c = lines.shape
+    return lines[:, : r // n * n, : c // n * n].reshape(a, r // n, n, c // n, n).mean(axis=(2, 4), dtype=np.float32)
+
+
+def _reprojected(lines: np.ndarray, angles_deg: np.ndarray, centre_px: float) -> np.ndarray:
+    """FBP of every row of ``lines`` about ``centre_px`` (plain, Ram-Lak), forward projected again
+    (ASTRA, CPU): the series a consistent sample would give, on the same detector."""
+    import astra
+
+    from layerscope.tomo.recon import _padded, fbp_pad_px
+
+    n_angles, n_rows, n = lines.shape
+    off = (n - 1) / 2.0 - centre_px
+    centred = shift_block(lines, np.zeros(n_angles), np.full(n_angles, -off))
+    rad = np.deg2rad(angles_deg)
+    p = fbp_pad_px(n)
+    vol_geom = astra.create_vol_geom(n, n)
+    pad_geom = astra.create_proj_geom("parallel", 1.0, n + 2 * p, rad)
+    geom = astra.create_proj_geom("parallel", 1.0, n, rad)
+    fp = astra.create_projector("linear", geom, vol_geom)
+    bp = astra.create_projector("linear", pad_geom, vol_geom)
+    out = np.empty_like(centred)
+    try:
+        for r in range(n_rows):
+            sid = astra.data2d.create("-sino", pad_geom, _padded(centred[:, r], p))
+            rid = astra.data2d.create("-vol", vol_geom, 0.0)
+            cfg = astra.astra_dict("FBP")
+            cfg.update(ReconstructionDataId=rid, ProjectionDataId=sid, ProjectorId=bp)
+            aid = astra.algorithm.create(cfg)
+            astra.algorithm.run(aid)
+            slice_ = np.clip(astra.data2d.get(rid), 0.0, None)  # negative attenuation: noise and streaks
+            astra.algorithm.delete(aid)
+            astra.data2d.delete([sid, rid])
+            fid, sino = astra.create_sino(slice_, fp)
+            astra.data2d.delete(fid)
+            out[:, r] = sino
+    finally:
+        astra.projector.delete(fp)
+        astra.projector.delete(bp)
+    return shift_block(out, np.zeros(n_angles), np.full(n_angles, off))
+
+
+def _window(shape: tuple[int, int]) -> np.ndarray:
+    """A 2-D Tukey window (a quarter of each side tapered): the detector edges, where a sample wider than
+    the field is cut at the same place in every projection, do not hold the correlation at zero shift."""
+    from scipy.signal.windows import tukey
+
+    return np.outer(tukey(shape[0], 0.5), tukey(shape[1], 0.5)).astype(np.float32)
+
+
+def _edges(image: np.ndarray) -> np.ndarray:
+    """Gradient magnitude of ``image`` after a 1-px Gaussian (the features that locate a projection)."""
+    from scipy import ndimage as ndi
+
+    return ndi.gaussian_gradient_magnitude(np.asarray(image, np.float32), 1.0)
+
+
+def _match_round(lines: np.ndarray, angles_deg: np.ndarray, dy: np.ndarray, dx: np.ndarray,
+                 centre_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """One round of projection matching: the shifts (px) of each aligned projection against its reprojection."""
+    from skimage.registration import phase_cross_correlation
+
+    aligned = shift_block(lines, dy, dx)
+    model = _reprojected(aligned, angles_deg, centre_px)
+    window = _window(lines.shape[1:])
+    ry, rx = np.zeros(len(dy)), np.zeros(len(dx))
+    for a in range(lines.shape[0]):
+        shift = phase_cross_correlation(_edges(model[a]) * window, _edges(aligned[a]) * window, upsample_factor=20,
+                                        normalization=None)[0]
+        ry[a], rx[a] = -shift[0], -shift[1]
+    return ry, rx
+
+
+def initial_shifts(lines: np.ndarray, angles_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A first guess (px) from the centres of mass: their angle-to-angle jumps (:func:`_highpass`); the slow
+    part may be the sample leaving the field (or, along the axis, a sample longer than the detector, whose
+    centre of mass does not follow a shift)."""
+    order = np.argsort(np.asarray(angles_deg, float))
+    cz, cx = _centres_of_mass(*_profiles(lines))
+    dy, dx = np.empty_like(cz), np.empty_like(cx)
+    dy[order], dx[order] = _highpass(cz[order]), _highpass(cx[order])
+    return unobservable_removed(dy, dx, angles_deg)
+
+
+def estimate_shifts(lines: np.ndarray, angles_deg: np.ndarray, *, centre_px: float | None = None,
+                    rounds: int = MATCH_ROUNDS) -> dict:
+    """Per-angle shifts (px, full detector pixels) of the line integrals ``lines`` (n_angles, rows, columns):
+    :func:`initial_shifts`, then projection matching on the series binned by 2 (while the update exceeds
+    :data:`COARSE_TOL_PX`) and at full size (binned to at most :data:`MATCH_MAX_COLUMNS` columns), at most
+    ``rounds`` rounds in all.
+
+    ``centre_px``: the rotation axis (searched on the aligned series each round when None). Returns ``{"dy",
+    "dx"}`` (arrays, px; the unobservable parts removed, :func:`unobservable_removed`), ``"rounds"`` and
+    ``"last_update_px"`` (RMS of the last update applied, px) and ``"diverged"`` (an update of at least
+    :data:`COARSE_TOL_PX` grew :data:`DIVERGE_FACTOR` times over the one before: stopped there, the shifts
+    before it kept; a smaller growing update, noise, stops it too).
+    """
+    from layerscope.tomo.recon import find_centre_px
+
+    angles = np.asarray(angles_deg, float)
+    base = int(np.ceil(lines.shape[2] / MATCH_MAX_COLUMNS))
+    dy, dx = initial_shifts(lines, angles)
+    last, done, stop, diverged = np.inf, 0, False, False
+    for n, tol, most in ((2 * base, COARSE_TOL_PX, rounds // 2), (base, MATCH_TOL_PX, rounds)):
+        small = _binned(np.asarray(lines, np.float32), n)
+        update = np.inf  # a level's first update is not compared with the coarser level's last
+        for _ in range(most):
+            if done >= rounds or stop or (n > base and small.shape[2] < MATCH_MIN_PX):
+                break
+            done += 1
+            centre = binned_px(centre_px, n) if centre_px is not None else find_centre_px(
+                shift_block(small, dy / n, dx / n).mean(axis=1), angles)
+            ry, rx = _match_round(small, angles, dy / n, dx / n, centre)
+            step = float(n * np.sqrt(np.mean(ry ** 2 + rx ** 2)))
+            if step > DIVERGE_FACTOR * update:  # growing updates: keep the last shifts
+                stop, diverged = True, step >= COARSE_TOL_PX  # below it: noise, not a wrong lock
+                break
+            dy, dx = unobservable_removed(dy + n * ry, dx + n * rx, angles)
+            update = last = step
+            if update < tol:
+                break
+    return {"dy": dy, "dx": dx, "rounds": done, "last_update_px": last, "diverged": diverged}
