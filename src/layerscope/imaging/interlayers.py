@@ -135,6 +135,12 @@ DEDUPLICATE = False
 #: fitted as 0.039 nm, 5 real sites marked) no site is marked, so none is left out (docs/validation.md
 #: "imgvoid8"); left out before the cuts it moved draw 2135's cuts into a wrong "no".
 SKIP_VOID_SITES = True
+#: Whether :func:`interlayer_table` also leaves out the Li-layer sites at a gap two layer spacings wide (the column
+#: table's ``site_at_gap``: both TM positions of one side of the site's octahedron read no column,
+#: ``pipeline._site_at_gap``; a basal crack that took a TM layer and the Li layer beside it, a void's rim), after
+#: the cuts. A site in the crack reads ~0 and dilutes its mixed or spinel segment (random draws 3051, 3084, 4003);
+#: a real site there only leaves the fill. docs/validation.md "imgspinel9".
+SKIP_GAP_SITES = False
 
 _COLUMNS = ["li_layer", "upper_tm_layer", "lower_tm_layer", "segment", "n_sites", "u_start_nm", "u_end_nm",
             "x_nm", "y_nm", "step", "step_source", "registry", "registry_sem", "environment", "li_fill", "li_fill_sem",
@@ -954,7 +960,8 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
         The labelled column table of :func:`layerscope.imaging.pipeline.map_phases` (Li-layer
         sites with ``layer, u_nm, x_nm, y_nm, relation, registry, mixing, environment, site``; copies of one
         site, closer than :data:`SAME_SITE` column spacings along the layer, count once where :data:`DEDUPLICATE`
-        is set: :func:`distinct_sites`; sites with ``site_in_void`` are left out where :data:`SKIP_VOID_SITES` is).
+        is set: :func:`distinct_sites`; sites with ``site_in_void`` are left out where :data:`SKIP_VOID_SITES` is, those
+        with ``site_at_gap`` where :data:`SKIP_GAP_SITES` is).
     max_sites : int
         Longest segment (sites along the layer; 8 sites are about 2 nm).
     mixing_threshold : float
@@ -1006,10 +1013,11 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
     li["segment"] = segment
     if "mixing_sem" in li and "mixing" in li:
         li["segment"] = split_fill_changes(li, mixing_threshold)
-    if SKIP_VOID_SITES and "site_in_void" in li:
+    skip = [name for name, on in (("site_in_void", SKIP_VOID_SITES), ("site_at_gap", SKIP_GAP_SITES)) if on and name in li]
+    if skip:
         # left out after the cuts: the segments are cut where they were (a void site's reading moved cuts elsewhere:
         # random draw 2135's two rim sites became a segment of their own, a wrong "no")
-        li = li[~li["site_in_void"].fillna(False).to_numpy(dtype=bool)].reset_index(drop=True)
+        li = li[~li[skip].fillna(False).to_numpy(dtype=bool).any(axis=1)].reset_index(drop=True)
         if li.empty:
             return pd.DataFrame(columns=_COLUMNS + ["clean_level", "clean_level_sem", "fill_systematic"])
     key = pd.MultiIndex.from_arrays([li["layer"], li["segment"]]).factorize(sort=True)[0]
