@@ -4,8 +4,9 @@ A basal crack that takes a TM layer and the Li layer beside it leaves the TM col
 Li-layer site placed in it has two of its octahedron's four TM positions (those of one side) and
 ``pipeline._site_in_void`` (three of four) does not mark it; it reads ~0 like an empty site and dilutes a mixed
 or spinel segment. ``pipeline._site_at_gap`` marks a site whose two TM positions of one side read no column
-(``VOID_SUPPORT``), behind the same gate (``VOID_SPREAD_Z``); ``interlayers.SKIP_GAP_SITES`` leaves such sites
-out of the fill (off by default: docs/validation.md "imgspinel9"). Truth: the crack's geometry (atoms removed
+(``VOID_SUPPORT``), behind the same gate (``VOID_SPREAD_Z``); ``interlayers.SKIP_GAP_SITES`` (on by default) leaves
+a segment's gap sites out of the fill where they read as no material, significantly below the segment's other sites
+(``GAP_READS_EMPTY``; docs/validation.md "imgspinel9"). Truth: the crack's geometry (atoms removed
 within half its width of its line), the mixed block's fill (0.3 TM per Li-layer site in every Li layer) and
 the random draws' own scoring (``layerscope.simulate.validation.score_draw``).
 """
@@ -67,8 +68,9 @@ def _mixed_segments(pm):
 def test_a_basal_crack_no_longer_reads_as_a_clean_segment(monkeypatch):
     # The crack scene at 1e4 e/A^2. Truth: every Li layer of the mixed block holds 0.3 TM per site ("yes").
     # Measured (seed 1): 14 sites marked, all within 0.45 nm of the crack's line; without them Li layer 9's two
-    # crack sites (u 3.58-3.82 nm) are a segment of their own reading -0.026 +- 0.005: a wrong "no"; with
-    # SKIP_GAP_SITES every segment of the block reads "yes".
+    # crack sites (u 3.58-3.82 nm) are a segment of their own reading -0.026 +- 0.005: a wrong "no". With every gap
+    # site out (GAP_READS_EMPTY False) every segment of the block reads "yes". The default (read-as-empty) keeps a
+    # segment made of gap sites only (nothing to compare with: that "no" stays, docs/validation.md "imgspinel9").
     image = noisy(_crack_scene(), 1e4, seed=1)
     monkeypatch.setattr(interlayers, "SKIP_GAP_SITES", False)
     off = map_phases(image, pixel_size_nm=PX, zone="100", composition="LiCoO2")
@@ -76,18 +78,36 @@ def test_a_basal_crack_no_longer_reads_as_a_clean_segment(monkeypatch):
     gap = li["site_at_gap"].to_numpy(dtype=bool)
     assert gap.sum() >= 8
     assert np.all(np.abs(li["y_nm"].to_numpy()[gap] - CRACK_Y) < 0.45)  # the layers beside the crack only
-    assert (_mixed_segments(off)["mixing"] == "no").sum() >= 1
+    n_no = int((_mixed_segments(off)["mixing"] == "no").sum())
+    assert n_no >= 1
     monkeypatch.setattr(interlayers, "SKIP_GAP_SITES", True)
-    on = map_phases(image, pixel_size_nm=PX, zone="100", composition="LiCoO2")
-    seg = _mixed_segments(on)
+    monkeypatch.setattr(interlayers, "GAP_READS_EMPTY", False)
+    every = map_phases(image, pixel_size_nm=PX, zone="100", composition="LiCoO2")
+    seg = _mixed_segments(every)
     assert len(seg) >= 8 and np.all(seg["mixing"] == "yes")
-    assert off.interlayers["n_sites"].sum() - on.interlayers["n_sites"].sum() == gap.sum()
+    assert off.interlayers["n_sites"].sum() - every.interlayers["n_sites"].sum() == gap.sum()
+    monkeypatch.setattr(interlayers, "GAP_READS_EMPTY", True)
+    empty = map_phases(image, pixel_size_nm=PX, zone="100", composition="LiCoO2")
+    left_out = off.interlayers["n_sites"].sum() - empty.interlayers["n_sites"].sum()
+    assert 1 <= left_out < gap.sum()  # gap sites only, not the real ones beyond the gap
+    assert (_mixed_segments(empty)["mixing"] == "no").sum() <= n_no
+
+
+def test_gap_sites_that_read_like_their_segment_stay(monkeypatch):
+    # A segment of 8 sites of a 0.3-mixed layer whose last 3 are gap sites: where they read like the rest (0.3 +- 0.03)
+    # they stay; where they read as no material (0.0 +- 0.03) they leave (0.3 above, against 2 x 0.022 combined).
+    from imaging_scenes import li_layer_sites
+
+    for gap_reading, n_out in ((0.3, 0), (0.0, 3)):
+        mixing = np.r_[np.full(5, 0.3), np.full(3, gap_reading)]
+        li = li_layer_sites(1, mixing, np.full(8, 0.03)).assign(segment=0, site_at_gap=[False] * 5 + [True] * 3)
+        assert interlayers._gap_sites_out(li, np.zeros(8, dtype=bool)).sum() == n_out
 
 
 def test_random_draw_3051_crack_sites_leave_the_fill(monkeypatch):
     # Random draw 3051 (NMC622 [100], 2.0e4 e/A^2): a basal crack took TM layer 10 and most of Li layer 9 (truth
     # 0.2 TM per site); 5 sites placed in it read -0.02-0.02 and its segment 9/2 reads 0.079 (2 of 7 sites matched,
-    # "uncertain"): fill 0.973, rims 0.926 on main. With SKIP_GAP_SITES both 1.0.
+    # "uncertain"): fill 0.973, rims 0.926 on main. With SKIP_GAP_SITES (the default) both 1.0.
     from layerscope.simulate.validation import score_draw
 
     monkeypatch.setattr(interlayers, "SKIP_GAP_SITES", False)
