@@ -49,7 +49,10 @@ octahedral sites) and ``site_in_void`` (True for a Li-layer site placed in a voi
 its octahedron's four TM lattice positions reads a column, :data:`VOID_SUPPORT`; it reads ~0 like an empty
 site but holds no material; the interlayer fill leaves it out where
 :data:`layerscope.imaging.interlayers.SKIP_VOID_SITES` is set; no site is marked where the image's TM columns do
-not read clearly above that level, :data:`VOID_SPREAD_Z`; False for every other row).
+not read clearly above that level, :data:`VOID_SPREAD_Z`; False for every other row) and ``site_at_gap`` (True for a
+Li-layer site not in a void whose octahedron's two TM positions of one side read no column: a gap two layer
+spacings wide, a basal crack that took a TM layer or a void's rim, :func:`_site_at_gap`; such a site may hold
+material; left out of the fill only where :data:`layerscope.imaging.interlayers.SKIP_GAP_SITES` is set).
 
 Where intensities are measured: ``x_nm, y_nm`` is the fitted position of a detected column, but
 every intensity is measured at the site's *lattice* position -- for a TM column the running mean,
@@ -306,7 +309,7 @@ def find_atom_columns(
     table = pd.concat([tm.drop(columns=["amplitude", "background", "contrast", "snr", "volume", "in_gap"],
                                errors="ignore"),
                        li], ignore_index=True, sort=False)
-    for flag in ("detected", "fit_ok", "at_border", "site_in_void"):
+    for flag in ("detected", "fit_ok", "at_border", "site_in_void", "site_at_gap"):
         table[flag] = table[flag].fillna(False).astype(bool) if flag in table else False
     times["total"] = time.perf_counter() - t0
     tvec, nvec = geo.tvec, geo.nvec
@@ -993,6 +996,7 @@ def _mark_void_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.DataF
     support = _octahedron_support(data, px, li, tm, tm_u, tm_v, d_t=d_t, tvec=geo.tvec, nvec=geo.nvec,
                                   sigma_nm=sigma_nm, radius_nm=radius_nm)
     li["site_in_void"] = _site_in_void(support, notes=notes)
+    li["site_at_gap"] = _site_at_gap(support)
     return support_spread_z(support), int(_void_candidates(support).sum())
 
 
@@ -1016,6 +1020,24 @@ def _site_in_void(support: np.ndarray, notes: list[str] | None = None) -> np.nda
                          f"would be), too noisy to tell a void from a column")
         return np.zeros(len(support), dtype=bool)
     return marked
+
+
+def _site_at_gap(support: np.ndarray) -> np.ndarray:
+    """Li-layer sites not in a void whose octahedron lost both TM positions of one side (:func:`_octahedron_support`:
+    the two above, or the two below, read less than :data:`VOID_SUPPORT`; an unknown position counts as a column).
+
+    There the gap between the TM layers is two layer spacings wide: a basal crack that took a TM layer and the Li
+    layer beside it (its TM columns on the far side stay, so :func:`_site_in_void` does not see it: random draws
+    3051, 3084), or a void's rim (4003). Such a site reads ~0 like an empty one whether it holds material or not; a
+    real one (the Li layer on the gap's far side, a rim site) is marked too. None where the image's positions do not
+    read a column clearly above that level (:data:`VOID_SPREAD_Z`, as :func:`_site_in_void`).
+    """
+    with np.errstate(invalid="ignore"):
+        empty = support < VOID_SUPPORT
+    side = empty[:, :2].all(axis=1) | empty[:, 2:].all(axis=1)
+    if not support_spread_z(support) >= VOID_SPREAD_Z:
+        return np.zeros(len(support), dtype=bool)
+    return side & ~_void_candidates(support)
 
 
 #: Below this many spreads (:func:`support_spread_z`) the void marks pass the gate with little margin and
@@ -1614,6 +1636,8 @@ def _summary(cols, domains, layers, interfaces, quantities, res: ColumnResult, e
             "li_sites": int((cols["kind"] == "Li").sum()),
             # Li-layer sites placed in a void (``site_in_void``): no data; out of the fill only with SKIP_VOID_SITES
             "li_sites_in_void": int(cols["site_in_void"].fillna(False).astype(bool).sum()) if "site_in_void" in cols else 0,
+            # Li-layer sites at a gap two layer spacings wide (``site_at_gap``); out of the fill only with SKIP_GAP_SITES
+            "li_sites_at_gap": int(cols["site_at_gap"].fillna(False).astype(bool).sum()) if "site_at_gap" in cols else 0,
             "per_phase_and_kind": {ph: {k: int(v) for k, v in row.items()} for ph, row in counts.iterrows()},
         },
         "phase_fractions": fractions,
