@@ -132,7 +132,7 @@ def _reprojected(lines: np.ndarray, angles_deg: np.ndarray, centre_px: float) ->
     (ASTRA, CPU): the series a consistent sample would give, on the same detector."""
     import astra
 
-    from layerscope.tomo.recon import _padded, fbp_pad_px
+    from layerscope.tomo.sinogram import fbp_pad_px, padded
 
     n_angles, n_rows, n = lines.shape
     off = (n - 1) / 2.0 - centre_px
@@ -147,7 +147,7 @@ def _reprojected(lines: np.ndarray, angles_deg: np.ndarray, centre_px: float) ->
     out = np.empty_like(centred)
     try:
         for r in range(n_rows):
-            sid = astra.data2d.create("-sino", pad_geom, _padded(centred[:, r], p))
+            sid = astra.data2d.create("-sino", pad_geom, padded(centred[:, r], p))
             rid = astra.data2d.create("-vol", vol_geom, 0.0)
             cfg = astra.astra_dict("FBP")
             cfg.update(ReconstructionDataId=rid, ProjectionDataId=sid, ProjectorId=bp)
@@ -220,7 +220,7 @@ def estimate_shifts(lines: np.ndarray, angles_deg: np.ndarray, *, centre_px: flo
     :data:`COARSE_TOL_PX` grew :data:`DIVERGE_FACTOR` times over the one before: stopped there, the shifts
     before it kept; a smaller growing update, noise, stops it too).
     """
-    from layerscope.tomo.recon import find_centre_px
+    from layerscope.tomo.sinogram import find_centre_px
 
     angles = np.asarray(angles_deg, float)
     base = int(np.ceil(lines.shape[2] / MATCH_MAX_COLUMNS))

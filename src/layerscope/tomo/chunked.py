@@ -797,7 +797,7 @@ def _cut_shared(lab, plab, dark, big: np.ndarray, cut: np.ndarray, crop: tuple, 
         f[g > 0] = g[g > 0] + n
         new[z0:z1] = f
         from_cut[f[cut[np.asarray(lab[z0:z1])]]] = True
-    del near, gap
+    near = gap = None  # the scratch maps released (not `del`: the lambdas above read `near`)
     return new, n + m, from_cut, np.r_[np.zeros(n + 1, bool), np.ones(m, bool)]
 
 

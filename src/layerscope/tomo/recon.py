@@ -12,8 +12,6 @@ numbers equal the in-process run.
 
 from __future__ import annotations
 
-import warnings
-
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +19,7 @@ import numpy as np
 
 from layerscope.errors import InputError
 from layerscope.tomo.readers import Projections
+from layerscope.tomo.sinogram import CENTRE_RANGE, fbp_pad_px, find_centre_px, padded
 from layerscope.tomo.stages import enter as _stage
 
 __all__ = ["ReconOptions", "Reconstruction", "transmission", "find_centre_px", "reconstruct", "gpu_available",
@@ -242,31 +241,6 @@ def _central_sinogram(proj: Projections, dark, flat, chunk: int, shifts: dict | 
     return (total / (b - a)).astype(np.float32)
 
 
-def find_centre_px(sinogram: np.ndarray, angles_deg: np.ndarray) -> float:
-    """Rotation-axis column (0-based, sub-pixel) of one sinogram (n_angles, columns), Vo's Fourier method.
-
-    Uses the projections within the first 180 deg (the method needs a 0-180 deg sinogram) and searches
-    within :data:`CENTRE_RANGE` of the width of the detector centre; give ``--centre-px`` beyond it.
-    """
-    from algotom.prep.calculation import find_center_vo
-
-    rel = np.asarray(angles_deg, float) - float(np.min(angles_deg))
-    keep = rel < 180.0 - 1e-6
-    idx = np.flatnonzero(keep)
-    sino = np.asarray(sinogram, np.float32)[idx[np.argsort(rel[idx])]]
-    w = sino.shape[1]
-    with warnings.catch_warnings():  # "Global minimum is out of the searching range": flagged by _centre_flags
-        warnings.simplefilter("ignore", UserWarning)
-        return float(find_center_vo(sino, start=w / 2 - w * CENTRE_RANGE, stop=w / 2 + w * CENTRE_RANGE, step=0.25,
-                                    ncore=1))
-
-
-#: The centre search covers the detector centre +/- this share of the detector width. Algotom's default,
-#: 1/16, returned a wrong centre without a warning for an axis 10-14 px off the centre of a 64-px detector
-#: (33.25 for 41.5 and 45.5); 1/4 found every offset up to 14 px within 0.25 px (docs/validation.md).
-CENTRE_RANGE = 1.0 / 4.0
-
-
 def _centre_flags(centre_px: float, n_cols: int, searched: bool) -> list[dict[str, str]]:
     """Flag a searched centre within a pixel of the search range's ends: the true axis may lie beyond
     it (an offset-axis or half-acquisition scan), and a centre off by pixels smears every edge into arcs."""
@@ -308,23 +282,6 @@ def _astra_reconstruct(sino: np.ndarray, angles_rad: np.ndarray, algorithm: str,
         astra.data2d.delete([sid, rid])
         if pid is not None:
             astra.projector.delete(pid)
-
-
-def fbp_pad_px(n_cols: int) -> int:
-    """Columns added on each side of a sinogram before FBP: half the detector width, the edge columns fading
-    to zero over them. Where the sample is wider than the field of view (or a particle in a corner of the
-    volume leaves the detector at some angles) the line integrals stop abruptly at the detector edge, and
-    the ramp filter turns that step into a bright rim and streaks over the slice (truncation artefacts);
-    the smooth extension moves the step outside the reconstructed square and softens it
-    (docs/validation.md "tomoproj")."""
-    return n_cols // 2
-
-
-def _padded(sino: np.ndarray, p: int) -> np.ndarray:
-    """``sino`` (n_angles, columns) extended by ``p`` columns on each side: its edge columns fading to zero
-    over them (half a cosine)."""
-    fade = (0.5 * (1 + np.cos(np.pi * np.arange(1, p + 1) / (p + 1)))).astype(np.float32)
-    return np.concatenate([sino[:, :1] * fade[::-1], sino, sino[:, -1:] * fade], axis=1)
 
 
 #: an edge holds the sample where its mean (``edge_px`` columns) exceeds this many times its noise
@@ -468,7 +425,7 @@ def _extended(sino: np.ndarray, extension: str, angles_deg: np.ndarray) -> tuple
     n = sino.shape[1]
     if extension == "half_width":
         p = fbp_pad_px(n)
-        return _padded(sino, p), {"reference": "half_width", "angles_extended": sino.shape[0], "fade_px": float(p)}
+        return padded(sino, p), {"reference": "half_width", "angles_extended": sino.shape[0], "fade_px": float(p)}
     ref = mass_reference(sino, 2, angles_deg)  # once per slice: the reference and the fades from one answer
     length = np.minimum(_fade_lengths(ref), n)
     info = {"reference": ref["reference"], "angles_extended": int((length > 0).sum()),
