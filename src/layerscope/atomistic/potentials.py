@@ -117,9 +117,18 @@ class Potential:
         if self.name.startswith("chgnet"):
             from chgnet.model.dynamics import CHGNetCalculator
 
+            class QuietCHGNetCalculator(CHGNetCalculator):
+                """CHGNet's calculator without its "tensor with requires_grad=True to a scalar" UserWarning
+                (raised inside ``CHGNet.predict_graph`` at every evaluation; the values are unaffected)."""
+
+                def calculate(self, *args, **kwargs):
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", UserWarning)
+                        return super().calculate(*args, **kwargs)
+
             with contextlib.redirect_stdout(io.StringIO()):  # CHGNet prints its device
-                return CHGNetCalculator(model=self.model, use_device=self.device,
-                                        on_isolated_atoms="error")
+                return QuietCHGNetCalculator(model=self.model, use_device=self.device,
+                                             on_isolated_atoms="error")
         from sevenn.calculator import SevenNetCalculator
 
         with warnings.catch_warnings():
