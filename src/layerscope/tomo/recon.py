@@ -615,12 +615,14 @@ def _series_lines(proj: Projections, dark, flat, chunk: int, bin_px: int = 1) ->
 def _profiles(proj: Projections, dark, flat, chunk: int) -> tuple[np.ndarray, np.ndarray]:
     """Per angle, the sums of the line integrals (negatives as 0) along each detector row and column:
     (n_angles, rows), (n_angles, columns); read ``chunk`` rows at a time."""
+    from layerscope.tomo.align import _profiles as block_profiles
+
     n_angles, n_rows, n_cols = proj.data.shape
     rows, cols = np.zeros((n_angles, n_rows)), np.zeros((n_angles, n_cols))
     for s in range(0, n_rows, chunk):
-        block = np.clip(_rows(proj, s, min(n_rows, s + chunk), dark, flat)[0], 0.0, None)
-        rows[:, s:s + block.shape[1]] = block.sum(axis=2, dtype=np.float64)
-        cols += block.sum(axis=1, dtype=np.float64)
+        along, across = block_profiles(_rows(proj, s, min(n_rows, s + chunk), dark, flat)[0])
+        rows[:, s:s + along.shape[1]] = along
+        cols += across
     return rows, cols
 
 
