@@ -164,6 +164,22 @@ def test_centre_beyond_the_search_range_is_flagged(phantom):
     assert [f["code"] for f in rec.flags if f["code"] == "centre_at_search_edge"] == ["centre_at_search_edge"]
 
 
+def test_one_centre_range_moves_the_search_and_its_flag(phantom, monkeypatch):
+    # sinogram.CENTRE_RANGE is read by both the search and recon's flag (sinogram.centre_range_px); recon keeps no
+    # copy of the constant that could disagree. Narrowed to algotom's 1/16 (32 +/- 4 px on a 64-px detector): an
+    # axis 10 px off (41.5) is searched within 28-36 px only (algotom returns 33.25 there, as before session 14),
+    # and a centre at 35.5 px is at the range's end for the flag, while at 1/4 (16-48 px) it is not.
+    from layerscope.tomo import recon, sinogram
+
+    assert not hasattr(recon, "CENTRE_RANGE")
+    assert not recon._centre_flags(35.5, 64, searched=True)
+    monkeypatch.setattr(sinogram, "CENTRE_RANGE", 1.0 / 16.0)
+    assert sinogram.centre_range_px(64) == (28.0, 36.0)
+    assert [f["code"] for f in recon._centre_flags(35.5, 64, searched=True)] == ["centre_at_search_edge"]
+    proj = project_phantom(phantom.volume[28:36], n_angles=90, photons=1e6, centre_offset_px=10.0, seed=5)
+    assert 28.0 <= reconstruct(proj, ReconOptions()).centre_px <= 36.0
+
+
 
 def _disc_sinogram(where: str, n: int = 64, mu: float = 0.05):
     """Noise-free sinogram (180 angles over 180 deg, strip projector) of a disc of attenuation ``mu`` per voxel

@@ -19,7 +19,7 @@ import numpy as np
 
 from layerscope.errors import InputError
 from layerscope.tomo.readers import Projections
-from layerscope.tomo.sinogram import CENTRE_RANGE, fbp_pad_px, find_centre_px, padded
+from layerscope.tomo.sinogram import centre_range_px, fbp_pad_px, find_centre_px, padded
 from layerscope.tomo.stages import enter as _stage
 
 __all__ = ["ReconOptions", "Reconstruction", "transmission", "find_centre_px", "reconstruct", "gpu_available",
@@ -244,7 +244,7 @@ def _central_sinogram(proj: Projections, dark, flat, chunk: int, shifts: dict | 
 def _centre_flags(centre_px: float, n_cols: int, searched: bool) -> list[dict[str, str]]:
     """Flag a searched centre within a pixel of the search range's ends: the true axis may lie beyond
     it (an offset-axis or half-acquisition scan), and a centre off by pixels smears every edge into arcs."""
-    lo, hi = n_cols / 2 - n_cols * CENTRE_RANGE, n_cols / 2 + n_cols * CENTRE_RANGE
+    lo, hi = centre_range_px(n_cols)
     if not searched or min(centre_px - lo, hi - centre_px) > 1.0:
         return []
     return [{"code": "centre_at_search_edge", "message": (

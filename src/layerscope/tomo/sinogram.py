@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["CENTRE_RANGE", "fbp_pad_px", "find_centre_px", "padded"]
+__all__ = ["CENTRE_RANGE", "centre_range_px", "fbp_pad_px", "find_centre_px", "padded"]
 
 
 def find_centre_px(sinogram: np.ndarray, angles_deg: np.ndarray) -> float:
@@ -22,11 +22,17 @@ def find_centre_px(sinogram: np.ndarray, angles_deg: np.ndarray) -> float:
     keep = rel < 180.0 - 1e-6
     idx = np.flatnonzero(keep)
     sino = np.asarray(sinogram, np.float32)[idx[np.argsort(rel[idx])]]
-    w = sino.shape[1]
+    lo, hi = centre_range_px(sino.shape[1])
     with warnings.catch_warnings():  # "Global minimum is out of the searching range": flagged by _centre_flags
         warnings.simplefilter("ignore", UserWarning)
-        return float(find_center_vo(sino, start=w / 2 - w * CENTRE_RANGE, stop=w / 2 + w * CENTRE_RANGE, step=0.25,
-                                    ncore=1))
+        return float(find_center_vo(sino, start=lo, stop=hi, step=0.25, ncore=1))
+
+
+def centre_range_px(n_cols: int) -> tuple[float, float]:
+    """The columns (px, 0-based) between which :func:`find_centre_px` searches a detector ``n_cols`` wide:
+    its centre +/- :data:`CENTRE_RANGE` of its width (read at call time, so that setting it here moves both
+    the search and the reconstruction's ``centre_at_search_edge`` flag)."""
+    return n_cols / 2 - n_cols * CENTRE_RANGE, n_cols / 2 + n_cols * CENTRE_RANGE
 
 
 #: The centre search covers the detector centre +/- this share of the detector width. Algotom's default,
