@@ -117,3 +117,18 @@ def test_random_draw_3051_crack_sites_leave_the_fill(monkeypatch):
     monkeypatch.setattr(interlayers, "SKIP_GAP_SITES", True)
     on = score_draw(3051)
     assert on["fill_accuracy"] == pytest.approx(1.0) and on["fill_accuracy_rim"] == pytest.approx(1.0)
+
+
+def test_the_gap_sites_count_reaches_summary_and_report():
+    # Wiring: summary.json's columns.li_sites_at_gap is the number of marked rows of the column table (the crack
+    # scene at 1e4 e/A^2: at least 8, test above), and the report section prints it with the fill's treatment.
+    from layerscope.imaging.report import phase_section
+    from layerscope.report.html import render_html
+
+    image = noisy(_crack_scene(), 1e4, seed=1)
+    pm = map_phases(image, pixel_size_nm=PX, zone="100", composition="LiCoO2")
+    n = int(pm.columns["site_at_gap"].fillna(False).astype(bool).sum())
+    assert n >= 8 and pm.summary["columns"]["li_sites_at_gap"] == n
+    html = render_html([phase_section(pm, image)], title="gap")
+    assert (f"<b>{n}</b><span>Li-layer sites at a gap two layer spacings wide (site_at_gap; left out of the fill "
+            "where they read as no material)") in html

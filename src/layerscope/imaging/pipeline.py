@@ -995,9 +995,10 @@ def _mark_void_sites(data: np.ndarray, px: float, li: pd.DataFrame, tm: pd.DataF
     (:func:`support_spread_z`, the number of candidate sites before the gate)."""
     support = _octahedron_support(data, px, li, tm, tm_u, tm_v, d_t=d_t, tvec=geo.tvec, nvec=geo.nvec,
                                   sigma_nm=sigma_nm, radius_nm=radius_nm)
-    li["site_in_void"] = _site_in_void(support, notes=notes)
-    li["site_at_gap"] = _site_at_gap(support)
-    return support_spread_z(support), int(_void_candidates(support).sum())
+    z = support_spread_z(support)
+    li["site_in_void"] = _site_in_void(support, notes=notes, z=z)
+    li["site_at_gap"] = _site_at_gap(support, z=z)
+    return z, int(_void_candidates(support).sum())
 
 
 def _void_candidates(support: np.ndarray) -> np.ndarray:
@@ -1007,12 +1008,13 @@ def _void_candidates(support: np.ndarray) -> np.ndarray:
         return (support < VOID_SUPPORT).sum(axis=1) >= VOID_EMPTY
 
 
-def _site_in_void(support: np.ndarray, notes: list[str] | None = None) -> np.ndarray:
+def _site_in_void(support: np.ndarray, notes: list[str] | None = None, z: float | None = None) -> np.ndarray:
     """Li-layer sites with at most one of their octahedron's four TM columns (:func:`_void_candidates`).
     None where the image's positions do not read a column clearly above :data:`VOID_SUPPORT`
-    (:data:`VOID_SPREAD_Z`; a note says so)."""
+    (:data:`VOID_SPREAD_Z`; a note says so). ``z``: :func:`support_spread_z` of ``support`` where the caller
+    has it (computed here when None)."""
     marked = _void_candidates(support)
-    z = support_spread_z(support)
+    z = support_spread_z(support) if z is None else z
     if marked.any() and not z >= VOID_SPREAD_Z:
         if notes is not None:
             notes.append(f"no Li-layer site marked as in a void: the TM columns read only {z:.2f} spreads above "
@@ -1022,7 +1024,7 @@ def _site_in_void(support: np.ndarray, notes: list[str] | None = None) -> np.nda
     return marked
 
 
-def _site_at_gap(support: np.ndarray) -> np.ndarray:
+def _site_at_gap(support: np.ndarray, z: float | None = None) -> np.ndarray:
     """Li-layer sites not in a void whose octahedron lost both TM positions of one side (:func:`_octahedron_support`:
     the two above, or the two below, read less than :data:`VOID_SUPPORT`; an unknown position counts as a column).
 
@@ -1030,12 +1032,12 @@ def _site_at_gap(support: np.ndarray) -> np.ndarray:
     layer beside it (its TM columns on the far side stay, so :func:`_site_in_void` does not see it: random draws
     3051, 3084), or a void's rim (4003). Such a site reads ~0 like an empty one whether it holds material or not; a
     real one (the Li layer on the gap's far side, a rim site) is marked too. None where the image's positions do not
-    read a column clearly above that level (:data:`VOID_SPREAD_Z`, as :func:`_site_in_void`).
+    read a column clearly above that level (:data:`VOID_SPREAD_Z`, as :func:`_site_in_void`; ``z`` as there).
     """
     with np.errstate(invalid="ignore"):
         empty = support < VOID_SUPPORT
     side = empty[:, :2].all(axis=1) | empty[:, 2:].all(axis=1)
-    if not support_spread_z(support) >= VOID_SPREAD_Z:
+    if not (support_spread_z(support) if z is None else z) >= VOID_SPREAD_Z:
         return np.zeros(len(support), dtype=bool)
     return side & ~_void_candidates(support)
 

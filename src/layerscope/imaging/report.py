@@ -195,6 +195,18 @@ def _void_sites_label() -> str:
     return f"Li-layer sites placed in a void (site_in_void; {fill})"
 
 
+def _gap_sites_label() -> str:
+    """The report line of ``columns.li_sites_at_gap``: whether the fill leaves those sites out (the switches)."""
+    from layerscope.imaging.interlayers import GAP_READS_EMPTY, SKIP_GAP_SITES
+
+    if not SKIP_GAP_SITES:
+        fill = "still counted in the fill: interlayers.SKIP_GAP_SITES off"
+    else:
+        fill = ("left out of the fill where they read as no material" if GAP_READS_EMPTY
+                else "left out of the fill")
+    return f"Li-layer sites at a gap two layer spacings wide (site_at_gap; {fill})"
+
+
 def _tables(pm) -> dict[str, pd.DataFrame]:
     return {"domains": pm.domains, "layers": pm.layers, "interfaces": pm.interfaces, "glides": pm.glides,
             "interlayers": getattr(pm, "interlayers", pd.DataFrame())}
@@ -221,6 +233,7 @@ def phase_section(pm, image: np.ndarray, *, title: str = "Atomic-resolution phas
         "detected columns beyond the analysed layers (indexed = false: no stacking, fill or phase)":
             s["columns"].get("unindexed", 0),
         _void_sites_label(): s["columns"].get("li_sites_in_void", 0),
+        _gap_sites_label(): s["columns"].get("li_sites_at_gap", 0),
         "basal-plane normal (deg from y)": s["lattice"]["basal_normal_angle_deg"],
         "in-plane column spacing (nm)": s["lattice"]["inplane_spacing_nm"],
         "TM layer spacing per phase (nm)": q["tm_layer_spacing_nm"],
