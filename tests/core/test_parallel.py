@@ -48,7 +48,7 @@ def test_distributed_local_cluster_equals_in_process():
 
     items = list(range(6))
     expected = [_frame_statistic(i) for i in items]
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
         assert map_tasks(_frame_statistic, items, scheduler=cluster.scheduler_address) == expected
 
 

@@ -18,7 +18,7 @@ def test_local_cluster_equals_in_process():
         voids=[VoidSpec(2.0, 4.0, 0.6, growth_nm_per_s=0.05), VoidSpec(4.6, 2.2, 0.5)], counts_per_pixel=200.0, seed=41)
     options = InsituOptions(fronts=True, reference="hybrid", chunk_frames=3)
     local = analyse_series(series, options=options)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as client:
         remote = analyse_series(series, options=options, scheduler=client)
         by_address = analyse_series(series, options=options, scheduler=cluster.scheduler_address)
@@ -50,7 +50,7 @@ def test_tiff_stack_by_relative_path_on_a_process_cluster(tmp_path, monkeypatch)
     distributed = pytest.importorskip("distributed")
     truth = _write_stack(tmp_path)
     options = InsituOptions(chunk_frames=2, cracks=False)
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
         monkeypatch.chdir(tmp_path)  # after the worker started elsewhere
         local = analyse_series("stack.tif", options=options, pixel_size_nm=0.04, fps=2.0)
         remote = analyse_series("stack.tif", options=options, pixel_size_nm=0.04, fps=2.0,

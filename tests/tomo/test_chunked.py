@@ -47,7 +47,7 @@ def test_local_cluster_equals_the_in_memory_analysis(grey):
     from distributed import Client, LocalCluster
 
     vol, here = grey
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         there = analyse(vol, TomoOptions(out_of_core=True, slab_slices=7), scheduler=client)
     _same(here, there)

@@ -57,7 +57,7 @@ def test_dask_cluster_gives_the_same_volume(phantom, tmp_path):
     proj = project_phantom(phantom.volume[24:40], n_angles=60, photons=1e5, seed=4)
     opts = ReconOptions(centre_px=31.5, chunk_slices=4)
     here = reconstruct(proj, opts).volume
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         there = reconstruct(proj, opts, scheduler=client).volume
     assert here.shape == (16, 64, 64)
