@@ -20,7 +20,8 @@ PX, SIGMA, RADIUS = 0.0125, 0.03, 0.09  # nm: a narrow-probe draw's pixel, colum
 
 
 def _expected_zero_window_error() -> float:
-    """Standard error of the amplitude with a per-pixel variance of a quarter of one count over the window."""
+    """Standard error of the amplitude with the floor of a window holding one count: a per-pixel variance of a
+    quarter of one count spread over the window's pixels."""
     dy, dx = _window(RADIUS / PX)
     # the site sits on a pixel centre (x = y = (40 + 0.5) px), as below
     g = np.exp(-0.5 * (dy ** 2 + dx ** 2) / (SIGMA / PX) ** 2)
@@ -38,7 +39,7 @@ def _image() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return img, x, x.copy()
 
 
-def test_an_empty_window_has_the_error_of_one_count(monkeypatch):
+def test_an_empty_window_is_floored_as_holding_one_count(monkeypatch):
     img, x, y = _image()
     want = _expected_zero_window_error()
     on = sitetests.amplitude_errors(img, x, y, pixel_size_nm=PX, sigma_nm=SIGMA, radius_nm=RADIUS, counts=True)
