@@ -72,3 +72,34 @@ def test_random_draw_5103_crack_site_no_longer_blocks_the_cut(monkeypatch):
     for row in (off, on):
         assert row["fill_wrong_yes"] == 0 and row["fill_wrong_no"] == 0
     assert on["phases_recall"] == off["phases_recall"] and on["step_accuracy"] == off["step_accuracy"]
+
+
+def test_crack_scene_crack_sites_cut_off_as_their_own_segment():
+    # test_gap_sites.py's crack scene at 1e4 e/A^2 (a basal crack takes TM layer 10 and Li layer 9; truth: the mixed
+    # block's Li layers hold 0.3 TM per site where they hold material). Measured (seed 1), defaults: one crack site's
+    # window holds no count; with its error, split_fill_changes cuts Li layer 9's first segment into its 5 real
+    # sites (0.55 +- 0.05, "yes") and the 2 crack sites (u 1.38-1.63 nm, -0.02, "no") before read-as-empty could
+    # leave them out. The block's two "no" segments are the 2 + 2 gap sites of Li layer 9 in the crack (no material:
+    # the random draws' scorer has no truth site there; the second, u 3.58-3.82 nm, read "no" before too), every
+    # other segment reads "yes".
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from imaging_scenes import PX as SCENE_PX, noisy
+    from layerscope.imaging.pipeline import map_phases
+    from test_gap_sites import _crack_scene, _mixed_segments
+
+    pm = map_phases(noisy(_crack_scene(), 1e4, seed=1), pixel_size_nm=SCENE_PX, zone="100", composition="LiCoO2")
+    li = pm.columns[(pm.columns["kind"] == "Li") & (pm.columns["site"] == "octahedral")]
+    assert int((li["intensity"] == 0).sum()) >= 1
+    seg = _mixed_segments(pm)
+    assert len(seg) >= 10
+    for row in seg.itertuples():
+        sites = li[(li["layer"] == row.li_layer) & li["u_nm"].between(row.u_start_nm, row.u_end_nm)]
+        on_gap = bool(sites["site_at_gap"].astype(bool).all())
+        if row.mixing == "no":  # only crack sites of the crack's own Li layer 9 (Li layer 11's gap sites are real)
+            assert on_gap and row.li_layer == 9 and row.n_sites == 2, (row.li_layer, row.segment)
+        else:
+            assert row.mixing == "yes", (row.li_layer, row.segment, row.mixing)
+    assert (seg["mixing"] == "no").sum() == 2
