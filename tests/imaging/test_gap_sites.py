@@ -71,6 +71,12 @@ def test_a_basal_crack_no_longer_reads_as_a_clean_segment(monkeypatch):
     # crack sites (u 3.58-3.82 nm) are a segment of their own reading -0.026 +- 0.005: a wrong "no". With every gap
     # site out (GAP_READS_EMPTY False) every segment of the block reads "yes". The default (read-as-empty) keeps a
     # segment made of gap sites only (nothing to compare with: that "no" stays, docs/validation.md "imgspinel9").
+    # Premise: the empty count window of one crack site reads 0 +- 0 (``sitetests.ZERO_COUNT_FLOOR`` off, as before
+    # imgfresh), which keeps ``split_fill_changes`` from cutting segment 9/0's two crack sites (u 1.38-1.63 nm) off
+    # its real ones, so that read-as-empty has them to leave out; with the floor on the cut comes first (below).
+    from layerscope.imaging import sitetests
+
+    monkeypatch.setattr(sitetests, "ZERO_COUNT_FLOOR", False)
     image = noisy(_crack_scene(), 1e4, seed=1)
     monkeypatch.setattr(interlayers, "SKIP_GAP_SITES", False)
     off = map_phases(image, pixel_size_nm=PX, zone="100", composition="LiCoO2")

@@ -28,7 +28,7 @@ from layerscope.imaging import columns as _col
 from layerscope.imaging.columns import is_count_image
 
 __all__ = ["amplitude_errors", "is_count_image", "mixing_decisions", "extend_layer_ends", "RIM_SIGNIFICANCE",
-           "GAP_SIGNIFICANCE"]
+           "GAP_SIGNIFICANCE", "ZERO_COUNT_FLOOR"]
 
 #: Standard errors by which a site's amplitude must exceed zero for a column to be placed there
 #: (the detector's own noise margin, ``detect_columns(noise_sigmas=5)``).
@@ -39,6 +39,12 @@ RIM_SIGNIFICANCE = 5.0
 #: (one-sided Gaussian tail). Random draws 32, 37, 73, 82 (1.0-2.8e3 e/A^2): the half-occupied spinel
 #: TM columns the detector misses read 1.1-4.9 standard errors, empty sites at a void below 0.
 GAP_SIGNIFICANCE = 3.0
+#: Whether :func:`amplitude_errors` (count images) takes a window that holds no count at all as holding one, for
+#: its variance floor: the Poisson mean of an empty window is not known to be zero (one count is the usual
+#: one-sigma bound), and an error of exactly zero let such a site decide any mean it entered (a Li-layer site in
+#: a crack at 1.3e3 e/A^2 kept ``interlayers.split_fill_changes`` from cutting its segment: random draw 5103,
+#: docs/validation.md "imgfresh"). Windows with a count are unchanged.
+ZERO_COUNT_FLOOR = True
 
 
 def amplitude_errors(image: np.ndarray, x_nm: np.ndarray, y_nm: np.ndarray, *, pixel_size_nm: float, sigma_nm: float,
@@ -90,8 +96,13 @@ def amplitude_errors(image: np.ndarray, x_nm: np.ndarray, y_nm: np.ndarray, *, p
             amp = (c_a * z).sum(1)
             bkg = ((s_gg[:, None] * w - s_g[:, None] * g) / det[:, None] * z).sum(1)
             # The fitted model, floored at a quarter of the window's mean count (a model fitted to a
-            # few counts can dip to zero or below where the counts are not zero).
-            floor = 0.25 * (z * w).sum(1) / np.maximum(s_1, 1.0)
+            # few counts can dip to zero or below where the counts are not zero). A window without a
+            # single count (a crack, a void, vacuum at low dose) has a mean below about one count, not
+            # zero (:data:`ZERO_COUNT_FLOOR`): without it such a site read 0 +- 0, an error-free zero.
+            total = (z * w).sum(1)
+            if ZERO_COUNT_FLOOR:
+                total = np.maximum(total, 1.0)
+            floor = 0.25 * total / np.maximum(s_1, 1.0)
             var = np.maximum(amp[:, None] * g + bkg[:, None], floor[:, None]) * w
         else:
             var = white * w
