@@ -123,5 +123,98 @@ def test_bad_align_value_is_one_line(tmp_path, capsys):
     out = tmp_path / "o"
     code = run(["tomo", str(path), "--transmission", "--voxel-size-nm", "50", "--align", "bogus", "--out", str(out)])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and "--align 'bogus'" in err[0], err
+    assert code == 2 and len(err) == 1 and "--align 'bogus'" in err[0] and "auto" in err[0], err
     assert not out.exists()
+
+
+# --- tomoaccept: the acceptance test of an alignment, the coarse first guess, align="auto" -----------------------
+
+DRIFT_PX = 6.0  # a random walk of 6 px RMS per axis on the 64 px detector of the fixture phantom
+
+
+def _walk(n: int, rms_px: float, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    angles = np.linspace(0.0, 180.0, n, endpoint=False)
+    dy, dx = align.unobservable_removed(*np.cumsum(np.random.default_rng(seed).standard_normal((2, n)), axis=1), angles)
+    return dy * rms_px / dy.std(), dx * rms_px / dx.std()
+
+
+def _error_px(found: dict, injected: tuple[np.ndarray, np.ndarray], angles: np.ndarray) -> float:
+    ey, ex = align.unobservable_removed(found["dy"] - injected[0], found["dx"] - injected[1], angles)
+    return float(np.sqrt(np.mean(ey ** 2 + ex ** 2) / 2))
+
+
+@pytest.fixture(scope="module")
+def drifted(phantom):
+    from layerscope.tomo import project_phantom
+
+    shifts = _walk(N_ANGLES, DRIFT_PX)
+    return project_phantom(phantom.volume, n_angles=N_ANGLES, photons=1e5, seed=1, shifts_px=shifts), shifts
+
+
+def test_aligned_check_reads_the_true_shifts_low_and_wrong_ones_high(shifted, injected):
+    lines, angles = transmission(shifted)[0], shifted.angles_deg
+    assert align.aligned_consistency(lines, *injected, angles)["rms_px"] < align.FLAG_PX / 10  # 0.01 measured
+    wrong = _jitter(N_ANGLES, JITTER_PX, seed=11)  # shifts of the same size, other angles
+    assert align.aligned_consistency(lines, *wrong, angles)["rms_px"] > 3 * align.FLAG_PX
+
+
+def test_large_drift_aligns_with_the_neighbour_guess_only(drifted):
+    """6 px random walk: from the centres of mass the matching locks 4.1 px off (the aligned series still jumps
+    0.30 px RMS); from the neighbour cross-correlation it finds the shifts within 0.34 px (bound 0.5)."""
+    proj, injected = drifted
+    lines, angles = transmission(proj)[0], proj.angles_deg
+    err, after = {}, {}
+    for first in ("com", "neighbours"):
+        est = align.estimate_shifts(lines, angles, first=first)
+        err[first] = _error_px(est, injected, angles)
+        after[first] = align.aligned_consistency(lines, est["dy"], est["dx"], angles)["rms_px"]
+    assert err["com"] > 2.0 and after["com"] > align.FLAG_PX, (err, after)
+    assert err["neighbours"] < 0.5 and after["neighbours"] < align.FLAG_PX / 5, (err, after)
+
+
+def test_wrong_lock_is_flagged_and_reconstructed_as_given(drifted, monkeypatch):
+    """With the centre-of-mass guess alone the 6 px drift locks wrongly: flagged ``alignment_failed``, the series
+    reconstructed as given (the volume equals ``align="none"``'s), summary fields say so."""
+    from layerscope.tomo import recon
+
+    proj = drifted[0]
+    monkeypatch.setattr(align, "FIRST_GUESSES", ("com",))
+    got = reconstruct(proj, ReconOptions(align="xcorr"))
+    a = got.alignment
+    assert a["accepted"] is False and a["aligned"] is False and a["shifts"] is None
+    assert a["consistency_aligned"]["rms_px"] > align.FLAG_PX
+    codes = [f["code"] for f in got.flags]
+    assert "alignment_failed" in codes and "projections_shifted" in codes
+    msg = next(f["message"] for f in got.flags if f["code"] == "alignment_failed")
+    assert "reconstructed as given" in msg and "--align xcorr" in msg
+    plain = reconstruct(proj, ReconOptions())
+    np.testing.assert_array_equal(got.volume, plain.volume)
+    monkeypatch.setattr(recon, "KEEP_FAILED_ALIGNMENT", True)
+    kept = reconstruct(proj, ReconOptions(align="xcorr"))
+    assert kept.alignment["aligned"] is True and kept.alignment["shifts"] is not None
+    assert "alignment_failed" in [f["code"] for f in kept.flags]
+
+
+def test_large_drift_is_aligned_by_default_guesses(drifted):
+    proj, injected = drifted
+    got = reconstruct(proj, ReconOptions(align="auto"))
+    a = got.alignment
+    assert a["accepted"] and a["aligned"] and a["first_guess"] == "neighbours" and a["guesses_tried"] == 2
+    assert _error_px(a["shifts"], injected, proj.angles_deg) < 0.5
+    assert "alignment_failed" not in [f["code"] for f in got.flags]
+
+
+def test_auto_leaves_an_unshifted_series_as_none_does(phantom_projections):
+    none = reconstruct(phantom_projections, ReconOptions())
+    auto = reconstruct(phantom_projections, ReconOptions(align="auto"))
+    np.testing.assert_array_equal(auto.volume, none.volume)  # bit-identical
+    assert auto.centre_px == none.centre_px and auto.flags == none.flags
+    assert auto.alignment["aligned"] is False and auto.alignment["shifts"] is None
+    assert auto.alignment["consistency"] == none.alignment["consistency"]
+
+
+def test_auto_aligns_a_flagged_series_as_xcorr_does(shifted, aligned):
+    auto = reconstruct(shifted, ReconOptions(align="auto"))
+    assert auto.alignment["accepted"] and auto.alignment["first_guess"] == "com"
+    np.testing.assert_array_equal(auto.alignment["shifts"]["dx"], aligned.alignment["shifts"]["dx"])
+    np.testing.assert_array_equal(auto.volume, aligned.volume)

@@ -90,9 +90,11 @@ def tomo(
                                             "field at every angle; sinks the slice edge a little). Refused where the "
                                             "extension is off (--no-extend-sinogram, SIRT/CGLS)."),
     align: str = typer.Option("none", "--align", help="Per-angle shifts of the projections (stage drift, jitter): "
-                              "none (default; a shifted series is flagged projections_shifted) or xcorr (estimated "
+                              "none (default; a shifted series is flagged projections_shifted), xcorr (estimated "
                               "by projection matching over the whole series and undone before the reconstruction; "
-                              "shifts.csv lists them)."),
+                              "shifts.csv lists them; a series that the shifts found leave inconsistent is flagged "
+                              "alignment_failed and reconstructed as given) or auto (xcorr only where the series is "
+                              "flagged projections_shifted)."),
     device: str = typer.Option("auto", "--device", help="auto (ASTRA CUDA when a GPU is present), cpu or gpu."),
     reconstruct_only: bool = typer.Option(False, "--reconstruct-only", help="Reconstruct, write volume.tif and stop "
                                           "(no particle analysis); the volume is written chunk by chunk, so it may "
