@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["consistency", "consistency_of_profiles", "aligned_consistency", "binned_px", "estimate_shifts",
-           "initial_shifts", "neighbour_shifts", "shift_block", "unobservable_removed", "FIRST_GUESSES", "FLAG_PX",
+           "initial_shifts", "neighbour_shifts", "reprojection_residual", "shift_block", "unobservable_removed", "FIRST_GUESSES", "FLAG_PX",
            "SMOOTH_ANGLES"]
 
 #: angles of the local quadratic fit of :func:`consistency` (odd)
@@ -50,6 +50,9 @@ MATCH_MAX_COLUMNS = 256
 #: the acceptance test (:func:`aligned_consistency` at most :data:`FLAG_PX`): ``"com"`` (:func:`initial_shifts`),
 #: ``"neighbours"`` (:func:`neighbour_shifts`, for large shifts)
 FIRST_GUESSES = ("com", "neighbours")
+#: False: the first guess whose alignment passes the acceptance test is kept (the later ones do not run); True:
+#: every guess runs and, of those that pass, the one with the lowest :func:`reprojection_residual` is kept
+RANK_GUESSES = False
 
 
 def _profiles(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -188,6 +191,24 @@ def _reprojected(lines: np.ndarray, angles_deg: np.ndarray, centre_px: float) ->
         astra.projector.delete(fp)
         astra.projector.delete(bp)
     return shift_block(out, np.zeros(n_angles), np.full(n_angles, off))
+
+
+def reprojection_residual(lines: np.ndarray, dy: np.ndarray, dx: np.ndarray, angles_deg: np.ndarray,
+                          centre_px: float | None = None) -> float:
+    """How far the series aligned by ``(dy, dx)`` (px) is from the projections of its own reconstruction: RMS of
+    aligned minus reprojected (:func:`_reprojected`, FBP about ``centre_px`` or the searched centre) over the
+    RMS of the aligned, on the rows and columns every angle still sees. Unlike :func:`aligned_consistency` it
+    sees smooth errors too (a sample that no rigid rotation explains); it has no absolute scale (noise and
+    the reconstruction's own errors add to it), so it ranks estimates of one series."""
+    from layerscope.tomo.sinogram import find_centre_px
+
+    aligned = shift_block(lines, dy, dx)
+    centre = find_centre_px(aligned.mean(axis=1), angles_deg) if centre_px is None else centre_px
+    model = _reprojected(aligned, np.asarray(angles_deg, float), centre)
+    my, mx = (int(np.ceil(np.abs(np.asarray(d, float)).max(initial=0.0))) for d in (dy, dx))
+    _, r, c = lines.shape
+    core = (slice(None), slice(my, max(my + 1, r - my)), slice(mx, max(mx + 1, c - mx)))
+    return float(np.sqrt(np.mean((aligned[core] - model[core]) ** 2) / max(np.mean(aligned[core] ** 2), 1e-30)))
 
 
 def _window(shape: tuple[int, int]) -> np.ndarray:

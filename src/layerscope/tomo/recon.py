@@ -665,8 +665,11 @@ def _estimated(proj: Projections, dark, flat, options: ReconOptions, out: dict) 
     for first in align.FIRST_GUESSES:
         est = align.estimate_shifts(lines, proj.angles_deg, centre_px=centre, first=first)
         after = {k: n * v for k, v in align.aligned_consistency(lines, est["dy"], est["dx"], proj.angles_deg).items()}
-        tried.append((after["rms_px"], first, est, after))
-        if after["rms_px"] <= align.FLAG_PX:
+        passed = after["rms_px"] <= align.FLAG_PX
+        rank = align.reprojection_residual(lines, est["dy"], est["dx"], proj.angles_deg, centre) \
+            if passed and align.RANK_GUESSES else 0.0
+        tried.append(((not passed, rank, after["rms_px"]), first, est, after))
+        if passed and not align.RANK_GUESSES:
             break
     _, first, est, after = min(tried, key=lambda t: t[0])
     accepted = after["rms_px"] <= align.FLAG_PX
