@@ -16,7 +16,8 @@ sinogram extension); each row records it (``extension``: what was asked, ``sinog
 ``--jitter-px S`` shifts every projection of the projection draws before the noise (:func:`jitter_px`: white
 jitter or, with ``--jitter-kind walk``, a random walk, S px RMS along and across the tilt axis, less the part a
 moved sample would give); ``--align xcorr|auto`` reconstructs with ``ReconOptions(align=...)`` (with
-``--keep-failed-alignment``, shifts that fail the acceptance test are undone all the same). Rows record
+``--keep-failed-alignment``, shifts that fail the acceptance test are undone whatever they read; with
+``--rank-guesses``, ``align.RANK_GUESSES`` on). Rows record
 ``shift_check_px`` (the series' shift check) and, aligned, ``shift_err_px`` (RMS error of the shifts found, px),
 ``shift_check_aligned_px`` (the aligned series' check), ``alignment_accepted`` and ``alignment_undone``. The summary (share of draws meeting each target,
 median, 5th and 95th percentile of each score, the failing draws with their causes) is printed and,
@@ -112,29 +113,33 @@ def _inspect(res, seed: int, rms_px: float, kind: str) -> dict:
     return row
 
 
-def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", align: str = "none",
-          keep_failed: bool = False) -> dict:
+def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", align: str | None = None,
+          keep_failed: bool = False, rank: bool = False) -> dict:
     from dataclasses import replace
 
+    from layerscope.tomo import align as tomo_align
     from layerscope.tomo import recon
     from layerscope.tomo.analysis import TomoOptions
     from layerscope.tomo.scoring import run_draw
 
-    recon.KEEP_FAILED_ALIGNMENT = keep_failed
+    if keep_failed:
+        recon.KEEP_FAILED_FRACTION = float("inf")
+    tomo_align.RANK_GUESSES = rank
 
-    ro = replace(recon_options(extension), align=align)
+    ro = recon_options(extension) if align is None else replace(recon_options(extension), align=align)
     row = run_draw(seed, options=TomoOptions(recon=ro), prepare=partial(_prepare, rms_px=jitter, kind=kind),
                    inspect=partial(_inspect, seed=seed, rms_px=jitter, kind=kind))
     return {**row, "extension": extension, "sinogram_extension": _effective(ro), "jitter_px": jitter,
-            "jitter_kind": kind, "align": align, "keep_failed_alignment": keep_failed}
+            "jitter_kind": kind, "align": ro.align, "keep_failed_alignment": keep_failed,
+            "rank_guesses": rank}
 
 
 def run(seeds: range, jobs: int, out: Path | None = None, extension: str = "default", jitter: float = 0.0,
-        kind: str = "white", align: str = "none", keep_failed: bool = False) -> pd.DataFrame:
+        kind: str = "white", align: str | None = None, keep_failed: bool = False, rank: bool = False) -> pd.DataFrame:
     rows = []
     with ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else _Serial() as pool:
         for row in pool.map(partial(_draw, extension=extension, jitter=jitter, kind=kind, align=align,
-                                    keep_failed=keep_failed), seeds):
+                                    keep_failed=keep_failed, rank=rank), seeds):
             print(_line(row), flush=True)
             rows.append(row)
             if out is not None:  # rows so far, so that an interrupted run keeps its draws
@@ -241,9 +246,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jitter-px", type=float, default=0.0, help="shift the projections of the projection draws "
                         "by this RMS (px, each axis) before the noise (default 0: as drawn)")
     parser.add_argument("--jitter-kind", choices=("white", "walk"), default="white", help="white jitter or a random walk")
-    parser.add_argument("--align", choices=("none", "xcorr", "auto"), default="none", help="ReconOptions.align")
+    parser.add_argument("--align", choices=("none", "xcorr", "auto"), default=None,
+                        help="ReconOptions.align (default: the library's, auto)")
     parser.add_argument("--keep-failed-alignment", action="store_true", help="undo shifts that failed the "
-                        "acceptance test (recon.KEEP_FAILED_ALIGNMENT; default: reconstruct such a series as given)")
+                        "acceptance test whatever they read (recon.KEEP_FAILED_FRACTION = inf; default 0.5: only where "
+                        "they removed most of the jumps)")
+    parser.add_argument("--rank-guesses", action="store_true", help="align.RANK_GUESSES: run both first guesses "
+                        "and keep the lower reprojection residual")
     parser.add_argument("--projected-only", action="store_true", help="run only the draws reconstructed from projections")
     parser.add_argument("--from-csv", action="store_true", help="summarise --out again without running the draws")
     args = parser.parse_args(argv)
@@ -257,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
 
             seeds = [s for s in seeds if random_phantom(s).specs["draw"]["projected"]]
         df = run(seeds, args.jobs, args.out, args.extension, args.jitter_px, args.jitter_kind, args.align,
-                 args.keep_failed_alignment)
+                 args.keep_failed_alignment, args.rank_guesses)
         df.to_csv(args.out, index=False)
     text = summary(df)
     print(text)

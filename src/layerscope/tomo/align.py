@@ -112,11 +112,18 @@ def aligned_consistency(lines: np.ndarray, dy: np.ndarray, dx: np.ndarray, angle
     the detector edge counts. A wrong estimate leaves the series jumping between neighbouring angles: the
     acceptance test of an alignment.
     """
-    my = int(np.ceil(np.abs(np.asarray(dy, float)).max(initial=0.0)))
-    mx = int(np.ceil(np.abs(np.asarray(dx, float)).max(initial=0.0)))
-    _, r, c = lines.shape
-    my, mx = (my if r > 2 * my + 2 else 0), (mx if c > 2 * mx + 2 else 0)
-    return consistency(shift_block(lines, dy, dx)[:, my:r - my, mx:c - mx], angles_deg)
+    return consistency(shift_block(lines, dy, dx)[(slice(None), *_seen(lines.shape[1:], dy, dx))], angles_deg)
+
+
+def _seen(shape: tuple[int, int], dy: np.ndarray, dx: np.ndarray) -> tuple[slice, slice]:
+    """The rows and columns of a detector of ``shape`` that every projection shifted back by ``(dy, dx)`` (px)
+    still sees: the largest shift on each axis, rounded up, off each end (none off where fewer than 3 would
+    remain)."""
+    out = []
+    for n, d in zip(shape, (dy, dx)):
+        m = int(np.ceil(np.abs(np.asarray(d, float)).max(initial=0.0)))
+        out.append(slice(m, n - m) if n > 2 * m + 2 else slice(0, n))
+    return tuple(out)
 
 
 def shift_block(block: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
@@ -205,9 +212,7 @@ def reprojection_residual(lines: np.ndarray, dy: np.ndarray, dx: np.ndarray, ang
     aligned = shift_block(lines, dy, dx)
     centre = find_centre_px(aligned.mean(axis=1), angles_deg) if centre_px is None else centre_px
     model = _reprojected(aligned, np.asarray(angles_deg, float), centre)
-    my, mx = (int(np.ceil(np.abs(np.asarray(d, float)).max(initial=0.0))) for d in (dy, dx))
-    _, r, c = lines.shape
-    core = (slice(None), slice(my, max(my + 1, r - my)), slice(mx, max(mx + 1, c - mx)))
+    core = (slice(None), *_seen(lines.shape[1:], dy, dx))
     return float(np.sqrt(np.mean((aligned[core] - model[core]) ** 2) / max(np.mean(aligned[core] ** 2), 1e-30)))
 
 

@@ -184,7 +184,7 @@ def _alignment_metrics(a: dict | None) -> dict[str, str]:
                  f"{a['consistency_aligned']['rms_px']:.2f} px RMS after")
     else:
         line += (f"; alignment FAILED ({a['method']}): {a['consistency_aligned']['rms_px']:.2f} px RMS after, "
-                 + ("undone all the same" if a["aligned"] else "reconstructed as given"))
+                 + ("undone all the same (most jumps removed)" if a["aligned"] else "reconstructed as given"))
     return {"projection shifts": line}
 
 

@@ -29,8 +29,10 @@ ALGORITHMS = ("fbp", "sirt", "cgls")
 RING_METHODS = ("detect", "sorting")
 EXTENSIONS = ("mass", "half_width")
 ALIGN_METHODS = ("none", "xcorr", "auto")
-#: keep (undo) shifts that failed the acceptance test (:func:`_estimated`); off: the series is reconstructed as given
-KEEP_FAILED_ALIGNMENT = False
+#: shifts that fail the acceptance test (:func:`_estimated`) are still undone where the aligned series' check is
+#: below this fraction of the check as given (they removed most of the jumps), else the series is reconstructed as
+#: given; 0: always as given, ``inf``: always aligned (docs/validation.md "tomoaccept")
+KEEP_FAILED_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
@@ -74,16 +76,19 @@ class ReconOptions:
         at every angle (:func:`fbp_pad_px`; adds more than is missing where the object is seen whole
         at some angles, and sinks the slice towards its edge by up to 0.1 x contrast).
     align : str
-        Per-angle shifts of the projections (stage drift, jitter; :mod:`layerscope.tomo.align`). ``"none"``
-        (default): reconstructed as given (a shifted series is still flagged ``projections_shifted``);
+        Per-angle shifts of the projections (stage drift, jitter; :mod:`layerscope.tomo.align`). Every series
+        is checked first (angle-to-angle jumps of the projections' centres of mass; flag ``projections_shifted``
+        above ``align.FLAG_PX`` = 0.15 px RMS). ``"auto"`` (default): ``"xcorr"`` where the check flags the series,
+        otherwise exactly ``"none"`` (an unshifted series is reconstructed bit for bit as with ``"none"``;
+        docs/validation.md "tomoaccept"). ``"none"``: reconstructed as given (a shifted series is still flagged).
         ``"xcorr"``: shifts estimated once from the whole series by projection matching (each projection
-        cross-correlated with the reprojection of the aligned series' FBP) and undone in every row chunk
-        before the centre search, ring removal and reconstruction (docs/validation.md "tomoalign"); the
-        aligned series must pass the shift check (at most ``align.FLAG_PX``), from the centre-of-mass first
-        guess or else from the neighbour cross-correlation (``align.FIRST_GUESSES``); where neither passes
-        the series is flagged ``alignment_failed`` and reconstructed as given (:data:`KEEP_FAILED_ALIGNMENT`;
-        "tomoaccept"). ``"auto"``: ``"xcorr"`` only where the check flags the series (``projections_shifted``),
-        otherwise exactly ``"none"``.
+        cross-correlated with the reprojection of the aligned series' FBP) and undone in every row chunk before
+        the centre search, ring removal and reconstruction ("tomoalign"). The aligned series must pass the same
+        check (at most ``align.FLAG_PX``: the acceptance test), from the centre-of-mass first guess or else from
+        the neighbour cross-correlation (``align.FIRST_GUESSES``); where neither passes it is flagged
+        ``alignment_failed`` and reconstructed as given unless the shifts removed most of the jumps
+        (:data:`KEEP_FAILED_FRACTION`). The check sees jumps, not smooth errors: a slow drift can pass it a
+        pixel or two off (``align.RANK_GUESSES``, off, ranks both guesses by the reprojection residual).
     chunk_slices : int
         Detector rows per task.
     device : str
@@ -100,7 +105,7 @@ class ReconOptions:
     extension: str = "mass"
     chunk_slices: int = 8
     device: str = "auto"
-    align: str = "none"
+    align: str = "auto"
 
     def __post_init__(self) -> None:
         if self.align not in ALIGN_METHODS:
@@ -654,8 +659,8 @@ def _estimated(proj: Projections, dark, flat, options: ReconOptions, out: dict) 
     the aligned series' check (``consistency_aligned``, px, :func:`layerscope.tomo.align.aligned_consistency`)
     must be at most :data:`~layerscope.tomo.align.FLAG_PX`. The first guesses of
     :data:`~layerscope.tomo.align.FIRST_GUESSES` are tried in turn until one passes (``first_guess``), else the
-    one that reads lowest is reported (``accepted`` False) and its shifts are undone only with
-    :data:`KEEP_FAILED_ALIGNMENT` (``aligned`` says whether they are undone)."""
+    one that reads lowest is reported (``accepted`` False) and its shifts are undone only where its check is
+    below :data:`KEEP_FAILED_FRACTION` of the series' as given (``aligned`` says whether they are undone)."""
     from layerscope.tomo import align
 
     n = max(1, int(np.ceil(proj.data.shape[2] / align.MATCH_MAX_COLUMNS)))
@@ -675,7 +680,7 @@ def _estimated(proj: Projections, dark, flat, options: ReconOptions, out: dict) 
     accepted = after["rms_px"] <= align.FLAG_PX
     dy, dx = est["dy"] * n, est["dx"] * n
     size = np.hypot(dy, dx)
-    keep = accepted or KEEP_FAILED_ALIGNMENT
+    keep = accepted or after["rms_px"] < KEEP_FAILED_FRACTION * out["consistency"]["rms_px"]
     return dict(out, shifts={"dy": dy, "dx": dx} if keep else None, max_px=float(size.max(initial=0.0)),
                 rms_px=float(np.sqrt(np.mean(size ** 2))), rounds=est["rounds"], diverged=est["diverged"],
                 first_guess=first, guesses_tried=len(tried), consistency_aligned=after, accepted=bool(accepted),
@@ -707,7 +712,7 @@ def _failed_flag(alignment: dict, options: ReconOptions) -> dict[str, str]:
     """``alignment_failed``: the shifts found did not make the series consistent."""
     from layerscope.tomo.align import FLAG_PX
 
-    kept = ("reconstructed with them anyway" if alignment["aligned"] else
+    kept = ("reconstructed with them all the same (they removed most of the jumps)" if alignment["aligned"] else
             "reconstructed as given (shifts not undone)")
     return {"code": "alignment_failed", "message": (
         f"--align {options.align}: the series aligned by the shifts found (up to {alignment['max_px']:.1f} px) still "
