@@ -249,8 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--align", choices=("none", "xcorr", "auto"), default=None,
                         help="ReconOptions.align (default: the library's, auto)")
     parser.add_argument("--keep-failed-alignment", action="store_true", help="undo shifts that failed the "
-                        "acceptance test whatever they read (recon.KEEP_FAILED_FRACTION = inf; default 0.5: only where "
-                        "they removed most of the jumps)")
+                        "acceptance test whatever they read (recon.KEEP_FAILED_FRACTION = inf; default 0: such a "
+                        "series is reconstructed as given)")
     parser.add_argument("--rank-guesses", action="store_true", help="align.RANK_GUESSES: run both first guesses "
                         "and keep the lower reprojection residual")
     parser.add_argument("--projected-only", action="store_true", help="run only the draws reconstructed from projections")

@@ -177,14 +177,14 @@ def test_large_drift_aligns_with_the_neighbour_guess_only(drifted):
 
 def test_wrong_lock_is_flagged_and_reconstructed_as_given(drifted, monkeypatch):
     """With the centre-of-mass guess alone the 6 px drift locks wrongly (4.1 px off; the aligned series reads
-    0.30 px, as given 0.75): flagged ``alignment_failed``; with ``KEEP_FAILED_FRACTION`` 0.3 (0.30 / 0.75 = 0.40
-    is above it) the series is reconstructed as given (the volume equals ``align="none"``'s), with the default
-    0.5 the shifts are undone all the same; summary fields say which."""
+    0.30 px, as given 0.75): flagged ``alignment_failed``; with ``KEEP_FAILED_FRACTION`` at its default (0) the
+    series is reconstructed as given (the volume equals ``align="none"``'s), with 0.5 (0.30 / 0.75 = 0.40 is
+    below it) the shifts are undone all the same; summary fields say which."""
     from layerscope.tomo import recon
 
+    assert recon.KEEP_FAILED_FRACTION == 0.0
     proj = drifted[0]
     monkeypatch.setattr(align, "FIRST_GUESSES", ("com",))
-    monkeypatch.setattr(recon, "KEEP_FAILED_FRACTION", 0.3)
     got = reconstruct(proj, ReconOptions(align="xcorr"))
     a = got.alignment
     assert a["accepted"] is False and a["aligned"] is False and a["shifts"] is None

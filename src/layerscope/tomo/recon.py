@@ -31,8 +31,9 @@ EXTENSIONS = ("mass", "half_width")
 ALIGN_METHODS = ("none", "xcorr", "auto")
 #: shifts that fail the acceptance test (:func:`_estimated`) are still undone where the aligned series' check is
 #: below this fraction of the check as given (they removed most of the jumps), else the series is reconstructed as
-#: given; 0: always as given, ``inf``: always aligned (docs/validation.md "tomoaccept")
-KEEP_FAILED_FRACTION = 0.5
+#: given; 0 (default): always as given, ``inf``: always aligned. With 0.5 a wrong lock 16 px off (draw 11, 8 px white;
+#: aligned check 0.24 against 2.90 as given) would be kept (docs/validation.md "tomoaccept")
+KEEP_FAILED_FRACTION = 0.0
 
 
 @dataclass(frozen=True)
@@ -86,8 +87,7 @@ class ReconOptions:
         the centre search, ring removal and reconstruction ("tomoalign"). The aligned series must pass the same
         check (at most ``align.FLAG_PX``: the acceptance test), from the centre-of-mass first guess or else from
         the neighbour cross-correlation (``align.FIRST_GUESSES``); where neither passes it is flagged
-        ``alignment_failed`` and reconstructed as given unless the shifts removed most of the jumps
-        (:data:`KEEP_FAILED_FRACTION`). The check sees jumps, not smooth errors: a slow drift can pass it a
+        ``alignment_failed`` and reconstructed as given (:data:`KEEP_FAILED_FRACTION`). The check sees jumps, not smooth errors: a slow drift can pass it a
         pixel or two off (``align.RANK_GUESSES``, off, ranks both guesses by the reprojection residual).
     chunk_slices : int
         Detector rows per task.
@@ -660,7 +660,8 @@ def _estimated(proj: Projections, dark, flat, options: ReconOptions, out: dict) 
     must be at most :data:`~layerscope.tomo.align.FLAG_PX`. The first guesses of
     :data:`~layerscope.tomo.align.FIRST_GUESSES` are tried in turn until one passes (``first_guess``), else the
     one that reads lowest is reported (``accepted`` False) and its shifts are undone only where its check is
-    below :data:`KEEP_FAILED_FRACTION` of the series' as given (``aligned`` says whether they are undone)."""
+    below :data:`KEEP_FAILED_FRACTION` (default 0: never) of the series' as given (``aligned`` says whether they
+    are undone)."""
     from layerscope.tomo import align
 
     n = max(1, int(np.ceil(proj.data.shape[2] / align.MATCH_MAX_COLUMNS)))
