@@ -15,8 +15,11 @@ draws are reconstructed (the library's default ``ReconOptions``, plain FBP, or F
 sinogram extension); each row records it (``extension``: what was asked, ``sinogram_extension``: what ran).
 ``--jitter-px S`` shifts every projection of the projection draws before the noise (:func:`jitter_px`: white
 jitter or, with ``--jitter-kind walk``, a random walk, S px RMS along and across the tilt axis, less the part a
-moved sample would give); ``--align xcorr`` reconstructs with ``ReconOptions(align="xcorr")``. Rows record
-``shift_check_px`` (the series' shift check) and, aligned, ``shift_err_px`` (RMS error of the shifts found, px). The summary (share of draws meeting each target,
+moved sample would give); ``--align xcorr|auto`` reconstructs with ``ReconOptions(align=...)`` (with
+``--keep-failed-alignment``, shifts that fail the acceptance test are undone whatever they read; with
+``--rank-guesses``, ``align.RANK_GUESSES`` on). Rows record
+``shift_check_px`` (the series' shift check) and, aligned, ``shift_err_px`` (RMS error of the shifts found, px),
+``shift_check_aligned_px`` (the aligned series' check), ``alignment_accepted`` and ``alignment_undone``. The summary (share of draws meeting each target,
 median, 5th and 95th percentile of each score, the failing draws with their causes) is printed and,
 with ``--summary``, written as Markdown.
 """
@@ -99,7 +102,9 @@ def _inspect(res, seed: int, rms_px: float, kind: str) -> dict:
     from layerscope.tomo.align import unobservable_removed
 
     a = (res.reconstruction.alignment or {}) if res.reconstruction is not None else {}
-    row = {"shift_check_px": a.get("consistency", {}).get("rms_px", np.nan), "shift_err_px": np.nan}
+    row = {"shift_check_px": a.get("consistency", {}).get("rms_px", np.nan), "shift_err_px": np.nan,
+           "shift_check_aligned_px": a.get("consistency_aligned", {}).get("rms_px", np.nan),
+           "alignment_accepted": a.get("accepted", np.nan), "alignment_undone": a.get("aligned", np.nan)}
     if a.get("shifts") is not None:
         angles = res.reconstruction.angles_deg
         dy, dx = jitter_px(seed, angles, rms_px, kind) if rms_px > 0 else (0 * angles, 0 * angles)
@@ -108,24 +113,33 @@ def _inspect(res, seed: int, rms_px: float, kind: str) -> dict:
     return row
 
 
-def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", align: str = "none") -> dict:
+def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", align: str | None = None,
+          keep_failed: bool = False, rank: bool = False) -> dict:
     from dataclasses import replace
 
+    from layerscope.tomo import align as tomo_align
+    from layerscope.tomo import recon
     from layerscope.tomo.analysis import TomoOptions
     from layerscope.tomo.scoring import run_draw
 
-    ro = replace(recon_options(extension), align=align)
+    if keep_failed:
+        recon.KEEP_FAILED_FRACTION = float("inf")
+    tomo_align.RANK_GUESSES = rank
+
+    ro = recon_options(extension) if align is None else replace(recon_options(extension), align=align)
     row = run_draw(seed, options=TomoOptions(recon=ro), prepare=partial(_prepare, rms_px=jitter, kind=kind),
                    inspect=partial(_inspect, seed=seed, rms_px=jitter, kind=kind))
     return {**row, "extension": extension, "sinogram_extension": _effective(ro), "jitter_px": jitter,
-            "jitter_kind": kind, "align": align}
+            "jitter_kind": kind, "align": ro.align, "keep_failed_alignment": keep_failed,
+            "rank_guesses": rank}
 
 
 def run(seeds: range, jobs: int, out: Path | None = None, extension: str = "default", jitter: float = 0.0,
-        kind: str = "white", align: str = "none") -> pd.DataFrame:
+        kind: str = "white", align: str | None = None, keep_failed: bool = False, rank: bool = False) -> pd.DataFrame:
     rows = []
     with ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else _Serial() as pool:
-        for row in pool.map(partial(_draw, extension=extension, jitter=jitter, kind=kind, align=align), seeds):
+        for row in pool.map(partial(_draw, extension=extension, jitter=jitter, kind=kind, align=align,
+                                    keep_failed=keep_failed, rank=rank), seeds):
             print(_line(row), flush=True)
             rows.append(row)
             if out is not None:  # rows so far, so that an interrupted run keeps its draws
@@ -232,7 +246,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jitter-px", type=float, default=0.0, help="shift the projections of the projection draws "
                         "by this RMS (px, each axis) before the noise (default 0: as drawn)")
     parser.add_argument("--jitter-kind", choices=("white", "walk"), default="white", help="white jitter or a random walk")
-    parser.add_argument("--align", choices=("none", "xcorr"), default="none", help="ReconOptions.align")
+    parser.add_argument("--align", choices=("none", "xcorr", "auto"), default=None,
+                        help="ReconOptions.align (default: the library's, auto)")
+    parser.add_argument("--keep-failed-alignment", action="store_true", help="undo shifts that failed the "
+                        "acceptance test whatever they read (recon.KEEP_FAILED_FRACTION = inf; default 0: such a "
+                        "series is reconstructed as given)")
+    parser.add_argument("--rank-guesses", action="store_true", help="align.RANK_GUESSES: run both first guesses "
+                        "and keep the lower reprojection residual")
     parser.add_argument("--projected-only", action="store_true", help="run only the draws reconstructed from projections")
     parser.add_argument("--from-csv", action="store_true", help="summarise --out again without running the draws")
     args = parser.parse_args(argv)
@@ -245,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
             from layerscope.tomo.phantom import random_phantom
 
             seeds = [s for s in seeds if random_phantom(s).specs["draw"]["projected"]]
-        df = run(seeds, args.jobs, args.out, args.extension, args.jitter_px, args.jitter_kind, args.align)
+        df = run(seeds, args.jobs, args.out, args.extension, args.jitter_px, args.jitter_kind, args.align,
+                 args.keep_failed_alignment, args.rank_guesses)
         df.to_csv(args.out, index=False)
     text = summary(df)
     print(text)

@@ -50,7 +50,7 @@ def test_recovered_shifts_within_a_third_of_a_pixel(aligned, injected):
 
 
 def test_alignment_brings_the_slices_back(phantom, shifted, aligned):
-    plain = reconstruct(shifted, ReconOptions())
+    plain = reconstruct(shifted, ReconOptions(align="none"))
     err = [float(np.sqrt(np.mean((r.volume[8:-8] - phantom.volume[8:-8]) ** 2))) for r in (plain, aligned)]
     assert err[1] < 0.7 * err[0], err
 
@@ -123,5 +123,147 @@ def test_bad_align_value_is_one_line(tmp_path, capsys):
     out = tmp_path / "o"
     code = run(["tomo", str(path), "--transmission", "--voxel-size-nm", "50", "--align", "bogus", "--out", str(out)])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and "--align 'bogus'" in err[0], err
+    assert code == 2 and len(err) == 1 and "--align 'bogus'" in err[0] and "auto" in err[0], err
     assert not out.exists()
+
+
+# --- tomoaccept: the acceptance test of an alignment, the coarse first guess, align="auto" -----------------------
+
+DRIFT_PX = 6.0  # a random walk of 6 px RMS per axis on the 64 px detector of the fixture phantom
+
+
+def _walk(n: int, rms_px: float, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    angles = np.linspace(0.0, 180.0, n, endpoint=False)
+    dy, dx = align.unobservable_removed(*np.cumsum(np.random.default_rng(seed).standard_normal((2, n)), axis=1), angles)
+    return dy * rms_px / dy.std(), dx * rms_px / dx.std()
+
+
+def _error_px(found: dict, injected: tuple[np.ndarray, np.ndarray], angles: np.ndarray) -> float:
+    ey, ex = align.unobservable_removed(found["dy"] - injected[0], found["dx"] - injected[1], angles)
+    return float(np.sqrt(np.mean(ey ** 2 + ex ** 2) / 2))
+
+
+@pytest.fixture(scope="module")
+def drifted(phantom):
+    from layerscope.tomo import project_phantom
+
+    shifts = _walk(N_ANGLES, DRIFT_PX)
+    return project_phantom(phantom.volume, n_angles=N_ANGLES, photons=1e5, seed=1, shifts_px=shifts), shifts
+
+
+def test_aligned_check_reads_the_true_shifts_low_and_wrong_ones_high(shifted, injected):
+    lines, angles = transmission(shifted)[0], shifted.angles_deg
+    assert align.aligned_consistency(lines, *injected, angles)["rms_px"] < align.FLAG_PX / 10  # 0.01 measured
+    wrong = _jitter(N_ANGLES, JITTER_PX, seed=11)  # shifts of the same size, other angles
+    assert align.aligned_consistency(lines, *wrong, angles)["rms_px"] > 3 * align.FLAG_PX
+
+
+def test_large_drift_aligns_with_the_neighbour_guess_only(drifted):
+    """6 px random walk: from the centres of mass the matching locks 4.1 px off (the aligned series still jumps
+    0.30 px RMS); from the neighbour cross-correlation it finds the shifts within 0.34 px (bound 0.5). The
+    reprojection residual ranks them alike (0.32 against 0.075 measured)."""
+    proj, injected = drifted
+    lines, angles = transmission(proj)[0], proj.angles_deg
+    err, after, residual = {}, {}, {}
+    for first in ("com", "neighbours"):
+        est = align.estimate_shifts(lines, angles, first=first)
+        err[first] = _error_px(est, injected, angles)
+        after[first] = align.aligned_consistency(lines, est["dy"], est["dx"], angles)["rms_px"]
+        residual[first] = align.reprojection_residual(lines, est["dy"], est["dx"], angles)
+    assert err["com"] > 2.0 and after["com"] > align.FLAG_PX, (err, after)
+    assert err["neighbours"] < 0.5 and after["neighbours"] < align.FLAG_PX / 5, (err, after)
+    assert residual["neighbours"] < 0.5 * residual["com"], residual
+
+
+def test_wrong_lock_is_flagged_and_reconstructed_as_given(drifted, monkeypatch):
+    """With the centre-of-mass guess alone the 6 px drift locks wrongly (4.1 px off; the aligned series reads
+    0.30 px, as given 0.75): flagged ``alignment_failed``; with ``KEEP_FAILED_FRACTION`` at its default (0) the
+    series is reconstructed as given (the volume equals ``align="none"``'s), with 0.5 (0.30 / 0.75 = 0.40 is
+    below it) the shifts are undone all the same; summary fields say which."""
+    from layerscope.tomo import recon
+
+    assert recon.KEEP_FAILED_FRACTION == 0.0
+    proj = drifted[0]
+    monkeypatch.setattr(align, "FIRST_GUESSES", ("com",))
+    got = reconstruct(proj, ReconOptions(align="xcorr"))
+    a = got.alignment
+    assert a["accepted"] is False and a["aligned"] is False and a["shifts"] is None
+    assert a["consistency_aligned"]["rms_px"] > align.FLAG_PX
+    codes = [f["code"] for f in got.flags]
+    assert "alignment_failed" in codes and "projections_shifted" in codes
+    msg = next(f["message"] for f in got.flags if f["code"] == "alignment_failed")
+    assert "reconstructed as given" in msg and "--align xcorr" in msg
+    plain = reconstruct(proj, ReconOptions(align="none"))
+    np.testing.assert_array_equal(got.volume, plain.volume)
+    monkeypatch.setattr(recon, "KEEP_FAILED_FRACTION", 0.5)
+    kept = reconstruct(proj, ReconOptions(align="xcorr"))
+    assert kept.alignment["aligned"] is True and kept.alignment["shifts"] is not None
+    assert "alignment_failed" in [f["code"] for f in kept.flags]
+    assert "all the same" in next(f["message"] for f in kept.flags if f["code"] == "alignment_failed")
+
+
+def test_large_drift_is_aligned_by_default_guesses(drifted):
+    proj, injected = drifted
+    got = reconstruct(proj, ReconOptions(align="auto"))
+    a = got.alignment
+    assert a["accepted"] and a["aligned"] and a["first_guess"] == "neighbours" and a["guesses_tried"] == 2
+    assert _error_px(a["shifts"], injected, proj.angles_deg) < 0.5
+    assert "alignment_failed" not in [f["code"] for f in got.flags]
+
+
+def test_auto_leaves_an_unshifted_series_as_none_does(phantom_projections):
+    none = reconstruct(phantom_projections, ReconOptions(align="none"))
+    auto = reconstruct(phantom_projections, ReconOptions(align="auto"))
+    np.testing.assert_array_equal(auto.volume, none.volume)  # bit-identical
+    assert auto.centre_px == none.centre_px and auto.flags == none.flags
+    assert auto.alignment["aligned"] is False and auto.alignment["shifts"] is None
+    assert auto.alignment["consistency"] == none.alignment["consistency"]
+
+
+def test_auto_aligns_a_flagged_series_as_xcorr_does(shifted, aligned):
+    auto = reconstruct(shifted, ReconOptions(align="auto"))
+    assert auto.alignment["accepted"] and auto.alignment["first_guess"] == "com"
+    np.testing.assert_array_equal(auto.alignment["shifts"]["dx"], aligned.alignment["shifts"]["dx"])
+    np.testing.assert_array_equal(auto.volume, aligned.volume)
+
+
+def test_ranked_guesses_catch_a_smooth_wrong_lock(phantom, monkeypatch):
+    """3 px random walk: from the centres of mass the aligned series passes the check (0.013 px) yet is 1.3 px
+    off (a smooth error, which the check of jumps cannot see); with ``RANK_GUESSES`` both guesses run and the
+    lower reprojection residual (0.087 against 0.122 measured) keeps the neighbour guess, 0.37 px off."""
+    from layerscope.tomo import project_phantom
+
+    shifts = _walk(N_ANGLES, 3.0)
+    proj = project_phantom(phantom.volume, n_angles=N_ANGLES, photons=1e5, seed=1, shifts_px=shifts)
+    plain = reconstruct(proj, ReconOptions(align="xcorr")).alignment
+    assert plain["first_guess"] == "com" and plain["guesses_tried"] == 1 and plain["accepted"]
+    assert _error_px(plain["shifts"], shifts, proj.angles_deg) > 1.0
+    monkeypatch.setattr(align, "RANK_GUESSES", True)
+    ranked = reconstruct(proj, ReconOptions(align="xcorr")).alignment
+    assert ranked["first_guess"] == "neighbours" and ranked["guesses_tried"] == 2 and ranked["accepted"]
+    assert _error_px(ranked["shifts"], shifts, proj.angles_deg) < 0.5
+
+
+def test_cli_default_align_is_auto_and_reaches_the_reconstruction(tmp_path, phantom, capsys):
+    """No --align: the shifted series is flagged and aligned (method auto), the report line says it."""
+    from layerscope.tomo import project_phantom
+
+    dy, dx = _jitter(N_ANGLES, JITTER_PX)
+    proj = project_phantom(phantom.volume[20:44], n_angles=N_ANGLES, photons=1e6, seed=5, shifts_px=(dy, dx))
+    path = tmp_path / "proj.tif"
+    tifffile.imwrite(path, np.exp(-transmission(proj)[0]).astype(np.float32))
+    out = tmp_path / "out"
+    assert run(["tomo", str(path), "--transmission", "--angle-range-deg", "0,180", "--voxel-size-nm", "50",
+                "--reconstruct-only", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "FLAG projections_shifted" in printed and "alignment_failed" not in printed
+    a = json.loads((out / "summary.json").read_text())["reconstruction"]["alignment"]
+    assert a["method"] == "auto" and a["accepted"] and a["aligned"] and a["consistency_aligned"]["rms_px"] < 0.05
+    assert json.loads((out / "provenance.json").read_text())["parameters"]["options"]["recon"]["align"] == "auto"
+    assert np.corrcoef(pd_read(out / "shifts.csv")["shift_columns_px"], dx)[0, 1] > 0.9
+
+
+def pd_read(path):
+    import pandas as pd
+
+    return pd.read_csv(path)

@@ -89,10 +89,12 @@ def tomo(
                                             "the detector width at every angle, also for a sample wider than the "
                                             "field at every angle; sinks the slice edge a little). Refused where the "
                                             "extension is off (--no-extend-sinogram, SIRT/CGLS)."),
-    align: str = typer.Option("none", "--align", help="Per-angle shifts of the projections (stage drift, jitter): "
-                              "none (default; a shifted series is flagged projections_shifted) or xcorr (estimated "
-                              "by projection matching over the whole series and undone before the reconstruction; "
-                              "shifts.csv lists them)."),
+    align: str = typer.Option("auto", "--align", help="Per-angle shifts of the projections (stage drift, jitter): "
+                              "auto (default: xcorr where the series is flagged projections_shifted, otherwise "
+                              "none), none (reconstructed as given; a shifted series is still flagged) or xcorr "
+                              "(estimated by projection matching over the whole series and undone before the "
+                              "reconstruction; shifts.csv lists them; where the aligned series is still "
+                              "inconsistent it is flagged alignment_failed)."),
     device: str = typer.Option("auto", "--device", help="auto (ASTRA CUDA when a GPU is present), cpu or gpu."),
     reconstruct_only: bool = typer.Option(False, "--reconstruct-only", help="Reconstruct, write volume.tif and stop "
                                           "(no particle analysis); the volume is written chunk by chunk, so it may "

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["consistency", "consistency_of_profiles", "binned_px", "estimate_shifts", "initial_shifts", "shift_block",
-           "unobservable_removed", "FLAG_PX", "SMOOTH_ANGLES"]
+__all__ = ["consistency", "consistency_of_profiles", "aligned_consistency", "binned_px", "estimate_shifts",
+           "initial_shifts", "neighbour_shifts", "reprojection_residual", "shift_block", "unobservable_removed", "FIRST_GUESSES", "FLAG_PX",
+           "SMOOTH_ANGLES"]
 
 #: angles of the local quadratic fit of :func:`consistency` (odd)
 SMOOTH_ANGLES = 7
@@ -45,6 +46,13 @@ MATCH_MIN_PX = 48
 DIVERGE_FACTOR = 1.5
 #: the series is binned for the estimate until its columns are at most this many (px)
 MATCH_MAX_COLUMNS = 256
+#: first guesses of :func:`estimate_shifts` tried in turn by the reconstruction until the aligned series passes
+#: the acceptance test (:func:`aligned_consistency` at most :data:`FLAG_PX`): ``"com"`` (:func:`initial_shifts`),
+#: ``"neighbours"`` (:func:`neighbour_shifts`, for large shifts)
+FIRST_GUESSES = ("com", "neighbours")
+#: False: the first guess whose alignment passes the acceptance test is kept (the later ones do not run); True:
+#: every guess runs and, of those that pass, the one with the lowest :func:`reprojection_residual` is kept
+RANK_GUESSES = False
 
 
 def _profiles(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -83,12 +91,39 @@ def consistency_of_profiles(rows: np.ndarray, cols: np.ndarray, angles_deg: np.n
     "max_px", "rms_rows_px", "rms_columns_px"}``: the RMS and largest residual over both axes and the RMS along each (px). For white
     jitter of RMS ``s`` per axis the RMS reads about ``0.8 s``; for a random walk, about its step size.
     """
+    return _jumps(*_centres_of_mass(rows, cols), angles_deg)
+
+
+def _jumps(cz: np.ndarray, cx: np.ndarray, angles_deg: np.ndarray) -> dict:
+    """The residuals of the centres of mass ``cz``, ``cx`` (px, one per angle) about their local fit over the
+    angles: :func:`consistency_of_profiles`'s numbers."""
     order = np.argsort(np.asarray(angles_deg, float))
-    cz, cx = _centres_of_mass(rows, cols)
     rz, rx = _highpass(cz[order]), _highpass(cx[order])
     both = np.concatenate([rz, rx])
     return {"rms_px": float(np.sqrt(np.mean(both ** 2))), "max_px": float(np.abs(both).max(initial=0.0)),
             "rms_rows_px": float(np.sqrt(np.mean(rz ** 2))), "rms_columns_px": float(np.sqrt(np.mean(rx ** 2)))}
+
+
+def aligned_consistency(lines: np.ndarray, dy: np.ndarray, dx: np.ndarray, angles_deg: np.ndarray) -> dict:
+    """:func:`consistency` of the line integrals ``lines`` (n_angles, rows, columns) aligned by ``(dy, dx)`` (px).
+
+    The projections are shifted back (:func:`shift_block`), then cut to the rows and columns that every angle
+    still sees (the largest shift on each axis, rounded up, off each end), so that no value continued beyond
+    the detector edge counts. A wrong estimate leaves the series jumping between neighbouring angles: the
+    acceptance test of an alignment.
+    """
+    return consistency(shift_block(lines, dy, dx)[(slice(None), *_seen(lines.shape[1:], dy, dx))], angles_deg)
+
+
+def _seen(shape: tuple[int, int], dy: np.ndarray, dx: np.ndarray) -> tuple[slice, slice]:
+    """The rows and columns of a detector of ``shape`` that every projection shifted back by ``(dy, dx)`` (px)
+    still sees: the largest shift on each axis, rounded up, off each end (none off where fewer than 3 would
+    remain)."""
+    out = []
+    for n, d in zip(shape, (dy, dx)):
+        m = int(np.ceil(np.abs(np.asarray(d, float)).max(initial=0.0)))
+        out.append(slice(m, n - m) if n > 2 * m + 2 else slice(0, n))
+    return tuple(out)
 
 
 def shift_block(block: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> np.ndarray:
@@ -165,6 +200,22 @@ def _reprojected(lines: np.ndarray, angles_deg: np.ndarray, centre_px: float) ->
     return shift_block(out, np.zeros(n_angles), np.full(n_angles, off))
 
 
+def reprojection_residual(lines: np.ndarray, dy: np.ndarray, dx: np.ndarray, angles_deg: np.ndarray,
+                          centre_px: float | None = None) -> float:
+    """How far the series aligned by ``(dy, dx)`` (px) is from the projections of its own reconstruction: RMS of
+    aligned minus reprojected (:func:`_reprojected`, FBP about ``centre_px`` or the searched centre) over the
+    RMS of the aligned, on the rows and columns every angle still sees. Unlike :func:`aligned_consistency` it
+    sees smooth errors too (a sample that no rigid rotation explains); it has no absolute scale (noise and
+    the reconstruction's own errors add to it), so it ranks estimates of one series."""
+    from layerscope.tomo.sinogram import find_centre_px
+
+    aligned = shift_block(lines, dy, dx)
+    centre = find_centre_px(aligned.mean(axis=1), angles_deg) if centre_px is None else centre_px
+    model = _reprojected(aligned, np.asarray(angles_deg, float), centre)
+    core = (slice(None), *_seen(lines.shape[1:], dy, dx))
+    return float(np.sqrt(np.mean((aligned[core] - model[core]) ** 2) / max(np.mean(aligned[core] ** 2), 1e-30)))
+
+
 def _window(shape: tuple[int, int]) -> np.ndarray:
     """A 2-D Tukey window (a quarter of each side tapered): the detector edges, where a sample wider than
     the field is cut at the same place in every projection, do not hold the correlation at zero shift."""
@@ -207,14 +258,45 @@ def initial_shifts(lines: np.ndarray, angles_deg: np.ndarray) -> tuple[np.ndarra
     return unobservable_removed(dy, dx, angles_deg)
 
 
+def neighbour_shifts(lines: np.ndarray, angles_deg: np.ndarray, *, upsample: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """A coarse first guess (px) for large shifts: each projection cross-correlated with its neighbour in angle
+    (IMOD-style tilt-series cross-correlation: neighbours differ little, so a jump of a tenth of the detector
+    is found where the reprojection of a badly shifted series is too blurred to lock on), the steps summed
+    along the angles, less the unobservable part. Phase correlation of the gradient magnitude under a Tukey
+    window (an eighth of each side tapered), zero-padded by half of each side against wrap-around. The sum
+    drifts with the features' own motion between angles and a wrong step moves every later angle; projection
+    matching (:func:`estimate_shifts`) takes the remainder."""
+    from scipy.signal.windows import tukey
+    from skimage.registration import phase_cross_correlation
+
+    order = np.argsort(np.asarray(angles_deg, float))
+    r, c = lines.shape[1:]
+    window = np.outer(tukey(r, 0.25), tukey(c, 0.25)).astype(np.float32)
+
+    def prepared(a: int) -> np.ndarray:
+        return np.pad(_edges(lines[a]) * window, ((r // 2, r // 2), (c // 2, c // 2)))
+
+    steps = np.zeros((len(order), 2))
+    before = prepared(order[0])
+    for i in range(1, len(order)):
+        here = prepared(order[i])
+        steps[i] = -phase_cross_correlation(before, here, upsample_factor=upsample)[0]
+        before = here
+    total = np.cumsum(steps, axis=0)
+    dy, dx = np.empty(len(order)), np.empty(len(order))
+    dy[order], dx[order] = total[:, 0], total[:, 1]
+    return unobservable_removed(dy, dx, angles_deg)
+
+
 def estimate_shifts(lines: np.ndarray, angles_deg: np.ndarray, *, centre_px: float | None = None,
-                    rounds: int = MATCH_ROUNDS) -> dict:
+                    rounds: int = MATCH_ROUNDS, first: str = "com") -> dict:
     """Per-angle shifts (px, full detector pixels) of the line integrals ``lines`` (n_angles, rows, columns):
-    :func:`initial_shifts`, then projection matching on the series binned by 2 (while the update exceeds
+    :func:`initial_shifts` (or ``first``), then projection matching on the series binned by 2 (while the update exceeds
     :data:`COARSE_TOL_PX`) and at full size (binned to at most :data:`MATCH_MAX_COLUMNS` columns), at most
     ``rounds`` rounds in all.
 
-    ``centre_px``: the rotation axis (searched on the aligned series each round when None). Returns ``{"dy",
+    ``centre_px``: the rotation axis (searched on the aligned series each round when None). ``first``: the first
+    guess, ``"com"`` (:func:`initial_shifts`) or ``"neighbours"`` (:func:`neighbour_shifts`). Returns ``{"dy",
     "dx"}`` (arrays, px; the unobservable parts removed, :func:`unobservable_removed`), ``"rounds"`` and
     ``"last_update_px"`` (RMS of the last update applied, px) and ``"diverged"`` (an update of at least
     :data:`COARSE_TOL_PX` grew :data:`DIVERGE_FACTOR` times over the one before: stopped there, the shifts
@@ -224,7 +306,9 @@ def estimate_shifts(lines: np.ndarray, angles_deg: np.ndarray, *, centre_px: flo
 
     angles = np.asarray(angles_deg, float)
     base = int(np.ceil(lines.shape[2] / MATCH_MAX_COLUMNS))
-    dy, dx = initial_shifts(lines, angles)
+    if first not in ("com", "neighbours"):
+        raise ValueError(f"first guess {first!r}: choose com or neighbours")
+    dy, dx = initial_shifts(lines, angles) if first == "com" else neighbour_shifts(lines, angles)
     last, done, stop, diverged = np.inf, 0, False, False
     for n, tol, most in ((2 * base, COARSE_TOL_PX, rounds // 2), (base, MATCH_TOL_PX, rounds)):
         small = _binned(np.asarray(lines, np.float32), n)

@@ -177,8 +177,14 @@ def _alignment_metrics(a: dict | None) -> dict[str, str]:
         return {}
     c = a["consistency"]
     line = f"angle-to-angle jumps {c['rms_px']:.2f} px RMS"
-    if a.get("method", "none") != "none":
-        line += f"; aligned ({a['method']}): shifts up to {a['max_px']:.1f} px, {a['rms_px']:.2f} px RMS undone"
+    if "accepted" not in a:
+        line += "; not aligned (below the flag level)" if a.get("method") == "auto" else ""
+    elif a["accepted"]:
+        line += (f"; aligned ({a['method']}): shifts up to {a['max_px']:.1f} px, {a['rms_px']:.2f} px RMS undone, "
+                 f"{a['consistency_aligned']['rms_px']:.2f} px RMS after")
+    else:
+        line += (f"; alignment FAILED ({a['method']}): {a['consistency_aligned']['rms_px']:.2f} px RMS after, "
+                 + ("undone all the same (most jumps removed)" if a["aligned"] else "reconstructed as given"))
     return {"projection shifts": line}
 
 

@@ -28,7 +28,12 @@ __all__ = ["ReconOptions", "Reconstruction", "transmission", "find_centre_px", "
 ALGORITHMS = ("fbp", "sirt", "cgls")
 RING_METHODS = ("detect", "sorting")
 EXTENSIONS = ("mass", "half_width")
-ALIGN_METHODS = ("none", "xcorr")
+ALIGN_METHODS = ("none", "xcorr", "auto")
+#: shifts that fail the acceptance test (:func:`_estimated`) are still undone where the aligned series' check is
+#: below this fraction of the check as given (they removed most of the jumps), else the series is reconstructed as
+#: given; 0 (default): always as given, ``inf``: always aligned. With 0.5 a wrong lock 16 px off (draw 11, 8 px white;
+#: aligned check 0.24 against 2.90 as given) would be kept (docs/validation.md "tomoaccept")
+KEEP_FAILED_FRACTION = 0.0
 
 
 @dataclass(frozen=True)
@@ -72,11 +77,18 @@ class ReconOptions:
         at every angle (:func:`fbp_pad_px`; adds more than is missing where the object is seen whole
         at some angles, and sinks the slice towards its edge by up to 0.1 x contrast).
     align : str
-        Per-angle shifts of the projections (stage drift, jitter; :mod:`layerscope.tomo.align`). ``"none"``
-        (default): reconstructed as given (a shifted series is still flagged ``projections_shifted``);
+        Per-angle shifts of the projections (stage drift, jitter; :mod:`layerscope.tomo.align`). Every series
+        is checked first (angle-to-angle jumps of the projections' centres of mass; flag ``projections_shifted``
+        above ``align.FLAG_PX`` = 0.15 px RMS). ``"auto"`` (default): ``"xcorr"`` where the check flags the series,
+        otherwise exactly ``"none"`` (an unshifted series is reconstructed bit for bit as with ``"none"``;
+        docs/validation.md "tomoaccept"). ``"none"``: reconstructed as given (a shifted series is still flagged).
         ``"xcorr"``: shifts estimated once from the whole series by projection matching (each projection
-        cross-correlated with the reprojection of the aligned series' FBP) and undone in every row chunk
-        before the centre search, ring removal and reconstruction (docs/validation.md "tomoalign").
+        cross-correlated with the reprojection of the aligned series' FBP) and undone in every row chunk before
+        the centre search, ring removal and reconstruction ("tomoalign"). The aligned series must pass the same
+        check (at most ``align.FLAG_PX``: the acceptance test), from the centre-of-mass first guess or else from
+        the neighbour cross-correlation (``align.FIRST_GUESSES``); where neither passes it is flagged
+        ``alignment_failed`` and reconstructed as given (:data:`KEEP_FAILED_FRACTION`). The check sees jumps, not smooth errors: a slow drift can pass it a
+        pixel or two off (``align.RANK_GUESSES``, off, ranks both guesses by the reprojection residual).
     chunk_slices : int
         Detector rows per task.
     device : str
@@ -93,11 +105,11 @@ class ReconOptions:
     extension: str = "mass"
     chunk_slices: int = 8
     device: str = "auto"
-    align: str = "none"
+    align: str = "auto"
 
     def __post_init__(self) -> None:
         if self.align not in ALIGN_METHODS:
-            raise InputError(f"--align {self.align!r}: choose none or xcorr")
+            raise InputError(f"--align {self.align!r}: choose none, xcorr or auto")
         if self.algorithm not in ALGORITHMS:
             raise InputError(f"--algorithm {self.algorithm!r}: choose fbp, sirt or cgls")
         if self.ring_method not in RING_METHODS:
@@ -627,8 +639,9 @@ def _profiles(proj: Projections, dark, flat, chunk: int) -> tuple[np.ndarray, np
 
 
 def _alignment(proj: Projections, dark, flat, options: ReconOptions) -> dict:
-    """The shift check of the series (:func:`layerscope.tomo.align.consistency`) and, with ``options.align``,
-    the shifts to undo: ``{"method", "consistency", "shifts": {"dy", "dx"} or None, ...}``."""
+    """The shift check of the series (:func:`layerscope.tomo.align.consistency`) and, with ``options.align``
+    (``"auto"``: only where the check exceeds :data:`~layerscope.tomo.align.FLAG_PX`), the shifts to undo:
+    ``{"method", "consistency", "shifts": {"dy", "dx"} or None, ...}`` (:func:`_estimated`)."""
     from layerscope.tomo import align
 
     _stage("recon_align")
@@ -636,29 +649,79 @@ def _alignment(proj: Projections, dark, flat, options: ReconOptions) -> dict:
     out: dict = {"method": options.align, "consistency": check, "shifts": None}
     if options.align == "none":
         return out
+    if options.align == "auto" and check["rms_px"] <= align.FLAG_PX:
+        return dict(out, aligned=False)
+    return _estimated(proj, dark, flat, options, out)
+
+
+def _estimated(proj: Projections, dark, flat, options: ReconOptions, out: dict) -> dict:
+    """``out`` with the estimated shifts (:func:`layerscope.tomo.align.estimate_shifts`) and their acceptance test:
+    the aligned series' check (``consistency_aligned``, px, :func:`layerscope.tomo.align.aligned_consistency`)
+    must be at most :data:`~layerscope.tomo.align.FLAG_PX`. The first guesses of
+    :data:`~layerscope.tomo.align.FIRST_GUESSES` are tried in turn until one passes (``first_guess``), else the
+    one that reads lowest is reported (``accepted`` False) and its shifts are undone only where its check is
+    below :data:`KEEP_FAILED_FRACTION` (default 0: never) of the series' as given (``aligned`` says whether they
+    are undone)."""
+    from layerscope.tomo import align
+
     n = max(1, int(np.ceil(proj.data.shape[2] / align.MATCH_MAX_COLUMNS)))
-    est = align.estimate_shifts(_series_lines(proj, dark, flat, options.chunk_slices, n), proj.angles_deg,
-                                centre_px=None if options.centre_px is None else align.binned_px(options.centre_px, n))
+    lines = _series_lines(proj, dark, flat, options.chunk_slices, n)
+    centre = None if options.centre_px is None else align.binned_px(options.centre_px, n)
+    tried = []
+    for first in align.FIRST_GUESSES:
+        est = align.estimate_shifts(lines, proj.angles_deg, centre_px=centre, first=first)
+        after = {k: n * v for k, v in align.aligned_consistency(lines, est["dy"], est["dx"], proj.angles_deg).items()}
+        passed = after["rms_px"] <= align.FLAG_PX
+        rank = align.reprojection_residual(lines, est["dy"], est["dx"], proj.angles_deg, centre) \
+            if passed and align.RANK_GUESSES else 0.0
+        tried.append(((not passed, rank, after["rms_px"]), first, est, after))
+        if passed and not align.RANK_GUESSES:
+            break
+    _, first, est, after = min(tried, key=lambda t: t[0])
+    accepted = after["rms_px"] <= align.FLAG_PX
     dy, dx = est["dy"] * n, est["dx"] * n
     size = np.hypot(dy, dx)
-    return dict(out, shifts={"dy": dy, "dx": dx}, max_px=float(size.max(initial=0.0)),
-                rms_px=float(np.sqrt(np.mean(size ** 2))), rounds=est["rounds"], diverged=est["diverged"])
+    keep = accepted or after["rms_px"] < KEEP_FAILED_FRACTION * out["consistency"]["rms_px"]
+    return dict(out, shifts={"dy": dy, "dx": dx} if keep else None, max_px=float(size.max(initial=0.0)),
+                rms_px=float(np.sqrt(np.mean(size ** 2))), rounds=est["rounds"], diverged=est["diverged"],
+                first_guess=first, guesses_tried=len(tried), consistency_aligned=after, accepted=bool(accepted),
+                aligned=bool(keep))
 
 
 def _shift_flags(alignment: dict, options: ReconOptions) -> list[dict[str, str]]:
-    """``projections_shifted`` where the series' shift check exceeds :data:`layerscope.tomo.align.FLAG_PX`."""
+    """``projections_shifted`` where the series' shift check exceeds :data:`layerscope.tomo.align.FLAG_PX`;
+    ``alignment_failed`` where the aligned series still exceeds it (:func:`_estimated`)."""
     from layerscope.tomo.align import FLAG_PX
 
     c = alignment["consistency"]
+    flags = [] if alignment.get("accepted", True) else [_failed_flag(alignment, options)]
     if c["rms_px"] <= FLAG_PX:
-        return []
+        return flags
     what = (f"the projections jump between neighbouring angles by {c['rms_px']:.2f} px RMS (largest "
             f"{c['max_px']:.1f} px; rows {c['rms_rows_px']:.2f}, columns {c['rms_columns_px']:.2f} px): stage drift "
             f"or jitter blurs edges into arcs and hides thin cracks")
-    if alignment.get("shifts") is None:
-        return [{"code": "projections_shifted", "message": what + "; give --align xcorr to align them"}]
+    if "accepted" not in alignment:
+        return [{"code": "projections_shifted", "message": what + "; give --align auto or xcorr to align them"}]
+    if not alignment["aligned"]:
+        return [{"code": "projections_shifted", "message": what + "; the alignment failed: reconstructed as given"}] \
+            + flags
     return [{"code": "projections_shifted", "message": what + f"; aligned (--align {options.align}): shifts up to "
-             f"{alignment['max_px']:.1f} px, {alignment['rms_px']:.2f} px RMS undone"}]
+             f"{alignment['max_px']:.1f} px, {alignment['rms_px']:.2f} px RMS undone"}] + flags
+
+
+def _failed_flag(alignment: dict, options: ReconOptions) -> dict[str, str]:
+    """``alignment_failed``: the shifts found did not make the series consistent."""
+    from layerscope.tomo.align import FLAG_PX
+
+    kept = ("reconstructed with them all the same (they removed most of the jumps)" if alignment["aligned"] else
+            "reconstructed as given (shifts not undone)")
+    return {"code": "alignment_failed", "message": (
+        f"--align {options.align}: the series aligned by the shifts found (up to {alignment['max_px']:.1f} px) still "
+        f"jumps between neighbouring angles by {alignment['consistency_aligned']['rms_px']:.2f} px RMS (> {FLAG_PX}; "
+        f"as given {alignment['consistency']['rms_px']:.2f} px): the estimate locked wrongly - shifts too large "
+        f"for the detector (over ~1/10 of its width), too few features, or a sample that changes during the scan; "
+        f"{kept}. Check the projections (a movie over the angles), align them with a fiducial-based tool, or "
+        f"bin/crop them and try again")}
 
 
 def _extension_summary(found: list[dict], options: ReconOptions) -> dict | None:
