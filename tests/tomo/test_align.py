@@ -94,14 +94,20 @@ def test_chunks_and_memory_map_equal_the_whole_with_alignment(shifted, aligned, 
     np.testing.assert_allclose(np.asarray(disk), aligned.volume, atol=1e-5)
 
 
-def test_cli_align_reaches_the_reconstruction(tmp_path, phantom, capsys):
+def _shifted_tiff(tmp_path, phantom):
+    """The phantom's middle slab projected with white jitter (:data:`JITTER_PX`), as a transmission TIFF stack:
+    its path and the shifts (px) given."""
     from layerscope.tomo import project_phantom
 
     dy, dx = _jitter(N_ANGLES, JITTER_PX)
     proj = project_phantom(phantom.volume[20:44], n_angles=N_ANGLES, photons=1e6, seed=5, shifts_px=(dy, dx))
     path = tmp_path / "proj.tif"
     tifffile.imwrite(path, np.exp(-transmission(proj)[0]).astype(np.float32))
-    out = tmp_path / "out"
+    return path, dy, dx
+
+
+def test_cli_align_reaches_the_reconstruction(tmp_path, phantom, capsys):
+    (path, _, dx), out = _shifted_tiff(tmp_path, phantom), tmp_path / "out"
     assert run(["tomo", str(path), "--transmission", "--angle-range-deg", "0,180", "--voxel-size-nm", "50",
                 "--reconstruct-only", "--align", "xcorr", "--out", str(out)]) == 0
     assert "FLAG projections_shifted" in capsys.readouterr().out
@@ -246,13 +252,7 @@ def test_ranked_guesses_catch_a_smooth_wrong_lock(phantom, monkeypatch):
 
 def test_cli_default_align_is_auto_and_reaches_the_reconstruction(tmp_path, phantom, capsys):
     """No --align: the shifted series is flagged and aligned (method auto), the report line says it."""
-    from layerscope.tomo import project_phantom
-
-    dy, dx = _jitter(N_ANGLES, JITTER_PX)
-    proj = project_phantom(phantom.volume[20:44], n_angles=N_ANGLES, photons=1e6, seed=5, shifts_px=(dy, dx))
-    path = tmp_path / "proj.tif"
-    tifffile.imwrite(path, np.exp(-transmission(proj)[0]).astype(np.float32))
-    out = tmp_path / "out"
+    (path, _, dx), out = _shifted_tiff(tmp_path, phantom), tmp_path / "out"
     assert run(["tomo", str(path), "--transmission", "--angle-range-deg", "0,180", "--voxel-size-nm", "50",
                 "--reconstruct-only", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
