@@ -2,7 +2,8 @@
 """Each draw analysed twice on one grey volume / reconstruction (helper tomobinder; after tomocvf7's
 ``tomo_fitblur_pair.py``): a boolean switch of :mod:`layerscope.tomo.measure` off and on (``--switch``, default
 ``COAT_VOLUME``); rows as scripts/validate_tomo_draws.py writes them (default reconstruction), to OUT_off.csv and
-OUT_on.csv::
+OUT_on.csv; ``--order ROWS.csv`` runs the grey draws of an earlier run's rows first (the projected ones need a
+reconstruction)::
 
     PYTHONPATH=src OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python scripts/tomo_switch_pair.py 5000:5100 /tmp/x/pair
 """
@@ -44,10 +45,15 @@ if __name__ == "__main__":
     ap.add_argument("seeds")
     ap.add_argument("out")
     ap.add_argument("--switch", default="COAT_VOLUME")
+    ap.add_argument("--order", help="a CSV of rows with seed and projected: its grey draws first (cheap), then the rest")
     a = ap.parse_args()
     lo, hi = map(int, a.seeds.split(":"))
+    seeds = list(range(lo, hi))
+    if a.order:
+        proj = pd.read_csv(a.order).set_index("seed")["projected"].to_dict()
+        seeds.sort(key=lambda s: (bool(proj.get(s, True)), s))
     rows = {"off": [], "on": []}
-    for s in range(lo, hi):
+    for s in seeds:
         o = draw(s, a.switch)
         for k in rows:
             rows[k].append(o[k])

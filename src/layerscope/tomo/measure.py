@@ -157,6 +157,10 @@ COAT_SHELLS = (1, 2, 3)
 COAT_REACH = 4
 #: :func:`_coat_volume` adds nothing when the band holds fewer voxels than this
 COAT_MIN_VOXELS = 200
+#: ... or when the fitted coat's level C - E is below this share of the contrast P - E (no coat: binder-free particles
+#: of 6000-6009 fit 0-0.03 and moved their surface by fitting the blur, coated ones 0.09-0.15; the draws' coats are
+#: 0.1-0.4 of the contrast on about half the surface)
+COAT_MIN_LEVEL = 0.05
 
 
 def _coat_band(part: np.ndarray, dark: np.ndarray, others: np.ndarray, reach: int = COAT_REACH) -> np.ndarray:
@@ -170,15 +174,17 @@ def _coat_band(part: np.ndarray, dark: np.ndarray, others: np.ndarray, reach: in
     return band & inner
 
 
-def _shell_cost(resid: np.ndarray, shells: list, contrast: float) -> float:
+def _shell_cost(resid: np.ndarray, shells: list, contrast: float) -> tuple[float, float]:
     """The least squares of ``resid`` (data less the model without a coat, on the band) less the best of
-    ``level * shell`` over ``shells`` (each blurred shell's values on the band; level in [0, ``contrast``]), or of
-    ``resid`` itself when no shell lowers it."""
-    best = float(np.dot(resid, resid))
+    ``level * shell`` over ``shells`` (each blurred shell's values on the band; level in [0, ``contrast``]), and that
+    level; ``resid``'s own and 0 when no shell lowers it."""
+    best, best_level = float(np.dot(resid, resid)), 0.0
     for sb in shells:
         level = float(np.clip(np.dot(resid, sb) / max(float(np.dot(sb, sb)), 1e-12), 0.0, contrast))
-        best = min(best, float(np.sum((resid - level * sb) ** 2)))
-    return best
+        cost = float(np.sum((resid - level * sb) ** 2))
+        if cost < best:
+            best, best_level = cost, level
+    return best, best_level
 
 
 def _coat_depth(grey: np.ndarray, depth_in: np.ndarray, band: np.ndarray, others: np.ndarray, p_level: float,
@@ -187,18 +193,19 @@ def _coat_depth(grey: np.ndarray, depth_in: np.ndarray, band: np.ndarray, others
     that fits ``grey`` best over ``band`` (least squares over s in :data:`COAT_BLURS`, t in :data:`COAT_SHELLS` and C):
     ``occ_d = clip(depth_in - d, 0, 1)`` the voxels' share of the particle with its surface moved in by d
     (``depth_in``: 1, 2, .. into the envelope, 0, -1, .. outside it), ``shell_t`` the voxels up to t voxels outside
-    the envelope and not in ``others``, ``G_s`` the Gaussian of s voxels."""
+    the envelope and not in ``others``, ``G_s`` the Gaussian of s voxels. 0 where the best fit's coat is fainter than
+    :data:`COAT_MIN_LEVEL` (no coat: the surface stays the envelope's)."""
     contrast, g = p_level - e_level, grey[band]
     outside = [((depth_in <= 0) & (depth_in > -t) & ~others).astype(np.float32) for t in COAT_SHELLS]
-    best, best_d = np.inf, 0.0
+    best, best_d, best_level = np.inf, 0.0, 0.0
     for s in COAT_BLURS:
         shells = [ndi.gaussian_filter(o, s)[band] for o in outside]
         for d in COAT_DEPTHS:
             model = e_level + contrast * ndi.gaussian_filter(np.clip(depth_in - d, 0, 1).astype(np.float32), s)[band]
-            cost = _shell_cost(g - model, shells, contrast)
+            cost, level = _shell_cost(g - model, shells, contrast)
             if cost < best:
-                best, best_d = cost, float(d)
-    return best_d
+                best, best_d, best_level = cost, float(d), level
+    return best_d if best_level >= COAT_MIN_LEVEL * contrast else 0.0
 
 
 def _coat_volume(pid: int, plabels: np.ndarray, solid: np.ndarray, grey: np.ndarray, psl: tuple, levels: dict) -> float:
