@@ -56,9 +56,10 @@ def test_particle_without_a_coat_reads_as_on_main(monkeypatch):
         pd.testing.assert_frame_equal(getattr(main, name), getattr(here, name), check_exact=True)
 
 
-@pytest.mark.parametrize("depth, coat", [(0.0, 0.0), (0.25, 0.3), (0.375, 0.15)])
-def test_coat_depth_found_on_its_own_model(depth, coat):
-    """On a ball whose grey is the model itself (blur 0.5, a 2-voxel shell), the fit returns the depth it was made with."""
+@pytest.mark.parametrize("depth, coat, found", [(0.0, 0.0, 0.0), (0.25, 0.3, 0.25), (0.375, 0.15, 0.375), (0.25, 0.0, 0.0)])
+def test_coat_depth_found_on_its_own_model(depth, coat, found):
+    """On a ball whose grey is the model itself (blur 0.5, a 2-voxel shell at ``coat`` x the contrast), the fit returns
+    the depth it was made with; without a coat (below `COAT_MIN_LEVEL`) the surface stays the envelope's (0)."""
     n, r = 40, 12.0
     z, y, x = np.mgrid[:n, :n, :n]
     part = ((z - 19.5) ** 2 + (y - 19.5) ** 2 + (x - 19.5) ** 2) <= r ** 2
@@ -68,7 +69,7 @@ def test_coat_depth_found_on_its_own_model(depth, coat):
     grey = e + (p - e) * ndi.gaussian_filter(np.clip(depth_in - depth, 0, 1).astype(np.float32), 0.5) \
         + coat * (p - e) * ndi.gaussian_filter(shell, 0.5)
     band = measure._coat_band(part, np.zeros_like(part), np.zeros_like(part))
-    assert measure._coat_depth(grey, depth_in, band, np.zeros_like(part), p, e) == depth
+    assert measure._coat_depth(grey, depth_in, band, np.zeros_like(part), p, e) == found
 
 
 def test_coat_volume_equals_out_of_core_in_pieces(monkeypatch):

@@ -158,8 +158,8 @@ COAT_REACH = 4
 #: :func:`_coat_volume` adds nothing when the band holds fewer voxels than this
 COAT_MIN_VOXELS = 200
 #: ... or when the fitted coat's level C - E is below this share of the contrast P - E (no coat: binder-free particles
-#: of 6000-6009 fit 0-0.03 and moved their surface by fitting the blur, coated ones 0.09-0.15; the draws' coats are
-#: 0.1-0.4 of the contrast on about half the surface)
+#: of draws 6001, 6037, 6059 fit 0.004-0.033, coated ones of 6000, 6014, 6017 0.026-0.148, most 0.06-0.15; the draws'
+#: coats are 0.1-0.4 of the contrast on about half the surface)
 COAT_MIN_LEVEL = 0.05
 
 
