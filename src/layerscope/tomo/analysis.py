@@ -304,7 +304,8 @@ def _measure_in_memory(vol: Volume, options: TomoOptions, close: int, flags: lis
                            min_voxels=options.min_particle_voxels)
     grey = None if vol.labels else np.asarray(vol.data, np.float32)
     cracks, pores, feats, kinds = _features(solid, plab, options, vol.voxel_size_nm, close, grey, levels)
-    return _particle_table(plab, cracks, pores, vol.voxel_size_nm), cracks, pores, plab, feats, kinds, levels
+    parts = _particle_table(plab, cracks, pores, vol.voxel_size_nm, grey=grey, solid=solid, levels=levels)
+    return parts, cracks, pores, plab, feats, kinds, levels
 
 
 def _measure_chunked(vol: Volume, options: TomoOptions, close: int, flags: list, scheduler: Any, scratch_dir: Any):
