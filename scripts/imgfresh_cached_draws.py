@@ -100,7 +100,13 @@ def main(argv=None) -> int:
     p.add_argument("--seed-list", default=None, help="seeds, comma-separated (run; instead of --seeds)")
     p.add_argument("--zero-floor", choices=["on", "off"], default=None,
                    help="sitetests.ZERO_COUNT_FLOOR for this run (default: the library's)")
+    p.add_argument("--empty-window", choices=["off", "gap", "any"], default=None,
+                   help="interlayers.EMPTY_WINDOW_SITES_OUT for this run / rescore (default: the library's)")
     a = p.parse_args(argv)
+    if a.empty_window is not None:
+        from layerscope.imaging import interlayers
+
+        interlayers.EMPTY_WINDOW_SITES_OUT = a.empty_window
     if a.zero_floor is not None:
         from layerscope.imaging import sitetests
 

@@ -138,3 +138,28 @@ def test_the_gap_sites_count_reaches_summary_and_report():
     html = render_html([phase_section(pm, image)], title="gap")
     assert (f"<b>{n}</b><span>Li-layer sites at a gap two layer spacings wide (site_at_gap; left out of the fill "
             "where they read as no material)") in html
+
+
+def test_empty_window_gap_sites_leave_without_a_comparison(monkeypatch):
+    # The void-rim mechanism of issue 19 (imgvacuum): one segment of a layer with 0.2 TM per site, four gap sites whose
+    # count windows held no count (amplitude and background exactly 0; with ZERO_COUNT_FLOOR 0.000 +- 0.006) and one
+    # real site reading 0.07 +- 0.055. _gap_sites_out compares 0.07 with 0: 1.3 combined errors < 2, the gap sites stay
+    # and the pooled fill (0.000 +- 0.003) reads "no" for a truth of 0.2: a wrong "no". With EMPTY_WINDOW_SITES_OUT
+    # "gap" (the default) the empty gap sites leave outright; the real site alone reads 0.07 +- 0.055 (0.07 +- 0.11
+    # against the 0.1 threshold): "uncertain", its fill the site's own 0.07 (tolerance 1e-9, one site).
+    from imaging_scenes import li_layer_sites
+
+    empty = np.r_[np.ones(4, dtype=bool), False]
+    li = li_layer_sites(1, np.where(empty, 0.0, 0.07), np.where(empty, 0.006, 0.055)).assign(
+        site_at_gap=empty, intensity=np.where(empty, 0.0, 3.1), local_background=np.where(empty, 0.0, 1.2))
+    t = interlayers.interlayer_table(li.copy())
+    assert t["n_sites"].tolist() == [1] and t["mixing"].tolist() == ["uncertain"]
+    assert t["li_fill"].iloc[0] == pytest.approx(0.07, abs=1e-9)
+    monkeypatch.setattr(interlayers, "EMPTY_WINDOW_SITES_OUT", "off")  # main's reading: the gap sites stay, a "no"
+    t = interlayers.interlayer_table(li.copy())
+    assert t["n_sites"].tolist() == [5] and t["mixing"].tolist() == ["no"]
+    assert t["li_fill"].iloc[0] == pytest.approx(0.0, abs=0.02)
+    # A gap site that caught counts is still judged by the comparison (it stays here: 0.0 against 0.07, 1.3 errors).
+    monkeypatch.setattr(interlayers, "EMPTY_WINDOW_SITES_OUT", "gap")
+    counted = li.assign(intensity=np.where(empty, 0.4, 3.1))
+    assert interlayers.interlayer_table(counted)["n_sites"].tolist() == [5]
