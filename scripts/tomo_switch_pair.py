@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Each draw analysed twice on one grey volume / reconstruction (helper tomobinder; after tomocvf7's
-``tomo_fitblur_pair.py``): a boolean switch of :mod:`layerscope.tomo.measure` off and on (``--switch``, default
+``tomo_fitblur_pair.py``, which it replaces: ``--switch FIT_BLUR``): a boolean switch of :mod:`layerscope.tomo.measure` off and on (``--switch``, default
 ``COAT_VOLUME``); rows as scripts/validate_tomo_draws.py writes them (default reconstruction), to OUT_off.csv and
 OUT_on.csv; ``--order ROWS.csv`` runs the grey draws of an earlier run's rows first (the projected ones need a
 reconstruction)::
