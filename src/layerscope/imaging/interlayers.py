@@ -155,7 +155,7 @@ GAP_EMPTY_SIGNIFICANCE = 2.0
 #: (a void's rim, a crack),
 #: without the comparison of :func:`_gap_sites_out` (four empty gap sites against one noisy real site read 1.3 errors
 #: apart and stayed: a wrong "no"); "any" every such site (at low dose a real empty Li column in thin material may
-#: catch no count too). Measured on the 99 tuning draws with an empty window (docs/validation.md "imgvacuum").
+#: catch no count too). Measured on the 98 tuning draws with an empty window (docs/validation.md "imgvacuum").
 EMPTY_WINDOW_SITES_OUT = "gap"
 
 
