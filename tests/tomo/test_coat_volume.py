@@ -68,7 +68,7 @@ def test_coat_depth_found_on_its_own_model(depth, coat, found):
     p, e = 1.0, 0.2
     grey = e + (p - e) * ndi.gaussian_filter(np.clip(depth_in - depth, 0, 1).astype(np.float32), 0.5) \
         + coat * (p - e) * ndi.gaussian_filter(shell, 0.5)
-    band = measure._coat_band(part, np.zeros_like(part), np.zeros_like(part))
+    band = measure._surface_band(part, np.zeros_like(part), np.zeros_like(part), reach=measure.COAT_REACH, dark_reach=3)
     assert measure._coat_depth(grey, depth_in, band, np.zeros_like(part), p, e) == found
 
 

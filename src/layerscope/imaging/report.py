@@ -197,13 +197,15 @@ def _void_sites_label() -> str:
 
 def _gap_sites_label() -> str:
     """The report line of ``columns.li_sites_at_gap``: whether the fill leaves those sites out (the switches)."""
-    from layerscope.imaging.interlayers import GAP_READS_EMPTY, SKIP_GAP_SITES
+    from layerscope.imaging.interlayers import EMPTY_WINDOW_SITES_OUT, GAP_READS_EMPTY, SKIP_GAP_SITES
 
     if not SKIP_GAP_SITES:
         fill = "still counted in the fill: interlayers.SKIP_GAP_SITES off"
+    elif not GAP_READS_EMPTY:
+        fill = "left out of the fill"
     else:
-        fill = ("left out of the fill where they read as no material" if GAP_READS_EMPTY
-                else "left out of the fill")
+        empty = " or their count window caught no count" if EMPTY_WINDOW_SITES_OUT != "off" else ""
+        fill = f"left out of the fill where they read as no material{empty}"
     return f"Li-layer sites at a gap two layer spacings wide (site_at_gap; {fill})"
 
 

@@ -28,8 +28,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["consistency", "consistency_of_profiles", "aligned_consistency", "binned_px", "estimate_shifts",
-           "initial_shifts", "neighbour_shifts", "reprojection_residual", "shift_block", "unobservable_removed", "FIRST_GUESSES", "FLAG_PX",
-           "SMOOTH_ANGLES"]
+           "initial_shifts", "neighbour_shifts", "reprojection_residual", "shift_block", "unobservable_removed",
+           "FIRST_GUESSES", "FLAG_PX", "SMOOTH_ANGLES"]
 
 #: angles of the local quadratic fit of :func:`consistency` (odd)
 SMOOTH_ANGLES = 7
@@ -216,12 +216,13 @@ def reprojection_residual(lines: np.ndarray, dy: np.ndarray, dx: np.ndarray, ang
     return float(np.sqrt(np.mean((aligned[core] - model[core]) ** 2) / max(np.mean(aligned[core] ** 2), 1e-30)))
 
 
-def _window(shape: tuple[int, int]) -> np.ndarray:
-    """A 2-D Tukey window (a quarter of each side tapered): the detector edges, where a sample wider than
-    the field is cut at the same place in every projection, do not hold the correlation at zero shift."""
+def _window(shape: tuple[int, int], taper: float = 0.5) -> np.ndarray:
+    """A 2-D Tukey window (``taper`` / 2 of each side tapered; a quarter by default): the detector edges, where a
+    sample wider than the field is cut at the same place in every projection, do not hold the correlation at zero
+    shift."""
     from scipy.signal.windows import tukey
 
-    return np.outer(tukey(shape[0], 0.5), tukey(shape[1], 0.5)).astype(np.float32)
+    return np.outer(tukey(shape[0], taper), tukey(shape[1], taper)).astype(np.float32)
 
 
 def _edges(image: np.ndarray) -> np.ndarray:
@@ -266,12 +267,11 @@ def neighbour_shifts(lines: np.ndarray, angles_deg: np.ndarray, *, upsample: int
     window (an eighth of each side tapered), zero-padded by half of each side against wrap-around. The sum
     drifts with the features' own motion between angles and a wrong step moves every later angle; projection
     matching (:func:`estimate_shifts`) takes the remainder."""
-    from scipy.signal.windows import tukey
     from skimage.registration import phase_cross_correlation
 
     order = np.argsort(np.asarray(angles_deg, float))
     r, c = lines.shape[1:]
-    window = np.outer(tukey(r, 0.25), tukey(c, 0.25)).astype(np.float32)
+    window = _window((r, c), taper=0.25)
 
     def prepared(a: int) -> np.ndarray:
         return np.pad(_edges(lines[a]) * window, ((r // 2, r // 2), (c // 2, c // 2)))

@@ -93,7 +93,7 @@ def _deficit(fid: int, feats: np.ndarray, plabels: np.ndarray, owner: int, boxes
     p_level = float(np.median(grey[sl][interior])) if interior.sum() > 20 else levels["particle"]
     e_level = levels["epoxy"]
     if FIT_BLUR:
-        blur_voxels = _fitted_blur(grey[sl], part, _surface_band(part, (f > 0) | mm, plabels[sl], owner), p_level, e_level,
+        blur_voxels = _fitted_blur(grey[sl], part, _surface_band(part, (f > 0) | mm, (plabels[sl] > 0) & (plabels[sl] != owner)), p_level, e_level,
                                    blur_voxels)
     ref = e_level + (p_level - e_level) * ndi.gaussian_filter(part.astype(np.float32), blur_voxels)
     missing = (ref[region] - grey[sl][region]) / max(p_level - e_level, 1e-12)
@@ -115,13 +115,15 @@ BLUR_GRID = tuple(np.round(np.arange(0.25, 2.01, 0.125), 3))
 BLUR_MIN_VOXELS = 200
 
 
-def _surface_band(part: np.ndarray, dark: np.ndarray, plabels: np.ndarray, owner: int, reach: int = 3) -> np.ndarray:
-    """The voxels within ``reach`` voxels of the reference particle's surface (``part``; both sides) that lie at least
-    ``reach`` voxels from every dark feature (``dark``) and beyond 2 voxels of any other particle's envelope, not within
-    ``reach`` voxels of the arrays' faces (where the blur of the reference meets the box's edge)."""
+def _surface_band(part: np.ndarray, dark: np.ndarray, others: np.ndarray, reach: int = 3,
+                  dark_reach: int | None = None) -> np.ndarray:
+    """The voxels within ``reach`` voxels of the particle's surface (``part``; both sides) that lie at least
+    ``dark_reach`` (default ``reach``) voxels from every dark feature (``dark``), beyond 2 voxels of any other
+    particle's envelope (``others``) and not within ``reach`` voxels of the arrays' faces (where a blurred model meets
+    the box's edge): where the particle's surface and surroundings are read (:func:`_fitted_blur`, :func:`_coat_depth`)."""
     band = ndi.binary_dilation(part, iterations=reach) & ~ndi.binary_erosion(part, iterations=reach, border_value=1)
-    band &= ~ndi.binary_dilation(dark, iterations=reach)
-    band &= ~ndi.binary_dilation((plabels > 0) & (plabels != owner), iterations=2)
+    band &= ~ndi.binary_dilation(dark, iterations=reach if dark_reach is None else dark_reach)
+    band &= ~ndi.binary_dilation(others, iterations=2)
     inner = np.zeros_like(band)
     inner[tuple(slice(reach, max(reach, n - reach)) for n in band.shape)] = True
     return band & inner
@@ -143,7 +145,7 @@ def _fitted_blur(grey: np.ndarray, part: np.ndarray, band: np.ndarray, p_level: 
 #: the particle's surface and surroundings are modelled as ``E + (P - E) G_s(occ_d) + (C - E) G_s(shell_t)``, the
 #: envelope with its surface moved in by d voxels and a shell t voxels thick outside it at a level C between E and P,
 #: both blurred by a Gaussian of s voxels; s, d, t and C are fitted to the grey data (least squares) on the band within
-#: :data:`COAT_REACH` voxels of the envelope's surface away from dark features and other particles (:func:`_coat_band`),
+#: :data:`COAT_REACH` voxels of the envelope's surface away from dark features and other particles (:func:`_surface_band`),
 #: and the volume takes the d-moved surface (``sum(occ_d) - sum(envelope)`` voxels added, <= 0). A carbon-binder coat
 #: brighter than the surroundings pulls the thresholded envelope out by a fraction of a voxel (binder particles read
 #: their volume +1.7 %, median, docs/validation.md "tomocvf7"); without a coat the fit keeps d = 0. False (the
@@ -161,17 +163,6 @@ COAT_MIN_VOXELS = 200
 #: of draws 6001, 6037, 6059 fit 0.004-0.033, coated ones of 6000, 6014, 6017 0.026-0.148, most 0.06-0.15; the draws'
 #: coats are 0.1-0.4 of the contrast on about half the surface)
 COAT_MIN_LEVEL = 0.05
-
-
-def _coat_band(part: np.ndarray, dark: np.ndarray, others: np.ndarray, reach: int = COAT_REACH) -> np.ndarray:
-    """The voxels within ``reach`` voxels of the particle's surface (``part``; both sides) that lie at least 3 voxels
-    from every dark feature (``dark``), beyond 2 voxels of any other particle's envelope (``others``) and not within
-    ``reach`` voxels of the arrays' faces: where the particle's surface and surroundings are read (:func:`_coat_depth`)."""
-    band = ndi.binary_dilation(part, iterations=reach) & ~ndi.binary_erosion(part, iterations=reach, border_value=1)
-    band &= ~ndi.binary_dilation(dark, iterations=3) & ~ndi.binary_dilation(others, iterations=2)
-    inner = np.zeros_like(band)
-    inner[tuple(slice(reach, max(reach, n - reach)) for n in band.shape)] = True
-    return band & inner
 
 
 def _shell_cost(resid: np.ndarray, shells: list, contrast: float) -> tuple[float, float]:
@@ -217,7 +208,7 @@ def _coat_volume(pid: int, plabels: np.ndarray, solid: np.ndarray, grey: np.ndar
     box = _grown(psl, SURROUNDINGS_PAD, plabels.shape)
     part, env = plabels[box] == pid, plabels[box] > 0
     dark = env & ~solid[box]
-    band = _coat_band(part, dark, env & ~part)
+    band = _surface_band(part, dark, env & ~part, reach=COAT_REACH, dark_reach=3)
     if band.sum() < COAT_MIN_VOXELS:
         return 0.0
     depth_in = np.where(part, ndi.distance_transform_edt(part), 1.0 - ndi.distance_transform_edt(~part))

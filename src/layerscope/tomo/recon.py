@@ -87,8 +87,9 @@ class ReconOptions:
         the centre search, ring removal and reconstruction ("tomoalign"). The aligned series must pass the same
         check (at most ``align.FLAG_PX``: the acceptance test), from the centre-of-mass first guess or else from
         the neighbour cross-correlation (``align.FIRST_GUESSES``); where neither passes it is flagged
-        ``alignment_failed`` and reconstructed as given (:data:`KEEP_FAILED_FRACTION`). The check sees jumps, not smooth errors: a slow drift can pass it a
-        pixel or two off (``align.RANK_GUESSES``, off, ranks both guesses by the reprojection residual).
+        ``alignment_failed`` and reconstructed as given (:data:`KEEP_FAILED_FRACTION`). The check sees jumps, not
+        smooth errors: a slow drift can pass it a pixel or two off (``align.RANK_GUESSES``, off, ranks both guesses
+        by the reprojection residual).
     chunk_slices : int
         Detector rows per task.
     device : str
