@@ -210,3 +210,25 @@ def test_out_of_field_marks_li_sites_whose_tm_layer_is_not_in_the_image():
     nearest = np.array([np.min(np.hypot(x_tm - x, 0.2)) for x in li["x_nm"]])
     np.testing.assert_array_equal(out[layer1], nearest[layer1] > IN_FIELD_NM)
     assert out[~layer1].all() and (~out[layer1]).sum() == int((nearest[layer1] <= IN_FIELD_NM).sum()) > 10
+
+
+def test_out_of_field_does_not_count_tm_columns_cut_by_the_image_edge():
+    """A field of 100 px of 0.05 nm (5 nm): TM layer 0 at y = 0.8 nm, TM layer 2 at y = 0.02 nm (0.02 nm from the top
+    edge, inside the 0.15 nm margin where columns are not scored), Li layer 1 at y = 0.4 nm between them, 0.38 nm
+    from layer 2. With the field given, layer 2 does not count as in the image: every Li site is out of field;
+    without it (no ``parameters``) the layer counts and none is."""
+    from types import SimpleNamespace
+
+    from layerscope.simulate.validation import IN_FIELD_NM, MARGIN_NM, out_of_field
+
+    x = np.arange(0.5, 4.51, 0.3)
+    tm = pd.DataFrame({"x_nm": np.tile(x, 2), "y_nm": np.repeat([0.8, 0.02], len(x)),
+                       "layer": np.repeat([0, 2], len(x)), "kind": "TM"})
+    li = pd.DataFrame({"x_nm": x, "y_nm": 0.4, "layer": 1, "kind": "Li"})
+    sites = pd.concat([tm, li], ignore_index=True)
+    assert 0.02 < MARGIN_NM and 0.38 < IN_FIELD_NM
+    field = {"field_px": 100, "pixel_size_nm": 0.05}
+    assert out_of_field(li, SimpleNamespace(sites=sites, parameters=field)).all()
+    assert not out_of_field(li, SimpleNamespace(sites=sites)).any()
+    moved = sites.assign(y_nm=np.where(sites["layer"] == 2, 0.2, sites["y_nm"]))  # 0.2 nm inside: counts
+    assert not out_of_field(li, SimpleNamespace(sites=moved, parameters=field)).any()

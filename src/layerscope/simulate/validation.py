@@ -52,8 +52,9 @@ LAYERED = ("O3", "O3'", "O1", "C2/m")
 AMBIGUOUS_FILL = 0.05
 #: A reported site belongs to the truth site nearest to it within this distance (nm).
 MATCH_NM = 0.07
-#: A truth Li-layer site whose nearest truth TM site (inside the image) of the layer above or below is
-#: farther than this (nm) has that TM layer outside the image: the image does not hold its step.
+#: A truth Li-layer site whose nearest truth TM site (inside the image, at least :data:`MARGIN_NM` from its
+#: edges) of the layer above or below is farther than this (nm) has that TM layer outside the image: the image
+#: does not hold its step.
 IN_FIELD_NM = 0.45
 
 
@@ -84,15 +85,27 @@ def _columns(found: pd.DataFrame, truth: DrawTruth, extent: tuple[float, float],
             f"{prefix}_n_truth": sc.n_truth_visible}
 
 
+def _inside_margin(sites: pd.DataFrame, parameters: dict) -> pd.DataFrame:
+    """``sites`` at least :data:`MARGIN_NM` inside the square field of ``field_px`` pixels of ``pixel_size_nm``."""
+    if "field_px" not in parameters or "pixel_size_nm" not in parameters:
+        return sites
+    field = float(parameters["field_px"]) * float(parameters["pixel_size_nm"])
+    x, y = sites["x_nm"].to_numpy(), sites["y_nm"].to_numpy()
+    return sites[np.minimum.reduce([x, y, field - x, field - y]) >= MARGIN_NM]
+
+
 def out_of_field(li_sites: pd.DataFrame, truth: DrawTruth) -> np.ndarray:
     """Per truth Li-layer site: True where its TM layer above or below is outside the image.
 
     ``li_sites`` are rows of ``truth.sites`` (``x_nm, y_nm, layer``); a TM layer counts as outside
-    where none of its truth sites inside the image lies within :data:`IN_FIELD_NM` of the site.
+    where none of its truth sites inside the image lies within :data:`IN_FIELD_NM` of the site. A TM
+    site closer than :data:`MARGIN_NM` to the image's edge (its column cut by the edge, not scored for
+    recall either) does not count as inside where the truth's ``parameters`` give the field
+    (``field_px``, ``pixel_size_nm``).
     """
     from scipy.spatial import cKDTree
 
-    tm = truth.sites[truth.sites["kind"] == "TM"]
+    tm = _inside_margin(truth.sites[truth.sites["kind"] == "TM"], getattr(truth, "parameters", None) or {})
     trees = {int(k): cKDTree(g[["x_nm", "y_nm"]].to_numpy()) for k, g in tm.groupby("layer")}
     xy = li_sites[["x_nm", "y_nm"]].to_numpy()
     layer = li_sites["layer"].to_numpy().astype(int)
