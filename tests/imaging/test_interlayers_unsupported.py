@@ -201,3 +201,27 @@ def test_random_draw_rim_steps_are_unknown_not_wrong(seed, right):
     assert ((seg["step"] == seg["truth_relation"]) | (seg["step"] == "unknown")).all()
     assert "glide" not in set(seg["step"])
     assert seg.loc[seg["step"] == seg["truth_relation"], "n_sites"].sum() >= right
+
+
+@pytest.mark.parametrize("border", [False, True])
+def test_a_one_pair_glide_on_a_column_cut_by_the_image_edge_is_unknown(border):
+    """Random draw 5020's field-edge miss: past the last O3 pair (site 15) a site without a pair (16), none at
+    17, and site 18 read "off" (registry -0.44: 0.11 spacings from O3', far off O3) from one pair; the gap's
+    pairs read -1/3 exactly, so the glide lies many errors off every stacking and stands (rule (d)), beyond
+    ``EXTEND_REACH`` of the O3 run (rule (b)). With the pair's upper TM column cut by the image edge
+    (``at_border``) the glide has no pair of its own and is dropped: no site of the gap reads a glide."""
+    from layerscope.imaging import interlayers
+
+    g = _gap({18: ("off", -0.44, 0.0)})
+    li = g["kind"] == "Li"
+    g["above"] = np.where(li, g.index - 2, -1)  # rows: TM layer 0, TM layer 2, Li site, per index i
+    g["below"] = np.where(li, g.index - 1, -1)
+    g["at_border"] = False
+    site = g.index[li]
+    g.loc[site[16], ["relation", "pair", "above", "below"]] = ["", -1, -1, -1]
+    g.loc[g.loc[site[18], "above"], "at_border"] = border
+    g = g.drop(index=site[17])
+    assert interlayers.BORDER_PAIRS_UNSUPPORTED and 3 * D_T > interlayers.EXTEND_REACH * D_T
+    steps = set(interlayer_table(g)["step"])
+    assert ("glide" in steps) is (not border)
+    assert steps <= {"O3", "unknown", "glide"}

@@ -118,6 +118,11 @@ UNSUPPORTED_GLIDE_PAIRS = 3
 #: probe, per-pair scatter 0.14-0.15 spacings): their wrong rim glides of 3-4 pairs lie 1.2-2.4 errors off
 #: their nearest stacking, their wrong one-pair runs at a change 1.0-1.8 errors from the right stacking.
 REGISTRY_SIGNIFICANCE = 3.0
+#: Whether a TM pair with a column cut by the image edge (``at_border``: fitted on one flank, its position pulled
+#: inwards) counts as none of its site's own for :func:`drop_unsupported_runs`: a glide or short run read from such
+#: pairs alone has nothing of its own to stand on. Random draw 5020: a one-pair "glide" at the field edge (registry
+#: -0.44, the O3 runs beside it 0.31-0.36) rests on a column 0.035 nm from the edge.
+BORDER_PAIRS_UNSUPPORTED = True
 #: Fewest TM pairs in stacking runs the image's per-pair registry scatter is measured from.
 NOISE_MIN_PAIRS = 10
 #: Li-layer sites of one layer closer than this along it (column spacings) are one octahedral site, counted once in
@@ -775,6 +780,20 @@ def _at_change(i: int, runs: list[np.ndarray], lay: dict, reach: float) -> bool:
     return False
 
 
+def _pair_at_border(li: pd.DataFrame, columns: pd.DataFrame) -> np.ndarray:
+    """Per Li-layer site: its own TM pair (``above``/``below``, rows of ``columns``) holds a column cut by the
+    image edge (``at_border``)."""
+    out = np.zeros(len(li), dtype=bool)
+    if "at_border" not in columns:
+        return out
+    border = columns["at_border"].fillna(False).astype(bool)
+    for side in ("above", "below"):
+        if side in li:
+            at = li[side].fillna(-1).to_numpy().astype(int)
+            out |= border.reindex(at, fill_value=False).to_numpy(dtype=bool) & (at >= 0)
+    return out
+
+
 def drop_unsupported_runs(li: pd.DataFrame, rel: np.ndarray, source: np.ndarray, typical: dict, *,
                           inplane_spacing_nm: float) -> None:
     """Unknown, in place, the step of a short measured run that the stacking of its gap beside it contradicts.
@@ -812,6 +831,8 @@ def drop_unsupported_runs(li: pd.DataFrame, rel: np.ndarray, source: np.ndarray,
         Column spacing along the layers, nm.
     """
     own = li["pair"].to_numpy(dtype=float) >= 0 if "pair" in li else np.ones(len(li), dtype=bool)
+    if BORDER_PAIRS_UNSUPPORTED and "pair_at_border" in li:
+        own = own & ~li["pair_at_border"].to_numpy(dtype=bool)
     reg = li["registry"].to_numpy(dtype=float) if "registry" in li else np.full(len(li), np.nan)
     u_all = li["u_nm"].to_numpy(dtype=float)
     reach = EXTEND_REACH * inplane_spacing_nm
@@ -1048,6 +1069,7 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
     li = li.reset_index(drop=True)
     if "environment" not in li:
         li["environment"] = ""
+    li["pair_at_border"] = _pair_at_border(li, columns)
     tm = columns[columns["kind"] == "TM"]
     d_t = _inplane_spacing(columns, tm) if len(tm) else float("nan")
     if DEDUPLICATE:
