@@ -16,7 +16,8 @@ explain), not the scatter of the sites: the scatter of a mixed segment is mostly
 column-to-column spread of its TM atoms (5-7 times the counting error at 1e4 e/A^2), which
 does not make its mean uncertain. A segment left uncertain takes the decision of the run of
 adjacent segments of its Li layer whose fills agree (reduced chi-square <= :data:`POOL_CHI2`),
-from their pooled counts (``mixing_sites`` says how many sites decided). Without ``mixing_sem``
+from their pooled counts (``mixing_sites`` says how many sites decided). A segment whose counts say "no" while one of
+its sites reads clearly filled is "uncertain" instead (:data:`NO_WITH_FILLED_SITE`). Without ``mixing_sem``
 the decision uses the scatter of the sites (``li_fill_sem``), as before. Before deciding, a segment
 is cut where its counts show two stretches of the layer on either side of the threshold
 (:func:`split_fill_changes`: TM-exchanged rim sites beside empty sites in a basal crack, the
