@@ -102,7 +102,13 @@ def main(argv=None) -> int:
                    help="sitetests.ZERO_COUNT_FLOOR for this run (default: the library's)")
     p.add_argument("--empty-window", choices=["off", "gap", "any"], default=None,
                    help="interlayers.EMPTY_WINDOW_SITES_OUT for this run / rescore (default: the library's)")
+    p.add_argument("--filled-site", choices=["on", "off"], default=None,
+                   help="interlayers.NO_WITH_FILLED_SITE for this run / rescore (default: the library's; imgcrack)")
     a = p.parse_args(argv)
+    if a.filled_site is not None:
+        from layerscope.imaging import interlayers
+
+        interlayers.NO_WITH_FILLED_SITE = a.filled_site == "on"
     if a.empty_window is not None:
         from layerscope.imaging import interlayers
 

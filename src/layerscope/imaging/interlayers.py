@@ -16,7 +16,8 @@ explain), not the scatter of the sites: the scatter of a mixed segment is mostly
 column-to-column spread of its TM atoms (5-7 times the counting error at 1e4 e/A^2), which
 does not make its mean uncertain. A segment left uncertain takes the decision of the run of
 adjacent segments of its Li layer whose fills agree (reduced chi-square <= :data:`POOL_CHI2`),
-from their pooled counts (``mixing_sites`` says how many sites decided). Without ``mixing_sem``
+from their pooled counts (``mixing_sites`` says how many sites decided). A segment whose counts say "no" while one of
+its sites reads clearly filled is "uncertain" instead (:data:`NO_WITH_FILLED_SITE`). Without ``mixing_sem``
 the decision uses the scatter of the sites (``li_fill_sem``), as before. Before deciding, a segment
 is cut where its counts show two stretches of the layer on either side of the threshold
 (:func:`split_fill_changes`: TM-exchanged rim sites beside empty sites in a basal crack, the
@@ -162,6 +163,15 @@ GAP_EMPTY_SIGNIFICANCE = 2.0
 #: apart and stayed: a wrong "no"); "any" every such site (at low dose a real empty Li column in thin material may
 #: catch no count too). Measured on the 98 tuning draws with an empty window (docs/validation.md "imgvacuum").
 EMPTY_WINDOW_SITES_OUT = "gap"
+#: Whether a segment that reads "no" by its own counts but holds a site whose own index lies more than
+#: :data:`FILLED_SITE_SIGNIFICANCE` errors (its counting error and the systematic error of the decision) above the
+#: threshold is left "uncertain" (its layer's pooled run may then decide it): a clean Li layer holds no TM, so such a
+#: segment is not one clean stretch but a filled one out-voted by sites that read as no material -- a basal crack
+#: through a mixed Li layer alone (both TM layers stay, so neither ``site_in_void`` nor ``site_at_gap`` marks its
+#: sites) leaves 7 empty sites beside one filled site that :func:`split_fill_changes` cannot cut off
+#: (:data:`SPLIT_MIN_SITES`): random draw 4179's wrong "no" (docs/validation.md "imgcrack").
+NO_WITH_FILLED_SITE = True
+FILLED_SITE_SIGNIFICANCE = 3.5
 
 
 def _empty_window_sites(li: pd.DataFrame) -> np.ndarray:
@@ -594,6 +604,10 @@ def _count_decisions(out: pd.DataFrame, threshold: float, weights: tuple[np.ndar
     pool_f, pool_e = (f, e) if pool is None else pool
     n = out["n_sites"].to_numpy()
     own = _decision_codes(f, np.hypot(e, systematic), threshold)
+    filled = np.zeros(own.size, dtype=bool)  # "no" out-voting a clearly filled site: not one clean stretch, no "no"
+    if NO_WITH_FILLED_SITE and "filled_site_z" in out:
+        filled = (own == -1) & (out["filled_site_z"].to_numpy(dtype=float) > FILLED_SITE_SIGNIFICANCE)
+        own[filled] = 0
     decision, sites = own.copy(), n.astype(float)
     u_start = out["u_start_nm"].to_numpy()
     for idx in out.groupby("li_layer", sort=False).indices.values():
@@ -603,7 +617,7 @@ def _count_decisions(out: pd.DataFrame, threshold: float, weights: tuple[np.ndar
         pf, pe, pn = _pool_runs(pool_f[idx], pool_e[idx], n[idx],
                                 None if weights is None else tuple(w[idx] for w in weights), systematic)
         pooled = _decision_codes(pf, np.hypot(pe, systematic), threshold)
-        use = (own[idx] == 0) & (pooled != 0)
+        use = (own[idx] == 0) & (pooled != 0) & ~(filled[idx] & (pooled == -1))
         decision[idx[use]], sites[idx[use]] = pooled[use], pn[use]
     return np.array(["uncertain", "yes", "no"])[decision], sites.astype(int)
 
@@ -983,6 +997,15 @@ def _inplane_spacing(columns: pd.DataFrame, tm: pd.DataFrame) -> float:
     return float(np.median(gaps)) if gaps.size else float("nan")
 
 
+def _filled_site_z(li: pd.DataFrame, key: np.ndarray, threshold: float, systematic: float) -> pd.Series:
+    """Per segment, the largest ``(mixing - threshold) / hypot(mixing_sem, systematic)`` of its sites with a
+    finite index and a counting error > 0 (NaN where none): how clearly its most filled site holds TM."""
+    m, e = li["mixing"].to_numpy(dtype=float), li["mixing_sem"].to_numpy(dtype=float)
+    ok = np.isfinite(m) & np.isfinite(e) & (e > 0)
+    z = np.where(ok, (m - threshold) / np.hypot(np.where(ok, e, 1.0), systematic), np.nan)
+    return pd.Series(z).groupby(key).max()
+
+
 def _segment_rows(li: pd.DataFrame, key: np.ndarray, threshold: float,
                   systematic: float = MIXING_SYSTEMATIC) -> pd.DataFrame:
     """One row per segment ``key`` (sites sorted by layer, then along u) of the interlayer table."""
@@ -1011,6 +1034,7 @@ def _segment_rows(li: pd.DataFrame, key: np.ndarray, threshold: float,
     })
     if "mixing_sem" in li:
         out["li_fill_count_sem"] = count_sem.to_numpy()
+        out["filled_site_z"] = _filled_site_z(li, key, threshold, systematic).reindex(first.index).to_numpy()
         pool_f, pool_e = _spinel_pool_fill(li, key, environment, fill, count_sem)
         weights = _site_weights(li, key, environment, pool_f, pool_e)
         if weights is not None:
