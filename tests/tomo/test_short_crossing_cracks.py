@@ -4,8 +4,8 @@ Truth: phantoms built with known crack planes and a known round pore (``build_ph
 noise of a fixed seed. The three cracks are those of particle 3 of tuning draw 7052 (discs of radius 7.8-8.0 voxels,
 2.2-2.6 voxels wide, through the centre of a particle of semi-axes 19.7/15.0/16.9 voxels), read as one pore on main:
 each plane's slab (its voxels within the tolerance) has a flatness of 0.47-0.53, above ``max_flatness`` (0.45).
-``SLAB_FLATNESS`` is off by default (docs/validation.md "tomopore"); on main the switch does not exist, so both tests
-fail there.
+``SLAB_FLATNESS`` is off by default (docs/validation.md "tomopore: cracks read as pores"); on main the switch does not
+exist, so both tests fail there.
 """
 
 from __future__ import annotations

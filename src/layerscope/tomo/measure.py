@@ -560,8 +560,8 @@ def _short_sheets(m: np.ndarray, coords: np.ndarray, options: Any, depth: np.nda
     """Sheets of short crossing cracks (``planar_sheets`` with ``slab_flatness`` = :data:`SLAB_FLATNESS`), or None.
 
     A slab ``2 tol`` thick through a crack of radius 7-9 voxels is not flat enough for ``max_flatness`` (0.47-0.53 on
-    the tuning draws' crossings read as pores, docs/validation.md "tomopore"), but neither is a slab through a round
-    pore of radius 6 or more, nor are the slabs that cross a pore joined to the cracks. So the sheets found with the
+    the tuning draws' crossings read as pores, docs/validation.md "tomopore: cracks read as pores"), but neither is
+    a slab through a round pore of radius 6 or more, nor are the slabs that cross a pore joined to the cracks. So the sheets found with the
     looser slabs are refused when the feature has a round part (:func:`layerscope.tomo.segment.round_part`, the ball
     of :func:`_pore_and_sheets`) with 30 voxels or more (the smallest pore piece, :func:`_round_pores`) within
     ``tol`` of fewer than two of the sheets' planes: where cracks cross, the ball that fits in their blurred junction

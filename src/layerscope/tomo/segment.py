@@ -490,7 +490,7 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
         The largest flatness of a plane's slab (its voxels within ``tol``) in the search, when above
         ``max_flatness`` (None: ``max_flatness``). A short crack's slab is as thick as the tolerance band, so its
         flatness rises as its radius falls (discs of radius 7-9 in 2.2-2.7 voxel cracks: 0.47-0.53);
-        :data:`layerscope.tomo.measure.SLAB_FLATNESS` (docs/validation.md "tomopore").
+        :data:`layerscope.tomo.measure.SLAB_FLATNESS` (docs/validation.md "tomopore: cracks read as pores").
 
     Returns
     -------
