@@ -114,32 +114,34 @@ def _inspect(res, seed: int, rms_px: float, kind: str) -> dict:
 
 
 def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", align: str | None = None,
-          keep_failed: bool = False, rank: bool = False) -> dict:
+          keep_failed: bool = False, rank: bool = False, slab_flatness: float | None = None) -> dict:
     from dataclasses import replace
 
     from layerscope.tomo import align as tomo_align
-    from layerscope.tomo import recon
+    from layerscope.tomo import measure, recon
     from layerscope.tomo.analysis import TomoOptions
     from layerscope.tomo.scoring import run_draw
 
     if keep_failed:
         recon.KEEP_FAILED_FRACTION = float("inf")
     tomo_align.RANK_GUESSES = rank
+    measure.SLAB_FLATNESS = slab_flatness
 
     ro = recon_options(extension) if align is None else replace(recon_options(extension), align=align)
     row = run_draw(seed, options=TomoOptions(recon=ro), prepare=partial(_prepare, rms_px=jitter, kind=kind),
                    inspect=partial(_inspect, seed=seed, rms_px=jitter, kind=kind))
     return {**row, "extension": extension, "sinogram_extension": _effective(ro), "jitter_px": jitter,
             "jitter_kind": kind, "align": ro.align, "keep_failed_alignment": keep_failed,
-            "rank_guesses": rank}
+            "rank_guesses": rank, "slab_flatness": slab_flatness}
 
 
 def run(seeds: range, jobs: int, out: Path | None = None, extension: str = "default", jitter: float = 0.0,
-        kind: str = "white", align: str | None = None, keep_failed: bool = False, rank: bool = False) -> pd.DataFrame:
+        kind: str = "white", align: str | None = None, keep_failed: bool = False, rank: bool = False,
+        slab_flatness: float | None = None) -> pd.DataFrame:
     rows = []
     with ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else _Serial() as pool:
         for row in pool.map(partial(_draw, extension=extension, jitter=jitter, kind=kind, align=align,
-                                    keep_failed=keep_failed, rank=rank), seeds):
+                                    keep_failed=keep_failed, rank=rank, slab_flatness=slab_flatness), seeds):
             print(_line(row), flush=True)
             rows.append(row)
             if out is not None:  # rows so far, so that an interrupted run keeps its draws
@@ -253,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
                         "series is reconstructed as given)")
     parser.add_argument("--rank-guesses", action="store_true", help="align.RANK_GUESSES: run both first guesses "
                         "and keep the lower reprojection residual")
+    parser.add_argument("--slab-flatness", type=float, default=None, help="measure.SLAB_FLATNESS (tomopore): the "
+                        "largest flatness of a plane's slab in the crossing-sheet search (default None: off)")
     parser.add_argument("--projected-only", action="store_true", help="run only the draws reconstructed from projections")
     parser.add_argument("--from-csv", action="store_true", help="summarise --out again without running the draws")
     args = parser.parse_args(argv)
@@ -266,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
 
             seeds = [s for s in seeds if random_phantom(s).specs["draw"]["projected"]]
         df = run(seeds, args.jobs, args.out, args.extension, args.jitter_px, args.jitter_kind, args.align,
-                 args.keep_failed_alignment, args.rank_guesses)
+                 args.keep_failed_alignment, args.rank_guesses, args.slab_flatness)
         df.to_csv(args.out, index=False)
     text = summary(df)
     print(text)
