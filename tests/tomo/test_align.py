@@ -164,12 +164,10 @@ def test_aligned_check_reads_the_true_shifts_low_and_wrong_ones_high(shifted, in
     assert align.aligned_consistency(lines, *wrong, angles)["rms_px"] > 3 * align.FLAG_PX
 
 
-def test_large_drift_aligns_with_the_neighbour_guess_only(drifted, monkeypatch):
-    """6 px random walk, the earlier matching scheme (``SMOOTH_ROUNDS`` 0): from the centres of mass the matching
-    locks 4.1 px off (the aligned series still jumps 0.30 px RMS); from the neighbour cross-correlation it finds the
-    shifts within 0.34 px (bound 0.5). The reprojection residual ranks them alike (0.32 against 0.075 measured).
-    With the default smooth rounds both find it (next test)."""
-    monkeypatch.setattr(align, "SMOOTH_ROUNDS", 0)
+def test_large_drift_aligns_with_the_neighbour_guess_only(drifted):
+    """6 px random walk: from the centres of mass the matching locks 4.1 px off (the aligned series still jumps
+    0.30 px RMS); from the neighbour cross-correlation it finds the shifts within 0.34 px (bound 0.5). The
+    reprojection residual ranks them alike (0.32 against 0.075 measured)."""
     proj, injected = drifted
     lines, angles = transmission(proj)[0], proj.angles_deg
     err, after, residual = {}, {}, {}
@@ -184,17 +182,15 @@ def test_large_drift_aligns_with_the_neighbour_guess_only(drifted, monkeypatch):
 
 
 def test_wrong_lock_is_flagged_and_reconstructed_as_given(drifted, monkeypatch):
-    """With the centre-of-mass guess alone and the earlier matching scheme (``SMOOTH_ROUNDS`` 0) the 6 px drift
-    locks wrongly (4.1 px off; the aligned series reads 0.30 px, as given 0.75): flagged ``alignment_failed``; with
-    ``KEEP_FAILED_FRACTION`` at its default (0) the series is reconstructed as given (the volume equals
-    ``align="none"``'s), with 0.5 (0.30 / 0.75 = 0.40 is below it) the shifts are undone all the same; summary
-    fields say which."""
+    """With the centre-of-mass guess alone the 6 px drift locks wrongly (4.1 px off; the aligned series reads
+    0.30 px, as given 0.75): flagged ``alignment_failed``; with ``KEEP_FAILED_FRACTION`` at its default (0) the
+    series is reconstructed as given (the volume equals ``align="none"``'s), with 0.5 (0.30 / 0.75 = 0.40 is
+    below it) the shifts are undone all the same; summary fields say which."""
     from layerscope.tomo import recon
 
     assert recon.KEEP_FAILED_FRACTION == 0.0
     proj = drifted[0]
     monkeypatch.setattr(align, "FIRST_GUESSES", ("com",))
-    monkeypatch.setattr(align, "SMOOTH_ROUNDS", 0)
     got = reconstruct(proj, ReconOptions(align="xcorr"))
     a = got.alignment
     assert a["accepted"] is False and a["aligned"] is False and a["shifts"] is None
@@ -212,9 +208,7 @@ def test_wrong_lock_is_flagged_and_reconstructed_as_given(drifted, monkeypatch):
     assert "all the same" in next(f["message"] for f in kept.flags if f["code"] == "alignment_failed")
 
 
-def test_large_drift_is_aligned_by_default_guesses(drifted, monkeypatch):
-    """The neighbour retry where the centre-of-mass start fails (the earlier matching scheme, where it does)."""
-    monkeypatch.setattr(align, "SMOOTH_ROUNDS", 0)
+def test_large_drift_is_aligned_by_default_guesses(drifted):
     proj, injected = drifted
     got = reconstruct(proj, ReconOptions(align="auto"))
     a = got.alignment
@@ -245,7 +239,6 @@ def test_ranked_guesses_catch_a_smooth_wrong_lock(phantom, monkeypatch):
     lower reprojection residual (0.087 against 0.122 measured) keeps the neighbour guess, 0.37 px off."""
     from layerscope.tomo import project_phantom
 
-    monkeypatch.setattr(align, "SMOOTH_ROUNDS", 0)  # the earlier matching scheme, which leaves the smooth error
     shifts = _walk(N_ANGLES, 3.0)
     proj = project_phantom(phantom.volume, n_angles=N_ANGLES, photons=1e5, seed=1, shifts_px=shifts)
     plain = reconstruct(proj, ReconOptions(align="xcorr")).alignment
@@ -260,12 +253,20 @@ def test_ranked_guesses_catch_a_smooth_wrong_lock(phantom, monkeypatch):
 # --- tomowalk: smooth errors of the shifts (slow drifts) and the smooth rounds -------------------------------------
 
 
-def test_smooth_rounds_align_a_large_drift_from_the_centres_of_mass(drifted):
+def test_smooth_rounds_are_off_by_default_and_leave_the_scheme_as_it_was(drifted):
+    """``SMOOTH_ROUNDS`` 0 (default): no binned rounds beyond the earlier scheme's (the 64 px detector keeps none)."""
+    assert align.SMOOTH_ROUNDS == 0
+    proj = drifted[0]
+    est = align.estimate_shifts(transmission(proj)[0], proj.angles_deg, first="com")
+    assert est["coarse_rounds"] == 0 and est["rounds"] <= align.MATCH_ROUNDS
+
+
+def test_smooth_rounds_align_a_large_drift_from_the_centres_of_mass(drifted, monkeypatch):
     """6 px random walk from the centres of mass: the earlier scheme (3 rounds binned, 6 at most) locks 4.1 px off
-    (test above); with the default ``SMOOTH_ROUNDS`` (up to 30 rounds binned by 2 until an update < 0.05 px) the
-    smooth error is taken out: 0.30 px measured (bound 0.5), the aligned series passes the check. Fails on main
-    (no ``SMOOTH_ROUNDS``; 4.1 px off)."""
-    assert align.SMOOTH_ROUNDS == 30
+    (test above); with ``SMOOTH_ROUNDS`` 30 (up to 30 rounds binned by 2 until an update < 0.05 px) the smooth
+    error is taken out: 0.30 px measured (bound 0.5), the aligned series passes the check. Fails on main (no
+    ``SMOOTH_ROUNDS``; 4.1 px off)."""
+    monkeypatch.setattr(align, "SMOOTH_ROUNDS", 30)
     proj, injected = drifted
     lines, angles = transmission(proj)[0], proj.angles_deg
     est = align.estimate_shifts(lines, angles, first="com")
@@ -274,12 +275,13 @@ def test_smooth_rounds_align_a_large_drift_from_the_centres_of_mass(drifted):
     assert align.aligned_consistency(lines, est["dy"], est["dx"], angles)["rms_px"] < align.FLAG_PX / 5
 
 
-def test_smooth_walk_aligned_by_default_within_half_a_pixel(phantom):
+def test_smooth_walk_aligned_with_smooth_rounds_within_half_a_pixel(phantom, monkeypatch):
     """3 px random walk: the earlier scheme passes the check 1.3 px off from the centres of mass (the ranked-guesses
-    test); by default (``SMOOTH_ROUNDS``) the reconstruction keeps the centre-of-mass start, now within 0.5 px
-    (after the unobservable part). Fails on main (1.3 px)."""
+    test); with ``SMOOTH_ROUNDS`` 30 the reconstruction keeps the centre-of-mass start, now within 0.5 px (after
+    the unobservable part). Fails on main (no ``SMOOTH_ROUNDS``; 1.3 px)."""
     from layerscope.tomo import project_phantom
 
+    monkeypatch.setattr(align, "SMOOTH_ROUNDS", 30)
     shifts = _walk(N_ANGLES, 3.0)
     proj = project_phantom(phantom.volume, n_angles=N_ANGLES, photons=1e5, seed=1, shifts_px=shifts)
     got = reconstruct(proj, ReconOptions(align="xcorr")).alignment
