@@ -17,7 +17,7 @@ sinogram extension); each row records it (``extension``: what was asked, ``sinog
 jitter or, with ``--jitter-kind walk``, a random walk, S px RMS along and across the tilt axis, less the part a
 moved sample would give); ``--align xcorr|auto`` reconstructs with ``ReconOptions(align=...)`` (with
 ``--keep-failed-alignment``, shifts that fail the acceptance test are undone whatever they read; with
-``--rank-guesses``, ``align.RANK_GUESSES`` on). Rows record
+``--rank-guesses``, ``align.RANK_GUESSES`` on; ``--smooth-rounds N``, ``align.SMOOTH_ROUNDS``). Rows record
 ``shift_check_px`` (the series' shift check) and, aligned, ``shift_err_px`` (RMS error of the shifts found, px),
 ``shift_check_aligned_px`` (the aligned series' check), ``alignment_accepted`` and ``alignment_undone``. The summary (share of draws meeting each target,
 median, 5th and 95th percentile of each score, the failing draws with their causes) is printed and,
@@ -114,7 +114,8 @@ def _inspect(res, seed: int, rms_px: float, kind: str) -> dict:
 
 
 def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", align: str | None = None,
-          keep_failed: bool = False, rank: bool = False, slab_flatness: float | None = None) -> dict:
+          keep_failed: bool = False, rank: bool = False, slab_flatness: float | None = None,
+          smooth_rounds: int = 0) -> dict:
     from dataclasses import replace
 
     from layerscope.tomo import align as tomo_align
@@ -126,22 +127,24 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
         recon.KEEP_FAILED_FRACTION = float("inf")
     tomo_align.RANK_GUESSES = rank
     measure.SLAB_FLATNESS = slab_flatness
+    tomo_align.SMOOTH_ROUNDS = smooth_rounds
 
     ro = recon_options(extension) if align is None else replace(recon_options(extension), align=align)
     row = run_draw(seed, options=TomoOptions(recon=ro), prepare=partial(_prepare, rms_px=jitter, kind=kind),
                    inspect=partial(_inspect, seed=seed, rms_px=jitter, kind=kind))
     return {**row, "extension": extension, "sinogram_extension": _effective(ro), "jitter_px": jitter,
             "jitter_kind": kind, "align": ro.align, "keep_failed_alignment": keep_failed,
-            "rank_guesses": rank, "slab_flatness": slab_flatness}
+            "rank_guesses": rank, "slab_flatness": slab_flatness, "smooth_rounds": smooth_rounds}
 
 
 def run(seeds: range, jobs: int, out: Path | None = None, extension: str = "default", jitter: float = 0.0,
         kind: str = "white", align: str | None = None, keep_failed: bool = False, rank: bool = False,
-        slab_flatness: float | None = None) -> pd.DataFrame:
+        slab_flatness: float | None = None, smooth_rounds: int = 0) -> pd.DataFrame:
     rows = []
     with ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else _Serial() as pool:
         for row in pool.map(partial(_draw, extension=extension, jitter=jitter, kind=kind, align=align,
-                                    keep_failed=keep_failed, rank=rank, slab_flatness=slab_flatness), seeds):
+                                    keep_failed=keep_failed, rank=rank, slab_flatness=slab_flatness,
+                                    smooth_rounds=smooth_rounds), seeds):
             print(_line(row), flush=True)
             rows.append(row)
             if out is not None:  # rows so far, so that an interrupted run keeps its draws
@@ -257,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
                         "and keep the lower reprojection residual")
     parser.add_argument("--slab-flatness", type=float, default=None, help="measure.SLAB_FLATNESS (tomopore): the "
                         "largest flatness of a plane's slab in the crossing-sheet search (default None: off)")
+    parser.add_argument("--smooth-rounds", type=int, default=0, help="align.SMOOTH_ROUNDS: rounds of projection "
+                        "matching binned by 2 before the full-size rounds (0: off, the default; 30 measured)")
     parser.add_argument("--projected-only", action="store_true", help="run only the draws reconstructed from projections")
     parser.add_argument("--from-csv", action="store_true", help="summarise --out again without running the draws")
     args = parser.parse_args(argv)
@@ -270,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
 
             seeds = [s for s in seeds if random_phantom(s).specs["draw"]["projected"]]
         df = run(seeds, args.jobs, args.out, args.extension, args.jitter_px, args.jitter_kind, args.align,
-                 args.keep_failed_alignment, args.rank_guesses, args.slab_flatness)
+                 args.keep_failed_alignment, args.rank_guesses, args.slab_flatness, args.smooth_rounds)
         df.to_csv(args.out, index=False)
     text = summary(df)
     print(text)
