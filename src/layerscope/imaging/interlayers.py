@@ -796,9 +796,10 @@ def _at_change(i: int, runs: list[np.ndarray], lay: dict, reach: float) -> bool:
 
 def _pair_at_border(li: pd.DataFrame, columns: pd.DataFrame) -> np.ndarray:
     """Per Li-layer site: its own TM pair (``above``/``below``, rows of ``columns``) holds a column cut by the
-    image edge (``at_border``)."""
+    image edge (``at_border``); all False where ``columns`` cannot be looked up by row (no ``at_border``, or a
+    row index that is not unique)."""
     out = np.zeros(len(li), dtype=bool)
-    if "at_border" not in columns:
+    if "at_border" not in columns or not columns.index.is_unique:
         return out
     border = columns["at_border"].fillna(False).astype(bool)
     for side in ("above", "below"):
