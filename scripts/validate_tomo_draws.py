@@ -85,16 +85,26 @@ def jitter_px(seed: int, angles_deg: np.ndarray, rms_px: float, kind: str = "whi
     return dy * rms_px / np.sqrt(np.mean(dy ** 2)), dx * rms_px / np.sqrt(np.mean(dx ** 2))
 
 
-def _prepare(ph, rms_px: float, kind: str):
-    """The draw's data; projections with :func:`jitter_px` shifts where ``rms_px`` > 0."""
+def tilt_angles_deg(n_angles: int, tilt_range_deg: float = 180.0) -> np.ndarray:
+    """``n_angles`` projection angles (deg): 0-180 without its end where ``tilt_range_deg`` >= 180, else evenly
+    over -range/2 ... +range/2, both ends included (an electron-tomography tilt series, e.g. 140 for +-70 deg)."""
+    if tilt_range_deg >= 180.0:
+        return np.linspace(0.0, 180.0, n_angles, endpoint=False)
+    return np.linspace(-tilt_range_deg / 2.0, tilt_range_deg / 2.0, n_angles)
+
+
+def _prepare(ph, rms_px: float, kind: str, tilt_range_deg: float = 180.0):
+    """The draw's data; projections with :func:`jitter_px` shifts where ``rms_px`` > 0, over a limited tilt range
+    (:func:`tilt_angles_deg`) where ``tilt_range_deg`` < 180."""
     from layerscope.tomo.phantom import draw_volume, project_phantom
 
     d = ph.specs["draw"]
-    if not d["projected"] or rms_px <= 0:
+    if not d["projected"] or (rms_px <= 0 and tilt_range_deg >= 180.0):
         return draw_volume(ph)
-    angles = np.linspace(0.0, 180.0, d["n_angles"], endpoint=False)
-    return project_phantom(ph.volume, n_angles=d["n_angles"], photons=d["photons"], seed=d["seed"] + 1,
-                           pixel_size_nm=50.0, shifts_px=jitter_px(d["seed"], angles, rms_px, kind))
+    angles = tilt_angles_deg(d["n_angles"], tilt_range_deg)
+    shifts = jitter_px(d["seed"], angles, rms_px, kind) if rms_px > 0 else None
+    return project_phantom(ph.volume, photons=d["photons"], seed=d["seed"] + 1, pixel_size_nm=50.0,
+                           angles_deg=angles, shifts_px=shifts)
 
 
 def _inspect(res, seed: int, rms_px: float, kind: str) -> dict:
@@ -115,7 +125,7 @@ def _inspect(res, seed: int, rms_px: float, kind: str) -> dict:
 
 def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", align: str | None = None,
           keep_failed: bool = False, rank: bool = False, slab_flatness: float | None = None,
-          smooth_rounds: int = 0) -> dict:
+          smooth_rounds: int = 0, tilt_range_deg: float = 180.0) -> dict:
     from dataclasses import replace
 
     from layerscope.tomo import align as tomo_align
@@ -130,21 +140,21 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
     tomo_align.SMOOTH_ROUNDS = smooth_rounds
 
     ro = recon_options(extension) if align is None else replace(recon_options(extension), align=align)
-    row = run_draw(seed, options=TomoOptions(recon=ro), prepare=partial(_prepare, rms_px=jitter, kind=kind),
+    row = run_draw(seed, options=TomoOptions(recon=ro), prepare=partial(_prepare, rms_px=jitter, kind=kind,
+                                                                 tilt_range_deg=tilt_range_deg),
                    inspect=partial(_inspect, seed=seed, rms_px=jitter, kind=kind))
     return {**row, "extension": extension, "sinogram_extension": _effective(ro), "jitter_px": jitter,
             "jitter_kind": kind, "align": ro.align, "keep_failed_alignment": keep_failed,
-            "rank_guesses": rank, "slab_flatness": slab_flatness, "smooth_rounds": smooth_rounds}
+            "rank_guesses": rank, "slab_flatness": slab_flatness, "smooth_rounds": smooth_rounds,
+            "tilt_range_deg": tilt_range_deg}
 
 
-def run(seeds: range, jobs: int, out: Path | None = None, extension: str = "default", jitter: float = 0.0,
-        kind: str = "white", align: str | None = None, keep_failed: bool = False, rank: bool = False,
-        slab_flatness: float | None = None, smooth_rounds: int = 0) -> pd.DataFrame:
+def run(seeds: range, jobs: int, out: Path | None = None, **draw) -> pd.DataFrame:
+    """The rows of ``seeds``; ``draw``: the keyword arguments of :func:`_draw` (extension, jitter, kind, align,
+    keep_failed, rank, slab_flatness, smooth_rounds, tilt_range_deg)."""
     rows = []
     with ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else _Serial() as pool:
-        for row in pool.map(partial(_draw, extension=extension, jitter=jitter, kind=kind, align=align,
-                                    keep_failed=keep_failed, rank=rank, slab_flatness=slab_flatness,
-                                    smooth_rounds=smooth_rounds), seeds):
+        for row in pool.map(partial(_draw, **draw), seeds):
             print(_line(row), flush=True)
             rows.append(row)
             if out is not None:  # rows so far, so that an interrupted run keeps its draws
@@ -262,6 +272,9 @@ def main(argv: list[str] | None = None) -> int:
                         "largest flatness of a plane's slab in the crossing-sheet search (default None: off)")
     parser.add_argument("--smooth-rounds", type=int, default=0, help="align.SMOOTH_ROUNDS: rounds of projection "
                         "matching binned by 2 before the full-size rounds (0: off, the default; 30 measured)")
+    parser.add_argument("--tilt-range-deg", type=float, default=180.0, help="project the projection draws over "
+                        "-range/2..+range/2 deg, ends included (e.g. 140: an electron-tomography +-70 deg series; "
+                        "default 180: the draws' own 0-180 deg)")
     parser.add_argument("--projected-only", action="store_true", help="run only the draws reconstructed from projections")
     parser.add_argument("--from-csv", action="store_true", help="summarise --out again without running the draws")
     args = parser.parse_args(argv)
@@ -274,8 +287,10 @@ def main(argv: list[str] | None = None) -> int:
             from layerscope.tomo.phantom import random_phantom
 
             seeds = [s for s in seeds if random_phantom(s).specs["draw"]["projected"]]
-        df = run(seeds, args.jobs, args.out, args.extension, args.jitter_px, args.jitter_kind, args.align,
-                 args.keep_failed_alignment, args.rank_guesses, args.slab_flatness, args.smooth_rounds)
+        df = run(seeds, args.jobs, args.out, extension=args.extension, jitter=args.jitter_px, kind=args.jitter_kind,
+                 align=args.align, keep_failed=args.keep_failed_alignment, rank=args.rank_guesses,
+                 slab_flatness=args.slab_flatness, smooth_rounds=args.smooth_rounds,
+                 tilt_range_deg=args.tilt_range_deg)
         df.to_csv(args.out, index=False)
     text = summary(df)
     print(text)
