@@ -125,7 +125,7 @@ def _inspect(res, seed: int, rms_px: float, kind: str) -> dict:
 
 def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", align: str | None = None,
           keep_failed: bool = False, rank: bool = False, slab_flatness: float | None = None,
-          smooth_rounds: int = 0, tilt_range_deg: float = 180.0) -> dict:
+          smooth_rounds: int = 0, tilt_range_deg: float = 180.0, algorithm: str = "default") -> dict:
     from dataclasses import replace
 
     from layerscope.tomo import align as tomo_align
@@ -140,18 +140,19 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
     tomo_align.SMOOTH_ROUNDS = smooth_rounds
 
     ro = recon_options(extension) if align is None else replace(recon_options(extension), align=align)
+    ro = ro if algorithm == "default" else replace(ro, algorithm=algorithm)
     row = run_draw(seed, options=TomoOptions(recon=ro), prepare=partial(_prepare, rms_px=jitter, kind=kind,
                                                                  tilt_range_deg=tilt_range_deg),
                    inspect=partial(_inspect, seed=seed, rms_px=jitter, kind=kind))
     return {**row, "extension": extension, "sinogram_extension": _effective(ro), "jitter_px": jitter,
             "jitter_kind": kind, "align": ro.align, "keep_failed_alignment": keep_failed,
             "rank_guesses": rank, "slab_flatness": slab_flatness, "smooth_rounds": smooth_rounds,
-            "tilt_range_deg": tilt_range_deg}
+            "tilt_range_deg": tilt_range_deg, "algorithm": ro.algorithm}
 
 
 def run(seeds: range, jobs: int, out: Path | None = None, **draw) -> pd.DataFrame:
     """The rows of ``seeds``; ``draw``: the keyword arguments of :func:`_draw` (extension, jitter, kind, align,
-    keep_failed, rank, slab_flatness, smooth_rounds, tilt_range_deg)."""
+    keep_failed, rank, slab_flatness, smooth_rounds, tilt_range_deg, algorithm)."""
     rows = []
     with ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else _Serial() as pool:
         for row in pool.map(partial(_draw, **draw), seeds):
@@ -275,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tilt-range-deg", type=float, default=180.0, help="project the projection draws over "
                         "-range/2..+range/2 deg, ends included (e.g. 140: an electron-tomography +-70 deg series; "
                         "default 180: the draws' own 0-180 deg)")
+    parser.add_argument("--algorithm", choices=["default", "fbp", "sirt", "cgls"], default="default",
+                        help="ReconOptions.algorithm for the projection draws (default: the library's, fbp)")
     parser.add_argument("--projected-only", action="store_true", help="run only the draws reconstructed from projections")
     parser.add_argument("--from-csv", action="store_true", help="summarise --out again without running the draws")
     args = parser.parse_args(argv)
@@ -290,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         df = run(seeds, args.jobs, args.out, extension=args.extension, jitter=args.jitter_px, kind=args.jitter_kind,
                  align=args.align, keep_failed=args.keep_failed_alignment, rank=args.rank_guesses,
                  slab_flatness=args.slab_flatness, smooth_rounds=args.smooth_rounds,
-                 tilt_range_deg=args.tilt_range_deg)
+                 tilt_range_deg=args.tilt_range_deg, algorithm=args.algorithm)
         df.to_csv(args.out, index=False)
     text = summary(df)
     print(text)
