@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+
 import pytest
 
 VOXEL_NM = 50.0
 CENTRE_OFFSET_PX = 1.0
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+@pytest.fixture(scope="session")
+def load_script():
+    """``load_script(name)``: the module of ``scripts/NAME.py`` (the scripts folder put on ``sys.path`` for the
+    scripts' own imports of each other)."""
+    def load(name: str):
+        if str(SCRIPTS) not in sys.path:
+            sys.path.insert(0, str(SCRIPTS))
+        spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+
+    return load
 
 
 @pytest.fixture(scope="session")

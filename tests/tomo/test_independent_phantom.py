@@ -3,23 +3,13 @@ stated ranges, and one fixed draw is measured to issue 20's targets (docs/valida
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "validate_tomo_independent.py"
-
 
 @pytest.fixture(scope="module")
-def independent():
-    sys.path.insert(0, str(SCRIPT.parent))
-    spec = importlib.util.spec_from_file_location("validate_tomo_independent", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def independent(load_script):
+    return load_script("validate_tomo_independent")
 
 
 def test_draws_keep_their_ranges(independent):

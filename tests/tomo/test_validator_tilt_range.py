@@ -4,23 +4,13 @@ number of angles, and a 180 deg run is the draws' own 0-180 deg series, unchange
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "validate_tomo_draws.py"
-
 
 @pytest.fixture(scope="module")
-def validator():
-    sys.path.insert(0, str(SCRIPT.parent))
-    spec = importlib.util.spec_from_file_location("validate_tomo_draws", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def validator(load_script):
+    return load_script("validate_tomo_draws")
 
 
 def test_tilt_angles_span_the_range_with_both_ends(validator):
