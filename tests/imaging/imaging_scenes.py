@@ -167,3 +167,15 @@ def phases_of_draw(seed: int):
     pm = map_phases(image, pixel_size_nm=px, zone=p["zone"], composition=p["chemistry"])
     sc = score_columns(pm.columns, truth.columns, extent_nm=extent, margin_nm=MARGIN_NM)
     return pm, truth.columns[truth.columns["kind"].isin(["TM", "Li"])], sc, extent
+
+
+def scored_off_and_on(monkeypatch, module, switch: str, seed: int) -> tuple[dict, dict]:
+    """The validator's scores of random draw ``seed`` (``layerscope.simulate.validation.score_draw``) with the boolean
+    ``module.switch`` set False, then True (through pytest's ``monkeypatch``, undone after the test)."""
+    from layerscope.simulate.validation import score_draw
+
+    rows = []
+    for on in (False, True):
+        monkeypatch.setattr(module, switch, on)
+        rows.append(score_draw(seed))
+    return rows[0], rows[1]

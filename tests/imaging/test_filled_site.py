@@ -55,13 +55,10 @@ def test_random_draw_4179_crack_segment_no_longer_reads_no(monkeypatch):
     # segment 13/1 (7 crack sites and one real site, truth 0.2) read 0.033 "no" on main: the only wrong "no" of the
     # 257 cached tuning draws. With the rule it reads "uncertain" (its run of the layer does not pool: the segments
     # beside it read 0.34): the wrong "no" is gone, the fill score (a miss either way) unchanged.
-    from layerscope.simulate.validation import score_draw
+    from imaging_scenes import scored_off_and_on
 
-    monkeypatch.setattr(interlayers, "NO_WITH_FILLED_SITE", False)
-    off = score_draw(4179)
+    off, on = scored_off_and_on(monkeypatch, interlayers, "NO_WITH_FILLED_SITE", 4179)
     assert off["fill_wrong_no"] == 1 and off["fill_wrong_yes"] == 0
-    monkeypatch.setattr(interlayers, "NO_WITH_FILLED_SITE", True)
-    on = score_draw(4179)
     assert on["fill_wrong_no"] == 0 and on["fill_wrong_yes"] == 0
     assert on["fill_accuracy"] == pytest.approx(off["fill_accuracy"], abs=1e-9)
     assert on["fill_uncertain"] > off["fill_uncertain"]

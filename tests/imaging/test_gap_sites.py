@@ -114,14 +114,11 @@ def test_random_draw_3051_crack_sites_leave_the_fill(monkeypatch):
     # Random draw 3051 (NMC622 [100], 2.0e4 e/A^2): a basal crack took TM layer 10 and most of Li layer 9 (truth
     # 0.2 TM per site); 5 sites placed in it read -0.02-0.02 and its segment 9/2 reads 0.079 (2 of 7 sites matched,
     # "uncertain"): fill 0.973, rims 0.926 on main. With SKIP_GAP_SITES (the default) both 1.0.
-    from layerscope.simulate.validation import score_draw
+    from imaging_scenes import scored_off_and_on
 
-    monkeypatch.setattr(interlayers, "SKIP_GAP_SITES", False)
-    off = score_draw(3051)
+    off, on = scored_off_and_on(monkeypatch, interlayers, "SKIP_GAP_SITES", 3051)
     assert off["fill_accuracy"] == pytest.approx(0.973, abs=0.002)
     assert off["fill_accuracy_rim"] == pytest.approx(0.926, abs=0.002)
-    monkeypatch.setattr(interlayers, "SKIP_GAP_SITES", True)
-    on = score_draw(3051)
     assert on["fill_accuracy"] == pytest.approx(1.0) and on["fill_accuracy_rim"] == pytest.approx(1.0)
 
 

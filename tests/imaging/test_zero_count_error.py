@@ -60,14 +60,11 @@ def test_random_draw_5103_crack_site_no_longer_blocks_the_cut(monkeypatch):
     # caught no count: 0 +- 0 kept the segment whole, read 0.166 "uncertain" over 8 sites -> fill 0.967, rims 0.926
     # (+- 0.002). With an error for that site the segment is cut (the site and its neighbour: "yes", the crack: "no",
     # not scored): fill and rims 1.0; no wrong yes / no either way.
-    from layerscope.simulate.validation import score_draw
+    from imaging_scenes import scored_off_and_on
 
-    monkeypatch.setattr(sitetests, "ZERO_COUNT_FLOOR", False)
-    off = score_draw(5103)
+    off, on = scored_off_and_on(monkeypatch, sitetests, "ZERO_COUNT_FLOOR", 5103)
     assert off["fill_accuracy"] == pytest.approx(0.9675, abs=0.002)
     assert off["fill_accuracy_rim"] == pytest.approx(0.926, abs=0.002)
-    monkeypatch.setattr(sitetests, "ZERO_COUNT_FLOOR", True)
-    on = score_draw(5103)
     assert on["fill_accuracy"] == pytest.approx(1.0, abs=1e-9) and on["fill_accuracy_rim"] == pytest.approx(1.0, abs=1e-9)
     for row in (off, on):
         assert row["fill_wrong_yes"] == 0 and row["fill_wrong_no"] == 0
