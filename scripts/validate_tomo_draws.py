@@ -93,6 +93,14 @@ def tilt_angles_deg(n_angles: int, tilt_range_deg: float = 180.0) -> np.ndarray:
     return np.linspace(-tilt_range_deg / 2.0, tilt_range_deg / 2.0, n_angles)
 
 
+def _tilt_range(text: str) -> float:
+    """``--tilt-range-deg``: a tilt span in (0, 180] deg (argparse turns the error into one line and exit 2)."""
+    value = float(text)
+    if not 0.0 < value <= 180.0:
+        raise argparse.ArgumentTypeError(f"{text}: give the tilt span in deg, above 0 and at most 180 (e.g. 140)")
+    return value
+
+
 def _prepare(ph, rms_px: float, kind: str, tilt_range_deg: float = 180.0):
     """The draw's data; projections with :func:`jitter_px` shifts where ``rms_px`` > 0, over a limited tilt range
     (:func:`tilt_angles_deg`) where ``tilt_range_deg`` < 180."""
@@ -273,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
                         "largest flatness of a plane's slab in the crossing-sheet search (default None: off)")
     parser.add_argument("--smooth-rounds", type=int, default=0, help="align.SMOOTH_ROUNDS: rounds of projection "
                         "matching binned by 2 before the full-size rounds (0: off, the default; 30 measured)")
-    parser.add_argument("--tilt-range-deg", type=float, default=180.0, help="project the projection draws over "
+    parser.add_argument("--tilt-range-deg", type=_tilt_range, default=180.0, help="project the projection draws over "
                         "-range/2..+range/2 deg, ends included (e.g. 140: an electron-tomography +-70 deg series; "
                         "default 180: the draws' own 0-180 deg)")
     parser.add_argument("--algorithm", choices=["default", "fbp", "sirt", "cgls"], default="default",

@@ -44,3 +44,11 @@ def test_the_limited_angle_flag_says_the_counts_are_not_validated():
     (flag,) = _angle_flags(np.linspace(-70.0, 70.0, 71))
     assert flag["code"] == "limited_angle" and "140 deg" in flag["message"] and "not validated" in flag["message"]
     assert _angle_flags(np.linspace(0.0, 180.0, 120, endpoint=False)) == []
+
+
+@pytest.mark.parametrize("span", ["0", "200", "x"])
+def test_a_tilt_range_outside_0_180_is_refused_before_any_output(validator, tmp_path, span):
+    out = tmp_path / "rows.csv"
+    with pytest.raises(SystemExit) as exit_:
+        validator.main(["--seeds", "11:12", "--out", str(out), "--tilt-range-deg", span])
+    assert exit_.value.code == 2 and not out.exists()
