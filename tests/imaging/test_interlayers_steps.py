@@ -83,8 +83,28 @@ def test_the_end_of_a_gap_is_extended_by_at_most_two_sites():
     t = interlayer_table(_gap(hole=(), unknown=(), end_unknown=2))
     assert _site_step(t, (20 + S_O3) * D_T) == ("O3", "extended")
     assert _site_step(t, (21 + S_O3) * D_T) == ("O3", "extended")
+    # three pair-less sites past the end: the two nearest the measured run take its step, the third stays
+    # unknown (draw 5029's void-rim run; before EXTEND_END_PARTIAL all three stayed unknown)
     t3 = interlayer_table(_gap(hole=(), unknown=(), end_unknown=3))
-    assert _site_step(t3, (20 + S_O3) * D_T) == ("unknown", "none")
+    assert [_site_step(t3, (20 + k + S_O3) * D_T) for k in range(3)] == [("O3", "extended")] * 2 + [("unknown", "none")]
+
+
+def test_without_the_partial_end_rule_a_three_site_end_stays_unknown(monkeypatch):
+    from layerscope.imaging import interlayers
+
+    monkeypatch.setattr(interlayers, "EXTEND_END_PARTIAL", False)
+    t3 = interlayer_table(_gap(hole=(), unknown=(), end_unknown=3))
+    assert [_site_step(t3, (20 + k + S_O3) * D_T) for k in range(3)] == [("unknown", "none")] * 3
+
+
+def test_a_partial_end_extension_stops_at_a_site_off_the_stacking():
+    # the three end sites, the nearest of them a third of a spacing off the O3 position (where O3' puts it):
+    # the two nearest are checked together, so neither takes the step
+    g = _gap(hole=(), unknown=(), end_unknown=3)
+    first = (g["kind"] == "Li") & np.isclose(g["u_nm"], (20 + S_O3) * D_T)
+    g.loc[first, "u_nm"] += S_O3 * D_T
+    t = interlayer_table(g)
+    assert (t["step_source"] == "extended").sum() == 0
 
 
 def test_no_tm_columns_no_extension():
@@ -146,8 +166,10 @@ def test_a_longer_run_between_two_runs_of_the_same_step_is_extended():
     t = interlayer_table(_gap(hole=(9, 10, 11, 12), unknown=(9, 10, 11)))
     ext = t[t["step_source"] == "extended"]
     assert len(ext) == 1 and ext["n_sites"].iloc[0] == 3 and ext["step"].iloc[0] == "O3"
-    # the same three sites at the end of the gap (nothing measured past them): not extended
+    # the same three sites at the end of the gap (nothing measured past them): only the two nearest the
+    # measured run are extended
     g = _gap(hole=(9, 10, 11, 12), unknown=(9, 10, 11))
     past = g["u_nm"] > 12 * D_T
     g = g[~(past & ((g["kind"] == "Li") | (g["layer"] == 2)))]
-    assert _site_step(interlayer_table(g), (10 + S_O3) * D_T) == ("unknown", "none")
+    te = interlayer_table(g)
+    assert [_site_step(te, (k + S_O3) * D_T) for k in (9, 10, 11)] == [("O3", "extended")] * 2 + [("unknown", "none")]

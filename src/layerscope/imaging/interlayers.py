@@ -104,6 +104,9 @@ EXTEND_REACH = 2.5
 EXTEND_TOLERANCE = 0.15
 #: Most sites an unknown run at the end of a gap (a measured run on one side only) takes the step for.
 EXTEND_END_SITES = 2
+#: True: a longer unknown run at the end of a gap gives its :data:`EXTEND_END_SITES` sites nearest the measured
+#: run the step (the rest stay unknown); False: the whole run stays unknown
+EXTEND_END_PARTIAL = True
 #: A TM column farther than this (layer spacings) from the line of its layer's neighbours is off its layer.
 OFF_LAYER = 0.25
 #: Most TM pairs of its own a run of one stacking may hold and still be dropped as an island between two
@@ -687,15 +690,28 @@ def _trusted(ref: np.ndarray, lay: dict) -> bool:
     return int(lay["own"][ref].sum()) >= 2 and bool(abs(wrap_half(mine - want)) <= EXTEND_TOLERANCE)
 
 
-def _run_step(run: np.ndarray, lay: dict, tm_u: list[np.ndarray], d_t: float) -> str:
-    """The step an unknown run of one gap takes from the measured sites beside it, or "" (see :func:`extend_steps`)."""
+def _end_sites(run: np.ndarray, sides: list[np.ndarray]) -> np.ndarray | None:
+    """The sites of ``run`` a gap's end may extend to: all of them beside two measured runs or up to
+    :data:`EXTEND_END_SITES`; else the :data:`EXTEND_END_SITES` nearest the one measured run
+    (:data:`EXTEND_END_PARTIAL`) or None."""
+    if len(sides) > 1 or run.size <= EXTEND_END_SITES:
+        return run
+    if not EXTEND_END_PARTIAL:
+        return None
+    return run[:EXTEND_END_SITES] if sides[0][0] < run[0] else run[-EXTEND_END_SITES:]
+
+
+def _run_step(run: np.ndarray, lay: dict, tm_u: list[np.ndarray], d_t: float) -> tuple[str, np.ndarray]:
+    """The step an unknown run of one gap takes from the measured sites beside it, or "", and the sites of
+    the run that take it (see :func:`extend_steps`)."""
     sides = _neighbours(run, lay, d_t)
     rel, u = lay["rel"], lay["u"]
-    if not sides or len({rel[r[0]] for r in sides}) > 1 or (len(sides) == 1 and run.size > EXTEND_END_SITES):
-        return ""
+    if not sides or len({rel[r[0]] for r in sides}) > 1:
+        return "", run
+    run = _end_sites(run, sides)
     sides = [ref for ref in sides if _trusted(ref, lay)]  # an untrusted run may only agree
-    if not sides:
-        return ""
+    if run is None or not sides:
+        return "", run
     checked = np.zeros(run.size, dtype=bool)
     for layer_u in tm_u:  # the TM layer above, then the one below
         if layer_u.size == 0:
@@ -705,9 +721,9 @@ def _run_step(run: np.ndarray, lay: dict, tm_u: list[np.ndarray], d_t: float) ->
             want = _circular_mean(_tm_offsets(u[ref[:3]], layer_u, d_t))
             ok = np.isfinite(mine) & np.isfinite(want)
             if np.any(np.abs(wrap_half(mine[ok] - want)) > EXTEND_TOLERANCE):
-                return ""  # the site is not where the measured stacking puts it: a registry change
+                return "", run  # the site is not where the measured stacking puts it: a registry change
             checked |= ok
-    return str(rel[sides[0][0]]) if checked.all() else ""
+    return (str(rel[sides[0][0]]) if checked.all() else ""), run
 
 
 def _by_layer(tm: pd.DataFrame, name: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
@@ -942,8 +958,8 @@ def extend_steps(li: pd.DataFrame, tm: pd.DataFrame, *, inplane_spacing_nm: floa
     within 3 spacings, not from one partner) equals the measured run's within
     ``EXTEND_TOLERANCE`` spacings, on every TM layer that has columns there (at least one). A run
     with a measured run on one side only (the end of a gap) is extended by at most
-    ``EXTEND_END_SITES`` sites. A measured run that a neighbour could be trusted from has two TM
-    pairs of its own or more and a mean registry within ``EXTEND_TOLERANCE`` of its step's over the
+    ``EXTEND_END_SITES`` sites, those nearest the measured run (``EXTEND_END_PARTIAL``). A measured run
+    that a neighbour could be trusted from has two TM pairs of its own or more and a mean registry within ``EXTEND_TOLERANCE`` of its step's over the
     image; short runs on a TM column off its layer (:func:`drop_off_layer_steps`) and short runs the
     stacking beside them contradicts (:func:`drop_unsupported_runs`) are made unknown first.
 
@@ -984,9 +1000,9 @@ def extend_steps(li: pd.DataFrame, tm: pd.DataFrame, *, inplane_spacing_nm: floa
         tm_u = [tm_of.get(int(k) - 1, np.empty(0)), tm_of.get(int(k) + 1, np.empty(0))]
         for a, b in zip(start, stop):
             run = np.arange(a, b + 1)
-            step = _run_step(run, lay, tm_u, inplane_spacing_nm)
+            step, sites = _run_step(run, lay, tm_u, inplane_spacing_nm)
             if step:
-                rel[idx[run]], source[idx[run]] = step, "extended"
+                rel[idx[sites]], source[idx[sites]] = step, "extended"
     return rel, source
 
 
