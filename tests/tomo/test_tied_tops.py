@@ -34,6 +34,19 @@ def test_tied_tops_less_than_h_apart_are_one_particle(d, monkeypatch):
     assert sg.particle_labels(solid, close_voxels=3).max() == 2  # the case is exercised: what main did
 
 
+@pytest.mark.parametrize("d", [8, 10])
+def test_untied_balls_less_than_h_apart_were_one_particle_on_main_too(d, monkeypatch):
+    """Radii 10 and 10.2 (tops no longer tied, dip below h): one particle with the join and without it, as on main;
+    the join makes the mirror-symmetric pair above agree with its barely perturbed neighbour."""
+    c = 22
+    z, y, x = np.ogrid[:45, :45, :45]
+    solid = (((z - c) ** 2 + (y - c) ** 2 + (x - c + d / 2) ** 2 <= 100)
+             | ((z - c) ** 2 + (y - c) ** 2 + (x - c - d / 2) ** 2 <= 10.2 ** 2))
+    assert sg.particle_labels(solid, close_voxels=3).max() == 1
+    monkeypatch.setattr(sg, "TIED_TOPS", False)
+    assert sg.particle_labels(solid, close_voxels=3).max() == 1
+
+
 @pytest.mark.parametrize("d", [14, 16, 18])
 def test_tied_tops_more_than_h_apart_stay_two(d):
     """Dip 3.0-5.6 voxels (> h = 2; d = 18: touching spheres at the phantom's closest, 0.9 diameters): two
