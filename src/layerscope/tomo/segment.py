@@ -8,7 +8,8 @@
    ball one voxel wider (the junction and mouths of cracks that cut a small particle in pieces), holes filled
    (with :data:`FACE_SECTION_HOLES`, off by default, also the background a section on a volume face encloses).
 3. Touching particles are split by a watershed on the distance transform, seeded by its h-maxima
-   (one seed per particle; ``h`` suppresses the ridge of an elongated particle); labels that meet along a
+   (one seed per particle; ``h`` suppresses the ridge of an elongated particle; tops of exactly the same height
+   on one plateau of the reconstruction are one seed, :func:`tied_tops_lut`); labels that meet along a
    crack without a neck are joined (:func:`merge_without_neck`).
 4. Dark features inside a particle (envelope but not solid) are cracks when sheet-like (the
    smallest principal extent of the feature below ``max_flatness`` times the middle one) or made of
