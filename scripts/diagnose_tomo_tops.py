@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Each pair of adjacent watershed labels of a tomography draw (no neck join): truth particles under them, neck ratio,
-dark share, each label's distance top and the saddle between them; seeds as main made them, without the tie join (helper tomosplit, docs/validation.md "tomosplit:
-tied tops")::
+dark share, each label's distance top and the saddle between them; seeds as main made them, without the tie join
+(helper tomosplit, docs/validation.md "tomosplit: tied tops")::
 
     PYTHONPATH=src python scripts/diagnose_tomo_tops.py 9016 9045
 """
