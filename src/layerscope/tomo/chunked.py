@@ -488,7 +488,37 @@ def _slab_seeds(edt: np.ndarray, c: int, halo: int, h_voxels: float, scratch: Pa
     n, _ = _label_slabs(lambda a, b: _near_tops_slab(peaks, a, b), edt.shape, k, _C26, markers)
     for z0, z1 in _slabs(nz, k):  # the seeds are the tops (labelled with the tops one voxel apart joined)
         markers[z0:z1] *= np.asarray(peaks[z0:z1])
+    if segment.TIED_TOPS and n > 1:
+        n = _join_tied_tops(edt, markers, n, h_voxels, scratch, k, c)
     return markers, n, unproven
+
+
+def _join_tied_tops(edt, markers, n: int, h_voxels: float, scratch: Path, k: int, c: int) -> int:
+    """:func:`~layerscope.tomo.segment.tied_tops_lut` slab by slab: each seed's top value (its largest distance),
+    the components of each tied value's mask labelled across slab faces; ``markers`` rewritten, the new count."""
+    tie_mask, nz, ids = segment.tie_mask, edt.shape[0], np.arange(1, n + 1)
+    top = np.zeros(n)
+    for z0, z1 in _slabs(nz, k):
+        m = np.asarray(markers[z0:z1])
+        top = np.maximum(top, ndi.maximum(np.asarray(edt[z0:z1]), m, ids) if m.any() else 0)
+    lut = np.arange(n + 1)
+    values, counts = np.unique(top, return_counts=True)
+    comp = _scratch(scratch, f"ties-{c}", np.int32, edt.shape) if (counts > 1).any() else None
+    for v in values[counts > 1]:
+        mine = ids[top == v]
+        _label_slabs(lambda a, b: tie_mask(np.asarray(edt[a:b]), v, h_voxels), edt.shape, k, _C26, comp)
+        where = np.zeros(mine.size, np.int64)
+        for z0, z1 in _slabs(nz, k):
+            m = np.asarray(markers[z0:z1])
+            where = np.maximum(where, ndi.maximum(np.asarray(comp[z0:z1]), m, mine).astype(np.int64) if m.any() else 0)
+        for w in np.unique(where):
+            lut[mine[where == w]] = lut[mine[where == w]].min()
+    if (lut == np.arange(n + 1)).all():
+        return n
+    lut = np.unique(lut, return_inverse=True)[1]
+    for z0, z1 in _slabs(nz, k):
+        markers[z0:z1] = lut[np.asarray(markers[z0:z1])]
+    return int(lut.max())
 
 
 def _near_tops_slab(peaks, a: int, b: int) -> np.ndarray:

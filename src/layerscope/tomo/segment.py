@@ -8,7 +8,8 @@
    ball one voxel wider (the junction and mouths of cracks that cut a small particle in pieces), holes filled
    (with :data:`FACE_SECTION_HOLES`, off by default, also the background a section on a volume face encloses).
 3. Touching particles are split by a watershed on the distance transform, seeded by its h-maxima
-   (one seed per particle; ``h`` suppresses the ridge of an elongated particle); labels that meet along a
+   (one seed per particle; ``h`` suppresses the ridge of an elongated particle; tops of exactly the same height
+   on one plateau of the reconstruction are one seed, :func:`tied_tops_lut`); labels that meet along a
    crack without a neck are joined (:func:`merge_without_neck`).
 4. Dark features inside a particle (envelope but not solid) are cracks when sheet-like (the
    smallest principal extent of the feature below ``max_flatness`` times the middle one) or made of
@@ -250,6 +251,8 @@ def split_envelope(env: np.ndarray, *, split: bool, h_voxels: float,
         return lab, lab
     edt = distance_transform_core(env, slice(None))
     markers = joined_tops(h_maxima_core(edt, h_voxels))
+    if TIED_TOPS:
+        markers = tied_tops_lut(edt, markers, h_voxels)[markers]
     lab = watershed(-edt, markers, mask=env)
     if not NECK_RATIO or dark is None:
         return lab, markers
@@ -266,6 +269,45 @@ def joined_tops(tops: np.ndarray) -> np.ndarray:
     remap = np.zeros(int(lab.max()) + 1, np.int32)
     remap[ids[np.sort(first)]] = np.arange(1, first.size + 1)
     return remap[lab]
+
+
+#: Seeds of exactly the same height joined above that height less ``h`` are one seed (:func:`tied_tops_lut`).
+TIED_TOPS = True
+
+
+def tied_tops_lut(f: np.ndarray, markers: np.ndarray, h: float) -> np.ndarray:
+    """Look-up table (``lut[markers]``, ids 1..m in the order of the seeds' ids) that joins the seeds of ``markers``
+    (ids 1..n of h-maxima tops of ``f``, :func:`joined_tops`) whose tops have the same value ``v`` of ``f`` and
+    lie in one 26-connected component of ``f >= v - h`` (:func:`minus_h`): one plateau of the reconstruction of
+    ``f - h`` under ``f``, i.e. one h-maximum.
+
+    scikit-image's ``h_maxima`` marks the voxels whose residue ``f - rec(f - h)`` is at least ``h``; two tops of
+    exactly the same value (distances are square roots of integers) on one plateau of ``rec`` are two such sets
+    wherever the voxels between them dip below the tops by less than ``h``, and the watershed cut the particle
+    in two between them: 5 of the 6 particles split on tuning draws 9000-9099 (tops tied at 4.36-9.27 voxels,
+    the saddle between them 0.11-1.36 below; docs/validation.md "tomosplit: tied tops"). :func:`near_tops` joins
+    such tops one voxel apart only. Tops of different values are left alone: the lower one is a seed only where
+    its saddle to the higher one lies at least ``h`` below it."""
+    n = int(markers.max())
+    lut = np.arange(n + 1)
+    if n < 2:
+        return lut
+    ids = np.arange(1, n + 1)
+    top = ndi.maximum(f, markers, ids)
+    values, counts = np.unique(top, return_counts=True)
+    for v in values[counts > 1]:
+        mine = ids[top == v]
+        comp = ndi.label(tie_mask(f, v, h), structure=np.ones((3, 3, 3)))[0]
+        where = ndi.maximum(comp, markers, mine).astype(np.int64)  # each seed's component (its tops lie in one)
+        for c in np.unique(where):
+            group = mine[where == c]
+            lut[group] = lut[group].min()
+    return np.unique(lut, return_inverse=True)[1]
+
+
+def tie_mask(f: np.ndarray, v: float, h: float) -> np.ndarray:
+    """Voxels of ``f`` (a distance map: 0 outside the envelope) at or above ``v - h`` (:func:`minus_h`), inside."""
+    return (f >= minus_h(np.float64(v), h)) & (f > 0)
 
 
 def near_tops(tops: np.ndarray) -> np.ndarray:
