@@ -37,12 +37,44 @@ def _probe(state: dict):
     return plain, probe
 
 
-def score_pair(seed: int) -> list[dict]:
+def _caching(cache: Path | None, state: dict):
+    """``map_phases`` and ``draw_scene`` wrapped so that each scored draw writes ``CACHE/VARIANT/SEED.pkl``: the
+    indexed column table, the spacings and the truth (the format of ``scripts/imgfresh_cached_draws.py``, which
+    re-scores them with ``rescore``)."""
+    import pickle
+
+    from layerscope.imaging import pipeline
+    from layerscope.simulate import validation
+
+    plain_map, plain_draw = pipeline.map_phases, validation.draw_scene
+
+    def draw(seed, ranges=None):
+        image, px, truth = plain_draw(seed, ranges)
+        state["truth"], state["seed"] = truth, seed
+        return image, px, truth
+
+    def mapped(image, **kw):
+        pm = plain_map(image, **kw)
+        if cache is not None:
+            res = pm.result
+            blob = {"columns": pm.columns[pm.columns["indexed"].astype(bool)].reset_index(drop=True),
+                    "inplane_nm": float(res.lattice.inplane_period_nm),
+                    "cation_nm": float(res.spacings.cation_spacing_nm), "twins": pm.summary["twin_like_domains"],
+                    "truth": state["truth"]}
+            folder = cache / state["variant"]
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{state['seed']}.pkl").write_bytes(pickle.dumps(blob))
+        return pm
+
+    pipeline.map_phases, validation.draw_scene = mapped, draw
+
+
+def score_pair(seed: int, state: dict) -> list[dict]:
     """The "off" row of ``seed`` and, where the second grouping changes a row, the "on" row."""
     from layerscope.imaging import pipeline
     from layerscope.simulate.validation import score_draw
 
-    state = {"changed": False}
+    state.update(changed=False, variant="off")
     plain, probe = _probe(state)
     pipeline.REGROUP_ROWS, pipeline._regrouped_rows = True, probe
     try:
@@ -52,6 +84,7 @@ def score_pair(seed: int) -> list[dict]:
     off.update(variant="off", regroup_changed=state["changed"])
     if not state["changed"]:
         return [off, {**off, "variant": "on"}]
+    state["variant"] = "on"
     on = score_draw(seed)
     on.update(variant="on", regroup_changed=True)
     return [off, on]
@@ -62,7 +95,11 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", default=None, help="half-open ranges A:B, comma-separated, interleaved")
     p.add_argument("--seed-list", default=None, help="seeds, comma-separated (instead of --seeds)")
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--cache", type=Path, default=None,
+                   help="write each scored draw's column table to CACHE/off|on/SEED.pkl (imgfresh's format)")
     a = p.parse_args(argv)
+    state: dict = {}
+    _caching(a.cache, state)
     if a.seed_list:
         seeds = [int(v) for v in a.seed_list.split(",")]
     else:
@@ -70,7 +107,7 @@ def main(argv=None) -> int:
         seeds = [s for group in itertools.zip_longest(*ranges) for s in group if s is not None]
     rows, t0 = [], time.perf_counter()
     for seed in seeds:
-        pair = score_pair(seed)
+        pair = score_pair(seed, state)
         rows += pair
         on = pair[1]
         print(f"[{len(rows) // 2}/{len(seeds)} {time.perf_counter() - t0:.0f} s] seed {seed} changed "
