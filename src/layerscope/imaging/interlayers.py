@@ -179,7 +179,8 @@ FILLED_SITE_SIGNIFICANCE = 3.5
 #: spacing aside) that the layer index put into one row. That happens where the Li layers are nearly as bright as the
 #: TM layers -- a heavily mixed block -- so the Li-layer sites between such "TM layers" are not placed on one Li layer
 #: and a "no" read there is no reading of it (random draw 4135: a wrong "no" beside a "TM layer" holding four truth
-#: layers; docs/validation.md "img120").
+#: layers; docs/validation.md "img120"). Off by default: on 455 cached tuning tables right "no" segments (truth 0)
+#: reach shares of 0.50, wrong ones 0.46-0.64 -- no threshold separates them.
 NO_BESIDE_CROWDED_TM = False
 CROWDED_SPACING = 0.6
 CROWDED_SHARE = 0.25
