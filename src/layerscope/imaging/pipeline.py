@@ -450,6 +450,43 @@ class _Indexed:
     corner: pd.DataFrame  # detected columns beyond the numbered layers (:func:`_corner_columns`)
 
 
+#: Whether :func:`_index_columns` groups the rows a second time along the directions refined from the first
+#: grouping (:func:`_regrouped_rows`). The power spectrum's layer normal can be 1-2 degrees off (tuning draw 120:
+#: 1.4 degrees, 0.15 nm of normal coordinate over a 6 nm row); where a row's columns form short chains (a heavily
+#: mixed block, low dose) their mean normal coordinates then run in a staircase along the row, and the single
+#: linkage of :func:`layerscope.imaging.lattice.group_rows` (chains closer than half a row spacing) joined three
+#: cation layers, Li-TM-Li, into one "TM" row (docs/validation.md "img120"). Off by default: on 549 tuning draws
+#: it changes three (120: 5 wrong "no" -> 0, steps 0.68 -> 1.0; 3009: no target moves; 4135, rows bent by the scan:
+#: fill 0.89 -> 0.98 but a new wrong "no" and ``phases`` recall 0.976 -> 0.930).
+REGROUP_ROWS = False
+#: Smallest angle (degrees) between the refined layer normal and the power spectrum's for which the rows are grouped
+#: again: below it a row 7 nm long (the widest field) drifts less than 0.12 nm in normal coordinate, half a row
+#: spacing (the linkage gap of ``group_rows``), so no staircase can join two rows. On the tuning draws the rows
+#: changed at 0.1-0.4 degrees by single noise maxima only (a 558 e/A^2 draw lost fill by it) and at 1.4 and 4.2
+#: degrees where rows had been joined (docs/validation.md "img120").
+REGROUP_MIN_DEG = 1.0
+
+
+def _regrouped_rows(x: np.ndarray, y: np.ndarray, rows: np.ndarray, tvec: np.ndarray, nvec: np.ndarray, *,
+                    first_normal: np.ndarray, d_t: float, cation: float,
+                    notes: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows grouped again along the refined directions ``tvec, nvec`` (see :data:`REGROUP_ROWS`), the directions
+    refined again from them. Where ``nvec`` lies within :data:`REGROUP_MIN_DEG` of ``first_normal`` (the direction
+    the rows were grouped along), or the rows come out the same (every column in the same numbered row), the first
+    grouping and its directions are returned unchanged."""
+    first = np.asarray(first_normal, dtype=float)
+    if np.degrees(np.arccos(min(1.0, abs(float(nvec @ first))))) < REGROUP_MIN_DEG:
+        return rows, tvec, nvec
+    again = _lat.group_rows(x, y, inplane=tvec, normal=nvec, inplane_spacing_nm=d_t, row_spacing_nm=cation)
+    if np.array_equal(again, rows):
+        return rows, tvec, nvec
+    t2, n2 = _lat.refine_directions(x, y, again, normal=nvec)
+    off = np.degrees(np.arccos(min(1.0, abs(float(n2 @ first)))))
+    notes.append(f"rows grouped again along the layer direction refined from the columns ({rows.max() + 1} -> "
+                 f"{again.max() + 1} rows; the power spectrum's layer normal was {off:.1f} deg off)")
+    return again, t2, n2
+
+
 def _index_columns(found: pd.DataFrame, lat: Any, *, d_t: float, cation: float, notes: list[str],
                    rim: dict[str, Any]) -> _Indexed:
     """Rows linked along the layers, numbered as cation layers (TM or Li), off-lattice maxima dropped, TM gaps filled.
@@ -464,6 +501,9 @@ def _index_columns(found: pd.DataFrame, lat: Any, *, d_t: float, cation: float, 
     rows = _lat.group_rows(x, y, inplane=lat.inplane, normal=lat.normal, inplane_spacing_nm=d_t,
                            row_spacing_nm=cation)
     tvec, nvec = _lat.refine_directions(x, y, rows, normal=lat.normal)
+    if REGROUP_ROWS:
+        rows, tvec, nvec = _regrouped_rows(x, y, rows, tvec, nvec, first_normal=lat.normal, d_t=d_t, cation=cation,
+                                           notes=notes)
     u = np.column_stack([x, y]) @ tvec
     v = np.column_stack([x, y]) @ nvec
     v_row = np.bincount(rows, weights=v) / np.maximum(np.bincount(rows), 1)
