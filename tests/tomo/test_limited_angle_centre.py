@@ -46,3 +46,19 @@ def test_a_limited_tilt_series_finds_its_centre_within_half_a_pixel(validator_pr
 @pytest.fixture(scope="module")
 def validator_prepare(load_script):
     return load_script("validate_tomo_draws")
+
+
+def test_a_pore_of_a_70_deg_draw_is_no_longer_called_a_crack(validator_prepare):
+    """Draw 1 of 0-49 (96^3, 4 particles, 2 pores, 4 cracks) over +-70 deg: on main the centre was 7.75 px off, a
+    dark sheet of streaks across a particle swallowed a pore and was called a crack, and the particles were 5 for 4;
+    with the centre from the centres of mass no pore is called a crack and the 4 particles are found one to one
+    (the validator's row, docs/validation.md "tomowedge")."""
+    from functools import partial
+
+    from layerscope.tomo.analysis import TomoOptions
+    from layerscope.tomo.scoring import run_draw
+
+    row = run_draw(1, options=TomoOptions(allow_limited_angle=True),
+                   prepare=partial(validator_prepare._prepare, rms_px=0.0, kind="white", tilt_range_deg=140.0))
+    assert row["error"] == ""
+    assert row["pores_as_cracks"] == 0 and row["particles_exact"] == 1
