@@ -149,8 +149,10 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
 
     ro = recon_options(extension) if align is None else replace(recon_options(extension), align=align)
     ro = ro if algorithm == "default" else replace(ro, algorithm=algorithm)
-    row = run_draw(seed, options=TomoOptions(recon=ro), prepare=partial(_prepare, rms_px=jitter, kind=kind,
-                                                                 tilt_range_deg=tilt_range_deg),
+    # allow_limited_angle: the library refuses a series under 170 deg; the validator measures it
+    options = TomoOptions(recon=ro, allow_limited_angle=True)
+    row = run_draw(seed, options=options, prepare=partial(_prepare, rms_px=jitter, kind=kind,
+                                                          tilt_range_deg=tilt_range_deg),
                    inspect=partial(_inspect, seed=seed, rms_px=jitter, kind=kind))
     return {**row, "extension": extension, "sinogram_extension": _effective(ro), "jitter_px": jitter,
             "jitter_kind": kind, "align": ro.align, "keep_failed_alignment": keep_failed,

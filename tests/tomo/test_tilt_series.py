@@ -105,3 +105,44 @@ def test_imod_and_serialem_angle_files_are_found_and_hashed(tmp_path, haadf, cap
     (mrc.parent / "ts.mrc.mdoc").write_text("[ZValue = 0]\nTiltAngle = 1.0\n")
     with pytest.raises(Exception, match="TiltAngle for 1 sections"):
         read_tomo(mrc, line_integrals=True)
+
+
+def test_a_limited_tilt_range_is_refused_for_analysis_in_one_line_writing_nothing(tmp_path, haadf, capsys):
+    """+-70 deg (140 deg < 170): the particle/crack analysis is refused, exit 2, one line naming both ways on, the
+    output folder not made (tomowedge: crack counts, volumes and widths are not valid on a missing wedge)."""
+    path = tmp_path / "tilt.mrc"
+    _fei_mrc(path, haadf, TILTS)
+    out = tmp_path / "out"
+    assert run(["tomo", str(path), "--line-integrals", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "projections span 140 deg (< 170)" in err[0], err
+    assert "--reconstruct-only" in err[0] and "--allow-limited-angle" in err[0]
+    assert not out.exists()
+
+
+def test_allow_limited_angle_reaches_the_analysis_flagged(tmp_path, haadf, capsys):
+    """``--allow-limited-angle``: the same series is analysed (particles.csv written) and flagged limited_angle."""
+    path = tmp_path / "tilt.mrc"
+    _fei_mrc(path, haadf, TILTS)
+    out = tmp_path / "out"
+    assert run(["tomo", str(path), "--line-integrals", "--allow-limited-angle", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_particles"] >= 1 and (out / "particles.csv").exists()
+    assert any(f["code"] == "limited_angle" for f in summary["flags"])
+
+
+def test_the_api_refuses_a_limited_tilt_range_unless_allowed(haadf):
+    """``analyse`` refuses the same way (InputError) before any work; ``reconstruct_only`` and ``allow_limited_angle``
+    both pass the check."""
+    from layerscope.errors import InputError
+    from layerscope.tomo import TomoOptions
+    from layerscope.tomo.analysis import analyse, check_tilt_span
+    from layerscope.tomo.readers import Projections
+
+    proj = Projections(haadf / 1000.0, TILTS, 50.0, line_integrals=True)
+    with pytest.raises(InputError, match=r"span 140 deg \(< 170\)"):
+        analyse(proj, TomoOptions())
+    check_tilt_span(proj, TomoOptions(reconstruct_only=True))
+    check_tilt_span(proj, TomoOptions(allow_limited_angle=True))
+    check_tilt_span(Projections(haadf / 1000.0, np.linspace(0.0, 180.0, TILTS.size, endpoint=False), 50.0,
+                                line_integrals=True), TomoOptions())

@@ -70,7 +70,8 @@ def tomo(
     algorithm: str = typer.Option("fbp", "--algorithm", help="fbp, sirt or cgls (ASTRA Toolbox)."),
     iterations: int = typer.Option(50, "--iterations", help="Iterations of SIRT/CGLS."),
     centre_px: Optional[float] = typer.Option(None, "--centre-px", help="Rotation axis column (px, 0-based); "
-                                              "searched (Vo's method) if not given."),
+                                              "searched if not given (Vo's method; on projections spanning under 170 deg, "
+                                              "the centres of mass of each row's projections)."),
     rings: bool = typer.Option(True, "--rings/--no-rings", help="Remove ring artefacts (sinogram stripes)."),
     ring_method: str = typer.Option("sorting", "--ring-method", help="sorting: algotom's sorting-based removal "
                                     "on every column (also flattens cracks near the rotation axis); detect: "
@@ -99,6 +100,11 @@ def tomo(
     reconstruct_only: bool = typer.Option(False, "--reconstruct-only", help="Reconstruct, write volume.tif and stop "
                                           "(no particle analysis); the volume is written chunk by chunk, so it may "
                                           "be larger than memory."),
+    allow_limited_angle: bool = typer.Option(False, "--allow-limited-angle", help="Analyse projections spanning "
+                                             "less than 170 deg (an electron-tomography +-60-70 deg series: the missing "
+                                             "wedge) anyway, flagged limited_angle; without it such a series is refused "
+                                             "(exit 2, nothing written) unless --reconstruct-only: the crack counts, "
+                                             "volumes and widths are not valid there (docs/validation.md, tomowedge)."),
     save_volume: bool = typer.Option(False, "--save-volume", help="Also write the volume as volume.tif (float32, nm)."),
     threshold: Optional[float] = typer.Option(None, "--threshold", help="Grey level between solid and epoxy "
                                               "(default: halfway between the two levels)."),
@@ -137,6 +143,7 @@ def tomo(
     require("tomo", "layerscope tomo")
     from layerscope.provenance import Provenance
     from layerscope.tomo import ReconOptions, TomoOptions, analyse, read_tomo
+    from layerscope.tomo.analysis import check_tilt_span
     from layerscope.tomo.stages import enter as stage
 
     recon = ReconOptions(algorithm=algorithm, iterations=iterations, centre_px=centre_px, rings=rings,
@@ -150,11 +157,12 @@ def tomo(
                           particle_label=particle_label, pore_label=pore_label, crack_max_width_nm=crack_max_width_nm,
                           split=split, split_h_voxels=split_h_voxels, min_particle_voxels=min_particle_voxels,
                           max_flatness=max_flatness, cut_planes=cut_planes, bin_voxels=bin_voxels, out_of_core=out_of_core,
-                          slab_slices=slab_slices)
+                          slab_slices=slab_slices, allow_limited_angle=allow_limited_angle)
     stage("read")
     data = read_tomo(input, volume=volume, voxel_size_nm=voxel_size_nm, angles_file=angles_file,
                      angle_range_deg=_range(angle_range_deg), flats=flats, darks=darks, transmission=transmission,
                      line_integrals=line_integrals, mmap=out_of_core)
+    check_tilt_span(data, options)  # before anything is written (the out-of-core path writes into the folder)
     inputs = [p for p in (input, angles_file, flats, darks, _sidecar(data)) if p is not None]
     prov = Provenance.create(inputs=inputs, parameters={"voxel_size_nm": data.voxel_size_nm if volume else data.pixel_size_nm,
                                                         "volume": volume, "scheduler": scheduler,

@@ -16,9 +16,10 @@ from layerscope.tomo.readers import Projections, Volume, as_volume
 from layerscope.tomo.recon import ReconOptions, Reconstruction, reconstruct
 from layerscope.tomo.measure import _features, _particle_rows, _particle_table
 from layerscope.tomo.segment import particle_labels, solid_mask
+from layerscope.tomo.sinogram import LIMITED_SPAN_DEG
 from layerscope.tomo.stages import enter as _stage
 
-__all__ = ["TomoOptions", "TomoResult", "analyse"]
+__all__ = ["TomoOptions", "TomoResult", "analyse", "check_tilt_span"]
 
 MIN_SLICES = 8
 
@@ -65,6 +66,12 @@ class TomoOptions:
         equal the in-memory analysis.
     slab_slices : int
         z slices per slab of the out-of-core analysis.
+    allow_limited_angle : bool
+        Analyse projections spanning less than ``sinogram.LIMITED_SPAN_DEG`` (170 deg: an electron-tomography
+        +-60-70 deg series, the missing wedge) anyway, flagged ``limited_angle``. False (default): such a series is
+        refused before any work unless ``reconstruct_only`` (:func:`check_tilt_span`): on the +-70 / +-60 deg
+        projection draws of 0-49 the crack counts, crack volumes and widths are far from the 0-180 deg ones even
+        with the centre found right (docs/validation.md "tomowedge"). CLI ``--allow-limited-angle``.
     bin_voxels : int
         Bin by this factor before the work: detector pixels of projections (mean over n x n, before
         reconstruction) or voxels of a volume (mean over n^3; every n-th voxel of a label volume).
@@ -88,6 +95,7 @@ class TomoOptions:
     bin_voxels: int = 1
     out_of_core: bool = False
     slab_slices: int = 32
+    allow_limited_angle: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dictionary (recorded in provenance)."""
@@ -154,6 +162,20 @@ def _thin(source, shape) -> str:
     name = f"'{source}'" if source else "the volume"
     return (f"{name} gives only {'x'.join(map(str, shape))} voxels: particles and cracks need a 3-D volume of at least "
             f"{MIN_SLICES} voxels along every axis; give --reconstruct-only to reconstruct it without the analysis")
+
+
+def check_tilt_span(data: Any, options: TomoOptions) -> None:
+    """Refuse the particle/crack analysis of projections spanning less than ``sinogram.LIMITED_SPAN_DEG`` (a missing
+    wedge) unless ``options.reconstruct_only`` or ``options.allow_limited_angle``: one line naming both (InputError,
+    CLI exit 2, nothing written)."""
+    if not isinstance(data, Projections) or options.reconstruct_only or options.allow_limited_angle:
+        return
+    span = float(np.ptp(data.angles_deg))
+    if span < LIMITED_SPAN_DEG:
+        name = f"'{data.source}'" if data.source else "the projections"
+        raise InputError(f"{name}: projections span {span:.0f} deg (< {LIMITED_SPAN_DEG:.0f}): crack and pore "
+                         "counts are not valid on a missing wedge; pass --reconstruct-only to write the volume, or "
+                         "--allow-limited-angle to analyse anyway (flagged)")
 
 
 def _check_volume(vol: Volume, options: TomoOptions) -> None:
@@ -267,6 +289,7 @@ def analyse(data: Any, options: TomoOptions = TomoOptions(), *, scheduler: Any =
         from layerscope.tomo.chunked import return_freed_arrays
 
         return_freed_arrays()
+    check_tilt_span(data, options)
     if isinstance(data, Projections):
         n_rows, n_cols = data.data.shape[1], data.data.shape[2]
         if not options.reconstruct_only and n_rows < MIN_SLICES:  # refuse before the work

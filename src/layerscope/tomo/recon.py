@@ -19,7 +19,8 @@ import numpy as np
 
 from layerscope.errors import InputError
 from layerscope.tomo.readers import Projections
-from layerscope.tomo.sinogram import centre_range_px, fbp_pad_px, find_centre_px, padded
+from layerscope.tomo.sinogram import (LIMITED_SPAN_DEG, centre_range_px, centres_of_mass_px, fbp_pad_px,
+                                      find_centre_moments_px, find_centre_px, padded)
 from layerscope.tomo.stages import enter as _stage
 
 __all__ = ["ReconOptions", "Reconstruction", "transmission", "find_centre_px", "reconstruct", "gpu_available",
@@ -253,6 +254,27 @@ def _central_sinogram(proj: Projections, dark, flat, chunk: int, shifts: dict | 
     for s in range(a, b, chunk):
         total += _rows(proj, s, min(b, s + chunk), dark, flat, shifts)[0].sum(axis=1, dtype=np.float64)
     return (total / (b - a)).astype(np.float32)
+
+
+def _searched_centre(proj: Projections, dark, flat, shifts: dict | None, options: ReconOptions) -> float:
+    """The rotation-axis column (px): Vo's method on the central rows' mean sinogram (stripes removed first: a dead
+    column pulls the search off); on a limited tilt range (span below ``sinogram.LIMITED_SPAN_DEG``, where Vo's
+    method needs 0-180 deg) the centres of mass of every row's projections (:func:`_row_centres_of_mass`,
+    :func:`layerscope.tomo.sinogram.find_centre_moments_px`)."""
+    k = options.chunk_slices
+    if float(np.ptp(proj.angles_deg)) < LIMITED_SPAN_DEG:
+        return find_centre_moments_px(_row_centres_of_mass(proj, dark, flat, k, shifts), proj.angles_deg)
+    # the mean sinogram of the central rows shares their rotation axis and has less noise
+    return find_centre_px(remove_rings(_central_sinogram(proj, dark, flat, k, shifts), options)[0], proj.angles_deg)
+
+
+def _row_centres_of_mass(proj: Projections, dark, flat, chunk: int, shifts: dict | None = None) -> np.ndarray:
+    """Centre of mass (column, px) of every detector row's projection at every angle (n_angles, rows), read
+    ``chunk`` rows at a time (:func:`layerscope.tomo.sinogram.centres_of_mass_px`)."""
+    n_rows = proj.data.shape[1]
+    parts = [centres_of_mass_px(_rows(proj, s, min(n_rows, s + chunk), dark, flat, shifts)[0])[0]
+             for s in range(0, n_rows, chunk)]
+    return np.concatenate(parts, axis=1)
 
 
 def _centre_flags(centre_px: float, n_cols: int, searched: bool) -> list[dict[str, str]]:
@@ -582,10 +604,7 @@ def reconstruct(proj: Projections, options: ReconOptions = ReconOptions(), *, sc
     shifts = alignment.get("shifts")
     _stage("recon_centre")
     searched = options.centre_px is None
-    # the mean sinogram of the central rows shares their rotation axis and has less noise
-    # (stripes removed first: a dead column pulls the search off)
-    centre = find_centre_px(remove_rings(_central_sinogram(proj, dark, flat, k, shifts), options)[0],
-                            proj.angles_deg) if searched else float(options.centre_px)
+    centre = _searched_centre(proj, dark, flat, shifts, options) if searched else float(options.centre_px)
     n_angles, n_rows, n_cols = proj.data.shape
     given = out is not None
     if not given:
@@ -748,9 +767,11 @@ def _field_rows(dark, flat, start: int, stop: int) -> tuple:
 
 def _angle_flags(angles_deg: np.ndarray) -> list[dict[str, str]]:
     span = float(np.ptp(angles_deg))
-    if span < 170.0:
-        return [{"code": "limited_angle", "message": f"projections span only {span:.0f} deg (< 180): expect "
-                 "missing-wedge streaks and elongation (--algorithm sirt suffers less than fbp); particle, crack "
-                 "and pore counts from such a volume are not validated, with either algorithm (on +-70 deg random draws "
-                 "pores were called cracks in 4 of 19 with fbp and 5 of 19 with sirt: docs/validation.md)"}]
+    if span < LIMITED_SPAN_DEG:
+        return [{"code": "limited_angle", "message": f"projections span only {span:.0f} deg (< {LIMITED_SPAN_DEG:.0f}): "
+                 "expect missing-wedge streaks and elongation (--algorithm sirt suffers less than fbp; the centre is "
+                 "found from the projections' centres of mass); particle, crack and pore counts from such a volume are "
+                 "not validated: on +-70 deg random draws no pore is called a crack any more, but crack counts are "
+                 "exact in a third of the draws (0.68 over 0-180 deg) and crack volumes within 10 % in at most a sixth "
+                 "(docs/validation.md, tomowedge)"}]
     return []

@@ -7,7 +7,8 @@ import warnings
 
 import numpy as np
 
-__all__ = ["CENTRE_RANGE", "centre_range_px", "fbp_pad_px", "find_centre_px", "padded"]
+__all__ = ["CENTRE_RANGE", "LIMITED_SPAN_DEG", "MOMENT_ROWS_SHARE", "centre_range_px", "centres_of_mass_px",
+           "fbp_pad_px", "find_centre_px", "find_centre_moments_px", "padded"]
 
 
 def find_centre_px(sinogram: np.ndarray, angles_deg: np.ndarray) -> float:
@@ -26,6 +27,48 @@ def find_centre_px(sinogram: np.ndarray, angles_deg: np.ndarray) -> float:
     with warnings.catch_warnings():  # "Global minimum is out of the searching range": flagged by _centre_flags
         warnings.simplefilter("ignore", UserWarning)
         return float(find_center_vo(sino, start=lo, stop=hi, step=0.25, ncore=1))
+
+
+#: A series whose angles span less than this (deg) is a limited tilt range (an electron-tomography +-60-70 deg
+#: series, the missing wedge): Vo's method needs 0-180 deg and is off by 3-29 px on +-70 deg draws, so
+#: :func:`find_centre_moments_px` finds the centre there (docs/validation.md "tomowedge"); also the
+#: ``limited_angle`` flag's bound.
+LIMITED_SPAN_DEG = 170.0
+#: :func:`find_centre_moments_px` takes the median centre of this share of the detector rows: those whose centres
+#: of mass follow the sinusoid most closely (the rows least cut by the detector edges).
+MOMENT_ROWS_SHARE = 0.25
+
+
+def centres_of_mass_px(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centre of mass (column, px) and sum of each projection row of ``lines`` (n_angles, rows, columns) of line
+    integrals: two arrays (n_angles, rows); NaN where a row sums to nothing."""
+    x = np.arange(lines.shape[2], dtype=np.float64)
+    mass = lines.sum(axis=2, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        com = (lines * x).sum(axis=2, dtype=np.float64) / mass
+    return np.where(np.abs(mass) > 1e-9, com, np.nan), mass
+
+
+def find_centre_moments_px(com_px: np.ndarray, angles_deg: np.ndarray) -> float:
+    """Rotation-axis column (px) from the centres of mass ``com_px`` (n_angles, rows) of each detector row's
+    projections (:func:`centres_of_mass_px`), for any span of angles (a limited tilt range).
+
+    In a parallel beam the centre of mass of a row's projection at angle a is ``c + u cos a + v sin a`` (the
+    projection of the slice's centre of mass; Helgason-Ludwig's first moment), ``c`` the axis column: each row is
+    fitted by least squares, and the median ``c`` of the :data:`MOMENT_ROWS_SHARE` of rows with the smallest RMS
+    residual is returned. Rows whose mass leaves the detector at some angles (a particle in a corner of the field)
+    do not follow the sinusoid and are left out; a sample wider than the field at every angle has no such rows.
+    """
+    t = np.deg2rad(np.asarray(angles_deg, float))
+    a = np.stack([np.ones_like(t), np.cos(t), np.sin(t)], axis=1)
+    com = np.asarray(com_px, float)
+    ok = np.all(np.isfinite(com), axis=0)
+    if not ok.any():
+        raise ValueError("no detector row holds any signal: the centre cannot be found")
+    coef = np.linalg.lstsq(a, com[:, ok], rcond=None)[0]
+    resid = np.sqrt(np.mean((a @ coef - com[:, ok]) ** 2, axis=0))
+    best = resid <= np.percentile(resid, 100.0 * MOMENT_ROWS_SHARE)
+    return float(np.median(coef[0][best]))
 
 
 def centre_range_px(n_cols: int) -> tuple[float, float]:
