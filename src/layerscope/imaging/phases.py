@@ -352,7 +352,7 @@ def _rock_salt_along_layer(v0, w0, good, m_all, n_all, sigma_m, *, threshold: fl
             n_w = _window_sum(good.astype(float), w)
         rs = np.where(unsure, m_w >= threshold, rs)
         window[unsure] = 2 * w + 1
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore"):  # n_w = 0: no good site in the window
             unsure &= np.abs(m_w - threshold) < confidence * sigma_m / np.sqrt(n_w)
     return rs, window
 
