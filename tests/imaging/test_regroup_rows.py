@@ -124,3 +124,20 @@ def test_crowded_share_counts_columns_closer_than_a_spacing():
     table = pd.DataFrame({"li_layer": [1], "u_start_nm": [0.9], "u_end_nm": [1.6]})
     share = interlayers.crowded_share(table, tm, 0.25)
     assert share[0] == pytest.approx(3 / 6, abs=1e-9)
+
+
+def test_a_second_grouping_that_widens_the_widest_row_is_not_kept(monkeypatch):
+    # Random draw 4135 (2.5e3 e/A^2; rows bent by the scan, the refined normal 4.2 deg off the power spectrum's): one
+    # straight direction cannot follow its rows, and the second grouping's widest row is wider than the first's
+    # (1.32 against 1.19 cation spacings), so the first grouping stays (REGROUP_NARROWER) and the draw scores as with
+    # REGROUP_ROWS off (main: no wrong yes/no, phases recall 0.976). Kept regardless of width (the guard off), it lost
+    # recall (0.930) and gained a wrong "no" (img120).
+    from layerscope.simulate.validation import score_draw
+
+    monkeypatch.setattr(pipeline, "REGROUP_ROWS", True)
+    kept = score_draw(4135)
+    assert kept["fill_wrong_no"] == 0 and kept["fill_wrong_yes"] == 0
+    assert kept["phases_recall"] == pytest.approx(0.976, abs=0.005)
+    monkeypatch.setattr(pipeline, "REGROUP_NARROWER", np.inf)
+    forced = score_draw(4135)
+    assert forced["phases_recall"] < 0.95 and forced["fill_wrong_no"] >= 1

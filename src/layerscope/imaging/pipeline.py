@@ -465,6 +465,21 @@ REGROUP_ROWS = False
 #: changed at 0.1-0.4 degrees by single noise maxima only (a 558 e/A^2 draw lost fill by it) and at 1.4 and 4.2
 #: degrees where rows had been joined (docs/validation.md "img120").
 REGROUP_MIN_DEG = 1.0
+#: The second grouping is kept only where it narrows the widest row: its widest row's spread (the 90th percentile of
+#: the columns' distance from their row's mean normal coordinate; :func:`_widest_row`) below this
+#: share of the first grouping's. Where one straight direction cannot follow the rows (rows bent by the scan, draw
+#: 4135: 1.19 -> 1.32 cation spacings) the first grouping stays; a staircase of joined rows narrows ~17x (draw 120:
+#: 1.06 -> 0.06, 3009: 0.55 -> 0.03)
+REGROUP_NARROWER = 0.5
+
+
+def _widest_row(x: np.ndarray, y: np.ndarray, rows: np.ndarray, nvec: np.ndarray) -> float:
+    """The spread of the widest row (nm): over the rows of 3 columns or more, the largest 90th percentile of the
+    columns' distance from their row's mean coordinate along ``nvec``."""
+    v = np.column_stack([x, y]) @ nvec
+    n = np.bincount(rows)
+    dev = np.abs(v - (np.bincount(rows, weights=v) / np.maximum(n, 1))[rows])
+    return max((float(np.percentile(dev[rows == r], 90)) for r in np.flatnonzero(n >= 3)), default=0.0)
 
 
 def _regrouped_rows(x: np.ndarray, y: np.ndarray, rows: np.ndarray, tvec: np.ndarray, nvec: np.ndarray, *,
@@ -472,8 +487,9 @@ def _regrouped_rows(x: np.ndarray, y: np.ndarray, rows: np.ndarray, tvec: np.nda
                     notes: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows grouped again along the refined directions ``tvec, nvec`` (see :data:`REGROUP_ROWS`), the directions
     refined again from them. Where ``nvec`` lies within :data:`REGROUP_MIN_DEG` of ``first_normal`` (the direction
-    the rows were grouped along), or the rows come out the same (every column in the same numbered row), the first
-    grouping and its directions are returned unchanged."""
+    the rows were grouped along), the rows come out the same (every column in the same numbered row), or the second
+    grouping does not narrow the widest row (:data:`REGROUP_NARROWER`), the first grouping and its directions are
+    returned unchanged."""
     first = np.asarray(first_normal, dtype=float)
     if np.degrees(np.arccos(min(1.0, abs(float(nvec @ first))))) < REGROUP_MIN_DEG:
         return rows, tvec, nvec
@@ -481,6 +497,8 @@ def _regrouped_rows(x: np.ndarray, y: np.ndarray, rows: np.ndarray, tvec: np.nda
     if np.array_equal(again, rows):
         return rows, tvec, nvec
     t2, n2 = _lat.refine_directions(x, y, again, normal=nvec)
+    if _widest_row(x, y, again, n2) >= REGROUP_NARROWER * _widest_row(x, y, rows, nvec):
+        return rows, tvec, nvec
     off = np.degrees(np.arccos(min(1.0, abs(float(n2 @ first)))))
     notes.append(f"rows grouped again along the layer direction refined from the columns ({rows.max() + 1} -> "
                  f"{again.max() + 1} rows; the power spectrum's layer normal was {off:.1f} deg off)")
