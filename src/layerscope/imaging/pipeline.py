@@ -455,10 +455,11 @@ class _Indexed:
 #: 1.4 degrees, 0.15 nm of normal coordinate over a 6 nm row); where a row's columns form short chains (a heavily
 #: mixed block, low dose) their mean normal coordinates then run in a staircase along the row, and the single
 #: linkage of :func:`layerscope.imaging.lattice.group_rows` (chains closer than half a row spacing) joined three
-#: cation layers, Li-TM-Li, into one "TM" row (docs/validation.md "img120"). Off by default: on 549 tuning draws
-#: it changes three (120: 5 wrong "no" -> 0, steps 0.68 -> 1.0; 3009: no target moves; 4135, rows bent by the scan:
-#: fill 0.89 -> 0.98 but a new wrong "no" and ``phases`` recall 0.976 -> 0.930).
-REGROUP_ROWS = False
+#: cation layers, Li-TM-Li, into one "TM" row (docs/validation.md "img120"). On by default since the widest-row
+#: guard (:data:`REGROUP_NARROWER`): of 549 tuning draws it changes two (120: 5 wrong "no" -> 0, steps 0.68 -> 1.0;
+#: 3009: no target moves); without the guard 4135 (rows bent by the scan) got a new wrong "no" and ``phases`` recall
+#: 0.976 -> 0.930; the report range 1000-1199 is identical in every column (docs/validation.md, session 30).
+REGROUP_ROWS = True
 #: Smallest angle (degrees) between the refined layer normal and the power spectrum's for which the rows are grouped
 #: again: below it a row 7 nm long (the widest field) drifts less than 0.12 nm in normal coordinate, half a row
 #: spacing (the linkage gap of ``group_rows``), so no staircase can join two rows. On the tuning draws the rows
