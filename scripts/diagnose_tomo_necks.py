@@ -13,41 +13,28 @@ particle touches the volume border::
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 
-import layerscope.tomo.analysis as an
 import layerscope.tomo.segment as sg
 from layerscope.tomo.phantom import draw_volume, random_phantom
 
-
-class _Stop(Exception):
-    pass
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tomo_probe import particle_inputs  # noqa: E402
 
 
 def necks(seed: int) -> list[str]:
     ph = random_phantom(seed)
-    got = {}
-
-    def grab(solid, **kw):
-        got.update(solid=solid, kw=kw)
-        raise _Stop
-
-    real, an.particle_labels = an.particle_labels, grab
-    try:
-        an.analyse(draw_volume(ph), an.TomoOptions())
-    except _Stop:
-        pass
-    finally:
-        an.particle_labels = real
+    solid, kw = particle_inputs(draw_volume(ph))
     keep, sg.NECK_RATIO = sg.NECK_RATIO, 0
-    lab = sg.particle_labels(got["solid"], **got["kw"])
+    lab = sg.particle_labels(solid, **kw)
     sg.NECK_RATIO = keep
     sizes = np.bincount(lab.ravel())
     truth = {i: int(np.bincount(ph.particles[lab == i]).argmax()) for i in range(1, lab.max() + 1)}
     out = []
     env = lab > 0
-    for (a, b), m in sg.label_faces(lab, env & ~got["solid"]).items():
+    for (a, b), m in sg.label_faces(lab, env & ~solid).items():
         t = truth[a]
         border = any(np.take(ph.particles == t, i, axis=ax).any() for ax in range(3) for i in (0, -1))
         ratio = sg.face_radius(m) / np.cbrt(3 * min(sizes[a], sizes[b]) / (4 * np.pi))

@@ -8,25 +8,12 @@ dark share, each label's distance top and the saddle between them; seeds as main
 import sys
 sys.path.insert(0, "scripts")
 import numpy as np
-from scipy import ndimage as ndi
-import layerscope.tomo.analysis as an
 import layerscope.tomo.segment as sg
 from layerscope.tomo.phantom import draw_volume, random_phantom
-
-class _Stop(Exception): pass
+from tomo_probe import particle_inputs
 
 def solid_of(ph):
-    got = {}
-    def grab(solid, **kw):
-        got.update(solid=solid, kw=kw); raise _Stop
-    real, an.particle_labels = an.particle_labels, grab
-    try:
-        an.analyse(draw_volume(ph), an.TomoOptions())
-    except _Stop:
-        pass
-    finally:
-        an.particle_labels = real
-    return got["solid"], got["kw"]
+    return particle_inputs(draw_volume(ph))
 
 def trace(seed):
     ph = random_phantom(seed)

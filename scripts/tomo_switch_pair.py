@@ -16,16 +16,12 @@ import pandas as pd
 import layerscope.tomo.measure as M
 from layerscope.tomo.analysis import TomoOptions, analyse
 from layerscope.tomo.phantom import draw_volume, random_phantom
-from layerscope.tomo.scoring import score_draw
+from layerscope.tomo.scoring import draw_parameters, score_draw
 
 
 def draw(seed: int, switch: str) -> dict:
     ph = random_phantom(seed)
-    d = dict(ph.specs["draw"])
-    d["n_ellipsoids"] = sum(len(set(p.radii)) > 1 for p in ph.specs["particles"])
-    d["n_through_cracks"] = sum(np.isinf(c.radius_voxels) for c in ph.specs["cracks"])
-    d["n_cracks_surface"] = int(ph.crack_truth["reaches_surface"].sum()) if len(ph.crack_truth) else 0
-    d["crack_width_min_voxels"] = float(ph.crack_truth["width_voxels"].min()) if len(ph.crack_truth) else float("nan")
+    d = draw_parameters(ph)
     data = draw_volume(ph)
     out = {}
     for name, on in (("off", False), ("on", True)):

@@ -10,16 +10,20 @@ construction), the others are analysed with the switch on and off::
     PYTHONPATH=src OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python scripts/tomo_tied_tops_pair.py 9000:9100 /tmp/x/pair
 """
 import argparse
+import sys
 import time
+from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 import layerscope.tomo.chunked as C
 import layerscope.tomo.segment as S
 from layerscope.tomo.analysis import TomoOptions, analyse
 from layerscope.tomo.phantom import draw_volume, random_phantom
-from layerscope.tomo.scoring import score_draw
+from layerscope.tomo.scoring import draw_parameters, score_draw
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tomo_probe import particle_inputs  # noqa: E402
 
 JOINS = [0]
 
@@ -53,42 +57,20 @@ def _row(data, d) -> dict:
         return {**d, "error": f"{type(err).__name__}: {err}"[:200], "seconds": time.process_time() - t0}
 
 
-class _Stop(Exception):
-    pass
-
-
 def screen(data) -> int:
     """Seeds the join would merge in this draw (the analysis stopped at :func:`particle_labels`; in memory)."""
-    import layerscope.tomo.analysis as an
-
-    got = {}
-
-    def grab(solid, **kw):
-        got.update(solid=solid, kw=kw)
-        raise _Stop
-
-    real, an.particle_labels = an.particle_labels, grab
-    try:
-        analyse(data, TomoOptions())
-    except _Stop:
-        pass
-    finally:
-        an.particle_labels = real
-    env = S.filled_envelope(S.closed_envelope(got["solid"], got["kw"]["close_voxels"]))
+    solid, kw = particle_inputs(data)
+    env = S.filled_envelope(S.closed_envelope(solid, kw["close_voxels"]))
     edt = S.distance_transform_core(env, slice(None))
-    markers = S.joined_tops(S.h_maxima_core(edt, got["kw"]["h_voxels"]))
+    markers = S.joined_tops(S.h_maxima_core(edt, kw["h_voxels"]))
     JOINS[0] = 0
-    S.tied_tops_lut(edt, markers, got["kw"]["h_voxels"])
+    S.tied_tops_lut(edt, markers, kw["h_voxels"])
     return JOINS[0]
 
 
 def draw(seed: int, screened: bool = False) -> dict:
     ph = random_phantom(seed)
-    d = dict(ph.specs["draw"])
-    d["n_ellipsoids"] = sum(len(set(p.radii)) > 1 for p in ph.specs["particles"])
-    d["n_through_cracks"] = sum(np.isinf(c.radius_voxels) for c in ph.specs["cracks"])
-    d["n_cracks_surface"] = int(ph.crack_truth["reaches_surface"].sum()) if len(ph.crack_truth) else 0
-    d["crack_width_min_voxels"] = float(ph.crack_truth["width_voxels"].min()) if len(ph.crack_truth) else float("nan")
+    d = draw_parameters(ph)
     data = draw_volume(ph)
     if screened and not screen(data):
         return {k: {"seed": seed, "projected": d["projected"], "tied_joins": 0, "screened": True} for k in ("on", "off")}

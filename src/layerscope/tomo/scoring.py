@@ -17,7 +17,7 @@ import numpy as np
 
 from layerscope.tomo.phantom import DrawRanges, Phantom, draw_volume, random_phantom
 
-__all__ = ["TARGETS", "score_draw", "run_draw", "meets"]
+__all__ = ["TARGETS", "score_draw", "run_draw", "draw_parameters", "meets"]
 
 #: score -> (limit, kind): "eq" exactly the limit, "le" at most the limit (issue 20's targets).
 TARGETS = {"particles_exact": (1, "eq"), "cracks_exact": (1, "eq"), "cracks_exact_per_particle": (1, "eq"),
@@ -154,6 +154,17 @@ def score_draw(res, ph: Phantom) -> dict[str, Any]:
     return out
 
 
+def draw_parameters(ph: Phantom) -> dict[str, Any]:
+    """The drawn parameters of a random phantom as a validator row begins: ``ph.specs["draw"]`` and the counts of
+    ellipsoidal particles, through cracks and cracks reaching the surface, and the narrowest crack (voxels)."""
+    d = dict(ph.specs["draw"])
+    d["n_ellipsoids"] = sum(len(set(p.radii)) > 1 for p in ph.specs["particles"])
+    d["n_through_cracks"] = sum(np.isinf(c.radius_voxels) for c in ph.specs["cracks"])
+    d["n_cracks_surface"] = int(ph.crack_truth["reaches_surface"].sum()) if len(ph.crack_truth) else 0
+    d["crack_width_min_voxels"] = float(ph.crack_truth["width_voxels"].min()) if len(ph.crack_truth) else float("nan")
+    return d
+
+
 def run_draw(seed: int, ranges: DrawRanges = DrawRanges(), size: int | None = None, options=None, *,
              prepare=None, inspect=None) -> dict[str, Any]:
     """Build draw ``seed``, analyse it (grey volume, or reconstructed from its projections) and score it.
@@ -169,11 +180,7 @@ def run_draw(seed: int, ranges: DrawRanges = DrawRanges(), size: int | None = No
     from layerscope.tomo.analysis import TomoOptions, analyse
 
     ph = random_phantom(seed, ranges, size=size)
-    d = dict(ph.specs["draw"])
-    d["n_ellipsoids"] = sum(len(set(p.radii)) > 1 for p in ph.specs["particles"])
-    d["n_through_cracks"] = sum(np.isinf(c.radius_voxels) for c in ph.specs["cracks"])
-    d["n_cracks_surface"] = int(ph.crack_truth["reaches_surface"].sum()) if len(ph.crack_truth) else 0
-    d["crack_width_min_voxels"] = float(ph.crack_truth["width_voxels"].min()) if len(ph.crack_truth) else float("nan")
+    d = draw_parameters(ph)
     data = (prepare or draw_volume)(ph)
     t0 = time.process_time()
     try:
