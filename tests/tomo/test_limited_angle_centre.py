@@ -62,3 +62,16 @@ def test_a_pore_of_a_70_deg_draw_is_no_longer_called_a_crack(validator_prepare):
                    prepare=partial(validator_prepare._prepare, rms_px=0.0, kind="white", tilt_range_deg=140.0))
     assert row["error"] == ""
     assert row["pores_as_cracks"] == 0 and row["particles_exact"] == 1
+
+
+def test_a_series_with_no_row_signal_at_every_angle_is_refused_naming_centre_px():
+    # every row is empty at one angle at least (NaN centre of mass): no sinusoid can be fitted, so the centre is
+    # not guessed; the one-line error names the option that gives it
+    from layerscope.errors import InputError
+    from layerscope.tomo.sinogram import find_centre_moments_px
+
+    a = np.linspace(-70.0, 70.0, 29)
+    com = np.full((a.size, 5), 40.0)
+    com[3, :] = np.nan
+    with pytest.raises(InputError, match="--centre-px"):
+        find_centre_moments_px(com, a)

@@ -64,7 +64,10 @@ def find_centre_moments_px(com_px: np.ndarray, angles_deg: np.ndarray) -> float:
     com = np.asarray(com_px, float)
     ok = np.all(np.isfinite(com), axis=0)
     if not ok.any():
-        raise ValueError("no detector row holds any signal: the centre cannot be found")
+        from layerscope.errors import InputError
+
+        raise InputError("no detector row holds signal at every angle, so the rotation centre of this limited tilt "
+                         "range cannot be found from the projections; give it with --centre-px")
     coef = np.linalg.lstsq(a, com[:, ok], rcond=None)[0]
     resid = np.sqrt(np.mean((a @ coef - com[:, ok]) ** 2, axis=0))
     best = resid <= np.percentile(resid, 100.0 * MOMENT_ROWS_SHARE)
