@@ -971,8 +971,8 @@ def extend_steps(li: pd.DataFrame, tm: pd.DataFrame, *, inplane_spacing_nm: floa
     ``EXTEND_TOLERANCE`` spacings, on every TM layer that has columns there (at least one). A run
     with a measured run on one side only (the end of a gap) is extended by at most
     ``EXTEND_END_SITES`` sites, those nearest the measured run (``EXTEND_END_PARTIAL``). A measured run
-    that a neighbour could be trusted from has two TM pairs of its own or more and a mean registry within ``EXTEND_TOLERANCE`` of its step's over the
-    image; short runs on a TM column off its layer (:func:`drop_off_layer_steps`) and short runs the
+    that a neighbour could be trusted from has two TM pairs of its own or more and a mean registry
+    within ``EXTEND_TOLERANCE`` of its step's over the image; short runs on a TM column off its layer (:func:`drop_off_layer_steps`) and short runs the
     stacking beside them contradicts (:func:`drop_unsupported_runs`) are made unknown first.
 
     Parameters
