@@ -75,3 +75,22 @@ def test_a_series_with_no_row_signal_at_every_angle_is_refused_naming_centre_px(
     com[3, :] = np.nan
     with pytest.raises(InputError, match="--centre-px"):
         find_centre_moments_px(com, a)
+
+
+def test_projection_matching_at_a_limited_tilt_range_searches_the_centre_from_the_centres_of_mass():
+    """Draw 11 of 0-49 (64^3) over +-70 deg with 2 px RMS white jitter on each axis, ``--align xcorr``: projection
+    matching searches the rotation axis each round (``sinogram.series_centre_px``); with Vo's method there (needs
+    0-180 deg) the recovered shifts were 0.57 px RMS off the injected ones, with the centres of mass 0.21 px
+    (measured; draws 1 and 47: 0.38 -> 0.11 and 0.15 -> 0.07 px, docs/validation.md "align.py's centre search at a
+    limited tilt range"). Bound 0.35 px, as the 0-180 deg test in tests/tomo/test_align.py."""
+    from layerscope.tomo import align
+
+    ph = random_phantom(11)
+    d = ph.specs["draw"]
+    angles = np.linspace(-70.0, 70.0, d["n_angles"])
+    dy, dx = align.unobservable_removed(*np.random.default_rng(11).standard_normal((2, angles.size)), angles)
+    injected = (2.0 * dy / dy.std(), 2.0 * dx / dx.std())
+    proj = project_phantom(ph.volume, angles_deg=angles, photons=d["photons"], seed=d["seed"] + 1, shifts_px=injected)
+    got = reconstruct(proj, ReconOptions(align="xcorr")).alignment["shifts"]
+    ey, ex = align.unobservable_removed(got["dy"] - injected[0], got["dx"] - injected[1], angles)
+    assert np.sqrt(np.mean(ey ** 2 + ex ** 2) / 2) < 0.35

@@ -221,10 +221,10 @@ def reprojection_residual(lines: np.ndarray, dy: np.ndarray, dx: np.ndarray, ang
     RMS of the aligned, on the rows and columns every angle still sees. Unlike :func:`aligned_consistency` it
     sees smooth errors too (a sample that no rigid rotation explains); it has no absolute scale (noise and
     the reconstruction's own errors add to it), so it ranks estimates of one series."""
-    from layerscope.tomo.sinogram import find_centre_px
+    from layerscope.tomo.sinogram import series_centre_px
 
     aligned = shift_block(lines, dy, dx)
-    centre = find_centre_px(aligned.mean(axis=1), angles_deg) if centre_px is None else centre_px
+    centre = series_centre_px(aligned, angles_deg) if centre_px is None else centre_px
     model = _reprojected(aligned, np.asarray(angles_deg, float), centre)
     core = (slice(None), *_seen(lines.shape[1:], dy, dx))
     return float(np.sqrt(np.mean((aligned[core] - model[core]) ** 2) / max(np.mean(aligned[core] ** 2), 1e-30)))
@@ -352,7 +352,7 @@ def _match_level(small: np.ndarray, angles: np.ndarray, shifts: tuple, n: int, c
     ``state`` counts the rounds and keeps the last update, the stop and the divergence (:func:`estimate_shifts`).
     With :data:`SMOOTH_ROUNDS` each level starts afresh after a stop on a growing update; without it a stop ends
     the estimate."""
-    from layerscope.tomo.sinogram import find_centre_px
+    from layerscope.tomo.sinogram import series_centre_px
 
     dy, dx = shifts
     update = np.inf  # a level's first update is not compared with the coarser level's last
@@ -362,8 +362,8 @@ def _match_level(small: np.ndarray, angles: np.ndarray, shifts: tuple, n: int, c
         if state["stop"] or (counted and state["rounds"] >= state["cap"]):
             break
         state["rounds" if counted else "coarse_rounds"] += 1
-        centre = binned_px(centre_px, n) if centre_px is not None else find_centre_px(
-            shift_block(small, dy / n, dx / n).mean(axis=1), angles)
+        centre = binned_px(centre_px, n) if centre_px is not None else series_centre_px(
+            shift_block(small, dy / n, dx / n), angles)
         ry, rx = _match_round(small, angles, dy / n, dx / n, centre)
         step = float(n * np.sqrt(np.mean(ry ** 2 + rx ** 2)))
         if step > DIVERGE_FACTOR * update:  # growing updates: keep the last shifts

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 
 __all__ = ["CENTRE_RANGE", "LIMITED_SPAN_DEG", "MOMENT_ROWS_SHARE", "centre_range_px", "centres_of_mass_px",
-           "fbp_pad_px", "find_centre_px", "find_centre_moments_px", "padded"]
+           "fbp_pad_px", "find_centre_px", "find_centre_moments_px", "padded", "series_centre_px"]
 
 
 def find_centre_px(sinogram: np.ndarray, angles_deg: np.ndarray) -> float:
@@ -72,6 +72,17 @@ def find_centre_moments_px(com_px: np.ndarray, angles_deg: np.ndarray) -> float:
     resid = np.sqrt(np.mean((a @ coef - com[:, ok]) ** 2, axis=0))
     best = resid <= np.percentile(resid, 100.0 * MOMENT_ROWS_SHARE)
     return float(np.median(coef[0][best]))
+
+
+def series_centre_px(lines: np.ndarray, angles_deg: np.ndarray) -> float:
+    """Rotation-axis column (px) of a series of line integrals ``lines`` (n_angles, rows, columns) held in memory
+    (projection matching, :mod:`layerscope.tomo.align`): Vo's method (:func:`find_centre_px`) on the rows' mean
+    sinogram where the angles span at least :data:`LIMITED_SPAN_DEG`, the rows' centres of mass
+    (:func:`find_centre_moments_px`) on a limited tilt range, where Vo's method is off by pixels."""
+    angles = np.asarray(angles_deg, float)
+    if float(np.ptp(angles)) < LIMITED_SPAN_DEG:
+        return find_centre_moments_px(centres_of_mass_px(lines)[0], angles)
+    return find_centre_px(lines.mean(axis=1), angles)
 
 
 def centre_range_px(n_cols: int) -> tuple[float, float]:
