@@ -474,6 +474,34 @@ REGROUP_MIN_DEG = 1.0
 REGROUP_NARROWER = 0.5
 
 
+#: Rows grouped on a normal coordinate from which a smooth offset field fitted to the in-row links is taken away
+#: (:func:`layerscope.imaging.lattice.row_offset_field`): rows bent by the scan, or straight along a direction off
+#: the power spectrum's layer normal (draw 4135: 5.7 degrees, 2.9 cation spacings over the field; the straight
+#: grouping joined up to four cation layers per row), are grouped as the rows they are (docs/validation.md "imgbent").
+BENT_ROWS = False
+#: Total degree of the offset field's polynomial (1: a tilt only; 2: a bend along and across the rows).
+BENT_DEGREE = 2
+#: The offset field is used only where its span over the columns reaches this many cation spacings (below it the
+#: rows are grouped as before, column for column).
+BENT_MIN_SPAN = 0.5
+
+
+def _row_offset(x: np.ndarray, y: np.ndarray, lat: Any, *, d_t: float, cation: float,
+                notes: list[str]) -> np.ndarray | None:
+    """The rows' offset field (nm per column, :data:`BENT_ROWS`), or None where it is off or spans less than
+    :data:`BENT_MIN_SPAN` cation spacings."""
+    if not BENT_ROWS:
+        return None
+    offset = _lat.row_offset_field(x, y, inplane=lat.inplane, normal=lat.normal, inplane_spacing_nm=d_t,
+                                   row_spacing_nm=cation, degree=BENT_DEGREE)
+    span = float(np.ptp(offset)) if offset.size else 0.0
+    if span < BENT_MIN_SPAN * cation:
+        return None
+    notes.append(f"rows grouped along their own line: the rows run up to {span:.2f} nm off a straight line along "
+                 f"the power spectrum's layer direction (tilted or bent), fitted from the columns")
+    return offset
+
+
 def _widest_row(x: np.ndarray, y: np.ndarray, rows: np.ndarray, nvec: np.ndarray) -> float:
     """The spread of the widest row (nm): over the rows of 3 columns or more, the largest 90th percentile of the
     columns' distance from their row's mean coordinate along ``nvec``."""
@@ -517,8 +545,9 @@ def _index_columns(found: pd.DataFrame, lat: Any, *, d_t: float, cation: float, 
     """
     x = found["x_nm"].to_numpy()
     y = found["y_nm"].to_numpy()
+    offset = _row_offset(x, y, lat, d_t=d_t, cation=cation, notes=notes)
     rows = _lat.group_rows(x, y, inplane=lat.inplane, normal=lat.normal, inplane_spacing_nm=d_t,
-                           row_spacing_nm=cation)
+                           row_spacing_nm=cation, offset_nm=offset)
     tvec, nvec = _lat.refine_directions(x, y, rows, normal=lat.normal)
     if REGROUP_ROWS:
         rows, tvec, nvec = _regrouped_rows(x, y, rows, tvec, nvec, first_normal=lat.normal, d_t=d_t, cation=cation,

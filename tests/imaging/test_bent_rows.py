@@ -1,0 +1,114 @@
+"""Rows grouped on a normal coordinate corrected by the rows' own offset field (issue 19, imgbent).
+
+:func:`layerscope.imaging.lattice.group_rows` links columns along the power spectrum's layer direction and merges
+chains whose mean normal coordinates lie closer than half a row spacing. Where the rows are bent by the scan, or
+run straight along a direction off the spectrum's, a row's chains lie at normal coordinates that change along the
+row, and single linkage joins neighbouring cation layers into one row.
+:func:`layerscope.imaging.lattice.row_offset_field` fits a smooth field of the rows' offset from the in-row links; grouped on the coordinate with it taken away, every
+column is in its own row (:data:`layerscope.imaging.pipeline.BENT_ROWS`). Truth: hand-made lattices whose every
+column's row is known, and random draw 4135's own scoring (``layerscope.simulate.validation.score_draw``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from layerscope.imaging import lattice as _lat
+from layerscope.imaging import pipeline
+
+D_T = 0.286  # column spacing along a row, nm
+ROW = 0.237  # cation-row spacing, nm
+
+
+def _bent_rows(bend_rows: float, tilt_deg: float, *, n_rows: int = 11, n_cols: int = 26, chain: int = 4,
+               noise_nm: float = 0.0, seed: int = 0):
+    """Columns of ``n_rows`` full cation rows (every layer visible, as in a heavily mixed block), each broken into
+    chains of ``chain`` columns (a missing column, at a place that moves from row to row), bent by a quadratic
+    drift of the normal coordinate that is 0 at the field's centre and ``bend_rows`` row spacings at its two
+    ends, then tilted by ``tilt_deg``; positions with Gaussian noise of SD ``noise_nm``. Returns x, y (nm) and
+    every column's true row and its bend (nm, along the normal before the tilt)."""
+    x, y, row, bend = [], [], [], []
+    half = 0.5 * (n_cols - 1) * D_T
+    for r in range(n_rows):
+        for c in range(n_cols):
+            if (c + 2 * r) % (chain + 1) == chain:
+                continue  # the gap that ends a chain
+            xc = c * D_T + (r % 3) * D_T / 3.0  # O3's lateral step between cation layers
+            x.append(xc)
+            bend.append(bend_rows * ROW * ((xc - half) / half) ** 2)
+            y.append(r * ROW + bend[-1])
+            row.append(r)
+    a = np.radians(tilt_deg)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    xy = np.column_stack([x, y]) @ rot.T
+    xy += np.random.default_rng(seed).normal(0.0, noise_nm, xy.shape)
+    return xy[:, 0], xy[:, 1], np.asarray(row), np.asarray(bend)
+
+
+def _same_partition(rows: np.ndarray, truth: np.ndarray) -> bool:
+    """Every found row holds one true row, every true row one found row."""
+    pairs = set(zip(rows.tolist(), truth.tolist()))
+    return len(pairs) == len(set(rows.tolist())) == len(set(truth.tolist()))
+
+
+KW = dict(inplane=np.array([1.0, 0.0]), normal=np.array([0.0, 1.0]), inplane_spacing_nm=D_T, row_spacing_nm=ROW)
+
+
+@pytest.mark.parametrize("bend_rows, tilt_deg", [(0.75, 0.0), (0.5, 2.0), (1.0, -1.5)])
+def test_bent_rows_are_grouped_one_true_row_each(bend_rows, tilt_deg):
+    # 11 rows of 26 sites (7.2 nm), in chains of 4, bent quadratically by 0.5-1.0 row spacings (0.12-0.24 nm)
+    # from the centre to the ends, some also tilted 1.5-2 deg against the direction given: grouped along a straight
+    # line the chains' staircase joins rows (the premise, main's grouping); grouped on the corrected coordinate
+    # every column is in its true row (exact), and the rows are numbered in order along the normal.
+    x, y, truth, bend = _bent_rows(bend_rows, tilt_deg, noise_nm=0.008)
+    straight = _lat.group_rows(x, y, **KW)
+    assert not _same_partition(straight, truth)
+    offset = _lat.row_offset_field(x, y, **KW)
+    rows = _lat.group_rows(x, y, offset_nm=offset, **KW)
+    assert _same_partition(rows, truth)
+    assert np.array_equal(rows, truth)
+    # untilted, the field is the bend (0.18 nm end to centre) within 0.03 nm (columns with 0.008 nm noise), up to
+    # each row's mean
+    if tilt_deg == 0.0:
+        def centred(a):
+            return a - (np.bincount(truth, weights=a) / np.bincount(truth))[truth]
+        assert np.max(np.abs(centred(offset) - centred(bend))) < 0.03
+
+
+def test_a_straight_direction_refined_from_joined_rows_does_not_separate_bent_rows():
+    # img120's second grouping along the refined straight direction cannot follow a bend of 0.75 row spacings.
+    x, y, truth, bend = _bent_rows(0.75, 0.0, noise_nm=0.008)
+    rows = _lat.group_rows(x, y, **KW)
+    tvec, nvec = _lat.refine_directions(x, y, rows, normal=KW["normal"])
+    again = _lat.group_rows(x, y, inplane=tvec, normal=nvec, inplane_spacing_nm=D_T, row_spacing_nm=ROW)
+    assert not _same_partition(again, truth)
+
+
+def test_an_unbent_lattice_is_grouped_as_before():
+    # Straight rows along the direction given (positions with 0.008 nm noise): the field (fitted to the noise)
+    # spans less than 0.25 row spacings, below BENT_MIN_SPAN, so the pipeline groups exactly as main does (no
+    # offset, no note); grouped with the field anyway, every column keeps its row.
+    x, y, truth, bend = _bent_rows(0.0, 0.0, noise_nm=0.008)
+    straight = _lat.group_rows(x, y, **KW)
+    assert np.array_equal(straight, truth)
+    offset = _lat.row_offset_field(x, y, **KW)
+    assert np.ptp(offset) < 0.25 * ROW
+    assert np.array_equal(_lat.group_rows(x, y, offset_nm=offset, **KW), straight)
+
+    class Lat:
+        inplane, normal = KW["inplane"], KW["normal"]
+
+    notes: list[str] = []
+    pipeline_on = pytest.MonkeyPatch.context()
+    with pipeline_on as mp:
+        mp.setattr(pipeline, "BENT_ROWS", True)
+        assert pipeline._row_offset(x, y, Lat, d_t=D_T, cation=ROW, notes=notes) is None
+    assert notes == []
+
+
+def test_a_lattice_without_links_gets_no_offset():
+    # Isolated columns (no neighbour one spacing on): no link measures the field, which is zero.
+    x = np.arange(5) * 3.0 * D_T
+    y = np.arange(5) * 3.0 * ROW
+    assert np.array_equal(_lat.row_offset_field(x, y, **KW), np.zeros(5))
