@@ -135,6 +135,7 @@ def test_a_second_grouping_that_widens_the_widest_row_is_not_kept(monkeypatch):
     from layerscope.simulate.validation import score_draw
 
     monkeypatch.setattr(pipeline, "REGROUP_ROWS", True)
+    monkeypatch.setattr(pipeline, "BENT_ROWS", False)  # the straight first grouping (imgbent's field groups 4135 right)
     kept = score_draw(4135)
     assert kept["fill_wrong_no"] == 0 and kept["fill_wrong_yes"] == 0
     assert kept["phases_recall"] == pytest.approx(0.976, abs=0.005)
