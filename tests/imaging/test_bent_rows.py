@@ -144,3 +144,17 @@ def test_draw_4135_rows_off_the_spectrum_direction_are_grouped_and_its_targets_m
     assert off["phases_recall"] == pytest.approx(0.976, abs=0.005)
     assert off["step_accuracy_layered"] == pytest.approx(0.636, abs=0.01)
     assert off["fill_accuracy"] == pytest.approx(0.892, abs=0.01)
+
+
+def test_draw_120_is_grouped_right_by_the_field_alone(monkeypatch):
+    # Random draw 120 (947 e/A^2, the spectrum's normal 1.7 deg off the truth's): the field spans 0.94 cation
+    # spacings; with it, and without img120's second grouping, the scores are those img120 measured with the second
+    # grouping (no wrong yes/no, steps 1.0, fill 0.874).
+    from layerscope.simulate.validation import score_draw
+
+    monkeypatch.setattr(pipeline, "BENT_ROWS", True)
+    monkeypatch.setattr(pipeline, "REGROUP_ROWS", False)
+    on = score_draw(120)
+    assert on["fill_wrong_no"] == 0 and on["fill_wrong_yes"] == 0
+    assert on["step_accuracy"] == pytest.approx(1.0, abs=1e-9)
+    assert on["fill_accuracy"] == pytest.approx(0.874, abs=0.01) and on["fill_mae"] < 0.25
