@@ -458,6 +458,7 @@ def group_rows(
     row_spacing_nm: float,
     link_tolerance: float = 0.3,
     min_chain: int = 3,
+    offset_nm: np.ndarray | None = None,
 ) -> np.ndarray:
     """Group columns into rows (close-packed layers) and number the rows along the normal.
 
@@ -483,6 +484,10 @@ def group_rows(
         Relative tolerance of the link length.
     min_chain : int
         Fewest columns of a chain that defines a row line.
+    offset_nm : numpy.ndarray, optional
+        Per column, nm: subtracted from the normal coordinate before the linking and the grouping
+        (the rows' bend and tilt, :func:`row_offset_field`), so that rows bent by the scan, or
+        along a direction off ``normal``, are grouped on a coordinate in which they are straight.
 
     Returns
     -------
@@ -499,6 +504,21 @@ def group_rows(
     if n == 0:
         return np.empty(0, dtype=int)
     v = pts @ normal
+    if offset_nm is not None:
+        v = v - np.asarray(offset_nm, dtype=float)
+    i_idx, j_idx = _row_links(pts, v, inplane=inplane, inplane_spacing_nm=inplane_spacing_nm,
+                              row_spacing_nm=row_spacing_nm, link_tolerance=link_tolerance)
+    graph = coo_matrix((np.ones(i_idx.size), (i_idx, j_idx)), shape=(n, n))
+    n_chain, chain = connected_components(graph, directed=False)
+    counts = np.bincount(chain, minlength=n_chain)
+    v_mean = np.bincount(chain, weights=v, minlength=n_chain) / counts
+    return _rows_of_chains(v_mean, counts, 0.5 * row_spacing_nm, min_chain)[chain]
+
+
+def _row_links(pts: np.ndarray, v: np.ndarray, *, inplane: np.ndarray, inplane_spacing_nm: float,
+               row_spacing_nm: float, link_tolerance: float) -> tuple[np.ndarray, np.ndarray]:
+    """Links ``(i, j)`` from each column to the nearest column about one in-plane spacing on along ``inplane``
+    (within ``link_tolerance`` of the spacing, and less than a quarter row spacing off in ``v``, nm)."""
     tree = cKDTree(pts)
     target = pts + inplane_spacing_nm * inplane[None, :]
     dist, j = tree.query(target, k=1, distance_upper_bound=link_tolerance * inplane_spacing_nm)
@@ -506,12 +526,70 @@ def group_rows(
     i_idx = np.nonzero(ok)[0]
     j_idx = j[ok]
     ok2 = np.abs(v[j_idx] - v[i_idx]) < 0.25 * row_spacing_nm
-    i_idx, j_idx = i_idx[ok2], j_idx[ok2]
-    graph = coo_matrix((np.ones(i_idx.size), (i_idx, j_idx)), shape=(n, n))
-    n_chain, chain = connected_components(graph, directed=False)
-    counts = np.bincount(chain, minlength=n_chain)
-    v_mean = np.bincount(chain, weights=v, minlength=n_chain) / counts
-    return _rows_of_chains(v_mean, counts, 0.5 * row_spacing_nm, min_chain)[chain]
+    return i_idx[ok2], j_idx[ok2]
+
+
+def _offset_basis(u: np.ndarray, v: np.ndarray, degree: int) -> np.ndarray:
+    """Terms of a smooth offset field that the in-row links measure: powers of the along-row coordinate ``a``
+    times powers of the across-row coordinate ``b`` (both centred, scaled to about [-1, 1]), every term with
+    ``a`` in it (a term in ``b`` alone moves whole rows, which no in-row link sees)."""
+    scale = max(float(np.ptp(u)), float(np.ptp(v)), 1e-9) / 2.0
+    a = (u - u.mean()) / scale
+    b = (v - v.mean()) / scale
+    terms = [a ** i * b ** k for total in range(1, degree + 1) for i in range(1, total + 1) for k in [total - i]]
+    return np.column_stack(terms)
+
+
+def row_offset_field(
+    x_nm: np.ndarray,
+    y_nm: np.ndarray,
+    *,
+    inplane: np.ndarray,
+    normal: np.ndarray,
+    inplane_spacing_nm: float,
+    row_spacing_nm: float,
+    link_tolerance: float = 0.3,
+    degree: int = 2,
+) -> np.ndarray:
+    """Smooth offset (nm) of the rows' normal coordinate at every column: how far the row through it lies off
+    a straight line along ``inplane``, fitted from the columns themselves.
+
+    Each link between neighbouring columns of one row (:func:`group_rows`' links) measures the change of the
+    offset field between its two ends; the field, a polynomial of total degree ``degree`` in the along-row and
+    across-row coordinates (terms without the along-row coordinate left out, :func:`_offset_basis`), is the
+    least-squares fit of those changes, fitted again without the links more than 3 robust SDs off (a link
+    across a stacking fault or a noise maximum). Degree 1 is a straight direction off ``normal`` (the power
+    spectrum's layer normal, quantised by the spectrum's pixels); degree 2 adds rows bent by a scan drift that
+    changes along the row, and a bend that changes across the rows. Zero where fewer links than three per term.
+
+    Returns
+    -------
+    numpy.ndarray
+        Offset per column, nm (subtract it from ``x, y @ normal``; :func:`group_rows`' ``offset_nm``).
+
+    References
+    ----------
+    Linear least squares: numpy.linalg.lstsq; links: scipy.spatial.cKDTree.
+    """
+    pts = np.column_stack([x_nm, y_nm]).astype(float)
+    if pts.shape[0] == 0:
+        return np.zeros(0)
+    u, v = pts @ inplane, pts @ normal
+    i, j = _row_links(pts, v, inplane=inplane, inplane_spacing_nm=inplane_spacing_nm,
+                      row_spacing_nm=row_spacing_nm, link_tolerance=link_tolerance)
+    basis = _offset_basis(u, v, degree)
+    if i.size < 3 * basis.shape[1]:
+        return np.zeros(pts.shape[0])
+    design, change = basis[j] - basis[i], v[j] - v[i]
+    keep = np.ones(i.size, dtype=bool)
+    for _ in range(2):
+        coef = np.linalg.lstsq(design[keep], change[keep], rcond=None)[0]
+        resid = change - design @ coef
+        mad = 1.4826 * np.median(np.abs(resid[keep] - np.median(resid[keep])))
+        keep = np.abs(resid) <= 3.0 * mad + 1e-6
+        if keep.sum() < 3 * basis.shape[1]:
+            break
+    return basis @ coef
 
 
 def _merge_on_line(v: np.ndarray, gap: float) -> np.ndarray:
