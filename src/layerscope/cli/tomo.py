@@ -185,5 +185,6 @@ def tomo(
         typer.echo(f"reconstructed {' x '.join(map(str, s['shape_zyx']))} voxels ({rc['algorithm']}, centre "
                    f"{rc['centre_px']:.2f} px){flags}; results in {out}")
     else:
-        typer.echo(f"{s['n_particles']} particles, {s['n_cracks']} cracks, {s['n_pores']} pores; crack volume "
+        seen = f" ({s['n_cracks_visible']} outside the missing wedge)" if "missing_wedge" in s else ""
+        typer.echo(f"{s['n_particles']} particles, {s['n_cracks']} cracks{seen}, {s['n_pores']} pores; crack volume "
                    f"fraction {s.get('crack_volume_fraction', 0):.4f}{flags}; results in {out}")

@@ -18,6 +18,7 @@ from layerscope.tomo.measure import _features, _particle_rows, _particle_table
 from layerscope.tomo.segment import particle_labels, solid_mask
 from layerscope.tomo.sinogram import LIMITED_SPAN_DEG
 from layerscope.tomo.stages import enter as _stage
+from layerscope.tomo.wedge import mark_cracks
 
 __all__ = ["TomoOptions", "TomoResult", "analyse", "check_tilt_span"]
 
@@ -311,7 +312,8 @@ def analyse(data: Any, options: TomoOptions = TomoOptions(), *, scheduler: Any =
     measure = _measure_chunked if options.out_of_core else _measure_in_memory
     parts, cracks, pores, plab, feats, kinds, levels = measure(vol, options, close, flags, scheduler, scratch_dir)
     _stage("summary")
-    summary = _summary({"particles": parts, "cracks": cracks, "pores": pores}, vol, options, levels)
+    cracks, parts, wedge = mark_cracks(cracks, parts, rec.angles_deg if rec is not None else None, LIMITED_SPAN_DEG)
+    summary = {**_summary({"particles": parts, "cracks": cracks, "pores": pores}, vol, options, levels), **wedge}
     flags += _flags(parts, cracks, vol, close)
     if rec is not None:
         summary["reconstruction"] = _recon_summary(rec, options.recon)
