@@ -117,6 +117,10 @@ class TomoResult:
         sheet: intersecting cracks (one connected dark feature, ``crack`` = its feature id) give one
         row per plane, numbered by ``sheet`` (1 for a crack alone). A round pore joined to cracks (one
         dark feature) gives the cracks' rows and one pore row with the same feature id.
+        Each crack row holds ``wedge_angle_deg`` and ``in_missing_wedge`` and each particle row
+        ``crack_count_visible`` (:func:`layerscope.tomo.wedge.mark_cracks`: on a limited tilt range, the cracks
+        whose normals lie in the missing wedge or near it, which such a series does not reliably show; NaN, False
+        and ``crack_count`` otherwise).
     particle_labels, feature_labels : ndarray or None
         Particle ids and dark-feature ids per voxel; ``feature_kind[i]`` is ``"crack"`` or ``"pore"``
         (``"crack"`` for a feature of cracks with a pore joined to them).
