@@ -31,8 +31,9 @@ def _angles(normals: np.ndarray, interval) -> dict:
     from layerscope.tomo.wedge import edge_on_tilt_deg, inplane_wedge_angle_deg, wedge_angle_deg
 
     n = normals / np.linalg.norm(normals, axis=1, keepdims=True)
+    inplane = inplane_wedge_angle_deg(n, interval) if interval is not None else np.full(len(n), np.nan)
     return {"polar_deg": np.degrees(np.arccos(np.clip(np.abs(n[:, 0]), 0, 1))), "edge_on_tilt_deg": edge_on_tilt_deg(n),
-            "inplane_wedge_deg": inplane_wedge_angle_deg(n, interval), "wedge_angle_deg": wedge_angle_deg(n, interval)}
+            "inplane_wedge_deg": inplane, "wedge_angle_deg": wedge_angle_deg(n, interval)}
 
 
 def probe(seed: int, tilt_range_deg: float) -> tuple[pd.DataFrame, pd.DataFrame, dict]:

@@ -4,7 +4,10 @@ found by 10-degree bins of their normal's angle to the missing wedge (3-D, :func
 and in-plane), and the crack-count scores restricted to the cracks at least M deg outside the wedge, for a few M
 (the truth by its normal, the measured sheets by theirs, as ``scoring.VISIBLE_TARGETS``)::
 
-    .venv/bin/python scripts/tomo_wedge_table.py docs/data/tomowedge2_probe_0_49_tilt140 ...
+    .venv/bin/python scripts/tomo_wedge_table.py docs/data/tomowedge2_probe_0_49_tilt140 ... \
+        [--full=docs/data/tomowedge2_probe_0_49_tilt180]
+
+``--full=PREFIX``: the probe's CSVs of the same draws over their own 0-180 deg, whose found column is set beside.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 BINS = np.arange(-40.0, 100.0, 10.0)
+FINE = np.arange(-20.0, 25.0, 5.0)
 
 
 def _load(prefixes: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -22,13 +26,17 @@ def _load(prefixes: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame
     return tuple(pd.concat(g, ignore_index=True) for g in got)
 
 
-def found_by_bin(truth: pd.DataFrame, column: str) -> str:
-    """Markdown rows: bin, truth cracks, found, share, median width (voxels)."""
-    lines = [f"| {column} (deg) | cracks | found | share | median width (vox) |", "|---|---|---|---|---|"]
-    cut = pd.cut(truth[column], BINS, right=False)
+def found_by_bin(truth: pd.DataFrame, column: str, bins=BINS) -> str:
+    """Markdown rows: bin, truth cracks, found, share, median width (voxels); with ``found_180`` (the same cracks
+    in the draws' own 0-180 deg series), its share too."""
+    full = "found_180" in truth
+    lines = [f"| {column} (deg) | cracks | found | share | median width (vox) |" + (" found at 0-180 deg |" if full else ""),
+             "|---|---|---|---|---|" + ("---|" if full else "")]
+    cut = pd.cut(truth[column], bins, right=False)
     for b, g in truth.groupby(cut, observed=True):
         lines.append(f"| {b.left:+.0f} to {b.right:+.0f} | {len(g)} | {int(g['found'].sum())} | "
-                     f"{g['found'].mean():.2f} | {g['width_voxels'].median():.2f} |")
+                     f"{g['found'].mean():.2f} | {g['width_voxels'].median():.2f} |"
+                     + (f" {g['found_180'].mean():.2f} ({int(g['found_180'].notna().sum())}) |" if full else ""))
     return "\n".join(lines)
 
 
@@ -48,11 +56,28 @@ def restricted(truth: pd.DataFrame, sheets: pd.DataFrame, draws: pd.DataFrame, m
             "truth_visible_found": int(((truth["wedge_angle_deg"] >= margin) & truth["found"]).sum())}
 
 
+def changed_draws(truth, sheets, draws, margin: float) -> str:
+    """The draws whose crack count is exact only when restricted (better) or only unrestricted (worse)."""
+    better, worse = [], []
+    for r in draws.itertuples():
+        t, s = truth[truth["seed"] == r.seed], sheets[sheets["seed"] == r.seed]
+        vis = int((t["wedge_angle_deg"] >= margin).sum() == (s["wedge_angle_deg"] >= margin).sum())
+        (better if vis > r.cracks_exact else worse if vis < r.cracks_exact else []).append(str(r.seed))
+    return f"margin {margin:g}: count exact only restricted: {', '.join(better)}; only plain: {', '.join(worse)}"
+
+
 def main(argv: list[str]) -> int:
+    full = [a[len("--full="):] for a in argv if a.startswith("--full=")]
+    argv = [a for a in argv if not a.startswith("--full=")]
     truth, sheets, draws = _load(argv)
+    if full:  # the same truth cracks in the draws' own 0-180 deg series: found there or not
+        f = pd.concat([pd.read_csv(f"{p}_truth.csv") for p in full], ignore_index=True)
+        truth = truth.merge(f[["seed", "crack", "found"]].rename(columns={"found": "found_180"}), on=["seed", "crack"],
+                            how="left")
     print(f"{len(draws)} draws, {len(truth)} truth cracks, {int(truth['found'].sum())} found, {len(sheets)} sheets\n")
     for column in ("wedge_angle_deg", "inplane_wedge_deg"):
         print(found_by_bin(truth, column) + "\n")
+    print(found_by_bin(truth, "wedge_angle_deg", FINE) + "\n")
     print("| rule | visible truth cracks | of them found | cracks exact | cracks exact per particle |")
     print("|---|---|---|---|---|")
     ok = draws[draws["error"].isna() | (draws["error"].astype(str) == "")] if "error" in draws else draws
@@ -62,6 +87,8 @@ def main(argv: list[str]) -> int:
         r = restricted(truth, sheets, draws, m)
         print(f"| wedge angle >= {m:g} | {r['truth_visible']} | {r['truth_visible_found']} | "
               f"{r['cracks_exact_visible']:.2f} | {r['cracks_exact_per_particle_visible']:.2f} |")
+    for m in (0.0, 10.0):
+        print(changed_draws(truth, sheets, ok, m))
     return 0
 
 
