@@ -86,8 +86,8 @@ def main(argv=None) -> int:
             print(f"seed {s}: ERROR {err}", flush=True)
             continue
         truths.append(t), sheets.append(sh), rows.append(r)
-        print(f"seed {s}: cracks {r['n_cracks_found']}/{r['n_cracks_truth']} found {int(t['found'].sum()) if len(t) else 0}",
-              flush=True)
+        n_found = int(t["found"].sum()) if len(t) else 0
+        print(f"seed {s}: cracks {r['n_cracks_found']}/{r['n_cracks_truth']} found {n_found}", flush=True)
         for name, parts in (("truth", truths), ("sheets", sheets), ("draws", [pd.DataFrame(rows)])):
             pd.concat(parts, ignore_index=True).to_csv(f"{args.out}_{name}.csv", index=False)
     return 0

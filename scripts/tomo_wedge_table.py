@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Tables of ``scripts/tomo_wedge_probe.py``'s CSVs (tomowedge2; not a library module): the share of truth cracks
-found by 10-degree bins of their normal's angle to the missing wedge (3-D, :func:`layerscope.tomo.wedge.wedge_angle_deg`,
-and in-plane), and the crack-count scores restricted to the cracks at least M deg outside the wedge, for a few M
+found by 10-degree bins of their normal's angle to the missing wedge (3-D,
+:func:`layerscope.tomo.wedge.wedge_angle_deg`, and in-plane), and the crack-count scores restricted to the cracks at least M deg outside the wedge, for a few M
 (the truth by its normal, the measured sheets by theirs, as ``scoring.VISIBLE_TARGETS``)::
 
     .venv/bin/python scripts/tomo_wedge_table.py docs/data/tomowedge2_probe_0_49_tilt140 ... \
@@ -30,7 +30,8 @@ def found_by_bin(truth: pd.DataFrame, column: str, bins=BINS) -> str:
     """Markdown rows: bin, truth cracks, found, share, median width (voxels); with ``found_180`` (the same cracks
     in the draws' own 0-180 deg series), its share too."""
     full = "found_180" in truth
-    lines = [f"| {column} (deg) | cracks | found | share | median width (vox) |" + (" found at 0-180 deg |" if full else ""),
+    lines = [f"| {column} (deg) | cracks | found | share | median width (vox) |"
+             + (" found at 0-180 deg |" if full else ""),
              "|---|---|---|---|---|" + ("---|" if full else "")]
     cut = pd.cut(truth[column], bins, right=False)
     for b, g in truth.groupby(cut, observed=True):

@@ -19,8 +19,8 @@ moved sample would give); ``--align xcorr|auto`` reconstructs with ``ReconOption
 ``--keep-failed-alignment``, shifts that fail the acceptance test are undone whatever they read; with
 ``--rank-guesses``, ``align.RANK_GUESSES`` on; ``--smooth-rounds N``, ``align.SMOOTH_ROUNDS``). Rows record
 ``shift_check_px`` (the series' shift check) and, aligned, ``shift_err_px`` (RMS error of the shifts found, px),
-``shift_check_aligned_px`` (the aligned series' check), ``alignment_accepted`` and ``alignment_undone``. Rows also score the crack
-counts restricted to the cracks a limited tilt range sees (``cracks_exact_visible``,
+``shift_check_aligned_px`` (the aligned series' check), ``alignment_accepted`` and ``alignment_undone``.
+Rows also score the crack counts restricted to the cracks a limited tilt range sees (``cracks_exact_visible``,
 ``cracks_exact_per_particle_visible``, ``cracks_missed_visible``: :data:`layerscope.tomo.scoring.VISIBLE_TARGETS`,
 the rule of :mod:`layerscope.tomo.wedge`; the plain scores' values where there is no missing wedge). The summary (share of draws meeting each target,
 median, 5th and 95th percentile of each score, the failing draws with their causes) is printed and,

@@ -46,7 +46,8 @@ def test_wedge_angles_of_known_normals():
     np.testing.assert_allclose(a, [60.0, -30.0, 0.0, -np.degrees(np.arcsin(np.sin(np.radians(20)) * 0.5))],
                                atol=1e-9)
     # edge-on tilt 75 deg: inside -60..+70 by nothing, 5 deg into the wedge; -75 deg: 15 deg into it
-    m = np.array([[0, -np.sin(np.radians(75)), np.cos(np.radians(75))], [0, np.sin(np.radians(75)), np.cos(np.radians(75))]])
+    s75, c75 = np.sin(np.radians(75)), np.cos(np.radians(75))
+    m = np.array([[0, -s75, c75], [0, s75, c75]])
     np.testing.assert_allclose(inplane_wedge_angle_deg(m, (-60.0, 70.0)), [-5.0, -15.0], atol=1e-9)
     assert np.isnan(wedge_angle_deg(n, tilt_interval_deg(np.linspace(0, 180, 120, endpoint=False), 170.0))).all()
 
@@ -56,7 +57,8 @@ def _two_cracks():
     outside the wedge of a +-60 deg series), the second's 20 deg from z towards y (9.85 deg inside it)."""
     parts = [ParticleSpec((32, 32, 18), (13, 13, 13)), ParticleSpec((32, 32, 46), (13, 13, 13))]
     s20, c20 = np.sin(np.radians(20)), np.cos(np.radians(20))
-    cracks = [CrackSpec(1, (0.0, 0.0, 1.0), 2.0, (0.0, 0.0, 0.25)), CrackSpec(2, (c20, s20, 0.0), 2.0, (0.0, 0.25, 0.0))]
+    cracks = [CrackSpec(1, (0.0, 0.0, 1.0), 2.0, (0.0, 0.0, 0.25)),
+              CrackSpec(2, (c20, s20, 0.0), 2.0, (0.0, 0.25, 0.0))]
     return build_phantom((64, 64, 64), parts, cracks, seed=1)
 
 

@@ -72,7 +72,9 @@ class TomoOptions:
         +-60-70 deg series, the missing wedge) anyway, flagged ``limited_angle``. False (default): such a series is
         refused before any work unless ``reconstruct_only`` (:func:`check_tilt_span`): on the +-70 / +-60 deg
         projection draws of 0-49 the crack counts, crack volumes and widths are far from the 0-180 deg ones even
-        with the centre found right (docs/validation.md "tomowedge"). CLI ``--allow-limited-angle``.
+        with the centre found right (docs/validation.md "tomowedge"). CLI ``--allow-limited-angle``. Such an
+        analysis marks the cracks whose normals lie in the missing wedge (cracks.csv ``in_missing_wedge``) and
+        counts the others (``crack_count_visible``, ``n_cracks_visible``; docs/validation.md "tomowedge2").
     bin_voxels : int
         Bin by this factor before the work: detector pixels of projections (mean over n x n, before
         reconstruction) or voxels of a volume (mean over n^3; every n-th voxel of a label volume).

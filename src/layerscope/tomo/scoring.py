@@ -17,7 +17,8 @@ import numpy as np
 
 from layerscope.tomo.phantom import DrawRanges, Phantom, draw_volume, random_phantom
 
-__all__ = ["TARGETS", "VISIBLE_TARGETS", "truth_visible", "score_draw", "run_draw", "draw_parameters", "meets", "sheet_matches"]
+__all__ = ["TARGETS", "VISIBLE_TARGETS", "truth_visible", "score_draw", "run_draw", "draw_parameters", "meets",
+           "sheet_matches"]
 
 #: score -> (limit, kind): "eq" exactly the limit, "le" at most the limit (issue 20's targets).
 TARGETS = {"particles_exact": (1, "eq"), "cracks_exact": (1, "eq"), "cracks_exact_per_particle": (1, "eq"),
@@ -93,7 +94,8 @@ def truth_visible(ph: Phantom, angles_deg) -> np.ndarray:
     interval = None if angles_deg is None else tilt_interval_deg(angles_deg, LIMITED_SPAN_DEG)
     if interval is None or not len(ph.crack_truth):
         return np.ones(len(ph.crack_truth), bool)
-    return wedge_angle_deg(ph.crack_truth[["normal_z", "normal_y", "normal_x"]].to_numpy(float), interval) >= WEDGE_MARGIN_DEG
+    normals = ph.crack_truth[["normal_z", "normal_y", "normal_x"]].to_numpy(float)
+    return wedge_angle_deg(normals, interval) >= WEDGE_MARGIN_DEG
 
 
 def _visible_scores(res, ph: Phantom, mapping: dict[int, int], matches: list[tuple[int, float]]) -> dict:
@@ -139,7 +141,8 @@ def sheet_matches(res, ph: Phantom) -> list[tuple[int, float]]:
             out.append((0, float("nan")))
             continue
         normal = (c.normal_z, c.normal_y, c.normal_x)
-        angle = {int(t): _angle_deg(normal, ct.loc[t, ["normal_z", "normal_y", "normal_x"]].to_numpy(float)) for t in ids}
+        angle = {int(t): _angle_deg(normal, ct.loc[t, ["normal_z", "normal_y", "normal_x"]].to_numpy(float))
+                 for t in ids}
         best = min(angle, key=angle.get)
         out.append((best, angle[best]))
     return out
