@@ -19,7 +19,10 @@ moved sample would give); ``--align xcorr|auto`` reconstructs with ``ReconOption
 ``--keep-failed-alignment``, shifts that fail the acceptance test are undone whatever they read; with
 ``--rank-guesses``, ``align.RANK_GUESSES`` on; ``--smooth-rounds N``, ``align.SMOOTH_ROUNDS``). Rows record
 ``shift_check_px`` (the series' shift check) and, aligned, ``shift_err_px`` (RMS error of the shifts found, px),
-``shift_check_aligned_px`` (the aligned series' check), ``alignment_accepted`` and ``alignment_undone``. The summary (share of draws meeting each target,
+``shift_check_aligned_px`` (the aligned series' check), ``alignment_accepted`` and ``alignment_undone``.
+Rows also score the crack counts restricted to the cracks a limited tilt range sees (``cracks_exact_visible``,
+``cracks_exact_per_particle_visible``, ``cracks_missed_visible``: :data:`layerscope.tomo.scoring.VISIBLE_TARGETS`,
+the rule of :mod:`layerscope.tomo.wedge`; the plain scores' values where there is no missing wedge). The summary (share of draws meeting each target,
 median, 5th and 95th percentile of each score, the failing draws with their causes) is printed and,
 with ``--summary``, written as Markdown.
 """
@@ -39,7 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from validate_random_draws import parse_seeds  # noqa: E402  (one --seeds grammar for both validators)
 
 #: Reported beside the targets (median / 5th / 95th percentile).
-INFO = ["cvf_total_rel_err", "width_err_mean_voxels", "angle_err_max_deg", "cracks_missed", "cracks_false", "seconds"]
+INFO = ["cvf_total_rel_err", "width_err_mean_voxels", "angle_err_max_deg", "cracks_missed", "cracks_missed_visible",
+        "cracks_false", "seconds"]
 
 
 def _line(row: dict) -> str:
@@ -241,12 +245,15 @@ def summary(df: pd.DataFrame) -> str:
              f"projection draws reconstructed with sinogram extension: {ext}",
              "", "| score | target | draws scored | share meeting | median | 5th pct | 95th pct |",
              "|---|---|---|---|---|---|---|"]
-    for name, (limit, kind) in TARGETS.items():
+    from layerscope.tomo.scoring import VISIBLE_TARGETS
+
+    shown = {**TARGETS, **{k: v for k, v in VISIBLE_TARGETS.items() if k in ok}}  # older CSVs lack the visible ones
+    for name, (limit, kind) in shown.items():
         met = [meets(v, name) for v in ok[name]]
         met = [m for m in met if m is not None]
         share = f"{np.mean(met):.2f}" if met else "–"
         lines.append(f"| {name} | {'=' if kind == 'eq' else '<= '}{limit} | {len(met)} | {share} | {_stats(ok[name])} |")
-    for name in INFO:
+    for name in (n for n in INFO if n in ok):
         lines.append(f"| {name} | – | {int(ok[name].notna().sum())} | – | {_stats(ok[name])} |")
     lines += _breakdown(ok)
     lines += _cause_table(ok)

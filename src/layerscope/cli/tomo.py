@@ -104,7 +104,9 @@ def tomo(
                                              "less than 170 deg (an electron-tomography +-60-70 deg series: the missing "
                                              "wedge) anyway, flagged limited_angle; without it such a series is refused "
                                              "(exit 2, nothing written) unless --reconstruct-only: the crack counts, "
-                                             "volumes and widths are not valid there (docs/validation.md, tomowedge)."),
+                                             "volumes and widths are not valid there (docs/validation.md, tomowedge); "
+                                             "cracks whose normals lie in the missing wedge are marked in cracks.csv "
+                                             "(in_missing_wedge) and left out of crack_count_visible (tomowedge2)."),
     save_volume: bool = typer.Option(False, "--save-volume", help="Also write the volume as volume.tif (float32, nm)."),
     threshold: Optional[float] = typer.Option(None, "--threshold", help="Grey level between solid and epoxy "
                                               "(default: halfway between the two levels)."),
@@ -185,5 +187,6 @@ def tomo(
         typer.echo(f"reconstructed {' x '.join(map(str, s['shape_zyx']))} voxels ({rc['algorithm']}, centre "
                    f"{rc['centre_px']:.2f} px){flags}; results in {out}")
     else:
-        typer.echo(f"{s['n_particles']} particles, {s['n_cracks']} cracks, {s['n_pores']} pores; crack volume "
+        seen = f" ({s['n_cracks_visible']} outside the missing wedge)" if "missing_wedge" in s else ""
+        typer.echo(f"{s['n_particles']} particles, {s['n_cracks']} cracks{seen}, {s['n_pores']} pores; crack volume "
                    f"fraction {s.get('crack_volume_fraction', 0):.4f}{flags}; results in {out}")

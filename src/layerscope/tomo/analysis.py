@@ -18,6 +18,7 @@ from layerscope.tomo.measure import _features, _particle_rows, _particle_table
 from layerscope.tomo.segment import particle_labels, solid_mask
 from layerscope.tomo.sinogram import LIMITED_SPAN_DEG
 from layerscope.tomo.stages import enter as _stage
+from layerscope.tomo.wedge import mark_cracks
 
 __all__ = ["TomoOptions", "TomoResult", "analyse", "check_tilt_span"]
 
@@ -71,7 +72,9 @@ class TomoOptions:
         +-60-70 deg series, the missing wedge) anyway, flagged ``limited_angle``. False (default): such a series is
         refused before any work unless ``reconstruct_only`` (:func:`check_tilt_span`): on the +-70 / +-60 deg
         projection draws of 0-49 the crack counts, crack volumes and widths are far from the 0-180 deg ones even
-        with the centre found right (docs/validation.md "tomowedge"). CLI ``--allow-limited-angle``.
+        with the centre found right (docs/validation.md "tomowedge"). CLI ``--allow-limited-angle``. Such an
+        analysis marks the cracks whose normals lie in the missing wedge (cracks.csv ``in_missing_wedge``) and
+        counts the others (``crack_count_visible``, ``n_cracks_visible``; docs/validation.md "tomowedge2").
     bin_voxels : int
         Bin by this factor before the work: detector pixels of projections (mean over n x n, before
         reconstruction) or voxels of a volume (mean over n^3; every n-th voxel of a label volume).
@@ -116,6 +119,10 @@ class TomoResult:
         sheet: intersecting cracks (one connected dark feature, ``crack`` = its feature id) give one
         row per plane, numbered by ``sheet`` (1 for a crack alone). A round pore joined to cracks (one
         dark feature) gives the cracks' rows and one pore row with the same feature id.
+        Each crack row holds ``wedge_angle_deg`` and ``in_missing_wedge`` and each particle row
+        ``crack_count_visible`` (:func:`layerscope.tomo.wedge.mark_cracks`: on a limited tilt range, the cracks
+        whose normals lie in the missing wedge or near it, which such a series does not reliably show; NaN, False
+        and ``crack_count`` otherwise).
     particle_labels, feature_labels : ndarray or None
         Particle ids and dark-feature ids per voxel; ``feature_kind[i]`` is ``"crack"`` or ``"pore"``
         (``"crack"`` for a feature of cracks with a pore joined to them).
@@ -311,7 +318,8 @@ def analyse(data: Any, options: TomoOptions = TomoOptions(), *, scheduler: Any =
     measure = _measure_chunked if options.out_of_core else _measure_in_memory
     parts, cracks, pores, plab, feats, kinds, levels = measure(vol, options, close, flags, scheduler, scratch_dir)
     _stage("summary")
-    summary = _summary({"particles": parts, "cracks": cracks, "pores": pores}, vol, options, levels)
+    cracks, parts, wedge = mark_cracks(cracks, parts, rec.angles_deg if rec is not None else None, LIMITED_SPAN_DEG)
+    summary = {**_summary({"particles": parts, "cracks": cracks, "pores": pores}, vol, options, levels), **wedge}
     flags += _flags(parts, cracks, vol, close)
     if rec is not None:
         summary["reconstruction"] = _recon_summary(rec, options.recon)

@@ -110,6 +110,8 @@ def report_section(result, *, provenance: Any = None, pngs: dict[str, bytes] | N
     for key in ("n_particles", "n_cracks", "n_pores", "cracked_particle_fraction", "porosity"):
         if key in s:
             metrics[key.replace("_", " ")] = s[key]
+    if "missing_wedge" in s:  # a limited tilt range: the cracks whose orientations it sees (tomo.wedge)
+        metrics["n cracks visible (outside the missing wedge)"] = s["n_cracks_visible"]
     metrics.update(_spread_metrics(result))
     if "reconstruction" in s:
         r = s["reconstruction"]

@@ -17,18 +17,27 @@ import numpy as np
 
 from layerscope.tomo.phantom import DrawRanges, Phantom, draw_volume, random_phantom
 
-__all__ = ["TARGETS", "score_draw", "run_draw", "draw_parameters", "meets"]
+__all__ = ["TARGETS", "VISIBLE_TARGETS", "truth_visible", "score_draw", "run_draw", "draw_parameters", "meets",
+           "sheet_matches"]
 
 #: score -> (limit, kind): "eq" exactly the limit, "le" at most the limit (issue 20's targets).
 TARGETS = {"particles_exact": (1, "eq"), "cracks_exact": (1, "eq"), "cracks_exact_per_particle": (1, "eq"),
            "pores_as_cracks": (0, "eq"), "cvf_rel_err_max": (0.10, "le"), "width_err_max_voxels": (1.0, "le")}
 
 
+#: The crack-count targets restricted to the cracks a limited tilt range can see (tomowedge2): truth cracks whose
+#: normals lie outside the missing wedge by :data:`~layerscope.tomo.wedge.WEDGE_MARGIN_DEG` or more against the
+#: measured sheets not ``in_missing_wedge`` (the same rule on the measured normal). Equal to the plain counts'
+#: scores where there is no wedge (a volume, a 0-180 deg series).
+VISIBLE_TARGETS = {"cracks_exact_visible": (1, "eq"), "cracks_exact_per_particle_visible": (1, "eq")}
+
+
 def meets(value: float, target: str) -> bool | None:
-    """Whether ``value`` meets ``TARGETS[target]`` (None when the draw has nothing to score, NaN)."""
+    """Whether ``value`` meets ``TARGETS[target]`` or ``VISIBLE_TARGETS[target]`` (None when the draw has nothing to
+    score, NaN)."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
-    limit, kind = TARGETS[target]
+    limit, kind = {**TARGETS, **VISIBLE_TARGETS}[target]
     return bool(value == limit) if kind == "eq" else bool(abs(value) <= limit)
 
 
@@ -76,6 +85,36 @@ def _per_particle(res, ph: Phantom, mapping: dict[int, int]) -> dict:
     return {"cracks_exact_per_particle": int(all(counts)), "cvf_rel_err_max": worst}
 
 
+def truth_visible(ph: Phantom, angles_deg) -> np.ndarray:
+    """Per truth crack (``ph.crack_truth``'s rows): whether a series at ``angles_deg`` (deg; None: a volume) sees it,
+    by :func:`layerscope.tomo.wedge.mark_cracks`' rule on the truth normal (all True without a missing wedge)."""
+    from layerscope.tomo.sinogram import LIMITED_SPAN_DEG
+    from layerscope.tomo.wedge import WEDGE_MARGIN_DEG, tilt_interval_deg, wedge_angle_deg
+
+    interval = None if angles_deg is None else tilt_interval_deg(angles_deg, LIMITED_SPAN_DEG)
+    if interval is None or not len(ph.crack_truth):
+        return np.ones(len(ph.crack_truth), bool)
+    normals = ph.crack_truth[["normal_z", "normal_y", "normal_x"]].to_numpy(float)
+    return wedge_angle_deg(normals, interval) >= WEDGE_MARGIN_DEG
+
+
+def _visible_scores(res, ph: Phantom, mapping: dict[int, int], matches: list[tuple[int, float]]) -> dict:
+    """The crack counts restricted to the cracks the tilt range sees (:data:`VISIBLE_TARGETS`): truth cracks by
+    :func:`truth_visible`, measured sheets not ``in_missing_wedge``; ``cracks_missed_visible``: visible truth cracks
+    that no sheet is scored against."""
+    ct = ph.crack_truth
+    seen = truth_visible(ph, res.reconstruction.angles_deg if res.reconstruction is not None else None)
+    found = ~res.cracks["in_missing_wedge"].astype(bool).to_numpy() if len(res.cracks) else np.zeros(0, bool)
+    matched = {m for m, _ in matches if m}
+    truth_per = {int(t): int(((ct["particle"] == t) & seen).sum()) if len(ct) else 0 for t in ph.truth["particle"]}
+    parts = res.particles.set_index("particle") if len(res.particles) else None
+    per = all(sum(int(parts.loc[p, "crack_count_visible"]) for p, q in mapping.items() if q == t) == n
+              for t, n in truth_per.items())
+    return {"n_cracks_truth_visible": int(seen.sum()), "n_cracks_found_visible": int(found.sum()),
+            "cracks_exact_visible": int(seen.sum() == found.sum()), "cracks_exact_per_particle_visible": int(per),
+            "cracks_missed_visible": int(sum(int(c) not in matched for c in ct.loc[seen, "crack"])) if len(ct) else 0}
+
+
 def _pores_as_cracks(res, ph: Phantom) -> dict:
     kinds = res.feature_kind
     as_crack = found = 0
@@ -87,23 +126,39 @@ def _pores_as_cracks(res, ph: Phantom) -> dict:
             "pores_as_cracks": as_crack}
 
 
-def _sheet_scores(res, ph: Phantom) -> dict:
-    """Each measured sheet against the truth crack it overlaps with the nearest normal. A truth crack overlaps a sheet
-    when it holds >= 10 % of the sheet's feature, or of the sheet's own voxel count (a small crack that is one
-    sheet of a crossing feature holds under 10 % of the whole feature; it was compared with another crack)."""
+def sheet_matches(res, ph: Phantom) -> list[tuple[int, float]]:
+    """Per measured sheet (``res.cracks``' rows in order): the truth crack it overlaps with the nearest normal (0: none,
+    a false crack) and the angle between the two normals (deg; NaN for a false crack). A truth crack overlaps a sheet
+    when it holds >= 10 % of the sheet's feature, or of the sheet's own voxel count (a small crack that is one sheet of
+    a crossing feature holds under 10 % of the whole feature; it was compared with another crack)."""
     ct = ph.crack_truth.set_index("crack") if len(ph.crack_truth) else None
-    widths, angles, matched, false = [], [], set(), 0
+    out = []
     for c in res.cracks.itertuples():
         hit = ph.cracks[res.feature_labels == c.crack]
         ids, n = np.unique(hit[hit > 0], return_counts=True)
         ids = ids[n >= 0.1 * min(hit.size, c.segmented_voxels)]
         if not ids.size:
-            false += 1
+            out.append((0, float("nan")))
             continue
         normal = (c.normal_z, c.normal_y, c.normal_x)
-        best = min(ids, key=lambda t: _angle_deg(normal, ct.loc[t, ["normal_z", "normal_y", "normal_x"]].to_numpy(float)))
-        matched.add(int(best))
-        angles.append(_angle_deg(normal, ct.loc[best, ["normal_z", "normal_y", "normal_x"]].to_numpy(float)))
+        angle = {int(t): _angle_deg(normal, ct.loc[t, ["normal_z", "normal_y", "normal_x"]].to_numpy(float))
+                 for t in ids}
+        best = min(angle, key=angle.get)
+        out.append((best, angle[best]))
+    return out
+
+
+def _sheet_scores(res, ph: Phantom, matches: list[tuple[int, float]]) -> dict:
+    """Each measured sheet against the truth crack it overlaps with the nearest normal (``matches``:
+    :func:`sheet_matches`)."""
+    ct = ph.crack_truth.set_index("crack") if len(ph.crack_truth) else None
+    widths, angles, matched, false = [], [], set(), 0
+    for c, (best, angle) in zip(res.cracks.itertuples(), matches):
+        if best == 0:
+            false += 1
+            continue
+        matched.add(best)
+        angles.append(angle)
         widths.append(c.width_mean_nm / res.voxel_size_nm - ct.loc[best, "width_voxels"])
     worst = float(widths[int(np.argmax(np.abs(widths)))]) if widths else float("nan")
     return {"n_cracks_truth": len(ph.crack_truth), "n_cracks_found": len(res.cracks), **_missed(res, ph, matched),
@@ -146,7 +201,9 @@ def _missed(res, ph: Phantom, matched: set) -> dict:
 def score_draw(res, ph: Phantom) -> dict[str, Any]:
     """Scores of ``res`` (an analysis of ``ph`` on the phantom's voxel grid) against the truth of ``ph``."""
     p, mapping = _particle_scores(res, ph)
-    out = {**p, **_sheet_scores(res, ph), **_pores_as_cracks(res, ph), **_per_particle(res, ph, mapping)}
+    matches = sheet_matches(res, ph)
+    out = {**p, **_sheet_scores(res, ph, matches), **_pores_as_cracks(res, ph), **_per_particle(res, ph, mapping),
+           **_visible_scores(res, ph, mapping, matches)}
     tv = float(ph.truth["volume_voxels"].sum())
     want = float((ph.cracks > 0).sum()) / tv
     got = res.summary.get("crack_volume_fraction", 0.0)
