@@ -86,10 +86,36 @@ def write_projections(path: Path, size: int, n_angles: int, photons: float, pixe
         ps.attrs["units"] = "nm"
 
 
-#: the child process: ``layerscope`` with each stage record (:mod:`layerscope.tomo.stages`) appended to a file
-_CHILD = """import logging, sys
+#: the child process: ``layerscope`` with each stage record (:mod:`layerscope.tomo.stages`) appended to a file,
+#: ``segment.TIED_TOPS`` set from its second argument ("on"/"off"), and the calls of the tied-tops join (in memory:
+#: ``segment.tied_tops_lut``, in slabs: ``chunked._join_tied_tops``; wall and thread CPU seconds) and of
+#: ``segment.tie_mask`` (one per labelled mask: count and voxels) written to ``ties.json`` beside the stage file
+_CHILD = """import atexit, json, logging, sys, threading, time
 from pathlib import Path
 log = Path(sys.argv.pop(1))
+import layerscope.tomo.chunked as C, layerscope.tomo.segment as S
+S.TIED_TOPS = sys.argv.pop(1) == "on"
+ties, lock = {"calls": 0, "wall_s": 0.0, "thread_cpu_s": 0.0, "masks": 0, "mask_voxels": 0}, threading.Lock()
+def timed(fn):
+    def run(*a, **k):
+        t, c = time.perf_counter(), time.thread_time()
+        try:
+            return fn(*a, **k)
+        finally:
+            with lock:
+                ties["calls"] += 1
+                ties["wall_s"] += time.perf_counter() - t
+                ties["thread_cpu_s"] += time.thread_time() - c
+    return run
+def counted(fn):
+    def run(f, *a, **k):
+        with lock:
+            ties["masks"] += 1
+            ties["mask_voxels"] += int(f.size)
+        return fn(f, *a, **k)
+    return run
+S.tied_tops_lut, C._join_tied_tops, S.tie_mask = timed(S.tied_tops_lut), timed(C._join_tied_tops), counted(S.tie_mask)
+atexit.register(lambda: (log.parent / "ties.json").write_text(json.dumps(ties)))
 class Stage(logging.Handler):
     def emit(self, record):
         with log.open("a") as f:
@@ -153,11 +179,11 @@ def stage_table(stages: dict, voxels: int) -> str:
     return "\n".join(rows)
 
 
-def run_cli(h5: Path, out: Path, extra: list[str]) -> tuple[float, float, dict, str, dict]:
+def run_cli(h5: Path, out: Path, extra: list[str], tied_tops: str = "on") -> tuple[float, float, dict, str, dict]:
     """Run ``layerscope tomo`` in a new process: wall and CPU s, peaks, its last line and the per-stage peaks."""
     stage_log = out.parent / "stages.log"
     stage_log.unlink(missing_ok=True)
-    cmd = [sys.executable, "-c", _CHILD, str(stage_log), "tomo", str(h5), "--out", str(out), "--out-of-core", *extra]
+    cmd = [sys.executable, "-c", _CHILD, str(stage_log), tied_tops, "tomo", str(h5), "--out", str(out), "--out-of-core", *extra]
     t0, c0 = time.perf_counter(), os.times()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     drain = []  # read the output while it runs (a full pipe would stall the run)
@@ -229,6 +255,8 @@ def main() -> None:
     ap.add_argument("--projections", type=Path, default=None, help="reuse a file written by an earlier --keep run")
     ap.add_argument("--write-only", action="store_true", help="write the projections (kept) and stop")
     ap.add_argument("--no-anchors", action="store_true", help="skip the plain ASTRA / iradon timings")
+    ap.add_argument("--tied-tops", choices=("on", "off"), default="on", help="segment.TIED_TOPS in the child "
+                    "(on: the library's default)")
     ap.add_argument("--stages-json", type=Path, default=None, help="write the per-stage peaks and the summary here")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(dir=args.scratch, prefix="tomo512-"))
@@ -246,7 +274,8 @@ def main() -> None:
     extra = ["--centre-px", f"{(args.size - 1) / 2:.1f}", "--no-rings"] if args.given_centre else []
     extra += ["--extend-sinogram"] if args.extend_sinogram else []
     extra += ["--no-extend-sinogram"] if args.no_extend_sinogram else []
-    wall, cpu, peak, last, stages = run_cli(h5, tmp / "out", extra)
+    wall, cpu, peak, last, stages = run_cli(h5, tmp / "out", extra, args.tied_tops)
+    ties = json.loads((tmp / "stages.log").with_name("ties.json").read_text())
     s = json.loads((tmp / "out" / "summary.json").read_text())
     tiles = (args.size // TILE) ** 3
     truth = {"n_particles": len(ph.truth), "n_cracks": int(ph.truth["crack_count"].sum()),
@@ -259,11 +288,15 @@ def main() -> None:
         print(f"  {key}: {s[key]} (truth {tiles} x {n} = {tiles * n})")
     print(f"  crack volume fraction {s['crack_volume_fraction']:.5f} (phantom truth {cvf:.5f})")
     print(f"  centre {s['reconstruction']['centre_px']:.2f} px (truth {(args.size - 1) / 2:.1f})")
+    print(f"  tied tops {args.tied_tops}: {ties['calls']} joins, {ties['wall_s']:.2f} s wall "
+          f"({ties['thread_cpu_s']:.2f} s thread CPU), {ties['masks']} tie masks labelled "
+          f"({ties['mask_voxels'] / args.size ** 3:.2f} x the volume)")
     print(f"per stage ({args.size}^3 = {args.size ** 3} voxels; B/voxel: peak RssAnon above the 'start' stage's):")
     print(stage_table(stages, args.size ** 3))
     if args.stages_json:
         args.stages_json.write_text(json.dumps({"size": args.size, "angles": args.angles, "wall_s": wall, "cpu_s": cpu,
-                                                "peak": peak, "stages": stages, "summary": s}, indent=1, default=str))
+                                                "peak": peak, "stages": stages, "summary": s,
+                                                "tied_tops": args.tied_tops, "ties": ties}, indent=1, default=str))
     if args.no_anchors:
         return _clean(args, tmp, h5)
     a = anchors(_line_integrals_of(h5, args.anchor_slices), args.anchor_slices)

@@ -494,31 +494,57 @@ def _slab_seeds(edt: np.ndarray, c: int, halo: int, h_voxels: float, scratch: Pa
 
 
 def _join_tied_tops(edt, markers, n: int, h_voxels: float, scratch: Path, k: int, c: int) -> int:
-    """:func:`~layerscope.tomo.segment.tied_tops_lut` slab by slab: each seed's top value (its largest distance),
-    the components of each tied value's mask labelled across slab faces; ``markers`` rewritten, the new count."""
-    tie_mask, nz, ids = segment.tie_mask, edt.shape[0], np.arange(1, n + 1)
-    top = np.zeros(n)
-    for z0, z1 in _slabs(nz, k):
-        m = np.asarray(markers[z0:z1])
-        top = np.maximum(top, ndi.maximum(np.asarray(edt[z0:z1]), m, ids) if m.any() else 0)
+    """:func:`~layerscope.tomo.segment.tied_tops_lut` slab by slab: each seed's top value (its largest distance,
+    read at the seed voxels), the lowest tied value's mask labelled across slab faces over the whole box and each
+    higher one's in the boxes of the lowest one's components that hold two or more of its seeds
+    (:data:`~layerscope.tomo.segment.TIED_TOPS_CROP`; :func:`_tie_box`); ``markers`` rewritten, the new count."""
+    ids, pos = np.arange(1, n + 1), _seed_voxels(markers, k)
+    sid = np.asarray(markers[pos])
+    top = ndi.maximum(np.asarray(edt[pos]), sid, ids)
     lut = np.arange(n + 1)
     values, counts = np.unique(top, return_counts=True)
     comp = _scratch(scratch, f"ties-{c}", np.int32, edt.shape) if (counts > 1).any() else None
+    low = None
     for v in values[counts > 1]:
         mine = ids[top == v]
-        _label_slabs(lambda a, b: tie_mask(np.asarray(edt[a:b]), v, h_voxels), edt.shape, k, _C26, comp)
-        where = np.zeros(mine.size, np.int64)
-        for z0, z1 in _slabs(nz, k):
-            m = np.asarray(markers[z0:z1])
-            where = np.maximum(where, ndi.maximum(np.asarray(comp[z0:z1]), m, mine).astype(np.int64) if m.any() else 0)
-        for w in np.unique(where):
-            lut[mine[where == w]] = lut[mine[where == w]].min()
+        where = None if low is None else segment.tie_components_in_boxes(
+            low[0], pos, sid, mine, low[1], lambda g, box: _tie_box(edt, comp, g, box, v, h_voxels, scratch, k, c))
+        if where is None:  # the whole box: the lowest tied value, or a seed that meets two components
+            out = comp if low is None else _scratch(scratch, f"ties-all-{c}", np.int32, edt.shape)
+            m = _label_slabs(lambda a, b: segment.tie_mask(np.asarray(edt[a:b]), v, h_voxels), edt.shape, k, _C26,
+                             out)[0]
+            where = ndi.maximum(np.asarray(out[pos]), sid, mine).astype(np.int64)
+            if segment.TIED_TOPS_CROP and low is None:
+                low = (np.asarray(comp[pos]), [_box(b, 0, edt.shape) for b in _boxes_of(comp, m, k)[1:]])
+        segment.join_groups(lut, mine, where)
     if (lut == np.arange(n + 1)).all():
         return n
     lut = np.unique(lut, return_inverse=True)[1]
-    for z0, z1 in _slabs(nz, k):
+    for z0, z1 in _slabs(edt.shape[0], k):
         markers[z0:z1] = lut[np.asarray(markers[z0:z1])]
     return int(lut.max())
+
+
+def _seed_voxels(markers, k: int) -> tuple[np.ndarray, ...]:
+    """Coordinates (z, y, x) of the seed voxels of a memory map, read slab by slab."""
+    found = [np.argwhere(np.asarray(markers[z0:z1])) + [z0, 0, 0] for z0, z1 in _slabs(markers.shape[0], k)]
+    return tuple(np.concatenate(found or [np.zeros((0, 3), np.int64)]).T)
+
+
+def _tie_box(edt, comp, g: int, box: tuple, v: float, h: float, scratch: Path, k: int, c: int) -> np.ndarray:
+    """Components (26-connected) of ``edt[box] >= v - h`` within ``comp[box] == g`` (the lowest tied value's
+    component ``g``): labelled in memory if the box holds at most two slabs' voxels, else in slabs of ``k`` into a
+    scratch memory map (``ties-box-c``). ``comp`` is read, not written: it still holds the lowest value's ids."""
+    def mask_of(a: int, b: int) -> np.ndarray:
+        at = (slice(box[0].start + a, box[0].start + b),) + tuple(box[1:])
+        return segment.tie_mask(np.asarray(edt[at]), v, h) & (np.asarray(comp[at]) == g)
+
+    shape = tuple(s.stop - s.start for s in box)
+    if np.prod(shape) <= 2 * k * np.prod(edt.shape[1:]):
+        return ndi.label(mask_of(0, shape[0]), structure=_C26)[0]
+    out = _scratch(scratch, f"ties-box-{c}", np.int32, shape)
+    _label_slabs(mask_of, shape, k, _C26, out)
+    return out
 
 
 def _near_tops_slab(peaks, a: int, b: int) -> np.ndarray:

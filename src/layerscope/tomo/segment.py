@@ -273,6 +273,13 @@ def joined_tops(tops: np.ndarray) -> np.ndarray:
 
 #: Seeds of exactly the same height joined above that height less ``h`` are one seed (:func:`tied_tops_lut`).
 TIED_TOPS = True
+#: :func:`tied_tops_lut` labels the whole ``f >= v - h`` once, for the lowest tied value ``v0``, and each higher tied
+#: value ``v`` only inside the bounding boxes of the components of ``f >= v0 - h`` that hold two or more of its seeds
+#: (a component of ``f >= v - h`` lies inside one of ``f >= v0 - h``): the same look-up table as one whole-volume label
+#: per tied value (False), at one label's cost where the tied seeds lie apart (the 256^3 tiled phantom: each value's
+#: 64 twins lie in 64 particles; docs/benchmarks.md "tomotie").
+TIED_TOPS_CROP = True
+_C26 = np.ones((3, 3, 3), bool)
 
 
 def tied_tops_lut(f: np.ndarray, markers: np.ndarray, h: float) -> np.ndarray:
@@ -287,22 +294,60 @@ def tied_tops_lut(f: np.ndarray, markers: np.ndarray, h: float) -> np.ndarray:
     in two between them: 5 of the 6 particles split on tuning draws 9000-9099 (tops tied at 4.36-9.27 voxels,
     the saddle between them 0.11-1.36 below; docs/validation.md "tomosplit: tied tops"). :func:`near_tops` joins
     such tops one voxel apart only. Tops of different values are left alone: the lower one is a seed only where
-    its saddle to the higher one lies at least ``h`` below it."""
+    its saddle to the higher one lies at least ``h`` below it. Higher tied values are labelled in boxes
+    (:data:`TIED_TOPS_CROP`, :func:`tie_components_in_boxes`)."""
     n = int(markers.max())
     lut = np.arange(n + 1)
     if n < 2:
         return lut
-    ids = np.arange(1, n + 1)
-    top = ndi.maximum(f, markers, ids)
+    pos = np.nonzero(markers)  # the seeds' voxels: few, so each per-seed maximum is taken on them alone
+    sid, ids = markers[pos], np.arange(1, n + 1)
+    top = ndi.maximum(f[pos], sid, ids)
     values, counts = np.unique(top, return_counts=True)
+    low = None  # the lowest tied value's components and their boxes
     for v in values[counts > 1]:
         mine = ids[top == v]
-        comp = ndi.label(tie_mask(f, v, h), structure=np.ones((3, 3, 3)))[0]
-        where = ndi.maximum(comp, markers, mine).astype(np.int64)  # each seed's component (its tops lie in one)
-        for c in np.unique(where):
-            group = mine[where == c]
-            lut[group] = lut[group].min()
+        where = None if low is None else tie_components_in_boxes(
+            low[0][pos], pos, sid, mine, low[1],
+            lambda g, box: ndi.label(tie_mask(f[box], v, h) & (low[0][box] == g), structure=_C26)[0])
+        if where is None:
+            comp = ndi.label(tie_mask(f, v, h), structure=_C26)[0]
+            where = ndi.maximum(comp[pos], sid, mine).astype(np.int64)  # each seed's component (its tops lie in one)
+            low = (comp, ndi.find_objects(comp)) if TIED_TOPS_CROP and low is None else low
+        join_groups(lut, mine, where)
     return np.unique(lut, return_inverse=True)[1]
+
+
+def join_groups(lut: np.ndarray, mine: np.ndarray, where: np.ndarray) -> None:
+    """Give the seeds ``mine`` that share a value of ``where`` (their component) the least id among them in ``lut``."""
+    for c in np.unique(where):
+        group = mine[where == c]
+        lut[group] = lut[group].min()
+
+
+def tie_components_in_boxes(low_at: np.ndarray, pos: tuple, sid: np.ndarray, mine: np.ndarray, boxes: list,
+                            label_box) -> np.ndarray | None:
+    """Each seed of ``mine`` (ids of one tied top value ``v``)'s component of ``f >= v - h`` as a key (int64; equal
+    keys: one component), given the components ``low`` of ``f >= v0 - h`` for a lower tied value ``v0`` at the seed
+    voxels (``low_at``: ``low[pos]``, ``pos`` the seed voxels' coordinates, ``sid`` their seed ids) and their boxes
+    (``boxes[g - 1]``, slices). The component of ``f >= v - h`` that holds a seed lies in the seed's component of
+    ``low``, so a seed alone there keeps a key of its own, and each component ``g`` of ``low`` with two or more of the
+    seeds is labelled inside its box only (``label_box(g, box)``: labels of ``f[box] >= v - h`` within ``low == g``).
+    None where a seed meets two components (possible for ``h`` below sqrt(3)): label the whole volume instead."""
+    home = ndi.maximum(low_at, sid, mine).astype(np.int64)
+    if (ndi.minimum(low_at, sid, mine) != home).any():
+        return None
+    where = -np.arange(1, mine.size + 1, dtype=np.int64)
+    at, counts = np.unique(home, return_counts=True)
+    for g in at[counts > 1]:
+        box, here = boxes[g - 1], home == g
+        inside = np.isin(sid, mine[here])
+        lab = label_box(int(g), box)[tuple(p[inside] - b.start for p, b in zip(pos, box))]
+        key = ndi.maximum(lab, sid[inside], mine[here]).astype(np.int64)
+        if (ndi.minimum(lab, sid[inside], mine[here]) != key).any():
+            return None
+        where[here] = key + (int(g) << 32)  # unique across the components of ``low``
+    return where
 
 
 def tie_mask(f: np.ndarray, v: float, h: float) -> np.ndarray:
