@@ -89,32 +89,16 @@ def write_projections(path: Path, size: int, n_angles: int, photons: float, pixe
 #: the child process: ``layerscope`` with each stage record (:mod:`layerscope.tomo.stages`) appended to a file,
 #: ``segment.TIED_TOPS`` set from its second argument ("on"/"off"), and the calls of the tied-tops join (in memory:
 #: ``segment.tied_tops_lut``, in slabs: ``chunked._join_tied_tops``; wall and thread CPU seconds) and of
-#: ``segment.tie_mask`` (one per labelled mask: count and voxels) written to ``ties.json`` beside the stage file
-_CHILD = """import atexit, json, logging, sys, threading, time
+#: ``segment.tie_mask`` (one per labelled mask: count and voxels; ``tomo_percolating._time_ties``) written to
+#: ``ties.json`` beside the stage file; BENCH_DIR is replaced by this folder
+_CHILD = """import atexit, json, logging, sys
 from pathlib import Path
 log = Path(sys.argv.pop(1))
 import layerscope.tomo.chunked as C, layerscope.tomo.segment as S
 S.TIED_TOPS = sys.argv.pop(1) == "on"
-ties, lock = {"calls": 0, "wall_s": 0.0, "thread_cpu_s": 0.0, "masks": 0, "mask_voxels": 0}, threading.Lock()
-def timed(fn):
-    def run(*a, **k):
-        t, c = time.perf_counter(), time.thread_time()
-        try:
-            return fn(*a, **k)
-        finally:
-            with lock:
-                ties["calls"] += 1
-                ties["wall_s"] += time.perf_counter() - t
-                ties["thread_cpu_s"] += time.thread_time() - c
-    return run
-def counted(fn):
-    def run(f, *a, **k):
-        with lock:
-            ties["masks"] += 1
-            ties["mask_voxels"] += int(f.size)
-        return fn(f, *a, **k)
-    return run
-S.tied_tops_lut, C._join_tied_tops, S.tie_mask = timed(S.tied_tops_lut), timed(C._join_tied_tops), counted(S.tie_mask)
+sys.path.insert(0, BENCH_DIR)
+from tomo_percolating import _time_ties
+ties = _time_ties(C, S)
 atexit.register(lambda: (log.parent / "ties.json").write_text(json.dumps(ties)))
 class Stage(logging.Handler):
     def emit(self, record):
@@ -183,7 +167,8 @@ def run_cli(h5: Path, out: Path, extra: list[str], tied_tops: str = "on") -> tup
     """Run ``layerscope tomo`` in a new process: wall and CPU s, peaks, its last line and the per-stage peaks."""
     stage_log = out.parent / "stages.log"
     stage_log.unlink(missing_ok=True)
-    cmd = [sys.executable, "-c", _CHILD, str(stage_log), tied_tops, "tomo", str(h5), "--out", str(out), "--out-of-core", *extra]
+    child = _CHILD.replace("BENCH_DIR", repr(str(Path(__file__).parent)))
+    cmd = [sys.executable, "-c", child, str(stage_log), tied_tops, "tomo", str(h5), "--out", str(out), "--out-of-core", *extra]
     t0, c0 = time.perf_counter(), os.times()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     drain = []  # read the output while it runs (a full pipe would stall the run)
