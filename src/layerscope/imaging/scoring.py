@@ -6,7 +6,7 @@ a real image.
 Definitions
 -----------
 - Truth columns are the cation columns of the truth table (``kind`` TM or Li; O columns are not
-  reported by the column finder). A truth column is *visible* when its expected intensity is at
+  reported by ``phases``; the generic finder reports those the image shows, see ``anion_columns_ok``). A truth column is *visible* when its expected intensity is at
   least ``visible_fraction`` of the median TM-column intensity (a TM column, a rock-salt or
   spinel Li-layer column, a heavily mixed Li column); only visible columns count for recall.
 - Detected columns and truth cation columns are matched one to one (Hungarian assignment on
