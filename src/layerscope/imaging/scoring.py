@@ -6,9 +6,10 @@ a real image.
 Definitions
 -----------
 - Truth columns are the cation columns of the truth table (``kind`` TM or Li; O columns are not
-  reported by ``phases``; the generic finder reports those the image shows, see ``anion_columns_ok``). A truth column is *visible* when its expected intensity is at
-  least ``visible_fraction`` of the median TM-column intensity (a TM column, a rock-salt or
-  spinel Li-layer column, a heavily mixed Li column); only visible columns count for recall.
+  reported by ``phases``; the generic finder reports those the image shows, see
+  ``anion_columns_ok``). A truth column is *visible* when its expected intensity is at least
+  ``visible_fraction`` of the median TM-column intensity (a TM column, a rock-salt or spinel
+  Li-layer column, a heavily mixed Li column); only visible columns count for recall.
 - Detected columns and truth cation columns are matched one to one (Hungarian assignment on
   pairs closer than ``tolerance_nm``); precision is the share of detected columns matched,
   recall the share of visible truth columns matched, both counted on columns farther than
