@@ -861,10 +861,35 @@ def _wide_probe_window(data: np.ndarray, px: float, xy_nm: np.ndarray, *, sigma_
     if SITE_WINDOW_WIDTHS * sigma_nm <= radius_nm:
         return sigma_nm, radius_nm
     width = _lattice_width(data, px, xy_nm, sigma_nm=sigma_nm, radius_nm=SITE_WINDOW_WIDTHS * sigma_nm, notes=[])
+    if NEIGHBOUR_WIDTH:
+        width = _neighbour_width(data, px, xy_nm, sigma_nm=width)
     window = max(radius_nm, SITE_WINDOW_WIDTHS * width)
     notes.append(f"wide columns ({width:.3f} nm): the site intensities use a window of {window:.3f} nm "
                  f"({SITE_WINDOW_WIDTHS:g} widths, not {radius_nm:.3f} nm) and unmix their neighbours' tails")
     return width, window
+
+
+#: Wide probes (:func:`_wide_probe_window`): the column width of the site intensities is measured with the
+#: neighbouring TM columns in the model (:func:`layerscope.imaging.columns.measure_lattice_width`, in a window of
+#: :data:`NEIGHBOUR_WIDTH_WINDOW` widths), not by one Gaussian and a free constant per window, which reads a wide
+#: column 10-27 % narrower than it is (docs/validation.md "imgwide3"). False: the single-Gaussian width (main before).
+NEIGHBOUR_WIDTH = True
+NEIGHBOUR_WIDTH_WINDOW = 3.5
+
+
+def _neighbour_width(data: np.ndarray, px: float, xy_nm: np.ndarray, *, sigma_nm: float) -> float:
+    """Column width (nm) at the TM lattice positions ``xy_nm`` with the other TM columns' tails in the model.
+
+    :data:`WIDTH_SITES` positions spread over the field are fitted (as :func:`_lattice_width`), each window
+    ``NEIGHBOUR_WIDTH_WINDOW`` x ``sigma_nm`` wide holding every position's Gaussian
+    (:func:`layerscope.imaging.columns.measure_lattice_width`); ``sigma_nm`` where fewer than 10 positions.
+    """
+    if len(xy_nm) < 10:
+        return sigma_nm
+    sites = xy_nm[np.unique(np.linspace(0, len(xy_nm) - 1, min(len(xy_nm), WIDTH_SITES)).astype(int))]
+    return _col.measure_lattice_width(data, sites[:, 1] / px - 0.5, sites[:, 0] / px - 0.5, xy_nm[:, 1] / px - 0.5,
+                                      xy_nm[:, 0] / px - 0.5, radius_px=NEIGHBOUR_WIDTH_WINDOW * sigma_nm / px,
+                                      sigma_px=sigma_nm / px) * px
 
 
 def _lattice_leaks(shape: tuple[int, int], px: float, *, sigma_nm: float, radius_nm: float, tm_xy: np.ndarray,
