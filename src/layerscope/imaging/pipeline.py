@@ -303,13 +303,16 @@ def find_atom_columns(
     evidence = pd.concat([failed, resolved.result()], ignore_index=True)
     notes.extend(resolved_notes)  # after the site measurements' notes, as when it ran after them
     _confirm_placed_sites(evidence, tm, tm_xy, li, d_t=d_t, notes=notes)
+    if site_radius > radius_nm and LATTICE_POSITIONS:  # wide probes: fits pulled off their lattice sites
+        _onto_lattice(tm, tm_xy, geo, width_nm=site_sigma, notes=notes)
+        _onto_lattice(li, site_xy, geo, width_nm=site_sigma, notes=notes)
     tm["mixing"] = np.nan
     times["intensities"] = time.perf_counter() - t
 
     table = pd.concat([tm.drop(columns=["amplitude", "background", "contrast", "snr", "volume", "in_gap"],
                                errors="ignore"),
                        li], ignore_index=True, sort=False)
-    for flag in ("detected", "fit_ok", "at_border", "site_in_void", "site_at_gap"):
+    for flag in ("detected", "fit_ok", "at_border", "site_in_void", "site_at_gap", "position_from_lattice"):
         table[flag] = table[flag].fillna(False).astype(bool) if flag in table else False
     times["total"] = time.perf_counter() - t0
     tvec, nvec = geo.tvec, geo.nvec
@@ -890,6 +893,32 @@ def _neighbour_width(data: np.ndarray, px: float, xy_nm: np.ndarray, *, sigma_nm
     return _col.measure_lattice_width(data, sites[:, 1] / px - 0.5, sites[:, 0] / px - 0.5, xy_nm[:, 1] / px - 0.5,
                                       xy_nm[:, 0] / px - 0.5, radius_px=NEIGHBOUR_WIDTH_WINDOW * sigma_nm / px,
                                       sigma_px=sigma_nm / px) * px
+
+
+#: Wide probes (where :func:`_wide_probe_window` widened the window): a detected column whose fitted position
+#: lies more than :data:`LATTICE_POSITION_WIDTHS` column widths from its lattice site (the TM lattice smoothed
+#: along its layer, :func:`_tm_lattice_positions`; a Li-layer site's placed position) is reported at the lattice
+#: site (``position_from_lattice``). Under a ~0.15 nm probe a column's fit is pulled 0.07-0.12 nm by its
+#: neighbours' tails: 78 of the 131 `phases` recall misses of 16 wide-probe tuning draws (docs/validation.md
+#: "imgwide3"). False: every column at its fit (main before).
+LATTICE_POSITIONS = True
+LATTICE_POSITION_WIDTHS = 0.75
+
+
+def _onto_lattice(cols: pd.DataFrame, lattice_xy: np.ndarray, geo: Any, *, width_nm: float, notes: list[str]) -> None:
+    """Move the rows of ``cols`` whose ``x_nm, y_nm`` lie farther than :data:`LATTICE_POSITION_WIDTHS` x
+    ``width_nm`` from ``lattice_xy`` (their lattice sites, n x 2 nm) onto them, ``u_nm, v_nm`` with them; in
+    place, flagged in ``position_from_lattice``."""
+    xy = cols[["x_nm", "y_nm"]].to_numpy(dtype=float)
+    off = np.hypot(*(xy - lattice_xy).T) > LATTICE_POSITION_WIDTHS * width_nm
+    cols["position_from_lattice"] = off
+    if not off.any():
+        return
+    cols.loc[off, "x_nm"], cols.loc[off, "y_nm"] = lattice_xy[off, 0], lattice_xy[off, 1]
+    cols.loc[off, "u_nm"], cols.loc[off, "v_nm"] = lattice_xy[off] @ geo.tvec, lattice_xy[off] @ geo.nvec
+    kind = str(cols["kind"].iloc[0]) if len(cols) else ""
+    notes.append(f"{int(off.sum())} {kind} column fits lay more than {LATTICE_POSITION_WIDTHS:g} column widths from "
+                 f"their lattice sites (a wide probe): reported at the lattice sites")
 
 
 def _lattice_leaks(shape: tuple[int, int], px: float, *, sigma_nm: float, radius_nm: float, tm_xy: np.ndarray,
