@@ -238,9 +238,8 @@ def find_atom_columns(
     data = _as_float64(data)
     counts = _col.is_count_image(data)  # Poisson errors of the site amplitudes (sitetests.amplitude_errors)
     notes: list[str] = []
-    detection = None
+    detection = _enhanced(data, px) if enhance else None
     if enhance:
-        detection = _enhanced(data, px)
         notes.append("columns detected on the neural enhancer's denoised image, then fitted on the raw counts")
     times["load"] = time.perf_counter() - t0
 
@@ -303,9 +302,7 @@ def find_atom_columns(
     evidence = pd.concat([failed, resolved.result()], ignore_index=True)
     notes.extend(resolved_notes)  # after the site measurements' notes, as when it ran after them
     _confirm_placed_sites(evidence, tm, tm_xy, li, d_t=d_t, notes=notes)
-    if site_radius > radius_nm and LATTICE_POSITIONS:  # wide probes: fits pulled off their lattice sites
-        _onto_lattice(tm, tm_xy, geo, width_nm=site_sigma, notes=notes)
-        _onto_lattice(li, site_xy, geo, width_nm=site_sigma, notes=notes)
+    _report_lattice_sites(tm, li, tm_xy, site_xy, geo, wide=site_radius > radius_nm, width_nm=site_sigma, notes=notes)
     tm["mixing"] = np.nan
     times["intensities"] = time.perf_counter() - t
 
@@ -903,6 +900,15 @@ def _neighbour_width(data: np.ndarray, px: float, xy_nm: np.ndarray, *, sigma_nm
 #: "imgwide3"). False: every column at its fit (main before).
 LATTICE_POSITIONS = True
 LATTICE_POSITION_WIDTHS = 0.75
+
+
+def _report_lattice_sites(tm: pd.DataFrame, li: pd.DataFrame, tm_xy: np.ndarray, site_xy: np.ndarray, geo: Any, *,
+                          wide: bool, width_nm: float, notes: list[str]) -> None:
+    """Where the site window was widened (``wide``: a wide probe) and :data:`LATTICE_POSITIONS` is on, the TM
+    columns and Li-layer sites fitted far from their lattice sites moved onto them (:func:`_onto_lattice`)."""
+    if wide and LATTICE_POSITIONS:
+        _onto_lattice(tm, tm_xy, geo, width_nm=width_nm, notes=notes)
+        _onto_lattice(li, site_xy, geo, width_nm=width_nm, notes=notes)
 
 
 def _onto_lattice(cols: pd.DataFrame, lattice_xy: np.ndarray, geo: Any, *, width_nm: float, notes: list[str]) -> None:
