@@ -1,5 +1,5 @@
-"""Wide (~0.15 nm) probes: the site width measured with the neighbouring columns in the model, and column fits
-pulled off their lattice sites reported at them (issue 19, imgwide3; ``columns.measure_lattice_width``,
+"""Wide (~0.15 nm) probes: the site width measured with the neighbouring columns in the model (off by default), and
+column fits pulled off their lattice sites reported at them (on) (issue 19, imgwide3; ``columns.measure_lattice_width``,
 ``pipeline.NEIGHBOUR_WIDTH``, ``pipeline.LATTICE_POSITIONS``).
 
 The synthetic truth is exact: a noiseless (and a Poisson) lattice of Gaussian columns of one width
@@ -73,10 +73,11 @@ def _draw(seed):
     return score_draw(seed)
 
 
-def test_draw_5138_fill():
-    # 0.155 nm probe (0.167 with the source), NMC622 [110], 3.1e3 e/A^2: on main fill 0.751 (its mixed O3 segments
-    # of truth 0.17-0.27 read 0.07-0.22 +- 0.08-0.24: uncertain) with the site width read 0.052 nm for 0.071;
-    # here 0.967. Tolerance: >= 0.95, no wrong decision
+def test_draw_5138_fill_with_the_neighbour_width(monkeypatch):
+    # 0.155 nm probe (0.167 with the source), NMC622 [110], 3.1e3 e/A^2: on main (and with NEIGHBOUR_WIDTH off, the
+    # default) fill 0.751 (its mixed O3 segments of truth 0.17-0.27 read 0.07-0.22 +- 0.08-0.24: uncertain), the site
+    # width read 0.052 nm for 0.071; with the switch on 0.967. Tolerance: >= 0.95, no wrong decision
+    monkeypatch.setattr(pl, "NEIGHBOUR_WIDTH", True)
     row = _draw(5138)
     assert row["fill_accuracy"] >= 0.95
     assert row["fill_wrong_yes"] == 0 and row["fill_wrong_no"] == 0
@@ -84,11 +85,17 @@ def test_draw_5138_fill():
 
 def test_draw_7033_phases_recall_and_precision():
     # 0.148 nm probe, Li-rich [100], a crack, 2.3e3 e/A^2: on main `phases` recall 0.968, precision 0.947 (fits
-    # 0.07-0.12 nm off their columns: a miss and a false column each); here 0.992 / 0.972. Spinel fill 0.75 -> 0.99
+    # 0.07-0.12 nm off their columns: a miss and a false column each); with LATTICE_POSITIONS (default) 0.992 / 0.972
+    assert pl.LATTICE_POSITIONS
     row = _draw(7033)
     assert row["phases_recall"] >= 0.985
     assert row["phases_precision"] >= 0.965
-    assert row["fill_accuracy_spinel"] >= 0.98
+
+
+def test_draw_7033_spinel_with_the_neighbour_width(monkeypatch):
+    # the same draw's spinel fill: 0.75 on main and by default, 0.991 with NEIGHBOUR_WIDTH on. Tolerance: >= 0.98
+    monkeypatch.setattr(pl, "NEIGHBOUR_WIDTH", True)
+    assert _draw(7033)["fill_accuracy_spinel"] >= 0.98
 
 
 def test_narrow_probe_draw_unchanged():

@@ -872,8 +872,11 @@ def _wide_probe_window(data: np.ndarray, px: float, xy_nm: np.ndarray, *, sigma_
 #: Wide probes (:func:`_wide_probe_window`): the column width of the site intensities is measured with the
 #: neighbouring TM columns in the model (:func:`layerscope.imaging.columns.measure_lattice_width`, in a window of
 #: :data:`NEIGHBOUR_WIDTH_WINDOW` widths), not by one Gaussian and a free constant per window, which reads a wide
-#: column 10-27 % narrower than it is (docs/validation.md "imgwide3"). False: the single-Gaussian width (main before).
-NEIGHBOUR_WIDTH = True
+#: column 10-27 % narrower than it is (docs/validation.md "imgwide3"). Off by default: on the 34 wide-probe tuning
+#: draws at >= 1e3 e/A^2 it raises the fill share 70.6 -> 76.5 %, rims 90.9 -> 95.5 %, spinel 86.4 -> 95.5 % and lowers
+#: every draw's fill_mae, but draw 2085 (2000-2199) loses its fill target (1.0 -> 0.948: two segments turn uncertain),
+#: so 2000-2199's fill share falls by one draw. True: the neighbour-model width.
+NEIGHBOUR_WIDTH = False
 NEIGHBOUR_WIDTH_WINDOW = 3.5
 
 
