@@ -56,13 +56,14 @@ def test_only_fits_far_from_their_lattice_site_move():
     class Geo:
         tvec, nvec = np.array([1.0, 0.0]), np.array([0.0, 1.0])
 
-    lattice = np.array([[1.0, 1.0], [1.25, 1.0], [1.5, 1.0]])
-    cols = pd.DataFrame({"x_nm": [1.01, 1.33, 1.5], "y_nm": [1.0, 1.02, 1.06], "u_nm": [1.01, 1.33, 1.5],
-                         "v_nm": [1.0, 1.02, 1.06], "kind": "TM"})
+    lattice = np.array([[1.0, 1.0], [1.25, 1.0], [1.5, 1.0], [-0.02, 1.0]])
+    cols = pd.DataFrame({"x_nm": [1.01, 1.33, 1.5, 0.05], "y_nm": [1.0, 1.02, 1.06, 1.0],
+                         "u_nm": [1.01, 1.33, 1.5, 0.05], "v_nm": [1.0, 1.02, 1.06, 1.0], "kind": "TM"})
+    inside = pl._inside(lattice, (300, 300), 0.01)  # the last site lies outside the 3 nm field: its column stays
     notes: list[str] = []
-    pl._onto_lattice(cols, lattice, Geo(), width_nm=0.066, notes=notes)  # moved beyond 0.75 x 0.066 = 0.0495 nm
-    assert cols["position_from_lattice"].tolist() == [False, True, True]
-    assert np.allclose(cols[["x_nm", "y_nm"]].to_numpy(), [[1.01, 1.0], [1.25, 1.0], [1.5, 1.0]])
+    pl._onto_lattice(cols, lattice, Geo(), width_nm=0.066, inside=inside, notes=notes)  # beyond 0.75 x 0.066 nm
+    assert cols["position_from_lattice"].tolist() == [False, True, True, False]
+    assert np.allclose(cols[["x_nm", "y_nm"]].to_numpy(), [[1.01, 1.0], [1.25, 1.0], [1.5, 1.0], [0.05, 1.0]])
     assert np.allclose(cols[["u_nm", "v_nm"]].to_numpy(), cols[["x_nm", "y_nm"]].to_numpy())
     assert len(notes) == 1
 

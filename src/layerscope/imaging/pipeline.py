@@ -302,7 +302,7 @@ def find_atom_columns(
     evidence = pd.concat([failed, resolved.result()], ignore_index=True)
     notes.extend(resolved_notes)  # after the site measurements' notes, as when it ran after them
     _confirm_placed_sites(evidence, tm, tm_xy, li, d_t=d_t, notes=notes)
-    _report_lattice_sites(tm, li, tm_xy, site_xy, geo, wide=site_radius > radius_nm, width_nm=site_sigma, notes=notes)
+    _report_lattice_sites(tm, li, tm_xy, site_xy, geo, (data.shape, px), (radius_nm, site_radius, site_sigma), notes)
     tm["mixing"] = np.nan
     times["intensities"] = time.perf_counter() - t
 
@@ -905,21 +905,26 @@ LATTICE_POSITIONS = True
 LATTICE_POSITION_WIDTHS = 0.75
 
 
-def _report_lattice_sites(tm: pd.DataFrame, li: pd.DataFrame, tm_xy: np.ndarray, site_xy: np.ndarray, geo: Any, *,
-                          wide: bool, width_nm: float, notes: list[str]) -> None:
-    """Where the site window was widened (``wide``: a wide probe) and :data:`LATTICE_POSITIONS` is on, the TM
-    columns and Li-layer sites fitted far from their lattice sites moved onto them (:func:`_onto_lattice`)."""
-    if wide and LATTICE_POSITIONS:
-        _onto_lattice(tm, tm_xy, geo, width_nm=width_nm, notes=notes)
-        _onto_lattice(li, site_xy, geo, width_nm=width_nm, notes=notes)
+def _report_lattice_sites(tm: pd.DataFrame, li: pd.DataFrame, tm_xy: np.ndarray, site_xy: np.ndarray, geo: Any,
+                          field: tuple[tuple[int, int], float], window: tuple[float, float, float],
+                          notes: list[str]) -> None:
+    """Where the site window was widened (``window``: the spacing's radius, the site radius and width, nm) and
+    :data:`LATTICE_POSITIONS` is on, the TM columns and Li-layer sites fitted far from their lattice sites moved
+    onto them where those lie in the image (``field``: its shape and pixel size, nm) (:func:`_onto_lattice`)."""
+    (shape, px), (radius_nm, site_radius, width_nm) = field, window
+    if site_radius > radius_nm and LATTICE_POSITIONS:
+        _onto_lattice(tm, tm_xy, geo, width_nm=width_nm, inside=_inside(tm_xy, shape, px), notes=notes)
+        _onto_lattice(li, site_xy, geo, width_nm=width_nm, inside=_inside(site_xy, shape, px), notes=notes)
 
 
-def _onto_lattice(cols: pd.DataFrame, lattice_xy: np.ndarray, geo: Any, *, width_nm: float, notes: list[str]) -> None:
+def _onto_lattice(cols: pd.DataFrame, lattice_xy: np.ndarray, geo: Any, *, width_nm: float, inside: np.ndarray,
+                  notes: list[str]) -> None:
     """Move the rows of ``cols`` whose ``x_nm, y_nm`` lie farther than :data:`LATTICE_POSITION_WIDTHS` x
     ``width_nm`` from ``lattice_xy`` (their lattice sites, n x 2 nm) onto them, ``u_nm, v_nm`` with them; in
-    place, flagged in ``position_from_lattice``."""
+    place, flagged in ``position_from_lattice``. A site outside the image (``inside`` False: extrapolated at the
+    field's edge) moves nothing: its column keeps its fit."""
     xy = cols[["x_nm", "y_nm"]].to_numpy(dtype=float)
-    off = np.hypot(*(xy - lattice_xy).T) > LATTICE_POSITION_WIDTHS * width_nm
+    off = (np.hypot(*(xy - lattice_xy).T) > LATTICE_POSITION_WIDTHS * width_nm) & inside
     cols["position_from_lattice"] = off
     if not off.any():
         return
