@@ -56,6 +56,9 @@ def _line(row: dict) -> str:
 
 
 EXTENSIONS = ("default", "off", "mass")
+#: ``--fbp-filter`` choices besides ``default`` (:data:`layerscope.tomo.recon.FBP_FILTERS`, written out so that
+#: ``--help`` needs no import of the library)
+FBP_FILTERS = ("ram-lak", "shepp-logan", "cosine", "hamming", "hann")
 
 
 def recon_options(extension: str = "default"):
@@ -137,7 +140,8 @@ def _inspect(res, seed: int, rms_px: float, kind: str) -> dict:
 
 def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", align: str | None = None,
           keep_failed: bool = False, rank: bool = False, slab_flatness: float | None = None,
-          smooth_rounds: int = 0, tilt_range_deg: float = 180.0, algorithm: str = "default") -> dict:
+          smooth_rounds: int = 0, tilt_range_deg: float = 180.0, algorithm: str = "default",
+          fbp_filter: str = "default", ring_method: str = "default", iterations: int | None = None) -> dict:
     from dataclasses import replace
 
     from layerscope.tomo import align as tomo_align
@@ -153,6 +157,9 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
 
     ro = recon_options(extension) if align is None else replace(recon_options(extension), align=align)
     ro = ro if algorithm == "default" else replace(ro, algorithm=algorithm)
+    ro = ro if fbp_filter == "default" else replace(ro, fbp_filter=fbp_filter)
+    ro = ro if ring_method == "default" else replace(ro, ring_method=ring_method)
+    ro = ro if iterations is None else replace(ro, iterations=iterations)
     # allow_limited_angle: the library refuses a series under 170 deg; the validator measures it
     options = TomoOptions(recon=ro, allow_limited_angle=True)
     row = run_draw(seed, options=options, prepare=partial(_prepare, rms_px=jitter, kind=kind,
@@ -161,12 +168,14 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
     return {**row, "extension": extension, "sinogram_extension": _effective(ro), "jitter_px": jitter,
             "jitter_kind": kind, "align": ro.align, "keep_failed_alignment": keep_failed,
             "rank_guesses": rank, "slab_flatness": slab_flatness, "smooth_rounds": smooth_rounds,
-            "tilt_range_deg": tilt_range_deg, "algorithm": ro.algorithm}
+            "tilt_range_deg": tilt_range_deg, "algorithm": ro.algorithm, "fbp_filter": ro.fbp_filter,
+            "ring_method": ro.ring_method, "iterations": ro.iterations if ro.algorithm != "fbp" else None}
 
 
 def run(seeds: range, jobs: int, out: Path | None = None, **draw) -> pd.DataFrame:
     """The rows of ``seeds``; ``draw``: the keyword arguments of :func:`_draw` (extension, jitter, kind, align,
-    keep_failed, rank, slab_flatness, smooth_rounds, tilt_range_deg, algorithm)."""
+    keep_failed, rank, slab_flatness, smooth_rounds, tilt_range_deg, algorithm, fbp_filter, ring_method,
+    iterations)."""
     rows = []
     with ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else _Serial() as pool:
         for row in pool.map(partial(_draw, **draw), seeds):
@@ -295,6 +304,12 @@ def main(argv: list[str] | None = None) -> int:
                         "default 180: the draws' own 0-180 deg)")
     parser.add_argument("--algorithm", choices=["default", "fbp", "sirt", "cgls"], default="default",
                         help="ReconOptions.algorithm for the projection draws (default: the library's, fbp)")
+    parser.add_argument("--fbp-filter", choices=("default",) + FBP_FILTERS, default="default",
+                        help="ReconOptions.fbp_filter for the projection draws (default: the library's, ram-lak)")
+    parser.add_argument("--iterations", type=int, default=None,
+                        help="ReconOptions.iterations of SIRT/CGLS (--algorithm; default: the library's, 50)")
+    parser.add_argument("--ring-method", choices=("default", "sorting", "detect"), default="default",
+                        help="ReconOptions.ring_method for the projection draws (default: the library's, sorting)")
     parser.add_argument("--projected-only", action="store_true", help="run only the draws reconstructed from projections")
     parser.add_argument("--from-csv", action="store_true", help="summarise --out again without running the draws")
     args = parser.parse_args(argv)
@@ -310,7 +325,8 @@ def main(argv: list[str] | None = None) -> int:
         df = run(seeds, args.jobs, args.out, extension=args.extension, jitter=args.jitter_px, kind=args.jitter_kind,
                  align=args.align, keep_failed=args.keep_failed_alignment, rank=args.rank_guesses,
                  slab_flatness=args.slab_flatness, smooth_rounds=args.smooth_rounds,
-                 tilt_range_deg=args.tilt_range_deg, algorithm=args.algorithm)
+                 tilt_range_deg=args.tilt_range_deg, algorithm=args.algorithm, fbp_filter=args.fbp_filter,
+                 ring_method=args.ring_method, iterations=args.iterations)
         df.to_csv(args.out, index=False)
     text = summary(df)
     print(text)

@@ -293,3 +293,36 @@ def test_folder_of_tiffs_of_different_sizes_or_none_is_refused(tmp_path, capsys)
     empty.mkdir()
     _refused(capsys, ["tomo", str(empty), "--volume", "--voxel-size-nm", "10", "--out", str(tmp_path / "o")],
              "holds no TIFF files", tmp_path / "o")
+
+
+def test_fbp_filter_option_reaches_astra(tmp_path, phantom, capsys):
+    """``--fbp-filter hann`` reaches ASTRA's FBP (tomorecon): recorded in summary.json, and the slices differ from
+    Ram-Lak's by the taper: the Hann slices are smoother (the RMS of the difference of neighbouring voxels inside
+    the particles, measured 0.69 x Ram-Lak's at 1e4 photons; bound 0.8 x) and both stay near the truth (RMS error,
+    measured 0.0040 Ram-Lak and 0.0056 Hann, the blur; bound 20 % of the particle-epoxy contrast, 0.009); an
+    unknown filter is refused (exit 2)."""
+    from layerscope.tomo import project_phantom
+    from layerscope.tomo.recon import transmission
+
+    proj = project_phantom(phantom.volume[30:34], n_angles=90, photons=1e4, seed=7)
+    path = tmp_path / "proj.tif"
+    tifffile.imwrite(path, np.exp(-transmission(proj)[0]).astype(np.float32))
+    vols = {}
+    for name in ("ram-lak", "hann"):
+        out = tmp_path / name
+        assert run(["tomo", str(path), "--transmission", "--angle-range-deg", "0,180", "--voxel-size-nm", "50",
+                    "--reconstruct-only", "--centre-px", "31.5", "--fbp-filter", name, "--no-rings",
+                    "--out", str(out)]) == 0
+        s = json.loads((out / "summary.json").read_text())
+        assert s["reconstruction"]["fbp_filter"] == name
+        vols[name] = tifffile.imread(out / "volume.tif")
+    inside = np.asarray(phantom.particles[30:34] > 0)[:, :, 1:] & np.asarray(phantom.particles[30:34] > 0)[:, :, :-1]
+    rough = {k: float(np.sqrt(np.mean(np.diff(v, axis=2)[inside] ** 2))) for k, v in vols.items()}
+    assert rough["hann"] < 0.8 * rough["ram-lak"], rough
+    truth = phantom.volume[30:34]
+    contrast = 0.05 - 0.005
+    errs = {k: float(np.sqrt(np.mean((v - truth) ** 2))) for k, v in vols.items()}
+    assert max(errs.values()) < 0.2 * contrast, errs
+    assert run(["tomo", str(path), "--transmission", "--angle-range-deg", "0,180", "--voxel-size-nm", "50",
+                "--reconstruct-only", "--fbp-filter", "gauss", "--out", str(tmp_path / "bad")]) == 2
+    assert "--fbp-filter 'gauss'" in capsys.readouterr().err

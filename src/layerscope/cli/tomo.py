@@ -69,6 +69,10 @@ def tomo(
                                         "or -log data."),
     algorithm: str = typer.Option("fbp", "--algorithm", help="fbp, sirt or cgls (ASTRA Toolbox)."),
     iterations: int = typer.Option(50, "--iterations", help="Iterations of SIRT/CGLS."),
+    fbp_filter: str = typer.Option("ram-lak", "--fbp-filter", help="FBP filter (ASTRA FilterType): ram-lak (the "
+                                   "plain ramp), shepp-logan, cosine, hamming or hann (the ramp tapered towards "
+                                   "the Nyquist frequency: less noise, more in-plane blur; docs/validation.md, "
+                                   "tomorecon)."),
     centre_px: Optional[float] = typer.Option(None, "--centre-px", help="Rotation axis column (px, 0-based); "
                                               "searched if not given (Vo's method; on projections spanning under 170 deg, "
                                               "the centres of mass of each row's projections)."),
@@ -150,7 +154,7 @@ def tomo(
 
     recon = ReconOptions(algorithm=algorithm, iterations=iterations, centre_px=centre_px, rings=rings,
                          ring_method=ring_method, extend_sinogram=extend_sinogram, extension=extension or "mass",
-                         chunk_slices=chunk_slices, device=device, align=align)
+                         chunk_slices=chunk_slices, device=device, align=align, fbp_filter=fbp_filter)
     if extension is not None and not recon.extends:
         raise InputError(f"--extension {extension} applies to the sinogram extension, which is off here "
                          f"({'--no-extend-sinogram' if extend_sinogram is False else '--algorithm ' + algorithm}): "

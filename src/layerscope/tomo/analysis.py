@@ -389,6 +389,7 @@ def _binned(data: Projections | Volume, n: int) -> Projections | Volume:
 
 def _recon_summary(rec: Reconstruction, ro: ReconOptions) -> dict[str, Any]:
     return {"algorithm": ro.algorithm, "iterations": ro.iterations if ro.algorithm != "fbp" else None,
+            "fbp_filter": ro.fbp_filter if ro.algorithm == "fbp" else None,
             "centre_px": rec.centre_px, "centre_searched": rec.centre_searched, "rings_removed": ro.rings,
             "sinogram_extended": ro.extends, "sinogram_extension": ro.extension if ro.extends else None,
             "sinogram_extension_done": rec.extension,

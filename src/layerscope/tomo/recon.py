@@ -30,6 +30,9 @@ ALGORITHMS = ("fbp", "sirt", "cgls")
 RING_METHODS = ("detect", "sorting")
 EXTENSIONS = ("mass", "half_width")
 ALIGN_METHODS = ("none", "xcorr", "auto")
+#: ASTRA's FBP filters offered (``FilterType``; those that need no ``FilterParameter``): the plain ramp (Ram-Lak)
+#: and ramps tapered towards the Nyquist frequency, which trade in-plane resolution for noise
+FBP_FILTERS = ("ram-lak", "shepp-logan", "cosine", "hamming", "hann")
 #: shifts that fail the acceptance test (:func:`_estimated`) are still undone where the aligned series' check is
 #: below this fraction of the check as given (they removed most of the jumps), else the series is reconstructed as
 #: given; 0 (default): always as given, ``inf``: always aligned. With 0.5 a wrong lock 16 px off (draw 11, 8 px white;
@@ -44,7 +47,12 @@ class ReconOptions:
     Attributes
     ----------
     algorithm : str
-        ``"fbp"`` (filtered back-projection, Ram-Lak filter), ``"sirt"`` or ``"cgls"``.
+        ``"fbp"`` (filtered back-projection, filter :attr:`fbp_filter`), ``"sirt"`` or ``"cgls"``.
+    fbp_filter : str
+        FBP only: ASTRA's ``FilterType``, one of :data:`FBP_FILTERS`. ``"ram-lak"`` (default): the plain ramp;
+        ``"shepp-logan"``, ``"cosine"``, ``"hamming"``, ``"hann"``: the ramp tapered towards the Nyquist frequency
+        (less noise in each slice, more in-plane blur; docs/validation.md "tomorecon"). The alignment's own
+        reprojections stay Ram-Lak.
     iterations : int
         Iterations of SIRT/CGLS.
     centre_px : float or None
@@ -109,8 +117,11 @@ class ReconOptions:
     chunk_slices: int = 8
     device: str = "auto"
     align: str = "auto"
+    fbp_filter: str = "ram-lak"
 
     def __post_init__(self) -> None:
+        if self.fbp_filter not in FBP_FILTERS:
+            raise InputError(f"--fbp-filter {self.fbp_filter!r}: choose {', '.join(FBP_FILTERS)}")
         if self.align not in ALIGN_METHODS:
             raise InputError(f"--align {self.align!r}: choose none, xcorr or auto")
         if self.algorithm not in ALGORITHMS:
@@ -289,9 +300,11 @@ def _centre_flags(centre_px: float, n_cols: int, searched: bool) -> list[dict[st
 
 
 def _astra_reconstruct(sino: np.ndarray, angles_rad: np.ndarray, algorithm: str, iterations: int,
-                       gpu: bool, extend: str | None = None, n_vol: int | None = None) -> np.ndarray:
+                       gpu: bool, extend: str | None = None, n_vol: int | None = None,
+                       fbp_filter: str = "ram-lak") -> np.ndarray:
     """One slice (n_angles, columns) -> (n_vol, n_vol) through ASTRA (``n_vol`` default: the columns);
-    ``extend`` (FBP only): None, or how far the edges fade (see :class:`ReconOptions`)."""
+    ``extend`` (FBP only): None, or how far the edges fade (see :class:`ReconOptions`); ``fbp_filter``: ASTRA's
+    ``FilterType`` of FBP."""
     import astra
 
     n = n_vol or sino.shape[1]
@@ -306,6 +319,8 @@ def _astra_reconstruct(sino: np.ndarray, angles_rad: np.ndarray, algorithm: str,
     cfg = astra.astra_dict(name)
     cfg["ReconstructionDataId"] = rid
     cfg["ProjectionDataId"] = sid
+    if algorithm == "fbp":
+        cfg["FilterType"] = fbp_filter
     if not gpu:
         pid = astra.create_projector("linear", proj_geom, vol_geom)
         cfg["ProjectorId"] = pid
@@ -526,7 +541,8 @@ def _slice(sino: np.ndarray, angles_deg: np.ndarray, *, centre_px: float, option
     if options.extends:
         s, info = _extended(s, options.extension, np.asarray(angles_deg, float))
         found = dict(found, extension=info)
-    return _astra_reconstruct(s, np.deg2rad(angles_deg), options.algorithm, options.iterations, gpu, n_vol=n), found
+    return _astra_reconstruct(s, np.deg2rad(angles_deg), options.algorithm, options.iterations, gpu, n_vol=n,
+                              fbp_filter=options.fbp_filter), found
 
 
 def _chunk_task(item: tuple, *, angles_deg: np.ndarray, centre_px: float, options: ReconOptions,
