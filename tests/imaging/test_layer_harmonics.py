@@ -73,3 +73,19 @@ def test_small_fields_layer_normal_from_harmonics(seed, main_deg, monkeypatch):
     monkeypatch.setattr(_lat, "LAYER_HARMONICS", None)
     ang0, _ = _normal_error_deg(seed)
     assert ang0 == pytest.approx(main_deg, abs=0.05)  # the first-order spot alone: main's reading
+
+
+@pytest.mark.parametrize("seed", [120, 2023, 2029, 4135])
+def test_draws_whose_rows_joined_layers_are_right_without_the_row_patches(seed, monkeypatch):
+    """The four tuning draws whose straight grouping joined cation layers (img120, imgbent: the first-order spot's
+    normal 1.4-5.7 deg off) needed a second grouping (``REGROUP_ROWS``) or the rows' offset field (``BENT_ROWS``).
+    Along the harmonics' direction, with both off, every step is right and no fill is wrongly yes or no (main with
+    both off: steps 0.41-0.68, 5 wrong "no" on 120)."""
+    from layerscope.imaging import pipeline
+    from layerscope.simulate.validation import score_draw
+
+    monkeypatch.setattr(pipeline, "BENT_ROWS", False)
+    monkeypatch.setattr(pipeline, "REGROUP_ROWS", False)
+    row = score_draw(seed)
+    assert row["step_accuracy"] == pytest.approx(1.0, abs=1e-9)
+    assert row["fill_wrong_no"] == 0 and row["fill_wrong_yes"] == 0
