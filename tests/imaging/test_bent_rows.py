@@ -140,6 +140,9 @@ def test_draw_4135_rows_off_the_spectrum_direction_are_grouped_and_its_targets_m
     assert on["fill_wrong_no"] == 0 and on["fill_wrong_yes"] == 0
     assert on["fill_mae"] < 0.2
     monkeypatch.setattr(pipeline, "BENT_ROWS", False)
+    assert score_draw(4135)["step_accuracy_layered"] == pytest.approx(1.0, abs=0.01)  # the direction from the
+    # spectrum's harmonics (session 32, tests/imaging/test_layer_harmonics.py) is 0.3 deg off: rows right without the field
+    monkeypatch.setattr(_lat, "LAYER_HARMONICS", None)  # the first-order spot alone, 5.7 deg off
     off = score_draw(4135)
     assert off["phases_recall"] == pytest.approx(0.976, abs=0.005)
     assert off["step_accuracy_layered"] == pytest.approx(0.636, abs=0.01)
@@ -148,7 +151,7 @@ def test_draw_4135_rows_off_the_spectrum_direction_are_grouped_and_its_targets_m
 
 def test_draw_120_is_grouped_right_by_the_field_alone(monkeypatch):
     # Random draw 120 (947 e/A^2, the spectrum's normal 1.7 deg off the truth's): the field spans 0.94 cation
-    # spacings; with it, and without img120's second grouping, the scores are those img120 measured with the second
+    # spacings; with it (and the first-order spot's direction), and without img120's second grouping, the scores are those img120 measured with the second
     # grouping (no wrong yes/no, steps 1.0, fill 0.874).
     from layerscope.simulate.validation import score_draw
 
@@ -173,6 +176,8 @@ def test_tuning_draws_with_joined_rows_get_every_step_right(monkeypatch, seed, s
     assert on["phases_recall"] == pytest.approx(1.0, abs=1e-9)
     assert on["fill_wrong_no"] == 0 and on["fill_wrong_yes"] == 0
     monkeypatch.setattr(pipeline, "BENT_ROWS", False)
+    assert score_draw(seed)["step_accuracy_layered"] == pytest.approx(1.0, abs=1e-9)  # harmonics' direction alone
+    monkeypatch.setattr(_lat, "LAYER_HARMONICS", None)  # and with the first-order spot alone: main's scores
     off = score_draw(seed)
     assert off["step_accuracy_layered"] == pytest.approx(steps_off, abs=0.005)
     assert off["phases_recall"] == pytest.approx(recall_off, abs=0.005)

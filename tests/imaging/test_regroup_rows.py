@@ -87,6 +87,7 @@ def test_random_draw_120_mixed_block_indexed_right(monkeypatch):
     from imaging_scenes import scored_off_and_on
 
     monkeypatch.setattr(pipeline, "BENT_ROWS", False)  # the straight first grouping (imgbent's field groups 120 right)
+    monkeypatch.setattr(_lat, "LAYER_HARMONICS", None)  # along the first-order spot (the harmonics' direction is right)
     off, on = scored_off_and_on(monkeypatch, pipeline, "REGROUP_ROWS", 120)
     assert off["fill_wrong_no"] == 5 and off["fill_accuracy"] == pytest.approx(0.620, abs=0.01)
     assert off["step_accuracy"] == pytest.approx(0.677, abs=0.01)
@@ -106,6 +107,7 @@ def test_crowded_tm_guard_makes_draw_120s_wrong_no_uncertain(monkeypatch):
 
     monkeypatch.setattr(pipeline, "REGROUP_ROWS", False)
     monkeypatch.setattr(pipeline, "BENT_ROWS", False)
+    monkeypatch.setattr(_lat, "LAYER_HARMONICS", None)  # main's first-order direction, 1.4 deg off
     off, on = scored_off_and_on(monkeypatch, interlayers, "NO_BESIDE_CROWDED_TM", 120)
     assert off["fill_wrong_no"] == 5 and on["fill_wrong_no"] == 0 and on["fill_wrong_yes"] == 0
     assert on["fill_accuracy"] == pytest.approx(off["fill_accuracy"], abs=1e-9)
@@ -138,6 +140,7 @@ def test_a_second_grouping_that_widens_the_widest_row_is_not_kept(monkeypatch):
 
     monkeypatch.setattr(pipeline, "REGROUP_ROWS", True)
     monkeypatch.setattr(pipeline, "BENT_ROWS", False)  # the straight first grouping (imgbent's field groups 4135 right)
+    monkeypatch.setattr(_lat, "LAYER_HARMONICS", None)  # along the first-order spot, 5.7 deg off
     kept = score_draw(4135)
     assert kept["fill_wrong_no"] == 0 and kept["fill_wrong_yes"] == 0
     assert kept["phases_recall"] == pytest.approx(0.976, abs=0.005)
