@@ -177,13 +177,19 @@ def test_refuses_pure_noise(tmp_path, capsys):
              "shows no particles in epoxy", tmp_path / "o")
 
 
-def test_algorithm_option_reaches_astra(tmp_path, phantom, capsys):
+def _slab_projections(tmp_path, phantom, *, photons: float):
+    """Four slices of the phantom projected over 0-180 deg (90 angles, ``photons`` per ray) as a transmission TIFF."""
     from layerscope.tomo import project_phantom
     from layerscope.tomo.recon import transmission
 
-    proj = project_phantom(phantom.volume[30:34], n_angles=90, photons=1e6, seed=7)
+    proj = project_phantom(phantom.volume[30:34], n_angles=90, photons=photons, seed=7)
     path = tmp_path / "proj.tif"
     tifffile.imwrite(path, np.exp(-transmission(proj)[0]).astype(np.float32))
+    return path
+
+
+def test_algorithm_option_reaches_astra(tmp_path, phantom, capsys):
+    path = _slab_projections(tmp_path, phantom, photons=1e6)
     vols = {}
     for alg in ("fbp", "cgls"):
         out = tmp_path / alg
@@ -301,12 +307,7 @@ def test_fbp_filter_option_reaches_astra(tmp_path, phantom, capsys):
     the particles, measured 0.69 x Ram-Lak's at 1e4 photons; bound 0.8 x) and both stay near the truth (RMS error,
     measured 0.0040 Ram-Lak and 0.0056 Hann, the blur; bound 20 % of the particle-epoxy contrast, 0.009); an
     unknown filter is refused (exit 2)."""
-    from layerscope.tomo import project_phantom
-    from layerscope.tomo.recon import transmission
-
-    proj = project_phantom(phantom.volume[30:34], n_angles=90, photons=1e4, seed=7)
-    path = tmp_path / "proj.tif"
-    tifffile.imwrite(path, np.exp(-transmission(proj)[0]).astype(np.float32))
+    path = _slab_projections(tmp_path, phantom, photons=1e4)
     vols = {}
     for name in ("ram-lak", "hann"):
         out = tmp_path / name
