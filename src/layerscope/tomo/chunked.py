@@ -37,7 +37,8 @@ in a scratch folder and the work is cut in pieces, each a task of
    (:func:`layerscope.tomo.measure.feature_ids`: the voxels near a contact, in z slabs with a halo, are
    the gap, labelled apart across slab faces, and the rest labelled again). The measurements then run by groups: the particles whose box
    starts in one slab and the features they own, on one cut of the cluster's box that holds them
-   whole with the margin; one
+   whole with the margin (a particle taller than :data:`TALL_SLABS` slabs alone, on its own box with the
+   margin: a chain as tall as the volume is not cut with the cluster's whole width); one
    :func:`layerscope.tomo.measure._features` call per group, with the dropped features (shared,
    dents) dropped in rank order as the whole-cluster loop drops them. Each feature is measured
    once, by the group of its owner. On the test volumes (a 96^3 percolating phantom in slabs of
@@ -50,7 +51,9 @@ feature openings; the transform from SciPy's feature transform, ~15 bytes a voxe
 time: the h-maxima slab (~76 bytes a voxel of the slab and its halos: scikit-image's reconstruction on float32
 ranks), the watershed slab (the batch's slabs get the same halo, then are cut and run one after the
 other: the same results) and a group's cut (a slab plus the particles' and owned features' reach
-plus the margin, full width of the box). Freed arrays go back to the system (:func:`return_freed_arrays`).
+plus the margin, full width of the box: at most five slabs and two margins of z slices), or a tall particle's own
+box with the margin (bounded by that particle's box, not by the slabs: a particle as tall and as wide as the
+volume is still measured whole). Freed arrays go back to the system (:func:`return_freed_arrays`).
 The numbers equal the in-memory analysis (tested on phantoms).
 """
 
@@ -84,8 +87,8 @@ MAX_SEED_BLOCK_VOXELS = 192 ** 3
 #: a particle of a big cluster whose box is taller than this many slabs is measured alone, on its own box and its
 #: owned features' with the margin (:func:`_group_cuts`), not in its slab's group on a cut of the cluster's full
 #: width as tall as it: particles glued into chains as tall as the volume (``segment.TIED_TOPS`` on mirror twins)
-#: made that cut the whole volume (docs/validation.md "tomomem"). A group's cut then holds at most three slabs and
-#: two margins of z slices. The same numbers either way; None: every particle in its slab's group (before).
+#: made that cut the whole volume (docs/validation.md "tomomem"). A group's cut then holds at most five slabs (its
+#: particles start in one and reach two more; owned features reach a slab beyond) and two margins of z slices. The same numbers either way; None: every particle in its slab's group (before).
 TALL_SLABS: int | None = 2
 _C26 = np.ones((3, 3, 3), bool)
 _C6 = ndi.generate_binary_structure(3, 1)
