@@ -160,19 +160,23 @@ def test_percolating_cluster_in_slabs_and_per_particle_equals_whole_cluster(piec
     less than h above the mirror face, so the join makes the twins one particle and the chains of twins through
     the tiles span the box (19 particles, groups as tall as the box), which leaves nothing of this test's slab
     groups to check; tests/tomo/test_tied_tops.py checks the join in slabs (docs/validation.md "tomosplit: tied
-    tops")."""
+    tops"). The groups are checked with ``chunked.TALL_SLABS`` off; with it (2 slabs, the default) 51 of the 53
+    particles here are taller than 16 slices and measured alone on their own box: the same numbers (docs/validation.md
+    "tomomem")."""
     import layerscope.tomo.chunked as chunked
     import layerscope.tomo.segment as segment
 
     monkeypatch.setattr(segment, "TIED_TOPS", False)
 
-    task, cuts = chunked._slab_group_task, []
+    task, cuts, alone_cuts = chunked._slab_group_task, [], []
 
     def spy(item, **kwargs):
         cuts.append((tuple(s.stop - s.start for s in item[0]), len(item[1])))
+        alone_cuts.append((cuts[-1][0], list(item[1])))
         return task(item, **kwargs)
 
     monkeypatch.setattr(chunked, "_slab_group_task", spy)
+    monkeypatch.setattr(chunked, "TALL_SLABS", None)  # every particle in its slab's group (the groups checked here)
     vol = Volume(_percolating(96), 50.0, labels=False)
     pieces_run = analyse(vol, TomoOptions(out_of_core=True, slab_slices=8), scheduler="threads")
     assert pieces == [((0, 96), (0, 96), (0, 96))]  # one cluster, the whole volume, done in pieces
@@ -180,11 +184,20 @@ def test_percolating_cluster_in_slabs_and_per_particle_equals_whole_cluster(piec
     assert sum(n for _, n in cuts) == len(pieces_run.particles) and len(groups) <= 96 // 8  # each particle once
     assert max(z for z, _, _ in groups) <= 72, cuts  # no group holds the box: a slab, its particles, 2 margins
     assert max(np.prod(size) for size, n in cuts if n == 0) < 0.5 * 96 ** 3, cuts  # the channels' boxes
+    monkeypatch.setattr(chunked, "TALL_SLABS", 2)  # the default: 51 particles here are taller than 16 slices
+    cuts.clear()
+    alone_cuts.clear()
+    alone_run = analyse(vol, TomoOptions(out_of_core=True, slab_slices=8), scheduler="threads")
+    assert sorted(n for _, n in cuts if n > 0) == [1] * 51 + [2], cuts  # 51 alone on their own box; 2 of <= 16 slices
+    zext = [s[0].stop - s[0].start for s in ndi.find_objects(np.asarray(alone_run.particle_labels))]
+    tall = [size for size, pid in alone_cuts if len(pid) == 1 and zext[pid[0] - 1] > 16]
+    assert len(tall) >= 45 and max(y * x for _, y, x in tall) < 96 * 96, tall  # alone: not the box's width
     monkeypatch.setattr(chunked, "MAX_CLUSTER_VOXELS", 96 ** 3)
     whole = analyse(vol, TomoOptions(out_of_core=True, slab_slices=8), scheduler="threads")
-    assert len(pieces) == 1  # the whole-cluster run did not split
+    assert len(pieces) == 2  # the whole-cluster run did not split
     assert (len(whole.particles), len(whole.cracks), len(whole.pores)) == (53, 52, 67)
     _same(whole, pieces_run)
+    _same(whole, alone_run)
 
 
 def test_cluster_in_pieces_equals_the_in_memory_analysis(grey, pieces):

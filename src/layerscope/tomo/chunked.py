@@ -37,7 +37,8 @@ in a scratch folder and the work is cut in pieces, each a task of
    (:func:`layerscope.tomo.measure.feature_ids`: the voxels near a contact, in z slabs with a halo, are
    the gap, labelled apart across slab faces, and the rest labelled again). The measurements then run by groups: the particles whose box
    starts in one slab and the features they own, on one cut of the cluster's box that holds them
-   whole with the margin; one
+   whole with the margin (a particle taller than :data:`TALL_SLABS` slabs alone, on its own box with the
+   margin: a chain as tall as the volume is not cut with the cluster's whole width); one
    :func:`layerscope.tomo.measure._features` call per group, with the dropped features (shared,
    dents) dropped in rank order as the whole-cluster loop drops them. Each feature is measured
    once, by the group of its owner. On the test volumes (a 96^3 percolating phantom in slabs of
@@ -50,7 +51,9 @@ feature openings; the transform from SciPy's feature transform, ~15 bytes a voxe
 time: the h-maxima slab (~76 bytes a voxel of the slab and its halos: scikit-image's reconstruction on float32
 ranks), the watershed slab (the batch's slabs get the same halo, then are cut and run one after the
 other: the same results) and a group's cut (a slab plus the particles' and owned features' reach
-plus the margin, full width of the box). Freed arrays go back to the system (:func:`return_freed_arrays`).
+plus the margin, full width of the box: at most five slabs and two margins of z slices), or a tall particle's own
+box with the margin (bounded by that particle's box, not by the slabs: a particle as tall and as wide as the
+volume is still measured whole). Freed arrays go back to the system (:func:`return_freed_arrays`).
 The numbers equal the in-memory analysis (tested on phantoms).
 """
 
@@ -81,6 +84,12 @@ MAX_CLUSTER_VOXELS = 192 ** 3
 #: spanning benchmark every slab failed the check and regrowing all of them to the whole box took 3.4 GiB and 3x
 #: the CPU, for the same numbers. 0: never regrow.
 MAX_SEED_BLOCK_VOXELS = 192 ** 3
+#: a particle of a big cluster whose box is taller than this many slabs is measured alone, on its own box and its
+#: owned features' with the margin (:func:`_group_cuts`), not in its slab's group on a cut of the cluster's full
+#: width as tall as it: particles glued into chains as tall as the volume (``segment.TIED_TOPS`` on mirror twins)
+#: made that cut the whole volume (docs/validation.md "tomomem"). A group's cut then holds at most five slabs (its
+#: particles start in one and reach two more; owned features reach a slab beyond) and two margins of z slices. The same numbers either way; None: every particle in its slab's group (before).
+TALL_SLABS: int | None = 2
 _C26 = np.ones((3, 3, 3), bool)
 _C6 = ndi.generate_binary_structure(3, 1)
 
@@ -911,36 +920,51 @@ def _slab_group_task(item, *, options, voxel_nm: float, close: int, levels: dict
     return ct, pt, {f: kd[f] for f in own if f in kd}, geom, np.where(keep[feats], feats, 0)
 
 
+def _group_cuts(members: list, pboxes, owner, fboxes, dropped, gap, cbox, margin: int, k: int, shape) -> list:
+    """The cuts of a big cluster's measurement, ``(particle ids, owned feature ranks, cut)``: the particles whose
+    box starts in the same slab of ``k`` z slices with the features they own, on one cut of the cluster's box
+    (z: from the first to the last slice of these particles and features, with the margin; full width). With
+    :data:`TALL_SLABS`, a particle whose box is taller than that many slabs is measured alone with the features it
+    owns, on their own box with the margin (all three axes): a chain of particles as tall as the volume does not
+    make a cut of the volume's height and the cluster's width. An owned feature that reaches more than ``k``
+    slices beyond its group's particles is measured alone on the box of it and its owner with the margin."""
+    across = _box(cbox, margin, shape)[1:]
+    groups: dict = {}
+    for pid in members:
+        tall = TALL_SLABS is not None and int(pboxes[pid, 3] - pboxes[pid, 0]) > TALL_SLABS * k
+        groups.setdefault(("tall", pid) if tall else int(pboxes[pid, 0]) // k, []).append(pid)
+    todo = []
+    for key, pids in groups.items():
+        z0, z1 = int(pboxes[pids, 0].min()), int(pboxes[pids, 3].max())
+        own, alone = [], []
+        for g in np.flatnonzero(np.isin(owner, pids)):
+            if g > 0 and not dropped[g] and not gap[g]:
+                (own if fboxes[g, 0] >= z0 - k and fboxes[g, 3] <= z1 + k else alone).append(int(g))
+        if isinstance(key, tuple):  # a tall particle: its box and its owned features' boxes
+            box = np.r_[np.min(np.vstack([pboxes[pids, :3], fboxes[own, :3]]), axis=0),
+                        np.max(np.vstack([pboxes[pids, 3:], fboxes[own, 3:]]), axis=0)]
+            todo.append((pids, own, _box(box, margin, shape)))
+        else:
+            z0, z1 = min([z0] + [int(fboxes[g, 0]) for g in own]), max([z1] + [int(fboxes[g, 3]) for g in own])
+            todo.append((pids, own, (slice(max(0, z0 - margin), min(shape[0], z1 + margin)),) + across))
+        for g in alone:  # a long feature (a channel through many particles): its own cut, with its owner
+            box = np.r_[np.minimum(fboxes[g, :3], pboxes[owner[g], :3]), np.maximum(fboxes[g, 3:], pboxes[owner[g], 3:])]
+            todo.append(([], [g], _box(box, margin, shape)))
+    return todo
+
+
 def _measure_big(c: int, members: list, plab, solid, comp, grey_of, pboxes, cbox, feats_mm, base: int, options,
                  voxel_nm: float, close: int, levels: dict, scratch: Path, k: int, batch: int, scheduler):
-    """Cracks, pores, kinds and geometry of a big cluster (box ``cbox``) by groups of particles: those whose
-    box starts in the same slab of ``k`` z slices, with the features they own, on one cut of the cluster's
-    box (z: from the first to the last slice of these particles and features, with the margin). An owned
-    feature that reaches more than ``k`` slices beyond its group's particles is measured alone on the box
-    of it and its owner with the margin. Ids ``base + rank``; writes the feature ids into ``feats_mm`` and
-    returns the first voxel of each rank too."""
+    """Cracks, pores, kinds and geometry of a big cluster (box ``cbox``) by the cuts of :func:`_group_cuts`, one at
+    a time. Ids ``base + rank``; writes the feature ids into ``feats_mm`` and returns the first voxel of each rank
+    too."""
     shape, margin = plab.shape, max(MARGIN, close + 3)
     batch = max(1, batch // 2)  # feature openings: one task per worker (the groups below run one at a time)
     lab, rank, first, owner, fboxes, dropped, gap = _feature_stats(plab, solid, comp, c, cbox, int(pboxes.shape[0] - 1),
                                                               options, close, scratch, k, batch, scheduler)
     gone = set(np.flatnonzero(dropped).tolist())
     gap_ranks = set(np.flatnonzero(gap).tolist())  # the gap between particles: a crack's deep end in it counts (measure._gap_part)
-    across = _box(cbox, margin, shape)[1:]
-    groups: dict = {}
-    for pid in members:
-        groups.setdefault(int(pboxes[pid, 0]) // k, []).append(pid)
-    todo = []
-    for pids in groups.values():
-        z0, z1 = int(pboxes[pids, 0].min()), int(pboxes[pids, 3].max())
-        own, alone = [], []
-        for g in np.flatnonzero(np.isin(owner, pids)):
-            if g > 0 and not dropped[g] and not gap[g]:
-                (own if fboxes[g, 0] >= z0 - k and fboxes[g, 3] <= z1 + k else alone).append(int(g))
-        z0, z1 = min([z0] + [int(fboxes[g, 0]) for g in own]), max([z1] + [int(fboxes[g, 3]) for g in own])
-        todo.append((pids, own, (slice(max(0, z0 - margin), min(shape[0], z1 + margin)),) + across))
-        for g in alone:  # a long feature (a channel through many particles): its own cut, with its owner
-            box = np.r_[np.minimum(fboxes[g, :3], pboxes[owner[g], :3]), np.maximum(fboxes[g, 3:], pboxes[owner[g], 3:])]
-            todo.append(([], [g], _box(box, margin, shape)))
+    todo = _group_cuts(members, pboxes, owner, fboxes, dropped, gap, cbox, margin, k, shape)
     _stage("slab_groups")
     cracks, pores, kinds, geometry = [], [], {}, []
     for pids, own, sl in todo:  # one group at a time, cut just before it runs: one cut of the box's width in memory
