@@ -71,7 +71,7 @@ def test_random_draw_5103_crack_site_no_longer_blocks_the_cut(monkeypatch):
     assert on["phases_recall"] == off["phases_recall"] and on["step_accuracy"] == off["step_accuracy"]
 
 
-def test_crack_scene_crack_sites_cut_off_as_their_own_segment():
+def test_crack_scene_crack_sites_cut_off_as_their_own_segment(monkeypatch):
     # test_gap_sites.py's crack scene at 1e4 e/A^2 (a basal crack takes TM layer 10 and Li layer 9; truth: the mixed
     # block's Li layers hold 0.3 TM per site where they hold material). Measured (seed 1), defaults: one crack site's
     # window holds no count; with its error, split_fill_changes cuts Li layer 9's first segment into its 5 real
@@ -88,6 +88,11 @@ def test_crack_scene_crack_sites_cut_off_as_their_own_segment():
     from layerscope.imaging.pipeline import map_phases
     from test_gap_sites import _crack_scene, _mixed_segments
 
+    from layerscope.imaging import lattice
+
+    # Measured along the first-order spot's period (0.528 nm for LiCoO2's 0.468: the crack's layers stretch it); the
+    # harmonics' period (0.475 nm, the default since session 32) at the end
+    monkeypatch.setattr(lattice, "LAYER_HARMONICS", None)
     pm = map_phases(noisy(_crack_scene(), 1e4, seed=1), pixel_size_nm=SCENE_PX, zone="100", composition="LiCoO2")
     li = pm.columns[(pm.columns["kind"] == "Li") & (pm.columns["site"] == "octahedral")]
     assert int((li["intensity"] == 0).sum()) >= 1
@@ -102,3 +107,10 @@ def test_crack_scene_crack_sites_cut_off_as_their_own_segment():
         else:
             assert row.mixing == "yes", (row.li_layer, row.segment, row.mixing)
     assert (seg["mixing"] == "no").sum() == 2
+    # With the harmonics' period the crack's sites read no count (5 empty windows) and leave the fill: no segment of
+    # gap sites is left, and every segment of the block reads "yes" (the truth where there is material)
+    monkeypatch.setattr(lattice, "LAYER_HARMONICS", 4)
+    pm = map_phases(noisy(_crack_scene(), 1e4, seed=1), pixel_size_nm=SCENE_PX, zone="100", composition="LiCoO2")
+    assert pm.result.lattice.layer_period_nm == pytest.approx(0.468, rel=0.02)
+    seg = _mixed_segments(pm)
+    assert len(seg) >= 10 and np.all(seg["mixing"] == "yes")
