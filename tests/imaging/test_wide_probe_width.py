@@ -8,7 +8,6 @@ The synthetic truth is exact: a noiseless (and a Poisson) lattice of Gaussian co
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

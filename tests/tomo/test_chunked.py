@@ -284,7 +284,7 @@ def test_random_volumes_in_tiny_slabs_equal_the_whole_cluster(monkeypatch):
     cracks and pores, and some slabs had to grow their seed halo (the check is exercised)."""
     import layerscope.tomo.chunked as chunked
 
-    hmax, redone, split = chunked._hmax_task, [], []
+    hmax, redone = chunked._hmax_task, []
 
     def spy(item, **kwargs):
         out = hmax(item, **kwargs)
