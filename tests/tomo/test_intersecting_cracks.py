@@ -144,6 +144,7 @@ def test_crossing_cracks_from_noisy_projections():
     assert cracks.dataframe["sheet"].tolist() == [1, 2] and cracks.dataframe["crack"].nunique() == 1
     # the FBP default extends the sinograms (mass)
     assert sec.metrics["reconstruction"].endswith("ring removal: sorting, sinogram extended (truncation, mass)")
+    assert sec.metrics["reconstruction"].startswith("FBP (ram-lak filter) on ")  # the filter used, named
     assert r.cracks["volume_voxels"].sum() == pytest.approx(int((ph.cracks > 0).sum()), rel=0.10)
 
 

@@ -1797,6 +1797,8 @@ def _summary(cols, domains, layers, interfaces, quantities, res: ColumnResult, e
             "tm": int((cols["kind"] == "TM").sum()),
             "tm_placed": int(((cols["kind"] == "TM") & ~cols["detected"]).sum()),
             "at_border": int(cols["at_border"].sum()) if "at_border" in cols else 0,
+            # wide probes: columns reported at their lattice sites, the fit pulled off by the neighbours (LATTICE_POSITIONS)
+            "position_from_lattice": int(cols["position_from_lattice"].sum()) if "position_from_lattice" in cols else 0,
             "unindexed": int(len(cols) - len(labelled)),
             "li_sites": int((cols["kind"] == "Li").sum()),
             # Li-layer sites placed in a void (``site_in_void``): no data; out of the fill only with SKIP_VOID_SITES

@@ -232,6 +232,8 @@ def phase_section(pm, image: np.ndarray, *, title: str = "Atomic-resolution phas
         "columns (detected / TM placed in one-site gaps / Li-layer sites)":
             f"{s['columns']['detected']} / {s['columns'].get('tm_placed', 0)} / {s['columns']['li_sites']}",
         "detected columns cut by the image edge (at_border: fitted on one flank)": s["columns"].get("at_border", 0),
+        "columns reported at their lattice sites (position_from_lattice: a wide probe's fit pulled off by its "
+        "neighbours)": s["columns"].get("position_from_lattice", 0),
         "detected columns beyond the analysed layers (indexed = false: no stacking, fill or phase)":
             s["columns"].get("unindexed", 0),
         _void_sites_label(): s["columns"].get("li_sites_in_void", 0),

@@ -116,7 +116,8 @@ def report_section(result, *, provenance: Any = None, pngs: dict[str, bytes] | N
     if "reconstruction" in s:
         r = s["reconstruction"]
         rings = (r.get("rings") or {}).get("method", "off" if not r.get("rings_removed", True) else "sorting")
-        metrics["reconstruction"] = (f"{r['algorithm'].upper()} on {r['device']}, centre {r['centre_px']:.2f} px, "
+        algorithm = r["algorithm"].upper() + (f" ({r['fbp_filter']} filter)" if r.get("fbp_filter") else "")
+        metrics["reconstruction"] = (f"{algorithm} on {r['device']}, centre {r['centre_px']:.2f} px, "
                                      f"ring removal: {rings}"
                                      + (f", sinogram extended (truncation, {r.get('sinogram_extension') or 'half_width'})"
                                         if r.get("sinogram_extended") else ""))
