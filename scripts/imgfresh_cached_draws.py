@@ -3,7 +3,7 @@
 
 ``run`` gives the rows of ``scripts/validate_random_draws.py`` (``score_draw`` unchanged) and writes, per draw,
 ``CACHE/SEED.pkl``: the column table of ``map_phases`` (the indexed columns, as :func:`interlayer_table` read
-them), the in-plane and cation spacings and the truth of the draw. ``rescore`` re-runs ``interlayer_table``,
+them), the in-plane and cation spacings, the truth of the draw and the result's notes (which stages fired). ``rescore`` re-runs ``interlayer_table``,
 the twin-like domains and the validator's interlayer scores on a cached draw with the code imported now (a change
 of the interlayer table alone: the columns, ``phases`` recall / precision and phase accuracy stay those cached)::
 
@@ -37,7 +37,7 @@ def _caching(cache: Path):
         res = pm.result
         blob = {"columns": pm.columns[pm.columns["indexed"].astype(bool)].reset_index(drop=True),
                 "inplane_nm": float(res.lattice.inplane_period_nm), "cation_nm": float(res.spacings.cation_spacing_nm),
-                "twins": pm.summary["twin_like_domains"], "truth": state["truth"]}
+                "twins": pm.summary["twin_like_domains"], "truth": state["truth"], "notes": list(res.notes)}
         with open(cache / f"{state['seed']}.pkl", "wb") as fh:
             pickle.dump(blob, fh)
         return pm
