@@ -1588,6 +1588,26 @@ def _window_readings(data, pos, sl, src, dy, dx, sigma):
     return np.where(ok, a, np.nan), np.where(ok, b, np.nan), idx, used, c_a, c_b
 
 
+def _joint_normal_equations(q, target, yy, xx, w, sigma):
+    """(n, 4, 4) and (n, 4): ``J^T J + 1e-9 I`` and ``J^T r`` of ``A g + B`` (``q``: A, B, row, column) on the windows
+    (``target``, pixel coordinates ``yy, xx``, mask ``w``), from the sums of the Jacobian's columns' products
+    (``g``, ``w``, ``A g dy / s^2``, ``A g dx / s^2``) without stacking the Jacobian."""
+    ry, rx = yy - q[:, 2, None], xx - q[:, 3, None]
+    g = np.exp(-0.5 * (ry**2 + rx**2) / sigma**2) * w
+    resid = target - q[:, 0, None] * g - q[:, 1, None] * w
+    a = q[:, 0] / sigma**2
+    gy, gx = g * ry, g * rx
+    cols = (g, w, gy, gx)
+    scale = (np.ones_like(a), np.ones_like(a), a, a)
+    jtj = np.empty((len(q), 4, 4))
+    for i in range(4):
+        for j in range(i, 4):
+            v = (cols[i] * cols[j]).sum(1) if (i, j) != (1, 1) else w.sum(1)
+            jtj[:, i, j] = jtj[:, j, i] = v * scale[i] * scale[j]
+    jtr = np.stack([(c * resid).sum(1) * f for c, f in zip(cols, scale)], axis=1)
+    return jtj + 1e-9 * np.eye(4), jtr
+
+
 def _joint_block(data, pos, amp, bkg, sl, src, weight, dy, dx, sigma):
     """Centres of the columns ``sl`` after two Gauss-Newton steps of ``A g + B`` on their windows less every other
     source's Gaussian (``src``, ``weight``); heights and backgrounds with them."""
@@ -1603,12 +1623,7 @@ def _joint_block(data, pos, amp, bkg, sl, src, weight, dy, dx, sigma):
     target = (z - others) * w
     q = np.column_stack([np.nan_to_num(amp[sl]), np.nan_to_num(bkg[sl]), p])  # (n, 4): A, B, row, column
     for _ in range(2):
-        ry, rx = yy - q[:, 2, None], xx - q[:, 3, None]
-        g = np.exp(-0.5 * (ry**2 + rx**2) / sigma**2) * w
-        resid = target - q[:, 0, None] * g - q[:, 1, None] * w
-        jac = np.stack([g, w, q[:, 0, None] * g * ry / sigma**2, q[:, 0, None] * g * rx / sigma**2], axis=2)
-        jtj = np.einsum("npi,npj->nij", jac, jac) + 1e-9 * np.eye(4)
-        jtr = np.einsum("npi,np->ni", jac, resid)
+        jtj, jtr = _joint_normal_equations(q, target, yy, xx, w, sigma)
         ok = (w.sum(1) >= 5) & (q[:, 0] > 0) & np.all(np.isfinite(jtr), 1)
         step = np.zeros_like(q)
         step[ok] = np.linalg.solve(jtj[ok], jtr[ok][:, :, None])[:, :, 0]
