@@ -99,8 +99,9 @@ POOL_CHI2 = 4.5
 #: :data:`MIXING_SYSTEMATIC` alone; the decisions' error is unchanged. With the wide path's neighbour width
 #: (``pipeline.NEIGHBOUR_WIDTH``) the counting errors shrink by ~25 % but the clean segments' spread does not, so the
 #: runs of clean segments broke and a 7-site clean segment reading 0.015 +- 0.040 was decided alone, "uncertain"
-#: (random draws 2048, 2085; docs/validation.md "imgwide4"). False: half of MIXING_SYSTEMATIC everywhere (before).
-POOL_MEASURED_SPREAD = False
+#: (random draw 2048: fill 1.0 -> 0.975; docs/validation.md "imgwide4"). Without the neighbour width it changed no
+#: score of any draw of 7000-7099 or of the 38 wide-probe tuning draws. False: half of MIXING_SYSTEMATIC everywhere.
+POOL_MEASURED_SPREAD = True
 #: Most spread :data:`POOL_MEASURED_SPREAD` allows: half the mixing threshold, so that a run never pools a segment a
 #: threshold away.
 POOL_SPREAD_MAX = 0.05

@@ -871,12 +871,12 @@ def _wide_probe_window(data: np.ndarray, px: float, xy_nm: np.ndarray, *, sigma_
 
 #: Wide probes (:func:`_wide_probe_window`): the column width of the site intensities is measured with the
 #: neighbouring TM columns in the model (:func:`layerscope.imaging.columns.measure_lattice_width`, in a window of
-#: :data:`NEIGHBOUR_WIDTH_WINDOW` widths), not by one Gaussian and a free constant per window, which reads a wide
-#: column 10-27 % narrower than it is (docs/validation.md "imgwide3"). Off by default: on the 34 wide-probe tuning
-#: draws at >= 1e3 e/A^2 it raises the fill share 70.6 -> 76.5 %, rims 90.9 -> 95.5 %, spinel 86.4 -> 95.5 % and lowers
-#: every draw's fill_mae, but draw 2085 (2000-2199) loses its fill target (1.0 -> 0.948: two segments turn uncertain),
-#: so 2000-2199's fill share falls by one draw. True: the neighbour-model width.
-NEIGHBOUR_WIDTH = False
+#: :data:`NEIGHBOUR_WIDTH_WINDOW` widths; a plain Gaussian sum), not by one Gaussian and a free constant per window,
+#: which reads a wide column 10-27 % narrower than it is (docs/validation.md "imgwide3"). On since imgwide4: with
+#: ``interlayers.POOL_MEASURED_SPREAD`` it raises the fill share of the 34 wide-probe tuning draws at >= 1e3 e/A^2
+#: 70.6 -> 73.5 %, rims and spinel 90.9 -> 95.5 % and lowers every draw's fill_mae, no target share falling on the
+#: wide draws or on 7000-7099 (docs/validation.md "imgwide4"). False: the single-Gaussian width (before).
+NEIGHBOUR_WIDTH = True
 NEIGHBOUR_WIDTH_WINDOW = 3.5
 
 
@@ -923,10 +923,13 @@ def _report_lattice_sites(data: np.ndarray, tm: pd.DataFrame, li: pd.DataFrame, 
 
 #: Wide probes (where :func:`_wide_probe_window` widened the window): the detected columns' centres (TM and
 #: Li-layer) are refitted jointly with their neighbours (:func:`layerscope.imaging.columns.refine_jointly`: each
-#: column's Gaussian of the measured shared width, its neighbours' Gaussians in the model, all heights solved at
-#: once, a few rounds), the lattice sites without a detected column held at their site with their measured
-#: intensity. False: each column at its own fit (main before; docs/validation.md "imgwide4").
-JOINT_POSITIONS = False
+#: column's Gaussian of the shared width measured with the neighbours in the model, its neighbours' Gaussians in the
+#: model, all heights solved at once, a few rounds), the lattice sites without a detected column held at their site
+#: with their measured intensity; :data:`LATTICE_POSITIONS` then moves the fits still far from their sites. On the
+#: 38 wide-probe tuning draws the matched RMS falls 15.6 -> 9.8 pm and the patch moves 377 columns, not 1117, no
+#: recall or precision target moving; the joint fit alone does not replace the patch (11 more columns 0.07-0.12 nm
+#: off, one draw below its targets; docs/validation.md "imgwide4"). False: each column at its own fit (before).
+JOINT_POSITIONS = True
 #: Radius of each column's window in the joint fit, in column widths.
 JOINT_WINDOW_WIDTHS = 2.5
 
