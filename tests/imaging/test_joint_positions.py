@@ -117,11 +117,11 @@ def test_narrow_probe_draw_unchanged_by_the_joint_fit(monkeypatch):
 
     keys = ("phases_recall", "phases_precision", "phases_rms_pm", "step_accuracy", "fill_accuracy", "fill_mae")
     switches = ((pl, "JOINT_POSITIONS"), (pl, "NEIGHBOUR_WIDTH"), (interlayers, "POOL_MEASURED_SPREAD"))
-    for mod, name in switches:
-        monkeypatch.setattr(mod, name, False)
+    for mod, name in switches:  # raising=False: the same test runs on main, which has none of the three
+        monkeypatch.setattr(mod, name, False, raising=False)
     before = score_draw(7000)
     for mod, name in switches:
-        monkeypatch.setattr(mod, name, True)
+        monkeypatch.setattr(mod, name, True, raising=False)
     row = score_draw(7000)
     for key in keys:
         assert row[key] == pytest.approx(before[key], rel=0, abs=0, nan_ok=True), key
