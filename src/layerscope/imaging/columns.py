@@ -36,6 +36,7 @@ __all__ = [
     "DetectionResult",
     "detect_columns",
     "refine_columns",
+    "refine_jointly",
     "site_intensities",
     "find_columns",
     "estimate_noise",
@@ -1387,7 +1388,7 @@ def measure_lattice_width(image: np.ndarray, rows: np.ndarray, cols: np.ndarray,
     w = valid.astype(float)
     s_1, s_z, s_zz = w.sum(1), (z * w).sum(1), (z * z * w).sum(1)
     grid = sigma_px * np.geomspace(0.6, 1.8, 25)
-    template = _LatticeTemplate.build(r0, c0, lattice_rows, lattice_cols, dy, dx, data.shape, float(grid[-1]))
+    template = _LatticeTemplate.build(r0, c0, lattice_rows, lattice_cols, dy, dx, float(grid[-1]))
     res = np.full(grid.size, np.nan)
 
     def residual(k: int) -> float:
@@ -1410,66 +1411,227 @@ def measure_lattice_width(image: np.ndarray, rows: np.ndarray, cols: np.ndarray,
     return float(np.exp(-c[1] / (2 * c[0]))) if c[0] > 0 else float(grid[k])
 
 
+#: A plain Gaussian sum (:class:`_LatticeTemplate`, :func:`refine_jointly`) takes every source within this many
+#: widths of a window's square: one farther adds less than exp(-32) ~ 1e-14 of its height there, below double
+#: precision -- the sum is not cut at any renderer's truncation (docs/validation.md "imgwide4").
+GAUSSIAN_REACH = 8.0
+
+
+def _padded_near(centres: np.ndarray, sources: np.ndarray, reach_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the ``sources`` (k x 2, pixels) within ``reach_px`` (square) of each of ``centres``, padded:
+    (n, m) indices and the (n, m) mask of real entries."""
+    from scipy.spatial import cKDTree
+
+    if not len(sources) or not len(centres):
+        return np.zeros((len(centres), 1), np.int64), np.zeros((len(centres), 1), bool)
+    near = cKDTree(sources).query_ball_point(centres, reach_px, p=np.inf)
+    counts = np.fromiter((len(v) for v in near), int, len(near))
+    idx = np.zeros((len(near), max(1, counts.max(initial=0))), np.int64)
+    used = np.arange(idx.shape[1])[None, :] < counts[:, None]
+    if counts.sum():
+        idx[used] = np.concatenate([np.asarray(v, np.int64) for v in near])
+    return idx, used
+
+
+def _gaussian_squares(r0: np.ndarray, c0: np.ndarray, k: np.ndarray, src: np.ndarray, weight: np.ndarray,
+                      sigma: float) -> np.ndarray:
+    """(n, 2r + 1, 2r + 1): on each site's square of offsets ``k`` around ``(r0, c0)``, the plain sum of the
+    Gaussians of width ``sigma`` (pixels) at ``src`` (n, m, 2: row, column) times ``weight`` (n, m; zero for
+    padding) -- the outer products of their 1-D profiles, summed by a batched matrix product."""
+    prof_r = np.exp(-0.5 * ((r0[:, None, None] + k - src[:, :, 0, None]) / sigma) ** 2) * weight[:, :, None]
+    prof_c = np.exp(-0.5 * ((c0[:, None, None] + k - src[:, :, 1, None]) / sigma) ** 2)
+    return np.matmul(prof_r.transpose(0, 2, 1), prof_c)
+
+
 @dataclass(frozen=True)
 class _LatticeTemplate:
     """Unit Gaussians at lattice positions, read in the sites' windows without rendering the image.
 
-    The value at a window pixel is what :func:`layerscope.simulate.incoherent.render_gaussians` gives there
-    (each Gaussian cut to its ``TRUNCATE_SIGMA``-width square around its nearest pixel): the outer products of
-    the 1-D profiles of the Gaussians that reach the window's square, summed per site by a batched matrix
-    product -- a cost set by the sites, not by the image's size (a 2048^2 field renders ~7000 columns).
+    A plain Gaussian sum, every lattice position within :data:`GAUSSIAN_REACH` widths of a window's square
+    (nothing of the simulator's rendering is copied): the outer products of the 1-D profiles of those
+    Gaussians, summed per site by a batched matrix product -- a cost set by the sites, not by the image's size
+    (a 2048^2 field holds ~7000 columns).
     """
 
     k: np.ndarray       # (2r + 1,) offsets of the window's square
     iy: np.ndarray      # (p,) each window pixel's row in the square
     ix: np.ndarray      # (p,) and column
-    rows: np.ndarray    # (n, 2r + 1) pixel rows of each site's square
-    cols: np.ndarray    # (n, 2r + 1) pixel columns
+    r0: np.ndarray      # (n,) each site's centre pixel row
+    c0: np.ndarray      # (n,) and column
     src: np.ndarray     # (n, m, 2): the lattice positions (row, column) that reach each site, padded
-    src0: np.ndarray    # (n, m, 2) their nearest pixels
     used: np.ndarray    # (n, m) real entries of the padding
 
     @staticmethod
-    def build(r0, c0, lattice_rows, lattice_cols, dy, dx, shape, sigma_max) -> _LatticeTemplate:
-        from scipy.spatial import cKDTree
-
-        from layerscope.simulate.incoherent import TRUNCATE_SIGMA
-
+    def build(r0, c0, lattice_rows, lattice_cols, dy, dx, sigma_max) -> _LatticeTemplate:
         r = int(max(np.abs(dy).max(), np.abs(dx).max()))
-        k = np.arange(-r, r + 1)
         lat = np.column_stack([np.asarray(lattice_rows, float), np.asarray(lattice_cols, float)])
-        h = int(np.ceil(TRUNCATE_SIGMA * sigma_max))
-        keep = np.all((lat > -h - 1) & (lat < np.array(shape) + h), axis=1)  # as rendered: peaks near the image
-        lat = lat[keep]
-        lat0 = np.rint(lat).astype(np.int64)
-        centres = np.column_stack([r0, c0])
-        near = cKDTree(lat0).query_ball_point(centres, r + h, p=np.inf) if len(lat) else [[]] * len(r0)
-        counts = np.fromiter((len(v) for v in near), int, len(near))
-        idx = np.zeros((len(near), max(1, counts.max(initial=0))), np.int64)
-        used = np.arange(idx.shape[1])[None, :] < counts[:, None]
-        if counts.sum():
-            idx[used] = np.concatenate([np.asarray(v, np.int64) for v in near])
+        idx, used = _padded_near(np.column_stack([r0, c0]).astype(float), lat, r + GAUSSIAN_REACH * sigma_max + 1)
         src = lat[idx] if len(lat) else np.zeros(idx.shape + (2,))
-        src0 = lat0[idx] if len(lat) else np.zeros(idx.shape + (2,), np.int64)
-        return _LatticeTemplate(k=k, iy=dy + r, ix=dx + r, rows=r0[:, None] + k, cols=c0[:, None] + k, src=src,
-                                src0=src0, used=used)
+        return _LatticeTemplate(k=np.arange(-r, r + 1), iy=dy + r, ix=dx + r, r0=np.asarray(r0), c0=np.asarray(c0),
+                                src=src, used=used)
 
     def at(self, sigma: float) -> np.ndarray:
         """(n, p): the template of width ``sigma`` (pixels) at every window pixel of every site."""
-        from layerscope.simulate.incoherent import TRUNCATE_SIGMA
-
-        h = int(np.ceil(TRUNCATE_SIGMA * sigma))
-        out = np.empty((len(self.rows), self.iy.size))
-        for start in range(0, len(self.rows), _BLOCK):
+        out = np.empty((len(self.r0), self.iy.size))
+        for start in range(0, len(self.r0), _BLOCK):
             sl = slice(start, start + _BLOCK)
-            prof = []
-            for axis, pix in ((0, self.rows[sl]), (1, self.cols[sl])):
-                d = pix[:, None, :] - self.src[sl, :, axis, None]
-                cut = (np.abs(pix[:, None, :] - self.src0[sl, :, axis, None]) <= h) & self.used[sl, :, None]
-                prof.append(np.exp(-0.5 * (d / sigma) ** 2) * cut)
-            square = np.matmul(prof[0].transpose(0, 2, 1), prof[1])  # (n, row, column) of each site's square
+            square = _gaussian_squares(self.r0[sl], self.c0[sl], self.k, self.src[sl], self.used[sl].astype(float),
+                                       sigma)
             out[sl] = square[:, self.iy, self.ix]
         return out
+
+
+#: :func:`refine_jointly`: rounds of the joint fit, and the most a centre moves in one Gauss-Newton step and in
+#: all (column widths).
+JOINT_ROUNDS = 4
+JOINT_STEP_WIDTHS = 0.5
+JOINT_MAX_SHIFT_WIDTHS = 2.0
+
+
+def refine_jointly(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, sigma_px: float, radius_px: float,
+                   fixed: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                   rounds: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Column centres fitted jointly with their neighbours (one shared width), from the image alone.
+
+    A column's own Gaussian fit is pulled towards its neighbours where their tails reach its window (a
+    probe as wide as a fifth of the spacing). Each round here: (1) at the centres of the round, every
+    column's height and local background, ``A_i g(r - c_i; s) + B_i`` in a disc of ``radius_px`` around it
+    with every other column's Gaussian in the model, by one sparse linear solve for all heights at once
+    (:func:`_joint_heights`); (2) every centre refined by two Gauss-Newton steps on its window less the plain
+    Gaussian sum of the other columns and of the ``fixed`` sources (rows, columns, heights: columns not
+    refined, e.g. lattice sites without a detected column), a step at most :data:`JOINT_STEP_WIDTHS` widths;
+    ``rounds`` of them (:data:`JOINT_ROUNDS` by default).
+    The width ``sigma_px`` is shared and measured from the image by the caller. A centre that moves more
+    than :data:`JOINT_MAX_SHIFT_WIDTHS` widths from its start in all keeps its start.
+
+    Returns
+    -------
+    rows, cols, amplitude, background : numpy.ndarray
+        Refined centres (fractional pixels), heights and backgrounds (image units) of the last round; the
+        start where the fit failed or ran off.
+    """
+    data = _as_float_image(image)
+    start = np.column_stack([np.asarray(rows, float), np.asarray(cols, float)])
+    fix_pos = np.zeros((0, 2)) if fixed is None else np.column_stack([fixed[0], fixed[1]]).astype(float)
+    fix_amp = np.zeros(0) if fixed is None else np.clip(np.nan_to_num(np.asarray(fixed[2], float)), 0, None)
+    pos, amp, bkg = start.copy(), np.zeros(len(start)), np.zeros(len(start))
+    dy, dx = _window(radius_px)
+    for _ in range(JOINT_ROUNDS if rounds is None else max(0, rounds)):
+        amp, bkg = _joint_heights(data, pos, fix_pos, fix_amp, dy, dx, sigma_px)
+        src, weight = np.vstack([pos, fix_pos]), np.concatenate([np.clip(amp, 0, None), fix_amp])
+        new = [np.empty_like(pos), np.empty_like(amp), np.empty_like(bkg)]
+        for begin in range(0, len(pos), _BLOCK):
+            sl = slice(begin, min(len(pos), begin + _BLOCK))
+            new[0][sl], new[1][sl], new[2][sl] = _joint_block(data, pos, amp, bkg, sl, src, weight, dy, dx, sigma_px)
+        pos = new[0]
+    away = ~np.all(np.isfinite(pos), 1) | (np.hypot(*(pos - start).T) > JOINT_MAX_SHIFT_WIDTHS * sigma_px)
+    pos[away] = start[away]
+    return pos[:, 0], pos[:, 1], amp, bkg
+
+
+def _joint_heights(data, pos, fix_pos, fix_amp, dy, dx, sigma) -> tuple[np.ndarray, np.ndarray]:
+    """Heights ``A`` and backgrounds ``B`` of the columns at ``pos`` (n x 2 pixels) with every other column in the
+    model: per window ``(A_i, B_i) = P_i (z_i - sum_j A_j t_ij - fixed)``, ``P_i`` the 2 x p least squares of
+    ``[g_i, 1]`` and ``t_ij`` column j's Gaussian on window i; the heights' equations ``A + C A = a`` (sparse,
+    the neighbours within reach) solved at once (:func:`scipy.sparse.linalg.spsolve`)."""
+    from scipy import sparse
+    from scipy.sparse.linalg import spsolve
+
+    n = len(pos)
+    src = np.vstack([pos, fix_pos])
+    a, b = np.zeros(n), np.zeros(n)
+    ii, jj, ca, cb = [], [], [], []
+    for begin in range(0, n, _BLOCK):
+        sl = slice(begin, min(n, begin + _BLOCK))
+        a[sl], b[sl], idx, used, c_a, c_b = _window_readings(data, pos, sl, src, dy, dx, sigma)
+        fixed_j = used & (idx >= n)
+        known = np.concatenate([np.zeros(n), fix_amp])[idx] * fixed_j
+        a[sl], b[sl] = a[sl] - (c_a * known).sum(1), b[sl] - (c_b * known).sum(1)
+        free = used & (idx < n)
+        ii.append(np.nonzero(free)[0] + begin), jj.append(idx[free]), ca.append(c_a[free]), cb.append(c_b[free])
+    ii, jj, ca, cb = (np.concatenate(v) for v in (ii, jj, ca, cb))
+    system = sparse.identity(n, format="csr") + sparse.csr_matrix((ca, (ii, jj)), shape=(n, n))
+    amp = np.asarray(spsolve(system.tocsc(), np.nan_to_num(a)), float) if n else np.zeros(0)
+    amp = np.where(np.isfinite(amp), amp, np.nan_to_num(a))
+    bkg = b - sparse.csr_matrix((cb, (ii, jj)), shape=(n, n)) @ amp
+    return amp, bkg
+
+
+def _window_readings(data, pos, sl, src, dy, dx, sigma):
+    """For the columns ``sl`` of ``pos``: the single-Gaussian least squares ``a, b`` of each window (disc of
+    offsets ``dy, dx`` around the nearest pixel) and what each source within reach (``idx``, ``used``: padded,
+    the column itself left out) adds to them per unit height (``c_a``, ``c_b``)."""
+    r = int(max(np.abs(dy).max(), np.abs(dx).max()))
+    k = np.arange(-r, r + 1)
+    p = pos[sl]
+    r0, c0 = np.rint(p[:, 0]).astype(np.int64), np.rint(p[:, 1]).astype(np.int64)
+    idx, used = _padded_near(np.column_stack([r0, c0]).astype(float), src, r + GAUSSIAN_REACH * sigma + 1)
+    used = used & (idx != np.arange(sl.start, sl.stop)[:, None])
+    z, yy, xx, valid = _gather(data, r0, c0, dy, dx)
+    w = valid.astype(float)
+    g = np.exp(-0.5 * ((yy - p[:, 0, None]) ** 2 + (xx - p[:, 1, None]) ** 2) / sigma**2) * w
+    s_1, s_g, s_gg = w.sum(1), g.sum(1), (g * g).sum(1)
+    det = s_gg * s_1 - s_g * s_g
+    ok = (s_1 >= 5) & (det > 1e-12)
+    det = np.where(ok, det, 1.0)
+    s_z, s_gz = (z * w).sum(1), (g * z).sum(1)
+    a, b = (s_gz * s_1 - s_g * s_z) / det, (s_gg * s_z - s_g * s_gz) / det
+    # per source: the sums of its Gaussian and of its product with g_i over the window, from its 1-D profiles
+    sq_w, sq_g = np.zeros((len(p), k.size, k.size)), np.zeros((len(p), k.size, k.size))
+    sq_w[:, dy + r, dx + r], sq_g[:, dy + r, dx + r] = w, g
+    prof_r = np.exp(-0.5 * ((r0[:, None, None] + k - src[idx][:, :, 0, None]) / sigma) ** 2)
+    prof_c = np.exp(-0.5 * ((c0[:, None, None] + k - src[idx][:, :, 1, None]) / sigma) ** 2)
+    s_t = (np.matmul(prof_r, sq_w) * prof_c).sum(-1)
+    s_gt = (np.matmul(prof_r, sq_g) * prof_c).sum(-1)
+    c_a = np.where(ok[:, None] & used, (s_gt * s_1[:, None] - s_g[:, None] * s_t) / det[:, None], 0.0)
+    c_b = np.where(ok[:, None] & used, (s_gg[:, None] * s_t - s_g[:, None] * s_gt) / det[:, None], 0.0)
+    return np.where(ok, a, np.nan), np.where(ok, b, np.nan), idx, used, c_a, c_b
+
+
+def _joint_normal_equations(q, target, yy, xx, w, sigma):
+    """(n, 4, 4) and (n, 4): ``J^T J + 1e-9 I`` and ``J^T r`` of ``A g + B`` (``q``: A, B, row, column) on the windows
+    (``target``, pixel coordinates ``yy, xx``, mask ``w``), from the sums of the Jacobian's columns' products
+    (``g``, ``w``, ``A g dy / s^2``, ``A g dx / s^2``) without stacking the Jacobian."""
+    ry, rx = yy - q[:, 2, None], xx - q[:, 3, None]
+    g = np.exp(-0.5 * (ry**2 + rx**2) / sigma**2) * w
+    resid = target - q[:, 0, None] * g - q[:, 1, None] * w
+    a = q[:, 0] / sigma**2
+    gy, gx = g * ry, g * rx
+    cols = (g, w, gy, gx)
+    scale = (np.ones_like(a), np.ones_like(a), a, a)
+    jtj = np.empty((len(q), 4, 4))
+    for i in range(4):
+        for j in range(i, 4):
+            v = (cols[i] * cols[j]).sum(1) if (i, j) != (1, 1) else w.sum(1)
+            jtj[:, i, j] = jtj[:, j, i] = v * scale[i] * scale[j]
+    jtr = np.stack([(c * resid).sum(1) * f for c, f in zip(cols, scale)], axis=1)
+    return jtj + 1e-9 * np.eye(4), jtr
+
+
+def _joint_block(data, pos, amp, bkg, sl, src, weight, dy, dx, sigma):
+    """Centres of the columns ``sl`` after two Gauss-Newton steps of ``A g + B`` on their windows less every other
+    source's Gaussian (``src``, ``weight``); heights and backgrounds with them."""
+    r = int(max(np.abs(dy).max(), np.abs(dx).max()))
+    k = np.arange(-r, r + 1)
+    p = pos[sl]
+    r0, c0 = np.rint(p[:, 0]).astype(np.int64), np.rint(p[:, 1]).astype(np.int64)
+    idx, used = _padded_near(np.column_stack([r0, c0]).astype(float), src, r + GAUSSIAN_REACH * sigma + 1)
+    used = used & (idx != np.arange(sl.start, sl.stop)[:, None])  # every source but the column itself
+    others = _gaussian_squares(r0, c0, k, src[idx], weight[idx] * used, sigma)[:, dy + r, dx + r]
+    z, yy, xx, valid = _gather(data, r0, c0, dy, dx)
+    w = valid.astype(float)
+    target = (z - others) * w
+    q = np.column_stack([np.nan_to_num(amp[sl]), np.nan_to_num(bkg[sl]), p])  # (n, 4): A, B, row, column
+    for _ in range(2):
+        jtj, jtr = _joint_normal_equations(q, target, yy, xx, w, sigma)
+        ok = (w.sum(1) >= 5) & (q[:, 0] > 0) & np.all(np.isfinite(jtr), 1)
+        step = np.zeros_like(q)
+        step[ok] = np.linalg.solve(jtj[ok], jtr[ok][:, :, None])[:, :, 0]
+        move = np.hypot(step[:, 2], step[:, 3])
+        limit = JOINT_STEP_WIDTHS * sigma
+        step[:, 2:] *= np.where(move > limit, limit / np.maximum(move, 1e-12), 1.0)[:, None]
+        q = q + np.where(np.isfinite(step), step, 0.0)
+    return q[:, 2:], q[:, 0], q[:, 1]
 
 
 #: A fitted column whose centre lies closer to the image edge than this many fitted widths (Gaussian

@@ -93,6 +93,18 @@ CLEAN_SPREAD_FLOOR = 0.01
 #: narrow-probe spinel and fill-miss draws of the tuning ranges (docs/validation.md "imgspinel8"): no
 #: decision made wrong; 6 gave one wrong "yes" (4112, a rim segment of truth 0.04 beside mixed ones).
 POOL_CHI2 = 4.5
+#: Where an image's clean Li layers read at or below zero (their level is not taken off, :func:`clean_level`: wide
+#: probes read -0.1 to -0.25), the pool test of :func:`_pool_runs` allows the spread its clean segments show beyond
+#: their counting errors (:func:`clean_scatter`) where that exceeds half of :data:`MIXING_SYSTEMATIC`, not half of
+#: :data:`MIXING_SYSTEMATIC` alone; the decisions' error is unchanged. With the wide path's neighbour width
+#: (``pipeline.NEIGHBOUR_WIDTH``) the counting errors shrink by ~25 % but the clean segments' spread does not, so the
+#: runs of clean segments broke and a 7-site clean segment reading 0.015 +- 0.040 was decided alone, "uncertain"
+#: (random draw 2048: fill 1.0 -> 0.975; docs/validation.md "imgwide4"). Without the neighbour width it changed no
+#: score of any draw of 7000-7099 or of the 38 wide-probe tuning draws. False: half of MIXING_SYSTEMATIC everywhere.
+POOL_MEASURED_SPREAD = True
+#: Most spread :data:`POOL_MEASURED_SPREAD` allows: half the mixing threshold, so that a run never pools a segment a
+#: threshold away.
+POOL_SPREAD_MAX = 0.05
 #: Fewest sites on each side of a cut that :func:`split_fill_changes` makes inside a segment.
 SPLIT_MIN_SITES = 2
 
@@ -605,15 +617,16 @@ def _best_cuts(m: np.ndarray, e: np.ndarray, start: np.ndarray, size: np.ndarray
 
 
 def _count_decisions(out: pd.DataFrame, threshold: float, weights: tuple[np.ndarray, ...] | None = None,
-                     pool: tuple[np.ndarray, np.ndarray] | None = None,
-                     systematic: float = MIXING_SYSTEMATIC) -> tuple[np.ndarray, np.ndarray]:
+                     pool: tuple[np.ndarray, np.ndarray] | None = None, systematic: float = MIXING_SYSTEMATIC,
+                     pool_spread: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Mixing decision of every segment from its counts, else from its layer's pooled run; sites used.
 
     Error of a mean: ``sqrt(counting error^2 + systematic^2)`` (:data:`MIXING_SYSTEMATIC`, or the image's
     :func:`clean_spread`). A segment's own decision
     stands where it is not uncertain; an uncertain one takes its run's (:func:`_pool_runs`, with
     ``weights`` per row of ``out``: :func:`_site_weights`, and ``pool``, the fill and counting error
-    each segment enters its run with: :func:`_spinel_pool_fill`; default its own).
+    each segment enters its run with: :func:`_spinel_pool_fill`; default its own). ``pool_spread``: the spread
+    beyond counting the runs' pool test allows (:data:`POOL_MEASURED_SPREAD`; default half of ``systematic``).
     """
     f, e = out["li_fill"].to_numpy(dtype=float), out["li_fill_count_sem"].to_numpy(dtype=float)
     pool_f, pool_e = (f, e) if pool is None else pool
@@ -630,7 +643,8 @@ def _count_decisions(out: pd.DataFrame, threshold: float, weights: tuple[np.ndar
             continue
         idx = idx[np.argsort(u_start[idx], kind="stable")]
         pf, pe, pn = _pool_runs(pool_f[idx], pool_e[idx], n[idx],
-                                None if weights is None else tuple(w[idx] for w in weights), systematic)
+                                None if weights is None else tuple(w[idx] for w in weights),
+                                systematic if pool_spread is None else 2 * pool_spread)
         pooled = _decision_codes(pf, np.hypot(pe, systematic), threshold)
         use = (own[idx] == 0) & (pooled != 0) & ~(filled[idx] & (pooled == -1))
         decision[idx[use]], sites[idx[use]] = pooled[use], pn[use]
@@ -1058,8 +1072,8 @@ def _filled_site_z(li: pd.DataFrame, key: np.ndarray, threshold: float, systemat
     return pd.Series(z).groupby(key).max()
 
 
-def _segment_rows(li: pd.DataFrame, key: np.ndarray, threshold: float,
-                  systematic: float = MIXING_SYSTEMATIC) -> pd.DataFrame:
+def _segment_rows(li: pd.DataFrame, key: np.ndarray, threshold: float, systematic: float = MIXING_SYSTEMATIC,
+                  pool_spread: float | None = None) -> pd.DataFrame:
     """One row per segment ``key`` (sites sorted by layer, then along u) of the interlayer table."""
     g = li.groupby(key, sort=True)
     first = g[["layer", "segment", "relation", "step_source"]].first()
@@ -1092,7 +1106,7 @@ def _segment_rows(li: pd.DataFrame, key: np.ndarray, threshold: float,
         if weights is not None:
             weights = tuple(v.reindex(first.index).fillna(0.0).to_numpy() for v in weights)
         pool = (pool_f.reindex(first.index).to_numpy(dtype=float), pool_e.reindex(first.index).to_numpy(dtype=float))
-        out["mixing"], out["mixing_sites"] = _count_decisions(out, threshold, weights, pool, systematic)
+        out["mixing"], out["mixing_sites"] = _count_decisions(out, threshold, weights, pool, systematic, pool_spread)
     else:  # no counting errors: the scatter of the sites decides, segment by segment
         out["li_fill_count_sem"] = np.nan
         out["mixing"] = _decide(out["li_fill"], out["li_fill_sem"], threshold)
@@ -1186,6 +1200,8 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
         li["mixing"] = li["mixing"] - np.where(_layered_sites(li), shift, 0.0)
         spread = clean_spread(out[~seg_o1], levels[0][0]) if levels[0][0] > 0.0 else MIXING_SYSTEMATIC
         out = _segment_rows(li, key, mixing_threshold, spread)
+    elif POOL_MEASURED_SPREAD and clean_scatter(out[~seg_o1]) > MIXING_SYSTEMATIC / 2:
+        out = _segment_rows(li, key, mixing_threshold, spread, pool_spread=clean_scatter(out[~seg_o1]))
     if NO_BESIDE_CROWDED_TM and np.isfinite(d_t):
         octahedral = tm[tm.get("site", pd.Series("octahedral", index=tm.index)) == "octahedral"]
         crowded = (crowded_share(out, octahedral, d_t) > CROWDED_SHARE) & (out["mixing"] == "no").to_numpy()
@@ -1242,6 +1258,21 @@ def clean_level(table: pd.DataFrame) -> tuple[float, float]:
     w = 1.0 / e[ok] ** 2
     level, sem = float(np.sum(w * f[ok]) / w.sum()), float(1.0 / np.sqrt(w.sum()))
     return (level, sem) if level > CLEAN_LEVEL_SIGNIFICANCE * sem else (0.0, 0.0)
+
+
+def clean_scatter(table: pd.DataFrame) -> float:
+    """Spread of the clean segments of ``table`` (layered, decided "no": the first pass) about their own mean beyond
+    their counting errors, ``sqrt(mean((f - mean)^2 - e^2))``, at most :data:`POOL_SPREAD_MAX`; 0 where fewer than
+    :data:`CLEAN_LEVEL_SEGMENTS` segments measure it (:data:`POOL_MEASURED_SPREAD`)."""
+    sel = (table["environment"] == "layered").to_numpy() & (table["mixing"] == "no").to_numpy()
+    f, e = table["li_fill"].to_numpy(dtype=float)[sel], table["li_fill_count_sem"].to_numpy(dtype=float)[sel]
+    ok = np.isfinite(f) & np.isfinite(e) & (e > 0)
+    if ok.sum() < CLEAN_LEVEL_SEGMENTS:
+        return 0.0
+    w = 1.0 / e[ok] ** 2
+    mean = float(np.sum(w * f[ok]) / w.sum())
+    excess = float(np.mean((f[ok] - mean) ** 2 - e[ok] ** 2))
+    return float(min(np.sqrt(max(excess, 0.0)), POOL_SPREAD_MAX))
 
 
 def clean_spread(table: pd.DataFrame, level: float) -> float:

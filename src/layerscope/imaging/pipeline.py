@@ -302,7 +302,7 @@ def find_atom_columns(
     evidence = pd.concat([failed, resolved.result()], ignore_index=True)
     notes.extend(resolved_notes)  # after the site measurements' notes, as when it ran after them
     _confirm_placed_sites(evidence, tm, tm_xy, li, d_t=d_t, notes=notes)
-    _report_lattice_sites(tm, li, tm_xy, site_xy, geo, (data.shape, px), (radius_nm, site_radius, site_sigma), notes)
+    _report_lattice_sites(data, tm, li, tm_xy, site_xy, geo, (data.shape, px), (radius_nm, site_radius, site_sigma), notes)
     tm["mixing"] = np.nan
     times["intensities"] = time.perf_counter() - t
 
@@ -871,12 +871,12 @@ def _wide_probe_window(data: np.ndarray, px: float, xy_nm: np.ndarray, *, sigma_
 
 #: Wide probes (:func:`_wide_probe_window`): the column width of the site intensities is measured with the
 #: neighbouring TM columns in the model (:func:`layerscope.imaging.columns.measure_lattice_width`, in a window of
-#: :data:`NEIGHBOUR_WIDTH_WINDOW` widths), not by one Gaussian and a free constant per window, which reads a wide
-#: column 10-27 % narrower than it is (docs/validation.md "imgwide3"). Off by default: on the 34 wide-probe tuning
-#: draws at >= 1e3 e/A^2 it raises the fill share 70.6 -> 76.5 %, rims 90.9 -> 95.5 %, spinel 86.4 -> 95.5 % and lowers
-#: every draw's fill_mae, but draw 2085 (2000-2199) loses its fill target (1.0 -> 0.948: two segments turn uncertain),
-#: so 2000-2199's fill share falls by one draw. True: the neighbour-model width.
-NEIGHBOUR_WIDTH = False
+#: :data:`NEIGHBOUR_WIDTH_WINDOW` widths; a plain Gaussian sum), not by one Gaussian and a free constant per window,
+#: which reads a wide column 10-27 % narrower than it is (docs/validation.md "imgwide3"). On since imgwide4: with
+#: ``interlayers.POOL_MEASURED_SPREAD`` it raises the fill share of the 34 wide-probe tuning draws at >= 1e3 e/A^2
+#: 70.6 -> 73.5 %, rims and spinel 90.9 -> 95.5 % and lowers every draw's fill_mae, no target share falling on the
+#: wide draws or on 7000-7099 (docs/validation.md "imgwide4"). False: the single-Gaussian width (before).
+NEIGHBOUR_WIDTH = True
 NEIGHBOUR_WIDTH_WINDOW = 3.5
 
 
@@ -905,16 +905,66 @@ LATTICE_POSITIONS = True
 LATTICE_POSITION_WIDTHS = 0.75
 
 
-def _report_lattice_sites(tm: pd.DataFrame, li: pd.DataFrame, tm_xy: np.ndarray, site_xy: np.ndarray, geo: Any,
-                          field: tuple[tuple[int, int], float], window: tuple[float, float, float],
-                          notes: list[str]) -> None:
-    """Where the site window was widened (``window``: the spacing's radius, the site radius and width, nm) and
-    :data:`LATTICE_POSITIONS` is on, the TM columns and Li-layer sites fitted far from their lattice sites moved
-    onto them where those lie in the image (``field``: its shape and pixel size, nm) (:func:`_onto_lattice`)."""
+def _report_lattice_sites(data: np.ndarray, tm: pd.DataFrame, li: pd.DataFrame, tm_xy: np.ndarray,
+                          site_xy: np.ndarray, geo: Any, field: tuple[tuple[int, int], float],
+                          window: tuple[float, float, float], notes: list[str]) -> None:
+    """Where the site window was widened (``window``: the spacing's radius, the site radius and width, nm): with
+    :data:`JOINT_POSITIONS` on, the detected columns' centres fitted jointly with their neighbours
+    (:func:`_joint_positions`); then, with :data:`LATTICE_POSITIONS` on, the TM columns and Li-layer sites still
+    far from their lattice sites moved onto them where those lie in the image (``field``: its shape and pixel
+    size, nm) (:func:`_onto_lattice`)."""
     (shape, px), (radius_nm, site_radius, width_nm) = field, window
+    if site_radius > radius_nm and JOINT_POSITIONS:
+        _joint_positions(data, px, tm, li, tm_xy, geo, width_nm=width_nm, notes=notes)
     if site_radius > radius_nm and LATTICE_POSITIONS:
         _onto_lattice(tm, tm_xy, geo, width_nm=width_nm, inside=_inside(tm_xy, shape, px), notes=notes)
         _onto_lattice(li, site_xy, geo, width_nm=width_nm, inside=_inside(site_xy, shape, px), notes=notes)
+
+
+#: Wide probes (where :func:`_wide_probe_window` widened the window): the detected columns' centres (TM and
+#: Li-layer) are refitted jointly with their neighbours (:func:`layerscope.imaging.columns.refine_jointly`: each
+#: column's Gaussian of the shared width measured with the neighbours in the model, its neighbours' Gaussians in the
+#: model, all heights solved at once, a few rounds), the lattice sites without a detected column held at their site
+#: with their measured intensity; :data:`LATTICE_POSITIONS` then moves the fits still far from their sites. On the
+#: 38 wide-probe tuning draws the matched RMS falls 15.6 -> 9.8 pm and the patch moves 377 columns, not 1117, no
+#: recall or precision target moving; the joint fit alone does not replace the patch (11 more columns 0.07-0.12 nm
+#: off, one draw below its targets; docs/validation.md "imgwide4"). False: each column at its own fit (before).
+JOINT_POSITIONS = True
+#: Radius of each column's window in the joint fit, in column widths.
+JOINT_WINDOW_WIDTHS = 2.5
+
+
+def _joint_positions(data: np.ndarray, px: float, tm: pd.DataFrame, li: pd.DataFrame, tm_xy: np.ndarray, geo: Any, *,
+                     width_nm: float, notes: list[str]) -> None:
+    """The detected TM and Li-layer columns of ``tm`` and ``li`` refitted jointly (:data:`JOINT_POSITIONS`), in place:
+    ``x_nm, y_nm, u_nm, v_nm``; the TM sites without a detected column (at ``tm_xy``) and the Li-layer sites without
+    one are in the model at their sites with their intensities, not refitted."""
+    parts = []
+    for cols, site in ((tm, tm_xy), (li, li[["x_nm", "y_nm"]].to_numpy(dtype=float))):
+        det = cols["detected"].fillna(False).to_numpy(dtype=bool) & np.isfinite(cols["x_nm"].to_numpy(dtype=float))
+        height = cols["intensity"].to_numpy(dtype=float) if "intensity" in cols else np.zeros(len(cols))
+        parts.append((cols, det, site[~det], height[~det]))
+    xy = np.vstack([c.loc[d, ["x_nm", "y_nm"]].to_numpy(dtype=float) for c, d, _, _ in parts])
+    fixed_xy = np.vstack([f for _, _, f, _ in parts])
+    fixed_h = np.concatenate([h for _, _, _, h in parts])
+    if len(xy) < 10:
+        return
+    if not NEIGHBOUR_WIDTH:  # the site width (one Gaussian and a constant per window) reads a wide column narrow
+        width_nm = _neighbour_width(data, px, tm_xy[parts[0][1]], sigma_nm=width_nm)
+    rows, cols_px, _, _ = _col.refine_jointly(
+        data, xy[:, 1] / px - 0.5, xy[:, 0] / px - 0.5, sigma_px=width_nm / px,
+        radius_px=JOINT_WINDOW_WIDTHS * width_nm / px,
+        fixed=(fixed_xy[:, 1] / px - 0.5, fixed_xy[:, 0] / px - 0.5, fixed_h))
+    new = np.column_stack([(cols_px + 0.5) * px, (rows + 0.5) * px])
+    moved, at = np.hypot(*(new - xy).T), 0
+    for cols, det, _, _ in parts:
+        part = new[at:at + int(det.sum())]
+        at += int(det.sum())
+        cols.loc[det, "x_nm"], cols.loc[det, "y_nm"] = part[:, 0], part[:, 1]
+        cols.loc[det, "u_nm"], cols.loc[det, "v_nm"] = part @ geo.tvec, part @ geo.nvec
+    notes.append(f"{len(xy)} detected column centres fitted jointly with their neighbours (a wide probe; width "
+                 f"{width_nm:.3f} nm): moved by {np.median(moved) * 1e3:.0f} pm (median), {np.max(moved) * 1e3:.0f} pm "
+                 f"at most")
 
 
 def _onto_lattice(cols: pd.DataFrame, lattice_xy: np.ndarray, geo: Any, *, width_nm: float, inside: np.ndarray,
