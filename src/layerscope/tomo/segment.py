@@ -767,12 +767,40 @@ def _cuts_through(coords: np.ndarray, pts: np.ndarray, plane: tuple, planes: lis
     on = pts[np.abs(d) <= tol]
     if len(on) < min_voxels or np.sqrt(np.mean(d[np.abs(d) <= tol] ** 2)) > thickness:
         return False
-    if not any(min(np.sum((on - p) @ q > 0), np.sum((on - p) @ q < 0)) >= 0.25 * len(on) for p, q in planes):
+    if not any(min(np.sum((on - p) @ q > 0), np.sum((on - p) @ q < 0)) >= 0.25 * len(on) for p, q in planes) and not (
+            CUT_T_JUNCTIONS and _ends_on(coords, plane, planes, tol, min_voxels=min_voxels)):
         return False
     own = np.abs((coords - c) @ nrm)
     others = np.min(np.abs(np.stack([(coords - p) @ q for p, q in planes], axis=1)), axis=1)
     sh = feature_shape(coords[(own <= tol) & (own < others)])
     return bool(sh["flatness"] < max_flatness and sh["extents"][1] >= min_sheet_voxels)
+
+
+#: A cut plane whose voxels left lie on one side of every taken plane is kept when it ends on a taken crack that it cuts
+#: through (a T, :func:`_ends_on`): a small crack that ends on a larger one, or lies in the corner between two crossing
+#: ones, leaves its pieces on one side of them. On the crossing misses of the tuning ranges 11000-11099, 9000-9099,
+#: 7000-7099 and 6000-6099 this was the largest refusal (docs/validation.md "tomocross3"). False: every cut plane must
+#: have a quarter of its voxels on each side of a taken plane (tomocross's rule).
+CUT_T_JUNCTIONS = False
+
+
+def _ends_on(coords: np.ndarray, plane: tuple, planes: list, tol: float, *, min_voxels: int,
+             share: float = 0.15) -> bool:
+    """Whether a candidate cut ``plane`` (centre, normal) cuts through the sheet of a taken plane of ``planes``: that
+    sheet's voxels (``coords`` within ``tol`` of its plane and nearer to it than to the other taken planes) lie beyond
+    ``tol`` on both sides of ``plane``, ``share`` of them on one side and, on the other, ``share`` of them or at least
+    ``min_voxels`` (:func:`_crossing`'s rule, with the taken crack crossing the candidate's plane). A crack that ends on
+    a larger one (a T) is cut through by it in this sense; the two arms of a bend (an L) are not."""
+    c, nrm = plane
+    dist = np.abs(np.stack([(coords - p) @ q for p, q in planes], axis=1))
+    mine = np.argmin(dist, axis=1)
+    d = (coords - c) @ nrm
+    for k in range(len(planes)):
+        dk = d[(mine == k) & (dist[:, k] <= tol)]
+        above, below = int(np.sum(dk > tol)), int(np.sum(dk < -tol))
+        if max(above, below) >= share * len(dk) and min(above, below) >= min(share * len(dk), min_voxels):
+            return True
+    return False
 
 
 def _crossing(signed: np.ndarray, sheets: np.ndarray, tol: float, share: float = 0.15, min_voxels: int = 30) -> bool:
