@@ -546,7 +546,8 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
     the feature fell short of ``coverage`` and was called a pore). With ``cut_planes`` (the default), when the search stops with a plane taken, planes
     through the voxels left outside every taken slab are looked for (:func:`_cut_plane`: a small
     crack crossing larger ones, cut in pieces by their slabs: at least ``min_voxels`` of them, a quarter on each side
-    of a taken plane, no thicker than the sheets taken). The feature is intersecting sheets when two to ``max_sheets`` such
+    of a taken plane or, with :data:`CUT_T_JUNCTIONS`, ending on a taken crack that cuts through them, no thicker than
+    the sheets taken). The feature is intersecting sheets when two to ``max_sheets`` such
     planes, at least ``min_angle_deg`` apart, hold ``coverage`` of its voxels and the voxels fill at
     most ``max_fill`` of the convex hull of their centres (a digitised convex body fills it at least once: a ball
     of radius 3-10 voxels 1.05-1.4, an ellipsoid 1.2-1.5; small discs crossing near their rims 0.81-0.87, draws 10, 45;
@@ -714,7 +715,8 @@ def _cut_plane(coords: np.ndarray, alive: np.ndarray, planes: list, thickness: f
     slab holds the most voxels left, refined by least squares on them. It is kept when they number ``min_voxels``,
     are no thicker (rms about the plane, voxels) than ``thickness`` (the thickest sheet taken: the blurred corners
     where two cracks cross fill their slab evenly, a crack does not), lie at least a quarter on each side of a
-    taken plane (the crack crosses it; a bulge beside a crack lies on one side), and the voxels of its slab nearer
+    taken plane (the crack crosses it; a bulge beside a crack lies on one side) or, with :data:`CUT_T_JUNCTIONS`, lie
+    on one side of a taken crack whose own voxels lie on both sides of the candidate (:func:`_ends_on`: a T), and the voxels of its slab nearer
     to it than to every taken plane (its sheet) are a sheet (flatness below ``max_flatness``, middle extent at least
     ``min_sheet_voxels``; its whole slab holds strips of the larger cracks across it, as thick as the slab). Up to
     ``tries`` directions are tried, each next one at least ``min_angle_deg / 2`` from those refused (before and after
