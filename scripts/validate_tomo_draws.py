@@ -141,11 +141,12 @@ def _inspect(res, seed: int, rms_px: float, kind: str) -> dict:
 def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", align: str | None = None,
           keep_failed: bool = False, rank: bool = False, slab_flatness: float | None = None,
           smooth_rounds: int = 0, tilt_range_deg: float = 180.0, algorithm: str = "default",
-          fbp_filter: str = "default", ring_method: str = "default", iterations: int | None = None) -> dict:
+          fbp_filter: str = "default", ring_method: str = "default", iterations: int | None = None,
+          t_junctions: str = "default") -> dict:
     from dataclasses import replace
 
     from layerscope.tomo import align as tomo_align
-    from layerscope.tomo import measure, recon
+    from layerscope.tomo import measure, recon, segment
     from layerscope.tomo.analysis import TomoOptions
     from layerscope.tomo.scoring import run_draw
 
@@ -154,6 +155,8 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
     tomo_align.RANK_GUESSES = rank
     measure.SLAB_FLATNESS = slab_flatness
     tomo_align.SMOOTH_ROUNDS = smooth_rounds
+    if t_junctions != "default":
+        segment.CUT_T_JUNCTIONS = t_junctions == "on"
 
     ro = recon_options(extension) if align is None else replace(recon_options(extension), align=align)
     ro = ro if algorithm == "default" else replace(ro, algorithm=algorithm)
@@ -169,13 +172,14 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
             "jitter_kind": kind, "align": ro.align, "keep_failed_alignment": keep_failed,
             "rank_guesses": rank, "slab_flatness": slab_flatness, "smooth_rounds": smooth_rounds,
             "tilt_range_deg": tilt_range_deg, "algorithm": ro.algorithm, "fbp_filter": ro.fbp_filter,
-            "ring_method": ro.ring_method, "iterations": ro.iterations if ro.algorithm != "fbp" else None}
+            "ring_method": ro.ring_method, "iterations": ro.iterations if ro.algorithm != "fbp" else None,
+            "cut_t_junctions": segment.CUT_T_JUNCTIONS}
 
 
 def run(seeds: range, jobs: int, out: Path | None = None, **draw) -> pd.DataFrame:
     """The rows of ``seeds``; ``draw``: the keyword arguments of :func:`_draw` (extension, jitter, kind, align,
     keep_failed, rank, slab_flatness, smooth_rounds, tilt_range_deg, algorithm, fbp_filter, ring_method,
-    iterations)."""
+    iterations, t_junctions)."""
     rows = []
     with ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else _Serial() as pool:
         for row in pool.map(partial(_draw, **draw), seeds):
@@ -310,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="ReconOptions.iterations of SIRT/CGLS (--algorithm; default: the library's, 50)")
     parser.add_argument("--ring-method", choices=("default", "sorting", "detect"), default="default",
                         help="ReconOptions.ring_method for the projection draws (default: the library's, sorting)")
+    parser.add_argument("--t-junctions", choices=("default", "on", "off"), default="default",
+                        help="segment.CUT_T_JUNCTIONS (tomocross3): a cut plane on one side of the taken planes is "
+                             "kept where it ends on a crack that cuts through it (default: the library's)")
     parser.add_argument("--projected-only", action="store_true", help="run only the draws reconstructed from projections")
     parser.add_argument("--from-csv", action="store_true", help="summarise --out again without running the draws")
     args = parser.parse_args(argv)
@@ -326,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
                  align=args.align, keep_failed=args.keep_failed_alignment, rank=args.rank_guesses,
                  slab_flatness=args.slab_flatness, smooth_rounds=args.smooth_rounds,
                  tilt_range_deg=args.tilt_range_deg, algorithm=args.algorithm, fbp_filter=args.fbp_filter,
-                 ring_method=args.ring_method, iterations=args.iterations)
+                 ring_method=args.ring_method, iterations=args.iterations, t_junctions=args.t_junctions)
         df.to_csv(args.out, index=False)
     text = summary(df)
     print(text)
