@@ -22,7 +22,11 @@ moved sample would give); ``--align xcorr|auto`` reconstructs with ``ReconOption
 ``shift_check_aligned_px`` (the aligned series' check), ``alignment_accepted`` and ``alignment_undone``.
 Rows also score the crack counts restricted to the cracks a limited tilt range sees (``cracks_exact_visible``,
 ``cracks_exact_per_particle_visible``, ``cracks_missed_visible``: :data:`layerscope.tomo.scoring.VISIBLE_TARGETS`,
-the rule of :mod:`layerscope.tomo.wedge`; the plain scores' values where there is no missing wedge). The summary (share of draws meeting each target,
+the rule of :mod:`layerscope.tomo.wedge`; the plain scores' values where there is no missing wedge) and to the
+cracks the projections saw at every angle (``cracks_exact_in_view``, ``cracks_exact_per_particle_in_view``,
+``cracks_missed_in_view``, ``n_cracks_truth_in_view``, ``n_cracks_found_in_view``:
+:data:`layerscope.tomo.scoring.IN_VIEW_TARGETS`, the rule of :mod:`layerscope.tomo.fov`; the plain scores' values on
+grey-volume draws). The summary (share of draws meeting each target,
 median, 5th and 95th percentile of each score, the failing draws with their causes) is printed and,
 with ``--summary``, written as Markdown.
 """
@@ -43,6 +47,7 @@ from validate_random_draws import parse_seeds  # noqa: E402  (one --seeds gramma
 
 #: Reported beside the targets (median / 5th / 95th percentile).
 INFO = ["cvf_total_rel_err", "width_err_mean_voxels", "angle_err_max_deg", "cracks_missed", "cracks_missed_visible",
+        "cracks_missed_in_view",
         "cracks_false", "seconds"]
 
 
@@ -254,9 +259,10 @@ def summary(df: pd.DataFrame) -> str:
              f"projection draws reconstructed with sinogram extension: {ext}",
              "", "| score | target | draws scored | share meeting | median | 5th pct | 95th pct |",
              "|---|---|---|---|---|---|---|"]
-    from layerscope.tomo.scoring import VISIBLE_TARGETS
+    from layerscope.tomo.scoring import IN_VIEW_TARGETS, VISIBLE_TARGETS
 
-    shown = {**TARGETS, **{k: v for k, v in VISIBLE_TARGETS.items() if k in ok}}  # older CSVs lack the visible ones
+    # older CSVs lack the visible and in-view ones
+    shown = {**TARGETS, **{k: v for k, v in {**VISIBLE_TARGETS, **IN_VIEW_TARGETS}.items() if k in ok}}
     for name, (limit, kind) in shown.items():
         met = [meets(v, name) for v in ok[name]]
         met = [m for m in met if m is not None]
