@@ -113,12 +113,39 @@ def _tilt_range(text: str) -> float:
     return value
 
 
-def _prepare(ph, rms_px: float, kind: str, tilt_range_deg: float = 180.0):
+def diagonal_columns(n: int) -> int:
+    """Detector columns as wide as the diagonal of an ``n`` x ``n`` slice, with ``n``'s parity (so that the slice
+    stays centred on the axis): the smallest such count >= n sqrt 2."""
+    m = int(np.ceil(n * np.sqrt(2.0)))
+    return m + (m - n) % 2
+
+
+def _wide_detector(ph, recon_options):
+    """tomofov's ``--wide-detector``: the draw's own series (angles, photons, noise seed) projected through the
+    volume padded with air (0) in y and x to :func:`diagonal_columns` px, so that every voxel of the n^3 volume lies in
+    the cylinder seen at every angle; reconstructed with ``recon_options`` and cut back to the n^3 grid (a grey
+    :class:`~layerscope.tomo.readers.Volume`: the analysis's ``seconds`` then leave out the reconstruction)."""
+    from layerscope.tomo.phantom import project_phantom
+    from layerscope.tomo.readers import Volume
+    from layerscope.tomo.recon import reconstruct
+
+    d, n = ph.specs["draw"], ph.volume.shape[2]
+    pad = (diagonal_columns(n) - n) // 2
+    wide = np.pad(ph.volume, ((0, 0), (pad, pad), (pad, pad)))
+    proj = project_phantom(wide, n_angles=d["n_angles"], photons=d["photons"], seed=d["seed"] + 1, pixel_size_nm=50.0)
+    rec = reconstruct(proj, recon_options)
+    return Volume(np.ascontiguousarray(rec.volume[:, pad:pad + n, pad:pad + n]), rec.voxel_size_nm, labels=False)
+
+
+def _prepare(ph, rms_px: float, kind: str, tilt_range_deg: float = 180.0, wide_detector_recon=None):
     """The draw's data; projections with :func:`jitter_px` shifts where ``rms_px`` > 0, over a limited tilt range
-    (:func:`tilt_angles_deg`) where ``tilt_range_deg`` < 180."""
+    (:func:`tilt_angles_deg`) where ``tilt_range_deg`` < 180; ``wide_detector_recon`` (ReconOptions): the projection
+    draw through a detector as wide as the slices' diagonal, reconstructed with them (:func:`_wide_detector`)."""
     from layerscope.tomo.phantom import draw_volume, project_phantom
 
     d = ph.specs["draw"]
+    if d["projected"] and wide_detector_recon is not None:
+        return _wide_detector(ph, wide_detector_recon)
     if not d["projected"] or (rms_px <= 0 and tilt_range_deg >= 180.0):
         return draw_volume(ph)
     angles = tilt_angles_deg(d["n_angles"], tilt_range_deg)
@@ -146,7 +173,8 @@ def _inspect(res, seed: int, rms_px: float, kind: str) -> dict:
 def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", align: str | None = None,
           keep_failed: bool = False, rank: bool = False, slab_flatness: float | None = None,
           smooth_rounds: int = 0, tilt_range_deg: float = 180.0, algorithm: str = "default",
-          fbp_filter: str = "default", ring_method: str = "default", iterations: int | None = None) -> dict:
+          fbp_filter: str = "default", ring_method: str = "default", iterations: int | None = None,
+          wide_detector: bool = False) -> dict:
     from dataclasses import replace
 
     from layerscope.tomo import align as tomo_align
@@ -168,18 +196,20 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
     # allow_limited_angle: the library refuses a series under 170 deg; the validator measures it
     options = TomoOptions(recon=ro, allow_limited_angle=True)
     row = run_draw(seed, options=options, prepare=partial(_prepare, rms_px=jitter, kind=kind,
-                                                          tilt_range_deg=tilt_range_deg),
+                                                          tilt_range_deg=tilt_range_deg,
+                                                          wide_detector_recon=ro if wide_detector else None),
                    inspect=partial(_inspect, seed=seed, rms_px=jitter, kind=kind))
     return {**row, "extension": extension, "sinogram_extension": _effective(ro), "jitter_px": jitter,
             "jitter_kind": kind, "align": ro.align, "keep_failed_alignment": keep_failed,
             "rank_guesses": rank, "slab_flatness": slab_flatness, "smooth_rounds": smooth_rounds,
             "tilt_range_deg": tilt_range_deg, "algorithm": ro.algorithm, "fbp_filter": ro.fbp_filter,
-            "ring_method": ro.ring_method, "iterations": ro.iterations if ro.algorithm != "fbp" else None}
+            "ring_method": ro.ring_method, "iterations": ro.iterations if ro.algorithm != "fbp" else None,
+            "wide_detector": wide_detector}
 
 
 def run(seeds: range, jobs: int, out: Path | None = None, **draw) -> pd.DataFrame:
     """The rows of ``seeds``; ``draw``: the keyword arguments of :func:`_draw` (extension, jitter, kind, align,
-    keep_failed, rank, slab_flatness, smooth_rounds, tilt_range_deg, algorithm, fbp_filter, ring_method,
+    keep_failed, rank, slab_flatness, smooth_rounds, tilt_range_deg, algorithm, fbp_filter, ring_method, wide_detector,
     iterations)."""
     rows = []
     with ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else _Serial() as pool:
@@ -316,6 +346,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="ReconOptions.iterations of SIRT/CGLS (--algorithm; default: the library's, 50)")
     parser.add_argument("--ring-method", choices=("default", "sorting", "detect"), default="default",
                         help="ReconOptions.ring_method for the projection draws (default: the library's, sorting)")
+    parser.add_argument("--wide-detector", action="store_true", help="tomofov: project the projection draws "
+                        "through a detector as wide as the slices' diagonal (air around the volume: the whole volume "
+                        "seen at every angle), reconstruct and cut back to the volume's grid before the analysis "
+                        "(its seconds then leave out the reconstruction; default: the draws' own detector, as wide "
+                        "as the volume)")
     parser.add_argument("--projected-only", action="store_true", help="run only the draws reconstructed from projections")
     parser.add_argument("--from-csv", action="store_true", help="summarise --out again without running the draws")
     args = parser.parse_args(argv)
@@ -332,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
                  align=args.align, keep_failed=args.keep_failed_alignment, rank=args.rank_guesses,
                  slab_flatness=args.slab_flatness, smooth_rounds=args.smooth_rounds,
                  tilt_range_deg=args.tilt_range_deg, algorithm=args.algorithm, fbp_filter=args.fbp_filter,
-                 ring_method=args.ring_method, iterations=args.iterations)
+                 ring_method=args.ring_method, iterations=args.iterations, wide_detector=args.wide_detector)
         df.to_csv(args.out, index=False)
     text = summary(df)
     print(text)
