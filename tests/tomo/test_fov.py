@@ -165,3 +165,31 @@ def test_the_wide_detector_option_sees_the_corners(load_script):
 
     assert rms(wide.data, out) < 1.2 * rms(wide.data, ~out)
     assert rms(own, out) > 1.5 * rms(own, ~out)
+
+
+def test_the_cli_line_and_the_report_name_the_cracks_outside_the_view(tmp_path, capsys):
+    """``layerscope tomo`` on the corner phantom's projections (a transmission TIFF, 0-180 deg): the summary line
+    says 1 crack lies partly outside the region seen at every angle, 1 mostly, 1 in view; report.html's metrics say
+    the same in words; cracks.csv and particles.csv carry the columns; summary.json the field of view (32 voxels)."""
+    import json
+
+    import tifffile
+
+    from layerscope.cli import run
+    from layerscope.tomo.recon import transmission
+
+    proj = project_phantom(_corner_phantom().volume, n_angles=180, photons=2e4, seed=2)
+    path = tmp_path / "proj.tif"
+    tifffile.imwrite(path, np.exp(-transmission(proj)[0]).astype(np.float32))
+    out = tmp_path / "out"
+    assert run(["tomo", str(path), "--transmission", "--angle-range-deg", "0,180", "--voxel-size-nm", "50",
+                "--out", str(out)]) == 0
+    line = capsys.readouterr().out
+    assert "2 cracks (1 partly outside the region the projections saw at every angle, 1 mostly: 1 in view)" in line
+    html = (out / "report.html").read_text()
+    assert "cracks partly outside the region seen at every angle" in html and "1 of 2 (1 mostly outside" in html
+    cracks = pd.read_csv(out / "cracks.csv")
+    assert sorted(cracks["in_field_of_view"].tolist()) == [False, True]
+    assert pd.read_csv(out / "particles.csv")["crack_count_in_view"].sum() == 1
+    s = json.loads((out / "summary.json").read_text())
+    assert s["field_of_view"]["radius_voxels"] == pytest.approx(32.0, abs=0.25) and s["n_cracks_in_view"] == 1
