@@ -126,7 +126,8 @@ class TomoResult:
         and ``crack_count`` otherwise); and ``outside_field_of_view`` / ``in_field_of_view`` with each particle row's
         ``outside_field_of_view`` and ``crack_count_in_view`` (:func:`layerscope.tomo.fov.mark_cracks`: for
         projections, the share of the crack's voxels outside the cylinder the detector saw at every angle, and whether
-        it is under half; NaN, True and ``crack_count`` for a volume input, which carries no such geometry).
+        it is under ``fov.MEASURED_MAX_OUTSIDE_SHARE``, 0.4; NaN, True and ``crack_count`` for a volume input, which
+        carries no such geometry).
     particle_labels, feature_labels : ndarray or None
         Particle ids and dark-feature ids per voxel; ``feature_kind[i]`` is ``"crack"`` or ``"pore"``
         (``"crack"`` for a feature of cracks with a pore joined to them).
