@@ -101,11 +101,13 @@ def label_outside_voxels(labels: np.ndarray, fov: dict, slab: int = 32) -> tuple
     return total, outside
 
 
-def _multi_sheet_shares(feats: np.ndarray, cracks: pd.DataFrame, fid: int, fov: dict, voxel_nm: float) -> np.ndarray:
+def _multi_sheet_shares(feats: np.ndarray, cracks: pd.DataFrame, fid: int, fov: dict, voxel_nm: float,
+                        slab: int = 32) -> np.ndarray:
     """Outside shares of the sheets (rows) of crack feature ``fid``: each voxel goes to the row whose plane (normal
-    through centroid) is nearest."""
+    through centroid) is nearest; the labels read ``slab`` z slices at a time."""
     rows = cracks[cracks["crack"] == fid]
-    coords = np.argwhere(np.asarray(feats) == fid).astype(float)
+    coords = np.concatenate([np.argwhere(np.asarray(feats[z:z + slab]) == fid) + [z, 0, 0]
+                             for z in range(0, feats.shape[0], slab)]).astype(float)
     centres = rows[["centroid_z_nm", "centroid_y_nm", "centroid_x_nm"]].to_numpy(float) / voxel_nm - 0.5
     normals = rows[["normal_z", "normal_y", "normal_x"]].to_numpy(float)
     dist = np.abs(np.einsum("vk,rk->vr", coords, normals) - np.sum(centres * normals, axis=1))
