@@ -22,7 +22,11 @@ moved sample would give); ``--align xcorr|auto`` reconstructs with ``ReconOption
 ``shift_check_aligned_px`` (the aligned series' check), ``alignment_accepted`` and ``alignment_undone``.
 Rows also score the crack counts restricted to the cracks a limited tilt range sees (``cracks_exact_visible``,
 ``cracks_exact_per_particle_visible``, ``cracks_missed_visible``: :data:`layerscope.tomo.scoring.VISIBLE_TARGETS`,
-the rule of :mod:`layerscope.tomo.wedge`; the plain scores' values where there is no missing wedge). The summary (share of draws meeting each target,
+the rule of :mod:`layerscope.tomo.wedge`; the plain scores' values where there is no missing wedge) and to the
+cracks the projections saw at every angle (``cracks_exact_in_view``, ``cracks_exact_per_particle_in_view``,
+``cracks_missed_in_view``, ``n_cracks_truth_in_view``, ``n_cracks_found_in_view``:
+:data:`layerscope.tomo.scoring.IN_VIEW_TARGETS`, the rule of :mod:`layerscope.tomo.fov`; the plain scores' values on
+grey-volume draws). The summary (share of draws meeting each target,
 median, 5th and 95th percentile of each score, the failing draws with their causes) is printed and,
 with ``--summary``, written as Markdown.
 """
@@ -43,6 +47,7 @@ from validate_random_draws import parse_seeds  # noqa: E402  (one --seeds gramma
 
 #: Reported beside the targets (median / 5th / 95th percentile).
 INFO = ["cvf_total_rel_err", "width_err_mean_voxels", "angle_err_max_deg", "cracks_missed", "cracks_missed_visible",
+        "cracks_missed_in_view",
         "cracks_false", "seconds"]
 
 
@@ -108,12 +113,39 @@ def _tilt_range(text: str) -> float:
     return value
 
 
-def _prepare(ph, rms_px: float, kind: str, tilt_range_deg: float = 180.0):
+def diagonal_columns(n: int) -> int:
+    """Detector columns as wide as the diagonal of an ``n`` x ``n`` slice, with ``n``'s parity (so that the slice
+    stays centred on the axis): the smallest such count >= n sqrt 2."""
+    m = int(np.ceil(n * np.sqrt(2.0)))
+    return m + (m - n) % 2
+
+
+def _wide_detector(ph, recon_options):
+    """tomofov's ``--wide-detector``: the draw's own series (angles, photons, noise seed) projected through the
+    volume padded with air (0) in y and x to :func:`diagonal_columns` px, so that every voxel of the n^3 volume lies in
+    the cylinder seen at every angle; reconstructed with ``recon_options`` and cut back to the n^3 grid (a grey
+    :class:`~layerscope.tomo.readers.Volume`: the analysis's ``seconds`` then leave out the reconstruction)."""
+    from layerscope.tomo.phantom import project_phantom
+    from layerscope.tomo.readers import Volume
+    from layerscope.tomo.recon import reconstruct
+
+    d, n = ph.specs["draw"], ph.volume.shape[2]
+    pad = (diagonal_columns(n) - n) // 2
+    wide = np.pad(ph.volume, ((0, 0), (pad, pad), (pad, pad)))
+    proj = project_phantom(wide, n_angles=d["n_angles"], photons=d["photons"], seed=d["seed"] + 1, pixel_size_nm=50.0)
+    rec = reconstruct(proj, recon_options)
+    return Volume(np.ascontiguousarray(rec.volume[:, pad:pad + n, pad:pad + n]), rec.voxel_size_nm, labels=False)
+
+
+def _prepare(ph, rms_px: float, kind: str, tilt_range_deg: float = 180.0, wide_detector_recon=None):
     """The draw's data; projections with :func:`jitter_px` shifts where ``rms_px`` > 0, over a limited tilt range
-    (:func:`tilt_angles_deg`) where ``tilt_range_deg`` < 180."""
+    (:func:`tilt_angles_deg`) where ``tilt_range_deg`` < 180; ``wide_detector_recon`` (ReconOptions): the projection
+    draw through a detector as wide as the slices' diagonal, reconstructed with them (:func:`_wide_detector`)."""
     from layerscope.tomo.phantom import draw_volume, project_phantom
 
     d = ph.specs["draw"]
+    if d["projected"] and wide_detector_recon is not None:
+        return _wide_detector(ph, wide_detector_recon)
     if not d["projected"] or (rms_px <= 0 and tilt_range_deg >= 180.0):
         return draw_volume(ph)
     angles = tilt_angles_deg(d["n_angles"], tilt_range_deg)
@@ -142,7 +174,7 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
           keep_failed: bool = False, rank: bool = False, slab_flatness: float | None = None,
           smooth_rounds: int = 0, tilt_range_deg: float = 180.0, algorithm: str = "default",
           fbp_filter: str = "default", ring_method: str = "default", iterations: int | None = None,
-          t_junctions: str = "default") -> dict:
+          t_junctions: str = "default", wide_detector: bool = False) -> dict:
     from dataclasses import replace
 
     from layerscope.tomo import align as tomo_align
@@ -166,20 +198,22 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
     # allow_limited_angle: the library refuses a series under 170 deg; the validator measures it
     options = TomoOptions(recon=ro, allow_limited_angle=True)
     row = run_draw(seed, options=options, prepare=partial(_prepare, rms_px=jitter, kind=kind,
-                                                          tilt_range_deg=tilt_range_deg),
+                                                          tilt_range_deg=tilt_range_deg,
+                                                          wide_detector_recon=ro if wide_detector else None),
                    inspect=partial(_inspect, seed=seed, rms_px=jitter, kind=kind))
     return {**row, "extension": extension, "sinogram_extension": _effective(ro), "jitter_px": jitter,
             "jitter_kind": kind, "align": ro.align, "keep_failed_alignment": keep_failed,
             "rank_guesses": rank, "slab_flatness": slab_flatness, "smooth_rounds": smooth_rounds,
             "tilt_range_deg": tilt_range_deg, "algorithm": ro.algorithm, "fbp_filter": ro.fbp_filter,
             "ring_method": ro.ring_method, "iterations": ro.iterations if ro.algorithm != "fbp" else None,
-            "cut_t_junctions": segment.CUT_T_JUNCTIONS}
+            "cut_t_junctions": segment.CUT_T_JUNCTIONS,
+            "wide_detector": wide_detector}
 
 
 def run(seeds: range, jobs: int, out: Path | None = None, **draw) -> pd.DataFrame:
     """The rows of ``seeds``; ``draw``: the keyword arguments of :func:`_draw` (extension, jitter, kind, align,
     keep_failed, rank, slab_flatness, smooth_rounds, tilt_range_deg, algorithm, fbp_filter, ring_method,
-    iterations, t_junctions)."""
+    iterations, t_junctions, wide_detector)."""
     rows = []
     with ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else _Serial() as pool:
         for row in pool.map(partial(_draw, **draw), seeds):
@@ -258,9 +292,10 @@ def summary(df: pd.DataFrame) -> str:
              f"projection draws reconstructed with sinogram extension: {ext}",
              "", "| score | target | draws scored | share meeting | median | 5th pct | 95th pct |",
              "|---|---|---|---|---|---|---|"]
-    from layerscope.tomo.scoring import VISIBLE_TARGETS
+    from layerscope.tomo.scoring import IN_VIEW_TARGETS, VISIBLE_TARGETS
 
-    shown = {**TARGETS, **{k: v for k, v in VISIBLE_TARGETS.items() if k in ok}}  # older CSVs lack the visible ones
+    # older CSVs lack the visible and in-view ones
+    shown = {**TARGETS, **{k: v for k, v in {**VISIBLE_TARGETS, **IN_VIEW_TARGETS}.items() if k in ok}}
     for name, (limit, kind) in shown.items():
         met = [meets(v, name) for v in ok[name]]
         met = [m for m in met if m is not None]
@@ -317,6 +352,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--t-junctions", choices=("default", "on", "off"), default="default",
                         help="segment.CUT_T_JUNCTIONS (tomocross3): a cut plane on one side of the taken planes is "
                              "kept where it ends on a crack that cuts through it (default: the library's)")
+    parser.add_argument("--wide-detector", action="store_true", help="tomofov: project the projection draws "
+                        "through a detector as wide as the slices' diagonal (air around the volume: the whole volume "
+                        "seen at every angle), reconstruct and cut back to the volume's grid before the analysis "
+                        "(its seconds then leave out the reconstruction; default: the draws' own detector, as wide "
+                        "as the volume)")
     parser.add_argument("--projected-only", action="store_true", help="run only the draws reconstructed from projections")
     parser.add_argument("--from-csv", action="store_true", help="summarise --out again without running the draws")
     args = parser.parse_args(argv)
@@ -333,7 +373,8 @@ def main(argv: list[str] | None = None) -> int:
                  align=args.align, keep_failed=args.keep_failed_alignment, rank=args.rank_guesses,
                  slab_flatness=args.slab_flatness, smooth_rounds=args.smooth_rounds,
                  tilt_range_deg=args.tilt_range_deg, algorithm=args.algorithm, fbp_filter=args.fbp_filter,
-                 ring_method=args.ring_method, iterations=args.iterations, t_junctions=args.t_junctions)
+                 ring_method=args.ring_method, iterations=args.iterations, t_junctions=args.t_junctions,
+                 wide_detector=args.wide_detector)
         df.to_csv(args.out, index=False)
     text = summary(df)
     print(text)

@@ -192,5 +192,8 @@ def tomo(
                    f"{rc['centre_px']:.2f} px){flags}; results in {out}")
     else:
         seen = f" ({s['n_cracks_visible']} outside the missing wedge)" if "missing_wedge" in s else ""
+        if s.get("n_cracks_partly_outside_view"):
+            seen += (f" ({s['n_cracks_partly_outside_view']} partly outside the region the projections saw at every "
+                     f"angle, {s['n_cracks_outside_view']} mostly: {s['n_cracks_in_view']} in view)")
         typer.echo(f"{s['n_particles']} particles, {s['n_cracks']} cracks{seen}, {s['n_pores']} pores; crack volume "
                    f"fraction {s.get('crack_volume_fraction', 0):.4f}{flags}; results in {out}")

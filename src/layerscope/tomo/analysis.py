@@ -19,6 +19,7 @@ from layerscope.tomo.segment import particle_labels, solid_mask
 from layerscope.tomo.sinogram import LIMITED_SPAN_DEG
 from layerscope.tomo.stages import enter as _stage
 from layerscope.tomo.wedge import mark_cracks
+from layerscope.tomo import fov as _fov
 
 __all__ = ["TomoOptions", "TomoResult", "analyse", "check_tilt_span"]
 
@@ -122,7 +123,11 @@ class TomoResult:
         Each crack row holds ``wedge_angle_deg`` and ``in_missing_wedge`` and each particle row
         ``crack_count_visible`` (:func:`layerscope.tomo.wedge.mark_cracks`: on a limited tilt range, the cracks
         whose normals lie in the missing wedge or near it, which such a series does not reliably show; NaN, False
-        and ``crack_count`` otherwise).
+        and ``crack_count`` otherwise); and ``outside_field_of_view`` / ``in_field_of_view`` with each particle row's
+        ``outside_field_of_view`` and ``crack_count_in_view`` (:func:`layerscope.tomo.fov.mark_cracks`: for
+        projections, the share of the crack's voxels outside the cylinder the detector saw at every angle, and whether
+        it is under ``fov.MEASURED_MAX_OUTSIDE_SHARE``, 0.4; NaN, True and ``crack_count`` for a volume input, which
+        carries no such geometry).
     particle_labels, feature_labels : ndarray or None
         Particle ids and dark-feature ids per voxel; ``feature_kind[i]`` is ``"crack"`` or ``"pore"``
         (``"crack"`` for a feature of cracks with a pore joined to them).
@@ -256,6 +261,17 @@ def _flags(parts: pd.DataFrame, cracks: pd.DataFrame, vol: Volume, close_voxels:
     return flags
 
 
+def _fov_flags(in_view: dict) -> list[dict[str, str]]:
+    """``outside_field_of_view``: cracks lying partly outside the cylinder the projections saw at every angle."""
+    n = in_view.get("n_cracks_partly_outside_view", 0)
+    if not n:
+        return []
+    fov = in_view["field_of_view"]
+    return [{"code": "outside_field_of_view", "message": f"{n} crack(s) lie partly outside the region the projections "
+             f"saw at every angle ({in_view['n_cracks_outside_view']} of them mostly, not counted in view): "
+             + fov["rule"]}]
+
+
 def analyse(data: Any, options: TomoOptions = TomoOptions(), *, scheduler: Any = None,
             progress: bool = False, out: np.ndarray | None = None, scratch_dir: Path | None = None,
             voxel_size_nm: float | None = None) -> TomoResult:
@@ -319,8 +335,11 @@ def analyse(data: Any, options: TomoOptions = TomoOptions(), *, scheduler: Any =
     parts, cracks, pores, plab, feats, kinds, levels = measure(vol, options, close, flags, scheduler, scratch_dir)
     _stage("summary")
     cracks, parts, wedge = mark_cracks(cracks, parts, rec.angles_deg if rec is not None else None, LIMITED_SPAN_DEG)
-    summary = {**_summary({"particles": parts, "cracks": cracks, "pores": pores}, vol, options, levels), **wedge}
-    flags += _flags(parts, cracks, vol, close)
+    view = _fov.field_of_view(rec, vol.data.shape, vol.voxel_size_nm)
+    cracks, parts, in_view = _fov.mark_cracks(cracks, parts, feats, plab, view, vol.voxel_size_nm)
+    summary = {**_summary({"particles": parts, "cracks": cracks, "pores": pores}, vol, options, levels), **wedge,
+               **in_view}
+    flags += _flags(parts, cracks, vol, close) + _fov_flags(in_view)
     if rec is not None:
         summary["reconstruction"] = _recon_summary(rec, options.recon)
     return _finish(vol, parts, cracks, pores, plab, feats, kinds, summary, flags, options, rec)

@@ -112,6 +112,11 @@ def report_section(result, *, provenance: Any = None, pngs: dict[str, bytes] | N
             metrics[key.replace("_", " ")] = s[key]
     if "missing_wedge" in s:  # a limited tilt range: the cracks whose orientations it sees (tomo.wedge)
         metrics["n cracks visible (outside the missing wedge)"] = s["n_cracks_visible"]
+    if s.get("n_cracks_partly_outside_view"):  # projections: cracks the detector did not see at every angle (tomo.fov)
+        metrics["cracks partly outside the region seen at every angle"] = (
+            f"{s['n_cracks_partly_outside_view']} of {s['n_cracks']} ({s['n_cracks_outside_view']} mostly outside, "
+            f"not counted in view; in view: {s['n_cracks_in_view']}); the projections saw only the cylinder of radius "
+            f"{s['field_of_view']['radius_voxels']:.1f} voxels about the rotation axis at every angle")
     metrics.update(_spread_metrics(result))
     if "reconstruction" in s:
         r = s["reconstruction"]

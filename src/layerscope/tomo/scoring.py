@@ -17,7 +17,7 @@ import numpy as np
 
 from layerscope.tomo.phantom import DrawRanges, Phantom, draw_volume, random_phantom
 
-__all__ = ["TARGETS", "VISIBLE_TARGETS", "truth_visible", "score_draw", "run_draw", "draw_parameters", "meets",
+__all__ = ["TARGETS", "VISIBLE_TARGETS", "IN_VIEW_TARGETS", "truth_visible", "truth_in_view", "score_draw", "run_draw", "draw_parameters", "meets",
            "sheet_matches"]
 
 #: score -> (limit, kind): "eq" exactly the limit, "le" at most the limit (issue 20's targets).
@@ -32,12 +32,19 @@ TARGETS = {"particles_exact": (1, "eq"), "cracks_exact": (1, "eq"), "cracks_exac
 VISIBLE_TARGETS = {"cracks_exact_visible": (1, "eq"), "cracks_exact_per_particle_visible": (1, "eq")}
 
 
+#: The crack-count targets restricted to the cracks the projections saw at every angle (tomofov): truth cracks with
+#: under :data:`~layerscope.tomo.fov.MAX_OUTSIDE_SHARE` of their voxels outside the field of view the analysis
+#: reported (summary.json ``field_of_view``) against the measured sheets ``in_field_of_view``. Equal to the plain
+#: counts' scores for a volume input (no field of view).
+IN_VIEW_TARGETS = {"cracks_exact_in_view": (1, "eq"), "cracks_exact_per_particle_in_view": (1, "eq")}
+
+
 def meets(value: float, target: str) -> bool | None:
-    """Whether ``value`` meets ``TARGETS[target]`` or ``VISIBLE_TARGETS[target]`` (None when the draw has nothing to
-    score, NaN)."""
+    """Whether ``value`` meets ``TARGETS[target]``, ``VISIBLE_TARGETS[target]`` or ``IN_VIEW_TARGETS[target]`` (None
+    when the draw has nothing to score, NaN)."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
-    limit, kind = {**TARGETS, **VISIBLE_TARGETS}[target]
+    limit, kind = {**TARGETS, **VISIBLE_TARGETS, **IN_VIEW_TARGETS}[target]
     return bool(value == limit) if kind == "eq" else bool(abs(value) <= limit)
 
 
@@ -113,6 +120,33 @@ def _visible_scores(res, ph: Phantom, mapping: dict[int, int], matches: list[tup
     return {"n_cracks_truth_visible": int(seen.sum()), "n_cracks_found_visible": int(found.sum()),
             "cracks_exact_visible": int(seen.sum() == found.sum()), "cracks_exact_per_particle_visible": int(per),
             "cracks_missed_visible": int(sum(int(c) not in matched for c in ct.loc[seen, "crack"])) if len(ct) else 0}
+
+
+def truth_in_view(ph: Phantom, fov: dict | None) -> np.ndarray:
+    """Per truth crack (``ph.crack_truth``'s rows): whether under :data:`~layerscope.tomo.fov.MAX_OUTSIDE_SHARE` of
+    its voxels lie outside the field of view ``fov`` (the analysis's summary.json ``field_of_view``; None: all True)."""
+    from layerscope.tomo.fov import MAX_OUTSIDE_SHARE, truth_outside_shares
+
+    if not len(ph.crack_truth):
+        return np.ones(0, bool)
+    return truth_outside_shares(ph.cracks, ph.crack_truth["crack"], fov) < MAX_OUTSIDE_SHARE
+
+
+def _in_view_scores(res, ph: Phantom, mapping: dict[int, int], matches: list[tuple[int, float]]) -> dict:
+    """The crack counts restricted to the cracks the projections saw at every angle (:data:`IN_VIEW_TARGETS`): truth
+    cracks by :func:`truth_in_view`, measured sheets ``in_field_of_view``; ``cracks_missed_in_view``: truth cracks in
+    view that no sheet is scored against."""
+    ct = ph.crack_truth
+    seen = truth_in_view(ph, res.summary.get("field_of_view"))
+    found = res.cracks["in_field_of_view"].astype(bool).to_numpy() if len(res.cracks) else np.zeros(0, bool)
+    matched = {m for m, _ in matches if m}
+    truth_per = {int(t): int(((ct["particle"] == t) & seen).sum()) if len(ct) else 0 for t in ph.truth["particle"]}
+    parts = res.particles.set_index("particle") if len(res.particles) else None
+    per = all(sum(int(parts.loc[p, "crack_count_in_view"]) for p, q in mapping.items() if q == t) == n
+              for t, n in truth_per.items())
+    return {"n_cracks_truth_in_view": int(seen.sum()), "n_cracks_found_in_view": int(found.sum()),
+            "cracks_exact_in_view": int(seen.sum() == found.sum()), "cracks_exact_per_particle_in_view": int(per),
+            "cracks_missed_in_view": int(sum(int(c) not in matched for c in ct.loc[seen, "crack"])) if len(ct) else 0}
 
 
 def _pores_as_cracks(res, ph: Phantom) -> dict:
@@ -203,7 +237,7 @@ def score_draw(res, ph: Phantom) -> dict[str, Any]:
     p, mapping = _particle_scores(res, ph)
     matches = sheet_matches(res, ph)
     out = {**p, **_sheet_scores(res, ph, matches), **_pores_as_cracks(res, ph), **_per_particle(res, ph, mapping),
-           **_visible_scores(res, ph, mapping, matches)}
+           **_visible_scores(res, ph, mapping, matches), **_in_view_scores(res, ph, mapping, matches)}
     tv = float(ph.truth["volume_voxels"].sum())
     want = float((ph.cracks > 0).sum()) / tv
     got = res.summary.get("crack_volume_fraction", 0.0)
