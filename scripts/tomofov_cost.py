@@ -4,7 +4,7 @@ cracks in the corners) analysed once, then ``fov.mark_cracks`` timed alone (CPU 
 
     OMP_NUM_THREADS=1 PYTHONPATH=$PWD/src .venv/bin/python scripts/tomofov_cost.py
 """
-import time, numpy as np
+import time
 from layerscope.tomo.phantom import random_phantom, draw_volume
 from layerscope.tomo.analysis import TomoOptions, analyse
 from layerscope.tomo import fov as F

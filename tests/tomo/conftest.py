@@ -71,3 +71,25 @@ def _slab_envelopes_equal_whole(solid, radius: int = 3, slab: int = 4) -> bool:
 def slab_envelopes_equal_whole():
     """:func:`_slab_envelopes_equal_whole`, for tests of the envelope's slab halo."""
     return _slab_envelopes_equal_whole
+
+
+@pytest.fixture(scope="session")
+def assert_cracks_recovered():
+    """``check(ph, r, n_cracks, cvf_rel_tol)``: the analysis ``r`` of phantom ``ph`` holds ``n_cracks`` cracks and one
+    pore, every truth crack's normal within 5 deg of a found crack's, and the crack volume fraction within
+    ``cvf_rel_tol`` (relative) of the truth's."""
+    import numpy as np
+
+    def angle_deg(u, v) -> float:
+        cos = abs(float(np.dot(u, v)) / np.linalg.norm(u) / np.linalg.norm(v))
+        return float(np.degrees(np.arccos(min(1.0, cos))))
+
+    def check(ph, r, n_cracks: int, cvf_rel_tol: float) -> None:
+        assert len(r.cracks) == n_cracks and len(r.pores) == 1
+        normals = r.cracks[["normal_z", "normal_y", "normal_x"]].to_numpy()
+        for n in ph.crack_truth[["normal_z", "normal_y", "normal_x"]].to_numpy():
+            assert min(angle_deg(n, m) for m in normals) < 5.0
+        truth_cvf = float((ph.cracks > 0).sum()) / float(ph.truth["volume_voxels"].sum())
+        assert abs(r.summary["crack_volume_fraction"] / truth_cvf - 1) < cvf_rel_tol
+
+    return check

@@ -68,19 +68,14 @@ def test_a_small_disc_across_two_larger_cracks_is_a_third_plane(polar_deg, azimu
 
 
 @pytest.mark.parametrize("polar_deg, azimuth_deg", [(80, 90), (70, 120)])
-def test_three_crossing_cracks_through_the_analysis(polar_deg, azimuth_deg):
+def test_three_crossing_cracks_through_the_analysis(assert_cracks_recovered, polar_deg, azimuth_deg):
     """The grey volume of the three-disc scene with the default options: three cracks, each truth normal within
     5 deg of a crack's, the pore a pore, the crack volume fraction within 2 % of the truth; without the cut planes
     (``cut_planes=False``) two cracks."""
     ph = build_phantom((64, 64, 64), [PARTICLE], _three(polar_deg, azimuth_deg), [PORE])
     vol = Volume(ph.volume, 50.0, labels=False)
     r = analyse(vol, TomoOptions())
-    assert len(r.cracks) == 3 and len(r.pores) == 1
-    normals = r.cracks[["normal_z", "normal_y", "normal_x"]].to_numpy()
-    for n in ph.crack_truth[["normal_z", "normal_y", "normal_x"]].to_numpy():
-        assert min(_angle_deg(n, m) for m in normals) < 5.0
-    truth_cvf = float((ph.cracks > 0).sum()) / float(ph.truth["volume_voxels"].sum())
-    assert abs(r.summary["crack_volume_fraction"] / truth_cvf - 1) < 0.02
+    assert_cracks_recovered(ph, r, 3, 0.02)
     assert len(analyse(vol, TomoOptions(cut_planes=False)).cracks) == 2
 
 

@@ -67,7 +67,8 @@ def test_a_small_crack_ending_on_two_crossing_cracks_is_a_third_plane(monkeypatc
 
 
 @pytest.mark.parametrize("polar_deg, azimuth_deg, from_line", [(80, 90, 4), (70, 120, 6)])
-def test_corner_crack_through_the_analysis_in_memory_and_out_of_core(monkeypatch, polar_deg, azimuth_deg, from_line):
+def test_corner_crack_through_the_analysis_in_memory_and_out_of_core(monkeypatch, assert_cracks_recovered, polar_deg,
+                                                                  azimuth_deg, from_line):
     """The clean grey volume through ``analyse`` with the switch: three cracks, each truth normal within 5 deg of a
     crack's, the pore a pore, the crack volume fraction within 3 % of the truth; out of core (slabs of 16, threads)
     the same tables. Without the switch: two cracks (the small one missed in the crossing)."""
@@ -75,12 +76,7 @@ def test_corner_crack_through_the_analysis_in_memory_and_out_of_core(monkeypatch
     vol = Volume(ph.volume, 50.0, labels=False)
     monkeypatch.setattr(segment, "CUT_T_JUNCTIONS", True)
     r = analyse(vol, TomoOptions())
-    assert len(r.cracks) == 3 and len(r.pores) == 1
-    normals = r.cracks[["normal_z", "normal_y", "normal_x"]].to_numpy()
-    for n in ph.crack_truth[["normal_z", "normal_y", "normal_x"]].to_numpy():
-        assert min(_angle_deg(n, m) for m in normals) < 5.0
-    truth_cvf = float((ph.cracks > 0).sum()) / float(ph.truth["volume_voxels"].sum())
-    assert abs(r.summary["crack_volume_fraction"] / truth_cvf - 1) < 0.03
+    assert_cracks_recovered(ph, r, 3, 0.03)
     chunked = analyse(vol, TomoOptions(out_of_core=True, slab_slices=16), scheduler="threads")
     pd.testing.assert_frame_equal(r.cracks.reset_index(drop=True), chunked.cracks.reset_index(drop=True))
     pd.testing.assert_frame_equal(r.particles.reset_index(drop=True), chunked.particles.reset_index(drop=True))
