@@ -1433,6 +1433,28 @@ def _padded_near(centres: np.ndarray, sources: np.ndarray, reach_px: float) -> t
     return idx, used
 
 
+#: Most elements (float64) of one block's (rows x neighbours x window side) arrays in the joint fit and the lattice
+#: template: 2^23, 64 MiB each. A block's rows are cut to it, so that a field whose columns are many pixels wide (a
+#: fine pixel size: large windows, many neighbours within reach) does not hold its whole neighbourhood at once.
+_JOINT_BUDGET = 1 << 23
+
+
+def _budget_blocks(n: int, neighbours: int, side: int) -> list[slice]:
+    """Slices of ``n`` rows whose (rows x max(neighbours, side) x side) arrays hold at most :data:`_JOINT_BUDGET`
+    elements (and at most ``_BLOCK`` rows)."""
+    step = int(max(1, min(_BLOCK, _JOINT_BUDGET // max(1, max(neighbours, side) * side))))
+    return [slice(b, min(n, b + step)) for b in range(0, n, step)]
+
+
+def _most_near(centres: np.ndarray, sources: np.ndarray, reach_px: float) -> int:
+    """The most ``sources`` within ``reach_px`` (square) of any of ``centres`` (pixels)."""
+    from scipy.spatial import cKDTree
+
+    if not len(sources) or not len(centres):
+        return 1
+    return int(cKDTree(sources).query_ball_point(centres, reach_px, p=np.inf, return_length=True).max())
+
+
 def _gaussian_squares(r0: np.ndarray, c0: np.ndarray, k: np.ndarray, src: np.ndarray, weight: np.ndarray,
                       sigma: float) -> np.ndarray:
     """(n, 2r + 1, 2r + 1): on each site's square of offsets ``k`` around ``(r0, c0)``, the plain sum of the
@@ -1473,8 +1495,7 @@ class _LatticeTemplate:
     def at(self, sigma: float) -> np.ndarray:
         """(n, p): the template of width ``sigma`` (pixels) at every window pixel of every site."""
         out = np.empty((len(self.r0), self.iy.size))
-        for start in range(0, len(self.r0), _BLOCK):
-            sl = slice(start, start + _BLOCK)
+        for sl in _budget_blocks(len(self.r0), self.src.shape[1], self.k.size):
             square = _gaussian_squares(self.r0[sl], self.c0[sl], self.k, self.src[sl], self.used[sl].astype(float),
                                        sigma)
             out[sl] = square[:, self.iy, self.ix]
@@ -1516,12 +1537,13 @@ def refine_jointly(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, sig
     fix_amp = np.zeros(0) if fixed is None else np.clip(np.nan_to_num(np.asarray(fixed[2], float)), 0, None)
     pos, amp, bkg = start.copy(), np.zeros(len(start)), np.zeros(len(start))
     dy, dx = _window(radius_px)
+    side = 2 * int(max(np.abs(dy).max(), np.abs(dx).max())) + 1
+    reach = side // 2 + GAUSSIAN_REACH * sigma_px + 1
     for _ in range(JOINT_ROUNDS if rounds is None else max(0, rounds)):
         amp, bkg = _joint_heights(data, pos, fix_pos, fix_amp, dy, dx, sigma_px)
         src, weight = np.vstack([pos, fix_pos]), np.concatenate([np.clip(amp, 0, None), fix_amp])
         new = [np.empty_like(pos), np.empty_like(amp), np.empty_like(bkg)]
-        for begin in range(0, len(pos), _BLOCK):
-            sl = slice(begin, min(len(pos), begin + _BLOCK))
+        for sl in _budget_blocks(len(pos), _most_near(pos, src, reach + 1), side):
             new[0][sl], new[1][sl], new[2][sl] = _joint_block(data, pos, amp, bkg, sl, src, weight, dy, dx, sigma_px)
         pos = new[0]
     away = ~np.all(np.isfinite(pos), 1) | (np.hypot(*(pos - start).T) > JOINT_MAX_SHIFT_WIDTHS * sigma_px)
@@ -1541,8 +1563,9 @@ def _joint_heights(data, pos, fix_pos, fix_amp, dy, dx, sigma) -> tuple[np.ndarr
     src = np.vstack([pos, fix_pos])
     a, b = np.zeros(n), np.zeros(n)
     ii, jj, ca, cb = [], [], [], []
-    for begin in range(0, n, _BLOCK):
-        sl = slice(begin, min(n, begin + _BLOCK))
+    side = 2 * int(max(np.abs(dy).max(), np.abs(dx).max())) + 1
+    for sl in _budget_blocks(n, _most_near(pos, src, side // 2 + GAUSSIAN_REACH * sigma + 2), side):
+        begin = sl.start
         a[sl], b[sl], idx, used, c_a, c_b = _window_readings(data, pos, sl, src, dy, dx, sigma)
         fixed_j = used & (idx >= n)
         known = np.concatenate([np.zeros(n), fix_amp])[idx] * fixed_j
