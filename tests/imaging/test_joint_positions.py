@@ -154,3 +154,19 @@ def test_clean_scatter_is_the_spread_beyond_counting():
     table = pd.DataFrame({"environment": "layered", "mixing": "no", "li_fill": f, "li_fill_count_sem": 0.04})
     assert interlayers.clean_scatter(table) == pytest.approx(np.sqrt(0.06**2 - 0.04**2), abs=1e-9)
     assert interlayers.clean_scatter(table.iloc[:2]) == 0.0
+
+
+def test_joint_fit_blocks_follow_the_memory_budget(monkeypatch):
+    # the blocks cover every row once and hold at most the budget's elements per (rows x neighbours x side) array
+    # (a fine pixel: 151-px windows, 60 neighbours within reach -> 367 rows); a budget so small that every block is one
+    # row gives the same centres and heights to the last bit (blocks only split independent rows)
+    blocks = col._budget_blocks(5000, 60, 151)
+    assert [i for sl in blocks for i in range(sl.start, sl.stop)] == list(range(5000))
+    assert max(sl.stop - sl.start for sl in blocks) * 151 * 151 <= col._JOINT_BUDGET
+    img, r, c = _wide_lattice()
+    kw = dict(sigma_px=SIGMA / PX, radius_px=2.5 * SIGMA / PX, rounds=1)
+    whole = col.refine_jointly(img, r + 0.3, c - 0.2, **kw)
+    monkeypatch.setattr(col, "_JOINT_BUDGET", 1)
+    split = col.refine_jointly(img, r + 0.3, c - 0.2, **kw)
+    for a, b in zip(whole, split):
+        np.testing.assert_array_equal(a, b)
