@@ -141,6 +141,8 @@ class ColumnResult:
     #: the void-site gate (:func:`support_spread_z`, spreads) and the Li-layer sites the rule marks before it
     #: (:func:`void_gate_flags`)
     void_gate: tuple[float, int] = (float("nan"), 0)
+    #: O3 and O3' TM-layer pairs read with the zone as given (:func:`handedness_flags`)
+    handedness: tuple[int, int] = (0, 0)
 
 
 @dataclass
@@ -320,7 +322,7 @@ def find_atom_columns(
             inplane_contrast=lat.inplane_contrast, rows_are_cation_rows=lat.rows_are_cation_rows),
         layers=geo.index, pairs=stack.pairs, pixel_size_nm=px, shape=data.shape, column_sigma_nm=site_sigma,
         spacings=sp, zone=stack.zone, timings_s=times, notes=notes, site_window_nm=site_radius, unindexed=geo.corner,
-        void_gate=void_gate,
+        void_gate=void_gate, handedness=stack.handedness,
     )
 
 
@@ -620,6 +622,21 @@ class _Stacking:
     rel_up: np.ndarray  # per TM column: relation of the pair that ends on it
     zone: str  # the zone analysed (the mirror one when the majority stacking is reversed)
     o3_step: float
+    #: O3 and O3' TM-layer pairs read with the zone as given (before any mirror swap): :func:`handedness_flags`
+    handedness: tuple[int, int] = (0, 0)
+
+
+#: The share of reversed (O3') TM-layer pairs among the O3 and O3' ones from which the image is taken as the mirror
+#: view (a 2:1 majority). Which way the beam points cannot be read from one image; the majority stacking is taken as
+#: the matrix only where it clearly is one. Draw 4133 (docs/validation.md "Draw 4133", "Mirror view"): 112 reversed
+#: against ~100 forward pairs swapped O3 and O3' everywhere; over 1097 tuning draws the reversed share in the zone
+#: given reads at most 0.49, every pure mirror view (tests) ~1.
+MIRROR_SHARE = 2.0 / 3.0
+
+
+def _mirror_share(n_o3: int, n_twin: int) -> float:
+    """The share of reversed (O3') pairs among the O3 and O3' ones (NaN without either)."""
+    return n_twin / (n_o3 + n_twin) if n_o3 + n_twin else float("nan")
 
 
 def _stacking(tm: pd.DataFrame, index: _lat.LayerIndex, *, d_t: float, cation: float, zone: str,
@@ -637,12 +654,12 @@ def _stacking(tm: pd.DataFrame, index: _lat.LayerIndex, *, d_t: float, cation: f
     smoothed, rel = _classify_registry(windows, pairs["layer"].to_numpy(), o3_step=o3_step)
     pairs["registry_smoothed"] = smoothed
     n_o3, n_twin = int(np.sum(rel == "O3")), int(np.sum(rel == "O3'"))
-    if n_twin > n_o3:
+    if _mirror_share(n_o3, n_twin) >= MIRROR_SHARE:
         # The beam points the other way from the zone's convention (a real image does not say which):
         # the view is the mirror one, so the majority stacking is O3 and the reversed one the twin.
         mirror = {"100": "110", "110": "100"}[zone]
-        notes.append(f"the majority stacking ({n_twin} of {len(rel)} TM-layer pairs) steps opposite to the "
-                     f"[{zone}] convention: the image is the mirror view, analysed as [{mirror}] so that the "
+        notes.append(f"the majority stacking ({n_twin} of {len(rel)} TM-layer pairs, against {n_o3} forward) steps "
+                     f"opposite to the [{zone}] convention: the image is the mirror view, analysed as [{mirror}] so that the "
                      f"matrix is O3 and the reversed stacking O3' (twin)")
         zone, o3_step = mirror, _ph.o3_step_for_zone(mirror)
         smoothed, rel = _classify_registry(windows, pairs["layer"].to_numpy(), o3_step=o3_step)
@@ -657,7 +674,7 @@ def _stacking(tm: pd.DataFrame, index: _lat.LayerIndex, *, d_t: float, cation: f
     rel_up, rel_down = _fill_from_layers(tm["layer"].to_numpy(), rel_up, rel_down)
     pairs = pairs.assign(relation=rel, relation_above=rel_up[pairs["above"].to_numpy()],
                          relation_below=rel_down[pairs["below"].to_numpy()])
-    return _Stacking(pairs, rel, reg_down, rel_down, rel_up, zone, o3_step)
+    return _Stacking(pairs, rel, reg_down, rel_down, rel_up, zone, o3_step, handedness=(n_o3, n_twin))
 
 
 def _tm_lattice_positions(tm: pd.DataFrame, *, d_t: float) -> tuple[np.ndarray, np.ndarray]:
@@ -1284,6 +1301,21 @@ def void_gate_flags(z: float, n_candidates: int) -> list[dict[str, str]]:
         f"may be among them; check the marks")}]
 
 
+def handedness_flags(n_o3: int, n_twin: int, zone: str) -> list[dict[str, str]]:
+    """``phases`` flag ``handedness_undecided`` where neither the O3 nor the O3' TM-layer pairs (read with the zone
+    as given) hold a 2:1 majority (:data:`MIRROR_SHARE`): which stacking is the matrix and which the twin-like one
+    cannot be read from the image, so the labels follow the zone's convention as given, which the user may know."""
+    share = _mirror_share(n_o3, n_twin)
+    if not 1.0 - MIRROR_SHARE < share < MIRROR_SHARE:
+        return []
+    mirror = {"100": "110", "110": "100"}.get(zone, "the mirror zone")
+    return [{"code": "handedness_undecided", "message": (
+        f"O3 and O3' stackings nearly equal ({n_o3} forward, {n_twin} reversed TM-layer pairs with the [{zone}] "
+        f"convention; a 2:1 majority decides): which one is the matrix cannot be read from the image, the labels "
+        f"follow --zone {zone} as given; where the beam points the other way, rerun with --zone {mirror} "
+        f"(O3 and O3' swap)")}]
+
+
 def _fill_from_layers(layer: np.ndarray, rel_up: np.ndarray, rel_down: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Columns without a partner (next to a void, at a ragged edge) take their layer's relation.
 
@@ -1642,7 +1674,8 @@ def analyse(image: Any, options: PhasesOptions, *, pixel_size_nm: float | None =
     order = ["x_nm", "y_nm", "intensity", "kind", "layer", "phase", "mixing"]
     cols = cols[order + [c for c in cols.columns if c not in order]]
     summary = _summary(cols, domains, layers, interfaces, quantities, res, time.perf_counter() - t0)
-    summary["flags"] = clipping_flags(data) + void_gate_flags(*res.void_gate)
+    summary["flags"] = (clipping_flags(data) + void_gate_flags(*res.void_gate)
+                        + handedness_flags(*res.handedness, zone=res.zone))
     summary["interlayers"] = {"segments": int(len(inter)), **{f"mixing_{k}": int(np.sum(inter["mixing"] == k))
                                                                for k in ("yes", "no", "uncertain")},
                               **{f"step_sites_{k}": int(inter.loc[inter["step_source"] == k, "n_sites"].sum())
