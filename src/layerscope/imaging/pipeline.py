@@ -814,11 +814,6 @@ WIDTH_SITES = 600
 #: columns' spacing allows less (a probe of ~0.15 nm), the window grows to it (:func:`_wide_probe_window`);
 #: at 2 widths it holds 98 % of a column's template (the integral of g^2), at 1.2 widths 76 %.
 SITE_WINDOW_WIDTHS = 2.0
-#: Widths (standard deviations) beyond a site's window within which :func:`_unit_readings` sums the columns' plain
-#: Gaussians: a unit Gaussian 8 widths off is exp(-32) = 1.3e-14 of its peak, nothing in a reading of double
-#: precision. Not a cut of the model (the Gaussians are not truncated); before imgfill2 the model was cut at the
-#: simulator's render width (``layerscope.simulate.incoherent.TRUNCATE_SIGMA``, 5), an analysis tuned to our scenes.
-MODEL_REACH_SIGMA = 8.0
 
 
 def _lattice_width(data: np.ndarray, px: float, xy_nm: np.ndarray, *, sigma_nm: float, radius_nm: float,
@@ -1018,14 +1013,15 @@ def _unit_readings(at_nm: np.ndarray, src_nm: np.ndarray, *, shape: tuple[int, i
     The estimator is linear: its amplitude ``(S1 Sgz - Sg Sz) / det`` is a weighted sum of the window's
     pixels. The image in a window is the sum of the outer products of the 1-D profiles of the Gaussians
     that reach it: a plain Gaussian, not cut at any renderer's width (the model is the probe's, not our
-    simulator's; issue 19, imgfill2), summed over the columns within :data:`MODEL_REACH_SIGMA` widths of the
-    window (beyond, a unit Gaussian is below 1e-14: nothing in double precision); per site, that local sum on
-    the window's square. Equal to the reading of a render with no cut to rounding
+    simulator's, whose renderer cuts at ``TRUNCATE_SIGMA`` = 5 widths: issue 19, imgfill2), summed over the columns
+    within ``columns.GAUSSIAN_REACH`` (8) widths of the window (beyond, a unit Gaussian is below 1e-14: nothing in
+    double precision; the joint fit's neighbour model, imgwide4, sums the same); per site, that local sum on the
+    window's square. Equal to the reading of a render with no cut to rounding
     (tests/imaging/test_wide_probe_window.py); NaN where the estimator gives NaN (fewer than 5 pixels of the
     window in the image).
     """
     s, rad = sigma_nm / px, radius_nm / px
-    r, h = int(np.ceil(rad)), int(np.ceil(MODEL_REACH_SIGMA * sigma_nm / px))
+    r, h = int(np.ceil(rad)), int(np.ceil(_col.GAUSSIAN_REACH * sigma_nm / px))
     k = np.arange(-r, r + 1)
     disc = k[:, None] ** 2 + k[None, :] ** 2 <= rad**2
     at, src = np.asarray(at_nm, float) / px - 0.5, np.asarray(src_nm, float) / px - 0.5  # (col, row) pixels
