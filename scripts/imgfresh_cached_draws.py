@@ -104,7 +104,13 @@ def main(argv=None) -> int:
                    help="interlayers.EMPTY_WINDOW_SITES_OUT for this run / rescore (default: the library's)")
     p.add_argument("--filled-site", choices=["on", "off"], default=None,
                    help="interlayers.NO_WITH_FILLED_SITE for this run / rescore (default: the library's; imgcrack)")
+    p.add_argument("--zero-level-spread", choices=["on", "off"], default=None,
+                   help="interlayers.ZERO_LEVEL_SPREAD for this run / rescore (default: the library's; imgfill2)")
     a = p.parse_args(argv)
+    if a.zero_level_spread is not None:
+        from layerscope.imaging import interlayers
+
+        interlayers.ZERO_LEVEL_SPREAD = a.zero_level_spread == "on"
     if a.filled_site is not None:
         from layerscope.imaging import interlayers
 

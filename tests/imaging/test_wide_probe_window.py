@@ -19,6 +19,9 @@ SIGMA = 0.064      # nm: a 0.15 nm FWHM probe
 D_T = 0.28         # nm between columns along a layer
 HALF = 0.237       # nm between a TM layer and the Li layer beside it
 SHAPE = (300, 300)
+#: A render cut this many widths out is a plain Gaussian to double precision (exp(-72) = 5e-32 at the cut): the
+#: model of pipeline._unit_readings (imgfill2: not cut at the simulator's 5 widths).
+UNCUT = 12.0
 
 
 def _lattice(fill: float, *, tm_height: float = 2.0, background: float = 0.7):
@@ -28,9 +31,9 @@ def _lattice(fill: float, *, tm_height: float = 2.0, background: float = 0.7):
     li = [(xi + D_T / 2, (2 * k + 1) * HALF) for k in range(3) for xi in x if xi + D_T / 2 < SHAPE[1] * PX]
     tm_xy, li_xy = np.array(tm), np.array(li)
     img = (render_gaussians(tm_xy[:, 0], tm_xy[:, 1], np.full(len(tm_xy), tm_height), shape=SHAPE, pixel_size_nm=PX,
-                            sigma_nm=SIGMA)
+                            sigma_nm=SIGMA, truncate=UNCUT)
            + render_gaussians(li_xy[:, 0], li_xy[:, 1], np.full(len(li_xy), fill * tm_height), shape=SHAPE,
-                              pixel_size_nm=PX, sigma_nm=SIGMA) + background)
+                              pixel_size_nm=PX, sigma_nm=SIGMA, truncate=UNCUT) + background)
     return img, tm_xy, li_xy
 
 
@@ -98,10 +101,10 @@ def test_draw_2160_wide_probe_fill_and_spinel():
 
 
 def _rendered_leaks(shape, *, sigma_nm, radius_nm, tm_xy, tm_found, li_xy):
-    """The leaks as first defined (imgwide): the site estimator on full noiseless renders of unit Gaussians."""
+    """The leaks as first defined (imgwide): the site estimator on full noiseless renders of unit Gaussians (uncut)."""
     def read(at, where):
         img = render_gaussians(where[:, 0], where[:, 1], np.ones(len(where)), shape=shape, pixel_size_nm=PX,
-                               sigma_nm=sigma_nm)
+                               sigma_nm=sigma_nm, truncate=UNCUT)
         return pl._site_intensities(img, PX, pd.DataFrame({"x_nm": at[:, 0], "y_nm": at[:, 1]}), sigma_nm=sigma_nm,
                                     radius_nm=radius_nm)[0]
     return read(tm_xy, tm_xy), read(li_xy, tm_xy[tm_found]), read(li_xy, li_xy)
@@ -131,3 +134,27 @@ def test_local_leaks_equal_the_rendered_ones(sigma_nm):
     assert np.nanmax(np.abs(rendered[1])) > 0.01  # the TM tails reach the Li-layer windows
     none = pl._unit_readings(li_xy, tm_xy[:0], shape=shape, px=PX, sigma_nm=sigma_nm, radius_nm=radius)
     assert np.array_equal(np.isnan(none), np.isnan(rendered[2])) and np.nanmax(np.abs(none)) == 0  # no column: 0
+
+
+def test_site_model_is_a_plain_gaussian_not_the_simulators_cut():
+    # imgfill2: the analysis models a column as a plain Gaussian; it does not import the simulator (whose renderer
+    # cuts at TRUNCATE_SIGMA = 5 widths). A lone unit column read by a site 5.5 widths away: the plain Gaussian's
+    # tail there, exp(-5.5^2 / 2) = 2.7e-7 of the peak at the window's centre (the window's weights then give
+    # the reading; measured against a render with no cut to 1e-12), where a model cut at 5 widths reads 0.
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(pl))
+    imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module]
+    imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    assert not [m for m in imported if m.startswith("layerscope.simulate")]
+    sigma = 0.03
+    src = np.array([[1.0, 1.0]])
+    at = np.array([[1.0 + 5.5 * sigma, 1.0]])
+    radius = pl.SITE_WINDOW_WIDTHS * sigma
+    model = pl._unit_readings(at, src, shape=SHAPE, px=PX, sigma_nm=sigma, radius_nm=radius)
+    img = render_gaussians(src[:, 0], src[:, 1], np.ones(1), shape=SHAPE, pixel_size_nm=PX, sigma_nm=sigma, truncate=UNCUT)
+    rendered = pl._site_intensities(img, PX, pd.DataFrame({"x_nm": at[:, 0], "y_nm": at[:, 1]}), sigma_nm=sigma,
+                                    radius_nm=radius)[0]
+    assert abs(model[0]) > 1e-8
+    np.testing.assert_allclose(model, rendered, rtol=0, atol=1e-12)

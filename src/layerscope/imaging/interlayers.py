@@ -34,7 +34,8 @@ site and the segments are decided again, cut as before (``clean_level``, ``clean
 segments of O1 steps measure a level of their own where at least three of them are clean (:func:`_o1_group`:
 the Li layers of a delithiated block are empty and read below the Li-holding ones). In that second pass the
 error added to the counting error is the clean segments' own spread about their level
-(:func:`clean_spread`, 0.01-0.02) instead of :data:`MIXING_SYSTEMATIC`.
+(:func:`clean_spread`, 0.01-0.02) instead of :data:`MIXING_SYSTEMATIC`; where the clean segments read at zero (no
+level taken), their spread about zero is the error as well (:data:`ZERO_LEVEL_SPREAD`).
 
 ``step_source`` says where a segment's step comes from: ``measured`` (the registry of the TM pairs
 of its sites; a site filled into a one-site gap or at a layer end takes its neighbour's pair, as
@@ -61,7 +62,7 @@ import pandas as pd
 from layerscope.imaging.lattice import circular_mean as _circular_mean, wrap_half
 
 __all__ = ["interlayer_table", "extend_steps", "drop_off_layer_steps", "drop_unsupported_runs", "MIXING_THRESHOLD",
-           "MIXING_SYSTEMATIC", "POOL_CHI2", "clean_level", "clean_spread", "CLEAN_SPREAD_FLOOR", "CLEAN_LEVEL_SIGNIFICANCE", "split_fill_changes", "SPLIT_MIN_SITES", "REGISTRY_SIGNIFICANCE", "distinct_sites",
+           "MIXING_SYSTEMATIC", "POOL_CHI2", "ZERO_LEVEL_SPREAD", "clean_level", "clean_spread", "CLEAN_SPREAD_FLOOR", "CLEAN_LEVEL_SIGNIFICANCE", "split_fill_changes", "SPLIT_MIN_SITES", "REGISTRY_SIGNIFICANCE", "distinct_sites",
            "SAME_SITE"]
 
 #: Mixing index above which a Li layer holds TM: the Li columns and the O tails give 0.02-0.06
@@ -102,6 +103,16 @@ POOL_CHI2 = 4.5
 #: (random draw 2048: fill 1.0 -> 0.975; docs/validation.md "imgwide4"). Without the neighbour width it changed no
 #: score of any draw of 7000-7099 or of the 38 wide-probe tuning draws. False: half of MIXING_SYSTEMATIC everywhere.
 POOL_MEASURED_SPREAD = True
+#: Whether an image whose clean layered segments read at zero (:func:`clean_level` takes no level: not
+#: significantly above zero) decides its segments with the spread those clean segments show about zero beyond their
+#: counting errors (:func:`clean_spread` with level 0: between :data:`CLEAN_SPREAD_FLOOR` and
+#: :data:`MIXING_SYSTEMATIC`) instead of :data:`MIXING_SYSTEMATIC`, as an image whose level is taken does (the runs'
+#: pool test unchanged). :data:`MIXING_SYSTEMATIC` is the spread of clean layers about zero where it is not measured;
+#: here it is measured. At 1-2e3 e/A^2 the clean layers of random draws 3037, 7094, 5026 and 4079 read 0 +- counting
+#: (z-scores' spread 0.9-1.2), yet their clean runs of 10-27 sites (0.04-0.06 +- 0.015-0.02) stayed "uncertain" by the
+#: fixed 0.02 alone (docs/validation.md "imgfill2"). Clean layers reading below zero (wide probes) get a spread of
+#: at least 0.02: unchanged.
+ZERO_LEVEL_SPREAD = True
 #: Most spread :data:`POOL_MEASURED_SPREAD` allows: half the mixing threshold, so that a run never pools a segment a
 #: threshold away.
 POOL_SPREAD_MAX = 0.05
@@ -1194,14 +1205,7 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
     out = _segment_rows(li, key, mixing_threshold)
     site_o1, seg_o1 = _o1_group(li, out)
     levels = [clean_level(out[seg_o1 == g]) for g in (False, True)]  # O3-like, O1 (empty Li layers): each its own
-    spread = MIXING_SYSTEMATIC
-    if max(levels)[0] > 0.0:  # clean layers read above zero: their level is taken off the layered sites' index, same cuts
-        shift = np.where(site_o1, levels[1][0], levels[0][0])
-        li["mixing"] = li["mixing"] - np.where(_layered_sites(li), shift, 0.0)
-        spread = clean_spread(out[~seg_o1], levels[0][0]) if levels[0][0] > 0.0 else MIXING_SYSTEMATIC
-        out = _segment_rows(li, key, mixing_threshold, spread)
-    elif POOL_MEASURED_SPREAD and clean_scatter(out[~seg_o1]) > MIXING_SYSTEMATIC / 2:
-        out = _segment_rows(li, key, mixing_threshold, spread, pool_spread=clean_scatter(out[~seg_o1]))
+    out, spread = _second_pass(li, key, out, mixing_threshold, site_o1, seg_o1, levels)
     if NO_BESIDE_CROWDED_TM and np.isfinite(d_t):
         octahedral = tm[tm.get("site", pd.Series("octahedral", index=tm.index)) == "octahedral"]
         crowded = (crowded_share(out, octahedral, d_t) > CROWDED_SHARE) & (out["mixing"] == "no").to_numpy()
@@ -1211,6 +1215,32 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
     counted = out["li_fill_count_sem"].notna().to_numpy()  # decided from counts (else from the sites' scatter)
     return out.assign(clean_level=np.where(layered, level, 0.0), clean_level_sem=np.where(layered, level_sem, 0.0),
                       fill_systematic=np.where(counted, spread, np.nan))
+
+
+def _second_pass(li: pd.DataFrame, key: np.ndarray, out: pd.DataFrame, threshold: float, site_o1: np.ndarray,
+                 seg_o1: np.ndarray, levels: list) -> tuple[pd.DataFrame, float]:
+    """The segments decided again with what the first pass ``out`` measured; the table and the error beyond counting.
+
+    Where the clean layers read above zero, their level is taken off the layered sites' index (same cuts) and the
+    error is their spread about it (:func:`clean_spread`). Where they read at zero (no level taken) and
+    :data:`ZERO_LEVEL_SPREAD` is set, the error is their spread about zero (:func:`clean_spread` with level 0, at most
+    :data:`MIXING_SYSTEMATIC`: clean layers below zero keep it), the runs' pool test as before. Else the pool test
+    may take the image's clean scatter (:data:`POOL_MEASURED_SPREAD`).
+    """
+    spread, clean = MIXING_SYSTEMATIC, out[~seg_o1]
+    if max(levels)[0] > 0.0:  # clean layers read above zero: their level is taken off the layered sites' index, same cuts
+        shift = np.where(site_o1, levels[1][0], levels[0][0])
+        li["mixing"] = li["mixing"] - np.where(_layered_sites(li), shift, 0.0)
+        spread = clean_spread(clean, levels[0][0]) if levels[0][0] > 0.0 else MIXING_SYSTEMATIC
+        return _segment_rows(li, key, threshold, spread), spread
+    scatter = clean_scatter(clean) if POOL_MEASURED_SPREAD else 0.0
+    pool = scatter if scatter > MIXING_SYSTEMATIC / 2 else None
+    if ZERO_LEVEL_SPREAD and clean_spread(clean, 0.0) < MIXING_SYSTEMATIC:
+        spread = clean_spread(clean, 0.0)
+        return _segment_rows(li, key, threshold, spread, pool_spread=max(scatter, MIXING_SYSTEMATIC / 2)), spread
+    if pool is not None:
+        return _segment_rows(li, key, threshold, spread, pool_spread=pool), spread
+    return out, spread
 
 
 def _o1_group(li: pd.DataFrame, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

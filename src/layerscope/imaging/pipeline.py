@@ -1029,14 +1029,16 @@ def _unit_readings(at_nm: np.ndarray, src_nm: np.ndarray, *, shape: tuple[int, i
 
     The estimator is linear: its amplitude ``(S1 Sgz - Sg Sz) / det`` is a weighted sum of the window's
     pixels. The image in a window is the sum of the outer products of the 1-D profiles of the Gaussians
-    whose square (``TRUNCATE_SIGMA`` widths, as rendered) reaches it; per site, that local sum on the
-    window's square. Equal to the rendered reading to rounding (tests/imaging/test_wide_probe_window.py);
-    NaN where the estimator gives NaN (fewer than 5 pixels of the window in the image).
+    that reach it: a plain Gaussian, not cut at any renderer's width (the model is the probe's, not our
+    simulator's, whose renderer cuts at ``TRUNCATE_SIGMA`` = 5 widths: issue 19, imgfill2), summed over the columns
+    within ``columns.GAUSSIAN_REACH`` (8) widths of the window (beyond, a unit Gaussian is below 1e-14: nothing in
+    double precision; the joint fit's neighbour model, imgwide4, sums the same); per site, that local sum on the
+    window's square. Equal to the reading of a render with no cut to rounding
+    (tests/imaging/test_wide_probe_window.py); NaN where the estimator gives NaN (fewer than 5 pixels of the
+    window in the image).
     """
-    from layerscope.simulate.incoherent import TRUNCATE_SIGMA
-
     s, rad = sigma_nm / px, radius_nm / px
-    r, h = int(np.ceil(rad)), int(np.ceil(TRUNCATE_SIGMA * sigma_nm / px))
+    r, h = int(np.ceil(rad)), int(np.ceil(_col.GAUSSIAN_REACH * sigma_nm / px))
     k = np.arange(-r, r + 1)
     disc = k[:, None] ** 2 + k[None, :] ** 2 <= rad**2
     at, src = np.asarray(at_nm, float) / px - 0.5, np.asarray(src_nm, float) / px - 0.5  # (col, row) pixels
@@ -1057,9 +1059,8 @@ def _unit_readings(at_nm: np.ndarray, src_nm: np.ndarray, *, shape: tuple[int, i
         s1, sg, sgg = w.sum((1, 2)), g.sum((1, 2)), (g * g).sum((1, 2))
         det = sgg * s1 - sg * sg
         good = (s1 >= 5) & (det > 1e-12)
-        # the unit Gaussians' profiles on the window, cut to their rendered squares; padded slots zero
-        cut = (np.abs(pix[:, None] - src0[nb][:, :, None]) <= h) & used[:, :, None, None]
-        gs = np.exp(-0.5 * ((pix[:, None] - src[nb][:, :, None]) / s) ** 2) * cut  # (n, m, 2r+1, 2)
+        # the unit Gaussians' profiles on the window, uncut; padded slots zero
+        gs = np.exp(-0.5 * ((pix[:, None] - src[nb][:, :, None]) / s) ** 2) * used[:, :, None, None]  # (n, m, 2r+1, 2)
         local = np.matmul(gs[..., 1].transpose(0, 2, 1), gs[..., 0])  # (n, row, col): the rendered window
         amp = (s1 * (g * local).sum((1, 2)) - sg * (w * local).sum((1, 2))) / np.where(good, det, 1.0)
         out[sl] = np.where(good, amp, np.nan)
