@@ -806,7 +806,7 @@ RESIDUAL_PASS = True
 #: :func:`_residual_columns`: a maximum one neighbour distance (:data:`NEIGHBOUR_BAND`) from a found column passes
 #: at :data:`NEIGHBOUR_SHARE` of the relative test with :data:`NEIGHBOUR_SIGMAS` times the noise margin, as the
 #: first pass's lattice-neighbour test (:func:`_neighbour_pass`).
-RESIDUAL_DIM = False
+RESIDUAL_DIM = True
 #: :func:`_residual_columns`: the width is measured in windows of this many detection widths
 #: (:func:`measure_lattice_width`, at most :data:`RESIDUAL_WIDTH_SITES` columns spread over the field) ...
 RESIDUAL_WIDTH_WINDOW = 3.5
