@@ -106,17 +106,37 @@ def test_residual_pass_adds_nothing_on_a_blank_noisy_region(wide):
     pd.testing.assert_frame_equal(rest.drop(columns="residual_pass"), out[False].drop(columns="residual_pass"))
 
 
-def test_narrow_probe_table_unchanged():
-    # a 0.07 nm FWHM probe: the generic finder does not take the wide path, so the switch changes nothing
+def test_narrow_probe_table_unchanged(monkeypatch):
+    # a 0.07 nm FWHM probe: the generic finder does not take the wide path, so the switches change nothing (passes on
+    # main too, where they do not exist)
     img, _ = _lattice(seed=2, sigma_nm=0.03)
     img = img[:480, :480]
     tables = []
     for on in (False, True):
-        before = col.RESIDUAL_PASS
-        col.RESIDUAL_PASS = on
-        try:
-            tables.append(analyse(img, ColumnsOptions(), pixel_size_nm=PX).columns)
-        finally:
-            col.RESIDUAL_PASS = before
+        monkeypatch.setattr(col, "RESIDUAL_PASS", on, raising=False)
+        monkeypatch.setattr(col, "RESIDUAL_DIM", on, raising=False)
+        tables.append(analyse(img, ColumnsOptions(), pixel_size_nm=PX).columns)
     pd.testing.assert_frame_equal(tables[0], tables[1])
     assert len(tables[0]) > 100
+
+
+def test_dim_test_on_the_residual():
+    # a sublattice of 0.3 (at the relative test's edge, 0.2-0.3 of the brightest neighbour as the residual reads it):
+    # without RESIDUAL_DIM the residual pass adds none of the 276; with it (0.2 of the brightest neighbour at 1.5 x
+    # the noise margin, one neighbour distance from a found column, as the first pass's lattice-neighbour test) 3
+    # (seeds 0-2: 3-4), each within 0.01 nm of a hidden column, none in the blank region
+    img, truth = _lattice(dim=0.3)
+    added = {}
+    for on in (False, True):
+        before = col.RESIDUAL_DIM
+        col.RESIDUAL_DIM = on
+        try:
+            t = _wide_path(img)
+        finally:
+            col.RESIDUAL_DIM = before
+        added[on] = t[t["residual_pass"]]
+    assert len(added[False]) == 0
+    assert len(added[True]) >= 3
+    hidden = _interior_dim(truth)[["x_nm", "y_nm"]].to_numpy()
+    assert cKDTree(hidden).query(added[True][["x_nm", "y_nm"]].to_numpy())[0].max() < 0.01
+    assert (added[True]["x_nm"] > truth["x_nm"].max() + 3 * 0.068).sum() == 0
