@@ -794,6 +794,123 @@ def _lattice_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm,
                          "contrast": p[:, 0] * width**2 / (width**2 + sig_px**2)})
 
 
+#: The residual pass (:func:`_residual_columns`, in :func:`fit_detected` where the lattice pass runs: a wide
+#: probe): the found columns' Gaussians, of the width measured with every found column in the model and heights
+#: solved jointly, are taken off the image, and the maxima of the rest, matched-filtered at that width, that
+#: pass the first pass's own tests (``noise_sigmas`` x the measured noise; ``relative_threshold`` of the
+#: brightest of the six nearest columns) at least :data:`LATTICE_GAP` neighbour distances from every found
+#: column are added. Dim columns (spinel and mixed Li-layer columns at 0.4-0.6 of a TM column) that merge into
+#: their bright neighbours' tails have no maximum at any filter width (docs/validation.md "imgwide5").
+#: False: no residual pass (before).
+RESIDUAL_PASS = True
+#: :func:`_residual_columns`: a maximum one neighbour distance (:data:`NEIGHBOUR_BAND`) from a found column passes
+#: at :data:`NEIGHBOUR_SHARE` of the relative test with :data:`NEIGHBOUR_SIGMAS` times the noise margin, as the
+#: first pass's lattice-neighbour test (:func:`_neighbour_pass`).
+RESIDUAL_DIM = True
+#: :func:`_residual_columns`: the width is measured in windows of this many detection widths
+#: (:func:`measure_lattice_width`, at most :data:`RESIDUAL_WIDTH_SITES` columns spread over the field) ...
+RESIDUAL_WIDTH_WINDOW = 3.5
+RESIDUAL_WIDTH_SITES = 600
+#: ... and the heights in discs of this many measured widths (:func:`_joint_heights`).
+RESIDUAL_HEIGHT_WIDTHS = 2.5
+
+
+def _residual_image(data: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, sigma_px: float) -> tuple:
+    """The image less the Gaussians (width ``sigma_px``) of the columns at ``rows, cols`` (fractional pixels),
+    their heights solved jointly (:func:`_joint_heights`), and those heights."""
+    pos = np.column_stack([rows, cols]).astype(float)
+    dy, dx = _window(RESIDUAL_HEIGHT_WIDTHS * sigma_px)
+    amp, _ = _joint_heights(data, pos, np.zeros((0, 2)), np.zeros(0), dy, dx, sigma_px)
+    amp = np.clip(np.nan_to_num(amp), 0.0, None)
+    # each column's integral split bilinearly over its four pixels, then blurred by the Gaussian
+    splat = np.zeros(data.shape)
+    r0, c0 = np.floor(pos[:, 0]).astype(np.int64), np.floor(pos[:, 1]).astype(np.int64)
+    fr, fc = pos[:, 0] - r0, pos[:, 1] - c0
+    mass = amp * 2.0 * np.pi * sigma_px**2
+    for dr, dc, wgt in ((0, 0, (1 - fr) * (1 - fc)), (0, 1, (1 - fr) * fc), (1, 0, fr * (1 - fc)), (1, 1, fr * fc)):
+        rr, cc = r0 + dr, c0 + dc
+        ok = (rr >= 0) & (rr < data.shape[0]) & (cc >= 0) & (cc < data.shape[1])
+        np.add.at(splat, (rr[ok], cc[ok]), (mass * wgt)[ok])
+    return data - ndimage.gaussian_filter(splat, sigma_px, mode="constant", truncate=GAUSSIAN_REACH), amp
+
+
+def _coarse_median(values: np.ndarray, factor: int, half: int) -> np.ndarray:
+    """A smooth level of ``values``: block means ``factor`` pixels square, their median over
+    ``2 half + 1`` blocks, smoothed as much (read at ``[row // factor, col // factor]``)."""
+    h, w = (values.shape[0] // factor) * factor, (values.shape[1] // factor) * factor
+    blocks = values[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
+    size = 2 * half + 1
+    return ndimage.uniform_filter(ndimage.median_filter(blocks, size=size, mode="nearest"), size=size, mode="nearest")
+
+
+def _residual_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm, neighbour_nm, min_separation_nm,
+                      noise_sigmas, relative_threshold) -> pd.DataFrame:
+    """:data:`RESIDUAL_PASS`: columns the found ones (``fit``, :func:`refine_columns` rows) hide, as rows of such
+    a frame and their matched-filter ``contrast`` (image units) on the residual image.
+
+    The width is measured with every found column in the model (:func:`measure_lattice_width`); the found
+    columns are taken off (:func:`_residual_image`); the rest is filtered by a Gaussian of that width and its
+    local level (:func:`_coarse_median` over about two separations) subtracted. A maximum (at least half a
+    separation from a stronger one) is kept where its contrast exceeds ``noise_sigmas`` times the filtered
+    noise (the measured pixel noise over ``2 sqrt(pi) s``), its height (twice the contrast) is at least
+    ``relative_threshold`` of the brightest of its six nearest found columns' heights, and it lies at least
+    :data:`LATTICE_GAP` neighbour distances from every found column (an O column or a probe's tail beside a
+    column lies nearer). Centred by a parabola through the filtered maximum and its neighbours.
+    """
+    from scipy.spatial import cKDTree
+
+    ok = fit["fit_ok"].to_numpy(dtype=bool) & np.isfinite(fit["row"].to_numpy(dtype=float))
+    empty = fit.iloc[:0].assign(contrast=np.empty(0))
+    if ok.sum() < 10:
+        return empty
+    rows, cols = fit["row"].to_numpy(dtype=float)[ok], fit["col"].to_numpy(dtype=float)[ok]
+    s0 = float(np.nanmedian(fit["sigma_px"].to_numpy(dtype=float)[ok]))
+    sel = np.unique(np.linspace(0, rows.size - 1, min(rows.size, RESIDUAL_WIDTH_SITES)).astype(int))
+    width = measure_lattice_width(data, rows[sel], cols[sel], rows, cols, radius_px=RESIDUAL_WIDTH_WINDOW * s0,
+                                  sigma_px=s0)
+    residual, amp = _residual_image(data, rows, cols, sigma_px=width)
+    filtered = ndimage.gaussian_filter(residual, width, mode="nearest")
+    sep_px = min_separation_nm / pixel_size_nm
+    f = max(1, int(sep_px // 4))
+    level = _coarse_median(residual, f, max(1, int(round(sep_px / f))))
+    mr, mc = np.nonzero(local_maxima(filtered, 2 * max(1, int(np.floor(0.45 * sep_px))) + 1))
+    contrast = filtered[mr, mc] - level[np.minimum(mr // f, level.shape[0] - 1), np.minimum(mc // f, level.shape[1] - 1)]
+    every = fit[["row", "col"]].to_numpy(dtype=float)
+    gap = cKDTree(every[np.all(np.isfinite(every), axis=1)]).query(np.column_stack([mr, mc]))[0]
+    _, nb = cKDTree(np.column_stack([rows, cols])).query(np.column_stack([mr, mc]), k=min(6, rows.size))
+    noise = _pixel_noise(data)[0] / (2.0 * np.sqrt(np.pi) * width)
+    share = 2.0 * contrast / np.maximum(amp[nb].max(axis=1), 1e-300)
+    keep = (contrast > noise_sigmas * noise) & (share >= relative_threshold)
+    if RESIDUAL_DIM:  # the first pass's lattice-neighbour test (:func:`_neighbour_pass`) on the residual
+        lo, hi = NEIGHBOUR_BAND
+        band = (gap >= lo * neighbour_nm / pixel_size_nm) & (gap <= hi * neighbour_nm / pixel_size_nm)
+        keep |= (band & (contrast > NEIGHBOUR_SIGMAS * noise_sigmas * noise)
+                 & (share >= NEIGHBOUR_SHARE * relative_threshold))
+    keep &= gap >= LATTICE_GAP * neighbour_nm / pixel_size_nm
+    mr, mc, contrast = mr[keep], mc[keep], contrast[keep]
+    one = _unique_within(mr, mc, contrast, 0.5 * sep_px)
+    mr, mc, contrast = mr[one], mc[one], contrast[one]
+    r_sub, c_sub = _parabola_peak(filtered, mr, mc)
+    return pd.DataFrame({"row": r_sub, "col": c_sub, "amplitude": 2.0 * contrast, "sigma_px": width,
+                         "background": np.nan, "position_error_px": np.nan,
+                         "volume": 2.0 * np.pi * 2.0 * contrast * width**2, "fit_ok": True, "contrast": contrast})
+
+
+def _parabola_peak(values: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sub-pixel maxima of ``values`` at the integer maxima ``rows, cols``: a parabola along each axis through
+    the maximum and its two neighbours (the pixel itself at the border), shifted by at most half a pixel."""
+    out = []
+    for axis, (at, other) in enumerate(((rows, cols), (cols, rows))):
+        n = values.shape[axis]
+        lo, hi = np.clip(at - 1, 0, n - 1), np.clip(at + 1, 0, n - 1)
+        get = (lambda a: values[a, other]) if axis == 0 else (lambda a: values[other, a])
+        y0, ym, yp = get(at), get(lo), get(hi)
+        den = ym - 2.0 * y0 + yp
+        shift = np.where(den < 0, 0.5 * (ym - yp) / np.where(den < 0, den, -1.0), 0.0)
+        out.append(at + np.clip(shift, -0.5, 0.5))
+    return out[0], out[1]
+
+
 def _window(radius_px: float) -> tuple[np.ndarray, np.ndarray]:
     r = int(np.ceil(radius_px))
     dy, dx = np.mgrid[-r : r + 1, -r : r + 1]
@@ -1749,7 +1866,8 @@ def find_columns(
         ``position_error_pm`` (1-sigma per axis from the fit), ``fit_ok``, ``contrast``
         (detection contrast), ``snr`` (contrast / filtered noise), ``at_border`` (cut by the image
         border, :func:`border_columns`), ``neighbour_pass`` (kept as a dim column of the lattice,
-        ``neighbour_nm``), ``lattice_pass`` (found by the lattice pass, ``lattice_nm``).
+        ``neighbour_nm``), ``lattice_pass`` (found by the lattice pass, ``lattice_nm``), ``residual_pass``
+        (found on the image less the found columns, :data:`RESIDUAL_PASS`, where the lattice pass runs).
     """
     data = _as_float_image(image)
     det = detect_columns(
@@ -1796,6 +1914,16 @@ def fit_detected(image: np.ndarray, det: DetectionResult, *, pixel_size_nm: floa
             fit = pd.concat([fit, extra[fit.columns]], ignore_index=True)
             contrast = np.concatenate([contrast, extra["contrast"].to_numpy()])
             lattice = np.concatenate([lattice, np.ones(len(extra), dtype=bool)])
+    residual = np.zeros(len(fit), dtype=bool)
+    if lattice_nm is not None and lattice_nm > 0 and not dim.any() and RESIDUAL_PASS:
+        extra = _residual_columns(data, fit, pixel_size_nm=pixel_size_nm, column_sigma_nm=column_sigma_nm,
+                                  neighbour_nm=lattice_nm, min_separation_nm=min_separation_nm,
+                                  noise_sigmas=noise_sigmas, relative_threshold=relative_threshold)
+        if len(extra):
+            fit = pd.concat([fit, extra[fit.columns]], ignore_index=True)
+            contrast = np.concatenate([contrast, extra["contrast"].to_numpy()])
+            lattice = np.concatenate([lattice, np.zeros(len(extra), dtype=bool)])
+            residual = np.concatenate([residual, np.ones(len(extra), dtype=bool)])
     table = pd.DataFrame(
         {
             "x_nm": (fit["col"].to_numpy() + 0.5) * pixel_size_nm,
@@ -1816,6 +1944,7 @@ def fit_detected(image: np.ndarray, det: DetectionResult, *, pixel_size_nm: floa
     neighbour = np.zeros(det.rows.size, dtype=bool) if det.neighbour is None else det.neighbour
     table["neighbour_pass"] = np.concatenate([neighbour, np.zeros(len(table) - neighbour.size, dtype=bool)])
     table["lattice_pass"] = lattice
+    table["residual_pass"] = residual
     return table
 
 

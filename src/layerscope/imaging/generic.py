@@ -435,6 +435,10 @@ def analyse(image: Any, options: ColumnsOptions, *, pixel_size_nm: float | None 
         notes.append(f"{n_lattice} columns with no maximum of their own (a wide probe merges them into brighter "
                      f"neighbours) were found where the image's own neighbour vectors put a column and a fit there, "
                      f"with the neighbours' tails in the model, shows one above the noise margin")
+    n_residual = int(found["residual_pass"].sum())
+    if n_residual:
+        notes.append(f"{n_residual} columns hidden in their brighter neighbours' tails (a wide probe) were found on "
+                     f"the image less the fitted columns, above the same noise and contrast margins")
     h_nm, w_nm = data.shape[0] * pixel_size_nm, data.shape[1] * pixel_size_nm
     inside = found["x_nm"].between(0, w_nm, inclusive="left") & found["y_nm"].between(0, h_nm, inclusive="left")
     found = found[inside].reset_index(drop=True)
