@@ -285,16 +285,16 @@ def _local_widths(coords: np.ndarray, missing: np.ndarray, sheet: np.ndarray, *,
     the crack count (:func:`_covered`, :data:`COVERED_SHARE`): at a rim, tip or crossing the cylinder
     holds part of the crack only and reads narrow (all of them when fewer than 10 qualify); values
     below 0.5 voxel are not counted. Columns along one normal of the whole crack (the method before
-    the local normals) read a curved crack's oblique flanks as wide. ``sample``: the sheet's voxels where the
-    width may be sampled (a mask; None: all); the local normals and the coverage use the whole sheet.
+    the local normals) read a curved crack's oblique flanks as wide. ``sample`` (a mask of the sheet's voxels;
+    None: none): where at least 10 of the covered voxels are among these, only those count (a crossing sheet's voxels
+    away from the other planes, :func:`_away_from_others`); else the rule above.
     """
     from scipy.spatial import cKDTree
 
     from layerscope.tomo.segment import local_normals
 
     rng = np.random.default_rng(0)
-    pool = np.arange(len(sheet)) if sample is None else np.flatnonzero(sample)
-    at = np.sort(pool[rng.choice(len(pool), min(len(pool), n_max), replace=False)])
+    at = np.sort(rng.choice(len(sheet), min(len(sheet), n_max), replace=False))
     normals = local_normals(sheet, at)
     hits = cKDTree(coords).query_ball_point(sheet[at], np.hypot(radius, half_length))
     near = cKDTree(sheet).query_ball_point(sheet[at], np.hypot(radius + 1, half_length))
@@ -304,8 +304,10 @@ def _local_widths(coords: np.ndarray, missing: np.ndarray, sheet: np.ndarray, *,
     w = _profile_widths(_offsets(coords, sheet[at], hits), missing, lattice, normals, radius, half_length)
     full = _covered(_offsets(sheet, sheet[at], near), normals, radius + 1, half_length) >= COVERED_SHARE
     keep = w >= 0.5
-    if (keep & full).sum() >= 10:
-        keep &= full
+    for prefer in ([full & sample[at]] if sample is not None else []) + [full]:
+        if (keep & prefer).sum() >= 10:
+            keep &= prefer
+            break
     if not keep.any():
         return float("nan"), float("nan")
     return float(w[keep].mean()), float(np.percentile(w[keep], 90))
@@ -725,28 +727,25 @@ def _nearest_is(points: np.ndarray, coords: np.ndarray, part: np.ndarray) -> np.
     return part[cKDTree(coords).query(points)[1]]
 
 
-#: tomocross4. A sheet of a crossing feature has its width sampled only at its voxels farther than this (voxels) from
-#: every other sheet's plane, where at least :data:`WIDTH_AWAY_MIN` of them are (else at all its voxels, as before):
-#: the width cylinder's covered disc (:func:`_local_widths`: radius 2 + 1 voxels) then does not reach across another
-#: sheet's plane. Near a crossing each deficit voxel goes to the nearest plane, so the profile across a sheet loses
+#: tomocross4. A sheet of a crossing feature has its width read only at its voxels farther than this (voxels) from
+#: every other sheet's plane, where at least 10 of the sampled voxels whose width cylinder lies inside the crack are
+#: (:func:`_local_widths`; else as before: a small sheet's voxels away from the others lie at its rim, draw 6005):
+#: the width cylinder's covered disc (radius 2 + 1 voxels) then does not reach across another sheet's plane. Near a crossing each deficit voxel goes to the nearest plane, so the profile across a sheet loses
 #: the part nearer the other plane (thin by 0.1-0.6 voxel at shallow crossings), and the planes are unbounded: a
 #: small crack's sheet also gets the strips of the larger cracks along the line where its plane meets theirs, far
 #: from the small crack (draw 11079: 876 of the 1344 voxels of the sheet of its crack 10; docs/validation.md
 #: "tomocross4"). None: every voxel (main before tomocross4).
 WIDTH_AWAY_VOXELS: float | None = 3.0
-#: the fewest voxels of a sheet away from the other planes for :data:`WIDTH_AWAY_VOXELS` to apply
-WIDTH_AWAY_MIN = 10
 
 
 def _away_from_others(coords: np.ndarray, sheets: np.ndarray, planes: list, i: int) -> np.ndarray | None:
     """The voxels of sheet ``i`` farther than :data:`WIDTH_AWAY_VOXELS` from every other sheet's plane (``planes``:
-    centre, normal per sheet), or None (every voxel) when that is off or fewer than :data:`WIDTH_AWAY_MIN` are."""
+    centre, normal per sheet), or None when that is off."""
     if WIDTH_AWAY_VOXELS is None:
         return None
     ck = coords[sheets == i]
     dist = np.min(np.abs(np.stack([(ck - c) @ q for j, (c, q) in enumerate(planes) if j != i], axis=1)), axis=1)
-    away = dist > WIDTH_AWAY_VOXELS
-    return away if away.sum() >= WIDTH_AWAY_MIN else None
+    return dist > WIDTH_AWAY_VOXELS
 
 
 def _split_sheets(m: np.ndarray, coords: np.ndarray, rc: np.ndarray, miss: np.ndarray, sheets: np.ndarray,
