@@ -59,8 +59,8 @@ def _width_errors(r) -> list[float]:
     return out
 
 
-def test_the_rule_is_on_by_default():
-    assert measure.WIDTH_AWAY_VOXELS == 3.0
+def test_the_rule_is_off_by_default():
+    assert measure.WIDTH_AWAY_VOXELS is None
 
 
 def test_the_corner_crack_width_away_from_the_crossing(monkeypatch, corner_volume):
