@@ -730,8 +730,9 @@ def _nearest_is(points: np.ndarray, coords: np.ndarray, part: np.ndarray) -> np.
 #: tomocross4. A sheet of a crossing feature has its width read only at its voxels farther than this (voxels) from
 #: every other sheet's plane, where at least 10 of the sampled voxels whose width cylinder lies inside the crack are
 #: (:func:`_local_widths`; else as before: a small sheet's voxels away from the others lie at its rim, draw 6005):
-#: the width cylinder's covered disc (radius 2 + 1 voxels) then does not reach across another sheet's plane. Near a crossing each deficit voxel goes to the nearest plane, so the profile across a sheet loses
-#: the part nearer the other plane (thin by 0.1-0.6 voxel at shallow crossings), and the planes are unbounded: a
+#: the width cylinder's covered disc (radius 2 + 1 voxels) then does not reach across another sheet's plane. Near a
+#: crossing each deficit voxel goes to the nearest plane, so the profile across a sheet loses the part nearer the
+#: other plane (thin by 0.1-0.6 voxel at shallow crossings), and the planes are unbounded: a
 #: small crack's sheet also gets the strips of the larger cracks along the line where its plane meets theirs, far
 #: from the small crack (draw 11079: 876 of the 1344 voxels of the sheet of its crack 10; docs/validation.md
 #: "tomocross4"). None (the default): every voxel, the rule before. Measured with 3.0 (validator
@@ -779,8 +780,8 @@ def _placement(m: np.ndarray, coords: np.ndarray, outside: np.ndarray, sh: dict,
 def _crack_numbers(m: np.ndarray, coords: np.ndarray, rc: np.ndarray, miss: np.ndarray, outside: np.ndarray,
                    voxel_nm: float, *, measured: bool, sample: np.ndarray | None = None) -> dict:
     """One crack row (one sheet): volume from the missing fractions (``measured``: a grey volume; else the
-    voxels), widths (sampled at the voxels ``sample`` of the sheet; None: all), extent, normal and orientation,
-    placement."""
+    voxels), widths (read at the voxels ``sample`` of the sheet where enough of them are, :func:`_local_widths`;
+    None: all), extent, normal and orientation, placement."""
     sh = feature_shape(coords)
     n_vox = float(miss.sum()) if measured else float(m.sum())
     n = sh["normal"]
