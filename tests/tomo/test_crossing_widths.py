@@ -17,28 +17,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from crossing_corner import CORNER, PARTICLE, PORE, angle_deg, unit
 from layerscope.tomo import TomoOptions, analyse, measure, segment
-from layerscope.tomo.phantom import CrackSpec, ParticleSpec, PoreSpec, build_phantom
+from layerscope.tomo.phantom import CrackSpec, build_phantom
 from layerscope.tomo.readers import Volume
 
-PARTICLE = ParticleSpec((32, 32, 32), (24, 24, 24))
-PORE = PoreSpec(1, 3.5, (8, -12, -12))
-#: the bisector (z, y, x) of the obtuse corner between the disc z = 0 (its half x > 0) and the disc at 62 deg (its
-#: half rising towards +z); also the small disc's normal (31 deg from both larger normals)
-CORNER = np.array([0.857, 0.0, 0.516])
-
-
-def _unit(polar_deg: float, azimuth_deg: float) -> tuple[float, float, float]:
-    t, p = np.radians(polar_deg), np.radians(azimuth_deg)
-    return float(np.cos(t)), float(np.sin(t) * np.sin(p)), float(np.sin(t) * np.cos(p))
-
-
-def _angle_deg(u, v) -> float:
-    return float(np.degrees(np.arccos(min(1.0, abs(float(np.dot(u, v)) / np.linalg.norm(u) / np.linalg.norm(v))))))
-
-
-CRACKS = [CrackSpec(1, (0, 0, 1), 3.0, radius_voxels=20), CrackSpec(1, _unit(62, 0), 3.0, radius_voxels=20),
-          CrackSpec(1, _unit(31, 0), 2.5, offset=tuple(CORNER * 3), radius_voxels=7)]
+CRACKS = [CrackSpec(1, (0, 0, 1), 3.0, radius_voxels=20), CrackSpec(1, unit(62, 0), 3.0, radius_voxels=20),
+          CrackSpec(1, unit(31, 0), 2.5, offset=tuple(CORNER * 3), radius_voxels=7)]
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +38,8 @@ def _width_errors(r) -> list[float]:
     widths = r.cracks["width_mean_nm"].to_numpy() / 50.0
     out = []
     for c in CRACKS:
-        j = int(np.argmin([_angle_deg(n, c.normal) for n in normals]))
-        assert _angle_deg(normals[j], c.normal) < 10.0
+        j = int(np.argmin([angle_deg(n, c.normal) for n in normals]))
+        assert angle_deg(normals[j], c.normal) < 10.0
         out.append(float(widths[j] - c.width_voxels))
     return out
 
@@ -87,7 +72,7 @@ def test_the_corner_crack_width_away_from_the_crossing(monkeypatch, corner_volum
 def test_a_single_sheet_is_measured_as_before(monkeypatch):
     """One disc (radius 15, 2.5 voxels wide, normal at 50/30 deg): the rule leaves a single sheet's width as it was
     (bit for bit) and within 0.3 voxel of the truth."""
-    ph = build_phantom((64, 64, 64), [PARTICLE], [CrackSpec(1, _unit(50, 30), 2.5, radius_voxels=15)], [PORE])
+    ph = build_phantom((64, 64, 64), [PARTICLE], [CrackSpec(1, unit(50, 30), 2.5, radius_voxels=15)], [PORE])
     vol = Volume(ph.volume, 50.0, labels=False)
     monkeypatch.setattr(measure, "WIDTH_AWAY_VOXELS", 3.0)
     on = analyse(vol, TomoOptions()).cracks

@@ -15,33 +15,17 @@ import pandas as pd
 import pytest
 from scipy import ndimage as ndi
 
+from crossing_corner import CORNER, PARTICLE, PORE, angle_deg, unit
 from layerscope.tomo import TomoOptions, analyse, segment
-from layerscope.tomo.phantom import CrackSpec, ParticleSpec, PoreSpec, build_phantom
+from layerscope.tomo.phantom import CrackSpec, build_phantom
 from layerscope.tomo.readers import Volume
 from layerscope.tomo.segment import planar_sheets
-
-PARTICLE = ParticleSpec((32, 32, 32), (24, 24, 24))
-PORE = PoreSpec(1, 3.5, (8, -12, -12))
-#: The bisector (z, y, x) of the corner between the half-plane x > 0 of the disc z = 0 and the half-plane of the
-#: disc at 62 deg that rises towards +z (both through the particle centre; their crossing line is the y axis).
-CORNER = np.array([0.857, 0.0, 0.516])
-
-
-def _unit(polar_deg: float, azimuth_deg: float) -> tuple[float, float, float]:
-    """Unit normal (z, y, x) at ``polar_deg`` from z and ``azimuth_deg`` about it (from x toward y)."""
-    t, p = np.radians(polar_deg), np.radians(azimuth_deg)
-    return float(np.cos(t)), float(np.sin(t) * np.sin(p)), float(np.sin(t) * np.cos(p))
-
-
-def _angle_deg(u, v) -> float:
-    return float(np.degrees(np.arccos(min(1.0, abs(float(np.dot(u, v)) / np.linalg.norm(u) / np.linalg.norm(v))))))
-
 
 def _corner(polar_deg: float, azimuth_deg: float, from_line: float) -> list[CrackSpec]:
     """The two large discs and the small disc (normal at ``polar_deg``/``azimuth_deg``) ``from_line`` voxels into
     the corner."""
-    return [CrackSpec(1, (0, 0, 1), 3.0, radius_voxels=20), CrackSpec(1, _unit(62, 0), 3.0, radius_voxels=20),
-            CrackSpec(1, _unit(polar_deg, azimuth_deg), 2.5, offset=tuple(CORNER * from_line), radius_voxels=7)]
+    return [CrackSpec(1, (0, 0, 1), 3.0, radius_voxels=20), CrackSpec(1, unit(62, 0), 3.0, radius_voxels=20),
+            CrackSpec(1, unit(polar_deg, azimuth_deg), 2.5, offset=tuple(CORNER * from_line), radius_voxels=7)]
 
 
 def _sheets_of_truth(cracks: list[CrackSpec]) -> int:
@@ -84,7 +68,7 @@ def test_corner_crack_through_the_analysis_in_memory_and_out_of_core(monkeypatch
     assert len(analyse(vol, TomoOptions()).cracks) == 2
 
 
-@pytest.mark.parametrize("normal", [(0.0, 0.0, 1.0), _unit(50, 30)])
+@pytest.mark.parametrize("normal", [(0.0, 0.0, 1.0), unit(50, 30)])
 def test_a_single_planar_crack_is_still_one_crack(monkeypatch, normal):
     """One disc (radius 15, 2.5 voxels wide) through the particle centre, the pore beside it: one crack with the
     switch, its normal within 3 deg, the pore a pore."""
@@ -92,7 +76,7 @@ def test_a_single_planar_crack_is_still_one_crack(monkeypatch, normal):
     ph = build_phantom((64, 64, 64), [PARTICLE], [CrackSpec(1, normal, 2.5, radius_voxels=15)], [PORE])
     r = analyse(Volume(ph.volume, 50.0, labels=False), TomoOptions())
     assert len(r.cracks) == 1 and len(r.pores) == 1
-    assert _angle_deg(normal, r.cracks[["normal_z", "normal_y", "normal_x"]].to_numpy()[0]) < 3.0
+    assert angle_deg(normal, r.cracks[["normal_z", "normal_y", "normal_x"]].to_numpy()[0]) < 3.0
 
 
 @pytest.mark.parametrize("bend_deg", [40, 60])
