@@ -612,7 +612,7 @@ def _one_per_site(cols: pd.DataFrame, is_tm: np.ndarray, *, d_t: float, notes: l
         return keep
     u, v, layer = (cols[c].to_numpy()[idx] for c in ("u_nm", "v_nm", "layer"))
     u_s, v_s = _lat.lattice_positions(u, v, layer, inplane_spacing_nm=d_t, max_gap_nm=1.5 * d_t)
-    # layers far apart in v (a cation spacing and more) never meet within the share of d_t
+    # each layer shifted by 10 d_t per layer number: columns of two layers never fall within the share of d_t
     site = np.column_stack([u_s, v_s + 10.0 * d_t * layer])
     off = np.hypot(u - u_s, v - v_s)
     for a, b in sorted(cKDTree(site).query_pairs(SAME_SITE_SHARE * d_t), key=lambda ab: min(off[ab[0]], off[ab[1]])):
