@@ -580,11 +580,48 @@ def _index_columns(found: pd.DataFrame, lat: Any, *, d_t: float, cation: float, 
         found, u, v, layer = found[~off_lattice].reset_index(drop=True), u[~off_lattice], v[~off_lattice], layer[~off_lattice]
     is_tm = (layer % 2) == index.tm_parity
     cols = found.assign(u_nm=u, v_nm=v, layer=layer, kind=np.where(is_tm, "TM", "Li"), detected=True)
+    if ONE_ROW_PER_SITE:
+        keep = _one_per_site(cols, is_tm, d_t=d_t, notes=notes)
+        cols, is_tm = cols[keep].reset_index(drop=True), is_tm[keep]
     tm = _fill_tm_gaps(cols[is_tm].reset_index(drop=True), d_t=d_t, inplane=tvec, normal=nvec, **rim)
     if (~tm["detected"]).any():
         notes.append(f"{int((~tm['detected']).sum())} TM columns missing in a one-site gap or at most 4 sites "
                      f"past a run's end (a rim) of their layer were placed on the lattice (detected = False)")
     return _Indexed(cols, is_tm, tm, index, tvec, nvec, corner)
+
+
+#: One row per TM column: two detected columns of one TM layer whose lattice positions (the layer's running phase,
+#: :func:`layerscope.imaging.lattice.lattice_positions`) lie within :data:`SAME_SITE_SHARE` of the in-plane
+#: spacing of each other are one column detected twice (under a ~0.15 nm probe one column's fit split in two, 0.05-0.15
+#: nm either side of it); the one whose fit lies nearest its site is kept, the other dropped before the gaps, pairs
+#: and Li-layer sites are made. Before (False), both were reported, at the same site when :data:`LATTICE_POSITIONS`
+#: moved them there (docs/validation.md "imgdup").
+ONE_ROW_PER_SITE = True
+#: Largest distance between two TM columns' lattice positions (share of the in-plane spacing) at which they are one
+#: site: the lattice positions of one site's two fits lie within 0.02 nm (0.08 d_t), neighbouring sites d_t apart.
+SAME_SITE_SHARE = 0.25
+
+
+def _one_per_site(cols: pd.DataFrame, is_tm: np.ndarray, *, d_t: float, notes: list[str]) -> np.ndarray:
+    """Rows of ``cols`` to keep (:data:`ONE_ROW_PER_SITE`): of two TM columns (``is_tm``) of one layer whose lattice
+    positions lie within :data:`SAME_SITE_SHARE` ``d_t`` (nm) of each other, the one whose fit lies farther from its
+    lattice position is dropped; every Li-layer column is kept."""
+    keep = np.ones(len(cols), dtype=bool)
+    idx = np.nonzero(is_tm)[0]
+    if idx.size < 2:
+        return keep
+    u, v, layer = (cols[c].to_numpy()[idx] for c in ("u_nm", "v_nm", "layer"))
+    u_s, v_s = _lat.lattice_positions(u, v, layer, inplane_spacing_nm=d_t, max_gap_nm=1.5 * d_t)
+    # each layer shifted by 10 d_t per layer number: columns of two layers never fall within the share of d_t
+    site = np.column_stack([u_s, v_s + 10.0 * d_t * layer])
+    off = np.hypot(u - u_s, v - v_s)
+    for a, b in sorted(cKDTree(site).query_pairs(SAME_SITE_SHARE * d_t), key=lambda ab: min(off[ab[0]], off[ab[1]])):
+        if keep[idx[a]] and keep[idx[b]]:
+            keep[idx[a] if off[a] > off[b] else idx[b]] = False
+    if not keep.all():
+        notes.append(f"{int((~keep).sum())} TM columns were a second detection of a column at the same lattice site "
+                     f"(within {SAME_SITE_SHARE:g} column spacings) and were dropped: the fit nearest the site kept")
+    return keep
 
 
 def _corner_columns(found: pd.DataFrame, rows: np.ndarray, index: _lat.LayerIndex, *,
