@@ -581,7 +581,7 @@ def _index_columns(found: pd.DataFrame, lat: Any, *, d_t: float, cation: float, 
     is_tm = (layer % 2) == index.tm_parity
     cols = found.assign(u_nm=u, v_nm=v, layer=layer, kind=np.where(is_tm, "TM", "Li"), detected=True)
     if ONE_ROW_PER_SITE:
-        keep = _one_per_site(cols, is_tm, d_t=d_t, notes=notes)
+        keep = _one_per_site(cols, is_tm, d_t=d_t, cation=cation, notes=notes)
         cols, is_tm = cols[keep].reset_index(drop=True), is_tm[keep]
     tm = _fill_tm_gaps(cols[is_tm].reset_index(drop=True), d_t=d_t, inplane=tvec, normal=nvec, **rim)
     if (~tm["detected"]).any():
@@ -597,15 +597,23 @@ def _index_columns(found: pd.DataFrame, lat: Any, *, d_t: float, cation: float, 
 #: and Li-layer sites are made. Before (False), both were reported, at the same site when :data:`LATTICE_POSITIONS`
 #: moved them there (docs/validation.md "imgdup").
 ONE_ROW_PER_SITE = True
+#: Largest distance along the layer normal between two fits of one column (share of the cation-layer spacing): where
+#: a row holds columns of two cation layers (a grouping off the rows' direction: draws 4135, 120 and 2029 with the row
+#: patches off) their lattice positions share sites but the fits lie 0.87-1.0 spacings apart, and without this guard
+#: the rule dropped real columns (4135's phases recall 0.976 -> 0.836; CI, session 34); the second fits of one column
+#: on draws 7033, 4114 and 2085 lie 0.02-0.66 spacings apart (docs/validation.md "imgdup's guard").
+ONE_COLUMN_NORMAL_SHARE = 0.75
 #: Largest distance between two TM columns' lattice positions (share of the in-plane spacing) at which they are one
 #: site: the lattice positions of one site's two fits lie within 0.02 nm (0.08 d_t), neighbouring sites d_t apart.
 SAME_SITE_SHARE = 0.25
 
 
-def _one_per_site(cols: pd.DataFrame, is_tm: np.ndarray, *, d_t: float, notes: list[str]) -> np.ndarray:
+def _one_per_site(cols: pd.DataFrame, is_tm: np.ndarray, *, d_t: float, cation: float, notes: list[str]) -> np.ndarray:
     """Rows of ``cols`` to keep (:data:`ONE_ROW_PER_SITE`): of two TM columns (``is_tm``) of one layer whose lattice
-    positions lie within :data:`SAME_SITE_SHARE` ``d_t`` (nm) of each other, the one whose fit lies farther from its
-    lattice position is dropped; every Li-layer column is kept."""
+    positions lie within :data:`SAME_SITE_SHARE` ``d_t`` (nm) of each other and whose own fits lie within
+    :data:`ONE_COLUMN_NORMAL_SHARE` of the cation-layer spacing ``cation`` (nm) of each other along the layer normal
+    (two cation layers grouped into one row are a spacing apart: both kept), the one whose fit lies farther from its lattice position is dropped; every
+    Li-layer column is kept."""
     keep = np.ones(len(cols), dtype=bool)
     idx = np.nonzero(is_tm)[0]
     if idx.size < 2:
@@ -616,7 +624,7 @@ def _one_per_site(cols: pd.DataFrame, is_tm: np.ndarray, *, d_t: float, notes: l
     site = np.column_stack([u_s, v_s + 10.0 * d_t * layer])
     off = np.hypot(u - u_s, v - v_s)
     for a, b in sorted(cKDTree(site).query_pairs(SAME_SITE_SHARE * d_t), key=lambda ab: min(off[ab[0]], off[ab[1]])):
-        if keep[idx[a]] and keep[idx[b]]:
+        if keep[idx[a]] and keep[idx[b]] and abs(v[a] - v[b]) < ONE_COLUMN_NORMAL_SHARE * cation:
             keep[idx[a] if off[a] > off[b] else idx[b]] = False
     if not keep.all():
         notes.append(f"{int((~keep).sum())} TM columns were a second detection of a column at the same lattice site "
