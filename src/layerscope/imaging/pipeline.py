@@ -612,8 +612,8 @@ def _one_per_site(cols: pd.DataFrame, is_tm: np.ndarray, *, d_t: float, cation: 
     """Rows of ``cols`` to keep (:data:`ONE_ROW_PER_SITE`): of two TM columns (``is_tm``) of one layer whose lattice
     positions lie within :data:`SAME_SITE_SHARE` ``d_t`` (nm) of each other and whose own fits lie within
     :data:`ONE_COLUMN_NORMAL_SHARE` of the cation-layer spacing ``cation`` (nm) of each other along the layer normal
-    (two cation layers grouped into one row are a spacing apart: both kept), the one whose fit lies farther from its lattice position is dropped; every
-    Li-layer column is kept."""
+    (two cation layers grouped into one row are a spacing apart: both kept), the one whose fit lies farther from
+    its lattice position is dropped; every Li-layer column is kept."""
     keep = np.ones(len(cols), dtype=bool)
     idx = np.nonzero(is_tm)[0]
     if idx.size < 2:
@@ -704,8 +704,8 @@ def _stacking(tm: pd.DataFrame, index: _lat.LayerIndex, *, d_t: float, cation: f
         # the view is the mirror one, so the majority stacking is O3 and the reversed one the twin.
         mirror = {"100": "110", "110": "100"}[zone]
         notes.append(f"the majority stacking ({n_twin} of {len(rel)} TM-layer pairs, against {n_o3} forward) steps "
-                     f"opposite to the [{zone}] convention: the image is the mirror view, analysed as [{mirror}] so that the "
-                     f"matrix is O3 and the reversed stacking O3' (twin)")
+                     f"opposite to the [{zone}] convention: the image is the mirror view, analysed as [{mirror}] so "
+                     f"that the matrix is O3 and the reversed stacking O3' (twin)")
         zone, o3_step = mirror, _ph.o3_step_for_zone(mirror)
         smoothed, rel = _classify_registry(windows, pairs["layer"].to_numpy(), o3_step=o3_step)
         pairs["registry_smoothed"] = smoothed
