@@ -1235,8 +1235,9 @@ def _second_pass(li: pd.DataFrame, key: np.ndarray, out: pd.DataFrame, threshold
         return _segment_rows(li, key, threshold, spread), spread
     scatter = clean_scatter(clean) if POOL_MEASURED_SPREAD else 0.0
     pool = scatter if scatter > MIXING_SYSTEMATIC / 2 else None
-    if ZERO_LEVEL_SPREAD and clean_spread(clean, 0.0) < MIXING_SYSTEMATIC:
-        spread = clean_spread(clean, 0.0)
+    zero_spread = clean_spread(clean, 0.0) if ZERO_LEVEL_SPREAD else MIXING_SYSTEMATIC
+    if zero_spread < MIXING_SYSTEMATIC:
+        spread = zero_spread
         return _segment_rows(li, key, threshold, spread, pool_spread=max(scatter, MIXING_SYSTEMATIC / 2)), spread
     if pool is not None:
         return _segment_rows(li, key, threshold, spread, pool_spread=pool), spread

@@ -709,8 +709,13 @@ def _surface_sheets(coords: np.ndarray, sheets: np.ndarray, depth: np.ndarray) -
 
 def _nearest_plane(points: np.ndarray, coords: np.ndarray, sheets: np.ndarray, which) -> np.ndarray:
     """For each of ``points``: the position in ``which`` of the nearest plane fitted to the sheets ``which``."""
-    planes = [_plane_of(coords[sheets == i]) for i in which]
-    return np.argmin(np.abs(np.stack([(points - c) @ n for c, n in planes], axis=1)), axis=1)
+    return np.argmin(_plane_distances(points, [_plane_of(coords[sheets == i]) for i in which]), axis=1)
+
+
+def _plane_distances(points: np.ndarray, planes: list) -> np.ndarray:
+    """(points, planes): the distance (voxels) of each of ``points`` from each plane (``planes``: centre, unit
+    normal)."""
+    return np.abs(np.stack([(points - c) @ n for c, n in planes], axis=1))
 
 
 def _part_mask(m: np.ndarray, part: np.ndarray) -> np.ndarray:
@@ -746,9 +751,8 @@ def _away_from_others(coords: np.ndarray, sheets: np.ndarray, planes: list, i: i
     centre, normal per sheet), or None when that is off."""
     if WIDTH_AWAY_VOXELS is None:
         return None
-    ck = coords[sheets == i]
-    dist = np.min(np.abs(np.stack([(ck - c) @ q for j, (c, q) in enumerate(planes) if j != i], axis=1)), axis=1)
-    return dist > WIDTH_AWAY_VOXELS
+    others = [plane for j, plane in enumerate(planes) if j != i]
+    return _plane_distances(coords[sheets == i], others).min(axis=1) > WIDTH_AWAY_VOXELS
 
 
 def _split_sheets(m: np.ndarray, coords: np.ndarray, rc: np.ndarray, miss: np.ndarray, sheets: np.ndarray,
@@ -761,7 +765,7 @@ def _split_sheets(m: np.ndarray, coords: np.ndarray, rc: np.ndarray, miss: np.nd
         yield m, coords, rc, miss, beyond, None
         return
     planes = [_plane_of(coords[sheets == i]) for i in range(k)]
-    near = np.argmin(np.abs(np.stack([(rc - c) @ n for c, n in planes], axis=1)), axis=1)  # _nearest_plane
+    near = np.argmin(_plane_distances(rc, planes), axis=1)  # as _nearest_plane, the planes kept for the widths
     for i in range(k):
         mk = np.zeros_like(m)
         mk[m] = sheets == i  # argwhere and boolean indexing both run in C order
