@@ -106,7 +106,13 @@ def main(argv=None) -> int:
                    help="interlayers.NO_WITH_FILLED_SITE for this run / rescore (default: the library's; imgcrack)")
     p.add_argument("--zero-level-spread", choices=["on", "off"], default=None,
                    help="interlayers.ZERO_LEVEL_SPREAD for this run / rescore (default: the library's; imgfill2)")
+    p.add_argument("--generic-joint", choices=["on", "off"], default=None,
+                   help="columns.GENERIC_JOINT for this run (default: the library's; imgwide6)")
     a = p.parse_args(argv)
+    if a.generic_joint is not None:
+        from layerscope.imaging import columns
+
+        columns.GENERIC_JOINT = a.generic_joint == "on"
     if a.zero_level_spread is not None:
         from layerscope.imaging import interlayers
 

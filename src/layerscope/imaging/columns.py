@@ -843,8 +843,20 @@ def _coarse_median(values: np.ndarray, factor: int, half: int) -> np.ndarray:
     return ndimage.uniform_filter(ndimage.median_filter(blocks, size=size, mode="nearest"), size=size, mode="nearest")
 
 
+def _found_width(data: np.ndarray, fit: pd.DataFrame) -> float:
+    """The column width (pixels) with every found column of ``fit`` (:func:`refine_columns` rows, ``fit_ok``) in the
+    model (:func:`measure_lattice_width`, windows of :data:`RESIDUAL_WIDTH_WINDOW` fitted widths, at most
+    :data:`RESIDUAL_WIDTH_SITES` columns spread over the field)."""
+    ok = fit["fit_ok"].to_numpy(dtype=bool) & np.isfinite(fit["row"].to_numpy(dtype=float))
+    rows, cols = fit["row"].to_numpy(dtype=float)[ok], fit["col"].to_numpy(dtype=float)[ok]
+    s0 = float(np.nanmedian(fit["sigma_px"].to_numpy(dtype=float)[ok]))
+    sel = np.unique(np.linspace(0, rows.size - 1, min(rows.size, RESIDUAL_WIDTH_SITES)).astype(int))
+    return measure_lattice_width(data, rows[sel], cols[sel], rows, cols, radius_px=RESIDUAL_WIDTH_WINDOW * s0,
+                                 sigma_px=s0)
+
+
 def _residual_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm, neighbour_nm, min_separation_nm,
-                      noise_sigmas, relative_threshold) -> pd.DataFrame:
+                      noise_sigmas, relative_threshold, width: float | None = None) -> pd.DataFrame:
     """:data:`RESIDUAL_PASS`: columns the found ones (``fit``, :func:`refine_columns` rows) hide, as rows of such
     a frame and their matched-filter ``contrast`` (image units) on the residual image.
 
@@ -855,7 +867,8 @@ def _residual_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm
     noise (the measured pixel noise over ``2 sqrt(pi) s``), its height (twice the contrast) is at least
     ``relative_threshold`` of the brightest of its six nearest found columns' heights, and it lies at least
     :data:`LATTICE_GAP` neighbour distances from every found column (an O column or a probe's tail beside a
-    column lies nearer). Centred by a parabola through the filtered maximum and its neighbours.
+    column lies nearer). Centred by a parabola through the filtered maximum and its neighbours. ``width``: that
+    width when measured already (pixels).
     """
     from scipy.spatial import cKDTree
 
@@ -864,10 +877,7 @@ def _residual_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm
     if ok.sum() < 10:
         return empty
     rows, cols = fit["row"].to_numpy(dtype=float)[ok], fit["col"].to_numpy(dtype=float)[ok]
-    s0 = float(np.nanmedian(fit["sigma_px"].to_numpy(dtype=float)[ok]))
-    sel = np.unique(np.linspace(0, rows.size - 1, min(rows.size, RESIDUAL_WIDTH_SITES)).astype(int))
-    width = measure_lattice_width(data, rows[sel], cols[sel], rows, cols, radius_px=RESIDUAL_WIDTH_WINDOW * s0,
-                                  sigma_px=s0)
+    width = _found_width(data, fit) if width is None else width
     residual, amp = _residual_image(data, rows, cols, sigma_px=width)
     filtered = ndimage.gaussian_filter(residual, width, mode="nearest")
     sep_px = min_separation_nm / pixel_size_nm
@@ -894,6 +904,62 @@ def _residual_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm
     return pd.DataFrame({"row": r_sub, "col": c_sub, "amplitude": 2.0 * contrast, "sigma_px": width,
                          "background": np.nan, "position_error_px": np.nan,
                          "volume": 2.0 * np.pi * 2.0 * contrast * width**2, "fit_ok": True, "contrast": contrast})
+
+
+#: The generic finder's wide path (where the lattice pass runs, :func:`fit_detected`): every found column's centre
+#: refitted jointly with its neighbours (:func:`refine_jointly`, the width measured with the found columns in the
+#: model, :func:`_found_width`), as ``phases`` does (``pipeline.JOINT_POSITIONS``). Under a ~0.15 nm probe a dim
+#: column's own fit is pulled 0.07-0.12 nm by a bright neighbour's tail (docs/validation.md "imgwide5", "imgwide6").
+#: False: each column at its own fit (before).
+GENERIC_JOINT = False
+#: :func:`_joint_rows`: each column's window in the joint fit, in measured widths (``pipeline.JOINT_WINDOW_WIDTHS``).
+GENERIC_JOINT_WIDTHS = 2.5
+#: :func:`_joint_rows`: the columns whose centres the joint fit holds (in the model, heights solved): those placed
+#: with their neighbours in the model already -- "lattice" (the lattice pass's fits), "lattice+residual" (and the
+#: residual pass's maxima on the image less the found columns), or "" (none held).
+GENERIC_JOINT_HOLD = "lattice"
+
+
+#: :func:`_joint_rows`: a refined centre that ends nearer than this share of the detection's minimum separation to
+#: another report, and nearer to it than it started, keeps its start (two reports drawn onto one column).
+GENERIC_JOINT_APART = 0.5
+
+
+def _joint_rows(data: np.ndarray, fit: pd.DataFrame, *, width: float, placed: np.ndarray,
+                min_separation_px: float) -> pd.DataFrame:
+    """``fit`` (:func:`refine_columns` rows) with the centres of its fitted columns refitted jointly
+    (:data:`GENERIC_JOINT`; ``width`` the shared column width, pixels). Every reported column is in the model; a
+    failed fit (``fit_ok`` False: an elongated blob at its centroid, often a bright column) and the ``placed`` rows
+    (mask: placed with their neighbours in the model already, :data:`GENERIC_JOINT_HOLD`) keep their reports, and so
+    does a column the fit draws onto another report (:func:`_kept_apart`)."""
+    at = np.all(np.isfinite(fit[["row", "col"]].to_numpy(dtype=float)), 1)
+    ok = fit["fit_ok"].to_numpy(dtype=bool)[at] & ~placed[at]
+    if ok.sum() < 10:
+        return fit
+    start = fit.loc[at, ["row", "col"]].to_numpy(dtype=float)
+    rows, cols, _, _ = refine_jointly(data, start[:, 0], start[:, 1], sigma_px=width,
+                                      radius_px=GENERIC_JOINT_WIDTHS * width, held=~ok)
+    end = _kept_apart(start, np.column_stack([rows, cols]), GENERIC_JOINT_APART * min_separation_px)
+    out = fit.copy()
+    idx = out.index[at][ok]
+    out.loc[idx, "row"], out.loc[idx, "col"] = end[ok, 0], end[ok, 1]
+    return out
+
+
+def _kept_apart(start: np.ndarray, end: np.ndarray, apart_px: float) -> np.ndarray:
+    """``end`` (n x 2 centres, pixels) where each moved centre that ends nearer than ``apart_px`` to another and
+    nearer to it than at ``start`` is put back at its start (repeated until none is)."""
+    from scipy.spatial import cKDTree
+
+    end = end.copy()
+    d0 = cKDTree(start).query(start, k=2)[0][:, 1]
+    for _ in range(10):
+        d1 = cKDTree(end).query(end, k=2)[0][:, 1]
+        back = (d1 < apart_px) & (d1 < d0) & np.any(end != start, axis=1)
+        if not back.any():
+            break
+        end[back] = start[back]
+    return end
 
 
 def _parabola_peak(values: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1628,7 +1694,8 @@ JOINT_MAX_SHIFT_WIDTHS = 2.0
 
 def refine_jointly(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, sigma_px: float, radius_px: float,
                    fixed: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-                   rounds: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                   rounds: int | None = None,
+                   held: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Column centres fitted jointly with their neighbours (one shared width), from the image alone.
 
     A column's own Gaussian fit is pulled towards its neighbours where their tails reach its window (a
@@ -1638,7 +1705,8 @@ def refine_jointly(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, sig
     (:func:`_joint_heights`); (2) every centre refined by two Gauss-Newton steps on its window less the plain
     Gaussian sum of the other columns and of the ``fixed`` sources (rows, columns, heights: columns not
     refined, e.g. lattice sites without a detected column), a step at most :data:`JOINT_STEP_WIDTHS` widths;
-    ``rounds`` of them (:data:`JOINT_ROUNDS` by default).
+    ``rounds`` of them (:data:`JOINT_ROUNDS` by default). ``held`` (mask): columns whose heights are solved
+    with the others' but whose centres stay at their start (placed already with their neighbours in the model).
     The width ``sigma_px`` is shared and measured from the image by the caller. A centre that moves more
     than :data:`JOINT_MAX_SHIFT_WIDTHS` widths from its start in all keeps its start.
 
@@ -1663,6 +1731,8 @@ def refine_jointly(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, sig
         for sl in _budget_blocks(len(pos), _most_near(pos, src, reach + 1), side):
             new[0][sl], new[1][sl], new[2][sl] = _joint_block(data, pos, amp, bkg, sl, src, weight, dy, dx, sigma_px)
         pos = new[0]
+        if held is not None:
+            pos[held] = start[held]
     away = ~np.all(np.isfinite(pos), 1) | (np.hypot(*(pos - start).T) > JOINT_MAX_SHIFT_WIDTHS * sigma_px)
     pos[away] = start[away]
     return pos[:, 0], pos[:, 1], amp, bkg
@@ -1915,15 +1985,21 @@ def fit_detected(image: np.ndarray, det: DetectionResult, *, pixel_size_nm: floa
             contrast = np.concatenate([contrast, extra["contrast"].to_numpy()])
             lattice = np.concatenate([lattice, np.ones(len(extra), dtype=bool)])
     residual = np.zeros(len(fit), dtype=bool)
-    if lattice_nm is not None and lattice_nm > 0 and not dim.any() and RESIDUAL_PASS:
+    wide = lattice_nm is not None and lattice_nm > 0 and not dim.any() and int(fit["fit_ok"].sum()) >= 10
+    width = _found_width(data, fit) if wide and (RESIDUAL_PASS or GENERIC_JOINT) else None
+    if wide and RESIDUAL_PASS:
         extra = _residual_columns(data, fit, pixel_size_nm=pixel_size_nm, column_sigma_nm=column_sigma_nm,
                                   neighbour_nm=lattice_nm, min_separation_nm=min_separation_nm,
-                                  noise_sigmas=noise_sigmas, relative_threshold=relative_threshold)
+                                  noise_sigmas=noise_sigmas, relative_threshold=relative_threshold, width=width)
         if len(extra):
             fit = pd.concat([fit, extra[fit.columns]], ignore_index=True)
             contrast = np.concatenate([contrast, extra["contrast"].to_numpy()])
             lattice = np.concatenate([lattice, np.zeros(len(extra), dtype=bool)])
             residual = np.concatenate([residual, np.ones(len(extra), dtype=bool)])
+    if wide and GENERIC_JOINT:
+        hold = {"": np.zeros(len(fit), bool), "lattice": lattice, "lattice+residual": lattice | residual}
+        fit = _joint_rows(data, fit, width=width, placed=hold[GENERIC_JOINT_HOLD],
+                          min_separation_px=min_separation_nm / pixel_size_nm)
     table = pd.DataFrame(
         {
             "x_nm": (fit["col"].to_numpy() + 0.5) * pixel_size_nm,
