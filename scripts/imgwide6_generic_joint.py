@@ -4,8 +4,9 @@
 Per seed the draw is rendered once and ``generic.analyse`` run twice (the switch off, then on), each scored as the
 validator scores it (:func:`layerscope.imaging.scoring.score_columns`, ``anion_columns_ok``). One row per draw: the
 dose, the probe, whether the wide path ran (``resolving_sigma`` not None: the lattice pass, the residual pass and the
-joint fit run only there), recall / precision / RMS off and on, and the reports that changed status (a false
-detection matched, or a match made false). With ``--detail`` each such report is printed with its shift and the
+joint fit run only there), recall / precision / RMS off and on, the missed columns with a report 0.07-0.12 nm
+away (imgwide5's census class "mislocalised") and the reports that changed status (a false detection matched, or
+a match made false). With ``--detail`` each such report is printed with its shift and the
 truth column it lies at before and after (uses the truth: a diagnostic, not a method)::
 
     OMP_NUM_THREADS=1 PYTHONPATH=$PWD/src nice -n 10 .venv/bin/python scripts/imgwide6_generic_joint.py \\
@@ -88,6 +89,9 @@ def one(seed: int, detail: bool, skip_narrow: bool = False) -> dict:
     finally:
         C.find_columns = plain
     gains, losses = _changes(truth, a, b, fa, fb, detail)
+    for name, sc, table in (("off", sa, a), ("on", sb, b)):  # imgwide5's census classes of the misses
+        near = cKDTree(table[["x_nm", "y_nm"]].to_numpy()).query(sc.missed[["x_nm", "y_nm"]].to_numpy())[0]
+        row[f"missed_mislocalised_{name}"] = int(((near >= 0.07) & (near <= 0.12)).sum())
     row.update(recall_off=sa.recall, recall_on=sb.recall, precision_off=sa.precision, precision_on=sb.precision,
                rms_pm_off=sa.rms_pm, rms_pm_on=sb.rms_pm, false_off=len(sa.false), false_on=len(sb.false),
                missed_off=len(sa.missed), missed_on=len(sb.missed), gains=gains, losses=losses,
@@ -110,13 +114,13 @@ def main(argv=None) -> int:
     for seed in seeds:
         rows.append(one(seed, a.detail, a.skip_narrow))
         r = rows[-1]
+        pd.DataFrame(rows).to_csv(a.out, index=False, float_format="%.6g")
         if "recall_on" not in r:
             print(f"[{len(rows)}/{len(seeds)}] {seed} wide {r['wide_path']} {r.get('refused', '')}", flush=True)
             continue
         print(f"[{len(rows)}/{len(seeds)}] {seed} wide {r['wide_path']} recall {r['recall_off']:.4f} -> "
               f"{r['recall_on']:.4f} precision {r['precision_off']:.4f} -> {r['precision_on']:.4f} rms "
               f"{r['rms_pm_off']:.2f} -> {r['rms_pm_on']:.2f} pm", flush=True)
-        pd.DataFrame(rows).to_csv(a.out, index=False, float_format="%.6g")
     return 0
 
 

@@ -909,9 +909,11 @@ def _residual_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm
 #: The generic finder's wide path (where the lattice pass runs, :func:`fit_detected`): every found column's centre
 #: refitted jointly with its neighbours (:func:`refine_jointly`, the width measured with the found columns in the
 #: model, :func:`_found_width`), as ``phases`` does (``pipeline.JOINT_POSITIONS``). Under a ~0.15 nm probe a dim
-#: column's own fit is pulled 0.07-0.12 nm by a bright neighbour's tail (docs/validation.md "imgwide5", "imgwide6").
-#: False: each column at its own fit (before).
-GENERIC_JOINT = False
+#: column's own fit is pulled 0.07-0.12 nm by a bright neighbour's tail (docs/validation.md "imgwide5"). On since
+#: imgwide6: on the 34 wide-probe tuning draws at >= 1e3 e/A^2 the generic recall share 55.9 -> 58.8 %, precision
+#: 85.3 -> 91.2 %, RMS lower on all 38; no share falls on them, on 0-199 or on 7000-7099 (docs/validation.md
+#: "imgwide6"). False: each column at its own fit (before).
+GENERIC_JOINT = True
 #: :func:`_joint_rows`: each column's window in the joint fit, in measured widths (``pipeline.JOINT_WINDOW_WIDTHS``).
 GENERIC_JOINT_WIDTHS = 2.5
 #: :func:`_joint_rows`: the columns whose centres the joint fit holds (in the model, heights solved): those placed
@@ -1937,7 +1939,9 @@ def find_columns(
         (detection contrast), ``snr`` (contrast / filtered noise), ``at_border`` (cut by the image
         border, :func:`border_columns`), ``neighbour_pass`` (kept as a dim column of the lattice,
         ``neighbour_nm``), ``lattice_pass`` (found by the lattice pass, ``lattice_nm``), ``residual_pass``
-        (found on the image less the found columns, :data:`RESIDUAL_PASS`, where the lattice pass runs).
+        (found on the image less the found columns, :data:`RESIDUAL_PASS`, where the lattice pass runs). Where the
+        lattice pass runs and :data:`GENERIC_JOINT` is on, ``x_nm, y_nm`` are the centres refitted jointly with the
+        neighbours (:func:`_joint_rows`); the other values are the columns' own fits.
     """
     data = _as_float_image(image)
     det = detect_columns(
