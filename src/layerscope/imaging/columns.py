@@ -933,7 +933,8 @@ def _joint_rows(data: np.ndarray, fit: pd.DataFrame, *, width: float, placed: np
     (:data:`GENERIC_JOINT`; ``width`` the shared column width, pixels). Every reported column is in the model; a
     failed fit (``fit_ok`` False: an elongated blob at its centroid, often a bright column) and the ``placed`` rows
     (mask: placed with their neighbours in the model already, :data:`GENERIC_JOINT_HOLD`) keep their reports, and so
-    does a column the fit draws onto another report (:func:`_kept_apart`)."""
+    do a column the fit moves off the field (the generic finder would drop it) and one it draws onto another report
+    (:func:`_kept_apart`)."""
     at = np.all(np.isfinite(fit[["row", "col"]].to_numpy(dtype=float)), 1)
     ok = fit["fit_ok"].to_numpy(dtype=bool)[at] & ~placed[at]
     if ok.sum() < 10:
@@ -941,7 +942,10 @@ def _joint_rows(data: np.ndarray, fit: pd.DataFrame, *, width: float, placed: np
     start = fit.loc[at, ["row", "col"]].to_numpy(dtype=float)
     rows, cols, _, _ = refine_jointly(data, start[:, 0], start[:, 1], sigma_px=width,
                                       radius_px=GENERIC_JOINT_WIDTHS * width, held=~ok)
-    end = _kept_apart(start, np.column_stack([rows, cols]), GENERIC_JOINT_APART * min_separation_px)
+    end = np.column_stack([rows, cols])
+    outside = np.any((end < -0.5) | (end >= np.array(data.shape) - 0.5), axis=1)  # off the field: not reported
+    end[outside] = start[outside]
+    end = _kept_apart(start, end, GENERIC_JOINT_APART * min_separation_px)
     out = fit.copy()
     idx = out.index[at][ok]
     out.loc[idx, "row"], out.loc[idx, "col"] = end[ok, 0], end[ok, 1]
