@@ -923,7 +923,8 @@ GENERIC_JOINT_HOLD = "lattice"
 
 
 #: :func:`_joint_rows`: a refined centre that ends nearer than this share of the detection's minimum separation to
-#: another report, and nearer to it than it started, keeps its start (two reports drawn onto one column).
+#: another report, and nearer than its nearest report was at the start, keeps its start (two reports drawn onto one
+#: column).
 GENERIC_JOINT_APART = 0.5
 
 
@@ -953,8 +954,8 @@ def _joint_rows(data: np.ndarray, fit: pd.DataFrame, *, width: float, placed: np
 
 
 def _kept_apart(start: np.ndarray, end: np.ndarray, apart_px: float) -> np.ndarray:
-    """``end`` (n x 2 centres, pixels) where each moved centre that ends nearer than ``apart_px`` to another and
-    nearer to it than at ``start`` is put back at its start (repeated until none is)."""
+    """``end`` (n x 2 centres, pixels) where each moved centre that ends nearer than ``apart_px`` to another report,
+    and nearer than its nearest report was at ``start``, is put back at its start (repeated until none is)."""
     from scipy.spatial import cKDTree
 
     end = end.copy()
