@@ -23,7 +23,11 @@ Column table (``columns``): one row per atom column or Li-layer site,
                    lattice (an invisible Li column, or a TM column missing between two
                    detected neighbours of its layer); a TM column placed in such a gap whose
                    amplitude at its site is 3 standard errors above zero counts as found
-                   (lattice position, ``fit_ok`` False)
+                   (lattice position, ``fit_ok`` False); so does a placed site that a
+                   detector maximum confirms (a failed fit; under a wide probe also the
+                   resolving pass and, with :data:`RESIDUAL_EVIDENCE` and
+                   :data:`LATTICE_EVIDENCE`, the generic finder's lattice and residual
+                   passes run on the fitted columns; :func:`_confirm_placed_sites`)
 ``site``           ``"octahedral"`` (every TM and Li-layer site) or ``"tetrahedral"`` (the
                    tetrahedral Li columns of a spinel block, placed from the lattice)
 ``indexed``        False for a detected column on a row beyond the analysed layers (a corner
@@ -274,8 +278,8 @@ def find_atom_columns(
     # wall time, the same numbers (tests/imaging/test_speed_wide.py)
     width_notes: list[str] = []
     resolved_notes: list[str] = []
-    widths = _on_thread(lambda: _widths(data, px, tm_xy[detected], first_pass, sigma_nm=sigma_nm, radius_nm=radius_nm,
-                                        min_sep=min_sep, sigma0_nm=0.14 * d_t, notes=width_notes,
+    widths = _on_thread(lambda: _widths(data, px, tm_xy[detected], (first_pass, found), sigma_nm=sigma_nm,
+                                        radius_nm=radius_nm, min_sep=min_sep, sigma0_nm=0.14 * d_t, notes=width_notes,
                                         resolved_notes=resolved_notes), name="layerscope-widths")
     stack = _stacking(geo.tm, geo.index, d_t=d_t, cation=cation, zone=zone, notes=notes)
     li, site_xy = _place_li_sites(geo, stack, d_t=d_t, cation=cation, shape=data.shape, px=px, tm_u=tm_u, tm_v=tm_v)
@@ -358,18 +362,72 @@ def _detect_and_fit(data: np.ndarray, px: float, sp: MaterialSpacings, *, min_se
     return found, float(np.nanmedian(found["sigma_nm"])), failed, det.first_pass
 
 
-def _widths(data: np.ndarray, px: float, xy_nm: np.ndarray, first_pass: _col.FirstPass | None, *, sigma_nm: float,
-            radius_nm: float, min_sep: float, sigma0_nm: float, notes: list[str],
+def _widths(data: np.ndarray, px: float, xy_nm: np.ndarray, detection: tuple[_col.FirstPass | None, pd.DataFrame], *,
+            sigma_nm: float, radius_nm: float, min_sep: float, sigma0_nm: float, notes: list[str],
             resolved_notes: list[str]) -> tuple[float, tuple[float, float], Any]:
     """The widths of :func:`find_atom_columns` before the site measurements, from the TM columns' lattice positions
     ``xy_nm`` of the detected columns: the column width there (:func:`_lattice_width`), the site window
     (:func:`_wide_probe_window`) and, started on its own thread as soon as the width is known, the resolving
-    pass (:func:`_resolved_maxima`: a :class:`concurrent.futures.Future`). Notes in that order to ``notes``
-    (the resolving pass's to ``resolved_notes``)."""
+    pass (:func:`_resolved_maxima`: a :class:`concurrent.futures.Future`) and, with :data:`RESIDUAL_EVIDENCE`, the
+    residual pass on the fitted columns (``detection``: the first pass's maps and the fits of
+    :func:`_detect_and_fit`). Notes in that order to ``notes`` (the two passes' to ``resolved_notes``)."""
+    first_pass, found = detection
     width = _lattice_width(data, px, xy_nm, sigma_nm=sigma_nm, radius_nm=radius_nm, notes=notes)
-    resolved = _on_thread(lambda: _resolved_maxima(first_pass, px, min_sep=min_sep, sigma0_nm=sigma0_nm,
-                                                   width_nm=width, notes=resolved_notes))
+
+    def evidence() -> pd.DataFrame:
+        resolved = _resolved_maxima(first_pass, px, min_sep=min_sep, sigma0_nm=sigma0_nm, width_nm=width,
+                                    notes=resolved_notes)
+        resolve = _col.resolving_sigma(width, min_sep / 0.85, sigma0_nm)
+        if not RESIDUAL_EVIDENCE or resolve is None or resolve >= sigma0_nm:  # where the resolving pass runs
+            return resolved
+        residual = _residual_maxima(data, px, found, min_sep=min_sep, sigma_nm=width, notes=resolved_notes)
+        return pd.concat([resolved, residual], ignore_index=True)
+
+    resolved = _on_thread(evidence)
     return width, _wide_probe_window(data, px, xy_nm, sigma_nm=width, radius_nm=radius_nm, notes=notes), resolved
+
+
+#: Wide probes (where the resolving pass runs, :func:`_resolved_maxima`): the generic finder's residual pass
+#: (:func:`layerscope.imaging.columns._residual_columns`, docs/validation.md "imgwide5") is run on the columns
+#: ``phases`` fitted, and its maxima confirm placed sites as the resolving pass's do (:func:`_confirm_placed_sites`;
+#: positions stay the lattice positions): a half-occupied spinel or mixed Li-layer column one spacing from full ones
+#: has no maximum of its own under a ~0.15 nm probe, but the generic finder's wide passes find it, and ``phases``
+#: reported only a placed site there (of 164 ``phases`` misses on the 34 wide tuning draws at >= 1e3 e/A^2, 109 had
+#: a placed site within 0.07 nm, 46 of them a generic detection; docs/validation.md "imgphrec"). On the 38 wide
+#: draws ``phases`` recall rises on 11 and falls on none. False: the resolving pass's maxima only (before).
+RESIDUAL_EVIDENCE = True
+#: With :data:`RESIDUAL_EVIDENCE`: the generic finder's lattice pass (:func:`layerscope.imaging.columns._lattice_columns`)
+#: first, its columns evidence as well and in the residual pass's model, as the generic finder's wide path runs them.
+LATTICE_EVIDENCE = True
+
+
+def _residual_maxima(data: np.ndarray, px: float, found: pd.DataFrame, *, min_sep: float, sigma_nm: float,
+                     notes: list[str]) -> pd.DataFrame:
+    """Columns (``x_nm, y_nm``) the generic finder's wide passes find beside ``found`` (the fitted columns of
+    :func:`_detect_and_fit`: ``x_nm, y_nm, sigma_nm, amplitude, fit_ok``): its lattice pass (:data:`LATTICE_EVIDENCE`)
+    and its residual pass (:data:`RESIDUAL_EVIDENCE`), with the generic finder's tests (5 noise sigmas, 0.3 of the
+    brightest neighbour), the neighbour distance ``min_sep / 0.85`` (the in-plane spacing, nm) and the measured
+    column width ``sigma_nm`` (:func:`_lattice_width`; the generic finder's detection width is the image's column
+    width, not ``phases``' 0.14 d_t: with that, 1.5 x its noise margin, most of these columns were not found)."""
+    fit = pd.DataFrame({"row": found["y_nm"].to_numpy(dtype=float) / px - 0.5,
+                        "col": found["x_nm"].to_numpy(dtype=float) / px - 0.5,
+                        "sigma_px": found["sigma_nm"].to_numpy(dtype=float) / px,
+                        "amplitude": found["amplitude"].to_numpy(dtype=float),
+                        "fit_ok": found["fit_ok"].to_numpy(dtype=bool)})
+    tests = dict(pixel_size_nm=px, column_sigma_nm=sigma_nm, neighbour_nm=min_sep / 0.85, min_separation_nm=min_sep,
+                 noise_sigmas=5.0, relative_threshold=0.3)
+    extra = []
+    if LATTICE_EVIDENCE:
+        lattice = _col._lattice_columns(data, fit, **tests)
+        fit = pd.concat([fit, lattice[fit.columns]], ignore_index=True)
+        extra.append(lattice)
+    extra.append(_col._residual_columns(data, fit, **tests))
+    extra = pd.concat(extra, ignore_index=True)
+    if len(extra):
+        notes.append(f"{len(extra)} maxima of the image less the fitted columns (a wide probe) passed the detector's "
+                     f"tests")
+    return pd.DataFrame({"x_nm": (extra["col"].to_numpy(dtype=float) + 0.5) * px,
+                         "y_nm": (extra["row"].to_numpy(dtype=float) + 0.5) * px})
 
 
 def _resolved_maxima(first_pass: _col.FirstPass | None, px: float, *, min_sep: float, sigma0_nm: float,
