@@ -34,7 +34,9 @@ Column table (``columns``): one row per atom column or Li-layer site,
                    row of 2-3 columns, a Li layer beyond the outermost TM layer: no TM-TM gap of
                    the image); such a row has ``layer`` -1, ``phase`` "", ``kind`` from the
                    layer parity the lattice continues with, and is in no stacking, fill, phase
-                   map or quantity (:func:`layerscope.imaging.lattice.corner_rows`)
+                   map or quantity (:func:`layerscope.imaging.lattice.corner_rows`); with
+                   :data:`FAILED_FIT_REPORT` also a detected maximum whose fit failed,
+                   half a spacing from every site, on a layer (``kind`` that layer's)
 =================  ==========================================================================
 
 plus ``u_nm, v_nm`` (along/across the layers), ``registry`` (TM-TM, column spacings),
@@ -311,6 +313,12 @@ def find_atom_columns(
     _report_lattice_sites(data, tm, li, tm_xy, site_xy, geo, (data.shape, px), (radius_nm, site_radius, site_sigma), notes)
     tm["mixing"] = np.nan
     times["intensities"] = time.perf_counter() - t
+    unindexed = geo.corner
+    if FAILED_FIT_REPORT:
+        rows = pd.concat([tm[["x_nm", "y_nm", "kind", "layer"]], li[["x_nm", "y_nm", "kind", "layer"]],
+                          geo.corner.reindex(columns=["x_nm", "y_nm", "kind", "layer"])], ignore_index=True)
+        extra = _unrowed_failed_fits(failed, rows, geo, d_t=d_t, cation=cation, notes=notes)
+        unindexed = pd.concat([geo.corner, extra], ignore_index=True) if len(extra) else geo.corner
 
     table = pd.concat([tm.drop(columns=["amplitude", "background", "contrast", "snr", "volume", "in_gap"],
                                errors="ignore"),
@@ -325,7 +333,7 @@ def find_atom_columns(
             angle_deg=float(np.degrees(np.arctan2(-nvec[0], nvec[1]))), layer_contrast=lat.layer_contrast,
             inplane_contrast=lat.inplane_contrast, rows_are_cation_rows=lat.rows_are_cation_rows),
         layers=geo.index, pairs=stack.pairs, pixel_size_nm=px, shape=data.shape, column_sigma_nm=site_sigma,
-        spacings=sp, zone=stack.zone, timings_s=times, notes=notes, site_window_nm=site_radius, unindexed=geo.corner,
+        spacings=sp, zone=stack.zone, timings_s=times, notes=notes, site_window_nm=site_radius, unindexed=unindexed,
         void_gate=void_gate, handedness=stack.handedness,
     )
 
@@ -351,15 +359,90 @@ def _detect_and_fit(data: np.ndarray, px: float, sp: MaterialSpacings, *, min_se
     dim = found["neighbour_pass"].to_numpy(dtype=bool)
     n_failed = int((~found["fit_ok"] & ~dim).sum())
     failed = found.loc[~found["fit_ok"] | dim, ["x_nm", "y_nm"]].reset_index(drop=True)
-    found = found[found["fit_ok"] & ~dim].reset_index(drop=True)
+    lone = _lone_failed_fits(found, dim, data.shape, px, neighbour_nm=neighbour_nm, min_sep=min_sep)
+    failed = failed.assign(lone=lone[~found["fit_ok"].to_numpy(dtype=bool) | dim])  # for FAILED_FIT_REPORT
+    if not FAILED_FIT_ROWS:
+        lone = np.zeros(len(found), dtype=bool)
+    found = found[(found["fit_ok"] & ~dim) | lone].reset_index(drop=True)
+    if lone.any():
+        notes.append(f"{int(lone.sum())} detected maxima whose Gaussian fit failed, half a column spacing or more from "
+                     f"every fitted column, take part in the rows at their centroid (fit_ok False)")
     if len(found) < MIN_TM_LAYERS * MIN_COLUMNS_ALONG:
         raise InputError(
             f"only {len(found)} atom columns were found: the image does not resolve the lattice of "
             f"{sp.composition} well enough (check focus, dose and --pixel-size-nm)"
         )
-    if n_failed:
-        notes.append(f"{n_failed} detected maxima were dropped because their Gaussian fit failed")
+    if n_failed > lone.sum():
+        notes.append(f"{n_failed - int(lone.sum())} detected maxima were dropped because their Gaussian fit failed")
     return found, float(np.nanmedian(found["sigma_nm"])), failed, det.first_pass
+
+
+#: A detected maximum whose Gaussian fit failed (under a wide probe: a column wider than half the fit window) and that
+#: lies at least half a column spacing from every fitted column and a separation inside the image takes part in the
+#: rows at its window centroid (``fit_ok`` False), as the generic finder reports it; rows, pairs and sites are made
+#: with it and, under a wide probe, the joint fit (:data:`JOINT_POSITIONS`) places it. False (before): evidence only
+#: (:func:`_confirm_placed_sites`): where its neighbours' fits, pulled by its tail, lie 1.7 spacings apart, or two
+#: failed side by side, no site was placed there and the column was lost (23 full TM columns of ``phases``' 164
+#: misses on the wide tuning draws; docs/validation.md "imgphrec"). Not gated by the probe width: the fitted
+#: columns' median width (0.026 nm on draw 2085, the fit window's) does not tell a wide probe. Measured, kept off:
+#: on the 38 wide tuning draws it moved the rims of draw 56 (1.0 -> 0.87) and the twins of 4114 (exact -> not), the
+#: centroids entering the stackings; :data:`FAILED_FIT_REPORT` reports the same columns outside the rows.
+FAILED_FIT_ROWS = False
+
+
+#: The failed fits :data:`FAILED_FIT_ROWS` would put in the rows, reported instead with the detected columns beyond
+#: the analysed layers (``indexed`` False, ``layer`` -1, in no row, stacking, fill or phase) where no site or column
+#: of the table lies within half a column spacing (a placed site there is confirmed by the maximum already) and a
+#: layer's rows lie within half a cation spacing across the layers. The rows, stackings and fills stay those without
+#: them: on the 38 wide tuning draws ``phases`` recall rises on 10 (2085 0.962 -> 0.985 with
+#: :data:`RESIDUAL_EVIDENCE`), every fill, step and twin value equal (docs/validation.md "imgphrec").
+FAILED_FIT_REPORT = True
+
+
+def _unrowed_failed_fits(failed: pd.DataFrame, table: pd.DataFrame, geo: Any, *, d_t: float, cation: float,
+                         notes: list[str]) -> pd.DataFrame:
+    """:data:`FAILED_FIT_REPORT`: the lone failed fits of ``failed`` (:func:`_detect_and_fit`'s evidence, ``lone``)
+    at least ``d_t / 2`` (nm) from every row of ``table`` (TM, Li-layer and corner rows, placed sites included), as
+    rows of :func:`_corner_columns`' table; ``kind`` that of the layer (TM or Li) whose rows within 3 ``d_t`` along
+    the layers lie nearest across them; one with no such layer within half a cation spacing ``cation`` (nm) lies on no
+    lattice layer and is left out, as :func:`_index_columns` drops such maxima from the rows."""
+    lone = failed[failed["lone"].to_numpy(dtype=bool)] if "lone" in failed else failed.iloc[:0]
+    xy = table[["x_nm", "y_nm"]].to_numpy(dtype=float)
+    if len(lone) == 0 or len(xy) == 0:
+        return table.iloc[:0]
+    p = lone[["x_nm", "y_nm"]].to_numpy(dtype=float)
+    p = p[cKDTree(xy).query(p)[0] >= 0.5 * d_t]
+    ru, rv, layer = xy @ geo.tvec, xy @ geo.nvec, table["layer"].to_numpy()
+    kinds = []
+    for u, v in zip(p @ geo.tvec, p @ geo.nvec):
+        near = (np.abs(ru - u) <= 3.0 * d_t) & (layer >= 0)
+        lv = {k: float(np.median(rv[near & (layer == k)])) for k in np.unique(layer[near])}
+        k = min(lv, key=lambda k: abs(lv[k] - v)) if lv else None
+        ok = k is not None and abs(lv[k] - v) < 0.5 * cation
+        kinds.append(str(table["kind"].to_numpy()[near & (layer == k)][0]) if ok else "")
+    on_layer = np.array([k != "" for k in kinds], dtype=bool)  # on no layer: dropped, as in the rows
+    p, kinds = p[on_layer], [k for k in kinds if k]
+    if len(p):
+        notes.append(f"{len(p)} detected maxima whose Gaussian fit failed, half a column spacing or more from every "
+                     f"column and site, are reported with layer -1 (indexed = False)")
+    return pd.DataFrame({"x_nm": p[:, 0], "y_nm": p[:, 1], "u_nm": p @ geo.tvec, "v_nm": p @ geo.nvec, "layer": -1,
+                         "kind": kinds, "detected": True, "fit_ok": False})
+
+
+def _lone_failed_fits(found: pd.DataFrame, dim: np.ndarray, shape: tuple[int, int], px: float, *, neighbour_nm: float,
+                      min_sep: float) -> np.ndarray:
+    """Rows of ``found`` (:func:`layerscope.imaging.columns.fit_detected`'s table) that :data:`FAILED_FIT_ROWS` keeps:
+    failed fits (not the dim maxima ``dim``) at least ``neighbour_nm / 2`` from every fitted column and ``min_sep``
+    (nm) inside the image ``shape`` (pixels of ``px`` nm)."""
+    ok = found["fit_ok"].to_numpy(dtype=bool) & ~dim
+    cand = ~found["fit_ok"].to_numpy(dtype=bool) & ~dim
+    if not cand.any() or not ok.any():
+        return np.zeros(len(found), dtype=bool)
+    xy = found[["x_nm", "y_nm"]].to_numpy(dtype=float)
+    far = cKDTree(xy[ok]).query(xy)[0] >= 0.5 * neighbour_nm
+    h_nm, w_nm = shape[0] * px, shape[1] * px
+    inside = (np.minimum.reduce([xy[:, 0], xy[:, 1], w_nm - xy[:, 0], h_nm - xy[:, 1]]) >= min_sep)
+    return cand & far & inside
 
 
 def _widths(data: np.ndarray, px: float, xy_nm: np.ndarray, detection: tuple[_col.FirstPass | None, pd.DataFrame], *,
