@@ -278,8 +278,7 @@ def find_atom_columns(
     # the widths (NumPy) on a thread of their own while the stackings and Li-layer sites are made (Python); the
     # resolving pass (wide probes) on another, started once the width is known, beside the site measurements: 2 cores'
     # wall time, the same numbers (tests/imaging/test_speed_wide.py)
-    width_notes: list[str] = []
-    resolved_notes: list[str] = []
+    width_notes, resolved_notes = [], []  # type: list[str], list[str]
     widths = _on_thread(lambda: _widths(data, px, tm_xy[detected], (first_pass, found), sigma_nm=sigma_nm,
                                         radius_nm=radius_nm, min_sep=min_sep, sigma0_nm=0.14 * d_t, notes=width_notes,
                                         resolved_notes=resolved_notes), name="layerscope-widths")
@@ -313,12 +312,7 @@ def find_atom_columns(
     _report_lattice_sites(data, tm, li, tm_xy, site_xy, geo, (data.shape, px), (radius_nm, site_radius, site_sigma), notes)
     tm["mixing"] = np.nan
     times["intensities"] = time.perf_counter() - t
-    unindexed = geo.corner
-    if FAILED_FIT_REPORT:
-        rows = pd.concat([tm[["x_nm", "y_nm", "kind", "layer"]], li[["x_nm", "y_nm", "kind", "layer"]],
-                          geo.corner.reindex(columns=["x_nm", "y_nm", "kind", "layer"])], ignore_index=True)
-        extra = _unrowed_failed_fits(failed, rows, geo, d_t=d_t, cation=cation, notes=notes)
-        unindexed = pd.concat([geo.corner, extra], ignore_index=True) if len(extra) else geo.corner
+    unindexed = _unindexed_rows(failed, tm, li, geo, wide=site_radius > radius_nm, d_t=d_t, cation=cation, notes=notes)
 
     table = pd.concat([tm.drop(columns=["amplitude", "background", "contrast", "snr", "volume", "in_gap"],
                                errors="ignore"),
@@ -395,8 +389,23 @@ FAILED_FIT_ROWS = False
 #: of the table lies within half a column spacing (a placed site there is confirmed by the maximum already) and a
 #: layer's rows lie within half a cation spacing across the layers. The rows, stackings and fills stay those without
 #: them: on the 38 wide tuning draws ``phases`` recall rises on 10 (2085 0.962 -> 0.985 with
-#: :data:`RESIDUAL_EVIDENCE`), every fill, step and twin value equal (docs/validation.md "imgphrec").
+#: :data:`RESIDUAL_EVIDENCE`), every fill, step and twin value equal (docs/validation.md "imgphrec"). Wide probes only
+#: (the widened site window, as :data:`LATTICE_POSITIONS`): on the narrow draws of 7000-7099 it found no column and
+#: added one false row (7009).
 FAILED_FIT_REPORT = True
+
+
+def _unindexed_rows(failed: pd.DataFrame, tm: pd.DataFrame, li: pd.DataFrame, geo: Any, *, wide: bool, d_t: float,
+                    cation: float, notes: list[str]) -> pd.DataFrame:
+    """The detected columns reported beyond the analysed layers: ``geo.corner`` (:func:`_corner_columns`) and, with
+    :data:`FAILED_FIT_REPORT` and a wide probe (``wide``: the widened site window), the lone failed fits of ``failed``
+    that no TM (``tm``) or Li-layer (``li``) site or corner row holds (:func:`_unrowed_failed_fits`)."""
+    if not (FAILED_FIT_REPORT and wide):
+        return geo.corner
+    keys = ["x_nm", "y_nm", "kind", "layer"]
+    rows = pd.concat([tm[keys], li[keys], geo.corner.reindex(columns=keys)], ignore_index=True)
+    extra = _unrowed_failed_fits(failed, rows, geo, d_t=d_t, cation=cation, notes=notes)
+    return pd.concat([geo.corner, extra], ignore_index=True) if len(extra) else geo.corner
 
 
 def _unrowed_failed_fits(failed: pd.DataFrame, table: pd.DataFrame, geo: Any, *, d_t: float, cation: float,
