@@ -36,7 +36,8 @@ Column table (``columns``): one row per atom column or Li-layer site,
                    layer parity the lattice continues with, and is in no stacking, fill, phase
                    map or quantity (:func:`layerscope.imaging.lattice.corner_rows`); with
                    :data:`FAILED_FIT_REPORT` also a detected maximum whose fit failed,
-                   half a spacing from every site, on a layer (``kind`` that layer's)
+                   half a spacing from every site, on a layer (``kind`` that layer's;
+                   :data:`FAILED_FIT_ROWS`, off, would put it in the rows instead)
 =================  ==========================================================================
 
 plus ``u_nm, v_nm`` (along/across the layers), ``registry`` (TM-TM, column spacings),
