@@ -23,14 +23,21 @@ Column table (``columns``): one row per atom column or Li-layer site,
                    lattice (an invisible Li column, or a TM column missing between two
                    detected neighbours of its layer); a TM column placed in such a gap whose
                    amplitude at its site is 3 standard errors above zero counts as found
-                   (lattice position, ``fit_ok`` False)
+                   (lattice position, ``fit_ok`` False); so does a placed site that a
+                   detector maximum confirms (a failed fit; under a wide probe also the
+                   resolving pass and, with :data:`RESIDUAL_EVIDENCE` and
+                   :data:`LATTICE_EVIDENCE`, the generic finder's lattice and residual
+                   passes run on the fitted columns; :func:`_confirm_placed_sites`)
 ``site``           ``"octahedral"`` (every TM and Li-layer site) or ``"tetrahedral"`` (the
                    tetrahedral Li columns of a spinel block, placed from the lattice)
 ``indexed``        False for a detected column on a row beyond the analysed layers (a corner
                    row of 2-3 columns, a Li layer beyond the outermost TM layer: no TM-TM gap of
                    the image); such a row has ``layer`` -1, ``phase`` "", ``kind`` from the
                    layer parity the lattice continues with, and is in no stacking, fill, phase
-                   map or quantity (:func:`layerscope.imaging.lattice.corner_rows`)
+                   map or quantity (:func:`layerscope.imaging.lattice.corner_rows`); with
+                   :data:`FAILED_FIT_REPORT` also a detected maximum whose fit failed,
+                   half a spacing from every site, on a layer (``kind`` that layer's;
+                   :data:`FAILED_FIT_ROWS`, off, would put it in the rows instead)
 =================  ==========================================================================
 
 plus ``u_nm, v_nm`` (along/across the layers), ``registry`` (TM-TM, column spacings),
@@ -272,10 +279,9 @@ def find_atom_columns(
     # the widths (NumPy) on a thread of their own while the stackings and Li-layer sites are made (Python); the
     # resolving pass (wide probes) on another, started once the width is known, beside the site measurements: 2 cores'
     # wall time, the same numbers (tests/imaging/test_speed_wide.py)
-    width_notes: list[str] = []
-    resolved_notes: list[str] = []
-    widths = _on_thread(lambda: _widths(data, px, tm_xy[detected], first_pass, sigma_nm=sigma_nm, radius_nm=radius_nm,
-                                        min_sep=min_sep, sigma0_nm=0.14 * d_t, notes=width_notes,
+    width_notes, resolved_notes = [], []  # type: list[str], list[str]
+    widths = _on_thread(lambda: _widths(data, px, tm_xy[detected], (first_pass, found), sigma_nm=sigma_nm,
+                                        radius_nm=radius_nm, min_sep=min_sep, sigma0_nm=0.14 * d_t, notes=width_notes,
                                         resolved_notes=resolved_notes), name="layerscope-widths")
     stack = _stacking(geo.tm, geo.index, d_t=d_t, cation=cation, zone=zone, notes=notes)
     li, site_xy = _place_li_sites(geo, stack, d_t=d_t, cation=cation, shape=data.shape, px=px, tm_u=tm_u, tm_v=tm_v)
@@ -307,6 +313,7 @@ def find_atom_columns(
     _report_lattice_sites(data, tm, li, tm_xy, site_xy, geo, (data.shape, px), (radius_nm, site_radius, site_sigma), notes)
     tm["mixing"] = np.nan
     times["intensities"] = time.perf_counter() - t
+    unindexed = _unindexed_rows(failed, tm, li, geo, wide=site_radius > radius_nm, d_t=d_t, cation=cation, notes=notes)
 
     table = pd.concat([tm.drop(columns=["amplitude", "background", "contrast", "snr", "volume", "in_gap"],
                                errors="ignore"),
@@ -321,7 +328,7 @@ def find_atom_columns(
             angle_deg=float(np.degrees(np.arctan2(-nvec[0], nvec[1]))), layer_contrast=lat.layer_contrast,
             inplane_contrast=lat.inplane_contrast, rows_are_cation_rows=lat.rows_are_cation_rows),
         layers=geo.index, pairs=stack.pairs, pixel_size_nm=px, shape=data.shape, column_sigma_nm=site_sigma,
-        spacings=sp, zone=stack.zone, timings_s=times, notes=notes, site_window_nm=site_radius, unindexed=geo.corner,
+        spacings=sp, zone=stack.zone, timings_s=times, notes=notes, site_window_nm=site_radius, unindexed=unindexed,
         void_gate=void_gate, handedness=stack.handedness,
     )
 
@@ -347,29 +354,173 @@ def _detect_and_fit(data: np.ndarray, px: float, sp: MaterialSpacings, *, min_se
     dim = found["neighbour_pass"].to_numpy(dtype=bool)
     n_failed = int((~found["fit_ok"] & ~dim).sum())
     failed = found.loc[~found["fit_ok"] | dim, ["x_nm", "y_nm"]].reset_index(drop=True)
-    found = found[found["fit_ok"] & ~dim].reset_index(drop=True)
+    lone = _lone_failed_fits(found, dim, data.shape, px, neighbour_nm=neighbour_nm, min_sep=min_sep)
+    failed = failed.assign(lone=lone[~found["fit_ok"].to_numpy(dtype=bool) | dim])  # for FAILED_FIT_REPORT
+    if not FAILED_FIT_ROWS:
+        lone = np.zeros(len(found), dtype=bool)
+    found = found[(found["fit_ok"] & ~dim) | lone].reset_index(drop=True)
+    if lone.any():
+        notes.append(f"{int(lone.sum())} detected maxima whose Gaussian fit failed, half a column spacing or more from "
+                     f"every fitted column, take part in the rows at their centroid (fit_ok False)")
     if len(found) < MIN_TM_LAYERS * MIN_COLUMNS_ALONG:
         raise InputError(
             f"only {len(found)} atom columns were found: the image does not resolve the lattice of "
             f"{sp.composition} well enough (check focus, dose and --pixel-size-nm)"
         )
-    if n_failed:
-        notes.append(f"{n_failed} detected maxima were dropped because their Gaussian fit failed")
+    if n_failed > lone.sum():
+        notes.append(f"{n_failed - int(lone.sum())} detected maxima were dropped because their Gaussian fit failed")
     return found, float(np.nanmedian(found["sigma_nm"])), failed, det.first_pass
 
 
-def _widths(data: np.ndarray, px: float, xy_nm: np.ndarray, first_pass: _col.FirstPass | None, *, sigma_nm: float,
-            radius_nm: float, min_sep: float, sigma0_nm: float, notes: list[str],
+#: A detected maximum whose Gaussian fit failed (under a wide probe: a column wider than half the fit window) and that
+#: lies at least half a column spacing from every fitted column and a separation inside the image takes part in the
+#: rows at its window centroid (``fit_ok`` False), as the generic finder reports it; rows, pairs and sites are made
+#: with it and, under a wide probe, the joint fit (:data:`JOINT_POSITIONS`) places it. False (before): evidence only
+#: (:func:`_confirm_placed_sites`): where its neighbours' fits, pulled by its tail, lie 1.7 spacings apart, or two
+#: failed side by side, no site was placed there and the column was lost (23 full TM columns of ``phases``' 164
+#: misses on the wide tuning draws; docs/validation.md "imgphrec"). Not gated by the probe width: the fitted
+#: columns' median width (0.026 nm on draw 2085, the fit window's) does not tell a wide probe. Measured, kept off:
+#: on the 38 wide tuning draws it moved the rims of draw 56 (1.0 -> 0.87) and the twins of 4114 (exact -> not), the
+#: centroids entering the stackings; :data:`FAILED_FIT_REPORT` reports the same columns outside the rows.
+FAILED_FIT_ROWS = False
+
+
+#: The failed fits :data:`FAILED_FIT_ROWS` would put in the rows, reported instead with the detected columns beyond
+#: the analysed layers (``indexed`` False, ``layer`` -1, in no row, stacking, fill or phase) where no site or column
+#: of the table lies within half a column spacing (a placed site there is confirmed by the maximum already) and a
+#: layer's rows lie within half a cation spacing across the layers. The rows, stackings and fills stay those without
+#: them: on the 38 wide tuning draws ``phases`` recall rises on 10 (2085 0.962 -> 0.985 with
+#: :data:`RESIDUAL_EVIDENCE`), every fill, step and twin value equal (docs/validation.md "imgphrec"). Wide probes only
+#: (the widened site window, as :data:`LATTICE_POSITIONS`): on the narrow draws of 7000-7099 it found no column and
+#: added one false row (7009).
+FAILED_FIT_REPORT = True
+
+
+def _unindexed_rows(failed: pd.DataFrame, tm: pd.DataFrame, li: pd.DataFrame, geo: Any, *, wide: bool, d_t: float,
+                    cation: float, notes: list[str]) -> pd.DataFrame:
+    """The detected columns reported beyond the analysed layers: ``geo.corner`` (:func:`_corner_columns`) and, with
+    :data:`FAILED_FIT_REPORT` and a wide probe (``wide``: the widened site window), the lone failed fits of ``failed``
+    that no TM (``tm``) or Li-layer (``li``) site or corner row holds (:func:`_unrowed_failed_fits`)."""
+    if not (FAILED_FIT_REPORT and wide):
+        return geo.corner
+    keys = ["x_nm", "y_nm", "kind", "layer"]
+    rows = pd.concat([tm[keys], li[keys], geo.corner.reindex(columns=keys)], ignore_index=True)
+    extra = _unrowed_failed_fits(failed, rows, geo, d_t=d_t, cation=cation, notes=notes)
+    return pd.concat([geo.corner, extra], ignore_index=True) if len(extra) else geo.corner
+
+
+def _unrowed_failed_fits(failed: pd.DataFrame, table: pd.DataFrame, geo: Any, *, d_t: float, cation: float,
+                         notes: list[str]) -> pd.DataFrame:
+    """:data:`FAILED_FIT_REPORT`: the lone failed fits of ``failed`` (:func:`_detect_and_fit`'s evidence, ``lone``)
+    at least ``d_t / 2`` (nm) from every row of ``table`` (TM, Li-layer and corner rows, placed sites included), as
+    rows of :func:`_corner_columns`' table; ``kind`` that of the layer (TM or Li) whose rows within 3 ``d_t`` along
+    the layers lie nearest across them; one with no such layer within half a cation spacing ``cation`` (nm) lies on no
+    lattice layer and is left out, as :func:`_index_columns` drops such maxima from the rows."""
+    lone = failed[failed["lone"].to_numpy(dtype=bool)] if "lone" in failed else failed.iloc[:0]
+    xy = table[["x_nm", "y_nm"]].to_numpy(dtype=float)
+    if len(lone) == 0 or len(xy) == 0:
+        return table.iloc[:0]
+    p = lone[["x_nm", "y_nm"]].to_numpy(dtype=float)
+    p = p[cKDTree(xy).query(p)[0] >= 0.5 * d_t]
+    ru, rv, layer = xy @ geo.tvec, xy @ geo.nvec, table["layer"].to_numpy()
+    kinds = []
+    for u, v in zip(p @ geo.tvec, p @ geo.nvec):
+        near = (np.abs(ru - u) <= 3.0 * d_t) & (layer >= 0)
+        lv = {k: float(np.median(rv[near & (layer == k)])) for k in np.unique(layer[near])}
+        k = min(lv, key=lambda k: abs(lv[k] - v)) if lv else None
+        ok = k is not None and abs(lv[k] - v) < 0.5 * cation
+        kinds.append(str(table["kind"].to_numpy()[near & (layer == k)][0]) if ok else "")
+    on_layer = np.array([k != "" for k in kinds], dtype=bool)  # on no layer: dropped, as in the rows
+    p, kinds = p[on_layer], [k for k in kinds if k]
+    if len(p):
+        notes.append(f"{len(p)} detected maxima whose Gaussian fit failed, half a column spacing or more from every "
+                     f"column and site, are reported with layer -1 (indexed = False)")
+    return pd.DataFrame({"x_nm": p[:, 0], "y_nm": p[:, 1], "u_nm": p @ geo.tvec, "v_nm": p @ geo.nvec, "layer": -1,
+                         "kind": kinds, "detected": True, "fit_ok": False})
+
+
+def _lone_failed_fits(found: pd.DataFrame, dim: np.ndarray, shape: tuple[int, int], px: float, *, neighbour_nm: float,
+                      min_sep: float) -> np.ndarray:
+    """Rows of ``found`` (:func:`layerscope.imaging.columns.fit_detected`'s table) that :data:`FAILED_FIT_ROWS` keeps:
+    failed fits (not the dim maxima ``dim``) at least ``neighbour_nm / 2`` from every fitted column and ``min_sep``
+    (nm) inside the image ``shape`` (pixels of ``px`` nm)."""
+    ok = found["fit_ok"].to_numpy(dtype=bool) & ~dim
+    cand = ~found["fit_ok"].to_numpy(dtype=bool) & ~dim
+    if not cand.any() or not ok.any():
+        return np.zeros(len(found), dtype=bool)
+    xy = found[["x_nm", "y_nm"]].to_numpy(dtype=float)
+    far = cKDTree(xy[ok]).query(xy)[0] >= 0.5 * neighbour_nm
+    h_nm, w_nm = shape[0] * px, shape[1] * px
+    inside = (np.minimum.reduce([xy[:, 0], xy[:, 1], w_nm - xy[:, 0], h_nm - xy[:, 1]]) >= min_sep)
+    return cand & far & inside
+
+
+def _widths(data: np.ndarray, px: float, xy_nm: np.ndarray, detection: tuple[_col.FirstPass | None, pd.DataFrame], *,
+            sigma_nm: float, radius_nm: float, min_sep: float, sigma0_nm: float, notes: list[str],
             resolved_notes: list[str]) -> tuple[float, tuple[float, float], Any]:
     """The widths of :func:`find_atom_columns` before the site measurements, from the TM columns' lattice positions
     ``xy_nm`` of the detected columns: the column width there (:func:`_lattice_width`), the site window
     (:func:`_wide_probe_window`) and, started on its own thread as soon as the width is known, the resolving
-    pass (:func:`_resolved_maxima`: a :class:`concurrent.futures.Future`). Notes in that order to ``notes``
-    (the resolving pass's to ``resolved_notes``)."""
+    pass (:func:`_resolved_maxima`: a :class:`concurrent.futures.Future`) and, with :data:`RESIDUAL_EVIDENCE`, the
+    residual pass on the fitted columns (``detection``: the first pass's maps and the fits of
+    :func:`_detect_and_fit`). Notes in that order to ``notes`` (the two passes' to ``resolved_notes``)."""
+    first_pass, found = detection
     width = _lattice_width(data, px, xy_nm, sigma_nm=sigma_nm, radius_nm=radius_nm, notes=notes)
-    resolved = _on_thread(lambda: _resolved_maxima(first_pass, px, min_sep=min_sep, sigma0_nm=sigma0_nm,
-                                                   width_nm=width, notes=resolved_notes))
+
+    def evidence() -> pd.DataFrame:
+        resolved = _resolved_maxima(first_pass, px, min_sep=min_sep, sigma0_nm=sigma0_nm, width_nm=width,
+                                    notes=resolved_notes)
+        resolve = _col.resolving_sigma(width, min_sep / 0.85, sigma0_nm)
+        if not RESIDUAL_EVIDENCE or resolve is None or resolve >= sigma0_nm:  # where the resolving pass runs
+            return resolved
+        residual = _residual_maxima(data, px, found, min_sep=min_sep, sigma_nm=width, notes=resolved_notes)
+        return pd.concat([resolved, residual], ignore_index=True)
+
+    resolved = _on_thread(evidence)
     return width, _wide_probe_window(data, px, xy_nm, sigma_nm=width, radius_nm=radius_nm, notes=notes), resolved
+
+
+#: Wide probes (where the resolving pass runs, :func:`_resolved_maxima`): the generic finder's residual pass
+#: (:func:`layerscope.imaging.columns._residual_columns`, docs/validation.md "imgwide5") is run on the columns
+#: ``phases`` fitted, and its maxima confirm placed sites as the resolving pass's do (:func:`_confirm_placed_sites`;
+#: positions stay the lattice positions): a half-occupied spinel or mixed Li-layer column one spacing from full ones
+#: has no maximum of its own under a ~0.15 nm probe, but the generic finder's wide passes find it, and ``phases``
+#: reported only a placed site there (of 164 ``phases`` misses on the 34 wide tuning draws at >= 1e3 e/A^2, 109 had
+#: a placed site within 0.07 nm, 46 of them a generic detection; docs/validation.md "imgphrec"). On the 38 wide
+#: draws ``phases`` recall rises on 11 and falls on none. False: the resolving pass's maxima only (before).
+RESIDUAL_EVIDENCE = True
+#: With :data:`RESIDUAL_EVIDENCE`: the generic finder's lattice pass (:func:`layerscope.imaging.columns._lattice_columns`)
+#: first, its columns evidence as well and in the residual pass's model, as the generic finder's wide path runs them.
+LATTICE_EVIDENCE = True
+
+
+def _residual_maxima(data: np.ndarray, px: float, found: pd.DataFrame, *, min_sep: float, sigma_nm: float,
+                     notes: list[str]) -> pd.DataFrame:
+    """Columns (``x_nm, y_nm``) the generic finder's wide passes find beside ``found`` (the fitted columns of
+    :func:`_detect_and_fit`: ``x_nm, y_nm, sigma_nm, amplitude, fit_ok``): its lattice pass (:data:`LATTICE_EVIDENCE`)
+    and its residual pass (:data:`RESIDUAL_EVIDENCE`), with the generic finder's tests (5 noise sigmas, 0.3 of the
+    brightest neighbour), the neighbour distance ``min_sep / 0.85`` (the in-plane spacing, nm) and the measured
+    column width ``sigma_nm`` (:func:`_lattice_width`; the generic finder's detection width is the image's column
+    width, not ``phases``' 0.14 d_t: with that, 1.5 x its noise margin, most of these columns were not found)."""
+    fit = pd.DataFrame({"row": found["y_nm"].to_numpy(dtype=float) / px - 0.5,
+                        "col": found["x_nm"].to_numpy(dtype=float) / px - 0.5,
+                        "sigma_px": found["sigma_nm"].to_numpy(dtype=float) / px,
+                        "amplitude": found["amplitude"].to_numpy(dtype=float),
+                        "fit_ok": found["fit_ok"].to_numpy(dtype=bool)})
+    tests = dict(pixel_size_nm=px, column_sigma_nm=sigma_nm, neighbour_nm=min_sep / 0.85, min_separation_nm=min_sep,
+                 noise_sigmas=5.0, relative_threshold=0.3)
+    extra = []
+    if LATTICE_EVIDENCE:
+        lattice = _col._lattice_columns(data, fit, **tests)
+        fit = pd.concat([fit, lattice[fit.columns]], ignore_index=True)
+        extra.append(lattice)
+    extra.append(_col._residual_columns(data, fit, **tests))
+    extra = pd.concat(extra, ignore_index=True)
+    if len(extra):
+        notes.append(f"{len(extra)} maxima of the image less the fitted columns (a wide probe) passed the detector's "
+                     f"tests")
+    return pd.DataFrame({"x_nm": (extra["col"].to_numpy(dtype=float) + 0.5) * px,
+                         "y_nm": (extra["row"].to_numpy(dtype=float) + 0.5) * px})
 
 
 def _resolved_maxima(first_pass: _col.FirstPass | None, px: float, *, min_sep: float, sigma0_nm: float,
