@@ -761,7 +761,9 @@ def _away_from_others(coords: np.ndarray, sheets: np.ndarray, planes: list, i: i
 #: to the nearest one, read a sheet's width wide (draw 7061 of 7000-7099: +0.91 voxel with ``segment.CUT_T_JUNCTIONS``
 #: and :data:`WIDTH_AWAY_VOXELS`, +0.39 with this rule; docs/validation.md "tomocross5"). The tolerance is
 #: :func:`_sheets`' own (the 90th percentile of the sheets' half width + 0.5 voxel). False (the default): every
-#: deficit voxel nearest the sheet's plane, the rule before.
+#: deficit voxel nearest the sheet's plane, the rule before. Measured (validator ``--width-near-planes on``), kept off:
+#: it also cuts a wide crack's blurred flanks where the feature's tolerance is small (11057 -0.61 -> -1.00) and left a
+#: sheet of draw 19 (0-49) with no width (NaN).
 WIDTH_NEAR_PLANES = False
 
 
