@@ -1,5 +1,5 @@
 """Geometry shared by the crossing-crack tests (test_cut_t_junctions.py, test_crossing_widths.py): one particle, one
-pore, two discs crossing at 62 deg along the y axis and the bisector of their corner."""
+pore, two discs crossing at 62 deg along the y axis and the bisector of their corner; a disc crack's mask (:func:`slab`)."""
 
 from __future__ import annotations
 
@@ -23,3 +23,13 @@ def unit(polar_deg: float, azimuth_deg: float) -> tuple[float, float, float]:
 def angle_deg(u, v) -> float:
     """Angle (deg, 0-90) between two plane normals."""
     return float(np.degrees(np.arccos(min(1.0, abs(float(np.dot(u, v)) / np.linalg.norm(u) / np.linalg.norm(v))))))
+
+
+def slab(shape: tuple, centre, normal, width_voxels: float, radius_voxels: float) -> np.ndarray:
+    """Mask of a disc crack: the voxels within ``width_voxels / 2`` of the plane through ``centre`` (z, y, x) with
+    ``normal`` and within ``radius_voxels`` of ``centre`` across it."""
+    z, y, x = np.indices(shape, dtype=float)
+    n = np.asarray(normal, float) / np.linalg.norm(normal)
+    rel = np.stack([z - centre[0], y - centre[1], x - centre[2]], axis=-1)
+    d = rel @ n
+    return (np.abs(d) < width_voxels / 2) & ((rel ** 2).sum(axis=-1) - d ** 2 <= radius_voxels ** 2)
