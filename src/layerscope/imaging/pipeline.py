@@ -27,7 +27,8 @@ Column table (``columns``): one row per atom column or Li-layer site,
                    detector maximum confirms (a failed fit; under a wide probe also the
                    resolving pass and, with :data:`RESIDUAL_EVIDENCE` and
                    :data:`LATTICE_EVIDENCE`, the generic finder's lattice and residual
-                   passes run on the fitted columns; :func:`_confirm_placed_sites`)
+                   passes run on the fitted columns, where the site's amplitude is above
+                   zero, :data:`CONFIRM_POSITIVE`; :func:`_confirm_placed_sites`)
 ``site``           ``"octahedral"`` (every TM and Li-layer site) or ``"tetrahedral"`` (the
                    tetrahedral Li columns of a spinel block, placed from the lattice)
 ``indexed``        False for a detected column on a row beyond the analysed layers (a corner
@@ -36,7 +37,8 @@ Column table (``columns``): one row per atom column or Li-layer site,
                    layer parity the lattice continues with, and is in no stacking, fill, phase
                    map or quantity (:func:`layerscope.imaging.lattice.corner_rows`); with
                    :data:`FAILED_FIT_REPORT` also a detected maximum whose fit failed,
-                   half a spacing from every site, on a layer (``kind`` that layer's;
+                   half a spacing from every site, on a layer (within
+                   :data:`FAILED_FIT_LAYER_SHARE` of a cation spacing; ``kind`` that layer's;
                    :data:`FAILED_FIT_ROWS`, off, would put it in the rows instead)
 =================  ==========================================================================
 
