@@ -27,7 +27,8 @@ Column table (``columns``): one row per atom column or Li-layer site,
                    detector maximum confirms (a failed fit; under a wide probe also the
                    resolving pass and, with :data:`RESIDUAL_EVIDENCE` and
                    :data:`LATTICE_EVIDENCE`, the generic finder's lattice and residual
-                   passes run on the fitted columns; :func:`_confirm_placed_sites`)
+                   passes run on the fitted columns, where the site's amplitude is above
+                   zero, :data:`CONFIRM_POSITIVE`; :func:`_confirm_placed_sites`)
 ``site``           ``"octahedral"`` (every TM and Li-layer site) or ``"tetrahedral"`` (the
                    tetrahedral Li columns of a spinel block, placed from the lattice)
 ``indexed``        False for a detected column on a row beyond the analysed layers (a corner
@@ -36,7 +37,8 @@ Column table (``columns``): one row per atom column or Li-layer site,
                    layer parity the lattice continues with, and is in no stacking, fill, phase
                    map or quantity (:func:`layerscope.imaging.lattice.corner_rows`); with
                    :data:`FAILED_FIT_REPORT` also a detected maximum whose fit failed,
-                   half a spacing from every site, on a layer (``kind`` that layer's;
+                   half a spacing from every site, on a layer (within
+                   :data:`FAILED_FIT_LAYER_SHARE` of a cation spacing; ``kind`` that layer's;
                    :data:`FAILED_FIT_ROWS`, off, would put it in the rows instead)
 =================  ==========================================================================
 
@@ -394,6 +396,13 @@ FAILED_FIT_ROWS = False
 #: (the widened site window, as :data:`LATTICE_POSITIONS`): on the narrow draws of 7000-7099 it found no column and
 #: added one false row (7009).
 FAILED_FIT_REPORT = True
+#: :data:`FAILED_FIT_REPORT`: a lone failed fit is reported only where its centroid lies within this share of a cation
+#: spacing of a layer's rows (across the layers), i.e. at least twice as near its layer as the next one; nearer the
+#: middle between two layers it is the merged tails of a column of each (random draw 5083: a centroid 0.46 spacings
+#: from a TM layer, 0.12 nm from a reported TM and a reported Li-layer column, a false row). On the 38 wide tuning
+#: draws the 25 other reports lie within 0.24 spacings of their layer, all on a truth column (docs/validation.md
+#: "imgprec"). 0.5 (before, imgphrec): any failed fit between two layers is on one of them.
+FAILED_FIT_LAYER_SHARE = 1.0 / 3.0
 
 
 def _unindexed_rows(failed: pd.DataFrame, tm: pd.DataFrame, li: pd.DataFrame, geo: Any, *, wide: bool, d_t: float,
@@ -414,8 +423,9 @@ def _unrowed_failed_fits(failed: pd.DataFrame, table: pd.DataFrame, geo: Any, *,
     """:data:`FAILED_FIT_REPORT`: the lone failed fits of ``failed`` (:func:`_detect_and_fit`'s evidence, ``lone``)
     at least ``d_t / 2`` (nm) from every row of ``table`` (TM, Li-layer and corner rows, placed sites included), as
     rows of :func:`_corner_columns`' table; ``kind`` that of the layer (TM or Li) whose rows within 3 ``d_t`` along
-    the layers lie nearest across them; one with no such layer within half a cation spacing ``cation`` (nm) lies on no
-    lattice layer and is left out, as :func:`_index_columns` drops such maxima from the rows."""
+    the layers lie nearest across them; one with no such layer within :data:`FAILED_FIT_LAYER_SHARE` of a cation
+    spacing ``cation`` (nm) lies on no lattice layer and is left out, as :func:`_index_columns` drops such maxima
+    from the rows."""
     lone = failed[failed["lone"].to_numpy(dtype=bool)] if "lone" in failed else failed.iloc[:0]
     xy = table[["x_nm", "y_nm"]].to_numpy(dtype=float)
     if len(lone) == 0 or len(xy) == 0:
@@ -428,7 +438,7 @@ def _unrowed_failed_fits(failed: pd.DataFrame, table: pd.DataFrame, geo: Any, *,
         near = (np.abs(ru - u) <= 3.0 * d_t) & (layer >= 0)
         lv = {k: float(np.median(rv[near & (layer == k)])) for k in np.unique(layer[near])}
         k = min(lv, key=lambda k: abs(lv[k] - v)) if lv else None
-        ok = k is not None and abs(lv[k] - v) < 0.5 * cation
+        ok = k is not None and abs(lv[k] - v) < FAILED_FIT_LAYER_SHARE * cation
         kinds.append(str(table["kind"].to_numpy()[near & (layer == k)][0]) if ok else "")
     on_layer = np.array([k != "" for k in kinds], dtype=bool)  # on no layer: dropped, as in the rows
     p, kinds = p[on_layer], [k for k in kinds if k]
@@ -492,6 +502,14 @@ RESIDUAL_EVIDENCE = True
 #: With :data:`RESIDUAL_EVIDENCE`: the generic finder's lattice pass (:func:`layerscope.imaging.columns._lattice_columns`)
 #: first, its columns evidence as well and in the residual pass's model, as the generic finder's wide path runs them.
 LATTICE_EVIDENCE = True
+#: With :data:`RESIDUAL_EVIDENCE`: the lattice and residual passes' maxima (``site_tested``) confirm a placed site only
+#: where the site's own measured amplitude (``intensity``) is above zero: a column adds intensity at its site, and one
+#: that reads at or below its local background is empty whatever maximum lies near (as :func:`_detect_gap_columns`
+#: leaves such a site placed). On the 38 wide tuning draws the passes alone confirmed 89 sites: the 25 on visible
+#: columns read 0.11-4.1 standard errors, 63 lie on empty Li-layer columns (10 below zero) and one, 0.10 nm from an
+#: empty Li column on random draw 5083 (526 e/A^2), was a false row (-0.66 standard errors; docs/validation.md
+#: "imgprec"). False: any such maximum confirms (before, imgphrec).
+CONFIRM_POSITIVE = True
 
 
 def _residual_maxima(data: np.ndarray, px: float, found: pd.DataFrame, *, min_sep: float, sigma_nm: float,
@@ -520,7 +538,8 @@ def _residual_maxima(data: np.ndarray, px: float, found: pd.DataFrame, *, min_se
         notes.append(f"{len(extra)} maxima of the image less the fitted columns (a wide probe) passed the detector's "
                      f"tests")
     return pd.DataFrame({"x_nm": (extra["col"].to_numpy(dtype=float) + 0.5) * px,
-                         "y_nm": (extra["row"].to_numpy(dtype=float) + 0.5) * px})
+                         "y_nm": (extra["row"].to_numpy(dtype=float) + 0.5) * px,
+                         "site_tested": CONFIRM_POSITIVE})
 
 
 def _resolved_maxima(first_pass: _col.FirstPass | None, px: float, *, min_sep: float, sigma0_nm: float,
@@ -579,7 +598,9 @@ def _confirm_placed_sites(maxima: pd.DataFrame, tm: pd.DataFrame, tm_xy: np.ndar
     if not placed.any():
         return
     dist, j = cKDTree(xy).query(maxima[["x_nm", "y_nm"]].to_numpy(dtype=float))
-    hit = np.unique(j[(dist <= CONFIRM_SHARE * d_t) & placed[j]])
+    tested = (maxima["site_tested"].fillna(False).to_numpy(dtype=bool) if "site_tested" in maxima
+              else np.zeros(len(maxima), dtype=bool))  # CONFIRM_POSITIVE
+    hit = np.unique(j[(dist <= CONFIRM_SHARE * d_t) & placed[j] & (~tested | _site_shows(tm, li)[j])])
     if hit.size == 0:
         return
     n_tm = len(tm)
@@ -588,6 +609,16 @@ def _confirm_placed_sites(maxima: pd.DataFrame, tm: pd.DataFrame, tm_xy: np.ndar
     li.loc[li.index[li_hit], "detected"] = True
     notes.append(f"{hit.size} placed sites ({tm_hit.size} TM, {li_hit.size} Li layer) hold a detector maximum (its Gaussian fit "
                  f"failed, only the resolving pass found it, or a dim one one spacing from a column) and are reported as found (lattice position, fit_ok False)")
+
+
+def _site_shows(tm: pd.DataFrame, li: pd.DataFrame) -> np.ndarray:
+    """Per site of ``tm`` then ``li`` (as :func:`_confirm_placed_sites` stacks them): its measured amplitude
+    (``intensity``) is above zero (:data:`CONFIRM_POSITIVE`); False where not measured."""
+    def amp(t: pd.DataFrame) -> np.ndarray:
+        return t["intensity"].to_numpy(dtype=float) if "intensity" in t else np.full(len(t), np.nan)
+
+    with np.errstate(invalid="ignore"):
+        return np.concatenate([amp(tm), amp(li)]) > 0
 
 
 @dataclass
