@@ -122,3 +122,29 @@ def test_a_lost_crack_deficit_is_kept_out_of_the_widths(monkeypatch):
     assert all(abs(r["width_mean_nm"] - 2.5) < 1.0 for r in with_rule)
     assert all(r["width_mean_nm"] - 2.5 > 1.0 for r in without)
     assert [r["volume_voxels"] for r in with_rule] == [r["volume_voxels"] for r in without]
+
+
+def _disc_sheet(width: float = 3.0, blur: float = 0.7):
+    """One disc (radius 10, ``width`` voxels wide, normal z) at the centre of a 32^3 box: its mask, voxels and the
+    deficit (the mask blurred by a Gaussian of ``blur`` voxels over the mask grown by 3 voxels, as in
+    ``_lost_crack_sheets``)."""
+    shape, c0 = (32, 32, 32), np.array([16.0, 16.0, 16.0])
+    m = slab(shape, c0, (1, 0, 0), width, 10)
+    region = ndi.binary_dilation(m, iterations=3)
+    rc, miss = np.argwhere(region).astype(float), ndi.gaussian_filter(m.astype(float), blur)[region]
+    return m, np.argwhere(m).astype(float), rc, miss, np.abs(rc[:, 0] - c0[0])
+
+
+def test_a_sheet_whose_kept_deficit_reads_no_width_gets_main_width():
+    """tomocross6's guard (draw 19 of 0-49 read no width with ``WIDTH_NEAR_PLANES``): a sheet whose kept deficit
+    voxels all lie beyond 2.5 voxels of its plane (the blurred tails of a crack 3 voxels wide: every sample reads under
+    0.5 voxel) gets the width read from all its deficit (main's reading, 3 +- 0.3 voxels; d12287f gave NaN)."""
+    m, coords, rc, miss, dist = _disc_sheet()
+    kept = dist > 2.5
+    assert kept.any()
+    row = measure._crack_numbers(m, coords, rc, miss, np.zeros_like(m), 1.0, measured=True, width_deficit=kept)
+    main = measure._crack_numbers(m, coords, rc, miss, np.zeros_like(m), 1.0, measured=True)
+    assert np.isfinite(row["width_mean_nm"])
+    assert row["width_mean_nm"] == main["width_mean_nm"]
+    assert m.sum() == 3 * m[16].sum()  # the disc is 3 voxel layers thick
+    assert abs(row["width_mean_nm"] - 3.0) < 0.3
