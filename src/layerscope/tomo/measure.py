@@ -766,14 +766,17 @@ def _away_from_others(coords: np.ndarray, sheets: np.ndarray, planes: list, i: i
 #: :func:`_sheets`' own (the 90th percentile of the sheets' half width + 0.5 voxel). False (the default): every
 #: deficit voxel nearest the sheet's plane, the rule before. Measured (validator ``--width-near-planes on``), kept off:
 #: it also cuts a wide crack's blurred flanks where the feature's tolerance is small (11057 -0.61 -> -1.00) and left a
-#: sheet of draw 19 (0-49) with no width (NaN).
+#: sheet of draw 19 (0-49) with no width (NaN; since tomocross6 such a sheet reads all its deficit,
+#: :func:`_crack_numbers`).
 WIDTH_NEAR_PLANES = False
 #: tomocross6. With :data:`WIDTH_NEAR_PLANES`, the tolerance of :func:`_near_some_plane` grows by this many times the
 #: data's blur (the Gaussian sigma, voxels, that :func:`_fitted_blur` fits to the particle's own surface): a crack's
 #: profile, blurred, reaches ~2 sigma beyond its walls, and the segmented half width (the feature's voxels above the
 #: threshold) is thinner than a wide crack, so a tolerance of half width + 0.5 cut the flanks of a wide crack's own
 #: profile (11057: crack 3.90 wide, tolerance 1.91, -0.61 -> -1.00; docs/validation.md "tomocross6"). None (the
-#: default): the tolerance without the blur, tomocross5's rule.
+#: default): the tolerance without the blur, tomocross5's rule. Measured with 2 (validator ``--width-near-blur 2``),
+#: kept off: the flanks come back (11057 -0.68, 0-49's 17 -1.32 -> -0.80) but so does a lost crack's deficit (11020
+#: +0.94 -> +1.33, 7061 +0.39 -> +0.84); width share on 11000-11049 0.96 (main) -> 0.93.
 WIDTH_NEAR_BLUR: float | None = None
 
 
