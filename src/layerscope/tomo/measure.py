@@ -777,7 +777,7 @@ WIDTH_NEAR_PLANES = False
 #: default): the tolerance without the blur, tomocross5's rule. Measured with 2 (validator ``--width-near-blur 2``),
 #: kept off: the flanks come back (11057 -0.68, 0-49's 17 -1.32 -> -0.80) but so does a lost crack's deficit (11020
 #: +0.94 -> +1.33, 7061 +0.39 -> +0.84); width share 0.93 -> 0.94 on 11000-11099, 0.93 -> 0.95 on 0-49 (main ->
-#: this), but 9087 falls (+0.97 -> +1.21) and 9000-9099 was run in half only.
+#: this), 0.92 -> 0.95 on 9000-9099, but 9087 falls (+0.97 -> +1.21); crossing draws and 7000-7099 not run.
 WIDTH_NEAR_BLUR: float | None = None
 
 
