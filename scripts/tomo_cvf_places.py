@@ -25,9 +25,9 @@ from layerscope.tomo.scoring import _particle_scores
 REC = []
 _orig = M._deficit
 def rec(fid, feats, plabels, owner, boxes, depth, grey, levels, blur_voxels=1.0, open_=False, offset=(0, 0, 0), gap=frozenset()):
-    c, m = _orig(fid, feats, plabels, owner, boxes, depth, grey, levels, blur_voxels, open_, offset, gap)
+    c, m, b = _orig(fid, feats, plabels, owner, boxes, depth, grey, levels, blur_voxels, open_, offset, gap)
     REC.append((fid, owner, open_, c.astype(int), m))
-    return c, m
+    return c, m, b
 M._deficit = rec
 
 def rows(seed):

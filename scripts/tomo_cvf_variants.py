@@ -54,7 +54,7 @@ def variant(fid, feats, plabels, owner, boxes, depth, grey, levels, blur_voxels=
     return coords, missing, p_level, e_level
 
 def rec(fid, feats, plabels, owner, boxes, depth, grey, levels, blur_voxels=1.0, open_=False, offset=(0,0,0), gap=frozenset()):
-    c, m = _orig(fid, feats, plabels, owner, boxes, depth, grey, levels, blur_voxels, open_, offset, gap)
+    c, m, b = _orig(fid, feats, plabels, owner, boxes, depth, grey, levels, blur_voxels, open_, offset, gap)
     a = (fid, feats, plabels, owner, boxes, depth, grey, levels, blur_voxels, open_, offset, gap)
     d = CTX["d"]
     out = {"base": m.sum()}
@@ -68,7 +68,7 @@ def rec(fid, feats, plabels, owner, boxes, depth, grey, levels, blur_voxels=1.0,
     if not d["projected"]:
         _, mv, *_ = variant(*a[:8], max(d["blur_voxels"], 0.05), *a[9:], truthpart=True); out["tpart_tblur"] = mv.sum()
     REC.append((fid, owner, out))
-    return c, m
+    return c, m, b
 
 def rows(seed):
     REC.clear()

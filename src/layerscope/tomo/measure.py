@@ -48,8 +48,10 @@ def _area_nm2(mask: np.ndarray, voxel_nm: float) -> float:
 
 def _deficit(fid: int, feats: np.ndarray, plabels: np.ndarray, owner: int, boxes: tuple, depth: np.ndarray,
              grey: np.ndarray, levels: dict, blur_voxels: float = 1.0, open_: bool = False,
-             offset: tuple = (0, 0, 0), gap: frozenset = frozenset()) -> tuple[np.ndarray, np.ndarray]:
-    """Partial-volume content of a dark feature: coordinates ``(n, 3)`` and missing fraction per voxel.
+             offset: tuple = (0, 0, 0), gap: frozenset = frozenset()) -> tuple[np.ndarray, np.ndarray, float]:
+    """Partial-volume content of a dark feature: coordinates ``(n, 3)``, missing fraction per voxel and the data's
+    blur (voxels; :func:`_fitted_blur` where :data:`FIT_BLUR` or :data:`WIDTH_NEAR_BLUR` asks for it, else
+    ``blur_voxels``).
 
     Around the feature (dilated by 3 voxels, inside its particle, away from other features) the
     missing attenuation ``(R - v) / (P - E)`` is summed, where ``R = E + (P - E) G(particle)`` is the
@@ -92,13 +94,14 @@ def _deficit(fid: int, feats: np.ndarray, plabels: np.ndarray, owner: int, boxes
         region = (ndi.binary_dilation(mm, iterations=3) & part & ~other) | mm
     p_level = float(np.median(grey[sl][interior])) if interior.sum() > 20 else levels["particle"]
     e_level = levels["epoxy"]
-    if FIT_BLUR:
-        blur_voxels = _fitted_blur(grey[sl], part, _surface_band(part, (f > 0) | mm, (plabels[sl] > 0) & (plabels[sl] != owner)), p_level, e_level,
-                                   blur_voxels)
-    ref = e_level + (p_level - e_level) * ndi.gaussian_filter(part.astype(np.float32), blur_voxels)
+    fitted = blur_voxels
+    if FIT_BLUR or (WIDTH_NEAR_BLUR is not None and WIDTH_NEAR_PLANES):
+        fitted = _fitted_blur(grey[sl], part, _surface_band(part, (f > 0) | mm, (plabels[sl] > 0) & (plabels[sl] != owner)), p_level, e_level,
+                              blur_voxels)
+    ref = e_level + (p_level - e_level) * ndi.gaussian_filter(part.astype(np.float32), fitted if FIT_BLUR else blur_voxels)
     missing = (ref[region] - grey[sl][region]) / max(p_level - e_level, 1e-12)
     coords = np.argwhere(region).astype(float) + [s.start + o for s, o in zip(sl, offset)]
-    return coords, missing
+    return coords, missing, fitted
 
 
 #: :func:`_deficit` blurs its reference particle by the Gaussian (voxels) that best fits the particle's own surface
@@ -487,10 +490,10 @@ def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: i
         if grey is not None:
             if owner not in around:
                 around[owner] = {**levels, "epoxy": _surroundings_level(plabels, grey, pboxes[owner - 1], levels["epoxy"])}
-            rc, miss = _deficit(fid, feats, plabels, owner, (sl, pboxes[owner - 1]), depth, grey, around[owner],
-                                open_=open_, offset=offset, gap=frozenset(gap))
+            rc, miss, blur = _deficit(fid, feats, plabels, owner, (sl, pboxes[owner - 1]), depth, grey, around[owner],
+                                      open_=open_, offset=offset, gap=frozenset(gap))
         else:
-            rc, miss = coords, np.ones(len(coords))
+            rc, miss, blur = coords, np.ones(len(coords)), 0.0
         beyond = plabels[tuple((rc - offset).astype(np.int64).T)] != owner  # the mouth: outside the owner's envelope
         sheets = _sheets(m, coords, sh, options, depth[sl][m])
         if sheets is None:  # read as a pore: read again below the surface shell (a crack with a thick bridged mouth)
@@ -512,7 +515,7 @@ def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: i
                 continue
             m, coords, rc, miss, sheets = _part_mask(m, ~pore), coords[~pore], rc[~at_pore], miss[~at_pore], sheets[~pore]
             beyond = beyond[~at_pore]
-        for k, (mk, ck, rk, mis, bk, away, on) in enumerate(_split_sheets(m, coords, rc, miss, sheets, beyond), 1):
+        for k, (mk, ck, rk, mis, bk, away, on) in enumerate(_split_sheets(m, coords, rc, miss, sheets, beyond, blur), 1):
             cracks.append({"id": fid, "sheet": k, "particle": owner, "mouth_voxels": float(mis[bk].sum()),
                            **_crack_numbers(mk, ck, rk, mis, outside[sl], voxel_nm, measured=grey is not None,
                                             sample=away, width_deficit=on)})
@@ -763,8 +766,19 @@ def _away_from_others(coords: np.ndarray, sheets: np.ndarray, planes: list, i: i
 #: :func:`_sheets`' own (the 90th percentile of the sheets' half width + 0.5 voxel). False (the default): every
 #: deficit voxel nearest the sheet's plane, the rule before. Measured (validator ``--width-near-planes on``), kept off:
 #: it also cuts a wide crack's blurred flanks where the feature's tolerance is small (11057 -0.61 -> -1.00) and left a
-#: sheet of draw 19 (0-49) with no width (NaN).
+#: sheet of draw 19 (0-49) with no width (NaN; since tomocross6 such a sheet reads all its deficit,
+#: :func:`_crack_numbers`).
 WIDTH_NEAR_PLANES = False
+#: tomocross6. With :data:`WIDTH_NEAR_PLANES`, the tolerance of :func:`_near_some_plane` grows by this many times the
+#: data's blur (the Gaussian sigma, voxels, that :func:`_fitted_blur` fits to the particle's own surface): a crack's
+#: profile, blurred, reaches ~2 sigma beyond its walls, and the segmented half width (the feature's voxels above the
+#: threshold) is thinner than a wide crack, so a tolerance of half width + 0.5 cut the flanks of a wide crack's own
+#: profile (11057: crack 3.90 wide, tolerance 1.91, -0.61 -> -1.00; docs/validation.md "tomocross6"). None (the
+#: default): the tolerance without the blur, tomocross5's rule. Measured with 2 (validator ``--width-near-blur 2``),
+#: kept off: the flanks come back (11057 -0.68, 0-49's 17 -1.32 -> -0.80) but so does a lost crack's deficit (11020
+#: +0.94 -> +1.33, 7061 +0.39 -> +0.84); width share 0.93 -> 0.94 on 11000-11099, 0.93 -> 0.95 on 0-49 (main ->
+#: this), 0.92 -> 0.95 on 9000-9099, but 9087 falls (+0.97 -> +1.21); crossing draws and 7000-7099 not run.
+WIDTH_NEAR_BLUR: float | None = None
 
 
 def _half_width(m: np.ndarray) -> float:
@@ -772,21 +786,23 @@ def _half_width(m: np.ndarray) -> float:
     return float(np.percentile(ndi.distance_transform_edt(np.pad(m, 1))[1:-1, 1:-1, 1:-1][m], 90))
 
 
-def _near_some_plane(m: np.ndarray, dist: np.ndarray) -> np.ndarray | None:
+def _near_some_plane(m: np.ndarray, dist: np.ndarray, blur: float = 0.0) -> np.ndarray | None:
     """Per deficit voxel (``dist``: its distance to each sheet's plane, voxels): whether it lies within the sheets'
-    tolerance (:func:`_half_width` of the sheets' mask ``m`` + 0.5) of some plane; None when
-    :data:`WIDTH_NEAR_PLANES` is off."""
+    tolerance (:func:`_half_width` of the sheets' mask ``m`` + 0.5, + :data:`WIDTH_NEAR_BLUR` x ``blur``, the data's
+    blur in voxels, where set) of some plane; None when :data:`WIDTH_NEAR_PLANES` is off."""
     if not WIDTH_NEAR_PLANES:
         return None
-    return dist.min(axis=1) <= _half_width(m) + 0.5
+    grow = 0.0 if WIDTH_NEAR_BLUR is None else WIDTH_NEAR_BLUR * blur
+    return dist.min(axis=1) <= _half_width(m) + 0.5 + grow
 
 
 def _split_sheets(m: np.ndarray, coords: np.ndarray, rc: np.ndarray, miss: np.ndarray, sheets: np.ndarray,
-                  beyond: np.ndarray):
+                  beyond: np.ndarray, blur: float = 0.0):
     """Per sheet: its mask (in ``m``'s box), voxel coordinates, and the partial-volume coordinates, missing
     fractions and ``beyond`` flags (outside the particle envelope) nearest its plane (each voxel of the deficit
     region counted once), the sheet's voxels where its width is sampled (:func:`_away_from_others`; None: all) and
-    which of its deficit voxels the width reads (:func:`_near_some_plane`; None: all)."""
+    which of its deficit voxels the width reads (:func:`_near_some_plane`, ``blur``: the data's blur, voxels; None:
+    all)."""
     k = int(sheets.max()) + 1
     if k == 1:
         yield m, coords, rc, miss, beyond, None, None
@@ -794,7 +810,7 @@ def _split_sheets(m: np.ndarray, coords: np.ndarray, rc: np.ndarray, miss: np.nd
     planes = [_plane_of(coords[sheets == i]) for i in range(k)]
     dist = _plane_distances(rc, planes)
     near = np.argmin(dist, axis=1)  # as _nearest_plane, the planes kept for the widths
-    on = _near_some_plane(m, dist)
+    on = _near_some_plane(m, dist, blur)
     for i in range(k):
         mk = np.zeros_like(m)
         mk[m] = sheets == i  # argwhere and boolean indexing both run in C order
@@ -815,13 +831,15 @@ def _crack_numbers(m: np.ndarray, coords: np.ndarray, rc: np.ndarray, miss: np.n
                    width_deficit: np.ndarray | None = None) -> dict:
     """One crack row (one sheet): volume from the missing fractions (``measured``: a grey volume; else the
     voxels), widths (read at the voxels ``sample`` of the sheet where enough of them are, :func:`_local_widths`;
-    None: all; from the deficit voxels ``width_deficit`` only, None: all), extent, normal and orientation,
-    placement."""
+    None: all; from the deficit voxels ``width_deficit`` only, None: all, and from all where those leave the sheet
+    no width sample, tomocross6), extent, normal and orientation, placement."""
     sh = feature_shape(coords)
     n_vox = float(miss.sum()) if measured else float(m.sum())
     n = sh["normal"]
     wd = slice(None) if width_deficit is None or not width_deficit.any() else width_deficit
     w_mean, w_max = _local_widths(rc[wd], miss[wd], coords, sample=sample)
+    if np.isnan(w_mean) and width_deficit is not None:  # no sample left on the kept deficit: read it from all of it
+        w_mean, w_max = _local_widths(rc, miss, coords, sample=sample)
     return {"volume_voxels": n_vox, "volume_nm3": n_vox * voxel_nm ** 3, "segmented_voxels": int(m.sum()),
             "width_mean_nm": w_mean * voxel_nm, "width_max_nm": w_max * voxel_nm,
             "extent_nm": 2 * np.sqrt(3) * sh["extents"][0] * voxel_nm,
