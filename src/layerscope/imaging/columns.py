@@ -46,6 +46,8 @@ __all__ = [
     "resolving_maxima",
     "FirstPass",
     "fit_detected",
+    "lattice_columns",
+    "residual_columns",
 ]
 
 #: Columns are fitted in blocks of this many at once (bounds the memory of the batched Jacobian).
@@ -758,13 +760,13 @@ def _lattice_pass(data, rows, cols, amplitude, *, sigma_px, radius_px, neighbour
     return p[_unique_within(p[:, 1], p[:, 2], p[:, 0], far_px)]
 
 
-#: :func:`_lattice_columns`: the lattice pass fits a predicted column on a disc of this many column widths
+#: :func:`lattice_columns`: the lattice pass fits a predicted column on a disc of this many column widths
 #: (98 % of the column's integral of g^2; :data:`layerscope.imaging.pipeline.SITE_WINDOW_WIDTHS`).
 LATTICE_WINDOW_WIDTHS = 2.0
 
 
-def _lattice_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm, neighbour_nm, min_separation_nm,
-                     noise_sigmas, relative_threshold) -> pd.DataFrame:
+def lattice_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm, neighbour_nm, min_separation_nm,
+                    noise_sigmas, relative_threshold) -> pd.DataFrame:
     """:func:`_lattice_pass` on the fitted columns of :func:`refine_columns` (``fit``): the columns found, as rows
     of such a frame (their own fits; ``position_error_px`` NaN) and their matched-filter ``contrast`` (image units).
 
@@ -794,7 +796,7 @@ def _lattice_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm,
                          "contrast": p[:, 0] * width**2 / (width**2 + sig_px**2)})
 
 
-#: The residual pass (:func:`_residual_columns`, in :func:`fit_detected` where the lattice pass runs: a wide
+#: The residual pass (:func:`residual_columns`, in :func:`fit_detected` where the lattice pass runs: a wide
 #: probe): the found columns' Gaussians, of the width measured with every found column in the model and heights
 #: solved jointly, are taken off the image, and the maxima of the rest, matched-filtered at that width, that
 #: pass the first pass's own tests (``noise_sigmas`` x the measured noise; ``relative_threshold`` of the
@@ -803,11 +805,11 @@ def _lattice_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm,
 #: their bright neighbours' tails have no maximum at any filter width (docs/validation.md "imgwide5").
 #: False: no residual pass (before).
 RESIDUAL_PASS = True
-#: :func:`_residual_columns`: a maximum one neighbour distance (:data:`NEIGHBOUR_BAND`) from a found column passes
+#: :func:`residual_columns`: a maximum one neighbour distance (:data:`NEIGHBOUR_BAND`) from a found column passes
 #: at :data:`NEIGHBOUR_SHARE` of the relative test with :data:`NEIGHBOUR_SIGMAS` times the noise margin, as the
 #: first pass's lattice-neighbour test (:func:`_neighbour_pass`).
 RESIDUAL_DIM = True
-#: :func:`_residual_columns`: the width is measured in windows of this many detection widths
+#: :func:`residual_columns`: the width is measured in windows of this many detection widths
 #: (:func:`measure_lattice_width`, at most :data:`RESIDUAL_WIDTH_SITES` columns spread over the field) ...
 RESIDUAL_WIDTH_WINDOW = 3.5
 RESIDUAL_WIDTH_SITES = 600
@@ -855,8 +857,8 @@ def _found_width(data: np.ndarray, fit: pd.DataFrame) -> float:
                                  sigma_px=s0)
 
 
-def _residual_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm, neighbour_nm, min_separation_nm,
-                      noise_sigmas, relative_threshold, width: float | None = None) -> pd.DataFrame:
+def residual_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm, neighbour_nm, min_separation_nm,
+                     noise_sigmas, relative_threshold, width: float | None = None) -> pd.DataFrame:
     """:data:`RESIDUAL_PASS`: columns the found ones (``fit``, :func:`refine_columns` rows) hide, as rows of such
     a frame and their matched-filter ``contrast`` (image units) on the residual image.
 
@@ -1930,7 +1932,7 @@ def find_columns(
         Fit those dim columns with the others (their cells then bound the neighbours' fits); False
         reports them at their detection pixel, ``fit_ok`` False, and fits the others as without them.
     lattice_nm : float, optional
-        Nearest-neighbour distance of the lattice (nm) for the lattice pass (:func:`_lattice_columns`):
+        Nearest-neighbour distance of the lattice (nm) for the lattice pass (:func:`lattice_columns`):
         columns with no maximum at all, one of the image's own neighbour vectors from two detected
         columns, kept where a fit there shows a significant column (reported with that fit; the other
         columns keep theirs).
@@ -1986,7 +1988,7 @@ def fit_detected(image: np.ndarray, det: DetectionResult, *, pixel_size_nm: floa
         fit = _with_unfitted(fit, dim, det.rows[dim], det.cols[dim])
     contrast, lattice = det.contrast, np.zeros(det.rows.size, dtype=bool)
     if lattice_nm is not None and lattice_nm > 0 and not dim.any():
-        extra = _lattice_columns(data, fit, pixel_size_nm=pixel_size_nm, column_sigma_nm=column_sigma_nm,
+        extra = lattice_columns(data, fit, pixel_size_nm=pixel_size_nm, column_sigma_nm=column_sigma_nm,
                                  neighbour_nm=lattice_nm, min_separation_nm=min_separation_nm,
                                  noise_sigmas=noise_sigmas, relative_threshold=relative_threshold)
         if len(extra):  # their own fits (the others' are those without them)
@@ -1997,7 +1999,7 @@ def fit_detected(image: np.ndarray, det: DetectionResult, *, pixel_size_nm: floa
     wide = lattice_nm is not None and lattice_nm > 0 and not dim.any() and int(fit["fit_ok"].sum()) >= 10
     width = _found_width(data, fit) if wide and (RESIDUAL_PASS or GENERIC_JOINT) else None
     if wide and RESIDUAL_PASS:
-        extra = _residual_columns(data, fit, pixel_size_nm=pixel_size_nm, column_sigma_nm=column_sigma_nm,
+        extra = residual_columns(data, fit, pixel_size_nm=pixel_size_nm, column_sigma_nm=column_sigma_nm,
                                   neighbour_nm=lattice_nm, min_separation_nm=min_separation_nm,
                                   noise_sigmas=noise_sigmas, relative_threshold=relative_threshold, width=width)
         if len(extra):

@@ -491,7 +491,7 @@ def _widths(data: np.ndarray, px: float, xy_nm: np.ndarray, detection: tuple[_co
 
 
 #: Wide probes (where the resolving pass runs, :func:`_resolved_maxima`): the generic finder's residual pass
-#: (:func:`layerscope.imaging.columns._residual_columns`, docs/validation.md "imgwide5") is run on the columns
+#: (:func:`layerscope.imaging.columns.residual_columns`, docs/validation.md "imgwide5") is run on the columns
 #: ``phases`` fitted, and its maxima confirm placed sites as the resolving pass's do (:func:`_confirm_placed_sites`;
 #: positions stay the lattice positions): a half-occupied spinel or mixed Li-layer column one spacing from full ones
 #: has no maximum of its own under a ~0.15 nm probe, but the generic finder's wide passes find it, and ``phases``
@@ -499,7 +499,7 @@ def _widths(data: np.ndarray, px: float, xy_nm: np.ndarray, detection: tuple[_co
 #: a placed site within 0.07 nm, 46 of them a generic detection; docs/validation.md "imgphrec"). On the 38 wide
 #: draws ``phases`` recall rises on 11 and falls on none. False: the resolving pass's maxima only (before).
 RESIDUAL_EVIDENCE = True
-#: With :data:`RESIDUAL_EVIDENCE`: the generic finder's lattice pass (:func:`layerscope.imaging.columns._lattice_columns`)
+#: With :data:`RESIDUAL_EVIDENCE`: the generic finder's lattice pass (:func:`layerscope.imaging.columns.lattice_columns`)
 #: first, its columns evidence as well and in the residual pass's model, as the generic finder's wide path runs them.
 LATTICE_EVIDENCE = True
 #: With :data:`RESIDUAL_EVIDENCE`: the lattice and residual passes' maxima (``site_tested``) confirm a placed site only
@@ -529,10 +529,10 @@ def _residual_maxima(data: np.ndarray, px: float, found: pd.DataFrame, *, min_se
                  noise_sigmas=5.0, relative_threshold=0.3)
     extra = []
     if LATTICE_EVIDENCE:
-        lattice = _col._lattice_columns(data, fit, **tests)
+        lattice = _col.lattice_columns(data, fit, **tests)
         fit = pd.concat([fit, lattice[fit.columns]], ignore_index=True)
         extra.append(lattice)
-    extra.append(_col._residual_columns(data, fit, **tests))
+    extra.append(_col.residual_columns(data, fit, **tests))
     extra = pd.concat(extra, ignore_index=True)
     if len(extra):
         notes.append(f"{len(extra)} maxima of the image less the fitted columns (a wide probe) passed the detector's "
