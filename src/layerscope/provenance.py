@@ -68,12 +68,12 @@ def _version(name: str) -> str | None:
         return None
 
 
-def _plain(value: Any) -> Any:
+def json_plain(value: Any) -> Any:
     """Parameters as JSON-safe values (paths to str, NumPy scalars/arrays to Python)."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): json_plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [json_plain(v) for v in value]
     if isinstance(value, Path):
         return str(value)
     np = sys.modules.get("numpy")  # a NumPy value exists only once NumPy is imported
@@ -82,7 +82,7 @@ def _plain(value: Any) -> Any:
     if np is not None and isinstance(value, np.ndarray):
         return value.tolist() if value.size <= 64 else f"<array {value.shape} {value.dtype}>"
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _plain(dataclasses.asdict(value))
+        return json_plain(dataclasses.asdict(value))
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return repr(value)
@@ -125,7 +125,7 @@ class Provenance:
         software.update({name: v for name in _LIBRARIES if (v := _version(name))})
         return cls(
             inputs=records,
-            parameters=_plain(dict(parameters or {})),
+            parameters=json_plain(dict(parameters or {})),
             layerscope_version=__version__,
             created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             software=software,

@@ -18,7 +18,7 @@ import pytest
 
 from layerscope import _runstate
 from layerscope.containers import Axis, Spectrum
-from layerscope.provenance import (Provenance, _input_record, _plain, array_sha256, file_sha256,
+from layerscope.provenance import (Provenance, _input_record, json_plain, array_sha256, file_sha256,
                                    structure_sha256)
 
 
@@ -65,16 +65,16 @@ class _Thing:
 
 
 def test_plain_turns_every_kind_of_parameter_into_json_values():
-    assert _plain([Path("a/b"), (1, None)]) == ["a/b", [1, None]]
-    f32 = _plain(np.float32(1.5))
+    assert json_plain([Path("a/b"), (1, None)]) == ["a/b", [1, None]]
+    f32 = json_plain(np.float32(1.5))
     assert f32 == 1.5 and type(f32) is float                    # a NumPy scalar becomes a Python one
-    assert type(_plain(np.int64(7))) is int
-    assert _plain(np.arange(64.0)) == list(np.arange(64.0))     # up to 64 values: the values
-    assert _plain(np.zeros(65)) == "<array (65,) float64>"      # more: a summary
-    assert _plain(_Opts()) == {"threshold_eV": 1.5, "folder": "x"}
-    assert _plain(_Opts) == repr(_Opts)                         # a dataclass type is not an instance
-    assert _plain(_Thing()) == "<thing>"
-    assert _plain(None) is None and _plain("s") == "s" and _plain(True) is True
+    assert type(json_plain(np.int64(7))) is int
+    assert json_plain(np.arange(64.0)) == list(np.arange(64.0))     # up to 64 values: the values
+    assert json_plain(np.zeros(65)) == "<array (65,) float64>"      # more: a summary
+    assert json_plain(_Opts()) == {"threshold_eV": 1.5, "folder": "x"}
+    assert json_plain(_Opts) == repr(_Opts)                         # a dataclass type is not an instance
+    assert json_plain(_Thing()) == "<thing>"
+    assert json_plain(None) is None and json_plain("s") == "s" and json_plain(True) is True
 
 
 def test_create_records_python_platform_and_the_command_line():

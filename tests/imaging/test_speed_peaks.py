@@ -8,7 +8,7 @@
 * one :func:`layerscope.imaging.lattice.power_spectrum` shared by the check and the column finder gives
   the lattices of the spectra each computed for itself;
 * ``lattice._annulus_medians`` (16-bit radix sort, ring starts from the sorted rings) is the int64 sort and
-  ``np.unique``, and ``lattice._spots`` takes the log power at the spots only, bit for bit;
+  ``np.unique``, and ``lattice.spectrum_spots`` takes the log power at the spots only, bit for bit;
 * ``find_atom_columns`` of a float32 image (converted to float64 once) equals that of its float64 copy.
 
 Tolerance: none (exact equality of masks, arrays and tables).
@@ -109,7 +109,7 @@ def test_window_max_is_the_maximum_filter(scene):
 
 
 def _annulus_medians_reference(ring: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``lattice._spots``'s annulus medians as they were computed: a stable int64 sort and ``np.unique``."""
+    """``lattice.spectrum_spots``'s annulus medians as they were computed: a stable int64 sort and ``np.unique``."""
     order = np.argsort(ring, kind="stable")
     rsorted, vsorted = ring[order], values[order]
     uniq, starts = np.unique(rsorted, return_index=True)
@@ -132,9 +132,9 @@ def test_annulus_medians_are_those_of_the_int64_sort_and_np_unique(scene):
 
 
 def test_spots_take_the_log_power_at_the_spots_as_of_the_whole_spectrum(scene):
-    """``lattice._spots``'s sub-bin positions from the log power at the spots' bins only: those of the log of
+    """``lattice.spectrum_spots``'s sub-bin positions from the log power at the spots' bins only: those of the log of
     the whole spectrum, bit for bit."""
-    from layerscope.imaging.lattice import _spots, power_spectrum
+    from layerscope.imaging.lattice import spectrum_spots, power_spectrum
 
     spectrum = power_spectrum(scene, pixel_size_nm=PX)
     k = spectrum.k
@@ -142,7 +142,7 @@ def test_spots_take_the_log_power_at_the_spots_as_of_the_whole_spectrum(scene):
     gmag = np.hypot(k[None, :], k[:, None])
     lp = np.log(np.maximum(spectrum.power, np.finfo(float).tiny))  # the whole log spectrum, as before
     for g_min, g_max in ((4 * dk, 0.45 / PX), (2 * dk, 0.2 / PX)):
-        g, pw, _ = _spots(spectrum.power, k, k, g_min=g_min, g_max=g_max, smoothed=(spectrum.smooth, spectrum.peaks))
+        g, pw, _ = spectrum_spots(spectrum.power, k, k, g_min=g_min, g_max=g_max, smoothed=(spectrum.smooth, spectrum.peaks))
         iy, ix = np.nonzero(spectrum.peaks & (gmag >= g_min) & (gmag <= g_max))
         iyc, ixc = np.clip(iy, 1, len(k) - 2), np.clip(ix, 1, len(k) - 2)
         for axis, (m, c, p) in ((1, (lp[iyc - 1, ixc], lp[iyc, ixc], lp[iyc + 1, ixc])),

@@ -513,7 +513,7 @@ def decorate(
             # Li_f M_(2-f) O2: all octahedral sites filled, Li and TM disordered over both layers.
             cation = np.flatnonzero(in_block & np.isin(grp, ("li", "tm")))
             n_li = li_count(li_fraction, len(li_sites), what=f"Li-layer sites of {where}")
-            symbols[cation] = _exact_li_then_tm(n_li, len(cation), comp.tm, tm_order, rng, where)
+            symbols[cation] = exact_li_then_tm(n_li, len(cation), comp.tm, tm_order, rng, where)
             continue
         n_li = li_count(li_fraction, len(li_sites), what=f"Li sites of {where}")
         li_sym = np.full(len(li_sites), _labels.VACANCY, dtype="<U2")
@@ -534,7 +534,7 @@ def decorate(
     return symbols
 
 
-def _exact_li_then_tm(n_li, n_sites, tm_fractions, order, rng, where) -> np.ndarray:
+def exact_li_then_tm(n_li, n_sites, tm_fractions, order, rng, where) -> np.ndarray:
     """n_li Li and the rest TM (by ``tm_fractions``), mixed over ``n_sites`` sites."""
     tm = assign_species(tm_fractions, n_sites - n_li, order=order, rng=rng,
                         what=f"TM of the rock salt in {where}")
@@ -661,14 +661,14 @@ def bulk(
         seed=int(seed),
         lattice_source=lat.source,
         in_plane_basis_A=np.array([frame.e1, frame.e2]),
-        blocks=_block_table(plans, [(phase, li_fraction)], [lat]),
+        blocks=block_table(plans, [(phase, li_fraction)], [lat]),
     )
     record_step(atoms, "bulk", dict(phase=phase, composition=comp.name, li_fraction=li_fraction,
                                     tm_order=tm_order, seed=seed, size=list(size)))
     return atoms
 
 
-def _block_table(plans: list[LayerPlan], specs, lats) -> list[dict]:
+def block_table(plans: list[LayerPlan], specs, lats) -> list[dict]:
     """Ground-truth description of each block: phase, layers, y range (nm), Li fraction."""
     rows = []
     for b, (phase, li_fraction) in enumerate(specs):
@@ -691,7 +691,7 @@ def _block_table(plans: list[LayerPlan], specs, lats) -> list[dict]:
     return rows
 
 
-def _zone_vectors(zone: str) -> tuple[np.ndarray, np.ndarray]:
+def zone_vectors(zone: str) -> tuple[np.ndarray, np.ndarray]:
     """In-plane x and beam vectors of a zone, in units of the primitive a1, a2."""
     if zone == "100":
         return np.array([1, 2]), np.array([1, 0])
@@ -700,7 +700,7 @@ def _zone_vectors(zone: str) -> tuple[np.ndarray, np.ndarray]:
     raise InputError(f"zone {zone!r} is not supported; use one of: {', '.join(ZONES)}")
 
 
-def _smallest_periodic_multiple(vec_prim: np.ndarray, box: np.ndarray) -> int:
+def smallest_periodic_multiple(vec_prim: np.ndarray, box: np.ndarray) -> int:
     """Smallest m such that m * vec (primitive units) is a lattice vector of ``box``."""
     s = vec_prim @ np.linalg.inv(box.astype(float))
     den = 1
@@ -783,10 +783,10 @@ def oriented(
         raise InputError("oriented() needs a hexagonal cell from layerscope.crystal.bulk()")
     if width_nm <= 0 or thickness_nm <= 0:
         raise InputError(f"width_nm={width_nm} and thickness_nm={thickness_nm} must be > 0")
-    xv, bv = _zone_vectors(zone)
+    xv, bv = zone_vectors(zone)
     inplane = atoms.cell[:2, :2]
     box = np.rint(np.linalg.solve(basis[:, :2].T, inplane.T).T).astype(int)
-    mx, mz = _smallest_periodic_multiple(xv, box), _smallest_periodic_multiple(bv, box)
+    mx, mz = smallest_periodic_multiple(xv, box), smallest_periodic_multiple(bv, box)
     inv_box = np.linalg.inv(box.astype(float))
     a_vec = np.append((mx * xv) @ inv_box, 0.0)
     c_vec = np.append((mz * bv) @ inv_box, 0.0)

@@ -107,12 +107,12 @@ def block_for_thickness(
 
 def _commensurate_multiples(phases: Sequence[str], zone: str) -> tuple[int, int]:
     """Multiples of the x and beam periods that every superstructure in ``phases`` needs."""
-    xv, bv = _ph._zone_vectors(zone)
+    xv, bv = _ph.zone_vectors(zone)
     mx = mz = 1
     for ph in set(phases):
         base = np.array(_ph.BASE_CELL[ph])
-        mx = int(np.lcm(mx, _ph._smallest_periodic_multiple(xv, base)))
-        mz = int(np.lcm(mz, _ph._smallest_periodic_multiple(bv, base)))
+        mx = int(np.lcm(mx, _ph.smallest_periodic_multiple(xv, base)))
+        mz = int(np.lcm(mz, _ph.smallest_periodic_multiple(bv, base)))
     return mx, mz
 
 
@@ -187,7 +187,7 @@ def stack(
     length = sum(p.gap_A for p in plans)
     atoms = _ph.assemble(sites, symbols, frame, length, periodic_stack=False)
     lats = [_ph.lattice(b.phase, comp) for b in blocks]
-    table = _ph._block_table(plans, specs, lats)
+    table = _ph.block_table(plans, specs, lats)
     for row, b in zip(table, blocks):
         row["mixing"] = float(b.mixing)
     atoms.info.update(
@@ -373,7 +373,7 @@ def lateral_domain(
     n_li = li_count(li_fraction, n_li_sites, what="Li-layer sites of the domain")
     symbols = np.array(full.get_chemical_symbols(), dtype="<U2")
     rng = np.random.default_rng(seed)
-    symbols[cation] = _ph._exact_li_then_tm(n_li, len(cation), comp.tm, tm_order, rng,
+    symbols[cation] = _ph.exact_li_then_tm(n_li, len(cation), comp.tm, tm_order, rng,
                                             "the lateral domain")
     full.set_chemical_symbols(list(symbols))
     full.arrays["phase"][region] = "rock_salt"

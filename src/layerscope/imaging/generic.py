@@ -88,12 +88,12 @@ def _lattice_spots(power: np.ndarray, k: np.ndarray, pixel_size_nm: float, *,
                    smoothed: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Strong spots (g vectors, cycles/nm, one per +/- pair) and their power, strongest first.
 
-    ``smoothed``: :func:`layerscope.imaging.lattice._smoothed_peaks` of ``power``, when computed already.
+    ``smoothed``: :func:`layerscope.imaging.lattice.smoothed_peaks` of ``power``, when computed already.
     """
-    from layerscope.imaging.lattice import _spots
+    from layerscope.imaging.lattice import spectrum_spots
 
     dk = abs(k[1] - k[0])
-    g, pw, contrast = _spots(power, k, k, g_min=4 * dk, g_max=0.9 * 0.5 / pixel_size_nm, smoothed=smoothed)
+    g, pw, contrast = spectrum_spots(power, k, k, g_min=4 * dk, g_max=0.9 * 0.5 / pixel_size_nm, smoothed=smoothed)
     keep = contrast >= SPOT_CONTRAST
     g, pw = g[keep], pw[keep]
     upper = (g[:, 1] > 0) | ((g[:, 1] == 0) & (g[:, 0] > 0))
@@ -152,12 +152,12 @@ def _bragg_autocorrelation(power: np.ndarray, k: np.ndarray, *, min_contrast: fl
     so the central peak and its nearest neighbours are those of the lattice's columns (a
     Patterson map of the projected structure). ``smoothed``: as for :func:`_lattice_spots`.
     """
-    from layerscope.imaging.lattice import _smoothed_peaks
+    from layerscope.imaging.lattice import smoothed_peaks
 
     dk = abs(k[1] - k[0])
     gmag = np.hypot(k[None, :], k[:, None])
     ring = np.rint(gmag / dk).astype(int)
-    smooth, peaks = _smoothed_peaks(power) if smoothed is None else smoothed
+    smooth, peaks = smoothed_peaks(power) if smoothed is None else smoothed
     floor = _label_medians(smooth, ring)[ring]
     contrast = smooth / np.where(floor > 0, floor, np.finfo(float).tiny)
     spots = peaks & (contrast >= min_contrast) & (gmag >= 4 * dk)

@@ -132,7 +132,7 @@ class PowerSpectrum:
     """The power spectrum of an image's central square (at most 1024², mean removed, Hann window).
 
     ``power`` fftshifted, ``k`` its frequency axis (cycles/nm, both directions), ``smooth`` and
-    ``peaks`` from :func:`_smoothed_peaks`. Read-only arrays: one spectrum serves the layered-oxide
+    ``peaks`` from :func:`smoothed_peaks`. Read-only arrays: one spectrum serves the layered-oxide
     check (:func:`layerscope.imaging.generic.image_lattice`) and :func:`fft_lattice` of one run.
     """
 
@@ -154,13 +154,13 @@ def power_spectrum(image: np.ndarray, *, pixel_size_nm: float) -> PowerSpectrum:
     spec = sfft.fftshift(sfft.fft2(crop * win[:, None] * win[None, :], workers=-1))
     power = spec.real**2 + spec.imag**2
     k = sfft.fftshift(sfft.fftfreq(size, d=pixel_size_nm))
-    smooth, peaks = _smoothed_peaks(power)
+    smooth, peaks = smoothed_peaks(power)
     for a in (power, k, smooth, peaks):
         a.setflags(write=False)
     return PowerSpectrum(power, k, smooth, peaks)
 
 
-def _smoothed_peaks(power: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def smoothed_peaks(power: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The power spectrum smoothed over 3 x 3 bins and the mask of its local maxima over 7 x 7 bins."""
     smooth = ndimage.uniform_filter(power, size=3)
     return smooth, _window_max(smooth, 7) == smooth
@@ -185,13 +185,13 @@ def _window_max(values: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def _spots(power: np.ndarray, kx: np.ndarray, ky: np.ndarray, *, g_min: float, g_max: float,
+def spectrum_spots(power: np.ndarray, kx: np.ndarray, ky: np.ndarray, *, g_min: float, g_max: float,
            smoothed: tuple[np.ndarray, np.ndarray] | None = None):
     """Local maxima of the (shifted) power spectrum with their significance over the annulus median.
 
-    ``smoothed``: :func:`_smoothed_peaks` of ``power`` when the caller has it already.
+    ``smoothed``: :func:`smoothed_peaks` of ``power`` when the caller has it already.
     """
-    smooth, peaks = _smoothed_peaks(power) if smoothed is None else smoothed
+    smooth, peaks = smoothed_peaks(power) if smoothed is None else smoothed
     gmag = np.hypot(kx[None, :], ky[:, None])
     band = (gmag >= g_min) & (gmag <= g_max)
     is_max = peaks & band
@@ -339,7 +339,7 @@ def fft_lattice(
     nyquist = 0.5 / pixel_size_nm
     g_min = 1.0 / (2.5 * layer_spacing_nm)
     g_max = min(nyquist * 0.9, 2.0 / ((1 - tolerance) * min(inplane_spacing_nm, layer_spacing_nm / 2)))
-    g, pw, contrast = _spots(power, k, k, g_min=g_min, g_max=g_max, smoothed=(spectrum.smooth, spectrum.peaks))
+    g, pw, contrast = spectrum_spots(power, k, k, g_min=g_min, g_max=g_max, smoothed=(spectrum.smooth, spectrum.peaks))
     strong = contrast >= min_contrast
     if not np.any(strong):
         raise InputError(

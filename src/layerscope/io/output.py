@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from layerscope import _runstate
 from layerscope.errors import InputError
-from layerscope.provenance import Provenance, _plain
+from layerscope.provenance import Provenance, json_plain
 
 if TYPE_CHECKING:  # numpy and pandas are imported where they are used (fast command-line start)
     import pandas as pd
@@ -418,7 +418,7 @@ def write_table(table: pd.DataFrame, path: str | Path, *, overwrite: bool = Fals
 
 
 def _json_default(value: Any) -> Any:
-    plain = _plain(value)
+    plain = json_plain(value)
     if plain is value:
         raise TypeError(f"not JSON serialisable: {type(value).__name__}")
     return plain
@@ -440,7 +440,7 @@ def _finite(value: Any) -> Any:
 def write_json(obj: Any, path: str | Path, *, overwrite: bool = False) -> Path:
     """Write ``obj`` as indented JSON (NaN written as null), atomically (see :func:`atomic_file`)."""
     path = Path(path)
-    text = json.dumps(_finite(_plain(obj)), indent=2, default=_json_default, allow_nan=False)
+    text = json.dumps(_finite(json_plain(obj)), indent=2, default=_json_default, allow_nan=False)
     with atomic_file(path, overwrite=overwrite) as tmp:
         tmp.write_text(text + "\n")
     return path

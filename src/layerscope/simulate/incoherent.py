@@ -228,7 +228,7 @@ def render_gaussians(
     return out.reshape(ny, nx)
 
 
-def _check_positive(name: str, value: float, example: str) -> float:
+def check_positive(name: str, value: float, example: str) -> float:
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -309,11 +309,11 @@ def simulate_haadf(
     ----------
     P. D. Nellist and S. J. Pennycook, Adv. Imaging Electron Phys. 113, 147 (2000).
     """
-    p = _check_positive("pixel_size_nm", pixel_size_nm, "nm per pixel, e.g. 0.01")
-    fwhm = _check_positive("probe_fwhm_nm", probe_fwhm_nm, "nm, e.g. 0.08 for an aberration-corrected probe")
-    n = _check_positive("z_exponent", z_exponent, "about 1.7 for HAADF")
+    p = check_positive("pixel_size_nm", pixel_size_nm, "nm per pixel, e.g. 0.01")
+    fwhm = check_positive("probe_fwhm_nm", probe_fwhm_nm, "nm, e.g. 0.08 for an aberration-corrected probe")
+    n = check_positive("z_exponent", z_exponent, "about 1.7 for HAADF")
     inner, outer = _check_detector(detector_mrad)
-    energy = _check_positive("energy_keV", energy_keV, "beam energy in keV, e.g. 200")
+    energy = check_positive("energy_keV", energy_keV, "beam energy in keV, e.g. 200")
     sigma = fwhm / FWHM_PER_SIGMA
     if field_nm is None:
         from layerscope.simulate.columns import field_of_view_nm

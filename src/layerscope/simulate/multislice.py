@@ -41,7 +41,7 @@ from layerscope.containers import Image
 from layerscope.errors import InputError
 from layerscope.provenance import Provenance
 from layerscope.simulate.columns import field_of_view_nm, project_columns
-from layerscope.simulate.incoherent import _check_positive, electron_wavelength_A
+from layerscope.simulate.incoherent import check_positive, electron_wavelength_A
 from layerscope.simulate.result import Simulation
 
 __all__ = ["simulate_multislice", "detector_angles_mrad", "DETECTOR_PRESETS", "potential_sampling_A"]
@@ -237,16 +237,16 @@ def simulate_multislice(
     InputError
         For bad parameters, a missing ``phonon_sigma_A``, or ``device="gpu"`` without a GPU.
     """
-    step = _check_positive("scan_step_nm", scan_step_nm, "nm per pixel, e.g. 0.02")
-    energy = _check_positive("energy_keV", energy_keV, "beam energy in keV, e.g. 200")
-    conv = _check_positive("convergence_mrad", convergence_mrad, "probe semi-angle in mrad, e.g. 25")
-    dz = _check_positive("slice_thickness_A", slice_thickness_A, "A, e.g. 2")
+    step = check_positive("scan_step_nm", scan_step_nm, "nm per pixel, e.g. 0.02")
+    energy = check_positive("energy_keV", energy_keV, "beam energy in keV, e.g. 200")
+    conv = check_positive("convergence_mrad", convergence_mrad, "probe semi-angle in mrad, e.g. 25")
+    dz = check_positive("slice_thickness_A", slice_thickness_A, "A, e.g. 2")
     inner, outer = detector_angles_mrad(detector, conv)
     _check_run_options(atoms, mode=mode, max_batch=max_batch, frozen_phonons=frozen_phonons,
                        phonon_sigma_A=phonon_sigma_A)
     dev = _resolve_device(device)
     sampling = sampling_A if sampling_A is not None else potential_sampling_A(energy, max(outer, conv))
-    _check_positive("sampling_A", sampling, "A, e.g. 0.04")
+    check_positive("sampling_A", sampling, "A, e.g. 0.04")
     if field_nm is None:
         field_nm = field_of_view_nm(atoms)
     nx, ny = int(round(field_nm[0] / step)), int(round(field_nm[1] / step))

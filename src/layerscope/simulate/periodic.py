@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from layerscope.errors import InputError
-from layerscope.simulate.incoherent import _check_positive, electron_wavelength_A
+from layerscope.simulate.incoherent import check_positive, electron_wavelength_A
 from layerscope import linalg as robust_linalg
 
 __all__ = ["stem_max_harmonic", "trig_interpolation_matrix", "resample_periodic_image"]
@@ -57,12 +57,12 @@ def stem_max_harmonic(
     int
         ``floor(period * (2 alpha / lambda + 1 / box))``.
     """
-    period = _check_positive("period_nm", period_nm, "nm, e.g. 0.4877")
-    alpha = _check_positive("convergence_mrad", convergence_mrad, "mrad, e.g. 25") * 1e-3
-    lam_nm = electron_wavelength_A(_check_positive("energy_keV", energy_keV, "keV, e.g. 200")) / 10.0
+    period = check_positive("period_nm", period_nm, "nm, e.g. 0.4877")
+    alpha = check_positive("convergence_mrad", convergence_mrad, "mrad, e.g. 25") * 1e-3
+    lam_nm = electron_wavelength_A(check_positive("energy_keV", energy_keV, "keV, e.g. 200")) / 10.0
     band = 2.0 * alpha / lam_nm
     if box_nm is not None:
-        band += 1.0 / _check_positive("box_nm", box_nm, "nm, the simulation box along this axis")
+        band += 1.0 / check_positive("box_nm", box_nm, "nm, the simulation box along this axis")
     return int(np.floor(period * band))
 
 
@@ -111,7 +111,7 @@ def trig_interpolation_matrix(
         Fewer than ``2 K + 1`` samples, or samples whose phases cannot tell the harmonics apart
         (condition number above :data:`MAX_CONDITION`): scan more or finer steps over the period.
     """
-    period = _check_positive("period_nm", period_nm, "nm, e.g. 0.4877")
+    period = check_positive("period_nm", period_nm, "nm, e.g. 0.4877")
     if int(max_harmonic) != max_harmonic or max_harmonic < 0:
         raise InputError(f"max_harmonic={max_harmonic!r} must be a non-negative integer")
     k = int(max_harmonic)
@@ -176,8 +176,8 @@ def resample_periodic_image(
     data = np.asarray(cell_image, dtype=float)
     if data.ndim != 2 or not np.all(np.isfinite(data)):
         raise InputError(f"cell_image must be a finite 2-D array, got shape {data.shape}")
-    step = _check_positive("step_nm", step_nm, "nm, e.g. 0.024")
-    px = _check_positive("pixel_size_nm", pixel_size_nm, "nm, e.g. 0.01")
+    step = check_positive("step_nm", step_nm, "nm, e.g. 0.024")
+    px = check_positive("pixel_size_nm", pixel_size_nm, "nm, e.g. 0.01")
     rows, cols = (int(v) for v in shape)
     if rows < 1 or cols < 1:
         raise InputError(f"shape={shape!r} must be positive (rows, cols)")

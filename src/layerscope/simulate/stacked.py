@@ -36,7 +36,7 @@ from layerscope.containers import Image
 from layerscope.errors import InputError
 from layerscope.provenance import Provenance, structure_sha256
 from layerscope.simulate.columns import project_columns
-from layerscope.simulate.incoherent import _check_positive, electron_wavelength_A
+from layerscope.simulate.incoherent import check_positive, electron_wavelength_A
 from layerscope.simulate.multislice import detector_angles_mrad, potential_sampling_A
 from layerscope.simulate.periodic import stem_max_harmonic, trig_interpolation_matrix
 from layerscope.simulate.result import Simulation
@@ -92,7 +92,7 @@ def stack_geometry(
         raise InputError("the scene needs an orthogonal cell with positive x, y and z extents (Angstrom)")
     period = atoms.cell[0, 0] / 10.0
     nyquist = electron_wavelength_A(energy_keV) / 10.0 / (4.0 * convergence_mrad * 1e-3)
-    n_x = int(np.ceil(period / _check_positive("scan_step_nm", scan_step_nm, "nm, e.g. 0.0235") - 1e-9))
+    n_x = int(np.ceil(period / check_positive("scan_step_nm", scan_step_nm, "nm, e.g. 0.0235") - 1e-9))
     step = period / n_x
     if step > nyquist:
         raise InputError(f"scan_step_nm={scan_step_nm} is coarser than the Nyquist step {nyquist:.4f} nm of a "
@@ -100,13 +100,13 @@ def stack_geometry(
     rows = int(rows_per_window)
     if rows < 1:
         raise InputError(f"rows_per_window={rows_per_window} must be a positive integer")
-    vac = _check_positive("vacuum_nm", vacuum_nm, "nm of vacuum above and below the scene, e.g. 0.6")
+    vac = check_positive("vacuum_nm", vacuum_nm, "nm of vacuum above and below the scene, e.g. 0.6")
     n_windows = int(np.ceil((atoms.cell[1, 1] / 10.0 + 2 * vac) / (rows * step)))
     box_reps = max(1, int(np.ceil(box_width_min_nm / period - 1e-9)))
     inner, outer = detector_angles_mrad(detector, convergence_mrad)
     per_period = _fft_size(10.0 * period / potential_sampling_A(energy_keV, max(outer, convergence_mrad)))
     pixel_A = 10.0 * period / per_period
-    gpts_y = _fft_size((rows * step + 2 * _check_positive("margin_nm", margin_nm, "nm, e.g. 0.75")) * 10.0 / pixel_A)
+    gpts_y = _fft_size((rows * step + 2 * check_positive("margin_nm", margin_nm, "nm, e.g. 0.75")) * 10.0 / pixel_A)
     return StackGeometry(period_x_nm=period, step_nm=step, n_x=n_x, y_start_nm=-vac, n_rows=n_windows * rows,
                          rows_per_window=rows, box_reps=box_reps, box_height_nm=gpts_y * pixel_A / 10.0,
                          sampling_A=pixel_A, gpts=(per_period * box_reps, gpts_y))
@@ -179,7 +179,7 @@ class StackScan:
         """The image on a pixel grid from the scene's origin: pixel ``[r, c]`` at
         ``((c + 0.5) pixel, (r + 0.5) pixel)`` in nm (x tiles the period; y must lie in the scan)."""
         g = self.geometry
-        px = _check_positive("pixel_size_nm", pixel_size_nm, "nm, e.g. 0.012")
+        px = check_positive("pixel_size_nm", pixel_size_nm, "nm, e.g. 0.012")
         rows, cols = (int(v) for v in shape)
         if rows * px > g.y_start_nm + g.n_rows * g.step_nm + 1e-9:
             raise InputError(f"{rows} rows of {px} nm run past the scan, which ends at "

@@ -213,7 +213,7 @@ def _gather(sub: np.ndarray, centre: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(sub, idx, axis=-1)
 
 
-def _peak_block(block: np.ndarray, *, sl: slice, k: int, e_window: np.ndarray) -> np.ndarray:
+def peak_block(block: np.ndarray, *, sl: slice, k: int, e_window: np.ndarray) -> np.ndarray:
     sub = np.asarray(block[..., sl], dtype=np.float64)
     n = sub.shape[-1]
     pinv = _parabola_pinv(k)
@@ -278,7 +278,7 @@ def l3_peak_position(
             f"{2 * k + 3} needed for a {fit_half_width_eV} eV parabola fit; widen the window."
         )
     return map_spectra(
-        _peak_block, signal, out_channels=None, dtype=np.float64, name="signal",
+        peak_block, signal, out_channels=None, dtype=np.float64, name="signal",
         sl=sl, k=k, e_window=e[sl],
     )
 

@@ -27,7 +27,7 @@ import numpy as np
 from layerscope.errors import InputError
 from layerscope.spectra._arrays import as_float, check_energy_axis, check_finite, map_spectra
 from layerscope.spectra._windows import cumulative, noise_sigma, window_integral
-from layerscope.spectra.edges import _peak_block
+from layerscope.spectra.edges import peak_block
 
 __all__ = ["PreEdgeRatio", "oxygen_k_preedge_ratio", "DEFAULT_PREEDGE_WINDOW_EV", "DEFAULT_MAIN_WINDOW_EV"]
 
@@ -77,7 +77,7 @@ def _preedge_block(
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = ip / im
         sig = np.abs(ratio) * np.sqrt(s2 * n_pre / ip**2 + s2 * n_main / im**2)
-    peak = _peak_block(y, sl=peak_sl, k=k, e_window=e[peak_sl])
+    peak = peak_block(y, sl=peak_sl, k=k, e_window=e[peak_sl])
     out = np.stack([ratio, sig, ip, im, peak], axis=-1)
     return out.reshape(shape + (5,))
 

@@ -69,7 +69,7 @@ FIRST_GUESSES = ("com", "neighbours")
 RANK_GUESSES = False
 
 
-def _profiles(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def axis_profiles(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per angle, the sums of ``lines`` (n_angles, rows, columns) along each row and each column, negative
     values (noise on empty beam) as 0."""
     m = np.clip(np.asarray(lines, np.float64), 0.0, None)
@@ -78,7 +78,7 @@ def _profiles(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _centres_of_mass(rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per angle, the centre of mass (px) along the rows and along the columns from the profiles ``rows``
-    (n_angles, rows) and ``cols`` (n_angles, columns) of :func:`_profiles`."""
+    (n_angles, rows) and ``cols`` (n_angles, columns) of :func:`axis_profiles`."""
     total = np.maximum(rows.sum(axis=1), 1e-12)
     return rows @ np.arange(rows.shape[1]) / total, cols @ np.arange(cols.shape[1]) / total
 
@@ -94,14 +94,14 @@ def _highpass(values: np.ndarray) -> np.ndarray:
 
 def consistency(lines: np.ndarray, angles_deg: np.ndarray) -> dict:
     """:func:`consistency_of_profiles` of the line integrals ``lines`` (n_angles, rows, columns)."""
-    return consistency_of_profiles(*_profiles(lines), angles_deg)
+    return consistency_of_profiles(*axis_profiles(lines), angles_deg)
 
 
 def consistency_of_profiles(rows: np.ndarray, cols: np.ndarray, angles_deg: np.ndarray) -> dict:
     """How far the projections jump between neighbouring angles (px), from their centres of mass alone.
 
     ``rows``, ``cols``: per angle the sums of the line integrals along each detector row and column (negative
-    values as 0; :func:`_profiles`), so that the series is read once, chunk by chunk. Returns ``{"rms_px",
+    values as 0; :func:`axis_profiles`), so that the series is read once, chunk by chunk. Returns ``{"rms_px",
     "max_px", "rms_rows_px", "rms_columns_px"}``: the RMS and largest residual over both axes and the RMS along each (px). For white
     jitter of RMS ``s`` per axis the RMS reads about ``0.8 s``; for a random walk, about its step size.
     """
@@ -168,7 +168,7 @@ def binned_px(position_px: float, n: int) -> float:
     return (position_px - (n - 1) / 2.0) / n
 
 
-def _binned(lines: np.ndarray, n: int) -> np.ndarray:
+def binned_projections(lines: np.ndarray, n: int) -> np.ndarray:
     """Mean over n x n detector pixels of every projection."""
     if n == 1:
         return lines
@@ -267,7 +267,7 @@ def initial_shifts(lines: np.ndarray, angles_deg: np.ndarray) -> tuple[np.ndarra
     part may be the sample leaving the field (or, along the axis, a sample longer than the detector, whose
     centre of mass does not follow a shift)."""
     order = np.argsort(np.asarray(angles_deg, float))
-    cz, cx = _centres_of_mass(*_profiles(lines))
+    cz, cx = _centres_of_mass(*axis_profiles(lines))
     dy, dx = np.empty_like(cz), np.empty_like(cx)
     dy[order], dx[order] = _highpass(cz[order]), _highpass(cx[order])
     return unobservable_removed(dy, dx, angles_deg)
@@ -325,7 +325,7 @@ def estimate_shifts(lines: np.ndarray, angles_deg: np.ndarray, *, centre_px: flo
     state = {"rounds": 0, "coarse_rounds": 0, "last_update_px": np.inf, "diverged": False, "stop": False,
              "cap": rounds}
     for n, tol, most, min_px, counted in _levels(base, rounds):
-        small = _binned(np.asarray(lines, np.float32), n)
+        small = binned_projections(np.asarray(lines, np.float32), n)
         if n > base and small.shape[2] < min_px:
             continue
         shifts = _match_level(small, angles, shifts, n, centre_px, tol, most, counted, state)

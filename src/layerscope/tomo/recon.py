@@ -653,18 +653,18 @@ def reconstruct(proj: Projections, options: ReconOptions = ReconOptions(), *, sc
 def _series_lines(proj: Projections, dark, flat, chunk: int, bin_px: int = 1) -> np.ndarray:
     """The whole series' line integrals (n_angles, rows, columns), binned by ``bin_px``, read ``chunk`` rows
     at a time."""
-    from layerscope.tomo.align import _binned
+    from layerscope.tomo.align import binned_projections
 
     n_rows = proj.data.shape[1] // bin_px * bin_px
     step = max(chunk, bin_px) // bin_px * bin_px
-    return np.concatenate([_binned(_rows(proj, s, min(n_rows, s + step), dark, flat)[0], bin_px)
+    return np.concatenate([binned_projections(_rows(proj, s, min(n_rows, s + step), dark, flat)[0], bin_px)
                            for s in range(0, n_rows, step)], axis=1)
 
 
 def _profiles(proj: Projections, dark, flat, chunk: int) -> tuple[np.ndarray, np.ndarray]:
     """Per angle, the sums of the line integrals (negatives as 0) along each detector row and column:
     (n_angles, rows), (n_angles, columns); read ``chunk`` rows at a time."""
-    from layerscope.tomo.align import _profiles as block_profiles
+    from layerscope.tomo.align import axis_profiles as block_profiles
 
     n_angles, n_rows, n_cols = proj.data.shape
     rows, cols = np.zeros((n_angles, n_rows)), np.zeros((n_angles, n_cols))
