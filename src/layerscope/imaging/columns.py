@@ -1701,6 +1701,64 @@ JOINT_STEP_WIDTHS = 0.5
 JOINT_MAX_SHIFT_WIDTHS = 2.0
 
 
+#: :func:`refine_jointly` and :func:`_joint_heights` (imgspeed): the rows of each block (:func:`_budget_blocks`) are
+#: read in parts of at most :data:`JOINT_PART_ROWS` rows on this many threads (NumPy releases the GIL: two cores' wall
+#: time on the serial tail of ``phases`` under a wide probe). Every row keeps its block's neighbour padding and is
+#: computed by the same operations, so the numbers are those of the blocks one after another (tests/imaging/
+#: test_joint_threads.py). 1: the blocks whole, one after another (before).
+JOINT_THREADS = 2
+JOINT_PART_ROWS = 512
+
+
+@dataclass(frozen=True)
+class _JointWindows:
+    """The windows of some rows of the joint fit: each row's centre pixel ``r0, c0``, the sources within reach
+    (``idx``, ``used``: padded to the block's most, the row itself left out) and the gathered window
+    (:func:`_gather`: values ``z``, pixel coordinates ``yy, xx``, in-image mask ``valid``); ``sl`` the rows."""
+
+    sl: slice
+    r0: np.ndarray
+    c0: np.ndarray
+    idx: np.ndarray
+    used: np.ndarray
+    z: np.ndarray
+    yy: np.ndarray
+    xx: np.ndarray
+    valid: np.ndarray
+
+    def part(self, sub: slice) -> _JointWindows:
+        """The rows ``sub`` (relative to ``sl``), same padding."""
+        fields = (self.r0, self.c0, self.idx, self.used, self.z, self.yy, self.xx, self.valid)
+        return _JointWindows(slice(self.sl.start + sub.start, self.sl.start + sub.stop), *(a[sub] for a in fields))
+
+
+def _joint_windows(data, pos, src, dy, dx, sigma) -> list[_JointWindows]:
+    """The windows of every row of ``pos`` (n x 2 pixels), in the blocks :func:`_budget_blocks` makes (each padded
+    to its own most sources within reach of ``src``), cut into parts of :data:`JOINT_PART_ROWS` rows."""
+    r = int(max(np.abs(dy).max(), np.abs(dx).max()))
+    side = 2 * r + 1
+    parts = []
+    for sl in _budget_blocks(len(pos), _most_near(pos, src, side // 2 + GAUSSIAN_REACH * sigma + 2), side):
+        p = pos[sl]
+        r0, c0 = np.rint(p[:, 0]).astype(np.int64), np.rint(p[:, 1]).astype(np.int64)
+        idx, used = _padded_near(np.column_stack([r0, c0]).astype(float), src, r + GAUSSIAN_REACH * sigma + 1)
+        used = used & (idx != np.arange(sl.start, sl.stop)[:, None])  # every source but the column itself
+        block = _JointWindows(sl, r0, c0, idx, used, *_gather(data, r0, c0, dy, dx))
+        step = max(1, JOINT_PART_ROWS) if JOINT_THREADS > 1 else len(p)
+        parts += [block.part(slice(b, min(len(p), b + step))) for b in range(0, len(p), step)]
+    return parts
+
+
+def _threaded(func, items: list) -> list:
+    """``[func(item) for item in items]``, on :data:`JOINT_THREADS` threads where more than one item."""
+    if JOINT_THREADS <= 1 or len(items) < 2:
+        return [func(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(JOINT_THREADS, len(items)), thread_name_prefix="layerscope-joint") as pool:
+        return list(pool.map(func, items))
+
+
 def refine_jointly(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, sigma_px: float, radius_px: float,
                    fixed: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
                    rounds: int | None = None,
@@ -1717,7 +1775,8 @@ def refine_jointly(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, sig
     ``rounds`` of them (:data:`JOINT_ROUNDS` by default). ``held`` (mask): columns whose heights are solved
     with the others' but whose centres stay at their start (placed already with their neighbours in the model).
     The width ``sigma_px`` is shared and measured from the image by the caller. A centre that moves more
-    than :data:`JOINT_MAX_SHIFT_WIDTHS` widths from its start in all keeps its start.
+    than :data:`JOINT_MAX_SHIFT_WIDTHS` widths from its start in all keeps its start. Both steps of a round read
+    the same windows (:func:`_joint_windows`, gathered once), their row parts on :data:`JOINT_THREADS` threads.
 
     Returns
     -------
@@ -1731,14 +1790,15 @@ def refine_jointly(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, sig
     fix_amp = np.zeros(0) if fixed is None else np.clip(np.nan_to_num(np.asarray(fixed[2], float)), 0, None)
     pos, amp, bkg = start.copy(), np.zeros(len(start)), np.zeros(len(start))
     dy, dx = _window(radius_px)
-    side = 2 * int(max(np.abs(dy).max(), np.abs(dx).max())) + 1
-    reach = side // 2 + GAUSSIAN_REACH * sigma_px + 1
     for _ in range(JOINT_ROUNDS if rounds is None else max(0, rounds)):
-        amp, bkg = _joint_heights(data, pos, fix_pos, fix_amp, dy, dx, sigma_px)
-        src, weight = np.vstack([pos, fix_pos]), np.concatenate([np.clip(amp, 0, None), fix_amp])
+        src = np.vstack([pos, fix_pos])
+        windows = _joint_windows(data, pos, src, dy, dx, sigma_px)
+        amp, bkg = _joint_heights(data, pos, fix_pos, fix_amp, dy, dx, sigma_px, windows=windows)
+        weight = np.concatenate([np.clip(amp, 0, None), fix_amp])
         new = [np.empty_like(pos), np.empty_like(amp), np.empty_like(bkg)]
-        for sl in _budget_blocks(len(pos), _most_near(pos, src, reach + 1), side):
-            new[0][sl], new[1][sl], new[2][sl] = _joint_block(data, pos, amp, bkg, sl, src, weight, dy, dx, sigma_px)
+        done = _threaded(lambda win: _joint_block(win, pos, amp, bkg, src, weight, dy, dx, sigma_px), windows)
+        for win, out in zip(windows, done):
+            new[0][win.sl], new[1][win.sl], new[2][win.sl] = out
         pos = new[0]
         if held is not None:
             pos[held] = start[held]
@@ -1747,28 +1807,33 @@ def refine_jointly(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, sig
     return pos[:, 0], pos[:, 1], amp, bkg
 
 
-def _joint_heights(data, pos, fix_pos, fix_amp, dy, dx, sigma) -> tuple[np.ndarray, np.ndarray]:
+def _joint_heights(data, pos, fix_pos, fix_amp, dy, dx, sigma, *,
+                   windows: list[_JointWindows] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Heights ``A`` and backgrounds ``B`` of the columns at ``pos`` (n x 2 pixels) with every other column in the
     model: per window ``(A_i, B_i) = P_i (z_i - sum_j A_j t_ij - fixed)``, ``P_i`` the 2 x p least squares of
     ``[g_i, 1]`` and ``t_ij`` column j's Gaussian on window i; the heights' equations ``A + C A = a`` (sparse,
-    the neighbours within reach) solved at once (:func:`scipy.sparse.linalg.spsolve`)."""
+    the neighbours within reach) solved at once (:func:`scipy.sparse.linalg.spsolve`). ``windows``: those of
+    :func:`_joint_windows` for ``pos`` and its sources when the caller has them."""
     from scipy import sparse
     from scipy.sparse.linalg import spsolve
 
     n = len(pos)
     src = np.vstack([pos, fix_pos])
+    if windows is None:
+        windows = _joint_windows(data, pos, src, dy, dx, sigma)
     a, b = np.zeros(n), np.zeros(n)
     ii, jj, ca, cb = [], [], [], []
-    side = 2 * int(max(np.abs(dy).max(), np.abs(dx).max())) + 1
-    for sl in _budget_blocks(n, _most_near(pos, src, side // 2 + GAUSSIAN_REACH * sigma + 2), side):
-        begin = sl.start
-        a[sl], b[sl], idx, used, c_a, c_b = _window_readings(data, pos, sl, src, dy, dx, sigma)
+    every_amp = np.concatenate([np.zeros(n), fix_amp])
+    for win, (a_w, b_w, c_a, c_b) in zip(windows, _threaded(lambda w: _window_readings(w, pos, src, dy, dx, sigma),
+                                                            windows)):
+        sl, idx, used = win.sl, win.idx, win.used
         fixed_j = used & (idx >= n)
-        known = np.concatenate([np.zeros(n), fix_amp])[idx] * fixed_j
-        a[sl], b[sl] = a[sl] - (c_a * known).sum(1), b[sl] - (c_b * known).sum(1)
+        known = every_amp[idx] * fixed_j
+        a[sl], b[sl] = a_w - (c_a * known).sum(1), b_w - (c_b * known).sum(1)
         free = used & (idx < n)
-        ii.append(np.nonzero(free)[0] + begin), jj.append(idx[free]), ca.append(c_a[free]), cb.append(c_b[free])
-    ii, jj, ca, cb = (np.concatenate(v) for v in (ii, jj, ca, cb))
+        ii.append(np.nonzero(free)[0] + sl.start), jj.append(idx[free]), ca.append(c_a[free]), cb.append(c_b[free])
+    ii, jj, ca, cb = (np.concatenate(v) if v else np.zeros(0) for v in (ii, jj, ca, cb))
+    ii, jj = ii.astype(np.int64), jj.astype(np.int64)
     system = sparse.identity(n, format="csr") + sparse.csr_matrix((ca, (ii, jj)), shape=(n, n))
     amp = np.asarray(spsolve(system.tocsc(), np.nan_to_num(a)), float) if n else np.zeros(0)
     amp = np.where(np.isfinite(amp), amp, np.nan_to_num(a))
@@ -1776,18 +1841,15 @@ def _joint_heights(data, pos, fix_pos, fix_amp, dy, dx, sigma) -> tuple[np.ndarr
     return amp, bkg
 
 
-def _window_readings(data, pos, sl, src, dy, dx, sigma):
-    """For the columns ``sl`` of ``pos``: the single-Gaussian least squares ``a, b`` of each window (disc of
-    offsets ``dy, dx`` around the nearest pixel) and what each source within reach (``idx``, ``used``: padded,
-    the column itself left out) adds to them per unit height (``c_a``, ``c_b``)."""
+def _window_readings(win: _JointWindows, pos, src, dy, dx, sigma):
+    """For the rows ``win.sl`` of ``pos`` (their windows ``win``): the single-Gaussian least squares ``a, b`` of each
+    window (disc of offsets ``dy, dx`` around the nearest pixel) and what each source within reach (``win.idx``,
+    ``win.used``) adds to them per unit height (``c_a``, ``c_b``)."""
     r = int(max(np.abs(dy).max(), np.abs(dx).max()))
     k = np.arange(-r, r + 1)
-    p = pos[sl]
-    r0, c0 = np.rint(p[:, 0]).astype(np.int64), np.rint(p[:, 1]).astype(np.int64)
-    idx, used = _padded_near(np.column_stack([r0, c0]).astype(float), src, r + GAUSSIAN_REACH * sigma + 1)
-    used = used & (idx != np.arange(sl.start, sl.stop)[:, None])
-    z, yy, xx, valid = _gather(data, r0, c0, dy, dx)
-    w = valid.astype(float)
+    p = pos[win.sl]
+    r0, c0, idx, used, z, yy, xx = win.r0, win.c0, win.idx, win.used, win.z, win.yy, win.xx
+    w = win.valid.astype(float)
     g = np.exp(-0.5 * ((yy - p[:, 0, None]) ** 2 + (xx - p[:, 1, None]) ** 2) / sigma**2) * w
     s_1, s_g, s_gg = w.sum(1), g.sum(1), (g * g).sum(1)
     det = s_gg * s_1 - s_g * s_g
@@ -1804,7 +1866,7 @@ def _window_readings(data, pos, sl, src, dy, dx, sigma):
     s_gt = (np.matmul(prof_r, sq_g) * prof_c).sum(-1)
     c_a = np.where(ok[:, None] & used, (s_gt * s_1[:, None] - s_g[:, None] * s_t) / det[:, None], 0.0)
     c_b = np.where(ok[:, None] & used, (s_gg[:, None] * s_t - s_g[:, None] * s_gt) / det[:, None], 0.0)
-    return np.where(ok, a, np.nan), np.where(ok, b, np.nan), idx, used, c_a, c_b
+    return np.where(ok, a, np.nan), np.where(ok, b, np.nan), c_a, c_b
 
 
 def _joint_normal_equations(q, target, yy, xx, w, sigma):
@@ -1827,18 +1889,15 @@ def _joint_normal_equations(q, target, yy, xx, w, sigma):
     return jtj + 1e-9 * np.eye(4), jtr
 
 
-def _joint_block(data, pos, amp, bkg, sl, src, weight, dy, dx, sigma):
-    """Centres of the columns ``sl`` after two Gauss-Newton steps of ``A g + B`` on their windows less every other
-    source's Gaussian (``src``, ``weight``); heights and backgrounds with them."""
+def _joint_block(win: _JointWindows, pos, amp, bkg, src, weight, dy, dx, sigma):
+    """Centres of the columns ``win.sl`` (their windows ``win``) after two Gauss-Newton steps of ``A g + B`` on their
+    windows less every other source's Gaussian (``src``, ``weight``); heights and backgrounds with them."""
     r = int(max(np.abs(dy).max(), np.abs(dx).max()))
     k = np.arange(-r, r + 1)
-    p = pos[sl]
-    r0, c0 = np.rint(p[:, 0]).astype(np.int64), np.rint(p[:, 1]).astype(np.int64)
-    idx, used = _padded_near(np.column_stack([r0, c0]).astype(float), src, r + GAUSSIAN_REACH * sigma + 1)
-    used = used & (idx != np.arange(sl.start, sl.stop)[:, None])  # every source but the column itself
-    others = _gaussian_squares(r0, c0, k, src[idx], weight[idx] * used, sigma)[:, dy + r, dx + r]
-    z, yy, xx, valid = _gather(data, r0, c0, dy, dx)
-    w = valid.astype(float)
+    sl, p = win.sl, pos[win.sl]
+    idx, used = win.idx, win.used  # every source but the column itself
+    others = _gaussian_squares(win.r0, win.c0, k, src[idx], weight[idx] * used, sigma)[:, dy + r, dx + r]
+    z, yy, xx, w = win.z, win.yy, win.xx, win.valid.astype(float)
     target = (z - others) * w
     q = np.column_stack([np.nan_to_num(amp[sl]), np.nan_to_num(bkg[sl]), p])  # (n, 4): A, B, row, column
     for _ in range(2):
