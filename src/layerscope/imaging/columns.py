@@ -1860,8 +1860,9 @@ def _window_readings(win: _JointWindows, pos, src, dy, dx, sigma):
     # per source: the sums of its Gaussian and of its product with g_i over the window, from its 1-D profiles
     sq_w, sq_g = np.zeros((len(p), k.size, k.size)), np.zeros((len(p), k.size, k.size))
     sq_w[:, dy + r, dx + r], sq_g[:, dy + r, dx + r] = w, g
-    prof_r = np.exp(-0.5 * ((r0[:, None, None] + k - src[idx][:, :, 0, None]) / sigma) ** 2)
-    prof_c = np.exp(-0.5 * ((c0[:, None, None] + k - src[idx][:, :, 1, None]) / sigma) ** 2)
+    near = src[idx]
+    prof_r = np.exp(-0.5 * ((r0[:, None, None] + k - near[:, :, 0, None]) / sigma) ** 2)
+    prof_c = np.exp(-0.5 * ((c0[:, None, None] + k - near[:, :, 1, None]) / sigma) ** 2)
     s_t = (np.matmul(prof_r, sq_w) * prof_c).sum(-1)
     s_gt = (np.matmul(prof_r, sq_g) * prof_c).sum(-1)
     c_a = np.where(ok[:, None] & used, (s_gt * s_1[:, None] - s_g[:, None] * s_t) / det[:, None], 0.0)
@@ -1883,10 +1884,21 @@ def _joint_normal_equations(q, target, yy, xx, w, sigma):
     jtj = np.empty((len(q), 4, 4))
     for i in range(4):
         for j in range(i, 4):
-            v = (cols[i] * cols[j]).sum(1) if (i, j) != (1, 1) else w.sum(1)
+            v = _times_mask(cols, i, j, w).sum(1)
             jtj[:, i, j] = jtj[:, j, i] = v * scale[i] * scale[j]
-    jtr = np.stack([(c * resid).sum(1) * f for c, f in zip(cols, scale)], axis=1)
+    jtr = np.stack([(resid if i == 1 else c * resid).sum(1) * f for i, (c, f) in enumerate(zip(cols, scale))], axis=1)
     return jtj + 1e-9 * np.eye(4), jtr
+
+
+def _times_mask(cols, i: int, j: int, w: np.ndarray) -> np.ndarray:
+    """``cols[i] * cols[j]`` where ``cols[1]`` is the 0/1 mask ``w`` and the others are zero outside it: a product
+    with the mask is the other factor itself (bit for bit, the sign of a zero included), so it is not formed
+    (imgspeed); ``w`` itself for the mask's square."""
+    if i == 1 and j == 1:
+        return w
+    if 1 in (i, j):
+        return cols[j if i == 1 else i]
+    return cols[i] * cols[j]
 
 
 def _joint_block(win: _JointWindows, pos, amp, bkg, src, weight, dy, dx, sigma):
