@@ -766,7 +766,7 @@ LATTICE_WINDOW_WIDTHS = 2.0
 
 
 def lattice_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm, neighbour_nm, min_separation_nm,
-                    noise_sigmas, relative_threshold) -> pd.DataFrame:
+                    noise_sigmas, relative_threshold, noise: tuple[float, bool] | None = None) -> pd.DataFrame:
     """:func:`_lattice_pass` on the fitted columns of :func:`refine_columns` (``fit``): the columns found, as rows
     of such a frame (their own fits; ``position_error_px`` NaN) and their matched-filter ``contrast`` (image units).
 
@@ -775,7 +775,8 @@ def lattice_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm, 
     amplitude must pass the first pass's noise margin: ``noise_sigmas`` (x :data:`SPARSE_COUNT_SHARE` on
     sparse counts, as beside a significant column) times the matched filter's noise, in amplitude units
     ``pixel_noise / (sqrt(pi) s)`` for the detection width ``s`` (the matched-filtered peak of a column of
-    amplitude A is A/2, its noise ``pixel_noise / (2 sqrt(pi) s)``).
+    amplitude A is A/2, its noise ``pixel_noise / (2 sqrt(pi) s)``). ``noise``: :func:`_pixel_noise` of ``data``
+    when the caller has it already.
     """
     ok = fit["fit_ok"].to_numpy()
     if ok.sum() < 8:
@@ -784,7 +785,7 @@ def lattice_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm, 
     sig_px = column_sigma_nm / pixel_size_nm
     width = measure_column_width(data, rows[ok], cols[ok], radius_px=LATTICE_WINDOW_WIDTHS * sig_px,
                                  sigma_px=float(np.nanmedian(fit["sigma_px"].to_numpy()[ok])))
-    pixel_noise, sparse = _pixel_noise(data)
+    pixel_noise, sparse = _pixel_noise(data) if noise is None else noise
     margin = noise_sigmas * (SPARSE_COUNT_SHARE if sparse else 1.0) * pixel_noise / (np.sqrt(np.pi) * sig_px)
     p = _lattice_pass(data, rows, cols, np.where(ok, fit["amplitude"].to_numpy(), np.nan), sigma_px=width,
                       radius_px=LATTICE_WINDOW_WIDTHS * width, neighbour_px=neighbour_nm / pixel_size_nm,
@@ -858,7 +859,8 @@ def _found_width(data: np.ndarray, fit: pd.DataFrame) -> float:
 
 
 def residual_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm, neighbour_nm, min_separation_nm,
-                     noise_sigmas, relative_threshold, width: float | None = None) -> pd.DataFrame:
+                     noise_sigmas, relative_threshold, width: float | None = None,
+                     noise: tuple[float, bool] | None = None) -> pd.DataFrame:
     """:data:`RESIDUAL_PASS`: columns the found ones (``fit``, :func:`refine_columns` rows) hide, as rows of such
     a frame and their matched-filter ``contrast`` (image units) on the residual image.
 
@@ -870,7 +872,7 @@ def residual_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm,
     ``relative_threshold`` of the brightest of its six nearest found columns' heights, and it lies at least
     :data:`LATTICE_GAP` neighbour distances from every found column (an O column or a probe's tail beside a
     column lies nearer). Centred by a parabola through the filtered maximum and its neighbours. ``width``: that
-    width when measured already (pixels).
+    width when measured already (pixels); ``noise``: :func:`_pixel_noise` of ``data`` when the caller has it.
     """
     from scipy.spatial import cKDTree
 
@@ -890,7 +892,7 @@ def residual_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm,
     every = fit[["row", "col"]].to_numpy(dtype=float)
     gap = cKDTree(every[np.all(np.isfinite(every), axis=1)]).query(np.column_stack([mr, mc]))[0]
     _, nb = cKDTree(np.column_stack([rows, cols])).query(np.column_stack([mr, mc]), k=min(6, rows.size))
-    noise = _pixel_noise(data)[0] / (2.0 * np.sqrt(np.pi) * width)
+    noise = (_pixel_noise(data) if noise is None else noise)[0] / (2.0 * np.sqrt(np.pi) * width)
     share = 2.0 * contrast / np.maximum(amp[nb].max(axis=1), 1e-300)
     keep = (contrast > noise_sigmas * noise) & (share >= relative_threshold)
     if RESIDUAL_DIM:  # the first pass's lattice-neighbour test (:func:`_neighbour_pass`) on the residual
