@@ -17,6 +17,9 @@ References
   scanning transmission electron microscopy", Ultramicroscopy 109, 1236 (2009), for the use of
   the fitted column volume as the column intensity.
 
+Speed switches: :data:`JOINT_THREADS` (threads over the row parts of :func:`refine_jointly` and of the joint
+heights; 1: one after another) and :data:`JOINT_PART_ROWS` (rows per part); the numbers do not depend on them.
+
 Coordinates: ``x_nm = (col + 0.5) * pixel_size_nm``, ``y_nm = (row + 0.5) * pixel_size_nm`` for
 the centre of pixel ``(row, col)`` (see ``docs/conventions.md``).
 """
