@@ -1614,14 +1614,15 @@ def measure_lattice_width(image: np.ndarray, rows: np.ndarray, cols: np.ndarray,
 GAUSSIAN_REACH = 8.0
 
 
-def _padded_near(centres: np.ndarray, sources: np.ndarray, reach_px: float) -> tuple[np.ndarray, np.ndarray]:
+def _padded_near(centres: np.ndarray, sources: np.ndarray, reach_px: float,
+                 workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the ``sources`` (k x 2, pixels) within ``reach_px`` (square) of each of ``centres``, padded:
-    (n, m) indices and the (n, m) mask of real entries."""
+    (n, m) indices and the (n, m) mask of real entries; ``workers``: threads of the tree's query (the same lists)."""
     from scipy.spatial import cKDTree
 
     if not len(sources) or not len(centres):
         return np.zeros((len(centres), 1), np.int64), np.zeros((len(centres), 1), bool)
-    near = cKDTree(sources).query_ball_point(centres, reach_px, p=np.inf)
+    near = cKDTree(sources).query_ball_point(centres, reach_px, p=np.inf, workers=workers)
     counts = np.fromiter((len(v) for v in near), int, len(near))
     idx = np.zeros((len(near), max(1, counts.max(initial=0))), np.int64)
     used = np.arange(idx.shape[1])[None, :] < counts[:, None]
@@ -1643,13 +1644,15 @@ def _budget_blocks(n: int, neighbours: int, side: int) -> list[slice]:
     return [slice(b, min(n, b + step)) for b in range(0, n, step)]
 
 
-def _most_near(centres: np.ndarray, sources: np.ndarray, reach_px: float) -> int:
-    """The most ``sources`` within ``reach_px`` (square) of any of ``centres`` (pixels)."""
+def _most_near(centres: np.ndarray, sources: np.ndarray, reach_px: float, workers: int = 1) -> int:
+    """The most ``sources`` within ``reach_px`` (square) of any of ``centres`` (pixels); ``workers``: threads of
+    the tree's query."""
     from scipy.spatial import cKDTree
 
     if not len(sources) or not len(centres):
         return 1
-    return int(cKDTree(sources).query_ball_point(centres, reach_px, p=np.inf, return_length=True).max())
+    return int(cKDTree(sources).query_ball_point(centres, reach_px, p=np.inf, return_length=True,
+                                                 workers=workers).max())
 
 
 def _gaussian_squares(r0: np.ndarray, c0: np.ndarray, k: np.ndarray, src: np.ndarray, weight: np.ndarray,
@@ -1726,32 +1729,41 @@ class _JointWindows:
     c0: np.ndarray
     idx: np.ndarray
     used: np.ndarray
-    z: np.ndarray
-    yy: np.ndarray
-    xx: np.ndarray
-    valid: np.ndarray
+    z: np.ndarray | None = None
+    yy: np.ndarray | None = None
+    xx: np.ndarray | None = None
+    valid: np.ndarray | None = None
 
     def part(self, sub: slice) -> _JointWindows:
-        """The rows ``sub`` (relative to ``sl``), same padding."""
-        fields = (self.r0, self.c0, self.idx, self.used, self.z, self.yy, self.xx, self.valid)
+        """The rows ``sub`` (relative to ``sl``), same padding; not gathered."""
+        fields = (self.r0, self.c0, self.idx, self.used)
         return _JointWindows(slice(self.sl.start + sub.start, self.sl.start + sub.stop), *(a[sub] for a in fields))
+
+    def gathered(self, data: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> _JointWindows:
+        """With the windows of offsets ``dy, dx`` read from ``data`` (:func:`_gather`, row by row: the values of the
+        whole block's gather)."""
+        from dataclasses import replace
+
+        return replace(self, **dict(zip(("z", "yy", "xx", "valid"), _gather(data, self.r0, self.c0, dy, dx))))
 
 
 def _joint_windows(data, pos, src, dy, dx, sigma) -> list[_JointWindows]:
     """The windows of every row of ``pos`` (n x 2 pixels), in the blocks :func:`_budget_blocks` makes (each padded
-    to its own most sources within reach of ``src``), cut into parts of :data:`JOINT_PART_ROWS` rows."""
+    to its own most sources within reach of ``src``), cut into parts of :data:`JOINT_PART_ROWS` rows, each part's
+    windows gathered on :data:`JOINT_THREADS` threads."""
     r = int(max(np.abs(dy).max(), np.abs(dx).max()))
     side = 2 * r + 1
-    parts = []
-    for sl in _budget_blocks(len(pos), _most_near(pos, src, side // 2 + GAUSSIAN_REACH * sigma + 2), side):
+    parts, workers = [], max(1, JOINT_THREADS)
+    for sl in _budget_blocks(len(pos), _most_near(pos, src, side // 2 + GAUSSIAN_REACH * sigma + 2, workers), side):
         p = pos[sl]
         r0, c0 = np.rint(p[:, 0]).astype(np.int64), np.rint(p[:, 1]).astype(np.int64)
-        idx, used = _padded_near(np.column_stack([r0, c0]).astype(float), src, r + GAUSSIAN_REACH * sigma + 1)
+        idx, used = _padded_near(np.column_stack([r0, c0]).astype(float), src, r + GAUSSIAN_REACH * sigma + 1,
+                                 workers)
         used = used & (idx != np.arange(sl.start, sl.stop)[:, None])  # every source but the column itself
-        block = _JointWindows(sl, r0, c0, idx, used, *_gather(data, r0, c0, dy, dx))
+        block = _JointWindows(sl, r0, c0, idx, used)
         step = max(1, JOINT_PART_ROWS) if JOINT_THREADS > 1 else len(p)
         parts += [block.part(slice(b, min(len(p), b + step))) for b in range(0, len(p), step)]
-    return parts
+    return _threaded(lambda part: part.gathered(data, dy, dx), parts)
 
 
 def _threaded(func, items: list) -> list:
