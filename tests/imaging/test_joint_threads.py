@@ -8,7 +8,8 @@ numbers of the code it replaced.
   gathered again by both steps, the blocks one after another);
 * ``columns._joint_normal_equations`` skips the products with the 0/1 window mask (``_times_mask``): the same
   arrays bit for bit;
-* ``lattice_columns`` / ``residual_columns`` given the pixel noise (``noise``) return what they return reading it.
+* ``lattice_columns`` / ``residual_columns`` given the pixel noise (``noise``) return what they return reading it;
+* ``_gaussian_strips`` (the residual pass's blurs in strips on threads) equals ``scipy.ndimage.gaussian_filter``.
 
 The scene is exact: plain Gaussians of one width on a constant background, Poisson counts.
 """
@@ -243,3 +244,18 @@ def test_passes_given_the_noise_equal_those_reading_it(scene):
         plain, given = func(img, fit, **tests), func(img, fit, **tests, noise=noise)
         pd.testing.assert_frame_equal(plain, given, check_exact=True)
     assert len(col.residual_columns(img, fit, **tests)) >= 1
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_gaussian_strips_equal_scipy_gaussian_filter(monkeypatch, threads):
+    """The residual pass's two blurs (a sparse splat, truncated at 8 widths, zero outside; the residual, edge
+    continued) in strips on threads equal :func:`scipy.ndimage.gaussian_filter` bit for bit."""
+    from scipy import ndimage
+
+    monkeypatch.setattr(col, "JOINT_THREADS", threads)
+    rng = np.random.default_rng(2)
+    splat = np.where(rng.random((203, 157)) > 0.98, rng.uniform(0, 5e3, (203, 157)), 0.0)
+    noisy = rng.normal(100.0, 10.0, (203, 157))
+    for image, mode, truncate in ((splat, "constant", col.GAUSSIAN_REACH), (noisy, "nearest", 4.0)):
+        want = ndimage.gaussian_filter(image, SIGMA_PX, mode=mode, truncate=truncate)
+        assert np.array_equal(col._gaussian_strips(image, SIGMA_PX, mode=mode, truncate=truncate), want)
