@@ -18,7 +18,7 @@ References
   the fitted column volume as the column intensity.
 
 Speed switches: :data:`JOINT_THREADS` (threads over the row parts of :func:`refine_jointly` and of the joint
-heights; 1: one after another) and :data:`JOINT_PART_ROWS` (rows per part); the numbers do not depend on them.
+heights, and over the strips of the residual pass's blurs; 1: one after another) and :data:`JOINT_PART_ROWS` (rows per part); the numbers do not depend on them.
 
 Coordinates: ``x_nm = (col + 0.5) * pixel_size_nm``, ``y_nm = (row + 0.5) * pixel_size_nm`` for
 the centre of pixel ``(row, col)`` (see ``docs/conventions.md``).
@@ -1727,7 +1727,8 @@ JOINT_MAX_SHIFT_WIDTHS = 2.0
 #: read in parts of at most :data:`JOINT_PART_ROWS` rows on this many threads (NumPy releases the GIL: two cores' wall
 #: time on the serial tail of ``phases`` under a wide probe). Every row keeps its block's neighbour padding and is
 #: computed by the same operations, so the numbers are those of the blocks one after another (tests/imaging/
-#: test_joint_threads.py). 1: the blocks whole, one after another (before).
+#: test_joint_threads.py); also the strips of the residual pass's two blurs (:func:`_gaussian_strips`). 1: the blocks
+#: whole, one after another (before).
 JOINT_THREADS = 2
 JOINT_PART_ROWS = 512
 
