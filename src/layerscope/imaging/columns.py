@@ -17,6 +17,9 @@ References
   scanning transmission electron microscopy", Ultramicroscopy 109, 1236 (2009), for the use of
   the fitted column volume as the column intensity.
 
+Speed switches: :data:`JOINT_THREADS` (threads over the row parts of :func:`refine_jointly` and of the joint
+heights, and over the strips of the residual pass's blurs; 1: one after another) and :data:`JOINT_PART_ROWS` (rows per part); the numbers do not depend on them.
+
 Coordinates: ``x_nm = (col + 0.5) * pixel_size_nm``, ``y_nm = (row + 0.5) * pixel_size_nm`` for
 the centre of pixel ``(row, col)`` (see ``docs/conventions.md``).
 """
@@ -766,7 +769,7 @@ LATTICE_WINDOW_WIDTHS = 2.0
 
 
 def lattice_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm, neighbour_nm, min_separation_nm,
-                    noise_sigmas, relative_threshold) -> pd.DataFrame:
+                    noise_sigmas, relative_threshold, noise: tuple[float, bool] | None = None) -> pd.DataFrame:
     """:func:`_lattice_pass` on the fitted columns of :func:`refine_columns` (``fit``): the columns found, as rows
     of such a frame (their own fits; ``position_error_px`` NaN) and their matched-filter ``contrast`` (image units).
 
@@ -775,7 +778,8 @@ def lattice_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm, 
     amplitude must pass the first pass's noise margin: ``noise_sigmas`` (x :data:`SPARSE_COUNT_SHARE` on
     sparse counts, as beside a significant column) times the matched filter's noise, in amplitude units
     ``pixel_noise / (sqrt(pi) s)`` for the detection width ``s`` (the matched-filtered peak of a column of
-    amplitude A is A/2, its noise ``pixel_noise / (2 sqrt(pi) s)``).
+    amplitude A is A/2, its noise ``pixel_noise / (2 sqrt(pi) s)``). ``noise``: :func:`_pixel_noise` of ``data``
+    when the caller has it already.
     """
     ok = fit["fit_ok"].to_numpy()
     if ok.sum() < 8:
@@ -784,7 +788,7 @@ def lattice_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm, 
     sig_px = column_sigma_nm / pixel_size_nm
     width = measure_column_width(data, rows[ok], cols[ok], radius_px=LATTICE_WINDOW_WIDTHS * sig_px,
                                  sigma_px=float(np.nanmedian(fit["sigma_px"].to_numpy()[ok])))
-    pixel_noise, sparse = _pixel_noise(data)
+    pixel_noise, sparse = _pixel_noise(data) if noise is None else noise
     margin = noise_sigmas * (SPARSE_COUNT_SHARE if sparse else 1.0) * pixel_noise / (np.sqrt(np.pi) * sig_px)
     p = _lattice_pass(data, rows, cols, np.where(ok, fit["amplitude"].to_numpy(), np.nan), sigma_px=width,
                       radius_px=LATTICE_WINDOW_WIDTHS * width, neighbour_px=neighbour_nm / pixel_size_nm,
@@ -833,7 +837,21 @@ def _residual_image(data: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, sig
         rr, cc = r0 + dr, c0 + dc
         ok = (rr >= 0) & (rr < data.shape[0]) & (cc >= 0) & (cc < data.shape[1])
         np.add.at(splat, (rr[ok], cc[ok]), (mass * wgt)[ok])
-    return data - ndimage.gaussian_filter(splat, sigma_px, mode="constant", truncate=GAUSSIAN_REACH), amp
+    return data - _gaussian_strips(splat, sigma_px, mode="constant", truncate=GAUSSIAN_REACH), amp
+
+
+def _gaussian_strips(image: np.ndarray, sigma_px: float, *, mode: str, truncate: float = 4.0) -> np.ndarray:
+    """:func:`scipy.ndimage.gaussian_filter` of a 2-D float64 ``image`` (the same numbers, bit for bit): each 1-D
+    pass (rows' axis, then columns') run in strips across it on :data:`JOINT_THREADS` threads -- a pass along one
+    axis reads only its own lines, and SciPy releases the GIL (imgspeed)."""
+    out = np.asarray(image, dtype=float)
+    for axis in (0, 1):
+        cuts = np.linspace(0, out.shape[1 - axis], max(1, JOINT_THREADS) + 1).astype(int)
+        strips = [(slice(None), slice(a, b)) if axis == 0 else (slice(a, b), slice(None)) for a, b in zip(cuts, cuts[1:])]
+        done = _threaded(lambda sl, src=out, ax=axis: ndimage.gaussian_filter1d(src[sl], sigma_px, axis=ax, mode=mode,
+                                                                                 truncate=truncate), strips)
+        out = np.concatenate(done, axis=1 - axis)
+    return out
 
 
 def _coarse_median(values: np.ndarray, factor: int, half: int) -> np.ndarray:
@@ -858,7 +876,8 @@ def _found_width(data: np.ndarray, fit: pd.DataFrame) -> float:
 
 
 def residual_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm, neighbour_nm, min_separation_nm,
-                     noise_sigmas, relative_threshold, width: float | None = None) -> pd.DataFrame:
+                     noise_sigmas, relative_threshold, width: float | None = None,
+                     noise: tuple[float, bool] | None = None) -> pd.DataFrame:
     """:data:`RESIDUAL_PASS`: columns the found ones (``fit``, :func:`refine_columns` rows) hide, as rows of such
     a frame and their matched-filter ``contrast`` (image units) on the residual image.
 
@@ -870,7 +889,7 @@ def residual_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm,
     ``relative_threshold`` of the brightest of its six nearest found columns' heights, and it lies at least
     :data:`LATTICE_GAP` neighbour distances from every found column (an O column or a probe's tail beside a
     column lies nearer). Centred by a parabola through the filtered maximum and its neighbours. ``width``: that
-    width when measured already (pixels).
+    width when measured already (pixels); ``noise``: :func:`_pixel_noise` of ``data`` when the caller has it.
     """
     from scipy.spatial import cKDTree
 
@@ -881,7 +900,7 @@ def residual_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm,
     rows, cols = fit["row"].to_numpy(dtype=float)[ok], fit["col"].to_numpy(dtype=float)[ok]
     width = _found_width(data, fit) if width is None else width
     residual, amp = _residual_image(data, rows, cols, sigma_px=width)
-    filtered = ndimage.gaussian_filter(residual, width, mode="nearest")
+    filtered = _gaussian_strips(residual, width, mode="nearest")
     sep_px = min_separation_nm / pixel_size_nm
     f = max(1, int(sep_px // 4))
     level = _coarse_median(residual, f, max(1, int(round(sep_px / f))))
@@ -890,7 +909,7 @@ def residual_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm,
     every = fit[["row", "col"]].to_numpy(dtype=float)
     gap = cKDTree(every[np.all(np.isfinite(every), axis=1)]).query(np.column_stack([mr, mc]))[0]
     _, nb = cKDTree(np.column_stack([rows, cols])).query(np.column_stack([mr, mc]), k=min(6, rows.size))
-    noise = _pixel_noise(data)[0] / (2.0 * np.sqrt(np.pi) * width)
+    noise = (_pixel_noise(data) if noise is None else noise)[0] / (2.0 * np.sqrt(np.pi) * width)
     share = 2.0 * contrast / np.maximum(amp[nb].max(axis=1), 1e-300)
     keep = (contrast > noise_sigmas * noise) & (share >= relative_threshold)
     if RESIDUAL_DIM:  # the first pass's lattice-neighbour test (:func:`_neighbour_pass`) on the residual
@@ -1609,14 +1628,15 @@ def measure_lattice_width(image: np.ndarray, rows: np.ndarray, cols: np.ndarray,
 GAUSSIAN_REACH = 8.0
 
 
-def _padded_near(centres: np.ndarray, sources: np.ndarray, reach_px: float) -> tuple[np.ndarray, np.ndarray]:
+def _padded_near(centres: np.ndarray, sources: np.ndarray, reach_px: float,
+                 workers: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the ``sources`` (k x 2, pixels) within ``reach_px`` (square) of each of ``centres``, padded:
-    (n, m) indices and the (n, m) mask of real entries."""
+    (n, m) indices and the (n, m) mask of real entries; ``workers``: threads of the tree's query (the same lists)."""
     from scipy.spatial import cKDTree
 
     if not len(sources) or not len(centres):
         return np.zeros((len(centres), 1), np.int64), np.zeros((len(centres), 1), bool)
-    near = cKDTree(sources).query_ball_point(centres, reach_px, p=np.inf)
+    near = cKDTree(sources).query_ball_point(centres, reach_px, p=np.inf, workers=workers)
     counts = np.fromiter((len(v) for v in near), int, len(near))
     idx = np.zeros((len(near), max(1, counts.max(initial=0))), np.int64)
     used = np.arange(idx.shape[1])[None, :] < counts[:, None]
@@ -1638,13 +1658,15 @@ def _budget_blocks(n: int, neighbours: int, side: int) -> list[slice]:
     return [slice(b, min(n, b + step)) for b in range(0, n, step)]
 
 
-def _most_near(centres: np.ndarray, sources: np.ndarray, reach_px: float) -> int:
-    """The most ``sources`` within ``reach_px`` (square) of any of ``centres`` (pixels)."""
+def _most_near(centres: np.ndarray, sources: np.ndarray, reach_px: float, workers: int = 1) -> int:
+    """The most ``sources`` within ``reach_px`` (square) of any of ``centres`` (pixels); ``workers``: threads of
+    the tree's query."""
     from scipy.spatial import cKDTree
 
     if not len(sources) or not len(centres):
         return 1
-    return int(cKDTree(sources).query_ball_point(centres, reach_px, p=np.inf, return_length=True).max())
+    return int(cKDTree(sources).query_ball_point(centres, reach_px, p=np.inf, return_length=True,
+                                                 workers=workers).max())
 
 
 def _gaussian_squares(r0: np.ndarray, c0: np.ndarray, k: np.ndarray, src: np.ndarray, weight: np.ndarray,
@@ -1701,6 +1723,74 @@ JOINT_STEP_WIDTHS = 0.5
 JOINT_MAX_SHIFT_WIDTHS = 2.0
 
 
+#: :func:`refine_jointly` and :func:`_joint_heights` (imgspeed): the rows of each block (:func:`_budget_blocks`) are
+#: read in parts of at most :data:`JOINT_PART_ROWS` rows on this many threads (NumPy releases the GIL: two cores' wall
+#: time on the serial tail of ``phases`` under a wide probe). Every row keeps its block's neighbour padding and is
+#: computed by the same operations, so the numbers are those of the blocks one after another (tests/imaging/
+#: test_joint_threads.py); also the strips of the residual pass's two blurs (:func:`_gaussian_strips`). 1: the blocks
+#: whole, one after another (before).
+JOINT_THREADS = 2
+JOINT_PART_ROWS = 512
+
+
+@dataclass(frozen=True)
+class _JointWindows:
+    """The windows of some rows of the joint fit: each row's centre pixel ``r0, c0``, the sources within reach
+    (``idx``, ``used``: padded to the block's most, the row itself left out) and the gathered window
+    (:func:`_gather`: values ``z``, pixel coordinates ``yy, xx``, in-image mask ``valid``); ``sl`` the rows."""
+
+    sl: slice
+    r0: np.ndarray
+    c0: np.ndarray
+    idx: np.ndarray
+    used: np.ndarray
+    z: np.ndarray | None = None
+    yy: np.ndarray | None = None
+    xx: np.ndarray | None = None
+    valid: np.ndarray | None = None
+
+    def part(self, sub: slice) -> _JointWindows:
+        """The rows ``sub`` (relative to ``sl``), same padding; not gathered."""
+        fields = (self.r0, self.c0, self.idx, self.used)
+        return _JointWindows(slice(self.sl.start + sub.start, self.sl.start + sub.stop), *(a[sub] for a in fields))
+
+    def gathered(self, data: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> _JointWindows:
+        """With the windows of offsets ``dy, dx`` read from ``data`` (:func:`_gather`, row by row: the values of the
+        whole block's gather)."""
+        from dataclasses import replace
+
+        return replace(self, **dict(zip(("z", "yy", "xx", "valid"), _gather(data, self.r0, self.c0, dy, dx))))
+
+
+def _joint_windows(data, pos, src, dy, dx, sigma) -> list[_JointWindows]:
+    """The windows of every row of ``pos`` (n x 2 pixels), in the blocks :func:`_budget_blocks` makes (each padded
+    to its own most sources within reach of ``src``), cut into parts of :data:`JOINT_PART_ROWS` rows, each part's
+    windows gathered on :data:`JOINT_THREADS` threads."""
+    r = int(max(np.abs(dy).max(), np.abs(dx).max()))
+    side = 2 * r + 1
+    parts, workers = [], max(1, JOINT_THREADS)
+    for sl in _budget_blocks(len(pos), _most_near(pos, src, side // 2 + GAUSSIAN_REACH * sigma + 2, workers), side):
+        p = pos[sl]
+        r0, c0 = np.rint(p[:, 0]).astype(np.int64), np.rint(p[:, 1]).astype(np.int64)
+        idx, used = _padded_near(np.column_stack([r0, c0]).astype(float), src, r + GAUSSIAN_REACH * sigma + 1,
+                                 workers)
+        used = used & (idx != np.arange(sl.start, sl.stop)[:, None])  # every source but the column itself
+        block = _JointWindows(sl, r0, c0, idx, used)
+        step = max(1, JOINT_PART_ROWS) if JOINT_THREADS > 1 else len(p)
+        parts += [block.part(slice(b, min(len(p), b + step))) for b in range(0, len(p), step)]
+    return _threaded(lambda part: part.gathered(data, dy, dx), parts)
+
+
+def _threaded(func, items: list) -> list:
+    """``[func(item) for item in items]``, on :data:`JOINT_THREADS` threads where more than one item."""
+    if JOINT_THREADS <= 1 or len(items) < 2:
+        return [func(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(JOINT_THREADS, len(items)), thread_name_prefix="layerscope-joint") as pool:
+        return list(pool.map(func, items))
+
+
 def refine_jointly(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, sigma_px: float, radius_px: float,
                    fixed: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
                    rounds: int | None = None,
@@ -1717,7 +1807,8 @@ def refine_jointly(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, sig
     ``rounds`` of them (:data:`JOINT_ROUNDS` by default). ``held`` (mask): columns whose heights are solved
     with the others' but whose centres stay at their start (placed already with their neighbours in the model).
     The width ``sigma_px`` is shared and measured from the image by the caller. A centre that moves more
-    than :data:`JOINT_MAX_SHIFT_WIDTHS` widths from its start in all keeps its start.
+    than :data:`JOINT_MAX_SHIFT_WIDTHS` widths from its start in all keeps its start. Both steps of a round read
+    the same windows (:func:`_joint_windows`, gathered once), their row parts on :data:`JOINT_THREADS` threads.
 
     Returns
     -------
@@ -1731,14 +1822,15 @@ def refine_jointly(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, sig
     fix_amp = np.zeros(0) if fixed is None else np.clip(np.nan_to_num(np.asarray(fixed[2], float)), 0, None)
     pos, amp, bkg = start.copy(), np.zeros(len(start)), np.zeros(len(start))
     dy, dx = _window(radius_px)
-    side = 2 * int(max(np.abs(dy).max(), np.abs(dx).max())) + 1
-    reach = side // 2 + GAUSSIAN_REACH * sigma_px + 1
     for _ in range(JOINT_ROUNDS if rounds is None else max(0, rounds)):
-        amp, bkg = _joint_heights(data, pos, fix_pos, fix_amp, dy, dx, sigma_px)
-        src, weight = np.vstack([pos, fix_pos]), np.concatenate([np.clip(amp, 0, None), fix_amp])
+        src = np.vstack([pos, fix_pos])
+        windows = _joint_windows(data, pos, src, dy, dx, sigma_px)
+        amp, bkg = _joint_heights(data, pos, fix_pos, fix_amp, dy, dx, sigma_px, windows=windows)
+        weight = np.concatenate([np.clip(amp, 0, None), fix_amp])
         new = [np.empty_like(pos), np.empty_like(amp), np.empty_like(bkg)]
-        for sl in _budget_blocks(len(pos), _most_near(pos, src, reach + 1), side):
-            new[0][sl], new[1][sl], new[2][sl] = _joint_block(data, pos, amp, bkg, sl, src, weight, dy, dx, sigma_px)
+        done = _threaded(lambda win: _joint_block(win, pos, amp, bkg, src, weight, dy, dx, sigma_px), windows)
+        for win, out in zip(windows, done):
+            new[0][win.sl], new[1][win.sl], new[2][win.sl] = out
         pos = new[0]
         if held is not None:
             pos[held] = start[held]
@@ -1747,28 +1839,33 @@ def refine_jointly(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, sig
     return pos[:, 0], pos[:, 1], amp, bkg
 
 
-def _joint_heights(data, pos, fix_pos, fix_amp, dy, dx, sigma) -> tuple[np.ndarray, np.ndarray]:
+def _joint_heights(data, pos, fix_pos, fix_amp, dy, dx, sigma, *,
+                   windows: list[_JointWindows] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Heights ``A`` and backgrounds ``B`` of the columns at ``pos`` (n x 2 pixels) with every other column in the
     model: per window ``(A_i, B_i) = P_i (z_i - sum_j A_j t_ij - fixed)``, ``P_i`` the 2 x p least squares of
     ``[g_i, 1]`` and ``t_ij`` column j's Gaussian on window i; the heights' equations ``A + C A = a`` (sparse,
-    the neighbours within reach) solved at once (:func:`scipy.sparse.linalg.spsolve`)."""
+    the neighbours within reach) solved at once (:func:`scipy.sparse.linalg.spsolve`). ``windows``: those of
+    :func:`_joint_windows` for ``pos`` and its sources when the caller has them."""
     from scipy import sparse
     from scipy.sparse.linalg import spsolve
 
     n = len(pos)
     src = np.vstack([pos, fix_pos])
+    if windows is None:
+        windows = _joint_windows(data, pos, src, dy, dx, sigma)
     a, b = np.zeros(n), np.zeros(n)
     ii, jj, ca, cb = [], [], [], []
-    side = 2 * int(max(np.abs(dy).max(), np.abs(dx).max())) + 1
-    for sl in _budget_blocks(n, _most_near(pos, src, side // 2 + GAUSSIAN_REACH * sigma + 2), side):
-        begin = sl.start
-        a[sl], b[sl], idx, used, c_a, c_b = _window_readings(data, pos, sl, src, dy, dx, sigma)
+    every_amp = np.concatenate([np.zeros(n), fix_amp])
+    for win, (a_w, b_w, c_a, c_b) in zip(windows, _threaded(lambda w: _window_readings(w, pos, src, dy, dx, sigma),
+                                                            windows)):
+        sl, idx, used = win.sl, win.idx, win.used
         fixed_j = used & (idx >= n)
-        known = np.concatenate([np.zeros(n), fix_amp])[idx] * fixed_j
-        a[sl], b[sl] = a[sl] - (c_a * known).sum(1), b[sl] - (c_b * known).sum(1)
+        known = every_amp[idx] * fixed_j
+        a[sl], b[sl] = a_w - (c_a * known).sum(1), b_w - (c_b * known).sum(1)
         free = used & (idx < n)
-        ii.append(np.nonzero(free)[0] + begin), jj.append(idx[free]), ca.append(c_a[free]), cb.append(c_b[free])
-    ii, jj, ca, cb = (np.concatenate(v) for v in (ii, jj, ca, cb))
+        ii.append(np.nonzero(free)[0] + sl.start), jj.append(idx[free]), ca.append(c_a[free]), cb.append(c_b[free])
+    ii, jj, ca, cb = (np.concatenate(v) if v else np.zeros(0) for v in (ii, jj, ca, cb))
+    ii, jj = ii.astype(np.int64), jj.astype(np.int64)
     system = sparse.identity(n, format="csr") + sparse.csr_matrix((ca, (ii, jj)), shape=(n, n))
     amp = np.asarray(spsolve(system.tocsc(), np.nan_to_num(a)), float) if n else np.zeros(0)
     amp = np.where(np.isfinite(amp), amp, np.nan_to_num(a))
@@ -1776,18 +1873,15 @@ def _joint_heights(data, pos, fix_pos, fix_amp, dy, dx, sigma) -> tuple[np.ndarr
     return amp, bkg
 
 
-def _window_readings(data, pos, sl, src, dy, dx, sigma):
-    """For the columns ``sl`` of ``pos``: the single-Gaussian least squares ``a, b`` of each window (disc of
-    offsets ``dy, dx`` around the nearest pixel) and what each source within reach (``idx``, ``used``: padded,
-    the column itself left out) adds to them per unit height (``c_a``, ``c_b``)."""
+def _window_readings(win: _JointWindows, pos, src, dy, dx, sigma):
+    """For the rows ``win.sl`` of ``pos`` (their windows ``win``): the single-Gaussian least squares ``a, b`` of each
+    window (disc of offsets ``dy, dx`` around the nearest pixel) and what each source within reach (``win.idx``,
+    ``win.used``) adds to them per unit height (``c_a``, ``c_b``)."""
     r = int(max(np.abs(dy).max(), np.abs(dx).max()))
     k = np.arange(-r, r + 1)
-    p = pos[sl]
-    r0, c0 = np.rint(p[:, 0]).astype(np.int64), np.rint(p[:, 1]).astype(np.int64)
-    idx, used = _padded_near(np.column_stack([r0, c0]).astype(float), src, r + GAUSSIAN_REACH * sigma + 1)
-    used = used & (idx != np.arange(sl.start, sl.stop)[:, None])
-    z, yy, xx, valid = _gather(data, r0, c0, dy, dx)
-    w = valid.astype(float)
+    p = pos[win.sl]
+    r0, c0, idx, used, z, yy, xx = win.r0, win.c0, win.idx, win.used, win.z, win.yy, win.xx
+    w = win.valid.astype(float)
     g = np.exp(-0.5 * ((yy - p[:, 0, None]) ** 2 + (xx - p[:, 1, None]) ** 2) / sigma**2) * w
     s_1, s_g, s_gg = w.sum(1), g.sum(1), (g * g).sum(1)
     det = s_gg * s_1 - s_g * s_g
@@ -1798,13 +1892,14 @@ def _window_readings(data, pos, sl, src, dy, dx, sigma):
     # per source: the sums of its Gaussian and of its product with g_i over the window, from its 1-D profiles
     sq_w, sq_g = np.zeros((len(p), k.size, k.size)), np.zeros((len(p), k.size, k.size))
     sq_w[:, dy + r, dx + r], sq_g[:, dy + r, dx + r] = w, g
-    prof_r = np.exp(-0.5 * ((r0[:, None, None] + k - src[idx][:, :, 0, None]) / sigma) ** 2)
-    prof_c = np.exp(-0.5 * ((c0[:, None, None] + k - src[idx][:, :, 1, None]) / sigma) ** 2)
+    near = src[idx]
+    prof_r = np.exp(-0.5 * ((r0[:, None, None] + k - near[:, :, 0, None]) / sigma) ** 2)
+    prof_c = np.exp(-0.5 * ((c0[:, None, None] + k - near[:, :, 1, None]) / sigma) ** 2)
     s_t = (np.matmul(prof_r, sq_w) * prof_c).sum(-1)
     s_gt = (np.matmul(prof_r, sq_g) * prof_c).sum(-1)
     c_a = np.where(ok[:, None] & used, (s_gt * s_1[:, None] - s_g[:, None] * s_t) / det[:, None], 0.0)
     c_b = np.where(ok[:, None] & used, (s_gg[:, None] * s_t - s_g[:, None] * s_gt) / det[:, None], 0.0)
-    return np.where(ok, a, np.nan), np.where(ok, b, np.nan), idx, used, c_a, c_b
+    return np.where(ok, a, np.nan), np.where(ok, b, np.nan), c_a, c_b
 
 
 def _joint_normal_equations(q, target, yy, xx, w, sigma):
@@ -1821,24 +1916,32 @@ def _joint_normal_equations(q, target, yy, xx, w, sigma):
     jtj = np.empty((len(q), 4, 4))
     for i in range(4):
         for j in range(i, 4):
-            v = (cols[i] * cols[j]).sum(1) if (i, j) != (1, 1) else w.sum(1)
+            v = _times_mask(cols, i, j, w).sum(1)
             jtj[:, i, j] = jtj[:, j, i] = v * scale[i] * scale[j]
-    jtr = np.stack([(c * resid).sum(1) * f for c, f in zip(cols, scale)], axis=1)
+    jtr = np.stack([(resid if i == 1 else c * resid).sum(1) * f for i, (c, f) in enumerate(zip(cols, scale))], axis=1)
     return jtj + 1e-9 * np.eye(4), jtr
 
 
-def _joint_block(data, pos, amp, bkg, sl, src, weight, dy, dx, sigma):
-    """Centres of the columns ``sl`` after two Gauss-Newton steps of ``A g + B`` on their windows less every other
-    source's Gaussian (``src``, ``weight``); heights and backgrounds with them."""
+def _times_mask(cols, i: int, j: int, w: np.ndarray) -> np.ndarray:
+    """``cols[i] * cols[j]`` where ``cols[1]`` is the 0/1 mask ``w`` and the others are zero outside it: a product
+    with the mask is the other factor itself (bit for bit, the sign of a zero included), so it is not formed
+    (imgspeed); ``w`` itself for the mask's square."""
+    if i == 1 and j == 1:
+        return w
+    if 1 in (i, j):
+        return cols[j if i == 1 else i]
+    return cols[i] * cols[j]
+
+
+def _joint_block(win: _JointWindows, pos, amp, bkg, src, weight, dy, dx, sigma):
+    """Centres of the columns ``win.sl`` (their windows ``win``) after two Gauss-Newton steps of ``A g + B`` on their
+    windows less every other source's Gaussian (``src``, ``weight``); heights and backgrounds with them."""
     r = int(max(np.abs(dy).max(), np.abs(dx).max()))
     k = np.arange(-r, r + 1)
-    p = pos[sl]
-    r0, c0 = np.rint(p[:, 0]).astype(np.int64), np.rint(p[:, 1]).astype(np.int64)
-    idx, used = _padded_near(np.column_stack([r0, c0]).astype(float), src, r + GAUSSIAN_REACH * sigma + 1)
-    used = used & (idx != np.arange(sl.start, sl.stop)[:, None])  # every source but the column itself
-    others = _gaussian_squares(r0, c0, k, src[idx], weight[idx] * used, sigma)[:, dy + r, dx + r]
-    z, yy, xx, valid = _gather(data, r0, c0, dy, dx)
-    w = valid.astype(float)
+    sl, p = win.sl, pos[win.sl]
+    idx, used = win.idx, win.used  # every source but the column itself
+    others = _gaussian_squares(win.r0, win.c0, k, src[idx], weight[idx] * used, sigma)[:, dy + r, dx + r]
+    z, yy, xx, w = win.z, win.yy, win.xx, win.valid.astype(float)
     target = (z - others) * w
     q = np.column_stack([np.nan_to_num(amp[sl]), np.nan_to_num(bkg[sl]), p])  # (n, 4): A, B, row, column
     for _ in range(2):

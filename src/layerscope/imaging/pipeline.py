@@ -478,13 +478,17 @@ def _widths(data: np.ndarray, px: float, xy_nm: np.ndarray, detection: tuple[_co
     width = _lattice_width(data, px, xy_nm, sigma_nm=sigma_nm, radius_nm=radius_nm, notes=notes)
 
     def evidence() -> pd.DataFrame:
-        resolved = _resolved_maxima(first_pass, px, min_sep=min_sep, sigma0_nm=sigma0_nm, width_nm=width,
-                                    notes=resolved_notes)
         resolve = _col.resolving_sigma(width, min_sep / 0.85, sigma0_nm)
+        residual_notes: list[str] = []
+        # the resolving pass on a thread of its own beside the lattice and residual passes (they share nothing)
+        resolved = _on_thread(lambda: _resolved_maxima(first_pass, px, min_sep=min_sep, sigma0_nm=sigma0_nm,
+                                                       width_nm=width, notes=resolved_notes), name="layerscope-resolve")
         if not RESIDUAL_EVIDENCE or resolve is None or resolve >= sigma0_nm:  # where the resolving pass runs
-            return resolved
-        residual = _residual_maxima(data, px, found, min_sep=min_sep, sigma_nm=width, notes=resolved_notes)
-        return pd.concat([resolved, residual], ignore_index=True)
+            return resolved.result()
+        residual = _residual_maxima(data, px, found, min_sep=min_sep, sigma_nm=width, notes=residual_notes)
+        out = pd.concat([resolved.result(), residual], ignore_index=True)
+        resolved_notes.extend(residual_notes)  # after the resolving pass's, as when they ran one after the other
+        return out
 
     resolved = _on_thread(evidence)
     return width, _wide_probe_window(data, px, xy_nm, sigma_nm=width, radius_nm=radius_nm, notes=notes), resolved
@@ -526,7 +530,7 @@ def _residual_maxima(data: np.ndarray, px: float, found: pd.DataFrame, *, min_se
                         "amplitude": found["amplitude"].to_numpy(dtype=float),
                         "fit_ok": found["fit_ok"].to_numpy(dtype=bool)})
     tests = dict(pixel_size_nm=px, column_sigma_nm=sigma_nm, neighbour_nm=min_sep / 0.85, min_separation_nm=min_sep,
-                 noise_sigmas=5.0, relative_threshold=0.3)
+                 noise_sigmas=5.0, relative_threshold=0.3, noise=_col._pixel_noise(data))  # the noise read once
     extra = []
     if LATTICE_EVIDENCE:
         lattice = _col.lattice_columns(data, fit, **tests)
