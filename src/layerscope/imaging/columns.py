@@ -848,13 +848,16 @@ def _coarse_median(values: np.ndarray, factor: int, half: int) -> np.ndarray:
 #: :func:`_found_width`: the shared width measured with every found column's height free
 #: (:func:`measure_width_heights_free`: the heights solved jointly at each trial width, each window its own
 #: background). False: every column in a site's window at the site's one height (:func:`measure_lattice_width`,
-#: before), which reads the width narrow where a dim column sits beside bright ones (random draw 181: 0.047 nm for a
-#: 0.064 nm probe, docs/validation.md "imgprec", "imgwidth").
-WIDTH_HEIGHTS_FREE = False
+#: before), which reads the width narrow where a dim column sits beside bright ones (a synthetic lattice of heights
+#: 1 and 0.4: 0.063 nm for 0.068). On since imgwidth: on the 38 wide-probe tuning draws the width's error
+#: -9.1 -> -8.0 pm (mean), generic recall / precision up on 9 draws each, down on 1; no share falls on them, on 0-199
+#: or on 7000-7099 (docs/validation.md "imgwidth").
+WIDTH_HEIGHTS_FREE = True
 #: :func:`_found_width`: rounds of (the found centres refitted jointly at the width, :func:`refine_jointly`, two
 #: rounds; the width measured again at those centres). The first pass's centres, each fitted in its own cell, lie
 #: ~25 pm from their columns under a 0.15 nm probe at 839 e/A^2 (draw 181), and the width read at them falls short.
-#: 0: the width at the first pass's centres (before).
+#: 0: the width at the first pass's centres (before; 1 measured on the 38 wide-probe tuning draws only, kept off,
+#: docs/validation.md "imgwidth").
 WIDTH_JOINT_ROUNDS = 0
 
 
