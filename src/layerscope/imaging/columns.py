@@ -856,8 +856,9 @@ WIDTH_HEIGHTS_FREE = True
 #: :func:`_found_width`: rounds of (the found centres refitted jointly at the width, :func:`refine_jointly`, two
 #: rounds; the width measured again at those centres). The first pass's centres, each fitted in its own cell, lie
 #: ~25 pm from their columns under a 0.15 nm probe at 839 e/A^2 (draw 181), and the width read at them falls short.
-#: 0: the width at the first pass's centres (before; 1 measured on the 38 wide-probe tuning draws only, kept off,
-#: docs/validation.md "imgwidth").
+#: 0: the width at the first pass's centres (before; 1 measured on the 38 wide-probe tuning draws and 7000-7099:
+#: the width's error -8.0 -> -5.8 pm, but draw 7033's generic precision crosses down; kept off, docs/validation.md
+#: "imgwidth").
 WIDTH_JOINT_ROUNDS = 0
 
 
