@@ -863,16 +863,40 @@ def _coarse_median(values: np.ndarray, factor: int, half: int) -> np.ndarray:
     return ndimage.uniform_filter(ndimage.median_filter(blocks, size=size, mode="nearest"), size=size, mode="nearest")
 
 
+#: :func:`_found_width`: the shared width measured with every found column's height free
+#: (:func:`measure_width_heights_free`: the heights solved jointly at each trial width, each window its own
+#: background). False: every column in a site's window at the site's one height (:func:`measure_lattice_width`,
+#: before), which reads the width narrow where a dim column sits beside bright ones (a synthetic lattice of heights
+#: 1 and 0.4: 0.063 nm for 0.068). On since imgwidth: on the 38 wide-probe tuning draws the width's error
+#: -9.1 -> -8.0 pm (mean), generic recall / precision up on 9 draws each, down on 1; no share falls on them, on 0-199
+#: or on 7000-7099 (docs/validation.md "imgwidth").
+WIDTH_HEIGHTS_FREE = True
+#: :func:`_found_width`: rounds of (the found centres refitted jointly at the width, :func:`refine_jointly`, two
+#: rounds; the width measured again at those centres). The first pass's centres, each fitted in its own cell, lie
+#: ~25 pm from their columns under a 0.15 nm probe at 839 e/A^2 (draw 181), and the width read at them falls short.
+#: 0: the width at the first pass's centres (before; 1 measured on the 38 wide-probe tuning draws and 7000-7099:
+#: the width's error -8.0 -> -5.8 pm, but draw 7033's generic precision crosses down; kept off, docs/validation.md
+#: "imgwidth").
+WIDTH_JOINT_ROUNDS = 0
+
+
 def _found_width(data: np.ndarray, fit: pd.DataFrame) -> float:
     """The column width (pixels) with every found column of ``fit`` (:func:`refine_columns` rows, ``fit_ok``) in the
-    model (:func:`measure_lattice_width`, windows of :data:`RESIDUAL_WIDTH_WINDOW` fitted widths, at most
-    :data:`RESIDUAL_WIDTH_SITES` columns spread over the field)."""
+    model (windows of :data:`RESIDUAL_WIDTH_WINDOW` fitted widths, at most :data:`RESIDUAL_WIDTH_SITES` columns
+    spread over the field): each column's height free (:func:`measure_width_heights_free`) where
+    :data:`WIDTH_HEIGHTS_FREE`, else one height per window (:func:`measure_lattice_width`); then
+    :data:`WIDTH_JOINT_ROUNDS` times measured again at the centres refitted jointly at that width."""
     ok = fit["fit_ok"].to_numpy(dtype=bool) & np.isfinite(fit["row"].to_numpy(dtype=float))
     rows, cols = fit["row"].to_numpy(dtype=float)[ok], fit["col"].to_numpy(dtype=float)[ok]
     s0 = float(np.nanmedian(fit["sigma_px"].to_numpy(dtype=float)[ok]))
     sel = np.unique(np.linspace(0, rows.size - 1, min(rows.size, RESIDUAL_WIDTH_SITES)).astype(int))
-    return measure_lattice_width(data, rows[sel], cols[sel], rows, cols, radius_px=RESIDUAL_WIDTH_WINDOW * s0,
-                                 sigma_px=s0)
+    measure = measure_width_heights_free if WIDTH_HEIGHTS_FREE else measure_lattice_width
+    width = measure(data, rows[sel], cols[sel], rows, cols, radius_px=RESIDUAL_WIDTH_WINDOW * s0, sigma_px=s0)
+    for _ in range(WIDTH_JOINT_ROUNDS):
+        rows, cols, _, _ = refine_jointly(data, rows, cols, sigma_px=width, radius_px=GENERIC_JOINT_WIDTHS * width,
+                                          rounds=2)
+        width = measure(data, rows[sel], cols[sel], rows, cols, radius_px=RESIDUAL_WIDTH_WINDOW * s0, sigma_px=s0)
+    return width
 
 
 def residual_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm, neighbour_nm, min_separation_nm,
@@ -1608,7 +1632,12 @@ def measure_lattice_width(image: np.ndarray, rows: np.ndarray, cols: np.ndarray,
             res[k] = np.sum(np.where(good, s_zz - a * s_tz - b * s_z, 0.0))
         return res[k]
 
-    # every 4th width, then the grid around the least (the residual is one smooth valley)
+    return _valley_minimum(grid, residual)
+
+
+def _valley_minimum(grid: np.ndarray, residual) -> float:
+    """The width of ``grid`` (pixels) where ``residual(k)`` (cached by the caller) is least: every 4th width, then
+    the grid around the least (the residual is one smooth valley), refined by a parabola in log width."""
     k = min(range(0, grid.size, 4), key=residual)
     while True:
         best = min([j for j in (k - 1, k + 1) if 0 <= j < grid.size], key=residual)
@@ -1618,8 +1647,52 @@ def measure_lattice_width(image: np.ndarray, rows: np.ndarray, cols: np.ndarray,
     if k == 0 or k == grid.size - 1:
         return float(grid[k])
     x = np.log(grid[k - 1:k + 2])
-    c = np.polyfit(x, res[k - 1:k + 2], 2)
+    c = np.polyfit(x, [residual(j) for j in (k - 1, k, k + 1)], 2)
     return float(np.exp(-c[1] / (2 * c[0]))) if c[0] > 0 else float(grid[k])
+
+
+def measure_width_heights_free(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, every_rows: np.ndarray,
+                               every_cols: np.ndarray, *, radius_px: float, sigma_px: float) -> float:
+    """Column width (Gaussian standard deviation, pixels) with every column's height free.
+
+    As :func:`measure_lattice_width` (the same grid of 0.6-1.8 x ``sigma_px`` and search), but at each trial width
+    ``s`` every column at ``every_rows, every_cols`` (pixels) has its own height: the heights of all of them are
+    solved at once with every neighbour in the model (:func:`_joint_heights`, a disc of
+    :data:`RESIDUAL_HEIGHT_WIDTHS` ``s`` around each), and the residual is that of the sites' windows (``rows,
+    cols``; discs of ``radius_px``) less the Gaussian sum of those heights, each window less its own mean (a free
+    background). One height per window (:func:`measure_lattice_width`) makes a dim column's window read the bright
+    neighbours' tails at the dim height: the width reads narrow where heights differ.
+
+    Returns
+    -------
+    float
+        The width in pixels (``sigma_px`` where fewer than 10 sites).
+    """
+    data = _as_float_image(image)
+    rows, cols = np.asarray(rows, dtype=float), np.asarray(cols, dtype=float)
+    if rows.size < 10 or not np.isfinite(sigma_px) or sigma_px <= 0:
+        return float(sigma_px)
+    every = np.column_stack([np.asarray(every_rows, float), np.asarray(every_cols, float)])
+    dy, dx = _window(radius_px)
+    r0, c0 = np.rint(rows).astype(np.int64), np.rint(cols).astype(np.int64)
+    z, _, _, valid = _gather(data, r0, c0, dy, dx)
+    w = valid.astype(float)
+    grid = sigma_px * np.geomspace(0.6, 1.8, 25)
+    r = int(max(np.abs(dy).max(), np.abs(dx).max()))
+    near, used = _padded_near(np.column_stack([r0, c0]).astype(float), every, r + GAUSSIAN_REACH * grid[-1] + 1)
+    template = _LatticeTemplate(k=np.arange(-r, r + 1), iy=dy + r, ix=dx + r, r0=r0, c0=c0, src=every[near], used=used)
+    res = np.full(grid.size, np.nan)
+
+    def residual(k: int) -> float:
+        if np.isnan(res[k]):
+            s = float(grid[k])
+            hy, hx = _window(RESIDUAL_HEIGHT_WIDTHS * s)
+            amp, _ = _joint_heights(data, every, np.zeros((0, 2)), np.zeros(0), hy, hx, s)
+            rest = (z - template.at(s, np.nan_to_num(amp)[near] * used)) * w
+            res[k] = float(np.sum((rest * rest).sum(1) - rest.sum(1) ** 2 / np.maximum(w.sum(1), 1.0)))
+        return res[k]
+
+    return _valley_minimum(grid, residual)
 
 
 #: A plain Gaussian sum (:class:`_LatticeTemplate`, :func:`refine_jointly`) takes every source within this many
@@ -1706,12 +1779,13 @@ class _LatticeTemplate:
         return _LatticeTemplate(k=np.arange(-r, r + 1), iy=dy + r, ix=dx + r, r0=np.asarray(r0), c0=np.asarray(c0),
                                 src=src, used=used)
 
-    def at(self, sigma: float) -> np.ndarray:
-        """(n, p): the template of width ``sigma`` (pixels) at every window pixel of every site."""
+    def at(self, sigma: float, weight: np.ndarray | None = None) -> np.ndarray:
+        """(n, p): the template of width ``sigma`` (pixels) at every window pixel of every site; each Gaussian times
+        ``weight`` (n, m, zero for padding) where given, else unit heights."""
+        weight = self.used.astype(float) if weight is None else weight
         out = np.empty((len(self.r0), self.iy.size))
         for sl in _budget_blocks(len(self.r0), self.src.shape[1], self.k.size):
-            square = _gaussian_squares(self.r0[sl], self.c0[sl], self.k, self.src[sl], self.used[sl].astype(float),
-                                       sigma)
+            square = _gaussian_squares(self.r0[sl], self.c0[sl], self.k, self.src[sl], weight[sl], sigma)
             out[sl] = square[:, self.iy, self.ix]
         return out
 
