@@ -16,7 +16,9 @@
    sheets of different planes (intersecting cracks, :func:`planar_sheets`: one crack per plane), and
    pores otherwise; features shared by two particles (more than 20 % of the voxels in a second one) are
    the gap between them, and features open to the outside that reach no deeper than the closing
-   radius are surface dents: both are dropped.
+   radius are surface dents: both are dropped. Switches, off by default (measured, docs/validation.md):
+   :data:`CUT_T_JUNCTIONS` (tomocross3) and :data:`LOST_PLANES` (tomolost: planes of cracks lost inside the other
+   planes' slabs).
 """
 
 from __future__ import annotations
@@ -555,7 +557,8 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
     pore could be cut into slabs), and, with ``require_crossing``, each sheet crosses another or is
     crossed by it (:func:`_crossing`: an X or a T; sheets meeting at a bend are one crack that changes
     direction). Sheets closer than about 20 deg are one plane within ``tol`` near their intersection
-    and are not told apart.
+    and are not told apart. With :data:`LOST_PLANES`, planes of cracks lying inside the taken planes' slabs are then
+    added (:func:`_lost_planes`) where the sheets still cross with them.
 
     Parameters
     ----------
