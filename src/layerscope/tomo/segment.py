@@ -663,7 +663,7 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
 #: Measured (validator ``--lost-planes on``), kept off: it finds some lost cracks (6001's crack 8, 6005's crack 2) but
 #: also adds planes ~20 deg from a crack and cuts it between two sheets: on the 17 crossing draws width within 1 voxel
 #: 0.82 -> 0.47, on 11000-11099 crack counts exact 0.75 -> 0.79 (mostly splits cancelling misses; splits 2 -> 15
-#: draws) and width 0.93 -> 0.80. 6001's crack 7 stays lost.
+#: draws) and width 0.93 -> 0.80; on 9000-9099 crack counts 0.80 -> 0.76, width 0.92 -> 0.83. 6001's crack 7 stays lost.
 LOST_PLANES = False
 
 
