@@ -29,7 +29,7 @@ from validate_random_draws import parse_seeds  # noqa: E402
 
 def _rows(seed: int) -> list[dict]:
     from layerscope.tomo.analysis import TomoOptions, analyse
-    from layerscope.tomo.measure import _dent, feature_ids
+    from layerscope.tomo.measure import is_surface_dent, feature_ids
     from layerscope.tomo.phantom import draw_volume, random_phantom
     from layerscope.tomo.scoring import score_draw
     from layerscope.tomo.segment import closed_envelope, solid_mask
@@ -77,7 +77,7 @@ def _rows(seed: int) -> list[dict]:
                      "in_env": inside, "in_env_close6": float(wide[6][dark].mean()),
                      "in_hull": _in_hull(dark, tp),
                      "particle_found": float(env[tp].mean()),
-                     **_dropped(dark & env, feats, gap, plab, depth, outside, close, _dent)})
+                     **_dropped(dark & env, feats, gap, plab, depth, outside, close, is_surface_dent)})
     return rows
 
 

@@ -78,7 +78,7 @@ def _where(ph, m: np.ndarray) -> dict:
 
 def _rows(seed: int, save: Path | None, extension: str = "default") -> list[dict]:
     from layerscope.tomo.analysis import TomoOptions, analyse
-    from layerscope.tomo.measure import _dent, feature_ids
+    from layerscope.tomo.measure import is_surface_dent, feature_ids
     from layerscope.tomo.phantom import draw_volume, random_phantom
     from layerscope.tomo.scoring import score_draw
     from layerscope.tomo.segment import solid_mask
@@ -113,7 +113,7 @@ def _rows(seed: int, save: Path | None, extension: str = "default") -> list[dict
                "dark_in_exterior": float((exterior[dark] == ext_id).mean()) if dark.any() else 0.0,
                "particle_found": float(env[ph.particles == t.particle].mean()),
                "particle_solid": float(solid[ph.particles == t.particle].mean()), **_where(ph, m),
-               **_dropped(dark & env, feats, gap, plab, depth, outside, close, _dent)}
+               **_dropped(dark & env, feats, gap, plab, depth, outside, close, is_surface_dent)}
         rows.append(row)
     if save is not None and rows:
         np.savez_compressed(save / f"seed{seed}.npz", volume=res.volume, plab=plab, feats=res.feature_labels,

@@ -9,7 +9,7 @@ import numpy as np
 from scipy import ndimage as ndi
 import layerscope.tomo.analysis as an
 from layerscope.tomo.segment import particle_labels, solid_mask
-from layerscope.tomo.measure import _features, _particle_table
+from layerscope.tomo.measure import measure_features, particle_table
 
 DEPTH = float(sys.argv.pop(1))
 ALL = sys.argv.pop(1) == 'all'
@@ -40,10 +40,10 @@ def measure(vol, options, close, flags, scheduler, scratch_dir):
                            min_voxels=options.min_particle_voxels)
     grey = None if vol.labels else np.asarray(vol.data, np.float32)
     wide = hull_labels(plab, solid, DEPTH)
-    cracks, pores, feats, kinds = _features(solid, wide, options, vol.voxel_size_nm, close, grey, levels)
+    cracks, pores, feats, kinds = measure_features(solid, wide, options, vol.voxel_size_nm, close, grey, levels)
     if ALL:
         plab = wide
-    return _particle_table(plab, cracks, pores, vol.voxel_size_nm), cracks, pores, plab, feats, kinds, levels
+    return particle_table(plab, cracks, pores, vol.voxel_size_nm), cracks, pores, plab, feats, kinds, levels
 
 an._measure_in_memory = measure
 sys.argv[0] = 'scripts/validate_tomo_draws.py'

@@ -99,7 +99,7 @@ def test_lattice_template_is_a_plain_gaussian_sum():
     rng = np.random.default_rng(0)
     lat = rng.uniform(-10, 70, (60, 2))
     r0, c0 = np.array([30, 12, 55]), np.array([30, 40, 8])
-    dy, dx = col._window(9.0)
+    dy, dx = col.disc_offsets(9.0)
     tpl = col._LatticeTemplate.build(r0, c0, lat[:, 0], lat[:, 1], dy, dx, 4.0)
     for sigma in (2.0, 3.0, 4.0):
         got = tpl.at(sigma)

@@ -42,12 +42,12 @@ def _scene(seed: int = 3):
 # --- session 35's joint fit (src/layerscope/imaging/columns.py at ad0b969), the reference -------------------------
 
 def _old_refine_jointly(image, rows, cols, *, sigma_px, radius_px, fixed=None, rounds=None, held=None):
-    data = col._as_float_image(image)
+    data = col.as_float_image(image)
     start = np.column_stack([np.asarray(rows, float), np.asarray(cols, float)])
     fix_pos = np.zeros((0, 2)) if fixed is None else np.column_stack([fixed[0], fixed[1]]).astype(float)
     fix_amp = np.zeros(0) if fixed is None else np.clip(np.nan_to_num(np.asarray(fixed[2], float)), 0, None)
     pos, amp, bkg = start.copy(), np.zeros(len(start)), np.zeros(len(start))
-    dy, dx = col._window(radius_px)
+    dy, dx = col.disc_offsets(radius_px)
     side = 2 * int(max(np.abs(dy).max(), np.abs(dx).max())) + 1
     reach = side // 2 + col.GAUSSIAN_REACH * sigma_px + 1
     for _ in range(col.JOINT_ROUNDS if rounds is None else max(0, rounds)):
@@ -97,7 +97,7 @@ def _old_window_readings(data, pos, sl, src, dy, dx, sigma):
     r0, c0 = np.rint(p[:, 0]).astype(np.int64), np.rint(p[:, 1]).astype(np.int64)
     idx, used = col._padded_near(np.column_stack([r0, c0]).astype(float), src, r + col.GAUSSIAN_REACH * sigma + 1)
     used = used & (idx != np.arange(sl.start, sl.stop)[:, None])
-    z, yy, xx, valid = col._gather(data, r0, c0, dy, dx)
+    z, yy, xx, valid = col.gather_windows(data, r0, c0, dy, dx)
     w = valid.astype(float)
     g = np.exp(-0.5 * ((yy - p[:, 0, None]) ** 2 + (xx - p[:, 1, None]) ** 2) / sigma**2) * w
     s_1, s_g, s_gg = w.sum(1), g.sum(1), (g * g).sum(1)
@@ -142,7 +142,7 @@ def _old_joint_block(data, pos, amp, bkg, sl, src, weight, dy, dx, sigma):
     idx, used = col._padded_near(np.column_stack([r0, c0]).astype(float), src, r + col.GAUSSIAN_REACH * sigma + 1)
     used = used & (idx != np.arange(sl.start, sl.stop)[:, None])
     others = col._gaussian_squares(r0, c0, k, src[idx], weight[idx] * used, sigma)[:, dy + r, dx + r]
-    z, yy, xx, valid = col._gather(data, r0, c0, dy, dx)
+    z, yy, xx, valid = col.gather_windows(data, r0, c0, dy, dx)
     w = valid.astype(float)
     target = (z - others) * w
     q = np.column_stack([np.nan_to_num(amp[sl]), np.nan_to_num(bkg[sl]), p])
@@ -183,7 +183,7 @@ def test_refine_jointly_equals_session35_code_bit_for_bit(scene, monkeypatch, th
     monkeypatch.setattr(col, "JOINT_PART_ROWS", part_rows)
     if budget is not None:  # several blocks of rows, each with its own neighbour padding
         monkeypatch.setattr(col, "_JOINT_BUDGET", budget)
-        dy, dx = col._window(2.5 * SIGMA_PX)
+        dy, dx = col.disc_offsets(2.5 * SIGMA_PX)
         side = 2 * int(np.abs(dy).max()) + 1
         src = np.vstack([np.column_stack([r, c]), np.column_stack(fixed[:2])])
         assert len(col._budget_blocks(r.size, col._most_near(np.column_stack([r, c]), src, 40.0), side)) >= 3
@@ -204,7 +204,7 @@ def test_residual_image_heights_equal_session35_code(scene, monkeypatch):
     img, rows, cols = scene
     monkeypatch.setattr(col, "JOINT_PART_ROWS", 9)
     pos = np.column_stack([rows, cols])
-    dy, dx = col._window(2.5 * SIGMA_PX)
+    dy, dx = col.disc_offsets(2.5 * SIGMA_PX)
     new = col._joint_heights(img, pos, np.zeros((0, 2)), np.zeros(0), dy, dx, SIGMA_PX)
     old = _old_joint_heights(img, pos, np.zeros((0, 2)), np.zeros(0), dy, dx, SIGMA_PX)
     for a, b in zip(new, old):

@@ -1,5 +1,5 @@
 """The heights-free width measurement's cost (issue 19, imgwspeed): ``columns.WIDTH_HEIGHTS_REACH`` (the heights
-and the sites' residual read with the sources within a few trial widths) and ``columns._gather``'s flat read.
+and the sites' residual read with the sources within a few trial widths) and ``columns.gather_windows``'s flat read.
 
 The synthetic truth is exact: imgwidth's lattice of Gaussian columns (0.068 nm, layers of alternately bright and dim
 columns, heights 1 and 0.4; tests/imaging/test_width_heights_free.py) at their true centres. The heights are checked
@@ -44,7 +44,7 @@ def test_heights_equal_a_dense_solve(reach, tol):
     keep = (pos < 200).all(1)
     data, pos = np.ascontiguousarray(img[:200, :200], float), pos[keep]
     s = SIGMA / PX
-    dy, dx = col._window(col.RESIDUAL_HEIGHT_WIDTHS * s)
+    dy, dx = col.disc_offsets(col.RESIDUAL_HEIGHT_WIDTHS * s)
     dense = _dense_heights(data, pos, dy, dx, s)
     amp, _ = col._joint_heights(data, pos, np.zeros((0, 2)), np.zeros(0), dy, dx, s, reach=reach)
     assert np.max(np.abs(amp - dense) / np.abs(dense)) < tol
@@ -71,9 +71,9 @@ def test_gather_reads_the_fancy_index_values():
     rng = np.random.default_rng(0)
     data = rng.normal(size=(64, 80))
     r0, c0 = rng.integers(-5, 70, 50), rng.integers(-5, 85, 50)
-    dy, dx = col._window(6.5)
+    dy, dx = col.disc_offsets(6.5)
     for image in (data, data[:, ::2], data.astype(np.float32)):
-        z, yy, xx, valid = col._gather(image, r0, c0, dy, dx)
+        z, yy, xx, valid = col.gather_windows(image, r0, c0, dy, dx)
         rr, cc = r0[:, None] + dy, c0[:, None] + dx
         want = image[np.clip(rr, 0, image.shape[0] - 1), np.clip(cc, 0, image.shape[1] - 1)]
         assert z.dtype == want.dtype and np.array_equal(z, want)

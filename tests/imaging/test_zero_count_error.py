@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from layerscope.imaging import sitetests
-from layerscope.imaging.columns import _window
+from layerscope.imaging.columns import disc_offsets
 
 PX, SIGMA, RADIUS = 0.0125, 0.03, 0.09  # nm: a narrow-probe draw's pixel, column width and window
 
@@ -22,7 +22,7 @@ PX, SIGMA, RADIUS = 0.0125, 0.03, 0.09  # nm: a narrow-probe draw's pixel, colum
 def _expected_zero_window_error() -> float:
     """Standard error of the amplitude with the floor of a window holding one count: a per-pixel variance of a
     quarter of one count spread over the window's pixels."""
-    dy, dx = _window(RADIUS / PX)
+    dy, dx = disc_offsets(RADIUS / PX)
     # the site sits on a pixel centre (x = y = (40 + 0.5) px), as below
     g = np.exp(-0.5 * (dy ** 2 + dx ** 2) / (SIGMA / PX) ** 2)
     design = np.column_stack([g, np.ones_like(g)])

@@ -27,7 +27,7 @@ def _grid():
 
 
 def _read(m, depth):
-    """The feature's reading as ``measure._features`` makes it: sheets, or None for a pore."""
+    """The feature's reading as ``measure.measure_features`` makes it: sheets, or None for a pore."""
     coords = np.argwhere(m).astype(float)
     sheets = _sheets(m, coords, feature_shape(coords), TomoOptions(), depth[m])
     return coords, sheets, None if sheets is not None else _below_shell(m, coords, TomoOptions(), depth[m])

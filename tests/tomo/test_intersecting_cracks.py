@@ -272,9 +272,9 @@ def test_small_discs_meeting_at_40_deg_that_fill_085_of_their_hull_are_two_sheet
     assert sheets is not None and sheets.max() == 1
     # Each disc's normal is a sheet's (its voxels' least-squares plane) within 8 deg (measured 1.1-7.1: the voxels
     # near the line where they meet, within the tolerance of both planes, go to the nearer one).
-    from layerscope.tomo.segment import _plane_of
+    from layerscope.tomo.segment import plane_of
 
-    normals = [_plane_of(coords[sheets == i])[1] for i in (0, 1)]
+    normals = [plane_of(coords[sheets == i])[1] for i in (0, 1)]
     for n in ((0, 0, 1), (0, np.sin(a), np.cos(a))):
         assert min(_angle_deg(n, q) for q in normals) < 8.0
     assert planar_sheets(coords, **kw, max_fill=0.8) is None

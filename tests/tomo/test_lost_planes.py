@@ -35,7 +35,7 @@ def _sheet_normals(monkeypatch, lost: bool, offset: float, radius: float, width:
     coords, tol = _corner_feature(offset, radius, width)
     sheets = segment.planar_sheets(coords, tol=tol, max_flatness=0.45, min_sheet_voxels=1.5)
     assert sheets is not None
-    return [segment._plane_of(coords[sheets == i])[1] for i in range(int(sheets.max()) + 1)]
+    return [segment.plane_of(coords[sheets == i])[1] for i in range(int(sheets.max()) + 1)]
 
 
 def test_a_crack_inside_the_slabs_gets_its_own_sheet(monkeypatch, offset=2.0, radius=7, width=3.0):

@@ -51,6 +51,9 @@ __all__ = [
     "fit_detected",
     "lattice_columns",
     "residual_columns",
+    "as_float_image",
+    "disc_offsets",
+    "gather_windows",
 ]
 
 #: Columns are fitted in blocks of this many at once (bounds the memory of the batched Jacobian).
@@ -126,7 +129,9 @@ class FirstPass:
     floor: float
 
 
-def _as_float_image(image: np.ndarray, what: str = "image") -> np.ndarray:
+def as_float_image(image: np.ndarray, what: str = "image") -> np.ndarray:
+    """``image`` as a 2-D float64 array; a colour, non-2-D, non-numeric or non-finite one is refused
+    (:class:`InputError`, one line naming ``what`` and the fix)."""
     data = np.asarray(image)
     if data.ndim == 3 and data.shape[-1] in (3, 4):
         raise InputError(
@@ -221,7 +226,7 @@ def estimate_noise(image: np.ndarray) -> float:
     J. Immerkaer, "Fast noise variance estimation", Comput. Vis. Image Underst. 64, 300 (1996)
     (same idea, with a different difference operator).
     """
-    return _pixel_noise(_as_float_image(image))[0]
+    return _pixel_noise(as_float_image(image))[0]
 
 
 def _pixel_noise(data: np.ndarray) -> tuple[float, bool]:
@@ -345,7 +350,7 @@ def detect_columns(
     DetectionResult
         Integer positions and the selection quantities.
     """
-    data = _as_float_image(image)
+    data = as_float_image(image)
     if pixel_size_nm <= 0 or min_separation_nm <= 0 or column_sigma_nm <= 0:
         raise InputError(
             f"pixel_size_nm ({pixel_size_nm}), min_separation_nm ({min_separation_nm}) and column_sigma_nm "
@@ -694,8 +699,8 @@ def _lattice_fits(data, xy, amplitude, *, sigma_px, radius_px, neighbour_px, far
     sites = sites[inside]
     if len(sites) == 0:
         return np.empty((0, 5)), np.empty(0), np.empty(0), sites
-    dy, dx = _window(radius_px)
-    z, yy, xx, valid = _gather(data, np.rint(sites[:, 0]).astype(np.int64), np.rint(sites[:, 1]).astype(np.int64),
+    dy, dx = disc_offsets(radius_px)
+    z, yy, xx, valid = gather_windows(data, np.rint(sites[:, 0]).astype(np.int64), np.rint(sites[:, 1]).astype(np.int64),
                                dy, dx)
     _, nb = cKDTree(xy).query(sites, k=min(6, len(xy)))
     nb = nb.reshape(len(sites), -1)
@@ -825,7 +830,7 @@ def _residual_image(data: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, sig
     """The image less the Gaussians (width ``sigma_px``) of the columns at ``rows, cols`` (fractional pixels),
     their heights solved jointly (:func:`_joint_heights`), and those heights."""
     pos = np.column_stack([rows, cols]).astype(float)
-    dy, dx = _window(RESIDUAL_HEIGHT_WIDTHS * sigma_px)
+    dy, dx = disc_offsets(RESIDUAL_HEIGHT_WIDTHS * sigma_px)
     amp, _ = _joint_heights(data, pos, np.zeros((0, 2)), np.zeros(0), dy, dx, sigma_px)
     amp = np.clip(np.nan_to_num(amp), 0.0, None)
     # each column's integral split bilinearly over its four pixels, then blurred by the Gaussian
@@ -1029,14 +1034,15 @@ def _parabola_peak(values: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> tu
     return out[0], out[1]
 
 
-def _window(radius_px: float) -> tuple[np.ndarray, np.ndarray]:
+def disc_offsets(radius_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column offsets (pixels) of the disc of radius ``radius_px`` around a pixel."""
     r = int(np.ceil(radius_px))
     dy, dx = np.mgrid[-r : r + 1, -r : r + 1]
     inside = dy**2 + dx**2 <= radius_px**2
     return dy[inside].astype(np.int64), dx[inside].astype(np.int64)
 
 
-def _gather(data, r0, c0, dy, dx):
+def gather_windows(data, r0, c0, dy, dx):
     """Stacked windows: values, pixel coordinates and the mask of in-image pixels, shape (n, m)."""
     rr = r0[:, None] + dy[None, :]
     cc = c0[:, None] + dx[None, :]
@@ -1256,7 +1262,7 @@ class _Block:
 def _make_block(data, rows, cols, nb, nb_idx, dy, dx) -> _Block:
     r0 = np.clip(np.rint(rows).astype(np.int64), 0, data.shape[0] - 1)
     c0 = np.clip(np.rint(cols).astype(np.int64), 0, data.shape[1] - 1)
-    z, yy, xx, valid = _gather(data, r0, c0, dy, dx)
+    z, yy, xx, valid = gather_windows(data, r0, c0, dy, dx)
     if nb is not None:
         valid &= _own_cell(rows, cols, nb, yy, xx)
     flat = np.clip(yy, 0, data.shape[0] - 1).astype(np.int64) * data.shape[1] + np.clip(
@@ -1414,7 +1420,7 @@ def refine_columns(
     """
     from layerscope.parallel import map_tasks
 
-    data = _as_float_image(image)
+    data = as_float_image(image)
     if noise_model not in ("poisson", "gaussian"):
         raise InputError(f"noise_model={noise_model!r}: use 'poisson' (counts) or 'gaussian'")
     rows = np.asarray(rows, dtype=float)
@@ -1427,7 +1433,7 @@ def refine_columns(
         return frame
     sig_bounds = (0.25 * sigma_px, 3.0 * radius_px)
     nb_idx, nb = _neighbours(rows, cols)
-    dy, dx = _window(radius_px)
+    dy, dx = disc_offsets(radius_px)
     slices = [slice(s0, min(n, s0 + _BLOCK)) for s0 in range(0, n, _BLOCK)]
     # The blocks' windows are cut on local threads (where the image is), whatever the scheduler of the fits.
     blocks = map_tasks(_make_block_item, [(rows[sl], cols[sl], nb[sl] if voronoi else None, nb_idx[sl]) for sl in slices],
@@ -1517,17 +1523,17 @@ def site_intensities(
     amplitude, background : numpy.ndarray
         ``A`` and ``B`` per site, in image units; NaN where the window holds fewer than 5 pixels.
     """
-    data = _as_float_image(image)
+    data = as_float_image(image)
     rows = np.asarray(rows, dtype=float)
     cols = np.asarray(cols, dtype=float)
     amp = np.full(rows.size, np.nan)
     bkg = np.full(rows.size, np.nan)
-    dy, dx = _window(radius_px)
+    dy, dx = disc_offsets(radius_px)
     r0 = np.rint(rows).astype(np.int64)
     c0 = np.rint(cols).astype(np.int64)
     for start in range(0, rows.size, _BLOCK):
         sl = slice(start, min(rows.size, start + _BLOCK))
-        z, yy, xx, valid = _gather(data, r0[sl], c0[sl], dy, dx)
+        z, yy, xx, valid = gather_windows(data, r0[sl], c0[sl], dy, dx)
         w = valid.astype(float)
         g = np.exp(-0.5 * ((yy - rows[sl, None]) ** 2 + (xx - cols[sl, None]) ** 2) / sigma_px**2) * w
         a, b, good, _ = _amp_bkg(g, z, w.sum(1), (z * w).sum(1))
@@ -1552,7 +1558,7 @@ def _site_residuals(data: np.ndarray, rows: np.ndarray, cols: np.ndarray, dy: np
     r0, c0 = np.rint(rows).astype(np.int64), np.rint(cols).astype(np.int64)
     for start in range(0, rows.size, _BLOCK):
         sl = slice(start, min(rows.size, start + _BLOCK))
-        z, yy, xx, valid = _gather(data, r0[sl], c0[sl], dy, dx)
+        z, yy, xx, valid = gather_windows(data, r0[sl], c0[sl], dy, dx)
         w = valid.astype(float)
         r2 = (yy - rows[sl, None]) ** 2 + (xx - cols[sl, None]) ** 2
         s_1, s_z, s_zz = w.sum(1), (z * w).sum(1), (z * z * w).sum(1)
@@ -1578,11 +1584,11 @@ def measure_column_width(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, 
     float
         The width in pixels (``sigma_px`` where fewer than 10 sites or no interior minimum).
     """
-    data = _as_float_image(image)
+    data = as_float_image(image)
     rows, cols = np.asarray(rows, dtype=float), np.asarray(cols, dtype=float)
     if rows.size < 10 or not np.isfinite(sigma_px) or sigma_px <= 0:
         return float(sigma_px)
-    dy, dx = _window(radius_px)
+    dy, dx = disc_offsets(radius_px)
     grid = sigma_px * np.geomspace(0.4, 4.0, 41)
     res = _site_residuals(data, rows, cols, dy, dx, grid)
     k = int(np.argmin(res))
@@ -1613,14 +1619,11 @@ def measure_lattice_width(image: np.ndarray, rows: np.ndarray, cols: np.ndarray,
     float
         The width in pixels (``sigma_px`` where fewer than 10 sites).
     """
-    data = _as_float_image(image)
+    data = as_float_image(image)
     rows, cols = np.asarray(rows, dtype=float), np.asarray(cols, dtype=float)
     if rows.size < 10 or not np.isfinite(sigma_px) or sigma_px <= 0:
         return float(sigma_px)
-    dy, dx = _window(radius_px)
-    r0, c0 = np.rint(rows).astype(np.int64), np.rint(cols).astype(np.int64)
-    z, _, _, valid = _gather(data, r0, c0, dy, dx)
-    w = valid.astype(float)
+    dy, dx, r0, c0, z, w = _site_windows(data, rows, cols, radius_px)
     s_1, s_z, s_zz = w.sum(1), (z * w).sum(1), (z * z * w).sum(1)
     grid = sigma_px * np.geomspace(0.6, 1.8, 25)
     template = _LatticeTemplate.build(r0, c0, lattice_rows, lattice_cols, dy, dx, float(grid[-1]))
@@ -1633,6 +1636,15 @@ def measure_lattice_width(image: np.ndarray, rows: np.ndarray, cols: np.ndarray,
         return res[k]
 
     return _valley_minimum(grid, residual)
+
+
+def _site_windows(data: np.ndarray, rows: np.ndarray, cols: np.ndarray, radius_px: float) -> tuple:
+    """The discs of radius ``radius_px`` (pixels) around the sites' nearest pixels: offsets ``dy, dx``, the pixels
+    ``r0, c0``, the values ``z`` (sites x offsets) and the in-image weights ``w`` (1 inside the image, 0 beyond)."""
+    dy, dx = disc_offsets(radius_px)
+    r0, c0 = np.rint(rows).astype(np.int64), np.rint(cols).astype(np.int64)
+    z, _, _, valid = gather_windows(data, r0, c0, dy, dx)
+    return dy, dx, r0, c0, z, valid.astype(float)
 
 
 def _valley_minimum(grid: np.ndarray, residual) -> float:
@@ -1679,15 +1691,12 @@ def measure_width_heights_free(image: np.ndarray, rows: np.ndarray, cols: np.nda
     float
         The width in pixels (``sigma_px`` where fewer than 10 sites).
     """
-    data = _as_float_image(image)
+    data = as_float_image(image)
     rows, cols = np.asarray(rows, dtype=float), np.asarray(cols, dtype=float)
     if rows.size < 10 or not np.isfinite(sigma_px) or sigma_px <= 0:
         return float(sigma_px)
     every = np.column_stack([np.asarray(every_rows, float), np.asarray(every_cols, float)])
-    dy, dx = _window(radius_px)
-    r0, c0 = np.rint(rows).astype(np.int64), np.rint(cols).astype(np.int64)
-    z, _, _, valid = _gather(data, r0, c0, dy, dx)
-    w = valid.astype(float)
+    dy, dx, r0, c0, z, w = _site_windows(data, rows, cols, radius_px)
     grid = sigma_px * np.geomspace(0.6, 1.8, 25)
     r = int(max(np.abs(dy).max(), np.abs(dx).max()))
     sites = np.column_stack([r0, c0]).astype(float)
@@ -1706,7 +1715,7 @@ def measure_width_heights_free(image: np.ndarray, rows: np.ndarray, cols: np.nda
     def residual(k: int) -> float:
         if np.isnan(res[k]):
             s = float(grid[k])
-            hy, hx = _window(RESIDUAL_HEIGHT_WIDTHS * s)
+            hy, hx = disc_offsets(RESIDUAL_HEIGHT_WIDTHS * s)
             amp, _ = _joint_heights(data, every, np.zeros((0, 2)), np.zeros(0), hy, hx, s, reach=reach)
             template, near, used = shared or site_template(s)
             rest = (z - template.at(s, np.nan_to_num(amp)[near] * used)) * w
@@ -1832,7 +1841,7 @@ JOINT_PART_ROWS = 512
 class _JointWindows:
     """The windows of some rows of the joint fit: each row's centre pixel ``r0, c0``, the sources within reach
     (``idx``, ``used``: padded to the block's most, the row itself left out) and the gathered window
-    (:func:`_gather`: values ``z``, pixel coordinates ``yy, xx``, in-image mask ``valid``); ``sl`` the rows."""
+    (:func:`gather_windows`: values ``z``, pixel coordinates ``yy, xx``, in-image mask ``valid``); ``sl`` the rows."""
 
     sl: slice
     r0: np.ndarray
@@ -1850,11 +1859,11 @@ class _JointWindows:
         return _JointWindows(slice(self.sl.start + sub.start, self.sl.start + sub.stop), *(a[sub] for a in fields))
 
     def gathered(self, data: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> _JointWindows:
-        """With the windows of offsets ``dy, dx`` read from ``data`` (:func:`_gather`, row by row: the values of the
+        """With the windows of offsets ``dy, dx`` read from ``data`` (:func:`gather_windows`, row by row: the values of the
         whole block's gather)."""
         from dataclasses import replace
 
-        return replace(self, **dict(zip(("z", "yy", "xx", "valid"), _gather(data, self.r0, self.c0, dy, dx))))
+        return replace(self, **dict(zip(("z", "yy", "xx", "valid"), gather_windows(data, self.r0, self.c0, dy, dx))))
 
 
 def _joint_windows(data, pos, src, dy, dx, sigma, *, reach: float | None = None) -> list[_JointWindows]:
@@ -1912,12 +1921,12 @@ def refine_jointly(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, sig
         Refined centres (fractional pixels), heights and backgrounds (image units) of the last round; the
         start where the fit failed or ran off.
     """
-    data = _as_float_image(image)
+    data = as_float_image(image)
     start = np.column_stack([np.asarray(rows, float), np.asarray(cols, float)])
     fix_pos = np.zeros((0, 2)) if fixed is None else np.column_stack([fixed[0], fixed[1]]).astype(float)
     fix_amp = np.zeros(0) if fixed is None else np.clip(np.nan_to_num(np.asarray(fixed[2], float)), 0, None)
     pos, amp, bkg = start.copy(), np.zeros(len(start)), np.zeros(len(start))
-    dy, dx = _window(radius_px)
+    dy, dx = disc_offsets(radius_px)
     for _ in range(JOINT_ROUNDS if rounds is None else max(0, rounds)):
         src = np.vstack([pos, fix_pos])
         windows = _joint_windows(data, pos, src, dy, dx, sigma_px)
@@ -2149,9 +2158,9 @@ def find_columns(
         lattice pass runs and :data:`GENERIC_JOINT` is on, ``x_nm, y_nm`` are the centres refitted jointly with the
         neighbours (:func:`_joint_rows`); the other values are the columns' own fits.
     """
-    data = _as_float_image(image)
+    data = as_float_image(image)
     det = detect_columns(
-        data if detection_image is None else _as_float_image(detection_image, "detection_image"),
+        data if detection_image is None else as_float_image(detection_image, "detection_image"),
         pixel_size_nm=pixel_size_nm,
         min_separation_nm=min_separation_nm,
         column_sigma_nm=column_sigma_nm,
@@ -2176,7 +2185,7 @@ def fit_detected(image: np.ndarray, det: DetectionResult, *, pixel_size_nm: floa
     :func:`resolving_maxima`); arguments and the returned table as in :func:`find_columns`, whose
     second half this is (``noise_sigmas`` and ``relative_threshold`` are the lattice pass's tests).
     """
-    data = _as_float_image(image)
+    data = as_float_image(image)
     radius_px = 0.45 * min_separation_nm / pixel_size_nm
     dim = np.zeros(det.rows.size, dtype=bool) if det.neighbour is None or fit_neighbours else det.neighbour
     fit = refine_columns(

@@ -323,9 +323,9 @@ def _resolve_device(device: str) -> str:
 
 def _as_image(image: np.ndarray) -> np.ndarray:
     """The image as float64, refused (InputError) when colour, not 2-D, not numeric or not finite."""
-    from layerscope.imaging.columns import _as_float_image
+    from layerscope.imaging.columns import as_float_image
 
-    return _as_float_image(image, "image")
+    return as_float_image(image, "image")
 
 
 def resample_to_pixel_size(

@@ -216,7 +216,7 @@ def image_lattice(image: np.ndarray, *, pixel_size_nm: float, spectrum: Any = No
     InputError
         No lattice fringe stands out of the noise (no atomic resolution, vacuum, too small).
     """
-    data = _col._as_float_image(image)
+    data = _col.as_float_image(image)
     from layerscope.imaging.lattice import power_spectrum
 
     spectrum = power_spectrum(data, pixel_size_nm=pixel_size_nm) if spectrum is None else spectrum
@@ -404,7 +404,7 @@ def analyse(image: Any, options: ColumnsOptions, *, pixel_size_nm: float | None 
     from layerscope.provenance import Provenance
 
     inp = image if isinstance(image, ImageInput) else image_input(image, pixel_size_nm=pixel_size_nm)
-    data, pixel_size_nm = _col._as_float_image(inp.data), inp.pixel_size_nm
+    data, pixel_size_nm = _col.as_float_image(inp.data), inp.pixel_size_nm
     lat = image_lattice(data, pixel_size_nm=pixel_size_nm, name=inp.name)
     notes: list[str] = []
     nn = options.nn_distance_nm or lat.nn_distance_nm

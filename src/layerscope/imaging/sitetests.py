@@ -81,10 +81,10 @@ def amplitude_errors(image: np.ndarray, x_nm: np.ndarray, y_nm: np.ndarray, *, p
         return out
     poisson = is_count_image(data) if counts is None else bool(counts)
     white = 0.0 if poisson else _col.estimate_noise(data) ** 2
-    dy, dx = _col._window(radius_nm / pixel_size_nm)
+    dy, dx = _col.disc_offsets(radius_nm / pixel_size_nm)
     for start in range(0, rows.size, 2048):
         sl = slice(start, min(rows.size, start + 2048))
-        z, yy, xx, valid = _col._gather(data, np.rint(rows[sl]).astype(np.int64), np.rint(cols[sl]).astype(np.int64), dy, dx)
+        z, yy, xx, valid = _col.gather_windows(data, np.rint(rows[sl]).astype(np.int64), np.rint(cols[sl]).astype(np.int64), dy, dx)
         w = valid.astype(float)
         g = np.exp(-0.5 * ((yy - rows[sl, None]) ** 2 + (xx - cols[sl, None]) ** 2) / sig_px**2) * w
         s_gg, s_g, s_1 = (g * g).sum(1), g.sum(1), w.sum(1)

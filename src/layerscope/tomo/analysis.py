@@ -14,7 +14,7 @@ from layerscope.errors import InputError
 from layerscope.io.output import writes_folder
 from layerscope.tomo.readers import Projections, Volume, as_volume
 from layerscope.tomo.recon import ReconOptions, Reconstruction, reconstruct
-from layerscope.tomo.measure import _features, _particle_rows, _particle_table
+from layerscope.tomo.measure import measure_features, particle_rows, particle_table
 from layerscope.tomo.segment import particle_labels, solid_mask
 from layerscope.tomo.sinogram import LIMITED_SPAN_DEG
 from layerscope.tomo.stages import enter as _stage
@@ -353,8 +353,8 @@ def _measure_in_memory(vol: Volume, options: TomoOptions, close: int, flags: lis
     plab = particle_labels(solid, close_voxels=close, split=options.split, h_voxels=options.split_h_voxels,
                            min_voxels=options.min_particle_voxels)
     grey = None if vol.labels else np.asarray(vol.data, np.float32)
-    cracks, pores, feats, kinds = _features(solid, plab, options, vol.voxel_size_nm, close, grey, levels)
-    parts = _particle_table(plab, cracks, pores, vol.voxel_size_nm, grey=grey, solid=solid, levels=levels)
+    cracks, pores, feats, kinds = measure_features(solid, plab, options, vol.voxel_size_nm, close, grey, levels)
+    parts = particle_table(plab, cracks, pores, vol.voxel_size_nm, grey=grey, solid=solid, levels=levels)
     return parts, cracks, pores, plab, feats, kinds, levels
 
 
@@ -379,7 +379,7 @@ def _measure_chunked(vol: Volume, options: TomoOptions, close: int, flags: list,
                       "watershed slabs where their halos overlap: particle boundaries there are not the whole "
                       "cluster's; run without --out-of-core where the volume fits in memory"})
     _stage("particle_rows")
-    parts = _particle_rows(r["particle_geometry"], r["cracks"], r["pores"], vol.voxel_size_nm)
+    parts = particle_rows(r["particle_geometry"], r["cracks"], r["pores"], vol.voxel_size_nm)
     return parts, r["cracks"], r["pores"], r["particle_labels"], r["feature_labels"], r["kinds"], r["levels"]
 
 

@@ -39,7 +39,7 @@ in a scratch folder and the work is cut in pieces, each a task of
    starts in one slab and the features they own, on one cut of the cluster's box that holds them
    whole with the margin (a particle taller than :data:`TALL_SLABS` slabs alone, on its own box with the
    margin: a chain as tall as the volume is not cut with the cluster's whole width); one
-   :func:`layerscope.tomo.measure._features` call per group, with the dropped features (shared,
+   :func:`layerscope.tomo.measure.measure_features` call per group, with the dropped features (shared,
    dents) dropped in rank order as the whole-cluster loop drops them. Each feature is measured
    once, by the group of its owner. On the test volumes (a 96^3 percolating phantom in slabs of
    8, the reconstructed phantom, the NREL crop unsplit) the labels and tables equal the
@@ -707,7 +707,7 @@ def _particles(comp, solid, n, boxes, options, scratch: Path, k: int, batch: int
 
 def _measure_task(item, *, options, voxel_nm: float, close: int, levels: dict, shape):
     """Dark features, cracks, pores and particle geometry of one cluster (arrays cut with a margin)."""
-    from layerscope.tomo.measure import _features, _particle_geometry, feature_ids
+    from layerscope.tomo.measure import measure_features, particle_geometry, feature_ids
 
     sl, inner, plab, solid, grey, mask = item
     off = tuple(s.start for s in sl)
@@ -715,10 +715,10 @@ def _measure_task(item, *, options, voxel_nm: float, close: int, levels: dict, s
     ids = np.unique(feats[mask])
     only = set(ids[ids > 0].tolist())
     first = _first_voxels(np.where(np.isin(feats, list(only)), feats, 0), int(feats.max()), sl, shape)
-    ct, pt, feats, kinds = _features(solid, plab, options, voxel_nm, close, grey, levels, offset=off, only=only, feats=feats,
+    ct, pt, feats, kinds = measure_features(solid, plab, options, voxel_nm, close, grey, levels, offset=off, only=only, feats=feats,
                                      gap_ids=gap & only)
     pids = np.unique(plab[mask])
-    geom = _particle_geometry(plab, voxel_nm, offset=off, shape=shape, only=set(pids[pids > 0].tolist()), grey=grey,
+    geom = particle_geometry(plab, voxel_nm, offset=off, shape=shape, only=set(pids[pids > 0].tolist()), grey=grey,
                               solid=solid, levels=levels)
     local = np.where(np.isin(feats, list(only)), feats, 0)[inner]
     return ct, pt, kinds, {i: int(first[i]) for i in only}, geom, local
@@ -761,12 +761,12 @@ def _feature_stats(plab, solid, comp, c: int, cbox: np.ndarray, n_particles: int
     table label -> rank (0 for smaller ones; every piece of a cut feature is ranked), the first voxel
     (flat), the owner (the particle with most of its voxels, the smallest id on a tie, as
     ``np.bincount(...).argmax()``), the bounding box ``(z0, y0, x0, z1, y1, x1)``, whether
-    :func:`layerscope.tomo.measure._features` drops it in turn: shared (a second particle holds more than
+    :func:`layerscope.tomo.measure.measure_features` drops it in turn: shared (a second particle holds more than
     20 % of its voxels) or a surface dent (:func:`_feature_openings`), and whether it is the gap of a cut
     feature (near the contact, or a piece too small or shallow: labelled while the others are measured,
     never measured).
     """
-    from layerscope.tomo.measure import SHARED_SHARE, _dent
+    from layerscope.tomo.measure import SHARED_SHARE, is_surface_dent
 
     _stage("feature_stats")
     shape, crop = plab.shape, _box(cbox, MARGIN, plab.shape)
@@ -790,7 +790,7 @@ def _feature_stats(plab, solid, comp, c: int, cbox: np.ndarray, n_particles: int
     kept = kept[np.argsort(first[kept], kind="stable")]
     rank = np.zeros(n + 1, np.int32)
     rank[kept] = np.arange(1, len(kept) + 1)
-    dent = [bool(_dent(int(n_open[g]), int(sizes[g])) and deep[g] == 0) for g in kept]
+    dent = [bool(is_surface_dent(int(n_open[g]), int(sizes[g])) and deep[g] == 0) for g in kept]
     dropped = np.r_[False, (second[kept] > SHARED_SHARE * sizes[kept]) | np.array(dent, bool)]
     boxes = _boxes_of(lab, n, k)
     return lab, rank, np.r_[-1, first[kept]], np.r_[0, owner[kept]], np.r_[boxes[:1], boxes[kept]], \
@@ -880,7 +880,7 @@ def _openings_task(item, *, close: int, n: int):
 
 def _feature_openings(lab, plab, crop: tuple, n: int, close: int, k: int, batch: int, scheduler):
     """Per feature label of a cluster: the voxels next to the outside (``n_open``) and those deeper than
-    ``close + 1.5`` in the envelope, as :func:`layerscope.tomo.measure._features` counts them on the
+    ``close + 1.5`` in the envelope, as :func:`layerscope.tomo.measure.measure_features` counts them on the
     cluster's box with :data:`MARGIN` (``crop``; the envelope: every particle there), in z slabs of that
     box with a halo of ``ceil(close + 1.5) + 2`` slices: the dilation reaches 1 voxel, and a slab's
     distance can only be too large, so it is below the threshold exactly when the whole box's is (its
@@ -903,20 +903,20 @@ def _slab_group_task(item, *, options, voxel_nm: float, close: int, levels: dict
     """Cracks, pores and geometry of a group of particles of a big cluster and of the features they own, on
     one cut ``sl`` that holds them whole with the margin (``feats``: the cluster's feature ranks).
 
-    One :func:`layerscope.tomo.measure._features` call measures the owned features (``own``) in rank
+    One :func:`layerscope.tomo.measure.measure_features` call measures the owned features (``own``) in rank
     order, the features the whole cluster drops (``dropped``: shared or surface dents, known from their
     whole) being dropped in turn, as in the whole-cluster loop; the other features are left as they are
     (they are measured by the group of their owner).
     """
-    from layerscope.tomo.measure import _features, _particle_geometry
+    from layerscope.tomo.measure import measure_features, particle_geometry
 
     sl, pids, own, dropped, gap, plab, solid, grey, feats = item
     off = tuple(s.start for s in sl)
-    ct, pt, feats, kd = _features(solid, plab, options, voxel_nm, close, grey, levels, offset=off,
+    ct, pt, feats, kd = measure_features(solid, plab, options, voxel_nm, close, grey, levels, offset=off,
                                   only=set(own) | dropped, feats=feats, shared_ids=dropped, gap_ids=gap)
     keep = np.zeros(int(feats.max(initial=0)) + 1, bool)
     keep[[g for g in own if g < keep.size]] = True
-    geom = _particle_geometry(plab, voxel_nm, offset=off, shape=shape, only=set(pids), grey=grey, solid=solid, levels=levels)
+    geom = particle_geometry(plab, voxel_nm, offset=off, shape=shape, only=set(pids), grey=grey, solid=solid, levels=levels)
     return ct, pt, {f: kd[f] for f in own if f in kd}, geom, np.where(keep[feats], feats, 0)
 
 
@@ -1074,7 +1074,7 @@ def analyse_volume_chunked(vol, options, *, close: int, scheduler: Any = None, s
     -------
     dict
         ``levels``, ``particle_labels`` and ``feature_labels`` (memory maps), ``particle_geometry``
-        (rows for :func:`layerscope.tomo.measure._particle_rows`), ``cracks``, ``pores``, ``kinds`` and
+        (rows for :func:`layerscope.tomo.measure.particle_rows`), ``cracks``, ``pores``, ``kinds`` and
         ``unproven_seed_slabs`` (seed slabs of split clusters not proven equal to the whole cluster's) and
         ``watershed_overlap_mismatch_voxels`` (voxels where two watershed slabs of a split cluster label their
         overlap differently: then the particle labels are not the whole cluster's there).

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
-from layerscope.tomo.segment import MOUTH_SHEET, _plane_of, dark_features, feature_shape, planar_sheets, round_part
+from layerscope.tomo.segment import MOUTH_SHEET, plane_of, dark_features, feature_shape, planar_sheets, round_part
 
-__all__: list[str] = []
+__all__ = ["measure_features", "particle_geometry", "particle_rows", "particle_table", "is_surface_dent"]
 
 #: Below this flatness a dark feature is one sheet and is not searched for crossing planes (a single
 #: 2-3 voxel crack of the phantoms: 0.1-0.2; two 2.5-voxel discs crossing at 20 deg: ~0.25).
@@ -57,7 +57,7 @@ def _deficit(fid: int, feats: np.ndarray, plabels: np.ndarray, owner: int, boxes
     missing attenuation ``(R - v) / (P - E)`` is summed, where ``R = E + (P - E) G(particle)`` is the
     particle without the feature, blurred like the reconstruction (Gaussian, ``blur_voxels``), ``P``
     the median of the particle's solid interior (depth >= 3, at least :data:`RIM_VOXELS` from any dark
-    feature) and ``E`` = ``levels["epoxy"]``, which :func:`_features` sets to the level of the particle's
+    feature) and ``E`` = ``levels["epoxy"]``, which :func:`measure_features` sets to the level of the particle's
     surroundings (:func:`_surroundings_level`, once per particle). Blur and FBP preserve
     this sum, so thin cracks are not lost to the threshold. The fractions are not clipped: noise
     spreads them on both sides of 1 inside a crack (and of 0 in the solid), and cutting one side
@@ -367,7 +367,7 @@ def _covered(offsets: tuple, normals: np.ndarray, radius: float, half_length: fl
     return np.bincount(np.unique(key) // (side * side), minlength=len(normals)) / per_disc
 
 
-def _dent(n_open: int, n_voxels: int) -> bool:
+def is_surface_dent(n_open: int, n_voxels: int) -> bool:
     """A shallow feature open to the outside is a surface dent when its opening is wide.
 
     A dent (a notch bridged by the envelope closing) touches the outside over its whole top:
@@ -454,9 +454,9 @@ def _padded_box(mask: np.ndarray, pad: int) -> tuple[slice, ...]:
     return tuple(slice(max(0, int(i[0]) - pad), min(n, int(i[-1]) + 1 + pad)) for i, n in zip(idx, mask.shape))
 
 
-def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: int, grey=None, levels=None,
-              *, offset: tuple = (0, 0, 0), only: set | None = None, feats: np.ndarray | None = None,
-              shared_ids: set | None = None, gap_ids: set | None = None):
+def measure_features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: int, grey=None, levels=None,
+                     *, offset: tuple = (0, 0, 0), only: set | None = None, feats: np.ndarray | None = None,
+                     shared_ids: set | None = None, gap_ids: set | None = None):
     """Classify dark features: crack rows, pore rows, labels and kinds.
 
     For arrays cut from a larger volume, ``offset`` (voxels) places them, ``only`` names the feature
@@ -482,7 +482,7 @@ def _features(seg_solid, plabels, options: Any, voxel_nm: float, close_voxels: i
         n_open = int((outside[sl] & m).sum())
         open_ = n_open > 0
         shared = len(owners) > 1 and owners[1] > SHARED_SHARE * m.sum()
-        if shared or fid in (shared_ids or ()) or (_dent(n_open, int(m.sum())) and depth[sl][m].max() < close_voxels + 1.5):
+        if shared or fid in (shared_ids or ()) or (is_surface_dent(n_open, int(m.sum())) and depth[sl][m].max() < close_voxels + 1.5):
             feats[sl][m] = 0  # the gap between particles, or a shallow dent bridged by the closing
             continue
         coords = np.argwhere(m).astype(float) + [s.start + o for s, o in zip(sl, offset)]
@@ -585,7 +585,7 @@ def _short_sheets(m: np.ndarray, coords: np.ndarray, options: Any, depth: np.nda
     if blob is None:
         return split
     at = blob[m]
-    planes = [_plane_of(coords[split == i]) for i in range(int(split.max()) + 1)]
+    planes = [plane_of(coords[split == i]) for i in range(int(split.max()) + 1)]
     near = (np.abs(np.stack([(coords[at] - c) @ n for c, n in planes], axis=1)) <= tol).sum(axis=1)
     return None if np.sum(near < 2) >= 30 else split
 
@@ -615,7 +615,7 @@ def _below_shell(m: np.ndarray, coords: np.ndarray, options: Any, depth: np.ndar
     if inner is None:
         return None
     k = int(inner.max()) + 1
-    planes = [_plane_of(coords[core][inner == i]) for i in range(k)]
+    planes = [plane_of(coords[core][inner == i]) for i in range(k)]
     dist = np.abs(np.stack([(coords[~core] - c) @ n for c, n in planes], axis=1))
     tol = float(np.percentile(ndi.distance_transform_edt(np.pad(cm, 1))[1:-1, 1:-1, 1:-1][cm], 90)) + 0.5
     out = np.empty(len(coords), np.int64)
@@ -662,7 +662,7 @@ def _pore_and_sheets(m: np.ndarray, coords: np.ndarray, options: Any, depth: np.
                              for i in range(int(sheets.max()) + 1)):
         return None  # a sheet no wider than the ball: the rim of a pore (a small one beside it), not a crack
     tol = float(np.percentile(ndi.distance_transform_edt(np.pad(rest, 1))[1:-1, 1:-1, 1:-1][rest], 90)) + 0.5
-    planes = [_plane_of(coords[~cand][sheets == i]) for i in range(int(sheets.max()) + 1)]
+    planes = [plane_of(coords[~cand][sheets == i]) for i in range(int(sheets.max()) + 1)]
     dist = np.abs(np.stack([(coords[cand] - c) @ n for c, n in planes], axis=1))
     pore = np.zeros(len(coords), bool)
     pore[cand] = dist.min(axis=1) > tol
@@ -712,7 +712,7 @@ def _surface_sheets(coords: np.ndarray, sheets: np.ndarray, depth: np.ndarray) -
 
 def _nearest_plane(points: np.ndarray, coords: np.ndarray, sheets: np.ndarray, which) -> np.ndarray:
     """For each of ``points``: the position in ``which`` of the nearest plane fitted to the sheets ``which``."""
-    return np.argmin(_plane_distances(points, [_plane_of(coords[sheets == i]) for i in which]), axis=1)
+    return np.argmin(_plane_distances(points, [plane_of(coords[sheets == i]) for i in which]), axis=1)
 
 
 def _plane_distances(points: np.ndarray, planes: list) -> np.ndarray:
@@ -807,7 +807,7 @@ def _split_sheets(m: np.ndarray, coords: np.ndarray, rc: np.ndarray, miss: np.nd
     if k == 1:
         yield m, coords, rc, miss, beyond, None, None
         return
-    planes = [_plane_of(coords[sheets == i]) for i in range(k)]
+    planes = [plane_of(coords[sheets == i]) for i in range(k)]
     dist = _plane_distances(rc, planes)
     near = np.argmin(dist, axis=1)  # as _nearest_plane, the planes kept for the widths
     on = _near_some_plane(m, dist, blur)
@@ -849,9 +849,9 @@ def _crack_numbers(m: np.ndarray, coords: np.ndarray, rc: np.ndarray, miss: np.n
             **_placement(m, coords, outside, sh, voxel_nm)}
 
 
-def _particle_geometry(plabels: np.ndarray, voxel_nm: float, *, offset: tuple = (0, 0, 0), shape: tuple | None = None,
-                       only: set | None = None, grey: np.ndarray | None = None, solid: np.ndarray | None = None,
-                       levels: dict | None = None) -> list[dict]:
+def particle_geometry(plabels: np.ndarray, voxel_nm: float, *, offset: tuple = (0, 0, 0), shape: tuple | None = None,
+                      only: set | None = None, grey: np.ndarray | None = None, solid: np.ndarray | None = None,
+                      levels: dict | None = None) -> list[dict]:
     """Volume, surface area, centroid (nm, in the whole volume) and border contact of each particle.
 
     ``only`` those ids if given; ``offset`` (voxels) places a slab's labels in the whole volume of ``shape``. With
@@ -873,12 +873,12 @@ def _particle_geometry(plabels: np.ndarray, voxel_nm: float, *, offset: tuple = 
     return rows
 
 
-def _particle_table(plabels, cracks, pores, voxel_nm: float, **grey) -> pd.DataFrame:
+def particle_table(plabels, cracks, pores, voxel_nm: float, **grey) -> pd.DataFrame:
     """The particle rows of a whole volume (``grey``: ``grey``, ``solid`` and ``levels`` for :data:`COAT_VOLUME`)."""
-    return _particle_rows(_particle_geometry(plabels, voxel_nm, **grey), cracks, pores, voxel_nm)
+    return particle_rows(particle_geometry(plabels, voxel_nm, **grey), cracks, pores, voxel_nm)
 
 
-def _particle_rows(geometry: list[dict], cracks: pd.DataFrame, pores: pd.DataFrame, voxel_nm: float) -> pd.DataFrame:
+def particle_rows(geometry: list[dict], cracks: pd.DataFrame, pores: pd.DataFrame, voxel_nm: float) -> pd.DataFrame:
     """One row per particle from its geometry and its cracks and pores.
 
     The particle's volume is its envelope's voxels plus its cracks' ``mouth_voxels``: the missing volume of open

@@ -29,7 +29,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 __all__ = ["Segmentation", "solid_mask", "particle_labels", "filled_envelope", "dark_features", "feature_shape",
-           "planar_sheets", "round_part", "grey_levels", "sample_step"]
+           "planar_sheets", "round_part", "grey_levels", "sample_step", "plane_of"]
 
 
 @dataclass
@@ -480,7 +480,7 @@ def round_part(m: np.ndarray, radius: int, *, min_voxels: int = 30) -> np.ndarra
     return blob if blob.sum() >= min_voxels else None
 
 
-def _plane_of(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def plane_of(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Centre and unit normal (smallest principal axis) of a point set ``(n, 3)``."""
     c = points.mean(axis=0)
     _, v = np.linalg.eigh((points - c).T @ (points - c))
@@ -519,7 +519,7 @@ def _best_plane(points: np.ndarray, normals: np.ndarray, tol: float, rng: np.ran
         inl = (np.abs((points - c) @ n) <= tol) & (np.abs(normals @ n) >= min_cos)
         if inl.sum() < 3:
             break
-        c, n = _plane_of(points[inl])
+        c, n = plane_of(points[inl])
     return c, n
 
 
@@ -721,7 +721,7 @@ def _refit(coords: np.ndarray, taken: np.ndarray, c: np.ndarray, q: np.ndarray, 
         mine = (d <= tol) & (d < taken)
         if mine.sum() < 3:
             return None
-        c, q = _plane_of(coords[mine])
+        c, q = plane_of(coords[mine])
     return c, q
 
 
@@ -878,7 +878,7 @@ def _refined(pts: np.ndarray, c: np.ndarray, nrm: np.ndarray, tol: float) -> tup
         inl = np.abs((pts - c) @ nrm) <= tol
         if inl.sum() < 3:
             return None
-        c, nrm = _plane_of(pts[inl])
+        c, nrm = plane_of(pts[inl])
     return c, nrm
 
 
