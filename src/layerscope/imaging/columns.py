@@ -885,17 +885,18 @@ WIDTH_HEIGHTS_FREE = True
 WIDTH_JOINT_ROUNDS = 0
 
 
-def _found_width(data: np.ndarray, fit: pd.DataFrame) -> float:
+def _found_width(data: np.ndarray, fit: pd.DataFrame, heights_free: bool | None = None) -> float:
     """The column width (pixels) with every found column of ``fit`` (:func:`refine_columns` rows, ``fit_ok``) in the
     model (windows of :data:`RESIDUAL_WIDTH_WINDOW` fitted widths, at most :data:`RESIDUAL_WIDTH_SITES` columns
-    spread over the field): each column's height free (:func:`measure_width_heights_free`) where
-    :data:`WIDTH_HEIGHTS_FREE`, else one height per window (:func:`measure_lattice_width`); then
+    spread over the field): each column's height free (:func:`measure_width_heights_free`) where ``heights_free``
+    (None: :data:`WIDTH_HEIGHTS_FREE`), else one height per window (:func:`measure_lattice_width`); then
     :data:`WIDTH_JOINT_ROUNDS` times measured again at the centres refitted jointly at that width."""
     ok = fit["fit_ok"].to_numpy(dtype=bool) & np.isfinite(fit["row"].to_numpy(dtype=float))
     rows, cols = fit["row"].to_numpy(dtype=float)[ok], fit["col"].to_numpy(dtype=float)[ok]
     s0 = float(np.nanmedian(fit["sigma_px"].to_numpy(dtype=float)[ok]))
     sel = np.unique(np.linspace(0, rows.size - 1, min(rows.size, RESIDUAL_WIDTH_SITES)).astype(int))
-    measure = measure_width_heights_free if WIDTH_HEIGHTS_FREE else measure_lattice_width
+    free = WIDTH_HEIGHTS_FREE if heights_free is None else heights_free
+    measure = measure_width_heights_free if free else measure_lattice_width
     width = measure(data, rows[sel], cols[sel], rows, cols, radius_px=RESIDUAL_WIDTH_WINDOW * s0, sigma_px=s0)
     for _ in range(WIDTH_JOINT_ROUNDS):
         rows, cols, _, _ = refine_jointly(data, rows, cols, sigma_px=width, radius_px=GENERIC_JOINT_WIDTHS * width,
@@ -906,11 +907,11 @@ def _found_width(data: np.ndarray, fit: pd.DataFrame) -> float:
 
 def residual_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm, neighbour_nm, min_separation_nm,
                      noise_sigmas, relative_threshold, width: float | None = None,
-                     noise: tuple[float, bool] | None = None) -> pd.DataFrame:
+                     noise: tuple[float, bool] | None = None, heights_free: bool | None = None) -> pd.DataFrame:
     """:data:`RESIDUAL_PASS`: columns the found ones (``fit``, :func:`refine_columns` rows) hide, as rows of such
     a frame and their matched-filter ``contrast`` (image units) on the residual image.
 
-    The width is measured with every found column in the model (:func:`measure_lattice_width`); the found
+    The width is measured with every found column in the model (:func:`_found_width`, ``heights_free`` as there); the found
     columns are taken off (:func:`_residual_image`); the rest is filtered by a Gaussian of that width and its
     local level (:func:`_coarse_median` over about two separations) subtracted. A maximum (at least half a
     separation from a stronger one) is kept where its contrast exceeds ``noise_sigmas`` times the filtered
@@ -927,7 +928,7 @@ def residual_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm,
     if ok.sum() < 10:
         return empty
     rows, cols = fit["row"].to_numpy(dtype=float)[ok], fit["col"].to_numpy(dtype=float)[ok]
-    width = _found_width(data, fit) if width is None else width
+    width = _found_width(data, fit, heights_free) if width is None else width
     residual, amp = _residual_image(data, rows, cols, sigma_px=width)
     filtered = _gaussian_strips(residual, width, mode="nearest")
     sep_px = min_separation_nm / pixel_size_nm
