@@ -520,9 +520,9 @@ CONFIRM_POSITIVE = True
 #: :func:`_residual_maxima`: the residual pass's column width measured with every column's height free
 #: (``columns.WIDTH_HEIGHTS_FREE``, the generic finder's default) or with one height per window (False). Measured
 #: (session 36, docs/validation.md "imgwidth" and the lead's section after it): with heights free, ``phases`` recall
-#: fell on three wide draws already below 0.99 (4114, 75, 181) and no share moved, while the wide-probe 2048²
-#: ``phases`` run took 6.73 s wall against 4.90 s (median of 6 new processes on idle cores): the heights solve sits on
-#: the evidence thread's serial path. False: ``phases`` keeps the one-height width.
+#: fell on three wide draws already below 0.99 (4114, 75, 181) and no share moved, and the wide-probe 2048²
+#: ``phases`` run took 5.62 s wall against 5.12 s (median of 6 new processes, min 4.97 / 4.79 s; idle cores).
+#: False: ``phases`` keeps the one-height width.
 EVIDENCE_HEIGHTS_FREE = False
 
 
