@@ -100,7 +100,7 @@ def census(seed: int) -> tuple[pd.DataFrame, dict]:
     p = truth.parameters
     extent = (data.shape[1] * px, data.shape[0] * px)
     sigma_nm = np.hypot(p["probe_fwhm_nm"], p["source_fwhm_nm"]) / FWHM
-    pixel_noise = _col._pixel_noise(data)[0]
+    pixel_noise = _col.image_pixel_noise(data)[0]
     mf, mr, det, gen, info = _generic_stages(data, px)
     pm = map_phases(data, pixel_size_nm=px, zone=p["zone"], composition=p["chemistry"])
     tc = truth.columns

@@ -239,7 +239,7 @@ def test_passes_given_the_noise_equal_those_reading_it(scene):
     fit = fit[np.arange(len(fit)) % 6 != 3].reset_index(drop=True)  # hidden columns for the passes to find
     tests = dict(pixel_size_nm=0.0125, column_sigma_nm=SIGMA_PX * 0.0125, neighbour_nm=STEP * 0.0125,
                  min_separation_nm=0.85 * STEP * 0.0125, noise_sigmas=5.0, relative_threshold=0.3)
-    noise = col._pixel_noise(img)
+    noise = col.image_pixel_noise(img)
     for func in (col.lattice_columns, col.residual_columns):
         plain, given = func(img, fit, **tests), func(img, fit, **tests, noise=noise)
         pd.testing.assert_frame_equal(plain, given, check_exact=True)

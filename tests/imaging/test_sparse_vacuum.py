@@ -63,7 +63,7 @@ def test_isolated_vacuum_maxima_dropped_columns_kept(seed, monkeypatch):
 def test_dense_counts_unchanged(monkeypatch):
     """The test applies to sparse counts only: at 50 x the counts the detection is the same with and without it."""
     img, _, _ = _scene(0, scale=50.0)
-    assert not C._pixel_noise(img)[1]
+    assert not C.image_pixel_noise(img)[1]
     a = C.detect_columns(img, **KW)
     monkeypatch.setattr(C, "_beside_significant", lambda rows, cols, contrast, keep, **kw: keep)
     b = C.detect_columns(img, **KW)

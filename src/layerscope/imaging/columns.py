@@ -18,7 +18,8 @@ References
   the fitted column volume as the column intensity.
 
 Speed switches: :data:`JOINT_THREADS` (threads over the row parts of :func:`refine_jointly` and of the joint
-heights, and over the strips of the residual pass's blurs; 1: one after another) and :data:`JOINT_PART_ROWS` (rows per part); the numbers do not depend on them.
+heights, and over the strips of the residual pass's blurs; 1: one after another) and :data:`JOINT_PART_ROWS`
+(rows per part); the numbers do not depend on them.
 
 Coordinates: ``x_nm = (col + 0.5) * pixel_size_nm``, ``y_nm = (row + 0.5) * pixel_size_nm`` for
 the centre of pixel ``(row, col)`` (see ``docs/conventions.md``).
@@ -54,6 +55,7 @@ __all__ = [
     "as_float_image",
     "disc_offsets",
     "gather_windows",
+    "image_pixel_noise",
 ]
 
 #: Columns are fitted in blocks of this many at once (bounds the memory of the batched Jacobian).
@@ -226,10 +228,10 @@ def estimate_noise(image: np.ndarray) -> float:
     J. Immerkaer, "Fast noise variance estimation", Comput. Vis. Image Underst. 64, 300 (1996)
     (same idea, with a different difference operator).
     """
-    return _pixel_noise(as_float_image(image))[0]
+    return image_pixel_noise(as_float_image(image))[0]
 
 
-def _pixel_noise(data: np.ndarray) -> tuple[float, bool]:
+def image_pixel_noise(data: np.ndarray) -> tuple[float, bool]:
     """:func:`estimate_noise` of a float image, and whether it is the Poisson spread of sparse counts."""
     step = max(1, data.shape[0] // 512)  # a subset of rows is plenty for a robust spread
     sub = data[::step]
@@ -366,7 +368,7 @@ def detect_columns(
         )
     filtered = ndimage.gaussian_filter(data, sig_px, mode="nearest")
     # Noise of a Gaussian-filtered white-noise image: sigma / (2 sqrt(pi) s).
-    pixel_noise, sparse_counts = _pixel_noise(data)
+    pixel_noise, sparse_counts = image_pixel_noise(data)
     noise = pixel_noise / (2.0 * np.sqrt(np.pi) * max(sig_px, 0.5))
     # Sparse counts: their Poisson spread, with a smaller margin (SPARSE_COUNT_SHARE) beside columns.
     full_margin = noise_sigmas * noise
@@ -783,7 +785,7 @@ def lattice_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm, 
     amplitude must pass the first pass's noise margin: ``noise_sigmas`` (x :data:`SPARSE_COUNT_SHARE` on
     sparse counts, as beside a significant column) times the matched filter's noise, in amplitude units
     ``pixel_noise / (sqrt(pi) s)`` for the detection width ``s`` (the matched-filtered peak of a column of
-    amplitude A is A/2, its noise ``pixel_noise / (2 sqrt(pi) s)``). ``noise``: :func:`_pixel_noise` of ``data``
+    amplitude A is A/2, its noise ``pixel_noise / (2 sqrt(pi) s)``). ``noise``: :func:`image_pixel_noise` of ``data``
     when the caller has it already.
     """
     ok = fit["fit_ok"].to_numpy()
@@ -793,7 +795,7 @@ def lattice_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm, 
     sig_px = column_sigma_nm / pixel_size_nm
     width = measure_column_width(data, rows[ok], cols[ok], radius_px=LATTICE_WINDOW_WIDTHS * sig_px,
                                  sigma_px=float(np.nanmedian(fit["sigma_px"].to_numpy()[ok])))
-    pixel_noise, sparse = _pixel_noise(data) if noise is None else noise
+    pixel_noise, sparse = image_pixel_noise(data) if noise is None else noise
     margin = noise_sigmas * (SPARSE_COUNT_SHARE if sparse else 1.0) * pixel_noise / (np.sqrt(np.pi) * sig_px)
     p = _lattice_pass(data, rows, cols, np.where(ok, fit["amplitude"].to_numpy(), np.nan), sigma_px=width,
                       radius_px=LATTICE_WINDOW_WIDTHS * width, neighbour_px=neighbour_nm / pixel_size_nm,
@@ -919,7 +921,7 @@ def residual_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm,
     ``relative_threshold`` of the brightest of its six nearest found columns' heights, and it lies at least
     :data:`LATTICE_GAP` neighbour distances from every found column (an O column or a probe's tail beside a
     column lies nearer). Centred by a parabola through the filtered maximum and its neighbours. ``width``: that
-    width when measured already (pixels); ``noise``: :func:`_pixel_noise` of ``data`` when the caller has it.
+    width when measured already (pixels); ``noise``: :func:`image_pixel_noise` of ``data`` when the caller has it.
     """
     from scipy.spatial import cKDTree
 
@@ -939,7 +941,7 @@ def residual_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm,
     every = fit[["row", "col"]].to_numpy(dtype=float)
     gap = cKDTree(every[np.all(np.isfinite(every), axis=1)]).query(np.column_stack([mr, mc]))[0]
     _, nb = cKDTree(np.column_stack([rows, cols])).query(np.column_stack([mr, mc]), k=min(6, rows.size))
-    noise = (_pixel_noise(data) if noise is None else noise)[0] / (2.0 * np.sqrt(np.pi) * width)
+    noise = (image_pixel_noise(data) if noise is None else noise)[0] / (2.0 * np.sqrt(np.pi) * width)
     share = 2.0 * contrast / np.maximum(amp[nb].max(axis=1), 1e-300)
     keep = (contrast > noise_sigmas * noise) & (share >= relative_threshold)
     if RESIDUAL_DIM:  # the first pass's lattice-neighbour test (:func:`_neighbour_pass`) on the residual

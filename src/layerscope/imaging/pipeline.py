@@ -540,7 +540,7 @@ def _residual_maxima(data: np.ndarray, px: float, found: pd.DataFrame, *, min_se
                         "amplitude": found["amplitude"].to_numpy(dtype=float),
                         "fit_ok": found["fit_ok"].to_numpy(dtype=bool)})
     tests = dict(pixel_size_nm=px, column_sigma_nm=sigma_nm, neighbour_nm=min_sep / 0.85, min_separation_nm=min_sep,
-                 noise_sigmas=5.0, relative_threshold=0.3, noise=_col._pixel_noise(data))  # the noise read once
+                 noise_sigmas=5.0, relative_threshold=0.3, noise=_col.image_pixel_noise(data))  # the noise read once
     extra = []
     if LATTICE_EVIDENCE:
         lattice = _col.lattice_columns(data, fit, **tests)
