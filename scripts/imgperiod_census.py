@@ -3,7 +3,8 @@
 
 Per cached draw (``scripts/imgfresh_cached_draws.py run`` with its cache): the truth's apparent lattice (the TM and
 Li-layer sites' positions in the degraded image fitted as ``w . (x, y) + b = cation layer``: normal ``w / |w|``,
-cation spacing ``1 / |w|``, a drift's shear included), the power spectrum's readings (first-order spot alone and
+cation spacing ``1 / |w|``, a drift's shear included; the in-plane spacing: the median of neighbouring TM sites' spacing
+along their layer), the power spectrum's readings (first-order spot alone and
 the harmonic fit, :func:`layerscope.imaging.lattice.fft_lattice`), the normal the pipeline finally used (refined
 from the rows) and the same fit over the indexed, detected TM columns of the cached table::
 
@@ -34,6 +35,16 @@ def plane_fit(x: np.ndarray, y: np.ndarray, layer: np.ndarray, clip: float = 0.2
     n = w / np.hypot(*w)
     sign = 1.0 if (n[1] > 0 or (n[1] == 0 and n[0] > 0)) else -1.0
     return sign * n, float(1.0 / np.hypot(*w)), float(np.sqrt(np.mean(res[keep] ** 2)))
+
+
+def inplane_spacing(x: np.ndarray, y: np.ndarray, layer: np.ndarray, normal: np.ndarray, guess_nm: float) -> float:
+    """Median spacing (nm) of neighbouring columns along their layer (``inplane = (n_y, -n_x)``), over the
+    neighbours 0.7-1.3 ``guess_nm`` apart."""
+    u = np.column_stack([x, y]) @ np.array([normal[1], -normal[0]])
+    d = [np.diff(np.sort(u[layer == k])) for k in np.unique(layer)]
+    d = np.concatenate(d) if d else np.zeros(0)
+    d = d[(d > 0.7 * guess_nm) & (d < 1.3 * guess_nm)]
+    return float(np.median(d)) if d.size else float("nan")
 
 
 def angle_deg(a: np.ndarray, b: np.ndarray) -> float:
@@ -73,6 +84,10 @@ def census(path: Path, spectrum: bool) -> dict:
     p = truth.parameters
     row = {"seed": int(path.stem), "dose_e_per_A2": p["dose_e_per_A2"], "probe_fwhm_nm": p["probe_fwhm_nm"],
            "zone": p["zone"], "chemistry": p["chemistry"], "truth_cation_nm": tc, "truth_fit_rms_layers": trms}
+    tms = s[s["kind"] == "TM"]
+    td = inplane_spacing(tms["x_nm"].to_numpy(), tms["y_nm"].to_numpy(), tms["layer"].to_numpy(), tn, blob["inplane_nm"])
+    row["truth_inplane_nm"] = td
+    row["used_inplane_err_pct"] = 100 * (blob["inplane_nm"] / td - 1)
     used_n, used_c = np.asarray(blob["normal"]), blob["layer_nm"] / 2.0
     row["used_period_err_pct"] = 100 * (used_c / tc - 1)
     row["used_normal_err_deg"] = angle_deg(used_n, tn)
@@ -80,7 +95,9 @@ def census(path: Path, spectrum: bool) -> dict:
     if len(tm) >= 10:
         cn, cc, crms = plane_fit(tm["x_nm"].to_numpy(), tm["y_nm"].to_numpy(), tm["layer"].to_numpy(float))
         row.update(cols_period_err_pct=100 * (cc / tc - 1), cols_normal_err_deg=angle_deg(cn, tn), cols_fit_rms_layers=crms,
-                   n_layers=int(tm["layer"].max() - tm["layer"].min() + 1))
+                   n_layers=int(tm["layer"].max() - tm["layer"].min() + 1),
+                   cols_inplane_err_pct=100 * (inplane_spacing(tm["x_nm"].to_numpy(), tm["y_nm"].to_numpy(),
+                                                               tm["layer"].to_numpy(), tn, blob["inplane_nm"]) / td - 1))
     if spectrum:
         sp = spectrum_readings(int(path.stem))
         for name in ("harm", "first"):
