@@ -279,7 +279,7 @@ def find_atom_columns(
     t = time.perf_counter()
     geo = _index_columns(found, lat, d_t=d_t, cation=cation, notes=notes,
                          rim=dict(data=data, px=px, sigma_nm=sigma_nm, radius_nm=0.45 * min_sep, counts=counts))
-    cation = _column_spacing(geo, cation, notes=notes)
+    cation = _column_spacing(geo, cation, notes=notes)  # PERIOD_FROM_COLUMNS: the numbered columns' spacing from here
     radius_nm = 0.45 * min_sep
     tm_u, tm_v = _tm_lattice_positions(geo.tm, d_t=d_t)
     tm_xy = np.outer(tm_u, geo.tvec) + np.outer(tm_v, geo.nvec)
@@ -329,17 +329,23 @@ def find_atom_columns(
     for flag in ("detected", "fit_ok", "at_border", "site_in_void", "site_at_gap", "position_from_lattice"):
         table[flag] = table[flag].fillna(False).astype(bool) if flag in table else False
     times["total"] = time.perf_counter() - t0
-    tvec, nvec = geo.tvec, geo.nvec
     return ColumnResult(
-        columns=table, lattice=_lat.LatticeEstimate(
-            normal=nvec, inplane=tvec, layer_period_nm=cation if lat.rows_are_cation_rows else 2.0 * cation,
-            inplane_period_nm=d_t,
-            angle_deg=float(np.degrees(np.arctan2(-nvec[0], nvec[1]))), layer_contrast=lat.layer_contrast,
-            inplane_contrast=lat.inplane_contrast, rows_are_cation_rows=lat.rows_are_cation_rows),
-        layers=geo.index, pairs=stack.pairs, pixel_size_nm=px, shape=data.shape, column_sigma_nm=site_sigma,
+        columns=table, lattice=_reported_lattice(lat, geo.tvec, geo.nvec, d_t=d_t, cation=cation), layers=geo.index, pairs=stack.pairs, pixel_size_nm=px, shape=data.shape, column_sigma_nm=site_sigma,
         spacings=sp, zone=stack.zone, timings_s=times, notes=notes, site_window_nm=site_radius, unindexed=unindexed,
         void_gate=void_gate, handedness=stack.handedness,
     )
+
+
+def _reported_lattice(lat: _lat.LatticeEstimate, tvec: np.ndarray, nvec: np.ndarray, *, d_t: float,
+                      cation: float) -> _lat.LatticeEstimate:
+    """The lattice :func:`find_atom_columns` reports: the spectrum's ``lat`` with the directions refined from the rows
+    (``tvec, nvec``), the in-plane spacing ``d_t`` (nm) and the layer period of the cation spacing ``cation`` (nm)
+    used (the numbered columns' with :data:`PERIOD_FROM_COLUMNS`)."""
+    return _lat.LatticeEstimate(
+        normal=nvec, inplane=tvec, layer_period_nm=cation if lat.rows_are_cation_rows else 2.0 * cation,
+        inplane_period_nm=d_t, angle_deg=float(np.degrees(np.arctan2(-nvec[0], nvec[1]))),
+        layer_contrast=lat.layer_contrast, inplane_contrast=lat.inplane_contrast,
+        rows_are_cation_rows=lat.rows_are_cation_rows)
 
 
 def _detect_and_fit(data: np.ndarray, px: float, sp: MaterialSpacings, *, min_sep: float, sigma0_nm: float,
