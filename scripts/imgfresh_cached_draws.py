@@ -3,7 +3,7 @@
 
 ``run`` gives the rows of ``scripts/validate_random_draws.py`` (``score_draw`` unchanged) and writes, per draw,
 ``CACHE/SEED.pkl``: the column table of ``map_phases`` (the indexed columns, as :func:`interlayer_table` read
-them), the in-plane and cation spacings, the truth of the draw and the result's notes (which stages fired). ``rescore`` re-runs ``interlayer_table``,
+them), the in-plane and cation spacings, the layer normal and period used (imgperiod), the truth of the draw and the result's notes (which stages fired). ``rescore`` re-runs ``interlayer_table``,
 the twin-like domains and the validator's interlayer scores on a cached draw with the code imported now (a change
 of the interlayer table alone: the columns, ``phases`` recall / precision and phase accuracy stay those cached)::
 
@@ -37,7 +37,8 @@ def _caching(cache: Path):
         res = pm.result
         blob = {"columns": pm.columns[pm.columns["indexed"].astype(bool)].reset_index(drop=True),
                 "inplane_nm": float(res.lattice.inplane_period_nm), "cation_nm": float(res.spacings.cation_spacing_nm),
-                "twins": pm.summary["twin_like_domains"], "truth": state["truth"], "notes": list(res.notes)}
+                "twins": pm.summary["twin_like_domains"], "truth": state["truth"], "notes": list(res.notes),
+                "normal": np.asarray(res.lattice.normal, dtype=float), "layer_nm": float(res.lattice.layer_period_nm)}
         with open(cache / f"{state['seed']}.pkl", "wb") as fh:
             pickle.dump(blob, fh)
         return pm
@@ -108,7 +109,13 @@ def main(argv=None) -> int:
                    help="interlayers.ZERO_LEVEL_SPREAD for this run / rescore (default: the library's; imgfill2)")
     p.add_argument("--generic-joint", choices=["on", "off"], default=None,
                    help="columns.GENERIC_JOINT for this run (default: the library's; imgwide6)")
+    p.add_argument("--period-from-columns", choices=["on", "off"], default=None,
+                   help="pipeline.PERIOD_FROM_COLUMNS for this run (default: the library's; imgperiod)")
     a = p.parse_args(argv)
+    if a.period_from_columns is not None:
+        from layerscope.imaging import pipeline
+
+        pipeline.PERIOD_FROM_COLUMNS = a.period_from_columns == "on"
     if a.generic_joint is not None:
         from layerscope.imaging import columns
 
