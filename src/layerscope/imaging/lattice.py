@@ -1020,7 +1020,6 @@ def _extend_anchors(v_mean: np.ndarray, dense: np.ndarray, anchor: np.ndarray, l
     return np.asarray(anchor, dtype=int), np.asarray(la, dtype=int)
 
 
-
 def layer_spacing_from_columns(v_nm: np.ndarray, layer: np.ndarray, *, spacing_nm: float, max_change: float = 0.10,
                                min_layers: int = 4, clip: float = 0.25) -> float | None:
     """The cation-layer spacing (nm) read from columns whose layers are numbered: the slope of their normal

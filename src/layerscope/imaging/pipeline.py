@@ -330,7 +330,8 @@ def find_atom_columns(
         table[flag] = table[flag].fillna(False).astype(bool) if flag in table else False
     times["total"] = time.perf_counter() - t0
     return ColumnResult(
-        columns=table, lattice=_reported_lattice(lat, geo.tvec, geo.nvec, d_t=d_t, cation=cation), layers=geo.index, pairs=stack.pairs, pixel_size_nm=px, shape=data.shape, column_sigma_nm=site_sigma,
+        columns=table, lattice=_reported_lattice(lat, geo.tvec, geo.nvec, d_t=d_t, cation=cation),
+        layers=geo.index, pairs=stack.pairs, pixel_size_nm=px, shape=data.shape, column_sigma_nm=site_sigma,
         spacings=sp, zone=stack.zone, timings_s=times, notes=notes, site_window_nm=site_radius, unindexed=unindexed,
         void_gate=void_gate, handedness=stack.handedness,
     )
