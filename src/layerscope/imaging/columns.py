@@ -932,11 +932,13 @@ def residual_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm,
     rows, cols = fit["row"].to_numpy(dtype=float)[ok], fit["col"].to_numpy(dtype=float)[ok]
     width = _found_width(data, fit, heights_free) if width is None else width
     residual, amp = _residual_image(data, rows, cols, sigma_px=width)
-    filtered = _gaussian_strips(residual, width, mode="nearest")
     sep_px = min_separation_nm / pixel_size_nm
     f = max(1, int(sep_px // 4))
-    level = _coarse_median(residual, f, max(1, int(round(sep_px / f))))
+    # the local level (a median filter) beside the blur and its maxima: they read the same residual only
+    level = _beside(lambda: _coarse_median(residual, f, max(1, int(round(sep_px / f)))))
+    filtered = _gaussian_strips(residual, width, mode="nearest")
     mr, mc = np.nonzero(local_maxima(filtered, 2 * max(1, int(np.floor(0.45 * sep_px))) + 1))
+    level = level.result()
     contrast = filtered[mr, mc] - level[np.minimum(mr // f, level.shape[0] - 1), np.minimum(mc // f, level.shape[1] - 1)]
     every = fit[["row", "col"]].to_numpy(dtype=float)
     gap = cKDTree(every[np.all(np.isfinite(every), axis=1)]).query(np.column_stack([mr, mc]))[0]
@@ -1650,12 +1652,31 @@ def _site_windows(data: np.ndarray, rows: np.ndarray, cols: np.ndarray, radius_p
     return dy, dx, r0, c0, z, valid.astype(float)
 
 
+#: :func:`_valley_minimum` (imgspeed2): the residuals the search reads together -- every 4th trial width, then both
+#: neighbours of the least -- are read at once on :data:`JOINT_THREADS` threads (each trial width's residual is
+#: computed alone and cached by the caller, NumPy releases the GIL): the same residuals, so the same width bit for bit.
+#: False: one after another (before).
+VALLEY_THREADS = True
+
+
+def _read_together(residual, ks: list[int]) -> None:
+    """``residual(k)`` for every ``k`` of ``ks`` (cached by the caller), on :data:`JOINT_THREADS` threads with
+    :data:`VALLEY_THREADS`, else none read ahead (the search reads them one by one)."""
+    if VALLEY_THREADS:
+        _threaded(residual, ks)
+
+
 def _valley_minimum(grid: np.ndarray, residual) -> float:
     """The width of ``grid`` (pixels) where ``residual(k)`` (cached by the caller) is least: every 4th width, then
-    the grid around the least (the residual is one smooth valley), refined by a parabola in log width."""
-    k = min(range(0, grid.size, 4), key=residual)
+    the grid around the least (the residual is one smooth valley), refined by a parabola in log width. The
+    residuals each step compares are read together (:data:`VALLEY_THREADS`)."""
+    coarse = list(range(0, grid.size, 4))
+    _read_together(residual, coarse)
+    k = min(coarse, key=residual)
     while True:
-        best = min([j for j in (k - 1, k + 1) if 0 <= j < grid.size], key=residual)
+        side = [j for j in (k - 1, k + 1) if 0 <= j < grid.size]
+        _read_together(residual, side)
+        best = min(side, key=residual)
         if residual(best) >= residual(k):
             break
         k = best
@@ -1887,6 +1908,23 @@ def _joint_windows(data, pos, src, dy, dx, sigma, *, reach: float | None = None)
         step = max(1, JOINT_PART_ROWS) if JOINT_THREADS > 1 else len(p)
         parts += [block.part(slice(b, min(len(p), b + step))) for b in range(0, len(p), step)]
     return _threaded(lambda part: part.gathered(data, dy, dx), parts)
+
+
+def _beside(call):
+    """``call()`` (no arguments) started on a thread of its own where :data:`JOINT_THREADS` > 1 (else called now): a
+    :class:`concurrent.futures.Future` of its value, for work that only reads arrays the caller's thread also reads
+    (imgspeed2; NumPy and SciPy release the GIL)."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    if JOINT_THREADS <= 1:
+        done: Future = Future()
+        done.set_result(call())
+        return done
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="layerscope-beside")
+    try:
+        return pool.submit(call)
+    finally:
+        pool.shutdown(wait=False)
 
 
 def _threaded(func, items: list) -> list:
