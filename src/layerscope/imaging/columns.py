@@ -27,7 +27,7 @@ the centre of pixel ``(row, col)`` (see ``docs/conventions.md``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -1797,13 +1797,23 @@ def _most_near(centres: np.ndarray, sources: np.ndarray, reach_px: float, worker
 
 
 def _gaussian_squares(r0: np.ndarray, c0: np.ndarray, k: np.ndarray, src: np.ndarray, weight: np.ndarray,
-                      sigma: float) -> np.ndarray:
+                      sigma: float, profiles: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """(n, 2r + 1, 2r + 1): on each site's square of offsets ``k`` around ``(r0, c0)``, the plain sum of the
     Gaussians of width ``sigma`` (pixels) at ``src`` (n, m, 2: row, column) times ``weight`` (n, m; zero for
-    padding) -- the outer products of their 1-D profiles, summed by a batched matrix product."""
-    prof_r = np.exp(-0.5 * ((r0[:, None, None] + k - src[:, :, 0, None]) / sigma) ** 2) * weight[:, :, None]
-    prof_c = np.exp(-0.5 * ((c0[:, None, None] + k - src[:, :, 1, None]) / sigma) ** 2)
+    padding) -- the outer products of their 1-D profiles, summed by a batched matrix product. ``profiles``: those
+    unit 1-D profiles (rows', columns'; n, m, 2r + 1) when the caller has them (:func:`_source_profiles`)."""
+    prof_r, prof_c = _source_profiles(r0, c0, k, src, sigma) if profiles is None else profiles
+    prof_r = prof_r * weight[:, :, None]
     return np.matmul(prof_r.transpose(0, 2, 1), prof_c)
+
+
+def _source_profiles(r0: np.ndarray, c0: np.ndarray, k: np.ndarray, src: np.ndarray,
+                     sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """The unit 1-D profiles (n, m, 2r + 1) along the rows and the columns of each site's square of offsets ``k``
+    around ``(r0, c0)`` of the Gaussians of width ``sigma`` (pixels) at ``src`` (n, m, 2: row, column)."""
+    prof_r = np.exp(-0.5 * ((r0[:, None, None] + k - src[:, :, 0, None]) / sigma) ** 2)
+    prof_c = np.exp(-0.5 * ((c0[:, None, None] + k - src[:, :, 1, None]) / sigma) ** 2)
+    return prof_r, prof_c
 
 
 @dataclass(frozen=True)
@@ -1859,6 +1869,11 @@ JOINT_MAX_SHIFT_WIDTHS = 2.0
 #: whole, one after another (before).
 JOINT_THREADS = 2
 JOINT_PART_ROWS = 512
+#: :func:`refine_jointly` (imgspeed2): within a round the heights' window readings (:func:`_window_readings`) hand
+#: what they computed to the centres' steps (:func:`_joint_block`) of the same windows -- the sources' 1-D profiles
+#: and each column's Gaussian at the round's centres, the same expressions of the same numbers -- so those are not
+#: computed twice: the same numbers bit for bit. False: each step computes its own (before).
+JOINT_SHARED = True
 
 
 @dataclass(frozen=True)
@@ -1876,6 +1891,7 @@ class _JointWindows:
     yy: np.ndarray | None = None
     xx: np.ndarray | None = None
     valid: np.ndarray | None = None
+    shared: dict | None = None  # JOINT_SHARED: the round's heights leave their Gaussians here for its centres' steps
 
     def part(self, sub: slice) -> _JointWindows:
         """The rows ``sub`` (relative to ``sl``), same padding; not gathered."""
@@ -1885,8 +1901,6 @@ class _JointWindows:
     def gathered(self, data: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> _JointWindows:
         """With the windows of offsets ``dy, dx`` read from ``data`` (:func:`gather_windows`, row by row: the values of the
         whole block's gather)."""
-        from dataclasses import replace
-
         return replace(self, **dict(zip(("z", "yy", "xx", "valid"), gather_windows(data, self.r0, self.c0, dy, dx))))
 
 
@@ -1971,6 +1985,8 @@ def refine_jointly(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, sig
     for _ in range(JOINT_ROUNDS if rounds is None else max(0, rounds)):
         src = np.vstack([pos, fix_pos])
         windows = _joint_windows(data, pos, src, dy, dx, sigma_px)
+        if JOINT_SHARED:
+            windows = [replace(win, shared={}) for win in windows]
         amp, bkg = _joint_heights(data, pos, fix_pos, fix_amp, dy, dx, sigma_px, windows=windows)
         weight = np.concatenate([np.clip(amp, 0, None), fix_amp])
         new = [np.empty_like(pos), np.empty_like(amp), np.empty_like(bkg)]
@@ -2038,9 +2054,9 @@ def _window_readings(win: _JointWindows, pos, src, dy, dx, sigma):
     # per source: the sums of its Gaussian and of its product with g_i over the window, from its 1-D profiles
     sq_w, sq_g = np.zeros((len(p), k.size, k.size)), np.zeros((len(p), k.size, k.size))
     sq_w[:, dy + r, dx + r], sq_g[:, dy + r, dx + r] = w, g
-    near = src[idx]
-    prof_r = np.exp(-0.5 * ((r0[:, None, None] + k - near[:, :, 0, None]) / sigma) ** 2)
-    prof_c = np.exp(-0.5 * ((c0[:, None, None] + k - near[:, :, 1, None]) / sigma) ** 2)
+    prof_r, prof_c = _source_profiles(r0, c0, k, src[idx], sigma)
+    if win.shared is not None:  # JOINT_SHARED: for the round's centre steps on these windows
+        win.shared.update(g=g, profiles=(prof_r, prof_c))
     s_t = (np.matmul(prof_r, sq_w) * prof_c).sum(-1)
     s_gt = (np.matmul(prof_r, sq_g) * prof_c).sum(-1)
     c_a = np.where(ok[:, None] & used, (s_gt * s_1[:, None] - s_g[:, None] * s_t) / det[:, None], 0.0)
@@ -2048,12 +2064,14 @@ def _window_readings(win: _JointWindows, pos, src, dy, dx, sigma):
     return np.where(ok, a, np.nan), np.where(ok, b, np.nan), c_a, c_b
 
 
-def _joint_normal_equations(q, target, yy, xx, w, sigma):
+def _joint_normal_equations(q, target, yy, xx, w, sigma, g=None):
     """(n, 4, 4) and (n, 4): ``J^T J + 1e-9 I`` and ``J^T r`` of ``A g + B`` (``q``: A, B, row, column) on the windows
     (``target``, pixel coordinates ``yy, xx``, mask ``w``), from the sums of the Jacobian's columns' products
-    (``g``, ``w``, ``A g dy / s^2``, ``A g dx / s^2``) without stacking the Jacobian."""
+    (``g``, ``w``, ``A g dy / s^2``, ``A g dx / s^2``) without stacking the Jacobian. ``g``: the masked Gaussian at
+    ``q``'s centres when the caller has it (:data:`JOINT_SHARED`)."""
     ry, rx = yy - q[:, 2, None], xx - q[:, 3, None]
-    g = np.exp(-0.5 * (ry**2 + rx**2) / sigma**2) * w
+    if g is None:
+        g = np.exp(-0.5 * (ry**2 + rx**2) / sigma**2) * w
     resid = target - q[:, 0, None] * g - q[:, 1, None] * w
     a = q[:, 0] / sigma**2
     gy, gx = g * ry, g * rx
@@ -2086,12 +2104,16 @@ def _joint_block(win: _JointWindows, pos, amp, bkg, src, weight, dy, dx, sigma):
     k = np.arange(-r, r + 1)
     sl, p = win.sl, pos[win.sl]
     idx, used = win.idx, win.used  # every source but the column itself
-    others = _gaussian_squares(win.r0, win.c0, k, src[idx], weight[idx] * used, sigma)[:, dy + r, dx + r]
+    shared = dict(win.shared or {})  # JOINT_SHARED: the heights' readings of these windows, this round
+    if win.shared:
+        win.shared.clear()
+    others = _gaussian_squares(win.r0, win.c0, k, src[idx], weight[idx] * used, sigma,
+                               profiles=shared.get("profiles"))[:, dy + r, dx + r]
     z, yy, xx, w = win.z, win.yy, win.xx, win.valid.astype(float)
     target = (z - others) * w
     q = np.column_stack([np.nan_to_num(amp[sl]), np.nan_to_num(bkg[sl]), p])  # (n, 4): A, B, row, column
-    for _ in range(2):
-        jtj, jtr = _joint_normal_equations(q, target, yy, xx, w, sigma)
+    for step_no in range(2):
+        jtj, jtr = _joint_normal_equations(q, target, yy, xx, w, sigma, g=shared.get("g") if step_no == 0 else None)
         ok = (w.sum(1) >= 5) & (q[:, 0] > 0) & np.all(np.isfinite(jtr), 1)
         step = np.zeros_like(q)
         step[ok] = np.linalg.solve(jtj[ok], jtr[ok][:, :, None])[:, :, 0]
