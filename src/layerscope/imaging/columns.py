@@ -1567,9 +1567,14 @@ def _site_residuals(data: np.ndarray, rows: np.ndarray, cols: np.ndarray, dy: np
         w = valid.astype(float)
         r2 = (yy - rows[sl, None]) ** 2 + (xx - cols[sl, None]) ** 2
         s_1, s_z, s_zz = w.sum(1), (z * w).sum(1), (z * z * w).sum(1)
-        for k, sig in enumerate(sigmas_px):
+
+        def one(sig: float) -> float:
             a, b, good, s_gz = _amp_bkg(np.exp(-0.5 * r2 / sig**2) * w, z, s_1, s_z)
-            out[k] += np.sum(np.where(good, s_zz - a * s_gz - b * s_z, 0.0))
+            return np.sum(np.where(good, s_zz - a * s_gz - b * s_z, 0.0))
+
+        sums = _threaded(one, list(sigmas_px)) if WIDTH_THREADS else [one(sig) for sig in sigmas_px]
+        for k, value in enumerate(sums):  # added in the order of the blocks, as one after another
+            out[k] += value
     return out
 
 
@@ -1652,24 +1657,25 @@ def _site_windows(data: np.ndarray, rows: np.ndarray, cols: np.ndarray, radius_p
     return dy, dx, r0, c0, z, valid.astype(float)
 
 
-#: :func:`_valley_minimum` (imgspeed2): the residuals the search reads together -- every 4th trial width, then both
-#: neighbours of the least -- are read at once on :data:`JOINT_THREADS` threads (each trial width's residual is
-#: computed alone and cached by the caller, NumPy releases the GIL): the same residuals, so the same width bit for bit.
-#: False: one after another (before).
-VALLEY_THREADS = True
+#: The shared width's trial widths on :data:`JOINT_THREADS` threads (imgspeed2): the residuals :func:`_valley_minimum`
+#: reads together -- every 4th trial width, then both neighbours of the least -- at once (each trial width's residual
+#: computed alone and cached by the caller), and :func:`_site_residuals`' grid of widths per block (each width's sum
+#: alone, added to the total in the order of the blocks); NumPy releases the GIL. The same residuals, so the same
+#: width bit for bit. False: one after another (before).
+WIDTH_THREADS = True
 
 
 def _read_together(residual, ks: list[int]) -> None:
     """``residual(k)`` for every ``k`` of ``ks`` (cached by the caller), on :data:`JOINT_THREADS` threads with
-    :data:`VALLEY_THREADS`, else none read ahead (the search reads them one by one)."""
-    if VALLEY_THREADS:
+    :data:`WIDTH_THREADS`, else none read ahead (the search reads them one by one)."""
+    if WIDTH_THREADS:
         _threaded(residual, ks)
 
 
 def _valley_minimum(grid: np.ndarray, residual) -> float:
     """The width of ``grid`` (pixels) where ``residual(k)`` (cached by the caller) is least: every 4th width, then
     the grid around the least (the residual is one smooth valley), refined by a parabola in log width. The
-    residuals each step compares are read together (:data:`VALLEY_THREADS`)."""
+    residuals each step compares are read together (:data:`WIDTH_THREADS`)."""
     coarse = list(range(0, grid.size, 4))
     _read_together(residual, coarse)
     k = min(coarse, key=residual)
@@ -1924,13 +1930,20 @@ def _joint_windows(data, pos, src, dy, dx, sigma, *, reach: float | None = None)
     return _threaded(lambda part: part.gathered(data, dy, dx), parts)
 
 
+#: :func:`residual_columns` (imgspeed2): the residual's local level (:func:`_coarse_median`, a median filter) computed
+#: on a thread of its own beside the residual's blur and its maxima, which read the same residual only (where
+#: :data:`JOINT_THREADS` > 1): the same numbers. False: one after the other (before).
+LEVEL_BESIDE = True
+
+
 def _beside(call):
-    """``call()`` (no arguments) started on a thread of its own where :data:`JOINT_THREADS` > 1 (else called now): a
+    """``call()`` (no arguments) started on a thread of its own where :data:`JOINT_THREADS` > 1 and
+    :data:`LEVEL_BESIDE` (else called now): a
     :class:`concurrent.futures.Future` of its value, for work that only reads arrays the caller's thread also reads
     (imgspeed2; NumPy and SciPy release the GIL)."""
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    if JOINT_THREADS <= 1:
+    if JOINT_THREADS <= 1 or not LEVEL_BESIDE:
         done: Future = Future()
         done.set_result(call())
         return done
