@@ -19,7 +19,9 @@ References
 
 Speed switches: :data:`JOINT_THREADS` (threads over the row parts of :func:`refine_jointly` and of the joint
 heights, and over the strips of the residual pass's blurs; 1: one after another) and :data:`JOINT_PART_ROWS`
-(rows per part); the numbers do not depend on them.
+(rows per part); imgspeed2's :data:`JOINT_SHARED` (the joint fit's heights hand their Gaussians to the same round's
+centre steps), :data:`WIDTH_THREADS` (the width measurements' trial widths on those threads) and
+:data:`LEVEL_BESIDE` (the residual pass's median level beside its blur); the numbers do not depend on them.
 
 Coordinates: ``x_nm = (col + 0.5) * pixel_size_nm``, ``y_nm = (row + 0.5) * pixel_size_nm`` for
 the centre of pixel ``(row, col)`` (see ``docs/conventions.md``).
