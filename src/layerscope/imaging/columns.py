@@ -19,9 +19,9 @@ References
 
 Speed switches: :data:`JOINT_THREADS` (threads over the row parts of :func:`refine_jointly` and of the joint
 heights, and over the strips of the residual pass's blurs; 1: one after another) and :data:`JOINT_PART_ROWS`
-(rows per part); imgspeed2's :data:`JOINT_SHARED` (the joint fit's heights hand their Gaussians to the same round's
-centre steps), :data:`WIDTH_THREADS` (the width measurements' trial widths on those threads) and
-:data:`LEVEL_BESIDE` (the residual pass's median level beside its blur); the numbers do not depend on them.
+(rows per part); imgspeed2's :data:`JOINT_SHARED` (on: the joint fit's heights hand their Gaussians to the same
+round's centre steps), :data:`WIDTH_THREADS` (off: the width measurements' trial widths on those threads) and
+:data:`LEVEL_BESIDE` (off: the residual pass's median level beside its blur); the numbers do not depend on them.
 
 Coordinates: ``x_nm = (col + 0.5) * pixel_size_nm``, ``y_nm = (row + 0.5) * pixel_size_nm`` for
 the centre of pixel ``(row, col)`` (see ``docs/conventions.md``).
@@ -1663,8 +1663,10 @@ def _site_windows(data: np.ndarray, rows: np.ndarray, cols: np.ndarray, radius_p
 #: reads together -- every 4th trial width, then both neighbours of the least -- at once (each trial width's residual
 #: computed alone and cached by the caller), and :func:`_site_residuals`' grid of widths per block (each width's sum
 #: alone, added to the total in the order of the blocks); NumPy releases the GIL. The same residuals, so the same
-#: width bit for bit. False: one after another (before).
-WIDTH_THREADS = True
+#: width bit for bit. Measured, kept off: with the other threads of ``phases``' wide path already running, the wide
+#: 2048² run was 0.2 s slower (median wall of 6 new processes against :data:`JOINT_SHARED` alone, slower in 5 of 6
+#: pairs, +0.4 s CPU; load ~3 on 2 cores; docs/validation.md "imgspeed2"). False: one after another (before).
+WIDTH_THREADS = False
 
 
 def _read_together(residual, ks: list[int]) -> None:
@@ -1934,8 +1936,9 @@ def _joint_windows(data, pos, src, dy, dx, sigma, *, reach: float | None = None)
 
 #: :func:`residual_columns` (imgspeed2): the residual's local level (:func:`_coarse_median`, a median filter) computed
 #: on a thread of its own beside the residual's blur and its maxima, which read the same residual only (where
-#: :data:`JOINT_THREADS` > 1): the same numbers. False: one after the other (before).
-LEVEL_BESIDE = True
+#: :data:`JOINT_THREADS` > 1): the same numbers. Measured with :data:`WIDTH_THREADS`, kept off as it is. False: one
+#: after the other (before).
+LEVEL_BESIDE = False
 
 
 def _beside(call):
