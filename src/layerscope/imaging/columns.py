@@ -19,7 +19,9 @@ References
 
 Speed switches: :data:`JOINT_THREADS` (threads over the row parts of :func:`refine_jointly` and of the joint
 heights, and over the strips of the residual pass's blurs; 1: one after another) and :data:`JOINT_PART_ROWS`
-(rows per part); the numbers do not depend on them.
+(rows per part); imgspeed2's :data:`JOINT_SHARED` (on: the joint fit's heights hand their Gaussians to the same
+round's centre steps), :data:`WIDTH_THREADS` (off: the width measurements' trial widths on those threads) and
+:data:`LEVEL_BESIDE` (off: the residual pass's median level beside its blur); the numbers do not depend on them.
 
 Coordinates: ``x_nm = (col + 0.5) * pixel_size_nm``, ``y_nm = (row + 0.5) * pixel_size_nm`` for
 the centre of pixel ``(row, col)`` (see ``docs/conventions.md``).
@@ -27,7 +29,7 @@ the centre of pixel ``(row, col)`` (see ``docs/conventions.md``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -932,11 +934,13 @@ def residual_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm,
     rows, cols = fit["row"].to_numpy(dtype=float)[ok], fit["col"].to_numpy(dtype=float)[ok]
     width = _found_width(data, fit, heights_free) if width is None else width
     residual, amp = _residual_image(data, rows, cols, sigma_px=width)
-    filtered = _gaussian_strips(residual, width, mode="nearest")
     sep_px = min_separation_nm / pixel_size_nm
     f = max(1, int(sep_px // 4))
-    level = _coarse_median(residual, f, max(1, int(round(sep_px / f))))
+    # the local level (a median filter) beside the blur and its maxima: they read the same residual only
+    level = _beside(lambda: _coarse_median(residual, f, max(1, int(round(sep_px / f)))))
+    filtered = _gaussian_strips(residual, width, mode="nearest")
     mr, mc = np.nonzero(local_maxima(filtered, 2 * max(1, int(np.floor(0.45 * sep_px))) + 1))
+    level = level.result()
     contrast = filtered[mr, mc] - level[np.minimum(mr // f, level.shape[0] - 1), np.minimum(mc // f, level.shape[1] - 1)]
     every = fit[["row", "col"]].to_numpy(dtype=float)
     gap = cKDTree(every[np.all(np.isfinite(every), axis=1)]).query(np.column_stack([mr, mc]))[0]
@@ -1565,9 +1569,14 @@ def _site_residuals(data: np.ndarray, rows: np.ndarray, cols: np.ndarray, dy: np
         w = valid.astype(float)
         r2 = (yy - rows[sl, None]) ** 2 + (xx - cols[sl, None]) ** 2
         s_1, s_z, s_zz = w.sum(1), (z * w).sum(1), (z * z * w).sum(1)
-        for k, sig in enumerate(sigmas_px):
+
+        def one(sig: float) -> float:
             a, b, good, s_gz = _amp_bkg(np.exp(-0.5 * r2 / sig**2) * w, z, s_1, s_z)
-            out[k] += np.sum(np.where(good, s_zz - a * s_gz - b * s_z, 0.0))
+            return np.sum(np.where(good, s_zz - a * s_gz - b * s_z, 0.0))
+
+        sums = _threaded(one, list(sigmas_px)) if WIDTH_THREADS else [one(sig) for sig in sigmas_px]
+        for k, value in enumerate(sums):  # added in the order of the blocks, as one after another
+            out[k] += value
     return out
 
 
@@ -1650,12 +1659,34 @@ def _site_windows(data: np.ndarray, rows: np.ndarray, cols: np.ndarray, radius_p
     return dy, dx, r0, c0, z, valid.astype(float)
 
 
+#: The shared width's trial widths on :data:`JOINT_THREADS` threads (imgspeed2): the residuals :func:`_valley_minimum`
+#: reads together -- every 4th trial width, then both neighbours of the least -- at once (each trial width's residual
+#: computed alone and cached by the caller), and :func:`_site_residuals`' grid of widths per block (each width's sum
+#: alone, added to the total in the order of the blocks); NumPy releases the GIL. The same residuals, so the same
+#: width bit for bit. Measured, kept off: with the other threads of ``phases``' wide path already running, the wide
+#: 2048² run was 0.2 s slower (median wall of 6 new processes against :data:`JOINT_SHARED` alone, slower in 5 of 6
+#: pairs, +0.4 s CPU; load ~3 on 2 cores; docs/validation.md "imgspeed2"). False: one after another (before).
+WIDTH_THREADS = False
+
+
+def _read_together(residual, ks: list[int]) -> None:
+    """``residual(k)`` for every ``k`` of ``ks`` (cached by the caller), on :data:`JOINT_THREADS` threads with
+    :data:`WIDTH_THREADS`, else none read ahead (the search reads them one by one)."""
+    if WIDTH_THREADS:
+        _threaded(residual, ks)
+
+
 def _valley_minimum(grid: np.ndarray, residual) -> float:
     """The width of ``grid`` (pixels) where ``residual(k)`` (cached by the caller) is least: every 4th width, then
-    the grid around the least (the residual is one smooth valley), refined by a parabola in log width."""
-    k = min(range(0, grid.size, 4), key=residual)
+    the grid around the least (the residual is one smooth valley), refined by a parabola in log width. The
+    residuals each step compares are read together (:data:`WIDTH_THREADS`)."""
+    coarse = list(range(0, grid.size, 4))
+    _read_together(residual, coarse)
+    k = min(coarse, key=residual)
     while True:
-        best = min([j for j in (k - 1, k + 1) if 0 <= j < grid.size], key=residual)
+        side = [j for j in (k - 1, k + 1) if 0 <= j < grid.size]
+        _read_together(residual, side)
+        best = min(side, key=residual)
         if residual(best) >= residual(k):
             break
         k = best
@@ -1776,13 +1807,23 @@ def _most_near(centres: np.ndarray, sources: np.ndarray, reach_px: float, worker
 
 
 def _gaussian_squares(r0: np.ndarray, c0: np.ndarray, k: np.ndarray, src: np.ndarray, weight: np.ndarray,
-                      sigma: float) -> np.ndarray:
+                      sigma: float, profiles: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """(n, 2r + 1, 2r + 1): on each site's square of offsets ``k`` around ``(r0, c0)``, the plain sum of the
     Gaussians of width ``sigma`` (pixels) at ``src`` (n, m, 2: row, column) times ``weight`` (n, m; zero for
-    padding) -- the outer products of their 1-D profiles, summed by a batched matrix product."""
-    prof_r = np.exp(-0.5 * ((r0[:, None, None] + k - src[:, :, 0, None]) / sigma) ** 2) * weight[:, :, None]
-    prof_c = np.exp(-0.5 * ((c0[:, None, None] + k - src[:, :, 1, None]) / sigma) ** 2)
+    padding) -- the outer products of their 1-D profiles, summed by a batched matrix product. ``profiles``: those
+    unit 1-D profiles (rows', columns'; n, m, 2r + 1) when the caller has them (:func:`_source_profiles`)."""
+    prof_r, prof_c = _source_profiles(r0, c0, k, src, sigma) if profiles is None else profiles
+    prof_r = prof_r * weight[:, :, None]
     return np.matmul(prof_r.transpose(0, 2, 1), prof_c)
+
+
+def _source_profiles(r0: np.ndarray, c0: np.ndarray, k: np.ndarray, src: np.ndarray,
+                     sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """The unit 1-D profiles (n, m, 2r + 1) along the rows and the columns of each site's square of offsets ``k``
+    around ``(r0, c0)`` of the Gaussians of width ``sigma`` (pixels) at ``src`` (n, m, 2: row, column)."""
+    prof_r = np.exp(-0.5 * ((r0[:, None, None] + k - src[:, :, 0, None]) / sigma) ** 2)
+    prof_c = np.exp(-0.5 * ((c0[:, None, None] + k - src[:, :, 1, None]) / sigma) ** 2)
+    return prof_r, prof_c
 
 
 @dataclass(frozen=True)
@@ -1838,6 +1879,11 @@ JOINT_MAX_SHIFT_WIDTHS = 2.0
 #: whole, one after another (before).
 JOINT_THREADS = 2
 JOINT_PART_ROWS = 512
+#: :func:`refine_jointly` (imgspeed2): within a round the heights' window readings (:func:`_window_readings`) hand
+#: what they computed to the centres' steps (:func:`_joint_block`) of the same windows -- the sources' 1-D profiles
+#: and each column's Gaussian at the round's centres, the same expressions of the same numbers -- so those are not
+#: computed twice: the same numbers bit for bit. False: each step computes its own (before).
+JOINT_SHARED = True
 
 
 @dataclass(frozen=True)
@@ -1855,6 +1901,7 @@ class _JointWindows:
     yy: np.ndarray | None = None
     xx: np.ndarray | None = None
     valid: np.ndarray | None = None
+    shared: dict | None = None  # JOINT_SHARED: the round's heights leave their Gaussians here for its centres' steps
 
     def part(self, sub: slice) -> _JointWindows:
         """The rows ``sub`` (relative to ``sl``), same padding; not gathered."""
@@ -1864,8 +1911,6 @@ class _JointWindows:
     def gathered(self, data: np.ndarray, dy: np.ndarray, dx: np.ndarray) -> _JointWindows:
         """With the windows of offsets ``dy, dx`` read from ``data`` (:func:`gather_windows`, row by row: the values of the
         whole block's gather)."""
-        from dataclasses import replace
-
         return replace(self, **dict(zip(("z", "yy", "xx", "valid"), gather_windows(data, self.r0, self.c0, dy, dx))))
 
 
@@ -1887,6 +1932,31 @@ def _joint_windows(data, pos, src, dy, dx, sigma, *, reach: float | None = None)
         step = max(1, JOINT_PART_ROWS) if JOINT_THREADS > 1 else len(p)
         parts += [block.part(slice(b, min(len(p), b + step))) for b in range(0, len(p), step)]
     return _threaded(lambda part: part.gathered(data, dy, dx), parts)
+
+
+#: :func:`residual_columns` (imgspeed2): the residual's local level (:func:`_coarse_median`, a median filter) computed
+#: on a thread of its own beside the residual's blur and its maxima, which read the same residual only (where
+#: :data:`JOINT_THREADS` > 1): the same numbers. Measured with :data:`WIDTH_THREADS`, kept off as it is. False: one
+#: after the other (before).
+LEVEL_BESIDE = False
+
+
+def _beside(call):
+    """``call()`` (no arguments) started on a thread of its own where :data:`JOINT_THREADS` > 1 and
+    :data:`LEVEL_BESIDE` (else called now): a
+    :class:`concurrent.futures.Future` of its value, for work that only reads arrays the caller's thread also reads
+    (imgspeed2; NumPy and SciPy release the GIL)."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    if JOINT_THREADS <= 1 or not LEVEL_BESIDE:
+        done: Future = Future()
+        done.set_result(call())
+        return done
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="layerscope-beside")
+    try:
+        return pool.submit(call)
+    finally:
+        pool.shutdown(wait=False)
 
 
 def _threaded(func, items: list) -> list:
@@ -1933,6 +2003,8 @@ def refine_jointly(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, sig
     for _ in range(JOINT_ROUNDS if rounds is None else max(0, rounds)):
         src = np.vstack([pos, fix_pos])
         windows = _joint_windows(data, pos, src, dy, dx, sigma_px)
+        if JOINT_SHARED:
+            windows = [replace(win, shared={}) for win in windows]
         amp, bkg = _joint_heights(data, pos, fix_pos, fix_amp, dy, dx, sigma_px, windows=windows)
         weight = np.concatenate([np.clip(amp, 0, None), fix_amp])
         new = [np.empty_like(pos), np.empty_like(amp), np.empty_like(bkg)]
@@ -2000,9 +2072,9 @@ def _window_readings(win: _JointWindows, pos, src, dy, dx, sigma):
     # per source: the sums of its Gaussian and of its product with g_i over the window, from its 1-D profiles
     sq_w, sq_g = np.zeros((len(p), k.size, k.size)), np.zeros((len(p), k.size, k.size))
     sq_w[:, dy + r, dx + r], sq_g[:, dy + r, dx + r] = w, g
-    near = src[idx]
-    prof_r = np.exp(-0.5 * ((r0[:, None, None] + k - near[:, :, 0, None]) / sigma) ** 2)
-    prof_c = np.exp(-0.5 * ((c0[:, None, None] + k - near[:, :, 1, None]) / sigma) ** 2)
+    prof_r, prof_c = _source_profiles(r0, c0, k, src[idx], sigma)
+    if win.shared is not None:  # JOINT_SHARED: for the round's centre steps on these windows
+        win.shared.update(g=g, profiles=(prof_r, prof_c))
     s_t = (np.matmul(prof_r, sq_w) * prof_c).sum(-1)
     s_gt = (np.matmul(prof_r, sq_g) * prof_c).sum(-1)
     c_a = np.where(ok[:, None] & used, (s_gt * s_1[:, None] - s_g[:, None] * s_t) / det[:, None], 0.0)
@@ -2010,12 +2082,14 @@ def _window_readings(win: _JointWindows, pos, src, dy, dx, sigma):
     return np.where(ok, a, np.nan), np.where(ok, b, np.nan), c_a, c_b
 
 
-def _joint_normal_equations(q, target, yy, xx, w, sigma):
+def _joint_normal_equations(q, target, yy, xx, w, sigma, g=None):
     """(n, 4, 4) and (n, 4): ``J^T J + 1e-9 I`` and ``J^T r`` of ``A g + B`` (``q``: A, B, row, column) on the windows
     (``target``, pixel coordinates ``yy, xx``, mask ``w``), from the sums of the Jacobian's columns' products
-    (``g``, ``w``, ``A g dy / s^2``, ``A g dx / s^2``) without stacking the Jacobian."""
+    (``g``, ``w``, ``A g dy / s^2``, ``A g dx / s^2``) without stacking the Jacobian. ``g``: the masked Gaussian at
+    ``q``'s centres when the caller has it (:data:`JOINT_SHARED`)."""
     ry, rx = yy - q[:, 2, None], xx - q[:, 3, None]
-    g = np.exp(-0.5 * (ry**2 + rx**2) / sigma**2) * w
+    if g is None:
+        g = np.exp(-0.5 * (ry**2 + rx**2) / sigma**2) * w
     resid = target - q[:, 0, None] * g - q[:, 1, None] * w
     a = q[:, 0] / sigma**2
     gy, gx = g * ry, g * rx
@@ -2048,12 +2122,16 @@ def _joint_block(win: _JointWindows, pos, amp, bkg, src, weight, dy, dx, sigma):
     k = np.arange(-r, r + 1)
     sl, p = win.sl, pos[win.sl]
     idx, used = win.idx, win.used  # every source but the column itself
-    others = _gaussian_squares(win.r0, win.c0, k, src[idx], weight[idx] * used, sigma)[:, dy + r, dx + r]
+    shared = dict(win.shared or {})  # JOINT_SHARED: the heights' readings of these windows, this round
+    if win.shared:
+        win.shared.clear()
+    others = _gaussian_squares(win.r0, win.c0, k, src[idx], weight[idx] * used, sigma,
+                               profiles=shared.get("profiles"))[:, dy + r, dx + r]
     z, yy, xx, w = win.z, win.yy, win.xx, win.valid.astype(float)
     target = (z - others) * w
     q = np.column_stack([np.nan_to_num(amp[sl]), np.nan_to_num(bkg[sl]), p])  # (n, 4): A, B, row, column
-    for _ in range(2):
-        jtj, jtr = _joint_normal_equations(q, target, yy, xx, w, sigma)
+    for step_no in range(2):
+        jtj, jtr = _joint_normal_equations(q, target, yy, xx, w, sigma, g=shared.get("g") if step_no == 0 else None)
         ok = (w.sum(1) >= 5) & (q[:, 0] > 0) & np.all(np.isfinite(jtr), 1)
         step = np.zeros_like(q)
         step[ok] = np.linalg.solve(jtj[ok], jtr[ok][:, :, None])[:, :, 0]
