@@ -135,6 +135,11 @@ def test_o1_spacing_counted_by_the_gaps_stacking():
         rel = "O1" if g == 2 else "O3"
         rows += [{"kind": "Li", "layer": 2 * g + 1, "v_nm": v_tm[g] + gaps[g] / 2, "phase": rel,
                   "above": 4 * g + i, "below": 4 * (g + 1) + i, "relation": rel} for i in range(4)]
-    got = stacking_spacings(pd.DataFrame(rows))
+    table = pd.DataFrame(rows)
+    li = table[table["kind"] == "Li"]
+    table["tm_spacing_nm"] = np.nan
+    table.loc[li["above"].to_numpy(), "tm_spacing_nm"] = (table.loc[li["below"].to_numpy(), "v_nm"].to_numpy()
+                                                          - table.loc[li["above"].to_numpy(), "v_nm"].to_numpy())
+    got = stacking_spacings(table)
     assert got["O1"] == pytest.approx(0.429, abs=1e-6)
     assert got["O3"] == pytest.approx(0.468, abs=1e-6)

@@ -76,17 +76,19 @@ def add_spacings(columns: pd.DataFrame, *, inplane_spacing_nm: float) -> None:
 
 
 def stacking_spacings(columns: pd.DataFrame) -> dict[str, float]:
-    """Median TM-TM spacing (nm) per phase, each spacing (the ``above`` and ``below`` TM columns of a Li-layer site)
-    counted for its upper TM column's label, except that a layered one (O3, O3', O1) whose gap's stacking
-    (the Li-layer site's ``relation``) is O1 counts for O1, and an O1 one whose gap is O3 or O3' for that."""
-    li = columns[(columns["kind"] == "Li") & (columns["above"] >= 0) & (columns["below"] >= 0)]
-    above, below = li["above"].to_numpy().astype(int), li["below"].to_numpy().astype(int)
-    v = columns["v_nm"].to_numpy()
-    label = columns["phase"].to_numpy().astype(str)[above]
-    rel = li["relation"].to_numpy().astype(str)
+    """Median ``tm_spacing_nm`` (nm) of the TM columns per label, except that a layered column (O3, O3', O1) whose
+    gap (the Li-layer site that set its spacing in :func:`add_spacings`) is O1-stacked (its ``relation``) counts for
+    O1, and an O1-labelled one whose gap is O3 or O3' for that phase."""
+    li = columns[columns["kind"] == "Li"]
+    above, below = li["above"].to_numpy(), li["below"].to_numpy()
+    ok = (above >= 0) & (below >= 0)
+    gap = np.full(len(columns), "", dtype=object)
+    gap[above[ok].astype(int)] = li["relation"].to_numpy().astype(str)[ok]  # the same last write as add_spacings
+    tm = (columns["kind"] == "TM").to_numpy() & columns["tm_spacing_nm"].notna().to_numpy()
+    label, rel = columns["phase"].to_numpy().astype(str)[tm], gap[tm].astype(str)
     key = np.where(np.isin(label, ["O3", "O3'", "O1"]) & (rel == "O1"), "O1", label)
     key = np.where((label == "O1") & np.isin(rel, ["O3", "O3'"]), rel, key)
-    frame = pd.DataFrame({"phase": key, "d": v[below] - v[above]})
+    frame = pd.DataFrame({"phase": key, "d": columns["tm_spacing_nm"].to_numpy(float)[tm]})
     return {str(ph): round(float(g.median()), 5) for ph, g in frame.groupby("phase")["d"] if ph}
 
 
