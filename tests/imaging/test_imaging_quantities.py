@@ -114,3 +114,32 @@ def test_abrupt_and_continuous_o3_o1_interfaces():
         types.append((first["type"], int(first["transition_layers"])))
     # As built: one registry jump; then two relations half-way (-1/6 of a column spacing each).
     assert types == [("abrupt", 0), ("continuous", 2)]
+
+
+def test_o1_spacing_counted_by_the_gaps_stacking():
+    """A one-gap O1 block whose two TM layers both carry the O1 label (as the pipeline labels a thin block): the
+    per-phase spacing counts each TM-TM spacing by its gap's stacking, so O1 is the O1 gap's 0.429 nm, not the
+    median with the O3 gap above it (0.4485 nm by the labels alone)."""
+    import pandas as pd
+
+    from layerscope.imaging.quantities import stacking_spacings
+
+    gaps = [0.468, 0.468, 0.429, 0.468]  # nm, TM layers 0-2, 2-4, 4-6 (O1), 6-8
+    v_tm = np.concatenate([[0.0], np.cumsum(gaps)])
+    label = ["O3", "O3", "O1", "O1", "O3"]  # TM layers 0, 2, 4, 6, 8
+    rows = []
+    for k, (v, ph) in enumerate(zip(v_tm, label)):
+        rows += [{"kind": "TM", "layer": 2 * k, "v_nm": v, "phase": ph, "above": -1, "below": -1, "relation": ""}
+                 for _ in range(4)]
+    for g in range(4):
+        rel = "O1" if g == 2 else "O3"
+        rows += [{"kind": "Li", "layer": 2 * g + 1, "v_nm": v_tm[g] + gaps[g] / 2, "phase": rel,
+                  "above": 4 * g + i, "below": 4 * (g + 1) + i, "relation": rel} for i in range(4)]
+    table = pd.DataFrame(rows)
+    li = table[table["kind"] == "Li"]
+    table["tm_spacing_nm"] = np.nan
+    table.loc[li["above"].to_numpy(), "tm_spacing_nm"] = (table.loc[li["below"].to_numpy(), "v_nm"].to_numpy()
+                                                          - table.loc[li["above"].to_numpy(), "v_nm"].to_numpy())
+    got = stacking_spacings(table)
+    assert got["O1"] == pytest.approx(0.429, abs=1e-6)
+    assert got["O3"] == pytest.approx(0.468, abs=1e-6)

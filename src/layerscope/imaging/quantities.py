@@ -3,6 +3,11 @@
 - **Layer spacing** (per TM column): distance along the basal normal to its partner in the next
   TM layer (c/3 for O3, ~0.43 nm for O1 CoO2); **in-plane spacing**: distance to the next column
   along the row. Both are per column (a map) and summarised per phase.
+- **Per-phase layer spacing** (``summary["tm_layer_spacing_nm"]``): the median of the TM-TM spacings counted
+  for the label of their upper TM column; with :data:`SPACING_BY_STACKING` (on) a spacing across an O1-stacked gap
+  (the Li-layer site's ``relation``) counts for O1 and an O1-labelled one across an O3 / O3' gap for that phase:
+  the labels of a thin O1 block's TM layers take in neighbouring O3 gaps (O1 reported up to +10 % before, on the
+  0-199 and 7000-7099 draws; issue 19, imgstrain).
 - **Strain** against pristine O3: ``eps_nn = spacing / spacing_O3 - 1`` and
   ``eps_tt = inplane / inplane_O3 - 1``, with the O3 reference taken as the median over the
   O3-labelled region of the image (robust to a small calibration error) when it holds at least
@@ -36,7 +41,13 @@ from scipy import ndimage
 from layerscope.imaging.lattice import circular_mean, wrap_half
 from layerscope import linalg as robust_linalg
 
-__all__ = ["layer_table", "add_spacings", "gliding", "quantities", "surface_layer_thickness", "circular_mean"]
+__all__ = ["layer_table", "add_spacings", "stacking_spacings", "gliding", "quantities", "surface_layer_thickness",
+           "circular_mean", "SPACING_BY_STACKING"]
+
+#: The per-phase TM-layer spacing of the summary with a spacing across an O1-stacked gap counted for O1 and an
+#: O1-labelled one across an O3 / O3' gap for that (:func:`stacking_spacings`); False: every spacing for the label
+#: of its upper TM column (before session 37).
+SPACING_BY_STACKING = True
 
 
 def add_spacings(columns: pd.DataFrame, *, inplane_spacing_nm: float) -> None:
@@ -62,6 +73,23 @@ def add_spacings(columns: pd.DataFrame, *, inplane_spacing_nm: float) -> None:
     good = same & (du > 0.5 * inplane_spacing_nm) & (du < 1.5 * inplane_spacing_nm)
     inpl[order[:-1][good]] = du[good]
     columns["inplane_nm"] = inpl
+
+
+def stacking_spacings(columns: pd.DataFrame) -> dict[str, float]:
+    """Median ``tm_spacing_nm`` (nm) of the TM columns per label, except that a layered column (O3, O3', O1) whose
+    gap (the Li-layer site that set its spacing in :func:`add_spacings`) is O1-stacked (its ``relation``) counts for
+    O1, and an O1-labelled one whose gap is O3 or O3' for that phase."""
+    li = columns[columns["kind"] == "Li"]
+    above, below = li["above"].to_numpy(), li["below"].to_numpy()
+    ok = (above >= 0) & (below >= 0)
+    gap = np.full(len(columns), "", dtype=object)
+    gap[above[ok].astype(int)] = li["relation"].to_numpy().astype(str)[ok]  # the same last write as add_spacings
+    tm = (columns["kind"] == "TM").to_numpy() & columns["tm_spacing_nm"].notna().to_numpy()
+    label, rel = columns["phase"].to_numpy().astype(str)[tm], gap[tm].astype(str)
+    key = np.where(np.isin(label, ["O3", "O3'", "O1"]) & (rel == "O1"), "O1", label)
+    key = np.where((label == "O1") & np.isin(rel, ["O3", "O3'"]), rel, key)
+    frame = pd.DataFrame({"phase": key, "d": columns["tm_spacing_nm"].to_numpy(float)[tm]})
+    return {str(ph): round(float(g.median()), 5) for ph, g in frame.groupby("phase")["d"] if ph}
 
 
 def _majority(keys: np.ndarray, labels: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
@@ -370,6 +398,8 @@ def quantities(columns: pd.DataFrame, layers: pd.DataFrame, result: Any, *, phas
         w = sub["inplane_nm"].dropna()
         if len(w):
             inpl[ph] = round(float(w.median()), 5)
+    if SPACING_BY_STACKING:
+        per_phase = stacking_spacings(columns)
     o3 = columns[tm & (columns["phase"] == "O3")]
     if o3["tm_spacing_nm"].notna().sum() >= 20 and o3["inplane_nm"].notna().sum() >= 20:
         ref_n = float(o3["tm_spacing_nm"].median())

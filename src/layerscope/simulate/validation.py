@@ -30,6 +30,9 @@ one flat row: the drawn parameters and
 - ``twin_exact``: ``summary["twin_like_domains"]`` equals the truth's runs of reversed steps
   (NaN when a run is cut by the field edge); ``twins_found`` / ``twins_truth`` as
   ``single/double/multilayer`` counts;
+- ``o3_spacing_err_pct`` / ``o1_spacing_err_pct``: the summary's TM-layer spacing of O3 / O1
+  (``quantities.tm_layer_spacing_nm``) against the truth's apparent one (:func:`apparent_spacings`), per cent;
+  NaN where either is missing (issue 19, imgstrain);
 - ``phases_refused`` / ``generic_refused`` with the message, ``seconds``.
 """
 
@@ -42,7 +45,8 @@ import pandas as pd
 
 from layerscope.simulate.draws import RIM_NM, DrawRanges, DrawTruth, draw_scene
 
-__all__ = ["score_draw", "flat_parameters", "segment_truth", "out_of_field", "MARGIN_NM", "MATCH_NM", "IN_FIELD_NM"]
+__all__ = ["score_draw", "flat_parameters", "segment_truth", "out_of_field", "apparent_spacings", "MARGIN_NM", "MATCH_NM",
+           "IN_FIELD_NM"]
 
 #: Columns closer than this to the image edge are not scored (as in benchmarks/imaging_validation.py).
 MARGIN_NM = 0.15
@@ -177,6 +181,47 @@ def segment_truth(columns: pd.DataFrame, interlayers: pd.DataFrame, truth: DrawT
     return pd.concat([interlayers, extra], axis=1)
 
 
+def apparent_spacings(sites: pd.DataFrame, inplane_nm: float) -> dict[str, float]:
+    """The truth's TM-layer spacing per phase (nm), as the degraded image shows it (drift and flyback included).
+
+    The sites inside the image (``x_nm, y_nm``: apparent positions) fitted as ``w . (x, y) + b = layer`` give the
+    normal ``w / |w|``; each TM site's spacing is the normal distance to the TM site of layer + 2 nearest along the
+    layer (within 0.6 ``inplane_nm``), counted for the phase of the Li-layer site of layer + 1 nearest along the layer
+    (the gap's phase; C2/m counts as O3, the pipeline's label for it); the median per phase.
+    """
+    s = sites[sites["in_image"].astype(bool)]
+    xy = s[["x_nm", "y_nm"]].to_numpy(dtype=float)
+    w = np.linalg.lstsq(np.column_stack([xy, np.ones(len(s))]), s["layer"].to_numpy(float), rcond=None)[0][:2]
+    n = w / np.hypot(*w)
+    frame = pd.DataFrame({"layer": s["layer"].to_numpy(), "kind": s["kind"].to_numpy(), "v": xy @ n,
+                          "u": xy @ np.array([n[1], -n[0]]), "phase": s["phase"].replace({"C2/m": "O3"}).to_numpy()})
+    groups = {(k, kind): g for (k, kind), g in frame.groupby(["layer", "kind"])}
+    found: list[pd.DataFrame] = []
+    for (k, kind), g in groups.items():
+        nxt, gap = groups.get((k + 2, "TM")), groups.get((k + 1, "Li"))
+        if kind != "TM" or nxt is None or gap is None:
+            continue
+        u = g["u"].to_numpy()
+        j = np.abs(u[:, None] - nxt["u"].to_numpy()[None, :]).argmin(axis=1)
+        jg = np.abs(u[:, None] - gap["u"].to_numpy()[None, :]).argmin(axis=1)
+        ok = np.abs(u - nxt["u"].to_numpy()[j]) < 0.6 * inplane_nm
+        found.append(pd.DataFrame({"phase": gap["phase"].to_numpy()[jg[ok]],
+                                   "d": nxt["v"].to_numpy()[j[ok]] - g["v"].to_numpy()[ok]}))
+    if not found:
+        return {}
+    return {str(ph): float(d.median()) for ph, d in pd.concat(found).groupby("phase")["d"]}
+
+
+def _spacing_scores(summary: dict, truth: DrawTruth) -> dict:
+    from layerscope.imaging.materials import material_spacings
+
+    p = truth.parameters
+    want = apparent_spacings(truth.sites, material_spacings(p["chemistry"], p["zone"]).inplane_spacing_nm)
+    got = summary.get("quantities", {}).get("tm_layer_spacing_nm", {})
+    return {f"{ph.lower()}_spacing_err_pct": 100 * (got[ph] / want[ph] - 1) if ph in got and ph in want else float("nan")
+            for ph in ("O3", "O1")}
+
+
 def _weighted(ok: pd.Series, weights: pd.Series) -> float:
     return float(np.average(ok, weights=weights)) if len(ok) and weights.sum() > 0 else float("nan")
 
@@ -240,6 +285,7 @@ def _score_phases(image: np.ndarray, px: float, truth: DrawTruth, extent: tuple[
     row["twins_found"] = "/".join(str(found.get(k, 0)) for k in kinds)  # single/double/multilayer
     row["twins_truth"] = "/".join(str(truth.twin_runs[k]) for k in kinds)
     row["twin_exact"] = float("nan") if truth.twin_ambiguous else float(found == truth.twin_runs)
+    row.update(_spacing_scores(pm.summary, truth))
     return row
 
 
