@@ -255,11 +255,70 @@ def split_envelope(env: np.ndarray, *, split: bool, h_voxels: float,
     markers = joined_tops(h_maxima_core(edt, h_voxels))
     if TIED_TOPS:
         markers = tied_tops_lut(edt, markers, h_voxels)[markers]
+    if LOW_TOPS:
+        markers, high = with_low_tops(edt, markers, h_voxels)
     lab = watershed(-edt, markers, mask=env)
+    if LOW_TOPS:
+        lut = join_low_tops(lab, high)
+        lab, markers = lut[lab], lut[markers]
     if not NECK_RATIO or dark is None:
         return lab, markers
     lut = merge_without_neck(lab, dark)
     return lut[lab], lut[markers]
+
+
+#: Seeds also from the distance tops whose dynamic is at least this share of ``h`` (0 or None: off); each label such a
+#: low top seeds stays a particle only where it meets every neighbour label at a neck (:data:`LOW_TOPS_NECK`), else it
+#: joins the neighbour it meets widest (:func:`with_low_tops`, :func:`join_low_tops`). docs/validation.md
+#: "tomomerge2": a small cracked particle beside a larger one, its envelope's top lowered by its cracks, has a top of
+#: dynamic 0.1-1.9 voxels below ``h`` = 2 (8 merges of 12000-12099).
+LOW_TOPS: float | None = None
+#: ... the neck: the face's disc radius (:func:`face_radius`) below this many times the low-top label's
+#: equivalent-sphere radius (a plane through a sphere's centre gives 1.26, a contact narrower than the particle less).
+LOW_TOPS_NECK = 1.0
+
+
+def with_low_tops(edt: np.ndarray, markers: np.ndarray, h: float) -> tuple[np.ndarray, int]:
+    """``markers`` (ids 1..n) with the h-maxima of ``edt`` at ``LOW_TOPS * h`` that touch no seed of ``markers``
+    (26-connected after :func:`joined_tops`) added as seeds n+1..m; and n."""
+    n = int(markers.max())
+    low = joined_tops(h_maxima_core(edt, LOW_TOPS * h))
+    hit = np.unique(low[ndi.binary_dilation(markers > 0, structure=_C26) & (low > 0)])
+    extra = np.isin(low, hit, invert=True) & (low > 0)
+    ids = np.unique(low[extra])
+    remap = np.zeros(int(low.max()) + 1, np.int32)
+    remap[ids] = np.arange(n + 1, n + 1 + ids.size)
+    return np.where(extra, remap[low], markers).astype(markers.dtype, copy=False), n
+
+
+def join_low_tops(lab: np.ndarray, high: int) -> np.ndarray:
+    """Look-up table (ids 1..m in the order of the labels) that joins each label above ``high`` (seeded by a low top,
+    :func:`with_low_tops`) into the neighbour it meets widest unless every face it has is a neck: the face's disc
+    radius below :data:`LOW_TOPS_NECK` times the low label's equivalent-sphere radius. Low labels are taken smallest
+    first, their faces and sizes summed into the neighbour they join."""
+    n = int(lab.max())
+    sizes = np.bincount(lab.ravel(), minlength=n + 1).astype(np.float64)
+    faces = label_faces(lab, np.zeros(lab.shape, bool))
+    root = np.arange(n + 1)
+    for i in sorted(range(high + 1, n + 1), key=lambda j: sizes[j]):
+        mine = {k: m for k, m in faces.items() if i in k}
+        if not mine:
+            continue
+        r_eq = np.cbrt(3 * sizes[i] / (4 * np.pi))
+        ratio = {k: face_radius(m) / r_eq for k, m in mine.items()}
+        k = max(ratio, key=lambda q: (ratio[q], -q[0], -q[1]))
+        if ratio[k] < LOW_TOPS_NECK and sizes[i] > 0:
+            continue
+        j = k[0] if k[1] == i else k[1]
+        root[root == i] = j
+        sizes[j] += sizes[i]
+        joined: dict[tuple[int, int], np.ndarray] = {}
+        for (p, q), m in faces.items():
+            p, q = (j if p == i else p), (j if q == i else q)
+            if p != q:
+                joined[(min(p, q), max(p, q))] = joined.get((min(p, q), max(p, q)), 0) + m
+        faces = joined
+    return np.unique(root, return_inverse=True)[1].astype(np.int32)
 
 
 def joined_tops(tops: np.ndarray) -> np.ndarray:
