@@ -259,7 +259,7 @@ def split_envelope(env: np.ndarray, *, split: bool, h_voxels: float,
         markers, high = with_low_tops(edt, markers, h_voxels)
     lab = watershed(-edt, markers, mask=env)
     if LOW_TOPS:
-        lut = join_low_tops(lab, high)
+        lut = join_low_tops(lab, high, env & ~env if dark is None else dark)
         lab, markers = lut[lab], lut[markers]
     if not NECK_RATIO or dark is None:
         return lab, markers
@@ -268,8 +268,8 @@ def split_envelope(env: np.ndarray, *, split: bool, h_voxels: float,
 
 
 #: Seeds also from the distance tops whose dynamic is at least this share of ``h`` (0 or None: off); each label such a
-#: low top seeds stays a particle only where it meets every neighbour label at a neck (:data:`LOW_TOPS_NECK`), else it
-#: joins the neighbour it meets widest (:func:`with_low_tops`, :func:`join_low_tops`). docs/validation.md
+#: low top seeds stays a particle only where it meets every neighbour label at a neck (:data:`LOW_TOPS_NECK`) and not
+#: along a crack (:data:`CRACK_FACE`'s dark share), else it joins the neighbour it meets widest (:func:`with_low_tops`, :func:`join_low_tops`). docs/validation.md
 #: "tomomerge2": a small cracked particle beside a larger one, its envelope's top lowered by its cracks, has a top of
 #: dynamic 0.1-1.9 voxels below ``h`` = 2 (8 merges of 12000-12099).
 LOW_TOPS: float | None = None
@@ -291,24 +291,25 @@ def with_low_tops(edt: np.ndarray, markers: np.ndarray, h: float) -> tuple[np.nd
     return np.where(extra, remap[low], markers).astype(markers.dtype, copy=False), n
 
 
-def join_low_tops(lab: np.ndarray, high: int) -> np.ndarray:
+def join_low_tops(lab: np.ndarray, high: int, dark: np.ndarray) -> np.ndarray:
     """Look-up table (ids 1..m in the order of the labels) that joins each label above ``high`` (seeded by a low top,
     :func:`with_low_tops`) into the neighbour it meets widest unless every face it has is a neck: the face's disc
-    radius below :data:`LOW_TOPS_NECK` times the low label's equivalent-sphere radius. Low labels are taken smallest
-    first, their faces and sizes summed into the neighbour they join."""
+    radius below :data:`LOW_TOPS_NECK` times the low label's equivalent-sphere radius, and the face not along a crack
+    nearly all over (a share of its neighbour pairs with a ``dark`` voxel below :data:`CRACK_FACE`'s: a crack between
+    two pieces of one particle, not a contact). Low labels are taken smallest first, their faces and sizes summed into
+    the neighbour they join."""
     n = int(lab.max())
     sizes = np.bincount(lab.ravel(), minlength=n + 1).astype(np.float64)
-    faces = label_faces(lab, np.zeros(lab.shape, bool))
+    faces = label_faces(lab, dark)
     root = np.arange(n + 1)
+    crack = CRACK_FACE[1] if CRACK_FACE else np.inf
     for i in sorted(range(high + 1, n + 1), key=lambda j: sizes[j]):
-        mine = {k: m for k, m in faces.items() if i in k}
-        if not mine:
-            continue
         r_eq = np.cbrt(3 * sizes[i] / (4 * np.pi))
-        ratio = {k: face_radius(m) / r_eq for k, m in mine.items()}
-        k = max(ratio, key=lambda q: (ratio[q], -q[0], -q[1]))
-        if ratio[k] < LOW_TOPS_NECK and sizes[i] > 0:
+        ratio = {k: face_radius(m) / r_eq for k, m in faces.items() if i in k
+                 and (face_radius(m) >= LOW_TOPS_NECK * r_eq or m[10] >= crack * m[0])}
+        if not ratio:
             continue
+        k = max(ratio, key=lambda q: (ratio[q], -q[0], -q[1]))
         j = k[0] if k[1] == i else k[1]
         root[root == i] = j
         sizes[j] += sizes[i]
