@@ -269,9 +269,9 @@ def split_envelope(env: np.ndarray, *, split: bool, h_voxels: float,
 
 #: Seeds also from the distance tops whose dynamic is at least this share of ``h`` (0 or None: off); each label such a
 #: low top seeds stays a particle only where it meets every neighbour label at a neck (:data:`LOW_TOPS_NECK`) and not
-#: along a crack (:data:`CRACK_FACE`'s dark share), else it joins the neighbour it meets widest (:func:`with_low_tops`, :func:`join_low_tops`). docs/validation.md
-#: "tomomerge2": a small cracked particle beside a larger one, its envelope's top lowered by its cracks, has a top of
-#: dynamic 0.1-1.9 voxels below ``h`` = 2 (8 merges of 12000-12099).
+#: along a crack (:data:`CRACK_FACE`'s dark share), else it joins the neighbour it meets widest (:func:`with_low_tops`,
+#: :func:`low_top_roots`). docs/validation.md "tomomerge2": a small cracked particle beside a larger one, its
+#: envelope's top lowered by its cracks, has a top of dynamic 0.1-1.9 voxels below ``h`` = 2 (8 merges of 12000-12099).
 LOW_TOPS: float | None = None
 #: ... the neck: the face's disc radius (:func:`face_radius`) below this many times the low-top label's
 #: equivalent-sphere radius (a plane through a sphere's centre gives 1.26, a contact narrower than the particle less).
@@ -292,18 +292,24 @@ def with_low_tops(edt: np.ndarray, markers: np.ndarray, h: float) -> tuple[np.nd
 
 
 def join_low_tops(lab: np.ndarray, high: int, dark: np.ndarray) -> np.ndarray:
-    """Look-up table (ids 1..m in the order of the labels) that joins each label above ``high`` (seeded by a low top,
-    :func:`with_low_tops`) into the neighbour it meets widest unless every face it has is a neck: the face's disc
-    radius below :data:`LOW_TOPS_NECK` times the low label's equivalent-sphere radius, and the face not along a crack
-    nearly all over (a share of its neighbour pairs with a ``dark`` voxel below :data:`CRACK_FACE`'s: a crack between
-    two pieces of one particle, not a contact). Low labels are taken smallest first, their faces and sizes summed into
-    the neighbour they join."""
+    """Look-up table (``lut[lab]``, ids 1..m in the order of the labels' roots) of :func:`low_top_roots` on the faces
+    of ``lab`` (``dark``: envelope voxels not solid)."""
     n = int(lab.max())
-    sizes = np.bincount(lab.ravel(), minlength=n + 1).astype(np.float64)
-    faces = label_faces(lab, dark)
-    root = np.arange(n + 1)
+    root = low_top_roots(label_faces(lab, dark), np.bincount(lab.ravel(), minlength=n + 1), high)
+    return np.unique(root, return_inverse=True)[1].astype(np.int32)
+
+
+def low_top_roots(faces: dict[tuple[int, int], np.ndarray], sizes: np.ndarray, high: int) -> np.ndarray:
+    """``root[id]`` (ids 0..len(sizes)-1): each label above ``high`` (seeded by a low top, :func:`with_low_tops`) joins
+    the neighbour it meets widest unless every face it has is a neck (the face's disc radius, :func:`face_radius`,
+    below :data:`LOW_TOPS_NECK` times the low label's equivalent-sphere radius) and none runs along a crack nearly all
+    over (a share of its neighbour pairs with a dark voxel, :func:`label_faces`, at :data:`CRACK_FACE`'s or more: a
+    crack between two pieces of one particle, not a contact). Low labels are taken smallest first (then by id), their
+    faces and sizes summed into the neighbour they join."""
+    sizes = np.asarray(sizes, np.float64).copy()
+    root = np.arange(len(sizes))
     crack = CRACK_FACE[1] if CRACK_FACE else np.inf
-    for i in sorted(range(high + 1, n + 1), key=lambda j: sizes[j]):
+    for i in sorted(range(high + 1, len(sizes)), key=lambda j: (sizes[j], j)):
         r_eq = np.cbrt(3 * sizes[i] / (4 * np.pi))
         ratio = {k: face_radius(m) / r_eq for k, m in faces.items() if i in k
                  and (face_radius(m) >= LOW_TOPS_NECK * r_eq or m[10] >= crack * m[0])}
@@ -319,7 +325,7 @@ def join_low_tops(lab: np.ndarray, high: int, dark: np.ndarray) -> np.ndarray:
             if p != q:
                 joined[(min(p, q), max(p, q))] = joined.get((min(p, q), max(p, q)), 0) + m
         faces = joined
-    return np.unique(root, return_inverse=True)[1].astype(np.int32)
+    return root
 
 
 def joined_tops(tops: np.ndarray) -> np.ndarray:
