@@ -11,8 +11,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from diagnose_tomo_contacts import CLOSE, cached, errors  # noqa: E402
 

@@ -260,6 +260,7 @@ def split_envelope(env: np.ndarray, *, split: bool, h_voxels: float,
     lab = watershed(-edt, markers, mask=env)
     if LOW_TOPS:
         lut = join_low_tops(lab, high, env & ~env if dark is None else dark)
+        lut = seed_order(lut[markers])[lut]
         lab, markers = lut[lab], lut[markers]
     if not NECK_RATIO or dark is None:
         return lab, markers
@@ -289,6 +290,16 @@ def with_low_tops(edt: np.ndarray, markers: np.ndarray, h: float) -> tuple[np.nd
     remap = np.zeros(int(low.max()) + 1, np.int32)
     remap[ids] = np.arange(n + 1, n + 1 + ids.size)
     return np.where(extra, remap[low], markers).astype(markers.dtype, copy=False), n
+
+
+def seed_order(markers: np.ndarray) -> np.ndarray:
+    """Look-up table that numbers the seed ids of ``markers`` 1..m in raster order of their first voxel (as
+    :func:`joined_tops` numbers them; the out-of-core path numbers particles so)."""
+    ids = markers.ravel()[np.flatnonzero(markers)]
+    _, first = np.unique(ids, return_index=True)
+    lut = np.zeros(int(markers.max()) + 1, np.int32)
+    lut[ids[np.sort(first)]] = np.arange(1, first.size + 1)
+    return lut
 
 
 def join_low_tops(lab: np.ndarray, high: int, dark: np.ndarray) -> np.ndarray:
