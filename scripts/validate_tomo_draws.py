@@ -220,7 +220,7 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
             "ring_method": ro.ring_method, "iterations": ro.iterations if ro.algorithm != "fbp" else None,
             "cut_t_junctions": segment.CUT_T_JUNCTIONS, "width_away_voxels": measure.WIDTH_AWAY_VOXELS,
             "width_near_planes": measure.WIDTH_NEAR_PLANES, "width_near_blur": measure.WIDTH_NEAR_BLUR,
-            "lost_planes": segment.LOST_PLANES, "low_tops": segment.LOW_TOPS,
+            "lost_planes": segment.LOST_PLANES, "low_tops": getattr(segment, "LOW_TOPS", None),
             "wide_detector": wide_detector}
 
 
