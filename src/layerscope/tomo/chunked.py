@@ -25,8 +25,9 @@ in a scratch folder and the work is cut in pieces, each a task of
    within :data:`MAX_SEED_BLOCK_VOXELS`; beyond, it is counted and flagged ``seeds_unproven``, and the
    check is skipped on the next slabs that could not grow either: its answer would only be that flag;
    one h-maxima task at a time, the largest memory per voxel), labelled
-   across slab faces (global seed ids), then the watershed with a halo of twice the largest
-   distance plus 4, keeping the core (a slab with a core voxel no seed reaches is done again with
+   across slab faces (global seed ids; with ``segment.LOW_TOPS`` also the low tops, :func:`_add_low_tops`, their
+   labels joined after the watershed on faces summed over slabs, :func:`_join_low_tops`), then the watershed with a
+   halo of twice the largest distance plus 4, keeping the core (a slab with a core voxel no seed reaches is done again with
    twice the halo; neighbouring slabs' labels are compared where a slab's halo overlaps the next
    core, and a difference is counted and flagged ``watershed_slabs_disagree``). Then the dark
    features of the cluster are labelled slab by slab across faces and what the whole-cluster

@@ -17,8 +17,8 @@
    pores otherwise; features shared by two particles (more than 20 % of the voxels in a second one) are
    the gap between them, and features open to the outside that reach no deeper than the closing
    radius are surface dents: both are dropped. Switches, off by default (measured, docs/validation.md):
-   :data:`CUT_T_JUNCTIONS` (tomocross3) and :data:`LOST_PLANES` (tomolost: planes of cracks lost inside the other
-   planes' slabs).
+   :data:`CUT_T_JUNCTIONS` (tomocross3), :data:`LOST_PLANES` (tomolost: planes of cracks lost inside the other
+   planes' slabs) and :data:`LOW_TOPS` (tomomerge2: seeds also from distance tops below ``h``, kept at a neck).
 """
 
 from __future__ import annotations
