@@ -9,7 +9,6 @@ envelope closed with radius 4; solid masks cached by ``diagnose_tomo_contacts.py
 import numpy as np
 from scipy import ndimage as ndi
 from layerscope.tomo import segment as sg
-from layerscope.tomo.phantom import random_phantom
 C26=np.ones((3,3,3))
 def saddle(e, a, b):
     ia = np.unravel_index(np.argmax(np.where(a, e, -1)), e.shape); ib = np.unravel_index(np.argmax(np.where(b, e, -1)), e.shape)
