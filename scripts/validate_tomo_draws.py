@@ -176,7 +176,7 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
           fbp_filter: str = "default", ring_method: str = "default", iterations: int | None = None,
           t_junctions: str = "default", wide_detector: bool = False, width_away: float | None = None,
           width_near_planes: str = "default", width_near_blur: float | None = None,
-          lost_planes: str = "default") -> dict:
+          lost_planes: str = "default", low_tops: float | None = None) -> dict:
     from dataclasses import replace
 
     from layerscope.tomo import align as tomo_align
@@ -199,6 +199,8 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
         measure.WIDTH_NEAR_BLUR = width_near_blur
     if lost_planes != "default":
         segment.LOST_PLANES = lost_planes == "on"
+    if low_tops is not None:
+        segment.LOW_TOPS = low_tops or None
 
     ro = recon_options(extension) if align is None else replace(recon_options(extension), align=align)
     ro = ro if algorithm == "default" else replace(ro, algorithm=algorithm)
@@ -218,14 +220,14 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
             "ring_method": ro.ring_method, "iterations": ro.iterations if ro.algorithm != "fbp" else None,
             "cut_t_junctions": segment.CUT_T_JUNCTIONS, "width_away_voxels": measure.WIDTH_AWAY_VOXELS,
             "width_near_planes": measure.WIDTH_NEAR_PLANES, "width_near_blur": measure.WIDTH_NEAR_BLUR,
-            "lost_planes": segment.LOST_PLANES,
+            "lost_planes": segment.LOST_PLANES, "low_tops": getattr(segment, "LOW_TOPS", None),
             "wide_detector": wide_detector}
 
 
 def run(seeds: range, jobs: int, out: Path | None = None, **draw) -> pd.DataFrame:
     """The rows of ``seeds``; ``draw``: the keyword arguments of :func:`_draw` (extension, jitter, kind, align,
     keep_failed, rank, slab_flatness, smooth_rounds, tilt_range_deg, algorithm, fbp_filter, ring_method,
-    iterations, t_junctions, wide_detector, width_away, width_near_planes, width_near_blur, lost_planes)."""
+    iterations, t_junctions, wide_detector, width_away, width_near_planes, width_near_blur, lost_planes, low_tops)."""
     rows = []
     with ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else _Serial() as pool:
         for row in pool.map(partial(_draw, **draw), seeds):
@@ -376,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lost-planes", choices=("default", "on", "off"), default="default",
                         help="segment.LOST_PLANES (tomolost): planes of cracks lost inside the other planes' slabs, "
                              "from the voxels the taken planes leave unexplained (default: the library's, off)")
+    parser.add_argument("--low-tops", type=float, default=None, help="segment.LOW_TOPS (tomomerge2): seeds also "
+                        "from distance tops of dynamic >= this share of h, kept where they meet every neighbour at a "
+                        "neck (0: off; default: the module's)")
     parser.add_argument("--wide-detector", action="store_true", help="tomofov: project the projection draws "
                         "through a detector as wide as the slices' diagonal (air around the volume: the whole volume "
                         "seen at every angle), reconstruct and cut back to the volume's grid before the analysis "
@@ -400,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
                  ring_method=args.ring_method, iterations=args.iterations, t_junctions=args.t_junctions,
                  wide_detector=args.wide_detector, width_away=args.width_away_voxels,
                  width_near_planes=args.width_near_planes, width_near_blur=args.width_near_blur,
-                 lost_planes=args.lost_planes)
+                 lost_planes=args.lost_planes, low_tops=args.low_tops)
         df.to_csv(args.out, index=False)
     text = summary(df)
     print(text)

@@ -25,8 +25,9 @@ in a scratch folder and the work is cut in pieces, each a task of
    within :data:`MAX_SEED_BLOCK_VOXELS`; beyond, it is counted and flagged ``seeds_unproven``, and the
    check is skipped on the next slabs that could not grow either: its answer would only be that flag;
    one h-maxima task at a time, the largest memory per voxel), labelled
-   across slab faces (global seed ids), then the watershed with a halo of twice the largest
-   distance plus 4, keeping the core (a slab with a core voxel no seed reaches is done again with
+   across slab faces (global seed ids; with ``segment.LOW_TOPS`` also the low tops, :func:`_add_low_tops`, their
+   labels joined after the watershed on faces summed over slabs, :func:`_join_low_tops`), then the watershed with a
+   halo of twice the largest distance plus 4, keeping the core (a slab with a core voxel no seed reaches is done again with
    twice the halo; neighbouring slabs' labels are compared where a slab's halo overlaps the next
    core, and a difference is counted and flagged ``watershed_slabs_disagree``). Then the dark
    features of the cluster are labelled slab by slab across faces and what the whole-cluster
@@ -464,7 +465,8 @@ def _watershed_task(item, *, edge: int):
     return z0, core, not np.any(mask[lo:hi] & (core == 0)), lab[max(0, lo - edge):lo].copy(), lab[hi:hi + edge].copy()
 
 
-def _slab_seeds(edt: np.ndarray, c: int, halo: int, h_voxels: float, scratch: Path, k: int, batch: int, scheduler):
+def _slab_seeds(edt: np.ndarray, c: int, halo: int, h_voxels: float, scratch: Path, k: int, batch: int, scheduler,
+                *, tied: bool = True, name: str = ""):
     """Seeds (h-maxima, slab by slab with a halo) labelled 26-connected across slab faces, tops one voxel apart
     joined (:func:`~layerscope.tomo.segment.joined_tops`): memory map and count (ids numbered later by first voxel).
 
@@ -475,7 +477,8 @@ def _slab_seeds(edt: np.ndarray, c: int, halo: int, h_voxels: float, scratch: Pa
 
     ``batch``: slab tasks at a time (:func:`_split_big` gives 1: skimage's reconstruction takes about
     76 bytes a voxel of the block on float32 ranks (99 on the float64 values), the most of the whole analysis;
-    two at once set the peak of the 256^3 benchmark)."""
+    two at once set the peak of the 256^3 benchmark). ``tied``: tied tops joined as ``segment.TIED_TOPS`` says
+    (False: never, the low tops of :func:`_add_low_tops`); ``name``: part of the scratch files' names."""
     _stage("split_hmax")
     nz, area = edt.shape[0], int(np.prod(edt.shape[1:]))
     settled = [False]
@@ -486,20 +489,42 @@ def _slab_seeds(edt: np.ndarray, c: int, halo: int, h_voxels: float, scratch: Pa
             return None
         return 2 * h
 
-    peaks = _scratch(scratch, f"peaks-{c}", bool, edt.shape)
+    peaks = _scratch(scratch, f"peaks{name}-{c}", bool, edt.shape)
     unproven = 0
     for z0, z1, (_, core, exact) in _retry_slabs(nz, k, halo, lambda a, b: (np.asarray(edt[a:b]), settled[0]),
                                                  _hmax_task, redo, batch, scheduler, h_voxels=h_voxels, n_slices=nz):
         peaks[z0:z1] = core
         unproven += not exact
     _stage("split_seed_labels")
-    markers = _scratch(scratch, f"markers-{c}", np.int32, edt.shape)
+    markers = _scratch(scratch, f"markers{name}-{c}", np.int32, edt.shape)
     n, _ = _label_slabs(lambda a, b: _near_tops_slab(peaks, a, b), edt.shape, k, _C26, markers)
     for z0, z1 in _slabs(nz, k):  # the seeds are the tops (labelled with the tops one voxel apart joined)
         markers[z0:z1] *= np.asarray(peaks[z0:z1])
-    if segment.TIED_TOPS and n > 1:
+    if segment.TIED_TOPS and tied and n > 1:
         n = _join_tied_tops(edt, markers, n, h_voxels, scratch, k, c)
     return markers, n, unproven
+
+
+def _add_low_tops(edt, markers, n: int, c: int, halo: int, h_voxels: float, scratch: Path, k: int,
+                  scheduler) -> tuple[int, int]:
+    """:func:`~layerscope.tomo.segment.with_low_tops` slab by slab: the h-maxima at ``LOW_TOPS * h`` (exact as
+    :func:`_slab_seeds` makes them, no tied join) that touch no seed of ``markers`` (ids 1..n; 26 neighbours, read
+    with a one-slice halo) written into ``markers`` as seeds n+1.. (in the order of their ids); the new count and
+    the low seed slabs kept unproven."""
+    low, m, unproven = _slab_seeds(edt, c, halo, segment.LOW_TOPS * h_voxels, scratch, k, 1, scheduler, tied=False,
+                                   name="-low")
+    hit = np.zeros(m + 1, bool)
+    for z0, z1 in _slabs(edt.shape[0], k):
+        a, b = max(0, z0 - 1), min(edt.shape[0], z1 + 1)
+        near = ndi.binary_dilation(np.asarray(markers[a:b]) > 0, structure=_C26)[z0 - a:z1 - a]
+        hit[np.asarray(low[z0:z1])[near]] = True
+    ids = np.flatnonzero(~hit[1:]) + 1
+    remap = np.zeros(m + 1, np.int32)
+    remap[ids] = np.arange(n + 1, n + 1 + ids.size)
+    for z0, z1 in _slabs(edt.shape[0], k):
+        new = remap[np.asarray(low[z0:z1])]
+        markers[z0:z1] = np.where(new > 0, new, np.asarray(markers[z0:z1]))
+    return n + ids.size, unproven
 
 
 def _join_tied_tops(edt, markers, n: int, h_voxels: float, scratch: Path, k: int, c: int) -> int:
@@ -613,17 +638,22 @@ def _split_big(comp, c: int, sl: tuple, plab, base: int, options, scratch: Path,
     exceed :data:`MAX_SEED_BLOCK_VOXELS`), seed ids global (labelled across slab faces), and the watershed with a
     halo of twice the largest distance plus 4 (reach checked; :func:`_watershed_halo`). Writes the
     provisional ids ``base + seed id`` into ``plab``; returns each id's first seed voxel and size, the
-    number of seed slabs kept unproven (:func:`_slab_seeds`) and the voxels where neighbouring watershed
-    slabs disagree on their overlap (:func:`_overlap_mismatch`).
+    number of seed slabs kept unproven (:func:`_slab_seeds`), the voxels where neighbouring watershed
+    slabs disagree on their overlap (:func:`_overlap_mismatch`) and the last id seeded by an h-maximum at ``h``
+    (the ids above it: low tops, ``segment.LOW_TOPS``, :func:`_add_low_tops`).
     """
     shape, nz = plab.shape, sl[0].stop - sl[0].start
     batch = max(1, batch // 2)  # one slab task per worker: each holds a slab and two halos of the box
     if not options.split:  # one 26-connected component: one particle, its own seed
-        markers, n, unproven = None, 1, 0
+        markers, n, unproven, high = None, 1, 0, 1
     else:
         edt = _slab_edt(comp, c, sl, scratch, k, batch, scheduler)
         top = max(float(np.asarray(edt[z0:z1]).max(initial=0.0)) for z0, z1 in _slabs(nz, k))
         markers, n, unproven = _slab_seeds(edt, c, _seed_halo(top), options.split_h_voxels, scratch, k, 1, scheduler)
+        high = n
+        if segment.LOW_TOPS:
+            n, more = _add_low_tops(edt, markers, n, c, _seed_halo(top), options.split_h_voxels, scratch, k, scheduler)
+            unproven += more
     first, sizes = np.full(n + 1, -1, np.int64), np.zeros(n + 1, np.int64)
     parts = (((z0, _cluster_block(comp, c, sl, z0, z1).astype(np.int32), None, None) for z0, z1 in _slabs(nz, k))
              if markers is None
@@ -640,18 +670,36 @@ def _split_big(comp, c: int, sl: tuple, plab, base: int, options, scratch: Path,
         f = _first_voxels(seeds, n, at, shape)
         first = np.where((first < 0) | ((f >= 0) & (f < first)), f, first)
         sizes += np.bincount(lab.ravel(), minlength=n + 1)
-    return first, sizes, unproven, mismatch
+    return first, sizes, unproven, mismatch, high
 
 
 def _join_without_neck(plab, solid, sl: tuple, base: int, first: np.ndarray, sizes: np.ndarray, k: int) -> None:
     """The in-memory join of watershed labels without a neck (:func:`~layerscope.tomo.segment.merge_without_neck`) on
     a cluster split in slabs: the faces of its provisional ids ``base + 1 ..`` summed over z slabs that overlap by
     one slice, each joined id rewritten as its group's smallest id, which takes the group's first voxel and size."""
-    from layerscope.tomo.segment import DARK_FACE, NECK_RATIO, label_faces, neck_roots
+    from layerscope.tomo.segment import DARK_FACE, NECK_RATIO, neck_roots
 
     if not NECK_RATIO or len(sizes) < 3:
         return
-    nz, n, faces = sl[0].stop - sl[0].start, len(sizes) - 1, {}
+    _apply_roots(plab, sl, base, first, sizes, neck_roots(_slab_faces(plab, solid, sl, base, len(sizes) - 1, k),
+                                                          sizes, NECK_RATIO, DARK_FACE), k)
+
+
+def _join_low_tops(plab, solid, sl: tuple, base: int, first: np.ndarray, sizes: np.ndarray, k: int, high: int) -> None:
+    """The in-memory join of the labels seeded by low tops (:func:`~layerscope.tomo.segment.low_top_roots`, ids above
+    ``high``) on a cluster split in slabs, as :func:`_join_without_neck` does its join."""
+    if not segment.LOW_TOPS or len(sizes) - 1 <= high:
+        return
+    faces = _slab_faces(plab, solid, sl, base, len(sizes) - 1, k)
+    _apply_roots(plab, sl, base, first, sizes, segment.low_top_roots(faces, sizes, high), k)
+
+
+def _slab_faces(plab, solid, sl: tuple, base: int, n: int, k: int) -> dict:
+    """:func:`~layerscope.tomo.segment.label_faces` of a cluster's provisional ids ``base + 1 .. base + n`` (local
+    ids 1..n) with its dark voxels, summed over z slabs that overlap by one slice."""
+    from layerscope.tomo.segment import label_faces
+
+    nz, faces = sl[0].stop - sl[0].start, {}
     for z0, z1 in _slabs(nz, k):
         at = (slice(sl[0].start + z0, sl[0].start + min(nz, z1 + 1)),) + tuple(sl[1:])
         block = np.asarray(plab[at])
@@ -659,7 +707,13 @@ def _join_without_neck(plab, solid, sl: tuple, base: int, first: np.ndarray, siz
         dark = (block > 0) & ~np.asarray(solid[at])
         for key, m in label_faces(block, dark, (z0, 0, 0), last_slice_in_plane=z1 >= nz).items():
             faces[key] = faces.get(key, 0) + m
-    root = neck_roots(faces, sizes, NECK_RATIO, DARK_FACE)
+    return faces
+
+
+def _apply_roots(plab, sl: tuple, base: int, first: np.ndarray, sizes: np.ndarray, root: np.ndarray, k: int) -> None:
+    """Each local id ``i`` of a cluster (``base + i`` in ``plab``) rewritten as ``root[i]``, which takes its first
+    voxel and size."""
+    nz, n = sl[0].stop - sl[0].start, len(sizes) - 1
     if (root == np.arange(n + 1)).all():
         return
     for i in np.flatnonzero(root != np.arange(n + 1)):
@@ -684,8 +738,10 @@ def _particles(comp, solid, n, boxes, options, scratch: Path, k: int, batch: int
     keys, base, n_unproven, n_mismatch = [], 0, 0, 0
     items = [(c, _box(boxes[c], 1, shape)) for c in range(1, n + 1)]
     for c, sl in [it for it in items if _big(boxes[it[0]])]:
-        first, sizes, unproven, mismatch = _split_big(comp, c, sl, plab, base, options, scratch, k, batch, scheduler)
+        first, sizes, unproven, mismatch, high = _split_big(comp, c, sl, plab, base, options, scratch, k, batch,
+                                                            scheduler)
         if options.split:
+            _join_low_tops(plab, solid, sl, base, first, sizes, k, high)
             _join_without_neck(plab, solid, sl, base, first, sizes, k)
         n_unproven, n_mismatch = n_unproven + unproven, n_mismatch + mismatch
         keys += [(int(first[i]), base + i) for i in range(1, len(sizes))
