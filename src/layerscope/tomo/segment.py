@@ -18,7 +18,8 @@
    the gap between them, and features open to the outside that reach no deeper than the closing
    radius are surface dents: both are dropped. Switches, off by default (measured, docs/validation.md):
    :data:`CUT_T_JUNCTIONS` (tomocross3), :data:`LOST_PLANES` (tomolost: planes of cracks lost inside the other
-   planes' slabs) and :data:`LOW_TOPS` (tomomerge2: seeds also from distance tops below ``h``, kept at a neck).
+   planes' slabs) and :data:`LOW_TOPS` (tomomerge2: seeds also from distance tops below ``h``, kept at a neck; the
+   neck read against the smaller label's radius, :data:`LOW_TOPS_SMALLER`, tomomerge3).
 """
 
 from __future__ import annotations
@@ -280,6 +281,11 @@ LOW_TOPS: float | None = None
 #: ... the neck: the face's disc radius (:func:`face_radius`) below this many times the low-top label's
 #: equivalent-sphere radius (a plane through a sphere's centre gives 1.26, a contact narrower than the particle less).
 LOW_TOPS_NECK = 1.0
+#: ... read against the smaller of the two labels' equivalent-sphere radii (True), as :func:`neck_roots` reads a neck
+#: (a contact is narrower than the smaller body it joins), or against the low-top label's own (False: tomomerge2's
+#: rule, which kept 9036's low top, 18387 voxels in a larger particle's body, apart from the 3327-voxel rest of it at
+#: 0.83 of its own radius, 1.46 of the rest's). docs/validation.md "tomomerge3".
+LOW_TOPS_SMALLER = True
 
 
 def with_low_tops(edt: np.ndarray, markers: np.ndarray, h: float) -> tuple[np.ndarray, int]:
@@ -316,7 +322,7 @@ def join_low_tops(lab: np.ndarray, high: int, dark: np.ndarray) -> np.ndarray:
 def low_top_roots(faces: dict[tuple[int, int], np.ndarray], sizes: np.ndarray, high: int) -> np.ndarray:
     """``root[id]`` (ids 0..len(sizes)-1): each label above ``high`` (seeded by a low top, :func:`with_low_tops`) joins
     the neighbour it meets widest unless every face it has is a neck (the face's disc radius, :func:`face_radius`,
-    below :data:`LOW_TOPS_NECK` times the low label's equivalent-sphere radius) and none runs along a crack nearly all
+    below :data:`LOW_TOPS_NECK` times the smaller label's equivalent-sphere radius, :data:`LOW_TOPS_SMALLER`) and none runs along a crack nearly all
     over (a share of its neighbour pairs with a dark voxel, :func:`label_faces`, at :data:`CRACK_FACE`'s or more: a
     crack between two pieces of one particle, not a contact). Low labels are taken smallest first (then by id), their
     faces and sizes summed into the neighbour they join."""
@@ -324,9 +330,8 @@ def low_top_roots(faces: dict[tuple[int, int], np.ndarray], sizes: np.ndarray, h
     root = np.arange(len(sizes))
     crack = CRACK_FACE[1] if CRACK_FACE else np.inf
     for i in sorted(range(high + 1, len(sizes)), key=lambda j: (sizes[j], j)):
-        r_eq = np.cbrt(3 * sizes[i] / (4 * np.pi))
-        ratio = {k: face_radius(m) / r_eq for k, m in faces.items() if i in k
-                 and (face_radius(m) >= LOW_TOPS_NECK * r_eq or m[10] >= crack * m[0])}
+        ratio = {k: face_radius(m) / _neck_radius(sizes, k, i) for k, m in faces.items() if i in k}
+        ratio = {k: r for k, r in ratio.items() if r >= LOW_TOPS_NECK or faces[k][10] >= crack * faces[k][0]}
         if not ratio:
             continue
         k = max(ratio, key=lambda q: (ratio[q], -q[0], -q[1]))
@@ -340,6 +345,12 @@ def low_top_roots(faces: dict[tuple[int, int], np.ndarray], sizes: np.ndarray, h
                 joined[(min(p, q), max(p, q))] = joined.get((min(p, q), max(p, q)), 0) + m
         faces = joined
     return root
+
+
+def _neck_radius(sizes: np.ndarray, k: tuple[int, int], i: int) -> float:
+    """Equivalent-sphere radius (voxels) a face ``k`` of low-top label ``i`` is read against: the smaller label's
+    (:data:`LOW_TOPS_SMALLER`) or ``i``'s own."""
+    return float(np.cbrt(3 * (min(sizes[k[0]], sizes[k[1]]) if LOW_TOPS_SMALLER else sizes[i]) / (4 * np.pi)))
 
 
 def joined_tops(tops: np.ndarray) -> np.ndarray:
