@@ -144,3 +144,23 @@ def test_random_volumes_in_tiny_slabs_equal_the_whole_cluster_with_low_tops(monk
         monkeypatch.setattr(chunked, "MAX_CLUSTER_VOXELS", 10 ** 9)
         whole = analyse(vol, TomoOptions(out_of_core=True, slab_slices=4, **opts), scheduler="sync")
         _same(whole, pieces)
+
+
+@pytest.mark.parametrize("radius,low,rest", [(13.6, 32, 6), (12.0, 30, 7), (15.0, 26, 5)])
+def test_low_top_in_a_larger_body_joins_its_small_rest_through_solid(radius, low, rest, monkeypatch):
+    """9036's case (tomomerge3): a low-top label that is the larger part of a particle, meeting the rest of it (a
+    smaller label seeded at ``h``) at a face through solid. Here a solid cylinder of radius 12-15 cut across into a
+    long low-top label (26-32 slices) and a short rest (5-7): the face is a disc as wide as the cylinder, 0.8-0.9 of
+    the low label's equivalent radius (a neck by that radius) but 1.3-1.6 of the rest's (no neck): joined, one
+    particle, with :data:`~layerscope.tomo.segment.LOW_TOPS_SMALLER`; kept apart (two) with it off."""
+    n = int(2 * radius + 5)
+    y, x = np.ogrid[:n, :n]
+    disc = (y - n / 2 + 0.3) ** 2 + (x - n / 2 + 0.2) ** 2 <= radius ** 2
+    lab = np.zeros((low + rest + 2, n, n), np.int32)
+    lab[1:1 + rest][:, disc], lab[1 + rest:1 + rest + low][:, disc] = 1, 2
+    faces, sizes = segment.label_faces(lab, np.zeros(lab.shape, bool)), np.bincount(lab.ravel())
+    own, small = (segment.face_radius(faces[(1, 2)]) / np.cbrt(3 * sizes[i] / (4 * np.pi)) for i in (2, 1))
+    assert own < segment.LOW_TOPS_NECK <= small
+    assert list(segment.low_top_roots(faces, sizes, 1)) == [0, 1, 1]
+    monkeypatch.setattr(segment, "LOW_TOPS_SMALLER", False)
+    assert list(segment.low_top_roots(faces, sizes, 1)) == [0, 1, 2]
