@@ -276,6 +276,7 @@ def split_envelope(env: np.ndarray, *, split: bool, h_voxels: float,
 #: envelope's top lowered by its cracks, has a top of dynamic 0.1-1.9 voxels below ``h`` = 2 (8 merges of 12000-12099).
 #: Measured at 0.5: particles exact 0.91 -> 0.97 on 12000-12099, 0.96 -> 0.98 on 11000-11099, no target share lower,
 #: but two new splits on 9000-9099 (9036, 9063: a low top in a larger particle's body, faces through solid), so off;
+#: with :data:`LOW_TOPS_SMALLER` (tomomerge3) 9036 is one particle again, 9063 stays split (0.84 of the smaller radius);
 #: it also costs +40-95 % CPU of this function on 80-128^3 draws.
 LOW_TOPS: float | None = None
 #: ... the neck: the face's disc radius (:func:`face_radius`) below this many times the low-top label's
