@@ -277,6 +277,21 @@ def _random_volume(seed: int, n: int = 44) -> np.ndarray:
     return (ph.volume == ph.volume.max()).astype(np.uint8)
 
 
+def slabs_equal_whole(seed: int, monkeypatch):
+    """Random volume ``seed`` analysed out of core with every cluster above 10^3 voxels split in slabs of 4 z slices
+    and with whole clusters: asserts the two results are identical (:func:`_same`) and returns the whole one."""
+    import layerscope.tomo.chunked as chunked
+
+    opts = dict(particle_label=1, min_particle_voxels=50, crack_max_width_nm=150.0)
+    vol = Volume(_random_volume(seed), 50.0, labels=True)
+    monkeypatch.setattr(chunked, "MAX_CLUSTER_VOXELS", 10 ** 3)
+    pieces = analyse(vol, TomoOptions(out_of_core=True, slab_slices=4, **opts), scheduler="sync")
+    monkeypatch.setattr(chunked, "MAX_CLUSTER_VOXELS", 10 ** 9)
+    whole = analyse(vol, TomoOptions(out_of_core=True, slab_slices=4, **opts), scheduler="sync")
+    _same(whole, pieces)
+    return whole
+
+
 def test_random_volumes_in_tiny_slabs_equal_the_whole_cluster(monkeypatch):
     """24 random 44^3 label volumes (seeds 0-23), every cluster above 10^3 voxels split in slabs of 4 z slices
     (EDT, checked h-maxima, watershed, feature statistics, groups): particle and feature labels, tables and
@@ -292,15 +307,9 @@ def test_random_volumes_in_tiny_slabs_equal_the_whole_cluster(monkeypatch):
         return out
 
     monkeypatch.setattr(chunked, "_hmax_task", spy)
-    opts = dict(particle_label=1, min_particle_voxels=50, crack_max_width_nm=150.0)
     counts = []
     for seed in range(24):
-        vol = Volume(_random_volume(seed), 50.0, labels=True)
-        monkeypatch.setattr(chunked, "MAX_CLUSTER_VOXELS", 10 ** 3)
-        pieces = analyse(vol, TomoOptions(out_of_core=True, slab_slices=4, **opts), scheduler="sync")
-        monkeypatch.setattr(chunked, "MAX_CLUSTER_VOXELS", 10 ** 9)
-        whole = analyse(vol, TomoOptions(out_of_core=True, slab_slices=4, **opts), scheduler="sync")
-        _same(whole, pieces)
+        whole = slabs_equal_whole(seed, monkeypatch)
         counts.append((len(whole.particles), len(whole.cracks), len(whole.pores)))
     n_p, n_c, n_f = np.array(counts).T
     assert (n_p >= 2).sum() >= 12 and n_c.sum() >= 15 and n_f.sum() >= 20, counts

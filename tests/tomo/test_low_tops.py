@@ -131,19 +131,10 @@ def test_out_of_core_slabs_equal_the_in_memory_labels(monkeypatch):
 def test_random_volumes_in_tiny_slabs_equal_the_whole_cluster_with_low_tops(monkeypatch):
     """tests/tomo/test_chunked.py's random 44^3 label volumes (seeds 0-11) with the rule on: every cluster above
     10^3 voxels split in slabs of 4 z slices gives the particle labels and tables of the whole-cluster path."""
-    import layerscope.tomo.chunked as chunked
-    from layerscope.tomo import TomoOptions, Volume, analyse
+    from test_chunked import slabs_equal_whole
 
-    from test_chunked import _random_volume, _same
-
-    opts = dict(particle_label=1, min_particle_voxels=50, crack_max_width_nm=150.0)
     for seed in range(12):
-        vol = Volume(_random_volume(seed), 50.0, labels=True)
-        monkeypatch.setattr(chunked, "MAX_CLUSTER_VOXELS", 10 ** 3)
-        pieces = analyse(vol, TomoOptions(out_of_core=True, slab_slices=4, **opts), scheduler="sync")
-        monkeypatch.setattr(chunked, "MAX_CLUSTER_VOXELS", 10 ** 9)
-        whole = analyse(vol, TomoOptions(out_of_core=True, slab_slices=4, **opts), scheduler="sync")
-        _same(whole, pieces)
+        slabs_equal_whole(seed, monkeypatch)
 
 
 @pytest.mark.parametrize("radius,low,rest", [(13.6, 32, 6), (12.0, 30, 7), (15.0, 26, 5)])

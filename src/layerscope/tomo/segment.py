@@ -323,8 +323,8 @@ def join_low_tops(lab: np.ndarray, high: int, dark: np.ndarray) -> np.ndarray:
 def low_top_roots(faces: dict[tuple[int, int], np.ndarray], sizes: np.ndarray, high: int) -> np.ndarray:
     """``root[id]`` (ids 0..len(sizes)-1): each label above ``high`` (seeded by a low top, :func:`with_low_tops`) joins
     the neighbour it meets widest unless every face it has is a neck (the face's disc radius, :func:`face_radius`,
-    below :data:`LOW_TOPS_NECK` times the smaller label's equivalent-sphere radius, :data:`LOW_TOPS_SMALLER`) and none runs along a crack nearly all
-    over (a share of its neighbour pairs with a dark voxel, :func:`label_faces`, at :data:`CRACK_FACE`'s or more: a
+    below :data:`LOW_TOPS_NECK` times the smaller label's equivalent-sphere radius, :data:`LOW_TOPS_SMALLER`) and
+    none runs along a crack nearly all over (a share of its neighbour pairs with a dark voxel, :func:`label_faces`, at :data:`CRACK_FACE`'s or more: a
     crack between two pieces of one particle, not a contact). Low labels are taken smallest first (then by id), their
     faces and sizes summed into the neighbour they join."""
     sizes = np.asarray(sizes, np.float64).copy()
