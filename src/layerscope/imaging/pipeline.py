@@ -28,7 +28,7 @@ Column table (``columns``): one row per atom column or Li-layer site,
                    resolving pass and, with :data:`RESIDUAL_EVIDENCE` and
                    :data:`LATTICE_EVIDENCE`, the generic finder's lattice and residual
                    passes run on the fitted columns (the residual pass's width with one
-                   height per window, :data:`EVIDENCE_HEIGHTS_FREE`), where the site's
+                   height per window), where the site's
                    amplitude is above zero, :data:`CONFIRM_POSITIVE`; :func:`_confirm_placed_sites`)
 ``site``           ``"octahedral"`` (every TM and Li-layer site) or ``"tetrahedral"`` (the
                    tetrahedral Li columns of a spinel block, placed from the lattice)
@@ -530,15 +530,6 @@ LATTICE_EVIDENCE = True
 CONFIRM_POSITIVE = True
 
 
-#: :func:`_residual_maxima`: the residual pass's column width measured with every column's height free
-#: (``columns.WIDTH_HEIGHTS_FREE``, the generic finder's default) or with one height per window (False). Measured
-#: (session 36, docs/validation.md "imgwidth" and the lead's section after it): with heights free, ``phases`` recall
-#: fell on three wide draws already below 0.99 (4114, 75, 181) and no share moved, and the wide-probe 2048²
-#: ``phases`` run took 5.62 s wall against 5.12 s (median of 6 new processes, min 4.97 / 4.79 s; idle cores).
-#: False: ``phases`` keeps the one-height width.
-EVIDENCE_HEIGHTS_FREE = False
-
-
 def _residual_maxima(data: np.ndarray, px: float, found: pd.DataFrame, *, min_sep: float, sigma_nm: float,
                      notes: list[str]) -> pd.DataFrame:
     """Columns (``x_nm, y_nm``) the generic finder's wide passes find beside ``found`` (the fitted columns of
@@ -559,7 +550,8 @@ def _residual_maxima(data: np.ndarray, px: float, found: pd.DataFrame, *, min_se
         lattice = _col.lattice_columns(data, fit, **tests)
         fit = pd.concat([fit, lattice[fit.columns]], ignore_index=True)
         extra.append(lattice)
-    extra.append(_col.residual_columns(data, fit, heights_free=EVIDENCE_HEIGHTS_FREE, **tests))
+    # one height per window: heights free lost recall on wide draws (docs/validation.md "imgwidth"; pruneimg)
+    extra.append(_col.residual_columns(data, fit, heights_free=False, **tests))
     extra = pd.concat(extra, ignore_index=True)
     if len(extra):
         notes.append(f"{len(extra)} maxima of the image less the fitted columns (a wide probe) passed the detector's "
