@@ -257,8 +257,7 @@ def distinct_sites(li: pd.DataFrame, inplane_spacing_nm: float) -> np.ndarray:
     """Mask of the Li-layer sites (sorted by ``layer`` then ``u_nm``) that count: one per octahedral site.
 
     The column table can hold one site twice (the layer-end extensions of both sides meeting in a
-    void, a detected column beside the site placed at it, two TM pairs placing one site;
-    :data:`layerscope.imaging.pipeline.DROP_SITE_COPIES`, off, drops them where they are made): random
+    void, a detected column beside the site placed at it, two TM pairs placing one site): random
     draws 3035 and 4191 hold such copies in a void across a spinel Li layer, reading 0.01 and -0.07
     twice, so that the void weighs twice in the segment's fill. Of the sites of one layer within
     :data:`SAME_SITE` column spacings along it, the first in the order (placed from a TM pair of its

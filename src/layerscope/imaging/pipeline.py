@@ -969,7 +969,7 @@ def _place_li_sites(geo: _Indexed, stack: _Stacking, *, d_t: float, cation: floa
     sites = _replace_from_neighbours(sites, ~(tm_in[a_idx] & tm_in[b_idx]), d_t=d_t)
     sites = _fill_site_gaps(sites, d_t=d_t, tm_u=tm_u, tm_layer=tm["layer"].to_numpy())
     li_found = geo.cols[~geo.is_tm].reset_index(drop=True)
-    li = _distinct_li_sites(_merge_li_sites(sites, li_found, d_t=d_t, cation=cation), d_t=d_t)
+    li = _merge_li_sites(sites, li_found, d_t=d_t, cation=cation)
 
     # Positions of the predicted sites in the image frame; a site predicted from a TM column at the
     # border can fall outside the image, where it has no intensity to measure: dropped.
@@ -997,24 +997,6 @@ def _place_li_sites(geo: _Indexed, stack: _Stacking, *, d_t: float, cation: floa
         else:
             li[name] = np.where(ok, values, np.nan)
     return li, site_xy
-
-
-#: Whether :func:`_place_li_sites` keeps one Li-layer site per octahedral position: copies of one site (the
-#: layer-end extensions of both sides meeting in a void, a one-site gap fill at an end extension, two TM pairs
-#: placing one site) dropped where they are made (:func:`layerscope.imaging.interlayers.distinct_sites`). Off by
-#: default: measured with the void sites left out (docs/validation.md "imgspinel7") it mends 4024 (fill 0.925 ->
-#: 0.956, < 1e3) but moves segment cuts and labels elsewhere (3106 spinel 1.0 -> 0.972, 4010 phase accuracy
-#: 0.842 -> 0.821), and the void-site rule alone mends the void-diluted spinel segments (4191, 3035).
-DROP_SITE_COPIES = False
-
-
-def _distinct_li_sites(li: pd.DataFrame, *, d_t: float) -> pd.DataFrame:
-    """``li`` with one site per octahedral position (see :data:`DROP_SITE_COPIES`), in order."""
-    from layerscope.imaging.interlayers import distinct_sites
-
-    if not DROP_SITE_COPIES:
-        return li
-    return li[distinct_sites(li, d_t)].reset_index(drop=True)
 
 
 def _replace_from_neighbours(sites: pd.DataFrame, bad: np.ndarray, *, d_t: float, max_sites: int = 2) -> pd.DataFrame:
