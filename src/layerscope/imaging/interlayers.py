@@ -62,8 +62,7 @@ import pandas as pd
 from layerscope.imaging.lattice import circular_mean as _circular_mean, wrap_half
 
 __all__ = ["interlayer_table", "extend_steps", "drop_off_layer_steps", "drop_unsupported_runs", "MIXING_THRESHOLD",
-           "MIXING_SYSTEMATIC", "POOL_CHI2", "ZERO_LEVEL_SPREAD", "clean_level", "clean_spread", "CLEAN_SPREAD_FLOOR", "CLEAN_LEVEL_SIGNIFICANCE", "split_fill_changes", "SPLIT_MIN_SITES", "REGISTRY_SIGNIFICANCE", "distinct_sites",
-           "SAME_SITE"]
+           "MIXING_SYSTEMATIC", "POOL_CHI2", "ZERO_LEVEL_SPREAD", "clean_level", "clean_spread", "CLEAN_SPREAD_FLOOR", "CLEAN_LEVEL_SIGNIFICANCE", "split_fill_changes", "SPLIT_MIN_SITES", "REGISTRY_SIGNIFICANCE"]
 
 #: Mixing index above which a Li layer holds TM: the Li columns and the O tails give 0.02-0.06
 #: (docs/validation.md), a 10 % exchange about 0.1 more.
@@ -152,13 +151,6 @@ REGISTRY_SIGNIFICANCE = 3.0
 BORDER_PAIRS_UNSUPPORTED = True
 #: Fewest TM pairs in stacking runs the image's per-pair registry scatter is measured from.
 NOISE_MIN_PAIRS = 10
-#: Li-layer sites of one layer closer than this along it (column spacings) are one octahedral site, counted once in
-#: the fill (:func:`distinct_sites`). Neighbours are one spacing apart; the copies found lie within 0.06 spacings.
-SAME_SITE = 0.25
-#: Whether :func:`interlayer_table` counts such copies once. Off by default: measured on 126 random draws holding
-#: copies (docs/validation.md "imgspinel6") it mends 4191 and 3035's void-diluted spinel segments but moves the
-#: segment cuts elsewhere (3106, 4024 worse) and leaves every target share where it was.
-DEDUPLICATE = False
 #: Whether :func:`interlayer_table` leaves the Li-layer sites in a void (the column table's ``site_in_void``: at
 #: most one of the four TM positions of the site's octahedron reads a column, ``pipeline._site_in_void``) out of
 #: the segments' fill, after the cuts: such a site reads ~0 like an empty one but holds no material to measure.
@@ -251,33 +243,6 @@ def _gap_sites_out(li: pd.DataFrame, skipped: np.ndarray) -> np.ndarray:
 _COLUMNS = ["li_layer", "upper_tm_layer", "lower_tm_layer", "segment", "n_sites", "u_start_nm", "u_end_nm",
             "x_nm", "y_nm", "step", "step_source", "registry", "registry_sem", "environment", "li_fill", "li_fill_sem",
             "mixing", "n_sites_mixed", "n_sites_uncertain", "li_fill_count_sem", "mixing_sites"]
-
-
-def distinct_sites(li: pd.DataFrame, inplane_spacing_nm: float) -> np.ndarray:
-    """Mask of the Li-layer sites (sorted by ``layer`` then ``u_nm``) that count: one per octahedral site.
-
-    The column table can hold one site twice (the layer-end extensions of both sides meeting in a
-    void, a detected column beside the site placed at it, two TM pairs placing one site): random
-    draws 3035 and 4191 hold such copies in a void across a spinel Li layer, reading 0.01 and -0.07
-    twice, so that the void weighs twice in the segment's fill. Of the sites of one layer within
-    :data:`SAME_SITE` column spacings along it, the first in the order (placed from a TM pair of its
-    own, detected, then table order) is kept; without a finite spacing every site counts.
-    """
-    keep = np.ones(len(li), dtype=bool)
-    if not np.isfinite(inplane_spacing_nm) or len(li) < 2:
-        return keep
-    own = li["pair"].fillna(-1).to_numpy() >= 0 if "pair" in li else np.zeros(len(li), dtype=bool)
-    det = li["detected"].fillna(False).to_numpy(dtype=bool) if "detected" in li else np.zeros(len(li), dtype=bool)
-    rank = np.lexsort((np.arange(len(li)), ~det, ~own))  # preferred sites first
-    layer, u = li["layer"].to_numpy(), li["u_nm"].to_numpy(dtype=float)
-    kept: dict = {}
-    for i in rank:
-        near = kept.setdefault(layer[i], [])
-        if any(abs(u[i] - v) < SAME_SITE * inplane_spacing_nm for v in near):
-            keep[i] = False
-        else:
-            near.append(u[i])
-    return keep
 
 
 def _segments(relation: np.ndarray, max_sites: int) -> np.ndarray:
@@ -1133,9 +1098,8 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
     columns : pandas.DataFrame
         The labelled column table of :func:`layerscope.imaging.pipeline.map_phases` (Li-layer
         sites with ``layer, u_nm, x_nm, y_nm, relation, registry, mixing, environment, site``; copies of one
-        site, closer than :data:`SAME_SITE` column spacings along the layer, count once where :data:`DEDUPLICATE`
-        is set: :func:`distinct_sites`; sites with ``site_in_void`` are left out where :data:`SKIP_VOID_SITES` is, those
-        with ``site_at_gap`` where :data:`SKIP_GAP_SITES` is).
+        site count as often as they are listed; sites with ``site_in_void`` are left out where
+        :data:`SKIP_VOID_SITES` is, those with ``site_at_gap`` where :data:`SKIP_GAP_SITES` is).
     max_sites : int
         Longest segment (sites along the layer; 8 sites are about 2 nm).
     mixing_threshold : float
@@ -1172,8 +1136,6 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
     li["pair_at_border"] = _pair_at_border(li, columns)
     tm = columns[columns["kind"] == "TM"]
     d_t = _inplane_spacing(columns, tm) if len(tm) else float("nan")
-    if DEDUPLICATE:
-        li = li[distinct_sites(li, _inplane_spacing(columns, tm))].reset_index(drop=True)
     # A glide's sites stay one segment when the glide is dropped (unknown or extended): dropping a step does
     # not regroup the sites whose fill the segment reports.
     was_glide = np.where(li["relation"].to_numpy() == "off", "|off", "")
