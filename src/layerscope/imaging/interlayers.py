@@ -190,18 +190,6 @@ EMPTY_WINDOW_SITES_OUT = "gap"
 #: (:data:`SPLIT_MIN_SITES`): random draw 4179's wrong "no" (docs/validation.md "imgcrack").
 NO_WITH_FILLED_SITE = True
 FILLED_SITE_SIGNIFICANCE = 3.5
-#: Whether a segment read "no" is left "uncertain" where more than :data:`CROWDED_SHARE` of the TM columns of its two
-#: TM layers over its stretch (half a column spacing beyond each end) are crowded: a column of the same layer lies
-#: closer than :data:`CROWDED_SPACING` column spacings along the layer. A TM layer holds one column per site, one
-#: spacing apart; columns closer than that are the columns of neighbouring cation layers (O3 puts them a third of a
-#: spacing aside) that the layer index put into one row. That happens where the Li layers are nearly as bright as the
-#: TM layers -- a heavily mixed block -- so the Li-layer sites between such "TM layers" are not placed on one Li layer
-#: and a "no" read there is no reading of it (random draw 4135: a wrong "no" beside a "TM layer" holding four truth
-#: layers; docs/validation.md "img120"). Off by default: on 455 cached tuning tables right "no" segments (truth 0)
-#: reach shares of 0.50, wrong ones 0.46-0.64 -- no threshold separates them.
-NO_BESIDE_CROWDED_TM = False
-CROWDED_SPACING = 0.6
-CROWDED_SHARE = 0.25
 
 
 def _empty_window_sites(li: pd.DataFrame) -> np.ndarray:
@@ -1007,29 +995,6 @@ def extend_steps(li: pd.DataFrame, tm: pd.DataFrame, *, inplane_spacing_nm: floa
     return rel, source
 
 
-def _crowded(tm: pd.DataFrame, d_t: float) -> np.ndarray:
-    """Per TM column, whether a column of its own layer lies closer than :data:`CROWDED_SPACING` ``d_t`` along u."""
-    u, lay = tm["u_nm"].to_numpy(dtype=float), tm["layer"].to_numpy()
-    order = np.lexsort((u, lay))
-    close = (np.diff(lay[order]) == 0) & (np.diff(u[order]) < CROWDED_SPACING * d_t)
-    out = np.zeros(u.size, dtype=bool)
-    out[order[:-1][close]] = True
-    out[order[1:][close]] = True
-    return out
-
-
-def crowded_share(table: pd.DataFrame, tm: pd.DataFrame, d_t: float) -> np.ndarray:
-    """Per segment of ``table``, the share of its two TM layers' columns (``tm``: ``layer, u_nm``) over its stretch,
-    half a spacing ``d_t`` beyond each end, that are crowded (:func:`_crowded`; 0 where it has none): see
-    :data:`NO_BESIDE_CROWDED_TM`."""
-    crowded, u, lay = _crowded(tm, d_t), tm["u_nm"].to_numpy(dtype=float), tm["layer"].to_numpy()
-    share = np.zeros(len(table))
-    for i, (li, a, b) in enumerate(table[["li_layer", "u_start_nm", "u_end_nm"]].itertuples(index=False)):
-        sel = ((lay == li - 1) | (lay == li + 1)) & (u >= a - 0.5 * d_t) & (u <= b + 0.5 * d_t)
-        share[i] = crowded[sel].mean() if sel.any() else 0.0
-    return share
-
-
 def _inplane_spacing(columns: pd.DataFrame, tm: pd.DataFrame) -> float:
     """Column spacing along the layers (nm): the table's ``inplane_nm`` or the TM columns' median spacing."""
     if "inplane_nm" in columns and np.isfinite(columns["inplane_nm"].to_numpy(dtype=float)).any():
@@ -1167,10 +1132,6 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
     site_o1, seg_o1 = _o1_group(li, out)
     levels = [clean_level(out[seg_o1 == g]) for g in (False, True)]  # O3-like, O1 (empty Li layers): each its own
     out, spread = _second_pass(li, key, out, mixing_threshold, site_o1, seg_o1, levels)
-    if NO_BESIDE_CROWDED_TM and np.isfinite(d_t):
-        octahedral = tm[tm.get("site", pd.Series("octahedral", index=tm.index)) == "octahedral"]
-        crowded = (crowded_share(out, octahedral, d_t) > CROWDED_SHARE) & (out["mixing"] == "no").to_numpy()
-        out.loc[crowded, "mixing"] = "uncertain"
     layered = (out["environment"] == "layered").to_numpy()
     level, level_sem = (np.where(seg_o1, levels[1][i], levels[0][i]) for i in (0, 1))
     counted = out["li_fill_count_sem"].notna().to_numpy()  # decided from counts (else from the sites' scatter)
