@@ -60,6 +60,8 @@ def _same(a, b) -> bool:
     if isinstance(a, np.ndarray):
         if a.dtype.kind == "f":
             return a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
+        if a.dtype.kind == "O":  # strings, booleans and NaN mixed: NaN where the other has NaN
+            return b.dtype.kind == "O" and a.shape == b.shape and pd.Series(a.ravel()).equals(pd.Series(b.ravel()))
         return a.dtype == b.dtype and np.array_equal(a, b)
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
