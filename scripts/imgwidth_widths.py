@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """The generic finder's shared column width on random draws, one height per window against every height free
 (issue 19, imgwidth): per draw the width :func:`layerscope.imaging.columns._found_width` reads with
-``WIDTH_HEIGHTS_FREE`` off and on and ``WIDTH_JOINT_ROUNDS`` 0 and 1 (:data:`VARIANTS`; the same found columns),
-the true widths (probe alone; probe and source blur in quadrature) and the seconds each measurement took::
+``WIDTH_HEIGHTS_FREE`` off and on (:data:`VARIANTS`; the same found columns; ``WIDTH_JOINT_ROUNDS`` 1, a third
+reading, left the library after 58667bb), the true widths (probe alone; probe and source blur in quadrature) and
+the seconds each measurement took::
 
     OMP_NUM_THREADS=1 PYTHONPATH=$PWD/src nice -n 10 .venv/bin/python scripts/imgwidth_widths.py \\
         --seed-list 181,79 --out docs/data/imgwidth_widths_wide_tuning.csv
@@ -16,8 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-#: (name, ``WIDTH_HEIGHTS_FREE``, ``WIDTH_JOINT_ROUNDS``) of each reading
-VARIANTS = (("before", False, 0), ("after", True, 0), ("after_joint1", True, 1))
+#: (name, ``WIDTH_HEIGHTS_FREE``) of each reading
+VARIANTS = (("before", False), ("after", True))
 
 
 def widths(seed: int) -> dict:
@@ -29,16 +30,16 @@ def widths(seed: int) -> dict:
     image, px, _ = draw_scene(seed)
     p = draw_parameters(seed)
     plain, seen = columns._found_width, {}
-    switch = columns.WIDTH_HEIGHTS_FREE, columns.WIDTH_JOINT_ROUNDS
+    switch = columns.WIDTH_HEIGHTS_FREE
 
     def both(data, fit):
         if not seen:
-            for name, on, rounds in VARIANTS:
-                columns.WIDTH_HEIGHTS_FREE, columns.WIDTH_JOINT_ROUNDS = on, rounds
+            for name, on in VARIANTS:
+                columns.WIDTH_HEIGHTS_FREE = on
                 t0 = time.perf_counter()
                 seen[name] = (plain(data, fit) * px, time.perf_counter() - t0)
             seen["n"] = int(fit["fit_ok"].sum())
-        columns.WIDTH_HEIGHTS_FREE, columns.WIDTH_JOINT_ROUNDS = switch
+        columns.WIDTH_HEIGHTS_FREE = switch
         return plain(data, fit)
 
     columns._found_width = both
@@ -48,13 +49,13 @@ def widths(seed: int) -> dict:
         seen.setdefault("error", type(err).__name__)
     finally:
         columns._found_width = plain
-        columns.WIDTH_HEIGHTS_FREE, columns.WIDTH_JOINT_ROUNDS = switch
+        columns.WIDTH_HEIGHTS_FREE = switch
     probe = p["probe_fwhm_nm"] / 2.3548200450309493
     total = (p["probe_fwhm_nm"] ** 2 + p["source_fwhm_nm"] ** 2) ** 0.5 / 2.3548200450309493
     row = {"seed": seed, "dose_e_per_A2": p["dose_e_per_A2"], "pixel_size_nm": px, "probe_sigma_nm": probe,
            "probe_source_sigma_nm": total}
     if "before" in seen:
-        for name, _, _ in VARIANTS:
+        for name, _ in VARIANTS:
             row[f"width_{name}_nm"], row[f"seconds_{name}"] = seen[name]
         row["columns"] = seen["n"]
     return row

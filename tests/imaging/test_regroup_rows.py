@@ -102,39 +102,6 @@ def test_random_draw_120_mixed_block_indexed_right(monkeypatch):
     assert on["phases_recall"] >= off["phases_recall"] - 1e-9
 
 
-def test_crowded_tm_guard_makes_draw_120s_wrong_no_uncertain(monkeypatch):
-    # interlayers.NO_BESIDE_CROWDED_TM (off by default): with the rows grouped once (main's indexing), draw 120's
-    # five wrong "no" segments lie between "TM layers" whose columns crowd (46-64 % closer than 0.6 spacings to a
-    # column of their own row); with the guard they are "uncertain", the fill share unchanged (1e-9).
-    from imaging_scenes import scored_off_and_on
-
-    from layerscope.imaging import interlayers
-
-    monkeypatch.setattr(pipeline, "REGROUP_ROWS", False)
-    monkeypatch.setattr(pipeline, "BENT_ROWS", False)
-    monkeypatch.setattr(_lat, "LAYER_HARMONICS", None)  # main's first-order direction, 1.4 deg off
-    off, on = scored_off_and_on(monkeypatch, interlayers, "NO_BESIDE_CROWDED_TM", 120)
-    assert off["fill_wrong_no"] == 5 and on["fill_wrong_no"] == 0 and on["fill_wrong_yes"] == 0
-    assert on["fill_accuracy"] == pytest.approx(off["fill_accuracy"], abs=1e-9)
-    assert on["fill_uncertain"] > off["fill_uncertain"]
-
-
-def test_crowded_share_counts_columns_closer_than_a_spacing():
-    # Two TM layers (0 and 2) around Li layer 1: layer 0 one column per 0.25 nm site, layer 2 with three columns a
-    # third of a spacing apart (a row that holds three cation layers) at u 1.0-1.17 nm. The segment over u 0.9-1.6
-    # nm sees, within half a spacing of its ends (0.775-1.725 nm), layer 0's columns at 1.0, 1.25 and 1.5 (none
-    # crowded) and layer 2's three crowded ones: 3 of 6.
-    import pandas as pd
-
-    from layerscope.imaging import interlayers
-
-    tm = pd.DataFrame({"layer": [0] * 8 + [2] * 5,
-                       "u_nm": [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 0.25, 1.0, 1.0833, 1.1667, 2.0]})
-    table = pd.DataFrame({"li_layer": [1], "u_start_nm": [0.9], "u_end_nm": [1.6]})
-    share = interlayers.crowded_share(table, tm, 0.25)
-    assert share[0] == pytest.approx(3 / 6, abs=1e-9)
-
-
 def test_a_second_grouping_that_widens_the_widest_row_is_not_kept(monkeypatch):
     # Random draw 4135 (2.5e3 e/A^2; rows bent by the scan, the refined normal 4.2 deg off the power spectrum's): one
     # straight direction cannot follow its rows, and the second grouping's widest row is wider than the first's

@@ -5,8 +5,9 @@ empty site but there is no material to measure. ``layerscope.imaging.pipeline._s
 site at most one of whose octahedron's four TM lattice positions reads a column (at least
 ``VOID_SUPPORT`` of the site's own ``tm_reference``), and ``interlayer_table`` can leave such sites out of
 the segments' fill (``interlayers.SKIP_VOID_SITES``, after the cuts; on by default since imgvoid8, with no site
-marked where the image's columns do not read clearly above the void level, ``pipeline.VOID_SPREAD_Z``). Copies of one site can be dropped where they are made
-(``pipeline.DROP_SITE_COPIES``, off by default). Truth: the void's geometry (atoms removed inside its radius) and the
+marked where the image's columns do not read clearly above the void level, ``pipeline.VOID_SPREAD_Z``). Copies of one
+site stay in the table (dropping them where they are made, ``pipeline.DROP_SITE_COPIES``, was measured, left off and
+removed). Truth: the void's geometry (atoms removed inside its radius) and the
 random draws' own scoring (``layerscope.simulate.validation.score_draw``).
 """
 
@@ -74,7 +75,6 @@ def test_void_sites_left_out_of_a_spinel_layer_mend_its_fill(monkeypatch):
     # ("uncertain"): spinel fill 0.936 (main). The rule alone (copies kept) takes them out: 1.0.
     from layerscope.simulate.validation import score_draw
 
-    monkeypatch.setattr(pipeline, "DROP_SITE_COPIES", False)  # the default: the rule alone
     monkeypatch.setattr(interlayers, "SKIP_VOID_SITES", True)  # the default (imgvoid8)
     assert score_draw(4191)["fill_accuracy_spinel"] == pytest.approx(1.0)
     monkeypatch.setattr(interlayers, "SKIP_VOID_SITES", False)
@@ -84,10 +84,9 @@ def test_void_sites_left_out_of_a_spinel_layer_mend_its_fill(monkeypatch):
     assert score_draw(4191)["fill_accuracy_spinel"] == pytest.approx(0.936, abs=0.005)
 
 
-def test_copies_of_one_site_are_not_made_with_the_switch(monkeypatch):
+def test_copies_of_one_site_stay_in_the_table():
     # Random draw 3035 (LiCoO2, 1.26e3 e/A^2): the layer-end extensions of both sides of a void meet at one
-    # site of Li layer 17 (u -2.410 / -2.409 nm): two rows < 0.05 column spacings apart (the default, off).
-    # With DROP_SITE_COPIES no two octahedral sites of a layer lie closer than SAME_SITE (0.25) spacings.
+    # site of Li layer 17 (u -2.410 / -2.409 nm): two rows < 0.05 column spacings apart (docs/conventions.md).
     from layerscope.simulate.draws import draw_scene
 
     image, px, truth = draw_scene(3035)
@@ -100,8 +99,6 @@ def test_copies_of_one_site_are_not_made_with_the_switch(monkeypatch):
 
     run = dict(pixel_size_nm=px, zone=p["zone"], composition=p["chemistry"])
     assert closest(map_phases(image, **run)) < 0.05
-    monkeypatch.setattr(pipeline, "DROP_SITE_COPIES", True)
-    assert closest(map_phases(image, **run)) >= interlayers.SAME_SITE
 
 
 def test_the_void_sites_count_reaches_summary_and_report():

@@ -880,21 +880,13 @@ def _coarse_median(values: np.ndarray, factor: int, half: int) -> np.ndarray:
 #: -9.1 -> -8.0 pm (mean), generic recall / precision up on 9 draws each, down on 1; no share falls on them, on 0-199
 #: or on 7000-7099 (docs/validation.md "imgwidth").
 WIDTH_HEIGHTS_FREE = True
-#: :func:`_found_width`: rounds of (the found centres refitted jointly at the width, :func:`refine_jointly`, two
-#: rounds; the width measured again at those centres). The first pass's centres, each fitted in its own cell, lie
-#: ~25 pm from their columns under a 0.15 nm probe at 839 e/A^2 (draw 181), and the width read at them falls short.
-#: 0: the width at the first pass's centres (before; 1 measured on the 38 wide-probe tuning draws and 7000-7099:
-#: the width's error -8.0 -> -5.8 pm, but draw 7033's generic precision crosses down; kept off, docs/validation.md
-#: "imgwidth").
-WIDTH_JOINT_ROUNDS = 0
 
 
 def _found_width(data: np.ndarray, fit: pd.DataFrame, heights_free: bool | None = None) -> float:
     """The column width (pixels) with every found column of ``fit`` (:func:`refine_columns` rows, ``fit_ok``) in the
     model (windows of :data:`RESIDUAL_WIDTH_WINDOW` fitted widths, at most :data:`RESIDUAL_WIDTH_SITES` columns
     spread over the field): each column's height free (:func:`measure_width_heights_free`) where ``heights_free``
-    (None: :data:`WIDTH_HEIGHTS_FREE`), else one height per window (:func:`measure_lattice_width`); then
-    :data:`WIDTH_JOINT_ROUNDS` times measured again at the centres refitted jointly at that width."""
+    (None: :data:`WIDTH_HEIGHTS_FREE`), else one height per window (:func:`measure_lattice_width`)."""
     ok = fit["fit_ok"].to_numpy(dtype=bool) & np.isfinite(fit["row"].to_numpy(dtype=float))
     rows, cols = fit["row"].to_numpy(dtype=float)[ok], fit["col"].to_numpy(dtype=float)[ok]
     s0 = float(np.nanmedian(fit["sigma_px"].to_numpy(dtype=float)[ok]))
@@ -902,10 +894,6 @@ def _found_width(data: np.ndarray, fit: pd.DataFrame, heights_free: bool | None 
     free = WIDTH_HEIGHTS_FREE if heights_free is None else heights_free
     measure = measure_width_heights_free if free else measure_lattice_width
     width = measure(data, rows[sel], cols[sel], rows, cols, radius_px=RESIDUAL_WIDTH_WINDOW * s0, sigma_px=s0)
-    for _ in range(WIDTH_JOINT_ROUNDS):
-        rows, cols, _, _ = refine_jointly(data, rows, cols, sigma_px=width, radius_px=GENERIC_JOINT_WIDTHS * width,
-                                          rounds=2)
-        width = measure(data, rows[sel], cols[sel], rows, cols, radius_px=RESIDUAL_WIDTH_WINDOW * s0, sigma_px=s0)
     return width
 
 

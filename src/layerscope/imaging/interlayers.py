@@ -62,8 +62,7 @@ import pandas as pd
 from layerscope.imaging.lattice import circular_mean as _circular_mean, wrap_half
 
 __all__ = ["interlayer_table", "extend_steps", "drop_off_layer_steps", "drop_unsupported_runs", "MIXING_THRESHOLD",
-           "MIXING_SYSTEMATIC", "POOL_CHI2", "ZERO_LEVEL_SPREAD", "clean_level", "clean_spread", "CLEAN_SPREAD_FLOOR", "CLEAN_LEVEL_SIGNIFICANCE", "split_fill_changes", "SPLIT_MIN_SITES", "REGISTRY_SIGNIFICANCE", "distinct_sites",
-           "SAME_SITE"]
+           "MIXING_SYSTEMATIC", "POOL_CHI2", "ZERO_LEVEL_SPREAD", "clean_level", "clean_spread", "CLEAN_SPREAD_FLOOR", "CLEAN_LEVEL_SIGNIFICANCE", "split_fill_changes", "SPLIT_MIN_SITES", "REGISTRY_SIGNIFICANCE"]
 
 #: Mixing index above which a Li layer holds TM: the Li columns and the O tails give 0.02-0.06
 #: (docs/validation.md), a 10 % exchange about 0.1 more.
@@ -152,13 +151,6 @@ REGISTRY_SIGNIFICANCE = 3.0
 BORDER_PAIRS_UNSUPPORTED = True
 #: Fewest TM pairs in stacking runs the image's per-pair registry scatter is measured from.
 NOISE_MIN_PAIRS = 10
-#: Li-layer sites of one layer closer than this along it (column spacings) are one octahedral site, counted once in
-#: the fill (:func:`distinct_sites`). Neighbours are one spacing apart; the copies found lie within 0.06 spacings.
-SAME_SITE = 0.25
-#: Whether :func:`interlayer_table` counts such copies once. Off by default: measured on 126 random draws holding
-#: copies (docs/validation.md "imgspinel6") it mends 4191 and 3035's void-diluted spinel segments but moves the
-#: segment cuts elsewhere (3106, 4024 worse) and leaves every target share where it was.
-DEDUPLICATE = False
 #: Whether :func:`interlayer_table` leaves the Li-layer sites in a void (the column table's ``site_in_void``: at
 #: most one of the four TM positions of the site's octahedron reads a column, ``pipeline._site_in_void``) out of
 #: the segments' fill, after the cuts: such a site reads ~0 like an empty one but holds no material to measure.
@@ -198,18 +190,6 @@ EMPTY_WINDOW_SITES_OUT = "gap"
 #: (:data:`SPLIT_MIN_SITES`): random draw 4179's wrong "no" (docs/validation.md "imgcrack").
 NO_WITH_FILLED_SITE = True
 FILLED_SITE_SIGNIFICANCE = 3.5
-#: Whether a segment read "no" is left "uncertain" where more than :data:`CROWDED_SHARE` of the TM columns of its two
-#: TM layers over its stretch (half a column spacing beyond each end) are crowded: a column of the same layer lies
-#: closer than :data:`CROWDED_SPACING` column spacings along the layer. A TM layer holds one column per site, one
-#: spacing apart; columns closer than that are the columns of neighbouring cation layers (O3 puts them a third of a
-#: spacing aside) that the layer index put into one row. That happens where the Li layers are nearly as bright as the
-#: TM layers -- a heavily mixed block -- so the Li-layer sites between such "TM layers" are not placed on one Li layer
-#: and a "no" read there is no reading of it (random draw 4135: a wrong "no" beside a "TM layer" holding four truth
-#: layers; docs/validation.md "img120"). Off by default: on 455 cached tuning tables right "no" segments (truth 0)
-#: reach shares of 0.50, wrong ones 0.46-0.64 -- no threshold separates them.
-NO_BESIDE_CROWDED_TM = False
-CROWDED_SPACING = 0.6
-CROWDED_SHARE = 0.25
 
 
 def _empty_window_sites(li: pd.DataFrame) -> np.ndarray:
@@ -251,34 +231,6 @@ def _gap_sites_out(li: pd.DataFrame, skipped: np.ndarray) -> np.ndarray:
 _COLUMNS = ["li_layer", "upper_tm_layer", "lower_tm_layer", "segment", "n_sites", "u_start_nm", "u_end_nm",
             "x_nm", "y_nm", "step", "step_source", "registry", "registry_sem", "environment", "li_fill", "li_fill_sem",
             "mixing", "n_sites_mixed", "n_sites_uncertain", "li_fill_count_sem", "mixing_sites"]
-
-
-def distinct_sites(li: pd.DataFrame, inplane_spacing_nm: float) -> np.ndarray:
-    """Mask of the Li-layer sites (sorted by ``layer`` then ``u_nm``) that count: one per octahedral site.
-
-    The column table can hold one site twice (the layer-end extensions of both sides meeting in a
-    void, a detected column beside the site placed at it, two TM pairs placing one site;
-    :data:`layerscope.imaging.pipeline.DROP_SITE_COPIES`, off, drops them where they are made): random
-    draws 3035 and 4191 hold such copies in a void across a spinel Li layer, reading 0.01 and -0.07
-    twice, so that the void weighs twice in the segment's fill. Of the sites of one layer within
-    :data:`SAME_SITE` column spacings along it, the first in the order (placed from a TM pair of its
-    own, detected, then table order) is kept; without a finite spacing every site counts.
-    """
-    keep = np.ones(len(li), dtype=bool)
-    if not np.isfinite(inplane_spacing_nm) or len(li) < 2:
-        return keep
-    own = li["pair"].fillna(-1).to_numpy() >= 0 if "pair" in li else np.zeros(len(li), dtype=bool)
-    det = li["detected"].fillna(False).to_numpy(dtype=bool) if "detected" in li else np.zeros(len(li), dtype=bool)
-    rank = np.lexsort((np.arange(len(li)), ~det, ~own))  # preferred sites first
-    layer, u = li["layer"].to_numpy(), li["u_nm"].to_numpy(dtype=float)
-    kept: dict = {}
-    for i in rank:
-        near = kept.setdefault(layer[i], [])
-        if any(abs(u[i] - v) < SAME_SITE * inplane_spacing_nm for v in near):
-            keep[i] = False
-        else:
-            near.append(u[i])
-    return keep
 
 
 def _segments(relation: np.ndarray, max_sites: int) -> np.ndarray:
@@ -1043,29 +995,6 @@ def extend_steps(li: pd.DataFrame, tm: pd.DataFrame, *, inplane_spacing_nm: floa
     return rel, source
 
 
-def _crowded(tm: pd.DataFrame, d_t: float) -> np.ndarray:
-    """Per TM column, whether a column of its own layer lies closer than :data:`CROWDED_SPACING` ``d_t`` along u."""
-    u, lay = tm["u_nm"].to_numpy(dtype=float), tm["layer"].to_numpy()
-    order = np.lexsort((u, lay))
-    close = (np.diff(lay[order]) == 0) & (np.diff(u[order]) < CROWDED_SPACING * d_t)
-    out = np.zeros(u.size, dtype=bool)
-    out[order[:-1][close]] = True
-    out[order[1:][close]] = True
-    return out
-
-
-def crowded_share(table: pd.DataFrame, tm: pd.DataFrame, d_t: float) -> np.ndarray:
-    """Per segment of ``table``, the share of its two TM layers' columns (``tm``: ``layer, u_nm``) over its stretch,
-    half a spacing ``d_t`` beyond each end, that are crowded (:func:`_crowded`; 0 where it has none): see
-    :data:`NO_BESIDE_CROWDED_TM`."""
-    crowded, u, lay = _crowded(tm, d_t), tm["u_nm"].to_numpy(dtype=float), tm["layer"].to_numpy()
-    share = np.zeros(len(table))
-    for i, (li, a, b) in enumerate(table[["li_layer", "u_start_nm", "u_end_nm"]].itertuples(index=False)):
-        sel = ((lay == li - 1) | (lay == li + 1)) & (u >= a - 0.5 * d_t) & (u <= b + 0.5 * d_t)
-        share[i] = crowded[sel].mean() if sel.any() else 0.0
-    return share
-
-
 def _inplane_spacing(columns: pd.DataFrame, tm: pd.DataFrame) -> float:
     """Column spacing along the layers (nm): the table's ``inplane_nm`` or the TM columns' median spacing."""
     if "inplane_nm" in columns and np.isfinite(columns["inplane_nm"].to_numpy(dtype=float)).any():
@@ -1134,9 +1063,8 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
     columns : pandas.DataFrame
         The labelled column table of :func:`layerscope.imaging.pipeline.map_phases` (Li-layer
         sites with ``layer, u_nm, x_nm, y_nm, relation, registry, mixing, environment, site``; copies of one
-        site, closer than :data:`SAME_SITE` column spacings along the layer, count once where :data:`DEDUPLICATE`
-        is set: :func:`distinct_sites`; sites with ``site_in_void`` are left out where :data:`SKIP_VOID_SITES` is, those
-        with ``site_at_gap`` where :data:`SKIP_GAP_SITES` is).
+        site count as often as they are listed; sites with ``site_in_void`` are left out where
+        :data:`SKIP_VOID_SITES` is, those with ``site_at_gap`` where :data:`SKIP_GAP_SITES` is).
     max_sites : int
         Longest segment (sites along the layer; 8 sites are about 2 nm).
     mixing_threshold : float
@@ -1173,8 +1101,6 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
     li["pair_at_border"] = _pair_at_border(li, columns)
     tm = columns[columns["kind"] == "TM"]
     d_t = _inplane_spacing(columns, tm) if len(tm) else float("nan")
-    if DEDUPLICATE:
-        li = li[distinct_sites(li, _inplane_spacing(columns, tm))].reset_index(drop=True)
     # A glide's sites stay one segment when the glide is dropped (unknown or extended): dropping a step does
     # not regroup the sites whose fill the segment reports.
     was_glide = np.where(li["relation"].to_numpy() == "off", "|off", "")
@@ -1206,10 +1132,6 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
     site_o1, seg_o1 = _o1_group(li, out)
     levels = [clean_level(out[seg_o1 == g]) for g in (False, True)]  # O3-like, O1 (empty Li layers): each its own
     out, spread = _second_pass(li, key, out, mixing_threshold, site_o1, seg_o1, levels)
-    if NO_BESIDE_CROWDED_TM and np.isfinite(d_t):
-        octahedral = tm[tm.get("site", pd.Series("octahedral", index=tm.index)) == "octahedral"]
-        crowded = (crowded_share(out, octahedral, d_t) > CROWDED_SHARE) & (out["mixing"] == "no").to_numpy()
-        out.loc[crowded, "mixing"] = "uncertain"
     layered = (out["environment"] == "layered").to_numpy()
     level, level_sem = (np.where(seg_o1, levels[1][i], levels[0][i]) for i in (0, 1))
     counted = out["li_fill_count_sem"].notna().to_numpy()  # decided from counts (else from the sites' scatter)

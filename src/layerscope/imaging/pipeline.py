@@ -28,7 +28,7 @@ Column table (``columns``): one row per atom column or Li-layer site,
                    resolving pass and, with :data:`RESIDUAL_EVIDENCE` and
                    :data:`LATTICE_EVIDENCE`, the generic finder's lattice and residual
                    passes run on the fitted columns (the residual pass's width with one
-                   height per window, :data:`EVIDENCE_HEIGHTS_FREE`), where the site's
+                   height per window), where the site's
                    amplitude is above zero, :data:`CONFIRM_POSITIVE`; :func:`_confirm_placed_sites`)
 ``site``           ``"octahedral"`` (every TM and Li-layer site) or ``"tetrahedral"`` (the
                    tetrahedral Li columns of a spinel block, placed from the lattice)
@@ -39,8 +39,7 @@ Column table (``columns``): one row per atom column or Li-layer site,
                    map or quantity (:func:`layerscope.imaging.lattice.corner_rows`); with
                    :data:`FAILED_FIT_REPORT` also a detected maximum whose fit failed,
                    half a spacing from every site, on a layer (within
-                   :data:`FAILED_FIT_LAYER_SHARE` of a cation spacing; ``kind`` that layer's;
-                   :data:`FAILED_FIT_ROWS`, off, would put it in the rows instead)
+                   :data:`FAILED_FIT_LAYER_SHARE` of a cation spacing; ``kind`` that layer's)
 =================  ==========================================================================
 
 plus ``u_nm, v_nm`` (along/across the layers), ``registry`` (TM-TM, column spacings),
@@ -372,40 +371,26 @@ def _detect_and_fit(data: np.ndarray, px: float, sp: MaterialSpacings, *, min_se
     failed = found.loc[~found["fit_ok"] | dim, ["x_nm", "y_nm"]].reset_index(drop=True)
     lone = _lone_failed_fits(found, dim, data.shape, px, neighbour_nm=neighbour_nm, min_sep=min_sep)
     failed = failed.assign(lone=lone[~found["fit_ok"].to_numpy(dtype=bool) | dim])  # for FAILED_FIT_REPORT
-    if not FAILED_FIT_ROWS:
-        lone = np.zeros(len(found), dtype=bool)
-    found = found[(found["fit_ok"] & ~dim) | lone].reset_index(drop=True)
-    if lone.any():
-        notes.append(f"{int(lone.sum())} detected maxima whose Gaussian fit failed, half a column spacing or more from "
-                     f"every fitted column, take part in the rows at their centroid (fit_ok False)")
+    found = found[found["fit_ok"] & ~dim].reset_index(drop=True)
     if len(found) < MIN_TM_LAYERS * MIN_COLUMNS_ALONG:
         raise InputError(
             f"only {len(found)} atom columns were found: the image does not resolve the lattice of "
             f"{sp.composition} well enough (check focus, dose and --pixel-size-nm)"
         )
-    if n_failed > lone.sum():
-        notes.append(f"{n_failed - int(lone.sum())} detected maxima were dropped because their Gaussian fit failed")
+    if n_failed:
+        notes.append(f"{n_failed} detected maxima were dropped because their Gaussian fit failed")
     return found, float(np.nanmedian(found["sigma_nm"])), failed, det.first_pass
 
 
 #: A detected maximum whose Gaussian fit failed (under a wide probe: a column wider than half the fit window) and that
-#: lies at least half a column spacing from every fitted column and a separation inside the image takes part in the
-#: rows at its window centroid (``fit_ok`` False), as the generic finder reports it; rows, pairs and sites are made
-#: with it and, under a wide probe, the joint fit (:data:`JOINT_POSITIONS`) places it. False (before): evidence only
-#: (:func:`_confirm_placed_sites`): where its neighbours' fits, pulled by its tail, lie 1.7 spacings apart, or two
-#: failed side by side, no site was placed there and the column was lost (23 full TM columns of ``phases``' 164
-#: misses on the wide tuning draws; docs/validation.md "imgphrec"). Not gated by the probe width: the fitted
-#: columns' median width (0.026 nm on draw 2085, the fit window's) does not tell a wide probe. Measured, kept off:
-#: on the 38 wide tuning draws it moved the rims of draw 56 (1.0 -> 0.87) and the twins of 4114 (exact -> not), the
-#: centroids entering the stackings; :data:`FAILED_FIT_REPORT` reports the same columns outside the rows.
-FAILED_FIT_ROWS = False
-
-
-#: The failed fits :data:`FAILED_FIT_ROWS` would put in the rows, reported instead with the detected columns beyond
-#: the analysed layers (``indexed`` False, ``layer`` -1, in no row, stacking, fill or phase) where no site or column
-#: of the table lies within half a column spacing (a placed site there is confirmed by the maximum already) and a
-#: layer's rows lie within half a cation spacing across the layers. The rows, stackings and fills stay those without
-#: them: on the 38 wide tuning draws ``phases`` recall rises on 10 (2085 0.962 -> 0.985 with
+#: lies at least half a column spacing from every fitted column and a separation inside the image (a lone failed
+#: fit, :func:`_lone_failed_fits`; where its neighbours' fits, pulled by its tail, lie 1.7 spacings apart, or two
+#: failed side by side, no site is placed there: 23 full TM columns of ``phases``' 164 misses on the wide tuning
+#: draws), reported with the detected columns beyond the analysed layers (``indexed`` False, ``layer`` -1, in no
+#: row, stacking, fill or phase) where no site or column of the table lies within half a column spacing (a placed
+#: site there is confirmed by the maximum already) and a layer's rows lie within half a cation spacing across the
+#: layers. The rows, stackings and fills stay those without them (in the rows they moved draw 56's rims and 4114's
+#: twins; docs/validation.md "imgphrec"): on the 38 wide tuning draws ``phases`` recall rises on 10 (2085 0.962 -> 0.985 with
 #: :data:`RESIDUAL_EVIDENCE`), every fill, step and twin value equal (docs/validation.md "imgphrec"). Wide probes only
 #: (the widened site window, as :data:`LATTICE_POSITIONS`): on the narrow draws of 7000-7099 it found no column and
 #: added one false row (7009).
@@ -465,9 +450,9 @@ def _unrowed_failed_fits(failed: pd.DataFrame, table: pd.DataFrame, geo: Any, *,
 
 def _lone_failed_fits(found: pd.DataFrame, dim: np.ndarray, shape: tuple[int, int], px: float, *, neighbour_nm: float,
                       min_sep: float) -> np.ndarray:
-    """Rows of ``found`` (:func:`layerscope.imaging.columns.fit_detected`'s table) that :data:`FAILED_FIT_ROWS` keeps:
-    failed fits (not the dim maxima ``dim``) at least ``neighbour_nm / 2`` from every fitted column and ``min_sep``
-    (nm) inside the image ``shape`` (pixels of ``px`` nm)."""
+    """Rows of ``found`` (:func:`layerscope.imaging.columns.fit_detected`'s table) that :data:`FAILED_FIT_REPORT` may
+    report: failed fits (not the dim maxima ``dim``) at least ``neighbour_nm / 2`` from every fitted column and
+    ``min_sep`` (nm) inside the image ``shape`` (pixels of ``px`` nm)."""
     ok = found["fit_ok"].to_numpy(dtype=bool) & ~dim
     cand = ~found["fit_ok"].to_numpy(dtype=bool) & ~dim
     if not cand.any() or not ok.any():
@@ -530,15 +515,6 @@ LATTICE_EVIDENCE = True
 CONFIRM_POSITIVE = True
 
 
-#: :func:`_residual_maxima`: the residual pass's column width measured with every column's height free
-#: (``columns.WIDTH_HEIGHTS_FREE``, the generic finder's default) or with one height per window (False). Measured
-#: (session 36, docs/validation.md "imgwidth" and the lead's section after it): with heights free, ``phases`` recall
-#: fell on three wide draws already below 0.99 (4114, 75, 181) and no share moved, and the wide-probe 2048²
-#: ``phases`` run took 5.62 s wall against 5.12 s (median of 6 new processes, min 4.97 / 4.79 s; idle cores).
-#: False: ``phases`` keeps the one-height width.
-EVIDENCE_HEIGHTS_FREE = False
-
-
 def _residual_maxima(data: np.ndarray, px: float, found: pd.DataFrame, *, min_sep: float, sigma_nm: float,
                      notes: list[str]) -> pd.DataFrame:
     """Columns (``x_nm, y_nm``) the generic finder's wide passes find beside ``found`` (the fitted columns of
@@ -559,7 +535,8 @@ def _residual_maxima(data: np.ndarray, px: float, found: pd.DataFrame, *, min_se
         lattice = _col.lattice_columns(data, fit, **tests)
         fit = pd.concat([fit, lattice[fit.columns]], ignore_index=True)
         extra.append(lattice)
-    extra.append(_col.residual_columns(data, fit, heights_free=EVIDENCE_HEIGHTS_FREE, **tests))
+    # one height per window: heights free lost recall on wide draws (docs/validation.md "imgwidth"; pruneimg)
+    extra.append(_col.residual_columns(data, fit, heights_free=False, **tests))
     extra = pd.concat(extra, ignore_index=True)
     if len(extra):
         notes.append(f"{len(extra)} maxima of the image less the fitted columns (a wide probe) passed the detector's "
@@ -992,7 +969,7 @@ def _place_li_sites(geo: _Indexed, stack: _Stacking, *, d_t: float, cation: floa
     sites = _replace_from_neighbours(sites, ~(tm_in[a_idx] & tm_in[b_idx]), d_t=d_t)
     sites = _fill_site_gaps(sites, d_t=d_t, tm_u=tm_u, tm_layer=tm["layer"].to_numpy())
     li_found = geo.cols[~geo.is_tm].reset_index(drop=True)
-    li = _distinct_li_sites(_merge_li_sites(sites, li_found, d_t=d_t, cation=cation), d_t=d_t)
+    li = _merge_li_sites(sites, li_found, d_t=d_t, cation=cation)
 
     # Positions of the predicted sites in the image frame; a site predicted from a TM column at the
     # border can fall outside the image, where it has no intensity to measure: dropped.
@@ -1020,24 +997,6 @@ def _place_li_sites(geo: _Indexed, stack: _Stacking, *, d_t: float, cation: floa
         else:
             li[name] = np.where(ok, values, np.nan)
     return li, site_xy
-
-
-#: Whether :func:`_place_li_sites` keeps one Li-layer site per octahedral position: copies of one site (the
-#: layer-end extensions of both sides meeting in a void, a one-site gap fill at an end extension, two TM pairs
-#: placing one site) dropped where they are made (:func:`layerscope.imaging.interlayers.distinct_sites`). Off by
-#: default: measured with the void sites left out (docs/validation.md "imgspinel7") it mends 4024 (fill 0.925 ->
-#: 0.956, < 1e3) but moves segment cuts and labels elsewhere (3106 spinel 1.0 -> 0.972, 4010 phase accuracy
-#: 0.842 -> 0.821), and the void-site rule alone mends the void-diluted spinel segments (4191, 3035).
-DROP_SITE_COPIES = False
-
-
-def _distinct_li_sites(li: pd.DataFrame, *, d_t: float) -> pd.DataFrame:
-    """``li`` with one site per octahedral position (see :data:`DROP_SITE_COPIES`), in order."""
-    from layerscope.imaging.interlayers import distinct_sites
-
-    if not DROP_SITE_COPIES:
-        return li
-    return li[distinct_sites(li, d_t)].reset_index(drop=True)
 
 
 def _replace_from_neighbours(sites: pd.DataFrame, bad: np.ndarray, *, d_t: float, max_sites: int = 2) -> pd.DataFrame:

@@ -389,17 +389,14 @@ def quantities(columns: pd.DataFrame, layers: pd.DataFrame, result: Any, *, phas
     """
     sp = result.spacings
     tm = columns["kind"] == "TM"
-    per_phase = {}
+    per_phase = stacking_spacings(columns) if SPACING_BY_STACKING else {}
     inpl = {}
     for ph, sub in columns[tm].groupby("phase"):
-        v = sub["tm_spacing_nm"].dropna()
-        if len(v):
-            per_phase[ph] = round(float(v.median()), 5)
+        if not SPACING_BY_STACKING and sub["tm_spacing_nm"].notna().any():  # the label's own spacings (before)
+            per_phase[ph] = round(float(sub["tm_spacing_nm"].median()), 5)
         w = sub["inplane_nm"].dropna()
         if len(w):
             inpl[ph] = round(float(w.median()), 5)
-    if SPACING_BY_STACKING:
-        per_phase = stacking_spacings(columns)
     o3 = columns[tm & (columns["phase"] == "O3")]
     if o3["tm_spacing_nm"].notna().sum() >= 20 and o3["inplane_nm"].notna().sum() >= 20:
         ref_n = float(o3["tm_spacing_nm"].median())
