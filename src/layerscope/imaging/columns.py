@@ -20,8 +20,7 @@ References
 Speed switches: :data:`JOINT_THREADS` (threads over the row parts of :func:`refine_jointly` and of the joint
 heights, and over the strips of the residual pass's blurs; 1: one after another) and :data:`JOINT_PART_ROWS`
 (rows per part); imgspeed2's :data:`JOINT_SHARED` (on: the joint fit's heights hand their Gaussians to the same
-round's centre steps), :data:`WIDTH_THREADS` (off: the width measurements' trial widths on those threads) and
-:data:`LEVEL_BESIDE` (off: the residual pass's median level beside its blur); the numbers do not depend on them.
+round's centre steps); the numbers do not depend on them.
 
 Coordinates: ``x_nm = (col + 0.5) * pixel_size_nm``, ``y_nm = (row + 0.5) * pixel_size_nm`` for
 the centre of pixel ``(row, col)`` (see ``docs/conventions.md``).
@@ -936,11 +935,9 @@ def residual_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm,
     residual, amp = _residual_image(data, rows, cols, sigma_px=width)
     sep_px = min_separation_nm / pixel_size_nm
     f = max(1, int(sep_px // 4))
-    # the local level (a median filter) beside the blur and its maxima: they read the same residual only
-    level = _beside(lambda: _coarse_median(residual, f, max(1, int(round(sep_px / f)))))
+    level = _coarse_median(residual, f, max(1, int(round(sep_px / f))))
     filtered = _gaussian_strips(residual, width, mode="nearest")
     mr, mc = np.nonzero(local_maxima(filtered, 2 * max(1, int(np.floor(0.45 * sep_px))) + 1))
-    level = level.result()
     contrast = filtered[mr, mc] - level[np.minimum(mr // f, level.shape[0] - 1), np.minimum(mc // f, level.shape[1] - 1)]
     every = fit[["row", "col"]].to_numpy(dtype=float)
     gap = cKDTree(every[np.all(np.isfinite(every), axis=1)]).query(np.column_stack([mr, mc]))[0]
@@ -1574,9 +1571,8 @@ def _site_residuals(data: np.ndarray, rows: np.ndarray, cols: np.ndarray, dy: np
             a, b, good, s_gz = _amp_bkg(np.exp(-0.5 * r2 / sig**2) * w, z, s_1, s_z)
             return np.sum(np.where(good, s_zz - a * s_gz - b * s_z, 0.0))
 
-        sums = _threaded(one, list(sigmas_px)) if WIDTH_THREADS else [one(sig) for sig in sigmas_px]
-        for k, value in enumerate(sums):  # added in the order of the blocks, as one after another
-            out[k] += value
+        for k, sig in enumerate(sigmas_px):
+            out[k] += one(sig)
     return out
 
 
@@ -1659,33 +1655,13 @@ def _site_windows(data: np.ndarray, rows: np.ndarray, cols: np.ndarray, radius_p
     return dy, dx, r0, c0, z, valid.astype(float)
 
 
-#: The shared width's trial widths on :data:`JOINT_THREADS` threads (imgspeed2): the residuals :func:`_valley_minimum`
-#: reads together -- every 4th trial width, then both neighbours of the least -- at once (each trial width's residual
-#: computed alone and cached by the caller), and :func:`_site_residuals`' grid of widths per block (each width's sum
-#: alone, added to the total in the order of the blocks); NumPy releases the GIL. The same residuals, so the same
-#: width bit for bit. Measured, kept off: with the other threads of ``phases``' wide path already running, the wide
-#: 2048² run was 0.2 s slower (median wall of 6 new processes against :data:`JOINT_SHARED` alone, slower in 5 of 6
-#: pairs, +0.4 s CPU; load ~3 on 2 cores; docs/validation.md "imgspeed2"). False: one after another (before).
-WIDTH_THREADS = False
-
-
-def _read_together(residual, ks: list[int]) -> None:
-    """``residual(k)`` for every ``k`` of ``ks`` (cached by the caller), on :data:`JOINT_THREADS` threads with
-    :data:`WIDTH_THREADS`, else none read ahead (the search reads them one by one)."""
-    if WIDTH_THREADS:
-        _threaded(residual, ks)
-
-
 def _valley_minimum(grid: np.ndarray, residual) -> float:
     """The width of ``grid`` (pixels) where ``residual(k)`` (cached by the caller) is least: every 4th width, then
-    the grid around the least (the residual is one smooth valley), refined by a parabola in log width. The
-    residuals each step compares are read together (:data:`WIDTH_THREADS`)."""
+    the grid around the least (the residual is one smooth valley), refined by a parabola in log width."""
     coarse = list(range(0, grid.size, 4))
-    _read_together(residual, coarse)
     k = min(coarse, key=residual)
     while True:
         side = [j for j in (k - 1, k + 1) if 0 <= j < grid.size]
-        _read_together(residual, side)
         best = min(side, key=residual)
         if residual(best) >= residual(k):
             break
@@ -1932,31 +1908,6 @@ def _joint_windows(data, pos, src, dy, dx, sigma, *, reach: float | None = None)
         step = max(1, JOINT_PART_ROWS) if JOINT_THREADS > 1 else len(p)
         parts += [block.part(slice(b, min(len(p), b + step))) for b in range(0, len(p), step)]
     return _threaded(lambda part: part.gathered(data, dy, dx), parts)
-
-
-#: :func:`residual_columns` (imgspeed2): the residual's local level (:func:`_coarse_median`, a median filter) computed
-#: on a thread of its own beside the residual's blur and its maxima, which read the same residual only (where
-#: :data:`JOINT_THREADS` > 1): the same numbers. Measured with :data:`WIDTH_THREADS`, kept off as it is. False: one
-#: after the other (before).
-LEVEL_BESIDE = False
-
-
-def _beside(call):
-    """``call()`` (no arguments) started on a thread of its own where :data:`JOINT_THREADS` > 1 and
-    :data:`LEVEL_BESIDE` (else called now): a
-    :class:`concurrent.futures.Future` of its value, for work that only reads arrays the caller's thread also reads
-    (imgspeed2; NumPy and SciPy release the GIL)."""
-    from concurrent.futures import Future, ThreadPoolExecutor
-
-    if JOINT_THREADS <= 1 or not LEVEL_BESIDE:
-        done: Future = Future()
-        done.set_result(call())
-        return done
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="layerscope-beside")
-    try:
-        return pool.submit(call)
-    finally:
-        pool.shutdown(wait=False)
 
 
 def _threaded(func, items: list) -> list:
