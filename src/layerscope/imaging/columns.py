@@ -20,7 +20,9 @@ References
 Speed switches: :data:`JOINT_THREADS` (threads over the row parts of :func:`refine_jointly` and of the joint
 heights, and over the strips of the residual pass's blurs; 1: one after another) and :data:`JOINT_PART_ROWS`
 (rows per part); imgspeed2's :data:`JOINT_SHARED` (on: the joint fit's heights hand their Gaussians to the same
-round's centre steps); the numbers do not depend on them.
+round's centre steps); the numbers do not depend on them. imgspeed3's answer-changing cuts, each measured
+(docs/validation.md "imgspeed3"): :data:`JOINT_REACH_WIDTHS` (the joint fit's sources within that many widths) and
+:data:`RESIDUAL_REACH_WIDTHS` (the residual pass's heights' sources within that many widths).
 
 Coordinates: ``x_nm = (col + 0.5) * pixel_size_nm``, ``y_nm = (row + 0.5) * pixel_size_nm`` for
 the centre of pixel ``(row, col)`` (see ``docs/conventions.md``).
@@ -827,6 +829,10 @@ RESIDUAL_WIDTH_WINDOW = 3.5
 RESIDUAL_WIDTH_SITES = 600
 #: ... and the heights in discs of this many measured widths (:func:`_joint_heights`).
 RESIDUAL_HEIGHT_WIDTHS = 2.5
+#: :func:`_residual_image` (imgspeed3): the heights' sources within this many widths of each disc's square (the
+#: ``reach`` of :func:`_joint_heights`), not :data:`GAUSSIAN_REACH` (8); a source 4 widths past the square adds
+#: exp(-8) ~ 3e-4 of its height at the square's edge. None: :data:`GAUSSIAN_REACH` (before).
+RESIDUAL_REACH_WIDTHS: float | None = None
 
 
 def _residual_image(data: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, sigma_px: float) -> tuple:
@@ -834,7 +840,7 @@ def _residual_image(data: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, sig
     their heights solved jointly (:func:`_joint_heights`), and those heights."""
     pos = np.column_stack([rows, cols]).astype(float)
     dy, dx = disc_offsets(RESIDUAL_HEIGHT_WIDTHS * sigma_px)
-    amp, _ = _joint_heights(data, pos, np.zeros((0, 2)), np.zeros(0), dy, dx, sigma_px)
+    amp, _ = _joint_heights(data, pos, np.zeros((0, 2)), np.zeros(0), dy, dx, sigma_px, reach=RESIDUAL_REACH_WIDTHS)
     amp = np.clip(np.nan_to_num(amp), 0.0, None)
     # each column's integral split bilinearly over its four pixels, then blurred by the Gaussian
     splat = np.zeros(data.shape)
