@@ -1306,8 +1306,9 @@ def _lattice_leaks(shape: tuple[int, int], px: float, *, sigma_nm: float, radius
 
 #: :func:`_unit_readings` (imgspeed3): the columns within this many widths of each window's square are summed, not
 #: ``columns.GAUSSIAN_REACH`` (8); a unit Gaussian 4 widths past the square reads exp(-8) ~ 3e-4 at its edge. None:
-#: ``columns.GAUSSIAN_REACH`` (before).
-LEAK_REACH_WIDTHS: float | None = None
+#: ``columns.GAUSSIAN_REACH`` (before). On with ``columns.JOINT_REACH_WIDTHS`` (measured with it, docs/validation.md
+#: "imgspeed3").
+LEAK_REACH_WIDTHS: float | None = 4.0
 
 
 def _unit_readings(at_nm: np.ndarray, src_nm: np.ndarray, *, shape: tuple[int, int], px: float, sigma_nm: float,
