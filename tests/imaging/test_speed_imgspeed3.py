@@ -89,3 +89,22 @@ def test_leak_reach_4_widths_keeps_the_lattice_leaks():
     assert np.nanmax(np.abs(out[None])) > 0.03
     np.testing.assert_allclose(out[4.0], out[None], rtol=0, atol=1e-6)
     assert np.nanmax(np.abs(out[1.0] - out[None])) > 0.01
+
+
+def test_one_gauss_newton_step_a_round_keeps_the_centres_near_two_steps(monkeypatch):
+    """``columns.JOINT_STEPS`` (measured): one Gauss-Newton step of each centre per round instead of two. On the joint
+    fit's scene (started 1.17 px off) 4 rounds of one step land within 0.2 px of the two steps' centres (read 0.093
+    px at most, 0.0066 median) and as near the truth (median 0.093 against 0.092 px; RMS 0.132 against 0.130); the
+    step count is applied (the centres differ by more than 0.01 px somewhere)."""
+    img, rows, cols = _scene()
+    r, c, fixed = _start(rows, cols)
+    kw = dict(sigma_px=SIGMA_PX, radius_px=2.5 * SIGMA_PX, fixed=fixed)
+    out = {}
+    for steps in (2, 1):
+        monkeypatch.setattr(col, "JOINT_STEPS", steps)
+        out[steps] = col.refine_jointly(img, r, c, **kw)
+    d = np.hypot(out[1][0] - out[2][0], out[1][1] - out[2][1])
+    assert 0.01 < np.max(d) < 0.2
+    free = np.arange(rows.size) % 5 != 0
+    err = {k: np.hypot(v[0] - rows[free], v[1] - cols[free]) for k, v in out.items()}
+    assert np.median(err[1]) < 0.1 and np.sqrt(np.mean(err[1] ** 2)) < 1.05 * np.sqrt(np.mean(err[2] ** 2))

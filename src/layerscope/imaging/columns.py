@@ -22,7 +22,8 @@ heights, and over the strips of the residual pass's blurs; 1: one after another)
 (rows per part); imgspeed2's :data:`JOINT_SHARED` (on: the joint fit's heights hand their Gaussians to the same
 round's centre steps); the numbers do not depend on them. imgspeed3's answer-changing cuts, each measured
 (docs/validation.md "imgspeed3"): :data:`JOINT_REACH_WIDTHS` (the joint fit's sources within that many widths) and
-:data:`RESIDUAL_REACH_WIDTHS` (the residual pass's heights' sources within that many widths).
+:data:`RESIDUAL_REACH_WIDTHS` (the residual pass's heights' sources within that many widths), both on, and
+:data:`JOINT_STEPS` (the joint fit's Gauss-Newton steps a round).
 
 Coordinates: ``x_nm = (col + 0.5) * pixel_size_nm``, ``y_nm = (row + 0.5) * pixel_size_nm`` for
 the centre of pixel ``(row, col)`` (see ``docs/conventions.md``).
@@ -1874,6 +1875,9 @@ JOINT_SHARED = True
 #: and of 7000-7099 move by at most 1e-4 pm (RMS) and 3.5e-6 (fill MAE), no target; with the other two reaches about
 #: -0.5 s CPU of ~5 s in the wide 2048² column finder. None: :data:`GAUSSIAN_REACH` (before).
 JOINT_REACH_WIDTHS: float | None = 4.0
+#: :func:`refine_jointly` (imgspeed3): Gauss-Newton steps of each column's centre per round (:func:`_joint_block`). 2:
+#: before; 1 measured (docs/validation.md "imgspeed3").
+JOINT_STEPS = 2
 
 
 @dataclass(frozen=True)
@@ -2095,7 +2099,7 @@ def _joint_block(win: _JointWindows, pos, amp, bkg, src, weight, dy, dx, sigma):
     z, yy, xx, w = win.z, win.yy, win.xx, win.valid.astype(float)
     target = (z - others) * w
     q = np.column_stack([np.nan_to_num(amp[sl]), np.nan_to_num(bkg[sl]), p])  # (n, 4): A, B, row, column
-    for step_no in range(2):
+    for step_no in range(JOINT_STEPS):
         jtj, jtr = _joint_normal_equations(q, target, yy, xx, w, sigma, g=shared.get("g") if step_no == 0 else None)
         ok = (w.sum(1) >= 5) & (q[:, 0] > 0) & np.all(np.isfinite(jtr), 1)
         step = np.zeros_like(q)
