@@ -181,6 +181,7 @@ def test_refine_jointly_equals_session35_code_bit_for_bit(scene, monkeypatch, th
     held = np.arange(r.size) % 7 == 0
     monkeypatch.setattr(col, "JOINT_THREADS", threads)
     monkeypatch.setattr(col, "JOINT_PART_ROWS", part_rows)
+    monkeypatch.setattr(col, "JOINT_REACH_WIDTHS", None)  # session 35's reach (GAUSSIAN_REACH; imgspeed3 cuts it)
     if budget is not None:  # several blocks of rows, each with its own neighbour padding
         monkeypatch.setattr(col, "_JOINT_BUDGET", budget)
         dy, dx = col.disc_offsets(2.5 * SIGMA_PX)

@@ -47,16 +47,20 @@ def _index(img, tm_xy, li_xy, *, radius_nm, leaks):
     return li["mixing"].to_numpy()
 
 
-def test_clean_li_layer_reads_zero_with_the_tails_unmixed():
+def test_clean_li_layer_reads_zero_with_the_tails_unmixed(monkeypatch):
     # truth 0: the plain ratio in a 2-width window reads -0.041 (the TM tails at the window's edge taken for
     # background); unmixed, every site reads 0 to 1e-9 (the estimator is linear in the image, the
-    # constant background goes to B)
+    # constant background goes to B) with every column's tail in the leaks (LEAK_REACH_WIDTHS None); with the
+    # default reach of 4 widths (imgspeed3) to 1e-6 (read 7.3e-8)
     img, tm_xy, li_xy = _lattice(0.0)
     radius = pl.SITE_WINDOW_WIDTHS * SIGMA
     plain = _index(img, tm_xy, li_xy, radius_nm=radius, leaks=False)
+    cut = _index(img, tm_xy, li_xy, radius_nm=radius, leaks=True)
+    monkeypatch.setattr(pl, "LEAK_REACH_WIDTHS", None)
     unmixed = _index(img, tm_xy, li_xy, radius_nm=radius, leaks=True)
     assert np.nanmax(np.abs(plain)) > 0.03
     assert np.nanmax(np.abs(unmixed)) < 1e-9
+    assert np.nanmax(np.abs(cut)) < 1e-6
 
 
 @pytest.mark.parametrize("fill", [0.1, 0.3])
@@ -111,7 +115,7 @@ def _rendered_leaks(shape, *, sigma_nm, radius_nm, tm_xy, tm_found, li_xy):
 
 
 @pytest.mark.parametrize("sigma_nm", [0.064, 0.047])
-def test_local_leaks_equal_the_rendered_ones(sigma_nm):
+def test_local_leaks_equal_the_rendered_ones(sigma_nm, monkeypatch):
     # imgspeed: _lattice_leaks reads each site's window from the columns that reach it instead of rendering the
     # image; the truth is the rendered reading. An irregular lattice (positions jittered by 0.02 nm), a void
     # (columns removed), columns not found, sites at and beyond the field's edges (windows cut, windows with too
@@ -125,6 +129,7 @@ def test_local_leaks_equal_the_rendered_ones(sigma_nm):
     tm_xy = tm_xy[~void]
     found = rng.random(len(tm_xy)) > 0.1
     radius = pl.SITE_WINDOW_WIDTHS * sigma_nm
+    monkeypatch.setattr(pl, "LEAK_REACH_WIDTHS", None)  # every column's tail, as the uncut render (imgspeed3 cuts it)
     local = pl._lattice_leaks(shape, PX, sigma_nm=sigma_nm, radius_nm=radius, tm_xy=tm_xy, tm_found=found, li_xy=li_xy)
     rendered = _rendered_leaks(shape, sigma_nm=sigma_nm, radius_nm=radius, tm_xy=tm_xy, tm_found=found, li_xy=li_xy)
     for a, b in zip(local, rendered):

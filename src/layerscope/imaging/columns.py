@@ -20,8 +20,10 @@ References
 Speed switches: :data:`JOINT_THREADS` (threads over the row parts of :func:`refine_jointly` and of the joint
 heights, and over the strips of the residual pass's blurs; 1: one after another) and :data:`JOINT_PART_ROWS`
 (rows per part); imgspeed2's :data:`JOINT_SHARED` (on: the joint fit's heights hand their Gaussians to the same
-round's centre steps), :data:`WIDTH_THREADS` (off: the width measurements' trial widths on those threads) and
-:data:`LEVEL_BESIDE` (off: the residual pass's median level beside its blur); the numbers do not depend on them.
+round's centre steps); the numbers do not depend on them. imgspeed3's answer-changing cuts, each measured
+(docs/validation.md "imgspeed3"): :data:`JOINT_REACH_WIDTHS` (the joint fit's sources within that many widths) and
+:data:`RESIDUAL_REACH_WIDTHS` (the residual pass's heights' sources within that many widths), both on, and
+:data:`JOINT_STEPS` (the joint fit's Gauss-Newton steps a round).
 
 Coordinates: ``x_nm = (col + 0.5) * pixel_size_nm``, ``y_nm = (row + 0.5) * pixel_size_nm`` for
 the centre of pixel ``(row, col)`` (see ``docs/conventions.md``).
@@ -828,6 +830,11 @@ RESIDUAL_WIDTH_WINDOW = 3.5
 RESIDUAL_WIDTH_SITES = 600
 #: ... and the heights in discs of this many measured widths (:func:`_joint_heights`).
 RESIDUAL_HEIGHT_WIDTHS = 2.5
+#: :func:`_residual_image` (imgspeed3): the heights' sources within this many widths of each disc's square (the
+#: ``reach`` of :func:`_joint_heights`), not :data:`GAUSSIAN_REACH` (8); a source 4 widths past the square adds
+#: exp(-8) ~ 3e-4 of its height at the square's edge. On with :data:`JOINT_REACH_WIDTHS` (measured with it). None:
+#: :data:`GAUSSIAN_REACH` (before).
+RESIDUAL_REACH_WIDTHS: float | None = 4.0
 
 
 def _residual_image(data: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, sigma_px: float) -> tuple:
@@ -835,7 +842,7 @@ def _residual_image(data: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, sig
     their heights solved jointly (:func:`_joint_heights`), and those heights."""
     pos = np.column_stack([rows, cols]).astype(float)
     dy, dx = disc_offsets(RESIDUAL_HEIGHT_WIDTHS * sigma_px)
-    amp, _ = _joint_heights(data, pos, np.zeros((0, 2)), np.zeros(0), dy, dx, sigma_px)
+    amp, _ = _joint_heights(data, pos, np.zeros((0, 2)), np.zeros(0), dy, dx, sigma_px, reach=RESIDUAL_REACH_WIDTHS)
     amp = np.clip(np.nan_to_num(amp), 0.0, None)
     # each column's integral split bilinearly over its four pixels, then blurred by the Gaussian
     splat = np.zeros(data.shape)
@@ -924,11 +931,9 @@ def residual_columns(data, fit: pd.DataFrame, *, pixel_size_nm, column_sigma_nm,
     residual, amp = _residual_image(data, rows, cols, sigma_px=width)
     sep_px = min_separation_nm / pixel_size_nm
     f = max(1, int(sep_px // 4))
-    # the local level (a median filter) beside the blur and its maxima: they read the same residual only
-    level = _beside(lambda: _coarse_median(residual, f, max(1, int(round(sep_px / f)))))
+    level = _coarse_median(residual, f, max(1, int(round(sep_px / f))))
     filtered = _gaussian_strips(residual, width, mode="nearest")
     mr, mc = np.nonzero(local_maxima(filtered, 2 * max(1, int(np.floor(0.45 * sep_px))) + 1))
-    level = level.result()
     contrast = filtered[mr, mc] - level[np.minimum(mr // f, level.shape[0] - 1), np.minimum(mc // f, level.shape[1] - 1)]
     every = fit[["row", "col"]].to_numpy(dtype=float)
     gap = cKDTree(every[np.all(np.isfinite(every), axis=1)]).query(np.column_stack([mr, mc]))[0]
@@ -1562,9 +1567,8 @@ def _site_residuals(data: np.ndarray, rows: np.ndarray, cols: np.ndarray, dy: np
             a, b, good, s_gz = _amp_bkg(np.exp(-0.5 * r2 / sig**2) * w, z, s_1, s_z)
             return np.sum(np.where(good, s_zz - a * s_gz - b * s_z, 0.0))
 
-        sums = _threaded(one, list(sigmas_px)) if WIDTH_THREADS else [one(sig) for sig in sigmas_px]
-        for k, value in enumerate(sums):  # added in the order of the blocks, as one after another
-            out[k] += value
+        for k, sig in enumerate(sigmas_px):
+            out[k] += one(sig)
     return out
 
 
@@ -1647,33 +1651,13 @@ def _site_windows(data: np.ndarray, rows: np.ndarray, cols: np.ndarray, radius_p
     return dy, dx, r0, c0, z, valid.astype(float)
 
 
-#: The shared width's trial widths on :data:`JOINT_THREADS` threads (imgspeed2): the residuals :func:`_valley_minimum`
-#: reads together -- every 4th trial width, then both neighbours of the least -- at once (each trial width's residual
-#: computed alone and cached by the caller), and :func:`_site_residuals`' grid of widths per block (each width's sum
-#: alone, added to the total in the order of the blocks); NumPy releases the GIL. The same residuals, so the same
-#: width bit for bit. Measured, kept off: with the other threads of ``phases``' wide path already running, the wide
-#: 2048² run was 0.2 s slower (median wall of 6 new processes against :data:`JOINT_SHARED` alone, slower in 5 of 6
-#: pairs, +0.4 s CPU; load ~3 on 2 cores; docs/validation.md "imgspeed2"). False: one after another (before).
-WIDTH_THREADS = False
-
-
-def _read_together(residual, ks: list[int]) -> None:
-    """``residual(k)`` for every ``k`` of ``ks`` (cached by the caller), on :data:`JOINT_THREADS` threads with
-    :data:`WIDTH_THREADS`, else none read ahead (the search reads them one by one)."""
-    if WIDTH_THREADS:
-        _threaded(residual, ks)
-
-
 def _valley_minimum(grid: np.ndarray, residual) -> float:
     """The width of ``grid`` (pixels) where ``residual(k)`` (cached by the caller) is least: every 4th width, then
-    the grid around the least (the residual is one smooth valley), refined by a parabola in log width. The
-    residuals each step compares are read together (:data:`WIDTH_THREADS`)."""
+    the grid around the least (the residual is one smooth valley), refined by a parabola in log width."""
     coarse = list(range(0, grid.size, 4))
-    _read_together(residual, coarse)
     k = min(coarse, key=residual)
     while True:
         side = [j for j in (k - 1, k + 1) if 0 <= j < grid.size]
-        _read_together(residual, side)
         best = min(side, key=residual)
         if residual(best) >= residual(k):
             break
@@ -1872,6 +1856,16 @@ JOINT_PART_ROWS = 512
 #: and each column's Gaussian at the round's centres, the same expressions of the same numbers -- so those are not
 #: computed twice: the same numbers bit for bit. False: each step computes its own (before).
 JOINT_SHARED = True
+#: :func:`refine_jointly` (imgspeed3): each window's sources (the heights' and the centres' model) are those within
+#: this many column widths of the window's square, not :data:`GAUSSIAN_REACH` (8). A source 4 widths past the square
+#: adds exp(-8) ~ 3e-4 of its height at the square's edge and less inside the disc; the window's own column is
+#: several times that height. Measured (docs/validation.md "imgspeed3"): the rows of the 38 wide-probe tuning draws
+#: and of 7000-7099 move by at most 1e-4 pm (RMS) and 3.5e-6 (fill MAE), no target; with the other two reaches about
+#: -0.5 s CPU of ~5 s in the wide 2048² column finder. None: :data:`GAUSSIAN_REACH` (before).
+JOINT_REACH_WIDTHS: float | None = 4.0
+#: :func:`refine_jointly` (imgspeed3): Gauss-Newton steps of each column's centre per round (:func:`_joint_block`). 2:
+#: before; 1 measured (docs/validation.md "imgspeed3").
+JOINT_STEPS = 2
 
 
 @dataclass(frozen=True)
@@ -1922,31 +1916,6 @@ def _joint_windows(data, pos, src, dy, dx, sigma, *, reach: float | None = None)
     return _threaded(lambda part: part.gathered(data, dy, dx), parts)
 
 
-#: :func:`residual_columns` (imgspeed2): the residual's local level (:func:`_coarse_median`, a median filter) computed
-#: on a thread of its own beside the residual's blur and its maxima, which read the same residual only (where
-#: :data:`JOINT_THREADS` > 1): the same numbers. Measured with :data:`WIDTH_THREADS`, kept off as it is. False: one
-#: after the other (before).
-LEVEL_BESIDE = False
-
-
-def _beside(call):
-    """``call()`` (no arguments) started on a thread of its own where :data:`JOINT_THREADS` > 1 and
-    :data:`LEVEL_BESIDE` (else called now): a
-    :class:`concurrent.futures.Future` of its value, for work that only reads arrays the caller's thread also reads
-    (imgspeed2; NumPy and SciPy release the GIL)."""
-    from concurrent.futures import Future, ThreadPoolExecutor
-
-    if JOINT_THREADS <= 1 or not LEVEL_BESIDE:
-        done: Future = Future()
-        done.set_result(call())
-        return done
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="layerscope-beside")
-    try:
-        return pool.submit(call)
-    finally:
-        pool.shutdown(wait=False)
-
-
 def _threaded(func, items: list) -> list:
     """``[func(item) for item in items]``, on :data:`JOINT_THREADS` threads where more than one item."""
     if JOINT_THREADS <= 1 or len(items) < 2:
@@ -1990,7 +1959,7 @@ def refine_jointly(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, sig
     dy, dx = disc_offsets(radius_px)
     for _ in range(JOINT_ROUNDS if rounds is None else max(0, rounds)):
         src = np.vstack([pos, fix_pos])
-        windows = _joint_windows(data, pos, src, dy, dx, sigma_px)
+        windows = _joint_windows(data, pos, src, dy, dx, sigma_px, reach=JOINT_REACH_WIDTHS)
         if JOINT_SHARED:
             windows = [replace(win, shared={}) for win in windows]
         amp, bkg = _joint_heights(data, pos, fix_pos, fix_amp, dy, dx, sigma_px, windows=windows)
@@ -2118,7 +2087,7 @@ def _joint_block(win: _JointWindows, pos, amp, bkg, src, weight, dy, dx, sigma):
     z, yy, xx, w = win.z, win.yy, win.xx, win.valid.astype(float)
     target = (z - others) * w
     q = np.column_stack([np.nan_to_num(amp[sl]), np.nan_to_num(bkg[sl]), p])  # (n, 4): A, B, row, column
-    for step_no in range(2):
+    for step_no in range(JOINT_STEPS):
         jtj, jtr = _joint_normal_equations(q, target, yy, xx, w, sigma, g=shared.get("g") if step_no == 0 else None)
         ok = (w.sum(1) >= 5) & (q[:, 0] > 0) & np.all(np.isfinite(jtr), 1)
         step = np.zeros_like(q)

@@ -77,6 +77,9 @@ lattice position lies outside the image (a column at the edge, fitted on one fla
 The layer period: the power spectrum's (:func:`layerscope.imaging.lattice.fft_lattice`) sets the detection's
 separation, the rows and the layer numbers; with :data:`PERIOD_FROM_COLUMNS` (on) the numbered TM columns set the
 cation-layer spacing used after that and reported (``tm_layer_period_nm``).
+
+:data:`LEAK_REACH_WIDTHS` (imgspeed3, measured): the wide probe's lattice leaks (:func:`_unit_readings`) sum the
+columns within that many widths of each window, not ``columns.GAUSSIAN_REACH``.
 """
 
 from __future__ import annotations
@@ -1260,6 +1263,13 @@ def _lattice_leaks(shape: tuple[int, int], px: float, *, sigma_nm: float, radius
             _unit_readings(li_xy, li_xy, **read))
 
 
+#: :func:`_unit_readings` (imgspeed3): the columns within this many widths of each window's square are summed, not
+#: ``columns.GAUSSIAN_REACH`` (8); a unit Gaussian 4 widths past the square reads exp(-8) ~ 3e-4 at its edge. None:
+#: ``columns.GAUSSIAN_REACH`` (before). On with ``columns.JOINT_REACH_WIDTHS`` (measured with it, docs/validation.md
+#: "imgspeed3").
+LEAK_REACH_WIDTHS: float | None = 4.0
+
+
 def _unit_readings(at_nm: np.ndarray, src_nm: np.ndarray, *, shape: tuple[int, int], px: float, sigma_nm: float,
                    radius_nm: float) -> np.ndarray:
     """The site amplitude (:func:`_site_intensities`) at ``at_nm`` (n x 2, x and y in nm) on the image
@@ -1276,7 +1286,8 @@ def _unit_readings(at_nm: np.ndarray, src_nm: np.ndarray, *, shape: tuple[int, i
     window in the image).
     """
     s, rad = sigma_nm / px, radius_nm / px
-    r, h = int(np.ceil(rad)), int(np.ceil(_col.GAUSSIAN_REACH * sigma_nm / px))
+    reach = _col.GAUSSIAN_REACH if LEAK_REACH_WIDTHS is None else LEAK_REACH_WIDTHS
+    r, h = int(np.ceil(rad)), int(np.ceil(reach * sigma_nm / px))
     k = np.arange(-r, r + 1)
     disc = k[:, None] ** 2 + k[None, :] ** 2 <= rad**2
     at, src = np.asarray(at_nm, float) / px - 0.5, np.asarray(src_nm, float) / px - 0.5  # (col, row) pixels
