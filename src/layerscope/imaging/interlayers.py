@@ -210,6 +210,21 @@ FILLED_SITE_SIGNIFICANCE = 3.5
 NO_BESIDE_CROWDED_TM = False
 CROWDED_SPACING = 0.6
 CROWDED_SHARE = 0.25
+#: Whether a spinel segment left "uncertain" by its own counts and its layer's pooled run takes the decision of its
+#: spinel block (:func:`spinel_block_decisions`): the spinel segments of the image joined along a Li layer and across
+#: adjacent Li layers whose stretches overlap, read as one -- the site-weighted mean of its filled and of its empty
+#: sublattice (weights as :func:`_site_weights`), their mean less the block's empty-sublattice offset (as
+#: :func:`_empty_offsets`, over the block), decided as a segment is (counting error and the image's systematic). One
+#: block is one reading, as the pooled runs are for a layered Li layer: under a wide probe at a few 1e3 e/A^2 a thin
+#: surface spinel block's segments read 0.25 +- 0.2 each (random draw 56: every segment "uncertain").
+SPINEL_BLOCK_POOL = False
+#: With :data:`SPINEL_BLOCK_POOL`: whether a block's reading may take off the image's layered level
+#: (:func:`layered_offset`: all layered segments, where they read significantly below zero, as under wide probes)
+#: when that is closer to zero than its own empty sublattice's offset (or that is not significant). On the 38
+#: wide-probe tuning draws the empty sublattice of every spinel block reads 1.5-2.5 times further below zero than
+#: the layered segments (-0.08 to -0.19 against -0.035 to -0.096), so the layered level takes off less than the
+#: spinel's own offset.
+SPINEL_BLOCK_LAYERED_OFFSET = True
 
 
 def _empty_window_sites(li: pd.DataFrame) -> np.ndarray:
@@ -1210,6 +1225,8 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
         octahedral = tm[tm.get("site", pd.Series("octahedral", index=tm.index)) == "octahedral"]
         crowded = (crowded_share(out, octahedral, d_t) > CROWDED_SHARE) & (out["mixing"] == "no").to_numpy()
         out.loc[crowded, "mixing"] = "uncertain"
+    if SPINEL_BLOCK_POOL and "tm_reference" in li and "dark_sublattice" in li:
+        out["mixing"], out["mixing_sites"] = spinel_block_decisions(li, key, out, mixing_threshold, spread, d_t)
     layered = (out["environment"] == "layered").to_numpy()
     level, level_sem = (np.where(seg_o1, levels[1][i], levels[0][i]) for i in (0, 1))
     counted = out["li_fill_count_sem"].notna().to_numpy()  # decided from counts (else from the sites' scatter)
@@ -1324,3 +1341,105 @@ def clean_spread(table: pd.DataFrame, level: float) -> float:
         return MIXING_SYSTEMATIC
     excess = float(np.mean((f[ok] - level) ** 2 - e[ok] ** 2))
     return float(np.clip(np.sqrt(max(excess, 0.0)), CLEAN_SPREAD_FLOOR, MIXING_SYSTEMATIC))
+
+
+def spinel_blocks(table: pd.DataFrame, inplane_spacing_nm: float) -> np.ndarray:
+    """Block id of each row of the interlayer ``table`` (-1 where its environment is not spinel).
+
+    Spinel segments join where they follow each other along one Li layer (no other segment of the table's rows,
+    in layer then segment order, between them), or lie in Li layers two apart (adjacent, across one TM layer) with
+    stretches (``u_start_nm`` .. ``u_end_nm``, widened by one column
+    spacing ``inplane_spacing_nm``) that overlap.
+    """
+    sp = np.flatnonzero((table["environment"] == "spinel").to_numpy())
+    parent = {i: i for i in sp}
+
+    def root(i):
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    lay = table["li_layer"].to_numpy()
+    reach = float(np.nan_to_num(inplane_spacing_nm, nan=0.0))  # no TM columns to measure it: stretches as they are
+    a, b = table["u_start_nm"].to_numpy(float) - reach, table["u_end_nm"].to_numpy(float) + reach
+    for i in sp:
+        for j in sp[sp > i]:
+            along = lay[i] == lay[j] and not np.isin(np.arange(i + 1, j), sp, invert=True).any()  # next in its layer
+            if along or (abs(lay[i] - lay[j]) == 2 and a[i] <= b[j] and a[j] <= b[i]):
+                parent[root(j)] = root(i)
+    out = np.full(len(table), -1)
+    for i in sp:
+        out[i] = root(i)
+    return out
+
+
+def layered_offset(table: pd.DataFrame) -> tuple[float, float]:
+    """The index the layered segments of ``table`` read, all of them (inverse counting variance mean), and its error,
+    where it lies :data:`EMPTY_OFFSET_SIGNIFICANCE` errors below zero; ``(0, 0)`` elsewhere.
+
+    Not selected on the decisions (the "no" segments of :func:`clean_level` are cut two errors below the threshold,
+    which biases them low): a mixed layer raises the mean, so it can only take off less than the clean layers' offset.
+    """
+    sel = (table["environment"] == "layered").to_numpy()
+    f, e = table["li_fill"].to_numpy(dtype=float)[sel], table["li_fill_count_sem"].to_numpy(dtype=float)[sel]
+    ok = np.isfinite(f) & np.isfinite(e) & (e > 0)
+    if ok.sum() < CLEAN_LEVEL_SEGMENTS:
+        return 0.0, 0.0
+    w = 1.0 / e[ok] ** 2
+    level, sem = float(np.sum(w * f[ok]) / w.sum()), float(1.0 / np.sqrt(w.sum()))
+    return (level, sem) if level + EMPTY_OFFSET_SIGNIFICANCE * sem < 0 else (0.0, 0.0)
+
+
+def _block_reading(li: pd.DataFrame, sel: np.ndarray, w: np.ndarray,
+                   layered: tuple[float, float] = (0.0, 0.0)) -> tuple[float, float, int]:
+    """Balanced fill of the sites ``sel`` (site weights ``w``): the mean of the two sublattices' weighted means
+    less the index's offset; its counting error; the sites. NaN without both sublattices.
+
+    The offset is the closest to zero of those measured: the empty sublattice's mean where it reads below zero by
+    :data:`EMPTY_OFFSET_SIGNIFICANCE` errors and at most half the filled one's, and (with
+    :data:`SPINEL_BLOCK_LAYERED_OFFSET`) ``layered``, the image's layered level (:func:`layered_offset`, its
+    error then added); none: 0.
+    """
+    m, e = li["mixing"].to_numpy(dtype=float), li["mixing_sem"].to_numpy(dtype=float)
+    dark = li["dark_sublattice"].fillna(False).to_numpy(dtype=bool)
+    means = []
+    for on in (False, True):
+        q = sel & (dark == on)
+        total = w[q].sum()
+        if not total > 0:
+            return float("nan"), float("nan"), int(sel.sum())
+        means.append((np.sum(w[q] * m[q]) / total, np.sqrt(np.sum((w[q] * e[q]) ** 2)) / total))
+    (mb, eb), (md, ed) = means
+    offsets = [(0.0, 0.0)]
+    if md + EMPTY_OFFSET_SIGNIFICANCE * ed < 0 and md <= 0.5 * mb:
+        offsets.append((md, 0.0))
+    if SPINEL_BLOCK_LAYERED_OFFSET and layered[0] < 0:
+        offsets.append(layered)
+    negative = [o for o in offsets if o[0] < 0]
+    offset, offset_sem = max(negative) if negative else (0.0, 0.0)
+    return (mb + md) / 2 - offset, float(np.hypot(np.hypot(eb, ed) / 2, offset_sem)), int(sel.sum())
+
+
+def spinel_block_decisions(li: pd.DataFrame, key: np.ndarray, table: pd.DataFrame, threshold: float,
+                           systematic: float, inplane_spacing_nm: float) -> tuple[np.ndarray, np.ndarray]:
+    """``mixing`` and ``mixing_sites`` of ``table`` with its uncertain spinel segments decided by their block
+    (:data:`SPINEL_BLOCK_POOL`, :func:`spinel_blocks`, :func:`_block_reading`; error ``hypot(counting, systematic)``).
+    ``key``: the row of ``table`` of each site of ``li`` (with ``tm_reference``, ``dark_sublattice``);
+    ``inplane_spacing_nm``: the column spacing along the layers."""
+    mixing, sites = table["mixing"].to_numpy().copy(), table["mixing_sites"].to_numpy().copy()
+    m, e, ref = (li[c].to_numpy(dtype=float) for c in ("mixing", "mixing_sem", "tm_reference"))
+    ok = np.isfinite(m) & np.isfinite(e) & np.isfinite(ref) & (ref > 0)
+    if not ok.any():
+        return mixing, sites
+    w = np.where(ok, (ref / np.median(e[ok] * ref[ok])) ** 2, 0.0)
+    block = spinel_blocks(table, inplane_spacing_nm)
+    layered = layered_offset(table)
+    for b in np.unique(block[block >= 0]):
+        rows = np.flatnonzero((block == b) & (mixing == "uncertain"))
+        if rows.size == 0:
+            continue
+        f, f_sem, n = _block_reading(li, ok & np.isin(key, np.flatnonzero(block == b)), w, layered)
+        code = _decision_codes(np.array([f]), np.array([np.hypot(f_sem, systematic)]), threshold)[0]
+        if code != 0:
+            mixing[rows], sites[rows] = ("uncertain", "yes", "no")[code], n
+    return mixing, sites
