@@ -35,7 +35,10 @@ segments of O1 steps measure a level of their own where at least three of them a
 the Li layers of a delithiated block are empty and read below the Li-holding ones). In that second pass the
 error added to the counting error is the clean segments' own spread about their level
 (:func:`clean_spread`, 0.01-0.02) instead of :data:`MIXING_SYSTEMATIC`; where the clean segments read at zero (no
-level taken), their spread about zero is the error as well (:data:`ZERO_LEVEL_SPREAD`).
+level taken), their spread about zero is the error as well (:data:`ZERO_LEVEL_SPREAD`). With :data:`SPINEL_BLOCK_POOL`
+(off by default, measured: docs/validation.md, "imgspinel: ... session 38") a spinel segment still uncertain takes
+the decision of its spinel block read as one (:func:`spinel_block_decisions`; the block's offset:
+:data:`SPINEL_BLOCK_LAYERED_OFFSET`).
 
 ``step_source`` says where a segment's step comes from: ``measured`` (the registry of the TM pairs
 of its sites; a site filled into a one-site gap or at a layer end takes its neighbour's pair, as
