@@ -82,3 +82,19 @@ def test_layered_offset_is_taken_only_when_closer_to_zero(monkeypatch):
     monkeypatch.setattr(interlayers, "SPINEL_BLOCK_LAYERED_OFFSET", False)
     f, e, _ = interlayers._block_reading(table, sel, np.ones(len(table)), (-0.1, 0.01))
     assert (f, e) == pytest.approx((0.4, np.sqrt(2 * SEM ** 2 / 48) / 2), abs=1e-9)
+
+
+def test_segment_reading_apart_from_its_block_keeps_its_own_decision(monkeypatch):
+    # The last segment of layer 7 (its sites 16-23) reads 0.1 on its filled sublattice with errors 0.05 (a diluted
+    # block end, random draw 7026): its own fill 0.05 +- 0.0177, 0.05 + 2 hypot(0.0177, 0.02) = 0.103 > 0.1,
+    # uncertain. The block reads ~0.23 +- 0.04: the segment lies ~4 errors from it, so it is no part of the block's
+    # "yes" and stays uncertain; the other eleven take the block's "yes".
+    table = _block(0.5)
+    end = (table["layer"] == 7) & (table["u_nm"] >= 16 * 0.25)
+    table.loc[end, "mixing_sem"] = 0.05
+    table.loc[end & ~table["dark_sublattice"], "mixing"] = 0.1
+    on = _decisions(table, True, monkeypatch)
+    last = (on["li_layer"] == 7) & (on["segment"] == on.loc[on["li_layer"] == 7, "segment"].max())
+    assert on.loc[last, "li_fill"].iloc[0] == pytest.approx(0.05, abs=1e-9)
+    assert on.loc[last, "mixing"].iloc[0] == "uncertain"
+    assert (on.loc[~last, "mixing"] == "yes").all()

@@ -1423,12 +1423,23 @@ def _block_reading(li: pd.DataFrame, sel: np.ndarray, w: np.ndarray,
     return (mb + md) / 2 - offset, float(np.hypot(np.hypot(eb, ed) / 2, offset_sem)), int(sel.sum())
 
 
+def _agrees(rows: pd.DataFrame, fill: float, fill_sem: float, systematic: float) -> np.ndarray:
+    """Which segments ``rows`` read as their block does: ``(li_fill - fill)^2`` at most :data:`POOL_CHI2` times
+    ``li_fill_count_sem^2 + fill_sem^2 + (systematic / 2)^2``, the pooled runs' test (:func:`_pool_runs`) for a pair.
+    A segment that reads apart from its block (the diluted end of a spinel layer: random draw 7026, 0.068 +- 0.026
+    in a block at 0.28) is no part of its reading and keeps its own decision."""
+    f, e = rows["li_fill"].to_numpy(dtype=float), rows["li_fill_count_sem"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        return (f - fill) ** 2 <= POOL_CHI2 * (e * e + fill_sem ** 2 + (systematic / 2) ** 2)
+
+
 def spinel_block_decisions(li: pd.DataFrame, key: np.ndarray, table: pd.DataFrame, threshold: float,
                            systematic: float, inplane_spacing_nm: float) -> tuple[np.ndarray, np.ndarray]:
     """``mixing`` and ``mixing_sites`` of ``table`` with its uncertain spinel segments decided by their block
     (:data:`SPINEL_BLOCK_POOL`, :func:`spinel_blocks`, :func:`_block_reading`; error ``hypot(counting, systematic)``).
     ``key``: the row of ``table`` of each site of ``li`` (with ``tm_reference``, ``dark_sublattice``);
-    ``inplane_spacing_nm``: the column spacing along the layers."""
+    ``inplane_spacing_nm``: the column spacing along the layers. A segment whose fill disagrees with its block's
+    (:func:`_agrees`) keeps its own decision."""
     mixing, sites = table["mixing"].to_numpy().copy(), table["mixing_sites"].to_numpy().copy()
     m, e, ref = (li[c].to_numpy(dtype=float) for c in ("mixing", "mixing_sem", "tm_reference"))
     ok = np.isfinite(m) & np.isfinite(e) & np.isfinite(ref) & (ref > 0)
@@ -1443,6 +1454,7 @@ def spinel_block_decisions(li: pd.DataFrame, key: np.ndarray, table: pd.DataFram
             continue
         f, f_sem, n = _block_reading(li, ok & np.isin(key, np.flatnonzero(block == b)), w, layered)
         code = _decision_codes(np.array([f]), np.array([np.hypot(f_sem, systematic)]), threshold)[0]
+        rows = rows[_agrees(table.iloc[rows], f, f_sem, systematic)]
         if code != 0:
             mixing[rows], sites[rows] = ("uncertain", "yes", "no")[code], n
     return mixing, sites
