@@ -98,3 +98,16 @@ def test_segment_reading_apart_from_its_block_keeps_its_own_decision(monkeypatch
     assert on.loc[last, "li_fill"].iloc[0] == pytest.approx(0.05, abs=1e-9)
     assert on.loc[last, "mixing"].iloc[0] == "uncertain"
     assert (on.loc[~last, "mixing"] == "yes").all()
+
+
+def test_draw_191_spinel_segment_decided_by_its_block(monkeypatch):
+    # NMC, 0.056 nm probe, 2.0e3 e/A^2 (tuning range 0-199): one spinel segment (7 sites, truth 0.25) read
+    # 0.190 +- 0.048 (counting) and stayed uncertain, its layer's run too: spinel fill 0.911. Its block (79 sites)
+    # reads "yes" and the segment agrees with it: 1.0, nothing else of the draw's interlayer scores moves.
+    from imaging_scenes import scored_off_and_on
+
+    off, on = scored_off_and_on(monkeypatch, interlayers, "SPINEL_BLOCK_POOL", 191)
+    assert off["fill_accuracy_spinel"] == pytest.approx(0.9114, abs=1e-3)
+    assert on["fill_accuracy_spinel"] == 1.0
+    for k in ("fill_accuracy", "fill_accuracy_rim", "fill_wrong_yes", "fill_wrong_no", "step_accuracy_layered"):
+        assert on[k] == pytest.approx(off[k], nan_ok=True)

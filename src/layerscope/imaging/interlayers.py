@@ -36,8 +36,8 @@ the Li layers of a delithiated block are empty and read below the Li-holding one
 error added to the counting error is the clean segments' own spread about their level
 (:func:`clean_spread`, 0.01-0.02) instead of :data:`MIXING_SYSTEMATIC`; where the clean segments read at zero (no
 level taken), their spread about zero is the error as well (:data:`ZERO_LEVEL_SPREAD`). With :data:`SPINEL_BLOCK_POOL`
-(off by default, measured: docs/validation.md, "imgspinel: ... session 38") a spinel segment still uncertain takes
-the decision of its spinel block read as one (:func:`spinel_block_decisions`; the block's offset:
+(on; docs/validation.md, "imgspinel: ... session 38") a spinel segment still uncertain takes the decision of its
+spinel block read as one where its fill agrees with the block's (:func:`spinel_block_decisions`; the block's offset:
 :data:`SPINEL_BLOCK_LAYERED_OFFSET`).
 
 ``step_source`` says where a segment's step comes from: ``measured`` (the registry of the TM pairs
@@ -219,14 +219,18 @@ CROWDED_SHARE = 0.25
 #: sublattice (weights as :func:`_site_weights`), their mean less the block's empty-sublattice offset (as
 #: :func:`_empty_offsets`, over the block), decided as a segment is (counting error and the image's systematic). One
 #: block is one reading, as the pooled runs are for a layered Li layer: under a wide probe at a few 1e3 e/A^2 a thin
-#: surface spinel block's segments read 0.25 +- 0.2 each (random draw 56: every segment "uncertain").
-SPINEL_BLOCK_POOL = False
+#: surface spinel block's segments read 0.25 +- 0.2 each (random draw 56: every segment "uncertain"). A segment
+#: whose fill disagrees with its block's keeps its own decision (:func:`_agrees`). Measured on the 38 wide-probe
+#: tuning draws and the full ranges 0-199 and 7000-7099 (docs/validation.md, "imgspinel: ... session 38"): spinel
+#: 97.9 -> 99.0 % at >= 1e3 e/A^2 on 0-199 (draw 191), 7017 mended below 1e3, no share down, no new wrong answer;
+#: draw 56 itself stays uncertain (its block reads 0.213 +- 0.054, 1.96 errors above the threshold).
+SPINEL_BLOCK_POOL = True
 #: With :data:`SPINEL_BLOCK_POOL`: whether a block's reading may take off the image's layered level
 #: (:func:`layered_offset`: all layered segments, where they read significantly below zero, as under wide probes)
 #: when that is closer to zero than its own empty sublattice's offset (or that is not significant). On the 38
-#: wide-probe tuning draws the empty sublattice of every spinel block reads 1.5-2.5 times further below zero than
-#: the layered segments (-0.08 to -0.19 against -0.035 to -0.096), so the layered level takes off less than the
-#: spinel's own offset.
+#: wide-probe tuning draws the empty sublattice of every spinel block of >= 8 sites (56 aside) reads 1.5-2.8 times
+#: further below zero than the clean layered segments (-0.077 to -0.191 against -0.035 to -0.096; all layered
+#: segments -0.009 to -0.086), so the layered level takes off less than the spinel's own offset.
 SPINEL_BLOCK_LAYERED_OFFSET = True
 
 
