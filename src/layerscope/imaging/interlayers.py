@@ -35,7 +35,10 @@ segments of O1 steps measure a level of their own where at least three of them a
 the Li layers of a delithiated block are empty and read below the Li-holding ones). In that second pass the
 error added to the counting error is the clean segments' own spread about their level
 (:func:`clean_spread`, 0.01-0.02) instead of :data:`MIXING_SYSTEMATIC`; where the clean segments read at zero (no
-level taken), their spread about zero is the error as well (:data:`ZERO_LEVEL_SPREAD`).
+level taken), their spread about zero is the error as well (:data:`ZERO_LEVEL_SPREAD`). With :data:`SPINEL_BLOCK_POOL`
+(on; docs/validation.md, "imgspinel: ... session 38") a spinel segment still uncertain takes the decision of its
+spinel block read as one where its fill agrees with the block's (:func:`spinel_block_decisions`; the block's offset:
+:data:`SPINEL_BLOCK_LAYERED_OFFSET`).
 
 ``step_source`` says where a segment's step comes from: ``measured`` (the registry of the TM pairs
 of its sites; a site filled into a one-site gap or at a layer end takes its neighbour's pair, as
@@ -190,6 +193,25 @@ EMPTY_WINDOW_SITES_OUT = "gap"
 #: (:data:`SPLIT_MIN_SITES`): random draw 4179's wrong "no" (docs/validation.md "imgcrack").
 NO_WITH_FILLED_SITE = True
 FILLED_SITE_SIGNIFICANCE = 3.5
+#: Whether a spinel segment left "uncertain" by its own counts and its layer's pooled run takes the decision of its
+#: spinel block (:func:`spinel_block_decisions`): the spinel segments of the image joined along a Li layer and across
+#: adjacent Li layers whose stretches overlap, read as one -- the site-weighted mean of its filled and of its empty
+#: sublattice (weights as :func:`_site_weights`), their mean less the block's empty-sublattice offset (as
+#: :func:`_empty_offsets`, over the block), decided as a segment is (counting error and the image's systematic). One
+#: block is one reading, as the pooled runs are for a layered Li layer: under a wide probe at a few 1e3 e/A^2 a thin
+#: surface spinel block's segments read 0.25 +- 0.2 each (random draw 56: every segment "uncertain"). A segment
+#: whose fill disagrees with its block's keeps its own decision (:func:`_agrees`). Measured on the 38 wide-probe
+#: tuning draws and the full ranges 0-199 and 7000-7099 (docs/validation.md, "imgspinel: ... session 38"): spinel
+#: 97.9 -> 99.0 % at >= 1e3 e/A^2 on 0-199 (draw 191), 7017 mended below 1e3, no share down, no new wrong answer;
+#: draw 56 itself stays uncertain (its block reads 0.213 +- 0.054, 1.96 errors above the threshold).
+SPINEL_BLOCK_POOL = True
+#: With :data:`SPINEL_BLOCK_POOL`: whether a block's reading may take off the image's layered level
+#: (:func:`layered_offset`: all layered segments, where they read significantly below zero, as under wide probes)
+#: when that is closer to zero than its own empty sublattice's offset (or that is not significant). On the 38
+#: wide-probe tuning draws the empty sublattice of every spinel block of >= 8 sites (56 aside) reads 1.5-2.8 times
+#: further below zero than the clean layered segments (-0.077 to -0.191 against -0.035 to -0.096; all layered
+#: segments -0.009 to -0.086), so the layered level takes off less than the spinel's own offset.
+SPINEL_BLOCK_LAYERED_OFFSET = True
 
 
 def _empty_window_sites(li: pd.DataFrame) -> np.ndarray:
@@ -1132,6 +1154,8 @@ def interlayer_table(columns: pd.DataFrame, *, max_sites: int = 8,
     site_o1, seg_o1 = _o1_group(li, out)
     levels = [clean_level(out[seg_o1 == g]) for g in (False, True)]  # O3-like, O1 (empty Li layers): each its own
     out, spread = _second_pass(li, key, out, mixing_threshold, site_o1, seg_o1, levels)
+    if SPINEL_BLOCK_POOL and "tm_reference" in li and "dark_sublattice" in li:
+        out["mixing"], out["mixing_sites"] = spinel_block_decisions(li, key, out, mixing_threshold, spread, d_t)
     layered = (out["environment"] == "layered").to_numpy()
     level, level_sem = (np.where(seg_o1, levels[1][i], levels[0][i]) for i in (0, 1))
     counted = out["li_fill_count_sem"].notna().to_numpy()  # decided from counts (else from the sites' scatter)
@@ -1246,3 +1270,117 @@ def clean_spread(table: pd.DataFrame, level: float) -> float:
         return MIXING_SYSTEMATIC
     excess = float(np.mean((f[ok] - level) ** 2 - e[ok] ** 2))
     return float(np.clip(np.sqrt(max(excess, 0.0)), CLEAN_SPREAD_FLOOR, MIXING_SYSTEMATIC))
+
+
+def spinel_blocks(table: pd.DataFrame, inplane_spacing_nm: float) -> np.ndarray:
+    """Block id of each row of the interlayer ``table`` (-1 where its environment is not spinel).
+
+    Spinel segments join where they follow each other along one Li layer (no other segment of the table's rows,
+    in layer then segment order, between them), or lie in Li layers two apart (adjacent, across one TM layer) with
+    stretches (``u_start_nm`` .. ``u_end_nm``, widened by one column
+    spacing ``inplane_spacing_nm``) that overlap.
+    """
+    sp = np.flatnonzero((table["environment"] == "spinel").to_numpy())
+    parent = {i: i for i in sp}
+
+    def root(i):
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    lay = table["li_layer"].to_numpy()
+    reach = float(np.nan_to_num(inplane_spacing_nm, nan=0.0))  # no TM columns to measure it: stretches as they are
+    a, b = table["u_start_nm"].to_numpy(float) - reach, table["u_end_nm"].to_numpy(float) + reach
+    for i in sp:
+        for j in sp[sp > i]:
+            along = lay[i] == lay[j] and not np.isin(np.arange(i + 1, j), sp, invert=True).any()  # next in its layer
+            if along or (abs(lay[i] - lay[j]) == 2 and a[i] <= b[j] and a[j] <= b[i]):
+                parent[root(j)] = root(i)
+    out = np.full(len(table), -1)
+    for i in sp:
+        out[i] = root(i)
+    return out
+
+
+def layered_offset(table: pd.DataFrame) -> tuple[float, float]:
+    """The index the layered segments of ``table`` read, all of them (inverse counting variance mean), and its error,
+    where it lies :data:`EMPTY_OFFSET_SIGNIFICANCE` errors below zero; ``(0, 0)`` elsewhere.
+
+    Not selected on the decisions (the "no" segments of :func:`clean_level` are cut two errors below the threshold,
+    which biases them low): a mixed layer raises the mean, so it can only take off less than the clean layers' offset.
+    """
+    sel = (table["environment"] == "layered").to_numpy()
+    f, e = table["li_fill"].to_numpy(dtype=float)[sel], table["li_fill_count_sem"].to_numpy(dtype=float)[sel]
+    ok = np.isfinite(f) & np.isfinite(e) & (e > 0)
+    if ok.sum() < CLEAN_LEVEL_SEGMENTS:
+        return 0.0, 0.0
+    w = 1.0 / e[ok] ** 2
+    level, sem = float(np.sum(w * f[ok]) / w.sum()), float(1.0 / np.sqrt(w.sum()))
+    return (level, sem) if level + EMPTY_OFFSET_SIGNIFICANCE * sem < 0 else (0.0, 0.0)
+
+
+def _block_reading(li: pd.DataFrame, sel: np.ndarray, w: np.ndarray,
+                   layered: tuple[float, float] = (0.0, 0.0)) -> tuple[float, float, int]:
+    """Balanced fill of the sites ``sel`` (site weights ``w``): the mean of the two sublattices' weighted means
+    less the index's offset; its counting error; the sites. NaN without both sublattices.
+
+    The offset is the closest to zero of those measured: the empty sublattice's mean where it reads below zero by
+    :data:`EMPTY_OFFSET_SIGNIFICANCE` errors and at most half the filled one's, and (with
+    :data:`SPINEL_BLOCK_LAYERED_OFFSET`) ``layered``, the image's layered level (:func:`layered_offset`, its
+    error then added); none: 0.
+    """
+    m, e = li["mixing"].to_numpy(dtype=float), li["mixing_sem"].to_numpy(dtype=float)
+    dark = li["dark_sublattice"].fillna(False).to_numpy(dtype=bool)
+    means = []
+    for on in (False, True):
+        q = sel & (dark == on)
+        total = w[q].sum()
+        if not total > 0:
+            return float("nan"), float("nan"), int(sel.sum())
+        means.append((np.sum(w[q] * m[q]) / total, np.sqrt(np.sum((w[q] * e[q]) ** 2)) / total))
+    (mb, eb), (md, ed) = means
+    offsets = [(0.0, 0.0)]
+    if md + EMPTY_OFFSET_SIGNIFICANCE * ed < 0 and md <= 0.5 * mb:
+        offsets.append((md, 0.0))
+    if SPINEL_BLOCK_LAYERED_OFFSET and layered[0] < 0:
+        offsets.append(layered)
+    negative = [o for o in offsets if o[0] < 0]
+    offset, offset_sem = max(negative) if negative else (0.0, 0.0)
+    return (mb + md) / 2 - offset, float(np.hypot(np.hypot(eb, ed) / 2, offset_sem)), int(sel.sum())
+
+
+def _agrees(rows: pd.DataFrame, fill: float, fill_sem: float, systematic: float) -> np.ndarray:
+    """Which segments ``rows`` read as their block does: ``(li_fill - fill)^2`` at most :data:`POOL_CHI2` times
+    ``li_fill_count_sem^2 + fill_sem^2 + (systematic / 2)^2``, the pooled runs' test (:func:`_pool_runs`) for a pair.
+    A segment that reads apart from its block (the diluted end of a spinel layer: random draw 7026, 0.068 +- 0.026
+    in a block at 0.28) is no part of its reading and keeps its own decision."""
+    f, e = rows["li_fill"].to_numpy(dtype=float), rows["li_fill_count_sem"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        return (f - fill) ** 2 <= POOL_CHI2 * (e * e + fill_sem ** 2 + (systematic / 2) ** 2)
+
+
+def spinel_block_decisions(li: pd.DataFrame, key: np.ndarray, table: pd.DataFrame, threshold: float,
+                           systematic: float, inplane_spacing_nm: float) -> tuple[np.ndarray, np.ndarray]:
+    """``mixing`` and ``mixing_sites`` of ``table`` with its uncertain spinel segments decided by their block
+    (:data:`SPINEL_BLOCK_POOL`, :func:`spinel_blocks`, :func:`_block_reading`; error ``hypot(counting, systematic)``).
+    ``key``: the row of ``table`` of each site of ``li`` (with ``tm_reference``, ``dark_sublattice``);
+    ``inplane_spacing_nm``: the column spacing along the layers. A segment whose fill disagrees with its block's
+    (:func:`_agrees`) keeps its own decision."""
+    mixing, sites = table["mixing"].to_numpy().copy(), table["mixing_sites"].to_numpy().copy()
+    m, e, ref = (li[c].to_numpy(dtype=float) for c in ("mixing", "mixing_sem", "tm_reference"))
+    ok = np.isfinite(m) & np.isfinite(e) & np.isfinite(ref) & (ref > 0)
+    if not ok.any():
+        return mixing, sites
+    w = np.where(ok, (ref / np.median(e[ok] * ref[ok])) ** 2, 0.0)
+    block = spinel_blocks(table, inplane_spacing_nm)
+    layered = layered_offset(table)
+    for b in np.unique(block[block >= 0]):
+        rows = np.flatnonzero((block == b) & (mixing == "uncertain"))
+        if rows.size == 0:
+            continue
+        f, f_sem, n = _block_reading(li, ok & np.isin(key, np.flatnonzero(block == b)), w, layered)
+        code = _decision_codes(np.array([f]), np.array([np.hypot(f_sem, systematic)]), threshold)[0]
+        rows = rows[_agrees(table.iloc[rows], f, f_sem, systematic)]
+        if code != 0:
+            mixing[rows], sites[rows] = ("uncertain", "yes", "no")[code], n
+    return mixing, sites
