@@ -50,7 +50,7 @@ def _deficit(fid: int, feats: np.ndarray, plabels: np.ndarray, owner: int, boxes
              grey: np.ndarray, levels: dict, blur_voxels: float = 1.0, open_: bool = False,
              offset: tuple = (0, 0, 0), gap: frozenset = frozenset()) -> tuple[np.ndarray, np.ndarray, float]:
     """Partial-volume content of a dark feature: coordinates ``(n, 3)``, missing fraction per voxel and the data's
-    blur (voxels; :func:`_fitted_blur` where :data:`FIT_BLUR` or :data:`WIDTH_NEAR_BLUR` asks for it, else
+    blur (voxels; :func:`_fitted_blur` where :data:`FIT_BLUR` asks for it, else
     ``blur_voxels``).
 
     Around the feature (dilated by 3 voxels, inside its particle, away from other features) the
@@ -95,7 +95,7 @@ def _deficit(fid: int, feats: np.ndarray, plabels: np.ndarray, owner: int, boxes
     p_level = float(np.median(grey[sl][interior])) if interior.sum() > 20 else levels["particle"]
     e_level = levels["epoxy"]
     fitted = blur_voxels
-    if FIT_BLUR or (WIDTH_NEAR_BLUR is not None and WIDTH_NEAR_PLANES):
+    if FIT_BLUR:
         fitted = _fitted_blur(grey[sl], part, _surface_band(part, (f > 0) | mm, (plabels[sl] > 0) & (plabels[sl] != owner)), p_level, e_level,
                               blur_voxels)
     ref = e_level + (p_level - e_level) * ndi.gaussian_filter(part.astype(np.float32), fitted if FIT_BLUR else blur_voxels)
@@ -490,10 +490,10 @@ def measure_features(seg_solid, plabels, options: Any, voxel_nm: float, close_vo
         if grey is not None:
             if owner not in around:
                 around[owner] = {**levels, "epoxy": _surroundings_level(plabels, grey, pboxes[owner - 1], levels["epoxy"])}
-            rc, miss, blur = _deficit(fid, feats, plabels, owner, (sl, pboxes[owner - 1]), depth, grey, around[owner],
+            rc, miss, _ = _deficit(fid, feats, plabels, owner, (sl, pboxes[owner - 1]), depth, grey, around[owner],
                                       open_=open_, offset=offset, gap=frozenset(gap))
         else:
-            rc, miss, blur = coords, np.ones(len(coords)), 0.0
+            rc, miss = coords, np.ones(len(coords))
         beyond = plabels[tuple((rc - offset).astype(np.int64).T)] != owner  # the mouth: outside the owner's envelope
         sheets = _sheets(m, coords, sh, options, depth[sl][m])
         if sheets is None:  # read as a pore: read again below the surface shell (a crack with a thick bridged mouth)
@@ -515,7 +515,7 @@ def measure_features(seg_solid, plabels, options: Any, voxel_nm: float, close_vo
                 continue
             m, coords, rc, miss, sheets = _part_mask(m, ~pore), coords[~pore], rc[~at_pore], miss[~at_pore], sheets[~pore]
             beyond = beyond[~at_pore]
-        for k, (mk, ck, rk, mis, bk, away, on) in enumerate(_split_sheets(m, coords, rc, miss, sheets, beyond, blur), 1):
+        for k, (mk, ck, rk, mis, bk, away, on) in enumerate(_split_sheets(m, coords, rc, miss, sheets, beyond), 1):
             cracks.append({"id": fid, "sheet": k, "particle": owner, "mouth_voxels": float(mis[bk].sum()),
                            **_crack_numbers(mk, ck, rk, mis, outside[sl], voxel_nm, measured=grey is not None,
                                             sample=away, width_deficit=on)})
@@ -769,16 +769,6 @@ def _away_from_others(coords: np.ndarray, sheets: np.ndarray, planes: list, i: i
 #: sheet of draw 19 (0-49) with no width (NaN; since tomocross6 such a sheet reads all its deficit,
 #: :func:`_crack_numbers`).
 WIDTH_NEAR_PLANES = False
-#: tomocross6. With :data:`WIDTH_NEAR_PLANES`, the tolerance of :func:`_near_some_plane` grows by this many times the
-#: data's blur (the Gaussian sigma, voxels, that :func:`_fitted_blur` fits to the particle's own surface): a crack's
-#: profile, blurred, reaches ~2 sigma beyond its walls, and the segmented half width (the feature's voxels above the
-#: threshold) is thinner than a wide crack, so a tolerance of half width + 0.5 cut the flanks of a wide crack's own
-#: profile (11057: crack 3.90 wide, tolerance 1.91, -0.61 -> -1.00; docs/validation.md "tomocross6"). None (the
-#: default): the tolerance without the blur, tomocross5's rule. Measured with 2 (validator ``--width-near-blur 2``),
-#: kept off: the flanks come back (11057 -0.68, 0-49's 17 -1.32 -> -0.80) but so does a lost crack's deficit (11020
-#: +0.94 -> +1.33, 7061 +0.39 -> +0.84); width share 0.93 -> 0.94 on 11000-11099, 0.93 -> 0.95 on 0-49 (main ->
-#: this), 0.92 -> 0.95 on 9000-9099, but 9087 falls (+0.97 -> +1.21); crossing draws and 7000-7099 not run.
-WIDTH_NEAR_BLUR: float | None = None
 
 
 def _half_width(m: np.ndarray) -> float:
@@ -786,23 +776,21 @@ def _half_width(m: np.ndarray) -> float:
     return float(np.percentile(ndi.distance_transform_edt(np.pad(m, 1))[1:-1, 1:-1, 1:-1][m], 90))
 
 
-def _near_some_plane(m: np.ndarray, dist: np.ndarray, blur: float = 0.0) -> np.ndarray | None:
+def _near_some_plane(m: np.ndarray, dist: np.ndarray) -> np.ndarray | None:
     """Per deficit voxel (``dist``: its distance to each sheet's plane, voxels): whether it lies within the sheets'
-    tolerance (:func:`_half_width` of the sheets' mask ``m`` + 0.5, + :data:`WIDTH_NEAR_BLUR` x ``blur``, the data's
-    blur in voxels, where set) of some plane; None when :data:`WIDTH_NEAR_PLANES` is off."""
+    tolerance (:func:`_half_width` of the sheets' mask ``m`` + 0.5) of some plane; None when
+    :data:`WIDTH_NEAR_PLANES` is off."""
     if not WIDTH_NEAR_PLANES:
         return None
-    grow = 0.0 if WIDTH_NEAR_BLUR is None else WIDTH_NEAR_BLUR * blur
-    return dist.min(axis=1) <= _half_width(m) + 0.5 + grow
+    return dist.min(axis=1) <= _half_width(m) + 0.5
 
 
 def _split_sheets(m: np.ndarray, coords: np.ndarray, rc: np.ndarray, miss: np.ndarray, sheets: np.ndarray,
-                  beyond: np.ndarray, blur: float = 0.0):
+                  beyond: np.ndarray):
     """Per sheet: its mask (in ``m``'s box), voxel coordinates, and the partial-volume coordinates, missing
     fractions and ``beyond`` flags (outside the particle envelope) nearest its plane (each voxel of the deficit
     region counted once), the sheet's voxels where its width is sampled (:func:`_away_from_others`; None: all) and
-    which of its deficit voxels the width reads (:func:`_near_some_plane`, ``blur``: the data's blur, voxels; None:
-    all)."""
+    which of its deficit voxels the width reads (:func:`_near_some_plane`; None: all)."""
     k = int(sheets.max()) + 1
     if k == 1:
         yield m, coords, rc, miss, beyond, None, None
@@ -810,7 +798,7 @@ def _split_sheets(m: np.ndarray, coords: np.ndarray, rc: np.ndarray, miss: np.nd
     planes = [plane_of(coords[sheets == i]) for i in range(k)]
     dist = _plane_distances(rc, planes)
     near = np.argmin(dist, axis=1)  # as _nearest_plane, the planes kept for the widths
-    on = _near_some_plane(m, dist, blur)
+    on = _near_some_plane(m, dist)
     for i in range(k):
         mk = np.zeros_like(m)
         mk[m] = sheets == i  # argwhere and boolean indexing both run in C order
