@@ -175,7 +175,6 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
           smooth_rounds: int = 0, tilt_range_deg: float = 180.0, algorithm: str = "default",
           fbp_filter: str = "default", ring_method: str = "default", iterations: int | None = None,
           t_junctions: str = "default", wide_detector: bool = False, width_away: float | None = None,
-          width_near_planes: str = "default",
           lost_planes: str = "default", low_tops: float | None = None) -> dict:
     from dataclasses import replace
 
@@ -193,8 +192,6 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
         segment.CUT_T_JUNCTIONS = t_junctions == "on"
     if width_away is not None:
         measure.WIDTH_AWAY_VOXELS = width_away
-    if width_near_planes != "default":
-        measure.WIDTH_NEAR_PLANES = width_near_planes == "on"
     if lost_planes != "default":
         segment.LOST_PLANES = lost_planes == "on"
     if low_tops is not None:
@@ -217,7 +214,6 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
             "tilt_range_deg": tilt_range_deg, "algorithm": ro.algorithm, "fbp_filter": ro.fbp_filter,
             "ring_method": ro.ring_method, "iterations": ro.iterations if ro.algorithm != "fbp" else None,
             "cut_t_junctions": segment.CUT_T_JUNCTIONS, "width_away_voxels": measure.WIDTH_AWAY_VOXELS,
-            "width_near_planes": measure.WIDTH_NEAR_PLANES,
             "lost_planes": segment.LOST_PLANES, "low_tops": getattr(segment, "LOW_TOPS", None),
             "wide_detector": wide_detector}
 
@@ -225,7 +221,7 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
 def run(seeds: range, jobs: int, out: Path | None = None, **draw) -> pd.DataFrame:
     """The rows of ``seeds``; ``draw``: the keyword arguments of :func:`_draw` (extension, jitter, kind, align,
     keep_failed, rank, slab_flatness, smooth_rounds, tilt_range_deg, algorithm, fbp_filter, ring_method,
-    iterations, t_junctions, wide_detector, width_away, width_near_planes, lost_planes, low_tops)."""
+    iterations, t_junctions, wide_detector, width_away, lost_planes, low_tops)."""
     rows = []
     with ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else _Serial() as pool:
         for row in pool.map(partial(_draw, **draw), seeds):
@@ -367,9 +363,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width-away-voxels", type=float, default=None, help="measure.WIDTH_AWAY_VOXELS "
                         "(tomocross4): a crossing sheet's width read at its voxels farther than this from the other "
                         "sheets' planes (measured: 3; default: the library's, off)")
-    parser.add_argument("--width-near-planes", choices=("default", "on", "off"), default="default",
-                        help="measure.WIDTH_NEAR_PLANES (tomocross5): a crossing sheet's width read from the deficit "
-                             "within the planes' tolerance of some sheet's plane (default: the library's, off)")
     parser.add_argument("--lost-planes", choices=("default", "on", "off"), default="default",
                         help="segment.LOST_PLANES (tomolost): planes of cracks lost inside the other planes' slabs, "
                              "from the voxels the taken planes leave unexplained (default: the library's, off)")
@@ -399,7 +392,6 @@ def main(argv: list[str] | None = None) -> int:
                  tilt_range_deg=args.tilt_range_deg, algorithm=args.algorithm, fbp_filter=args.fbp_filter,
                  ring_method=args.ring_method, iterations=args.iterations, t_junctions=args.t_junctions,
                  wide_detector=args.wide_detector, width_away=args.width_away_voxels,
-                 width_near_planes=args.width_near_planes,
                  lost_planes=args.lost_planes, low_tops=args.low_tops)
         df.to_csv(args.out, index=False)
     text = summary(df)

@@ -515,10 +515,10 @@ def measure_features(seg_solid, plabels, options: Any, voxel_nm: float, close_vo
                 continue
             m, coords, rc, miss, sheets = _part_mask(m, ~pore), coords[~pore], rc[~at_pore], miss[~at_pore], sheets[~pore]
             beyond = beyond[~at_pore]
-        for k, (mk, ck, rk, mis, bk, away, on) in enumerate(_split_sheets(m, coords, rc, miss, sheets, beyond), 1):
+        for k, (mk, ck, rk, mis, bk, away) in enumerate(_split_sheets(m, coords, rc, miss, sheets, beyond), 1):
             cracks.append({"id": fid, "sheet": k, "particle": owner, "mouth_voxels": float(mis[bk].sum()),
                            **_crack_numbers(mk, ck, rk, mis, outside[sl], voxel_nm, measured=grey is not None,
-                                            sample=away, width_deficit=on)})
+                                            sample=away)})
     if gap:
         feats[np.isin(feats, list(gap))] = 0
     crack_cols = ["crack", "sheet", "particle", "volume_voxels", "mouth_voxels", "segmented_voxels", "volume_nm3", "surface_area_nm2", "width_mean_nm",
@@ -758,52 +758,28 @@ def _away_from_others(coords: np.ndarray, sheets: np.ndarray, planes: list, i: i
     return _plane_distances(coords[sheets == i], others).min(axis=1) > WIDTH_AWAY_VOXELS
 
 
-#: tomocross5. In a feature cut in several sheets, a sheet's width is read from the deficit voxels within the planes'
-#: tolerance of some sheet's plane only (:func:`_near_some_plane`; its volume still counts every deficit voxel nearest
-#: its plane). The deficit of a crack lost in the feature (no plane of its own) lies away from every plane and, given
-#: to the nearest one, read a sheet's width wide (draw 7061 of 7000-7099: +0.91 voxel with ``segment.CUT_T_JUNCTIONS``
-#: and :data:`WIDTH_AWAY_VOXELS`, +0.39 with this rule; docs/validation.md "tomocross5"). The tolerance is
-#: :func:`_sheets`' own (the 90th percentile of the sheets' half width + 0.5 voxel). False (the default): every
-#: deficit voxel nearest the sheet's plane, the rule before. Measured (validator ``--width-near-planes on``), kept off:
-#: it also cuts a wide crack's blurred flanks where the feature's tolerance is small (11057 -0.61 -> -1.00) and left a
-#: sheet of draw 19 (0-49) with no width (NaN; since tomocross6 such a sheet reads all its deficit,
-#: :func:`_crack_numbers`).
-WIDTH_NEAR_PLANES = False
-
-
 def _half_width(m: np.ndarray) -> float:
     """The 90th percentile of a feature's half width (voxels): its voxels' distance to the nearest voxel outside it."""
     return float(np.percentile(ndi.distance_transform_edt(np.pad(m, 1))[1:-1, 1:-1, 1:-1][m], 90))
-
-
-def _near_some_plane(m: np.ndarray, dist: np.ndarray) -> np.ndarray | None:
-    """Per deficit voxel (``dist``: its distance to each sheet's plane, voxels): whether it lies within the sheets'
-    tolerance (:func:`_half_width` of the sheets' mask ``m`` + 0.5) of some plane; None when
-    :data:`WIDTH_NEAR_PLANES` is off."""
-    if not WIDTH_NEAR_PLANES:
-        return None
-    return dist.min(axis=1) <= _half_width(m) + 0.5
 
 
 def _split_sheets(m: np.ndarray, coords: np.ndarray, rc: np.ndarray, miss: np.ndarray, sheets: np.ndarray,
                   beyond: np.ndarray):
     """Per sheet: its mask (in ``m``'s box), voxel coordinates, and the partial-volume coordinates, missing
     fractions and ``beyond`` flags (outside the particle envelope) nearest its plane (each voxel of the deficit
-    region counted once), the sheet's voxels where its width is sampled (:func:`_away_from_others`; None: all) and
-    which of its deficit voxels the width reads (:func:`_near_some_plane`; None: all)."""
+    region counted once) and the sheet's voxels where its width is sampled (:func:`_away_from_others`; None: all)."""
     k = int(sheets.max()) + 1
     if k == 1:
-        yield m, coords, rc, miss, beyond, None, None
+        yield m, coords, rc, miss, beyond, None
         return
     planes = [plane_of(coords[sheets == i]) for i in range(k)]
     dist = _plane_distances(rc, planes)
     near = np.argmin(dist, axis=1)  # as _nearest_plane, the planes kept for the widths
-    on = _near_some_plane(m, dist)
     for i in range(k):
         mk = np.zeros_like(m)
         mk[m] = sheets == i  # argwhere and boolean indexing both run in C order
         yield (mk, coords[sheets == i], rc[near == i], miss[near == i], beyond[near == i],
-               _away_from_others(coords, sheets, planes, i), None if on is None else on[near == i])
+               _away_from_others(coords, sheets, planes, i))
 
 
 def _placement(m: np.ndarray, coords: np.ndarray, outside: np.ndarray, sh: dict, voxel_nm: float) -> dict:
@@ -815,19 +791,14 @@ def _placement(m: np.ndarray, coords: np.ndarray, outside: np.ndarray, sh: dict,
 
 
 def _crack_numbers(m: np.ndarray, coords: np.ndarray, rc: np.ndarray, miss: np.ndarray, outside: np.ndarray,
-                   voxel_nm: float, *, measured: bool, sample: np.ndarray | None = None,
-                   width_deficit: np.ndarray | None = None) -> dict:
+                   voxel_nm: float, *, measured: bool, sample: np.ndarray | None = None) -> dict:
     """One crack row (one sheet): volume from the missing fractions (``measured``: a grey volume; else the
     voxels), widths (read at the voxels ``sample`` of the sheet where enough of them are, :func:`_local_widths`;
-    None: all; from the deficit voxels ``width_deficit`` only, None: all, and from all where those leave the sheet
-    no width sample, tomocross6), extent, normal and orientation, placement."""
+    None: all), extent, normal and orientation, placement."""
     sh = feature_shape(coords)
     n_vox = float(miss.sum()) if measured else float(m.sum())
     n = sh["normal"]
-    wd = slice(None) if width_deficit is None or not width_deficit.any() else width_deficit
-    w_mean, w_max = _local_widths(rc[wd], miss[wd], coords, sample=sample)
-    if np.isnan(w_mean) and width_deficit is not None:  # no sample left on the kept deficit: read it from all of it
-        w_mean, w_max = _local_widths(rc, miss, coords, sample=sample)
+    w_mean, w_max = _local_widths(rc, miss, coords, sample=sample)
     return {"volume_voxels": n_vox, "volume_nm3": n_vox * voxel_nm ** 3, "segmented_voxels": int(m.sum()),
             "width_mean_nm": w_mean * voxel_nm, "width_max_nm": w_max * voxel_nm,
             "extent_nm": 2 * np.sqrt(3) * sh["extents"][0] * voxel_nm,
