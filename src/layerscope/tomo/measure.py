@@ -48,10 +48,8 @@ def _area_nm2(mask: np.ndarray, voxel_nm: float) -> float:
 
 def _deficit(fid: int, feats: np.ndarray, plabels: np.ndarray, owner: int, boxes: tuple, depth: np.ndarray,
              grey: np.ndarray, levels: dict, blur_voxels: float = 1.0, open_: bool = False,
-             offset: tuple = (0, 0, 0), gap: frozenset = frozenset()) -> tuple[np.ndarray, np.ndarray, float]:
-    """Partial-volume content of a dark feature: coordinates ``(n, 3)``, missing fraction per voxel and the data's
-    blur (voxels; :func:`_fitted_blur` where :data:`FIT_BLUR` asks for it, else
-    ``blur_voxels``).
+             offset: tuple = (0, 0, 0), gap: frozenset = frozenset()) -> tuple[np.ndarray, np.ndarray]:
+    """Partial-volume content of a dark feature: coordinates ``(n, 3)`` and missing fraction per voxel.
 
     Around the feature (dilated by 3 voxels, inside its particle, away from other features) the
     missing attenuation ``(R - v) / (P - E)`` is summed, where ``R = E + (P - E) G(particle)`` is the
@@ -94,28 +92,10 @@ def _deficit(fid: int, feats: np.ndarray, plabels: np.ndarray, owner: int, boxes
         region = (ndi.binary_dilation(mm, iterations=3) & part & ~other) | mm
     p_level = float(np.median(grey[sl][interior])) if interior.sum() > 20 else levels["particle"]
     e_level = levels["epoxy"]
-    fitted = blur_voxels
-    if FIT_BLUR:
-        fitted = _fitted_blur(grey[sl], part, _surface_band(part, (f > 0) | mm, (plabels[sl] > 0) & (plabels[sl] != owner)), p_level, e_level,
-                              blur_voxels)
-    ref = e_level + (p_level - e_level) * ndi.gaussian_filter(part.astype(np.float32), fitted if FIT_BLUR else blur_voxels)
+    ref = e_level + (p_level - e_level) * ndi.gaussian_filter(part.astype(np.float32), blur_voxels)
     missing = (ref[region] - grey[sl][region]) / max(p_level - e_level, 1e-12)
     coords = np.argwhere(region).astype(float) + [s.start + o for s, o in zip(sl, offset)]
-    return coords, missing, fitted
-
-
-#: :func:`_deficit` blurs its reference particle by the Gaussian (voxels) that best fits the particle's own surface
-#: (:func:`_fitted_blur`) instead of ``blur_voxels`` (1.0): the data's blur (0-0.7 voxel in the grey draws, FBP's
-#: own in the projected ones) differs, and where the region holds more of the surface's inside than its outside (a
-#: closed feature's region stops at the envelope; an open one's at the hull grown by 3) a too-wide reference reads
-#: the solid just inside the surface as excess attenuation. False (the default): the fixed ``blur_voxels``. Measured
-#: on (docs/validation.md "tomocvf7"): cvf within 10 % 0.59 -> 0.64 on draws 6000-6099, 0.65 -> 0.65 on 5000-5099
-#: (every other share equal or higher); the other tuning ranges not run, so not adopted.
-FIT_BLUR = False
-#: The blurs (voxels) tried by :func:`_fitted_blur`.
-BLUR_GRID = tuple(np.round(np.arange(0.25, 2.01, 0.125), 3))
-#: :func:`_fitted_blur` keeps ``blur_voxels`` when the surface band holds fewer voxels than this.
-BLUR_MIN_VOXELS = 200
+    return coords, missing
 
 
 def _surface_band(part: np.ndarray, dark: np.ndarray, others: np.ndarray, reach: int = 3,
@@ -123,25 +103,13 @@ def _surface_band(part: np.ndarray, dark: np.ndarray, others: np.ndarray, reach:
     """The voxels within ``reach`` voxels of the particle's surface (``part``; both sides) that lie at least
     ``dark_reach`` (default ``reach``) voxels from every dark feature (``dark``), beyond 2 voxels of any other
     particle's envelope (``others``) and not within ``reach`` voxels of the arrays' faces (where a blurred model meets
-    the box's edge): where the particle's surface and surroundings are read (:func:`_fitted_blur`, :func:`_coat_depth`)."""
+    the box's edge): where the particle's surface and surroundings are read (:func:`_coat_depth`)."""
     band = ndi.binary_dilation(part, iterations=reach) & ~ndi.binary_erosion(part, iterations=reach, border_value=1)
     band &= ~ndi.binary_dilation(dark, iterations=reach if dark_reach is None else dark_reach)
     band &= ~ndi.binary_dilation(others, iterations=2)
     inner = np.zeros_like(band)
     inner[tuple(slice(reach, max(reach, n - reach)) for n in band.shape)] = True
     return band & inner
-
-
-def _fitted_blur(grey: np.ndarray, part: np.ndarray, band: np.ndarray, p_level: float, e_level: float,
-                 default: float) -> float:
-    """The Gaussian blur (voxels, one of :data:`BLUR_GRID`) of the reference ``E + (P - E) G(part)`` that best
-    matches ``grey`` (least squares) over ``band`` (:func:`_surface_band`); ``default`` when the band holds fewer
-    than :data:`BLUR_MIN_VOXELS` voxels."""
-    if band.sum() < BLUR_MIN_VOXELS:
-        return default
-    g, pf = grey[band], part.astype(np.float32)
-    cost = [float(np.sum((e_level + (p_level - e_level) * ndi.gaussian_filter(pf, s)[band] - g) ** 2)) for s in BLUR_GRID]
-    return float(BLUR_GRID[int(np.argmin(cost))])
 
 
 #: A particle's volume counts its envelope's voxels less what a coat put beyond its surface (:func:`_coat_volume`):
@@ -490,8 +458,8 @@ def measure_features(seg_solid, plabels, options: Any, voxel_nm: float, close_vo
         if grey is not None:
             if owner not in around:
                 around[owner] = {**levels, "epoxy": _surroundings_level(plabels, grey, pboxes[owner - 1], levels["epoxy"])}
-            rc, miss, _ = _deficit(fid, feats, plabels, owner, (sl, pboxes[owner - 1]), depth, grey, around[owner],
-                                      open_=open_, offset=offset, gap=frozenset(gap))
+            rc, miss = _deficit(fid, feats, plabels, owner, (sl, pboxes[owner - 1]), depth, grey, around[owner],
+                                open_=open_, offset=offset, gap=frozenset(gap))
         else:
             rc, miss = coords, np.ones(len(coords))
         beyond = plabels[tuple((rc - offset).astype(np.int64).T)] != owner  # the mouth: outside the owner's envelope
