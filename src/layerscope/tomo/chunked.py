@@ -774,8 +774,7 @@ def _measure_task(item, *, options, voxel_nm: float, close: int, levels: dict, s
     ct, pt, feats, kinds = measure_features(solid, plab, options, voxel_nm, close, grey, levels, offset=off, only=only, feats=feats,
                                      gap_ids=gap & only)
     pids = np.unique(plab[mask])
-    geom = particle_geometry(plab, voxel_nm, offset=off, shape=shape, only=set(pids[pids > 0].tolist()), grey=grey,
-                              solid=solid, levels=levels)
+    geom = particle_geometry(plab, voxel_nm, offset=off, shape=shape, only=set(pids[pids > 0].tolist()))
     local = np.where(np.isin(feats, list(only)), feats, 0)[inner]
     return ct, pt, kinds, {i: int(first[i]) for i in only}, geom, local
 
@@ -972,7 +971,7 @@ def _slab_group_task(item, *, options, voxel_nm: float, close: int, levels: dict
                                   only=set(own) | dropped, feats=feats, shared_ids=dropped, gap_ids=gap)
     keep = np.zeros(int(feats.max(initial=0)) + 1, bool)
     keep[[g for g in own if g < keep.size]] = True
-    geom = particle_geometry(plab, voxel_nm, offset=off, shape=shape, only=set(pids), grey=grey, solid=solid, levels=levels)
+    geom = particle_geometry(plab, voxel_nm, offset=off, shape=shape, only=set(pids))
     return ct, pt, {f: kd[f] for f in own if f in kd}, geom, np.where(keep[feats], feats, 0)
 
 

@@ -98,100 +98,6 @@ def _deficit(fid: int, feats: np.ndarray, plabels: np.ndarray, owner: int, boxes
     return coords, missing
 
 
-def _surface_band(part: np.ndarray, dark: np.ndarray, others: np.ndarray, reach: int = 3,
-                  dark_reach: int | None = None) -> np.ndarray:
-    """The voxels within ``reach`` voxels of the particle's surface (``part``; both sides) that lie at least
-    ``dark_reach`` (default ``reach``) voxels from every dark feature (``dark``), beyond 2 voxels of any other
-    particle's envelope (``others``) and not within ``reach`` voxels of the arrays' faces (where a blurred model meets
-    the box's edge): where the particle's surface and surroundings are read (:func:`_coat_depth`)."""
-    band = ndi.binary_dilation(part, iterations=reach) & ~ndi.binary_erosion(part, iterations=reach, border_value=1)
-    band &= ~ndi.binary_dilation(dark, iterations=reach if dark_reach is None else dark_reach)
-    band &= ~ndi.binary_dilation(others, iterations=2)
-    inner = np.zeros_like(band)
-    inner[tuple(slice(reach, max(reach, n - reach)) for n in band.shape)] = True
-    return band & inner
-
-
-#: A particle's volume counts its envelope's voxels less what a coat put beyond its surface (:func:`_coat_volume`):
-#: the particle's surface and surroundings are modelled as ``E + (P - E) G_s(occ_d) + (C - E) G_s(shell_t)``, the
-#: envelope with its surface moved in by d voxels and a shell t voxels thick outside it at a level C between E and P,
-#: both blurred by a Gaussian of s voxels; s, d, t and C are fitted to the grey data (least squares) on the band within
-#: :data:`COAT_REACH` voxels of the envelope's surface away from dark features and other particles (:func:`_surface_band`),
-#: and the volume takes the d-moved surface (``sum(occ_d) - sum(envelope)`` voxels added, <= 0). A carbon-binder coat
-#: brighter than the surroundings pulls the thresholded envelope out by a fraction of a voxel (binder particles read
-#: their volume +1.7 %, median, docs/validation.md "tomocvf7"); without a coat the fit keeps d = 0. False (the
-#: default): the envelope's voxels.
-COAT_VOLUME = False
-#: the blurs s, depths d (voxels; the surface moved in) and shell thicknesses t (voxels) tried by the fit
-COAT_BLURS = (0.25, 0.375, 0.5, 0.625, 0.75, 1.0, 1.25, 1.5)
-COAT_DEPTHS = tuple(np.round(np.arange(0.0, 0.51, 0.0625), 4))
-COAT_SHELLS = (1, 2, 3)
-#: the band's reach (voxels) on both sides of the envelope's surface
-COAT_REACH = 4
-#: :func:`_coat_volume` adds nothing when the band holds fewer voxels than this
-COAT_MIN_VOXELS = 200
-#: ... or when the fitted coat's level C - E is below this share of the contrast P - E (no coat: binder-free particles
-#: of draws 6001, 6037, 6059 fit 0.004-0.033, coated ones of 6000, 6014, 6017 0.026-0.148, most 0.06-0.15; the draws'
-#: coats are 0.1-0.4 of the contrast on about half the surface)
-COAT_MIN_LEVEL = 0.05
-
-
-def _shell_cost(resid: np.ndarray, shells: list, contrast: float) -> tuple[float, float]:
-    """The least squares of ``resid`` (data less the model without a coat, on the band) less the best of
-    ``level * shell`` over ``shells`` (each blurred shell's values on the band; level in [0, ``contrast``]), and that
-    level; ``resid``'s own and 0 when no shell lowers it."""
-    best, best_level = float(np.dot(resid, resid)), 0.0
-    for sb in shells:
-        level = float(np.clip(np.dot(resid, sb) / max(float(np.dot(sb, sb)), 1e-12), 0.0, contrast))
-        cost = float(np.sum((resid - level * sb) ** 2))
-        if cost < best:
-            best, best_level = cost, level
-    return best, best_level
-
-
-def _coat_depth(grey: np.ndarray, depth_in: np.ndarray, band: np.ndarray, others: np.ndarray, p_level: float,
-                e_level: float) -> float:
-    """The depth d (voxels, one of :data:`COAT_DEPTHS`) of the model ``E + (P - E) G_s(occ_d) + (C - E) G_s(shell_t)``
-    that fits ``grey`` best over ``band`` (least squares over s in :data:`COAT_BLURS`, t in :data:`COAT_SHELLS` and C):
-    ``occ_d = clip(depth_in - d, 0, 1)`` the voxels' share of the particle with its surface moved in by d
-    (``depth_in``: 1, 2, .. into the envelope, 0, -1, .. outside it), ``shell_t`` the voxels up to t voxels outside
-    the envelope and not in ``others``, ``G_s`` the Gaussian of s voxels. 0 where the best fit's coat is fainter than
-    :data:`COAT_MIN_LEVEL` (no coat: the surface stays the envelope's)."""
-    contrast, g = p_level - e_level, grey[band]
-    outside = [((depth_in <= 0) & (depth_in > -t) & ~others).astype(np.float32) for t in COAT_SHELLS]
-    best, best_d, best_level = np.inf, 0.0, 0.0
-    for s in COAT_BLURS:
-        shells = [ndi.gaussian_filter(o, s)[band] for o in outside]
-        for d in COAT_DEPTHS:
-            model = e_level + contrast * ndi.gaussian_filter(np.clip(depth_in - d, 0, 1).astype(np.float32), s)[band]
-            cost, level = _shell_cost(g - model, shells, contrast)
-            if cost < best:
-                best, best_d, best_level = cost, float(d), level
-    return best_d if best_level >= COAT_MIN_LEVEL * contrast else 0.0
-
-
-def _coat_volume(pid: int, plabels: np.ndarray, solid: np.ndarray, grey: np.ndarray, psl: tuple, levels: dict) -> float:
-    """Voxels to add to particle ``pid``'s envelope volume (<= 0) so that its surface lies where the data's particle
-    surface is with a coat beyond it (:data:`COAT_VOLUME`, :func:`_coat_depth`), read on its bounding box ``psl`` grown
-    by :data:`SURROUNDINGS_PAD` (within the out-of-core path's margin). P: the median of its interior at least 3 voxels
-    deep and :data:`RIM_VOXELS` from any dark voxel (``levels["particle"]`` when fewer than 20); E: its surroundings'
-    level (:func:`_surroundings_level`). 0 when the band holds fewer than :data:`COAT_MIN_VOXELS` voxels."""
-    box = _grown(psl, SURROUNDINGS_PAD, plabels.shape)
-    part, env = plabels[box] == pid, plabels[box] > 0
-    dark = env & ~solid[box]
-    band = _surface_band(part, dark, env & ~part, reach=COAT_REACH, dark_reach=3)
-    if band.sum() < COAT_MIN_VOXELS:
-        return 0.0
-    depth_in = np.where(part, ndi.distance_transform_edt(part), 1.0 - ndi.distance_transform_edt(~part))
-    interior = part & (depth_in >= 3) & ~ndi.binary_dilation(dark, iterations=RIM_VOXELS)
-    p_level = float(np.median(grey[box][interior])) if interior.sum() > 20 else levels["particle"]
-    e_level = _surroundings_level(plabels, grey, psl, levels["epoxy"])
-    if p_level <= e_level:
-        return 0.0
-    d = _coat_depth(grey[box], depth_in, band, env & ~part, p_level, e_level)
-    return float(np.clip(depth_in[part] - d, 0, 1).sum() - part.sum()) if d > 0 else 0.0
-
-
 def _grown(box: tuple, pad: int, shape: tuple) -> tuple:
     """The box (slices) grown by ``pad`` voxels on every side, within ``shape``."""
     return tuple(slice(max(0, s.start - pad), min(n, s.stop + pad)) for s, n in zip(box, shape))
@@ -777,13 +683,10 @@ def _crack_numbers(m: np.ndarray, coords: np.ndarray, rc: np.ndarray, miss: np.n
 
 
 def particle_geometry(plabels: np.ndarray, voxel_nm: float, *, offset: tuple = (0, 0, 0), shape: tuple | None = None,
-                      only: set | None = None, grey: np.ndarray | None = None, solid: np.ndarray | None = None,
-                      levels: dict | None = None) -> list[dict]:
+                      only: set | None = None) -> list[dict]:
     """Volume, surface area, centroid (nm, in the whole volume) and border contact of each particle.
 
-    ``only`` those ids if given; ``offset`` (voxels) places a slab's labels in the whole volume of ``shape``. With
-    :data:`COAT_VOLUME` and a grey volume (``grey``, the ``solid`` mask and the ``levels``), ``coat_voxels``: the
-    voxels :func:`_coat_volume` takes off the envelope's volume (else 0).
+    ``only`` those ids if given; ``offset`` (voxels) places a slab's labels in the whole volume of ``shape``.
     """
     rows = []
     shape = np.asarray(plabels.shape if shape is None else shape)
@@ -795,14 +698,12 @@ def particle_geometry(plabels: np.ndarray, voxel_nm: float, *, offset: tuple = (
         centre = (np.asarray(ndi.center_of_mass(m)) + [s.start + o + 0.5 for s, o in zip(sl, offset)]) * voxel_nm
         rows.append({"particle": pid, "volume_voxels": int(m.sum()), "area_nm2": _area_nm2(m, voxel_nm),
                      "touches_border": bool(border), **{f"centroid_{a}_nm": float(c) for a, c in zip("zyx", centre)}})
-        if COAT_VOLUME and grey is not None:
-            rows[-1]["coat_voxels"] = _coat_volume(pid, plabels, solid, grey, sl, levels)
     return rows
 
 
-def particle_table(plabels, cracks, pores, voxel_nm: float, **grey) -> pd.DataFrame:
-    """The particle rows of a whole volume (``grey``: ``grey``, ``solid`` and ``levels`` for :data:`COAT_VOLUME`)."""
-    return particle_rows(particle_geometry(plabels, voxel_nm, **grey), cracks, pores, voxel_nm)
+def particle_table(plabels, cracks, pores, voxel_nm: float) -> pd.DataFrame:
+    """The particle rows of a whole volume."""
+    return particle_rows(particle_geometry(plabels, voxel_nm), cracks, pores, voxel_nm)
 
 
 def particle_rows(geometry: list[dict], cracks: pd.DataFrame, pores: pd.DataFrame, voxel_nm: float) -> pd.DataFrame:
@@ -811,15 +712,13 @@ def particle_rows(geometry: list[dict], cracks: pd.DataFrame, pores: pd.DataFram
     The particle's volume is its envelope's voxels plus its cracks' ``mouth_voxels``: the missing volume of open
     cracks outside the envelope (which stops at the particle surface, across the mouth), counted in the cracks'
     volume too, so that the crack volume fraction counts the same voxels above and below the line (the truth
-    particle holds its cracks whole), plus its ``coat_voxels`` (:data:`COAT_VOLUME`). The sphericity is the
-    envelope's (its volume and surface area)."""
+    particle holds its cracks whole). The sphericity is the envelope's (its volume and surface area)."""
     rows = []
     for g in geometry:
         pid, env, area = g["particle"], g["volume_voxels"], g["area_nm2"]
         c = cracks[cracks["particle"] == pid]
         p = pores[pores["particle"] == pid]
         v = env + float(c["mouth_voxels"].sum()) if len(c) else env
-        v = v + g["coat_voxels"] if g.get("coat_voxels") else v  # COAT_VOLUME: the surface put below a coat
         rows.append({
             "particle": pid, "volume_voxels": v, "volume_nm3": v * voxel_nm ** 3,
             "equivalent_diameter_nm": (6 * v / np.pi) ** (1 / 3) * voxel_nm,
