@@ -171,7 +171,7 @@ def _inspect(res, seed: int, rms_px: float, kind: str) -> dict:
 
 
 def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", align: str | None = None,
-          keep_failed: bool = False, rank: bool = False, slab_flatness: float | None = None,
+          keep_failed: bool = False, rank: bool = False,
           smooth_rounds: int = 0, tilt_range_deg: float = 180.0, algorithm: str = "default",
           fbp_filter: str = "default", ring_method: str = "default", iterations: int | None = None,
           t_junctions: str = "default", wide_detector: bool = False, width_away: float | None = None,
@@ -186,7 +186,6 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
     if keep_failed:
         recon.KEEP_FAILED_FRACTION = float("inf")
     tomo_align.RANK_GUESSES = rank
-    measure.SLAB_FLATNESS = slab_flatness
     tomo_align.SMOOTH_ROUNDS = smooth_rounds
     if t_junctions != "default":
         segment.CUT_T_JUNCTIONS = t_junctions == "on"
@@ -210,7 +209,7 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
                    inspect=partial(_inspect, seed=seed, rms_px=jitter, kind=kind))
     return {**row, "extension": extension, "sinogram_extension": _effective(ro), "jitter_px": jitter,
             "jitter_kind": kind, "align": ro.align, "keep_failed_alignment": keep_failed,
-            "rank_guesses": rank, "slab_flatness": slab_flatness, "smooth_rounds": smooth_rounds,
+            "rank_guesses": rank, "smooth_rounds": smooth_rounds,
             "tilt_range_deg": tilt_range_deg, "algorithm": ro.algorithm, "fbp_filter": ro.fbp_filter,
             "ring_method": ro.ring_method, "iterations": ro.iterations if ro.algorithm != "fbp" else None,
             "cut_t_junctions": segment.CUT_T_JUNCTIONS, "width_away_voxels": measure.WIDTH_AWAY_VOXELS,
@@ -220,7 +219,7 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
 
 def run(seeds: range, jobs: int, out: Path | None = None, **draw) -> pd.DataFrame:
     """The rows of ``seeds``; ``draw``: the keyword arguments of :func:`_draw` (extension, jitter, kind, align,
-    keep_failed, rank, slab_flatness, smooth_rounds, tilt_range_deg, algorithm, fbp_filter, ring_method,
+    keep_failed, rank, smooth_rounds, tilt_range_deg, algorithm, fbp_filter, ring_method,
     iterations, t_junctions, wide_detector, width_away, lost_planes, low_tops)."""
     rows = []
     with ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else _Serial() as pool:
@@ -342,8 +341,6 @@ def main(argv: list[str] | None = None) -> int:
                         "series is reconstructed as given)")
     parser.add_argument("--rank-guesses", action="store_true", help="align.RANK_GUESSES: run both first guesses "
                         "and keep the lower reprojection residual")
-    parser.add_argument("--slab-flatness", type=float, default=None, help="measure.SLAB_FLATNESS (tomopore): the "
-                        "largest flatness of a plane's slab in the crossing-sheet search (default None: off)")
     parser.add_argument("--smooth-rounds", type=int, default=0, help="align.SMOOTH_ROUNDS: rounds of projection "
                         "matching binned by 2 before the full-size rounds (0: off, the default; 30 measured)")
     parser.add_argument("--tilt-range-deg", type=_tilt_range, default=180.0, help="project the projection draws over "
@@ -388,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
             seeds = [s for s in seeds if random_phantom(s).specs["draw"]["projected"]]
         df = run(seeds, args.jobs, args.out, extension=args.extension, jitter=args.jitter_px, kind=args.jitter_kind,
                  align=args.align, keep_failed=args.keep_failed_alignment, rank=args.rank_guesses,
-                 slab_flatness=args.slab_flatness, smooth_rounds=args.smooth_rounds,
+                 smooth_rounds=args.smooth_rounds,
                  tilt_range_deg=args.tilt_range_deg, algorithm=args.algorithm, fbp_filter=args.fbp_filter,
                  ring_method=args.ring_method, iterations=args.iterations, t_junctions=args.t_junctions,
                  wide_detector=args.wide_detector, width_away=args.width_away_voxels,

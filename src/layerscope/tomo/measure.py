@@ -423,45 +423,9 @@ def _sheets(m: np.ndarray, coords: np.ndarray, sh: dict, options: Any, depth: np
     split = planar_sheets(coords, tol=half_width + 0.5, max_flatness=options.max_flatness,
                           min_sheet_voxels=options.min_sheet_voxels, require_crossing=one is not None, depth=depth,
                           cut_planes=options.cut_planes)
-    if split is None and SLAB_FLATNESS is not None:
-        split = _short_sheets(m, coords, options, depth, half_width, one is not None)
     if split is None:
         return one if one is not None or not joined else _pore_and_sheets(m, coords, options, depth, half_width)
     return split if depth is None else _surface_sheets(coords, split, depth)
-
-
-#: tomopore (off: None). A feature that :func:`layerscope.tomo.segment.planar_sheets` finds no sheets in is
-#: searched again with the slabs' flatness allowed up to this (its ``slab_flatness``: short cracks, radius 7-9 voxels,
-#: crossing in a small particle), unless a round part of it lies off the sheets' junctions (:func:`_short_sheets`).
-#: CLI of scripts/validate_tomo_draws.py: ``--slab-flatness 0.55`` (the value measured).
-SLAB_FLATNESS: float | None = None
-
-
-def _short_sheets(m: np.ndarray, coords: np.ndarray, options: Any, depth: np.ndarray | None, half_width: float,
-                  require_crossing: bool) -> np.ndarray | None:
-    """Sheets of short crossing cracks (``planar_sheets`` with ``slab_flatness`` = :data:`SLAB_FLATNESS`), or None.
-
-    A slab ``2 tol`` thick through a crack of radius 7-9 voxels is not flat enough for ``max_flatness`` (0.47-0.53 on
-    the tuning draws' crossings read as pores, docs/validation.md "tomopore: cracks read as pores"), but neither is
-    a slab through a round pore of radius 6 or more, nor are the slabs that cross a pore joined to the cracks. So the sheets found with the
-    looser slabs are refused when the feature has a round part (:func:`layerscope.tomo.segment.round_part`, the ball
-    of :func:`_pore_and_sheets`) with 30 voxels or more (the smallest pore piece, :func:`_round_pores`) within
-    ``tol`` of fewer than two of the sheets' planes: where cracks cross, the ball that fits in their blurred junction
-    lies on two planes or more (0-3 voxels off them on draw 7052, 32 on 6027: refused); a pore beside the junction
-    does not (39-81 voxels in the scenes of tests/tomo/test_short_crossing_cracks.py).
-    """
-    tol = half_width + 0.5
-    split = planar_sheets(coords, tol=tol, max_flatness=options.max_flatness, min_sheet_voxels=options.min_sheet_voxels,
-                          require_crossing=require_crossing, depth=depth, cut_planes=options.cut_planes,
-                          slab_flatness=SLAB_FLATNESS)
-    radius = max(PORE_MIN_RADIUS, int(half_width + 0.5) + 1)
-    blob = None if split is None else round_part(m, radius, min_voxels=30)
-    if blob is None:
-        return split
-    at = blob[m]
-    planes = [plane_of(coords[split == i]) for i in range(int(split.max()) + 1)]
-    near = (np.abs(np.stack([(coords[at] - c) @ n for c, n in planes], axis=1)) <= tol).sum(axis=1)
-    return None if np.sum(near < 2) >= 30 else split
 
 
 #: :func:`_below_shell` reads a feature below the surface shell when at least this share of its voxels lies there.

@@ -624,7 +624,7 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
                   max_sheets: int = 6, min_angle_deg: float = 20.0, coverage: float = 0.9, max_fill: float = 0.9,
                   min_share: float = 0.03, min_voxels: int = 30, seed: int = 0,
                   require_crossing: bool = True, depth: np.ndarray | None = None,
-                  cut_planes: bool = True, slab_flatness: float | None = None) -> np.ndarray | None:
+                  cut_planes: bool = True) -> np.ndarray | None:
     """The planar sheets a dark feature is made of, when it is intersecting cracks rather than a pore.
 
     Two cracks that cross form one connected dark feature, which is not flat as a whole (an X has
@@ -669,11 +669,6 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
     cut_planes : bool
         Look for cut planes (:func:`_cut_plane`) once the search stops; False is the search alone (before
         docs/validation.md "tomocut"; ``TomoOptions.cut_planes``, CLI ``--no-cut-planes``).
-    slab_flatness : float, optional
-        The largest flatness of a plane's slab (its voxels within ``tol``) in the search, when above
-        ``max_flatness`` (None: ``max_flatness``). A short crack's slab is as thick as the tolerance band, so its
-        flatness rises as its radius falls (discs of radius 7-9 in 2.2-2.7 voxel cracks: 0.47-0.53);
-        :data:`layerscope.tomo.measure.SLAB_FLATNESS` (docs/validation.md "tomopore: cracks read as pores").
 
     Returns
     -------
@@ -701,13 +696,12 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
     planes: list[tuple[np.ndarray, np.ndarray]] = []
     thick: list[float] = []  # rms thickness of each plane's voxels about it (voxels)
     least = max(min_voxels, min_share * n)
-    slab_flatness = max_flatness if slab_flatness is None else max(max_flatness, slab_flatness)
     while len(planes) < max_sheets and alive.sum() >= least and alive[sample].sum() >= 3:
         live = alive[sample]
         c, nrm = _best_plane(s_pts[live], s_nrm[live], tol, rng, min_cos=min_cos)
         inl = alive & (np.abs((coords - c) @ nrm) <= tol)
         sh = feature_shape(coords[inl]) if inl.sum() >= 3 else None
-        if sh is None or inl.sum() < least or not (sh["flatness"] < slab_flatness
+        if sh is None or inl.sum() < least or not (sh["flatness"] < max_flatness
                                                             and sh["extents"][1] >= min_sheet_voxels):
             break
         if any(abs(float(nrm @ q)) > max_cos for _, q in planes):
