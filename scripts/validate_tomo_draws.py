@@ -174,12 +174,12 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
           keep_failed: bool = False, rank: bool = False,
           smooth_rounds: int = 0, tilt_range_deg: float = 180.0, algorithm: str = "default",
           fbp_filter: str = "default", ring_method: str = "default", iterations: int | None = None,
-          t_junctions: str = "default", wide_detector: bool = False, width_away: float | None = None,
+          t_junctions: str = "default", wide_detector: bool = False,
           lost_planes: str = "default", low_tops: float | None = None) -> dict:
     from dataclasses import replace
 
     from layerscope.tomo import align as tomo_align
-    from layerscope.tomo import measure, recon, segment
+    from layerscope.tomo import recon, segment
     from layerscope.tomo.analysis import TomoOptions
     from layerscope.tomo.scoring import run_draw
 
@@ -189,8 +189,6 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
     tomo_align.SMOOTH_ROUNDS = smooth_rounds
     if t_junctions != "default":
         segment.CUT_T_JUNCTIONS = t_junctions == "on"
-    if width_away is not None:
-        measure.WIDTH_AWAY_VOXELS = width_away
     if lost_planes != "default":
         segment.LOST_PLANES = lost_planes == "on"
     if low_tops is not None:
@@ -212,7 +210,7 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
             "rank_guesses": rank, "smooth_rounds": smooth_rounds,
             "tilt_range_deg": tilt_range_deg, "algorithm": ro.algorithm, "fbp_filter": ro.fbp_filter,
             "ring_method": ro.ring_method, "iterations": ro.iterations if ro.algorithm != "fbp" else None,
-            "cut_t_junctions": segment.CUT_T_JUNCTIONS, "width_away_voxels": measure.WIDTH_AWAY_VOXELS,
+            "cut_t_junctions": segment.CUT_T_JUNCTIONS,
             "lost_planes": segment.LOST_PLANES, "low_tops": getattr(segment, "LOW_TOPS", None),
             "wide_detector": wide_detector}
 
@@ -220,7 +218,7 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
 def run(seeds: range, jobs: int, out: Path | None = None, **draw) -> pd.DataFrame:
     """The rows of ``seeds``; ``draw``: the keyword arguments of :func:`_draw` (extension, jitter, kind, align,
     keep_failed, rank, smooth_rounds, tilt_range_deg, algorithm, fbp_filter, ring_method,
-    iterations, t_junctions, wide_detector, width_away, lost_planes, low_tops)."""
+    iterations, t_junctions, wide_detector, lost_planes, low_tops)."""
     rows = []
     with ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else _Serial() as pool:
         for row in pool.map(partial(_draw, **draw), seeds):
@@ -357,9 +355,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--t-junctions", choices=("default", "on", "off"), default="default",
                         help="segment.CUT_T_JUNCTIONS (tomocross3): a cut plane on one side of the taken planes is "
                              "kept where it ends on a crack that cuts through it (default: the library's)")
-    parser.add_argument("--width-away-voxels", type=float, default=None, help="measure.WIDTH_AWAY_VOXELS "
-                        "(tomocross4): a crossing sheet's width read at its voxels farther than this from the other "
-                        "sheets' planes (measured: 3; default: the library's, off)")
     parser.add_argument("--lost-planes", choices=("default", "on", "off"), default="default",
                         help="segment.LOST_PLANES (tomolost): planes of cracks lost inside the other planes' slabs, "
                              "from the voxels the taken planes leave unexplained (default: the library's, off)")
@@ -388,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
                  smooth_rounds=args.smooth_rounds,
                  tilt_range_deg=args.tilt_range_deg, algorithm=args.algorithm, fbp_filter=args.fbp_filter,
                  ring_method=args.ring_method, iterations=args.iterations, t_junctions=args.t_junctions,
-                 wide_detector=args.wide_detector, width_away=args.width_away_voxels,
+                 wide_detector=args.wide_detector,
                  lost_planes=args.lost_planes, low_tops=args.low_tops)
         df.to_csv(args.out, index=False)
     text = summary(df)

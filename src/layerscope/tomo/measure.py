@@ -151,7 +151,7 @@ COVERED_SHARE = 0.9
 
 
 def _local_widths(coords: np.ndarray, missing: np.ndarray, sheet: np.ndarray, *, radius: float = 2.0,
-                  half_length: float = 3.5, n_max: int = 2000, sample: np.ndarray | None = None) -> tuple[float, float]:
+                  half_length: float = 3.5, n_max: int = 2000) -> tuple[float, float]:
     """Mean and 90th-percentile local width (voxels) of a crack along the sheet's local normal.
 
     At up to ``n_max`` voxels of the sheet ``sheet`` (whole-voxel coordinates) the missing fraction
@@ -162,9 +162,7 @@ def _local_widths(coords: np.ndarray, missing: np.ndarray, sheet: np.ndarray, *,
     the crack count (:func:`_covered`, :data:`COVERED_SHARE`): at a rim, tip or crossing the cylinder
     holds part of the crack only and reads narrow (all of them when fewer than 10 qualify); values
     below 0.5 voxel are not counted. Columns along one normal of the whole crack (the method before
-    the local normals) read a curved crack's oblique flanks as wide. ``sample`` (a mask of the sheet's voxels;
-    None: none): where at least 10 of the covered voxels are among these, only those count (a crossing sheet's voxels
-    away from the other planes, :func:`_away_from_others`); else the rule above.
+    the local normals) read a curved crack's oblique flanks as wide.
     """
     from scipy.spatial import cKDTree
 
@@ -181,10 +179,8 @@ def _local_widths(coords: np.ndarray, missing: np.ndarray, sheet: np.ndarray, *,
     w = _profile_widths(_offsets(coords, sheet[at], hits), missing, lattice, normals, radius, half_length)
     full = _covered(_offsets(sheet, sheet[at], near), normals, radius + 1, half_length) >= COVERED_SHARE
     keep = w >= 0.5
-    for prefer in ([full & sample[at]] if sample is not None else []) + [full]:
-        if (keep & prefer).sum() >= 10:
-            keep &= prefer
-            break
+    if (keep & full).sum() >= 10:
+        keep &= full
     if not keep.any():
         return float("nan"), float("nan")
     return float(w[keep].mean()), float(np.percentile(w[keep], 90))
@@ -389,10 +385,9 @@ def measure_features(seg_solid, plabels, options: Any, voxel_nm: float, close_vo
                 continue
             m, coords, rc, miss, sheets = _part_mask(m, ~pore), coords[~pore], rc[~at_pore], miss[~at_pore], sheets[~pore]
             beyond = beyond[~at_pore]
-        for k, (mk, ck, rk, mis, bk, away) in enumerate(_split_sheets(m, coords, rc, miss, sheets, beyond), 1):
+        for k, (mk, ck, rk, mis, bk) in enumerate(_split_sheets(m, coords, rc, miss, sheets, beyond), 1):
             cracks.append({"id": fid, "sheet": k, "particle": owner, "mouth_voxels": float(mis[bk].sum()),
-                           **_crack_numbers(mk, ck, rk, mis, outside[sl], voxel_nm, measured=grey is not None,
-                                            sample=away)})
+                           **_crack_numbers(mk, ck, rk, mis, outside[sl], voxel_nm, measured=grey is not None)})
     if gap:
         feats[np.isin(feats, list(gap))] = 0
     crack_cols = ["crack", "sheet", "particle", "volume_voxels", "mouth_voxels", "segmented_voxels", "volume_nm3", "surface_area_nm2", "width_mean_nm",
@@ -573,29 +568,6 @@ def _nearest_is(points: np.ndarray, coords: np.ndarray, part: np.ndarray) -> np.
     return part[cKDTree(coords).query(points)[1]]
 
 
-#: tomocross4. A sheet of a crossing feature has its width read only at its voxels farther than this (voxels) from
-#: every other sheet's plane, where at least 10 of the sampled voxels whose width cylinder lies inside the crack are
-#: (:func:`_local_widths`; else as before: a small sheet's voxels away from the others lie at its rim, draw 6005):
-#: the width cylinder's covered disc (radius 2 + 1 voxels) then does not reach across another sheet's plane. Near a
-#: crossing each deficit voxel goes to the nearest plane, so the profile across a sheet loses the part nearer the
-#: other plane (thin by 0.1-0.6 voxel at shallow crossings), and the planes are unbounded: a
-#: small crack's sheet also gets the strips of the larger cracks along the line where its plane meets theirs, far
-#: from the small crack (draw 11079: 876 of the 1344 voxels of the sheet of its crack 10; docs/validation.md
-#: "tomocross4"). None (the default): every voxel, the rule before. Measured with 3.0 (validator
-#: ``--width-away-voxels 3``): most crossing sheets read nearer their truth, but where a lost crack's deficit lies in a
-#: sheet it now reads wide (6005, 7053 without ``segment.CUT_T_JUNCTIONS``), and a target share dropped: kept off.
-WIDTH_AWAY_VOXELS: float | None = None
-
-
-def _away_from_others(coords: np.ndarray, sheets: np.ndarray, planes: list, i: int) -> np.ndarray | None:
-    """The voxels of sheet ``i`` farther than :data:`WIDTH_AWAY_VOXELS` from every other sheet's plane (``planes``:
-    centre, normal per sheet), or None when that is off."""
-    if WIDTH_AWAY_VOXELS is None:
-        return None
-    others = [plane for j, plane in enumerate(planes) if j != i]
-    return _plane_distances(coords[sheets == i], others).min(axis=1) > WIDTH_AWAY_VOXELS
-
-
 def _half_width(m: np.ndarray) -> float:
     """The 90th percentile of a feature's half width (voxels): its voxels' distance to the nearest voxel outside it."""
     return float(np.percentile(ndi.distance_transform_edt(np.pad(m, 1))[1:-1, 1:-1, 1:-1][m], 90))
@@ -605,10 +577,10 @@ def _split_sheets(m: np.ndarray, coords: np.ndarray, rc: np.ndarray, miss: np.nd
                   beyond: np.ndarray):
     """Per sheet: its mask (in ``m``'s box), voxel coordinates, and the partial-volume coordinates, missing
     fractions and ``beyond`` flags (outside the particle envelope) nearest its plane (each voxel of the deficit
-    region counted once) and the sheet's voxels where its width is sampled (:func:`_away_from_others`; None: all)."""
+    region counted once)."""
     k = int(sheets.max()) + 1
     if k == 1:
-        yield m, coords, rc, miss, beyond, None
+        yield m, coords, rc, miss, beyond
         return
     planes = [plane_of(coords[sheets == i]) for i in range(k)]
     dist = _plane_distances(rc, planes)
@@ -616,8 +588,7 @@ def _split_sheets(m: np.ndarray, coords: np.ndarray, rc: np.ndarray, miss: np.nd
     for i in range(k):
         mk = np.zeros_like(m)
         mk[m] = sheets == i  # argwhere and boolean indexing both run in C order
-        yield (mk, coords[sheets == i], rc[near == i], miss[near == i], beyond[near == i],
-               _away_from_others(coords, sheets, planes, i))
+        yield mk, coords[sheets == i], rc[near == i], miss[near == i], beyond[near == i]
 
 
 def _placement(m: np.ndarray, coords: np.ndarray, outside: np.ndarray, sh: dict, voxel_nm: float) -> dict:
@@ -629,14 +600,13 @@ def _placement(m: np.ndarray, coords: np.ndarray, outside: np.ndarray, sh: dict,
 
 
 def _crack_numbers(m: np.ndarray, coords: np.ndarray, rc: np.ndarray, miss: np.ndarray, outside: np.ndarray,
-                   voxel_nm: float, *, measured: bool, sample: np.ndarray | None = None) -> dict:
+                   voxel_nm: float, *, measured: bool) -> dict:
     """One crack row (one sheet): volume from the missing fractions (``measured``: a grey volume; else the
-    voxels), widths (read at the voxels ``sample`` of the sheet where enough of them are, :func:`_local_widths`;
-    None: all), extent, normal and orientation, placement."""
+    voxels), widths (:func:`_local_widths`), extent, normal and orientation, placement."""
     sh = feature_shape(coords)
     n_vox = float(miss.sum()) if measured else float(m.sum())
     n = sh["normal"]
-    w_mean, w_max = _local_widths(rc, miss, coords, sample=sample)
+    w_mean, w_max = _local_widths(rc, miss, coords)
     return {"volume_voxels": n_vox, "volume_nm3": n_vox * voxel_nm ** 3, "segmented_voxels": int(m.sum()),
             "width_mean_nm": w_mean * voxel_nm, "width_max_nm": w_max * voxel_nm,
             "extent_nm": 2 * np.sqrt(3) * sh["extents"][0] * voxel_nm,
