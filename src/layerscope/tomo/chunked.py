@@ -251,12 +251,10 @@ def _face_pairs(below: np.ndarray, above: np.ndarray, structure: np.ndarray) -> 
 
 
 def _clusters(env: np.ndarray, scratch: Path, k: int):
-    """Fill the envelope's holes (background not 6-connected to a face, or only where the face is enclosed by the
-    particle sections on it: :func:`~layerscope.tomo.segment.filled_envelope`) and label its 26-connected clusters."""
+    """Fill the envelope's holes (background not 6-connected to a face: :func:`~layerscope.tomo.segment.filled_envelope`)
+    and label its 26-connected clusters."""
     bg = _scratch(scratch, "background", np.int32, env.shape)
     _, outside = _label_slabs(lambda a, b: ~np.asarray(env[a:b]), env.shape, k, _C6, bg)
-    if segment.FACE_SECTION_HOLES:
-        outside = _open_face_ids(env, bg)
     for z0, z1 in _slabs(env.shape[0], k):
         b = np.asarray(bg[z0:z1])
         env[z0:z1] = np.asarray(env[z0:z1]) | ((b > 0) & ~np.isin(b, outside))
@@ -265,19 +263,6 @@ def _clusters(env: np.ndarray, scratch: Path, k: int):
     n, _ = _label_slabs(lambda a, b: np.asarray(env[a:b]), env.shape, k, _C26, comp)
     boxes = _boxes_of(comp, n, k)
     return comp, n, boxes
-
-
-def _open_face_ids(env: np.ndarray, bg: np.ndarray) -> np.ndarray:
-    """Ids of the background components (``bg``) that reach a volume face where that face's background is open in
-    its plane (:func:`~layerscope.tomo.segment.open_face`): the outside of the filled envelope. Faces are 2-D, read
-    whole from the memory maps."""
-    ids = []
-    for axis in range(3):
-        for side in (0, env.shape[axis] - 1):
-            face = tuple(side if a == axis else slice(None) for a in range(3))
-            ids.append(np.asarray(bg[face])[segment.open_face(np.asarray(env[face]))])
-    out = np.unique(np.concatenate(ids))
-    return out[out > 0]
 
 
 def _box(box: np.ndarray, margin: int, shape) -> tuple[slice, ...]:

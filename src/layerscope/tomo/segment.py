@@ -5,8 +5,7 @@
    segmented volume.
 2. Particle envelopes: the solid, closed with a ball that bridges cracks up to the largest crack
    width (so that a crack open to the surface stays inside its particle), and below the surface shell with a
-   ball one voxel wider (the junction and mouths of cracks that cut a small particle in pieces), holes filled
-   (with :data:`FACE_SECTION_HOLES`, off by default, also the background a section on a volume face encloses).
+   ball one voxel wider (the junction and mouths of cracks that cut a small particle in pieces), holes filled.
 3. Touching particles are split by a watershed on the distance transform, seeded by its h-maxima
    (one seed per particle; ``h`` suppresses the ridge of an elongated particle; tops of exactly the same height
    on one plateau of the reconstruction are one seed, :func:`tied_tops_lut`); labels that meet along a
@@ -109,42 +108,16 @@ def particle_labels(solid: np.ndarray, *, close_voxels: int = 2, split: bool = T
     return remap[lab]
 
 
-#: Whether :func:`filled_envelope` also fills the background that a particle's section on a volume face encloses
-#: (False: only the background that no path reaches from the array's border, SciPy's ``binary_fill_holes``). Off:
-#: on the fresh range 3000-3099 it makes 4 more draws' particle counts exact and no target worse (docs/validation.md
-#: "tomomerge"), none on 0-49, and on 2000-2049 splits one (2045, its cracks at the new face dropped); it also fills
-#: epoxy pockets that several particles' sections enclose on a face, which joins them (``tests/tomo/test_chunked.py``'s
-#: tiled volume: 53 -> 46 particles). It needs a test that the enclosing section is one particle's.
-FACE_SECTION_HOLES = False
-
-
 def filled_envelope(env: np.ndarray) -> np.ndarray:
     """The closed envelope with its holes filled: background that no 6-connected path of background joins to the
-    outside. With :data:`FACE_SECTION_HOLES` a volume face is a cut through the sample, so the outside lies beyond
-    a face only where the face's background is open in that plane (not in a 2-D hole of the sections on it,
-    :func:`open_face`): a cavity that reaches the face through a mouth enclosed by a particle's section is inside
-    the particle, as it would be one slice further in.
+    outside (SciPy's ``binary_fill_holes``).
 
     Cracks that meet in a particle cut by a face leave a cavity at their junction wider than the closing's ball;
-    where it reaches the face it stayed outside the envelope, a channel through the particle's core that lowered its
+    where it reaches the face it stays outside the envelope, a channel through the particle's core that can lower its
     distance map below its neighbour's neck (the particle merged into the neighbour) or cut it in two
-    (docs/validation.md "tomomerge").
+    (docs/validation.md "tomomerge"; filling it from the face, ``FACE_SECTION_HOLES``, was measured there, kept off).
     """
-    if not FACE_SECTION_HOLES:
-        return ndi.binary_fill_holes(env)
-    padded = np.pad(env, 1)
-    for axis in range(3):
-        for side in (0, -1):
-            face = tuple(side if a == axis else slice(None) for a in range(3))
-            pad = tuple(side if a == axis else slice(1, -1) for a in range(3))
-            padded[pad] = ~open_face(env[face])
-    return ndi.binary_fill_holes(padded)[1:-1, 1:-1, 1:-1]
-
-
-def open_face(face: np.ndarray) -> np.ndarray:
-    """The background of one face plane of the envelope that is open in that plane: 4-connected to the plane's
-    edge (not in a 2-D hole enclosed by the particle sections on the face)."""
-    return ~ndi.binary_fill_holes(face)
+    return ndi.binary_fill_holes(env)
 
 
 #: The envelope also takes the voxels deeper than :data:`DEEP_VOXELS` inside the solid closed with a ball this many
