@@ -175,7 +175,7 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
           smooth_rounds: int = 0, tilt_range_deg: float = 180.0, algorithm: str = "default",
           fbp_filter: str = "default", ring_method: str = "default", iterations: int | None = None,
           t_junctions: str = "default", wide_detector: bool = False,
-          lost_planes: str = "default", low_tops: float | None = None) -> dict:
+          low_tops: float | None = None) -> dict:
     from dataclasses import replace
 
     from layerscope.tomo import align as tomo_align
@@ -189,8 +189,6 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
     tomo_align.SMOOTH_ROUNDS = smooth_rounds
     if t_junctions != "default":
         segment.CUT_T_JUNCTIONS = t_junctions == "on"
-    if lost_planes != "default":
-        segment.LOST_PLANES = lost_planes == "on"
     if low_tops is not None:
         segment.LOW_TOPS = low_tops or None
 
@@ -211,14 +209,14 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
             "tilt_range_deg": tilt_range_deg, "algorithm": ro.algorithm, "fbp_filter": ro.fbp_filter,
             "ring_method": ro.ring_method, "iterations": ro.iterations if ro.algorithm != "fbp" else None,
             "cut_t_junctions": segment.CUT_T_JUNCTIONS,
-            "lost_planes": segment.LOST_PLANES, "low_tops": getattr(segment, "LOW_TOPS", None),
+            "low_tops": getattr(segment, "LOW_TOPS", None),
             "wide_detector": wide_detector}
 
 
 def run(seeds: range, jobs: int, out: Path | None = None, **draw) -> pd.DataFrame:
     """The rows of ``seeds``; ``draw``: the keyword arguments of :func:`_draw` (extension, jitter, kind, align,
     keep_failed, rank, smooth_rounds, tilt_range_deg, algorithm, fbp_filter, ring_method,
-    iterations, t_junctions, wide_detector, lost_planes, low_tops)."""
+    iterations, t_junctions, wide_detector, low_tops)."""
     rows = []
     with ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else _Serial() as pool:
         for row in pool.map(partial(_draw, **draw), seeds):
@@ -355,9 +353,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--t-junctions", choices=("default", "on", "off"), default="default",
                         help="segment.CUT_T_JUNCTIONS (tomocross3): a cut plane on one side of the taken planes is "
                              "kept where it ends on a crack that cuts through it (default: the library's)")
-    parser.add_argument("--lost-planes", choices=("default", "on", "off"), default="default",
-                        help="segment.LOST_PLANES (tomolost): planes of cracks lost inside the other planes' slabs, "
-                             "from the voxels the taken planes leave unexplained (default: the library's, off)")
     parser.add_argument("--low-tops", type=float, default=None, help="segment.LOW_TOPS (tomomerge2): seeds also "
                         "from distance tops of dynamic >= this share of h, kept where they meet every neighbour at a "
                         "neck (0: off; default: the module's)")
@@ -384,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
                  tilt_range_deg=args.tilt_range_deg, algorithm=args.algorithm, fbp_filter=args.fbp_filter,
                  ring_method=args.ring_method, iterations=args.iterations, t_junctions=args.t_junctions,
                  wide_detector=args.wide_detector,
-                 lost_planes=args.lost_planes, low_tops=args.low_tops)
+                 low_tops=args.low_tops)
         df.to_csv(args.out, index=False)
     text = summary(df)
     print(text)

@@ -16,8 +16,7 @@
    pores otherwise; features shared by two particles (more than 20 % of the voxels in a second one) are
    the gap between them, and features open to the outside that reach no deeper than the closing
    radius are surface dents: both are dropped. Switches, off by default (measured, docs/validation.md):
-   :data:`CUT_T_JUNCTIONS` (tomocross3), :data:`LOST_PLANES` (tomolost: planes of cracks lost inside the other
-   planes' slabs) and :data:`LOW_TOPS` (tomomerge2: seeds also from distance tops below ``h``, kept at a neck; the
+   :data:`CUT_T_JUNCTIONS` (tomocross3) and :data:`LOW_TOPS` (tomomerge2: seeds also from distance tops below ``h``, kept at a neck; the
    neck read against the smaller label's radius, :data:`LOW_TOPS_SMALLER`, tomomerge3).
 """
 
@@ -622,8 +621,7 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
     pore could be cut into slabs), and, with ``require_crossing``, each sheet crosses another or is
     crossed by it (:func:`_crossing`: an X or a T; sheets meeting at a bend are one crack that changes
     direction). Sheets closer than about 20 deg are one plane within ``tol`` near their intersection
-    and are not told apart. With :data:`LOST_PLANES`, planes of cracks lying inside the taken planes' slabs are then
-    added (:func:`_lost_planes`) where the sheets still cross with them.
+    and are not told apart.
 
     Parameters
     ----------
@@ -702,128 +700,7 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
     sheets = np.argmin(np.abs(signed), axis=1)
     if require_crossing and not _crossing(signed, sheets, tol, min_voxels=min_voxels):
         return None
-    if LOST_PLANES and len(planes) < max_sheets:
-        more = _lost_planes(coords, planes, thick, tol, min_angle_deg=min_angle_deg, min_voxels=min_voxels,
-                            max_flatness=max_flatness, min_sheet_voxels=min_sheet_voxels, max_sheets=max_sheets)
-        sheets = _with_planes(coords, planes, more, sheets, tol, require_crossing=require_crossing,
-                              min_voxels=min_voxels)
     return _without_mouths(sheets, mouths)
-
-
-#: tomolost. A crack that crosses others inside their planes' slabs (``tol``) leaves too few voxels beyond them for a
-#: cut plane (:func:`_cut_plane`; draw 6001's crack 7: 7 of its feature's 1264 voxels beyond every slab), and its
-#: voxels go to the other sheets. With this switch, once :func:`planar_sheets` has its sheets, planes are looked for
-#: among the voxels farther from every taken plane than that plane's sheet is thick (:func:`_lost_planes`): a crack's
-#: own voxels lie within its thickness of its plane, a crack crossing its slab lies across the whole slab. A candidate
-#: is kept when, refitted to the voxels nearer to it than to the taken planes, it is a thin sheet of its own whose
-#: voxels were spread across the taken slabs (:func:`_lost_sheet`); the feature's sheets must still cross
-#: (:func:`_with_planes`). The local normals (:func:`local_normals`, and a structure tensor of the mask) were tried
-#: first and do not see these cracks (docs/validation.md "tomolost"). False (the default): the sheets as before.
-#: Measured (validator ``--lost-planes on``), kept off: it finds some lost cracks (6001's crack 8, 6005's crack 2) but
-#: also adds planes ~20 deg from a crack and cuts it between two sheets: on the 17 crossing draws width within 1 voxel
-#: 0.82 -> 0.47, on 11000-11099 crack counts exact 0.75 -> 0.79 (mostly splits cancelling misses; splits 2 -> 15
-#: draws) and width 0.93 -> 0.80; on 9000-9099 crack counts 0.80 -> 0.76, width 0.92 -> 0.83. 6001's crack 7 stays lost.
-LOST_PLANES = False
-
-
-def _lost_planes(coords: np.ndarray, planes: list, thick: list, tol: float, *, min_angle_deg: float,
-                  min_voxels: int, max_flatness: float, min_sheet_voxels: float, max_sheets: int,
-                  tries: int = 3) -> list:
-    """Planes of cracks lost in the slabs of the taken ``planes`` (:data:`LOST_PLANES`), up to ``max_sheets`` in all.
-
-    The voxels farther from every taken plane than its sheet is thick (``thick``: the rms thickness of each plane's
-    slab when it was taken, voxels; the thickest for a cut plane or one found here) are the ones the planes leave
-    unexplained; the direction (at least ``min_angle_deg`` from every plane) whose slab ``2 tol`` thick holds most of
-    them gives a candidate (:func:`_densest_slab`, as :func:`_cut_plane`), refitted to all the voxels nearer to it
-    than to the taken planes (:func:`_refit`) and kept by :func:`_lost_sheet`. Up to ``tries`` directions per plane,
-    each next one at least ``min_angle_deg / 2`` from those refused."""
-    found: list = []
-    max_cos = float(np.cos(np.radians(min_angle_deg)))
-    while len(planes) + len(found) < max_sheets:
-        allp = planes + found
-        th = np.array(thick + [max(thick)] * (len(allp) - len(thick)))
-        dist = np.abs(np.stack([(coords - c) @ q for c, q in allp], axis=1))
-        free = np.all(dist > th, axis=1)
-        if free.sum() < min_voxels:
-            break
-        dirs = _hemisphere(CUT_DIRECTIONS)
-        dirs = dirs[np.all(np.abs(dirs @ np.array([q for _, q in allp]).T) <= max_cos, axis=1)]
-        pts = coords[free]
-        step = max(1, len(pts) // CUT_SAMPLED)
-        got = None
-        for _ in range(tries):
-            if not len(dirs):
-                break
-            d, mid, count = _densest_slab(pts[::step], dirs, tol)
-            if count * step < min_voxels:
-                break
-            plane = _refit(coords, dist.min(axis=1), dirs[d] * mid, dirs[d], tol)
-            if plane is not None and _lost_sheet(coords, plane, allp, max(thick), tol, max_cos=max_cos,
-                                                 min_voxels=min_voxels, max_flatness=max_flatness,
-                                                 min_sheet_voxels=min_sheet_voxels):
-                got = plane
-                break
-            refused = [dirs[d]] if plane is None else [dirs[d], plane[1]]
-            dirs = dirs[np.all(np.abs(dirs @ np.array(refused).T) < np.cos(np.radians(min_angle_deg / 2)), axis=1)]
-        if got is None:
-            break
-        found.append(got)
-    return found
-
-
-def _refit(coords: np.ndarray, taken: np.ndarray, c: np.ndarray, q: np.ndarray, tol: float,
-           rounds: int = 3) -> tuple[np.ndarray, np.ndarray] | None:
-    """A candidate plane refitted (least squares, ``rounds`` times) to the voxels within ``tol`` of it that are
-    nearer to it than to every taken plane (``taken``: each voxel's distance to the nearest, voxels)."""
-    for _ in range(rounds):
-        d = np.abs((coords - c) @ q)
-        mine = (d <= tol) & (d < taken)
-        if mine.sum() < 3:
-            return None
-        c, q = plane_of(coords[mine])
-    return c, q
-
-
-def _lost_sheet(coords: np.ndarray, plane: tuple, planes: list, thickness: float, tol: float, *, max_cos: float,
-                min_voxels: int, max_flatness: float, min_sheet_voxels: float, share: float = 0.15) -> bool:
-    """Whether a refitted candidate ``plane`` is a crack of its own: at least the search's angle from every taken plane
-    (``max_cos``: its cosine), and its sheet (the voxels within ``tol`` of it and nearer to it than to every taken
-    plane) holds ``min_voxels``, is no thicker (rms about the plane, voxels) than ``thickness`` (the thickest taken
-    sheet), was spread across the taken slabs (the rms of its voxels' distance to the nearest taken plane, at most
-    ``tol``, above ``tol / sqrt(3)``, a uniform spread across a slab: a slice of a taken crack's own voxels lies
-    nearer its plane) and is a sheet by the crack test (flatness below ``max_flatness``, middle extent at least
-    ``min_sheet_voxels``)."""
-    c, q = plane
-    if np.any(np.abs(np.array([p for _, p in planes]) @ q) > max_cos):
-        return False
-    d = (coords - c) @ q
-    each = np.abs(np.stack([(coords - p) @ n for p, n in planes], axis=1))
-    others = each.min(axis=1)
-    mine = (np.abs(d) <= tol) & (np.abs(d) < others)
-    if mine.sum() < min_voxels or np.sqrt(np.mean(d[mine] ** 2)) > thickness:
-        return False
-    if np.any(np.mean(each[mine] > tol, axis=0) < share):
-        return False  # within one taken plane's slab: a slice of that crack at the search's angle, not a crack
-    if np.sqrt(np.mean(np.minimum(others[mine], tol) ** 2)) <= tol / np.sqrt(3.0):
-        return False  # as concentrated about the taken planes as their own cracks' voxels: a slice of them
-    sh = feature_shape(coords[mine])
-    return bool(sh["flatness"] < max_flatness and sh["extents"][1] >= min_sheet_voxels)
-
-
-def _with_planes(coords: np.ndarray, planes: list, more: list, sheets: np.ndarray, tol: float, *,
-                 require_crossing: bool, min_voxels: int) -> np.ndarray:
-    """The sheet of each voxel with the planes ``more`` added to ``planes`` (each voxel to the nearest plane),
-    or ``sheets`` (those of ``planes``) when there are none, a sheet is left with fewer than ``min_voxels`` voxels
-    or, with ``require_crossing``, the sheets fail :func:`_crossing`."""
-    if not more:
-        return sheets
-    signed = np.stack([(coords - c) @ q for c, q in planes + more], axis=1)
-    out = np.argmin(np.abs(signed), axis=1)
-    if np.bincount(out, minlength=signed.shape[1]).min() < min_voxels:
-        return sheets
-    if require_crossing and not _crossing(signed, out, tol, min_voxels=min_voxels):
-        return sheets
-    return out
 
 
 def _without_mouths(sheets: np.ndarray, mouths: list) -> np.ndarray:
