@@ -174,7 +174,7 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
           keep_failed: bool = False, rank: bool = False,
           smooth_rounds: int = 0, tilt_range_deg: float = 180.0, algorithm: str = "default",
           fbp_filter: str = "default", ring_method: str = "default", iterations: int | None = None,
-          t_junctions: str = "default", wide_detector: bool = False,
+          wide_detector: bool = False,
           low_tops: float | None = None) -> dict:
     from dataclasses import replace
 
@@ -187,8 +187,6 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
         recon.KEEP_FAILED_FRACTION = float("inf")
     tomo_align.RANK_GUESSES = rank
     tomo_align.SMOOTH_ROUNDS = smooth_rounds
-    if t_junctions != "default":
-        segment.CUT_T_JUNCTIONS = t_junctions == "on"
     if low_tops is not None:
         segment.LOW_TOPS = low_tops or None
 
@@ -208,7 +206,6 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
             "rank_guesses": rank, "smooth_rounds": smooth_rounds,
             "tilt_range_deg": tilt_range_deg, "algorithm": ro.algorithm, "fbp_filter": ro.fbp_filter,
             "ring_method": ro.ring_method, "iterations": ro.iterations if ro.algorithm != "fbp" else None,
-            "cut_t_junctions": segment.CUT_T_JUNCTIONS,
             "low_tops": getattr(segment, "LOW_TOPS", None),
             "wide_detector": wide_detector}
 
@@ -216,7 +213,7 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
 def run(seeds: range, jobs: int, out: Path | None = None, **draw) -> pd.DataFrame:
     """The rows of ``seeds``; ``draw``: the keyword arguments of :func:`_draw` (extension, jitter, kind, align,
     keep_failed, rank, smooth_rounds, tilt_range_deg, algorithm, fbp_filter, ring_method,
-    iterations, t_junctions, wide_detector, low_tops)."""
+    iterations, wide_detector, low_tops)."""
     rows = []
     with ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else _Serial() as pool:
         for row in pool.map(partial(_draw, **draw), seeds):
@@ -350,9 +347,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="ReconOptions.iterations of SIRT/CGLS (--algorithm; default: the library's, 50)")
     parser.add_argument("--ring-method", choices=("default", "sorting", "detect"), default="default",
                         help="ReconOptions.ring_method for the projection draws (default: the library's, sorting)")
-    parser.add_argument("--t-junctions", choices=("default", "on", "off"), default="default",
-                        help="segment.CUT_T_JUNCTIONS (tomocross3): a cut plane on one side of the taken planes is "
-                             "kept where it ends on a crack that cuts through it (default: the library's)")
     parser.add_argument("--low-tops", type=float, default=None, help="segment.LOW_TOPS (tomomerge2): seeds also "
                         "from distance tops of dynamic >= this share of h, kept where they meet every neighbour at a "
                         "neck (0: off; default: the module's)")
@@ -377,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
                  align=args.align, keep_failed=args.keep_failed_alignment, rank=args.rank_guesses,
                  smooth_rounds=args.smooth_rounds,
                  tilt_range_deg=args.tilt_range_deg, algorithm=args.algorithm, fbp_filter=args.fbp_filter,
-                 ring_method=args.ring_method, iterations=args.iterations, t_junctions=args.t_junctions,
+                 ring_method=args.ring_method, iterations=args.iterations,
                  wide_detector=args.wide_detector,
                  low_tops=args.low_tops)
         df.to_csv(args.out, index=False)

@@ -15,8 +15,8 @@
    sheets of different planes (intersecting cracks, :func:`planar_sheets`: one crack per plane), and
    pores otherwise; features shared by two particles (more than 20 % of the voxels in a second one) are
    the gap between them, and features open to the outside that reach no deeper than the closing
-   radius are surface dents: both are dropped. Switches, off by default (measured, docs/validation.md):
-   :data:`CUT_T_JUNCTIONS` (tomocross3) and :data:`LOW_TOPS` (tomomerge2: seeds also from distance tops below ``h``, kept at a neck; the
+   radius are surface dents: both are dropped. Switch, off by default (measured, docs/validation.md):
+   :data:`LOW_TOPS` (tomomerge2: seeds also from distance tops below ``h``, kept at a neck; the
    neck read against the smaller label's radius, :data:`LOW_TOPS_SMALLER`, tomomerge3).
 """
 
@@ -612,8 +612,7 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
     the feature fell short of ``coverage`` and was called a pore). With ``cut_planes`` (the default), when the search stops with a plane taken, planes
     through the voxels left outside every taken slab are looked for (:func:`_cut_plane`: a small
     crack crossing larger ones, cut in pieces by their slabs: at least ``min_voxels`` of them, a quarter on each side
-    of a taken plane or, with :data:`CUT_T_JUNCTIONS`, ending on a taken crack that cuts through them, no thicker than
-    the sheets taken). The feature is intersecting sheets when two to ``max_sheets`` such
+    of a taken plane, no thicker than the sheets taken). The feature is intersecting sheets when two to ``max_sheets`` such
     planes, at least ``min_angle_deg`` apart, hold ``coverage`` of its voxels and the voxels fill at
     most ``max_fill`` of the convex hull of their centres (a digitised convex body fills it at least once: a ball
     of radius 3-10 voxels 1.05-1.4, an ellipsoid 1.2-1.5; small discs crossing near their rims 0.81-0.87, draws 10, 45;
@@ -775,8 +774,7 @@ def _cut_plane(coords: np.ndarray, alive: np.ndarray, planes: list, thickness: f
     slab holds the most voxels left, refined by least squares on them. It is kept when they number ``min_voxels``,
     are no thicker (rms about the plane, voxels) than ``thickness`` (the thickest sheet taken: the blurred corners
     where two cracks cross fill their slab evenly, a crack does not), lie at least a quarter on each side of a
-    taken plane (the crack crosses it; a bulge beside a crack lies on one side) or, with :data:`CUT_T_JUNCTIONS`, lie
-    on one side of a taken crack whose own voxels lie on both sides of the candidate (:func:`_ends_on`: a T), and the voxels of its slab nearer
+    taken plane (the crack crosses it; a bulge beside a crack lies on one side), and the voxels of its slab nearer
     to it than to every taken plane (its sheet) are a sheet (flatness below ``max_flatness``, middle extent at least
     ``min_sheet_voxels``; its whole slab holds strips of the larger cracks across it, as thick as the slab). Up to
     ``tries`` directions are tried, each next one at least ``min_angle_deg / 2`` from those refused (before and after
@@ -829,40 +827,12 @@ def _cuts_through(coords: np.ndarray, pts: np.ndarray, plane: tuple, planes: lis
     on = pts[np.abs(d) <= tol]
     if len(on) < min_voxels or np.sqrt(np.mean(d[np.abs(d) <= tol] ** 2)) > thickness:
         return False
-    if not any(min(np.sum((on - p) @ q > 0), np.sum((on - p) @ q < 0)) >= 0.25 * len(on) for p, q in planes) and not (
-            CUT_T_JUNCTIONS and _ends_on(coords, plane, planes, tol, min_voxels=min_voxels)):
+    if not any(min(np.sum((on - p) @ q > 0), np.sum((on - p) @ q < 0)) >= 0.25 * len(on) for p, q in planes):
         return False
     own = np.abs((coords - c) @ nrm)
     others = np.min(np.abs(np.stack([(coords - p) @ q for p, q in planes], axis=1)), axis=1)
     sh = feature_shape(coords[(own <= tol) & (own < others)])
     return bool(sh["flatness"] < max_flatness and sh["extents"][1] >= min_sheet_voxels)
-
-
-#: A cut plane whose voxels left lie on one side of every taken plane is kept when it ends on a taken crack that it cuts
-#: through (a T, :func:`_ends_on`): a small crack that ends on a larger one, or lies in the corner between two crossing
-#: ones, leaves its pieces on one side of them. On the crossing misses of the tuning ranges 11000-11099, 9000-9099,
-#: 7000-7099 and 6000-6099 this was the largest refusal (docs/validation.md "tomocross3"). False: every cut plane must
-#: have a quarter of its voxels on each side of a taken plane (tomocross's rule).
-CUT_T_JUNCTIONS = False
-
-
-def _ends_on(coords: np.ndarray, plane: tuple, planes: list, tol: float, *, min_voxels: int,
-             share: float = 0.15) -> bool:
-    """Whether a candidate cut ``plane`` (centre, normal) cuts through the sheet of a taken plane of ``planes``: that
-    sheet's voxels (``coords`` within ``tol`` of its plane and nearer to it than to the other taken planes) lie beyond
-    ``tol`` on both sides of ``plane``, ``share`` of them on one side and, on the other, ``share`` of them or at least
-    ``min_voxels`` (:func:`_crossing`'s rule, with the taken crack crossing the candidate's plane). A crack that ends on
-    a larger one (a T) is cut through by it in this sense; the two arms of a bend (an L) are not."""
-    c, nrm = plane
-    dist = np.abs(np.stack([(coords - p) @ q for p, q in planes], axis=1))
-    mine = np.argmin(dist, axis=1)
-    d = (coords - c) @ nrm
-    for k in range(len(planes)):
-        dk = d[(mine == k) & (dist[:, k] <= tol)]
-        above, below = int(np.sum(dk > tol)), int(np.sum(dk < -tol))
-        if max(above, below) >= share * len(dk) and min(above, below) >= min(share * len(dk), min_voxels):
-            return True
-    return False
 
 
 def _crossing(signed: np.ndarray, sheets: np.ndarray, tol: float, share: float = 0.15, min_voxels: int = 30) -> bool:
