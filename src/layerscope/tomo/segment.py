@@ -129,7 +129,7 @@ DEEP_VOXELS = 2
 def closed_envelope(solid: np.ndarray, close_voxels: int) -> np.ndarray:
     """The solid closed with a ball of ``close_voxels``, or-ed with the solid, and the voxels more than
     :data:`DEEP_VOXELS` deep inside the solid closed with a ball :data:`WIDER_CLOSE_VOXELS` wider; beyond the
-    array's faces both closings see the solid as :data:`FACE_PAD` says (mirrored: a face cuts the sample).
+    array's faces both closings see epoxy (zero: the face is the particle's surface).
 
     The smoothing before the threshold rounds the edges of the solid where a crack opens to the surface and where
     cracks meet: a small particle cut in pieces by two or three cracks keeps a cavity at their junction and mouths
@@ -144,8 +144,7 @@ def closed_envelope(solid: np.ndarray, close_voxels: int) -> np.ndarray:
     env = _closing(solid, close_voxels)
     if WIDER_CLOSE_VOXELS > 0:
         pad = DEEP_VOXELS + 1
-        wide = np.pad(_closing(solid, close_voxels + WIDER_CLOSE_VOXELS), pad,
-                      mode="constant" if FACE_PAD == "constant" else "symmetric")
+        wide = np.pad(_closing(solid, close_voxels + WIDER_CLOSE_VOXELS), pad)
         env |= ndi.binary_erosion(wide, structure=_ball(DEEP_VOXELS))[pad:-pad, pad:-pad, pad:-pad]
     return env | solid
 
@@ -158,43 +157,10 @@ def envelope_reach(close_voxels: int) -> int:
     return max(2 * close_voxels, 2 * wide + DEEP_VOXELS if WIDER_CLOSE_VOXELS > 0 else 0) + 2
 
 
-#: How the envelope's closings see beyond the array's faces. ``"constant"`` (zero, i.e. epoxy: the face is the
-#: particle's surface, so the closing's ball enters a crack that runs into a face from outside). ``"symmetric"``
-#: (the solid mirrored about each face: a face is a cut through the sample, where a particle and its cracks go on,
-#: so such a crack is bridged as inside the volume; but a particle whose surface recedes towards a face meets its
-#: mirror image in a groove that the closing fills, a thin rim beyond its surface at the face that can read as a
-#: flat crack). ``"slots"``: the mirrored closing's voxels kept only where a closing with a disc in one of the three
-#: axis planes bridges them too (a crack's slot, not a groove round a particle's outline). docs/validation.md
-#: "tomoenv2" measured both on the tuning draws with the mass extension; neither is the default yet.
-FACE_PAD = "constant"
-FACE_PADS = ("constant", "symmetric", "slots")
-
-
 def _closing(solid: np.ndarray, radius: int) -> np.ndarray:
-    """Binary closing with a ball of ``radius`` voxels, the solid beyond the array's faces as :data:`FACE_PAD` says."""
-    if FACE_PAD not in FACE_PADS:
-        raise ValueError(f"FACE_PAD {FACE_PAD!r}: choose one of {FACE_PADS}")
+    """Binary closing with a ball of ``radius`` voxels, the array's outside read as epoxy (zero)."""
     pad = radius + 1
-    zero = ndi.binary_closing(np.pad(solid, pad), structure=_ball(radius))[pad:-pad, pad:-pad, pad:-pad]
-    if FACE_PAD == "constant":
-        return zero
-    pad = 2 * radius + 1  # the mirrored solid up to the ball's full reach (dilation then erosion)
-    mirrored = ndi.binary_closing(np.pad(solid, pad, mode="symmetric"), structure=_ball(radius))
-    mirrored = mirrored[pad:-pad, pad:-pad, pad:-pad]
-    if FACE_PAD == "slots":
-        mirrored &= _plane_closings(solid, radius)
-    return zero | mirrored
-
-
-def _plane_closings(solid: np.ndarray, radius: int) -> np.ndarray:
-    """Union of the closings (zero outside the array) with a disc of ``radius`` voxels in each axis plane."""
-    pad = radius + 1
-    padded = np.pad(solid, pad)
-    out = np.zeros_like(padded)
-    for axis in range(3):
-        disc = _ball(radius)[tuple(slice(radius, radius + 1) if a == axis else slice(None) for a in range(3))]
-        out |= ndi.binary_closing(padded, structure=disc)
-    return out[pad:-pad, pad:-pad, pad:-pad]
+    return ndi.binary_closing(np.pad(solid, pad), structure=_ball(radius))[pad:-pad, pad:-pad, pad:-pad]
 
 
 #: watershed labels whose shared face runs along a crack (:data:`DARK_FACE`) and is at least this many times the
