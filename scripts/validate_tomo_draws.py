@@ -17,7 +17,7 @@ sinogram extension); each row records it (``extension``: what was asked, ``sinog
 jitter or, with ``--jitter-kind walk``, a random walk, S px RMS along and across the tilt axis, less the part a
 moved sample would give); ``--align xcorr|auto`` reconstructs with ``ReconOptions(align=...)`` (with
 ``--keep-failed-alignment``, shifts that fail the acceptance test are undone whatever they read; with
-``--rank-guesses``, ``align.RANK_GUESSES`` on; ``--smooth-rounds N``, ``align.SMOOTH_ROUNDS``). Rows record
+``--rank-guesses``, ``align.RANK_GUESSES`` on). Rows record
 ``shift_check_px`` (the series' shift check) and, aligned, ``shift_err_px`` (RMS error of the shifts found, px),
 ``shift_check_aligned_px`` (the aligned series' check), ``alignment_accepted`` and ``alignment_undone``.
 Rows also score the crack counts restricted to the cracks a limited tilt range sees (``cracks_exact_visible``,
@@ -172,7 +172,7 @@ def _inspect(res, seed: int, rms_px: float, kind: str) -> dict:
 
 def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", align: str | None = None,
           keep_failed: bool = False, rank: bool = False,
-          smooth_rounds: int = 0, tilt_range_deg: float = 180.0, algorithm: str = "default",
+          tilt_range_deg: float = 180.0, algorithm: str = "default",
           fbp_filter: str = "default", ring_method: str = "default", iterations: int | None = None,
           wide_detector: bool = False,
           low_tops: float | None = None) -> dict:
@@ -186,7 +186,6 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
     if keep_failed:
         recon.KEEP_FAILED_FRACTION = float("inf")
     tomo_align.RANK_GUESSES = rank
-    tomo_align.SMOOTH_ROUNDS = smooth_rounds
     if low_tops is not None:
         segment.LOW_TOPS = low_tops or None
 
@@ -203,7 +202,7 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
                    inspect=partial(_inspect, seed=seed, rms_px=jitter, kind=kind))
     return {**row, "extension": extension, "sinogram_extension": _effective(ro), "jitter_px": jitter,
             "jitter_kind": kind, "align": ro.align, "keep_failed_alignment": keep_failed,
-            "rank_guesses": rank, "smooth_rounds": smooth_rounds,
+            "rank_guesses": rank,
             "tilt_range_deg": tilt_range_deg, "algorithm": ro.algorithm, "fbp_filter": ro.fbp_filter,
             "ring_method": ro.ring_method, "iterations": ro.iterations if ro.algorithm != "fbp" else None,
             "low_tops": getattr(segment, "LOW_TOPS", None),
@@ -212,7 +211,7 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
 
 def run(seeds: range, jobs: int, out: Path | None = None, **draw) -> pd.DataFrame:
     """The rows of ``seeds``; ``draw``: the keyword arguments of :func:`_draw` (extension, jitter, kind, align,
-    keep_failed, rank, smooth_rounds, tilt_range_deg, algorithm, fbp_filter, ring_method,
+    keep_failed, rank, tilt_range_deg, algorithm, fbp_filter, ring_method,
     iterations, wide_detector, low_tops)."""
     rows = []
     with ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else _Serial() as pool:
@@ -334,8 +333,6 @@ def main(argv: list[str] | None = None) -> int:
                         "series is reconstructed as given)")
     parser.add_argument("--rank-guesses", action="store_true", help="align.RANK_GUESSES: run both first guesses "
                         "and keep the lower reprojection residual")
-    parser.add_argument("--smooth-rounds", type=int, default=0, help="align.SMOOTH_ROUNDS: rounds of projection "
-                        "matching binned by 2 before the full-size rounds (0: off, the default; 30 measured)")
     parser.add_argument("--tilt-range-deg", type=_tilt_range, default=180.0, help="project the projection draws over "
                         "-range/2..+range/2 deg, ends included (e.g. 140: an electron-tomography +-70 deg series; "
                         "default 180: the draws' own 0-180 deg)")
@@ -369,7 +366,6 @@ def main(argv: list[str] | None = None) -> int:
             seeds = [s for s in seeds if random_phantom(s).specs["draw"]["projected"]]
         df = run(seeds, args.jobs, args.out, extension=args.extension, jitter=args.jitter_px, kind=args.jitter_kind,
                  align=args.align, keep_failed=args.keep_failed_alignment, rank=args.rank_guesses,
-                 smooth_rounds=args.smooth_rounds,
                  tilt_range_deg=args.tilt_range_deg, algorithm=args.algorithm, fbp_filter=args.fbp_filter,
                  ring_method=args.ring_method, iterations=args.iterations,
                  wide_detector=args.wide_detector,

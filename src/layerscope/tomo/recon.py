@@ -97,9 +97,8 @@ class ReconOptions:
         check (at most ``align.FLAG_PX``: the acceptance test), from the centre-of-mass first guess or else from
         the neighbour cross-correlation (``align.FIRST_GUESSES``); where neither passes it is flagged
         ``alignment_failed`` and reconstructed as given (:data:`KEEP_FAILED_FRACTION`). The check sees jumps, not
-        smooth errors: a slow drift can pass it a pixel or two off (``align.SMOOTH_ROUNDS``, off, takes those out:
-        a 4 px walk from 0.1-2.6 px to 0.04-0.79 px, "tomowalk"; ``align.RANK_GUESSES``, off, ranks both guesses
-        by the reprojection residual).
+        smooth errors: a slow drift can pass it a pixel or two off ("tomowalk"; ``align.RANK_GUESSES``, off, ranks
+        both guesses by the reprojection residual).
     chunk_slices : int
         Detector rows per task.
     device : str
