@@ -16,8 +16,7 @@ sinogram extension); each row records it (``extension``: what was asked, ``sinog
 ``--jitter-px S`` shifts every projection of the projection draws before the noise (:func:`jitter_px`: white
 jitter or, with ``--jitter-kind walk``, a random walk, S px RMS along and across the tilt axis, less the part a
 moved sample would give); ``--align xcorr|auto`` reconstructs with ``ReconOptions(align=...)`` (with
-``--keep-failed-alignment``, shifts that fail the acceptance test are undone whatever they read; with
-``--rank-guesses``, ``align.RANK_GUESSES`` on). Rows record
+``--keep-failed-alignment``, shifts that fail the acceptance test are undone whatever they read). Rows record
 ``shift_check_px`` (the series' shift check) and, aligned, ``shift_err_px`` (RMS error of the shifts found, px),
 ``shift_check_aligned_px`` (the aligned series' check), ``alignment_accepted`` and ``alignment_undone``.
 Rows also score the crack counts restricted to the cracks a limited tilt range sees (``cracks_exact_visible``,
@@ -171,21 +170,19 @@ def _inspect(res, seed: int, rms_px: float, kind: str) -> dict:
 
 
 def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", align: str | None = None,
-          keep_failed: bool = False, rank: bool = False,
+          keep_failed: bool = False,
           tilt_range_deg: float = 180.0, algorithm: str = "default",
           fbp_filter: str = "default", ring_method: str = "default", iterations: int | None = None,
           wide_detector: bool = False,
           low_tops: float | None = None) -> dict:
     from dataclasses import replace
 
-    from layerscope.tomo import align as tomo_align
     from layerscope.tomo import recon, segment
     from layerscope.tomo.analysis import TomoOptions
     from layerscope.tomo.scoring import run_draw
 
     if keep_failed:
         recon.KEEP_FAILED_FRACTION = float("inf")
-    tomo_align.RANK_GUESSES = rank
     if low_tops is not None:
         segment.LOW_TOPS = low_tops or None
 
@@ -202,7 +199,6 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
                    inspect=partial(_inspect, seed=seed, rms_px=jitter, kind=kind))
     return {**row, "extension": extension, "sinogram_extension": _effective(ro), "jitter_px": jitter,
             "jitter_kind": kind, "align": ro.align, "keep_failed_alignment": keep_failed,
-            "rank_guesses": rank,
             "tilt_range_deg": tilt_range_deg, "algorithm": ro.algorithm, "fbp_filter": ro.fbp_filter,
             "ring_method": ro.ring_method, "iterations": ro.iterations if ro.algorithm != "fbp" else None,
             "low_tops": getattr(segment, "LOW_TOPS", None),
@@ -211,7 +207,7 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
 
 def run(seeds: range, jobs: int, out: Path | None = None, **draw) -> pd.DataFrame:
     """The rows of ``seeds``; ``draw``: the keyword arguments of :func:`_draw` (extension, jitter, kind, align,
-    keep_failed, rank, tilt_range_deg, algorithm, fbp_filter, ring_method,
+    keep_failed, tilt_range_deg, algorithm, fbp_filter, ring_method,
     iterations, wide_detector, low_tops)."""
     rows = []
     with ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else _Serial() as pool:
@@ -331,8 +327,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-failed-alignment", action="store_true", help="undo shifts that failed the "
                         "acceptance test whatever they read (recon.KEEP_FAILED_FRACTION = inf; default 0: such a "
                         "series is reconstructed as given)")
-    parser.add_argument("--rank-guesses", action="store_true", help="align.RANK_GUESSES: run both first guesses "
-                        "and keep the lower reprojection residual")
     parser.add_argument("--tilt-range-deg", type=_tilt_range, default=180.0, help="project the projection draws over "
                         "-range/2..+range/2 deg, ends included (e.g. 140: an electron-tomography +-70 deg series; "
                         "default 180: the draws' own 0-180 deg)")
@@ -365,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
 
             seeds = [s for s in seeds if random_phantom(s).specs["draw"]["projected"]]
         df = run(seeds, args.jobs, args.out, extension=args.extension, jitter=args.jitter_px, kind=args.jitter_kind,
-                 align=args.align, keep_failed=args.keep_failed_alignment, rank=args.rank_guesses,
+                 align=args.align, keep_failed=args.keep_failed_alignment,
                  tilt_range_deg=args.tilt_range_deg, algorithm=args.algorithm, fbp_filter=args.fbp_filter,
                  ring_method=args.ring_method, iterations=args.iterations,
                  wide_detector=args.wide_detector,

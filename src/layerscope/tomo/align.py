@@ -52,9 +52,6 @@ MATCH_MAX_COLUMNS = 256
 #: the acceptance test (:func:`aligned_consistency` at most :data:`FLAG_PX`): ``"com"`` (:func:`initial_shifts`),
 #: ``"neighbours"`` (:func:`neighbour_shifts`, for large shifts)
 FIRST_GUESSES = ("com", "neighbours")
-#: False: the first guess whose alignment passes the acceptance test is kept (the later ones do not run); True:
-#: every guess runs and, of those that pass, the one with the lowest :func:`reprojection_residual` is kept
-RANK_GUESSES = False
 
 
 def axis_profiles(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
