@@ -53,7 +53,7 @@ def measure(seed: int, rms_px: float, kind: str, firsts: list[str]) -> list[dict
         out.append({"seed": seed, "size": d["size"], "n_angles": d["n_angles"], "jitter_px": rms_px,
                     "jitter_kind": kind, "first": first, "check_before_px": before, "check_truth_px": truth,
                     "check_after_px": after, "reprojection_residual": residual, "shift_err_px": float(np.sqrt(np.mean(ey ** 2 + ex ** 2) / 2)),
-                    "rounds": est["rounds"], "coarse_rounds": est["coarse_rounds"], "diverged": est["diverged"], "seconds": time.process_time() - t0})
+                    "rounds": est["rounds"], "diverged": est["diverged"], "seconds": time.process_time() - t0})
     return out
 
 
@@ -63,12 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jitter-px", type=float, nargs="+", default=[2.0])
     p.add_argument("--jitter-kind", choices=("white", "walk"), default="white")
     p.add_argument("--first", default="com,neighbours")
-    p.add_argument("--smooth-rounds", type=int, default=0, help="align.SMOOTH_ROUNDS (0: off, the default)")
     p.add_argument("--out", type=Path, required=True)
     a = p.parse_args(argv)
-    from layerscope.tomo import align
-
-    align.SMOOTH_ROUNDS = a.smooth_rounds
     rows = []
     for rms in a.jitter_px:
         for seed in (parse_seeds(a.seeds) if ":" in a.seeds else [int(v) for v in a.seeds.split(",")]):

@@ -16,8 +16,7 @@ sinogram extension); each row records it (``extension``: what was asked, ``sinog
 ``--jitter-px S`` shifts every projection of the projection draws before the noise (:func:`jitter_px`: white
 jitter or, with ``--jitter-kind walk``, a random walk, S px RMS along and across the tilt axis, less the part a
 moved sample would give); ``--align xcorr|auto`` reconstructs with ``ReconOptions(align=...)`` (with
-``--keep-failed-alignment``, shifts that fail the acceptance test are undone whatever they read; with
-``--rank-guesses``, ``align.RANK_GUESSES`` on; ``--smooth-rounds N``, ``align.SMOOTH_ROUNDS``). Rows record
+``--keep-failed-alignment``, shifts that fail the acceptance test are undone whatever they read). Rows record
 ``shift_check_px`` (the series' shift check) and, aligned, ``shift_err_px`` (RMS error of the shifts found, px),
 ``shift_check_aligned_px`` (the aligned series' check), ``alignment_accepted`` and ``alignment_undone``.
 Rows also score the crack counts restricted to the cracks a limited tilt range sees (``cracks_exact_visible``,
@@ -171,34 +170,19 @@ def _inspect(res, seed: int, rms_px: float, kind: str) -> dict:
 
 
 def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", align: str | None = None,
-          keep_failed: bool = False, rank: bool = False, slab_flatness: float | None = None,
-          smooth_rounds: int = 0, tilt_range_deg: float = 180.0, algorithm: str = "default",
+          keep_failed: bool = False,
+          tilt_range_deg: float = 180.0, algorithm: str = "default",
           fbp_filter: str = "default", ring_method: str = "default", iterations: int | None = None,
-          t_junctions: str = "default", wide_detector: bool = False, width_away: float | None = None,
-          width_near_planes: str = "default", width_near_blur: float | None = None,
-          lost_planes: str = "default", low_tops: float | None = None) -> dict:
+          wide_detector: bool = False,
+          low_tops: float | None = None) -> dict:
     from dataclasses import replace
 
-    from layerscope.tomo import align as tomo_align
-    from layerscope.tomo import measure, recon, segment
+    from layerscope.tomo import recon, segment
     from layerscope.tomo.analysis import TomoOptions
     from layerscope.tomo.scoring import run_draw
 
     if keep_failed:
         recon.KEEP_FAILED_FRACTION = float("inf")
-    tomo_align.RANK_GUESSES = rank
-    measure.SLAB_FLATNESS = slab_flatness
-    tomo_align.SMOOTH_ROUNDS = smooth_rounds
-    if t_junctions != "default":
-        segment.CUT_T_JUNCTIONS = t_junctions == "on"
-    if width_away is not None:
-        measure.WIDTH_AWAY_VOXELS = width_away
-    if width_near_planes != "default":
-        measure.WIDTH_NEAR_PLANES = width_near_planes == "on"
-    if width_near_blur is not None:
-        measure.WIDTH_NEAR_BLUR = width_near_blur
-    if lost_planes != "default":
-        segment.LOST_PLANES = lost_planes == "on"
     if low_tops is not None:
         segment.LOW_TOPS = low_tops or None
 
@@ -215,19 +199,16 @@ def _draw(seed: int, extension: str, jitter: float = 0.0, kind: str = "white", a
                    inspect=partial(_inspect, seed=seed, rms_px=jitter, kind=kind))
     return {**row, "extension": extension, "sinogram_extension": _effective(ro), "jitter_px": jitter,
             "jitter_kind": kind, "align": ro.align, "keep_failed_alignment": keep_failed,
-            "rank_guesses": rank, "slab_flatness": slab_flatness, "smooth_rounds": smooth_rounds,
             "tilt_range_deg": tilt_range_deg, "algorithm": ro.algorithm, "fbp_filter": ro.fbp_filter,
             "ring_method": ro.ring_method, "iterations": ro.iterations if ro.algorithm != "fbp" else None,
-            "cut_t_junctions": segment.CUT_T_JUNCTIONS, "width_away_voxels": measure.WIDTH_AWAY_VOXELS,
-            "width_near_planes": measure.WIDTH_NEAR_PLANES, "width_near_blur": measure.WIDTH_NEAR_BLUR,
-            "lost_planes": segment.LOST_PLANES, "low_tops": getattr(segment, "LOW_TOPS", None),
+            "low_tops": getattr(segment, "LOW_TOPS", None),
             "wide_detector": wide_detector}
 
 
 def run(seeds: range, jobs: int, out: Path | None = None, **draw) -> pd.DataFrame:
     """The rows of ``seeds``; ``draw``: the keyword arguments of :func:`_draw` (extension, jitter, kind, align,
-    keep_failed, rank, slab_flatness, smooth_rounds, tilt_range_deg, algorithm, fbp_filter, ring_method,
-    iterations, t_junctions, wide_detector, width_away, width_near_planes, width_near_blur, lost_planes, low_tops)."""
+    keep_failed, tilt_range_deg, algorithm, fbp_filter, ring_method,
+    iterations, wide_detector, low_tops)."""
     rows = []
     with ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else _Serial() as pool:
         for row in pool.map(partial(_draw, **draw), seeds):
@@ -346,12 +327,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-failed-alignment", action="store_true", help="undo shifts that failed the "
                         "acceptance test whatever they read (recon.KEEP_FAILED_FRACTION = inf; default 0: such a "
                         "series is reconstructed as given)")
-    parser.add_argument("--rank-guesses", action="store_true", help="align.RANK_GUESSES: run both first guesses "
-                        "and keep the lower reprojection residual")
-    parser.add_argument("--slab-flatness", type=float, default=None, help="measure.SLAB_FLATNESS (tomopore): the "
-                        "largest flatness of a plane's slab in the crossing-sheet search (default None: off)")
-    parser.add_argument("--smooth-rounds", type=int, default=0, help="align.SMOOTH_ROUNDS: rounds of projection "
-                        "matching binned by 2 before the full-size rounds (0: off, the default; 30 measured)")
     parser.add_argument("--tilt-range-deg", type=_tilt_range, default=180.0, help="project the projection draws over "
                         "-range/2..+range/2 deg, ends included (e.g. 140: an electron-tomography +-70 deg series; "
                         "default 180: the draws' own 0-180 deg)")
@@ -363,21 +338,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="ReconOptions.iterations of SIRT/CGLS (--algorithm; default: the library's, 50)")
     parser.add_argument("--ring-method", choices=("default", "sorting", "detect"), default="default",
                         help="ReconOptions.ring_method for the projection draws (default: the library's, sorting)")
-    parser.add_argument("--t-junctions", choices=("default", "on", "off"), default="default",
-                        help="segment.CUT_T_JUNCTIONS (tomocross3): a cut plane on one side of the taken planes is "
-                             "kept where it ends on a crack that cuts through it (default: the library's)")
-    parser.add_argument("--width-away-voxels", type=float, default=None, help="measure.WIDTH_AWAY_VOXELS "
-                        "(tomocross4): a crossing sheet's width read at its voxels farther than this from the other "
-                        "sheets' planes (measured: 3; default: the library's, off)")
-    parser.add_argument("--width-near-planes", choices=("default", "on", "off"), default="default",
-                        help="measure.WIDTH_NEAR_PLANES (tomocross5): a crossing sheet's width read from the deficit "
-                             "within the planes' tolerance of some sheet's plane (default: the library's, off)")
-    parser.add_argument("--width-near-blur", type=float, default=None, help="measure.WIDTH_NEAR_BLUR (tomocross6): "
-                        "with --width-near-planes on, the planes' tolerance grows by this many times the fitted blur "
-                        "(voxels; measured: 2; default: the library's, off)")
-    parser.add_argument("--lost-planes", choices=("default", "on", "off"), default="default",
-                        help="segment.LOST_PLANES (tomolost): planes of cracks lost inside the other planes' slabs, "
-                             "from the voxels the taken planes leave unexplained (default: the library's, off)")
     parser.add_argument("--low-tops", type=float, default=None, help="segment.LOW_TOPS (tomomerge2): seeds also "
                         "from distance tops of dynamic >= this share of h, kept where they meet every neighbour at a "
                         "neck (0: off; default: the module's)")
@@ -399,13 +359,11 @@ def main(argv: list[str] | None = None) -> int:
 
             seeds = [s for s in seeds if random_phantom(s).specs["draw"]["projected"]]
         df = run(seeds, args.jobs, args.out, extension=args.extension, jitter=args.jitter_px, kind=args.jitter_kind,
-                 align=args.align, keep_failed=args.keep_failed_alignment, rank=args.rank_guesses,
-                 slab_flatness=args.slab_flatness, smooth_rounds=args.smooth_rounds,
+                 align=args.align, keep_failed=args.keep_failed_alignment,
                  tilt_range_deg=args.tilt_range_deg, algorithm=args.algorithm, fbp_filter=args.fbp_filter,
-                 ring_method=args.ring_method, iterations=args.iterations, t_junctions=args.t_junctions,
-                 wide_detector=args.wide_detector, width_away=args.width_away_voxels,
-                 width_near_planes=args.width_near_planes, width_near_blur=args.width_near_blur,
-                 lost_planes=args.lost_planes, low_tops=args.low_tops)
+                 ring_method=args.ring_method, iterations=args.iterations,
+                 wide_detector=args.wide_detector,
+                 low_tops=args.low_tops)
         df.to_csv(args.out, index=False)
     text = summary(df)
     print(text)

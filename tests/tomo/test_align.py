@@ -233,62 +233,6 @@ def test_auto_aligns_a_flagged_series_as_xcorr_does(shifted, aligned):
     np.testing.assert_array_equal(auto.volume, aligned.volume)
 
 
-def test_ranked_guesses_catch_a_smooth_wrong_lock(phantom, monkeypatch):
-    """3 px random walk: from the centres of mass the aligned series passes the check (0.013 px) yet is 1.3 px
-    off (a smooth error, which the check of jumps cannot see); with ``RANK_GUESSES`` both guesses run and the
-    lower reprojection residual (0.087 against 0.122 measured) keeps the neighbour guess, 0.37 px off."""
-    from layerscope.tomo import project_phantom
-
-    shifts = _walk(N_ANGLES, 3.0)
-    proj = project_phantom(phantom.volume, n_angles=N_ANGLES, photons=1e5, seed=1, shifts_px=shifts)
-    plain = reconstruct(proj, ReconOptions(align="xcorr")).alignment
-    assert plain["first_guess"] == "com" and plain["guesses_tried"] == 1 and plain["accepted"]
-    assert _error_px(plain["shifts"], shifts, proj.angles_deg) > 1.0
-    monkeypatch.setattr(align, "RANK_GUESSES", True)
-    ranked = reconstruct(proj, ReconOptions(align="xcorr")).alignment
-    assert ranked["first_guess"] == "neighbours" and ranked["guesses_tried"] == 2 and ranked["accepted"]
-    assert _error_px(ranked["shifts"], shifts, proj.angles_deg) < 0.5
-
-
-# --- tomowalk: smooth errors of the shifts (slow drifts) and the smooth rounds -------------------------------------
-
-
-def test_smooth_rounds_are_off_by_default_and_leave_the_scheme_as_it_was(drifted):
-    """``SMOOTH_ROUNDS`` 0 (default): no binned rounds beyond the earlier scheme's (the 64 px detector keeps none)."""
-    assert align.SMOOTH_ROUNDS == 0
-    proj = drifted[0]
-    est = align.estimate_shifts(transmission(proj)[0], proj.angles_deg, first="com")
-    assert est["coarse_rounds"] == 0 and est["rounds"] <= align.MATCH_ROUNDS
-
-
-def test_smooth_rounds_align_a_large_drift_from_the_centres_of_mass(drifted, monkeypatch):
-    """6 px random walk from the centres of mass: the earlier scheme (3 rounds binned, 6 at most) locks 4.1 px off
-    (test above); with ``SMOOTH_ROUNDS`` 30 (up to 30 rounds binned by 2 until an update < 0.05 px) the smooth
-    error is taken out: 0.30 px measured (bound 0.5), the aligned series passes the check. Fails on main (no
-    ``SMOOTH_ROUNDS``; 4.1 px off)."""
-    monkeypatch.setattr(align, "SMOOTH_ROUNDS", 30)
-    proj, injected = drifted
-    lines, angles = transmission(proj)[0], proj.angles_deg
-    est = align.estimate_shifts(lines, angles, first="com")
-    assert _error_px(est, injected, angles) < 0.5
-    assert est["coarse_rounds"] > 3 and est["rounds"] <= align.MATCH_ROUNDS
-    assert align.aligned_consistency(lines, est["dy"], est["dx"], angles)["rms_px"] < align.FLAG_PX / 5
-
-
-def test_smooth_walk_aligned_with_smooth_rounds_within_half_a_pixel(phantom, monkeypatch):
-    """3 px random walk: the earlier scheme passes the check 1.3 px off from the centres of mass (the ranked-guesses
-    test); with ``SMOOTH_ROUNDS`` 30 the reconstruction keeps the centre-of-mass start, now within 0.5 px (after
-    the unobservable part). Fails on main (no ``SMOOTH_ROUNDS``; 1.3 px)."""
-    from layerscope.tomo import project_phantom
-
-    monkeypatch.setattr(align, "SMOOTH_ROUNDS", 30)
-    shifts = _walk(N_ANGLES, 3.0)
-    proj = project_phantom(phantom.volume, n_angles=N_ANGLES, photons=1e5, seed=1, shifts_px=shifts)
-    got = reconstruct(proj, ReconOptions(align="xcorr")).alignment
-    assert got["first_guess"] == "com" and got["accepted"] and got["aligned"]
-    assert _error_px(got["shifts"], shifts, proj.angles_deg) < 0.5
-
-
 def test_cli_default_align_is_auto_and_reaches_the_reconstruction(tmp_path, phantom, capsys):
     """No --align: the shifted series is flagged and aligned (method auto), the report line says it."""
     (path, _, dx), out = _shifted_tiff(tmp_path, phantom), tmp_path / "out"

@@ -18,9 +18,7 @@ shifting it by ``(-dy, -dx)``.
   edges, where a sample wider than the field is cut alike at every angle, do not hold the shift at zero), add
   the found shifts, repeat: first on the series binned by 2, then at full size; a growing update stops it.
   Smooth (low-frequency) errors of the shifts shrink slowly (the reconstruction of a drifting series takes up
-  most of the drift, so each round finds about a tenth of what is left): up to :data:`SMOOTH_ROUNDS` (off by
-  default) cheap rounds on the binned series take them out before the full-size rounds (docs/validation.md
-  "tomowalk").
+  most of the drift, so each round finds about a tenth of what is left; docs/validation.md "tomowalk").
   What no alignment can tell from a moving sample is removed each round: the mean ``dy`` (the sample higher or lower) and the part of ``dx``
   in ``1, cos(theta), sin(theta)`` (the sample elsewhere in the slice; its constant is the rotation centre,
   found by the centre search afterwards).
@@ -48,25 +46,12 @@ COARSE_TOL_PX = 0.5
 MATCH_MIN_PX = 48
 #: an update this many times larger than the previous one stops the estimate (the shifts before it are kept)
 DIVERGE_FACTOR = 1.5
-#: rounds on the series binned by 2 before the full-size rounds (not counted against ``rounds``), until an update
-#: below :data:`SMOOTH_TOL_PX` (px), where at least :data:`SMOOTH_MIN_PX` columns remain. Smooth (low-frequency)
-#: errors of the shifts shrink by only ~10 % a round (the reconstruction takes up most of a slow drift), so the update
-#: reads a tenth of the error left and the earlier stop (:data:`COARSE_TOL_PX`, 3 rounds) left 1-3 px of a 4 px walk;
-#: binned rounds cost ~1/8 of a full-size one. 0 (default): the earlier scheme, bit for bit; 30 measured: the
-#: shift error of 4 px walks (0-49, 19 draws) median 1.58 -> 0.21 px, max 2.62 -> 0.79; off: on 2 px white jitter
-#: two target shares dropped (docs/validation.md "tomowalk")
-SMOOTH_ROUNDS = 0
-SMOOTH_TOL_PX = 0.05
-SMOOTH_MIN_PX = 24
 #: the series is binned for the estimate until its columns are at most this many (px)
 MATCH_MAX_COLUMNS = 256
 #: first guesses of :func:`estimate_shifts` tried in turn by the reconstruction until the aligned series passes
 #: the acceptance test (:func:`aligned_consistency` at most :data:`FLAG_PX`): ``"com"`` (:func:`initial_shifts`),
 #: ``"neighbours"`` (:func:`neighbour_shifts`, for large shifts)
 FIRST_GUESSES = ("com", "neighbours")
-#: False: the first guess whose alignment passes the acceptance test is kept (the later ones do not run); True:
-#: every guess runs and, of those that pass, the one with the lowest :func:`reprojection_residual` is kept
-RANK_GUESSES = False
 
 
 def axis_profiles(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -312,56 +297,46 @@ def estimate_shifts(lines: np.ndarray, angles_deg: np.ndarray, *, centre_px: flo
     ``centre_px``: the rotation axis (searched on the aligned series each round when None). ``first``: the first
     guess, ``"com"`` (:func:`initial_shifts`) or ``"neighbours"`` (:func:`neighbour_shifts`). Returns ``{"dy",
     "dx"}`` (arrays, px; the unobservable parts removed, :func:`unobservable_removed`), ``"rounds"`` (rounds
-    counted against ``rounds``), ``"coarse_rounds"`` (the :data:`SMOOTH_ROUNDS` rounds, not counted),
-    ``"last_update_px"`` (RMS of the last update applied, px) and ``"diverged"`` (an update of at least
-    :data:`COARSE_TOL_PX` grew :data:`DIVERGE_FACTOR` times over the one before: stopped there, the shifts
-    before it kept; a smaller growing update, noise, stops it too).
+    counted against ``rounds``), ``"last_update_px"`` (RMS of the last update applied, px) and ``"diverged"`` (an
+    update of at least :data:`COARSE_TOL_PX` grew :data:`DIVERGE_FACTOR` times over the one before: stopped there,
+    the shifts before it kept; a smaller growing update, noise, stops it too).
     """
     angles = np.asarray(angles_deg, float)
     base = int(np.ceil(lines.shape[2] / MATCH_MAX_COLUMNS))
     if first not in ("com", "neighbours"):
         raise ValueError(f"first guess {first!r}: choose com or neighbours")
     shifts = initial_shifts(lines, angles) if first == "com" else neighbour_shifts(lines, angles)
-    state = {"rounds": 0, "coarse_rounds": 0, "last_update_px": np.inf, "diverged": False, "stop": False,
-             "cap": rounds}
-    for n, tol, most, min_px, counted in _levels(base, rounds):
+    state = {"rounds": 0, "last_update_px": np.inf, "diverged": False, "stop": False, "cap": rounds}
+    for n, tol, most, min_px in _levels(base, rounds):
         small = binned_projections(np.asarray(lines, np.float32), n)
         if n > base and small.shape[2] < min_px:
             continue
-        shifts = _match_level(small, angles, shifts, n, centre_px, tol, most, counted, state)
+        shifts = _match_level(small, angles, shifts, n, centre_px, tol, most, state)
     dy, dx = shifts
-    return {"dy": dy, "dx": dx, "rounds": state["rounds"], "coarse_rounds": state["coarse_rounds"],
-            "last_update_px": state["last_update_px"], "diverged": state["diverged"]}
+    return {"dy": dy, "dx": dx, "rounds": state["rounds"], "last_update_px": state["last_update_px"],
+            "diverged": state["diverged"]}
 
 
 def _levels(base: int, rounds: int) -> tuple:
-    """The levels of projection matching: ``(binning, tolerance px, most rounds, least columns, counted)``.
-    With :data:`SMOOTH_ROUNDS` 0, at most ``rounds // 2`` rounds binned by 2 (until an update below
-    :data:`COARSE_TOL_PX`, where at least :data:`MATCH_MIN_PX` columns remain) then full size, ``rounds`` in all;
-    otherwise up to :data:`SMOOTH_ROUNDS` rounds binned by 2 (until an update below :data:`SMOOTH_TOL_PX`, where
-    at least :data:`SMOOTH_MIN_PX` columns remain; not counted), then up to ``rounds`` at full size."""
-    full = (base, MATCH_TOL_PX, rounds, 0, True)
-    if SMOOTH_ROUNDS <= 0:
-        return (2 * base, COARSE_TOL_PX, rounds // 2, MATCH_MIN_PX, True), full
-    return (2 * base, SMOOTH_TOL_PX, SMOOTH_ROUNDS, SMOOTH_MIN_PX, False), full
+    """The levels of projection matching: ``(binning, tolerance px, most rounds, least columns)``. At most
+    ``rounds // 2`` rounds binned by 2 (until an update below :data:`COARSE_TOL_PX`, where at least
+    :data:`MATCH_MIN_PX` columns remain) then full size, ``rounds`` in all."""
+    return (2 * base, COARSE_TOL_PX, rounds // 2, MATCH_MIN_PX), (base, MATCH_TOL_PX, rounds, 0)
 
 
 def _match_level(small: np.ndarray, angles: np.ndarray, shifts: tuple, n: int, centre_px: float | None, tol: float,
-                 most: int, counted: bool, state: dict) -> tuple[np.ndarray, np.ndarray]:
+                 most: int, state: dict) -> tuple[np.ndarray, np.ndarray]:
     """Rounds of projection matching on ``small`` (the series binned by ``n``), from ``shifts`` (px, full size);
     ``state`` counts the rounds and keeps the last update, the stop and the divergence (:func:`estimate_shifts`).
-    With :data:`SMOOTH_ROUNDS` each level starts afresh after a stop on a growing update; without it a stop ends
-    the estimate."""
+    A stop on a growing update ends the estimate."""
     from layerscope.tomo.sinogram import series_centre_px
 
     dy, dx = shifts
     update = np.inf  # a level's first update is not compared with the coarser level's last
-    if SMOOTH_ROUNDS > 0:
-        state["stop"] = False
     for _ in range(most):
-        if state["stop"] or (counted and state["rounds"] >= state["cap"]):
+        if state["stop"] or state["rounds"] >= state["cap"]:
             break
-        state["rounds" if counted else "coarse_rounds"] += 1
+        state["rounds"] += 1
         centre = binned_px(centre_px, n) if centre_px is not None else series_centre_px(
             shift_block(small, dy / n, dx / n), angles)
         ry, rx = _match_round(small, angles, dy / n, dx / n, centre)

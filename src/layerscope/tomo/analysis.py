@@ -354,7 +354,7 @@ def _measure_in_memory(vol: Volume, options: TomoOptions, close: int, flags: lis
                            min_voxels=options.min_particle_voxels)
     grey = None if vol.labels else np.asarray(vol.data, np.float32)
     cracks, pores, feats, kinds = measure_features(solid, plab, options, vol.voxel_size_nm, close, grey, levels)
-    parts = particle_table(plab, cracks, pores, vol.voxel_size_nm, grey=grey, solid=solid, levels=levels)
+    parts = particle_table(plab, cracks, pores, vol.voxel_size_nm)
     return parts, cracks, pores, plab, feats, kinds, levels
 
 

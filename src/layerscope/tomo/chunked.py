@@ -251,12 +251,10 @@ def _face_pairs(below: np.ndarray, above: np.ndarray, structure: np.ndarray) -> 
 
 
 def _clusters(env: np.ndarray, scratch: Path, k: int):
-    """Fill the envelope's holes (background not 6-connected to a face, or only where the face is enclosed by the
-    particle sections on it: :func:`~layerscope.tomo.segment.filled_envelope`) and label its 26-connected clusters."""
+    """Fill the envelope's holes (background not 6-connected to a face: :func:`~layerscope.tomo.segment.filled_envelope`)
+    and label its 26-connected clusters."""
     bg = _scratch(scratch, "background", np.int32, env.shape)
     _, outside = _label_slabs(lambda a, b: ~np.asarray(env[a:b]), env.shape, k, _C6, bg)
-    if segment.FACE_SECTION_HOLES:
-        outside = _open_face_ids(env, bg)
     for z0, z1 in _slabs(env.shape[0], k):
         b = np.asarray(bg[z0:z1])
         env[z0:z1] = np.asarray(env[z0:z1]) | ((b > 0) & ~np.isin(b, outside))
@@ -265,19 +263,6 @@ def _clusters(env: np.ndarray, scratch: Path, k: int):
     n, _ = _label_slabs(lambda a, b: np.asarray(env[a:b]), env.shape, k, _C26, comp)
     boxes = _boxes_of(comp, n, k)
     return comp, n, boxes
-
-
-def _open_face_ids(env: np.ndarray, bg: np.ndarray) -> np.ndarray:
-    """Ids of the background components (``bg``) that reach a volume face where that face's background is open in
-    its plane (:func:`~layerscope.tomo.segment.open_face`): the outside of the filled envelope. Faces are 2-D, read
-    whole from the memory maps."""
-    ids = []
-    for axis in range(3):
-        for side in (0, env.shape[axis] - 1):
-            face = tuple(side if a == axis else slice(None) for a in range(3))
-            ids.append(np.asarray(bg[face])[segment.open_face(np.asarray(env[face]))])
-    out = np.unique(np.concatenate(ids))
-    return out[out > 0]
 
 
 def _box(box: np.ndarray, margin: int, shape) -> tuple[slice, ...]:
@@ -774,8 +759,7 @@ def _measure_task(item, *, options, voxel_nm: float, close: int, levels: dict, s
     ct, pt, feats, kinds = measure_features(solid, plab, options, voxel_nm, close, grey, levels, offset=off, only=only, feats=feats,
                                      gap_ids=gap & only)
     pids = np.unique(plab[mask])
-    geom = particle_geometry(plab, voxel_nm, offset=off, shape=shape, only=set(pids[pids > 0].tolist()), grey=grey,
-                              solid=solid, levels=levels)
+    geom = particle_geometry(plab, voxel_nm, offset=off, shape=shape, only=set(pids[pids > 0].tolist()))
     local = np.where(np.isin(feats, list(only)), feats, 0)[inner]
     return ct, pt, kinds, {i: int(first[i]) for i in only}, geom, local
 
@@ -972,7 +956,7 @@ def _slab_group_task(item, *, options, voxel_nm: float, close: int, levels: dict
                                   only=set(own) | dropped, feats=feats, shared_ids=dropped, gap_ids=gap)
     keep = np.zeros(int(feats.max(initial=0)) + 1, bool)
     keep[[g for g in own if g < keep.size]] = True
-    geom = particle_geometry(plab, voxel_nm, offset=off, shape=shape, only=set(pids), grey=grey, solid=solid, levels=levels)
+    geom = particle_geometry(plab, voxel_nm, offset=off, shape=shape, only=set(pids))
     return ct, pt, {f: kd[f] for f in own if f in kd}, geom, np.where(keep[feats], feats, 0)
 
 

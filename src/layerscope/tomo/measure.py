@@ -48,10 +48,8 @@ def _area_nm2(mask: np.ndarray, voxel_nm: float) -> float:
 
 def _deficit(fid: int, feats: np.ndarray, plabels: np.ndarray, owner: int, boxes: tuple, depth: np.ndarray,
              grey: np.ndarray, levels: dict, blur_voxels: float = 1.0, open_: bool = False,
-             offset: tuple = (0, 0, 0), gap: frozenset = frozenset()) -> tuple[np.ndarray, np.ndarray, float]:
-    """Partial-volume content of a dark feature: coordinates ``(n, 3)``, missing fraction per voxel and the data's
-    blur (voxels; :func:`_fitted_blur` where :data:`FIT_BLUR` or :data:`WIDTH_NEAR_BLUR` asks for it, else
-    ``blur_voxels``).
+             offset: tuple = (0, 0, 0), gap: frozenset = frozenset()) -> tuple[np.ndarray, np.ndarray]:
+    """Partial-volume content of a dark feature: coordinates ``(n, 3)`` and missing fraction per voxel.
 
     Around the feature (dilated by 3 voxels, inside its particle, away from other features) the
     missing attenuation ``(R - v) / (P - E)`` is summed, where ``R = E + (P - E) G(particle)`` is the
@@ -94,134 +92,10 @@ def _deficit(fid: int, feats: np.ndarray, plabels: np.ndarray, owner: int, boxes
         region = (ndi.binary_dilation(mm, iterations=3) & part & ~other) | mm
     p_level = float(np.median(grey[sl][interior])) if interior.sum() > 20 else levels["particle"]
     e_level = levels["epoxy"]
-    fitted = blur_voxels
-    if FIT_BLUR or (WIDTH_NEAR_BLUR is not None and WIDTH_NEAR_PLANES):
-        fitted = _fitted_blur(grey[sl], part, _surface_band(part, (f > 0) | mm, (plabels[sl] > 0) & (plabels[sl] != owner)), p_level, e_level,
-                              blur_voxels)
-    ref = e_level + (p_level - e_level) * ndi.gaussian_filter(part.astype(np.float32), fitted if FIT_BLUR else blur_voxels)
+    ref = e_level + (p_level - e_level) * ndi.gaussian_filter(part.astype(np.float32), blur_voxels)
     missing = (ref[region] - grey[sl][region]) / max(p_level - e_level, 1e-12)
     coords = np.argwhere(region).astype(float) + [s.start + o for s, o in zip(sl, offset)]
-    return coords, missing, fitted
-
-
-#: :func:`_deficit` blurs its reference particle by the Gaussian (voxels) that best fits the particle's own surface
-#: (:func:`_fitted_blur`) instead of ``blur_voxels`` (1.0): the data's blur (0-0.7 voxel in the grey draws, FBP's
-#: own in the projected ones) differs, and where the region holds more of the surface's inside than its outside (a
-#: closed feature's region stops at the envelope; an open one's at the hull grown by 3) a too-wide reference reads
-#: the solid just inside the surface as excess attenuation. False (the default): the fixed ``blur_voxels``. Measured
-#: on (docs/validation.md "tomocvf7"): cvf within 10 % 0.59 -> 0.64 on draws 6000-6099, 0.65 -> 0.65 on 5000-5099
-#: (every other share equal or higher); the other tuning ranges not run, so not adopted.
-FIT_BLUR = False
-#: The blurs (voxels) tried by :func:`_fitted_blur`.
-BLUR_GRID = tuple(np.round(np.arange(0.25, 2.01, 0.125), 3))
-#: :func:`_fitted_blur` keeps ``blur_voxels`` when the surface band holds fewer voxels than this.
-BLUR_MIN_VOXELS = 200
-
-
-def _surface_band(part: np.ndarray, dark: np.ndarray, others: np.ndarray, reach: int = 3,
-                  dark_reach: int | None = None) -> np.ndarray:
-    """The voxels within ``reach`` voxels of the particle's surface (``part``; both sides) that lie at least
-    ``dark_reach`` (default ``reach``) voxels from every dark feature (``dark``), beyond 2 voxels of any other
-    particle's envelope (``others``) and not within ``reach`` voxels of the arrays' faces (where a blurred model meets
-    the box's edge): where the particle's surface and surroundings are read (:func:`_fitted_blur`, :func:`_coat_depth`)."""
-    band = ndi.binary_dilation(part, iterations=reach) & ~ndi.binary_erosion(part, iterations=reach, border_value=1)
-    band &= ~ndi.binary_dilation(dark, iterations=reach if dark_reach is None else dark_reach)
-    band &= ~ndi.binary_dilation(others, iterations=2)
-    inner = np.zeros_like(band)
-    inner[tuple(slice(reach, max(reach, n - reach)) for n in band.shape)] = True
-    return band & inner
-
-
-def _fitted_blur(grey: np.ndarray, part: np.ndarray, band: np.ndarray, p_level: float, e_level: float,
-                 default: float) -> float:
-    """The Gaussian blur (voxels, one of :data:`BLUR_GRID`) of the reference ``E + (P - E) G(part)`` that best
-    matches ``grey`` (least squares) over ``band`` (:func:`_surface_band`); ``default`` when the band holds fewer
-    than :data:`BLUR_MIN_VOXELS` voxels."""
-    if band.sum() < BLUR_MIN_VOXELS:
-        return default
-    g, pf = grey[band], part.astype(np.float32)
-    cost = [float(np.sum((e_level + (p_level - e_level) * ndi.gaussian_filter(pf, s)[band] - g) ** 2)) for s in BLUR_GRID]
-    return float(BLUR_GRID[int(np.argmin(cost))])
-
-
-#: A particle's volume counts its envelope's voxels less what a coat put beyond its surface (:func:`_coat_volume`):
-#: the particle's surface and surroundings are modelled as ``E + (P - E) G_s(occ_d) + (C - E) G_s(shell_t)``, the
-#: envelope with its surface moved in by d voxels and a shell t voxels thick outside it at a level C between E and P,
-#: both blurred by a Gaussian of s voxels; s, d, t and C are fitted to the grey data (least squares) on the band within
-#: :data:`COAT_REACH` voxels of the envelope's surface away from dark features and other particles (:func:`_surface_band`),
-#: and the volume takes the d-moved surface (``sum(occ_d) - sum(envelope)`` voxels added, <= 0). A carbon-binder coat
-#: brighter than the surroundings pulls the thresholded envelope out by a fraction of a voxel (binder particles read
-#: their volume +1.7 %, median, docs/validation.md "tomocvf7"); without a coat the fit keeps d = 0. False (the
-#: default): the envelope's voxels.
-COAT_VOLUME = False
-#: the blurs s, depths d (voxels; the surface moved in) and shell thicknesses t (voxels) tried by the fit
-COAT_BLURS = (0.25, 0.375, 0.5, 0.625, 0.75, 1.0, 1.25, 1.5)
-COAT_DEPTHS = tuple(np.round(np.arange(0.0, 0.51, 0.0625), 4))
-COAT_SHELLS = (1, 2, 3)
-#: the band's reach (voxels) on both sides of the envelope's surface
-COAT_REACH = 4
-#: :func:`_coat_volume` adds nothing when the band holds fewer voxels than this
-COAT_MIN_VOXELS = 200
-#: ... or when the fitted coat's level C - E is below this share of the contrast P - E (no coat: binder-free particles
-#: of draws 6001, 6037, 6059 fit 0.004-0.033, coated ones of 6000, 6014, 6017 0.026-0.148, most 0.06-0.15; the draws'
-#: coats are 0.1-0.4 of the contrast on about half the surface)
-COAT_MIN_LEVEL = 0.05
-
-
-def _shell_cost(resid: np.ndarray, shells: list, contrast: float) -> tuple[float, float]:
-    """The least squares of ``resid`` (data less the model without a coat, on the band) less the best of
-    ``level * shell`` over ``shells`` (each blurred shell's values on the band; level in [0, ``contrast``]), and that
-    level; ``resid``'s own and 0 when no shell lowers it."""
-    best, best_level = float(np.dot(resid, resid)), 0.0
-    for sb in shells:
-        level = float(np.clip(np.dot(resid, sb) / max(float(np.dot(sb, sb)), 1e-12), 0.0, contrast))
-        cost = float(np.sum((resid - level * sb) ** 2))
-        if cost < best:
-            best, best_level = cost, level
-    return best, best_level
-
-
-def _coat_depth(grey: np.ndarray, depth_in: np.ndarray, band: np.ndarray, others: np.ndarray, p_level: float,
-                e_level: float) -> float:
-    """The depth d (voxels, one of :data:`COAT_DEPTHS`) of the model ``E + (P - E) G_s(occ_d) + (C - E) G_s(shell_t)``
-    that fits ``grey`` best over ``band`` (least squares over s in :data:`COAT_BLURS`, t in :data:`COAT_SHELLS` and C):
-    ``occ_d = clip(depth_in - d, 0, 1)`` the voxels' share of the particle with its surface moved in by d
-    (``depth_in``: 1, 2, .. into the envelope, 0, -1, .. outside it), ``shell_t`` the voxels up to t voxels outside
-    the envelope and not in ``others``, ``G_s`` the Gaussian of s voxels. 0 where the best fit's coat is fainter than
-    :data:`COAT_MIN_LEVEL` (no coat: the surface stays the envelope's)."""
-    contrast, g = p_level - e_level, grey[band]
-    outside = [((depth_in <= 0) & (depth_in > -t) & ~others).astype(np.float32) for t in COAT_SHELLS]
-    best, best_d, best_level = np.inf, 0.0, 0.0
-    for s in COAT_BLURS:
-        shells = [ndi.gaussian_filter(o, s)[band] for o in outside]
-        for d in COAT_DEPTHS:
-            model = e_level + contrast * ndi.gaussian_filter(np.clip(depth_in - d, 0, 1).astype(np.float32), s)[band]
-            cost, level = _shell_cost(g - model, shells, contrast)
-            if cost < best:
-                best, best_d, best_level = cost, float(d), level
-    return best_d if best_level >= COAT_MIN_LEVEL * contrast else 0.0
-
-
-def _coat_volume(pid: int, plabels: np.ndarray, solid: np.ndarray, grey: np.ndarray, psl: tuple, levels: dict) -> float:
-    """Voxels to add to particle ``pid``'s envelope volume (<= 0) so that its surface lies where the data's particle
-    surface is with a coat beyond it (:data:`COAT_VOLUME`, :func:`_coat_depth`), read on its bounding box ``psl`` grown
-    by :data:`SURROUNDINGS_PAD` (within the out-of-core path's margin). P: the median of its interior at least 3 voxels
-    deep and :data:`RIM_VOXELS` from any dark voxel (``levels["particle"]`` when fewer than 20); E: its surroundings'
-    level (:func:`_surroundings_level`). 0 when the band holds fewer than :data:`COAT_MIN_VOXELS` voxels."""
-    box = _grown(psl, SURROUNDINGS_PAD, plabels.shape)
-    part, env = plabels[box] == pid, plabels[box] > 0
-    dark = env & ~solid[box]
-    band = _surface_band(part, dark, env & ~part, reach=COAT_REACH, dark_reach=3)
-    if band.sum() < COAT_MIN_VOXELS:
-        return 0.0
-    depth_in = np.where(part, ndi.distance_transform_edt(part), 1.0 - ndi.distance_transform_edt(~part))
-    interior = part & (depth_in >= 3) & ~ndi.binary_dilation(dark, iterations=RIM_VOXELS)
-    p_level = float(np.median(grey[box][interior])) if interior.sum() > 20 else levels["particle"]
-    e_level = _surroundings_level(plabels, grey, psl, levels["epoxy"])
-    if p_level <= e_level:
-        return 0.0
-    d = _coat_depth(grey[box], depth_in, band, env & ~part, p_level, e_level)
-    return float(np.clip(depth_in[part] - d, 0, 1).sum() - part.sum()) if d > 0 else 0.0
+    return coords, missing
 
 
 def _grown(box: tuple, pad: int, shape: tuple) -> tuple:
@@ -277,7 +151,7 @@ COVERED_SHARE = 0.9
 
 
 def _local_widths(coords: np.ndarray, missing: np.ndarray, sheet: np.ndarray, *, radius: float = 2.0,
-                  half_length: float = 3.5, n_max: int = 2000, sample: np.ndarray | None = None) -> tuple[float, float]:
+                  half_length: float = 3.5, n_max: int = 2000) -> tuple[float, float]:
     """Mean and 90th-percentile local width (voxels) of a crack along the sheet's local normal.
 
     At up to ``n_max`` voxels of the sheet ``sheet`` (whole-voxel coordinates) the missing fraction
@@ -288,9 +162,7 @@ def _local_widths(coords: np.ndarray, missing: np.ndarray, sheet: np.ndarray, *,
     the crack count (:func:`_covered`, :data:`COVERED_SHARE`): at a rim, tip or crossing the cylinder
     holds part of the crack only and reads narrow (all of them when fewer than 10 qualify); values
     below 0.5 voxel are not counted. Columns along one normal of the whole crack (the method before
-    the local normals) read a curved crack's oblique flanks as wide. ``sample`` (a mask of the sheet's voxels;
-    None: none): where at least 10 of the covered voxels are among these, only those count (a crossing sheet's voxels
-    away from the other planes, :func:`_away_from_others`); else the rule above.
+    the local normals) read a curved crack's oblique flanks as wide.
     """
     from scipy.spatial import cKDTree
 
@@ -307,10 +179,8 @@ def _local_widths(coords: np.ndarray, missing: np.ndarray, sheet: np.ndarray, *,
     w = _profile_widths(_offsets(coords, sheet[at], hits), missing, lattice, normals, radius, half_length)
     full = _covered(_offsets(sheet, sheet[at], near), normals, radius + 1, half_length) >= COVERED_SHARE
     keep = w >= 0.5
-    for prefer in ([full & sample[at]] if sample is not None else []) + [full]:
-        if (keep & prefer).sum() >= 10:
-            keep &= prefer
-            break
+    if (keep & full).sum() >= 10:
+        keep &= full
     if not keep.any():
         return float("nan"), float("nan")
     return float(w[keep].mean()), float(np.percentile(w[keep], 90))
@@ -490,10 +360,10 @@ def measure_features(seg_solid, plabels, options: Any, voxel_nm: float, close_vo
         if grey is not None:
             if owner not in around:
                 around[owner] = {**levels, "epoxy": _surroundings_level(plabels, grey, pboxes[owner - 1], levels["epoxy"])}
-            rc, miss, blur = _deficit(fid, feats, plabels, owner, (sl, pboxes[owner - 1]), depth, grey, around[owner],
-                                      open_=open_, offset=offset, gap=frozenset(gap))
+            rc, miss = _deficit(fid, feats, plabels, owner, (sl, pboxes[owner - 1]), depth, grey, around[owner],
+                                open_=open_, offset=offset, gap=frozenset(gap))
         else:
-            rc, miss, blur = coords, np.ones(len(coords)), 0.0
+            rc, miss = coords, np.ones(len(coords))
         beyond = plabels[tuple((rc - offset).astype(np.int64).T)] != owner  # the mouth: outside the owner's envelope
         sheets = _sheets(m, coords, sh, options, depth[sl][m])
         if sheets is None:  # read as a pore: read again below the surface shell (a crack with a thick bridged mouth)
@@ -515,10 +385,9 @@ def measure_features(seg_solid, plabels, options: Any, voxel_nm: float, close_vo
                 continue
             m, coords, rc, miss, sheets = _part_mask(m, ~pore), coords[~pore], rc[~at_pore], miss[~at_pore], sheets[~pore]
             beyond = beyond[~at_pore]
-        for k, (mk, ck, rk, mis, bk, away, on) in enumerate(_split_sheets(m, coords, rc, miss, sheets, beyond, blur), 1):
+        for k, (mk, ck, rk, mis, bk) in enumerate(_split_sheets(m, coords, rc, miss, sheets, beyond), 1):
             cracks.append({"id": fid, "sheet": k, "particle": owner, "mouth_voxels": float(mis[bk].sum()),
-                           **_crack_numbers(mk, ck, rk, mis, outside[sl], voxel_nm, measured=grey is not None,
-                                            sample=away, width_deficit=on)})
+                           **_crack_numbers(mk, ck, rk, mis, outside[sl], voxel_nm, measured=grey is not None)})
     if gap:
         feats[np.isin(feats, list(gap))] = 0
     crack_cols = ["crack", "sheet", "particle", "volume_voxels", "mouth_voxels", "segmented_voxels", "volume_nm3", "surface_area_nm2", "width_mean_nm",
@@ -549,45 +418,9 @@ def _sheets(m: np.ndarray, coords: np.ndarray, sh: dict, options: Any, depth: np
     split = planar_sheets(coords, tol=half_width + 0.5, max_flatness=options.max_flatness,
                           min_sheet_voxels=options.min_sheet_voxels, require_crossing=one is not None, depth=depth,
                           cut_planes=options.cut_planes)
-    if split is None and SLAB_FLATNESS is not None:
-        split = _short_sheets(m, coords, options, depth, half_width, one is not None)
     if split is None:
         return one if one is not None or not joined else _pore_and_sheets(m, coords, options, depth, half_width)
     return split if depth is None else _surface_sheets(coords, split, depth)
-
-
-#: tomopore (off: None). A feature that :func:`layerscope.tomo.segment.planar_sheets` finds no sheets in is
-#: searched again with the slabs' flatness allowed up to this (its ``slab_flatness``: short cracks, radius 7-9 voxels,
-#: crossing in a small particle), unless a round part of it lies off the sheets' junctions (:func:`_short_sheets`).
-#: CLI of scripts/validate_tomo_draws.py: ``--slab-flatness 0.55`` (the value measured).
-SLAB_FLATNESS: float | None = None
-
-
-def _short_sheets(m: np.ndarray, coords: np.ndarray, options: Any, depth: np.ndarray | None, half_width: float,
-                  require_crossing: bool) -> np.ndarray | None:
-    """Sheets of short crossing cracks (``planar_sheets`` with ``slab_flatness`` = :data:`SLAB_FLATNESS`), or None.
-
-    A slab ``2 tol`` thick through a crack of radius 7-9 voxels is not flat enough for ``max_flatness`` (0.47-0.53 on
-    the tuning draws' crossings read as pores, docs/validation.md "tomopore: cracks read as pores"), but neither is
-    a slab through a round pore of radius 6 or more, nor are the slabs that cross a pore joined to the cracks. So the sheets found with the
-    looser slabs are refused when the feature has a round part (:func:`layerscope.tomo.segment.round_part`, the ball
-    of :func:`_pore_and_sheets`) with 30 voxels or more (the smallest pore piece, :func:`_round_pores`) within
-    ``tol`` of fewer than two of the sheets' planes: where cracks cross, the ball that fits in their blurred junction
-    lies on two planes or more (0-3 voxels off them on draw 7052, 32 on 6027: refused); a pore beside the junction
-    does not (39-81 voxels in the scenes of tests/tomo/test_short_crossing_cracks.py).
-    """
-    tol = half_width + 0.5
-    split = planar_sheets(coords, tol=tol, max_flatness=options.max_flatness, min_sheet_voxels=options.min_sheet_voxels,
-                          require_crossing=require_crossing, depth=depth, cut_planes=options.cut_planes,
-                          slab_flatness=SLAB_FLATNESS)
-    radius = max(PORE_MIN_RADIUS, int(half_width + 0.5) + 1)
-    blob = None if split is None else round_part(m, radius, min_voxels=30)
-    if blob is None:
-        return split
-    at = blob[m]
-    planes = [plane_of(coords[split == i]) for i in range(int(split.max()) + 1)]
-    near = (np.abs(np.stack([(coords[at] - c) @ n for c, n in planes], axis=1)) <= tol).sum(axis=1)
-    return None if np.sum(near < 2) >= 30 else split
 
 
 #: :func:`_below_shell` reads a feature below the surface shell when at least this share of its voxels lies there.
@@ -735,87 +568,27 @@ def _nearest_is(points: np.ndarray, coords: np.ndarray, part: np.ndarray) -> np.
     return part[cKDTree(coords).query(points)[1]]
 
 
-#: tomocross4. A sheet of a crossing feature has its width read only at its voxels farther than this (voxels) from
-#: every other sheet's plane, where at least 10 of the sampled voxels whose width cylinder lies inside the crack are
-#: (:func:`_local_widths`; else as before: a small sheet's voxels away from the others lie at its rim, draw 6005):
-#: the width cylinder's covered disc (radius 2 + 1 voxels) then does not reach across another sheet's plane. Near a
-#: crossing each deficit voxel goes to the nearest plane, so the profile across a sheet loses the part nearer the
-#: other plane (thin by 0.1-0.6 voxel at shallow crossings), and the planes are unbounded: a
-#: small crack's sheet also gets the strips of the larger cracks along the line where its plane meets theirs, far
-#: from the small crack (draw 11079: 876 of the 1344 voxels of the sheet of its crack 10; docs/validation.md
-#: "tomocross4"). None (the default): every voxel, the rule before. Measured with 3.0 (validator
-#: ``--width-away-voxels 3``): most crossing sheets read nearer their truth, but where a lost crack's deficit lies in a
-#: sheet it now reads wide (6005, 7053 without ``segment.CUT_T_JUNCTIONS``), and a target share dropped: kept off.
-WIDTH_AWAY_VOXELS: float | None = None
-
-
-def _away_from_others(coords: np.ndarray, sheets: np.ndarray, planes: list, i: int) -> np.ndarray | None:
-    """The voxels of sheet ``i`` farther than :data:`WIDTH_AWAY_VOXELS` from every other sheet's plane (``planes``:
-    centre, normal per sheet), or None when that is off."""
-    if WIDTH_AWAY_VOXELS is None:
-        return None
-    others = [plane for j, plane in enumerate(planes) if j != i]
-    return _plane_distances(coords[sheets == i], others).min(axis=1) > WIDTH_AWAY_VOXELS
-
-
-#: tomocross5. In a feature cut in several sheets, a sheet's width is read from the deficit voxels within the planes'
-#: tolerance of some sheet's plane only (:func:`_near_some_plane`; its volume still counts every deficit voxel nearest
-#: its plane). The deficit of a crack lost in the feature (no plane of its own) lies away from every plane and, given
-#: to the nearest one, read a sheet's width wide (draw 7061 of 7000-7099: +0.91 voxel with ``segment.CUT_T_JUNCTIONS``
-#: and :data:`WIDTH_AWAY_VOXELS`, +0.39 with this rule; docs/validation.md "tomocross5"). The tolerance is
-#: :func:`_sheets`' own (the 90th percentile of the sheets' half width + 0.5 voxel). False (the default): every
-#: deficit voxel nearest the sheet's plane, the rule before. Measured (validator ``--width-near-planes on``), kept off:
-#: it also cuts a wide crack's blurred flanks where the feature's tolerance is small (11057 -0.61 -> -1.00) and left a
-#: sheet of draw 19 (0-49) with no width (NaN; since tomocross6 such a sheet reads all its deficit,
-#: :func:`_crack_numbers`).
-WIDTH_NEAR_PLANES = False
-#: tomocross6. With :data:`WIDTH_NEAR_PLANES`, the tolerance of :func:`_near_some_plane` grows by this many times the
-#: data's blur (the Gaussian sigma, voxels, that :func:`_fitted_blur` fits to the particle's own surface): a crack's
-#: profile, blurred, reaches ~2 sigma beyond its walls, and the segmented half width (the feature's voxels above the
-#: threshold) is thinner than a wide crack, so a tolerance of half width + 0.5 cut the flanks of a wide crack's own
-#: profile (11057: crack 3.90 wide, tolerance 1.91, -0.61 -> -1.00; docs/validation.md "tomocross6"). None (the
-#: default): the tolerance without the blur, tomocross5's rule. Measured with 2 (validator ``--width-near-blur 2``),
-#: kept off: the flanks come back (11057 -0.68, 0-49's 17 -1.32 -> -0.80) but so does a lost crack's deficit (11020
-#: +0.94 -> +1.33, 7061 +0.39 -> +0.84); width share 0.93 -> 0.94 on 11000-11099, 0.93 -> 0.95 on 0-49 (main ->
-#: this), 0.92 -> 0.95 on 9000-9099, but 9087 falls (+0.97 -> +1.21); crossing draws and 7000-7099 not run.
-WIDTH_NEAR_BLUR: float | None = None
-
-
 def _half_width(m: np.ndarray) -> float:
     """The 90th percentile of a feature's half width (voxels): its voxels' distance to the nearest voxel outside it."""
     return float(np.percentile(ndi.distance_transform_edt(np.pad(m, 1))[1:-1, 1:-1, 1:-1][m], 90))
 
 
-def _near_some_plane(m: np.ndarray, dist: np.ndarray, blur: float = 0.0) -> np.ndarray | None:
-    """Per deficit voxel (``dist``: its distance to each sheet's plane, voxels): whether it lies within the sheets'
-    tolerance (:func:`_half_width` of the sheets' mask ``m`` + 0.5, + :data:`WIDTH_NEAR_BLUR` x ``blur``, the data's
-    blur in voxels, where set) of some plane; None when :data:`WIDTH_NEAR_PLANES` is off."""
-    if not WIDTH_NEAR_PLANES:
-        return None
-    grow = 0.0 if WIDTH_NEAR_BLUR is None else WIDTH_NEAR_BLUR * blur
-    return dist.min(axis=1) <= _half_width(m) + 0.5 + grow
-
-
 def _split_sheets(m: np.ndarray, coords: np.ndarray, rc: np.ndarray, miss: np.ndarray, sheets: np.ndarray,
-                  beyond: np.ndarray, blur: float = 0.0):
+                  beyond: np.ndarray):
     """Per sheet: its mask (in ``m``'s box), voxel coordinates, and the partial-volume coordinates, missing
     fractions and ``beyond`` flags (outside the particle envelope) nearest its plane (each voxel of the deficit
-    region counted once), the sheet's voxels where its width is sampled (:func:`_away_from_others`; None: all) and
-    which of its deficit voxels the width reads (:func:`_near_some_plane`, ``blur``: the data's blur, voxels; None:
-    all)."""
+    region counted once)."""
     k = int(sheets.max()) + 1
     if k == 1:
-        yield m, coords, rc, miss, beyond, None, None
+        yield m, coords, rc, miss, beyond
         return
     planes = [plane_of(coords[sheets == i]) for i in range(k)]
     dist = _plane_distances(rc, planes)
     near = np.argmin(dist, axis=1)  # as _nearest_plane, the planes kept for the widths
-    on = _near_some_plane(m, dist, blur)
     for i in range(k):
         mk = np.zeros_like(m)
         mk[m] = sheets == i  # argwhere and boolean indexing both run in C order
-        yield (mk, coords[sheets == i], rc[near == i], miss[near == i], beyond[near == i],
-               _away_from_others(coords, sheets, planes, i), None if on is None else on[near == i])
+        yield mk, coords[sheets == i], rc[near == i], miss[near == i], beyond[near == i]
 
 
 def _placement(m: np.ndarray, coords: np.ndarray, outside: np.ndarray, sh: dict, voxel_nm: float) -> dict:
@@ -827,19 +600,13 @@ def _placement(m: np.ndarray, coords: np.ndarray, outside: np.ndarray, sh: dict,
 
 
 def _crack_numbers(m: np.ndarray, coords: np.ndarray, rc: np.ndarray, miss: np.ndarray, outside: np.ndarray,
-                   voxel_nm: float, *, measured: bool, sample: np.ndarray | None = None,
-                   width_deficit: np.ndarray | None = None) -> dict:
+                   voxel_nm: float, *, measured: bool) -> dict:
     """One crack row (one sheet): volume from the missing fractions (``measured``: a grey volume; else the
-    voxels), widths (read at the voxels ``sample`` of the sheet where enough of them are, :func:`_local_widths`;
-    None: all; from the deficit voxels ``width_deficit`` only, None: all, and from all where those leave the sheet
-    no width sample, tomocross6), extent, normal and orientation, placement."""
+    voxels), widths (:func:`_local_widths`), extent, normal and orientation, placement."""
     sh = feature_shape(coords)
     n_vox = float(miss.sum()) if measured else float(m.sum())
     n = sh["normal"]
-    wd = slice(None) if width_deficit is None or not width_deficit.any() else width_deficit
-    w_mean, w_max = _local_widths(rc[wd], miss[wd], coords, sample=sample)
-    if np.isnan(w_mean) and width_deficit is not None:  # no sample left on the kept deficit: read it from all of it
-        w_mean, w_max = _local_widths(rc, miss, coords, sample=sample)
+    w_mean, w_max = _local_widths(rc, miss, coords)
     return {"volume_voxels": n_vox, "volume_nm3": n_vox * voxel_nm ** 3, "segmented_voxels": int(m.sum()),
             "width_mean_nm": w_mean * voxel_nm, "width_max_nm": w_max * voxel_nm,
             "extent_nm": 2 * np.sqrt(3) * sh["extents"][0] * voxel_nm,
@@ -850,13 +617,10 @@ def _crack_numbers(m: np.ndarray, coords: np.ndarray, rc: np.ndarray, miss: np.n
 
 
 def particle_geometry(plabels: np.ndarray, voxel_nm: float, *, offset: tuple = (0, 0, 0), shape: tuple | None = None,
-                      only: set | None = None, grey: np.ndarray | None = None, solid: np.ndarray | None = None,
-                      levels: dict | None = None) -> list[dict]:
+                      only: set | None = None) -> list[dict]:
     """Volume, surface area, centroid (nm, in the whole volume) and border contact of each particle.
 
-    ``only`` those ids if given; ``offset`` (voxels) places a slab's labels in the whole volume of ``shape``. With
-    :data:`COAT_VOLUME` and a grey volume (``grey``, the ``solid`` mask and the ``levels``), ``coat_voxels``: the
-    voxels :func:`_coat_volume` takes off the envelope's volume (else 0).
+    ``only`` those ids if given; ``offset`` (voxels) places a slab's labels in the whole volume of ``shape``.
     """
     rows = []
     shape = np.asarray(plabels.shape if shape is None else shape)
@@ -868,14 +632,12 @@ def particle_geometry(plabels: np.ndarray, voxel_nm: float, *, offset: tuple = (
         centre = (np.asarray(ndi.center_of_mass(m)) + [s.start + o + 0.5 for s, o in zip(sl, offset)]) * voxel_nm
         rows.append({"particle": pid, "volume_voxels": int(m.sum()), "area_nm2": _area_nm2(m, voxel_nm),
                      "touches_border": bool(border), **{f"centroid_{a}_nm": float(c) for a, c in zip("zyx", centre)}})
-        if COAT_VOLUME and grey is not None:
-            rows[-1]["coat_voxels"] = _coat_volume(pid, plabels, solid, grey, sl, levels)
     return rows
 
 
-def particle_table(plabels, cracks, pores, voxel_nm: float, **grey) -> pd.DataFrame:
-    """The particle rows of a whole volume (``grey``: ``grey``, ``solid`` and ``levels`` for :data:`COAT_VOLUME`)."""
-    return particle_rows(particle_geometry(plabels, voxel_nm, **grey), cracks, pores, voxel_nm)
+def particle_table(plabels, cracks, pores, voxel_nm: float) -> pd.DataFrame:
+    """The particle rows of a whole volume."""
+    return particle_rows(particle_geometry(plabels, voxel_nm), cracks, pores, voxel_nm)
 
 
 def particle_rows(geometry: list[dict], cracks: pd.DataFrame, pores: pd.DataFrame, voxel_nm: float) -> pd.DataFrame:
@@ -884,15 +646,13 @@ def particle_rows(geometry: list[dict], cracks: pd.DataFrame, pores: pd.DataFram
     The particle's volume is its envelope's voxels plus its cracks' ``mouth_voxels``: the missing volume of open
     cracks outside the envelope (which stops at the particle surface, across the mouth), counted in the cracks'
     volume too, so that the crack volume fraction counts the same voxels above and below the line (the truth
-    particle holds its cracks whole), plus its ``coat_voxels`` (:data:`COAT_VOLUME`). The sphericity is the
-    envelope's (its volume and surface area)."""
+    particle holds its cracks whole). The sphericity is the envelope's (its volume and surface area)."""
     rows = []
     for g in geometry:
         pid, env, area = g["particle"], g["volume_voxels"], g["area_nm2"]
         c = cracks[cracks["particle"] == pid]
         p = pores[pores["particle"] == pid]
         v = env + float(c["mouth_voxels"].sum()) if len(c) else env
-        v = v + g["coat_voxels"] if g.get("coat_voxels") else v  # COAT_VOLUME: the surface put below a coat
         rows.append({
             "particle": pid, "volume_voxels": v, "volume_nm3": v * voxel_nm ** 3,
             "equivalent_diameter_nm": (6 * v / np.pi) ** (1 / 3) * voxel_nm,

@@ -97,9 +97,7 @@ class ReconOptions:
         check (at most ``align.FLAG_PX``: the acceptance test), from the centre-of-mass first guess or else from
         the neighbour cross-correlation (``align.FIRST_GUESSES``); where neither passes it is flagged
         ``alignment_failed`` and reconstructed as given (:data:`KEEP_FAILED_FRACTION`). The check sees jumps, not
-        smooth errors: a slow drift can pass it a pixel or two off (``align.SMOOTH_ROUNDS``, off, takes those out:
-        a 4 px walk from 0.1-2.6 px to 0.04-0.79 px, "tomowalk"; ``align.RANK_GUESSES``, off, ranks both guesses
-        by the reprojection residual).
+        smooth errors: a slow drift can pass it a pixel or two off ("tomowalk").
     chunk_slices : int
         Detector rows per task.
     device : str
@@ -709,10 +707,8 @@ def _estimated(proj: Projections, dark, flat, options: ReconOptions, out: dict) 
         est = align.estimate_shifts(lines, proj.angles_deg, centre_px=centre, first=first)
         after = {k: n * v for k, v in align.aligned_consistency(lines, est["dy"], est["dx"], proj.angles_deg).items()}
         passed = after["rms_px"] <= align.FLAG_PX
-        rank = align.reprojection_residual(lines, est["dy"], est["dx"], proj.angles_deg, centre) \
-            if passed and align.RANK_GUESSES else 0.0
-        tried.append(((not passed, rank, after["rms_px"]), first, est, after))
-        if passed and not align.RANK_GUESSES:
+        tried.append(((not passed, after["rms_px"]), first, est, after))
+        if passed:
             break
     _, first, est, after = min(tried, key=lambda t: t[0])
     accepted = after["rms_px"] <= align.FLAG_PX

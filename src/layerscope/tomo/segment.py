@@ -5,8 +5,7 @@
    segmented volume.
 2. Particle envelopes: the solid, closed with a ball that bridges cracks up to the largest crack
    width (so that a crack open to the surface stays inside its particle), and below the surface shell with a
-   ball one voxel wider (the junction and mouths of cracks that cut a small particle in pieces), holes filled
-   (with :data:`FACE_SECTION_HOLES`, off by default, also the background a section on a volume face encloses).
+   ball one voxel wider (the junction and mouths of cracks that cut a small particle in pieces), holes filled.
 3. Touching particles are split by a watershed on the distance transform, seeded by its h-maxima
    (one seed per particle; ``h`` suppresses the ridge of an elongated particle; tops of exactly the same height
    on one plateau of the reconstruction are one seed, :func:`tied_tops_lut`); labels that meet along a
@@ -16,9 +15,8 @@
    sheets of different planes (intersecting cracks, :func:`planar_sheets`: one crack per plane), and
    pores otherwise; features shared by two particles (more than 20 % of the voxels in a second one) are
    the gap between them, and features open to the outside that reach no deeper than the closing
-   radius are surface dents: both are dropped. Switches, off by default (measured, docs/validation.md):
-   :data:`CUT_T_JUNCTIONS` (tomocross3), :data:`LOST_PLANES` (tomolost: planes of cracks lost inside the other
-   planes' slabs) and :data:`LOW_TOPS` (tomomerge2: seeds also from distance tops below ``h``, kept at a neck; the
+   radius are surface dents: both are dropped. Switch, off by default (measured, docs/validation.md):
+   :data:`LOW_TOPS` (tomomerge2: seeds also from distance tops below ``h``, kept at a neck; the
    neck read against the smaller label's radius, :data:`LOW_TOPS_SMALLER`, tomomerge3).
 """
 
@@ -109,42 +107,16 @@ def particle_labels(solid: np.ndarray, *, close_voxels: int = 2, split: bool = T
     return remap[lab]
 
 
-#: Whether :func:`filled_envelope` also fills the background that a particle's section on a volume face encloses
-#: (False: only the background that no path reaches from the array's border, SciPy's ``binary_fill_holes``). Off:
-#: on the fresh range 3000-3099 it makes 4 more draws' particle counts exact and no target worse (docs/validation.md
-#: "tomomerge"), none on 0-49, and on 2000-2049 splits one (2045, its cracks at the new face dropped); it also fills
-#: epoxy pockets that several particles' sections enclose on a face, which joins them (``tests/tomo/test_chunked.py``'s
-#: tiled volume: 53 -> 46 particles). It needs a test that the enclosing section is one particle's.
-FACE_SECTION_HOLES = False
-
-
 def filled_envelope(env: np.ndarray) -> np.ndarray:
     """The closed envelope with its holes filled: background that no 6-connected path of background joins to the
-    outside. With :data:`FACE_SECTION_HOLES` a volume face is a cut through the sample, so the outside lies beyond
-    a face only where the face's background is open in that plane (not in a 2-D hole of the sections on it,
-    :func:`open_face`): a cavity that reaches the face through a mouth enclosed by a particle's section is inside
-    the particle, as it would be one slice further in.
+    outside (SciPy's ``binary_fill_holes``).
 
     Cracks that meet in a particle cut by a face leave a cavity at their junction wider than the closing's ball;
-    where it reaches the face it stayed outside the envelope, a channel through the particle's core that lowered its
+    where it reaches the face it stays outside the envelope, a channel through the particle's core that can lower its
     distance map below its neighbour's neck (the particle merged into the neighbour) or cut it in two
-    (docs/validation.md "tomomerge").
+    (docs/validation.md "tomomerge"; filling it from the face, ``FACE_SECTION_HOLES``, was measured there, kept off).
     """
-    if not FACE_SECTION_HOLES:
-        return ndi.binary_fill_holes(env)
-    padded = np.pad(env, 1)
-    for axis in range(3):
-        for side in (0, -1):
-            face = tuple(side if a == axis else slice(None) for a in range(3))
-            pad = tuple(side if a == axis else slice(1, -1) for a in range(3))
-            padded[pad] = ~open_face(env[face])
-    return ndi.binary_fill_holes(padded)[1:-1, 1:-1, 1:-1]
-
-
-def open_face(face: np.ndarray) -> np.ndarray:
-    """The background of one face plane of the envelope that is open in that plane: 4-connected to the plane's
-    edge (not in a 2-D hole enclosed by the particle sections on the face)."""
-    return ~ndi.binary_fill_holes(face)
+    return ndi.binary_fill_holes(env)
 
 
 #: The envelope also takes the voxels deeper than :data:`DEEP_VOXELS` inside the solid closed with a ball this many
@@ -157,7 +129,7 @@ DEEP_VOXELS = 2
 def closed_envelope(solid: np.ndarray, close_voxels: int) -> np.ndarray:
     """The solid closed with a ball of ``close_voxels``, or-ed with the solid, and the voxels more than
     :data:`DEEP_VOXELS` deep inside the solid closed with a ball :data:`WIDER_CLOSE_VOXELS` wider; beyond the
-    array's faces both closings see the solid as :data:`FACE_PAD` says (mirrored: a face cuts the sample).
+    array's faces both closings see epoxy (zero: the face is the particle's surface).
 
     The smoothing before the threshold rounds the edges of the solid where a crack opens to the surface and where
     cracks meet: a small particle cut in pieces by two or three cracks keeps a cavity at their junction and mouths
@@ -172,8 +144,7 @@ def closed_envelope(solid: np.ndarray, close_voxels: int) -> np.ndarray:
     env = _closing(solid, close_voxels)
     if WIDER_CLOSE_VOXELS > 0:
         pad = DEEP_VOXELS + 1
-        wide = np.pad(_closing(solid, close_voxels + WIDER_CLOSE_VOXELS), pad,
-                      mode="constant" if FACE_PAD == "constant" else "symmetric")
+        wide = np.pad(_closing(solid, close_voxels + WIDER_CLOSE_VOXELS), pad)
         env |= ndi.binary_erosion(wide, structure=_ball(DEEP_VOXELS))[pad:-pad, pad:-pad, pad:-pad]
     return env | solid
 
@@ -186,43 +157,10 @@ def envelope_reach(close_voxels: int) -> int:
     return max(2 * close_voxels, 2 * wide + DEEP_VOXELS if WIDER_CLOSE_VOXELS > 0 else 0) + 2
 
 
-#: How the envelope's closings see beyond the array's faces. ``"constant"`` (zero, i.e. epoxy: the face is the
-#: particle's surface, so the closing's ball enters a crack that runs into a face from outside). ``"symmetric"``
-#: (the solid mirrored about each face: a face is a cut through the sample, where a particle and its cracks go on,
-#: so such a crack is bridged as inside the volume; but a particle whose surface recedes towards a face meets its
-#: mirror image in a groove that the closing fills, a thin rim beyond its surface at the face that can read as a
-#: flat crack). ``"slots"``: the mirrored closing's voxels kept only where a closing with a disc in one of the three
-#: axis planes bridges them too (a crack's slot, not a groove round a particle's outline). docs/validation.md
-#: "tomoenv2" measured both on the tuning draws with the mass extension; neither is the default yet.
-FACE_PAD = "constant"
-FACE_PADS = ("constant", "symmetric", "slots")
-
-
 def _closing(solid: np.ndarray, radius: int) -> np.ndarray:
-    """Binary closing with a ball of ``radius`` voxels, the solid beyond the array's faces as :data:`FACE_PAD` says."""
-    if FACE_PAD not in FACE_PADS:
-        raise ValueError(f"FACE_PAD {FACE_PAD!r}: choose one of {FACE_PADS}")
+    """Binary closing with a ball of ``radius`` voxels, the array's outside read as epoxy (zero)."""
     pad = radius + 1
-    zero = ndi.binary_closing(np.pad(solid, pad), structure=_ball(radius))[pad:-pad, pad:-pad, pad:-pad]
-    if FACE_PAD == "constant":
-        return zero
-    pad = 2 * radius + 1  # the mirrored solid up to the ball's full reach (dilation then erosion)
-    mirrored = ndi.binary_closing(np.pad(solid, pad, mode="symmetric"), structure=_ball(radius))
-    mirrored = mirrored[pad:-pad, pad:-pad, pad:-pad]
-    if FACE_PAD == "slots":
-        mirrored &= _plane_closings(solid, radius)
-    return zero | mirrored
-
-
-def _plane_closings(solid: np.ndarray, radius: int) -> np.ndarray:
-    """Union of the closings (zero outside the array) with a disc of ``radius`` voxels in each axis plane."""
-    pad = radius + 1
-    padded = np.pad(solid, pad)
-    out = np.zeros_like(padded)
-    for axis in range(3):
-        disc = _ball(radius)[tuple(slice(radius, radius + 1) if a == axis else slice(None) for a in range(3))]
-        out |= ndi.binary_closing(padded, structure=disc)
-    return out[pad:-pad, pad:-pad, pad:-pad]
+    return ndi.binary_closing(np.pad(solid, pad), structure=_ball(radius))[pad:-pad, pad:-pad, pad:-pad]
 
 
 #: watershed labels whose shared face runs along a crack (:data:`DARK_FACE`) and is at least this many times the
@@ -624,7 +562,7 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
                   max_sheets: int = 6, min_angle_deg: float = 20.0, coverage: float = 0.9, max_fill: float = 0.9,
                   min_share: float = 0.03, min_voxels: int = 30, seed: int = 0,
                   require_crossing: bool = True, depth: np.ndarray | None = None,
-                  cut_planes: bool = True, slab_flatness: float | None = None) -> np.ndarray | None:
+                  cut_planes: bool = True) -> np.ndarray | None:
     """The planar sheets a dark feature is made of, when it is intersecting cracks rather than a pore.
 
     Two cracks that cross form one connected dark feature, which is not flat as a whole (an X has
@@ -640,8 +578,7 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
     the feature fell short of ``coverage`` and was called a pore). With ``cut_planes`` (the default), when the search stops with a plane taken, planes
     through the voxels left outside every taken slab are looked for (:func:`_cut_plane`: a small
     crack crossing larger ones, cut in pieces by their slabs: at least ``min_voxels`` of them, a quarter on each side
-    of a taken plane or, with :data:`CUT_T_JUNCTIONS`, ending on a taken crack that cuts through them, no thicker than
-    the sheets taken). The feature is intersecting sheets when two to ``max_sheets`` such
+    of a taken plane, no thicker than the sheets taken). The feature is intersecting sheets when two to ``max_sheets`` such
     planes, at least ``min_angle_deg`` apart, hold ``coverage`` of its voxels and the voxels fill at
     most ``max_fill`` of the convex hull of their centres (a digitised convex body fills it at least once: a ball
     of radius 3-10 voxels 1.05-1.4, an ellipsoid 1.2-1.5; small discs crossing near their rims 0.81-0.87, draws 10, 45;
@@ -649,8 +586,7 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
     pore could be cut into slabs), and, with ``require_crossing``, each sheet crosses another or is
     crossed by it (:func:`_crossing`: an X or a T; sheets meeting at a bend are one crack that changes
     direction). Sheets closer than about 20 deg are one plane within ``tol`` near their intersection
-    and are not told apart. With :data:`LOST_PLANES`, planes of cracks lying inside the taken planes' slabs are then
-    added (:func:`_lost_planes`) where the sheets still cross with them.
+    and are not told apart.
 
     Parameters
     ----------
@@ -669,11 +605,6 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
     cut_planes : bool
         Look for cut planes (:func:`_cut_plane`) once the search stops; False is the search alone (before
         docs/validation.md "tomocut"; ``TomoOptions.cut_planes``, CLI ``--no-cut-planes``).
-    slab_flatness : float, optional
-        The largest flatness of a plane's slab (its voxels within ``tol``) in the search, when above
-        ``max_flatness`` (None: ``max_flatness``). A short crack's slab is as thick as the tolerance band, so its
-        flatness rises as its radius falls (discs of radius 7-9 in 2.2-2.7 voxel cracks: 0.47-0.53);
-        :data:`layerscope.tomo.measure.SLAB_FLATNESS` (docs/validation.md "tomopore: cracks read as pores").
 
     Returns
     -------
@@ -701,13 +632,12 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
     planes: list[tuple[np.ndarray, np.ndarray]] = []
     thick: list[float] = []  # rms thickness of each plane's voxels about it (voxels)
     least = max(min_voxels, min_share * n)
-    slab_flatness = max_flatness if slab_flatness is None else max(max_flatness, slab_flatness)
     while len(planes) < max_sheets and alive.sum() >= least and alive[sample].sum() >= 3:
         live = alive[sample]
         c, nrm = _best_plane(s_pts[live], s_nrm[live], tol, rng, min_cos=min_cos)
         inl = alive & (np.abs((coords - c) @ nrm) <= tol)
         sh = feature_shape(coords[inl]) if inl.sum() >= 3 else None
-        if sh is None or inl.sum() < least or not (sh["flatness"] < slab_flatness
+        if sh is None or inl.sum() < least or not (sh["flatness"] < max_flatness
                                                             and sh["extents"][1] >= min_sheet_voxels):
             break
         if any(abs(float(nrm @ q)) > max_cos for _, q in planes):
@@ -735,128 +665,7 @@ def planar_sheets(coords: np.ndarray, *, tol: float, max_flatness: float, min_sh
     sheets = np.argmin(np.abs(signed), axis=1)
     if require_crossing and not _crossing(signed, sheets, tol, min_voxels=min_voxels):
         return None
-    if LOST_PLANES and len(planes) < max_sheets:
-        more = _lost_planes(coords, planes, thick, tol, min_angle_deg=min_angle_deg, min_voxels=min_voxels,
-                            max_flatness=max_flatness, min_sheet_voxels=min_sheet_voxels, max_sheets=max_sheets)
-        sheets = _with_planes(coords, planes, more, sheets, tol, require_crossing=require_crossing,
-                              min_voxels=min_voxels)
     return _without_mouths(sheets, mouths)
-
-
-#: tomolost. A crack that crosses others inside their planes' slabs (``tol``) leaves too few voxels beyond them for a
-#: cut plane (:func:`_cut_plane`; draw 6001's crack 7: 7 of its feature's 1264 voxels beyond every slab), and its
-#: voxels go to the other sheets. With this switch, once :func:`planar_sheets` has its sheets, planes are looked for
-#: among the voxels farther from every taken plane than that plane's sheet is thick (:func:`_lost_planes`): a crack's
-#: own voxels lie within its thickness of its plane, a crack crossing its slab lies across the whole slab. A candidate
-#: is kept when, refitted to the voxels nearer to it than to the taken planes, it is a thin sheet of its own whose
-#: voxels were spread across the taken slabs (:func:`_lost_sheet`); the feature's sheets must still cross
-#: (:func:`_with_planes`). The local normals (:func:`local_normals`, and a structure tensor of the mask) were tried
-#: first and do not see these cracks (docs/validation.md "tomolost"). False (the default): the sheets as before.
-#: Measured (validator ``--lost-planes on``), kept off: it finds some lost cracks (6001's crack 8, 6005's crack 2) but
-#: also adds planes ~20 deg from a crack and cuts it between two sheets: on the 17 crossing draws width within 1 voxel
-#: 0.82 -> 0.47, on 11000-11099 crack counts exact 0.75 -> 0.79 (mostly splits cancelling misses; splits 2 -> 15
-#: draws) and width 0.93 -> 0.80; on 9000-9099 crack counts 0.80 -> 0.76, width 0.92 -> 0.83. 6001's crack 7 stays lost.
-LOST_PLANES = False
-
-
-def _lost_planes(coords: np.ndarray, planes: list, thick: list, tol: float, *, min_angle_deg: float,
-                  min_voxels: int, max_flatness: float, min_sheet_voxels: float, max_sheets: int,
-                  tries: int = 3) -> list:
-    """Planes of cracks lost in the slabs of the taken ``planes`` (:data:`LOST_PLANES`), up to ``max_sheets`` in all.
-
-    The voxels farther from every taken plane than its sheet is thick (``thick``: the rms thickness of each plane's
-    slab when it was taken, voxels; the thickest for a cut plane or one found here) are the ones the planes leave
-    unexplained; the direction (at least ``min_angle_deg`` from every plane) whose slab ``2 tol`` thick holds most of
-    them gives a candidate (:func:`_densest_slab`, as :func:`_cut_plane`), refitted to all the voxels nearer to it
-    than to the taken planes (:func:`_refit`) and kept by :func:`_lost_sheet`. Up to ``tries`` directions per plane,
-    each next one at least ``min_angle_deg / 2`` from those refused."""
-    found: list = []
-    max_cos = float(np.cos(np.radians(min_angle_deg)))
-    while len(planes) + len(found) < max_sheets:
-        allp = planes + found
-        th = np.array(thick + [max(thick)] * (len(allp) - len(thick)))
-        dist = np.abs(np.stack([(coords - c) @ q for c, q in allp], axis=1))
-        free = np.all(dist > th, axis=1)
-        if free.sum() < min_voxels:
-            break
-        dirs = _hemisphere(CUT_DIRECTIONS)
-        dirs = dirs[np.all(np.abs(dirs @ np.array([q for _, q in allp]).T) <= max_cos, axis=1)]
-        pts = coords[free]
-        step = max(1, len(pts) // CUT_SAMPLED)
-        got = None
-        for _ in range(tries):
-            if not len(dirs):
-                break
-            d, mid, count = _densest_slab(pts[::step], dirs, tol)
-            if count * step < min_voxels:
-                break
-            plane = _refit(coords, dist.min(axis=1), dirs[d] * mid, dirs[d], tol)
-            if plane is not None and _lost_sheet(coords, plane, allp, max(thick), tol, max_cos=max_cos,
-                                                 min_voxels=min_voxels, max_flatness=max_flatness,
-                                                 min_sheet_voxels=min_sheet_voxels):
-                got = plane
-                break
-            refused = [dirs[d]] if plane is None else [dirs[d], plane[1]]
-            dirs = dirs[np.all(np.abs(dirs @ np.array(refused).T) < np.cos(np.radians(min_angle_deg / 2)), axis=1)]
-        if got is None:
-            break
-        found.append(got)
-    return found
-
-
-def _refit(coords: np.ndarray, taken: np.ndarray, c: np.ndarray, q: np.ndarray, tol: float,
-           rounds: int = 3) -> tuple[np.ndarray, np.ndarray] | None:
-    """A candidate plane refitted (least squares, ``rounds`` times) to the voxels within ``tol`` of it that are
-    nearer to it than to every taken plane (``taken``: each voxel's distance to the nearest, voxels)."""
-    for _ in range(rounds):
-        d = np.abs((coords - c) @ q)
-        mine = (d <= tol) & (d < taken)
-        if mine.sum() < 3:
-            return None
-        c, q = plane_of(coords[mine])
-    return c, q
-
-
-def _lost_sheet(coords: np.ndarray, plane: tuple, planes: list, thickness: float, tol: float, *, max_cos: float,
-                min_voxels: int, max_flatness: float, min_sheet_voxels: float, share: float = 0.15) -> bool:
-    """Whether a refitted candidate ``plane`` is a crack of its own: at least the search's angle from every taken plane
-    (``max_cos``: its cosine), and its sheet (the voxels within ``tol`` of it and nearer to it than to every taken
-    plane) holds ``min_voxels``, is no thicker (rms about the plane, voxels) than ``thickness`` (the thickest taken
-    sheet), was spread across the taken slabs (the rms of its voxels' distance to the nearest taken plane, at most
-    ``tol``, above ``tol / sqrt(3)``, a uniform spread across a slab: a slice of a taken crack's own voxels lies
-    nearer its plane) and is a sheet by the crack test (flatness below ``max_flatness``, middle extent at least
-    ``min_sheet_voxels``)."""
-    c, q = plane
-    if np.any(np.abs(np.array([p for _, p in planes]) @ q) > max_cos):
-        return False
-    d = (coords - c) @ q
-    each = np.abs(np.stack([(coords - p) @ n for p, n in planes], axis=1))
-    others = each.min(axis=1)
-    mine = (np.abs(d) <= tol) & (np.abs(d) < others)
-    if mine.sum() < min_voxels or np.sqrt(np.mean(d[mine] ** 2)) > thickness:
-        return False
-    if np.any(np.mean(each[mine] > tol, axis=0) < share):
-        return False  # within one taken plane's slab: a slice of that crack at the search's angle, not a crack
-    if np.sqrt(np.mean(np.minimum(others[mine], tol) ** 2)) <= tol / np.sqrt(3.0):
-        return False  # as concentrated about the taken planes as their own cracks' voxels: a slice of them
-    sh = feature_shape(coords[mine])
-    return bool(sh["flatness"] < max_flatness and sh["extents"][1] >= min_sheet_voxels)
-
-
-def _with_planes(coords: np.ndarray, planes: list, more: list, sheets: np.ndarray, tol: float, *,
-                 require_crossing: bool, min_voxels: int) -> np.ndarray:
-    """The sheet of each voxel with the planes ``more`` added to ``planes`` (each voxel to the nearest plane),
-    or ``sheets`` (those of ``planes``) when there are none, a sheet is left with fewer than ``min_voxels`` voxels
-    or, with ``require_crossing``, the sheets fail :func:`_crossing`."""
-    if not more:
-        return sheets
-    signed = np.stack([(coords - c) @ q for c, q in planes + more], axis=1)
-    out = np.argmin(np.abs(signed), axis=1)
-    if np.bincount(out, minlength=signed.shape[1]).min() < min_voxels:
-        return sheets
-    if require_crossing and not _crossing(signed, out, tol, min_voxels=min_voxels):
-        return sheets
-    return out
 
 
 def _without_mouths(sheets: np.ndarray, mouths: list) -> np.ndarray:
@@ -931,8 +740,7 @@ def _cut_plane(coords: np.ndarray, alive: np.ndarray, planes: list, thickness: f
     slab holds the most voxels left, refined by least squares on them. It is kept when they number ``min_voxels``,
     are no thicker (rms about the plane, voxels) than ``thickness`` (the thickest sheet taken: the blurred corners
     where two cracks cross fill their slab evenly, a crack does not), lie at least a quarter on each side of a
-    taken plane (the crack crosses it; a bulge beside a crack lies on one side) or, with :data:`CUT_T_JUNCTIONS`, lie
-    on one side of a taken crack whose own voxels lie on both sides of the candidate (:func:`_ends_on`: a T), and the voxels of its slab nearer
+    taken plane (the crack crosses it; a bulge beside a crack lies on one side), and the voxels of its slab nearer
     to it than to every taken plane (its sheet) are a sheet (flatness below ``max_flatness``, middle extent at least
     ``min_sheet_voxels``; its whole slab holds strips of the larger cracks across it, as thick as the slab). Up to
     ``tries`` directions are tried, each next one at least ``min_angle_deg / 2`` from those refused (before and after
@@ -985,40 +793,12 @@ def _cuts_through(coords: np.ndarray, pts: np.ndarray, plane: tuple, planes: lis
     on = pts[np.abs(d) <= tol]
     if len(on) < min_voxels or np.sqrt(np.mean(d[np.abs(d) <= tol] ** 2)) > thickness:
         return False
-    if not any(min(np.sum((on - p) @ q > 0), np.sum((on - p) @ q < 0)) >= 0.25 * len(on) for p, q in planes) and not (
-            CUT_T_JUNCTIONS and _ends_on(coords, plane, planes, tol, min_voxels=min_voxels)):
+    if not any(min(np.sum((on - p) @ q > 0), np.sum((on - p) @ q < 0)) >= 0.25 * len(on) for p, q in planes):
         return False
     own = np.abs((coords - c) @ nrm)
     others = np.min(np.abs(np.stack([(coords - p) @ q for p, q in planes], axis=1)), axis=1)
     sh = feature_shape(coords[(own <= tol) & (own < others)])
     return bool(sh["flatness"] < max_flatness and sh["extents"][1] >= min_sheet_voxels)
-
-
-#: A cut plane whose voxels left lie on one side of every taken plane is kept when it ends on a taken crack that it cuts
-#: through (a T, :func:`_ends_on`): a small crack that ends on a larger one, or lies in the corner between two crossing
-#: ones, leaves its pieces on one side of them. On the crossing misses of the tuning ranges 11000-11099, 9000-9099,
-#: 7000-7099 and 6000-6099 this was the largest refusal (docs/validation.md "tomocross3"). False: every cut plane must
-#: have a quarter of its voxels on each side of a taken plane (tomocross's rule).
-CUT_T_JUNCTIONS = False
-
-
-def _ends_on(coords: np.ndarray, plane: tuple, planes: list, tol: float, *, min_voxels: int,
-             share: float = 0.15) -> bool:
-    """Whether a candidate cut ``plane`` (centre, normal) cuts through the sheet of a taken plane of ``planes``: that
-    sheet's voxels (``coords`` within ``tol`` of its plane and nearer to it than to the other taken planes) lie beyond
-    ``tol`` on both sides of ``plane``, ``share`` of them on one side and, on the other, ``share`` of them or at least
-    ``min_voxels`` (:func:`_crossing`'s rule, with the taken crack crossing the candidate's plane). A crack that ends on
-    a larger one (a T) is cut through by it in this sense; the two arms of a bend (an L) are not."""
-    c, nrm = plane
-    dist = np.abs(np.stack([(coords - p) @ q for p, q in planes], axis=1))
-    mine = np.argmin(dist, axis=1)
-    d = (coords - c) @ nrm
-    for k in range(len(planes)):
-        dk = d[(mine == k) & (dist[:, k] <= tol)]
-        above, below = int(np.sum(dk > tol)), int(np.sum(dk < -tol))
-        if max(above, below) >= share * len(dk) and min(above, below) >= min(share * len(dk), min_voxels):
-            return True
-    return False
 
 
 def _crossing(signed: np.ndarray, sheets: np.ndarray, tol: float, share: float = 0.15, min_voxels: int = 30) -> bool:
