@@ -187,7 +187,7 @@ def test_low_top_in_its_own_body_stays_one_through_a_section_that_is_no_waist(se
     """9063's case (tomomerge4): a low-top label meeting the rest of its (convex) particle through solid at a face
     narrower than :data:`~layerscope.tomo.segment.LOW_TOPS_NECK` times the smaller label's radius. Here an ellipsoid
     of semi-axes 30-36 x 10-12 x 11-12 voxels cut across its long axis within 3 voxels of its centre: the face reads
-    0.82-0.92 of the smaller part's equivalent radius (a neck by the ratio) but is the widest section of the union (a
+    0.88-0.94 of the smaller part's equivalent radius (a neck by the ratio) but is the widest section of the union (a
     convex body has no waist): joined, one particle; kept apart (two) with ``LOW_TOPS_WAIST`` None."""
     lab = _ellipsoid_cut(semi, cut)
     assert _ratio(lab) < segment.LOW_TOPS_NECK
