@@ -276,9 +276,12 @@ def split_envelope(env: np.ndarray, *, split: bool, h_voxels: float,
 #: :func:`low_top_roots`). docs/validation.md "tomomerge2": a small cracked particle beside a larger one, its
 #: envelope's top lowered by its cracks, has a top of dynamic 0.1-1.9 voxels below ``h`` = 2 (8 merges of 12000-12099).
 #: Measured at 0.5: particles exact 0.91 -> 0.97 on 12000-12099, 0.96 -> 0.98 on 11000-11099, no target share lower,
-#: but two new splits on 9000-9099 (9036, 9063: a low top in a larger particle's body, faces through solid), so off;
-#: with :data:`LOW_TOPS_SMALLER` (tomomerge3) 9036 is one particle again, 9063 stays split (0.84 of the smaller radius);
-#: it also costs +40-95 % CPU of this function on 80-128^3 draws.
+#: but two new splits on 9000-9099 (9036, 9063: a low top in a larger particle's body, faces through solid); with
+#: :data:`LOW_TOPS_SMALLER` (tomomerge3) 9036 is one particle again, and with :data:`LOW_TOPS_WAIST` (tomomerge4) 9063
+#: too: 9000-9099 particles exact 0.94 -> 0.95, splits 1 -> 1, and 12000-12099's six mends kept (tomomerge4), but
+#: still off: on, tests/tomo/test_tied_tops.py's untied balls 10 voxels apart (a dip of 1-2 voxels) become two while
+#: the tied pair stays one, and 11000-11099, 13000-13099 and 3000-3099 were not screened with the guard. It costs
+#: +60-70 % CPU of this function.
 LOW_TOPS: float | None = None
 #: ... the neck: the face's disc radius (:func:`face_radius`) below this many times the low-top label's
 #: equivalent-sphere radius (a plane through a sphere's centre gives 1.26, a contact narrower than the particle less).
