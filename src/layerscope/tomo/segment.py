@@ -299,7 +299,7 @@ LOW_TOPS_SMALLER = True
 #: 0.5 voxel: the rounding of a section's edge to voxels. None: every face below :data:`LOW_TOPS_NECK` is a neck
 #: (tomomerge3). docs/validation.md "tomomerge4": 9063's low top meets its own particle's rest at a face 0.84 of the
 #: smaller radius that is the rest's widest section (not a waist), the contacts of the mended draws are waists by
-#: 0.7-7.8 voxels.
+#: 1.5-7.8 voxels (9063's contact to its true neighbour by 0.7).
 LOW_TOPS_WAIST: float | None = 0.5
 
 
