@@ -155,3 +155,72 @@ def test_low_top_in_a_larger_body_joins_its_small_rest_through_solid(radius, low
     assert list(segment.low_top_roots(faces, sizes, 1)) == [0, 1, 1]
     monkeypatch.setattr(segment, "LOW_TOPS_SMALLER", False)
     assert list(segment.low_top_roots(faces, sizes, 1)) == [0, 1, 2]
+
+
+def _ellipsoid_cut(semi: tuple[float, float, float], cut: float) -> np.ndarray:
+    """Labels of an ellipsoid (semi-axes z, y, x in voxels) cut across z at ``cut`` voxels from its centre: 1 below
+    the cut (the rest, seeded at ``h``), 2 above (the low-top label)."""
+    shape = tuple(int(2 * s + 5) for s in semi)
+    g = np.ogrid[:shape[0], :shape[1], :shape[2]]
+    c = [n / 2 - 0.3 + 0.1 * i for i, n in enumerate(shape)]
+    inside = sum(((g[i] - c[i]) / semi[i]) ** 2 for i in range(3)) <= 1
+    return np.where(inside, np.where(g[0] < c[0] + cut, 1, 2), 0).astype(np.int32)
+
+
+def _roots(lab: np.ndarray) -> list[int]:
+    """:func:`segment.low_top_roots` of labels 1 (at ``h``) and 2 (a low top), faces through solid, waists read as
+    :func:`segment.join_low_tops` reads them."""
+    faces, sizes = segment.label_faces(lab, np.zeros(lab.shape, bool)), np.bincount(lab.ravel())
+    planes = segment.waist_planes(faces, 1)
+    waist = segment.waists(segment.section_counts(lab, planes, lab.shape), planes) if planes else None
+    return list(segment.low_top_roots(faces, sizes, 1, waist))
+
+
+def _ratio(lab: np.ndarray) -> float:
+    """The face's disc radius over the smaller label's equivalent-sphere radius (as the rule reads a neck)."""
+    face, sizes = segment.label_faces(lab, np.zeros(lab.shape, bool))[(1, 2)], np.bincount(lab.ravel())
+    return segment.face_radius(face) / np.cbrt(3 * sizes[1:].min() / (4 * np.pi))
+
+
+@pytest.mark.parametrize("semi,cut", [((33, 11, 11), 0.0), ((30, 10, 12), 2.0), ((36, 12, 12), -3.0)])
+def test_low_top_in_its_own_body_stays_one_through_a_section_that_is_no_waist(semi, cut, monkeypatch):
+    """9063's case (tomomerge4): a low-top label meeting the rest of its (convex) particle through solid at a face
+    narrower than :data:`~layerscope.tomo.segment.LOW_TOPS_NECK` times the smaller label's radius. Here an ellipsoid
+    of semi-axes 30-36 x 10-12 x 11-12 voxels cut across its long axis within 3 voxels of its centre: the face reads
+    0.88-0.94 of the smaller part's equivalent radius (a neck by the ratio) but is the widest section of the union (a
+    convex body has no waist): joined, one particle; kept apart (two) with ``LOW_TOPS_WAIST`` None."""
+    lab = _ellipsoid_cut(semi, cut)
+    assert _ratio(lab) < segment.LOW_TOPS_NECK
+    assert _roots(lab) == [0, 1, 1]
+    monkeypatch.setattr(segment, "LOW_TOPS_WAIST", None)
+    assert _roots(lab) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("r1,r2,gap", [(12, 12, 0.85), (11, 16, 0.85), (10, 20, 0.9)])
+def test_two_fused_spheres_meet_at_a_waist_and_stay_two(r1, r2, gap):
+    """Two spheres of radius 10-20 overlapping (centres 0.85-0.9 x the sum of radii apart, the overlap given to the
+    sphere whose surface it lies deeper in): their face is a neck by the ratio (below 1 of the smaller part's radius) and a waist (at
+    least a voxel narrower than the widest section on each side): two particles with the guard (a guard: two without
+    it too)."""
+    shape = (int(2 * max(r1, r2) + 6),) * 2 + (int(2 * (r1 + r2) + 8),)
+    g = np.ogrid[:shape[0], :shape[1], :shape[2]]
+    c1 = np.array([shape[0] / 2 - 0.3, shape[1] / 2 + 0.2, r1 + 3.7])
+    c2 = c1 + [0, 0, gap * (r1 + r2)]
+    d1, d2 = (np.sqrt(sum((g[i] - c[i]) ** 2 for i in range(3))) for c in (c1, c2))
+    lab = np.where((d2 <= r2) & (d2 / r2 < d1 / r1), 2, np.where(d1 <= r1, 1, 0)).astype(np.int32)
+    assert _ratio(lab) < segment.LOW_TOPS_NECK
+    assert _roots(lab) == [0, 1, 2]
+
+
+def test_waist_read_in_slabs_equals_the_whole_cluster():
+    """The big-cluster path's join (:func:`chunked._join_low_tops`, faces and sections summed over z slabs of 4) on
+    two cut ellipsoids gives the in-memory join's labels (no tolerance): one particle each."""
+    import layerscope.tomo.chunked as chunked
+
+    for lab in (_ellipsoid_cut((33, 11, 11), 0.0), _ellipsoid_cut((30, 10, 12), 2.0)):
+        want = segment.join_low_tops(lab, 1, np.zeros(lab.shape, bool))[lab]
+        plab, sizes = lab.copy(), np.bincount(lab.ravel()).astype(np.int64)
+        first = np.array([-1] + [int(np.flatnonzero(lab.ravel() == i)[0]) for i in (1, 2)])
+        sl = tuple(slice(0, n) for n in lab.shape)
+        chunked._join_low_tops(plab, np.ones(lab.shape, bool), sl, 0, first, sizes, 4, 1)
+        assert np.array_equal(plab, want) and int(plab.max()) == 1

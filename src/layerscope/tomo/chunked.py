@@ -26,7 +26,8 @@ in a scratch folder and the work is cut in pieces, each a task of
    check is skipped on the next slabs that could not grow either: its answer would only be that flag;
    one h-maxima task at a time, the largest memory per voxel), labelled
    across slab faces (global seed ids; with ``segment.LOW_TOPS`` also the low tops, :func:`_add_low_tops`, their
-   labels joined after the watershed on faces summed over slabs, :func:`_join_low_tops`), then the watershed with a
+   labels joined after the watershed on faces and, with ``segment.LOW_TOPS_WAIST``, sections summed over slabs,
+   :func:`_join_low_tops`), then the watershed with a
    halo of twice the largest distance plus 4, keeping the core (a slab with a core voxel no seed reaches is done again with
    twice the halo; neighbouring slabs' labels are compared where a slab's halo overlaps the next
    core, and a difference is counted and flagged ``watershed_slabs_disagree``). Then the dark
@@ -676,7 +677,21 @@ def _join_low_tops(plab, solid, sl: tuple, base: int, first: np.ndarray, sizes: 
     if not segment.LOW_TOPS or len(sizes) - 1 <= high:
         return
     faces = _slab_faces(plab, solid, sl, base, len(sizes) - 1, k)
-    _apply_roots(plab, sl, base, first, sizes, segment.low_top_roots(faces, sizes, high), k)
+    planes = segment.waist_planes(faces, high)
+    waist = segment.waists(_slab_sections(plab, sl, base, len(sizes) - 1, k, planes), planes) if planes else None
+    _apply_roots(plab, sl, base, first, sizes, segment.low_top_roots(faces, sizes, high, waist), k)
+
+
+def _slab_sections(plab, sl: tuple, base: int, n: int, k: int, planes: dict) -> dict:
+    """:func:`~layerscope.tomo.segment.section_counts` of a cluster's provisional ids ``base + 1 .. base + n`` (local
+    ids 1..n) at the faces' ``planes``, summed over z slabs that do not overlap."""
+    nz, box, counts = sl[0].stop - sl[0].start, tuple(s.stop - s.start for s in sl), {}
+    for z0, z1 in _slabs(nz, k):
+        block = np.asarray(plab[(slice(sl[0].start + z0, sl[0].start + z1),) + tuple(sl[1:])])
+        block = np.where((block > base) & (block <= base + n), block - base, 0)
+        for key, c in segment.section_counts(block, planes, box, (z0, 0, 0)).items():
+            counts[key] = counts.get(key, 0) + c
+    return counts
 
 
 def _slab_faces(plab, solid, sl: tuple, base: int, n: int, k: int) -> dict:

@@ -17,7 +17,8 @@
    the gap between them, and features open to the outside that reach no deeper than the closing
    radius are surface dents: both are dropped. Switch, off by default (measured, docs/validation.md):
    :data:`LOW_TOPS` (tomomerge2: seeds also from distance tops below ``h``, kept at a neck; the
-   neck read against the smaller label's radius, :data:`LOW_TOPS_SMALLER`, tomomerge3).
+   neck read against the smaller label's radius, :data:`LOW_TOPS_SMALLER`, tomomerge3, and only at a waist of the
+   two labels, :data:`LOW_TOPS_WAIST`, tomomerge4).
 """
 
 from __future__ import annotations
@@ -213,9 +214,12 @@ def split_envelope(env: np.ndarray, *, split: bool, h_voxels: float,
 #: :func:`low_top_roots`). docs/validation.md "tomomerge2": a small cracked particle beside a larger one, its
 #: envelope's top lowered by its cracks, has a top of dynamic 0.1-1.9 voxels below ``h`` = 2 (8 merges of 12000-12099).
 #: Measured at 0.5: particles exact 0.91 -> 0.97 on 12000-12099, 0.96 -> 0.98 on 11000-11099, no target share lower,
-#: but two new splits on 9000-9099 (9036, 9063: a low top in a larger particle's body, faces through solid), so off;
-#: with :data:`LOW_TOPS_SMALLER` (tomomerge3) 9036 is one particle again, 9063 stays split (0.84 of the smaller radius);
-#: it also costs +40-95 % CPU of this function on 80-128^3 draws.
+#: but two new splits on 9000-9099 (9036, 9063: a low top in a larger particle's body, faces through solid); with
+#: :data:`LOW_TOPS_SMALLER` (tomomerge3) 9036 is one particle again, and with :data:`LOW_TOPS_WAIST` (tomomerge4) 9063
+#: too: 9000-9099 particles exact 0.94 -> 0.95, splits 1 -> 1, and 12000-12099's six mends kept (tomomerge4), but
+#: still off: on, tests/tomo/test_tied_tops.py's untied balls 10 voxels apart (a dip of 1-2 voxels) become two while
+#: the tied pair stays one, and 11000-11099, 13000-13099 and 3000-3099 were not screened with the guard. It costs
+#: +60-70 % CPU of this function.
 LOW_TOPS: float | None = None
 #: ... the neck: the face's disc radius (:func:`face_radius`) below this many times the low-top label's
 #: equivalent-sphere radius (a plane through a sphere's centre gives 1.26, a contact narrower than the particle less).
@@ -225,6 +229,16 @@ LOW_TOPS_NECK = 1.0
 #: rule, which kept 9036's low top, 18387 voxels in a larger particle's body, apart from the 3327-voxel rest of it at
 #: 0.83 of its own radius, 1.46 of the rest's). docs/validation.md "tomomerge3".
 LOW_TOPS_SMALLER = True
+#: ... and, where this is a number (voxels), only at a face that is a **waist** of the two labels (:func:`waists`): the
+#: section of their union through the face, across its normal, at least this much narrower (in equivalent-disc radius)
+#: than the widest section on each side. A convex body has no waist (Brunn-Minkowski: the square root of its section
+#: area is concave along any direction), and the phantom's particles, spheres and ellipsoids cut by planes, are convex,
+#: so a face through one particle's body is no neck whatever its width, while two touching particles meet at a waist.
+#: 0.5 voxel: the rounding of a section's edge to voxels. None: every face below :data:`LOW_TOPS_NECK` is a neck
+#: (tomomerge3). docs/validation.md "tomomerge4": 9063's low top meets its own particle's rest at a face 0.84 of the
+#: smaller radius that is the rest's widest section (not a waist), the contacts of the mended draws are waists by
+#: 1.5-7.8 voxels (9063's contact to its true neighbour by 0.7).
+LOW_TOPS_WAIST: float | None = 0.5
 
 
 def with_low_tops(edt: np.ndarray, markers: np.ndarray, h: float) -> tuple[np.ndarray, int]:
@@ -253,24 +267,70 @@ def seed_order(markers: np.ndarray) -> np.ndarray:
 def join_low_tops(lab: np.ndarray, high: int, dark: np.ndarray) -> np.ndarray:
     """Look-up table (``lut[lab]``, ids 1..m in the order of the labels' roots) of :func:`low_top_roots` on the faces
     of ``lab`` (``dark``: envelope voxels not solid)."""
-    n = int(lab.max())
-    root = low_top_roots(label_faces(lab, dark), np.bincount(lab.ravel(), minlength=n + 1), high)
+    n, faces = int(lab.max()), label_faces(lab, dark)
+    planes = waist_planes(faces, high)
+    waist = waists(section_counts(lab, planes, lab.shape), planes) if planes else None
+    root = low_top_roots(faces, np.bincount(lab.ravel(), minlength=n + 1), high, waist)
     return np.unique(root, return_inverse=True)[1].astype(np.int32)
 
 
-def low_top_roots(faces: dict[tuple[int, int], np.ndarray], sizes: np.ndarray, high: int) -> np.ndarray:
+def waist_planes(faces: dict[tuple[int, int], np.ndarray], high: int) -> dict[tuple[int, int], tuple]:
+    """The plane (centroid, unit normal; voxels) of each face of a label above ``high`` whose disc radius
+    (:func:`face_radius`) is at least 1 voxel (a smaller face has no plane: it stays a neck), with
+    :data:`LOW_TOPS_WAIST` set; empty without."""
+    if LOW_TOPS_WAIST is None:
+        return {}
+    out = {}
+    for k, m in faces.items():
+        if k[1] > high and face_radius(m) >= 1.0:
+            c = m[1:4] / m[0]
+            cov = np.empty((3, 3))
+            cov[np.triu_indices(3)] = m[4:10] / m[0]
+            cov = np.triu(cov) + np.triu(cov, 1).T - np.outer(c, c)
+            out[k] = (c, np.linalg.eigh(cov)[1][:, 0])
+    return out
+
+
+def section_counts(lab: np.ndarray, planes: dict[tuple[int, int], tuple], box: tuple,
+                   origin: tuple[int, int, int] = (0, 0, 0)) -> dict[tuple[int, int], np.ndarray]:
+    """For each face ``(a, b)`` of ``planes``: the voxels of labels ``a`` and ``b`` in ``lab`` (at ``origin`` + index)
+    counted by their offset from the face's plane, rounded to whole voxels (bin ``offset + L``, ``L`` from the shape
+    ``box`` of the whole cluster: its diagonal). Additive over z slabs that do not overlap."""
+    span = int(np.ceil(np.linalg.norm(box))) + 1
+    coords = {i: np.argwhere(lab == i).astype(np.float64) + origin for i in {i for k in planes for i in k}}
+    return {k: sum(np.bincount(np.rint((coords[i] - c) @ nrm).astype(np.int64) + span, minlength=2 * span + 1)
+                   for i in k) for k, (c, nrm) in planes.items()}
+
+
+def waists(counts: dict[tuple[int, int], np.ndarray], planes: dict) -> dict[tuple[int, int], bool]:
+    """Whether each face is a waist of its two labels' union (:data:`LOW_TOPS_WAIST`): the equivalent-disc radius of
+    the section through it (``counts`` of :func:`section_counts`, bin at offset 0) at least :data:`LOW_TOPS_WAIST`
+    voxels below the widest section's on each side."""
+    out = {}
+    for k in planes:
+        r = np.sqrt(counts[k] / np.pi)
+        mid = r.size // 2
+        out[k] = bool(r[mid] <= min(r[:mid].max(), r[mid + 1:].max()) - LOW_TOPS_WAIST)
+    return out
+
+
+def low_top_roots(faces: dict[tuple[int, int], np.ndarray], sizes: np.ndarray, high: int,
+                  waist: dict[tuple[int, int], bool] | None = None) -> np.ndarray:
     """``root[id]`` (ids 0..len(sizes)-1): each label above ``high`` (seeded by a low top, :func:`with_low_tops`) joins
     the neighbour it meets widest unless every face it has is a neck (the face's disc radius, :func:`face_radius`,
-    below :data:`LOW_TOPS_NECK` times the smaller label's equivalent-sphere radius, :data:`LOW_TOPS_SMALLER`) and
+    below :data:`LOW_TOPS_NECK` times the smaller label's equivalent-sphere radius, :data:`LOW_TOPS_SMALLER`; and
+    a waist where ``waist``, of :func:`waists`, says False: no neck; faces it leaves out stay necks) and
     none runs along a crack nearly all over (a share of its neighbour pairs with a dark voxel, :func:`label_faces`, at :data:`CRACK_FACE`'s or more: a
     crack between two pieces of one particle, not a contact). Low labels are taken smallest first (then by id), their
-    faces and sizes summed into the neighbour they join."""
+    faces and sizes summed into the neighbour they join (a summed face is a waist if any face in it was)."""
     sizes = np.asarray(sizes, np.float64).copy()
     root = np.arange(len(sizes))
     crack = CRACK_FACE[1] if CRACK_FACE else np.inf
+    waist = dict(waist or {})
     for i in sorted(range(high + 1, len(sizes)), key=lambda j: (sizes[j], j)):
         ratio = {k: face_radius(m) / _neck_radius(sizes, k, i) for k, m in faces.items() if i in k}
-        ratio = {k: r for k, r in ratio.items() if r >= LOW_TOPS_NECK or faces[k][10] >= crack * faces[k][0]}
+        ratio = {k: r for k, r in ratio.items()
+                 if r >= LOW_TOPS_NECK or not waist.get(k, True) or faces[k][10] >= crack * faces[k][0]}
         if not ratio:
             continue
         k = max(ratio, key=lambda q: (ratio[q], -q[0], -q[1]))
@@ -278,11 +338,13 @@ def low_top_roots(faces: dict[tuple[int, int], np.ndarray], sizes: np.ndarray, h
         root[root == i] = j
         sizes[j] += sizes[i]
         joined: dict[tuple[int, int], np.ndarray] = {}
+        now: dict[tuple[int, int], bool] = {}
         for (p, q), m in faces.items():
-            p, q = (j if p == i else p), (j if q == i else q)
-            if p != q:
-                joined[(min(p, q), max(p, q))] = joined.get((min(p, q), max(p, q)), 0) + m
-        faces = joined
+            key = (min(j if p == i else p, j if q == i else q), max(j if p == i else p, j if q == i else q))
+            if key[0] != key[1]:
+                joined[key] = joined.get(key, 0) + m
+                now[key] = now.get(key, False) or waist.get((p, q), True)
+        faces, waist = joined, now
     return root
 
 
