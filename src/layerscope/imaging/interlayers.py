@@ -1228,13 +1228,21 @@ def clean_level(table: pd.DataFrame) -> tuple[float, float]:
     if "li_fill_count_sem" not in table:
         return 0.0, 0.0
     sel = (table["environment"] == "layered").to_numpy() & (table["mixing"] == "no").to_numpy()
+    level, sem = _segments_mean(table, sel)
+    if not sem:
+        return 0.0, 0.0
+    return (level, sem) if level > CLEAN_LEVEL_SIGNIFICANCE * sem else (0.0, 0.0)
+
+
+def _segments_mean(table: pd.DataFrame, sel: np.ndarray) -> tuple[float, float]:
+    """The inverse counting-variance mean of the selected segments' ``li_fill`` and its error; ``(0, 0)`` where fewer
+    than :data:`CLEAN_LEVEL_SEGMENTS` of them read (a finite fill with a positive counting error)."""
     f, e = table["li_fill"].to_numpy(dtype=float)[sel], table["li_fill_count_sem"].to_numpy(dtype=float)[sel]
     ok = np.isfinite(f) & np.isfinite(e) & (e > 0)
     if ok.sum() < CLEAN_LEVEL_SEGMENTS:
         return 0.0, 0.0
     w = 1.0 / e[ok] ** 2
-    level, sem = float(np.sum(w * f[ok]) / w.sum()), float(1.0 / np.sqrt(w.sum()))
-    return (level, sem) if level > CLEAN_LEVEL_SIGNIFICANCE * sem else (0.0, 0.0)
+    return float(np.sum(w * f[ok]) / w.sum()), float(1.0 / np.sqrt(w.sum()))
 
 
 def clean_scatter(table: pd.DataFrame) -> float:
@@ -1310,12 +1318,9 @@ def layered_offset(table: pd.DataFrame) -> tuple[float, float]:
     which biases them low): a mixed layer raises the mean, so it can only take off less than the clean layers' offset.
     """
     sel = (table["environment"] == "layered").to_numpy()
-    f, e = table["li_fill"].to_numpy(dtype=float)[sel], table["li_fill_count_sem"].to_numpy(dtype=float)[sel]
-    ok = np.isfinite(f) & np.isfinite(e) & (e > 0)
-    if ok.sum() < CLEAN_LEVEL_SEGMENTS:
+    level, sem = _segments_mean(table, sel)
+    if not sem:
         return 0.0, 0.0
-    w = 1.0 / e[ok] ** 2
-    level, sem = float(np.sum(w * f[ok]) / w.sum()), float(1.0 / np.sqrt(w.sum()))
     return (level, sem) if level + EMPTY_OFFSET_SIGNIFICANCE * sem < 0 else (0.0, 0.0)
 
 
