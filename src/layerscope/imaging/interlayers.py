@@ -61,6 +61,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 
 from layerscope.imaging.lattice import circular_mean as _circular_mean, wrap_half
 
@@ -1281,7 +1283,7 @@ def clean_spread(table: pd.DataFrame, level: float) -> float:
 
 
 def spinel_blocks(table: pd.DataFrame, inplane_spacing_nm: float) -> np.ndarray:
-    """Block id of each row of the interlayer ``table`` (-1 where its environment is not spinel).
+    """Block id (0, 1, ...: connected components) of each row of the interlayer ``table`` (-1 where not spinel).
 
     Spinel segments join where they follow each other along one Li layer (no other segment of the table's rows,
     in layer then segment order, between them), or lie in Li layers two apart (adjacent, across one TM layer) with
@@ -1289,24 +1291,16 @@ def spinel_blocks(table: pd.DataFrame, inplane_spacing_nm: float) -> np.ndarray:
     spacing ``inplane_spacing_nm``) that overlap.
     """
     sp = np.flatnonzero((table["environment"] == "spinel").to_numpy())
-    parent = {i: i for i in sp}
-
-    def root(i):
-        while parent[i] != i:
-            i = parent[i]
-        return i
-
-    lay = table["li_layer"].to_numpy()
-    reach = float(np.nan_to_num(inplane_spacing_nm, nan=0.0))  # no TM columns to measure it: stretches as they are
-    a, b = table["u_start_nm"].to_numpy(float) - reach, table["u_end_nm"].to_numpy(float) + reach
-    for i in sp:
-        for j in sp[sp > i]:
-            along = lay[i] == lay[j] and not np.isin(np.arange(i + 1, j), sp, invert=True).any()  # next in its layer
-            if along or (abs(lay[i] - lay[j]) == 2 and a[i] <= b[j] and a[j] <= b[i]):
-                parent[root(j)] = root(i)
     out = np.full(len(table), -1)
-    for i in sp:
-        out[i] = root(i)
+    if sp.size == 0:
+        return out
+    lay = table["li_layer"].to_numpy()[sp]
+    reach = float(np.nan_to_num(inplane_spacing_nm, nan=0.0))  # no TM columns to measure it: stretches as they are
+    a = table["u_start_nm"].to_numpy(float)[sp] - reach
+    b = table["u_end_nm"].to_numpy(float)[sp] + reach
+    along = (lay[:, None] == lay[None, :]) & (np.abs(sp[:, None] - sp[None, :]) == 1)  # next rows of one layer
+    across = (np.abs(lay[:, None] - lay[None, :]) == 2) & (a[:, None] <= b[None, :]) & (a[None, :] <= b[:, None])
+    out[sp] = connected_components(csr_matrix(along | across), directed=False)[1]
     return out
 
 
