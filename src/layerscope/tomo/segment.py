@@ -218,8 +218,9 @@ def split_envelope(env: np.ndarray, *, split: bool, h_voxels: float,
 #: :data:`LOW_TOPS_SMALLER` (tomomerge3) 9036 is one particle again, and with :data:`LOW_TOPS_WAIST` (tomomerge4) 9063
 #: too: 9000-9099 particles exact 0.94 -> 0.95, splits 1 -> 1, and 12000-12099's six mends kept (tomomerge4), but
 #: still off: on, tests/tomo/test_tied_tops.py's untied balls 10 voxels apart (a dip of 1-2 voxels) become two while
-#: the tied pair stays one, and 11000-11099, 13000-13099 and 3000-3099 were not screened with the guard. It costs
-#: +60-70 % CPU of this function.
+#: the tied pair stays one; and on 13000-13099 the crack count falls 0.80 -> 0.79 (13004: a double count and a miss
+#: that cancelled while merged). With the guard 11000-11099 0.96 -> 0.98, 3000-3099 84 -> 91 draws without a particle
+#: error, 13000-13099 0.96 -> 0.97 (tomomerge5). It costs +60-70 % CPU of this function.
 LOW_TOPS: float | None = None
 #: ... the neck: the face's disc radius (:func:`face_radius`) below this many times the low-top label's
 #: equivalent-sphere radius (a plane through a sphere's centre gives 1.26, a contact narrower than the particle less).
