@@ -860,23 +860,40 @@ def _gaussian_strips(image: np.ndarray, sigma_px: float, *, mode: str, truncate:
     """:func:`scipy.ndimage.gaussian_filter` of a 2-D float64 ``image`` (the same numbers, bit for bit): each 1-D
     pass (rows' axis, then columns') run in strips across it on :data:`JOINT_THREADS` threads -- a pass along one
     axis reads only its own lines, and SciPy releases the GIL (imgspeed)."""
+    return _line_strips(image, lambda a, ax: ndimage.gaussian_filter1d(a, sigma_px, axis=ax, mode=mode,
+                                                                       truncate=truncate))
+
+
+def _line_strips(image: np.ndarray, one_d) -> np.ndarray:
+    """A separable filter of a 2-D ``image`` (float64): ``one_d(array, axis)`` along the rows' axis, then the
+    columns', each pass in strips across the lines on :data:`JOINT_THREADS` threads (the same numbers)."""
     out = np.asarray(image, dtype=float)
     for axis in (0, 1):
         cuts = np.linspace(0, out.shape[1 - axis], max(1, JOINT_THREADS) + 1).astype(int)
         strips = [(slice(None), slice(a, b)) if axis == 0 else (slice(a, b), slice(None)) for a, b in zip(cuts, cuts[1:])]
-        done = _threaded(lambda sl, src=out, ax=axis: ndimage.gaussian_filter1d(src[sl], sigma_px, axis=ax, mode=mode,
-                                                                                 truncate=truncate), strips)
+        done = _threaded(lambda sl, src=out, ax=axis: one_d(src[sl], ax), strips)
         out = np.concatenate(done, axis=1 - axis)
     return out
 
 
 def _coarse_median(values: np.ndarray, factor: int, half: int) -> np.ndarray:
     """A smooth level of ``values``: block means ``factor`` pixels square, their median over
-    ``2 half + 1`` blocks, smoothed as much (read at ``[row // factor, col // factor]``)."""
+    ``2 half + 1`` blocks, smoothed as much (read at ``[row // factor, col // factor]``). The median in row strips
+    (each with ``half`` rows of its neighbours' beside it) and the smoothing in strips (:func:`_line_strips`), on
+    :data:`JOINT_THREADS` threads: :func:`scipy.ndimage.median_filter` and ``uniform_filter`` bit for bit (imgspeed4;
+    the residual pass's level ran alone on one core at the end of ``phases``' wide evidence)."""
     h, w = (values.shape[0] // factor) * factor, (values.shape[1] // factor) * factor
     blocks = values[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
     size = 2 * half + 1
-    return ndimage.uniform_filter(ndimage.median_filter(blocks, size=size, mode="nearest"), size=size, mode="nearest")
+    cuts = np.linspace(0, blocks.shape[0], max(1, JOINT_THREADS) + 1).astype(int)
+
+    def median(cut: tuple[int, int]) -> np.ndarray:  # rows a..b, read with `half` rows either side (all a row needs)
+        a, b = cut
+        lo, hi = max(0, a - half), min(blocks.shape[0], b + half)
+        return ndimage.median_filter(blocks[lo:hi], size=size, mode="nearest")[a - lo:b - lo]
+
+    med = np.concatenate(_threaded(median, list(zip(cuts, cuts[1:]))), axis=0)
+    return _line_strips(med, lambda a, ax: ndimage.uniform_filter1d(a, size, axis=ax, mode="nearest"))
 
 
 #: :func:`_found_width`: the shared width measured with every found column's height free
@@ -1847,10 +1864,14 @@ JOINT_MAX_SHIFT_WIDTHS = 2.0
 #: read in parts of at most :data:`JOINT_PART_ROWS` rows on this many threads (NumPy releases the GIL: two cores' wall
 #: time on the serial tail of ``phases`` under a wide probe). Every row keeps its block's neighbour padding and is
 #: computed by the same operations, so the numbers are those of the blocks one after another (tests/imaging/
-#: test_joint_threads.py); also the strips of the residual pass's two blurs (:func:`_gaussian_strips`). 1: the blocks
-#: whole, one after another (before).
+#: test_joint_threads.py); also the strips of the residual pass's two blurs (:func:`_gaussian_strips`). 1: the parts
+#: one after another on the caller's thread (before imgspeed4: the blocks whole).
 JOINT_THREADS = 2
-JOINT_PART_ROWS = 512
+#: Rows per part (above). imgspeed4: 128, so that each part's (rows x window pixels) arrays (~0.8 MB at the wide
+#: 2048² benchmark's 800-pixel windows) stay in a core's cache through the ~20 elementwise passes of a step: the joint
+#: fit's CPU on that image 1.58 -> 1.19 s (median of 4, 2 threads), the same numbers (docs/validation.md "imgspeed4").
+#: 512 before (imgspeed).
+JOINT_PART_ROWS = 128
 #: :func:`refine_jointly` (imgspeed2): within a round the heights' window readings (:func:`_window_readings`) hand
 #: what they computed to the centres' steps (:func:`_joint_block`) of the same windows -- the sources' 1-D profiles
 #: and each column's Gaussian at the round's centres, the same expressions of the same numbers -- so those are not
@@ -1911,7 +1932,7 @@ def _joint_windows(data, pos, src, dy, dx, sigma, *, reach: float | None = None)
         idx, used = _padded_near(np.column_stack([r0, c0]).astype(float), src, r + reach * sigma + 1, workers)
         used = used & (idx != np.arange(sl.start, sl.stop)[:, None])  # every source but the column itself
         block = _JointWindows(sl, r0, c0, idx, used)
-        step = max(1, JOINT_PART_ROWS) if JOINT_THREADS > 1 else len(p)
+        step = max(1, JOINT_PART_ROWS)  # on one thread too: cache-sized parts (imgspeed4)
         parts += [block.part(slice(b, min(len(p), b + step))) for b in range(0, len(p), step)]
     return _threaded(lambda part: part.gathered(data, dy, dx), parts)
 
