@@ -18,9 +18,10 @@ References
   the fitted column volume as the column intensity.
 
 Speed switches: :data:`JOINT_THREADS` (threads over the row parts of :func:`refine_jointly` and of the joint
-heights, and over the strips of the residual pass's blurs; 1: one after another) and :data:`JOINT_PART_ROWS`
-(rows per part); imgspeed2's :data:`JOINT_SHARED` (on: the joint fit's heights hand their Gaussians to the same
-round's centre steps); the numbers do not depend on them. imgspeed3's answer-changing cuts, each measured
+heights, and over the strips of the residual pass's blurs and level; 1: one after another) and
+:data:`JOINT_PART_ROWS` (rows per part; 128 since imgspeed4, session 39: cache-sized, on one thread too);
+imgspeed2's :data:`JOINT_SHARED` (on: the joint fit's heights hand their Gaussians to the same round's centre
+steps); the numbers do not depend on them. imgspeed3's answer-changing cuts, each measured
 (docs/validation.md "imgspeed3"): :data:`JOINT_REACH_WIDTHS` (the joint fit's sources within that many widths) and
 :data:`RESIDUAL_REACH_WIDTHS` (the residual pass's heights' sources within that many widths), both on, and
 :data:`JOINT_STEPS` (the joint fit's Gauss-Newton steps a round).
@@ -1869,8 +1870,8 @@ JOINT_MAX_SHIFT_WIDTHS = 2.0
 JOINT_THREADS = 2
 #: Rows per part (above). imgspeed4: 128, so that each part's (rows x window pixels) arrays (~0.8 MB at the wide
 #: 2048² benchmark's 800-pixel windows) stay in a core's cache through the ~20 elementwise passes of a step: the joint
-#: fit's CPU on that image 1.58 -> 1.19 s (median of 4, 2 threads), the same numbers (docs/validation.md "imgspeed4").
-#: 512 before (imgspeed).
+#: fit's CPU on that image 1.58 -> 1.19 and 1.51 -> 1.37 s (medians of 4, 2 threads, two runs at load 8-10), the
+#: same numbers (docs/validation.md "imgspeed4 ... session 39"). 512 before (imgspeed).
 JOINT_PART_ROWS = 128
 #: :func:`refine_jointly` (imgspeed2): within a round the heights' window readings (:func:`_window_readings`) hand
 #: what they computed to the centres' steps (:func:`_joint_block`) of the same windows -- the sources' 1-D profiles
