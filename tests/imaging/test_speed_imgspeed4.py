@@ -6,8 +6,8 @@
   for bit on 1 and 2 threads, at 128 rows (the default) and 9;
 * ``columns._coarse_median`` (the residual pass's local level) runs its median in row strips, each read with the
   ``half`` rows beside it that its rows' windows need, and its smoothing in line strips, on ``JOINT_THREADS``
-  threads: ``scipy.ndimage.median_filter`` then ``uniform_filter`` of the whole block image, bit for bit (an image with a
-  NaN pixel), at the image's edges too.
+  threads (``LEVEL_STRIPS``, on): ``scipy.ndimage.median_filter`` then ``uniform_filter`` of the whole block image,
+  bit for bit (an image with a NaN pixel), at the image's edges too; off: those filters themselves.
 """
 
 from __future__ import annotations
@@ -54,9 +54,9 @@ def _scipy_level(values, factor, half):
     return ndimage.uniform_filter(ndimage.median_filter(blocks, size=size, mode="nearest"), size=size, mode="nearest")
 
 
-@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("threads, strips", [(2, True), (3, True), (2, False)])
 @pytest.mark.parametrize("shape, factor, half", [((400, 372), 4, 4), ((61, 50), 3, 1), ((203, 117), 5, 6)])
-def test_coarse_median_in_strips_equals_scipy(monkeypatch, threads, shape, factor, half):
+def test_coarse_median_in_strips_equals_scipy(monkeypatch, threads, strips, shape, factor, half):
     rng = np.random.default_rng(7)
     img = rng.poisson(50.0 + 30.0 * np.sin(np.arange(shape[1]) / 9.0)[None, :], size=shape).astype(float)
     img[13, 17] = np.nan  # a NaN is read where SciPy reads it
@@ -64,10 +64,15 @@ def test_coarse_median_in_strips_equals_scipy(monkeypatch, threads, shape, facto
     plain = ndimage.median_filter
     monkeypatch.setattr(ndimage, "median_filter", lambda a, **k: heights.append(a.shape[0]) or plain(a, **k))
     monkeypatch.setattr(col, "JOINT_THREADS", threads)
+    monkeypatch.setattr(col, "LEVEL_STRIPS", strips, raising=False)
     got = col._coarse_median(img, factor, half)
     monkeypatch.setattr(ndimage, "median_filter", plain)
     want = _scipy_level(img, factor, half)
     assert np.array_equal(got, want, equal_nan=True)  # every bit
-    # the median ran in strips (base: once, on all block rows); each strip at most its share plus 2 x half rows
+    # with LEVEL_STRIPS the median ran in strips (base: once, on all block rows), each at most its share plus 2 x
+    # half rows; without, once on all
     n = shape[0] // factor
-    assert len(heights) == threads and max(heights) <= -(-n // threads) + 2 * half + 1
+    if strips:
+        assert len(heights) == threads and max(heights) <= -(-n // threads) + 2 * half + 1
+    else:
+        assert heights == [n]

@@ -20,6 +20,7 @@ References
 Speed switches: :data:`JOINT_THREADS` (threads over the row parts of :func:`refine_jointly` and of the joint
 heights, and over the strips of the residual pass's blurs and level; 1: one after another) and
 :data:`JOINT_PART_ROWS` (rows per part; 128 since imgspeed4, session 39: cache-sized, on one thread too);
+imgspeed4's :data:`LEVEL_STRIPS` (on: the residual pass's level in strips on those threads);
 imgspeed2's :data:`JOINT_SHARED` (on: the joint fit's heights hand their Gaussians to the same round's centre
 steps); the numbers do not depend on them. imgspeed3's answer-changing cuts, each measured
 (docs/validation.md "imgspeed3"): :data:`JOINT_REACH_WIDTHS` (the joint fit's sources within that many widths) and
@@ -877,6 +878,13 @@ def _line_strips(image: np.ndarray, one_d) -> np.ndarray:
     return out
 
 
+#: :func:`_coarse_median` (imgspeed4): the residual pass's level (median, then smoothing) in strips on
+#: :data:`JOINT_THREADS` threads -- the same numbers; on the wide evidence's critical path it ran alone on one core
+#: (docs/validation.md "imgspeed4 ... session 39"). Its wall gain needs a free core: under load 6-10 it measured
+#: neither faster nor slower; the idle re-time decides. False: SciPy's filters on the whole block image (before).
+LEVEL_STRIPS = True
+
+
 def _coarse_median(values: np.ndarray, factor: int, half: int) -> np.ndarray:
     """A smooth level of ``values``: block means ``factor`` pixels square, their median over
     ``2 half + 1`` blocks, smoothed as much (read at ``[row // factor, col // factor]``). The median in row strips
@@ -886,6 +894,9 @@ def _coarse_median(values: np.ndarray, factor: int, half: int) -> np.ndarray:
     h, w = (values.shape[0] // factor) * factor, (values.shape[1] // factor) * factor
     blocks = values[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
     size = 2 * half + 1
+    if not LEVEL_STRIPS:
+        return ndimage.uniform_filter(ndimage.median_filter(blocks, size=size, mode="nearest"), size=size,
+                                      mode="nearest")
     cuts = np.linspace(0, blocks.shape[0], max(1, JOINT_THREADS) + 1).astype(int)
 
     def median(cut: tuple[int, int]) -> np.ndarray:  # rows a..b, read with `half` rows either side (all a row needs)
