@@ -76,3 +76,20 @@ def test_coarse_median_in_strips_equals_scipy(monkeypatch, threads, strips, shap
         assert len(heights) == threads and max(heights) <= -(-n // threads) + 2 * half + 1
     else:
         assert heights == [n]
+
+
+@pytest.mark.parametrize("reach, most", [(None, 0.0), (4.0, 1e-3)])
+def test_splat_reach_keeps_the_residual_image(scene, monkeypatch, reach, most):
+    """``SPLAT_REACH_WIDTHS`` (measured, off): the residual image with the splat's blur cut at 4 widths stays within
+    1e-3 of the columns' largest height of the full reach (8 widths; a tail 4 widths out is exp(-8) ~ 3e-4); None is
+    the full reach itself; a cut at 1 width moves it by more than 5 % (a test that cannot tell them apart fails)."""
+    img, rows, cols = scene
+    full = col._residual_image(img, rows, cols, sigma_px=SIGMA_PX)
+    monkeypatch.setattr(col, "SPLAT_REACH_WIDTHS", reach, raising=False)
+    cut = col._residual_image(img, rows, cols, sigma_px=SIGMA_PX)
+    top = full[1].max()
+    assert np.array_equal(cut[1], full[1])  # the heights do not depend on the blur
+    assert np.abs(cut[0] - full[0]).max() <= most * top
+    assert np.abs(full[0]).mean() < 0.1 * top  # the columns come off: what is left is noise and the background
+    monkeypatch.setattr(col, "SPLAT_REACH_WIDTHS", 1.0, raising=False)
+    assert np.abs(col._residual_image(img, rows, cols, sigma_px=SIGMA_PX)[0] - full[0]).max() > 0.05 * top

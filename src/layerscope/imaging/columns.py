@@ -839,6 +839,12 @@ RESIDUAL_HEIGHT_WIDTHS = 2.5
 RESIDUAL_REACH_WIDTHS: float | None = 4.0
 
 
+#: :func:`_residual_image` (imgspeed4, measured): the fitted columns' splat blurred by a Gaussian cut at this many
+#: widths, not :data:`GAUSSIAN_REACH` (8; a column's tail 4 widths out is exp(-8) ~ 3e-4 of its height). None: 8
+#: (before, on). Measured at 4 on the 38 wide tuning draws and 7078 (docs/validation.md "imgspeed4 ... session 39").
+SPLAT_REACH_WIDTHS: float | None = None
+
+
 def _residual_image(data: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, sigma_px: float) -> tuple:
     """The image less the Gaussians (width ``sigma_px``) of the columns at ``rows, cols`` (fractional pixels),
     their heights solved jointly (:func:`_joint_heights`), and those heights."""
@@ -855,7 +861,8 @@ def _residual_image(data: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, sig
         rr, cc = r0 + dr, c0 + dc
         ok = (rr >= 0) & (rr < data.shape[0]) & (cc >= 0) & (cc < data.shape[1])
         np.add.at(splat, (rr[ok], cc[ok]), (mass * wgt)[ok])
-    return data - _gaussian_strips(splat, sigma_px, mode="constant", truncate=GAUSSIAN_REACH), amp
+    reach = GAUSSIAN_REACH if SPLAT_REACH_WIDTHS is None else SPLAT_REACH_WIDTHS
+    return data - _gaussian_strips(splat, sigma_px, mode="constant", truncate=reach), amp
 
 
 def _gaussian_strips(image: np.ndarray, sigma_px: float, *, mode: str, truncate: float = 4.0) -> np.ndarray:
