@@ -18,9 +18,11 @@ References
   the fitted column volume as the column intensity.
 
 Speed switches: :data:`JOINT_THREADS` (threads over the row parts of :func:`refine_jointly` and of the joint
-heights, and over the strips of the residual pass's blurs; 1: one after another) and :data:`JOINT_PART_ROWS`
-(rows per part); imgspeed2's :data:`JOINT_SHARED` (on: the joint fit's heights hand their Gaussians to the same
-round's centre steps); the numbers do not depend on them. imgspeed3's answer-changing cuts, each measured
+heights, and over the strips of the residual pass's blurs and level; 1: one after another) and
+:data:`JOINT_PART_ROWS` (rows per part; 128 since imgspeed4, session 39: cache-sized, on one thread too);
+imgspeed4's :data:`LEVEL_STRIPS` (on: the residual pass's level in strips on those threads);
+imgspeed2's :data:`JOINT_SHARED` (on: the joint fit's heights hand their Gaussians to the same round's centre
+steps); the numbers do not depend on them. imgspeed3's answer-changing cuts, each measured
 (docs/validation.md "imgspeed3"): :data:`JOINT_REACH_WIDTHS` (the joint fit's sources within that many widths) and
 :data:`RESIDUAL_REACH_WIDTHS` (the residual pass's heights' sources within that many widths), both on, and
 :data:`JOINT_STEPS` (the joint fit's Gauss-Newton steps a round).
@@ -837,6 +839,12 @@ RESIDUAL_HEIGHT_WIDTHS = 2.5
 RESIDUAL_REACH_WIDTHS: float | None = 4.0
 
 
+#: :func:`_residual_image` (imgspeed4, measured): the fitted columns' splat blurred by a Gaussian cut at this many
+#: widths, not :data:`GAUSSIAN_REACH` (8; a column's tail 4 widths out is exp(-8) ~ 3e-4 of its height). None: 8
+#: (before, on). Measured at 4 on the 38 wide tuning draws and 7078 (docs/validation.md "imgspeed4 ... session 39").
+SPLAT_REACH_WIDTHS: float | None = None
+
+
 def _residual_image(data: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, sigma_px: float) -> tuple:
     """The image less the Gaussians (width ``sigma_px``) of the columns at ``rows, cols`` (fractional pixels),
     their heights solved jointly (:func:`_joint_heights`), and those heights."""
@@ -853,30 +861,58 @@ def _residual_image(data: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, sig
         rr, cc = r0 + dr, c0 + dc
         ok = (rr >= 0) & (rr < data.shape[0]) & (cc >= 0) & (cc < data.shape[1])
         np.add.at(splat, (rr[ok], cc[ok]), (mass * wgt)[ok])
-    return data - _gaussian_strips(splat, sigma_px, mode="constant", truncate=GAUSSIAN_REACH), amp
+    reach = GAUSSIAN_REACH if SPLAT_REACH_WIDTHS is None else SPLAT_REACH_WIDTHS
+    return data - _gaussian_strips(splat, sigma_px, mode="constant", truncate=reach), amp
 
 
 def _gaussian_strips(image: np.ndarray, sigma_px: float, *, mode: str, truncate: float = 4.0) -> np.ndarray:
     """:func:`scipy.ndimage.gaussian_filter` of a 2-D float64 ``image`` (the same numbers, bit for bit): each 1-D
     pass (rows' axis, then columns') run in strips across it on :data:`JOINT_THREADS` threads -- a pass along one
     axis reads only its own lines, and SciPy releases the GIL (imgspeed)."""
+    return _line_strips(image, lambda a, ax: ndimage.gaussian_filter1d(a, sigma_px, axis=ax, mode=mode,
+                                                                       truncate=truncate))
+
+
+def _line_strips(image: np.ndarray, one_d) -> np.ndarray:
+    """A separable filter of a 2-D ``image`` (float64): ``one_d(array, axis)`` along the rows' axis, then the
+    columns', each pass in strips across the lines on :data:`JOINT_THREADS` threads (the same numbers)."""
     out = np.asarray(image, dtype=float)
     for axis in (0, 1):
         cuts = np.linspace(0, out.shape[1 - axis], max(1, JOINT_THREADS) + 1).astype(int)
         strips = [(slice(None), slice(a, b)) if axis == 0 else (slice(a, b), slice(None)) for a, b in zip(cuts, cuts[1:])]
-        done = _threaded(lambda sl, src=out, ax=axis: ndimage.gaussian_filter1d(src[sl], sigma_px, axis=ax, mode=mode,
-                                                                                 truncate=truncate), strips)
+        done = _threaded(lambda sl, src=out, ax=axis: one_d(src[sl], ax), strips)
         out = np.concatenate(done, axis=1 - axis)
     return out
 
 
+#: :func:`_coarse_median` (imgspeed4): the residual pass's level (median, then smoothing) in strips on
+#: :data:`JOINT_THREADS` threads -- the same numbers; on the wide evidence's critical path it ran alone on one core
+#: (docs/validation.md "imgspeed4 ... session 39"). Its wall gain needs a free core: under load 6-10 it measured
+#: neither faster nor slower; the idle re-time decides. False: SciPy's filters on the whole block image (before).
+LEVEL_STRIPS = True
+
+
 def _coarse_median(values: np.ndarray, factor: int, half: int) -> np.ndarray:
     """A smooth level of ``values``: block means ``factor`` pixels square, their median over
-    ``2 half + 1`` blocks, smoothed as much (read at ``[row // factor, col // factor]``)."""
+    ``2 half + 1`` blocks, smoothed as much (read at ``[row // factor, col // factor]``). The median in row strips
+    (each with ``half`` rows of its neighbours' beside it) and the smoothing in strips (:func:`_line_strips`), on
+    :data:`JOINT_THREADS` threads: :func:`scipy.ndimage.median_filter` and ``uniform_filter`` bit for bit (imgspeed4;
+    the residual pass's level ran alone on one core at the end of ``phases``' wide evidence)."""
     h, w = (values.shape[0] // factor) * factor, (values.shape[1] // factor) * factor
     blocks = values[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
     size = 2 * half + 1
-    return ndimage.uniform_filter(ndimage.median_filter(blocks, size=size, mode="nearest"), size=size, mode="nearest")
+    if not LEVEL_STRIPS:
+        return ndimage.uniform_filter(ndimage.median_filter(blocks, size=size, mode="nearest"), size=size,
+                                      mode="nearest")
+    cuts = np.linspace(0, blocks.shape[0], max(1, JOINT_THREADS) + 1).astype(int)
+
+    def median(cut: tuple[int, int]) -> np.ndarray:  # rows a..b, read with `half` rows either side (all a row needs)
+        a, b = cut
+        lo, hi = max(0, a - half), min(blocks.shape[0], b + half)
+        return ndimage.median_filter(blocks[lo:hi], size=size, mode="nearest")[a - lo:b - lo]
+
+    med = np.concatenate(_threaded(median, list(zip(cuts, cuts[1:]))), axis=0)
+    return _line_strips(med, lambda a, ax: ndimage.uniform_filter1d(a, size, axis=ax, mode="nearest"))
 
 
 #: :func:`_found_width`: the shared width measured with every found column's height free
@@ -1847,10 +1883,14 @@ JOINT_MAX_SHIFT_WIDTHS = 2.0
 #: read in parts of at most :data:`JOINT_PART_ROWS` rows on this many threads (NumPy releases the GIL: two cores' wall
 #: time on the serial tail of ``phases`` under a wide probe). Every row keeps its block's neighbour padding and is
 #: computed by the same operations, so the numbers are those of the blocks one after another (tests/imaging/
-#: test_joint_threads.py); also the strips of the residual pass's two blurs (:func:`_gaussian_strips`). 1: the blocks
-#: whole, one after another (before).
+#: test_joint_threads.py); also the strips of the residual pass's two blurs (:func:`_gaussian_strips`). 1: the parts
+#: one after another on the caller's thread (before imgspeed4: the blocks whole).
 JOINT_THREADS = 2
-JOINT_PART_ROWS = 512
+#: Rows per part (above). imgspeed4: 128, so that each part's (rows x window pixels) arrays (~0.8 MB at the wide
+#: 2048² benchmark's 800-pixel windows) stay in a core's cache through the ~20 elementwise passes of a step: the joint
+#: fit's CPU on that image 1.58 -> 1.19 and 1.51 -> 1.37 s (medians of 4, 2 threads, two runs at load 8-10), the
+#: same numbers (docs/validation.md "imgspeed4 ... session 39"). 512 before (imgspeed).
+JOINT_PART_ROWS = 128
 #: :func:`refine_jointly` (imgspeed2): within a round the heights' window readings (:func:`_window_readings`) hand
 #: what they computed to the centres' steps (:func:`_joint_block`) of the same windows -- the sources' 1-D profiles
 #: and each column's Gaussian at the round's centres, the same expressions of the same numbers -- so those are not
@@ -1911,7 +1951,7 @@ def _joint_windows(data, pos, src, dy, dx, sigma, *, reach: float | None = None)
         idx, used = _padded_near(np.column_stack([r0, c0]).astype(float), src, r + reach * sigma + 1, workers)
         used = used & (idx != np.arange(sl.start, sl.stop)[:, None])  # every source but the column itself
         block = _JointWindows(sl, r0, c0, idx, used)
-        step = max(1, JOINT_PART_ROWS) if JOINT_THREADS > 1 else len(p)
+        step = max(1, JOINT_PART_ROWS)  # on one thread too: cache-sized parts (imgspeed4)
         parts += [block.part(slice(b, min(len(p), b + step))) for b in range(0, len(p), step)]
     return _threaded(lambda part: part.gathered(data, dy, dx), parts)
 
