@@ -1,0 +1,189 @@
+"""The dimmest column an image can show beside bright ones: a per-image detection limit and its flag.
+
+Under a wide probe a dim column (a half-occupied spinel column, a mixed Li-layer column at ~0.5 of a TM
+column) one nearest-neighbour distance from bright ones has no maximum of its own: it sits in its
+neighbours' tails, and only a fit with the neighbours in the model can tell its height from theirs
+(docs/validation.md "imgwide5", "imgflag"). :func:`detection_limit` computes, from the image's own
+numbers and no material model, the smallest height (as a fraction of the median column's) that such a
+column would show at :data:`LIMIT_SIGMAS` standard errors in that fit; :func:`detection_limit_flags`
+flags the image where the limit exceeds :data:`FLAG_FRACTION`.
+
+The fit is the lattice pass's (:func:`layerscope.imaging.columns.lattice_columns`): a disc of
+:data:`WINDOW_WIDTHS` column widths around a column at the image's pixel size, a Gaussian of the measured
+width at its centre and at each detected column whose Gaussian reaches the disc (centre within 3 widths of
+it), every height free, plus a constant. Least squares with white noise of the measured pixel standard
+deviation ``s``: the standard error of the centre height is ``s sqrt([(A^T A)^-1]_00)``, a property of the
+geometry alone (no draw is simulated; the image's values enter only through ``s``). It is read at up to
+:data:`SITES` detected columns, each with its own detected neighbours (the image's own spacings and
+arrangement, no material model), and the median taken: a dim column at a site of the same lattice has the
+same neighbours and the same standard error (on the wide-probe draws the missed dim columns' standard
+error, read with the truth's positions, is within ~10 % of the TM columns': docs/validation.md "imgwide5").
+The limit is :data:`LIMIT_SIGMAS` such errors over the median detected column's height.
+
+Constants: :data:`LIMIT_SIGMAS` (3 standard errors), :data:`WINDOW_WIDTHS` (2 widths, the lattice
+pass's window), :data:`SITES` (100), :data:`FLAG_FRACTION` (the level flagged, chosen from the confusion table of
+docs/validation.md "imgflag"), :data:`DETECTION_LIMIT` (False: no limit computed, no flag; the
+outputs as before).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["DetectionLimit", "detection_limit", "detection_limit_flags", "image_detection_limit", "phases_detection_limit",
+           "report_value",
+           "REPORT_LABEL", "DETECTION_LIMIT", "LIMIT_SIGMAS",
+           "WINDOW_WIDTHS", "FLAG_FRACTION"]
+
+#: Compute the limit and the flag (summary.json ``detection_limit``, flag ``dim_columns_below_limit``).
+DETECTION_LIMIT = True
+#: A column is detectable at this many standard errors of its fitted height.
+LIMIT_SIGMAS = 3.0
+#: The fit's disc around the dim column, in column widths (Gaussian standard deviations); the lattice
+#: pass's window (:data:`layerscope.imaging.columns.LATTICE_WINDOW_WIDTHS`).
+WINDOW_WIDTHS = 2.0
+#: The limit (fraction of the median column's height) above which the image is flagged.
+FLAG_FRACTION = 0.5
+#: The standard error is the median over at most this many columns spread over the field.
+SITES = 100
+#: Neighbours whose Gaussian centre lies within this many widths of the disc's edge are in the model.
+_REACH_WIDTHS = 3.0
+
+
+@dataclass(frozen=True)
+class DetectionLimit:
+    """The limit and the numbers it came from (units in the names)."""
+
+    fraction: float  #: smallest detectable height over the median column's (NaN where not computable)
+    column_sigma_nm: float
+    nn_distance_nm: float
+    pixel_noise: float  #: standard deviation of a pixel, image units
+    median_height: float  #: median detected column's height above background, image units
+    pixel_size_nm: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary.json entry ``detection_limit``."""
+        def r(v: float, n: int) -> float | None:
+            return round(float(v), n) if np.isfinite(v) else None
+
+        return {"fraction_of_median_column": r(self.fraction, 4), "sigmas": LIMIT_SIGMAS,
+                "column_sigma_nm": r(self.column_sigma_nm, 5), "nn_distance_nm": r(self.nn_distance_nm, 5),
+                "pixel_noise": r(self.pixel_noise, 6), "median_column_height": r(self.median_height, 6),
+                "flag_above": FLAG_FRACTION}
+
+
+def height_standard_error(xy_px: np.ndarray, sigma_px: float, *, sites: int | None = None) -> float:
+    """Median over up to ``sites`` (:data:`SITES`) of the columns ``xy_px`` (n, 2; pixels), spread over the list, of
+    the standard error (pixel-noise units) of the column's height in the fit of the module docstring with the other
+    columns as its neighbours: ``sqrt([(A^T A)^-1]_00)``; inf where no disc determines it."""
+    from scipy.spatial import cKDTree
+
+    xy = np.asarray(xy_px, dtype=float).reshape(-1, 2)
+    if len(xy) == 0 or not (np.isfinite(sigma_px) and sigma_px > 0):
+        return float("inf")
+    r = WINDOW_WIDTHS * sigma_px
+    n = int(np.ceil(r)) + 1
+    grid = np.mgrid[-n:n + 1, -n:n + 1].reshape(2, -1).T[:, ::-1].astype(float)  # (x, y) pixel offsets
+    tree = cKDTree(xy)
+    pick = np.unique(np.linspace(0, len(xy) - 1, min(len(xy), sites or SITES)).astype(int))
+    se = np.array([_one_error(xy, tree, i, grid, sigma_px, r) for i in pick])
+    return float(np.median(se))
+
+
+def _one_error(xy, tree, i, grid, sigma_px, r) -> float:
+    """The standard error of column ``i``'s height: a disc of radius ``r`` (pixels) about its pixel, the columns whose
+    centres lie within ``r`` + :data:`_REACH_WIDTHS` widths of it free, a constant."""
+    centre = np.floor(xy[i]) + 0.5
+    pix = grid + centre
+    pix = pix[np.hypot(*(pix - xy[i]).T) <= r]
+    near = tree.query_ball_point(xy[i], r + _REACH_WIDTHS * sigma_px)
+    order = [i] + [j for j in near if j != i]
+    d2 = ((pix[:, None, :] - xy[order][None, :, :]) ** 2).sum(axis=2)
+    a = np.column_stack([np.exp(-0.5 * d2 / sigma_px**2), np.ones(len(pix))])
+    if len(pix) < a.shape[1]:
+        return float("inf")
+    e0 = np.zeros(a.shape[1])
+    e0[0] = 1.0
+    try:  # [(A^T A)^-1]_00 by one solve
+        var = float(np.linalg.solve(a.T @ a, e0)[0])
+    except np.linalg.LinAlgError:
+        return float("inf")
+    return float(np.sqrt(var)) if var > 0 else float("inf")
+
+
+def detection_limit(xy_nm: np.ndarray, *, column_sigma_nm: float, pixel_noise: float, median_height: float,
+                    pixel_size_nm: float) -> DetectionLimit:
+    """The detection limit of an image (module docstring) from its detected columns' centres ``xy_nm`` (n, 2; nm):
+    :data:`LIMIT_SIGMAS` times the median standard error of a column's height with its neighbours free, over the
+    ``median_height`` of a column."""
+    from scipy.spatial import cKDTree
+
+    xy = np.asarray(xy_nm, dtype=float).reshape(-1, 2)
+    xy = xy[np.isfinite(xy).all(axis=1)]
+    nn = float(np.median(cKDTree(xy).query(xy, k=2)[0][:, 1])) if len(xy) >= 2 else float("nan")
+    se = height_standard_error(xy / pixel_size_nm, column_sigma_nm / pixel_size_nm)
+    ok = np.isfinite(se) and np.isfinite(pixel_noise) and median_height > 0
+    fraction = LIMIT_SIGMAS * se * pixel_noise / median_height if ok else float("nan")
+    return DetectionLimit(float(fraction), float(column_sigma_nm), nn, float(pixel_noise), float(median_height),
+                          float(pixel_size_nm))
+
+
+def detection_limit_flags(limit: DetectionLimit | None, *, command: str) -> list[dict[str, str]]:
+    """Flag ``dim_columns_below_limit`` where the limit exceeds :data:`FLAG_FRACTION` (none without a limit)."""
+    if limit is None or not limit.fraction > FLAG_FRACTION:
+        return []
+    more = ("layerscope phases places the Li-layer and spinel sites from the lattice and measures their fill, "
+            "but a site it reports as empty may hold such a column" if command == "phases" else
+            "layerscope phases (a layered oxide) places the sites from the lattice instead")
+    return [{"code": "dim_columns_below_limit", "message": (
+        f"a column dimmer than {limit.fraction:.2f} of the median column's height one nearest-neighbour distance "
+        f"({limit.nn_distance_nm:.3f} nm) from bright ones stands less than {LIMIT_SIGMAS:g} standard errors out of "
+        f"this image's noise (column width sigma {limit.column_sigma_nm:.3f} nm, pixel noise "
+        f"{limit.pixel_noise:.3g} over a median column height {limit.median_height:.3g}; flagged above "
+        f"{FLAG_FRACTION:g}): half-occupied and mixed columns beside full ones may be missing from the columns "
+        f"found; {more}. Check with a narrower probe or a higher dose")}]
+
+
+def image_detection_limit(data: np.ndarray, xy_nm: np.ndarray, heights: np.ndarray, *, column_sigma_nm: float,
+                          pixel_size_nm: float) -> DetectionLimit | None:
+    """:func:`detection_limit` of an image ``data`` from its detected columns (centres ``xy_nm``, fitted ``heights``
+    above background) and the measured width: the pixel noise measured as the column finder measures it
+    (:func:`layerscope.imaging.columns.image_pixel_noise`), the median of the finite heights. None where
+    :data:`DETECTION_LIMIT` is off."""
+    if not DETECTION_LIMIT:
+        return None
+    from layerscope.imaging.columns import image_pixel_noise
+
+    h = np.asarray(heights, dtype=float)
+    h = h[np.isfinite(h)]
+    return detection_limit(xy_nm, column_sigma_nm=column_sigma_nm, pixel_noise=image_pixel_noise(data)[0],
+                           median_height=float(np.median(h)) if h.size else float("nan"), pixel_size_nm=pixel_size_nm)
+
+
+#: The report's line for the limit (both commands).
+REPORT_LABEL = ("detection limit: smallest column height beside bright ones at 3 standard errors "
+                "(fraction of the median column's; flagged above the stated level)")
+
+
+def report_value(entry: dict[str, Any] | None) -> str:
+    """The report's value for the summary.json entry ``detection_limit`` (None: not computed)."""
+    if not entry:
+        return "not computed"
+    f = entry.get("fraction_of_median_column")
+    head = "not computable" if f is None else f"{f:.2f}"
+    return (f"{head} (column width sigma {entry.get('column_sigma_nm')} nm, nearest-neighbour distance "
+            f"{entry.get('nn_distance_nm')} nm, pixel noise {entry.get('pixel_noise')}, median column height "
+            f"{entry.get('median_column_height')}; flagged above {entry.get('flag_above')})")
+
+
+def phases_detection_limit(data: np.ndarray, columns, *, column_sigma_nm: float,
+                           pixel_size_nm: float) -> DetectionLimit | None:
+    """:func:`image_detection_limit` of ``layerscope phases``: its detected columns (``detected``; the TM and
+    Li-layer columns found in the image, placed sites left out), their ``intensity`` and the width it measured."""
+    det = columns["detected"].to_numpy(dtype=bool)
+    return image_detection_limit(data, columns.loc[det, ["x_nm", "y_nm"]].to_numpy(dtype=float),
+                                 columns.loc[det, "intensity"].to_numpy(dtype=float),
+                                 column_sigma_nm=column_sigma_nm, pixel_size_nm=pixel_size_nm)
