@@ -75,59 +75,72 @@ class DetectionLimit:
                 "flag_above": FLAG_FRACTION}
 
 
-def height_standard_error(xy_px: np.ndarray, sigma_px: float, *, sites: int | None = None) -> float:
-    """Median over up to ``sites`` (:data:`SITES`) of the columns ``xy_px`` (n, 2; pixels), spread over the list, of
-    the standard error (pixel-noise units) of the column's height in the fit of the module docstring with the other
-    columns as its neighbours: ``sqrt([(A^T A)^-1]_00)``; inf where no disc determines it."""
+def height_errors(xy_px: np.ndarray, sigma_px: float, *, data: np.ndarray | None = None,
+                  sites: int | None = None) -> tuple[float, float]:
+    """The median over up to ``sites`` (:data:`SITES`) of the columns ``xy_px`` (n, 2: x, y in pixels, pixel centres
+    at i + 0.5), spread over the list, of the standard error (pixel-noise units) of the column's height in the fit of
+    the module docstring with the other columns as its neighbours, ``sqrt([(A^T A)^-1]_00)`` (inf where no disc
+    determines it), and with ``data`` the median of the heights that fit reads there (NaN without ``data``; the
+    columns whose disc lies inside the image)."""
     from scipy.spatial import cKDTree
 
     xy = np.asarray(xy_px, dtype=float).reshape(-1, 2)
     if len(xy) == 0 or not (np.isfinite(sigma_px) and sigma_px > 0):
-        return float("inf")
+        return float("inf"), float("nan")
     r = WINDOW_WIDTHS * sigma_px
     n = int(np.ceil(r)) + 1
-    grid = np.mgrid[-n:n + 1, -n:n + 1].reshape(2, -1).T[:, ::-1].astype(float)  # (x, y) pixel offsets
+    grid = np.mgrid[-n:n + 1, -n:n + 1].reshape(2, -1).T[:, ::-1]  # (x, y) pixel offsets
+    if data is not None:  # only columns whose disc lies inside the image
+        inside = (xy >= n + 1).all(axis=1) & (xy[:, 0] < data.shape[1] - n - 1) & (xy[:, 1] < data.shape[0] - n - 1)
+        pool = np.nonzero(inside)[0] if inside.any() else np.arange(len(xy))
+    else:
+        pool = np.arange(len(xy))
     tree = cKDTree(xy)
-    pick = np.unique(np.linspace(0, len(xy) - 1, min(len(xy), sites or SITES)).astype(int))
-    se = np.array([_one_error(xy, tree, i, grid, sigma_px, r) for i in pick])
-    return float(np.median(se))
+    pick = pool[np.unique(np.linspace(0, len(pool) - 1, min(len(pool), sites or SITES)).astype(int))]
+    out = np.array([_one_fit(xy, tree, i, grid, sigma_px, r, data) for i in pick])
+    return float(np.median(out[:, 0])), float(np.nanmedian(out[:, 1])) if np.isfinite(out[:, 1]).any() else float("nan")
 
 
-def _one_error(xy, tree, i, grid, sigma_px, r) -> float:
-    """The standard error of column ``i``'s height: a disc of radius ``r`` (pixels) about its pixel, the columns whose
-    centres lie within ``r`` + :data:`_REACH_WIDTHS` widths of it free, a constant."""
-    centre = np.floor(xy[i]) + 0.5
-    pix = grid + centre
-    pix = pix[np.hypot(*(pix - xy[i]).T) <= r]
+def _one_fit(xy, tree, i, grid, sigma_px, r, data) -> tuple[float, float]:
+    """Column ``i``'s height standard error and (with ``data``) its height: a disc of radius ``r`` (pixels) about its
+    pixel, the columns whose centres lie within ``r`` + :data:`_REACH_WIDTHS` widths of it free, a constant."""
+    pix = grid + np.floor(xy[i]).astype(int)  # integer pixel indices (x, y); centres at + 0.5
+    pix = pix[np.hypot(*(pix + 0.5 - xy[i]).T) <= r]
     near = tree.query_ball_point(xy[i], r + _REACH_WIDTHS * sigma_px)
     order = [i] + [j for j in near if j != i]
-    d2 = ((pix[:, None, :] - xy[order][None, :, :]) ** 2).sum(axis=2)
+    d2 = ((pix[:, None, :] + 0.5 - xy[order][None, :, :]) ** 2).sum(axis=2)
     a = np.column_stack([np.exp(-0.5 * d2 / sigma_px**2), np.ones(len(pix))])
     if len(pix) < a.shape[1]:
-        return float("inf")
-    e0 = np.zeros(a.shape[1])
-    e0[0] = 1.0
-    try:  # [(A^T A)^-1]_00 by one solve
-        var = float(np.linalg.solve(a.T @ a, e0)[0])
+        return float("inf"), float("nan")
+    rhs = np.zeros((a.shape[1], 2))
+    rhs[0, 0] = 1.0
+    if data is not None:
+        ok = (pix[:, 0] >= 0) & (pix[:, 1] >= 0) & (pix[:, 0] < data.shape[1]) & (pix[:, 1] < data.shape[0])
+        rhs[:, 1] = a[ok].T @ data[pix[ok, 1], pix[ok, 0]] if ok.all() else np.nan
+    try:  # [(A^T A)^-1]_00 and the heights by one solve
+        sol = np.linalg.solve(a.T @ a, rhs)
     except np.linalg.LinAlgError:
-        return float("inf")
-    return float(np.sqrt(var)) if var > 0 else float("inf")
+        return float("inf"), float("nan")
+    var = float(sol[0, 0])
+    return (float(np.sqrt(var)) if var > 0 else float("inf")), (float(sol[0, 1]) if data is not None else float("nan"))
 
 
-def detection_limit(xy_nm: np.ndarray, *, column_sigma_nm: float, pixel_noise: float, median_height: float,
-                    pixel_size_nm: float) -> DetectionLimit:
-    """The detection limit of an image (module docstring) from its detected columns' centres ``xy_nm`` (n, 2; nm):
-    :data:`LIMIT_SIGMAS` times the median standard error of a column's height with its neighbours free, over the
-    ``median_height`` of a column."""
+def detection_limit(xy_nm: np.ndarray, *, column_sigma_nm: float, pixel_noise: float, pixel_size_nm: float,
+                    median_height: float | None = None, data: np.ndarray | None = None) -> DetectionLimit:
+    """The detection limit of an image (module docstring) from its detected columns' centres ``xy_nm`` (n, 2; nm,
+    the corner-origin convention): :data:`LIMIT_SIGMAS` times the median standard error of a column's height with its
+    neighbours free, over the median column height -- ``median_height`` where given, else the median of the heights
+    the same fit reads on ``data``."""
     from scipy.spatial import cKDTree
 
     xy = np.asarray(xy_nm, dtype=float).reshape(-1, 2)
     xy = xy[np.isfinite(xy).all(axis=1)]
     nn = float(np.median(cKDTree(xy).query(xy, k=2)[0][:, 1])) if len(xy) >= 2 else float("nan")
-    se = height_standard_error(xy / pixel_size_nm, column_sigma_nm / pixel_size_nm)
-    ok = np.isfinite(se) and np.isfinite(pixel_noise) and median_height > 0
-    fraction = LIMIT_SIGMAS * se * pixel_noise / median_height if ok else float("nan")
-    return DetectionLimit(float(fraction), float(column_sigma_nm), nn, float(pixel_noise), float(median_height),
+    se, height = height_errors(xy / pixel_size_nm, column_sigma_nm / pixel_size_nm, data=data)
+    height = height if median_height is None else float(median_height)
+    ok = np.isfinite(se) and np.isfinite(pixel_noise) and height > 0
+    fraction = LIMIT_SIGMAS * se * pixel_noise / height if ok else float("nan")
+    return DetectionLimit(float(fraction), float(column_sigma_nm), nn, float(pixel_noise), float(height),
                           float(pixel_size_nm))
 
 
@@ -147,20 +160,18 @@ def detection_limit_flags(limit: DetectionLimit | None, *, command: str) -> list
         f"found; {more}. Check with a narrower probe or a higher dose")}]
 
 
-def image_detection_limit(data: np.ndarray, xy_nm: np.ndarray, heights: np.ndarray, *, column_sigma_nm: float,
+def image_detection_limit(data: np.ndarray, xy_nm: np.ndarray, *, column_sigma_nm: float,
                           pixel_size_nm: float) -> DetectionLimit | None:
-    """:func:`detection_limit` of an image ``data`` from its detected columns (centres ``xy_nm``, fitted ``heights``
-    above background) and the measured width: the pixel noise measured as the column finder measures it
-    (:func:`layerscope.imaging.columns.image_pixel_noise`), the median of the finite heights. None where
+    """:func:`detection_limit` of an image ``data`` from its detected columns (centres ``xy_nm``) and the measured
+    width: the pixel noise measured as the column finder measures it
+    (:func:`layerscope.imaging.columns.image_pixel_noise`), the heights read by the limit's own fit. None where
     :data:`DETECTION_LIMIT` is off."""
     if not DETECTION_LIMIT:
         return None
     from layerscope.imaging.columns import image_pixel_noise
 
-    h = np.asarray(heights, dtype=float)
-    h = h[np.isfinite(h)]
     return detection_limit(xy_nm, column_sigma_nm=column_sigma_nm, pixel_noise=image_pixel_noise(data)[0],
-                           median_height=float(np.median(h)) if h.size else float("nan"), pixel_size_nm=pixel_size_nm)
+                           pixel_size_nm=pixel_size_nm, data=data)
 
 
 #: The report's line for the limit (both commands).
@@ -182,8 +193,7 @@ def report_value(entry: dict[str, Any] | None) -> str:
 def phases_detection_limit(data: np.ndarray, columns, *, column_sigma_nm: float,
                            pixel_size_nm: float) -> DetectionLimit | None:
     """:func:`image_detection_limit` of ``layerscope phases``: its detected columns (``detected``; the TM and
-    Li-layer columns found in the image, placed sites left out), their ``intensity`` and the width it measured."""
+    Li-layer columns found in the image, placed sites left out) and the width it measured."""
     det = columns["detected"].to_numpy(dtype=bool)
     return image_detection_limit(data, columns.loc[det, ["x_nm", "y_nm"]].to_numpy(dtype=float),
-                                 columns.loc[det, "intensity"].to_numpy(dtype=float),
                                  column_sigma_nm=column_sigma_nm, pixel_size_nm=pixel_size_nm)
