@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DetectionLimit", "detection_limit", "detection_limit_flags", "image_detection_limit", "phases_detection_limit",
+__all__ = ["DetectionLimit", "detection_limit", "detection_limit_flags", "image_detection_limit", "phases_detection_limit", "heights_free_width",
            "report_value",
            "REPORT_LABEL", "DETECTION_LIMIT", "LIMIT_SIGMAS",
            "WINDOW_WIDTHS", "FLAG_FRACTION"]
@@ -172,6 +172,25 @@ def image_detection_limit(data: np.ndarray, xy_nm: np.ndarray, *, column_sigma_n
 
     return detection_limit(xy_nm, column_sigma_nm=column_sigma_nm, pixel_noise=image_pixel_noise(data)[0],
                            pixel_size_nm=pixel_size_nm, data=data)
+
+
+def heights_free_width(data: np.ndarray, sites_nm: np.ndarray, every_nm: np.ndarray, *, sigma_nm: float,
+                       pixel_size_nm: float) -> float:
+    """The column width (nm) measured with every column's height free
+    (:func:`layerscope.imaging.columns.measure_width_heights_free`, windows of
+    :data:`~layerscope.imaging.columns.RESIDUAL_WIDTH_WINDOW` widths, as the generic finder's wide path measures it)
+    at up to :data:`SITES` of ``sites_nm`` spread over the list, every column of ``every_nm`` in the model, from the
+    guess ``sigma_nm``; NaN without a site or a guess."""
+    from layerscope.imaging import columns as _col
+
+    sites = np.asarray(sites_nm, dtype=float).reshape(-1, 2)
+    if len(sites) == 0 or not (np.isfinite(sigma_nm) and sigma_nm > 0):
+        return float("nan")
+    pick = sites[np.unique(np.linspace(0, len(sites) - 1, min(len(sites), SITES)).astype(int))]
+    rc, every = pick[:, ::-1] / pixel_size_nm - 0.5, np.asarray(every_nm, dtype=float)[:, ::-1] / pixel_size_nm - 0.5
+    s0 = sigma_nm / pixel_size_nm
+    return pixel_size_nm * _col.measure_width_heights_free(data, rc[:, 0], rc[:, 1], every[:, 0], every[:, 1],
+                                                           radius_px=_col.RESIDUAL_WIDTH_WINDOW * s0, sigma_px=s0)
 
 
 #: The report's line for the limit (both commands).

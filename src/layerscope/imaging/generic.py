@@ -488,12 +488,8 @@ def _detection_limit(data: np.ndarray, found: pd.DataFrame, width_nm: float | No
     xy = found[["x_nm", "y_nm"]].to_numpy(dtype=float)
     if width_nm is None:
         ok = found["fit_ok"].to_numpy(dtype=bool) & np.isfinite(found["sigma_nm"].to_numpy(dtype=float))
-        s0 = float(np.median(found.loc[ok, "sigma_nm"])) / pixel_size_nm if ok.any() else float("nan")
-        rc = xy[:, ::-1] / pixel_size_nm - 0.5  # rows, columns (pixels)
-        sel = np.nonzero(ok)[0][np.unique(np.linspace(0, max(ok.sum() - 1, 0), min(int(ok.sum()), _dl.SITES)).astype(int))]
-        width_nm = pixel_size_nm * _col.measure_width_heights_free(
-            data, rc[sel, 0], rc[sel, 1], rc[:, 0], rc[:, 1], radius_px=_col.RESIDUAL_WIDTH_WINDOW * s0, sigma_px=s0) \
-            if ok.any() else float("nan")
+        guess = float(np.median(found.loc[ok, "sigma_nm"])) if ok.any() else float("nan")
+        width_nm = _dl.heights_free_width(data, xy[ok], xy, sigma_nm=guess, pixel_size_nm=pixel_size_nm)
     return _dl.image_detection_limit(data, xy, column_sigma_nm=width_nm, pixel_size_nm=pixel_size_nm)
 
 

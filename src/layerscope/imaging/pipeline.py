@@ -1854,9 +1854,9 @@ def analyse(image: Any, options: PhasesOptions, *, pixel_size_nm: float | None =
         ``phase_map`` (uint8 image: 0 no material, 1 + index in
         :data:`layerscope.imaging.phases.PHASE_LABELS`), ``summary`` and ``provenance``.
     """
+    from layerscope.imaging import detection_limit as _dl
     from layerscope.imaging import domains as _dom
     from layerscope.imaging import quantities as _q
-    from layerscope.imaging import detection_limit as _dl
     from layerscope.imaging.clipping import clipping_flags
     from layerscope.provenance import Provenance
 
