@@ -2318,6 +2318,8 @@ def fit_detected(image: np.ndarray, det: DetectionResult, *, pixel_size_nm: floa
     table["neighbour_pass"] = np.concatenate([neighbour, np.zeros(len(table) - neighbour.size, dtype=bool)])
     table["lattice_pass"] = lattice
     table["residual_pass"] = residual
+    if width is not None:  # the width measured with every found column in the model (detection_limit reads it)
+        table.attrs["column_sigma_nm"] = float(width) * pixel_size_nm
     return table
 
 

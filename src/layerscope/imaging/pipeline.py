@@ -1854,6 +1854,7 @@ def analyse(image: Any, options: PhasesOptions, *, pixel_size_nm: float | None =
         ``phase_map`` (uint8 image: 0 no material, 1 + index in
         :data:`layerscope.imaging.phases.PHASE_LABELS`), ``summary`` and ``provenance``.
     """
+    from layerscope.imaging import detection_limit as _dl
     from layerscope.imaging import domains as _dom
     from layerscope.imaging import quantities as _q
     from layerscope.imaging.clipping import clipping_flags
@@ -1924,8 +1925,12 @@ def analyse(image: Any, options: PhasesOptions, *, pixel_size_nm: float | None =
     order = ["x_nm", "y_nm", "intensity", "kind", "layer", "phase", "mixing"]
     cols = cols[order + [c for c in cols.columns if c not in order]]
     summary = _summary(cols, domains, layers, interfaces, quantities, res, time.perf_counter() - t0)
+    limit = _dl.phases_detection_limit(data, cols, column_sigma_nm=res.column_sigma_nm, pixel_size_nm=px)
     summary["flags"] = (clipping_flags(data) + void_gate_flags(*res.void_gate)
-                        + handedness_flags(*res.handedness, zone=res.zone))
+                        + handedness_flags(*res.handedness, zone=res.zone)
+                        + _dl.detection_limit_flags(limit, command="phases"))
+    if limit is not None:
+        summary["detection_limit"] = limit.to_dict()
     summary["interlayers"] = {"segments": int(len(inter)), **{f"mixing_{k}": int(np.sum(inter["mixing"] == k))
                                                                for k in ("yes", "no", "uncertain")},
                               **{f"step_sites_{k}": int(inter.loc[inter["step_source"] == k, "n_sites"].sum())

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from layerscope.imaging import detection_limit as _dl
 from layerscope.imaging.phases import PHASE_LABELS
 from layerscope.io.output import writes_folder
 
@@ -249,6 +250,7 @@ def phase_section(pm, image: np.ndarray, *, title: str = "Atomic-resolution phas
         "glide planes (glide / a)": [round(g["glide_over_a"], 4) for g in q["gliding"]["glide_planes"]] or "none",
         "surface-layer thickness from vacuum (nm)": q["surface_layer"]["thickness_nm"],
         "run time (s)": s["timings_s"].get("map_phases"),
+        **({_dl.REPORT_LABEL: _dl.report_value(s["detection_limit"])} if "detection_limit" in s else {}),
         "flags (computed, but check)": " · ".join(f"{f['code']}: {f['message']}" for f in s.get("flags", [])) or "none",
         "analysis notes": " · ".join(s["notes"]) or "none",
         **(extra_metrics or {}),
