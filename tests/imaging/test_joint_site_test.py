@@ -63,8 +63,10 @@ def _run(lattice, *, wide: bool = True, mixing: float = 0.1, on: bool = True, mo
     img, tm, li_xy, half = lattice
     monkeypatch.setattr(pl, "JOINT_SITE_TEST", on, raising=False)
     li = pd.DataFrame({"x_nm": li_xy[:, 0], "y_nm": li_xy[:, 1], "detected": False, "mixing": mixing})
+    tm_rows = pd.DataFrame({"x_nm": tm[:, 0], "y_nm": tm[:, 1], "detected": True})
     notes: list[str] = []
-    pl._joint_site_columns(img, PX, li, tm, li_xy, width_nm=SIGMA, wide=wide, counts=True, notes=notes)
+    pl._joint_site_columns(img, PX, (tm_rows, li), tm, li_xy, d_t=D_T, width_nm=SIGMA, wide=wide, counts=True,
+                           notes=notes)
     return li["detected"].to_numpy(bool), notes
 
 

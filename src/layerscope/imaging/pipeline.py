@@ -325,7 +325,7 @@ def find_atom_columns(
     notes.extend(resolved_notes)  # after the site measurements' notes, as when it ran after them
     _confirm_placed_sites(evidence, tm, tm_xy, li, d_t=d_t, notes=notes)
     _report_lattice_sites(data, tm, li, tm_xy, site_xy, geo, (data.shape, px), (radius_nm, site_radius, site_sigma), notes)
-    _joint_site_columns(data, px, li, tm_xy, site_xy, width_nm=site_sigma, wide=site_radius > radius_nm,
+    _joint_site_columns(data, px, (tm, li), tm_xy, site_xy, d_t=d_t, width_nm=site_sigma, wide=site_radius > radius_nm,
                         counts=counts, notes=notes)
     tm["mixing"] = np.nan
     times["intensities"] = time.perf_counter() - t
@@ -642,17 +642,25 @@ JOINT_SITE_SIGMAS = 4.0
 JOINT_SITE_WINDOW_WIDTHS = 4.0
 
 
-def _joint_site_columns(data: np.ndarray, px: float, li: pd.DataFrame, tm_xy: np.ndarray, site_xy: np.ndarray, *,
-                        width_nm: float, wide: bool, counts: bool, notes: list[str]) -> None:
-    """Mark, in place, the placed Li-layer sites of ``li`` (lattice positions ``site_xy``, nm) whose joint height is
-    significant as found (:data:`JOINT_SITE_TEST`; ``wide``: the site window was widened). Position and fit are
-    unchanged (lattice position, ``fit_ok`` False); rows, stackings and fills do not read ``detected``."""
+def _joint_site_columns(data: np.ndarray, px: float, tables: tuple[pd.DataFrame, pd.DataFrame], tm_xy: np.ndarray,
+                        site_xy: np.ndarray, *, d_t: float, width_nm: float, wide: bool, counts: bool,
+                        notes: list[str]) -> None:
+    """Mark, in place, the placed Li-layer sites of ``li`` (``tables``: ``tm, li``; lattice positions ``site_xy``,
+    nm) whose joint height is significant as found (:data:`JOINT_SITE_TEST`; ``wide``: the site window was widened).
+    A site within half a spacing ``d_t`` of a detected row (TM or Li layer) is that row's column, reported already
+    (random draw 4084: a placed site 5 pm from a detected Li-layer column). Position and fit are unchanged (lattice
+    position, ``fit_ok`` False); rows, stackings and fills do not read ``detected``."""
     from layerscope.imaging import sitetests as _st
 
+    tm, li = tables
     if not (JOINT_SITE_TEST and wide) or len(li) == 0:
         return
+    det = pd.concat([t.loc[t["detected"].to_numpy(dtype=bool), ["x_nm", "y_nm"]] for t in (tm, li)])
+    det = det.to_numpy(dtype=float)
+    near = cKDTree(det).query(site_xy)[0] if len(det) else np.full(len(li), np.inf)
     with np.errstate(invalid="ignore"):
-        cand = np.flatnonzero(~li["detected"].to_numpy(dtype=bool) & (li["mixing"].to_numpy(dtype=float) > 0))
+        cand = np.flatnonzero(~li["detected"].to_numpy(dtype=bool) & (li["mixing"].to_numpy(dtype=float) > 0)
+                              & (near > 0.5 * d_t))
     if cand.size == 0:
         return
     h, e = _st.joint_site_heights(data, site_xy[cand], np.vstack([tm_xy, site_xy]), pixel_size_nm=px,
