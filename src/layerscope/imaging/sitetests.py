@@ -146,13 +146,14 @@ def joint_site_heights(image: np.ndarray, xy_nm: np.ndarray, sources_nm: np.ndar
     white = 0.0 if poisson else _col.estimate_noise(data) ** 2
     s = sigma_nm / pixel_size_nm
     dy, dx = _col.disc_offsets(radius_nm / pixel_size_nm)
+    half = int(max(np.abs(dy).max(), np.abs(dx).max()))
     near = (cKDTree(src).query_ball_point(xy, radius_nm / pixel_size_nm + JOINT_SITE_REACH * s) if len(src)
             else [[] for _ in xy])
     for start in range(0, len(xy), block):
         sl = slice(start, min(len(xy), start + block))
         p = xy[sl]
-        z, yy, xx, valid = _col.gather_windows(data, np.rint(p[:, 1]).astype(np.int64),
-                                               np.rint(p[:, 0]).astype(np.int64), dy, dx)
+        r0, c0 = np.rint(p[:, 1]).astype(np.int64), np.rint(p[:, 0]).astype(np.int64)
+        z, _, _, valid = _col.gather_windows(data, r0, c0, dy, dx)
         w = valid.astype(float)
         nb = [[j for j in near[i] if np.hypot(*(src[j] - xy[i])) > 0.25 * s] for i in range(sl.start, sl.stop)]
         m = max(1, max(len(v) for v in nb))
@@ -161,20 +162,23 @@ def joint_site_heights(image: np.ndarray, xy_nm: np.ndarray, sources_nm: np.ndar
         cen[:, 0], used[:, 0] = p, True
         for i, v in enumerate(nb):
             cen[i, 1:1 + len(v)], used[i, 1:1 + len(v)] = src[v], True
-        g = np.exp(-0.5 * ((xx[:, None, :] - cen[:, :, 0, None]) ** 2 + (yy[:, None, :] - cen[:, :, 1, None]) ** 2)
-                   / s**2) * (w[:, None, :] * used[:, :, None])
+        # each Gaussian from its 1-D profiles on the window's square (an exp per row and column, not per pixel)
+        k = np.arange(-half, half + 1)
+        prof_y = np.exp(-0.5 * ((r0[:, None, None] + k - cen[:, :, 1, None]) / s) ** 2)
+        prof_x = np.exp(-0.5 * ((c0[:, None, None] + k - cen[:, :, 0, None]) / s) ** 2)
+        g = prof_y[:, :, dy + half] * prof_x[:, :, dx + half] * (w[:, None, :] * used[:, :, None])
         design = np.concatenate([g, w[:, None, :]], axis=1)  # (n, m + 2, pixels): the Gaussians, the constant
-        normal = np.einsum("nip,njp->nij", design, design)
+        normal = np.matmul(design, design.transpose(0, 2, 1))
         pad = np.concatenate([~used, np.zeros((len(p), 1), bool)], axis=1)
         normal[pad] = 0.0
-        normal += np.einsum("ni,ij->nij", pad.astype(float), np.eye(m + 2))  # an unused slot's height is 0
+        normal += pad[:, :, None] * np.eye(m + 2)  # an unused slot's height is 0
         good = (w.sum(1) >= 5) & (np.linalg.cond(normal) < 1e12)
         normal[~good] = np.eye(m + 2)
-        rows = np.linalg.solve(normal, design)  # (A^T A)^-1 A^T per site
-        coef = np.einsum("nip,np->ni", rows, z * w)
-        c_a = rows[:, 0]
+        inverse = np.linalg.inv(normal)
+        coef = np.matmul(inverse, np.matmul(design, (z * w)[:, :, None]))[:, :, 0]
+        c_a = np.matmul(inverse[:, :1], design)[:, 0]  # the site's row of (A^T A)^-1 A^T
         if poisson:
-            model = np.einsum("ni,nip->np", coef, design)
+            model = np.matmul(coef[:, None, :], design)[:, 0]
             total = np.maximum((z * w).sum(1), 1.0 if ZERO_COUNT_FLOOR else 0.0)
             floor = 0.25 * total / np.maximum(w.sum(1), 1.0)
             var = np.maximum(model, floor[:, None]) * w
