@@ -147,14 +147,18 @@ def joint_site_heights(image: np.ndarray, xy_nm: np.ndarray, sources_nm: np.ndar
     s = sigma_nm / pixel_size_nm
     dy, dx = _col.disc_offsets(radius_nm / pixel_size_nm)
     half = int(max(np.abs(dy).max(), np.abs(dx).max()))
+    k = np.arange(-half, half + 1)
+    # the disc's square, row-major: the Gaussians are outer products of 1-D profiles there, the disc a 0/1 weight
+    sq_dy, sq_dx = (v.ravel() for v in np.meshgrid(k, k, indexing="ij"))
+    disc = sq_dy**2 + sq_dx**2 <= (radius_nm / pixel_size_nm) ** 2
     near = (cKDTree(src).query_ball_point(xy, radius_nm / pixel_size_nm + JOINT_SITE_REACH * s) if len(src)
             else [[] for _ in xy])
     for start in range(0, len(xy), block):
         sl = slice(start, min(len(xy), start + block))
         p = xy[sl]
         r0, c0 = np.rint(p[:, 1]).astype(np.int64), np.rint(p[:, 0]).astype(np.int64)
-        z, _, _, valid = _col.gather_windows(data, r0, c0, dy, dx)
-        w = valid.astype(float)
+        z, _, _, valid = _col.gather_windows(data, r0, c0, sq_dy, sq_dx)
+        w = (valid & disc).astype(float)
         nb = [[j for j in near[i] if np.hypot(*(src[j] - xy[i])) > 0.25 * s] for i in range(sl.start, sl.stop)]
         m = max(1, max(len(v) for v in nb))
         cen = np.zeros((len(p), m + 1, 2))
@@ -163,10 +167,10 @@ def joint_site_heights(image: np.ndarray, xy_nm: np.ndarray, sources_nm: np.ndar
         for i, v in enumerate(nb):
             cen[i, 1:1 + len(v)], used[i, 1:1 + len(v)] = src[v], True
         # each Gaussian from its 1-D profiles on the window's square (an exp per row and column, not per pixel)
-        k = np.arange(-half, half + 1)
         prof_y = np.exp(-0.5 * ((r0[:, None, None] + k - cen[:, :, 1, None]) / s) ** 2)
         prof_x = np.exp(-0.5 * ((c0[:, None, None] + k - cen[:, :, 0, None]) / s) ** 2)
-        g = prof_y[:, :, dy + half] * prof_x[:, :, dx + half] * (w[:, None, :] * used[:, :, None])
+        g = (prof_y[:, :, :, None] * prof_x[:, :, None, :]).reshape(len(p), m + 1, -1)
+        g *= w[:, None, :] * used[:, :, None]
         design = np.concatenate([g, w[:, None, :]], axis=1)  # (n, m + 2, pixels): the Gaussians, the constant
         normal = np.matmul(design, design.transpose(0, 2, 1))
         pad = np.concatenate([~used, np.zeros((len(p), 1), bool)], axis=1)
