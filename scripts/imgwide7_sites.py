@@ -26,6 +26,7 @@ from scipy.spatial import cKDTree
 
 MATCH_NM = 0.07
 RADII = (2.0, 3.0, 4.0)  # the joint fit's disc, in column widths
+TM_SITES = False  # --tm: the placed TM sites, not the Li-layer ones
 
 
 def _captured():
@@ -63,6 +64,9 @@ def sites(seed: int, state: dict) -> tuple[pd.DataFrame, dict]:
     state.clear()
     pm = map_phases(data, pixel_size_nm=px, zone=p["zone"], composition=p["chemistry"])
     li, tm_xy, site_xy = state["li"], state["tm_xy"], state["site_xy"]
+    if TM_SITES:  # the placed TM sites instead (--tm): the same fit and truth match
+        li = state["tm"].assign(mixing=np.nan, mixing_sem=np.nan, intensity_sem=np.nan)
+        site_xy, state["li_detected_before"] = tm_xy, li["detected"].to_numpy(dtype=bool)
     radius_nm, site_radius, width = state["window"]
     counts = _col.is_count_image(data)
     src = np.vstack([tm_xy, site_xy])
@@ -104,7 +108,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seed-list", required=True)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--tm", action="store_true", help="the TM lattice positions instead of the Li-layer sites")
     a = ap.parse_args(argv)
+    global TM_SITES
+    TM_SITES = a.tm
     state = _captured()
     rows, summ = [], []
     for s in (int(v) for v in a.seed_list.split(",")):
