@@ -111,7 +111,13 @@ def main(argv=None) -> int:
                    help="columns.GENERIC_JOINT for this run (default: the library's; imgwide6)")
     p.add_argument("--period-from-columns", choices=["on", "off"], default=None,
                    help="pipeline.PERIOD_FROM_COLUMNS for this run (default: the library's; imgperiod)")
+    p.add_argument("--joint-site", choices=["on", "off"], default=None,
+                   help="pipeline.JOINT_SITE_TEST for this run (default: the library's; imgwide7)")
     a = p.parse_args(argv)
+    if a.joint_site is not None:
+        from layerscope.imaging import pipeline
+
+        pipeline.JOINT_SITE_TEST = a.joint_site == "on"
     if a.period_from_columns is not None:
         from layerscope.imaging import pipeline
 

@@ -80,7 +80,9 @@ def _phases_score(seed, monkeypatch, **switches):
 def test_random_draw_102_placed_sites_confirmed_by_the_residual_pass(monkeypatch, switch):
     # tuning seed 102: 0.155 nm probe, 1.1e4 e/A^2. Measured: recall 0.9736 without (main at 6667cb7: 11 misses, 8
     # of them with a generic detection and a placed site within 0.07 nm), 0.9856 with the lattice and residual passes.
-    sc = _phases_score(102, monkeypatch, RESIDUAL_EVIDENCE=switch, LATTICE_EVIDENCE=switch, FAILED_FIT_REPORT=False)
+    # The joint site test (imgwide7) held off: it finds some of the same sites by their counts.
+    sc = _phases_score(102, monkeypatch, RESIDUAL_EVIDENCE=switch, LATTICE_EVIDENCE=switch, FAILED_FIT_REPORT=False,
+                       JOINT_SITE_TEST=False)
     if switch:
         assert sc.recall >= 0.983
     else:

@@ -29,7 +29,11 @@ Column table (``columns``): one row per atom column or Li-layer site,
                    :data:`LATTICE_EVIDENCE`, the generic finder's lattice and residual
                    passes run on the fitted columns (the residual pass's width with one
                    height per window), where the site's
-                   amplitude is above zero, :data:`CONFIRM_POSITIVE`; :func:`_confirm_placed_sites`)
+                   amplitude is above zero, :data:`CONFIRM_POSITIVE`; :func:`_confirm_placed_sites`);
+                   under a wide probe a placed Li-layer site whose height with its neighbours'
+                   free is :data:`JOINT_SITE_SIGMAS` standard errors above zero, its mixing
+                   index above zero (:data:`JOINT_SITE_TEST`, :data:`JOINT_SITE_WINDOW_WIDTHS`;
+                   :func:`_joint_site_columns`)
 ``site``           ``"octahedral"`` (every TM and Li-layer site) or ``"tetrahedral"`` (the
                    tetrahedral Li columns of a spinel block, placed from the lattice)
 ``indexed``        False for a detected column on a row beyond the analysed layers (a corner
@@ -321,6 +325,8 @@ def find_atom_columns(
     notes.extend(resolved_notes)  # after the site measurements' notes, as when it ran after them
     _confirm_placed_sites(evidence, tm, tm_xy, li, d_t=d_t, notes=notes)
     _report_lattice_sites(data, tm, li, tm_xy, site_xy, geo, (data.shape, px), (radius_nm, site_radius, site_sigma), notes)
+    _joint_site_columns(data, px, (tm, li), tm_xy, site_xy, d_t=d_t, width_nm=site_sigma, wide=site_radius > radius_nm,
+                        counts=counts, notes=notes)
     tm["mixing"] = np.nan
     times["intensities"] = time.perf_counter() - t
     unindexed = _unindexed_rows(failed, tm, li, geo, wide=site_radius > radius_nm, d_t=d_t, cation=cation, notes=notes)
@@ -616,6 +622,56 @@ def _confirm_placed_sites(maxima: pd.DataFrame, tm: pd.DataFrame, tm_xy: np.ndar
     li.loc[li.index[li_hit], "detected"] = True
     notes.append(f"{hit.size} placed sites ({tm_hit.size} TM, {li_hit.size} Li layer) hold a detector maximum (its Gaussian fit "
                  f"failed, only the resolving pass found it, or a dim one one spacing from a column) and are reported as found (lattice position, fit_ok False)")
+
+
+#: Wide probes (where the site window was widened): a placed Li-layer site (``detected`` False after every other
+#: piece of evidence) is reported as found where its height, fitted with every TM and Li-layer lattice position's
+#: height free and a constant in a disc of :data:`JOINT_SITE_WINDOW_WIDTHS` column widths
+#: (:func:`layerscope.imaging.sitetests.joint_site_heights`), is at least :data:`JOINT_SITE_SIGMAS` standard errors
+#: (from the counts) and its mixing index above zero. A half-occupied spinel or mixed Li-layer column one spacing
+#: from full TM columns has no maximum of its own under a ~0.15 nm probe; its counts still show it. Calibrated on
+#: the empty sites (Li-only columns) of the 38 wide-probe tuning draws (docs/validation.md "imgwide7"): none of
+#: 5432 interior empty sites at >= 1e3 e/A^2 (nor of 2127 sites with no cation column within 0.07 nm) reaches 4,
+#: the largest 3.90; 16 of the 56 visible columns ``phases`` missed there do. False: not tested (before).
+JOINT_SITE_TEST = True
+#: :data:`JOINT_SITE_TEST`: the least height, in standard errors, of a found site.
+JOINT_SITE_SIGMAS = 4.0
+#: :data:`JOINT_SITE_TEST`: the joint fit's disc radius, in column widths (the neighbours' peaks inside it; at the
+#: site window's 2 widths their heights are read from their tails alone and the visible sites read a median 0.8
+#: standard errors, at 4 widths 3.1).
+JOINT_SITE_WINDOW_WIDTHS = 4.0
+
+
+def _joint_site_columns(data: np.ndarray, px: float, tables: tuple[pd.DataFrame, pd.DataFrame], tm_xy: np.ndarray,
+                        site_xy: np.ndarray, *, d_t: float, width_nm: float, wide: bool, counts: bool,
+                        notes: list[str]) -> None:
+    """Mark, in place, the placed Li-layer sites of ``li`` (``tables``: ``tm, li``; lattice positions ``site_xy``,
+    nm) whose joint height is significant as found (:data:`JOINT_SITE_TEST`; ``wide``: the site window was widened).
+    A site within half a spacing ``d_t`` of a detected row (TM or Li layer) is that row's column, reported already
+    (random draw 4084: a placed site 5 pm from a detected Li-layer column). Position and fit are unchanged (lattice
+    position, ``fit_ok`` False); rows, stackings and fills do not read ``detected``."""
+    from layerscope.imaging import sitetests as _st
+
+    tm, li = tables
+    if not (JOINT_SITE_TEST and wide) or len(li) == 0:
+        return
+    det = pd.concat([t.loc[t["detected"].to_numpy(dtype=bool), ["x_nm", "y_nm"]] for t in (tm, li)])
+    det = det.to_numpy(dtype=float)
+    near = cKDTree(det).query(site_xy)[0] if len(det) else np.full(len(li), np.inf)
+    with np.errstate(invalid="ignore"):
+        cand = np.flatnonzero(~li["detected"].to_numpy(dtype=bool) & (li["mixing"].to_numpy(dtype=float) > 0)
+                              & (near > 0.5 * d_t))
+    if cand.size == 0:
+        return
+    h, e = _st.joint_site_heights(data, site_xy[cand], np.vstack([tm_xy, site_xy]), pixel_size_nm=px,
+                                  sigma_nm=width_nm, radius_nm=JOINT_SITE_WINDOW_WIDTHS * width_nm, counts=counts)
+    with np.errstate(invalid="ignore"):
+        seen = np.isfinite(e) & (e > 0) & (h >= JOINT_SITE_SIGMAS * e)
+    if seen.any():
+        li.loc[li.index[cand[seen]], "detected"] = True
+        notes.append(f"{int(seen.sum())} placed Li-layer sites show a column in their counts (height >= "
+                     f"{JOINT_SITE_SIGMAS:g} standard errors with the neighbours' heights free) and are reported as "
+                     f"found")
 
 
 def _site_shows(tm: pd.DataFrame, li: pd.DataFrame) -> np.ndarray:

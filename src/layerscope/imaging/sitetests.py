@@ -10,7 +10,8 @@ that follows from the noise of the pixels in its window:
   pixel is the fitted model ``A g + B`` there;
 - any other image has the white-noise variance of :func:`layerscope.imaging.columns.estimate_noise`.
 
-:func:`amplitude_errors` gives that error; :func:`mixing_decisions` turns a Li-layer site's mixing
+:func:`amplitude_errors` gives that error; :func:`joint_site_heights` the height of a Gaussian at a site with its
+neighbours' heights free in the model and its error (the sources within :data:`JOINT_SITE_REACH` widths of the disc); :func:`mixing_decisions` turns a Li-layer site's mixing
 index and its error into "yes" / "no" / "uncertain" (two standard errors from the threshold; the
 segments of ``interlayers.csv`` use the same rule on their mean, with these errors pooled and a
 systematic 0.02 added: :mod:`layerscope.imaging.interlayers`); :func:`extend_layer_ends` places the TM columns a layer lacks
@@ -27,8 +28,8 @@ import pandas as pd
 from layerscope.imaging import columns as _col
 from layerscope.imaging.columns import is_count_image
 
-__all__ = ["amplitude_errors", "is_count_image", "mixing_decisions", "extend_layer_ends", "RIM_SIGNIFICANCE",
-           "GAP_SIGNIFICANCE", "ZERO_COUNT_FLOOR"]
+__all__ = ["amplitude_errors", "is_count_image", "joint_site_heights", "mixing_decisions", "extend_layer_ends",
+           "RIM_SIGNIFICANCE", "GAP_SIGNIFICANCE", "ZERO_COUNT_FLOOR", "JOINT_SITE_REACH"]
 
 #: Standard errors by which a site's amplitude must exceed zero for a column to be placed there
 #: (the detector's own noise margin, ``detect_columns(noise_sigmas=5)``).
@@ -108,6 +109,88 @@ def amplitude_errors(image: np.ndarray, x_nm: np.ndarray, y_nm: np.ndarray, *, p
             var = white * w
         out[sl] = np.where(good, np.sqrt((c_a**2 * var).sum(1)), np.nan)
     return out
+
+
+#: :func:`joint_site_heights`: the sources within this many column widths of a site's window are in its model.
+JOINT_SITE_REACH = 3.0
+
+
+def joint_site_heights(image: np.ndarray, xy_nm: np.ndarray, sources_nm: np.ndarray, *, pixel_size_nm: float,
+                       sigma_nm: float, radius_nm: float, counts: bool | None = None,
+                       block: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Height and its standard error of a Gaussian at each site with its neighbours' heights free.
+
+    Per site of ``xy_nm`` (n x 2, x and y in nm): the least squares of ``A g_0 + sum_j A_j g_j + B`` on the
+    disc of ``radius_nm`` around it, ``g_0`` the site's Gaussian (width ``sigma_nm``), ``g_j`` those of the
+    ``sources_nm`` (m x 2: the lattice's other columns, whatever they hold) within :data:`JOINT_SITE_REACH` widths
+    of the disc (a source within a quarter width of the site is the site itself: left out), ``B`` a constant. ``A``
+    is linear in the pixels, ``A = sum c_i z_i``; its error ``sqrt(sum c_i^2 var_i)`` with the variance of
+    :func:`amplitude_errors` (count images: the fitted model, at least a quarter of the window's mean count;
+    else the white-noise variance). The site's height net of its neighbours' tails, which the plain
+    site amplitude (one Gaussian and a constant) counts as its own under a wide probe.
+
+    Returns
+    -------
+    height, error : numpy.ndarray
+        Per site, image units; NaN where the window holds fewer than 5 pixels or the fit is not determined.
+    """
+    from scipy.spatial import cKDTree
+
+    data = np.asarray(image, dtype=float)
+    xy = np.asarray(xy_nm, dtype=float).reshape(-1, 2) / pixel_size_nm - 0.5  # (col, row) pixels
+    src = np.asarray(sources_nm, dtype=float).reshape(-1, 2) / pixel_size_nm - 0.5
+    height, error = np.full(len(xy), np.nan), np.full(len(xy), np.nan)
+    if len(xy) == 0:
+        return height, error
+    poisson = is_count_image(data) if counts is None else bool(counts)
+    white = 0.0 if poisson else _col.estimate_noise(data) ** 2
+    s = sigma_nm / pixel_size_nm
+    dy, dx = _col.disc_offsets(radius_nm / pixel_size_nm)
+    half = int(max(np.abs(dy).max(), np.abs(dx).max()))
+    k = np.arange(-half, half + 1)
+    # the disc's square, row-major: the Gaussians are outer products of 1-D profiles there, the disc a 0/1 weight
+    sq_dy, sq_dx = (v.ravel() for v in np.meshgrid(k, k, indexing="ij"))
+    disc = sq_dy**2 + sq_dx**2 <= (radius_nm / pixel_size_nm) ** 2
+    near = (cKDTree(src).query_ball_point(xy, radius_nm / pixel_size_nm + JOINT_SITE_REACH * s) if len(src)
+            else [[] for _ in xy])
+    for start in range(0, len(xy), block):
+        sl = slice(start, min(len(xy), start + block))
+        p = xy[sl]
+        r0, c0 = np.rint(p[:, 1]).astype(np.int64), np.rint(p[:, 0]).astype(np.int64)
+        z, _, _, valid = _col.gather_windows(data, r0, c0, sq_dy, sq_dx)
+        w = (valid & disc).astype(float)
+        nb = [[j for j in near[i] if np.hypot(*(src[j] - xy[i])) > 0.25 * s] for i in range(sl.start, sl.stop)]
+        m = max(1, max(len(v) for v in nb))
+        cen = np.zeros((len(p), m + 1, 2))
+        used = np.zeros((len(p), m + 1), bool)
+        cen[:, 0], used[:, 0] = p, True
+        for i, v in enumerate(nb):
+            cen[i, 1:1 + len(v)], used[i, 1:1 + len(v)] = src[v], True
+        # each Gaussian from its 1-D profiles on the window's square (an exp per row and column, not per pixel)
+        prof_y = np.exp(-0.5 * ((r0[:, None, None] + k - cen[:, :, 1, None]) / s) ** 2)
+        prof_x = np.exp(-0.5 * ((c0[:, None, None] + k - cen[:, :, 0, None]) / s) ** 2)
+        g = (prof_y[:, :, :, None] * prof_x[:, :, None, :]).reshape(len(p), m + 1, -1)
+        g *= w[:, None, :] * used[:, :, None]
+        design = np.concatenate([g, w[:, None, :]], axis=1)  # (n, m + 2, pixels): the Gaussians, the constant
+        normal = np.matmul(design, design.transpose(0, 2, 1))
+        pad = np.concatenate([~used, np.zeros((len(p), 1), bool)], axis=1)
+        normal[pad] = 0.0
+        normal += pad[:, :, None] * np.eye(m + 2)  # an unused slot's height is 0
+        good = (w.sum(1) >= 5) & (np.linalg.cond(normal) < 1e12)
+        normal[~good] = np.eye(m + 2)
+        inverse = np.linalg.inv(normal)
+        coef = np.matmul(inverse, np.matmul(design, (z * w)[:, :, None]))[:, :, 0]
+        c_a = np.matmul(inverse[:, :1], design)[:, 0]  # the site's row of (A^T A)^-1 A^T
+        if poisson:
+            model = np.matmul(coef[:, None, :], design)[:, 0]
+            total = np.maximum((z * w).sum(1), 1.0 if ZERO_COUNT_FLOOR else 0.0)
+            floor = 0.25 * total / np.maximum(w.sum(1), 1.0)
+            var = np.maximum(model, floor[:, None]) * w
+        else:
+            var = white * w
+        height[sl] = np.where(good, coef[:, 0], np.nan)
+        error[sl] = np.where(good, np.sqrt((c_a**2 * var).sum(1)), np.nan)
+    return height, error
 
 
 def mixing_decisions(mixing: np.ndarray, mixing_sem: np.ndarray, *, threshold: float) -> np.ndarray:
