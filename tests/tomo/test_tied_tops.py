@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import ndimage as ndi
 
 import layerscope.tomo.segment as sg
 from layerscope.tomo.analysis import TomoOptions, Volume, analyse
