@@ -31,13 +31,18 @@ SETTINGS = {"off": (None, False), "waist": (0.5, False), "rule": (0.5, True)}
 H = 2.0
 
 
-def untied(solid: np.ndarray) -> int:
-    """Tied seeds of ``particle_labels``' split that lie apart at ``0.5 * h`` (new low-top seeds of the rule)."""
+def untied(solid: np.ndarray, low: bool = False) -> int | tuple[int, int]:
+    """Tied seeds of ``particle_labels``' split that lie apart at ``0.5 * h`` (new low-top seeds of the rule); with
+    ``low`` also the low-top seeds ``with_low_tops`` adds (where both are 0 every setting gives ``off``'s labels)."""
     env = sg.filled_envelope(sg.closed_envelope(solid, CLOSE))
     edt = sg.distance_transform_core(env, slice(None))
     markers = sg.joined_tops(sg.h_maxima_core(edt, H))
     lut, m = sg.untied_at_low_tops(sg.tied_tops_lut(edt, markers, H), sg.tied_tops_lut(edt, markers, 0.5 * H))
-    return int(lut.max()) - m
+    if not low:
+        return int(lut.max()) - m
+    sg.LOW_TOPS = 0.5
+    more, n = sg.with_low_tops(edt, lut[markers], H)
+    return int(more.max()) - n, int(lut.max()) - m
 
 
 def counted(solid: np.ndarray) -> tuple[np.ndarray, int]:
@@ -63,6 +68,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--settings", default="off,waist,rule", help="comma-separated names of SETTINGS")
     ap.add_argument("--lazy", action="store_true", help="run 'rule' only where a tie is read apart")
+    ap.add_argument("--changed", action="store_true", help="run nothing (a row 'none') where no low top is added and "
+                    "no tie read apart: every setting gives off's labels there")
     a = ap.parse_args()
     a.cache.mkdir(parents=True, exist_ok=True)
     new = not a.out.exists()
@@ -74,6 +81,12 @@ def main() -> None:
         for s in a.seeds:
             solid, truth = cached(s, a.cache)
             names = a.settings.split(",")
+            if a.changed:
+                n_low, n_tied = untied(solid, low=True)
+                if n_low == 0 and n_tied == 0:
+                    w.writerow([s, "none", 0, 0] + [""] * 8)
+                    print(s, "no low top, no tie apart", flush=True)
+                    continue
             check = a.lazy and (names[0] != "rule" or "waist" not in names)  # else counted on the rule's run
             n_untied, done, rows = (untied(solid) if check else None), {}, {}
             for name in names:
