@@ -465,7 +465,8 @@ def _slab_seeds(edt: np.ndarray, c: int, halo: int, h_voxels: float, scratch: Pa
     ``batch``: slab tasks at a time (:func:`_split_big` gives 1: skimage's reconstruction takes about
     76 bytes a voxel of the block on float32 ranks (99 on the float64 values), the most of the whole analysis;
     two at once set the peak of the 256^3 benchmark). ``tied``: tied tops joined as ``segment.TIED_TOPS`` says
-    (False: never, the low tops of :func:`_add_low_tops`); ``name``: part of the scratch files' names."""
+    (False: never, the low tops of :func:`_add_low_tops`, or joined after by :func:`_untie_low_tops`); ``name``: part
+    of the scratch files' names."""
     _stage("split_hmax")
     nz, area = edt.shape[0], int(np.prod(edt.shape[1:]))
     settled = [False]
