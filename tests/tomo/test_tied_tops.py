@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import ndimage as ndi
 
 import layerscope.tomo.segment as sg
 from layerscope.tomo.analysis import TomoOptions, Volume, analyse
@@ -24,27 +23,40 @@ def _two_balls(d: int, r: float = 10.0, shape: int = 45) -> np.ndarray:
             | ((z - c) ** 2 + (y - c) ** 2 + (x - c - d / 2) ** 2 <= r * r))
 
 
+def _low_tops_two(d: int, low: float | None, tied_pair: bool = False) -> int:
+    """The count with ``LOW_TOPS`` = ``low``: 1, but 2 at d = 10 where ``LOW_TOPS`` reads the dip (1.05 voxels, at
+    least ``LOW_TOPS * h`` = 1, at a waist 1.3 voxels deep) as two bodies (the truth: two balls are two particles) —
+    for tied tops only with ``LOW_TOPS_TIED`` (docs/validation.md "tomorule"; d = 6, 8 dip less than 1 voxel)."""
+    return 2 if d == 10 and low and (not tied_pair or sg.LOW_TOPS_TIED) else 1
+
+
+@pytest.mark.parametrize("low", [None, 0.5])
 @pytest.mark.parametrize("d", [6, 8, 10])
-def test_tied_tops_less_than_h_apart_are_one_particle(d, monkeypatch):
+def test_tied_tops_less_than_h_apart_are_one_particle(d, low, monkeypatch):
     """Dip 0.5-1.3 voxels (< h = 2): one particle; on main (no tie join) the watershed cut it in two between the
-    tied tops (the face is solid, neck ratio below NECK_RATIO: no join after it either)."""
+    tied tops (the face is solid, neck ratio below NECK_RATIO: no join after it either). Under ``LOW_TOPS`` = 0.5 the
+    d = 10 pair reads two, as its untied twin below does (:func:`_low_tops_two`)."""
+    monkeypatch.setattr(sg, "LOW_TOPS", low)
     solid = _two_balls(d)
-    assert sg.particle_labels(solid, close_voxels=3).max() == 1
+    assert sg.particle_labels(solid, close_voxels=3).max() == _low_tops_two(d, low, tied_pair=True)
     monkeypatch.setattr(sg, "TIED_TOPS", False)
     assert sg.particle_labels(solid, close_voxels=3).max() == 2  # the case is exercised: what main did
 
 
+@pytest.mark.parametrize("low", [None, 0.5])
 @pytest.mark.parametrize("d", [8, 10])
-def test_untied_balls_less_than_h_apart_were_one_particle_on_main_too(d, monkeypatch):
+def test_untied_balls_less_than_h_apart_were_one_particle_on_main_too(d, low, monkeypatch):
     """Radii 10 and 10.2 (tops no longer tied, dip below h): one particle with the join and without it, as on main;
-    the join makes the mirror-symmetric pair above agree with its barely perturbed neighbour."""
+    the join makes the mirror-symmetric pair above agree with its barely perturbed neighbour. Under ``LOW_TOPS`` = 0.5
+    the d = 10 pair's lower top is a low top kept apart at the waist: two, as the tied pair with ``LOW_TOPS_TIED``."""
+    monkeypatch.setattr(sg, "LOW_TOPS", low)
     c = 22
     z, y, x = np.ogrid[:45, :45, :45]
     solid = (((z - c) ** 2 + (y - c) ** 2 + (x - c + d / 2) ** 2 <= 100)
              | ((z - c) ** 2 + (y - c) ** 2 + (x - c - d / 2) ** 2 <= 10.2 ** 2))
-    assert sg.particle_labels(solid, close_voxels=3).max() == 1
+    assert sg.particle_labels(solid, close_voxels=3).max() == _low_tops_two(d, low)
     monkeypatch.setattr(sg, "TIED_TOPS", False, raising=False)  # (main has no switch: passes there too)
-    assert sg.particle_labels(solid, close_voxels=3).max() == 1
+    assert sg.particle_labels(solid, close_voxels=3).max() == _low_tops_two(d, low)
 
 
 @pytest.mark.parametrize("d", [14, 16, 18])

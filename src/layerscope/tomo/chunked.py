@@ -25,7 +25,8 @@ in a scratch folder and the work is cut in pieces, each a task of
    within :data:`MAX_SEED_BLOCK_VOXELS`; beyond, it is counted and flagged ``seeds_unproven``, and the
    check is skipped on the next slabs that could not grow either: its answer would only be that flag;
    one h-maxima task at a time, the largest memory per voxel), labelled
-   across slab faces (global seed ids; with ``segment.LOW_TOPS`` also the low tops, :func:`_add_low_tops`, their
+   across slab faces (global seed ids; with ``segment.LOW_TOPS`` also the low tops, :func:`_add_low_tops`, and with
+   ``segment.LOW_TOPS_TIED`` the tied tops apart at ``LOW_TOPS * h``, :func:`_untie_low_tops`, their
    labels joined after the watershed on faces and, with ``segment.LOW_TOPS_WAIST``, sections summed over slabs,
    :func:`_join_low_tops`), then the watershed with a
    halo of twice the largest distance plus 4, keeping the core (a slab with a core voxel no seed reaches is done again with
@@ -464,7 +465,8 @@ def _slab_seeds(edt: np.ndarray, c: int, halo: int, h_voxels: float, scratch: Pa
     ``batch``: slab tasks at a time (:func:`_split_big` gives 1: skimage's reconstruction takes about
     76 bytes a voxel of the block on float32 ranks (99 on the float64 values), the most of the whole analysis;
     two at once set the peak of the 256^3 benchmark). ``tied``: tied tops joined as ``segment.TIED_TOPS`` says
-    (False: never, the low tops of :func:`_add_low_tops`); ``name``: part of the scratch files' names."""
+    (False: never, the low tops of :func:`_add_low_tops`, or joined after by :func:`_untie_low_tops`); ``name``: part
+    of the scratch files' names."""
     _stage("split_hmax")
     nz, area = edt.shape[0], int(np.prod(edt.shape[1:]))
     settled = [False]
@@ -514,10 +516,37 @@ def _add_low_tops(edt, markers, n: int, c: int, halo: int, h_voxels: float, scra
 
 
 def _join_tied_tops(edt, markers, n: int, h_voxels: float, scratch: Path, k: int, c: int) -> int:
-    """:func:`~layerscope.tomo.segment.tied_tops_lut` slab by slab: each seed's top value (its largest distance,
-    read at the seed voxels), the lowest tied value's mask labelled across slab faces over the whole box and each
-    higher one's in the boxes of the lowest one's components that hold two or more of its seeds
-    (:data:`~layerscope.tomo.segment.TIED_TOPS_CROP`; :func:`_tie_box`); ``markers`` rewritten, the new count."""
+    """:func:`~layerscope.tomo.segment.tied_tops_lut` slab by slab (:func:`_tied_lut`); ``markers`` rewritten, the
+    new count."""
+    return _rewrite_seeds(markers, _tied_lut(edt, markers, n, h_voxels, scratch, k, c), k)
+
+
+def _untie_low_tops(edt, markers, n: int, h_voxels: float, scratch: Path, k: int, c: int) -> tuple[int, int]:
+    """:func:`_join_tied_tops` with the tied seeds that lie apart at ``LOW_TOPS * h`` given ids of their own
+    (:func:`~layerscope.tomo.segment.untied_at_low_tops`, :data:`~layerscope.tomo.segment.LOW_TOPS_TIED`): ``markers``
+    rewritten, the new count and the last id a tied group keeps (the ids above it: low-top seeds)."""
+    if not segment.TIED_TOPS or n < 2:
+        return n, n
+    lut, high = segment.untied_at_low_tops(_tied_lut(edt, markers, n, h_voxels, scratch, k, c),
+                                           _tied_lut(edt, markers, n, segment.LOW_TOPS * h_voxels, scratch, k, c))
+    return _rewrite_seeds(markers, lut, k), high
+
+
+def _rewrite_seeds(markers, lut: np.ndarray, k: int) -> int:
+    """``markers`` rewritten as ``lut[markers]`` slab by slab (nothing written where ``lut`` is the identity); the
+    new count."""
+    if (lut == np.arange(lut.size)).all():
+        return lut.size - 1
+    for z0, z1 in _slabs(markers.shape[0], k):
+        markers[z0:z1] = lut[np.asarray(markers[z0:z1])]
+    return int(lut.max())
+
+
+def _tied_lut(edt, markers, n: int, h_voxels: float, scratch: Path, k: int, c: int) -> np.ndarray:
+    """:func:`~layerscope.tomo.segment.tied_tops_lut` of the memory maps ``edt`` and ``markers`` (ids 1..n), slab by
+    slab: each seed's top value (its largest distance, read at the seed voxels), the lowest tied value's mask labelled
+    across slab faces over the whole box and each higher one's in the boxes of the lowest one's components that hold
+    two or more of its seeds (:data:`~layerscope.tomo.segment.TIED_TOPS_CROP`; :func:`_tie_box`)."""
     ids, pos = np.arange(1, n + 1), _seed_voxels(markers, k)
     sid = np.asarray(markers[pos])
     top = ndi.maximum(np.asarray(edt[pos]), sid, ids)
@@ -537,12 +566,7 @@ def _join_tied_tops(edt, markers, n: int, h_voxels: float, scratch: Path, k: int
             if segment.TIED_TOPS_CROP and low is None:
                 low = (np.asarray(comp[pos]), [_box(b, 0, edt.shape) for b in _boxes_of(comp, m, k)[1:]])
         segment.join_groups(lut, mine, where)
-    if (lut == np.arange(n + 1)).all():
-        return n
-    lut = np.unique(lut, return_inverse=True)[1]
-    for z0, z1 in _slabs(edt.shape[0], k):
-        markers[z0:z1] = lut[np.asarray(markers[z0:z1])]
-    return int(lut.max())
+    return np.unique(lut, return_inverse=True)[1].ravel()
 
 
 def _seed_voxels(markers, k: int) -> tuple[np.ndarray, ...]:
@@ -635,8 +659,12 @@ def _split_big(comp, c: int, sl: tuple, plab, base: int, options, scratch: Path,
     else:
         edt = _slab_edt(comp, c, sl, scratch, k, batch, scheduler)
         top = max(float(np.asarray(edt[z0:z1]).max(initial=0.0)) for z0, z1 in _slabs(nz, k))
-        markers, n, unproven = _slab_seeds(edt, c, _seed_halo(top), options.split_h_voxels, scratch, k, 1, scheduler)
+        untie = bool(segment.LOW_TOPS and segment.LOW_TOPS_TIED)
+        markers, n, unproven = _slab_seeds(edt, c, _seed_halo(top), options.split_h_voxels, scratch, k, 1, scheduler,
+                                           tied=not untie)
         high = n
+        if untie:
+            n, high = _untie_low_tops(edt, markers, n, options.split_h_voxels, scratch, k, c)
         if segment.LOW_TOPS:
             n, more = _add_low_tops(edt, markers, n, c, _seed_halo(top), options.split_h_voxels, scratch, k, scheduler)
             unproven += more

@@ -18,7 +18,8 @@
    radius are surface dents: both are dropped. Switch, off by default (measured, docs/validation.md):
    :data:`LOW_TOPS` (tomomerge2: seeds also from distance tops below ``h``, kept at a neck; the
    neck read against the smaller label's radius, :data:`LOW_TOPS_SMALLER`, tomomerge3, and only at a waist of the
-   two labels, :data:`LOW_TOPS_WAIST`, tomomerge4).
+   two labels, :data:`LOW_TOPS_WAIST`, tomomerge4; tied tops that dip by ``LOW_TOPS * h`` read as untied ones,
+   :data:`LOW_TOPS_TIED`, tomorule).
 """
 
 from __future__ import annotations
@@ -193,10 +194,15 @@ def split_envelope(env: np.ndarray, *, split: bool, h_voxels: float,
         return lab, lab
     edt = distance_transform_core(env, slice(None))
     markers = joined_tops(h_maxima_core(edt, h_voxels))
+    untied = None
     if TIED_TOPS:
-        markers = tied_tops_lut(edt, markers, h_voxels)[markers]
+        lut = tied_tops_lut(edt, markers, h_voxels)
+        if LOW_TOPS and LOW_TOPS_TIED:
+            lut, untied = untied_at_low_tops(lut, tied_tops_lut(edt, markers, LOW_TOPS * h_voxels))
+        markers = lut[markers]
     if LOW_TOPS:
         markers, high = with_low_tops(edt, markers, h_voxels)
+        high = high if untied is None else untied
     lab = watershed(-edt, markers, mask=env)
     if LOW_TOPS:
         lut = join_low_tops(lab, high, env & ~env if dark is None else dark)
@@ -240,6 +246,32 @@ LOW_TOPS_SMALLER = True
 #: smaller radius that is the rest's widest section (not a waist), the contacts of the mended draws are waists by
 #: 1.5-7.8 voxels (9063's contact to its true neighbour by 0.7).
 LOW_TOPS_WAIST: float | None = 0.5
+#: ... and tied tops (:func:`tied_tops_lut`) read as untied ones (True; False: a tied group is one seed, as before):
+#: where the seeds that the tied join makes one lie apart at ``LOW_TOPS * h`` (a dip of at least ``LOW_TOPS * h``
+#: between them, as a low top's dynamic), the group's first seed keeps the seed and the others are low-top seeds
+#: (:func:`untied_at_low_tops`), kept apart only by :func:`low_top_roots`' neck, waist and crack tests. Without it a
+#: peanut of two balls of radius 10 with centres 10 voxels apart (a dip of 1.05 voxels at a waist 1.3 voxels deep)
+#: read one particle while its twin of radii 10 and 10.2 read two. docs/validation.md "tomorule".
+LOW_TOPS_TIED = True
+
+
+def untied_at_low_tops(lut: np.ndarray, low_lut: np.ndarray) -> tuple[np.ndarray, int]:
+    """:func:`tied_tops_lut`'s table ``lut`` (seed ids 0..n to 1..m) with the seeds that ``low_lut`` (the same at
+    ``LOW_TOPS * h``, which joins a subset of ``lut``'s pairs) keeps apart given ids of their own: in each group of
+    ``lut`` the seeds of its first seed's ``low_lut`` group keep the group's id, the seeds of each other ``low_lut``
+    group get m+1, m+2, .. (in the order of their first seed); and m."""
+    m = int(lut.max()) if lut.size > 1 else 0
+    pair = lut[1:].astype(np.int64) * (int(low_lut.max()) + 1) + low_lut[1:]
+    keys, first, inv = np.unique(pair, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")  # the pairs in the order of their first seed
+    group = keys[order] // (int(low_lut.max()) + 1)
+    head = np.zeros(order.size, bool)
+    head[np.unique(group, return_index=True)[1]] = True  # the first pair of each group keeps its id
+    ids = np.empty(order.size, np.int64)
+    ids[order] = np.where(head, group, m + np.cumsum(~head))
+    out = lut.copy()
+    out[1:] = ids[inv.ravel()]
+    return out, m
 
 
 def with_low_tops(edt: np.ndarray, markers: np.ndarray, h: float) -> tuple[np.ndarray, int]:
