@@ -226,8 +226,12 @@ def split_envelope(env: np.ndarray, *, split: bool, h_voxels: float,
 #: still off: on, tests/tomo/test_tied_tops.py's untied balls 10 voxels apart (a dip of 1-2 voxels) become two while
 #: the tied pair stays one; and on 13000-13099 the crack count falls 0.80 -> 0.79 (13004: a double count and a miss
 #: that cancelled while merged). With the guard 11000-11099 0.96 -> 0.98, 3000-3099 84 -> 91 draws without a particle
-#: error, 13000-13099 0.96 -> 0.97 (tomomerge5). It costs +60-70 % CPU of this function.
-LOW_TOPS: float | None = None
+#: error, 13000-13099 0.96 -> 0.97 (tomomerge5). With :data:`LOW_TOPS_TIED` (tomorule) the tied and untied pairs read
+#: alike, and 14000-14099 reads 0.90 -> 0.97 (crack count per particle 0.75 -> 0.78), 0-49 0.96 -> 0.98; on since
+#: session 39: 13000-13099's crack-count fall is a cancellation lost (13004, traced: the merged label's double count
+#: disappears with the merge). Left: a right particle newly merged in 14018, 2006 and 2095 (a low-top label joined
+#: through a small, wholly dark face; docs/validation.md "tomorule"). It costs +60-70 % CPU of this function.
+LOW_TOPS: float | None = 0.5
 #: ... the neck: the face's disc radius (:func:`face_radius`) below this many times the low-top label's
 #: equivalent-sphere radius (a plane through a sphere's centre gives 1.26, a contact narrower than the particle less).
 LOW_TOPS_NECK = 1.0
