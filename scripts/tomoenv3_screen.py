@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     for seed in seeds:
         changed, n = _changed(seed, values)
         screen.append({"seed": seed, "envelope_voxels_changed": n})
+        pd.DataFrame(screen).to_csv(args.out.with_name(args.out.stem + "_screen.csv"), index=False)
         print(f"{seed}: envelope {'changed by ' + str(n) + ' voxels' if changed else 'same'}", flush=True)
         if not changed:
             continue
@@ -92,7 +93,6 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({**row, **{k.lower(): v for k, v in values.items()}, "envelope_voxels_changed": n})
         print(vtd._line(row), flush=True)
         pd.DataFrame(rows).to_csv(args.out, index=False)
-    pd.DataFrame(screen).to_csv(args.out.with_name(args.out.stem + "_screen.csv"), index=False)
     return 0
 
 
