@@ -131,7 +131,9 @@ DEEP_VOXELS = 2
 #: only where they continue a dark region the envelope already holds (:func:`sliver_voxels`): where wide cracks cut a
 #: small particle in pieces, the smoothing loses the thin solid slivers between them and their junction and mouths open
 #: wider than the wider ball (docs/validation.md "tomoenv3": 25 of the 42 cracks missed outside the envelope on
-#: 13000-13099 and 14000-14099).
+#: 13000-13099 and 14000-14099). Measured at 1: every share up or equal on 14000-14099 and 13000-13099 (crack count
+#: 0.78 -> 0.81 on the first), but two more false cracks on 13066 and on 12000-12099 particles 0.91 -> 0.90, cvf
+#: 0.67 -> 0.66, width 0.99 -> 0.97: kept off.
 SLIVER_CLOSE_VOXELS = 0
 #: ... (voxels): deeper than the wider closing's :data:`DEEP_VOXELS`, so that the still wider ball does not fill the
 #: wedge round the contact of two particles (on draw 14000 the ball 2 voxels wider, taken below 2 voxels, filled 85
