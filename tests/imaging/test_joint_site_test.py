@@ -59,6 +59,19 @@ def test_joint_heights_of_empty_sites_read_as_noise(lattice):
     assert abs(np.mean(z)) < 0.3 and 0.8 < np.std(z) < 1.2  # the model is the image's: z of an empty site ~ N(0, 1)
 
 
+@pytest.mark.parametrize("block", [1, 7, 256])
+def test_the_sites_per_batch_do_not_change_the_heights(lattice, block):
+    """The batch size is a memory setting only: each site's least squares is its own (a bug mixing sites across
+    a batch, or a padding slot read as a Gaussian, moves the heights by far more than 1e-9 of their scale)."""
+    img, tm, li, half = lattice
+    kw = dict(pixel_size_nm=PX, sigma_nm=SIGMA, radius_nm=pl.JOINT_SITE_WINDOW_WIDTHS * SIGMA, counts=True)
+    h0, e0 = st.joint_site_heights(img, li, np.vstack([tm, li]), **kw)
+    h, e = st.joint_site_heights(img, li, np.vstack([tm, li]), block=block, **kw)
+    scale = np.nanmax(np.abs(h0))
+    assert np.array_equal(np.isnan(h), np.isnan(h0)) and np.isfinite(h0).sum() > 150
+    assert np.nanmax(np.abs(h - h0)) < 1e-9 * scale and np.nanmax(np.abs(e - e0)) < 1e-9 * scale
+
+
 def _run(lattice, *, wide: bool = True, mixing: float = 0.1, on: bool = True, monkeypatch=None):
     img, tm, li_xy, half = lattice
     monkeypatch.setattr(pl, "JOINT_SITE_TEST", on, raising=False)

@@ -117,7 +117,7 @@ JOINT_SITE_REACH = 3.0
 
 def joint_site_heights(image: np.ndarray, xy_nm: np.ndarray, sources_nm: np.ndarray, *, pixel_size_nm: float,
                        sigma_nm: float, radius_nm: float, counts: bool | None = None,
-                       block: int = 256) -> tuple[np.ndarray, np.ndarray]:
+                       block: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """Height and its standard error of a Gaussian at each site with its neighbours' heights free.
 
     Per site of ``xy_nm`` (n x 2, x and y in nm): the least squares of ``A g_0 + sum_j A_j g_j + B`` on the
@@ -128,6 +128,11 @@ def joint_site_heights(image: np.ndarray, xy_nm: np.ndarray, sources_nm: np.ndar
     :func:`amplitude_errors` (count images: the fitted model, at least a quarter of the window's mean count;
     else the white-noise variance). The site's height net of its neighbours' tails, which the plain
     site amplitude (one Gaussian and a constant) counts as its own under a wide probe.
+
+    ``block``: sites solved together (a memory setting; the heights do not depend on it). 32 keeps the batch's
+    design array near 20 MB on a 0.15 nm probe at 0.01 nm pixels; 256 (imgwide7) read ~160 MB per batch and ran
+    0.37-0.83 s inside ``analyse`` on the benchmark's wide 2048² image against 0.21-0.27 s (the same rows on the 38
+    wide draws; docs/benchmarks.md, session 39).
 
     Returns
     -------
